@@ -1,0 +1,175 @@
+"""Reading frame/mask/depth folders and writing results atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from amodal_ros.core.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    if not folder.is_dir():
+        raise InputError(f"{what} folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+    if not files:
+        raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
+    return files
+
+
+def read_rgb(folder: Path) -> tuple[np.ndarray, list[str]]:
+    """Frames as [T, H, W, 3] uint8 RGB and their file stems."""
+    files = list_images(folder, "frames")
+    frames = [_imread(p, cv2.IMREAD_COLOR) for p in files]
+    _check_sizes(frames, files, "frames")
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]), [p.stem for p in files]
+
+
+def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Modal masks from one label image per frame, or one binary-mask folder per object.
+
+    Returns (labels [T, H, W] int32, {object id: [T, H, W] bool}).
+    """
+    if not folder.is_dir():
+        raise InputError(f"masks folder {folder} does not exist")
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
+    if subfolders:
+        return _read_object_folders(subfolders)
+    files = list_images(folder, "masks", (".png", ".tif", ".tiff", ".bmp"))
+    labels = [_imread(p, cv2.IMREAD_UNCHANGED) for p in files]
+    for p, lab in zip(files, labels):
+        if lab.ndim != 2:
+            raise InputError(
+                f"label image {p} has {lab.shape[2]} channels; instance labels must be single-channel "
+                "(8/16-bit PNG, pixel = object id, 0 = background)"
+            )
+    _check_sizes(labels, files, "masks")
+    labels = np.stack(labels).astype(np.int32)
+    ids = [int(i) for i in np.unique(labels) if i != 0]
+    if not ids:
+        raise InputError(f"masks in {folder} are empty: every label image is all background (0)")
+    return labels, {i: labels == i for i in ids}
+
+
+def read_depth(folder: Path) -> tuple[np.ndarray, str]:
+    """Depth as [T, H, W] plus its encoding: 16-bit PNG = millimetres, .npy/.tiff float = metres."""
+    files = list_images(folder, "depth", (".png", ".npy", ".tif", ".tiff"))
+    frames = []
+    for p in files:
+        if p.suffix == ".npy":
+            frames.append(np.load(p, allow_pickle=False))  # never unpickle user files
+        else:
+            frames.append(_imread(p, cv2.IMREAD_UNCHANGED))
+    _check_sizes(frames, files, "depth")
+    depth = np.stack(frames)
+    if depth.ndim != 3:
+        raise InputError(f"depth images must be single-channel, got shape {depth.shape[1:]}")
+    if depth.dtype == np.uint16:
+        return depth, "16UC1"
+    if depth.dtype.kind == "f":
+        return depth.astype(np.float32), "32FC1"
+    raise InputError(
+        f"depth in {folder} is {depth.dtype}; use 16-bit PNG (millimetres) or float .npy/.tiff (metres)"
+    )
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a non-empty folder (checked before any work, and again at the end)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise InputError(
+            f"output folder {out} exists and is not empty; pass --overwrite or another --out"
+        )
+
+
+@contextmanager
+def staged_output(out: Path, overwrite: bool):
+    """Yield a temporary folder beside `out`; it becomes `out` only if the block succeeds."""
+    check_output(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    stage.rename(out)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if image.ndim == 3:
+        code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        image = cv2.cvtColor(image, code)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+def write_videos(folder: Path, name: str, frames: list[np.ndarray], fps: float) -> list[Path]:
+    """Animated GIF (always) and MP4 (when OpenCV has an encoder) of RGB frames."""
+    from PIL import Image
+
+    written = []
+    gif = folder / f"{name}.gif"
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    written.append(gif)
+    mp4 = folder / f"{name}.mp4"
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if writer.isOpened():
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        writer.release()
+        written.append(mp4)
+    return written
+
+
+def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    objects: dict[int, np.ndarray] = {}
+    counts = {}
+    for index, sub in enumerate(subfolders, start=1):
+        files = list_images(sub, f"masks of object {sub.name}", (".png", ".bmp", ".tif", ".tiff"))
+        masks = [_imread(p, cv2.IMREAD_GRAYSCALE) for p in files]
+        _check_sizes(masks, files, f"masks of object {sub.name}")
+        object_id = int(sub.name) if sub.name.isdigit() else index
+        objects[object_id] = np.stack(masks) >= 128  # binary, threshold as the reference
+        counts[sub.name] = len(files)
+        if not objects[object_id].any():
+            raise InputError(f"masks of object {sub.name} are empty in every frame ({sub})")
+    if len(set(counts.values())) > 1:
+        raise InputError(f"object mask folders have different frame counts: {counts}")
+    shapes = {k: v.shape[1:] for k, v in objects.items()}
+    if len(set(shapes.values())) > 1:
+        raise InputError(f"object mask folders have different image sizes: {shapes}")
+    labels = np.zeros(next(iter(objects.values())).shape, np.int32)
+    for object_id, masks in objects.items():
+        labels[masks & (labels == 0)] = object_id
+    return labels, objects
+
+
+def _imread(path: Path, flags: int) -> np.ndarray:
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise InputError(f"cannot read image {path} (corrupt or unsupported format)")
+    return image
+
+
+def _check_sizes(frames: list[np.ndarray], files: list[Path], what: str) -> None:
+    first = frames[0].shape[:2]
+    for f, p in zip(frames, files):
+        if f.shape[:2] != first:
+            raise InputError(
+                f"{what}: {p.name} is {f.shape[1]}x{f.shape[0]}, but {files[0].name} is "
+                f"{first[1]}x{first[0]}; all images of a folder must have one size"
+            )

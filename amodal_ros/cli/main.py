@@ -1,0 +1,87 @@
+"""`amodal-ros` command: infer, demo. Errors print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from amodal_ros import __version__
+from amodal_ros.core.errors import CheckpointError, InputError
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from amodal_ros.cli import demo, infer
+
+    parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+    infer.add_arguments(commands.add_parser("infer", help="amodal masks for a folder of frames"))
+    demo.add_arguments(commands.add_parser("demo", help="run on a synthetic clip (no downloads)"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only; never reach for a hub
+    _quiet_libraries(args.verbose)
+    try:
+        if args.command == "infer":
+            from amodal_ros.cli import infer
+
+            summary = infer.run(
+                infer.InferArgs(
+                    frames=args.frames,
+                    masks=args.masks,
+                    checkpoint=args.checkpoint,
+                    out=args.out,
+                    depth=args.depth,
+                    depth_model=args.depth_model,
+                    completion_checkpoint=args.completion_checkpoint,
+                    overwrite=args.overwrite,
+                ),
+                infer.config_from(args),
+            )
+        else:
+            from amodal_ros.cli import demo
+
+            summary = demo.run(args)
+    except (InputError, CheckpointError, ValueError, ImportError) as err:
+        print(f"amodal-ros {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(
+        f"wrote {args.out}: {len(summary['objects'])} objects x {summary['num_frames']} frames, "
+        f"{summary['windows']} window(s) in {summary['seconds']:.1f} s; "
+        f"video: {', '.join(summary['videos'])}"
+    )
+    return 0
+
+
+def _quiet_libraries(verbose: bool) -> None:
+    if verbose:
+        return
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        from diffusers.utils import logging as df_logging
+
+        df_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Errors raised at the package's boundaries; messages say what is wrong and what to do."""
+
+
+class CheckpointError(RuntimeError):
+    """A model folder is missing, malformed, unsafe, or does not match the expected layout."""
+
+
+class InputError(ValueError):
+    """Frames, masks or depth given to the pipeline are inconsistent or unusable."""

@@ -1,0 +1,1 @@
+"""Synthetic amodal video and dataset readers."""

@@ -1,0 +1,79 @@
+"""Depth Anything V2 through transformers (safetensors folder), RGB -> relative inverse depth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from amodal_ros.core.errors import CheckpointError, InputError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PATCH = 14  # ViT patch size: inputs are multiples of 14
+
+
+class DepthAnythingDepth:
+    """Depth source for plain RGB cameras: Depth Anything V2 relative inverse depth.
+
+    Preprocessing as the model's image processor: keep aspect ratio, scale so the shorter side
+    is `input_size` (518), round sides to multiples of 14, bicubic, ImageNet normalisation.
+    """
+
+    def __init__(self, model, input_size: int = 518, device="cpu", dtype=torch.float32, batch=8):
+        self.model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+        self.input_size = input_size
+        self.device = device
+        self.dtype = dtype
+        self.batch = batch
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, **kwargs) -> DepthAnythingDepth:
+        """Load `DepthAnythingForDepthEstimation` from a local folder (config.json + safetensors)."""
+        from transformers import DepthAnythingForDepthEstimation
+
+        root = Path(folder).expanduser()
+        if not (root / "config.json").is_file() or not any(root.glob("*.safetensors")):
+            raise CheckpointError(
+                f"{root} is not a Depth Anything V2 folder: expected config.json and *.safetensors "
+                "(e.g. depth-anything/Depth-Anything-V2-Small-hf, downloaded beforehand)"
+            )
+        try:
+            model = DepthAnythingForDepthEstimation.from_pretrained(
+                str(root), use_safetensors=True, local_files_only=True
+            )
+        except (OSError, ValueError) as err:
+            raise CheckpointError(f"{root}: could not load Depth Anything: {err}") from err
+        return cls(model, **kwargs)
+
+    def input_shape(self, height: int, width: int) -> tuple[int, int]:
+        scale = self.input_size / min(height, width)
+        return (
+            max(PATCH, round(height * scale / PATCH) * PATCH),
+            max(PATCH, round(width * scale / PATCH) * PATCH),
+        )
+
+    @torch.no_grad()
+    def inverse_depth(self, frames: np.ndarray) -> np.ndarray:
+        """[T, H, W, 3] uint8 RGB -> [T, H, W] float32 relative inverse depth (larger = nearer)."""
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise InputError(
+                f"Depth Anything needs [T, H, W, 3] uint8 RGB, got {frames.shape} {frames.dtype}"
+            )
+        t, h, w, _ = frames.shape
+        size = self.input_shape(h, w)
+        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        out = []
+        for chunk in np.array_split(frames, max(1, -(-t // self.batch))):
+            x = torch.from_numpy(chunk).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+            x = F.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+            x = ((x - mean) / std).to(self.dtype)
+            pred = self.model(pixel_values=x).predicted_depth  # [b, h', w']
+            pred = F.interpolate(
+                pred[:, None].float(), size=(h, w), mode="bilinear", align_corners=False
+            )
+            out.append(pred[:, 0].cpu().numpy())
+        return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,37 @@
+"""Inputs at camera resolution -> conditioning pixels at working resolution, as the reference does."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+WHITE = 255
+
+
+def resize_stack(frames: np.ndarray, height: int, width: int, nearest: bool) -> np.ndarray:
+    """[T, H, W(, C)] -> [T, height, width(, C)]; nearest for masks, area/linear for images."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    down = frames.shape[1] > height
+    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if down else cv2.INTER_LINEAR)
+    return np.stack([cv2.resize(f, (width, height), interpolation=interp) for f in frames])
+
+
+def mask_pixels(masks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[T, H, W] bool -> [T, 3, h, w] float32 in {-1, 1} (replicated to 3 channels)."""
+    small = resize_stack(masks.astype(np.uint8), height, width, nearest=True)
+    pixels = small.astype(np.float32) * 2.0 - 1.0
+    return np.repeat(pixels[:, None], 3, axis=1)
+
+
+def depth_pixels(depth: np.ndarray, height: int, width: int) -> np.ndarray:
+    """[T, H, W] window-normalised depth in [-1, 1] -> [T, 3, h, w] float32."""
+    small = resize_stack(depth.astype(np.float32), height, width, nearest=False)
+    return np.repeat(np.clip(small, -1.0, 1.0)[:, None], 3, axis=1)
+
+
+def modal_rgb_pixels(rgb: np.ndarray, masks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The object's visible pixels on white (stage-2 input): [T, H, W, 3] uint8 -> [T, 3, h, w]."""
+    on_white = np.where(masks[..., None], rgb, np.uint8(WHITE))
+    small = resize_stack(on_white, height, width, nearest=False)
+    return small.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0

@@ -1,0 +1,137 @@
+"""Stage 1 of Diffusion-VAS: modal masks (+ depth) of a window -> amodal masks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.types import AmodalResult, ObjectTrack
+from amodal_ros.depth.normalize import normalize_window
+from amodal_ros.models.loading import VasComponents, load_components
+from amodal_ros.pipeline import preprocess
+from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
+from amodal_ros.pipeline.checks import check_frames, check_tracks
+from amodal_ros.pipeline.runner import WindowSampler, to_masks
+
+
+class AmodalSegmenter:
+    """Turns the modal masks of several objects over one window into amodal masks.
+
+    Objects (and their samples) run batched, `config.max_batch_objects` windows per UNet call;
+    each object's noise is seeded from (seed, object id, sample), so results do not depend on
+    batching. Per-frame encodings go through `cache`: pass the same cache with stable object ids
+    and frame keys across sliding windows and only new frames are encoded.
+    """
+
+    def __init__(self, components: VasComponents, config: InferenceConfig | None = None):
+        self.config = config or InferenceConfig()
+        self.components = components
+        self.sampler = WindowSampler(components, self.config)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, config: InferenceConfig | None = None):
+        """Load a stage-1 checkpoint folder (mask-only or mask+depth) onto config.device/dtype."""
+        config = config or InferenceConfig()
+        components = load_components(folder).to(config.device, getattr(torch, config.dtype))
+        return cls(components, config)
+
+    @property
+    def needs_depth(self) -> bool:
+        return self.components.num_conditions == 2
+
+    def __call__(
+        self,
+        tracks: Sequence[ObjectTrack],
+        inverse_depth: np.ndarray | None = None,
+        cache: FrameEncodingCache | None = None,
+        progress: bool = False,
+    ) -> list[AmodalResult]:
+        """Amodal masks for every object of a window.
+
+        Args:
+            tracks: objects of the window, each with [T, H, W] bool modal masks.
+            inverse_depth: [T, H, W] relative inverse depth of the frames (Depth Anything output
+                or `CameraDepth`), any positive scale; normalised over the window here. Required
+                by mask+depth checkpoints, refused by mask-only ones.
+            cache: per-frame encoding cache shared across windows; a fresh one when None.
+        Returns:
+            one AmodalResult per track, in order, at the input resolution.
+        """
+        cfg = self.config
+        # 1. check inputs
+        t, h, w = check_tracks(tracks)
+        if self.needs_depth and inverse_depth is None:
+            raise InputError(
+                f"checkpoint {self.components.source} is a mask+depth model: pass depth "
+                "(camera depth or a Depth Anything V2 folder)"
+            )
+        if not self.needs_depth and inverse_depth is not None:
+            raise InputError(
+                f"checkpoint {self.components.source} is mask-only: it takes no depth input"
+            )
+        check_frames("depth", inverse_depth, t, h, w, None)
+        cache = cache if cache is not None else FrameEncodingCache()
+
+        # 2. shared per-frame depth conditioning (one encoding per frame, for all objects)
+        depth_latents = None
+        if inverse_depth is not None:
+            pixels = preprocess.depth_pixels(
+                normalize_window(inverse_depth), cfg.height, cfg.width
+            )
+            depth_latents, _ = self.sampler.encoder.encode(
+                "depth", None, tracks[0].keys(), pixels, cache, with_clip=False
+            )
+
+        # 3. per-object mask conditioning (latents + CLIP), cached per frame
+        conditions = []
+        for track in tracks:
+            pixels = preprocess.mask_pixels(track.masks, cfg.height, cfg.width)
+            latents, clip = self.sampler.encoder.encode(
+                "mask", track.object_id, track.keys(), pixels, cache, with_clip=True
+            )
+            if depth_latents is not None:
+                latents = torch.cat([latents, depth_latents], dim=1)  # [T, 8, h, w]
+            conditions.append((latents, clip))
+
+        # 4-6. sample every (object, sample) window in bounded batches, decode
+        jobs = [
+            (conditions[i], stable_seed(cfg.seed, "noise", track.object_id, s))
+            for i, track in enumerate(tracks)
+            for s in range(cfg.num_samples)
+        ]
+        frames = self.sampler.run(jobs, progress=progress)  # [N, T, 3, h', w']
+
+        # 7. threshold, resize to input size, union with the modal mask
+        results = []
+        for i, track in enumerate(tracks):
+            decoded = frames[i * cfg.num_samples : (i + 1) * cfg.num_samples]
+            results.append(self._postprocess(track, decoded, h, w))
+        return results
+
+    def _postprocess(
+        self, track: ObjectTrack, decoded: torch.Tensor, h: int, w: int
+    ) -> AmodalResult:
+        cfg = self.config
+        masks, scores = to_masks(decoded, cfg.rgb_sum_threshold)  # [S, T, h', w'] each
+        masks = preprocess.resize_stack(
+            masks.reshape(-1, *masks.shape[2:]).astype(np.uint8), h, w, True
+        )
+        masks = masks.reshape(cfg.num_samples, -1, h, w).astype(bool) | track.masks[None]
+        if cfg.num_samples == 1:
+            score = preprocess.resize_stack(scores[0], h, w, nearest=False)
+            soft = np.maximum(np.clip(score, 0.0, 1.0), track.masks.astype(np.float32))
+            return AmodalResult(track.object_id, masks[0], soft.astype(np.float32), track.masks)
+        p = masks.mean(axis=0, dtype=np.float32)  # share of samples marking each pixel
+        return AmodalResult(
+            track.object_id,
+            amodal=p >= 0.5,
+            soft=p,
+            modal=track.masks,
+            disagreement=(1.0 - np.abs(2.0 * p - 1.0)).astype(np.float32),
+            samples=masks,
+        )

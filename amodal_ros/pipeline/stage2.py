@@ -1,0 +1,94 @@
+"""Stage 2 of Diffusion-VAS: modal RGB + amodal masks -> the object's completed appearance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.errors import CheckpointError, InputError
+from amodal_ros.core.types import AmodalResult, CompletionResult, ObjectTrack
+from amodal_ros.models.loading import VasComponents, load_components
+from amodal_ros.pipeline import preprocess
+from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
+from amodal_ros.pipeline.checks import check_frames, check_tracks
+from amodal_ros.pipeline.runner import WindowSampler, to_uint8
+
+
+class ContentCompleter:
+    """Paints the hidden part of objects, given their modal RGB and stage-1 amodal masks.
+
+    Same pipeline as stage 1 with other conditions (REFERENCE.md): first condition = the modal
+    RGB on white (also the CLIP input), second = the amodal mask as +-1.
+    """
+
+    def __init__(self, components: VasComponents, config: InferenceConfig | None = None):
+        if components.num_conditions != 2:
+            raise CheckpointError(
+                f"{components.source}: a content-completion UNet takes 12 input channels "
+                f"(modal RGB + amodal mask), this one takes {components.unet.config.in_channels}"
+            )
+        self.config = config or InferenceConfig()
+        self.components = components
+        self.sampler = WindowSampler(components, self.config)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, config: InferenceConfig | None = None):
+        config = config or InferenceConfig()
+        components = load_components(folder).to(config.device, getattr(torch, config.dtype))
+        return cls(components, config)
+
+    def __call__(
+        self,
+        rgb: np.ndarray,
+        amodal: Sequence[AmodalResult],
+        cache: FrameEncodingCache | None = None,
+        progress: bool = False,
+    ) -> list[CompletionResult]:
+        """Completed appearance of every object.
+
+        Args:
+            rgb: [T, H, W, 3] uint8 RGB frames of the window.
+            amodal: stage-1 results (their `modal` and `amodal` masks, [T, H, W] bool).
+        Returns:
+            one CompletionResult per object at the input resolution.
+        """
+        cfg = self.config
+        # 1. check inputs
+        tracks = [ObjectTrack(r.object_id, r.modal) for r in amodal]
+        t, h, w = check_tracks(tracks)
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:
+            raise InputError(f"rgb must be a uint8 array, got {getattr(rgb, 'dtype', type(rgb))}")
+        check_frames("rgb", rgb, t, h, w, 3)
+        cache = cache if cache is not None else FrameEncodingCache()
+        keys = list(range(t))
+
+        # 2. conditions per object: modal RGB on white (+ CLIP) and the amodal mask
+        jobs = []
+        for result in amodal:
+            rgb_pixels = preprocess.modal_rgb_pixels(rgb, result.modal, cfg.height, cfg.width)
+            rgb_latents, clip = self.sampler.encoder.encode(
+                "rgb", result.object_id, keys, rgb_pixels, cache, with_clip=True
+            )
+            mask_pixels = preprocess.mask_pixels(result.amodal, cfg.height, cfg.width)
+            mask_latents, _ = self.sampler.encoder.encode(
+                "amodal", result.object_id, keys, mask_pixels, cache, with_clip=False
+            )
+            cond = torch.cat([rgb_latents, mask_latents], dim=1)  # [T, 8, h, w]
+            jobs.append(((cond, clip), stable_seed(cfg.seed, "complete", result.object_id)))
+
+        # 3. sample, decode, resize back
+        frames = to_uint8(self.sampler.run(jobs, progress=progress))  # [N, T, h', w', 3]
+        out = []
+        for result, video in zip(amodal, frames):
+            completed = preprocess.resize_stack(video, h, w, nearest=False)
+            alpha = result.amodal.astype(np.uint8)[..., None] * np.uint8(255)
+            out.append(
+                CompletionResult(
+                    result.object_id, completed, np.concatenate([completed, alpha], -1)
+                )
+            )
+        return out

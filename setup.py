@@ -1,0 +1,24 @@
+"""pip install of the amodal_ros library and its command-line tools (no ROS build needed).
+
+In a pip-only install `amodal_ros.msg` is absent; build the package with colcon
+(scripts/setup.sh) for the ROS messages and node.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="amodal_ros",
+    version="0.1.0",
+    description="Video amodal segmentation (Diffusion-VAS) for ROS 2 robots",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["amodal_ros", "amodal_ros.*"]),
+    install_requires=["numpy", "opencv-python-headless", "pillow", "tqdm", "safetensors"],
+    extras_require={
+        # torch is not pinned here: robots want their CUDA build. For CPU use torch==2.13.0.
+        "inference": ["torch>=2.1", "diffusers>=0.30", "transformers>=4.40", "accelerate"],
+        "bags": ["rosbags"],
+        "onnx": ["onnx", "onnxruntime"],
+    },
+    entry_points={"console_scripts": ["amodal-ros=amodal_ros.cli.main:main"]},
+)

@@ -1,0 +1,196 @@
+"""`amodal-ros infer` end to end on a tiny model, and its errors for bad input."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from amodal_ros.cli import io
+from amodal_ros.cli.demo import write_clip
+from amodal_ros.cli.infer import InferArgs, run, window_starts
+from amodal_ros.cli.main import main
+from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+
+FRAMES = 6
+
+
+@pytest.fixture(scope="module")
+def clip_dirs(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clip"), FRAMES)
+
+
+@pytest.fixture(scope="module")
+def stage2_folder(tmp_path_factory):
+    return save_published_layout(
+        build_tiny_components(seed=1), tmp_path_factory.mktemp("s2") / "ckpt"
+    )
+
+
+def tiny_args(tmp_path, clip_dirs, ckpt, *extra):
+    frames, masks, depth = clip_dirs
+    return [
+        "infer",
+        "--frames",
+        str(frames),
+        "--masks",
+        str(masks),
+        "--depth",
+        str(depth),
+        "--checkpoint",
+        str(ckpt),
+        "--out",
+        str(tmp_path / "out"),
+        "--steps",
+        "2",
+        "--height",
+        "32",
+        "--width",
+        "64",
+        "--window",
+        "4",
+        *extra,
+    ]
+
+
+def test_infer_writes_masks_completions_overlays_and_summary(
+    tmp_path, clip_dirs, published_folder, stage2_folder, capsys
+):
+    code = main(
+        tiny_args(
+            tmp_path, clip_dirs, published_folder, "--completion-checkpoint", str(stage2_folder)
+        )
+    )
+    assert code == 0, capsys.readouterr().err
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_frames"] == FRAMES and summary["windows"] == 2  # windows [0-3], [2-5]
+    assert sorted(summary["objects"]) == ["1", "2", "3"]  # two objects and the occluder bar
+    for obj in ("1", "2", "3"):
+        assert len(list((out / "amodal" / f"obj_{obj}").glob("*.png"))) == FRAMES
+        rgba = cv2.imread(
+            str(out / "completion" / f"obj_{obj}" / "0000.png"), cv2.IMREAD_UNCHANGED
+        )
+        amodal = cv2.imread(str(out / "amodal" / f"obj_{obj}" / "0000.png"), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(rgba[..., 3], amodal)
+    labels = cv2.imread(str(clip_dirs[1] / "0000.png"), cv2.IMREAD_UNCHANGED)
+    amodal = cv2.imread(str(out / "amodal" / "obj_1" / "0000.png"), cv2.IMREAD_UNCHANGED)
+    assert (amodal[labels == 1] == 255).all()  # amodal contains the modal mask
+    assert (
+        len(list((out / "overlay").glob("*.png"))) == FRAMES
+        and (out / "overlay.gif").stat().st_size > 0
+    )
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_window_starts_cover_the_clip():
+    assert window_starts(3, 25) == [0]
+    assert window_starts(50, 25) == [0, 25]
+    assert window_starts(60, 25) == [0, 25, 35]
+
+
+def expect_error(capsys, argv, pattern):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert pattern in err, err
+
+
+def test_bad_paths_and_missing_checkpoint(tmp_path, clip_dirs, published_folder, capsys):
+    args = tiny_args(tmp_path, clip_dirs, published_folder)
+    bad = list(args)
+    bad[bad.index("--frames") + 1] = str(tmp_path / "missing")
+    expect_error(capsys, bad, "frames folder")
+    expect_error(capsys, tiny_args(tmp_path, clip_dirs, tmp_path / "nockpt"), "does not exist")
+    not_ckpt = tmp_path / "not_ckpt"
+    not_ckpt.mkdir()
+    expect_error(
+        capsys,
+        tiny_args(tmp_path, clip_dirs, not_ckpt),
+        "is not a Diffusion-VAS checkpoint folder",
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_mismatched_counts_sizes_and_empty_masks(tmp_path, clip_dirs, published_folder, capsys):
+    frames, masks, depth = clip_dirs
+    few = tmp_path / "few"
+    few.mkdir()
+    for p in sorted(frames.iterdir())[:3]:
+        (few / p.name).write_bytes(p.read_bytes())
+    args = tiny_args(tmp_path, (few, masks, depth), published_folder)
+    expect_error(capsys, args, "frame count mismatch: 3 frames")
+
+    small = tmp_path / "small"
+    for p in sorted(frames.iterdir()):
+        io.write_png(small / p.name, np.zeros((10, 12, 3), np.uint8))
+    expect_error(
+        capsys, tiny_args(tmp_path, (small, masks, depth), published_folder), "size mismatch"
+    )
+
+    empty = tmp_path / "empty"
+    for p in sorted(masks.iterdir()):
+        io.write_png(empty / p.name, np.zeros((128, 256), np.uint8))
+    expect_error(capsys, tiny_args(tmp_path, (frames, empty, depth), published_folder), "empty")
+
+    per_object = tmp_path / "objects"
+    for p in sorted(masks.iterdir()):
+        io.write_png(per_object / "5" / p.name, np.zeros((128, 256), np.uint8))
+    expect_error(
+        capsys,
+        tiny_args(tmp_path, (frames, per_object, depth), published_folder),
+        "masks of object 5 are empty in every frame",
+    )
+
+    rgb_labels = tmp_path / "rgb_labels"
+    for p in sorted(masks.iterdir()):
+        io.write_png(rgb_labels / p.name, np.zeros((128, 256, 3), np.uint8))
+    expect_error(
+        capsys,
+        tiny_args(tmp_path, (frames, rgb_labels, depth), published_folder),
+        "single-channel",
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_depth_for_a_depth_model(tmp_path, clip_dirs, published_folder, capsys):
+    args = tiny_args(tmp_path, clip_dirs, published_folder)
+    i = args.index("--depth")
+    del args[i : i + 2]
+    expect_error(capsys, args, "mask+depth model: pass --depth DIR or --depth-model DIR")
+
+
+def test_existing_output_is_not_replaced_without_overwrite(
+    tmp_path, clip_dirs, published_folder, capsys
+):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    expect_error(
+        capsys, tiny_args(tmp_path, clip_dirs, published_folder), "exists and is not empty"
+    )
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_failure_while_writing_leaves_no_half_written_output(
+    tmp_path, clip_dirs, published_folder, monkeypatch
+):
+    calls = {"n": 0}
+    real = io.write_png
+
+    def failing_write(path, image):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("disk full")
+        real(path, image)
+
+    monkeypatch.setattr(io, "write_png", failing_write)
+    frames, masks, depth = clip_dirs
+    args = InferArgs(
+        frames=frames, masks=masks, depth=depth, checkpoint=published_folder, out=tmp_path / "out"
+    )
+    from amodal_ros.core import InferenceConfig
+
+    with pytest.raises(OSError, match="disk full"):
+        run(args, InferenceConfig(height=32, width=64, num_frames=4, num_steps=1))
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))

@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny real models (seeded) and small synthetic inputs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+torch = pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
+
+from amodal_ros.core import InferenceConfig, ObjectTrack  # noqa: E402
+from amodal_ros.models.tiny import build_tiny_components, save_published_layout  # noqa: E402
+
+T, H, W = 4, 40, 72  # frames and camera size of the small test window
+
+
+@pytest.fixture(scope="session")
+def tiny_config() -> InferenceConfig:
+    return InferenceConfig(
+        height=32, width=64, num_frames=T, num_steps=2, min_guidance=1.0, max_guidance=2.0
+    )
+
+
+@pytest.fixture(scope="session")
+def components12():
+    return build_tiny_components(seed=0, in_channels=12)
+
+
+@pytest.fixture(scope="session")
+def components8():
+    return build_tiny_components(seed=0, in_channels=8)
+
+
+@pytest.fixture(scope="session")
+def published_folder(tmp_path_factory, components12):
+    return save_published_layout(components12, tmp_path_factory.mktemp("published") / "ckpt")
+
+
+def box_masks(t=T, h=H, w=W, y0=8, x0=10, size=16, dx=3) -> np.ndarray:
+    masks = np.zeros((t, h, w), bool)
+    for i in range(t):
+        masks[i, y0 : y0 + size, x0 + i * dx : x0 + i * dx + size] = True
+    return masks
+
+
+@pytest.fixture
+def tracks():
+    occluded = box_masks()
+    occluded[:, :, 30:40] = False  # a bar hides part of object 1
+    return [ObjectTrack(1, occluded), ObjectTrack(7, box_masks(y0=22, x0=40, size=12, dx=-2))]
+
+
+@pytest.fixture
+def inverse_depth():
+    rng = np.random.default_rng(0)
+    return (rng.random((T, H, W)) + 0.2).astype(np.float32)

@@ -1,0 +1,74 @@
+"""The numpy-only core: imports without torch, config validation, geometry helpers."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from amodal_ros.core import InferenceConfig
+from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio
+
+BLOCK_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'diffusers', 'transformers', 'rclpy'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import amodal_ros.core
+from amodal_ros.core import InferenceConfig, ObjectTrack
+from amodal_ros.depth import CameraDepth, normalize_window
+assert 'torch' not in sys.modules
+print('ok')
+"""
+
+
+def test_core_and_depth_import_without_torch():
+    out = subprocess.run([sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("height", 100),
+        ("num_steps", 0),
+        ("conditioning_mode", "bogus"),
+        ("dtype", "int8"),
+        ("max_batch_objects", 0),
+        ("min_guidance", -1.0),
+        ("rgb_sum_threshold", 800),
+    ],
+)
+def test_config_rejects_bad_values_naming_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        InferenceConfig(**{field: value})
+
+
+def test_config_defaults_are_the_published_values():
+    cfg = InferenceConfig()
+    assert (cfg.height, cfg.width, cfg.num_frames, cfg.num_steps) == (256, 512, 25, 25)
+    assert (cfg.min_guidance, cfg.max_guidance, cfg.seed, cfg.decode_chunk_size) == (
+        1.5,
+        1.5,
+        23,
+        8,
+    )
+    assert cfg.fps_id == 8 and cfg.replace(conditioning_mode="reference").fps_id == 7
+
+
+def test_occlusion_ratio_bbox_and_occluders():
+    modal = np.zeros((1, 6, 6), bool)
+    amodal = np.zeros((1, 6, 6), bool)
+    amodal[0, 1:5, 1:5] = True  # 16 px
+    modal[0, 1:5, 1:3] = True  # 8 px visible
+    labels = np.zeros((6, 6), np.int32)
+    labels[1:5, 3] = 4  # 4 px of the hidden part covered by object 4
+    labels[1:3, 4] = 9  # 2 px by object 9
+    assert occlusion_ratio(modal, amodal)[0] == pytest.approx(0.5)
+    assert mask_bbox(amodal[0]).tolist() == [1, 1, 4, 4]
+    assert mask_bbox(np.zeros((3, 3), bool)).tolist() == [0, 0, 0, 0]
+    assert occluders(labels, modal[0], amodal[0]) == {4: 4, 9: 2}
+    assert occlusion_ratio(modal, np.zeros_like(amodal))[0] == 0.0

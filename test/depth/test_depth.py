@@ -1,0 +1,112 @@
+"""Depth conditioning: camera depth in m/mm, invalid pixels, window normalisation, Depth Anything."""
+
+import numpy as np
+import pytest
+
+from amodal_ros.core import CheckpointError, InputError
+from amodal_ros.depth import CameraDepth, inverse_depth_from_camera, normalize_window
+
+
+def metres(t=3, h=20, w=30):
+    rng = np.random.default_rng(0)
+    return rng.uniform(0.4, 4.0, (t, h, w)).astype(np.float32)
+
+
+def test_metres_and_millimetres_give_the_same_normalised_conditioning():
+    m = np.round(metres(), 3)  # representable in whole millimetres
+    mm = np.round(m * 1000).astype(np.uint16)
+    a = normalize_window(CameraDepth("32FC1").inverse_depth(m))
+    b = normalize_window(CameraDepth("16UC1").inverse_depth(mm))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert a.min() == pytest.approx(-1) and a.max() == pytest.approx(1)
+
+
+def test_inverse_depth_is_larger_for_nearer_pixels():
+    m = np.array([[[1.0, 2.0, 4.0]]], np.float32)
+    np.testing.assert_allclose(inverse_depth_from_camera(m, "32FC1")[0, 0], [1.0, 0.5, 0.25])
+
+
+def test_invalid_pixels_are_filled_from_valid_neighbours_never_nan():
+    m = metres()
+    m[0, 5:8, 5:8] = np.nan
+    m[1, :, :3] = 0.0
+    m[1, 10, 10] = np.inf
+    m[2] = np.nan  # a frame with no valid pixel at all
+    inv = inverse_depth_from_camera(m, "32FC1")
+    assert np.isfinite(inv).all() and np.isfinite(normalize_window(inv)).all()
+    valid = np.isfinite(m) & (m > 0)
+    assert inv[0, 6, 6] in set((1.0 / m[0][valid[0]]).astype(np.float32).tolist())
+    np.testing.assert_allclose(inv[1, 5, 0], 1.0 / m[1, 5, 3], rtol=1e-6)  # nearest valid column
+    assert (inv[2] == inv[valid].min()).all()  # empty frame -> the window's farthest value
+    mm = np.zeros((2, 4, 4), np.uint16)
+    mm[0, 1, 1] = 1500
+    assert np.isfinite(inverse_depth_from_camera(mm, "16UC1")).all()
+
+
+def test_unusable_depth_gets_clear_errors():
+    with pytest.raises(InputError, match="no valid pixel"):
+        inverse_depth_from_camera(np.zeros((2, 4, 4), np.uint16), "16UC1")
+    with pytest.raises(InputError, match="not supported"):
+        inverse_depth_from_camera(metres(), "8UC1")
+    with pytest.raises(ValueError, match="encoding"):
+        CameraDepth("rgb8")
+    with pytest.raises(InputError, match=r"\[T, H, W\]"):
+        normalize_window(np.ones((4, 4)))
+
+
+def test_window_normalisation_uses_one_range_for_all_frames():
+    x = np.stack([np.full((2, 2), 1.0), np.full((2, 2), 3.0)]).astype(np.float32)
+    out = normalize_window(x)
+    assert out[0].max() == -1 and out[1].min() == 1  # not per frame
+    assert (normalize_window(np.ones((2, 3, 3))) == 0).all()
+
+
+@pytest.fixture(scope="module")
+def depth_anything_folder(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=64,
+        image_size=28,
+        patch_size=14,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[16, 32, 64, 64],
+        fusion_hidden_size=16,
+        head_hidden_size=16,
+        depth_estimation_type="relative",
+    )
+    folder = tmp_path_factory.mktemp("da2") / "tiny-depth-anything"
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def test_depth_anything_from_a_local_folder(depth_anything_folder):
+    from amodal_ros.depth.depth_anything import DepthAnythingDepth
+
+    estimator = DepthAnythingDepth.from_pretrained(depth_anything_folder, input_size=56, batch=2)
+    assert estimator.input_shape(48, 64) == (56, 70)  # shorter side 56, multiples of 14
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 48, 64, 3), dtype=np.uint8)
+    inv = estimator.inverse_depth(rgb)
+    assert inv.shape == (3, 48, 64) and inv.dtype == np.float32 and np.isfinite(inv).all()
+    np.testing.assert_allclose(
+        estimator.inverse_depth(rgb[1:2])[0], inv[1], atol=1e-4
+    )  # per frame
+    with pytest.raises(InputError, match="uint8 RGB"):
+        estimator.inverse_depth(rgb.astype(np.float32))
+
+
+def test_depth_anything_folder_errors(tmp_path):
+    from amodal_ros.depth.depth_anything import DepthAnythingDepth
+
+    with pytest.raises(CheckpointError, match="not a Depth Anything V2 folder"):
+        DepthAnythingDepth.from_pretrained(tmp_path)

@@ -1,0 +1,90 @@
+"""Loading checkpoints in the published Diffusion-VAS layout (tiny, written by the tests)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from amodal_ros.core import CheckpointError
+from amodal_ros.models.loading import load_components
+from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+from amodal_ros.pipeline import AmodalSegmenter
+
+UNET_FILE = "unet/diffusion_pytorch_model.safetensors"
+
+
+def test_published_layout_has_conv_in_and_conv_in2(published_folder):
+    state = load_file(str(published_folder / UNET_FILE))
+    assert state["conv_in.weight"].shape[1] == 8
+    assert state["conv_in2.weight"].shape[1] == 12
+    assert json.loads((published_folder / "unet/config.json").read_text())["in_channels"] == 8
+
+
+def test_published_checkpoint_loads_and_matches_the_built_model(
+    published_folder, components12, tiny_config, tracks, inverse_depth
+):
+    loaded = load_components(published_folder)
+    assert loaded.unet.config.in_channels == 12 and loaded.num_conditions == 2
+    # conv_in2 became the 12-channel conv_in; the unused 8-channel conv_in was dropped
+    assert torch.equal(loaded.unet.conv_in.weight, components12.unet.conv_in.weight)
+    direct = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    from_disk = AmodalSegmenter(loaded, tiny_config)(tracks, inverse_depth)
+    for a, b in zip(direct, from_disk):
+        np.testing.assert_allclose(a.soft, b.soft, atol=1e-5)
+        assert (a.amodal == b.amodal).all()
+
+
+def test_mask_only_checkpoint_loads_with_8_channels(tmp_path, components8, tiny_config, tracks):
+    folder = save_published_layout(components8, tmp_path / "mask_only")
+    assert "conv_in2.weight" not in load_file(str(folder / UNET_FILE))
+    loaded = load_components(folder)
+    assert loaded.unet.config.in_channels == 8 and loaded.num_conditions == 1
+    results = AmodalSegmenter(loaded, tiny_config)(tracks)
+    assert results[0].amodal.shape == tracks[0].masks.shape
+
+
+def test_missing_folder_says_what_to_download(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist.*diffusion-vas"):
+        load_components(tmp_path / "nope")
+
+
+def test_folder_that_is_not_a_checkpoint_names_what_is_missing(tmp_path):
+    (tmp_path / "unet").mkdir()
+    with pytest.raises(
+        CheckpointError, match=r"missing model_index.json, vae, image_encoder, scheduler"
+    ):
+        load_components(tmp_path)
+
+
+def test_pickle_only_weights_are_refused(tmp_path, published_folder):
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    (folder / UNET_FILE).unlink()
+    (folder / "unet/diffusion_pytorch_model.bin").write_bytes(b"not unpickled")
+    with pytest.raises(CheckpointError, match="pickle.*never loaded"):
+        load_components(folder)
+
+
+def _edit_unet_state(folder, edit):
+    state = load_file(str(folder / UNET_FILE))
+    edit(state)
+    save_file(state, str(folder / UNET_FILE))
+
+
+def test_unexpected_and_missing_keys_are_named(tmp_path, published_folder):
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    _edit_unet_state(folder, lambda s: s.update({"extra.layer.weight": torch.zeros(1)}))
+    with pytest.raises(CheckpointError, match=r"1 unexpected keys: extra\.layer\.weight"):
+        load_components(folder)
+    _edit_unet_state(folder, lambda s: (s.pop("extra.layer.weight"), s.pop("conv_out.bias")))
+    with pytest.raises(CheckpointError, match=r"1 missing keys: conv_out\.bias"):
+        load_components(folder)
+
+
+def test_wrong_input_channel_count_is_refused(tmp_path):
+    folder = save_published_layout(build_tiny_components(in_channels=8), tmp_path / "ckpt")
+    _edit_unet_state(folder, lambda s: s.update({"conv_in.weight": torch.zeros(32, 6, 3, 3)}))
+    with pytest.raises(CheckpointError, match="6 channels; expected 8"):
+        load_components(folder)

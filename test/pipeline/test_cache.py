@@ -1,0 +1,73 @@
+"""Per-frame encoding cache: a window sliding by one frame encodes one new frame per object."""
+
+import numpy as np
+from conftest import H, T, W, box_masks
+
+from amodal_ros.core import ObjectTrack
+from amodal_ros.pipeline import AmodalSegmenter, FrameEncodingCache
+
+
+def clip(total):
+    masks = {1: box_masks(t=total, dx=1), 2: box_masks(t=total, y0=20, x0=30, size=10, dx=1)}
+    rng = np.random.default_rng(1)
+    depth = (rng.random((total, H, W)) + 0.5).astype(np.float32)
+    depth[:, 0, 0], depth[:, 0, 1] = 0.1, 2.0  # same range in every frame, as a saturating sensor
+    return masks, depth
+
+
+def window(masks, depth, start):
+    span = slice(start, start + T)
+    keys = list(range(start, start + T))  # e.g. stamps in ns
+    return [ObjectTrack(i, m[span], frame_keys=keys) for i, m in masks.items()], depth[span]
+
+
+def test_sliding_by_one_frame_encodes_one_new_frame_per_object(components12, tiny_config):
+    masks, depth = clip(T + 2)
+    seg = AmodalSegmenter(components12, tiny_config)
+    cache = FrameEncodingCache()
+    seg(*window(masks, depth, 0), cache=cache)
+    assert cache.encoded == {"mask": 2 * T, "depth": T}  # depth is shared by the objects
+    for step in (1, 2):
+        before = dict(cache.encoded)
+        seg(*window(masks, depth, step), cache=cache)
+        assert cache.encoded["mask"] - before["mask"] == 2  # one new frame x two objects
+        assert cache.encoded["depth"] - before["depth"] == 1
+    assert cache.reused["mask"] == 2 * 2 * (T - 1)
+
+
+def test_cached_results_equal_uncached(components12, tiny_config):
+    masks, depth = clip(T + 1)
+    seg = AmodalSegmenter(components12, tiny_config)
+    cache = FrameEncodingCache()
+    seg(*window(masks, depth, 0), cache=cache)
+    warm = seg(*window(masks, depth, 1), cache=cache)
+    cold = seg(*window(masks, depth, 1))
+    for a, b in zip(warm, cold):  # equal up to float batching effects (scores are 1/765 steps)
+        np.testing.assert_allclose(a.soft, b.soft, atol=3 / 765)
+        assert (a.amodal != b.amodal).mean() < 1e-3
+
+
+def test_changed_content_under_the_same_key_is_re_encoded(components12, tiny_config):
+    masks, depth = clip(T)
+    seg = AmodalSegmenter(components12, tiny_config)
+    cache = FrameEncodingCache()
+    seg(*window(masks, depth, 0), cache=cache)
+    depth_wider = depth.copy()
+    depth_wider[0, 5, 5] = 9.0  # the window's depth range changes -> every frame renormalised
+    before = dict(cache.encoded)
+    seg(*window(masks, depth_wider, 0), cache=cache)
+    assert cache.encoded["depth"] - before["depth"] == T
+    assert cache.encoded["mask"] == before["mask"]
+
+
+def test_cache_is_bounded_and_resettable():
+    cache = FrameEncodingCache(max_entries=3)
+    for i in range(5):
+        cache.put(("mask", 1, i, "d"), i)
+    assert len(cache) == 3 and cache.get(("mask", 1, 0, "d")) is None
+    assert cache.get(("mask", 1, 4, "d")) == 4
+    cache.forget_object(1)
+    assert len(cache) == 0
+    cache.put(("mask", 2, 0, "d"), 0)
+    cache.reset()
+    assert len(cache) == 0 and not cache.encoded

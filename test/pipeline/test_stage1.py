@@ -1,0 +1,155 @@
+"""Stage 1 (modal -> amodal) behaviour on tiny real models."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import T
+
+from amodal_ros.core import InputError, ObjectTrack
+from amodal_ros.pipeline import AmodalSegmenter
+from amodal_ros.pipeline.runner import WindowSampler
+from amodal_ros.pipeline.sampling import cross_attention_context, denoise
+
+
+def test_amodal_contains_modal_and_has_input_resolution(
+    components12, tiny_config, tracks, inverse_depth
+):
+    results = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    assert [r.object_id for r in results] == [1, 7]
+    for track, r in zip(tracks, results):
+        assert r.amodal.shape == track.masks.shape and r.amodal.dtype == bool
+        assert (r.amodal >= track.masks).all()  # union with the modal mask
+        assert r.soft.dtype == np.float32 and 0 <= r.soft.min() and r.soft.max() <= 1
+        assert (r.soft[track.masks] == 1).all()
+        assert r.samples is None and r.disagreement is None
+
+
+def test_same_seed_same_result_other_seed_other_result(
+    components12, tiny_config, tracks, inverse_depth
+):
+    a = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    b = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    c = AmodalSegmenter(components12, tiny_config.replace(seed=5))(tracks, inverse_depth)
+    np.testing.assert_array_equal(a[0].soft, b[0].soft)
+    assert not np.array_equal(a[0].soft, c[0].soft)
+
+
+@pytest.mark.parametrize("mode", ["consistent", "reference"])
+def test_batched_objects_equal_sequential(components12, tiny_config, tracks, inverse_depth, mode):
+    cfg = tiny_config.replace(conditioning_mode=mode, max_batch_objects=2)
+    batched = AmodalSegmenter(components12, cfg)(tracks, inverse_depth)
+    for track, expected in zip(tracks, batched):
+        alone = AmodalSegmenter(components12, cfg.replace(max_batch_objects=1))(
+            [track], inverse_depth
+        )[0]
+        np.testing.assert_allclose(alone.soft, expected.soft, atol=2e-3)
+        assert (alone.amodal != expected.amodal).mean() < 1e-3
+
+
+def test_conditioning_modes_differ(components12, tiny_config, tracks, inverse_depth):
+    consistent = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    reference = AmodalSegmenter(components12, tiny_config.replace(conditioning_mode="reference"))(
+        tracks, inverse_depth
+    )
+    assert not np.allclose(consistent[0].soft, reference[0].soft)
+
+
+def test_guidance_one_equals_the_unguided_path(components12, tiny_config):
+    sampler = WindowSampler(components12, tiny_config)
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(2, T, 4, 4, 8, generator=gen)
+    cond = torch.randn(2, T, 8, 4, 8, generator=gen)
+    clip = torch.randn(2, T, 32, generator=gen)
+    args = (components12.unet, components12.scheduler_config, noise, cond)
+    kwargs = dict(time_ids=sampler.time_ids(), num_steps=2)
+    guided = denoise(
+        *args, cross_attention_context(clip, "consistent", True), guidance=torch.ones(T), **kwargs
+    )
+    unguided = denoise(
+        *args, cross_attention_context(clip, "consistent", False), guidance=None, **kwargs
+    )
+    torch.testing.assert_close(guided, unguided, atol=1e-3, rtol=1e-3)
+    stronger = denoise(
+        *args,
+        cross_attention_context(clip, "consistent", True),
+        guidance=torch.full((T,), 3.0),
+        **kwargs,
+    )
+    assert not torch.allclose(stronger, unguided, atol=1e-3)
+
+
+def test_guidance_config_of_one_runs_no_unconditional_branch(
+    components12, tiny_config, tracks, inverse_depth
+):
+    calls = []
+    hook = components12.unet.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    try:
+        AmodalSegmenter(components12, tiny_config.replace(min_guidance=1.0, max_guidance=1.0))(
+            tracks, inverse_depth
+        )
+        AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    finally:
+        hook.remove()
+    steps = tiny_config.num_steps
+    assert calls == [2] * steps + [4] * steps  # batch of 2 objects; doubled under guidance
+
+
+def test_batch_size_is_bounded_by_config(components12, tiny_config, tracks, inverse_depth):
+    calls = []
+    hook = components12.unet.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    try:
+        AmodalSegmenter(components12, tiny_config.replace(max_batch_objects=1, num_samples=3))(
+            tracks, inverse_depth
+        )
+    finally:
+        hook.remove()
+    assert set(calls) == {2} and len(calls) == 6 * tiny_config.num_steps  # 6 windows, 1 per call
+
+
+def test_several_samples_give_mean_disagreement_and_sample_masks(
+    components12, tiny_config, tracks, inverse_depth
+):
+    r = AmodalSegmenter(components12, tiny_config.replace(num_samples=3))(tracks, inverse_depth)[0]
+    assert r.samples.shape == (3, *tracks[0].masks.shape)
+    np.testing.assert_allclose(r.soft, r.samples.mean(0), atol=1e-6)
+    p = r.samples.mean(0)
+    np.testing.assert_allclose(r.disagreement, 1 - np.abs(2 * p - 1), atol=1e-6)
+    assert (r.amodal == (p >= 0.5)).all()
+    assert (r.disagreement[tracks[0].masks] == 0).all()  # every sample keeps the visible part
+
+
+def test_depth_is_required_by_depth_models_and_refused_by_mask_only(
+    components12, components8, tiny_config, tracks, inverse_depth
+):
+    with pytest.raises(InputError, match="mask\\+depth model"):
+        AmodalSegmenter(components12, tiny_config)(tracks)
+    with pytest.raises(InputError, match="mask-only"):
+        AmodalSegmenter(components8, tiny_config)(tracks, inverse_depth)
+
+
+def test_bad_inputs_get_clear_errors(components12, tiny_config, tracks, inverse_depth):
+    seg = AmodalSegmenter(components12, tiny_config)
+    empty = ObjectTrack(3, np.zeros_like(tracks[0].masks))
+    with pytest.raises(InputError, match="object 3: modal mask is empty in all 4 frames"):
+        seg([tracks[0], empty], inverse_depth)
+    with pytest.raises(InputError, match="differs from"):
+        seg([tracks[0], ObjectTrack(3, tracks[1].masks[:, :20])], inverse_depth)
+    with pytest.raises(InputError, match="depth has shape"):
+        seg(tracks, inverse_depth[:2])
+    with pytest.raises(InputError, match="unique"):
+        seg([tracks[0], ObjectTrack(1, tracks[1].masks)], inverse_depth)
+    with pytest.raises(InputError, match="boolean"):
+        seg([ObjectTrack(1, tracks[0].masks.astype(np.uint8) * 255)], inverse_depth)
+    with pytest.raises(InputError, match="NaN"):
+        seg(tracks, np.full_like(inverse_depth, np.nan))
+    with pytest.raises(InputError, match="no objects"):
+        seg([], inverse_depth)
+
+
+def test_any_working_resolution_the_model_supports(
+    components12, tiny_config, tracks, inverse_depth
+):
+    r = AmodalSegmenter(components12, tiny_config.replace(height=48, width=40))(
+        tracks, inverse_depth
+    )
+    assert r[0].amodal.shape == tracks[0].masks.shape

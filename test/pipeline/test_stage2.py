@@ -1,0 +1,51 @@
+"""Stage 2 (content completion) on tiny real models."""
+
+import numpy as np
+import pytest
+from conftest import H, T, W
+
+from amodal_ros.core import CheckpointError, InputError
+from amodal_ros.models.tiny import build_tiny_components
+from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
+
+
+@pytest.fixture(scope="module")
+def completer(tiny_config):
+    return ContentCompleter(build_tiny_components(seed=3), tiny_config)
+
+
+def test_completion_outputs_rgb_and_rgba_with_amodal_alpha(
+    components12, completer, tiny_config, tracks, inverse_depth
+):
+    amodal = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    rgb = np.random.default_rng(0).integers(0, 255, (T, H, W, 3), dtype=np.uint8)
+    out = completer(rgb, amodal)
+    assert [c.object_id for c in out] == [1, 7]
+    for c, a in zip(out, amodal):
+        assert c.rgb.shape == (T, H, W, 3) and c.rgb.dtype == np.uint8
+        assert c.rgba.shape == (T, H, W, 4)
+        np.testing.assert_array_equal(c.rgba[..., :3], c.rgb)
+        np.testing.assert_array_equal(c.rgba[..., 3] == 255, a.amodal)
+    again = completer(rgb, amodal)
+    np.testing.assert_array_equal(again[0].rgb, out[0].rgb)
+
+
+def test_completion_depends_on_the_visible_rgb(
+    components12, completer, tiny_config, tracks, inverse_depth
+):
+    amodal = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    dark = np.zeros((T, H, W, 3), np.uint8)
+    bright = np.full((T, H, W, 3), 200, np.uint8)
+    assert not np.array_equal(completer(dark, amodal)[0].rgb, completer(bright, amodal)[0].rgb)
+
+
+def test_completion_rejects_bad_rgb_and_mask_only_models(
+    components12, components8, completer, tiny_config, tracks, inverse_depth
+):
+    amodal = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    with pytest.raises(InputError, match="rgb has shape"):
+        completer(np.zeros((T, H, W + 1, 3), np.uint8), amodal)
+    with pytest.raises(InputError, match="uint8"):
+        completer(np.zeros((T, H, W, 3), np.float32), amodal)
+    with pytest.raises(CheckpointError, match="12 input channels"):
+        ContentCompleter(components8, tiny_config)
