@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from amodal_ros.cli import io
 from amodal_ros.core.config import InferenceConfig
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.types import ObjectTrack, occluders
+from amodal_ros.core.types import ObjectTrack, mask_bbox, occluders, occlusion_ratio
 
 log = logging.getLogger("amodal_ros.infer")
 
@@ -141,7 +141,8 @@ def run(args: InferArgs, config: InferenceConfig) -> dict:
         camera_depth = io.read_depth(args.depth)
         if camera_depth[0].shape != (t, h, w):
             raise InputError(
-                f"depth has shape {camera_depth[0].shape}, expected {(t, h, w)} to match the frames"
+                f"depth has shape {camera_depth[0].shape}, expected {(t, h, w)} "
+                "to match the frames"
             )
 
     # 2. models
@@ -249,20 +250,16 @@ def _inverse_depth(args, config, rgb, camera_depth) -> np.ndarray:
 def _summary(args, config, names, labels, objects, amodal, skipped, elapsed, windows) -> dict:
     per_object = {}
     for i, modal in objects.items():
-        hidden = amodal[i] & ~modal
-        area = amodal[i].reshape(len(names), -1).sum(1)
-        frames = []
-        for f, name in enumerate(names):
-            frames.append(
-                {
-                    "frame": name,
-                    "occlusion_ratio": round(
-                        float(hidden[f].sum() / area[f]) if area[f] else 0.0, 4
-                    ),
-                    "amodal_pixels": int(area[f]),
-                    "occluders": occluders(labels[f], modal[f], amodal[i][f]),
-                }
-            )
+        ratio = occlusion_ratio(modal, amodal[i])
+        frames = [
+            {
+                "frame": name,
+                "occlusion_ratio": round(float(ratio[f]), 4),
+                "amodal_bbox_xywh": mask_bbox(amodal[i][f]).tolist(),
+                "occluders": occluders(labels[f], modal[f], amodal[i][f]),
+            }
+            for f, name in enumerate(names)
+        ]
         per_object[str(i)] = {"frames": frames, "frames_without_input": skipped.get(i, [])}
     return {
         "checkpoint": str(args.checkpoint),

@@ -47,7 +47,8 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     for p, lab in zip(files, labels):
         if lab.ndim != 2:
             raise InputError(
-                f"label image {p} has {lab.shape[2]} channels; instance labels must be single-channel "
+                f"label image {p} has {lab.shape[2]} channels; instance labels must be "
+                "single-channel "
                 "(8/16-bit PNG, pixel = object id, 0 = background)"
             )
     _check_sizes(labels, files, "masks")
@@ -59,7 +60,7 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
 
 
 def read_depth(folder: Path) -> tuple[np.ndarray, str]:
-    """Depth as [T, H, W] plus its encoding: 16-bit PNG = millimetres, .npy/.tiff float = metres."""
+    """Depth [T, H, W] and its encoding: 16-bit PNG = millimetres, float .npy/.tiff = metres."""
     files = list_images(folder, "depth", (".png", ".npy", ".tif", ".tiff"))
     frames = []
     for p in files:
@@ -76,7 +77,8 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
     if depth.dtype.kind == "f":
         return depth.astype(np.float32), "32FC1"
     raise InputError(
-        f"depth in {folder} is {depth.dtype}; use 16-bit PNG (millimetres) or float .npy/.tiff (metres)"
+        f"depth in {folder} is {depth.dtype}; use 16-bit PNG (millimetres) "
+        "or float .npy/.tiff (metres)"
     )
 
 

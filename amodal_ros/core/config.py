@@ -1,4 +1,4 @@
-"""Typed inference configuration; defaults are the published Diffusion-VAS values (REFERENCE.md)."""
+"""Typed inference configuration; defaults are the published Diffusion-VAS values."""
 
 from __future__ import annotations
 
@@ -57,11 +57,13 @@ class InferenceConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.min_guidance < 0 or self.max_guidance < 0:
             raise ValueError(
-                f"min_guidance/max_guidance must be >= 0, got {self.min_guidance}/{self.max_guidance}"
+                "min_guidance/max_guidance must be >= 0, "
+                f"got {self.min_guidance}/{self.max_guidance}"
             )
         if self.conditioning_mode not in CONDITIONING_MODES:
             raise ValueError(
-                f"conditioning_mode must be one of {CONDITIONING_MODES}, got {self.conditioning_mode!r}"
+                f"conditioning_mode must be one of {CONDITIONING_MODES}, "
+                f"got {self.conditioning_mode!r}"
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")

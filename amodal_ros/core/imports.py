@@ -20,7 +20,7 @@ HINTS = {
     "transformers": "pip install -r scripts/requirements.txt",
     "onnxruntime": "pip install onnxruntime",
     "tensorrt": "pip install tensorrt  (needs an NVIDIA GPU and driver)",
-    "rclpy": "bash scripts/setup.sh  (installs ROS 2 Kilted wheels) or source /opt/ros/<distro>/setup.bash",
+    "rclpy": "bash scripts/setup.sh (ROS 2 Kilted wheels) or source /opt/ros/<distro>/setup.bash",
     "cv2": "pip install opencv-python-headless",
 }
 

@@ -1,4 +1,4 @@
-"""RGB-D camera depth (metres or millimetres) -> relative inverse depth with invalid pixels filled."""
+"""RGB-D camera depth (metres or millimetres) -> inverse depth, invalid pixels filled."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def inverse_depth_from_camera(depth: np.ndarray, encoding: str) -> np.ndarray:
     """
     if encoding not in DEPTH_ENCODINGS:
         raise InputError(
-            f"depth encoding {encoding!r} is not supported; use 32FC1 (metres) or 16UC1 (millimetres)"
+            f"depth encoding {encoding!r} is not supported; "
+            "use 32FC1 (metres) or 16UC1 (millimetres)"
         )
     single = depth.ndim == 2
     metres = np.atleast_3d(depth.astype(np.float64) * DEPTH_ENCODINGS[encoding])

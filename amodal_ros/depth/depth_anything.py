@@ -31,13 +31,14 @@ class DepthAnythingDepth:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, **kwargs) -> DepthAnythingDepth:
-        """Load `DepthAnythingForDepthEstimation` from a local folder (config.json + safetensors)."""
+        """Load `DepthAnythingForDepthEstimation` from a local folder (config + safetensors)."""
         from transformers import DepthAnythingForDepthEstimation
 
         root = Path(folder).expanduser()
         if not (root / "config.json").is_file() or not any(root.glob("*.safetensors")):
             raise CheckpointError(
-                f"{root} is not a Depth Anything V2 folder: expected config.json and *.safetensors "
+                f"{root} is not a Depth Anything V2 folder: "
+                "expected config.json and *.safetensors "
                 "(e.g. depth-anything/Depth-Anything-V2-Small-hf, downloaded beforehand)"
             )
         try:

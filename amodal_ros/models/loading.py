@@ -113,7 +113,7 @@ def check_layout(root: Path) -> None:
 
 
 def load_unet(unet_dir: Path) -> PerFrameUNet:
-    """Build the UNet from its config and load safetensors weights, mapping `conv_in2` -> `conv_in`.
+    """Build the UNet from its config and load its weights, mapping `conv_in2` -> `conv_in`.
 
     The published checkpoint keeps the stock 8-channel `conv_in` (unused) and a 12-channel
     `conv_in2` that its forward uses; on the stock class that is a 12-channel `conv_in`.

@@ -44,7 +44,8 @@ def check_tracks(tracks: Sequence[ObjectTrack]) -> tuple[int, int, int]:
             )
         if track.frame_keys is not None and len(track.frame_keys) != masks.shape[0]:
             raise InputError(
-                f"object {track.object_id}: {len(track.frame_keys)} frame keys for {masks.shape[0]} frames"
+                f"object {track.object_id}: {len(track.frame_keys)} frame keys "
+                f"for {masks.shape[0]} frames"
             )
         if not track.masks.any():
             raise InputError(

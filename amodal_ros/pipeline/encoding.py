@@ -1,4 +1,4 @@
-"""Conditioning encoders (VAE latents, CLIP embeddings), batched over frames and cached per frame."""
+"""Conditioning encoders (VAE latents, CLIP embeddings), batched over frames, cached per frame."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class ConditionEncoder:
         )
         augmented = pixels + self.config.noise_aug_strength * noise
         x = torch.from_numpy(augmented).to(self.device, vae.dtype)
-        # [T, 3, h, w] -> [T, 4, h/8, w/8]; `mode()` of the posterior, not scaled (as the reference)
+        # [T, 3, h, w] -> [T, 4, h/8, w/8]; posterior mode, not scaled (as the reference)
         return vae.encode(x).latent_dist.mode().to(self.dtype)
 
     @torch.no_grad()

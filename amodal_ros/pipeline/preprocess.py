@@ -1,4 +1,4 @@
-"""Inputs at camera resolution -> conditioning pixels at working resolution, as the reference does."""
+"""Camera-resolution inputs -> conditioning pixels at working resolution, as the reference."""
 
 from __future__ import annotations
 

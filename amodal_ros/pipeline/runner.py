@@ -28,11 +28,11 @@ class WindowSampler:
 
     def time_ids(self) -> torch.Tensor:
         cfg = self.config
-        # [fps id, motion bucket, noise augmentation]; fps id = fps (consistent) or fps - 1 (reference)
+        # [fps id, motion bucket, noise aug]; fps id = fps (consistent) or fps - 1 (reference)
         return torch.tensor([cfg.fps_id, cfg.motion_bucket_id, cfg.noise_aug_strength])
 
     def run(self, jobs: list, progress: bool = False) -> torch.Tensor:
-        """jobs: [((cond latents [T, C, h, w], clip [T, D]), seed)] -> [N, T, 3, H, W] in [-1, 1]."""
+        """jobs: [((cond latents [T, C, h, w], clip [T, D]), seed)] -> [N, T, 3, H, W], [-1, 1]."""
         cfg = self.config
         guided = cfg.uses_guidance
         outputs = []

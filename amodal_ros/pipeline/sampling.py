@@ -56,7 +56,7 @@ def denoise(
     """Euler sampling from unit noise to clean latents.
 
     Args:
-        noise: [B, F, 4, h, w] standard normal noise (scaled by the scheduler's initial sigma here).
+        noise: [B, F, 4, h, w] standard normal (scaled by the scheduler's initial sigma here).
         cond_latents: [B, F, C, h, w] conditioning latents (C = 4 or 8), zeroed for the
             unconditional branch.
         context: cross-attention context from `cross_attention_context`, matching `guidance`.

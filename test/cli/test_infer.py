@@ -10,6 +10,7 @@ from amodal_ros.cli import io
 from amodal_ros.cli.demo import write_clip
 from amodal_ros.cli.infer import InferArgs, run, window_starts
 from amodal_ros.cli.main import main
+from amodal_ros.core.types import mask_bbox
 from amodal_ros.models.tiny import build_tiny_components, save_published_layout
 
 FRAMES = 6
@@ -76,6 +77,12 @@ def test_infer_writes_masks_completions_overlays_and_summary(
     labels = cv2.imread(str(clip_dirs[1] / "0000.png"), cv2.IMREAD_UNCHANGED)
     amodal = cv2.imread(str(out / "amodal" / "obj_1" / "0000.png"), cv2.IMREAD_UNCHANGED)
     assert (amodal[labels == 1] == 255).all()  # amodal contains the modal mask
+    first = summary["objects"]["1"]["frames"][0]
+    whole, visible = amodal == 255, labels == 1
+    assert first["occlusion_ratio"] == pytest.approx(
+        (whole & ~visible).sum() / whole.sum(), abs=1e-4
+    )
+    assert first["amodal_bbox_xywh"] == mask_bbox(whole).tolist()
     assert (
         len(list((out / "overlay").glob("*.png"))) == FRAMES
         and (out / "overlay.gif").stat().st_size > 0

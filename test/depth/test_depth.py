@@ -1,4 +1,4 @@
-"""Depth conditioning: camera depth in m/mm, invalid pixels, window normalisation, Depth Anything."""
+"""Depth conditioning: camera depth in m/mm, invalid pixels, normalisation, Depth Anything."""
 
 import numpy as np
 import pytest
