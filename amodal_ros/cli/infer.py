@@ -118,6 +118,7 @@ def window_starts(num_frames: int, window: int) -> list[int]:
 def run(args: InferArgs, config: InferenceConfig) -> dict:
     """Run stage 1 (and stage 2) over the clip and write the results; returns the summary."""
     from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter, FrameEncodingCache
+    from amodal_ros.pipeline.overlay import draw_overlay
 
     # 1. read and check inputs (before loading any model)
     io.check_output(args.out, args.overwrite)
@@ -221,8 +222,6 @@ def run(args: InferArgs, config: InferenceConfig) -> dict:
                     io.write_png(
                         stage / "completion" / f"obj_{i}" / f"{name}.png", completion[i][f]
                     )
-            from amodal_ros.pipeline.overlay import draw_overlay
-
             overlay = draw_overlay(rgb[f], [(objects[i][f], amodal[i][f]) for i in objects])
             io.write_png(stage / "overlay" / f"{name}.png", overlay)
             overlays.append(overlay)
