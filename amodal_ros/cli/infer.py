@@ -174,15 +174,13 @@ def run(args: InferArgs, config: InferenceConfig) -> dict:
     for start in tqdm(starts, desc="windows", unit="window"):
         span = slice(start, min(t, start + config.num_frames))
         new = ~done[span]
-        tracks = [
-            ObjectTrack(i, m[span], frame_keys=list(range(span.start, span.stop)))
-            for i, m in objects.items()
-            if m[span].any()
-        ]
+        keys = list(range(span.start, span.stop))
+        tracks = []
         for i, m in objects.items():
-            if not m[span].any():
-                skipped.setdefault(i, []).extend(np.arange(span.start, span.stop)[new].tolist())
-                amodal[i][span][new] = False
+            if m[span].any():
+                tracks.append(ObjectTrack(i, m[span], frame_keys=keys))
+            else:  # not visible in this window: its new frames stay empty, and are reported
+                skipped.setdefault(i, []).extend(np.array(keys)[new].tolist())
         if not tracks:
             done[span] = True
             continue

@@ -48,8 +48,7 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         if lab.ndim != 2:
             raise InputError(
                 f"label image {p} has {lab.shape[2]} channels; instance labels must be "
-                "single-channel "
-                "(8/16-bit PNG, pixel = object id, 0 = background)"
+                "single-channel (8/16-bit PNG, pixel = object id, 0 = background)"
             )
     _check_sizes(labels, files, "masks")
     labels = np.stack(labels).astype(np.int32)
