@@ -1,16 +1,61 @@
-"""Typed inference configuration; defaults are the published Diffusion-VAS values."""
+"""Typed configs. Flat scalar fields with help text and ranges, so the ROS node declares its
+parameters by iterating them; InferenceConfig defaults are the published Diffusion-VAS values."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 
 CONDITIONING_MODES = ("consistent", "reference")
 DTYPES = ("float32", "float16", "bfloat16")
+SYNC_MODES = ("approximate", "exact")
+PUBLISH_POLICIES = ("latest", "new")
+DEPTH_SOURCES = ("auto", "camera", "model", "none")
+QOS_RELIABILITY = ("best_effort", "reliable")
+
+
+def param(default, help: str, low=None, high=None, choices=None) -> Field:
+    """A dataclass field that carries its ROS parameter description, range and choices."""
+    meta = {"help": help, "range": (low, high), "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+def check_fields(config) -> None:
+    """Validate every field against its declared type, range and choices; names the field."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        expected = type(f.default) if f.default is not MISSING else None
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+            setattr(config, f.name, value)
+        if (
+            expected is not None
+            and not isinstance(value, expected)
+            or (expected is int and isinstance(value, bool))
+        ):
+            raise ValueError(
+                f"{f.name} must be {expected.__name__}, got {value!r} ({type(value).__name__})"
+            )
+        low, high = f.metadata.get("range", (None, None))
+        if low is not None and value < low or high is not None and value > high:
+            raise ValueError(f"{f.name} must be in [{low}, {high}], got {value!r}")
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ValueError(f"{f.name} must be one of {choices}, got {value!r}")
+
+
+class _Config:
+    def replace(self, **changes):
+        """A validated copy with some fields changed."""
+        return type(self)(**{**asdict(self), **changes})
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
 
 
 @dataclass
-class InferenceConfig:
-    """How one window is sampled. Flat scalars so the ROS node can bind them as parameters.
+class InferenceConfig(_Config):
+    """How one window is sampled.
 
     `conditioning_mode`:
       - "consistent" (default): as the model was trained; every frame's cross-attention sees the
@@ -21,60 +66,43 @@ class InferenceConfig:
       Which one the published weights prefer is not settled (needs them and SAIL-VOS).
     """
 
-    height: int = 256  # working resolution, pixels (published: 256x512)
-    width: int = 512
-    num_frames: int = 25  # window length the model was trained on
-    num_steps: int = 25  # Euler (EDM) sampling steps
-    min_guidance: float = 1.5  # classifier-free guidance, ramped linearly over frames
-    max_guidance: float = 1.5  # the demo uses min = max = 1.5; <= 1 disables guidance
-    conditioning_mode: str = "consistent"
-    fps: int = 8  # training fps id; "reference" mode passes fps - 1
-    motion_bucket_id: int = 127
-    noise_aug_strength: float = 0.02  # sigma of noise added to conditioning pixels
-    decode_chunk_size: int = 8  # frames per temporal-VAE decode call
-    rgb_sum_threshold: int = 600  # amodal where R+G+B (0..765) of the decoded frame exceeds this
-    max_batch_objects: int = 4  # objects per batched UNet call
-    num_samples: int = 1  # hypotheses per object (the paper's Top-k)
-    seed: int = 23  # the reference demo's seed
-    device: str = "cpu"
-    dtype: str = "float32"  # UNet dtype; the VAE encodes in fp32 when its config forces upcast
+    height: int = param(256, "model working height, pixels (multiple of 8; published 256)", 8)
+    width: int = param(512, "model working width, pixels (multiple of 8; published 512)", 8)
+    num_frames: int = param(25, "window length in frames (the model was trained on 25)", 1)
+    num_steps: int = param(25, "Euler (EDM) sampling steps", 1, 1000)
+    min_guidance: float = param(1.5, "classifier-free guidance at the first frame", 0.0, 100.0)
+    max_guidance: float = param(
+        1.5, "guidance at the last frame (ramped linearly); <= 1 disables guidance", 0.0, 100.0
+    )
+    conditioning_mode: str = param(
+        "consistent",
+        "'consistent' (as trained) or 'reference' (the demo's)",
+        None,
+        None,
+        CONDITIONING_MODES,
+    )
+    fps: int = param(8, "fps time id the model was trained with (reference mode passes fps-1)", 1)
+    motion_bucket_id: int = param(127, "SVD motion bucket time id", 0, 1023)
+    noise_aug_strength: float = param(
+        0.02, "sigma of noise added to the conditioning pixels", 0.0, 10.0
+    )
+    decode_chunk_size: int = param(8, "frames per temporal-VAE decode call", 1)
+    rgb_sum_threshold: int = param(
+        600, "amodal where R+G+B (0..765) of the decoded frame exceeds this", 0, 764
+    )
+    max_batch_objects: int = param(4, "objects per batched UNet call", 1)
+    num_samples: int = param(1, "hypotheses per object (Top-k); >1 gives uncertainty", 1)
+    seed: int = param(23, "noise seed (the reference demo's), per object and sample", 0)
+    device: str = param("cpu", "torch device: cpu, cuda, cuda:1, ...")
+    dtype: str = param("float32", "UNet dtype", None, None, DTYPES)
 
     def __post_init__(self) -> None:
+        check_fields(self)
         for name in ("height", "width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 8 or value % 8:
-                raise ValueError(f"{name} must be a positive multiple of 8 pixels, got {value!r}")
-        positive = (
-            "num_frames",
-            "num_steps",
-            "decode_chunk_size",
-            "max_batch_objects",
-            "num_samples",
-        )
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if self.min_guidance < 0 or self.max_guidance < 0:
-            raise ValueError(
-                "min_guidance/max_guidance must be >= 0, "
-                f"got {self.min_guidance}/{self.max_guidance}"
-            )
-        if self.conditioning_mode not in CONDITIONING_MODES:
-            raise ValueError(
-                f"conditioning_mode must be one of {CONDITIONING_MODES}, "
-                f"got {self.conditioning_mode!r}"
-            )
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if not 0 <= self.rgb_sum_threshold < 765:
-            raise ValueError(
-                f"rgb_sum_threshold must be in [0, 765), got {self.rgb_sum_threshold}"
-            )
-        if self.noise_aug_strength < 0:
-            raise ValueError(f"noise_aug_strength must be >= 0, got {self.noise_aug_strength}")
-        if self.fps < 1:
-            raise ValueError(f"fps must be >= 1, got {self.fps}")
+            if getattr(self, name) % 8:
+                raise ValueError(
+                    f"{name} must be a positive multiple of 8 pixels, got {getattr(self, name)}"
+                )
 
     @property
     def uses_guidance(self) -> bool:
@@ -85,10 +113,106 @@ class InferenceConfig:
         # The reference trains with fps = 8 but passes fps - 1 at inference (REFERENCE.md, item 3).
         return self.fps - 1 if self.conditioning_mode == "reference" else self.fps
 
-    def replace(self, **changes) -> InferenceConfig:
-        """A validated copy with some fields changed."""
-        return InferenceConfig(**{**asdict(self), **changes})
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
+@dataclass
+class StreamConfig(_Config):
+    """How a stream of frames becomes windows, and what is published. Shared by the node and
+    `amodal-ros replay` so both window the same stream the same way.
+
+    Empty checkpoint strings mean "not used"; the node fails to configure without `checkpoint`.
+    """
+
+    checkpoint: str = param("", "stage-1 checkpoint folder (published layout, safetensors)")
+    completion_checkpoint: str = param("", "stage-2 checkpoint folder; empty disables stage 2")
+    depth_model: str = param("", "Depth Anything V2 folder (transformers) for RGB-only input")
+    depth_source: str = param(
+        "auto",
+        "'camera' (depth topic), 'model' (Depth Anything), 'none' (mask-only checkpoint), "
+        "'auto' (model if depth_model is set, else camera when the checkpoint needs depth)",
+        None,
+        None,
+        DEPTH_SOURCES,
+    )
+    frame_rate: float = param(
+        8.0, "model frame rate, frames/s; the stream is sampled down to it by stamp", 0.1, 120.0
+    )
+    stride: int = param(
+        5,
+        "run a window every `stride` sampled frames (1 = every frame: lowest latency, most "
+        "compute)",
+        1,
+        1000,
+    )
+    publish_frames: str = param(
+        "latest",
+        "'latest': only the window's newest frame; 'new': every frame new since the last window",
+        None,
+        None,
+        PUBLISH_POLICIES,
+    )
+    sync_mode: str = param(
+        "approximate",
+        "'exact' stamps or 'approximate' within sync_tolerance",
+        None,
+        None,
+        SYNC_MODES,
+    )
+    sync_tolerance: float = param(
+        0.02, "largest stamp difference of RGB, depth and mask of one frame, s", 0.0, 10.0
+    )
+    sync_queue: int = param(30, "messages kept per input while waiting for partners", 1, 10000)
+    object_timeout: float = param(
+        5.0, "drop an object's buffer when unseen for this long, s", 0.0, 3600.0
+    )
+    min_object_pixels: int = param(
+        16, "objects whose largest modal area in a window is below this are not run", 0
+    )
+    deadline: float = param(
+        0.0,
+        "windows waiting longer than this are published with modal as amodal "
+        "(reason DEADLINE_MISSED); 0 = no deadline, s",
+        0.0,
+        3600.0,
+    )
+    max_pending_windows: int = param(
+        1, "windows waiting for the worker; older ones are dropped (counted) when full", 1, 100
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+@dataclass
+class TopicConfig(_Config):
+    """Topic names and QoS of the node (relative names: remap them in launch files)."""
+
+    rgb_topic: str = param(
+        "image",
+        "RGB image (sensor_msgs/Image or, with rgb_compressed, sensor_msgs/CompressedImage)",
+    )
+    rgb_compressed: bool = param(False, "subscribe to rgb_topic as sensor_msgs/CompressedImage")
+    depth_topic: str = param("depth", "registered depth image, 32FC1 m or 16UC1 mm")
+    mask_topic: str = param("masks", "instance-label image, mono8/mono16/32SC1, 0 = background")
+    camera_info_topic: str = param("camera_info", "sensor_msgs/CameraInfo, passed through")
+    output_topic: str = param("amodal/objects", "amodal_ros/AmodalObjectArray results")
+    overlay_topic: str = param("amodal/overlay", "rgb8 overlay image for RViz")
+    completion_topic: str = param("amodal/completion", "rgb8 completed objects (stage 2)")
+    camera_info_out_topic: str = param("amodal/camera_info", "CameraInfo of published frames")
+    input_reliability: str = param(
+        "best_effort",
+        "QoS of subscriptions (best_effort matches every publisher)",
+        None,
+        None,
+        QOS_RELIABILITY,
+    )
+    output_reliability: str = param(
+        "reliable",
+        "QoS of publishers (reliable matches every subscriber)",
+        None,
+        None,
+        QOS_RELIABILITY,
+    )
+    queue_depth: int = param(10, "QoS history depth", 1, 1000)
+
+    def __post_init__(self) -> None:
+        check_fields(self)

@@ -27,22 +27,38 @@ def color_for(index: int) -> np.ndarray:
     return PALETTE[index % len(PALETTE)]
 
 
-def draw_overlay(rgb: np.ndarray, objects: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def draw_overlay(
+    rgb: np.ndarray, objects: list[tuple[np.ndarray, np.ndarray]], ids: list[int] | None = None
+) -> np.ndarray:
     """One frame: [H, W, 3] uint8 RGB and (modal, amodal) [H, W] bool per object -> RGB overlay.
 
     Visible part lightly tinted, hidden part (amodal minus modal) shaded strongly, and the amodal
-    outline drawn in the object's colour.
+    outline drawn in the object's colour (picked by `ids` when given, so it stays stable while
+    objects come and go; else by position).
     """
+    keys = list(range(len(objects))) if ids is None else list(ids)
     out = rgb.astype(np.float32)
-    for i, (modal, amodal) in enumerate(objects):
-        color = color_for(i).astype(np.float32)
+    for key, (modal, amodal) in zip(keys, objects):
+        color = color_for(key).astype(np.float32)
         hidden = amodal & ~modal
         out[modal] = 0.75 * out[modal] + 0.25 * color
         out[hidden] = 0.35 * out[hidden] + 0.65 * color
     out = out.astype(np.uint8)
-    for i, (_, amodal) in enumerate(objects):
+    for key, (_, amodal) in zip(keys, objects):
         contours, _ = cv2.findContours(
             amodal.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
         )
-        cv2.drawContours(out, contours, -1, tuple(int(c) for c in color_for(i)), 1)
+        cv2.drawContours(out, contours, -1, tuple(int(c) for c in color_for(key)), 1)
+    return out
+
+
+def compose_completion(
+    rgb: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """See-through view: [H, W, 3] uint8 RGB with each object's completed appearance
+    ((modal, amodal) [H, W] bool, [H, W, 4] uint8 RGBA) painted over its hidden part."""
+    out = rgb.copy()
+    for modal, amodal, rgba in layers:
+        hidden = amodal & ~modal
+        out[hidden] = rgba[..., :3][hidden]
     return out

@@ -1,0 +1,96 @@
+"""Stream-level types: one synchronised input frame, and what is published for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Why an object's amodal mask is not a model result (mirrors msg/AmodalObject.msg).
+REASON_OK = 0
+REASON_WINDOW_NOT_FULL = 1
+REASON_OBJECT_TOO_SMALL = 2
+REASON_DEADLINE_MISSED = 3
+REASON_EMPTY_MODAL = 4
+REASON_ERROR = 5
+REASON_NAMES = {
+    REASON_OK: "ok",
+    REASON_WINDOW_NOT_FULL: "window not full",
+    REASON_OBJECT_TOO_SMALL: "object too small",
+    REASON_DEADLINE_MISSED: "deadline missed",
+    REASON_EMPTY_MODAL: "not visible in the window",
+    REASON_ERROR: "pipeline error",
+}
+
+
+@dataclass
+class Frame:
+    """One synchronised camera frame.
+
+    Attributes:
+        stamp_ns: header stamp of the RGB image, nanoseconds (the frame's identity).
+        rgb: [H, W, 3] uint8 RGB.
+        labels: [H, W] integer instance labels of the visible pixels, 0 = background.
+        depth: [H, W] camera depth in `depth_encoding` units (registered to RGB), or None.
+        depth_encoding: "32FC1" (metres) or "16UC1" (millimetres).
+        frame_id: header frame_id of the RGB image, copied to every output.
+        arrival: monotonic seconds when the frame was complete (for latency).
+        camera_info: the CameraInfo message of this frame if one was received (passed through).
+    """
+
+    stamp_ns: int
+    rgb: np.ndarray
+    labels: np.ndarray
+    depth: np.ndarray | None = None
+    depth_encoding: str = "32FC1"
+    frame_id: str = ""
+    arrival: float = 0.0
+    camera_info: object = field(default=None, repr=False)
+
+    def object_ids(self) -> list[int]:
+        ids = np.unique(self.labels)
+        return [int(i) for i in ids if i != 0]
+
+
+@dataclass
+class ObjectFrameResult:
+    """One object in one published frame. Masks are [H, W] bool at camera resolution.
+
+    `occluders` maps occluder id -> hidden-part pixels it covers (largest first);
+    `occluder_order` maps the same ids to +1 (occluder nearer than the object's visible part,
+    as expected), -1 (farther: the occlusion is implausible) or 0 (no depth).
+    """
+
+    object_id: int
+    modal: np.ndarray
+    amodal: np.ndarray
+    valid: bool
+    reason: int
+    occluders: dict[int, int] = field(default_factory=dict)
+    occluder_order: dict[int, int] = field(default_factory=dict)
+    uncertainty: np.ndarray | None = None  # [H, W] float32 0..1, with num_samples > 1
+    completion: np.ndarray | None = None  # [H, W, 4] uint8 RGBA, with stage 2
+
+    @property
+    def occlusion_ratio(self) -> float:
+        area = int(self.amodal.sum())
+        return float((self.amodal & ~self.modal).sum() / area) if area else 0.0
+
+    @property
+    def mean_uncertainty(self) -> float:
+        if self.uncertainty is None or not self.amodal.any():
+            return 0.0
+        return float(self.uncertainty[self.amodal].mean())
+
+
+@dataclass
+class FrameResult:
+    """Everything published for one input frame (one AmodalObjectArray message)."""
+
+    frame: Frame
+    objects: list[ObjectFrameResult]
+    window_first_stamp_ns: int
+    window_last_stamp_ns: int
+    window_frames: int
+    frames_missing: int
+    latency: float = 0.0  # s, from arrival of the window's last frame to the result

@@ -1,0 +1,39 @@
+"""Sampling a camera stream down to the model's frame rate, by stamp."""
+
+from __future__ import annotations
+
+
+class FrameRateSampler:
+    """Keeps frames on a grid of `1 / rate` seconds of stamp time, whatever the camera rate.
+
+    The published model is conditioned on 8 fps video (REFERENCE.md), so a 30 fps camera must
+    be thinned to every ~4th frame by its stamps; counting arrivals would tie the model's time
+    scale to the camera rate and to message loss. A frame is kept when its stamp reaches the
+    next grid point (less a quarter period of slack, so camera jitter does not skip a slot);
+    after a gap the grid restarts at the frame, and a stamp going backwards (a bag loop,
+    sim-time reset) restarts it too.
+    """
+
+    def __init__(self, rate: float):
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0 frames/s, got {rate}")
+        self.period_ns = int(round(1e9 / rate))
+        self.reset()
+
+    def reset(self) -> None:
+        self._next_ns: int | None = None
+        self._last_ns: int | None = None
+
+    def accept(self, stamp_ns: int) -> bool:
+        """True when the frame with this stamp should go into the model's stream."""
+        if self._last_ns is not None and stamp_ns <= self._last_ns:
+            if stamp_ns == self._last_ns:
+                return False  # duplicate stamp
+            self.reset()
+        if self._next_ns is not None and stamp_ns < self._next_ns - self.period_ns // 4:
+            return False
+        if self._next_ns is None or stamp_ns > self._next_ns + self.period_ns:
+            self._next_ns = stamp_ns  # first frame, or after a gap: restart the grid
+        self._next_ns += self.period_ns
+        self._last_ns = stamp_ns
+        return True

@@ -1,0 +1,339 @@
+"""The streaming pipeline shared by the ROS node and `amodal-ros replay`:
+
+    messages --StampSynchronizer--> frames --FrameRateSampler--> model-rate frames
+             --WindowBuffer--> windows --WindowProcessor--> FrameResults
+
+`StreamFront` is the cheap, callback-side half (no model); `WindowProcessor` is the worker-side
+half that runs the models. Both are ROS-free: messages are converted by a callable passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.frames import (
+    REASON_DEADLINE_MISSED,
+    REASON_EMPTY_MODAL,
+    REASON_ERROR,
+    REASON_NAMES,
+    REASON_OBJECT_TOO_SMALL,
+    REASON_OK,
+    REASON_WINDOW_NOT_FULL,
+    Frame,
+    FrameResult,
+    ObjectFrameResult,
+)
+from amodal_ros.core.types import ObjectTrack, occluders
+from amodal_ros.pipeline.rate import FrameRateSampler
+from amodal_ros.pipeline.sync import StampSynchronizer
+from amodal_ros.pipeline.window import Window, WindowBuffer
+
+log = logging.getLogger("amodal_ros.stream")
+
+RGB, MASKS, DEPTH = "rgb", "masks", "depth"
+
+
+class StreamFront:
+    """Synchronise, sample to the model rate and window a message stream.
+
+    Args:
+        config: stream settings (tolerance, rate, stride, timeouts).
+        num_frames: window length of the model.
+        use_depth: whether a depth message is part of every frame.
+        to_frame: builds a Frame from {"stamp_ns", "rgb", "masks"[, "depth"]} of raw messages;
+            raises InputError for a bad frame, which is then reported via `on_error` and skipped.
+        on_error: called with (stamp_ns, error) for every skipped frame.
+    """
+
+    def __init__(
+        self,
+        config: StreamConfig,
+        num_frames: int,
+        use_depth: bool,
+        to_frame: Callable[[dict], Frame],
+        on_error: Callable[[int, Exception], None] | None = None,
+    ):
+        self.config = config
+        tolerance = 0 if config.sync_mode == "exact" else int(round(config.sync_tolerance * 1e9))
+        inputs = (RGB, MASKS, DEPTH) if use_depth else (RGB, MASKS)
+        self.sync = StampSynchronizer(inputs, tolerance, config.sync_queue)
+        self.sampler = FrameRateSampler(config.frame_rate)
+        self.buffer = WindowBuffer(
+            num_frames,
+            config.stride,
+            int(config.object_timeout * 1e9),
+            self.sampler.period_ns,
+        )
+        self.to_frame = to_frame
+        self.on_error = on_error or (lambda stamp, err: log.warning("frame %d: %s", stamp, err))
+        self.frames_in = 0  # synchronised frames
+        self.frames_sampled = 0
+        self.frames_rejected = 0
+
+    def add(self, name: str, stamp_ns: int, message) -> list[Window]:
+        """Feed one message; returns the windows it completes (usually none or one)."""
+        windows = []
+        for matched in self.sync.add(name, stamp_ns, message):
+            self.frames_in += 1
+            if not self.sampler.accept(matched["stamp_ns"]):
+                continue
+            try:
+                frame = self.to_frame(matched)
+            except (InputError, ValueError) as err:
+                self.frames_rejected += 1
+                self.on_error(matched["stamp_ns"], err)
+                continue
+            self.frames_sampled += 1
+            window = self.buffer.push(frame)
+            if window is not None:
+                windows.append(window)
+        return windows
+
+    def reset(self) -> None:
+        self.sync.reset()
+        self.sampler.reset()
+        self.buffer.reset()
+
+
+class WindowProcessor:
+    """Runs stage 1 (and stage 2) on windows and turns them into per-frame results.
+
+    Never raises for a window: a pipeline error becomes results with the modal masks as amodal
+    and reason ERROR (logged), so no published frame is lost.
+    """
+
+    def __init__(
+        self,
+        segmenter,
+        config: StreamConfig,
+        completer=None,
+        depth_estimator=None,
+        depth_source: str = "none",
+        cache=None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        from amodal_ros.pipeline.cache import FrameEncodingCache
+
+        self.segmenter = segmenter
+        self.completer = completer
+        self.depth_estimator = depth_estimator
+        self.depth_source = depth_source
+        self.config = config
+        self.cache = cache if cache is not None else FrameEncodingCache()
+        self.clock = clock
+        self.errors = 0
+        self.last_timing: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, stream: StreamConfig, inference: InferenceConfig, **kwargs):
+        """Load the models named by `stream` (raises CheckpointError / InputError clearly)."""
+        import torch
+
+        from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
+
+        if not stream.checkpoint:
+            raise InputError("no stage-1 checkpoint: set the `checkpoint` parameter to a folder")
+        segmenter = AmodalSegmenter.from_pretrained(stream.checkpoint, inference)
+        completer = None
+        if stream.completion_checkpoint:
+            completer = ContentCompleter.from_pretrained(stream.completion_checkpoint, inference)
+        source = resolve_depth_source(stream, segmenter.needs_depth)
+        estimator = None
+        if source == "model":
+            from amodal_ros.depth.depth_anything import DepthAnythingDepth
+
+            estimator = DepthAnythingDepth.from_pretrained(
+                stream.depth_model, device=inference.device, dtype=getattr(torch, inference.dtype)
+            )
+        return cls(segmenter, stream, completer, estimator, source, **kwargs)
+
+    @property
+    def num_frames(self) -> int:
+        return self.segmenter.config.num_frames
+
+    def forget(self, object_ids) -> None:
+        for object_id in object_ids:
+            self.cache.forget_object(object_id)
+
+    def process(self, window: Window) -> list[FrameResult]:
+        """Results for the frames of `window` that are to be published."""
+        if not window.full:
+            return self.passthrough(window, REASON_WINDOW_NOT_FULL)
+        deadline = self.config.deadline
+        if deadline > 0 and self.clock() - window.last.arrival > deadline:
+            return self.passthrough(window, REASON_DEADLINE_MISSED)
+        try:
+            return self._run(window)
+        except Exception as err:  # the model boundary: report, keep the frames
+            self.errors += 1
+            log.error(
+                "window ending at stamp %d failed (%s: %s); publishing modal masks as amodal",
+                window.last.stamp_ns,
+                type(err).__name__,
+                err,
+            )
+            return self.passthrough(window, REASON_ERROR)
+
+    def passthrough(self, window: Window, reason: int) -> list[FrameResult]:
+        """Modal masks sent as amodal, flagged with `reason` (nothing is silently dropped)."""
+        results = []
+        for t in self._published(window):
+            objects = [self._invalid(window, t, i, reason) for i in window.object_ids]
+            results.append(self._frame_result(window, t, objects))
+        return results
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _run(self, window: Window) -> list[FrameResult]:
+        started = self.clock()
+        tracks, reasons = [], {}
+        for object_id in window.object_ids:
+            masks = window.masks(object_id)
+            areas = masks.reshape(len(masks), -1).sum(1)
+            if not areas.any():
+                reasons[object_id] = REASON_EMPTY_MODAL
+            elif areas.max() < self.config.min_object_pixels:
+                reasons[object_id] = REASON_OBJECT_TOO_SMALL
+            else:
+                keys = [f.stamp_ns for f in window.frames]
+                tracks.append(ObjectTrack(object_id, masks, frame_keys=keys))
+        nearness = self._inverse_depth(window)
+        t_depth = self.clock()
+        amodal = {}
+        if tracks:
+            depth_in = nearness if self.segmenter.needs_depth else None
+            amodal = {r.object_id: r for r in self.segmenter(tracks, depth_in, cache=self.cache)}
+        t_stage1 = self.clock()
+        completions = {}
+        if self.completer is not None and amodal:
+            rgb = np.stack([f.rgb for f in window.frames])
+            results = self.completer(rgb, list(amodal.values()), cache=self.cache)
+            completions = {c.object_id: c for c in results}
+        self.last_timing = {
+            "depth": t_depth - started,
+            "stage1": t_stage1 - t_depth,
+            "stage2": self.clock() - t_stage1,
+        }
+        frames = []
+        for t in self._published(window):
+            objects = []
+            for object_id in window.object_ids:
+                if object_id not in amodal:
+                    objects.append(self._invalid(window, t, object_id, reasons[object_id]))
+                    continue
+                r = amodal[object_id]
+                c = completions.get(object_id)
+                objects.append(
+                    self._object(
+                        window,
+                        t,
+                        object_id,
+                        r.amodal[t],
+                        nearness,
+                        uncertainty=None if r.disagreement is None else r.disagreement[t],
+                        completion=None if c is None else c.rgba[t],
+                    )
+                )
+            frames.append(self._frame_result(window, t, objects))
+        return frames
+
+    def _inverse_depth(self, window: Window) -> np.ndarray | None:
+        """[T, H, W] relative inverse depth (nearness) of the window, or None without depth."""
+        if self.depth_source == "camera":
+            if any(f.depth is None for f in window.frames):
+                raise InputError("depth_source is 'camera' but a frame of the window has no depth")
+            from amodal_ros.depth.camera import inverse_depth_from_camera
+
+            depth = np.stack([f.depth for f in window.frames])
+            return inverse_depth_from_camera(depth, window.last.depth_encoding)
+        if self.depth_source == "model":
+            out = []
+            for f in window.frames:  # per frame, cached: a slide estimates only new frames
+                key = ("depth_model", None, f.stamp_ns, "")
+                value = self.cache.get(key)
+                if value is None:
+                    value = self.depth_estimator.inverse_depth(f.rgb[None])[0]
+                    self.cache.put(key, value)
+                out.append(value)
+            return np.stack(out)
+        return None
+
+    def _published(self, window: Window) -> range:
+        n = len(window.frames)
+        count = window.new_frames if self.config.publish_frames == "new" else 1
+        return range(n - max(1, min(count, n)), n)
+
+    def _invalid(self, window: Window, t: int, object_id: int, reason: int):
+        modal = window.frames[t].labels == object_id
+        if reason not in (REASON_OK, REASON_WINDOW_NOT_FULL, REASON_EMPTY_MODAL):
+            log.debug(
+                "object %d at %d: %s", object_id, window.frames[t].stamp_ns, REASON_NAMES[reason]
+            )
+        return ObjectFrameResult(object_id, modal, modal.copy(), False, reason)
+
+    def _object(self, window, t, object_id, amodal, nearness, uncertainty, completion):
+        frame = window.frames[t]
+        modal = frame.labels == object_id
+        covered = occluders(frame.labels, modal, amodal)
+        return ObjectFrameResult(
+            object_id,
+            modal,
+            amodal,
+            True,
+            REASON_OK,
+            occluders=covered,
+            occluder_order=depth_order(frame.labels, modal, amodal, covered, nearness, t),
+            uncertainty=uncertainty,
+            completion=completion,
+        )
+
+    def _frame_result(self, window: Window, t: int, objects) -> FrameResult:
+        last = window.last
+        return FrameResult(
+            frame=window.frames[t],
+            objects=objects,
+            window_first_stamp_ns=window.frames[0].stamp_ns,
+            window_last_stamp_ns=last.stamp_ns,
+            window_frames=len(window.frames),
+            frames_missing=window.frames_missing,
+            latency=max(0.0, self.clock() - last.arrival) if last.arrival else 0.0,
+        )
+
+
+def depth_order(labels, modal, amodal, covered, nearness, t) -> dict[int, int]:
+    """+1 when an occluder is nearer than the object's visible part, -1 when farther, 0 when
+    there is no depth or the object has no visible pixel to compare with."""
+    if nearness is None or not modal.any():
+        return {i: 0 for i in covered}
+    near = nearness[t]
+    own = float(np.median(near[modal]))
+    hidden = amodal & ~modal
+    order = {}
+    for occluder_id in covered:
+        theirs = float(np.median(near[hidden & (labels == occluder_id)]))
+        order[occluder_id] = 1 if theirs > own else -1
+    return order
+
+
+def resolve_depth_source(config: StreamConfig, needs_depth: bool) -> str:
+    """'camera', 'model' or 'none' from the configured source and the checkpoint's inputs."""
+    source = config.depth_source
+    if source == "auto":
+        source = "model" if config.depth_model else ("camera" if needs_depth else "none")
+    if source == "model" and not config.depth_model:
+        raise InputError(
+            "depth_source is 'model' but depth_model is empty: set a Depth "
+            "Anything V2 folder, or use depth_source 'camera'"
+        )
+    if source == "none" and needs_depth:
+        raise InputError(
+            f"{config.checkpoint} is a mask+depth checkpoint: set depth_source to "
+            "'camera' (with a depth topic) or 'model' (with depth_model)"
+        )
+    return source

@@ -1,0 +1,113 @@
+"""Pairing RGB, depth and mask messages by header stamp, whatever order they arrive in."""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from collections.abc import Sequence
+
+
+class StampSynchronizer:
+    """Matches one message of every input per frame, by stamp.
+
+    The first input is the pivot (the RGB image): each pivot stamp is paired with the nearest
+    stamp of every other input within `tolerance_ns` (0 = exact match). A pair is emitted once it
+    cannot get better: the partner has the same stamp, or that input has already delivered a
+    stamp at or after the pivot's (inputs are assumed in order per topic, not across topics).
+    A pivot that can no longer find a partner, and partners no pivot can use, are discarded and
+    counted in `unmatched` per input; each queue holds at most `queue_size` messages.
+    """
+
+    def __init__(self, inputs: Sequence[str], tolerance_ns: int = 0, queue_size: int = 30):
+        if not inputs:
+            raise ValueError("inputs must name at least one input")
+        if tolerance_ns < 0:
+            raise ValueError(f"tolerance_ns must be >= 0, got {tolerance_ns}")
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.inputs = list(inputs)
+        self.tolerance_ns = int(tolerance_ns)
+        self.queue_size = queue_size
+        self.unmatched: Counter[str] = Counter()
+        self.matched = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget queued messages (e.g. when stamps jump back at a bag loop); keeps counters."""
+        self._stamps: dict[str, list[int]] = {name: [] for name in self.inputs}
+        self._items: dict[str, list] = {name: [] for name in self.inputs}
+        self._latest: dict[str, int | None] = {name: None for name in self.inputs}
+
+    def add(self, name: str, stamp_ns: int, item) -> list[dict]:
+        """Queue one message; returns the frames completed by it, oldest first, each a dict
+        {input name: item} plus "stamp_ns" (the pivot's stamp)."""
+        if name not in self._stamps:
+            raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
+        stamps, items = self._stamps[name], self._items[name]
+        i = bisect.bisect_right(stamps, stamp_ns)
+        stamps.insert(i, stamp_ns)
+        items.insert(i, item)
+        if len(stamps) > self.queue_size:
+            self._discard(name, 0)
+        latest = self._latest[name]
+        self._latest[name] = stamp_ns if latest is None else max(latest, stamp_ns)
+        return self._match()
+
+    def pending(self) -> dict[str, int]:
+        return {name: len(s) for name, s in self._stamps.items()}
+
+    def _match(self) -> list[dict]:
+        pivot, others = self.inputs[0], self.inputs[1:]
+        frames = []
+        while self._stamps[pivot]:
+            p = self._stamps[pivot][0]
+            chosen, hopeless, waiting = {}, False, False
+            for name in others:
+                j = self._nearest(name, p)
+                latest = self._latest[name]
+                if j is None:
+                    hopeless |= latest is not None and latest > p + self.tolerance_ns
+                    waiting = True
+                elif self._stamps[name][j] == p or (latest is not None and latest >= p):
+                    chosen[name] = j
+                else:
+                    waiting = True
+            if hopeless:
+                self._discard(pivot, 0)
+                continue
+            if waiting:
+                break
+            frame = {"stamp_ns": p, pivot: self._items[pivot].pop(0)}
+            self._stamps[pivot].pop(0)
+            for name, j in chosen.items():
+                frame[name] = self._items[name][j]
+                del self._stamps[name][j], self._items[name][j]
+                while self._stamps[name] and self._stamps[name][0] < p - self.tolerance_ns:
+                    self._discard(name, 0)  # older than any pivot still to come
+            self.matched += 1
+            frames.append(frame)
+        self._prune_partners()
+        return frames
+
+    def _nearest(self, name: str, stamp: int) -> int | None:
+        stamps = self._stamps[name]
+        i = bisect.bisect_left(stamps, stamp)
+        best = None
+        for j in (i - 1, i):
+            if 0 <= j < len(stamps) and abs(stamps[j] - stamp) <= self.tolerance_ns:
+                if best is None or abs(stamps[j] - stamp) < abs(stamps[best] - stamp):
+                    best = j
+        return best
+
+    def _prune_partners(self) -> None:
+        pivot = self.inputs[0]
+        oldest = self._stamps[pivot][0] if self._stamps[pivot] else self._latest[pivot]
+        if oldest is None:
+            return
+        for name in self.inputs[1:]:
+            while self._stamps[name] and self._stamps[name][0] < oldest - self.tolerance_ns:
+                self._discard(name, 0)
+
+    def _discard(self, name: str, index: int) -> None:
+        del self._stamps[name][index], self._items[name][index]
+        self.unmatched[name] += 1

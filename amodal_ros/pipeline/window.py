@@ -1,0 +1,105 @@
+"""Sliding windows over a sampled frame stream, with per-object tracking by label id."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from amodal_ros.core.frames import Frame
+
+
+@dataclass
+class Window:
+    """Frames of one window and what is new in it.
+
+    Attributes:
+        frames: the window's frames, oldest first (`num_frames` of them when `full`).
+        object_ids: objects tracked at the window's newest frame (seen within the timeout).
+        new_frames: frames added since the previous window (the ones a 'new' policy publishes).
+        full: False for the partial windows emitted while the buffer fills.
+        frames_missing: model-rate slots between the first and last stamp with no frame.
+    """
+
+    frames: tuple[Frame, ...]
+    object_ids: tuple[int, ...]
+    new_frames: int
+    full: bool
+    frames_missing: int = 0
+
+    @property
+    def last(self) -> Frame:
+        return self.frames[-1]
+
+    def masks(self, object_id: int) -> np.ndarray:
+        """[T, H, W] bool modal masks; a frame without the object is all False (fully hidden)."""
+        return np.stack([f.labels == object_id for f in self.frames])
+
+
+class WindowBuffer:
+    """The last `num_frames` sampled frames; emits a window every `stride` frames.
+
+    Timeline with num_frames = 5, stride = 2 (x = frame pushed, W = full window emitted):
+
+        frame:   0  1  2  3  4  5  6  7  8
+                 p  p  p  p  W     W     W      p = partial window (buffer still filling)
+        window at 4: frames 0-4, new 4 | at 6: frames 2-6, new 5-6 | at 8: frames 4-8, new 7-8
+
+    Objects are tracked by label id: one that appears late, or vanishes for some frames, keeps
+    its place (its absent frames are empty modal masks, the fully occluded case); one unseen for
+    longer than `object_timeout_ns` is dropped and reported by `pop_dropped()`. Memory is bounded
+    by `num_frames` frames. A stamp going backwards resets the buffer.
+    """
+
+    def __init__(self, num_frames: int, stride: int, object_timeout_ns: int, period_ns: int):
+        if num_frames < 1 or stride < 1:
+            raise ValueError(f"num_frames and stride must be >= 1, got {num_frames}, {stride}")
+        self.num_frames = num_frames
+        self.stride = stride
+        self.object_timeout_ns = object_timeout_ns
+        self.period_ns = period_ns
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames: deque[Frame] = deque(maxlen=self.num_frames)
+        self.last_seen: dict[int, int] = {}
+        self._since_window = 0
+        self._emitted_full = False
+        self._dropped: list[int] = []
+
+    def push(self, frame: Frame) -> Window | None:
+        """Add the newest frame; returns a full window when one is due, a partial one while the
+        buffer fills (so every early frame is still answered), else None."""
+        if self.frames and frame.stamp_ns <= self.frames[-1].stamp_ns:
+            self.reset()
+        self.frames.append(frame)
+        for object_id in frame.object_ids():
+            self.last_seen[object_id] = frame.stamp_ns
+        for object_id, seen in list(self.last_seen.items()):
+            if frame.stamp_ns - seen > self.object_timeout_ns:
+                del self.last_seen[object_id]
+                self._dropped.append(object_id)
+        self._since_window += 1
+        full = len(self.frames) == self.num_frames
+        if full and self._emitted_full and self._since_window < self.stride:
+            return None
+        new, self._since_window = min(self._since_window, len(self.frames)), 0
+        self._emitted_full |= full
+        return Window(
+            frames=tuple(self.frames),
+            object_ids=tuple(sorted(self.last_seen)),
+            new_frames=new,
+            full=full,
+            frames_missing=self._missing(),
+        )
+
+    def pop_dropped(self) -> list[int]:
+        """Object ids dropped by the timeout since the last call (to free their caches)."""
+        dropped, self._dropped = self._dropped, []
+        return dropped
+
+    def _missing(self) -> int:
+        span = self.frames[-1].stamp_ns - self.frames[0].stamp_ns
+        slots = int(round(span / self.period_ns)) + 1 if self.period_ns else len(self.frames)
+        return max(0, slots - len(self.frames))
