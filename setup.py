@@ -20,5 +20,10 @@ setup(
         "bags": ["rosbags"],
         "onnx": ["onnx", "onnxruntime"],
     },
-    entry_points={"console_scripts": ["amodal-ros=amodal_ros.cli.main:main"]},
+    entry_points={
+        "console_scripts": [
+            "amodal-ros=amodal_ros.cli.main:main",
+            "amodal-ros-node=amodal_ros.ros.node:main",
+        ]
+    },
 )

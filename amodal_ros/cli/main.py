@@ -1,4 +1,5 @@
-"""`amodal-ros` command: infer, demo. Errors print one line and exit non-zero."""
+"""`amodal-ros` command: infer, demo, demo-bag, replay. Errors print one line and exit
+non-zero."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from amodal_ros.cli import demo, infer
+    from amodal_ros.cli import demo, demo_bag, infer, replay
 
     parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__)
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
@@ -22,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     infer.add_arguments(commands.add_parser("infer", help="amodal masks for a folder of frames"))
     demo.add_arguments(commands.add_parser("demo", help="run on a synthetic clip (no downloads)"))
+    demo_bag.add_arguments(
+        commands.add_parser("demo-bag", help="write a synthetic RGB-D rosbag2 (no downloads)")
+    )
+    replay.add_arguments(
+        commands.add_parser("replay", help="run a recorded bag offline into a bag of results")
+    )
     return parser
 
 
@@ -50,19 +57,31 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 infer.config_from(args),
             )
-        else:
+            _print_infer_summary(args, summary)
+        elif args.command == "demo":
             from amodal_ros.cli import demo
 
-            summary = demo.run(args)
-    except (InputError, CheckpointError, ValueError, ImportError) as err:
+            _print_infer_summary(args, demo.run(args))
+        elif args.command == "demo-bag":
+            from amodal_ros.cli import demo_bag
+
+            demo_bag.run(args)  # prints its one-line summary
+        else:
+            from amodal_ros.cli import replay
+
+            replay.run(args)  # prints its summary
+    except (InputError, CheckpointError, ValueError, ImportError, FileNotFoundError) as err:
         print(f"amodal-ros {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return 0
+
+
+def _print_infer_summary(args: argparse.Namespace, summary: dict) -> None:
     print(
         f"wrote {args.out}: {len(summary['objects'])} objects x {summary['num_frames']} frames, "
         f"{summary['windows']} window(s) in {summary['seconds']:.1f} s; "
         f"video: {', '.join(summary['videos'])}"
     )
-    return 0
 
 
 def _quiet_libraries(verbose: bool) -> None:

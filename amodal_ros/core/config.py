@@ -158,7 +158,11 @@ class StreamConfig(_Config):
         SYNC_MODES,
     )
     sync_tolerance: float = param(
-        0.02, "largest stamp difference of RGB, depth and mask of one frame, s", 0.0, 10.0
+        0.01,
+        "largest stamp difference of RGB, depth and mask of one frame, s (keep below half "
+        "the camera period)",
+        0.0,
+        10.0,
     )
     sync_queue: int = param(30, "messages kept per input while waiting for partners", 1, 10000)
     object_timeout: float = param(

@@ -1,7 +1,21 @@
-"""Stage-1/stage-2 orchestration over the models: preprocessing, cached encoding, sampling."""
+"""Stage-1/stage-2 orchestration over the models, and the streaming pipeline around them.
 
-from amodal_ros.pipeline.cache import FrameEncodingCache
-from amodal_ros.pipeline.stage1 import AmodalSegmenter
-from amodal_ros.pipeline.stage2 import ContentCompleter
+The model classes are imported lazily, so the torch-free parts (sync, rate, window, overlay)
+import without torch: `from amodal_ros.pipeline.window import WindowBuffer` needs numpy only.
+"""
 
-__all__ = ["AmodalSegmenter", "ContentCompleter", "FrameEncodingCache"]
+import importlib
+
+_LAZY = {
+    "AmodalSegmenter": "amodal_ros.pipeline.stage1",
+    "ContentCompleter": "amodal_ros.pipeline.stage2",
+    "FrameEncodingCache": "amodal_ros.pipeline.cache",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'amodal_ros.pipeline' has no attribute {name!r}")

@@ -9,9 +9,11 @@ class FrameRateSampler:
     The published model is conditioned on 8 fps video (REFERENCE.md), so a 30 fps camera must
     be thinned to every ~4th frame by its stamps; counting arrivals would tie the model's time
     scale to the camera rate and to message loss. A frame is kept when its stamp reaches the
-    next grid point (less a quarter period of slack, so camera jitter does not skip a slot);
-    after a gap the grid restarts at the frame, and a stamp going backwards (a bag loop,
-    sim-time reset) restarts it too.
+    next grid point (less a quarter period of slack, so camera jitter does not skip a slot). A
+    frame late by more than half a period (its slot's frames were lost) takes the grid point
+    nearest to it, so the frames after it are not squeezed together to catch up; after a gap
+    of more than a period the grid restarts at the frame, and a stamp going backwards (a bag
+    loop, sim-time reset) restarts it too.
     """
 
     def __init__(self, rate: float):
@@ -24,6 +26,13 @@ class FrameRateSampler:
         self._next_ns: int | None = None
         self._last_ns: int | None = None
 
+    def state(self) -> tuple:
+        return (self._next_ns, self._last_ns)
+
+    def restore(self, state: tuple) -> None:
+        """Undo an `accept` (the frame turned out unusable, so its slot stays free)."""
+        self._next_ns, self._last_ns = state
+
     def accept(self, stamp_ns: int) -> bool:
         """True when the frame with this stamp should go into the model's stream."""
         if self._last_ns is not None and stamp_ns <= self._last_ns:
@@ -34,6 +43,8 @@ class FrameRateSampler:
             return False
         if self._next_ns is None or stamp_ns > self._next_ns + self.period_ns:
             self._next_ns = stamp_ns  # first frame, or after a gap: restart the grid
+        elif stamp_ns > self._next_ns + self.period_ns // 2:
+            self._next_ns += self.period_ns  # nearer the following grid point: it takes that one
         self._next_ns += self.period_ns
         self._last_ns = stamp_ns
         return True

@@ -30,6 +30,7 @@ from amodal_ros.core.frames import (
     ObjectFrameResult,
 )
 from amodal_ros.core.types import ObjectTrack, occluders
+from amodal_ros.pipeline.cache import digest
 from amodal_ros.pipeline.rate import FrameRateSampler
 from amodal_ros.pipeline.sync import StampSynchronizer
 from amodal_ros.pipeline.window import Window, WindowBuffer
@@ -78,14 +79,27 @@ class StreamFront:
 
     def add(self, name: str, stamp_ns: int, message) -> list[Window]:
         """Feed one message; returns the windows it completes (usually none or one)."""
+        return self._frames(self.sync.add(name, stamp_ns, message))
+
+    def flush(self) -> list[Window]:
+        """End of the stream (offline replay): frames still waiting for a later partner are
+        paired with the best one within tolerance, and frames added since the last window get
+        one more window, so nothing is left unanswered."""
+        windows = self._frames(self.sync.flush())
+        last = self.buffer.flush()
+        return windows + ([last] if last is not None else [])
+
+    def _frames(self, matched_frames: list[dict]) -> list[Window]:
         windows = []
-        for matched in self.sync.add(name, stamp_ns, message):
+        for matched in matched_frames:
             self.frames_in += 1
+            saved = self.sampler.state()
             if not self.sampler.accept(matched["stamp_ns"]):
                 continue
             try:
                 frame = self.to_frame(matched)
             except (InputError, ValueError) as err:
+                self.sampler.restore(saved)  # a bad frame must not take a good one's slot
                 self.frames_rejected += 1
                 self.on_error(matched["stamp_ns"], err)
                 continue
@@ -166,7 +180,8 @@ class WindowProcessor:
         if not window.full:
             return self.passthrough(window, REASON_WINDOW_NOT_FULL)
         deadline = self.config.deadline
-        if deadline > 0 and self.clock() - window.last.arrival > deadline:
+        arrival = window.last.arrival  # 0: unknown (e.g. a bag replayed as fast as possible)
+        if deadline > 0 and arrival and self.clock() - arrival > deadline:
             return self.passthrough(window, REASON_DEADLINE_MISSED)
         try:
             return self._run(window)
@@ -255,7 +270,7 @@ class WindowProcessor:
         if self.depth_source == "model":
             out = []
             for f in window.frames:  # per frame, cached: a slide estimates only new frames
-                key = ("depth_model", None, f.stamp_ns, "")
+                key = ("depth_model", None, f.stamp_ns, digest(f.rgb))
                 value = self.cache.get(key)
                 if value is None:
                     value = self.depth_estimator.inverse_depth(f.rgb[None])[0]
@@ -308,7 +323,7 @@ class WindowProcessor:
 
 def depth_order(labels, modal, amodal, covered, nearness, t) -> dict[int, int]:
     """+1 when an occluder is nearer than the object's visible part, -1 when farther, 0 when
-    there is no depth or the object has no visible pixel to compare with."""
+    there is no depth, the object has no visible pixel to compare with, or the depths tie."""
     if nearness is None or not modal.any():
         return {i: 0 for i in covered}
     near = nearness[t]
@@ -317,7 +332,7 @@ def depth_order(labels, modal, amodal, covered, nearness, t) -> dict[int, int]:
     order = {}
     for occluder_id in covered:
         theirs = float(np.median(near[hidden & (labels == occluder_id)]))
-        order[occluder_id] = 1 if theirs > own else -1
+        order[occluder_id] = int(np.sign(theirs - own))
     return order
 
 

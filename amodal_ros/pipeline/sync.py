@@ -15,7 +15,9 @@ class StampSynchronizer:
     cannot get better: the partner has the same stamp, or that input has already delivered a
     stamp at or after the pivot's (inputs are assumed in order per topic, not across topics).
     A pivot that can no longer find a partner, and partners no pivot can use, are discarded and
-    counted in `unmatched` per input; each queue holds at most `queue_size` messages.
+    counted in `unmatched` per input; each queue holds at most `queue_size` messages. A stamp
+    going back on one input (a bag loop, a sim-time reset) discards every queue (counted) and
+    matching starts over.
     """
 
     def __init__(self, inputs: Sequence[str], tolerance_ns: int = 0, queue_size: int = 30):
@@ -43,6 +45,10 @@ class StampSynchronizer:
         {input name: item} plus "stamp_ns" (the pivot's stamp)."""
         if name not in self._stamps:
             raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
+        if self._latest[name] is not None and stamp_ns < self._latest[name]:
+            for other, queued in self._stamps.items():  # time went back: nothing queued can pair
+                self.unmatched[other] += len(queued)
+            self.reset()
         stamps, items = self._stamps[name], self._items[name]
         i = bisect.bisect_right(stamps, stamp_ns)
         stamps.insert(i, stamp_ns)
@@ -52,6 +58,29 @@ class StampSynchronizer:
         latest = self._latest[name]
         self._latest[name] = stamp_ns if latest is None else max(latest, stamp_ns)
         return self._match()
+
+    def flush(self) -> list[dict]:
+        """End of stream (bag end): pair every queued pivot with its best partner within
+        tolerance without waiting for later messages; what cannot pair is counted unmatched."""
+        frames = []
+        pivot, others = self.inputs[0], self.inputs[1:]
+        while self._stamps[pivot]:
+            p = self._stamps[pivot][0]
+            chosen = {name: self._nearest(name, p) for name in others}
+            if any(j is None for j in chosen.values()):
+                self._discard(pivot, 0)
+                continue
+            frame = {"stamp_ns": p, pivot: self._items[pivot].pop(0)}
+            self._stamps[pivot].pop(0)
+            for name, j in chosen.items():
+                frame[name] = self._items[name].pop(j)
+                del self._stamps[name][j]
+            self.matched += 1
+            frames.append(frame)
+        for name in others:
+            while self._stamps[name]:
+                self._discard(name, 0)
+        return frames
 
     def pending(self) -> dict[str, int]:
         return {name: len(s) for name, s in self._stamps.items()}

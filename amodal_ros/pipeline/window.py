@@ -49,7 +49,8 @@ class WindowBuffer:
     Objects are tracked by label id: one that appears late, or vanishes for some frames, keeps
     its place (its absent frames are empty modal masks, the fully occluded case); one unseen for
     longer than `object_timeout_ns` is dropped and reported by `pop_dropped()`. Memory is bounded
-    by `num_frames` frames. A stamp going backwards resets the buffer.
+    by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards resets the
+    buffer.
     """
 
     def __init__(self, num_frames: int, stride: int, object_timeout_ns: int, period_ns: int):
@@ -71,8 +72,12 @@ class WindowBuffer:
     def push(self, frame: Frame) -> Window | None:
         """Add the newest frame; returns a full window when one is due, a partial one while the
         buffer fills (so every early frame is still answered), else None."""
-        if self.frames and frame.stamp_ns <= self.frames[-1].stamp_ns:
+        if self.frames and frame.stamp_ns == self.frames[-1].stamp_ns:
+            return None  # the same frame again (a duplicate message)
+        if self.frames and frame.stamp_ns < self.frames[-1].stamp_ns:
+            lost = list(self.last_seen)
             self.reset()
+            self._dropped = lost  # their caches can go: the stream started over
         self.frames.append(frame)
         for object_id in frame.object_ids():
             self.last_seen[object_id] = frame.stamp_ns
@@ -91,6 +96,20 @@ class WindowBuffer:
             object_ids=tuple(sorted(self.last_seen)),
             new_frames=new,
             full=full,
+            frames_missing=self._missing(),
+        )
+
+    def flush(self) -> Window | None:
+        """End of the stream: a window for the frames added since the last window (which the
+        stride would otherwise never answer), or None when there are none."""
+        if not self.frames or self._since_window == 0:
+            return None
+        new, self._since_window = min(self._since_window, len(self.frames)), 0
+        return Window(
+            frames=tuple(self.frames),
+            object_ids=tuple(sorted(self.last_seen)),
+            new_frames=new,
+            full=len(self.frames) == self.num_frames,
             frames_missing=self._missing(),
         )
 

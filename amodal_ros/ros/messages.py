@@ -2,7 +2,7 @@
 
 One builder serves rclpy (the node) and rosbags (replay): a `MessageKit` names the message
 classes and how a numpy array becomes a sequence field (array.array for rclpy, ndarray for
-rosbags). No rclpy import here.
+rosbags). No rclpy or torch import here.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ class MessageKit:
 
 
 def rclpy_kit() -> MessageKit:
-    from amodal_ros.msg import AmodalObject, AmodalObjectArray
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
+
+    from amodal_ros.msg import AmodalObject, AmodalObjectArray
 
     def seq(a: np.ndarray):
         return array.array(_TYPECODES[a.dtype.type], a.tobytes())
@@ -102,7 +103,6 @@ class ResultMessages:
 
     def image(self, frame: Frame, a: np.ndarray | None, encoding: str):
         if a is None:  # the empty 0x0 image the messages document for "not computed"
-            a = np.zeros((0, 0, 4) if encoding == "rgba8" else (0, 0), np.float32)
             f = dict(
                 height=0,
                 width=0,

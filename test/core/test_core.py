@@ -19,12 +19,17 @@ sys.meta_path.insert(0, Block())
 import amodal_ros.core
 from amodal_ros.core import InferenceConfig, ObjectTrack
 from amodal_ros.depth import CameraDepth, normalize_window
-assert 'torch' not in sys.modules
+# the message conversions and the stream logic are torch- and rclpy-free too
+from amodal_ros.ros.convert import image_to_array, image_fields
+from amodal_ros.ros.messages import ResultMessages, frame_from_messages
+from amodal_ros.pipeline.stream import StreamFront, WindowProcessor
+from amodal_ros.ros.params import parameter_specs
+assert 'torch' not in sys.modules and 'rclpy' not in sys.modules
 print('ok')
 """
 
 
-def test_core_and_depth_import_without_torch():
+def test_core_conversions_and_stream_import_without_torch_or_rclpy():
     out = subprocess.run([sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

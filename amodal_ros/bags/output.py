@@ -1,0 +1,65 @@
+"""Writing a rosbag2 so that it never exists half-written under its final name."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.imports import require
+
+STORAGES = ("sqlite3", "mcap")
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse an existing output path unless `overwrite` (checked before any work)."""
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        raise InputError(f"output bag {out} exists; pass --overwrite or choose another --out")
+
+
+@contextmanager
+def staged_bag(out: Path, storage: str = "sqlite3", overwrite: bool = False) -> Iterator:
+    """Yield an open rosbags rosbag2 `Writer` writing into a staging folder beside `out`.
+
+    The bag is closed and renamed to `out` only when the block succeeds; on any error the
+    staging folder is removed and `out` (absent, or the old bag with `overwrite`) is untouched.
+    The storage file inside is named after `out` (`out/<out.name>.db3` or `.mcap`), as
+    `ros2 bag record -o out` names it.
+
+    Args:
+        out: the final bag folder.
+        storage: "sqlite3" or "mcap".
+        overwrite: replace an existing `out` (only once the new bag is complete).
+    """
+    require("rosbags", "writing rosbags")
+    from rosbags.rosbag2 import StoragePlugin, Writer
+
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    out = Path(out)
+    check_output(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    writer = Writer(stage / out.name, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+    try:
+        writer.open()
+        yield writer
+        writer.close()
+        check_output(out, overwrite)  # again: something may have appeared meanwhile
+        if out.is_dir() and not out.is_symlink():
+            shutil.rmtree(out)
+        elif out.exists() or out.is_symlink():
+            out.unlink()
+        (stage / out.name).rename(out)
+    except BaseException:
+        if writer.storage is not None:
+            writer.abort()
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,127 @@
+"""`amodal-ros replay IN_BAG --out OUT_BAG`: a recorded bag through the node's pipeline, offline
+and deterministic, into a rosbag2 of results (see amodal_ros.bags.replay for what is written).
+
+Usage:
+    amodal-ros demo-bag demo_bag && amodal-ros replay demo_bag --out demo_results
+    amodal-ros replay recording --out results --checkpoint diffusion-vas-amodal-segmentation \
+        --rgb-topic /camera/color/image_raw --depth-topic /camera/depth/image_rect_raw \
+        --mask-topic /segmentation/labels --storage mcap --copy-inputs
+
+Without --checkpoint the tiny UNTRAINED demo model runs (at 64x128): it shows the pipeline,
+not the method's quality.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from amodal_ros.bags import topics
+from amodal_ros.bags.output import STORAGES
+from amodal_ros.cli.infer import add_config_arguments, config_from
+from amodal_ros.core.config import (
+    DEPTH_SOURCES,
+    PUBLISH_POLICIES,
+    InferenceConfig,
+    StreamConfig,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    stream = StreamConfig()
+    parser.add_argument(
+        "bag", type=Path, help="input bag: rosbag2 folder (sqlite3 or MCAP) or ROS 1 .bag file"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output rosbag2 folder")
+    parser.add_argument("--storage", default="sqlite3", choices=STORAGES, help="output storage")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument(
+        "--copy-inputs", action="store_true", help="also write the input topics to --out"
+    )
+    parser.add_argument("--rgb-topic", default=topics.RGB_TOPIC)
+    parser.add_argument("--depth-topic", default=topics.DEPTH_TOPIC)
+    parser.add_argument("--mask-topic", default=topics.MASK_TOPIC)
+    parser.add_argument(
+        "--camera-info-topic",
+        default=topics.CAMERA_INFO_TOPIC,
+        help="passed through to /amodal/camera_info; '' to skip",
+    )
+    parser.add_argument(
+        "--compressed",
+        action="store_true",
+        help="RGB is sensor_msgs/CompressedImage (also detected from the topic's type)",
+    )
+    parser.add_argument("--start", type=float, help="seconds after the bag's first message")
+    parser.add_argument("--end", type=float, help="seconds after the bag's first message")
+    parser.add_argument(
+        "--frame-rate", type=float, default=stream.frame_rate, help="model frame rate, frames/s"
+    )
+    parser.add_argument(
+        "--stride", type=int, default=stream.stride, help="run a window every N sampled frames"
+    )
+    parser.add_argument(
+        "--publish-frames",
+        default="new",
+        choices=PUBLISH_POLICIES,
+        help="'new': a result for every sampled frame (default); 'latest': one per window",
+    )
+    parser.add_argument(
+        "--sync-tolerance",
+        type=float,
+        default=stream.sync_tolerance,
+        help="largest stamp difference of RGB, depth and mask of one frame, s",
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, help="stage-1 checkpoint (default: tiny untrained model)"
+    )
+    parser.add_argument("--completion-checkpoint", type=Path, help="stage-2 checkpoint")
+    parser.add_argument("--depth-source", default=stream.depth_source, choices=DEPTH_SOURCES)
+    parser.add_argument("--depth-model", type=Path, help="Depth Anything V2 folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(parser)
+    # Working size and window default by model: 64x128 for the tiny one, else the published.
+    parser.set_defaults(height=None, width=None, window=None)
+
+
+def args_from(ns: argparse.Namespace):
+    """ReplayArgs of parsed command-line arguments."""
+    from amodal_ros.bags.replay import TINY_SIZE, ReplayArgs
+
+    stream = StreamConfig(
+        checkpoint=str(ns.checkpoint or ""),
+        completion_checkpoint=str(ns.completion_checkpoint or ""),
+        depth_model=str(ns.depth_model or ""),
+        depth_source=ns.depth_source,
+        frame_rate=ns.frame_rate,
+        stride=ns.stride,
+        publish_frames=ns.publish_frames,
+        sync_tolerance=ns.sync_tolerance,
+    )
+    defaults = InferenceConfig(**(TINY_SIZE if ns.checkpoint is None else {}))
+    sized = argparse.Namespace(**vars(ns))
+    sized.height = defaults.height if ns.height is None else ns.height
+    sized.width = defaults.width if ns.width is None else ns.width
+    sized.window = defaults.num_frames if ns.window is None else ns.window
+    return ReplayArgs(
+        bag=ns.bag,
+        out=ns.out,
+        stream=stream,
+        inference=config_from(sized),
+        rgb_topic=ns.rgb_topic,
+        depth_topic=ns.depth_topic,
+        mask_topic=ns.mask_topic,
+        camera_info_topic=ns.camera_info_topic,
+        compressed=ns.compressed,
+        start=ns.start,
+        end=ns.end,
+        storage=ns.storage,
+        copy_inputs=ns.copy_inputs,
+        overwrite=ns.overwrite,
+        progress=not ns.no_progress,
+    )
+
+
+def run(ns: argparse.Namespace) -> dict:
+    from amodal_ros.bags import replay
+
+    return replay.run(args_from(ns))

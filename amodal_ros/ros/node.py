@@ -1,0 +1,479 @@
+"""`ros2 run amodal_ros amodal_node`: the amodal segmentation lifecycle node.
+
+    configure  read parameters, load the models (a missing checkpoint fails the transition with
+               one log line), run a warm-up window, create publishers
+    activate   subscribe to RGB, masks (and depth, camera info); start the inference worker
+    deactivate unsubscribe, stop the worker
+    cleanup    drop the models and free GPU memory
+
+With `autostart` (default) the node configures and activates itself, so `ros2 run` just works.
+Callbacks only convert and buffer (StreamFront); a worker thread runs the models
+(WindowProcessor) and publishes. Thin glue: everything else lives in amodal_ros.pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import threading
+import time
+import traceback
+from collections import Counter, deque
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from amodal_ros.core.errors import CheckpointError, InputError
+from amodal_ros.core.frames import Frame
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront, WindowProcessor
+from amodal_ros.pipeline.window import Window
+from amodal_ros.ros.messages import ResultMessages, frame_from_messages, rclpy_kit, stamp_ns
+from amodal_ros.ros.params import declare_all, parameter_names, read_configs
+from amodal_ros.ros.worker import InferenceWorker, WindowQueue
+
+try:
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+except ImportError:  # diagnostic_msgs missing: a plain status string topic instead
+    DiagnosticArray = None
+
+NODE_NAME = "amodal_node"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
+
+
+def _logged(transition):
+    """rclpy turns an exception in a transition into a silent ERROR; log it first."""
+
+    @functools.wraps(transition)
+    def wrapper(self, state):
+        try:
+            return transition(self, state)
+        except Exception as err:
+            self.get_logger().error(
+                f"{transition.__name__} failed: {type(err).__name__}: {err}\n"
+                + traceback.format_exc()
+            )
+            return TransitionCallbackReturn.ERROR
+
+    return wrapper
+
+
+class AmodalNode(LifecycleNode):
+    """Amodal masks (and completions) of every labelled object, from RGB(-D) + instance masks."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+        super().__init__(node_name, **kwargs)
+        declare_all(self)
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.processor: WindowProcessor | None = None
+        self.front: StreamFront | None = None
+        self.worker: InferenceWorker | None = None
+        self.queue: WindowQueue | None = None
+        self._lock = threading.Lock()
+        self._subs, self._pubs, self._timer = [], {}, None
+        self._camera_infos: deque = deque(maxlen=64)
+        self._forget: list[int] = []
+        self._throttle: dict[str, tuple[float, int]] = {}
+        self.received: Counter[str] = Counter()
+        self.latencies: deque[float] = deque(maxlen=100)
+        self.published = 0
+        self._last_report = (time.monotonic(), Counter(), Counter(), 0, 0)
+        if self.get_parameter("autostart").value:
+            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                    self.get_logger().error("autostart: activation failed; see above")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @_logged
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        log = self.get_logger()
+        try:
+            values = {n: self.get_parameter(n).value for n in parameter_names()}
+            self.inference, self.stream, self.topics, self.options = read_configs(values)
+        except ValueError as err:
+            log.error(f"configure failed: invalid parameter: {err}")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            processor = WindowProcessor.from_config(self.stream, self.inference)
+        except (CheckpointError, InputError, ImportError, OSError) as err:
+            log.error(f"configure failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self.processor = processor
+        self.use_depth = processor.depth_source == "camera"
+        if self.options.warmup:
+            self._warm_up()
+        self.builder = ResultMessages(rclpy_kit())
+        self._create_publishers()
+        log.info(
+            f"configured: checkpoint {self.stream.checkpoint} on {self.inference.device} "
+            f"({self.inference.dtype}), depth from {processor.depth_source}, window "
+            f"{self.inference.num_frames} frames at {self.stream.frame_rate} fps, stride "
+            f"{self.stream.stride}, stage 2 {'on' if processor.completer else 'off'}"
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    @_logged
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.front = StreamFront(
+            self.stream,
+            self.inference.num_frames,
+            self.use_depth,
+            to_frame=self._to_frame,
+            on_error=self._on_bad_frame,
+        )
+        self.queue = WindowQueue(self.stream.max_pending_windows)
+        self.worker = InferenceWorker(
+            self.queue,
+            self.processor.process,
+            self._publish,
+            self.processor.forget,
+            should_run=self._has_subscribers,
+        )
+        self.worker.start()
+        self._subscribe()
+        self._timer = self.create_timer(self.options.diagnostics_period, self._report)
+        self.get_logger().info(
+            "active: listening on " + ", ".join(s.topic_name for s in self._subs)
+        )
+        return super().on_activate(state)
+
+    @_logged
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_streaming()
+        return super().on_deactivate(state)
+
+    @_logged
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_streaming()
+        self._destroy_publishers()
+        self._free_models()
+        return TransitionCallbackReturn.SUCCESS
+
+    @_logged
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_streaming()
+        self._destroy_publishers()
+        self._free_models()
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        t = self.topics
+        qos = _qos(t.input_reliability, t.queue_depth)
+        rgb_type = CompressedImage if t.rgb_compressed else Image
+        inputs = [(rgb_type, t.rgb_topic, RGB), (Image, t.mask_topic, MASKS)]
+        if self.use_depth:
+            inputs.append((Image, t.depth_topic, DEPTH))
+        for msg_type, topic, name in inputs:
+            self._subs.append(
+                self.create_subscription(
+                    msg_type, topic, lambda msg, name=name: self._on_input(name, msg), qos
+                )
+            )
+        self._subs.append(
+            self.create_subscription(CameraInfo, t.camera_info_topic, self._on_camera_info, qos)
+        )
+
+    def _on_input(self, name: str, msg) -> None:
+        self.received[name] += 1
+        with self._lock:
+            if self.front is None:
+                return
+            try:
+                windows = self.front.add(name, stamp_ns(msg.header), msg)
+            except Exception as err:  # the callback boundary: log with context, count, go on
+                self.received["callback_errors"] += 1
+                self._log_throttled(
+                    "error",
+                    name + type(err).__name__,
+                    f"{name} message at {stamp_ns(msg.header)} ns failed: {err}",
+                )
+                return
+            self._forget.extend(self.front.buffer.pop_dropped())
+            for window in windows:  # dropped objects' caches are freed by the worker
+                self.queue.put(window, self._forget)
+                self._forget = []
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_infos.append(msg)
+
+    def _to_frame(self, matched: dict) -> Frame:
+        return frame_from_messages(
+            matched, compressed=self.topics.rgb_compressed, arrival=time.monotonic()
+        )
+
+    def _on_bad_frame(self, stamp: int, err: Exception) -> None:
+        self._log_throttled(
+            "warning",
+            type(err).__name__ + str(err)[:40],
+            f"skipped frame at stamp {stamp} ns: {err}",
+        )
+
+    def _log_throttled(self, level: str, key: str, text: str, period: float = 5.0) -> None:
+        """Log each kind of problem at once, then at most every `period` s with a count."""
+        now = time.monotonic()
+        last, suppressed = self._throttle.get(key, (-1e9, 0))
+        if now - last < period:
+            self._throttle[key] = (last, suppressed + 1)
+            return
+        self._throttle[key] = (now, 0)
+        more = f" ({suppressed} more like this since the last report)" if suppressed else ""
+        getattr(self.get_logger(), level)(text + more)
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def _create_publishers(self) -> None:
+        t = self.topics
+        qos = _qos(t.output_reliability, t.queue_depth)
+        from amodal_ros.msg import AmodalObjectArray
+
+        self._pubs = {
+            "objects": self.create_lifecycle_publisher(AmodalObjectArray, t.output_topic, qos),
+            "overlay": self.create_lifecycle_publisher(Image, t.overlay_topic, qos),
+            "camera_info": self.create_lifecycle_publisher(
+                CameraInfo, t.camera_info_out_topic, qos
+            ),
+        }
+        if self.processor.completer is not None:
+            self._pubs["completion"] = self.create_lifecycle_publisher(
+                Image, t.completion_topic, qos
+            )
+        if DiagnosticArray is not None:
+            self._pubs["diagnostics"] = self.create_publisher(
+                DiagnosticArray, DIAGNOSTICS_TOPIC, 10
+            )
+        else:
+            from std_msgs.msg import String
+
+            self._pubs["diagnostics"] = self.create_publisher(String, STATUS_TOPIC, 10)
+
+    def _has_subscribers(self) -> bool:
+        if self.options.publish_when_idle:
+            return True
+        outputs = ("objects", "overlay", "completion")
+        return any(self._pubs[k].get_subscription_count() for k in outputs if k in self._pubs)
+
+    def _publish(self, window: Window, results) -> None:
+        pubs = self._pubs
+        for result in results:
+            latency = time.monotonic() - window.last.arrival if window.last.arrival else 0.0
+            pubs["objects"].publish(self.builder.array(result, latency=latency))
+            if pubs["overlay"].get_subscription_count():
+                pubs["overlay"].publish(self.builder.overlay(result))
+            if "completion" in pubs and pubs["completion"].get_subscription_count():
+                pubs["completion"].publish(self.builder.completion(result))
+            info = self._camera_info_for(result.frame.stamp_ns)
+            if info is not None:
+                pubs["camera_info"].publish(info)
+            self.latencies.append(latency)
+            self.published += 1
+
+    def _camera_info_for(self, stamp: int):
+        for info in reversed(self._camera_infos):
+            if stamp_ns(info.header) == stamp:
+                return info
+        return None
+
+    # -- diagnostics -----------------------------------------------------------------------
+
+    def _report(self) -> None:
+        now = time.monotonic()
+        then, received_then, unmatched_then, dropped_then, matched_then = self._last_report
+        dt = max(now - then, 1e-6)
+        with self._lock:
+            unmatched = Counter(self.front.sync.unmatched) if self.front else Counter()
+            sampled = self.front.frames_sampled if self.front else 0
+            rejected = self.front.frames_rejected if self.front else 0
+            matched = self.front.sync.matched if self.front else 0
+        dropped = self.queue.dropped if self.queue else 0
+        self._last_report = (now, Counter(self.received), unmatched, dropped, matched)
+        new_unmatched = unmatched - unmatched_then
+        log = self.get_logger()
+        stalled = self.received[RGB] > received_then[RGB] and matched == matched_then
+        if stalled and not new_unmatched:
+            log.warning(
+                f"{self.received[RGB] - received_then[RGB]} RGB message(s) in the last "
+                f"{dt:.1f} s but no complete frame: waiting for partners"
+                + self._missing_input_hint()
+            )
+        if new_unmatched:
+            log.warning(
+                f"unmatched messages in the last {dt:.1f} s: {dict(new_unmatched)} "
+                f"(no partner within sync_tolerance={self.stream.sync_tolerance} s; check that "
+                "the topics are remapped and the stamps agree)" + self._missing_input_hint()
+            )
+        if dropped > dropped_then:
+            log.warning(
+                f"dropped {dropped - dropped_then} stale window(s): inference is slower than "
+                f"the stride; raise `stride` or lower `num_steps`"
+            )
+        rates = {k: (self.received[k] - received_then[k]) / dt for k in (RGB, MASKS, DEPTH)}
+        latency = float(np.mean(self.latencies)) if self.latencies else 0.0
+        values = {
+            "input rate rgb (Hz)": f"{rates[RGB]:.2f}",
+            "input rate masks (Hz)": f"{rates[MASKS]:.2f}",
+            "input rate depth (Hz)": f"{rates[DEPTH]:.2f}",
+            "frames sampled": str(sampled),
+            "frames rejected": str(rejected),
+            "unmatched messages": str(sum(unmatched.values())),
+            "window latency mean (s)": f"{latency:.3f}",
+            "queue depth": str(len(self.queue) if self.queue else 0),
+            "dropped windows": str(dropped),
+            "windows processed": str(self.worker.windows_done if self.worker else 0),
+            "windows skipped (no subscribers)": str(
+                self.worker.windows_idle if self.worker else 0
+            ),
+            "pipeline errors": str(self.processor.errors if self.processor else 0),
+            "results published": str(self.published),
+            "device": self.inference.device,
+            "dtype": self.inference.dtype,
+        }
+        level, message = 0, "ok"
+        if new_unmatched or dropped > dropped_then or stalled:
+            level, message = 1, "unmatched or incomplete inputs, or dropped windows"
+        if self.processor is not None and self.processor.errors:
+            level, message = 2, f"{self.processor.errors} window(s) failed; see the log"
+        self._publish_diagnostics(level, message, values)
+
+    def _missing_input_hint(self) -> str:
+        silent = [
+            n
+            for n in ((RGB, MASKS, DEPTH) if self.use_depth else (RGB, MASKS))
+            if self.received[n] == 0
+        ]
+        if not silent:
+            return ""
+        topics = {
+            RGB: self.topics.rgb_topic,
+            MASKS: self.topics.mask_topic,
+            DEPTH: self.topics.depth_topic,
+        }
+        return "; nothing received yet on: " + ", ".join(
+            f"{n} ({self.resolve_topic_name(topics[n])})" for n in silent
+        )
+
+    def _publish_diagnostics(self, level: int, message: str, values: dict) -> None:
+        pub = self._pubs.get("diagnostics")
+        if pub is None:
+            return
+        if DiagnosticArray is None:
+            from std_msgs.msg import String
+
+            pub.publish(
+                String(data=f"{message}; " + "; ".join(f"{k}={v}" for k, v in values.items()))
+            )
+            return
+        status = DiagnosticStatus(
+            level=bytes([level]),
+            name=f"{self.get_name()}: amodal pipeline",
+            message=message,
+            hardware_id=self.inference.device,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        pub.publish(msg)
+
+    # -- parameters, warm-up, teardown -----------------------------------------------------
+
+    def _check_parameters(self, params) -> SetParametersResult:
+        """Reject invalid values at set time, naming the parameter; applied at next configure."""
+        values = {n: self.get_parameter(n).value for n in parameter_names()}
+        values.update({p.name: p.value for p in params if p.name in values})
+        try:
+            read_configs(values)
+        except ValueError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    def _warm_up(self) -> None:
+        from amodal_ros.data.synthetic import make_clip
+
+        cfg = self.inference
+        clip = make_clip(cfg.num_frames, cfg.height, cfg.width, num_objects=1, seed=0)
+        frames = tuple(
+            Frame(
+                stamp_ns=-(cfg.num_frames - t),  # never a real stamp
+                rgb=clip.rgb[t],
+                labels=clip.labels[t].astype(np.int64),
+                depth=clip.depth[t] if self.use_depth else None,
+            )
+            for t in range(cfg.num_frames)
+        )
+        started = time.monotonic()
+        results = self.processor.process(Window(frames, (1,), 1, True))
+        self.processor.cache.reset()
+        ok = all(o.valid for r in results for o in r.objects)
+        self.get_logger().info(
+            f"warm-up window: {time.monotonic() - started:.2f} s"
+            + ("" if ok else " (failed; see the error above)")
+        )
+
+    def _stop_streaming(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        with self._lock:
+            self.front = None
+
+    def _destroy_publishers(self) -> None:
+        for key, pub in self._pubs.items():
+            if key == "diagnostics":
+                self.destroy_publisher(pub)
+            else:
+                self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+
+    def _free_models(self) -> None:
+        self.processor = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+def _qos(reliability: str, depth: int) -> QoSProfile:
+    policy = (
+        ReliabilityPolicy.BEST_EFFORT
+        if reliability == "best_effort"
+        else ReliabilityPolicy.RELIABLE
+    )
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
+
+
+def main(args=None) -> int:
+    from rclpy.exceptions import ParameterException
+    from rclpy.executors import ExternalShutdownException
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = AmodalNode()
+        rclpy.spin(node)
+    except ParameterException as err:  # e.g. a YAML value outside the declared range
+        print(f"amodal_node: invalid parameter: {err}", flush=True)
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node._stop_streaming()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

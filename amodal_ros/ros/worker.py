@@ -1,0 +1,120 @@
+"""The node's inference worker: a bounded window queue and a thread that drains it.
+
+No rclpy here: the node hands in a `publish(window, results)` callable, so the queueing and
+drop policy are testable without ROS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from amodal_ros.pipeline.window import Window
+
+log = logging.getLogger("amodal_ros.worker")
+
+
+class WindowQueue:
+    """Windows waiting for inference; never blocks the producer.
+
+    When more than `max_pending` full windows wait, the oldest full window is dropped whole
+    (its frames are still in the next window, so a 'new' publish policy answers them there)
+    and counted. Partial windows (buffer still filling: modal passthrough, no model) are cheap
+    and never dropped; there are at most `num_frames` of them after a reset, so memory stays
+    bounded by (max_pending + num_frames) windows of frame references.
+    """
+
+    def __init__(self, max_pending: int):
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+        self.max_pending = max_pending
+        self.dropped = 0
+        self._items: deque[tuple[Window, list[int]]] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def put(self, window: Window, forget_ids: list[int] | None = None) -> None:
+        with self._cond:
+            self._items.append((window, list(forget_ids or [])))
+            while sum(w.full for w, _ in self._items) > self.max_pending:
+                i = next(k for k, (w, _) in enumerate(self._items) if w.full)
+                _, ids = self._items[i]
+                del self._items[i]
+                self.dropped += 1
+                if ids and self._items:  # keep cache frees of the dropped window
+                    self._items[0][1].extend(ids)
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None) -> tuple[Window, list[int]] | None:
+        with self._cond:
+            if not self._items and not self._closed:
+                self._cond.wait(timeout)
+            return self._items.popleft() if self._items else None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def clear(self) -> None:
+        with self._cond:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+class InferenceWorker:
+    """Thread that runs `process(window)` and hands the results to `publish`."""
+
+    def __init__(
+        self,
+        queue: WindowQueue,
+        process: Callable,
+        publish: Callable,
+        forget: Callable[[list[int]], None],
+        should_run: Callable[[], bool] = lambda: True,
+    ):
+        self.queue = queue
+        self.process = process
+        self.publish = publish
+        self.forget = forget
+        self.should_run = should_run
+        self.windows_done = 0
+        self.windows_idle = 0
+        self.busy = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="amodal_inference", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self.queue.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            item = self.queue.get(timeout=0.2)
+            if item is None:
+                continue
+            window, forget_ids = item
+            if forget_ids:
+                self.forget(forget_ids)
+            if not self.should_run():
+                self.windows_idle += 1
+                continue
+            self.busy = True
+            try:
+                results = self.process(window)
+                self.publish(window, results)
+                self.windows_done += 1
+            except Exception:  # the worker must survive anything; the processor reports itself
+                log.exception("publishing window ending at stamp %d failed", window.last.stamp_ns)
+            finally:
+                self.busy = False

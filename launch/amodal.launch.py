@@ -1,0 +1,69 @@
+"""amodal_node beside a camera driver and an instance-segmentation node.
+
+    ros2 launch amodal_ros amodal.launch.py params_file:=my_params.yaml \
+        rgb_topic:=/camera/color/image_raw depth_topic:=/camera/aligned_depth_to_color/image_raw \
+        mask_topic:=/segmentation/instance_labels namespace:=perception
+
+The params file must set `checkpoint` (see config/amodal_node.yaml for every parameter).
+Declarative only: no Python expressions, no shell.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description() -> LaunchDescription:
+    arguments = [
+        DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution(
+                [FindPackageShare("amodal_ros"), "config", "amodal_node.yaml"]
+            ),
+            description="ros__parameters YAML (checkpoint, device, window, stride, ...)",
+        ),
+        DeclareLaunchArgument(
+            "rgb_topic", default_value="/camera/color/image_raw", description="RGB image"
+        ),
+        DeclareLaunchArgument(
+            "depth_topic",
+            default_value="/camera/aligned_depth_to_color/image_raw",
+            description="depth registered to RGB (32FC1 m or 16UC1 mm)",
+        ),
+        DeclareLaunchArgument(
+            "mask_topic",
+            default_value="/camera/instance_masks",
+            description="instance-label image (mono8/mono16/32SC1, 0 = background)",
+        ),
+        DeclareLaunchArgument(
+            "camera_info_topic",
+            default_value="/camera/color/camera_info",
+            description="CameraInfo of the RGB camera (passed through)",
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value="false", description="use /clock (bag replay)"
+        ),
+        DeclareLaunchArgument("log_level", default_value="info", description="ROS log level"),
+    ]
+    node = Node(
+        package="amodal_ros",
+        executable="amodal_node",
+        name="amodal_node",
+        namespace=LaunchConfiguration("namespace"),
+        output="screen",
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {"use_sim_time": LaunchConfiguration("use_sim_time")},
+        ],
+        remappings=[
+            ("image", LaunchConfiguration("rgb_topic")),
+            ("depth", LaunchConfiguration("depth_topic")),
+            ("masks", LaunchConfiguration("mask_topic")),
+            ("camera_info", LaunchConfiguration("camera_info_topic")),
+        ],
+        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+    )
+    return LaunchDescription([*arguments, node])

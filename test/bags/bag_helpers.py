@@ -1,0 +1,72 @@
+"""Helpers of the bag tests: small demo bag settings, replay arguments, reading and rewriting
+bags. (Not a conftest.py: the root conftest is imported as `conftest` by other tests.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rosbags.highlevel import AnyReader
+from rosbags.rosbag2 import StoragePlugin
+from rosbags.rosbag2 import Writer as Writer2
+
+from amodal_ros.bags.replay import ReplayArgs
+from amodal_ros.bags.typestore import amodal_typestore
+from amodal_ros.core.config import InferenceConfig, StreamConfig
+
+# A 15 fps camera sampled to 7.5 fps keeps every other frame: 14 frames -> 7 sampled.
+FRAMES, FPS, FRAME_RATE = 14, 15.0, 7.5
+HEIGHT, WIDTH = 48, 96
+WINDOW, STRIDE = 4, 2
+SAMPLED = (FRAMES + 1) // 2
+
+
+def tiny_inference(**changes) -> InferenceConfig:
+    return InferenceConfig(height=32, width=64, num_frames=WINDOW, num_steps=1, **changes)
+
+
+def replay_args(bag: Path, out: Path, checkpoint: Path | None, **changes) -> ReplayArgs:
+    stream = StreamConfig(
+        checkpoint=str(checkpoint or ""),
+        frame_rate=FRAME_RATE,
+        stride=STRIDE,
+        publish_frames=changes.pop("publish_frames", "new"),
+        completion_checkpoint=str(changes.pop("completion_checkpoint", "")),
+    )
+    return ReplayArgs(
+        bag=bag, out=out, stream=stream, inference=tiny_inference(), progress=False, **changes
+    )
+
+
+def read_bag(path: Path) -> list[tuple[str, int, bytes]]:
+    """All (topic, log time, raw bytes) of a bag, in log-time order."""
+    with AnyReader([path]) as reader:
+        return [(c.topic, t, bytes(raw)) for c, t, raw in reader.messages()]
+
+
+def read_messages(path: Path, topic: str) -> list[tuple[int, object]]:
+    """(log time, deserialized message) of one topic."""
+    with AnyReader([path], default_typestore=amodal_typestore()) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        return [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages(conns)]
+
+
+def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3") -> None:
+    """Copy a rosbag2, passing every message through edit(topic, index on topic, raw) ->
+    (msgtype, raw bytes), or None to keep it."""
+    store = amodal_typestore()
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    with AnyReader([src]) as reader, Writer2(dst, version=9, storage_plugin=plugin) as writer:
+        conns, counts = {}, {}
+        for conn, t, raw in reader.messages():
+            i = counts.get(conn.topic, 0)
+            counts[conn.topic] = i + 1
+            msgtype, data = edit(conn.topic, i, bytes(raw)) or (conn.msgtype, bytes(raw))
+            key = (conn.topic, msgtype)
+            if key not in conns:
+                conns[key] = writer.add_connection(conn.topic, msgtype, typestore=store)
+            writer.write(conns[key], t, data)
+
+
+def mono(image) -> np.ndarray:
+    return np.asarray(image.data, np.uint8).reshape(image.height, image.width)

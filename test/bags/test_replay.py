@@ -1,0 +1,393 @@
+"""`amodal-ros replay` on small demo bags with the tiny seeded model (1 step, 4-frame windows):
+counts, stamps, determinism, corrupt messages, storage and bag formats, and failures."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rosbags", reason="rosbags is not installed (pip install rosbags)")
+
+from bag_helpers import (  # noqa: E402
+    FPS,
+    FRAME_RATE,
+    FRAMES,
+    HEIGHT,
+    SAMPLED,
+    STRIDE,
+    WIDTH,
+    WINDOW,
+    mono,
+    read_bag,
+    read_messages,
+    replay_args,
+    rewrite_bag,
+)
+from rosbags.highlevel import AnyReader  # noqa: E402
+from rosbags.rosbag1 import Writer as Writer1  # noqa: E402
+from rosbags.typesys import Stores, get_typestore  # noqa: E402
+
+from amodal_ros.bags import replay, topics  # noqa: E402
+from amodal_ros.bags.demo_bag import START_NS, write_demo_bag  # noqa: E402
+from amodal_ros.bags.typestore import COMPRESSED_IMAGE, IMAGE, amodal_typestore  # noqa: E402
+from amodal_ros.cli.main import build_parser, main  # noqa: E402
+from amodal_ros.cli.replay import args_from  # noqa: E402
+from amodal_ros.core.errors import CheckpointError, InputError  # noqa: E402
+from amodal_ros.core.frames import REASON_OK, REASON_WINDOW_NOT_FULL  # noqa: E402
+from amodal_ros.data.synthetic import make_clip  # noqa: E402
+from amodal_ros.models.tiny import build_tiny_components, save_published_layout  # noqa: E402
+from amodal_ros.pipeline.rate import FrameRateSampler  # noqa: E402
+from amodal_ros.ros.messages import ResultMessages  # noqa: E402
+
+STAMPS = [START_NS + round(i * 1e9 / FPS) for i in range(FRAMES)]
+SAMPLED_STAMPS = STAMPS[::2]  # 7.5 fps of a 15 fps camera: every other frame
+
+
+def expected_results(sampled: int, window: int, stride: int, policy: str) -> int:
+    """AmodalObjectArray messages replay writes for `sampled` frames.
+
+    While the buffer fills, every frame gets a partial window; then a full window every
+    `stride` frames, and at the end one more for frames left after the last window. 'new'
+    publishes every frame new to a window (= every sampled frame), 'latest' one per window.
+    """
+    if policy == "new":
+        return sampled
+    if sampled < window:
+        return sampled
+    after_first = sampled - window
+    return (window - 1) + 1 + after_first // stride + (after_first % stride > 0)
+
+
+def header_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+@pytest.fixture(scope="module")
+def demo_bag(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "demo_bag"
+    write_demo_bag(out, frames=FRAMES, fps=FPS, height=HEIGHT, width=WIDTH)
+    return out
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory, demo_bag, published_folder):
+    """(output bag, summary) of the demo bag replayed with the tiny stage-1 model."""
+    out = tmp_path_factory.mktemp("replay_a") / "results"
+    return out, replay.run(replay_args(demo_bag, out, published_folder))
+
+
+def test_expected_results_formula():
+    assert [expected_results(n, 4, 2, "latest") for n in (2, 4, 5, 6, 7)] == [2, 4, 5, 5, 6]
+    assert expected_results(SAMPLED, WINDOW, STRIDE, "new") == SAMPLED == len(SAMPLED_STAMPS)
+
+
+def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
+    out, summary = replayed
+    assert summary["messages_read"] == 4 * FRAMES
+    assert summary["frames_synchronised"] == FRAMES
+    assert summary["frames_sampled"] == SAMPLED
+    # partial windows at sampled frames 1-3, full ones at 4 and 6, the end-of-bag one at 7
+    assert (summary["windows"], summary["windows_model"], summary["windows_failed"]) == (6, 3, 0)
+    n = expected_results(SAMPLED, WINDOW, STRIDE, "new")
+    assert summary["results_written"] == n
+    assert summary["skipped"] == {"deserialize": 0, "convert": 0}
+    assert set(summary["unmatched"].values()) == {0}
+    assert summary["latency"] == 0.0 and summary["untrained_model"] is False
+    assert summary["messages_written"] == {
+        topics.OBJECTS_TOPIC: n,
+        topics.OVERLAY_TOPIC: n,
+        topics.CAMERA_INFO_OUT_TOPIC: n,
+    }
+
+    arrays = read_messages(out, topics.OBJECTS_TOPIC)
+    assert [t for t, _ in arrays] == SAMPLED_STAMPS  # logged at the result frame's stamp
+    assert [header_ns(m) for _, m in arrays] == SAMPLED_STAMPS  # header of the input RGB
+    assert {m.header.frame_id for _, m in arrays} == {topics.FRAME_ID}
+    assert {m.latency for _, m in arrays} == {0.0}
+    overlays = read_messages(out, topics.OVERLAY_TOPIC)
+    assert [header_ns(m) for _, m in overlays] == SAMPLED_STAMPS
+    assert {(m.encoding, m.height, m.width) for _, m in overlays} == {("rgb8", HEIGHT, WIDTH)}
+    infos = read_messages(out, topics.CAMERA_INFO_OUT_TOPIC)
+    assert sorted(header_ns(m) for _, m in infos) == SAMPLED_STAMPS
+
+    clip = make_clip(num_frames=FRAMES, height=HEIGHT, width=WIDTH, seed=0)
+    reasons = []
+    for (_, msg), frame in zip(arrays, range(0, FRAMES, 2)):
+        ids = [o.object_id for o in msg.objects]
+        assert ids == sorted(ids) and ids  # the two objects and the occluder bar (ids 1-3)
+        for o in msg.objects:
+            modal, amodal = mono(o.modal_mask) > 0, mono(o.amodal_mask) > 0
+            np.testing.assert_array_equal(modal, clip.labels[frame] == o.object_id)
+            assert not (modal & ~amodal).any()  # the amodal mask contains the modal mask
+            reasons.append(o.reason)
+    assert REASON_WINDOW_NOT_FULL in reasons and REASON_OK in reasons
+    assert [m.window_frames for _, m in arrays] == [1, 2, 3, 4, 4, 4, 4]
+
+
+def test_latest_policy_writes_one_result_per_window(tmp_path, demo_bag, published_folder):
+    out = tmp_path / "latest"
+    summary = replay.run(replay_args(demo_bag, out, published_folder, publish_frames="latest"))
+    n = expected_results(SAMPLED, WINDOW, STRIDE, "latest")
+    assert summary["results_written"] == n == 6
+    stamps = [header_ns(m) for _, m in read_messages(out, topics.OBJECTS_TOPIC)]
+    s = SAMPLED_STAMPS
+    assert stamps == [s[0], s[1], s[2], s[3], s[5], s[6]]
+
+
+def test_two_runs_write_byte_identical_bags(tmp_path, replayed, demo_bag, capsys):
+    # The second run takes the default path (no checkpoint: the tiny untrained model, the same
+    # seeded weights as `published_folder`), so it also checks that path and its note.
+    first, _ = replayed
+    second = tmp_path / first.name  # same bag name: the storage file is named after it
+    summary = replay.run(replay_args(demo_bag, second, None))
+    assert summary["untrained_model"] is True
+    assert "UNTRAINED" in capsys.readouterr().out
+    assert read_bag(second) == read_bag(first)
+    for name in (f"{first.name}.db3", "metadata.yaml"):
+        assert (second / name).read_bytes() == (first / name).read_bytes(), name
+
+
+def _corrupt(topic: str, index: int, raw: bytes):
+    store = amodal_typestore()
+    if topic == topics.RGB_TOPIC and index == 4:  # a sampled frame: image data truncated
+        msg = store.deserialize_cdr(raw, IMAGE)
+        msg.data = msg.data[: len(msg.data) // 3]
+        return IMAGE, bytes(store.serialize_cdr(msg, IMAGE))
+    if topic == topics.MASK_TOPIC and index == 9:  # undecodable CDR
+        return IMAGE, raw[:30]
+    return None
+
+
+def test_corrupt_messages_are_reported_skipped_and_counted(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    bad = tmp_path / "bad"
+    rewrite_bag(demo_bag, bad, _corrupt)
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.replay"):
+        summary = replay.run(replay_args(bad, tmp_path / "out", published_folder))
+    assert summary["skipped"] == {"deserialize": 1, "convert": 1}
+    log = caplog.text
+    t4, t9 = STAMPS[4], STAMPS[9]
+    assert f"{topics.RGB_TOPIC} at stamp {t4 // 10**9}.{t4 % 10**9:09d}" in log
+    assert f"{topics.MASK_TOPIC} at log time {t9 // 10**9}.{t9 % 10**9:09d}" in log
+    assert {(e["reason"], e["topic"]) for e in summary["errors"]} == {
+        ("convert", topics.RGB_TOPIC),
+        ("deserialize", topics.MASK_TOPIC),
+    }
+    # frame 9 lost its mask: its RGB and depth found no partner
+    assert summary["unmatched"] == {
+        topics.RGB_TOPIC: 1,
+        topics.MASK_TOPIC: 0,
+        topics.DEPTH_TOPIC: 1,
+    }
+    assert summary["frames_synchronised"] == FRAMES - 1
+    # the bad frame 4 gives its sampling slot back (frame 5 takes it), and the unmatched
+    # frame 9 never reaches the sampler: sampled as if both were absent from the bag
+    sampler = FrameRateSampler(FRAME_RATE)
+    kept = [s for i, s in enumerate(STAMPS) if i not in (4, 9) and sampler.accept(s)]
+    assert STAMPS[5] in kept and STAMPS[4] not in kept
+    assert summary["frames_sampled"] == len(kept) == summary["results_written"]
+    stamps = [header_ns(m) for _, m in read_messages(tmp_path / "out", topics.OBJECTS_TOPIC)]
+    assert stamps == kept
+
+
+def test_existing_output_is_refused_before_any_work(tmp_path, demo_bag, published_folder):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="exists; pass --overwrite"):
+        replay.run(replay_args(demo_bag, out, published_folder))
+    assert (out / "keep.txt").read_text() == "mine"
+    with pytest.raises(InputError, match="is the input bag"):
+        replay.run(replay_args(demo_bag, demo_bag, published_folder, overwrite=True))
+
+
+def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch):
+    with pytest.raises(CheckpointError):
+        replay.run(replay_args(demo_bag, tmp_path / "out", tmp_path / "no_checkpoint"))
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
+
+    # a failure half-way through writing (the third overlay) keeps the old bag untouched
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "old.txt").write_text("old")
+    calls = {"n": 0}
+    real = ResultMessages.overlay
+
+    def failing_overlay(self, result):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(self, result)
+
+    monkeypatch.setattr(ResultMessages, "overlay", failing_overlay)
+    with pytest.raises(OSError, match="disk full"):
+        replay.run(replay_args(demo_bag, tmp_path / "out", None, overwrite=True))
+    assert calls["n"] == 3
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["old.txt"]
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+@pytest.fixture(scope="module")
+def stage2_folder(tmp_path_factory):
+    return save_published_layout(
+        build_tiny_components(seed=1), tmp_path_factory.mktemp("s2") / "ckpt"
+    )
+
+
+def test_mcap_storage_with_stage2_and_copied_inputs(
+    tmp_path, demo_bag, published_folder, stage2_folder
+):
+    mcap_in = tmp_path / "demo_mcap"
+    write_demo_bag(mcap_in, frames=FRAMES, fps=FPS, height=HEIGHT, width=WIDTH, storage="mcap")
+    out = tmp_path / "out"
+    args = replay_args(
+        mcap_in,
+        out,
+        published_folder,
+        storage="mcap",
+        copy_inputs=True,
+        completion_checkpoint=stage2_folder,
+    )
+    summary = replay.run(args)
+    assert (out / "out.mcap").is_file()
+    n = SAMPLED
+    assert summary["messages_written"][topics.COMPLETION_TOPIC] == n
+    completions = read_messages(out, topics.COMPLETION_TOPIC)
+    assert [header_ns(m) for _, m in completions] == SAMPLED_STAMPS
+    assert {m.encoding for _, m in completions} == {"rgb8"}
+    written = read_bag(out)
+    source = read_bag(demo_bag)
+    for topic in (topics.RGB_TOPIC, topics.DEPTH_TOPIC, topics.MASK_TOPIC):
+        assert [m for m in written if m[0] == topic] == [m for m in source if m[0] == topic]
+    with AnyReader([out]) as reader:
+        assert reader.topics[topics.RGB_TOPIC].msgtype == IMAGE
+
+
+def test_ros1_bag_gives_the_same_results(tmp_path, demo_bag, published_folder, replayed):
+    ros1 = tmp_path / "demo.bag"
+    store, noetic = amodal_typestore(), get_typestore(Stores.ROS1_NOETIC)
+    with AnyReader([demo_bag]) as reader, Writer1(ros1) as writer:
+        conns = {
+            c.id: writer.add_connection(c.topic, c.msgtype, typestore=noetic)
+            for c in reader.connections
+        }
+        for conn, t, raw in reader.messages():
+            writer.write(conns[conn.id], t, store.cdr_to_ros1(raw, conn.msgtype))
+    out = tmp_path / "out"
+    replay.run(replay_args(ros1, out, published_folder, copy_inputs=True))
+    expected = read_bag(replayed[0])
+    written = read_bag(out)
+    for topic in (topics.OBJECTS_TOPIC, topics.OVERLAY_TOPIC, topics.CAMERA_INFO_OUT_TOPIC):
+        assert [m for m in written if m[0] == topic] == [m for m in expected if m[0] == topic]
+    source = read_bag(demo_bag)  # inputs are converted to CDR: the rosbag2 bytes again
+    assert [m for m in written if m[0] == topics.RGB_TOPIC] == [
+        m for m in source if m[0] == topics.RGB_TOPIC
+    ]
+
+
+def test_compressed_rgb_is_detected_and_decoded(tmp_path, demo_bag, published_folder, replayed):
+    import cv2
+
+    store = amodal_typestore()
+
+    def to_png(topic, index, raw):
+        if topic != topics.RGB_TOPIC:
+            return None
+        msg = store.deserialize_cdr(raw, IMAGE)
+        rgb = np.asarray(msg.data).reshape(msg.height, msg.width, 3)
+        ok, png = cv2.imencode(".png", rgb[..., ::-1])  # lossless: the same pixels
+        compressed = store.types[COMPRESSED_IMAGE](
+            header=msg.header, format="rgb8; png compressed bgr8", data=png.reshape(-1)
+        )
+        return COMPRESSED_IMAGE, bytes(store.serialize_cdr(compressed, COMPRESSED_IMAGE))
+
+    bag = tmp_path / "compressed"
+    rewrite_bag(demo_bag, bag, to_png)
+    out = tmp_path / "out"
+    replay.run(replay_args(bag, out, published_folder))
+    expected = [m for m in read_bag(replayed[0]) if m[0] == topics.OBJECTS_TOPIC]
+    assert [m for m in read_bag(out) if m[0] == topics.OBJECTS_TOPIC] == expected
+    with pytest.raises(InputError, match="--compressed was given but"):
+        replay.run(replay_args(demo_bag, tmp_path / "o2", published_folder, compressed=True))
+
+
+def test_start_and_end_select_a_time_range(tmp_path, demo_bag, published_folder):
+    # frames 4..9 (0.25 s .. 0.65 s): 6 camera frames, every other one sampled
+    args = replay_args(demo_bag, tmp_path / "out", published_folder, start=0.25, end=0.65)
+    summary = replay.run(args)
+    assert summary["frames_synchronised"] == 6 and summary["frames_sampled"] == 3
+    stamps = [header_ns(m) for _, m in read_messages(tmp_path / "out", topics.OBJECTS_TOPIC)]
+    assert stamps == [STAMPS[4], STAMPS[6], STAMPS[8]]
+
+
+def test_missing_topic_is_one_clear_error_with_exit_code_2(tmp_path, demo_bag, capsys):
+    code = main(["replay", str(demo_bag), "--out", str(tmp_path / "o"), "--rgb-topic", "/nope"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "rgb topic /nope is not in" in err
+    for topic in (topics.RGB_TOPIC, topics.DEPTH_TOPIC, topics.MASK_TOPIC):
+        assert topic in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_command_line_arguments_map_to_configs(tmp_path):
+    parser = build_parser()
+    ns = parser.parse_args(["replay", "in_bag", "--out", "o"])
+    args = args_from(ns)
+    assert args.stream.publish_frames == "new" and args.stream.checkpoint == ""
+    assert (args.inference.height, args.inference.width, args.inference.num_frames) == (
+        64,
+        128,
+        25,
+    )
+    assert args.storage == "sqlite3" and args.rgb_topic == topics.RGB_TOPIC and args.progress
+    ns = parser.parse_args(
+        [
+            "replay",
+            "in_bag",
+            "--out",
+            "o",
+            "--checkpoint",
+            str(tmp_path),
+            "--stride",
+            "3",
+            "--frame-rate",
+            "10",
+            "--publish-frames",
+            "latest",
+            "--storage",
+            "mcap",
+            "--steps",
+            "4",
+            "--seed",
+            "5",
+            "--window",
+            "8",
+            "--start",
+            "1.5",
+            "--compressed",
+            "--no-progress",
+        ]
+    )
+    args = args_from(ns)
+    assert (args.stream.stride, args.stream.frame_rate, args.stream.publish_frames) == (
+        3,
+        10.0,
+        "latest",
+    )
+    assert (args.inference.height, args.inference.width) == (256, 512)  # published size
+    assert (args.inference.num_steps, args.inference.seed, args.inference.num_frames) == (4, 5, 8)
+    assert args.storage == "mcap" and args.start == 1.5 and args.compressed
+    assert not args.progress
+
+
+def test_frame_rate_and_demo_sampling_agree():
+    # the test's arithmetic: 7.5 fps of a 15 fps stream keeps every other stamp
+    from amodal_ros.pipeline.rate import FrameRateSampler
+
+    sampler = FrameRateSampler(FRAME_RATE)
+    assert [s for s in STAMPS if sampler.accept(s)] == SAMPLED_STAMPS

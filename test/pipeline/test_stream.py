@@ -1,0 +1,503 @@
+"""StreamFront + WindowProcessor end to end with the tiny seeded models, and depth ordering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import H, W
+
+from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.frames import (
+    REASON_DEADLINE_MISSED,
+    REASON_EMPTY_MODAL,
+    REASON_ERROR,
+    REASON_OBJECT_TOO_SMALL,
+    REASON_OK,
+    REASON_WINDOW_NOT_FULL,
+    Frame,
+)
+from amodal_ros.pipeline import AmodalSegmenter
+from amodal_ros.pipeline.stream import (
+    DEPTH,
+    MASKS,
+    RGB,
+    StreamFront,
+    WindowProcessor,
+    depth_order,
+    resolve_depth_source,
+)
+
+NUM_FRAMES = 4
+P = 125_000_000  # ns: 8 fps, the default model rate
+FAR, NEAR = 3.0, 1.0  # m: object 1 behind the bar (object 2)
+
+
+@pytest.fixture(scope="module")
+def infer_config():
+    return InferenceConfig(height=32, width=64, num_frames=NUM_FRAMES, num_steps=1)
+
+
+@pytest.fixture(scope="module")
+def mask_only(components8, infer_config):
+    return AmodalSegmenter(components8, infer_config)
+
+
+@pytest.fixture(scope="module")
+def mask_depth(components12, infer_config):
+    return AmodalSegmenter(components12, infer_config)
+
+
+@pytest.fixture(scope="module")
+def everything_amodal(components8):
+    """rgb_sum_threshold 0: every decoded pixel counts as the object, so every other object in
+    the frame covers a hidden part: occluders and their depth order become predictable."""
+    cfg = InferenceConfig(height=32, width=64, num_frames=NUM_FRAMES, num_steps=1)
+    return AmodalSegmenter(components8, cfg.replace(rgb_sum_threshold=0))
+
+
+def scene(i: int, small: bool = False) -> dict:
+    """Raw inputs of frame i: object 1 (a box, 3 m) moves right behind a bar (object 2, 1 m);
+    with `small`, a 3x3 object 5 sits in the corner."""
+    labels = np.zeros((H, W), np.int32)
+    labels[8:24, 10 + 2 * i : 26 + 2 * i] = 1
+    labels[:, 30:36] = 2
+    if small:
+        labels[0:3, 0:3] = 5
+    depth = np.full((H, W), 5.0, np.float32)
+    depth[labels == 1] = FAR
+    depth[labels == 2] = NEAR
+    rng = np.random.default_rng(i)
+    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    return {RGB: rgb, MASKS: labels, DEPTH: depth}
+
+
+def make_to_frame(clock=lambda: 0.0):
+    def to_frame(m: dict) -> Frame:
+        if m[MASKS].ndim != 2:
+            raise InputError(f"mask image must be [H, W], got {m[MASKS].shape}")
+        depth = m.get(DEPTH)
+        return Frame(
+            m["stamp_ns"], m[RGB], m[MASKS].astype(np.int64), depth, "32FC1", "cam", clock()
+        )
+
+    return to_frame
+
+
+def run_stream(front, processor, frames, period=P, order=(MASKS, DEPTH, RGB), start=0):
+    """Feed frames (dicts of raw inputs) at `period`; returns (windows, results)."""
+    windows, results = [], []
+    for i, raw in enumerate(frames):
+        stamp = start + i * period
+        for name in order:
+            if name in raw and name in front.sync.inputs:
+                for w in front.add(name, stamp, raw[name]):
+                    windows.append(w)
+                    results += processor.process(w)
+    return windows, results
+
+
+def make(segmenter, clock=None, use_depth=False, depth_source="none", **stream):
+    config = StreamConfig(**{"stride": 2, "min_object_pixels": 4, **stream})
+    kwargs = {} if clock is None else {"clock": clock}
+    processor = WindowProcessor(segmenter, config, depth_source=depth_source, **kwargs)
+    front = StreamFront(config, NUM_FRAMES, use_depth, make_to_frame(clock or (lambda: 0.0)))
+    return front, processor
+
+
+def stamps(results):
+    return [r.frame.stamp_ns for r in results]
+
+
+# --- publish policy, stamps, validity ----------------------------------------------------
+
+
+def test_new_policy_answers_every_frame_once_with_its_own_stamp(mask_only):
+    front, processor = make(mask_only, publish_frames="new")
+    windows, results = run_stream(front, processor, [scene(i) for i in range(6)])
+    # partial windows at frames 0-2, full ones at 3 and 5 (stride 2)
+    assert [w.full for w in windows] == [False, False, False, True, True]
+    assert stamps(results) == [i * P for i in range(6)]
+    for r in results:
+        assert r.frame.frame_id == "cam"
+        assert [o.object_id for o in r.objects] == [1, 2]
+        assert r.window_last_stamp_ns >= r.frame.stamp_ns >= r.window_first_stamp_ns
+        assert r.frames_missing == 0
+    full = [r for r in results if r.window_frames == NUM_FRAMES]
+    assert stamps(full) == [3 * P, 4 * P, 5 * P]
+    assert full[1].window_first_stamp_ns == 2 * P and full[1].window_last_stamp_ns == 5 * P
+    for r in full:
+        for o in r.objects:
+            assert (o.valid, o.reason) == (True, REASON_OK)
+            assert o.amodal.shape == (H, W) and o.amodal.dtype == bool
+            assert (o.amodal >= o.modal).all()  # amodal contains the visible part
+            assert (o.modal == (r.frame.labels == o.object_id)).all()
+    assert processor.errors == 0
+    assert front.frames_in == front.frames_sampled == 6
+
+
+def test_latest_policy_answers_only_the_newest_frame_of_each_window(mask_only):
+    front, processor = make(mask_only, publish_frames="latest")
+    windows, results = run_stream(front, processor, [scene(i) for i in range(6)])
+    assert stamps(results) == [0, P, 2 * P, 3 * P, 5 * P]
+    assert stamps(results) == [w.last.stamp_ns for w in windows]
+
+
+def test_partial_windows_publish_modal_as_amodal_flagged_not_full(mask_only):
+    front, processor = make(mask_only)
+    windows, results = run_stream(front, processor, [scene(i) for i in range(3)])
+    assert len(results) == 3 and not any(w.full for w in windows)
+    for r in results:
+        assert r.window_frames < NUM_FRAMES
+        for o in r.objects:
+            assert (o.valid, o.reason) == (False, REASON_WINDOW_NOT_FULL)
+            assert (o.amodal == o.modal).all() and o.amodal is not o.modal
+    assert sum(processor.cache.encoded.values()) == 0  # the model never ran
+
+
+def test_object_too_small_and_not_visible_are_flagged(mask_only):
+    front, processor = make(mask_only, min_object_pixels=16, object_timeout=60.0)
+    frames = [scene(i, small=True) for i in range(NUM_FRAMES)]
+    frames[0][MASKS][20:30, 60:70] = 9  # object 9: only in frame 0, then tracked but unseen
+    frames += [scene(i, small=True) for i in range(NUM_FRAMES, NUM_FRAMES + 2)]
+    _, results = run_stream(front, processor, frames)
+    last = results[-1]  # the window of frames 2-5: object 9 was seen before it
+    assert last.window_frames == NUM_FRAMES
+    by_id = {o.object_id: o for o in last.objects}
+    assert sorted(by_id) == [1, 2, 5, 9]
+    assert (by_id[5].valid, by_id[5].reason) == (False, REASON_OBJECT_TOO_SMALL)
+    assert (by_id[5].amodal == by_id[5].modal).all() and by_id[5].modal.sum() == 9
+    assert (by_id[9].valid, by_id[9].reason) == (False, REASON_EMPTY_MODAL)
+    assert not by_id[9].amodal.any()
+    assert by_id[1].valid and by_id[2].valid
+    assert processor.cache.encoded["mask"] == 2 * NUM_FRAMES * 2  # objects 1, 2; two windows
+
+
+# --- deadline, errors, rejected frames ----------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_window_older_than_the_deadline_is_published_as_modal(mask_only):
+    clock = FakeClock()
+    front, processor = make(mask_only, clock=clock, deadline=0.5)
+    windows, _ = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    full = windows[-1]
+    assert full.full and full.last.arrival == 100.0
+    encoded = sum(processor.cache.encoded.values())
+    clock.now = 100.6  # the worker got to it too late
+    (late,) = processor.process(full)
+    assert [(o.valid, o.reason) for o in late.objects] == [(False, REASON_DEADLINE_MISSED)] * 2
+    assert all((o.amodal == o.modal).all() for o in late.objects)
+    assert late.latency == pytest.approx(0.6)
+    assert sum(processor.cache.encoded.values()) == encoded  # skipped, not run
+    clock.now = 100.4
+    (in_time,) = processor.process(full)
+    assert [o.reason for o in in_time.objects] == [REASON_OK] * 2
+    assert in_time.latency == pytest.approx(0.4)
+
+
+def test_deadline_does_not_apply_to_frames_without_an_arrival_time(mask_only):
+    # bag replay: arrival 0 = unknown; latency is 0 and the deadline cannot be judged
+    front, processor = make(mask_only, deadline=0.5)
+    windows, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    assert windows[-1].last.arrival == 0.0
+    assert [o.reason for o in results[-1].objects] == [REASON_OK] * 2
+    assert results[-1].latency == 0.0
+
+
+def test_model_errors_become_error_results_and_are_counted(mask_only, caplog):
+    # camera depth requested but the frames have none: the window fails inside the processor
+    front, processor = make(mask_only, depth_source="camera")
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES + 2)])
+    assert stamps(results) == [i * P for i in range(NUM_FRAMES)] + [5 * P]
+    failed = [r for r in results if r.window_frames == NUM_FRAMES]
+    assert len(failed) == 2 and processor.errors == 2
+    for r in failed:
+        assert [(o.valid, o.reason) for o in r.objects] == [(False, REASON_ERROR)] * 2
+        assert all((o.amodal == o.modal).all() for o in r.objects)
+    assert "InputError" in caplog.text and "no depth" in caplog.text
+
+
+def test_mask_depth_checkpoint_without_depth_is_an_error_result(mask_depth):
+    front, processor = make(mask_depth, depth_source="none")
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    assert [o.reason for o in results[-1].objects] == [REASON_ERROR] * 2
+    assert processor.errors == 1
+
+
+def test_bad_frames_are_reported_with_their_stamp_and_skipped(mask_only):
+    errors = []
+    config = StreamConfig(stride=2)
+    front = StreamFront(
+        config, NUM_FRAMES, False, make_to_frame(), on_error=lambda s, e: errors.append((s, e))
+    )
+    frames = [scene(i) for i in range(6)]
+    frames[2][MASKS] = frames[2][MASKS][None]  # a 3-D mask image: to_frame raises InputError
+    windows = []
+    for i, raw in enumerate(frames):
+        for name in (RGB, MASKS):
+            windows += front.add(name, i * P, raw[name])
+    assert [s for s, _ in errors] == [2 * P]
+    assert isinstance(errors[0][1], InputError)
+    assert front.frames_rejected == 1 and front.frames_in == 6 and front.frames_sampled == 5
+    assert all(2 * P not in [f.stamp_ns for f in w.frames] for w in windows)
+    assert windows[-1].full  # the stream went on: frames 0, 1, 3, 4 (then 5)
+
+
+def test_unexpected_conversion_errors_propagate():
+    def broken(m):
+        raise KeyError("depth")  # a bug, not a bad message: the caller's boundary handles it
+
+    front = StreamFront(StreamConfig(), NUM_FRAMES, False, broken)
+    front.add(MASKS, 0, None)
+    with pytest.raises(KeyError):
+        front.add(RGB, 0, None)
+
+
+# --- sampling and synchronisation inside the front ---------------------------------------
+
+
+def test_30_fps_input_is_sampled_to_the_model_rate(mask_only):
+    front, _ = make(mask_only, publish_frames="new")
+    frames = [scene(i % 8) for i in range(30)]  # one second of 30 fps
+    windows = []
+    for i, raw in enumerate(frames):
+        for name in (RGB, MASKS):
+            windows += front.add(name, int(i * 1e9 / 30), raw[name])
+    assert front.frames_in == 30
+    assert front.frames_sampled == 8
+    seen = [f.stamp_ns for w in windows for f in w.frames[-w.new_frames :]]
+    assert len(seen) == 8 and np.diff(seen).mean() == pytest.approx(P, rel=0.1)
+
+
+def test_approximate_sync_pairs_offset_stamps_and_waits_for_depth(mask_only):
+    front, _ = make(mask_only, use_depth=True, sync_tolerance=0.01)
+    raw = scene(0)
+    assert front.add(RGB, 1_000_000_000, raw[RGB]) == []
+    assert front.add(MASKS, 1_003_000_000, raw[MASKS]) == []
+    (w,) = front.add(DEPTH, 1_000_000_000, raw[DEPTH])
+    assert w.last.stamp_ns == 1_000_000_000  # the RGB stamp names the frame
+    assert w.last.depth is raw[DEPTH]
+
+
+def test_missing_depth_topic_gives_no_windows_and_bounded_queues(mask_only):
+    front, _ = make(mask_only, use_depth=True, sync_queue=5)
+    for i in range(50):
+        raw = scene(0)
+        assert front.add(RGB, i * P, raw[RGB]) == [] and front.add(MASKS, i * P, raw[MASKS]) == []
+    assert front.frames_in == 0
+    assert max(front.sync.pending().values()) <= 5
+    assert front.sync.unmatched[RGB] >= 45
+
+
+def test_bag_loop_restarts_the_stream(mask_only):
+    front, processor = make(mask_only, publish_frames="latest")
+    frames = [scene(i) for i in range(NUM_FRAMES)]
+    first, _ = run_stream(front, processor, frames, order=(RGB, MASKS))
+    again, _ = run_stream(front, processor, frames, order=(RGB, MASKS))
+    assert [w.full for w in first] == [w.full for w in again] == [False] * 3 + [True]
+    assert [w.last.stamp_ns for w in again] == [w.last.stamp_ns for w in first]
+
+
+# --- depth: camera, model, none -----------------------------------------------------------
+
+
+def test_camera_depth_orders_occluders(everything_amodal):
+    front, processor = make(everything_amodal, use_depth=True, depth_source="camera")
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    objects = {o.object_id: o for o in results[-1].objects}
+    box, bar = objects[1], objects[2]
+    assert box.valid and bar.valid
+    assert box.occluders[2] == int((bar.modal & box.amodal).sum()) > 0
+    assert box.occluder_order == {2: +1}  # the bar (1 m) is nearer than the box (3 m)
+    assert bar.occluder_order == {1: -1}  # the box hiding the bar would be implausible
+    assert 0 < box.occlusion_ratio < 1
+
+
+def test_without_depth_occluder_order_is_unknown(everything_amodal):
+    front, processor = make(everything_amodal, depth_source="none")
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    for o in results[-1].objects:
+        assert o.occluders and set(o.occluder_order.values()) == {0}
+        assert list(o.occluder_order) == list(o.occluders)
+
+
+def test_mask_depth_checkpoint_with_camera_depth(mask_depth):
+    front, processor = make(mask_depth, use_depth=True, depth_source="camera")
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES + 2)])
+    assert [o.reason for r in results[-2:] for o in r.objects] == [REASON_OK] * 4
+    # one depth encoding per frame, shared by both objects; mask encodings per object
+    assert processor.cache.encoded["mask"] == 2 * (NUM_FRAMES + 2)
+    assert processor.cache.encoded["depth"] >= NUM_FRAMES + 2
+
+
+@pytest.fixture(scope="module")
+def tiny_depth_anything():
+    import torch
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    from amodal_ros.depth.depth_anything import DepthAnythingDepth
+
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=64,
+        image_size=28,
+        patch_size=14,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[16, 32, 64, 64],
+        fusion_hidden_size=16,
+        head_hidden_size=16,
+        depth_estimation_type="relative",
+    )
+    return DepthAnythingDepth(DepthAnythingForDepthEstimation(config), input_size=28)
+
+
+def test_depth_model_runs_once_per_new_frame_and_not_on_stale_content(
+    mask_depth, tiny_depth_anything
+):
+    config = StreamConfig(stride=2, min_object_pixels=4)
+    processor = WindowProcessor(
+        mask_depth, config, depth_estimator=tiny_depth_anything, depth_source="model"
+    )
+    front = StreamFront(config, NUM_FRAMES, False, make_to_frame())
+    frames = [scene(i) for i in range(NUM_FRAMES + 2)]
+    _, results = run_stream(front, processor, frames)
+    assert [o.reason for r in results[-2:] for o in r.objects] == [REASON_OK] * 4
+    assert processor.cache.encoded["depth_model"] == NUM_FRAMES + 2  # the slide: 2 new frames
+    # a sim-time reset replays the same stamps with other images: no stale depth is reused
+    front.reset()
+    other = [scene(i + 10) for i in range(NUM_FRAMES)]
+    run_stream(front, processor, other)
+    assert processor.cache.encoded["depth_model"] == 2 * NUM_FRAMES + 2
+
+
+def test_per_frame_cache_encodes_only_new_frames_when_sliding(mask_only):
+    front, processor = make(mask_only, stride=1)
+    run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    assert processor.cache.encoded["mask"] == 2 * NUM_FRAMES
+    run_stream(
+        front,
+        processor,
+        [scene(i) for i in range(NUM_FRAMES, NUM_FRAMES + 2)],
+        start=NUM_FRAMES * P,
+    )
+    assert processor.cache.encoded["mask"] == 2 * NUM_FRAMES + 2 * 2  # 2 frames x 2 objects
+    processor.forget([1])
+    run_stream(front, processor, [scene(NUM_FRAMES + 2)], start=(NUM_FRAMES + 2) * P)
+    # object 1 was forgotten: its whole window is encoded again, object 2 only its new frame
+    assert processor.cache.encoded["mask"] == 2 * NUM_FRAMES + 4 + NUM_FRAMES + 1
+
+
+def test_from_config_loads_and_resolves_depth(published_folder, infer_config):
+    stream = StreamConfig(checkpoint=str(published_folder), depth_source="camera")
+    processor = WindowProcessor.from_config(stream, infer_config)
+    assert processor.depth_source == "camera" and processor.segmenter.needs_depth
+    assert processor.num_frames == NUM_FRAMES
+    with pytest.raises(InputError, match="mask\\+depth checkpoint"):
+        WindowProcessor.from_config(stream.replace(depth_source="none"), infer_config)
+    with pytest.raises(InputError, match="checkpoint"):
+        WindowProcessor.from_config(StreamConfig(), infer_config)
+
+
+# --- depth_order and resolve_depth_source by hand -----------------------------------------
+
+
+def test_depth_order_by_hand():
+    labels = np.array([[1, 1, 2, 3]])
+    modal = labels == 1
+    amodal = np.ones_like(modal)
+    covered = {2: 1, 3: 1}
+    nearness = np.array([[[1.0, 1.0, 2.0, 0.5]]])  # 2 nearer than the object, 3 farther
+    assert depth_order(labels, modal, amodal, covered, nearness, 0) == {2: 1, 3: -1}
+    assert depth_order(labels, modal, amodal, covered, None, 0) == {2: 0, 3: 0}
+    empty = np.zeros_like(modal)  # nothing visible to compare with
+    assert depth_order(labels, empty, amodal, covered, nearness, 0) == {2: 0, 3: 0}
+    assert depth_order(labels, modal, amodal, {}, nearness, 0) == {}
+    tie = np.array([[[1.0, 1.0, 1.0, 1.0]]])  # equal depths (e.g. millimetre steps): unknown
+    assert depth_order(labels, modal, amodal, covered, tie, 0) == {2: 0, 3: 0}
+
+
+def test_depth_order_uses_medians_and_the_right_frame():
+    labels = np.array([[1, 1, 1, 2, 2, 2]])
+    modal, amodal = labels == 1, np.ones((1, 6), bool)
+    # object 1 visible median 1.0 (one outlier); occluder 2 median 1.5 despite an outlier
+    nearness = np.stack(
+        [
+            np.array([[1.0, 1.0, 9.0, 1.5, 1.5, 0.0]]),
+            np.array([[5.0, 5.0, 5.0, 1.0, 1.0, 1.0]]),
+        ]
+    )
+    assert depth_order(labels, modal, amodal, {2: 3}, nearness, 0) == {2: 1}
+    assert depth_order(labels, modal, amodal, {2: 3}, nearness, 1) == {2: -1}
+
+
+@pytest.mark.parametrize(
+    "source, depth_model, needs_depth, expected",
+    [
+        ("auto", "", False, "none"),
+        ("auto", "", True, "camera"),
+        ("auto", "/da2", False, "model"),
+        ("auto", "/da2", True, "model"),
+        ("camera", "", False, "camera"),
+        ("camera", "", True, "camera"),
+        ("model", "/da2", True, "model"),
+        ("none", "", False, "none"),
+    ],
+)
+def test_resolve_depth_source(source, depth_model, needs_depth, expected):
+    config = StreamConfig(depth_source=source, depth_model=depth_model)
+    assert resolve_depth_source(config, needs_depth) == expected
+
+
+def test_resolve_depth_source_errors_say_what_to_set():
+    with pytest.raises(InputError, match="depth_model is empty"):
+        resolve_depth_source(StreamConfig(depth_source="model"), needs_depth=True)
+    with pytest.raises(InputError, match="/ckpt is a mask\\+depth checkpoint.*'camera'"):
+        resolve_depth_source(StreamConfig(depth_source="none", checkpoint="/ckpt"), True)
+
+
+def test_a_bad_frame_gives_its_sampling_slot_to_the_next_frame():
+    # 16 fps camera, 8 fps model: frames 0, 2, 4 are sampled; when frame 2 is bad, frame 3
+    # takes its slot instead of the model losing a frame
+    front = StreamFront(StreamConfig(stride=1), NUM_FRAMES, False, make_to_frame(), lambda s, e: 0)
+    frames = [scene(i) for i in range(6)]
+    frames[2][MASKS] = frames[2][MASKS][None]
+    kept = []
+    for i, raw in enumerate(frames):
+        for name in (RGB, MASKS):
+            kept += [w.last.stamp_ns for w in front.add(name, i * P // 2, raw[name])]
+    assert kept == [0, 3 * P // 2, 4 * P // 2]
+
+
+def test_flush_answers_frames_after_the_last_window(mask_only):
+    front, processor = make(mask_only, stride=3, publish_frames="new", sync_tolerance=0.01)
+    windows = []
+    for i in range(NUM_FRAMES + 2):  # full window at frame 3, then 2 frames short of a stride
+        raw = scene(i)
+        windows += front.add(MASKS, i * P + 1_000_000, raw[MASKS])  # masks 1 ms late
+        windows += front.add(RGB, i * P, raw[RGB])
+    # the last RGB waits for a later mask that could be nearer; the end of stream settles it
+    assert front.sync.pending()[RGB] == 0 or front.sync.pending()[RGB] == 1
+    answered = [f.stamp_ns for w in windows for f in w.frames[len(w.frames) - w.new_frames :]]
+    flushed = front.flush()
+    assert len(flushed) == 1 and flushed[0].full
+    answered += [f.stamp_ns for f in flushed[0].frames[-flushed[0].new_frames :]]
+    assert answered == [i * P for i in range(NUM_FRAMES + 2)]
+    assert front.flush() == []  # nothing left
+    results = processor.process(flushed[0])
+    assert [r.frame.stamp_ns for r in results] == answered[-flushed[0].new_frames :]

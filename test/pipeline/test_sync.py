@@ -1,0 +1,260 @@
+"""StampSynchronizer: pairing RGB, masks and depth by stamp, whatever order they arrive in."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from amodal_ros.pipeline.sync import StampSynchronizer
+
+MS = 1_000_000  # ns
+
+
+def feed(sync, events):
+    """events: (input, stamp_ns); the item is (input, stamp) so pairs can be checked."""
+    frames = []
+    for name, stamp in events:
+        frames += sync.add(name, stamp, (name, stamp))
+    return frames
+
+
+def pairs(frames):
+    """{pivot stamp: {input: partner stamp}} of emitted frames."""
+    return {f["stamp_ns"]: {k: v[1] for k, v in f.items() if k != "stamp_ns"} for f in frames}
+
+
+def stream(stamps_by_input):
+    """Each input's messages in stamp order, interleaved by stamp (ties: rgb, masks, depth)."""
+    events = [(name, s) for name, stamps in stamps_by_input.items() for s in stamps]
+    rank = {name: i for i, name in enumerate(stamps_by_input)}
+    return sorted(events, key=lambda e: (e[1], rank[e[0]]))
+
+
+def test_exact_pairs_equal_stamps_and_emits_each_frame_once():
+    sync = StampSynchronizer(["rgb", "masks", "depth"])
+    stamps = [i * 33 * MS for i in range(10)]
+    frames = feed(sync, stream({"rgb": stamps, "masks": stamps, "depth": stamps}))
+    assert [f["stamp_ns"] for f in frames] == stamps
+    assert all(f["rgb"] == ("rgb", s) for f, s in zip(frames, stamps))
+    assert pairs(frames) == {s: {"rgb": s, "masks": s, "depth": s} for s in stamps}
+    assert sync.matched == 10
+    assert sum(sync.unmatched.values()) == 0
+    assert sync.pending() == {"rgb": 0, "masks": 0, "depth": 0}
+
+
+def test_exact_pair_is_emitted_as_soon_as_the_last_partner_arrives():
+    sync = StampSynchronizer(["rgb", "masks"])
+    assert sync.add("rgb", 100, "a") == []
+    (frame,) = sync.add("masks", 100, "b")
+    assert frame == {"stamp_ns": 100, "rgb": "a", "masks": "b"}
+
+
+def test_exact_mode_drops_a_pivot_whose_partner_stamp_differs():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=0)
+    frames = feed(sync, [("rgb", 100), ("masks", 101), ("rgb", 200), ("masks", 200)])
+    assert pairs(frames) == {200: {"rgb": 200, "masks": 200}}
+    assert sync.unmatched == {"rgb": 1, "masks": 1}
+
+
+def test_arrival_order_does_not_change_the_pairs():
+    rng = np.random.default_rng(0)
+    rgb = [i * 33 * MS for i in range(12)]
+    masks = [s + int(rng.integers(-4, 5)) * MS for s in rgb]  # offsets within tolerance
+    depth = [s + int(rng.integers(-4, 5)) * MS for s in rgb]
+    expected = {r: {"rgb": r, "masks": m, "depth": d} for r, m, d in zip(rgb, masks, depth)}
+    orders = {
+        "interleaved": stream({"rgb": rgb, "masks": masks, "depth": depth}),
+        "masks before rgb": [("masks", s) for s in masks] + stream({"rgb": rgb, "depth": depth}),
+        "depth late": stream({"rgb": rgb, "masks": masks}) + [("depth", s) for s in depth],
+        "rgb last": stream({"masks": masks, "depth": depth}) + [("rgb", s) for s in rgb],
+        "lagging depth": _lagged(stream({"rgb": rgb, "masks": masks}), depth, lag=3),
+    }
+    end = [("masks", 10**12), ("depth", 10**12)]  # proves the last pivot's partners are final
+    for what, events in orders.items():
+        sync = StampSynchronizer(["rgb", "masks", "depth"], tolerance_ns=10 * MS, queue_size=50)
+        frames = feed(sync, events + end)
+        assert pairs(frames) == expected, what
+        assert [f["stamp_ns"] for f in frames] == rgb, what  # oldest first
+        assert sum(sync.unmatched.values()) == 0, what
+
+
+def test_random_interleavings_with_lost_messages_give_the_same_pairs():
+    rng = np.random.default_rng(1)
+    rgb = [i * 33 * MS for i in range(40)]
+    per_input = {
+        name: [s + int(rng.integers(-5, 6)) * MS for s in rgb if rng.random() > 0.15]
+        for name in ("masks", "depth")
+    }
+    per_input["rgb"] = [s for s in rgb if rng.random() > 0.1]
+    end = [("masks", 10**12), ("depth", 10**12)]
+    results = []
+    for _ in range(20):  # any merge that keeps each topic in order
+        queues = {name: list(stamps) for name, stamps in per_input.items()}
+        events = []
+        while any(queues.values()):
+            name = rng.choice([n for n, q in queues.items() if q])
+            events.append((name, queues[name].pop(0)))
+        sync = StampSynchronizer(["rgb", "masks", "depth"], tolerance_ns=10 * MS, queue_size=100)
+        results.append(pairs(feed(sync, events + end)))
+    assert all(r == results[0] for r in results)
+    kept = set(per_input["rgb"])
+    assert set(results[0]) <= kept and len(results[0]) >= 0.5 * len(kept)
+    for pivot, partners in results[0].items():
+        assert all(abs(partners[n] - pivot) <= 10 * MS for n in ("masks", "depth"))
+
+
+def _lagged(events, late_stamps, lag):
+    """Insert depth message i after the (i + lag)-th rgb message: a slow topic."""
+    out, rgb_seen, late = [], 0, list(late_stamps)
+    for event in events:
+        out.append(event)
+        if event[0] == "rgb":
+            rgb_seen += 1
+            while late and rgb_seen - lag > len(late_stamps) - len(late):
+                out.append(("depth", late.pop(0)))
+    return out + [("depth", s) for s in late]
+
+
+def test_all_permutations_of_one_frame_give_the_same_pair():
+    for order in itertools.permutations([("rgb", 100), ("masks", 103), ("depth", 98)]):
+        sync = StampSynchronizer(["rgb", "masks", "depth"], tolerance_ns=5)
+        # a later message per partner input proves the partners cannot get closer
+        frames = feed(sync, list(order) + [("masks", 200), ("depth", 200)])
+        assert pairs(frames) == {100: {"rgb": 100, "masks": 103, "depth": 98}}, order
+
+
+def test_nearest_partner_within_tolerance_is_chosen():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=20)
+    frames = feed(sync, [("masks", 85), ("masks", 96), ("rgb", 100), ("masks", 107)])
+    # 96 (4 away) beats 85 (15) and 107 (7)
+    assert pairs(frames) == {100: {"rgb": 100, "masks": 96}}
+    assert sync.pending() == {"rgb": 0, "masks": 2}  # 85 and 107 may serve a pivot up to 105
+    (frame,) = feed(sync, [("rgb", 120), ("masks", 150)])  # 107: 13 away, 150: 30
+    assert frame["masks"] == ("masks", 107)
+    assert sync.unmatched == {"masks": 1}  # 85 can serve no later pivot: discarded
+
+
+def test_partner_outside_tolerance_is_not_used():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=5)
+    frames = feed(sync, [("rgb", 100), ("masks", 94), ("masks", 106)])
+    assert frames == []
+    assert sync.unmatched["rgb"] == 1  # masks passed 105 without a partner: hopeless
+
+
+def test_pivot_waits_until_the_partner_input_has_passed_its_stamp():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10)
+    assert sync.add("rgb", 100, "rgb") == []
+    # a partner 3 before: a closer one may still come, so wait
+    assert sync.add("masks", 97, "m97") == []
+    assert sync.pending() == {"rgb": 1, "masks": 1}
+    # the masks input reaches 101 >= 100: nothing closer can come; 101 is nearest
+    (frame,) = sync.add("masks", 101, "m101")
+    assert frame["masks"] == "m101"
+
+
+def test_pivot_stops_waiting_when_partner_passes_without_a_closer_stamp():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10)
+    feed(sync, [("rgb", 100), ("masks", 97)])
+    (frame,) = sync.add("masks", 140, ("masks", 140))
+    assert frame["masks"] == ("masks", 97)
+
+
+def test_pivot_with_no_partner_is_counted_and_dropped_once_hopeless():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10)
+    assert feed(sync, [("rgb", 100), ("rgb", 200)]) == []
+    assert feed(sync, [("masks", 105)]) != []  # 100 matched
+    assert feed(sync, [("masks", 300)]) == []  # 200 has nothing within 10 and masks passed it
+    assert sync.unmatched == {"rgb": 1}
+    assert sync.pending()["rgb"] == 0
+
+
+def test_missing_input_gives_no_frames_and_bounded_queues():
+    sync = StampSynchronizer(["rgb", "masks", "depth"], tolerance_ns=5 * MS, queue_size=8)
+    stamps = [i * 33 * MS for i in range(200)]
+    frames = feed(sync, stream({"rgb": stamps, "masks": stamps}))  # depth never arrives
+    assert frames == []
+    pending = sync.pending()
+    assert pending["rgb"] <= 8 and pending["masks"] <= 8
+    assert sync.unmatched["rgb"] == 200 - pending["rgb"]
+    assert sync.unmatched["masks"] == 200 - pending["masks"]
+
+
+def test_flood_of_one_input_is_bounded_and_counted():
+    sync = StampSynchronizer(["rgb", "masks"], queue_size=10)
+    for i in range(10_000):
+        assert sync.add("masks", i, i) == []
+        assert sync.pending()["masks"] <= 10
+    assert sync.unmatched["masks"] == 10_000 - 10
+    # the newest ones are kept and still pair
+    (frame,) = sync.add("rgb", 9_999, "rgb")
+    assert frame["masks"] == 9_999
+
+
+def test_stamp_going_back_discards_the_queues_and_counts_them():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=15, queue_size=5)
+    feed(sync, [("rgb", 10), ("masks", 5), ("masks", 20), ("rgb", 30)])
+    assert sync.pending() == {"rgb": 1, "masks": 1}  # 30 waits; 20 may still serve it
+    unmatched = sum(sync.unmatched.values())
+    assert sync.add("masks", 0, "m0") == []  # masks went back: a loop
+    assert sync.pending() == {"rgb": 0, "masks": 1}
+    assert sum(sync.unmatched.values()) == unmatched + 2
+    (frame,) = sync.add("rgb", 0, "r0")
+    assert frame == {"stamp_ns": 0, "rgb": "r0", "masks": "m0"}
+
+
+def test_stamps_going_back_restart_matching():
+    # a bag loop or a sim-time reset: stamps of every input start again from a lower value
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=5)
+    stamps = [i * 100 for i in range(10)]
+    first = feed(sync, stream({"rgb": stamps, "masks": stamps}))
+    second = feed(sync, stream({"rgb": stamps, "masks": stamps}))
+    assert [f["stamp_ns"] for f in first] == stamps
+    assert [f["stamp_ns"] for f in second] == stamps
+
+
+def test_reset_forgets_queues_and_keeps_counters():
+    sync = StampSynchronizer(["rgb", "masks"])
+    feed(sync, [("rgb", 1), ("masks", 1), ("rgb", 2), ("masks", 3)])
+    matched, unmatched = sync.matched, dict(sync.unmatched)
+    sync.reset()
+    assert sync.pending() == {"rgb": 0, "masks": 0}
+    assert (sync.matched, dict(sync.unmatched)) == (matched, unmatched)
+    (frame,) = feed(sync, [("rgb", 0), ("masks", 0)])  # earlier stamps are fine after a reset
+    assert frame["stamp_ns"] == 0
+
+
+def test_single_input_passes_everything_through():
+    sync = StampSynchronizer(["rgb"])
+    assert [f["stamp_ns"] for f in feed(sync, [("rgb", 3), ("rgb", 5)])] == [3, 5]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(inputs=[]), "inputs"),
+        (dict(inputs=["rgb"], tolerance_ns=-1), "tolerance_ns"),
+        (dict(inputs=["rgb"], queue_size=0), "queue_size"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        StampSynchronizer(**kwargs)
+
+
+def test_unknown_input_is_named():
+    sync = StampSynchronizer(["rgb", "masks"])
+    with pytest.raises(ValueError, match="'depth'"):
+        sync.add("depth", 0, None)
+
+
+def test_flush_pairs_the_last_pivot_without_waiting():
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10 * MS)
+    frames = feed(sync, [("rgb", 100 * MS), ("masks", 97 * MS), ("rgb", 200 * MS)])
+    # the pivot at 100 waits: a later mask nearer to it could still come
+    assert frames == [] and sync.pending() == {"rgb": 2, "masks": 1}
+    flushed = sync.flush()
+    assert pairs(flushed) == {100 * MS: {"rgb": 100 * MS, "masks": 97 * MS}}
+    assert sync.unmatched == {"rgb": 1}  # the pivot at 200 has no partner at all
+    assert sync.pending() == {"rgb": 0, "masks": 0}

@@ -1,0 +1,131 @@
+"""A real rclpy harness for node tests: the node, a client node that plays a synthetic RGB-D +
+instance-mask stream and records every output, and a multi-threaded executor spinning both."""
+
+from __future__ import annotations
+
+import array
+import threading
+import time
+from collections import defaultdict
+
+import numpy as np
+import rclpy
+from builtin_interfaces.msg import Time
+from rclpy.context import Context
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from amodal_ros.data.synthetic import make_clip
+from amodal_ros.ros.convert import image_fields
+
+PERIOD_NS = 125_000_000  # 8 fps stamps: every frame is a model frame
+FRAME_ID = "test_camera_optical_frame"
+
+
+def image_msg(a: np.ndarray, encoding: str, stamp: int, frame_id: str = FRAME_ID) -> Image:
+    f = image_fields(a, encoding)
+    f["data"] = array.array("B", f["data"].tobytes())
+    header = Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=frame_id)
+    return Image(header=header, **f)
+
+
+class NodeHarness:
+    def __init__(self, overrides: dict, reliable_inputs: bool = True, subscribe: bool = True):
+        from amodal_ros.ros.node import AmodalNode
+
+        self.context = Context()
+        rclpy.init(context=self.context)
+        params = [Parameter(k, value=v) for k, v in overrides.items()]
+        self.node = AmodalNode(context=self.context, parameter_overrides=params)
+        self.client = rclpy.create_node("amodal_test_client", context=self.context)
+        qos = QoSProfile(
+            depth=100,
+            reliability=ReliabilityPolicy.RELIABLE
+            if reliable_inputs
+            else ReliabilityPolicy.BEST_EFFORT,
+        )
+        self.pubs = {
+            name: self.client.create_publisher(Image, topic, qos)
+            for name, topic in (("rgb", "image"), ("masks", "masks"), ("depth", "depth"))
+        }
+        self.info_pub = self.client.create_publisher(CameraInfo, "camera_info", qos)
+        self.received = defaultdict(list)
+        self._lock = threading.Lock()
+        if subscribe:
+            self.listen("amodal/objects")
+            self.listen("amodal/overlay", Image)
+            self.listen("amodal/camera_info", CameraInfo)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.client)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def listen(self, topic: str, msg_type=None, qos_depth: int = 200):
+        if msg_type is None:
+            from amodal_ros.msg import AmodalObjectArray as msg_type
+        if topic == "/diagnostics":
+            from diagnostic_msgs.msg import DiagnosticArray as msg_type
+
+        def store(msg, topic=topic):
+            with self._lock:
+                self.received[topic].append(msg)
+
+        return self.client.create_subscription(msg_type, topic, store, qos_depth)
+
+    def messages(self, topic: str) -> list:
+        with self._lock:
+            return list(self.received[topic])
+
+    def wait_for_subscribers(self, timeout: float = 10.0) -> None:
+        self.wait(lambda: all(p.get_subscription_count() for p in self.pubs.values()), timeout)
+
+    def publish_clip(
+        self,
+        clip,
+        start: int = 0,
+        count: int | None = None,
+        pace: float = 0.0,
+        with_depth: bool = True,
+        stamp0: int = 10**9,
+    ) -> list[int]:
+        stamps = []
+        count = len(clip.rgb) if count is None else count
+        for t in range(start, start + count):
+            stamp = stamp0 + t * PERIOD_NS
+            i = t % len(clip.rgb)
+            info = CameraInfo(height=clip.rgb.shape[1], width=clip.rgb.shape[2])
+            info.header = image_msg(clip.labels[i], "mono16", stamp).header
+            self.info_pub.publish(info)
+            # masks first, depth last: arrival order must not matter
+            self.pubs["masks"].publish(image_msg(clip.labels[i], "mono16", stamp))
+            self.pubs["rgb"].publish(image_msg(clip.rgb[i], "rgb8", stamp))
+            if with_depth:
+                self.pubs["depth"].publish(image_msg(clip.depth[i], "32FC1", stamp))
+            stamps.append(stamp)
+            if pace:
+                time.sleep(pace)
+        return stamps
+
+    @staticmethod
+    def wait(predicate, timeout: float = 30.0, interval: float = 0.05) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return predicate()
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=5)
+        self.node._stop_streaming()
+        self.node.destroy_node()
+        self.client.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def small_clip(num_frames: int = 12, seed: int = 0):
+    return make_clip(num_frames=num_frames, height=40, width=72, num_objects=2, seed=seed)

@@ -1,0 +1,370 @@
+"""sensor_msgs image <-> numpy without cv_bridge: encodings, step, endianness, errors."""
+
+from __future__ import annotations
+
+import array
+import subprocess
+import sys
+import zlib
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from amodal_ros.core.errors import InputError
+from amodal_ros.ros.convert import (
+    ENCODINGS,
+    ConversionError,
+    depth_from_image,
+    image_fields,
+    image_to_array,
+    labels_from_image,
+    rgb_from_compressed,
+    rgb_from_image,
+)
+from amodal_ros.ros.messages import frame_from_messages
+
+try:
+    from sensor_msgs.msg import CompressedImage, Image
+    from std_msgs.msg import Header
+
+    _SENSOR_MSGS = ""
+except ImportError as err:
+    Image = CompressedImage = Header = None
+    _SENSOR_MSGS = f"sensor_msgs is not importable ({err}); use scripts/with_env.sh"
+
+try:
+    from cv_bridge import CvBridge
+
+    _CV_BRIDGE = ""
+except ImportError as err:
+    CvBridge = None
+    _CV_BRIDGE = f"cv_bridge is not importable ({err}); it is not a dependency of this package"
+
+needs_sensor_msgs = pytest.mark.skipif(bool(_SENSOR_MSGS), reason=_SENSOR_MSGS)
+
+H, W = 5, 7
+
+
+def sample(encoding: str, h: int = H, w: int = W) -> np.ndarray:
+    dtype, channels = ENCODINGS[encoding]
+    rng = np.random.default_rng(zlib.crc32(encoding.encode()))
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    if np.dtype(dtype).kind == "f":
+        return rng.normal(0, 100, shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True)
+
+
+def ns_image(header_frame="cam", **fields):
+    return SimpleNamespace(header=SimpleNamespace(frame_id=header_frame), **fields)
+
+
+def ros_image(fields: dict):
+    """A real sensor_msgs/Image; data as array.array, as rclpy delivers it."""
+    f = dict(fields)
+    f["data"] = array.array("B", np.asarray(f["data"], np.uint8).tobytes())
+    return Image(**f)
+
+
+# --- round trips ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_every_encoding_round_trips(encoding):
+    a = sample(encoding)
+    fields = image_fields(a, encoding)
+    assert fields["step"] == W * a.itemsize * (a.shape[2] if a.ndim == 3 else 1)
+    assert fields["data"].dtype == np.uint8 and len(fields["data"]) == a.nbytes
+    out = image_to_array(ns_image(**fields))
+    assert out.dtype == a.dtype and out.shape == a.shape
+    np.testing.assert_array_equal(out, a)
+
+
+@needs_sensor_msgs
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_every_encoding_round_trips_through_a_real_image_message(encoding):
+    a = sample(encoding)
+    msg = ros_image(image_fields(a, encoding))
+    assert (msg.height, msg.width, msg.encoding) == (H, W, encoding)
+    np.testing.assert_array_equal(image_to_array(msg), a)
+
+
+def test_rows_padded_beyond_width_are_cut_off():
+    a = sample("rgb8")
+    row = W * 3
+    padded = np.full((H, row + 5), 0xEE, np.uint8)  # 5 bytes of padding per row
+    padded[:, :row] = a.reshape(H, row)
+    msg = ns_image(
+        height=H,
+        width=W,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=row + 5,
+        data=padded.reshape(-1)[: (row + 5) * (H - 1) + row],
+    )  # last row unpadded
+    np.testing.assert_array_equal(image_to_array(msg), a)
+
+
+def test_padded_16_bit_rows():
+    a = sample("16UC1")
+    padded = np.zeros((H, W * 2 + 2), np.uint8)
+    padded[:, : W * 2] = a.view(np.uint8).reshape(H, W * 2)
+    msg = ns_image(
+        height=H, width=W, encoding="16UC1", is_bigendian=0, step=W * 2 + 2, data=padded.tobytes()
+    )
+    np.testing.assert_array_equal(image_to_array(msg), a)
+
+
+@pytest.mark.parametrize(
+    "encoding, big", [("mono16", ">u2"), ("16UC1", ">u2"), ("32FC1", ">f4"), ("32SC1", ">i4")]
+)
+def test_big_endian_data_is_read_in_native_order(encoding, big):
+    a = sample(encoding)
+    msg = ns_image(
+        height=H,
+        width=W,
+        encoding=encoding,
+        is_bigendian=1,
+        step=W * a.itemsize,
+        data=a.astype(big).tobytes(),
+    )
+    out = image_to_array(msg)
+    assert out.dtype == a.dtype and out.dtype.isnative
+    np.testing.assert_array_equal(out, a)
+    # the same bytes read as little-endian are different numbers
+    msg.is_bigendian = 0
+    assert not np.array_equal(image_to_array(msg), a)
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def test_truncated_data_is_a_conversion_error_with_sizes():
+    fields = image_fields(sample("rgb8"), "rgb8")
+    fields["data"] = fields["data"][:-1]
+    with pytest.raises(ConversionError, match=r"rgb8 image 7x5 .*104 bytes.*truncated"):
+        image_to_array(ns_image(**fields))
+
+
+def test_step_shorter_than_a_row_is_a_conversion_error():
+    fields = image_fields(sample("mono16"), "mono16")
+    fields["step"] = W  # one byte per pixel for a 16-bit image
+    with pytest.raises(ConversionError, match="step >= 14"):
+        image_to_array(ns_image(**fields))
+
+
+def test_empty_image_is_a_conversion_error():
+    with pytest.raises(ConversionError, match="empty"):
+        image_to_array(
+            ns_image(height=0, width=4, encoding="mono8", is_bigendian=0, step=4, data=b"")
+        )
+
+
+def test_conversion_error_is_an_input_error():
+    # StreamFront skips frames that raise InputError; conversion failures must be among them
+    assert issubclass(ConversionError, InputError)
+
+
+def test_unknown_encoding_is_named():
+    msg = ns_image(height=1, width=2, encoding="yuv422", is_bigendian=0, step=4, data=b"\0" * 4)
+    with pytest.raises(ConversionError, match="'yuv422' is not supported"):
+        image_to_array(msg)
+
+
+@pytest.mark.parametrize(
+    "convert, encoding, match",
+    [
+        (rgb_from_image, "16UC1", "RGB image has encoding '16UC1'"),
+        (rgb_from_image, "32FC1", "RGB image has encoding '32FC1'"),
+        (labels_from_image, "rgb8", "mask image has encoding 'rgb8'"),
+        (labels_from_image, "32FC1", "mask image has encoding '32FC1'"),
+        (depth_from_image, "mono8", "depth image has encoding 'mono8'"),
+        (depth_from_image, "rgb8", "depth image has encoding 'rgb8'"),
+    ],
+)
+def test_wrong_encoding_for_the_input_is_named(convert, encoding, match):
+    with pytest.raises(ConversionError, match=match):
+        convert(ns_image(**image_fields(sample(encoding), encoding)))
+
+
+def test_image_fields_refuses_an_array_that_does_not_fit_the_encoding():
+    with pytest.raises(ValueError, match=r"\(5, 7\) does not fit encoding rgb8"):
+        image_fields(np.zeros((H, W), np.uint8), "rgb8")
+    with pytest.raises(ValueError, match="does not fit encoding mono8"):
+        image_fields(np.zeros((H, W, 3), np.uint8), "mono8")
+
+
+# --- RGB, labels, depth ------------------------------------------------------------------------
+
+
+def coloured(h=H, w=W) -> np.ndarray:
+    """An RGB image with distinct channels: R = 30, G = 20 + x, B = 10 + y."""
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[..., 0] = 30
+    rgb[..., 1] = 20 + np.arange(w)[None]
+    rgb[..., 2] = 10 + np.arange(h)[:, None]
+    return rgb
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8"])
+def test_colour_encodings_give_rgb(encoding):
+    rgb = coloured()
+    a = rgb[..., ::-1] if encoding.startswith("bgr") else rgb
+    if encoding.endswith("a8"):
+        a = np.concatenate([a, np.full((H, W, 1), 200, np.uint8)], axis=2)
+    out = rgb_from_image(ns_image(**image_fields(a, encoding)))
+    assert out.shape == (H, W, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, rgb)
+
+
+def test_mono8_rgb_is_grey():
+    grey = sample("mono8")
+    out = rgb_from_image(ns_image(**image_fields(grey, "mono8")))
+    assert out.shape == (H, W, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(out[..., c], grey)
+
+
+@pytest.mark.parametrize("encoding", ["mono8", "8UC1", "mono16", "16UC1", "32SC1"])
+def test_label_images_become_int64_ids(encoding):
+    dtype, _ = ENCODINGS[encoding]
+    ids = np.zeros((H, W), dtype)
+    ids[1:3, 2:5] = 7
+    ids[4, :] = 255 if np.dtype(dtype).itemsize == 1 else 40_000
+    out = labels_from_image(ns_image(**image_fields(ids, encoding)))
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out, ids.astype(np.int64))
+
+
+def test_negative_labels_are_refused():
+    ids = np.zeros((H, W), np.int32)
+    ids[0, 0] = -1
+    with pytest.raises(ConversionError, match="negative"):
+        labels_from_image(ns_image(**image_fields(ids, "32SC1")))
+
+
+@pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
+def test_depth_keeps_its_units_and_encoding(encoding):
+    d = np.abs(sample(encoding))
+    out, enc = depth_from_image(ns_image(**image_fields(d, encoding)))
+    assert enc == encoding and out.dtype == d.dtype
+    np.testing.assert_array_equal(out, d)
+
+
+# --- compressed ------------------------------------------------------------------------------
+
+
+def compressed(rgb: np.ndarray, ext: str):
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(rgb[..., ::-1]))
+    assert ok
+    return SimpleNamespace(format=ext[1:], data=buf.tobytes())
+
+
+def test_png_decodes_exactly_to_rgb():
+    rgb = coloured(16, 24)
+    np.testing.assert_array_equal(rgb_from_compressed(compressed(rgb, ".png")), rgb)
+
+
+def test_jpeg_decodes_to_rgb_in_the_right_channel_order():
+    rgb = np.zeros((16, 24, 3), np.uint8)
+    rgb[..., 0] = 220  # red
+    out = rgb_from_compressed(compressed(rgb, ".jpg"))
+    assert out.shape == rgb.shape
+    assert np.abs(out.astype(int) - rgb).max() <= 8
+    assert out[..., 0].mean() > 200 and out[..., 2].mean() < 20
+
+
+@needs_sensor_msgs
+def test_real_compressed_image_message():
+    rgb = coloured(16, 24)
+    c = compressed(rgb, ".png")
+    msg = CompressedImage(format="png", data=array.array("B", c.data))
+    np.testing.assert_array_equal(rgb_from_compressed(msg), rgb)
+
+
+@pytest.mark.parametrize("data", [b"not an image at all", b""])
+def test_undecodable_compressed_image_is_a_conversion_error(data):
+    with pytest.raises(ConversionError, match="could not be decoded"):
+        rgb_from_compressed(SimpleNamespace(format="jpeg", data=data))
+
+
+# --- frame_from_messages -----------------------------------------------------------------------
+
+
+def inputs(rgb_size=(H, W), mask_size=(H, W), depth_size=(H, W)):
+    labels = np.zeros(mask_size, np.uint16)
+    labels[1:3, 1:3] = 4
+    return {
+        "stamp_ns": 1_500_000_000,
+        "rgb": ns_image(**image_fields(np.zeros((*rgb_size, 3), np.uint8), "bgr8")),
+        "masks": ns_image(**image_fields(labels, "mono16")),
+        "depth": ns_image(**image_fields(np.ones(depth_size, np.uint16) * 1500, "16UC1")),
+    }
+
+
+def test_frame_from_messages():
+    frame = frame_from_messages(inputs(), arrival=12.5)
+    assert frame.stamp_ns == 1_500_000_000 and frame.frame_id == "cam" and frame.arrival == 12.5
+    assert frame.rgb.shape == (H, W, 3) and frame.object_ids() == [4]
+    assert frame.depth_encoding == "16UC1" and frame.depth.dtype == np.uint16
+    no_depth = inputs()
+    del no_depth["depth"]
+    assert frame_from_messages(no_depth).depth is None
+
+
+def test_frame_from_compressed_rgb():
+    m = inputs(rgb_size=(H, W))
+    m["rgb"] = compressed(coloured(), ".png")
+    m["rgb"].header = SimpleNamespace(frame_id="optical")
+    frame = frame_from_messages(m, compressed=True)
+    np.testing.assert_array_equal(frame.rgb, coloured())
+    assert frame.frame_id == "optical"
+
+
+@pytest.mark.parametrize(
+    "sizes, what",
+    [(dict(mask_size=(H, W + 1)), "the mask image"), (dict(depth_size=(H + 2, W)), "the depth")],
+)
+def test_size_mismatch_names_the_input(sizes, what):
+    with pytest.raises(ConversionError, match=f"size mismatch: RGB is 7x5 but {what}"):
+        frame_from_messages(inputs(**sizes))
+
+
+# --- cv_bridge and torch ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(bool(_CV_BRIDGE) or bool(_SENSOR_MSGS), reason=_CV_BRIDGE or _SENSOR_MSGS)
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "mono8", "mono16", "16UC1", "32FC1"])
+def test_same_arrays_as_cv_bridge(encoding):
+    msg = ros_image(image_fields(sample(encoding), encoding))
+    np.testing.assert_array_equal(
+        image_to_array(msg), CvBridge().imgmsg_to_cv2(msg, desired_encoding="passthrough")
+    )
+
+
+NO_TORCH = """
+import sys
+from types import SimpleNamespace
+import numpy as np
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'diffusers', 'transformers'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+from amodal_ros.ros.convert import image_fields
+from amodal_ros.ros.messages import ResultMessages, frame_from_messages
+img = lambda a, e: SimpleNamespace(header=SimpleNamespace(frame_id='c'), **image_fields(a, e))
+frame = frame_from_messages(
+    {'stamp_ns': 5, 'rgb': img(np.zeros((2, 3, 3), np.uint8), 'rgb8'),
+     'masks': img(np.ones((2, 3), np.uint8), 'mono8')})
+assert frame.object_ids() == [1] and 'torch' not in sys.modules
+print('ok')
+"""
+
+
+def test_conversions_work_without_torch():
+    out = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

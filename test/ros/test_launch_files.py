@@ -1,0 +1,140 @@
+"""Launch files and the parameter YAML agree with the node, checked without `launch` installed
+(by reading the launch files' syntax tree); where launch_ros imports, a launch test runs too."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from amodal_ros.core.config import TopicConfig
+from amodal_ros.ros.params import parameter_specs
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+ROS_BUILTIN_PARAMETERS = {"use_sim_time"}
+
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", "")) == name
+    ]
+
+
+def _kw(call: ast.Call, key: str):
+    return next((k.value for k in call.keywords if k.arg == key), None)
+
+
+def _str_args(calls: list[ast.Call]) -> set[str]:
+    return {c.args[0].value for c in calls if c.args and isinstance(c.args[0], ast.Constant)}
+
+
+@pytest.fixture(scope="module")
+def declared() -> dict:
+    return {name: default for name, default, _ in parameter_specs()}
+
+
+def test_launch_files_exist():
+    assert {p.name for p in LAUNCH_FILES} == {"amodal.launch.py", "replay.launch.py"}
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_is_declarative_and_its_arguments_are_declared(path):
+    source = path.read_text()
+    tree = ast.parse(source)
+    assert not re.search(r"\b(eval|exec|PythonExpression|subprocess|os\.system)\b", source)
+    for proc in _calls(tree, "ExecuteProcess"):
+        assert _kw(proc, "shell") is None, "no shell=True"
+        assert isinstance(_kw(proc, "cmd"), ast.List), "commands as argument lists"
+    used = _str_args(_calls(tree, "LaunchConfiguration"))
+    declared_args = _str_args(_calls(tree, "DeclareLaunchArgument"))
+    assert used <= declared_args, f"undeclared launch arguments: {used - declared_args}"
+    assert any(f.name == "generate_launch_description" for f in tree.body if hasattr(f, "name"))
+
+
+def test_node_in_launch_file_matches_the_node(declared):
+    tree = ast.parse((ROOT / "launch" / "amodal.launch.py").read_text())
+    (node,) = _calls(tree, "Node")
+    assert _kw(node, "package").value == "amodal_ros"
+    executable = _kw(node, "executable").value
+    # the executable is a script installed by CMake to lib/amodal_ros
+    assert (ROOT / "scripts" / executable).stat().st_mode & 0o111
+    assert f"scripts/{executable}" in (ROOT / "CMakeLists.txt").read_text()
+    installed = ROOT / "install" / "amodal_ros" / "lib" / "amodal_ros" / executable
+    if (ROOT / "install").exists():
+        assert installed.exists(), f"{installed} missing: run scripts/setup.sh"
+    # every parameter given inline is declared by the node
+    params = _kw(node, "parameters")
+    keys = {k.value for d in ast.walk(params) if isinstance(d, ast.Dict) for k in d.keys}
+    assert keys <= set(declared) | ROS_BUILTIN_PARAMETERS
+    # every remapped name is one of the node's topic names
+    topics = {getattr(TopicConfig(), f) for f in TopicConfig.field_names() if f.endswith("_topic")}
+    remapped = {t.elts[0].value for t in _kw(node, "remappings").elts}
+    assert remapped <= topics and {"image", "masks", "depth"} <= remapped
+
+
+def test_replay_launch_includes_the_node_launch_with_sim_time():
+    tree = ast.parse((ROOT / "launch" / "replay.launch.py").read_text())
+    (include,) = _calls(tree, "IncludeLaunchDescription")
+    args = _kw(include, "launch_arguments").func.value  # {...}.items()
+    passed = {k.value: v for k, v in zip(args.keys, args.values)}
+    assert passed["use_sim_time"].value == "true"
+    target = ast.parse((ROOT / "launch" / "amodal.launch.py").read_text())
+    assert set(passed) <= _str_args(_calls(target, "DeclareLaunchArgument"))
+    (player,) = _calls(tree, "ExecuteProcess")
+    cmd = [e.value for e in _kw(player, "cmd").elts if isinstance(e, ast.Constant)]
+    assert cmd[:3] == ["ros2", "bag", "play"] and "--clock" in cmd
+
+
+def test_yaml_lists_every_parameter_with_the_node_defaults(declared):
+    data = yaml.safe_load((ROOT / "config" / "amodal_node.yaml").read_text())
+    (key,) = data
+    assert key.endswith("amodal_node")
+    params = data[key]["ros__parameters"]
+    assert set(params) == set(declared)
+    for name, value in params.items():
+        assert value == declared[name] and type(value) is type(declared[name]), name
+
+
+try:
+    import launch_ros  # noqa: F401
+
+    _NO_LAUNCH = ""
+except ImportError:
+    _NO_LAUNCH = "launch_ros is not installed (no PyPI wheel); runs on a real ROS 2 install"
+
+
+@pytest.mark.skipif(bool(_NO_LAUNCH), reason=_NO_LAUNCH or "ok")
+def test_launch_starts_the_node_for_real(tmp_path, published_folder):
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "/**/amodal_node:\n  ros__parameters:\n"
+        f"    checkpoint: '{published_folder}'\n    height: 32\n    width: 64\n"
+        "    num_frames: 4\n    num_steps: 1\n"
+    )
+    proc = subprocess.Popen(
+        ["ros2", "launch", "amodal_ros", "amodal.launch.py", f"params_file:={params}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ,
+    )
+    lines, deadline = [], time.monotonic() + 90
+    try:
+        for line in proc.stdout:  # the launch runs until stopped: read until the node is up
+            lines.append(line)
+            if "active: listening on" in line or time.monotonic() > deadline:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert any("active: listening on" in line for line in lines), "".join(lines)[-3000:]

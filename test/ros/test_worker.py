@@ -1,0 +1,98 @@
+"""The node's window queue and worker thread (no ROS needed): drop policy, bounds, survival."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from amodal_ros.core.frames import Frame
+from amodal_ros.pipeline.window import Window
+from amodal_ros.ros.params import parameter_names, parameter_specs, read_configs
+from amodal_ros.ros.worker import InferenceWorker, WindowQueue
+
+
+def _window(stamp: int, full: bool = True) -> Window:
+    frame = Frame(stamp, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.int64))
+    return Window((frame,), (), 1, full)
+
+
+def test_queue_drops_oldest_full_windows_and_keeps_partial_ones():
+    q = WindowQueue(max_pending=2)
+    q.put(_window(0, full=False))
+    for stamp in (1, 2, 3, 4):
+        q.put(_window(stamp), forget_ids=[stamp * 10])
+    assert q.dropped == 2 and len(q) == 3
+    items = [q.get(0) for _ in range(3)]
+    assert [w.last.stamp_ns for w, _ in items] == [0, 3, 4]
+    # cache frees of dropped windows are not lost: they move to the head of the queue
+    assert sorted(items[0][1]) == [10, 20]
+    assert q.get(0.01) is None
+
+
+def test_queue_rejects_bad_bound():
+    with pytest.raises(ValueError, match="max_pending"):
+        WindowQueue(0)
+
+
+def test_worker_survives_failures_and_skips_when_idle():
+    q = WindowQueue(max_pending=10)
+    published, forgotten, running = [], [], threading.Event()
+    running.set()
+
+    def process(window):
+        if window.last.stamp_ns == 2:
+            raise RuntimeError("boom")
+        return [window.last.stamp_ns]
+
+    worker = InferenceWorker(
+        q,
+        process,
+        lambda w, r: published.extend(r),
+        forgotten.extend,
+        should_run=running.is_set,
+    )
+    worker.start()
+    try:
+        for stamp in (1, 2, 3):
+            q.put(_window(stamp), forget_ids=[stamp])
+        deadline = time.monotonic() + 5
+        while len(published) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert published == [1, 3] and worker.windows_done == 2
+        assert forgotten == [1, 2, 3]
+        running.clear()  # nobody subscribed: windows are consumed but not run
+        q.put(_window(4))
+        while worker.windows_idle < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.windows_idle == 1 and published == [1, 3]
+    finally:
+        worker.stop()
+    assert not worker._thread.is_alive()
+
+
+def test_every_parameter_is_declared_once_with_a_description():
+    specs = parameter_specs()
+    names = [n for n, _, _ in specs]
+    assert len(names) == len(set(names)) == len(parameter_names())
+    assert all(meta["help"] for _, _, meta in specs)
+    assert {"checkpoint", "stride", "rgb_topic", "autostart", "num_steps"} <= set(names)
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("stride", 0, "stride must be in"),
+        ("publish_frames", "sometimes", "publish_frames must be one of"),
+        ("frame_rate", "fast", "frame_rate must be float"),
+        ("height", 100, "height must be a positive multiple of 8"),
+        ("input_reliability", "maybe", "input_reliability must be one of"),
+    ],
+)
+def test_read_configs_names_the_bad_parameter(name, value, message):
+    values = {n: d for n, d, _ in parameter_specs()}
+    values[name] = value
+    with pytest.raises(ValueError, match=message):
+        read_configs(values)
