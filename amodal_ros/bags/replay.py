@@ -89,6 +89,7 @@ class ReplayArgs:
     copy_inputs: bool = False
     overwrite: bool = False
     progress: bool = True
+    video: Path | None = None  # also write the overlays as VIDEO.mp4 (+ .gif when short)
 
 
 def run(args: ReplayArgs) -> dict:
@@ -159,8 +160,6 @@ class _Replay:
             reader.close()
 
     def _run(self) -> dict:
-        from tqdm.auto import tqdm
-        from tqdm.contrib.logging import logging_redirect_tqdm
 
         from amodal_ros.pipeline.stream import StreamFront
         from amodal_ros.ros.messages import ResultMessages, rosbags_kit
@@ -203,8 +202,34 @@ class _Replay:
         start_ns, stop_ns = self._range()
         total = self._estimate_count(selected, start_ns, stop_ns)
 
-        # 5. read, process and write, into a staged bag
+        # 5. read, process and write, into a staged bag (and video)
         started = time.perf_counter()
+        self.video = None
+        if args.video is not None:
+            from amodal_ros.bags.video import OverlayVideo
+
+            self.video = OverlayVideo(args.video, fps=self.stream.frame_rate)
+        try:
+            seconds = self._read_process_write(selected, start_ns, stop_ns, total, started)
+        except BaseException:
+            if self.video is not None:
+                self.video.abort()
+            raise
+        videos = self.video.close() if self.video is not None else []
+
+        # 7. summary
+        summary = self._summary(seconds)
+        summary["videos"] = [str(v) for v in videos]
+        print(format_summary(summary), flush=True)
+        if self.untrained:
+            print(UNTRAINED_NOTE, flush=True)
+        return summary
+
+    def _read_process_write(self, selected, start_ns, stop_ns, total, started) -> float:
+        from tqdm.auto import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        args = self.args
         with staged_bag(args.out, args.storage, args.overwrite) as writer:
             self.writer = writer
             self._add_output_connections()
@@ -227,14 +252,7 @@ class _Replay:
                 # the last window, get answered too (one more window)
                 for window in self.front.flush():
                     self._process(window)
-            seconds = time.perf_counter() - started
-
-        # 7. summary
-        summary = self._summary(seconds)
-        print(format_summary(summary), flush=True)
-        if self.untrained:
-            print(UNTRAINED_NOTE, flush=True)
-        return summary
+            return time.perf_counter() - started
 
     # -- 1-3: arguments, topics, models -------------------------------------------------------
 
@@ -456,11 +474,19 @@ class _Replay:
             self._publish(result)
 
     def _publish(self, result) -> None:
+        from amodal_ros.ros.messages import overlay_image
+
         t0 = time.perf_counter()
         stamp, m, store = result.frame.stamp_ns, self.messages, self.store
+        overlay = overlay_image(result)
+        if self.video is not None:
+            self.video.add(overlay)
         out = [
             (topics.OBJECTS_TOPIC, store.serialize_cdr(m.array(result), AMODAL_OBJECT_ARRAY)),
-            (topics.OVERLAY_TOPIC, store.serialize_cdr(m.overlay(result), IMAGE)),
+            (
+                topics.OVERLAY_TOPIC,
+                store.serialize_cdr(m.image(result.frame, overlay, "rgb8"), IMAGE),
+            ),
         ]
         if topics.COMPLETION_TOPIC in self.out:
             out.append((topics.COMPLETION_TOPIC, store.serialize_cdr(m.completion(result), IMAGE)))

@@ -1,6 +1,15 @@
-"""`amodal-ros demo`: the whole pipeline on a synthetic RGB-D clip, no downloads needed.
+"""`amodal-ros demo`: the product end to end on a synthetic RGB-D scene, no downloads needed.
 
-Until the trained embedded model ships, this uses a tiny *untrained* model with seeded random
+Writes a demo rosbag2 (a 15 fps RGB-D camera, instance masks, objects passing behind an
+occluder), replays it through the node's streaming pipeline (sync, 8 fps sampling, 25-frame
+windows, stride 5) into a results bag, and writes the overlay video:
+
+    OUT/demo_bag/      the input bag (try `ros2 bag play` or `amodal-ros replay` on it)
+    OUT/results/       AmodalObjectArray, overlay and completion topics (rosbag2)
+    OUT/overlay.mp4    amodal outlines over the RGB, hidden parts shaded (+ overlay.gif)
+    OUT/summary.json   the replay summary
+
+Until the trained embedded model ships this uses tiny *untrained* models with seeded random
 weights: it shows the pipeline and the outputs, not the method's quality.
 
 Usage:
@@ -10,15 +19,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from amodal_ros.cli import io
-from amodal_ros.cli.infer import InferArgs
-from amodal_ros.cli.infer import run as run_infer
-from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.errors import InputError
 
 UNTRAINED_NOTE = (
     "NOTE: the demo model is UNTRAINED (tiny architecture, seeded random weights): the outputs "
@@ -29,8 +36,9 @@ UNTRAINED_NOTE = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
-    parser.add_argument("--frames", type=int, default=25, help="frames in the synthetic clip")
+    parser.add_argument("--frames", type=int, default=60, help="camera frames (15 fps)")
     parser.add_argument("--steps", type=int, default=25, help="sampling steps")
+    parser.add_argument("--stride", type=int, default=5, help="window stride (model frames)")
     parser.add_argument(
         "--checkpoint", type=Path, help="stage-1 checkpoint (default: tiny untrained)"
     )
@@ -41,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_clip(folder: Path, num_frames: int, seed: int = 0) -> tuple[Path, Path, Path]:
     """Synthetic clip as the folders `infer` reads: rgb/, labels/ (16-bit), depth/ (16-bit mm)."""
+    import numpy as np
+
+    from amodal_ros.cli import io
     from amodal_ros.data.synthetic import make_clip
 
     clip = make_clip(num_frames=num_frames, height=128, width=256, seed=seed)
@@ -52,39 +63,47 @@ def write_clip(folder: Path, num_frames: int, seed: int = 0) -> tuple[Path, Path
 
 
 def run(ns: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory(prefix="amodal_demo_") as tmp:
-        return _run(ns, Path(tmp))
+    from amodal_ros.bags import replay
+    from amodal_ros.bags.demo_bag import write_demo_bag
 
-
-def _run(ns: argparse.Namespace, work: Path) -> dict:
     out: Path = ns.out
-    frames, masks, depth = write_clip(work, ns.frames)
-    stage1, stage2 = ns.checkpoint, ns.completion_checkpoint
-    untrained = stage1 is None
-    if untrained:
-        from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+    if out.exists() and any(out.iterdir()):
+        if not ns.overwrite:
+            raise InputError(f"{out} exists and is not empty; pass --overwrite")
+        for name in ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json"):
+            path = out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="amodal_demo_") as tmp:
+        stage1, stage2 = ns.checkpoint, ns.completion_checkpoint
+        untrained = stage1 is None
+        if untrained:
+            from amodal_ros.models.tiny import build_tiny_components, save_published_layout
 
-        print(UNTRAINED_NOTE, flush=True)
-        stage1 = save_published_layout(build_tiny_components(seed=0), work / "tiny_stage1")
-        stage2 = stage2 or save_published_layout(
-            build_tiny_components(seed=1), work / "tiny_stage2"
+            print(UNTRAINED_NOTE, flush=True)
+            stage1 = save_published_layout(build_tiny_components(seed=0), Path(tmp) / "s1")
+            stage2 = stage2 or save_published_layout(
+                build_tiny_components(seed=1), Path(tmp) / "s2"
+            )
+        write_demo_bag(out / "demo_bag", frames=ns.frames)
+        # The tiny model works at 64x128 (8x16 latents); real checkpoints at 256x512.
+        size = dict(height=64, width=128) if untrained else {}
+        summary = replay.run(
+            replay.ReplayArgs(
+                bag=out / "demo_bag",
+                out=out / "results",
+                stream=StreamConfig(
+                    checkpoint=str(stage1),
+                    completion_checkpoint=str(stage2 or ""),
+                    stride=ns.stride,
+                    publish_frames="new",
+                ),
+                inference=InferenceConfig(num_steps=ns.steps, device=ns.device, **size),
+                video=out / "overlay",
+            )
         )
-    # The tiny model works at 64x128 (8x16 latents); real checkpoints at the published 256x512.
-    size = dict(height=64, width=128) if untrained else {}
-    config = InferenceConfig(num_steps=ns.steps, device=ns.device, **size)
-    summary = run_infer(
-        InferArgs(
-            frames=frames,
-            masks=masks,
-            depth=depth,
-            checkpoint=stage1,
-            completion_checkpoint=stage2,
-            out=out,
-            overwrite=ns.overwrite,
-        ),
-        config,
-    )
     summary["untrained_model"] = untrained
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     if untrained:
         print(UNTRAINED_NOTE, flush=True)
     return summary

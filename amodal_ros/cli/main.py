@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from amodal_ros.cli import demo
 
-            _print_infer_summary(args, demo.run(args))
+            summary = demo.run(args)
+            print(
+                f"wrote {args.out}: input bag demo_bag/, results bag results/ "
+                f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
+            )
         elif args.command == "demo-bag":
             from amodal_ros.cli import demo_bag
 

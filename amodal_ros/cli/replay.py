@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth-source", default=stream.depth_source, choices=DEPTH_SOURCES)
     parser.add_argument("--depth-model", type=Path, help="Depth Anything V2 folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--video", type=Path, help="also write the overlays as VIDEO.mp4 (+ VIDEO.gif if short)"
+    )
     add_config_arguments(parser)
     # Working size and window default by model: 64x128 for the tiny one, else the published.
     parser.set_defaults(height=None, width=None, window=None)
@@ -118,6 +121,7 @@ def args_from(ns: argparse.Namespace):
         copy_inputs=ns.copy_inputs,
         overwrite=ns.overwrite,
         progress=not ns.no_progress,
+        video=ns.video,
     )
 
 

@@ -157,9 +157,7 @@ class ResultMessages:
 
     def overlay(self, result: FrameResult):
         """rgb8 overlay: amodal outlines over the RGB, hidden parts shaded, colour per id."""
-        objs = [(o.modal, o.amodal) for o in result.objects]
-        ids = [o.object_id for o in result.objects]
-        return self.image(result.frame, draw_overlay(result.frame.rgb, objs, ids=ids), "rgb8")
+        return self.image(result.frame, overlay_image(result), "rgb8")
 
     def completion(self, result: FrameResult):
         """rgb8 frame with every object's completed appearance painted over its hidden part."""
@@ -167,6 +165,13 @@ class ResultMessages:
             (o.modal, o.amodal, o.completion) for o in result.objects if o.completion is not None
         ]
         return self.image(result.frame, compose_completion(result.frame.rgb, layers), "rgb8")
+
+
+def overlay_image(result: FrameResult) -> np.ndarray:
+    """[H, W, 3] uint8 overlay of one frame's objects (colour by object id)."""
+    objs = [(o.modal, o.amodal) for o in result.objects]
+    ids = [o.object_id for o in result.objects]
+    return draw_overlay(result.frame.rgb, objs, ids=ids)
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:

@@ -210,24 +210,26 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
         replay.run(replay_args(demo_bag, tmp_path / "out", tmp_path / "no_checkpoint"))
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
 
-    # a failure half-way through writing (the third overlay) keeps the old bag untouched
+    # a failure half-way through writing (the third result) keeps the old bag untouched and
+    # leaves no video behind
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.txt").write_text("old")
     calls = {"n": 0}
-    real = ResultMessages.overlay
+    real = ResultMessages.array
 
-    def failing_overlay(self, result):
+    def failing_array(self, result, latency=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError("disk full")
-        return real(self, result)
+        return real(self, result, latency)
 
-    monkeypatch.setattr(ResultMessages, "overlay", failing_overlay)
+    monkeypatch.setattr(ResultMessages, "array", failing_array)
+    args = replay_args(demo_bag, tmp_path / "out", None, overwrite=True, video=tmp_path / "ov")
     with pytest.raises(OSError, match="disk full"):
-        replay.run(replay_args(demo_bag, tmp_path / "out", None, overwrite=True))
+        replay.run(args)
     assert calls["n"] == 3
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["old.txt"]
-    assert not list(tmp_path.glob(".out.partial-*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no partial bag or video
 
 
 @pytest.fixture(scope="module")
@@ -391,3 +393,46 @@ def test_frame_rate_and_demo_sampling_agree():
 
     sampler = FrameRateSampler(FRAME_RATE)
     assert [s for s in STAMPS if sampler.accept(s)] == SAMPLED_STAMPS
+
+
+def test_overlay_video_has_one_frame_per_result(tmp_path, demo_bag, published_folder):
+    from PIL import Image
+
+    args = replay_args(demo_bag, tmp_path / "out", published_folder, video=tmp_path / "ov")
+    summary = replay.run(args)
+    gif, mp4 = tmp_path / "ov.gif", tmp_path / "ov.mp4"
+    assert summary["videos"] == [str(mp4), str(gif)]
+    assert Image.open(gif).n_frames == summary["results_written"] == SAMPLED
+    overlays = read_messages(tmp_path / "out", topics.OVERLAY_TOPIC)
+    last = overlays[-1][1]
+    with Image.open(gif) as im:
+        im.seek(im.n_frames - 1)
+        frame = np.asarray(im.convert("RGB"))
+    assert frame.shape == (last.height, last.width, 3)
+    import cv2
+
+    video = cv2.VideoCapture(str(mp4))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == SAMPLED
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_failed_replay_leaves_no_video(tmp_path, demo_bag):
+    args = replay_args(demo_bag, tmp_path / "out", tmp_path / "missing", video=tmp_path / "ov")
+    with pytest.raises(CheckpointError):
+        replay.run(args)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_command_writes_bags_video_and_summary(tmp_path, capsys):
+    from amodal_ros.cli.main import main as cli_main
+
+    # 8 camera frames at 15 fps are 4 model frames: the 25-frame window never fills, so the
+    # demo finishes fast; every frame is still answered (modal passthrough, reason 1)
+    assert cli_main(["demo", "--out", str(tmp_path / "d"), "--frames", "8", "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "UNTRAINED" in out and "overlay.mp4" in out
+    results = read_messages(tmp_path / "d" / "results", topics.OBJECTS_TOPIC)
+    assert len(results) == 4
+    assert {o.reason for _, m in results for o in m.objects} == {REASON_WINDOW_NOT_FULL}
+    assert (tmp_path / "d" / "overlay.gif").is_file()
+    assert (tmp_path / "d" / "demo_bag" / "metadata.yaml").is_file()

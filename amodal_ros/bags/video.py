@@ -1,0 +1,76 @@
+"""Overlay videos a person can look at, written while frames stream in (bounded memory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MAX_GIF_FRAMES = 200  # a GIF holds all frames in memory; longer runs get the MP4 only
+
+
+class OverlayVideo:
+    """`STEM.mp4` (streamed) and, for short runs, `STEM.gif` of RGB frames.
+
+    Files are written under temporary names and renamed by `close()`, so a failed run never
+    leaves a truncated video under the final name; `abort()` removes them.
+    """
+
+    def __init__(self, stem: Path, fps: float):
+        stem = Path(stem)
+        self.stem = stem.with_suffix("") if stem.suffix in (".mp4", ".gif") else stem
+        self.fps = fps
+        self.count = 0
+        self._writer = None
+        self._gif: list[np.ndarray] | None = []
+        self._tmp_mp4 = self.stem.parent / f".{self.stem.name}.partial-{os.getpid()}.mp4"
+
+    def add(self, rgb: np.ndarray) -> None:
+        if self._writer is None:
+            self.stem.parent.mkdir(parents=True, exist_ok=True)
+            h, w = rgb.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, (w, h))
+        if self._writer.isOpened():
+            self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if self._gif is not None:
+            self._gif.append(rgb)
+            if len(self._gif) > MAX_GIF_FRAMES:
+                self._gif = None
+        self.count += 1
+
+    def close(self) -> list[Path]:
+        """Finish and rename; returns the files written (none when no frame was added)."""
+        written = []
+        if self._writer is not None:
+            opened = self._writer.isOpened()
+            self._writer.release()
+            if opened:
+                final = self.stem.with_suffix(".mp4")
+                os.replace(self._tmp_mp4, final)
+                written.append(final)
+        if self._gif:
+            from PIL import Image
+
+            final = self.stem.with_suffix(".gif")
+            tmp = final.with_name(f".{final.name}.partial")
+            images = [Image.fromarray(f) for f in self._gif]
+            images[0].save(
+                tmp,
+                format="GIF",
+                save_all=True,
+                append_images=images[1:],
+                duration=int(1000 / self.fps),
+                loop=0,
+            )
+            os.replace(tmp, final)
+            written.append(final)
+        self._gif = []
+        return written
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+        self._tmp_mp4.unlink(missing_ok=True)
