@@ -61,6 +61,7 @@ UNTRAINED_NOTE = (
 # The tiny model's working size (8x16 latents); real checkpoints use the published 256x512.
 TINY_SIZE = dict(height=64, width=128)
 CAMERA_INFO_HISTORY = 256  # CameraInfo messages kept to pair with (later) results
+OFFLINE_SYNC_QUEUE = 300  # messages per input waiting for partners (10 s at 30 fps)
 MAX_ERROR_REPORTS = 100  # skipped messages listed in the summary (all are counted)
 
 RGB, MASKS, DEPTH, INFO = "rgb", "masks", "depth", "camera_info"  # StreamFront input names
@@ -208,7 +209,9 @@ class _Replay:
         if args.video is not None:
             from amodal_ros.bags.video import OverlayVideo
 
-            self.video = OverlayVideo(args.video, fps=self.stream.frame_rate)
+            per_window = self.stream.publish_frames == "latest"  # one frame per stride
+            fps = self.stream.frame_rate / (self.stream.stride if per_window else 1)
+            self.video = OverlayVideo(args.video, fps=fps)
         try:
             seconds = self._read_process_write(selected, start_ns, stop_ns, total, started)
         except BaseException:
@@ -325,6 +328,9 @@ class _Replay:
         inference = args.inference
         if inference is None:
             inference = InferenceConfig(**TINY_SIZE) if self.untrained else InferenceConfig()
+        # Offline, a topic logged late (a slow segmenter) must not cost frames: wait for
+        # partners much longer than live (bounded: a missing topic holds at most this many).
+        stream = stream.replace(sync_queue=max(stream.sync_queue, OFFLINE_SYNC_QUEUE))
         self.stream, self.inference = stream, inference
         exact = stream.sync_mode == "exact"
         self.tolerance_ns = 0 if exact else round(stream.sync_tolerance * 1e9)

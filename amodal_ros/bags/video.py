@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+log = logging.getLogger("amodal_ros.video")
 
 MAX_GIF_FRAMES = 200  # a GIF holds all frames in memory; longer runs get the MP4 only
 
@@ -51,6 +54,14 @@ class OverlayVideo:
                 final = self.stem.with_suffix(".mp4")
                 os.replace(self._tmp_mp4, final)
                 written.append(final)
+            else:
+                log.warning("OpenCV has no MP4 encoder here: no %s.mp4 written", self.stem)
+        if self._gif is None:
+            log.warning(
+                "%d frames: more than %d, so no GIF (the MP4 has them all)",
+                self.count,
+                MAX_GIF_FRAMES,
+            )
         if self._gif:
             from PIL import Image
 

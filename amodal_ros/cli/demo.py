@@ -27,6 +27,7 @@ from pathlib import Path
 from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.core.errors import InputError
 
+DEMO_OUTPUTS = ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json")
 UNTRAINED_NOTE = (
     "NOTE: the demo model is UNTRAINED (tiny architecture, seeded random weights): the outputs "
     "show the pipeline running, not amodal segmentation quality. Pass --checkpoint DIR for real "
@@ -44,7 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--completion-checkpoint", type=Path, help="stage-2 checkpoint")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--overwrite", action="store_true", default=True)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --out (a previous demo's output is always replaced)",
+    )
 
 
 def write_clip(folder: Path, num_frames: int, seed: int = 0) -> tuple[Path, Path, Path]:
@@ -68,9 +73,13 @@ def run(ns: argparse.Namespace) -> dict:
 
     out: Path = ns.out
     if out.exists() and any(out.iterdir()):
-        if not ns.overwrite:
-            raise InputError(f"{out} exists and is not empty; pass --overwrite")
-        for name in ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json"):
+        previous_demo = (out / "summary.json").is_file() and (out / "demo_bag").is_dir()
+        if not (previous_demo or ns.overwrite):
+            raise InputError(
+                f"{out} exists and is not an earlier demo's output; choose another --out or "
+                "pass --overwrite"
+            )
+        for name in DEMO_OUTPUTS:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,12 @@ class FrameEncodingCache:
         for key in [k for k in self._entries if k[1] == object_key]:
             del self._entries[key]
 
+    def forget_frames_before(self, frame_key: int) -> None:
+        """Drop entries of frames older than `frame_key` (a stamp): a sliding window never
+        needs them again, so memory stays at about one window's worth."""
+        for key in [k for k in self._entries if isinstance(k[2], int) and k[2] < frame_key]:
+            del self._entries[key]
+
     def reset(self) -> None:
         self._entries.clear()
         self.encoded.clear()

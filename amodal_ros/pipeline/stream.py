@@ -183,6 +183,8 @@ class WindowProcessor:
         arrival = window.last.arrival  # 0: unknown (e.g. a bag replayed as fast as possible)
         if deadline > 0 and arrival and self.clock() - arrival > deadline:
             return self.passthrough(window, REASON_DEADLINE_MISSED)
+        # frames older than this window are never needed again: memory stays ~ one window
+        self.cache.forget_frames_before(window.frames[0].stamp_ns)
         try:
             return self._run(window)
         except Exception as err:  # the model boundary: report, keep the frames

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 import threading
 import time
 import traceback
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 
 import numpy as np
 import rclpy
@@ -42,7 +43,23 @@ except ImportError:  # diagnostic_msgs missing: a plain status string topic inst
 
 NODE_NAME = "amodal_node"
 DIAGNOSTICS_TOPIC = "/diagnostics"
+CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
 STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
+
+
+class _RosLogHandler(logging.Handler):
+    """Routes the library's Python log records (e.g. a failed window) to the node's ROS log,
+    so they reach /rosout with the node's name."""
+
+    LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning"}
+
+    def __init__(self, ros_logger):
+        super().__init__(level=logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        method = self.LEVELS.get(record.levelno, "error")
+        getattr(self.ros_logger, method)(f"{record.name}: {record.getMessage()}")
 
 
 def _logged(transition):
@@ -69,13 +86,15 @@ class AmodalNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         declare_all(self)
         self.add_on_set_parameters_callback(self._check_parameters)
+        self._log_handler = _RosLogHandler(self.get_logger())
+        logging.getLogger("amodal_ros").addHandler(self._log_handler)
         self.processor: WindowProcessor | None = None
         self.front: StreamFront | None = None
         self.worker: InferenceWorker | None = None
         self.queue: WindowQueue | None = None
         self._lock = threading.Lock()
         self._subs, self._pubs, self._timer = [], {}, None
-        self._camera_infos: deque = deque(maxlen=64)
+        self._camera_infos: OrderedDict[int, CameraInfo] = OrderedDict()  # stamp -> info
         self._forget: list[int] = []
         self._throttle: dict[str, tuple[float, int]] = {}
         self.received: Counter[str] = Counter()
@@ -86,6 +105,10 @@ class AmodalNode(LifecycleNode):
             if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
                     self.get_logger().error("autostart: activation failed; see above")
+
+    def destroy_node(self) -> None:
+        logging.getLogger("amodal_ros").removeHandler(self._log_handler)
+        super().destroy_node()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -103,10 +126,14 @@ class AmodalNode(LifecycleNode):
         except (CheckpointError, InputError, ImportError, OSError) as err:
             log.error(f"configure failed: {err}")
             return TransitionCallbackReturn.FAILURE
+        except Exception as err:  # corrupt weights, unavailable device, ...: one line too
+            log.error(f"configure failed: {type(err).__name__}: {err}")
+            return TransitionCallbackReturn.FAILURE
         self.processor = processor
         self.use_depth = processor.depth_source == "camera"
-        if self.options.warmup:
-            self._warm_up()
+        if self.options.warmup and not self._warm_up():
+            self._free_models()
+            return TransitionCallbackReturn.FAILURE
         self.builder = ResultMessages(rclpy_kit())
         self._create_publishers()
         log.info(
@@ -134,8 +161,8 @@ class AmodalNode(LifecycleNode):
             self.processor.forget,
             should_run=self._has_subscribers,
         )
+        self._subscribe()  # may raise (bad topic name): before any thread starts
         self.worker.start()
-        self._subscribe()
         self._timer = self.create_timer(self.options.diagnostics_period, self._report)
         self.get_logger().info(
             "active: listening on " + ", ".join(s.topic_name for s in self._subs)
@@ -152,6 +179,14 @@ class AmodalNode(LifecycleNode):
         self._stop_streaming()
         self._destroy_publishers()
         self._free_models()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: release everything so the node is really unconfigured."""
+        self._stop_streaming()
+        self._destroy_publishers()
+        self._free_models()
+        self.get_logger().error("transition failed; node reset to unconfigured")
         return TransitionCallbackReturn.SUCCESS
 
     @_logged
@@ -176,9 +211,12 @@ class AmodalNode(LifecycleNode):
                     msg_type, topic, lambda msg, name=name: self._on_input(name, msg), qos
                 )
             )
-        self._subs.append(
-            self.create_subscription(CameraInfo, t.camera_info_topic, self._on_camera_info, qos)
-        )
+        if t.camera_info_topic:  # "" = no camera info
+            self._subs.append(
+                self.create_subscription(
+                    CameraInfo, t.camera_info_topic, self._on_camera_info, qos
+                )
+            )
 
     def _on_input(self, name: str, msg) -> None:
         self.received[name] += 1
@@ -201,12 +239,17 @@ class AmodalNode(LifecycleNode):
                 self._forget = []
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_infos.append(msg)
+        with self._lock:
+            self._camera_infos[stamp_ns(msg.header)] = msg
+            while len(self._camera_infos) > CAMERA_INFO_KEPT:
+                self._camera_infos.popitem(last=False)
 
-    def _to_frame(self, matched: dict) -> Frame:
-        return frame_from_messages(
+    def _to_frame(self, matched: dict) -> Frame:  # called under self._lock
+        frame = frame_from_messages(
             matched, compressed=self.topics.rgb_compressed, arrival=time.monotonic()
         )
+        frame.camera_info = self._camera_infos.get(frame.stamp_ns)
+        return frame
 
     def _on_bad_frame(self, stamp: int, err: Exception) -> None:
         self._log_throttled(
@@ -268,17 +311,14 @@ class AmodalNode(LifecycleNode):
                 pubs["overlay"].publish(self.builder.overlay(result))
             if "completion" in pubs and pubs["completion"].get_subscription_count():
                 pubs["completion"].publish(self.builder.completion(result))
-            info = self._camera_info_for(result.frame.stamp_ns)
+            info = result.frame.camera_info
+            if info is None:  # it may have arrived after its frame was matched
+                with self._lock:
+                    info = self._camera_infos.get(result.frame.stamp_ns)
             if info is not None:
                 pubs["camera_info"].publish(info)
             self.latencies.append(latency)
             self.published += 1
-
-    def _camera_info_for(self, stamp: int):
-        for info in reversed(self._camera_infos):
-            if stamp_ns(info.header) == stamp:
-                return info
-        return None
 
     # -- diagnostics -----------------------------------------------------------------------
 
@@ -392,7 +432,7 @@ class AmodalNode(LifecycleNode):
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
 
-    def _warm_up(self) -> None:
+    def _warm_up(self) -> bool:
         from amodal_ros.data.synthetic import make_clip
 
         cfg = self.inference
@@ -407,13 +447,14 @@ class AmodalNode(LifecycleNode):
             for t in range(cfg.num_frames)
         )
         started = time.monotonic()
-        results = self.processor.process(Window(frames, (1,), 1, True))
+        errors = self.processor.errors
+        self.processor.process(Window(frames, (1,), 1, True))
         self.processor.cache.reset()
-        ok = all(o.valid for r in results for o in r.objects)
-        self.get_logger().info(
-            f"warm-up window: {time.monotonic() - started:.2f} s"
-            + ("" if ok else " (failed; see the error above)")
-        )
+        if self.processor.errors > errors:
+            self.get_logger().error("configure failed: the warm-up window failed (see above)")
+            return False
+        self.get_logger().info(f"warm-up window: {time.monotonic() - started:.2f} s")
+        return True
 
     def _stop_streaming(self) -> None:
         for sub in self._subs:
@@ -423,7 +464,9 @@ class AmodalNode(LifecycleNode):
             self.destroy_timer(self._timer)
             self._timer = None
         if self.worker is not None:
-            self.worker.stop()
+            if self.worker.busy:
+                self.get_logger().info("waiting for the running window to finish")
+            self.worker.stop(timeout=None)
             self.worker = None
         with self._lock:
             self.front = None

@@ -20,8 +20,9 @@ class WindowQueue:
     """Windows waiting for inference; never blocks the producer.
 
     When more than `max_pending` full windows wait, the oldest full window is dropped whole
-    (its frames are still in the next window, so a 'new' publish policy answers them there)
-    and counted. Partial windows (buffer still filling: modal passthrough, no model) are cheap
+    and counted; its new frames are handed to the next full window (they are in it, as long as
+    fewer than a window's worth were dropped), so a 'new' publish policy still answers them.
+    Partial windows (buffer still filling: modal passthrough, no model) are cheap
     and never dropped; there are at most `num_frames` of them after a reset, so memory stays
     bounded by (max_pending + num_frames) windows of frame references.
     """
@@ -40,9 +41,12 @@ class WindowQueue:
             self._items.append((window, list(forget_ids or [])))
             while sum(w.full for w, _ in self._items) > self.max_pending:
                 i = next(k for k, (w, _) in enumerate(self._items) if w.full)
-                _, ids = self._items[i]
+                stale, ids = self._items[i]
                 del self._items[i]
                 self.dropped += 1
+                heir = next((w for w, _ in list(self._items)[i:] if w.full), None)
+                if heir is not None:
+                    heir.new_frames = min(len(heir.frames), heir.new_frames + stale.new_frames)
                 if ids and self._items:  # keep cache frees of the dropped window
                     self._items[0][1].extend(ids)
             self._cond.notify()
@@ -92,7 +96,8 @@ class InferenceWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop after the running window (a window cannot be interrupted half-way)."""
         self._stop.set()
         self.queue.close()
         if self._thread.is_alive():
@@ -104,13 +109,13 @@ class InferenceWorker:
             if item is None:
                 continue
             window, forget_ids = item
-            if forget_ids:
-                self.forget(forget_ids)
-            if not self.should_run():
-                self.windows_idle += 1
-                continue
             self.busy = True
             try:
+                if forget_ids:
+                    self.forget(forget_ids)
+                if not self.should_run():
+                    self.windows_idle += 1
+                    continue
                 results = self.process(window)
                 self.publish(window, results)
                 self.windows_done += 1

@@ -436,3 +436,19 @@ def test_demo_command_writes_bags_video_and_summary(tmp_path, capsys):
     assert {o.reason for _, m in results for o in m.objects} == {REASON_WINDOW_NOT_FULL}
     assert (tmp_path / "d" / "overlay.gif").is_file()
     assert (tmp_path / "d" / "demo_bag" / "metadata.yaml").is_file()
+
+
+def test_demo_never_deletes_a_folder_that_is_not_its_own(tmp_path, capsys):
+    from amodal_ros.cli.main import main as cli_main
+
+    mine = tmp_path / "mine"
+    (mine / "results").mkdir(parents=True)
+    (mine / "results" / "keep.txt").write_text("user data")
+    assert cli_main(["demo", "--out", str(mine), "--frames", "4", "--steps", "1"]) == 2
+    assert "not an earlier demo's output" in capsys.readouterr().err
+    assert (mine / "results" / "keep.txt").read_text() == "user data"
+    # an earlier demo's output is replaced without asking (the README command can be re-run)
+    demo = tmp_path / "demo"
+    assert cli_main(["demo", "--out", str(demo), "--frames", "4", "--steps", "1"]) == 0
+    assert cli_main(["demo", "--out", str(demo), "--frames", "6", "--steps", "1"]) == 0
+    assert len(read_messages(demo / "results", topics.OBJECTS_TOPIC)) == 3

@@ -71,3 +71,16 @@ def test_cache_is_bounded_and_resettable():
     cache.put(("mask", 2, 0, "d"), 0)
     cache.reset()
     assert len(cache) == 0 and not cache.encoded
+
+
+def test_forget_frames_before_keeps_only_the_current_window():
+    from amodal_ros.pipeline.cache import FrameEncodingCache
+
+    cache = FrameEncodingCache()
+    for stamp in range(10):
+        cache.put(("mask", 1, stamp, "d"), stamp)
+        cache.put(("depth", None, stamp, "d"), stamp)
+    cache.put(("mask", 1, "not a stamp", "d"), -1)
+    cache.forget_frames_before(6)
+    assert sorted(k[2] for k in cache._entries if k[0] == "depth") == [6, 7, 8, 9]
+    assert len(cache) == 4 + 4 + 1

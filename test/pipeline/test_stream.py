@@ -501,3 +501,12 @@ def test_flush_answers_frames_after_the_last_window(mask_only):
     assert front.flush() == []  # nothing left
     results = processor.process(flushed[0])
     assert [r.frame.stamp_ns for r in results] == answered[-flushed[0].new_frames :]
+
+
+def test_cache_holds_only_the_current_window_over_a_long_stream(mask_only):
+    front, processor = make(mask_only, stride=1)
+    windows, _ = run_stream(front, processor, [scene(i % 8) for i in range(16)])
+    first_of_last = windows[-1].frames[0].stamp_ns
+    stamps_cached = {k[2] for k in processor.cache._entries}
+    assert stamps_cached and min(stamps_cached) >= first_of_last
+    assert processor.cache.encoded["mask"] >= 16  # each frame was encoded once, then dropped

@@ -325,3 +325,82 @@ def test_installed_executable_rejects_out_of_range_yaml(tmp_path):
     rc, out = _run_installed_node("    stride: 0\n", tmp_path, stop_on=None)  # exits itself
     assert rc == 1
     assert "amodal_node: invalid parameter" in out and "stride" in out, out[-2000:]
+
+
+def test_compressed_rgb_stream(base_params):
+    import cv2
+    from node_harness import PERIOD_NS, image_msg
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CompressedImage
+
+    params = {**base_params, "rgb_compressed": True, "rgb_topic": "image/compressed"}
+    h = NodeHarness({**params, "stride": 1})
+    try:
+        qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+        jpeg_pub = h.client.create_publisher(CompressedImage, "image/compressed", qos)
+        inputs = (jpeg_pub, h.pubs["masks"], h.pubs["depth"])
+        assert h.wait(lambda: all(p.get_subscription_count() for p in inputs), timeout=10)
+        clip = small_clip(5)
+        stamps = []
+        for t in range(5):
+            stamp = 10**9 + t * PERIOD_NS
+            ok, png = cv2.imencode(".png", clip.rgb[t][..., ::-1])
+            msg = CompressedImage(format="png", data=png.tobytes())
+            msg.header = image_msg(clip.labels[t], "mono16", stamp).header
+            h.pubs["masks"].publish(image_msg(clip.labels[t], "mono16", stamp))
+            h.pubs["depth"].publish(image_msg(clip.depth[t], "32FC1", stamp))
+            jpeg_pub.publish(msg)
+            stamps.append(stamp)
+            h.wait(lambda: False, timeout=0.02)
+        assert h.wait(lambda: len(h.messages("amodal/overlay")) >= 5, timeout=60)
+        overlays = h.messages("amodal/overlay")
+        assert [_stamp(m.header) for m in overlays] == stamps
+        # the first frame has no result drawn on the background: the overlay there is the RGB
+        first = np.frombuffer(bytes(overlays[0].data), np.uint8).reshape(40, 72, 3)
+        background = clip.labels[0] == 0
+        assert np.array_equal(first[background], clip.rgb[0][background])
+    finally:
+        h.close()
+
+
+def test_corrupt_weights_fail_configure_with_one_line(
+    published_folder, base_params, capfd, tmp_path
+):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(published_folder, broken)
+    weights = sorted((broken / "unet").glob("*.safetensors"))[0]
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated download
+    h = NodeHarness({**base_params, "checkpoint": str(broken)}, subscribe=False)
+    try:
+        assert h.node._state_machine.current_state[1] == "unconfigured"
+    finally:
+        h.close()
+    errors = [line for line in capfd.readouterr().err.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "configure failed" in errors[0], errors
+
+
+def test_failed_activation_releases_everything(base_params, capfd):
+    h = NodeHarness({**base_params, "mask_topic": "not a valid topic!"}, subscribe=False)
+    node = h.node
+    try:
+        assert node._state_machine.current_state[1] == "unconfigured"
+        assert node.worker is None and not node._subs and not node._pubs
+        assert node.processor is None and node.front is None
+        import threading
+
+        assert not [t for t in threading.enumerate() if t.name == "amodal_inference"]
+    finally:
+        h.close()
+    err = capfd.readouterr().err
+    assert "on_activate failed" in err and "not a valid topic!" in err
+
+
+def test_no_camera_info_topic(base_params):
+    h = NodeHarness({**base_params, "camera_info_topic": ""}, subscribe=False)
+    try:
+        assert h.node._state_machine.current_state[1] == "active"
+        assert sorted(s.topic_name for s in h.node._subs) == ["/depth", "/image", "/masks"]
+    finally:
+        h.close()

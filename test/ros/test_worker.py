@@ -14,9 +14,12 @@ from amodal_ros.ros.params import parameter_names, parameter_specs, read_configs
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
 
-def _window(stamp: int, full: bool = True) -> Window:
-    frame = Frame(stamp, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.int64))
-    return Window((frame,), (), 1, full)
+def _window(stamp: int, full: bool = True, new: int = 1) -> Window:
+    frames = tuple(
+        Frame(stamp - 4 + i, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.int64))
+        for i in range(5)
+    )
+    return Window(frames, (), new, full)
 
 
 def test_queue_drops_oldest_full_windows_and_keeps_partial_ones():
@@ -27,9 +30,19 @@ def test_queue_drops_oldest_full_windows_and_keeps_partial_ones():
     assert q.dropped == 2 and len(q) == 3
     items = [q.get(0) for _ in range(3)]
     assert [w.last.stamp_ns for w, _ in items] == [0, 3, 4]
+    # the dropped windows' new frames are answered by the window that took their place
+    assert [w.new_frames for w, _ in items] == [1, 3, 1]
     # cache frees of dropped windows are not lost: they move to the head of the queue
     assert sorted(items[0][1]) == [10, 20]
     assert q.get(0.01) is None
+
+
+def test_handed_over_frames_are_capped_at_the_window_length():
+    q = WindowQueue(max_pending=1)
+    q.put(_window(10, new=4))
+    q.put(_window(11, new=4))
+    (window, _) = q.get(0)
+    assert window.new_frames == 5 and q.dropped == 1
 
 
 def test_queue_rejects_bad_bound():
