@@ -12,8 +12,9 @@ order to the same `StreamFront` (stamp synchronisation, frame-rate sampling, win
 
 Differences from the live node, all for an exact, complete and reproducible answer:
   * nothing is dropped: every window runs (no worker queue, no deadline);
-  * output messages are logged at the header stamp of their frame, and `latency` is 0 (there
-    is no arrival clock offline), so two runs with the same seed write byte-identical bags;
+  * output messages are logged at the log time of their frame's RGB message, and `latency` is
+    0 (there is no arrival clock offline), so two runs with the same seed write
+    byte-identical bags;
   * at the end of the bag, frames sampled after the last window get one more window, so with
     the default `--publish-frames new` every sampled frame gets exactly one result.
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,7 @@ UNTRAINED_NOTE = (
 # The tiny model's working size (8x16 latents); real checkpoints use the published 256x512.
 TINY_SIZE = dict(height=64, width=128)
 CAMERA_INFO_HISTORY = 256  # CameraInfo messages kept to pair with (later) results
+RGB_LOG_TIMES_KEPT = 4096  # RGB stamps remembered until their results are written
 OFFLINE_SYNC_QUEUE = 300  # messages per input waiting for partners (10 s at 30 fps)
 MAX_ERROR_REPORTS = 100  # skipped messages listed in the summary (all are counted)
 
@@ -137,6 +139,7 @@ class _Replay:
         self.failed_topic = ""
         self.infos: deque = deque(maxlen=CAMERA_INFO_HISTORY)  # (stamp, CDR) of CameraInfo
         self.info_waiting: list[int] = []  # result stamps whose CameraInfo may still come
+        self.rgb_log_time: OrderedDict[int, int] = OrderedDict()  # RGB stamp -> log time
 
     def run(self) -> dict:
         args = self.args
@@ -422,6 +425,10 @@ class _Replay:
         if role == INFO:
             self._camera_info_arrived(stamp, bytes(cdr))
             return
+        if role == RGB:
+            self.rgb_log_time[stamp] = log_ns
+            while len(self.rgb_log_time) > RGB_LOG_TIMES_KEPT:
+                self.rgb_log_time.popitem(last=False)
         t0 = time.perf_counter()
         windows = self.front.add(role, stamp, msg)
         self.processor.forget(self.front.buffer.pop_dropped())
@@ -504,8 +511,13 @@ class _Replay:
                 out.append((topics.CAMERA_INFO_OUT_TOPIC, info))
         self.timing["publish"] += time.perf_counter() - t0
         for topic, data in out:
-            self._write(self.out[topic], topic, stamp, data)
+            self._write(self.out[topic], topic, self._log_time(stamp), data)
         self.results += 1
+
+    def _log_time(self, stamp: int) -> int:
+        """Results are logged when their RGB message was: the bag stays one timeline even when
+        header stamps use another clock (hardware or sim time)."""
+        return self.rgb_log_time.get(stamp, stamp)
 
     def _camera_info(self, stamp: int) -> bytes | None:
         """CDR of the kept CameraInfo nearest to `stamp` within the sync tolerance, or None."""
@@ -522,7 +534,8 @@ class _Replay:
                 self.info_waiting.append(result_stamp)  # its CameraInfo may still come
             elif abs(stamp - result_stamp) <= self.tolerance_ns:
                 topic = topics.CAMERA_INFO_OUT_TOPIC
-                self._write(self.out[topic], topic, result_stamp, self._camera_info(result_stamp))
+                info = self._camera_info(result_stamp)
+                self._write(self.out[topic], topic, self._log_time(result_stamp), info)
             # else: CameraInfo has passed the result's stamp without one for it: none is written
 
     def _write(self, conn, topic: str, stamp: int, data) -> None:

@@ -51,9 +51,9 @@ def read_messages(path: Path, topic: str) -> list[tuple[int, object]]:
         return [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages(conns)]
 
 
-def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3") -> None:
+def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3", shift_ns: int = 0) -> None:
     """Copy a rosbag2, passing every message through edit(topic, index on topic, raw) ->
-    (msgtype, raw bytes), or None to keep it."""
+    (msgtype, raw bytes), or None to keep it; log times moved by `shift_ns`."""
     store = amodal_typestore()
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with AnyReader([src]) as reader, Writer2(dst, version=9, storage_plugin=plugin) as writer:
@@ -65,7 +65,7 @@ def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3") -> None:
             key = (conn.topic, msgtype)
             if key not in conns:
                 conns[key] = writer.add_connection(conn.topic, msgtype, typestore=store)
-            writer.write(conns[key], t, data)
+            writer.write(conns[key], t + shift_ns, data)
 
 
 def mono(image) -> np.ndarray:

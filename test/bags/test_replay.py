@@ -452,3 +452,14 @@ def test_demo_never_deletes_a_folder_that_is_not_its_own(tmp_path, capsys):
     assert cli_main(["demo", "--out", str(demo), "--frames", "4", "--steps", "1"]) == 0
     assert cli_main(["demo", "--out", str(demo), "--frames", "6", "--steps", "1"]) == 0
     assert len(read_messages(demo / "results", topics.OBJECTS_TOPIC)) == 3
+
+
+def test_results_are_logged_at_their_rgb_log_time(tmp_path, demo_bag, published_folder):
+    # header stamps from another clock than the recorder's (e.g. a camera's hardware clock)
+    shifted = tmp_path / "shifted"
+    rewrite_bag(demo_bag, shifted, lambda *a: None, shift_ns=100 * 10**9)
+    replay.run(replay_args(shifted, tmp_path / "out", published_folder))
+    for topic in (topics.OBJECTS_TOPIC, topics.OVERLAY_TOPIC, topics.CAMERA_INFO_OUT_TOPIC):
+        logged = read_messages(tmp_path / "out", topic)
+        assert [t for t, _ in logged] == [s + 100 * 10**9 for s in SAMPLED_STAMPS], topic
+        assert [header_ns(m) for _, m in logged] == SAMPLED_STAMPS
