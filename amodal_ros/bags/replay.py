@@ -50,10 +50,10 @@ from amodal_ros.bags.typestore import (
 from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.imports import require
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
 
 log = logging.getLogger("amodal_ros.replay")
 
-# Same note as `amodal-ros demo` (kept here too: nothing imports the cli package).
 UNTRAINED_NOTE = (
     "NOTE: the demo model is UNTRAINED (tiny architecture, seeded random weights): the outputs "
     "show the pipeline running, not amodal segmentation quality. Pass --checkpoint DIR for real "
@@ -66,7 +66,7 @@ RGB_LOG_TIMES_KEPT = 4096  # RGB stamps remembered until their results are writt
 OFFLINE_SYNC_QUEUE = 300  # messages per input waiting for partners (10 s at 30 fps)
 MAX_ERROR_REPORTS = 100  # skipped messages listed in the summary (all are counted)
 
-RGB, MASKS, DEPTH, INFO = "rgb", "masks", "depth", "camera_info"  # StreamFront input names
+INFO = "camera_info"  # a replay-only input role beside StreamFront's RGB, MASKS, DEPTH
 
 
 @dataclass
@@ -131,12 +131,12 @@ class _Replay:
     def __init__(self, args: ReplayArgs, work: Path):
         self.args = args
         self.work = work
+        self.topic_of = {RGB: args.rgb_topic, MASKS: args.mask_topic, DEPTH: args.depth_topic}
         self.skipped: Counter[str] = Counter()
         self.errors: list[dict] = []
         self.timing = Counter()
         self.written: Counter[str] = Counter()
         self.read = self.windows = self.windows_model = self.results = 0
-        self.failed_topic = ""
         self.infos: deque = deque(maxlen=CAMERA_INFO_HISTORY)  # (stamp, CDR) of CameraInfo
         self.info_waiting: list[int] = []  # result stamps whose CameraInfo may still come
         self.rgb_log_time: OrderedDict[int, int] = OrderedDict()  # RGB stamp -> log time
@@ -439,31 +439,11 @@ class _Replay:
     def _to_frame(self, matched: dict):
         from amodal_ros.ros.messages import frame_from_messages
 
-        try:
-            return frame_from_messages(matched, self.compressed)
-        except (InputError, ValueError):
-            self.failed_topic = self._culprit(matched)
-            raise
-
-    def _culprit(self, matched: dict) -> str:
-        """The topic of the message a frame failed on (all of them for a size mismatch)."""
-        from amodal_ros.ros import convert
-
-        rgb = convert.rgb_from_compressed if self.compressed else convert.rgb_from_image
-        checks = {RGB: rgb, MASKS: convert.labels_from_image, DEPTH: convert.depth_from_image}
-        a = self.args
-        names = {RGB: a.rgb_topic, MASKS: a.mask_topic, DEPTH: a.depth_topic}
-        for role, check in checks.items():
-            if matched.get(role) is None:
-                continue
-            try:
-                check(matched[role])
-            except (InputError, ValueError):
-                return names[role]
-        return "+".join(names[r] for r in checks if matched.get(r) is not None)
+        return frame_from_messages(matched, self.compressed)
 
     def _conversion_error(self, stamp: int, err: Exception) -> None:
-        topic = self.failed_topic or self.args.rgb_topic
+        inputs = getattr(err, "inputs", ()) or (RGB,)  # the culprit(s) named by the converter
+        topic = "+".join(self.topic_of[role] for role in inputs)
         self._report("convert", f"the frame of {topic} at stamp", topic, stamp, err)
 
     def _report(self, reason: str, what: str, topic: str, ns: int, err: Exception) -> None:
@@ -546,11 +526,7 @@ class _Replay:
 
     def _summary(self, seconds: float) -> dict:
         front = self.front
-        name = {
-            RGB: self.args.rgb_topic,
-            MASKS: self.args.mask_topic,
-            DEPTH: self.args.depth_topic,
-        }
+        name = self.topic_of
         seconds = max(seconds, 1e-9)
         return {
             "bag": str(self.args.bag),

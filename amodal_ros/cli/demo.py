@@ -28,11 +28,6 @@ from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.core.errors import InputError
 
 DEMO_OUTPUTS = ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json")
-UNTRAINED_NOTE = (
-    "NOTE: the demo model is UNTRAINED (tiny architecture, seeded random weights): the outputs "
-    "show the pipeline running, not amodal segmentation quality. Pass --checkpoint DIR for real "
-    "Diffusion-VAS weights."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,21 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def write_clip(folder: Path, num_frames: int, seed: int = 0) -> tuple[Path, Path, Path]:
-    """Synthetic clip as the folders `infer` reads: rgb/, labels/ (16-bit), depth/ (16-bit mm)."""
-    import numpy as np
-
-    from amodal_ros.cli import io
-    from amodal_ros.data.synthetic import make_clip
-
-    clip = make_clip(num_frames=num_frames, height=128, width=256, seed=seed)
-    for t in range(num_frames):
-        io.write_png(folder / "rgb" / f"{t:04d}.png", clip.rgb[t])
-        io.write_png(folder / "labels" / f"{t:04d}.png", clip.labels[t])
-        io.write_png(folder / "depth" / f"{t:04d}.png", (clip.depth[t] * 1000).astype(np.uint16))
-    return folder / "rgb", folder / "labels", folder / "depth"
-
-
 def run(ns: argparse.Namespace) -> dict:
     from amodal_ros.bags import replay
     from amodal_ros.bags.demo_bag import write_demo_bag
@@ -84,25 +64,20 @@ def run(ns: argparse.Namespace) -> dict:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="amodal_demo_") as tmp:
-        stage1, stage2 = ns.checkpoint, ns.completion_checkpoint
-        untrained = stage1 is None
-        if untrained:
+        stage2 = ns.completion_checkpoint
+        untrained = ns.checkpoint is None  # replay then runs its tiny untrained stage 1
+        if untrained and stage2 is None:
             from amodal_ros.models.tiny import build_tiny_components, save_published_layout
 
-            print(UNTRAINED_NOTE, flush=True)
-            stage1 = save_published_layout(build_tiny_components(seed=0), Path(tmp) / "s1")
-            stage2 = stage2 or save_published_layout(
-                build_tiny_components(seed=1), Path(tmp) / "s2"
-            )
+            stage2 = save_published_layout(build_tiny_components(seed=1), Path(tmp) / "s2")
         write_demo_bag(out / "demo_bag", frames=ns.frames)
-        # The tiny model works at 64x128 (8x16 latents); real checkpoints at 256x512.
-        size = dict(height=64, width=128) if untrained else {}
+        size = replay.TINY_SIZE if untrained else {}
         summary = replay.run(
             replay.ReplayArgs(
                 bag=out / "demo_bag",
                 out=out / "results",
                 stream=StreamConfig(
-                    checkpoint=str(stage1),
+                    checkpoint=str(ns.checkpoint or ""),
                     completion_checkpoint=str(stage2 or ""),
                     stride=ns.stride,
                     publish_frames="new",
@@ -111,8 +86,5 @@ def run(ns: argparse.Namespace) -> dict:
                 video=out / "overlay",
             )
         )
-    summary["untrained_model"] = untrained
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    if untrained:
-        print(UNTRAINED_NOTE, flush=True)
     return summary

@@ -209,16 +209,16 @@ class WindowProcessor:
 
     def _run(self, window: Window) -> list[FrameResult]:
         started = self.clock()
-        tracks, reasons = [], {}
+        tracks, reasons, modal = [], {}, {}
+        keys = [f.stamp_ns for f in window.frames]
         for object_id in window.object_ids:
-            masks = window.masks(object_id)
+            masks = modal[object_id] = window.masks(object_id)  # [T, H, W] bool
             areas = masks.reshape(len(masks), -1).sum(1)
             if not areas.any():
                 reasons[object_id] = REASON_EMPTY_MODAL
             elif areas.max() < self.config.min_object_pixels:
                 reasons[object_id] = REASON_OBJECT_TOO_SMALL
             else:
-                keys = [f.stamp_ns for f in window.frames]
                 tracks.append(ObjectTrack(object_id, masks, frame_keys=keys))
         nearness = self._inverse_depth(window)
         t_depth = self.clock()
@@ -242,7 +242,11 @@ class WindowProcessor:
             objects = []
             for object_id in window.object_ids:
                 if object_id not in amodal:
-                    objects.append(self._invalid(window, t, object_id, reasons[object_id]))
+                    objects.append(
+                        self._invalid(
+                            window, t, object_id, reasons[object_id], modal[object_id][t]
+                        )
+                    )
                     continue
                 r = amodal[object_id]
                 c = completions.get(object_id)
@@ -251,7 +255,7 @@ class WindowProcessor:
                         window,
                         t,
                         object_id,
-                        r.amodal[t],
+                        r,
                         nearness,
                         uncertainty=None if r.disagreement is None else r.disagreement[t],
                         completion=None if c is None else c.rgba[t],
@@ -286,17 +290,18 @@ class WindowProcessor:
         count = window.new_frames if self.config.publish_frames == "new" else 1
         return range(n - max(1, min(count, n)), n)
 
-    def _invalid(self, window: Window, t: int, object_id: int, reason: int):
-        modal = window.frames[t].labels == object_id
+    def _invalid(self, window: Window, t: int, object_id: int, reason: int, modal=None):
+        modal = window.frames[t].labels == object_id if modal is None else modal
         if reason not in (REASON_OK, REASON_WINDOW_NOT_FULL, REASON_EMPTY_MODAL):
             log.debug(
                 "object %d at %d: %s", object_id, window.frames[t].stamp_ns, REASON_NAMES[reason]
             )
         return ObjectFrameResult(object_id, modal, modal.copy(), False, reason)
 
-    def _object(self, window, t, object_id, amodal, nearness, uncertainty, completion):
+    def _object(self, window, t, object_id, amodal_result, nearness, uncertainty, completion):
         frame = window.frames[t]
-        modal = frame.labels == object_id
+        modal = amodal_result.modal[t]
+        amodal = amodal_result.amodal[t]
         covered = occluders(frame.labels, modal, amodal)
         return ObjectFrameResult(
             object_id,

@@ -89,21 +89,17 @@ class WindowBuffer:
         full = len(self.frames) == self.num_frames
         if full and self._emitted_full and self._since_window < self.stride:
             return None
-        new, self._since_window = min(self._since_window, len(self.frames)), 0
         self._emitted_full |= full
-        return Window(
-            frames=tuple(self.frames),
-            object_ids=tuple(sorted(self.last_seen)),
-            new_frames=new,
-            full=full,
-            frames_missing=self._missing(),
-        )
+        return self._emit()
 
     def flush(self) -> Window | None:
         """End of the stream: a window for the frames added since the last window (which the
         stride would otherwise never answer), or None when there are none."""
         if not self.frames or self._since_window == 0:
             return None
+        return self._emit()
+
+    def _emit(self) -> Window:
         new, self._since_window = min(self._since_window, len(self.frames)), 0
         return Window(
             frames=tuple(self.frames),

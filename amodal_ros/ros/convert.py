@@ -13,7 +13,10 @@ from amodal_ros.core.errors import InputError
 
 
 class ConversionError(InputError):
-    """A message that cannot become the array the pipeline needs."""
+    """A message that cannot become the array the pipeline needs. `inputs` names the stream
+    inputs at fault ("rgb", "masks", "depth"; both for a size mismatch) when known."""
+
+    inputs: tuple[str, ...] = ()
 
 
 # encoding -> (dtype, channels)

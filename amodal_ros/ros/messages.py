@@ -16,6 +16,7 @@ import numpy as np
 from amodal_ros.core.frames import Frame, FrameResult, ObjectFrameResult
 from amodal_ros.pipeline.overlay import compose_completion, draw_overlay
 from amodal_ros.ros.convert import (
+    ConversionError,
     check_same_size,
     depth_from_image,
     image_fields,
@@ -71,13 +72,13 @@ def stamp_ns(header) -> int:
 def frame_from_messages(matched: dict, compressed: bool = False, arrival: float = 0.0) -> Frame:
     """A Frame from synchronised {"rgb", "masks"[, "depth"]} messages (raises InputError)."""
     rgb_msg = matched["rgb"]
-    rgb = rgb_from_compressed(rgb_msg) if compressed else rgb_from_image(rgb_msg)
-    labels = labels_from_image(matched["masks"])
-    check_same_size(rgb, labels, "the mask image")
+    rgb = _blaming(("rgb",), rgb_from_compressed if compressed else rgb_from_image, rgb_msg)
+    labels = _blaming(("masks",), labels_from_image, matched["masks"])
+    _blaming(("rgb", "masks"), check_same_size, rgb, labels, "the mask image")
     depth, encoding = None, "32FC1"
     if matched.get("depth") is not None:
-        depth, encoding = depth_from_image(matched["depth"])
-        check_same_size(rgb, depth, "the depth image")
+        depth, encoding = _blaming(("depth",), depth_from_image, matched["depth"])
+        _blaming(("rgb", "depth"), check_same_size, rgb, depth, "the depth image")
     return Frame(
         stamp_ns=matched["stamp_ns"],
         rgb=rgb,
@@ -87,6 +88,15 @@ def frame_from_messages(matched: dict, compressed: bool = False, arrival: float 
         frame_id=rgb_msg.header.frame_id,
         arrival=arrival,
     )
+
+
+def _blaming(inputs: tuple[str, ...], convert, *args):
+    """Run a conversion; a ConversionError it raises names `inputs` as the culprits."""
+    try:
+        return convert(*args)
+    except ConversionError as err:
+        err.inputs = inputs
+        raise
 
 
 class ResultMessages:

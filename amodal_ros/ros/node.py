@@ -176,25 +176,24 @@ class AmodalNode(LifecycleNode):
 
     @_logged
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_streaming()
-        self._destroy_publishers()
-        self._free_models()
+        self._release()
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """A transition raised: release everything so the node is really unconfigured."""
-        self._stop_streaming()
-        self._destroy_publishers()
-        self._free_models()
+        self._release()
         self.get_logger().error("transition failed; node reset to unconfigured")
         return TransitionCallbackReturn.SUCCESS
 
     @_logged
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
         self._stop_streaming()
         self._destroy_publishers()
         self._free_models()
-        return TransitionCallbackReturn.SUCCESS
 
     # -- inputs ----------------------------------------------------------------------------
 
@@ -306,7 +305,8 @@ class AmodalNode(LifecycleNode):
         pubs = self._pubs
         for result in results:
             latency = time.monotonic() - window.last.arrival if window.last.arrival else 0.0
-            pubs["objects"].publish(self.builder.array(result, latency=latency))
+            if pubs["objects"].get_subscription_count():
+                pubs["objects"].publish(self.builder.array(result, latency=latency))
             if pubs["overlay"].get_subscription_count():
                 pubs["overlay"].publish(self.builder.overlay(result))
             if "completion" in pubs and pubs["completion"].get_subscription_count():

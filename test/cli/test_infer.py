@@ -7,11 +7,22 @@ import numpy as np
 import pytest
 
 from amodal_ros.cli import io
-from amodal_ros.cli.demo import write_clip
 from amodal_ros.cli.infer import InferArgs, run, window_starts
 from amodal_ros.cli.main import main
 from amodal_ros.core.types import mask_bbox
+from amodal_ros.data.synthetic import make_clip
 from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+
+
+def write_clip(folder, num_frames: int, seed: int = 0):
+    """A synthetic clip as the folders `infer` reads: rgb/, labels/ (16-bit), depth/ (mm)."""
+    clip = make_clip(num_frames=num_frames, height=128, width=256, seed=seed)
+    for t in range(num_frames):
+        io.write_png(folder / "rgb" / f"{t:04d}.png", clip.rgb[t])
+        io.write_png(folder / "labels" / f"{t:04d}.png", clip.labels[t])
+        io.write_png(folder / "depth" / f"{t:04d}.png", (clip.depth[t] * 1000).astype(np.uint16))
+    return folder / "rgb", folder / "labels", folder / "depth"
+
 
 FRAMES = 6
 

@@ -324,12 +324,25 @@ def test_frame_from_compressed_rgb():
 
 
 @pytest.mark.parametrize(
-    "sizes, what",
-    [(dict(mask_size=(H, W + 1)), "the mask image"), (dict(depth_size=(H + 2, W)), "the depth")],
+    "sizes, what, culprits",
+    [
+        (dict(mask_size=(H, W + 1)), "the mask image", ("rgb", "masks")),
+        (dict(depth_size=(H + 2, W)), "the depth", ("rgb", "depth")),
+    ],
 )
-def test_size_mismatch_names_the_input(sizes, what):
-    with pytest.raises(ConversionError, match=f"size mismatch: RGB is 7x5 but {what}"):
+def test_size_mismatch_names_the_input(sizes, what, culprits):
+    with pytest.raises(ConversionError, match=f"size mismatch: RGB is 7x5 but {what}") as err:
         frame_from_messages(inputs(**sizes))
+    assert err.value.inputs == culprits
+
+
+@pytest.mark.parametrize("role", ["rgb", "masks", "depth"])
+def test_a_bad_message_is_blamed_on_its_input(role):
+    m = inputs()
+    m[role].encoding = "yuv422"
+    with pytest.raises(ConversionError, match="yuv422") as err:
+        frame_from_messages(m)
+    assert err.value.inputs == (role,)
 
 
 # --- cv_bridge and torch ---------------------------------------------------------------------
