@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.imports import require
+from amodal_ros.core.staging import staged_path
 
 STORAGES = ("sqlite3", "mcap")
 
@@ -41,25 +40,15 @@ def staged_bag(out: Path, storage: str = "sqlite3", overwrite: bool = False) -> 
         raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
     out = Path(out)
     check_output(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-    writer = Writer(stage / out.name, version=Writer.VERSION_LATEST, storage_plugin=plugin)
-    try:
-        writer.open()
-        yield writer
-        writer.close()
+    with staged_path(out) as stage:  # the bag folder is named `out.name` inside the stage
+        writer = Writer(stage, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        try:
+            writer.open()
+            yield writer
+            writer.close()
+        except BaseException:
+            if writer.storage is not None:
+                writer.abort()
+            raise
         check_output(out, overwrite)  # again: something may have appeared meanwhile
-        if out.is_dir() and not out.is_symlink():
-            shutil.rmtree(out)
-        elif out.exists() or out.is_symlink():
-            out.unlink()
-        (stage / out.name).rename(out)
-    except BaseException:
-        if writer.storage is not None:
-            writer.abort()
-        raise
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import cv2
 import numpy as np
 
 from amodal_ros.core.errors import InputError
+from amodal_ros.core.staging import staged_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -93,18 +92,9 @@ def check_output(out: Path, overwrite: bool) -> None:
 def staged_output(out: Path, overwrite: bool):
     """Yield a temporary folder beside `out`; it becomes `out` only if the block succeeds."""
     check_output(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    try:
+    with staged_path(out) as stage:
+        stage.mkdir()
         yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    stage.rename(out)
 
 
 def write_png(path: Path, image: np.ndarray) -> None:

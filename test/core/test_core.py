@@ -77,3 +77,22 @@ def test_occlusion_ratio_bbox_and_occluders():
     assert mask_bbox(np.zeros((3, 3), bool)).tolist() == [0, 0, 0, 0]
     assert occluders(labels, modal[0], amodal[0]) == {4: 4, 9: 2}
     assert occlusion_ratio(modal, np.zeros_like(amodal))[0] == 0.0
+
+
+def test_staged_path_replaces_only_on_success(tmp_path):
+    from amodal_ros.core.staging import staged_path
+
+    out = tmp_path / "result"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staged_path(out) as stage:
+            stage.mkdir()
+            (stage / "half.txt").write_text("half")
+            raise RuntimeError("disk full")
+    assert [p.name for p in tmp_path.iterdir()] == ["result"]
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    with staged_path(out) as stage:
+        stage.write_text("a file this time")
+    assert out.read_text() == "a file this time"
+    assert [p.name for p in tmp_path.iterdir()] == ["result"]
