@@ -64,10 +64,15 @@ class VasComponents:
 
     def to(self, device: str | torch.device, dtype: torch.dtype = torch.float32) -> VasComponents:
         """Move to `device`; the UNet takes `dtype`, the VAE stays fp32 when it forces upcast."""
-        self.unet.to(device=device, dtype=dtype)
         vae_dtype = torch.float32 if self.vae.config.force_upcast else dtype
-        self.vae.to(device=device, dtype=vae_dtype)
-        self.image_encoder.to(device=device, dtype=dtype)
+        for module, want in (
+            (self.unet, dtype),
+            (self.vae, vae_dtype),
+            (self.image_encoder, dtype),
+        ):
+            # a dtype that is already right is not passed: diffusers warns on any dtype cast
+            same = next(module.parameters()).dtype == want
+            module.to(device=device) if same else module.to(device=device, dtype=want)
         return self
 
 
