@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+import os
 import threading
 import time
 import traceback
@@ -121,6 +122,7 @@ class AmodalNode(LifecycleNode):
         except ValueError as err:
             log.error(f"configure failed: invalid parameter: {err}")
             return TransitionCallbackReturn.FAILURE
+        self._set_torch_threads()
         try:
             processor = WindowProcessor.from_config(self.stream, self.inference)
         except (CheckpointError, InputError, ImportError, OSError) as err:
@@ -431,6 +433,15 @@ class AmodalNode(LifecycleNode):
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
+
+    def _set_torch_threads(self) -> None:
+        import torch
+
+        threads = self.options.torch_threads
+        if threads == 0 and self.inference.device == "cpu":
+            threads = max(1, (os.cpu_count() or 2) - 1)
+        if threads:
+            torch.set_num_threads(threads)
 
     def _warm_up(self) -> bool:
         from amodal_ros.data.synthetic import make_clip

@@ -25,6 +25,13 @@ class NodeConfig:
         True, "run one synthetic window in configure so the first real window is not slow"
     )
     diagnostics_period: float = param(1.0, "seconds between diagnostics messages", 0.1, 3600.0)
+    torch_threads: int = param(
+        0,
+        "CPU threads for torch; 0 = auto: cores - 1 on a CPU device (the callbacks and DDS "
+        "need a core, or torch's thread pool spins against them), torch's default on a GPU",
+        0,
+        1024,
+    )
     publish_when_idle: bool = param(False, "run inference even when no output has a subscriber")
 
     def __post_init__(self) -> None:
