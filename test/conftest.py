@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +17,24 @@ from amodal_ros.core import InferenceConfig, ObjectTrack  # noqa: E402
 from amodal_ros.models.tiny import build_tiny_components, save_published_layout  # noqa: E402
 
 T, H, W = 4, 40, 72  # frames and camera size of the small test window
+
+HEAVY = ("torch", "diffusers", "transformers")
+
+
+def run_without(code: str, blocked: tuple[str, ...] = HEAVY) -> str:
+    """Run `code` in a fresh interpreter in which importing any of `blocked` fails (e.g. to
+    prove a module works without torch); asserts success and returns its stdout."""
+    prelude = (
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {tuple(blocked)!r}:\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 @pytest.fixture(scope="session")

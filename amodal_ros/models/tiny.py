@@ -126,3 +126,30 @@ def save_published_layout(components: VasComponents, folder: str | Path) -> Path
         )
     )
     return root
+
+
+def build_tiny_depth_anything(seed: int = 0):
+    """A tiny `DepthAnythingForDepthEstimation` (ViT hidden size 32, 4 layers, 28 px input) of
+    the real transformers class, seeded, for tests and benchmarks."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+
+    torch.manual_seed(seed)
+    backbone = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=64,
+        image_size=28,
+        patch_size=14,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[16, 32, 64, 64],
+        fusion_hidden_size=16,
+        head_hidden_size=16,
+        depth_estimation_type="relative",
+    )
+    return DepthAnythingForDepthEstimation(config)

@@ -1,21 +1,13 @@
 """The numpy-only core: imports without torch, config validation, geometry helpers."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from conftest import run_without
 
 from amodal_ros.core import InferenceConfig
 from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio
 
 BLOCK_TORCH = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'diffusers', 'transformers', 'rclpy'):
-            raise ImportError('blocked: ' + name)
-sys.meta_path.insert(0, Block())
 import amodal_ros.core
 from amodal_ros.core import InferenceConfig, ObjectTrack
 from amodal_ros.depth import CameraDepth, normalize_window
@@ -30,9 +22,8 @@ print('ok')
 
 
 def test_core_conversions_and_stream_import_without_torch_or_rclpy():
-    out = subprocess.run([sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    blocked = ("torch", "diffusers", "transformers", "rclpy")
+    assert run_without(BLOCK_TORCH, blocked).strip() == "ok"
 
 
 @pytest.mark.parametrize(

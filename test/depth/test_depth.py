@@ -63,30 +63,11 @@ def test_window_normalisation_uses_one_range_for_all_frames():
 
 @pytest.fixture(scope="module")
 def depth_anything_folder(tmp_path_factory):
-    torch = pytest.importorskip("torch")
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
+    pytest.importorskip("torch")
+    from amodal_ros.models.tiny import build_tiny_depth_anything
 
-    torch.manual_seed(0)
-    backbone = Dinov2Config(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=64,
-        image_size=28,
-        patch_size=14,
-        out_features=["stage1", "stage2", "stage3", "stage4"],
-        reshape_hidden_states=False,
-    )
-    config = DepthAnythingConfig(
-        backbone_config=backbone,
-        reassemble_hidden_size=32,
-        neck_hidden_sizes=[16, 32, 64, 64],
-        fusion_hidden_size=16,
-        head_hidden_size=16,
-        depth_estimation_type="relative",
-    )
     folder = tmp_path_factory.mktemp("da2") / "tiny-depth-anything"
-    DepthAnythingForDepthEstimation(config).save_pretrained(folder, safe_serialization=True)
+    build_tiny_depth_anything(seed=0).save_pretrained(folder, safe_serialization=True)
     return folder
 
 

@@ -340,31 +340,10 @@ def test_mask_depth_checkpoint_with_camera_depth(mask_depth):
 
 @pytest.fixture(scope="module")
 def tiny_depth_anything():
-    import torch
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-
     from amodal_ros.depth.depth_anything import DepthAnythingDepth
+    from amodal_ros.models.tiny import build_tiny_depth_anything
 
-    torch.manual_seed(0)
-    backbone = Dinov2Config(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=64,
-        image_size=28,
-        patch_size=14,
-        out_features=["stage1", "stage2", "stage3", "stage4"],
-        reshape_hidden_states=False,
-    )
-    config = DepthAnythingConfig(
-        backbone_config=backbone,
-        reassemble_hidden_size=32,
-        neck_hidden_sizes=[16, 32, 64, 64],
-        fusion_hidden_size=16,
-        head_hidden_size=16,
-        depth_estimation_type="relative",
-    )
-    return DepthAnythingDepth(DepthAnythingForDepthEstimation(config), input_size=28)
+    return DepthAnythingDepth(build_tiny_depth_anything(seed=0), input_size=28)
 
 
 def test_depth_model_runs_once_per_new_frame_and_not_on_stale_content(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import array
-import subprocess
-import sys
 import zlib
 from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
+from conftest import run_without
 
 from amodal_ros.core.errors import InputError
 from amodal_ros.ros.convert import (
@@ -358,14 +357,8 @@ def test_same_arrays_as_cv_bridge(encoding):
 
 
 NO_TORCH = """
-import sys
 from types import SimpleNamespace
 import numpy as np
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'diffusers', 'transformers'):
-            raise ImportError('blocked: ' + name)
-sys.meta_path.insert(0, Block())
 from amodal_ros.ros.convert import image_fields
 from amodal_ros.ros.messages import ResultMessages, frame_from_messages
 img = lambda a, e: SimpleNamespace(header=SimpleNamespace(frame_id='c'), **image_fields(a, e))
@@ -378,6 +371,4 @@ print('ok')
 
 
 def test_conversions_work_without_torch():
-    out = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    assert run_without(NO_TORCH).strip() == "ok"

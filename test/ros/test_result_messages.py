@@ -3,8 +3,6 @@ and read back; both bindings must give the same bytes."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -269,12 +267,6 @@ def test_rclpy_and_rosbags_write_the_same_cdr(typestore):
 # --- without torch -----------------------------------------------------------------------------
 
 NO_TORCH = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in ('torch', 'diffusers', 'transformers'):
-            raise ImportError('blocked: ' + name)
-sys.meta_path.insert(0, Block())
 sys.path.insert(0, {test_dir!r})
 from test_result_messages import ARRAY, amodal_typestore, result
 from amodal_ros.ros.messages import ResultMessages, rosbags_kit
@@ -289,7 +281,6 @@ print('ok')
 
 @needs_rosbags
 def test_result_messages_build_without_torch():
-    code = NO_TORCH.format(test_dir=str(Path(__file__).parent))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    from conftest import run_without  # not at module level: the subprocess imports this file
+
+    assert run_without(NO_TORCH.format(test_dir=str(Path(__file__).parent))).strip() == "ok"
