@@ -100,6 +100,11 @@ def test_reason_constants_in_msg_text():
         if m:
             consts[m.group(1)] = int(m.group(2))
     assert consts == REASONS
+    # the pipeline's own copy (it runs without a ROS build) agrees with the message
+    from amodal_ros.core import frames
+
+    assert {name: getattr(frames, name) for name in REASONS} == REASONS
+    assert set(frames.REASON_NAMES) == set(REASONS.values())
 
 
 # --- generated Python types ----------------------------------------------------------------
