@@ -404,3 +404,18 @@ def test_no_camera_info_topic(base_params):
         assert sorted(s.topic_name for s in h.node._subs) == ["/depth", "/image", "/masks"]
     finally:
         h.close()
+
+
+def test_default_best_effort_inputs_pair_with_reliable_publishers(base_params):
+    params = {k: v for k, v in base_params.items() if k != "input_reliability"}
+    h = NodeHarness(params)  # the client publishes reliable, the node subscribes best-effort
+    try:
+        assert h.node.topics.input_reliability == "best_effort"
+        h.wait_for_subscribers()
+        stamps = h.publish_clip(small_clip(8), pace=0.05)
+        assert h.wait(
+            lambda: any(r.window_frames == 4 for r in h.messages("amodal/objects")), timeout=60
+        )
+        assert {_stamp(r.header) for r in h.messages("amodal/objects")} <= set(stamps)
+    finally:
+        h.close()
