@@ -61,15 +61,30 @@ def write_demo_bag(
 
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
-    if not 0 < fps <= 1000:
-        raise ValueError(f"fps must be in (0, 1000], got {fps}")
     if height < 16 or width < 16:
         raise ValueError(f"height and width must be >= 16 pixels, got {height}x{width}")
+    clip = make_clip(num_frames=frames, height=height, width=width, seed=seed)
+    return write_clip_bag(clip.rgb, clip.depth, clip.labels, out, fps, storage, overwrite)
+
+
+def write_clip_bag(
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    labels: np.ndarray,
+    out: str | Path,
+    fps: float = 15.0,
+    storage: str = "sqlite3",
+    overwrite: bool = False,
+) -> dict:
+    """Write RGB [T, H, W, 3] uint8, depth [T, H, W] metres and instance labels [T, H, W]
+    (< 65536) as the camera topics above, a frame every 1/fps s from START_NS."""
+    if not 0 < fps <= 1000:
+        raise ValueError(f"fps must be in (0, 1000], got {fps}")
+    frames, height, width = labels.shape
     out = Path(out)
     store = amodal_typestore()
     t = store.types
-    clip = make_clip(num_frames=frames, height=height, width=width, seed=seed)
-    depth_mm = np.clip(np.round(clip.depth * 1000.0), 0, 65535).astype(np.uint16)
+    depth_mm = np.clip(np.round(depth * 1000.0), 0, 65535).astype(np.uint16)
     k = pinhole_k(width, height)
     p = np.array([k[0], 0.0, k[2], 0.0, 0.0, k[4], k[5], 0.0, 0.0, 0.0, 1.0, 0.0])
     stamps = [START_NS + round(i * 1e9 / fps) for i in range(frames)]
@@ -78,7 +93,6 @@ def write_demo_bag(
         f = image_fields(array, encoding)
         return t[IMAGE](header=header, **f)
 
-    counts = {}
     with staged_bag(out, storage, overwrite) as writer:
         conns = {
             topics.RGB_TOPIC: writer.add_connection(topics.RGB_TOPIC, IMAGE, typestore=store),
@@ -112,9 +126,9 @@ def write_demo_bag(
                 ),
             )
             messages = {
-                topics.RGB_TOPIC: (image(header, clip.rgb[i], "rgb8"), IMAGE),
+                topics.RGB_TOPIC: (image(header, rgb[i], "rgb8"), IMAGE),
                 topics.DEPTH_TOPIC: (image(header, depth_mm[i], "16UC1"), IMAGE),
-                topics.MASK_TOPIC: (image(header, clip.labels[i], "mono16"), IMAGE),
+                topics.MASK_TOPIC: (image(header, labels[i].astype(np.uint16), "mono16"), IMAGE),
                 topics.CAMERA_INFO_TOPIC: (info, CAMERA_INFO),
             }
             for topic, (msg, msgtype) in messages.items():
