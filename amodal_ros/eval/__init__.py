@@ -1,0 +1,1 @@
+"""Evaluation: the paper's metrics and the simple baselines the model must beat."""

@@ -1,0 +1,80 @@
+"""The paper's amodal segmentation metrics (REFERENCE.md, "Evaluation"), numpy only.
+
+All masks are [T, H, W] bool over one object's window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+OCCLUDED_EROSION = np.ones((5, 5), np.uint8)  # the reference erodes occluded regions 5x5, once
+MIN_OCC_IOU = 1e-6  # frames whose occluded-region IoU is below this are left out (reference)
+
+
+def frame_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """[T] IoU per frame; NaN where both masks are empty (nothing to segment)."""
+    inter = (pred & gt).reshape(len(gt), -1).sum(1).astype(np.float64)
+    union = (pred | gt).reshape(len(gt), -1).sum(1).astype(np.float64)
+    out = np.full(len(gt), np.nan)
+    np.divide(inter, union, out=out, where=union > 0)
+    return out
+
+
+def occluded_region(modal: np.ndarray, amodal: np.ndarray) -> np.ndarray:
+    """[T, H, W] bool: amodal and not modal, eroded 5x5 once per frame (ignores the thin rim
+    where modal annotations are slightly smaller than amodal ones)."""
+    hidden = (amodal & ~modal).astype(np.uint8)
+    return np.stack([cv2.erode(h, OCCLUDED_EROSION, iterations=1) > 0 for h in hidden])
+
+
+@dataclass
+class WindowScores:
+    """Per-frame scores of one object window; NaN marks a frame left out of that metric."""
+
+    iou: np.ndarray  # [T] amodal IoU
+    iou_occ: np.ndarray  # [T] occluded-region IoU, NaN where below MIN_OCC_IOU (reference)
+    # [T] occluded-region IoU on every frame whose ground truth has an occluded region, misses
+    # counted as 0: the reference's rule drops misses, which flatters weak predictors (the
+    # modal baseline would have no frame at all)
+    iou_occ_all: np.ndarray
+
+
+def score_window(pred: np.ndarray, gt: np.ndarray, modal: np.ndarray) -> WindowScores:
+    """Scores of a predicted amodal window against the ground truth, given the modal input.
+
+    The prediction is OR-ed with the modal mask first, as the reference does.
+    """
+    if not pred.shape == gt.shape == modal.shape:
+        raise ValueError(f"shapes differ: pred {pred.shape}, gt {gt.shape}, modal {modal.shape}")
+    pred = pred | modal
+    gt_occ = occluded_region(modal, gt)
+    iou_occ_all = frame_iou(occluded_region(modal, pred), gt_occ)
+    has_occ = gt_occ.reshape(len(gt), -1).any(1)
+    iou_occ_all[~has_occ] = np.nan  # (where it has one, the union is never empty)
+    iou_occ = iou_occ_all.copy()
+    iou_occ[~(iou_occ >= MIN_OCC_IOU)] = np.nan  # also drops NaN (both regions empty)
+    return WindowScores(frame_iou(pred, gt), iou_occ, iou_occ_all)
+
+
+def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
+    """mIoU, mIoU_occ and mIoU_occ_all (in %) over the counted frames of all windows, with
+    the frame counts of each."""
+    iou = np.concatenate([w.iou for w in windows]) if windows else np.zeros(0)
+    occ = np.concatenate([w.iou_occ for w in windows]) if windows else np.zeros(0)
+    occ_all = np.concatenate([w.iou_occ_all for w in windows]) if windows else np.zeros(0)
+    iou, occ, occ_all = (a[~np.isnan(a)] for a in (iou, occ, occ_all))
+    return {
+        "mIoU": _percent(iou),
+        "mIoU_occ": _percent(occ),
+        "mIoU_occ_all": _percent(occ_all),
+        "frames": int(len(iou)),
+        "frames_occ": int(len(occ)),
+        "frames_occ_all": int(len(occ_all)),
+    }
+
+
+def _percent(values: np.ndarray) -> float:
+    return 100.0 * float(values.mean()) if len(values) else float("nan")
