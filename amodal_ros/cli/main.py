@@ -1,5 +1,5 @@
-"""`amodal-ros` command: infer, demo, demo-bag, replay, synth. Errors print one line and
-exit non-zero."""
+"""`amodal-ros` command: infer, demo, demo-bag, replay, synth, eval. Errors print one line
+and exit non-zero."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from amodal_ros.cli import demo, demo_bag, infer, replay, synth
+    from amodal_ros.cli import demo, demo_bag, evaluate, infer, replay, synth
 
     parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__)
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     synth.add_arguments(
         commands.add_parser("synth", help="synthetic amodal video clips with ground truth")
+    )
+    evaluate.add_arguments(
+        commands.add_parser("eval", help="mIoU / mIoU_occ of the model and the baselines")
     )
     return parser
 
@@ -69,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"wrote {args.out}: input bag demo_bag/, results bag results/ "
                 f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
             )
+        elif args.command == "eval":
+            from amodal_ros.cli import evaluate
+
+            evaluate.run(args)
         elif args.command == "synth":
             from amodal_ros.cli import synth
 

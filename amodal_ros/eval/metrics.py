@@ -78,3 +78,35 @@ def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
 
 def _percent(values: np.ndarray) -> float:
     return 100.0 * float(values.mean()) if len(values) else float("nan")
+
+
+def psnr_ssim_in_region(
+    pred: np.ndarray, gt: np.ndarray, region: np.ndarray
+) -> tuple[float, float] | None:
+    """PSNR (dB) and mean SSIM of RGB `pred` vs `gt` ([T, H, W, 3] uint8) over the pixels of
+    `region` ([T, H, W] bool, e.g. the hidden part of an object); None when it is empty.
+
+    SSIM is the standard Gaussian-window (sigma 1.5) form on the grey image, averaged over the
+    region's pixels, so content outside the object does not count.
+    """
+    if not region.any():
+        return None
+    diff = pred.astype(np.float64)[region] - gt.astype(np.float64)[region]
+    mse = float(np.mean(diff**2))
+    psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+    ssim_maps = [_ssim_map(p, g) for p, g in zip(pred, gt)]
+    ssim = float(np.stack(ssim_maps)[region].mean())
+    return psnr, ssim
+
+
+def _ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    y = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+
+    def blur(z):
+        return cv2.GaussianBlur(z, (11, 11), 1.5)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))

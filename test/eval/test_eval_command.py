@@ -1,0 +1,69 @@
+"""`amodal-ros eval` end to end on a tiny run: baselines and a tiny model on the same clips."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from amodal_ros.cli.main import main
+from amodal_ros.data.scenes import make_scene, split_seeds, write_clip_folder
+from amodal_ros.eval.baselines import BASELINES
+from amodal_ros.eval.metrics import mean_scores, score_window
+from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+
+
+@pytest.fixture(scope="module")
+def stage2_folder(tmp_path_factory):
+    return save_published_layout(build_tiny_components(seed=1), tmp_path_factory.mktemp("s2"))
+
+
+def test_eval_scores_model_and_baselines_on_the_same_clips(
+    tmp_path, published_folder, stage2_folder, capsys
+):
+    out = tmp_path / "eval"
+    args = ["eval", "--out", str(out), "--clips", "2", "--frames", "4", "--no-progress"]
+    args += ["--clip-height", "32", "--clip-width", "64", "--height", "32", "--width", "64"]
+    args += ["--checkpoint", str(published_folder), "--steps", "1", "--samples", "2"]
+    assert main([*args, "--completion-checkpoint", str(stage2_folder)]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    results = summary["results"]
+    assert list(results) == [*BASELINES, "model"]
+    model = results["model"]
+    assert 0 <= model["mIoU"] <= 100 and 0 <= model["top2_mIoU"] <= 100
+    assert model["completion_ssim"] <= 1.0 and model["completion_psnr_db"] > 0
+    # the baseline rows are exactly what the metrics give on the same fixed test clips
+    windows = []
+    for seed in split_seeds("test", 2):
+        clip = make_scene(seed, num_frames=4, height=32, width=64)
+        for i in clip.target_ids:
+            windows.append(score_window(clip.modal(i), clip.amodal[i], clip.modal(i)))
+    expected = mean_scores(windows)
+    assert results["modal"]["mIoU"] == pytest.approx(expected["mIoU"])
+    assert summary["windows"] == len(windows)
+    table = (out / "results.md").read_text()
+    assert "| model |" in table and f"{expected['mIoU']:.2f}" in table
+    assert "| model |" in capsys.readouterr().out
+    grid = cv2.imread(str(out / "examples.png"))
+    assert grid.shape[1] == 64 * (2 + len(BASELINES) + 1)  # RGB, truth, methods
+
+
+def test_eval_reads_clip_folders(tmp_path):
+    for seed in (3, 4):
+        write_clip_folder(
+            make_scene(seed, num_frames=5, height=32, width=64), tmp_path / f"c{seed}"
+        )
+    out = tmp_path / "eval"
+    args = ["eval", "--out", str(out), "--data", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["clips"] == 2 and summary["results"]["modal"]["frames_occ"] == 0
+    assert summary["results"]["modal"]["mIoU_occ"] is None  # no counted frame: null, not NaN
+    assert np.isfinite(summary["results"]["interpolation"]["mIoU"])
+
+
+def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):
+    assert main(["eval", "--out", str(tmp_path / "o"), "--data", str(tmp_path)]) == 2
+    assert "no clip folders" in capsys.readouterr().err
