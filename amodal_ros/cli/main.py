@@ -1,5 +1,5 @@
-"""`amodal-ros` command: infer, demo, demo-bag, replay, synth, eval. Errors print one line
-and exit non-zero."""
+"""`amodal-ros` command: infer, demo, demo-bag, replay, synth, eval, train. Errors print one
+line and exit non-zero."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from amodal_ros.cli import demo, demo_bag, evaluate, infer, replay, synth
+    from amodal_ros.cli import demo, demo_bag, evaluate, infer, replay, synth, train
 
     parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__)
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_arguments(
         commands.add_parser("eval", help="mIoU / mIoU_occ of the model and the baselines")
     )
+    train.add_arguments(commands.add_parser("train", help="stage-1 training (accelerate)"))
     return parser
 
 
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"wrote {args.out}: input bag demo_bag/, results bag results/ "
                 f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
             )
+        elif args.command == "train":
+            from amodal_ros.cli import train
+
+            train.run(args)
         elif args.command == "eval":
             from amodal_ros.cli import evaluate
 
