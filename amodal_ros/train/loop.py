@@ -1,6 +1,10 @@
-"""Stage-1 (mask + depth) training on synthetic amodal video, through HF `accelerate`.
+"""Training on synthetic amodal video, through HF `accelerate`: stage 1 (mask + depth UNet)
+and, for small models built here, the autoencoder it works in.
 
-The same loop runs on a CPU here and under `accelerate launch` on GPUs: batches are built on
+`stage: vae` trains the temporal VAE as an autoencoder on synthetic conditioning frames
+(modal and amodal masks, depth, RGB) with a reconstruction + small KL loss; SVD's own VAE is a
+pretrained, frozen component, so a small model needs this first. `stage: amodal` trains the
+UNet. The same loop runs on a CPU here and under `accelerate launch` on GPUs: batches are built on
 the fly from seeded synthetic clips (amodal_ros.data.scenes, train split), encoded with the
 frozen VAE and CLIP of the starting checkpoint, and the reference's EDM objective trains the
 temporal blocks and the input convolution. Checkpoints are saved in the folder layout the
@@ -30,6 +34,14 @@ class TrainConfig:
     """A training run; flat fields so it round-trips through YAML/JSON."""
 
     init: str = param("", "starting checkpoint folder (published layout); '' = tiny model")
+    stage: str = param(
+        "amodal",
+        "'amodal' (stage-1 UNet) or 'vae' (the autoencoder first)",
+        None,
+        None,
+        ("amodal", "vae"),
+    )
+    kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
     out: str = param("train_out", "output folder")
     steps: int = param(1000, "optimizer steps", 1)
     batch_size: int = param(1, "windows per step", 1)
@@ -64,11 +76,16 @@ def train(config: TrainConfig) -> dict:
     components = _load(config.init) if config.init else build_tiny_components(seed=config.seed)
     components.vae.to(accelerator.device)
     components.image_encoder.to(accelerator.device)
-    unet = components.unet
-    params = set_trainable(unet)
-    unet.train()
+    if config.stage == "vae":
+        model = components.vae
+        model.requires_grad_(True)
+        params = list(model.parameters())
+    else:
+        model = components.unet
+        params = set_trainable(model)
+    model.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr)
-    unet, optimizer = accelerator.prepare(unet, optimizer)
+    model, optimizer = accelerator.prepare(model, optimizer)
 
     start = 0
     if (out / "state" / "step.json").is_file():  # resume
@@ -92,11 +109,14 @@ def train(config: TrainConfig) -> dict:
         if start == 0:
             log.writerow(["step", "loss"])
         for step in bar:
-            target, cond, context, ids = batches.sample(rng, generator)
-            sigmas = sample_sigmas(len(target), generator)
-            noise = torch.randn(target.shape, generator=generator).to(target)
             with accelerator.autocast():
-                loss = edm_loss(unet, target, cond, context, ids, sigmas, noise)
+                if config.stage == "vae":
+                    loss = autoencoder_loss(model, batches.frames(rng), config.kl_weight)
+                else:
+                    target, cond, context, ids = batches.sample(rng, generator)
+                    sigmas = sample_sigmas(len(target), generator)
+                    noise = torch.randn(target.shape, generator=generator).to(target)
+                    loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
             accelerator.backward(loss)
             optimizer.step()
             optimizer.zero_grad()
@@ -110,10 +130,23 @@ def train(config: TrainConfig) -> dict:
             if done % config.save_every == 0 or done == config.steps:
                 accelerator.save_state(str(out / "state"))
                 (out / "state" / "step.json").write_text(json.dumps({"step": done}))
-                components.unet = accelerator.unwrap_model(unet)
+                trained = accelerator.unwrap_model(model)
+                if config.stage == "vae":
+                    components.vae = trained
+                else:
+                    components.unet = trained
                 name = "final" if done == config.steps else f"checkpoint-{done}"
                 save_published_layout(components, out / name)
     return {"steps": config.steps, "final": str(out / "final"), "losses": losses}
+
+
+def autoencoder_loss(vae, frames: torch.Tensor, kl_weight: float) -> torch.Tensor:
+    """Reconstruction (MSE on [-1, 1] pixels) + kl_weight * KL of one window of frames
+    [F, 3, h, w], decoded by the temporal decoder as a window."""
+    dist = vae.encode(frames).latent_dist
+    z = dist.sample()
+    recon = vae.decode(z, num_frames=len(frames)).sample
+    return torch.mean((recon - frames) ** 2) + kl_weight * dist.kl().mean()
 
 
 def _load(folder: str):
@@ -155,6 +188,28 @@ class _Batches:
         cond = torch.stack(conds)
         context, cond = conditioning_dropout(context, cond, generator)
         return torch.stack(targets), cond, context, torch.tensor(ids, device=self.device)
+
+    def frames(self, rng: np.random.Generator) -> torch.Tensor:
+        """[F, 3, h, w] frames of one kind the VAE must encode: modal or amodal masks, depth or
+        RGB of a synthetic window (the autoencoder stage)."""
+        from amodal_ros.data.scenes import make_scene
+        from amodal_ros.pipeline.preprocess import resize_stack
+
+        modal, amodal, depth = self._window(rng)
+        kind = int(rng.integers(4))
+        if kind == 3:  # RGB, for stage 2's modal RGB conditions
+            cfg = self.config
+            clip = make_scene(
+                int(rng.integers(0, 1_000_000)),
+                num_frames=cfg.num_frames,
+                height=cfg.height,
+                width=cfg.width,
+            )
+            rgb = resize_stack(clip.rgb, cfg.height, cfg.width, nearest=False)
+            pixels = rgb.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0
+        else:
+            pixels = (modal, amodal, depth)[kind]
+        return torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
 
     def _window(self, rng: np.random.Generator):
         """(modal, amodal, depth) pixels [F, 3, h, w] in [-1, 1] of one object window."""
