@@ -14,23 +14,20 @@ from amodal_ros.core.types import ObjectTrack
 from amodal_ros.pipeline import AmodalSegmenter
 
 
-def _config(tmp_path, steps: int) -> str:
-    path = tmp_path / "train.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            dict(
-                out=str(tmp_path / "run"),
-                steps=steps,
-                num_frames=4,
-                height=32,
-                width=64,
-                lr=1e-3,
-                save_every=2,
-                log_every=1,
-                progress=False,
-            )
-        )
+def _config(tmp_path, steps: int, name: str = "run", **extra) -> str:
+    path = tmp_path / f"{name}.yaml"
+    settings = dict(
+        out=str(tmp_path / name),
+        steps=steps,
+        num_frames=4,
+        height=32,
+        width=64,
+        lr=1e-3,
+        save_every=2,
+        log_every=1,
+        progress=False,
     )
+    path.write_text(yaml.safe_dump({**settings, **extra}))
     return str(path)
 
 
@@ -114,24 +111,7 @@ def test_vae_stage_trains_the_autoencoder_only(tmp_path):
     from amodal_ros.models.loading import load_components
     from amodal_ros.models.tiny import build_tiny_components
 
-    path = tmp_path / "vae.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            dict(
-                stage="vae",
-                out=str(tmp_path / "vae_run"),
-                steps=2,
-                num_frames=4,
-                height=32,
-                width=64,
-                lr=1e-3,
-                save_every=2,
-                log_every=1,
-                progress=False,
-            )
-        )
-    )
-    assert main(["train", str(path)]) == 0
+    assert main(["train", _config(tmp_path, 2, name="vae_run", stage="vae")]) == 0
     trained = load_components(tmp_path / "vae_run" / "final")
     start = build_tiny_components(seed=0)
     changed = lambda a, b: any(  # noqa: E731
