@@ -21,6 +21,29 @@ T, H, W = 4, 40, 72  # frames and camera size of the small test window
 HEAVY = ("torch", "diffusers", "transformers")
 
 
+def run_until(cmd: list[str], stop_on: str | None, timeout: float) -> tuple[int, str]:
+    """Start `cmd`, read its output until a line contains `stop_on` (None: until it exits) or
+    `timeout` s pass, then stop it with SIGINT if it still runs (as Ctrl-C would); returns
+    (exit code, output)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ
+    )
+    lines, deadline = [], time.monotonic() + timeout
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if (stop_on and stop_on in line) or time.monotonic() > deadline:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=30)
+    return rc, "".join(lines)
+
+
 def run_without(code: str, blocked: tuple[str, ...] = HEAVY) -> str:
     """Run `code` in a fresh interpreter in which importing any of `blocked` fails (e.g. to
     prove a module works without torch); asserts success and returns its stdout."""

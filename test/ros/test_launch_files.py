@@ -4,11 +4,7 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -121,20 +117,8 @@ def test_launch_starts_the_node_for_real(tmp_path, published_folder):
         f"    checkpoint: '{published_folder}'\n    height: 32\n    width: 64\n"
         "    num_frames: 4\n    num_steps: 1\n"
     )
-    proc = subprocess.Popen(
-        ["ros2", "launch", "amodal_ros", "amodal.launch.py", f"params_file:={params}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ,
-    )
-    lines, deadline = [], time.monotonic() + 90
-    try:
-        for line in proc.stdout:  # the launch runs until stopped: read until the node is up
-            lines.append(line)
-            if "active: listening on" in line or time.monotonic() > deadline:
-                break
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    assert any("active: listening on" in line for line in lines), "".join(lines)[-3000:]
+    from conftest import run_until
+
+    cmd = ["ros2", "launch", "amodal_ros", "amodal.launch.py", f"params_file:={params}"]
+    _, out = run_until(cmd, "active: listening on", timeout=90)  # the launch runs until stopped
+    assert "active: listening on" in out, out[-3000:]

@@ -276,35 +276,17 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
 
 
 def _run_installed_node(params_text: str, tmp_path, extra=(), stop_on="active: listening on"):
-    import os
-    import signal
-    import subprocess
-    import time
     from pathlib import Path
+
+    from conftest import run_until
 
     exe = Path(__file__).resolve().parents[2] / "install/amodal_ros/lib/amodal_ros/amodal_node"
     if not exe.exists():
         pytest.skip(f"{exe} is not installed; run scripts/setup.sh")
     params = tmp_path / "params.yaml"
     params.write_text("/**/amodal_node:\n  ros__parameters:\n" + params_text)
-    proc = subprocess.Popen(
-        [str(exe), "--ros-args", "--params-file", str(params), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ,
-    )
-    lines, deadline = [], time.monotonic() + 120
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if (stop_on and stop_on in line) or time.monotonic() > deadline:
-                break
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=30)
-    return rc, "".join(lines)
+    cmd = [str(exe), "--ros-args", "--params-file", str(params), *extra]
+    return run_until(cmd, stop_on, timeout=120)
 
 
 def test_installed_executable_runs_like_ros2_run(published_folder, tmp_path):
