@@ -1,6 +1,7 @@
 """A synthetic RGB-D rosbag2 for trying `amodal-ros replay` without a camera or downloads.
 
-Objects move behind a nearer occluder bar (amodal_ros.data.synthetic.make_clip); the bag holds
+Textured objects move, turn and pass behind each other and nearer bars and blobs: a held-out
+test-split scene of amodal_ros.data.scenes (never seen in training); the bag holds
 what a RealSense-style driver plus an instance segmenter would publish, all with the same
 header stamps and frame_id:
 
@@ -57,13 +58,14 @@ def write_demo_bag(
         {"out", "frames", "fps", "topics": {topic: message count}, "first_stamp_ns",
         "last_stamp_ns"}
     """
-    from amodal_ros.data.synthetic import make_clip
+    from amodal_ros.data.scenes import make_scene, split_seeds
 
     if frames < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
     if height < 16 or width < 16:
         raise ValueError(f"height and width must be >= 16 pixels, got {height}x{width}")
-    clip = make_clip(num_frames=frames, height=height, width=width, seed=seed)
+    scene = split_seeds("test", 1, start=seed)[0]
+    clip = make_scene(scene, num_frames=frames, height=height, width=width)
     return write_clip_bag(clip.rgb, clip.depth, clip.labels, out, fps, storage, overwrite)
 
 

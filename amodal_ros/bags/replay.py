@@ -32,7 +32,6 @@ Usage:
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
@@ -54,13 +53,6 @@ from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
 
 log = logging.getLogger("amodal_ros.replay")
 
-UNTRAINED_NOTE = (
-    "NOTE: the demo model is UNTRAINED (tiny architecture, seeded random weights): the outputs "
-    "show the pipeline running, not amodal segmentation quality. Pass --checkpoint DIR for real "
-    "Diffusion-VAS weights."
-)
-# The tiny model's working size (8x16 latents); real checkpoints use the published 256x512.
-TINY_SIZE = dict(height=64, width=128)
 CAMERA_INFO_HISTORY = 256  # CameraInfo messages kept to pair with (later) results
 RGB_LOG_TIMES_KEPT = 4096  # RGB stamps remembered until their results are written
 OFFLINE_SYNC_QUEUE = 300  # messages per input waiting for partners (10 s at 30 fps)
@@ -73,8 +65,8 @@ INFO = "camera_info"  # a replay-only input role beside StreamFront's RGB, MASKS
 class ReplayArgs:
     """What to replay and how. `stream` and `inference` are the node's configs.
 
-    `stream.checkpoint` empty: the tiny untrained demo model. `inference` None: defaults, at
-    the tiny model's 64x128 working size when it is used.
+    `stream.checkpoint` empty or 'embedded': the embedded synthetic-trained model. `inference`
+    None: defaults, at the embedded model's 64x128 working size when it is used.
     """
 
     bag: Path
@@ -102,8 +94,7 @@ def run(args: ReplayArgs) -> dict:
         InputError: missing or unusable bag, topic or output path (before any model loads).
         CheckpointError: a checkpoint folder that cannot be loaded.
     """
-    with tempfile.TemporaryDirectory(prefix="amodal_replay_") as tmp:
-        return _Replay(args, Path(tmp)).run()
+    return _Replay(args).run()
 
 
 def format_summary(summary: dict) -> str:
@@ -128,9 +119,8 @@ def format_summary(summary: dict) -> str:
 
 
 class _Replay:
-    def __init__(self, args: ReplayArgs, work: Path):
+    def __init__(self, args: ReplayArgs):
         self.args = args
-        self.work = work
         self.topic_of = {RGB: args.rgb_topic, MASKS: args.mask_topic, DEPTH: args.depth_topic}
         self.skipped: Counter[str] = Counter()
         self.errors: list[dict] = []
@@ -186,7 +176,7 @@ class _Replay:
                     topics.CAMERA_INFO_OUT_TOPIC,
                 )
 
-        # 3. models (the tiny untrained one without a checkpoint)
+        # 3. models (the embedded one without a checkpoint)
         self.processor = self._processor()
         use_depth = self.processor.depth_source == "camera"
         if use_depth:
@@ -227,8 +217,10 @@ class _Replay:
         summary = self._summary(seconds)
         summary["videos"] = [str(v) for v in videos]
         print(format_summary(summary), flush=True)
-        if self.untrained:
-            print(UNTRAINED_NOTE, flush=True)
+        if self.embedded:
+            from amodal_ros.models.embedded import NOTE
+
+            print(NOTE, flush=True)
         return summary
 
     def _read_process_write(self, selected, start_ns, stop_ns, total, started) -> float:
@@ -321,16 +313,15 @@ class _Replay:
 
         args = self.args
         stream = args.stream
-        self.untrained = not stream.checkpoint
-        if self.untrained:
-            from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+        from amodal_ros.models import embedded
 
-            print(UNTRAINED_NOTE, flush=True)
-            folder = save_published_layout(build_tiny_components(seed=0), self.work / "tiny")
-            stream = stream.replace(checkpoint=str(folder))
+        self.embedded = stream.checkpoint in ("", embedded.NAME)
+        if self.embedded:
+            print(embedded.NOTE, flush=True)
+            stream = stream.replace(checkpoint=embedded.NAME)
         inference = args.inference
         if inference is None:
-            inference = InferenceConfig(**TINY_SIZE) if self.untrained else InferenceConfig()
+            inference = InferenceConfig(**embedded.SIZE) if self.embedded else InferenceConfig()
         # Offline, a topic logged late (a slow segmenter) must not cost frames: wait for
         # partners much longer than live (bounded: a missing topic holds at most this many).
         stream = stream.replace(sync_queue=max(stream.sync_queue, OFFLINE_SYNC_QUEUE))
@@ -532,8 +523,8 @@ class _Replay:
             "bag": str(self.args.bag),
             "out": str(self.args.out),
             "storage": self.args.storage,
-            "untrained_model": self.untrained,
-            "checkpoint": self.stream.checkpoint if not self.untrained else None,
+            "embedded_model": self.embedded,
+            "checkpoint": self.stream.checkpoint,
             "stream": {
                 k: getattr(self.stream, k) for k in ("frame_rate", "stride", "publish_frames")
             },

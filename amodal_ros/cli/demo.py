@@ -9,8 +9,9 @@ windows, stride 5) into a results bag, and writes the overlay video:
     OUT/overlay.mp4    amodal outlines over the RGB, hidden parts shaded (+ overlay.gif)
     OUT/summary.json   the replay summary
 
-Until the trained embedded model ships this uses tiny *untrained* models with seeded random
-weights: it shows the pipeline and the outputs, not the method's quality.
+By default it runs the embedded model (amodal_ros/models/embedded): a small Diffusion-VAS,
+stage 1 (mask + depth) and stage 2 (completion), trained on synthetic scenes on a CPU. The demo
+scene is from the held-out test split. Real cameras need the published weights (--checkpoint).
 
 Usage:
     amodal-ros demo --out demo_out
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 from amodal_ros.core.config import InferenceConfig, StreamConfig
@@ -36,9 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=25, help="sampling steps")
     parser.add_argument("--stride", type=int, default=5, help="window stride (model frames)")
     parser.add_argument(
-        "--checkpoint", type=Path, help="stage-1 checkpoint (default: tiny untrained)"
+        "--checkpoint", default="embedded", help="stage-1 checkpoint folder (default: embedded)"
     )
-    parser.add_argument("--completion-checkpoint", type=Path, help="stage-2 checkpoint")
+    parser.add_argument(
+        "--completion-checkpoint",
+        default=None,
+        help="stage-2 checkpoint folder ('' = none; default: embedded with the embedded stage 1)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--overwrite",
@@ -50,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(ns: argparse.Namespace) -> dict:
     from amodal_ros.bags import replay
     from amodal_ros.bags.demo_bag import write_demo_bag
+    from amodal_ros.models import embedded
 
     out: Path = ns.out
     if out.exists() and any(out.iterdir()):
@@ -63,28 +68,25 @@ def run(ns: argparse.Namespace) -> dict:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="amodal_demo_") as tmp:
-        stage2 = ns.completion_checkpoint
-        untrained = ns.checkpoint is None  # replay then runs its tiny untrained stage 1
-        if untrained and stage2 is None:
-            from amodal_ros.models.tiny import build_tiny_components, save_published_layout
-
-            stage2 = save_published_layout(build_tiny_components(seed=1), Path(tmp) / "s2")
-        write_demo_bag(out / "demo_bag", frames=ns.frames)
-        size = replay.TINY_SIZE if untrained else {}
-        summary = replay.run(
-            replay.ReplayArgs(
-                bag=out / "demo_bag",
-                out=out / "results",
-                stream=StreamConfig(
-                    checkpoint=str(ns.checkpoint or ""),
-                    completion_checkpoint=str(stage2 or ""),
-                    stride=ns.stride,
-                    publish_frames="new",
-                ),
-                inference=InferenceConfig(num_steps=ns.steps, device=ns.device, **size),
-                video=out / "overlay",
-            )
+    use_embedded = ns.checkpoint == embedded.NAME
+    stage2 = ns.completion_checkpoint
+    if stage2 is None:
+        stage2 = embedded.NAME if use_embedded else ""
+    write_demo_bag(out / "demo_bag", frames=ns.frames)
+    size = embedded.SIZE if use_embedded else {}
+    summary = replay.run(
+        replay.ReplayArgs(
+            bag=out / "demo_bag",
+            out=out / "results",
+            stream=StreamConfig(
+                checkpoint=str(ns.checkpoint),
+                completion_checkpoint=str(stage2),
+                stride=ns.stride,
+                publish_frames="new",
+            ),
+            inference=InferenceConfig(num_steps=ns.steps, device=ns.device, **size),
+            video=out / "overlay",
         )
+    )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

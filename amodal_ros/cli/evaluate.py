@@ -2,6 +2,7 @@
 
 Usage:
     amodal-ros eval --out eval_out                         # baselines only, 20 test clips
+    amodal-ros eval --out eval_out --checkpoint embedded --completion-checkpoint embedded
     amodal-ros eval --out eval_out --checkpoint CKPT [--completion-checkpoint CKPT2] \
         [--clips 100] [--samples 3] [--data data/synth] [--height 128 --width 256]
 
@@ -13,20 +14,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from amodal_ros.cli.infer import add_config_arguments, config_from
+from amodal_ros.cli.infer import add_config_arguments, sized_config_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--clips", type=int, default=20, help="held-out test clips")
     parser.add_argument("--data", type=Path, help="folder of clip folders (amodal-ros synth)")
-    parser.add_argument("--checkpoint", type=Path, help="stage-1 checkpoint to evaluate")
-    parser.add_argument("--completion-checkpoint", type=Path, help="stage-2 checkpoint")
+    parser.add_argument(
+        "--checkpoint", help="stage-1 checkpoint folder to evaluate, or 'embedded'"
+    )
+    parser.add_argument("--completion-checkpoint", help="stage-2 checkpoint folder, or 'embedded'")
     parser.add_argument("--frames", type=int, default=25, help="frames per generated clip")
     parser.add_argument("--clip-height", type=int, default=128)
     parser.add_argument("--clip-width", type=int, default=256)
     parser.add_argument("--no-progress", action="store_true")
     add_config_arguments(parser)
+    # Working size and window default by model: 64x128 for the embedded one, else the published.
+    parser.set_defaults(height=None, width=None, window=None)
 
 
 def run(ns: argparse.Namespace) -> dict:
@@ -42,7 +47,7 @@ def run(ns: argparse.Namespace) -> dict:
             data=ns.data,
             checkpoint=ns.checkpoint,
             completion_checkpoint=ns.completion_checkpoint,
-            config=config_from(ns),
+            config=sized_config_from(ns, ns.checkpoint),
             frames=ns.frames,
             height=ns.clip_height,
             width=ns.clip_width,

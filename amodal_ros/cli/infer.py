@@ -105,6 +105,19 @@ def config_from(ns: argparse.Namespace) -> InferenceConfig:
     )
 
 
+def sized_config_from(ns: argparse.Namespace, checkpoint: str) -> InferenceConfig:
+    """config_from(ns) where an unset (None) --height/--width/--window takes the model's default:
+    the embedded model's 64x128 working size for 'embedded', else the published one."""
+    from amodal_ros.models import embedded
+
+    defaults = InferenceConfig(**(embedded.SIZE if checkpoint == embedded.NAME else {}))
+    sized = argparse.Namespace(**vars(ns))
+    sized.height = defaults.height if ns.height is None else ns.height
+    sized.width = defaults.width if ns.width is None else ns.width
+    sized.window = defaults.num_frames if ns.window is None else ns.window
+    return config_from(sized)
+
+
 def window_starts(num_frames: int, window: int) -> list[int]:
     """Non-overlapping windows; the last one is aligned to the clip's end (it may overlap)."""
     if num_frames <= window:

@@ -7,8 +7,9 @@ Usage:
         --rgb-topic /camera/color/image_raw --depth-topic /camera/depth/image_rect_raw \
         --mask-topic /segmentation/labels --storage mcap --copy-inputs
 
-Without --checkpoint the tiny UNTRAINED demo model runs (at 64x128): it shows the pipeline,
-not the method's quality.
+Without --checkpoint the embedded model runs (at 64x128): a small Diffusion-VAS trained on
+synthetic scenes only (amodal_ros/models/embedded/MODEL_CARD.md); real cameras need the
+published weights.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from pathlib import Path
 
 from amodal_ros.bags import topics
 from amodal_ros.bags.output import STORAGES
-from amodal_ros.cli.infer import add_config_arguments, config_from
+from amodal_ros.cli.infer import add_config_arguments, sized_config_from
 from amodal_ros.core.config import (
     DEPTH_SOURCES,
     PUBLISH_POLICIES,
-    InferenceConfig,
     StreamConfig,
 )
 
@@ -72,9 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest stamp difference of RGB, depth and mask of one frame, s",
     )
     parser.add_argument(
-        "--checkpoint", type=Path, help="stage-1 checkpoint (default: tiny untrained model)"
+        "--checkpoint",
+        default="embedded",
+        help="stage-1 checkpoint folder (default: 'embedded', the shipped synthetic-trained one)",
     )
-    parser.add_argument("--completion-checkpoint", type=Path, help="stage-2 checkpoint")
+    parser.add_argument(
+        "--completion-checkpoint", default="", help="stage-2 checkpoint folder or 'embedded'"
+    )
     parser.add_argument("--depth-source", default=stream.depth_source, choices=DEPTH_SOURCES)
     parser.add_argument("--depth-model", type=Path, help="Depth Anything V2 folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -82,17 +86,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--video", type=Path, help="also write the overlays as VIDEO.mp4 (+ VIDEO.gif if short)"
     )
     add_config_arguments(parser)
-    # Working size and window default by model: 64x128 for the tiny one, else the published.
+    # Working size and window default by model: 64x128 for the embedded one, else the published.
     parser.set_defaults(height=None, width=None, window=None)
 
 
 def args_from(ns: argparse.Namespace):
     """ReplayArgs of parsed command-line arguments."""
-    from amodal_ros.bags.replay import TINY_SIZE, ReplayArgs
+    from amodal_ros.bags.replay import ReplayArgs
 
     stream = StreamConfig(
-        checkpoint=str(ns.checkpoint or ""),
-        completion_checkpoint=str(ns.completion_checkpoint or ""),
+        checkpoint=str(ns.checkpoint),
+        completion_checkpoint=str(ns.completion_checkpoint),
         depth_model=str(ns.depth_model or ""),
         depth_source=ns.depth_source,
         frame_rate=ns.frame_rate,
@@ -100,16 +104,11 @@ def args_from(ns: argparse.Namespace):
         publish_frames=ns.publish_frames,
         sync_tolerance=ns.sync_tolerance,
     )
-    defaults = InferenceConfig(**(TINY_SIZE if ns.checkpoint is None else {}))
-    sized = argparse.Namespace(**vars(ns))
-    sized.height = defaults.height if ns.height is None else ns.height
-    sized.width = defaults.width if ns.width is None else ns.width
-    sized.window = defaults.num_frames if ns.window is None else ns.window
     return ReplayArgs(
         bag=ns.bag,
         out=ns.out,
         stream=stream,
-        inference=config_from(sized),
+        inference=sized_config_from(ns, ns.checkpoint),
         rgb_topic=ns.rgb_topic,
         depth_topic=ns.depth_topic,
         mask_topic=ns.mask_topic,

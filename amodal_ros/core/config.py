@@ -122,8 +122,12 @@ class StreamConfig(_Config):
     Empty checkpoint strings mean "not used"; the node fails to configure without `checkpoint`.
     """
 
-    checkpoint: str = param("", "stage-1 checkpoint folder (published layout, safetensors)")
-    completion_checkpoint: str = param("", "stage-2 checkpoint folder; empty disables stage 2")
+    checkpoint: str = param(
+        "", "stage-1 checkpoint folder (published layout, safetensors); 'embedded' = shipped"
+    )
+    completion_checkpoint: str = param(
+        "", "stage-2 checkpoint folder; 'embedded' = shipped; empty disables stage 2"
+    )
     depth_model: str = param("", "Depth Anything V2 folder (transformers) for RGB-only input")
     depth_source: str = param(
         "auto",

@@ -149,14 +149,19 @@ class WindowProcessor:
         """Load the models named by `stream` (raises CheckpointError / InputError clearly)."""
         import torch
 
+        from amodal_ros.models import embedded
         from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
 
         if not stream.checkpoint:
-            raise InputError("no stage-1 checkpoint: set the `checkpoint` parameter to a folder")
-        segmenter = AmodalSegmenter.from_pretrained(stream.checkpoint, inference)
+            raise InputError(
+                "no stage-1 checkpoint: set the `checkpoint` parameter to a folder, or to "
+                "'embedded' for the small synthetic-trained model (at height 64, width 128)"
+            )
+        segmenter = AmodalSegmenter.from_pretrained(embedded.resolve(stream.checkpoint), inference)
         completer = None
         if stream.completion_checkpoint:
-            completer = ContentCompleter.from_pretrained(stream.completion_checkpoint, inference)
+            folder = embedded.resolve(stream.completion_checkpoint, stage=2)
+            completer = ContentCompleter.from_pretrained(folder, inference)
         source = resolve_depth_source(stream, segmenter.needs_depth)
         estimator = None
         if source == "model":

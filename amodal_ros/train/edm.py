@@ -81,12 +81,12 @@ def conditioning_dropout(
     return context, cond_latents
 
 
-def set_trainable(unet) -> list[torch.nn.Parameter]:
+def set_trainable(unet, everything: bool = False) -> list[torch.nn.Parameter]:
     """Freeze all but the temporal blocks and the input convolution (the reference trains
-    only those); returns the trainable parameters."""
+    only those; `everything` for a UNet trained from scratch); returns the trainable ones."""
     params = []
     for name, p in unet.named_parameters():
-        train = "temporal" in name or name.startswith("conv_in.")
+        train = everything or "temporal" in name or name.startswith("conv_in.")
         p.requires_grad_(train)
         if train:
             params.append(p)

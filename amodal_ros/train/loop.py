@@ -1,14 +1,23 @@
-"""Training on synthetic amodal video, through HF `accelerate`: stage 1 (mask + depth UNet)
-and, for small models built here, the autoencoder it works in.
+"""Training on synthetic amodal video, through HF `accelerate`: the paper's stages, and for
+small models built here, the autoencoder they work in.
 
-`stage: vae` trains the temporal VAE as an autoencoder on synthetic conditioning frames
-(modal and amodal masks, depth, RGB) with a reconstruction + small KL loss; SVD's own VAE is a
-pretrained, frozen component, so a small model needs this first. `stage: amodal` trains the
-UNet. The same loop runs on a CPU here and under `accelerate launch` on GPUs: batches are built on
+- `stage: vae` trains the temporal VAE as an autoencoder on synthetic conditioning frames
+  (modal and amodal masks, depth, RGB) with a reconstruction + small KL loss; SVD's own VAE is
+  a pretrained, frozen component, so a small model needs this first. The saved VAE's
+  `scaling_factor` is refitted so mask latents have unit variance, as for SVD's.
+- `stage: amodal` trains stage 1: masks only (`depth: false`, 8 input channels), then
+  `depth: true` from that checkpoint, whose input convolution gains zero-initialised depth
+  channels (it starts out computing exactly what the mask-only model did).
+- `stage: completion` trains stage 2 on self-supervised pairs (amodal_ros.data.pairs): a fully
+  visible object with other objects' masks pasted over it; conditions = its remaining visible
+  RGB on white + its amodal mask, target = the whole object on white.
+
+The same loop runs on a CPU here and under `accelerate launch` on GPUs: batches are built on
 the fly from seeded synthetic clips (amodal_ros.data.scenes, train split), encoded with the
 frozen VAE and CLIP of the starting checkpoint, and the reference's EDM objective trains the
-temporal blocks and the input convolution. Checkpoints are saved in the folder layout the
-loader reads; `resume` continues from the last saved training state.
+temporal blocks and the input convolution (`trainable: all` for a UNet trained from scratch).
+Checkpoints are saved in the folder layout the loader reads; a rerun resumes from the last
+saved training state.
 
 Output folder:
     loss.csv              step, loss, sigma-weighted loss per logged step
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,10 +46,21 @@ class TrainConfig:
     init: str = param("", "starting checkpoint folder (published layout); '' = tiny model")
     stage: str = param(
         "amodal",
-        "'amodal' (stage-1 UNet) or 'vae' (the autoencoder first)",
+        "'amodal' (stage 1), 'completion' (stage 2) or 'vae' (a small model's autoencoder)",
         None,
         None,
-        ("amodal", "vae"),
+        ("amodal", "completion", "vae"),
+    )
+    depth: bool = param(True, "stage 1 with depth channels (false = masks only)")
+    fresh_unet: bool = param(
+        False, "start from a new seeded tiny UNet instead of init's (after the vae stage)"
+    )
+    trainable: str = param(
+        "temporal",
+        "'temporal' (the reference: temporal blocks + input conv) or 'all' (from scratch)",
+        None,
+        None,
+        ("temporal", "all"),
     )
     kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
     out: str = param("train_out", "output folder")
@@ -66,14 +87,14 @@ def train(config: TrainConfig) -> dict:
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
-    from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+    from amodal_ros.models.tiny import save_published_layout
     from amodal_ros.train.edm import edm_loss, sample_sigmas, set_trainable
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
-    components = _load(config.init) if config.init else build_tiny_components(seed=config.seed)
+    components = _starting_components(config)
     components.vae.to(accelerator.device)
     components.image_encoder.to(accelerator.device)
     if config.stage == "vae":
@@ -82,7 +103,7 @@ def train(config: TrainConfig) -> dict:
         params = list(model.parameters())
     else:
         model = components.unet
-        params = set_trainable(model)
+        params = set_trainable(model, everything=config.trainable == "all")
     model.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -96,6 +117,7 @@ def train(config: TrainConfig) -> dict:
     batches = _Batches(components, config, accelerator.device)
 
     losses = []
+    started = time.perf_counter()
     bar = tqdm(
         range(start, config.steps),
         desc="train",
@@ -114,6 +136,7 @@ def train(config: TrainConfig) -> dict:
                     loss = autoencoder_loss(model, batches.frames(rng), config.kl_weight)
                 else:
                     target, cond, context, ids = batches.sample(rng, generator)
+                    target, cond = target.to(accelerator.device), cond.to(accelerator.device)
                     sigmas = sample_sigmas(len(target), generator)
                     noise = torch.randn(target.shape, generator=generator).to(target)
                     loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
@@ -133,11 +156,31 @@ def train(config: TrainConfig) -> dict:
                 trained = accelerator.unwrap_model(model)
                 if config.stage == "vae":
                     components.vae = trained
+                    fit_scaling_factor(trained, batches, np.random.default_rng(config.seed))
                 else:
                     components.unet = trained
                 name = "final" if done == config.steps else f"checkpoint-{done}"
                 save_published_layout(components, out / name)
+    _log_timing(out / "timing.json", config.steps - start, time.perf_counter() - started)
     return {"steps": config.steps, "final": str(out / "final"), "losses": losses}
+
+
+def _log_timing(path: Path, steps: int, seconds: float) -> None:
+    """Append this session's steps and wall time (resumed runs have several) for model cards."""
+    import platform
+
+    sessions = json.loads(path.read_text()) if path.is_file() else []
+    sessions.append(
+        {
+            "steps": steps,
+            "seconds": round(seconds, 1),
+            "steps_per_s": round(steps / seconds, 3) if seconds > 0 else None,
+            "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+        }
+    )
+    path.write_text(json.dumps(sessions, indent=2))
 
 
 def autoencoder_loss(vae, frames: torch.Tensor, kl_weight: float) -> torch.Tensor:
@@ -149,10 +192,49 @@ def autoencoder_loss(vae, frames: torch.Tensor, kl_weight: float) -> torch.Tenso
     return torch.mean((recon - frames) ** 2) + kl_weight * dist.kl().mean()
 
 
-def _load(folder: str):
-    from amodal_ros.models.loading import load_components
+def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows: int = 8):
+    """Set `vae.config.scaling_factor` to 1 / std of amodal-mask latents (as SVD's 0.18215 was
+    fitted), so stage-1 diffusion targets have unit variance; returns it."""
+    was_training = vae.training
+    vae.eval()
+    with torch.no_grad():
+        latents = torch.cat(
+            [batches._encode(batches._window(rng)[1], sample=False) for _ in range(windows)]
+        )
+    vae.train(was_training)
+    factor = float(1.0 / latents.std())
+    vae.register_to_config(scaling_factor=factor)
+    return factor
 
-    return load_components(folder)
+
+def _starting_components(config: TrainConfig):
+    """The components a stage starts from: init's (or a seeded tiny model), with a fresh UNet
+    if asked, and the depth channels added when stage 1 goes from masks only to mask + depth."""
+    from amodal_ros.models.loading import load_components
+    from amodal_ros.models.tiny import build_tiny_components
+    from amodal_ros.models.unet import PerFrameUNet
+    from amodal_ros.train.depth_channels import add_depth_channels
+
+    mask_only = config.stage == "amodal" and not config.depth
+    channels = 8 if mask_only else 12
+    if not config.init:
+        return build_tiny_components(seed=config.seed, in_channels=channels)
+    components = load_components(config.init)
+    if config.fresh_unet:
+        from amodal_ros.models.tiny import tiny_unet_config
+
+        torch.manual_seed(config.seed)
+        cross = components.image_encoder.config.projection_dim
+        components.unet = PerFrameUNet(**tiny_unet_config(channels, cross_attention_dim=cross))
+    have = components.unet.config.in_channels
+    if have == 8 and channels == 12 and config.stage == "amodal":
+        components.unet = add_depth_channels(components.unet)
+    elif have != channels:
+        raise ValueError(
+            f"{config.init}: its UNet takes {have} input channels; stage {config.stage!r} "
+            f"{'(masks only) ' if mask_only else ''}needs {channels}"
+        )
+    return components
 
 
 class _Batches:
@@ -170,17 +252,25 @@ class _Batches:
 
     @torch.no_grad()
     def sample(self, rng: np.random.Generator, generator: torch.Generator):
+        """One batch (target, cond, context, added time ids) of the configured stage."""
         from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD, conditioning_dropout
 
         targets, conds, clips, ids = [], [], [], []
         for _ in range(self.config.batch_size):
-            modal, amodal, depth = self._window(rng)
+            if self.config.stage == "completion":
+                target, conditions, clip_input = self._completion_window(rng)
+            else:
+                modal, amodal, depth = self._window(rng)
+                target, clip_input = amodal, modal
+                conditions = [modal, depth] if self.config.depth else [modal]
             sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
-            targets.append(self._encode(amodal, sample=True, generator=generator))
-            noisy_modal = modal + sigma_cond * rng.standard_normal(modal.shape).astype(np.float32)
-            noisy_depth = depth + sigma_cond * rng.standard_normal(depth.shape).astype(np.float32)
-            conds.append(torch.cat([self._encode(noisy_modal), self._encode(noisy_depth)], 1))
-            clips.append(self.clip(modal))  # [F, D]
+            targets.append(self._encode(target, sample=True, generator=generator))
+            noisy = [
+                c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32)
+                for c in conditions
+            ]
+            conds.append(torch.cat([self._encode(c) for c in noisy], 1))
+            clips.append(self.clip(clip_input))  # [F, D]
             ids.append([8.0, 127.0, sigma_cond])  # fps 8 as trained, motion bucket, cond noise
         clip = torch.stack(clips)  # [B, F, D]
         b, f, d = clip.shape
@@ -189,23 +279,57 @@ class _Batches:
         context, cond = conditioning_dropout(context, cond, generator)
         return torch.stack(targets), cond, context, torch.tensor(ids, device=self.device)
 
+    def _completion_window(self, rng: np.random.Generator):
+        """(target, [modal RGB, amodal mask], CLIP input) pixels of one self-supervised pair.
+
+        Synthetic scenes render every object unoccluded (`appearance`), so each one is a fully
+        visible source object; other objects' amodal tracks (this clip's, shifted) are pasted
+        over it until it is hidden enough (amodal_ros.data.pairs.make_pair)."""
+        from amodal_ros.data.pairs import make_pair
+        from amodal_ros.pipeline.preprocess import mask_pixels, modal_rgb_pixels
+
+        cfg = self.config
+        while True:
+            clip = self._scene(rng)
+            ids = [i for i in clip.target_ids if clip.amodal[i].any()]
+            if not ids:
+                continue
+            i = ids[int(rng.integers(len(ids)))]
+            look = clip.appearance[i]
+            noise = rng.normal(0.0, 4.0, look[..., :3].shape)  # the scene's sensor noise
+            rgb = np.clip(look[..., :3] + noise, 0, 255).astype(np.uint8)
+            amodal = clip.amodal[i]
+            tracks = [
+                np.roll(clip.amodal[j], _shift(rng, amodal.shape), (1, 2)) for j in clip.amodal
+            ]
+            pair = make_pair(rgb, amodal, amodal, tracks, rng)
+            if pair is None:
+                continue
+            modal_rgb = modal_rgb_pixels(pair.rgb, pair.modal, cfg.height, cfg.width)
+            whole = modal_rgb_pixels(look[..., :3], amodal, cfg.height, cfg.width)
+            return whole, [modal_rgb, mask_pixels(amodal, cfg.height, cfg.width)], modal_rgb
+
+    def _scene(self, rng: np.random.Generator):
+        from amodal_ros.data.scenes import make_scene
+
+        cfg = self.config
+        return make_scene(
+            int(rng.integers(0, 1_000_000)),
+            num_frames=cfg.num_frames,
+            height=cfg.height,
+            width=cfg.width,
+        )
+
     def frames(self, rng: np.random.Generator) -> torch.Tensor:
         """[F, 3, h, w] frames of one kind the VAE must encode: modal or amodal masks, depth or
         RGB of a synthetic window (the autoencoder stage)."""
-        from amodal_ros.data.scenes import make_scene
         from amodal_ros.pipeline.preprocess import resize_stack
 
         modal, amodal, depth = self._window(rng)
         kind = int(rng.integers(4))
         if kind == 3:  # RGB, for stage 2's modal RGB conditions
             cfg = self.config
-            clip = make_scene(
-                int(rng.integers(0, 1_000_000)),
-                num_frames=cfg.num_frames,
-                height=cfg.height,
-                width=cfg.width,
-            )
-            rgb = resize_stack(clip.rgb, cfg.height, cfg.width, nearest=False)
+            rgb = resize_stack(self._scene(rng).rgb, cfg.height, cfg.width, nearest=False)
             pixels = rgb.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0
         else:
             pixels = (modal, amodal, depth)[kind]
@@ -213,19 +337,13 @@ class _Batches:
 
     def _window(self, rng: np.random.Generator):
         """(modal, amodal, depth) pixels [F, 3, h, w] in [-1, 1] of one object window."""
-        from amodal_ros.data.scenes import make_scene
         from amodal_ros.depth.camera import inverse_depth_from_camera
         from amodal_ros.depth.normalize import normalize_window
         from amodal_ros.pipeline.preprocess import depth_pixels, mask_pixels
 
         cfg = self.config
         while True:
-            clip = make_scene(
-                int(rng.integers(0, 1_000_000)),
-                num_frames=cfg.num_frames,
-                height=cfg.height,
-                width=cfg.width,
-            )
+            clip = self._scene(rng)
             visible = [i for i in clip.target_ids if clip.modal(i).any()]
             if visible:
                 break
@@ -245,6 +363,13 @@ class _Batches:
             return dist.mode().float()  # conditioning latents are raw (as the reference)
         eps = torch.randn(dist.mean.shape, generator=generator).to(dist.mean)
         return ((dist.mean + dist.std * eps) * vae.config.scaling_factor).float()
+
+
+def _shift(rng: np.random.Generator, shape) -> tuple[int, int]:
+    """A random (dy, dx) within a third of the frame, to move a pasted occluder track."""
+    return int(rng.integers(-shape[1] // 3, shape[1] // 3 + 1)), int(
+        rng.integers(-shape[2] // 3, shape[2] // 3 + 1)
+    )
 
 
 def _inference_config(config: TrainConfig):

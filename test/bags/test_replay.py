@@ -37,7 +37,7 @@ from amodal_ros.cli.main import build_parser, main  # noqa: E402
 from amodal_ros.cli.replay import args_from  # noqa: E402
 from amodal_ros.core.errors import CheckpointError, InputError  # noqa: E402
 from amodal_ros.core.frames import REASON_OK, REASON_WINDOW_NOT_FULL  # noqa: E402
-from amodal_ros.data.synthetic import make_clip  # noqa: E402
+from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
 from amodal_ros.models.tiny import build_tiny_components, save_published_layout  # noqa: E402
 from amodal_ros.pipeline.rate import FrameRateSampler  # noqa: E402
 from amodal_ros.ros.messages import ResultMessages  # noqa: E402
@@ -95,7 +95,7 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
     assert summary["results_written"] == n
     assert summary["skipped"] == {"deserialize": 0, "convert": 0}
     assert set(summary["unmatched"].values()) == {0}
-    assert summary["latency"] == 0.0 and summary["untrained_model"] is False
+    assert summary["latency"] == 0.0 and summary["embedded_model"] is False
     assert summary["messages_written"] == {
         topics.OBJECTS_TOPIC: n,
         topics.OVERLAY_TOPIC: n,
@@ -113,11 +113,11 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
     infos = read_messages(out, topics.CAMERA_INFO_OUT_TOPIC)
     assert sorted(header_ns(m) for _, m in infos) == SAMPLED_STAMPS
 
-    clip = make_clip(num_frames=FRAMES, height=HEIGHT, width=WIDTH, seed=0)
+    clip = make_scene(split_seeds("test", 1)[0], num_frames=FRAMES, height=HEIGHT, width=WIDTH)
     reasons = []
     for (_, msg), frame in zip(arrays, range(0, FRAMES, 2)):
         ids = [o.object_id for o in msg.objects]
-        assert ids == sorted(ids) and ids  # the two objects and the occluder bar (ids 1-3)
+        assert ids == sorted(ids) and ids  # the scene's targets and occluders in view
         for o in msg.objects:
             modal, amodal = mono(o.modal_mask) > 0, mono(o.amodal_mask) > 0
             np.testing.assert_array_equal(modal, clip.labels[frame] == o.object_id)
@@ -137,14 +137,10 @@ def test_latest_policy_writes_one_result_per_window(tmp_path, demo_bag, publishe
     assert stamps == [s[0], s[1], s[2], s[3], s[5], s[6]]
 
 
-def test_two_runs_write_byte_identical_bags(tmp_path, replayed, demo_bag, capsys):
-    # The second run takes the default path (no checkpoint: the tiny untrained model, the same
-    # seeded weights as `published_folder`), so it also checks that path and its note.
+def test_two_runs_write_byte_identical_bags(tmp_path, replayed, demo_bag, published_folder):
     first, _ = replayed
     second = tmp_path / first.name  # same bag name: the storage file is named after it
-    summary = replay.run(replay_args(demo_bag, second, None))
-    assert summary["untrained_model"] is True
-    assert "UNTRAINED" in capsys.readouterr().out
+    replay.run(replay_args(demo_bag, second, published_folder))
     assert read_bag(second) == read_bag(first)
     for name in (f"{first.name}.db3", "metadata.yaml"):
         assert (second / name).read_bytes() == (first / name).read_bytes(), name
@@ -340,7 +336,7 @@ def test_command_line_arguments_map_to_configs(tmp_path):
     parser = build_parser()
     ns = parser.parse_args(["replay", "in_bag", "--out", "o"])
     args = args_from(ns)
-    assert args.stream.publish_frames == "new" and args.stream.checkpoint == ""
+    assert args.stream.publish_frames == "new" and args.stream.checkpoint == "embedded"
     assert (args.inference.height, args.inference.width, args.inference.num_frames) == (
         64,
         128,
@@ -430,7 +426,7 @@ def test_demo_command_writes_bags_video_and_summary(tmp_path, capsys):
     # demo finishes fast; every frame is still answered (modal passthrough, reason 1)
     assert cli_main(["demo", "--out", str(tmp_path / "d"), "--frames", "8", "--steps", "1"]) == 0
     out = capsys.readouterr().out
-    assert "UNTRAINED" in out and "overlay.mp4" in out
+    assert "embedded model" in out and "overlay.mp4" in out
     results = read_messages(tmp_path / "d" / "results", topics.OBJECTS_TOPIC)
     assert len(results) == 4
     assert {o.reason for _, m in results for o in m.objects} == {REASON_WINDOW_NOT_FULL}
@@ -463,3 +459,13 @@ def test_results_are_logged_at_their_rgb_log_time(tmp_path, demo_bag, published_
         logged = read_messages(tmp_path / "out", topic)
         assert [t for t, _ in logged] == [s + 100 * 10**9 for s in SAMPLED_STAMPS], topic
         assert [header_ns(m) for _, m in logged] == SAMPLED_STAMPS
+
+
+def test_default_checkpoint_is_the_embedded_model(tmp_path, demo_bag, capsys):
+    """No checkpoint: the shipped synthetic-trained model runs, and the replay says so."""
+    from amodal_ros.models import embedded
+
+    summary = replay.run(replay_args(demo_bag, tmp_path / "emb", None))
+    assert summary["embedded_model"] is True and summary["checkpoint"] == embedded.NAME
+    assert summary["windows_model"] == 3 and summary["windows_failed"] == 0
+    assert "embedded model" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from amodal_ros.bags.demo_bag import START_NS, pinhole_k, write_demo_bag  # noqa
 from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY, amodal_typestore  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
 from amodal_ros.core.errors import InputError  # noqa: E402
-from amodal_ros.data.synthetic import make_clip  # noqa: E402
+from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
 from amodal_ros.ros.convert import depth_from_image, labels_from_image, rgb_from_image  # noqa: E402
 
 REPO_MSG = Path(__file__).resolve().parents[2] / "msg"
@@ -114,7 +114,8 @@ def test_demo_bag_topics_counts_encodings_and_stamps(tmp_path, storage):
     }
     assert (out / f"demo.{'db3' if storage == 'sqlite3' else 'mcap'}").is_file()
     assert not list(tmp_path.glob(".demo.partial-*"))
-    clip = make_clip(num_frames=frames, height=height, width=width, seed=0)
+    scene = split_seeds("test", 1)[0]  # a held-out scene
+    clip = make_scene(scene, num_frames=frames, height=height, width=width)
     stamps = [START_NS + round(i * 1e9 / FPS) for i in range(frames)]
 
     def header_ns(msg):

@@ -63,16 +63,26 @@ def test_train_rejects_unknown_settings(tmp_path, capsys):
     assert main(["train", str(path)]) == 2
     assert "unknown training settings ['learning_rate']" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["train", _config(tmp_path, 2), "--set", "lr"]) == 2
+    assert "--set 'lr': expected KEY=VALUE" in capsys.readouterr().err
 
 
-def test_shipped_training_config_is_valid():
+def test_shipped_training_configs_chain_the_embedded_recipe():
+    """vae -> stage-1 masks only -> stage 1 mask + depth, and vae -> stage 2, each starting
+    from the previous run's final checkpoint."""
     from pathlib import Path
 
     from amodal_ros.train.loop import TrainConfig
 
-    path = Path(__file__).resolve().parents[2] / "config" / "train_stage1.yaml"
-    config = TrainConfig(**yaml.safe_load(path.read_text()))
-    assert config.init == "" and config.num_frames == 25
+    root = Path(__file__).resolve().parents[2] / "config"
+    load = lambda name: TrainConfig(**yaml.safe_load((root / name).read_text()))  # noqa: E731
+    vae, masks = load("train_vae.yaml"), load("train_stage1_masks.yaml")
+    depth, completion = load("train_stage1.yaml"), load("train_stage2.yaml")
+    assert vae.stage == "vae" and vae.init == ""
+    assert masks.init == f"{vae.out}/final" and masks.fresh_unet and not masks.depth
+    assert depth.init == f"{masks.out}/final" and depth.depth and not depth.fresh_unet
+    assert completion.init == f"{vae.out}/final" and completion.stage == "completion"
+    assert {c.num_frames for c in (masks, depth, completion)} == {25}
 
 
 @pytest.mark.parametrize("field, value", [("steps", 0), ("mixed_precision", "fp8")])

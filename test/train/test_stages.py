@@ -1,0 +1,105 @@
+"""The embedded model's recipe on a tiny run: vae -> masks only -> mask + depth, and stage 2
+on self-supervised pairs, each stage starting from the previous one's checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from amodal_ros.models.loading import load_components
+from amodal_ros.train.loop import TrainConfig, _Batches, _starting_components, train
+
+SMALL = dict(steps=2, num_frames=4, height=32, width=64, lr=1e-3, save_every=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stages") / "vae"
+    train(TrainConfig(stage="vae", out=str(out), **SMALL))
+    return out / "final"
+
+
+def test_vae_stage_fits_the_latent_scaling_factor(vae_run):
+    """Mask latents are scaled to unit variance, as SVD's 0.18215 was fitted to its VAE."""
+    components = load_components(vae_run)
+    factor = components.vae.config.scaling_factor
+    assert factor != pytest.approx(0.18215)
+    batches = _Batches(components, TrainConfig(**SMALL), "cpu")
+    rng = np.random.default_rng(5)
+    latents = torch.cat([batches._encode(batches._window(rng)[1]) for _ in range(6)])
+    assert float((latents * factor).std()) == pytest.approx(1.0, rel=0.35)
+
+
+def test_masks_only_then_depth_starts_from_the_same_function(vae_run, tmp_path):
+    masks_out = tmp_path / "masks"
+    cfg = dict(SMALL, init=str(vae_run), fresh_unet=True, trainable="all")
+    train(TrainConfig(stage="amodal", depth=False, out=str(masks_out), **cfg))
+    mask_only = load_components(masks_out / "final")
+    assert mask_only.unet.config.in_channels == 8 and mask_only.num_conditions == 1
+    # the VAE and image encoder are the pretrained ones, untouched by stage 1
+    vae_before = load_components(vae_run).vae.state_dict()
+    assert all(torch.equal(v, mask_only.vae.state_dict()[k]) for k, v in vae_before.items())
+
+    depth_cfg = TrainConfig(stage="amodal", depth=True, init=str(masks_out / "final"), **SMALL)
+    with_depth = _starting_components(depth_cfg)
+    assert with_depth.unet.config.in_channels == 12
+    torch.manual_seed(0)
+    x8 = torch.randn(1, 4, 8, 4, 8)
+    x12 = torch.cat([x8, torch.randn(1, 4, 4, 4, 8)], dim=2)  # any depth latents
+    context, ids = torch.randn(4, 4, 32), torch.tensor([[8.0, 127.0, 0.02]])
+    with torch.no_grad():
+        before = mask_only.unet(x8, torch.tensor([0.3]), context, ids).sample
+        after = with_depth.unet(x12, torch.tensor([0.3]), context, ids).sample
+    torch.testing.assert_close(after, before)
+
+
+def test_a_mask_only_checkpoint_cannot_start_stage_2(vae_run, tmp_path):
+    masks_out = tmp_path / "masks"
+    cfg = dict(SMALL, init=str(vae_run), fresh_unet=True)
+    train(TrainConfig(stage="amodal", depth=False, out=str(masks_out), **cfg))
+    bad = TrainConfig(stage="completion", init=str(masks_out / "final"), **SMALL)
+    with pytest.raises(ValueError, match="takes 8 input channels; stage 'completion' needs 12"):
+        _starting_components(bad)
+
+
+def test_completion_pairs_hide_part_of_a_whole_object(vae_run):
+    """Stage-2 batches: the condition is the object's visible RGB on white, the target the whole
+    object on white; pasting hid enough of it (modal/amodal IoU < 0.7), and what is visible in
+    the condition is the target's appearance there."""
+    components = load_components(vae_run)
+    config = TrainConfig(stage="completion", **dict(SMALL, num_frames=6))
+    batches = _Batches(components, config, "cpu")
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        target, (modal_rgb, amodal), clip_input = batches._completion_window(rng)
+        assert clip_input is modal_rgb
+        target, modal_rgb = target.transpose(0, 2, 3, 1), modal_rgb.transpose(0, 2, 3, 1)
+        whole = amodal[:, 0] > 0  # [F, h, w] amodal mask (+1 inside)
+        visible = (modal_rgb < 0.99).any(-1)  # not white: the object's visible pixels
+        assert (target[~whole] > 0.99).all()  # whole object on white
+        assert not (visible & ~whole).any()
+        assert visible.sum() / whole.sum() < 0.75  # hidden enough (resizing blurs edges)
+        inner = visible & whole
+        assert np.abs(modal_rgb[inner] - target[inner]).mean() < 0.1  # sensor noise only
+
+
+def test_completion_training_lowers_the_loss_on_a_fixed_batch(vae_run):
+    from amodal_ros.train.edm import edm_loss, sample_sigmas, set_trainable
+
+    config = TrainConfig(stage="completion", init=str(vae_run), fresh_unet=True, **SMALL)
+    components = _starting_components(config)
+    batches = _Batches(components, config, "cpu")
+    generator = torch.Generator().manual_seed(0)
+    target, cond, context, ids = batches.sample(np.random.default_rng(0), generator)
+    sigmas, noise = sample_sigmas(1, generator), torch.randn(target.shape, generator=generator)
+    unet = components.unet.train()
+    optimizer = torch.optim.AdamW(set_trainable(unet, everything=True), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        loss = edm_loss(unet, target, cond, context, ids, sigmas, noise)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0], losses
