@@ -31,8 +31,8 @@ class EvalArgs:
     out: Path
     clips: int = 20  # test-split clips generated on the fly (fixed seeds)
     data: Path | None = None  # or a folder of clip folders (amodal-ros synth)
-    checkpoint: Path | None = None
-    completion_checkpoint: Path | None = None
+    checkpoint: str | Path | None = None  # a folder or 'embedded'
+    completion_checkpoint: str | Path | None = None
     config: InferenceConfig = field(default_factory=InferenceConfig)
     frames: int = 25
     height: int = 128
@@ -101,13 +101,15 @@ def _clips(args: EvalArgs):
 def _models(args: EvalArgs):
     if args.checkpoint is None:
         return None, None
+    from amodal_ros.models import embedded
     from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
 
     config = args.config.replace(num_frames=args.frames)
-    segmenter = AmodalSegmenter.from_pretrained(args.checkpoint, config)
+    segmenter = AmodalSegmenter.from_pretrained(embedded.resolve(str(args.checkpoint)), config)
     completer = None
-    if args.completion_checkpoint is not None:
-        completer = ContentCompleter.from_pretrained(args.completion_checkpoint, config)
+    if args.completion_checkpoint:
+        stage2 = embedded.resolve(str(args.completion_checkpoint), stage=2)
+        completer = ContentCompleter.from_pretrained(stage2, config)
     return segmenter, completer
 
 
