@@ -66,7 +66,7 @@ class ReplayArgs:
     """What to replay and how. `stream` and `inference` are the node's configs.
 
     `stream.checkpoint` empty or 'embedded': the embedded synthetic-trained model. `inference`
-    None: defaults, at the embedded model's 64x128 working size when it is used.
+    None: defaults, at the embedded model's 32x64 working size when it is used.
     """
 
     bag: Path
@@ -321,7 +321,9 @@ class _Replay:
             stream = stream.replace(checkpoint=embedded.NAME)
         inference = args.inference
         if inference is None:
-            inference = InferenceConfig(**embedded.SIZE) if self.embedded else InferenceConfig()
+            inference = (
+                InferenceConfig(**embedded.SETTINGS) if self.embedded else InferenceConfig()
+            )
         # Offline, a topic logged late (a slow segmenter) must not cost frames: wait for
         # partners much longer than live (bounded: a missing topic holds at most this many).
         stream = stream.replace(sync_queue=max(stream.sync_queue, OFFLINE_SYNC_QUEUE))

@@ -73,7 +73,7 @@ def run(ns: argparse.Namespace) -> dict:
     if stage2 is None:
         stage2 = embedded.NAME if use_embedded else ""
     write_demo_bag(out / "demo_bag", frames=ns.frames)
-    size = embedded.SIZE if use_embedded else {}
+    settings = embedded.SETTINGS if use_embedded else {}
     summary = replay.run(
         replay.ReplayArgs(
             bag=out / "demo_bag",
@@ -84,7 +84,7 @@ def run(ns: argparse.Namespace) -> dict:
                 stride=ns.stride,
                 publish_frames="new",
             ),
-            inference=InferenceConfig(num_steps=ns.steps, device=ns.device, **size),
+            inference=InferenceConfig(num_steps=ns.steps, device=ns.device, **settings),
             video=out / "overlay",
         )
     )

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-width", type=int, default=256)
     parser.add_argument("--no-progress", action="store_true")
     add_config_arguments(parser)
-    # Working size and window default by model: 64x128 for the embedded one, else the published.
+    # Working size and window default by model: 32x64 for the embedded one, else the published.
     parser.set_defaults(height=None, width=None, window=None)
 
 

@@ -107,15 +107,16 @@ def config_from(ns: argparse.Namespace) -> InferenceConfig:
 
 def sized_config_from(ns: argparse.Namespace, checkpoint: str) -> InferenceConfig:
     """config_from(ns) where an unset (None) --height/--width/--window takes the model's default:
-    the embedded model's 64x128 working size for 'embedded', else the published one."""
+    the embedded model's settings (its 32x64 working size) for 'embedded', else the published
+    ones."""
     from amodal_ros.models import embedded
 
-    defaults = InferenceConfig(**(embedded.SIZE if checkpoint == embedded.NAME else {}))
+    defaults = InferenceConfig(**(embedded.SETTINGS if checkpoint == embedded.NAME else {}))
     sized = argparse.Namespace(**vars(ns))
     sized.height = defaults.height if ns.height is None else ns.height
     sized.width = defaults.width if ns.width is None else ns.width
     sized.window = defaults.num_frames if ns.window is None else ns.window
-    return config_from(sized)
+    return config_from(sized).replace(rgb_sum_threshold=defaults.rgb_sum_threshold)
 
 
 def window_starts(num_frames: int, window: int) -> list[int]:

@@ -7,7 +7,7 @@ Usage:
         --rgb-topic /camera/color/image_raw --depth-topic /camera/depth/image_rect_raw \
         --mask-topic /segmentation/labels --storage mcap --copy-inputs
 
-Without --checkpoint the embedded model runs (at 64x128): a small Diffusion-VAS trained on
+Without --checkpoint the embedded model runs (at 32x64): a small Diffusion-VAS trained on
 synthetic scenes only (amodal_ros/models/embedded/MODEL_CARD.md); real cameras need the
 published weights.
 """
@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--video", type=Path, help="also write the overlays as VIDEO.mp4 (+ VIDEO.gif if short)"
     )
     add_config_arguments(parser)
-    # Working size and window default by model: 64x128 for the embedded one, else the published.
+    # Working size and window default by model: 32x64 for the embedded one, else the published.
     parser.set_defaults(height=None, width=None, window=None)
 
 

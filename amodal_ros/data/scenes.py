@@ -171,7 +171,7 @@ class _Entity:
 
 
 def _target(rng, object_id: int, height: int, width: int, size: int) -> _Entity:
-    extent = int(size * rng.uniform(0.3, 0.5))  # >= 2-3 latent cells at the 64x128 working size
+    extent = int(size * rng.uniform(0.3, 0.5))  # keeps its shape at 32x64
     shape = SHAPES[int(rng.integers(len(SHAPES)))]
     alpha = _shape(rng, shape, extent)
     sprite = _texture(rng, extent, extent, cells=rng.integers(2, 6), tint=rng.integers(30, 225, 3))

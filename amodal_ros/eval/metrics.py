@@ -110,3 +110,53 @@ def _ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
     return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) exclusive bounds of a [H, W] bool mask; None when it is empty."""
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return None
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])  # noqa: E731
+    return inter / float(area(a) + area(b) - inter)
+
+
+def average_precision(scores: np.ndarray, hits: np.ndarray, num_gt: int) -> float:
+    """COCO-style AP (101 recall points, precision made monotone) of detections with
+    confidence `scores` and `hits` (matched a ground truth at the IoU threshold). Detections
+    with equal scores form one operating point (a method without a confidence has one)."""
+    if num_gt == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores, float), kind="stable")
+    scores, hits = np.asarray(scores, float)[order], np.asarray(hits, bool)[order]
+    last = np.r_[scores[1:] != scores[:-1], True] if len(scores) else np.zeros(0, bool)
+    tp = np.cumsum(hits)[last]
+    det = (np.arange(len(hits)) + 1)[last]
+    recall, precision = tp / num_gt, tp / np.maximum(det, 1)
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # best precision at >= recall
+    points = np.linspace(0.0, 1.0, 101)
+    at = np.searchsorted(recall, points, side="left")
+    return float(np.mean([precision[i] if i < len(precision) else 0.0 for i in at]))
+
+
+def box_detections(
+    pred: np.ndarray, gt: np.ndarray, scores: np.ndarray | None = None
+) -> tuple[list[float], list[bool], int]:
+    """Per-frame amodal-box detections of one object window for AP50 (TAO-Amodal's metric):
+    (scores, hits at box IoU >= 0.5, ground truths). A frame with an amodal ground truth is one
+    ground truth; a non-empty prediction is one detection (score 1 without `scores`)."""
+    det_scores, hits, num_gt = [], [], 0
+    for t in range(len(gt)):
+        gt_box, pred_box = mask_box(gt[t]), mask_box(pred[t])
+        num_gt += gt_box is not None
+        if pred_box is not None:
+            det_scores.append(1.0 if scores is None else float(scores[t]))
+            hits.append(gt_box is not None and box_iou(pred_box, gt_box) >= 0.5)
+    return det_scores, hits, num_gt

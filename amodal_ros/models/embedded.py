@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().with_name("embedded")  # resolve: colcon --symli
 STAGE1 = ROOT / "stage1"  # mask + depth amodal segmentation
 STAGE2 = ROOT / "stage2"  # content completion
 MODEL_CARD = ROOT / "MODEL_CARD.md"
-SIZE = dict(height=64, width=128)  # its working (training) size: 8x16 latents
+# Inference settings it was trained and evaluated with: its working size (8x16 latents, 4x VAE).
+SETTINGS = dict(height=32, width=64)
 NAME = "embedded"  # checkpoint value that selects it (`checkpoint: embedded`)
 NOTE = (
     "NOTE: running the embedded model, a small Diffusion-VAS trained on synthetic scenes only "
-    "(64x128; see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
+    "(32x64; see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
     "cameras: pass --checkpoint DIR for the published Diffusion-VAS weights."
 )
 

@@ -48,16 +48,20 @@ def tiny_unet_config(in_channels: int = 12, cross_attention_dim: int = 32) -> di
     )
 
 
-def build_tiny_components(seed: int = 0, in_channels: int = 12) -> VasComponents:
-    """A tiny UNet (2 blocks), 8x-downsampling temporal VAE and CLIP vision tower, seeded."""
+def build_tiny_components(
+    seed: int = 0, in_channels: int = 12, vae_blocks: int = 4
+) -> VasComponents:
+    """A tiny UNet (2 blocks), temporal VAE and CLIP vision tower, seeded. The VAE downsamples
+    2^(vae_blocks - 1) times: 8x like SVD's by default; the embedded model uses 3 blocks (4x),
+    which a small VAE learns to reconstruct far faster."""
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(seed)
     unet = PerFrameUNet(**tiny_unet_config(in_channels))
     vae = AutoencoderKLTemporalDecoder(
-        block_out_channels=(32, 32, 32, 32),  # 4 blocks -> 8x downsampling, as SVD's VAE
-        down_block_types=("DownEncoderBlock2D",) * 4,
+        block_out_channels=(32,) * vae_blocks,  # 4 blocks -> 8x downsampling, as SVD's VAE
+        down_block_types=("DownEncoderBlock2D",) * vae_blocks,
         layers_per_block=1,
         latent_channels=4,
     )

@@ -117,14 +117,15 @@ class AmodalSegmenter:
         self, track: ObjectTrack, decoded: torch.Tensor, h: int, w: int
     ) -> AmodalResult:
         cfg = self.config
-        masks, scores = to_masks(decoded, cfg.rgb_sum_threshold)  # [S, T, h', w'] each
-        masks = preprocess.resize_stack(
-            masks.reshape(-1, *masks.shape[2:]).astype(np.uint8), h, w, True
-        )
-        masks = masks.reshape(cfg.num_samples, -1, h, w).astype(bool) | track.masks[None]
+        _, scores = to_masks(decoded, cfg.rgb_sum_threshold)  # [S, T, h', w'] (R+G+B)/765
+        # Upsample the score, then threshold: smooth outlines rather than blocks of the
+        # working resolution (equal to thresholding first where no resize is needed).
+        scores = preprocess.resize_stack(scores.reshape(-1, *scores.shape[2:]), h, w, False)
+        scores = scores.reshape(cfg.num_samples, -1, h, w)
+        # (+0.5: integer sums at the working size compare exactly as `sum > threshold`)
+        masks = (scores * 765.0 > cfg.rgb_sum_threshold + 0.5) | track.masks[None]
         if cfg.num_samples == 1:
-            score = preprocess.resize_stack(scores[0], h, w, nearest=False)
-            soft = np.maximum(np.clip(score, 0.0, 1.0), track.masks.astype(np.float32))
+            soft = np.maximum(np.clip(scores[0], 0.0, 1.0), track.masks.astype(np.float32))
             return AmodalResult(track.object_id, masks[0], soft.astype(np.float32), track.masks)
         p = masks.mean(axis=0, dtype=np.float32)  # share of samples marking each pixel
         return AmodalResult(

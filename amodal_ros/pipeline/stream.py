@@ -155,7 +155,7 @@ class WindowProcessor:
         if not stream.checkpoint:
             raise InputError(
                 "no stage-1 checkpoint: set the `checkpoint` parameter to a folder, or to "
-                "'embedded' for the small synthetic-trained model (at height 64, width 128)"
+                "'embedded' for the small synthetic-trained model (at height 32, width 64)"
             )
         segmenter = AmodalSegmenter.from_pretrained(embedded.resolve(stream.checkpoint), inference)
         completer = None

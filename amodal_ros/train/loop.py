@@ -38,6 +38,8 @@ import torch
 
 from amodal_ros.core.config import check_fields, param
 
+FOREGROUND_EMPHASIS = 10.0  # autoencoder loss weight of pixels away from the frame's median
+
 
 @dataclass
 class TrainConfig:
@@ -52,6 +54,11 @@ class TrainConfig:
         ("amodal", "completion", "vae"),
     )
     depth: bool = param(True, "stage 1 with depth channels (false = masks only)")
+    sample_targets: bool = param(
+        True,
+        "diffusion targets drawn from the VAE posterior (the reference); false = its mean, for "
+        "a VAE trained as a deterministic autoencoder (stage vae)",
+    )
     fresh_unet: bool = param(
         False, "start from a new seeded tiny UNet instead of init's (after the vae stage)"
     )
@@ -62,11 +69,21 @@ class TrainConfig:
         None,
         ("temporal", "all"),
     )
+    vae_blocks: int = param(
+        4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
+    )
     kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
     out: str = param("train_out", "output folder")
     steps: int = param(1000, "optimizer steps", 1)
     batch_size: int = param(1, "windows per step", 1)
     lr: float = param(3e-6, "AdamW learning rate (the reference's)", 0.0, 1.0)
+    lr_schedule: str = param(
+        "constant",
+        "'constant' (the reference) or 'cosine' (to 10 % of lr at `steps`: short runs end finer)",
+        None,
+        None,
+        ("constant", "cosine"),
+    )
     num_frames: int = param(25, "frames per window", 1)
     height: int = param(128, "working height (the reference trains at 128x256)", 16)
     width: int = param(256, "working width", 16)
@@ -106,7 +123,8 @@ def train(config: TrainConfig) -> dict:
         params = set_trainable(model, everything=config.trainable == "all")
     model.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
+    model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
 
     start = 0
     if (out / "state" / "step.json").is_file():  # resume
@@ -142,6 +160,7 @@ def train(config: TrainConfig) -> dict:
                     loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
             accelerator.backward(loss)
             optimizer.step()
+            schedule.step()
             optimizer.zero_grad()
             value = float(loss.detach())
             losses.append(value)
@@ -165,6 +184,17 @@ def train(config: TrainConfig) -> dict:
     return {"steps": config.steps, "final": str(out / "final"), "losses": losses}
 
 
+def _lr_factor(config: TrainConfig):
+    """Step -> learning-rate factor of the configured schedule."""
+    import math
+
+    if config.lr_schedule == "constant":
+        return lambda step: 1.0
+    return lambda step: (
+        0.1 + 0.45 * (1.0 + math.cos(math.pi * min(step, config.steps) / config.steps))
+    )
+
+
 def _log_timing(path: Path, steps: int, seconds: float) -> None:
     """Append this session's steps and wall time (resumed runs have several) for model cards."""
     import platform
@@ -183,13 +213,24 @@ def _log_timing(path: Path, steps: int, seconds: float) -> None:
     path.write_text(json.dumps(sessions, indent=2))
 
 
-def autoencoder_loss(vae, frames: torch.Tensor, kl_weight: float) -> torch.Tensor:
-    """Reconstruction (MSE on [-1, 1] pixels) + kl_weight * KL of one window of frames
-    [F, 3, h, w], decoded by the temporal decoder as a window."""
+def autoencoder_loss(
+    vae, frames: torch.Tensor, kl_weight: float, emphasis: float = FOREGROUND_EMPHASIS
+) -> torch.Tensor:
+    """Weighted reconstruction MSE + kl_weight * KL of one window of frames [F, 3, h, w] in
+    [-1, 1], decoded by the temporal decoder as a window.
+
+    Pixels are weighted 1 + emphasis * |x - the frame's median|: the frames the pipeline
+    encodes are small objects on a uniform field (masks on black, RGB on white), and a plain
+    loss is minimised by erasing them. The posterior mean is decoded (a deterministic
+    autoencoder): decoding samples makes a new VAE learn slowly, its posterior std starting
+    at 1 and the tiny KL weight leaving it there. The pipeline only uses the mean (conditions)
+    and the decoder; stage training takes targets from the mean too (`sample_targets: false`).
+    """
     dist = vae.encode(frames).latent_dist
-    z = dist.sample()
-    recon = vae.decode(z, num_frames=len(frames)).sample
-    return torch.mean((recon - frames) ** 2) + kl_weight * dist.kl().mean()
+    recon = vae.decode(dist.mode(), num_frames=len(frames)).sample
+    median = frames.flatten(1).median(dim=1).values[:, None, None, None]  # [F, 1, 1, 1]
+    weight = 1.0 + emphasis * (frames - median).abs().mean(1, keepdim=True)
+    return torch.mean(weight * (recon - frames) ** 2) + kl_weight * dist.kl().mean()
 
 
 def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows: int = 8):
@@ -198,9 +239,7 @@ def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows
     was_training = vae.training
     vae.eval()
     with torch.no_grad():
-        latents = torch.cat(
-            [batches._encode(batches._window(rng)[1], sample=False) for _ in range(windows)]
-        )
+        latents = torch.cat([batches._encode(batches._window(rng)[1]) for _ in range(windows)])
     vae.train(was_training)
     factor = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=factor)
@@ -218,7 +257,7 @@ def _starting_components(config: TrainConfig):
     mask_only = config.stage == "amodal" and not config.depth
     channels = 8 if mask_only else 12
     if not config.init:
-        return build_tiny_components(seed=config.seed, in_channels=channels)
+        return build_tiny_components(config.seed, channels, config.vae_blocks)
     components = load_components(config.init)
     if config.fresh_unet:
         from amodal_ros.models.tiny import tiny_unet_config
@@ -258,13 +297,13 @@ class _Batches:
         targets, conds, clips, ids = [], [], [], []
         for _ in range(self.config.batch_size):
             if self.config.stage == "completion":
-                target, conditions, clip_input = self._completion_window(rng)
+                target_px, conditions, clip_input = self._completion_window(rng)
             else:
                 modal, amodal, depth = self._window(rng)
-                target, clip_input = amodal, modal
+                target_px, clip_input = amodal, modal
                 conditions = [modal, depth] if self.config.depth else [modal]
             sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
-            targets.append(self._encode(target, sample=True, generator=generator))
+            targets.append(self._encode(target_px, target=True, generator=generator))
             noisy = [
                 c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32)
                 for c in conditions
@@ -321,18 +360,19 @@ class _Batches:
         )
 
     def frames(self, rng: np.random.Generator) -> torch.Tensor:
-        """[F, 3, h, w] frames of one kind the VAE must encode: modal or amodal masks, depth or
-        RGB of a synthetic window (the autoencoder stage)."""
-        from amodal_ros.pipeline.preprocess import resize_stack
+        """[F, 3, h, w] frames of one kind the pipeline encodes: modal or amodal masks, depth,
+        or an object's RGB on white, visible part or whole (stage 2's condition and target)."""
+        from amodal_ros.pipeline.preprocess import modal_rgb_pixels
 
-        modal, amodal, depth = self._window(rng)
-        kind = int(rng.integers(4))
-        if kind == 3:  # RGB, for stage 2's modal RGB conditions
-            cfg = self.config
-            rgb = resize_stack(self._scene(rng).rgb, cfg.height, cfg.width, nearest=False)
-            pixels = rgb.astype(np.float32).transpose(0, 3, 1, 2) / 127.5 - 1.0
+        kind = int(rng.integers(5))
+        if kind < 3:
+            pixels = self._window(rng)[kind]  # modal, amodal, depth
         else:
-            pixels = (modal, amodal, depth)[kind]
+            clip = self._scene(rng)
+            i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
+            masks = clip.modal(i) if kind == 3 else clip.amodal[i]
+            cfg = self.config
+            pixels = modal_rgb_pixels(clip.rgb, masks, cfg.height, cfg.width)
         return torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
 
     def _window(self, rng: np.random.Generator):
@@ -355,14 +395,19 @@ class _Batches:
             depth_pixels(depth, cfg.height, cfg.width),
         )
 
-    def _encode(self, pixels: np.ndarray, sample: bool = False, generator=None) -> torch.Tensor:
+    def _encode(self, pixels: np.ndarray, target: bool = False, generator=None) -> torch.Tensor:
+        """Conditioning latents (raw posterior mean, as the reference) or, with `target`,
+        diffusion targets: a posterior sample (or the mean, `sample_targets: false`) x the
+        VAE's scaling factor."""
         vae = self.c.vae
         x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device, vae.dtype)
-        dist = vae.encode(x).latent_dist  # [F, 3, h, w] -> [F, 4, h/8, w/8]
-        if not sample:
-            return dist.mode().float()  # conditioning latents are raw (as the reference)
-        eps = torch.randn(dist.mean.shape, generator=generator).to(dist.mean)
-        return ((dist.mean + dist.std * eps) * vae.config.scaling_factor).float()
+        dist = vae.encode(x).latent_dist  # [F, 3, h, w] -> [F, 4, h/s, w/s]
+        if not target:
+            return dist.mode().float()
+        z = dist.mean
+        if self.config.sample_targets:
+            z = z + dist.std * torch.randn(z.shape, generator=generator).to(z)
+        return (z * vae.config.scaling_factor).float()
 
 
 def _shift(rng: np.random.Generator, shape) -> tuple[int, int]:

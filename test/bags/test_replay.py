@@ -333,15 +333,14 @@ def test_missing_topic_is_one_clear_error_with_exit_code_2(tmp_path, demo_bag, c
 
 
 def test_command_line_arguments_map_to_configs(tmp_path):
+    from amodal_ros.models import embedded
+
     parser = build_parser()
     ns = parser.parse_args(["replay", "in_bag", "--out", "o"])
     args = args_from(ns)
     assert args.stream.publish_frames == "new" and args.stream.checkpoint == "embedded"
-    assert (args.inference.height, args.inference.width, args.inference.num_frames) == (
-        64,
-        128,
-        25,
-    )
+    size = (args.inference.height, args.inference.width, args.inference.num_frames)
+    assert size == (embedded.SETTINGS["height"], embedded.SETTINGS["width"], 25)
     assert args.storage == "sqlite3" and args.rgb_topic == topics.RGB_TOPIC and args.progress
     ns = parser.parse_args(
         [

@@ -11,7 +11,12 @@ import pytest
 from amodal_ros.cli.main import main
 from amodal_ros.data.scenes import make_scene, split_seeds, write_clip_folder
 from amodal_ros.eval.baselines import BASELINES
-from amodal_ros.eval.metrics import mean_scores, score_window
+from amodal_ros.eval.metrics import (
+    average_precision,
+    box_detections,
+    mean_scores,
+    score_window,
+)
 from amodal_ros.models.tiny import build_tiny_components, save_published_layout
 
 
@@ -35,13 +40,21 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     assert 0 <= model["mIoU"] <= 100 and 0 <= model["top2_mIoU"] <= 100
     assert model["completion_ssim"] <= 1.0 and model["completion_psnr_db"] > 0
     # the baseline rows are exactly what the metrics give on the same fixed test clips
-    windows = []
+    windows, modal_windows = [], []
     for seed in split_seeds("test", 2):
         clip = make_scene(seed, num_frames=4, height=32, width=64)
         for i in clip.target_ids:
             windows.append(score_window(clip.modal(i), clip.amodal[i], clip.modal(i)))
+            modal_windows.append((clip.modal(i), clip.amodal[i]))
     expected = mean_scores(windows)
     assert results["modal"]["mIoU"] == pytest.approx(expected["mIoU"])
+    # AP50 of the modal boxes: one operating point, from the per-frame box hits
+    dets = [box_detections(w_pred, w_gt) for w_pred, w_gt in modal_windows]
+    ap = average_precision(
+        [s for d in dets for s in d[0]], [h for d in dets for h in d[1]], sum(d[2] for d in dets)
+    )
+    assert results["modal"]["AP50_box"] == pytest.approx(100.0 * ap)
+    assert 0.0 <= results["model"]["AP50_box"] <= 100.0
     assert summary["windows"] == len(windows)
     table = (out / "results.md").read_text()
     assert "| model |" in table and f"{expected['mIoU']:.2f}" in table

@@ -129,3 +129,13 @@ def test_vae_stage_trains_the_autoencoder_only(tmp_path):
     )
     assert changed(trained.vae, start.vae)
     assert not changed(trained.unet, start.unet)
+
+
+def test_cosine_schedule_runs_from_lr_to_a_tenth():
+    from amodal_ros.train.loop import TrainConfig, _lr_factor
+
+    factor = _lr_factor(TrainConfig(steps=100, lr_schedule="cosine"))
+    values = [factor(s) for s in range(0, 101, 10)]
+    assert values[0] == pytest.approx(1.0) and values[-1] == pytest.approx(0.1)
+    assert values[5] == pytest.approx(0.55) and values == sorted(values, reverse=True)
+    assert _lr_factor(TrainConfig(steps=100))(50) == 1.0  # constant: the reference

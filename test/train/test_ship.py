@@ -1,0 +1,45 @@
+"""Shipping trained runs as the embedded model: only loader files are copied, with a report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from amodal_ros.models.loading import load_components
+from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+from amodal_ros.train.ship import ship
+
+
+def _run(root, name: str, seconds: float, losses: list[float]):
+    run = root / name
+    save_published_layout(build_tiny_components(seed=len(name)), run / "final")
+    (run / "state").mkdir()
+    (run / "state" / "optimizer.bin").write_bytes(b"not shipped")
+    (run / "final" / "unet" / "notes.txt").write_text("not shipped")
+    (run / "train_config.json").write_text(json.dumps({"stage": name, "steps": len(losses)}))
+    rows = "".join(f"{10 * (i + 1)},{v}\n" for i, v in enumerate(losses))
+    (run / "loss.csv").write_text("step,loss\n" + rows)
+    (run / "timing.json").write_text(json.dumps([{"steps": 5, "seconds": seconds}] * 2))
+
+
+def test_ship_copies_weights_and_configs_and_reports_runs(tmp_path):
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0, 0.5, 0.25])
+    _run(train_out, "stage2", 10.0, [2.0, 1.0])
+    ship(train_out, dest)
+    shipped = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert all(p.endswith((".safetensors", ".json")) for p in shipped), shipped
+    assert "stage1/unet/diffusion_pytorch_model.safetensors" in shipped
+    assert load_components(dest / "stage1").unet.config.in_channels == 12
+    report = json.loads((dest / "TRAINING.json").read_text())
+    assert set(report) == {"stage1", "stage2"}
+    assert report["stage1"]["seconds"] == 60.0 and report["stage1"]["steps"] == 30
+    assert report["stage1"]["loss_first_logged"] == 1.0
+    assert report["stage2"]["loss_last_20_logged_mean"] == pytest.approx(1.5)
+
+
+def test_ship_refuses_an_unfinished_run(tmp_path):
+    (tmp_path / "stage1").mkdir()
+    with pytest.raises(FileNotFoundError, match="not a finished checkpoint"):
+        ship(tmp_path, tmp_path / "embedded")
