@@ -1,7 +1,7 @@
 """Benchmark of `amodal-ros replay` (not a test): throughput and where a window's time goes.
 
-Writes a synthetic demo bag (default 100 frames at 15 fps, 128x256), replays it with the tiny
-untrained model (64x128, 25-frame windows, stride 5, 25 steps) and prints replay throughput
+Writes a synthetic demo bag (default 100 frames at 15 fps, 128x256), replays it with the
+embedded model (32x64, 25-frame windows, stride 5, 25 steps) and prints replay throughput
 (input and sampled frames/s) and the mean time per model window, split into
 
     encode   VAE + CLIP encoding of the conditioning frames (ConditionEncoder.encode)
@@ -34,6 +34,7 @@ import amodal_ros.pipeline.runner as runner
 from amodal_ros.bags import replay
 from amodal_ros.bags.demo_bag import write_demo_bag
 from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.models import embedded
 from amodal_ros.pipeline.encoding import ConditionEncoder
 from amodal_ros.pipeline.stream import WindowProcessor
 
@@ -93,13 +94,14 @@ def main() -> None:
             out=Path(tmp) / "results",
             stream=StreamConfig(stride=ns.stride, publish_frames="new"),
             inference=InferenceConfig(
-                height=64, width=128, num_frames=ns.window, num_steps=ns.steps, device=ns.device
+                **embedded.SETTINGS, num_frames=ns.window, num_steps=ns.steps, device=ns.device
             ),
             progress=False,
         )
         summary = replay.run(args)
 
     windows = summary["windows_model"]
+    size = f"{embedded.SETTINGS['height']}x{embedded.SETTINGS['width']}"
     per = {k: TIMES[k] / max(1, windows) for k in ("encode", "denoise", "decode", "window")}
     per["other"] = per["window"] - per["encode"] - per["denoise"] - per["decode"]
     timing = summary["timing"]
@@ -107,8 +109,8 @@ def main() -> None:
     per["write"] = timing.get("write", 0.0) / max(1, windows)
     print()
     print(
-        f"device: {device_name(ns.device)}; torch {torch.__version__}; tiny untrained model "
-        f"64x128, {ns.window}-frame window, stride {ns.stride}, {ns.steps} steps"
+        f"device: {device_name(ns.device)}; torch {torch.__version__}; embedded model "
+        f"{size}, {ns.window}-frame window, stride {ns.stride}, {ns.steps} steps"
     )
     print(
         f"bag: {ns.frames} frames at {ns.fps:g} fps, 128x256 -> {summary['frames_sampled']} "

@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -130,12 +131,14 @@ def train(config: TrainConfig) -> dict:
     if (out / "state" / "step.json").is_file():  # resume
         accelerator.load_state(str(out / "state"))
         start = json.loads((out / "state" / "step.json").read_text())["step"]
+        _truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
     generator = torch.Generator().manual_seed(config.seed + start)
     rng = np.random.default_rng(config.seed + start)
     batches = _Batches(components, config, accelerator.device)
 
     losses = []
     started = time.perf_counter()
+    session = uuid.uuid4().hex[:8]  # this call's entry in timing.json
     bar = tqdm(
         range(start, config.steps),
         desc="train",
@@ -172,6 +175,8 @@ def train(config: TrainConfig) -> dict:
             if done % config.save_every == 0 or done == config.steps:
                 accelerator.save_state(str(out / "state"))
                 (out / "state" / "step.json").write_text(json.dumps({"step": done}))
+                seconds = time.perf_counter() - started
+                _log_timing(out / "timing.json", done - start, seconds, session)
                 trained = accelerator.unwrap_model(model)
                 if config.stage == "vae":
                     components.vae = trained
@@ -180,7 +185,6 @@ def train(config: TrainConfig) -> dict:
                     components.unet = trained
                 name = "final" if done == config.steps else f"checkpoint-{done}"
                 save_published_layout(components, out / name)
-    _log_timing(out / "timing.json", config.steps - start, time.perf_counter() - started)
     return {"steps": config.steps, "final": str(out / "final"), "losses": losses}
 
 
@@ -195,11 +199,25 @@ def _lr_factor(config: TrainConfig):
     )
 
 
-def _log_timing(path: Path, steps: int, seconds: float) -> None:
-    """Append this session's steps and wall time (resumed runs have several) for model cards."""
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop loss.csv rows after `step` (logged after the last saved state, before a stop)."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(kept)
+
+
+def _log_timing(path: Path, steps: int, seconds: float, session: str) -> None:
+    """Record this session's steps and wall time so far (at every save; resumed runs have
+    several sessions) for model cards."""
     import platform
 
     sessions = json.loads(path.read_text()) if path.is_file() else []
+    if sessions and sessions[-1].get("session") == session:
+        sessions.pop()  # this session's earlier entry
     sessions.append(
         {
             "steps": steps,
@@ -208,6 +226,7 @@ def _log_timing(path: Path, steps: int, seconds: float) -> None:
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "torch_threads": torch.get_num_threads(),
             "machine": platform.machine(),
+            "session": session,
         }
     )
     path.write_text(json.dumps(sessions, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -52,9 +53,15 @@ def test_train_saves_loadable_checkpoints_and_resumes(tmp_path):
     masks[:, 8:20, 10:30] = True
     result = seg([ObjectTrack(1, masks)], np.ones((4, 32, 64), np.float32))[0]
     assert not (masks & ~result.amodal).any()
-    # resuming continues at step 4 (the saved state), appending to the same log
+    # a stop after the last save logged a row the saved state does not have
+    with open(run / "loss.csv", "a") as f:
+        f.write("4,9.999\n")
+    # resuming continues at step 4 (the saved state), redoing the lost row in the same log
     assert main(["train", _config(tmp_path, 5)]) == 0
-    assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3", "4", "5"]
+    rows = _rows(tmp_path)[1:]
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"] and "9.999" not in rows[3][1]
+    sessions = json.loads((run / "timing.json").read_text())
+    assert [s["steps"] for s in sessions] == [3, 2]  # one entry per session
 
 
 def test_train_rejects_unknown_settings(tmp_path, capsys):
