@@ -14,7 +14,14 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["amodal_ros", "amodal_ros.*"]),
     # the embedded default model (safetensors + configs + model card)
-    package_data={"amodal_ros.models": ["embedded/*.md", "embedded/*/*.json", "embedded/*/*/*"]},
+    package_data={
+        "amodal_ros.models": [
+            "embedded/*.md",
+            "embedded/*.json",
+            "embedded/*/*.json",
+            "embedded/*/*/*",
+        ]
+    },
     install_requires=["numpy", "opencv-python-headless", "pillow", "tqdm", "safetensors"],
     extras_require={
         # torch is not pinned here: robots want their CUDA build. For CPU use torch==2.13.0.
