@@ -24,7 +24,7 @@ HEAVY = ("torch", "diffusers", "transformers")
 def run_until(cmd: list[str], stop_on: str | None, timeout: float) -> tuple[int, str]:
     """Start `cmd`, read its output until a line contains `stop_on` (None: until it exits) or
     `timeout` s pass, then stop it with SIGINT if it still runs (as Ctrl-C would); returns
-    (exit code, output)."""
+    (exit code, all output, including what it printed while stopping)."""
     import signal
     import time
 
@@ -40,8 +40,8 @@ def run_until(cmd: list[str], stop_on: str | None, timeout: float) -> tuple[int,
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
-        rc = proc.wait(timeout=30)
-    return rc, "".join(lines)
+        rest, _ = proc.communicate(timeout=30)  # what it says while stopping, for failures
+    return proc.returncode, "".join(lines) + (rest or "")
 
 
 def run_without(code: str, blocked: tuple[str, ...] = HEAVY) -> str:
