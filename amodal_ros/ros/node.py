@@ -525,6 +525,12 @@ def main(args=None) -> int:
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # Ctrl-C shuts the context down from the signal handler; an executor that was just
+        # building its wait set then raises RCLError instead of ExternalShutdownException.
+        # That is a clean stop; anything raised while the context is still valid is not.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node._stop_streaming()
