@@ -44,6 +44,22 @@ def run_until(cmd: list[str], stop_on: str | None, timeout: float) -> tuple[int,
     return proc.returncode, "".join(lines) + (rest or "")
 
 
+def fit_fixed_batch(loss_fn, params, steps: int, lr: float) -> list[float]:
+    """AdamW `steps` times on one fixed batch (`loss_fn()` computes its loss); the losses, for
+    tests that training lowers it."""
+    import torch
+
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 def run_without(code: str, blocked: tuple[str, ...] = HEAVY) -> str:
     """Run `code` in a fresh interpreter in which importing any of `blocked` fails (e.g. to
     prove a module works without torch); asserts success and returns its stdout."""

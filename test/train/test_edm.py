@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import fit_fixed_batch
 
 from amodal_ros.models.tiny import SVD_SCHEDULER_CONFIG, tiny_unet_config
 from amodal_ros.models.unet import PerFrameUNet
@@ -86,14 +87,9 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch():
     target, cond, context, ids = _batch(8)
     sigmas = torch.tensor([0.5, 2.0])
     noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(1))
-    optimizer = torch.optim.AdamW(params, lr=1e-3)
-    losses = []
-    for _ in range(15):
-        loss = edm_loss(unet, target, cond, context, ids, sigmas, noise)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses = fit_fixed_batch(
+        lambda: edm_loss(unet, target, cond, context, ids, sigmas, noise), params, 15, 1e-3
+    )
     assert np.isfinite(losses).all() and losses[-1] < 0.7 * losses[0], losses
     for n, p in unet.named_parameters():
         if n not in trainable:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import fit_fixed_batch
 
 from amodal_ros.models.loading import load_components
 from amodal_ros.train.loop import TrainConfig, _Batches, _starting_components, train
@@ -94,12 +95,8 @@ def test_completion_training_lowers_the_loss_on_a_fixed_batch(vae_run):
     target, cond, context, ids = batches.sample(np.random.default_rng(0), generator)
     sigmas, noise = sample_sigmas(1, generator), torch.randn(target.shape, generator=generator)
     unet = components.unet.train()
-    optimizer = torch.optim.AdamW(set_trainable(unet, everything=True), lr=1e-3)
-    losses = []
-    for _ in range(8):
-        loss = edm_loss(unet, target, cond, context, ids, sigmas, noise)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    params = set_trainable(unet, everything=True)
+    losses = fit_fixed_batch(
+        lambda: edm_loss(unet, target, cond, context, ids, sigmas, noise), params, 8, 1e-3
+    )
     assert losses[-1] < 0.7 * losses[0], losses

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import yaml
+from conftest import fit_fixed_batch
 
 from amodal_ros.cli.main import main
 from amodal_ros.core.config import InferenceConfig
@@ -110,15 +111,10 @@ def test_autoencoder_loss_decreases_on_a_fixed_window():
     frames = torch.zeros(4, 3, 32, 64)
     frames[:, :, 8:24, 16:40] = 1.0  # a box mask in {0, 1}, mapped to [-1, 1] below
     frames = frames * 2 - 1
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=2e-3)
     torch.manual_seed(0)
-    losses = []
-    for _ in range(12):
-        loss = autoencoder_loss(vae, frames, kl_weight=1e-6)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses = fit_fixed_batch(
+        lambda: autoencoder_loss(vae, frames, kl_weight=1e-6), vae.parameters(), 12, 2e-3
+    )
     assert losses[-1] < 0.7 * losses[0], losses
 
 
