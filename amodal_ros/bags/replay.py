@@ -321,9 +321,7 @@ class _Replay:
             stream = stream.replace(checkpoint=embedded.NAME)
         inference = args.inference
         if inference is None:
-            inference = (
-                InferenceConfig(**embedded.SETTINGS) if self.embedded else InferenceConfig()
-            )
+            inference = InferenceConfig(**embedded.settings_for(stream.checkpoint))
         # Offline, a topic logged late (a slow segmenter) must not cost frames: wait for
         # partners much longer than live (bounded: a missing topic holds at most this many).
         stream = stream.replace(sync_queue=max(stream.sync_queue, OFFLINE_SYNC_QUEUE))

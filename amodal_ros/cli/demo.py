@@ -68,12 +68,10 @@ def run(ns: argparse.Namespace) -> dict:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    use_embedded = ns.checkpoint == embedded.NAME
     stage2 = ns.completion_checkpoint
-    if stage2 is None:
-        stage2 = embedded.NAME if use_embedded else ""
+    if stage2 is None:  # the embedded stage 2 goes with the embedded stage 1
+        stage2 = embedded.NAME if ns.checkpoint == embedded.NAME else ""
     write_demo_bag(out / "demo_bag", frames=ns.frames)
-    settings = embedded.SETTINGS if use_embedded else {}
     summary = replay.run(
         replay.ReplayArgs(
             bag=out / "demo_bag",
@@ -84,7 +82,9 @@ def run(ns: argparse.Namespace) -> dict:
                 stride=ns.stride,
                 publish_frames="new",
             ),
-            inference=InferenceConfig(num_steps=ns.steps, device=ns.device, **settings),
+            inference=InferenceConfig(
+                num_steps=ns.steps, device=ns.device, **embedded.settings_for(ns.checkpoint)
+            ),
             video=out / "overlay",
         )
     )

@@ -111,7 +111,7 @@ def sized_config_from(ns: argparse.Namespace, checkpoint: str) -> InferenceConfi
     ones."""
     from amodal_ros.models import embedded
 
-    defaults = InferenceConfig(**(embedded.SETTINGS if checkpoint == embedded.NAME else {}))
+    defaults = InferenceConfig(**embedded.settings_for(checkpoint))
     sized = argparse.Namespace(**vars(ns))
     sized.height = defaults.height if ns.height is None else ns.height
     sized.width = defaults.width if ns.width is None else ns.width

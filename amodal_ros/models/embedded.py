@@ -25,6 +25,12 @@ NOTE = (
 )
 
 
+def settings_for(checkpoint: str) -> dict:
+    """InferenceConfig fields a checkpoint needs beyond the published defaults: the embedded
+    model's SETTINGS for 'embedded', nothing for a published-layout folder."""
+    return dict(SETTINGS) if checkpoint == NAME else {}
+
+
 def resolve(checkpoint: str, stage: int = 1) -> str:
     """`checkpoint` with 'embedded' replaced by the embedded model's folder of `stage`."""
     if checkpoint != NAME:
