@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from amodal_ros.core import InferenceConfig, ObjectTrack
+from amodal_ros.models.architectures import build_random_svd_components
 from amodal_ros.models.tiny import build_tiny_components
 from amodal_ros.pipeline import AmodalSegmenter, FrameEncodingCache
 
@@ -55,35 +56,6 @@ def timed(fn, repeats: int, sync) -> float:
     return best
 
 
-def full_size_components():
-    """SVD img2vid-xt architectures with random weights (12-channel UNet), for GPU timing."""
-    from diffusers import AutoencoderKLTemporalDecoder
-    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    from amodal_ros.models.loading import VasComponents
-    from amodal_ros.models.tiny import SVD_SCHEDULER_CONFIG
-    from amodal_ros.models.unet import PerFrameUNet
-
-    unet = PerFrameUNet(in_channels=12)
-    vae = AutoencoderKLTemporalDecoder(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        layers_per_block=2,
-    )
-    clip = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            hidden_size=1280,
-            intermediate_size=5120,
-            num_hidden_layers=32,
-            num_attention_heads=16,
-            patch_size=14,
-            image_size=224,
-            projection_dim=1024,
-        )
-    )
-    return VasComponents(unet, vae, clip, dict(SVD_SCHEDULER_CONFIG), source="<full-size random>")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=25)
@@ -97,7 +69,7 @@ def main() -> None:
     config = InferenceConfig(
         num_steps=args.steps, device=args.device, dtype=args.dtype, max_batch_objects=4, **size
     )
-    components = full_size_components() if args.full_size else build_tiny_components(0)
+    components = build_random_svd_components() if args.full_size else build_tiny_components(0)
     components.to(args.device, getattr(torch, args.dtype))
     seg = AmodalSegmenter(components, config)
     h, w = 2 * size["height"], 2 * size["width"]  # camera resolution

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# ONNX exports / TensorRT engines of test models go to a throwaway folder, not ~/.cache
+os.environ.setdefault("AMODAL_ROS_ENGINE_CACHE", tempfile.mkdtemp(prefix="amodal_engines_"))
 
 torch = pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
 

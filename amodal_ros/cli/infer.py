@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from amodal_ros.cli import io
-from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.config import PRESETS, UNET_BACKENDS, InferenceConfig
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.types import ObjectTrack, mask_bbox, occluders, occlusion_ratio
 
@@ -86,6 +86,24 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch", type=int, default=defaults.max_batch_objects, help="objects per UNet call"
     )
+    parser.add_argument(
+        "--preset",
+        default="",
+        choices=["", *PRESETS],
+        help="speed/quality preset (sets --steps, --guidance and --warm-start)",
+    )
+    parser.add_argument(
+        "--warm-start",
+        type=float,
+        default=defaults.warm_start,
+        help="share of the steps run from the previous overlapping window (0 = cold)",
+    )
+    parser.add_argument(
+        "--unet-backend", default=defaults.unet_backend, choices=list(UNET_BACKENDS)
+    )
+    parser.add_argument(
+        "--engine-cache", default="", help="ONNX/TensorRT cache folder (~/.cache/amodal_ros)"
+    )
 
 
 def config_from(ns: argparse.Namespace) -> InferenceConfig:
@@ -102,6 +120,10 @@ def config_from(ns: argparse.Namespace) -> InferenceConfig:
         width=ns.width,
         num_frames=ns.window,
         max_batch_objects=ns.batch,
+        warm_start=ns.warm_start,
+        unet_backend=ns.unet_backend,
+        engine_cache=ns.engine_cache,
+        preset=ns.preset,
     )
 
 

@@ -1,5 +1,5 @@
-"""`amodal-ros` command: infer, demo, demo-bag, replay, synth, eval, train. Errors print one
-line and exit non-zero."""
+"""`amodal-ros` command: infer, demo, demo-bag, replay, synth, eval, train, bench,
+build-engines. Errors print one line and exit non-zero."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ import os
 import sys
 
 from amodal_ros import __version__
-from amodal_ros.core.errors import CheckpointError, InputError
+from amodal_ros.core.errors import BackendUnavailableError, CheckpointError, InputError
 
 EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from amodal_ros.cli import demo, demo_bag, evaluate, infer, replay, synth, train
+    from amodal_ros.cli import (
+        bench,
+        build_engines,
+        demo,
+        demo_bag,
+        evaluate,
+        infer,
+        replay,
+        synth,
+        train,
+    )
 
     parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__)
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
@@ -36,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser("eval", help="mIoU / mIoU_occ of the model and the baselines")
     )
     train.add_arguments(commands.add_parser("train", help="stage-1 training (accelerate)"))
+    bench.add_arguments(
+        commands.add_parser("bench", help="reference pattern vs amodal_ros: speed side by side")
+    )
+    build_engines.add_arguments(
+        commands.add_parser(
+            "build-engines", help="prebuild ONNX exports / TensorRT engines for the node"
+        )
+    )
     return parser
 
 
@@ -85,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             from amodal_ros.cli import synth
 
             synth.run(args)
+        elif args.command == "bench":
+            from amodal_ros.cli import bench
+
+            bench.run(args)
+        elif args.command == "build-engines":
+            from amodal_ros.cli import build_engines
+
+            build_engines.run(args)
         elif args.command == "demo-bag":
             from amodal_ros.cli import demo_bag
 
@@ -93,7 +119,14 @@ def main(argv: list[str] | None = None) -> int:
             from amodal_ros.cli import replay
 
             replay.run(args)  # prints its summary
-    except (InputError, CheckpointError, ValueError, ImportError, FileNotFoundError) as err:
+    except (
+        InputError,
+        CheckpointError,
+        BackendUnavailableError,
+        ValueError,
+        ImportError,
+        FileNotFoundError,
+    ) as err:
         print(f"amodal-ros {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0

@@ -7,3 +7,7 @@ class CheckpointError(RuntimeError):
 
 class InputError(ValueError):
     """Frames, masks or depth given to the pipeline are inconsistent or unusable."""
+
+
+class BackendUnavailableError(RuntimeError):
+    """A requested acceleration backend cannot run here (the message says why and what to do)."""

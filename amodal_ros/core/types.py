@@ -39,6 +39,8 @@ class AmodalResult:
         disagreement: [T, H, W] float32 in [0, 1], 1 - |2p - 1| over samples (0 = all agree);
             None with one sample.
         samples: [S, T, H, W] bool hypotheses when num_samples > 1, else None.
+        decoded: [T] bool, the frames the model decoded when only some were asked for (the
+            others carry the modal mask as amodal); None when every frame was decoded.
     """
 
     object_id: Hashable
@@ -47,6 +49,7 @@ class AmodalResult:
     modal: np.ndarray
     disagreement: np.ndarray | None = None
     samples: np.ndarray | None = None
+    decoded: np.ndarray | None = None
 
     @property
     def occlusion_ratio(self) -> np.ndarray:

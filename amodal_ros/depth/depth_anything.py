@@ -20,14 +20,45 @@ class DepthAnythingDepth:
 
     Preprocessing as the model's image processor: keep aspect ratio, scale so the shorter side
     is `input_size` (518), round sides to multiples of 14, bicubic, ImageNet normalisation.
+    `backend` (eager, onnxruntime, tensorrt, auto) runs the network; exported
+    backends build one ONNX file / engine per input size, cached under `engine_cache`
+    (`prepare` builds it before the first frame).
     """
 
-    def __init__(self, model, input_size: int = 518, device="cpu", dtype=torch.float32, batch=8):
+    def __init__(
+        self,
+        model,
+        input_size: int = 518,
+        device="cpu",
+        dtype=torch.float32,
+        batch=8,
+        backend: str = "eager",
+        engine_cache: str = "",
+    ):
+        from amodal_ros.accel.artifacts import ArtifactCache, cache_dir
+        from amodal_ros.accel.backends import resolve
+
         self.model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
         self.input_size = input_size
         self.device = device
         self.dtype = dtype
         self.batch = batch
+        self.backend = resolve("depth", backend, torch.device(device))
+        self.artifacts = ArtifactCache(cache_dir(engine_cache))
+        self._predictors: dict[tuple[int, int], object] = {}
+
+    def prepare(self, height: int, width: int):
+        """The network runner for camera frames of height x width (built and cached once)."""
+        from amodal_ros.accel.backends import depth_predictor
+        from amodal_ros.accel.onnx_export import DepthSpec
+
+        size = self.input_shape(height, width)
+        if size not in self._predictors:
+            spec = DepthSpec(*size, max_batch=self.batch)
+            self._predictors[size] = depth_predictor(
+                self.model, spec, self.backend, torch.device(self.device), self.artifacts
+            )
+        return self._predictors[size]
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, **kwargs) -> DepthAnythingDepth:
@@ -65,6 +96,7 @@ class DepthAnythingDepth:
             )
         t, h, w, _ = frames.shape
         size = self.input_shape(h, w)
+        predict = self.prepare(h, w)
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         out = []
@@ -72,7 +104,7 @@ class DepthAnythingDepth:
             x = torch.from_numpy(chunk).to(self.device).permute(0, 3, 1, 2).float() / 255.0
             x = F.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
             x = ((x - mean) / std).to(self.dtype)
-            pred = self.model(pixel_values=x).predicted_depth  # [b, h', w']
+            pred = predict(x)  # [b, h', w']
             pred = F.interpolate(
                 pred[:, None].float(), size=(h, w), mode="bilinear", align_corners=False
             )

@@ -13,16 +13,20 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
 from amodal_ros.core.config import InferenceConfig
 from amodal_ros.models.loading import VasComponents
 from amodal_ros.pipeline.cache import FrameEncodingCache, digest, stable_seed
+from amodal_ros.pipeline.timing import StageTimes
 
 
 class ConditionEncoder:
     """Encodes conditioning frames once; frames already in the cache are not encoded again."""
 
-    def __init__(self, components: VasComponents, config: InferenceConfig, device, dtype):
+    def __init__(
+        self, components: VasComponents, config: InferenceConfig, device, dtype, times=None
+    ):
         self.c = components
         self.config = config
         self.device = device
         self.dtype = dtype
+        self.times = times or StageTimes()
 
     def encode(
         self,
@@ -47,10 +51,15 @@ class ConditionEncoder:
         cached = [cache.get(k) for k in keys]
         todo = [i for i, entry in enumerate(cached) if entry is None]
         if todo:
-            new_latents = self._vae_encode(
-                kind, object_key, [frame_keys[i] for i in todo], pixels[todo]
-            )
-            new_clip = self._clip_embed(pixels[todo]) if with_clip else [None] * len(todo)
+            # all new frames in one batched call each (never a per-frame loop)
+            with self.times("encode"):
+                new_latents = self._vae_encode(
+                    kind, object_key, [frame_keys[i] for i in todo], pixels[todo]
+                )
+            new_clip = [None] * len(todo)
+            if with_clip:
+                with self.times("clip"):
+                    new_clip = self._clip_embed(pixels[todo])
             for j, i in enumerate(todo):
                 cached[i] = (new_latents[j], new_clip[j])
                 cache.put(keys[i], cached[i])

@@ -2,50 +2,138 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from amodal_ros.core.config import InferenceConfig
 from amodal_ros.models.loading import VasComponents
 from amodal_ros.pipeline.encoding import ConditionEncoder
-from amodal_ros.pipeline.sampling import cross_attention_context, decode, denoise, guidance_ramp
+from amodal_ros.pipeline.sampling import (
+    cross_attention_context,
+    decode,
+    denoise,
+    guidance_ramp,
+    warm_start_step,
+)
+from amodal_ros.pipeline.timing import StageTimes
+
+
+@dataclass
+class SamplingJob:
+    """One window to sample: its conditioning, its noise seed, and optionally a warm start.
+
+    cond: [T, C, h, w] conditioning latents; clip: [T, D] CLIP embeddings.
+    init: [T, 4, h, w] clean latents to start from (the previous window's result, aligned to
+    this window's frames), or None for a cold start from noise.
+    """
+
+    cond: torch.Tensor
+    clip: torch.Tensor
+    seed: int
+    init: torch.Tensor | None = None
 
 
 class WindowSampler:
-    """Runs (conditioning latents, CLIP, seed) jobs through the UNet in bounded batches."""
+    """Runs SamplingJobs through the UNet in bounded batches and decodes the result."""
 
     def __init__(self, components: VasComponents, config: InferenceConfig):
+        from amodal_ros.accel.artifacts import ArtifactCache, cache_dir
+        from amodal_ros.accel.backends import unet_predictor
+
         self.c = components
         self.config = config
         self.device = torch.device(config.device)
         self.dtype = components.unet.dtype
-        self.encoder = ConditionEncoder(components, config, self.device, self.dtype)
+        self.times = StageTimes()
+        self.encoder = ConditionEncoder(components, config, self.device, self.dtype, self.times)
+        self.artifacts = ArtifactCache(cache_dir(config.engine_cache))
+        self.predict = unet_predictor(
+            components.unet, self.unet_spec(), config.unet_backend, self.device, self.artifacts
+        )
+        self.last_latents: list[torch.Tensor] = []  # [T, 4, h, w] per job of the last run
 
     @property
     def latent_shape(self) -> tuple[int, int]:
         f = self.c.vae_scale_factor
         return self.config.height // f, self.config.width // f
 
+    def unet_spec(self):
+        """Static shapes of this configuration's UNet calls (for ONNX/TensorRT)."""
+        from amodal_ros.accel.onnx_export import UNetSpec
+
+        cfg = self.config
+        unet = self.c.unet.config
+        return UNetSpec(
+            frames=cfg.num_frames,
+            in_channels=unet.in_channels,
+            latent_height=self.latent_shape[0],
+            latent_width=self.latent_shape[1],
+            tokens=cfg.num_frames if cfg.conditioning_mode == "consistent" else 1,
+            context_dim=unet.cross_attention_dim,
+            max_batch=cfg.max_batch_objects * (2 if cfg.uses_guidance else 1),
+        )
+
     def time_ids(self) -> torch.Tensor:
         cfg = self.config
         # [fps id, motion bucket, noise aug]; fps id = fps (consistent) or fps - 1 (reference)
         return torch.tensor([cfg.fps_id, cfg.motion_bucket_id, cfg.noise_aug_strength])
 
-    def run(self, jobs: list, progress: bool = False) -> torch.Tensor:
-        """jobs: [((cond latents [T, C, h, w], clip [T, D]), seed)] -> [N, T, 3, H, W], [-1, 1]."""
+    def run(
+        self, jobs: Sequence[SamplingJob], frames: Sequence[int] | None = None, progress=False
+    ) -> tuple[torch.Tensor, list[int]]:
+        """Sample and decode every job.
+
+        Args:
+            frames: window frames whose output is needed (None = all). Only the temporal
+                decoder's chunks holding one of them are decoded; chunks decode independently,
+                so those frames come out exactly as in a full decode.
+        Returns:
+            ([N, len(decoded), 3, H, W] float32 in [-1, 1], decoded frame indices).
+        """
+        cfg = self.config
+        latents: list[torch.Tensor | None] = [None] * len(jobs)
+        start = warm_start_step(cfg.num_steps, cfg.warm_start)
+        cold = [i for i, job in enumerate(jobs) if job.init is None or start == 0]
+        warm = [i for i in range(len(jobs)) if i not in set(cold)]
+        for indices, step in ((cold, 0), (warm, start)):
+            for first in range(0, len(indices), cfg.max_batch_objects):
+                batch = indices[first : first + cfg.max_batch_objects]
+                out = self._denoise([jobs[i] for i in batch], step, progress)
+                for i, x in zip(batch, out):
+                    latents[i] = x
+        self.last_latents = latents
+        stacked = torch.stack(latents)  # [N, T, 4, h, w]
+        t = stacked.shape[1]
+        chunks = _chunks_needed(t, cfg.decode_chunk_size, frames)
+        outputs = []
+        with self.times("decode"):
+            for first in range(0, len(jobs), cfg.max_batch_objects):
+                part = stacked[first : first + cfg.max_batch_objects]
+                pieces = [
+                    decode(self.c.vae, part[:, a:b], cfg.decode_chunk_size) for a, b in chunks
+                ]
+                outputs.append(torch.cat(pieces, dim=1).cpu())
+        decoded = [i for a, b in chunks for i in range(a, b)]
+        return torch.cat(outputs), decoded
+
+    def _denoise(self, batch: list[SamplingJob], start_step: int, progress) -> torch.Tensor:
         cfg = self.config
         guided = cfg.uses_guidance
-        outputs = []
-        for start in range(0, len(jobs), cfg.max_batch_objects):
-            batch = jobs[start : start + cfg.max_batch_objects]
-            cond = torch.stack([job[0][0] for job in batch])  # [B, T, C, h, w]
-            clip = torch.stack([job[0][1] for job in batch])  # [B, T, D]
-            t = cond.shape[1]
-            noise = torch.stack([self._noise(t, seed) for _, seed in batch]).to(
-                self.device, self.dtype
-            )
-            latents = denoise(
-                self.c.unet,
+        cond = torch.stack([job.cond for job in batch])  # [B, T, C, h, w]
+        clip = torch.stack([job.clip for job in batch])  # [B, T, D]
+        t = cond.shape[1]
+        noise = torch.stack([self._noise(t, job.seed) for job in batch]).to(
+            self.device, self.dtype
+        )
+        init = None
+        if start_step:
+            init = torch.stack([job.init for job in batch]).to(self.device, self.dtype)
+        with self.times("denoise"):
+            return denoise(
+                self.predict,
                 self.c.scheduler_config,
                 noise,
                 cond,
@@ -54,14 +142,40 @@ class WindowSampler:
                 cfg.num_steps,
                 guidance_ramp(cfg.min_guidance, cfg.max_guidance, t) if guided else None,
                 progress=progress,
+                init=init,
+                start_step=start_step,
             )
-            outputs.append(decode(self.c.vae, latents, cfg.decode_chunk_size).cpu())
-        return torch.cat(outputs)
 
     def _noise(self, num_frames: int, seed: int) -> torch.Tensor:
         # Generated on the CPU so a seed gives the same noise on every device.
         generator = torch.Generator().manual_seed(seed)
         return torch.randn((num_frames, 4, *self.latent_shape), generator=generator)
+
+
+def _chunks_needed(t: int, chunk: int, frames: Sequence[int] | None) -> list[tuple[int, int]]:
+    """[(first, end)] of the decoder chunks (aligned at frame 0) holding a needed frame."""
+    bounds = [(a, min(a + chunk, t)) for a in range(0, t, chunk)]
+    if frames is None:
+        return bounds
+    wanted = set(frames)
+    return [(a, b) for a, b in bounds if wanted & set(range(a, b))]
+
+
+def align_previous(
+    previous_keys: Sequence[Hashable], previous: torch.Tensor, keys: Sequence[Hashable]
+) -> torch.Tensor | None:
+    """The previous window's latents [T, 4, h, w] laid onto this window's frame keys: shared
+    frames take their latents, frames new since then repeat the newest shared one. None when
+    fewer than half of the frames are shared (too little overlap to be worth starting from)."""
+    index = {k: i for i, k in enumerate(previous_keys)}
+    shared = [index.get(k) for k in keys]
+    if sum(i is not None for i in shared) * 2 < len(keys):
+        return None
+    rows, last = [], None
+    for i in shared:
+        last = i if i is not None else last
+        rows.append(last if last is not None else next(j for j in shared if j is not None))
+    return previous[rows]
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:

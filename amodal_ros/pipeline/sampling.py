@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from diffusers import EulerDiscreteScheduler
 from tqdm.auto import tqdm
-
-from amodal_ros.models.unet import PerFrameUNet
 
 
 def cross_attention_context(clip: torch.Tensor, mode: str, guided: bool) -> torch.Tensor:
@@ -41,9 +41,17 @@ def guidance_ramp(min_scale: float, max_scale: float, num_frames: int) -> torch.
     return torch.linspace(min_scale, max_scale, num_frames)
 
 
+def warm_start_step(num_steps: int, share: float) -> int:
+    """Index of the first step run by a warm start that runs `share` of `num_steps` (at least
+    one step); 0 (a cold start) when share is 0 or 1."""
+    if share <= 0.0 or share >= 1.0:
+        return 0
+    return num_steps - max(1, round(num_steps * share))
+
+
 @torch.no_grad()
 def denoise(
-    unet: PerFrameUNet,
+    predict: Callable[..., torch.Tensor],
     scheduler_config: dict,
     noise: torch.Tensor,
     cond_latents: torch.Tensor,
@@ -52,32 +60,43 @@ def denoise(
     num_steps: int,
     guidance: torch.Tensor | None,
     progress: bool = False,
+    init: torch.Tensor | None = None,
+    start_step: int = 0,
 ) -> torch.Tensor:
-    """Euler sampling from unit noise to clean latents.
+    """Euler sampling from unit noise (or from `init` re-noised) to clean latents.
 
     Args:
+        predict: the UNet on some backend: (sample, timestep, context, time_ids) -> prediction.
         noise: [B, F, 4, h, w] standard normal (scaled by the scheduler's initial sigma here).
         cond_latents: [B, F, C, h, w] conditioning latents (C = 4 or 8), zeroed for the
             unconditional branch.
         context: cross-attention context from `cross_attention_context`, matching `guidance`.
         time_ids: [3] added time ids (fps id, motion bucket, noise augmentation).
         guidance: [F] per-frame scales, or None for the unguided path (conditional branch only).
+        init, start_step: warm start. `init` [B, F, 4, h, w] clean latents get noise at the
+            sigma of step `start_step` (EDM: x + sigma * eps) and only the remaining steps run.
     Returns:
         [B, F, 4, h, w] latents (scaled space; divide by the VAE scaling factor to decode).
     """
     scheduler = EulerDiscreteScheduler.from_config(scheduler_config)
     scheduler.set_timesteps(num_steps, device=noise.device)
-    latents = noise * scheduler.init_noise_sigma
+    timesteps = scheduler.timesteps
+    if init is not None and start_step > 0:
+        scheduler.set_begin_index(start_step)
+        latents = init + noise * scheduler.sigmas[start_step].to(noise.dtype)
+        timesteps = timesteps[start_step:]
+    else:
+        latents = noise * scheduler.init_noise_sigma
     b = latents.shape[0]
     if guidance is not None:
         cond_latents = torch.cat([torch.zeros_like(cond_latents), cond_latents])
         scale = guidance.to(latents.device, latents.dtype).view(1, -1, 1, 1, 1)
     ids = time_ids.to(latents.device, latents.dtype).expand(cond_latents.shape[0], -1)
-    for t in tqdm(scheduler.timesteps, desc="denoise", leave=False, disable=not progress):
+    for t in tqdm(timesteps, desc="denoise", leave=False, disable=not progress):
         model_in = torch.cat([latents] * 2) if guidance is not None else latents
         model_in = scheduler.scale_model_input(model_in, t)
         model_in = torch.cat([model_in, cond_latents], dim=2)  # [B', F, 4 + C, h, w]
-        pred = unet(model_in, t, context, ids, return_dict=False)[0]
+        pred = predict(model_in, t, context, ids)
         if guidance is not None:
             uncond, cond = pred[:b], pred[b:]
             pred = uncond + scale * (cond - uncond)

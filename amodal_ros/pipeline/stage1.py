@@ -16,7 +16,7 @@ from amodal_ros.models.loading import VasComponents, load_components
 from amodal_ros.pipeline import preprocess
 from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
 from amodal_ros.pipeline.checks import check_frames, check_tracks
-from amodal_ros.pipeline.runner import WindowSampler, to_masks
+from amodal_ros.pipeline.runner import SamplingJob, WindowSampler, align_previous, to_masks
 
 
 class AmodalSegmenter:
@@ -50,6 +50,7 @@ class AmodalSegmenter:
         inverse_depth: np.ndarray | None = None,
         cache: FrameEncodingCache | None = None,
         progress: bool = False,
+        frames: Sequence[int] | None = None,
     ) -> list[AmodalResult]:
         """Amodal masks for every object of a window.
 
@@ -58,7 +59,12 @@ class AmodalSegmenter:
             inverse_depth: [T, H, W] relative inverse depth of the frames (Depth Anything output
                 or `CameraDepth`), any positive scale; normalised over the window here. Required
                 by mask+depth checkpoints, refused by mask-only ones.
-            cache: per-frame encoding cache shared across windows; a fresh one when None.
+            cache: per-frame encoding cache shared across windows; a fresh one when None. With
+                `config.warm_start` it also keeps each object's last result, which starts the
+                next window of tracks with `frame_keys` (stamps) that overlap it.
+            frames: indices of the frames whose masks are needed (None = all). Frames that
+                are not needed and share no decoder chunk with one are not decoded; they carry
+                the modal mask and are marked in `AmodalResult.decoded`.
         Returns:
             one AmodalResult per track, in order, at the input resolution.
         """
@@ -99,40 +105,73 @@ class AmodalSegmenter:
             conditions.append((latents, clip))
 
         # 4-6. sample every (object, sample) window in bounded batches, decode
-        jobs = [
-            (conditions[i], stable_seed(cfg.seed, "noise", track.object_id, s))
-            for i, track in enumerate(tracks)
-            for s in range(cfg.num_samples)
-        ]
-        frames = self.sampler.run(jobs, progress=progress)  # [N, T, 3, h', w']
+        jobs = []
+        for i, track in enumerate(tracks):
+            for s in range(cfg.num_samples):
+                seed = stable_seed(cfg.seed, "noise", track.object_id, s)
+                init = self._warm_init(cache, track, s)
+                jobs.append(SamplingJob(*conditions[i], seed, init))
+        decoded, indices = self.sampler.run(jobs, frames, progress=progress)
+        if cfg.warm_start > 0:
+            for job_index, (i, s) in enumerate(
+                (i, s) for i in range(len(tracks)) for s in range(cfg.num_samples)
+            ):
+                if tracks[i].frame_keys is not None:  # without stamps there is no next window
+                    latents = self.sampler.last_latents[job_index]
+                    cache.put(("warm", tracks[i].object_id, None, s), (tracks[i].keys(), latents))
 
         # 7. threshold, resize to input size, union with the modal mask
         results = []
         for i, track in enumerate(tracks):
-            decoded = frames[i * cfg.num_samples : (i + 1) * cfg.num_samples]
-            results.append(self._postprocess(track, decoded, h, w))
+            videos = decoded[i * cfg.num_samples : (i + 1) * cfg.num_samples]
+            results.append(self._postprocess(track, videos, indices, h, w))
         return results
 
+    def _warm_init(self, cache, track: ObjectTrack, sample: int) -> torch.Tensor | None:
+        if self.config.warm_start <= 0 or track.frame_keys is None:
+            return None  # without stamps, windows cannot be aligned
+        previous = cache.get(("warm", track.object_id, None, sample))
+        return None if previous is None else align_previous(*previous, track.keys())
+
     def _postprocess(
-        self, track: ObjectTrack, decoded: torch.Tensor, h: int, w: int
+        self, track: ObjectTrack, videos: torch.Tensor, indices: list[int], h: int, w: int
     ) -> AmodalResult:
         cfg = self.config
-        _, scores = to_masks(decoded, cfg.rgb_sum_threshold)  # [S, T, h', w'] (R+G+B)/765
+        _, scores = to_masks(videos, cfg.rgb_sum_threshold)  # [S, t, h', w'] (R+G+B)/765
         # Upsample the score, then threshold: smooth outlines rather than blocks of the
         # working resolution (equal to thresholding first where no resize is needed).
         scores = preprocess.resize_stack(scores.reshape(-1, *scores.shape[2:]), h, w, False)
         scores = scores.reshape(cfg.num_samples, -1, h, w)
+        modal = track.masks[indices]
         # (+0.5: integer sums at the working size compare exactly as `sum > threshold`)
-        masks = (scores * 765.0 > cfg.rgb_sum_threshold + 0.5) | track.masks[None]
+        masks = (scores * 765.0 > cfg.rgb_sum_threshold + 0.5) | modal[None]
+        decoded = np.zeros(len(track.masks), bool)
+        decoded[indices] = True
+        amodal = track.masks.copy()  # frames not decoded carry the modal mask
+        soft = track.masks.astype(np.float32)
         if cfg.num_samples == 1:
-            soft = np.maximum(np.clip(scores[0], 0.0, 1.0), track.masks.astype(np.float32))
-            return AmodalResult(track.object_id, masks[0], soft.astype(np.float32), track.masks)
+            amodal[indices] = masks[0]
+            soft[indices] = np.maximum(np.clip(scores[0], 0.0, 1.0), modal)
+            return AmodalResult(
+                track.object_id, amodal, soft, track.masks, decoded=_none_if_all(decoded)
+            )
         p = masks.mean(axis=0, dtype=np.float32)  # share of samples marking each pixel
+        amodal[indices] = p >= 0.5
+        soft[indices] = p
+        disagreement = np.zeros(soft.shape, np.float32)
+        disagreement[indices] = 1.0 - np.abs(2.0 * p - 1.0)
+        samples = np.repeat(track.masks[None], cfg.num_samples, axis=0)
+        samples[:, indices] = masks
         return AmodalResult(
             track.object_id,
-            amodal=p >= 0.5,
-            soft=p,
+            amodal=amodal,
+            soft=soft,
             modal=track.masks,
-            disagreement=(1.0 - np.abs(2.0 * p - 1.0)).astype(np.float32),
-            samples=masks,
+            disagreement=disagreement,
+            samples=samples,
+            decoded=_none_if_all(decoded),
         )
+
+
+def _none_if_all(decoded: np.ndarray) -> np.ndarray | None:
+    return None if decoded.all() else decoded

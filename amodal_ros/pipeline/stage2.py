@@ -15,7 +15,7 @@ from amodal_ros.models.loading import VasComponents, load_components
 from amodal_ros.pipeline import preprocess
 from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
 from amodal_ros.pipeline.checks import check_frames, check_tracks
-from amodal_ros.pipeline.runner import WindowSampler, to_uint8
+from amodal_ros.pipeline.runner import SamplingJob, WindowSampler, to_uint8
 
 
 class ContentCompleter:
@@ -47,12 +47,16 @@ class ContentCompleter:
         amodal: Sequence[AmodalResult],
         cache: FrameEncodingCache | None = None,
         progress: bool = False,
+        frames: Sequence[int] | None = None,
     ) -> list[CompletionResult]:
         """Completed appearance of every object.
 
         Args:
             rgb: [T, H, W, 3] uint8 RGB frames of the window.
-            amodal: stage-1 results (their `modal` and `amodal` masks, [T, H, W] bool).
+            amodal: stage-1 results (their `modal` and `amodal` masks, [T, H, W] bool), decoded
+                on every frame (stage 2 conditions on all of them).
+            frames: indices of the frames whose completion is needed (None = all); frames in
+                no needed decoder chunk stay white with alpha 0.
         Returns:
             one CompletionResult per object at the input resolution.
         """
@@ -78,14 +82,18 @@ class ContentCompleter:
                 "amodal", result.object_id, keys, mask_pixels, cache, with_clip=False
             )
             cond = torch.cat([rgb_latents, mask_latents], dim=1)  # [T, 8, h, w]
-            jobs.append(((cond, clip), stable_seed(cfg.seed, "complete", result.object_id)))
+            seed = stable_seed(cfg.seed, "complete", result.object_id)
+            jobs.append(SamplingJob(cond, clip, seed))
 
         # 3. sample, decode, resize back
-        frames = to_uint8(self.sampler.run(jobs, progress=progress))  # [N, T, h', w', 3]
+        decoded, indices = self.sampler.run(jobs, frames, progress=progress)
+        videos = to_uint8(decoded)  # [N, t, h', w', 3]
         out = []
-        for result, video in zip(amodal, frames):
-            completed = preprocess.resize_stack(video, h, w, nearest=False)
+        for result, video in zip(amodal, videos):
+            completed = np.full((t, h, w, 3), 255, np.uint8)
+            completed[indices] = preprocess.resize_stack(video, h, w, nearest=False)
             alpha = result.amodal.astype(np.uint8)[..., None] * np.uint8(255)
+            alpha[[i for i in range(t) if i not in set(indices)]] = 0
             out.append(
                 CompletionResult(
                     result.object_id, completed, np.concatenate([completed, alpha], -1)

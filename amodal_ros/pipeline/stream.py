@@ -168,7 +168,11 @@ class WindowProcessor:
             from amodal_ros.depth.depth_anything import DepthAnythingDepth
 
             estimator = DepthAnythingDepth.from_pretrained(
-                stream.depth_model, device=inference.device, dtype=getattr(torch, inference.dtype)
+                stream.depth_model,
+                device=inference.device,
+                dtype=getattr(torch, inference.dtype),
+                backend=stream.depth_backend,
+                engine_cache=inference.engine_cache,
             )
         return cls(segmenter, stream, completer, estimator, source, **kwargs)
 
@@ -228,14 +232,20 @@ class WindowProcessor:
         nearness = self._inverse_depth(window)
         t_depth = self.clock()
         amodal = {}
+        published = list(self._published(window))
         if tracks:
             depth_in = nearness if self.segmenter.needs_depth else None
-            amodal = {r.object_id: r for r in self.segmenter(tracks, depth_in, cache=self.cache)}
+            # stage 2 conditions on every frame's amodal mask; alone, decode only what is sent
+            needed = None if self.completer is not None else published
+            results = self.segmenter(tracks, depth_in, cache=self.cache, frames=needed)
+            amodal = {r.object_id: r for r in results}
         t_stage1 = self.clock()
         completions = {}
         if self.completer is not None and amodal:
             rgb = np.stack([f.rgb for f in window.frames])
-            results = self.completer(rgb, list(amodal.values()), cache=self.cache)
+            results = self.completer(
+                rgb, list(amodal.values()), cache=self.cache, frames=published
+            )
             completions = {c.object_id: c for c in results}
         self.last_timing = {
             "depth": t_depth - started,
@@ -243,7 +253,7 @@ class WindowProcessor:
             "stage2": self.clock() - t_stage1,
         }
         frames = []
-        for t in self._published(window):
+        for t in published:
             objects = []
             for object_id in window.object_ids:
                 if object_id not in amodal:
@@ -279,14 +289,15 @@ class WindowProcessor:
             depth = np.stack([f.depth for f in window.frames])
             return inverse_depth_from_camera(depth, window.last.depth_encoding)
         if self.depth_source == "model":
-            out = []
-            for f in window.frames:  # per frame, cached: a slide estimates only new frames
-                key = ("depth_model", None, f.stamp_ns, digest(f.rgb))
-                value = self.cache.get(key)
-                if value is None:
-                    value = self.depth_estimator.inverse_depth(f.rgb[None])[0]
-                    self.cache.put(key, value)
-                out.append(value)
+            # cached per frame: a slide estimates only the new frames, in one batched call
+            keys = [("depth_model", None, f.stamp_ns, digest(f.rgb)) for f in window.frames]
+            out = [self.cache.get(key) for key in keys]
+            todo = [i for i, value in enumerate(out) if value is None]
+            if todo:
+                rgb = np.stack([window.frames[i].rgb for i in todo])
+                for i, value in zip(todo, self.depth_estimator.inverse_depth(rgb)):
+                    out[i] = value
+                    self.cache.put(keys[i], value)
             return np.stack(out)
         return None
 

@@ -140,11 +140,18 @@ class AmodalNode(LifecycleNode):
         self._create_publishers()
         log.info(
             f"configured: checkpoint {self.stream.checkpoint} on {self.inference.device} "
-            f"({self.inference.dtype}), depth from {processor.depth_source}, window "
+            f"({self.inference.dtype}, UNet backend {processor.segmenter.sampler.predict.name}, "
+            f"{self.inference.num_steps} steps{self._preset_note()}), depth from "
+            f"{processor.depth_source}, window "
             f"{self.inference.num_frames} frames at {self.stream.frame_rate} fps, stride "
             f"{self.stream.stride}, stage 2 {'on' if processor.completer else 'off'}"
         )
         return TransitionCallbackReturn.SUCCESS
+
+    def _preset_note(self) -> str:
+        cfg = self.inference
+        note = f", preset {cfg.preset}" if cfg.preset else ""
+        return note + (f", warm start {cfg.warm_start}" if cfg.warm_start else "")
 
     @_logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -60,7 +60,7 @@ def test_guidance_one_equals_the_unguided_path(components12, tiny_config):
     noise = torch.randn(2, T, 4, 4, 8, generator=gen)
     cond = torch.randn(2, T, 8, 4, 8, generator=gen)
     clip = torch.randn(2, T, 32, generator=gen)
-    args = (components12.unet, components12.scheduler_config, noise, cond)
+    args = (sampler.predict, components12.scheduler_config, noise, cond)
     kwargs = dict(time_ids=sampler.time_ids(), num_steps=2)
     guided = denoise(
         *args, cross_attention_context(clip, "consistent", True), guidance=torch.ones(T), **kwargs

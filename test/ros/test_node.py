@@ -209,6 +209,17 @@ def test_missing_checkpoint_fails_configure_with_one_line(base_params, capfd, tm
     assert len(errors) == 1 and "configure failed" in errors[0] and "nope" in errors[0]
 
 
+def test_unavailable_backend_fails_configure_with_the_reason(base_params, capfd):
+    h = NodeHarness({**base_params, "unet_backend": "tensorrt"}, subscribe=False)
+    try:
+        assert h.node._state_machine.current_state[1] == "unconfigured"
+    finally:
+        h.close()
+    errors = [line for line in capfd.readouterr().err.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "UNet backend 'tensorrt' is unavailable" in errors[0]
+    assert "CUDA device" in errors[0]
+
+
 def test_lifecycle_transitions_and_parameter_validation(base_params):
     from rclpy.parameter import Parameter
 

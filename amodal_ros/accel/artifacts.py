@@ -1,0 +1,91 @@
+"""Content-keyed on-disk cache of built artifacts (ONNX files, TensorRT engines).
+
+An artifact is rebuilt when anything its key names changes (model weights, input shapes,
+precision, TensorRT version, GPU), and never when nothing does: the key is a hash of all of
+them, and the file is written atomically, so a build killed halfway leaves no half file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("amodal_ros.accel")
+
+DEFAULT_CACHE = Path("~/.cache/amodal_ros/engines")
+
+
+def cache_dir(configured: str = "") -> Path:
+    """The configured folder, else $AMODAL_ROS_ENGINE_CACHE, else ~/.cache/amodal_ros/engines."""
+    folder = configured or os.environ.get("AMODAL_ROS_ENGINE_CACHE", "") or str(DEFAULT_CACHE)
+    return Path(folder).expanduser()
+
+
+def model_hash(module: torch.nn.Module) -> str:
+    """Hash of a model's config and weights (names, shapes, dtypes, values)."""
+    h = hashlib.sha256()
+    config = getattr(module, "config", None)
+    if config is not None:  # a diffusers FrozenDict or a transformers PretrainedConfig
+        plain = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        h.update(json.dumps(_plain(plain), sort_keys=True, default=str).encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        h.update(tensor.detach().contiguous().cpu().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def artifact_key(**parts) -> str:
+    """Stable hash of named key parts (strings, numbers, tuples, dicts)."""
+    data = json.dumps(_plain(parts), sort_keys=True, default=str).encode()
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+class ArtifactCache:
+    """Files named by key under one folder, built on a miss by a caller-given function."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.built = 0  # builds done by this instance (a hit builds nothing)
+
+    def path(self, name: str, key: str, suffix: str) -> Path:
+        return self.folder / f"{name}-{key}{suffix}"
+
+    def get_or_build(
+        self, name: str, key: str, suffix: str, build: Callable[[Path], None], meta: dict
+    ) -> Path:
+        """Path of the artifact; `build(tmp_path)` writes it (a file, or a folder for ONNX
+        models with external weights) when it is not cached yet."""
+        target = self.path(name, key, suffix)
+        if target.exists():
+            log.info("using cached %s", target)
+            return target
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        try:
+            build(tmp)
+            os.replace(tmp, target)
+        finally:
+            if tmp.is_dir():
+                shutil.rmtree(tmp)
+            tmp.unlink(missing_ok=True)
+        target.with_name(target.name + ".json").write_text(
+            json.dumps(_plain({"key": key, **meta}), indent=2, default=str)
+        )
+        self.built += 1
+        log.info("built %s", target)
+        return target
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,175 @@
+"""Backends of the UNet and the depth model behind one call signature.
+
+    predict = unet_predictor(unet, spec, "auto", device, cache_folder)
+    pred = predict(sample, timestep, context, time_ids)         # [B, F, 4, h, w]
+
+`eager` and `compile` run the torch module; `onnxruntime` and `tensorrt` run an ONNX export of
+it (cached on disk by content key, see artifacts.py). A requested backend that cannot run
+raises BackendUnavailableError with the reason; `auto` takes the first available backend of
+AUTO_ORDER (fastest first, as measured by `amodal-ros bench`) and logs its choice.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, model_hash
+from amodal_ros.accel.onnx_export import ONNX_FILE, OPSET, DepthSpec, UNetSpec
+from amodal_ros.core.errors import BackendUnavailableError
+from amodal_ros.core.imports import is_available
+
+log = logging.getLogger("amodal_ros.accel")
+
+# Fastest first. On a GPU TensorRT's FP16 engine is expected first (not yet measured: no GPU
+# here). On the CPU (amodal-ros bench, embedded UNet): onnxruntime was 1.1x slower than eager;
+# for Depth Anything ViT-S it was 1.19x faster but held about 4 GB more memory, so eager stays.
+# torch.compile is never picked automatically: it recompiles in every new process (minutes).
+AUTO_ORDER = {"cuda": ("tensorrt", "eager"), "cpu": ("eager",)}
+
+Predictor = Callable[..., torch.Tensor]
+
+
+def unavailable_reason(backend: str, device: torch.device) -> str | None:
+    """Why `backend` cannot run on `device`, or None when it can."""
+    if backend == "eager":
+        return None
+    if backend == "compile":
+        if device.type == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
+            return "torch.compile on the CPU needs a C++ compiler (apt install g++)"
+        return None
+    if backend == "onnxruntime":
+        for module in ("onnx", "onnxruntime"):
+            if not is_available(module):
+                return f"'{module}' is not installed: pip install onnx onnxruntime"
+        from amodal_ros.accel.ort_backend import missing_provider
+
+        return missing_provider(device)
+    if backend == "tensorrt":
+        from amodal_ros.accel.trt_backend import unavailable_reason as trt_reason
+
+        return trt_reason(device)
+    return f"unknown backend {backend!r}"
+
+
+def resolve(what: str, requested: str, device: torch.device, order=None) -> str:
+    """The backend to use: `requested` if it can run (else raise), or auto's first choice."""
+    if requested == "auto":
+        candidates = (order or AUTO_ORDER)[device.type if device.type == "cuda" else "cpu"]
+        for backend in candidates:
+            reason = unavailable_reason(backend, device)
+            if reason is None:
+                log.info("%s backend: auto chose %s on %s", what, backend, device)
+                return backend
+            log.info("%s backend: auto skipped %s (%s)", what, backend, reason)
+        return "eager"
+    reason = unavailable_reason(requested, device)
+    if reason is not None:
+        raise BackendUnavailableError(
+            f"{what} backend {requested!r} is unavailable: {reason} (or choose 'auto'/'eager')"
+        )
+    return requested
+
+
+class EagerUNet:
+    """The torch module itself (or its torch.compile wrapper)."""
+
+    def __init__(self, unet, name: str = "eager"):
+        self.unet = unet
+        self.name = name
+
+    def __call__(self, sample, timestep, context, time_ids) -> torch.Tensor:
+        return self.unet(sample, timestep, context, time_ids, return_dict=False)[0]
+
+
+class ExportedModel:
+    """An onnxruntime session or TensorRT engine; output cast back to the caller's dtype."""
+
+    def __init__(self, runner, name: str, path: Path):
+        self.runner = runner
+        self.name = name
+        self.path = path
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.runner(*inputs).to(inputs[0].dtype)
+
+
+def unet_predictor(
+    unet, spec: UNetSpec, backend: str, device: torch.device, cache: ArtifactCache
+) -> Predictor:
+    """A callable (sample, timestep, context, time_ids) -> [B, F, 4, h, w] on `backend`."""
+    name = resolve("UNet", backend, device)
+    if name == "eager":
+        return EagerUNet(unet)
+    if name == "compile":
+        return EagerUNet(torch.compile(unet), "compile")  # compiles at its first call
+    return _exported(
+        "unet", unet, spec, name, device, cache, lambda folder: _export_unet(unet, spec, folder)
+    )
+
+
+def depth_predictor(
+    model, spec: DepthSpec, backend: str, device: torch.device, cache: ArtifactCache
+) -> Predictor:
+    """A callable pixel_values [b, 3, H, W] -> predicted_depth [b, H, W] on `backend`."""
+    name = resolve("depth", backend, device)
+    if name == "compile":
+        raise BackendUnavailableError("depth backend 'compile' is not offered: use eager")
+    if name == "eager":
+        return lambda pixel_values: model(pixel_values=pixel_values).predicted_depth
+    from amodal_ros.accel.onnx_export import export_depth
+
+    return _exported(
+        "depth", model, spec, name, device, cache, lambda f: export_depth(model, spec, f)
+    )
+
+
+def _export_unet(unet, spec, folder):
+    from amodal_ros.accel.onnx_export import export_unet
+
+    return export_unet(unet, spec, folder)
+
+
+def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) -> ExportedModel:
+    dtype = str(next(model.parameters()).dtype)
+    onnx_key = artifact_key(
+        model=model_hash(model),
+        spec=spec.describe(),
+        opset=OPSET,
+        torch=torch.__version__,
+        dtype=dtype,
+    )
+    onnx_dir = cache.get_or_build(
+        f"{kind}-onnx", onnx_key, "", export, {"spec": spec.describe(), "dtype": dtype}
+    )
+    onnx_path = onnx_dir / ONNX_FILE
+    if backend == "onnxruntime":
+        from amodal_ros.accel.ort_backend import OrtSession
+
+        return ExportedModel(OrtSession(onnx_path, device), backend, onnx_path)
+    from amodal_ros.accel import trt_backend
+
+    profile = {
+        name: (low, opt, high)
+        for name, low, opt, high in zip(
+            spec.shapes(1),
+            spec.shapes(1).values(),
+            spec.shapes(spec.max_batch).values(),
+            spec.shapes(spec.max_batch).values(),
+        )
+        if low != high
+    }
+    env = trt_backend.environment(device)
+    key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, **env)
+    engine = cache.get_or_build(
+        f"{kind}-trt",
+        key,
+        ".engine",
+        lambda path: trt_backend.build_engine(onnx_path, path, profile),
+        {"onnx": str(onnx_path), "profile": profile, "precision": "fp16", **env},
+    )
+    return ExportedModel(trt_backend.TrtEngine(engine, device), backend, engine)

@@ -1,0 +1,55 @@
+"""onnxruntime sessions behind the same call signature as the torch models they replace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from amodal_ros.core.imports import require
+
+
+def providers_for(device: torch.device) -> list[str]:
+    """CUDA provider (with CPU fallback for unsupported ops) on a GPU, else CPU."""
+    if device.type == "cuda":
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def missing_provider(device: torch.device) -> str | None:
+    """Why onnxruntime cannot run on `device`, or None when it can."""
+    ort = require("onnxruntime", "the onnxruntime backend")
+    wanted = providers_for(device)[0]
+    if wanted not in ort.get_available_providers():
+        return (
+            f"onnxruntime has no {wanted} here (available: {ort.get_available_providers()}); "
+            "install onnxruntime-gpu for CUDA"
+        )
+    return None
+
+
+class OrtSession:
+    """One ONNX file in an InferenceSession; torch tensors in, torch tensors out.
+
+    Inputs and outputs pass through host memory (numpy), also with the CUDA provider: simple
+    and correct, at the cost of two copies per call (IO binding would avoid them).
+    """
+
+    def __init__(self, onnx_path: Path, device: torch.device, threads: int = 0):
+        ort = require("onnxruntime", "the onnxruntime backend")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.log_severity_level = 3  # errors only
+        self.session = ort.InferenceSession(
+            str(onnx_path), options, providers=providers_for(device)
+        )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.device = device
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        feed = {
+            name: x.detach().float().cpu().numpy() for name, x in zip(self.input_names, inputs)
+        }
+        out = self.session.run(None, feed)[0]
+        return torch.from_numpy(np.ascontiguousarray(out)).to(self.device)

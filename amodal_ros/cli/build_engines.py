@@ -1,0 +1,87 @@
+"""`amodal-ros build-engines`: prebuild the node's ONNX exports / TensorRT engines, so a robot
+never builds one at its first frame.
+
+Usage:
+    amodal-ros build-engines --params config/amodal_node.yaml --camera-size 480x640
+    amodal-ros build-engines --params my_robot.yaml --backend tensorrt --device cuda
+
+Reads the node's parameter file (ros__parameters), loads its models exactly as the node's
+configure step does, and builds (or finds cached) every artifact the chosen backends need:
+the stage-1 UNet, the stage-2 UNet, and Depth Anything at the camera size. Artifacts go to
+the `engine_cache` folder, keyed by model hash, input shapes, precision, TensorRT version and
+GPU, so the node finds them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", type=Path, required=True, help="the node's YAML file")
+    parser.add_argument(
+        "--camera-size", default="", help="HxW of the RGB camera (for the depth model)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["onnxruntime", "tensorrt"],
+        help="override unet_backend and depth_backend of the file",
+    )
+    parser.add_argument("--device", help="override the file's device (e.g. cuda)")
+
+
+def run(ns: argparse.Namespace) -> list[str]:
+    from amodal_ros.pipeline.stream import WindowProcessor
+    from amodal_ros.ros.params import read_configs
+
+    values = read_parameter_file(ns.params)
+    if ns.backend:
+        values.update(unet_backend=ns.backend, depth_backend=ns.backend)
+    if ns.device:
+        values["device"] = ns.device
+    inference, stream, _, _ = read_configs(values)
+    started = time.perf_counter()
+    print(f"loading the models of {ns.params} (UNet backend {inference.unet_backend}) ...")
+    processor = WindowProcessor.from_config(stream, inference)  # builds the UNet artifacts
+    built = []
+    stages = [("stage-1 UNet", processor.segmenter.sampler)]
+    if processor.completer is not None:
+        stages.append(("stage-2 UNet", processor.completer.sampler))
+    for label, sampler in stages:
+        predict = sampler.predict
+        where = getattr(predict, "path", None)
+        print(f"{label}: {predict.name}" + (f" -> {where}" if where else " (nothing to build)"))
+        if where:
+            built.append(str(where))
+    if processor.depth_estimator is not None:
+        if not ns.camera_size:
+            raise ValueError("the file uses a depth model: pass --camera-size HxW")
+        h, w = (int(v) for v in ns.camera_size.lower().split("x"))
+        estimator = processor.depth_estimator
+        predict = estimator.prepare(h, w)
+        where = getattr(predict, "path", None)
+        size = estimator.input_shape(h, w)
+        print(
+            f"depth model at {size[0]}x{size[1]}: {estimator.backend}"
+            + (f" -> {where}" if where else " (nothing to build)")
+        )
+        if where:
+            built.append(str(where))
+    cache = processor.segmenter.sampler.artifacts.folder
+    print(f"done in {time.perf_counter() - started:.1f} s; cache: {cache}")
+    return built
+
+
+def read_parameter_file(path: Path) -> dict:
+    """{parameter: value} of the first node's ros__parameters in a ROS 2 YAML file."""
+    import yaml
+
+    if not path.is_file():
+        raise FileNotFoundError(f"parameter file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    for section in data.values():
+        if isinstance(section, dict) and "ros__parameters" in section:
+            return dict(section["ros__parameters"])
+    raise ValueError(f"{path} has no '<node>: ros__parameters:' section")

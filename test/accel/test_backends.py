@@ -1,0 +1,203 @@
+"""Backends against torch eager on tiny models: onnxruntime and torch.compile run here,
+TensorRT where a GPU and tensorrt are present."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from conftest import T
+
+from amodal_ros.accel import backends
+from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, model_hash
+from amodal_ros.accel.onnx_export import UNetSpec
+from amodal_ros.accel.trt_backend import unavailable_reason as trt_unavailable
+from amodal_ros.core.errors import BackendUnavailableError
+from amodal_ros.depth.depth_anything import DepthAnythingDepth
+from amodal_ros.models.tiny import build_tiny_components, build_tiny_depth_anything
+from amodal_ros.pipeline import AmodalSegmenter
+from amodal_ros.pipeline.runner import WindowSampler
+
+CPU = torch.device("cpu")
+needs_ort = pytest.mark.skipif(
+    backends.unavailable_reason("onnxruntime", CPU) is not None,
+    reason=f"onnxruntime: {backends.unavailable_reason('onnxruntime', CPU)}",
+)
+CUDA = torch.device("cuda")
+TRT_REASON = trt_unavailable(CUDA)
+needs_trt = pytest.mark.skipif(TRT_REASON is not None, reason=f"TensorRT: {TRT_REASON}")
+
+
+def _unet_inputs(sampler: WindowSampler, batch: int):
+    spec = sampler.unet_spec()
+    torch.manual_seed(3)
+    x = spec.example(batch)
+    return x["sample"], torch.tensor(0.8), x["context"], sampler.time_ids().expand(batch, -1)
+
+
+@needs_ort
+def test_onnxruntime_unet_matches_eager_for_every_batch(components12, tiny_config, tmp_path):
+    config = tiny_config.replace(unet_backend="onnxruntime", engine_cache=str(tmp_path))
+    ort = WindowSampler(components12, config)
+    eager = WindowSampler(components12, tiny_config.replace(unet_backend="eager"))
+    assert ort.predict.name == "onnxruntime"
+    for batch in (1, 2, 3):  # dynamic batch axis: windows x guidance
+        inputs = _unet_inputs(eager, batch)
+        torch.testing.assert_close(
+            ort.predict(*inputs), eager.predict(*inputs), atol=2e-5, rtol=1e-4
+        )
+
+
+@needs_ort
+def test_onnxruntime_segmenter_gives_the_eager_masks(components12, tiny_config, tracks, tmp_path):
+    depth = np.random.default_rng(1).random((T, 40, 72)).astype(np.float32) + 0.2
+    eager = AmodalSegmenter(components12, tiny_config.replace(unet_backend="eager"))(tracks, depth)
+    ort_config = tiny_config.replace(unet_backend="onnxruntime", engine_cache=str(tmp_path))
+    ort = AmodalSegmenter(components12, ort_config)(tracks, depth)
+    for a, b in zip(eager, ort):
+        np.testing.assert_allclose(a.soft, b.soft, atol=3 / 765)  # one uint8 step of rounding
+        assert (a.amodal != b.amodal).mean() < 0.002
+
+
+@needs_ort
+def test_onnx_export_is_cached_by_content(components12, tiny_config, tmp_path):
+    config = tiny_config.replace(unet_backend="onnxruntime", engine_cache=str(tmp_path))
+    first = WindowSampler(components12, config)
+    assert first.artifacts.built == 1
+    again = WindowSampler(components12, config)
+    assert again.artifacts.built == 0 and again.predict.path == first.predict.path
+    longer = WindowSampler(components12, config.replace(num_frames=T + 1))
+    assert longer.artifacts.built == 1 and longer.predict.path != first.predict.path
+    other_weights = build_tiny_components(seed=5, in_channels=12)
+    retrained = WindowSampler(other_weights, config)
+    assert retrained.artifacts.built == 1 and retrained.predict.path != first.predict.path
+
+
+@needs_ort
+def test_onnxruntime_depth_matches_eager(tmp_path):
+    model = build_tiny_depth_anything()
+    frames = np.random.default_rng(0).integers(0, 255, (3, 30, 44, 3), dtype=np.uint8)
+    eager = DepthAnythingDepth(model, input_size=28).inverse_depth(frames)
+    ort = DepthAnythingDepth(
+        model, input_size=28, backend="onnxruntime", engine_cache=str(tmp_path)
+    )
+    np.testing.assert_allclose(ort.inverse_depth(frames), eager, atol=1e-4, rtol=1e-4)
+    assert ort.backend == "onnxruntime" and len(list(tmp_path.glob("depth-onnx-*.json"))) == 1
+
+
+def test_torch_compile_matches_eager(components8):
+    config_kwargs = dict(height=32, width=64, num_frames=2, num_steps=2, max_batch_objects=1)
+    from amodal_ros.core import InferenceConfig
+
+    config = InferenceConfig(**config_kwargs, min_guidance=1.0, max_guidance=1.0)
+    eager = WindowSampler(components8, config.replace(unet_backend="eager"))
+    compiled = WindowSampler(components8, config.replace(unet_backend="compile"))
+    assert compiled.predict.name == "compile"
+    inputs = _unet_inputs(eager, 1)
+    torch.testing.assert_close(
+        compiled.predict(*inputs), eager.predict(*inputs), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_unavailable_backend_raises_with_the_reason(components12, tiny_config):
+    with pytest.raises(BackendUnavailableError, match="tensorrt.*CUDA device"):
+        WindowSampler(components12, tiny_config.replace(unet_backend="tensorrt"))
+    with pytest.raises(BackendUnavailableError, match="depth backend 'tensorrt'"):
+        DepthAnythingDepth(build_tiny_depth_anything(), backend="tensorrt")
+
+
+def test_auto_picks_the_first_available_and_logs_it(caplog):
+    with caplog.at_level(logging.INFO, logger="amodal_ros.accel"):
+        chosen = backends.resolve("UNet", "auto", CPU, order={"cpu": ("tensorrt", "eager")})
+    assert chosen == "eager"
+    assert "auto skipped tensorrt" in caplog.text and "auto chose eager" in caplog.text
+    assert backends.resolve("UNet", "auto", CPU) == backends.AUTO_ORDER["cpu"][0]
+
+
+def test_artifact_cache_builds_once_per_key(tmp_path):
+    cache = ArtifactCache(tmp_path)
+    calls = []
+
+    def build(path):
+        calls.append(path)
+        path.write_bytes(b"engine")
+
+    key = artifact_key(
+        model="abc", shapes={"x": (1, 2)}, precision="fp16", tensorrt="10.9", gpu="H100"
+    )
+    first = cache.get_or_build("unet-trt", key, ".engine", build, {"gpu": "H100"})
+    second = cache.get_or_build("unet-trt", key, ".engine", build, {"gpu": "H100"})
+    assert first == second and len(calls) == 1 and first.read_bytes() == b"engine"
+    # any part of the key changing gives a new artifact
+    for change in ({"tensorrt": "10.10"}, {"gpu": "L4"}, {"precision": "fp32"}, {"model": "abd"}):
+        parts = dict(
+            model="abc", shapes={"x": (1, 2)}, precision="fp16", tensorrt="10.9", gpu="H100"
+        )
+        assert artifact_key(**{**parts, **change}) != key
+
+
+def test_a_failed_build_leaves_no_artifact(tmp_path):
+    cache = ArtifactCache(tmp_path)
+
+    def broken(path):
+        path.write_bytes(b"half")
+        raise RuntimeError("builder crashed")
+
+    with pytest.raises(RuntimeError, match="builder crashed"):
+        cache.get_or_build("unet-trt", "k", ".engine", broken, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_hash_follows_the_weights():
+    unet = build_tiny_components(seed=0, in_channels=8).unet
+    before = model_hash(unet)
+    assert model_hash(build_tiny_components(seed=0, in_channels=8).unet) == before
+    with torch.no_grad():
+        unet.conv_out.bias[0] += 1.0
+    assert model_hash(unet) != before
+
+
+@needs_trt
+def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path):
+    gpu = components12.to("cuda")
+    try:
+        config = tiny_config.replace(device="cuda", engine_cache=str(tmp_path))
+        trt = WindowSampler(gpu, config.replace(unet_backend="tensorrt"))
+        eager = WindowSampler(gpu, config.replace(unet_backend="eager"))
+        inputs = [x.cuda() for x in _unet_inputs(eager, 2)]
+        # FP16 engine against the fp32 module
+        torch.testing.assert_close(
+            trt.predict(*inputs), eager.predict(*inputs), atol=2e-2, rtol=2e-2
+        )
+        again = WindowSampler(gpu, config.replace(unet_backend="tensorrt"))
+        assert again.artifacts.built == 0  # nothing changed: the cached engine is used
+    finally:
+        components12.to("cpu")
+
+
+@needs_trt
+def test_tensorrt_depth_matches_eager(tmp_path):
+    model = build_tiny_depth_anything()
+    frames = np.random.default_rng(0).integers(0, 255, (3, 30, 44, 3), dtype=np.uint8)
+    eager = DepthAnythingDepth(model, input_size=28, device="cuda").inverse_depth(frames)
+    trt = DepthAnythingDepth(
+        model, input_size=28, device="cuda", backend="tensorrt", engine_cache=str(tmp_path)
+    )
+    np.testing.assert_allclose(trt.inverse_depth(frames), eager, atol=2e-2, rtol=2e-2)
+
+
+def test_unet_spec_shapes():
+    spec = UNetSpec(
+        frames=25,
+        in_channels=12,
+        latent_height=32,
+        latent_width=64,
+        tokens=25,
+        context_dim=1024,
+        max_batch=2,
+    )
+    shapes = spec.shapes(2)
+    assert shapes["sample"] == (2, 25, 12, 32, 64)
+    assert shapes["context"] == (50, 25, 1024) and shapes["time_ids"] == (2, 3)

@@ -1,0 +1,57 @@
+"""`amodal-ros build-engines`: what the node's parameter file needs is built once, then found."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from amodal_ros.accel.backends import unavailable_reason
+from amodal_ros.cli.main import main
+from amodal_ros.models.tiny import build_tiny_depth_anything
+
+ORT_REASON = unavailable_reason("onnxruntime", __import__("torch").device("cpu"))
+
+
+@pytest.fixture
+def params_file(tmp_path, published_folder):
+    depth_dir = tmp_path / "depth"
+    build_tiny_depth_anything().save_pretrained(str(depth_dir), safe_serialization=True)
+    params = {
+        "checkpoint": str(published_folder),
+        "depth_model": str(depth_dir),
+        "height": 32,
+        "width": 64,
+        "num_frames": 4,
+        "engine_cache": str(tmp_path / "engines"),
+    }
+    path = tmp_path / "node.yaml"
+    path.write_text(yaml.safe_dump({"/**/amodal_node": {"ros__parameters": params}}))
+    return path
+
+
+@pytest.mark.skipif(ORT_REASON is not None, reason=f"onnxruntime: {ORT_REASON}")
+def test_builds_once_then_finds_the_cached_artifacts(params_file, tmp_path, capsys):
+    argv = ["build-engines", "--params", str(params_file), "--backend", "onnxruntime"]
+    assert main(argv + ["--camera-size", "40x72"]) == 0
+    first = capsys.readouterr().out
+    engines = tmp_path / "engines"
+    onnx = sorted(p.name for p in engines.iterdir() if not p.name.endswith(".json"))
+    assert [n.split("-")[0] for n in onnx] == ["depth", "unet"]
+    assert "stage-1 UNet: onnxruntime ->" in first and "depth model at 518x938" in first
+    stamps = {p: p.stat().st_mtime_ns for p in engines.rglob("*")}
+    assert main(argv + ["--camera-size", "40x72"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in engines.rglob("*")} == stamps  # nothing rebuilt
+    assert main(argv + ["--camera-size", "480x640"]) == 0  # another camera: one more depth file
+    assert len([p for p in engines.glob("depth-onnx-*") if p.is_dir()]) == 2
+
+
+def test_depth_model_needs_the_camera_size(params_file, capsys):
+    assert main(["build-engines", "--params", str(params_file), "--backend", "onnxruntime"]) == 2
+    assert "--camera-size" in capsys.readouterr().err
+
+
+def test_unavailable_backend_exits_with_the_reason(params_file, capsys):
+    argv = ["build-engines", "--params", str(params_file), "--backend", "tensorrt"]
+    assert main(argv + ["--camera-size", "40x72"]) == 2
+    err = capsys.readouterr().err
+    assert "UNet backend 'tensorrt' is unavailable" in err and "CUDA device" in err

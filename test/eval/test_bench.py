@@ -1,0 +1,80 @@
+"""`amodal-ros bench`: the scenarios run side by side, and the reference pattern really is the
+per-frame, uncached one (counted model calls; no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from amodal_ros.cli.main import main
+from amodal_ros.core import InferenceConfig
+from amodal_ros.eval.speed import BenchArgs, run_bench, table
+
+FRAMES, STRIDE = 8, 4
+
+
+@pytest.fixture(scope="module")
+def result():
+    config = InferenceConfig(
+        height=32, width=64, num_frames=FRAMES, num_steps=2, decode_chunk_size=4
+    )
+    args = BenchArgs(checkpoint="tiny", config=config, windows=2, stride=STRIDE)
+    return run_bench(args, log=lambda line: None)
+
+
+def test_every_scenario_is_measured_against_the_reference(result):
+    scenarios = result["scenarios"]
+    assert {"reference", "default", "preset balanced", "preset fast"} <= set(scenarios)
+    assert scenarios["reference"]["speedup_vs_reference"] == pytest.approx(1.0)
+    for s in scenarios.values():
+        assert s["window_p50_s"] > 0 and s["window_p95_s"] >= s["window_p50_s"]
+        assert s["speedup_vs_reference"] > 0
+    assert "CUDA device" in result["skipped"]["UNet tensorrt"]
+    assert result["device"].startswith("CPU")
+    assert "| reference |" in table(result) and "UNet tensorrt: not run" in table(result)
+
+
+def test_reference_loops_per_frame_and_default_encodes_only_new_frames(result):
+    objects = result["setup"]["objects"]
+    ref = result["scenarios"]["reference"]["calls_per_window"]
+    default = result["scenarios"]["default"]["calls_per_window"]
+    # reference: one CLIP call per frame and object; one VAE call per frame for mask and depth
+    assert ref["clip"] == objects * FRAMES
+    assert ref["encode"] == objects * FRAMES * 2
+    assert ref["decode"] == objects  # the whole window, per object
+    # default: one batched call per object (new frames only), depth once for all objects
+    assert default["clip"] == objects and default["encode"] == objects + 1
+    assert default["decode"] == 1  # all objects in one call, only the published chunk
+
+
+def test_bench_command_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(
+        [
+            "bench",
+            "--checkpoint",
+            "tiny",
+            "--steps",
+            "1",
+            "--window",
+            "6",
+            "--windows",
+            "1",
+            "--height",
+            "32",
+            "--width",
+            "64",
+            "--skip",
+            "preset balanced",
+            "preset fast",
+            "UNet onnxruntime",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "default vs reference, per window (p50)" in printed
+    saved = json.loads(out.read_text())
+    assert set(saved["scenarios"]) == {"reference", "default"}
