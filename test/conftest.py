@@ -82,7 +82,13 @@ def run_without(code: str, blocked: tuple[str, ...] = HEAVY) -> str:
 @pytest.fixture(scope="session")
 def tiny_config() -> InferenceConfig:
     return InferenceConfig(
-        height=32, width=64, num_frames=T, num_steps=2, min_guidance=1.0, max_guidance=2.0
+        height=32,
+        width=64,
+        num_frames=T,
+        num_steps=2,
+        min_guidance=1.0,
+        max_guidance=2.0,
+        max_batch_objects=4,  # batched as on a GPU (auto runs 1 per call on a CPU)
     )
 
 

@@ -107,8 +107,10 @@ def unet_predictor(
         return EagerUNet(unet)
     if name == "compile":
         return EagerUNet(torch.compile(unet), "compile")  # compiles at its first call
+    from amodal_ros.accel.onnx_export import export_unet
+
     return _exported(
-        "unet", unet, spec, name, device, cache, lambda folder: _export_unet(unet, spec, folder)
+        "unet", unet, spec, name, device, cache, lambda folder: export_unet(unet, spec, folder)
     )
 
 
@@ -126,12 +128,6 @@ def depth_predictor(
     return _exported(
         "depth", model, spec, name, device, cache, lambda f: export_depth(model, spec, f)
     )
-
-
-def _export_unet(unet, spec, folder):
-    from amodal_ros.accel.onnx_export import export_unet
-
-    return export_unet(unet, spec, folder)
 
 
 def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) -> ExportedModel:
@@ -153,15 +149,10 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
         return ExportedModel(OrtSession(onnx_path, device), backend, onnx_path)
     from amodal_ros.accel import trt_backend
 
+    # one optimisation profile: batch 1 .. max_batch (optimised for the largest)
+    low, high = spec.shapes(1), spec.shapes(spec.max_batch)
     profile = {
-        name: (low, opt, high)
-        for name, low, opt, high in zip(
-            spec.shapes(1),
-            spec.shapes(1).values(),
-            spec.shapes(spec.max_batch).values(),
-            spec.shapes(spec.max_batch).values(),
-        )
-        if low != high
+        name: (low[name], high[name], high[name]) for name in low if low[name] != high[name]
     }
     env = trt_backend.environment(device)
     key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, **env)

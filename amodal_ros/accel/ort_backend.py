@@ -45,11 +45,17 @@ class OrtSession:
             str(onnx_path), options, providers=providers_for(device)
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
+        # an export of a float16 model takes float16 inputs
+        self.input_types = [
+            np.float16 if i.type == "tensor(float16)" else np.float32
+            for i in self.session.get_inputs()
+        ]
         self.device = device
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         feed = {
-            name: x.detach().float().cpu().numpy() for name, x in zip(self.input_names, inputs)
+            name: x.detach().cpu().numpy().astype(kind, copy=False)
+            for name, x, kind in zip(self.input_names, inputs, self.input_types)
         }
         out = self.session.run(None, feed)[0]
         return torch.from_numpy(np.ascontiguousarray(out)).to(self.device)

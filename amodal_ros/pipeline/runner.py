@@ -73,7 +73,7 @@ class WindowSampler:
             latent_width=self.latent_shape[1],
             tokens=cfg.num_frames if cfg.conditioning_mode == "consistent" else 1,
             context_dim=unet.cross_attention_dim,
-            max_batch=cfg.max_batch_objects * (2 if cfg.uses_guidance else 1),
+            max_batch=cfg.objects_per_call * (2 if cfg.uses_guidance else 1),
         )
 
     def time_ids(self) -> torch.Tensor:
@@ -99,8 +99,8 @@ class WindowSampler:
         cold = [i for i, job in enumerate(jobs) if job.init is None or start == 0]
         warm = [i for i in range(len(jobs)) if i not in set(cold)]
         for indices, step in ((cold, 0), (warm, start)):
-            for first in range(0, len(indices), cfg.max_batch_objects):
-                batch = indices[first : first + cfg.max_batch_objects]
+            for first in range(0, len(indices), cfg.objects_per_call):
+                batch = indices[first : first + cfg.objects_per_call]
                 out = self._denoise([jobs[i] for i in batch], step, progress)
                 for i, x in zip(batch, out):
                     latents[i] = x
@@ -110,8 +110,8 @@ class WindowSampler:
         chunks = _chunks_needed(t, cfg.decode_chunk_size, frames)
         outputs = []
         with self.times("decode"):
-            for first in range(0, len(jobs), cfg.max_batch_objects):
-                part = stacked[first : first + cfg.max_batch_objects]
+            for first in range(0, len(jobs), cfg.objects_per_call):
+                part = stacked[first : first + cfg.objects_per_call]
                 pieces = [
                     decode(self.c.vae, part[:, a:b], cfg.decode_chunk_size) for a, b in chunks
                 ]

@@ -22,7 +22,7 @@ from amodal_ros.pipeline.runner import SamplingJob, WindowSampler, align_previou
 class AmodalSegmenter:
     """Turns the modal masks of several objects over one window into amodal masks.
 
-    Objects (and their samples) run batched, `config.max_batch_objects` windows per UNet call;
+    Objects (and their samples) run batched, `config.objects_per_call` windows per UNet call;
     each object's noise is seeded from (seed, object id, sample), so results do not depend on
     batching. Per-frame encodings go through `cache`: pass the same cache with stable object ids
     and frame keys across sliding windows and only new frames are encoded.

@@ -33,7 +33,7 @@ def test_core_conversions_and_stream_import_without_torch_or_rclpy():
         ("num_steps", 0),
         ("conditioning_mode", "bogus"),
         ("dtype", "int8"),
-        ("max_batch_objects", 0),
+        ("max_batch_objects", -1),
         ("min_guidance", -1.0),
         ("rgb_sum_threshold", 800),
     ],

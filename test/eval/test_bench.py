@@ -17,7 +17,12 @@ FRAMES, STRIDE = 8, 4
 @pytest.fixture(scope="module")
 def result():
     config = InferenceConfig(
-        height=32, width=64, num_frames=FRAMES, num_steps=2, decode_chunk_size=4
+        height=32,
+        width=64,
+        num_frames=FRAMES,
+        num_steps=2,
+        decode_chunk_size=4,
+        max_batch_objects=4,
     )
     args = BenchArgs(checkpoint="tiny", config=config, windows=2, stride=STRIDE)
     return run_bench(args, log=lambda line: None)
@@ -69,6 +74,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
             "preset balanced",
             "preset fast",
             "UNet onnxruntime",
+            "default, 4 objects per call",
             "--out",
             str(out),
         ]

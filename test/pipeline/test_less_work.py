@@ -106,3 +106,9 @@ def test_presets_set_steps_guidance_and_warm_start():
     assert fast.replace(seed=1).preset == "fast"
     with pytest.raises(ValueError, match="preset must be one of"):
         InferenceConfig(preset="turbo")
+
+
+def test_objects_per_call_auto_depends_on_the_device():
+    assert InferenceConfig().objects_per_call == 1  # CPU: batching measured slower
+    assert InferenceConfig(device="cuda").objects_per_call == 4
+    assert InferenceConfig(device="cuda", max_batch_objects=2).objects_per_call == 2

@@ -1,0 +1,316 @@
+"""The scenarios `amodal-ros bench` compares (see amodal_ros/eval/speed.py): the reference
+demo's call pattern and amodal_ros's own path, each run window by window on one stream."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.types import ObjectTrack
+from amodal_ros.depth.normalize import normalize_window
+from amodal_ros.pipeline import preprocess
+from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
+from amodal_ros.pipeline.sampling import cross_attention_context, decode, denoise, guidance_ramp
+from amodal_ros.pipeline.timing import StageTimes
+
+STAGES = ("depth", "clip", "encode", "denoise", "decode")
+
+
+@dataclass
+class Measurement:
+    """Times of the timed windows of one scenario."""
+
+    name: str
+    windows: list[float] = field(default_factory=list)  # seconds per window
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per window, mean
+    calls: dict[str, float] = field(default_factory=dict)  # model calls per window, mean
+    steps_per_window: float = 0.0  # Euler steps per window (each step covers all objects)
+    published_frames: int = 1
+    depth_frames: int = 1  # frames whose depth a window estimates
+    peak_memory_mb: float = float("nan")
+    note: str = ""
+
+    def summary(self) -> dict:
+        w = np.array(self.windows)
+        return {
+            "window_p50_s": float(np.percentile(w, 50)),
+            "window_p95_s": float(np.percentile(w, 95)),
+            "per_published_frame_s": float(np.median(w) / self.published_frames),
+            "depth_per_frame_s": self.stages.get("depth", 0.0) / self.depth_frames,
+            "denoise_per_step_s": self.stages.get("denoise", 0.0) / max(self.steps_per_window, 1),
+            "stages_s": {k: self.stages.get(k, 0.0) for k in STAGES},
+            "calls_per_window": {k: self.calls.get(k, 0.0) for k in STAGES},
+            "peak_memory_mb": (
+                float(self.peak_memory_mb) if np.isfinite(self.peak_memory_mb) else None
+            ),
+            "note": self.note,
+        }
+
+
+class Stream:
+    """The sliding windows every scenario runs: object tracks (stamped) and RGB per window."""
+
+    def __init__(self, scene, num_frames: int, stride: int, windows: int):
+        needed = num_frames + stride * windows
+        if len(scene.rgb) < needed:
+            raise ValueError(f"the scene needs {needed} frames, it has {len(scene.rgb)}")
+        self.scene = scene
+        self.num_frames = num_frames
+        self.stride = stride
+        self.starts = [stride * k for k in range(windows + 1)]  # first one untimed
+
+    def window(self, first: int):
+        frames = slice(first, first + self.num_frames)
+        keys = list(range(first, first + self.num_frames))
+        tracks = [
+            ObjectTrack(i, self.scene.modal(i)[frames], frame_keys=keys)
+            for i in self.scene.target_ids
+            if self.scene.modal(i)[frames].any()
+        ]
+        return tracks, self.scene.rgb[frames], keys
+
+
+class Scenario:
+    """One way of running the stream's windows. `run_window(k)` runs window k; windows from
+    k = 1 are timed. run_bench interleaves the scenarios window by window, so a machine whose
+    speed drifts during the run slows all of them alike."""
+
+    def __init__(self, name, stream: Stream, device: str, times: StageTimes, published: int):
+        self.stream = stream
+        self.device = device
+        self.times = times
+        self.times.sync = device.startswith("cuda")
+        self.m = Measurement(name, published_frames=published)
+        self.steps = 0
+
+    def run_window(self, k: int) -> None:
+        first = self.stream.starts[k]
+        self._before_window()
+        if k == 1:
+            self.times.reset()
+        _reset_peak(self.device)
+        started = time.perf_counter()
+        steps = self._window(first)
+        self.times._synchronize()
+        if k > 0:
+            self.m.windows.append(time.perf_counter() - started)
+            self.steps += steps
+            self.m.peak_memory_mb = np.fmax(self.m.peak_memory_mb, _peak_mb(self.device))
+        self._after_window()
+
+    def result(self) -> Measurement:
+        n = len(self.m.windows)
+        self.m.stages = {k: v / n for k, v in self.times.seconds.items()}
+        self.m.calls = {k: v / n for k, v in self.times.calls.items()}
+        self.m.steps_per_window = self.steps / n
+        return self.m
+
+    def _before_window(self) -> None:
+        pass
+
+    def _after_window(self) -> None:
+        pass
+
+    def _window(self, first: int) -> int:
+        raise NotImplementedError
+
+
+class DefaultScenario(Scenario):
+    """amodal_ros's own path (AmodalSegmenter + cached, batched depth), as the node runs it."""
+
+    def __init__(self, name, components, config, stream, depth=None, publish="latest"):
+        from amodal_ros.pipeline import AmodalSegmenter
+
+        self.segmenter = AmodalSegmenter(components, config)
+        self.published = _published(stream, publish)
+        times = self.segmenter.sampler.times
+        super().__init__(name, stream, config.device, times, len(self.published))
+        self.m.note = _backend_note(self.segmenter, depth)
+        self.m.depth_frames = stream.stride  # after the first window only the new frames
+        self.config = config
+        self.depth = depth
+        self.cache = FrameEncodingCache()
+
+    def _window(self, first: int) -> int:
+        tracks, rgb, keys = self.stream.window(first)
+        self.cache.forget_frames_before(first)
+        inverse_depth = None
+        if self.segmenter.needs_depth:
+            with self.times("depth"):
+                inverse_depth = _cached_depth(
+                    self.depth, rgb, keys, self.cache, self.stream.scene, first
+                )
+        self.segmenter(tracks, inverse_depth, cache=self.cache, frames=self.published)
+        return _steps_run(self.config)
+
+
+class ReferenceScenario(Scenario):
+    """The reference demo's call pattern (see the module docstring), on the same model."""
+
+    def __init__(self, components, config: InferenceConfig, stream, depth=None, publish="latest"):
+        # The configured conditioning mode, not forced to 'reference': both scenarios then
+        # compute the same masks, and the comparison is of call patterns only.
+        self.cfg = config
+        super().__init__(
+            "reference", stream, config.device, StageTimes(), len(_published(stream, publish))
+        )
+        self.m.depth_frames = stream.num_frames
+        self.c = components
+        self.depth = depth
+        self.offload = config.device.startswith("cuda")
+
+    def _before_window(self) -> None:
+        if self.offload:  # its models wait on the CPU between calls (not timed)
+            self.c.to("cpu", getattr(torch, self.cfg.dtype))
+
+    def _after_window(self) -> None:
+        if self.offload:  # back where the other scenarios expect them (not timed)
+            self.c.to(self.cfg.device, getattr(torch, self.cfg.dtype))
+
+    def _window(self, first: int) -> int:
+        from amodal_ros.accel.backends import EagerUNet
+
+        cfg, c, times = self.cfg, self.c, self.times
+        device = torch.device(cfg.device)
+        tracks, rgb, _ = self.stream.window(first)
+        if c.num_conditions == 2:
+            with times("depth"):  # once per window for all objects, frame by frame, no cache
+                nearness = np.stack(
+                    [
+                        _depth_frames(self.depth, rgb[t : t + 1], self.stream.scene, first + t)[0]
+                        for t in range(len(rgb))
+                    ]
+                )
+            depth_px = preprocess.depth_pixels(normalize_window(nearness), cfg.height, cfg.width)
+        for track in tracks:  # one object per pipeline call
+            cond = []
+            mask_px = preprocess.mask_pixels(track.masks, cfg.height, cfg.width)
+            with _on(c.image_encoder, device, self.offload):
+                clip = torch.cat([_clip(c, cfg, px[None], times) for px in mask_px])
+            with _on(c.vae, device, self.offload):
+                cond.append(_encode_loop(c, cfg, mask_px, track.object_id, times))
+                if c.num_conditions == 2:
+                    cond.append(_encode_loop(c, cfg, depth_px, "depth", times))
+            unet = c.unet
+            cond_latents = torch.cat(cond, dim=1)[None].to(unet.dtype)  # [1, T, C, h, w]
+            noise = torch.randn(
+                cond_latents.shape[:2] + (4, *cond_latents.shape[3:]),
+                generator=torch.Generator().manual_seed(
+                    stable_seed(cfg.seed, "noise", track.object_id, 0)  # the default's noise
+                ),
+            )
+            t = cond_latents.shape[1]
+            with times("denoise"), _on(unet, device, self.offload):
+                latents = denoise(
+                    EagerUNet(unet),
+                    c.scheduler_config,
+                    noise.to(device, unet.dtype),
+                    cond_latents.to(device),
+                    cross_attention_context(
+                        clip[None].to(device, unet.dtype), cfg.conditioning_mode, True
+                    ),
+                    torch.tensor([cfg.fps_id, cfg.motion_bucket_id, cfg.noise_aug_strength]),
+                    cfg.num_steps,
+                    guidance_ramp(cfg.min_guidance, cfg.max_guidance, t),
+                )
+            with times("decode"), _on(c.vae, device, self.offload):
+                decode(c.vae, latents, cfg.decode_chunk_size).cpu()
+        return cfg.num_steps
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _published(stream: Stream, publish: str) -> list[int]:
+    t = stream.num_frames
+    return [t - 1] if publish == "latest" else list(range(t - stream.stride, t))
+
+
+def _steps_run(config: InferenceConfig) -> int:
+    """Euler steps of a window after the first (fewer when warm-started)."""
+    from amodal_ros.pipeline.sampling import warm_start_step
+
+    return config.num_steps - warm_start_step(config.num_steps, config.warm_start)
+
+
+def _cached_depth(depth, rgb, keys, cache, scene, first):
+    out = [cache.get(("bench_depth", None, k, None)) for k in keys]
+    todo = [i for i, v in enumerate(out) if v is None]
+    if todo:  # only the new frames, in one batched call
+        new = _depth_frames(
+            depth, rgb[todo], scene, first + todo[0], frames=[first + i for i in todo]
+        )
+        for i, v in zip(todo, new):
+            out[i] = v
+            cache.put(("bench_depth", None, keys[i], None), v)
+    return np.stack(out)
+
+
+def _depth_frames(depth, rgb, scene, first, frames=None):
+    """Inverse depth of RGB frames: the depth model when given, else the scene's camera depth."""
+    if depth is not None:
+        return depth.inverse_depth(rgb)
+    from amodal_ros.depth.camera import inverse_depth_from_camera
+
+    frames = frames or range(first, first + len(rgb))
+    return inverse_depth_from_camera(scene.depth[list(frames)], "32FC1")
+
+
+def _clip(components, cfg, pixels, times):
+    from amodal_ros.pipeline.encoding import ConditionEncoder
+
+    encoder = ConditionEncoder(components, cfg, components.image_encoder.device, torch.float32)
+    with times("clip"):
+        return encoder._clip_embed(pixels)
+
+
+def _encode_loop(components, cfg, pixels, key, times):
+    from amodal_ros.pipeline.encoding import ConditionEncoder
+
+    encoder = ConditionEncoder(components, cfg, components.vae.device, torch.float32)
+    out = []
+    for t in range(len(pixels)):  # one VAE call per frame, as the reference's loop
+        with times("encode"):
+            out.append(encoder._vae_encode("bench", key, [t], pixels[t : t + 1]))
+    return torch.cat(out)
+
+
+class _on:
+    """Model offloading as the reference: on the GPU for its call, back on the CPU after."""
+
+    def __init__(self, module, device, offload: bool):
+        self.module, self.device, self.offload = module, device, offload
+
+    def __enter__(self):
+        if self.offload:
+            self.module.to(self.device)
+
+    def __exit__(self, *exc):
+        if self.offload:
+            self.module.to("cpu")
+            torch.cuda.empty_cache()
+        return False
+
+
+def _backend_note(segmenter, depth) -> str:
+    note = f"UNet {segmenter.sampler.predict.name}"
+    if depth is not None:
+        note += f", depth {depth.backend}"
+    return note
+
+
+def _reset_peak(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_mb(device: str) -> float:
+    """Peak GPU memory since the last reset; NaN on a CPU, where scenarios sharing one process
+    cannot be told apart (the setup reports the process's peak RSS instead)."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return float("nan")
