@@ -26,9 +26,10 @@ from amodal_ros.core.imports import is_available
 log = logging.getLogger("amodal_ros.accel")
 
 # Fastest first. On a GPU TensorRT's FP16 engine is expected first (not yet measured: no GPU
-# here). On the CPU (amodal-ros bench, embedded UNet): onnxruntime was 1.1x slower than eager;
-# for Depth Anything ViT-S it was 1.19x faster but held about 4 GB more memory, so eager stays.
-# torch.compile is never picked automatically: it recompiles in every new process (minutes).
+# here). On the CPU (amodal-ros bench, embedded UNet): onnxruntime was 1.16x slower than eager
+# per window; for Depth Anything ViT-S it was 1.19x faster but held about 4 GB more memory, so
+# eager stays. torch.compile (1.33x faster denoising on the CPU) is never picked automatically:
+# it compiles again in every new process (a minute or more).
 AUTO_ORDER = {"cuda": ("tensorrt", "eager"), "cpu": ("eager",)}
 
 Predictor = Callable[..., torch.Tensor]

@@ -104,7 +104,7 @@ class InferenceConfig(_Config):
     max_batch_objects: int = param(
         0,
         "objects per batched UNet call; 0 = auto: 4 on a GPU, 1 on a CPU (where batching "
-        "measured 19 % slower per step)",
+        "measured 6-19 % slower per step)",
         0,
     )
     num_samples: int = param(1, "hypotheses per object (Top-k); >1 gives uncertainty", 1)

@@ -49,3 +49,17 @@ def test_completion_rejects_bad_rgb_and_mask_only_models(
         completer(np.zeros((T, H, W, 3), np.float32), amodal)
     with pytest.raises(CheckpointError, match="12 input channels"):
         ContentCompleter(components8, tiny_config)
+
+
+def test_completing_only_published_frames_gives_the_full_results(
+    components12, tiny_config, tracks, inverse_depth
+):
+    config = tiny_config.replace(decode_chunk_size=2)
+    amodal = AmodalSegmenter(components12, config)(tracks, inverse_depth)
+    rgb = np.random.default_rng(0).integers(0, 255, (T, H, W, 3), dtype=np.uint8)
+    completer = ContentCompleter(build_tiny_components(seed=3), config)
+    full = completer(rgb, amodal)
+    part = completer(rgb, amodal, frames=[T - 1])
+    for a, b in zip(full, part):
+        np.testing.assert_array_equal(a.rgba[2:], b.rgba[2:])  # the chunk of frame T-1
+        assert (b.rgb[:2] == 255).all() and (b.rgba[:2, ..., 3] == 0).all()  # not decoded
