@@ -25,12 +25,15 @@ from amodal_ros.core.imports import is_available
 
 log = logging.getLogger("amodal_ros.accel")
 
-# Fastest first. On a GPU TensorRT's FP16 engine is expected first (not yet measured: no GPU
-# here). On the CPU (amodal-ros bench, embedded UNet): onnxruntime was 1.16x slower than eager
-# per window; for Depth Anything ViT-S it was 1.19x faster but held about 4 GB more memory, so
-# eager stays. torch.compile (1.33x faster denoising on the CPU) is never picked automatically:
+# Fastest first, per model and device. On a GPU TensorRT's FP16 engine is expected first (not
+# yet measured: no GPU here). On the CPU (amodal-ros bench): for the embedded UNet onnxruntime
+# was 1.16x slower per window than eager; for Depth Anything ViT-S it was 1.10-1.12x faster
+# per frame. torch.compile (1.33x faster UNet denoising on the CPU) is never picked automatically:
 # it compiles again in every new process (a minute or more).
-AUTO_ORDER = {"cuda": ("tensorrt", "eager"), "cpu": ("eager",)}
+AUTO_ORDER = {
+    "UNet": {"cuda": ("tensorrt", "eager"), "cpu": ("eager",)},
+    "depth": {"cuda": ("tensorrt", "eager"), "cpu": ("onnxruntime", "eager")},
+}
 
 Predictor = Callable[..., torch.Tensor]
 
@@ -60,7 +63,7 @@ def unavailable_reason(backend: str, device: torch.device) -> str | None:
 def resolve(what: str, requested: str, device: torch.device, order=None) -> str:
     """The backend to use: `requested` if it can run (else raise), or auto's first choice."""
     if requested == "auto":
-        candidates = (order or AUTO_ORDER)[device.type if device.type == "cuda" else "cpu"]
+        candidates = (order or AUTO_ORDER[what])[device.type if device.type == "cuda" else "cpu"]
         for backend in candidates:
             reason = unavailable_reason(backend, device)
             if reason is None:

@@ -102,7 +102,9 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             log(f"preparing {name} ...")
             scenarios.append(build())
 
-    add("reference", lambda: ReferenceScenario(components, cfg, stream, depth, args.publish))
+    # the reference runs its depth model in torch, whatever auto picks for the default
+    ref_depth = depth if depth is None else _depth_model(args.depth_model, cfg, "eager")
+    add("reference", lambda: ReferenceScenario(components, cfg, stream, ref_depth, args.publish))
     base = cfg  # the same steps and guidance as the reference (25 and 1.5 from the CLI)
     add(
         "default",
@@ -127,7 +129,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     device_type = "cuda" if cfg.device.startswith("cuda") else "cpu"
     auto = next(
         b
-        for b in (*AUTO_ORDER[device_type], "eager")
+        for b in (*AUTO_ORDER["UNet"][device_type], "eager")
         if unavailable_reason(b, torch.device(cfg.device)) is None
     )
     for backend in ("eager", "onnxruntime", "compile", "tensorrt"):
@@ -147,7 +149,9 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             ),
         )
     if depth is not None:
-        for backend in ("onnxruntime", "tensorrt"):
+        for backend in ("eager", "onnxruntime", "tensorrt"):
+            if backend == depth.backend:  # auto's choice: the default scenario runs it
+                continue
             reason = unavailable_reason(backend, torch.device(cfg.device))
             if reason:
                 skipped[f"depth {backend}"] = reason
