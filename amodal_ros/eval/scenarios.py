@@ -95,7 +95,7 @@ class Scenario:
         _reset_peak(self.device)
         started = time.perf_counter()
         steps = self._window(first)
-        self.times._synchronize()
+        self.times.synchronize()
         if k > 0:
             self.m.windows.append(time.perf_counter() - started)
             self.steps += steps
@@ -162,6 +162,12 @@ class ReferenceScenario(Scenario):
         self.c = components
         self.depth = depth
         self.offload = config.device.startswith("cuda")
+        from amodal_ros.pipeline.encoding import ConditionEncoder
+
+        # (models are on config.device whenever they run: `_on` moves them there first)
+        self.encoder = ConditionEncoder(
+            components, config, torch.device(config.device), torch.float32
+        )
 
     def _before_window(self) -> None:
         if self.offload:  # its models wait on the CPU between calls (not timed)
@@ -190,11 +196,11 @@ class ReferenceScenario(Scenario):
             cond = []
             mask_px = preprocess.mask_pixels(track.masks, cfg.height, cfg.width)
             with _on(c.image_encoder, device, self.offload):
-                clip = torch.cat([_clip(c, cfg, px[None], times) for px in mask_px])
+                clip = self._clip_loop(mask_px)
             with _on(c.vae, device, self.offload):
-                cond.append(_encode_loop(c, cfg, mask_px, track.object_id, times))
+                cond.append(self._encode_loop(mask_px, track.object_id))
                 if c.num_conditions == 2:
-                    cond.append(_encode_loop(c, cfg, depth_px, "depth", times))
+                    cond.append(self._encode_loop(depth_px, "depth"))
             unet = c.unet
             cond_latents = torch.cat(cond, dim=1)[None].to(unet.dtype)  # [1, T, C, h, w]
             noise = torch.randn(
@@ -220,6 +226,20 @@ class ReferenceScenario(Scenario):
             with times("decode"), _on(c.vae, device, self.offload):
                 decode(c.vae, latents, cfg.decode_chunk_size).cpu()
         return cfg.num_steps
+
+    def _clip_loop(self, pixels) -> torch.Tensor:
+        out = []
+        for frame in pixels:  # one CLIP call per frame, as the reference's loop
+            with self.times("clip"):
+                out.append(self.encoder._clip_embed(frame[None]))
+        return torch.cat(out)
+
+    def _encode_loop(self, pixels, key) -> torch.Tensor:
+        out = []
+        for t in range(len(pixels)):  # one VAE call per frame, fp32, as the reference's loop
+            with self.times("encode"):
+                out.append(self.encoder._vae_encode("bench", key, [t], pixels[t : t + 1]))
+        return torch.cat(out)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -258,25 +278,6 @@ def _depth_frames(depth, rgb, scene, first, frames=None):
 
     frames = frames or range(first, first + len(rgb))
     return inverse_depth_from_camera(scene.depth[list(frames)], "32FC1")
-
-
-def _clip(components, cfg, pixels, times):
-    from amodal_ros.pipeline.encoding import ConditionEncoder
-
-    encoder = ConditionEncoder(components, cfg, components.image_encoder.device, torch.float32)
-    with times("clip"):
-        return encoder._clip_embed(pixels)
-
-
-def _encode_loop(components, cfg, pixels, key, times):
-    from amodal_ros.pipeline.encoding import ConditionEncoder
-
-    encoder = ConditionEncoder(components, cfg, components.vae.device, torch.float32)
-    out = []
-    for t in range(len(pixels)):  # one VAE call per frame, as the reference's loop
-        with times("encode"):
-            out.append(encoder._vae_encode("bench", key, [t], pixels[t : t + 1]))
-    return torch.cat(out)
 
 
 class _on:

@@ -20,12 +20,12 @@ class StageTimes:
 
     @contextmanager
     def __call__(self, stage: str):
-        self._synchronize()
+        self.synchronize()
         started = time.perf_counter()
         try:
             yield
         finally:
-            self._synchronize()
+            self.synchronize()
             self.seconds[stage] += time.perf_counter() - started
             self.calls[stage] += 1
 
@@ -33,6 +33,6 @@ class StageTimes:
         self.seconds.clear()
         self.calls.clear()
 
-    def _synchronize(self) -> None:
+    def synchronize(self) -> None:
         if self.sync and torch.cuda.is_available():
             torch.cuda.synchronize()
