@@ -13,7 +13,7 @@ from amodal_ros.core.config import InferenceConfig
 from amodal_ros.core.types import ObjectTrack
 from amodal_ros.depth.normalize import normalize_window
 from amodal_ros.pipeline import preprocess
-from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
+from amodal_ros.pipeline.cache import FrameEncodingCache, cached_batch, stable_seed
 from amodal_ros.pipeline.sampling import cross_attention_context, decode, denoise, guidance_ramp
 from amodal_ros.pipeline.timing import StageTimes
 
@@ -258,16 +258,16 @@ def _steps_run(config: InferenceConfig) -> int:
 
 
 def _cached_depth(depth, rgb, keys, cache, scene, first):
-    out = [cache.get(("bench_depth", None, k, None)) for k in keys]
-    todo = [i for i, v in enumerate(out) if v is None]
-    if todo:  # only the new frames, in one batched call
-        new = _depth_frames(
-            depth, rgb[todo], scene, first + todo[0], frames=[first + i for i in todo]
+    keys = [("bench_depth", None, k, None) for k in keys]
+    return np.stack(  # only the new frames, in one call
+        cached_batch(
+            cache,
+            keys,
+            lambda todo: _depth_frames(
+                depth, rgb[todo], scene, first + todo[0], frames=[first + i for i in todo]
+            ),
         )
-        for i, v in zip(todo, new):
-            out[i] = v
-            cache.put(("bench_depth", None, keys[i], None), v)
-    return np.stack(out)
+    )
 
 
 def _depth_frames(depth, rgb, scene, first, frames=None):

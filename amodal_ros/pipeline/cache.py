@@ -61,6 +61,18 @@ class FrameEncodingCache:
         return len(self._entries)
 
 
+def cached_batch(cache: FrameEncodingCache, keys: list[tuple], compute) -> list:
+    """The cached value of every key; the missing ones come from one call `compute(indices)`
+    (values in the order of `indices`) and are stored, so a slide computes only new frames."""
+    values = [cache.get(key) for key in keys]
+    todo = [i for i, value in enumerate(values) if value is None]
+    if todo:
+        for i, value in zip(todo, compute(todo)):
+            values[i] = value
+            cache.put(keys[i], value)
+    return values
+
+
 def digest(array: np.ndarray) -> str:
     """Short content hash of an array (its bytes, shape and dtype)."""
     h = hashlib.blake2b(digest_size=12)

@@ -12,7 +12,7 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
 
 from amodal_ros.core.config import InferenceConfig
 from amodal_ros.models.loading import VasComponents
-from amodal_ros.pipeline.cache import FrameEncodingCache, digest, stable_seed
+from amodal_ros.pipeline.cache import FrameEncodingCache, cached_batch, digest, stable_seed
 from amodal_ros.pipeline.timing import StageTimes
 
 
@@ -48,21 +48,20 @@ class ConditionEncoder:
             latents [T, 4, h/8, w/8] (raw, not scaled, as the reference), clip [T, D] or None.
         """
         keys = [(kind, object_key, fk, digest(p)) for fk, p in zip(frame_keys, pixels)]
-        cached = [cache.get(k) for k in keys]
-        todo = [i for i, entry in enumerate(cached) if entry is None]
-        if todo:
+
+        def encode_new(todo: list[int]) -> list[tuple]:
             # all new frames in one batched call each (never a per-frame loop)
             with self.times("encode"):
-                new_latents = self._vae_encode(
+                latents = self._vae_encode(
                     kind, object_key, [frame_keys[i] for i in todo], pixels[todo]
                 )
-            new_clip = [None] * len(todo)
-            if with_clip:
-                with self.times("clip"):
-                    new_clip = self._clip_embed(pixels[todo])
-            for j, i in enumerate(todo):
-                cached[i] = (new_latents[j], new_clip[j])
-                cache.put(keys[i], cached[i])
+            if not with_clip:
+                return [(x, None) for x in latents]
+            with self.times("clip"):
+                clip = self._clip_embed(pixels[todo])
+            return list(zip(latents, clip))
+
+        cached = cached_batch(cache, keys, encode_new)
         latents = torch.stack([entry[0] for entry in cached])
         clip = torch.stack([entry[1] for entry in cached]) if with_clip else None
         return latents, clip

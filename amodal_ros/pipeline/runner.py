@@ -96,8 +96,8 @@ class WindowSampler:
         cfg = self.config
         latents: list[torch.Tensor | None] = [None] * len(jobs)
         start = warm_start_step(cfg.num_steps, cfg.warm_start)
-        cold = [i for i, job in enumerate(jobs) if job.init is None or start == 0]
-        warm = [i for i in range(len(jobs)) if i not in set(cold)]
+        warm = [i for i, job in enumerate(jobs) if job.init is not None and start > 0]
+        cold = [i for i in range(len(jobs)) if i not in warm]
         for indices, step in ((cold, 0), (warm, start)):
             for first in range(0, len(indices), cfg.objects_per_call):
                 batch = indices[first : first + cfg.objects_per_call]

@@ -105,20 +105,20 @@ class AmodalSegmenter:
             conditions.append((latents, clip))
 
         # 4-6. sample every (object, sample) window in bounded batches, decode
-        jobs = []
-        for i, track in enumerate(tracks):
-            for s in range(cfg.num_samples):
-                seed = stable_seed(cfg.seed, "noise", track.object_id, s)
-                init = self._warm_init(cache, track, s)
-                jobs.append(SamplingJob(*conditions[i], seed, init))
+        owners = [(i, track, s) for i, track in enumerate(tracks) for s in range(cfg.num_samples)]
+        jobs = [
+            SamplingJob(
+                *conditions[i],
+                stable_seed(cfg.seed, "noise", track.object_id, s),
+                self._warm_init(cache, track, s),
+            )
+            for i, track, s in owners
+        ]
         decoded, indices = self.sampler.run(jobs, frames, progress=progress)
         if cfg.warm_start > 0:
-            for job_index, (i, s) in enumerate(
-                (i, s) for i in range(len(tracks)) for s in range(cfg.num_samples)
-            ):
-                if tracks[i].frame_keys is not None:  # without stamps there is no next window
-                    latents = self.sampler.last_latents[job_index]
-                    cache.put(("warm", tracks[i].object_id, None, s), (tracks[i].keys(), latents))
+            for (_, track, s), latents in zip(owners, self.sampler.last_latents):
+                if track.frame_keys is not None:  # without stamps there is no next window
+                    cache.put(("warm", track.object_id, None, s), (track.keys(), latents))
 
         # 7. threshold, resize to input size, union with the modal mask
         results = []

@@ -30,7 +30,7 @@ from amodal_ros.core.frames import (
     ObjectFrameResult,
 )
 from amodal_ros.core.types import ObjectTrack, occluders
-from amodal_ros.pipeline.cache import digest
+from amodal_ros.pipeline.cache import cached_batch, digest
 from amodal_ros.pipeline.rate import FrameRateSampler
 from amodal_ros.pipeline.sync import StampSynchronizer
 from amodal_ros.pipeline.window import Window, WindowBuffer
@@ -291,13 +291,11 @@ class WindowProcessor:
         if self.depth_source == "model":
             # cached per frame: a slide estimates only the new frames, in one batched call
             keys = [("depth_model", None, f.stamp_ns, digest(f.rgb)) for f in window.frames]
-            out = [self.cache.get(key) for key in keys]
-            todo = [i for i, value in enumerate(out) if value is None]
-            if todo:
-                rgb = np.stack([window.frames[i].rgb for i in todo])
-                for i, value in zip(todo, self.depth_estimator.inverse_depth(rgb)):
-                    out[i] = value
-                    self.cache.put(keys[i], value)
+            rgb = [f.rgb for f in window.frames]
+            estimate = self.depth_estimator.inverse_depth
+            out = cached_batch(
+                self.cache, keys, lambda todo: estimate(np.stack([rgb[i] for i in todo]))
+            )
             return np.stack(out)
         return None
 
