@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from amodal_ros.core import InferenceConfig, ObjectTrack
-from amodal_ros.models.architectures import build_random_svd_components
-from amodal_ros.models.tiny import build_tiny_components
+from amodal_ros.models.architectures import build_components
 from amodal_ros.pipeline import AmodalSegmenter, FrameEncodingCache
 
 FRAMES = 25
@@ -69,7 +68,7 @@ def main() -> None:
     config = InferenceConfig(
         num_steps=args.steps, device=args.device, dtype=args.dtype, max_batch_objects=4, **size
     )
-    components = build_random_svd_components() if args.full_size else build_tiny_components(0)
+    components = build_components("full" if args.full_size else "tiny")
     components.to(args.device, getattr(torch, args.dtype))
     seg = AmodalSegmenter(components, config)
     h, w = 2 * size["height"], 2 * size["width"]  # camera resolution

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import torch
 
-from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.data.scenes import make_scene, split_seeds
 from amodal_ros.eval.sliding import evaluate_sliding
-from amodal_ros.models import embedded
-from amodal_ros.models.loading import load_components
-from amodal_ros.pipeline import AmodalSegmenter
+from amodal_ros.pipeline.factory import build
 from amodal_ros.pipeline.sampling import warm_start_step
 
 CONFIGS = {  # name: (steps, guidance, warm start share)
@@ -48,8 +46,8 @@ def main() -> None:
         make_scene(seed, num_frames=args.frames, height=128, width=256)
         for seed in split_seeds("test", args.clips)
     ]
-    components = load_components(embedded.resolve("embedded"))
-    base = InferenceConfig(**embedded.settings_for("embedded"))
+    pipes = build(StreamConfig(checkpoint="embedded"), InferenceConfig())
+    base = pipes.config
     rows = {}
     print("| configuration | UNet evaluations | mIoU | mIoU_occ | mIoU_occ_all | window s (p50) |")
     print("|---|---|---|---|---|---|")
@@ -59,7 +57,7 @@ def main() -> None:
         config = base.replace(
             num_steps=steps, min_guidance=guidance, max_guidance=guidance, warm_start=warm
         )
-        r = evaluate_sliding(AmodalSegmenter(components, config), clips, args.stride)
+        r = evaluate_sliding(pipes.with_config(config), clips, args.stride)
         steps = steps - warm_start_step(steps, warm)  # steps run after the first window
         r["unet_evaluations"] = steps * (2 if config.uses_guidance else 1)
         rows[name] = r

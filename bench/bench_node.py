@@ -33,10 +33,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from amodal_ros.data.synthetic import make_clip
-from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+from amodal_ros.data.scenes import make_scene
+from amodal_ros.interface.convert import image_fields
+from amodal_ros.models.architectures import build_components
+from amodal_ros.models.layout import save_published_layout
 from amodal_ros.msg import AmodalObjectArray
-from amodal_ros.ros.convert import image_fields
 from amodal_ros.ros.node import AmodalNode
 
 
@@ -51,7 +52,7 @@ def run(args, torch_threads: int) -> dict:
     context = Context()
     rclpy.init(context=context)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = save_published_layout(build_tiny_components(seed=0), Path(tmp) / "tiny")
+        ckpt = save_published_layout(build_components("tiny"), Path(tmp) / "tiny")
         params = dict(
             checkpoint=str(ckpt),
             height=64,
@@ -81,7 +82,7 @@ def run(args, torch_threads: int) -> dict:
     threading.Thread(target=executor.spin, daemon=True).start()
     time.sleep(2.0)  # discovery
 
-    clip = make_clip(num_frames=50, height=128, width=256, num_objects=2, seed=0)
+    clip = make_scene(0, num_frames=50, height=128, width=256, max_targets=2)
     started, sent = time.monotonic(), 0
     while time.monotonic() - started < args.seconds:
         i = sent % len(clip.rgb)

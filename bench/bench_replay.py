@@ -12,7 +12,7 @@ embedded model (32x64, 25-frame windows, stride 5, 25 steps) and prints replay t
     write    writing them to the output bag
 
 The split comes from timing wrappers installed by this script only (no library change);
-`WindowProcessor.last_timing` cannot be used because replay runs it on a constant clock.
+(replay runs the processor on a constant clock, so its own clock cannot time it).
 
 Usage:
     scripts/with_env.sh python bench/bench_replay.py [--frames 100] [--steps 25] [--window 25]
@@ -34,9 +34,8 @@ import amodal_ros.pipeline.runner as runner
 from amodal_ros.bags import replay
 from amodal_ros.bags.demo_bag import write_demo_bag
 from amodal_ros.core.config import InferenceConfig, StreamConfig
-from amodal_ros.models import embedded
 from amodal_ros.pipeline.encoding import ConditionEncoder
-from amodal_ros.pipeline.stream import WindowProcessor
+from amodal_ros.pipeline.processor import WindowProcessor
 
 TIMES: Counter[str] = Counter()
 COUNTS: Counter[str] = Counter()
@@ -92,16 +91,14 @@ def main() -> None:
         args = replay.ReplayArgs(
             bag=bag,
             out=Path(tmp) / "results",
-            stream=StreamConfig(stride=ns.stride, publish_frames="new"),
-            inference=InferenceConfig(
-                **embedded.SETTINGS, num_frames=ns.window, num_steps=ns.steps, device=ns.device
-            ),
+            stream=StreamConfig(checkpoint="embedded", stride=ns.stride, publish_frames="new"),
+            inference=InferenceConfig(num_frames=ns.window, num_steps=ns.steps, device=ns.device),
             progress=False,
         )
         summary = replay.run(args)
 
     windows = summary["windows_model"]
-    size = f"{embedded.SETTINGS['height']}x{embedded.SETTINGS['width']}"
+    size = "x".join(str(v) for v in summary["working_size_hw"])
     per = {k: TIMES[k] / max(1, windows) for k in ("encode", "denoise", "decode", "window")}
     per["other"] = per["window"] - per["encode"] - per["denoise"] - per["decode"]
     timing = summary["timing"]

@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny real models (seeded) and small synthetic inputs."""
+"""Shared fixtures: tiny real models (seeded) and small synthetic inputs.
+
+Fixtures import torch only when a test asks for them, so the numpy-only tests (core, sync,
+window, conversions) run where torch is not installed; a test module that needs torch says so
+with `pytest.importorskip("torch")` or by using these fixtures.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # ONNX exports / TensorRT engines of test models go to a throwaway folder, not ~/.cache
 os.environ.setdefault("AMODAL_ROS_ENGINE_CACHE", tempfile.mkdtemp(prefix="amodal_engines_"))
 
-torch = pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
-
-from amodal_ros.core import InferenceConfig, ObjectTrack  # noqa: E402
-from amodal_ros.models.tiny import build_tiny_components, save_published_layout  # noqa: E402
+from amodal_ros.core import InferenceConfig, ObjectTrack  # numpy only
 
 T, H, W = 4, 40, 72  # frames and camera size of the small test window
 
@@ -92,19 +94,34 @@ def tiny_config() -> InferenceConfig:
     )
 
 
+def tiny_components(seed: int = 0, in_channels: int = 12, **vae):
+    """The tiny seeded models of the real classes (skips the test where torch is missing)."""
+    pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
+    from amodal_ros.models.architectures import build_components
+
+    return build_components("tiny", seed, in_channels, **vae)
+
+
+def save_tiny(components, folder):
+    """`components` written as a checkpoint folder in the published layout."""
+    from amodal_ros.models.layout import save_published_layout
+
+    return save_published_layout(components, folder)
+
+
 @pytest.fixture(scope="session")
 def components12():
-    return build_tiny_components(seed=0, in_channels=12)
+    return tiny_components(seed=0, in_channels=12)
 
 
 @pytest.fixture(scope="session")
 def components8():
-    return build_tiny_components(seed=0, in_channels=8)
+    return tiny_components(seed=0, in_channels=8)
 
 
 @pytest.fixture(scope="session")
 def published_folder(tmp_path_factory, components12):
-    return save_published_layout(components12, tmp_path_factory.mktemp("published") / "ckpt")
+    return save_tiny(components12, tmp_path_factory.mktemp("published") / "ckpt")
 
 
 def box_masks(t=T, h=H, w=W, y0=8, x0=10, size=16, dx=3) -> np.ndarray:

@@ -55,6 +55,7 @@ class ArtifactCache:
         self.built = 0  # builds done by this instance (a hit builds nothing)
 
     def path(self, name: str, key: str, suffix: str) -> Path:
+        """Where the artifact `name` with `key` lives in the cache (it may not exist yet)."""
         return self.folder / f"{name}-{key}{suffix}"
 
     def get_or_build(

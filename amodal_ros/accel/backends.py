@@ -87,6 +87,7 @@ class EagerUNet:
         self.name = name
 
     def __call__(self, sample, timestep, context, time_ids) -> torch.Tensor:
+        """The UNet's prediction [B, F, 4, h, w]."""
         return self.unet(sample, timestep, context, time_ids, return_dict=False)[0]
 
 
@@ -99,6 +100,7 @@ class ExportedModel:
         self.path = path
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Run the exported model on `inputs`; the output in the first input's dtype."""
         return self.runner(*inputs).to(inputs[0].dtype)
 
 

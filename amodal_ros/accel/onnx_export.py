@@ -41,9 +41,11 @@ class UNetSpec:
         }
 
     def shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        """Input name -> shape of the model's inputs for `batch` items."""
         return {name: tuple(t.shape) for name, t in self.example(batch).items()}
 
     def describe(self) -> dict:
+        """The spec as plain data (part of the artifact's cache key)."""
         return asdict(self)
 
 
@@ -56,9 +58,11 @@ class DepthSpec:
     max_batch: int = 8
 
     def shapes(self, batch: int) -> dict[str, tuple[int, ...]]:
+        """Input name -> shape of the model's inputs for `batch` items."""
         return {"pixel_values": (batch, 3, self.height, self.width)}
 
     def describe(self) -> dict:
+        """The spec as plain data (part of the artifact's cache key)."""
         return asdict(self)
 
 

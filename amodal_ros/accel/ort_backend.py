@@ -53,6 +53,7 @@ class OrtSession:
         self.device = device
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Run the session on torch inputs; a torch output on their device."""
         feed = {
             name: x.detach().cpu().numpy().astype(kind, copy=False)
             for name, x, kind in zip(self.input_names, inputs, self.input_types)

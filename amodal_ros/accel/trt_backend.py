@@ -93,6 +93,7 @@ class TrtEngine:
         self.outputs = [n for n in names if mode(n) == trt.TensorIOMode.OUTPUT]
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Run the engine on torch's current CUDA stream; a torch output."""
         keep = []  # inputs converted here must live until the engine has run
         for name, x in zip(self.inputs, inputs):
             x = x.to(self.device, self._dtype(name)).contiguous()

@@ -13,7 +13,7 @@ header stamps and frame_id:
 The default 15 fps is faster than the model's 8 fps on purpose: replay thins it by stamp.
 
 Usage:
-    amodal-ros demo-bag demo_bag [--frames 50] [--fps 15] [--storage mcap]
+    amodal-ros demo-bag demo_bag [--frames 50] [--camera-fps 15] [--storage mcap]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from amodal_ros.bags import topics
 from amodal_ros.bags.output import staged_bag
 from amodal_ros.bags.typestore import CAMERA_INFO, IMAGE, amodal_typestore
-from amodal_ros.ros.convert import image_fields
+from amodal_ros.interface.convert import image_fields
 
 # First stamp of the bag: a fixed wall-clock-like time, so bags are reproducible.
 START_NS = 1_700_000_000 * 1_000_000_000

@@ -3,7 +3,8 @@ never builds one at its first frame.
 
 Usage:
     amodal-ros build-engines --params config/amodal_node.yaml --camera-size 480x640
-    amodal-ros build-engines --params my_robot.yaml --backend tensorrt --device cuda
+    amodal-ros build-engines --params my_robot.yaml --camera-size 480x640 --device cuda \
+        --unet-backend tensorrt --depth-backend tensorrt
 
 Reads the node's parameter file (ros__parameters), loads its models exactly as the node's
 configure step does, and builds (or finds cached) every artifact the chosen backends need:
@@ -14,36 +15,33 @@ GPU, so the node finds them.
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", type=Path, required=True, help="the node's YAML file")
-    parser.add_argument(
-        "--camera-size", default="", help="HxW of the RGB camera (for the depth model)"
-    )
-    parser.add_argument(
-        "--backend",
-        choices=["onnxruntime", "tensorrt"],
-        help="override unet_backend and depth_backend of the file",
-    )
-    parser.add_argument("--device", help="override the file's device (e.g. cuda)")
+from amodal_ros.core.config import InferenceConfig, StreamConfig, overrides, param
 
 
-def run(ns: argparse.Namespace) -> list[str]:
-    from amodal_ros.pipeline.stream import WindowProcessor
-    from amodal_ros.ros.params import read_configs
+@dataclass
+class Args:
+    """The node's parameter file, and what to override in it (default: the file's values)."""
 
-    values = read_parameter_file(ns.params)
-    if ns.backend:
-        values.update(unet_backend=ns.backend, depth_backend=ns.backend)
-    if ns.device:
-        values["device"] = ns.device
-    inference, stream, _, _ = read_configs(values)
+    params: Path = param(MISSING, "the node's YAML file")
+    camera_size: str = param("", "HxW of the RGB camera (for the depth model), e.g. 480x640")
+    inference: dict = overrides(InferenceConfig, only=("device", "dtype", "unet_backend"))
+    stream: dict = overrides(StreamConfig, only=("depth_backend",))
+
+
+def run(args: Args) -> list[str]:
+    """Build (or find) every artifact; prints each path and returns them."""
+    from amodal_ros.core.config import node_configs
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    values = read_parameter_file(args.params)
+    values.update({**args.inference, **args.stream})
+    inference, stream, _, _ = node_configs(values)
     started = time.perf_counter()
-    print(f"loading the models of {ns.params} (UNet backend {inference.unet_backend}) ...")
+    print(f"loading the models of {args.params} (UNet backend {inference.unet_backend}) ...")
     processor = WindowProcessor.from_config(stream, inference)  # builds the UNet artifacts
     built = []
     stages = [("stage-1 UNet", processor.segmenter.sampler)]
@@ -56,15 +54,15 @@ def run(ns: argparse.Namespace) -> list[str]:
         if where:
             built.append(str(where))
     if processor.depth_estimator is not None:
-        if not ns.camera_size:
+        if not args.camera_size:
             raise ValueError("the file uses a depth model: pass --camera-size HxW")
-        h, w = (int(v) for v in ns.camera_size.lower().split("x"))
+        h, w = (int(v) for v in args.camera_size.lower().split("x"))
         estimator = processor.depth_estimator
         predict = estimator.prepare(h, w)
         where = getattr(predict, "path", None)
         size = estimator.input_shape(h, w)
         print(
-            f"depth model at {size[0]}x{size[1]}: {estimator.backend}"
+            f"depth model at {size[0]}x{size[1]} (HxW): {estimator.backend}"
             + (f" -> {where}" if where else " (nothing to build)")
         )
         if where:

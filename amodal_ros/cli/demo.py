@@ -11,7 +11,8 @@ windows, stride 5) into a results bag, and writes the overlay video:
 
 By default it runs the embedded model (amodal_ros/models/embedded): a small Diffusion-VAS,
 stage 1 (mask + depth) and stage 2 (completion), trained on synthetic scenes on a CPU. The demo
-scene is from the held-out test split. Real cameras need the published weights (--checkpoint).
+scene is from the held-out test split. Real cameras need the published weights (--checkpoint;
+the embedded stage 2 then only runs when --completion-checkpoint embedded is given).
 
 Usage:
     amodal-ros demo --out demo_out
@@ -19,47 +20,56 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.config import (
+    OFFLINE_DEFAULT_CHECKPOINT,
+    InferenceConfig,
+    StreamConfig,
+    group,
+    param,
+)
 from amodal_ros.core.errors import InputError
 
 DEMO_OUTPUTS = ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
-    parser.add_argument("--frames", type=int, default=60, help="camera frames (15 fps)")
-    parser.add_argument("--steps", type=int, default=25, help="sampling steps")
-    parser.add_argument("--stride", type=int, default=5, help="window stride (model frames)")
-    parser.add_argument(
-        "--checkpoint", default="embedded", help="stage-1 checkpoint folder (default: embedded)"
-    )
-    parser.add_argument(
-        "--completion-checkpoint",
-        default=None,
-        help="stage-2 checkpoint folder ('' = none; default: embedded with the embedded stage 1)",
-    )
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a non-empty --out (a previous demo's output is always replaced)",
+def demo_stream() -> StreamConfig:
+    """The demo's stream: both embedded stages, every sampled frame answered."""
+    return StreamConfig(
+        checkpoint=OFFLINE_DEFAULT_CHECKPOINT,
+        completion_checkpoint=OFFLINE_DEFAULT_CHECKPOINT,
+        publish_frames="new",
     )
 
 
-def run(ns: argparse.Namespace) -> dict:
+@dataclass
+class Args:
+    """What `amodal-ros demo` writes, and with which model."""
+
+    out: Path = param(Path("demo_out"), "output folder")
+    frames: int = param(60, "camera frames (15 fps)", 1)
+    overwrite: bool = param(
+        False, "replace a non-empty --out (a previous demo's output is always replaced)"
+    )
+    stream: StreamConfig = group(
+        demo_stream, only=("checkpoint", "completion_checkpoint", "stride", "depth_model")
+    )
+    inference: InferenceConfig = group(InferenceConfig)
+
+
+def run(args: Args) -> dict:
+    """Write the demo bag, replay it and write the video; returns the replay summary."""
     from amodal_ros.bags import replay
     from amodal_ros.bags.demo_bag import write_demo_bag
-    from amodal_ros.models import embedded
 
-    out: Path = ns.out
+    out = args.out
     if out.exists() and any(out.iterdir()):
         previous_demo = (out / "summary.json").is_file() and (out / "demo_bag").is_dir()
-        if not (previous_demo or ns.overwrite):
+        if not (previous_demo or args.overwrite):
             raise InputError(
                 f"{out} exists and is not an earlier demo's output; choose another --out or "
                 "pass --overwrite"
@@ -68,25 +78,24 @@ def run(ns: argparse.Namespace) -> dict:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    stage2 = ns.completion_checkpoint
-    if stage2 is None:  # the embedded stage 2 goes with the embedded stage 1
-        stage2 = embedded.NAME if ns.checkpoint == embedded.NAME else ""
-    write_demo_bag(out / "demo_bag", frames=ns.frames)
+    stream = args.stream
+    # the embedded stage 2 goes with the embedded stage 1 (another stage 1 has its own size)
+    default_stage2 = demo_stream().completion_checkpoint
+    if stream.checkpoint != default_stage2 and stream.completion_checkpoint == default_stage2:
+        stream = stream.replace(completion_checkpoint="")
+    write_demo_bag(out / "demo_bag", frames=args.frames)
     summary = replay.run(
         replay.ReplayArgs(
             bag=out / "demo_bag",
             out=out / "results",
-            stream=StreamConfig(
-                checkpoint=str(ns.checkpoint),
-                completion_checkpoint=str(stage2),
-                stride=ns.stride,
-                publish_frames="new",
-            ),
-            inference=InferenceConfig(
-                num_steps=ns.steps, device=ns.device, **embedded.settings_for(ns.checkpoint)
-            ),
+            stream=stream,
+            inference=args.inference,
             video=out / "overlay",
         )
     )
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(
+        f"wrote {out}: input bag demo_bag/, results bag results/ "
+        f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
+    )
     return summary

@@ -1,43 +1,47 @@
 """`amodal-ros demo-bag OUT_BAG`: a synthetic RGB-D rosbag2 to try `amodal-ros replay` on.
 
 Usage:
-    amodal-ros demo-bag demo_bag [--frames 50] [--fps 15] [--seed 0] [--height 128 --width 256]
+    amodal-ros demo-bag demo_bag [--frames 50] [--camera-fps 15] [--scene-seed 0]
+        [--image-height 128 --image-width 256]
         [--storage sqlite3|mcap]
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 from amodal_ros.bags.output import STORAGES
+from amodal_ros.core.config import param
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, help="output rosbag2 folder")
-    parser.add_argument("--frames", type=int, default=50, help="camera frames")
-    parser.add_argument(
-        "--fps", type=float, default=15.0, help="camera rate, frames/s (the model runs at 8)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="scene seed")
-    parser.add_argument("--height", type=int, default=128, help="image height, pixels")
-    parser.add_argument("--width", type=int, default=256, help="image width, pixels")
-    parser.add_argument("--storage", default="sqlite3", choices=STORAGES)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing bag")
+@dataclass
+class Args:
+    """The demo bag's scene and camera."""
+
+    out: Path = param(MISSING, "output rosbag2 folder", positional=True)
+    frames: int = param(50, "camera frames", 1)
+    camera_fps: float = param(15.0, "camera rate, frames/s (the model runs at 8)")
+    scene_seed: int = param(0, "scene seed (of the held-out test split)")
+    image_height: int = param(128, "image height, pixels", 16)
+    image_width: int = param(256, "image width, pixels", 16)
+    storage: str = param("sqlite3", "output storage", choices=STORAGES)
+    overwrite: bool = param(False, "replace an existing bag")
 
 
-def run(ns: argparse.Namespace) -> dict:
+def run(args: Args) -> dict:
+    """Write the bag; prints and returns its summary."""
     from amodal_ros.bags.demo_bag import write_demo_bag
 
     summary = write_demo_bag(
-        ns.out,
-        frames=ns.frames,
-        fps=ns.fps,
-        seed=ns.seed,
-        height=ns.height,
-        width=ns.width,
-        storage=ns.storage,
-        overwrite=ns.overwrite,
+        args.out,
+        frames=args.frames,
+        fps=args.camera_fps,
+        seed=args.scene_seed,
+        height=args.image_height,
+        width=args.image_width,
+        storage=args.storage,
+        overwrite=args.overwrite,
     )
     counts = ", ".join(f"{topic} {n}" for topic, n in summary["topics"].items())
     print(

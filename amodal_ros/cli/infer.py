@@ -6,139 +6,67 @@ Usage:
         [--completion-checkpoint diffusion-vas-content-completion] [--depth-model da2-small] \
         --out results/
 
-Writes amodal/, soft/, (uncertainty/), (completion/), overlay/ PNGs per object and frame,
-overlay.gif/.mp4 and summary.json. The output folder appears only when everything succeeded.
+The clip is cut into windows of `--num-frames` (the last one aligned to the clip's end) and
+each window goes through the same WindowProcessor the node runs. Writes amodal/, soft/,
+(uncertainty/), (completion/), overlay/ PNGs per object and frame, overlay.gif/.mp4 and
+summary.json. The output folder appears only when everything succeeded.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from amodal_ros.cli import io
-from amodal_ros.core.config import PRESETS, UNET_BACKENDS, InferenceConfig
-from amodal_ros.core.errors import InputError
-from amodal_ros.core.types import ObjectTrack, mask_bbox, occluders, occlusion_ratio
+from amodal_ros.core.config import (
+    OFFLINE_DEFAULT_CHECKPOINT,
+    InferenceConfig,
+    StreamConfig,
+    group,
+    param,
+)
+from amodal_ros.core.errors import InputError, ProcessingError
+from amodal_ros.core.frames import REASON_EMPTY_MODAL, frames_from_arrays
+from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio
 
 log = logging.getLogger("amodal_ros.infer")
 
 
+def infer_stream() -> StreamConfig:
+    """Infer's stream: the embedded model by default, every frame of a window answered."""
+    return StreamConfig(checkpoint=OFFLINE_DEFAULT_CHECKPOINT, publish_frames="new")
+
+
 @dataclass
-class InferArgs:
-    frames: Path
-    masks: Path
-    checkpoint: Path
-    out: Path
-    depth: Path | None = None
-    depth_model: Path | None = None
-    completion_checkpoint: Path | None = None
-    overwrite: bool = False
-    fps: float = 8.0  # of the overlay video
+class Args:
+    """What `amodal-ros infer` reads and writes."""
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--frames", type=Path, required=True, help="folder of RGB frames (PNG/JPG)"
+    frames: Path = param(MISSING, "folder of RGB frames (PNG/JPG)")
+    masks: Path = param(
+        MISSING,
+        "folder of instance-label images (one per frame, 0 = background) or of one "
+        "binary-mask folder per object",
     )
-    parser.add_argument(
-        "--masks",
-        type=Path,
-        required=True,
-        help="folder of instance-label images (one per frame, 0 = background) "
-        "or of one binary-mask folder per object",
+    out: Path = param(MISSING, "output folder (created)")
+    depth: Path | None = param(None, "camera depth folder: 16-bit PNG (mm) or float .npy (m)")
+    overwrite: bool = param(False, "replace a non-empty --out")
+    video_fps: float = param(8.0, "frame rate of the overlay video", 0.1)
+    stream: StreamConfig = group(
+        infer_stream,
+        only=(
+            "checkpoint",
+            "completion_checkpoint",
+            "depth_model",
+            "depth_backend",
+            "min_object_pixels",
+        ),
     )
-    parser.add_argument(
-        "--depth", type=Path, help="camera depth: 16-bit PNG (mm) or float .npy (m)"
-    )
-    parser.add_argument("--depth-model", type=Path, help="Depth Anything V2 folder (transformers)")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="stage-1 checkpoint folder")
-    parser.add_argument("--completion-checkpoint", type=Path, help="stage-2 checkpoint folder")
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    add_config_arguments(parser)
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = InferenceConfig()
-    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:1, ...")
-    parser.add_argument(
-        "--dtype", default=defaults.dtype, choices=["float32", "float16", "bfloat16"]
-    )
-    parser.add_argument("--steps", type=int, default=defaults.num_steps, help="sampling steps")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--samples", type=int, default=1, help="hypotheses per object (Top-k)")
-    parser.add_argument("--guidance", type=float, default=defaults.max_guidance)
-    parser.add_argument(
-        "--mode", default=defaults.conditioning_mode, choices=["consistent", "reference"]
-    )
-    parser.add_argument("--height", type=int, default=defaults.height, help="working height")
-    parser.add_argument("--width", type=int, default=defaults.width, help="working width")
-    parser.add_argument(
-        "--window", type=int, default=defaults.num_frames, help="frames per window"
-    )
-    parser.add_argument(
-        "--batch", type=int, default=defaults.max_batch_objects, help="objects per UNet call"
-    )
-    parser.add_argument(
-        "--preset",
-        default="",
-        choices=["", *PRESETS],
-        help="speed/quality preset (sets --steps, --guidance and --warm-start)",
-    )
-    parser.add_argument(
-        "--warm-start",
-        type=float,
-        default=defaults.warm_start,
-        help="share of the steps run from the previous overlapping window (0 = cold)",
-    )
-    parser.add_argument(
-        "--unet-backend", default=defaults.unet_backend, choices=list(UNET_BACKENDS)
-    )
-    parser.add_argument(
-        "--engine-cache", default="", help="ONNX/TensorRT cache folder (~/.cache/amodal_ros)"
-    )
-
-
-def config_from(ns: argparse.Namespace) -> InferenceConfig:
-    return InferenceConfig(
-        device=ns.device,
-        dtype=ns.dtype,
-        num_steps=ns.steps,
-        seed=ns.seed,
-        num_samples=ns.samples,
-        min_guidance=ns.guidance,
-        max_guidance=ns.guidance,
-        conditioning_mode=ns.mode,
-        height=ns.height,
-        width=ns.width,
-        num_frames=ns.window,
-        max_batch_objects=ns.batch,
-        warm_start=ns.warm_start,
-        unet_backend=ns.unet_backend,
-        engine_cache=ns.engine_cache,
-        preset=ns.preset,
-    )
-
-
-def sized_config_from(ns: argparse.Namespace, checkpoint: str) -> InferenceConfig:
-    """config_from(ns) where an unset (None) --height/--width/--window takes the model's default:
-    the embedded model's settings (its 32x64 working size) for 'embedded', else the published
-    ones."""
-    from amodal_ros.models import embedded
-
-    defaults = InferenceConfig(**embedded.settings_for(checkpoint))
-    sized = argparse.Namespace(**vars(ns))
-    sized.height = defaults.height if ns.height is None else ns.height
-    sized.width = defaults.width if ns.width is None else ns.width
-    sized.window = defaults.num_frames if ns.window is None else ns.window
-    return config_from(sized).replace(rgb_sum_threshold=defaults.rgb_sum_threshold)
+    inference: InferenceConfig = group(InferenceConfig)
 
 
 def window_starts(num_frames: int, window: int) -> list[int]:
@@ -151,10 +79,12 @@ def window_starts(num_frames: int, window: int) -> list[int]:
     return starts
 
 
-def run(args: InferArgs, config: InferenceConfig) -> dict:
+def run(args: Args) -> dict:
     """Run stage 1 (and stage 2) over the clip and write the results; returns the summary."""
-    from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter, FrameEncodingCache
-    from amodal_ros.pipeline.overlay import draw_overlay
+    from tqdm.auto import tqdm
+
+    from amodal_ros.pipeline.processor import WindowProcessor
+    from amodal_ros.pipeline.window import Window
 
     # 1. read and check inputs (before loading any model)
     io.check_output(args.out, args.overwrite)
@@ -167,138 +97,125 @@ def run(args: InferArgs, config: InferenceConfig) -> dict:
         )
     if rgb.shape[1:3] != (h, w):
         raise InputError(
-            f"size mismatch: frames are {rgb.shape[2]}x{rgb.shape[1]}, masks are {w}x{h}"
+            f"size mismatch: frames are {rgb.shape[1]}x{rgb.shape[2]} (HxW), masks are "
+            f"{h}x{w} (HxW)"
         )
-    if args.depth is not None and args.depth_model is not None:
+    stream = args.stream
+    if args.depth is not None and stream.depth_model:
         raise InputError(
             "pass either --depth (camera depth) or --depth-model (Depth Anything), not both"
         )
-    camera_depth = None
+    depth, encoding = None, "32FC1"
     if args.depth is not None:
-        camera_depth = io.read_depth(args.depth)
-        if camera_depth[0].shape != (t, h, w):
+        depth, encoding = io.read_depth(args.depth)
+        if depth.shape != (t, h, w):
             raise InputError(
-                f"depth has shape {camera_depth[0].shape}, expected {(t, h, w)} "
-                "to match the frames"
+                f"depth has shape {depth.shape}, expected {(t, h, w)} to match the frames"
             )
+        stream = stream.replace(depth_source="camera")
 
-    # 2. models
-    segmenter = AmodalSegmenter.from_pretrained(args.checkpoint, config)
-    if segmenter.needs_depth and camera_depth is None and args.depth_model is None:
+    # 2. models: the node's processor
+    processor = WindowProcessor.from_config(stream, args.inference)
+    if processor.depth_source == "camera" and depth is None:
         raise InputError(
-            f"{args.checkpoint} is a mask+depth model: pass --depth DIR or --depth-model DIR"
+            f"{stream.checkpoint} is a mask+depth model: pass --depth DIR or --depth-model DIR"
         )
-    completer = (
-        ContentCompleter.from_pretrained(args.completion_checkpoint, config)
-        if args.completion_checkpoint
-        else None
-    )
-    inverse_depth = None
-    if segmenter.needs_depth:
-        inverse_depth = _inverse_depth(args, config, rgb, camera_depth)
+    if processor.pipelines.note:
+        print(processor.pipelines.note)
+    config = processor.pipelines.config
 
-    # 3. windows
+    # 3. windows through the processor; each publishes its frames not answered before
     started = time.perf_counter()
-    cache = FrameEncodingCache()
-    amodal = {i: np.zeros_like(m) for i, m in objects.items()}
-    soft = {i: np.zeros(m.shape, np.float32) for i, m in objects.items()}
-    disagreement = {i: np.zeros(m.shape, np.float32) for i, m in objects.items()}
-    completion = {i: np.zeros((*m.shape, 4), np.uint8) for i, m in objects.items()}
-    done = np.zeros(t, bool)
-    skipped: dict[int, list[int]] = {}
+    frames = frames_from_arrays(rgb, labels, depth, encoding)
+    index = {f.stamp_ns: i for i, f in enumerate(frames)}
+    results: list = [None] * t  # FrameResult per frame
     starts = window_starts(t, config.num_frames)
+    done = 0
     for start in tqdm(starts, desc="windows", unit="window"):
-        span = slice(start, min(t, start + config.num_frames))
-        new = ~done[span]
-        keys = list(range(span.start, span.stop))
-        tracks = []
-        for i, m in objects.items():
-            if m[span].any():
-                tracks.append(ObjectTrack(i, m[span], frame_keys=keys))
-            else:  # not visible in this window: its new frames stay empty, and are reported
-                skipped.setdefault(i, []).extend(np.array(keys)[new].tolist())
-        if not tracks:
-            done[span] = True
-            continue
-        depth = None if inverse_depth is None else inverse_depth[span]
-        results = segmenter(tracks, depth, cache=cache)
-        for r in results:
-            amodal[r.object_id][span][new] = r.amodal[new]
-            soft[r.object_id][span][new] = r.soft[new]
-            if r.disagreement is not None:
-                disagreement[r.object_id][span][new] = r.disagreement[new]
-        if completer is not None:
-            for c in completer(rgb[span], results, cache=cache):
-                completion[c.object_id][span][new] = c.rgba[new]
-        done[span] = True
+        span = frames[start : start + config.num_frames]
+        new = start + len(span) - done
+        window = Window(tuple(span), tuple(objects), new_frames=new, full=True)
+        for result in processor.process(window):
+            results[index[result.frame.stamp_ns]] = result
+        done = start + len(span)
     elapsed = time.perf_counter() - started
+    if processor.errors:
+        raise ProcessingError(
+            f"{processor.errors} window(s) failed (the log above says why); nothing was written"
+        )
 
     # 4. write
-    summary = _summary(args, config, names, labels, objects, amodal, skipped, elapsed, len(starts))
+    summary = _summary(args, processor.pipelines, names, labels, results, elapsed, len(starts))
     with io.staged_output(args.out, args.overwrite) as stage:
-        overlays = []
-        for f, name in enumerate(names):
-            for i in objects:
-                io.write_png(
-                    stage / "amodal" / f"obj_{i}" / f"{name}.png",
-                    amodal[i][f].astype(np.uint8) * 255,
-                )
-                io.write_png(
-                    stage / "soft" / f"obj_{i}" / f"{name}.png",
-                    (soft[i][f] * 255).round().astype(np.uint8),
-                )
-                if config.num_samples > 1:
-                    io.write_png(
-                        stage / "uncertainty" / f"obj_{i}" / f"{name}.png",
-                        (disagreement[i][f] * 255).round().astype(np.uint8),
-                    )
-                if completer is not None:
-                    io.write_png(
-                        stage / "completion" / f"obj_{i}" / f"{name}.png", completion[i][f]
-                    )
-            overlay = draw_overlay(rgb[f], [(objects[i][f], amodal[i][f]) for i in objects])
-            io.write_png(stage / "overlay" / f"{name}.png", overlay)
-            overlays.append(overlay)
-        videos = io.write_videos(stage, "overlay", overlays, args.fps)
+        videos = _write_frames(stage, names, results, config.num_samples > 1, args.video_fps)
         summary["videos"] = [str(args.out / v.name) for v in videos]
         (stage / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(
+        f"wrote {args.out}: {len(objects)} objects x {t} frames, {len(starts)} window(s) in "
+        f"{elapsed:.1f} s; video: {args.out / 'overlay.mp4'}"
+    )
     return summary
 
 
-def _inverse_depth(args, config, rgb, camera_depth) -> np.ndarray:
-    if camera_depth is not None:
-        from amodal_ros.depth.camera import inverse_depth_from_camera
+def _write_frames(stage: Path, names, results, uncertainty: bool, fps: float) -> list[Path]:
+    from amodal_ros.pipeline.overlay import draw_overlay
+    from amodal_ros.pipeline.video import OverlayVideo
 
-        return inverse_depth_from_camera(*camera_depth)
-    import torch
+    video = OverlayVideo(stage / "overlay", fps=fps)
+    completion_on = any(o.completion is not None for r in results for o in r.objects)
+    for name, result in zip(names, results):
+        for o in result.objects:
+            folder = f"obj_{o.object_id}"
+            io.write_png(
+                stage / "amodal" / folder / f"{name}.png", o.amodal.astype(np.uint8) * 255
+            )
+            soft = o.soft if o.soft is not None else o.amodal.astype(np.float32)
+            io.write_png(
+                stage / "soft" / folder / f"{name}.png", (soft * 255).round().astype(np.uint8)
+            )
+            if uncertainty and o.uncertainty is not None:
+                io.write_png(
+                    stage / "uncertainty" / folder / f"{name}.png",
+                    (o.uncertainty * 255).round().astype(np.uint8),
+                )
+            if completion_on:
+                completion = o.completion
+                if completion is None:  # not run (e.g. not visible): transparent
+                    completion = np.zeros((*o.modal.shape, 4), np.uint8)
+                io.write_png(stage / "completion" / folder / f"{name}.png", completion)
+        pairs = [(o.modal, o.amodal) for o in result.objects]
+        overlay = draw_overlay(result.frame.rgb, pairs, ids=[o.object_id for o in result.objects])
+        io.write_png(stage / "overlay" / f"{name}.png", overlay)
+        video.add(overlay)
+    return video.close()
 
-    from amodal_ros.depth.depth_anything import DepthAnythingDepth
 
-    estimator = DepthAnythingDepth.from_pretrained(
-        args.depth_model, device=config.device, dtype=getattr(torch, config.dtype)
-    )
-    return estimator.inverse_depth(rgb)
-
-
-def _summary(args, config, names, labels, objects, amodal, skipped, elapsed, windows) -> dict:
-    per_object = {}
-    for i, modal in objects.items():
-        ratio = occlusion_ratio(modal, amodal[i])
-        frames = [
-            {
-                "frame": name,
-                "occlusion_ratio": round(float(ratio[f]), 4),
-                "amodal_bbox_xywh": mask_bbox(amodal[i][f]).tolist(),
-                "occluders": occluders(labels[f], modal[f], amodal[i][f]),
-            }
-            for f, name in enumerate(names)
-        ]
-        per_object[str(i)] = {"frames": frames, "frames_without_input": skipped.get(i, [])}
+def _summary(args: Args, pipelines, names, labels, results, elapsed, windows) -> dict:
+    per_object: dict[str, dict] = {}
+    for f, (name, result) in enumerate(zip(names, results)):
+        for o in result.objects:
+            entry = per_object.setdefault(
+                str(o.object_id), {"frames": [], "frames_without_input": []}
+            )
+            ratio = occlusion_ratio(o.modal[None], o.amodal[None])[0]
+            entry["frames"].append(
+                {
+                    "frame": name,
+                    "occlusion_ratio": round(float(ratio), 4),
+                    "amodal_bbox_xywh": mask_bbox(o.amodal).tolist(),
+                    "occluders": occluders(labels[f], o.modal, o.amodal),
+                    "amodal_valid": bool(o.valid),
+                }
+            )
+            if o.reason == REASON_EMPTY_MODAL:
+                entry["frames_without_input"].append(f)
+    config = pipelines.config
     return {
-        "checkpoint": str(args.checkpoint),
-        "completion_checkpoint": str(args.completion_checkpoint)
-        if args.completion_checkpoint
-        else None,
+        "checkpoint": args.stream.checkpoint,
+        "completion_checkpoint": args.stream.completion_checkpoint or None,
+        "model": pipelines.describe(),
+        "conditioning_mode": config.conditioning_mode,
+        "conditioning_mode_reason": pipelines.mode_reason,
         "config": asdict(config),
         "num_frames": len(names),
         "windows": windows,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import numpy as np
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.staging import staged_path
 
+log = logging.getLogger("amodal_ros.io")
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """The image files of `folder`, sorted by name (raises InputError naming `what`)."""
     if not folder.is_dir():
         raise InputError(f"{what} folder {folder} does not exist")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
@@ -98,32 +102,13 @@ def staged_output(out: Path, overwrite: bool):
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an RGB(A) or single-channel image as PNG, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if image.ndim == 3:
         code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
         image = cv2.cvtColor(image, code)
     if not cv2.imwrite(str(path), image):
         raise OSError(f"could not write {path}")
-
-
-def write_videos(folder: Path, name: str, frames: list[np.ndarray], fps: float) -> list[Path]:
-    """Animated GIF (always) and MP4 (when OpenCV has an encoder) of RGB frames."""
-    from PIL import Image
-
-    written = []
-    gif = folder / f"{name}.gif"
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(gif, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    written.append(gif)
-    mp4 = folder / f"{name}.mp4"
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if writer.isOpened():
-        for f in frames:
-            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-        writer.release()
-        written.append(mp4)
-    return written
 
 
 def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -145,6 +130,14 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
         raise InputError(f"object mask folders have different image sizes: {shapes}")
     labels = np.zeros(next(iter(objects.values())).shape, np.int32)
     for object_id, masks in objects.items():
+        overlap = masks & (labels != 0)
+        if overlap.any():  # a visible pixel belongs to one object
+            log.warning(
+                "object %s's masks overlap earlier objects' in %d pixels; they stay with the "
+                "earlier object",
+                object_id,
+                int(overlap.sum()),
+            )
         labels[masks & (labels == 0)] = object_id
     return labels, objects
 

@@ -1,124 +1,82 @@
 """`amodal-ros` command: infer, demo, demo-bag, replay, synth, eval, train, bench,
-build-engines. Errors print one line and exit non-zero."""
+build-engines. Errors print one line and exit non-zero.
+
+Every command is a module with an `Args` dataclass and `run(args)`; its options are generated
+from the dataclass (amodal_ros.cli.options), so a setting has one name in the node's YAML,
+`ros2 param` and on the command line.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 
 from amodal_ros import __version__
-from amodal_ros.core.errors import BackendUnavailableError, CheckpointError, InputError
+from amodal_ros.core.errors import (
+    BackendUnavailableError,
+    CheckpointError,
+    InputError,
+    ProcessingError,
+)
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+# command -> (module with Args and run, one-line help)
+COMMANDS = {
+    "infer": ("amodal_ros.cli.infer", "amodal masks (and completions) for a folder of frames"),
+    "demo": ("amodal_ros.cli.demo", "the product end to end on a synthetic scene (no downloads)"),
+    "demo-bag": ("amodal_ros.cli.demo_bag", "write a synthetic RGB-D rosbag2 (no downloads)"),
+    "replay": ("amodal_ros.cli.replay", "run a recorded bag offline into a bag of results"),
+    "synth": ("amodal_ros.cli.synth", "synthetic amodal video clips with ground truth"),
+    "eval": ("amodal_ros.cli.evaluate", "mIoU / mIoU_occ of the model and the baselines"),
+    "train": ("amodal_ros.cli.train", "train a stage or the autoencoder (accelerate)"),
+    "bench": ("amodal_ros.cli.bench", "reference pattern vs amodal_ros: speed side by side"),
+    "build-engines": ("amodal_ros.cli.build_engines", "prebuild the node's ONNX / TensorRT files"),
+}
+
+
+def command(name: str):
+    """The module of a command (it has `Args` and `run`)."""
+    return importlib.import_module(COMMANDS[name][0])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from amodal_ros.cli import (
-        bench,
-        build_engines,
-        demo,
-        demo_bag,
-        evaluate,
-        infer,
-        replay,
-        synth,
-        train,
-    )
+    """The `amodal-ros` parser with one generated subparser per command."""
+    from amodal_ros.cli.options import add_arguments
 
-    parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__)
+    parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
-    infer.add_arguments(commands.add_parser("infer", help="amodal masks for a folder of frames"))
-    demo.add_arguments(commands.add_parser("demo", help="run on a synthetic clip (no downloads)"))
-    demo_bag.add_arguments(
-        commands.add_parser("demo-bag", help="write a synthetic RGB-D rosbag2 (no downloads)")
-    )
-    replay.add_arguments(
-        commands.add_parser("replay", help="run a recorded bag offline into a bag of results")
-    )
-    synth.add_arguments(
-        commands.add_parser("synth", help="synthetic amodal video clips with ground truth")
-    )
-    evaluate.add_arguments(
-        commands.add_parser("eval", help="mIoU / mIoU_occ of the model and the baselines")
-    )
-    train.add_arguments(commands.add_parser("train", help="stage-1 training (accelerate)"))
-    bench.add_arguments(
-        commands.add_parser("bench", help="reference pattern vs amodal_ros: speed side by side")
-    )
-    build_engines.add_arguments(
-        commands.add_parser(
-            "build-engines", help="prebuild ONNX exports / TensorRT engines for the node"
+    for name, (_, text) in COMMANDS.items():
+        module = command(name)
+        sub = commands.add_parser(
+            name,
+            help=text,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-    )
+        add_arguments(sub, module.Args)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Parse, run one command, and turn a bad-input error into one line and exit code 2."""
+    from amodal_ros.cli.options import from_namespace
+
+    ns = build_parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if ns.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only; never reach for a hub
-    _quiet_libraries(args.verbose)
+    _quiet_libraries(ns.verbose)
+    module = command(ns.command)
     try:
-        if args.command == "infer":
-            from amodal_ros.cli import infer
-
-            summary = infer.run(
-                infer.InferArgs(
-                    frames=args.frames,
-                    masks=args.masks,
-                    checkpoint=args.checkpoint,
-                    out=args.out,
-                    depth=args.depth,
-                    depth_model=args.depth_model,
-                    completion_checkpoint=args.completion_checkpoint,
-                    overwrite=args.overwrite,
-                ),
-                infer.config_from(args),
-            )
-            _print_infer_summary(args, summary)
-        elif args.command == "demo":
-            from amodal_ros.cli import demo
-
-            summary = demo.run(args)
-            print(
-                f"wrote {args.out}: input bag demo_bag/, results bag results/ "
-                f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
-            )
-        elif args.command == "train":
-            from amodal_ros.cli import train
-
-            train.run(args)
-        elif args.command == "eval":
-            from amodal_ros.cli import evaluate
-
-            evaluate.run(args)
-        elif args.command == "synth":
-            from amodal_ros.cli import synth
-
-            synth.run(args)
-        elif args.command == "bench":
-            from amodal_ros.cli import bench
-
-            bench.run(args)
-        elif args.command == "build-engines":
-            from amodal_ros.cli import build_engines
-
-            build_engines.run(args)
-        elif args.command == "demo-bag":
-            from amodal_ros.cli import demo_bag
-
-            demo_bag.run(args)  # prints its one-line summary
-        else:
-            from amodal_ros.cli import replay
-
-            replay.run(args)  # prints its summary
+        module.run(from_namespace(module.Args, ns))
     except (
         InputError,
         CheckpointError,
@@ -127,17 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         ImportError,
         FileNotFoundError,
     ) as err:
-        print(f"amodal-ros {args.command}: error: {err}", file=sys.stderr)
+        print(f"amodal-ros {ns.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ProcessingError as err:
+        print(f"amodal-ros {ns.command}: failed: {err}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
-
-
-def _print_infer_summary(args: argparse.Namespace, summary: dict) -> None:
-    print(
-        f"wrote {args.out}: {len(summary['objects'])} objects x {summary['num_frames']} frames, "
-        f"{summary['windows']} window(s) in {summary['seconds']:.1f} s; "
-        f"video: {', '.join(summary['videos'])}"
-    )
 
 
 def _quiet_libraries(verbose: bool) -> None:

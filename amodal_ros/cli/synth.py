@@ -12,49 +12,55 @@ are fixed (from 1000000), so every machine evaluates on the same clips.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
+from amodal_ros.core.config import param
 from amodal_ros.core.errors import InputError
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", type=Path, help="output folder (clips are added to it)")
-    parser.add_argument("--split", default="train", choices=["train", "test"])
-    parser.add_argument("--clips", type=int, default=10, help="number of clips")
-    parser.add_argument("--start", type=int, default=0, help="first clip index of the split")
-    parser.add_argument("--frames", type=int, default=25, help="frames per clip")
-    parser.add_argument("--height", type=int, default=128)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--bags", action="store_true", help="also write a rosbag2 per clip")
-    parser.add_argument("--fps", type=float, default=8.0, help="camera rate of the bags")
-    parser.add_argument("--no-progress", action="store_true")
+@dataclass
+class Args:
+    """Which clips to generate, and where."""
+
+    out: Path = param(MISSING, "output folder (clips are added to it)", positional=True)
+    split: str = param("train", "seed range", choices=("train", "test"))
+    clips: int = param(10, "number of clips", 1)
+    start: int = param(0, "first clip index of the split", 0)
+    frames: int = param(25, "frames per clip", 1)
+    image_height: int = param(128, "image height, pixels", 16)
+    image_width: int = param(256, "image width, pixels", 16)
+    bags: bool = param(False, "also write a rosbag2 per clip")
+    camera_fps: float = param(8.0, "camera rate of the bags, frames/s")
+    progress: bool = param(True, "progress bar")
 
 
-def run(ns: argparse.Namespace) -> dict:
+def run(args: Args) -> dict:
+    """Write the clips; returns {"out", "clips"}."""
     from tqdm.auto import tqdm
 
     from amodal_ros.data.scenes import make_scene, split_seeds, write_clip_folder
 
-    if ns.clips < 1:
-        raise ValueError(f"--clips must be >= 1, got {ns.clips}")
+    if args.clips < 1:
+        raise ValueError(f"--clips must be >= 1, got {args.clips}")
     written = []
-    for seed in tqdm(
-        split_seeds(ns.split, ns.clips, ns.start),
-        desc=ns.split,
-        unit="clip",
-        disable=ns.no_progress,
-    ):
-        name = f"{ns.split}_{seed}"
-        folder = ns.out / name
+    seeds = split_seeds(args.split, args.clips, args.start)
+    for seed in tqdm(seeds, desc=args.split, unit="clip", disable=not args.progress):
+        name = f"{args.split}_{seed}"
+        folder = args.out / name
         if folder.exists():
             raise InputError(f"{folder} exists; choose another OUT or --start")
-        clip = make_scene(seed, num_frames=ns.frames, height=ns.height, width=ns.width)
+        clip = make_scene(
+            seed, num_frames=args.frames, height=args.image_height, width=args.image_width
+        )
         write_clip_folder(clip, folder)
-        if ns.bags:
+        if args.bags:
             from amodal_ros.bags.demo_bag import write_clip_bag
 
-            write_clip_bag(clip.rgb, clip.depth, clip.labels, ns.out / f"{name}_bag", ns.fps)
+            bag = args.out / f"{name}_bag"
+            write_clip_bag(clip.rgb, clip.depth, clip.labels, bag, args.camera_fps)
         written.append(name)
-    print(f"wrote {len(written)} {ns.split} clip(s) to {ns.out}: {written[0]} .. {written[-1]}")
-    return {"out": str(ns.out), "clips": written}
+    print(
+        f"wrote {len(written)} {args.split} clip(s) to {args.out}: {written[0]} .. {written[-1]}"
+    )
+    return {"out": str(args.out), "clips": written}

@@ -1,4 +1,4 @@
-"""`amodal-ros train CONFIG`: stage-1 training on synthetic amodal video (accelerate).
+"""`amodal-ros train CONFIG`: a training stage on synthetic amodal video (accelerate).
 
 Usage:
     amodal-ros train config/train_stage1.yaml [--out train_out] [--steps 200] [--set lr=1e-4]
@@ -10,43 +10,46 @@ saved state is resumed.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
+from amodal_ros.core.config import param
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", type=Path, help="YAML of TrainConfig fields")
-    parser.add_argument("--out", help="output folder (overrides the config)")
-    parser.add_argument("--steps", type=int, help="optimizer steps (overrides the config)")
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config field (YAML value), repeatable",
+
+@dataclass
+class Args:
+    """A training config file and overrides of its fields."""
+
+    config: Path = param(MISSING, "YAML of TrainConfig fields", positional=True)
+    out: str | None = param(None, "output folder (overrides the config)")
+    steps: int | None = param(None, "optimizer steps (overrides the config)")
+    set: list[str] = field(
+        default_factory=list,
+        metadata={"help": "override config fields, KEY=VALUE (YAML value) each"},
     )
-    parser.add_argument("--no-progress", action="store_true")
+    progress: bool = param(True, "progress bar")
 
 
-def run(ns: argparse.Namespace) -> dict:
+def run(args: Args) -> dict:
+    """Train (or resume); returns {"steps", "final", "losses"}."""
     import yaml
 
     from amodal_ros.train.loop import TrainConfig, train
 
-    if not ns.config.is_file():
-        raise FileNotFoundError(f"training config {ns.config} does not exist")
-    values = yaml.safe_load(ns.config.read_text()) or {}
-    for item in ns.set:
+    if not args.config.is_file():
+        raise FileNotFoundError(f"training config {args.config} does not exist")
+    values = yaml.safe_load(args.config.read_text()) or {}
+    for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         values[key.strip()] = yaml.safe_load(value)
     unknown = set(values) - set(TrainConfig.__dataclass_fields__)
     if unknown:
-        raise ValueError(f"{ns.config}: unknown training settings {sorted(unknown)}")
-    overrides = {"out": ns.out, "steps": ns.steps}
+        raise ValueError(f"{args.config}: unknown training settings {sorted(unknown)}")
+    overrides = {"out": args.out, "steps": args.steps}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if ns.no_progress:
+    if not args.progress:
         values["progress"] = False
     result = train(TrainConfig(**values))
     print(f"trained {result['steps']} steps; checkpoint: {result['final']}")

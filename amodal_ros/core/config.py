@@ -3,9 +3,11 @@ parameters by iterating them; InferenceConfig defaults are the published Diffusi
 
 from __future__ import annotations
 
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
 
 CONDITIONING_MODES = ("consistent", "reference")
+AUTO = "auto"  # a model-dependent field left to the model's own default
 DTYPES = ("float32", "float16", "bfloat16")
 SYNC_MODES = ("approximate", "exact")
 PUBLISH_POLICIES = ("latest", "new")
@@ -24,10 +26,51 @@ PRESETS = {
 }
 
 
-def param(default, help: str, low=None, high=None, choices=None) -> Field:
-    """A dataclass field that carries its ROS parameter description, range and choices."""
-    meta = {"help": help, "range": (low, high), "choices": choices}
+# What a checkpoint without our metadata (the published Diffusion-VAS folders) is run with:
+# the published working size, and the authors' inference path ('reference'), which produced the
+# paper's numbers. Models trained here record their own defaults (models/layout.py).
+PUBLISHED_DEFAULTS = {"height": 256, "width": 512, "conditioning_mode": "reference"}
+
+
+# The model the command-line tools run when no checkpoint is given (models/registry.py).
+OFFLINE_DEFAULT_CHECKPOINT = "embedded"
+
+
+def param(
+    default,
+    help: str,
+    low=None,
+    high=None,
+    choices=None,
+    flags: tuple[str, ...] = (),
+    positional: bool = False,
+) -> Any:
+    """A dataclass field that carries its description, range and choices: the node declares it
+    as a ROS parameter and the command line as `--field-name` (plus the short `flags`), or as a
+    positional argument. `default` MISSING makes it required."""
+    meta = {
+        "help": help,
+        "range": (low, high),
+        "choices": choices,
+        "flags": flags,
+        "positional": positional,
+    }
     return field(default=default, metadata=meta)
+
+
+def group(factory, only: tuple[str, ...] = (), exclude: tuple[str, ...] = ()) -> Any:
+    """A command's field holding a whole config: its fields become the command's options
+    (`only` those, or all but `exclude`), on top of the config `factory` returns."""
+    return field(
+        default_factory=factory, metadata={"group": True, "only": only, "exclude": exclude}
+    )
+
+
+def overrides(config_cls, only: tuple[str, ...]) -> Any:
+    """A command's field holding {field: value} of the `only` fields of `config_cls` given on
+    the command line (as options of those names), to apply over settings read elsewhere."""
+    meta = {"group": True, "overrides": config_cls, "only": only, "exclude": ()}
+    return field(default_factory=dict, metadata=meta)
 
 
 def check_fields(config) -> None:
@@ -54,6 +97,7 @@ def check_fields(config) -> None:
             raise ValueError(f"{f.name} must be one of {choices}, got {value!r}")
 
 
+@dataclass
 class _Config:
     def replace(self, **changes):
         """A validated copy with some fields changed."""
@@ -68,29 +112,39 @@ class _Config:
 class InferenceConfig(_Config):
     """How one window is sampled.
 
+    `height`, `width` (0) and `conditioning_mode` ('auto') default to the model's own values
+    (`for_model`): a model trained here records them in its folder; a published checkpoint
+    runs at 256x512 in 'reference' mode (PUBLISHED_DEFAULTS).
+
     `conditioning_mode`:
-      - "consistent" (default): as the model was trained; every frame's cross-attention sees the
+      - "consistent": as the model was trained; every frame's cross-attention sees the
         window's per-frame CLIP embeddings, the unconditional branch gets zeros, correctly paired,
-        and the fps time id is `fps`.
+        and the fps time id is `fps`. The default of models trained here.
       - "reference": reproduces the reference inference (Kaihua-Chen/diffusion-vas demo) exactly:
-        one token per frame, its scrambled guidance pairing and the fps - 1 time id.
-      Which one the published weights prefer is not settled (needs them and SAIL-VOS).
+        one token per frame, its scrambled guidance pairing and the fps - 1 time id. The default
+        of published checkpoints: the authors' inference path produced the paper's numbers.
     """
 
-    height: int = param(256, "model working height, pixels (multiple of 8; published 256)", 8)
-    width: int = param(512, "model working width, pixels (multiple of 8; published 512)", 8)
+    height: int = param(
+        0, "model working height, pixels (multiple of 8); 0 = the model's (published 256)", 0
+    )
+    width: int = param(
+        0, "model working width, pixels (multiple of 8); 0 = the model's (published 512)", 0
+    )
     num_frames: int = param(25, "window length in frames (the model was trained on 25)", 1)
-    num_steps: int = param(25, "Euler (EDM) sampling steps", 1, 1000)
+    num_steps: int = param(25, "Euler (EDM) sampling steps", 1, 1000, flags=("--steps",))
     min_guidance: float = param(1.5, "classifier-free guidance at the first frame", 0.0, 100.0)
     max_guidance: float = param(
         1.5, "guidance at the last frame (ramped linearly); <= 1 disables guidance", 0.0, 100.0
     )
     conditioning_mode: str = param(
-        "consistent",
-        "'consistent' (as trained) or 'reference' (the demo's)",
+        AUTO,
+        "'consistent' (as trained), 'reference' (the authors' demo) or 'auto' (the model's: "
+        "reference for published checkpoints, consistent for models trained here)",
         None,
         None,
-        CONDITIONING_MODES,
+        (AUTO, *CONDITIONING_MODES),
+        flags=("--mode",),
     )
     fps: int = param(8, "fps time id the model was trained with (reference mode passes fps-1)", 1)
     motion_bucket_id: int = param(127, "SVD motion bucket time id", 0, 1023)
@@ -107,7 +161,9 @@ class InferenceConfig(_Config):
         "measured 6-19 % slower per step)",
         0,
     )
-    num_samples: int = param(1, "hypotheses per object (Top-k); >1 gives uncertainty", 1)
+    num_samples: int = param(
+        1, "hypotheses per object (Top-k); >1 gives uncertainty", 1, flags=("--samples",)
+    )
     seed: int = param(23, "noise seed (the reference demo's), per object and sample", 0)
     device: str = param("cpu", "torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", "UNet dtype", None, None, DTYPES)
@@ -138,6 +194,9 @@ class InferenceConfig(_Config):
         "", "folder of ONNX exports and TensorRT engines; empty = ~/.cache/amodal_ros/engines"
     )
 
+    # one command-line option that sets several fields
+    CLI_SHORTHANDS = {"guidance": ("min_guidance", "max_guidance")}
+
     def __post_init__(self) -> None:
         check_fields(self)
         for name, value in PRESETS.get(self.preset, {}).items():
@@ -145,8 +204,25 @@ class InferenceConfig(_Config):
         for name in ("height", "width"):
             if getattr(self, name) % 8:
                 raise ValueError(
-                    f"{name} must be a positive multiple of 8 pixels, got {getattr(self, name)}"
+                    f"{name} must be a multiple of 8 pixels (0 = the model's), "
+                    f"got {getattr(self, name)}"
                 )
+
+    def for_model(self, defaults: dict) -> InferenceConfig:
+        """This config with the fields left to the model (height, width 0; conditioning_mode
+        'auto') taken from `defaults`, else from PUBLISHED_DEFAULTS."""
+        auto = {"height": 0, "width": 0, "conditioning_mode": AUTO}
+        changes = {
+            name: defaults.get(name, PUBLISHED_DEFAULTS[name])
+            for name, unset in auto.items()
+            if getattr(self, name) == unset
+        }
+        return self.replace(**changes) if changes else self
+
+    @property
+    def resolved(self) -> bool:
+        """True when no field is left to the model (see `for_model`)."""
+        return bool(self.height and self.width) and self.conditioning_mode != AUTO
 
     def replace(self, **changes):
         """A validated copy; changing a field a preset sets drops the preset (custom values)."""
@@ -163,10 +239,12 @@ class InferenceConfig(_Config):
 
     @property
     def uses_guidance(self) -> bool:
+        """Whether classifier-free guidance runs (a scale above 1 anywhere on the ramp)."""
         return max(self.min_guidance, self.max_guidance) > 1.0
 
     @property
     def fps_id(self) -> int:
+        """The fps time id passed to the UNet."""
         # The reference trains with fps = 8 but passes fps - 1 at inference (REFERENCE.md, item 3).
         return self.fps - 1 if self.conditioning_mode == "reference" else self.fps
 
@@ -180,12 +258,18 @@ class StreamConfig(_Config):
     """
 
     checkpoint: str = param(
-        "", "stage-1 checkpoint folder (published layout, safetensors); 'embedded' = shipped"
+        "",
+        "stage-1 checkpoint folder (published layout, safetensors), or a model name: "
+        "'embedded' (shipped, synthetic scenes only), 'tiny' / 'random-full-size' (untrained)",
     )
     completion_checkpoint: str = param(
-        "", "stage-2 checkpoint folder; 'embedded' = shipped; empty disables stage 2"
+        "", "stage-2 checkpoint folder or model name ('embedded'); empty disables stage 2"
     )
-    depth_model: str = param("", "Depth Anything V2 folder (transformers) for RGB-only input")
+    depth_model: str = param(
+        "",
+        "Depth Anything V2 folder (transformers) for RGB-only input, or an untrained size "
+        "('vits', 'vitb', 'vitl', 'tiny') for benchmarks",
+    )
     depth_backend: str = param(
         "auto",
         "Depth Anything runtime: eager, onnxruntime, tensorrt, or auto",
@@ -288,3 +372,41 @@ class TopicConfig(_Config):
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+
+@dataclass
+class NodeConfig(_Config):
+    """Node behaviour that is neither model nor stream logic."""
+
+    autostart: bool = param(
+        True, "configure and activate on start (false: wait for a lifecycle manager)"
+    )
+    warmup: bool = param(
+        True, "run one synthetic window in configure so the first real window is not slow"
+    )
+    diagnostics_period: float = param(1.0, "seconds between diagnostics messages", 0.1, 3600.0)
+    torch_threads: int = param(
+        0,
+        "CPU threads for torch; 0 = auto: cores - 1 on a CPU device (the callbacks and DDS "
+        "need a core, or torch's thread pool spins against them), torch's default on a GPU",
+        0,
+        1024,
+    )
+    publish_when_idle: bool = param(False, "run inference even when no output has a subscriber")
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+
+# Every node parameter, in declaration order (the node's YAML lists them all).
+NODE_CONFIGS = (InferenceConfig, StreamConfig, TopicConfig, NodeConfig)
+
+
+def node_configs(values: dict[str, Any]) -> tuple:
+    """(InferenceConfig, StreamConfig, TopicConfig, NodeConfig) from {parameter name: value}
+    (a node's parameters or a parameter file); raises ValueError naming the parameter."""
+    configs = []
+    for cls in NODE_CONFIGS:
+        kwargs = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        configs.append(cls(**kwargs))
+    return tuple(configs)

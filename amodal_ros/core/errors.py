@@ -11,3 +11,8 @@ class InputError(ValueError):
 
 class BackendUnavailableError(RuntimeError):
     """A requested acceleration backend cannot run here (the message says why and what to do)."""
+
+
+class ProcessingError(RuntimeError):
+    """Models failed on some input (each failure was logged with its cause); nothing was
+    written."""

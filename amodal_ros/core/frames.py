@@ -48,6 +48,7 @@ class Frame:
     camera_info: object = field(default=None, repr=False)
 
     def object_ids(self) -> list[int]:
+        """Labelled object ids in this frame (0, the background, excluded)."""
         ids = np.unique(self.labels)
         return [int(i) for i in ids if i != 0]
 
@@ -70,14 +71,18 @@ class ObjectFrameResult:
     occluder_order: dict[int, int] = field(default_factory=dict)
     uncertainty: np.ndarray | None = None  # [H, W] float32 0..1, with num_samples > 1
     completion: np.ndarray | None = None  # [H, W, 4] uint8 RGBA, with stage 2
+    soft: np.ndarray | None = None  # [H, W] float32 0..1 amodal score (AmodalResult.soft)
+    samples: np.ndarray | None = None  # [S, H, W] bool hypotheses, with num_samples > 1
 
     @property
     def occlusion_ratio(self) -> float:
+        """Hidden share of the amodal area (0 for an empty mask)."""
         area = int(self.amodal.sum())
         return float((self.amodal & ~self.modal).sum() / area) if area else 0.0
 
     @property
     def mean_uncertainty(self) -> float:
+        """Mean sample disagreement inside the amodal mask (0 without samples)."""
         if self.uncertainty is None or not self.amodal.any():
             return 0.0
         return float(self.uncertainty[self.amodal].mean())
@@ -94,3 +99,34 @@ class FrameResult:
     window_frames: int
     frames_missing: int
     latency: float = 0.0  # s, from arrival of the window's last frame to the result
+
+
+MODEL_PERIOD_NS = 125_000_000  # 8 fps: the frame rate the published model was trained at
+
+
+def frames_from_arrays(
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    depth: np.ndarray | None = None,
+    depth_encoding: str = "32FC1",
+    first_stamp: int = 0,
+    period_ns: int = MODEL_PERIOD_NS,
+) -> list[Frame]:
+    """Frames of a clip held in arrays (a folder of images, a synthetic scene), stamped as a
+    camera at the model's rate would stamp them, so they window exactly like a live stream.
+
+    Args:
+        rgb: [T, H, W, 3] uint8.
+        labels: [T, H, W] integer instance labels, 0 = background.
+        depth: [T, H, W] camera depth in `depth_encoding` units, or None.
+    """
+    return [
+        Frame(
+            stamp_ns=first_stamp + t * period_ns,
+            rgb=rgb[t],
+            labels=labels[t],
+            depth=None if depth is None else depth[t],
+            depth_encoding=depth_encoding,
+        )
+        for t in range(len(rgb))
+    ]

@@ -24,6 +24,7 @@ class ObjectTrack:
     frame_keys: Sequence[Hashable] | None = None
 
     def keys(self) -> list:
+        """One key per frame: `frame_keys`, or 0..T-1."""
         return list(range(len(self.masks))) if self.frame_keys is None else list(self.frame_keys)
 
 

@@ -20,9 +20,11 @@ def inverse_depth_from_camera(depth: np.ndarray, encoding: str) -> np.ndarray:
         depth: [T, H, W] (or [H, W]) float metres for "32FC1", uint16 millimetres for "16UC1".
             0, NaN, inf and negative values are invalid (no return).
         encoding: "32FC1" or "16UC1".
+
     Returns:
         float32 array of the same shape; each invalid pixel takes the value of the nearest valid
         pixel of its frame, a frame with no valid pixel takes the window's farthest value.
+
     Raises:
         InputError: unknown encoding, or no valid pixel in the whole window.
     """

@@ -83,6 +83,7 @@ class DepthAnythingDepth:
         return cls(model, **kwargs)
 
     def input_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The network's (height, width) for camera frames of height x width."""
         scale = self.input_size / min(height, width)
         return (
             max(PATCH, round(height * scale / PATCH) * PATCH),

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.config import InferenceConfig, StreamConfig, group, param
 from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
     average_precision,
@@ -28,20 +28,27 @@ from amodal_ros.eval.metrics import (
     score_window,
 )
 
+MODEL = "model"  # the results row of the evaluated checkpoint
+
 
 @dataclass
 class EvalArgs:
-    out: Path
-    clips: int = 20  # test-split clips generated on the fly (fixed seeds)
-    data: Path | None = None  # or a folder of clip folders (amodal-ros synth)
-    checkpoint: str | Path | None = None  # a folder or 'embedded'
-    completion_checkpoint: str | Path | None = None
-    config: InferenceConfig = field(default_factory=InferenceConfig)
-    frames: int = 25
-    height: int = 128
-    width: int = 256
-    examples: int = 4  # clips shown in examples.png
-    progress: bool = True
+    """What `amodal-ros eval` scores, on which clips. Without a checkpoint: baselines only.
+
+    Generated clips are `inference.num_frames` long (one window each).
+    """
+
+    out: Path = param(MISSING, "results folder")
+    clips: int = param(20, "held-out test clips generated on the fly (fixed seeds)", 1)
+    data: Path | None = param(None, "or a folder of clip folders (amodal-ros synth)")
+    clip_height: int = param(128, "height of generated clips, pixels", 16)
+    clip_width: int = param(256, "width of generated clips, pixels", 16)
+    examples: int = param(4, "clips shown in examples.png", 0)
+    progress: bool = param(True, "progress bar")
+    stream: StreamConfig = group(
+        StreamConfig, only=("checkpoint", "completion_checkpoint", "min_object_pixels")
+    )
+    inference: InferenceConfig = group(InferenceConfig)
 
 
 def run(args: EvalArgs) -> dict:
@@ -49,7 +56,7 @@ def run(args: EvalArgs) -> dict:
     from tqdm.auto import tqdm
 
     clips = _clips(args)
-    segmenter, completer = _models(args)
+    processor = _processor(args)
     methods = dict(BASELINES)
     windows: dict[str, list] = {name: [] for name in methods}
     boxes: dict[str, list] = {}  # method -> [(scores, hits, num_gt)] per window
@@ -60,18 +67,16 @@ def run(args: EvalArgs) -> dict:
         for name, baseline in methods.items():
             predictions[name] = {i: baseline(clip.modal(i)) for i in clip.target_ids}
         confidence = {}
-        if segmenter is not None:
-            model_pred, confidence, model_topk, model_completion = _run_model(
-                clip, segmenter, completer
-            )
-            predictions["model"] = model_pred
+        if processor is not None:
+            model_pred, confidence, model_topk, model_completion = _run_model(clip, processor)
+            predictions[MODEL] = model_pred
             topk.extend(model_topk)
             completion.extend(model_completion)
         for name, per_object in predictions.items():
             windows.setdefault(name, [])
             for i, pred in per_object.items():
                 windows[name].append(score_window(pred, clip.amodal[i], clip.modal(i)))
-                scores = confidence.get(i) if name == "model" else None
+                scores = confidence.get(i) if name == MODEL else None
                 boxes.setdefault(name, []).append(box_detections(pred, clip.amodal[i], scores))
         if len(shown) < args.examples:
             shown.append((clip, predictions))
@@ -81,20 +86,25 @@ def run(args: EvalArgs) -> dict:
         hits = [h for window in per_window for h in window[1]]
         num_gt = sum(window[2] for window in per_window)
         results[name]["AP50_box"] = 100.0 * average_precision(scores, hits, num_gt)
+    samples = args.inference.num_samples
     if topk:
-        results["model"][f"top{args.config.num_samples}_mIoU"] = 100.0 * float(np.mean(topk))
+        results[MODEL][f"top{samples}_mIoU"] = 100.0 * float(np.mean(topk))
     if completion:
         psnr, ssim = np.array(completion).T
-        results["model"]["completion_psnr_db"] = float(np.mean(psnr[np.isfinite(psnr)]))
-        results["model"]["completion_ssim"] = float(np.mean(ssim))
+        results[MODEL]["completion_psnr_db"] = float(np.mean(psnr[np.isfinite(psnr)]))
+        results[MODEL]["completion_ssim"] = float(np.mean(ssim))
     summary = {
         "clips": len(clips),
         "windows": len(windows["modal"]),
         "seconds": round(time.perf_counter() - started, 2),
-        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "checkpoint": args.stream.checkpoint or None,
         "results": results,
     }
+    if processor is not None:
+        summary["model"] = processor.pipelines.describe()
     _write(args.out, summary, shown)
+    print((args.out / "results.md").read_text(), end="")
+    print(f"wrote {args.out}/results.md, results.json, examples.png")
     return summary
 
 
@@ -106,53 +116,57 @@ def _clips(args: EvalArgs):
         if not folders:
             raise FileNotFoundError(f"no clip folders (with meta.json) in {args.data}")
         return [read_clip_folder(f) for f in folders[: args.clips]]
+    frames = args.inference.num_frames
     return [
-        make_scene(seed, num_frames=args.frames, height=args.height, width=args.width)
+        make_scene(seed, num_frames=frames, height=args.clip_height, width=args.clip_width)
         for seed in split_seeds("test", args.clips)
     ]
 
 
-def _models(args: EvalArgs):
-    if args.checkpoint is None:
-        return None, None
-    from amodal_ros.models import embedded
-    from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
+def _processor(args: EvalArgs):
+    """The node's WindowProcessor for the checkpoint (None: baselines only); every frame of a
+    clip's window is published."""
+    if not args.stream.checkpoint:
+        return None
+    from amodal_ros.pipeline.processor import WindowProcessor
 
-    config = args.config.replace(num_frames=args.frames)
-    segmenter = AmodalSegmenter.from_pretrained(embedded.resolve(str(args.checkpoint)), config)
-    completer = None
-    if args.completion_checkpoint:
-        stage2 = embedded.resolve(str(args.completion_checkpoint), stage=2)
-        completer = ContentCompleter.from_pretrained(stage2, config)
-    return segmenter, completer
+    stream = args.stream.replace(publish_frames="new", depth_source="auto")
+    return WindowProcessor.from_config(stream, args.inference)
 
 
-def _run_model(clip, segmenter, completer):
-    from amodal_ros.core.types import ObjectTrack
-    from amodal_ros.depth.camera import inverse_depth_from_camera
+def clip_window(clip, object_ids):
+    """A whole clip as one full window of the stream (camera depth in metres), every frame new."""
+    from amodal_ros.core.frames import frames_from_arrays
+    from amodal_ros.pipeline.window import Window
 
-    tracks = [ObjectTrack(i, clip.modal(i)) for i in clip.target_ids if clip.modal(i).any()]
+    frames = frames_from_arrays(clip.rgb, clip.labels, clip.depth, "32FC1")
+    return Window(tuple(frames), tuple(object_ids), new_frames=len(frames), full=True)
+
+
+def _run_model(clip, processor):
+    visible = [i for i in clip.target_ids if clip.modal(i).any()]
     predictions = {i: clip.modal(i) for i in clip.target_ids}  # nothing visible: nothing to run
-    if not tracks:
+    if not visible:
         return predictions, {}, [], []
-    depth = inverse_depth_from_camera(clip.depth, "32FC1") if segmenter.needs_depth else None
-    results = segmenter(tracks, depth)
-    topk, confidence = [], {}
-    for r in results:
-        predictions[r.object_id] = r.amodal
+    frames = processor.process(clip_window(clip, visible))
+    per_object = {i: [f.objects[k] for f in frames] for k, i in enumerate(visible)}
+    topk, confidence, completion = [], {}, []
+    for i, objects in per_object.items():
+        amodal = np.stack([o.amodal for o in objects])
+        soft = np.stack([o.soft for o in objects])
+        predictions[i] = amodal
         # per-frame confidence for AP: the mean soft score inside the predicted mask
-        area = r.amodal.reshape(len(r.amodal), -1).sum(1)
-        inside = (r.soft * r.amodal).reshape(len(r.amodal), -1).sum(1)
-        confidence[r.object_id] = np.where(area > 0, inside / np.maximum(area, 1), 0.0)
-        if r.samples is not None:  # Top-k: the best of the sampled hypotheses, per window
-            gt = clip.amodal[r.object_id]
-            topk.append(max(np.nanmean(frame_iou(s, gt)) for s in r.samples))
-    completion = []
-    if completer is not None:
-        for c in completer(clip.rgb, results):
-            gt_rgb = clip.appearance[c.object_id][..., :3]
-            hidden = occluded_region(clip.modal(c.object_id), clip.amodal[c.object_id])
-            scores = psnr_ssim_in_region(c.rgb, gt_rgb, hidden)
+        area = amodal.reshape(len(amodal), -1).sum(1)
+        inside = (soft * amodal).reshape(len(amodal), -1).sum(1)
+        confidence[i] = np.where(area > 0, inside / np.maximum(area, 1), 0.0)
+        if objects[0].samples is not None:  # Top-k: the best of the sampled hypotheses
+            samples = np.stack([o.samples for o in objects], axis=1)  # [S, T, H, W]
+            gt = clip.amodal[i]
+            topk.append(max(np.nanmean(frame_iou(s, gt)) for s in samples))
+        if objects[0].completion is not None:
+            rgb = np.stack([o.completion[..., :3] for o in objects])
+            hidden = occluded_region(clip.modal(i), clip.amodal[i])
+            scores = psnr_ssim_in_region(rgb, clip.appearance[i][..., :3], hidden)
             if scores is not None:
                 completion.append(scores)
     return predictions, confidence, topk, completion

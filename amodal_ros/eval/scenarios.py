@@ -13,7 +13,7 @@ from amodal_ros.core.config import InferenceConfig
 from amodal_ros.core.types import ObjectTrack
 from amodal_ros.depth.normalize import normalize_window
 from amodal_ros.pipeline import preprocess
-from amodal_ros.pipeline.cache import FrameEncodingCache, cached_batch, stable_seed
+from amodal_ros.pipeline.cache import stable_seed
 from amodal_ros.pipeline.sampling import cross_attention_context, decode, denoise, guidance_ramp
 from amodal_ros.pipeline.timing import StageTimes
 
@@ -35,6 +35,7 @@ class Measurement:
     note: str = ""
 
     def summary(self) -> dict:
+        """Percentiles, per-stage means and per-frame cost of the timed windows."""
         w = np.array(self.windows)
         return {
             "window_p50_s": float(np.percentile(w, 50)),
@@ -52,9 +53,11 @@ class Measurement:
 
 
 class Stream:
-    """The sliding windows every scenario runs: object tracks (stamped) and RGB per window."""
+    """The sliding windows every scenario runs, of one synthetic scene (camera depth in m)."""
 
     def __init__(self, scene, num_frames: int, stride: int, windows: int):
+        from amodal_ros.core.frames import frames_from_arrays
+
         needed = num_frames + stride * windows
         if len(scene.rgb) < needed:
             raise ValueError(f"the scene needs {needed} frames, it has {len(scene.rgb)}")
@@ -62,16 +65,28 @@ class Stream:
         self.num_frames = num_frames
         self.stride = stride
         self.starts = [stride * k for k in range(windows + 1)]  # first one untimed
+        self.frames = frames_from_arrays(scene.rgb, scene.labels, scene.depth, "32FC1")
+
+    def objects(self, first: int) -> list[int]:
+        """Targets visible in the window starting at `first`."""
+        span = slice(first, first + self.num_frames)
+        return [i for i in self.scene.target_ids if self.scene.modal(i)[span].any()]
+
+    def tracks(self, first: int) -> list[ObjectTrack]:
+        """Modal tracks (stamped) of the window starting at `first`."""
+        span = slice(first, first + self.num_frames)
+        keys = list(range(first, first + self.num_frames))
+        return [
+            ObjectTrack(i, self.scene.modal(i)[span], frame_keys=keys) for i in self.objects(first)
+        ]
 
     def window(self, first: int):
-        frames = slice(first, first + self.num_frames)
-        keys = list(range(first, first + self.num_frames))
-        tracks = [
-            ObjectTrack(i, self.scene.modal(i)[frames], frame_keys=keys)
-            for i in self.scene.target_ids
-            if self.scene.modal(i)[frames].any()
-        ]
-        return tracks, self.scene.rgb[frames], keys
+        """The stream's Window starting at `first` (its new frames: the stride's)."""
+        from amodal_ros.pipeline.window import Window
+
+        frames = tuple(self.frames[first : first + self.num_frames])
+        new = self.stride if first else self.num_frames
+        return Window(frames, tuple(self.objects(first)), new_frames=new, full=True)
 
 
 class Scenario:
@@ -88,6 +103,7 @@ class Scenario:
         self.steps = 0
 
     def run_window(self, k: int) -> None:
+        """Run window k (timed from k = 1)."""
         first = self.stream.starts[k]
         self._before_window()
         if k == 1:
@@ -103,6 +119,7 @@ class Scenario:
         self._after_window()
 
     def result(self) -> Measurement:
+        """The measurement with stage times and calls averaged over the timed windows."""
         n = len(self.m.windows)
         self.m.stages = {k: v / n for k, v in self.times.seconds.items()}
         self.m.calls = {k: v / n for k, v in self.times.calls.items()}
@@ -120,31 +137,21 @@ class Scenario:
 
 
 class DefaultScenario(Scenario):
-    """amodal_ros's own path (AmodalSegmenter + cached, batched depth), as the node runs it."""
+    """amodal_ros's own path: the node's WindowProcessor over the stream's windows."""
 
-    def __init__(self, name, components, config, stream, depth=None, publish="latest"):
-        from amodal_ros.pipeline import AmodalSegmenter
+    def __init__(self, name, pipelines, stream: Stream, publish="latest"):
+        from amodal_ros.core.config import StreamConfig
+        from amodal_ros.pipeline.processor import WindowProcessor
 
-        self.segmenter = AmodalSegmenter(components, config)
-        self.published = _published(stream, publish)
-        times = self.segmenter.sampler.times
-        super().__init__(name, stream, config.device, times, len(self.published))
-        self.m.note = _backend_note(self.segmenter, depth)
+        self.processor = WindowProcessor(pipelines, StreamConfig(publish_frames=publish))
+        published = 1 if publish == "latest" else stream.stride
+        super().__init__(name, stream, pipelines.config.device, self.processor.times, published)
+        self.m.note = _backend_note(pipelines)
         self.m.depth_frames = stream.stride  # after the first window only the new frames
-        self.config = config
-        self.depth = depth
-        self.cache = FrameEncodingCache()
+        self.config = pipelines.config
 
     def _window(self, first: int) -> int:
-        tracks, rgb, keys = self.stream.window(first)
-        self.cache.forget_frames_before(first)
-        inverse_depth = None
-        if self.segmenter.needs_depth:
-            with self.times("depth"):
-                inverse_depth = _cached_depth(
-                    self.depth, rgb, keys, self.cache, self.stream.scene, first
-                )
-        self.segmenter(tracks, inverse_depth, cache=self.cache, frames=self.published)
+        self.processor.process(self.stream.window(first))
         return _steps_run(self.config)
 
 
@@ -155,16 +162,15 @@ class ReferenceScenario(Scenario):
         # The configured conditioning mode, not forced to 'reference': both scenarios then
         # compute the same masks, and the comparison is of call patterns only.
         self.cfg = config
-        super().__init__(
-            "reference", stream, config.device, StageTimes(), len(_published(stream, publish))
-        )
+        published = 1 if publish == "latest" else stream.stride
+        super().__init__("reference", stream, config.device, StageTimes(), published)
         self.m.depth_frames = stream.num_frames
         self.c = components
         self.depth = depth
         self.offload = config.device.startswith("cuda")
         from amodal_ros.pipeline.encoding import ConditionEncoder
 
-        # (models are on config.device whenever they run: `_on` moves them there first)
+        # (models are on config.device whenever they run: `_Offloaded` moves them there first)
         self.encoder = ConditionEncoder(
             components, config, torch.device(config.device), torch.float32
         )
@@ -182,7 +188,8 @@ class ReferenceScenario(Scenario):
 
         cfg, c, times = self.cfg, self.c, self.times
         device = torch.device(cfg.device)
-        tracks, rgb, _ = self.stream.window(first)
+        tracks = self.stream.tracks(first)
+        rgb = self.stream.scene.rgb[first : first + self.stream.num_frames]
         if c.num_conditions == 2:
             with times("depth"):  # once per window for all objects, frame by frame, no cache
                 nearness = np.stack(
@@ -195,9 +202,9 @@ class ReferenceScenario(Scenario):
         for track in tracks:  # one object per pipeline call
             cond = []
             mask_px = preprocess.mask_pixels(track.masks, cfg.height, cfg.width)
-            with _on(c.image_encoder, device, self.offload):
+            with _Offloaded(c.image_encoder, device, self.offload):
                 clip = self._clip_loop(mask_px)
-            with _on(c.vae, device, self.offload):
+            with _Offloaded(c.vae, device, self.offload):
                 cond.append(self._encode_loop(mask_px, track.object_id))
                 if c.num_conditions == 2:
                     cond.append(self._encode_loop(depth_px, "depth"))
@@ -210,7 +217,7 @@ class ReferenceScenario(Scenario):
                 ),
             )
             t = cond_latents.shape[1]
-            with times("denoise"), _on(unet, device, self.offload):
+            with times("denoise"), _Offloaded(unet, device, self.offload):
                 latents = denoise(
                     EagerUNet(unet),
                     c.scheduler_config,
@@ -223,7 +230,7 @@ class ReferenceScenario(Scenario):
                     cfg.num_steps,
                     guidance_ramp(cfg.min_guidance, cfg.max_guidance, t),
                 )
-            with times("decode"), _on(c.vae, device, self.offload):
+            with times("decode"), _Offloaded(c.vae, device, self.offload):
                 decode(c.vae, latents, cfg.decode_chunk_size).cpu()
         return cfg.num_steps
 
@@ -231,23 +238,18 @@ class ReferenceScenario(Scenario):
         out = []
         for frame in pixels:  # one CLIP call per frame, as the reference's loop
             with self.times("clip"):
-                out.append(self.encoder._clip_embed(frame[None]))
+                out.append(self.encoder.clip_embed(frame[None]))
         return torch.cat(out)
 
     def _encode_loop(self, pixels, key) -> torch.Tensor:
         out = []
         for t in range(len(pixels)):  # one VAE call per frame, fp32, as the reference's loop
             with self.times("encode"):
-                out.append(self.encoder._vae_encode("bench", key, [t], pixels[t : t + 1]))
+                out.append(self.encoder.vae_encode("bench", key, [t], pixels[t : t + 1]))
         return torch.cat(out)
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def _published(stream: Stream, publish: str) -> list[int]:
-    t = stream.num_frames
-    return [t - 1] if publish == "latest" else list(range(t - stream.stride, t))
 
 
 def _steps_run(config: InferenceConfig) -> int:
@@ -255,19 +257,6 @@ def _steps_run(config: InferenceConfig) -> int:
     from amodal_ros.pipeline.sampling import warm_start_step
 
     return config.num_steps - warm_start_step(config.num_steps, config.warm_start)
-
-
-def _cached_depth(depth, rgb, keys, cache, scene, first):
-    keys = [("bench_depth", None, k, None) for k in keys]
-    return np.stack(  # only the new frames, in one call
-        cached_batch(
-            cache,
-            keys,
-            lambda todo: _depth_frames(
-                depth, rgb[todo], scene, first + todo[0], frames=[first + i for i in todo]
-            ),
-        )
-    )
 
 
 def _depth_frames(depth, rgb, scene, first, frames=None):
@@ -280,7 +269,7 @@ def _depth_frames(depth, rgb, scene, first, frames=None):
     return inverse_depth_from_camera(scene.depth[list(frames)], "32FC1")
 
 
-class _on:
+class _Offloaded:
     """Model offloading as the reference: on the GPU for its call, back on the CPU after."""
 
     def __init__(self, module, device, offload: bool):
@@ -297,10 +286,10 @@ class _on:
         return False
 
 
-def _backend_note(segmenter, depth) -> str:
-    note = f"UNet {segmenter.sampler.predict.name}"
-    if depth is not None:
-        note += f", depth {depth.backend}"
+def _backend_note(pipelines) -> str:
+    note = f"UNet {pipelines.segmenter.sampler.predict.name}"
+    if pipelines.depth is not None:
+        note += f", depth {pipelines.depth.backend}"
     return note
 
 

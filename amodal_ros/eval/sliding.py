@@ -1,5 +1,5 @@
 """Sliding-window evaluation: the stream as the node runs it (a window every `stride` frames,
-one cache across windows, only the frames new since the last window decoded and published),
+one WindowProcessor across a clip's windows, the frames new since the last window published),
 scored on those published frames. Measures what warm start and presets cost in quality."""
 
 from __future__ import annotations
@@ -11,52 +11,47 @@ import numpy as np
 from amodal_ros.eval.metrics import mean_scores, score_window
 
 
-def evaluate_sliding(segmenter, clips, stride: int, progress: bool = False) -> dict:
-    """mIoU / mIoU_occ (%) of the frames published by windows after the first of each clip
+def evaluate_sliding(pipelines, clips, stride: int, progress: bool = False) -> dict:
+    """MIoU / mIoU_occ (%) of the frames published by windows after the first of each clip
     (the first is a cold start in every configuration), and their window times in seconds.
 
     Args:
-        segmenter: an AmodalSegmenter (its config sets steps, guidance, warm start).
+        pipelines: amodal_ros.pipeline.factory.Pipelines (its config sets steps, guidance,
+            warm start).
         clips: AmodalClips longer than one window.
         stride: frames between windows (the node's `stride`, publish policy 'new').
     """
     from tqdm.auto import tqdm
 
-    from amodal_ros.core.types import ObjectTrack
-    from amodal_ros.depth.camera import inverse_depth_from_camera
-    from amodal_ros.pipeline.cache import FrameEncodingCache
+    from amodal_ros.core.config import StreamConfig
+    from amodal_ros.core.frames import frames_from_arrays
+    from amodal_ros.pipeline.processor import WindowProcessor
+    from amodal_ros.pipeline.window import Window
 
-    t = segmenter.config.num_frames
+    t = pipelines.config.num_frames
     scores, seconds = [], []
     for clip in tqdm(clips, desc="sliding eval", unit="clip", disable=not progress):
         if len(clip.rgb) < t + stride:
             raise ValueError(f"clips need >= {t + stride} frames, got {len(clip.rgb)}")
-        cache = FrameEncodingCache()
-        depth = None
-        if segmenter.needs_depth:
-            depth = inverse_depth_from_camera(clip.depth, "32FC1")
-        for k, first in enumerate(range(0, len(clip.rgb) - t + 1, stride)):
-            frames = slice(first, first + t)
-            keys = list(range(first, first + t))
-            published = list(range(t - stride, t))
-            tracks = [
-                ObjectTrack(i, clip.modal(i)[frames], frame_keys=keys)
-                for i in clip.target_ids
-                if clip.modal(i)[frames].any()
-            ]
-            if not tracks:
+        processor = WindowProcessor(pipelines, StreamConfig(publish_frames="new"))
+        frames = frames_from_arrays(clip.rgb, clip.labels, clip.depth, "32FC1")
+        index = {f.stamp_ns: n for n, f in enumerate(frames)}
+        for k, first in enumerate(range(0, len(frames) - t + 1, stride)):
+            span = slice(first, first + t)
+            visible = [i for i in clip.target_ids if clip.modal(i)[span].any()]
+            if not visible:
                 continue
-            cache.forget_frames_before(first)
+            window = Window(tuple(frames[span]), tuple(visible), new_frames=stride, full=True)
             started = time.perf_counter()
-            results = segmenter(
-                tracks, None if depth is None else depth[frames], cache, frames=published
-            )
+            published = processor.process(window)
             if k == 0:
                 continue
             seconds.append(time.perf_counter() - started)
-            for r in results:
-                gt = clip.amodal[r.object_id][frames][published]
-                scores.append(score_window(r.amodal[published], gt, r.modal[published]))
+            shown = [index[r.frame.stamp_ns] for r in published]  # their frames in the clip
+            for n, i in enumerate(visible):
+                pred = np.stack([r.objects[n].amodal for r in published])
+                modal = np.stack([r.objects[n].modal for r in published])
+                scores.append(score_window(pred, clip.amodal[i][shown], modal))
     summary = mean_scores(scores)
     summary.update(
         windows=len(seconds),

@@ -25,142 +25,155 @@ from __future__ import annotations
 import platform
 import resource
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_fields
+from pathlib import Path
 
 import numpy as np
-import torch
 
-from amodal_ros.core.config import PRESETS, InferenceConfig
-from amodal_ros.eval.scenarios import (
-    STAGES,
-    DefaultScenario,
-    ReferenceScenario,
-    Scenario,
-    Stream,
+from amodal_ros.core.config import (
+    OFFLINE_DEFAULT_CHECKPOINT,
+    PRESETS,
+    InferenceConfig,
+    StreamConfig,
+    group,
+    param,
 )
+
+BACKENDS = ("eager", "onnxruntime", "compile", "tensorrt")
+DEPTH_BACKENDS = ("eager", "onnxruntime", "tensorrt")
+
+
+def bench_stream() -> StreamConfig:
+    """The benchmark's stream: the embedded model, stride 5, the newest frame published."""
+    return StreamConfig(checkpoint=OFFLINE_DEFAULT_CHECKPOINT)
+
+
+@dataclass
+class BenchArgs:
+    """What `amodal-ros bench` runs. `stream.checkpoint` may also be 'tiny' or
+    'random-full-size' (untrained, the real cost), `stream.depth_model` an untrained size."""
+
+    stream: StreamConfig = group(
+        bench_stream, only=("checkpoint", "depth_model", "stride", "publish_frames")
+    )
+    inference: InferenceConfig = group(InferenceConfig, exclude=("preset",))
+    windows: int = param(3, "timed windows per scenario", 1)
+    scene_seed: int = param(1000002, "synthetic scene (held-out test split)")
+    compile: bool = param(False, "also time torch.compile (compiles for minutes)")
+    skip: list[str] = field(default_factory=list, metadata={"help": "scenario names to leave out"})
+    out: Path | None = param(None, "write the results as JSON here")
+    progress: bool = param(True, "progress bar")
 
 
 def preset_configs(config: InferenceConfig) -> dict[str, InferenceConfig]:
+    """Every preset but quality (the default scenario) on top of `config`."""
     return {f"preset {name}": config.replace(preset=name) for name in PRESETS if name != "quality"}
 
 
 def device_name(device: str) -> str:
+    """The device in words: GPU name and CUDA version, or CPU model and torch threads."""
+    import torch
+
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda})"
     cpu = platform.processor() or platform.machine()
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as info:
+            names = [
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            ]
+        cpu = names[0] if names else cpu
     except OSError:
         pass
     return f"CPU {cpu}, {torch.get_num_threads()} torch threads"
 
 
-@dataclass
-class BenchArgs:
-    checkpoint: str = "embedded"  # 'embedded', a folder, 'tiny' or 'random-full-size'
-    config: InferenceConfig = field(default_factory=InferenceConfig)
-    depth_model: str = ""  # '', a folder, or 'tiny' / 'vits' / 'vitb' / 'vitl' (random)
-    windows: int = 3
-    stride: int = 5
-    publish: str = "latest"
-    scene_seed: int = 1000002
-    compile: bool = False  # torch.compile takes minutes to compile: only on request
-    skip: tuple[str, ...] = ()
-    progress: bool = True
-
-
 def run_bench(args: BenchArgs, log=print) -> dict:
     """Run every scenario; returns {"device", "setup", "scenarios": {name: summary}}."""
-    from amodal_ros.accel.backends import AUTO_ORDER, unavailable_reason
-    from amodal_ros.data.scenes import make_scene
+    import torch
 
-    cfg = args.config
-    if cfg.preset:
+    from amodal_ros.accel.backends import resolve, unavailable_reason
+    from amodal_ros.data.scenes import make_scene
+    from amodal_ros.eval.scenarios import DefaultScenario, ReferenceScenario, Scenario, Stream
+    from amodal_ros.pipeline.factory import build, depth_estimator
+
+    stream_cfg = args.stream
+    if args.inference.preset:
         raise ValueError("the benchmark runs every preset itself: leave out --preset")
-    components = _components(args.checkpoint, cfg)
-    depth = _depth_model(args.depth_model, cfg) if components.num_conditions == 2 else None
+    pipes = build(stream_cfg.replace(depth_source="auto"), args.inference)
+    cfg = pipes.config  # the model's working size and conditioning mode filled in
+    components = pipes.segmenter.components
     camera = (max(cfg.height, 128), max(cfg.width, 256))
+    stride, publish = stream_cfg.stride, stream_cfg.publish_frames
     scene = make_scene(
         args.scene_seed,
-        num_frames=cfg.num_frames + args.stride * args.windows,
+        num_frames=cfg.num_frames + stride * args.windows,
         height=camera[0],
         width=camera[1],
     )
-    stream = Stream(scene, cfg.num_frames, args.stride, args.windows)
+    stream = Stream(scene, cfg.num_frames, stride, args.windows)
     device = device_name(cfg.device)
+    objects = len(stream.objects(0))
     log(
-        f"device: {device}; model {args.checkpoint} at {cfg.height}x{cfg.width}, "
-        f"{cfg.num_frames} frames, {len(stream.window(0)[0])} objects, stride {args.stride}"
+        f"device: {device}; model {stream_cfg.checkpoint} at {cfg.height}x{cfg.width} (HxW), "
+        f"{cfg.num_frames} frames, {objects} objects, stride {stride}"
     )
     scenarios: list[Scenario] = []
     skipped: dict[str, str] = {}
 
-    def add(name, build):
+    def add(name, build_scenario):
         if name not in args.skip:
             log(f"preparing {name} ...")
-            scenarios.append(build())
+            scenarios.append(build_scenario())
 
     # the reference runs its depth model in torch, whatever auto picks for the default
-    ref_depth = depth if depth is None else _depth_model(args.depth_model, cfg, "eager")
-    add("reference", lambda: ReferenceScenario(components, cfg, stream, ref_depth, args.publish))
-    base = cfg  # the same steps and guidance as the reference (25 and 1.5 from the CLI)
-    add(
-        "default",
-        lambda: DefaultScenario("default", components, base, stream, depth, args.publish),
-    )
+    ref_depth = None
+    if pipes.depth is not None:
+        ref_depth = depth_estimator(stream_cfg.depth_model, cfg, "eager")
+    add("reference", lambda: ReferenceScenario(components, cfg, stream, ref_depth, publish))
+    # the same steps and guidance as the reference (25 and 1.5 by default)
+    add("default", lambda: DefaultScenario("default", pipes, stream, publish))
     # the other side of the device's batching choice (auto: 1 object per call on a CPU)
-    other = 4 if base.objects_per_call == 1 else 1
+    other = 4 if cfg.objects_per_call == 1 else 1
     name = f"default, {other} object{'s' if other > 1 else ''} per call"
-    add(
-        name,
-        lambda: DefaultScenario(
-            name, components, base.replace(max_batch_objects=other), stream, depth, args.publish
-        ),
-    )
-    for name, config in preset_configs(base).items():
+    variant = cfg.replace(max_batch_objects=other)
+    add(name, lambda: DefaultScenario(name, pipes.with_config(variant), stream, publish))
+    for name, config in preset_configs(cfg).items():
         add(
             name,
-            lambda c=config, n=name: DefaultScenario(
-                n, components, c, stream, depth, args.publish
-            ),
+            lambda c=config, n=name: DefaultScenario(n, pipes.with_config(c), stream, publish),
         )
-    device_type = "cuda" if cfg.device.startswith("cuda") else "cpu"
-    auto = next(
-        b
-        for b in (*AUTO_ORDER["UNet"][device_type], "eager")
-        if unavailable_reason(b, torch.device(cfg.device)) is None
-    )
-    for backend in ("eager", "onnxruntime", "compile", "tensorrt"):
+    torch_device = torch.device(cfg.device)
+    auto = resolve("UNet", "auto", torch_device)
+    for backend in BACKENDS:
         if backend == auto:
             continue
-        reason = unavailable_reason(backend, torch.device(cfg.device))
+        reason = unavailable_reason(backend, torch_device)
         if backend == "compile" and not args.compile:
             reason = "off by default (compiles for minutes); pass --compile"
         if reason:
             skipped[f"UNet {backend}"] = reason
             continue
-        config = base.replace(unet_backend=backend)
+        config = cfg.replace(unet_backend=backend)
         add(
             f"UNet {backend}",
             lambda c=config, n=backend: DefaultScenario(
-                f"UNet {n}", components, c, stream, depth, args.publish
+                f"UNet {n}", pipes.with_config(c), stream, publish
             ),
         )
-    if depth is not None:
-        for backend in ("eager", "onnxruntime", "tensorrt"):
-            if backend == depth.backend:  # auto's choice: the default scenario runs it
+    if pipes.depth is not None:
+        for backend in DEPTH_BACKENDS:
+            if backend == pipes.depth.backend:  # auto's choice: the default scenario runs it
                 continue
-            reason = unavailable_reason(backend, torch.device(cfg.device))
+            reason = unavailable_reason(backend, torch_device)
             if reason:
                 skipped[f"depth {backend}"] = reason
                 continue
-            other = _depth_model(args.depth_model, cfg, backend)
+            other_depth = depth_estimator(stream_cfg.depth_model, cfg, backend)
             add(
                 f"depth {backend}",
-                lambda d=other, n=backend: DefaultScenario(
-                    f"depth {n}", components, base, stream, d, args.publish
+                lambda d=other_depth, n=backend: DefaultScenario(
+                    f"depth {n}", replace_fields(pipes.with_config(cfg), depth=d), stream, publish
                 ),
             )
     from tqdm.auto import tqdm
@@ -178,15 +191,16 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     return {
         "device": device,
         "setup": {
-            "checkpoint": args.checkpoint,
+            "checkpoint": stream_cfg.checkpoint,
+            "model": pipes.describe(),
             "working_size": [cfg.height, cfg.width],
             "camera_size": list(camera),
             "frames": cfg.num_frames,
-            "objects": len(stream.window(0)[0]),
-            "stride": args.stride,
-            "publish": args.publish,
+            "objects": objects,
+            "stride": stride,
+            "publish": publish,
             "timed_windows": args.windows,
-            "depth": args.depth_model or "camera depth of the scene",
+            "depth": stream_cfg.depth_model or "camera depth of the scene",
             "dtype": cfg.dtype,
             "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "steps": cfg.num_steps,
@@ -199,6 +213,8 @@ def run_bench(args: BenchArgs, log=print) -> dict:
 
 def table(result: dict) -> str:
     """The benchmark as a markdown table (seconds; peak memory in MiB)."""
+    from amodal_ros.eval.scenarios import STAGES
+
     head = (
         "scenario",
         "window p50",
@@ -239,38 +255,3 @@ def table(result: dict) -> str:
 
 def _mb(value) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.0f}"
-
-
-def _components(checkpoint: str, cfg: InferenceConfig):
-    from amodal_ros.models import embedded
-    from amodal_ros.models.loading import load_components
-
-    if checkpoint == "tiny":
-        from amodal_ros.models.tiny import build_tiny_components
-
-        components = build_tiny_components()
-    elif checkpoint == "random-full-size":
-        from amodal_ros.models.architectures import build_random_svd_components
-
-        components = build_random_svd_components()
-    else:
-        components = load_components(embedded.resolve(checkpoint))
-    return components.to(cfg.device, getattr(torch, cfg.dtype))
-
-
-def _depth_model(name: str, cfg: InferenceConfig, backend: str = "auto"):
-    if not name:
-        return None
-    from amodal_ros.depth.depth_anything import DepthAnythingDepth
-
-    kwargs = dict(
-        device=cfg.device,
-        dtype=getattr(torch, cfg.dtype),
-        backend=backend,
-        engine_cache=cfg.engine_cache,
-    )
-    if name in ("tiny", "vits", "vitb", "vitl"):
-        from amodal_ros.models.architectures import build_random_depth_anything
-
-        return DepthAnythingDepth(build_random_depth_anything(name), **kwargs)
-    return DepthAnythingDepth.from_pretrained(name, **kwargs)

@@ -20,6 +20,7 @@ class GraspTargets(Node):
         self.create_subscription(AmodalObjectArray, topic, self.on_objects, 10)
 
     def on_objects(self, msg: AmodalObjectArray) -> None:
+        """Keep each valid object's amodal centre, occlusion ratio and occluders."""
         for obj in msg.objects:
             if not obj.amodal_valid:  # obj.reason: window filling, too small, deadline, error
                 continue
@@ -36,6 +37,7 @@ class GraspTargets(Node):
 
 
 def main() -> None:
+    """Spin the subscriber until Ctrl-C."""
     rclpy.init()
     node = GraspTargets()
     try:

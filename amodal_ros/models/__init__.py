@@ -1,6 +1,6 @@
 """Construction and loading of the Diffusion-VAS UNet, VAE, CLIP encoder and scheduler."""
 
-from amodal_ros.models.loading import VasComponents, load_components
-from amodal_ros.models.unet import PerFrameUNet
+from amodal_ros.models.components import VasComponents
+from amodal_ros.models.layout import load_components, save_published_layout
 
-__all__ = ["PerFrameUNet", "VasComponents", "load_components"]
+__all__ = ["VasComponents", "load_components", "save_published_layout"]

@@ -10,6 +10,9 @@ _LAZY = {
     "AmodalSegmenter": "amodal_ros.pipeline.stage1",
     "ContentCompleter": "amodal_ros.pipeline.stage2",
     "FrameEncodingCache": "amodal_ros.pipeline.cache",
+    "Pipelines": "amodal_ros.pipeline.factory",
+    "WindowProcessor": "amodal_ros.pipeline.processor",
+    "build": "amodal_ros.pipeline.factory",
 }
 
 __all__ = sorted(_LAZY)

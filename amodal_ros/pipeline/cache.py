@@ -5,54 +5,73 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Hashable
+from typing import NamedTuple
 
 import numpy as np
 
 
-class FrameEncodingCache:
-    """Bounded LRU of per-frame encodings (VAE latents, CLIP embeddings).
+class CacheKey(NamedTuple):
+    """What one cached per-frame value is: `kind` of data ("mask", "depth", "rgb", "amodal"
+    encodings, "depth_model" estimates), the object it belongs to (None for per-frame data
+    shared by all objects), the frame (a stamp), and a digest of the input it was computed
+    from (None when the frame key alone names the input)."""
 
-    A key is (kind, object key, frame key, content digest): the object id and frame stamp
-    name the entry, and the digest of the preprocessed pixels guarantees a hit is only taken
-    when the conditioning really is the same (e.g. window-normalised depth changes when the
-    window's depth range changes, and is then re-encoded). `encoded` counts misses per kind,
-    so a caller can check that a window sliding by one frame encodes one frame.
+    kind: str
+    object_key: Hashable
+    frame_key: Hashable
+    digest: str | None
+
+
+class FrameEncodingCache:
+    """Bounded LRU of per-frame values (VAE latents, CLIP embeddings, depth estimates).
+
+    The object id and frame stamp of a CacheKey name the entry, and the digest of the
+    preprocessed pixels guarantees a hit is only taken when the input really is the same (e.g.
+    window-normalised depth changes when the window's depth range changes, and is then
+    re-encoded). `encoded` counts misses per kind, so a caller can check that a window
+    sliding by one frame encodes one frame.
     """
 
     def __init__(self, max_entries: int = 4096):
         if max_entries < 1:
             raise ValueError(f"max_entries must be >= 1, got {max_entries}")
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple, object] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, object] = OrderedDict()
         self.encoded: Counter[str] = Counter()
         self.reused: Counter[str] = Counter()
 
-    def get(self, key: tuple):
+    def get(self, key: CacheKey):
+        """The cached value of `key`, or None."""
         value = self._entries.get(key)
         if value is not None:
             self._entries.move_to_end(key)
-            self.reused[key[0]] += 1
+            self.reused[key.kind] += 1
         return value
 
-    def put(self, key: tuple, value) -> None:
+    def put(self, key: CacheKey, value) -> None:
+        """Store `value`, evicting the least recently used entries beyond `max_entries`."""
         self._entries[key] = value
         self._entries.move_to_end(key)
-        self.encoded[key[0]] += 1
+        self.encoded[key.kind] += 1
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
     def forget_object(self, object_key: Hashable) -> None:
         """Drop every entry of one object (e.g. when a tracker loses it)."""
-        for key in [k for k in self._entries if k[1] == object_key]:
+        for key in [k for k in self._entries if k.object_key == object_key]:
             del self._entries[key]
 
     def forget_frames_before(self, frame_key: int) -> None:
         """Drop entries of frames older than `frame_key` (a stamp): a sliding window never
         needs them again, so memory stays at about one window's worth."""
-        for key in [k for k in self._entries if isinstance(k[2], int) and k[2] < frame_key]:
+        stale = [
+            k for k in self._entries if isinstance(k.frame_key, int) and k.frame_key < frame_key
+        ]
+        for key in stale:
             del self._entries[key]
 
     def reset(self) -> None:
+        """Drop every entry and the counters."""
         self._entries.clear()
         self.encoded.clear()
         self.reused.clear()
@@ -61,7 +80,7 @@ class FrameEncodingCache:
         return len(self._entries)
 
 
-def cached_batch(cache: FrameEncodingCache, keys: list[tuple], compute) -> list:
+def cached_batch(cache: FrameEncodingCache, keys: list[CacheKey], compute) -> list:
     """The cached value of every key; the missing ones come from one call `compute(indices)`
     (values in the order of `indices`) and are stored, so a slide computes only new frames."""
     values = [cache.get(key) for key in keys]

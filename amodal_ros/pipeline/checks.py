@@ -52,7 +52,8 @@ def check_tracks(tracks: Sequence[ObjectTrack]) -> tuple[int, int, int]:
                 f"object {track.object_id}: modal mask is empty in all {masks.shape[0]} frames; "
                 "an object must be visible in at least one frame of its window"
             )
-    return shape
+    t, h, w = tracks[0].masks.shape  # one shape for all, checked above
+    return t, h, w
 
 
 def check_frames(

@@ -11,8 +11,14 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
 )
 
 from amodal_ros.core.config import InferenceConfig
-from amodal_ros.models.loading import VasComponents
-from amodal_ros.pipeline.cache import FrameEncodingCache, cached_batch, digest, stable_seed
+from amodal_ros.models.components import VasComponents
+from amodal_ros.pipeline.cache import (
+    CacheKey,
+    FrameEncodingCache,
+    cached_batch,
+    digest,
+    stable_seed,
+)
 from amodal_ros.pipeline.timing import StageTimes
 
 
@@ -44,21 +50,22 @@ class ConditionEncoder:
             object_key: the object the frames belong to (None for per-frame data like depth).
             frame_keys: T keys (stamps) naming the frames.
             pixels: [T, 3, h, w] float32 in [-1, 1] at working resolution.
+
         Returns:
             latents [T, 4, h/8, w/8] (raw, not scaled, as the reference), clip [T, D] or None.
         """
-        keys = [(kind, object_key, fk, digest(p)) for fk, p in zip(frame_keys, pixels)]
+        keys = [CacheKey(kind, object_key, fk, digest(p)) for fk, p in zip(frame_keys, pixels)]
 
         def encode_new(todo: list[int]) -> list[tuple]:
             # all new frames in one batched call each (never a per-frame loop)
             with self.times("encode"):
-                latents = self._vae_encode(
+                latents = self.vae_encode(
                     kind, object_key, [frame_keys[i] for i in todo], pixels[todo]
                 )
             if not with_clip:
                 return [(x, None) for x in latents]
             with self.times("clip"):
-                clip = self._clip_embed(pixels[todo])
+                clip = self.clip_embed(pixels[todo])
             return list(zip(latents, clip))
 
         cached = cached_batch(cache, keys, encode_new)
@@ -67,7 +74,19 @@ class ConditionEncoder:
         return latents, clip
 
     @torch.no_grad()
-    def _vae_encode(self, kind, object_key, frame_keys, pixels: np.ndarray) -> torch.Tensor:
+    def vae_encode(
+        self, kind: str, object_key: Hashable, frame_keys: Sequence[Hashable], pixels: np.ndarray
+    ) -> torch.Tensor:
+        """Conditioning latents of T frames in one call, uncached.
+
+        Args:
+            kind, object_key, frame_keys: name the frames; they seed each frame's noise
+                augmentation, so a frame's latent does not depend on batching or caching.
+            pixels: [T, 3, h, w] float32 in [-1, 1].
+
+        Returns:
+            [T, 4, h/s, w/s] posterior mode, not scaled (as the reference), in the UNet dtype.
+        """
         vae = self.c.vae
         # Noise augmentation, seeded per frame so results do not depend on batching or caching.
         noise = np.stack(
@@ -84,7 +103,9 @@ class ConditionEncoder:
         return vae.encode(x).latent_dist.mode().to(self.dtype)
 
     @torch.no_grad()
-    def _clip_embed(self, pixels: np.ndarray) -> torch.Tensor:
+    def clip_embed(self, pixels: np.ndarray) -> torch.Tensor:
+        """CLIP image embeddings of T frames in one call, uncached: [T, 3, h, w] float32 in
+        [-1, 1] -> [T, D] in the UNet dtype (resized and normalised as SVD's pipeline)."""
         size = self.c.clip_size
         x = torch.from_numpy(pixels).to(self.device, torch.float32)
         x = _resize_with_antialiasing(x, (size, size))  # on [-1, 1], as SVD's pipeline

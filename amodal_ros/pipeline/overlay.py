@@ -24,6 +24,7 @@ PALETTE = np.array(
 
 
 def color_for(index: int) -> np.ndarray:
+    """A distinct RGB colour for object index `index` (uint8 [3])."""
     return PALETTE[index % len(PALETTE)]
 
 

@@ -23,10 +23,12 @@ class FrameRateSampler:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the stream (the next frame is accepted)."""
         self._next_ns: int | None = None
         self._last_ns: int | None = None
 
     def state(self) -> tuple:
+        """The sampler's state, to `restore` when an accepted frame turns out bad."""
         return (self._next_ns, self._last_ns)
 
     def restore(self, state: tuple) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from amodal_ros.core.config import InferenceConfig
-from amodal_ros.models.loading import VasComponents
+from amodal_ros.models.components import VasComponents
 from amodal_ros.pipeline.encoding import ConditionEncoder
 from amodal_ros.pipeline.sampling import (
     cross_attention_context,
@@ -37,14 +38,18 @@ class SamplingJob:
 
 
 class WindowSampler:
-    """Runs SamplingJobs through the UNet in bounded batches and decodes the result."""
+    """Runs SamplingJobs through the UNet in bounded batches and decodes the result.
+
+    `config` fields left to the model (working size, conditioning mode) are filled from the
+    model's defaults here, the one place where a config meets its model.
+    """
 
     def __init__(self, components: VasComponents, config: InferenceConfig):
         from amodal_ros.accel.artifacts import ArtifactCache, cache_dir
         from amodal_ros.accel.backends import unet_predictor
 
         self.c = components
-        self.config = config
+        self.config = config = config.for_model(components.defaults)
         self.device = torch.device(config.device)
         self.dtype = components.unet.dtype
         self.times = StageTimes()
@@ -57,6 +62,7 @@ class WindowSampler:
 
     @property
     def latent_shape(self) -> tuple[int, int]:
+        """(h, w) of the latents at the working size."""
         f = self.c.vae_scale_factor
         return self.config.height // f, self.config.width // f
 
@@ -77,6 +83,7 @@ class WindowSampler:
         )
 
     def time_ids(self) -> torch.Tensor:
+        """The UNet's added time ids [fps id, motion bucket, noise augmentation]."""
         cfg = self.config
         # [fps id, motion bucket, noise aug]; fps id = fps (consistent) or fps - 1 (reference)
         return torch.tensor([cfg.fps_id, cfg.motion_bucket_id, cfg.noise_aug_strength])
@@ -90,6 +97,7 @@ class WindowSampler:
             frames: window frames whose output is needed (None = all). Only the temporal
                 decoder's chunks holding one of them are decoded; chunks decode independently,
                 so those frames come out exactly as in a full decode.
+
         Returns:
             ([N, len(decoded), 3, H, W] float32 in [-1, 1], decoded frame indices).
         """
@@ -150,6 +158,55 @@ class WindowSampler:
         # Generated on the CPU so a seed gives the same noise on every device.
         generator = torch.Generator().manual_seed(seed)
         return torch.randn((num_frames, 4, *self.latent_shape), generator=generator)
+
+
+class StagePipeline:
+    """What both stages share: their models, their config (fields left to the model filled
+    from the model's defaults) and a WindowSampler. Subclasses set STAGE (1 or 2)."""
+
+    STAGE = 1
+
+    def __init__(self, components: VasComponents, config: InferenceConfig | None = None):
+        self.components = components
+        self.sampler = WindowSampler(components, config or InferenceConfig())
+        self.config = self.sampler.config
+
+    @classmethod
+    def from_pretrained(cls, checkpoint: str | Path, config: InferenceConfig | None = None):
+        """Load a checkpoint folder (or a model name of amodal_ros.models.registry) of this
+        stage onto config.device / config.dtype."""
+        from amodal_ros.models import registry
+
+        config = config or InferenceConfig()
+        components = registry.components(str(checkpoint), stage=cls.STAGE)
+        return cls(components.to(config.device, getattr(torch, config.dtype)), config)
+
+
+class WarmStarts:
+    """Each object's last sampled latents, to start its next overlapping window from
+    (`InferenceConfig.warm_start`); state of one stream, kept apart from the encodings."""
+
+    def __init__(self):
+        self._last: dict[tuple[Hashable, int], tuple[list, torch.Tensor]] = {}
+
+    def init(self, object_id: Hashable, sample: int, keys: Sequence[Hashable]):
+        """The previous latents of (object, sample) aligned to this window's frame `keys`, or
+        None when there are none or too few frames are shared."""
+        previous = self._last.get((object_id, sample))
+        return None if previous is None else align_previous(*previous, keys)
+
+    def remember(self, object_id: Hashable, sample: int, keys, latents: torch.Tensor) -> None:
+        """Keep [T, 4, h, w] `latents` sampled for the frames `keys`."""
+        self._last[(object_id, sample)] = (list(keys), latents)
+
+    def forget_object(self, object_id: Hashable) -> None:
+        """Drop an object's latents (e.g. when the stream loses it)."""
+        for key in [k for k in self._last if k[0] == object_id]:
+            del self._last[key]
+
+    def reset(self) -> None:
+        """Forget everything (the stream started over)."""
+        self._last.clear()
 
 
 def _chunks_needed(t: int, chunk: int, frames: Sequence[int] | None) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ def cross_attention_context(clip: torch.Tensor, mode: str, guided: bool) -> torc
         clip: [B, F, D] per-frame CLIP embeddings of the conditioning frames.
         mode: "consistent" or "reference" (see InferenceConfig).
         guided: whether the UNet batch is [uncond B, cond B] (classifier-free guidance).
+
     Returns:
         [(2 if guided else 1) * B * F, tokens, D], rows in the UNet's batch*frame order.
     """
@@ -75,6 +76,7 @@ def denoise(
         guidance: [F] per-frame scales, or None for the unguided path (conditional branch only).
         init, start_step: warm start. `init` [B, F, 4, h, w] clean latents get noise at the
             sigma of step `start_step` (EDM: x + sigma * eps) and only the remaining steps run.
+
     Returns:
         [B, F, 4, h, w] latents (scaled space; divide by the VAE scaling factor to decode).
     """

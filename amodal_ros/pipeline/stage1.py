@@ -3,45 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from amodal_ros.core.config import InferenceConfig
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.types import AmodalResult, ObjectTrack
 from amodal_ros.depth.normalize import normalize_window
-from amodal_ros.models.loading import VasComponents, load_components
 from amodal_ros.pipeline import preprocess
 from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
 from amodal_ros.pipeline.checks import check_frames, check_tracks
-from amodal_ros.pipeline.runner import SamplingJob, WindowSampler, align_previous, to_masks
+from amodal_ros.pipeline.runner import SamplingJob, StagePipeline, WarmStarts, to_masks
 
 
-class AmodalSegmenter:
+class AmodalSegmenter(StagePipeline):
     """Turns the modal masks of several objects over one window into amodal masks.
 
     Objects (and their samples) run batched, `config.objects_per_call` windows per UNet call;
     each object's noise is seeded from (seed, object id, sample), so results do not depend on
     batching. Per-frame encodings go through `cache`: pass the same cache with stable object ids
     and frame keys across sliding windows and only new frames are encoded.
+    `from_pretrained` loads a mask-only or mask+depth checkpoint folder (or 'embedded').
     """
 
-    def __init__(self, components: VasComponents, config: InferenceConfig | None = None):
-        self.config = config or InferenceConfig()
-        self.components = components
-        self.sampler = WindowSampler(components, self.config)
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, config: InferenceConfig | None = None):
-        """Load a stage-1 checkpoint folder (mask-only or mask+depth) onto config.device/dtype."""
-        config = config or InferenceConfig()
-        components = load_components(folder).to(config.device, getattr(torch, config.dtype))
-        return cls(components, config)
+    STAGE = 1
 
     @property
     def needs_depth(self) -> bool:
+        """Whether the checkpoint conditions on depth (mask+depth) or on masks only."""
         return self.components.num_conditions == 2
 
     def __call__(
@@ -51,6 +40,7 @@ class AmodalSegmenter:
         cache: FrameEncodingCache | None = None,
         progress: bool = False,
         frames: Sequence[int] | None = None,
+        warm: WarmStarts | None = None,
     ) -> list[AmodalResult]:
         """Amodal masks for every object of a window.
 
@@ -59,12 +49,13 @@ class AmodalSegmenter:
             inverse_depth: [T, H, W] relative inverse depth of the frames (Depth Anything output
                 or `CameraDepth`), any positive scale; normalised over the window here. Required
                 by mask+depth checkpoints, refused by mask-only ones.
-            cache: per-frame encoding cache shared across windows; a fresh one when None. With
-                `config.warm_start` it also keeps each object's last result, which starts the
-                next window of tracks with `frame_keys` (stamps) that overlap it.
+            cache: per-frame encoding cache shared across windows; a fresh one when None.
             frames: indices of the frames whose masks are needed (None = all). Frames that
                 are not needed and share no decoder chunk with one are not decoded; they carry
                 the modal mask and are marked in `AmodalResult.decoded`.
+            warm: with `config.warm_start`, each object's last result, which starts the next
+                window of tracks with `frame_keys` (stamps) that overlap it (kept per stream).
+
         Returns:
             one AmodalResult per track, in order, at the input resolution.
         """
@@ -110,15 +101,15 @@ class AmodalSegmenter:
             SamplingJob(
                 *conditions[i],
                 stable_seed(cfg.seed, "noise", track.object_id, s),
-                self._warm_init(cache, track, s),
+                self._warm_init(warm, track, s),
             )
             for i, track, s in owners
         ]
         decoded, indices = self.sampler.run(jobs, frames, progress=progress)
-        if cfg.warm_start > 0:
+        if cfg.warm_start > 0 and warm is not None:
             for (_, track, s), latents in zip(owners, self.sampler.last_latents):
                 if track.frame_keys is not None:  # without stamps there is no next window
-                    cache.put(("warm", track.object_id, None, s), (track.keys(), latents))
+                    warm.remember(track.object_id, s, track.keys(), latents)
 
         # 7. threshold, resize to input size, union with the modal mask
         results = []
@@ -127,11 +118,10 @@ class AmodalSegmenter:
             results.append(self._postprocess(track, videos, indices, h, w))
         return results
 
-    def _warm_init(self, cache, track: ObjectTrack, sample: int) -> torch.Tensor | None:
-        if self.config.warm_start <= 0 or track.frame_keys is None:
+    def _warm_init(self, warm, track: ObjectTrack, sample: int) -> torch.Tensor | None:
+        if warm is None or self.config.warm_start <= 0 or track.frame_keys is None:
             return None  # without stamps, windows cannot be aligned
-        previous = cache.get(("warm", track.object_id, None, sample))
-        return None if previous is None else align_previous(*previous, track.keys())
+        return warm.init(track.object_id, sample, track.keys())
 
     def _postprocess(
         self, track: ObjectTrack, videos: torch.Tensor, indices: list[int], h: int, w: int

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,19 +10,21 @@ import torch
 from amodal_ros.core.config import InferenceConfig
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.core.types import AmodalResult, CompletionResult, ObjectTrack
-from amodal_ros.models.loading import VasComponents, load_components
+from amodal_ros.models.components import VasComponents
 from amodal_ros.pipeline import preprocess
 from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
 from amodal_ros.pipeline.checks import check_frames, check_tracks
-from amodal_ros.pipeline.runner import SamplingJob, WindowSampler, to_uint8
+from amodal_ros.pipeline.runner import SamplingJob, StagePipeline, to_uint8
 
 
-class ContentCompleter:
+class ContentCompleter(StagePipeline):
     """Paints the hidden part of objects, given their modal RGB and stage-1 amodal masks.
 
     Same pipeline as stage 1 with other conditions (REFERENCE.md): first condition = the modal
     RGB on white (also the CLIP input), second = the amodal mask as +-1.
     """
+
+    STAGE = 2
 
     def __init__(self, components: VasComponents, config: InferenceConfig | None = None):
         if components.num_conditions != 2:
@@ -31,15 +32,7 @@ class ContentCompleter:
                 f"{components.source}: a content-completion UNet takes 12 input channels "
                 f"(modal RGB + amodal mask), this one takes {components.unet.config.in_channels}"
             )
-        self.config = config or InferenceConfig()
-        self.components = components
-        self.sampler = WindowSampler(components, self.config)
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, config: InferenceConfig | None = None):
-        config = config or InferenceConfig()
-        components = load_components(folder).to(config.device, getattr(torch, config.dtype))
-        return cls(components, config)
+        super().__init__(components, config)
 
     def __call__(
         self,
@@ -57,6 +50,7 @@ class ContentCompleter:
                 on every frame (stage 2 conditions on all of them).
             frames: indices of the frames whose completion is needed (None = all); frames in
                 no needed decoder chunk stay white with alpha 0.
+
         Returns:
             one CompletionResult per object at the input resolution.
         """

@@ -45,7 +45,8 @@ class StampSynchronizer:
         {input name: item} plus "stamp_ns" (the pivot's stamp)."""
         if name not in self._stamps:
             raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
-        if self._latest[name] is not None and stamp_ns < self._latest[name]:
+        latest = self._latest[name]
+        if latest is not None and stamp_ns < latest:
             for other, queued in self._stamps.items():  # time went back: nothing queued can pair
                 self.unmatched[other] += len(queued)
             self.reset()
@@ -66,8 +67,9 @@ class StampSynchronizer:
         pivot, others = self.inputs[0], self.inputs[1:]
         while self._stamps[pivot]:
             p = self._stamps[pivot][0]
-            chosen = {name: self._nearest(name, p) for name in others}
-            if any(j is None for j in chosen.values()):
+            nearest = {name: self._nearest(name, p) for name in others}
+            chosen = {name: j for name, j in nearest.items() if j is not None}
+            if len(chosen) < len(others):
                 self._discard(pivot, 0)
                 continue
             frame = {"stamp_ns": p, pivot: self._items[pivot].pop(0)}
@@ -83,6 +85,7 @@ class StampSynchronizer:
         return frames
 
     def pending(self) -> dict[str, int]:
+        """Messages waiting for partners, per input."""
         return {name: len(s) for name, s in self._stamps.items()}
 
     def _match(self) -> list[dict]:
@@ -123,9 +126,9 @@ class StampSynchronizer:
         i = bisect.bisect_left(stamps, stamp)
         best = None
         for j in (i - 1, i):
-            if 0 <= j < len(stamps) and abs(stamps[j] - stamp) <= self.tolerance_ns:
-                if best is None or abs(stamps[j] - stamp) < abs(stamps[best] - stamp):
-                    best = j
+            within = 0 <= j < len(stamps) and abs(stamps[j] - stamp) <= self.tolerance_ns
+            if within and (best is None or abs(stamps[j] - stamp) < abs(stamps[best] - stamp)):
+                best = j
         return best
 
     def _prune_partners(self) -> None:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from contextlib import contextmanager
-
-import torch
 
 
 class StageTimes:
@@ -15,11 +13,12 @@ class StageTimes:
 
     def __init__(self, sync: bool = False):
         self.sync = sync
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
 
     @contextmanager
     def __call__(self, stage: str):
+        """A context that adds its wall time to `stage`."""
         self.synchronize()
         started = time.perf_counter()
         try:
@@ -30,9 +29,14 @@ class StageTimes:
             self.calls[stage] += 1
 
     def reset(self) -> None:
+        """Forget all times and counts."""
         self.seconds.clear()
         self.calls.clear()
 
     def synchronize(self) -> None:
-        if self.sync and torch.cuda.is_available():
-            torch.cuda.synchronize()
+        """Wait for the device's queued kernels (only with `sync`)."""
+        if self.sync:
+            import torch  # only a GPU run sets sync, and it has torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()

@@ -30,6 +30,7 @@ class Window:
 
     @property
     def last(self) -> Frame:
+        """The window's newest frame."""
         return self.frames[-1]
 
     def masks(self, object_id: int) -> np.ndarray:
@@ -63,6 +64,7 @@ class WindowBuffer:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every frame and object (the stream starts over)."""
         self.frames: deque[Frame] = deque(maxlen=self.num_frames)
         self.last_seen: dict[int, int] = {}
         self._since_window = 0

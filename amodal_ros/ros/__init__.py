@@ -1,1 +1,1 @@
-"""ROS glue: message conversions (no rclpy) and the rclpy node (amodal_ros.ros.node)."""
+"""The rclpy node and its glue (parameters, worker, diagnostics); nothing else imports it."""

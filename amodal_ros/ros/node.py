@@ -29,23 +29,24 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from amodal_ros.core.config import node_configs
 from amodal_ros.core.errors import CheckpointError, InputError
-from amodal_ros.core.frames import Frame
-from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront, WindowProcessor
+from amodal_ros.core.frames import MODEL_PERIOD_NS, Frame, frames_from_arrays
+from amodal_ros.interface.messages import (
+    ResultMessages,
+    frame_from_messages,
+    rclpy_kit,
+    stamp_ns,
+)
+from amodal_ros.pipeline.processor import WindowProcessor
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront
 from amodal_ros.pipeline.window import Window
-from amodal_ros.ros.messages import ResultMessages, frame_from_messages, rclpy_kit, stamp_ns
-from amodal_ros.ros.params import declare_all, parameter_names, read_configs
+from amodal_ros.ros.diagnostics import Counters, StreamHealth, publish_status, status_publisher
+from amodal_ros.ros.params import declare_all, parameter_names
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
-try:
-    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-except ImportError:  # diagnostic_msgs missing: a plain status string topic instead
-    DiagnosticArray = None
-
 NODE_NAME = "amodal_node"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
-STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
 
 
 class _RosLogHandler(logging.Handler):
@@ -64,7 +65,7 @@ class _RosLogHandler(logging.Handler):
 
 
 def _logged(transition):
-    """rclpy turns an exception in a transition into a silent ERROR; log it first."""
+    """Rclpy turns an exception in a transition into a silent ERROR; log it first."""
 
     @functools.wraps(transition)
     def wrapper(self, state):
@@ -101,13 +102,16 @@ class AmodalNode(LifecycleNode):
         self.received: Counter[str] = Counter()
         self.latencies: deque[float] = deque(maxlen=100)
         self.published = 0
-        self._last_report = (time.monotonic(), Counter(), Counter(), 0, 0)
-        if self.get_parameter("autostart").value:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
-                    self.get_logger().error("autostart: activation failed; see above")
+        self.health: StreamHealth | None = None
+        if (
+            self.get_parameter("autostart").value
+            and self.trigger_configure() == TransitionCallbackReturn.SUCCESS
+            and self.trigger_activate() != TransitionCallbackReturn.SUCCESS
+        ):
+            self.get_logger().error("autostart: activation failed; see above")
 
     def destroy_node(self) -> None:
+        """Detach the library's log handler, then destroy the node."""
         logging.getLogger("amodal_ros").removeHandler(self._log_handler)
         super().destroy_node()
 
@@ -115,10 +119,11 @@ class AmodalNode(LifecycleNode):
 
     @_logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Read the parameters, load the models, warm up, create the publishers."""
         log = self.get_logger()
         try:
             values = {n: self.get_parameter(n).value for n in parameter_names()}
-            self.inference, self.stream, self.topics, self.options = read_configs(values)
+            self.inference, self.stream, self.topics, self.options = node_configs(values)
         except ValueError as err:
             log.error(f"configure failed: invalid parameter: {err}")
             return TransitionCallbackReturn.FAILURE
@@ -132,20 +137,23 @@ class AmodalNode(LifecycleNode):
             log.error(f"configure failed: {type(err).__name__}: {err}")
             return TransitionCallbackReturn.FAILURE
         self.processor = processor
+        self.inference = processor.pipelines.config  # sized: the model's working size and mode
         self.use_depth = processor.depth_source == "camera"
         if self.options.warmup and not self._warm_up():
             self._free_models()
             return TransitionCallbackReturn.FAILURE
         self.builder = ResultMessages(rclpy_kit())
         self._create_publishers()
+        cfg = self.inference
         log.info(
-            f"configured: checkpoint {self.stream.checkpoint} on {self.inference.device} "
-            f"({self.inference.dtype}, UNet backend {processor.segmenter.sampler.predict.name}, "
-            f"{self.inference.num_steps} steps{self._preset_note()}), depth from "
-            f"{processor.depth_source}, window "
-            f"{self.inference.num_frames} frames at {self.stream.frame_rate} fps, stride "
+            f"configured: {processor.pipelines.describe()}; on {cfg.device} ({cfg.dtype}, "
+            f"UNet backend {processor.segmenter.sampler.predict.name}, {cfg.num_steps} "
+            f"steps{self._preset_note()}), depth from {processor.depth_source}, window "
+            f"{cfg.num_frames} frames at {self.stream.frame_rate} fps, stride "
             f"{self.stream.stride}, stage 2 {'on' if processor.completer else 'off'}"
         )
+        if processor.pipelines.note:
+            log.warning(processor.pipelines.note)
         return TransitionCallbackReturn.SUCCESS
 
     def _preset_note(self) -> str:
@@ -155,6 +163,7 @@ class AmodalNode(LifecycleNode):
 
     @_logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe and start the inference worker."""
         self.front = StreamFront(
             self.stream,
             self.inference.num_frames,
@@ -171,6 +180,9 @@ class AmodalNode(LifecycleNode):
             should_run=self._has_subscribers,
         )
         self._subscribe()  # may raise (bad topic name): before any thread starts
+        self.health = StreamHealth(
+            self._input_topics(), self.stream.sync_tolerance, time.monotonic()
+        )
         self.worker.start()
         self._timer = self.create_timer(self.options.diagnostics_period, self._report)
         self.get_logger().info(
@@ -180,11 +192,13 @@ class AmodalNode(LifecycleNode):
 
     @_logged
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the worker after its running window."""
         self._stop_streaming()
         return super().on_deactivate(state)
 
     @_logged
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Drop the models and publishers and free GPU memory."""
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -196,6 +210,7 @@ class AmodalNode(LifecycleNode):
 
     @_logged
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything."""
         self._release()
         return TransitionCallbackReturn.SUCCESS
 
@@ -295,14 +310,7 @@ class AmodalNode(LifecycleNode):
             self._pubs["completion"] = self.create_lifecycle_publisher(
                 Image, t.completion_topic, qos
             )
-        if DiagnosticArray is not None:
-            self._pubs["diagnostics"] = self.create_publisher(
-                DiagnosticArray, DIAGNOSTICS_TOPIC, 10
-            )
-        else:
-            from std_msgs.msg import String
-
-            self._pubs["diagnostics"] = self.create_publisher(String, STATUS_TOPIC, 10)
+        self._pubs["diagnostics"] = status_publisher(self)
 
     def _has_subscribers(self) -> bool:
         if self.options.publish_when_idle:
@@ -332,102 +340,37 @@ class AmodalNode(LifecycleNode):
     # -- diagnostics -----------------------------------------------------------------------
 
     def _report(self) -> None:
-        now = time.monotonic()
-        then, received_then, unmatched_then, dropped_then, matched_then = self._last_report
-        dt = max(now - then, 1e-6)
         with self._lock:
-            unmatched = Counter(self.front.sync.unmatched) if self.front else Counter()
-            sampled = self.front.frames_sampled if self.front else 0
-            rejected = self.front.frames_rejected if self.front else 0
-            matched = self.front.sync.matched if self.front else 0
-        dropped = self.queue.dropped if self.queue else 0
-        self._last_report = (now, Counter(self.received), unmatched, dropped, matched)
-        new_unmatched = unmatched - unmatched_then
-        log = self.get_logger()
-        stalled = self.received[RGB] > received_then[RGB] and matched == matched_then
-        if stalled and not new_unmatched:
-            log.warning(
-                f"{self.received[RGB] - received_then[RGB]} RGB message(s) in the last "
-                f"{dt:.1f} s but no complete frame: waiting for partners"
-                + self._missing_input_hint()
+            front = self.front
+            counters = Counters(
+                time=time.monotonic(),
+                received=Counter(self.received),
+                unmatched=Counter(front.sync.unmatched) if front else Counter(),
+                matched=front.sync.matched if front else 0,
+                sampled=front.frames_sampled if front else 0,
+                rejected=front.frames_rejected if front else 0,
             )
-        if new_unmatched:
-            log.warning(
-                f"unmatched messages in the last {dt:.1f} s: {dict(new_unmatched)} "
-                f"(no partner within sync_tolerance={self.stream.sync_tolerance} s; check that "
-                "the topics are remapped and the stamps agree)" + self._missing_input_hint()
-            )
-        if dropped > dropped_then:
-            log.warning(
-                f"dropped {dropped - dropped_then} stale window(s): inference is slower than "
-                f"the stride; raise `stride` or lower `num_steps`"
-            )
-        rates = {k: (self.received[k] - received_then[k]) / dt for k in (RGB, MASKS, DEPTH)}
-        latency = float(np.mean(self.latencies)) if self.latencies else 0.0
-        values = {
-            "input rate rgb (Hz)": f"{rates[RGB]:.2f}",
-            "input rate masks (Hz)": f"{rates[MASKS]:.2f}",
-            "input rate depth (Hz)": f"{rates[DEPTH]:.2f}",
-            "frames sampled": str(sampled),
-            "frames rejected": str(rejected),
-            "unmatched messages": str(sum(unmatched.values())),
-            "window latency mean (s)": f"{latency:.3f}",
-            "queue depth": str(len(self.queue) if self.queue else 0),
-            "dropped windows": str(dropped),
-            "windows processed": str(self.worker.windows_done if self.worker else 0),
-            "windows skipped (no subscribers)": str(
-                self.worker.windows_idle if self.worker else 0
-            ),
-            "pipeline errors": str(self.processor.errors if self.processor else 0),
-            "results published": str(self.published),
-            "device": self.inference.device,
-            "dtype": self.inference.dtype,
-        }
-        level, message = 0, "ok"
-        if new_unmatched or dropped > dropped_then or stalled:
-            level, message = 1, "unmatched or incomplete inputs, or dropped windows"
-        if self.processor is not None and self.processor.errors:
-            level, message = 2, f"{self.processor.errors} window(s) failed; see the log"
-        self._publish_diagnostics(level, message, values)
-
-    def _missing_input_hint(self) -> str:
-        silent = [
-            n
-            for n in ((RGB, MASKS, DEPTH) if self.use_depth else (RGB, MASKS))
-            if self.received[n] == 0
-        ]
-        if not silent:
-            return ""
-        topics = {
-            RGB: self.topics.rgb_topic,
-            MASKS: self.topics.mask_topic,
-            DEPTH: self.topics.depth_topic,
-        }
-        return "; nothing received yet on: " + ", ".join(
-            f"{n} ({self.resolve_topic_name(topics[n])})" for n in silent
-        )
-
-    def _publish_diagnostics(self, level: int, message: str, values: dict) -> None:
+        counters.dropped = self.queue.dropped if self.queue else 0
+        counters.queued = len(self.queue) if self.queue else 0
+        counters.windows_done = self.worker.windows_done if self.worker else 0
+        counters.windows_idle = self.worker.windows_idle if self.worker else 0
+        counters.errors = self.processor.errors if self.processor else 0
+        counters.published = self.published
+        counters.latencies = list(self.latencies)
+        report = self.health.update(counters)
+        for warning in report.warnings:
+            self.get_logger().warning(warning)
         pub = self._pubs.get("diagnostics")
-        if pub is None:
-            return
-        if DiagnosticArray is None:
-            from std_msgs.msg import String
+        if pub is not None:
+            extra = {"device": self.inference.device, "dtype": self.inference.dtype}
+            publish_status(self, pub, report, extra)
 
-            pub.publish(
-                String(data=f"{message}; " + "; ".join(f"{k}={v}" for k, v in values.items()))
-            )
-            return
-        status = DiagnosticStatus(
-            level=bytes([level]),
-            name=f"{self.get_name()}: amodal pipeline",
-            message=message,
-            hardware_id=self.inference.device,
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        msg = DiagnosticArray(status=[status])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        pub.publish(msg)
+    def _input_topics(self) -> dict[str, str]:
+        t = self.topics
+        names = {RGB: t.rgb_topic, MASKS: t.mask_topic}
+        if self.use_depth:
+            names[DEPTH] = t.depth_topic
+        return {role: self.resolve_topic_name(topic) for role, topic in names.items()}
 
     # -- parameters, warm-up, teardown -----------------------------------------------------
 
@@ -436,7 +379,7 @@ class AmodalNode(LifecycleNode):
         values = {n: self.get_parameter(n).value for n in parameter_names()}
         values.update({p.name: p.value for p in params if p.name in values})
         try:
-            read_configs(values)
+            node_configs(values)
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)
@@ -451,23 +394,20 @@ class AmodalNode(LifecycleNode):
             torch.set_num_threads(threads)
 
     def _warm_up(self) -> bool:
-        from amodal_ros.data.synthetic import make_clip
+        from amodal_ros.data.scenes import make_scene
 
         cfg = self.inference
-        clip = make_clip(cfg.num_frames, cfg.height, cfg.width, num_objects=1, seed=0)
-        frames = tuple(
-            Frame(
-                stamp_ns=-(cfg.num_frames - t),  # never a real stamp
-                rgb=clip.rgb[t],
-                labels=clip.labels[t].astype(np.int64),
-                depth=clip.depth[t] if self.use_depth else None,
-            )
-            for t in range(cfg.num_frames)
+        scene = make_scene(0, cfg.num_frames, max(16, cfg.height), max(16, cfg.width), 1, 1)
+        frames = frames_from_arrays(
+            scene.rgb,
+            scene.labels.astype(np.int64),
+            scene.depth if self.use_depth else None,
+            first_stamp=-cfg.num_frames * MODEL_PERIOD_NS,  # before any real stamp
         )
         started = time.monotonic()
         errors = self.processor.errors
-        self.processor.process(Window(frames, (1,), 1, True))
-        self.processor.cache.reset()
+        self.processor.process(Window(tuple(frames), tuple(scene.target_ids), 1, True))
+        self.processor.reset()
         if self.processor.errors > errors:
             self.get_logger().error("configure failed: the warm-up window failed (see above)")
             return False
@@ -519,6 +459,7 @@ def _qos(reliability: str, depth: int) -> QoSProfile:
 
 
 def main(args=None) -> int:
+    """`ros2 run amodal_ros amodal_node`: spin the node until shutdown; the exit code."""
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException
 

@@ -37,6 +37,7 @@ class WindowQueue:
         self._closed = False
 
     def put(self, window: Window, forget_ids: list[int] | None = None) -> None:
+        """Queue a window (never blocks); drops the oldest full window when too many wait."""
         with self._cond:
             self._items.append((window, list(forget_ids or [])))
             while sum(w.full for w, _ in self._items) > self.max_pending:
@@ -52,17 +53,20 @@ class WindowQueue:
             self._cond.notify()
 
     def get(self, timeout: float | None = None) -> tuple[Window, list[int]] | None:
+        """The oldest waiting (window, object ids to forget), or None after `timeout`."""
         with self._cond:
             if not self._items and not self._closed:
                 self._cond.wait(timeout)
             return self._items.popleft() if self._items else None
 
     def close(self) -> None:
+        """Wake waiting consumers; no more windows will come."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
 
     def clear(self) -> None:
+        """Drop every waiting window."""
         with self._cond:
             self._items.clear()
 
@@ -94,6 +98,7 @@ class InferenceWorker:
         self._thread = threading.Thread(target=self._loop, name="amodal_inference", daemon=True)
 
     def start(self) -> None:
+        """Start the worker thread."""
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:

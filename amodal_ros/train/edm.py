@@ -43,6 +43,7 @@ def edm_loss(
         added_time_ids: [B, 3] (fps, motion bucket, conditioning noise level).
         sigmas: [B] noise levels (`sample_sigmas`).
         noise: [B, F, 4, h, w] standard normal noise.
+
     Returns:
         a scalar tensor.
     """

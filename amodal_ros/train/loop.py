@@ -105,7 +105,7 @@ def train(config: TrainConfig) -> dict:
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
-    from amodal_ros.models.tiny import save_published_layout
+    from amodal_ros.models.layout import save_published_layout
     from amodal_ros.train.edm import edm_loss, sample_sigmas, set_trainable
 
     out = Path(config.out)
@@ -184,7 +184,7 @@ def train(config: TrainConfig) -> dict:
                 else:
                     components.unet = trained
                 name = "final" if done == config.steps else f"checkpoint-{done}"
-                save_published_layout(components, out / name)
+                save_published_layout(components, out / name, trained_defaults(config))
     return {"steps": config.steps, "final": str(out / "final"), "losses": losses}
 
 
@@ -265,25 +265,29 @@ def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows
     return factor
 
 
+def trained_defaults(config: TrainConfig) -> dict:
+    """What a model trained here runs with by default (recorded in its folder): the working
+    size it was trained at, and the conditioning it was trained with."""
+    return {"height": config.height, "width": config.width, "conditioning_mode": "consistent"}
+
+
 def _starting_components(config: TrainConfig):
     """The components a stage starts from: init's (or a seeded tiny model), with a fresh UNet
     if asked, and the depth channels added when stage 1 goes from masks only to mask + depth."""
-    from amodal_ros.models.loading import load_components
-    from amodal_ros.models.tiny import build_tiny_components
+    from amodal_ros.models.architectures import build_components, unet_config
+    from amodal_ros.models.layout import load_components
     from amodal_ros.models.unet import PerFrameUNet
     from amodal_ros.train.depth_channels import add_depth_channels
 
     mask_only = config.stage == "amodal" and not config.depth
     channels = 8 if mask_only else 12
     if not config.init:
-        return build_tiny_components(config.seed, channels, config.vae_blocks)
+        return build_components("tiny", config.seed, channels, config.vae_blocks)
     components = load_components(config.init)
     if config.fresh_unet:
-        from amodal_ros.models.tiny import tiny_unet_config
-
         torch.manual_seed(config.seed)
         cross = components.image_encoder.config.projection_dim
-        components.unet = PerFrameUNet(**tiny_unet_config(channels, cross_attention_dim=cross))
+        components.unet = PerFrameUNet(**unet_config("tiny", channels, cross_attention_dim=cross))
     have = components.unet.config.in_channels
     if have == 8 and channels == 12 and config.stage == "amodal":
         components.unet = add_depth_channels(components.unet)
@@ -306,7 +310,7 @@ class _Batches:
 
         self.c, self.config, self.device = components, config, device
         encoder = ConditionEncoder(components, _inference_config(config), device, torch.float32)
-        self.clip = encoder._clip_embed
+        self.clip = encoder.clip_embed
 
     @torch.no_grad()
     def sample(self, rng: np.random.Generator, generator: torch.Generator):

@@ -23,9 +23,9 @@ KEPT_SUFFIXES = (".safetensors", ".json")
 
 def ship(train_out: Path, dest: Path | None = None) -> Path:
     """Copy train_out/{stage1,stage2}/final into `dest` (the embedded folder); returns it."""
-    from amodal_ros.models import embedded
+    from amodal_ros.models.registry import EMBEDDED_ROOT
 
-    dest = dest or embedded.ROOT
+    dest = dest or EMBEDDED_ROOT
     for run, folder in SHIPPED.items():
         source = train_out / run / "final"
         if not (source / "model_index.json").is_file():

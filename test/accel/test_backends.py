@@ -16,7 +16,7 @@ from amodal_ros.accel.onnx_export import UNetSpec
 from amodal_ros.accel.trt_backend import unavailable_reason as trt_unavailable
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.depth.depth_anything import DepthAnythingDepth
-from amodal_ros.models.tiny import build_tiny_components, build_tiny_depth_anything
+from amodal_ros.models.architectures import build_components, build_depth_anything
 from amodal_ros.pipeline import AmodalSegmenter
 from amodal_ros.pipeline.runner import WindowSampler
 
@@ -27,7 +27,10 @@ needs_ort = pytest.mark.skipif(
 )
 CUDA = torch.device("cuda")
 TRT_REASON = trt_unavailable(CUDA)
-needs_trt = pytest.mark.skipif(TRT_REASON is not None, reason=f"TensorRT: {TRT_REASON}")
+needs_trt = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(TRT_REASON is not None, reason=f"TensorRT: {TRT_REASON}"),
+]
 
 
 def _unet_inputs(sampler: WindowSampler, batch: int):
@@ -70,14 +73,14 @@ def test_onnx_export_is_cached_by_content(components12, tiny_config, tmp_path):
     assert again.artifacts.built == 0 and again.predict.path == first.predict.path
     longer = WindowSampler(components12, config.replace(num_frames=T + 1))
     assert longer.artifacts.built == 1 and longer.predict.path != first.predict.path
-    other_weights = build_tiny_components(seed=5, in_channels=12)
+    other_weights = build_components("tiny", seed=5, in_channels=12)
     retrained = WindowSampler(other_weights, config)
     assert retrained.artifacts.built == 1 and retrained.predict.path != first.predict.path
 
 
 @needs_ort
 def test_onnxruntime_depth_matches_eager(tmp_path):
-    model = build_tiny_depth_anything()
+    model = build_depth_anything("tiny")
     frames = np.random.default_rng(0).integers(0, 255, (3, 30, 44, 3), dtype=np.uint8)
     eager = DepthAnythingDepth(model, input_size=28).inverse_depth(frames)
     ort = DepthAnythingDepth(
@@ -105,7 +108,7 @@ def test_unavailable_backend_raises_with_the_reason(components12, tiny_config):
     with pytest.raises(BackendUnavailableError, match="tensorrt.*CUDA device"):
         WindowSampler(components12, tiny_config.replace(unet_backend="tensorrt"))
     with pytest.raises(BackendUnavailableError, match="depth backend 'tensorrt'"):
-        DepthAnythingDepth(build_tiny_depth_anything(), backend="tensorrt")
+        DepthAnythingDepth(build_depth_anything("tiny"), backend="tensorrt")
 
 
 def test_auto_picks_the_first_available_and_logs_it(caplog):
@@ -153,15 +156,16 @@ def test_a_failed_build_leaves_no_artifact(tmp_path):
 
 
 def test_model_hash_follows_the_weights():
-    unet = build_tiny_components(seed=0, in_channels=8).unet
+    unet = build_components("tiny", seed=0, in_channels=8).unet
     before = model_hash(unet)
-    assert model_hash(build_tiny_components(seed=0, in_channels=8).unet) == before
+    assert model_hash(build_components("tiny", seed=0, in_channels=8).unet) == before
     with torch.no_grad():
         unet.conv_out.bias[0] += 1.0
     assert model_hash(unet) != before
 
 
-@needs_trt
+@needs_trt[0]
+@needs_trt[1]
 def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path):
     gpu = components12.to("cuda")
     try:
@@ -179,9 +183,10 @@ def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path):
         components12.to("cpu")
 
 
-@needs_trt
+@needs_trt[0]
+@needs_trt[1]
 def test_tensorrt_depth_matches_eager(tmp_path):
-    model = build_tiny_depth_anything()
+    model = build_depth_anything("tiny")
     frames = np.random.default_rng(0).integers(0, 255, (3, 30, 44, 3), dtype=np.uint8)
     eager = DepthAnythingDepth(model, input_size=28, device="cuda").inverse_depth(frames)
     trt = DepthAnythingDepth(

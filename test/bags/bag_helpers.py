@@ -10,9 +10,9 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as Writer2
 
-from amodal_ros.bags.replay import ReplayArgs
+from amodal_ros.bags.replay import ReplayArgs, replay_stream
 from amodal_ros.bags.typestore import amodal_typestore
-from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.config import InferenceConfig
 
 # A 15 fps camera sampled to 7.5 fps keeps every other frame: 14 frames -> 7 sampled.
 FRAMES, FPS, FRAME_RATE = 14, 15.0, 7.5
@@ -26,8 +26,9 @@ def tiny_inference(**changes) -> InferenceConfig:
 
 
 def replay_args(bag: Path, out: Path, checkpoint: Path | None, **changes) -> ReplayArgs:
-    stream = StreamConfig(
-        checkpoint=str(checkpoint or ""),
+    """Replay arguments of the tests; checkpoint None: replay's default (the embedded model)."""
+    stream = replay_stream().replace(
+        checkpoint=str(checkpoint) if checkpoint else replay_stream().checkpoint,
         frame_rate=FRAME_RATE,
         stride=STRIDE,
         publish_frames=changes.pop("publish_frames", "new"),

@@ -34,13 +34,17 @@ from amodal_ros.bags import replay, topics  # noqa: E402
 from amodal_ros.bags.demo_bag import START_NS, write_demo_bag  # noqa: E402
 from amodal_ros.bags.typestore import COMPRESSED_IMAGE, IMAGE, amodal_typestore  # noqa: E402
 from amodal_ros.cli.main import build_parser, main  # noqa: E402
-from amodal_ros.cli.replay import args_from  # noqa: E402
+from amodal_ros.cli.options import from_namespace  # noqa: E402
+from amodal_ros.cli.replay import Args  # noqa: E402
 from amodal_ros.core.errors import CheckpointError, InputError  # noqa: E402
 from amodal_ros.core.frames import REASON_OK, REASON_WINDOW_NOT_FULL  # noqa: E402
 from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
-from amodal_ros.models.tiny import build_tiny_components, save_published_layout  # noqa: E402
+from amodal_ros.interface.messages import ResultMessages  # noqa: E402
+from amodal_ros.models.architectures import build_components
+from amodal_ros.models.layout import save_published_layout  # noqa: E402
 from amodal_ros.pipeline.rate import FrameRateSampler  # noqa: E402
-from amodal_ros.ros.messages import ResultMessages  # noqa: E402
+
+pytestmark = pytest.mark.slow  # starts whole commands on real files
 
 STAMPS = [START_NS + round(i * 1e9 / FPS) for i in range(FRAMES)]
 SAMPLED_STAMPS = STAMPS[::2]  # 7.5 fps of a 15 fps camera: every other frame
@@ -231,7 +235,7 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
 @pytest.fixture(scope="module")
 def stage2_folder(tmp_path_factory):
     return save_published_layout(
-        build_tiny_components(seed=1), tmp_path_factory.mktemp("s2") / "ckpt"
+        build_components("tiny", seed=1), tmp_path_factory.mktemp("s2") / "ckpt"
     )
 
 
@@ -333,14 +337,12 @@ def test_missing_topic_is_one_clear_error_with_exit_code_2(tmp_path, demo_bag, c
 
 
 def test_command_line_arguments_map_to_configs(tmp_path):
-    from amodal_ros.models import embedded
-
     parser = build_parser()
     ns = parser.parse_args(["replay", "in_bag", "--out", "o"])
-    args = args_from(ns)
+    args = from_namespace(Args, ns)
     assert args.stream.publish_frames == "new" and args.stream.checkpoint == "embedded"
     size = (args.inference.height, args.inference.width, args.inference.num_frames)
-    assert size == (embedded.SETTINGS["height"], embedded.SETTINGS["width"], 25)
+    assert size == (0, 0, 25)  # working size: the model's own
     assert args.storage == "sqlite3" and args.rgb_topic == topics.RGB_TOPIC and args.progress
     ns = parser.parse_args(
         [
@@ -362,7 +364,7 @@ def test_command_line_arguments_map_to_configs(tmp_path):
             "4",
             "--seed",
             "5",
-            "--window",
+            "--num-frames",
             "8",
             "--start",
             "1.5",
@@ -370,13 +372,13 @@ def test_command_line_arguments_map_to_configs(tmp_path):
             "--no-progress",
         ]
     )
-    args = args_from(ns)
+    args = from_namespace(Args, ns)
     assert (args.stream.stride, args.stream.frame_rate, args.stream.publish_frames) == (
         3,
         10.0,
         "latest",
     )
-    assert (args.inference.height, args.inference.width) == (256, 512)  # published size
+    assert (args.inference.height, args.inference.width) == (0, 0)  # the model's, at load
     assert (args.inference.num_steps, args.inference.seed, args.inference.num_frames) == (4, 5, 8)
     assert args.storage == "mcap" and args.start == 1.5 and args.compressed
     assert not args.progress
@@ -462,9 +464,8 @@ def test_results_are_logged_at_their_rgb_log_time(tmp_path, demo_bag, published_
 
 def test_default_checkpoint_is_the_embedded_model(tmp_path, demo_bag, capsys):
     """No checkpoint: the shipped synthetic-trained model runs, and the replay says so."""
-    from amodal_ros.models import embedded
-
     summary = replay.run(replay_args(demo_bag, tmp_path / "emb", None))
-    assert summary["embedded_model"] is True and summary["checkpoint"] == embedded.NAME
+    assert summary["embedded_model"] is True and summary["checkpoint"] == "embedded"
+    assert summary["working_size_hw"] == [32, 64] and summary["conditioning_mode"] == "consistent"
     assert summary["windows_model"] == 3 and summary["windows_failed"] == 0
     assert "embedded model" in capsys.readouterr().out

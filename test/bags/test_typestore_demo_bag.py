@@ -19,7 +19,7 @@ from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY, amodal_typestore  # n
 from amodal_ros.cli.main import main  # noqa: E402
 from amodal_ros.core.errors import InputError  # noqa: E402
 from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
-from amodal_ros.ros.convert import depth_from_image, labels_from_image, rgb_from_image  # noqa: E402
+from amodal_ros.interface.convert import depth_from_image, labels_from_image, rgb_from_image  # noqa: E402
 
 REPO_MSG = Path(__file__).resolve().parents[2] / "msg"
 
@@ -148,7 +148,8 @@ def test_demo_bag_topics_counts_encodings_and_stamps(tmp_path, storage):
 
 def test_demo_bag_command_and_existing_output(tmp_path, capsys):
     out = tmp_path / "bag"
-    assert main(["demo-bag", str(out), "--frames", "3", "--height", "32", "--width", "48"]) == 0
+    argv = ["demo-bag", str(out), "--frames", "3", "--image-height", "32", "--image-width", "48"]
+    assert main(argv) == 0
     assert "3 frames at 15 fps" in capsys.readouterr().out
     with pytest.raises(InputError, match="exists; pass --overwrite"):
         write_demo_bag(out, frames=2)
@@ -166,7 +167,8 @@ class Block:
 sys.meta_path.insert(0, Block())
 from amodal_ros.bags import replay  # importable without torch; running it needs the model
 from amodal_ros.cli.main import main
-assert main(['demo-bag', sys.argv[1], '--frames', '2', '--height', '32', '--width', '48']) == 0
+size = ['--image-height', '32', '--image-width', '48']
+assert main(['demo-bag', sys.argv[1], '--frames', '2', *size]) == 0
 assert 'torch' not in sys.modules and 'rclpy' not in sys.modules
 """
 

@@ -7,7 +7,7 @@ import yaml
 
 from amodal_ros.accel.backends import unavailable_reason
 from amodal_ros.cli.main import main
-from amodal_ros.models.tiny import build_tiny_depth_anything
+from amodal_ros.models.architectures import build_depth_anything
 
 ORT_REASON = unavailable_reason("onnxruntime", __import__("torch").device("cpu"))
 
@@ -15,7 +15,7 @@ ORT_REASON = unavailable_reason("onnxruntime", __import__("torch").device("cpu")
 @pytest.fixture
 def params_file(tmp_path, published_folder):
     depth_dir = tmp_path / "depth"
-    build_tiny_depth_anything().save_pretrained(str(depth_dir), safe_serialization=True)
+    build_depth_anything("tiny").save_pretrained(str(depth_dir), safe_serialization=True)
     params = {
         "checkpoint": str(published_folder),
         "depth_model": str(depth_dir),
@@ -31,7 +31,8 @@ def params_file(tmp_path, published_folder):
 
 @pytest.mark.skipif(ORT_REASON is not None, reason=f"onnxruntime: {ORT_REASON}")
 def test_builds_once_then_finds_the_cached_artifacts(params_file, tmp_path, capsys):
-    argv = ["build-engines", "--params", str(params_file), "--backend", "onnxruntime"]
+    argv = ["build-engines", "--params", str(params_file), "--unet-backend", "onnxruntime"]
+    argv += ["--depth-backend", "onnxruntime"]
     assert main(argv + ["--camera-size", "40x72"]) == 0
     first = capsys.readouterr().out
     engines = tmp_path / "engines"
@@ -46,12 +47,13 @@ def test_builds_once_then_finds_the_cached_artifacts(params_file, tmp_path, caps
 
 
 def test_depth_model_needs_the_camera_size(params_file, capsys):
-    assert main(["build-engines", "--params", str(params_file), "--backend", "onnxruntime"]) == 2
+    argv = ["build-engines", "--params", str(params_file), "--depth-backend", "onnxruntime"]
+    assert main(argv) == 2
     assert "--camera-size" in capsys.readouterr().err
 
 
 def test_unavailable_backend_exits_with_the_reason(params_file, capsys):
-    argv = ["build-engines", "--params", str(params_file), "--backend", "tensorrt"]
+    argv = ["build-engines", "--params", str(params_file), "--unet-backend", "tensorrt"]
     assert main(argv + ["--camera-size", "40x72"]) == 2
     err = capsys.readouterr().err
     assert "UNet backend 'tensorrt' is unavailable" in err and "CUDA device" in err

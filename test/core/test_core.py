@@ -12,10 +12,14 @@ import amodal_ros.core
 from amodal_ros.core import InferenceConfig, ObjectTrack
 from amodal_ros.depth import CameraDepth, normalize_window
 # the message conversions and the stream logic are torch- and rclpy-free too
-from amodal_ros.ros.convert import image_to_array, image_fields
-from amodal_ros.ros.messages import ResultMessages, frame_from_messages
-from amodal_ros.pipeline.stream import StreamFront, WindowProcessor
-from amodal_ros.ros.params import parameter_specs
+from amodal_ros.interface.convert import image_to_array, image_fields
+from amodal_ros.interface.messages import ResultMessages, frame_from_messages
+from amodal_ros.pipeline.processor import WindowProcessor
+from amodal_ros.pipeline.stream import StreamFront
+from amodal_ros.core.config import node_configs
+from amodal_ros.bags.replay import ReplayArgs
+from amodal_ros.cli.main import build_parser
+build_parser()  # every command module, for `amodal-ros --help`
 assert 'torch' not in sys.modules and 'rclpy' not in sys.modules
 print('ok')
 """
@@ -44,15 +48,31 @@ def test_config_rejects_bad_values_naming_the_field(field, value):
 
 
 def test_config_defaults_are_the_published_values():
-    cfg = InferenceConfig()
+    cfg = InferenceConfig().for_model({})  # a checkpoint without our metadata: published
     assert (cfg.height, cfg.width, cfg.num_frames, cfg.num_steps) == (256, 512, 25, 25)
+    assert cfg.conditioning_mode == "reference" and cfg.fps_id == 7  # the authors' path
     assert (cfg.min_guidance, cfg.max_guidance, cfg.seed, cfg.decode_chunk_size) == (
         1.5,
         1.5,
         23,
         8,
     )
-    assert cfg.fps_id == 8 and cfg.replace(conditioning_mode="reference").fps_id == 7
+    assert cfg.replace(conditioning_mode="consistent").fps_id == 8
+
+
+def test_fields_left_to_the_model_take_its_defaults_and_set_fields_win():
+    trained_here = {"height": 32, "width": 64, "conditioning_mode": "consistent"}
+    assert not InferenceConfig().resolved
+    cfg = InferenceConfig(num_steps=4).for_model(trained_here)
+    assert (cfg.height, cfg.width, cfg.conditioning_mode, cfg.num_steps) == (
+        32,
+        64,
+        "consistent",
+        4,
+    )
+    assert cfg.resolved and cfg.for_model({}) == cfg  # resolving twice changes nothing
+    mine = InferenceConfig(height=64, conditioning_mode="reference").for_model(trained_here)
+    assert (mine.height, mine.width, mine.conditioning_mode) == (64, 64, "reference")
 
 
 def test_occlusion_ratio_bbox_and_occluders():
@@ -76,11 +96,10 @@ def test_staged_path_replaces_only_on_success(tmp_path):
     out = tmp_path / "result"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    with pytest.raises(RuntimeError):
-        with staged_path(out) as stage:
-            stage.mkdir()
-            (stage / "half.txt").write_text("half")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), staged_path(out) as stage:
+        stage.mkdir()
+        (stage / "half.txt").write_text("half")
+        raise RuntimeError("disk full")
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
     assert [p.name for p in out.iterdir()] == ["old.txt"]
     with staged_path(out) as stage:

@@ -130,7 +130,8 @@ def test_synth_command_writes_folders_and_bags(tmp_path, capsys):
 
     out = tmp_path / "synth"
     args = ["synth", str(out), "--split", "test", "--clips", "2", "--frames", "6"]
-    assert main([*args, "--height", "32", "--width", "48", "--bags", "--no-progress"]) == 0
+    sizes = ["--image-height", "32", "--image-width", "48"]
+    assert main([*args, *sizes, "--bags", "--no-progress"]) == 0
     names = sorted(p.name for p in out.iterdir())
     seeds = split_seeds("test", 2)
     assert names == sorted([f"test_{s}" for s in seeds] + [f"test_{s}_bag" for s in seeds])

@@ -64,10 +64,10 @@ def test_window_normalisation_uses_one_range_for_all_frames():
 @pytest.fixture(scope="module")
 def depth_anything_folder(tmp_path_factory):
     pytest.importorskip("torch")
-    from amodal_ros.models.tiny import build_tiny_depth_anything
+    from amodal_ros.models.architectures import build_depth_anything
 
     folder = tmp_path_factory.mktemp("da2") / "tiny-depth-anything"
-    build_tiny_depth_anything(seed=0).save_pretrained(folder, safe_serialization=True)
+    build_depth_anything("tiny", seed=0).save_pretrained(folder, safe_serialization=True)
     return folder
 
 

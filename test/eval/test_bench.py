@@ -9,6 +9,7 @@ import pytest
 
 from amodal_ros.cli.main import main
 from amodal_ros.core import InferenceConfig
+from amodal_ros.core.config import StreamConfig
 from amodal_ros.eval.speed import BenchArgs, run_bench, table
 
 FRAMES, STRIDE = 8, 4
@@ -24,7 +25,8 @@ def result():
         decode_chunk_size=4,
         max_batch_objects=4,
     )
-    args = BenchArgs(checkpoint="tiny", config=config, windows=2, stride=STRIDE)
+    stream = StreamConfig(checkpoint="tiny", stride=STRIDE)
+    args = BenchArgs(stream=stream, inference=config, windows=2, progress=False)
     return run_bench(args, log=lambda line: None)
 
 
@@ -62,7 +64,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
             "tiny",
             "--steps",
             "1",
-            "--window",
+            "--num-frames",
             "6",
             "--windows",
             "1",

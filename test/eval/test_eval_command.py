@@ -17,19 +17,22 @@ from amodal_ros.eval.metrics import (
     mean_scores,
     score_window,
 )
-from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+from amodal_ros.models.architectures import build_components
+from amodal_ros.models.layout import save_published_layout
+
+pytestmark = pytest.mark.slow  # starts whole commands on real files
 
 
 @pytest.fixture(scope="module")
 def stage2_folder(tmp_path_factory):
-    return save_published_layout(build_tiny_components(seed=1), tmp_path_factory.mktemp("s2"))
+    return save_published_layout(build_components("tiny", seed=1), tmp_path_factory.mktemp("s2"))
 
 
 def test_eval_scores_model_and_baselines_on_the_same_clips(
     tmp_path, published_folder, stage2_folder, capsys
 ):
     out = tmp_path / "eval"
-    args = ["eval", "--out", str(out), "--clips", "2", "--frames", "4", "--no-progress"]
+    args = ["eval", "--out", str(out), "--clips", "2", "--num-frames", "4", "--no-progress"]
     args += ["--clip-height", "32", "--clip-width", "64", "--height", "32", "--width", "64"]
     args += ["--checkpoint", str(published_folder), "--steps", "1", "--samples", "2"]
     assert main([*args, "--completion-checkpoint", str(stage2_folder)]) == 0

@@ -7,12 +7,13 @@ import pytest
 from amodal_ros.data.scenes import make_scene
 from amodal_ros.eval.sliding import evaluate_sliding
 from amodal_ros.pipeline import AmodalSegmenter
+from amodal_ros.pipeline.factory import Pipelines
 
 
 def test_scores_the_new_frames_of_every_window_after_the_first(components12, tiny_config):
     clip = make_scene(7, num_frames=10, height=32, width=64, max_targets=2)
     segmenter = AmodalSegmenter(components12, tiny_config.replace(num_steps=1))
-    result = evaluate_sliding(segmenter, [clip], stride=2)
+    result = evaluate_sliding(Pipelines(segmenter), [clip], stride=2)
     # windows start at 0, 2, 4, 6 (T = 4); the first is not scored; each scores its 2 new frames
     expected = sum(
         2 for first in (2, 4, 6) for i in clip.target_ids if clip.modal(i)[first : first + 4].any()
@@ -24,4 +25,4 @@ def test_scores_the_new_frames_of_every_window_after_the_first(components12, tin
 def test_clips_shorter_than_two_windows_are_refused(components12, tiny_config):
     clip = make_scene(7, num_frames=5, height=32, width=64)
     with pytest.raises(ValueError, match="clips need >= 6 frames"):
-        evaluate_sliding(AmodalSegmenter(components12, tiny_config), [clip], stride=2)
+        evaluate_sliding(Pipelines(AmodalSegmenter(components12, tiny_config)), [clip], 2)

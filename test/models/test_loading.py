@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from amodal_ros.core import CheckpointError
-from amodal_ros.models.loading import load_components
-from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+from amodal_ros.models.architectures import build_components
+from amodal_ros.models.layout import load_components, save_published_layout
 from amodal_ros.pipeline import AmodalSegmenter
 
 UNET_FILE = "unet/diffusion_pytorch_model.safetensors"
@@ -84,7 +84,30 @@ def test_unexpected_and_missing_keys_are_named(tmp_path, published_folder):
 
 
 def test_wrong_input_channel_count_is_refused(tmp_path):
-    folder = save_published_layout(build_tiny_components(in_channels=8), tmp_path / "ckpt")
+    folder = save_published_layout(build_components("tiny", in_channels=8), tmp_path / "ckpt")
     _edit_unet_state(folder, lambda s: s.update({"conv_in.weight": torch.zeros(32, 6, 3, 3)}))
     with pytest.raises(CheckpointError, match="6 channels; expected 8"):
         load_components(folder)
+
+
+def test_a_published_folder_runs_as_published_and_ours_as_trained(tmp_path, components12):
+    """Without our metadata (the authors' folders) a checkpoint defaults to 256x512 and the
+    'reference' conditioning; a folder written here keeps its own size and 'consistent'."""
+    from amodal_ros.core import InferenceConfig
+    from amodal_ros.core.config import StreamConfig
+    from amodal_ros.pipeline.factory import build
+
+    published = save_published_layout(components12, tmp_path / "published", defaults={})
+    ours = save_published_layout(components12, tmp_path / "ours")
+    config = InferenceConfig(num_frames=4, num_steps=1)
+    pipes = build(StreamConfig(checkpoint=str(published)), config)
+    assert (pipes.config.height, pipes.config.width) == (256, 512)
+    assert pipes.config.conditioning_mode == "reference" and pipes.config.fps_id == 7
+    assert "authors' inference path" in pipes.describe()
+    pipes = build(StreamConfig(checkpoint=str(ours)), config)
+    assert (pipes.config.height, pipes.config.width) == (32, 64)
+    assert pipes.config.conditioning_mode == "consistent" and "trained" in pipes.mode_reason
+    chosen = build(
+        StreamConfig(checkpoint=str(ours)), config.replace(conditioning_mode="reference")
+    )
+    assert chosen.config.conditioning_mode == "reference" and chosen.mode_reason == "as configured"

@@ -5,6 +5,7 @@ from conftest import H, T, W, box_masks
 
 from amodal_ros.core import ObjectTrack
 from amodal_ros.pipeline import AmodalSegmenter, FrameEncodingCache
+from amodal_ros.pipeline.cache import CacheKey
 
 
 def clip(total):
@@ -63,24 +64,24 @@ def test_changed_content_under_the_same_key_is_re_encoded(components12, tiny_con
 def test_cache_is_bounded_and_resettable():
     cache = FrameEncodingCache(max_entries=3)
     for i in range(5):
-        cache.put(("mask", 1, i, "d"), i)
-    assert len(cache) == 3 and cache.get(("mask", 1, 0, "d")) is None
-    assert cache.get(("mask", 1, 4, "d")) == 4
+        cache.put(CacheKey("mask", 1, i, "d"), i)
+    assert len(cache) == 3 and cache.get(CacheKey("mask", 1, 0, "d")) is None
+    assert cache.get(CacheKey("mask", 1, 4, "d")) == 4
     cache.forget_object(1)
     assert len(cache) == 0
-    cache.put(("mask", 2, 0, "d"), 0)
+    cache.put(CacheKey("mask", 2, 0, "d"), 0)
     cache.reset()
     assert len(cache) == 0 and not cache.encoded
 
 
 def test_forget_frames_before_keeps_only_the_current_window():
-    from amodal_ros.pipeline.cache import FrameEncodingCache
+    from amodal_ros.pipeline.cache import CacheKey, FrameEncodingCache
 
     cache = FrameEncodingCache()
     for stamp in range(10):
-        cache.put(("mask", 1, stamp, "d"), stamp)
-        cache.put(("depth", None, stamp, "d"), stamp)
-    cache.put(("mask", 1, "not a stamp", "d"), -1)
+        cache.put(CacheKey("mask", 1, stamp, "d"), stamp)
+        cache.put(CacheKey("depth", None, stamp, "d"), stamp)
+    cache.put(CacheKey("mask", 1, "not a stamp", "d"), -1)
     cache.forget_frames_before(6)
-    assert sorted(k[2] for k in cache._entries if k[0] == "depth") == [6, 7, 8, 9]
+    assert sorted(k.frame_key for k in cache._entries if k.kind == "depth") == [6, 7, 8, 9]
     assert len(cache) == 4 + 4 + 1

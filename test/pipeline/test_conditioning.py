@@ -3,7 +3,7 @@
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
 
-from amodal_ros.models.tiny import tiny_unet_config
+from amodal_ros.models.architectures import unet_config
 from amodal_ros.models.unet import PerFrameUNet
 from amodal_ros.pipeline.sampling import cross_attention_context
 
@@ -49,7 +49,7 @@ def test_reference_mode_scrambles_each_object_of_a_batch_like_a_single_run():
 
 def test_per_frame_unet_equals_stock_unet_for_a_shared_context():
     torch.manual_seed(0)
-    config = tiny_unet_config(in_channels=12)
+    config = unet_config("tiny", in_channels=12)
     stock = UNetSpatioTemporalConditionModel(**config).eval()
     ours = PerFrameUNet(**config).eval()
     ours.load_state_dict(stock.state_dict())

@@ -11,7 +11,7 @@ from conftest import T, box_masks
 from amodal_ros.core import InferenceConfig, ObjectTrack
 from amodal_ros.core.config import PRESETS
 from amodal_ros.pipeline import AmodalSegmenter, FrameEncodingCache
-from amodal_ros.pipeline.runner import _chunks_needed, align_previous
+from amodal_ros.pipeline.runner import WarmStarts, _chunks_needed, align_previous
 from amodal_ros.pipeline.sampling import warm_start_step
 
 STAMPS = [100 * i for i in range(T + 2)]
@@ -52,10 +52,10 @@ def test_warm_start_runs_fewer_steps_on_the_next_overlapping_window(components8,
     config = tiny_config.replace(num_steps=4, warm_start=0.5, min_guidance=1.0, max_guidance=1.0)
     segmenter = AmodalSegmenter(components8, config)
     calls = _counting(segmenter)
-    cache = FrameEncodingCache()
-    segmenter([_track(0)], cache=cache)
+    cache, starts = FrameEncodingCache(), WarmStarts()
+    segmenter([_track(0)], cache=cache, warm=starts)
     assert len(calls) == 4  # first window: cold, every step
-    warm = segmenter([_track(2)], cache=cache)
+    warm = segmenter([_track(2)], cache=cache, warm=starts)
     assert len(calls) == 4 + 2  # slid by 2 of 4 frames: half the steps
     cold = AmodalSegmenter(components8, config.replace(warm_start=0.0))([_track(2)])
     assert not np.array_equal(warm[0].soft, cold[0].soft)  # it did start elsewhere
@@ -65,15 +65,17 @@ def test_warm_start_needs_stamps_and_overlap(components8, tiny_config):
     config = tiny_config.replace(num_steps=4, warm_start=0.5)
     segmenter = AmodalSegmenter(components8, config)
     calls = _counting(segmenter)
-    cache = FrameEncodingCache()
+    cache, starts = FrameEncodingCache(), WarmStarts()
     no_stamps = ObjectTrack(1, _track(0).masks)
-    segmenter([no_stamps], cache=cache)
-    segmenter([no_stamps], cache=cache)  # same keys 0..T-1, but no stamps: never aligned
+    segmenter([no_stamps], cache=cache, warm=starts)
+    segmenter([no_stamps], cache=cache, warm=starts)  # keys 0..T-1, but no stamps: not aligned
     assert len(calls) == 8
-    segmenter([_track(0)], cache=cache)
-    cache.forget_object(1)  # a lost track starts cold again
-    segmenter([_track(1)], cache=cache)
+    segmenter([_track(0)], cache=cache, warm=starts)
+    starts.forget_object(1)  # a lost track starts cold again
+    segmenter([_track(1)], cache=cache, warm=starts)
     assert len(calls) == 16
+    segmenter([_track(2)], cache=cache)  # no warm-start memory given: cold
+    assert len(calls) == 20
 
 
 def test_decoding_only_published_frames_gives_the_full_decode_masks(

@@ -19,7 +19,7 @@ def test_amodal_contains_modal_and_has_input_resolution(
     for track, r in zip(tracks, results):
         assert r.amodal.shape == track.masks.shape and r.amodal.dtype == bool
         assert (r.amodal >= track.masks).all()  # union with the modal mask
-        assert r.soft.dtype == np.float32 and 0 <= r.soft.min() and r.soft.max() <= 1
+        assert r.soft.dtype == np.float32 and r.soft.min() >= 0 and r.soft.max() <= 1
         assert (r.soft[track.masks] == 1).all()
         assert r.samples is None and r.disagreement is None
 

@@ -5,13 +5,13 @@ import pytest
 from conftest import H, T, W
 
 from amodal_ros.core import CheckpointError, InputError
-from amodal_ros.models.tiny import build_tiny_components
+from amodal_ros.models.architectures import build_components
 from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
 
 
 @pytest.fixture(scope="module")
 def completer(tiny_config):
-    return ContentCompleter(build_tiny_components(seed=3), tiny_config)
+    return ContentCompleter(build_components("tiny", seed=3), tiny_config)
 
 
 def test_completion_outputs_rgb_and_rgba_with_amodal_alpha(
@@ -57,7 +57,7 @@ def test_completing_only_published_frames_gives_the_full_results(
     config = tiny_config.replace(decode_chunk_size=2)
     amodal = AmodalSegmenter(components12, config)(tracks, inverse_depth)
     rgb = np.random.default_rng(0).integers(0, 255, (T, H, W, 3), dtype=np.uint8)
-    completer = ContentCompleter(build_tiny_components(seed=3), config)
+    completer = ContentCompleter(build_components("tiny", seed=3), config)
     full = completer(rgb, amodal)
     part = completer(rgb, amodal, frames=[T - 1])
     for a, b in zip(full, part):

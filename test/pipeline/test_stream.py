@@ -18,15 +18,9 @@ from amodal_ros.core.frames import (
     Frame,
 )
 from amodal_ros.pipeline import AmodalSegmenter
-from amodal_ros.pipeline.stream import (
-    DEPTH,
-    MASKS,
-    RGB,
-    StreamFront,
-    WindowProcessor,
-    depth_order,
-    resolve_depth_source,
-)
+from amodal_ros.pipeline.factory import Pipelines, resolve_depth_source
+from amodal_ros.pipeline.processor import WindowProcessor, depth_order
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront
 
 NUM_FRAMES = 4
 P = 125_000_000  # ns: 8 fps, the default model rate
@@ -100,7 +94,8 @@ def run_stream(front, processor, frames, period=P, order=(MASKS, DEPTH, RGB), st
 def make(segmenter, clock=None, use_depth=False, depth_source="none", **stream):
     config = StreamConfig(**{"stride": 2, "min_object_pixels": 4, **stream})
     kwargs = {} if clock is None else {"clock": clock}
-    processor = WindowProcessor(segmenter, config, depth_source=depth_source, **kwargs)
+    pipelines = Pipelines(segmenter, depth_source=depth_source)
+    processor = WindowProcessor(pipelines, config, **kwargs)
     front = StreamFront(config, NUM_FRAMES, use_depth, make_to_frame(clock or (lambda: 0.0)))
     return front, processor
 
@@ -341,18 +336,17 @@ def test_mask_depth_checkpoint_with_camera_depth(mask_depth):
 @pytest.fixture(scope="module")
 def tiny_depth_anything():
     from amodal_ros.depth.depth_anything import DepthAnythingDepth
-    from amodal_ros.models.tiny import build_tiny_depth_anything
+    from amodal_ros.models.architectures import build_depth_anything
 
-    return DepthAnythingDepth(build_tiny_depth_anything(seed=0), input_size=28)
+    return DepthAnythingDepth(build_depth_anything("tiny", seed=0), input_size=28)
 
 
 def test_depth_model_runs_once_per_new_frame_and_not_on_stale_content(
     mask_depth, tiny_depth_anything
 ):
     config = StreamConfig(stride=2, min_object_pixels=4)
-    processor = WindowProcessor(
-        mask_depth, config, depth_estimator=tiny_depth_anything, depth_source="model"
-    )
+    pipelines = Pipelines(mask_depth, depth=tiny_depth_anything, depth_source="model")
+    processor = WindowProcessor(pipelines, config)
     front = StreamFront(config, NUM_FRAMES, False, make_to_frame())
     frames = [scene(i) for i in range(NUM_FRAMES + 2)]
     _, results = run_stream(front, processor, frames)

@@ -18,8 +18,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from amodal_ros.data.synthetic import make_clip
-from amodal_ros.ros.convert import image_fields
+from amodal_ros.data.scenes import make_scene
+from amodal_ros.interface.convert import image_fields
 
 PERIOD_NS = 125_000_000  # 8 fps stamps: every frame is a model frame
 FRAME_ID = "test_camera_optical_frame"
@@ -66,9 +66,13 @@ class NodeHarness:
 
     def listen(self, topic: str, msg_type=None, qos_depth: int = 200):
         if msg_type is None:
-            from amodal_ros.msg import AmodalObjectArray as msg_type
+            from amodal_ros.msg import AmodalObjectArray
+
+            msg_type = AmodalObjectArray
         if topic == "/diagnostics":
-            from diagnostic_msgs.msg import DiagnosticArray as msg_type
+            from diagnostic_msgs.msg import DiagnosticArray
+
+            msg_type = DiagnosticArray
 
         def store(msg, topic=topic):
             with self._lock:
@@ -128,4 +132,4 @@ class NodeHarness:
 
 
 def small_clip(num_frames: int = 12, seed: int = 0):
-    return make_clip(num_frames=num_frames, height=40, width=72, num_objects=2, seed=seed)
+    return make_scene(seed, num_frames=num_frames, height=40, width=72, max_targets=2)

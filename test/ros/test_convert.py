@@ -12,7 +12,7 @@ import pytest
 from conftest import run_without
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.ros.convert import (
+from amodal_ros.interface.convert import (
     ENCODINGS,
     ConversionError,
     depth_from_image,
@@ -22,7 +22,7 @@ from amodal_ros.ros.convert import (
     rgb_from_compressed,
     rgb_from_image,
 )
-from amodal_ros.ros.messages import frame_from_messages
+from amodal_ros.interface.messages import frame_from_messages
 
 try:
     from sensor_msgs.msg import CompressedImage, Image
@@ -359,8 +359,8 @@ def test_same_arrays_as_cv_bridge(encoding):
 NO_TORCH = """
 from types import SimpleNamespace
 import numpy as np
-from amodal_ros.ros.convert import image_fields
-from amodal_ros.ros.messages import ResultMessages, frame_from_messages
+from amodal_ros.interface.convert import image_fields
+from amodal_ros.interface.messages import ResultMessages, frame_from_messages
 img = lambda a, e: SimpleNamespace(header=SimpleNamespace(frame_id='c'), **image_fields(a, e))
 frame = frame_from_messages(
     {'stamp_ns': 5, 'rgb': img(np.zeros((2, 3, 3), np.uint8), 'rgb8'),

@@ -15,7 +15,7 @@ try:
 except ImportError as err:
     _SKIP = f"rclpy or the colcon-built amodal_ros.msg is missing ({err}); run scripts/setup.sh"
 
-pytestmark = pytest.mark.skipif(bool(_SKIP), reason=_SKIP or "ok")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(_SKIP), reason=_SKIP or "ok")]
 
 if not _SKIP:
     from node_harness import FRAME_ID, NodeHarness, small_clip  # noqa: E402
@@ -363,7 +363,7 @@ def test_corrupt_weights_fail_configure_with_one_line(
 
     broken = tmp_path / "broken"
     shutil.copytree(published_folder, broken)
-    weights = sorted((broken / "unet").glob("*.safetensors"))[0]
+    weights = broken / "image_encoder" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])  # truncated download
     h = NodeHarness({**base_params, "checkpoint": str(broken)}, subscribe=False)
     try:
@@ -372,6 +372,7 @@ def test_corrupt_weights_fail_configure_with_one_line(
         h.close()
     errors = [line for line in capfd.readouterr().err.splitlines() if "[ERROR]" in line]
     assert len(errors) == 1 and "configure failed" in errors[0], errors
+    assert str(weights) in errors[0] and "re-download" in errors[0]  # the file and the fix
 
 
 def test_failed_activation_releases_everything(base_params, capfd):

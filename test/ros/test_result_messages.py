@@ -15,8 +15,8 @@ from amodal_ros.core.frames import (
     FrameResult,
     ObjectFrameResult,
 )
-from amodal_ros.ros.convert import image_to_array
-from amodal_ros.ros.messages import ResultMessages, rclpy_kit, rosbags_kit, stamp_ns
+from amodal_ros.interface.convert import image_to_array
+from amodal_ros.interface.messages import ResultMessages, rclpy_kit, rosbags_kit, stamp_ns
 
 MSG_DIR = Path(__file__).resolve().parents[2] / "msg"
 ARRAY = "amodal_ros/msg/AmodalObjectArray"
@@ -269,7 +269,7 @@ def test_rclpy_and_rosbags_write_the_same_cdr(typestore):
 NO_TORCH = """
 sys.path.insert(0, {test_dir!r})
 from test_result_messages import ARRAY, amodal_typestore, result
-from amodal_ros.ros.messages import ResultMessages, rosbags_kit
+from amodal_ros.interface.messages import ResultMessages, rosbags_kit
 ts = amodal_typestore()
 builder = ResultMessages(rosbags_kit(ts))
 data = ts.serialize_cdr(builder.array(result()), ARRAY)

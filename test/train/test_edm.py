@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import fit_fixed_batch
 
-from amodal_ros.models.tiny import SVD_SCHEDULER_CONFIG, tiny_unet_config
+from amodal_ros.models.architectures import SVD_SCHEDULER_CONFIG, unet_config
 from amodal_ros.models.unet import PerFrameUNet
 from amodal_ros.train.depth_channels import add_depth_channels
 from amodal_ros.train.edm import conditioning_dropout, edm_loss, sample_sigmas, set_trainable
@@ -17,7 +17,7 @@ B, F, H, W = 2, 4, 8, 16  # batch, frames, latent size
 
 def _unet(in_channels: int, seed: int = 0) -> PerFrameUNet:
     torch.manual_seed(seed)
-    return PerFrameUNet(**tiny_unet_config(in_channels))
+    return PerFrameUNet(**unet_config("tiny", in_channels))
 
 
 def _batch(cond_channels: int, seed: int = 0):

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from amodal_ros.models.loading import load_components
-from amodal_ros.models.tiny import build_tiny_components, save_published_layout
+from amodal_ros.models.architectures import build_components
+from amodal_ros.models.layout import load_components, save_published_layout
 from amodal_ros.train.ship import ship
 
 
 def _run(root, name: str, seconds: float, losses: list[float]):
     run = root / name
-    save_published_layout(build_tiny_components(seed=len(name)), run / "final")
+    save_published_layout(build_components("tiny", seed=len(name)), run / "final")
     (run / "state").mkdir()
     (run / "state" / "optimizer.bin").write_bytes(b"not shipped")
     (run / "final" / "unet" / "notes.txt").write_text("not shipped")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import fit_fixed_batch
 
-from amodal_ros.models.loading import load_components
+from amodal_ros.models.layout import load_components
 from amodal_ros.train.loop import TrainConfig, _Batches, _starting_components, train
 
 SMALL = dict(steps=2, num_frames=4, height=32, width=64, lr=1e-3, save_every=2, progress=False)

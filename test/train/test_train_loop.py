@@ -104,10 +104,10 @@ def test_train_config_names_bad_fields(field, value):
 def test_autoencoder_loss_decreases_on_a_fixed_window():
     import torch
 
-    from amodal_ros.models.tiny import build_tiny_components
+    from amodal_ros.models.architectures import build_components
     from amodal_ros.train.loop import autoencoder_loss
 
-    vae = build_tiny_components(seed=0).vae.train().requires_grad_(True)
+    vae = build_components("tiny", seed=0).vae.train().requires_grad_(True)
     frames = torch.zeros(4, 3, 32, 64)
     frames[:, :, 8:24, 16:40] = 1.0  # a box mask in {0, 1}, mapped to [-1, 1] below
     frames = frames * 2 - 1
@@ -121,12 +121,12 @@ def test_autoencoder_loss_decreases_on_a_fixed_window():
 def test_vae_stage_trains_the_autoencoder_only(tmp_path):
     import torch
 
-    from amodal_ros.models.loading import load_components
-    from amodal_ros.models.tiny import build_tiny_components
+    from amodal_ros.models.architectures import build_components
+    from amodal_ros.models.layout import load_components
 
     assert main(["train", _config(tmp_path, 2, name="vae_run", stage="vae")]) == 0
     trained = load_components(tmp_path / "vae_run" / "final")
-    start = build_tiny_components(seed=0)
+    start = build_components("tiny", seed=0)
     changed = lambda a, b: any(  # noqa: E731
         not torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())
     )

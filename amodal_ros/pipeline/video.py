@@ -26,15 +26,16 @@ class OverlayVideo:
         self.stem = stem.with_suffix("") if stem.suffix in (".mp4", ".gif") else stem
         self.fps = fps
         self.count = 0
-        self._writer = None
+        self._writer: cv2.VideoWriter | None = None
         self._gif: list[np.ndarray] | None = []
         self._tmp_mp4 = self.stem.parent / f".{self.stem.name}.partial-{os.getpid()}.mp4"
 
     def add(self, rgb: np.ndarray) -> None:
+        """Append one [H, W, 3] uint8 RGB frame."""
         if self._writer is None:
             self.stem.parent.mkdir(parents=True, exist_ok=True)
             h, w = rgb.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            fourcc = cv2.VideoWriter.fourcc(*"mp4v")
             self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, (w, h))
         if self._writer.isOpened():
             self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
@@ -82,6 +83,7 @@ class OverlayVideo:
         return written
 
     def abort(self) -> None:
+        """Stop and remove the partial files (nothing appears under the final names)."""
         if self._writer is not None:
             self._writer.release()
         self._tmp_mp4.unlink(missing_ok=True)

@@ -134,6 +134,7 @@ def image_fields(array: np.ndarray, encoding: str) -> dict:
 
 
 def check_same_size(rgb: np.ndarray, other: np.ndarray, what: str) -> None:
+    """Raise ConversionError unless `other` has the RGB image's height and width."""
     if rgb.shape[:2] != other.shape[:2]:
         raise ConversionError(
             f"size mismatch: RGB is {rgb.shape[1]}x{rgb.shape[0]} but {what} is "

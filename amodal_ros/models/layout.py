@@ -1,6 +1,7 @@
-"""Load a Diffusion-VAS checkpoint folder (diffusers layout) onto stock classes, safetensors only.
+"""The Diffusion-VAS checkpoint folder (diffusers layout): loading it onto the stock classes and
+writing it, safetensors only.
 
-Expected layout (as published, e.g. `diffusion-vas-amodal-segmentation/`):
+Layout (as published, e.g. `diffusion-vas-amodal-segmentation/`):
 
     model_index.json
     unet/config.json + diffusion_pytorch_model[.fp16].safetensors (or a sharded index)
@@ -8,72 +9,40 @@ Expected layout (as published, e.g. `diffusion-vas-amodal-segmentation/`):
     image_encoder/config.json + model.safetensors
     feature_extractor/preprocessor_config.json   (optional: CLIP mean/std)
     scheduler/scheduler_config.json
+
+Folders written here (`save_published_layout`) add an `amodal_ros` entry to model_index.json
+with the InferenceConfig defaults the model was trained for (working size, conditioning mode);
+a folder without it is a published checkpoint and gets PUBLISHED_DEFAULTS.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
+from amodal_ros.core.config import PUBLISHED_DEFAULTS
 from amodal_ros.core.errors import CheckpointError
+from amodal_ros.models.components import CLIP_MEAN, CLIP_STD, VasComponents
 from amodal_ros.models.unet import PerFrameUNet
+from amodal_ros.models.weights import (
+    REDOWNLOAD,
+    check_weight_folder,
+    load_state_strict,
+    read_state,
+)
 
 log = logging.getLogger(__name__)
 
 SUBFOLDERS = ("unet", "vae", "image_encoder", "scheduler")
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 UNET_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
 UNET_INDEX = "diffusion_pytorch_model.safetensors.index.json"
-# OpenAI CLIP normalisation, used when feature_extractor/ is absent.
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+METADATA_KEY = "amodal_ros"  # our entry in model_index.json
 # Input channels of the UNet: noisy latents (4) + first condition (4) [+ second condition (4)].
 MASK_ONLY_CHANNELS = 8
 TWO_CONDITION_CHANNELS = 12
-
-
-@dataclass
-class VasComponents:
-    """The models of one Diffusion-VAS stage, ready to run."""
-
-    unet: PerFrameUNet
-    vae: torch.nn.Module  # AutoencoderKLTemporalDecoder
-    image_encoder: torch.nn.Module  # CLIPVisionModelWithProjection
-    scheduler_config: dict
-    clip_mean: tuple[float, float, float] = CLIP_MEAN
-    clip_std: tuple[float, float, float] = CLIP_STD
-    source: str = "<in memory>"
-
-    @property
-    def num_conditions(self) -> int:
-        """1 for mask-only checkpoints (8 input channels), 2 for mask+depth (12)."""
-        return (self.unet.config.in_channels - 4) // 4
-
-    @property
-    def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
-    @property
-    def clip_size(self) -> int:
-        return int(self.image_encoder.config.image_size)
-
-    def to(self, device: str | torch.device, dtype: torch.dtype = torch.float32) -> VasComponents:
-        """Move to `device`; the UNet takes `dtype`, the VAE stays fp32 when it forces upcast."""
-        vae_dtype = torch.float32 if self.vae.config.force_upcast else dtype
-        for module, want in (
-            (self.unet, dtype),
-            (self.vae, vae_dtype),
-            (self.image_encoder, dtype),
-        ):
-            # a dtype that is already right is not passed: diffusers warns on any dtype cast
-            same = next(module.parameters()).dtype == want
-            module.to(device=device) if same else module.to(device=device, dtype=want)
-        return self
 
 
 def load_components(folder: str | Path) -> VasComponents:
@@ -81,26 +50,31 @@ def load_components(folder: str | Path) -> VasComponents:
 
     Raises:
         CheckpointError: the folder is missing, is not in the expected layout, holds only
-            pickle weights, or its UNet weights have missing/unexpected keys (named).
+            pickle weights or an empty/truncated/garbage weight file (named), or its UNet
+            weights have missing/unexpected keys (named).
     """
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionModelWithProjection
 
     root = Path(folder).expanduser()
     check_layout(root)
+    index = _read_json(root / "model_index.json")
     unet = load_unet(root / "unet")
     vae = _load_pretrained(AutoencoderKLTemporalDecoder, root / "vae")
     image_encoder = _load_pretrained(CLIPVisionModelWithProjection, root / "image_encoder")
     scheduler_config = _read_json(root / "scheduler" / "scheduler_config.json")
     mean, std = _clip_normalisation(root / "feature_extractor" / "preprocessor_config.json")
-    for model in (unet, vae, image_encoder):
-        model.eval().requires_grad_(False)
+    defaults = index.get(METADATA_KEY, {}).get("defaults", PUBLISHED_DEFAULTS)
     log.info("loaded %s (UNet with %d input channels)", root, unet.config.in_channels)
-    return VasComponents(unet, vae, image_encoder, scheduler_config, mean, std, str(root))
+    components = VasComponents(
+        unet, vae, image_encoder, scheduler_config, mean, std, str(root), dict(defaults)
+    )
+    return components.frozen()
 
 
 def check_layout(root: Path) -> None:
-    """Raise CheckpointError unless `root` looks like a Diffusion-VAS diffusers folder."""
+    """Raise CheckpointError unless `root` looks like a Diffusion-VAS diffusers folder whose
+    weight files are all complete safetensors files."""
     expected = "model_index.json and subfolders " + ", ".join(f"{s}/" for s in SUBFOLDERS)
     if not root.is_dir():
         raise CheckpointError(
@@ -114,7 +88,7 @@ def check_layout(root: Path) -> None:
             f"(expected {expected})"
         )
     for sub in ("unet", "vae", "image_encoder"):
-        _refuse_pickles(root / sub)
+        check_weight_folder(root / sub)
 
 
 def load_unet(unet_dir: Path) -> PerFrameUNet:
@@ -151,28 +125,62 @@ def remap_published_unet_keys(state: dict[str, torch.Tensor]) -> dict[str, torch
     return state
 
 
-def load_state_strict(model: torch.nn.Module, state: dict, where: Path | str) -> None:
-    """Load `state` into `model`, raising CheckpointError that names missing/unexpected keys."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(
-        k for k in set(expected) & set(state) if expected[k].shape != state[k].shape
-    )
-    if missing or unexpected or mismatched:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected)):
-            if keys:
-                parts.append(f"{len(keys)} {label} keys: {_shorten(keys)}")
-        if mismatched:
-            shapes = [
-                f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in mismatched
-            ]
-            parts.append(f"{len(mismatched)} shape mismatches: {_shorten(shapes)}")
-        raise CheckpointError(
-            f"{where}: weights do not match the model config; " + "; ".join(parts)
+def save_published_layout(
+    components: VasComponents, folder: str | Path, defaults: dict | None = None
+) -> Path:
+    """Write `components` as a diffusers folder in the published Diffusion-VAS layout.
+
+    A 12-channel UNet is stored as the reference stores it: config `in_channels` = 8, an unused
+    8-channel `conv_in` and the real 12-channel input conv under `conv_in2`. `defaults`
+    (InferenceConfig fields; default: `components.defaults`) go into model_index.json, so the
+    loader knows the working size and conditioning mode this model was made for.
+    """
+    from safetensors.torch import save_file
+
+    root = Path(folder)
+    (root / "unet").mkdir(parents=True, exist_ok=True)
+    unet = components.unet
+    state = {k: v.contiguous() for k, v in unet.state_dict().items()}
+    config = dict(unet.config)
+    if unet.config.in_channels == TWO_CONDITION_CHANNELS:
+        state["conv_in2.weight"] = state.pop("conv_in.weight")
+        state["conv_in2.bias"] = state.pop("conv_in.bias")
+        generator = torch.Generator().manual_seed(1)
+        out_ch, _, k, _ = state["conv_in2.weight"].shape
+        state["conv_in.weight"] = torch.randn(
+            out_ch, MASK_ONLY_CHANNELS, k, k, generator=generator
         )
-    model.load_state_dict(state, strict=True)
+        state["conv_in.bias"] = torch.randn(out_ch, generator=generator)
+        config["in_channels"] = MASK_ONLY_CHANNELS
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    config["_class_name"] = "UNetSpatioTemporalConditionModel"
+    (root / "unet" / "config.json").write_text(json.dumps(config, indent=2, default=list))
+    save_file(state, str(root / "unet" / "diffusion_pytorch_model.safetensors"))
+    components.vae.save_pretrained(str(root / "vae"), safe_serialization=True)
+    components.image_encoder.save_pretrained(str(root / "image_encoder"), safe_serialization=True)
+    (root / "scheduler").mkdir(exist_ok=True)
+    (root / "scheduler" / "scheduler_config.json").write_text(
+        json.dumps(components.scheduler_config, indent=2)
+    )
+    (root / "feature_extractor").mkdir(exist_ok=True)
+    (root / "feature_extractor" / "preprocessor_config.json").write_text(
+        json.dumps(
+            {"image_mean": list(components.clip_mean), "image_std": list(components.clip_std)}
+        )
+    )
+    index = {
+        "_class_name": "DiffusionVASPipeline",
+        "unet": ["diffusion_vas", "UNetSpatioTemporalConditionModel"],
+        "vae": ["diffusers", "AutoencoderKLTemporalDecoder"],
+        "image_encoder": ["transformers", "CLIPVisionModelWithProjection"],
+        "feature_extractor": ["transformers", "CLIPImageProcessor"],
+        "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+    }
+    defaults = components.defaults if defaults is None else defaults
+    if defaults:
+        index[METADATA_KEY] = {"defaults": dict(defaults)}
+    (root / "model_index.json").write_text(json.dumps(index, indent=2))
+    return root
 
 
 def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
@@ -183,33 +191,23 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
         shards = sorted(set(_read_json(index)["weight_map"].values()))
         state: dict[str, torch.Tensor] = {}
         for shard in shards:
-            state.update(load_file(str(unet_dir / shard)))
+            state.update(read_state(unet_dir / shard))
         return state
     for name in UNET_WEIGHTS:
         if (unet_dir / name).is_file():
-            return load_file(str(unet_dir / name))
+            return read_state(unet_dir / name)
     raise CheckpointError(
         f"{unet_dir}: no UNet weights; expected one of {', '.join(UNET_WEIGHTS)} or {UNET_INDEX}"
     )
 
 
-def _refuse_pickles(folder: Path) -> None:
-    if any(folder.glob("*.safetensors")):
-        return
-    pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
-    if pickles:
-        raise CheckpointError(
-            f"{folder}: only pickle weights ({', '.join(pickles)}); they are never loaded because "
-            "unpickling can run code. Convert them to .safetensors on a trusted machine."
-        )
-    raise CheckpointError(f"{folder}: no .safetensors weights found")
-
-
 def _load_pretrained(cls, folder: Path):
     try:
         return cls.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
-    except (OSError, ValueError, KeyError) as err:
-        raise CheckpointError(f"{folder}: could not load {cls.__name__}: {err}") from err
+    except Exception as err:  # weight files were checked; a bad config.json lands here
+        raise CheckpointError(
+            f"{folder}: could not load {cls.__name__} ({type(err).__name__}: {err}); {REDOWNLOAD}"
+        ) from err
 
 
 def _clip_normalisation(path: Path) -> tuple[tuple, tuple]:
@@ -222,10 +220,5 @@ def _clip_normalisation(path: Path) -> tuple[tuple, tuple]:
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path}: unreadable JSON ({err})") from err
-
-
-def _shorten(items: list[str], limit: int = 8) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from amodal_ros.core.frames import Frame, FrameResult, ObjectFrameResult
-from amodal_ros.pipeline.overlay import compose_completion, draw_overlay
-from amodal_ros.ros.convert import (
+from amodal_ros.interface.convert import (
     ConversionError,
     check_same_size,
     depth_from_image,
@@ -24,6 +23,7 @@ from amodal_ros.ros.convert import (
     rgb_from_compressed,
     rgb_from_image,
 )
+from amodal_ros.pipeline.overlay import compose_completion, draw_overlay
 
 _TYPECODES = {np.uint8: "B", np.uint32: "I", np.int8: "b", np.float32: "f"}
 
@@ -41,6 +41,7 @@ class MessageKit:
 
 
 def rclpy_kit() -> MessageKit:
+    """The rclpy message classes (the node's binding)."""
     from builtin_interfaces.msg import Time
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
@@ -54,6 +55,7 @@ def rclpy_kit() -> MessageKit:
 
 
 def rosbags_kit(typestore) -> MessageKit:
+    """The message classes of a rosbags typestore (the bag tools' binding)."""
     t = typestore.types
     return MessageKit(
         t["builtin_interfaces/msg/Time"],
@@ -66,6 +68,7 @@ def rosbags_kit(typestore) -> MessageKit:
 
 
 def stamp_ns(header) -> int:
+    """A header's stamp in nanoseconds."""
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
@@ -106,12 +109,15 @@ class ResultMessages:
         self.kit = kit
 
     def time(self, ns: int):
+        """A builtin_interfaces/Time of `ns` nanoseconds."""
         return self.kit.Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
     def header(self, frame: Frame):
+        """The RGB frame's header (stamp and frame_id), copied into every output."""
         return self.kit.Header(stamp=self.time(frame.stamp_ns), frame_id=frame.frame_id)
 
     def image(self, frame: Frame, a: np.ndarray | None, encoding: str):
+        """A sensor_msgs/Image of `a` in `encoding` (0x0 for None: not computed)."""
         if a is None:  # the empty 0x0 image the messages document for "not computed"
             f = dict(
                 height=0,
@@ -127,6 +133,7 @@ class ResultMessages:
         return self.kit.Image(header=self.header(frame), **f)
 
     def amodal_object(self, frame: Frame, o: ObjectFrameResult):
+        """The AmodalObject message of one object in one frame."""
         x, y, w, h = _bbox(o.amodal)
         ids = list(o.occluders)
         return self.kit.AmodalObject(

@@ -1,0 +1,67 @@
+"""The models of one Diffusion-VAS stage, as the pipeline receives them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from amodal_ros.models.unet import PerFrameUNet
+
+# OpenAI CLIP normalisation, used when a checkpoint has no feature_extractor/.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass
+class VasComponents:
+    """The models of one Diffusion-VAS stage, ready to run.
+
+    Attributes:
+        defaults: InferenceConfig fields this model was made for (working size, conditioning
+            mode), read from its folder; the pipeline fills fields left at 'auto' from them.
+        source: where the models came from (a folder, or a name such as '<tiny seeded>').
+    """
+
+    unet: PerFrameUNet
+    vae: torch.nn.Module  # AutoencoderKLTemporalDecoder
+    image_encoder: torch.nn.Module  # CLIPVisionModelWithProjection
+    scheduler_config: dict
+    clip_mean: tuple[float, float, float] = CLIP_MEAN
+    clip_std: tuple[float, float, float] = CLIP_STD
+    source: str = "<in memory>"
+    defaults: dict = field(default_factory=dict)
+
+    @property
+    def num_conditions(self) -> int:
+        """1 for mask-only checkpoints (8 input channels), 2 for mask+depth (12)."""
+        return (self.unet.config.in_channels - 4) // 4
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """Pixels per latent pixel of the VAE, per side."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def clip_size(self) -> int:
+        """Input side of the CLIP vision tower, pixels."""
+        return int(self.image_encoder.config.image_size)
+
+    def to(self, device: str | torch.device, dtype: torch.dtype = torch.float32) -> VasComponents:
+        """Move to `device`; the UNet takes `dtype`, the VAE stays fp32 when it forces upcast."""
+        vae_dtype = torch.float32 if self.vae.config.force_upcast else dtype
+        for module, want in (
+            (self.unet, dtype),
+            (self.vae, vae_dtype),
+            (self.image_encoder, dtype),
+        ):
+            # a dtype that is already right is not passed: diffusers warns on any dtype cast
+            same = next(module.parameters()).dtype == want
+            module.to(device=device) if same else module.to(device=device, dtype=want)
+        return self
+
+    def frozen(self) -> VasComponents:
+        """Eval mode, no gradients: how inference and the frozen training parts run them."""
+        for module in (self.unet, self.vae, self.image_encoder):
+            module.eval().requires_grad_(False)
+        return self

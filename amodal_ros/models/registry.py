@@ -1,0 +1,102 @@
+"""Model names and folders -> the models they stand for. The one place that knows the names.
+
+    components("embedded", stage=1)      # the shipped model (synthetic scenes only)
+    components("tiny") / components("random-full-size")   # untrained, seeded: tests, benchmarks
+    components("/path/to/diffusion-vas-amodal-segmentation")   # a checkpoint folder
+    depth_model("vits") / depth_model("/path/to/Depth-Anything-V2-Small-hf")
+
+Each model carries its InferenceConfig defaults (`VasComponents.defaults`: working size and
+conditioning mode); the pipeline's factory (amodal_ros.pipeline.factory) builds runnable
+pipelines from what this module returns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from amodal_ros.core.errors import CheckpointError
+from amodal_ros.models.components import VasComponents
+
+EMBEDDED = "embedded"
+EMBEDDED_ROOT = Path(__file__).resolve().with_name(EMBEDDED)  # resolve: colcon symlink install
+EMBEDDED_CARD = EMBEDDED_ROOT / "MODEL_CARD.md"
+EMBEDDED_NOTE = (
+    "NOTE: running the embedded model, a small Diffusion-VAS trained on synthetic scenes only "
+    "(see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
+    "cameras: pass --checkpoint DIR for the published Diffusion-VAS weights."
+)
+# Untrained seeded models of the real classes: name -> architecture size (its defaults:
+# architectures.SIZE_DEFAULTS).
+RANDOM = {"tiny": "tiny", "random-full-size": "full"}
+DEPTH_SIZES = ("tiny", "vits", "vitb", "vitl")  # untrained Depth Anything V2 sizes
+NAMES = (EMBEDDED, *RANDOM)
+
+
+def is_embedded(name: str) -> bool:
+    """Whether `name` selects the shipped synthetic-trained model."""
+    return name == EMBEDDED
+
+
+def note(name: str) -> str:
+    """What a user should know when this model runs ('' for none)."""
+    return EMBEDDED_NOTE if is_embedded(name) else ""
+
+
+def embedded_folder(stage: int) -> Path:
+    """The embedded model's checkpoint folder of `stage` (1 or 2)."""
+    folder = EMBEDDED_ROOT / f"stage{stage}"
+    if not (folder / "model_index.json").is_file():
+        raise CheckpointError(
+            f"the embedded stage-{stage} model is missing from {folder}: reinstall amodal_ros "
+            "(scripts/setup.sh) or pass a checkpoint folder"
+        )
+    return folder
+
+
+def components(name: str, stage: int = 1, seed: int = 0) -> VasComponents:
+    """The models of one stage: a checkpoint folder, or one of NAMES (CPU, fp32, frozen).
+
+    Raises:
+        CheckpointError: a folder that cannot be loaded (named, with what to do).
+    """
+    from amodal_ros.models.layout import load_components
+
+    if is_embedded(name):
+        return load_components(embedded_folder(stage))
+    if name in RANDOM:
+        from amodal_ros.models.architectures import build_components
+
+        return build_components(RANDOM[name], seed=seed)
+    if not name:
+        raise CheckpointError(
+            "no checkpoint given: pass a checkpoint folder, or 'embedded' for the shipped "
+            "synthetic-trained model"
+        )
+    return load_components(name)
+
+
+def depth_model(name: str, seed: int = 0):
+    """Depth Anything V2 (`DepthAnythingForDepthEstimation`): a transformers folder, or an
+    untrained size of DEPTH_SIZES for benchmarks."""
+    if name in DEPTH_SIZES:
+        from amodal_ros.models.architectures import build_depth_anything
+
+        return build_depth_anything(name, seed)
+    from transformers import DepthAnythingForDepthEstimation
+
+    from amodal_ros.models.weights import check_weight_folder
+
+    root = Path(name).expanduser()
+    if not (root / "config.json").is_file():
+        raise CheckpointError(
+            f"{root} is not a Depth Anything V2 folder: expected config.json and *.safetensors "
+            "(e.g. depth-anything/Depth-Anything-V2-Small-hf, downloaded beforehand)"
+        )
+    check_weight_folder(root)
+    try:
+        model = DepthAnythingForDepthEstimation.from_pretrained(
+            str(root), use_safetensors=True, local_files_only=True
+        )
+    except Exception as err:  # weight files were checked; a bad config.json lands here
+        raise CheckpointError(f"{root}: could not load Depth Anything ({err})") from err
+    return model.eval().requires_grad_(False)

@@ -1,0 +1,119 @@
+"""Weight files: safetensors only, checked before any library reads them, loaded strictly.
+
+Every failure is a CheckpointError naming the file and what to do, so a truncated download in
+any component ends a command (or the node's configure) with one clear line.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import torch
+
+from amodal_ros.core.errors import CheckpointError
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+REDOWNLOAD = "re-download or re-export the checkpoint"
+HEADER_LIMIT = 100 * 2**20  # safetensors' own limit on the JSON header size
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise CheckpointError unless `path` is a complete safetensors file.
+
+    Reads only the 8-byte length and the JSON header, then checks that the file holds every
+    byte the header promises: an empty, truncated or garbage file is named here rather than
+    surfacing as a library's SafetensorError from deep inside a model constructor.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(
+                    f"{path}: empty or truncated weight file ({size} bytes); {REDOWNLOAD}"
+                )
+            (length,) = struct.unpack("<Q", head)
+            if length > min(HEADER_LIMIT, size - 8):
+                raise CheckpointError(
+                    f"{path}: not a safetensors file, or truncated (header of {length} bytes in a "
+                    f"{size}-byte file); {REDOWNLOAD}"
+                )
+            header = json.loads(f.read(length))
+    except OSError as err:
+        raise CheckpointError(f"{path}: unreadable weight file ({err})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(
+            f"{path}: not a safetensors file (bad header: {err}); {REDOWNLOAD}"
+        ) from err
+    if not isinstance(header, dict):
+        raise CheckpointError(
+            f"{path}: not a safetensors file (header is not a mapping); {REDOWNLOAD}"
+        )
+    ends = [
+        entry["data_offsets"][1]
+        for name, entry in header.items()
+        if name != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
+    ]
+    available = size - 8 - length
+    if ends and max(ends) > available:
+        raise CheckpointError(
+            f"{path}: truncated weight file ({available} of {max(ends)} data bytes); {REDOWNLOAD}"
+        )
+
+
+def read_state(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of one checked safetensors file."""
+    from safetensors.torch import load_file
+
+    check_safetensors(path)
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error type for corrupt data
+        raise CheckpointError(f"{path}: corrupt weight file ({err}); {REDOWNLOAD}") from err
+
+
+def check_weight_folder(folder: Path) -> None:
+    """A component folder must hold safetensors weights, each complete; pickles are refused."""
+    weights = sorted(folder.glob("*.safetensors"))
+    if weights:
+        for path in weights:
+            check_safetensors(path)
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise CheckpointError(
+            f"{folder}: only pickle weights ({', '.join(pickles)}); they are never loaded because "
+            "unpickling can run code. Convert them to .safetensors on a trusted machine."
+        )
+    raise CheckpointError(f"{folder}: no .safetensors weights found")
+
+
+def load_state_strict(model: torch.nn.Module, state: dict, where: Path | str) -> None:
+    """Load `state` into `model`, raising CheckpointError that names missing/unexpected keys."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mismatched = sorted(
+        k for k in set(expected) & set(state) if expected[k].shape != state[k].shape
+    )
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected)):
+            if keys:
+                parts.append(f"{len(keys)} {label} keys: {_shorten(keys)}")
+        if mismatched:
+            shapes = [
+                f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in mismatched
+            ]
+            parts.append(f"{len(mismatched)} shape mismatches: {_shorten(shapes)}")
+        raise CheckpointError(
+            f"{where}: weights do not match the model config; " + "; ".join(parts)
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _shorten(items: list[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")

@@ -1,0 +1,256 @@
+"""The one code that turns a window into per-frame results: the node, replay, infer, eval and
+the benchmark's default scenario all feed windows to a WindowProcessor.
+
+    window --1. tracks--2. depth--3. stage 1--4. stage 2--5. assemble--> [FrameResult]
+
+Importable without torch: the models arrive ready-made (pipeline.factory builds them).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.frames import (
+    REASON_DEADLINE_MISSED,
+    REASON_EMPTY_MODAL,
+    REASON_ERROR,
+    REASON_NAMES,
+    REASON_OBJECT_TOO_SMALL,
+    REASON_OK,
+    REASON_WINDOW_NOT_FULL,
+    FrameResult,
+    ObjectFrameResult,
+)
+from amodal_ros.core.types import AmodalResult, ObjectTrack, occluders
+from amodal_ros.pipeline.window import Window
+
+log = logging.getLogger("amodal_ros.stream")
+
+
+class WindowProcessor:
+    """Runs stage 1 (and stage 2) on windows and turns them into per-frame results.
+
+    Never raises for a window: a pipeline error becomes results with the modal masks as amodal
+    and reason ERROR (logged), so no published frame is lost. Holds the stream's model state:
+    the per-frame encoding cache and the warm-start latents.
+
+    Args:
+        pipelines: the models (amodal_ros.pipeline.factory.build).
+        config: which frames are published, the deadline and the smallest object run.
+        clock: monotonic seconds (a constant clock makes replay reproducible).
+    """
+
+    def __init__(
+        self, pipelines, config: StreamConfig, clock: Callable[[], float] = time.monotonic
+    ):
+        from amodal_ros.pipeline.cache import FrameEncodingCache
+        from amodal_ros.pipeline.runner import WarmStarts
+
+        self.pipelines = pipelines
+        self.segmenter = pipelines.segmenter
+        self.completer = pipelines.completer
+        self.depth_estimator = pipelines.depth
+        self.depth_source = pipelines.depth_source
+        self.config = config
+        self.cache = FrameEncodingCache()
+        self.warm = WarmStarts()
+        self.times = self.segmenter.sampler.times  # depth joins stage 1's stage times
+        self.clock = clock
+        self.errors = 0
+
+    @classmethod
+    def from_config(cls, stream: StreamConfig, inference: InferenceConfig, **kwargs):
+        """Build the models `stream` names (raises CheckpointError / InputError clearly)."""
+        from amodal_ros.pipeline.factory import build
+
+        return cls(build(stream, inference), stream, **kwargs)
+
+    @property
+    def num_frames(self) -> int:
+        """Window length of the model."""
+        return self.segmenter.config.num_frames
+
+    def forget(self, object_ids) -> None:
+        """Free the state of objects the stream lost."""
+        for object_id in object_ids:
+            self.cache.forget_object(object_id)
+            self.warm.forget_object(object_id)
+
+    def reset(self) -> None:
+        """Forget all stream state (e.g. after a warm-up window)."""
+        self.cache.reset()
+        self.warm.reset()
+
+    def process(self, window: Window) -> list[FrameResult]:
+        """Results for the frames of `window` that are to be published."""
+        if not window.full:
+            return self.passthrough(window, REASON_WINDOW_NOT_FULL)
+        deadline = self.config.deadline
+        arrival = window.last.arrival  # 0: unknown (e.g. a bag replayed as fast as possible)
+        if deadline > 0 and arrival and self.clock() - arrival > deadline:
+            return self.passthrough(window, REASON_DEADLINE_MISSED)
+        # frames older than this window are never needed again: memory stays ~ one window
+        self.cache.forget_frames_before(window.frames[0].stamp_ns)
+        try:
+            return self._run(window)
+        except Exception as err:  # the model boundary: report, keep the frames
+            self.errors += 1
+            log.error(
+                "window ending at stamp %d failed (%s: %s); publishing modal masks as amodal",
+                window.last.stamp_ns,
+                type(err).__name__,
+                err,
+            )
+            return self.passthrough(window, REASON_ERROR)
+
+    def passthrough(self, window: Window, reason: int) -> list[FrameResult]:
+        """Modal masks sent as amodal, flagged with `reason` (nothing is silently dropped)."""
+        ids = window.object_ids
+        return [
+            self._frame_result(window, t, [self._invalid(window, t, i, reason) for i in ids])
+            for t in self._published(window)
+        ]
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def _run(self, window: Window) -> list[FrameResult]:
+        published = list(self._published(window))
+        # 1. tracks: the objects worth running; the others keep why not
+        tracks, reasons = self._tracks(window)
+        # 2. depth: [T, H, W] inverse depth, or None
+        with self.times("depth"):
+            nearness = self._inverse_depth(window)
+        # 3. stage 1: amodal masks (every frame when stage 2 needs them, else only published)
+        amodal: dict[int, AmodalResult] = {}
+        if tracks:
+            depth_in = nearness if self.segmenter.needs_depth else None
+            needed = None if self.completer is not None else published
+            results = self.segmenter(
+                tracks, depth_in, cache=self.cache, frames=needed, warm=self.warm
+            )
+            amodal = {r.object_id: r for r in results}
+        # 4. stage 2: completed appearance of the published frames
+        completions = {}
+        if self.completer is not None and amodal:
+            rgb = np.stack([f.rgb for f in window.frames])
+            results = self.completer(
+                rgb, list(amodal.values()), cache=self.cache, frames=published
+            )
+            completions = {c.object_id: c.rgba for c in results}
+        # 5. assemble the published frames
+        frames = []
+        for t in published:
+            objects = [
+                self._object(window, t, i, amodal[i], nearness, completions.get(i))
+                if i in amodal
+                else self._invalid(window, t, i, reasons[i])
+                for i in window.object_ids
+            ]
+            frames.append(self._frame_result(window, t, objects))
+        return frames
+
+    def _tracks(self, window: Window) -> tuple[list[ObjectTrack], dict[int, int]]:
+        tracks, reasons = [], {}
+        keys = [f.stamp_ns for f in window.frames]
+        for object_id in window.object_ids:
+            masks = window.masks(object_id)  # [T, H, W] bool
+            areas = masks.reshape(len(masks), -1).sum(1)
+            if not areas.any():
+                reasons[object_id] = REASON_EMPTY_MODAL
+            elif areas.max() < self.config.min_object_pixels:
+                reasons[object_id] = REASON_OBJECT_TOO_SMALL
+            else:
+                tracks.append(ObjectTrack(object_id, masks, frame_keys=keys))
+        return tracks, reasons
+
+    def _inverse_depth(self, window: Window) -> np.ndarray | None:
+        """[T, H, W] relative inverse depth (nearness) of the window, or None without depth."""
+        if self.depth_source == "camera":
+            if any(f.depth is None for f in window.frames):
+                raise InputError("depth_source is 'camera' but a frame of the window has no depth")
+            from amodal_ros.depth.camera import inverse_depth_from_camera
+
+            depth = np.stack([f.depth for f in window.frames if f.depth is not None])
+            return inverse_depth_from_camera(depth, window.last.depth_encoding)
+        if self.depth_source == "model":
+            from amodal_ros.pipeline.cache import CacheKey, cached_batch, digest
+
+            # cached per frame: a slide estimates only the new frames, in one batched call
+            keys = [
+                CacheKey("depth_model", None, f.stamp_ns, digest(f.rgb)) for f in window.frames
+            ]
+            rgb = [f.rgb for f in window.frames]
+            estimate = self.depth_estimator.inverse_depth
+            out = cached_batch(
+                self.cache, keys, lambda todo: estimate(np.stack([rgb[i] for i in todo]))
+            )
+            return np.stack(out)
+        return None
+
+    def _published(self, window: Window) -> range:
+        n = len(window.frames)
+        count = window.new_frames if self.config.publish_frames == "new" else 1
+        return range(n - max(1, min(count, n)), n)
+
+    def _invalid(self, window: Window, t: int, object_id: int, reason: int) -> ObjectFrameResult:
+        modal = window.frames[t].labels == object_id
+        if reason not in (REASON_OK, REASON_WINDOW_NOT_FULL, REASON_EMPTY_MODAL):
+            log.debug(
+                "object %d at %d: %s", object_id, window.frames[t].stamp_ns, REASON_NAMES[reason]
+            )
+        return ObjectFrameResult(
+            object_id, modal, modal.copy(), False, reason, soft=modal.astype(np.float32)
+        )
+
+    def _object(
+        self, window, t, object_id: int, result: AmodalResult, nearness, completion
+    ) -> ObjectFrameResult:
+        labels = window.frames[t].labels
+        modal, amodal = result.modal[t], result.amodal[t]
+        covered = occluders(labels, modal, amodal)
+        return ObjectFrameResult(
+            object_id,
+            modal,
+            amodal,
+            True,
+            REASON_OK,
+            occluders=covered,
+            occluder_order=depth_order(labels, modal, amodal, covered, nearness, t),
+            uncertainty=None if result.disagreement is None else result.disagreement[t],
+            completion=None if completion is None else completion[t],
+            soft=result.soft[t],
+            samples=None if result.samples is None else result.samples[:, t],
+        )
+
+    def _frame_result(self, window: Window, t: int, objects) -> FrameResult:
+        last = window.last
+        return FrameResult(
+            frame=window.frames[t],
+            objects=objects,
+            window_first_stamp_ns=window.frames[0].stamp_ns,
+            window_last_stamp_ns=last.stamp_ns,
+            window_frames=len(window.frames),
+            frames_missing=window.frames_missing,
+            latency=max(0.0, self.clock() - last.arrival) if last.arrival else 0.0,
+        )
+
+
+def depth_order(labels, modal, amodal, covered, nearness, t) -> dict[int, int]:
+    """+1 when an occluder is nearer than the object's visible part, -1 when farther, 0 when
+    there is no depth, the object has no visible pixel to compare with, or the depths tie."""
+    if nearness is None or not modal.any():
+        return {i: 0 for i in covered}
+    near = nearness[t]
+    own = float(np.median(near[modal]))
+    hidden = amodal & ~modal
+    order = {}
+    for occluder_id in covered:
+        theirs = float(np.median(near[hidden & (labels == occluder_id)]))
+        order[occluder_id] = int(np.sign(theirs - own))
+    return order

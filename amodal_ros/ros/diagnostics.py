@@ -1,0 +1,149 @@
+"""The node's periodic health report: what changed since the last report, as warnings for the
+log and a diagnostic_msgs status for /diagnostics (a String on amodal/status without it).
+
+`StreamHealth` is pure bookkeeping over counters the node hands in; `publish_status` is the
+only part that touches rclpy messages.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
+
+try:
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+except ImportError:  # diagnostic_msgs missing: a plain status string instead
+    DiagnosticArray = None
+
+DIAGNOSTICS_TOPIC = "/diagnostics"
+STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
+OK, WARN, ERROR = 0, 1, 2
+
+
+@dataclass
+class Counters:
+    """What the node has counted so far (totals since activation, read at one instant)."""
+
+    time: float
+    received: Counter = field(default_factory=Counter)  # messages per input
+    unmatched: Counter = field(default_factory=Counter)  # messages without partners per input
+    matched: int = 0  # synchronised frames
+    sampled: int = 0
+    rejected: int = 0
+    dropped: int = 0  # whole windows dropped by the queue
+    queued: int = 0
+    windows_done: int = 0
+    windows_idle: int = 0  # skipped: no subscriber
+    errors: int = 0  # failed windows
+    published: int = 0
+    latencies: list[float] = field(default_factory=list)  # recent result latencies, s
+
+
+@dataclass
+class Report:
+    """One health report: level (OK, WARN, ERROR), a short message, key values, warnings."""
+
+    level: int
+    message: str
+    values: dict[str, str]
+    warnings: list[str]
+
+
+class StreamHealth:
+    """Compares each report's counters with the previous report's.
+
+    Args:
+        inputs: the stream's inputs (rgb, masks[, depth]) with their resolved topic names.
+        sync_tolerance: s, quoted in the hint for unmatched messages.
+    """
+
+    def __init__(self, inputs: dict[str, str], sync_tolerance: float, start: float):
+        self.inputs = inputs
+        self.sync_tolerance = sync_tolerance
+        self.last = Counters(start)
+
+    def update(self, now: Counters) -> Report:
+        """The report for the counters `now`; they become the baseline of the next one."""
+        then, self.last = self.last, now
+        dt = max(now.time - then.time, 1e-6)
+        new_unmatched = now.unmatched - then.unmatched
+        new_rgb = now.received[RGB] - then.received[RGB]
+        stalled = new_rgb > 0 and now.matched == then.matched
+        warnings = []
+        if stalled and not new_unmatched:
+            warnings.append(
+                f"{new_rgb} RGB message(s) in the last {dt:.1f} s but no complete frame: "
+                "waiting for partners" + self._silent_hint(now)
+            )
+        if new_unmatched:
+            warnings.append(
+                f"unmatched messages in the last {dt:.1f} s: {dict(new_unmatched)} "
+                f"(no partner within sync_tolerance={self.sync_tolerance} s; check that "
+                "the topics are remapped and the stamps agree)" + self._silent_hint(now)
+            )
+        if now.dropped > then.dropped:
+            warnings.append(
+                f"dropped {now.dropped - then.dropped} stale window(s): inference is slower than "
+                "the stride; raise `stride` or lower `num_steps`"
+            )
+        rates = {k: (now.received[k] - then.received[k]) / dt for k in (RGB, MASKS, DEPTH)}
+        latency = float(np.mean(now.latencies)) if now.latencies else 0.0
+        values = {
+            "input rate rgb (Hz)": f"{rates[RGB]:.2f}",
+            "input rate masks (Hz)": f"{rates[MASKS]:.2f}",
+            "input rate depth (Hz)": f"{rates[DEPTH]:.2f}",
+            "frames sampled": str(now.sampled),
+            "frames rejected": str(now.rejected),
+            "unmatched messages": str(sum(now.unmatched.values())),
+            "window latency mean (s)": f"{latency:.3f}",
+            "queue depth": str(now.queued),
+            "dropped windows": str(now.dropped),
+            "windows processed": str(now.windows_done),
+            "windows skipped (no subscribers)": str(now.windows_idle),
+            "pipeline errors": str(now.errors),
+            "results published": str(now.published),
+        }
+        level, message = OK, "ok"
+        if new_unmatched or now.dropped > then.dropped or stalled:
+            level, message = WARN, "unmatched or incomplete inputs, or dropped windows"
+        if now.errors:
+            level, message = ERROR, f"{now.errors} window(s) failed; see the log"
+        return Report(level, message, values, warnings)
+
+    def _silent_hint(self, now: Counters) -> str:
+        silent = [f"{n} ({topic})" for n, topic in self.inputs.items() if now.received[n] == 0]
+        return "; nothing received yet on: " + ", ".join(silent) if silent else ""
+
+
+def status_publisher(node):
+    """The node's status publisher: /diagnostics, or amodal/status without diagnostic_msgs."""
+    if DiagnosticArray is not None:
+        return node.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+    from std_msgs.msg import String
+
+    return node.create_publisher(String, STATUS_TOPIC, 10)
+
+
+def publish_status(node, pub, report: Report, extra: dict[str, str]) -> None:
+    """Publish `report` (plus `extra` values such as the device) as the node's status."""
+    values = {**report.values, **extra}
+    if DiagnosticArray is None:
+        from std_msgs.msg import String
+
+        text = f"{report.message}; " + "; ".join(f"{k}={v}" for k, v in values.items())
+        pub.publish(String(data=text))
+        return
+    status = DiagnosticStatus(
+        level=bytes([report.level]),
+        name=f"{node.get_name()}: amodal pipeline",
+        message=report.message,
+        hardware_id=extra.get("device", ""),
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = node.get_clock().now().to_msg()
+    pub.publish(msg)

@@ -1,0 +1,96 @@
+"""The command line is generated from the configs: every option that sets an InferenceConfig or
+StreamConfig field is that field's `--name`, and given options override the command's defaults
+only (numpy only: no model is loaded)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+import pytest
+
+from amodal_ros.cli.main import COMMANDS, build_parser, command
+from amodal_ros.cli.options import add_arguments, from_namespace
+from amodal_ros.core.config import InferenceConfig, StreamConfig
+
+
+def group_fields(args_cls):
+    """{group name: (config class, selected field names)} of a command's Args."""
+    import typing
+
+    hints = typing.get_type_hints(args_cls)
+    out = {}
+    for f in fields(args_cls):
+        if f.metadata.get("group"):
+            config_cls = f.metadata.get("overrides") or hints[f.name]
+            only, exclude = f.metadata["only"], f.metadata["exclude"]
+            names = [
+                cf.name
+                for cf in fields(config_cls)
+                if (not only or cf.name in only) and cf.name not in exclude
+            ]
+            out[f.name] = (config_cls, names)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_config_option_is_its_field_and_nothing_else_sets_a_config(name):
+    args_cls = command(name).Args
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, args_cls)
+    by_dest = {}
+    for action in parser._actions:
+        by_dest.setdefault(action.dest, []).extend(action.option_strings)
+    for group, (config_cls, names) in group_fields(args_cls).items():
+        meta = {f.name: f.metadata for f in fields(config_cls)}
+        for field_name in names:
+            options = by_dest.pop(f"{group}.{field_name}")
+            expected = ["--" + field_name.replace("_", "-"), *meta[field_name]["flags"]]
+            assert options == expected, (name, field_name)
+        for short in getattr(config_cls, "CLI_SHORTHANDS", {}):
+            by_dest.pop(f"{group}.{short}", None)
+    # what is left are the command's own options: none of them writes into a config
+    config_names = {f.name for cls in (InferenceConfig, StreamConfig) for f in fields(cls)}
+    leftover = {d for d in by_dest if d != "help"}
+    assert not leftover & config_names, (name, leftover & config_names)
+
+
+def test_the_whole_parser_builds_without_conflicts():
+    parser = build_parser()
+    assert parser.parse_args(["demo"]).command == "demo"
+
+
+def test_given_options_override_the_command_defaults_only():
+    module = command("replay")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, module.Args)
+    args = from_namespace(module.Args, parser.parse_args(["bag", "--out", "o", "--steps", "4"]))
+    assert args.inference == InferenceConfig(num_steps=4)  # the model still sizes the rest
+    assert args.stream.publish_frames == "new" and args.stream.checkpoint == "embedded"
+    args = from_namespace(
+        module.Args,
+        parser.parse_args(
+            ["bag", "--out", "o", "--guidance", "2.5", "--min-guidance", "1.0", "--no-progress"]
+        ),
+    )
+    # the shorthand sets both ends of the ramp, unless one is given itself
+    assert (args.inference.min_guidance, args.inference.max_guidance) == (1.0, 2.5)
+    assert args.progress is False
+
+
+def test_bad_values_are_refused_by_the_config_naming_the_field():
+    module = command("replay")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, module.Args)
+    with pytest.raises(ValueError, match="num_steps must be in"):
+        from_namespace(module.Args, parser.parse_args(["bag", "--out", "o", "--steps", "0"]))
+    with pytest.raises(SystemExit):  # choices are checked by argparse itself
+        parser.parse_args(["bag", "--out", "o", "--publish-frames", "sometimes"])
+
+
+def test_list_options_collect_every_value():
+    module = command("train")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, module.Args)
+    ns = parser.parse_args(["cfg.yaml", "--set", "lr=1e-4", "--set", "steps=5", "a=1"])
+    assert from_namespace(module.Args, ns).set == ["lr=1e-4", "steps=5", "a=1"]

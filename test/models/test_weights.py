@@ -1,0 +1,69 @@
+"""A corrupt weight file in any component gets one clear line naming the file, exit code 2 and
+no output: truncated, garbage and empty files, in the UNet, the VAE and the image encoder."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
+
+from amodal_ros.cli.main import main  # noqa: E402
+from amodal_ros.core.errors import CheckpointError  # noqa: E402
+from amodal_ros.models.weights import check_safetensors  # noqa: E402
+
+pytestmark = pytest.mark.slow  # starts whole commands on real files
+
+WEIGHTS = {
+    "unet": "unet/diffusion_pytorch_model.safetensors",
+    "vae": "vae/diffusion_pytorch_model.safetensors",
+    "image_encoder": "image_encoder/model.safetensors",
+}
+CORRUPTIONS = {
+    "truncated": lambda data: data[: len(data) * 2 // 3],
+    "garbage": lambda data: b"\x13\x37not safetensors at all" * 50,
+    "empty": lambda data: b"",
+}
+
+
+@pytest.fixture(scope="module")
+def clip_dirs(tmp_path_factory):
+    from amodal_ros.cli import io
+    from amodal_ros.data.scenes import make_scene
+
+    clip = make_scene(0, num_frames=2, height=32, width=64)
+    folder = tmp_path_factory.mktemp("clip")
+    for t in range(2):
+        io.write_png(folder / "rgb" / f"{t}.png", clip.rgb[t])
+        io.write_png(folder / "labels" / f"{t}.png", clip.labels[t])
+    return folder
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+@pytest.mark.parametrize("component", sorted(WEIGHTS))
+def test_corrupt_weights_end_infer_with_one_line_naming_the_file(
+    component, corruption, published_folder, clip_dirs, tmp_path, capsys
+):
+    ckpt = shutil.copytree(published_folder, tmp_path / "ckpt")
+    path = ckpt / WEIGHTS[component]
+    path.write_bytes(CORRUPTIONS[corruption](path.read_bytes()))
+    out = tmp_path / "out"
+    argv = ["infer", "--frames", str(clip_dirs / "rgb"), "--masks", str(clip_dirs / "labels")]
+    argv += ["--checkpoint", str(ckpt), "--out", str(out), "--depth-model", "tiny"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert str(path) in err and "re-download" in err, err
+    assert not out.exists()
+
+
+def test_a_complete_file_passes_and_trailing_bytes_do_not_fool_the_size_check(
+    published_folder, tmp_path
+):
+    path = published_folder / WEIGHTS["vae"]
+    check_safetensors(path)  # complete: no error
+    short = tmp_path / "short.safetensors"
+    short.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(CheckpointError, match="truncated"):
+        check_safetensors(short)
