@@ -1,17 +1,20 @@
-"""The paper's amodal segmentation metrics (REFERENCE.md, "Evaluation"), numpy only.
+"""The paper's amodal segmentation metrics (REFERENCE.md, "Evaluation"), numpy only, and
+the ones a user of the masks sees: how much too large they are, how much of them lies away
+from the object, and how well a fully hidden object is kept.
 
 All masks are [T, H, W] bool over one object's window.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 OCCLUDED_EROSION = np.ones((5, 5), np.uint8)  # the reference erodes occluded regions 5x5, once
 MIN_OCC_IOU = 1e-6  # frames whose occluded-region IoU is below this are left out (reference)
+STRAY_DISTANCE = 3.0  # px: predicted pixels farther than this from the true mask are strays
 
 
 def frame_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -40,12 +43,26 @@ class WindowScores:
     # counted as 0: the reference's rule drops misses, which flatters weak predictors (the
     # modal baseline would have no frame at all)
     iou_occ_all: np.ndarray
+    # [T] predicted / true amodal area, NaN where the true mask is empty
+    area_ratio: np.ndarray | None = field(default=None, repr=False)
+    # [T] predicted pixels, and those farther than STRAY_DISTANCE from the true mask
+    pred_pixels: np.ndarray | None = field(default=None, repr=False)
+    stray_pixels: np.ndarray | None = field(default=None, repr=False)
+    # [T] amodal IoU on frames where the object is fully hidden (modal empty, truth not)
+    iou_hidden: np.ndarray | None = field(default=None, repr=False)
 
 
 def score_window(pred: np.ndarray, gt: np.ndarray, modal: np.ndarray) -> WindowScores:
     """Scores of a predicted amodal window against the ground truth, given the modal input.
 
-    The prediction is OR-ed with the modal mask first, as the reference does.
+    Args:
+        pred: [T, H, W] bool predicted amodal masks.
+        gt: [T, H, W] bool true amodal masks.
+        modal: [T, H, W] bool modal (visible) masks the method was given.
+
+    Returns:
+        WindowScores with [T] float64 arrays. The prediction is OR-ed with the modal mask
+        first, as the reference does.
     """
     if not pred.shape == gt.shape == modal.shape:
         raise ValueError(f"shapes differ: pred {pred.shape}, gt {gt.shape}, modal {modal.shape}")
@@ -56,16 +73,58 @@ def score_window(pred: np.ndarray, gt: np.ndarray, modal: np.ndarray) -> WindowS
     iou_occ_all[~has_occ] = np.nan  # (where it has one, the union is never empty)
     iou_occ = iou_occ_all.copy()
     iou_occ[~(iou_occ >= MIN_OCC_IOU)] = np.nan  # also drops NaN (both regions empty)
-    return WindowScores(frame_iou(pred, gt), iou_occ, iou_occ_all)
+    iou = frame_iou(pred, gt)
+    pred_area = pred.reshape(len(gt), -1).sum(1).astype(np.float64)
+    gt_area = gt.reshape(len(gt), -1).sum(1).astype(np.float64)
+    area_ratio = np.full(len(gt), np.nan)
+    np.divide(pred_area, gt_area, out=area_ratio, where=gt_area > 0)
+    hidden = (gt_area > 0) & ~modal.reshape(len(gt), -1).any(1)
+    return WindowScores(
+        iou,
+        iou_occ,
+        iou_occ_all,
+        area_ratio=area_ratio,
+        pred_pixels=pred_area,
+        stray_pixels=stray_pixels(pred, gt),
+        iou_hidden=np.where(hidden, iou, np.nan),
+    )
+
+
+def stray_pixels(pred: np.ndarray, gt: np.ndarray, distance: float = STRAY_DISTANCE) -> np.ndarray:
+    """[T] float64 count of `pred` pixels farther than `distance` px (Euclidean) from `gt`;
+    every predicted pixel of a frame with an empty `gt` counts. Detached blobs and masks that
+    reach far beyond the object show up here, a rim of a pixel or two does not."""
+    out = np.zeros(len(gt))
+    for t in range(len(gt)):
+        outside = pred[t] & ~gt[t]
+        if not outside.any():
+            continue
+        if not gt[t].any():
+            out[t] = outside.sum()
+            continue
+        # distance of every pixel to the nearest true pixel (exact Euclidean)
+        dist = cv2.distanceTransform((~gt[t]).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        out[t] = (outside & (dist > distance)).sum()
+    return out
 
 
 def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
-    """mIoU, mIoU_occ and mIoU_occ_all (in %) over the counted frames of all windows, with
-    the frame counts of each."""
+    """Scores over the counted frames of all windows.
+
+    Returns:
+        mIoU, mIoU_occ and mIoU_occ_all (in %) with the frame counts of each (frames,
+        frames_occ, frames_occ_all); area_ratio_median (median predicted / true amodal area
+        over frames with a true mask); stray_share (% of all predicted pixels farther than
+        STRAY_DISTANCE px from the true mask, pooled over frames); mIoU_hidden (in %, frames
+        where the object is fully hidden) with frames_hidden. NaN where no frame counts.
+    """
     iou = np.concatenate([w.iou for w in windows]) if windows else np.zeros(0)
     occ = np.concatenate([w.iou_occ for w in windows]) if windows else np.zeros(0)
     occ_all = np.concatenate([w.iou_occ_all for w in windows]) if windows else np.zeros(0)
     iou, occ, occ_all = (a[~np.isnan(a)] for a in (iou, occ, occ_all))
+    ratio, hidden = (_valid(windows, name) for name in ("area_ratio", "iou_hidden"))
+    predicted = _valid(windows, "pred_pixels").sum()
+    stray = _valid(windows, "stray_pixels").sum()
     return {
         "mIoU": _percent(iou),
         "mIoU_occ": _percent(occ),
@@ -73,7 +132,19 @@ def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
         "frames": int(len(iou)),
         "frames_occ": int(len(occ)),
         "frames_occ_all": int(len(occ_all)),
+        "area_ratio_median": float(np.median(ratio)) if len(ratio) else float("nan"),
+        "stray_share": 100.0 * float(stray / predicted) if predicted else float("nan"),
+        "mIoU_hidden": _percent(hidden),
+        "frames_hidden": int(len(hidden)),
     }
+
+
+def _valid(windows: list[WindowScores], name: str) -> np.ndarray:
+    """The non-NaN per-frame values of one field over all windows (windows made without it,
+    by older code, add none)."""
+    parts = [getattr(w, name) for w in windows if getattr(w, name) is not None]
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    return values[~np.isnan(values)]
 
 
 def _percent(values: np.ndarray) -> float:

@@ -1,53 +1,130 @@
-"""The synthetic amodal video generator: determinism and ground-truth consistency."""
+"""The synthetic amodal video generator: determinism, ground-truth consistency, realism."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+import cv2
 import numpy as np
 import pytest
 
 from amodal_ros.data.scenes import (
+    FAMILIES,
+    HELD_OUT_FAMILIES,
+    OCCLUDER_WEIGHTS,
     TEST_SEED_OFFSET,
+    UNSEEN_OCCLUDER_WEIGHTS,
+    UNSEEN_SEED_OFFSET,
+    VAL_SEED_OFFSET,
+    family_mask,
     make_scene,
+    make_unseen_scene,
     read_clip_folder,
     split_seeds,
     write_clip_folder,
 )
 
 SEEDS = range(12)
+SMALL = dict(num_frames=16, height=64, width=128)
+EXACT = dict(depth_holes=0.0, depth_noise=0.0, label_errors=0.0)  # sensor models off
 
 
 @pytest.fixture(scope="module")
 def clips():
-    return [make_scene(seed, num_frames=16, height=64, width=128) for seed in SEEDS]
+    return [make_scene(seed, **SMALL) for seed in SEEDS]
 
 
 def _fields(clip):
-    return [clip.rgb, clip.depth, clip.labels, *clip.amodal.values(), *clip.appearance.values()]
+    per_target = [clip.amodal, clip.appearance, clip.visible]
+    return [clip.rgb, clip.depth, clip.labels, clip.camera] + [
+        d[i] for d in per_target for i in clip.target_ids
+    ]
+
+
+def _runs(flags: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of True in a [T] bool array."""
+    edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(int), 0]))
+    return edges[1::2] - edges[::2]
 
 
 def test_same_seed_same_clip_other_seed_other_clip():
-    a, b, c = make_scene(5), make_scene(5), make_scene(6)
-    assert all(np.array_equal(x, y) for x, y in zip(_fields(a), _fields(b), strict=True))
-    assert a.target_depth == b.target_depth and a.occluder_ids == b.occluder_ids
-    assert not np.array_equal(a.rgb, c.rgb)
+    for make in (make_scene, make_unseen_scene):
+        a, b, c = make(5, **SMALL), make(5, **SMALL), make(6, **SMALL)
+        assert all(np.array_equal(x, y) for x, y in zip(_fields(a), _fields(b), strict=True))
+        assert a.target_depth == b.target_depth and a.occluder_ids == b.occluder_ids
+        assert a.families == b.families
+        assert not np.array_equal(a.rgb, c.rgb)
 
 
-def test_modal_is_inside_amodal_and_labels_name_only_known_ids(clips):
+def test_shapes_and_dtypes(clips):
+    t, h, w = SMALL["num_frames"], SMALL["height"], SMALL["width"]
     for clip in clips:
-        known = set(clip.target_ids) | set(clip.occluder_ids) | {0}
-        assert set(np.unique(clip.labels).tolist()) <= known
+        assert clip.rgb.shape == (t, h, w, 3) and clip.rgb.dtype == np.uint8
+        assert clip.depth.shape == (t, h, w) and clip.depth.dtype == np.float32
+        assert clip.labels.shape == (t, h, w) and clip.labels.dtype == np.uint16
+        assert clip.camera.shape == (t, 2) and clip.camera.dtype == np.float32
+        assert set(clip.families) == set(clip.visible) == set(clip.amodal)
         for i in clip.target_ids:
-            assert not (clip.modal(i) & ~clip.amodal[i]).any(), (clip.seed, i)
+            assert clip.amodal[i].shape == clip.visible[i].shape == (t, h, w)
+            assert clip.amodal[i].dtype == clip.visible[i].dtype == bool
+            assert clip.appearance[i].shape == (t, h, w, 4)
+            assert clip.appearance[i].dtype == np.uint8
+            assert clip.modal(i).shape == (t, h, w) and clip.occlusion_ratio(i).shape == (t,)
 
 
-def test_hidden_parts_are_covered_by_something_nearer(clips):
-    """The occlusion ratio follows the depth order: every hidden pixel of a target shows a
-    surface nearer than the target, every visible pixel shows the target's own depth."""
-    for clip in clips:
+@pytest.mark.parametrize("family", FAMILIES + HELD_OUT_FAMILIES)
+def test_every_family_renders_a_sensible_mask(family):
+    for extent in (12, 48):
+        for seed in range(4):
+            mask = family_mask(family, extent, seed)
+            assert mask.shape == (extent, extent)
+            # not a speck, not the whole canvas; the outline fits in the canvas
+            assert 0.05 < mask.mean() < 0.85, (family, extent, seed, mask.mean())
+    clip = make_scene(3, families=(family,), **SMALL)
+    assert set(clip.families.values()) == {family}
+    for i in clip.target_ids:
+        area = clip.amodal[i].reshape(len(clip.rgb), -1).sum(1) / (64 * 128)
+        assert area.max() > 0.003 and area.max() < 0.3, (family, i, area.max())
+
+
+def test_labels_carry_segmenter_errors_the_ground_truth_does_not():
+    missed = spurious = 0
+    for seed in range(10):
+        noisy, exact = make_scene(seed, **SMALL), make_scene(seed, label_errors=0.0, **SMALL)
+        # everything but the labels is the same clip
+        for x, y in zip(_fields(noisy), _fields(exact), strict=True):
+            assert x is noisy.labels or np.array_equal(x, y)
+        assert not np.array_equal(noisy.labels, exact.labels)
+        known = set(noisy.target_ids) | set(noisy.occluder_ids) | {0}
+        assert set(np.unique(noisy.labels).tolist()) <= known
+        for i in exact.target_ids:
+            assert np.array_equal(exact.modal(i), exact.visible[i])
+            seen, modal = noisy.visible[i], noisy.modal(i)
+            # the visible ground truth is exact: inside the amodal mask, equal to the clean
+            # label image, and the depth there is the object's own
+            assert not (seen & ~noisy.amodal[i]).any()
+            big = seen.sum((1, 2)) >= 100  # slivers at 64x128 lose most of their pixels
+            inter, union = (seen & modal)[big].sum(), (seen | modal)[big].sum()
+            assert union == 0 or inter / union > 0.75, (seed, i)  # small errors, not other masks
+            missed += int((seen.reshape(len(seen), -1).sum(1) > 20)[~modal.any((1, 2))].sum())
+            far = np.stack(
+                [cv2.dilate(a.astype(np.uint8), np.ones((9, 9), np.uint8)) for a in seen]
+            )
+            spurious += int((modal & (far == 0)).any())
+    assert missed >= 1, "a target's labels go missing in some frame"
+    assert spurious >= 1, "spurious blobs away from the object"
+
+
+def test_hidden_parts_are_covered_by_something_nearer():
+    """With exact depth: every hidden pixel of a target shows a surface nearer than the target,
+    every visible pixel the target's own depth; the occlusion ratio is the hidden share."""
+    for seed in SEEDS:
+        clip = make_scene(seed, **EXACT, **SMALL)
         for i in clip.target_ids:
-            hidden = clip.amodal[i] & ~clip.modal(i)
+            hidden = clip.amodal[i] & ~clip.visible[i]
             assert (clip.depth[hidden] < clip.target_depth[i]).all(), (clip.seed, i)
-            assert np.allclose(clip.depth[clip.modal(i)], clip.target_depth[i])
+            assert np.allclose(clip.depth[clip.visible[i]], clip.target_depth[i])
             covering = np.unique(clip.labels[hidden])
             nearer = {j for j, d in clip.target_depth.items() if d < clip.target_depth[i]}
             assert set(covering.tolist()) <= nearer | set(clip.occluder_ids)
@@ -56,9 +133,10 @@ def test_hidden_parts_are_covered_by_something_nearer(clips):
             np.testing.assert_allclose(
                 ratio[area > 0], hidden.reshape(len(ratio), -1).sum(1)[area > 0] / area[area > 0]
             )
-        occluder_depths = [clip.depth[clip.labels == j] for j in clip.occluder_ids]
-        for d in occluder_depths:
+        for j in clip.occluder_ids:
+            d = clip.depth[clip.labels == j]
             assert d.size == 0 or d.max() < min(clip.target_depth.values())
+        assert (clip.depth > 0).all()
 
 
 def test_appearance_is_the_unoccluded_object(clips):
@@ -67,35 +145,123 @@ def test_appearance_is_the_unoccluded_object(clips):
             app = clip.appearance[i]
             assert np.array_equal(app[..., 3] == 255, clip.amodal[i])
             assert (app[~clip.amodal[i]] == 0).all()
-            visible = clip.modal(i)
+            visible = clip.visible[i]
             diff = np.abs(app[..., :3][visible].astype(int) - clip.rgb[visible].astype(int))
             assert diff.mean() < 6 and np.percentile(diff, 99) <= 16  # sensor noise only
 
 
 def test_clips_cover_the_hard_cases(clips):
-    fully_hidden, partly_hidden, partly_outside, counts = 0, 0, 0, set()
-    for clip in clips:
+    fully_hidden, partly_hidden, partly_outside, entering, counts = 0, 0, 0, 0, set()
+    more = [make_scene(seed, **SMALL) for seed in range(100, 112)]
+    for clip in clips + more:
         counts.add(len(clip.target_ids))
         for i in clip.target_ids:
-            inside = clip.amodal[i].reshape(len(clip.rgb), -1).any(1)
-            seen = clip.modal(i).reshape(len(clip.rgb), -1).any(1)
-            gone = inside & ~seen  # in the image but completely hidden
-            runs = np.diff(np.flatnonzero(np.diff(np.r_[0, gone.astype(int), 0])))[::2]
-            fully_hidden += bool(len(runs) and runs.max() >= 2)
+            inside = clip.amodal[i].any((1, 2))
+            seen = clip.visible[i].any((1, 2))
+            fully_hidden += bool(_runs(inside & ~seen).max(initial=0) >= 2)
             partly_hidden += bool(((clip.occlusion_ratio(i) > 0.2) & seen).any())
-            border = clip.amodal[i][:, :, [0, -1]].any()
-            partly_outside += bool(border)
-    assert fully_hidden >= 2, "objects fully hidden for several frames"
-    assert partly_hidden >= 6 and partly_outside >= 6
+            partly_outside += bool(clip.amodal[i][:, :, [0, -1]].any())
+            entering += bool(inside.any() and not (inside[0] and inside[-1]))
+    assert fully_hidden >= 3, "objects fully hidden for several frames"
+    assert partly_hidden >= 10 and partly_outside >= 10
+    assert entering >= 3, "objects entering or leaving the image"
     assert len(counts) >= 3 and counts <= {1, 2, 3, 4}
+
+
+def test_fully_hidden_frames_occur_when_requested():
+    longest = []
+    for seed in range(10):
+        clip = make_scene(seed, hide_prob=1.0, num_frames=25, height=64, width=128)
+        runs = []
+        for i in clip.target_ids:
+            inside = clip.amodal[i].any((1, 2))
+            seen = clip.visible[i].any((1, 2))
+            gone = inside & ~seen
+            first, last = np.argmax(gone), len(gone) - 1 - np.argmax(gone[::-1])
+            if gone.any() and seen[:first].any() and seen[last + 1 :].any():
+                runs.append(_runs(gone).max())  # hidden, seen before and after
+        assert runs and max(runs) >= 2, seed
+        longest.append(max(runs))
+    assert max(longest) >= 5  # up to 8 frames (1 s at 8 fps)
+    short = make_scene(0, hide_prob=1.0, max_hidden_frames=1, **SMALL)
+    assert short.rgb.shape[0] == SMALL["num_frames"]
+
+
+def test_camera_motion_moves_the_background():
+    for seed in range(4):
+        still = make_scene(seed, camera_motion=0.0, noise=0.0, **EXACT, **SMALL)
+        moving = make_scene(seed, noise=0.0, **EXACT, **SMALL)
+        assert not still.camera.any() and np.abs(moving.camera).max() > 0.5
+        # the same objects: only where they and the background are seen changes
+        assert still.target_ids == moving.target_ids and still.families == moving.families
+        d = moving.camera[-1] - moving.camera[0]
+        for clip, expect_still in ((still, True), (moving, False)):
+            first, last = (clip.rgb[k].astype(np.float32) for k in (0, -1))
+            background = (clip.labels[0] == 0) & (clip.labels[-1] == 0)
+            background[:4], background[-4:], background[:, :4], background[:, -4:] = (False,) * 4
+            err = np.abs(first - last)[background].mean()
+            if expect_still:
+                assert err == 0.0  # static camera: the background does not change
+                continue
+            # the last frame is the first one moved by the camera's shift
+            m = np.float64([[1, 0, -d[0]], [0, 1, -d[1]]])
+            shifted = cv2.warpAffine(first, m, first.shape[1::-1])
+            was = cv2.warpAffine((clip.labels[0] == 0).astype(np.uint8), m, first.shape[1::-1])
+            both = background & cv2.erode(was, np.ones((5, 5), np.uint8)).astype(bool)
+            if np.abs(d).max() > 1.0:
+                assert err > 0.5
+            assert np.abs(shifted - last)[both].mean() < max(1.0, 0.5 * err)
+
+
+def test_depth_has_holes_and_noise_like_a_depth_camera(clips):
+    zeros_at_edges = zeros_elsewhere = edge_px = other_px = 0
+    for clip in clips:
+        assert np.isfinite(clip.depth).all() and (clip.depth >= 0).all()
+        invalid = clip.depth == 0
+        assert 0 < invalid.mean() < 0.25, (clip.seed, invalid.mean())
+        assert (make_scene(clip.seed, depth_holes=0.0, **SMALL).depth > 0).all()
+        z = make_scene(clip.seed, **EXACT, **SMALL).depth
+        valid = ~invalid
+        # noise that grows with depth, millimetre steps
+        err = np.abs(clip.depth[valid] - z[valid])
+        assert 0 < err.mean() < 0.2
+        np.testing.assert_allclose(clip.depth[valid] * 1000, np.round(clip.depth[valid] * 1000))
+        near, far = valid & (z < 6.1), valid & (z > 7.5)  # objects, the wall
+        assert np.abs(clip.depth - z)[near].mean() < np.abs(clip.depth - z)[far].mean()
+        # holes gather beside depth steps (the stereo shadow of near objects)
+        step = np.stack(
+            [cv2.dilate(f, np.ones((3, 3))) - cv2.erode(f, np.ones((3, 3))) for f in z]
+        )
+        edge = step > 0.3
+        zeros_at_edges += (invalid & edge).sum()
+        zeros_elsewhere += (invalid & ~edge).sum()
+        edge_px, other_px = edge_px + edge.sum(), other_px + (~edge).sum()
+    assert zeros_at_edges / edge_px > 3 * zeros_elsewhere / other_px
 
 
 def test_splits_are_fixed_and_disjoint():
     train, test = split_seeds("train", 50), split_seeds("test", 50)
+    val, unseen = split_seeds("val", 50), split_seeds("unseen", 50)
     assert train == list(range(50)) and test[0] == TEST_SEED_OFFSET
-    assert not set(train) & set(test) and split_seeds("test", 50) == test
+    assert val[0] == VAL_SEED_OFFSET and unseen[0] == UNSEEN_SEED_OFFSET
+    assert split_seeds("val", 3, start=10) == [VAL_SEED_OFFSET + 10 + k for k in range(3)]
+    everything = train + test + val + unseen
+    assert len(set(everything)) == len(everything) and split_seeds("test", 50) == test
     with pytest.raises(ValueError, match="split"):
-        split_seeds("val", 3)
+        split_seeds("dev", 3)
+
+
+def test_held_out_families_never_appear_in_default_clips():
+    assert not set(FAMILIES) & set(HELD_OUT_FAMILIES)
+    seen = set()
+    for seed in [*split_seeds("train", 25), *split_seeds("val", 10), *split_seeds("test", 10)]:
+        seen |= set(make_scene(seed, num_frames=2, height=32, width=64).families.values())
+    assert seen <= set(FAMILIES) and len(seen) >= 12
+    unseen = set()
+    for seed in split_seeds("unseen", 12):
+        unseen |= set(make_unseen_scene(seed, num_frames=2, height=32, width=64).families.values())
+    assert unseen <= set(HELD_OUT_FAMILIES) and len(unseen) >= 3
+    assert UNSEEN_OCCLUDER_WEIGHTS != OCCLUDER_WEIGHTS
 
 
 def test_folder_round_trip(tmp_path, clips):
@@ -103,24 +269,78 @@ def test_folder_round_trip(tmp_path, clips):
     back = read_clip_folder(write_clip_folder(clip, tmp_path / "clip"))
     assert np.array_equal(back.rgb, clip.rgb) and np.array_equal(back.labels, clip.labels)
     assert np.abs(back.depth - clip.depth).max() <= 0.0005 + 1e-6  # millimetre PNGs
+    assert np.array_equal(back.depth == 0, clip.depth == 0)  # holes stay holes
     for i in clip.target_ids:
         assert np.array_equal(back.amodal[i], clip.amodal[i])
+        assert np.array_equal(back.visible[i], clip.visible[i])
         assert np.array_equal(back.appearance[i], clip.appearance[i])
-    assert (back.target_depth, back.occluder_ids, back.seed) == (
+    assert (back.target_depth, back.occluder_ids, back.seed, back.families) == (
         clip.target_depth,
         clip.occluder_ids,
         clip.seed,
+        clip.families,
     )
+    np.testing.assert_array_equal(back.camera, clip.camera)
     with pytest.raises(FileNotFoundError, match="meta.json"):
         read_clip_folder(tmp_path)
 
 
+def test_folders_without_the_new_fields_still_read(tmp_path, clips):
+    """Folders written before `visible`, families and camera existed: exact labels."""
+    import shutil
+
+    clip = make_scene(2, legacy=True, num_frames=3, height=32, width=64)
+    folder = write_clip_folder(clip, tmp_path / "old")
+    shutil.rmtree(folder / "visible")
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["families"], meta["camera_shift_px"]
+    (folder / "meta.json").write_text(json.dumps(meta))
+    back = read_clip_folder(folder)
+    for i in clip.target_ids:
+        assert np.array_equal(back.visible[i], back.labels == i)
+    assert back.families == {} and not back.camera.any()
+
+
+def test_legacy_is_the_first_generator_bit_for_bit():
+    """Fingerprints of the generator before issue 14 (the shipped model's training data)."""
+    expected = {0: "222450ebf99ad743", 7: "9160290f4f7a86a3", 1_000_002: "4abb2f343a9d2dae"}
+    for seed, digest in expected.items():
+        clip = make_scene(seed, num_frames=25, height=64, width=128, legacy=True)
+        h = hashlib.sha256()
+        arrays = [clip.rgb, clip.depth, clip.labels]
+        arrays += [clip.amodal[i] for i in clip.target_ids]
+        arrays += [clip.appearance[i] for i in clip.target_ids]
+        for a in arrays:
+            h.update(np.ascontiguousarray(a).tobytes())
+        assert h.hexdigest()[:16] == digest, seed
+        assert all(np.array_equal(clip.visible[i], clip.labels == i) for i in clip.target_ids)
+
+
 @pytest.mark.parametrize(
-    "kwargs", [dict(num_frames=0), dict(height=8), dict(max_targets=5), dict(max_occluders=-1)]
+    "kwargs",
+    [
+        dict(num_frames=0),
+        dict(height=8),
+        dict(max_targets=5),
+        dict(max_occluders=-1),
+        dict(families=("spaceship",)),
+        dict(families=()),
+        dict(occluder_weights={"wall": 1.0}),
+        dict(occluder_weights={"pole": 0.0}),
+        dict(label_errors=-1.0),
+    ],
 )
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(ValueError):
         make_scene(0, **kwargs)
+
+
+def test_tiny_and_short_clips_render():
+    for seed in range(6):
+        clip = make_scene(seed, num_frames=3, height=16, width=16, hide_prob=1.0)
+        assert clip.rgb.shape == (3, 16, 16, 3)
+        one = make_scene(seed, num_frames=1, height=16, width=24)
+        assert one.labels.shape == (1, 16, 24)
 
 
 def test_synth_command_writes_folders_and_bags(tmp_path, capsys):

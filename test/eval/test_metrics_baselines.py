@@ -7,7 +7,14 @@ import pytest
 
 from amodal_ros.data.scenes import make_scene
 from amodal_ros.eval.baselines import convex_hull, interpolate_visible_shape, modal_as_amodal
-from amodal_ros.eval.metrics import frame_iou, mean_scores, occluded_region, score_window
+from amodal_ros.eval.metrics import (
+    WindowScores,
+    frame_iou,
+    mean_scores,
+    occluded_region,
+    score_window,
+    stray_pixels,
+)
 
 
 def test_frame_iou_by_hand():
@@ -54,6 +61,104 @@ def test_score_window_counts_occluded_frames_only():
     assert scores["mIoU_occ_all"] == 50.0 and scores["frames_occ_all"] == 2
 
 
+def test_paper_keys_come_first_and_keep_their_values():
+    """The added metrics leave the paper's keys, their order and values alone."""
+    t, h, w = 3, 12, 12
+    gt = np.zeros((t, h, w), bool)
+    gt[:, 1:11, 1:11] = True
+    modal = gt.copy()
+    modal[1:, :, 6:] = False
+    pred = modal.copy()
+    pred[1] = gt[1]
+    scores = mean_scores([score_window(pred, gt, modal)])
+    paper = ["mIoU", "mIoU_occ", "mIoU_occ_all", "frames", "frames_occ", "frames_occ_all"]
+    assert list(scores)[:6] == paper
+    assert [scores[k] for k in paper] == pytest.approx([250 / 3, 100.0, 50.0, 3, 1, 2])
+    # windows scored by older code (no new fields) still average
+    old = WindowScores(np.array([0.5]), np.array([np.nan]), np.array([np.nan]))
+    mixed = mean_scores([old, score_window(pred, gt, modal)])
+    assert mixed["frames"] == 4 and mixed["frames_hidden"] == 0
+    assert np.isnan(mean_scores([])["area_ratio_median"])
+    assert np.isnan(mean_scores([])["stray_share"])
+
+
+def test_area_ratio_median_by_hand():
+    gt = np.zeros((4, 10, 10), bool)
+    gt[:3, :, :5] = True  # 50 px in frames 0-2, frame 3 empty (left out)
+    modal = np.zeros_like(gt)
+    pred = np.zeros_like(gt)
+    pred[0, :5, :5] = True  # 25 px -> 0.5
+    pred[1, :, :] = True  # 100 px -> 2.0
+    modal[2, :, :3] = True  # nothing predicted, but OR-ed with the modal 30 px -> 0.6
+    pred[3, :2, :2] = True  # no true mask: no ratio
+    s = score_window(pred, gt, modal)
+    np.testing.assert_allclose(s.area_ratio[:3], [0.5, 2.0, 0.6])
+    assert np.isnan(s.area_ratio[3])
+    assert mean_scores([s])["area_ratio_median"] == pytest.approx(0.6)
+    # pooled over windows: the median of all counted frames, [0.5, 0.6, 1.0, 2.0, 3.0]
+    other = np.zeros((2, 10, 10), bool)
+    other[:, :, :2] = True  # 20 px
+    pred2 = other.copy()
+    pred2[1, :, :6] = True  # 60 px -> 3.0; frame 0 exact -> 1.0
+    s2 = score_window(pred2, other, np.zeros_like(other))
+    assert mean_scores([s, s2])["area_ratio_median"] == pytest.approx(1.0)
+
+
+def test_stray_share_by_hand():
+    gt = np.zeros((2, 3, 10), bool)
+    gt[0, :, :2] = True  # columns 0-1
+    pred = np.zeros_like(gt)
+    # column 4 is 3 px from the mask (kept), column 5 is 4 px away (stray)
+    pred[0, :, [0, 1, 4, 5]] = True
+    pred[1, 0, :4] = True  # frame 1 has no true mask: all 4 px are strays
+    np.testing.assert_array_equal(stray_pixels(pred, gt), [3, 4])
+    s = score_window(pred, gt, np.zeros_like(gt))
+    np.testing.assert_array_equal(s.pred_pixels, [12, 4])
+    assert mean_scores([s])["stray_share"] == pytest.approx(100 * 7 / 16)
+    # pooled over windows by pixels, not averaged per window
+    exact = score_window(gt[:1], gt[:1], np.zeros_like(gt[:1]))  # 6 px, no stray
+    assert mean_scores([s, exact])["stray_share"] == pytest.approx(100 * 7 / 22)
+    # diagonal distances are Euclidean: (3, 2) away is 3.6 px -> stray; (2, 2) is 2.8 -> not
+    one = np.zeros((1, 8, 8), bool)
+    one[0, 0, 0] = True
+    far, near = one.copy(), one.copy()
+    far[0, 2, 3], near[0, 2, 2] = True, True
+    assert stray_pixels(far, one)[0] == 1 and stray_pixels(near, one)[0] == 0
+
+
+def test_a_detached_blob_raises_stray_share_but_not_iou_much():
+    gt = np.zeros((5, 32, 64), bool)
+    gt[:, 8:24, 8:24] = True  # 256 px
+    modal = gt.copy()
+    modal[:, :, 16:] = False  # half hidden
+    clean = score_window(gt, gt, modal)
+    blob = gt.copy()
+    blob[:, 10:14, 50:54] = True  # 16 px, 26 px away from the object
+    rim = gt.copy()
+    rim[:, 8:24, 24:26] = True  # a 2-px rim: close to the object, not stray
+    with_blob = mean_scores([score_window(blob, gt, modal)])
+    assert mean_scores([clean])["stray_share"] == 0.0
+    assert mean_scores([score_window(rim, gt, modal)])["stray_share"] == 0.0
+    assert with_blob["stray_share"] == pytest.approx(100 * 16 / (256 + 16))
+    assert with_blob["area_ratio_median"] == pytest.approx((256 + 16) / 256)
+    assert with_blob["mIoU"] > 90  # IoU barely notices what a user would see at once
+
+
+def test_miou_hidden_by_hand():
+    gt = np.zeros((4, 6, 6), bool)
+    gt[:3, :, :2] = True  # 12 px in frames 0-2, frame 3 empty
+    modal = np.zeros_like(gt)
+    modal[0] = gt[0]  # frame 0 visible: not a hidden frame
+    pred = np.zeros_like(gt)
+    pred[1, :3, :2] = True  # frame 1 hidden, 6 of 12 px found -> 0.5
+    # frame 2 hidden, nothing predicted -> 0; frame 3 nothing to find -> left out
+    s = score_window(pred, gt, modal)
+    assert np.isnan(s.iou_hidden[0]) and np.isnan(s.iou_hidden[3])
+    np.testing.assert_allclose(s.iou_hidden[1:3], [0.5, 0.0])
+    scores = mean_scores([s])
+    assert scores["mIoU_hidden"] == pytest.approx(25.0) and scores["frames_hidden"] == 2
+
+
 def test_prediction_is_ored_with_the_modal_mask():
     gt = np.ones((1, 4, 4), bool)
     modal = gt.copy()
@@ -98,3 +203,8 @@ def test_baselines_on_synthetic_clips():
     assert scores["interp"]["frames_occ"] > 0 and scores["hull"]["frames_occ"] > 0
     assert scores["modal"]["mIoU_occ_all"] == 0.0 and scores["modal"]["frames_occ_all"] > 0
     assert scores["interp"]["mIoU_occ_all"] > 0 and scores["hull"]["mIoU_occ_all"] > 0
+    # fully hidden frames: the modal mask has nothing there, interpolation carries the shape
+    assert scores["modal"]["frames_hidden"] > 0 and scores["modal"]["mIoU_hidden"] == 0.0
+    assert scores["interp"]["mIoU_hidden"] > 0
+    assert scores["modal"]["area_ratio_median"] <= 1.05  # the visible part, a few label errors
+    assert scores["hull"]["area_ratio_median"] >= scores["modal"]["area_ratio_median"]
