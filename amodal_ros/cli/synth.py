@@ -24,7 +24,11 @@ class Args:
     """Which clips to generate, and where."""
 
     out: Path = param(MISSING, "output folder (clips are added to it)", positional=True)
-    split: str = param("train", "seed range", choices=("train", "test"))
+    split: str = param(
+        "train",
+        "seed range: train, test (held out), val (calibration), unseen (held-out families)",
+        choices=("train", "test", "val", "unseen"),
+    )
     clips: int = param(10, "number of clips", 1)
     start: int = param(0, "first clip index of the split", 0)
     frames: int = param(25, "frames per clip", 1)
@@ -39,7 +43,12 @@ def run(args: Args) -> dict:
     """Write the clips; returns {"out", "clips"}."""
     from tqdm.auto import tqdm
 
-    from amodal_ros.data.scenes import make_scene, split_seeds, write_clip_folder
+    from amodal_ros.data.scenes import (
+        make_scene,
+        make_unseen_scene,
+        split_seeds,
+        write_clip_folder,
+    )
 
     if args.clips < 1:
         raise ValueError(f"--clips must be >= 1, got {args.clips}")
@@ -50,9 +59,8 @@ def run(args: Args) -> dict:
         folder = args.out / name
         if folder.exists():
             raise InputError(f"{folder} exists; choose another OUT or --start")
-        clip = make_scene(
-            seed, num_frames=args.frames, height=args.image_height, width=args.image_width
-        )
+        make = make_unseen_scene if args.split == "unseen" else make_scene
+        clip = make(seed, num_frames=args.frames, height=args.image_height, width=args.image_width)
         write_clip_folder(clip, folder)
         if args.bags:
             from amodal_ros.bags.demo_bag import write_clip_bag

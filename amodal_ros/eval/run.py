@@ -39,7 +39,13 @@ class EvalArgs:
     """
 
     out: Path = param(MISSING, "results folder")
-    clips: int = param(20, "held-out test clips generated on the fly (fixed seeds)", 1)
+    clips: int = param(20, "held-out clips generated on the fly (fixed seeds)", 1)
+    split: str = param(
+        "test",
+        "'test' (held out), 'val' (for calibration), 'unseen' (object families and occluders "
+        "never used in training)",
+        choices=("test", "val", "unseen"),
+    )
     data: Path | None = param(None, "or a folder of clip folders (amodal-ros synth)")
     clip_height: int = param(128, "height of generated clips, pixels", 16)
     clip_width: int = param(256, "width of generated clips, pixels", 16)
@@ -94,6 +100,7 @@ def run(args: EvalArgs) -> dict:
         results[MODEL]["completion_psnr_db"] = float(np.mean(psnr[np.isfinite(psnr)]))
         results[MODEL]["completion_ssim"] = float(np.mean(ssim))
     summary = {
+        "split": "data folder" if args.data else args.split,
         "clips": len(clips),
         "windows": len(windows["modal"]),
         "seconds": round(time.perf_counter() - started, 2),
@@ -109,17 +116,23 @@ def run(args: EvalArgs) -> dict:
 
 
 def _clips(args: EvalArgs):
-    from amodal_ros.data.scenes import make_scene, read_clip_folder, split_seeds
+    from amodal_ros.data.scenes import (
+        make_scene,
+        make_unseen_scene,
+        read_clip_folder,
+        split_seeds,
+    )
 
     if args.data is not None:
         folders = sorted(p for p in Path(args.data).iterdir() if (p / "meta.json").is_file())
         if not folders:
             raise FileNotFoundError(f"no clip folders (with meta.json) in {args.data}")
         return [read_clip_folder(f) for f in folders[: args.clips]]
+    make = make_unseen_scene if args.split == "unseen" else make_scene
     frames = args.inference.num_frames
     return [
-        make_scene(seed, num_frames=frames, height=args.clip_height, width=args.clip_width)
-        for seed in split_seeds("test", args.clips)
+        make(seed, num_frames=frames, height=args.clip_height, width=args.clip_width)
+        for seed in split_seeds(args.split, args.clips)
     ]
 
 
@@ -183,11 +196,14 @@ def _write(out: Path, summary: dict, shown) -> None:
         cells = [name] + [_fmt(r.get(k)) for k in keys + extra]
         lines.append("| " + " | ".join(cells) + " |")
     note = (
-        f"\n{summary['clips']} held-out synthetic clips, {summary['windows']} object windows. "
-        "mIoU_occ leaves out frames whose occluded-region IoU is below 1e-6 (the reference's "
-        "rule); mIoU_occ_all counts them as 0. AP50_box: COCO-style AP at box IoU 0.5 of the "
-        "per-frame amodal boxes (TAO-Amodal's metric); the model ranks by its mean soft score, "
-        "baselines have no confidence (one operating point).\n"
+        f"\n{summary['clips']} synthetic clips ({summary['split']}), {summary['windows']} object "
+        "windows. mIoU_occ leaves out frames whose occluded-region IoU is below 1e-6 (the "
+        "reference's rule); mIoU_occ_all counts them as 0; mIoU_hidden: frames where the object "
+        "is fully hidden. area_ratio_median: predicted / true amodal area (median over frames); "
+        "stray_share: % of predicted amodal pixels farther than 3 px from the true mask. "
+        "AP50_box: COCO-style AP at box IoU 0.5 of the per-frame amodal boxes (TAO-Amodal's "
+        "metric); the model ranks by its mean soft score, baselines have no confidence (one "
+        "operating point).\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
     (out / "results.md").write_text("\n".join(lines) + "\n" + note)
