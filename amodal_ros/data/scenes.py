@@ -5,12 +5,12 @@ textured target objects move, rotate and scale in front of a wall (often with a 
 enter and leave the image and pass behind occluders and each other at a known depth order.
 
 Object families (`FAMILIES`, parametric outlines drawn with OpenCV, random proportions, 1-3
-coloured parts each): the first generator's ellipses, convex polygons, stars, L brackets and
-thin bars, plus mugs (handle hole), cups, bottles, bowls, boxes (3/4 view), hammers, spatulas
-(slots), cans, books, T brackets (screw holes), rings, forks (tines) and bananas. The train,
-val and test splits draw from `FAMILIES`; `HELD_OUT_FAMILIES` (headphones, keys, scissors,
-teapots) are never drawn by default and only make `make_unseen_scene` clips, with occluder
-styles weighted differently (`UNSEEN_OCCLUDER_WEIGHTS`), to check generalisation to new shapes.
+coloured parts each): ellipses, convex polygons, stars, L brackets, thin bars, mugs (handle
+hole), cups, bottles, bowls, boxes (3/4 view), hammers, spatulas (slots), cans, books,
+T brackets (screw holes), rings, forks (tines) and bananas. The train, val and test splits
+draw from `FAMILIES`; `HELD_OUT_FAMILIES` (headphones, keys, scissors, teapots) are never
+drawn by default and only make `make_unseen_scene` clips, with occluder styles weighted
+differently (`UNSEEN_OCCLUDER_WEIGHTS`), to check generalisation to new shapes.
 
 Occluders (nearer than every target): poles (vertical, horizontal or diagonal, some drifting),
 shelf boards (horizontal bands), a hand with a long forearm reaching in from an image edge,
@@ -32,12 +32,11 @@ keyword arguments:
 Ground truth stays exact: `amodal`, `appearance` and `visible` (the exact visible part of each
 target) never carry the errors, `labels` (what the model is given) do; `AmodalClip.modal` reads
 the labels, so an evaluation scores the true amodal mask given the noisy modal input, as a
-deployment would. `legacy=True` gives the first generator's clips bit for bit (the data of
-the embedded model shipped before issue 14).
+deployment would.
 
 Speed (one CPU thread of a busy 2-core development machine, 40 clips): a 25-frame 128x256
-clip takes 0.063 s median, 0.09 s at most (the legacy generator 0.068 s; 32x64: 0.014 s), so
-clips are generated on the fly in training. Rendering only each sprite's box and drawing the
+clip takes 0.063 s median, 0.09 s at most (32x64: 0.014 s), so clips are generated on the fly
+in training. Rendering only each sprite's box and drawing the
 RGB noise from bytes are what keep it there.
 
 Same seed, same arrays: all randomness comes from numpy Generators seeded by `seed` (one
@@ -64,9 +63,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SHAPES = ("ellipse", "polygon", "star", "L", "thin")  # the first generator's shapes
 FAMILIES = (
-    *SHAPES,
+    *("ellipse", "polygon", "star", "L", "thin"),
     *("mug", "cup", "bottle", "bowl", "box", "hammer", "spatula", "can", "book", "T"),
     *("ring", "fork", "banana"),
 )  # train, val and test clips draw from these
@@ -129,6 +127,7 @@ class AmodalClip:
 
     @property
     def target_ids(self) -> list[int]:
+        """Ids of the targets (the objects with ground truth), ascending."""
         return sorted(self.amodal)
 
     def modal(self, object_id: int) -> np.ndarray:
@@ -174,7 +173,6 @@ def make_scene(
     depth_holes: float = 1.0,
     depth_noise: float = 0.002,
     label_errors: float = 1.0,
-    legacy: bool = False,
 ) -> AmodalClip:
     """A seeded clip: same seed and arguments, same arrays, on any machine.
 
@@ -196,7 +194,6 @@ def make_scene(
         depth_noise: depth noise sigma at 1 m in metres; it grows with z^2 (0 = exact depth,
             not rounded to millimetres).
         label_errors: scale of the segmenter error rates in `labels` (0 = exact labels).
-        legacy: the first generator, bit for bit (only the first seven arguments apply).
 
     Returns:
         The AmodalClip: rgb [T, H, W, 3] uint8, depth [T, H, W] float32 m, labels
@@ -207,8 +204,6 @@ def make_scene(
         raise ValueError(f"need >= 1 frame of >= 16x16 px, got {num_frames}x{height}x{width}")
     if not 1 <= max_targets <= 4 or not 0 <= max_occluders <= 4:
         raise ValueError("max_targets must be in 1..4 and max_occluders in 0..4")
-    if legacy:
-        return _legacy_scene(seed, num_frames, height, width, max_targets, max_occluders, noise)
     families = tuple(FAMILIES if families is None else families)
     unknown = set(families) - set(_DRAW)
     if not families or unknown:
@@ -402,13 +397,6 @@ class _Entity:
         m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
         m[:, 2] += (cx - w / 2.0, cy - h / 2.0)  # sprite centre -> (cx, cy)
         return m
-
-    def render(self, s: float, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """(colour [H, W, 3] uint8, mask [H, W] bool) of the entity at time s in [0, 1]."""
-        m = self._matrix(s, (0.0, 0.0))
-        colour = cv2.warpAffine(self.sprite, m, (width, height), flags=cv2.INTER_LINEAR)
-        alpha = cv2.warpAffine(self.alpha, m, (width, height), flags=cv2.INTER_NEAREST)
-        return colour, alpha > 127
 
     def render_roi(self, s: float, height: int, width: int, shift):
         """(rows, cols, colour [h, w, 3] uint8, mask [h, w] bool) inside the sprite's image
@@ -761,7 +749,7 @@ def _skin_tints(rng) -> list[np.ndarray]:
 # -- object families: parametric outlines as part maps (0 outside, 1..3 parts) ------------
 
 
-def _legacy_family(shape: str):
+def _basic_family(shape: str):
     def draw(rng, extent: int) -> np.ndarray:
         return (_shape(rng, shape, extent) > 0).astype(np.uint8)
 
@@ -1050,7 +1038,7 @@ def _teapot(rng, e: int) -> np.ndarray:
 
 
 _DRAW = {
-    **{s: _legacy_family(s) for s in SHAPES},
+    **{s: _basic_family(s) for s in ("ellipse", "polygon", "star", "L", "thin")},
     "mug": _mug,
     "cup": _cup,
     "bottle": _bottle,
@@ -1225,122 +1213,8 @@ def _sensor_depth(rng, z: np.ndarray, camera: np.ndarray, holes: float, noise: f
     return out.astype(np.float32)
 
 
-# -- the first generator (legacy=True) ------------------------------------------------------
-
-
-def _legacy_scene(seed, num_frames, height, width, max_targets, max_occluders, noise):
-    """The generator before issue 14, kept bit for bit (it made the shipped model's data)."""
-    rng = np.random.default_rng(seed)
-    size = min(height, width)
-    background = _texture(
-        rng, height, width, cells=rng.integers(4, 12), tint=rng.integers(60, 200, 3), mix=0.75
-    )
-    n_targets = int(rng.integers(1, max_targets + 1))
-    n_occluders = int(rng.integers(1 if max_occluders else 0, max_occluders + 1))
-    targets = [_legacy_target(rng, k + 1, height, width, size) for k in range(n_targets)]
-    occluders = [
-        _legacy_occluder(rng, n_targets + 1 + k, height, width, size, targets)
-        for k in range(n_occluders)
-    ]
-    entities = targets + occluders
-
-    rows = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
-    rgb = np.empty((num_frames, height, width, 3), np.uint8)
-    depth = np.empty((num_frames, height, width), np.float32)
-    labels = np.zeros((num_frames, height, width), np.uint16)
-    amodal = {o.id: np.zeros((num_frames, height, width), bool) for o in targets}
-    appearance = {o.id: np.zeros((num_frames, height, width, 4), np.uint8) for o in targets}
-    for t in range(num_frames):
-        s = t / max(1, num_frames - 1)
-        frame = background.copy()
-        z = np.broadcast_to(BACKGROUND_DEPTH + rows, (height, width)).copy()
-        for o in sorted(entities, key=lambda e: -e.depth):  # painter's order, far to near
-            colour, mask = o.render(s, height, width)
-            frame[mask] = colour[mask]
-            z[mask] = o.depth
-            labels[t][mask] = o.id
-            if o.id in amodal:
-                amodal[o.id][t] = mask
-                appearance[o.id][t][mask, :3] = colour[mask]
-                appearance[o.id][t][mask, 3] = 255
-        noisy = frame.astype(np.float32) + rng.normal(0.0, noise, frame.shape)
-        rgb[t] = np.clip(noisy, 0, 255).astype(np.uint8)
-        depth[t] = z
-    return AmodalClip(
-        rgb=rgb,
-        depth=depth,
-        labels=labels,
-        amodal=amodal,
-        appearance=appearance,
-        target_depth={o.id: o.depth for o in targets},
-        occluder_ids=[o.id for o in occluders],
-        seed=seed,
-        families={o.id: o.family for o in targets},
-    )
-
-
-def _legacy_target(rng, object_id: int, height: int, width: int, size: int) -> _Entity:
-    extent = int(size * rng.uniform(0.3, 0.5))  # keeps its shape at 32x64
-    shape = SHAPES[int(rng.integers(len(SHAPES)))]
-    alpha = _shape(rng, shape, extent)
-    sprite = _texture(rng, extent, extent, cells=rng.integers(2, 6), tint=rng.integers(30, 225, 3))
-    y = height * rng.uniform(0.2, 0.8)
-    left, right = -0.15 * width, 1.15 * width  # starts or ends partly outside the image
-    x0, x1 = (
-        (left, width * rng.uniform(0.6, 1.0))
-        if rng.random() < 0.5
-        else (
-            right,
-            width * rng.uniform(0.0, 0.4),
-        )
-    )
-    dy = height * rng.uniform(-0.2, 0.2)
-    return _Entity(
-        id=object_id,
-        depth=float(rng.uniform(3.0, 6.0)),
-        sprite=sprite,
-        alpha=alpha,
-        knots=(0.0, 1.0),
-        xs=(x0, x1),
-        ys=(y, y + dy),
-        angle=(float(rng.uniform(0, 360)), float(rng.uniform(-90, 90))),
-        scale=(float(rng.uniform(0.8, 1.1)), float(rng.uniform(0.8, 1.3))),
-        family=shape,
-    )
-
-
-def _legacy_occluder(rng, object_id: int, height: int, width: int, size: int, targets):
-    """A bar or blob nearer than every target, placed across the targets' paths."""
-    near = min(t.depth for t in targets)
-    if rng.random() < 0.6:  # a vertical bar, sometimes wider than the objects (full occlusion)
-        bar_w = int(width * rng.uniform(0.06, 0.3))
-        alpha = np.full((height * 2, bar_w), 255, np.uint8)
-        x = width * rng.uniform(0.3, 0.7)
-        start = end = (x, height / 2.0)
-        angle = (float(rng.uniform(-15, 15)),) * 2
-    else:  # a blob drifting against the targets
-        extent = int(size * rng.uniform(0.3, 0.5))
-        alpha = _shape(rng, "polygon", extent)
-        start = (width * rng.uniform(0.5, 0.9), height * rng.uniform(0.3, 0.7))
-        end = (width * rng.uniform(0.1, 0.5), height * rng.uniform(0.3, 0.7))
-        angle = (0.0, float(rng.uniform(-45, 45)))
-    h, w = alpha.shape
-    sprite = _texture(rng, h, w, cells=rng.integers(2, 5), tint=rng.integers(30, 225, 3))
-    return _Entity(
-        id=object_id,
-        depth=float(rng.uniform(1.0, near - 0.5)),
-        sprite=sprite,
-        alpha=alpha,
-        knots=(0.0, 1.0),
-        xs=(start[0], end[0]),
-        ys=(start[1], end[1]),
-        angle=angle,
-        scale=(1.0, 1.0),
-    )
-
-
 def _shape(rng, shape: str, extent: int) -> np.ndarray:
-    """[extent, extent] uint8 mask (255 inside) of one of the first generator's shapes."""
+    """[extent, extent] uint8 mask (255 inside) of one of the five basic shapes."""
     mask = np.zeros((extent, extent), np.uint8)
     c, r = extent / 2.0, extent / 2.0 * 0.95
     if shape == "ellipse":
@@ -1369,13 +1243,12 @@ def _shape(rng, shape: str, extent: int) -> np.ndarray:
     return mask
 
 
-def _texture(rng, height: int, width: int, cells: int, tint=None, mix=0.55) -> np.ndarray:
-    """[H, W, 3] uint8 smooth random texture (upsampled noise), optionally tinted (`mix` =
-    share of the tint: higher is calmer)."""
+def _texture(rng, height: int, width: int, cells: int, tint, mix: float) -> np.ndarray:
+    """[H, W, 3] uint8 smooth random texture (upsampled noise) blended with the RGB `tint`
+    (`mix` = share of the tint: higher is calmer)."""
     ch, cw = max(2, int(height * cells / max(height, width))), max(2, int(cells))
     coarse = rng.integers(40, 215, (ch, cw, 3)).astype(np.float32)
-    if tint is not None:
-        coarse = (1.0 - mix) * coarse + mix * np.asarray(tint, np.float32)
+    coarse = (1.0 - mix) * coarse + mix * np.asarray(tint, np.float32)
     smooth = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     return np.clip(smooth, 0, 255).astype(np.uint8)
 
