@@ -14,9 +14,10 @@ from amodal_ros.core.errors import CheckpointError  # noqa: E402
 from amodal_ros.models import registry  # noqa: E402
 
 # A held-out test scene (split_seeds("test") starts at 10^6) and one of its objects with a
-# large hidden part; found once by scanning the first test scenes with the shipped model.
-SCENE, OBJECT = 1_000_002, 3
-MIN_RECOVERED = 0.6  # the shipped model recovers about 0.9 of the hidden part (8 steps)
+# large hidden part (a mug, 723 hidden pixels); found once by scanning the first test scenes
+# of the current generator with the shipped model (pick again when the generator changes).
+SCENE, OBJECT = 1_000_004, 2
+MIN_RECOVERED = 0.6  # the shipped model recovers about 0.95 of the hidden part (8 steps)
 MAX_SPILL = 0.3  # ... while marking about 0.08 of the object's area outside it
 
 

@@ -1,0 +1,109 @@
+"""The folder format of synthetic clips (`amodal-ros synth` writes it, `eval --data` reads it).
+
+One clip per folder:
+
+    rgb/0000.png ...          RGB frames
+    depth/0000.png ...        16-bit depth in millimetres, 0 = invalid
+    labels/0000.png ...       16-bit instance labels: targets 1..N, occluders N+1.., 0 background
+    amodal/obj_<id>/0000.png  8-bit amodal mask of each target (255 = object)
+    visible/obj_<id>/0000.png 8-bit exact visible mask of each target (255 = visible)
+    appearance/obj_<id>/0000.png  RGBA: the target's full appearance, alpha = amodal mask
+    meta.json                 seed, size, target ids, occluder ids, per-target depth (m),
+                              per-target family, camera shift per frame (px)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from amodal_ros.data.clip import AmodalClip
+
+
+def write_clip_folder(clip: AmodalClip, folder: Path) -> Path:
+    """Write a clip in the folder format of this module's docstring; returns the folder."""
+    folder = Path(folder)
+    t_count = len(clip.rgb)
+    for sub in ("rgb", "depth", "labels"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    depth_mm = np.clip(np.round(clip.depth * 1000.0), 0, 65535).astype(np.uint16)
+    for t in range(t_count):
+        name = f"{t:04d}.png"
+        _write(folder / "rgb" / name, clip.rgb[t][..., ::-1])
+        _write(folder / "depth" / name, depth_mm[t])
+        _write(folder / "labels" / name, clip.labels[t])
+        for i in clip.target_ids:
+            _write(folder / "amodal" / f"obj_{i}" / name, clip.amodal[i][t].astype(np.uint8) * 255)
+            _write(
+                folder / "visible" / f"obj_{i}" / name, clip.visible[i][t].astype(np.uint8) * 255
+            )
+            rgba = clip.appearance[i][t]
+            _write(folder / "appearance" / f"obj_{i}" / name, rgba[..., [2, 1, 0, 3]])
+    meta = {
+        "seed": clip.seed,
+        "num_frames": t_count,
+        "height": int(clip.rgb.shape[1]),
+        "width": int(clip.rgb.shape[2]),
+        "target_ids": clip.target_ids,
+        "occluder_ids": clip.occluder_ids,
+        "target_depth_m": {str(k): v for k, v in clip.target_depth.items()},
+        "families": {str(k): v for k, v in clip.families.items()},
+        "camera_shift_px": np.asarray(clip.camera, np.float64).tolist(),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
+    return folder
+
+
+def read_clip_folder(folder: Path) -> AmodalClip:
+    """Read a clip written by `write_clip_folder` (depth comes back at millimetre precision).
+    Folders written before `visible` existed read it as `labels == id` (they had exact
+    labels)."""
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{folder} is not a synthetic clip folder (no meta.json)")
+    meta = json.loads(meta_path.read_text())
+    names = [f"{t:04d}.png" for t in range(meta["num_frames"])]
+    rgb = np.stack([_read(folder / "rgb" / n)[..., ::-1] for n in names])
+    depth = np.stack([_read(folder / "depth" / n) for n in names]).astype(np.float32) / 1000.0
+    labels = np.stack([_read(folder / "labels" / n) for n in names]).astype(np.uint16)
+    amodal, appearance, visible = {}, {}, {}
+    for i in meta["target_ids"]:
+        amodal[i] = np.stack([_read(folder / "amodal" / f"obj_{i}" / n) > 127 for n in names])
+        appearance[i] = np.stack(
+            [_read(folder / "appearance" / f"obj_{i}" / n)[..., [2, 1, 0, 3]] for n in names]
+        )
+        if (folder / "visible" / f"obj_{i}").is_dir():
+            visible[i] = np.stack(
+                [_read(folder / "visible" / f"obj_{i}" / n) > 127 for n in names]
+            )
+    camera = meta.get("camera_shift_px")
+    return AmodalClip(
+        rgb=np.ascontiguousarray(rgb),
+        depth=depth,
+        labels=labels,
+        amodal=amodal,
+        appearance=appearance,
+        target_depth={int(k): v for k, v in meta["target_depth_m"].items()},
+        occluder_ids=list(meta["occluder_ids"]),
+        seed=meta["seed"],
+        visible=visible if len(visible) == len(amodal) else None,
+        families={int(k): v for k, v in meta.get("families", {}).items()},
+        camera=None if camera is None else np.asarray(camera, np.float32).reshape(-1, 2),
+    )
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
+        raise OSError(f"could not write {path}")
+
+
+def _read(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FileNotFoundError(f"missing or unreadable image {path}")
+    return image
