@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal_ros.core.config import InferenceConfig, StreamConfig, group, param
+from amodal_ros.core.errors import ProcessingError
 from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
     average_precision,
@@ -86,6 +87,10 @@ def run(args: EvalArgs) -> dict:
                 boxes.setdefault(name, []).append(box_detections(pred, clip.amodal[i], scores))
         if len(shown) < args.examples:
             shown.append((clip, predictions))
+    if processor is not None and processor.errors:  # a failed window would score as modal
+        raise ProcessingError(
+            f"{processor.errors} window(s) failed (the log above says why); no scores written"
+        )
     results = {name: mean_scores(w) for name, w in windows.items()}
     for name, per_window in boxes.items():
         scores = [s for window in per_window for s in window[0]]

@@ -24,6 +24,7 @@ def evaluate_sliding(pipelines, clips, stride: int, progress: bool = False) -> d
     from tqdm.auto import tqdm
 
     from amodal_ros.core.config import StreamConfig
+    from amodal_ros.core.errors import ProcessingError
     from amodal_ros.core.frames import frames_from_arrays
     from amodal_ros.pipeline.processor import WindowProcessor
     from amodal_ros.pipeline.window import Window
@@ -52,6 +53,8 @@ def evaluate_sliding(pipelines, clips, stride: int, progress: bool = False) -> d
                 pred = np.stack([r.objects[n].amodal for r in published])
                 modal = np.stack([r.objects[n].modal for r in published])
                 scores.append(score_window(pred, clip.amodal[i][shown], modal))
+        if processor.errors:  # a failed window would score as the modal mask
+            raise ProcessingError(f"{processor.errors} window(s) failed; see the log above")
     summary = mean_scores(scores)
     summary.update(
         windows=len(seconds),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from amodal_ros.core.errors import ProcessingError
 from amodal_ros.data.scenes import make_scene
 from amodal_ros.eval.sliding import evaluate_sliding
 from amodal_ros.pipeline import AmodalSegmenter
@@ -36,3 +37,11 @@ def test_clips_shorter_than_two_windows_are_refused(components12, tiny_config):
     clip = make_scene(7, num_frames=5, height=32, width=64)
     with pytest.raises(ValueError, match="clips need >= 6 frames"):
         evaluate_sliding(Pipelines(AmodalSegmenter(components12, tiny_config)), [clip], 2)
+
+
+def test_a_window_the_model_cannot_run_is_an_error_not_a_modal_score(components12, tiny_config):
+    clip = make_scene(7, num_frames=8, height=32, width=64, max_targets=2)
+    segmenter = AmodalSegmenter(components12, tiny_config.replace(num_steps=1))
+    # no depth source for a mask+depth model: every window fails, and the evaluation says so
+    with pytest.raises(ProcessingError, match="window\\(s\\) failed"):
+        evaluate_sliding(Pipelines(segmenter, depth_source="none"), [clip], stride=2)
