@@ -26,10 +26,30 @@ PRESETS = {
 }
 
 
+MASK_RESIZES = ("nearest", "area")
+MASK_UPSAMPLES = ("nearest", "smooth")
 # What a checkpoint without our metadata (the published Diffusion-VAS folders) is run with:
-# the published working size, and the authors' inference path ('reference'), which produced the
-# paper's numbers. Models trained here record their own defaults (models/layout.py).
-PUBLISHED_DEFAULTS = {"height": 256, "width": 512, "conditioning_mode": "reference"}
+# the published working size, and the authors' inference path (REFERENCE.md), which produced
+# the paper's numbers: 'reference' conditioning, binary masks in, R+G+B > 600 at the working
+# size, resized to the camera's size by nearest neighbour. Models trained here record their own
+# defaults in their folder (models/layout.py).
+PUBLISHED_DEFAULTS = {
+    "height": 256,
+    "width": 512,
+    "conditioning_mode": "reference",
+    "mask_resize": "nearest",
+    "mask_upsample": "nearest",
+    "rgb_sum_threshold": 600,
+}
+# The fields a model decides when they are left at these values (InferenceConfig.for_model).
+MODEL_FIELDS = {
+    "height": 0,
+    "width": 0,
+    "conditioning_mode": AUTO,
+    "mask_resize": AUTO,
+    "mask_upsample": AUTO,
+    "rgb_sum_threshold": -1,
+}
 
 
 # The model the command-line tools run when no checkpoint is given (models/registry.py).
@@ -112,9 +132,9 @@ class _Config:
 class InferenceConfig(_Config):
     """How one window is sampled.
 
-    `height`, `width` (0) and `conditioning_mode` ('auto') default to the model's own values
-    (`for_model`): a model trained here records them in its folder; a published checkpoint
-    runs at 256x512 in 'reference' mode (PUBLISHED_DEFAULTS).
+    The MODEL_FIELDS (working size, conditioning mode, mask resizing and threshold) default to
+    the model's own values (`for_model`): a model trained here records them in its folder; a
+    published checkpoint runs as the authors' code does (PUBLISHED_DEFAULTS).
 
     `conditioning_mode`:
       - "consistent": as the model was trained; every frame's cross-attention sees the
@@ -153,7 +173,28 @@ class InferenceConfig(_Config):
     )
     decode_chunk_size: int = param(8, "frames per temporal-VAE decode call", 1)
     rgb_sum_threshold: int = param(
-        600, "amodal where R+G+B (0..765) of the decoded frame exceeds this", 0, 764
+        -1,
+        "amodal where R+G+B (0..765) of the decoded frame exceeds this; -1 = the model's "
+        "(published 600)",
+        -1,
+        764,
+    )
+    mask_resize: str = param(
+        AUTO,
+        "masks to the working size: 'nearest' (binary, the reference) or 'area' (soft edges: "
+        "the share of each working pixel the mask covers); 'auto' = the model's",
+        None,
+        None,
+        (AUTO, *MASK_RESIZES),
+    )
+    mask_upsample: str = param(
+        AUTO,
+        "masks back to the camera's size: 'nearest' (threshold at the working size, then "
+        "resize: the reference) or 'smooth' (resize the score bilinearly, then threshold); "
+        "'auto' = the model's",
+        None,
+        None,
+        (AUTO, *MASK_UPSAMPLES),
     )
     max_batch_objects: int = param(
         0,
@@ -209,12 +250,11 @@ class InferenceConfig(_Config):
                 )
 
     def for_model(self, defaults: dict) -> InferenceConfig:
-        """This config with the fields left to the model (height, width 0; conditioning_mode
-        'auto') taken from `defaults`, else from PUBLISHED_DEFAULTS."""
-        auto = {"height": 0, "width": 0, "conditioning_mode": AUTO}
+        """This config with the fields left to the model (MODEL_FIELDS at their 'auto' value)
+        taken from `defaults`, else from PUBLISHED_DEFAULTS."""
         changes = {
             name: defaults.get(name, PUBLISHED_DEFAULTS[name])
-            for name, unset in auto.items()
+            for name, unset in MODEL_FIELDS.items()
             if getattr(self, name) == unset
         }
         return self.replace(**changes) if changes else self
@@ -222,7 +262,7 @@ class InferenceConfig(_Config):
     @property
     def resolved(self) -> bool:
         """True when no field is left to the model (see `for_model`)."""
-        return bool(self.height and self.width) and self.conditioning_mode != AUTO
+        return all(getattr(self, name) != unset for name, unset in MODEL_FIELDS.items())
 
     def replace(self, **changes):
         """A validated copy; changing a field a preset sets drops the preset (custom values)."""

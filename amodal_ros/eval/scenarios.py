@@ -201,7 +201,7 @@ class ReferenceScenario(Scenario):
             depth_px = preprocess.depth_pixels(normalize_window(nearness), cfg.height, cfg.width)
         for track in tracks:  # one object per pipeline call
             cond = []
-            mask_px = preprocess.mask_pixels(track.masks, cfg.height, cfg.width)
+            mask_px = preprocess.mask_pixels(track.masks, cfg.height, cfg.width, cfg.mask_resize)
             with _Offloaded(c.image_encoder, device, self.offload):
                 clip = self._clip_loop(mask_px)
             with _Offloaded(c.vae, device, self.offload):

@@ -38,7 +38,14 @@ SIZES = ("tiny", "full")
 # What each size runs with by default (VasComponents.defaults): the tiny one at the working
 # size and conditioning of the models trained here, the full one as a published checkpoint.
 SIZE_DEFAULTS = {
-    "tiny": {"height": 32, "width": 64, "conditioning_mode": "consistent"},
+    "tiny": {
+        "height": 32,
+        "width": 64,
+        "conditioning_mode": "consistent",
+        "mask_resize": "nearest",
+        "mask_upsample": "smooth",
+        "rgb_sum_threshold": 600,
+    },
     "full": dict(PUBLISHED_DEFAULTS),
 }
 # The UNet class defaults are SVD-XT's config; the tiny one keeps its two-block layout.

@@ -17,9 +17,16 @@ def resize_stack(frames: np.ndarray, height: int, width: int, nearest: bool) -> 
     return np.stack([cv2.resize(f, (width, height), interpolation=interp) for f in frames])
 
 
-def mask_pixels(masks: np.ndarray, height: int, width: int) -> np.ndarray:
-    """[T, H, W] bool -> [T, 3, h, w] float32 in {-1, 1} (replicated to 3 channels)."""
-    small = resize_stack(masks.astype(np.uint8), height, width, nearest=True)
+def mask_pixels(masks: np.ndarray, height: int, width: int, resize: str = "nearest") -> np.ndarray:
+    """[T, H, W] bool -> [T, 3, h, w] float32 in [-1, 1] (replicated to 3 channels).
+
+    `resize` 'nearest' keeps the mask binary ({-1, 1}, as the reference); 'area' keeps the share
+    of each working pixel the mask covers, so an outline finer than the working grid survives.
+    """
+    if resize == "area":
+        small = resize_stack(masks.astype(np.float32), height, width, nearest=False)
+    else:
+        small = resize_stack(masks.astype(np.uint8), height, width, nearest=True)
     pixels = small.astype(np.float32) * 2.0 - 1.0
     return np.repeat(pixels[:, None], 3, axis=1)
 

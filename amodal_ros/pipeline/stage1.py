@@ -87,7 +87,7 @@ class AmodalSegmenter(StagePipeline):
         # 3. per-object mask conditioning (latents + CLIP), cached per frame
         conditions = []
         for track in tracks:
-            pixels = preprocess.mask_pixels(track.masks, cfg.height, cfg.width)
+            pixels = preprocess.mask_pixels(track.masks, cfg.height, cfg.width, cfg.mask_resize)
             latents, clip = self.sampler.encoder.encode(
                 "mask", track.object_id, track.keys(), pixels, cache, with_clip=True
             )
@@ -127,14 +127,16 @@ class AmodalSegmenter(StagePipeline):
         self, track: ObjectTrack, videos: torch.Tensor, indices: list[int], h: int, w: int
     ) -> AmodalResult:
         cfg = self.config
-        _, scores = to_masks(videos, cfg.rgb_sum_threshold)  # [S, t, h', w'] (R+G+B)/765
-        # Upsample the score, then threshold: smooth outlines rather than blocks of the
-        # working resolution (equal to thresholding first where no resize is needed).
-        scores = preprocess.resize_stack(scores.reshape(-1, *scores.shape[2:]), h, w, False)
-        scores = scores.reshape(cfg.num_samples, -1, h, w)
+        small, scores = to_masks(videos, cfg.rgb_sum_threshold)  # [S, t, h', w'] (R+G+B)/765
+        small, scores = small.reshape(-1, *small.shape[2:]), scores.reshape(-1, *scores.shape[2:])
+        scores = preprocess.resize_stack(scores, h, w, False).reshape(cfg.num_samples, -1, h, w)
         modal = track.masks[indices]
-        # (+0.5: integer sums at the working size compare exactly as `sum > threshold`)
-        masks = (scores * 765.0 > cfg.rgb_sum_threshold + 0.5) | modal[None]
+        if cfg.mask_upsample == "nearest":  # threshold at the working size (the reference)
+            masks = preprocess.resize_stack(small.astype(np.uint8), h, w, True).astype(bool)
+            masks = masks.reshape(cfg.num_samples, -1, h, w) | modal[None]
+        else:  # upsample the score, then threshold: outlines finer than the working grid
+            # (+0.5: integer sums at the working size compare exactly as `sum > threshold`)
+            masks = (scores * 765.0 > cfg.rgb_sum_threshold + 0.5) | modal[None]
         decoded = np.zeros(len(track.masks), bool)
         decoded[indices] = True
         amodal = track.masks.copy()  # frames not decoded carry the modal mask

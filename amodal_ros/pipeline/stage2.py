@@ -71,7 +71,9 @@ class ContentCompleter(StagePipeline):
             rgb_latents, clip = self.sampler.encoder.encode(
                 "rgb", result.object_id, keys, rgb_pixels, cache, with_clip=True
             )
-            mask_pixels = preprocess.mask_pixels(result.amodal, cfg.height, cfg.width)
+            mask_pixels = preprocess.mask_pixels(
+                result.amodal, cfg.height, cfg.width, cfg.mask_resize
+            )
             mask_latents, _ = self.sampler.encoder.encode(
                 "amodal", result.object_id, keys, mask_pixels, cache, with_clip=False
             )

@@ -74,6 +74,21 @@ class TrainConfig:
         4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
     )
     kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
+    mask_resize: str = param(
+        "nearest",
+        "masks to the working size: 'nearest' (binary) or 'area' (soft edges); recorded in the "
+        "checkpoint, so inference resizes as training did",
+        None,
+        None,
+        ("nearest", "area"),
+    )
+    rgb_sum_threshold: int = param(
+        600,
+        "the mask threshold recorded in the checkpoint (R+G+B of 765; 382 = half, for 'area' "
+        "masks); calibrate it on the val split",
+        0,
+        764,
+    )
     out: str = param("train_out", "output folder")
     steps: int = param(1000, "optimizer steps", 1)
     batch_size: int = param(1, "windows per step", 1)
@@ -267,8 +282,15 @@ def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows
 
 def trained_defaults(config: TrainConfig) -> dict:
     """What a model trained here runs with by default (recorded in its folder): the working
-    size it was trained at, and the conditioning it was trained with."""
-    return {"height": config.height, "width": config.width, "conditioning_mode": "consistent"}
+    size, conditioning and mask resizing it was trained with, and its mask threshold."""
+    return {
+        "height": config.height,
+        "width": config.width,
+        "conditioning_mode": "consistent",
+        "mask_resize": config.mask_resize,
+        "mask_upsample": "smooth",
+        "rgb_sum_threshold": config.rgb_sum_threshold,
+    }
 
 
 def _starting_components(config: TrainConfig):
@@ -369,7 +391,8 @@ class _Batches:
                 continue
             modal_rgb = modal_rgb_pixels(pair.rgb, pair.modal, cfg.height, cfg.width)
             whole = modal_rgb_pixels(look[..., :3], amodal, cfg.height, cfg.width)
-            return whole, [modal_rgb, mask_pixels(amodal, cfg.height, cfg.width)], modal_rgb
+            amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
+            return whole, [modal_rgb, amodal_px], modal_rgb
 
     def _scene(self, rng: np.random.Generator):
         from amodal_ros.data.scenes import make_scene
@@ -413,8 +436,8 @@ class _Batches:
         i = visible[int(rng.integers(len(visible)))]
         depth = normalize_window(inverse_depth_from_camera(clip.depth, "32FC1"))
         return (
-            mask_pixels(clip.modal(i), cfg.height, cfg.width),
-            mask_pixels(clip.amodal[i], cfg.height, cfg.width),
+            mask_pixels(clip.modal(i), cfg.height, cfg.width, cfg.mask_resize),
+            mask_pixels(clip.amodal[i], cfg.height, cfg.width, cfg.mask_resize),
             depth_pixels(depth, cfg.height, cfg.width),
         )
 
