@@ -153,3 +153,42 @@ def test_any_working_resolution_the_model_supports(
         tracks, inverse_depth
     )
     assert r[0].amodal.shape == tracks[0].masks.shape
+
+
+def test_mask_threshold_and_resizing_follow_the_config(components12, tiny_config, tracks):
+    """'nearest' upsampling is the reference's postprocess: R+G+B > threshold at the working
+    size, then nearest-neighbour to the input size (OR the modal mask); 'smooth' thresholds the
+    bilinearly upsampled score instead. 'area' resizes the input masks softly."""
+    import cv2
+
+    from amodal_ros.pipeline import preprocess
+
+    depth = np.ones((T, *tracks[0].masks.shape[1:]), np.float32)
+    cfg = tiny_config.replace(rgb_sum_threshold=300, mask_upsample="nearest")
+    seg = AmodalSegmenter(components12, cfg)
+    seg.sampler.run = _keep_decoded(seg.sampler.run)
+    result = seg(tracks[:1], depth)[0]
+    decoded = seg.sampler.kept[0][0]  # [t, 3, h', w'] in [-1, 1]
+    small = (((decoded / 2 + 0.5).clamp(0, 1) * 255).round().sum(1) > 300).numpy()
+    h, w = tracks[0].masks.shape[1:]
+    expected = np.stack(
+        [cv2.resize(s.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) for s in small]
+    ).astype(bool)
+    np.testing.assert_array_equal(result.amodal, expected | tracks[0].masks)
+    smooth = AmodalSegmenter(components12, cfg.replace(mask_upsample="smooth"))
+    smoothed = smooth(tracks[:1], depth)[0]
+    np.testing.assert_array_equal(smoothed.amodal, (smoothed.soft * 765 > 300.5) | tracks[0].masks)
+    soft = preprocess.mask_pixels(tracks[0].masks, 8, 16, "area")
+    binary = preprocess.mask_pixels(tracks[0].masks, 8, 16, "nearest")
+    assert set(np.unique(binary)) <= {-1.0, 1.0} and len(np.unique(soft)) > 2  # soft edges
+
+
+def _keep_decoded(run):
+    """`WindowSampler.run` that also keeps its (decoded frames, indices) on the sampler."""
+
+    def kept_run(jobs, frames=None, progress=False):
+        out = run(jobs, frames, progress)
+        run.__self__.kept = out
+        return out
+
+    return kept_run
