@@ -74,6 +74,13 @@ class TrainConfig:
         4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
     )
     kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
+    render_scale: int = param(
+        1,
+        "clips are rendered at this multiple of the working size and resized to it, as a "
+        "camera's frames are (4: 128x256 for a 32x64 model, the eval clips' size)",
+        1,
+        16,
+    )
     mask_resize: str = param(
         "nearest",
         "masks to the working size: 'nearest' (binary) or 'area' (soft edges); recorded in the "
@@ -399,10 +406,10 @@ class _Batches:
 
         cfg = self.config
         return make_scene(
-            int(rng.integers(0, 1_000_000)),
+            int(rng.integers(0, 1_000_000)),  # the train split: test seeds start at 10^6
             num_frames=cfg.num_frames,
-            height=cfg.height,
-            width=cfg.width,
+            height=cfg.height * cfg.render_scale,
+            width=cfg.width * cfg.render_scale,
         )
 
     def frames(self, rng: np.random.Generator) -> torch.Tensor:

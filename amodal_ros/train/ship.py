@@ -2,18 +2,19 @@
 
 Only what the loader reads is copied (safetensors weights and JSON configs; never training
 state), plus TRAINING.json: each run's config, wall time and last logged losses, which the
-model card quotes.
+model card quotes. With `--calibrate N`, stage 1's mask threshold is chosen on N clips of the
+validation split (never the test split) and recorded in its model_index.json defaults.
 
 Usage:
-    python -m amodal_ros.train.ship train_out     # runs vae, stage1_masks, stage1, stage2
+    python -m amodal_ros.train.ship train_out [--calibrate 30]
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import shutil
-import sys
 from pathlib import Path
 
 RUNS = ("vae", "stage1_masks", "stage1", "stage2")
@@ -21,8 +22,14 @@ SHIPPED = {"stage1": "stage1", "stage2": "stage2"}  # run -> embedded folder
 KEPT_SUFFIXES = (".safetensors", ".json")
 
 
-def ship(train_out: Path, dest: Path | None = None) -> Path:
-    """Copy train_out/{stage1,stage2}/final into `dest` (the embedded folder); returns it."""
+def ship(
+    train_out: Path, dest: Path | None = None, calibrate_clips: int = 0, calibrate_config=None
+) -> Path:
+    """Copy train_out/{stage1,stage2}/final into `dest` (the embedded folder); returns it.
+
+    `calibrate_clips` > 0: choose stage 1's threshold on that many validation clips, sampled
+    with `calibrate_config` (an InferenceConfig; default: the published sampling settings).
+    """
     from amodal_ros.models.registry import EMBEDDED_ROOT
 
     dest = dest or EMBEDDED_ROOT
@@ -37,8 +44,37 @@ def ship(train_out: Path, dest: Path | None = None) -> Path:
                 (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target / path.relative_to(source))
     report = {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
+    if calibrate_clips:
+        stage1 = dest / SHIPPED["stage1"]
+        report["calibration"] = calibrate(stage1, calibrate_clips, calibrate_config)
     (dest / "TRAINING.json").write_text(json.dumps(report, indent=2))
     return dest
+
+
+def calibrate(stage1: Path, clips: int, config=None) -> dict:
+    """Choose stage 1's mask threshold on `clips` validation clips and record it in its
+    model_index.json; returns what was measured and chosen."""
+    from amodal_ros.core.config import InferenceConfig, StreamConfig
+    from amodal_ros.data.scenes import make_scene, split_seeds
+    from amodal_ros.eval.calibrate import best_threshold, sweep_thresholds
+    from amodal_ros.models.layout import METADATA_KEY
+
+    index_path = stage1 / "model_index.json"
+    index = json.loads(index_path.read_text())
+    config = config or InferenceConfig()
+    val = [make_scene(seed, num_frames=config.num_frames) for seed in split_seeds("val", clips)]
+    scores = sweep_thresholds(StreamConfig(checkpoint=str(stage1)), config, val, progress=True)
+    chosen = best_threshold(scores)
+    index.setdefault(METADATA_KEY, {}).setdefault("defaults", {})["rgb_sum_threshold"] = chosen
+    index_path.write_text(json.dumps(index, indent=2))
+    keys = ("mIoU", "mIoU_occ", "mIoU_occ_all", "area_ratio_median", "stray_share")
+    return {
+        "split": "val",
+        "clips": clips,
+        "steps": config.num_steps,
+        "rgb_sum_threshold": chosen,
+        "scores": {t: {k: round(s[k], 3) for k in keys if k in s} for t, s in scores.items()},
+    }
 
 
 def _run_report(run: Path) -> dict:
@@ -59,4 +95,8 @@ def _run_report(run: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print(ship(Path(sys.argv[1] if len(sys.argv) > 1 else "train_out")))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("train_out", type=Path, nargs="?", default=Path("train_out"))
+    parser.add_argument("--calibrate", type=int, default=0, help="validation clips (0 = none)")
+    ns = parser.parse_args()
+    print(ship(ns.train_out, calibrate_clips=ns.calibrate))

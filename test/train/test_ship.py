@@ -43,3 +43,21 @@ def test_ship_refuses_an_unfinished_run(tmp_path):
     (tmp_path / "stage1").mkdir()
     with pytest.raises(FileNotFoundError, match="not a finished checkpoint"):
         ship(tmp_path, tmp_path / "embedded")
+
+
+def test_ship_calibrates_the_threshold_on_validation_clips(tmp_path):
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0])
+    _run(train_out, "stage2", 10.0, [2.0])
+    from amodal_ros.core.config import InferenceConfig
+
+    ship(train_out, dest, 1, InferenceConfig(num_frames=4, num_steps=1))
+    report = json.loads((dest / "TRAINING.json").read_text())["calibration"]
+    assert report["split"] == "val" and report["clips"] == 1
+    chosen = report["rgb_sum_threshold"]
+    assert report["scores"][str(chosen)]["mIoU"] == max(
+        s["mIoU"] for s in report["scores"].values()
+    )
+    index = json.loads((dest / "stage1" / "model_index.json").read_text())
+    assert index["amodal_ros"]["defaults"]["rgb_sum_threshold"] == chosen
+    assert load_components(dest / "stage1").defaults["rgb_sum_threshold"] == chosen
