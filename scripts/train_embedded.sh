@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Retrain the embedded default model from scratch and copy it into amodal_ros/models/embedded/
-# (the recipe of its MODEL_CARD.md). On 2 CPU cores: about 25 min for the autoencoder, then the
-# two stage-1 runs and stage 2 side by side, one core each (about 70 min). Reruns resume.
+# (the recipe of its MODEL_CARD.md): the autoencoder on both cores, then stage 1 and stage 2 side
+# by side, one core each; then ship, choosing the mask threshold on 30 validation clips.
+# Every run resumes from its last saved state (train_out/<run>/state) when started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 train() { scripts/with_env.sh amodal-ros train "$@"; }
 
-train config/train_vae.yaml                          # 1. the small autoencoder
+train config/train_vae.yaml                                 # 1. the autoencoder
+mkdir -p train_out
 OMP_NUM_THREADS=1 train config/train_stage2.yaml --no-progress > train_out/stage2.log 2>&1 &
-stage2=$!                                            # 2. stage 2 beside stage 1
-OMP_NUM_THREADS=1 train config/train_stage1_masks.yaml  # 3. stage 1, masks only
-OMP_NUM_THREADS=1 train config/train_stage1.yaml        # 4. stage 1, + depth (zero-init)
+stage2=$!                                                   # 2. stage 2 beside stage 1
+OMP_NUM_THREADS=1 train config/train_stage1.yaml            # 3. stage 1 (mask + depth)
 wait "$stage2"
-scripts/with_env.sh python -m amodal_ros.train.ship train_out
+scripts/with_env.sh python -m amodal_ros.train.ship train_out --calibrate 30

@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-RUNS = ("vae", "stage1_masks", "stage1", "stage2")
+RUNS = ("vae", "stage1", "stage2")
 SHIPPED = {"stage1": "stage1", "stage2": "stage2"}  # run -> embedded folder
 KEPT_SUFFIXES = (".safetensors", ".json")
 

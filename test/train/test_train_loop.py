@@ -76,21 +76,21 @@ def test_train_rejects_unknown_settings(tmp_path, capsys):
 
 
 def test_shipped_training_configs_chain_the_embedded_recipe():
-    """vae -> stage-1 masks only -> stage 1 mask + depth, and vae -> stage 2, each starting
-    from the previous run's final checkpoint."""
+    """vae -> stage 1 (mask + depth) and vae -> stage 2, each a new UNet in the autoencoder's
+    latent space, all with the autoencoder's mask resizing and clip rendering."""
     from pathlib import Path
 
     from amodal_ros.train.loop import TrainConfig
 
     root = Path(__file__).resolve().parents[2] / "config"
     load = lambda name: TrainConfig(**yaml.safe_load((root / name).read_text()))  # noqa: E731
-    vae, masks = load("train_vae.yaml"), load("train_stage1_masks.yaml")
-    depth, completion = load("train_stage1.yaml"), load("train_stage2.yaml")
+    vae, stage1, stage2 = (load(f"train_{n}.yaml") for n in ("vae", "stage1", "stage2"))
     assert vae.stage == "vae" and vae.init == ""
-    assert masks.init == f"{vae.out}/final" and masks.fresh_unet and not masks.depth
-    assert depth.init == f"{masks.out}/final" and depth.depth and not depth.fresh_unet
-    assert completion.init == f"{vae.out}/final" and completion.stage == "completion"
-    assert {c.num_frames for c in (masks, depth, completion)} == {25}
+    assert stage1.init == f"{vae.out}/final" and stage1.fresh_unet and stage1.depth
+    assert stage2.init == f"{vae.out}/final" and stage2.stage == "completion"
+    assert {c.num_frames for c in (stage1, stage2)} == {25}
+    runs = (vae, stage1, stage2)
+    assert len({(c.mask_resize, c.render_scale, c.height, c.width) for c in runs}) == 1
 
 
 @pytest.mark.parametrize("field, value", [("steps", 0), ("mixed_precision", "fp8")])
@@ -142,3 +142,20 @@ def test_cosine_schedule_runs_from_lr_to_a_tenth():
     assert values[0] == pytest.approx(1.0) and values[-1] == pytest.approx(0.1)
     assert values[5] == pytest.approx(0.55) and values == sorted(values, reverse=True)
     assert _lr_factor(TrainConfig(steps=100))(50) == 1.0  # constant: the reference
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine():
+    import math
+
+    from amodal_ros.train.loop import TrainConfig, _lr_factor
+
+    factor = _lr_factor(TrainConfig(steps=100, warmup_steps=10, lr_schedule="cosine"))
+
+    def cosine(step):
+        return 0.1 + 0.45 * (1 + math.cos(math.pi * step / 100))
+
+    assert factor(0) == pytest.approx(0.1 * cosine(0))  # warm-up: 1/10 of the way
+    assert factor(4) == pytest.approx(0.5 * cosine(4))
+    assert factor(50) == pytest.approx(cosine(50)) and factor(100) == pytest.approx(0.1)
+    constant = _lr_factor(TrainConfig(steps=100, lr_schedule="constant"))
+    assert constant(0) == constant(99) == 1.0
