@@ -154,6 +154,6 @@ def _check_sizes(frames: list[np.ndarray], files: list[Path], what: str) -> None
     for f, p in zip(frames, files):
         if f.shape[:2] != first:
             raise InputError(
-                f"{what}: {p.name} is {f.shape[1]}x{f.shape[0]}, but {files[0].name} is "
-                f"{first[1]}x{first[0]}; all images of a folder must have one size"
+                f"{what}: {p.name} is {f.shape[0]}x{f.shape[1]} (HxW), but {files[0].name} "
+                f"is {first[0]}x{first[1]}; all images of a folder must have one size"
             )

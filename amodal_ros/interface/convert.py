@@ -52,10 +52,10 @@ def image_to_array(msg) -> np.ndarray:
         bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data, np.uint8
     )
     if h == 0 or w == 0:
-        raise ConversionError(f"image is empty ({w}x{h})")
+        raise ConversionError(f"image is empty ({h}x{w}, HxW)")
     if msg.step < row or len(data) < msg.step * (h - 1) + row:
         raise ConversionError(
-            f"{encoding} image {w}x{h} needs step >= {row} and {row * h} bytes, got step "
+            f"{encoding} image {h}x{w} (HxW) needs step >= {row} and {row * h} bytes, got step "
             f"{msg.step} and {len(data)} bytes (truncated or corrupt message)"
         )
     rows = np.lib.stride_tricks.as_strided(data, (h, row), (msg.step, 1))
@@ -137,6 +137,6 @@ def check_same_size(rgb: np.ndarray, other: np.ndarray, what: str) -> None:
     """Raise ConversionError unless `other` has the RGB image's height and width."""
     if rgb.shape[:2] != other.shape[:2]:
         raise ConversionError(
-            f"size mismatch: RGB is {rgb.shape[1]}x{rgb.shape[0]} but {what} is "
-            f"{other.shape[1]}x{other.shape[0]}; {what} must be registered to the RGB image"
+            f"size mismatch: RGB is {rgb.shape[0]}x{rgb.shape[1]} (HxW) but {what} is "
+            f"{other.shape[0]}x{other.shape[1]}; {what} must be registered to the RGB image"
         )

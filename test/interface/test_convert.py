@@ -330,7 +330,9 @@ def test_frame_from_compressed_rgb():
     ],
 )
 def test_size_mismatch_names_the_input(sizes, what, culprits):
-    with pytest.raises(ConversionError, match=f"size mismatch: RGB is 7x5 but {what}") as err:
+    with pytest.raises(
+        ConversionError, match=f"size mismatch: RGB is 5x7 \\(HxW\\) but {what}"
+    ) as err:
         frame_from_messages(inputs(**sizes))
     assert err.value.inputs == culprits
 

@@ -174,7 +174,7 @@ def test_bad_inputs_are_logged_and_the_node_keeps_going(base_params, capfd):
         h.close()
     err = capfd.readouterr().err
     assert "RGB image has encoding '32FC1'" in err
-    assert "size mismatch: RGB is 72x40 but the mask image is 36x20" in err
+    assert "size mismatch: RGB is 40x72 (HxW) but the mask image is 20x36" in err
     assert "unmatched messages" in err and "sync_tolerance" in err
 
 
