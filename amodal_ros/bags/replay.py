@@ -57,6 +57,8 @@ log = logging.getLogger("amodal_ros.replay")
 
 OFFLINE_SYNC_QUEUE = 300  # messages per input waiting for partners (10 s at 30 fps)
 MAX_ERROR_REPORTS = 100  # skipped messages listed in the summary (all are counted)
+WARNINGS_IN_FULL = 3  # the first few warnings of a kind are logged; then one every...
+WARNING_EVERY = 100  # ... this many, with the count
 LIVE_ONLY = ("deadline", "max_pending_windows", "sync_queue")  # no meaning offline
 
 
@@ -89,6 +91,12 @@ class ReplayArgs:
     storage: str = param("sqlite3", "output storage", choices=STORAGES)
     copy_inputs: bool = param(False, "also write the input topics to the output bag")
     overwrite: bool = param(False, "replace an existing output bag")
+    fail_after: int = param(
+        10,
+        "stop (no output bag) when the first N frames all fail to convert the same way: the "
+        "whole bag has that problem (0 = never stop)",
+        0,
+    )
     progress: bool = param(True, "progress bar")
     video: Path | None = param(None, "also write the overlays as VIDEO.mp4 (+ VIDEO.gif if short)")
 
@@ -162,8 +170,11 @@ class _Replay:
         self.topic_of = {RGB: args.rgb_topic, MASKS: args.mask_topic, DEPTH: args.depth_topic}
         self.skipped: Counter[str] = Counter()
         self.errors: list[dict] = []
+        self.same_failures: Counter[str] = Counter()  # error text -> frames failed that way
+        self.held: list[tuple] = []  # warnings of the leading failed frames (see _report)
+        self.frames_with_objects = 0
         self.timing: Counter[str] = Counter()
-        self.read = self.windows = self.windows_model = 0
+        self.read = self.windows = 0
         # 2. input topics (RGB and masks now; depth once the model says whether it needs it)
         self.conns = {RGB: bag.connections(RGB, args.rgb_topic)}
         self.conns[MASKS] = bag.connections(MASKS, args.mask_topic)
@@ -241,6 +252,13 @@ class _Replay:
         videos = video.close() if video is not None else []
         # 7. summary
         summary = self._summary(time.perf_counter() - started)
+        if summary["frames_sampled"] and not self.frames_with_objects:
+            log.warning(
+                "the mask topic %s never contains an object in %s (every label image is 0): "
+                "nothing was segmented; check the segmenter's output topic",
+                args.mask_topic,
+                args.bag,
+            )
         summary["videos"] = [str(v) for v in videos]
         print(format_summary(summary), flush=True)
         if self.pipelines.note:
@@ -269,6 +287,9 @@ class _Replay:
             # last window, get answered too (one more window)
             for window in self.front.flush():
                 self._process(window)
+        if self.same_failures and not self.front.frames_sampled:
+            text, count = self.same_failures.most_common(1)[0]
+            raise InputError(f"no frame of {self.args.bag} could be used ({count}x): {text}")
 
     def _rgb_compressed(self) -> bool:
         msgtype = self.conns[RGB][0].msgtype
@@ -314,18 +335,39 @@ class _Replay:
     def _to_frame(self, matched: dict):
         from amodal_ros.interface.messages import frame_from_messages
 
-        return frame_from_messages(matched, self.compressed)
+        frame = frame_from_messages(matched, self.compressed)
+        self.frames_with_objects += bool(frame.labels.any())
+        for held in self.held:  # a frame works: the failures before it were the frames' own
+            log.warning(*held)
+        self.held = []
+        return frame
 
     def _conversion_error(self, stamp: int, err: Exception) -> None:
         inputs = getattr(err, "inputs", ()) or (RGB,)  # the culprit(s) named by the converter
         topic = "+".join(self.topic_of[role] for role in inputs)
+        text = f"{topic}: {err}"
+        self.same_failures[text] += 1
+        fail_after = self.args.fail_after
+        if fail_after and not self.front.frames_sampled and self.same_failures[text] >= fail_after:
+            # nothing has worked yet and every frame fails alike: the bag, not a frame, is bad
+            raise InputError(
+                f"the first {fail_after} frames all failed the same way, so the bag cannot be "
+                f"replayed: {text}"
+            )
         self._report("convert", f"the frame of {topic} at stamp", topic, stamp, err)
 
     def _report(self, reason: str, what: str, topic: str, ns: int, err: Exception) -> None:
         self.skipped[reason] += 1
         seconds = f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
         text = f"{type(err).__name__}: {err}"
-        log.warning("skipped %s %s s (%s: %s)", what, seconds, reason, text)
+        n = self.skipped[reason]
+        if n <= WARNINGS_IN_FULL or n % WARNING_EVERY == 0:  # rate-limited, with the count
+            more = f" ({n} skipped for {reason} so far)" if n > WARNINGS_IN_FULL else ""
+            warning = ("skipped %s %s s (%s: %s)%s", what, seconds, reason, text, more)
+            if reason == "convert" and self.args.fail_after and not self.front.frames_sampled:
+                self.held.append(warning)  # logged once a frame works; else one error says it
+            else:
+                log.warning(*warning)
         if len(self.errors) < MAX_ERROR_REPORTS:
             key = "stamp_ns" if reason == "convert" else "log_time_ns"
             self.errors.append({"reason": reason, "topic": topic, key: ns, "error": text})
@@ -335,7 +377,6 @@ class _Replay:
         results = self.processor.process(window)
         self.timing["model"] += time.perf_counter() - t0
         self.windows += 1
-        self.windows_model += bool(window.full)
         for result in results:
             self.out.result(result)
 
@@ -361,7 +402,8 @@ class _Replay:
             "frames_synchronised": front.frames_in,
             "frames_sampled": front.frames_sampled,
             "windows": self.windows,
-            "windows_model": self.windows_model,
+            "windows_model": self.processor.model_windows,
+            "frames_with_objects": self.frames_with_objects,
             "windows_failed": self.processor.errors,
             "results_written": self.out.results,
             "messages_written": dict(self.out.written),

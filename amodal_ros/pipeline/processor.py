@@ -63,6 +63,7 @@ class WindowProcessor:
         self.times = self.segmenter.sampler.times  # depth joins stage 1's stage times
         self.clock = clock
         self.errors = 0
+        self.model_windows = 0  # windows in which stage 1 ran on at least one object
 
     @classmethod
     def from_config(cls, stream: StreamConfig, inference: InferenceConfig, **kwargs):
@@ -135,6 +136,7 @@ class WindowProcessor:
                 tracks, depth_in, cache=self.cache, frames=needed, warm=self.warm
             )
             amodal = {r.object_id: r for r in results}
+            self.model_windows += 1
         # 4. stage 2: completed appearance of the published frames
         completions = {}
         if self.completer is not None and amodal:

@@ -469,3 +469,67 @@ def test_default_checkpoint_is_the_embedded_model(tmp_path, demo_bag, capsys):
     assert summary["working_size_hw"] == [32, 64] and summary["conditioning_mode"] == "consistent"
     assert summary["windows_model"] == 3 and summary["windows_failed"] == 0
     assert "embedded model" in capsys.readouterr().out
+
+
+def _every(topic: str, change):
+    """A rewrite_bag edit applying `change(msg)` to every Image message of `topic`."""
+
+    def edit(name: str, index: int, raw: bytes):
+        if name != topic:
+            return None
+        store = amodal_typestore()
+        msg = store.deserialize_cdr(raw, IMAGE)
+        change(msg)
+        return IMAGE, bytes(store.serialize_cdr(msg, IMAGE))
+
+    return edit
+
+
+def _yuv(msg):
+    msg.encoding = "yuv422"
+
+
+def _half_size_masks(msg):
+    msg.height, msg.width, msg.step = msg.height // 2, msg.width // 2, msg.step // 2
+    msg.data = msg.data[: msg.step * msg.height]
+
+
+def _background(msg):
+    msg.data = np.zeros_like(msg.data)
+
+
+@pytest.mark.parametrize(
+    "topic, change, problem",
+    [
+        (topics.RGB_TOPIC, _yuv, "RGB image has encoding 'yuv422'; expected one of"),
+        (topics.MASK_TOPIC, _half_size_masks, "size mismatch: RGB is"),
+    ],
+)
+def test_a_bag_that_fails_the_same_way_throughout_stops_with_one_line(
+    tmp_path, demo_bag, published_folder, capsys, topic, change, problem
+):
+    bad = tmp_path / "bad"
+    rewrite_bag(demo_bag, bad, _every(topic, change))
+    out = tmp_path / "out"
+    argv = ["replay", str(bad), "--out", str(out), "--checkpoint", str(published_folder)]
+    assert main([*argv, "--no-progress", "--fail-after", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and problem in err[0] and "first 3 frames all failed" in err[0], err
+    assert topic in err[0]
+    assert not out.exists() and not list(tmp_path.glob(".out.partial*"))
+    # a short bag (fewer bad frames than fail_after) is refused at its end, the same way
+    assert main([*argv, "--no-progress", "--fail-after", "1000"]) == 2
+    assert "no frame of" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_bag_without_any_object_warns_once_and_says_so(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    empty = tmp_path / "empty"
+    rewrite_bag(demo_bag, empty, _every(topics.MASK_TOPIC, _background))
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.replay"):
+        summary = replay.run(replay_args(empty, tmp_path / "out", published_folder))
+    warnings = [r for r in caplog.records if "never contains an object" in r.getMessage()]
+    assert len(warnings) == 1 and topics.MASK_TOPIC in warnings[0].getMessage()
+    assert summary["frames_with_objects"] == 0 and summary["windows_model"] == 0
+    assert summary["results_written"] == summary["frames_sampled"] > 0  # still answered
