@@ -40,7 +40,10 @@ class Counters:
     windows_idle: int = 0  # skipped: no subscriber
     errors: int = 0  # failed windows
     published: int = 0
-    latencies: list[float] = field(default_factory=list)  # recent result latencies, s
+    passthrough: int = 0  # windows answered without the model (filling, deadline, too small)
+    deadline_missed: int = 0
+    model_seconds: list[float] = field(default_factory=list)  # recent model windows' times, s
+    end_to_end: list[float] = field(default_factory=list)  # recent source stamp -> publish, s
 
 
 @dataclass
@@ -91,7 +94,6 @@ class StreamHealth:
                 "the stride; raise `stride` or lower `num_steps`"
             )
         rates = {k: (now.received[k] - then.received[k]) / dt for k in (RGB, MASKS, DEPTH)}
-        latency = float(np.mean(now.latencies)) if now.latencies else 0.0
         values = {
             "input rate rgb (Hz)": f"{rates[RGB]:.2f}",
             "input rate masks (Hz)": f"{rates[MASKS]:.2f}",
@@ -99,10 +101,13 @@ class StreamHealth:
             "frames sampled": str(now.sampled),
             "frames rejected": str(now.rejected),
             "unmatched messages": str(sum(now.unmatched.values())),
-            "window latency mean (s)": f"{latency:.3f}",
+            "model windows": str(now.windows_done - now.passthrough),
+            "model window time p50/p95/max (s)": spread(now.model_seconds),
+            "end-to-end latency p50/p95/max (s)": spread(now.end_to_end),
+            "pass-through windows": str(now.passthrough),
             "queue depth": str(now.queued),
             "dropped windows": str(now.dropped),
-            "windows processed": str(now.windows_done),
+            "deadline misses": str(now.deadline_missed),
             "windows skipped (no subscribers)": str(now.windows_idle),
             "pipeline errors": str(now.errors),
             "results published": str(now.published),
@@ -117,6 +122,14 @@ class StreamHealth:
     def _silent_hint(self, now: Counters) -> str:
         silent = [f"{n} ({topic})" for n, topic in self.inputs.items() if now.received[n] == 0]
         return "; nothing received yet on: " + ", ".join(silent) if silent else ""
+
+
+def spread(values: list[float]) -> str:
+    """'p50/p95/max' of recent values in seconds ('-' before there is one)."""
+    if not values:
+        return "-"
+    p50, p95 = np.percentile(values, [50, 95])
+    return f"{p50:.3f}/{p95:.3f}/{max(values):.3f}"
 
 
 def status_publisher(node):

@@ -31,7 +31,12 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from amodal_ros.core.config import node_configs
 from amodal_ros.core.errors import CheckpointError, InputError
-from amodal_ros.core.frames import MODEL_PERIOD_NS, Frame, frames_from_arrays
+from amodal_ros.core.frames import (
+    MODEL_PERIOD_NS,
+    REASON_DEADLINE_MISSED,
+    Frame,
+    frames_from_arrays,
+)
 from amodal_ros.interface.messages import (
     ResultMessages,
     frame_from_messages,
@@ -100,8 +105,9 @@ class AmodalNode(LifecycleNode):
         self._forget: list[int] = []
         self._throttle: dict[str, tuple[float, int]] = {}
         self.received: Counter[str] = Counter()
-        self.latencies: deque[float] = deque(maxlen=100)
-        self.published = 0
+        self.model_seconds: deque[float] = deque(maxlen=200)  # model windows' compute time
+        self.end_to_end: deque[float] = deque(maxlen=200)  # source stamp -> published, s
+        self.passthrough_windows = self.deadline_missed = self.published = 0
         self.health: StreamHealth | None = None
         if (
             self.get_parameter("autostart").value
@@ -318,7 +324,17 @@ class AmodalNode(LifecycleNode):
         outputs = ("objects", "overlay", "completion")
         return any(self._pubs[k].get_subscription_count() for k in outputs if k in self._pubs)
 
-    def _publish(self, window: Window, results) -> None:
+    def _publish(self, window: Window, results, seconds: float) -> None:
+        if not self.context.ok():  # shutting down: the publishers' context is gone
+            return
+        objects = [o for r in results for o in r.objects]
+        if any(o.valid for o in objects):  # the model ran on this window
+            self.model_seconds.append(seconds)
+            now = self.get_clock().now().nanoseconds
+            self.end_to_end.extend((now - r.frame.stamp_ns) * 1e-9 for r in results)
+        else:
+            self.passthrough_windows += 1
+        self.deadline_missed += any(o.reason == REASON_DEADLINE_MISSED for o in objects)
         pubs = self._pubs
         for result in results:
             latency = time.monotonic() - window.last.arrival if window.last.arrival else 0.0
@@ -334,7 +350,6 @@ class AmodalNode(LifecycleNode):
                     info = self._camera_infos.get(result.frame.stamp_ns)
             if info is not None:
                 pubs["camera_info"].publish(info)
-            self.latencies.append(latency)
             self.published += 1
 
     # -- diagnostics -----------------------------------------------------------------------
@@ -356,7 +371,10 @@ class AmodalNode(LifecycleNode):
         counters.windows_idle = self.worker.windows_idle if self.worker else 0
         counters.errors = self.processor.errors if self.processor else 0
         counters.published = self.published
-        counters.latencies = list(self.latencies)
+        counters.model_seconds = list(self.model_seconds)
+        counters.end_to_end = list(self.end_to_end)
+        counters.passthrough = self.passthrough_windows
+        counters.deadline_missed = self.deadline_missed
         report = self.health.update(counters)
         for warning in report.warnings:
             self.get_logger().warning(warning)

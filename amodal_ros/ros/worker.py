@@ -1,13 +1,14 @@
 """The node's inference worker: a bounded window queue and a thread that drains it.
 
-No rclpy here: the node hands in a `publish(window, results)` callable, so the queueing and
-drop policy are testable without ROS.
+No rclpy here: the node hands in a `publish(window, results, seconds)` callable, so the
+queueing and drop policy are testable without ROS.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -76,7 +77,8 @@ class WindowQueue:
 
 
 class InferenceWorker:
-    """Thread that runs `process(window)` and hands the results to `publish`."""
+    """Thread that runs `process(window)` and hands the results, with the seconds the window
+    took, to `publish(window, results, seconds)`."""
 
     def __init__(
         self,
@@ -121,10 +123,16 @@ class InferenceWorker:
                 if not self.should_run():
                     self.windows_idle += 1
                     continue
+                started = time.monotonic()
                 results = self.process(window)
-                self.publish(window, results)
+                self.publish(window, results, time.monotonic() - started)
                 self.windows_done += 1
             except Exception:  # the worker must survive anything; the processor reports itself
-                log.exception("publishing window ending at stamp %d failed", window.last.stamp_ns)
+                if self._stop.is_set():  # stopping: the publishers may be gone already
+                    log.info("stopping: window ending at %d not published", window.last.stamp_ns)
+                else:
+                    log.exception(
+                        "publishing window ending at stamp %d failed", window.last.stamp_ns
+                    )
             finally:
                 self.busy = False

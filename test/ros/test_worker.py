@@ -64,7 +64,7 @@ def test_worker_survives_failures_and_skips_when_idle():
     worker = InferenceWorker(
         q,
         process,
-        lambda w, r: published.extend(r),
+        lambda w, r, seconds: published.extend(r),
         forgotten.extend,
         should_run=running.is_set,
     )

@@ -1,0 +1,56 @@
+"""The node's health report (no ROS needed): what changed since the last report, model and
+pass-through windows apart, and the warnings a user should see."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
+from amodal_ros.ros.diagnostics import ERROR, OK, WARN, Counters, StreamHealth, spread
+
+TOPICS = {RGB: "/cam/rgb", MASKS: "/seg/labels", DEPTH: "/cam/depth"}
+
+
+def test_model_and_pass_through_windows_are_reported_apart():
+    health = StreamHealth(TOPICS, 0.01, start=0.0)
+    now = Counters(
+        time=2.0,
+        received=Counter({RGB: 60, MASKS: 58, DEPTH: 20}),
+        matched=20,
+        windows_done=7,
+        passthrough=4,
+        model_seconds=[1.0, 2.0, 3.0],
+        end_to_end=[2.5],
+    )
+    report = health.update(now)
+    values = report.values
+    assert values["model windows"] == "3" and values["pass-through windows"] == "4"
+    assert values["model window time p50/p95/max (s)"] == "2.000/2.900/3.000"
+    assert values["end-to-end latency p50/p95/max (s)"] == "2.500/2.500/2.500"
+    assert values["input rate masks (Hz)"] == "29.00" and values["input rate depth (Hz)"] == "10.00"
+    assert report.level == OK and not report.warnings
+
+
+def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
+    health = StreamHealth(TOPICS, 0.01, start=0.0)
+    health.update(Counters(time=1.0, received=Counter({RGB: 10}), dropped=1))
+    report = health.update(
+        Counters(
+            time=2.0,
+            received=Counter({RGB: 20, MASKS: 5}),
+            unmatched=Counter({RGB: 3}),
+            dropped=3,
+            deadline_missed=1,
+        )
+    )
+    assert report.level == WARN
+    text = " ".join(report.warnings)
+    assert "dropped 2 stale window(s)" in text and "unmatched messages" in text
+    assert "nothing received yet on: depth (/cam/depth)" in text  # the silent input, named
+    assert report.values["deadline misses"] == "1"
+    failed = health.update(Counters(time=3.0, received=Counter({RGB: 20, MASKS: 5}), errors=2))
+    assert failed.level == ERROR and "2 window(s) failed" in failed.message
+
+
+def test_spread_of_nothing_yet():
+    assert spread([]) == "-"
