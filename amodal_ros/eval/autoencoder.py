@@ -1,0 +1,89 @@
+"""How well a checkpoint's VAE reconstructs what stage 1 reads and writes: the ceiling of
+every mask the model can produce.
+
+Each target's amodal and modal masks of held-out clips go through the VAE as the pipeline
+sends them (resized with the model's `mask_resize`, encoded to the posterior mode, decoded by
+the temporal decoder in chunks of 8 frames) and are thresholded as the pipeline thresholds
+(R+G+B > the model's threshold); the IoU is pooled over all frames, at the working size (against
+the mask as resized there, soft masks at half coverage) and at the clip's own size (what a user
+sees: the decoded score upsampled, then thresholded, OR nothing).
+
+Usage:
+    python -m amodal_ros.eval.autoencoder embedded [--clips 20] [--split test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from amodal_ros.core.config import InferenceConfig
+
+
+def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, float]:
+    """{"working": pooled IoU at the working size, "clip": at the clips' size, "masks": n}.
+
+    Args:
+        components: VasComponents of one stage (its VAE is measured).
+        config: resolved for the model (working size, mask_resize, rgb_sum_threshold).
+        clips: AmodalClips.
+    """
+    import torch
+
+    from amodal_ros.pipeline import preprocess
+    from amodal_ros.pipeline.runner import to_masks
+    from amodal_ros.pipeline.sampling import decode
+
+    vae = components.vae
+    sums = {"working": [0, 0], "clip": [0, 0]}
+    count = 0
+    for clip in clips:
+        for i in clip.target_ids:
+            for masks in (clip.amodal[i], clip.modal(i)):
+                if not masks.any():
+                    continue
+                pixels = preprocess.mask_pixels(
+                    masks, config.height, config.width, config.mask_resize
+                )
+                with torch.no_grad():
+                    x = torch.from_numpy(pixels).to(vae.dtype)
+                    latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
+                    frames = decode(vae, latents[None], config.decode_chunk_size)[0]
+                small, score = to_masks(frames, config.rgb_sum_threshold)  # [T, h, w]
+                truth = pixels[:, 0] > 0.0  # binary, or soft coverage above a half
+                _add(sums["working"], small, truth)
+                h, w = masks.shape[1:]
+                big = preprocess.resize_stack(score, h, w, nearest=False)
+                _add(sums["clip"], big * 765.0 > config.rgb_sum_threshold + 0.5, masks)
+                count += 1
+    return {name: inter / max(union, 1) for name, (inter, union) in sums.items()} | {
+        "masks": count
+    }
+
+
+def _add(acc: list, pred: np.ndarray, truth: np.ndarray) -> None:
+    acc[0] += int((pred & truth).sum())
+    acc[1] += int((pred | truth).sum())
+
+
+def main() -> None:
+    """Print the reconstruction IoU of a checkpoint's VAE on held-out clips as JSON."""
+    from amodal_ros.data.scenes import make_scene, split_seeds
+    from amodal_ros.models import registry
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="a checkpoint folder or model name")
+    parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--split", default="test", choices=("test", "val"))
+    ns = parser.parse_args()
+    components = registry.components(ns.checkpoint)
+    config = InferenceConfig().for_model(components.defaults)
+    clips = [make_scene(seed) for seed in split_seeds(ns.split, ns.clips)]
+    scores = reconstruction_iou(components, config, clips)
+    print(json.dumps({"checkpoint": ns.checkpoint, "split": ns.split, **scores}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""The VAE's reconstruction ceiling is measured as the pipeline encodes, decodes and
+thresholds masks."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
+
+from amodal_ros.core.config import InferenceConfig  # noqa: E402
+from amodal_ros.data.scenes import make_scene  # noqa: E402
+from amodal_ros.eval.autoencoder import reconstruction_iou  # noqa: E402
+
+
+def test_reconstruction_iou_at_the_working_and_the_clip_size(components12):
+    clips = [make_scene(3, num_frames=4, height=32, width=64)]
+    config = InferenceConfig(num_frames=4).for_model(components12.defaults)
+    scores = reconstruction_iou(components12, config, clips)
+    assert scores["masks"] >= 2 and 0.0 <= scores["working"] <= 1.0
+    assert 0.0 <= scores["clip"] <= 1.0
+    # an untrained VAE with nothing above the threshold reconstructs nothing: IoU 0
+    none = reconstruction_iou(components12, config.replace(rgb_sum_threshold=764), clips)
+    assert none["working"] == 0.0 and none["clip"] == 0.0
