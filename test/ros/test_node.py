@@ -312,6 +312,7 @@ def test_installed_executable_runs_like_ros2_run(published_folder, tmp_path):
     assert "active: listening on /cam/rgb, /masks, /depth" in out, out[-2000:]
     assert "at 10.0 fps" in out
     assert rc == 0, out[-3000:]  # a clean stop on SIGINT
+    assert "[ERROR]" not in out and "context is invalid" not in out, out[-3000:]
 
 
 def test_installed_executable_rejects_out_of_range_yaml(tmp_path):
