@@ -47,6 +47,7 @@ FOREGROUND_SPREAD = 5
 # Autoencoder frames by kind: modal and amodal masks, depth, an object's visible and whole RGB
 # on white; masks are what stage 1 reads and writes, so they dominate.
 FRAME_KINDS = (0.3, 0.3, 0.15, 0.125, 0.125)
+POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
 
 
 @dataclass
@@ -109,6 +110,13 @@ class TrainConfig:
     batch_size: int = param(1, "windows per step", 1)
     lr: float = param(3e-6, "AdamW learning rate (the reference's)", 0.0, 1.0)
     warmup_steps: int = param(0, "linear learning-rate warm-up from 0, steps", 0)
+    sample_reuse: int = param(
+        1,
+        "stage 1/2: each encoded window is used about this many times (new noise each time); "
+        "encoding is most of a small model's CPU step",
+        1,
+        100,
+    )
     grad_clip: float = param(0.0, "largest gradient norm; 0 = no clipping", 0.0, 1e6)
     lr_schedule: str = param(
         "constant",
@@ -361,37 +369,60 @@ class _Batches:
         from amodal_ros.pipeline.encoding import ConditionEncoder
 
         self.c, self.config, self.device = components, config, device
+        self.pool: list[tuple] = []  # encoded windows for reuse (`sample_reuse`)
         encoder = ConditionEncoder(components, _inference_config(config), device, torch.float32)
         self.clip = encoder.clip_embed
 
     @torch.no_grad()
     def sample(self, rng: np.random.Generator, generator: torch.Generator):
         """One batch (target, cond, context, added time ids) of the configured stage."""
-        from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD, conditioning_dropout
+        from amodal_ros.train.edm import conditioning_dropout
 
-        targets, conds, clips, ids = [], [], [], []
-        for _ in range(self.config.batch_size):
-            if self.config.stage == "completion":
-                target_px, conditions, clip_input = self._completion_window(rng)
-            else:
-                modal, amodal, depth = self._window(rng)
-                target_px, clip_input = amodal, modal
-                conditions = [modal, depth] if self.config.depth else [modal]
-            sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
-            targets.append(self._encode(target_px, target=True, generator=generator))
-            noisy = [
-                c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32)
-                for c in conditions
-            ]
-            conds.append(torch.cat([self._encode(c) for c in noisy], 1))
-            clips.append(self.clip(clip_input))  # [F, D]
-            ids.append([8.0, 127.0, sigma_cond])  # fps 8 as trained, motion bucket, cond noise
+        items = [self._pooled(rng, generator) for _ in range(self.config.batch_size)]
+        targets, conds, clips, ids = zip(*items)
         clip = torch.stack(clips)  # [B, F, D]
         b, f, d = clip.shape
         context = clip[:, None].expand(b, f, f, d).reshape(b * f, f, d)
         cond = torch.stack(conds)
         context, cond = conditioning_dropout(context, cond, generator)
         return torch.stack(targets), cond, context, torch.tensor(ids, device=self.device)
+
+    def _pooled(self, rng: np.random.Generator, generator: torch.Generator) -> tuple:
+        """An encoded window: a fresh one, or (with `sample_reuse` > 1) one encoded before.
+
+        Encoding a window's conditions and target costs most of a small model's CPU step; a
+        window drawn again meets new diffusion noise, sigma and dropout, so reusing each about
+        `sample_reuse` times trains on nearly as much as fresh windows, faster.
+        """
+        reuse = self.config.sample_reuse
+        if reuse > 1 and len(self.pool) >= POOL_SIZE and rng.random() > 1.0 / reuse:
+            return self.pool[int(rng.integers(len(self.pool)))]
+        item = self._item(rng, generator)
+        if reuse > 1:
+            if len(self.pool) < POOL_SIZE:
+                self.pool.append(item)
+            else:
+                self.pool[int(rng.integers(POOL_SIZE))] = item
+        return item
+
+    def _item(self, rng: np.random.Generator, generator: torch.Generator) -> tuple:
+        """(target latents, condition latents, CLIP embeddings, added time ids) of a window."""
+        from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD
+
+        if self.config.stage == "completion":
+            target_px, conditions, clip_input = self._completion_window(rng)
+        else:
+            modal, amodal, depth = self._window(rng)
+            target_px, clip_input = amodal, modal
+            conditions = [modal, depth] if self.config.depth else [modal]
+        sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
+        target = self._encode(target_px, target=True, generator=generator)
+        noisy = [
+            c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32) for c in conditions
+        ]
+        cond = torch.cat([self._encode(c) for c in noisy], 1)
+        ids = [8.0, 127.0, sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
+        return target, cond, self.clip(clip_input), ids  # clip: [F, D]
 
     def _completion_window(self, rng: np.random.Generator):
         """(target, [modal RGB, amodal mask], CLIP input) pixels of one self-supervised pair.

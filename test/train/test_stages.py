@@ -100,3 +100,19 @@ def test_completion_training_lowers_the_loss_on_a_fixed_batch(vae_run):
         lambda: edm_loss(unet, target, cond, context, ids, sigmas, noise), params, 8, 1e-3
     )
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_encoded_windows_are_reused_only_when_asked(vae_run):
+    components = load_components(vae_run)
+    rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    fresh = _Batches(components, TrainConfig(**SMALL, depth=True), "cpu")
+    fresh._pooled(rng, generator)
+    assert fresh.pool == []  # sample_reuse 1: every window is new, nothing is kept
+    reused = _Batches(components, TrainConfig(**SMALL, depth=True, sample_reuse=100), "cpu")
+    from amodal_ros.train.loop import POOL_SIZE
+
+    reused.pool = [reused._item(rng, generator)] * POOL_SIZE  # a full pool
+    item = reused._pooled(rng, generator)
+    assert item is reused.pool[0]  # 99 % of draws: an encoded window from the pool
+    batch = reused.sample(rng, generator)
+    assert batch[0].shape[0] == SMALL.get("batch_size", 1)
