@@ -22,7 +22,7 @@ setup(
             "embedded/*/*/*",
         ]
     },
-    install_requires=["numpy", "opencv-python-headless", "pillow", "tqdm", "safetensors"],
+    install_requires=["numpy", "scipy", "opencv-python-headless", "pillow", "tqdm", "safetensors"],
     extras_require={
         # torch is not pinned here: robots want their CUDA build. For CPU use torch==2.13.0.
         "inference": ["torch>=2.1", "diffusers>=0.30", "transformers>=4.40", "accelerate"],

@@ -1,0 +1,198 @@
+"""IdTracker: stable ids from per-frame instance ids, through crossings, full occlusion and
+timeouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from amodal_ros.pipeline.tracking import IdTracker
+
+P = 125_000_000  # ns: 8 fps, the model rate
+H, W = 48, 128
+TIMEOUT = 5_000_000_000
+
+
+def tracker(**kw) -> IdTracker:
+    return IdTracker(
+        kw.get("min_iou", 0.2), kw.get("reid_distance", 1.0), kw.get("timeout", TIMEOUT)
+    )
+
+
+def paint(boxes: dict[int, tuple[int, int, int, int]]) -> np.ndarray:
+    """[H, W] labels of boxes {true id: (y, x, h, w)}, painted in order (later ones in front)."""
+    labels = np.zeros((H, W), np.int64)
+    for object_id, (y, x, h, w) in boxes.items():
+        labels[max(y, 0) : max(y + h, 0), max(x, 0) : max(x + w, 0)] = object_id
+    return labels
+
+
+def shuffle(labels: np.ndarray, rng: np.random.Generator, high: int = 60_000) -> np.ndarray:
+    """The same masks under new random ids in [1, high), as a per-frame segmenter numbers them."""
+    values, inverse = np.unique(labels, return_inverse=True)
+    objects = values > 0
+    new = np.zeros(len(values), np.int64)
+    while True:
+        new[objects] = rng.integers(1, high, objects.sum())
+        if len(set(new[objects].tolist())) == objects.sum():  # distinct
+            return new[inverse.reshape(labels.shape)]
+
+
+def track_ids(truth: np.ndarray, tracked: np.ndarray) -> dict[int, int]:
+    """{true id: track id} of one frame; every object's pixels carry a single track id."""
+    out = {}
+    for object_id in np.unique(truth[truth > 0]):
+        ids = np.unique(tracked[truth == object_id])
+        assert len(ids) == 1, (object_id, ids)
+        out[int(object_id)] = int(ids[0])
+    return out
+
+
+def run(frames: list[np.ndarray], seed: int = 0, **kw) -> list[dict[int, int]]:
+    """Track shuffled frames; per frame {true id: track id}."""
+    rng, t = np.random.default_rng(seed), tracker(**kw)
+    return [track_ids(f, t.update(i * P, shuffle(f, rng))) for i, f in enumerate(frames)]
+
+
+def ids_of(per_frame: list[dict[int, int]], object_id: int) -> list[int]:
+    return [ids[object_id] for ids in per_frame if object_id in ids]
+
+
+def test_relabels_with_background_kept_and_dtype():
+    labels = paint({7: (5, 5, 10, 10), 300: (20, 40, 8, 8)})
+    out = tracker().update(0, labels.astype(np.uint16))
+    assert out.dtype == np.int32
+    assert ((out == 0) == (labels == 0)).all()
+    assert len(np.unique(out[out > 0])) == 2
+
+
+@pytest.mark.parametrize("high", [60_000, 2**40])  # ids counted, and ids too large to count
+def test_ids_follow_the_objects_when_every_frame_shuffles_them(high):
+    rng = np.random.default_rng(1)
+    frames = [paint({1: (5, 4 * t, 10, 12), 2: (30, 100 - 3 * t, 12, 10)}) for t in range(20)]
+    t = tracker()
+    per_frame = [
+        track_ids(f, t.update(i * P, shuffle(f, rng, high))) for i, f in enumerate(frames)
+    ]
+    assert len(set(ids_of(per_frame, 1))) == 1
+    assert len(set(ids_of(per_frame, 2))) == 1
+    assert ids_of(per_frame, 1)[0] != ids_of(per_frame, 2)[0]
+
+
+def test_two_objects_crossing_keep_their_ids():
+    # 1 moves right behind 2, which moves left in front of it over the same rows: at the
+    # crossing 1 shrinks to a sliver and is fully hidden in one frame, then comes out the other
+    # side; a tracker by position alone (no motion) would swap them
+    frames = [paint({1: (16, 6 + 4 * t, 12, 12), 2: (14, 108 - 4 * t, 16, 14)}) for t in range(26)]
+    assert any(1 not in np.unique(f) for f in frames)  # really fully hidden once
+    for seed in range(3):
+        per_frame = run(frames, seed)
+        one, two = ids_of(per_frame, 1), ids_of(per_frame, 2)
+        assert len(set(one)) == 1 and len(set(two)) == 1, (seed, one, two)
+        assert one[0] != two[0]
+
+
+def hidden_scene(t: int, newcomer_at: int = 12) -> np.ndarray:
+    """1 (a 10x10 box) moves right at 3 px/frame behind a static pole 2 (30 px wide), fully
+    hidden in frames 10-16; 3 appears far away at `newcomer_at`, while 1 is hidden."""
+    boxes = {1: (18, 20 + 3 * t, 10, 10), 2: (0, 50, H, 30)}
+    if t >= newcomer_at:
+        boxes[3] = (4, 110, 8, 8)
+    return paint(boxes)
+
+
+def test_a_fully_hidden_object_keeps_its_id_and_a_newcomer_gets_a_new_one():
+    frames = [hidden_scene(t) for t in range(24)]
+    hidden = [t for t, f in enumerate(frames) if not (f == 1).any()]
+    assert hidden == list(range(10, 17))  # 7 frames (0.875 s) fully hidden
+    per_frame = run(frames)
+    one = ids_of(per_frame, 1)
+    assert len(one) == 24 - 7 and len(set(one)) == 1, one
+    newcomer = set(ids_of(per_frame, 3))
+    assert len(newcomer) == 1
+    assert newcomer.isdisjoint({one[0], per_frame[0][2]})
+
+
+def test_a_reappearing_object_far_from_its_prediction_is_a_new_object():
+    # a box at the left image edge while 1 is hidden behind the pole: far from where 1 is
+    # predicted, so it must not inherit 1's id
+    frames = [hidden_scene(t) for t in range(14)]
+    frames.append(paint({1: (18, 0, 10, 10), 2: (0, 50, H, 30), 3: (4, 110, 8, 8)}))
+    per_frame = run(frames)
+    assert per_frame[-1][1] != per_frame[0][1]
+
+
+def test_a_track_unseen_for_longer_than_the_timeout_is_dropped():
+    box = paint({1: (10, 10, 10, 10)})
+    empty = np.zeros_like(box)
+    t = tracker(timeout=4 * P)
+    first = t.update(0, box)[10, 10]
+    t.update(1 * P, empty)
+    assert t.update(4 * P, box)[10, 10] == first  # unseen for 0.5 s, the timeout: kept
+    t.update(5 * P, empty)
+    assert first in t.tracks
+    again = t.update(9 * P, box)[10, 10]  # unseen for 0.625 s
+    assert first not in t.tracks
+    assert again not in (0, first)  # a new id, never a reused one
+
+
+def test_amodal_feedback_relocates_a_hidden_object():
+    # 1 moves right behind a wide block (2, in front), turns round while hidden and comes out
+    # where it went in: its velocity predicts it far to the right; only the model's amodal
+    # masks of the hidden frames (what the pipeline's results say) bring it back
+    xs = [10, 14, 18, 22, 26, 30, 34, 38, 42, 46, 50, 46, 42, 38, 34]  # 1's true left edge
+    frames = [paint({1: (18, x, 10, 10), 2: (0, 40, H, 60)}) for x in xs]
+    assert [(f == 1).any() for f in frames] == [True] * 8 + [False] * 5 + [True] * 2
+
+    def replay(feedback: bool) -> list[int]:
+        t, rng = tracker(), np.random.default_rng(3)
+        ids = []
+        for i, (x, f) in enumerate(zip(xs, frames)):
+            out = t.update(i * P, shuffle(f, rng))
+            ids.append(int(out[20, x]) if (f == 1).any() else 0)
+            if feedback and i >= 6:  # partly or fully hidden: the model says where it is
+                t.observe_amodal(ids[0], paint({1: (18, x, 10, 10)}) == 1, i * P)
+        return ids
+
+    lost = replay(feedback=False)
+    assert lost[13] not in (0, lost[0])  # without feedback a new object
+    found = replay(feedback=True)
+    assert found[13] == found[14] == found[0]
+
+
+def test_observe_amodal_ignores_empty_masks_unknown_ids_and_stale_stamps():
+    t = tracker()
+    out = t.update(0, paint({5: (10, 10, 10, 10)}))
+    track_id = int(out[10, 10])
+    t.update(P, paint({5: (10, 12, 10, 10)}))
+    shape = t.tracks[track_id].shape
+    t.observe_amodal(track_id, np.zeros((H, W), bool), P)
+    t.observe_amodal(track_id + 99, paint({1: (0, 0, 5, 5)}) == 1, P)
+    t.observe_amodal(track_id, paint({1: (30, 90, 10, 10)}) == 1, 0)  # older than its shape
+    assert t.tracks[track_id].shape is shape
+    assert track_id + 99 not in t.tracks
+
+
+def test_memory_is_bounded_by_the_track_limit():
+    from amodal_ros.pipeline.tracking import MAX_TRACKS
+
+    t = tracker()
+    rng = np.random.default_rng(0)
+    for i in range(MAX_TRACKS // 16 + 4):
+        labels = np.zeros((H, W), np.int64)  # 40 scattered 2x2 specks, none where one was
+        for k in range(40):
+            y, x = rng.integers(0, H - 2), rng.integers(0, W - 2)
+            labels[y : y + 2, x : x + 2] = k + 1
+        t.update(i * P, labels)
+    assert t.update((i + 1) * P, labels).max() > MAX_TRACKS  # more ids were given than are kept
+    assert len(t.tracks) == MAX_TRACKS
+
+
+def test_reset_and_a_stamp_going_back_forget_tracks_but_not_the_id_count():
+    t = tracker()
+    box = paint({1: (10, 10, 10, 10)})
+    first = t.update(10 * P, box)[10, 10]
+    second = t.update(0, box)[10, 10]  # the stream started over
+    assert second != first and len(t.tracks) == 1
+    t.reset()
+    assert not t.tracks and t.update(0, box)[10, 10] not in (first, second)
