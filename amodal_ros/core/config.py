@@ -363,6 +363,24 @@ class StreamConfig(_Config):
     min_object_pixels: int = param(
         16, "objects whose largest modal area in a window is below this are not run", 0
     )
+    track_ids: bool = param(
+        False,
+        "give objects stable ids by tracking the instance masks (for segmenters that number "
+        "their masks afresh in every frame); off: the mask's pixel values are the ids",
+    )
+    track_min_iou: float = param(
+        0.2,
+        "track_ids: smallest IoU of a mask with a track's predicted mask to continue it",
+        0.01,
+        1.0,
+    )
+    track_reid_distance: float = param(
+        1.0,
+        "track_ids: a hidden object seen again within this many object sizes of where it is "
+        "predicted gets its old id back",
+        0.0,
+        10.0,
+    )
     deadline: float = param(
         0.0,
         "windows waiting longer than this are published with modal as amodal "

@@ -1,7 +1,8 @@
 """The streaming pipeline shared by the ROS node and `amodal-ros replay`:
 
     messages --StampSynchronizer--> frames --FrameRateSampler--> model-rate frames
-             --WindowBuffer--> windows --WindowProcessor--> FrameResults
+             [--IdTracker--> frames with stable ids] --WindowBuffer--> windows
+             --WindowProcessor--> FrameResults
 
 `StreamFront` is the cheap, callback-side half (no model); `WindowProcessor`
 (amodal_ros.pipeline.processor) is the worker-side half that runs the models. Both are
@@ -11,13 +12,15 @@ ROS-free: messages are converted by a callable passed in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from amodal_ros.core.config import StreamConfig
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.frames import Frame
+from amodal_ros.core.frames import Frame, FrameResult
 from amodal_ros.pipeline.rate import FrameRateSampler
 from amodal_ros.pipeline.sync import StampSynchronizer
+from amodal_ros.pipeline.tracking import IdTracker
 from amodal_ros.pipeline.window import Window, WindowBuffer
 
 log = logging.getLogger("amodal_ros.stream")
@@ -29,7 +32,7 @@ class StreamFront:
     """Synchronise, sample to the model rate and window a message stream.
 
     Args:
-        config: stream settings (tolerance, rate, stride, timeouts).
+        config: stream settings (tolerance, rate, stride, timeouts, tracking).
         num_frames: window length of the model.
         use_depth: whether a depth message is part of every frame.
         to_frame: builds a Frame from {"stamp_ns", "rgb", "masks"[, "depth"]} of raw messages;
@@ -55,6 +58,15 @@ class StreamFront:
             config.stride,
             int(config.object_timeout * 1e9),
             self.sampler.period_ns,
+        )
+        self.tracker = (
+            IdTracker(
+                config.track_min_iou,
+                config.track_reid_distance,
+                int(config.object_timeout * 1e9),
+            )
+            if config.track_ids
+            else None
         )
         self.to_frame = to_frame
         self.on_error = on_error or (lambda stamp, err: log.warning("frame %d: %s", stamp, err))
@@ -88,14 +100,28 @@ class StreamFront:
                 self.frames_rejected += 1
                 self.on_error(matched["stamp_ns"], err)
                 continue
+            if self.tracker is not None:  # per-frame ids -> stable track ids
+                frame = replace(frame, labels=self.tracker.update(frame.stamp_ns, frame.labels))
             self.frames_sampled += 1
             window = self.buffer.push(frame)
             if window is not None:
                 windows.append(window)
         return windows
 
+    def observe(self, results: Iterable[FrameResult]) -> None:
+        """Feed published results back to the id tracker (with `track_ids`): the valid amodal
+        masks say where hidden objects are, so they are re-identified where they reappear."""
+        if self.tracker is None:
+            return
+        for result in results:
+            for obj in result.objects:
+                if obj.valid:
+                    self.tracker.observe_amodal(obj.object_id, obj.amodal, result.frame.stamp_ns)
+
     def reset(self) -> None:
-        """Forget the stream (synchroniser, sampler and window buffer)."""
+        """Forget the stream (synchroniser, sampler, id tracker and window buffer)."""
         self.sync.reset()
         self.sampler.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
         self.buffer.reset()
