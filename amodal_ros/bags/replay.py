@@ -376,6 +376,7 @@ class _Replay:
         t0 = time.perf_counter()
         results = self.processor.process(window)
         self.timing["model"] += time.perf_counter() - t0
+        self.front.observe(results)  # track_ids: where hidden objects are
         self.windows += 1
         for result in results:
             self.out.result(result)

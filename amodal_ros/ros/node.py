@@ -335,6 +335,9 @@ class AmodalNode(LifecycleNode):
         else:
             self.passthrough_windows += 1
         self.deadline_missed += any(o.reason == REASON_DEADLINE_MISSED for o in objects)
+        with self._lock:  # track_ids: the amodal masks say where hidden objects are
+            if self.front is not None:
+                self.front.observe(results)
         pubs = self._pubs
         for result in results:
             latency = time.monotonic() - window.last.arrival if window.last.arrival else 0.0
