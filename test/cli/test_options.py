@@ -43,9 +43,13 @@ def test_every_config_option_is_its_field_and_nothing_else_sets_a_config(name):
         by_dest.setdefault(action.dest, []).extend(action.option_strings)
     for group, (config_cls, names) in group_fields(args_cls).items():
         meta = {f.name: f.metadata for f in fields(config_cls)}
+        kinds = {f.name: type(f.default) for f in fields(config_cls)}
         for field_name in names:
             options = by_dest.pop(f"{group}.{field_name}")
-            expected = ["--" + field_name.replace("_", "-"), *meta[field_name]["flags"]]
+            flag = "--" + field_name.replace("_", "-")
+            expected = [flag, *meta[field_name]["flags"]]
+            if kinds[field_name] is bool:  # --x and --no-x
+                expected.insert(1, "--no-" + flag[2:])
             assert options == expected, (name, field_name)
         for short in getattr(config_cls, "CLI_SHORTHANDS", {}):
             by_dest.pop(f"{group}.{short}", None)
