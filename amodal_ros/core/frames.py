@@ -53,8 +53,9 @@ class Frame:
         depth_encoding: "32FC1" (metres) or "16UC1" (millimetres).
         frame_id: header frame_id of the RGB image, copied to every output.
         arrival: monotonic seconds when the frame was complete (for latency).
-        camera_info: the CameraInfo message of this frame if one was received (passed through;
-            its K gives the objects' 3D extents).
+        camera_info: the CameraInfo that applies to this frame (`camera_info_for`): its own
+            (same stamp), else the latest received; None before any. Its K gives the objects'
+            3D extents; the node passes it through only when it is the frame's own.
     """
 
     stamp_ns: int

@@ -8,7 +8,7 @@ rosbags). No rclpy or torch import here.
 from __future__ import annotations
 
 import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +143,22 @@ def _rosbags_marker(typestore) -> Callable[..., object]:
 def stamp_ns(header) -> int:
     """A header's stamp in nanoseconds."""
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def camera_info_for(infos: Mapping[int, object], stamp: int, current=None):
+    """The CameraInfo that applies to the frame stamped `stamp`.
+
+    `current` if it is the frame's own (same stamp), else the frame's own from `infos`
+    ({stamp: CameraInfo}, in arrival order), else the latest received: a camera's intrinsics
+    do not change from frame to frame, and the frame's own may arrive after the frame (it is
+    then not passed through, but its K is known). `current` (None) before any CameraInfo.
+    """
+    if current is not None and stamp_ns(current.header) == stamp:
+        return current
+    own = infos.get(stamp)
+    if own is not None:
+        return own
+    return infos[next(reversed(infos))] if infos else current
 
 
 def frame_from_messages(matched: dict, compressed: bool = False, arrival: float = 0.0) -> Frame:

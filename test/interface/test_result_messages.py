@@ -20,7 +20,13 @@ from amodal_ros.core.frames import (
     ObjectFrameResult,
 )
 from amodal_ros.interface.convert import image_to_array
-from amodal_ros.interface.messages import ResultMessages, rclpy_kit, rosbags_kit, stamp_ns
+from amodal_ros.interface.messages import (
+    ResultMessages,
+    camera_info_for,
+    rclpy_kit,
+    rosbags_kit,
+    stamp_ns,
+)
 
 MSG_DIR = Path(__file__).resolve().parents[2] / "msg"
 ARRAY = "amodal_ros/msg/AmodalObjectArray"
@@ -238,6 +244,25 @@ def check_completion(img, expected: FrameResult):
     hidden = o3.amodal & ~o3.modal
     np.testing.assert_array_equal(out[hidden], o3.completion[..., :3][hidden])
     np.testing.assert_array_equal(out[~hidden], expected.frame.rgb[~hidden])
+
+
+def test_camera_info_for_a_frame_is_its_own_else_the_latest():
+    from collections import OrderedDict
+    from types import SimpleNamespace
+
+    def info(ns: int):
+        return SimpleNamespace(header=SimpleNamespace(stamp=SimpleNamespace(sec=0, nanosec=ns)))
+
+    infos: OrderedDict = OrderedDict()
+    assert camera_info_for(infos, 5) is None  # none received yet
+    stale = info(1)
+    assert camera_info_for(infos, 5, stale) is stale
+    infos[3], infos[7], infos[5] = info(3), info(7), info(5)  # in arrival order
+    assert camera_info_for(infos, 7) is infos[7]  # its own
+    assert camera_info_for(infos, 9) is infos[5]  # its own not yet here: the latest received
+    assert camera_info_for(infos, 9, stale) is infos[5]
+    own = info(9)
+    assert camera_info_for(infos, 9, own) is own  # a frame keeps its own, even evicted
 
 
 # --- rosbags ---------------------------------------------------------------------------------

@@ -97,6 +97,26 @@ def test_trimmed_depth_ignores_flying_pixels_and_holes():
     np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
 
 
+def test_sensor_noise_does_not_read_as_thickness():
+    # a flat board at 1.99 m with 2 cm of noise: per pixel, 2 x (q95 - q5) would be 0.13 m
+    noise = np.random.default_rng(1).normal(0.0, 0.02, (H, W)).astype(np.float32)
+    pixels = (flat(1.99) + noise)[RECT]
+    assert 2 * np.diff(np.quantile(pixels, [0.05, 0.95]))[0] > 0.12
+    box = amodal_extent(RECT, RECT, flat(1.99) + noise, K)
+    assert box.size[2] < 0.05
+    assert box.centre[2] == pytest.approx(2.0, abs=0.02)
+
+
+def test_a_small_object_uses_its_pixels():
+    # 6 x 6 px: too few 4 x 4 blocks, the 36 depths themselves; front half at 1.0, back 1.1
+    small = rectangle(slice(20, 26), slice(30, 36))
+    depth = flat(1.0)
+    depth[:, 33:] = 1.1
+    box = amodal_extent(small, small, depth, K)
+    np.testing.assert_allclose(box.size, (0.066, 0.066, 0.2), atol=1e-6)  # 6 px at 1.1 m
+    assert box.centre[2] == pytest.approx(1.1)
+
+
 def test_a_sphere_gives_about_three_quarters_of_its_diameter_as_thickness():
     # radius 0.1 m at 1.0 m; visible depth z = 1 - sqrt(r^2 - rho^2); f = 400 px
     k = Intrinsics(fx=400.0, fy=400.0, cx=100.0, cy=100.0)
