@@ -9,7 +9,7 @@ The box (`core.frames.Extent`), in the optical frame (x right, y down, z forward
 
 * **depth:** the valid depths (finite, > 0) of the visible pixels are summarised by the
   medians of 4 x 4 pixel blocks (noise would otherwise read as thickness: a flat board at 2 m
-  with 2 cm of sensor noise would be 0.26 m thick; a median also ignores a block's few flying
+  with 2 cm of sensor noise would be 0.13 m thick; a median also ignores a block's few flying
   pixels), then `lo`, `hi` = the 5th and 95th percentiles of those (trimmed). The
   visible surface is the near half of an object seen from the front, so the thickness along z
   is `max(MIN_THICKNESS, 2 * (hi - lo))` and the centre lies at `lo + thickness / 2`. It is an
