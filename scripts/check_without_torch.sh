@@ -17,4 +17,4 @@ if "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
 fi
 cd "$REPO"
 PYTHONPATH="$REPO" "$VENV/bin/python" -m pytest -q -p no:cacheprovider \
-  test/core test/pipeline/test_sync.py test/pipeline/test_window.py
+  test/core test/pipeline/test_sync.py test/pipeline/test_window.py test/pipeline/test_extent.py

@@ -48,6 +48,15 @@ REASONS = {
     "REASON_EMPTY_MODAL": 4,
     "REASON_ERROR": 5,
 }
+EXTENT_REASONS = {
+    "EXTENT_OK": 0,
+    "EXTENT_NO_AMODAL": 1,
+    "EXTENT_NO_DEPTH": 2,
+    "EXTENT_NO_CAMERA_INFO": 3,
+    "EXTENT_BAD_CAMERA_INFO": 4,
+    "EXTENT_NO_VALID_DEPTH": 5,
+    "EXTENT_NOT_COMPUTED": 6,
+}
 
 
 # --- .msg text conventions (no ROS needed) ------------------------------------------------
@@ -92,19 +101,23 @@ def test_every_msg_field_has_a_comment(path):
     assert not missing, f"{path.name}: fields without a trailing comment: {missing}"
 
 
-def test_reason_constants_in_msg_text():
+@pytest.mark.parametrize(
+    ("prefix", "expected", "names"),
+    [("REASON", REASONS, "REASON_NAMES"), ("EXTENT", EXTENT_REASONS, "EXTENT_REASON_NAMES")],
+)
+def test_reason_constants_in_msg_text(prefix, expected, names):
     consts = {}
     for line in _msg_lines(MSG_DIR / "AmodalObject.msg"):
         code, _ = _split_comment(line)
-        m = re.fullmatch(r"uint8\s+(REASON_\w+)\s*=\s*(\d+)", code)
+        m = re.fullmatch(rf"uint8\s+({prefix}_\w+)\s*=\s*(\d+)", code)
         if m:
             consts[m.group(1)] = int(m.group(2))
-    assert consts == REASONS
+    assert consts == expected
     # the pipeline's own copy (it runs without a ROS build) agrees with the message
     from amodal_ros.core import frames
 
-    assert {name: getattr(frames, name) for name in REASONS} == REASONS
-    assert set(frames.REASON_NAMES) == set(REASONS.values())
+    assert {name: getattr(frames, name) for name in expected} == expected
+    assert set(getattr(frames, names)) == set(expected.values())
 
 
 # --- generated Python types ----------------------------------------------------------------
@@ -112,7 +125,7 @@ def test_reason_constants_in_msg_text():
 
 @needs_ros
 def test_reason_constants():
-    for name, value in REASONS.items():
+    for name, value in {**REASONS, **EXTENT_REASONS}.items():
         assert getattr(AmodalObject, name) == value, name
 
 

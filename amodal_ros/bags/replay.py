@@ -8,6 +8,7 @@ order to the same `StreamFront` (stamp synchronisation, frame-rate sampling, win
     /amodal/objects      amodal_ros/AmodalObjectArray per published frame
     /amodal/overlay      sensor_msgs/Image rgb8 overlay
     /amodal/completion   sensor_msgs/Image rgb8 completed objects (with a stage-2 checkpoint)
+    /amodal/markers      visualization_msgs/MarkerArray: 3D extent boxes and labels for RViz
     /amodal/camera_info  the input CameraInfo of the frame's stamp (within the sync tolerance)
     + the input topics with --copy-inputs (raw messages, their log times)
 
@@ -17,7 +18,10 @@ Differences from the live node, all for an exact, complete and reproducible answ
     0 (there is no arrival clock offline), so two runs with the same seed write
     byte-identical bags;
   * at the end of the bag, frames sampled after the last window get one more window, so with
-    the default `--publish-frames new` every sampled frame gets exactly one result.
+    the default `--publish-frames new` every sampled frame gets exactly one result;
+  * the 3D extents use the CameraInfo read so far (`camera_info_for`: the frame's own, else
+    the latest): a bag that logs a frame's CameraInfo after its images gives that frame the
+    previous one's intrinsics, and the bag's first frames none (EXTENT_NO_CAMERA_INFO).
 
 Corrupt messages (undecodable CDR, truncated or inconsistent images) are reported with topic
 and stamp, skipped and counted; the rest is processed. The output bag is written beside
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
@@ -60,6 +64,7 @@ MAX_ERROR_REPORTS = 100  # skipped messages listed in the summary (all are count
 WARNINGS_IN_FULL = 3  # the first few warnings of a kind are logged; then one every...
 WARNING_EVERY = 100  # ... this many, with the count
 LIVE_ONLY = ("deadline", "max_pending_windows", "sync_queue")  # no meaning offline
+CAMERA_INFOS_KEPT = 256  # CameraInfo messages kept by stamp for the frames' 3D extents
 
 
 def replay_stream() -> StreamConfig:
@@ -175,6 +180,7 @@ class _Replay:
         self.frames_with_objects = 0
         self.timing: Counter[str] = Counter()
         self.read = self.windows = 0
+        self.camera_infos: OrderedDict[int, object] = OrderedDict()  # stamp -> CameraInfo
         # 2. input topics (RGB and masks now; depth once the model says whether it needs it)
         self.conns = {RGB: bag.connections(RGB, args.rgb_topic)}
         self.conns[MASKS] = bag.connections(MASKS, args.mask_topic)
@@ -322,6 +328,9 @@ class _Replay:
             out.copy(conn, log_ns, cdr)
         if role == INFO:
             out.camera_info(stamp, bytes(cdr))
+            self.camera_infos[stamp] = msg
+            while len(self.camera_infos) > CAMERA_INFOS_KEPT:
+                self.camera_infos.popitem(last=False)
             return
         if role == RGB:
             out.rgb_logged(stamp, log_ns)
@@ -333,9 +342,10 @@ class _Replay:
             self._process(window)
 
     def _to_frame(self, matched: dict):
-        from amodal_ros.interface.messages import frame_from_messages
+        from amodal_ros.interface.messages import camera_info_for, frame_from_messages
 
         frame = frame_from_messages(matched, self.compressed)
+        frame.camera_info = camera_info_for(self.camera_infos, frame.stamp_ns)
         self.frames_with_objects += bool(frame.labels.any())
         for held in self.held:  # a frame works: the failures before it were the frames' own
             log.warning(*held)

@@ -18,4 +18,5 @@ _NODE = TopicConfig()
 OBJECTS_TOPIC = "/" + _NODE.output_topic
 OVERLAY_TOPIC = "/" + _NODE.overlay_topic
 COMPLETION_TOPIC = "/" + _NODE.completion_topic
+MARKERS_TOPIC = "/" + _NODE.markers_topic
 CAMERA_INFO_OUT_TOPIC = "/" + _NODE.camera_info_out_topic

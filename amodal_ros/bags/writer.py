@@ -7,7 +7,7 @@ import time
 from collections import Counter, OrderedDict, deque
 
 from amodal_ros.bags import topics
-from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY, IMAGE
+from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY, IMAGE, MARKER_ARRAY
 from amodal_ros.core.frames import FrameResult
 from amodal_ros.interface.messages import ResultMessages, overlay_image, rosbags_kit
 
@@ -18,8 +18,8 @@ RGB_LOG_TIMES_KEPT = 4096  # RGB stamps remembered until their results are writt
 class ResultWriter:
     """Writes the result topics of each FrameResult into `writer`.
 
-    - /amodal/objects, /amodal/overlay, /amodal/completion (with stage 2) and
-      /amodal/camera_info (the input CameraInfo of the frame's stamp, within `tolerance_ns`;
+    - /amodal/objects, /amodal/overlay, /amodal/markers, /amodal/completion (with stage 2)
+      and /amodal/camera_info (the input CameraInfo of the frame's stamp, within `tolerance_ns`;
       it may arrive after the result, and is then written when it does);
     - results are logged at the log time of their RGB message, so the bag stays one timeline
       even when header stamps use another clock (hardware or sim time);
@@ -56,6 +56,7 @@ class ResultWriter:
         self._out = {
             topics.OBJECTS_TOPIC: add(topics.OBJECTS_TOPIC, AMODAL_OBJECT_ARRAY, typestore=store),
             topics.OVERLAY_TOPIC: add(topics.OVERLAY_TOPIC, IMAGE, typestore=store),
+            topics.MARKERS_TOPIC: add(topics.MARKERS_TOPIC, MARKER_ARRAY, typestore=store),
         }
         if completion:
             self._out[topics.COMPLETION_TOPIC] = add(
@@ -123,6 +124,7 @@ class ResultWriter:
                 topics.OVERLAY_TOPIC,
                 store.serialize_cdr(m.image(result.frame, overlay, "rgb8"), IMAGE),
             ),
+            (topics.MARKERS_TOPIC, store.serialize_cdr(m.markers(result), MARKER_ARRAY)),
         ]
         if topics.COMPLETION_TOPIC in self._out:
             out.append((topics.COMPLETION_TOPIC, store.serialize_cdr(m.completion(result), IMAGE)))

@@ -411,6 +411,9 @@ class TopicConfig(_Config):
     output_topic: str = param("amodal/objects", "amodal_ros/AmodalObjectArray results")
     overlay_topic: str = param("amodal/overlay", "rgb8 overlay image for RViz")
     completion_topic: str = param("amodal/completion", "rgb8 completed objects (stage 2)")
+    markers_topic: str = param(
+        "amodal/markers", "visualization_msgs/MarkerArray: 3D extent boxes and labels for RViz"
+    )
     camera_info_out_topic: str = param("amodal/camera_info", "CameraInfo of published frames")
     input_reliability: str = param(
         "best_effort",

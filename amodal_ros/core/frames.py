@@ -22,6 +22,24 @@ REASON_NAMES = {
     REASON_ERROR: "pipeline error",
 }
 
+# Why an object has no 3D extent (mirrors the EXTENT_* constants of msg/AmodalObject.msg).
+EXTENT_OK = 0
+EXTENT_NO_AMODAL = 1
+EXTENT_NO_DEPTH = 2
+EXTENT_NO_CAMERA_INFO = 3
+EXTENT_BAD_CAMERA_INFO = 4
+EXTENT_NO_VALID_DEPTH = 5
+EXTENT_NOT_COMPUTED = 6
+EXTENT_REASON_NAMES = {
+    EXTENT_OK: "ok",
+    EXTENT_NO_AMODAL: "no amodal mask (amodal result not valid, or empty)",
+    EXTENT_NO_DEPTH: "no metric camera depth for the frame",
+    EXTENT_NO_CAMERA_INFO: "no camera info for the frame",
+    EXTENT_BAD_CAMERA_INFO: "camera info uncalibrated (fx or fy not > 0) or of another size",
+    EXTENT_NO_VALID_DEPTH: "too few valid depth pixels on the visible part",
+    EXTENT_NOT_COMPUTED: "not computed",
+}
+
 
 @dataclass
 class Frame:
@@ -35,7 +53,9 @@ class Frame:
         depth_encoding: "32FC1" (metres) or "16UC1" (millimetres).
         frame_id: header frame_id of the RGB image, copied to every output.
         arrival: monotonic seconds when the frame was complete (for latency).
-        camera_info: the CameraInfo message of this frame if one was received (passed through).
+        camera_info: the CameraInfo that applies to this frame (`camera_info_for`): its own
+            (same stamp), else the latest received; None before any. Its K gives the objects'
+            3D extents; the node passes it through only when it is the frame's own.
     """
 
     stamp_ns: int
@@ -51,6 +71,34 @@ class Frame:
         """Labelled object ids in this frame (0, the background, excluded)."""
         ids = np.unique(self.labels)
         return [int(i) for i in ids if i != 0]
+
+
+@dataclass(frozen=True)
+class Extent:
+    """An object's amodal 3D extent: an oriented box in the camera's optical frame (x right,
+    y down, z forward along the optical axis), built by `amodal_ros.pipeline.extent`.
+
+    Box axes: z is the optical axis; x and y lie in the image plane, rotated about z from the
+    camera's x and y by the angle of the amodal mask's principal axes (the one within +-45
+    degrees of the camera's x is the box's x).
+
+    Attributes:
+        valid: True when the box was measured; False: see `reason`, the box fields are zero.
+        reason: one of the EXTENT_* constants.
+        centre: (x, y, z) box centre, metres.
+        size: (width, height, thickness) along the box's x, y, z axes, metres.
+        orientation: (x, y, z, w) unit quaternion of the box axes in the optical frame (a
+            rotation about z only).
+        hidden_share: share of the box's width x height face beyond the visible part's own
+            extent along the box axes: what the amodal completion adds, 0..1 (unitless).
+    """
+
+    valid: bool = False
+    reason: int = EXTENT_NOT_COMPUTED
+    centre: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    size: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    orientation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+    hidden_share: float = 0.0
 
 
 @dataclass
@@ -73,6 +121,7 @@ class ObjectFrameResult:
     completion: np.ndarray | None = None  # [H, W, 4] uint8 RGBA, with stage 2
     soft: np.ndarray | None = None  # [H, W] float32 0..1 amodal score (AmodalResult.soft)
     samples: np.ndarray | None = None  # [S, H, W] bool hypotheses, with num_samples > 1
+    extent: Extent = field(default_factory=Extent)  # amodal 3D box (pipeline.extent)
 
     @property
     def occlusion_ratio(self) -> float:

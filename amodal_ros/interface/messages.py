@@ -8,12 +8,12 @@ rosbags). No rclpy or torch import here.
 from __future__ import annotations
 
 import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from amodal_ros.core.frames import Frame, FrameResult, ObjectFrameResult
+from amodal_ros.core.frames import Extent, Frame, FrameResult, ObjectFrameResult
 from amodal_ros.interface.convert import (
     ConversionError,
     check_same_size,
@@ -23,9 +23,15 @@ from amodal_ros.interface.convert import (
     rgb_from_compressed,
     rgb_from_image,
 )
-from amodal_ros.pipeline.overlay import compose_completion, draw_overlay
+from amodal_ros.pipeline.overlay import color_for, compose_completion, draw_overlay
 
 _TYPECODES = {np.uint8: "B", np.uint32: "I", np.int8: "b", np.float32: "f"}
+# visualization_msgs/Marker constants (the same in every ROS 2 distribution)
+CUBE, TEXT_VIEW_FACING, ADD, DELETEALL = 1, 9, 0, 3
+# Marker namespaces of the markers topic: the extent box and the label of each object
+BOX_NS, LABEL_NS = "amodal_extent", "amodal_label"
+BOX_ALPHA = 0.4  # the box is see-through, so the point cloud or image inside stays visible
+LABEL_HEIGHT = 0.04  # m, height of a label's capital letters
 
 
 @dataclass
@@ -38,38 +44,121 @@ class MessageKit:
     AmodalObject: type
     AmodalObjectArray: type
     seq: Callable[[np.ndarray], object]
+    Point: type
+    Quaternion: type
+    Pose: type
+    Vector3: type
+    ColorRGBA: type
+    Duration: type
+    # given header, ns, id, type, action, pose, scale, color, lifetime, frame_locked and text
+    # (in every ROS 2 distribution's Marker); the others take their empty values
+    Marker: Callable[..., object]
+    MarkerArray: type
 
 
 def rclpy_kit() -> MessageKit:
     """The rclpy message classes (the node's binding)."""
-    from builtin_interfaces.msg import Time
+    from builtin_interfaces.msg import Duration, Time
+    from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
     from sensor_msgs.msg import Image
-    from std_msgs.msg import Header
+    from std_msgs.msg import ColorRGBA, Header
+    from visualization_msgs.msg import Marker, MarkerArray
 
     from amodal_ros.msg import AmodalObject, AmodalObjectArray
 
     def seq(a: np.ndarray):
         return array.array(_TYPECODES[a.dtype.type], a.tobytes())
 
-    return MessageKit(Time, Header, Image, AmodalObject, AmodalObjectArray, seq)
+    return MessageKit(
+        Time=Time,
+        Header=Header,
+        Image=Image,
+        AmodalObject=AmodalObject,
+        AmodalObjectArray=AmodalObjectArray,
+        seq=seq,
+        Point=Point,
+        Quaternion=Quaternion,
+        Pose=Pose,
+        Vector3=Vector3,
+        ColorRGBA=ColorRGBA,
+        Duration=Duration,
+        Marker=Marker,
+        MarkerArray=MarkerArray,
+    )
 
 
 def rosbags_kit(typestore) -> MessageKit:
     """The message classes of a rosbags typestore (the bag tools' binding)."""
     t = typestore.types
     return MessageKit(
-        t["builtin_interfaces/msg/Time"],
-        t["std_msgs/msg/Header"],
-        t["sensor_msgs/msg/Image"],
-        t["amodal_ros/msg/AmodalObject"],
-        t["amodal_ros/msg/AmodalObjectArray"],
+        Time=t["builtin_interfaces/msg/Time"],
+        Header=t["std_msgs/msg/Header"],
+        Image=t["sensor_msgs/msg/Image"],
+        AmodalObject=t["amodal_ros/msg/AmodalObject"],
+        AmodalObjectArray=t["amodal_ros/msg/AmodalObjectArray"],
         seq=np.ascontiguousarray,
+        Point=t["geometry_msgs/msg/Point"],
+        Quaternion=t["geometry_msgs/msg/Quaternion"],
+        Pose=t["geometry_msgs/msg/Pose"],
+        Vector3=t["geometry_msgs/msg/Vector3"],
+        ColorRGBA=t["std_msgs/msg/ColorRGBA"],
+        Duration=t["builtin_interfaces/msg/Duration"],
+        Marker=_rosbags_marker(typestore),
+        MarkerArray=t["visualization_msgs/msg/MarkerArray"],
     )
+
+
+def _rosbags_marker(typestore) -> Callable[..., object]:
+    """A Marker constructor that gives the fields ResultMessages does not set (they differ
+    between ROS 2 distributions) their empty values: rosbags classes have no defaults."""
+    t = typestore.types
+    name = "visualization_msgs/msg/Marker"
+    cls, names = t[name], {field for field, _ in typestore.fielddefs[name][1]}
+    empty = np.zeros(0, np.uint8)
+
+    def marker(**fields):
+        defaults = {
+            "points": [],
+            "colors": [],
+            "texture_resource": "",
+            "uv_coordinates": [],
+            "mesh_resource": "",
+            "mesh_use_embedded_materials": False,
+        }
+        if "texture" in names:
+            header = t["std_msgs/msg/Header"](
+                stamp=t["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id=""
+            )
+            defaults["texture"] = t["sensor_msgs/msg/CompressedImage"](
+                header=header, format="", data=empty
+            )
+        if "mesh_file" in names:
+            defaults["mesh_file"] = t["visualization_msgs/msg/MeshFile"](filename="", data=empty)
+        given = {k: v for k, v in defaults.items() if k in names and k not in fields}
+        return cls(**fields, **given)
+
+    return marker
 
 
 def stamp_ns(header) -> int:
     """A header's stamp in nanoseconds."""
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def camera_info_for(infos: Mapping[int, object], stamp: int, current=None):
+    """The CameraInfo that applies to the frame stamped `stamp`.
+
+    `current` if it is the frame's own (same stamp), else the frame's own from `infos`
+    ({stamp: CameraInfo}, in arrival order), else the latest received: a camera's intrinsics
+    do not change from frame to frame, and the frame's own may arrive after the frame (it is
+    then not passed through, but its K is known). `current` (None) before any CameraInfo.
+    """
+    if current is not None and stamp_ns(current.header) == stamp:
+        return current
+    own = infos.get(stamp)
+    if own is not None:
+        return own
+    return infos[next(reversed(infos))] if infos else current
 
 
 def frame_from_messages(matched: dict, compressed: bool = False, arrival: float = 0.0) -> Frame:
@@ -157,6 +246,20 @@ class ResultMessages:
             occluder_depth_order=self.kit.seq(
                 np.array([o.occluder_order.get(i, 0) for i in ids], np.int8)
             ),
+            extent_valid=bool(o.extent.valid),
+            extent_reason=int(o.extent.reason),
+            extent_pose=self.pose(o.extent),
+            extent_size=self.kit.Vector3(**dict(zip("xyz", map(float, o.extent.size)))),
+            extent_hidden_share=float(o.extent.hidden_share),
+        )
+
+    def pose(self, extent: Extent):
+        """geometry_msgs/Pose of an extent's box: its centre and orientation."""
+        x, y, z = (float(v) for v in extent.centre)
+        qx, qy, qz, qw = (float(v) for v in extent.orientation)
+        return self.kit.Pose(
+            position=self.kit.Point(x=x, y=y, z=z),
+            orientation=self.kit.Quaternion(x=qx, y=qy, z=qz, w=qw),
         )
 
     def array(self, result: FrameResult, latency: float | None = None):
@@ -170,6 +273,62 @@ class ResultMessages:
             frames_missing=result.frames_missing,
             latency=float(result.latency if latency is None else latency),
             objects=[self.amodal_object(frame, o) for o in result.objects],
+        )
+
+    def markers(self, result: FrameResult):
+        """visualization_msgs/MarkerArray for RViz, header copied from the frame: a DELETEALL
+        (clears the previous frame's markers), then per object with a valid extent a
+        see-through CUBE (namespace amodal_extent) in the overlay's colour and a
+        TEXT_VIEW_FACING label "<id>: <occlusion ratio> % hidden" above it (amodal_label);
+        marker id = object id."""
+        header = self.header(result.frame)
+        markers = [self._marker(header, "", 0, CUBE, DELETEALL, Extent(), (0, 0, 0), (0, 0, 0, 0))]
+        for o in result.objects:
+            e = o.extent
+            if not e.valid:
+                continue
+            r, g, b = (float(c) / 255 for c in color_for(o.object_id))
+            markers.append(
+                self._marker(
+                    header, BOX_NS, o.object_id, CUBE, ADD, e, e.size, (r, g, b, BOX_ALPHA)
+                )
+            )
+            # above the box: the top of its image-plane outline, y up = -y in the optical frame
+            qz, qw = e.orientation[2:]
+            c, s = abs(qw * qw - qz * qz), abs(2 * qz * qw)  # |cos|, |sin| of the box's angle
+            top = (s * e.size[0] + c * e.size[1]) / 2 + LABEL_HEIGHT
+            x, y, z = e.centre
+            label = Extent(valid=True, centre=(x, y - top, z))
+            text = f"{o.object_id}: {round(100 * o.occlusion_ratio)} % hidden"
+            markers.append(
+                self._marker(
+                    header,
+                    LABEL_NS,
+                    o.object_id,
+                    TEXT_VIEW_FACING,
+                    ADD,
+                    label,
+                    (0.0, 0.0, LABEL_HEIGHT),  # text markers are scaled by z only
+                    (r, g, b, 1.0),
+                    text,
+                )
+            )
+        return self.kit.MarkerArray(markers=markers)
+
+    def _marker(self, header, ns, marker_id, kind, action, at, scale, rgba, text=""):
+        k = self.kit
+        return k.Marker(
+            header=header,
+            ns=ns,
+            id=int(marker_id),
+            type=kind,
+            action=action,
+            pose=self.pose(at),
+            scale=k.Vector3(**dict(zip("xyz", map(float, scale)))),
+            color=k.ColorRGBA(**dict(zip("rgba", map(float, rgba)))),
+            lifetime=k.Duration(sec=0, nanosec=0),  # until the next frame's DELETEALL
+            frame_locked=False,
+            text=text,
         )
 
     def overlay(self, result: FrameResult):

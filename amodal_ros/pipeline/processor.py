@@ -3,6 +3,9 @@ the benchmark's default scenario all feed windows to a WindowProcessor.
 
     window --1. tracks--2. depth--3. stage 1--4. stage 2--5. assemble--> [FrameResult]
 
+Assembling measures each valid object's amodal 3D extent (pipeline.extent) where the frame has
+camera depth and camera info; objects without an amodal result get none (EXTENT_NO_AMODAL).
+
 Importable without torch: the models arrive ready-made (pipeline.factory builds them).
 """
 
@@ -17,6 +20,7 @@ import numpy as np
 from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.frames import (
+    EXTENT_NO_AMODAL,
     REASON_DEADLINE_MISSED,
     REASON_EMPTY_MODAL,
     REASON_ERROR,
@@ -24,10 +28,12 @@ from amodal_ros.core.frames import (
     REASON_OBJECT_TOO_SMALL,
     REASON_OK,
     REASON_WINDOW_NOT_FULL,
+    Extent,
     FrameResult,
     ObjectFrameResult,
 )
 from amodal_ros.core.types import AmodalResult, ObjectTrack, occluders
+from amodal_ros.pipeline.extent import frame_extent
 from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.stream")
@@ -207,13 +213,20 @@ class WindowProcessor:
                 "object %d at %d: %s", object_id, window.frames[t].stamp_ns, REASON_NAMES[reason]
             )
         return ObjectFrameResult(
-            object_id, modal, modal.copy(), False, reason, soft=modal.astype(np.float32)
+            object_id,
+            modal,
+            modal.copy(),
+            False,
+            reason,
+            soft=modal.astype(np.float32),
+            extent=Extent(reason=EXTENT_NO_AMODAL),  # no amodal mask to measure
         )
 
     def _object(
         self, window, t, object_id: int, result: AmodalResult, nearness, completion
     ) -> ObjectFrameResult:
-        labels = window.frames[t].labels
+        frame = window.frames[t]
+        labels = frame.labels
         modal, amodal = result.modal[t], result.amodal[t]
         covered = occluders(labels, modal, amodal)
         return ObjectFrameResult(
@@ -228,6 +241,7 @@ class WindowProcessor:
             completion=None if completion is None else completion[t],
             soft=result.soft[t],
             samples=None if result.samples is None else result.samples[:, t],
+            extent=frame_extent(frame, modal, amodal),
         )
 
     def _frame_result(self, window: Window, t: int, objects) -> FrameResult:

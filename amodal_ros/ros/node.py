@@ -28,6 +28,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
 
 from amodal_ros.core.config import node_configs
 from amodal_ros.core.errors import CheckpointError, InputError
@@ -39,6 +40,7 @@ from amodal_ros.core.frames import (
 )
 from amodal_ros.interface.messages import (
     ResultMessages,
+    camera_info_for,
     frame_from_messages,
     rclpy_kit,
     stamp_ns,
@@ -180,7 +182,7 @@ class AmodalNode(LifecycleNode):
         self.queue = WindowQueue(self.stream.max_pending_windows)
         self.worker = InferenceWorker(
             self.queue,
-            self.processor.process,
+            self._process,
             self._publish,
             self.processor.forget,
             should_run=self._has_subscribers,
@@ -277,8 +279,15 @@ class AmodalNode(LifecycleNode):
         frame = frame_from_messages(
             matched, compressed=self.topics.rgb_compressed, arrival=time.monotonic()
         )
-        frame.camera_info = self._camera_infos.get(frame.stamp_ns)
+        frame.camera_info = camera_info_for(self._camera_infos, frame.stamp_ns)
         return frame
+
+    def _process(self, window: Window) -> list:  # on the worker thread
+        with self._lock:  # a frame's own CameraInfo may have arrived after the frame was matched
+            for frame in window.frames:
+                infos = self._camera_infos
+                frame.camera_info = camera_info_for(infos, frame.stamp_ns, frame.camera_info)
+        return self.processor.process(window)
 
     def _on_bad_frame(self, stamp: int, err: Exception) -> None:
         self._log_throttled(
@@ -316,12 +325,13 @@ class AmodalNode(LifecycleNode):
             self._pubs["completion"] = self.create_lifecycle_publisher(
                 Image, t.completion_topic, qos
             )
+        self._pubs["markers"] = self.create_lifecycle_publisher(MarkerArray, t.markers_topic, qos)
         self._pubs["diagnostics"] = status_publisher(self)
 
     def _has_subscribers(self) -> bool:
         if self.options.publish_when_idle:
             return True
-        outputs = ("objects", "overlay", "completion")
+        outputs = ("objects", "overlay", "completion", "markers")
         return any(self._pubs[k].get_subscription_count() for k in outputs if k in self._pubs)
 
     def _publish(self, window: Window, results, seconds: float) -> None:
@@ -347,9 +357,11 @@ class AmodalNode(LifecycleNode):
                 pubs["overlay"].publish(self.builder.overlay(result))
             if "completion" in pubs and pubs["completion"].get_subscription_count():
                 pubs["completion"].publish(self.builder.completion(result))
-            info = result.frame.camera_info
-            if info is None:  # it may have arrived after its frame was matched
-                with self._lock:
+            if pubs["markers"].get_subscription_count():
+                pubs["markers"].publish(self.builder.markers(result))
+            info = result.frame.camera_info  # passed through when it is the frame's own
+            if info is None or stamp_ns(info.header) != result.frame.stamp_ns:
+                with self._lock:  # it may have arrived after its frame was matched
                     info = self._camera_infos.get(result.frame.stamp_ns)
             if info is not None:
                 pubs["camera_info"].publish(info)

@@ -103,6 +103,7 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
     assert summary["messages_written"] == {
         topics.OBJECTS_TOPIC: n,
         topics.OVERLAY_TOPIC: n,
+        topics.MARKERS_TOPIC: n,
         topics.CAMERA_INFO_OUT_TOPIC: n,
     }
 
@@ -129,6 +130,25 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
             reasons.append(o.reason)
     assert REASON_WINDOW_NOT_FULL in reasons and REASON_OK in reasons
     assert [m.window_frames for _, m in arrays] == [1, 2, 3, 4, 4, 4, 4]
+
+    # 3D extents from the bag's depth (mm) and CameraInfo, logged after each frame's images:
+    # every frame but the first has the previous frame's (same intrinsics)
+    boxes = {}
+    for _, msg in arrays:
+        for o in msg.objects:
+            if not o.amodal_valid:
+                assert o.extent_reason == o.EXTENT_NO_AMODAL
+            elif o.extent_valid:
+                boxes.setdefault(header_ns(msg), set()).add(o.object_id)
+                if o.object_id in clip.target_depth:  # flat targets at a known depth
+                    depth, z = clip.target_depth[o.object_id], o.extent_pose.position.z
+                    assert abs(z - depth) <= o.extent_size.z / 2 + 0.05, (z, depth)
+    assert len(boxes) == 4  # the frames of the full windows
+    markers = read_messages(out, topics.MARKERS_TOPIC)
+    assert [header_ns(m.markers[0]) for _, m in markers] == SAMPLED_STAMPS
+    for _, m in markers:
+        cubes = {x.id for x in m.markers if x.ns == "amodal_extent"}
+        assert cubes == boxes.get(header_ns(m.markers[0]), set())
 
 
 def test_latest_policy_writes_one_result_per_window(tmp_path, demo_bag, published_folder):

@@ -57,6 +57,14 @@ def test_typestore_round_trips_an_amodal_object_array():
         occluder_ids=np.array([3], np.uint32),
         occluder_overlap_pixels=np.array([12], np.uint32),
         occluder_depth_order=np.array([1], np.int8),
+        extent_valid=True,
+        extent_reason=obj_cls.EXTENT_OK,
+        extent_pose=t["geometry_msgs/msg/Pose"](
+            position=t["geometry_msgs/msg/Point"](x=0.1, y=-0.2, z=1.5),
+            orientation=t["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+        ),
+        extent_size=t["geometry_msgs/msg/Vector3"](x=0.3, y=0.2, z=0.05),
+        extent_hidden_share=0.5,
     )
     array = t[AMODAL_OBJECT_ARRAY](
         header=empty.header,
@@ -72,6 +80,7 @@ def test_typestore_round_trips_an_amodal_object_array():
     )
     assert back.objects[0].object_id == 7 and back.objects[0].occluder_depth_order.tolist() == [1]
     assert back.header.frame_id == "cam" and back.window_frames == 25
+    assert back.objects[0].extent_pose.position.z == 1.5 and back.objects[0].extent_size.x == 0.3
 
 
 def test_type_hash_matches_rosidl_when_built():

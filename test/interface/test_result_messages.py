@@ -1,26 +1,37 @@
-"""FrameResult -> AmodalObjectArray / Image, built with rosbags and rclpy, serialised to CDR
-and read back; both bindings must give the same bytes."""
+"""FrameResult -> AmodalObjectArray / Image / MarkerArray, built with rosbags and rclpy,
+serialised to CDR and read back; both bindings must give the same bytes."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from amodal_ros.core.frames import (
+    EXTENT_NO_AMODAL,
+    EXTENT_OK,
     REASON_OBJECT_TOO_SMALL,
     REASON_OK,
+    Extent,
     Frame,
     FrameResult,
     ObjectFrameResult,
 )
 from amodal_ros.interface.convert import image_to_array
-from amodal_ros.interface.messages import ResultMessages, rclpy_kit, rosbags_kit, stamp_ns
+from amodal_ros.interface.messages import (
+    ResultMessages,
+    camera_info_for,
+    rclpy_kit,
+    rosbags_kit,
+    stamp_ns,
+)
 
 MSG_DIR = Path(__file__).resolve().parents[2] / "msg"
 ARRAY = "amodal_ros/msg/AmodalObjectArray"
 IMAGE = "sensor_msgs/msg/Image"
+MARKERS = "visualization_msgs/msg/MarkerArray"
 
 try:
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
@@ -32,6 +43,7 @@ except ImportError as err:
 try:
     from rclpy.serialization import deserialize_message, serialize_message
     from sensor_msgs.msg import Image
+    from visualization_msgs.msg import MarkerArray
 
     from amodal_ros.msg import AmodalObjectArray
 
@@ -47,6 +59,15 @@ needs_rclpy = pytest.mark.skipif(bool(_RCLPY), reason=_RCLPY)
 
 H, W = 12, 16
 STAMP = 1_700_000_123 * 10**9 + 456_789  # sec and nanosec both non-zero
+ANGLE = math.radians(30)  # object 3's box, rotated about the optical axis
+BOX = Extent(
+    valid=True,
+    reason=EXTENT_OK,
+    centre=(0.125, -0.25, 1.5),
+    size=(0.3, 0.2, 0.05),
+    orientation=(0.0, 0.0, math.sin(ANGLE / 2), math.cos(ANGLE / 2)),
+    hidden_share=0.25,
+)
 
 
 def amodal_typestore():
@@ -91,9 +112,17 @@ def result() -> FrameResult:
         occluder_order={4: 1, 6: -1},
         uncertainty=uncertainty,
         completion=completion,
+        extent=BOX,
     )
     small = labels == 4
-    obj4 = ObjectFrameResult(4, small, small.copy(), False, REASON_OBJECT_TOO_SMALL)
+    obj4 = ObjectFrameResult(
+        4,
+        small,
+        small.copy(),
+        False,
+        REASON_OBJECT_TOO_SMALL,
+        extent=Extent(reason=EXTENT_NO_AMODAL),
+    )
     return FrameResult(
         frame,
         [obj3, obj4],
@@ -107,6 +136,36 @@ def result() -> FrameResult:
 
 def as_list(seq) -> list:
     return [int(v) for v in seq]
+
+
+def xyz(v) -> tuple:
+    return (v.x, v.y, v.z)
+
+
+def pose_tuple(pose) -> tuple:
+    q = pose.orientation
+    return xyz(pose.position) + (q.x, q.y, q.z, q.w)
+
+
+def check_markers(msg):
+    """DELETEALL, then object 3's box and label; object 4 has no extent: no markers."""
+    clear, box, label = msg.markers
+    for m in msg.markers:
+        check_image_header(m)
+    assert (clear.action, clear.ns) == (3, "")  # DELETEALL: the previous frame's go
+    assert (box.ns, box.id, box.type, box.action) == ("amodal_extent", 3, 1, 0)  # CUBE, ADD
+    assert pose_tuple(box.pose) == pytest.approx(BOX.centre + BOX.orientation)
+    assert xyz(box.scale) == pytest.approx(BOX.size)
+    assert 0 < box.color.a < 1  # see-through
+    assert (label.ns, label.id, label.type) == ("amodal_label", 3, 9)  # TEXT_VIEW_FACING
+    assert label.text == "3: 57 % hidden"  # occlusion ratio 32 / 56
+    # above the box's image-plane outline: half of 0.3 sin 30 + 0.2 cos 30, plus the text height
+    top = (0.3 * math.sin(ANGLE) + 0.2 * math.cos(ANGLE)) / 2 + 0.04
+    assert xyz(label.pose.position) == pytest.approx((0.125, -0.25 - top, 1.5))
+    assert label.scale.z == pytest.approx(0.04)
+    assert (label.color.r, label.color.g, label.color.b) == pytest.approx(
+        (box.color.r, box.color.g, box.color.b)
+    )
 
 
 def check_image_header(img, frame_id="camera_optical"):
@@ -148,11 +207,18 @@ def check_array(msg, expected: FrameResult):
     np.testing.assert_array_equal(image_to_array(o3.uncertainty), e3.uncertainty)
     assert (o3.completion.encoding, o3.completion.step) == ("rgba8", W * 4)
     np.testing.assert_array_equal(image_to_array(o3.completion), e3.completion)
+    assert (o3.extent_valid, o3.extent_reason) == (True, EXTENT_OK)
+    assert pose_tuple(o3.extent_pose) == pytest.approx(BOX.centre + BOX.orientation)
+    assert xyz(o3.extent_size) == pytest.approx(BOX.size)
+    assert o3.extent_hidden_share == pytest.approx(0.25)
     # object 4: not run; empty 0x0 images where nothing was computed
     assert (o4.amodal_valid, o4.reason) == (False, REASON_OBJECT_TOO_SMALL)
     assert (o4.bbox_x, o4.bbox_y, o4.bbox_width, o4.bbox_height) == (6, 2, 3, 6)
     assert as_list(o4.occluder_ids) == [] and as_list(o4.occluder_depth_order) == []
     assert o4.occlusion_ratio == 0 and o4.mean_uncertainty == 0
+    assert (o4.extent_valid, o4.extent_reason) == (False, EXTENT_NO_AMODAL)
+    assert pose_tuple(o4.extent_pose) == (0, 0, 0, 0, 0, 0, 1)  # identity, not a zero quaternion
+    assert xyz(o4.extent_size) == (0, 0, 0) and o4.extent_hidden_share == 0
     for img, encoding in ((o4.completion, "rgba8"), (o4.uncertainty, "32FC1")):
         assert (img.height, img.width, img.step, len(img.data)) == (0, 0, 0, 0)
         assert img.encoding == encoding
@@ -180,6 +246,25 @@ def check_completion(img, expected: FrameResult):
     np.testing.assert_array_equal(out[~hidden], expected.frame.rgb[~hidden])
 
 
+def test_camera_info_for_a_frame_is_its_own_else_the_latest():
+    from collections import OrderedDict
+    from types import SimpleNamespace
+
+    def info(ns: int):
+        return SimpleNamespace(header=SimpleNamespace(stamp=SimpleNamespace(sec=0, nanosec=ns)))
+
+    infos: OrderedDict = OrderedDict()
+    assert camera_info_for(infos, 5) is None  # none received yet
+    stale = info(1)
+    assert camera_info_for(infos, 5, stale) is stale
+    infos[3], infos[7], infos[5] = info(3), info(7), info(5)  # in arrival order
+    assert camera_info_for(infos, 7) is infos[7]  # its own
+    assert camera_info_for(infos, 9) is infos[5]  # its own not yet here: the latest received
+    assert camera_info_for(infos, 9, stale) is infos[5]
+    own = info(9)
+    assert camera_info_for(infos, 9, own) is own  # a frame keeps its own, even evicted
+
+
 # --- rosbags ---------------------------------------------------------------------------------
 
 
@@ -203,6 +288,12 @@ def test_rosbags_overlay_and_completion_images(typestore):
         typestore.serialize_cdr(builder.completion(expected), IMAGE), IMAGE
     )
     check_completion(completion, expected)
+
+
+@needs_rosbags
+def test_rosbags_markers(typestore):
+    msg = ResultMessages(rosbags_kit(typestore)).markers(result())
+    check_markers(typestore.deserialize_cdr(typestore.serialize_cdr(msg, MARKERS), MARKERS))
 
 
 @needs_rosbags
@@ -244,6 +335,12 @@ def test_rclpy_overlay_and_completion_images():
 
 
 @needs_rclpy
+def test_rclpy_markers():
+    msg = ResultMessages(rclpy_kit()).markers(result())
+    check_markers(deserialize_message(serialize_message(msg), MarkerArray))
+
+
+@needs_rclpy
 @needs_rosbags
 def test_rclpy_and_rosbags_write_the_same_cdr(typestore):
     # Fast-CDR leaves alignment padding uninitialised, so the bytes are compared after a
@@ -252,6 +349,7 @@ def test_rclpy_and_rosbags_write_the_same_cdr(typestore):
     for build, msg_type, name in (
         (ResultMessages.array, AmodalObjectArray, ARRAY),
         (ResultMessages.overlay, Image, IMAGE),
+        (ResultMessages.markers, MarkerArray, MARKERS),
     ):
         a = bytes(serialize_message(build(ResultMessages(rclpy_kit()), expected)))
         b = bytes(
@@ -274,7 +372,9 @@ ts = amodal_typestore()
 builder = ResultMessages(rosbags_kit(ts))
 data = ts.serialize_cdr(builder.array(result()), ARRAY)
 overlay = builder.overlay(result())
-assert len(data) > 0 and overlay.height > 0 and 'torch' not in sys.modules
+markers = ts.serialize_cdr(builder.markers(result()), 'visualization_msgs/msg/MarkerArray')
+assert len(data) > 0 and overlay.height > 0 and len(markers) > 0
+assert 'torch' not in sys.modules
 print('ok')
 """
 

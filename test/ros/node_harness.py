@@ -32,6 +32,13 @@ def image_msg(a: np.ndarray, encoding: str, stamp: int, frame_id: str = FRAME_ID
     return Image(header=header, **f)
 
 
+def camera_info(height: int, width: int) -> CameraInfo:
+    """Calibrated pinhole intrinsics of the synthetic camera: f = width px (53 degrees wide),
+    principal point at the image centre; the header is set by the caller."""
+    f, cx, cy = float(width), (width - 1) / 2, (height - 1) / 2
+    return CameraInfo(height=height, width=width, k=[f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0])
+
+
 class NodeHarness:
     def __init__(self, overrides: dict, reliable_inputs: bool = True, subscribe: bool = True):
         from amodal_ros.ros.node import AmodalNode
@@ -87,6 +94,18 @@ class NodeHarness:
     def wait_for_subscribers(self, timeout: float = 10.0) -> None:
         self.wait(lambda: all(p.get_subscription_count() for p in self.pubs.values()), timeout)
 
+    def wait_for_camera_info(self, clip, timeout: float = 10.0) -> None:
+        """Until the node has received a CameraInfo (a publisher that sees the subscription
+        may still lose messages while discovery settles): probes stamped 0."""
+        info = camera_info(clip.rgb.shape[1], clip.rgb.shape[2])
+        info.header = Header(stamp=Time(sec=0, nanosec=0), frame_id=FRAME_ID)
+
+        def received() -> bool:
+            self.info_pub.publish(info)
+            return bool(self.node._camera_infos)
+
+        assert self.wait(received, timeout, interval=0.1), "the node got no CameraInfo"
+
     def publish_clip(
         self,
         clip,
@@ -101,7 +120,7 @@ class NodeHarness:
         for t in range(start, start + count):
             stamp = stamp0 + t * PERIOD_NS
             i = t % len(clip.rgb)
-            info = CameraInfo(height=clip.rgb.shape[1], width=clip.rgb.shape[2])
+            info = camera_info(clip.rgb.shape[1], clip.rgb.shape[2])
             info.header = image_msg(clip.labels[i], "mono16", stamp).header
             self.info_pub.publish(info)
             # masks first, depth last: arrival order must not matter

@@ -101,6 +101,22 @@ def test_yaml_lists_every_parameter_with_the_node_defaults(declared):
         assert value == declared[name] and type(value) is type(declared[name]), name
 
 
+def test_rviz_config_shows_the_default_outputs_in_the_demo_camera_frame():
+    from amodal_ros.bags.topics import FRAME_ID
+
+    config = yaml.safe_load((ROOT / "config" / "amodal.rviz").read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == FRAME_ID
+    shown = {d["Class"].split("/")[-1]: [] for d in manager["Displays"]}
+    for d in manager["Displays"]:
+        if "Topic" in d:
+            shown[d["Class"].split("/")[-1]].append(d["Topic"]["Value"])
+    topics = TopicConfig()
+    assert shown["Image"] == ["/" + topics.overlay_topic, "/" + topics.completion_topic]
+    assert shown["MarkerArray"] == ["/" + topics.markers_topic]
+    assert "rviz2 -d config/amodal.rviz" in (ROOT / "README.md").read_text()
+
+
 try:
     import launch_ros  # noqa: F401
 

@@ -277,11 +277,61 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
         h.wait_for_subscribers()
         assert h.wait(lambda: h.node._pubs["objects"].get_subscription_count() == 1, timeout=5)
         clip = small_clip(8)
+        h.wait_for_camera_info(clip)
         h.publish_clip(clip, pace=0.02)
         assert h.wait(lambda: len(listener.targets) == 3, timeout=60)  # 2 objects + the bar
-        (cx, cy), ratio, occluder_ids = listener.targets[1]
-        assert 0 <= cx < 72 and 0 <= cy < 40 and 0.0 <= ratio <= 1.0
-        assert all(isinstance(i, int) for i in occluder_ids)
+        # RGB-D with camera info: 3D targets (objects hidden in the newest frame: 2D fallback)
+        assert any(size is not None for _, size, _, _ in listener.targets.values())
+        for target, size, ratio, occluder_ids in listener.targets.values():
+            if size is None:  # no 3D box: the amodal mask's centre in the image, px
+                (cx, cy) = target
+                assert 0 <= cx < 72 and 0 <= cy < 40
+            else:  # the amodal 3D box's centre, m, in front of the camera
+                assert len(target) == 3 and target[2] > 0 and min(size) > 0
+            assert 0.0 <= ratio <= 1.0 and all(isinstance(i, int) for i in occluder_ids)
+    finally:
+        h.close()
+
+
+def test_markers_and_3d_extents_from_rgbd_with_camera_info(base_params):
+    from visualization_msgs.msg import MarkerArray
+
+    h = NodeHarness(base_params)  # the harness publishes calibrated CameraInfo with each frame
+    try:
+        h.listen("amodal/markers", MarkerArray)
+        h.wait_for_subscribers()
+        clip = small_clip(8)
+        h.wait_for_camera_info(clip)
+        stamps = h.publish_clip(clip, pace=0.02)
+        assert h.wait(lambda: len(h.messages("amodal/objects")) >= 8, timeout=60)
+        assert h.wait(lambda: len(h.messages("amodal/markers")) >= 8, timeout=10)
+        boxes = {}  # stamp -> ids of objects with a measured box
+        for r in h.messages("amodal/objects"):
+            for o in r.objects:
+                if not o.amodal_valid:  # the window filling: no amodal mask to measure
+                    assert (o.extent_valid, o.extent_reason) == (False, o.EXTENT_NO_AMODAL)
+                    continue
+                if not o.extent_valid:  # nothing to measure, or nothing visible to measure at
+                    empty = not _mask(o.amodal_mask).any()
+                    expected = o.EXTENT_NO_AMODAL if empty else o.EXTENT_NO_VALID_DEPTH
+                    assert o.extent_reason == expected
+                if o.extent_valid:
+                    boxes.setdefault(_stamp(r.header), set()).add(o.object_id)
+                    size, centre = o.extent_size, o.extent_pose.position
+                    assert size.x > 0 and size.y > 0 and size.z >= 0.02
+                    if o.object_id in clip.target_depth:  # targets are flat, at a known depth
+                        depth = clip.target_depth[o.object_id]
+                        assert abs(centre.z - depth) <= size.z / 2 + 0.05, (centre.z, depth)
+        assert sum(len(ids) for ids in boxes.values()) >= 5 * 2  # 5 full windows' frames
+        markers = h.messages("amodal/markers")
+        assert [_stamp(m.markers[0].header) for m in markers] == stamps
+        for m in markers:
+            stamp = _stamp(m.markers[0].header)
+            assert all(x.header.frame_id == FRAME_ID for x in m.markers)
+            assert m.markers[0].action == m.markers[0].DELETEALL
+            cubes = [x.id for x in m.markers if x.ns == "amodal_extent"]
+            labels = [x.id for x in m.markers if x.ns == "amodal_label"]
+            assert set(cubes) == set(labels) == boxes.get(stamp, set())
     finally:
         h.close()
 

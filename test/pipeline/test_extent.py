@@ -1,0 +1,227 @@
+"""The amodal 3D extent (pipeline.extent): hand-computed boxes from masks, depth and K."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from amodal_ros.core.frames import (
+    EXTENT_BAD_CAMERA_INFO,
+    EXTENT_NO_AMODAL,
+    EXTENT_NO_CAMERA_INFO,
+    EXTENT_NO_DEPTH,
+    EXTENT_NO_VALID_DEPTH,
+    EXTENT_OK,
+    Frame,
+    ObjectFrameResult,
+)
+from amodal_ros.pipeline.extent import MIN_THICKNESS, Intrinsics, amodal_extent, frame_extent
+
+H, W = 48, 64
+K = Intrinsics(fx=100.0, fy=100.0, cx=32.0, cy=24.0)
+
+
+def rectangle(rows: slice, cols: slice) -> np.ndarray:
+    mask = np.zeros((H, W), bool)
+    mask[rows, cols] = True
+    return mask
+
+
+def flat(z: float) -> np.ndarray:
+    return np.full((H, W), z, np.float32)
+
+
+# rows 14..33 (20 px), columns 12..51 (40 px)
+RECT = rectangle(slice(14, 34), slice(12, 52))
+
+
+def test_rectangle_at_known_depth_gives_the_metric_box():
+    # flat visible surface at 0.99 m: thickness is the minimum (0.02 m), centre 0.01 m behind it
+    box = amodal_extent(RECT, RECT, flat(0.99), K)
+    assert (box.valid, box.reason) == (True, EXTENT_OK)
+    assert MIN_THICKNESS == 0.02
+    # at z = 1.0 m a pixel is 1 cm: 40 x 20 px -> 0.40 x 0.20 m
+    np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
+    # pixel centres u = 12..51 -> middle 31.5, (31.5 - 32) px * 1 cm; v middle 23.5
+    np.testing.assert_allclose(box.centre, (-0.005, -0.005, 1.0), atol=1e-6)
+    np.testing.assert_allclose(box.orientation, (0.0, 0.0, 0.0, 1.0), atol=1e-12)
+    assert box.hidden_share == 0.0
+
+
+def test_focal_lengths_and_principal_point_scale_each_axis():
+    k = Intrinsics(fx=200.0, fy=50.0, cx=12.0, cy=14.0, width=W, height=H)
+    box = amodal_extent(RECT, RECT, flat(1.99), k)  # centre at 2.0 m
+    # width 40 px * 2 m / 200 px = 0.4 m; height 20 px * 2 m / 50 px = 0.8 m
+    np.testing.assert_allclose(box.size, (0.4, 0.8, 0.02), atol=1e-6)
+    # u middle 31.5: (31.5 - 12) * 2 / 200 = 0.195; v middle 23.5: (23.5 - 14) * 2 / 50 = 0.38
+    np.testing.assert_allclose(box.centre, (0.195, 0.38, 2.0), atol=1e-6)
+
+
+def test_millimetre_depth_and_camera_info_of_a_frame():
+    info = SimpleNamespace(k=[100.0, 0, 32.0, 0, 100.0, 24.0, 0, 0, 1], width=W, height=H)
+    depth = np.full((H, W), 990, np.uint16)  # 16UC1 mm
+    frame = Frame(0, np.zeros((H, W, 3), np.uint8), RECT.astype(np.int64), depth, "16UC1")
+    frame.camera_info = info
+    box = frame_extent(frame, RECT, RECT)
+    np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
+    np.testing.assert_allclose(box.centre, (-0.005, -0.005, 1.0), atol=1e-6)
+    frame.camera_info = None
+    assert frame_extent(frame, RECT, RECT).reason == EXTENT_NO_CAMERA_INFO
+    frame.depth = None
+    assert frame_extent(frame, RECT, RECT).reason == EXTENT_NO_DEPTH
+
+
+def test_thickness_is_twice_the_visible_depth_spread():
+    # a step: the left half of the visible surface at 1.0 m, the right half at 1.1 m -> the
+    # trimmed range is 1.0..1.1, thickness 0.2 m, centre depth 1.0 + 0.1 = 1.1 m
+    depth = flat(1.0)
+    depth[:, 32:] = 1.1
+    box = amodal_extent(RECT, RECT, depth, K)
+    np.testing.assert_allclose(box.size, (0.44, 0.22, 0.2), atol=1e-5)  # 40 x 20 px at 1.1 m
+    assert box.centre[2] == pytest.approx(1.1, abs=1e-6)
+
+
+def test_trimmed_depth_ignores_flying_pixels_and_holes():
+    depth = flat(0.99)
+    rng = np.random.default_rng(0)
+    ys, xs = np.nonzero(RECT)
+    pick = rng.permutation(len(ys))
+    depth[ys[pick[:10]], xs[pick[:10]]] = 5.0  # 2.5 % of the valid pixels flying far behind
+    depth[ys[pick[10:410]], xs[pick[10:410]]] = 0.0  # half of the visible pixels without depth
+    depth[ys[pick[410:420]], xs[pick[410:420]]] = np.nan
+    box = amodal_extent(RECT, RECT, depth, K)
+    assert box.valid
+    np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
+
+
+def test_sensor_noise_does_not_read_as_thickness():
+    # a flat board at 1.99 m with 2 cm of noise: per pixel, 2 x (q95 - q5) would be 0.13 m
+    noise = np.random.default_rng(1).normal(0.0, 0.02, (H, W)).astype(np.float32)
+    pixels = (flat(1.99) + noise)[RECT]
+    assert 2 * np.diff(np.quantile(pixels, [0.05, 0.95]))[0] > 0.12
+    box = amodal_extent(RECT, RECT, flat(1.99) + noise, K)
+    assert box.size[2] < 0.05
+    assert box.centre[2] == pytest.approx(2.0, abs=0.02)
+
+
+def test_a_small_object_uses_its_pixels():
+    # 6 x 6 px: too few 4 x 4 blocks, the 36 depths themselves; front half at 1.0, back 1.1
+    small = rectangle(slice(20, 26), slice(30, 36))
+    depth = flat(1.0)
+    depth[:, 33:] = 1.1
+    box = amodal_extent(small, small, depth, K)
+    np.testing.assert_allclose(box.size, (0.066, 0.066, 0.2), atol=1e-6)  # 6 px at 1.1 m
+    assert box.centre[2] == pytest.approx(1.1)
+
+
+def test_a_sphere_gives_about_three_quarters_of_its_diameter_as_thickness():
+    # radius 0.1 m at 1.0 m; visible depth z = 1 - sqrt(r^2 - rho^2); f = 400 px
+    k = Intrinsics(fx=400.0, fy=400.0, cx=100.0, cy=100.0)
+    v, u = np.mgrid[:200, :200]
+    x, y = (u - 100) / 400, (v - 100) / 400  # rays at depth 1: small-angle sphere
+    rho2 = x * x + y * y
+    disc = rho2 < 0.1**2
+    depth = np.where(disc, 1.0 - np.sqrt(np.clip(0.1**2 - rho2, 0, None)), 0.0)
+    box = amodal_extent(disc, disc, depth.astype(np.float32), k)
+    # 2 * (q95 - q5) of the visible depth = 2 r (sqrt(0.95) - sqrt(0.05)) = 0.150 m
+    assert box.size[2] == pytest.approx(0.150, rel=0.03)
+    assert box.size[0] == pytest.approx(0.2 * box.centre[2], rel=0.03)  # diameter at its depth
+    assert box.orientation == (0.0, 0.0, 0.0, 1.0)  # a disc: isotropic, angle 0
+
+
+def rotated_rectangle(length: float, breadth: float, degrees: float) -> np.ndarray:
+    """Pixels whose centres lie in a length x breadth px rectangle centred at (32, 24), its
+    long side rotated `degrees` from the image's x towards its y (down)."""
+    v, u = np.mgrid[:H, :W]
+    a = math.radians(degrees)
+    du, dv = u - 32.0, v - 24.0
+    along = du * math.cos(a) + dv * math.sin(a)
+    across = -du * math.sin(a) + dv * math.cos(a)
+    return (np.abs(along) <= length / 2) & (np.abs(across) <= breadth / 2)
+
+
+def test_rotated_rectangle_gives_the_rotation_about_the_optical_axis():
+    mask = rotated_rectangle(40, 10, 30)
+    box = amodal_extent(mask, mask, flat(0.99), K)
+    qx, qy, qz, qw = box.orientation
+    assert (qx, qy) == (0.0, 0.0)
+    assert 2 * math.degrees(math.atan2(qz, qw)) == pytest.approx(30, abs=1.5)
+    # 40 x 10 px at 1 cm/px, within about a pixel of rasterisation
+    assert box.size[0] == pytest.approx(0.40, abs=0.015)
+    assert box.size[1] == pytest.approx(0.10, abs=0.015)
+    np.testing.assert_allclose(box.centre[:2], (0.0, 0.0), atol=0.005)
+
+
+def test_a_steep_rectangle_folds_to_the_axis_nearest_the_cameras_x():
+    # long side at 70 degrees: the box's x is the short side at -20 degrees
+    mask = rotated_rectangle(40, 10, 70)
+    box = amodal_extent(mask, mask, flat(0.99), K)
+    qz, qw = box.orientation[2:]
+    assert 2 * math.degrees(math.atan2(qz, qw)) == pytest.approx(-20, abs=1.5)
+    assert box.size[0] == pytest.approx(0.10, abs=0.015)
+    assert box.size[1] == pytest.approx(0.40, abs=0.015)
+
+
+def test_hidden_share_is_the_share_of_the_box_beyond_the_visible_part():
+    # the right half of the object's length is hidden: half of the box is inferred
+    visible = rectangle(slice(14, 34), slice(12, 32))
+    box = amodal_extent(visible, RECT, flat(0.99), K)
+    assert box.hidden_share == pytest.approx(0.5)
+    np.testing.assert_allclose(box.size[:2], (0.40, 0.20), atol=1e-6)  # the amodal box
+    # a pole in front of the middle hides pixels but not the extent: the box is all measured
+    poled = RECT & ~rectangle(slice(0, H), slice(28, 34))
+    box = amodal_extent(poled, RECT, flat(0.99), K)
+    assert box.hidden_share == pytest.approx(0.0, abs=1e-9)
+    obj = ObjectFrameResult(1, poled, RECT, True, EXTENT_OK, extent=box)
+    assert obj.occlusion_ratio == pytest.approx(6 / 40)  # the pixel share differs
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("no depth", EXTENT_NO_DEPTH),
+        ("no camera info", EXTENT_NO_CAMERA_INFO),
+        ("uncalibrated", EXTENT_BAD_CAMERA_INFO),
+        ("other size", EXTENT_BAD_CAMERA_INFO),
+        ("no depth on the visible part", EXTENT_NO_VALID_DEPTH),
+        ("too little depth on the visible part", EXTENT_NO_VALID_DEPTH),
+        ("nothing visible", EXTENT_NO_VALID_DEPTH),
+        ("empty amodal mask", EXTENT_NO_AMODAL),
+    ],
+)
+def test_missing_inputs_give_no_box_and_the_reason(case, reason):
+    modal, amodal, depth, k = RECT, RECT, flat(1.0), K
+    if case == "no depth":
+        depth = None
+    elif case == "no camera info":
+        k = None
+    elif case == "uncalibrated":
+        k = Intrinsics(0.0, 0.0, 0.0, 0.0, W, H)  # CameraInfo of an uncalibrated camera
+    elif case == "other size":
+        k = Intrinsics(100.0, 100.0, 32.0, 24.0, width=2 * W, height=2 * H)
+    elif case == "no depth on the visible part":
+        depth[RECT] = 0.0  # the background has depth, the object none: never borrowed
+    elif case == "too little depth on the visible part":
+        depth[RECT] = np.nan
+        depth[14:34, 12:19] = 1.0  # 140 of 800 visible pixels: below a quarter
+    elif case == "nothing visible":
+        modal = np.zeros_like(RECT)
+    elif case == "empty amodal mask":
+        amodal = np.zeros_like(RECT)
+    box = amodal_extent(modal, amodal, depth, k)
+    assert (box.valid, box.reason) == (False, reason)
+    assert box.size == (0.0, 0.0, 0.0) and box.centre == (0.0, 0.0, 0.0)
+    assert box.orientation == (0.0, 0.0, 0.0, 1.0) and box.hidden_share == 0.0
+
+
+def test_intrinsics_from_camera_info():
+    info = SimpleNamespace(k=np.array([500.0, 0, 319.5, 0, 510.0, 239.5, 0, 0, 1]), width=640)
+    info.height = 480
+    k = Intrinsics.from_camera_info(info)
+    assert k == Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480)
+    assert k.fits((480, 640)) and not k.fits((240, 320))
+    assert Intrinsics.from_camera_info(None) is None
+    assert Intrinsics(500.0, 510.0, 319.5, 239.5).fits((1, 1))  # size unknown (0): any
