@@ -143,7 +143,7 @@ def test_big_endian_data_is_read_in_native_order(encoding, big):
 def test_truncated_data_is_a_conversion_error_with_sizes():
     fields = image_fields(sample("rgb8"), "rgb8")
     fields["data"] = fields["data"][:-1]
-    with pytest.raises(ConversionError, match=r"rgb8 image 7x5 .*104 bytes.*truncated"):
+    with pytest.raises(ConversionError, match=r"rgb8 image 5x7 \(HxW\) .*104 bytes.*truncated"):
         image_to_array(ns_image(**fields))
 
 
