@@ -13,8 +13,8 @@ from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
 INFO = "camera_info"  # a replay-only input role beside the stream's RGB, MASKS, DEPTH
 EXPECTED_TYPES = {
     RGB: (IMAGE, COMPRESSED_IMAGE),
-    MASKS: (IMAGE,),
-    DEPTH: (IMAGE,),
+    MASKS: (IMAGE, COMPRESSED_IMAGE),
+    DEPTH: (IMAGE, COMPRESSED_IMAGE),
     INFO: (CAMERA_INFO,),
 }
 

@@ -83,8 +83,14 @@ class ReplayArgs:
     stream: StreamConfig = group(replay_stream, exclude=LIVE_ONLY)
     inference: InferenceConfig = group(InferenceConfig)
     rgb_topic: str = param(topics.RGB_TOPIC, "RGB topic (Image or CompressedImage)")
-    depth_topic: str = param(topics.DEPTH_TOPIC, "depth topic (32FC1 m or 16UC1 mm)")
-    mask_topic: str = param(topics.MASK_TOPIC, "instance-label topic")
+    depth_topic: str = param(
+        topics.DEPTH_TOPIC,
+        "depth topic: Image 32FC1 m or 16UC1 mm, or CompressedImage (compressedDepth or 16-bit "
+        "PNG)",
+    )
+    mask_topic: str = param(
+        topics.MASK_TOPIC, "instance-label topic: Image, or CompressedImage (8/16-bit PNG)"
+    )
     camera_info_topic: str = param(
         topics.CAMERA_INFO_TOPIC, "CameraInfo passed through to /amodal/camera_info; '' = none"
     )
@@ -168,6 +174,7 @@ class _Replay:
     """One replay: the bag's messages through the stream into the result writer."""
 
     def __init__(self, args: ReplayArgs, bag: InputBag):
+        from amodal_ros.interface.messages import FrameIdCheck
         from amodal_ros.pipeline.processor import WindowProcessor
         from amodal_ros.pipeline.stream import StreamFront
 
@@ -184,7 +191,7 @@ class _Replay:
         # 2. input topics (RGB and masks now; depth once the model says whether it needs it)
         self.conns = {RGB: bag.connections(RGB, args.rgb_topic)}
         self.conns[MASKS] = bag.connections(MASKS, args.mask_topic)
-        self.compressed = self._rgb_compressed()
+        self._check_rgb_compressed()
         if args.camera_info_topic:
             if bag.has(args.camera_info_topic):
                 self.conns[INFO] = bag.connections(INFO, args.camera_info_topic)
@@ -211,6 +218,13 @@ class _Replay:
         use_depth = self.processor.depth_source == "camera"
         if use_depth:
             self.conns[DEPTH] = bag.connections(DEPTH, args.depth_topic)
+        # inputs recorded as CompressedImage (image_transport's compressed/compressedDepth)
+        self.compressed = {
+            role
+            for role in (RGB, MASKS, DEPTH)
+            if role in self.conns and self.conns[role][0].msgtype == COMPRESSED_IMAGE
+        }
+        self.frame_ids = FrameIdCheck()
         exact = self.stream.sync_mode == "exact"
         self.tolerance_ns = 0 if exact else round(self.stream.sync_tolerance * 1e9)
         # 4. the node's stream front: sync, sample to the model rate, window
@@ -297,14 +311,13 @@ class _Replay:
             text, count = self.same_failures.most_common(1)[0]
             raise InputError(f"no frame of {self.args.bag} could be used ({count}x): {text}")
 
-    def _rgb_compressed(self) -> bool:
+    def _check_rgb_compressed(self) -> None:
         msgtype = self.conns[RGB][0].msgtype
         if self.args.compressed and msgtype != COMPRESSED_IMAGE:
             raise InputError(
                 f"--compressed was given but {self.args.rgb_topic} is {msgtype}, not "
                 f"{COMPRESSED_IMAGE}"
             )
-        return msgtype == COMPRESSED_IMAGE
 
     def _message(self, conn, log_ns: int, raw) -> None:
         from amodal_ros.interface.messages import stamp_ns
@@ -344,6 +357,8 @@ class _Replay:
     def _to_frame(self, matched: dict):
         from amodal_ros.interface.messages import camera_info_for, frame_from_messages
 
+        for warning in self.frame_ids.check(matched):
+            log.warning("%s", warning)
         frame = frame_from_messages(matched, self.compressed)
         frame.camera_info = camera_info_for(self.camera_infos, frame.stamp_ns)
         self.frames_with_objects += bool(frame.labels.any())

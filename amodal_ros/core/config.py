@@ -405,8 +405,23 @@ class TopicConfig(_Config):
         "RGB image (sensor_msgs/Image or, with rgb_compressed, sensor_msgs/CompressedImage)",
     )
     rgb_compressed: bool = param(False, "subscribe to rgb_topic as sensor_msgs/CompressedImage")
-    depth_topic: str = param("depth", "registered depth image, 32FC1 m or 16UC1 mm")
-    mask_topic: str = param("masks", "instance-label image, mono8/mono16/32SC1, 0 = background")
+    depth_topic: str = param(
+        "depth",
+        "registered depth image, 32FC1 m or 16UC1 mm (or, with depth_compressed, "
+        "sensor_msgs/CompressedImage)",
+    )
+    depth_compressed: bool = param(
+        False,
+        "subscribe to depth_topic as sensor_msgs/CompressedImage (compressedDepth or 16-bit PNG)",
+    )
+    mask_topic: str = param(
+        "masks",
+        "instance-label image, mono8/mono16/32SC1, 0 = background (or, with mask_compressed, "
+        "sensor_msgs/CompressedImage)",
+    )
+    mask_compressed: bool = param(
+        False, "subscribe to mask_topic as sensor_msgs/CompressedImage (8/16-bit PNG)"
+    )
     camera_info_topic: str = param("camera_info", "sensor_msgs/CameraInfo, passed through")
     output_topic: str = param("amodal/objects", "amodal_ros/AmodalObjectArray results")
     overlay_topic: str = param("amodal/overlay", "rgb8 overlay image for RViz")

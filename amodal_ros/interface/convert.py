@@ -7,6 +7,8 @@ No rclpy or cv_bridge import: these are the numpy reshapes cv_bridge does, over 
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from amodal_ros.core.errors import InputError
@@ -90,6 +92,116 @@ def rgb_from_compressed(msg) -> np.ndarray:
             "expected JPEG or PNG (compressedDepth is not an RGB stream)"
         )
     return np.ascontiguousarray(bgr[..., ::-1])
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# compressed_depth_image_transport (image_transport_plugins, codec.cpp) prefixes the PNG with its
+# `ConfigHeader { int32 format; float32 depthParam[2]; }`, memcpy'd in the publisher's byte order
+# (little endian on every platform ROS 2 supports): 12 bytes, then the PNG.
+DEPTH_CONFIG_HEADER = struct.Struct("<iff")
+
+
+def labels_from_compressed(msg) -> np.ndarray:
+    """[H, W] int64 instance labels of a PNG sensor_msgs/CompressedImage (0 = background).
+
+    The PNG is decoded unchanged (`cv2.IMREAD_UNCHANGED`), so 16-bit ids survive: what
+    image_transport's `compressed` plugin writes with `format: png` for mono8/mono16/8UC1/
+    16UC1 label images (format "16UC1; png compressed ", or a bare "png"). JPEG is refused:
+    it is lossy and would change ids at every object edge.
+    """
+    data = _compressed_bytes(msg)
+    if not data.startswith(PNG_SIGNATURE):
+        raise ConversionError(
+            f"compressed mask image (format {msg.format!r}, {len(data)} bytes) is not a PNG; "
+            "instance labels need a lossless transport: publish them raw or with the "
+            "compressed transport's png format (JPEG changes the ids)"
+        )
+    labels = _decode_png(data, "compressed mask image", msg.format)
+    if labels.ndim != 2:
+        raise ConversionError(
+            f"compressed mask image (format {msg.format!r}) is a {labels.shape[2]}-channel PNG; "
+            "expected a single-channel instance-label image (8 or 16 bit, pixel = object id)"
+        )
+    return labels.astype(np.int64)
+
+
+def depth_from_compressed(msg) -> tuple[np.ndarray, str]:
+    """([H, W] depth, encoding) of a depth sensor_msgs/CompressedImage, as `depth_from_image`.
+
+    Understands what image_transport writes for depth:
+      * `compressedDepth` (compressed_depth_image_transport), format "16UC1; compressedDepth
+        png" or "32FC1; compressedDepth png" (older publishers: "...; compressedDepth" or no
+        ";" at all): a 12-byte ConfigHeader, then a 16-bit PNG. For 16UC1 the PNG is the
+        millimetre image itself; for 32FC1 it is the quantised inverse depth q, and
+        depth = depthQuantA / (q - depthQuantB) metres with the header's two parameters,
+        q == 0 marking an invalid pixel (NaN here, as the codec decodes it);
+      * the `compressed` transport's PNG of a 16UC1/mono16 image ("16UC1; png compressed "),
+        taken as millimetres.
+    `compressedDepth rvl` is refused (not decoded here), and so is JPEG (lossy).
+    """
+    data, fmt = _compressed_bytes(msg), str(msg.format)
+    encoding, _, compression = fmt.partition(";")
+    encoding = encoding.strip()
+    if data.startswith(PNG_SIGNATURE):  # the `compressed` transport: a plain PNG
+        depth = _decode_png(data, "compressed depth image", fmt)
+        if depth.dtype != np.uint16 or depth.ndim != 2:
+            raise ConversionError(
+                f"compressed depth image (format {fmt!r}) is a {depth.dtype} PNG with shape "
+                f"{depth.shape}; expected a single-channel 16-bit PNG of millimetres "
+                "(or the compressedDepth transport)"
+            )
+        return depth, "16UC1"
+    if "rvl" in compression:
+        raise ConversionError(
+            f"depth image has format {fmt!r}: compressedDepth rvl is not supported; set the "
+            "publisher's compressedDepth format to png, or subscribe to the raw depth image"
+        )
+    has_header = data[DEPTH_CONFIG_HEADER.size :].startswith(PNG_SIGNATURE)
+    if "compressedDepth" not in fmt and not has_header:
+        raise ConversionError(
+            f"compressed depth image (format {fmt!r}, {len(data)} bytes) is neither "
+            "compressedDepth nor a 16-bit PNG; depth needs a lossless transport (JPEG is not)"
+        )
+    if not has_header:
+        raise ConversionError(
+            f"compressedDepth image (format {fmt!r}) has {len(data)} bytes, not the "
+            f"{DEPTH_CONFIG_HEADER.size}-byte header followed by a PNG (truncated or corrupt)"
+        )
+    _, quant_a, quant_b = DEPTH_CONFIG_HEADER.unpack_from(data)
+    q = _decode_png(data[DEPTH_CONFIG_HEADER.size :], "compressedDepth image", fmt)
+    if q.dtype != np.uint16 or q.ndim != 2:
+        raise ConversionError(
+            f"compressedDepth image (format {fmt!r}) holds a {q.dtype} PNG with shape "
+            f"{q.shape}; the codec writes single-channel 16-bit PNGs"
+        )
+    if encoding in ("16UC1", "mono16"):
+        return q, "16UC1"
+    if encoding != "32FC1":
+        raise ConversionError(
+            f"compressedDepth image has encoding {encoding!r} (format {fmt!r}); expected "
+            "16UC1 (millimetres) or 32FC1 (metres)"
+        )
+    # float32 arithmetic, as the codec's decoder does it: depth = A / (q - B), q == 0 invalid
+    depth = np.full(q.shape, np.nan, np.float32)
+    valid = q != 0
+    depth[valid] = np.float32(quant_a) / (q[valid].astype(np.float32) - np.float32(quant_b))
+    return depth, "32FC1"
+
+
+def _compressed_bytes(msg) -> bytes:
+    return msg.data.tobytes() if isinstance(msg.data, np.ndarray) else bytes(msg.data)
+
+
+def _decode_png(data: bytes, what: str, fmt: str) -> np.ndarray:
+    import cv2
+
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ConversionError(
+            f"{what} (format {fmt!r}, {len(data)} bytes) could not be decoded as PNG "
+            "(truncated or corrupt)"
+        )
+    return image
 
 
 def labels_from_image(msg) -> np.ndarray:

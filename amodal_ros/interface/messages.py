@@ -8,7 +8,7 @@ rosbags). No rclpy or torch import here.
 from __future__ import annotations
 
 import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +17,10 @@ from amodal_ros.core.frames import Extent, Frame, FrameResult, ObjectFrameResult
 from amodal_ros.interface.convert import (
     ConversionError,
     check_same_size,
+    depth_from_compressed,
     depth_from_image,
     image_fields,
+    labels_from_compressed,
     labels_from_image,
     rgb_from_compressed,
     rgb_from_image,
@@ -161,15 +163,24 @@ def camera_info_for(infos: Mapping[int, object], stamp: int, current=None):
     return infos[next(reversed(infos))] if infos else current
 
 
-def frame_from_messages(matched: dict, compressed: bool = False, arrival: float = 0.0) -> Frame:
-    """A Frame from synchronised {"rgb", "masks"[, "depth"]} messages (raises InputError)."""
+def frame_from_messages(
+    matched: dict, compressed: Collection[str] = (), arrival: float = 0.0
+) -> Frame:
+    """A Frame from synchronised {"rgb", "masks"[, "depth"]} messages (raises InputError).
+
+    `compressed` names the inputs that are sensor_msgs/CompressedImage: "rgb" (JPEG/PNG),
+    "masks" (PNG), "depth" (compressedDepth or 16-bit PNG); the others are sensor_msgs/Image.
+    """
     rgb_msg = matched["rgb"]
-    rgb = _blaming(("rgb",), rgb_from_compressed if compressed else rgb_from_image, rgb_msg)
-    labels = _blaming(("masks",), labels_from_image, matched["masks"])
+    to_rgb = rgb_from_compressed if "rgb" in compressed else rgb_from_image
+    rgb = _blaming(("rgb",), to_rgb, rgb_msg)
+    to_labels = labels_from_compressed if "masks" in compressed else labels_from_image
+    labels = _blaming(("masks",), to_labels, matched["masks"])
     _blaming(("rgb", "masks"), check_same_size, rgb, labels, "the mask image")
     depth, encoding = None, "32FC1"
     if matched.get("depth") is not None:
-        depth, encoding = _blaming(("depth",), depth_from_image, matched["depth"])
+        to_depth = depth_from_compressed if "depth" in compressed else depth_from_image
+        depth, encoding = _blaming(("depth",), to_depth, matched["depth"])
         _blaming(("rgb", "depth"), check_same_size, rgb, depth, "the depth image")
     return Frame(
         stamp_ns=matched["stamp_ns"],
@@ -180,6 +191,57 @@ def frame_from_messages(matched: dict, compressed: bool = False, arrival: float 
         frame_id=rgb_msg.header.frame_id,
         arrival=arrival,
     )
+
+
+class FrameIdCheck:
+    """Notices depth or masks stamped with another camera frame than the RGB.
+
+    The pipeline takes pixel (u, v) of the depth and mask images to be pixel (u, v) of the RGB
+    image, so both must be registered to the RGB camera (e.g. a RealSense's
+    aligned_depth_to_color, masks computed on this RGB). A different non-empty
+    `header.frame_id` suggests they are not; frames are still processed (a driver may simply
+    name its frames differently), and each mismatch is reported once.
+    """
+
+    # input -> (what it is, what it must be, pronoun)
+    REQUIREMENTS = {
+        "depth": (
+            "depth",
+            "depth must be registered to the RGB camera, pixel for pixel (e.g. the driver's "
+            "aligned_depth_to_color topic)",
+            "it is",
+        ),
+        "masks": (
+            "masks",
+            "masks must be registered to the RGB camera, pixel for pixel (computed on this RGB "
+            "image)",
+            "they are",
+        ),
+    }
+
+    def __init__(self) -> None:
+        self.reported: set[tuple[str, str, str]] = set()
+
+    def check(self, matched: Mapping[str, object]) -> list[str]:
+        """Warnings, each the first time its (input, RGB frame, other frame) is seen."""
+        rgb_frame = _frame_id(matched.get("rgb"))
+        warnings = []
+        for role, (name, requirement, pronoun) in self.REQUIREMENTS.items():
+            other = _frame_id(matched.get(role))
+            key = (role, rgb_frame, other)
+            if not rgb_frame or not other or other == rgb_frame or key in self.reported:
+                continue
+            self.reported.add(key)
+            warnings.append(
+                f"{name} frame_id {other!r} differs from the RGB's {rgb_frame!r}: {requirement}. "
+                f"Processing goes on as if {pronoun} (if not, amodal masks and 3D extents are "
+                "wrong); said once for this pair of frames"
+            )
+        return warnings
+
+
+def _frame_id(msg) -> str:
+    return "" if msg is None else str(msg.header.frame_id)
 
 
 def _blaming(inputs: tuple[str, ...], convert, *args):

@@ -39,6 +39,7 @@ from amodal_ros.core.frames import (
     frames_from_arrays,
 )
 from amodal_ros.interface.messages import (
+    FrameIdCheck,
     ResultMessages,
     camera_info_for,
     frame_from_messages,
@@ -104,6 +105,8 @@ class AmodalNode(LifecycleNode):
         self._lock = threading.Lock()
         self._subs, self._pubs, self._timer = [], {}, None
         self._camera_infos: OrderedDict[int, CameraInfo] = OrderedDict()  # stamp -> info
+        self._compressed: set[str] = set()  # inputs subscribed as CompressedImage
+        self._frame_ids = FrameIdCheck()
         self._forget: list[int] = []
         self._throttle: dict[str, tuple[float, int]] = {}
         self.received: Counter[str] = Counter()
@@ -232,11 +235,13 @@ class AmodalNode(LifecycleNode):
     def _subscribe(self) -> None:
         t = self.topics
         qos = _qos(t.input_reliability, t.queue_depth)
-        rgb_type = CompressedImage if t.rgb_compressed else Image
-        inputs = [(rgb_type, t.rgb_topic, RGB), (Image, t.mask_topic, MASKS)]
+        inputs = [(t.rgb_topic, RGB, t.rgb_compressed), (t.mask_topic, MASKS, t.mask_compressed)]
         if self.use_depth:
-            inputs.append((Image, t.depth_topic, DEPTH))
-        for msg_type, topic, name in inputs:
+            inputs.append((t.depth_topic, DEPTH, t.depth_compressed))
+        self._compressed = {name for _, name, compressed in inputs if compressed}
+        self._frame_ids = FrameIdCheck()  # a new stream: report its frame mismatches again
+        for topic, name, compressed in inputs:
+            msg_type = CompressedImage if compressed else Image
             self._subs.append(
                 self.create_subscription(
                     msg_type, topic, lambda msg, name=name: self._on_input(name, msg), qos
@@ -276,9 +281,9 @@ class AmodalNode(LifecycleNode):
                 self._camera_infos.popitem(last=False)
 
     def _to_frame(self, matched: dict) -> Frame:  # called under self._lock
-        frame = frame_from_messages(
-            matched, compressed=self.topics.rgb_compressed, arrival=time.monotonic()
-        )
+        for warning in self._frame_ids.check(matched):
+            self.get_logger().warning(warning)
+        frame = frame_from_messages(matched, self._compressed, arrival=time.monotonic())
         frame.camera_info = camera_info_for(self._camera_infos, frame.stamp_ns)
         return frame
 

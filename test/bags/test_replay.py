@@ -336,6 +336,42 @@ def test_compressed_rgb_is_detected_and_decoded(tmp_path, demo_bag, published_fo
         replay.run(replay_args(demo_bag, tmp_path / "o2", published_folder, compressed=True))
 
 
+def test_compressed_depth_and_masks_are_detected_and_a_depth_frame_mismatch_is_said_once(
+    tmp_path, demo_bag, published_folder, replayed, caplog
+):
+    from image_transport_encoders import compressed_depth, png_compressed
+
+    store = amodal_typestore()
+
+    def compress(topic, index, raw):
+        if topic not in (topics.DEPTH_TOPIC, topics.MASK_TOPIC):
+            return None
+        msg = store.deserialize_cdr(raw, IMAGE)
+        image = np.asarray(msg.data).view(np.uint16).reshape(msg.height, msg.width)
+        if topic == topics.DEPTH_TOPIC:  # compressedDepth of 16UC1 mm: lossless
+            fmt, data, _ = compressed_depth(image, msg.encoding)
+            msg.header.frame_id = "camera_depth_optical_frame"  # not registered to the RGB?
+        else:  # the png `compressed` transport of the mono16 labels
+            fmt, data = png_compressed(image, msg.encoding)
+        compressed = store.types[COMPRESSED_IMAGE](
+            header=msg.header, format=fmt, data=np.frombuffer(data, np.uint8)
+        )
+        return COMPRESSED_IMAGE, bytes(store.serialize_cdr(compressed, COMPRESSED_IMAGE))
+
+    bag = tmp_path / "compressed"
+    rewrite_bag(demo_bag, bag, compress)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.replay"):
+        summary = replay.run(replay_args(bag, out, published_folder))
+    assert summary["skipped"] == {"deserialize": 0, "convert": 0}
+    expected = [m for m in read_bag(replayed[0]) if m[0] == topics.OBJECTS_TOPIC]
+    assert [m for m in read_bag(out) if m[0] == topics.OBJECTS_TOPIC] == expected
+    mismatch = [r.getMessage() for r in caplog.records if "frame_id" in r.getMessage()]
+    assert len(mismatch) == 1, mismatch  # said once, not per frame
+    assert "depth frame_id 'camera_depth_optical_frame' differs from the RGB's " in mismatch[0]
+    assert f"'{topics.FRAME_ID}'" in mismatch[0] and "registered to the RGB" in mismatch[0]
+
+
 def test_start_and_end_select_a_time_range(tmp_path, demo_bag, published_folder):
     # frames 4..9 (0.25 s .. 0.65 s): 6 camera frames, every other one sampled
     args = replay_args(demo_bag, tmp_path / "out", published_folder, start=0.25, end=0.65)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import struct
 import zlib
 from types import SimpleNamespace
 
@@ -10,19 +11,22 @@ import cv2
 import numpy as np
 import pytest
 from conftest import run_without
+from image_transport_encoders import compressed_depth, png_compressed
 
 from amodal_ros.core.errors import InputError
 from amodal_ros.interface.convert import (
     ENCODINGS,
     ConversionError,
+    depth_from_compressed,
     depth_from_image,
     image_fields,
     image_to_array,
+    labels_from_compressed,
     labels_from_image,
     rgb_from_compressed,
     rgb_from_image,
 )
-from amodal_ros.interface.messages import frame_from_messages
+from amodal_ros.interface.messages import FrameIdCheck, frame_from_messages
 
 try:
     from sensor_msgs.msg import CompressedImage, Image
@@ -289,6 +293,116 @@ def test_undecodable_compressed_image_is_a_conversion_error(data):
         rgb_from_compressed(SimpleNamespace(format="jpeg", data=data))
 
 
+# --- compressed depth and masks (image_transport's compressedDepth and png) --------------------
+
+
+def message(fmt: str, data: bytes, frame_id: str = "cam"):
+    return SimpleNamespace(header=SimpleNamespace(frame_id=frame_id), format=fmt, data=data)
+
+
+def depth_metres(h: int = 6, w: int = 9) -> np.ndarray:
+    """0.3 .. 9.5 m across the image, one far pixel beyond the codec's 10 m and one NaN."""
+    depth = np.linspace(0.3, 9.5, h * w, dtype=np.float32).reshape(h, w)
+    depth[0, 0], depth[1, 1] = 12.0, np.nan
+    return depth
+
+
+@pytest.mark.parametrize("params", [(0.0, 0.0), (1.5, -2.5)])
+def test_compressed_depth_16uc1_is_the_millimetre_png(params):
+    depth_mm = np.arange(6 * 9, dtype=np.uint16).reshape(6, 9) * 250  # 0 .. 13.25 m
+    fmt, data, q = compressed_depth(depth_mm, "16UC1", header_params=params)
+    assert fmt == "16UC1; compressedDepth png"
+    out, encoding = depth_from_compressed(message(fmt, data))
+    assert encoding == "16UC1" and out.dtype == np.uint16
+    np.testing.assert_array_equal(out, q)  # exact; the header's depthParam is not used
+    assert out[-1, -1] == 0 and out[1, 1] == 2500  # past depth_max (10 m) the codec sends 0
+
+
+@pytest.mark.parametrize(
+    "fmt", ["32FC1; compressedDepth png", "32FC1; compressedDepth", "32FC1"]
+)  # current, older (no compression name) and oldest (no ';') publishers
+def test_compressed_depth_32fc1_is_dequantised_inverse_depth(fmt):
+    depth = depth_metres()
+    _, data, q = compressed_depth(depth, "32FC1")
+    out, encoding = depth_from_compressed(message(fmt, data))
+    assert encoding == "32FC1" and out.dtype == np.float32 and out.shape == depth.shape
+    # the codec's decoder: depth = A / (q - B) in float32, q == 0 (NaN or >= depth_max) invalid
+    quant_a, quant_b = struct.unpack_from("<ff", data, 4)
+    assert (quant_a, quant_b) == (100.0 * 101.0, 1.0 - 100.0 * 101.0 / 10.0)
+    invalid = q == 0
+    assert invalid.sum() == 2 and invalid[0, 0] and invalid[1, 1]
+    assert np.isnan(out[invalid]).all()
+    expected = np.float32(quant_a) / (q[~invalid].astype(np.float32) - np.float32(quant_b))
+    np.testing.assert_array_equal(out[~invalid], expected)
+    # q is truncated, so decoding errs far by less than one quantisation step, d^2 / A
+    err = out[~invalid] - depth[~invalid]
+    assert (err >= -1e-6).all() and (err <= depth[~invalid] ** 2 / quant_a + 1e-5).all()
+
+
+@needs_sensor_msgs
+def test_compressed_depth_in_a_real_compressed_image_message():
+    depth_mm = np.full((4, 5), 1234, np.uint16)
+    fmt, data, _ = compressed_depth(depth_mm, "16UC1")
+    msg = CompressedImage(format=fmt, data=array.array("B", data))
+    out, encoding = depth_from_compressed(msg)
+    assert encoding == "16UC1"
+    np.testing.assert_array_equal(out, depth_mm)
+
+
+def test_depth_as_a_16_bit_png_of_the_compressed_transport_is_millimetres():
+    depth_mm = (np.arange(20, dtype=np.uint16) * 3001).reshape(4, 5)
+    fmt, data = png_compressed(depth_mm, "16UC1")
+    assert fmt == "16UC1; png compressed "
+    out, encoding = depth_from_compressed(message(fmt, data))
+    assert encoding == "16UC1"
+    np.testing.assert_array_equal(out, depth_mm)
+
+
+def test_unusable_compressed_depth_is_named():
+    fmt, data, _ = compressed_depth(np.full((4, 5), 1000, np.uint16), "16UC1")
+    cases = [
+        (message("16UC1; compressedDepth rvl", data[:12] + b"\0" * 20), "rvl is not supported"),
+        (message(fmt, data[:12]), "not the 12-byte header followed by a PNG"),
+        (message(fmt, data[:40]), "could not be decoded as PNG"),
+        (message("32SC1; compressedDepth png", data), "encoding '32SC1'"),
+        (
+            message("8UC1; png compressed ", png_compressed(np.ones((4, 5), np.uint8), "8UC1")[1]),
+            "uint8 PNG",
+        ),
+    ]
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((4, 5, 3), np.uint8))
+    cases.append((message("bgr8; jpeg compressed bgr8", jpeg.tobytes()), "JPEG is not"))
+    for msg, match in cases:
+        with pytest.raises(ConversionError, match=match):
+            depth_from_compressed(msg)
+
+
+@pytest.mark.parametrize("encoding", ["mono16", "16UC1", "mono8", "8UC1"])
+def test_png_label_images_keep_their_ids(encoding):
+    dtype, _ = ENCODINGS[encoding]
+    ids = np.zeros((H, W), dtype)
+    ids[1:3, 2:5] = 7
+    ids[4, :] = 255 if np.dtype(dtype).itemsize == 1 else 40_000  # 16-bit ids survive
+    fmt, data = png_compressed(ids, encoding)
+    for f in (fmt, "png"):  # the transport's format string, or a bare one
+        out = labels_from_compressed(message(f, data))
+        assert out.dtype == np.int64
+        np.testing.assert_array_equal(out, ids.astype(np.int64))
+
+
+def test_lossy_or_colour_label_images_are_refused():
+    ok, jpeg = cv2.imencode(".jpg", np.zeros((H, W), np.uint8))
+    with pytest.raises(ConversionError, match="is not a PNG.*lossless"):
+        labels_from_compressed(message("mono8; jpeg compressed ", jpeg.tobytes()))
+    _, colour = png_compressed(coloured(), "rgb8")
+    with pytest.raises(ConversionError, match="3-channel PNG"):
+        labels_from_compressed(message("rgb8; png compressed bgr8", colour))
+    with pytest.raises(ConversionError, match="could not be decoded as PNG"):
+        labels_from_compressed(
+            message("png", png_compressed(np.ones((H, W), np.uint8), "mono8")[1][:30])
+        )
+
+
 # --- frame_from_messages -----------------------------------------------------------------------
 
 
@@ -317,9 +431,57 @@ def test_frame_from_compressed_rgb():
     m = inputs(rgb_size=(H, W))
     m["rgb"] = compressed(coloured(), ".png")
     m["rgb"].header = SimpleNamespace(frame_id="optical")
-    frame = frame_from_messages(m, compressed=True)
+    frame = frame_from_messages(m, compressed={"rgb"})
     np.testing.assert_array_equal(frame.rgb, coloured())
     assert frame.frame_id == "optical"
+
+
+def test_frame_from_compressed_depth_and_masks():
+    m = inputs()
+    labels = np.zeros((H, W), np.uint16)
+    labels[1:3, 1:3] = 1000
+    m["masks"] = message(*png_compressed(labels, "mono16"))
+    depth_mm = np.full((H, W), 1500, np.uint16)
+    fmt, data, _ = compressed_depth(depth_mm, "16UC1")
+    m["depth"] = message(fmt, data)
+    frame = frame_from_messages(m, compressed={"masks", "depth"})
+    assert frame.object_ids() == [1000]
+    assert frame.depth_encoding == "16UC1"
+    np.testing.assert_array_equal(frame.depth, depth_mm)
+    m["depth"] = message("16UC1; compressedDepth rvl", data)  # a bad one is blamed on depth
+    with pytest.raises(ConversionError, match="rvl") as err:
+        frame_from_messages(m, compressed={"masks", "depth"})
+    assert err.value.inputs == ("depth",)
+
+
+def test_frame_id_mismatch_is_reported_once_per_pair_of_frames():
+    check = FrameIdCheck()
+    m = inputs()
+    m["rgb"].header.frame_id = "camera_color_optical_frame"
+    m["masks"].header.frame_id = "camera_color_optical_frame"
+    m["depth"].header.frame_id = "camera_depth_optical_frame"
+    (warning,) = check.check(m)
+    assert "depth frame_id 'camera_depth_optical_frame'" in warning
+    assert "'camera_color_optical_frame'" in warning and "registered to the RGB camera" in warning
+    assert check.check(m) == []  # once
+    m["masks"].header.frame_id = "segmenter_frame"
+    (warning,) = check.check(m)
+    assert warning.startswith("masks frame_id 'segmenter_frame' differs")
+    assert check.check(m) == []
+    m["depth"].header.frame_id = "another_depth_frame"  # a new pair is new news
+    assert len(check.check(m)) == 1
+    # frames are still made (the check does not fail them)
+    assert frame_from_messages(m).frame_id == "camera_color_optical_frame"
+
+
+@pytest.mark.parametrize("rgb_frame, other", [("cam", "cam"), ("", "depth"), ("cam", "")])
+def test_same_or_unnamed_frames_are_not_reported(rgb_frame, other):
+    m = inputs()
+    m["rgb"].header.frame_id = rgb_frame
+    m["masks"].header.frame_id = m["depth"].header.frame_id = other
+    assert FrameIdCheck().check(m) == []
+    del m["depth"]  # without depth: only the masks are compared
+    assert FrameIdCheck().check(m) == []
 
 
 @pytest.mark.parametrize(

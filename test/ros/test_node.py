@@ -371,40 +371,74 @@ def test_installed_executable_rejects_out_of_range_yaml(tmp_path):
     assert "amodal_node: invalid parameter" in out and "stride" in out, out[-2000:]
 
 
-def test_compressed_rgb_stream(base_params):
+def test_compressed_streams_and_a_depth_frame_mismatch(base_params, capfd):
     import cv2
+    from image_transport_encoders import compressed_depth, png_compressed
     from node_harness import PERIOD_NS, image_msg
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CompressedImage
 
-    params = {**base_params, "rgb_compressed": True, "rgb_topic": "image/compressed"}
+    # every input as image_transport's plugins publish it: RGB png `compressed`, masks png
+    # `compressed` (16-bit ids), depth `compressedDepth` (32FC1: quantised inverse depth)
+    params = {
+        **base_params,
+        "rgb_compressed": True,
+        "rgb_topic": "image/compressed",
+        "mask_compressed": True,
+        "mask_topic": "masks/compressed",
+        "depth_compressed": True,
+        "depth_topic": "depth/compressedDepth",
+    }
     h = NodeHarness({**params, "stride": 1})
     try:
         qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-        jpeg_pub = h.client.create_publisher(CompressedImage, "image/compressed", qos)
-        inputs = (jpeg_pub, h.pubs["masks"], h.pubs["depth"])
-        assert h.wait(lambda: all(p.get_subscription_count() for p in inputs), timeout=10)
+        pubs = {
+            name: h.client.create_publisher(CompressedImage, topic, qos)
+            for name, topic in (
+                ("rgb", "image/compressed"),
+                ("masks", "masks/compressed"),
+                ("depth", "depth/compressedDepth"),
+            )
+        }
+        assert h.wait(lambda: all(p.get_subscription_count() for p in pubs.values()), timeout=10)
         clip = small_clip(5)
         stamps = []
         for t in range(5):
             stamp = 10**9 + t * PERIOD_NS
+            header = image_msg(clip.labels[t], "mono16", stamp).header
+            depth_header = image_msg(clip.labels[t], "mono16", stamp, "test_depth_frame").header
             ok, png = cv2.imencode(".png", clip.rgb[t][..., ::-1])
-            msg = CompressedImage(format="png", data=png.tobytes())
-            msg.header = image_msg(clip.labels[t], "mono16", stamp).header
-            h.pubs["masks"].publish(image_msg(clip.labels[t], "mono16", stamp))
-            h.pubs["depth"].publish(image_msg(clip.depth[t], "32FC1", stamp))
-            jpeg_pub.publish(msg)
+            fmt, labels = png_compressed(clip.labels[t].astype(np.uint16), "mono16")
+            depth_fmt, depth, _ = compressed_depth(clip.depth[t].astype(np.float32), "32FC1")
+            pubs["masks"].publish(CompressedImage(header=header, format=fmt, data=labels))
+            pubs["depth"].publish(
+                CompressedImage(header=depth_header, format=depth_fmt, data=depth)
+            )
+            pubs["rgb"].publish(CompressedImage(header=header, format="png", data=png.tobytes()))
             stamps.append(stamp)
             h.wait(lambda: False, timeout=0.02)
-        assert h.wait(lambda: len(h.messages("amodal/overlay")) >= 5, timeout=60)
+        assert h.wait(lambda: len(h.messages("amodal/objects")) >= 5, timeout=60)
+        assert h.wait(lambda: len(h.messages("amodal/overlay")) >= 5, timeout=10)
         overlays = h.messages("amodal/overlay")
         assert [_stamp(m.header) for m in overlays] == stamps
         # the first frame has no result drawn on the background: the overlay there is the RGB
         first = np.frombuffer(bytes(overlays[0].data), np.uint8).reshape(40, 72, 3)
         background = clip.labels[0] == 0
         assert np.array_equal(first[background], clip.rgb[0][background])
+        results = h.messages("amodal/objects")
+        assert [_stamp(r.header) for r in results] == stamps
+        for t, r in enumerate(results):  # the PNG labels kept their ids and pixels
+            assert set(np.unique(clip.labels[t])) - {0} <= {o.object_id for o in r.objects}
+            for o in r.objects:  # (an object of the window absent here: an empty modal mask)
+                assert np.array_equal(_mask(o.modal_mask), clip.labels[t] == o.object_id)
+        assert h.node.front.frames_rejected == 0
     finally:
         h.close()
+    err = capfd.readouterr().err
+    said = [line for line in err.splitlines() if "frame_id 'test_depth_frame'" in line]
+    assert len(said) == 1, err[-3000:]  # once, not per frame
+    assert "[WARN]" in said[0] and f"differs from the RGB's '{FRAME_ID}'" in said[0]
+    assert "registered to the RGB camera" in said[0]
 
 
 def test_corrupt_weights_fail_configure_with_one_line(
