@@ -142,3 +142,36 @@ def tracks():
 def inverse_depth():
     rng = np.random.default_rng(0)
     return (rng.random((T, H, W)) + 0.2).astype(np.float32)
+
+
+# --- small synthetic clips of the generator's tests (test/data/), made once per session.
+# Here rather than in test/data/conftest.py: a second conftest.py would replace this module as
+# `conftest` in sys.modules during collection, and `from conftest import ...` in the test
+# modules collected after it would fail.
+
+SMALL_CLIP = dict(num_frames=16, height=64, width=128)
+SENSORS_OFF = dict(depth_holes=0.0, depth_noise=0.0, label_errors=0.0)  # exact depth, labels
+CLIP_SEEDS = range(12)
+
+
+@pytest.fixture(scope="session")
+def small():
+    """`make_scene` at 16 frames of 64x128; `exact=True` turns the sensor models off."""
+    from amodal_ros.data.scenes import make_scene
+
+    def make(seed: int, exact: bool = False, **kwargs):
+        return make_scene(seed, **{**SMALL_CLIP, **(SENSORS_OFF if exact else {}), **kwargs})
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def clips(small):
+    """Small default clips of seeds 0..11."""
+    return [small(seed) for seed in CLIP_SEEDS]
+
+
+@pytest.fixture(scope="session")
+def exact_clips(small):
+    """The same clips with exact depth and labels."""
+    return [small(seed, exact=True) for seed in CLIP_SEEDS]

@@ -46,7 +46,7 @@ def test_same_seed_same_clip_other_seed_other_clip():
 
 
 def test_shapes_and_dtypes(clips):
-    t, h, w = 16, 64, 128  # the size of the `small` fixture (conftest.py)
+    t, h, w = 16, 64, 128  # the size of the `small` fixture (test/conftest.py)
     for clip in clips:
         assert clip.rgb.shape == (t, h, w, 3) and clip.rgb.dtype == np.uint8
         assert clip.depth.shape == (t, h, w) and clip.depth.dtype == np.float32
