@@ -11,6 +11,9 @@ setup(
     version="0.1.0",
     description="Video amodal segmentation (Diffusion-VAS) for ROS 2 robots",
     license="Apache-2.0",
+    license_files=["LICENSE"],
+    maintainer="amodal_ros maintainers",
+    maintainer_email="amodal-ros@example.com",
     python_requires=">=3.10",
     packages=find_packages(include=["amodal_ros", "amodal_ros.*"]),
     # the embedded default model (safetensors + configs + model card)
@@ -22,7 +25,15 @@ setup(
             "embedded/*/*/*",
         ]
     },
-    install_requires=["numpy", "scipy", "opencv-python-headless", "pillow", "tqdm", "safetensors"],
+    install_requires=[
+        "numpy",
+        "scipy",
+        "opencv-python-headless",
+        "pillow",
+        "pyyaml",
+        "tqdm",
+        "safetensors",
+    ],
     extras_require={
         # torch is not pinned here: robots want their CUDA build. For CPU use torch==2.13.0.
         "inference": ["torch>=2.1", "diffusers>=0.30", "transformers>=4.40", "accelerate"],
