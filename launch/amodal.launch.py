@@ -5,13 +5,16 @@
         mask_topic:=/segmentation/instance_labels namespace:=perception
 
 The params file must set `checkpoint` (see config/amodal_node.yaml for every parameter).
-Declarative only: no Python expressions, no shell.
+The node is a lifecycle node (launch_ros LifecycleNode: launch sees its transitions). With
+`autostart:=true` (default) it configures and activates itself; with `autostart:=false` it
+waits in `unconfigured` for a lifecycle manager or `ros2 lifecycle set`. The `autostart`
+argument overrides the params file's. Declarative only: no Python expressions, no shell.
 """
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
 from launch_ros.substitutions import FindPackageShare
 
 
@@ -46,9 +49,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "use_sim_time", default_value="false", description="use /clock (bag replay)"
         ),
+        DeclareLaunchArgument(
+            "autostart",
+            default_value="true",
+            description="configure and activate on start; false: wait for a lifecycle manager",
+        ),
         DeclareLaunchArgument("log_level", default_value="info", description="ROS log level"),
     ]
-    node = Node(
+    node = LifecycleNode(
         package="amodal_ros",
         executable="amodal_node",
         name="amodal_node",
@@ -56,7 +64,10 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         parameters=[
             LaunchConfiguration("params_file"),
-            {"use_sim_time": LaunchConfiguration("use_sim_time")},
+            {
+                "use_sim_time": LaunchConfiguration("use_sim_time"),
+                "autostart": LaunchConfiguration("autostart"),
+            },
         ],
         remappings=[
             ("image", LaunchConfiguration("rgb_topic")),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from amodal_ros.core.config import TopicConfig
+from amodal_ros.core.config import NodeConfig, TopicConfig
 from amodal_ros.ros.params import parameter_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,8 +59,11 @@ def test_launch_file_is_declarative_and_its_arguments_are_declared(path):
 
 def test_node_in_launch_file_matches_the_node(declared):
     tree = ast.parse((ROOT / "launch" / "amodal.launch.py").read_text())
-    (node,) = _calls(tree, "Node")
+    assert not _calls(tree, "Node"), "amodal_node is a lifecycle node: launch_ros LifecycleNode"
+    (node,) = _calls(tree, "LifecycleNode")
     assert _kw(node, "package").value == "amodal_ros"
+    assert _kw(node, "name").value == "amodal_node"  # LifecycleNode needs name and namespace
+    assert _kw(node, "namespace") is not None
     executable = _kw(node, "executable").value
     # the executable is a script installed by CMake to lib/amodal_ros
     assert (ROOT / "scripts" / executable).stat().st_mode & 0o111
@@ -78,12 +81,49 @@ def test_node_in_launch_file_matches_the_node(declared):
     assert remapped <= topics and {"image", "masks", "depth"} <= remapped
 
 
+def test_autostart_argument_reaches_the_node_parameter():
+    tree = ast.parse((ROOT / "launch" / "amodal.launch.py").read_text())
+    (arg,) = [a for a in _calls(tree, "DeclareLaunchArgument") if a.args[0].value == "autostart"]
+    # the launch default is the node's own default
+    assert _kw(arg, "default_value").value == str(NodeConfig().autostart).lower()
+    (node,) = _calls(tree, "LifecycleNode")
+    (inline,) = [d for d in ast.walk(_kw(node, "parameters")) if isinstance(d, ast.Dict)]
+    given = {k.value: v for k, v in zip(inline.keys, inline.values)}
+    value = given["autostart"]
+    assert isinstance(value, ast.Call) and value.func.id == "LaunchConfiguration"
+    assert value.args[0].value == "autostart"
+    # inline parameters come after the params file: the launch argument wins over the YAML
+    assert isinstance(_kw(node, "parameters").elts[-1], ast.Dict)
+
+
+def test_replay_launch_plays_the_bag_when_the_node_becomes_active():
+    tree = ast.parse((ROOT / "launch" / "replay.launch.py").read_text())
+    assert not _calls(tree, "TimerAction"), "no fixed delay: the node's activation starts it"
+    (handler,) = _calls(tree, "OnStateTransition")
+    assert _kw(handler, "goal_state").value == "active"
+    assert _kw(handler, "handle_once").value is True  # a re-activation does not replay
+    (entity,) = _kw(handler, "entities").elts
+    assignments = {
+        t.id: n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+    }
+    player = assignments[entity.id]
+    assert isinstance(player, ast.Call) and player.func.id == "ExecuteProcess"
+    (register,) = _calls(tree, "RegisterEventHandler")
+    assert register.args[0] is handler
+    # registered before the node starts, so no transition can be missed
+    (ret,) = [n for n in ast.walk(tree) if isinstance(n, ast.Return)]
+    entities = [e.id for e in ret.value.args[0].elts if isinstance(e, ast.Name)]
+    handler_name = next(t for t, v in assignments.items() if v is register)
+    assert entities.index(handler_name) < entities.index("node")
+
+
 def test_replay_launch_includes_the_node_launch_with_sim_time():
     tree = ast.parse((ROOT / "launch" / "replay.launch.py").read_text())
     (include,) = _calls(tree, "IncludeLaunchDescription")
     args = _kw(include, "launch_arguments").func.value  # {...}.items()
     passed = {k.value: v for k, v in zip(args.keys, args.values)}
     assert passed["use_sim_time"].value == "true"
+    assert passed["autostart"].value == "true"  # the bag plays once the node is active
     target = ast.parse((ROOT / "launch" / "amodal.launch.py").read_text())
     assert set(passed) <= _str_args(_calls(target, "DeclareLaunchArgument"))
     (player,) = _calls(tree, "ExecuteProcess")
