@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from scipy.optimize import linear_sum_assignment
 
 # A mask at least this share of the object's reference area (its largest recent area) shows
 # the whole object, so it becomes the track's shape; a smaller one is taken as partly hidden.
@@ -181,7 +179,7 @@ class IdTracker:
         compact = _compact(labels)
         masks = [
             _Mask.of(compact[box] == k + 1, box[0].start, box[1].start)
-            for k, box in enumerate(ndimage.find_objects(compact))
+            for k, box in enumerate(_find_objects(compact))
         ]
         # 2. continuation, then 3. re-identification, then 4. new tracks
         tracks = list(self.tracks.values())
@@ -314,5 +312,15 @@ def _shift(before: _Mask, after: _Mask) -> tuple[float | None, float | None]:
 
 def _assign(cost: np.ndarray, tracks: list[_Track]) -> dict[int, int]:
     """{mask index: track id} of the cheapest global assignment, gated pairs left out."""
+    from scipy.optimize import linear_sum_assignment  # only when tracking runs
+
     rows, cols = linear_sum_assignment(cost)
     return {int(i): tracks[j].track_id for i, j in zip(rows, cols) if cost[i, j] < _GATED}
+
+
+def _find_objects(labels: np.ndarray):
+    """scipy.ndimage.find_objects, imported when tracking runs (the stream imports without
+    scipy where tracking is off)."""
+    from scipy import ndimage
+
+    return ndimage.find_objects(labels)
