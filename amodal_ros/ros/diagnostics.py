@@ -124,6 +124,26 @@ class StreamHealth:
         return "; nothing received yet on: " + ", ".join(silent) if silent else ""
 
 
+def pace(window_s: float, objects: int, stride: int, frame_rate: float, preset: str) -> str:
+    """One line on whether windows of `window_s` seconds (measured with `objects` objects)
+    keep up with a window due every stride / frame_rate seconds, with what to change if not."""
+    due = stride / frame_rate
+    per_object = window_s / max(objects, 1)
+    head = (
+        f"a window took {window_s:.2f} s with {objects} object(s) ({per_object:.2f} s each); "
+        f"one is due every {due:.2f} s (stride {stride} at {frame_rate:g} fps)"
+    )
+    if window_s <= due:
+        most = int(due / per_object) if per_object > 0 else objects
+        return f"{head}: keeps up (about {most} objects at once)"
+    stride_needed = int(np.ceil(window_s * frame_rate))
+    hints = [f"stride >= {stride_needed}"]
+    if preset not in ("fast",):
+        hints.append("preset fast (4 steps, no guidance)")
+    hints.append("fewer objects (min_object_pixels)")
+    return f"{head}: does NOT keep up; stale windows will be dropped. Try {' or '.join(hints)}"
+
+
 def spread(values: list[float]) -> str:
     """'p50/p95/max' of recent values in seconds ('-' before there is one)."""
     if not values:

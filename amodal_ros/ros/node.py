@@ -49,7 +49,13 @@ from amodal_ros.interface.messages import (
 from amodal_ros.pipeline.processor import WindowProcessor
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront
 from amodal_ros.pipeline.window import Window
-from amodal_ros.ros.diagnostics import Counters, StreamHealth, publish_status, status_publisher
+from amodal_ros.ros.diagnostics import (
+    Counters,
+    StreamHealth,
+    pace,
+    publish_status,
+    status_publisher,
+)
 from amodal_ros.ros.params import declare_all, parameter_names
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
@@ -114,6 +120,7 @@ class AmodalNode(LifecycleNode):
         self.end_to_end: deque[float] = deque(maxlen=200)  # source stamp -> published, s
         self.passthrough_windows = self.deadline_missed = self.published = 0
         self.health: StreamHealth | None = None
+        self.pace = "not measured (warmup off)"  # does a window keep up with the stride?
         if (
             self.get_parameter("autostart").value
             and self.trigger_configure() == TransitionCallbackReturn.SUCCESS
@@ -400,7 +407,11 @@ class AmodalNode(LifecycleNode):
             self.get_logger().warning(warning)
         pub = self._pubs.get("diagnostics")
         if pub is not None:
-            extra = {"device": self.inference.device, "dtype": self.inference.dtype}
+            extra = {
+                "device": self.inference.device,
+                "dtype": self.inference.dtype,
+                "pace at configure": self.pace,
+            }
             publish_status(self, pub, report, extra)
 
     def _input_topics(self) -> dict[str, str]:
@@ -444,12 +455,17 @@ class AmodalNode(LifecycleNode):
         )
         started = time.monotonic()
         errors = self.processor.errors
-        self.processor.process(Window(tuple(frames), tuple(scene.target_ids), 1, True))
+        objects = tuple(scene.target_ids)
+        self.processor.process(Window(tuple(frames), objects, 1, True))
         self.processor.reset()
         if self.processor.errors > errors:
             self.get_logger().error("configure failed: the warm-up window failed (see above)")
             return False
-        self.get_logger().info(f"warm-up window: {time.monotonic() - started:.2f} s")
+        seconds = time.monotonic() - started
+        self.pace = pace(
+            seconds, len(objects), self.stream.stride, self.stream.frame_rate, cfg.preset
+        )
+        self.get_logger().info(f"warm-up window: {self.pace}")
         return True
 
     def _stop_streaming(self) -> None:

@@ -55,3 +55,13 @@ def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
 
 def test_spread_of_nothing_yet():
     assert spread([]) == "-"
+
+
+def test_pace_says_whether_a_window_keeps_up_and_what_to_change():
+    from amodal_ros.ros.diagnostics import pace
+
+    ok = pace(0.5, 2, stride=5, frame_rate=8.0, preset="")
+    assert "keeps up" in ok and "due every 0.62 s" in ok and "about 2 objects" in ok
+    slow = pace(10.0, 1, stride=5, frame_rate=8.0, preset="")
+    assert "does NOT keep up" in slow and "stride >= 80" in slow and "preset fast" in slow
+    assert "preset fast" not in pace(10.0, 1, stride=5, frame_rate=8.0, preset="fast")
