@@ -84,12 +84,18 @@ class Intrinsics:
 
     @classmethod
     def from_camera_info(cls, info) -> Intrinsics | None:
-        """From a sensor_msgs/CameraInfo of any binding (its `k`, `width`, `height`); None for
-        None. K is row-major [fx 0 cx; 0 fy cy; 0 0 1]; an uncalibrated camera has K = 0."""
-        if info is None:
+        """From a sensor_msgs/CameraInfo of any binding and ROS version (ROS 2's `k`, ROS 1's
+        `K`; `width`, `height`); None for None or a message without a 9-value K. K is row-major
+        [fx 0 cx; 0 fy cy; 0 0 1]; an uncalibrated camera has K = 0."""
+        values = getattr(info, "k", getattr(info, "K", None))
+        try:
+            k = [float(v) for v in values]
+            size = int(info.width), int(info.height)
+        except (TypeError, ValueError, AttributeError):
             return None
-        k = [float(v) for v in info.k]
-        return cls(k[0], k[4], k[2], k[5], int(info.width), int(info.height))
+        if len(k) != 9:
+            return None
+        return cls(k[0], k[4], k[2], k[5], *size)
 
     def fits(self, shape: tuple[int, ...]) -> bool:
         """Whether these are usable intrinsics of an image of `shape` ([H, W, ...])."""

@@ -225,3 +225,7 @@ def test_intrinsics_from_camera_info():
     assert k.fits((480, 640)) and not k.fits((240, 320))
     assert Intrinsics.from_camera_info(None) is None
     assert Intrinsics(500.0, 510.0, 319.5, 239.5).fits((1, 1))  # size unknown (0): any
+    # a ROS 1 bag's CameraInfo spells it K; a message without a 3x3 K gives no intrinsics
+    ros1 = SimpleNamespace(K=info.k, width=640, height=480)
+    assert Intrinsics.from_camera_info(ros1) == k
+    assert Intrinsics.from_camera_info(SimpleNamespace(k=[1.0, 2.0], width=2, height=2)) is None
