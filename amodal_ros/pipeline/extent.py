@@ -88,6 +88,8 @@ class Intrinsics:
         `K`; `width`, `height`); None for None or a message without a 9-value K. K is row-major
         [fx 0 cx; 0 fy cy; 0 0 1]; an uncalibrated camera has K = 0."""
         values = getattr(info, "k", getattr(info, "K", None))
+        if values is None:
+            return None
         try:
             k = [float(v) for v in values]
             size = int(info.width), int(info.height)
