@@ -13,6 +13,7 @@ SYNC_MODES = ("approximate", "exact")
 PUBLISH_POLICIES = ("latest", "new")
 DEPTH_SOURCES = ("auto", "camera", "model", "none")
 QOS_RELIABILITY = ("best_effort", "reliable")
+INPUT_RELIABILITY = ("auto", *QOS_RELIABILITY)
 UNET_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
 DEPTH_BACKENDS = ("auto", "eager", "onnxruntime", "tensorrt")
 # Named speed/quality trade-offs, measured with the embedded model on 30 held-out synthetic
@@ -431,11 +432,12 @@ class TopicConfig(_Config):
     )
     camera_info_out_topic: str = param("amodal/camera_info", "CameraInfo of published frames")
     input_reliability: str = param(
-        "best_effort",
-        "QoS of subscriptions (best_effort matches every publisher)",
+        "auto",
+        "QoS of subscriptions: 'auto' subscribes reliable and switches a topic to best_effort "
+        "when its publisher offers only that; best_effort loses most large images under load",
         None,
         None,
-        QOS_RELIABILITY,
+        INPUT_RELIABILITY,
     )
     output_reliability: str = param(
         "reliable",

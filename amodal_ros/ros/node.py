@@ -25,6 +25,7 @@ from collections import Counter, OrderedDict, deque
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -112,6 +113,8 @@ class AmodalNode(LifecycleNode):
         self._subs, self._pubs, self._timer = [], {}, None
         self._camera_infos: OrderedDict[int, CameraInfo] = OrderedDict()  # stamp -> info
         self._compressed: set[str] = set()  # inputs subscribed as CompressedImage
+        self._inputs: dict[str, object] = {}  # input name -> its subscription
+        self._downgrade: set[str] = set()  # inputs whose publisher offers only best effort
         self._frame_ids = FrameIdCheck()
         self._forget: list[int] = []
         self._throttle: dict[str, tuple[float, int]] = {}
@@ -241,25 +244,60 @@ class AmodalNode(LifecycleNode):
 
     def _subscribe(self) -> None:
         t = self.topics
-        qos = _qos(t.input_reliability, t.queue_depth)
         inputs = [(t.rgb_topic, RGB, t.rgb_compressed), (t.mask_topic, MASKS, t.mask_compressed)]
         if self.use_depth:
             inputs.append((t.depth_topic, DEPTH, t.depth_compressed))
         self._compressed = {name for _, name, compressed in inputs if compressed}
         self._frame_ids = FrameIdCheck()  # a new stream: report its frame mismatches again
+        reliability = "reliable" if t.input_reliability == "auto" else t.input_reliability
         for topic, name, compressed in inputs:
-            msg_type = CompressedImage if compressed else Image
-            self._subs.append(
-                self.create_subscription(
-                    msg_type, topic, lambda msg, name=name: self._on_input(name, msg), qos
-                )
-            )
+            self._inputs[name] = self._subscribe_input(name, topic, compressed, reliability)
         if t.camera_info_topic:  # "" = no camera info
             self._subs.append(
                 self.create_subscription(
-                    CameraInfo, t.camera_info_topic, self._on_camera_info, qos
+                    CameraInfo,
+                    t.camera_info_topic,
+                    self._on_camera_info,
+                    _qos(reliability, t.queue_depth),
                 )
             )
+
+    def _subscribe_input(self, name: str, topic: str, compressed: bool, reliability: str):
+        """One input's subscription. With input_reliability 'auto' a reliable subscription
+        reports a best-effort-only publisher (incompatible QoS), and the next diagnostics tick
+        resubscribes that topic best-effort (`_adapt_inputs`)."""
+        events = None
+        if self.topics.input_reliability == "auto" and reliability == "reliable":
+            events = SubscriptionEventCallbacks(
+                incompatible_qos=lambda info, name=name: self._downgrade.add(name)
+            )
+        sub = self.create_subscription(
+            CompressedImage if compressed else Image,
+            topic,
+            lambda msg, name=name: self._on_input(name, msg),
+            _qos(reliability, self.topics.queue_depth),
+            event_callbacks=events,
+        )
+        self._subs.append(sub)
+        return sub
+
+    def _adapt_inputs(self) -> None:
+        """Resubscribe best-effort the inputs whose publishers offer only best effort."""
+        for name in sorted(self._downgrade):
+            old = self._inputs.get(name)
+            if old is None or old.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT:
+                continue
+            topic = old.topic_name
+            self._subs.remove(old)
+            self.destroy_subscription(old)
+            self._inputs[name] = self._subscribe_input(
+                name, topic, name in self._compressed, "best_effort"
+            )
+            self.get_logger().warning(
+                f"{topic}: the publisher offers only best-effort QoS; subscribed best-effort "
+                "(large images may be lost under load; a reliable publisher avoids that)"
+            )
+        self._downgrade.clear()
 
     def _on_input(self, name: str, msg) -> None:
         self.received[name] += 1
@@ -382,6 +420,7 @@ class AmodalNode(LifecycleNode):
     # -- diagnostics -----------------------------------------------------------------------
 
     def _report(self) -> None:
+        self._adapt_inputs()
         with self._lock:
             front = self.front
             counters = Counters(
@@ -471,7 +510,8 @@ class AmodalNode(LifecycleNode):
     def _stop_streaming(self) -> None:
         for sub in self._subs:
             self.destroy_subscription(sub)
-        self._subs = []
+        self._subs, self._inputs = [], {}
+        self._downgrade.clear()
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None

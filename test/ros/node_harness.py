@@ -40,7 +40,13 @@ def camera_info(height: int, width: int) -> CameraInfo:
 
 
 class NodeHarness:
-    def __init__(self, overrides: dict, reliable_inputs: bool = True, subscribe: bool = True):
+    def __init__(
+        self,
+        overrides: dict,
+        input_qos: tuple[str, str, str] = ("reliable", "reliable", "reliable"),
+        subscribe: bool = True,
+    ):
+        """`input_qos`: reliability offered by the rgb, masks and depth publishers."""
         from amodal_ros.ros.node import AmodalNode
 
         self.context = Context()
@@ -48,16 +54,18 @@ class NodeHarness:
         params = [Parameter(k, value=v) for k, v in overrides.items()]
         self.node = AmodalNode(context=self.context, parameter_overrides=params)
         self.client = rclpy.create_node("amodal_test_client", context=self.context)
-        qos = QoSProfile(
-            depth=100,
-            reliability=ReliabilityPolicy.RELIABLE
-            if reliable_inputs
-            else ReliabilityPolicy.BEST_EFFORT,
-        )
-        self.pubs = {
-            name: self.client.create_publisher(Image, topic, qos)
-            for name, topic in (("rgb", "image"), ("masks", "masks"), ("depth", "depth"))
+        policies = {
+            "reliable": ReliabilityPolicy.RELIABLE,
+            "best_effort": ReliabilityPolicy.BEST_EFFORT,
         }
+        topics = (("rgb", "image"), ("masks", "masks"), ("depth", "depth"))
+        self.pubs = {
+            name: self.client.create_publisher(
+                Image, topic, QoSProfile(depth=100, reliability=policies[reliability])
+            )
+            for (name, topic), reliability in zip(topics, input_qos, strict=True)
+        }
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.info_pub = self.client.create_publisher(CameraInfo, "camera_info", qos)
         self.received = defaultdict(list)
         self._lock = threading.Lock()

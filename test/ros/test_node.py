@@ -19,6 +19,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(_SKIP), reason=_SKIP or 
 
 if not _SKIP:
     from node_harness import FRAME_ID, NodeHarness, small_clip  # noqa: E402
+    from rclpy.qos import ReliabilityPolicy  # noqa: E402
+
+    from amodal_ros.pipeline.stream import MASKS, RGB  # noqa: E402
 
 
 def _stamp(header) -> int:
@@ -485,12 +488,17 @@ def test_no_camera_info_topic(base_params):
         h.close()
 
 
-def test_default_best_effort_inputs_pair_with_reliable_publishers(base_params):
+def test_default_auto_qos_receives_reliable_and_best_effort_publishers(base_params, capfd):
+    """input_reliability 'auto': a reliable publisher gets a reliable subscription (large
+    images over best effort are mostly lost under load); a best-effort-only publisher (a
+    driver's sensor-data QoS) gets its topic resubscribed best-effort, with one warning."""
     params = {k: v for k, v in base_params.items() if k != "input_reliability"}
-    h = NodeHarness(params)  # the client publishes reliable, the node subscribes best-effort
+    h = NodeHarness(params, input_qos=("reliable", "best_effort", "reliable"))
     try:
-        assert h.node.topics.input_reliability == "best_effort"
+        assert h.node.topics.input_reliability == "auto"
         h.wait_for_subscribers()
+        assert h.wait(lambda: _reliability(h.node, MASKS) == ReliabilityPolicy.BEST_EFFORT, 20)
+        assert _reliability(h.node, RGB) == ReliabilityPolicy.RELIABLE
         stamps = h.publish_clip(small_clip(8), pace=0.05)
         assert h.wait(
             lambda: any(r.window_frames == 4 for r in h.messages("amodal/objects")), timeout=60
@@ -498,3 +506,10 @@ def test_default_best_effort_inputs_pair_with_reliable_publishers(base_params):
         assert {_stamp(r.header) for r in h.messages("amodal/objects")} <= set(stamps)
     finally:
         h.close()
+    err = capfd.readouterr().err
+    assert err.count("offers only best-effort QoS; subscribed best-effort") == 1, err[-2000:]
+    assert "/masks" in err
+
+
+def _reliability(node, name):
+    return node._inputs[name].qos_profile.reliability
