@@ -272,6 +272,21 @@ def test_30_fps_input_is_sampled_to_the_model_rate(mask_only):
     assert len(seen) == 8 and np.diff(seen).mean() == pytest.approx(P, rel=0.1)
 
 
+def test_frames_the_sampler_skips_are_never_converted(mask_only):
+    """The callback-side cost of a 30 Hz camera: only the 8 frames a second the model uses are
+    converted (decoded, copied); the other 22 cost a stamp comparison."""
+    front, _ = make(mask_only, publish_frames="new")
+    converted = []
+    to_frame = front.to_frame
+    front.to_frame = lambda m: converted.append(m["stamp_ns"]) or to_frame(m)
+    for i in range(60):  # two seconds of 30 fps
+        raw = scene(i % 8)
+        for name in (RGB, MASKS):
+            front.add(name, int(i * 1e9 / 30), raw[name])
+    assert front.frames_in == 60
+    assert len(converted) == front.frames_sampled == 16
+
+
 def test_approximate_sync_pairs_offset_stamps_and_waits_for_depth(mask_only):
     front, _ = make(mask_only, use_depth=True, sync_tolerance=0.01)
     raw = scene(0)
