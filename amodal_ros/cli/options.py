@@ -98,9 +98,9 @@ def _factory_default(f: Field):
 def _add(container, f: Field, hint, default, dest: str) -> None:
     meta = f.metadata
     kind, many = _kind(hint)
-    text = meta.get("help", "")
+    text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %
     if default not in (MISSING, None, "", (), []) and kind is not bool:
-        text += f" (default: {default})"
+        text += f" (default: {str(default).replace('%', '%%')})"
     kwargs: dict = {"help": text, "default": argparse.SUPPRESS}
     if meta.get("choices"):
         kwargs["choices"] = list(meta["choices"])
