@@ -77,12 +77,17 @@ def main() -> None:
     parser.add_argument("checkpoint", help="a checkpoint folder or model name")
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--split", default="test", choices=("test", "val"))
+    parser.add_argument(
+        "--threshold", type=int, default=-1, help="R+G+B mask threshold; -1 = the model's"
+    )
     ns = parser.parse_args()
     components = registry.components(ns.checkpoint)
-    config = InferenceConfig().for_model(components.defaults)
+    config = InferenceConfig(rgb_sum_threshold=ns.threshold).for_model(components.defaults)
     clips = [make_scene(seed) for seed in split_seeds(ns.split, ns.clips)]
     scores = reconstruction_iou(components, config, clips)
-    print(json.dumps({"checkpoint": ns.checkpoint, "split": ns.split, **scores}, indent=2))
+    threshold = config.rgb_sum_threshold
+    report = {"checkpoint": ns.checkpoint, "split": ns.split, "threshold": threshold, **scores}
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from amodal_ros.core.config import check_fields, param
 FOREGROUND_EMPHASIS = 10.0  # autoencoder loss weight of pixels away from the frame's median
 # ... spread over this many pixels around the object: the field just outside an edge weighs as
 # much as the edge, so the decoder learns no bright halo (mask IoU 0.747 against 0.635 after
-# 500 steps in a study of the 32x64 autoencoder, /work/notes/vae_study.md)
+# 500 steps in a study of the 32x64 autoencoder; docs/training.md)
 FOREGROUND_SPREAD = 5
 # Autoencoder frames by kind: modal and amodal masks, depth, an object's visible and whole RGB
 # on white; masks are what stage 1 reads and writes, so they dominate.

@@ -41,8 +41,13 @@ def ship(
         shutil.rmtree(target, ignore_errors=True)
         for path in sorted(source.rglob("*")):
             if path.is_file() and path.suffix in KEPT_SUFFIXES:
-                (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, target / path.relative_to(source))
+                copy = target / path.relative_to(source)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
+                if path.name == "config.json":  # diffusers records the training machine's path
+                    config = json.loads(copy.read_text())
+                    if config.pop("_name_or_path", None) is not None:
+                        copy.write_text(json.dumps(config, indent=2) + "\n")
     report = {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
     if calibrate_clips:
         stage1 = dest / SHIPPED["stage1"]

@@ -17,6 +17,9 @@ def _run(root, name: str, seconds: float, losses: list[float]):
     (run / "state").mkdir()
     (run / "state" / "optimizer.bin").write_bytes(b"not shipped")
     (run / "final" / "unet" / "notes.txt").write_text("not shipped")
+    vae_config = run / "final" / "vae" / "config.json"  # as diffusers saves a loaded model
+    config = json.loads(vae_config.read_text())
+    vae_config.write_text(json.dumps({**config, "_name_or_path": "/home/me/train_out/vae"}))
     (run / "train_config.json").write_text(json.dumps({"stage": name, "steps": len(losses)}))
     rows = "".join(f"{10 * (i + 1)},{v}\n" for i, v in enumerate(losses))
     (run / "loss.csv").write_text("step,loss\n" + rows)
@@ -32,6 +35,7 @@ def test_ship_copies_weights_and_configs_and_reports_runs(tmp_path):
     assert all(p.endswith((".safetensors", ".json")) for p in shipped), shipped
     assert "stage1/unet/diffusion_pytorch_model.safetensors" in shipped
     assert load_components(dest / "stage1").unet.config.in_channels == 12
+    assert "_name_or_path" not in (dest / "stage1" / "vae" / "config.json").read_text()
     report = json.loads((dest / "TRAINING.json").read_text())
     assert set(report) == {"stage1", "stage2"}
     assert report["stage1"]["seconds"] == 60.0 and report["stage1"]["steps"] == 30
