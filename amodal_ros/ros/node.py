@@ -61,6 +61,7 @@ from amodal_ros.ros.params import declare_all, parameter_names
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
 NODE_NAME = "amodal_node"
+CAMERA_INFO = "camera_info"  # the input name of the CameraInfo subscription
 CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
 
 
@@ -250,54 +251,51 @@ class AmodalNode(LifecycleNode):
         self._compressed = {name for _, name, compressed in inputs if compressed}
         self._frame_ids = FrameIdCheck()  # a new stream: report its frame mismatches again
         reliability = "reliable" if t.input_reliability == "auto" else t.input_reliability
-        for topic, name, compressed in inputs:
-            self._inputs[name] = self._subscribe_input(name, topic, compressed, reliability)
+        for topic, name, _ in inputs:
+            self._subscribe_topic(name, topic, reliability)
         if t.camera_info_topic:  # "" = no camera info
-            self._subs.append(
-                self.create_subscription(
-                    CameraInfo,
-                    t.camera_info_topic,
-                    self._on_camera_info,
-                    _qos(reliability, t.queue_depth),
-                )
-            )
+            self._subscribe_topic(CAMERA_INFO, t.camera_info_topic, reliability)
 
-    def _subscribe_input(self, name: str, topic: str, compressed: bool, reliability: str):
-        """One input's subscription. With input_reliability 'auto' a reliable subscription
-        reports a best-effort-only publisher (incompatible QoS), and the next diagnostics tick
-        resubscribes that topic best-effort (`_adapt_inputs`)."""
+    def _subscribe_topic(self, name: str, topic: str, reliability: str) -> None:
+        """Subscribe one input (rgb, masks, depth or camera info). With input_reliability
+        'auto' a reliable subscription reports a best-effort-only publisher (incompatible
+        QoS), and the next diagnostics tick resubscribes it best-effort (`_adapt_inputs`)."""
         events = None
         if self.topics.input_reliability == "auto" and reliability == "reliable":
             events = SubscriptionEventCallbacks(
                 incompatible_qos=lambda info, name=name: self._downgrade.add(name)
             )
+        if name == CAMERA_INFO:
+            msg_type, callback = CameraInfo, self._on_camera_info
+        else:
+            msg_type = CompressedImage if name in self._compressed else Image
+            callback = functools.partial(self._on_input, name)
         sub = self.create_subscription(
-            CompressedImage if compressed else Image,
+            msg_type,
             topic,
-            lambda msg, name=name: self._on_input(name, msg),
+            callback,
             _qos(reliability, self.topics.queue_depth),
             event_callbacks=events,
         )
         self._subs.append(sub)
-        return sub
+        self._inputs[name] = sub
 
     def _adapt_inputs(self) -> None:
         """Resubscribe best-effort the inputs whose publishers offer only best effort."""
-        for name in sorted(self._downgrade):
+        pending, self._downgrade = self._downgrade, set()
+        for name in sorted(pending):
             old = self._inputs.get(name)
             if old is None or old.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT:
                 continue
             topic = old.topic_name
             self._subs.remove(old)
             self.destroy_subscription(old)
-            self._inputs[name] = self._subscribe_input(
-                name, topic, name in self._compressed, "best_effort"
-            )
+            self._subscribe_topic(name, topic, "best_effort")
             self.get_logger().warning(
-                f"{topic}: the publisher offers only best-effort QoS; subscribed best-effort "
-                "(large images may be lost under load; a reliable publisher avoids that)"
+                f"{topic}: the publisher offers only best-effort QoS; subscribed "
+                "best-effort (large images may be lost under load; a reliable publisher "
+                "avoids that)"
             )
-        self._downgrade.clear()
 
     def _on_input(self, name: str, msg) -> None:
         self.received[name] += 1

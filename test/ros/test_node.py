@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(_SKIP), reason=_SKIP or 
 
 if not _SKIP:
     from node_harness import FRAME_ID, NodeHarness, small_clip  # noqa: E402
-    from rclpy.qos import ReliabilityPolicy  # noqa: E402
+    from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+    from sensor_msgs.msg import CameraInfo  # noqa: E402
 
     from amodal_ros.pipeline.stream import MASKS, RGB  # noqa: E402
 
@@ -496,8 +497,16 @@ def test_default_auto_qos_receives_reliable_and_best_effort_publishers(base_para
     h = NodeHarness(params, input_qos=("reliable", "best_effort", "reliable"))
     try:
         assert h.node.topics.input_reliability == "auto"
+        info_qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+        h.client.create_publisher(CameraInfo, "camera_info", info_qos)  # a driver's camera info
         h.wait_for_subscribers()
-        assert h.wait(lambda: _reliability(h.node, MASKS) == ReliabilityPolicy.BEST_EFFORT, 20)
+        best_effort = ReliabilityPolicy.BEST_EFFORT
+        assert h.wait(
+            lambda: (
+                _reliability(h.node, MASKS) == _reliability(h.node, "camera_info") == best_effort
+            ),
+            20,
+        )
         assert _reliability(h.node, RGB) == ReliabilityPolicy.RELIABLE
         stamps = h.publish_clip(small_clip(8), pace=0.05)
         assert h.wait(
@@ -507,8 +516,8 @@ def test_default_auto_qos_receives_reliable_and_best_effort_publishers(base_para
     finally:
         h.close()
     err = capfd.readouterr().err
-    assert err.count("offers only best-effort QoS; subscribed best-effort") == 1, err[-2000:]
-    assert "/masks" in err
+    assert err.count("offers only best-effort QoS; subscribed best-effort") == 2, err[-2000:]
+    assert "/masks: the publisher" in err and "/camera_info: the publisher" in err
 
 
 def _reliability(node, name):
