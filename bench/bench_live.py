@@ -181,6 +181,16 @@ def slope_mib_per_min(samples: list[tuple[float, float]], after: float) -> float
     return float(np.polyfit(t / 60.0, r, 1)[0])
 
 
+def every(samples: list[tuple[float, float]], period: float) -> list[int]:
+    """The first sample at or after each multiple of `period` seconds, rounded."""
+    picked, due = [], 0.0
+    for t, value in samples:
+        if t >= due:
+            picked.append(round(value))
+            due += period
+    return picked
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the camera plays")
@@ -246,6 +256,7 @@ def main() -> None:
         if rss
         else None,
         "rss_slope_after_first_minute_mib_per_min": round(slope_mib_per_min(rss, 60.0), 2),
+        "rss_mib_every_30_s": every(rss, 30.0),
         "node_exit_code": code,
         "error_lines": sum("[ERROR]" in line for line in log.splitlines()),
         "last_diagnostics": probe.diagnostics[-1][1] if probe.diagnostics else {},
