@@ -522,3 +522,14 @@ def test_default_auto_qos_receives_reliable_and_best_effort_publishers(base_para
 
 def _reliability(node, name):
     return node._inputs[name].qos_profile.reliability
+
+
+def test_malloc_arenas_are_capped_on_glibc():
+    """The node caps glibc's arenas at start (RSS held level in the soak; docs/speed.md)."""
+    import platform
+
+    from amodal_ros.ros.node import limit_malloc_arenas
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert limit_malloc_arenas() is True  # mallopt accepted the parameter
