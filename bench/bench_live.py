@@ -41,6 +41,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from amodal_ros.data.scenes import make_scene
+from amodal_ros.interface.convert import image_fields
 from amodal_ros.msg import AmodalObjectArray
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,9 +54,10 @@ except ImportError:  # the node then reports on amodal/status; rates are not rea
     DiagnosticArray = None
 
 
-def camera_frames(count: int, seed: int) -> list[tuple[bytes, bytes, bytes]]:
-    """`count` frames of a synthetic scene at 640x480 as raw bgr8, 16UC1 mm and mono16 bytes
-    (rendered at 240x320 and enlarged: the generator is the slow part, not the stream)."""
+def camera_frames(count: int, seed: int) -> list[tuple[Image, Image, Image]]:
+    """`count` frames of a synthetic scene at 640x480 as bgr8, 16UC1 (mm) and mono16 Image
+    messages (rendered at 240x320 and enlarged: the generator is the slow part, not the
+    stream); headers are set when published."""
     clip = make_scene(seed, num_frames=count, height=HEIGHT // 2, width=WIDTH // 2)
     frames = []
     for t in range(count):
@@ -65,14 +67,14 @@ def camera_frames(count: int, seed: int) -> list[tuple[bytes, bytes, bytes]]:
             clip.labels[t].astype(np.uint16), (WIDTH, HEIGHT), interpolation=cv2.INTER_NEAREST
         )
         mm = np.clip(depth * 1000.0, 0, 65535).astype(np.uint16)
-        frames.append((rgb[..., ::-1].tobytes(), mm.tobytes(), labels.tobytes()))
+        frames.append((image(rgb[..., ::-1], "bgr8"), image(mm, "16UC1"), image(labels, "mono16")))
     return frames
 
 
-def image(data: bytes, encoding: str, step: int) -> Image:
-    msg = Image(height=HEIGHT, width=WIDTH, encoding=encoding, step=step)
-    msg.data = array.array("B", data)
-    return msg
+def image(a: np.ndarray, encoding: str) -> Image:
+    fields = image_fields(a, encoding)  # the package's own layout (step, endianness)
+    fields["data"] = array.array("B", fields["data"].tobytes())
+    return Image(**fields)
 
 
 class Probe:
@@ -86,14 +88,7 @@ class Probe:
             "depth": node.create_publisher(Image, "depth", qos),
             "masks": node.create_publisher(Image, "masks", qos),
         }
-        self.messages = [
-            (
-                image(r, "bgr8", WIDTH * 3),
-                image(d, "16UC1", WIDTH * 2),
-                image(m, "mono16", WIDTH * 2),
-            )
-            for r, d, m in frames
-        ]
+        self.messages = frames
         self.published = 0
         self.results: list[tuple[float, bool, float]] = []  # (t, any model result, latency)
         self.diagnostics: list[tuple[float, dict[str, str]]] = []

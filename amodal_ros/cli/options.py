@@ -98,15 +98,17 @@ def _factory_default(f: Field):
 def _add(container, f: Field, hint, default, dest: str) -> None:
     meta = f.metadata
     kind, many = _kind(hint)
-    text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %
-    if default not in (MISSING, None, "", (), []) and kind is not bool:
-        text += f" (default: {str(default).replace('%', '%%')})"
-    kwargs: dict = {"help": text, "default": argparse.SUPPRESS}
+    text = meta.get("help", "")
+    if kind is bool:
+        text += f" (default: {'on' if default else 'off'})"
+    elif default not in (MISSING, None, "", (), []):
+        text += f" (default: {default})"
+    help_text = text.replace("%", "%%")  # argparse %-formats help texts
+    kwargs: dict = {"help": help_text, "default": argparse.SUPPRESS}
     if meta.get("choices"):
         kwargs["choices"] = list(meta["choices"])
     if kind is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
-        kwargs["help"] = text + f" (default: {'on' if default else 'off'})"
     else:
         kwargs["type"] = kind
         if many:  # `--skip a b` and `--set a=1 --set b=2` both collect every value

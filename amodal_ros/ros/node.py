@@ -335,8 +335,8 @@ class AmodalNode(LifecycleNode):
 
     def _process(self, window: Window) -> list:  # on the worker thread
         with self._lock:  # a frame's own CameraInfo may have arrived after the frame was matched
+            infos = self._camera_infos
             for frame in window.frames:
-                infos = self._camera_infos
                 frame.camera_info = camera_info_for(infos, frame.stamp_ns, frame.camera_info)
         return self.processor.process(window)
 
