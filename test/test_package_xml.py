@@ -36,6 +36,7 @@ IMPORTS = {
     "onnx": "pip: onnx",  # optional: the onnxruntime backend
     "onnxruntime": "pip: onnxruntime",  # optional (onnxruntime-gpu on a GPU)
     "tensorrt": "pip: tensorrt",  # optional: the TensorRT backend, NVIDIA GPUs only
+    "ray": "pip: ray",  # optional: replay-many (python3-ray has no rosdep key)
     # ROS packages
     "rclpy": "rclpy",
     "rcl_interfaces": "rcl_interfaces",

@@ -11,6 +11,12 @@ from amodal_ros.core.imports import require
 from amodal_ros.core.staging import staged_path
 
 STORAGES = ("sqlite3", "mcap")
+# The rosbag2 metadata version to write for the oldest ROS 2 distro that must play a bag, from
+# each distro's reader (rosbag2_storage yaml.hpp / metadata_io.cpp on its branch): Humble reads
+# `offered_qos_profiles` only as a string with integer policies (version <= 8; version 9's
+# list fails with "bad conversion"), Jazzy and Kilted read both and need the keys version 8
+# adds. So "humble" writes version 8, which all three play; "jazzy"/"kilted" their own 9.
+ROS_DISTROS = {"humble": 8, "jazzy": 9, "kilted": 9}
 
 
 def check_output(out: Path, overwrite: bool) -> None:
@@ -20,7 +26,9 @@ def check_output(out: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def staged_bag(out: Path, storage: str = "sqlite3", overwrite: bool = False) -> Iterator:
+def staged_bag(
+    out: Path, storage: str = "sqlite3", overwrite: bool = False, ros_distro: str = "humble"
+) -> Iterator:
     """Yield an open rosbags rosbag2 `Writer` writing into a staging folder beside `out`.
 
     The bag is closed and renamed to `out` only when the block succeeds; on any error the
@@ -32,17 +40,20 @@ def staged_bag(out: Path, storage: str = "sqlite3", overwrite: bool = False) -> 
         out: the final bag folder.
         storage: "sqlite3" or "mcap".
         overwrite: replace an existing `out` (only once the new bag is complete).
+        ros_distro: the oldest distro whose `ros2 bag play` must read it (ROS_DISTROS).
     """
     require("rosbags", "writing rosbags")
     from rosbags.rosbag2 import StoragePlugin, Writer
 
     if storage not in STORAGES:
         raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    if ros_distro not in ROS_DISTROS:
+        raise ValueError(f"ros_distro must be one of {tuple(ROS_DISTROS)}, got {ros_distro!r}")
     out = Path(out)
     check_output(out, overwrite)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with staged_path(out) as stage:  # the bag folder is named `out.name` inside the stage
-        writer = Writer(stage, version=Writer.VERSION_LATEST, storage_plugin=plugin)
+        writer = Writer(stage, version=ROS_DISTROS[ros_distro], storage_plugin=plugin)
         try:
             writer.open()
             yield writer

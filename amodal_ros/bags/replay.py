@@ -43,7 +43,7 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 from amodal_ros.bags import topics
-from amodal_ros.bags.output import STORAGES, check_output, staged_bag
+from amodal_ros.bags.output import ROS_DISTROS, STORAGES, check_output, staged_bag
 from amodal_ros.bags.reader import INFO, InputBag
 from amodal_ros.bags.typestore import COMPRESSED_IMAGE
 from amodal_ros.bags.writer import ResultWriter
@@ -100,6 +100,12 @@ class ReplayArgs:
     start: float | None = param(None, "start, seconds after the bag's first message")
     end: float | None = param(None, "end, seconds after the bag's first message")
     storage: str = param("sqlite3", "output storage", choices=STORAGES)
+    ros_distro: str = param(
+        "humble",
+        "oldest ROS 2 distro that must play the output bag: humble writes rosbag2 metadata "
+        "version 8, which Humble, Jazzy and Kilted read; jazzy or kilted write version 9",
+        choices=tuple(ROS_DISTROS),
+    )
     copy_inputs: bool = param(False, "also write the input topics to the output bag")
     overwrite: bool = param(False, "replace an existing output bag")
     fail_after: int = param(
@@ -112,8 +118,11 @@ class ReplayArgs:
     video: Path | None = param(None, "also write the overlays as VIDEO.mp4 (+ VIDEO.gif if short)")
 
 
-def run(args: ReplayArgs) -> dict:
+def run(args: ReplayArgs, pipelines=None) -> dict:
     """Replay `args.bag` into the rosbag2 `args.out`; prints and returns the summary.
+
+    `pipelines`: models already loaded for `args` (factory.build), e.g. by a replay-many
+    worker that replays many bags; None loads them.
 
     Raises:
         InputError: missing or unusable bag, topic or output path (before any model loads).
@@ -122,7 +131,7 @@ def run(args: ReplayArgs) -> dict:
     # 1. check arguments and the output path (before reading or loading anything)
     check_args(args)
     with InputBag(args.bag) as bag:
-        return _Replay(args, bag).run()
+        return _Replay(args, bag, pipelines).run()
 
 
 def check_args(args: ReplayArgs) -> None:
@@ -173,7 +182,7 @@ def format_summary(summary: dict) -> str:
 class _Replay:
     """One replay: the bag's messages through the stream into the result writer."""
 
-    def __init__(self, args: ReplayArgs, bag: InputBag):
+    def __init__(self, args: ReplayArgs, bag: InputBag, pipelines=None):
         from amodal_ros.interface.messages import FrameIdCheck
         from amodal_ros.pipeline.processor import WindowProcessor
         from amodal_ros.pipeline.stream import StreamFront
@@ -209,9 +218,12 @@ class _Replay:
         self.stream = args.stream.replace(
             sync_queue=max(args.stream.sync_queue, OFFLINE_SYNC_QUEUE)
         )
-        self.processor = WindowProcessor.from_config(
-            self.stream, args.inference, clock=lambda: 0.0
-        )
+        if pipelines is None:
+            self.processor = WindowProcessor.from_config(
+                self.stream, args.inference, clock=lambda: 0.0
+            )
+        else:
+            self.processor = WindowProcessor(pipelines, self.stream, clock=lambda: 0.0)
         self.pipelines = self.processor.pipelines
         if self.pipelines.note:
             print(self.pipelines.note, flush=True)
@@ -252,7 +264,7 @@ class _Replay:
             video = OverlayVideo(args.video, fps=fps)
         started = time.perf_counter()
         try:
-            with staged_bag(args.out, args.storage, args.overwrite) as writer:
+            with staged_bag(args.out, args.storage, args.overwrite, args.ros_distro) as writer:
                 info_type = self.conns[INFO][0].msgtype if INFO in self.conns else None
                 self.out = ResultWriter(
                     writer,

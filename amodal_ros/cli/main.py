@@ -24,12 +24,14 @@ from amodal_ros.core.errors import (
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 # command -> (module with Args and run, one-line help)
 COMMANDS = {
     "infer": ("amodal_ros.cli.infer", "amodal masks (and completions) for a folder of frames"),
     "demo": ("amodal_ros.cli.demo", "the product end to end on a synthetic scene (no downloads)"),
     "demo-bag": ("amodal_ros.cli.demo_bag", "write a synthetic RGB-D rosbag2 (no downloads)"),
     "replay": ("amodal_ros.cli.replay", "run a recorded bag offline into a bag of results"),
+    "replay-many": ("amodal_ros.cli.replay_many", "replay many bags in parallel on Ray"),
     "synth": ("amodal_ros.cli.synth", "synthetic amodal video clips with ground truth"),
     "eval": ("amodal_ros.cli.evaluate", "mIoU / mIoU_occ of the model and the baselines"),
     "train": ("amodal_ros.cli.train", "train a stage or the autoencoder (accelerate)"),
@@ -90,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except ProcessingError as err:
         print(f"amodal-ros {ns.command}: failed: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:  # outputs are staged: none is left half-written
+        print(f"amodal-ros {ns.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

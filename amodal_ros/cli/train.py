@@ -2,7 +2,8 @@
 
 Usage:
     amodal-ros train config/train_stage1.yaml [--out train_out] [--steps 200] [--set lr=1e-4]
-    accelerate launch -m amodal_ros.cli.main train config/train_stage1.yaml   # GPUs, nodes
+    accelerate launch --config_file config/accelerate_multi_gpu.yaml \
+        -m amodal_ros.cli.main train config/train_stage1.yaml   # GPUs, nodes (docs/training.md)
 
 CONFIG is a YAML mapping of amodal_ros.train.loop.TrainConfig fields; an existing OUT with a
 saved state is resumed.
@@ -52,5 +53,6 @@ def run(args: Args) -> dict:
     if not args.progress:
         values["progress"] = False
     result = train(TrainConfig(**values))
-    print(f"trained {result['steps']} steps; checkpoint: {result['final']}")
+    if result["main_process"]:  # under accelerate launch: one line, not one per process
+        print(f"trained {result['steps']} steps; checkpoint: {result['final']}")
     return result

@@ -22,6 +22,7 @@ HINTS = {
     "tensorrt": "pip install tensorrt  (needs an NVIDIA GPU and driver)",
     "rclpy": "bash scripts/setup.sh (ROS 2 Kilted wheels) or source /opt/ros/<distro>/setup.bash",
     "cv2": "pip install opencv-python-headless",
+    "ray": "pip install 'ray>=2.40'  (the amodal_ros[ray] extra)",
 }
 
 

@@ -135,7 +135,8 @@ class IdTracker:
     A mask covering at least FULL_AREA_SHARE of the object's largest recent area becomes the
     track's shape; while the object is partly hidden the shape is the last full view, carried
     along by the velocity. `observe_amodal` replaces the shape with the model's amodal mask
-    (the whole object where it was), which is what makes a long occlusion recoverable.
+    (the whole object where it was), which is what makes a long occlusion recoverable; an
+    amodal mask that is not whole by the same area rule is not taken (the model failed).
 
     Memory: masks are kept as bounding-box crops, two per track, at most MAX_TRACKS tracks.
     A repeated stamp is relabelled again; a stamp going backwards resets the tracker.
@@ -203,7 +204,10 @@ class IdTracker:
 
         Hidden and partly hidden tracks then predict from the model's mask instead of their
         last full view, and their velocity learns from the amodal centroids. A mask older than
-        the track's current shape, an empty mask or an unknown (dropped) id is ignored.
+        the track's current shape, an empty mask or an unknown (dropped) id is ignored, and so
+        is a mask smaller than FULL_AREA_SHARE of the object's reference area: a model that did
+        not complete the object (it gave back the visible part, which stays at the occluder's
+        edge while the object slides behind it) must not stop the track's prediction there.
 
         Args:
             track_id: the object id of the result (a track id).
@@ -214,6 +218,9 @@ class IdTracker:
         shape = _Mask.from_image(amodal) if track is not None else None
         if track is None or shape is None:
             return
+        reference = track.reference_area(stamp_ns)
+        if shape.area < FULL_AREA_SHARE * reference:
+            return
         if track.amodal is not None and stamp_ns > track.amodal[0]:
             before, cy, cx = track.amodal
             track.measure_velocity(shape.cy - cy, shape.cx - cx, stamp_ns - before)
@@ -221,6 +228,7 @@ class IdTracker:
             track.amodal = (stamp_ns, shape.cy, shape.cx)
         if stamp_ns > track.shape_ns:
             track.shape, track.shape_ns = shape, stamp_ns
+        if shape.area >= reference:
             track.ref_area, track.ref_ns = float(shape.area), stamp_ns
 
     def _continue(self, masks: list[_Mask], tracks: list[_Track], stamp_ns: int) -> dict:

@@ -27,6 +27,7 @@ Output folder:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import time
@@ -141,17 +142,28 @@ class TrainConfig:
 
 
 def train(config: TrainConfig) -> dict:
-    """Run (or resume) a training run; returns {"steps", "final", "losses"}."""
+    """Run (or resume) a training run, in this process or as one of `accelerate launch`'s;
+    returns {"steps", "final", "losses" (the global batch's), "processes", "main_process"}.
+
+    `batch_size` is the global batch: under N processes each draws its N-th of every step's
+    items, which are seeded by position (`item_random`), and gradients are averaged across
+    processes, so the same config trains the same model on 1 or N processes (test:
+    test/train/test_distributed.py). Only the main process writes logs and checkpoints.
+    """
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
     from amodal_ros.models.layout import save_published_layout
-    from amodal_ros.train.edm import edm_loss, sample_sigmas, set_trainable
+    from amodal_ros.train.edm import edm_loss, set_trainable
 
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    slots = _process_slots(config, accelerator.num_processes, accelerator.process_index)
+    main = accelerator.is_main_process  # the one that writes logs and checkpoints
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+    accelerator.wait_for_everyone()
     components = _starting_components(config)
     components.vae.to(accelerator.device)
     components.image_encoder.to(accelerator.device)
@@ -171,9 +183,8 @@ def train(config: TrainConfig) -> dict:
     if (out / "state" / "step.json").is_file():  # resume
         accelerator.load_state(str(out / "state"))
         start = json.loads((out / "state" / "step.json").read_text())["step"]
-        _truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
-    generator = torch.Generator().manual_seed(config.seed + start)
-    rng = np.random.default_rng(config.seed + start)
+        if main:
+            _truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
     batches = _Batches(components, config, accelerator.device)
 
     losses = []
@@ -183,51 +194,86 @@ def train(config: TrainConfig) -> dict:
         range(start, config.steps),
         desc="train",
         unit="step",
-        disable=not config.progress,
+        disable=not (config.progress and main),
         initial=start,
         total=config.steps,
     )
-    with open(out / "loss.csv", "a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if start == 0:
-            log.writerow(["step", "loss"])
+    with contextlib.ExitStack() as stack:
+        log = None
+        if main:
+            log_file = stack.enter_context(open(out / "loss.csv", "a", newline=""))
+            log = csv.writer(log_file)
+            if start == 0:
+                log.writerow(["step", "loss"])
         for step in bar:
             with accelerator.autocast():
                 if config.stage == "vae":
-                    loss = autoencoder_loss(model, batches.frames(rng), config.kl_weight)
+                    windows = [batches.frames(item_random(config.seed, step, i)[0]) for i in slots]
+                    loss = torch.stack(
+                        [autoencoder_loss(model, w, config.kl_weight) for w in windows]
+                    ).mean()
                 else:
-                    target, cond, context, ids = batches.sample(rng, generator)
-                    target, cond = target.to(accelerator.device), cond.to(accelerator.device)
-                    sigmas = sample_sigmas(len(target), generator)
-                    noise = torch.randn(target.shape, generator=generator).to(target)
+                    target, cond, context, ids, sigmas, noise = batches.sample(step, slots)
                     loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
-            accelerator.backward(loss)
+            accelerator.backward(loss)  # gradients averaged over processes: the global batch's
             if config.grad_clip > 0:
                 accelerator.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad()
-            value = float(loss.detach())
+            value = float(accelerator.reduce(loss.detach(), "mean"))  # the global batch's loss
             losses.append(value)
             bar.set_postfix(loss=f"{value:.4f}")
             done = step + 1
-            if done % config.log_every == 0 or done == config.steps:
+            if log is not None and (done % config.log_every == 0 or done == config.steps):
                 log.writerow([done, f"{value:.6f}"])
                 log_file.flush()
             if done % config.save_every == 0 or done == config.steps:
                 accelerator.save_state(str(out / "state"))
-                (out / "state" / "step.json").write_text(json.dumps({"step": done}))
-                seconds = time.perf_counter() - started
-                _log_timing(out / "timing.json", done - start, seconds, session)
-                trained = accelerator.unwrap_model(model)
-                if config.stage == "vae":
-                    components.vae = trained
-                    fit_scaling_factor(trained, batches, np.random.default_rng(config.seed))
-                else:
-                    components.unet = trained
-                name = "final" if done == config.steps else f"checkpoint-{done}"
-                save_published_layout(components, out / name, trained_defaults(config))
-    return {"steps": config.steps, "final": str(out / "final"), "losses": losses}
+                if main:
+                    (out / "state" / "step.json").write_text(json.dumps({"step": done}))
+                    seconds = time.perf_counter() - started
+                    _log_timing(out / "timing.json", done - start, seconds, session)
+                    trained = accelerator.unwrap_model(model)
+                    if config.stage == "vae":
+                        components.vae = trained
+                        fit_scaling_factor(trained, batches, np.random.default_rng(config.seed))
+                    else:
+                        components.unet = trained
+                    name = "final" if done == config.steps else f"checkpoint-{done}"
+                    save_published_layout(components, out / name, trained_defaults(config))
+                accelerator.wait_for_everyone()
+    return {
+        "steps": config.steps,
+        "final": str(out / "final"),
+        "losses": losses,
+        "processes": accelerator.num_processes,
+        "main_process": main,
+    }
+
+
+def _process_slots(config: TrainConfig, processes: int, index: int) -> range:
+    """This process's positions in each step's global batch of `config.batch_size` windows."""
+    if config.batch_size % processes:
+        raise ValueError(
+            f"batch_size {config.batch_size} is the global batch: it must be a multiple of "
+            f"the {processes} training processes"
+        )
+    if config.stage == "vae" and processes > 1:
+        raise ValueError(
+            "stage vae trains in one process: its loss calls the VAE's encode and decode, "
+            "which DistributedDataParallel does not synchronise; launch it without accelerate"
+        )
+    share = config.batch_size // processes
+    return range(index * share, (index + 1) * share)
+
+
+def item_random(seed: int, step: int, slot: int) -> tuple[np.random.Generator, torch.Generator]:
+    """The random streams of one batch item, seeded by (seed, step, its position in the
+    global batch): any split of a step's batch over processes draws the same items, and a
+    resumed run the same items as one that never stopped."""
+    rng = np.random.default_rng([seed, step, slot])
+    return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
 
 
 def _lr_factor(config: TrainConfig):
@@ -369,40 +415,56 @@ class _Batches:
         from amodal_ros.pipeline.encoding import ConditionEncoder
 
         self.c, self.config, self.device = components, config, device
-        self.pool: list[tuple] = []  # encoded windows for reuse (`sample_reuse`)
+        # encoded windows for reuse (`sample_reuse`), one pool per batch position, so a
+        # position draws the same windows whichever process owns it
+        self.pools: dict[int, list[tuple]] = {}
+        self.pool_size = max(1, POOL_SIZE // config.batch_size)
         encoder = ConditionEncoder(components, _inference_config(config), device, torch.float32)
         self.clip = encoder.clip_embed
 
     @torch.no_grad()
-    def sample(self, rng: np.random.Generator, generator: torch.Generator):
-        """One batch (target, cond, context, added time ids) of the configured stage."""
-        from amodal_ros.train.edm import conditioning_dropout
+    def sample(self, step: int, slots: range):
+        """Batch items `slots` of optimizer step `step`: (target, cond, context, added time
+        ids, sigmas, noise), each item's window, dropout, noise level and noise drawn from its
+        own seed (`item_random`)."""
+        from amodal_ros.train.edm import conditioning_dropout, sample_sigmas
 
-        items = [self._pooled(rng, generator) for _ in range(self.config.batch_size)]
-        targets, conds, clips, ids = zip(*items)
-        clip = torch.stack(clips)  # [B, F, D]
-        b, f, d = clip.shape
-        context = clip[:, None].expand(b, f, f, d).reshape(b * f, f, d)
-        cond = torch.stack(conds)
-        context, cond = conditioning_dropout(context, cond, generator)
-        return torch.stack(targets), cond, context, torch.tensor(ids, device=self.device)
+        parts = []
+        for slot in slots:
+            rng, generator = item_random(self.config.seed, step, slot)
+            target, cond, clip, ids = self._pooled(rng, generator, slot)
+            f, d = clip.shape
+            context = clip[None].expand(f, f, d)  # every frame sees the whole window
+            context, cond = conditioning_dropout(context, cond[None], generator)
+            sigma = sample_sigmas(1, generator)
+            noise = torch.randn(target.shape, generator=generator)
+            parts.append((target, cond, context, ids, sigma, noise))
+        target, cond, context, ids, sigma, noise = zip(*parts)
+        return (
+            torch.stack(target).to(self.device),
+            torch.cat(cond).to(self.device),
+            torch.cat(context),
+            torch.tensor(ids, device=self.device),
+            torch.cat(sigma),
+            torch.stack(noise).to(self.device),
+        )
 
-    def _pooled(self, rng: np.random.Generator, generator: torch.Generator) -> tuple:
+    def _pooled(self, rng: np.random.Generator, generator: torch.Generator, slot: int = 0):
         """An encoded window: a fresh one, or (with `sample_reuse` > 1) one encoded before.
 
         Encoding a window's conditions and target costs most of a small model's CPU step; a
         window drawn again meets new diffusion noise, sigma and dropout, so reusing each about
         `sample_reuse` times trains on nearly as much as fresh windows, faster.
         """
-        reuse = self.config.sample_reuse
-        if reuse > 1 and len(self.pool) >= POOL_SIZE and rng.random() > 1.0 / reuse:
-            return self.pool[int(rng.integers(len(self.pool)))]
+        reuse, pool = self.config.sample_reuse, self.pools.setdefault(slot, [])
+        if reuse > 1 and len(pool) >= self.pool_size and rng.random() > 1.0 / reuse:
+            return pool[int(rng.integers(len(pool)))]
         item = self._item(rng, generator)
         if reuse > 1:
-            if len(self.pool) < POOL_SIZE:
-                self.pool.append(item)
+            if len(pool) < self.pool_size:
+                pool.append(item)
             else:
-                self.pool[int(rng.integers(POOL_SIZE))] = item
+                pool[int(rng.integers(self.pool_size))] = item
         return item
 
     def _item(self, rng: np.random.Generator, generator: torch.Generator) -> tuple:

@@ -589,3 +589,128 @@ def test_a_bag_without_any_object_warns_once_and_says_so(
     assert len(warnings) == 1 and topics.MASK_TOPIC in warnings[0].getMessage()
     assert summary["frames_with_objects"] == 0 and summary["windows_model"] == 0
     assert summary["results_written"] == summary["frames_sampled"] > 0  # still answered
+
+
+def test_track_ids_give_stable_ids_through_a_crossing_and_a_full_occlusion(
+    tmp_path, published_folder
+):
+    """A segmenter's ids shuffle every frame; two objects cross and one hides for 1 s: with
+    `track_ids` each object keeps one id and the hidden one a model answer in every frame."""
+    from dataclasses import replace
+
+    from crossing_scene import (
+        assert_one_track_each,
+        check_scene,
+        crossing_scene,
+        track_of_each_object,
+    )
+
+    from amodal_ros.bags.demo_bag import write_clip_bag
+
+    check_scene()
+    scene = crossing_scene()
+    bag = tmp_path / "shuffled"
+    write_clip_bag(scene.rgb, scene.depth, scene.labels, bag, fps=8.0)
+    window = 12  # longer than the 8 hidden frames
+
+    def replayed(track: bool) -> dict[int, dict[int, tuple]]:
+        args = replay_args(bag, tmp_path / f"out_{track}", published_folder)
+        args = replace(
+            args,
+            stream=args.stream.replace(frame_rate=8.0, track_ids=track),
+            inference=replace(args.inference, num_frames=window),
+        )
+        replay.run(args)
+        frames = {}
+        for _, msg in read_messages(args.out, topics.OBJECTS_TOPIC):
+            t = round((header_ns(msg) - START_NS) / 125_000_000)
+            frames[t] = {
+                o.object_id: (mono(o.modal_mask) > 0, o.amodal_valid) for o in msg.objects
+            }
+        return frames
+
+    untracked = track_of_each_object(scene.truth, replayed(track=False))
+    assert len(untracked[1]) > 20 and len(untracked[2]) > 20  # the segmenter's ids: useless
+    assert_one_track_each(scene.truth, replayed(track=True), window)
+
+
+def test_a_half_hidden_board_gets_its_true_3d_box_and_markers(tmp_path):
+    """A 40 x 30 cm board 1 m away, its middle half behind a 12 cm pole 0.6 m away, in a
+    128 x 256 RGB-D bag with CameraInfo, replayed with the embedded model: every frame the
+    model answers has the board's 3D box within 10 % of its size and 2 cm of its centre, and
+    a cube on /amodal/markers. (The pole is not segmented: only its depth says it is nearer.)
+    The visible halves span the box here; the embedded model cannot yet complete a board hidden
+    at one edge to within 10 % (README, What is missing), so that case is not asserted.
+    """
+    from amodal_ros.bags.demo_bag import pinhole_k, write_clip_bag
+    from amodal_ros.bags.replay import ReplayArgs
+
+    frames, height, width = 30, 128, 256
+    f, _, cx, _, _, cy = pinhole_k(width, height)[:6]
+    z, size = 1.0, (0.40, 0.30)  # m: the board's front face depth, width x height
+    w, h = (round(s * f / z) for s in size)
+    x0, y0 = width // 2 - w // 2, height // 2 - h // 2
+    board = np.zeros((height, width), bool)
+    board[y0 : y0 + h, x0 : x0 + w] = True
+    pole = slice(width // 2 - 19, width // 2 + 18)  # 0.12 m at 0.6 m
+    depth = np.full((height, width), 2.5, np.float32)
+    depth[board], depth[:, pole] = z, 0.6
+    labels = np.where(board, 1, 0).astype(np.uint16)
+    labels[:, pole] = 0
+    rgb = np.random.default_rng(0).integers(80, 150, (height, width, 3), dtype=np.uint8)
+    rgb[board], rgb[:, pole] = (200, 120, 40), (60, 60, 70)
+    assert abs(1 - (labels == 1).sum() / board.sum() - 0.5) < 0.02  # half hidden
+    repeat = lambda a: np.repeat(a[None], frames, axis=0)  # noqa: E731
+    bag, out = tmp_path / "board", tmp_path / "out"
+    write_clip_bag(repeat(rgb), repeat(depth), repeat(labels), bag, fps=8.0)
+    stream = replay.replay_stream().replace(frame_rate=8.0)  # the embedded model's defaults
+    replay.run(ReplayArgs(bag=bag, out=out, stream=stream, progress=False))
+
+    # the true box: centred on the board's pixels, 2 cm thick (the thinnest box) behind z
+    true_centre = (((x0 + w / 2 - 0.5) - cx) * z / f, ((y0 + h / 2 - 0.5) - cy) * z / f, z + 0.01)
+    true_size = (w * z / f, h * z / f, 0.02)
+    answered = 0
+    markers = dict(read_messages(out, topics.MARKERS_TOPIC))
+    for log_ns, msg in read_messages(out, topics.OBJECTS_TOPIC):
+        (o,) = msg.objects
+        if not o.amodal_valid:  # the window filling: modal masks, no model yet
+            continue
+        answered += 1
+        behind_pole = mono(o.amodal_mask)[board & (labels == 0)] > 0
+        assert behind_pole.mean() > 0.1  # a model answer, not the modal mask (measured 0.16-0.76)
+        assert o.extent_valid and o.extent_reason == o.EXTENT_OK
+        s, c = o.extent_size, o.extent_pose.position
+        for got, true in zip((s.x, s.y, s.z), true_size):
+            assert abs(got - true) <= 0.1 * true, (s, true_size)
+        assert np.linalg.norm(np.subtract((c.x, c.y, c.z), true_centre)) <= 0.02, (c, true_centre)
+        (cube,) = [m for m in markers[log_ns].markers if m.ns == "amodal_extent"]
+        assert (cube.id, cube.scale.x, cube.scale.y) == (1, s.x, s.y)
+    assert answered == frames - 24  # the first full window's newest frame, then every frame
+
+
+def test_output_bags_play_on_humble_jazzy_and_kilted(
+    tmp_path, demo_bag, published_folder, replayed
+):
+    """Each distro's reader requirements (rosbag2_readers, from rosbag2's source per branch):
+    the default output (--ros-distro humble: metadata version 8) and the demo bag satisfy
+    all three; --ros-distro jazzy writes version 9, which Humble cannot read."""
+    from rosbag2_readers import DISTROS, problems
+
+    mcap = tmp_path / "mcap"
+    replay.run(replay_args(demo_bag, mcap, published_folder, storage="mcap"))
+    for bag in (replayed[0], demo_bag, mcap):
+        for distro in DISTROS:
+            assert problems(bag, distro) == [], (bag.name, distro)
+    jazzy = tmp_path / "jazzy"
+    replay.run(replay_args(demo_bag, jazzy, published_folder, ros_distro="jazzy"))
+    assert problems(jazzy, "jazzy") == problems(jazzy, "kilted") == []
+    assert any("must be a string at version 9" in p for p in problems(jazzy, "humble"))
+    # the same results in either version and storage
+    results = [m for m in read_bag(replayed[0]) if m[0] == topics.OBJECTS_TOPIC]
+    assert [m for m in read_bag(jazzy) if m[0] == topics.OBJECTS_TOPIC] == results
+    assert [m for m in read_bag(mcap) if m[0] == topics.OBJECTS_TOPIC] == results
+    for bag in (replayed[0], jazzy, mcap):  # no amodal_ros types given: the bag's own
+        with AnyReader([bag]) as reader:
+            (conn,) = [c for c in reader.connections if c.topic == topics.OBJECTS_TOPIC]
+            _, _, raw = next(reader.messages([conn]))
+            assert reader.deserialize(raw, conn.msgtype).header.frame_id == topics.FRAME_ID

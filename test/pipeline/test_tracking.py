@@ -276,3 +276,25 @@ def test_stream_front_observe_forwards_valid_amodal_masks_only():
     front.observe([result(P, valid=True)])
     shape = front.tracker.tracks[track_id].shape
     assert front.tracker.tracks[track_id].shape_ns == P and shape.x0 == 30
+
+
+def test_a_model_that_does_not_complete_the_object_does_not_stop_its_track():
+    # the crossing scene of the node and replay tests: 1 slides behind the wider 2, fully
+    # hidden for 8 frames, and out the other side. A model that answers with the visible part
+    # (a sliver that stays at 2's edge) must not make the track think 1 stopped there
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from crossing_scene import FRAMES, crossing_scene
+
+    scene = crossing_scene()
+    t, ids = tracker(), []
+    for i in range(FRAMES):
+        out = t.update(i * P, scene.labels[i])
+        per_object = track_ids(scene.truth[i], out)
+        ids.append(per_object.get(1))
+        if 1 in per_object:  # the failed model's "amodal" mask: just what is visible
+            t.observe_amodal(per_object[1], scene.truth[i] == 1, i * P)
+    seen = [i for i in ids if i is not None]
+    assert len(seen) == FRAMES - 8 and len(set(seen)) == 1, ids

@@ -340,6 +340,29 @@ def test_markers_and_3d_extents_from_rgbd_with_camera_info(base_params):
         h.close()
 
 
+def test_track_ids_give_stable_ids_through_a_crossing_and_a_full_occlusion(base_params):
+    """As in replay: a segmenter's ids shuffle every frame, two objects cross, one hides for
+    1 s; the node's results keep one id per object and answer the hidden one every frame."""
+    from crossing_scene import FRAMES, assert_one_track_each, crossing_scene
+
+    window = 12  # longer than the 8 hidden frames
+    h = NodeHarness(dict(base_params, track_ids=True, num_frames=window))
+    try:
+        h.wait_for_subscribers()
+        scene = crossing_scene()
+        stamps = h.publish_clip(scene, pace=0.1)  # about a camera's pace: no queue overflows
+        assert h.wait(lambda: len(h.messages("amodal/objects")) >= FRAMES, timeout=90)
+        results = h.messages("amodal/objects")
+        assert [_stamp(r.header) for r in results] == stamps
+        frames = {
+            t: {o.object_id: (_mask(o.modal_mask), o.amodal_valid) for o in r.objects}
+            for t, r in enumerate(results)
+        }
+        assert_one_track_each(scene.truth, frames, window)
+    finally:
+        h.close()
+
+
 def _run_installed_node(params_text: str, tmp_path, extra=(), stop_on="active: listening on"):
     from pathlib import Path
 

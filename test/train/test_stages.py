@@ -86,18 +86,16 @@ def test_completion_pairs_hide_part_of_a_whole_object(vae_run):
 
 
 def test_completion_training_lowers_the_loss_on_a_fixed_batch(vae_run):
-    from amodal_ros.train.edm import edm_loss, sample_sigmas, set_trainable
+    from amodal_ros.train.edm import edm_loss, set_trainable
 
     config = TrainConfig(stage="completion", init=str(vae_run), fresh_unet=True, **SMALL)
     components = _starting_components(config)
     batches = _Batches(components, config, "cpu")
-    generator = torch.Generator().manual_seed(0)
-    target, cond, context, ids = batches.sample(np.random.default_rng(0), generator)
-    sigmas, noise = sample_sigmas(1, generator), torch.randn(target.shape, generator=generator)
+    target, cond, context, ids, sigmas, noise = batches.sample(0, range(1))
     unet = components.unet.train()
     params = set_trainable(unet, everything=True)
     losses = fit_fixed_batch(
-        lambda: edm_loss(unet, target, cond, context, ids, sigmas, noise), params, 8, 1e-3
+        lambda: edm_loss(unet, target, cond, context, ids, sigmas, noise), params, 16, 1e-3
     )
     assert losses[-1] < 0.7 * losses[0], losses
 
@@ -107,12 +105,26 @@ def test_encoded_windows_are_reused_only_when_asked(vae_run):
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
     fresh = _Batches(components, TrainConfig(**SMALL, depth=True), "cpu")
     fresh._pooled(rng, generator)
-    assert fresh.pool == []  # sample_reuse 1: every window is new, nothing is kept
+    assert fresh.pools[0] == []  # sample_reuse 1: every window is new, nothing is kept
     reused = _Batches(components, TrainConfig(**SMALL, depth=True, sample_reuse=100), "cpu")
-    from amodal_ros.train.loop import POOL_SIZE
-
-    reused.pool = [reused._item(rng, generator)] * POOL_SIZE  # a full pool
+    reused.pools[0] = [reused._item(rng, generator)] * reused.pool_size  # a full pool
     item = reused._pooled(rng, generator)
-    assert item is reused.pool[0]  # 99 % of draws: an encoded window from the pool
-    batch = reused.sample(rng, generator)
-    assert batch[0].shape[0] == SMALL.get("batch_size", 1)
+    assert item is reused.pools[0][0]  # 99 % of draws: an encoded window from the pool
+    batch = reused.sample(0, range(1))
+    assert batch[0].shape[0] == 1 and reused.pools.keys() == {0}
+
+
+def test_a_batch_item_is_the_same_whichever_process_draws_it(vae_run):
+    """Items are seeded by (seed, step, position): two processes drawing positions 0 and 1
+    get exactly the halves of the batch one process draws, noise and dropout included."""
+    components = load_components(vae_run)
+    config = TrainConfig(**SMALL, depth=True, batch_size=2)
+    whole = _Batches(components, config, "cpu").sample(3, range(2))
+    first = _Batches(components, config, "cpu").sample(3, range(0, 1))
+    second = _Batches(components, config, "cpu").sample(3, range(1, 2))
+    frames = config.num_frames
+    for i, (a, b, c) in enumerate(zip(whole, first, second)):
+        split = frames if i == 2 else 1  # context is [B * F, F, D]
+        assert torch.equal(a[:split], b) and torch.equal(a[split:], c), i
+    other_step = _Batches(components, config, "cpu").sample(4, range(2))
+    assert not torch.equal(whole[0], other_step[0])

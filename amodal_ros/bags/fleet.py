@@ -1,0 +1,408 @@
+"""`amodal-ros replay-many`: many bags through `amodal-ros replay`, in parallel on Ray.
+
+Each bag is one job of the same replay code (`amodal_ros.bags.replay.run`) with the same
+options; Ray places the jobs on workers by the resources they declare (`--cpus-per-bag`,
+`--gpus-per-bag`). A worker is a Ray actor that loads the models once and replays one bag after
+another, so a bag costs its frames, not a model load. Without `--address` a local Ray starts
+in this process (and stops with it); with `--address auto` or `ray://head:10001` the bags go to
+a running cluster, whose machines must see the bag and output paths (a shared file system).
+
+    BAGS  (rosbag2 folders, ROS 1 .bag files, folders holding them, globs, .txt lists)
+      --find_bags--> jobs --skip complete outputs--> Ray workers (models loaded once each)
+      --replay.run per bag--> OUT/<bag name>/ (staged, renamed when complete)
+      --> OUT/summary.csv, OUT/summary.json, a table
+
+Safe to stop and run again: an output exists only when complete (replay stages it), so a
+second run skips the bags that are done (`--overwrite` redoes them). A bag that fails is
+reported with its error and the others go on. Ctrl-C stops the workers and removes what they
+had half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import glob
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from collections import deque
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+
+from amodal_ros.bags.replay import ReplayArgs
+from amodal_ros.core.config import param
+from amodal_ros.core.errors import CheckpointError, InputError, ProcessingError
+from amodal_ros.core.staging import staged_path
+
+log = logging.getLogger("amodal_ros.fleet")
+
+SUMMARY_COLUMNS = (
+    "bag",
+    "status",
+    "frames",
+    "sampled",
+    "windows",
+    "results",
+    "skipped_messages",
+    "seconds",
+    "error",
+)
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass
+class ReplayManyArgs(ReplayArgs):
+    """`replay`'s options for every bag, plus where the bags go and how many run at once."""
+
+    bag: list[str] = param(  # type: ignore[assignment]
+        MISSING,
+        "bags: rosbag2 folders, ROS 1 .bag files, folders holding bags, globs ('runs/*') or "
+        ".txt files listing one of those per line",
+        positional=True,
+    )
+    out: Path = param(MISSING, "output folder: OUT/<bag name> per bag, summary.csv, summary.json")
+    video: bool = param(False, "also write each bag's overlays as OUT/<bag name>.mp4")  # type: ignore[assignment]
+    address: str = param(
+        "", "Ray cluster to use ('auto', 'ray://head:10001'); '' = a local Ray started here"
+    )
+    cpus_per_bag: float = param(1.0, "CPUs a bag's worker reserves (its torch threads)", 0.1)
+    gpus_per_bag: float = param(0.0, "GPUs a bag's worker reserves (0.5 = two share one)", 0.0)
+    workers: int = param(
+        0, "parallel workers, each loading the models once; 0 = as many as the resources allow", 0
+    )
+
+
+@dataclass
+class Job:
+    """One bag: where it goes and how it went (status done, skipped or failed)."""
+
+    bag: Path
+    out: Path
+    status: str = ""
+    summary: dict | None = None
+    error: str = ""
+    seconds: float = 0.0
+
+
+def run(args: ReplayManyArgs) -> dict:
+    """Replay every bag of `args.bag` into `args.out`; prints a table and writes the summary.
+
+    Returns:
+        {"bags": [per-bag rows], "totals": {...}, "workers": n, "seconds": s}.
+
+    Raises:
+        InputError: no bags, two bags with one name, or an output folder that is a file.
+        CheckpointError: the models cannot be loaded (the same for every bag: stops all).
+        ProcessingError: after the summary is written, when any bag failed.
+        KeyboardInterrupt: Ctrl-C, after the workers are stopped and partial outputs removed.
+    """
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; replay-many writes a folder of bags")
+    bags = find_bags(args.bag)
+    ours = [b for b in bags if out.resolve() in b.parents]  # e.g. 'runs/*' with --out runs/res
+    if ours:
+        log.warning("not replaying %d bags inside --out %s (earlier results)", len(ours), out)
+        bags = [b for b in bags if b not in ours]
+    jobs = [Job(bag, out / output_name(bag)) for bag in bags]
+    _check_unique(jobs)
+    todo = []
+    for job in jobs:
+        if job.out.exists() and not args.overwrite:
+            job.status = SKIPPED  # complete: replay renames an output only when it is
+        else:
+            todo.append(job)
+    started = time.perf_counter()
+    workers = 0
+    if todo:
+        ray = _ray()  # before anything is written: a missing Ray is one clear error
+        out.mkdir(parents=True, exist_ok=True)
+        workers = _run_on_ray(ray, args, todo, started)
+    result = _summary(jobs, workers, time.perf_counter() - started)
+    _write_summary(out, result)
+    print(format_table(result), flush=True)
+    failed = [row["bag"] for row in result["bags"] if row["status"] == FAILED]
+    if failed:
+        raise ProcessingError(
+            f"{len(failed)} of {len(jobs)} bags failed ({', '.join(failed)}); their errors are "
+            f"in {out / 'summary.csv'}"
+        )
+    return result
+
+
+def find_bags(specs: list[str]) -> list[Path]:
+    """The bags named by `specs`, in order, each once: a rosbag2 folder (metadata.yaml), a ROS 1
+    .bag file, a folder of those (not recursive), a glob, or a .txt file listing them."""
+    found: list[Path] = []
+    for spec in specs:
+        found += _expand(spec, Path.cwd())
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise InputError(f"no bags found in {' '.join(specs)}")
+    return unique
+
+
+def _expand(spec: str, base: Path) -> list[Path]:
+    if glob.has_magic(spec):
+        matches = sorted(glob.glob(str(base / spec)))
+        if not matches:
+            raise InputError(f"{spec} matches nothing")
+        return [bag for m in matches for bag in _expand(m, base)]
+    path = base / spec
+    if path.suffix == ".txt" and path.is_file():
+        lines = [line.strip() for line in path.read_text().splitlines()]
+        return [
+            b
+            for line in lines
+            if line and not line.startswith("#")
+            for b in _expand(line, path.parent)
+        ]
+    if _is_bag(path):
+        return [path]
+    if path.is_dir():
+        inside = [p for p in sorted(path.iterdir()) if _is_bag(p)]
+        if not inside:
+            raise InputError(
+                f"{path} is neither a bag (no metadata.yaml) nor a folder holding bags"
+            )
+        return inside
+    raise InputError(f"{spec}: no such bag, folder or list")
+
+
+def _is_bag(path: Path) -> bool:
+    return (path.is_dir() and (path / "metadata.yaml").is_file()) or (
+        path.is_file() and path.suffix == ".bag"
+    )
+
+
+def output_name(bag: Path) -> str:
+    """The output bag's name: the bag folder's name, or a .bag file's stem."""
+    return bag.stem if bag.suffix == ".bag" else bag.name
+
+
+def _check_unique(jobs: list[Job]) -> None:
+    by_out: dict[Path, list[Path]] = {}
+    for job in jobs:
+        by_out.setdefault(job.out, []).append(job.bag)
+    clashes = {out: bags for out, bags in by_out.items() if len(bags) > 1}
+    if clashes:
+        text = "; ".join(f"{', '.join(map(str, b))} -> {o}" for o, b in clashes.items())
+        raise InputError(f"bags with the same name would write the same output: {text}")
+
+
+def bag_args(args: ReplayManyArgs, job: Job) -> ReplayArgs:
+    """The `replay` arguments of one bag: every shared option, its own bag, out and video."""
+    shared = {f.name: getattr(args, f.name) for f in fields(ReplayArgs)}
+    video = job.out.parent / f"{job.out.name}.mp4" if args.video else None
+    return ReplayArgs(
+        **{**shared, "bag": job.bag, "out": job.out, "video": video, "progress": False}
+    )
+
+
+class ReplayWorker:
+    """A Ray actor's state: the models, loaded at the first bag and kept for the next ones."""
+
+    def __init__(self, cpus: float):
+        import torch
+
+        torch.set_num_threads(max(1, int(cpus)))
+        self.pipelines = None
+
+    def replay(self, args: ReplayArgs) -> dict:
+        """{"summary": replay's summary} or {"error": text, "checkpoint": bool}; never raises,
+        so one bad bag does not take the worker (and its loaded models) down."""
+        from amodal_ros.bags import replay
+        from amodal_ros.pipeline.factory import build
+
+        try:
+            loads = self.pipelines is None
+            if loads:
+                self.pipelines = build(args.stream, args.inference)
+            with contextlib.redirect_stdout(io.StringIO()):  # one table, not a summary per bag
+                summary = replay.run(args, pipelines=self.pipelines)
+            return {"summary": {**summary, "worker_pid": os.getpid(), "loaded_models": loads}}
+        except CheckpointError as err:
+            return {"error": f"{type(err).__name__}: {err}", "checkpoint": True}
+        except Exception as err:  # the bag boundary: report it, keep the worker
+            return {"error": f"{type(err).__name__}: {err}", "checkpoint": False}
+
+
+def _ray():
+    from amodal_ros.core.imports import require
+
+    return require("ray", "replay-many")
+
+
+def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int:
+    """Run the jobs on Ray workers; returns how many workers ran."""
+    local = not args.address
+    if not ray.is_initialized():
+        ray.init(
+            address=args.address or None,
+            num_cpus=os.cpu_count() if local else None,
+            include_dashboard=False,
+            log_to_driver=False,  # per-bag output is in the summary, not interleaved here
+            configure_logging=False,
+        )
+        shutdown = local
+    else:
+        shutdown = False
+    try:
+        return _dispatch(ray, args, todo, started)
+    finally:
+        if shutdown:
+            ray.shutdown()
+
+
+def _worker_count(ray, args: ReplayManyArgs, jobs: int) -> int:
+    resources = ray.cluster_resources()
+    fits = int(resources.get("CPU", 0) // args.cpus_per_bag)
+    if fits == 0:
+        raise InputError(
+            f"--cpus-per-bag {args.cpus_per_bag} but the Ray cluster has "
+            f"{resources.get('CPU', 0)} CPUs"
+        )
+    if args.gpus_per_bag > 0:
+        fits = min(fits, int(resources.get("GPU", 0) // args.gpus_per_bag))
+        if fits == 0:
+            raise InputError(
+                f"--gpus-per-bag {args.gpus_per_bag} but the Ray cluster has "
+                f"{resources.get('GPU', 0)} GPUs"
+            )
+    wanted = args.workers or fits
+    return max(1, min(wanted, fits, jobs))
+
+
+def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int:
+    from tqdm.auto import tqdm
+
+    remote = ray.remote(num_cpus=args.cpus_per_bag, num_gpus=args.gpus_per_bag)(ReplayWorker)
+    count = _worker_count(ray, args, len(todo))
+    idle = [remote.remote(args.cpus_per_bag) for _ in range(count)]
+    pending, running = deque(todo), {}
+    frames = 0
+    bar = tqdm(total=len(todo), desc="replay-many", unit="bag", disable=not args.progress)
+    try:
+        with bar:
+            while pending or running:
+                while pending and idle:
+                    job, worker = pending.popleft(), idle.pop()
+                    job.seconds = time.perf_counter()
+                    running[worker.replay.remote(bag_args(args, job))] = (job, worker)
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                job, worker = running.pop(ref)
+                job.seconds = time.perf_counter() - job.seconds
+                try:
+                    answer = ray.get(ref)
+                except ray.exceptions.RayActorError as err:  # the worker process died
+                    answer = {"error": f"the worker died: {err}", "checkpoint": False}
+                    worker = remote.remote(args.cpus_per_bag)
+                idle.append(worker)
+                if "summary" in answer:
+                    job.status, job.summary = DONE, answer["summary"]
+                    frames += job.summary["frames_synchronised"]
+                else:
+                    job.status, job.error = FAILED, answer["error"]
+                    _remove_partial(job)
+                    if answer["checkpoint"]:  # the same for every bag: stop here
+                        raise CheckpointError(answer["error"].split(": ", 1)[-1])
+                bar.update()
+                elapsed = max(1e-9, time.perf_counter() - started)
+                bar.set_postfix({"frames/s": f"{frames / elapsed:.2f}"}, refresh=False)
+    except BaseException:  # Ctrl-C, or a checkpoint that cannot load: stop every worker
+        for worker in idle + [w for _, w in running.values()]:  # kills its process
+            ray.kill(worker)
+        # the kill is asynchronous: wait for the in-flight bags to end before cleaning up
+        ray.wait(list(running), num_returns=len(running), timeout=30)
+        for job, _ in running.values():
+            _remove_partial(job)
+        raise
+    return count
+
+
+def _remove_partial(job: Job) -> None:
+    """What a stopped or failed replay of `job` left half-written (replay's staging folders)."""
+    for partial in job.out.parent.glob(f".{job.out.name}.partial-*"):
+        shutil.rmtree(partial, ignore_errors=True)
+    for partial in job.out.parent.glob(f".{job.out.name}.mp4.partial-*"):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
+    rows = []
+    for job in jobs:
+        s = job.summary or {}
+        rows.append(
+            {
+                "bag": str(job.bag),
+                "status": job.status,
+                "frames": s.get("frames_synchronised", 0),
+                "sampled": s.get("frames_sampled", 0),
+                "windows": s.get("windows", 0),
+                "results": s.get("results_written", 0),
+                "skipped_messages": sum(s.get("skipped", {}).values()),
+                "seconds": round(job.seconds, 2) if job.status != SKIPPED else 0.0,
+                "error": job.error,
+            }
+        )
+    numbers = ("frames", "sampled", "windows", "results", "skipped_messages")
+    totals = {k: sum(r[k] for r in rows) for k in numbers}
+    totals.update(
+        {status: sum(r["status"] == status for r in rows) for status in (DONE, SKIPPED, FAILED)}
+    )
+    totals["seconds"] = round(seconds, 2)
+    totals["frames_per_s"] = round(totals["frames"] / seconds, 3) if seconds > 0 else 0.0
+    return {
+        "bags": rows,
+        "totals": totals,
+        "workers": workers,
+        "seconds": round(seconds, 2),
+        "replays": {str(job.bag): job.summary for job in jobs if job.summary},
+    }
+
+
+def _write_summary(out: Path, result: dict) -> None:
+    with staged_path(out / "summary.json") as path:
+        path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    with staged_path(out / "summary.csv") as path, path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, SUMMARY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(result["bags"])
+
+
+def format_table(result: dict) -> str:
+    """The per-bag table and the totals, for the terminal."""
+    header = ("bag", "status", "frames", "windows", "results", "skipped", "s")
+    rows = [
+        (
+            Path(r["bag"]).name,
+            r["status"],
+            r["frames"],
+            r["windows"],
+            r["results"],
+            r["skipped_messages"],
+            f"{r['seconds']:.1f}",
+        )
+        for r in result["bags"]
+    ]
+    t = result["totals"]
+    rows.append(
+        (
+            "total",
+            f"{t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed",
+            t["frames"],
+            t["windows"],
+            t["results"],
+            t["skipped_messages"],
+            f"{t['seconds']:.1f}",
+        )
+    )
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in (header, *rows)]
+    errors = [f"  {Path(r['bag']).name}: {r['error']}" for r in result["bags"] if r["error"]]
+    rate = f"{result['workers']} workers, {t['frames_per_s']:.2f} frames/s"
+    return "\n".join(lines + (["errors:"] + errors if errors else []) + [rate])

@@ -1,0 +1,162 @@
+"""`amodal-ros replay-many` on a real local Ray (2 CPUs here) with the tiny seeded model: the
+same outputs as `amodal-ros replay`, one corrupt bag reported without stopping the others,
+skipping what is done, Ctrl-C leaving nothing half-written; and finding the bags."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rosbags", reason="rosbags is not installed (pip install rosbags)")
+
+from bag_helpers import FPS, FRAME_RATE, HEIGHT, STRIDE, WIDTH, WINDOW, read_bag  # noqa: E402
+
+from amodal_ros.bags.demo_bag import write_demo_bag  # noqa: E402
+from amodal_ros.bags.fleet import find_bags, output_name  # noqa: E402
+from amodal_ros.cli.main import main  # noqa: E402
+from amodal_ros.core.errors import InputError  # noqa: E402
+
+TINY = [
+    "--frame-rate", str(FRAME_RATE), "--stride", str(STRIDE), "--height", "32",
+    "--width", "64", "--num-frames", str(WINDOW), "--num-steps", "1",
+]  # fmt: skip
+
+
+def bags_folder(root: Path, frames: int = 14, corrupt: bool = True) -> Path:
+    """Three demo bags of different scenes, and (with `corrupt`) one whose storage is junk."""
+    folder = root / "bags"
+    for seed in range(3):
+        write_demo_bag(
+            folder / f"run{seed}", frames=frames, fps=FPS, seed=seed, height=HEIGHT, width=WIDTH
+        )
+    if corrupt:
+        bad = folder / "run3_corrupt"
+        bad.mkdir()
+        (bad / "metadata.yaml").write_text((folder / "run0" / "metadata.yaml").read_text())
+        (bad / "run0.db3").write_bytes(b"this is not an sqlite database" * 100)
+    return folder
+
+
+def everything_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.slow
+def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
+    tmp_path, published_folder, capsys
+):
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
+    bags = bags_folder(tmp_path)
+    out = tmp_path / "results"
+    args = ["replay-many", str(bags), "--out", str(out), "--checkpoint", str(published_folder)]
+    assert main(args + TINY + ["--no-progress"]) == 1  # one bag failed
+    printed = capsys.readouterr()
+    assert "3 done, 0 skipped, 1 failed" in printed.out and "run3_corrupt" in printed.out
+    assert "1 of 4 bags failed (" in printed.err and "summary.csv" in printed.err
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(Path(r["bag"]).name, r["status"]) for r in rows] == [
+        ("run0", "done"), ("run1", "done"), ("run2", "done"), ("run3_corrupt", "failed")
+    ]  # fmt: skip
+    assert rows[3]["error"] and all(not r["error"] for r in rows[:3])
+    assert all(int(r["frames"]) == 14 and int(r["results"]) == 7 for r in rows[:3])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"]["frames"] == 42 and summary["workers"] == min(os.cpu_count(), 4)
+    replays = summary["replays"].values()  # models loaded once per worker, not once per bag
+    assert sum(r["loaded_models"] for r in replays) == len({r["worker_pid"] for r in replays})
+    # nothing else is left in the output folder: no partial bag of the corrupt one
+    names = {p.name for p in out.iterdir()}
+    assert names == {"run0", "run1", "run2", "summary.csv", "summary.json"}
+
+    # each output is what `amodal-ros replay` writes for that bag
+    for seed in range(3):
+        single = tmp_path / f"single{seed}"
+        replay = ["replay", str(bags / f"run{seed}"), "--out", str(single)]
+        assert main(replay + ["--checkpoint", str(published_folder), "--no-progress"] + TINY) == 0
+        assert read_bag(out / f"run{seed}") == read_bag(single)
+
+    # more CPUs per bag than the machine has: one clear error, not a wait for ever
+    assert main(args + TINY + ["--no-progress", "--cpus-per-bag", "64"]) == 2
+    assert "--cpus-per-bag 64.0 but the Ray cluster has" in capsys.readouterr().err
+
+    # a second run skips the three done bags (untouched) and tries the failed one again
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("run[0-2]/*")}
+    assert main(args + TINY + ["--no-progress"]) == 1
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["skipped"] * 3 + ["failed"]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("run[0-2]/*")} == before
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, published_folder):
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
+    bags = bags_folder(tmp_path, frames=400, corrupt=False)  # long enough to interrupt
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "amodal_ros.cli.main", "replay-many", str(bags), "--out"]
+    cmd += [str(out), "--checkpoint", str(published_folder), "--no-progress"] + TINY
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # a shell's background job ignores SIGINT, and so would the child: Ctrl-C's default back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(".run*.partial-*")):  # a worker is writing a bag
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, output
+    assert "interrupted" in output and "Traceback" not in output
+    assert not [n for n in everything_under(out) if ".partial-" in n]
+    for bag in out.iterdir():  # whatever is there is complete
+        assert bag.name.startswith("run") and (bag / "metadata.yaml").is_file()
+
+
+def test_bags_are_found_in_folders_globs_and_lists(tmp_path):
+    for name in ("a", "b", "c"):
+        (tmp_path / "bags" / name).mkdir(parents=True)
+        (tmp_path / "bags" / name / "metadata.yaml").write_text("rosbag2_bagfile_information: {}")
+    (tmp_path / "bags" / "notes").mkdir()  # not a bag: ignored inside a folder
+    (tmp_path / "old.bag").write_bytes(b"")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# two bags\nbags/c\n\nold.bag\n")
+    bags = tmp_path / "bags"
+    assert find_bags([str(bags)]) == [(bags / n).resolve() for n in "abc"]
+    assert find_bags([str(bags / "a"), str(tmp_path / "bags/[ab]")]) == [
+        (bags / "a").resolve(), (bags / "b").resolve()
+    ]  # fmt: skip
+    assert find_bags([str(listing)]) == [(bags / "c").resolve(), (tmp_path / "old.bag").resolve()]
+    assert output_name(tmp_path / "old.bag") == "old"
+    with pytest.raises(InputError, match="neither a bag"):
+        find_bags([str(bags / "notes")])
+    with pytest.raises(InputError, match="matches nothing"):
+        find_bags([str(tmp_path / "nothing*")])
+    with pytest.raises(InputError, match="no such bag"):
+        find_bags([str(tmp_path / "missing")])
+
+
+def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, capsys, monkeypatch):
+    for parent in ("day1", "day2"):
+        (tmp_path / parent / "run").mkdir(parents=True)
+        (tmp_path / parent / "run" / "metadata.yaml").write_text("{}")
+    out = str(tmp_path / "out")
+    assert main(["replay-many", str(tmp_path / "day1"), str(tmp_path / "day2"), "--out", out]) == 2
+    assert "same name would write the same output" in capsys.readouterr().err
+    assert not os.path.exists(out)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    assert main(["replay-many", str(tmp_path / "day1"), "--out", out]) == 2
+    assert "pip install 'ray>=2.40'" in capsys.readouterr().err
+    assert not os.path.exists(out)  # nothing written before the error
