@@ -103,6 +103,11 @@ def run(args: ReplayManyArgs) -> dict:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; replay-many writes a folder of bags")
+    if args.gpus_per_bag > 0 and args.inference.device == "cpu":
+        raise InputError(
+            f"--gpus-per-bag {args.gpus_per_bag} reserves GPUs but --device is cpu: add "
+            "--device cuda (each worker sees only its own GPUs, as cuda:0)"
+        )
     bags = find_bags(args.bag)
     ours = [b for b in bags if out.resolve() in b.parents]  # e.g. 'runs/*' with --out runs/res
     if ours:

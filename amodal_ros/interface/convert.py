@@ -99,10 +99,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # `ConfigHeader { int32 format; float32 depthParam[2]; }`, memcpy'd in the publisher's byte order
 # (little endian on every platform ROS 2 supports): 12 bytes, then the PNG.
 DEPTH_CONFIG_HEADER = struct.Struct("<iff")
+# Instance labels in memory: int32 holds every id of mono8, mono16 and 32SC1 exactly, at half
+# the bytes of int64 (a 640x480 frame is 1.2 MB; the node keeps a window of them).
+LABEL_DTYPE = np.int32
 
 
 def labels_from_compressed(msg) -> np.ndarray:
-    """[H, W] int64 instance labels of a PNG sensor_msgs/CompressedImage (0 = background).
+    """[H, W] int32 instance labels of a PNG sensor_msgs/CompressedImage (0 = background).
 
     The PNG is decoded unchanged (`cv2.IMREAD_UNCHANGED`), so 16-bit ids survive: what
     image_transport's `compressed` plugin writes with `format: png` for mono8/mono16/8UC1/
@@ -122,7 +125,7 @@ def labels_from_compressed(msg) -> np.ndarray:
             f"compressed mask image (format {msg.format!r}) is a {labels.shape[2]}-channel PNG; "
             "expected a single-channel instance-label image (8 or 16 bit, pixel = object id)"
         )
-    return labels.astype(np.int64)
+    return labels.astype(LABEL_DTYPE)
 
 
 def depth_from_compressed(msg) -> tuple[np.ndarray, str]:
@@ -205,13 +208,13 @@ def _decode_png(data: bytes, what: str, fmt: str) -> np.ndarray:
 
 
 def labels_from_image(msg) -> np.ndarray:
-    """[H, W] int64 instance labels (0 = background) from mono8/mono16/32SC1."""
+    """[H, W] int32 instance labels (0 = background) from mono8/mono16/32SC1."""
     if msg.encoding not in LABEL_ENCODINGS:
         raise ConversionError(
             f"mask image has encoding {msg.encoding!r}; expected an instance-label image "
             f"{LABEL_ENCODINGS} with pixel = object id, 0 = background"
         )
-    labels = image_to_array(msg).astype(np.int64)
+    labels = image_to_array(msg).astype(LABEL_DTYPE)
     if (labels < 0).any():
         raise ConversionError("mask image has negative labels; ids must be >= 0")
     return labels

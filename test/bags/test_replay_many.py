@@ -155,6 +155,8 @@ def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, ca
     out = str(tmp_path / "out")
     assert main(["replay-many", str(tmp_path / "day1"), str(tmp_path / "day2"), "--out", out]) == 2
     assert "same name would write the same output" in capsys.readouterr().err
+    assert main(["replay-many", str(tmp_path / "day1"), "--out", out, "--gpus-per-bag", "1"]) == 2
+    assert "reserves GPUs but --device is cpu: add --device cuda" in capsys.readouterr().err
     assert not os.path.exists(out)
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     assert main(["replay-many", str(tmp_path / "day1"), "--out", out]) == 2

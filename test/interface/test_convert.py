@@ -231,13 +231,13 @@ def test_mono8_rgb_is_grey():
 
 
 @pytest.mark.parametrize("encoding", ["mono8", "8UC1", "mono16", "16UC1", "32SC1"])
-def test_label_images_become_int64_ids(encoding):
+def test_label_images_become_int32_ids(encoding):
     dtype, _ = ENCODINGS[encoding]
     ids = np.zeros((H, W), dtype)
     ids[1:3, 2:5] = 7
     ids[4, :] = 255 if np.dtype(dtype).itemsize == 1 else 40_000
     out = labels_from_image(ns_image(**image_fields(ids, encoding)))
-    assert out.dtype == np.int64
+    assert out.dtype == np.int32
     np.testing.assert_array_equal(out, ids.astype(np.int64))
 
 
@@ -386,7 +386,7 @@ def test_png_label_images_keep_their_ids(encoding):
     fmt, data = png_compressed(ids, encoding)
     for f in (fmt, "png"):  # the transport's format string, or a bare one
         out = labels_from_compressed(message(f, data))
-        assert out.dtype == np.int64
+        assert out.dtype == np.int32
         np.testing.assert_array_equal(out, ids.astype(np.int64))
 
 
