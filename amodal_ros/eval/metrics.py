@@ -116,7 +116,10 @@ def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
         frames_occ, frames_occ_all); area_ratio_median (median predicted / true amodal area
         over frames with a true mask); stray_share (% of all predicted pixels farther than
         STRAY_DISTANCE px from the true mask, pooled over frames); mIoU_hidden (in %, frames
-        where the object is fully hidden) with frames_hidden. NaN where no frame counts.
+        where the object is fully hidden) with frames_hidden; mIoU_newest and
+        mIoU_occ_all_newest (in %, each window's newest frame only: what the node publishes
+        with `publish_frames: latest`, and where a window has no later frames to lean on).
+        NaN where no frame counts.
     """
     iou = np.concatenate([w.iou for w in windows]) if windows else np.zeros(0)
     occ = np.concatenate([w.iou_occ for w in windows]) if windows else np.zeros(0)
@@ -136,7 +139,15 @@ def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
         "stray_share": 100.0 * float(stray / predicted) if predicted else float("nan"),
         "mIoU_hidden": _percent(hidden),
         "frames_hidden": int(len(hidden)),
+        "mIoU_newest": _percent(_newest(windows, "iou")),
+        "mIoU_occ_all_newest": _percent(_newest(windows, "iou_occ_all")),
     }
+
+
+def _newest(windows: list[WindowScores], name: str) -> np.ndarray:
+    """The non-NaN values of one field at each window's newest (last) frame."""
+    values = np.array([getattr(w, name)[-1] for w in windows], np.float64)
+    return values[~np.isnan(values)]
 
 
 def _valid(windows: list[WindowScores], name: str) -> np.ndarray:

@@ -159,6 +159,20 @@ def test_miou_hidden_by_hand():
     assert scores["mIoU_hidden"] == pytest.approx(25.0) and scores["frames_hidden"] == 2
 
 
+def test_newest_frame_scores_take_each_windows_last_frame():
+    gt = np.zeros((3, 16, 16), bool)
+    gt[:, :, :12] = True  # the right two thirds hidden in every frame
+    modal = np.zeros_like(gt)
+    modal[:, :, :4] = True
+    pred = gt.copy()
+    pred[2, :, 4:] = False  # the newest frame: the hidden part missed
+    good, bad = score_window(gt, gt, modal), score_window(pred, gt, modal)
+    scores = mean_scores([good, bad])
+    assert scores["mIoU_newest"] == pytest.approx(100 * (1 + 1 / 3) / 2)
+    assert scores["mIoU_occ_all_newest"] == pytest.approx(50.0)  # 1.0 and 0.0
+    assert scores["mIoU"] == pytest.approx(100 * (5 + 1 / 3) / 6)  # every frame of both
+
+
 def test_prediction_is_ored_with_the_modal_mask():
     gt = np.ones((1, 4, 4), bool)
     modal = gt.copy()
