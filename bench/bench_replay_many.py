@@ -27,7 +27,6 @@ from pathlib import Path
 
 from amodal_ros.bags.demo_bag import write_demo_bag
 from amodal_ros.bags.fleet import ReplayManyArgs, run
-from amodal_ros.bags.replay import replay_stream
 
 
 def layouts(cpus: int) -> list[tuple[int, float]]:
@@ -51,7 +50,6 @@ def main() -> None:
         args = ReplayManyArgs(
             bag=[str(root / "bags")],
             out=root / f"out_{workers}x{cpus_per_bag:g}",
-            stream=replay_stream(),
             workers=workers,
             cpus_per_bag=cpus_per_bag,
             address=ns.address,

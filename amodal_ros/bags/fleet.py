@@ -27,7 +27,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import time
 from collections import deque
 from dataclasses import MISSING, dataclass, fields
@@ -36,7 +35,7 @@ from pathlib import Path
 from amodal_ros.bags.replay import ReplayArgs
 from amodal_ros.core.config import param
 from amodal_ros.core.errors import CheckpointError, InputError, ProcessingError
-from amodal_ros.core.staging import staged_path
+from amodal_ros.core.staging import remove_partials, staged_path
 
 log = logging.getLogger("amodal_ros.fleet")
 
@@ -296,11 +295,11 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int
             while pending or running:
                 while pending and idle:
                     job, worker = pending.popleft(), idle.pop()
-                    job.seconds = time.perf_counter()
-                    running[worker.replay.remote(bag_args(args, job))] = (job, worker)
+                    ref = worker.replay.remote(bag_args(args, job))
+                    running[ref] = (job, worker, time.perf_counter())
                 (ref,), _ = ray.wait(list(running), num_returns=1)
-                job, worker = running.pop(ref)
-                job.seconds = time.perf_counter() - job.seconds
+                job, worker, job_started = running.pop(ref)
+                job.seconds = time.perf_counter() - job_started
                 try:
                     answer = ray.get(ref)
                 except ray.exceptions.RayActorError as err:  # the worker process died
@@ -319,22 +318,20 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int
                 elapsed = max(1e-9, time.perf_counter() - started)
                 bar.set_postfix({"frames/s": f"{frames / elapsed:.2f}"}, refresh=False)
     except BaseException:  # Ctrl-C, or a checkpoint that cannot load: stop every worker
-        for worker in idle + [w for _, w in running.values()]:  # kills its process
+        for worker in idle + [w for _, w, _ in running.values()]:  # kills its process
             ray.kill(worker)
         # the kill is asynchronous: wait for the in-flight bags to end before cleaning up
         ray.wait(list(running), num_returns=len(running), timeout=30)
-        for job, _ in running.values():
+        for job, _, _ in running.values():
             _remove_partial(job)
         raise
     return count
 
 
 def _remove_partial(job: Job) -> None:
-    """What a stopped or failed replay of `job` left half-written (replay's staging folders)."""
-    for partial in job.out.parent.glob(f".{job.out.name}.partial-*"):
-        shutil.rmtree(partial, ignore_errors=True)
-    for partial in job.out.parent.glob(f".{job.out.name}.mp4.partial-*"):
-        shutil.rmtree(partial, ignore_errors=True)
+    """What a stopped or failed replay of `job` left half-written: its bag and videos."""
+    for final in (job.out, *(job.out.parent / f"{job.out.name}{s}" for s in (".mp4", ".gif"))):
+        remove_partials(final)
 
 
 def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:

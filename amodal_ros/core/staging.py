@@ -1,4 +1,8 @@
-"""Outputs that never exist half-written under their final name."""
+"""Outputs that never exist half-written under their final name.
+
+Every writer in the package stages an output FINAL beside it under a hidden name starting
+`.{FINAL.name}.partial` (`partial_prefix`), so what a killed process left behind can be found
+and removed (`remove_partials`)."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ def staged_path(out: Path) -> Iterator[Path]:
     block succeeds it replaces `out`, when it raises it is removed and `out` is untouched."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.parent / f".{out.name}.partial-{os.getpid()}"
+    stage = out.parent / f"{partial_prefix(out)}-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
@@ -27,3 +31,19 @@ def staged_path(out: Path) -> Iterator[Path]:
         (stage / out.name).rename(out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def partial_prefix(final: Path) -> str:
+    """The start of the name under which `final` is written before it is complete."""
+    return f".{Path(final).name}.partial"
+
+
+def remove_partials(final: Path) -> None:
+    """Remove what writers of `final` left half-written beside it (staging folders or files):
+    a process that was killed never reached its own cleanup."""
+    final = Path(final)
+    for partial in final.parent.glob(f"{partial_prefix(final)}*"):
+        if partial.is_dir() and not partial.is_symlink():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)

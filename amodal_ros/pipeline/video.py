@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from amodal_ros.core.staging import partial_prefix
+
 log = logging.getLogger("amodal_ros.video")
 
 MAX_GIF_FRAMES = 200  # a GIF holds all frames in memory; longer runs get the MP4 only
@@ -28,7 +30,9 @@ class OverlayVideo:
         self.count = 0
         self._writer: cv2.VideoWriter | None = None
         self._gif: list[np.ndarray] | None = []
-        self._tmp_mp4 = self.stem.parent / f".{self.stem.name}.partial-{os.getpid()}.mp4"
+        # staged as .STEM.mp4.partial-PID.mp4: OpenCV picks the container by the extension
+        final = self.stem.with_suffix(".mp4")
+        self._tmp_mp4 = final.parent / f"{partial_prefix(final)}-{os.getpid()}.mp4"
 
     def add(self, rgb: np.ndarray) -> None:
         """Append one [H, W, 3] uint8 RGB frame."""
@@ -67,7 +71,7 @@ class OverlayVideo:
             from PIL import Image
 
             final = self.stem.with_suffix(".gif")
-            tmp = final.with_name(f".{final.name}.partial")
+            tmp = final.with_name(partial_prefix(final))
             images = [Image.fromarray(f) for f in self._gif]
             images[0].save(
                 tmp,

@@ -271,7 +271,8 @@ def _process_slots(config: TrainConfig, processes: int, index: int) -> range:
 def item_random(seed: int, step: int, slot: int) -> tuple[np.random.Generator, torch.Generator]:
     """The random streams of one batch item, seeded by (seed, step, its position in the
     global batch): any split of a step's batch over processes draws the same items, and a
-    resumed run the same items as one that never stopped."""
+    resumed run the same items as one that never stopped (with `sample_reuse` 1; reuse pools
+    start empty after a restart)."""
     rng = np.random.default_rng([seed, step, slot])
     return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
 

@@ -100,7 +100,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, publish
     bags = bags_folder(tmp_path, frames=400, corrupt=False)  # long enough to interrupt
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "amodal_ros.cli.main", "replay-many", str(bags), "--out"]
-    cmd += [str(out), "--checkpoint", str(published_folder), "--no-progress"] + TINY
+    cmd += [str(out), "--checkpoint", str(published_folder), "--no-progress", "--video"] + TINY
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -111,7 +111,8 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, publish
     )
     try:
         deadline = time.monotonic() + 120
-        while not list(out.glob(".run*.partial-*")):  # a worker is writing a bag
+        # a worker is writing a bag (a staging folder) and its video (a staging file)
+        while not (list(out.glob(".run?.partial-*")) and list(out.glob(".run?.mp4.partial-*"))):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
@@ -120,9 +121,10 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, publish
         proc.kill()
     assert proc.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output
-    assert not [n for n in everything_under(out) if ".partial-" in n]
-    for bag in out.iterdir():  # whatever is there is complete
-        assert bag.name.startswith("run") and (bag / "metadata.yaml").is_file()
+    assert not [n for n in everything_under(out) if ".partial" in n]
+    for path in out.iterdir():  # whatever is there is a complete bag, or the video of one
+        bag = path if path.is_dir() else path.with_suffix("")
+        assert bag.name.startswith("run") and (bag / "metadata.yaml").is_file(), path
 
 
 def test_bags_are_found_in_folders_globs_and_lists(tmp_path):
