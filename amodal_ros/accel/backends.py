@@ -36,6 +36,7 @@ AUTO_ORDER = {
 }
 
 Predictor = Callable[..., torch.Tensor]
+INDUCTOR_CACHE = "inductor"  # torch.compile's caches, a subfolder of the engine cache
 
 
 def unavailable_reason(backend: str, device: torch.device) -> str | None:
@@ -112,12 +113,24 @@ def unet_predictor(
     if name == "eager":
         return EagerUNet(unet)
     if name == "compile":
-        return EagerUNet(torch.compile(unet), "compile")  # compiles at its first call
+        return EagerUNet(compiled(unet, device, cache), "compile")  # compiles at its first call
     from amodal_ros.accel.onnx_export import export_unet
 
     return _exported(
         "unet", unet, spec, name, device, cache, lambda folder: export_unet(unet, spec, folder)
     )
+
+
+def compiled(module: torch.nn.Module, device: torch.device, cache: ArtifactCache):
+    """torch.compile for the fixed shapes of a window (dynamic=False), its kernels kept in
+    CACHE/inductor (Inductor's FX-graph and kernel caches; unless TORCHINDUCTOR_CACHE_DIR is
+    set) so the next process loads them instead of compiling for minutes; on a GPU the call is
+    captured as a CUDA graph (mode reduce-overhead: one launch instead of hundreds)."""
+    import os
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache.folder / INDUCTOR_CACHE))
+    mode = "reduce-overhead" if device.type == "cuda" else None
+    return torch.compile(module, dynamic=False, mode=mode)
 
 
 def depth_predictor(

@@ -33,6 +33,7 @@ from amodal_ros.core.config import (
 from amodal_ros.core.errors import InputError, ProcessingError
 from amodal_ros.core.frames import REASON_EMPTY_MODAL, frames_from_arrays
 from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio
+from amodal_ros.pipeline.window import window_starts
 
 log = logging.getLogger("amodal_ros.infer")
 
@@ -67,16 +68,6 @@ class Args:
         ),
     )
     inference: InferenceConfig = group(InferenceConfig)
-
-
-def window_starts(num_frames: int, window: int) -> list[int]:
-    """Non-overlapping windows; the last one is aligned to the clip's end (it may overlap)."""
-    if num_frames <= window:
-        return [0]
-    starts = list(range(0, num_frames - window + 1, window))
-    if starts[-1] + window < num_frames:
-        starts.append(num_frames - window)
-    return starts
 
 
 def run(args: Args) -> dict:

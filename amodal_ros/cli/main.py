@@ -1,5 +1,5 @@
-"""`amodal-ros` command: infer, demo, demo-bag, replay, synth, eval, train, bench,
-build-engines. Errors print one line and exit non-zero.
+"""`amodal-ros` command: infer, demo, demo-bag, replay, replay-many, synth, eval, train,
+distill, bench, build-engines. Errors print one line and exit non-zero.
 
 Every command is a module with an `Args` dataclass and `run(args)`; its options are generated
 from the dataclass (amodal_ros.cli.options), so a setting has one name in the node's YAML,
@@ -35,6 +35,7 @@ COMMANDS = {
     "synth": ("amodal_ros.cli.synth", "synthetic amodal video clips with ground truth"),
     "eval": ("amodal_ros.cli.evaluate", "mIoU / mIoU_occ of the model and the baselines"),
     "train": ("amodal_ros.cli.train", "train a stage or the autoencoder (accelerate)"),
+    "distill": ("amodal_ros.cli.distill", "a one-step student of stage 1 (preset realtime)"),
     "bench": ("amodal_ros.cli.bench", "reference pattern vs amodal_ros: speed side by side"),
     "build-engines": ("amodal_ros.cli.build_engines", "prebuild the node's ONNX / TensorRT files"),
 }

@@ -19,12 +19,39 @@ DEPTH_BACKENDS = ("auto", "eager", "onnxruntime", "tensorrt")
 # Named speed/quality trade-offs, measured with the embedded model on 30 held-out synthetic
 # clips (README, "Speed: presets"): mIoU_occ 39.96 (quality), 40.41 (balanced, 3.1x fewer UNet
 # evaluations), 38.88 (fast, 12.5x fewer). Warm start lost quality in every setting measured,
-# so no preset uses it. A preset overrides these fields.
+# so no preset uses it. `realtime` runs the checkpoint's distilled student (`amodal-ros
+# distill`) in one UNet evaluation. A preset overrides these fields.
 PRESETS = {
-    "quality": {"num_steps": 25, "min_guidance": 1.5, "max_guidance": 1.5, "warm_start": 0.0},
-    "balanced": {"num_steps": 8, "min_guidance": 1.5, "max_guidance": 1.5, "warm_start": 0.0},
-    "fast": {"num_steps": 4, "min_guidance": 1.0, "max_guidance": 1.0, "warm_start": 0.0},
+    "quality": {
+        "num_steps": 25,
+        "min_guidance": 1.5,
+        "max_guidance": 1.5,
+        "warm_start": 0.0,
+        "student": False,
+    },
+    "balanced": {
+        "num_steps": 8,
+        "min_guidance": 1.5,
+        "max_guidance": 1.5,
+        "warm_start": 0.0,
+        "student": False,
+    },
+    "fast": {
+        "num_steps": 4,
+        "min_guidance": 1.0,
+        "max_guidance": 1.0,
+        "warm_start": 0.0,
+        "student": False,
+    },
+    "realtime": {
+        "num_steps": 1,
+        "min_guidance": 1.0,
+        "max_guidance": 1.0,
+        "warm_start": 0.0,
+        "student": True,
+    },
 }
+STUDENT_MAX_STEPS = 2  # a distilled student samples in 1 or 2 UNet evaluations (train/distill.py)
 
 
 MASK_RESIZES = ("nearest", "area")
@@ -119,18 +146,21 @@ def check_fields(config) -> None:
 
 
 @dataclass
-class _Config:
+class Config:
+    """Base of the typed configs: validated copies and field names."""
+
     def replace(self, **changes):
         """A validated copy with some fields changed."""
         return type(self)(**{**asdict(self), **changes})
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The config's field names, in order."""
         return [f.name for f in fields(cls)]
 
 
 @dataclass
-class InferenceConfig(_Config):
+class InferenceConfig(Config):
     """How one window is sampled.
 
     The MODEL_FIELDS (working size, conditioning mode, mask resizing and threshold) default to
@@ -209,10 +239,16 @@ class InferenceConfig(_Config):
     seed: int = param(23, "noise seed (the reference demo's), per object and sample", 0)
     device: str = param("cpu", "torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", "UNet dtype", None, None, DTYPES)
+    student: bool = param(
+        False,
+        "run the checkpoint's distilled student (amodal-ros distill; 1 or 2 steps, no "
+        "guidance): 'embedded' selects the shipped one, a folder must be a student",
+    )
     preset: str = param(
         "",
-        "'quality', 'balanced' or 'fast' sets num_steps, guidance and warm_start (overriding "
-        "them); empty = use those fields as given",
+        "'quality', 'balanced', 'fast' or 'realtime' (the distilled student, one step: the "
+        "choice on a GPU) sets num_steps, guidance, warm_start and student (overriding them); "
+        "empty = use those fields as given",
         None,
         None,
         ("", *PRESETS),
@@ -243,6 +279,13 @@ class InferenceConfig(_Config):
         check_fields(self)
         for name, value in PRESETS.get(self.preset, {}).items():
             setattr(self, name, value)
+        if self.student and (self.num_steps > STUDENT_MAX_STEPS or self.uses_guidance):
+            raise ValueError(
+                f"student: a distilled student samples in 1 or {STUDENT_MAX_STEPS} steps without "
+                f"guidance, got num_steps {self.num_steps} and guidance up to "
+                f"{max(self.min_guidance, self.max_guidance)} (use --preset realtime, or "
+                "--steps 2 --guidance 1)"
+            )
         for name in ("height", "width"):
             if getattr(self, name) % 8:
                 raise ValueError(
@@ -291,7 +334,7 @@ class InferenceConfig(_Config):
 
 
 @dataclass
-class StreamConfig(_Config):
+class StreamConfig(Config):
     """How a stream of frames becomes windows, and what is published. Shared by the node and
     `amodal-ros replay` so both window the same stream the same way.
 
@@ -398,7 +441,7 @@ class StreamConfig(_Config):
 
 
 @dataclass
-class TopicConfig(_Config):
+class TopicConfig(Config):
     """Topic names and QoS of the node (relative names: remap them in launch files)."""
 
     rgb_topic: str = param(
@@ -453,7 +496,7 @@ class TopicConfig(_Config):
 
 
 @dataclass
-class NodeConfig(_Config):
+class NodeConfig(Config):
     """Node behaviour that is neither model nor stream logic."""
 
     autostart: bool = param(

@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal_ros.core.config import InferenceConfig, StreamConfig, group, param
+from amodal_ros.core.config import (
+    STUDENT_MAX_STEPS,
+    InferenceConfig,
+    StreamConfig,
+    group,
+    param,
+)
 from amodal_ros.core.errors import ProcessingError
 from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
@@ -48,6 +54,11 @@ class EvalArgs:
         choices=("test", "val", "unseen"),
     )
     data: Path | None = param(None, "or a folder of clip folders (amodal-ros synth)")
+    student_checkpoint: str = param(
+        "",
+        "also score this distilled student (amodal-ros distill; 'embedded' = the shipped one) "
+        "at 1 and 2 UNet evaluations: rows student-1, student-2",
+    )
     clip_height: int = param(128, "height of generated clips, pixels", 16)
     clip_width: int = param(256, "width of generated clips, pixels", 16)
     examples: int = param(4, "clips shown in examples.png", 0)
@@ -63,7 +74,7 @@ def run(args: EvalArgs) -> dict:
     from tqdm.auto import tqdm
 
     clips = _clips(args)
-    processor = _processor(args)
+    processors = _processors(args)
     methods = dict(BASELINES)
     windows: dict[str, list] = {name: [] for name in methods}
     boxes: dict[str, list] = {}  # method -> [(scores, hits, num_gt)] per window
@@ -73,23 +84,27 @@ def run(args: EvalArgs) -> dict:
         predictions = {}
         for name, baseline in methods.items():
             predictions[name] = {i: baseline(clip.modal(i)) for i in clip.target_ids}
-        confidence = {}
-        if processor is not None:
-            model_pred, confidence, model_topk, model_completion = _run_model(clip, processor)
-            predictions[MODEL] = model_pred
-            topk.extend(model_topk)
-            completion.extend(model_completion)
+        confidence: dict[str, dict] = {}
+        for name, processor in processors.items():
+            model_pred, confidence[name], model_topk, model_completion = _run_model(
+                clip, processor
+            )
+            predictions[name] = model_pred
+            if name == MODEL:
+                topk.extend(model_topk)
+                completion.extend(model_completion)
         for name, per_object in predictions.items():
             windows.setdefault(name, [])
             for i, pred in per_object.items():
                 windows[name].append(score_window(pred, clip.amodal[i], clip.modal(i)))
-                scores = confidence.get(i) if name == MODEL else None
+                scores = confidence[name].get(i) if name in confidence else None
                 boxes.setdefault(name, []).append(box_detections(pred, clip.amodal[i], scores))
         if len(shown) < args.examples:
             shown.append((clip, predictions))
-    if processor is not None and processor.errors:  # a failed window would score as modal
+    failed = sum(p.errors for p in processors.values())
+    if failed:  # a failed window would score as modal
         raise ProcessingError(
-            f"{processor.errors} window(s) failed (the log above says why); no scores written"
+            f"{failed} window(s) failed (the log above says why); no scores written"
         )
     results = {name: mean_scores(w) for name, w in windows.items()}
     for name, per_window in boxes.items():
@@ -112,8 +127,10 @@ def run(args: EvalArgs) -> dict:
         "checkpoint": args.stream.checkpoint or None,
         "results": results,
     }
-    if processor is not None:
-        summary["model"] = processor.pipelines.describe()
+    if MODEL in processors:
+        summary["model"] = processors[MODEL].pipelines.describe()
+    if args.student_checkpoint:
+        summary["student"] = args.student_checkpoint
     _write(args.out, summary, shown)
     print((args.out / "results.md").read_text(), end="")
     print(f"wrote {args.out}/results.md, results.json, examples.png")
@@ -141,15 +158,31 @@ def _clips(args: EvalArgs):
     ]
 
 
-def _processor(args: EvalArgs):
-    """The node's WindowProcessor for the checkpoint (None: baselines only); every frame of a
-    clip's window is published."""
-    if not args.stream.checkpoint:
-        return None
+def _processors(args: EvalArgs) -> dict:
+    """The node's WindowProcessor per scored model: the checkpoint (MODEL) and the student at
+    each of its step counts (none: baselines only); every frame of a clip's window is
+    published."""
     from amodal_ros.pipeline.processor import WindowProcessor
 
     stream = args.stream.replace(publish_frames="new", depth_source="auto")
-    return WindowProcessor.from_config(stream, args.inference)
+    processors = {}
+    if args.stream.checkpoint:
+        processors[MODEL] = WindowProcessor.from_config(stream, args.inference)
+    if args.student_checkpoint:
+        student = stream.replace(checkpoint=args.student_checkpoint, completion_checkpoint="")
+        first = None
+        for steps in range(1, STUDENT_MAX_STEPS + 1):
+            config = args.inference.replace(
+                preset="", student=True, num_steps=steps, min_guidance=1.0, max_guidance=1.0
+            )
+            if first is None:
+                first = WindowProcessor.from_config(student, config)
+                processors[f"student-{steps}"] = first
+            else:  # the same models, not loaded again
+                processors[f"student-{steps}"] = WindowProcessor(
+                    first.pipelines.with_config(config), student
+                )
+    return processors
 
 
 def clip_window(clip, object_ids):

@@ -32,6 +32,7 @@ class Measurement:
     published_frames: int = 1
     depth_frames: int = 1  # frames whose depth a window estimates
     peak_memory_mb: float = float("nan")
+    first_window_s: float = float("nan")  # the untimed first window: loading, compiling
     note: str = ""
 
     def summary(self) -> dict:
@@ -43,6 +44,8 @@ class Measurement:
             "per_published_frame_s": float(np.median(w) / self.published_frames),
             "depth_per_frame_s": self.stages.get("depth", 0.0) / self.depth_frames,
             "denoise_per_step_s": self.stages.get("denoise", 0.0) / max(self.steps_per_window, 1),
+            "steps_per_window": self.steps_per_window,
+            "first_window_s": self.first_window_s,
             "stages_s": {k: self.stages.get(k, 0.0) for k in STAGES},
             "calls_per_window": {k: self.calls.get(k, 0.0) for k in STAGES},
             "peak_memory_mb": (
@@ -112,7 +115,9 @@ class Scenario:
         started = time.perf_counter()
         steps = self._window(first)
         self.times.synchronize()
-        if k > 0:
+        if k == 0:
+            self.m.first_window_s = time.perf_counter() - started
+        else:
             self.m.windows.append(time.perf_counter() - started)
             self.steps += steps
             self.m.peak_memory_mb = np.fmax(self.m.peak_memory_mb, _peak_mb(self.device))

@@ -16,7 +16,9 @@ window; interleaved window by window, so a machine whose speed drifts slows all 
               batched over frames, per-frame encodings and depth cached across windows (a
               slide encodes only its new frames), only published frames decoded; same 25 steps
               with guidance, so the same model function.
-  presets     default with each preset (balanced, fast).
+  presets     default with each preset (balanced, fast, realtime: the distilled student in
+              one step; for 'tiny' / 'random-full-size' an untrained student of the same
+              architecture, so its cost is the real one).
   backends    default with each other UNet backend that can run here (and depth backends).
 """
 
@@ -59,6 +61,11 @@ class BenchArgs:
     inference: InferenceConfig = group(InferenceConfig, exclude=("preset",))
     windows: int = param(3, "timed windows per scenario", 1)
     scene_seed: int = param(1000002, "synthetic scene (held-out test split)")
+    student_checkpoint: str = param(
+        "",
+        "the distilled student timed by preset realtime; '' = the checkpoint's own (embedded "
+        "and the untrained names have one)",
+    )
     compile: bool = param(False, "also time torch.compile (compiles for minutes)")
     skip: list[str] = field(default_factory=list, metadata={"help": "scenario names to leave out"})
     out: Path | None = param(None, "write the results as JSON here")
@@ -139,6 +146,13 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     variant = cfg.replace(max_batch_objects=other)
     add(name, lambda: DefaultScenario(name, pipes.with_config(variant), stream, publish))
     for name, config in preset_configs(cfg).items():
+        if config.student:
+            student = _student_pipelines(args, pipes, config)
+            if isinstance(student, str):
+                skipped[name] = student
+                continue
+            add(name, lambda p=student, n=name: DefaultScenario(n, p, stream, publish))
+            continue
         add(
             name,
             lambda c=config, n=name: DefaultScenario(n, pipes.with_config(c), stream, publish),
@@ -184,6 +198,15 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             scenario.run_window(k)
     results = {s.m.name: s.result() for s in scenarios}
     summaries = {name: m.summary() for name, m in results.items()}
+    floor = None
+    if "floor" not in args.skip:  # the bare UNet step with every object in one call, same run
+        from amodal_ros.eval.floor import unet_floor
+
+        log("timing the floor (bare UNet step) ...")
+        batches = {"guided": 2 * objects, "unguided": objects}
+        floor = unet_floor(pipes.segmenter.sampler, batches)
+        for s in scenarios:
+            summaries[s.m.name]["floor_share"] = _floor_share(s, floor, summaries[s.m.name])
     if "reference" in summaries:
         ref = summaries["reference"]["window_p50_s"]
         for s in summaries.values():
@@ -207,8 +230,31 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             "guidance": cfg.max_guidance,
         },
         "scenarios": summaries,
+        "floor": floor,
         "skipped": skipped,
     }
+
+
+def _floor_share(scenario, floor: dict, summary: dict) -> float:
+    """The share of a scenario's window that is bare UNet compute: its steps x the floor step
+    (every object in one call); the rest of the window is overhead."""
+    config = getattr(scenario, "config", None) or scenario.cfg
+    step = floor["step_s"]["guided" if config.uses_guidance else "unguided"]
+    return summary["steps_per_window"] * step / summary["window_p50_s"]
+
+
+def _student_pipelines(args: BenchArgs, pipes, config: InferenceConfig):
+    """The pipelines of preset realtime (stage 1 of the student, the same depth), or why not."""
+    from amodal_ros.core.errors import CheckpointError, InputError
+    from amodal_ros.pipeline.factory import Pipelines
+    from amodal_ros.pipeline.stage1 import AmodalSegmenter
+
+    checkpoint = args.student_checkpoint or args.stream.checkpoint
+    try:
+        segmenter = AmodalSegmenter.from_pretrained(checkpoint, config)
+    except (CheckpointError, InputError) as err:
+        return f"{err} (pass --student-checkpoint)"
+    return Pipelines(segmenter, None, pipes.depth, pipes.depth_source, checkpoint)
 
 
 def table(result: dict) -> str:
@@ -222,9 +268,12 @@ def table(result: dict) -> str:
         "per published frame",
         *STAGES,
         "per step",
+        "steps",
+        "first window",
         "depth/frame",
         "peak MiB",
         "x vs reference",
+        "floor share",
         "backends",
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -240,17 +289,36 @@ def table(result: dict) -> str:
                     f"{s['per_published_frame_s']:.3f}",
                     *stages,
                     f"{s['denoise_per_step_s']:.4f}",
+                    f"{s['steps_per_window']:g}",
+                    f"{s['first_window_s']:.2f}",
                     f"{s['depth_per_frame_s']:.4f}",
                     _mb(s["peak_memory_mb"]),
                     f"{s.get('speedup_vs_reference', float('nan')):.2f}",
+                    _percent(s.get("floor_share")),
                     s["note"] or "eager",
                 ]
             )
             + " |"
         )
+    floor = result.get("floor")
+    if floor:
+        steps = ", ".join(
+            f"{k} {floor['step_s'][k]:.4f} s ({floor['step_tflop'][k]:.3g} TFLOP, "
+            f"{100 * floor['share_of_peak'][k]:.0f} % of the matmul peak)"
+            for k in floor["step_s"]
+        )
+        lines.append(
+            f"\nfloor: bare UNet step, every object in one call: {steps}; matmul peak "
+            f"{floor['matmul_peak_tflops']:.1f} TFLOP/s. floor share: the part of a window "
+            "that is this compute (its steps x the floor step)"
+        )
     for name, reason in result["skipped"].items():
         lines.append(f"\n{name}: not run ({reason})")
     return "\n".join(lines)
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
 
 
 def _mb(value) -> str:

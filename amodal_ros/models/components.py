@@ -8,6 +8,10 @@ import torch
 
 from amodal_ros.models.unet import PerFrameUNet
 
+# A distilled student's second noise level (its 2-step schedule [sigma_max, this, 0]): latents
+# have unit variance, so at 1 the second evaluation refines a still-recognisable shape.
+STUDENT_SIGMA = 1.0
+
 # OpenAI CLIP normalisation, used when a checkpoint has no feature_extractor/.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -21,6 +25,9 @@ class VasComponents:
         defaults: InferenceConfig fields this model was made for (working size, conditioning
             mode), read from its folder; the pipeline fills fields left at 'auto' from them.
         source: where the models came from (a folder, or a name such as '<tiny seeded>').
+        student: for a distilled student (`amodal-ros distill`), how it was made (teacher,
+            targets, steps); empty for a model sampled with the full Euler schedule. Its
+            scheduler config holds its own few-step schedule.
     """
 
     unet: PerFrameUNet
@@ -31,6 +38,12 @@ class VasComponents:
     clip_std: tuple[float, float, float] = CLIP_STD
     source: str = "<in memory>"
     defaults: dict = field(default_factory=dict)
+    student: dict = field(default_factory=dict)
+
+    @property
+    def is_student(self) -> bool:
+        """Whether this is a distilled few-step student (run with `student: true`)."""
+        return bool(self.student)
 
     @property
     def num_conditions(self) -> int:
@@ -65,3 +78,15 @@ class VasComponents:
         for module in (self.unet, self.vae, self.image_encoder):
             module.eval().requires_grad_(False)
         return self
+
+
+def student_schedule(teacher_schedule: dict, second_sigma: float = STUDENT_SIGMA) -> dict:
+    """A student's scheduler config: the teacher's Euler/Karras config with sigma_min set to the
+    student's second noise level, so the stock schedule of 1 step is [sigma_max, 0] and of 2
+    steps [sigma_max, second_sigma, 0]: the pipeline samples a student unchanged."""
+    if not teacher_schedule.get("use_karras_sigmas"):
+        raise ValueError(
+            "the teacher's scheduler does not use Karras sigmas (SVD's Euler config does); a "
+            "student's schedule is built on them"
+        )
+    return {**teacher_schedule, "sigma_min": float(second_sigma)}

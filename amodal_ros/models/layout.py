@@ -11,8 +11,9 @@ Layout (as published, e.g. `diffusion-vas-amodal-segmentation/`):
     scheduler/scheduler_config.json
 
 Folders written here (`save_published_layout`) add an `amodal_ros` entry to model_index.json
-with the InferenceConfig defaults the model was trained for (working size, conditioning mode);
-a folder without it is a published checkpoint and gets PUBLISHED_DEFAULTS.
+with the InferenceConfig defaults the model was trained for (working size, conditioning mode),
+and for a distilled student how it was made (`student`); a folder without it is a published
+checkpoint and gets PUBLISHED_DEFAULTS.
 """
 
 from __future__ import annotations
@@ -64,10 +65,19 @@ def load_components(folder: str | Path) -> VasComponents:
     image_encoder = _load_pretrained(CLIPVisionModelWithProjection, root / "image_encoder")
     scheduler_config = _read_json(root / "scheduler" / "scheduler_config.json")
     mean, std = _clip_normalisation(root / "feature_extractor" / "preprocessor_config.json")
-    defaults = index.get(METADATA_KEY, {}).get("defaults", PUBLISHED_DEFAULTS)
+    ours = index.get(METADATA_KEY, {})
+    defaults = ours.get("defaults", PUBLISHED_DEFAULTS)
     log.info("loaded %s (UNet with %d input channels)", root, unet.config.in_channels)
     components = VasComponents(
-        unet, vae, image_encoder, scheduler_config, mean, std, str(root), dict(defaults)
+        unet,
+        vae,
+        image_encoder,
+        scheduler_config,
+        mean,
+        std,
+        str(root),
+        dict(defaults),
+        dict(ours.get("student", {})),
     )
     return components.frozen()
 
@@ -179,6 +189,8 @@ def save_published_layout(
     defaults = components.defaults if defaults is None else defaults
     if defaults:
         index[METADATA_KEY] = {"defaults": dict(defaults)}
+    if components.student:
+        index.setdefault(METADATA_KEY, {})["student"] = dict(components.student)
     (root / "model_index.json").write_text(json.dumps(index, indent=2))
     return root
 

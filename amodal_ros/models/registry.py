@@ -1,6 +1,7 @@
 """Model names and folders -> the models they stand for. The one place that knows the names.
 
     components("embedded", stage=1)      # the shipped model (synthetic scenes only)
+    components("embedded", student=True) # its distilled one-step student (preset realtime)
     components("tiny") / components("random-full-size")   # untrained, seeded: tests, benchmarks
     components("/path/to/diffusion-vas-amodal-segmentation")   # a checkpoint folder
     depth_model("vits") / depth_model("/path/to/Depth-Anything-V2-Small-hf")
@@ -42,19 +43,28 @@ def note(name: str) -> str:
     return EMBEDDED_NOTE if is_embedded(name) else ""
 
 
-def embedded_folder(stage: int) -> Path:
-    """The embedded model's checkpoint folder of `stage` (1 or 2)."""
-    folder = EMBEDDED_ROOT / f"stage{stage}"
-    if not (folder / "model_index.json").is_file():
+def embedded_folder(stage: int, student: bool = False) -> Path:
+    """The embedded model's checkpoint folder of `stage` (1 or 2), or of stage 1's distilled
+    student."""
+    if student and stage != 1:
         raise CheckpointError(
-            f"the embedded stage-{stage} model is missing from {folder}: reinstall amodal_ros "
+            f"the embedded model has a distilled student for stage 1 only, not stage {stage}"
+        )
+    folder = EMBEDDED_ROOT / ("student" if student else f"stage{stage}")
+    if not (folder / "model_index.json").is_file():
+        what = "student" if student else f"stage-{stage} model"
+        raise CheckpointError(
+            f"the embedded {what} is missing from {folder}: reinstall amodal_ros "
             "(scripts/setup.sh) or pass a checkpoint folder"
         )
     return folder
 
 
-def components(name: str, stage: int = 1, seed: int = 0) -> VasComponents:
+def components(name: str, stage: int = 1, seed: int = 0, student: bool = False) -> VasComponents:
     """The models of one stage: a checkpoint folder, or one of NAMES (CPU, fp32, frozen).
+    `student` selects the embedded model's distilled student, or an untrained one of a seeded
+    architecture (for benchmarks); a folder is what it is (the sampler checks that it matches
+    the config).
 
     Raises:
         CheckpointError: a folder that cannot be loaded (named, with what to do).
@@ -62,11 +72,16 @@ def components(name: str, stage: int = 1, seed: int = 0) -> VasComponents:
     from amodal_ros.models.layout import load_components
 
     if is_embedded(name):
-        return load_components(embedded_folder(stage))
+        return load_components(embedded_folder(stage, student))
     if name in RANDOM:
         from amodal_ros.models.architectures import build_components
+        from amodal_ros.models.components import student_schedule
 
-        return build_components(RANDOM[name], seed=seed)
+        built = build_components(RANDOM[name], seed=seed)
+        if student:  # an untrained student of the same architecture: its cost is the real one
+            built.scheduler_config = student_schedule(built.scheduler_config)
+            built.student = {"teacher": name, "untrained": True}
+        return built
     if not name:
         raise CheckpointError(
             "no checkpoint given: pass a checkpoint folder, or 'embedded' for the shipped "

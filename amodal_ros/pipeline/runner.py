@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.errors import InputError
 from amodal_ros.models.components import VasComponents
 from amodal_ros.pipeline.encoding import ConditionEncoder
 from amodal_ros.pipeline.sampling import (
@@ -50,6 +51,7 @@ class WindowSampler:
 
         self.c = components
         self.config = config = config.for_model(components.defaults)
+        check_student(components, config)
         self.device = torch.device(config.device)
         self.dtype = components.unet.dtype
         self.times = StageTimes()
@@ -58,7 +60,9 @@ class WindowSampler:
         self.predict = unet_predictor(
             components.unet, self.unet_spec(), config.unet_backend, self.device, self.artifacts
         )
-        self.last_latents: list[torch.Tensor] = []  # [T, 4, h, w] per job of the last run
+        # the last run's jobs and their sampled [T, 4, h, w] latents (warm starts, distillation)
+        self.last_jobs: list[SamplingJob] = []
+        self.last_latents: list[torch.Tensor] = []
 
     @property
     def latent_shape(self) -> tuple[int, int]:
@@ -112,7 +116,7 @@ class WindowSampler:
                 out = self._denoise([jobs[i] for i in batch], step, progress)
                 for i, x in zip(batch, out):
                     latents[i] = x
-        self.last_latents = latents
+        self.last_jobs, self.last_latents = list(jobs), latents
         stacked = torch.stack(latents)  # [N, T, 4, h, w]
         t = stacked.shape[1]
         chunks = _chunks_needed(t, cfg.decode_chunk_size, frames)
@@ -133,13 +137,11 @@ class WindowSampler:
         cond = torch.stack([job.cond for job in batch])  # [B, T, C, h, w]
         clip = torch.stack([job.clip for job in batch])  # [B, T, D]
         t = cond.shape[1]
-        noise = torch.stack([self._noise(t, job.seed) for job in batch]).to(
-            self.device, self.dtype
-        )
+        noise = torch.stack([self.noise(t, job.seed) for job in batch]).to(self.device, self.dtype)
         init = None
         if start_step:
             init = torch.stack([job.init for job in batch]).to(self.device, self.dtype)
-        with self.times("denoise"):
+        with self.times("denoise"), torch.no_grad():
             return denoise(
                 self.predict,
                 self.c.scheduler_config,
@@ -154,8 +156,9 @@ class WindowSampler:
                 start_step=start_step,
             )
 
-    def _noise(self, num_frames: int, seed: int) -> torch.Tensor:
-        # Generated on the CPU so a seed gives the same noise on every device.
+    def noise(self, num_frames: int, seed: int) -> torch.Tensor:
+        """[T, 4, h, w] unit noise of a job's seed, drawn on the CPU so a seed gives the same
+        noise on every device."""
         generator = torch.Generator().manual_seed(seed)
         return torch.randn((num_frames, 4, *self.latent_shape), generator=generator)
 
@@ -178,7 +181,7 @@ class StagePipeline:
         from amodal_ros.models import registry
 
         config = config or InferenceConfig()
-        components = registry.components(str(checkpoint), stage=cls.STAGE)
+        components = registry.components(str(checkpoint), stage=cls.STAGE, student=config.student)
         return cls(components.to(config.device, getattr(torch, config.dtype)), config)
 
 
@@ -207,6 +210,23 @@ class WarmStarts:
     def reset(self) -> None:
         """Forget everything (the stream started over)."""
         self._last.clear()
+
+
+def check_student(components: VasComponents, config: InferenceConfig) -> None:
+    """Refuse a distilled student under the full schedule, and a full model under `student`:
+    either would sample with a schedule the model was not made for."""
+    source = components.source
+    if config.student and not components.is_student:
+        raise InputError(
+            f"{source} is not a distilled student, so it cannot run with student: true "
+            f"(preset realtime): make one with `amodal-ros distill --teacher {source} --out "
+            "STUDENT` and pass --checkpoint STUDENT, or choose another preset"
+        )
+    if components.is_student and not config.student:
+        raise InputError(
+            f"{source} is a distilled student (1 or 2 steps, no guidance): run it with "
+            "--preset realtime, or --student --steps 2 --guidance 1"
+        )
 
 
 def _chunks_needed(t: int, chunk: int, frames: Sequence[int] | None) -> list[tuple[int, int]]:

@@ -50,7 +50,6 @@ def warm_start_step(num_steps: int, share: float) -> int:
     return num_steps - max(1, round(num_steps * share))
 
 
-@torch.no_grad()
 def denoise(
     predict: Callable[..., torch.Tensor],
     scheduler_config: dict,
@@ -65,6 +64,9 @@ def denoise(
     start_step: int = 0,
 ) -> torch.Tensor:
     """Euler sampling from unit noise (or from `init` re-noised) to clean latents.
+
+    Gradients flow when `predict` has trainable weights: distillation (train/distill.py)
+    trains a student through this very sampler; inference calls it under no_grad.
 
     Args:
         predict: the UNet on some backend: (sample, timestep, context, time_ids) -> prediction.

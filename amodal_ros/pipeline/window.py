@@ -120,3 +120,13 @@ class WindowBuffer:
         span = self.frames[-1].stamp_ns - self.frames[0].stamp_ns
         slots = int(round(span / self.period_ns)) + 1 if self.period_ns else len(self.frames)
         return max(0, slots - len(self.frames))
+
+
+def window_starts(num_frames: int, window: int) -> list[int]:
+    """Non-overlapping windows; the last one is aligned to the clip's end (it may overlap)."""
+    if num_frames <= window:
+        return [0]
+    starts = list(range(0, num_frames - window + 1, window))
+    if starts[-1] + window < num_frames:
+        starts.append(num_frames - window)
+    return starts

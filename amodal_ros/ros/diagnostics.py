@@ -138,7 +138,9 @@ def pace(window_s: float, objects: int, stride: int, frame_rate: float, preset: 
         return f"{head}: keeps up (about {most} objects at once)"
     stride_needed = int(np.ceil(window_s * frame_rate))
     hints = [f"stride >= {stride_needed}"]
-    if preset not in ("fast",):
+    if preset != "realtime":
+        hints.append("preset realtime (the distilled student, 1 step)")
+    if preset not in ("fast", "realtime"):
         hints.append("preset fast (4 steps, no guidance)")
     hints.append("fewer objects (min_object_pixels)")
     return f"{head}: does NOT keep up; stale windows will be dropped. Try {' or '.join(hints)}"

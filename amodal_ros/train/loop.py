@@ -11,6 +11,8 @@ small models built here, the autoencoder they work in.
 - `stage: completion` trains stage 2 on self-supervised pairs (amodal_ros.data.pairs): a fully
   visible object with other objects' masks pasted over it; conditions = its remaining visible
   RGB on white + its amodal mask, target = the whole object on white.
+- `stage: distill` trains a 1-2-step student of the stage-1 checkpoint `init` (the teacher) on
+  the teacher's samples (amodal_ros.train.distill; `amodal-ros distill`).
 
 The same loop runs on a CPU here and under `accelerate launch` on GPUs: batches are built on
 the fly from seeded synthetic clips (amodal_ros.data.scenes, train split), encoded with the
@@ -32,13 +34,13 @@ import csv
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from amodal_ros.core.config import check_fields, param
+from amodal_ros.train.config import TrainConfig
 
 FOREGROUND_EMPHASIS = 10.0  # autoencoder loss weight of pixels away from the frame's median
 # ... spread over this many pixels around the object: the field just outside an edge weighs as
@@ -49,96 +51,6 @@ FOREGROUND_SPREAD = 5
 # on white; masks are what stage 1 reads and writes, so they dominate.
 FRAME_KINDS = (0.3, 0.3, 0.15, 0.125, 0.125)
 POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
-
-
-@dataclass
-class TrainConfig:
-    """A training run; flat fields so it round-trips through YAML/JSON."""
-
-    init: str = param("", "starting checkpoint folder (published layout); '' = tiny model")
-    stage: str = param(
-        "amodal",
-        "'amodal' (stage 1), 'completion' (stage 2) or 'vae' (a small model's autoencoder)",
-        None,
-        None,
-        ("amodal", "completion", "vae"),
-    )
-    depth: bool = param(True, "stage 1 with depth channels (false = masks only)")
-    sample_targets: bool = param(
-        True,
-        "diffusion targets drawn from the VAE posterior (the reference); false = its mean, for "
-        "a VAE trained as a deterministic autoencoder (stage vae)",
-    )
-    fresh_unet: bool = param(
-        False, "start from a new seeded tiny UNet instead of init's (after the vae stage)"
-    )
-    trainable: str = param(
-        "temporal",
-        "'temporal' (the reference: temporal blocks + input conv) or 'all' (from scratch)",
-        None,
-        None,
-        ("temporal", "all"),
-    )
-    vae_blocks: int = param(
-        4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
-    )
-    vae_width: int = param(32, "channels per VAE block of a tiny model built here", 8, 512)
-    kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
-    render_scale: int = param(
-        1,
-        "clips are rendered at this multiple of the working size and resized to it, as a "
-        "camera's frames are (4: 128x256 for a 32x64 model, the eval clips' size)",
-        1,
-        16,
-    )
-    mask_resize: str = param(
-        "nearest",
-        "masks to the working size: 'nearest' (binary) or 'area' (soft edges); recorded in the "
-        "checkpoint, so inference resizes as training did",
-        None,
-        None,
-        ("nearest", "area"),
-    )
-    rgb_sum_threshold: int = param(
-        600,
-        "the mask threshold recorded in the checkpoint (R+G+B of 765; 382 = half, for 'area' "
-        "masks); calibrate it on the val split",
-        0,
-        764,
-    )
-    out: str = param("train_out", "output folder")
-    steps: int = param(1000, "optimizer steps", 1)
-    batch_size: int = param(1, "windows per step", 1)
-    lr: float = param(3e-6, "AdamW learning rate (the reference's)", 0.0, 1.0)
-    warmup_steps: int = param(0, "linear learning-rate warm-up from 0, steps", 0)
-    sample_reuse: int = param(
-        1,
-        "stage 1/2: each encoded window is used about this many times (new noise each time); "
-        "encoding is most of a small model's CPU step",
-        1,
-        100,
-    )
-    grad_clip: float = param(0.0, "largest gradient norm; 0 = no clipping", 0.0, 1e6)
-    lr_schedule: str = param(
-        "constant",
-        "'constant' (the reference) or 'cosine' (to 10 % of lr at `steps`: short runs end finer)",
-        None,
-        None,
-        ("constant", "cosine"),
-    )
-    num_frames: int = param(25, "frames per window", 1)
-    height: int = param(128, "working height (the reference trains at 128x256)", 16)
-    width: int = param(256, "working width", 16)
-    seed: int = param(0, "seed of data order, noise and dropout", 0)
-    save_every: int = param(500, "steps between checkpoints", 1)
-    log_every: int = param(10, "steps between loss.csv rows", 1)
-    mixed_precision: str = param(
-        "no", "accelerate mixed precision", None, None, ("no", "fp16", "bf16")
-    )
-    progress: bool = param(True, "progress bar")
-
-    def __post_init__(self) -> None:
-        check_fields(self)
 
 
 def train(config: TrainConfig) -> dict:
@@ -167,6 +79,18 @@ def train(config: TrainConfig) -> dict:
     components = _starting_components(config)
     components.vae.to(accelerator.device)
     components.image_encoder.to(accelerator.device)
+    distillation = None
+    if config.stage == "distill":  # the teacher's samples first, from the untouched teacher
+        from amodal_ros.models.components import student_schedule
+        from amodal_ros.train.distill import Distillation, student_record
+
+        components.unet.to(accelerator.device)
+        distillation = Distillation.prepare(components, config, accelerator)
+        components.scheduler_config = student_schedule(
+            components.scheduler_config, config.student_sigma
+        )
+        windows = len(distillation.data["teacher"])
+        components.student = student_record(config, windows)
     if config.stage == "vae":
         model = components.vae
         model.requires_grad_(True)
@@ -185,7 +109,7 @@ def train(config: TrainConfig) -> dict:
         start = json.loads((out / "state" / "step.json").read_text())["step"]
         if main:
             _truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
-    batches = _Batches(components, config, accelerator.device)
+    batches = None if distillation else _Batches(components, config, accelerator.device)
 
     losses = []
     started = time.perf_counter()
@@ -212,6 +136,8 @@ def train(config: TrainConfig) -> dict:
                     loss = torch.stack(
                         [autoencoder_loss(model, w, config.kl_weight) for w in windows]
                     ).mean()
+                elif distillation is not None:
+                    loss = distillation.loss(model, components.scheduler_config, step, slots)
                 else:
                     target, cond, context, ids, sigmas, noise = batches.sample(step, slots)
                     loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
@@ -241,7 +167,8 @@ def train(config: TrainConfig) -> dict:
                     else:
                         components.unet = trained
                     name = "final" if done == config.steps else f"checkpoint-{done}"
-                    save_published_layout(components, out / name, trained_defaults(config))
+                    defaults = components.defaults if distillation else trained_defaults(config)
+                    save_published_layout(components, out / name, defaults)
                 accelerator.wait_for_everyone()
     return {
         "steps": config.steps,
@@ -381,8 +308,8 @@ def trained_defaults(config: TrainConfig) -> dict:
 def _starting_components(config: TrainConfig):
     """The components a stage starts from: init's (or a seeded tiny model), with a fresh UNet
     if asked, and the depth channels added when stage 1 goes from masks only to mask + depth."""
+    from amodal_ros.models import registry
     from amodal_ros.models.architectures import build_components, unet_config
-    from amodal_ros.models.layout import load_components
     from amodal_ros.models.unet import PerFrameUNet
     from amodal_ros.train.depth_channels import add_depth_channels
 
@@ -390,7 +317,14 @@ def _starting_components(config: TrainConfig):
     channels = 8 if mask_only else 12
     if not config.init:
         return build_components("tiny", config.seed, channels, config.vae_blocks, config.vae_width)
-    components = load_components(config.init)
+    components = registry.components(config.init, stage=2 if config.stage == "completion" else 1)
+    if config.stage == "distill":
+        if config.fresh_unet or components.is_student:
+            raise ValueError(
+                f"distill starts the student from the teacher's UNet: {config.init} must be a "
+                "stage-1 model that is not itself a student, with fresh_unet false"
+            )
+        return components
     if config.fresh_unet:
         torch.manual_seed(config.seed)
         cross = components.image_encoder.config.projection_dim

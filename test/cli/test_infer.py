@@ -9,13 +9,14 @@ import pytest
 pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
 
 from amodal_ros.cli import io  # noqa: E402
-from amodal_ros.cli.infer import Args, infer_stream, run, window_starts  # noqa: E402
+from amodal_ros.cli.infer import Args, infer_stream, run  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
 from amodal_ros.core import InferenceConfig  # noqa: E402
 from amodal_ros.core.types import mask_bbox  # noqa: E402
 from amodal_ros.data.scenes import make_scene  # noqa: E402
 from amodal_ros.models.architectures import build_components  # noqa: E402
 from amodal_ros.models.layout import save_published_layout  # noqa: E402
+from amodal_ros.pipeline.window import window_starts  # noqa: E402
 
 
 def write_clip(folder, num_frames: int, seed: int = 0):

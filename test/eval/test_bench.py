@@ -32,7 +32,18 @@ def result():
 
 def test_every_scenario_is_measured_against_the_reference(result):
     scenarios = result["scenarios"]
-    assert {"reference", "default", "preset balanced", "preset fast"} <= set(scenarios)
+    presets = {"preset balanced", "preset fast", "preset realtime"}
+    assert {"reference", "default", *presets} <= set(scenarios)
+    # realtime times the (untrained) student of the same architecture: one UNet call per window
+    assert scenarios["preset realtime"]["steps_per_window"] == 1
+    assert scenarios["default"]["steps_per_window"] == 2
+    # the floor: the bare UNet step timed in the same run, with its FLOPs and the matmul peak
+    floor = result["floor"]
+    assert floor["step_tflop"]["guided"] == pytest.approx(2 * floor["step_tflop"]["unguided"])
+    assert floor["matmul_peak_tflops"] > 0 and 0 < floor["share_of_peak"]["guided"]
+    for s in scenarios.values():  # a window does more than its bare UNet steps
+        assert 0 < s["floor_share"] < 1.5
+    assert "floor: bare UNet step" in table(result)
     assert scenarios["reference"]["speedup_vs_reference"] == pytest.approx(1.0)
     for s in scenarios.values():
         assert s["window_p50_s"] > 0 and s["window_p95_s"] >= s["window_p50_s"]
@@ -75,6 +86,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
             "--skip",
             "preset balanced",
             "preset fast",
+            "preset realtime",
             "UNet onnxruntime",
             "default, 4 objects per call",
             "--out",

@@ -1,0 +1,82 @@
+r"""`amodal-ros distill`: a one-step student of a stage-1 model (preset `realtime`).
+
+Usage:
+    amodal-ros distill --out student_out                        # the embedded model, synthetic
+    amodal-ros distill --teacher diffusion-vas-amodal-segmentation --data my_bags/ \
+        --out student_out --mixed-precision bf16                # your recordings, on a GPU
+    accelerate launch -m amodal_ros.cli.main distill --teacher DIR --data my_bags/ --out ...
+
+The teacher (25 steps with guidance) samples `--distill-windows` windows of the data first
+(OUT/targets/; bags are replayed through it, OUT/targets/replays/), then the student, started
+from the teacher's weights, learns to give the same in 1 and 2 UNet evaluations
+(amodal_ros/train/distill.py). Run the result with `--checkpoint OUT/final --preset realtime`.
+A rerun with the same OUT continues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amodal_ros.core.config import OFFLINE_DEFAULT_CHECKPOINT, group
+from amodal_ros.train.config import TrainConfig
+
+# the TrainConfig fields a distillation run is steered by; the rest follow the teacher
+OPTIONS = (
+    "init",
+    "data",
+    "distill_windows",
+    "distill_target",
+    "student_sigma",
+    "out",
+    "steps",
+    "batch_size",
+    "lr",
+    "warmup_steps",
+    "lr_schedule",
+    "grad_clip",
+    "render_scale",
+    "num_frames",
+    "seed",
+    "save_every",
+    "log_every",
+    "mixed_precision",
+    "progress",
+)
+
+
+def distill_defaults() -> TrainConfig:
+    """The recipe of the embedded student (docs/training.md, "Distillation")."""
+    return TrainConfig(
+        stage="distill",
+        init=OFFLINE_DEFAULT_CHECKPOINT,
+        trainable="all",
+        out="distill_out",
+        steps=1500,
+        lr=1e-4,
+        warmup_steps=50,
+        lr_schedule="cosine",
+        grad_clip=1.0,
+        render_scale=4,
+        save_every=250,
+        seed=2,
+    )
+
+
+@dataclass
+class Args:
+    """A distillation run: TrainConfig fields with the student's recipe as defaults."""
+
+    training: TrainConfig = group(distill_defaults, only=OPTIONS)
+
+
+def run(args: Args) -> dict:
+    """Collect the teacher's samples, then train (or resume) the student."""
+    from amodal_ros.train.loop import train
+
+    result = train(args.training)
+    if result["main_process"]:
+        print(
+            f"distilled {result['steps']} steps; student: {result['final']} (run it with "
+            f"--checkpoint {result['final']} --preset realtime)"
+        )
+    return result

@@ -1,0 +1,122 @@
+"""The training run's config (torch-free, so the command line is built without loading torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amodal_ros.core.config import Config, check_fields, param
+
+
+@dataclass
+class TrainConfig(Config):
+    """A training run; flat fields so it round-trips through YAML/JSON."""
+
+    init: str = param(
+        "",
+        "starting checkpoint folder (published layout) or model name ('embedded'); '' = tiny "
+        "model. Stage distill: the teacher, which the student starts from",
+        flags=("--teacher",),
+    )
+    stage: str = param(
+        "amodal",
+        "'amodal' (stage 1), 'completion' (stage 2), 'vae' (a small model's autoencoder) or "
+        "'distill' (a few-step student of stage 1)",
+        None,
+        None,
+        ("amodal", "completion", "vae", "distill"),
+    )
+    data: str = param(
+        "synth",
+        "stage distill: 'synth' (synthetic train split) or a folder of rosbags (replayed "
+        "through the teacher: your own unlabeled recordings) and synthetic clip folders",
+    )
+    distill_windows: int = param(
+        256, "stage distill: teacher-sampled windows to collect (at most, from recordings)", 1
+    )
+    distill_target: str = param(
+        "teacher",
+        "stage distill: regress to the 'teacher' samples, the ground 'truth' (synthetic only) "
+        "or a 'mix' of both",
+        None,
+        None,
+        ("teacher", "truth", "mix"),
+    )
+    student_sigma: float = param(
+        1.0, "stage distill: the student's second noise level (2-step schedule)", 0.01, 100.0
+    )
+    depth: bool = param(True, "stage 1 with depth channels (false = masks only)")
+    sample_targets: bool = param(
+        True,
+        "diffusion targets drawn from the VAE posterior (the reference); false = its mean, for "
+        "a VAE trained as a deterministic autoencoder (stage vae)",
+    )
+    fresh_unet: bool = param(
+        False, "start from a new seeded tiny UNet instead of init's (after the vae stage)"
+    )
+    trainable: str = param(
+        "temporal",
+        "'temporal' (the reference: temporal blocks + input conv) or 'all' (from scratch)",
+        None,
+        None,
+        ("temporal", "all"),
+    )
+    vae_blocks: int = param(
+        4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
+    )
+    vae_width: int = param(32, "channels per VAE block of a tiny model built here", 8, 512)
+    kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
+    render_scale: int = param(
+        1,
+        "clips are rendered at this multiple of the working size and resized to it, as a "
+        "camera's frames are (4: 128x256 for a 32x64 model, the eval clips' size)",
+        1,
+        16,
+    )
+    mask_resize: str = param(
+        "nearest",
+        "masks to the working size: 'nearest' (binary) or 'area' (soft edges); recorded in the "
+        "checkpoint, so inference resizes as training did",
+        None,
+        None,
+        ("nearest", "area"),
+    )
+    rgb_sum_threshold: int = param(
+        600,
+        "the mask threshold recorded in the checkpoint (R+G+B of 765; 382 = half, for 'area' "
+        "masks); calibrate it on the val split",
+        0,
+        764,
+    )
+    out: str = param("train_out", "output folder")
+    steps: int = param(1000, "optimizer steps", 1)
+    batch_size: int = param(1, "windows per step", 1)
+    lr: float = param(3e-6, "AdamW learning rate (the reference's)", 0.0, 1.0)
+    warmup_steps: int = param(0, "linear learning-rate warm-up from 0, steps", 0)
+    sample_reuse: int = param(
+        1,
+        "stage 1/2: each encoded window is used about this many times (new noise each time); "
+        "encoding is most of a small model's CPU step",
+        1,
+        100,
+    )
+    grad_clip: float = param(0.0, "largest gradient norm; 0 = no clipping", 0.0, 1e6)
+    lr_schedule: str = param(
+        "constant",
+        "'constant' (the reference) or 'cosine' (to 10 % of lr at `steps`: short runs end finer)",
+        None,
+        None,
+        ("constant", "cosine"),
+    )
+    num_frames: int = param(25, "frames per window", 1)
+    height: int = param(128, "working height (the reference trains at 128x256)", 16)
+    width: int = param(256, "working width", 16)
+    seed: int = param(0, "seed of data order, noise and dropout", 0)
+    save_every: int = param(500, "steps between checkpoints", 1)
+    log_every: int = param(10, "steps between loss.csv rows", 1)
+    mixed_precision: str = param(
+        "no", "accelerate mixed precision", None, None, ("no", "fp16", "bf16")
+    )
+    progress: bool = param(True, "progress bar")
+
+    def __post_init__(self) -> None:
+        check_fields(self)

@@ -1,0 +1,373 @@
+"""A few-step student of a stage-1 teacher (`amodal-ros distill`, TrainConfig stage 'distill').
+
+The student has the teacher's architecture and starts from its weights. It is trained so that
+the sampler the pipeline runs (pipeline.sampling.denoise: Euler, no guidance) gives in 1 and in
+2 UNet evaluations what the teacher gives in 25 steps with guidance from the same noise: the
+loss backpropagates through the student's own 1- and 2-step samples (distillation of the
+teacher's sampler, Luhman & Luhman 2021, arXiv 2101.02388). What it regresses to
+(`distill_target`):
+
+    teacher  the teacher's samples; needs no labels, so it distils on the deployment domain
+             (a folder of the user's own bags, replayed through the teacher);
+    truth    the ground-truth amodal latents (synthetic clips only);
+    mix      both, the losses averaged.
+
+Its schedule is sigmas [sigma_max, student_sigma, 0] (models.components.student_schedule),
+which the pipeline samples unchanged (`student: true`).
+
+The teacher's windows are collected once, before training, into OUT/targets/ (safetensors
+shards; a rerun continues the collection, then the training):
+
+    meta.json              teacher, conditioning mode, time ids, windows so far, sources done
+    shard-00000.safetensors  cond [N, T, C, h, w], clip [N, T, D], noise [N, T, 4, h, w],
+                           teacher [N, T, 4, h, w], truth [N, T, 4, h, w], has_truth [N]
+    replays/<bag>/         each bag as the teacher replayed it (look at what the student learns)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from amodal_ros.core.config import STUDENT_MAX_STEPS
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.types import ObjectTrack
+from amodal_ros.pipeline.stage1 import AmodalSegmenter
+
+log = logging.getLogger("amodal_ros.distill")
+
+# the UNet evaluations a student is trained (and may be run) with
+STUDENT_STEPS = tuple(range(1, STUDENT_MAX_STEPS + 1))
+SHARD_WINDOWS = 32  # windows per targets shard
+TARGETS = ("teacher", "truth", "mix")
+
+
+class TeacherRecorder(AmodalSegmenter):
+    """The teacher's stage 1, keeping what each window's sampling took and gave (a window's
+    conditioning, noise and sampled latents): the distillation targets. Runs wherever an
+    AmodalSegmenter does, e.g. in replay's WindowProcessor."""
+
+    def __init__(self, components, config):
+        super().__init__(components, config)
+        if self.config.num_samples != 1:
+            raise ValueError("the teacher records one sample per object (num_samples 1)")
+        self.items: list[dict[str, torch.Tensor]] = []
+
+    def __call__(self, tracks, inverse_depth=None, **kwargs):
+        """AmodalSegmenter.__call__, keeping each window's sampling in `items`."""
+        results = super().__call__(tracks, inverse_depth, **kwargs)
+        sampler = self.sampler
+        for job, latents in zip(sampler.last_jobs, sampler.last_latents):
+            self.items.append(
+                {
+                    "cond": job.cond.float().cpu(),
+                    "clip": job.clip.float().cpu(),
+                    "noise": sampler.noise(len(job.cond), job.seed),
+                    "teacher": latents.float().cpu(),
+                }
+            )
+        return results
+
+    def record(
+        self,
+        tracks: Sequence[ObjectTrack],
+        inverse_depth: np.ndarray | None,
+        truths: Sequence[np.ndarray],
+    ) -> None:
+        """Sample a window whose ground truth is known; `truths` are the tracks' [T, H, W] bool
+        amodal masks, kept as latents beside the teacher's."""
+        first = len(self.items)
+        self(
+            tracks, inverse_depth if self.needs_depth else None, frames=[len(tracks[0].masks) - 1]
+        )
+        for item, truth in zip(self.items[first:], truths):
+            item["truth"] = self.truth_latents(truth)
+
+    @torch.no_grad()
+    def truth_latents(self, amodal: np.ndarray) -> torch.Tensor:
+        """[T, H, W] bool -> [T, 4, h, w] latents of the mask as the teacher's targets were
+        made (VAE posterior mean x scaling factor)."""
+        from amodal_ros.pipeline.preprocess import mask_pixels
+
+        cfg, vae = self.config, self.components.vae
+        pixels = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
+        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.sampler.device, vae.dtype)
+        z = vae.encode(x).latent_dist.mean * vae.config.scaling_factor
+        return z.float().cpu()
+
+
+class TargetStore:
+    """OUT/targets/: the teacher's windows in safetensors shards, written whole or not at all."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.meta_path = self.folder / "meta.json"
+        self.meta: dict = (
+            json.loads(self.meta_path.read_text()) if self.meta_path.is_file() else {}
+        )
+
+    @property
+    def windows(self) -> int:
+        """Windows stored so far."""
+        return int(self.meta.get("windows", 0))
+
+    def start(self, teacher: str, mode: str, time_ids: list[float]) -> None:
+        """Begin (or check that a continued collection has) this teacher and conditioning."""
+        made = {"teacher": teacher, "conditioning_mode": mode, "time_ids": time_ids}
+        old = {k: self.meta.get(k) for k in made}
+        if self.meta and old != made:
+            raise InputError(
+                f"{self.folder} holds targets of another teacher or setting ({old}); use a "
+                "new --out or delete it"
+            )
+        self.meta = {"windows": 0, "sources_done": [], **self.meta, **made}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._write_meta()
+
+    def add(self, items: list[dict[str, torch.Tensor]], source: str | None = None) -> None:
+        """Append windows (and mark `source` done), shard by shard."""
+        from safetensors.torch import save_file
+
+        for first in range(0, len(items), SHARD_WINDOWS):
+            part = items[first : first + SHARD_WINDOWS]
+            tensors = {k: torch.stack([it[k] for it in part]) for k in part[0] if k != "truth"}
+            has = torch.tensor(["truth" in it for it in part])
+            zero = torch.zeros_like(part[0]["teacher"])
+            tensors["truth"] = torch.stack([it.get("truth", zero) for it in part])
+            tensors["has_truth"] = has
+            name = f"shard-{len(self.shards()):05d}.safetensors"
+            staged = self.folder / f".{name}.partial"
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(staged))
+            staged.rename(self.folder / name)
+            self.meta["windows"] = self.windows + len(part)
+            self._write_meta()
+        if source is not None:
+            self.meta["sources_done"].append(source)
+            self._write_meta()
+
+    def shards(self) -> list[Path]:
+        """The shard files, in order."""
+        return sorted(self.folder.glob("shard-*.safetensors"))
+
+    def load(self) -> dict[str, torch.Tensor]:
+        """Every window, stacked: {name: [N, ...]}."""
+        from safetensors.torch import load_file
+
+        parts = [load_file(str(p)) for p in self.shards()]
+        if not parts:
+            raise InputError(
+                f"{self.folder} holds no teacher windows: the data gave none (a window needs "
+                "num_frames frames with a visible object)"
+            )
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+    def _write_meta(self) -> None:
+        staged = self.meta_path.with_suffix(".json.partial")
+        staged.write_text(json.dumps(self.meta, indent=2))
+        staged.replace(self.meta_path)
+
+
+class Distillation:
+    """The teacher's targets, collected before training, and the student's loss over them."""
+
+    def __init__(self, store: TargetStore, config, device):
+        self.config, self.device = config, device
+        data = store.load()
+        self.data = data
+        self.mode = store.meta["conditioning_mode"]
+        self.time_ids = torch.tensor(store.meta["time_ids"])
+        if config.distill_target != "teacher" and not bool(data["has_truth"].all()):
+            raise InputError(
+                f"distill_target {config.distill_target!r} needs ground truth in every window; "
+                f"{int((~data['has_truth']).sum())} of {len(data['has_truth'])} have none "
+                "(recordings): use distill_target teacher"
+            )
+        log.info("distilling on %d teacher windows", len(data["teacher"]))
+
+    @classmethod
+    def prepare(cls, components, config, accelerator) -> Distillation:
+        """Collect the teacher's windows (main process; the others wait), then load them.
+        `components` is the teacher, before any training."""
+        store = TargetStore(Path(config.out) / "targets")
+        if accelerator.is_main_process:
+            with accelerator.autocast():
+                collect(components, config, accelerator.device, store)
+        accelerator.wait_for_everyone()
+        return cls(TargetStore(store.folder), config, accelerator.device)
+
+    def loss(self, unet, scheduler_config: dict, step: int, slots: range) -> torch.Tensor:
+        """Mean over the batch items `slots` of optimizer step `step` and over STUDENT_STEPS of
+        the MSE between the student's k-step sample and the target latents."""
+        from amodal_ros.accel.backends import EagerUNet
+        from amodal_ros.pipeline.sampling import cross_attention_context, denoise
+        from amodal_ros.train.loop import item_random
+
+        rows = [
+            int(item_random(self.config.seed, step, s)[0].integers(len(self.data["cond"])))
+            for s in slots
+        ]
+        take = {k: v[rows].to(self.device) for k, v in self.data.items()}
+        context = cross_attention_context(take["clip"], self.mode, guided=False)
+        predict = EagerUNet(unet)
+        losses = []
+        for steps in STUDENT_STEPS:
+            sample = denoise(
+                predict,
+                scheduler_config,
+                take["noise"],
+                take["cond"],
+                context,
+                self.time_ids,
+                steps,
+                None,
+            )  # [B, T, 4, h, w], with gradients through every evaluation
+            for target in _targets(self.config.distill_target):
+                losses.append(torch.mean((sample.float() - take[target]) ** 2))
+        return torch.stack(losses).mean()
+
+
+def _targets(choice: str) -> tuple[str, ...]:
+    return ("teacher", "truth") if choice == "mix" else (choice,)
+
+
+def student_record(config, windows: int) -> dict:
+    """How a student was made (its model_index.json `amodal_ros.student`)."""
+    return {
+        "teacher": config.init,
+        "teacher_sampling": "25 Euler steps, guidance 1.5 (preset quality)",
+        "targets": config.distill_target,
+        "data": config.data,
+        "windows": windows,
+        "steps": list(STUDENT_STEPS),
+        "second_sigma": config.student_sigma,
+    }
+
+
+# -- collecting the teacher's windows -----------------------------------------------------------
+
+
+def collect(components, config, device, store: TargetStore) -> None:
+    """Run the teacher on `config.data` until the store holds `config.distill_windows`
+    windows (synthetic) or every recording is done."""
+    from amodal_ros.core.config import InferenceConfig
+
+    sampling = InferenceConfig(preset="quality", device=str(device), num_frames=config.num_frames)
+    teacher = TeacherRecorder(components, sampling)
+    cfg = teacher.config
+    store.start(config.init, cfg.conditioning_mode, teacher.sampler.time_ids().tolist())
+    if store.windows >= config.distill_windows:
+        return
+    if config.data == "synth":
+        _collect_synthetic(teacher, config, store)
+    else:
+        _collect_folder(teacher, config, store)
+
+
+def _collect_synthetic(teacher: TeacherRecorder, config, store: TargetStore) -> None:
+    from tqdm.auto import tqdm
+
+    from amodal_ros.data.scenes import make_scene
+
+    cfg = teacher.config
+    rng = np.random.default_rng([config.seed, store.windows])  # a continued run draws anew
+    bar = tqdm(
+        total=config.distill_windows,
+        initial=store.windows,
+        desc="teacher",
+        unit="window",
+        disable=not config.progress,
+    )
+    with bar:
+        while store.windows < config.distill_windows:
+            clip = make_scene(
+                int(rng.integers(0, 1_000_000)),  # the train split: test seeds start at 10^6
+                num_frames=cfg.num_frames,
+                height=cfg.height * config.render_scale,
+                width=cfg.width * config.render_scale,
+            )
+            before = len(teacher.items)
+            room = config.distill_windows - store.windows - before
+            _record_clip(teacher, clip, room)
+            bar.update(len(teacher.items) - before)
+            if len(teacher.items) >= min(SHARD_WINDOWS, room):  # a whole shard, or the last
+                store.add(teacher.items)
+                teacher.items.clear()
+
+
+def _record_clip(teacher: TeacherRecorder, clip, room: int) -> None:
+    """Up to `room` windows of a synthetic clip (each visible target in each window) into the
+    teacher's items."""
+    from amodal_ros.depth.camera import inverse_depth_from_camera
+    from amodal_ros.pipeline.window import window_starts
+
+    n = teacher.config.num_frames
+    for start in window_starts(len(clip.labels), n):
+        part = slice(start, start + n)
+        ids = [i for i in clip.target_ids if clip.modal(i)[part].any()]
+        ids = ids[: max(0, room)]
+        if not ids or len(clip.labels[part]) < n:
+            continue
+        room -= len(ids)
+        tracks = [ObjectTrack(i, clip.modal(i)[part]) for i in ids]
+        depth = inverse_depth_from_camera(clip.depth[part], "32FC1")
+        teacher.record(tracks, depth, [clip.amodal[i][part] for i in ids])
+
+
+def _collect_folder(teacher: TeacherRecorder, config, store: TargetStore) -> None:
+    """Synthetic clip folders (with ground truth) and recordings (bags, replayed through the
+    teacher exactly as `amodal-ros replay` runs them) found in `config.data`."""
+    from amodal_ros.data.clip_folder import read_clip_folder
+
+    root = Path(config.data).expanduser()
+    if not root.is_dir():
+        raise InputError(
+            f"distill data {root} is not a folder: pass 'synth' or a folder of rosbags or "
+            "synthetic clip folders"
+        )
+    clips = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
+    bags = _bags(root)
+    if not clips and not bags:
+        raise InputError(f"{root} holds no rosbags and no clip folders (amodal-ros synth)")
+    done = set(store.meta["sources_done"])
+    for folder in clips:
+        if str(folder) in done or store.windows >= config.distill_windows:
+            continue
+        teacher.items.clear()
+        _record_clip(teacher, read_clip_folder(folder), config.distill_windows - store.windows)
+        store.add(teacher.items, source=str(folder))
+        teacher.items.clear()
+    for bag in bags:
+        if str(bag) in done or store.windows >= config.distill_windows:
+            continue
+        _replay_bag(teacher, config, bag, store)
+
+
+def _bags(root: Path) -> list[Path]:
+    from amodal_ros.bags.fleet import find_bags
+
+    try:
+        return find_bags([str(root)])
+    except InputError:
+        return []
+
+
+def _replay_bag(teacher: TeacherRecorder, config, bag: Path, store: TargetStore) -> None:
+    """Replay one bag through the teacher; its windows join the store once it is all done."""
+    from amodal_ros.bags.replay import ReplayArgs, replay_stream
+    from amodal_ros.bags.replay import run as replay
+    from amodal_ros.pipeline.factory import Pipelines, resolve_depth_source
+
+    stream = replay_stream().replace(checkpoint=config.init)
+    source = resolve_depth_source(stream, teacher.needs_depth)
+    out = store.folder / "replays" / bag.name
+    args = ReplayArgs(bag=bag, out=out, stream=stream, overwrite=True, progress=config.progress)
+    teacher.items.clear()
+    replay(args, pipelines=Pipelines(teacher, None, None, source, config.init))
+    room = max(0, config.distill_windows - store.windows)
+    store.add(teacher.items[:room], source=str(bag))
+    teacher.items.clear()
