@@ -123,12 +123,21 @@ def unet_predictor(
 
 def compiled(module: torch.nn.Module, device: torch.device, cache: ArtifactCache):
     """torch.compile for the fixed shapes of a window (dynamic=False), its kernels kept in
-    CACHE/inductor (Inductor's FX-graph and kernel caches; unless TORCHINDUCTOR_CACHE_DIR is
-    set) so the next process loads them instead of compiling for minutes; on a GPU the call is
-    captured as a CUDA graph (mode reduce-overhead: one launch instead of hundreds)."""
+    CACHE/inductor (Inductor's FX-graph and kernel caches) so the next process loads them
+    instead of compiling for minutes; on a GPU the call is captured as a CUDA graph (mode
+    reduce-overhead: one launch instead of hundreds).
+
+    The folder goes through TORCHINDUCTOR_CACHE_DIR, read when Inductor compiles (at the first
+    call). Torch sets that variable to its default (/tmp, emptied at reboot) the first time
+    anything asks for it, so it is replaced when unset or at that default; a folder the user
+    chose is kept. The first compiled model's folder holds for the whole process."""
     import os
 
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache.folder / INDUCTOR_CACHE))
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache.folder.resolve() / INDUCTOR_CACHE)
     mode = "reduce-overhead" if device.type == "cuda" else None
     return torch.compile(module, dynamic=False, mode=mode)
 
@@ -138,8 +147,9 @@ def depth_predictor(
 ) -> Predictor:
     """A callable pixel_values [b, 3, H, W] -> predicted_depth [b, H, W] on `backend`."""
     name = resolve("depth", backend, device)
-    if name == "compile":
-        raise BackendUnavailableError("depth backend 'compile' is not offered: use eager")
+    if name == "compile":  # one graph per batch size met (a slide's new frames, the first fill)
+        fast = compiled(model, device, cache)
+        return lambda pixel_values: fast(pixel_values=pixel_values).predicted_depth
     if name == "eager":
         return lambda pixel_values: model(pixel_values=pixel_values).predicted_depth
     from amodal_ros.accel.onnx_export import export_depth

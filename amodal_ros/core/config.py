@@ -15,7 +15,7 @@ DEPTH_SOURCES = ("auto", "camera", "model", "none")
 QOS_RELIABILITY = ("best_effort", "reliable")
 INPUT_RELIABILITY = ("auto", *QOS_RELIABILITY)
 UNET_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
-DEPTH_BACKENDS = ("auto", "eager", "onnxruntime", "tensorrt")
+DEPTH_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
 # Named speed/quality trade-offs, measured with the embedded model on 30 held-out synthetic
 # clips (README, "Speed: presets"): mIoU_occ 39.96 (quality), 40.41 (balanced, 3.1x fewer UNet
 # evaluations), 38.88 (fast, 12.5x fewer). Warm start lost quality in every setting measured,
@@ -356,7 +356,8 @@ class StreamConfig(Config):
     )
     depth_backend: str = param(
         "auto",
-        "Depth Anything runtime: eager, onnxruntime, tensorrt, or auto",
+        "Depth Anything runtime: eager, compile (torch.compile; CUDA graphs on a GPU), "
+        "onnxruntime, tensorrt, or auto",
         None,
         None,
         DEPTH_BACKENDS,

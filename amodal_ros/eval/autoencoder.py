@@ -33,7 +33,7 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
     import torch
 
     from amodal_ros.pipeline import preprocess
-    from amodal_ros.pipeline.runner import to_masks
+    from amodal_ros.pipeline.runner import rgb_sum, to_masks
     from amodal_ros.pipeline.sampling import decode
 
     vae = components.vae
@@ -51,7 +51,7 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
                     x = torch.from_numpy(pixels).to(vae.dtype)
                     latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
                     frames = decode(vae, latents[None], config.decode_chunk_size)[0]
-                small, score = to_masks(frames, config.rgb_sum_threshold)  # [T, h, w]
+                small, score = to_masks(rgb_sum(frames), config.rgb_sum_threshold)  # [T, h, w]
                 truth = pixels[:, 0] > 0.0  # binary, or soft coverage above a half
                 _add(sums["working"], small, truth)
                 h, w = masks.shape[1:]

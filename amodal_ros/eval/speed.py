@@ -42,7 +42,7 @@ from amodal_ros.core.config import (
 )
 
 BACKENDS = ("eager", "onnxruntime", "compile", "tensorrt")
-DEPTH_BACKENDS = ("eager", "onnxruntime", "tensorrt")
+DEPTH_BACKENDS = ("eager", "onnxruntime", "compile", "tensorrt")
 
 
 def bench_stream() -> StreamConfig:
@@ -180,6 +180,8 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             if backend == pipes.depth.backend:  # auto's choice: the default scenario runs it
                 continue
             reason = unavailable_reason(backend, torch_device)
+            if backend == "compile" and not args.compile:
+                reason = "off by default (compiles for minutes); pass --compile"
             if reason:
                 skipped[f"depth {backend}"] = reason
                 continue

@@ -21,6 +21,7 @@ from amodal_ros.models.components import VasComponents
 EMBEDDED = "embedded"
 EMBEDDED_ROOT = Path(__file__).resolve().with_name(EMBEDDED)  # resolve: colcon symlink install
 EMBEDDED_CARD = EMBEDDED_ROOT / "MODEL_CARD.md"
+STUDENT_FOLDER = "student"  # the embedded model's distilled stage-1 student (preset realtime)
 EMBEDDED_NOTE = (
     "NOTE: running the embedded model, a small Diffusion-VAS trained on synthetic scenes only "
     "(see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
@@ -50,7 +51,7 @@ def embedded_folder(stage: int, student: bool = False) -> Path:
         raise CheckpointError(
             f"the embedded model has a distilled student for stage 1 only, not stage {stage}"
         )
-    folder = EMBEDDED_ROOT / ("student" if student else f"stage{stage}")
+    folder = EMBEDDED_ROOT / (STUDENT_FOLDER if student else f"stage{stage}")
     if not (folder / "model_index.json").is_file():
         what = "student" if student else f"stage-{stage} model"
         raise CheckpointError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +93,12 @@ class WindowSampler:
         return torch.tensor([cfg.fps_id, cfg.motion_bucket_id, cfg.noise_aug_strength])
 
     def run(
-        self, jobs: Sequence[SamplingJob], frames: Sequence[int] | None = None, progress=False
+        self,
+        jobs: Sequence[SamplingJob],
+        frames: Sequence[int] | None = None,
+        progress=False,
+        *,
+        reduce: Callable[[torch.Tensor], torch.Tensor],
     ) -> tuple[torch.Tensor, list[int]]:
         """Sample and decode every job.
 
@@ -101,9 +106,12 @@ class WindowSampler:
             frames: window frames whose output is needed (None = all). Only the temporal
                 decoder's chunks holding one of them are decoded; chunks decode independently,
                 so those frames come out exactly as in a full decode.
+            reduce: what the decoded frames [N, t, 3, H, W] (float32 in [-1, 1]) become on
+                the device before their one copy to the host: `to_uint8` (images) or
+                `rgb_sum` (stage 1's mask scores, a third of the bytes).
 
         Returns:
-            ([N, len(decoded), 3, H, W] float32 in [-1, 1], decoded frame indices).
+            (reduce(decoded frames) on the CPU, decoded frame indices).
         """
         cfg = self.config
         latents: list[torch.Tensor | None] = [None] * len(jobs)
@@ -127,7 +135,7 @@ class WindowSampler:
                 pieces = [
                     decode(self.c.vae, part[:, a:b], cfg.decode_chunk_size) for a, b in chunks
                 ]
-                outputs.append(torch.cat(pieces, dim=1).cpu())
+                outputs.append(reduce(torch.cat(pieces, dim=1)).cpu())
         decoded = [i for a, b in chunks for i in range(a, b)]
         return torch.cat(outputs), decoded
 
@@ -255,13 +263,20 @@ def align_previous(
     return previous[rows]
 
 
-def to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """[..., 3, H, W] in [-1, 1] -> [..., H, W, 3] uint8 (rounded, as diffusers' postprocess)."""
+def to_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """[..., 3, H, W] in [-1, 1] -> [..., H, W, 3] uint8 (rounded, as diffusers' postprocess),
+    on the frames' device."""
     x = ((frames / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
-    return x.movedim(-3, -1).numpy()
+    return x.movedim(-3, -1)
 
 
-def to_masks(frames: torch.Tensor, rgb_sum_threshold: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decoded frames [..., 3, H, W] -> (mask where R+G+B > threshold, score (R+G+B)/765)."""
-    rgb_sum = to_uint8(frames).astype(np.int32).sum(-1)
-    return rgb_sum > rgb_sum_threshold, (rgb_sum / 765.0).astype(np.float32)
+def rgb_sum(frames: torch.Tensor) -> torch.Tensor:
+    """[..., 3, H, W] in [-1, 1] -> [..., H, W] int16 R+G+B (0..765) of the uint8 image that
+    `to_uint8` gives, on the frames' device (exact: sums of integers in float32)."""
+    return ((frames / 2 + 0.5).clamp(0, 1) * 255).round().sum(-3).to(torch.int16)
+
+
+def to_masks(rgb_sums: torch.Tensor, rgb_sum_threshold: int) -> tuple[np.ndarray, np.ndarray]:
+    """R+G+B sums [..., H, W] (`rgb_sum`) -> (mask where the sum > threshold, score sum/765)."""
+    sums = rgb_sums.cpu().numpy().astype(np.int32)
+    return sums > rgb_sum_threshold, (sums / 765.0).astype(np.float32)

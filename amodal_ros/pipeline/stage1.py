@@ -13,7 +13,13 @@ from amodal_ros.depth.normalize import normalize_window
 from amodal_ros.pipeline import preprocess
 from amodal_ros.pipeline.cache import FrameEncodingCache, stable_seed
 from amodal_ros.pipeline.checks import check_frames, check_tracks
-from amodal_ros.pipeline.runner import SamplingJob, StagePipeline, WarmStarts, to_masks
+from amodal_ros.pipeline.runner import (
+    SamplingJob,
+    StagePipeline,
+    WarmStarts,
+    rgb_sum,
+    to_masks,
+)
 
 
 class AmodalSegmenter(StagePipeline):
@@ -105,7 +111,8 @@ class AmodalSegmenter(StagePipeline):
             )
             for i, track, s in owners
         ]
-        decoded, indices = self.sampler.run(jobs, frames, progress=progress)
+        # stage 1 needs only R+G+B: reduced on the device, one small copy per window
+        sums, indices = self.sampler.run(jobs, frames, progress=progress, reduce=rgb_sum)
         if cfg.warm_start > 0 and warm is not None:
             for (_, track, s), latents in zip(owners, self.sampler.last_latents):
                 if track.frame_keys is not None:  # without stamps there is no next window
@@ -114,8 +121,8 @@ class AmodalSegmenter(StagePipeline):
         # 7. threshold, resize to input size, union with the modal mask
         results = []
         for i, track in enumerate(tracks):
-            videos = decoded[i * cfg.num_samples : (i + 1) * cfg.num_samples]
-            results.append(self._postprocess(track, videos, indices, h, w))
+            own = sums[i * cfg.num_samples : (i + 1) * cfg.num_samples]  # [S, t, h', w']
+            results.append(self._postprocess(track, own, indices, h, w))
         return results
 
     def _warm_init(self, warm, track: ObjectTrack, sample: int) -> torch.Tensor | None:
@@ -124,10 +131,10 @@ class AmodalSegmenter(StagePipeline):
         return warm.init(track.object_id, sample, track.keys())
 
     def _postprocess(
-        self, track: ObjectTrack, videos: torch.Tensor, indices: list[int], h: int, w: int
+        self, track: ObjectTrack, sums: torch.Tensor, indices: list[int], h: int, w: int
     ) -> AmodalResult:
         cfg = self.config
-        small, scores = to_masks(videos, cfg.rgb_sum_threshold)  # [S, t, h', w'] (R+G+B)/765
+        small, scores = to_masks(sums, cfg.rgb_sum_threshold)  # [S, t, h', w'] (R+G+B)/765
         small, scores = small.reshape(-1, *small.shape[2:]), scores.reshape(-1, *scores.shape[2:])
         scores = preprocess.resize_stack(scores, h, w, False).reshape(cfg.num_samples, -1, h, w)
         modal = track.masks[indices]

@@ -82,8 +82,8 @@ class ContentCompleter(StagePipeline):
             jobs.append(SamplingJob(cond, clip, seed))
 
         # 3. sample, decode, resize back
-        decoded, indices = self.sampler.run(jobs, frames, progress=progress)
-        videos = to_uint8(decoded)  # [N, t, h', w', 3]
+        decoded, indices = self.sampler.run(jobs, frames, progress=progress, reduce=to_uint8)
+        videos = decoded.numpy()  # [N, t, h', w', 3] uint8
         out = []
         for result, video in zip(amodal, videos):
             completed = np.full((t, h, w, 3), 255, np.uint8)

@@ -517,7 +517,7 @@ class AmodalNode(LifecycleNode):
             self.destroy_timer(self._timer)
             self._timer = None
         if self.worker is not None:
-            if self.worker.busy:
+            if self.worker.busy and self.context.ok():  # after Ctrl-C rosout is gone
                 self.get_logger().info("waiting for the running window to finish")
             self.worker.stop(timeout=None)
             self.worker = None

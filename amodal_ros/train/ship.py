@@ -5,8 +5,12 @@ state), plus TRAINING.json: each run's config, wall time and last logged losses,
 model card quotes. With `--calibrate N`, stage 1's mask threshold is chosen on N clips of the
 validation split (never the test split) and recorded in its model_index.json defaults.
 
+`--student DISTILL_OUT` ships a distilled student (`amodal-ros distill`) as embedded/student,
+its threshold chosen the same way under preset realtime, and adds its run to TRAINING.json.
+
 Usage:
     python -m amodal_ros.train.ship train_out [--calibrate 30]
+    python -m amodal_ros.train.ship --student distill_out [--calibrate 30]
 """
 
 from __future__ import annotations
@@ -34,26 +38,48 @@ def ship(
 
     dest = dest or EMBEDDED_ROOT
     for run, folder in SHIPPED.items():
-        source = train_out / run / "final"
-        if not (source / "model_index.json").is_file():
-            raise FileNotFoundError(f"{source} is not a finished checkpoint (no model_index.json)")
-        target = dest / folder
-        shutil.rmtree(target, ignore_errors=True)
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and path.suffix in KEPT_SUFFIXES:
-                copy = target / path.relative_to(source)
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, copy)
-                if path.name == "config.json":  # diffusers records the training machine's path
-                    config = json.loads(copy.read_text())
-                    if config.pop("_name_or_path", None) is not None:
-                        copy.write_text(json.dumps(config, indent=2) + "\n")
+        _copy_checkpoint(train_out / run / "final", dest / folder)
     report = {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
     if calibrate_clips:
         stage1 = dest / SHIPPED["stage1"]
         report["calibration"] = calibrate(stage1, calibrate_clips, calibrate_config)
     (dest / "TRAINING.json").write_text(json.dumps(report, indent=2))
     return dest
+
+
+def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: int = 0) -> Path:
+    """Copy distill_out/final into `dest`/student and add its run to TRAINING.json; with
+    `calibrate_clips`, its threshold is chosen on validation clips under preset realtime."""
+    from amodal_ros.core.config import InferenceConfig
+    from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDER
+
+    dest = dest or EMBEDDED_ROOT
+    target = dest / STUDENT_FOLDER
+    _copy_checkpoint(distill_out / "final", target)
+    report_path = dest / "TRAINING.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report[STUDENT_FOLDER] = _run_report(distill_out)
+    if calibrate_clips:
+        config = InferenceConfig(preset="realtime")
+        report[STUDENT_FOLDER]["calibration"] = calibrate(target, calibrate_clips, config)
+    report_path.write_text(json.dumps(report, indent=2))
+    return target
+
+
+def _copy_checkpoint(source: Path, target: Path) -> None:
+    """The loader's files of a finished checkpoint (weights and JSON configs), nothing else."""
+    if not (source / "model_index.json").is_file():
+        raise FileNotFoundError(f"{source} is not a finished checkpoint (no model_index.json)")
+    shutil.rmtree(target, ignore_errors=True)
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and path.suffix in KEPT_SUFFIXES:
+            copy = target / path.relative_to(source)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
+            if path.name == "config.json":  # diffusers records the training machine's path
+                config = json.loads(copy.read_text())
+                if config.pop("_name_or_path", None) is not None:
+                    copy.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def calibrate(stage1: Path, clips: int, config=None) -> dict:
@@ -103,5 +129,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train_out", type=Path, nargs="?", default=Path("train_out"))
     parser.add_argument("--calibrate", type=int, default=0, help="validation clips (0 = none)")
+    parser.add_argument("--student", type=Path, help="ship this distill output as the student")
     ns = parser.parse_args()
-    print(ship(ns.train_out, calibrate_clips=ns.calibrate))
+    if ns.student is not None:
+        print(ship_student(ns.student, calibrate_clips=ns.calibrate))
+    else:
+        print(ship(ns.train_out, calibrate_clips=ns.calibrate))

@@ -94,9 +94,12 @@ def test_torch_compile_matches_eager_and_keeps_its_kernels_in_the_engine_cache(
     components8, tmp_path, monkeypatch
 ):
     config_kwargs = dict(height=32, width=64, num_frames=2, num_steps=2, max_batch_objects=1)
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
     from amodal_ros.core import InferenceConfig
 
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    # torch sets the variable to its /tmp default as soon as anything asks for it
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
     config = InferenceConfig(**config_kwargs, min_guidance=1.0, max_guidance=1.0)
     eager = WindowSampler(components8, config.replace(unet_backend="eager"))
     compiled = WindowSampler(
@@ -110,6 +113,18 @@ def test_torch_compile_matches_eager_and_keeps_its_kernels_in_the_engine_cache(
     # the compiled graph is on disk beside the engines, where the next process finds it
     # (bench/bench_compile_cache.py: a second start hits it and skips the compilation)
     assert any(p.is_file() for p in (tmp_path / "inductor").rglob("*"))
+
+
+def test_depth_compile_matches_eager():
+    from amodal_ros.depth.depth_anything import DepthAnythingDepth
+    from amodal_ros.models.registry import depth_model
+
+    frames = np.random.default_rng(0).integers(0, 255, (2, 20, 30, 3), dtype=np.uint8)
+    model = depth_model("tiny")
+    eager = DepthAnythingDepth(model, input_size=28).inverse_depth(frames)
+    compiled = DepthAnythingDepth(model, input_size=28, backend="compile")
+    assert compiled.backend == "compile"
+    np.testing.assert_allclose(compiled.inverse_depth(frames), eager, atol=1e-4, rtol=1e-4)
 
 
 def test_unavailable_backend_raises_with_the_reason(components12, tiny_config):

@@ -168,8 +168,8 @@ def test_mask_threshold_and_resizing_follow_the_config(components12, tiny_config
     seg = AmodalSegmenter(components12, cfg)
     seg.sampler.run = _keep_decoded(seg.sampler.run)
     result = seg(tracks[:1], depth)[0]
-    decoded = seg.sampler.kept[0][0]  # [t, 3, h', w'] in [-1, 1]
-    small = (((decoded / 2 + 0.5).clamp(0, 1) * 255).round().sum(1) > 300).numpy()
+    sums = seg.sampler.kept[0][0]  # [t, h', w'] R+G+B of the decoded frames
+    small = (sums > 300).numpy()
     h, w = tracks[0].masks.shape[1:]
     expected = np.stack(
         [cv2.resize(s.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) for s in small]
@@ -184,11 +184,25 @@ def test_mask_threshold_and_resizing_follow_the_config(components12, tiny_config
 
 
 def _keep_decoded(run):
-    """`WindowSampler.run` that also keeps its (decoded frames, indices) on the sampler."""
+    """`WindowSampler.run` that also keeps its (reduced decoded frames, indices) on the
+    sampler."""
 
-    def kept_run(jobs, frames=None, progress=False):
-        out = run(jobs, frames, progress)
+    def kept_run(jobs, frames=None, progress=False, *, reduce):
+        out = run(jobs, frames, progress, reduce=reduce)
         run.__self__.kept = out
         return out
 
     return kept_run
+
+
+def test_rgb_sums_on_the_device_equal_the_sums_of_the_uint8_image():
+    """Stage 1 reduces decoded frames to R+G+B where they are (one small copy per window);
+    the sums are exactly those of the uint8 image diffusers' postprocess would give."""
+    import torch
+
+    from amodal_ros.pipeline.runner import rgb_sum, to_uint8
+
+    frames = torch.rand(2, 5, 3, 16, 24, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
+    sums = rgb_sum(frames)
+    assert sums.dtype == torch.int16 and sums.shape == (2, 5, 16, 24)
+    torch.testing.assert_close(sums.long(), to_uint8(frames).long().sum(-1))

@@ -8,7 +8,7 @@ import pytest
 
 from amodal_ros.models.architectures import build_components
 from amodal_ros.models.layout import load_components, save_published_layout
-from amodal_ros.train.ship import ship
+from amodal_ros.train.ship import ship, ship_student
 
 
 def _run(root, name: str, seconds: float, losses: list[float]):
@@ -65,3 +65,26 @@ def test_ship_calibrates_the_threshold_on_validation_clips(tmp_path):
     index = json.loads((dest / "stage1" / "model_index.json").read_text())
     assert index["amodal_ros"]["defaults"]["rgb_sum_threshold"] == chosen
     assert load_components(dest / "stage1").defaults["rgb_sum_threshold"] == chosen
+
+
+def test_a_student_ships_beside_the_stages_and_joins_the_report(tmp_path):
+    from amodal_ros.models.components import student_schedule
+
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0, 0.5])
+    _run(train_out, "stage2", 10.0, [2.0, 1.0])
+    ship(train_out, dest)
+    student = build_components("tiny", seed=3)
+    student.scheduler_config = student_schedule(student.scheduler_config)
+    student.student = {"teacher": "embedded", "targets": "teacher"}
+    distill_out = tmp_path / "distill_out"
+    save_published_layout(student, distill_out / "final")
+    (distill_out / "train_config.json").write_text(json.dumps({"stage": "distill"}))
+    (distill_out / "loss.csv").write_text("step,loss\n10,0.5\n20,0.25\n")
+    ship_student(distill_out, dest)
+    shipped = load_components(dest / "student")
+    assert shipped.is_student and shipped.student["teacher"] == "embedded"
+    assert shipped.scheduler_config["sigma_min"] == 1.0
+    report = json.loads((dest / "TRAINING.json").read_text())
+    assert set(report) == {"stage1", "stage2", "student"}
+    assert report["student"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
