@@ -29,7 +29,8 @@ log = logging.getLogger("amodal_ros.accel")
 # yet measured: no GPU here). On the CPU (amodal-ros bench): for the embedded UNet onnxruntime
 # was 1.16x slower per window than eager; for Depth Anything ViT-S it was 1.10-1.12x faster
 # per frame. torch.compile (1.33x faster UNet denoising on the CPU) is never picked automatically:
-# it compiles again in every new process (a minute or more).
+# a machine's first start compiles for a minute or more (later starts load the cached kernels),
+# and on a GPU it has not been measured against TensorRT.
 AUTO_ORDER = {
     "UNet": {"cuda": ("tensorrt", "eager"), "cpu": ("eager",)},
     "depth": {"cuda": ("tensorrt", "eager"), "cpu": ("onnxruntime", "eager")},

@@ -96,8 +96,8 @@ def build(stream: StreamConfig, inference: InferenceConfig) -> Pipelines:
     if inference.student and stream.completion_checkpoint:
         raise InputError(
             "stage 2 has no distilled student: with student: true (preset realtime) only "
-            "stage 1 runs; leave completion_checkpoint empty, or choose another preset for "
-            "completions"
+            "stage 1 runs; leave completion_checkpoint empty (--completion-checkpoint ''), or "
+            "choose another preset for completions"
         )
     segmenter = AmodalSegmenter.from_pretrained(stream.checkpoint, inference)
     completer = None

@@ -44,7 +44,6 @@ log = logging.getLogger("amodal_ros.distill")
 # the UNet evaluations a student is trained (and may be run) with
 STUDENT_STEPS = tuple(range(1, STUDENT_MAX_STEPS + 1))
 SHARD_WINDOWS = 32  # windows per targets shard
-TARGETS = ("teacher", "truth", "mix")
 
 
 class TeacherRecorder(AmodalSegmenter):
