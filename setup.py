@@ -39,6 +39,7 @@ setup(
         "inference": ["torch>=2.1", "diffusers>=0.30", "transformers>=4.40", "accelerate"],
         "bags": ["rosbags"],
         "onnx": ["onnx", "onnxruntime"],
+        "fp8": ["torchao==0.18.0"],  # quantize: fp8 (fp8 matmuls on Hopper/Ada GPUs)
         "ray": ["ray>=2.40"],  # replay-many: many bags in parallel, on one machine or a cluster
     },
     entry_points={

@@ -6,15 +6,15 @@
 # On a machine with internet (to fetch the wheels the GPU machine lacks, see ../shared/GPU.md):
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
-#     -d .whl diffusers==0.42.1 transformers==5.24.0 importlib_metadata
+#     -d .whl diffusers==0.42.1 transformers==5.24.0 importlib_metadata torchao==0.18.0
 # On the GPU machine, in the project root (with .whl/ beside the code):
 #   OUT=gpu_out bash bench/gpu_check.sh
 # Plumbing check on a CPU with the tiny model (what CI-like machines can run):
 #   DEVICE=cpu CHECKPOINT=tiny DTYPE=float32 HEIGHT=32 WIDTH=64 OUT=/tmp/gpu_out \
 #     scripts/with_env.sh bash bench/gpu_check.sh
 #
-# Steps: 1 environment; 2 `amodal-ros bench` (reference, default, fast, realtime, floor,
-# first-window times, peak memory); 3 the same with torch.compile (CUDA graphs); 4 compile
+# Steps: 1 environment; 2 `amodal-ros bench` (reference, default, fast, realtime, UNet fp8 with
+# torchao's fp8 matmuls on Hopper, floor, first-window times, peak memory); 3 the same with torch.compile (CUDA graphs); 4 compile
 # cache: first window of a cold and of a warm start (bench/bench_compile_cache.py); 5 Depth
 # Anything V2 ViT-S and ViT-L per frame, eager and compiled (bench/bench_depth.py).
 set -uo pipefail

@@ -122,6 +122,32 @@ def unet_predictor(
     )
 
 
+def quantized(unet: torch.nn.Module, mode: str, device: torch.device) -> torch.nn.Module:
+    """A copy of `unet` with its linear layers in float8 (torchao; `mode` 'fp8'), or `unet`
+    itself for ''. On a GPU with fp8 tensor cores (compute capability 8.9+: Ada, Hopper)
+    activations are quantized too and the matmuls run in fp8; elsewhere only the weights are
+    stored in fp8 (dequantized per call), which runs anywhere and shows the quality cost."""
+    if not mode:
+        return unet
+    import copy
+
+    from amodal_ros.core.imports import require
+
+    require("torchao", "quantize: fp8")
+    from torchao.quantization import (
+        Float8DynamicActivationFloat8WeightConfig,
+        Float8WeightOnlyConfig,
+        quantize_,
+    )
+
+    fp8_cores = device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
+    config = Float8DynamicActivationFloat8WeightConfig() if fp8_cores else Float8WeightOnlyConfig()
+    copied = copy.deepcopy(unet)  # the components stay shared, unquantized, by other pipelines
+    quantize_(copied, config)
+    log.info("UNet in fp8 (%s)", type(config).__name__)
+    return copied
+
+
 def compiled(module: torch.nn.Module, device: torch.device, cache: ArtifactCache):
     """torch.compile for the fixed shapes of a window (dynamic=False), its kernels kept in
     CACHE/inductor (Inductor's FX-graph and kernel caches) so the next process loads them

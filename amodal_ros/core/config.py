@@ -15,6 +15,7 @@ DEPTH_SOURCES = ("auto", "camera", "model", "none")
 QOS_RELIABILITY = ("best_effort", "reliable")
 INPUT_RELIABILITY = ("auto", *QOS_RELIABILITY)
 UNET_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
+QUANTIZE = ("", "fp8")
 DEPTH_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
 # Named speed/quality trade-offs, measured with the embedded model on 30 held-out synthetic
 # clips (README, "Speed: presets"): mIoU_occ 39.96 (quality), 40.41 (balanced, 3.1x fewer UNet
@@ -239,6 +240,14 @@ class InferenceConfig(Config):
     seed: int = param(23, "noise seed (the reference demo's), per object and sample", 0)
     device: str = param("cpu", "torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", "UNet dtype", None, None, DTYPES)
+    quantize: str = param(
+        "",
+        "'fp8': the UNet's linear layers in float8 through torchao (fp8 matmuls on Hopper/Ada "
+        "GPUs; elsewhere fp8-stored weights, to measure the quality); '' = off",
+        None,
+        None,
+        QUANTIZE,
+    )
     student: bool = param(
         False,
         "run the checkpoint's distilled student (amodal-ros distill; 1 or 2 steps, no "

@@ -19,7 +19,8 @@ window; interleaved window by window, so a machine whose speed drifts slows all 
   presets     default with each preset (balanced, fast, realtime: the distilled student in
               one step; for 'tiny' / 'random-full-size' an untrained student of the same
               architecture, so its cost is the real one).
-  backends    default with each other UNet backend that can run here (and depth backends).
+  backends    default with each other UNet backend that can run here (and depth backends),
+              and the UNet in fp8 (`quantize: fp8`, with torchao installed).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     import torch
 
     from amodal_ros.accel.backends import resolve, unavailable_reason
+    from amodal_ros.core.imports import is_available
     from amodal_ros.data.scenes import make_scene
     from amodal_ros.eval.scenarios import DefaultScenario, ReferenceScenario, Scenario, Stream
     from amodal_ros.pipeline.factory import build, depth_estimator
@@ -175,6 +177,14 @@ def run_bench(args: BenchArgs, log=print) -> dict:
                 f"UNet {n}", pipes.with_config(c), stream, publish
             ),
         )
+    if is_available("torchao"):  # fp8 linear layers (fp8 matmuls on Hopper/Ada)
+        config = cfg.replace(quantize="fp8")
+        add(
+            "UNet fp8",
+            lambda: DefaultScenario("UNet fp8", pipes.with_config(config), stream, publish),
+        )
+    else:
+        skipped["UNet fp8"] = "torchao is not installed: pip install torchao==0.18.0"
     if pipes.depth is not None:
         for backend in DEPTH_BACKENDS:
             if backend == pipes.depth.backend:  # auto's choice: the default scenario runs it

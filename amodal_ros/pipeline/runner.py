@@ -47,7 +47,7 @@ class WindowSampler:
 
     def __init__(self, components: VasComponents, config: InferenceConfig):
         from amodal_ros.accel.artifacts import ArtifactCache, cache_dir
-        from amodal_ros.accel.backends import unet_predictor
+        from amodal_ros.accel.backends import quantized, unet_predictor
 
         self.c = components
         self.config = config = config.for_model(components.defaults)
@@ -57,9 +57,16 @@ class WindowSampler:
         self.times = StageTimes()
         self.encoder = ConditionEncoder(components, config, self.device, self.dtype, self.times)
         self.artifacts = ArtifactCache(cache_dir(config.engine_cache))
-        self.predict = unet_predictor(
-            components.unet, self.unet_spec(), config.unet_backend, self.device, self.artifacts
-        )
+        backend = config.unet_backend
+        if config.quantize:  # fp8 runs in torch: auto means eager
+            if backend in ("onnxruntime", "tensorrt"):
+                raise InputError(
+                    f"quantize {config.quantize!r} runs on the torch backends (eager, compile); "
+                    f"unet_backend {backend!r} would export the unquantized UNet"
+                )
+            backend = "eager" if backend == "auto" else backend
+        unet = quantized(components.unet, config.quantize, self.device)
+        self.predict = unet_predictor(unet, self.unet_spec(), backend, self.device, self.artifacts)
         # the last run's jobs and their sampled [T, 4, h, w] latents (warm starts, distillation)
         self.last_jobs: list[SamplingJob] = []
         self.last_latents: list[torch.Tensor] = []

@@ -115,6 +115,34 @@ def test_torch_compile_matches_eager_and_keeps_its_kernels_in_the_engine_cache(
     assert any(p.is_file() for p in (tmp_path / "inductor").rglob("*"))
 
 
+def test_fp8_quantizes_a_copy_of_the_unet_close_to_fp32(components12, tiny_config):
+    """quantize: fp8 stores the UNet's linear weights in float8 (torchao); the shared
+    components keep their fp32 UNet, and the prediction stays close to it."""
+    pytest.importorskip("torchao", reason="torchao is not installed (pip install torchao)")
+    from amodal_ros.core.errors import InputError
+
+    eager = WindowSampler(components12, tiny_config.replace(unet_backend="eager"))
+    fp8 = WindowSampler(components12, tiny_config.replace(quantize="fp8"))
+    assert fp8.predict.name == "eager"  # auto is eager for fp8: it runs in torch
+    kinds = {type(m.weight).__name__ for m in fp8.predict.unet.modules() if _linear(m)}
+    assert kinds == {"Float8Tensor"}
+    assert {type(m.weight).__name__ for m in components12.unet.modules() if _linear(m)} == {
+        "Parameter"
+    }
+    inputs = _unet_inputs(eager, 2)
+    want, got = eager.predict(*inputs), fp8.predict(*inputs)
+    assert not torch.equal(want, got)
+    assert float((got - want).norm() / want.norm()) < 0.05
+    with pytest.raises(InputError, match="torch backends"):
+        WindowSampler(
+            components12, tiny_config.replace(quantize="fp8", unet_backend="onnxruntime")
+        )
+
+
+def _linear(module) -> bool:
+    return isinstance(module, torch.nn.Linear)
+
+
 def test_depth_compile_matches_eager():
     from amodal_ros.depth.depth_anything import DepthAnythingDepth
     from amodal_ros.models.registry import depth_model

@@ -88,6 +88,7 @@ def test_bench_command_writes_json(tmp_path, capsys):
             "preset fast",
             "preset realtime",
             "UNet onnxruntime",
+            "UNet fp8",
             "default, 4 objects per call",
             "--out",
             str(out),
