@@ -37,6 +37,7 @@ IMPORTS = {
     "onnxruntime": "pip: onnxruntime",  # optional (onnxruntime-gpu on a GPU)
     "tensorrt": "pip: tensorrt",  # optional: the TensorRT backend, NVIDIA GPUs only
     "ray": "pip: ray",  # optional: replay-many (python3-ray has no rosdep key)
+    "torchao": "pip: torchao",  # optional: quantize fp8 (no rosdep key)
     # ROS packages
     "rclpy": "rclpy",
     "rcl_interfaces": "rcl_interfaces",

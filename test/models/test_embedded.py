@@ -13,6 +13,8 @@ from amodal_ros.core.config import InferenceConfig  # noqa: E402
 from amodal_ros.core.errors import CheckpointError  # noqa: E402
 from amodal_ros.models import registry  # noqa: E402
 
+torch = pytest.importorskip("torch")
+
 # A held-out test scene (split_seeds("test") starts at 10^6) and one of its objects with a
 # large hidden part (a mug, 723 hidden pixels); found once by scanning the first test scenes
 # of the current generator with the shipped model (pick again when the model or generator
@@ -27,9 +29,9 @@ def test_shipped_folders_hold_only_safetensors_and_json():
     files = [p for p in root.rglob("*") if p.is_file()]
     assert registry.EMBEDDED_CARD in files and (root / "TRAINING.json") in files
     weights = [p for p in files if p.suffix == ".safetensors"]
-    assert len(weights) == 6  # unet, vae, image encoder per stage
+    assert len(weights) == 9  # unet, vae, image encoder per stage and for the student
     assert {p.suffix for p in files} <= {".safetensors", ".json", ".md"}
-    assert sum(p.stat().st_size for p in files) < 25e6  # about 21 MB in the repository
+    assert sum(p.stat().st_size for p in files) < 35e6  # about 31 MB in the repository
 
 
 def test_stages_load_with_the_documented_architecture_and_defaults():
@@ -50,6 +52,20 @@ def test_stages_load_with_the_documented_architecture_and_defaults():
         assert report[stage]["config"]["init"].endswith("vae/final")
     assert report["calibration"]["split"] == "val"  # never the test split
     assert stage1.defaults["rgb_sum_threshold"] == report["calibration"]["rgb_sum_threshold"]
+
+
+def test_the_shipped_student_is_stage_1_distilled_and_calibrated_on_val():
+    stage1 = registry.components(registry.EMBEDDED)
+    student = registry.components(registry.EMBEDDED, student=True)
+    assert student.is_student and not stage1.is_student
+    assert student.student["teacher"] == registry.EMBEDDED and student.student["steps"] == [1, 2]
+    assert student.unet.config == stage1.unet.config  # the teacher's architecture
+    for a, b in zip(student.vae.state_dict().values(), stage1.vae.state_dict().values()):
+        assert torch.equal(a, b)  # the teacher's frozen autoencoder
+    assert student.scheduler_config["sigma_min"] == 1.0  # its 2-step schedule [700, 1, 0]
+    report = json.loads((registry.EMBEDDED_ROOT / "TRAINING.json").read_text())["student"]
+    assert report["config"]["stage"] == "distill" and report["calibration"]["split"] == "val"
+    assert student.defaults["rgb_sum_threshold"] == report["calibration"]["rgb_sum_threshold"]
 
 
 def test_a_missing_install_is_named(tmp_path, monkeypatch):
