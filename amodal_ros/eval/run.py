@@ -162,6 +162,7 @@ def _processors(args: EvalArgs) -> dict:
     """The node's WindowProcessor per scored model: the checkpoint (MODEL) and the student at
     each of its step counts (none: baselines only); every frame of a clip's window is
     published."""
+    from amodal_ros.pipeline.factory import build
     from amodal_ros.pipeline.processor import WindowProcessor
 
     stream = args.stream.replace(publish_frames="new", depth_source="auto")
@@ -170,18 +171,11 @@ def _processors(args: EvalArgs) -> dict:
         processors[MODEL] = WindowProcessor.from_config(stream, args.inference)
     if args.student_checkpoint:
         student = stream.replace(checkpoint=args.student_checkpoint, completion_checkpoint="")
-        first = None
+        one_step = args.inference.replace(preset="realtime")
+        loaded = build(student, one_step)  # the models, loaded once for every step count
         for steps in range(1, STUDENT_MAX_STEPS + 1):
-            config = args.inference.replace(
-                preset="", student=True, num_steps=steps, min_guidance=1.0, max_guidance=1.0
-            )
-            if first is None:
-                first = WindowProcessor.from_config(student, config)
-                processors[f"student-{steps}"] = first
-            else:  # the same models, not loaded again
-                processors[f"student-{steps}"] = WindowProcessor(
-                    first.pipelines.with_config(config), student
-                )
+            config = one_step.replace(num_steps=steps)
+            processors[f"student-{steps}"] = WindowProcessor(loaded.with_config(config), student)
     return processors
 
 

@@ -166,7 +166,7 @@ class ReferenceScenario(Scenario):
     def __init__(self, components, config: InferenceConfig, stream, depth=None, publish="latest"):
         # The configured conditioning mode, not forced to 'reference': both scenarios then
         # compute the same masks, and the comparison is of call patterns only.
-        self.cfg = config
+        self.config = config
         published = 1 if publish == "latest" else stream.stride
         super().__init__("reference", stream, config.device, StageTimes(), published)
         self.m.depth_frames = stream.num_frames
@@ -182,16 +182,16 @@ class ReferenceScenario(Scenario):
 
     def _before_window(self) -> None:
         if self.offload:  # its models wait on the CPU between calls (not timed)
-            self.c.to("cpu", getattr(torch, self.cfg.dtype))
+            self.c.to("cpu", getattr(torch, self.config.dtype))
 
     def _after_window(self) -> None:
         if self.offload:  # back where the other scenarios expect them (not timed)
-            self.c.to(self.cfg.device, getattr(torch, self.cfg.dtype))
+            self.c.to(self.config.device, getattr(torch, self.config.dtype))
 
     def _window(self, first: int) -> int:
         from amodal_ros.accel.backends import EagerUNet
 
-        cfg, c, times = self.cfg, self.c, self.times
+        cfg, c, times = self.config, self.c, self.times
         device = torch.device(cfg.device)
         tracks = self.stream.tracks(first)
         rgb = self.stream.scene.rgb[first : first + self.stream.num_frames]

@@ -250,8 +250,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
 def _floor_share(scenario, floor: dict, summary: dict) -> float:
     """The share of a scenario's window that is bare UNet compute: its steps x the floor step
     (every object in one call); the rest of the window is overhead."""
-    config = getattr(scenario, "config", None) or scenario.cfg
-    step = floor["step_s"]["guided" if config.uses_guidance else "unguided"]
+    step = floor["step_s"]["guided" if scenario.config.uses_guidance else "unguided"]
     return summary["steps_per_window"] * step / summary["window_p50_s"]
 
 
