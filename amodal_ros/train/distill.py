@@ -36,6 +36,7 @@ import torch
 
 from amodal_ros.core.config import STUDENT_MAX_STEPS
 from amodal_ros.core.errors import InputError
+from amodal_ros.core.staging import staged_path
 from amodal_ros.core.types import ObjectTrack
 from amodal_ros.pipeline.stage1 import AmodalSegmenter
 
@@ -139,10 +140,9 @@ class TargetStore:
             zero = torch.zeros_like(part[0]["teacher"])
             tensors["truth"] = torch.stack([it.get("truth", zero) for it in part])
             tensors["has_truth"] = has
-            name = f"shard-{len(self.shards()):05d}.safetensors"
-            staged = self.folder / f".{name}.partial"
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(staged))
-            staged.rename(self.folder / name)
+            shard = self.folder / f"shard-{len(self.shards()):05d}.safetensors"
+            with staged_path(shard) as staged:
+                save_file({k: v.contiguous() for k, v in tensors.items()}, str(staged))
             self.meta["windows"] = self.windows + len(part)
             self._write_meta()
         if source is not None:
@@ -166,9 +166,8 @@ class TargetStore:
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     def _write_meta(self) -> None:
-        staged = self.meta_path.with_suffix(".json.partial")
-        staged.write_text(json.dumps(self.meta, indent=2))
-        staged.replace(self.meta_path)
+        with staged_path(self.meta_path) as staged:
+            staged.write_text(json.dumps(self.meta, indent=2))
 
 
 class Distillation:
