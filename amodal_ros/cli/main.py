@@ -21,6 +21,7 @@ from amodal_ros.core.errors import (
     InputError,
     ProcessingError,
 )
+from amodal_ros.core.imports import quiet_libraries
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only; never reach for a hub
-    _quiet_libraries(ns.verbose)
+    quiet_libraries(ns.verbose)
     module = command(ns.command)
     try:
         module.run(from_namespace(module.Args, ns))
@@ -97,24 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amodal-ros {ns.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
-
-
-def _quiet_libraries(verbose: bool) -> None:
-    if verbose:
-        return
-    import warnings
-
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        from diffusers.utils import logging as df_logging
-
-        df_logging.set_verbosity_error()
-    except ImportError:
-        pass
 
 
 if __name__ == "__main__":

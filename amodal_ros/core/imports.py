@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
+import warnings
 
 
 def is_available(module: str) -> bool:
@@ -35,3 +37,28 @@ def require(module: str, purpose: str = ""):
         hint = HINTS.get(module, f"pip install {module}")
         what = f" for {purpose}" if purpose else ""
         raise ImportError(f"'{module}' is needed{what} but is not installed: {hint}") from err
+
+
+# warn on every import and are harmless: torchao (the fp8 extra) that its CUDA-only kernels do
+# not load on this machine, torch that torchao registers enums the old way
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree")
+
+
+def quiet_libraries(verbose: bool = False) -> None:
+    """Keep third-party chatter (hub notices, deprecations, import warnings) out of what the
+    CLI and the node print; `verbose` keeps it all."""
+    if verbose:
+        return
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        from diffusers.utils import logging as df_logging
+
+        df_logging.set_verbosity_error()
+    except ImportError:
+        pass

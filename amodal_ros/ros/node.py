@@ -572,7 +572,10 @@ def main(args=None) -> int:
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException
 
+    from amodal_ros.core.imports import quiet_libraries
+
     limit_malloc_arenas()  # before rclpy starts DDS threads
+    quiet_libraries()
     rclpy.init(args=args)
     node = None
     try:
