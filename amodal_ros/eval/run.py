@@ -57,7 +57,8 @@ class EvalArgs:
     student_checkpoint: str = param(
         "",
         "also score this distilled student (amodal-ros distill; 'embedded' = the shipped one) "
-        "at 1 and 2 UNet evaluations: rows student-1, student-2",
+        "at 1 and 2 UNet evaluations: rows student-1, student-2 (with the completion "
+        "checkpoint's student: it must be one, or '')",
     )
     clip_height: int = param(128, "height of generated clips, pixels", 16)
     clip_width: int = param(256, "width of generated clips, pixels", 16)
@@ -78,7 +79,8 @@ def run(args: EvalArgs) -> dict:
     methods = dict(BASELINES)
     windows: dict[str, list] = {name: [] for name in methods}
     boxes: dict[str, list] = {}  # method -> [(scores, hits, num_gt)] per window
-    topk, completion, shown = [], [], []
+    topk, shown = [], []
+    completion: dict[str, list] = {}  # method -> (PSNR, SSIM) per object window
     started = time.perf_counter()
     for clip in tqdm(clips, desc="eval", unit="clip", disable=not args.progress):
         predictions = {}
@@ -90,9 +92,9 @@ def run(args: EvalArgs) -> dict:
                 clip, processor
             )
             predictions[name] = model_pred
+            completion.setdefault(name, []).extend(model_completion)
             if name == MODEL:
                 topk.extend(model_topk)
-                completion.extend(model_completion)
         for name, per_object in predictions.items():
             windows.setdefault(name, [])
             for i, pred in per_object.items():
@@ -115,10 +117,11 @@ def run(args: EvalArgs) -> dict:
     samples = args.inference.num_samples
     if topk:
         results[MODEL][f"top{samples}_mIoU"] = 100.0 * float(np.mean(topk))
-    if completion:
-        psnr, ssim = np.array(completion).T
-        results[MODEL]["completion_psnr_db"] = float(np.mean(psnr[np.isfinite(psnr)]))
-        results[MODEL]["completion_ssim"] = float(np.mean(ssim))
+    for name, scores in completion.items():
+        if scores:
+            psnr, ssim = np.array(scores).T
+            results[name]["completion_psnr_db"] = float(np.mean(psnr[np.isfinite(psnr)]))
+            results[name]["completion_ssim"] = float(np.mean(ssim))
     summary = {
         "split": "data folder" if args.data else args.split,
         "clips": len(clips),
@@ -170,7 +173,8 @@ def _processors(args: EvalArgs) -> dict:
     if args.stream.checkpoint:
         processors[MODEL] = WindowProcessor.from_config(stream, args.inference)
     if args.student_checkpoint:
-        student = stream.replace(checkpoint=args.student_checkpoint, completion_checkpoint="")
+        # the completion checkpoint's student too (stage 2 runs under the same preset)
+        student = stream.replace(checkpoint=args.student_checkpoint)
         one_step = args.inference.replace(preset="realtime")
         loaded = build(student, one_step)  # the models, loaded once for every step count
         for steps in range(1, STUDENT_MAX_STEPS + 1):

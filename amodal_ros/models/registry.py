@@ -1,7 +1,7 @@
 """Model names and folders -> the models they stand for. The one place that knows the names.
 
     components("embedded", stage=1)      # the shipped model (synthetic scenes only)
-    components("embedded", student=True) # its distilled one-step student (preset realtime)
+    components("embedded", student=True) # stage 1's distilled one-step student (preset realtime)
     components("tiny") / components("random-full-size")   # untrained, seeded: tests, benchmarks
     components("/path/to/diffusion-vas-amodal-segmentation")   # a checkpoint folder
     depth_model("vits") / depth_model("/path/to/Depth-Anything-V2-Small-hf")
@@ -21,7 +21,8 @@ from amodal_ros.models.components import VasComponents
 EMBEDDED = "embedded"
 EMBEDDED_ROOT = Path(__file__).resolve().with_name(EMBEDDED)  # resolve: colcon symlink install
 EMBEDDED_CARD = EMBEDDED_ROOT / "MODEL_CARD.md"
-STUDENT_FOLDER = "student"  # the embedded model's distilled stage-1 student (preset realtime)
+# the embedded model's distilled one-step students (preset realtime), per stage
+STUDENT_FOLDERS = {1: "student1", 2: "student2"}
 EMBEDDED_NOTE = (
     "NOTE: running the embedded model, a small Diffusion-VAS trained on synthetic scenes only "
     "(see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
@@ -45,15 +46,11 @@ def note(name: str) -> str:
 
 
 def embedded_folder(stage: int, student: bool = False) -> Path:
-    """The embedded model's checkpoint folder of `stage` (1 or 2), or of stage 1's distilled
+    """The embedded model's checkpoint folder of `stage` (1 or 2), or of its distilled
     student."""
-    if student and stage != 1:
-        raise CheckpointError(
-            f"the embedded model has a distilled student for stage 1 only, not stage {stage}"
-        )
-    folder = EMBEDDED_ROOT / (STUDENT_FOLDER if student else f"stage{stage}")
+    folder = EMBEDDED_ROOT / (STUDENT_FOLDERS[stage] if student else f"stage{stage}")
     if not (folder / "model_index.json").is_file():
-        what = "student" if student else f"stage-{stage} model"
+        what = f"stage-{stage} {'student' if student else 'model'}"
         raise CheckpointError(
             f"the embedded {what} is missing from {folder}: reinstall amodal_ros "
             "(scripts/setup.sh) or pass a checkpoint folder"

@@ -93,12 +93,6 @@ def build(stream: StreamConfig, inference: InferenceConfig) -> Pipelines:
             "no stage-1 checkpoint: set the `checkpoint` parameter to a folder, or to "
             "'embedded' for the small synthetic-trained model"
         )
-    if inference.student and stream.completion_checkpoint:
-        raise InputError(
-            "stage 2 has no distilled student: with student: true (preset realtime) only "
-            "stage 1 runs; leave completion_checkpoint empty (--completion-checkpoint ''), or "
-            "choose another preset for completions"
-        )
     segmenter = AmodalSegmenter.from_pretrained(stream.checkpoint, inference)
     completer = None
     if stream.completion_checkpoint:

@@ -235,7 +235,8 @@ def check_student(components: VasComponents, config: InferenceConfig) -> None:
         raise InputError(
             f"{source} is not a distilled student, so it cannot run with student: true "
             f"(preset realtime): make one with `amodal-ros distill --teacher {source} --out "
-            "STUDENT` and pass --checkpoint STUDENT, or choose another preset"
+            "STUDENT` (add --distill-stage 2 --distill-target truth for a completion model) "
+            "and pass it as the checkpoint, or choose another preset"
         )
     if components.is_student and not config.student:
         raise InputError(

@@ -20,7 +20,7 @@ class TrainConfig(Config):
     stage: str = param(
         "amodal",
         "'amodal' (stage 1), 'completion' (stage 2), 'vae' (a small model's autoencoder) or "
-        "'distill' (a few-step student of stage 1)",
+        "'distill' (a few-step student of stage 1 or 2)",
         None,
         None,
         ("amodal", "completion", "vae", "distill"),
@@ -30,13 +30,20 @@ class TrainConfig(Config):
         "stage distill: 'synth' (synthetic train split) or a folder of rosbags (replayed "
         "through the teacher: your own unlabeled recordings) and synthetic clip folders",
     )
+    distill_stage: int = param(
+        1,
+        "stage distill: the teacher's stage, 1 (amodal masks) or 2 (content completion; "
+        "distill_target truth only: stage 2 has no recorded teacher)",
+        1,
+        2,
+    )
     distill_windows: int = param(
         256, "stage distill: teacher-sampled windows to collect (at most, from recordings)", 1
     )
     distill_target: str = param(
         "teacher",
-        "stage distill: regress to the 'teacher' samples, the ground 'truth' (synthetic only) "
-        "or a 'mix' of both",
+        "stage distill: regress to the 'teacher' samples, the ground 'truth' (fresh synthetic "
+        "windows every step; no teacher sampling) or a 'mix' of both",
         None,
         None,
         ("teacher", "truth", "mix"),
@@ -120,3 +127,20 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.stage != "distill":
+            return
+        if self.distill_target == "truth" and self.data != "synth":
+            raise ValueError(
+                "distill_target truth trains on fresh synthetic windows (data synth); to learn "
+                "from a folder use distill_target teacher (or mix, for synthetic clip folders)"
+            )
+        if self.distill_stage == 2 and self.distill_target != "truth":
+            raise ValueError(
+                "a stage-2 student learns from the ground truth only (distill_target truth): "
+                "stage 2's teacher is not recorded"
+            )
+
+    @property
+    def completion(self) -> bool:
+        """Whether the run's windows are stage 2's (completion pairs) rather than stage 1's."""
+        return self.stage == "completion" or (self.stage == "distill" and self.distill_stage == 2)

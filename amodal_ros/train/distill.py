@@ -1,4 +1,4 @@
-"""A few-step student of a stage-1 teacher (`amodal-ros distill`, TrainConfig stage 'distill').
+"""A few-step student of a teacher (`amodal-ros distill`, TrainConfig stage 'distill').
 
 The student has the teacher's architecture and starts from its weights. It is trained so that
 the sampler the pipeline runs (pipeline.sampling.denoise: Euler, no guidance) gives in 1 and in
@@ -9,14 +9,16 @@ teacher's sampler, Luhman & Luhman 2021, arXiv 2101.02388). What it regresses to
 
     teacher  the teacher's samples; needs no labels, so it distils on the deployment domain
              (a folder of the user's own bags, replayed through the teacher);
-    truth    the ground-truth amodal latents (synthetic clips only);
-    mix      both, the losses averaged.
+    truth    the ground truth: fresh synthetic windows every step, drawn as the teacher was
+             trained (train.loop's batches), no teacher sampling; the only choice for a
+             stage-2 (content completion) student, whose teacher is not recorded;
+    mix      the teacher's samples and the ground truth of its windows, the losses averaged.
 
 Its schedule is sigmas [sigma_max, student_sigma, 0] (models.components.student_schedule),
 which the pipeline samples unchanged (`student: true`).
 
-The teacher's windows are collected once, before training, into OUT/targets/ (safetensors
-shards; a rerun continues the collection, then the training):
+For 'teacher' and 'mix', the teacher's windows are collected once, before training, into
+OUT/targets/ (safetensors shards; a rerun continues the collection, then the training):
 
     meta.json              teacher, conditioning mode, time ids, windows so far, sources done
     shard-00000.safetensors  cond [N, T, C, h, w], clip [N, T, D], noise [N, T, 4, h, w],
@@ -199,10 +201,9 @@ class Distillation:
         return cls(TargetStore(store.folder), config, accelerator.device)
 
     def loss(self, unet, scheduler_config: dict, step: int, slots: range) -> torch.Tensor:
-        """Mean over the batch items `slots` of optimizer step `step` and over STUDENT_STEPS of
-        the MSE between the student's k-step sample and the target latents."""
-        from amodal_ros.accel.backends import EagerUNet
-        from amodal_ros.pipeline.sampling import cross_attention_context, denoise
+        """The student's loss (`student_loss`) over the batch items `slots` of optimizer step
+        `step`, drawn from the collected windows."""
+        from amodal_ros.pipeline.sampling import cross_attention_context
         from amodal_ros.train.loop import item_random
 
         rows = [
@@ -211,36 +212,50 @@ class Distillation:
         ]
         take = {k: v[rows].to(self.device) for k, v in self.data.items()}
         context = cross_attention_context(take["clip"], self.mode, guided=False)
-        predict = EagerUNet(unet)
-        losses = []
-        for steps in STUDENT_STEPS:
-            sample = denoise(
-                predict,
-                scheduler_config,
-                take["noise"],
-                take["cond"],
-                context,
-                self.time_ids,
-                steps,
-                None,
-            )  # [B, T, 4, h, w], with gradients through every evaluation
-            for target in _targets(self.config.distill_target):
-                losses.append(torch.mean((sample.float() - take[target]) ** 2))
-        return torch.stack(losses).mean()
+        targets = [take[t] for t in _targets(self.config.distill_target)]
+        return student_loss(
+            unet, scheduler_config, take["noise"], take["cond"], context, self.time_ids, targets
+        )
+
+
+def student_loss(
+    unet,
+    scheduler_config: dict,
+    noise: torch.Tensor,
+    cond: torch.Tensor,
+    context: torch.Tensor,
+    time_ids: torch.Tensor,
+    targets: Sequence[torch.Tensor],
+) -> torch.Tensor:
+    """Mean over STUDENT_STEPS and `targets` ([B, T, 4, h, w] latents each) of the MSE between
+    the student's k-step sample from `noise` (the pipeline's own sampler, gradients through
+    every evaluation) and the target."""
+    from amodal_ros.accel.backends import EagerUNet
+    from amodal_ros.pipeline.sampling import denoise
+
+    predict = EagerUNet(unet)
+    losses = []
+    for steps in STUDENT_STEPS:
+        sample = denoise(predict, scheduler_config, noise, cond, context, time_ids, steps, None)
+        losses.extend(torch.mean((sample.float() - target) ** 2) for target in targets)
+    return torch.stack(losses).mean()
 
 
 def _targets(choice: str) -> tuple[str, ...]:
     return ("teacher", "truth") if choice == "mix" else (choice,)
 
 
-def student_record(config, windows: int) -> dict:
-    """How a student was made (its model_index.json `amodal_ros.student`)."""
+def student_record(config, windows: int | None) -> dict:
+    """How a student was made (its model_index.json `amodal_ros.student`); `windows`: the
+    teacher's collected windows (None: ground truth, fresh windows every step)."""
+    sampled = windows is not None
     return {
         "teacher": config.init,
-        "teacher_sampling": "25 Euler steps, guidance 1.5 (preset quality)",
+        "stage": config.distill_stage,
+        "teacher_sampling": "25 Euler steps, guidance 1.5 (preset quality)" if sampled else None,
         "targets": config.distill_target,
         "data": config.data,
-        "windows": windows,
+        "windows": windows if sampled else "fresh synthetic windows every step",
         "steps": list(STUDENT_STEPS),
         "second_sigma": config.student_sigma,
     }

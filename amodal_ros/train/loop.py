@@ -66,6 +66,7 @@ def train(config: TrainConfig) -> dict:
     from tqdm.auto import tqdm
 
     from amodal_ros.models.layout import save_published_layout
+    from amodal_ros.train.distill import student_loss
     from amodal_ros.train.edm import edm_loss, set_trainable
 
     out = Path(config.out)
@@ -80,16 +81,17 @@ def train(config: TrainConfig) -> dict:
     components.vae.to(accelerator.device)
     components.image_encoder.to(accelerator.device)
     distillation = None
-    if config.stage == "distill":  # the teacher's samples first, from the untouched teacher
+    if config.stage == "distill":
         from amodal_ros.models.components import student_schedule
         from amodal_ros.train.distill import Distillation, student_record
 
         components.unet.to(accelerator.device)
-        distillation = Distillation.prepare(components, config, accelerator)
+        if config.distill_target != "truth":  # the teacher's samples first, untouched teacher
+            distillation = Distillation.prepare(components, config, accelerator)
         components.scheduler_config = student_schedule(
             components.scheduler_config, config.student_sigma
         )
-        windows = len(distillation.data["teacher"])
+        windows = len(distillation.data["teacher"]) if distillation else None
         components.student = student_record(config, windows)
     if config.stage == "vae":
         model = components.vae
@@ -109,7 +111,9 @@ def train(config: TrainConfig) -> dict:
         start = json.loads((out / "state" / "step.json").read_text())["step"]
         if main:
             _truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
-    batches = None if distillation else _Batches(components, config, accelerator.device)
+    batches = None
+    if distillation is None:
+        batches = _Batches(components, _data_config(config, components), accelerator.device)
 
     losses = []
     started = time.perf_counter()
@@ -138,6 +142,10 @@ def train(config: TrainConfig) -> dict:
                     ).mean()
                 elif distillation is not None:
                     loss = distillation.loss(model, components.scheduler_config, step, slots)
+                elif config.stage == "distill":  # ground truth: fresh windows
+                    loss = student_loss(
+                        model, components.scheduler_config, *batches.truth(step, slots)
+                    )
                 else:
                     target, cond, context, ids, sigmas, noise = batches.sample(step, slots)
                     loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
@@ -167,7 +175,8 @@ def train(config: TrainConfig) -> dict:
                     else:
                         components.unet = trained
                     name = "final" if done == config.steps else f"checkpoint-{done}"
-                    defaults = components.defaults if distillation else trained_defaults(config)
+                    student = config.stage == "distill"  # it keeps the teacher's defaults
+                    defaults = components.defaults if student else trained_defaults(config)
                     save_published_layout(components, out / name, defaults)
                 accelerator.wait_for_everyone()
     return {
@@ -317,12 +326,13 @@ def _starting_components(config: TrainConfig):
     channels = 8 if mask_only else 12
     if not config.init:
         return build_components("tiny", config.seed, channels, config.vae_blocks, config.vae_width)
-    components = registry.components(config.init, stage=2 if config.stage == "completion" else 1)
+    components = registry.components(config.init, stage=2 if config.completion else 1)
     if config.stage == "distill":
         if config.fresh_unet or components.is_student:
             raise ValueError(
                 f"distill starts the student from the teacher's UNet: {config.init} must be a "
-                "stage-1 model that is not itself a student, with fresh_unet false"
+                f"stage-{config.distill_stage} model that is not itself a student, with "
+                "fresh_unet false"
             )
         return components
     if config.fresh_unet:
@@ -354,8 +364,10 @@ class _Batches:
         # position draws the same windows whichever process owns it
         self.pools: dict[int, list[tuple]] = {}
         self.pool_size = max(1, POOL_SIZE // config.batch_size)
-        encoder = ConditionEncoder(components, _inference_config(config), device, torch.float32)
+        inference = _inference_config(config)
+        encoder = ConditionEncoder(components, inference, device, torch.float32)
         self.clip = encoder.clip_embed
+        self.mode = components.defaults.get("conditioning_mode", "consistent")
 
     @torch.no_grad()
     def sample(self, step: int, slots: range):
@@ -384,6 +396,29 @@ class _Batches:
             torch.stack(noise).to(self.device),
         )
 
+    @torch.no_grad()
+    def truth(self, step: int, slots: range):
+        """Batch items `slots` of step `step` for a student learning the ground truth:
+        (noise, cond, context, added time ids, [target]). No conditioning dropout: a student
+        runs without guidance."""
+        from amodal_ros.pipeline.sampling import cross_attention_context
+
+        parts = []
+        for slot in slots:
+            rng, generator = item_random(self.config.seed, step, slot)
+            target, cond, clip, ids = self._pooled(rng, generator, slot)
+            parts.append((torch.randn(target.shape, generator=generator), cond, clip, ids, target))
+        noise, cond, clip, ids, target = zip(*parts)
+        context = cross_attention_context(torch.stack(clip), self.mode, guided=False)
+        device = self.device
+        return (
+            torch.stack(noise).to(device),
+            torch.stack(cond).to(device),
+            context.to(device),
+            torch.tensor(ids, device=device),
+            [torch.stack(target).to(device)],
+        )
+
     def _pooled(self, rng: np.random.Generator, generator: torch.Generator, slot: int = 0):
         """An encoded window: a fresh one, or (with `sample_reuse` > 1) one encoded before.
 
@@ -406,7 +441,7 @@ class _Batches:
         """(target latents, condition latents, CLIP embeddings, added time ids) of a window."""
         from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD
 
-        if self.config.stage == "completion":
+        if self.config.completion:
             target_px, conditions, clip_input = self._completion_window(rng)
         else:
             modal, amodal, depth = self._window(rng)
@@ -518,6 +553,23 @@ def _shift(rng: np.random.Generator, shape) -> tuple[int, int]:
     """A random (dy, dx) within a third of the frame, to move a pasted occluder track."""
     return int(rng.integers(-shape[1] // 3, shape[1] // 3 + 1)), int(
         rng.integers(-shape[2] // 3, shape[2] // 3 + 1)
+    )
+
+
+def _data_config(config: TrainConfig, components) -> TrainConfig:
+    """The config windows are drawn with: a student's are its teacher's (working size, mask
+    resizing, depth channels) with the targets at the posterior mean, as a decoded sample."""
+    if config.stage != "distill":
+        return config
+    from amodal_ros.core.config import InferenceConfig
+
+    made_for = InferenceConfig(**components.defaults)
+    return config.replace(
+        height=made_for.height,
+        width=made_for.width,
+        mask_resize=made_for.mask_resize,
+        depth=components.num_conditions == 2,
+        sample_targets=False,
     )
 
 

@@ -5,8 +5,9 @@ state), plus TRAINING.json: each run's config, wall time and last logged losses,
 model card quotes. With `--calibrate N`, stage 1's mask threshold is chosen on N clips of the
 validation split (never the test split) and recorded in its model_index.json defaults.
 
-`--student DISTILL_OUT` ships a distilled student (`amodal-ros distill`) as embedded/student,
-its threshold chosen the same way under preset realtime, and adds its run to TRAINING.json.
+`--student DISTILL_OUT` ships a distilled student (`amodal-ros distill`) as embedded/student1
+(stage 1's, its threshold chosen the same way under preset realtime) or embedded/student2
+(stage 2's), and adds its run to TRAINING.json.
 
 Usage:
     python -m amodal_ros.train.ship train_out [--calibrate 30]
@@ -48,20 +49,25 @@ def ship(
 
 
 def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: int = 0) -> Path:
-    """Copy distill_out/final into `dest`/student and add its run to TRAINING.json; with
-    `calibrate_clips`, its threshold is chosen on validation clips under preset realtime."""
+    """Copy distill_out/final into `dest`/student1 or student2 (its teacher's stage) and add
+    its run to TRAINING.json; with `calibrate_clips`, a stage-1 student's threshold is chosen
+    on validation clips under preset realtime."""
     from amodal_ros.core.config import InferenceConfig
-    from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDER
+    from amodal_ros.models.layout import METADATA_KEY
+    from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDERS
 
+    index = json.loads((distill_out / "final" / "model_index.json").read_text())
+    stage = index[METADATA_KEY]["student"].get("stage", 1)  # students before stage 2: 1
+    name = STUDENT_FOLDERS[stage]
     dest = dest or EMBEDDED_ROOT
-    target = dest / STUDENT_FOLDER
+    target = dest / name
     _copy_checkpoint(distill_out / "final", target)
     report_path = dest / "TRAINING.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    report[STUDENT_FOLDER] = _run_report(distill_out)
-    if calibrate_clips:
+    report[name] = _run_report(distill_out)
+    if calibrate_clips and stage == 1:
         config = InferenceConfig(preset="realtime")
-        report[STUDENT_FOLDER]["calibration"] = calibrate(target, calibrate_clips, config)
+        report[name]["calibration"] = calibrate(target, calibrate_clips, config)
     report_path.write_text(json.dumps(report, indent=2))
     return target
 

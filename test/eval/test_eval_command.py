@@ -71,15 +71,18 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
     """The student rows run the distilled model (here the untrained student of 'tiny') at 1
     and 2 UNet evaluations on the same clips as the teacher."""
     out = tmp_path / "eval"
-    args = ["eval", "--out", str(out), "--clips", "2", "--num-frames", "4", "--no-progress"]
+    # 5 clips: the first two have nothing to complete
+    args = ["eval", "--out", str(out), "--clips", "5", "--num-frames", "4", "--no-progress"]
     args += ["--clip-height", "32", "--clip-width", "64", "--height", "32", "--width", "64"]
     args += ["--checkpoint", str(published_folder), "--steps", "1", "--student-checkpoint"]
-    assert main([*args, "tiny"]) == 0
+    # with a completion checkpoint, the student rows run its student too
+    assert main([*args, "tiny", "--completion-checkpoint", "tiny"]) == 0
     summary = json.loads((out / "results.json").read_text())
     assert list(summary["results"]) == [*BASELINES, "model", "student-1", "student-2"]
     assert summary["student"] == "tiny"
-    for row in ("student-1", "student-2"):
+    for row in ("model", "student-1", "student-2"):
         assert 0 <= summary["results"][row]["mIoU"] <= 100
+        assert summary["results"][row]["completion_psnr_db"] > 0
     assert "| student-2 |" in (out / "results.md").read_text()
     # a folder that is not a student is refused with the command that makes one
     assert main([*args, str(published_folder)]) == 2

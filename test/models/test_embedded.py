@@ -63,7 +63,7 @@ def test_the_shipped_student_is_stage_1_distilled_and_calibrated_on_val():
     for a, b in zip(student.vae.state_dict().values(), stage1.vae.state_dict().values()):
         assert torch.equal(a, b)  # the teacher's frozen autoencoder
     assert student.scheduler_config["sigma_min"] == 1.0  # its 2-step schedule [700, 1, 0]
-    report = json.loads((registry.EMBEDDED_ROOT / "TRAINING.json").read_text())["student"]
+    report = json.loads((registry.EMBEDDED_ROOT / "TRAINING.json").read_text())["student1"]
     assert report["config"]["stage"] == "distill" and report["calibration"]["split"] == "val"
     assert student.defaults["rgb_sum_threshold"] == report["calibration"]["rgb_sum_threshold"]
 

@@ -1,4 +1,5 @@
-"""`amodal-ros distill`: a few-step student from a teacher's samples, run with preset realtime."""
+"""`amodal-ros distill`: a few-step student from a teacher's samples or the ground truth, run
+with preset realtime."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from amodal_ros.train.distill import STUDENT_STEPS, TargetStore
 from amodal_ros.train.loop import TrainConfig, train
 
 FRAMES = 4
+REALTIME = InferenceConfig(preset="realtime", num_frames=FRAMES)
 
 
 def _config(out, **extra) -> TrainConfig:
@@ -101,17 +103,19 @@ def test_a_student_learns_the_teachers_samples_and_runs_with_preset_realtime(tmp
         AmodalSegmenter.from_pretrained(out / "final", InferenceConfig(num_frames=FRAMES))
 
 
-def test_realtime_refuses_a_model_that_is_not_a_student_and_stage_2(published_folder):
+def test_realtime_refuses_a_model_that_is_not_a_student(published_folder):
     from amodal_ros.pipeline.factory import build
 
     with pytest.raises(InputError, match="not a distilled student.*amodal-ros distill"):
         AmodalSegmenter.from_pretrained(published_folder, InferenceConfig(preset="realtime"))
-    # the untrained names stand for a student of their architecture (benchmarks)
-    untrained = AmodalSegmenter.from_pretrained("tiny", InferenceConfig(preset="realtime"))
-    assert untrained.components.is_student
-    stream = StreamConfig(checkpoint="tiny", completion_checkpoint="tiny")
-    with pytest.raises(InputError, match="stage 2 has no distilled student"):
-        build(stream, InferenceConfig(preset="realtime"))
+    # the untrained names stand for a student of their architecture (benchmarks), both stages
+    untrained = build(StreamConfig(checkpoint="tiny", completion_checkpoint="tiny"), REALTIME)
+    assert untrained.segmenter.components.is_student
+    assert untrained.completer.components.is_student
+    # a completion model that is not a student is refused, naming the stage-2 distillation
+    stream = StreamConfig(checkpoint="tiny", completion_checkpoint=str(published_folder))
+    with pytest.raises(InputError, match="not a distilled student.*--distill-stage 2"):
+        build(stream, REALTIME)
     with pytest.raises(ValueError, match="1 or 2 steps without guidance"):
         InferenceConfig(student=True, num_steps=4, min_guidance=1.0, max_guidance=1.0)
 
@@ -134,6 +138,56 @@ def test_distill_from_a_bag_learns_from_the_teachers_replay(tmp_path):
     assert (out / "targets" / "replays" / "kitchen" / "metadata.yaml").is_file()
     assert (out / "final" / "model_index.json").is_file()
 
-    # ground-truth targets need ground truth
+    # ground-truth targets need ground truth: a mix over the teacher's windows needs it in
+    # each, and truth alone trains on fresh synthetic windows only
     with pytest.raises(InputError, match="needs ground truth"):
-        train(_config(out, data=str(bags), distill_target="truth", steps=3))
+        train(_config(out, data=str(bags), distill_target="mix", steps=3))
+    with pytest.raises(ValueError, match="fresh synthetic windows"):
+        _config(out, data=str(bags), distill_target="truth")
+
+
+def _truth_error(student_dir, config: TrainConfig) -> float:
+    """The student's loss (1 and 2 steps, ground truth) on fixed windows no training step
+    draws: the same items for every student of `config`."""
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.train.distill import student_loss
+    from amodal_ros.train.loop import _Batches, _data_config
+
+    student = load_components(student_dir)
+    batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+    with torch.no_grad():
+        losses = [
+            student_loss(student.unet, student.scheduler_config, *batches.truth(step, range(1)))
+            for step in (10_000, 10_001)
+        ]
+    return float(torch.stack(losses).mean())
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_student_of_either_stage_learns_the_ground_truth_without_the_teacher(tmp_path, stage):
+    """Ground-truth students draw fresh windows (stage 1's, or stage 2's completion pairs)
+    every step and never sample the teacher; a stage-2 student completes under realtime."""
+    from amodal_ros.pipeline.factory import build
+
+    out = tmp_path / f"student{stage}"
+    config = _config(out, distill_target="truth", distill_stage=stage, steps=1)
+    train(config)
+    assert not (out / "targets").exists()  # no teacher sampling
+    before = _truth_error(out / "final", config)
+    train(config.replace(steps=30))  # continues from step 1
+    after = _truth_error(out / "final", config)
+    assert after < 0.7 * before, (before, after)
+    record = json.loads((out / "final" / "model_index.json").read_text())["amodal_ros"]
+    assert record["student"]["stage"] == stage and record["student"]["targets"] == "truth"
+    assert record["student"]["teacher_sampling"] is None
+    if stage == 1:
+        return
+    # stage 2's student runs beside a stage-1 student under preset realtime
+    stream = StreamConfig(checkpoint="tiny", completion_checkpoint=str(out / "final"))
+    pipelines = build(stream, REALTIME)
+    masks = np.zeros((FRAMES, 32, 64), bool)
+    masks[:, 8:20, 10:30] = True
+    rgb = np.full((FRAMES, 32, 64, 3), 90, np.uint8)
+    amodal = pipelines.segmenter([ObjectTrack(1, masks)], np.ones((FRAMES, 32, 64), np.float32))
+    done = pipelines.completer(rgb, amodal)[0]
+    assert done.rgb.shape == (FRAMES, 32, 64, 3) and pipelines.completer.config.num_steps == 1

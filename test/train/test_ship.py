@@ -67,24 +67,29 @@ def test_ship_calibrates_the_threshold_on_validation_clips(tmp_path):
     assert load_components(dest / "stage1").defaults["rgb_sum_threshold"] == chosen
 
 
-def test_a_student_ships_beside_the_stages_and_joins_the_report(tmp_path):
+def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
     from amodal_ros.models.components import student_schedule
 
     train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
     _run(train_out, "stage1", 30.0, [1.0, 0.5])
     _run(train_out, "stage2", 10.0, [2.0, 1.0])
     ship(train_out, dest)
-    student = build_components("tiny", seed=3)
-    student.scheduler_config = student_schedule(student.scheduler_config)
-    student.student = {"teacher": "embedded", "targets": "teacher"}
-    distill_out = tmp_path / "distill_out"
-    save_published_layout(student, distill_out / "final")
-    (distill_out / "train_config.json").write_text(json.dumps({"stage": "distill"}))
-    (distill_out / "loss.csv").write_text("step,loss\n10,0.5\n20,0.25\n")
-    ship_student(distill_out, dest)
-    shipped = load_components(dest / "student")
-    assert shipped.is_student and shipped.student["teacher"] == "embedded"
-    assert shipped.scheduler_config["sigma_min"] == 1.0
+    # a student made before stage-2 students existed records no stage: stage 1's
+    for name, record in (
+        ("student1", {"teacher": "embedded", "targets": "teacher"}),
+        ("student2", {"teacher": "embedded", "targets": "truth", "stage": 2}),
+    ):
+        student = build_components("tiny", seed=3)
+        student.scheduler_config = student_schedule(student.scheduler_config)
+        student.student = record
+        distill_out = tmp_path / f"distill_{name}"
+        save_published_layout(student, distill_out / "final")
+        (distill_out / "train_config.json").write_text(json.dumps({"stage": "distill"}))
+        (distill_out / "loss.csv").write_text("step,loss\n10,0.5\n20,0.25\n")
+        assert ship_student(distill_out, dest) == dest / name
+        shipped = load_components(dest / name)
+        assert shipped.is_student and shipped.student == record
+        assert shipped.scheduler_config["sigma_min"] == 1.0
     report = json.loads((dest / "TRAINING.json").read_text())
-    assert set(report) == {"stage1", "stage2", "student"}
-    assert report["student"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
+    assert set(report) == {"stage1", "stage2", "student1", "student2"}
+    assert report["student2"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
