@@ -1,7 +1,8 @@
-r"""`amodal-ros distill`: a one-step student of a stage-1 model (preset `realtime`).
+r"""`amodal-ros distill`: a one-step student of a stage-1 or stage-2 model (preset `realtime`).
 
 Usage:
     amodal-ros distill --out student_out                        # the embedded model, synthetic
+    amodal-ros distill --distill-stage 2 --distill-target truth --out student2_out  # stage 2
     amodal-ros distill --teacher diffusion-vas-amodal-segmentation --data my_bags/ \
         --out student_out --mixed-precision bf16                # your recordings, on a GPU
     accelerate launch -m amodal_ros.cli.main distill --teacher DIR --data my_bags/ --out ...
@@ -9,8 +10,10 @@ Usage:
 The teacher (25 steps with guidance) samples `--distill-windows` windows of the data first
 (OUT/targets/; bags are replayed through it, OUT/targets/replays/), then the student, started
 from the teacher's weights, learns to give the same in 1 and 2 UNet evaluations
-(amodal_ros/train/distill.py). Run the result with `--checkpoint OUT/final --preset realtime`.
-A rerun with the same OUT continues.
+(amodal_ros/train/distill.py). With `--distill-target truth` it learns the ground truth of
+fresh synthetic windows instead, with no teacher sampling; `--distill-stage 2` (truth only)
+makes a student of a completion model. Run the result with `--checkpoint OUT/final --preset
+realtime` (stage 2: `--completion-checkpoint OUT/final`). A rerun with the same OUT continues.
 """
 
 from __future__ import annotations
@@ -77,8 +80,9 @@ def run(args: Args) -> dict:
 
     result = train(args.training)
     if result["main_process"]:
+        flag = "--completion-checkpoint" if args.training.distill_stage == 2 else "--checkpoint"
         print(
             f"distilled {result['steps']} steps; student: {result['final']} (run it with "
-            f"--checkpoint {result['final']} --preset realtime)"
+            f"{flag} {result['final']} --preset realtime)"
         )
     return result

@@ -20,8 +20,8 @@ DEPTH_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
 # Named speed/quality trade-offs, measured with the embedded model on 30 held-out synthetic
 # clips (README, "Speed: presets"): mIoU_occ 39.96 (quality), 40.41 (balanced, 3.1x fewer UNet
 # evaluations), 38.88 (fast, 12.5x fewer). Warm start lost quality in every setting measured,
-# so no preset uses it. `realtime` runs the checkpoint's distilled student (`amodal-ros
-# distill`) in one UNet evaluation. A preset overrides these fields.
+# so no preset uses it. `realtime` runs the checkpoints' distilled students (`amodal-ros
+# distill`) in one UNet evaluation per stage. A preset overrides these fields.
 PRESETS = {
     "quality": {
         "num_steps": 25,
@@ -250,8 +250,8 @@ class InferenceConfig(Config):
     )
     student: bool = param(
         False,
-        "run the checkpoint's distilled student (amodal-ros distill; 1 or 2 steps, no "
-        "guidance): 'embedded' selects the shipped one, a folder must be a student",
+        "run the checkpoints' distilled students (amodal-ros distill; 1 or 2 steps, no "
+        "guidance), both stages: 'embedded' selects the shipped ones, a folder must be one",
     )
     preset: str = param(
         "",

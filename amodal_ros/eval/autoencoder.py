@@ -1,5 +1,5 @@
-"""How well a checkpoint's VAE reconstructs what stage 1 reads and writes: the ceiling of
-every mask the model can produce.
+"""How well a checkpoint's VAE reconstructs what its stage writes: the ceiling of every mask
+(stage 1) or completion (stage 2) the model can produce.
 
 Each target's amodal and modal masks of held-out clips go through the VAE as the pipeline
 sends them (resized with the model's `mask_resize`, encoded to the posterior mode, decoded by
@@ -8,8 +8,14 @@ the temporal decoder in chunks of 8 frames) and are thresholded as the pipeline 
 the mask as resized there, soft masks at half coverage) and at the clip's own size (what a user
 sees: the decoded score upsampled, then thresholded, OR nothing).
 
+Stage 2 (`--stage 2`): each target's whole appearance on white goes through the VAE as stage
+2's targets do (`modal_rgb_pixels` of the amodal mask, decoded and resized back as a
+completion is); the PSNR is taken inside the hidden regions (eroded, as `eval` scores
+completions), next to what the working size alone loses (the same frames resized down and up,
+no VAE).
+
 Usage:
-    python -m amodal_ros.eval.autoencoder embedded [--clips 20] [--split test]
+    python -m amodal_ros.eval.autoencoder embedded [--clips 20] [--split test] [--stage 2]
 """
 
 from __future__ import annotations
@@ -63,6 +69,47 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
     }
 
 
+def reconstruction_psnr(components, config: InferenceConfig, clips) -> dict[str, float]:
+    """{"vae": PSNR (dB) of the VAE's reconstruction of objects' whole appearance inside their
+    hidden regions, "working_size": of the resizing alone, "objects": n}, the squared errors
+    pooled over all objects' hidden pixels."""
+    import torch
+
+    from amodal_ros.eval.metrics import occluded_region
+    from amodal_ros.pipeline import preprocess
+    from amodal_ros.pipeline.runner import to_uint8
+    from amodal_ros.pipeline.sampling import decode
+
+    vae = components.vae
+    errors = {"vae": [0.0, 0], "working_size": [0.0, 0]}
+    count = 0
+    for clip in clips:
+        for i in clip.target_ids:
+            hidden = occluded_region(clip.modal(i), clip.amodal[i])
+            if not hidden.any():
+                continue
+            truth = clip.appearance[i][..., :3]
+            pixels = preprocess.modal_rgb_pixels(
+                truth, clip.amodal[i], config.height, config.width
+            )
+            with torch.no_grad():
+                x = torch.from_numpy(pixels).to(vae.dtype)
+                latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
+                frames = decode(vae, latents[None], config.decode_chunk_size)[0]
+            h, w = hidden.shape[1:]
+            small = to_uint8(torch.from_numpy(pixels)).numpy()
+            for name, images in (("vae", to_uint8(frames).numpy()), ("working_size", small)):
+                big = preprocess.resize_stack(images, h, w, nearest=False)
+                diff = big.astype(np.float64)[hidden] - truth.astype(np.float64)[hidden]
+                errors[name][0] += float((diff**2).sum())
+                errors[name][1] += diff.size
+            count += 1
+    return {
+        name: 10.0 * float(np.log10(255.0**2 / max(total / max(n, 1), 1e-12)))
+        for name, (total, n) in errors.items()
+    } | {"objects": count}
+
+
 def _add(acc: list, pred: np.ndarray, truth: np.ndarray) -> None:
     acc[0] += int((pred & truth).sum())
     acc[1] += int((pred | truth).sum())
@@ -80,13 +127,17 @@ def main() -> None:
     parser.add_argument(
         "--threshold", type=int, default=-1, help="R+G+B mask threshold; -1 = the model's"
     )
+    parser.add_argument("--stage", type=int, default=1, choices=(1, 2))
     ns = parser.parse_args()
-    components = registry.components(ns.checkpoint)
+    components = registry.components(ns.checkpoint, stage=ns.stage)
     config = InferenceConfig(rgb_sum_threshold=ns.threshold).for_model(components.defaults)
     clips = [make_scene(seed) for seed in split_seeds(ns.split, ns.clips)]
-    scores = reconstruction_iou(components, config, clips)
-    threshold = config.rgb_sum_threshold
-    report = {"checkpoint": ns.checkpoint, "split": ns.split, "threshold": threshold, **scores}
+    report = {"checkpoint": ns.checkpoint, "split": ns.split, "stage": ns.stage}
+    if ns.stage == 2:
+        report["psnr_db_hidden"] = reconstruction_psnr(components, config, clips)
+    else:
+        report["threshold"] = config.rgb_sum_threshold
+        report |= reconstruction_iou(components, config, clips)
     print(json.dumps(report, indent=2))
 
 

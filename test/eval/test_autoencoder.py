@@ -9,7 +9,8 @@ pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.
 
 from amodal_ros.core.config import InferenceConfig  # noqa: E402
 from amodal_ros.data.scenes import make_scene  # noqa: E402
-from amodal_ros.eval.autoencoder import reconstruction_iou  # noqa: E402
+from amodal_ros.eval.autoencoder import reconstruction_iou, reconstruction_psnr  # noqa: E402
+from amodal_ros.eval.metrics import occluded_region  # noqa: E402
 
 
 def test_reconstruction_iou_at_the_working_and_the_clip_size(components12):
@@ -21,3 +22,16 @@ def test_reconstruction_iou_at_the_working_and_the_clip_size(components12):
     # an untrained VAE with nothing above the threshold reconstructs nothing: IoU 0
     none = reconstruction_iou(components12, config.replace(rgb_sum_threshold=764), clips)
     assert none["working"] == 0.0 and none["clip"] == 0.0
+
+
+def test_reconstruction_psnr_of_hidden_appearance_against_the_resizing_alone(components12):
+    """Stage 2's ceiling: an untrained VAE loses far more of an object's hidden appearance than
+    the working size does, and objects without a hidden part are not counted."""
+    clips = [make_scene(seed, num_frames=4, height=64, width=128) for seed in (2, 3, 5)]
+    hidden = sum(
+        bool(occluded_region(c.modal(i), c.amodal[i]).any()) for c in clips for i in c.target_ids
+    )
+    config = InferenceConfig(num_frames=4).for_model(components12.defaults)
+    scores = reconstruction_psnr(components12, config, clips)
+    assert scores["objects"] == hidden > 0
+    assert scores["working_size"] > 20.0 and scores["vae"] < scores["working_size"] - 5.0
