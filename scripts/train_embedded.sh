@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Retrain the embedded default model from scratch and copy it into amodal_ros/models/embedded/
 # (the recipe of its MODEL_CARD.md): the autoencoder on both cores, then stage 1 and stage 2 side
-# by side, one core each; then ship, choosing the mask threshold on 30 validation clips.
+# by side, one core each; then ship, choosing the mask threshold on 30 validation clips; then
+# the two stages' one-step students (preset realtime) side by side, and ship them.
 # Every run resumes from its last saved state (train_out/<run>/state) when started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,16 @@ stage2=$!                                                   # 2. stage 2 beside 
 OMP_NUM_THREADS=1 train config/train_stage1.yaml            # 3. stage 1 (mask + depth)
 wait "$stage2"
 scripts/with_env.sh python -m amodal_ros.train.ship train_out --calibrate 30
+
+# 4. the one-step students of the shipped stages, from the ground truth, side by side
+distill() {
+  OMP_NUM_THREADS=1 scripts/with_env.sh amodal-ros distill --distill-target truth \
+    --sample-reuse 4 --no-progress "$@"
+}
+distill --out train_out/student2 --distill-stage 2 --steps 2000 --seed 12 \
+  > train_out/student2.log 2>&1 &
+student2=$!
+distill --out train_out/student1 --steps 3000 --seed 11
+wait "$student2"
+scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1 --calibrate 30
+scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student2

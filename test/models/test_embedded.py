@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch")
 SCENE, OBJECT = 1_000_004, 2
 MIN_RECOVERED = 0.6  # the shipped model recovers about 1.0 of the hidden part (8 steps)
 MAX_SPILL = 0.3  # ... while marking about 0.08 of the object's area outside it
-MIN_COMPLETION_GAIN_DB = 6.0  # the shipped completion student: GAIN_MEASURED above white
+MIN_COMPLETION_GAIN_DB = 6.0  # the shipped completion student: 14.7 dB, white 5.3 dB
 
 
 def test_shipped_folders_hold_only_safetensors_and_json():
