@@ -364,8 +364,7 @@ class _Batches:
         # position draws the same windows whichever process owns it
         self.pools: dict[int, list[tuple]] = {}
         self.pool_size = max(1, POOL_SIZE // config.batch_size)
-        inference = _inference_config(config)
-        encoder = ConditionEncoder(components, inference, device, torch.float32)
+        encoder = ConditionEncoder(components, _inference_config(config), device, torch.float32)
         self.clip = encoder.clip_embed
         self.mode = components.defaults.get("conditioning_mode", "consistent")
 
