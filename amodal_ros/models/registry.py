@@ -2,6 +2,7 @@
 
     components("embedded", stage=1)      # the shipped model (synthetic scenes only)
     components("embedded", student=True) # stage 1's distilled one-step student (preset realtime)
+    components("embedded", stage=2, student=True)   # stage 2's (STUDENT_FOLDERS)
     components("tiny") / components("random-full-size")   # untrained, seeded: tests, benchmarks
     components("/path/to/diffusion-vas-amodal-segmentation")   # a checkpoint folder
     depth_model("vits") / depth_model("/path/to/Depth-Anything-V2-Small-hf")
