@@ -432,6 +432,11 @@ class _Replay:
             "conditioning_mode": cfg.conditioning_mode,
             "conditioning_mode_reason": self.pipelines.mode_reason,
             "working_size_hw": [cfg.height, cfg.width],
+            "sampling": {
+                "preset": cfg.preset or "custom",
+                "unet_steps": cfg.num_steps,
+                "student": cfg.student,
+            },
             "stream": {
                 k: getattr(self.stream, k) for k in ("frame_rate", "stride", "publish_frames")
             },

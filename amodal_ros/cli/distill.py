@@ -30,6 +30,8 @@ OPTIONS = (
     "distill_windows",
     "distill_target",
     "distill_stage",
+    "distill_space",
+    "pixel_iou_weight",
     "student_sigma",
     "out",
     "steps",

@@ -136,7 +136,7 @@ class WindowSampler:
         t = stacked.shape[1]
         chunks = _chunks_needed(t, cfg.decode_chunk_size, frames)
         outputs = []
-        with self.times("decode"):
+        with self.times("decode"), torch.no_grad():
             for first in range(0, len(jobs), cfg.objects_per_call):
                 part = stacked[first : first + cfg.objects_per_call]
                 pieces = [

@@ -108,9 +108,9 @@ def denoise(
     return latents
 
 
-@torch.no_grad()
 def decode(vae, latents: torch.Tensor, chunk_size: int) -> torch.Tensor:
-    """[B, F, 4, h, w] -> [B, F, 3, H, W] float32 in about [-1, 1], temporal decoder in chunks."""
+    """[B, F, 4, h, w] -> [B, F, 3, H, W] float32 in about [-1, 1], temporal decoder in chunks.
+    A pixel-space student trains through it; inference calls it under no_grad."""
     b = latents.shape[0]
     scaled = latents.to(vae.dtype) / vae.config.scaling_factor
     chunks = []

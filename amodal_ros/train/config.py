@@ -48,6 +48,22 @@ class TrainConfig(Config):
         None,
         ("teacher", "truth", "mix"),
     )
+    distill_space: str = param(
+        "latents",
+        "stage distill, target truth: where the student's samples meet the truth: 'latents' "
+        "(the VAE's posterior mean) or 'pixels' (decoded, the VAE decoder trained with the "
+        "student end to end; the teacher may then be a student to fine-tune)",
+        None,
+        None,
+        ("latents", "pixels"),
+    )
+    pixel_iou_weight: float = param(
+        0.1,
+        "stage-1 student in pixels: weight of the soft-IoU loss of its mask frames beside the "
+        "MSE (0 = the MSE alone)",
+        0.0,
+        100.0,
+    )
     student_sigma: float = param(
         1.0, "stage distill: the student's second noise level (2-step schedule)", 0.01, 100.0
     )
@@ -134,6 +150,11 @@ class TrainConfig(Config):
                 "distill_target truth trains on fresh synthetic windows (data synth); to learn "
                 "from a folder use distill_target teacher (or mix, for synthetic clip folders)"
             )
+        if self.distill_space == "pixels" and self.distill_target != "truth":
+            raise ValueError(
+                "distill_space pixels compares decoded samples with the true frames "
+                "(distill_target truth); the teacher's samples are latents"
+            )
         if self.distill_stage == 2 and self.distill_target != "truth":
             raise ValueError(
                 "a stage-2 student learns from the ground truth only (distill_target truth): "
@@ -144,3 +165,13 @@ class TrainConfig(Config):
     def completion(self) -> bool:
         """Whether the run's windows are stage 2's (completion pairs) rather than stage 1's."""
         return self.stage == "completion" or (self.stage == "distill" and self.distill_stage == 2)
+
+    @property
+    def pixel_targets(self) -> bool:
+        """Whether a student's samples are decoded and compared with the true frames."""
+        return self.stage == "distill" and self.distill_space == "pixels"
+
+    @property
+    def mask_pixels(self) -> bool:
+        """Whether a student's decoded samples are stage 1's mask frames (scored by IoU too)."""
+        return self.pixel_targets and not self.completion

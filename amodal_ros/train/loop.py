@@ -92,7 +92,7 @@ def train(config: TrainConfig) -> dict:
             components.scheduler_config, config.student_sigma
         )
         windows = len(distillation.data["teacher"]) if distillation else None
-        components.student = student_record(config, windows)
+        components.student = student_record(config, windows, components.student or None)
     if config.stage == "vae":
         model = components.vae
         model.requires_grad_(True)
@@ -100,6 +100,12 @@ def train(config: TrainConfig) -> dict:
     else:
         model = components.unet
         params = set_trainable(model, everything=config.trainable == "all")
+    decoder_params = []
+    if config.pixel_targets:  # the decoder learns the student's latents, end to end
+        decoder = components.vae.decoder.train()
+        decoder_params = [p.requires_grad_(True) for p in decoder.parameters()]
+        params = [*params, *decoder_params]
+        accelerator.register_for_checkpointing(decoder)  # resumes with the run's state
     model.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
@@ -144,12 +150,19 @@ def train(config: TrainConfig) -> dict:
                     loss = distillation.loss(model, components.scheduler_config, step, slots)
                 elif config.stage == "distill":  # ground truth: fresh windows
                     loss = student_loss(
-                        model, components.scheduler_config, *batches.truth(step, slots)
+                        model,
+                        components.scheduler_config,
+                        *batches.truth(step, slots),
+                        decoder=batches.decoder if config.pixel_targets else None,
+                        iou_weight=config.pixel_iou_weight if config.mask_pixels else 0.0,
                     )
                 else:
                     target, cond, context, ids, sigmas, noise = batches.sample(step, slots)
                     loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
             accelerator.backward(loss)  # gradients averaged over processes: the global batch's
+            for p in decoder_params:  # outside the prepared model: averaged here
+                if p.grad is not None:
+                    p.grad = accelerator.reduce(p.grad, "mean")
             if config.grad_clip > 0:
                 accelerator.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
@@ -328,11 +341,11 @@ def _starting_components(config: TrainConfig):
         return build_components("tiny", config.seed, channels, config.vae_blocks, config.vae_width)
     components = registry.components(config.init, stage=2 if config.completion else 1)
     if config.stage == "distill":
-        if config.fresh_unet or components.is_student:
+        if config.fresh_unet or (components.is_student and not config.pixel_targets):
             raise ValueError(
                 f"distill starts the student from the teacher's UNet: {config.init} must be a "
-                f"stage-{config.distill_stage} model that is not itself a student, with "
-                "fresh_unet false"
+                f"stage-{config.distill_stage} model that is not itself a student (a student "
+                "is fine-tuned only with distill_space pixels), with fresh_unet false"
             )
         return components
     if config.fresh_unet:
@@ -367,6 +380,12 @@ class _Batches:
         encoder = ConditionEncoder(components, _inference_config(config), device, torch.float32)
         self.clip = encoder.clip_embed
         self.mode = components.defaults.get("conditioning_mode", "consistent")
+
+    def decoder(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents [B, T, 4, h, w] -> frames as the pipeline decodes them, with gradients."""
+        from amodal_ros.pipeline.sampling import decode
+
+        return decode(self.c.vae, latents, _inference_config(self.config).decode_chunk_size)
 
     @torch.no_grad()
     def sample(self, step: int, slots: range):
@@ -406,7 +425,8 @@ class _Batches:
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
             target, cond, clip, ids = self._pooled(rng, generator, slot)
-            parts.append((torch.randn(target.shape, generator=generator), cond, clip, ids, target))
+            latents = (len(cond), self.c.vae.config.latent_channels, *cond.shape[2:])
+            parts.append((torch.randn(latents, generator=generator), cond, clip, ids, target))
         noise, cond, clip, ids, target = zip(*parts)
         context = cross_attention_context(torch.stack(clip), self.mode, guided=False)
         device = self.device
@@ -437,7 +457,8 @@ class _Batches:
         return item
 
     def _item(self, rng: np.random.Generator, generator: torch.Generator) -> tuple:
-        """(target latents, condition latents, CLIP embeddings, added time ids) of a window."""
+        """(target latents, or frames for `pixel_targets`; condition latents, CLIP embeddings,
+        added time ids) of a window."""
         from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD
 
         if self.config.completion:
@@ -447,7 +468,10 @@ class _Batches:
             target_px, clip_input = amodal, modal
             conditions = [modal, depth] if self.config.depth else [modal]
         sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
-        target = self._encode(target_px, target=True, generator=generator)
+        if self.config.pixel_targets:  # the student's decoded samples meet the true frames
+            target = torch.from_numpy(np.ascontiguousarray(target_px)).float()
+        else:
+            target = self._encode(target_px, target=True, generator=generator)
         noisy = [
             c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32) for c in conditions
         ]

@@ -7,7 +7,8 @@ validation split (never the test split) and recorded in its model_index.json def
 
 `--student DISTILL_OUT` ships a distilled student (`amodal-ros distill`) as embedded/student1
 (stage 1's, its threshold chosen the same way under preset realtime) or embedded/student2
-(stage 2's), and adds its run to TRAINING.json.
+(stage 2's), and adds its run to TRAINING.json (a fine-tuned student's keeps the run it
+continued as `before`).
 
 Usage:
     python -m amodal_ros.train.ship train_out [--calibrate 30]
@@ -57,14 +58,16 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDERS
 
     index = json.loads((distill_out / "final" / "model_index.json").read_text())
-    stage = index[METADATA_KEY]["student"].get("stage", 1)  # students before stage 2: 1
+    record = index[METADATA_KEY]["student"]
+    stage = record.get("stage", 1)  # students before stage 2: 1
     name = STUDENT_FOLDERS[stage]
     dest = dest or EMBEDDED_ROOT
     target = dest / name
     _copy_checkpoint(distill_out / "final", target)
     report_path = dest / "TRAINING.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    report[name] = _run_report(distill_out)
+    before = report.get(name) if record.get("fine_tuned_from") else None
+    report[name] = {**_run_report(distill_out), **({"before": before} if before else {})}
     if calibrate_clips and stage == 1:
         config = InferenceConfig(preset="realtime")
         report[name]["calibration"] = calibrate(target, calibrate_clips, config)

@@ -3,6 +3,7 @@ counts, stamps, determinism, corrupt messages, storage and bag formats, and fail
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -481,9 +482,12 @@ def test_demo_command_writes_bags_video_and_summary(tmp_path, capsys):
 
     # 8 camera frames at 15 fps are 4 model frames: the 25-frame window never fills, so the
     # demo finishes fast; every frame is still answered (modal passthrough, reason 1)
-    assert cli_main(["demo", "--out", str(tmp_path / "d"), "--frames", "8", "--steps", "1"]) == 0
+    assert cli_main(["demo", "--out", str(tmp_path / "d"), "--frames", "8"]) == 0
     out = capsys.readouterr().out
     assert "embedded model" in out and "overlay.mp4" in out
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    # the embedded model's one-step students by default
+    assert summary["sampling"] == {"preset": "realtime", "unet_steps": 1, "student": True}
     results = read_messages(tmp_path / "d" / "results", topics.OBJECTS_TOPIC)
     assert len(results) == 4
     assert {o.reason for _, m in results for o in m.objects} == {REASON_WINDOW_NOT_FULL}

@@ -191,3 +191,96 @@ def test_a_student_of_either_stage_learns_the_ground_truth_without_the_teacher(t
     amodal = pipelines.segmenter([ObjectTrack(1, masks)], np.ones((FRAMES, 32, 64), np.float32))
     done = pipelines.completer(rgb, amodal)[0]
     assert done.rgb.shape == (FRAMES, 32, 64, 3) and pipelines.completer.config.num_steps == 1
+
+
+def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(tmp_path):
+    """distill_space pixels: a student's decoded samples meet the true frames, and the decoder
+    learns with it; a run resumes with the decoder's state; the result runs under realtime."""
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.pipeline.factory import build
+    from amodal_ros.train.distill import student_loss
+    from amodal_ros.train.loop import _Batches, _data_config
+
+    latent = _config(tmp_path / "latent", distill_target="truth", steps=2)
+    train(latent)
+    with pytest.raises(ValueError, match="distill_space pixels"):
+        train(
+            _config(
+                tmp_path / "again", distill_target="truth", init=str(tmp_path / "latent/final")
+            )
+        )
+    config = _config(
+        tmp_path / "pixels",
+        distill_target="truth",
+        distill_space="pixels",
+        init=str(tmp_path / "latent" / "final"),
+        steps=1,
+        save_every=1,
+    )
+
+    def pixel_error(folder) -> float:  # decoded 1-2-step samples vs true frames, fixed windows
+        student = load_components(folder)
+        batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+        with torch.no_grad():
+            return float(
+                torch.stack(
+                    [
+                        student_loss(
+                            student.unet,
+                            student.scheduler_config,
+                            *batches.truth(step, range(1)),
+                            decoder=batches.decoder,
+                        )
+                        for step in (10_000, 10_001)
+                    ]
+                ).mean()
+            )
+
+    train(config)
+    first = load_components(tmp_path / "pixels" / "final")
+    start = load_components(tmp_path / "latent" / "final")
+    moved = [
+        float((a - b).abs().max())
+        for a, b in zip(first.vae.decoder.parameters(), start.vae.decoder.parameters())
+    ]
+    assert max(moved) > 0  # the decoder trains
+    assert all(  # the encoder does not: the conditions stay what the UNet learned
+        torch.equal(a, b)
+        for a, b in zip(first.vae.encoder.parameters(), start.vae.encoder.parameters())
+    )
+    state = tmp_path / "pixels" / "state"
+    assert (state / "custom_checkpoint_0.pkl").is_file()  # the decoder resumes with the run
+    before = pixel_error(tmp_path / "pixels" / "final")
+    train(config.replace(steps=30, save_every=100))
+    after = pixel_error(tmp_path / "pixels" / "final")
+    assert after < 0.7 * before, (before, after)
+    record = json.loads((tmp_path / "pixels" / "final" / "model_index.json").read_text())
+    student = record["amodal_ros"]["student"]
+    assert student["space"] == "pixels" and student["teacher"] == "tiny"
+    assert student["fine_tuned_from"] == str(tmp_path / "latent" / "final")
+    assert student["before"]["space"] == "latents"
+    pipelines = build(StreamConfig(checkpoint=str(tmp_path / "pixels" / "final")), REALTIME)
+    masks = np.zeros((FRAMES, 32, 64), bool)
+    masks[:, 8:20, 10:30] = True
+    out = pipelines.segmenter([ObjectTrack(1, masks)], np.ones((FRAMES, 32, 64), np.float32))
+    assert out[0].amodal.shape == (FRAMES, 32, 64)
+
+
+def test_pixel_space_needs_the_ground_truth(tmp_path):
+    with pytest.raises(ValueError, match="distill_target truth"):
+        _config(tmp_path, distill_space="pixels")
+
+
+def test_the_soft_iou_loss_rewards_committing_to_the_hidden_shape():
+    """Half the frame is the object: a faint guess (the per-pixel mean of an uncertain hidden
+    part) is half wrong, the shape itself right, an empty guess all wrong."""
+    from amodal_ros.train.distill import soft_iou_loss
+
+    target = -torch.ones(1, 2, 3, 8, 8)
+    target[..., :4] = 1.0
+    faint = torch.where(target > 0, torch.zeros_like(target), target)  # p = 0.5 on the object
+    assert float(soft_iou_loss(target, target)) == pytest.approx(0.0, abs=1e-6)
+    assert float(soft_iou_loss(faint, target)) == pytest.approx(0.5, abs=0.02)
+    empty = -torch.ones_like(target)
+    assert float(soft_iou_loss(empty, empty)) == pytest.approx(0.0)  # an empty frame left empty
+    assert float(soft_iou_loss(empty, target)) == pytest.approx(1.0, abs=0.04)

@@ -75,14 +75,16 @@ def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
     _run(train_out, "stage2", 10.0, [2.0, 1.0])
     ship(train_out, dest)
     # a student made before stage-2 students existed records no stage: stage 1's
+    fine_tuned = {"teacher": "embedded", "stage": 2, "fine_tuned_from": "embedded/student2"}
     for name, record in (
         ("student1", {"teacher": "embedded", "targets": "teacher"}),
         ("student2", {"teacher": "embedded", "targets": "truth", "stage": 2}),
+        ("student2", fine_tuned),  # keeps the run it continued
     ):
         student = build_components("tiny", seed=3)
         student.scheduler_config = student_schedule(student.scheduler_config)
         student.student = record
-        distill_out = tmp_path / f"distill_{name}"
+        distill_out = tmp_path / f"distill_{name}_{len(record)}"
         save_published_layout(student, distill_out / "final")
         (distill_out / "train_config.json").write_text(json.dumps({"stage": "distill"}))
         (distill_out / "loss.csv").write_text("step,loss\n10,0.5\n20,0.25\n")
@@ -93,3 +95,5 @@ def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
     report = json.loads((dest / "TRAINING.json").read_text())
     assert set(report) == {"stage1", "stage2", "student1", "student2"}
     assert report["student2"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
+    assert report["student2"]["before"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
+    assert "before" not in report["student2"]["before"]
