@@ -160,9 +160,10 @@ def train(config: TrainConfig) -> dict:
                     target, cond, context, ids, sigmas, noise = batches.sample(step, slots)
                     loss = edm_loss(model, target, cond, context, ids, sigmas, noise)
             accelerator.backward(loss)  # gradients averaged over processes: the global batch's
-            for p in decoder_params:  # outside the prepared model: averaged here
-                if p.grad is not None:
-                    p.grad = accelerator.reduce(p.grad, "mean")
+            if accelerator.num_processes > 1:  # the decoder is outside the prepared model
+                for p in decoder_params:
+                    if p.grad is not None:
+                        p.grad = accelerator.reduce(p.grad, "mean")
             if config.grad_clip > 0:
                 accelerator.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
@@ -377,15 +378,17 @@ class _Batches:
         # position draws the same windows whichever process owns it
         self.pools: dict[int, list[tuple]] = {}
         self.pool_size = max(1, POOL_SIZE // config.batch_size)
-        encoder = ConditionEncoder(components, _inference_config(config), device, torch.float32)
+        inference = _inference_config(config)
+        encoder = ConditionEncoder(components, inference, device, torch.float32)
         self.clip = encoder.clip_embed
+        self.decode_chunk_size = inference.decode_chunk_size
         self.mode = components.defaults.get("conditioning_mode", "consistent")
 
     def decoder(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents [B, T, 4, h, w] -> frames as the pipeline decodes them, with gradients."""
         from amodal_ros.pipeline.sampling import decode
 
-        return decode(self.c.vae, latents, _inference_config(self.config).decode_chunk_size)
+        return decode(self.c.vae, latents, self.decode_chunk_size)
 
     @torch.no_grad()
     def sample(self, step: int, slots: range):
