@@ -8,6 +8,11 @@ the temporal decoder in chunks of 8 frames) and are thresholded as the pipeline 
 the mask as resized there, soft masks at half coverage) and at the clip's own size (what a user
 sees: the decoded score upsampled, then thresholded, OR nothing).
 
+Next to it, the ceiling of stage 1's scores (`ceiling_scores`): `eval`'s metrics (mIoU,
+mIoU_occ, mIoU_occ_all, ...) of the true amodal masks as a perfect model at this working size
+would return them, resized to it and back (`working_size`), and also through the VAE (`vae`).
+No model of this working size and VAE can score above these.
+
 Stage 2 (`--stage 2`): each target's whole appearance on white goes through the VAE as stage
 2's targets do (`modal_rgb_pixels` of the amodal mask, decoded and resized back as a
 completion is); the PSNR is taken inside the hidden regions (eroded, as `eval` scores
@@ -16,6 +21,7 @@ no VAE).
 
 Usage:
     python -m amodal_ros.eval.autoencoder embedded [--clips 20] [--split test] [--stage 2]
+        [--threshold 400] [--working-size 64x128]
 """
 
 from __future__ import annotations
@@ -36,13 +42,8 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
         config: resolved for the model (working size, mask_resize, rgb_sum_threshold).
         clips: AmodalClips.
     """
-    import torch
-
     from amodal_ros.pipeline import preprocess
-    from amodal_ros.pipeline.runner import rgb_sum, to_masks
-    from amodal_ros.pipeline.sampling import decode
 
-    vae = components.vae
     sums = {"working": [0, 0], "clip": [0, 0]}
     count = 0
     for clip in clips:
@@ -53,20 +54,66 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
                 pixels = preprocess.mask_pixels(
                     masks, config.height, config.width, config.mask_resize
                 )
-                with torch.no_grad():
-                    x = torch.from_numpy(pixels).to(vae.dtype)
-                    latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
-                    frames = decode(vae, latents[None], config.decode_chunk_size)[0]
-                small, score = to_masks(rgb_sum(frames), config.rgb_sum_threshold)  # [T, h, w]
+                score = _vae_score(components.vae, pixels, config)  # [T, h, w]
+                small = np.rint(score * 765.0) > config.rgb_sum_threshold  # R+G+B, exact
                 truth = pixels[:, 0] > 0.0  # binary, or soft coverage above a half
                 _add(sums["working"], small, truth)
-                h, w = masks.shape[1:]
-                big = preprocess.resize_stack(score, h, w, nearest=False)
-                _add(sums["clip"], big * 765.0 > config.rgb_sum_threshold + 0.5, masks)
+                _add(sums["clip"], _upsampled(score, masks.shape[1:], config), masks)
                 count += 1
     return {name: inter / max(union, 1) for name, (inter, union) in sums.items()} | {
         "masks": count
     }
+
+
+def ceiling_scores(components, config: InferenceConfig, clips) -> dict[str, dict]:
+    """{"working_size": eval's scores (`metrics.mean_scores`) of the true amodal masks
+    resized to the working size and back, "vae": of them also through the VAE}: what a
+    perfect stage 1 of this working size (and VAE) would score, object by object as `eval`
+    runs them (an object never visible in its window is not run: its modal mask stands)."""
+    from amodal_ros.eval.metrics import mean_scores, score_window
+    from amodal_ros.pipeline import preprocess
+
+    windows: dict[str, list] = {"working_size": [], "vae": []}
+    for clip in clips:
+        for i in clip.target_ids:
+            truth, modal = clip.amodal[i], clip.modal(i)
+            if not modal.any():
+                for name in windows:
+                    windows[name].append(score_window(modal, truth, modal))
+                continue
+            pixels = preprocess.mask_pixels(truth, config.height, config.width, config.mask_resize)
+            scores = {
+                "working_size": (pixels.mean(1) + 1.0) / 2.0,  # a perfect decoded score
+                "vae": _vae_score(components.vae, pixels, config),
+            }
+            for name, score in scores.items():
+                pred = _upsampled(score, truth.shape[1:], config)
+                windows[name].append(score_window(pred, truth, modal))
+    return {name: mean_scores(w) for name, w in windows.items()}
+
+
+def _vae_score(vae, pixels: np.ndarray, config: InferenceConfig) -> np.ndarray:
+    """[T, h, w] mask score in [0, 1] (R+G+B / 765) of mask frames [T, 3, h, w] sent through
+    the VAE as the pipeline sends them (posterior mode, decoded in chunks)."""
+    import torch
+
+    from amodal_ros.pipeline.runner import rgb_sum
+    from amodal_ros.pipeline.sampling import decode
+
+    with torch.no_grad():
+        x = torch.from_numpy(pixels).to(vae.dtype)
+        latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
+        frames = decode(vae, latents[None], config.decode_chunk_size)[0]
+    return rgb_sum(frames).numpy() / 765.0
+
+
+def _upsampled(score: np.ndarray, size: tuple[int, int], config: InferenceConfig) -> np.ndarray:
+    """[T, H, W] bool: a working-size score upsampled smoothly and thresholded, as the
+    pipeline returns masks at the camera's size."""
+    from amodal_ros.pipeline import preprocess
+
+    big = preprocess.resize_stack(score.astype(np.float32), *size, nearest=False)
+    return big * 765.0 > config.rgb_sum_threshold + 0.5
 
 
 def reconstruction_psnr(components, config: InferenceConfig, clips) -> dict[str, float]:
@@ -128,16 +175,34 @@ def main() -> None:
         "--threshold", type=int, default=-1, help="R+G+B mask threshold; -1 = the model's"
     )
     parser.add_argument("--stage", type=int, default=1, choices=(1, 2))
+    parser.add_argument(
+        "--working-size",
+        default="",
+        metavar="HxW",
+        help="measure at this working size instead of the model's (what a larger one allows)",
+    )
     ns = parser.parse_args()
     components = registry.components(ns.checkpoint, stage=ns.stage)
     config = InferenceConfig(rgb_sum_threshold=ns.threshold).for_model(components.defaults)
+    if ns.working_size:
+        try:
+            height, width = (int(v) for v in ns.working_size.lower().split("x"))
+        except ValueError:
+            parser.error(f"--working-size {ns.working_size!r}: expected HxW, e.g. 64x128")
+        config = config.replace(height=height, width=width)
     clips = [make_scene(seed) for seed in split_seeds(ns.split, ns.clips)]
-    report = {"checkpoint": ns.checkpoint, "split": ns.split, "stage": ns.stage}
+    report = {
+        "checkpoint": ns.checkpoint,
+        "split": ns.split,
+        "stage": ns.stage,
+        "working_size": [config.height, config.width],
+    }
     if ns.stage == 2:
         report["psnr_db_hidden"] = reconstruction_psnr(components, config, clips)
     else:
         report["threshold"] = config.rgb_sum_threshold
         report |= reconstruction_iou(components, config, clips)
+        report["ceiling"] = ceiling_scores(components, config, clips)
     print(json.dumps(report, indent=2))
 
 

@@ -95,10 +95,20 @@ DEPTH_ANYTHING_SIZES = {
 }
 
 
-def unet_config(size: str, in_channels: int = 12, cross_attention_dim: int | None = None) -> dict:
-    """Keyword arguments of PerFrameUNet at `size` ('full': SVD-XT's, the class defaults)."""
+def unet_config(
+    size: str,
+    in_channels: int = 12,
+    cross_attention_dim: int | None = None,
+    width: int | None = None,
+) -> dict:
+    """Keyword arguments of PerFrameUNet at `size` ('full': SVD-XT's, the class defaults);
+    `width`: the tiny UNet's first block's channels (the second has twice as many)."""
     _check_size(size)
     config = dict(_TINY_UNET) if size == "tiny" else {}
+    if width is not None:
+        if size != "tiny":
+            raise ValueError("width sets the tiny UNet's blocks; the full one is SVD-XT's")
+        config["block_out_channels"] = (width, 2 * width)
     config["in_channels"] = in_channels
     if cross_attention_dim is not None:
         config["cross_attention_dim"] = cross_attention_dim
@@ -114,19 +124,20 @@ def build_components(
     vae_blocks: int | None = None,
     vae_width: int | None = None,
     vae_layers: int | None = None,
+    unet_width: int | None = None,
 ) -> VasComponents:
     """UNet, temporal VAE and CLIP vision tower of one stage at `size`, seeded, fp32, frozen.
 
     The tiny VAE's shape can be changed (`vae_blocks`: 2^(blocks - 1) downsampling, 4 = 8x as
-    SVD's; `vae_width` channels per block; `vae_layers` per block); models trained here pick
-    what their working size needs.
+    SVD's; `vae_width` channels per block; `vae_layers` per block), and so can the tiny UNet's
+    width (`unet_width`); models trained here pick what their working size needs.
     """
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     _check_size(size)
     torch.manual_seed(seed)
-    unet = PerFrameUNet(**unet_config(size, in_channels))
+    unet = PerFrameUNet(**unet_config(size, in_channels, width=unet_width))
     vae_spec = dict(_VAE[size])
     if size == "tiny":
         blocks = vae_blocks or vae_spec.pop("blocks")

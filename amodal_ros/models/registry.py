@@ -27,7 +27,8 @@ STUDENT_FOLDERS = {1: "student1", 2: "student2"}
 EMBEDDED_NOTE = (
     "NOTE: running the embedded model, a small Diffusion-VAS trained on synthetic scenes only "
     "(see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
-    "cameras: pass --checkpoint DIR for the published Diffusion-VAS weights."
+    "cameras: pass --checkpoint DIR --preset quality for the published Diffusion-VAS weights "
+    "(they have no one-step student)."
 )
 # Untrained seeded models of the real classes: name -> architecture size (its defaults:
 # architectures.SIZE_DEFAULTS).

@@ -14,7 +14,8 @@ class TrainConfig(Config):
     init: str = param(
         "",
         "starting checkpoint folder (published layout) or model name ('embedded'); '' = tiny "
-        "model. Stage distill: the teacher, which the student starts from",
+        "model. Stage distill: the teacher, which the student starts from (with target "
+        "truth it may be a student, fine-tuned)",
         flags=("--teacher",),
     )
     stage: str = param(
@@ -52,7 +53,7 @@ class TrainConfig(Config):
         "latents",
         "stage distill, target truth: where the student's samples meet the truth: 'latents' "
         "(the VAE's posterior mean) or 'pixels' (decoded, the VAE decoder trained with the "
-        "student end to end; the teacher may then be a student to fine-tune)",
+        "student end to end)",
         None,
         None,
         ("latents", "pixels"),
@@ -61,6 +62,14 @@ class TrainConfig(Config):
         0.1,
         "stage-1 student in pixels: weight of the soft-IoU loss of its mask frames beside the "
         "MSE (0 = the MSE alone)",
+        0.0,
+        100.0,
+    )
+    hidden_weight: float = param(
+        0.0,
+        "stage distill, target truth: extra weight of the object's hidden part in the "
+        "student's loss: each latent cell (or pixel) counts 1 + this x its hidden share. The "
+        "hidden part is what the model is for, and a small share of the frame",
         0.0,
         100.0,
     )
@@ -74,7 +83,16 @@ class TrainConfig(Config):
         "a VAE trained as a deterministic autoencoder (stage vae)",
     )
     fresh_unet: bool = param(
-        False, "start from a new seeded tiny UNet instead of init's (after the vae stage)"
+        False,
+        "start from a new seeded tiny UNet instead of init's (after the vae stage; stage "
+        "distill with target truth: a student with no teacher, only init's VAE and encoder)",
+    )
+    unet_width: int = param(
+        32,
+        "a new UNet's (fresh_unet, or init ''): channels of its first block (the second has "
+        "twice as many), a multiple of 32 (the UNet's group norm); 32 is the embedded model's",
+        32,
+        1024,
     )
     trainable: str = param(
         "temporal",
@@ -143,6 +161,11 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.unet_width % 32:
+            raise ValueError(
+                f"unet_width {self.unet_width}: the UNet normalises channels in 32 groups; "
+                "choose a multiple of 32"
+            )
         if self.stage != "distill":
             return
         if self.distill_target == "truth" and self.data != "synth":
@@ -154,6 +177,11 @@ class TrainConfig(Config):
             raise ValueError(
                 "distill_space pixels compares decoded samples with the true frames "
                 "(distill_target truth); the teacher's samples are latents"
+            )
+        if self.hidden_weight and self.distill_target != "truth":
+            raise ValueError(
+                "hidden_weight weights the true hidden part (distill_target truth); the "
+                "teacher's windows carry no ground truth"
             )
         if self.distill_stage == 2 and self.distill_target != "truth":
             raise ValueError(

@@ -226,6 +226,7 @@ def student_loss(
     context: torch.Tensor,
     time_ids: torch.Tensor,
     targets: Sequence[torch.Tensor],
+    weights: torch.Tensor | None = None,
     decoder: Callable[[torch.Tensor], torch.Tensor] | None = None,
     iou_weight: float = 0.0,
 ) -> torch.Tensor:
@@ -233,7 +234,8 @@ def student_loss(
     from `noise` (the pipeline's own sampler, gradients through every evaluation) and the
     target: [B, T, 4, h, w] latents, or with `decoder` [B, T, 3, H, W] frames that the sample
     is decoded to first (end to end: a one-step student is judged by what the pipeline
-    thresholds, and the decoder learns the student's latents), plus `iou_weight` x the soft
+    thresholds, and the decoder learns the student's latents), each cell weighted by
+    `weights` [B, T, 1, h, w] (normalised to mean 1) if given, plus `iou_weight` x the soft
     IoU loss of mask frames (`soft_iou_loss`)."""
     from amodal_ros.accel.backends import EagerUNet
     from amodal_ros.pipeline.sampling import denoise
@@ -245,11 +247,21 @@ def student_loss(
         if decoder is not None:
             sample = decoder(sample)
         for target in targets:
-            loss = torch.mean((sample.float() - target) ** 2)
+            loss = weighted_mse(sample.float(), target, weights)
             if iou_weight:
                 loss = loss + iou_weight * soft_iou_loss(sample.float(), target)
             losses.append(loss)
     return torch.stack(losses).mean()
+
+
+def weighted_mse(
+    sample: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """MSE of [B, T, C, h, w] tensors, each cell weighted by `weights` [B, T, 1, h, w]
+    normalised to mean 1: a cell of weight 5 counts five times one of weight 1, and the loss
+    keeps its scale (the learning rate means what it meant)."""
+    error = (sample - target) ** 2
+    return error.mean() if weights is None else (weights * error).mean() / weights.mean()
 
 
 def soft_iou_loss(frames: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -270,16 +282,22 @@ def _targets(choice: str) -> tuple[str, ...]:
 def student_record(config, windows: int | None, previous: dict | None = None) -> dict:
     """How a student was made (its model_index.json `amodal_ros.student`); `windows`: the
     teacher's collected windows (None: ground truth, fresh windows every step); `previous`:
-    the record of the student this run fine-tunes (distill_space pixels), if any."""
+    the record of the student this run fine-tunes (distill_target truth), if any."""
     sampled = windows is not None
-    continued = {"fine_tuned_from": config.init, "before": previous} if previous else {}
+    teacher, origin = config.init, {}
+    if config.fresh_unet:  # no teacher: a new UNet in init's latent space
+        teacher, origin = None, {"new_unet": {"width": config.unet_width, "vae": config.init}}
+    elif previous:
+        teacher = previous["teacher"]
+        origin = {"fine_tuned_from": config.init, "before": previous}
     return {
-        "teacher": previous["teacher"] if previous else config.init,
+        "teacher": teacher,
         "stage": config.distill_stage,
         "space": config.distill_space,
-        **continued,
+        **origin,
         "teacher_sampling": "25 Euler steps, guidance 1.5 (preset quality)" if sampled else None,
         "targets": config.distill_target,
+        "hidden_weight": config.hidden_weight,
         "data": config.data,
         "windows": windows if sampled else "fresh synthetic windows every step",
         "steps": list(STUDENT_STEPS),

@@ -51,6 +51,9 @@ FOREGROUND_SPREAD = 5
 # on white; masks are what stage 1 reads and writes, so they dominate.
 FRAME_KINDS = (0.3, 0.3, 0.15, 0.125, 0.125)
 POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
+# a pixel-space student's VAE decoder in the run's state, beside accelerate's files: as
+# safetensors, since accelerate would pickle an unprepared module (and unpickle it on resume)
+DECODER_STATE = "decoder.safetensors"
 
 
 def train(config: TrainConfig) -> dict:
@@ -63,6 +66,7 @@ def train(config: TrainConfig) -> dict:
     test/train/test_distributed.py). Only the main process writes logs and checkpoints.
     """
     from accelerate import Accelerator
+    from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
 
     from amodal_ros.models.layout import save_published_layout
@@ -100,12 +104,11 @@ def train(config: TrainConfig) -> dict:
     else:
         model = components.unet
         params = set_trainable(model, everything=config.trainable == "all")
-    decoder_params = []
+    decoder, decoder_params = None, []
     if config.pixel_targets:  # the decoder learns the student's latents, end to end
         decoder = components.vae.decoder.train()
         decoder_params = [p.requires_grad_(True) for p in decoder.parameters()]
         params = [*params, *decoder_params]
-        accelerator.register_for_checkpointing(decoder)  # resumes with the run's state
     model.train()
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
@@ -114,6 +117,8 @@ def train(config: TrainConfig) -> dict:
     start = 0
     if (out / "state" / "step.json").is_file():  # resume
         accelerator.load_state(str(out / "state"))
+        if decoder is not None:  # it resumes with the run's state
+            decoder.load_state_dict(load_file(out / "state" / DECODER_STATE))
         start = json.loads((out / "state" / "step.json").read_text())["step"]
         if main:
             _truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
@@ -152,7 +157,7 @@ def train(config: TrainConfig) -> dict:
                     loss = student_loss(
                         model,
                         components.scheduler_config,
-                        *batches.truth(step, slots),
+                        *batches.truth(step, slots, config.hidden_weight),
                         decoder=batches.decoder if config.pixel_targets else None,
                         iou_weight=config.pixel_iou_weight if config.mask_pixels else 0.0,
                     )
@@ -179,6 +184,9 @@ def train(config: TrainConfig) -> dict:
             if done % config.save_every == 0 or done == config.steps:
                 accelerator.save_state(str(out / "state"))
                 if main:
+                    if decoder is not None:
+                        weights = {k: v.contiguous() for k, v in decoder.state_dict().items()}
+                        save_file(weights, out / "state" / DECODER_STATE)
                     (out / "state" / "step.json").write_text(json.dumps({"step": done}))
                     seconds = time.perf_counter() - started
                     _log_timing(out / "timing.json", done - start, seconds, session)
@@ -339,20 +347,31 @@ def _starting_components(config: TrainConfig):
     mask_only = config.stage == "amodal" and not config.depth
     channels = 8 if mask_only else 12
     if not config.init:
-        return build_components("tiny", config.seed, channels, config.vae_blocks, config.vae_width)
+        return build_components(
+            "tiny",
+            config.seed,
+            channels,
+            config.vae_blocks,
+            config.vae_width,
+            unet_width=config.unet_width,
+        )
     components = registry.components(config.init, stage=2 if config.completion else 1)
-    if config.stage == "distill":
-        if config.fresh_unet or (components.is_student and not config.pixel_targets):
-            raise ValueError(
-                f"distill starts the student from the teacher's UNet: {config.init} must be a "
-                f"stage-{config.distill_stage} model that is not itself a student (a student "
-                "is fine-tuned only with distill_space pixels), with fresh_unet false"
-            )
-        return components
+    taught = config.stage == "distill" and config.distill_target != "truth"
+    if taught and (config.fresh_unet or components.is_student):
+        raise ValueError(
+            f"a student of the teacher's samples starts from the teacher's UNet: "
+            f"{config.init} must be a stage-{config.distill_stage} model that is not "
+            "itself a student (a student samples in 1-2 steps, not the teacher's 25), with "
+            "fresh_unet false; a student is fine-tuned, or a new UNet trained, only with "
+            "distill_target truth"
+        )
     if config.fresh_unet:
         torch.manual_seed(config.seed)
         cross = components.image_encoder.config.projection_dim
-        components.unet = PerFrameUNet(**unet_config("tiny", channels, cross_attention_dim=cross))
+        unet = unet_config("tiny", channels, cross_attention_dim=cross, width=config.unet_width)
+        components.unet = PerFrameUNet(**unet)
+    if config.stage == "distill":
+        return components
     have = components.unet.config.in_channels
     if have == 8 and channels == 12 and config.stage == "amodal":
         components.unet = add_depth_channels(components.unet)
@@ -400,7 +419,7 @@ class _Batches:
         parts = []
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
-            target, cond, clip, ids = self._pooled(rng, generator, slot)
+            target, cond, clip, ids, _ = self._pooled(rng, generator, slot)
             f, d = clip.shape
             context = clip[None].expand(f, f, d)  # every frame sees the whole window
             context, cond = conditioning_dropout(context, cond[None], generator)
@@ -418,19 +437,21 @@ class _Batches:
         )
 
     @torch.no_grad()
-    def truth(self, step: int, slots: range):
+    def truth(self, step: int, slots: range, hidden_weight: float = 0.0):
         """Batch items `slots` of step `step` for a student learning the ground truth:
-        (noise, cond, context, added time ids, [target]). No conditioning dropout: a student
+        (noise, cond, context, added time ids, [target], loss weights: 1 + `hidden_weight` x
+        each target cell's hidden share, or None for 0). No conditioning dropout: a student
         runs without guidance."""
         from amodal_ros.pipeline.sampling import cross_attention_context
 
         parts = []
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
-            target, cond, clip, ids = self._pooled(rng, generator, slot)
+            target, cond, clip, ids, hidden = self._pooled(rng, generator, slot)
             latents = (len(cond), self.c.vae.config.latent_channels, *cond.shape[2:])
-            parts.append((torch.randn(latents, generator=generator), cond, clip, ids, target))
-        noise, cond, clip, ids, target = zip(*parts)
+            noise = torch.randn(latents, generator=generator)
+            parts.append((noise, cond, clip, ids, target, 1 + hidden_weight * hidden))
+        noise, cond, clip, ids, target, weights = zip(*parts)
         context = cross_attention_context(torch.stack(clip), self.mode, guided=False)
         device = self.device
         return (
@@ -439,6 +460,7 @@ class _Batches:
             context.to(device),
             torch.tensor(ids, device=device),
             [torch.stack(target).to(device)],
+            torch.stack(weights).to(device) if hidden_weight else None,
         )
 
     def _pooled(self, rng: np.random.Generator, generator: torch.Generator, slot: int = 0):
@@ -461,29 +483,34 @@ class _Batches:
 
     def _item(self, rng: np.random.Generator, generator: torch.Generator) -> tuple:
         """(target latents, or frames for `pixel_targets`; condition latents, CLIP embeddings,
-        added time ids) of a window."""
+        added time ids; the target's hidden share [F, 1, h, w], each latent cell's the largest
+        of its pixels') of a window."""
         from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD
 
         if self.config.completion:
-            target_px, conditions, clip_input = self._completion_window(rng)
+            target_px, conditions, clip_input, visible = self._completion_window(rng)
+            amodal = conditions[1]
         else:
-            modal, amodal, depth = self._window(rng)
-            target_px, clip_input = amodal, modal
-            conditions = [modal, depth] if self.config.depth else [modal]
+            visible, amodal, depth = self._window(rng)
+            target_px, clip_input = amodal, visible
+            conditions = [visible, depth] if self.config.depth else [visible]
+        hidden = _hidden_share(amodal, visible)
         sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
         if self.config.pixel_targets:  # the student's decoded samples meet the true frames
             target = torch.from_numpy(np.ascontiguousarray(target_px)).float()
         else:
             target = self._encode(target_px, target=True, generator=generator)
+            hidden = torch.nn.functional.adaptive_max_pool2d(hidden, target.shape[-2:])
         noisy = [
             c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32) for c in conditions
         ]
         cond = torch.cat([self._encode(c) for c in noisy], 1)
         ids = [8.0, 127.0, sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
-        return target, cond, self.clip(clip_input), ids  # clip: [F, D]
+        return target, cond, self.clip(clip_input), ids, hidden  # clip: [F, D]
 
     def _completion_window(self, rng: np.random.Generator):
-        """(target, [modal RGB, amodal mask], CLIP input) pixels of one self-supervised pair.
+        """(target, [modal RGB, amodal mask], CLIP input, visible mask) pixels of one
+        self-supervised pair.
 
         Synthetic scenes render every object unoccluded (`appearance`), so each one is a fully
         visible source object; other objects' amodal tracks (this clip's, shifted) are pasted
@@ -511,7 +538,8 @@ class _Batches:
             modal_rgb = modal_rgb_pixels(pair.rgb, pair.modal, cfg.height, cfg.width)
             whole = modal_rgb_pixels(look[..., :3], amodal, cfg.height, cfg.width)
             amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
-            return whole, [modal_rgb, amodal_px], modal_rgb
+            visible = mask_pixels(pair.modal, cfg.height, cfg.width, cfg.mask_resize)
+            return whole, [modal_rgb, amodal_px], modal_rgb, visible
 
     def _scene(self, rng: np.random.Generator):
         from amodal_ros.data.scenes import make_scene
@@ -573,6 +601,13 @@ class _Batches:
         if self.config.sample_targets:
             z = z + dist.std * torch.randn(z.shape, generator=generator).to(z)
         return (z * vae.config.scaling_factor).float()
+
+
+def _hidden_share(amodal: np.ndarray, visible: np.ndarray) -> torch.Tensor:
+    """[F, 1, h, w] share of each working pixel where the object is hidden, from mask frames
+    [F, 3, h, w] in [-1, 1] (soft with `mask_resize: area`)."""
+    share = (amodal.mean(1, keepdims=True) - visible.mean(1, keepdims=True)) / 2
+    return torch.from_numpy(np.clip(share, 0.0, 1.0)).float()
 
 
 def _shift(rng: np.random.Generator, shape) -> tuple[int, int]:

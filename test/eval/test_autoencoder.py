@@ -9,7 +9,11 @@ pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.
 
 from amodal_ros.core.config import InferenceConfig  # noqa: E402
 from amodal_ros.data.scenes import make_scene  # noqa: E402
-from amodal_ros.eval.autoencoder import reconstruction_iou, reconstruction_psnr  # noqa: E402
+from amodal_ros.eval.autoencoder import (  # noqa: E402
+    ceiling_scores,
+    reconstruction_iou,
+    reconstruction_psnr,
+)
 from amodal_ros.eval.metrics import occluded_region  # noqa: E402
 
 
@@ -35,3 +39,20 @@ def test_reconstruction_psnr_of_hidden_appearance_against_the_resizing_alone(com
     scores = reconstruction_psnr(components12, config, clips)
     assert scores["objects"] == hidden > 0
     assert scores["working_size"] > 20.0 and scores["vae"] < scores["working_size"] - 5.0
+
+
+def test_the_ceiling_of_stage_1_is_the_truth_at_the_working_size(components12):
+    """A perfect model scores 100 where the clip is the working size, less where the working
+    size loses detail, and an untrained VAE loses far more."""
+    config = InferenceConfig(num_frames=4).for_model(components12.defaults)
+    config = config.replace(mask_resize="nearest", rgb_sum_threshold=382)
+    same = [make_scene(seed, num_frames=4, height=32, width=64) for seed in (2, 3)]
+    exact = ceiling_scores(components12, config, same)["working_size"]
+    assert exact["frames_occ_all"] > 0
+    assert exact["mIoU"] == exact["mIoU_occ_all"] == 100.0 and exact["stray_share"] == 0.0
+    finer = [make_scene(seed, num_frames=4, height=128, width=256) for seed in (2, 3)]
+    scores = ceiling_scores(components12, config, finer)
+    assert 80.0 < scores["working_size"]["mIoU"] < 100.0
+    assert scores["vae"]["mIoU_occ_all"] < scores["working_size"]["mIoU_occ_all"] - 20.0
+    # the same frames are scored (those with a hidden part: set by the truth alone)
+    assert scores["vae"]["frames_occ_all"] == scores["working_size"]["frames_occ_all"] > 0

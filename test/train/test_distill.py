@@ -4,6 +4,7 @@ with preset realtime."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -203,12 +204,22 @@ def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(t
 
     latent = _config(tmp_path / "latent", distill_target="truth", steps=2)
     train(latent)
-    with pytest.raises(ValueError, match="distill_space pixels"):
-        train(
-            _config(
-                tmp_path / "again", distill_target="truth", init=str(tmp_path / "latent/final")
-            )
+    # a student samples in 1-2 steps: it is no teacher, only a start for the ground truth
+    with pytest.raises(ValueError, match="student is fine-tuned.*only with distill_target truth"):
+        train(_config(tmp_path / "again", init=str(tmp_path / "latent/final")))
+    hidden = tmp_path / "hidden"
+    train(
+        _config(
+            hidden,
+            distill_target="truth",
+            hidden_weight=4.0,
+            init=str(tmp_path / "latent/final"),
+            steps=1,
         )
+    )
+    record = json.loads((hidden / "final" / "model_index.json").read_text())["amodal_ros"]
+    assert record["student"]["space"] == "latents" and record["student"]["hidden_weight"] == 4
+    assert record["student"]["fine_tuned_from"] == str(tmp_path / "latent/final")
     config = _config(
         tmp_path / "pixels",
         distill_target="truth",
@@ -249,7 +260,19 @@ def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(t
         for a, b in zip(first.vae.encoder.parameters(), start.vae.encoder.parameters())
     )
     state = tmp_path / "pixels" / "state"
-    assert (state / "custom_checkpoint_0.pkl").is_file()  # the decoder resumes with the run
+    assert not list(state.glob("custom_checkpoint_*"))  # the decoder is never pickled
+    # the decoder resumes with the run: a run continued from a state whose decoder says 7
+    # everywhere in one bias ends near 7
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(tmp_path / "pixels", tmp_path / "resumed")
+    saved = load_file(state / "decoder.safetensors")
+    bias = next(k for k in saved if k.endswith("conv_out.bias"))
+    saved[bias] = torch.full_like(saved[bias], 7.0)
+    save_file(saved, tmp_path / "resumed" / "state" / "decoder.safetensors")
+    train(config.replace(out=str(tmp_path / "resumed"), steps=2))
+    resumed = load_components(tmp_path / "resumed" / "final").vae.decoder.state_dict()[bias]
+    assert torch.allclose(resumed, torch.full_like(resumed, 7.0), atol=0.05)
     before = pixel_error(tmp_path / "pixels" / "final")
     train(config.replace(steps=30, save_every=100))
     after = pixel_error(tmp_path / "pixels" / "final")
@@ -266,9 +289,47 @@ def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(t
     assert out[0].amodal.shape == (FRAMES, 32, 64)
 
 
-def test_pixel_space_needs_the_ground_truth(tmp_path):
+def test_a_new_unet_of_another_width_learns_the_ground_truth_with_no_teacher(tmp_path):
+    """fresh_unet with target truth: a new UNet (here twice the embedded width) trains in the
+    init's latent space; its record names no teacher, and it runs under realtime."""
+    out = tmp_path / "new"
+    train(_config(out, distill_target="truth", fresh_unet=True, unet_width=64, steps=1))
+    index = json.loads((out / "final" / "model_index.json").read_text())
+    record = index["amodal_ros"]["student"]
+    assert record["teacher"] is None and record["new_unet"] == {"width": 64, "vae": "tiny"}
+    unet = json.loads((out / "final" / "unet" / "config.json").read_text())
+    assert unet["block_out_channels"] == [64, 128]
+    segmenter = AmodalSegmenter.from_pretrained(str(out / "final"), REALTIME)
+    masks = np.zeros((FRAMES, 32, 64), bool)
+    masks[:, 8:20, 10:30] = True
+    amodal = segmenter([ObjectTrack(1, masks)], np.ones((FRAMES, 32, 64), np.float32))
+    assert amodal[0].amodal.shape == (FRAMES, 32, 64)
+    with pytest.raises(ValueError, match="new UNet trained, only with distill_target truth"):
+        train(_config(tmp_path / "taught", fresh_unet=True))
+    with pytest.raises(ValueError, match="multiple of 32"):
+        _config(tmp_path / "odd", unet_width=48)
+
+
+def test_pixel_space_and_hidden_weights_need_the_ground_truth(tmp_path):
     with pytest.raises(ValueError, match="distill_target truth"):
         _config(tmp_path, distill_space="pixels")
+    with pytest.raises(ValueError, match="hidden_weight weights the true hidden part"):
+        _config(tmp_path, hidden_weight=4.0)
+
+
+def test_a_hidden_cell_of_weight_5_counts_five_times_a_visible_one():
+    """hidden_weight 4: the same error costs 5x in a hidden cell, and the weights are
+    normalised, so an unweighted loss keeps its value."""
+    from amodal_ros.train.distill import weighted_mse
+
+    target = torch.zeros(1, 1, 1, 1, 2)
+    weights = torch.tensor([1.0, 5.0]).view(1, 1, 1, 1, 2)  # a visible cell, a hidden one
+    miss_hidden = torch.tensor([0.0, 1.0]).view_as(target)
+    miss_visible = torch.tensor([1.0, 0.0]).view_as(target)
+    assert float(weighted_mse(miss_hidden, target, weights)) == pytest.approx(5 / 6)
+    assert float(weighted_mse(miss_visible, target, weights)) == pytest.approx(1 / 6)
+    assert float(weighted_mse(miss_hidden, target)) == pytest.approx(0.5)
+    assert float(weighted_mse(miss_hidden, target, torch.ones_like(weights))) == 0.5
 
 
 def test_the_soft_iou_loss_rewards_committing_to_the_hidden_shape():

@@ -73,7 +73,7 @@ def test_completion_pairs_hide_part_of_a_whole_object(vae_run):
     batches = _Batches(components, config, "cpu")
     rng = np.random.default_rng(3)
     for _ in range(3):
-        target, (modal_rgb, amodal), clip_input = batches._completion_window(rng)
+        target, (modal_rgb, amodal), clip_input, _ = batches._completion_window(rng)
         assert clip_input is modal_rgb
         target, modal_rgb = target.transpose(0, 2, 3, 1), modal_rgb.transpose(0, 2, 3, 1)
         whole = amodal[:, 0] > 0  # [F, h, w] amodal mask (+1 inside)
@@ -83,6 +83,30 @@ def test_completion_pairs_hide_part_of_a_whole_object(vae_run):
         assert visible.sum() / whole.sum() < 0.75  # hidden enough (resizing blurs edges)
         inner = visible & whole
         assert np.abs(modal_rgb[inner] - target[inner]).mean() < 0.1  # sensor noise only
+
+
+def test_the_hidden_share_is_the_whole_object_less_what_shows(vae_run):
+    """A student's `hidden_weight` map: zero outside the object and where it shows, the
+    hidden area in all; in latents each cell takes its pixels' largest share."""
+    import torch.nn.functional as F
+
+    from amodal_ros.train.loop import _hidden_share
+
+    components = load_components(vae_run)
+    config = TrainConfig(stage="completion", **dict(SMALL, num_frames=6))
+    batches = _Batches(components, config, "cpu")
+    rng = np.random.default_rng(5)
+    _, (_, amodal), _, visible = batches._completion_window(rng)
+    share = _hidden_share(amodal, visible)[:, 0].numpy()  # [F, h, w]
+    whole, shows = (amodal[:, 0] + 1) / 2, (visible[:, 0] + 1) / 2
+    assert (share[whole == 0] == 0).all() and (share[shows == 1] == 0).all()
+    assert share.sum() == pytest.approx(whole.sum() - shows.sum(), rel=1e-4)
+    assert share.sum() > 0.3 * whole.sum()  # pairs hide at least 30 % of the object
+    # the same window as a training item: its latent cells carry their pixels' largest share
+    target, _, _, _, hidden = batches._item(np.random.default_rng(5), torch.Generator())
+    assert hidden.shape == (6, 1, *target.shape[-2:])
+    pooled = F.adaptive_max_pool2d(torch.from_numpy(share)[:, None], target.shape[-2:])
+    assert torch.equal(hidden, pooled)
 
 
 def test_completion_training_lowers_the_loss_on_a_fixed_batch(vae_run):
