@@ -31,8 +31,12 @@ class OverlayVideo:
         self._writer: cv2.VideoWriter | None = None
         self._gif: list[np.ndarray] | None = []
         # staged as .STEM.mp4.partial-PID.mp4: OpenCV picks the container by the extension
-        final = self.stem.with_suffix(".mp4")
+        final = self._named(".mp4")
         self._tmp_mp4 = final.parent / f"{partial_prefix(final)}-{os.getpid()}.mp4"
+
+    def _named(self, suffix: str) -> Path:
+        """STEM + suffix: a stem with a dot of its own (`run.v2`) keeps it."""
+        return self.stem.with_name(self.stem.name + suffix)
 
     def add(self, rgb: np.ndarray) -> None:
         """Append one [H, W, 3] uint8 RGB frame."""
@@ -56,7 +60,7 @@ class OverlayVideo:
             opened = self._writer.isOpened()
             self._writer.release()
             if opened:
-                final = self.stem.with_suffix(".mp4")
+                final = self._named(".mp4")
                 os.replace(self._tmp_mp4, final)
                 written.append(final)
             else:
@@ -70,7 +74,7 @@ class OverlayVideo:
         if self._gif:
             from PIL import Image
 
-            final = self.stem.with_suffix(".gif")
+            final = self._named(".gif")
             tmp = final.with_name(partial_prefix(final))
             images = [Image.fromarray(f) for f in self._gif]
             images[0].save(

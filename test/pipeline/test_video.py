@@ -1,0 +1,25 @@
+"""Overlay videos are named after the stem the user gave."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from amodal_ros.pipeline.video import OverlayVideo
+
+
+def _write(stem) -> list[str]:
+    video = OverlayVideo(stem, fps=8.0)
+    for value in (0, 128, 255):
+        video.add(np.full((16, 16, 3), value, np.uint8))
+    return sorted(p.name for p in video.close())
+
+
+def test_a_stem_with_a_dot_of_its_own_keeps_it(tmp_path):
+    written = _write(tmp_path / "run.v2")
+    assert "run.v2.gif" in written and set(written) <= {"run.v2.gif", "run.v2.mp4"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == written  # nothing partial is left
+
+
+def test_a_video_suffix_given_as_the_stem_is_not_doubled(tmp_path):
+    written = _write(tmp_path / "ov.mp4")
+    assert "ov.gif" in written and set(written) <= {"ov.gif", "ov.mp4"}
