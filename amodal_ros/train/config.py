@@ -166,6 +166,11 @@ class TrainConfig(Config):
                 f"unet_width {self.unet_width}: the UNet normalises channels in 32 groups; "
                 "choose a multiple of 32"
             )
+        if self.unet_width != 32 and self.init and not self.fresh_unet:
+            raise ValueError(
+                f"unet_width {self.unet_width} sets a new UNet's width, but the run continues "
+                f"{self.init}'s UNet: add fresh_unet (--fresh-unet) or leave unet_width at 32"
+            )
         if self.stage != "distill":
             return
         if self.distill_target == "truth" and self.data != "synth":

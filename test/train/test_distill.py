@@ -308,6 +308,8 @@ def test_a_new_unet_of_another_width_learns_the_ground_truth_with_no_teacher(tmp
         train(_config(tmp_path / "taught", fresh_unet=True))
     with pytest.raises(ValueError, match="multiple of 32"):
         _config(tmp_path / "odd", unet_width=48)
+    with pytest.raises(ValueError, match="add fresh_unet"):  # it would be ignored
+        _config(tmp_path / "kept", distill_target="truth", unet_width=64)
 
 
 def test_pixel_space_and_hidden_weights_need_the_ground_truth(tmp_path):
