@@ -157,7 +157,7 @@ def train(config: TrainConfig) -> dict:
                     loss = student_loss(
                         model,
                         components.scheduler_config,
-                        *batches.truth(step, slots, config.hidden_weight),
+                        *batches.truth(step, slots),
                         decoder=batches.decoder if config.pixel_targets else None,
                         iou_weight=config.pixel_iou_weight if config.mask_pixels else 0.0,
                     )
@@ -437,13 +437,14 @@ class _Batches:
         )
 
     @torch.no_grad()
-    def truth(self, step: int, slots: range, hidden_weight: float = 0.0):
+    def truth(self, step: int, slots: range):
         """Batch items `slots` of step `step` for a student learning the ground truth:
-        (noise, cond, context, added time ids, [target], loss weights: 1 + `hidden_weight` x
-        each target cell's hidden share, or None for 0). No conditioning dropout: a student
-        runs without guidance."""
+        (noise, cond, context, added time ids, [target], loss weights: 1 + the config's
+        `hidden_weight` x each target cell's hidden share, or None for 0). No conditioning
+        dropout: a student runs without guidance."""
         from amodal_ros.pipeline.sampling import cross_attention_context
 
+        hidden_weight = self.config.hidden_weight
         parts = []
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
