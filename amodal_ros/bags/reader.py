@@ -17,6 +17,13 @@ EXPECTED_TYPES = {
     DEPTH: (IMAGE, COMPRESSED_IMAGE),
     INFO: (CAMERA_INFO,),
 }
+# the option that names each role's topic (replay, replay-many and distill all take them)
+TOPIC_OPTIONS = {
+    RGB: "--rgb-topic",
+    MASKS: "--mask-topic",
+    DEPTH: "--depth-topic",
+    INFO: "--camera-info-topic",
+}
 
 
 class InputBag:
@@ -60,7 +67,8 @@ class InputBag:
                 for name, info in sorted(available.items())
             )
             raise InputError(
-                f"{role} topic {topic} is not in {self.path}; the bag has: {have or 'nothing'}"
+                f"{role} topic {topic} is not in {self.path}; the bag has: {have or 'nothing'}. "
+                f"Name its {role} topic with {TOPIC_OPTIONS[role]}"
             )
         info = available[topic]
         expected = EXPECTED_TYPES[role]

@@ -27,6 +27,9 @@ from amodal_ros.train.config import TrainConfig
 OPTIONS = (
     "init",
     "data",
+    "rgb_topic",
+    "depth_topic",
+    "mask_topic",
     "distill_windows",
     "distill_target",
     "distill_stage",

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from amodal_ros.bags import topics
 from amodal_ros.core.config import Config, check_fields, param
+
+DEFAULT_BAG_TOPICS = (topics.RGB_TOPIC, topics.DEPTH_TOPIC, topics.MASK_TOPIC)
 
 
 @dataclass
@@ -30,6 +33,16 @@ class TrainConfig(Config):
         "synth",
         "stage distill: 'synth' (synthetic train split) or a folder of rosbags (replayed "
         "through the teacher: your own unlabeled recordings) and synthetic clip folders",
+    )
+    rgb_topic: str = param(
+        topics.RGB_TOPIC, "stage distill from bags: their RGB topic (Image or CompressedImage)"
+    )
+    depth_topic: str = param(
+        topics.DEPTH_TOPIC,
+        "stage distill from bags: their depth topic (read when the teacher uses camera depth)",
+    )
+    mask_topic: str = param(
+        topics.MASK_TOPIC, "stage distill from bags: their instance-label topic (your segmenter's)"
     )
     distill_stage: int = param(
         1,
@@ -173,6 +186,12 @@ class TrainConfig(Config):
             )
         if self.stage != "distill":
             return
+        bag_topics = (self.rgb_topic, self.depth_topic, self.mask_topic)
+        if self.data == "synth" and bag_topics != DEFAULT_BAG_TOPICS:
+            raise ValueError(
+                "rgb_topic, depth_topic and mask_topic name the topics of the bags in data; "
+                "data synth has no bags: pass --data FOLDER or leave the topics out"
+            )
         if self.distill_target == "truth" and self.data != "synth":
             raise ValueError(
                 "distill_target truth trains on fresh synthetic windows (data synth); to learn "

@@ -422,7 +422,16 @@ def _replay_bag(teacher: TeacherRecorder, config, bag: Path, store: TargetStore)
     stream = replay_stream().replace(checkpoint=config.init)
     source = resolve_depth_source(stream, teacher.needs_depth)
     out = store.folder / "replays" / bag.name
-    args = ReplayArgs(bag=bag, out=out, stream=stream, overwrite=True, progress=config.progress)
+    args = ReplayArgs(
+        bag=bag,
+        out=out,
+        stream=stream,
+        rgb_topic=config.rgb_topic,
+        depth_topic=config.depth_topic,
+        mask_topic=config.mask_topic,
+        overwrite=True,
+        progress=config.progress,
+    )
     teacher.items.clear()
     replay(args, pipelines=Pipelines(teacher, None, None, source, config.init))
     room = max(0, config.distill_windows - store.windows)

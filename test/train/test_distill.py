@@ -121,23 +121,43 @@ def test_realtime_refuses_a_model_that_is_not_a_student(published_folder):
         InferenceConfig(student=True, num_steps=4, min_guidance=1.0, max_guidance=1.0)
 
 
-def test_distill_from_a_bag_learns_from_the_teachers_replay(tmp_path):
-    """The deployment-domain path: unlabeled recordings, replayed through the teacher."""
+def test_distill_from_a_bag_learns_from_the_teachers_replay(tmp_path, capsys):
+    """The deployment-domain path: unlabeled recordings on the robot's own topics, replayed
+    through the teacher."""
+    from amodal_ros.bags import topics
     from amodal_ros.bags.demo_bag import write_demo_bag
 
     pytest.importorskip("rosbags")
     bags = tmp_path / "recordings"
-    write_demo_bag(bags / "kitchen", frames=12, fps=8.0, height=64, width=128)
+    write_demo_bag(tmp_path / "demo", frames=12, fps=8.0, height=64, width=128)
+    ours = {
+        topics.RGB_TOPIC: "/zed/rgb/image_rect_color",
+        topics.DEPTH_TOPIC: "/zed/depth/depth_registered",
+        topics.MASK_TOPIC: "/segmenter/labels",
+    }
+    _copy_renamed(tmp_path / "demo", bags / "kitchen", ours)
     out = tmp_path / "student"
     argv = ["distill", "--teacher", "tiny", "--data", str(bags), "--out", str(out)]
     argv += ["--steps", "2", "--distill-windows", "50", "--no-progress", "--num-frames", "4"]
-    assert main(argv) == 0
+    # on the default topics: refused, naming the bag's topics and the option to choose them
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert f"rgb topic {topics.RGB_TOPIC} is not in" in err
+    assert "/zed/rgb/image_rect_color (sensor_msgs/msg/Image" in err and "--rgb-topic" in err
+    assert not (out / "final").exists()
+    argv += ["--rgb-topic", ours[topics.RGB_TOPIC], "--mask-topic", ours[topics.MASK_TOPIC]]
+    assert main(argv) != 0  # the teacher reads the camera's depth, on its own topic
+    assert f"depth topic {topics.DEPTH_TOPIC} is not in" in capsys.readouterr().err
+    assert main([*argv, "--depth-topic", ours[topics.DEPTH_TOPIC]]) == 0
     store = TargetStore(out / "targets")
     assert store.windows > 0 and store.meta["sources_done"] == [str((bags / "kitchen").resolve())]
     data = store.load()
     assert not bool(data["has_truth"].any())  # recordings have no ground truth
     assert (out / "targets" / "replays" / "kitchen" / "metadata.yaml").is_file()
     assert (out / "final" / "model_index.json").is_file()
+    # topics name bags: with synthetic data they would be ignored, so they are refused
+    with pytest.raises(ValueError, match="data synth has no bags"):
+        _config(out, mask_topic="/segmenter/labels")
 
     # ground-truth targets need ground truth: a mix over the teacher's windows needs it in
     # each, and truth alone trains on fresh synthetic windows only
@@ -145,6 +165,24 @@ def test_distill_from_a_bag_learns_from_the_teachers_replay(tmp_path):
         train(_config(out, data=str(bags), distill_target="mix", steps=3))
     with pytest.raises(ValueError, match="fresh synthetic windows"):
         _config(out, data=str(bags), distill_target="truth")
+
+
+def _copy_renamed(source, target, names: dict[str, str]) -> None:
+    """A copy of a rosbag2 with its topics renamed (`names`: old -> new), as another robot
+    would have recorded it."""
+    from rosbags.highlevel import AnyReader
+
+    from amodal_ros.bags.output import staged_bag
+    from amodal_ros.bags.typestore import amodal_typestore
+
+    store = amodal_typestore()
+    with AnyReader([source]) as reader, staged_bag(target) as writer:
+        conns = {
+            c.id: writer.add_connection(names.get(c.topic, c.topic), c.msgtype, typestore=store)
+            for c in reader.connections
+        }
+        for conn, stamp, raw in reader.messages():
+            writer.write(conns[conn.id], stamp, raw)
 
 
 def _truth_error(student_dir, config: TrainConfig) -> float:
