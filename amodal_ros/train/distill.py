@@ -429,6 +429,7 @@ def _replay_bag(teacher: TeacherRecorder, config, bag: Path, store: TargetStore)
         rgb_topic=config.rgb_topic,
         depth_topic=config.depth_topic,
         mask_topic=config.mask_topic,
+        camera_info_topic="",  # the teacher's windows need no intrinsics
         overwrite=True,
         progress=config.progress,
     )
