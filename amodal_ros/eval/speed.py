@@ -129,6 +129,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     )
     scenarios: list[Scenario] = []
     skipped: dict[str, str] = {}
+    student_pipes = None  # realtime's student, whose UNet may differ from stage 1's
 
     def add(name, build_scenario):
         if name not in args.skip:
@@ -153,6 +154,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             if isinstance(student, str):
                 skipped[name] = student
                 continue
+            student_pipes = student
             add(name, lambda p=student, n=name: DefaultScenario(n, p, stream, publish))
             continue
         add(
@@ -217,6 +219,9 @@ def run_bench(args: BenchArgs, log=print) -> dict:
         log("timing the floor (bare UNet step) ...")
         batches = {"guided": 2 * objects, "unguided": objects}
         floor = unet_floor(pipes.segmenter.sampler, batches)
+        student_unet = student_pipes and student_pipes.segmenter.sampler.c.unet.config
+        if student_unet and student_unet != pipes.segmenter.sampler.c.unet.config:
+            floor["student"] = unet_floor(student_pipes.segmenter.sampler, {"unguided": objects})
         for s in scenarios:
             summaries[s.m.name]["floor_share"] = _floor_share(s, floor, summaries[s.m.name])
     if "reference" in summaries:
@@ -249,9 +254,19 @@ def run_bench(args: BenchArgs, log=print) -> dict:
 
 def _floor_share(scenario, floor: dict, summary: dict) -> float:
     """The share of a scenario's window that is bare UNet compute: its steps x the floor step
-    (every object in one call); the rest of the window is overhead."""
+    (every object in one call) of its own UNet; the rest of the window is overhead."""
+    if scenario.config.student and "student" in floor:  # a student of another architecture
+        floor = floor["student"]
     step = floor["step_s"]["guided" if scenario.config.uses_guidance else "unguided"]
     return summary["steps_per_window"] * step / summary["window_p50_s"]
+
+
+def _floor_steps(floor: dict) -> str:
+    return ", ".join(
+        f"{k} {floor['step_s'][k]:.4f} s ({floor['step_tflop'][k]:.3g} TFLOP, "
+        f"{100 * floor['share_of_peak'][k]:.0f} % of the matmul peak)"
+        for k in floor["step_s"]
+    )
 
 
 def _student_pipelines(args: BenchArgs, pipes, config: InferenceConfig):
@@ -313,15 +328,13 @@ def table(result: dict) -> str:
         )
     floor = result.get("floor")
     if floor:
-        steps = ", ".join(
-            f"{k} {floor['step_s'][k]:.4f} s ({floor['step_tflop'][k]:.3g} TFLOP, "
-            f"{100 * floor['share_of_peak'][k]:.0f} % of the matmul peak)"
-            for k in floor["step_s"]
-        )
+        student = floor.get("student")
+        student = f"; the student's own UNet: {_floor_steps(student)}" if student else ""
         lines.append(
-            f"\nfloor: bare UNet step, every object in one call: {steps}; matmul peak "
+            f"\nfloor: bare UNet step, every object in one call: {_floor_steps(floor)}"
+            f"{student}; matmul peak "
             f"{floor['matmul_peak_tflops']:.1f} TFLOP/s. floor share: the part of a window "
-            "that is this compute (its steps x the floor step)"
+            "that is this compute (its steps x its UNet's floor step)"
         )
     for name, reason in result["skipped"].items():
         lines.append(f"\n{name}: not run ({reason})")

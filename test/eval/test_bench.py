@@ -4,6 +4,7 @@ per-frame, uncached one (counted model calls; no timing is asserted)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -51,6 +52,20 @@ def test_every_scenario_is_measured_against_the_reference(result):
     assert "CUDA device" in result["skipped"]["UNet tensorrt"]
     assert result["device"].startswith("CPU")
     assert "| reference |" in table(result) and "UNet tensorrt: not run" in table(result)
+
+
+def test_a_wider_student_is_measured_against_its_own_floor():
+    """The embedded student is a UNet twice as wide as stage 1's: realtime's floor share is its
+    own bare step's, not stage 1's (which made its window look mostly overhead)."""
+    others = ["reference", "default", "default, 4 objects per call", "preset balanced"]
+    others += ["preset fast", "UNet onnxruntime", "UNet fp8"]
+    args = BenchArgs(stream=StreamConfig(checkpoint="embedded"), windows=1, progress=False)
+    result = run_bench(replace(args, skip=others), log=lambda line: None)
+    floor, realtime = result["floor"], result["scenarios"]["preset realtime"]
+    assert floor["student"]["step_tflop"]["unguided"] > 2 * floor["step_tflop"]["unguided"]
+    own_step = floor["student"]["step_s"]["unguided"]
+    assert realtime["floor_share"] == pytest.approx(own_step / realtime["window_p50_s"])
+    assert "the student's own UNet: unguided" in table(result)
 
 
 def test_reference_loops_per_frame_and_default_encodes_only_new_frames(result):
