@@ -2,7 +2,7 @@
 # Retrain the embedded default model from scratch and copy it into amodal_ros/models/embedded/
 # (the recipe of its MODEL_CARD.md): the autoencoder on both cores, then stage 1 and stage 2 side
 # by side, one core each; then ship, choosing the mask threshold on 30 validation clips; then
-# the two stages' one-step students (preset realtime) side by side, and ship them.
+# the two one-step students (preset realtime) side by side, and ship them.
 # Every run resumes from its last saved state (train_out/<run>/state) when started again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,8 @@ OMP_NUM_THREADS=1 train config/train_stage1.yaml            # 3. stage 1 (mask +
 wait "$stage2"
 scripts/with_env.sh python -m amodal_ros.train.ship train_out --calibrate 30
 
-# 4. the one-step students of the shipped stages, from the ground truth, side by side
+# 4. the one-step students, from the ground truth, side by side: stage 2's from its stage,
+# stage 1's a fresh UNet twice as wide on stage 1's autoencoder
 distill() {
   OMP_NUM_THREADS=1 scripts/with_env.sh amodal-ros distill --distill-target truth \
     --sample-reuse 4 --no-progress "$@"
@@ -24,7 +25,8 @@ distill() {
 distill --out train_out/student2 --distill-stage 2 --steps 2000 --seed 12 \
   > train_out/student2.log 2>&1 &
 student2=$!
-distill --out train_out/student1 --steps 3000 --seed 11
+distill --out train_out/student1 --fresh-unet --unet-width 64 --steps 6000 --lr 3e-4 \
+  --warmup-steps 200 --seed 41
 wait "$student2"
 scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1 --calibrate 30
 scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student2
