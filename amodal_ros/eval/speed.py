@@ -150,6 +150,8 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     add(name, lambda: DefaultScenario(name, pipes.with_config(variant), stream, publish))
     for name, config in preset_configs(cfg).items():
         if config.student:
+            if name in args.skip:  # neither load its student nor time that student's floor
+                continue
             student = _student_pipelines(args, pipes, config)
             if isinstance(student, str):
                 skipped[name] = student
@@ -328,8 +330,8 @@ def table(result: dict) -> str:
         )
     floor = result.get("floor")
     if floor:
-        student = floor.get("student")
-        student = f"; the student's own UNet: {_floor_steps(student)}" if student else ""
+        own = floor.get("student")
+        student = f"; the student's own UNet: {_floor_steps(own)}" if own else ""
         lines.append(
             f"\nfloor: bare UNet step, every object in one call: {_floor_steps(floor)}"
             f"{student}; matmul peak "
