@@ -94,17 +94,23 @@ def ceiling_scores(components, config: InferenceConfig, clips) -> dict[str, dict
 
 def _vae_score(vae, pixels: np.ndarray, config: InferenceConfig) -> np.ndarray:
     """[T, h, w] mask score in [0, 1] (R+G+B / 765) of mask frames [T, 3, h, w] sent through
-    the VAE as the pipeline sends them (posterior mode, decoded in chunks)."""
+    the VAE."""
+    from amodal_ros.pipeline.runner import rgb_sum
+
+    return rgb_sum(_through_vae(vae, pixels, config)).numpy() / 765.0
+
+
+def _through_vae(vae, pixels: np.ndarray, config: InferenceConfig):
+    """Frames [T, 3, h, w] (a tensor in [-1, 1]) encoded and decoded as the pipeline sends
+    them through the VAE (posterior mode, decoded in chunks)."""
     import torch
 
-    from amodal_ros.pipeline.runner import rgb_sum
     from amodal_ros.pipeline.sampling import decode
 
     with torch.no_grad():
         x = torch.from_numpy(pixels).to(vae.dtype)
         latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
-        frames = decode(vae, latents[None], config.decode_chunk_size)[0]
-    return rgb_sum(frames).numpy() / 765.0
+        return decode(vae, latents[None], config.decode_chunk_size)[0]
 
 
 def _upsampled(score: np.ndarray, size: tuple[int, int], config: InferenceConfig) -> np.ndarray:
@@ -125,9 +131,7 @@ def reconstruction_psnr(components, config: InferenceConfig, clips) -> dict[str,
     from amodal_ros.eval.metrics import occluded_region
     from amodal_ros.pipeline import preprocess
     from amodal_ros.pipeline.runner import to_uint8
-    from amodal_ros.pipeline.sampling import decode
 
-    vae = components.vae
     errors = {"vae": [0.0, 0], "working_size": [0.0, 0]}
     count = 0
     for clip in clips:
@@ -139,10 +143,7 @@ def reconstruction_psnr(components, config: InferenceConfig, clips) -> dict[str,
             pixels = preprocess.modal_rgb_pixels(
                 truth, clip.amodal[i], config.height, config.width
             )
-            with torch.no_grad():
-                x = torch.from_numpy(pixels).to(vae.dtype)
-                latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
-                frames = decode(vae, latents[None], config.decode_chunk_size)[0]
+            frames = _through_vae(components.vae, pixels, config)
             h, w = hidden.shape[1:]
             small = to_uint8(torch.from_numpy(pixels)).numpy()
             for name, images in (("vae", to_uint8(frames).numpy()), ("working_size", small)):

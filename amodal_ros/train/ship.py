@@ -96,7 +96,7 @@ def calibrate(stage1: Path, clips: int, config=None) -> dict:
     model_index.json; returns what was measured and chosen."""
     from amodal_ros.core.config import InferenceConfig, StreamConfig
     from amodal_ros.data.scenes import make_scene, split_seeds
-    from amodal_ros.eval.calibrate import best_threshold, sweep_thresholds
+    from amodal_ros.eval.calibrate import CRITERION, best_threshold, sweep_thresholds
     from amodal_ros.models.layout import METADATA_KEY
 
     index_path = stage1 / "model_index.json"
@@ -113,6 +113,7 @@ def calibrate(stage1: Path, clips: int, config=None) -> dict:
         "clips": clips,
         "steps": config.num_steps,
         "rgb_sum_threshold": chosen,
+        "criterion": CRITERION,
         "scores": {t: {k: round(s[k], 3) for k in keys if k in s} for t, s in scores.items()},
     }
 

@@ -8,10 +8,22 @@ pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.
 
 from amodal_ros.core.config import InferenceConfig, StreamConfig  # noqa: E402
 from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
-from amodal_ros.eval.calibrate import best_threshold, sweep_thresholds  # noqa: E402
+from amodal_ros.eval.calibrate import MIOU_TOLERANCE, best_threshold, sweep_thresholds  # noqa: E402
 
 
-def test_the_sweep_scores_every_threshold_and_the_best_is_the_highest_miou(published_folder):
+def test_the_chosen_threshold_finds_most_hidden_parts_without_costing_the_whole_mask():
+    scores = {  # the shape of a real sweep: lower thresholds find more, then over-reach
+        300: {"mIoU": 79.0, "mIoU_occ_all": 45.0},  # most hidden parts, whole mask 1.9 lower
+        350: {"mIoU": 80.6, "mIoU_occ_all": 40.0},
+        400: {"mIoU": 80.8, "mIoU_occ_all": 37.0},
+        450: {"mIoU": 80.9, "mIoU_occ_all": 34.0},  # best whole mask
+    }
+    assert best_threshold(scores) == 350
+    assert best_threshold({t: scores[t] for t in (400, 450)}) == 400
+    assert best_threshold({450: scores[450]}) == 450
+
+
+def test_the_sweep_scores_every_threshold_and_chooses_by_the_criterion(published_folder):
     clips = [make_scene(s, num_frames=4, height=32, width=64) for s in split_seeds("val", 2)]
     scores = sweep_thresholds(
         StreamConfig(checkpoint=str(published_folder)),
@@ -23,5 +35,11 @@ def test_the_sweep_scores_every_threshold_and_the_best_is_the_highest_miou(publi
     # a lower threshold marks more pixels: never a smaller predicted area
     ratios = [scores[t]["area_ratio_median"] for t in (100, 400, 700)]
     assert ratios[0] >= ratios[1] >= ratios[2]
-    best = best_threshold(scores)
-    assert scores[best]["mIoU"] == max(s["mIoU"] for s in scores.values())
+    chosen = scores[best_threshold(scores)]
+    close = [
+        s
+        for s in scores.values()
+        if s["mIoU"] >= max(s["mIoU"] for s in scores.values()) - MIOU_TOLERANCE
+    ]
+    assert chosen in close
+    assert chosen["mIoU_occ_all"] == max(s["mIoU_occ_all"] for s in close)

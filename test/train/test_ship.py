@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from amodal_ros.eval.calibrate import CRITERION, best_threshold
 from amodal_ros.models.architectures import build_components
 from amodal_ros.models.layout import load_components, save_published_layout
 from amodal_ros.train.ship import ship, ship_student
@@ -59,9 +60,8 @@ def test_ship_calibrates_the_threshold_on_validation_clips(tmp_path):
     report = json.loads((dest / "TRAINING.json").read_text())["calibration"]
     assert report["split"] == "val" and report["clips"] == 1
     chosen = report["rgb_sum_threshold"]
-    assert report["scores"][str(chosen)]["mIoU"] == max(
-        s["mIoU"] for s in report["scores"].values()
-    )
+    assert chosen == best_threshold({int(t): s for t, s in report["scores"].items()})
+    assert report["criterion"] == CRITERION  # the model card can say how it was chosen
     index = json.loads((dest / "stage1" / "model_index.json").read_text())
     assert index["amodal_ros"]["defaults"]["rgb_sum_threshold"] == chosen
     assert load_components(dest / "stage1").defaults["rgb_sum_threshold"] == chosen
