@@ -3,10 +3,7 @@
 # bench/RESULTS.md comes from this script. Each step has its own timeout and writes its result
 # to $OUT as soon as it ends, so a step that runs out of time loses only itself.
 #
-# On a machine with internet (to fetch the wheels the GPU machine lacks, see ../shared/GPU.md):
-#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
-#     -d .whl diffusers==0.42.1 transformers==5.24.0 importlib_metadata torchao==0.18.0
+# The wheels the GPU machine lacks travel in .whl/ (how to fetch them: scripts/gpu_site.sh).
 # On the GPU machine, in the project root (with .whl/ beside the code):
 #   OUT=gpu_out bash bench/gpu_check.sh
 # Plumbing check on a CPU with the tiny model (what CI-like machines can run):
@@ -28,12 +25,7 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.log"; }
 
 # 1. environment: carried wheels into .site (none needed where the packages are installed)
-if ls .whl/*.whl > /dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target .site .whl/*.whl || { log "wheel install failed"; exit 3; }
-  export PYTHONPATH=$PWD/.site:$PWD${PYTHONPATH:+:$PYTHONPATH}
-fi
-export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+source scripts/gpu_site.sh
 export AMODAL_ROS_ENGINE_CACHE=${AMODAL_ROS_ENGINE_CACHE:-$OUT/engine_cache}
 python3 - > "$OUT/environment.json" <<'EOF'
 import json, platform, torch

@@ -47,6 +47,7 @@ OPTIONS = (
     "lr_schedule",
     "grad_clip",
     "sample_reuse",
+    "data_workers",
     "render_scale",
     "num_frames",
     "seed",

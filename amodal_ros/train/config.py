@@ -153,6 +153,14 @@ class TrainConfig(Config):
         1,
         100,
     )
+    data_workers: int = param(
+        0,
+        "processes rendering synthetic windows ahead of the training step (0 = in the "
+        "training process): a GPU's step outruns one core's rendering. The batches are the "
+        "same for any number; needs sample_reuse 1",
+        0,
+        256,
+    )
     grad_clip: float = param(0.0, "largest gradient norm; 0 = no clipping", 0.0, 1e6)
     lr_schedule: str = param(
         "constant",
@@ -184,8 +192,19 @@ class TrainConfig(Config):
                 f"unet_width {self.unet_width} sets a new UNet's width, but the run continues "
                 f"{self.init}'s UNet: add fresh_unet (--fresh-unet) or leave unet_width at 32"
             )
+        if self.data_workers and (self.sample_reuse > 1 or self.stage == "vae"):
+            raise ValueError(
+                f"data_workers {self.data_workers} render a fresh window for every batch item "
+                "of stage amodal, completion or distill: set sample_reuse 1 (windows are cheap "
+                "with workers), and train stage vae without workers"
+            )
         if self.stage != "distill":
             return
+        if self.data_workers and self.distill_target != "truth":
+            raise ValueError(
+                "data_workers render ground-truth windows (distill_target truth); the "
+                "teacher's samples are collected before training"
+            )
         bag_topics = (self.rgb_topic, self.depth_topic, self.mask_topic)
         if self.data == "synth" and bag_topics != DEFAULT_BAG_TOPICS:
             raise ValueError(

@@ -121,10 +121,10 @@ def train(config: TrainConfig) -> dict:
             decoder.load_state_dict(load_file(out / "state" / DECODER_STATE))
         start = json.loads((out / "state" / "step.json").read_text())["step"]
         if main:
-            _truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
+            truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
     batches = None
     if distillation is None:
-        batches = _Batches(components, _data_config(config, components), accelerator.device)
+        batches = _Batches(components, _data_config(config, components), accelerator.device, slots)
 
     losses = []
     started = time.perf_counter()
@@ -138,6 +138,8 @@ def train(config: TrainConfig) -> dict:
         total=config.steps,
     )
     with contextlib.ExitStack() as stack:
+        if batches is not None:
+            stack.callback(batches.close)  # its worker processes, if any
         log = None
         if main:
             log_file = stack.enter_context(open(out / "loss.csv", "a", newline=""))
@@ -249,7 +251,7 @@ def _lr_factor(config: TrainConfig):
     return factor
 
 
-def _truncate_log(path: Path, step: int) -> None:
+def truncate_log(path: Path, step: int) -> None:
     """Drop loss.csv rows after `step` (logged after the last saved state, before a stop)."""
     if not path.is_file():
         return
@@ -316,7 +318,9 @@ def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows
     was_training = vae.training
     vae.eval()
     with torch.no_grad():
-        latents = torch.cat([batches._encode(batches._window(rng)[1]) for _ in range(windows)])
+        latents = torch.cat(
+            [batches._encode([batches.render.window(rng)[1]])[0][0] for _ in range(windows)]
+        )
     vae.train(was_training)
     factor = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=factor)
@@ -389,10 +393,15 @@ class _Batches:
     noise augmentation), context = per-frame CLIP embeddings of the modal masks, every frame
     seeing the whole window (the training-consistent conditioning)."""
 
-    def __init__(self, components, config: TrainConfig, device):
+    def __init__(self, components, config: TrainConfig, device, slots: range = range(1)):
         from amodal_ros.pipeline.encoding import ConditionEncoder
+        from amodal_ros.train.windows import RenderedAhead, WindowRenderer
 
         self.c, self.config, self.device = components, config, device
+        self.render = WindowRenderer(config)
+        self.ahead = None  # with data_workers: items rendered by worker processes
+        if config.data_workers:
+            self.ahead = RenderedAhead(self.render, config.seed, slots, config.data_workers)
         # encoded windows for reuse (`sample_reuse`), one pool per batch position, so a
         # position draws the same windows whichever process owns it
         self.pools: dict[int, list[tuple]] = {}
@@ -419,7 +428,7 @@ class _Batches:
         parts = []
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
-            target, cond, clip, ids, _ = self._pooled(rng, generator, slot)
+            target, cond, clip, ids, _ = self._pooled(step, slot, rng, generator)
             f, d = clip.shape
             context = clip[None].expand(f, f, d)  # every frame sees the whole window
             context, cond = conditioning_dropout(context, cond[None], generator)
@@ -448,7 +457,7 @@ class _Batches:
         parts = []
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
-            target, cond, clip, ids, hidden = self._pooled(rng, generator, slot)
+            target, cond, clip, ids, hidden = self._pooled(step, slot, rng, generator)
             latents = (len(cond), self.c.vae.config.latent_channels, *cond.shape[2:])
             noise = torch.randn(latents, generator=generator)
             parts.append((noise, cond, clip, ids, target, 1 + hidden_weight * hidden))
@@ -464,7 +473,11 @@ class _Batches:
             torch.stack(weights).to(device) if hidden_weight else None,
         )
 
-    def _pooled(self, rng: np.random.Generator, generator: torch.Generator, slot: int = 0):
+    def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
+
+    def _pooled(self, step: int, slot: int, rng: np.random.Generator, generator: torch.Generator):
         """An encoded window: a fresh one, or (with `sample_reuse` > 1) one encoded before.
 
         Encoding a window's conditions and target costs most of a small model's CPU step; a
@@ -474,7 +487,7 @@ class _Batches:
         reuse, pool = self.config.sample_reuse, self.pools.setdefault(slot, [])
         if reuse > 1 and len(pool) >= self.pool_size and rng.random() > 1.0 / reuse:
             return pool[int(rng.integers(len(pool)))]
-        item = self._item(rng, generator)
+        item = self._item(step, slot, rng, generator)
         if reuse > 1:
             if len(pool) < self.pool_size:
                 pool.append(item)
@@ -482,76 +495,32 @@ class _Batches:
                 pool[int(rng.integers(self.pool_size))] = item
         return item
 
-    def _item(self, rng: np.random.Generator, generator: torch.Generator) -> tuple:
+    def _item(self, step: int, slot: int, rng: np.random.Generator, generator) -> tuple:
         """(target latents, or frames for `pixel_targets`; condition latents, CLIP embeddings,
         added time ids; the target's hidden share [F, 1, h, w], each latent cell's the largest
-        of its pixels') of a window."""
+        of its pixels') of batch item (step, slot), drawn from its stream `rng`."""
         from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD
 
-        if self.config.completion:
-            target_px, conditions, clip_input, visible = self._completion_window(rng)
-            amodal = conditions[1]
+        if self.ahead is not None:  # rendered by a worker from the same stream, handed back
+            pixels, rng = self.ahead.take(step, slot)
         else:
-            visible, amodal, depth = self._window(rng)
-            target_px, clip_input = amodal, visible
-            conditions = [visible, depth] if self.config.depth else [visible]
+            pixels = self.render.item(rng)
+        target_px, conditions, clip_input, visible, amodal = pixels
         hidden = _hidden_share(amodal, visible)
         sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
-        if self.config.pixel_targets:  # the student's decoded samples meet the true frames
-            target = torch.from_numpy(np.ascontiguousarray(target_px)).float()
-        else:
-            target = self._encode(target_px, target=True, generator=generator)
-            hidden = torch.nn.functional.adaptive_max_pool2d(hidden, target.shape[-2:])
         noisy = [
             c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32) for c in conditions
         ]
-        cond = torch.cat([self._encode(c) for c in noisy], 1)
+        pixel_targets = self.config.pixel_targets  # decoded samples meet the true frames
+        posteriors = self._encode(noisy if pixel_targets else [target_px, *noisy])
+        cond = torch.cat([mean for mean, _ in posteriors[-len(noisy) :]], 1)
+        if pixel_targets:
+            target = torch.from_numpy(np.ascontiguousarray(target_px)).float()
+        else:
+            target = self._target(*posteriors[0], generator)
+            hidden = torch.nn.functional.adaptive_max_pool2d(hidden, target.shape[-2:])
         ids = [8.0, 127.0, sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
         return target, cond, self.clip(clip_input), ids, hidden  # clip: [F, D]
-
-    def _completion_window(self, rng: np.random.Generator):
-        """(target, [modal RGB, amodal mask], CLIP input, visible mask) pixels of one
-        self-supervised pair.
-
-        Synthetic scenes render every object unoccluded (`appearance`), so each one is a fully
-        visible source object; other objects' amodal tracks (this clip's, shifted) are pasted
-        over it until it is hidden enough (amodal_ros.data.pairs.make_pair)."""
-        from amodal_ros.data.pairs import make_pair
-        from amodal_ros.pipeline.preprocess import mask_pixels, modal_rgb_pixels
-
-        cfg = self.config
-        while True:
-            clip = self._scene(rng)
-            ids = [i for i in clip.target_ids if clip.amodal[i].any()]
-            if not ids:
-                continue
-            i = ids[int(rng.integers(len(ids)))]
-            look = clip.appearance[i]
-            noise = rng.normal(0.0, 4.0, look[..., :3].shape)  # the scene's sensor noise
-            rgb = np.clip(look[..., :3] + noise, 0, 255).astype(np.uint8)
-            amodal = clip.amodal[i]
-            tracks = [
-                np.roll(clip.amodal[j], _shift(rng, amodal.shape), (1, 2)) for j in clip.amodal
-            ]
-            pair = make_pair(rgb, amodal, amodal, tracks, rng)
-            if pair is None:
-                continue
-            modal_rgb = modal_rgb_pixels(pair.rgb, pair.modal, cfg.height, cfg.width)
-            whole = modal_rgb_pixels(look[..., :3], amodal, cfg.height, cfg.width)
-            amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
-            visible = mask_pixels(pair.modal, cfg.height, cfg.width, cfg.mask_resize)
-            return whole, [modal_rgb, amodal_px], modal_rgb, visible
-
-    def _scene(self, rng: np.random.Generator):
-        from amodal_ros.data.scenes import make_scene
-
-        cfg = self.config
-        return make_scene(
-            int(rng.integers(0, 1_000_000)),  # the train split: test seeds start at 10^6
-            num_frames=cfg.num_frames,
-            height=cfg.height * cfg.render_scale,
-            width=cfg.width * cfg.render_scale,
-        )
 
     def frames(self, rng: np.random.Generator) -> torch.Tensor:
         """[F, 3, h, w] frames of one kind the pipeline encodes: modal or amodal masks, depth,
@@ -560,48 +529,31 @@ class _Batches:
 
         kind = int(rng.choice(len(FRAME_KINDS), p=FRAME_KINDS))
         if kind < 3:
-            pixels = self._window(rng)[kind]  # modal, amodal, depth
+            pixels = self.render.window(rng)[kind]  # modal, amodal, depth
         else:
-            clip = self._scene(rng)
+            clip = self.render.scene(rng)
             i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
             masks = clip.modal(i) if kind == 3 else clip.amodal[i]
             cfg = self.config
             pixels = modal_rgb_pixels(clip.rgb, masks, cfg.height, cfg.width)
         return torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
 
-    def _window(self, rng: np.random.Generator):
-        """(modal, amodal, depth) pixels [F, 3, h, w] in [-1, 1] of one object window."""
-        from amodal_ros.depth.camera import inverse_depth_from_camera
-        from amodal_ros.depth.normalize import normalize_window
-        from amodal_ros.pipeline.preprocess import depth_pixels, mask_pixels
-
-        cfg = self.config
-        while True:
-            clip = self._scene(rng)
-            visible = [i for i in clip.target_ids if clip.modal(i).any()]
-            if visible:
-                break
-        i = visible[int(rng.integers(len(visible)))]
-        depth = normalize_window(inverse_depth_from_camera(clip.depth, "32FC1"))
-        return (
-            mask_pixels(clip.modal(i), cfg.height, cfg.width, cfg.mask_resize),
-            mask_pixels(clip.amodal[i], cfg.height, cfg.width, cfg.mask_resize),
-            depth_pixels(depth, cfg.height, cfg.width),
-        )
-
-    def _encode(self, pixels: np.ndarray, target: bool = False, generator=None) -> torch.Tensor:
-        """Conditioning latents (raw posterior mean, as the reference) or, with `target`,
-        diffusion targets: a posterior sample (or the mean, `sample_targets: false`) x the
-        VAE's scaling factor."""
+    def _encode(self, windows: list[np.ndarray]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The VAE posterior (mean, std) of each window's frames [F, 3, h, w], all in one pass
+        (on a GPU a step is mostly small calls). The mean is what conditions are (the raw
+        posterior mode, as the reference)."""
         vae = self.c.vae
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device, vae.dtype)
+        x = torch.from_numpy(np.concatenate(windows)).to(self.device, vae.dtype)
         dist = vae.encode(x).latent_dist  # [F, 3, h, w] -> [F, 4, h/s, w/s]
-        if not target:
-            return dist.mode().float()
-        z = dist.mean
+        sizes = [len(w) for w in windows]
+        return list(zip(dist.mean.float().split(sizes), dist.std.float().split(sizes)))
+
+    def _target(self, mean: torch.Tensor, std: torch.Tensor, generator) -> torch.Tensor:
+        """A diffusion target: a posterior sample (or the mean, `sample_targets: false`) x
+        the VAE's scaling factor."""
         if self.config.sample_targets:
-            z = z + dist.std * torch.randn(z.shape, generator=generator).to(z)
-        return (z * vae.config.scaling_factor).float()
+            mean = mean + std * torch.randn(mean.shape, generator=generator).to(mean)
+        return mean * self.c.vae.config.scaling_factor
 
 
 def _hidden_share(amodal: np.ndarray, visible: np.ndarray) -> torch.Tensor:
@@ -609,13 +561,6 @@ def _hidden_share(amodal: np.ndarray, visible: np.ndarray) -> torch.Tensor:
     [F, 3, h, w] in [-1, 1] (soft with `mask_resize: area`)."""
     share = (amodal.mean(1, keepdims=True) - visible.mean(1, keepdims=True)) / 2
     return torch.from_numpy(np.clip(share, 0.0, 1.0)).float()
-
-
-def _shift(rng: np.random.Generator, shape) -> tuple[int, int]:
-    """A random (dy, dx) within a third of the frame, to move a pasted occluder track."""
-    return int(rng.integers(-shape[1] // 3, shape[1] // 3 + 1)), int(
-        rng.integers(-shape[2] // 3, shape[2] // 3 + 1)
-    )
 
 
 def _data_config(config: TrainConfig, components) -> TrainConfig:

@@ -10,6 +10,7 @@ from conftest import fit_fixed_batch
 
 from amodal_ros.models.layout import load_components
 from amodal_ros.train.loop import TrainConfig, _Batches, _starting_components, train
+from amodal_ros.train.windows import WindowRenderer
 
 SMALL = dict(steps=2, num_frames=4, height=32, width=64, lr=1e-3, save_every=2, progress=False)
 
@@ -28,7 +29,8 @@ def test_vae_stage_fits_the_latent_scaling_factor(vae_run):
     assert factor != pytest.approx(0.18215)
     batches = _Batches(components, TrainConfig(**SMALL), "cpu")
     rng = np.random.default_rng(5)
-    latents = torch.cat([batches._encode(batches._window(rng)[1]) for _ in range(6)])
+    windows = [batches.render.window(rng)[1] for _ in range(6)]
+    latents = torch.cat([mean for mean, _ in batches._encode(windows)])
     assert float((latents * factor).std()) == pytest.approx(1.0, rel=0.35)
 
 
@@ -68,12 +70,11 @@ def test_completion_pairs_hide_part_of_a_whole_object(vae_run):
     """Stage-2 batches: the condition is the object's visible RGB on white, the target the whole
     object on white; pasting hid enough of it (modal/amodal IoU < 0.7), and what is visible in
     the condition is the target's appearance there."""
-    components = load_components(vae_run)
     config = TrainConfig(stage="completion", **dict(SMALL, num_frames=6))
-    batches = _Batches(components, config, "cpu")
+    render = WindowRenderer(config)
     rng = np.random.default_rng(3)
     for _ in range(3):
-        target, (modal_rgb, amodal), clip_input, _ = batches._completion_window(rng)
+        target, (modal_rgb, amodal), clip_input, _ = render.completion_window(rng)
         assert clip_input is modal_rgb
         target, modal_rgb = target.transpose(0, 2, 3, 1), modal_rgb.transpose(0, 2, 3, 1)
         whole = amodal[:, 0] > 0  # [F, h, w] amodal mask (+1 inside)
@@ -96,14 +97,14 @@ def test_the_hidden_share_is_the_whole_object_less_what_shows(vae_run):
     config = TrainConfig(stage="completion", **dict(SMALL, num_frames=6))
     batches = _Batches(components, config, "cpu")
     rng = np.random.default_rng(5)
-    _, (_, amodal), _, visible = batches._completion_window(rng)
+    _, (_, amodal), _, visible = batches.render.completion_window(rng)
     share = _hidden_share(amodal, visible)[:, 0].numpy()  # [F, h, w]
     whole, shows = (amodal[:, 0] + 1) / 2, (visible[:, 0] + 1) / 2
     assert (share[whole == 0] == 0).all() and (share[shows == 1] == 0).all()
     assert share.sum() == pytest.approx(whole.sum() - shows.sum(), rel=1e-4)
     assert share.sum() > 0.3 * whole.sum()  # pairs hide at least 30 % of the object
     # the same window as a training item: its latent cells carry their pixels' largest share
-    target, _, _, _, hidden = batches._item(np.random.default_rng(5), torch.Generator())
+    target, _, _, _, hidden = batches._item(0, 0, np.random.default_rng(5), torch.Generator())
     assert hidden.shape == (6, 1, *target.shape[-2:])
     pooled = F.adaptive_max_pool2d(torch.from_numpy(share)[:, None], target.shape[-2:])
     assert torch.equal(hidden, pooled)
@@ -128,11 +129,11 @@ def test_encoded_windows_are_reused_only_when_asked(vae_run):
     components = load_components(vae_run)
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
     fresh = _Batches(components, TrainConfig(**SMALL, depth=True), "cpu")
-    fresh._pooled(rng, generator)
+    fresh._pooled(0, 0, rng, generator)
     assert fresh.pools[0] == []  # sample_reuse 1: every window is new, nothing is kept
     reused = _Batches(components, TrainConfig(**SMALL, depth=True, sample_reuse=100), "cpu")
-    reused.pools[0] = [reused._item(rng, generator)] * reused.pool_size  # a full pool
-    item = reused._pooled(rng, generator)
+    reused.pools[0] = [reused._item(0, 0, rng, generator)] * reused.pool_size  # a full pool
+    item = reused._pooled(0, 0, rng, generator)
     assert item is reused.pools[0][0]  # 99 % of draws: an encoded window from the pool
     batch = reused.sample(0, range(1))
     assert batch[0].shape[0] == 1 and reused.pools.keys() == {0}

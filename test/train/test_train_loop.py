@@ -159,3 +159,40 @@ def test_learning_rate_warms_up_then_follows_the_cosine():
     assert factor(50) == pytest.approx(cosine(50)) and factor(100) == pytest.approx(0.1)
     constant = _lr_factor(TrainConfig(steps=100, lr_schedule="constant"))
     assert constant(0) == constant(99) == 1.0
+
+
+def test_data_workers_train_on_the_same_batches(tmp_path):
+    """Windows rendered by worker processes are the ones the training process would draw:
+    the same losses and the same weights, with a batch of 2 over a stage-1 run."""
+    import torch
+    from safetensors.torch import load_file
+
+    runs = {}
+    for workers in (0, 2):
+        name = f"workers{workers}"
+        config = _config(tmp_path, 2, name=name, batch_size=2, data_workers=workers)
+        assert main(["train", config]) == 0
+        with open(tmp_path / name / "loss.csv") as f:
+            losses = [row[1] for row in list(csv.reader(f))[1:]]
+        weights = load_file(
+            tmp_path / name / "final" / "unet" / "diffusion_pytorch_model.safetensors"
+        )
+        runs[workers] = losses, weights
+    (serial, serial_weights), (ahead, ahead_weights) = runs[0], runs[2]
+    assert serial == ahead and len(serial) == 2
+    assert all(torch.equal(serial_weights[k], ahead_weights[k]) for k in serial_weights)
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (dict(sample_reuse=4), "sample_reuse 1"),
+        (dict(stage="vae"), "stage vae without workers"),
+        (dict(stage="distill", distill_target="teacher"), "distill_target truth"),
+    ],
+)
+def test_data_workers_refuse_runs_they_cannot_feed(extra, named):
+    from amodal_ros.train.loop import TrainConfig
+
+    with pytest.raises(ValueError, match=named):
+        TrainConfig(data_workers=2, **extra)

@@ -1,0 +1,186 @@
+"""Carry a finished training run from one machine to another in a few small files: the GPU
+machine sends back at most 8 files of 16 MiB, and a run's folder is more files than that.
+
+`pack` writes `run.json` (the run's config, timing, loss log and every JSON file of its
+`final/` checkpoint) and the checkpoint's weights as fp16 safetensors shards, leaving out
+every weight file equal to the one the run started from (a student's frozen VAE and image
+encoder), which `unpack` copies from that starting checkpoint again. The unpacked folder is a
+run folder `ship` and `--teacher` accept; it has no optimizer state (continue it by
+fine-tuning from `final/`).
+
+Usage:
+    python -m amodal_ros.train.carry pack RUN PACKED      # on the machine that trained
+    python -m amodal_ros.train.carry unpack PACKED RUN    # where it is shipped
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from amodal_ros.train.config import TrainConfig
+
+RUN_FILES = ("train_config.json", "timing.json", "loss.csv")
+SHARD_MIB = 15.0  # under the GPU machine's 16 MiB per returned file
+HEADER_ENTRY_BYTES = 128  # most a tensor's header entry takes beside its name
+CARRIED_DTYPE = torch.float16  # half the bytes; the weights' own dtype comes back on unpack
+
+
+def pack(
+    run: Path, packed: Path, shard_mib: float = SHARD_MIB, checkpoint: str = "final"
+) -> list[Path]:
+    """Write `run`'s checkpoint (`final`, or `checkpoint-N` of a run stopped early) and logs
+    into `packed`, to be unpacked as the run's `final/`; returns the files written."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    final = run / checkpoint
+    if not (final / "model_index.json").is_file():
+        raise FileNotFoundError(f"{final} is not a finished checkpoint (no model_index.json)")
+    start = _starting_folder(TrainConfig(**json.loads((run / "train_config.json").read_text())))
+    record: dict = {
+        "run": {name: (run / name).read_text() for name in RUN_FILES if (run / name).is_file()},
+        "json": {_rel(p, final): p.read_text() for p in sorted(final.rglob("*.json"))},
+        "from_start": [],
+        "dtypes": {},
+        "metadata": {},  # each weight file's safetensors header (transformers reads "format")
+        "checkpoint": checkpoint,
+    }
+    tensors = {}
+    for path in sorted(final.rglob("*.safetensors")):
+        rel, state = _rel(path, final), load_file(path)
+        with safe_open(path, "pt") as f:
+            record["metadata"][rel] = f.metadata()
+        if start is not None and _same(state, start / rel):
+            record["from_start"].append({"file": rel, "sha256": _sha256(start / rel)})
+            continue
+        for key, value in state.items():
+            record["dtypes"][f"{rel}:{key}"] = str(value.dtype).removeprefix("torch.")
+            tensors[f"{rel}:{key}"] = (
+                value.to(CARRIED_DTYPE) if value.is_floating_point() else value
+            )
+    record["start"] = str(start) if start is not None else None
+    packed.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, shard in enumerate(_shards(tensors, int(shard_mib * 2**20))):
+        written.append(packed / f"weights-{i:02d}.safetensors")
+        save_file(shard, str(written[-1]))
+    record["shards"] = [p.name for p in written]
+    (packed / "run.json").write_text(json.dumps(record, indent=1))
+    return [packed / "run.json", *written]
+
+
+def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
+    """Rebuild the run folder (`final/`, config, timing, loss log) from `packed`; weights left
+    out come from `start` (default: the starting checkpoint recorded when packing, resolved
+    again here, so 'embedded' is this machine's). Returns `run / 'final'`."""
+    from safetensors.torch import load_file, save_file
+
+    from amodal_ros.train.loop import truncate_log
+
+    record = json.loads((packed / "run.json").read_text())
+    config = TrainConfig(**json.loads(record["run"]["train_config.json"]))
+    start = start or _starting_folder(config)
+    if record["from_start"] and start is None:
+        raise FileNotFoundError(f"{packed}: weights left out, but the run has no starting folder")
+    final = run / "final"
+    for name, text in record["run"].items():
+        _write(run / name, text)
+    if record["checkpoint"] != "final":  # a run stopped early: its log past the checkpoint
+        truncate_log(run / "loss.csv", int(record["checkpoint"].removeprefix("checkpoint-")))
+    for rel, text in record["json"].items():
+        _write(final / rel, text)
+    for left_out in record["from_start"]:
+        rel = left_out["file"]
+        if _sha256(start / rel) != left_out["sha256"]:
+            raise ValueError(
+                f"{start / rel} is not the file the run started from (it changed since): "
+                f"unpack with the starting checkpoint the run used (unpack --start DIR)"
+            )
+        (final / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(start / rel, final / rel)
+    files: dict[str, dict] = {}
+    for shard in record["shards"]:
+        for key, value in load_file(packed / shard).items():
+            rel, name = key.split(":", 1)
+            dtype = getattr(torch, record["dtypes"][key])
+            files.setdefault(rel, {})[name] = value.to(dtype)
+    for rel, state in files.items():
+        (final / rel).parent.mkdir(parents=True, exist_ok=True)
+        save_file(state, str(final / rel), metadata=record["metadata"][rel])
+    return final
+
+
+def _starting_folder(config: TrainConfig) -> Path | None:
+    """The checkpoint folder the run's components were loaded from (None: built from a seed)."""
+    from amodal_ros.models import registry
+
+    if not config.init:
+        return None
+    if registry.is_embedded(config.init):
+        return registry.embedded_folder(2 if config.completion else 1)
+    return Path(config.init)
+
+
+def _same(state: dict, other: Path) -> bool:
+    from safetensors.torch import load_file
+
+    if not other.is_file():
+        return False
+    theirs = load_file(other)
+    return state.keys() == theirs.keys() and all(
+        torch.equal(v, theirs[k]) for k, v in state.items()
+    )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _shards(tensors: dict, limit: int) -> list[dict]:
+    """Tensors in groups whose safetensors files stay within `limit` bytes (a larger tensor
+    alone in its own)."""
+    shards: list[dict] = [{}]
+    size = 8  # the file's header length field
+    for key, value in tensors.items():
+        # the data, and its header entry: {"KEY":{"dtype":..,"shape":[..],"data_offsets":[..]}
+        nbytes = value.numel() * value.element_size() + len(key) + HEADER_ENTRY_BYTES
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 8
+        shards[-1][key] = value.contiguous()
+        size += nbytes
+    return [s for s in shards if s]
+
+
+def _rel(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    packing = verbs.add_parser("pack", help="a finished run -> run.json + fp16 shards")
+    packing.add_argument("run", type=Path)
+    packing.add_argument("packed", type=Path)
+    packing.add_argument("--checkpoint", default="final", help="or checkpoint-N of RUN")
+    unpacking = verbs.add_parser("unpack", help="run.json + shards -> a run folder")
+    unpacking.add_argument("packed", type=Path)
+    unpacking.add_argument("run", type=Path)
+    unpacking.add_argument("--start", type=Path, help="the run's starting checkpoint folder")
+    ns = parser.parse_args()
+    if ns.verb == "pack":
+        for path in pack(ns.run, ns.packed, checkpoint=ns.checkpoint):
+            print(f"{path}  {path.stat().st_size / 2**20:.1f} MiB")
+    else:
+        print(unpack(ns.packed, ns.run, ns.start))

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Train the embedded model's stage-1 one-step student on the GPU machine in one go, and pack
+# it to come back (docs/training.md, "Training on a GPU"). A fresh UNet of WIDTH on the
+# embedded autoencoder learns the ground truth of fresh synthetic windows, a batch of BATCH
+# per step rendered by WORKERS processes (the CPU's 2 cores saw 1500 distinct windows in
+# 6000 steps; this sees BATCH new ones every step). Training stops at STEPS or after MINUTES,
+# whichever comes first; the newest checkpoint is packed (run.json + fp16 shards under
+# 16 MiB, amodal_ros.train.carry) into $OUT/packed, with the logs in $OUT.
+#
+# The wheels the GPU machine lacks travel in .whl/ (how to fetch them: scripts/gpu_site.sh).
+# On the GPU machine, in the project root:
+#   OUT=gpu_out bash scripts/train_on_gpu.sh
+# Back here, rebuild the run folder, then judge it as any student (docs/training.md):
+#   scripts/with_env.sh python -m amodal_ros.train.carry unpack gpu_out/packed train_out/student1_gpu
+#   scripts/with_env.sh amodal-ros eval --split val --clips 20 --checkpoint '' \
+#     --student-checkpoint train_out/student1_gpu/final --completion-checkpoint embedded
+# Plumbing check on a CPU (what CI-like machines can run; about a minute):
+#   WIDTH=32 STEPS=4 BATCH=2 WORKERS=2 MIXED=no OUT=/tmp/gpu_train \
+#     scripts/with_env.sh bash scripts/train_on_gpu.sh
+set -uo pipefail
+OUT=${OUT:-gpu_out}
+WIDTH=${WIDTH:-96}        # the UNet's first block (64: the shipped student; 96: 11.5 M parameters)
+BATCH=${BATCH:-32}        # windows per step
+STEPS=${STEPS:-2000}      # the cosine's length: 14 workers render about 170 windows/s (0.083 s each
+                          # on this CPU), about 5 steps/s of 32: 2000 fit in MINUTES
+LR=${LR:-5e-4}
+MINUTES=${MINUTES:-8}     # the device session's 15 minutes hold start-up, this, and the return
+MIXED=${MIXED:-bf16}
+WORKERS=${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
+RUN=${RUN:-/tmp/amodal_gpu_run}  # the full run folder stays on the machine; only $OUT returns
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.log"; }
+
+source scripts/gpu_site.sh
+python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
+  > "$OUT/environment.txt" 2>&1
+log "environment: $(cat "$OUT/environment.txt"); width $WIDTH, batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
+
+log "train"
+timeout --kill-after=30 $(( MINUTES * 60 )) python3 -m amodal_ros.cli.main distill \
+  --teacher embedded --distill-target truth --fresh-unet --unet-width "$WIDTH" \
+  --batch-size "$BATCH" --data-workers "$WORKERS" --sample-reuse 1 --steps "$STEPS" --lr "$LR" \
+  --warmup-steps 200 --seed 61 --save-every 100 --log-every 10 --mixed-precision "$MIXED" \
+  --no-progress --out "$RUN" > "$OUT/train.log" 2>&1
+log "train exit $? (124: stopped at $MINUTES min)"
+
+newest=final
+[[ -f "$RUN/final/model_index.json" ]] || newest=$(cd "$RUN" && ls -d checkpoint-* 2>/dev/null \
+  | sort -t- -k2 -n | while read -r c; do [[ -f "$c/model_index.json" ]] && echo "$c"; done | tail -1)
+[[ -n "$newest" ]] || { log "no finished checkpoint to pack"; exit 4; }
+log "pack $newest"
+python3 -m amodal_ros.train.carry pack "$RUN" "$OUT/packed" --checkpoint "$newest" >> "$OUT/steps.log" 2>&1
+log "pack exit $?"
+cp "$RUN/timing.json" "$OUT/timing.json" 2>/dev/null
+log "done: $OUT"

@@ -1,0 +1,91 @@
+"""`train.carry`: a finished run packed into run.json + fp16 shards and rebuilt elsewhere."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from amodal_ros.cli.main import main
+
+torch = pytest.importorskip("torch")
+
+
+def _train(tmp_path, name: str, steps: int, **extra):
+    settings = dict(out=str(tmp_path / name), steps=steps, num_frames=4, height=32, width=64)
+    settings.update(lr=1e-3, save_every=1, log_every=1, progress=False, **extra)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    assert main(["train", str(path)]) == 0
+    return tmp_path / name
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return {p.relative_to(folder).as_posix(): load_file(p) for p in folder.rglob("*.safetensors")}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A run from a seeded tiny model, and one continuing its UNet (its VAE left as it was)."""
+    root = tmp_path_factory.mktemp("carry")
+    first = _train(root, "first", 2)
+    return root, first, _train(root, "second", 1, init=str(first / "final"))
+
+
+def test_a_packed_run_unpacks_to_the_same_run(runs):
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.train.carry import pack, unpack
+    from amodal_ros.train.ship import _run_report
+
+    root, first, _ = runs
+    files = pack(first, root / "packed_first", shard_mib=0.5)
+    shards = [f for f in files if f.suffix == ".safetensors"]
+    assert len(shards) > 1 and all(f.stat().st_size <= 0.5 * 2**20 for f in shards)
+    final = unpack(root / "packed_first", root / "first_again")
+    before, after = _weights(first / "final"), _weights(final)
+    assert before.keys() == after.keys()  # nothing to leave out: it started from a seed
+    for rel, state in before.items():
+        for key, value in state.items():  # fp16 on the way, the weights' own dtype back
+            assert after[rel][key].dtype == value.dtype
+            assert torch.equal(after[rel][key], value.half().to(value.dtype)), (rel, key)
+    assert _run_report(root / "first_again") == _run_report(first)
+    for name in ("model_index.json", "unet/config.json"):
+        assert (final / name).read_text() == (first / "final" / name).read_text()
+    assert load_components(final).unet.config == load_components(first / "final").unet.config
+
+
+def test_weights_equal_to_the_start_travel_by_name_and_must_match_it(runs):
+    from amodal_ros.train.carry import pack, unpack
+
+    root, first, second = runs
+    pack(second, root / "packed_second")
+    record = json.loads((root / "packed_second" / "run.json").read_text())
+    left_out = {entry["file"] for entry in record["from_start"]}
+    assert left_out == {
+        "vae/diffusion_pytorch_model.safetensors",
+        "image_encoder/model.safetensors",
+    }
+    assert all(key.startswith("unet/") for key in record["dtypes"])
+    final = unpack(root / "packed_second", root / "second_again")
+    for rel in left_out:  # copied from the starting checkpoint, byte for byte
+        assert (final / rel).read_bytes() == (first / "final" / rel).read_bytes()
+    changed = first / "final" / "vae" / "diffusion_pytorch_model.safetensors"
+    changed.write_bytes(changed.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(ValueError, match="unpack --start"):
+        unpack(root / "packed_second", root / "second_broken")
+
+
+def test_a_run_stopped_early_unpacks_its_last_checkpoint_and_its_log_up_to_it(runs):
+    from amodal_ros.train.carry import pack, unpack
+    from amodal_ros.train.ship import _run_report
+
+    root, first, _ = runs
+    pack(first, root / "packed_early", checkpoint="checkpoint-1")
+    final = unpack(root / "packed_early", root / "early")
+    unet = "unet/diffusion_pytorch_model.safetensors"
+    saved, unpacked = _weights(first / "checkpoint-1")[unet], _weights(final)[unet]
+    assert all(torch.equal(unpacked[k], v.half().float()) for k, v in saved.items())
+    assert _run_report(root / "early")["steps"] == 1 and _run_report(first)["steps"] == 2

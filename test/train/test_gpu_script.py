@@ -1,0 +1,36 @@
+"""scripts/train_on_gpu.sh, the device session's training script, on this CPU with a tiny
+student: it trains, packs what the GPU machine can send back, and that unpacks to a student."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[2]
+# what the device tool brings back from $OUT (its README): 8 files, 16 MiB each, 2 folders down
+RETURNED_FILES, RETURNED_MIB, RETURNED_DEPTH = 8, 16, 2
+
+
+def test_the_gpu_training_script_returns_a_student_within_the_device_limits(tmp_path):
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.train.carry import unpack
+
+    out = tmp_path / "out"
+    settings = dict(WIDTH="32", STEPS="2", BATCH="2", WORKERS="2", MIXED="no")
+    env = {**os.environ, **settings, "OUT": str(out), "RUN": str(tmp_path / "run")}
+    done = subprocess.run(
+        ["bash", "scripts/train_on_gpu.sh"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    log = (out / "steps.log").read_text()
+    assert done.returncode == 0 and "train exit 0" in log and "pack exit 0" in log, log
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) <= RETURNED_FILES
+    assert all(p.stat().st_size <= RETURNED_MIB * 2**20 for p in files)
+    assert all(len(p.relative_to(out).parts) <= RETURNED_DEPTH + 1 for p in files)
+    student = load_components(unpack(out / "packed", tmp_path / "back"))
+    assert student.is_student and tuple(student.unet.config.block_out_channels) == (32, 64)
