@@ -10,7 +10,7 @@
 # .whl/ is there, this only sets the variables.
 if ls .whl/*.whl > /dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target .site .whl/*.whl || { echo "wheel install failed" >&2; exit 3; }
+    --target .site .whl/*.whl || { echo "wheel install failed" | tee -a "${OUT:-.}/steps.log" >&2; exit 3; }
   export PYTHONPATH=$PWD/.site:$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the embedded model's stage-1 one-step student on the GPU machine in one go, and pack
-# it to come back (docs/training.md, "Training on a GPU"). A fresh UNet of WIDTH on the
+# it to come back (docs/training.md, "Training on the GPU machine"). A fresh UNet of WIDTH on the
 # embedded autoencoder learns the ground truth of fresh synthetic windows, a batch of BATCH
 # per step rendered by WORKERS processes (the CPU's 2 cores saw 1500 distinct windows in
 # 6000 steps; this sees BATCH new ones every step). Training stops at STEPS or after MINUTES,
@@ -21,15 +21,19 @@ set -uo pipefail
 OUT=${OUT:-gpu_out}
 WIDTH=${WIDTH:-96}        # the UNet's first block (64: the shipped student; 96: 11.5 M parameters)
 BATCH=${BATCH:-32}        # windows per step
-STEPS=${STEPS:-2000}      # the cosine's length: 14 workers render about 170 windows/s (0.083 s each
-                          # on this CPU), about 5 steps/s of 32: 2000 fit in MINUTES
+STEPS=${STEPS:-1500}      # the cosine's length. Not measured on a GPU: 14 workers render about
+                          # 170 windows/s (0.083 s each on the 2-core CPU), so at most about
+                          # 5 steps of 32/s; a run stopped at MINUTES packs its newest checkpoint
 LR=${LR:-5e-4}
 MINUTES=${MINUTES:-8}     # the device session's 15 minutes hold start-up, this, and the return
 MIXED=${MIXED:-bf16}
 WORKERS=${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
 RUN=${RUN:-/tmp/amodal_gpu_run}  # the full run folder stays on the machine; only $OUT returns
+RESUME=${RESUME:-0}       # 1: continue the run in $RUN (a warm machine keeps it); 0: start afresh
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.log"; }
+[[ "$RESUME" == 1 ]] || rm -rf "$RUN"
+rm -rf "$OUT/packed"
 
 source scripts/gpu_site.sh
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
@@ -42,7 +46,9 @@ timeout --kill-after=30 $(( MINUTES * 60 )) python3 -m amodal_ros.cli.main disti
   --batch-size "$BATCH" --data-workers "$WORKERS" --sample-reuse 1 --steps "$STEPS" --lr "$LR" \
   --warmup-steps 200 --seed 61 --save-every 100 --log-every 10 --mixed-precision "$MIXED" \
   --no-progress --out "$RUN" > "$OUT/train.log" 2>&1
-log "train exit $? (124: stopped at $MINUTES min)"
+trained=$?
+log "train exit $trained (124, 137: stopped at $MINUTES min)"
+[[ $trained == 0 || $trained == 124 || $trained == 137 ]] || exit 5
 
 newest=final
 [[ -f "$RUN/final/model_index.json" ]] || newest=$(cd "$RUN" && ls -d checkpoint-* 2>/dev/null \
@@ -50,6 +56,7 @@ newest=final
 [[ -n "$newest" ]] || { log "no finished checkpoint to pack"; exit 4; }
 log "pack $newest"
 python3 -m amodal_ros.train.carry pack "$RUN" "$OUT/packed" --checkpoint "$newest" >> "$OUT/steps.log" 2>&1
-log "pack exit $?"
-cp "$RUN/timing.json" "$OUT/timing.json" 2>/dev/null
+packed=$?
+log "pack exit $packed"
+[[ $packed == 0 ]] || exit 6
 log "done: $OUT"

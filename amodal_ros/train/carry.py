@@ -29,6 +29,7 @@ RUN_FILES = ("train_config.json", "timing.json", "loss.csv")
 SHARD_MIB = 15.0  # under the GPU machine's 16 MiB per returned file
 HEADER_ENTRY_BYTES = 128  # most a tensor's header entry takes beside its name
 CARRIED_DTYPE = torch.float16  # half the bytes; the weights' own dtype comes back on unpack
+CARRIED_SUFFIXES = (".json", ".safetensors")  # what a published-layout checkpoint holds
 
 
 def pack(
@@ -42,6 +43,9 @@ def pack(
     final = run / checkpoint
     if not (final / "model_index.json").is_file():
         raise FileNotFoundError(f"{final} is not a finished checkpoint (no model_index.json)")
+    other = [p for p in final.rglob("*") if p.is_file() and p.suffix not in CARRIED_SUFFIXES]
+    if other:
+        raise ValueError(f"{final}: {other[0].name} is neither JSON nor safetensors weights")
     start = _starting_folder(TrainConfig(**json.loads((run / "train_config.json").read_text())))
     record: dict = {
         "run": {name: (run / name).read_text() for name in RUN_FILES if (run / name).is_file()},
@@ -61,11 +65,11 @@ def pack(
             continue
         for key, value in state.items():
             record["dtypes"][f"{rel}:{key}"] = str(value.dtype).removeprefix("torch.")
-            tensors[f"{rel}:{key}"] = (
-                value.to(CARRIED_DTYPE) if value.is_floating_point() else value
-            )
+            tensors[f"{rel}:{key}"] = _carried(value)
     record["start"] = str(start) if start is not None else None
     packed.mkdir(parents=True, exist_ok=True)
+    for old in [packed / "run.json", *packed.glob("weights-*.safetensors")]:
+        old.unlink(missing_ok=True)  # an earlier pack's would travel too
     written = []
     for i, shard in enumerate(_shards(tensors, int(shard_mib * 2**20))):
         written.append(packed / f"weights-{i:02d}.safetensors")
@@ -86,9 +90,17 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     record = json.loads((packed / "run.json").read_text())
     config = TrainConfig(**json.loads(record["run"]["train_config.json"]))
     start = start or _starting_folder(config)
-    if record["from_start"] and start is None:
-        raise FileNotFoundError(f"{packed}: weights left out, but the run has no starting folder")
     final = run / "final"
+    if final.exists():
+        raise FileExistsError(f"{final} exists: unpack into a new run folder")
+    for left_out in record["from_start"]:  # checked before anything is written
+        source = start / left_out["file"] if start is not None else None
+        if source is None or not source.is_file() or _sha256(source) != left_out["sha256"]:
+            raise ValueError(
+                f"{left_out['file']} was left out as equal to the run's starting checkpoint, "
+                f"and {source or 'no starting folder'} is not that file: unpack with the "
+                "checkpoint the run started from (unpack --start DIR)"
+            )
     for name, text in record["run"].items():
         _write(run / name, text)
     if record["checkpoint"] != "final":  # a run stopped early: its log past the checkpoint
@@ -97,11 +109,6 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
         _write(final / rel, text)
     for left_out in record["from_start"]:
         rel = left_out["file"]
-        if _sha256(start / rel) != left_out["sha256"]:
-            raise ValueError(
-                f"{start / rel} is not the file the run started from (it changed since): "
-                f"unpack with the starting checkpoint the run used (unpack --start DIR)"
-            )
         (final / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(start / rel, final / rel)
     files: dict[str, dict] = {}
@@ -133,9 +140,20 @@ def _same(state: dict, other: Path) -> bool:
     if not other.is_file():
         return False
     theirs = load_file(other)
-    return state.keys() == theirs.keys() and all(
-        torch.equal(v, theirs[k]) for k, v in state.items()
+    return (
+        state.keys() == theirs.keys()
+        and all(v.dtype == theirs[k].dtype for k, v in state.items())
+        and all(torch.equal(v, theirs[k]) for k, v in state.items())
     )
+
+
+def _carried(value: torch.Tensor) -> torch.Tensor:
+    """fp32 weights as fp16 where that holds them (finite); anything else as it is."""
+    if value.dtype == torch.float32:
+        half = value.to(CARRIED_DTYPE)
+        if torch.isfinite(half).all():
+            return half
+    return value
 
 
 def _sha256(path: Path) -> str:
@@ -150,6 +168,10 @@ def _shards(tensors: dict, limit: int) -> list[dict]:
     for key, value in tensors.items():
         # the data, and its header entry: {"KEY":{"dtype":..,"shape":[..],"data_offsets":[..]}
         nbytes = value.numel() * value.element_size() + len(key) + HEADER_ENTRY_BYTES
+        if nbytes + 8 > limit:
+            raise ValueError(
+                f"{key} alone takes {nbytes / 2**20:.1f} MiB, over {limit / 2**20:.1f}"
+            )
         if shards[-1] and size + nbytes > limit:
             shards.append({})
             size = 8

@@ -155,9 +155,9 @@ class TrainConfig(Config):
     )
     data_workers: int = param(
         0,
-        "processes rendering synthetic windows ahead of the training step (0 = in the "
-        "training process): a GPU's step outruns one core's rendering. The batches are the "
-        "same for any number; needs sample_reuse 1",
+        "processes preparing synthetic windows ahead of the training step (0 = in the "
+        "training process; each accelerate process has its own): a GPU's step outruns one "
+        "core's rendering. The batches are the same for any number; needs sample_reuse 1",
         0,
         256,
     )

@@ -499,28 +499,21 @@ class _Batches:
         """(target latents, or frames for `pixel_targets`; condition latents, CLIP embeddings,
         added time ids; the target's hidden share [F, 1, h, w], each latent cell's the largest
         of its pixels') of batch item (step, slot), drawn from its stream `rng`."""
-        from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD
-
-        if self.ahead is not None:  # rendered by a worker from the same stream, handed back
-            pixels, rng = self.ahead.take(step, slot)
-        else:
-            pixels = self.render.item(rng)
-        target_px, conditions, clip_input, visible, amodal = pixels
-        hidden = _hidden_share(amodal, visible)
-        sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
-        noisy = [
-            c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32) for c in conditions
-        ]
+        # prepared by a worker from the same stream, or here
+        item = self.ahead.take(step, slot) if self.ahead else self.render.item(rng)
         pixel_targets = self.config.pixel_targets  # decoded samples meet the true frames
-        posteriors = self._encode(noisy if pixel_targets else [target_px, *noisy])
-        cond = torch.cat([mean for mean, _ in posteriors[-len(noisy) :]], 1)
+        posteriors = self._encode(
+            item.conditions if pixel_targets else [item.target, *item.conditions]
+        )
+        cond = torch.cat([mean for mean, _ in posteriors[-len(item.conditions) :]], 1)
+        hidden = torch.from_numpy(item.hidden)
         if pixel_targets:
-            target = torch.from_numpy(np.ascontiguousarray(target_px)).float()
+            target = torch.from_numpy(np.ascontiguousarray(item.target)).float()
         else:
             target = self._target(*posteriors[0], generator)
             hidden = torch.nn.functional.adaptive_max_pool2d(hidden, target.shape[-2:])
-        ids = [8.0, 127.0, sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
-        return target, cond, self.clip(clip_input), ids, hidden  # clip: [F, D]
+        ids = [8.0, 127.0, item.sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
+        return target, cond, self.clip(item.clip_input), ids, hidden  # clip: [F, D]
 
     def frames(self, rng: np.random.Generator) -> torch.Tensor:
         """[F, 3, h, w] frames of one kind the pipeline encodes: modal or amodal masks, depth,
@@ -554,13 +547,6 @@ class _Batches:
         if self.config.sample_targets:
             mean = mean + std * torch.randn(mean.shape, generator=generator).to(mean)
         return mean * self.c.vae.config.scaling_factor
-
-
-def _hidden_share(amodal: np.ndarray, visible: np.ndarray) -> torch.Tensor:
-    """[F, 1, h, w] share of each working pixel where the object is hidden, from mask frames
-    [F, 3, h, w] in [-1, 1] (soft with `mask_resize: area`)."""
-    share = (amodal.mean(1, keepdims=True) - visible.mean(1, keepdims=True)) / 2
-    return torch.from_numpy(np.clip(share, 0.0, 1.0)).float()
 
 
 def _data_config(config: TrainConfig, components) -> TrainConfig:

@@ -1,15 +1,16 @@
-"""Synthetic training windows in pixels, drawn from seeded random streams: in the training
-process, or rendered ahead by worker processes (`data_workers`), which a GPU's step outruns.
+"""Synthetic training items in pixels, drawn from seeded random streams: in the training
+process, or prepared ahead by worker processes (`data_workers`), which a GPU's step outruns.
 
-Rendering is numpy and OpenCV only (no model), so a worker needs just the run's config. Each
-batch item is drawn from its own stream (`train.loop.item_random`), and a worker sends the
-stream back after rendering, so the training process goes on drawing from it exactly where
-it would have: the batches are the same for any number of workers.
+An item is numpy and OpenCV work only (no model): the window, its conditioning noise level
+and noise, every draw of its own stream (`train.loop.item_random`). So a worker needs just
+the run's config, the training process only encodes what it gets, and the batches are the
+same for any number of workers.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import itertools
 import multiprocessing
 from typing import NamedTuple
@@ -21,14 +22,14 @@ from amodal_ros.train.config import TrainConfig
 AHEAD_PER_WORKER = 4  # items queued per worker: enough to hide a slow scene, little memory
 
 
-class WindowPixels(NamedTuple):
-    """One object's window at the working size, frames [F, 3, h, w] in [-1, 1]."""
+class TrainingItem(NamedTuple):
+    """One batch item before encoding, frames [F, 3, h, w] in [-1, 1] at the working size."""
 
     target: np.ndarray  # what the model learns to give: amodal masks, or the whole object
-    conditions: list[np.ndarray]  # what it is given: [modal, depth] / [modal, amodal] ...
+    conditions: list[np.ndarray]  # what it is given, noise-augmented: [modal, depth] / ...
     clip_input: np.ndarray  # the frames CLIP embeds
-    visible: np.ndarray  # the modal masks
-    amodal: np.ndarray  # the amodal masks
+    hidden: np.ndarray  # [F, 1, h, w] share of each pixel where the object is hidden
+    sigma_cond: float  # the conditioning noise level (an added time id)
 
 
 class WindowRenderer:
@@ -38,14 +39,23 @@ class WindowRenderer:
     def __init__(self, config: TrainConfig):
         self.config = config
 
-    def item(self, rng: np.random.Generator) -> WindowPixels:
-        """One training item of the run's stage."""
+    def item(self, rng: np.random.Generator) -> TrainingItem:
+        """One training item of the run's stage: its window, then its conditioning noise
+        augmentation (the reference's), all drawn from `rng`."""
+        from amodal_ros.train.edm import COND_P_MEAN, COND_P_STD
+
         if self.config.completion:
             target, conditions, clip_input, visible = self.completion_window(rng)
-            return WindowPixels(target, conditions, clip_input, visible, conditions[1])
-        visible, amodal, depth = self.window(rng)
-        conditions = [visible, depth] if self.config.depth else [visible]
-        return WindowPixels(amodal, conditions, visible, visible, amodal)
+            amodal = conditions[1]
+        else:
+            visible, amodal, depth = self.window(rng)
+            target, clip_input = amodal, visible
+            conditions = [visible, depth] if self.config.depth else [visible]
+        sigma_cond = float(np.exp(COND_P_MEAN + COND_P_STD * rng.standard_normal()))
+        noisy = [
+            c + sigma_cond * rng.standard_normal(c.shape).astype(np.float32) for c in conditions
+        ]
+        return TrainingItem(target, noisy, clip_input, hidden_share(amodal, visible), sigma_cond)
 
     def scene(self, rng: np.random.Generator):
         """A clip of the train split at `render_scale` x the working size."""
@@ -113,46 +123,62 @@ class WindowRenderer:
             return whole, [modal_rgb, amodal_px], modal_rgb, visible
 
 
-def render_item(
-    renderer: WindowRenderer, seed: int, step: int, slot: int
-) -> tuple[WindowPixels, np.random.Generator]:
-    """A worker's job: batch item (step, slot) from the start of its stream, and the stream
-    as rendering left it."""
+def hidden_share(amodal: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """[F, 1, h, w] share of each working pixel where the object is hidden, from mask frames
+    [F, 3, h, w] in [-1, 1] (soft with `mask_resize: area`)."""
+    share = (amodal.mean(1, keepdims=True) - visible.mean(1, keepdims=True)) / 2
+    return np.clip(share, 0.0, 1.0).astype(np.float32)
+
+
+def render_item(renderer: WindowRenderer, seed: int, step: int, slot: int) -> TrainingItem:
+    """A worker's job: batch item (step, slot), drawn from its own stream."""
     from amodal_ros.train.loop import item_random
 
-    rng, _ = item_random(seed, step, slot)
-    return renderer.item(rng), rng
+    return renderer.item(item_random(seed, step, slot)[0])
 
 
 class RenderedAhead:
-    """Items rendered by `workers` processes, queued in the order the loop asks for them:
-    every slot of each step from the first one asked for on."""
+    """Items prepared by `workers` processes, queued in the order the loop asks for them:
+    every slot of each step from the first one asked for on. The processes start then."""
 
     def __init__(self, renderer: WindowRenderer, seed: int, slots: range, workers: int):
-        # spawn: the training process may hold CUDA and torch's threads, which fork copies badly
-        self.pool = multiprocessing.get_context("spawn").Pool(workers)
-        self.renderer, self.seed, self.slots = renderer, seed, slots
+        self.renderer, self.seed, self.slots, self.workers = renderer, seed, slots, workers
         self.depth = AHEAD_PER_WORKER * workers
         self.queue: collections.deque = collections.deque()
         self.keys = None
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
 
-    def take(self, step: int, slot: int) -> tuple[WindowPixels, np.random.Generator]:
-        """Item (step, slot), rendered from its own stream, and that stream afterwards."""
-        if self.keys is None:
+    def take(self, step: int, slot: int) -> TrainingItem:
+        """Item (step, slot). A worker that died (out of memory, a crash) raises
+        BrokenProcessPool here instead of leaving the loop waiting."""
+        if self.pool is None:
             self.keys = ((s, i) for s in itertools.count(step) for i in self.slots)
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers,
+                # spawn: the training process may hold CUDA and torch threads, badly forked
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_one_thread,
+            )
         while len(self.queue) < self.depth:
             key = next(self.keys)
-            job = self.pool.apply_async(render_item, (self.renderer, self.seed, *key))
+            job = self.pool.submit(render_item, self.renderer, self.seed, *key)
             self.queue.append((key, job))
         key, job = self.queue.popleft()
         if key != (step, slot):  # the loop asks in order; anything else is a bug here
             raise RuntimeError(f"rendered item {key} is next, but {(step, slot)} was asked for")
-        return job.get()
+        return job.result()
 
     def close(self) -> None:
         """Stop the workers (items still queued are not needed: the run has ended)."""
-        self.pool.terminate()
-        self.pool.join()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _one_thread() -> None:
+    """A worker renders one item at a time on one core (the machine's cores are the workers)."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def _shift(rng: np.random.Generator, shape) -> tuple[int, int]:

@@ -76,6 +76,9 @@ def test_weights_equal_to_the_start_travel_by_name_and_must_match_it(runs):
     changed.write_bytes(changed.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(ValueError, match="unpack --start"):
         unpack(root / "packed_second", root / "second_broken")
+    assert not (root / "second_broken").exists()  # checked before anything is written
+    with pytest.raises(FileExistsError, match="new run folder"):
+        unpack(root / "packed_second", root / "second_again")
 
 
 def test_a_run_stopped_early_unpacks_its_last_checkpoint_and_its_log_up_to_it(runs):

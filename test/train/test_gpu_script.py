@@ -16,21 +16,31 @@ ROOT = Path(__file__).resolve().parents[2]
 RETURNED_FILES, RETURNED_MIB, RETURNED_DEPTH = 8, 16, 2
 
 
+def _run_script(tmp_path, **settings) -> tuple[int, str]:
+    """The script with `settings` (its environment variables); (exit code, its steps.log)."""
+    tiny = dict(WIDTH="32", STEPS="2", BATCH="2", WORKERS="2", MIXED="no")
+    env = {**os.environ, **tiny, **settings, "OUT": str(tmp_path / "out")}
+    env["RUN"] = str(tmp_path / "run")
+    done = subprocess.run(["bash", "scripts/train_on_gpu.sh"], cwd=ROOT, env=env)
+    return done.returncode, (tmp_path / "out" / "steps.log").read_text()
+
+
 def test_the_gpu_training_script_returns_a_student_within_the_device_limits(tmp_path):
     from amodal_ros.models.layout import load_components
     from amodal_ros.train.carry import unpack
 
+    code, log = _run_script(tmp_path)
+    assert code == 0 and "train exit 0" in log and "pack exit 0" in log, log
     out = tmp_path / "out"
-    settings = dict(WIDTH="32", STEPS="2", BATCH="2", WORKERS="2", MIXED="no")
-    env = {**os.environ, **settings, "OUT": str(out), "RUN": str(tmp_path / "run")}
-    done = subprocess.run(
-        ["bash", "scripts/train_on_gpu.sh"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    log = (out / "steps.log").read_text()
-    assert done.returncode == 0 and "train exit 0" in log and "pack exit 0" in log, log
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) <= RETURNED_FILES
     assert all(p.stat().st_size <= RETURNED_MIB * 2**20 for p in files)
     assert all(len(p.relative_to(out).parts) <= RETURNED_DEPTH + 1 for p in files)
     student = load_components(unpack(out / "packed", tmp_path / "back"))
     assert student.is_student and tuple(student.unet.config.block_out_channels) == (32, 64)
+
+
+def test_the_gpu_training_script_fails_loudly_when_training_fails(tmp_path):
+    code, log = _run_script(tmp_path, WIDTH="33")  # not a multiple of 32: refused
+    assert code == 5 and "train exit 2" in log and "pack" not in log, log
+    assert not (tmp_path / "out" / "packed").exists()

@@ -91,14 +91,14 @@ def test_the_hidden_share_is_the_whole_object_less_what_shows(vae_run):
     hidden area in all; in latents each cell takes its pixels' largest share."""
     import torch.nn.functional as F
 
-    from amodal_ros.train.loop import _hidden_share
+    from amodal_ros.train.windows import hidden_share
 
     components = load_components(vae_run)
     config = TrainConfig(stage="completion", **dict(SMALL, num_frames=6))
     batches = _Batches(components, config, "cpu")
     rng = np.random.default_rng(5)
     _, (_, amodal), _, visible = batches.render.completion_window(rng)
-    share = _hidden_share(amodal, visible)[:, 0].numpy()  # [F, h, w]
+    share = hidden_share(amodal, visible)[:, 0]  # [F, h, w]
     whole, shows = (amodal[:, 0] + 1) / 2, (visible[:, 0] + 1) / 2
     assert (share[whole == 0] == 0).all() and (share[shows == 1] == 0).all()
     assert share.sum() == pytest.approx(whole.sum() - shows.sum(), rel=1e-4)

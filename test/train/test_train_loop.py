@@ -196,3 +196,25 @@ def test_data_workers_refuse_runs_they_cannot_feed(extra, named):
 
     with pytest.raises(ValueError, match=named):
         TrainConfig(data_workers=2, **extra)
+
+
+class _DyingRenderer:
+    """A worker that dies in the middle of an item, as one killed for memory would."""
+
+    def item(self, rng):
+        import os
+
+        os._exit(1)
+
+
+def test_a_dead_render_worker_stops_training_with_an_error():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from amodal_ros.train.windows import RenderedAhead
+
+    ahead = RenderedAhead(_DyingRenderer(), seed=0, slots=range(1), workers=1)
+    try:
+        with pytest.raises(BrokenProcessPool):
+            ahead.take(0, 0)
+    finally:
+        ahead.close()
