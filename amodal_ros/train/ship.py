@@ -5,6 +5,11 @@ state), plus TRAINING.json: each run's config, wall time and last logged losses,
 model card quotes. With `--calibrate N`, stage 1's mask threshold is chosen on N clips of the
 validation split (never the test split) and recorded in its model_index.json defaults.
 
+The folders share one autoencoder and image encoder (every stage and student is trained in
+stage 1's latent space), stored once: a component equal file for file to stage 1's is a
+relative link to `stage1/` (`_share`), and links become copies again before anything is
+replaced (`_unshare`), so re-shipping stage 1 never changes what a student reads.
+
 `--student DISTILL_OUT` ships a distilled student (`amodal-ros distill`) as embedded/student1
 (stage 1's, its threshold chosen the same way under preset realtime) or embedded/student2
 (stage 2's), and adds its run to TRAINING.json (a fine-tuned student's keeps the run it
@@ -26,6 +31,7 @@ from pathlib import Path
 RUNS = ("vae", "stage1", "stage2")
 SHIPPED = {"stage1": "stage1", "stage2": "stage2"}  # run -> embedded folder
 KEPT_SUFFIXES = (".safetensors", ".json")
+SHARED = ("vae", "image_encoder")  # stored once, in stage1/
 
 
 def ship(
@@ -39,8 +45,10 @@ def ship(
     from amodal_ros.models.registry import EMBEDDED_ROOT
 
     dest = dest or EMBEDDED_ROOT
+    _unshare(dest)
     for run, folder in SHIPPED.items():
         _copy_checkpoint(train_out / run / "final", dest / folder)
+    _share(dest)
     report = {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
     if calibrate_clips:
         stage1 = dest / SHIPPED["stage1"]
@@ -63,7 +71,9 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     name = STUDENT_FOLDERS[stage]
     dest = dest or EMBEDDED_ROOT
     target = dest / name
+    _unshare(dest)
     _copy_checkpoint(distill_out / "final", target)
+    _share(dest)
     report_path = dest / "TRAINING.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     before = report.get(name) if record.get("fine_tuned_from") else None
@@ -89,6 +99,36 @@ def _copy_checkpoint(source: Path, target: Path) -> None:
                 config = json.loads(copy.read_text())
                 if config.pop("_name_or_path", None) is not None:
                     copy.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _share(dest: Path) -> None:
+    """Each folder's shared component that equals stage 1's, file for file, becomes a
+    relative link to it."""
+    base = dest / SHIPPED["stage1"]
+    for folder in sorted(p for p in dest.iterdir() if p.is_dir() and p != base):
+        for name in SHARED:
+            mine, theirs = folder / name, base / name
+            if mine.is_symlink() or not (mine.is_dir() and theirs.is_dir()):
+                continue
+            if _files(mine) == _files(theirs):
+                shutil.rmtree(mine)
+                mine.symlink_to(Path("..") / base.name / name, target_is_directory=True)
+
+
+def _unshare(dest: Path) -> None:
+    """Links to stage 1's components become copies of what they point to now."""
+    if not dest.is_dir():
+        return
+    for link in sorted(p for p in dest.glob("*/*") if p.is_symlink()):
+        source = link.resolve()
+        link.unlink()
+        shutil.copytree(source, link)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def calibrate(stage1: Path, clips: int, config=None) -> dict:

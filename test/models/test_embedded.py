@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,12 +29,23 @@ MIN_COMPLETION_GAIN_DB = 6.0  # the shipped completion student: 14.7 dB, white 5
 
 def test_shipped_folders_hold_only_safetensors_and_json():
     root = registry.EMBEDDED_ROOT
-    files = [p for p in root.rglob("*") if p.is_file()]
+    files = [p for p in root.rglob("*") if p.is_file()]  # each stored file once (no links)
     assert registry.EMBEDDED_CARD in files and (root / "TRAINING.json") in files
     weights = [p for p in files if p.suffix == ".safetensors"]
-    assert len(weights) == 12  # unet, vae, image encoder per stage and per student
+    # a UNet per stage and per student; the autoencoder and image encoder they share, once
+    assert len(weights) == 6
+    links = {
+        p.relative_to(root).as_posix(): p.resolve() for p in root.glob("*/*") if p.is_symlink()
+    }
+    shared = [
+        f"{folder}/{name}"
+        for folder in ("stage2", "student1", "student2")
+        for name in ("vae", "image_encoder")
+    ]
+    assert sorted(links) == sorted(shared)
+    assert all(target == root / "stage1" / Path(link).name for link, target in links.items())
     assert {p.suffix for p in files} <= {".safetensors", ".json", ".md"}
-    assert sum(p.stat().st_size for p in files) < 60e6  # about 57 MB in the repository
+    assert sum(p.stat().st_size for p in files) < 45e6  # about 43 MB in the repository
 
 
 def test_stages_load_with_the_documented_architecture_and_defaults():

@@ -12,9 +12,10 @@ from amodal_ros.models.layout import load_components, save_published_layout
 from amodal_ros.train.ship import ship, ship_student
 
 
-def _run(root, name: str, seconds: float, losses: list[float]):
+def _run(root, name: str, seconds: float, losses: list[float], seed: int | None = None):
     run = root / name
-    save_published_layout(build_components("tiny", seed=len(name)), run / "final")
+    seed = len(name) if seed is None else seed  # stage1 and stage2: the same components
+    save_published_layout(build_components("tiny", seed=seed), run / "final")
     (run / "state").mkdir()
     (run / "state" / "optimizer.bin").write_bytes(b"not shipped")
     (run / "final" / "unet" / "notes.txt").write_text("not shipped")
@@ -97,3 +98,38 @@ def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
     assert report["student2"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
     assert report["student2"]["before"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
     assert "before" not in report["student2"]["before"]
+
+
+def test_the_shared_autoencoder_is_stored_once_and_never_changes_under_a_student(tmp_path):
+    """Components equal to stage 1's are links to them; re-shipping stage 1 with another
+    autoencoder turns the links of folders it does not replace into copies of the old one."""
+    import os
+
+    from amodal_ros.models.components import student_schedule
+
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0])
+    _run(train_out, "stage2", 10.0, [2.0])
+    ship(train_out, dest)
+    student = build_components("tiny", seed=len("stage1"))  # trained in stage 1's latents
+    student.scheduler_config = student_schedule(student.scheduler_config)
+    student.student = {"teacher": "embedded", "targets": "truth"}
+    save_published_layout(student, tmp_path / "distill" / "final")
+    (tmp_path / "distill" / "train_config.json").write_text(json.dumps({"stage": "distill"}))
+    (tmp_path / "distill" / "loss.csv").write_text("step,loss\n10,0.5\n")
+    ship_student(tmp_path / "distill", dest)
+    for folder in ("stage2", "student1"):
+        for name in ("vae", "image_encoder"):
+            assert os.readlink(dest / folder / name) == f"../stage1/{name}", (folder, name)
+    weights = "vae/diffusion_pytorch_model.safetensors"
+    trained_with = (dest / "student1" / weights).read_bytes()
+    assert load_components(dest / "student1").is_student
+
+    other = tmp_path / "other"
+    _run(other, "stage1", 30.0, [1.0], seed=99)  # a new autoencoder, and stages in it
+    _run(other, "stage2", 10.0, [2.0], seed=99)
+    ship(other, dest)
+    assert (dest / "stage1" / weights).read_bytes() != trained_with
+    assert not (dest / "student1" / "vae").is_symlink()
+    assert (dest / "student1" / weights).read_bytes() == trained_with
+    assert os.readlink(dest / "stage2" / "vae") == "../stage1/vae"
