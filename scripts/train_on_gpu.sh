@@ -10,6 +10,8 @@
 # The wheels the GPU machine lacks travel in .whl/ (how to fetch them: scripts/gpu_site.sh).
 # On the GPU machine, in the project root:
 #   OUT=gpu_out bash scripts/train_on_gpu.sh
+# Through the device tool, which sets $OUT and returns what is under it:
+#   run(command="bash scripts/train_on_gpu.sh", carry=[".whl"], timeout_s=600)
 # Back here, rebuild the run folder, then judge it as any student (docs/training.md):
 #   scripts/with_env.sh python -m amodal_ros.train.carry unpack gpu_out/packed train_out/student1_gpu
 #   scripts/with_env.sh amodal-ros eval --split val --clips 20 --checkpoint '' \
