@@ -122,13 +122,21 @@ def overrides(config_cls, only: tuple[str, ...]) -> Any:
     return field(default_factory=dict, metadata=meta)
 
 
+def _as_float(value: int | str) -> float | str:
+    """A number as a float; text that is no number stays text (and is named as wrong)."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def check_fields(config) -> None:
     """Validate every field against its declared type, range and choices; names the field."""
     for f in fields(config):
         value = getattr(config, f.name)
         expected = type(f.default) if f.default is not MISSING else None
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+        if expected is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+            value = _as_float(value)  # YAML 1.1 reads 1e-4 (no dot) as text
             setattr(config, f.name, value)
         if (
             expected is not None

@@ -109,10 +109,12 @@ class TrainConfig(Config):
     )
     trainable: str = param(
         "temporal",
-        "'temporal' (the reference: temporal blocks + input conv) or 'all' (from scratch)",
+        "'temporal' (the reference: temporal blocks + input conv) or 'all' (from scratch); "
+        "stage vae: 'decoder' fine-tunes init's decoder alone (its encoder, latents and "
+        "scaling factor kept, so every model trained in them stays valid), else the whole VAE",
         None,
         None,
-        ("temporal", "all"),
+        ("temporal", "all", "decoder"),
     )
     vae_blocks: int = param(
         4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
@@ -191,6 +193,11 @@ class TrainConfig(Config):
             raise ValueError(
                 f"unet_width {self.unet_width} sets a new UNet's width, but the run continues "
                 f"{self.init}'s UNet: add fresh_unet (--fresh-unet) or leave unet_width at 32"
+            )
+        if self.trainable == "decoder" and (self.stage != "vae" or not self.init):
+            raise ValueError(
+                "trainable decoder fine-tunes a trained autoencoder's decoder: it needs stage "
+                "vae and init (a checkpoint folder whose VAE the models were trained in)"
             )
         if self.data_workers and (self.sample_reuse > 1 or self.stage == "vae"):
             raise ValueError(

@@ -97,10 +97,12 @@ def train(config: TrainConfig) -> dict:
         )
         windows = len(distillation.data["teacher"]) if distillation else None
         components.student = student_record(config, windows, components.student or None)
+    keep_latents = config.trainable == "decoder"  # the encoder's latent space stays as it is
     if config.stage == "vae":
         model = components.vae
-        model.requires_grad_(True)
-        params = list(model.parameters())
+        model.requires_grad_(False)
+        (model.decoder if keep_latents else model).requires_grad_(True)
+        params = [p for p in model.parameters() if p.requires_grad]
     else:
         model = components.unet
         params = set_trainable(model, everything=config.trainable == "all")
@@ -195,7 +197,9 @@ def train(config: TrainConfig) -> dict:
                     trained = accelerator.unwrap_model(model)
                     if config.stage == "vae":
                         components.vae = trained
-                        fit_scaling_factor(trained, batches, np.random.default_rng(config.seed))
+                        if not keep_latents:  # a new latent space: unit variance again
+                            rng = np.random.default_rng(config.seed)
+                            fit_scaling_factor(trained, batches, rng)
                     else:
                         components.unet = trained
                     name = "final" if done == config.steps else f"checkpoint-{done}"
@@ -318,9 +322,8 @@ def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows
     was_training = vae.training
     vae.eval()
     with torch.no_grad():
-        latents = torch.cat(
-            [batches._encode([batches.render.window(rng)[1]])[0][0] for _ in range(windows)]
-        )
+        amodal = [batches.render.window(rng)[1] for _ in range(windows)]
+        latents = torch.cat([mean for mean, _std in batches._encode(amodal)])
     vae.train(was_training)
     factor = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=factor)

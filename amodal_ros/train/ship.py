@@ -10,6 +10,11 @@ stage 1's latent space), stored once: a component equal file for file to stage 1
 relative link to `stage1/` (`_share`), and links become copies again before anything is
 replaced (`_unshare`), so re-shipping stage 1 never changes what a student reads.
 
+`--decoder VAE_RUN` ships a decoder fine-tune of the shipped autoencoder (`amodal-ros train
+config/train_vae_decoder.yaml`: encoder, latents and scaling factor kept) to every folder at
+once, refused unless its encoder is each folder's, tensor for tensor: every stage and student
+then decodes the same latents with the new decoder.
+
 `--student DISTILL_OUT` ships a distilled student (`amodal-ros distill`) as embedded/student1
 (stage 1's, its threshold chosen the same way under preset realtime) or embedded/student2
 (stage 2's), and adds its run to TRAINING.json (a fine-tuned student's keeps the run it
@@ -18,11 +23,13 @@ continued as `before`).
 Usage:
     python -m amodal_ros.train.ship train_out [--calibrate 30]
     python -m amodal_ros.train.ship --student distill_out [--calibrate 30]
+    python -m amodal_ros.train.ship --decoder train_out/vae_decoder
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import shutil
@@ -45,10 +52,9 @@ def ship(
     from amodal_ros.models.registry import EMBEDDED_ROOT
 
     dest = dest or EMBEDDED_ROOT
-    _unshare(dest)
-    for run, folder in SHIPPED.items():
-        _copy_checkpoint(train_out / run / "final", dest / folder)
-    _share(dest)
+    with _unshared(dest):
+        for run, folder in SHIPPED.items():
+            _copy_checkpoint(train_out / run / "final", dest / folder)
     report = {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
     if calibrate_clips:
         stage1 = dest / SHIPPED["stage1"]
@@ -71,9 +77,8 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     name = STUDENT_FOLDERS[stage]
     dest = dest or EMBEDDED_ROOT
     target = dest / name
-    _unshare(dest)
-    _copy_checkpoint(distill_out / "final", target)
-    _share(dest)
+    with _unshared(dest):
+        _copy_checkpoint(distill_out / "final", target)
     report_path = dest / "TRAINING.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     before = report.get(name) if record.get("fine_tuned_from") else None
@@ -85,10 +90,53 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     return target
 
 
+def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
+    """Copy vae_run/final's autoencoder into every folder of `dest` (the embedded folder)
+    whose encoder it shares, and add the run to TRAINING.json as `vae_decoder`; returns the
+    folders. Nothing is written unless every folder's encoder equals the run's."""
+    from amodal_ros.models.registry import EMBEDDED_ROOT
+
+    dest = dest or EMBEDDED_ROOT
+    source = vae_run / "final" / "vae"
+    if not (vae_run / "final" / "model_index.json").is_file():
+        raise FileNotFoundError(f"{vae_run / 'final'} is not a finished checkpoint")
+    folders = sorted(p for p in dest.iterdir() if (p / "vae").is_dir())
+    for folder in folders:
+        if _encoder(folder / "vae") != _encoder(source):
+            raise ValueError(
+                f"{source}'s encoder is not {folder / 'vae'}'s: a decoder ships only into "
+                "the latent space it was fine-tuned in (train with trainable: decoder and "
+                "init the shipped model)"
+            )
+    with _unshared(dest):
+        for folder in folders:
+            _copy_files(source, folder / "vae")
+    report_path = dest / "TRAINING.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report["vae_decoder"] = _run_report(vae_run)
+    report_path.write_text(json.dumps(report, indent=2))
+    return folders
+
+
+def _encoder(vae: Path) -> dict[str, bytes]:
+    """The VAE's weights that make its latents: everything but the decoder's."""
+    from safetensors.torch import load_file
+
+    weights = load_file(vae / "diffusion_pytorch_model.safetensors")
+    return {
+        k: v.numpy().tobytes() for k, v in sorted(weights.items()) if not k.startswith("decoder.")
+    }
+
+
 def _copy_checkpoint(source: Path, target: Path) -> None:
     """The loader's files of a finished checkpoint (weights and JSON configs), nothing else."""
     if not (source / "model_index.json").is_file():
         raise FileNotFoundError(f"{source} is not a finished checkpoint (no model_index.json)")
+    _copy_files(source, target)
+
+
+def _copy_files(source: Path, target: Path) -> None:
+    """`target` becomes the weights and JSON configs under `source`."""
     shutil.rmtree(target, ignore_errors=True)
     for path in sorted(source.rglob("*")):
         if path.is_file() and path.suffix in KEPT_SUFFIXES:
@@ -101,18 +149,34 @@ def _copy_checkpoint(source: Path, target: Path) -> None:
                     copy.write_text(json.dumps(config, indent=2) + "\n")
 
 
+@contextlib.contextmanager
+def _unshared(dest: Path):
+    """Shared components as copies while the body replaces folders, linked again after it
+    (also when it fails: what is equal is stored once whatever happened)."""
+    _unshare(dest)
+    try:
+        yield
+    finally:
+        _share(dest)
+
+
 def _share(dest: Path) -> None:
     """Each folder's shared component that equals stage 1's, file for file, becomes a
     relative link to it."""
     base = dest / SHIPPED["stage1"]
+    if not base.is_dir():
+        return
     for folder in sorted(p for p in dest.iterdir() if p.is_dir() and p != base):
         for name in SHARED:
             mine, theirs = folder / name, base / name
             if mine.is_symlink() or not (mine.is_dir() and theirs.is_dir()):
                 continue
-            if _files(mine) == _files(theirs):
-                shutil.rmtree(mine)
-                mine.symlink_to(Path("..") / base.name / name, target_is_directory=True)
+            if _files(mine) == _files(theirs):  # the link replaces the copy in one rename
+                link, old = mine.with_name(f"{name}.link"), mine.with_name(f"{name}.old")
+                link.symlink_to(Path("..") / base.name / name, target_is_directory=True)
+                mine.rename(old)
+                link.rename(mine)
+                shutil.rmtree(old)
 
 
 def _unshare(dest: Path) -> None:
@@ -120,9 +184,10 @@ def _unshare(dest: Path) -> None:
     if not dest.is_dir():
         return
     for link in sorted(p for p in dest.glob("*/*") if p.is_symlink()):
-        source = link.resolve()
-        link.unlink()
-        shutil.copytree(source, link)
+        copy = link.with_name(f"{link.name}.copy")
+        shutil.copytree(link.resolve(), copy)
+        link.unlink()  # then the copy takes the link's name (a folder cannot replace a link)
+        copy.rename(link)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -180,8 +245,11 @@ if __name__ == "__main__":
     parser.add_argument("train_out", type=Path, nargs="?", default=Path("train_out"))
     parser.add_argument("--calibrate", type=int, default=0, help="validation clips (0 = none)")
     parser.add_argument("--student", type=Path, help="ship this distill output as the student")
+    parser.add_argument("--decoder", type=Path, help="ship this decoder fine-tune to all folders")
     ns = parser.parse_args()
-    if ns.student is not None:
+    if ns.decoder is not None:
+        print(*ship_decoder(ns.decoder), sep="\n")
+    elif ns.student is not None:
         print(ship_student(ns.student, calibrate_clips=ns.calibrate))
     else:
         print(ship(ns.train_out, calibrate_clips=ns.calibrate))

@@ -9,7 +9,7 @@ import pytest
 from amodal_ros.eval.calibrate import CRITERION, best_threshold
 from amodal_ros.models.architectures import build_components
 from amodal_ros.models.layout import load_components, save_published_layout
-from amodal_ros.train.ship import ship, ship_student
+from amodal_ros.train.ship import ship, ship_decoder, ship_student
 
 
 def _run(root, name: str, seconds: float, losses: list[float], seed: int | None = None):
@@ -133,3 +133,55 @@ def test_the_shared_autoencoder_is_stored_once_and_never_changes_under_a_student
     assert not (dest / "student1" / "vae").is_symlink()
     assert (dest / "student1" / weights).read_bytes() == trained_with
     assert os.readlink(dest / "stage2" / "vae") == "../stage1/vae"
+
+
+def test_a_decoder_fine_tune_ships_to_every_folder_in_its_latent_space(tmp_path):
+    """One new decoder for all folders sharing the encoder (still stored once); a decoder of
+    another latent space is refused before anything is written."""
+    import os
+
+    import torch
+
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0])
+    _run(train_out, "stage2", 10.0, [2.0])
+    ship(train_out, dest)
+    weights = "vae/diffusion_pytorch_model.safetensors"
+    before = (dest / "stage2" / weights).read_bytes()
+
+    tuned = build_components("tiny", seed=len("stage1"))  # the shipped autoencoder ...
+    with torch.no_grad():
+        for p in tuned.vae.decoder.parameters():  # ... with another decoder
+            p.add_(0.01)
+    run = tmp_path / "vae_decoder"
+    save_published_layout(tuned, run / "final")
+    (run / "train_config.json").write_text(json.dumps({"stage": "vae", "trainable": "decoder"}))
+    (run / "loss.csv").write_text("step,loss\n10,0.03\n")
+    assert ship_decoder(run, dest) == [dest / "stage1", dest / "stage2"]
+    assert (dest / "stage2" / weights).read_bytes() != before
+    assert (dest / "stage1" / weights).read_bytes() == (run / "final" / weights).read_bytes()
+    assert os.readlink(dest / "stage2" / "vae") == "../stage1/vae"
+    assert json.loads((dest / "TRAINING.json").read_text())["vae_decoder"]["steps"] == 10
+
+    other = build_components("tiny", seed=99)  # another encoder: other latents
+    save_published_layout(other, run / "final")
+    shipped = (dest / "stage1" / weights).read_bytes()
+    with pytest.raises(ValueError, match="encoder is not .*stage1/vae's"):
+        ship_decoder(run, dest)
+    assert (dest / "stage1" / weights).read_bytes() == shipped
+    assert sorted(p.name for p in dest.glob("*/*.*")) == ["model_index.json"] * 2
+
+
+def test_a_failed_ship_leaves_what_is_equal_stored_once(tmp_path):
+    import os
+    import shutil
+
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0])
+    _run(train_out, "stage2", 10.0, [2.0])
+    ship(train_out, dest)
+    shutil.rmtree(train_out / "stage2" / "final")  # stage 1 is copied, then stage 2 fails
+    with pytest.raises(FileNotFoundError, match="not a finished checkpoint"):
+        ship(train_out, dest)
+    assert os.readlink(dest / "stage2" / "vae") == "../stage1/vae"
+    assert not list(dest.glob("*/*.link")) + list(dest.glob("*/*.copy"))

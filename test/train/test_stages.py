@@ -153,3 +153,22 @@ def test_a_batch_item_is_the_same_whichever_process_draws_it(vae_run):
         assert torch.equal(a[:split], b) and torch.equal(a[split:], c), i
     other_step = _Batches(components, config, "cpu").sample(4, range(2))
     assert not torch.equal(whole[0], other_step[0])
+
+
+def test_a_decoder_fine_tune_keeps_the_latents_every_model_was_trained_in(vae_run, tmp_path):
+    """trainable decoder: the encoder, its latents and the scaling factor stay bit for bit,
+    so stages and students trained in them stay valid; only the decoder learns."""
+    out = tmp_path / "decoder"
+    train(TrainConfig(stage="vae", init=str(vae_run), trainable="decoder", out=str(out), **SMALL))
+    before, after = load_components(vae_run).vae, load_components(out / "final").vae
+    old, new = before.state_dict(), after.state_dict()
+    decoder = [k for k in old if k.startswith("decoder.")]
+    assert any(not torch.equal(old[k], new[k]) for k in decoder)
+    assert all(torch.equal(old[k], new[k]) for k in old if k not in decoder)
+    assert after.config.scaling_factor == before.config.scaling_factor
+
+
+@pytest.mark.parametrize("extra", [dict(stage="amodal", init="x"), dict(stage="vae", init="")])
+def test_only_a_trained_autoencoder_fine_tunes_its_decoder(extra):
+    with pytest.raises(ValueError, match="trainable decoder .* needs stage vae and init"):
+        TrainConfig(trainable="decoder", **extra)

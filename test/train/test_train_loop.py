@@ -89,7 +89,13 @@ def test_shipped_training_configs_chain_the_embedded_recipe():
     assert stage1.init == f"{vae.out}/final" and stage1.fresh_unet and stage1.depth
     assert stage2.init == f"{vae.out}/final" and stage2.stage == "completion"
     assert {c.num_frames for c in (stage1, stage2)} == {25}
-    runs = (vae, stage1, stage2)
+    decoder = load("train_vae_decoder.yaml")  # the shipped autoencoder's decoder, afterwards
+    assert decoder.stage == "vae" and decoder.trainable == "decoder"
+    assert (
+        decoder.init == "amodal_ros/models/embedded/stage1"
+        and (root.parent / decoder.init).is_dir()
+    )
+    runs = (vae, stage1, stage2, decoder)
     assert len({(c.mask_resize, c.render_scale, c.height, c.width) for c in runs}) == 1
 
 
@@ -218,3 +224,13 @@ def test_a_dead_render_worker_stops_training_with_an_error():
             ahead.take(0, 0)
     finally:
         ahead.close()
+
+
+def test_numbers_yaml_reads_as_text_are_numbers():
+    """YAML 1.1 reads 1e-4 (no dot) as text, as in `--set lr=1e-4` or a config file."""
+    from amodal_ros.train.loop import TrainConfig
+
+    assert yaml.safe_load("lr: 1e-4") == {"lr": "1e-4"}
+    assert TrainConfig(lr="1e-4", kl_weight="0").lr == 1e-4
+    with pytest.raises(ValueError, match="lr must be float, got 'fast'"):
+        TrainConfig(lr="fast")
