@@ -10,6 +10,7 @@ results.json and examples.png.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import MISSING, dataclass
 from pathlib import Path
@@ -53,7 +54,9 @@ class EvalArgs:
         "never used in training)",
         choices=("test", "val", "unseen"),
     )
-    data: Path | None = param(None, "or a folder of clip folders (amodal-ros synth)")
+    data: Path | None = param(
+        None, "or a folder of clip folders (amodal-ros synth): the first --clips of them"
+    )
     student_checkpoint: str = param(
         "",
         "also score this distilled student (amodal-ros distill; 'embedded' = the shipped one) "
@@ -152,6 +155,12 @@ def _clips(args: EvalArgs):
         folders = sorted(p for p in Path(args.data).iterdir() if (p / "meta.json").is_file())
         if not folders:
             raise FileNotFoundError(f"no clip folders (with meta.json) in {args.data}")
+        if len(folders) > args.clips:  # --clips counts folders too: never a silent subset
+            print(
+                f"eval: scoring the first {args.clips} of the {len(folders)} clip folders in "
+                f"{args.data} (--clips {len(folders)} for all)",
+                file=sys.stderr,
+            )
         return [read_clip_folder(f) for f in folders[: args.clips]]
     make = make_unseen_scene if args.split == "unseen" else make_scene
     frames = args.inference.num_frames

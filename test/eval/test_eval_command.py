@@ -88,14 +88,15 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
     assert main([*args, str(published_folder)]) == 2
 
 
-def test_eval_reads_clip_folders(tmp_path):
-    for seed in (3, 4):
+def test_eval_reads_clip_folders(tmp_path, capsys):
+    for seed in (3, 4, 5):
         write_clip_folder(
             make_scene(seed, num_frames=5, height=32, width=64), tmp_path / f"c{seed}"
         )
     out = tmp_path / "eval"
-    args = ["eval", "--out", str(out), "--data", str(tmp_path), "--no-progress"]
+    args = ["eval", "--out", str(out), "--data", str(tmp_path), "--no-progress", "--clips", "2"]
     assert main(args) == 0
+    assert "scoring the first 2 of the 3 clip folders" in capsys.readouterr().err
     summary = json.loads((out / "results.json").read_text())
     assert summary["clips"] == 2 and summary["results"]["modal"]["frames_occ"] == 0
     assert summary["results"]["modal"]["mIoU_occ"] is None  # no counted frame: null, not NaN
