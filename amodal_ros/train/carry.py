@@ -134,17 +134,17 @@ def _starting_folder(config: TrainConfig) -> Path | None:
     return Path(config.init)
 
 
+def same_weights(mine: dict, theirs: dict) -> bool:
+    """The same tensors under the same names, dtypes included."""
+    return mine.keys() == theirs.keys() and all(
+        v.dtype == theirs[k].dtype and torch.equal(v, theirs[k]) for k, v in mine.items()
+    )
+
+
 def _same(state: dict, other: Path) -> bool:
     from safetensors.torch import load_file
 
-    if not other.is_file():
-        return False
-    theirs = load_file(other)
-    return (
-        state.keys() == theirs.keys()
-        and all(v.dtype == theirs[k].dtype for k, v in state.items())
-        and all(torch.equal(v, theirs[k]) for k, v in state.items())
-    )
+    return other.is_file() and same_weights(state, load_file(other))
 
 
 def _carried(value: torch.Tensor) -> torch.Tensor:

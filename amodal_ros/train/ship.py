@@ -95,14 +95,15 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
     whose encoder it shares, and add the run to TRAINING.json as `vae_decoder`; returns the
     folders. Nothing is written unless every folder's encoder equals the run's."""
     from amodal_ros.models.registry import EMBEDDED_ROOT
+    from amodal_ros.train.carry import same_weights
 
     dest = dest or EMBEDDED_ROOT
+    _check_finished(vae_run / "final")
     source = vae_run / "final" / "vae"
-    if not (vae_run / "final" / "model_index.json").is_file():
-        raise FileNotFoundError(f"{vae_run / 'final'} is not a finished checkpoint")
+    encoder = _encoder(source)
     folders = sorted(p for p in dest.iterdir() if (p / "vae").is_dir())
     for folder in folders:
-        if _encoder(folder / "vae") != _encoder(source):
+        if not same_weights(_encoder(folder / "vae"), encoder):
             raise ValueError(
                 f"{source}'s encoder is not {folder / 'vae'}'s: a decoder ships only into "
                 "the latent space it was fine-tuned in (train with trainable: decoder and "
@@ -118,20 +119,22 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
     return folders
 
 
-def _encoder(vae: Path) -> dict[str, bytes]:
+def _encoder(vae: Path) -> dict:
     """The VAE's weights that make its latents: everything but the decoder's."""
     from safetensors.torch import load_file
 
     weights = load_file(vae / "diffusion_pytorch_model.safetensors")
-    return {
-        k: v.numpy().tobytes() for k, v in sorted(weights.items()) if not k.startswith("decoder.")
-    }
+    return {k: v for k, v in weights.items() if not k.startswith("decoder.")}
+
+
+def _check_finished(checkpoint: Path) -> None:
+    if not (checkpoint / "model_index.json").is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a finished checkpoint (no model_index.json)")
 
 
 def _copy_checkpoint(source: Path, target: Path) -> None:
     """The loader's files of a finished checkpoint (weights and JSON configs), nothing else."""
-    if not (source / "model_index.json").is_file():
-        raise FileNotFoundError(f"{source} is not a finished checkpoint (no model_index.json)")
+    _check_finished(source)
     _copy_files(source, target)
 
 
