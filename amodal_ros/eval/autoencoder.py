@@ -35,7 +35,11 @@ from amodal_ros.core.config import InferenceConfig
 
 
 def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, float]:
-    """{"working": pooled IoU at the working size, "clip": at the clips' size, "masks": n}.
+    """{"working": pooled IoU at the working size, "clip": at the clips' size,
+    "working_lossless": what a perfect autoencoder scores at the working size with this
+    threshold, "masks": n}. The truth there is a soft mask's half coverage, so a threshold
+    below R+G+B 382.5 counts half-covered pixels in and caps even a perfect reconstruction
+    below 1: the VAE's score is read against this cap.
 
     Args:
         components: VasComponents of one stage (its VAE is measured).
@@ -44,7 +48,7 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
     """
     from amodal_ros.pipeline import preprocess
 
-    sums = {"working": [0, 0], "clip": [0, 0]}
+    sums = {"working": [0, 0], "clip": [0, 0], "working_lossless": [0, 0]}
     count = 0
     for clip in clips:
         for i in clip.target_ids:
@@ -54,11 +58,12 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
                 pixels = preprocess.mask_pixels(
                     masks, config.height, config.width, config.mask_resize
                 )
-                score = _vae_score(components.vae, pixels, config)  # [T, h, w]
-                small = np.rint(score * 765.0) > config.rgb_sum_threshold  # R+G+B, exact
                 truth = pixels[:, 0] > 0.0  # binary, or soft coverage above a half
-                _add(sums["working"], small, truth)
+                score = _vae_score(components.vae, pixels, config)  # [T, h, w]
+                _add(sums["working"], _thresholded(score, config), truth)
                 _add(sums["clip"], _upsampled(score, masks.shape[1:], config), masks)
+                lossless = (pixels.mean(1) + 1.0) / 2.0  # what a perfect autoencoder returns
+                _add(sums["working_lossless"], _thresholded(lossless, config), truth)
                 count += 1
     return {name: inter / max(union, 1) for name, (inter, union) in sums.items()} | {
         "masks": count
@@ -111,6 +116,11 @@ def _through_vae(vae, pixels: np.ndarray, config: InferenceConfig):
         x = torch.from_numpy(pixels).to(vae.dtype)
         latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
         return decode(vae, latents[None], config.decode_chunk_size)[0]
+
+
+def _thresholded(score: np.ndarray, config: InferenceConfig) -> np.ndarray:
+    """[T, h, w] bool: a score in [0, 1] cut as the pipeline cuts R+G+B (exactly, in uint8)."""
+    return np.rint(score * 765.0) > config.rgb_sum_threshold
 
 
 def _upsampled(score: np.ndarray, size: tuple[int, int], config: InferenceConfig) -> np.ndarray:

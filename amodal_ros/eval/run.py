@@ -48,6 +48,12 @@ class EvalArgs:
 
     out: Path = param(MISSING, "results folder")
     clips: int = param(20, "held-out clips generated on the fly (fixed seeds)", 1)
+    start: int = param(
+        0,
+        "first clip index of the split: fresh clips to confirm a choice made on the first ones "
+        "(as amodal-ros synth --start)",
+        0,
+    )
     split: str = param(
         "test",
         "'test' (held out), 'val' (for calibration), 'unseen' (object families and occluders "
@@ -81,6 +87,7 @@ def run(args: EvalArgs) -> dict:
     processors = _processors(args)
     methods = dict(BASELINES)
     windows: dict[str, list] = {name: [] for name in methods}
+    families: list[str] = []  # each window's object family, in the order of every method's
     boxes: dict[str, list] = {}  # method -> [(scores, hits, num_gt)] per window
     topk, shown = [], []
     completion: dict[str, list] = {}  # method -> (PSNR, SSIM) per object window
@@ -98,9 +105,11 @@ def run(args: EvalArgs) -> dict:
             completion.setdefault(name, []).extend(model_completion)
             if name == MODEL:
                 topk.extend(model_topk)
+        families.extend(clip.families.get(i, "") for i in clip.target_ids)
         for name, per_object in predictions.items():
             windows.setdefault(name, [])
-            for i, pred in per_object.items():
+            for i in clip.target_ids:
+                pred = per_object[i]
                 windows[name].append(score_window(pred, clip.amodal[i], clip.modal(i)))
                 scores = confidence[name].get(i) if name in confidence else None
                 boxes.setdefault(name, []).append(box_detections(pred, clip.amodal[i], scores))
@@ -127,12 +136,15 @@ def run(args: EvalArgs) -> dict:
             results[name]["completion_ssim"] = float(np.mean(ssim))
     summary = {
         "split": "data folder" if args.data else args.split,
+        "start": 0 if args.data else args.start,
         "clips": len(clips),
         "windows": len(windows["modal"]),
         "seconds": round(time.perf_counter() - started, 2),
         "checkpoint": args.stream.checkpoint or None,
         "results": results,
     }
+    if all(families):  # clips that name their objects' families
+        summary["by_family"] = by_family(windows, families)
     if MODEL in processors:
         summary["model"] = processors[MODEL].pipelines.describe()
     if args.student_checkpoint:
@@ -166,7 +178,7 @@ def _clips(args: EvalArgs):
     frames = args.inference.num_frames
     return [
         make(seed, num_frames=frames, height=args.clip_height, width=args.clip_width)
-        for seed in split_seeds(args.split, args.clips)
+        for seed in split_seeds(args.split, args.clips, args.start)
     ]
 
 
@@ -230,6 +242,43 @@ def _run_model(clip, processor):
     return predictions, confidence, topk, completion
 
 
+def by_family(windows: dict[str, list], families: list[str]) -> dict[str, dict]:
+    """{family: {"windows": n, method: {"mIoU", "mIoU_occ_all"}}}: where each method's hidden
+    parts succeed and fail (thin and concave shapes fail first), from the per-window scores
+    of `windows` (method -> WindowScores, in the order of `families`)."""
+    table = {}
+    for family in sorted(set(families)):
+        rows = [k for k, f in enumerate(families) if f == family]
+        table[family] = {"windows": len(rows)}
+        for name, scores in windows.items():
+            mean = mean_scores([scores[k] for k in rows])
+            table[family][name] = {k: mean[k] for k in ("mIoU", "mIoU_occ_all")}
+    return table
+
+
+def _family_table(summary: dict) -> list[str]:
+    """results.md's mIoU_occ_all per object family and method, if the clips name families."""
+    table = summary.get("by_family")
+    if not table:
+        return []
+    methods = list(summary["results"])
+    lines = [
+        "\nmIoU_occ_all by object family:\n",
+        "| family | windows | " + " | ".join(methods) + " |",
+        "|" + "---|" * (len(methods) + 2),
+    ]
+    for family, row in table.items():
+        cells = [_fmt(row[m]["mIoU_occ_all"]) for m in methods]
+        lines.append(f"| {family} | {row['windows']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _which(summary: dict) -> str:
+    """'val', or 'val from clip 30' when the clips do not start at the split's first."""
+    start = summary.get("start", 0)
+    return f"{summary['split']} from clip {start}" if start else summary["split"]
+
+
 def _write(out: Path, summary: dict, shown) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(_no_nan(summary), indent=2, allow_nan=False))
@@ -241,7 +290,7 @@ def _write(out: Path, summary: dict, shown) -> None:
         cells = [name] + [_fmt(r.get(k)) for k in keys + extra]
         lines.append("| " + " | ".join(cells) + " |")
     note = (
-        f"\n{summary['clips']} synthetic clips ({summary['split']}), {summary['windows']} object "
+        f"\n{summary['clips']} synthetic clips ({_which(summary)}), {summary['windows']} object "
         "windows. mIoU_occ leaves out frames whose occluded-region IoU is below 1e-6 (the "
         "reference's rule); mIoU_occ_all counts them as 0; mIoU_hidden: frames where the object "
         "is fully hidden; *_newest: each window's newest frame only (what the node publishes "
@@ -253,7 +302,7 @@ def _write(out: Path, summary: dict, shown) -> None:
         "operating point).\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
-    (out / "results.md").write_text("\n".join(lines) + "\n" + note)
+    (out / "results.md").write_text("\n".join([*lines, *_family_table(summary)]) + "\n" + note)
     if shown:
         _figure(out / "examples.png", shown)
 

@@ -28,6 +28,21 @@ def test_reconstruction_iou_at_the_working_and_the_clip_size(components12):
     assert none["working"] == 0.0 and none["clip"] == 0.0
 
 
+def test_a_lossless_autoencoder_is_capped_only_below_half_coverage(components12):
+    """Soft masks are true where an object covers more than half a working pixel, so a perfect
+    reconstruction cut at half (R+G+B 382) or above the next coverage level scores 1, and one
+    cut lower also counts the half-covered pixels in (below 1): the cap the VAE is read against."""
+    clips = [make_scene(seed, num_frames=4, height=128, width=256) for seed in (2, 3)]
+    config = InferenceConfig(num_frames=4).for_model(components12.defaults)
+    config = config.replace(mask_resize="area")
+    caps = {
+        t: reconstruction_iou(components12, config.replace(rgb_sum_threshold=t), clips)
+        for t in (350, 382, 400)
+    }
+    assert caps[382]["working_lossless"] == caps[400]["working_lossless"] == 1.0
+    assert 0.8 < caps[350]["working_lossless"] < 1.0
+
+
 def test_reconstruction_psnr_of_hidden_appearance_against_the_resizing_alone(components12):
     """Stage 2's ceiling: an untrained VAE loses far more of an object's hidden appearance than
     the working size does, and objects without a hidden part are not counted."""
