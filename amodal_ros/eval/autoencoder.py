@@ -62,8 +62,7 @@ def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, 
                 score = _vae_score(components.vae, pixels, config)  # [T, h, w]
                 _add(sums["working"], _thresholded(score, config), truth)
                 _add(sums["clip"], _upsampled(score, masks.shape[1:], config), masks)
-                lossless = (pixels.mean(1) + 1.0) / 2.0  # what a perfect autoencoder returns
-                _add(sums["working_lossless"], _thresholded(lossless, config), truth)
+                _add(sums["working_lossless"], _thresholded(_lossless(pixels), config), truth)
                 count += 1
     return {name: inter / max(union, 1) for name, (inter, union) in sums.items()} | {
         "masks": count
@@ -88,7 +87,7 @@ def ceiling_scores(components, config: InferenceConfig, clips) -> dict[str, dict
                 continue
             pixels = preprocess.mask_pixels(truth, config.height, config.width, config.mask_resize)
             scores = {
-                "working_size": (pixels.mean(1) + 1.0) / 2.0,  # a perfect decoded score
+                "working_size": _lossless(pixels),
                 "vae": _vae_score(components.vae, pixels, config),
             }
             for name, score in scores.items():
@@ -116,6 +115,12 @@ def _through_vae(vae, pixels: np.ndarray, config: InferenceConfig):
         x = torch.from_numpy(pixels).to(vae.dtype)
         latents = vae.encode(x).latent_dist.mode() * vae.config.scaling_factor
         return decode(vae, latents[None], config.decode_chunk_size)[0]
+
+
+def _lossless(pixels: np.ndarray) -> np.ndarray:
+    """[T, h, w] the mask score in [0, 1] a perfect autoencoder returns for frames
+    [T, 3, h, w] in [-1, 1]: the frames themselves."""
+    return (pixels.mean(1) + 1.0) / 2.0
 
 
 def _thresholded(score: np.ndarray, config: InferenceConfig) -> np.ndarray:
