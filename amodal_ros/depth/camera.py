@@ -28,33 +28,52 @@ def inverse_depth_from_camera(depth: np.ndarray, encoding: str) -> np.ndarray:
     Raises:
         InputError: unknown encoding, or no valid pixel in the whole window.
     """
+    single = depth.ndim == 2
+    frames = [inverse_depth_frame(frame, encoding) for frame in (depth[None] if single else depth)]
+    inverse = fill_empty_frames(frames)
+    return inverse[0] if single else inverse
+
+
+def inverse_depth_frame(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """One [H, W] frame of `inverse_depth_from_camera`, on its own so that a sliding window
+    converts only its new frames; all NaN when the frame has no valid pixel (its value comes
+    from the whole window: `fill_empty_frames`)."""
     if encoding not in DEPTH_ENCODINGS:
         raise InputError(
             f"depth encoding {encoding!r} is not supported; "
             "use 32FC1 (metres) or 16UC1 (millimetres)"
         )
-    single = depth.ndim == 2
-    metres = np.atleast_3d(depth.astype(np.float64) * DEPTH_ENCODINGS[encoding])
-    metres = metres[None] if single else metres
+    metres = depth.astype(np.float64) * DEPTH_ENCODINGS[encoding]
     valid = np.isfinite(metres) & (metres > 0)
     if not valid.any():
+        return np.full(metres.shape, np.nan, np.float32)
+    inverse = np.zeros(metres.shape, np.float32)
+    inverse[valid] = 1.0 / metres[valid]
+    return _fill_nearest(inverse, valid)
+
+
+def fill_empty_frames(frames: list[np.ndarray]) -> np.ndarray:
+    """[T, H, W] of `inverse_depth_frame`s: a frame with no valid pixel (all NaN) takes the
+    window's farthest value (a filled frame's minimum is its valid pixels' minimum).
+
+    Raises:
+        InputError: no frame has a valid pixel.
+    """
+    inverse = np.stack(frames)
+    empty = np.isnan(inverse).all(axis=(1, 2))
+    if empty.all():
         raise InputError(
             "depth has no valid pixel in the window (all 0, NaN or inf); check the depth topic "
             "or run without depth using Depth Anything (--depth-model)"
         )
-    inverse = np.zeros(metres.shape, np.float32)
-    inverse[valid] = 1.0 / metres[valid]
-    farthest = float(inverse[valid].min())
-    for t in range(len(inverse)):
-        inverse[t] = _fill_nearest(inverse[t], valid[t], farthest)
-    return inverse[0] if single else inverse
+    if empty.any():
+        inverse[empty] = inverse[~empty].min()
+    return inverse
 
 
-def _fill_nearest(values: np.ndarray, valid: np.ndarray, default: float) -> np.ndarray:
+def _fill_nearest(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     if valid.all():
         return values
-    if not valid.any():
-        return np.full_like(values, default)
     # Distance transform to the nearest valid pixel, with the label of that pixel.
     _, labels = cv2.distanceTransformWithLabels(
         (~valid).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL

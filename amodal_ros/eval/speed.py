@@ -96,11 +96,21 @@ def device_name(device: str) -> str:
     return f"CPU {cpu}, {torch.get_num_threads()} torch threads"
 
 
+def _backend_skip_reason(backend: str, device, compile_on: bool) -> str | None:
+    """Why a backend scenario is left out (it cannot run here, or `compile` was not asked
+    for), or None to run it."""
+    from amodal_ros.accel.backends import unavailable_reason
+
+    if backend == "compile" and not compile_on:
+        return "off by default (compiles for minutes); pass --compile"
+    return unavailable_reason(backend, device)
+
+
 def run_bench(args: BenchArgs, log=print) -> dict:
     """Run every scenario; returns {"device", "setup", "scenarios": {name: summary}}."""
     import torch
 
-    from amodal_ros.accel.backends import resolve, unavailable_reason
+    from amodal_ros.accel.backends import resolve
     from amodal_ros.core.imports import is_available
     from amodal_ros.data.scenes import make_scene
     from amodal_ros.eval.scenarios import DefaultScenario, ReferenceScenario, Scenario, Stream
@@ -168,9 +178,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     for backend in BACKENDS:
         if backend == auto:
             continue
-        reason = unavailable_reason(backend, torch_device)
-        if backend == "compile" and not args.compile:
-            reason = "off by default (compiles for minutes); pass --compile"
+        reason = _backend_skip_reason(backend, torch_device, args.compile)
         if reason:
             skipped[f"UNet {backend}"] = reason
             continue
@@ -193,9 +201,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
         for backend in DEPTH_BACKENDS:
             if backend == pipes.depth.backend:  # auto's choice: the default scenario runs it
                 continue
-            reason = unavailable_reason(backend, torch_device)
-            if backend == "compile" and not args.compile:
-                reason = "off by default (compiles for minutes); pass --compile"
+            reason = _backend_skip_reason(backend, torch_device, args.compile)
             if reason:
                 skipped[f"depth {backend}"] = reason
                 continue

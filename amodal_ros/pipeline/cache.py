@@ -12,9 +12,9 @@ import numpy as np
 
 class CacheKey(NamedTuple):
     """What one cached per-frame value is: `kind` of data ("mask", "depth", "rgb", "amodal"
-    encodings, "depth_model" estimates), the object it belongs to (None for per-frame data
-    shared by all objects), the frame (a stamp), and a digest of the input it was computed
-    from (None when the frame key alone names the input)."""
+    encodings, "depth_model" estimates, "camera_depth" conversions), the object it belongs to
+    (None for per-frame data shared by all objects), the frame (a stamp), and a digest of the
+    input it was computed from (None when the frame key alone names the input)."""
 
     kind: str
     object_key: Hashable

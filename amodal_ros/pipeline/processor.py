@@ -182,24 +182,39 @@ class WindowProcessor:
         if self.depth_source == "camera":
             if any(f.depth is None for f in window.frames):
                 raise InputError("depth_source is 'camera' but a frame of the window has no depth")
-            from amodal_ros.depth.camera import inverse_depth_from_camera
+            from amodal_ros.depth.camera import fill_empty_frames, inverse_depth_frame
 
-            depth = np.stack([f.depth for f in window.frames if f.depth is not None])
-            return inverse_depth_from_camera(depth, window.last.depth_encoding)
-        if self.depth_source == "model":
-            from amodal_ros.pipeline.cache import CacheKey, cached_batch, digest
-
-            # cached per frame: a slide estimates only the new frames, in one batched call
-            keys = [
-                CacheKey("depth_model", None, f.stamp_ns, digest(f.rgb)) for f in window.frames
-            ]
-            rgb = [f.rgb for f in window.frames]
-            estimate = self.depth_estimator.inverse_depth
-            out = cached_batch(
-                self.cache, keys, lambda todo: estimate(np.stack([rgb[i] for i in todo]))
+            encoding = window.last.depth_encoding
+            return fill_empty_frames(
+                self._per_frame(
+                    "camera_depth",
+                    window,
+                    [f.depth for f in window.frames if f.depth is not None],
+                    lambda arrays: [inverse_depth_frame(a, encoding) for a in arrays],
+                )
             )
-            return np.stack(out)
+        if self.depth_source == "model":
+            estimate = self.depth_estimator.inverse_depth
+            return np.stack(
+                self._per_frame(
+                    "depth_model",
+                    window,
+                    [f.rgb for f in window.frames],
+                    lambda arrays: estimate(np.stack(arrays)),
+                )
+            )
         return None
+
+    def _per_frame(self, kind: str, window: Window, arrays: list[np.ndarray], compute) -> list:
+        """`compute` of each frame's array, cached by stamp and content: a slide computes only
+        its new frames, in one call `compute(list of arrays)`."""
+        from amodal_ros.pipeline.cache import CacheKey, cached_batch, digest
+
+        keys = [
+            CacheKey(kind, None, f.stamp_ns, digest(a))
+            for f, a in zip(window.frames, arrays, strict=True)
+        ]
+        return cached_batch(self.cache, keys, lambda todo: compute([arrays[i] for i in todo]))
 
     def _published(self, window: Window) -> range:
         n = len(window.frames)

@@ -346,6 +346,8 @@ def test_mask_depth_checkpoint_with_camera_depth(mask_depth):
     # one depth encoding per frame, shared by both objects; mask encodings per object
     assert processor.cache.encoded["mask"] == 2 * (NUM_FRAMES + 2)
     assert processor.cache.encoded["depth"] >= NUM_FRAMES + 2
+    # camera depth is converted once per frame, not once per window it is in
+    assert processor.cache.encoded["camera_depth"] == NUM_FRAMES + 2
 
 
 @pytest.fixture(scope="module")
