@@ -148,7 +148,11 @@ class WindowProcessor:
         if self.completer is not None and amodal:
             rgb = np.stack([f.rgb for f in window.frames])
             results = self.completer(
-                rgb, list(amodal.values()), cache=self.cache, frames=published
+                rgb,
+                list(amodal.values()),
+                cache=self.cache,
+                frames=published,
+                frame_keys=[f.stamp_ns for f in window.frames],
             )
             completions = {c.object_id: c.rgba for c in results}
         # 5. assemble the published frames

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +41,7 @@ class ContentCompleter(StagePipeline):
         cache: FrameEncodingCache | None = None,
         progress: bool = False,
         frames: Sequence[int] | None = None,
+        frame_keys: Sequence[Hashable] | None = None,
     ) -> list[CompletionResult]:
         """Completed appearance of every object.
 
@@ -50,6 +51,9 @@ class ContentCompleter(StagePipeline):
                 on every frame (stage 2 conditions on all of them).
             frames: indices of the frames whose completion is needed (None = all); frames in
                 no needed decoder chunk stay white with alpha 0.
+            frame_keys: T keys (stamps) naming the frames, as stage 1's tracks have them: a
+                sliding window then reuses the encodings of the frames it shares with the
+                last one (None: the frames are named by their index in the window).
 
         Returns:
             one CompletionResult per object at the input resolution.
@@ -62,7 +66,9 @@ class ContentCompleter(StagePipeline):
             raise InputError(f"rgb must be a uint8 array, got {getattr(rgb, 'dtype', type(rgb))}")
         check_frames("rgb", rgb, t, h, w, 3)
         cache = cache if cache is not None else FrameEncodingCache()
-        keys = list(range(t))
+        keys = list(range(t)) if frame_keys is None else list(frame_keys)
+        if len(keys) != t:
+            raise InputError(f"frame_keys must name the {t} frames, got {len(keys)}")
 
         # 2. conditions per object: modal RGB on white (+ CLIP) and the amodal mask
         jobs = []

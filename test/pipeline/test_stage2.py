@@ -63,3 +63,35 @@ def test_completing_only_published_frames_gives_the_full_results(
     for a, b in zip(full, part):
         np.testing.assert_array_equal(a.rgba[2:], b.rgba[2:])  # the chunk of frame T-1
         assert (b.rgb[:2] == 255).all() and (b.rgba[:2, ..., 3] == 0).all()  # not decoded
+
+
+def test_a_sliding_window_named_by_stamps_encodes_only_its_new_frames(
+    components12, completer, tiny_config, tracks, inverse_depth
+):
+    """The node names frames by their stamps: a window sliding by one frame encodes (VAE and
+    CLIP) the visible colours of its one new frame per object, and answers as a fresh call."""
+    from amodal_ros.core.types import AmodalResult
+    from amodal_ros.pipeline.cache import FrameEncodingCache
+
+    first = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    rgb = np.random.default_rng(1).integers(0, 255, (T + 1, H, W, 3), dtype=np.uint8)
+
+    def window(start):  # frames start..start+T-1 of a stream whose last frame repeats
+        def take(a):
+            return np.concatenate([a, a[-1:]])[start : start + T]
+
+        return [
+            AmodalResult(r.object_id, take(r.amodal), take(r.soft), take(r.modal)) for r in first
+        ]
+
+    stamps = list(range(100, 100 + T + 1))
+    cache = FrameEncodingCache()
+    completer(rgb[:T], window(0), cache=cache, frame_keys=stamps[:T])
+    assert cache.encoded["rgb"] == 2 * T  # two objects
+    slid = completer(rgb[1:], window(1), cache=cache, frame_keys=stamps[1:])
+    assert cache.encoded["rgb"] == 2 * (T + 1)  # one new frame each
+    fresh = completer(rgb[1:], window(1), frame_keys=stamps[1:])
+    for a, b in zip(slid, fresh):  # (encoding 1 frame or 4 in a batch rounds differently)
+        np.testing.assert_allclose(a.rgba, b.rgba, atol=2)
+    with pytest.raises(InputError, match="frame_keys"):
+        completer(rgb[:T], window(0), frame_keys=stamps)
