@@ -62,11 +62,21 @@ class StreamHealth:
     Args:
         inputs: the stream's inputs (rgb, masks[, depth]) with their resolved topic names.
         sync_tolerance: s, quoted in the hint for unmatched messages.
+        stride, frame_rate: the stream's, so that dropped windows come with the stride the
+            measured window times would keep up with.
     """
 
-    def __init__(self, inputs: dict[str, str], sync_tolerance: float, start: float):
+    def __init__(
+        self,
+        inputs: dict[str, str],
+        sync_tolerance: float,
+        start: float,
+        stride: int = 1,
+        frame_rate: float = 8.0,
+    ):
         self.inputs = inputs
         self.sync_tolerance = sync_tolerance
+        self.stride, self.frame_rate = stride, frame_rate
         self.last = Counters(start)
 
     def update(self, now: Counters) -> Report:
@@ -91,7 +101,7 @@ class StreamHealth:
         if now.dropped > then.dropped:
             warnings.append(
                 f"dropped {now.dropped - then.dropped} stale window(s): inference is slower than "
-                "the stride; raise `stride` or lower `num_steps`"
+                "the stride; " + self._stride_hint(now.model_seconds)
             )
         rates = {k: (now.received[k] - then.received[k]) / dt for k in (RGB, MASKS, DEPTH)}
         values = {
@@ -119,6 +129,18 @@ class StreamHealth:
             level, message = ERROR, f"{now.errors} window(s) failed; see the log"
         return Report(level, message, values, warnings)
 
+    def _stride_hint(self, model_seconds: list[float]) -> str:
+        """What to change, from the recent windows' times when there are some."""
+        if not model_seconds:
+            return "raise `stride` or lower `num_steps`"
+        window_s = float(np.median(model_seconds))
+        return (
+            f"a window takes {window_s:.2f} s (median of the last {len(model_seconds)}), one is "
+            f"due every {self.stride / self.frame_rate:.2f} s: raise `stride` to >= "
+            f"{stride_to_keep_up(window_s, self.frame_rate)}, or use a faster preset or fewer "
+            "objects"
+        )
+
     def _silent_hint(self, now: Counters) -> str:
         silent = [f"{n} ({topic})" for n, topic in self.inputs.items() if now.received[n] == 0]
         return "; nothing received yet on: " + ", ".join(silent) if silent else ""
@@ -136,14 +158,18 @@ def pace(window_s: float, objects: int, stride: int, frame_rate: float, preset: 
     if window_s <= due:
         most = int(due / per_object) if per_object > 0 else objects
         return f"{head}: keeps up (about {most} objects at once)"
-    stride_needed = int(np.ceil(window_s * frame_rate))
-    hints = [f"stride >= {stride_needed}"]
+    hints = [f"stride >= {stride_to_keep_up(window_s, frame_rate)}"]
     if preset != "realtime":
         hints.append("preset realtime (the distilled student, 1 step)")
     if preset not in ("fast", "realtime"):
         hints.append("preset fast (4 steps, no guidance)")
     hints.append("fewer objects (min_object_pixels)")
     return f"{head}: does NOT keep up; stale windows will be dropped. Try {' or '.join(hints)}"
+
+
+def stride_to_keep_up(window_s: float, frame_rate: float) -> int:
+    """The smallest stride (sampled frames between windows) that leaves `window_s` per window."""
+    return max(1, int(np.ceil(window_s * frame_rate)))
 
 
 def spread(values: list[float]) -> str:

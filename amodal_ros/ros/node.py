@@ -206,7 +206,11 @@ class AmodalNode(LifecycleNode):
         )
         self._subscribe()  # may raise (bad topic name): before any thread starts
         self.health = StreamHealth(
-            self._input_topics(), self.stream.sync_tolerance, time.monotonic()
+            self._input_topics(),
+            self.stream.sync_tolerance,
+            time.monotonic(),
+            self.stream.stride,
+            self.stream.frame_rate,
         )
         self.worker.start()
         self._timer = self.create_timer(self.options.diagnostics_period, self._report)

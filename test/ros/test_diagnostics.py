@@ -49,8 +49,19 @@ def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
     assert "dropped 2 stale window(s)" in text and "unmatched messages" in text
     assert "nothing received yet on: depth (/cam/depth)" in text  # the silent input, named
     assert report.values["deadline misses"] == "1"
+    assert "raise `stride` or lower `num_steps`" in text  # no window timed yet
     failed = health.update(Counters(time=3.0, received=Counter({RGB: 20, MASKS: 5}), errors=2))
     assert failed.level == ERROR and "2 window(s) failed" in failed.message
+
+
+def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
+    health = StreamHealth(TOPICS, 0.01, start=0.0, stride=5, frame_rate=8.0)
+    report = health.update(Counters(time=1.0, dropped=4, model_seconds=[2.0, 2.2, 9.0]))
+    (warning,) = report.warnings
+    assert warning.startswith("dropped 4 stale window(s)")
+    # the median (2.2 s, not the outlier) against a window due every 5 / 8 s: stride 18
+    assert "a window takes 2.20 s (median of the last 3), one is due every 0.62 s" in warning
+    assert "raise `stride` to >= 18" in warning
 
 
 def test_spread_of_nothing_yet():
