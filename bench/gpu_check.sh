@@ -11,7 +11,8 @@
 #     scripts/with_env.sh bash bench/gpu_check.sh
 #
 # Steps: 1 environment; 2 `amodal-ros bench` (reference, default, fast, realtime, UNet fp8 with
-# torchao's fp8 matmuls on Hopper, floor, first-window times, peak memory); 3 the same with torch.compile (CUDA graphs); 4 compile
+# torchao's fp8 matmuls on Hopper, floor, first-window times, peak memory), 2b realtime with
+# and without stage 2's student (completions); 3 the same with torch.compile (CUDA graphs); 4 compile
 # cache: first window of a cold and of a warm start (bench/bench_compile_cache.py); 5 Depth
 # Anything V2 ViT-S and ViT-L per frame, eager and compiled (bench/bench_depth.py).
 set -uo pipefail
@@ -42,6 +43,13 @@ BENCH=(python3 -m amodal_ros.cli.main bench --checkpoint "$CHECKPOINT" --device 
 log "bench (eager)"
 timeout 240 "${BENCH[@]}" --out "$OUT/bench.json" > "$OUT/bench.md" 2>&1
 log "bench (eager) exit $?"
+
+# 2b. eager: realtime with and without stage 2's student (what publishing completions adds)
+log "bench (completions)"
+timeout 180 "${BENCH[@]}" --completion-checkpoint "$CHECKPOINT" --skip reference default \
+  "default, 1 object per call" "default, 4 objects per call" "preset balanced" "preset fast" \
+  "UNet fp8" "UNet onnxruntime" floor --out "$OUT/bench_completions.json" > "$OUT/bench_completions.md" 2>&1
+log "bench (completions) exit $?"
 
 # 3. torch.compile, static shapes, CUDA graphs (mode reduce-overhead on a GPU)
 log "bench (compile)"

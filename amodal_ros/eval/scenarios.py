@@ -155,9 +155,15 @@ class DefaultScenario(Scenario):
         self.m.depth_frames = stream.stride  # after the first window only the new frames
         self.config = pipelines.config
 
+    @property
+    def completes(self) -> bool:
+        """Whether its windows also run stage 2 (completions)."""
+        return self.processor.completer is not None
+
     def _window(self, first: int) -> int:
         self.processor.process(self.stream.window(first))
-        return _steps_run(self.config)
+        stage2 = _steps_run(self.processor.completer.config) if self.completes else 0
+        return _steps_run(self.config) + stage2
 
 
 class ReferenceScenario(Scenario):

@@ -18,7 +18,9 @@ window; interleaved window by window, so a machine whose speed drifts slows all 
               with guidance, so the same model function.
   presets     default with each preset (balanced, fast, realtime: the distilled student in
               one step; for 'tiny' / 'random-full-size' an untrained student of the same
-              architecture, so its cost is the real one).
+              architecture, so its cost is the real one). With --completion-checkpoint also
+              'preset realtime + completions': the node's window with stage 2's student too
+              (every frame of stage 1 decoded for it; no floor share: two UNets).
   backends    default with each other UNet backend that can run here (and depth backends),
               and the UNet in fp8 (`quantize: fp8`, with torchao installed).
 """
@@ -57,7 +59,8 @@ class BenchArgs:
     'random-full-size' (untrained, the real cost), `stream.depth_model` an untrained size."""
 
     stream: StreamConfig = group(
-        bench_stream, only=("checkpoint", "depth_model", "stride", "publish_frames")
+        bench_stream,
+        only=("checkpoint", "completion_checkpoint", "depth_model", "stride", "publish_frames"),
     )
     inference: InferenceConfig = group(InferenceConfig, exclude=("preset",))
     windows: int = param(3, "timed windows per scenario", 1)
@@ -119,7 +122,10 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     stream_cfg = args.stream
     if args.inference.preset:
         raise ValueError("the benchmark runs every preset itself: leave out --preset")
-    pipes = build(stream_cfg.replace(depth_source="auto"), args.inference)
+    # stage 1 only: completions are the one scenario below that adds them
+    pipes = build(
+        stream_cfg.replace(depth_source="auto", completion_checkpoint=""), args.inference
+    )
     cfg = pipes.config  # the model's working size and conditioning mode filled in
     components = pipes.segmenter.components
     camera = (max(cfg.height, 128), max(cfg.width, 256))
@@ -168,6 +174,14 @@ def run_bench(args: BenchArgs, log=print) -> dict:
                 continue
             student_pipes = student
             add(name, lambda p=student, n=name: DefaultScenario(n, p, stream, publish))
+            if stream_cfg.completion_checkpoint:  # what the node adds to publish completions
+                with_completions = f"{name} + completions"
+                add(
+                    with_completions,
+                    lambda p=student, c=config, n=with_completions: DefaultScenario(
+                        n, _with_completer(p, stream_cfg.completion_checkpoint, c), stream, publish
+                    ),
+                )
             continue
         add(
             name,
@@ -231,7 +245,9 @@ def run_bench(args: BenchArgs, log=print) -> dict:
         if student_unet and student_unet != pipes.segmenter.sampler.c.unet.config:
             floor["student"] = unet_floor(student_pipes.segmenter.sampler, {"unguided": objects})
         for s in scenarios:
-            summaries[s.m.name]["floor_share"] = _floor_share(s, floor, summaries[s.m.name])
+            two_unets = getattr(s, "completes", False)  # no one floor step to compare with
+            share = None if two_unets else _floor_share(s, floor, summaries[s.m.name])
+            summaries[s.m.name]["floor_share"] = share
     if "reference" in summaries:
         ref = summaries["reference"]["window_p50_s"]
         for s in summaries.values():
@@ -289,6 +305,15 @@ def _student_pipelines(args: BenchArgs, pipes, config: InferenceConfig):
     except (CheckpointError, InputError) as err:
         return f"{err} (pass --student-checkpoint)"
     return Pipelines(segmenter, None, pipes.depth, pipes.depth_source, checkpoint)
+
+
+def _with_completer(pipes, checkpoint: str, config: InferenceConfig):
+    """`pipes` with stage 2 of `checkpoint` under `config` (its student under `realtime`), on
+    a stage 1 of its own, so that its stage times are not another scenario's."""
+    from amodal_ros.pipeline.stage2 import ContentCompleter
+
+    completer = ContentCompleter.from_pretrained(checkpoint, config)
+    return replace_fields(pipes.with_config(config), completer=completer)
 
 
 def table(result: dict) -> str:

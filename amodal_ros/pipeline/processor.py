@@ -67,6 +67,8 @@ class WindowProcessor:
         self.cache = FrameEncodingCache()
         self.warm = WarmStarts()
         self.times = self.segmenter.sampler.times  # depth joins stage 1's stage times
+        if self.completer is not None:  # and so does stage 2
+            self.completer.sampler.record_into(self.times)
         self.clock = clock
         self.errors = 0
         self.model_windows = 0  # windows in which stage 1 ran on at least one object

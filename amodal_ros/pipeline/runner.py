@@ -71,6 +71,11 @@ class WindowSampler:
         self.last_jobs: list[SamplingJob] = []
         self.last_latents: list[torch.Tensor] = []
 
+    def record_into(self, times: StageTimes) -> None:
+        """Add this sampler's stage times to `times` from now on (stage 2's to stage 1's, so
+        that a window's stages are one breakdown)."""
+        self.times = self.encoder.times = times
+
     @property
     def latent_shape(self) -> tuple[int, int]:
         """(h, w) of the latents at the working size."""

@@ -26,7 +26,7 @@ def result():
         decode_chunk_size=4,
         max_batch_objects=4,
     )
-    stream = StreamConfig(checkpoint="tiny", stride=STRIDE)
+    stream = StreamConfig(checkpoint="tiny", completion_checkpoint="tiny", stride=STRIDE)
     args = BenchArgs(stream=stream, inference=config, windows=2, progress=False)
     return run_bench(args, log=lambda line: None)
 
@@ -42,8 +42,9 @@ def test_every_scenario_is_measured_against_the_reference(result):
     floor = result["floor"]
     assert floor["step_tflop"]["guided"] == pytest.approx(2 * floor["step_tflop"]["unguided"])
     assert floor["matmul_peak_tflops"] > 0 and floor["share_of_peak"]["guided"] > 0
-    for s in scenarios.values():  # a window does more than its bare UNet steps
-        assert 0 < s["floor_share"] < 1.5
+    for name, s in scenarios.items():  # a window does more than its bare UNet steps
+        if name != "preset realtime + completions":  # two UNets: no one floor
+            assert 0 < s["floor_share"] < 1.5
     assert "floor: bare UNet step" in table(result)
     assert scenarios["reference"]["speedup_vs_reference"] == pytest.approx(1.0)
     for s in scenarios.values():
@@ -55,6 +56,20 @@ def test_every_scenario_is_measured_against_the_reference(result):
     assert "UNet compile" not in scenarios
     assert result["device"].startswith("CPU")
     assert "| reference |" in table(result) and "UNet tensorrt: not run" in table(result)
+
+
+def test_completions_are_a_scenario_of_their_own_and_only_there(result):
+    """With a completion checkpoint the realtime window is also timed with stage 2's student:
+    both UNets' evaluations, stage 2's stage times in the breakdown; every other scenario
+    stays stage 1 only, comparable with the reference."""
+    scenarios = result["scenarios"]
+    both, masks = scenarios["preset realtime + completions"], scenarios["preset realtime"]
+    assert both["steps_per_window"] == 2 and masks["steps_per_window"] == 1
+    # stage 2 encodes the visible colours and the amodal masks, and decodes its own frames
+    assert both["calls_per_window"]["encode"] > masks["calls_per_window"]["encode"]
+    assert both["calls_per_window"]["decode"] > masks["calls_per_window"]["decode"]
+    assert both["floor_share"] is None and "| preset realtime + completions |" in table(result)
+    assert scenarios["default"]["steps_per_window"] == 2  # stage 1's 2 steps, no stage 2
 
 
 def test_a_wider_student_is_measured_against_its_own_floor():
