@@ -105,6 +105,11 @@ class Scenario:
         self.m = Measurement(name, published_frames=published)
         self.steps = 0
 
+    @property
+    def completes(self) -> bool:
+        """Whether its windows also run stage 2 (completions); only the node's path can."""
+        return False
+
     def run_window(self, k: int) -> None:
         """Run window k (timed from k = 1)."""
         first = self.stream.starts[k]

@@ -245,8 +245,8 @@ def run_bench(args: BenchArgs, log=print) -> dict:
         if student_unet and student_unet != pipes.segmenter.sampler.c.unet.config:
             floor["student"] = unet_floor(student_pipes.segmenter.sampler, {"unguided": objects})
         for s in scenarios:
-            two_unets = getattr(s, "completes", False)  # no one floor step to compare with
-            share = None if two_unets else _floor_share(s, floor, summaries[s.m.name])
+            # with completions two UNets run: there is no one floor step to compare with
+            share = None if s.completes else _floor_share(s, floor, summaries[s.m.name])
             summaries[s.m.name]["floor_share"] = share
     if "reference" in summaries:
         ref = summaries["reference"]["window_p50_s"]
