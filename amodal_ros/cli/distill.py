@@ -38,6 +38,7 @@ OPTIONS = (
     "hidden_weight",
     "fresh_unet",
     "unet_width",
+    "space_time_heads",
     "student_sigma",
     "out",
     "steps",

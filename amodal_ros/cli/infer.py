@@ -65,6 +65,7 @@ class Args:
             "depth_model",
             "depth_backend",
             "min_object_pixels",
+            "free_space_margin",
         ),
     )
     inference: InferenceConfig = group(InferenceConfig)

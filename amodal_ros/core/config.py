@@ -425,6 +425,14 @@ class StreamConfig(Config):
     min_object_pixels: int = param(
         16, "objects whose largest modal area in a window is below this are not run", 0
     )
+    free_space_margin: float = param(
+        0.1,
+        "with camera depth: remove predicted hidden pixels where the depth shows a surface "
+        "this fraction farther than the object's visible part (it would be seen there; "
+        "0.1 = 10 cm at 1 m); 0 = off. A depth model's estimate is not used for this",
+        0.0,
+        10.0,
+    )
     track_ids: bool = param(
         False,
         "give objects stable ids by tracking the instance masks (for segmenters that number "

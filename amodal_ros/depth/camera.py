@@ -13,6 +13,12 @@ from amodal_ros.core.errors import InputError
 DEPTH_ENCODINGS = {"32FC1": 1.0, "16UC1": 1e-3}
 
 
+def depth_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """float32 metres of a depth image of a supported `encoding` (invalid values stay 0, NaN
+    or inf: callers test `isfinite(d) & (d > 0)`)."""
+    return depth.astype(np.float32) * np.float32(DEPTH_ENCODINGS[encoding])
+
+
 def inverse_depth_from_camera(depth: np.ndarray, encoding: str) -> np.ndarray:
     """Camera depth -> inverse depth (1/m), the quantity Depth Anything predicts.
 

@@ -74,7 +74,8 @@ class EvalArgs:
     examples: int = param(4, "clips shown in examples.png", 0)
     progress: bool = param(True, "progress bar")
     stream: StreamConfig = group(
-        StreamConfig, only=("checkpoint", "completion_checkpoint", "min_object_pixels")
+        StreamConfig,
+        only=("checkpoint", "completion_checkpoint", "min_object_pixels", "free_space_margin"),
     )
     inference: InferenceConfig = group(InferenceConfig)
 

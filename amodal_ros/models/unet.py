@@ -1,12 +1,67 @@
-"""SVD's 3D UNet with per-frame cross-attention conditioning, as Diffusion-VAS uses it."""
+"""SVD's 3D UNet with per-frame cross-attention conditioning, as Diffusion-VAS uses it, and
+optionally attention across space and time at its coarsest level."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
+from diffusers.configuration_utils import register_to_config
+from diffusers.models.attention_processor import Attention
 from diffusers.models.unets.unet_spatio_temporal_condition import (
     UNetSpatioTemporalConditionOutput,
 )
+
+
+class SpaceTimeAttention(torch.nn.Module):
+    """Self-attention over every (frame, row, column) position of a feature map, with fixed
+    sinusoidal positions. SVD's temporal attention looks at one position over time, so a shape
+    seen whole where the object was some frames ago is out of its reach once the object has
+    moved; here any position sees every other. Its output projection starts at zero: added to
+    a trained UNet it changes nothing until it trains."""
+
+    def __init__(self, channels: int, heads: int):
+        super().__init__()
+        self.norm = torch.nn.GroupNorm(32, channels, eps=1e-6)
+        self.attention = Attention(channels, heads=heads, dim_head=channels // heads)
+        out = self.attention.to_out[0]
+        torch.nn.init.zeros_(out.weight)
+        torch.nn.init.zeros_(out.bias)
+
+    def forward(self, hidden: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Adds what attention finds to `hidden` [B*F, C, h, w] (same shape)."""
+        bf, c, h, w = hidden.shape
+        b = bf // num_frames
+        tokens = self.norm(hidden).reshape(b, num_frames, c, h * w).transpose(2, 3)
+        tokens = tokens.reshape(b, num_frames * h * w, c)
+        tokens = tokens + positions(num_frames, h, w, c).to(tokens)
+        added = self.attention(tokens).reshape(b, num_frames, h * w, c).transpose(2, 3)
+        return hidden + added.reshape(bf, c, h, w)
+
+
+def positions(frames: int, height: int, width: int, channels: int) -> torch.Tensor:
+    """[frames*height*width, channels] sinusoidal codes of (frame, row, column): a quarter of
+    the channels for the frame, the rest split between row and column (channels: a multiple
+    of 16)."""
+    t_dim = channels // 4
+    y_dim = (channels - t_dim) // 2
+    codes = [
+        _sinusoid(n, dim)[index]
+        for n, dim, index in (
+            (frames, t_dim, torch.arange(frames).repeat_interleave(height * width)),
+            (height, y_dim, torch.arange(height).repeat_interleave(width).repeat(frames)),
+            (width, channels - t_dim - y_dim, torch.arange(width).repeat(frames * height)),
+        )
+    ]
+    return torch.cat(codes, dim=1)
+
+
+def _sinusoid(n: int, dim: int) -> torch.Tensor:
+    """[n, dim] sin/cos codes of positions 0..n-1 (dim even)."""
+    freq = torch.exp(-math.log(10000.0) * torch.arange(dim // 2) / max(dim // 2, 1))
+    angle = torch.arange(n)[:, None] * freq[None]
+    return torch.cat([angle.sin(), angle.cos()], dim=1)
 
 
 class PerFrameUNet(UNetSpatioTemporalConditionModel):
@@ -17,7 +72,59 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
     takes [batch * frames, tokens, dim] as given (the reference's `unet_diffusion_vas.py` does
     the same). Everything else is the stock forward; weights and config are stock, so any
     stock checkpoint loads. A [batch, tokens, dim] context still works (repeated as stock).
+
+    `space_time_heads` > 0 adds a SpaceTimeAttention after the mid block (a config key and
+    weights the stock class does not have; 0, the default, is the stock UNet).
     """
+
+    @register_to_config
+    def __init__(
+        self,
+        sample_size: int | None = None,
+        in_channels: int = 8,
+        out_channels: int = 4,
+        down_block_types: tuple[str, ...] = (
+            "CrossAttnDownBlockSpatioTemporal",
+            "CrossAttnDownBlockSpatioTemporal",
+            "CrossAttnDownBlockSpatioTemporal",
+            "DownBlockSpatioTemporal",
+        ),
+        up_block_types: tuple[str, ...] = (
+            "UpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal",
+            "CrossAttnUpBlockSpatioTemporal",
+        ),
+        block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280),
+        addition_time_embed_dim: int = 256,
+        projection_class_embeddings_input_dim: int = 768,
+        layers_per_block: int | tuple[int] = 2,
+        cross_attention_dim: int | tuple[int] = 1024,
+        transformer_layers_per_block: int | tuple = 1,
+        num_attention_heads: int | tuple[int, ...] = (5, 10, 20, 20),
+        num_frames: int = 25,
+        space_time_heads: int = 0,
+    ):
+        super().__init__(
+            sample_size=sample_size,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            down_block_types=down_block_types,
+            up_block_types=up_block_types,
+            block_out_channels=block_out_channels,
+            addition_time_embed_dim=addition_time_embed_dim,
+            projection_class_embeddings_input_dim=projection_class_embeddings_input_dim,
+            layers_per_block=layers_per_block,
+            cross_attention_dim=cross_attention_dim,
+            transformer_layers_per_block=transformer_layers_per_block,
+            num_attention_heads=num_attention_heads,
+            num_frames=num_frames,
+        )
+        self.space_time = (
+            SpaceTimeAttention(block_out_channels[-1], space_time_heads)
+            if space_time_heads > 0
+            else None
+        )
 
     def forward(
         self,
@@ -76,6 +183,8 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
         sample = self.mid_block(
             hidden_states=sample, encoder_hidden_states=encoder_hidden_states, **context
         )
+        if self.space_time is not None:
+            sample = self.space_time(sample, num_frames)
 
         # 5. up
         upsample_size = None
@@ -94,3 +203,17 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
         if not return_dict:
             return (sample,)
         return UNetSpatioTemporalConditionOutput(sample=sample)
+
+
+def with_space_time(unet: PerFrameUNet, heads: int) -> PerFrameUNet:
+    """`unet` with a SpaceTimeAttention of `heads` heads added (zero output: it computes what
+    `unet` did until it trains), on `unet`'s device and dtype."""
+    if unet.space_time is not None:
+        raise ValueError("the UNet already has space-time attention")
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")}  # (which
+    # keys took defaults would otherwise override the new one)
+    grown = PerFrameUNet.from_config({**config, "space_time_heads": heads})
+    missing, unexpected = grown.load_state_dict(unet.state_dict(), strict=False)
+    if unexpected or not all(k.startswith("space_time.") for k in missing):
+        raise ValueError(f"weights do not match: missing {missing}, unexpected {unexpected}")
+    return grown.to(device=unet.device, dtype=unet.dtype)

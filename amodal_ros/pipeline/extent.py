@@ -116,14 +116,11 @@ def frame_extent(frame: Frame, modal: np.ndarray, amodal: np.ndarray) -> Extent:
         modal: [H, W] bool visible pixels of the object in this frame.
         amodal: [H, W] bool amodal mask of the object in this frame (a model result).
     """
-    from amodal_ros.depth.camera import DEPTH_ENCODINGS  # metres per unit of each encoding
+    from amodal_ros.depth.camera import DEPTH_ENCODINGS, depth_metres
 
     depth_m = None
     if frame.depth is not None and frame.depth_encoding in DEPTH_ENCODINGS:
-        # [H, W] 32FC1 m or 16UC1 mm -> float32 m
-        depth_m = frame.depth.astype(np.float32) * np.float32(
-            DEPTH_ENCODINGS[frame.depth_encoding]
-        )
+        depth_m = depth_metres(frame.depth, frame.depth_encoding)
     return amodal_extent(modal, amodal, depth_m, Intrinsics.from_camera_info(frame.camera_info))
 
 

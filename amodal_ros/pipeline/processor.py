@@ -1,7 +1,11 @@
 """The one code that turns a window into per-frame results: the node, replay, infer, eval and
 the benchmark's default scenario all feed windows to a WindowProcessor.
 
-    window --1. tracks--2. depth--3. stage 1--4. stage 2--5. assemble--> [FrameResult]
+    window --1. tracks--2. depth--3. stage 1 (cut to free space)--4. stage 2--5. assemble-->
+    [FrameResult]
+
+Stage 1's masks lose the hidden pixels the camera's depth shows as free space
+(pipeline.free_space, `free_space_margin`) before stage 2 paints them.
 
 Assembling measures each valid object's amodal 3D extent (pipeline.extent) where the frame has
 camera depth and camera info; objects without an amodal result get none (EXTENT_NO_AMODAL).
@@ -143,6 +147,8 @@ class WindowProcessor:
             results = self.segmenter(
                 tracks, depth_in, cache=self.cache, frames=needed, warm=self.warm
             )
+            if self.config.free_space_margin > 0 and self.depth_source == "camera":
+                self._carve(window, results)
             amodal = {r.object_id: r for r in results}
             self.model_windows += 1
         # 4. stage 2: completed appearance of the published frames
@@ -182,6 +188,17 @@ class WindowProcessor:
             else:
                 tracks.append(ObjectTrack(object_id, masks, frame_keys=keys))
         return tracks, reasons
+
+    def _carve(self, window: Window, results: list[AmodalResult]) -> None:
+        """Removes from stage 1's results the hidden pixels the camera's depth shows as free
+        space (in place)."""
+        from amodal_ros.pipeline.free_space import carve, keep_band
+
+        depth = [f.depth for f in window.frames if f.depth is not None]  # all: _inverse_depth
+        model = self.segmenter.config
+        keep = keep_band(depth[0].shape, (model.height, model.width))
+        for result in results:
+            carve(result, depth, self.config.free_space_margin, keep)
 
     def _inverse_depth(self, window: Window) -> np.ndarray | None:
         """[T, H, W] relative inverse depth (nearness) of the window, or None without depth."""

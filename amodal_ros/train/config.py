@@ -107,6 +107,13 @@ class TrainConfig(Config):
         32,
         1024,
     )
+    space_time_heads: int = param(
+        0,
+        "add attention across space and time after the UNet's mid block, with this many heads "
+        "(0 = none): to a new UNet, or to init's, which it leaves unchanged until it trains",
+        0,
+        64,
+    )
     trainable: str = param(
         "temporal",
         "'temporal' (the reference: temporal blocks + input conv) or 'all' (from scratch); "

@@ -354,7 +354,7 @@ def _starting_components(config: TrainConfig):
     mask_only = config.stage == "amodal" and not config.depth
     channels = 8 if mask_only else 12
     if not config.init:
-        return build_components(
+        components = build_components(
             "tiny",
             config.seed,
             channels,
@@ -362,6 +362,8 @@ def _starting_components(config: TrainConfig):
             config.vae_width,
             unet_width=config.unet_width,
         )
+        _add_space_time(components, config)
+        return components
     components = registry.components(config.init, stage=2 if config.completion else 1)
     taught = config.stage == "distill" and config.distill_target != "truth"
     if taught and (config.fresh_unet or components.is_student):
@@ -377,6 +379,7 @@ def _starting_components(config: TrainConfig):
         cross = components.image_encoder.config.projection_dim
         unet = unet_config("tiny", channels, cross_attention_dim=cross, width=config.unet_width)
         components.unet = PerFrameUNet(**unet)
+    _add_space_time(components, config)
     if config.stage == "distill":
         return components
     have = components.unet.config.in_channels
@@ -388,6 +391,22 @@ def _starting_components(config: TrainConfig):
             f"{'(masks only) ' if mask_only else ''}needs {channels}"
         )
     return components
+
+
+def _add_space_time(components, config: TrainConfig) -> None:
+    """Gives the UNet the space-time attention `config` asks for (seeded), unless it has it."""
+    from amodal_ros.models.unet import with_space_time
+
+    heads = config.space_time_heads
+    has = components.unet.config.get("space_time_heads", 0)
+    if heads and has and heads != has:
+        raise ValueError(
+            f"{config.init}'s UNet has space-time attention with {has} heads, not {heads}: "
+            f"set space_time_heads to {has} (or 0) to continue it"
+        )
+    if heads and not has:
+        torch.manual_seed(config.seed)
+        components.unet = with_space_time(components.unet, heads)
 
 
 class _Batches:

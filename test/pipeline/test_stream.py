@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from conftest import H, W
@@ -19,6 +20,7 @@ from amodal_ros.core.frames import (
 )
 from amodal_ros.pipeline import AmodalSegmenter
 from amodal_ros.pipeline.factory import Pipelines, resolve_depth_source
+from amodal_ros.pipeline.free_space import keep_band
 from amodal_ros.pipeline.processor import WindowProcessor, depth_order
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront
 
@@ -320,7 +322,10 @@ def test_bag_loop_restarts_the_stream(mask_only):
 
 
 def test_camera_depth_orders_occluders(everything_amodal):
-    front, processor = make(everything_amodal, use_depth=True, depth_source="camera")
+    # free space kept: the whole image stays "amodal", so every object covers the other
+    front, processor = make(
+        everything_amodal, use_depth=True, depth_source="camera", free_space_margin=0.0
+    )
     _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
     objects = {o.object_id: o for o in results[-1].objects}
     box, bar = objects[1], objects[2]
@@ -329,6 +334,30 @@ def test_camera_depth_orders_occluders(everything_amodal):
     assert box.occluder_order == {2: +1}  # the bar (1 m) is nearer than the box (3 m)
     assert bar.occluder_order == {1: -1}  # the box hiding the bar would be implausible
     assert 0 < box.occlusion_ratio < 1
+
+
+def test_camera_depth_removes_hidden_parts_where_it_sees_past_the_object(everything_amodal):
+    """Every pixel is predicted (threshold 0): the box (3 m) keeps the bar's pixels (1 m, in
+    front of it: it may be hidden there) and loses the background's (5 m: it would be seen)."""
+    front, processor = make(everything_amodal, use_depth=True, depth_source="camera")
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    box, bar = results[-1].objects
+    background = scene(NUM_FRAMES - 1)[DEPTH] == 5.0
+    distance = cv2.distanceTransform((~box.modal).astype(np.uint8), cv2.DIST_L2, 5)
+    keep = keep_band((H, W), (32, 64))  # pixels next to the visible box are never removed
+    assert box.amodal[scene(0)[MASKS] == 2].all()  # behind the bar: kept
+    assert not (box.amodal & background & (distance > keep + 1)).any()
+    assert (box.amodal & background).any()  # (within the band)
+    assert box.soft[box.amodal].min() > 0 and box.soft[~box.amodal].max() == 0
+    # the bar is nearest: it can hide behind nothing there, so it keeps little beyond itself
+    assert (bar.amodal & ~bar.modal).sum() < 0.1 * (~bar.modal).sum()
+    # without camera depth (or with the margin 0) nothing is removed
+    for source, margin in (("none", 0.1), ("camera", 0.0)):
+        front, processor = make(
+            everything_amodal, use_depth=True, depth_source=source, free_space_margin=margin
+        )
+        _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+        assert all(o.amodal.all() for o in results[-1].objects), source
 
 
 def test_without_depth_occluder_order_is_unknown(everything_amodal):

@@ -350,6 +350,27 @@ def test_a_new_unet_of_another_width_learns_the_ground_truth_with_no_teacher(tmp
         _config(tmp_path / "kept", distill_target="truth", unet_width=64)
 
 
+def test_space_time_attention_joins_a_trained_student_and_trains_with_it(tmp_path):
+    """space_time_heads on a student's fine-tune: the saved UNet carries the block (its
+    output projection moved off zero), loads and runs under realtime; a run cannot change
+    the number of heads of a UNet that has one."""
+    first = tmp_path / "first"
+    train(_config(first, distill_target="truth", steps=1))
+    grown = tmp_path / "grown"
+    train(_config(grown, init=str(first / "final"), distill_target="truth", space_time_heads=2))
+    unet = json.loads((grown / "final" / "unet" / "config.json").read_text())
+    assert unet["space_time_heads"] == 2
+    segmenter = AmodalSegmenter.from_pretrained(str(grown / "final"), REALTIME)
+    assert segmenter.components.unet.space_time.attention.to_out[0].weight.abs().sum() > 0
+    masks = np.zeros((FRAMES, 32, 64), bool)
+    masks[:, 8:20, 10:30] = True
+    amodal = segmenter([ObjectTrack(1, masks)], np.ones((FRAMES, 32, 64), np.float32))
+    assert amodal[0].amodal.shape == (FRAMES, 32, 64)
+    with pytest.raises(ValueError, match="has space-time attention with 2 heads, not 4"):
+        config = _config(tmp_path / "x", distill_target="truth", space_time_heads=4)
+        train(config.replace(init=str(grown / "final")))
+
+
 def test_pixel_space_and_hidden_weights_need_the_ground_truth(tmp_path):
     with pytest.raises(ValueError, match="distill_target truth"):
         _config(tmp_path, distill_space="pixels")

@@ -38,6 +38,7 @@ def test_the_gpu_training_script_returns_a_student_within_the_device_limits(tmp_
     assert all(len(p.relative_to(out).parts) <= RETURNED_DEPTH + 1 for p in files)
     student = load_components(unpack(out / "packed", tmp_path / "back"))
     assert student.is_student and tuple(student.unet.config.block_out_channels) == (32, 64)
+    assert student.unet.config.space_time_heads == 4 and student.unet.space_time is not None
 
 
 def test_the_gpu_training_script_fails_loudly_when_training_fails(tmp_path):

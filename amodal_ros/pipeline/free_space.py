@@ -1,0 +1,80 @@
+"""Free space: a hidden part cannot lie where the depth camera sees past the object.
+
+Where a camera measures a surface clearly behind an object, the object is not in front of it
+(it would hide that surface), so no hidden part of it can be there. Stage 1's masks are cut to
+what the depth allows: a predicted pixel (never a visible one) whose valid depth is more than
+`margin` (a fraction) farther than the object's visible part is removed. Nothing is removed
+near the visible mask (the model's outline is only known to its working grid, and depth edges
+and a segmenter's outline blur there), nor where the depth is invalid. Metric camera depth
+only: a depth model's relative estimate has no scale for a margin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from amodal_ros.core.types import AmodalResult
+
+
+def keep_band(image_shape: tuple[int, int], working_shape: tuple[int, int]) -> int:
+    """Pixels around the visible mask that are never removed: half a cell of the model's
+    working grid at the image's size (2 px for 128x256 images of a 32x64 model)."""
+    (h, w), (wh, ww) = image_shape, working_shape
+    return math.ceil(0.5 * max(h / wh, w / ww))
+
+
+def object_depth(depth: Sequence[np.ndarray], modal: np.ndarray, t: int) -> float | None:
+    """Median valid depth of the object's visible pixels in frame `t`, or in the nearest frame
+    where some are visible (a hidden object is about where it was last seen); None when no
+    frame has one."""
+    for s in sorted(range(len(modal)), key=lambda s: abs(s - t)):
+        seen = depth[s][modal[s]]
+        seen = seen[np.isfinite(seen) & (seen > 0)]
+        if seen.size:
+            return float(np.median(seen))
+    return None
+
+
+def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep_px: int) -> int:
+    """Removes from `result`, in place, its predicted pixels that the depth shows to be free
+    space (in place: a window's results are its own, and copying 25 frames of masks and scores
+    per object costs more than the cut).
+
+    Args:
+        result: stage 1's result for one object ([T, H, W] masks at the input size); its
+            amodal masks, soft scores, disagreement and samples become False / 0 there.
+        depth: T [H, W] depth images in one unit (metres or millimetres: only ratios are
+            compared, so the camera's own images serve; 0, NaN, inf: invalid).
+        margin: how much farther than the object's visible part a surface must be, as a
+            fraction of that depth (0.1: 10 cm at 1 m).
+        keep_px: pixels around the visible mask never removed (`keep_band`).
+
+    Returns:
+        The number of pixels removed (over all frames).
+    """
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * keep_px + 1, 2 * keep_px + 1))
+    decoded = range(len(result.soft)) if result.decoded is None else np.flatnonzero(result.decoded)
+    removed = 0
+    for t in map(int, decoded):
+        beyond = (result.soft[t] > 0) & ~result.modal[t]  # what the model adds to the visible
+        if not beyond.any():
+            continue
+        own = object_depth(depth, result.modal, t)
+        if own is None:
+            break  # no visible pixel with depth in the whole window: nothing to compare with
+        near = cv2.dilate(result.modal[t].astype(np.uint8), kernel) > 0
+        free = beyond & np.isfinite(depth[t]) & (depth[t] > own * (1.0 + margin)) & ~near
+        if not free.any():
+            continue
+        removed += int(free.sum())
+        result.amodal[t][free] = False
+        result.soft[t][free] = 0.0
+        if result.disagreement is not None:
+            result.disagreement[t][free] = 0.0
+        if result.samples is not None:
+            result.samples[:, t][:, free] = False
+    return removed
