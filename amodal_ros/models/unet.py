@@ -35,32 +35,39 @@ class SpaceTimeAttention(torch.nn.Module):
         b = bf // num_frames
         tokens = self.norm(hidden).reshape(b, num_frames, c, h * w).transpose(2, 3)
         tokens = tokens.reshape(b, num_frames * h * w, c)
-        tokens = tokens + positions(num_frames, h, w, c).to(tokens)
+        tokens = tokens + positions(num_frames, h, w, c, tokens.device).to(tokens.dtype)
         added = self.attention(tokens).reshape(b, num_frames, h * w, c).transpose(2, 3)
         return hidden + added.reshape(bf, c, h, w)
 
 
-def positions(frames: int, height: int, width: int, channels: int) -> torch.Tensor:
+def positions(
+    frames: int, height: int, width: int, channels: int, device: torch.device | None = None
+) -> torch.Tensor:
     """[frames*height*width, channels] sinusoidal codes of (frame, row, column): a quarter of
     the channels for the frame, the rest split between row and column (channels: a multiple
-    of 16)."""
+    of 16). Made on `device`, so a captured CUDA graph holds no host copy."""
+
+    def arange(n: int) -> torch.Tensor:
+        return torch.arange(n, device=device)
+
     t_dim = channels // 4
     y_dim = (channels - t_dim) // 2
     codes = [
-        _sinusoid(n, dim)[index]
+        _sinusoid(arange(n), dim)[index]
         for n, dim, index in (
-            (frames, t_dim, torch.arange(frames).repeat_interleave(height * width)),
-            (height, y_dim, torch.arange(height).repeat_interleave(width).repeat(frames)),
-            (width, channels - t_dim - y_dim, torch.arange(width).repeat(frames * height)),
+            (frames, t_dim, arange(frames).repeat_interleave(height * width)),
+            (height, y_dim, arange(height).repeat_interleave(width).repeat(frames)),
+            (width, channels - t_dim - y_dim, arange(width).repeat(frames * height)),
         )
     ]
     return torch.cat(codes, dim=1)
 
 
-def _sinusoid(n: int, dim: int) -> torch.Tensor:
-    """[n, dim] sin/cos codes of positions 0..n-1 (dim even)."""
-    freq = torch.exp(-math.log(10000.0) * torch.arange(dim // 2) / max(dim // 2, 1))
-    angle = torch.arange(n)[:, None] * freq[None]
+def _sinusoid(position: torch.Tensor, dim: int) -> torch.Tensor:
+    """[n, dim] sin/cos codes of the n `position`s (dim even)."""
+    steps = torch.arange(dim // 2, device=position.device)
+    freq = torch.exp(-math.log(10000.0) * steps / max(dim // 2, 1))
+    angle = position[:, None] * freq[None]
     return torch.cat([angle.sin(), angle.cos()], dim=1)
 
 
