@@ -41,6 +41,10 @@ EXTENT_REASON_NAMES = {
 }
 
 
+# ROS image encodings of camera depth and the factor that turns their values into metres.
+DEPTH_ENCODINGS = {"32FC1": 1.0, "16UC1": 1e-3}
+
+
 @dataclass
 class Frame:
     """One synchronised camera frame.

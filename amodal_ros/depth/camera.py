@@ -8,9 +8,7 @@ import cv2
 import numpy as np
 
 from amodal_ros.core.errors import InputError
-
-# ROS image encodings of depth images and the factor that turns their values into metres.
-DEPTH_ENCODINGS = {"32FC1": 1.0, "16UC1": 1e-3}
+from amodal_ros.core.frames import DEPTH_ENCODINGS
 
 
 def depth_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
@@ -49,12 +47,12 @@ def inverse_depth_frame(depth: np.ndarray, encoding: str) -> np.ndarray:
             f"depth encoding {encoding!r} is not supported; "
             "use 32FC1 (metres) or 16UC1 (millimetres)"
         )
-    metres = depth.astype(np.float64) * DEPTH_ENCODINGS[encoding]
+    metres = depth_metres(depth, encoding)
     valid = np.isfinite(metres) & (metres > 0)
     if not valid.any():
         return np.full(metres.shape, np.nan, np.float32)
     inverse = np.zeros(metres.shape, np.float32)
-    inverse[valid] = 1.0 / metres[valid]
+    inverse[valid] = np.float32(1.0) / metres[valid]
     return _fill_nearest(inverse, valid)
 
 

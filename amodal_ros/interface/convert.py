@@ -12,6 +12,7 @@ import struct
 import numpy as np
 
 from amodal_ros.core.errors import InputError
+from amodal_ros.core.frames import DEPTH_ENCODINGS
 
 
 class ConversionError(InputError):
@@ -36,7 +37,6 @@ ENCODINGS = {
 }
 RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 LABEL_ENCODINGS = ("mono8", "8UC1", "mono16", "16UC1", "32SC1")
-DEPTH_ENCODINGS = ("32FC1", "16UC1")
 
 
 def image_to_array(msg) -> np.ndarray:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from amodal_ros.core.frames import (
+    DEPTH_ENCODINGS,
     EXTENT_BAD_CAMERA_INFO,
     EXTENT_NO_AMODAL,
     EXTENT_NO_CAMERA_INFO,
@@ -116,7 +117,7 @@ def frame_extent(frame: Frame, modal: np.ndarray, amodal: np.ndarray) -> Extent:
         modal: [H, W] bool visible pixels of the object in this frame.
         amodal: [H, W] bool amodal mask of the object in this frame (a model result).
     """
-    from amodal_ros.depth.camera import DEPTH_ENCODINGS, depth_metres
+    from amodal_ros.depth.camera import depth_metres
 
     depth_m = None
     if frame.depth is not None and frame.depth_encoding in DEPTH_ENCODINGS:
