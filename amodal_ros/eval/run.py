@@ -50,8 +50,8 @@ class EvalArgs:
     clips: int = param(20, "held-out clips generated on the fly (fixed seeds)", 1)
     start: int = param(
         0,
-        "first clip index of the split: fresh clips to confirm a choice made on the first ones "
-        "(as amodal-ros synth --start)",
+        "first clip index of the split (or of --data's folders, sorted): fresh clips to "
+        "confirm a choice made on the first ones (as amodal-ros synth --start)",
         0,
     )
     split: str = param(
@@ -137,7 +137,7 @@ def run(args: EvalArgs) -> dict:
             results[name]["completion_ssim"] = float(np.mean(ssim))
     summary = {
         "split": "data folder" if args.data else args.split,
-        "start": 0 if args.data else args.start,
+        "start": args.start,
         "clips": len(clips),
         "windows": len(windows["modal"]),
         "seconds": round(time.perf_counter() - started, 2),
@@ -168,13 +168,19 @@ def _clips(args: EvalArgs):
         folders = sorted(p for p in Path(args.data).iterdir() if (p / "meta.json").is_file())
         if not folders:
             raise FileNotFoundError(f"no clip folders (with meta.json) in {args.data}")
-        if len(folders) > args.clips:  # --clips counts folders too: never a silent subset
+        if args.start >= len(folders):
+            raise ValueError(
+                f"--start {args.start} is past the {len(folders)} clip folders in {args.data}"
+            )
+        chosen = folders[args.start : args.start + args.clips]
+        if len(chosen) < len(folders):  # --clips and --start count folders: never a silent subset
             print(
-                f"eval: scoring the first {args.clips} of the {len(folders)} clip folders in "
-                f"{args.data} (--clips {len(folders)} for all)",
+                f"eval: scoring folders {args.start + 1}-{args.start + len(chosen)} of the "
+                f"{len(folders)} clip folders in {args.data} (--start 0 --clips {len(folders)} "
+                "for all)",
                 file=sys.stderr,
             )
-        return [read_clip_folder(f) for f in folders[: args.clips]]
+        return [read_clip_folder(f) for f in chosen]
     make = make_unseen_scene if args.split == "unseen" else make_scene
     frames = args.inference.num_frames
     return [

@@ -96,11 +96,18 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     out = tmp_path / "eval"
     args = ["eval", "--out", str(out), "--data", str(tmp_path), "--no-progress", "--clips", "2"]
     assert main(args) == 0
-    assert "scoring the first 2 of the 3 clip folders" in capsys.readouterr().err
+    assert "scoring folders 1-2 of the 3 clip folders" in capsys.readouterr().err
     summary = json.loads((out / "results.json").read_text())
     assert summary["clips"] == 2 and summary["results"]["modal"]["frames_occ"] == 0
     assert summary["results"]["modal"]["mIoU_occ"] is None  # no counted frame: null, not NaN
     assert np.isfinite(summary["results"]["interpolation"]["mIoU"])
+    # --start skips folders (fresh clips for a choice made on the first ones)
+    assert main([*args, "--start", "2"]) == 0
+    assert "scoring folders 3-3 of the 3" in capsys.readouterr().err
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["clips"] == 1 and summary["start"] == 2
+    assert main([*args, "--start", "3"]) == 2
+    assert "--start 3 is past the 3 clip folders" in capsys.readouterr().err
 
 
 def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):
