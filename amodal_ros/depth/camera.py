@@ -13,7 +13,16 @@ from amodal_ros.core.frames import DEPTH_ENCODINGS
 
 def depth_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
     """float32 metres of a depth image of a supported `encoding` (invalid values stay 0, NaN
-    or inf: callers test `isfinite(d) & (d > 0)`)."""
+    or inf: callers test `isfinite(d) & (d > 0)`).
+
+    Raises:
+        InputError: an encoding that is not a depth encoding.
+    """
+    if encoding not in DEPTH_ENCODINGS:
+        raise InputError(
+            f"depth encoding {encoding!r} is not supported; "
+            "use 32FC1 (metres) or 16UC1 (millimetres)"
+        )
     return depth.astype(np.float32) * np.float32(DEPTH_ENCODINGS[encoding])
 
 
@@ -42,11 +51,6 @@ def inverse_depth_frame(depth: np.ndarray, encoding: str) -> np.ndarray:
     """One [H, W] frame of `inverse_depth_from_camera`, on its own so that a sliding window
     converts only its new frames; all NaN when the frame has no valid pixel (its value comes
     from the whole window: `fill_empty_frames`)."""
-    if encoding not in DEPTH_ENCODINGS:
-        raise InputError(
-            f"depth encoding {encoding!r} is not supported; "
-            "use 32FC1 (metres) or 16UC1 (millimetres)"
-        )
     metres = depth_metres(depth, encoding)
     valid = np.isfinite(metres) & (metres > 0)
     if not valid.any():
