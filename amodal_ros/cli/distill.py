@@ -36,6 +36,7 @@ OPTIONS = (
     "distill_space",
     "pixel_iou_weight",
     "hidden_weight",
+    "newest_weight",
     "fresh_unet",
     "unet_width",
     "space_time_heads",

@@ -86,6 +86,14 @@ class TrainConfig(Config):
         0.0,
         100.0,
     )
+    newest_weight: float = param(
+        0.0,
+        "stage distill, target truth: extra weight of a window's later frames in the "
+        "student's loss: frame t of T counts 1 + this x t/(T-1), the newest 1 + this. The live "
+        "node publishes each window's newest frame, the one with no later frames to look at",
+        0.0,
+        100.0,
+    )
     student_sigma: float = param(
         1.0, "stage distill: the student's second noise level (2-step schedule)", 0.01, 100.0
     )
@@ -235,10 +243,10 @@ class TrainConfig(Config):
                 "distill_space pixels compares decoded samples with the true frames "
                 "(distill_target truth); the teacher's samples are latents"
             )
-        if self.hidden_weight and self.distill_target != "truth":
+        if (self.hidden_weight or self.newest_weight) and self.distill_target != "truth":
             raise ValueError(
-                "hidden_weight weights the true hidden part (distill_target truth); the "
-                "teacher's windows carry no ground truth"
+                "hidden_weight and newest_weight weight the ground truth's cells (distill_target "
+                "truth); the teacher's windows are trained on unweighted"
             )
         if self.distill_stage == 2 and self.distill_target != "truth":
             raise ValueError(

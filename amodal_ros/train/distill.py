@@ -298,6 +298,7 @@ def student_record(config, windows: int | None, previous: dict | None = None) ->
         "teacher_sampling": "25 Euler steps, guidance 1.5 (preset quality)" if sampled else None,
         "targets": config.distill_target,
         "hidden_weight": config.hidden_weight,
+        "newest_weight": config.newest_weight,
         "data": config.data,
         "windows": windows if sampled else "fresh synthetic windows every step",
         "steps": list(STUDENT_STEPS),

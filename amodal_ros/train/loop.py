@@ -316,6 +316,15 @@ def autoencoder_loss(
     return torch.mean(weight * (recon - frames) ** 2) + kl_weight * dist.kl().mean()
 
 
+def loss_weights(hidden: torch.Tensor, hidden_weight: float, newest_weight: float) -> torch.Tensor:
+    """A student's loss weight of each target cell [F, 1, h, w]: 1 + `hidden_weight` x its
+    hidden share, times 1 + `newest_weight` x t/(F-1) for frame t (the newest frame is what
+    the live node publishes)."""
+    frames = hidden.shape[0]
+    ramp = torch.linspace(0.0, 1.0, frames) if frames > 1 else torch.ones(1)
+    return (1 + hidden_weight * hidden) * (1 + newest_weight * ramp).view(frames, 1, 1, 1)
+
+
 def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows: int = 8):
     """Set `vae.config.scaling_factor` to 1 / std of amodal-mask latents (as SVD's 0.18215 was
     fitted), so stage-1 diffusion targets have unit variance; returns it."""
@@ -470,19 +479,20 @@ class _Batches:
     @torch.no_grad()
     def truth(self, step: int, slots: range):
         """Batch items `slots` of step `step` for a student learning the ground truth:
-        (noise, cond, context, added time ids, [target], loss weights: 1 + the config's
-        `hidden_weight` x each target cell's hidden share, or None for 0). No conditioning
-        dropout: a student runs without guidance."""
+        (noise, cond, context, added time ids, [target], loss weights from `loss_weights`,
+        or None where the config weights nothing). No conditioning dropout: a student runs
+        without guidance."""
         from amodal_ros.pipeline.sampling import cross_attention_context
 
-        hidden_weight = self.config.hidden_weight
+        weighted = bool(self.config.hidden_weight or self.config.newest_weight)
         parts = []
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
             target, cond, clip, ids, hidden = self._pooled(step, slot, rng, generator)
             latents = (len(cond), self.c.vae.config.latent_channels, *cond.shape[2:])
             noise = torch.randn(latents, generator=generator)
-            parts.append((noise, cond, clip, ids, target, 1 + hidden_weight * hidden))
+            weights = loss_weights(hidden, self.config.hidden_weight, self.config.newest_weight)
+            parts.append((noise, cond, clip, ids, target, weights))
         noise, cond, clip, ids, target, weights = zip(*parts)
         context = cross_attention_context(torch.stack(clip), self.mode, guided=False)
         device = self.device
@@ -492,7 +502,7 @@ class _Batches:
             context.to(device),
             torch.tensor(ids, device=device),
             [torch.stack(target).to(device)],
-            torch.stack(weights).to(device) if hidden_weight else None,
+            torch.stack(weights).to(device) if weighted else None,
         )
 
     def close(self) -> None:

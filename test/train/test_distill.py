@@ -251,12 +251,14 @@ def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(t
             hidden,
             distill_target="truth",
             hidden_weight=4.0,
+            newest_weight=2.0,
             init=str(tmp_path / "latent/final"),
             steps=1,
         )
     )
     record = json.loads((hidden / "final" / "model_index.json").read_text())["amodal_ros"]
     assert record["student"]["space"] == "latents" and record["student"]["hidden_weight"] == 4
+    assert record["student"]["newest_weight"] == 2
     assert record["student"]["fine_tuned_from"] == str(tmp_path / "latent/final")
     config = _config(
         tmp_path / "pixels",
@@ -374,8 +376,23 @@ def test_space_time_attention_joins_a_trained_student_and_trains_with_it(tmp_pat
 def test_pixel_space_and_hidden_weights_need_the_ground_truth(tmp_path):
     with pytest.raises(ValueError, match="distill_target truth"):
         _config(tmp_path, distill_space="pixels")
-    with pytest.raises(ValueError, match="hidden_weight weights the true hidden part"):
-        _config(tmp_path, hidden_weight=4.0)
+    for weight in ("hidden_weight", "newest_weight"):
+        with pytest.raises(ValueError, match="weight the ground truth's cells"):
+            _config(tmp_path, **{weight: 4.0})
+
+
+def test_newest_weight_ramps_the_loss_toward_the_window_s_newest_frame():
+    """newest_weight 3 over 4 frames: frame weights 1, 2, 3, 4 (the newest counts 4x the
+    oldest), times the hidden weight cell by cell; 0 and 0 weight nothing."""
+    from amodal_ros.train.loop import loss_weights
+
+    hidden = torch.zeros(4, 1, 1, 2)
+    hidden[..., 1] = 1.0  # the second cell of every frame hidden
+    weights = loss_weights(hidden, hidden_weight=4.0, newest_weight=3.0)
+    assert weights[:, 0, 0, 0].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert weights[:, 0, 0, 1].tolist() == [5.0, 10.0, 15.0, 20.0]
+    assert torch.equal(loss_weights(hidden, 0.0, 0.0), torch.ones_like(hidden))
+    assert loss_weights(hidden[:1], 0.0, 3.0).flatten().tolist() == [4.0, 4.0]
 
 
 def test_a_hidden_cell_of_weight_5_counts_five_times_a_visible_one():
