@@ -66,15 +66,28 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
         own = object_depth(depth, result.modal, t)
         if own is None:
             break  # no visible pixel with depth in the whole window: nothing to compare with
-        near = cv2.dilate(result.modal[t].astype(np.uint8), kernel) > 0
-        free = beyond & np.isfinite(depth[t]) & (depth[t] > own * (1.0 + margin)) & ~near
+        box = _box(beyond, keep_px)  # only there can a pixel go: the rest of the frame is not read
+        near = cv2.dilate(result.modal[t][box].astype(np.uint8), kernel) > 0
+        seen = depth[t][box]
+        free = beyond[box] & np.isfinite(seen) & (seen > own * (1.0 + margin)) & ~near
         if not free.any():
             continue
         removed += int(free.sum())
-        result.amodal[t][free] = False
-        result.soft[t][free] = 0.0
+        result.amodal[t][box][free] = False
+        result.soft[t][box][free] = 0.0
         if result.disagreement is not None:
-            result.disagreement[t][free] = 0.0
+            result.disagreement[t][box][free] = 0.0
         if result.samples is not None:
-            result.samples[:, t][:, free] = False
+            result.samples[:, t][(slice(None), *box)][:, free] = False
     return removed
+
+
+def _box(pixels: np.ndarray, pad: int) -> tuple[slice, slice]:
+    """The bounding box of a non-empty [H, W] mask, grown by `pad` (the visible mask that far
+    outside still keeps pixels inside), clipped to the image."""
+    rows, cols = np.flatnonzero(pixels.any(1)), np.flatnonzero(pixels.any(0))
+    h, w = pixels.shape
+    return (
+        slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)),
+        slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)),
+    )
