@@ -83,8 +83,7 @@ class StreamFront:
         paired with the best one within tolerance, and frames added since the last window get
         one more window, so nothing is left unanswered."""
         windows = self._frames(self.sync.flush())
-        last = self.buffer.flush()
-        return windows + ([last] if last is not None else [])
+        return windows + self._last_window()
 
     def _frames(self, matched_frames: list[dict]) -> list[Window]:
         windows = []
@@ -103,10 +102,16 @@ class StreamFront:
             if self.tracker is not None:  # per-frame ids -> stable track ids
                 frame = replace(frame, labels=self.tracker.update(frame.stamp_ns, frame.labels))
             self.frames_sampled += 1
+            if self.buffer.goes_back(frame.stamp_ns):  # the frames waiting for a stride first
+                windows += self._last_window()
             window = self.buffer.push(frame)
             if window is not None:
                 windows.append(window)
         return windows
+
+    def _last_window(self) -> list[Window]:
+        window = self.buffer.flush()
+        return [] if window is None else [window]
 
     def observe(self, results: Iterable[FrameResult]) -> None:
         """Feed published results back to the id tracker (with `track_ids`): the valid amodal

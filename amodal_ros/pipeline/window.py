@@ -51,7 +51,7 @@ class WindowBuffer:
     its place (its absent frames are empty modal masks, the fully occluded case); one unseen for
     longer than `object_timeout_ns` is dropped and reported by `pop_dropped()`. Memory is bounded
     by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards resets the
-    buffer.
+    buffer (`StreamFront` flushes the frames still waiting first: `goes_back`).
     """
 
     def __init__(self, num_frames: int, stride: int, object_timeout_ns: int, period_ns: int):
@@ -76,7 +76,7 @@ class WindowBuffer:
         buffer fills (so every early frame is still answered), else None."""
         if self.frames and frame.stamp_ns == self.frames[-1].stamp_ns:
             return None  # the same frame again (a duplicate message)
-        if self.frames and frame.stamp_ns < self.frames[-1].stamp_ns:
+        if self.goes_back(frame.stamp_ns):
             lost = list(self.last_seen)
             self.reset()
             self._dropped = lost  # their caches can go: the stream started over
@@ -93,6 +93,11 @@ class WindowBuffer:
             return None
         self._emitted_full |= full
         return self._emit()
+
+    def goes_back(self, stamp_ns: int) -> bool:
+        """Whether a frame of this stamp starts the stream over (a bag loop, a sim-time reset):
+        it is older than the newest frame, and pushing it resets the buffer."""
+        return bool(self.frames) and stamp_ns < self.frames[-1].stamp_ns
 
     def flush(self) -> Window | None:
         """End of the stream: a window for the frames added since the last window (which the

@@ -318,6 +318,29 @@ def test_bag_loop_restarts_the_stream(mask_only):
     assert [w.last.stamp_ns for w in again] == [w.last.stamp_ns for w in first]
 
 
+def test_a_stride_longer_than_the_window_is_refused(mask_only):
+    with pytest.raises(
+        InputError, match=f"stride 5 is longer than the model's window of {NUM_FRAMES}"
+    ):
+        make(mask_only, stride=NUM_FRAMES + 1)
+    make(mask_only, stride=NUM_FRAMES)  # every frame still in one window
+
+
+def test_a_bag_loop_first_answers_the_frames_waiting_for_a_stride(mask_only):
+    """Stride 3: the first pass ends 2 frames after its last full window; those 2 are
+    answered when the stamps jump back, before the second pass starts over."""
+    front, _ = make(mask_only, stride=3, publish_frames="new")
+    answered = []
+    for _ in range(2):
+        for i in range(NUM_FRAMES + 2):
+            raw = scene(i)
+            for name in (RGB, MASKS):
+                for w in front.add(name, 100 * P + i * P, raw[name]):
+                    answered += [f.stamp_ns for f in w.frames[len(w.frames) - w.new_frames :]]
+    answered += [f.stamp_ns for w in front.flush() for f in w.frames[-w.new_frames :]]
+    assert answered == 2 * [100 * P + i * P for i in range(NUM_FRAMES + 2)]
+
+
 # --- depth: camera, model, none -----------------------------------------------------------
 
 
