@@ -125,7 +125,8 @@ def run(args: ReplayArgs, pipelines=None) -> dict:
     worker that replays many bags; None loads them.
 
     Raises:
-        InputError: missing or unusable bag, topic or output path (before any model loads).
+        InputError: missing or unusable bag, topic or output path (the depth topic only
+            once the models say whether depth is needed).
         CheckpointError: a checkpoint folder that cannot be loaded.
     """
     # 1. check arguments and the output path (before reading or loading anything)
@@ -277,11 +278,11 @@ class _Replay:
                 if args.copy_inputs:
                     self.out.copy_connections(selected)
                 self._read_all(selected, start_ns, stop_ns, total, started)
+                videos = video.close() if video is not None else []  # before the bag's rename
         except BaseException:
             if video is not None:
                 video.abort()
             raise
-        videos = video.close() if video is not None else []
         # 7. summary
         summary = self._summary(time.perf_counter() - started)
         if summary["frames_sampled"] and not self.frames_with_objects:

@@ -19,8 +19,9 @@ MAX_GIF_FRAMES = 200  # a GIF holds all frames in memory; longer runs get the MP
 class OverlayVideo:
     """`STEM.mp4` (streamed) and, for short runs, `STEM.gif` of RGB frames.
 
-    Files are written under temporary names and renamed by `close()`, so a failed run never
-    leaves a truncated video under the final name; `abort()` removes them.
+    Files are written under temporary names and renamed by `close()` once all are written, so
+    a failed run never leaves a truncated video, or one video of two, under the final names;
+    `abort()` removes them.
     """
 
     def __init__(self, stem: Path, fps: float):
@@ -33,6 +34,9 @@ class OverlayVideo:
         # staged as .STEM.mp4.partial-PID.mp4: OpenCV picks the container by the extension
         final = self._named(".mp4")
         self._tmp_mp4 = final.parent / f"{partial_prefix(final)}-{os.getpid()}.mp4"
+        gif = self._named(".gif")
+        self._tmp_gif = gif.with_name(partial_prefix(gif))
+        self._written: list[Path] = []
 
     def _named(self, suffix: str) -> Path:
         """STEM + suffix: a stem with a dot of its own (`run.v2`) keeps it."""
@@ -54,15 +58,13 @@ class OverlayVideo:
         self.count += 1
 
     def close(self) -> list[Path]:
-        """Finish and rename; returns the files written (none when no frame was added)."""
-        written = []
+        """Finish, then rename; returns the files written (none when no frame was added)."""
+        staged = []  # (temporary, final)
         if self._writer is not None:
             opened = self._writer.isOpened()
             self._writer.release()
             if opened:
-                final = self._named(".mp4")
-                os.replace(self._tmp_mp4, final)
-                written.append(final)
+                staged.append((self._tmp_mp4, self._named(".mp4")))
             else:
                 log.warning("OpenCV has no MP4 encoder here: no %s.mp4 written", self.stem)
         if self._gif is None:
@@ -74,24 +76,26 @@ class OverlayVideo:
         if self._gif:
             from PIL import Image
 
-            final = self._named(".gif")
-            tmp = final.with_name(partial_prefix(final))
             images = [Image.fromarray(f) for f in self._gif]
             images[0].save(
-                tmp,
+                self._tmp_gif,
                 format="GIF",
                 save_all=True,
                 append_images=images[1:],
                 duration=int(1000 / self.fps),
                 loop=0,
             )
-            os.replace(tmp, final)
-            written.append(final)
+            staged.append((self._tmp_gif, self._named(".gif")))
         self._gif = []
-        return written
+        for tmp, final in staged:
+            os.replace(tmp, final)
+            self._written.append(final)
+        return list(self._written)
 
     def abort(self) -> None:
-        """Stop and remove the partial files (nothing appears under the final names)."""
+        """Stop and remove the partial files, and the videos `close` wrote (the run they belong
+        to failed after all: nothing stays under the final names)."""
         if self._writer is not None:
             self._writer.release()
-        self._tmp_mp4.unlink(missing_ok=True)
+        for path in (self._tmp_mp4, self._tmp_gif, *self._written):
+            path.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from amodal_ros.pipeline.video import OverlayVideo
 
@@ -23,3 +24,24 @@ def test_a_stem_with_a_dot_of_its_own_keeps_it(tmp_path):
 def test_a_video_suffix_given_as_the_stem_is_not_doubled(tmp_path):
     written = _write(tmp_path / "ov.mp4")
     assert "ov.gif" in written and set(written) <= {"ov.gif", "ov.mp4"}
+
+
+def test_a_gif_that_cannot_be_written_leaves_no_video_at_all(tmp_path):
+    """The GIF is written after the MP4: when it fails (here: its name is taken by a folder),
+    the MP4 is not renamed either, and abort leaves the folder as it was."""
+    (tmp_path / "run.gif").mkdir()
+    video = OverlayVideo(tmp_path / "run", fps=8.0)
+    for value in (0, 255):
+        video.add(np.full((16, 16, 3), value, np.uint8))
+    with pytest.raises(OSError):
+        video.close()
+    video.abort()
+    assert [p.name for p in tmp_path.iterdir()] == ["run.gif"]
+
+
+def test_abort_after_close_removes_the_videos_of_the_failed_run(tmp_path):
+    video = OverlayVideo(tmp_path / "run", fps=8.0)
+    video.add(np.zeros((16, 16, 3), np.uint8))
+    assert video.close()
+    video.abort()  # e.g. the bag they belong to could not be finished
+    assert list(tmp_path.iterdir()) == []
