@@ -120,13 +120,18 @@ class StreamHealth:
             "deadline misses": str(now.deadline_missed),
             "windows skipped (no subscribers)": str(now.windows_idle),
             "pipeline errors": str(now.errors),
+            "callback errors": str(now.received["callback_errors"]),
             "results published": str(now.published),
         }
         level, message = OK, "ok"
         if new_unmatched or now.dropped > then.dropped or stalled:
             level, message = WARN, "unmatched or incomplete inputs, or dropped windows"
-        if now.errors:
-            level, message = ERROR, f"{now.errors} window(s) failed; see the log"
+        if now.errors > then.errors:  # a failure in this period; the total is in the values
+            failed = now.errors - then.errors
+            level, message = (
+                ERROR,
+                f"{failed} window(s) failed in the last {dt:.1f} s; see the log",
+            )
         return Report(level, message, values, warnings)
 
     def _stride_hint(self, model_seconds: list[float]) -> str:

@@ -122,10 +122,7 @@ class AmodalNode(LifecycleNode):
         self._frame_ids = FrameIdCheck()
         self._forget: list[int] = []
         self._throttle: dict[str, tuple[float, int]] = {}
-        self.received: Counter[str] = Counter()
-        self.model_seconds: deque[float] = deque(maxlen=200)  # model windows' compute time
-        self.end_to_end: deque[float] = deque(maxlen=200)  # source stamp -> published, s
-        self.passthrough_windows = self.deadline_missed = self.published = 0
+        self._reset_counters()
         self.health: StreamHealth | None = None
         self.pace = "not measured (warmup off)"  # does a window keep up with the stride?
         if (
@@ -186,9 +183,18 @@ class AmodalNode(LifecycleNode):
         note = f", preset {cfg.preset}" if cfg.preset else ""
         return note + (f", warm start {cfg.warm_start}" if cfg.warm_start else "")
 
+    def _reset_counters(self) -> None:
+        """The health report's totals start again at each activation (with a new stream)."""
+        self.received: Counter[str] = Counter()
+        self.model_seconds: deque[float] = deque(maxlen=200)  # model windows' compute time
+        self.end_to_end: deque[float] = deque(maxlen=200)  # source stamp -> published, s
+        self.passthrough_windows = self.deadline_missed = self.published = 0
+        self._errors_before = self.processor.errors if self.processor else 0
+
     @_logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe and start the inference worker."""
+        self._reset_counters()
         self.front = StreamFront(
             self.stream,
             self.inference.num_frames,
@@ -440,7 +446,7 @@ class AmodalNode(LifecycleNode):
         counters.queued = len(self.queue) if self.queue else 0
         counters.windows_done = self.worker.windows_done if self.worker else 0
         counters.windows_idle = self.worker.windows_idle if self.worker else 0
-        counters.errors = self.processor.errors if self.processor else 0
+        counters.errors = self.processor.errors - self._errors_before if self.processor else 0
         counters.published = self.published
         counters.model_seconds = list(self.model_seconds)
         counters.end_to_end = list(self.end_to_end)
@@ -525,6 +531,12 @@ class AmodalNode(LifecycleNode):
                 self.get_logger().info("waiting for the running window to finish")
             self.worker.stop(timeout=None)
             self.worker = None
+            waiting = len(self.queue) if self.queue is not None else 0
+            if waiting and self.context.ok():
+                self.get_logger().warning(
+                    f"deactivated with {waiting} window(s) queued: they are not run, so their "
+                    "frames get no result"
+                )
         with self._lock:
             self.front = None
 

@@ -51,7 +51,10 @@ def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
     assert report.values["deadline misses"] == "1"
     assert "raise `stride` or lower `num_steps`" in text  # no window timed yet
     failed = health.update(Counters(time=3.0, received=Counter({RGB: 20, MASKS: 5}), errors=2))
-    assert failed.level == ERROR and "2 window(s) failed" in failed.message
+    assert failed.level == ERROR and "2 window(s) failed in the last 1.0 s" in failed.message
+    # no new failure: the status recovers, the total stays in the values
+    later = health.update(Counters(time=4.0, received=Counter({RGB: 20, MASKS: 5}), errors=2))
+    assert later.level == OK and later.values["pipeline errors"] == "2"
 
 
 def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():

@@ -224,7 +224,7 @@ def test_unavailable_backend_fails_configure_with_the_reason(base_params, capfd)
     assert "CUDA device" in errors[0]
 
 
-def test_lifecycle_transitions_and_parameter_validation(base_params):
+def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
     from rclpy.parameter import Parameter
 
     h = NodeHarness({**base_params, "autostart": False}, subscribe=False)
@@ -256,6 +256,22 @@ def test_lifecycle_transitions_and_parameter_validation(base_params):
         assert ok.successful
         node.trigger_configure()
         assert state() == "inactive" and node.stream.stride == 3
+        # a re-activation starts the health report's totals again
+        node.trigger_activate()
+        node.received[RGB] += 7
+        node.published += 3
+        node.processor.errors += 1
+        node.trigger_deactivate()
+        node.trigger_activate()
+        assert not node.received and node.published == 0
+        assert node.processor.errors - node._errors_before == 0
+        node.trigger_deactivate()
+        node.trigger_cleanup()
+        # a stride longer than the window would leave frames unanswered: refused at configure
+        assert node.set_parameters([Parameter("stride", value=5)])[0].successful
+        node.trigger_configure()
+        assert state() == "unconfigured"
+        assert "stride 5 is longer than the model's window of 4 frames" in capfd.readouterr().err
     finally:
         h.close()
 
