@@ -55,7 +55,7 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError
-from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, check_stride
 
 log = logging.getLogger("amodal_ros.replay")
 
@@ -156,6 +156,7 @@ def check_args(args: ReplayArgs) -> None:
     }
     if len(set(names.values())) < len(names):
         raise ValueError(f"input topics must differ, got {names}")
+    check_stride(args.stream, args.inference.num_frames)
 
 
 def format_summary(summary: dict) -> str:

@@ -393,7 +393,7 @@ class StreamConfig(Config):
     stride: int = param(
         5,
         "run a window every `stride` sampled frames (1 = every frame: lowest latency, most "
-        "compute; at most the model's window, num_frames)",
+        "compute; with publish_frames 'new' at most num_frames)",
         1,
         1000,
     )

@@ -62,12 +62,6 @@ class WindowProcessor:
         from amodal_ros.pipeline.cache import FrameEncodingCache
         from amodal_ros.pipeline.runner import WarmStarts
 
-        window = pipelines.segmenter.config.num_frames
-        if config.stride > window:
-            raise InputError(
-                f"stride {config.stride} is longer than the model's window of {window} frames: "
-                f"the frames between two windows would never be answered; set stride <= {window}"
-            )
         self.pipelines = pipelines
         self.segmenter = pipelines.segmenter
         self.completer = pipelines.completer

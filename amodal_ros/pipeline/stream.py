@@ -28,6 +28,18 @@ log = logging.getLogger("amodal_ros.stream")
 RGB, MASKS, DEPTH = "rgb", "masks", "depth"
 
 
+def check_stride(config: StreamConfig, num_frames: int) -> None:
+    """publish_frames 'new' answers every frame, so a window every `stride` frames must hold
+    them all: a longer stride would leave the frames between two windows unanswered ('latest'
+    answers one frame a window by design, so any stride suits it)."""
+    if config.publish_frames == "new" and config.stride > num_frames:
+        raise InputError(
+            f"stride {config.stride} is longer than the model's window of {num_frames} frames "
+            "(num_frames): with publish_frames 'new' the frames between two windows would never "
+            f"be answered; set stride <= {num_frames}, or publish_frames 'latest'"
+        )
+
+
 class StreamFront:
     """Synchronise, sample to the model rate and window a message stream.
 
@@ -48,6 +60,7 @@ class StreamFront:
         to_frame: Callable[[dict], Frame],
         on_error: Callable[[int, Exception], None] | None = None,
     ):
+        check_stride(config, num_frames)
         self.config = config
         tolerance = 0 if config.sync_mode == "exact" else int(round(config.sync_tolerance * 1e9))
         inputs = (RGB, MASKS, DEPTH) if use_depth else (RGB, MASKS)

@@ -49,7 +49,7 @@ from amodal_ros.interface.messages import (
     stamp_ns,
 )
 from amodal_ros.pipeline.processor import WindowProcessor
-from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront
+from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront, check_stride
 from amodal_ros.pipeline.window import Window
 from amodal_ros.ros.diagnostics import (
     Counters,
@@ -146,6 +146,7 @@ class AmodalNode(LifecycleNode):
         try:
             values = {n: self.get_parameter(n).value for n in parameter_names()}
             self.inference, self.stream, self.topics, self.options = node_configs(values)
+            check_stride(self.stream, self.inference.num_frames)
         except ValueError as err:
             log.error(f"configure failed: invalid parameter: {err}")
             return TransitionCallbackReturn.FAILURE

@@ -224,6 +224,10 @@ def test_existing_output_is_refused_before_any_work(tmp_path, demo_bag, publishe
     assert (out / "keep.txt").read_text() == "mine"
     with pytest.raises(InputError, match="is the input bag"):
         replay.run(replay_args(demo_bag, demo_bag, published_folder, overwrite=True))
+    long_stride = replay_args(demo_bag, tmp_path / "new", tmp_path / "no_checkpoint")
+    long_stride.stream = long_stride.stream.replace(stride=WINDOW + 1)  # before the models load
+    with pytest.raises(InputError, match=f"stride {WINDOW + 1} is longer than the model's"):
+        replay.run(long_stride)
 
 
 def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch):

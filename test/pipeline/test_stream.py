@@ -318,12 +318,13 @@ def test_bag_loop_restarts_the_stream(mask_only):
     assert [w.last.stamp_ns for w in again] == [w.last.stamp_ns for w in first]
 
 
-def test_a_stride_longer_than_the_window_is_refused(mask_only):
+def test_a_stride_longer_than_the_window_is_refused_where_every_frame_is_answered(mask_only):
     with pytest.raises(
         InputError, match=f"stride 5 is longer than the model's window of {NUM_FRAMES}"
     ):
-        make(mask_only, stride=NUM_FRAMES + 1)
-    make(mask_only, stride=NUM_FRAMES)  # every frame still in one window
+        make(mask_only, stride=NUM_FRAMES + 1, publish_frames="new")
+    make(mask_only, stride=NUM_FRAMES, publish_frames="new")  # every frame in one window
+    make(mask_only, stride=NUM_FRAMES + 1, publish_frames="latest")  # one frame a window anyway
 
 
 def test_a_bag_loop_first_answers_the_frames_waiting_for_a_stride(mask_only):
