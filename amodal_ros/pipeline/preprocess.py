@@ -9,10 +9,12 @@ WHITE = 255
 
 
 def resize_stack(frames: np.ndarray, height: int, width: int, nearest: bool) -> np.ndarray:
-    """[T, H, W(, C)] -> [T, height, width(, C)]; nearest for masks, area/linear for images."""
+    """[T, H, W(, C)] -> [T, height, width(, C)]; nearest for masks, else area where either
+    side shrinks (a wide camera image is shrunk in width even when its height grows: linear
+    would skip thin parts), linear where both grow."""
     if frames.shape[1:3] == (height, width):
         return frames
-    down = frames.shape[1] > height
+    down = frames.shape[1] > height or frames.shape[2] > width
     interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if down else cv2.INTER_LINEAR)
     return np.stack([cv2.resize(f, (width, height), interpolation=interp) for f in frames])
 

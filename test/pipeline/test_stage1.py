@@ -183,6 +183,17 @@ def test_mask_threshold_and_resizing_follow_the_config(components12, tiny_config
     assert set(np.unique(binary)) <= {-1.0, 1.0} and len(np.unique(soft)) > 2  # soft edges
 
 
+def test_area_resizing_keeps_the_share_of_thin_parts_of_a_wide_image():
+    """A 240x1280 mask of 1-px lines every 5 px (20 %) to 256x512: taller, but narrower, so
+    area resizing must still average each working pixel's share."""
+    from amodal_ros.pipeline import preprocess
+
+    lines = np.zeros((1, 240, 1280), bool)
+    lines[..., ::5] = True
+    share = (preprocess.mask_pixels(lines, 256, 512, "area") + 1) / 2
+    assert share.mean() == pytest.approx(0.2, abs=0.005)
+
+
 def _keep_decoded(run):
     """`WindowSampler.run` that also keeps its (reduced decoded frames, indices) on the
     sampler."""
