@@ -35,6 +35,7 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError
+from amodal_ros.core.staging import staged_path
 
 DEMO_OUTPUTS = ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json")
 
@@ -75,7 +76,8 @@ def run(args: Args) -> dict:
 
     out = args.out
     if out.exists() and any(out.iterdir()):
-        previous_demo = (out / "summary.json").is_file() and (out / "demo_bag").is_dir()
+        # a demo writes its input bag first: a run that failed after it is recognised too
+        previous_demo = (out / "demo_bag" / "metadata.yaml").is_file()
         if not (previous_demo or args.overwrite):
             raise InputError(
                 f"{out} exists and is not an earlier demo's output; choose another --out or "
@@ -100,7 +102,8 @@ def run(args: Args) -> dict:
             video=out / "overlay",
         )
     )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    with staged_path(out / "summary.json") as staged:
+        staged.write_text(json.dumps(summary, indent=2, default=str))
     print(
         f"wrote {out}: input bag demo_bag/, results bag results/ "
         f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"

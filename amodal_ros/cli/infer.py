@@ -144,7 +144,7 @@ def run(args: Args) -> dict:
         (stage / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
         f"wrote {args.out}: {len(objects)} objects x {t} frames, {len(starts)} window(s) in "
-        f"{elapsed:.1f} s; video: {args.out / 'overlay.mp4'}"
+        f"{elapsed:.1f} s; video: {', '.join(summary['videos']) or 'none (no encoder here)'}"
     )
     return summary
 

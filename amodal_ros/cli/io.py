@@ -24,6 +24,12 @@ def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
     if not files:
         raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
+    for a, b in zip(files, files[1:]):
+        if a.stem == b.stem:  # outputs are named by the stem: one would overwrite the other
+            raise InputError(
+                f"{what} folder {folder}: {a.name} and {b.name} are one frame name twice; "
+                "keep one of them"
+            )
     return files
 
 
@@ -66,11 +72,17 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
     files = list_images(folder, "depth", (".png", ".npy", ".tif", ".tiff"))
     frames = []
     for p in files:
-        if p.suffix == ".npy":
+        if p.suffix.lower() == ".npy":
             frames.append(np.load(p, allow_pickle=False))  # never unpickle user files
         else:
             frames.append(_imread(p, cv2.IMREAD_UNCHANGED))
     _check_sizes(frames, files, "depth")
+    kinds = {f.dtype: p.name for f, p in zip(frames, files)}
+    if len(kinds) > 1:  # stacked, millimetres would pass for metres
+        raise InputError(
+            f"depth in {folder} mixes {', '.join(f'{d} ({n})' for d, n in kinds.items())}; "
+            "use one kind: 16-bit PNG (millimetres) or float .npy/.tiff (metres)"
+        )
     depth = np.stack(frames)
     if depth.ndim != 3:
         raise InputError(f"depth images must be single-channel, got shape {depth.shape[1:]}")
@@ -111,14 +123,35 @@ def write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
+def _object_ids(subfolders: list[Path]) -> dict[Path, int]:
+    """A folder named by a number is that object; the others, in name order, take the ids
+    after the largest number. 0 (the background) and one number twice (`1`, `01`) are
+    refused: an object would vanish or take another's place."""
+    numbered = {sub: int(sub.name) for sub in subfolders if sub.name.isdigit()}
+    taken: dict[int, str] = {}
+    for sub, object_id in numbered.items():
+        if object_id == 0:
+            raise InputError(f"object folder {sub}: id 0 is the background; rename it")
+        if object_id in taken:
+            raise InputError(
+                f"object folders {taken[object_id]} and {sub.name} are both object {object_id}; "
+                "rename one"
+            )
+        taken[object_id] = sub.name
+    named = [sub for sub in subfolders if sub not in numbered]
+    first = max(taken, default=0) + 1
+    return numbered | {sub: first + i for i, sub in enumerate(named)}
+
+
 def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     objects: dict[int, np.ndarray] = {}
     counts = {}
-    for index, sub in enumerate(subfolders, start=1):
+    ids = _object_ids(subfolders)
+    for sub in subfolders:
         files = list_images(sub, f"masks of object {sub.name}", (".png", ".bmp", ".tif", ".tiff"))
         masks = [_imread(p, cv2.IMREAD_GRAYSCALE) for p in files]
         _check_sizes(masks, files, f"masks of object {sub.name}")
-        object_id = int(sub.name) if sub.name.isdigit() else index
+        object_id = ids[sub]
         objects[object_id] = np.stack(masks) >= 128  # binary, threshold as the reference
         counts[sub.name] = len(files)
         if not objects[object_id].any():

@@ -181,6 +181,37 @@ def test_mismatched_counts_sizes_and_empty_masks(tmp_path, clip_dirs, published_
     assert not (tmp_path / "out").exists()
 
 
+def test_object_folders_get_distinct_ids_and_never_the_background(tmp_path):
+    """`2/` and `car/`: car takes 3 (it took 2 and replaced object 2); `1/` with `01/`, and
+    `0/`, are refused by name."""
+    box = np.zeros((8, 8), np.uint8)
+    box[2:5, 2:5] = 255
+
+    def folders(root, *names):
+        for name in names:
+            io.write_png(root / name / "0000.png", box)
+        return root
+
+    _, objects = io.read_masks(folders(tmp_path / "a", "2", "car"))
+    assert sorted(objects) == [2, 3]
+    with pytest.raises(io.InputError, match="object folders 01 and 1 are both object 1"):
+        io.read_masks(folders(tmp_path / "b", "1", "01"))
+    with pytest.raises(io.InputError, match="id 0 is the background"):
+        io.read_masks(folders(tmp_path / "c", "0", "1"))
+
+
+def test_one_frame_name_twice_and_mixed_depth_kinds_are_refused(tmp_path):
+    io.write_png(tmp_path / "rgb" / "0001.png", np.zeros((4, 4, 3), np.uint8))
+    io.write_png(tmp_path / "rgb" / "0001.jpg", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(io.InputError, match="0001.jpg and 0001.png are one frame name twice"):
+        io.read_rgb(tmp_path / "rgb")
+    io.write_png(tmp_path / "depth" / "0000.png", np.full((4, 4), 1500, np.uint16))  # mm
+    with open(tmp_path / "depth" / "0001.NPY", "wb") as f:  # np.save would append .npy
+        np.save(f, np.full((4, 4), 1.5, np.float32))  # m
+    with pytest.raises(io.InputError, match=r"mixes uint16 \(0000.png\), float32 \(0001.NPY\);"):
+        io.read_depth(tmp_path / "depth")
+
+
 def test_missing_depth_for_a_depth_model(tmp_path, clip_dirs, published_folder, capsys):
     args = tiny_args(tmp_path, clip_dirs, published_folder)
     i = args.index("--depth")
