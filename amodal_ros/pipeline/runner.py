@@ -256,6 +256,11 @@ def _chunks_needed(t: int, chunk: int, frames: Sequence[int] | None) -> list[tup
     if frames is None:
         return bounds
     wanted = set(frames)
+    if not wanted or min(wanted) < 0 or max(wanted) >= t:
+        raise InputError(
+            f"frames must name some of the window's {t} frames (0 to {t - 1}), got "
+            f"{sorted(wanted)}; None asks for all"
+        )
     return [(a, b) for a, b in bounds if wanted & set(range(a, b))]
 
 

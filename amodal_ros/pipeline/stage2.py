@@ -60,6 +60,12 @@ class ContentCompleter(StagePipeline):
         """
         cfg = self.config
         # 1. check inputs
+        partial = [r.object_id for r in amodal if r.decoded is not None]
+        if partial:
+            raise InputError(
+                f"stage 1 decoded only some frames of objects {partial}; stage 2 conditions on "
+                "every frame's amodal mask: run stage 1 with frames=None"
+            )
         tracks = [ObjectTrack(r.object_id, r.modal) for r in amodal]
         t, h, w = check_tracks(tracks)
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8:

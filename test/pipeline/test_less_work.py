@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import T, box_masks
 
-from amodal_ros.core import InferenceConfig, ObjectTrack
+from amodal_ros.core import InferenceConfig, InputError, ObjectTrack
 from amodal_ros.core.config import PRESETS
 from amodal_ros.pipeline import AmodalSegmenter, FrameEncodingCache
 from amodal_ros.pipeline.runner import WarmStarts, _chunks_needed, align_previous
@@ -97,6 +97,9 @@ def test_chunks_needed():
     assert _chunks_needed(25, 8, None) == [(0, 8), (8, 16), (16, 24), (24, 25)]
     assert _chunks_needed(25, 8, [24]) == [(24, 25)]  # 'latest' decodes 1 frame of 25
     assert _chunks_needed(25, 8, range(20, 25)) == [(16, 24), (24, 25)]
+    for wrong in ([], [25], [-1]):  # none, or not a frame of the window: said so
+        with pytest.raises(InputError, match="frames must name some of the window's 25 frames"):
+            _chunks_needed(25, 8, wrong)
 
 
 def test_presets_set_steps_guidance_and_warm_start():

@@ -63,6 +63,10 @@ def test_completing_only_published_frames_gives_the_full_results(
     for a, b in zip(full, part):
         np.testing.assert_array_equal(a.rgba[2:], b.rgba[2:])  # the chunk of frame T-1
         assert (b.rgb[:2] == 255).all() and (b.rgba[:2, ..., 3] == 0).all()  # not decoded
+    # stage 1 decoded only the newest chunk: its other frames' masks are not the amodal ones
+    newest = AmodalSegmenter(components12, config)(tracks, inverse_depth, frames=[T - 1])
+    with pytest.raises(InputError, match="stage 1 decoded only some frames of objects"):
+        completer(rgb, newest)
 
 
 def test_a_sliding_window_named_by_stamps_encodes_only_its_new_frames(
