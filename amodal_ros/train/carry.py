@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from amodal_ros.core.staging import staged_path
 from amodal_ros.train.config import TrainConfig
 
 RUN_FILES = ("train_config.json", "timing.json", "loss.csv")
@@ -101,25 +102,26 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
                 f"and {source or 'no starting folder'} is not that file: unpack with the "
                 "checkpoint the run started from (unpack --start DIR)"
             )
-    for name, text in record["run"].items():
-        _write(run / name, text)
-    if record["checkpoint"] != "final":  # a run stopped early: its log past the checkpoint
-        truncate_log(run / "loss.csv", int(record["checkpoint"].removeprefix("checkpoint-")))
-    for rel, text in record["json"].items():
-        _write(final / rel, text)
-    for left_out in record["from_start"]:
-        rel = left_out["file"]
-        (final / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(start / rel, final / rel)
     files: dict[str, dict] = {}
-    for shard in record["shards"]:
+    for shard in record["shards"]:  # all read before anything is written: a shard may be missing
         for key, value in load_file(packed / shard).items():
             rel, name = key.split(":", 1)
             dtype = getattr(torch, record["dtypes"][key])
             files.setdefault(rel, {})[name] = value.to(dtype)
-    for rel, state in files.items():
-        (final / rel).parent.mkdir(parents=True, exist_ok=True)
-        save_file(state, str(final / rel), metadata=record["metadata"][rel])
+    for name, text in record["run"].items():
+        _write(run / name, text)
+    if record["checkpoint"] != "final":  # a run stopped early: its log past the checkpoint
+        truncate_log(run / "loss.csv", int(record["checkpoint"].removeprefix("checkpoint-")))
+    with staged_path(final) as staged:  # `final/` appears whole or not at all
+        for rel, text in record["json"].items():
+            _write(staged / rel, text)
+        for left_out in record["from_start"]:
+            rel = left_out["file"]
+            (staged / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(start / rel, staged / rel)
+        for rel, state in files.items():
+            (staged / rel).parent.mkdir(parents=True, exist_ok=True)
+            save_file(state, str(staged / rel), metadata=record["metadata"][rel])
     return final
 
 

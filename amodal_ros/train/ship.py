@@ -35,6 +35,8 @@ import json
 import shutil
 from pathlib import Path
 
+from amodal_ros.core.staging import staged_path
+
 RUNS = ("vae", "stage1", "stage2")
 SHIPPED = {"stage1": "stage1", "stage2": "stage2"}  # run -> embedded folder
 KEPT_SUFFIXES = (".safetensors", ".json")
@@ -55,11 +57,13 @@ def ship(
     with _unshared(dest):
         for run, folder in SHIPPED.items():
             _copy_checkpoint(train_out / run / "final", dest / folder)
-    report = {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
+    report = _read_report(dest)  # the students' and the decoder's records stay
+    report.pop("calibration", None)  # it was the old stage 1's
+    report |= {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
     if calibrate_clips:
         stage1 = dest / SHIPPED["stage1"]
         report["calibration"] = calibrate(stage1, calibrate_clips, calibrate_config)
-    (dest / "TRAINING.json").write_text(json.dumps(report, indent=2))
+    _write_json(dest / "TRAINING.json", report)
     return dest
 
 
@@ -79,14 +83,13 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     target = dest / name
     with _unshared(dest):
         _copy_checkpoint(distill_out / "final", target)
-    report_path = dest / "TRAINING.json"
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report = _read_report(dest)
     before = report.get(name) if record.get("fine_tuned_from") else None
     report[name] = {**_run_report(distill_out), **({"before": before} if before else {})}
     if calibrate_clips and stage == 1:
         config = InferenceConfig(preset="realtime")
         report[name]["calibration"] = calibrate(target, calibrate_clips, config)
-    report_path.write_text(json.dumps(report, indent=2))
+    _write_json(dest / "TRAINING.json", report)
     return target
 
 
@@ -112,11 +115,21 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
     with _unshared(dest):
         for folder in folders:
             _copy_files(source, folder / "vae")
-    report_path = dest / "TRAINING.json"
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report = _read_report(dest)
     report["vae_decoder"] = _run_report(vae_run)
-    report_path.write_text(json.dumps(report, indent=2))
+    _write_json(dest / "TRAINING.json", report)
     return folders
+
+
+def _read_report(dest: Path) -> dict:
+    path = dest / "TRAINING.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Written beside and renamed: a killed run leaves the old file, never half a new one."""
+    with staged_path(path) as staged:
+        staged.write_text(json.dumps(data, indent=2))
 
 
 def _encoder(vae: Path) -> dict:
@@ -139,17 +152,22 @@ def _copy_checkpoint(source: Path, target: Path) -> None:
 
 
 def _copy_files(source: Path, target: Path) -> None:
-    """`target` becomes the weights and JSON configs under `source`."""
-    shutil.rmtree(target, ignore_errors=True)
-    for path in sorted(source.rglob("*")):
-        if path.is_file() and path.suffix in KEPT_SUFFIXES:
-            copy = target / path.relative_to(source)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, copy)
-            if path.name == "config.json":  # diffusers records the training machine's path
-                config = json.loads(copy.read_text())
-                if config.pop("_name_or_path", None) is not None:
-                    copy.write_text(json.dumps(config, indent=2) + "\n")
+    """`target` becomes the weights and JSON configs under `source`, once all are copied (and,
+    for a whole checkpoint, its layout checks: a half-unpacked run is refused, not shipped)."""
+    from amodal_ros.models.layout import check_layout
+
+    with staged_path(target) as staged:
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and path.suffix in KEPT_SUFFIXES:
+                copy = staged / path.relative_to(source)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
+                if path.name == "config.json":  # diffusers records the training machine's path
+                    config = json.loads(copy.read_text())
+                    if config.pop("_name_or_path", None) is not None:
+                        copy.write_text(json.dumps(config, indent=2) + "\n")
+        if (source / "model_index.json").is_file():
+            check_layout(staged)
 
 
 @contextlib.contextmanager
@@ -214,7 +232,7 @@ def calibrate(stage1: Path, clips: int, config=None) -> dict:
     scores = sweep_thresholds(StreamConfig(checkpoint=str(stage1)), config, val, progress=True)
     chosen = best_threshold(scores)
     index.setdefault(METADATA_KEY, {}).setdefault("defaults", {})["rgb_sum_threshold"] = chosen
-    index_path.write_text(json.dumps(index, indent=2))
+    _write_json(index_path, index)
     keys = ("mIoU", "mIoU_occ", "mIoU_occ_all", "area_ratio_median", "stray_share")
     return {
         "split": "val",

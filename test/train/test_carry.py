@@ -57,6 +57,18 @@ def test_a_packed_run_unpacks_to_the_same_run(runs):
     assert load_components(final).unet.config == load_components(first / "final").unet.config
 
 
+def test_a_missing_shard_writes_no_checkpoint(runs):
+    """Unpacking stops before `final/` exists: a half checkpoint would pass for a run."""
+    from amodal_ros.train.carry import pack, unpack
+
+    root, first, _ = runs
+    files = pack(first, root / "packed_short", shard_mib=0.5)
+    [f for f in files if f.suffix == ".safetensors"][-1].unlink()
+    with pytest.raises(FileNotFoundError):
+        unpack(root / "packed_short", root / "short_again")
+    assert not (root / "short_again" / "final").exists()
+
+
 def test_weights_equal_to_the_start_travel_by_name_and_must_match_it(runs):
     from amodal_ros.train.carry import pack, unpack
 

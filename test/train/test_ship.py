@@ -98,6 +98,26 @@ def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
     assert report["student2"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
     assert report["student2"]["before"]["loss_last_20_logged_mean"] == pytest.approx(0.375)
     assert "before" not in report["student2"]["before"]
+    # re-shipping the stages keeps the students' records (the model card quotes them)
+    ship(train_out, dest)
+    again = json.loads((dest / "TRAINING.json").read_text())
+    assert again["student2"] == report["student2"] and again["student1"] == report["student1"]
+
+
+def test_a_checkpoint_without_its_weights_is_refused_and_the_shipped_one_kept(tmp_path):
+    """A half-unpacked run (configs, no UNet weights) never replaces a shipped folder."""
+    from amodal_ros.core.errors import CheckpointError
+
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0])
+    _run(train_out, "stage2", 10.0, [2.0])
+    ship(train_out, dest)
+    before = (dest / "stage2" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    (train_out / "stage2" / "final" / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    with pytest.raises(CheckpointError):
+        ship(train_out, dest)
+    after = (dest / "stage2" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert after == before and not list(dest.glob(".*partial*"))
 
 
 def test_the_shared_autoencoder_is_stored_once_and_never_changes_under_a_student(tmp_path):
