@@ -86,6 +86,7 @@ __all__ = [
     "write_clip_folder",
 ]
 
+SPLIT_SIZE = 1_000_000  # seeds a split holds; the next split starts after them
 TEST_SEED_OFFSET = 1_000_000  # test clips use seeds from here: disjoint from training seeds
 VAL_SEED_OFFSET = 2_000_000  # calibration clips
 UNSEEN_SEED_OFFSET = 3_000_000  # make_unseen_scene clips
@@ -106,6 +107,11 @@ def split_seeds(split: str, count: int, start: int = 0) -> list[int]:
     """
     if split not in SPLIT_OFFSETS:
         raise ValueError(f"split must be one of {sorted(SPLIT_OFFSETS)}, got {split!r}")
+    if start < 0 or count < 0 or start + count > SPLIT_SIZE:
+        raise ValueError(
+            f"a split holds clips 0 to {SPLIT_SIZE - 1}, got {count} from {start}: more would "
+            "be the next split's clips"
+        )
     base = SPLIT_OFFSETS[split]
     return [base + start + i for i in range(count)]
 

@@ -25,6 +25,7 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import ProcessingError
+from amodal_ros.core.staging import staged_path
 from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
     average_precision,
@@ -287,8 +288,14 @@ def _which(summary: dict) -> str:
 
 
 def _write(out: Path, summary: dict, shown) -> None:
+    """examples.png, results.md, then results.json (the run's record), each written whole
+    (staged); an examples.png of an earlier run goes when this one shows none."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(_no_nan(summary), indent=2, allow_nan=False))
+    if shown:
+        with staged_path(out / "examples.png") as staged:
+            _figure(staged, shown)
+    else:
+        (out / "examples.png").unlink(missing_ok=True)
     keys = ["mIoU", "mIoU_occ", "mIoU_occ_all", "frames", "frames_occ", "frames_occ_all"]
     extra = sorted({k for r in summary["results"].values() for k in r} - set(keys))
     header = ["method", *keys, *extra]
@@ -309,9 +316,10 @@ def _write(out: Path, summary: dict, shown) -> None:
         "operating point).\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
-    (out / "results.md").write_text("\n".join([*lines, *_family_table(summary)]) + "\n" + note)
-    if shown:
-        _figure(out / "examples.png", shown)
+    with staged_path(out / "results.md") as staged:
+        staged.write_text("\n".join([*lines, *_family_table(summary)]) + "\n" + note)
+    with staged_path(out / "results.json") as staged:
+        staged.write_text(json.dumps(_no_nan(summary), indent=2, allow_nan=False))
 
 
 def _no_nan(value):
@@ -353,4 +361,5 @@ def _figure(path: Path, shown) -> None:
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
     grid = np.concatenate(rows, axis=0)
-    cv2.imwrite(str(path), grid[..., ::-1])
+    if not cv2.imwrite(str(path), grid[..., ::-1]):
+        raise OSError(f"could not write {path}")

@@ -167,6 +167,8 @@ def test_splits_are_fixed_and_disjoint():
     assert len(set(everything)) == len(everything) and split_seeds("test", 50) == test
     with pytest.raises(ValueError, match="split"):
         split_seeds("dev", 3)
+    with pytest.raises(ValueError, match="more would be the next split's clips"):
+        split_seeds("test", 20, start=999_990)  # 10 of them would be validation clips
 
 
 def test_held_out_families_never_appear_in_default_clips():

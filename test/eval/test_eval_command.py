@@ -132,6 +132,10 @@ def test_eval_start_scores_the_later_clips_of_a_split(tmp_path):
     assert summary["start"] == 3 and summary["windows"] == len(windows)
     assert summary["results"]["modal"]["mIoU"] == pytest.approx(mean_scores(windows)["mIoU"])
     assert "2 synthetic clips (val from clip 3)" in (out / "results.md").read_text()
+    # the default shows example rows; a rerun without them takes the old figure away
+    assert (out / "examples.png").is_file()
+    assert main([*args, "--examples", "0"]) == 0
+    assert not (out / "examples.png").exists() and not list(out.glob(".*partial*"))
 
 
 def test_eval_scores_each_object_family_apart(tmp_path):
