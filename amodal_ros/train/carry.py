@@ -4,7 +4,9 @@ machine sends back at most 8 files of 16 MiB, and a run's folder is more files t
 `pack` writes `run.json` (the run's config, timing, loss log and every JSON file of its
 `final/` checkpoint) and the checkpoint's weights as fp16 safetensors shards, leaving out
 every weight file equal to the one the run started from (a student's frozen VAE and image
-encoder), which `unpack` copies from that starting checkpoint again. The unpacked folder is a
+encoder), and every tensor equal to the start's in a file that changed only in part (a
+frozen encoder beside a tuned decoder), which `unpack` copies from that starting checkpoint
+again, exactly. The unpacked folder is a
 run folder `ship` and `--teacher` accept; it has no optimizer state (continue it by
 fine-tuning from `final/`).
 
@@ -61,12 +63,19 @@ def pack(
         rel, state = _rel(path, final), load_file(path)
         with safe_open(path, "pt") as f:
             record["metadata"][rel] = f.metadata()
-        if start is not None and _same(state, start / rel):
-            record["from_start"].append({"file": rel, "sha256": _sha256(start / rel)})
-            continue
+        origin = start / rel if start is not None else None
+        before = load_file(origin) if origin is not None and origin.is_file() else {}
+        # tensors the run left as they were (a frozen encoder beside a tuned decoder) come from
+        # the start again, exactly: fp16 would round them
+        kept = sorted(k for k in state if k in before and _equal(state[k], before[k]))
+        if kept:
+            whole = same_weights(state, before)  # the file itself, byte for byte
+            entry = {"file": rel, "sha256": _sha256(origin)}
+            record["from_start"].append(entry | ({} if whole else {"keys": kept}))
         for key, value in state.items():
-            record["dtypes"][f"{rel}:{key}"] = str(value.dtype).removeprefix("torch.")
-            tensors[f"{rel}:{key}"] = _carried(value)
+            if key not in kept:
+                record["dtypes"][f"{rel}:{key}"] = str(value.dtype).removeprefix("torch.")
+                tensors[f"{rel}:{key}"] = _carried(value)
     record["start"] = str(start) if start is not None else None
     packed.mkdir(parents=True, exist_ok=True)
     for old in [packed / "run.json", *packed.glob("weights-*.safetensors")]:
@@ -112,10 +121,16 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
         _write(run / name, text)
     if record["checkpoint"] != "final":  # a run stopped early: its log past the checkpoint
         truncate_log(run / "loss.csv", int(record["checkpoint"].removeprefix("checkpoint-")))
+    for left_out in record["from_start"]:
+        if "keys" in left_out:  # some of the file's tensors: joined with the carried ones
+            before = load_file(start / left_out["file"])
+            files.setdefault(left_out["file"], {}).update({k: before[k] for k in left_out["keys"]})
     with staged_path(final) as staged:  # `final/` appears whole or not at all
         for rel, text in record["json"].items():
             _write(staged / rel, text)
         for left_out in record["from_start"]:
+            if "keys" in left_out:
+                continue
             rel = left_out["file"]
             (staged / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(start / rel, staged / rel)
@@ -143,10 +158,8 @@ def same_weights(mine: dict, theirs: dict) -> bool:
     )
 
 
-def _same(state: dict, other: Path) -> bool:
-    from safetensors.torch import load_file
-
-    return other.is_file() and same_weights(state, load_file(other))
+def _equal(mine: torch.Tensor, theirs: torch.Tensor) -> bool:
+    return mine.dtype == theirs.dtype and mine.shape == theirs.shape and torch.equal(mine, theirs)
 
 
 def _carried(value: torch.Tensor) -> torch.Tensor:

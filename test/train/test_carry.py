@@ -69,14 +69,41 @@ def test_a_missing_shard_writes_no_checkpoint(runs):
     assert not (root / "short_again" / "final").exists()
 
 
+def test_a_file_changed_in_part_keeps_its_unchanged_tensors_exactly(runs):
+    """A decoder fine-tune: the VAE file changed, its encoder did not. The encoder comes
+    back from the start bit for bit (fp16 would round it), the decoder through fp16."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from amodal_ros.train.carry import pack, unpack
+
+    root, first, second = runs
+    third = root / "third"
+    shutil.copytree(second, third)
+    vae = third / "final" / "vae" / "diffusion_pytorch_model.safetensors"
+    state = load_file(vae)
+    tuned = {k: v + 1e-3 if k.startswith("decoder.") else v for k, v in state.items()}
+    save_file(tuned, str(vae), metadata={"format": "pt"})
+    pack(third, root / "packed_third")
+    record = json.loads((root / "packed_third" / "run.json").read_text())
+    (partial,) = [e for e in record["from_start"] if e["file"].startswith("vae/")]
+    assert partial["keys"] and not any(k.startswith("decoder.") for k in partial["keys"])
+    back = load_file(unpack(root / "packed_third", root / "third_again") / partial["file"])
+    assert back.keys() == tuned.keys()
+    for key, value in tuned.items():
+        expected = value if key in partial["keys"] else value.half().float()
+        assert torch.equal(back[key], expected), key
+
+
 def test_weights_equal_to_the_start_travel_by_name_and_must_match_it(runs):
     from amodal_ros.train.carry import pack, unpack
 
     root, first, second = runs
     pack(second, root / "packed_second")
     record = json.loads((root / "packed_second" / "run.json").read_text())
-    left_out = {entry["file"] for entry in record["from_start"]}
-    assert left_out == {
+    left_out = {entry["file"] for entry in record["from_start"] if "keys" not in entry}
+    assert left_out == {  # whole files (the UNet's untouched tensors travel by name too)
         "vae/diffusion_pytorch_model.safetensors",
         "image_encoder/model.safetensors",
     }
