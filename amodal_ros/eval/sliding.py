@@ -12,8 +12,8 @@ from amodal_ros.eval.metrics import mean_scores, score_window
 
 
 def evaluate_sliding(pipelines, clips, stride: int, progress: bool = False) -> dict:
-    """MIoU / mIoU_occ (%) of the frames published by windows after the first of each clip
-    (the first is a cold start in every configuration), and their window times in seconds.
+    """MIoU / mIoU_occ (%) of the frames published by windows after the first that runs in
+    each clip (a cold start in every configuration), and their window times in seconds.
 
     Args:
         pipelines: amodal_ros.pipeline.factory.Pipelines (its config sets steps, guidance,
@@ -37,7 +37,8 @@ def evaluate_sliding(pipelines, clips, stride: int, progress: bool = False) -> d
         processor = WindowProcessor(pipelines, StreamConfig(publish_frames="new"))
         frames = frames_from_arrays(clip.rgb, clip.labels, clip.depth, "32FC1")
         index = {f.stamp_ns: n for n, f in enumerate(frames)}
-        for k, first in enumerate(range(0, len(frames) - t + 1, stride)):
+        cold = True  # the clip's first window that runs: no earlier one to start from
+        for first in range(0, len(frames) - t + 1, stride):
             span = slice(first, first + t)
             visible = [i for i in clip.target_ids if clip.modal(i)[span].any()]
             if not visible:
@@ -45,7 +46,8 @@ def evaluate_sliding(pipelines, clips, stride: int, progress: bool = False) -> d
             window = Window(tuple(frames[span]), tuple(visible), new_frames=stride, full=True)
             started = time.perf_counter()
             published = processor.process(window)
-            if k == 0:
+            if cold:
+                cold = False
                 continue
             seconds.append(time.perf_counter() - started)
             shown = [index[r.frame.stamp_ns] for r in published]  # their frames in the clip

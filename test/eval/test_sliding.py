@@ -45,3 +45,15 @@ def test_a_window_the_model_cannot_run_is_an_error_not_a_modal_score(components1
     # no depth source for a mask+depth model: every window fails, and the evaluation says so
     with pytest.raises(ProcessingError, match="window\\(s\\) failed"):
         evaluate_sliding(Pipelines(segmenter, depth_source="none"), [clip], stride=2)
+
+
+def test_the_first_window_that_runs_is_the_cold_start_left_out(components12, tiny_config):
+    """Nothing visible in frames 0-3: window 0 does not run, so window 2 is the cold start and
+    only windows 4 and 6 are scored."""
+    clip = make_scene(7, num_frames=10, height=32, width=64, max_targets=2)
+    clip.labels[:4] = 0  # every object hidden in the first window
+    assert not any(clip.modal(i)[:4].any() for i in clip.target_ids)
+    assert all(clip.modal(i)[2:6].any() for i in clip.target_ids[:1])
+    segmenter = AmodalSegmenter(components12, tiny_config.replace(num_steps=1))
+    result = evaluate_sliding(Pipelines(segmenter, depth_source="camera"), [clip], stride=2)
+    assert result["windows"] == 2
