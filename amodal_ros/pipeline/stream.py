@@ -28,11 +28,17 @@ log = logging.getLogger("amodal_ros.stream")
 RGB, MASKS, DEPTH = "rgb", "masks", "depth"
 
 
-def check_stride(config: StreamConfig, num_frames: int) -> None:
+def longest_stride(config: StreamConfig, num_frames: int) -> int | None:
     """publish_frames 'new' answers every frame, so a window every `stride` frames must hold
     them all: a longer stride would leave the frames between two windows unanswered ('latest'
-    answers one frame a window by design, so any stride suits it)."""
-    if config.publish_frames == "new" and config.stride > num_frames:
+    answers one frame a window by design, so any stride suits it: None)."""
+    return num_frames if config.publish_frames == "new" else None
+
+
+def check_stride(config: StreamConfig, num_frames: int) -> None:
+    """Refuse a stride `longest_stride` does not allow, naming both parameters."""
+    longest = longest_stride(config, num_frames)
+    if longest is not None and config.stride > longest:
         raise InputError(
             f"stride {config.stride} is longer than the model's window of {num_frames} frames "
             "(num_frames): with publish_frames 'new' the frames between two windows would never "

@@ -63,7 +63,8 @@ class StreamHealth:
         inputs: the stream's inputs (rgb, masks[, depth]) with their resolved topic names.
         sync_tolerance: s, quoted in the hint for unmatched messages.
         stride, frame_rate: the stream's, so that dropped windows come with the stride the
-            measured window times would keep up with.
+            measured window times would keep up with; longest: the longest stride its publish
+            policy allows (`stream.longest_stride`).
     """
 
     def __init__(
@@ -73,10 +74,11 @@ class StreamHealth:
         start: float,
         stride: int = 1,
         frame_rate: float = 8.0,
+        longest: int | None = None,
     ):
         self.inputs = inputs
         self.sync_tolerance = sync_tolerance
-        self.stride, self.frame_rate = stride, frame_rate
+        self.stride, self.frame_rate, self.longest = stride, frame_rate, longest
         self.last = Counters(start)
 
     def update(self, now: Counters) -> Report:
@@ -139,11 +141,11 @@ class StreamHealth:
         if not model_seconds:
             return "raise `stride` or lower `num_steps`"
         window_s = float(np.median(model_seconds))
+        advice = stride_advice(window_s, self.frame_rate, self.longest)
         return (
             f"a window takes {window_s:.2f} s (median of the last {len(model_seconds)}), one is "
-            f"due every {self.stride / self.frame_rate:.2f} s: raise `stride` to >= "
-            f"{stride_to_keep_up(window_s, self.frame_rate)}, or use a faster preset or fewer "
-            "objects"
+            f"due every {self.stride / self.frame_rate:.2f} s: set {advice}, or use a faster "
+            "preset or fewer objects"
         )
 
     def _silent_hint(self, now: Counters) -> str:
@@ -151,9 +153,17 @@ class StreamHealth:
         return "; nothing received yet on: " + ", ".join(silent) if silent else ""
 
 
-def pace(window_s: float, objects: int, stride: int, frame_rate: float, preset: str) -> str:
+def pace(
+    window_s: float,
+    objects: int,
+    stride: int,
+    frame_rate: float,
+    preset: str,
+    longest: int | None = None,
+) -> str:
     """One line on whether windows of `window_s` seconds (measured with `objects` objects)
-    keep up with a window due every stride / frame_rate seconds, with what to change if not."""
+    keep up with a window due every stride / frame_rate seconds, with what to change if not
+    (`longest`: the longest stride the publish policy allows, `stream.longest_stride`)."""
     due = stride / frame_rate
     per_object = window_s / max(objects, 1)
     head = (
@@ -163,13 +173,21 @@ def pace(window_s: float, objects: int, stride: int, frame_rate: float, preset: 
     if window_s <= due:
         most = int(due / per_object) if per_object > 0 else objects
         return f"{head}: keeps up (about {most} objects at once)"
-    hints = [f"stride >= {stride_to_keep_up(window_s, frame_rate)}"]
+    hints = [stride_advice(window_s, frame_rate, longest)]
     if preset != "realtime":
         hints.append("preset realtime (the distilled student, 1 step)")
     if preset not in ("fast", "realtime"):
         hints.append("preset fast (4 steps, no guidance)")
     hints.append("fewer objects (min_object_pixels)")
     return f"{head}: does NOT keep up; stale windows will be dropped. Try {' or '.join(hints)}"
+
+
+def stride_advice(window_s: float, frame_rate: float, longest: int | None) -> str:
+    """'stride >= N', and where the publish policy allows no stride that long, what does."""
+    needed = stride_to_keep_up(window_s, frame_rate)
+    if longest is not None and needed > longest:
+        return f"stride >= {needed} with publish_frames latest (new allows stride <= {longest})"
+    return f"stride >= {needed}"
 
 
 def stride_to_keep_up(window_s: float, frame_rate: float) -> int:

@@ -49,7 +49,14 @@ from amodal_ros.interface.messages import (
     stamp_ns,
 )
 from amodal_ros.pipeline.processor import WindowProcessor
-from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront, check_stride
+from amodal_ros.pipeline.stream import (
+    DEPTH,
+    MASKS,
+    RGB,
+    StreamFront,
+    check_stride,
+    longest_stride,
+)
 from amodal_ros.pipeline.window import Window
 from amodal_ros.ros.diagnostics import (
     Counters,
@@ -218,6 +225,7 @@ class AmodalNode(LifecycleNode):
             time.monotonic(),
             self.stream.stride,
             self.stream.frame_rate,
+            longest_stride(self.stream, self.inference.num_frames),
         )
         self.worker.start()
         self._timer = self.create_timer(self.options.diagnostics_period, self._report)
@@ -514,7 +522,12 @@ class AmodalNode(LifecycleNode):
             return False
         seconds = time.monotonic() - started
         self.pace = pace(
-            seconds, len(objects), self.stream.stride, self.stream.frame_rate, cfg.preset
+            seconds,
+            len(objects),
+            self.stream.stride,
+            self.stream.frame_rate,
+            cfg.preset,
+            longest_stride(self.stream, cfg.num_frames),
         )
         self.get_logger().info(f"warm-up window: {self.pace}")
         return True

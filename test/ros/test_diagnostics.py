@@ -64,7 +64,7 @@ def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
     assert warning.startswith("dropped 4 stale window(s)")
     # the median (2.2 s, not the outlier) against a window due every 5 / 8 s: stride 18
     assert "a window takes 2.20 s (median of the last 3), one is due every 0.62 s" in warning
-    assert "raise `stride` to >= 18" in warning
+    assert "set stride >= 18, or use a faster preset" in warning
 
 
 def test_spread_of_nothing_yet():
@@ -79,3 +79,9 @@ def test_pace_says_whether_a_window_keeps_up_and_what_to_change():
     slow = pace(10.0, 1, stride=5, frame_rate=8.0, preset="")
     assert "does NOT keep up" in slow and "stride >= 80" in slow and "preset fast" in slow
     assert "preset fast" not in pace(10.0, 1, stride=5, frame_rate=8.0, preset="fast")
+    # publish_frames new allows no stride past the window: the advice says what does
+    new = pace(10.0, 1, stride=5, frame_rate=8.0, preset="", longest=25)
+    assert "stride >= 80 with publish_frames latest (new allows stride <= 25)" in new
+    assert "with publish_frames" not in pace(
+        2.0, 1, stride=5, frame_rate=8.0, preset="", longest=25
+    )
