@@ -126,6 +126,8 @@ class WindowSampler:
             (reduce(decoded frames) on the CPU, decoded frame indices).
         """
         cfg = self.config
+        # which decoder chunks: decided (and `frames` checked) before any denoising
+        chunks = _chunks_needed(len(jobs[0].cond), cfg.decode_chunk_size, frames) if jobs else []
         latents: list[torch.Tensor | None] = [None] * len(jobs)
         start = warm_start_step(cfg.num_steps, cfg.warm_start)
         warm = [i for i, job in enumerate(jobs) if job.init is not None and start > 0]
@@ -138,8 +140,6 @@ class WindowSampler:
                     latents[i] = x
         self.last_jobs, self.last_latents = list(jobs), latents
         stacked = torch.stack(latents)  # [N, T, 4, h, w]
-        t = stacked.shape[1]
-        chunks = _chunks_needed(t, cfg.decode_chunk_size, frames)
         outputs = []
         with self.times("decode"), torch.no_grad():
             for first in range(0, len(jobs), cfg.objects_per_call):
