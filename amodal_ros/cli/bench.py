@@ -32,7 +32,9 @@ def run(args: Args) -> dict:
             f"on {result['device']}"
         )
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2))
+        from amodal_ros.core.staging import staged_path
+
+        with staged_path(args.out) as staged:  # a killed run leaves no half-written file
+            staged.write_text(json.dumps(result, indent=2))
         print(f"wrote {args.out}")
     return result

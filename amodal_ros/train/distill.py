@@ -420,7 +420,8 @@ def _replay_bag(teacher: TeacherRecorder, config, bag: Path, store: TargetStore)
     from amodal_ros.bags.replay import run as replay
     from amodal_ros.pipeline.factory import Pipelines, resolve_depth_source
 
-    stream = replay_stream().replace(checkpoint=config.init)
+    # the teacher's windows are what is kept, not answers for every frame: any stride will do
+    stream = replay_stream().replace(checkpoint=config.init, publish_frames="latest")
     source = resolve_depth_source(stream, teacher.needs_depth)
     out = store.folder / "replays" / bag.name
     args = ReplayArgs(
