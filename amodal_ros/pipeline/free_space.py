@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from amodal_ros.core.types import AmodalResult
+from amodal_ros.core.types import AmodalResult, mask_bbox
 
 
 def keep_band(image_shape: tuple[int, int], working_shape: tuple[int, int]) -> int:
@@ -83,11 +83,7 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
 
 
 def _box(pixels: np.ndarray, pad: int) -> tuple[slice, slice]:
-    """The bounding box of a non-empty [H, W] mask, grown by `pad` (the visible mask that far
-    outside still keeps pixels inside), clipped to the image."""
-    rows, cols = np.flatnonzero(pixels.any(1)), np.flatnonzero(pixels.any(0))
-    h, w = pixels.shape
-    return (
-        slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)),
-        slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)),
-    )
+    """The bounding box (`mask_bbox`) of a non-empty [H, W] mask, grown by `pad` (the visible
+    mask that far outside still keeps pixels inside); slicing clips it to the image."""
+    x, y, w, h = (int(v) for v in mask_bbox(pixels))
+    return slice(max(y - pad, 0), y + h + pad), slice(max(x - pad, 0), x + w + pad)
