@@ -80,10 +80,10 @@ def ceiling_scores(components, config: InferenceConfig, clips) -> dict[str, dict
     windows: dict[str, list] = {"working_size": [], "vae": []}
     for clip in clips:
         for i in clip.target_ids:
-            truth, modal = clip.amodal[i], clip.modal(i)
+            truth, modal, visible = clip.amodal[i], clip.modal(i), clip.visible[i]
             if not modal.any():
                 for name in windows:
-                    windows[name].append(score_window(modal, truth, modal))
+                    windows[name].append(score_window(modal, truth, modal, visible))
                 continue
             pixels = preprocess.mask_pixels(truth, config.height, config.width, config.mask_resize)
             scores = {
@@ -92,7 +92,7 @@ def ceiling_scores(components, config: InferenceConfig, clips) -> dict[str, dict
             }
             for name, score in scores.items():
                 pred = _upsampled(score, truth.shape[1:], config)
-                windows[name].append(score_window(pred, truth, modal))
+                windows[name].append(score_window(pred, truth, modal, visible))
     return {name: mean_scores(w) for name, w in windows.items()}
 
 
@@ -151,7 +151,7 @@ def reconstruction_psnr(components, config: InferenceConfig, clips) -> dict[str,
     count = 0
     for clip in clips:
         for i in clip.target_ids:
-            hidden = occluded_region(clip.modal(i), clip.amodal[i])
+            hidden = occluded_region(clip.visible[i], clip.amodal[i])
             if not hidden.any():
                 continue
             truth = clip.appearance[i][..., :3]

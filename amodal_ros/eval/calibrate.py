@@ -46,7 +46,9 @@ def sweep_thresholds(
             soft = np.stack([f.objects[k].soft for f in frames])  # >= 1 on the modal mask
             for t in thresholds:
                 pred = (soft * 765.0 > t + 0.5) | modal
-                windows[t].append(score_window(pred, clip.amodal[i], clip.modal(i)))
+                windows[t].append(
+                    score_window(pred, clip.amodal[i], clip.modal(i), clip.visible[i])
+                )
     if processor.errors:
         raise ProcessingError(f"{processor.errors} window(s) failed; see the log above")
     return {t: mean_scores(w) for t, w in windows.items()}

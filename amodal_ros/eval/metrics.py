@@ -48,27 +48,37 @@ class WindowScores:
     # [T] predicted pixels, and those farther than STRAY_DISTANCE from the true mask
     pred_pixels: np.ndarray | None = field(default=None, repr=False)
     stray_pixels: np.ndarray | None = field(default=None, repr=False)
-    # [T] amodal IoU on frames where the object is fully hidden (modal empty, truth not)
+    # [T] amodal IoU on frames where the object is fully hidden (nothing of it visible)
     iou_hidden: np.ndarray | None = field(default=None, repr=False)
 
 
-def score_window(pred: np.ndarray, gt: np.ndarray, modal: np.ndarray) -> WindowScores:
+def score_window(
+    pred: np.ndarray, gt: np.ndarray, modal: np.ndarray, visible: np.ndarray | None = None
+) -> WindowScores:
     """Scores of a predicted amodal window against the ground truth, given the modal input.
 
     Args:
         pred: [T, H, W] bool predicted amodal masks.
         gt: [T, H, W] bool true amodal masks.
-        modal: [T, H, W] bool modal (visible) masks the method was given.
+        modal: [T, H, W] bool modal (visible) masks the method was given, which may carry a
+            segmenter's errors.
+        visible: [T, H, W] bool the object's exact visible part (default: `modal`, for exact
+            input). It decides the occluded region and the fully hidden frames: a frame whose
+            label missed a visible object is not a hidden one.
 
     Returns:
         WindowScores with [T] float64 arrays. The prediction is OR-ed with the modal mask
         first, as the reference does.
     """
-    if not pred.shape == gt.shape == modal.shape:
-        raise ValueError(f"shapes differ: pred {pred.shape}, gt {gt.shape}, modal {modal.shape}")
+    visible = modal if visible is None else visible
+    if not pred.shape == gt.shape == modal.shape == visible.shape:
+        raise ValueError(
+            f"shapes differ: pred {pred.shape}, gt {gt.shape}, modal {modal.shape}, "
+            f"visible {visible.shape}"
+        )
     pred = pred | modal
-    gt_occ = occluded_region(modal, gt)
-    iou_occ_all = frame_iou(occluded_region(modal, pred), gt_occ)
+    gt_occ = occluded_region(visible, gt)
+    iou_occ_all = frame_iou(occluded_region(visible, pred), gt_occ)
     has_occ = gt_occ.reshape(len(gt), -1).any(1)
     iou_occ_all[~has_occ] = np.nan  # (where it has one, the union is never empty)
     iou_occ = iou_occ_all.copy()
@@ -78,7 +88,7 @@ def score_window(pred: np.ndarray, gt: np.ndarray, modal: np.ndarray) -> WindowS
     gt_area = gt.reshape(len(gt), -1).sum(1).astype(np.float64)
     area_ratio = np.full(len(gt), np.nan)
     np.divide(pred_area, gt_area, out=area_ratio, where=gt_area > 0)
-    hidden = (gt_area > 0) & ~modal.reshape(len(gt), -1).any(1)
+    hidden = (gt_area > 0) & ~visible.reshape(len(gt), -1).any(1)
     return WindowScores(
         iou,
         iou_occ,

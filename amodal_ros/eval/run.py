@@ -112,7 +112,9 @@ def run(args: EvalArgs) -> dict:
             windows.setdefault(name, [])
             for i in clip.target_ids:
                 pred = per_object[i]
-                windows[name].append(score_window(pred, clip.amodal[i], clip.modal(i)))
+                windows[name].append(
+                    score_window(pred, clip.amodal[i], clip.modal(i), clip.visible[i])
+                )
                 scores = confidence[name].get(i) if name in confidence else None
                 boxes.setdefault(name, []).append(box_detections(pred, clip.amodal[i], scores))
         if len(shown) < args.examples:
@@ -243,7 +245,7 @@ def _run_model(clip, processor):
             topk.append(max(np.nanmean(frame_iou(s, gt)) for s in samples))
         if objects[0].completion is not None:
             rgb = np.stack([o.completion[..., :3] for o in objects])
-            hidden = occluded_region(clip.modal(i), clip.amodal[i])
+            hidden = occluded_region(clip.visible[i], clip.amodal[i])
             scores = psnr_ssim_in_region(rgb, clip.appearance[i][..., :3], hidden)
             if scores is not None:
                 completion.append(scores)

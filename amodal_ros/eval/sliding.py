@@ -54,7 +54,8 @@ def evaluate_sliding(pipelines, clips, stride: int, progress: bool = False) -> d
             for n, i in enumerate(visible):
                 pred = np.stack([r.objects[n].amodal for r in published])
                 modal = np.stack([r.objects[n].modal for r in published])
-                scores.append(score_window(pred, clip.amodal[i][shown], modal))
+                truth = clip.amodal[i][shown]
+                scores.append(score_window(pred, truth, modal, clip.visible[i][shown]))
         if processor.errors:  # a failed window would score as the modal mask
             raise ProcessingError(f"{processor.errors} window(s) failed; see the log above")
     summary = mean_scores(scores)

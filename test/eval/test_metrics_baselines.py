@@ -41,6 +41,27 @@ def test_occluded_region_erodes_the_thin_rim():
     assert not occluded_region(thin, amodal).any()
 
 
+def test_a_missed_label_is_not_a_hidden_frame():
+    """The occluded region and the fully hidden frames come from the exact visible part, not
+    the noisy label the method was given: a frame whose label missed a visible object is
+    neither occluded nor hidden, and a truly hidden frame stays hidden under a spurious blob."""
+    t, h, w = 3, 12, 12
+    gt = np.zeros((t, h, w), bool)
+    gt[:, 1:11, 1:11] = True
+    visible = gt.copy()
+    visible[2] = False  # frame 2: fully hidden
+    modal = visible.copy()
+    modal[1] = False  # frame 1: the segmenter missed the (fully visible) object
+    modal[2, 0, 0] = True  # frame 2: a one-pixel spurious blob
+    pred = np.zeros_like(gt)
+    s = score_window(pred, gt, modal, visible)
+    assert np.isnan(s.iou_occ_all[:2]).all() and s.iou_occ_all[2] == 0.0
+    assert np.isnan(s.iou_hidden[:2]).all() and s.iou_hidden[2] == 0.0
+    assert s.iou[1] == 0.0  # the missed object still costs its whole mask
+    labels_only = score_window(pred, gt, modal)  # what scoring against the label said
+    assert labels_only.iou_occ_all[1] == 0.0 and np.isnan(labels_only.iou_hidden[2])
+
+
 def test_score_window_counts_occluded_frames_only():
     t, h, w = 3, 12, 12
     gt = np.zeros((t, h, w), bool)
