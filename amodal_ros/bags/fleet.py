@@ -45,11 +45,13 @@ SUMMARY_COLUMNS = (
     "frames",
     "sampled",
     "windows",
+    "windows_failed",
     "results",
     "skipped_messages",
     "seconds",
     "error",
 )
+LOGGED_LINES = 20  # a worker's warnings and errors kept per bag (its own output stays there)
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 
 
@@ -151,11 +153,11 @@ def find_bags(specs: list[str]) -> list[Path]:
 
 
 def _expand(spec: str, base: Path) -> list[Path]:
-    if glob.has_magic(spec):
-        matches = sorted(glob.glob(str(base / spec)))
+    if glob.has_magic(spec):  # what a folder would hold: bags, and folders of bags
+        matches = [Path(m) for m in sorted(glob.glob(str(base / spec)))]
         if not matches:
             raise InputError(f"{spec} matches nothing")
-        return [bag for m in matches for bag in _expand(m, base)]
+        return [bag for m in matches for bag in ([m] if _is_bag(m) else _bags_in(m))]
     path = base / spec
     if path.suffix == ".txt" and path.is_file():
         lines = [line.strip() for line in path.read_text().splitlines()]
@@ -168,13 +170,18 @@ def _expand(spec: str, base: Path) -> list[Path]:
     if _is_bag(path):
         return [path]
     if path.is_dir():
-        inside = [p for p in sorted(path.iterdir()) if _is_bag(p)]
+        inside = _bags_in(path)
         if not inside:
             raise InputError(
                 f"{path} is neither a bag (no metadata.yaml) nor a folder holding bags"
             )
         return inside
     raise InputError(f"{spec}: no such bag, folder or list")
+
+
+def _bags_in(path: Path) -> list[Path]:
+    """The bags directly inside `path` (none when it is not a folder)."""
+    return [p for p in sorted(path.iterdir()) if _is_bag(p)] if path.is_dir() else []
 
 
 def _is_bag(path: Path) -> bool:
@@ -222,17 +229,36 @@ class ReplayWorker:
         from amodal_ros.bags import replay
         from amodal_ros.pipeline.factory import build
 
+        logged = _Lines()
+        library = logging.getLogger("amodal_ros")
+        library.addHandler(logged)
         try:
             loads = self.pipelines is None
             if loads:
                 self.pipelines = build(args.stream, args.inference)
             with contextlib.redirect_stdout(io.StringIO()):  # one table, not a summary per bag
                 summary = replay.run(args, pipelines=self.pipelines)
-            return {"summary": {**summary, "worker_pid": os.getpid(), "loaded_models": loads}}
+            extra = {"worker_pid": os.getpid(), "loaded_models": loads, "log": logged.lines}
+            return {"summary": {**summary, **extra}}
         except CheckpointError as err:
             return {"error": f"{type(err).__name__}: {err}", "checkpoint": True}
         except Exception as err:  # the bag boundary: report it, keep the worker
             return {"error": f"{type(err).__name__}: {err}", "checkpoint": False}
+        finally:
+            library.removeHandler(logged)
+
+
+class _Lines(logging.Handler):
+    """The first LOGGED_LINES warnings and errors of a bag's replay: a worker's log stays on
+    its machine (log_to_driver off), so why a bag's windows failed travels in its summary."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.lines) < LOGGED_LINES:
+            self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 
 def _ray():
@@ -263,22 +289,25 @@ def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> i
 
 
 def _worker_count(ray, args: ReplayManyArgs, jobs: int) -> int:
-    resources = ray.cluster_resources()
-    fits = int(resources.get("CPU", 0) // args.cpus_per_bag)
-    if fits == 0:
+    """Workers the cluster can place, node by node: a worker's CPUs and GPUs must be on one
+    machine, so a request that no node can hold is refused instead of waiting for ever."""
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+
+    def fits(resources: dict) -> int:
+        cpu = int(resources.get("CPU", 0) // args.cpus_per_bag)
+        if args.gpus_per_bag <= 0:
+            return cpu
+        return min(cpu, int(resources.get("GPU", 0) // args.gpus_per_bag))
+
+    total = sum(fits(r) for r in nodes)
+    if total == 0:
+        have = ", ".join(f"{r.get('CPU', 0):g} CPUs / {r.get('GPU', 0):g} GPUs" for r in nodes)
         raise InputError(
-            f"--cpus-per-bag {args.cpus_per_bag} but the Ray cluster has "
-            f"{resources.get('CPU', 0)} CPUs"
+            f"--cpus-per-bag {args.cpus_per_bag}, --gpus-per-bag {args.gpus_per_bag}: no "
+            f"machine of the Ray cluster has that much (its nodes: {have or 'none'})"
         )
-    if args.gpus_per_bag > 0:
-        fits = min(fits, int(resources.get("GPU", 0) // args.gpus_per_bag))
-        if fits == 0:
-            raise InputError(
-                f"--gpus-per-bag {args.gpus_per_bag} but the Ray cluster has "
-                f"{resources.get('GPU', 0)} GPUs"
-            )
-    wanted = args.workers or fits
-    return max(1, min(wanted, fits, jobs))
+    wanted = args.workers or total
+    return max(1, min(wanted, total, jobs))
 
 
 def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int:
@@ -345,13 +374,14 @@ def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
                 "frames": s.get("frames_synchronised", 0),
                 "sampled": s.get("frames_sampled", 0),
                 "windows": s.get("windows", 0),
+                "windows_failed": s.get("windows_failed", 0),
                 "results": s.get("results_written", 0),
                 "skipped_messages": sum(s.get("skipped", {}).values()),
                 "seconds": round(job.seconds, 2) if job.status != SKIPPED else 0.0,
-                "error": job.error,
+                "error": job.error or _failed_windows(s),
             }
         )
-    numbers = ("frames", "sampled", "windows", "results", "skipped_messages")
+    numbers = ("frames", "sampled", "windows", "windows_failed", "results", "skipped_messages")
     totals = {k: sum(r[k] for r in rows) for k in numbers}
     totals.update(
         {status: sum(r["status"] == status for r in rows) for status in (DONE, SKIPPED, FAILED)}
@@ -365,6 +395,16 @@ def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
         "seconds": round(seconds, 2),
         "replays": {str(job.bag): job.summary for job in jobs if job.summary},
     }
+
+
+def _failed_windows(summary: dict) -> str:
+    """What a done bag's row says when some of its model windows failed (their frames carry
+    the visible mask, flagged REASON_ERROR): how many, and the first error its replay logged."""
+    failed = summary.get("windows_failed", 0)
+    if not failed:
+        return ""
+    first = next((line for line in summary.get("log", []) if line.startswith("ERROR")), "")
+    return f"{failed} model windows failed, their frames hold the visible mask; {first}"
 
 
 def _write_summary(out: Path, result: dict) -> None:
@@ -384,7 +424,9 @@ def format_table(result: dict) -> str:
             Path(r["bag"]).name,
             r["status"],
             r["frames"],
-            r["windows"],
+            f"{r['windows']} ({r['windows_failed']} failed)"
+            if r["windows_failed"]
+            else r["windows"],
             r["results"],
             r["skipped_messages"],
             f"{r['seconds']:.1f}",
@@ -397,7 +439,9 @@ def format_table(result: dict) -> str:
             "total",
             f"{t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed",
             t["frames"],
-            t["windows"],
+            f"{t['windows']} ({t['windows_failed']} failed)"
+            if t["windows_failed"]
+            else t["windows"],
             t["results"],
             t["skipped_messages"],
             f"{t['seconds']:.1f}",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.imports import require
-from amodal_ros.core.staging import staged_path
+from amodal_ros.core.staging import check_replaceable, staged_path
 
 STORAGES = ("sqlite3", "mcap")
 # The rosbag2 metadata version to write for the oldest ROS 2 distro that must play a bag, from
@@ -20,9 +20,11 @@ ROS_DISTROS = {"humble": 8, "jazzy": 9, "kilted": 9}
 
 
 def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse an existing output path unless `overwrite` (checked before any work)."""
+    """Refuse an existing output path unless `overwrite`, and one that is not a bag even
+    then (checked before any work)."""
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise InputError(f"output bag {out} exists; pass --overwrite or choose another --out")
+    check_replaceable(out, "metadata.yaml", "bag")
 
 
 @contextmanager

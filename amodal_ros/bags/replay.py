@@ -37,6 +37,7 @@ Usage:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter, OrderedDict
 from dataclasses import MISSING, dataclass
@@ -142,9 +143,15 @@ def check_args(args: ReplayArgs) -> None:
         raise InputError(f"input bag {bag} does not exist")
     if args.storage not in STORAGES:
         raise ValueError(f"storage must be one of {STORAGES}, got {args.storage!r}")
-    if out.resolve() == bag.resolve():
-        raise InputError(f"--out {out} is the input bag; choose another output path")
+    if out.resolve() == bag.resolve() or out.resolve() in bag.resolve().parents:
+        raise InputError(f"--out {out} is or holds the input bag; choose another output path")
     check_output(out, args.overwrite)
+    if args.video is not None and not args.overwrite:
+        from amodal_ros.pipeline.video import video_files
+
+        for video in video_files(args.video):
+            if video.exists():
+                raise InputError(f"video {video} exists; pass --overwrite or another --video")
     if args.start is not None and args.start < 0:
         raise ValueError(f"start must be >= 0 s, got {args.start}")
     if args.start is not None and args.end is not None and args.end <= args.start:
@@ -193,7 +200,10 @@ class _Replay:
         self.topic_of = {RGB: args.rgb_topic, MASKS: args.mask_topic, DEPTH: args.depth_topic}
         self.skipped: Counter[str] = Counter()
         self.errors: list[dict] = []
-        self.same_failures: Counter[str] = Counter()  # error text -> frames failed that way
+        # frames failed one way (the error text, numbers left out: a byte count differs per
+        # frame) -> how many, and the first such text
+        self.same_failures: Counter[str] = Counter()
+        self.failure_text: dict[str, str] = {}
         self.held: list[tuple] = []  # warnings of the leading failed frames (see _report)
         self.frames_with_objects = 0
         self.timing: Counter[str] = Counter()
@@ -322,8 +332,24 @@ class _Replay:
             for window in self.front.flush():
                 self._process(window)
         if self.same_failures and not self.front.frames_sampled:
-            text, count = self.same_failures.most_common(1)[0]
+            way, count = self.same_failures.most_common(1)[0]
+            text = self.failure_text[way]
             raise InputError(f"no frame of {self.args.bag} could be used ({count}x): {text}")
+        if not self.front.frames_in:  # an empty result bag would pass for a finished replay
+            sync = self.front.sync
+            unmatched = {self.topic_of[k]: sync.unmatched[k] for k in sync.inputs}
+            agree = (
+                "be equal (--sync-mode exact)"
+                if not self.tolerance_ns
+                else f"agree within --sync-tolerance ({self.stream.sync_tolerance} s)"
+            )
+            raise InputError(
+                f"no frame of {self.args.bag} was synchronised ({self.read} messages read; "
+                f"unmatched per topic: {unmatched}): the image, mask and depth stamps must "
+                f"{agree}. Check that "
+                "the segmenter stamps its masks with the image's header stamp, and --start / "
+                "--end against the bag's span; no output was written"
+            )
 
     def _check_rgb_compressed(self) -> None:
         msgtype = self.conns[RGB][0].msgtype
@@ -385,9 +411,11 @@ class _Replay:
         inputs = getattr(err, "inputs", ()) or (RGB,)  # the culprit(s) named by the converter
         topic = "+".join(self.topic_of[role] for role in inputs)
         text = f"{topic}: {err}"
-        self.same_failures[text] += 1
+        way = re.sub(r"\d+", "#", text)
+        self.same_failures[way] += 1
+        self.failure_text.setdefault(way, text)
         fail_after = self.args.fail_after
-        if fail_after and not self.front.frames_sampled and self.same_failures[text] >= fail_after:
+        if fail_after and not self.front.frames_sampled and self.same_failures[way] >= fail_after:
             # nothing has worked yet and every frame fails alike: the bag, not a frame, is bad
             raise InputError(
                 f"the first {fail_after} frames all failed the same way, so the bag cannot be "

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.staging import staged_path
+from amodal_ros.core.staging import check_replaceable, staged_path
 
 log = logging.getLogger("amodal_ros.io")
 
@@ -97,11 +97,14 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
 
 
 def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse to replace a non-empty folder (checked before any work, and again at the end)."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise InputError(
-            f"output folder {out} exists and is not empty; pass --overwrite or another --out"
-        )
+    """Refuse to replace a non-empty folder, and with `overwrite` one that is not an earlier
+    output (checked before any work, and again at the end)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise InputError(
+                f"output folder {out} exists and is not empty; pass --overwrite or another --out"
+            )
+        check_replaceable(out, "summary.json", "amodal-ros infer output")
 
 
 @contextmanager

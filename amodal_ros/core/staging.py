@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from amodal_ros.core.errors import InputError
+
 
 @contextmanager
 def staged_path(out: Path) -> Iterator[Path]:
@@ -31,6 +33,19 @@ def staged_path(out: Path) -> Iterator[Path]:
         (stage / out.name).rename(out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def check_replaceable(out: Path, marker: str, kind: str) -> None:
+    """Refuse to replace an existing `out` that is not an earlier `kind` (a folder holding
+    `marker`): --overwrite replaces an earlier output, never a folder of other files (`--out
+    bags` beside the recordings would delete them all). Checked before any work."""
+    out = Path(out)
+    if out.is_symlink() or not out.exists() or (out.is_dir() and (out / marker).is_file()):
+        return
+    raise InputError(
+        f"--overwrite replaces an earlier {kind}, and {out} is not one (it has no {marker}); "
+        "nothing was deleted: choose another --out"
+    )
 
 
 def partial_prefix(final: Path) -> str:

@@ -16,6 +16,14 @@ log = logging.getLogger("amodal_ros.video")
 MAX_GIF_FRAMES = 200  # a GIF holds all frames in memory; longer runs get the MP4 only
 
 
+def video_files(stem: Path) -> tuple[Path, Path]:
+    """The MP4 and GIF an OverlayVideo of `stem` writes (a .mp4 / .gif suffix is dropped; a
+    stem with a dot of its own, `run.v2`, keeps it)."""
+    stem = Path(stem)
+    stem = stem.with_suffix("") if stem.suffix in (".mp4", ".gif") else stem
+    return stem.with_name(stem.name + ".mp4"), stem.with_name(stem.name + ".gif")
+
+
 class OverlayVideo:
     """`STEM.mp4` (streamed) and, for short runs, `STEM.gif` of RGB frames.
 
@@ -25,22 +33,16 @@ class OverlayVideo:
     """
 
     def __init__(self, stem: Path, fps: float):
-        stem = Path(stem)
-        self.stem = stem.with_suffix("") if stem.suffix in (".mp4", ".gif") else stem
+        self.mp4, self.gif = video_files(stem)
+        self.stem = self.mp4.with_suffix("")
         self.fps = fps
         self.count = 0
         self._writer: cv2.VideoWriter | None = None
         self._gif: list[np.ndarray] | None = []
         # staged as .STEM.mp4.partial-PID.mp4: OpenCV picks the container by the extension
-        final = self._named(".mp4")
-        self._tmp_mp4 = final.parent / f"{partial_prefix(final)}-{os.getpid()}.mp4"
-        gif = self._named(".gif")
-        self._tmp_gif = gif.with_name(partial_prefix(gif))
+        self._tmp_mp4 = self.mp4.parent / f"{partial_prefix(self.mp4)}-{os.getpid()}.mp4"
+        self._tmp_gif = self.gif.with_name(partial_prefix(self.gif))
         self._written: list[Path] = []
-
-    def _named(self, suffix: str) -> Path:
-        """STEM + suffix: a stem with a dot of its own (`run.v2`) keeps it."""
-        return self.stem.with_name(self.stem.name + suffix)
 
     def add(self, rgb: np.ndarray) -> None:
         """Append one [H, W, 3] uint8 RGB frame."""
@@ -64,7 +66,7 @@ class OverlayVideo:
             opened = self._writer.isOpened()
             self._writer.release()
             if opened:
-                staged.append((self._tmp_mp4, self._named(".mp4")))
+                staged.append((self._tmp_mp4, self.mp4))
             else:
                 log.warning("OpenCV has no MP4 encoder here: no %s.mp4 written", self.stem)
         if self._gif is None:
@@ -85,11 +87,13 @@ class OverlayVideo:
                 duration=int(1000 / self.fps),
                 loop=0,
             )
-            staged.append((self._tmp_gif, self._named(".gif")))
+            staged.append((self._tmp_gif, self.gif))
         self._gif = []
         for tmp, final in staged:
             os.replace(tmp, final)
             self._written.append(final)
+        for earlier in {self.mp4, self.gif} - set(self._written):  # an earlier run's, not ours
+            earlier.unlink(missing_ok=True)
         return list(self._written)
 
     def abort(self) -> None:

@@ -3,6 +3,7 @@ counts, stamps, determinism, corrupt messages, storage and bag formats, and fail
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -222,8 +223,15 @@ def test_existing_output_is_refused_before_any_work(tmp_path, demo_bag, publishe
     with pytest.raises(InputError, match="exists; pass --overwrite"):
         replay.run(replay_args(demo_bag, out, published_folder))
     assert (out / "keep.txt").read_text() == "mine"
-    with pytest.raises(InputError, match="is the input bag"):
+    with pytest.raises(InputError, match="is or holds the input bag"):
         replay.run(replay_args(demo_bag, demo_bag, published_folder, overwrite=True))
+    # --overwrite replaces an earlier bag, never a folder of other files (or the input's)
+    with pytest.raises(InputError, match="replaces an earlier bag, and .* is not one"):
+        replay.run(replay_args(demo_bag, out, published_folder, overwrite=True))
+    assert (out / "keep.txt").read_text() == "mine"
+    with pytest.raises(InputError, match="is or holds the input bag"):
+        replay.run(replay_args(demo_bag, demo_bag.parent, published_folder, overwrite=True))
+    assert (demo_bag / "metadata.yaml").is_file()
     long_stride = replay_args(demo_bag, tmp_path / "new", tmp_path / "no_checkpoint")
     long_stride.stream = long_stride.stream.replace(stride=WINDOW + 1)  # before the models load
     with pytest.raises(InputError, match=f"stride {WINDOW + 1} is longer than the model's"):
@@ -386,6 +394,18 @@ def test_start_and_end_select_a_time_range(tmp_path, demo_bag, published_folder)
     assert stamps == [STAMPS[4], STAMPS[6], STAMPS[8]]
 
 
+def test_a_replay_that_synchronises_no_frame_is_an_error_not_an_empty_bag(
+    tmp_path, demo_bag, published_folder
+):
+    """--start past the bag's end (as masks stamped with another clock would): no frame
+    pairs, and an empty result bag would pass for a finished replay (replay-many skips it on
+    every later run)."""
+    args = replay_args(demo_bag, tmp_path / "out", published_folder, start=60.0)
+    with pytest.raises(InputError, match=r"no frame of .* was synchronised .*--sync-tolerance"):
+        replay.run(args)
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_topic_is_one_clear_error_with_exit_code_2(tmp_path, demo_bag, capsys):
     code = main(["replay", str(demo_bag), "--out", str(tmp_path / "o"), "--rgb-topic", "/nope"])
     assert code == 2
@@ -472,6 +492,11 @@ def test_overlay_video_has_one_frame_per_result(tmp_path, demo_bag, published_fo
     video = cv2.VideoCapture(str(mp4))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == SAMPLED
     assert not list(tmp_path.glob(".*partial*"))
+    # a second replay to the same video is refused before any work, as its bag would be
+    again = replay_args(demo_bag, tmp_path / "out2", published_folder, video=tmp_path / "ov")
+    with pytest.raises(InputError, match="video .*ov.mp4 exists; pass --overwrite"):
+        replay.run(again)
+    assert not (tmp_path / "out2").exists()
 
 
 def test_failed_replay_leaves_no_video(tmp_path, demo_bag):
@@ -562,6 +587,16 @@ def _half_size_masks(msg):
     msg.data = msg.data[: msg.step * msg.height]
 
 
+def _truncated_a_little_more_each_frame():
+    """Frames short by 1, 2, 3, ... bytes: each error text names another byte count."""
+    cut = itertools.count(1)
+
+    def truncate(msg):
+        msg.data = msg.data[: len(msg.data) - next(cut)]
+
+    return truncate
+
+
 def _background(msg):
     msg.data = np.zeros_like(msg.data)
 
@@ -571,6 +606,7 @@ def _background(msg):
     [
         (topics.RGB_TOPIC, _yuv, "RGB image has encoding 'yuv422'; expected one of"),
         (topics.MASK_TOPIC, _half_size_masks, "size mismatch: RGB is"),
+        (topics.RGB_TOPIC, _truncated_a_little_more_each_frame(), "truncated or corrupt"),
     ],
 )
 def test_a_bag_that_fails_the_same_way_throughout_stops_with_one_line(

@@ -84,7 +84,7 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
 
     # more CPUs per bag than the machine has: one clear error, not a wait for ever
     assert main(args + TINY + ["--no-progress", "--cpus-per-bag", "64"]) == 2
-    assert "--cpus-per-bag 64.0 but the Ray cluster has" in capsys.readouterr().err
+    assert "no machine of the Ray cluster has that much" in capsys.readouterr().err
 
     # a second run skips the three done bags (untouched) and tries the failed one again
     before = {p: p.stat().st_mtime_ns for p in out.rglob("run[0-2]/*")}
@@ -144,6 +144,9 @@ def test_bags_are_found_in_folders_globs_and_lists(tmp_path):
     assert output_name(tmp_path / "old.bag") == "old"
     with pytest.raises(InputError, match="neither a bag"):
         find_bags([str(bags / "notes")])
+    # a glob takes what a folder would: its README and an empty results folder are no bags
+    (bags / "README.md").write_text("recorded on the lab robot")
+    assert find_bags([str(bags / "*")]) == [(bags / n).resolve() for n in "abc"]
     with pytest.raises(InputError, match="matches nothing"):
         find_bags([str(tmp_path / "nothing*")])
     with pytest.raises(InputError, match="no such bag"):
@@ -164,3 +167,38 @@ def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, ca
     assert main(["replay-many", str(tmp_path / "day1"), "--out", out]) == 2
     assert "pip install 'ray>=2.40'" in capsys.readouterr().err
     assert not os.path.exists(out)  # nothing written before the error
+
+
+def test_a_bag_whose_windows_fail_says_so_with_the_cause(tmp_path, published_folder, monkeypatch):
+    """A replay whose model windows fail is done (every frame answered, flagged REASON_ERROR),
+    and its row says how many failed and why: the worker's log stays on its machine."""
+    from amodal_ros.bags.fleet import (
+        Job,
+        ReplayManyArgs,
+        ReplayWorker,
+        _summary,
+        bag_args,
+        format_table,
+    )
+    from amodal_ros.cli.main import build_parser
+    from amodal_ros.cli.options import from_namespace
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    def broken(self, window):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(WindowProcessor, "_run", broken)
+    bags = bags_folder(tmp_path, corrupt=False)
+    argv = ["replay-many", str(bags / "run0"), "--out", str(tmp_path / "out")]
+    argv += ["--checkpoint", str(published_folder), "--no-progress"] + TINY
+    args = from_namespace(ReplayManyArgs, build_parser().parse_args(argv))
+    job = Job(bags / "run0", tmp_path / "out" / "run0")
+    answer = ReplayWorker(1).replay(bag_args(args, job))
+    job.status, job.summary = "done", answer["summary"]
+    row = _summary([job], 1, 1.0)["bags"][0]
+    failed = row["windows_failed"]
+    logged = answer["summary"]["log"]
+    assert failed == sum(line.startswith("ERROR") for line in logged) > 0
+    assert f"{failed} model windows failed" in row["error"]
+    assert "RuntimeError: CUDA out of memory" in row["error"]
+    assert f"{row['windows']} ({failed} failed)" in format_table(_summary([job], 1, 1.0))

@@ -229,6 +229,13 @@ def test_existing_output_is_not_replaced_without_overwrite(
         capsys, tiny_args(tmp_path, clip_dirs, published_folder), "exists and is not empty"
     )
     assert (out / "keep.txt").read_text() == "mine"
+    # --overwrite replaces an earlier output only, never a folder of other files
+    expect_error(
+        capsys,
+        tiny_args(tmp_path, clip_dirs, published_folder) + ["--overwrite"],
+        "replaces an earlier amodal-ros infer output",
+    )
+    assert (out / "keep.txt").read_text() == "mine"
 
 
 def test_failure_while_writing_leaves_no_half_written_output(

@@ -90,6 +90,20 @@ def test_occlusion_ratio_bbox_and_occluders():
     assert occlusion_ratio(modal, np.zeros_like(amodal))[0] == 0.0
 
 
+def test_only_an_earlier_output_is_replaceable(tmp_path):
+    from amodal_ros.core.errors import InputError
+    from amodal_ros.core.staging import check_replaceable
+
+    check_replaceable(tmp_path / "absent", "metadata.yaml", "bag")  # nothing to replace
+    bag = tmp_path / "bag"
+    bag.mkdir()
+    (bag / "metadata.yaml").write_text("rosbag2_bagfile_information: {}")
+    check_replaceable(bag, "metadata.yaml", "bag")
+    for other in (tmp_path, tmp_path / "bag" / "metadata.yaml"):  # a folder of files, a file
+        with pytest.raises(InputError, match="replaces an earlier bag, and .* is not one"):
+            check_replaceable(other, "metadata.yaml", "bag")
+
+
 def test_staged_path_replaces_only_on_success(tmp_path):
     from amodal_ros.core.staging import staged_path
 

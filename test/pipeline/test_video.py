@@ -45,3 +45,14 @@ def test_abort_after_close_removes_the_videos_of_the_failed_run(tmp_path):
     assert video.close()
     video.abort()  # e.g. the bag they belong to could not be finished
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_long_run_leaves_no_gif_of_an_earlier_run_beside_its_mp4(tmp_path, monkeypatch):
+    """Over MAX_GIF_FRAMES there is no GIF: an earlier run's GIF of the same name would pass
+    for this run's, so it goes."""
+    from amodal_ros.pipeline import video as video_module
+
+    assert "run.gif" in _write(tmp_path / "run")
+    monkeypatch.setattr(video_module, "MAX_GIF_FRAMES", 2)
+    written = _write(tmp_path / "run")  # 3 frames: over the limit
+    assert "run.gif" not in written and not (tmp_path / "run.gif").exists()
