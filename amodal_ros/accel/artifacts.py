@@ -1,17 +1,20 @@
 """Content-keyed on-disk cache of built artifacts (ONNX files, TensorRT engines).
 
-An artifact is rebuilt when anything its key names changes (model weights, input shapes,
-precision, TensorRT version, GPU), and never when nothing does: the key is a hash of all of
-them, and the file is written atomically, so a build killed halfway leaves no half file.
+An artifact is rebuilt when anything its key names changes (model weights, the code that
+traces the model, input shapes, precision, TensorRT version, GPU), and never when nothing does:
+the key is a hash of all of them, and the file is written atomically, so a build killed halfway
+leaves no half file, and processes that build the same artifact at once all end with it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +41,21 @@ def model_hash(module: torch.nn.Module) -> str:
     for name, tensor in sorted(module.state_dict().items()):
         h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         h.update(tensor.detach().contiguous().cpu().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def code_hash(model: torch.nn.Module) -> str:
+    """Hash of what traces `model`'s graph besides its weights: the source of its class's
+    module and of the export code, and the diffusers and transformers versions, so a code
+    update that changes a forward rebuilds the artifacts traced from the old one."""
+    import diffusers
+    import transformers
+
+    from amodal_ros.accel import onnx_export
+
+    h = hashlib.sha256(f"{diffusers.__version__}:{transformers.__version__}".encode())
+    for module in (sys.modules[type(model).__module__], onnx_export):
+        h.update(Path(inspect.getfile(module)).read_bytes())
     return h.hexdigest()
 
 
@@ -71,7 +89,13 @@ class ArtifactCache:
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         try:
             build(tmp)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except OSError:  # a folder another process finished first (a file just replaces)
+                if not target.exists():
+                    raise
+                log.info("using %s, built by another process meanwhile", target)
+                return target
         finally:
             if tmp.is_dir():
                 shutil.rmtree(tmp)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, model_hash
+from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, code_hash, model_hash
 from amodal_ros.accel.onnx_export import ONNX_FILE, OPSET, DepthSpec, UNetSpec
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import is_available
@@ -190,6 +190,7 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
     dtype = str(next(model.parameters()).dtype)
     onnx_key = artifact_key(
         model=model_hash(model),
+        code=code_hash(model),
         spec=spec.describe(),
         opset=OPSET,
         torch=torch.__version__,

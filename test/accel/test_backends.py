@@ -206,6 +206,35 @@ def test_a_failed_build_leaves_no_artifact(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_two_processes_building_one_export_both_end_with_it(tmp_path):
+    """An ONNX export is a folder: when another process finishes the same key first, this
+    one uses that folder instead of failing on the rename, and leaves no temporary folder."""
+    cache = ArtifactCache(tmp_path)
+
+    def build(path):
+        path.mkdir()
+        (path / "model.onnx").write_bytes(b"mine")
+        other = cache.path("unet-onnx", "k", "")  # meanwhile, another process's build lands
+        other.mkdir()
+        (other / "model.onnx").write_bytes(b"theirs")
+
+    built = cache.get_or_build("unet-onnx", "k", "", build, {})
+    assert (built / "model.onnx").read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["unet-onnx-k"]
+
+
+def test_the_export_key_follows_the_code_that_traces_the_model(monkeypatch):
+    from amodal_ros.accel import artifacts
+
+    unet = build_components("tiny", seed=0, in_channels=8).unet
+    before = artifacts.code_hash(unet)
+    assert artifacts.code_hash(unet) == before
+    monkeypatch.setattr(
+        artifacts.Path, "read_bytes", lambda self: b"changed " + self.name.encode()
+    )
+    assert artifacts.code_hash(unet) != before
+
+
 def test_model_hash_follows_the_weights():
     unet = build_components("tiny", seed=0, in_channels=8).unet
     before = model_hash(unet)
