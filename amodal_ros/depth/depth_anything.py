@@ -18,8 +18,11 @@ PATCH = 14  # ViT patch size: inputs are multiples of 14
 class DepthAnythingDepth:
     """Depth source for plain RGB cameras: Depth Anything V2 relative inverse depth.
 
-    Preprocessing as the model's image processor: keep aspect ratio, scale so the shorter side
-    is `input_size` (518), round sides to multiples of 14, bicubic, ImageNet normalisation.
+    Preprocessing as the Depth Anything V2 repository's `infer_image` (its "lower bound" resize):
+    keep aspect ratio, scale so the shorter side is `input_size` (518), round sides to
+    multiples of 14, bicubic, ImageNet normalisation. (transformers' DPT processor instead
+    scales frames smaller than 518 as little as possible, so a 424x240 frame runs at 294x518
+    there and 518x910 here.)
     `backend` (eager, onnxruntime, tensorrt, auto) runs the network; exported
     backends build one ONNX file / engine per input size, cached under `engine_cache`
     (`prepare` builds it before the first frame).

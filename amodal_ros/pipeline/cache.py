@@ -28,8 +28,11 @@ class FrameEncodingCache:
     The object id and frame stamp of a CacheKey name the entry, and the digest of the
     preprocessed pixels guarantees a hit is only taken when the input really is the same (e.g.
     window-normalised depth changes when the window's depth range changes, and is then
-    re-encoded). `encoded` counts misses per kind, so a caller can check that a window
-    sliding by one frame encodes one frame.
+    re-encoded). The key does not hold what else an encoding depends on (the encoder's
+    weights, the seed and noise augmentation), so one cache serves one pipeline's settings:
+    each AmodalProcessor owns one, and stage 1 and 2 encode different kinds. `encoded` counts
+    misses per kind, so a caller can check that a window sliding by one frame encodes one
+    frame.
     """
 
     def __init__(self, max_entries: int = 4096):

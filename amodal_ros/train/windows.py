@@ -94,8 +94,9 @@ class WindowRenderer:
         self-supervised pair.
 
         Synthetic scenes render every object unoccluded (`appearance`), so each one is a fully
-        visible source object; other objects' amodal tracks (this clip's, shifted) are pasted
-        over it until it is hidden enough (amodal_ros.data.pairs.make_pair)."""
+        visible source object; this clip's amodal tracks (its own among them, so a clip of one
+        target still has occluders), shifted with wrap-around, are pasted over it until it is
+        hidden enough (amodal_ros.data.pairs.make_pair)."""
         from amodal_ros.data.pairs import make_pair
         from amodal_ros.pipeline.preprocess import mask_pixels, modal_rgb_pixels
 
