@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Train the embedded model's stage-1 one-step student on the GPU machine in one go, and pack
 # it to come back (docs/training.md, "Training on the GPU machine"). A fresh UNet of WIDTH,
-# with HEADS-head attention across space and time, on the embedded autoencoder learns the
-# ground truth of fresh synthetic windows, a batch of BATCH per step rendered by WORKERS
-# processes (the CPU's 2 cores saw 1500 distinct windows in 6000 steps; this sees BATCH new
-# ones every step). Training stops at STEPS or after MINUTES,
+# with HEADS-head attention across space and time (causal with CAUSAL=1), on the embedded
+# autoencoder learns the ground truth of fresh synthetic windows, a batch of BATCH per step
+# rendered by WORKERS processes (the CPU's 2 cores saw 1500 distinct windows in 6000 steps;
+# this sees BATCH new ones every step). Training stops at STEPS or after MINUTES,
 # whichever comes first; the newest checkpoint is packed (run.json + fp16 shards under
 # 16 MiB, amodal_ros.train.carry) into $OUT/packed, with the logs in $OUT.
 #
@@ -24,6 +24,7 @@ set -uo pipefail
 OUT=${OUT:-gpu_out}
 WIDTH=${WIDTH:-96}        # the UNet's first block (64: the shipped student; 96: 11.5 M parameters)
 HEADS=${HEADS:-4}         # space-time attention after the mid block (0: none; docs/training.md)
+CAUSAL=${CAUSAL:-1}       # 1: it sees earlier frames only, as the live node's newest frame does
 BATCH=${BATCH:-32}        # windows per step
 STEPS=${STEPS:-1500}      # the cosine's length. Not measured on a GPU: 14 workers render about
                           # 170 windows/s (0.083 s each on the 2-core CPU), so at most about
@@ -42,12 +43,12 @@ rm -rf "$OUT/packed"
 source scripts/gpu_site.sh
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
   > "$OUT/environment.txt" 2>&1
-log "environment: $(cat "$OUT/environment.txt"); width $WIDTH, $HEADS space-time heads, batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
+log "environment: $(cat "$OUT/environment.txt"); width $WIDTH, $HEADS space-time heads (causal $CAUSAL), batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
 
 log "train"
 timeout --kill-after=30 $(( MINUTES * 60 )) python3 -m amodal_ros.cli.main distill \
   --teacher embedded --distill-target truth --fresh-unet --unet-width "$WIDTH" \
-  --space-time-heads "$HEADS" \
+  --space-time-heads "$HEADS" $([[ "$CAUSAL" == 1 && "$HEADS" != 0 ]] && echo --space-time-causal) \
   --batch-size "$BATCH" --data-workers "$WORKERS" --sample-reuse 1 --steps "$STEPS" --lr "$LR" \
   --warmup-steps 200 --seed 61 --save-every 100 --log-every 10 --mixed-precision "$MIXED" \
   --no-progress --out "$RUN" > "$OUT/train.log" 2>&1

@@ -40,6 +40,7 @@ OPTIONS = (
     "fresh_unet",
     "unet_width",
     "space_time_heads",
+    "space_time_causal",
     "student_sigma",
     "out",
     "steps",

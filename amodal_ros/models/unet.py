@@ -19,10 +19,13 @@ class SpaceTimeAttention(torch.nn.Module):
     sinusoidal positions. SVD's temporal attention looks at one position over time, so a shape
     seen whole where the object was some frames ago is out of its reach once the object has
     moved; here any position sees every other. Its output projection starts at zero: added to
-    a trained UNet it changes nothing until it trains."""
+    a trained UNet it changes nothing until it trains. `causal`: a frame sees its own and
+    earlier frames only, as the live node sees a window's newest frame (no later frame to
+    borrow a shape from); the weights are the same either way."""
 
-    def __init__(self, channels: int, heads: int):
+    def __init__(self, channels: int, heads: int, causal: bool = False):
         super().__init__()
+        self.causal = causal
         self.norm = torch.nn.GroupNorm(32, channels, eps=1e-6)
         self.attention = Attention(channels, heads=heads, dim_head=channels // heads)
         out = self.attention.to_out[0]
@@ -36,8 +39,19 @@ class SpaceTimeAttention(torch.nn.Module):
         tokens = self.norm(hidden).reshape(b, num_frames, c, h * w).transpose(2, 3)
         tokens = tokens.reshape(b, num_frames * h * w, c)
         tokens = tokens + positions(num_frames, h, w, c, tokens.device).to(tokens.dtype)
-        added = self.attention(tokens).reshape(b, num_frames, h * w, c).transpose(2, 3)
+        mask = _earlier_frames(num_frames, h * w, tokens) if self.causal else None
+        added = self.attention(tokens, attention_mask=mask)
+        added = added.reshape(b, num_frames, h * w, c).transpose(2, 3)
         return hidden + added.reshape(bf, c, h, w)
+
+
+def _earlier_frames(frames: int, per_frame: int, tokens: torch.Tensor) -> torch.Tensor:
+    """[B, N, N] additive attention mask over `tokens` [B, N, C] (frame-major): 0 where the
+    key's frame is not later than the query's, -inf where it is. Made on the tokens' device."""
+    frame = torch.arange(frames, device=tokens.device).repeat_interleave(per_frame)
+    later = frame[None, :] > frame[:, None]
+    mask = torch.zeros(later.shape, dtype=tokens.dtype, device=tokens.device)
+    return mask.masked_fill(later, float("-inf")).expand(tokens.shape[0], -1, -1)
 
 
 def positions(
@@ -81,7 +95,8 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
     stock checkpoint loads. A [batch, tokens, dim] context still works (repeated as stock).
 
     `space_time_heads` > 0 adds a SpaceTimeAttention after the mid block (a config key and
-    weights the stock class does not have; 0, the default, is the stock UNet).
+    weights the stock class does not have; 0, the default, is the stock UNet);
+    `space_time_causal` makes it see earlier frames only.
     """
 
     @register_to_config
@@ -111,6 +126,7 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
         num_attention_heads: int | tuple[int, ...] = (5, 10, 20, 20),
         num_frames: int = 25,
         space_time_heads: int = 0,
+        space_time_causal: bool = False,
     ):
         super().__init__(
             sample_size=sample_size,
@@ -128,7 +144,7 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
             num_frames=num_frames,
         )
         self.space_time = (
-            SpaceTimeAttention(block_out_channels[-1], space_time_heads)
+            SpaceTimeAttention(block_out_channels[-1], space_time_heads, space_time_causal)
             if space_time_heads > 0
             else None
         )
@@ -212,14 +228,21 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
         return UNetSpatioTemporalConditionOutput(sample=sample)
 
 
-def with_space_time(unet: PerFrameUNet, heads: int) -> PerFrameUNet:
+def with_space_time(unet: PerFrameUNet, heads: int, causal: bool = False) -> PerFrameUNet:
     """`unet` with a SpaceTimeAttention of `heads` heads added (zero output: it computes what
-    `unet` did until it trains), on `unet`'s device and dtype."""
-    if unet.space_time is not None:
-        raise ValueError("the UNet already has space-time attention")
+    `unet` did until it trains), on `unet`'s device and dtype. A `unet` that has one with
+    `heads` heads comes back with it made causal when `causal` is set (same weights)."""
+    has = unet.config.get("space_time_heads", 0)
+    if has and (has != heads or not causal):
+        raise ValueError(
+            f"the UNet already has space-time attention ({has} heads); only making it "
+            "causal is a change"
+        )
     config = {k: v for k, v in unet.config.items() if not k.startswith("_")}  # (which
     # keys took defaults would otherwise override the new one)
-    grown = PerFrameUNet.from_config({**config, "space_time_heads": heads})
+    grown = PerFrameUNet.from_config(
+        {**config, "space_time_heads": heads, "space_time_causal": causal}
+    )
     missing, unexpected = grown.load_state_dict(unet.state_dict(), strict=False)
     if unexpected or not all(k.startswith("space_time.") for k in missing):
         raise ValueError(f"weights do not match: missing {missing}, unexpected {unexpected}")

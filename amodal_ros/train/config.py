@@ -122,6 +122,12 @@ class TrainConfig(Config):
         0,
         64,
     )
+    space_time_causal: bool = param(
+        False,
+        "the space-time attention lets a frame see its own and earlier frames only, as the "
+        "live node sees a window's newest frame (making init's causal keeps its weights; a "
+        "causal UNet stays causal)",
+    )
     trainable: str = param(
         "temporal",
         "'temporal' (the reference: temporal blocks + input conv) or 'all' (from scratch); "

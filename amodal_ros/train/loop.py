@@ -403,19 +403,26 @@ def _starting_components(config: TrainConfig):
 
 
 def _add_space_time(components, config: TrainConfig) -> None:
-    """Gives the UNet the space-time attention `config` asks for (seeded), unless it has it."""
+    """Gives the UNet the space-time attention `config` asks for (seeded), unless it has it,
+    and makes it causal when asked (a causal one stays causal)."""
     from amodal_ros.models.unet import with_space_time
 
+    unet = components.unet
     heads = config.space_time_heads
-    has = components.unet.config.get("space_time_heads", 0)
+    has = unet.config.get("space_time_heads", 0)
     if heads and has and heads != has:
         raise ValueError(
             f"{config.init}'s UNet has space-time attention with {has} heads, not {heads}: "
             f"set space_time_heads to {has} (or 0) to continue it"
         )
+    causal = config.space_time_causal
+    if causal and not (heads or has):
+        raise ValueError("space_time_causal needs space-time attention: set space_time_heads")
     if heads and not has:
         torch.manual_seed(config.seed)
-        components.unet = with_space_time(components.unet, heads)
+        components.unet = with_space_time(unet, heads, causal)
+    elif causal and not unet.config.get("space_time_causal", False):
+        components.unet = with_space_time(unet, has, causal=True)
 
 
 class _Batches:

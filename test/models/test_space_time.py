@@ -38,6 +38,8 @@ def test_added_to_a_trained_unet_it_changes_nothing_until_it_trains(tmp_path):
         assert torch.allclose(loaded(*_inputs(unet)).sample, grown(*_inputs(unet)).sample)
     with pytest.raises(ValueError, match="already has"):
         with_space_time(grown, 4)
+    with pytest.raises(ValueError, match="already has"):
+        with_space_time(grown, 2, causal=True)
 
 
 def test_every_position_sees_every_other_across_frames():
@@ -59,3 +61,28 @@ def test_positions_tell_every_frame_row_and_column_apart():
     codes = positions(FRAMES, 4, 8, 64)
     assert codes.shape == (FRAMES * 4 * 8, 64)
     assert len(torch.unique(codes, dim=0)) == FRAMES * 4 * 8
+
+
+def test_causal_attention_sees_the_past_only():
+    """Causal: a change at a window's last frame reaches none of its earlier frames, a change
+    at its first frame reaches the last; windows of a batch stay apart. Made causal, a UNet
+    keeps its weights and saves the key."""
+    torch.manual_seed(0)
+    block = SpaceTimeAttention(64, heads=2, causal=True).eval()
+    with torch.no_grad():
+        block.attention.to_out[0].weight.normal_()
+    hidden = torch.randn(2 * FRAMES, 64, 4, 8)  # two windows
+    moved = hidden.clone()
+    moved[FRAMES - 1, :, 0, 0] += 5.0  # window 0's last frame
+    moved[FRAMES, :, 0, 0] += 5.0  # window 1's first frame
+    with torch.no_grad():
+        change = (block(hidden, FRAMES) - block(moved, FRAMES)).abs().amax(dim=(1, 2, 3))
+    assert change[: FRAMES - 1].max() == 0 and change[FRAMES - 1] > 1e-3
+    assert change[FRAMES:].min() > 1e-3
+
+    unet = with_space_time(PerFrameUNet(**unet_config("tiny", 12, width=64)), 4)
+    causal = with_space_time(unet, 4, causal=True)
+    assert causal.config.space_time_causal and causal.space_time.causal
+    assert all(
+        torch.equal(a, b) for a, b in zip(unet.state_dict().values(), causal.state_dict().values())
+    )

@@ -373,6 +373,40 @@ def test_space_time_attention_joins_a_trained_student_and_trains_with_it(tmp_pat
         train(config.replace(init=str(grown / "final")))
 
 
+def test_a_trained_space_time_student_is_made_causal_with_its_weights(tmp_path):
+    """space_time_causal on a student that has the attention: the same weights (one step at
+    lr 0 changes nothing), saved as causal, and a later run without the flag keeps it
+    causal; the flag on a UNet without the attention, and no heads asked, is refused."""
+    grown = tmp_path / "grown"
+    train(_config(grown, distill_target="truth", steps=1, space_time_heads=2))
+    causal = tmp_path / "causal"
+    train(
+        _config(
+            causal,
+            init=str(grown / "final"),
+            distill_target="truth",
+            lr=0.0,
+            steps=1,
+            space_time_causal=True,
+        )
+    )
+    unet = json.loads((causal / "final" / "unet" / "config.json").read_text())
+    assert unet["space_time_heads"] == 2 and unet["space_time_causal"] is True
+    from safetensors.torch import load_file
+
+    def weights(run):
+        return load_file(run / "final" / "unet" / "diffusion_pytorch_model.safetensors")
+
+    before, after = weights(grown), weights(causal)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    kept = tmp_path / "kept"
+    train(_config(kept, init=str(causal / "final"), distill_target="truth", steps=1))
+    assert json.loads((kept / "final" / "unet" / "config.json").read_text())["space_time_causal"]
+    with pytest.raises(ValueError, match="space_time_causal needs space-time attention"):
+        train(_config(tmp_path / "x", distill_target="truth", space_time_causal=True))
+
+
 def test_pixel_space_and_hidden_weights_need_the_ground_truth(tmp_path):
     with pytest.raises(ValueError, match="distill_target truth"):
         _config(tmp_path, distill_space="pixels")

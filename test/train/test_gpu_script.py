@@ -39,6 +39,7 @@ def test_the_gpu_training_script_returns_a_student_within_the_device_limits(tmp_
     student = load_components(unpack(out / "packed", tmp_path / "back"))
     assert student.is_student and tuple(student.unet.config.block_out_channels) == (32, 64)
     assert student.unet.config.space_time_heads == 4 and student.unet.space_time is not None
+    assert student.unet.config.space_time_causal and "(causal 1)" in log
 
 
 def test_the_gpu_training_script_fails_loudly_when_training_fails(tmp_path):
