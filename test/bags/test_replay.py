@@ -246,7 +246,7 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
     # a failure half-way through writing (the third result) keeps the old bag untouched and
     # leaves no video behind
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "old.txt").write_text("old")
+    (tmp_path / "out" / "metadata.yaml").write_text("old")  # an earlier bag: replaceable
     calls = {"n": 0}
     real = ResultMessages.array
 
@@ -261,7 +261,8 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         replay.run(args)
     assert calls["n"] == 3
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["old.txt"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["metadata.yaml"]
+    assert (tmp_path / "out" / "metadata.yaml").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no partial bag or video
 
 
