@@ -416,6 +416,12 @@ def _write_summary(out: Path, result: dict) -> None:
         writer.writerows(result["bags"])
 
 
+def _windows(counts: dict) -> str:
+    """A row's (or the totals') windows, with how many failed when any did."""
+    failed = counts["windows_failed"]
+    return f"{counts['windows']} ({failed} failed)" if failed else str(counts["windows"])
+
+
 def format_table(result: dict) -> str:
     """The per-bag table and the totals, for the terminal."""
     header = ("bag", "status", "frames", "windows", "results", "skipped", "s")
@@ -424,9 +430,7 @@ def format_table(result: dict) -> str:
             Path(r["bag"]).name,
             r["status"],
             r["frames"],
-            f"{r['windows']} ({r['windows_failed']} failed)"
-            if r["windows_failed"]
-            else r["windows"],
+            _windows(r),
             r["results"],
             r["skipped_messages"],
             f"{r['seconds']:.1f}",
@@ -439,9 +443,7 @@ def format_table(result: dict) -> str:
             "total",
             f"{t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed",
             t["frames"],
-            f"{t['windows']} ({t['windows_failed']} failed)"
-            if t["windows_failed"]
-            else t["windows"],
+            _windows(t),
             t["results"],
             t["skipped_messages"],
             f"{t['seconds']:.1f}",

@@ -34,7 +34,6 @@ class OverlayVideo:
 
     def __init__(self, stem: Path, fps: float):
         self.mp4, self.gif = video_files(stem)
-        self.stem = self.mp4.with_suffix("")
         self.fps = fps
         self.count = 0
         self._writer: cv2.VideoWriter | None = None
@@ -47,7 +46,7 @@ class OverlayVideo:
     def add(self, rgb: np.ndarray) -> None:
         """Append one [H, W, 3] uint8 RGB frame."""
         if self._writer is None:
-            self.stem.parent.mkdir(parents=True, exist_ok=True)
+            self.mp4.parent.mkdir(parents=True, exist_ok=True)
             h, w = rgb.shape[:2]
             fourcc = cv2.VideoWriter.fourcc(*"mp4v")
             self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, (w, h))
@@ -68,7 +67,7 @@ class OverlayVideo:
             if opened:
                 staged.append((self._tmp_mp4, self.mp4))
             else:
-                log.warning("OpenCV has no MP4 encoder here: no %s.mp4 written", self.stem)
+                log.warning("OpenCV has no MP4 encoder here: no %s written", self.mp4)
         if self._gif is None:
             log.warning(
                 "%d frames: more than %d, so no GIF (the MP4 has them all)",
