@@ -3,7 +3,9 @@
 An artifact is rebuilt when anything its key names changes (model weights, the code that
 traces the model, input shapes, precision, TensorRT version, GPU), and never when nothing does:
 the key is a hash of all of them, and the file is written atomically, so a build killed halfway
-leaves no half file, and processes that build the same artifact at once all end with it.
+leaves no half file, and processes that build the same artifact at once all end with it. What a
+build killed outright (SIGKILL, out of memory) left in its staging name is removed by the next
+build on that machine.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from amodal_ros.core.staging import partial_prefix
 
 log = logging.getLogger("amodal_ros.accel")
 
@@ -86,7 +91,8 @@ class ArtifactCache:
             log.info("using cached %s", target)
             return target
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        self._remove_dead_builds()
+        tmp = self.folder / f"{partial_prefix(target)}-{_HOST}-{os.getpid()}"
         try:
             build(tmp)
             try:
@@ -106,6 +112,32 @@ class ArtifactCache:
         self.built += 1
         log.info("built %s", target)
         return target
+
+    def _remove_dead_builds(self) -> None:
+        """Remove the staging files of builds on this machine whose process is gone: a killed
+        build never reached its cleanup, and a full-size UNet's export is gigabytes. Live
+        builds, and other machines' on a shared cache, are left alone."""
+        for partial in self.folder.glob(f".*.partial-{_HOST}-*"):
+            pid = partial.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _running(int(pid)):
+                log.info("removing %s, left by a build that was killed", partial)
+                if partial.is_dir() and not partial.is_symlink():
+                    shutil.rmtree(partial, ignore_errors=True)
+                else:
+                    partial.unlink(missing_ok=True)
+
+
+_HOST = socket.gethostname()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def _plain(value):

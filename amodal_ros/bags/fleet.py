@@ -13,7 +13,8 @@ a running cluster, whose machines must see the bag and output paths (a shared fi
       --> OUT/summary.csv, OUT/summary.json, a table
 
 Safe to stop and run again: an output exists only when complete (replay stages it), so a
-second run skips the bags that are done (`--overwrite` redoes them). A bag that fails is
+second run skips the bags that are done (`--overwrite` redoes them) and keeps their rows' numbers
+from the summary.json of the run that made them. A bag that fails is
 reported with its error and the others go on. Ctrl-C stops the workers and removes what they
 had half-written.
 """
@@ -117,9 +118,11 @@ def run(args: ReplayManyArgs) -> dict:
     jobs = [Job(bag, out / output_name(bag)) for bag in bags]
     _check_unique(jobs)
     todo = []
+    earlier = _earlier_replays(out)
     for job in jobs:
         if job.out.exists() and not args.overwrite:
             job.status = SKIPPED  # complete: replay renames an output only when it is
+            job.summary = earlier.get(str(job.bag))
         else:
             todo.append(job)
     started = time.perf_counter()
@@ -363,6 +366,20 @@ def _remove_partial(job: Job) -> None:
         remove_partials(final)
 
 
+def _earlier_replays(out: Path) -> dict:
+    """The per-bag replay summaries of the run that wrote OUT/summary.json ({} when none can be
+    read): a skipped bag's row keeps the numbers of the run that replayed it."""
+    try:
+        replays = json.loads((out / "summary.json").read_text()).get("replays", {})
+    except (OSError, ValueError, AttributeError) as err:
+        if (out / "summary.json").exists():
+            log.warning(
+                "%s cannot be read (%s): skipped bags show 0 frames", out / "summary.json", err
+            )
+        return {}
+    return replays if isinstance(replays, dict) else {}
+
+
 def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
     rows = []
     for job in jobs:
@@ -387,7 +404,8 @@ def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
         {status: sum(r["status"] == status for r in rows) for status in (DONE, SKIPPED, FAILED)}
     )
     totals["seconds"] = round(seconds, 2)
-    totals["frames_per_s"] = round(totals["frames"] / seconds, 3) if seconds > 0 else 0.0
+    replayed = sum(r["frames"] for r in rows if r["status"] != SKIPPED)  # by this run
+    totals["frames_per_s"] = round(replayed / seconds, 3) if seconds > 0 else 0.0
     return {
         "bags": rows,
         "totals": totals,

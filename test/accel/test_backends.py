@@ -4,6 +4,9 @@ TensorRT where a GPU and tensorrt are present."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -221,6 +224,24 @@ def test_two_processes_building_one_export_both_end_with_it(tmp_path):
     built = cache.get_or_build("unet-onnx", "k", "", build, {})
     assert (built / "model.onnx").read_bytes() == b"theirs"
     assert [p.name for p in tmp_path.iterdir()] == ["unet-onnx-k"]
+
+
+def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path):
+    """SIGKILL skips a build's cleanup; the next build on the machine removes what it left,
+    and neither a live build's staging folder nor another machine's."""
+    from amodal_ros.accel.artifacts import _HOST
+
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # its PID names no running process now
+    cache = ArtifactCache(tmp_path)
+    dead = tmp_path / f".unet-trt-old.engine.partial-{_HOST}-{killed.pid}"
+    live = tmp_path / f".unet-trt-new.engine.partial-{_HOST}-{os.getpid()}"
+    elsewhere = tmp_path / f".unet-trt-old.engine.partial-other-machine-{killed.pid}"
+    for leftover in (dead, live, elsewhere):
+        leftover.mkdir()
+        (leftover / "weights.bin").write_bytes(b"half")
+    cache.get_or_build("unet-onnx", "k", "", lambda path: path.mkdir(), {})
+    assert not dead.exists() and live.exists() and elsewhere.exists()
 
 
 def test_the_export_key_follows_the_code_that_traces_the_model(monkeypatch):

@@ -92,6 +92,10 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["skipped"] * 3 + ["failed"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("run[0-2]/*")} == before
+    # their rows keep the numbers of the run that replayed them, run after run
+    assert all(int(r["frames"]) == 14 and int(r["results"]) == 7 for r in rows[:3])
+    summary = json.loads((out / "summary.json").read_text())  # where the next run reads them
+    assert summary["totals"]["frames"] == 42 and len(summary["replays"]) == 3
 
 
 @pytest.mark.slow
