@@ -19,10 +19,13 @@ the fly from seeded synthetic clips (amodal_ros.data.scenes, train split), encod
 frozen VAE and CLIP of the starting checkpoint, and the reference's EDM objective trains the
 temporal blocks and the input convolution (`trainable: all` for a UNet trained from scratch).
 Checkpoints are saved in the folder layout the loader reads; a rerun resumes from the last
-saved training state.
+saved training state, with the same settings (it refuses others but the step counts and logging).
+A save is written beside the last one and swapped in when complete (checkpoint first, state
+last), so a run killed while saving resumes from the state before, never a half-written one.
 
 Output folder:
     loss.csv              step, loss, sigma-weighted loss per logged step
+    train_config.json     the run's settings
     state/                accelerate training state (model, optimizer, RNG) + step.json
     checkpoint-<step>/    published-layout checkpoints; final/ at the end
 """
@@ -32,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import shutil
 import time
 import uuid
 from dataclasses import asdict
@@ -40,6 +44,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.staging import staged_path
 from amodal_ros.train.config import TrainConfig
 
 FOREGROUND_EMPHASIS = 10.0  # autoencoder loss weight of pixels away from the frame's median
@@ -54,6 +60,11 @@ POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
 # a pixel-space student's VAE decoder in the run's state, beside accelerate's files: as
 # safetensors, since accelerate would pickle an unprepared module (and unpickle it on resume)
 DECODER_STATE = "decoder.safetensors"
+# settings a resumed run may change; any other change would be silently overruled by the saved
+# state (its learning rates, weights) or would mix two runs' data in one model
+RESUMABLE_CHANGES = frozenset(
+    {"steps", "save_every", "log_every", "progress", "data_workers", "mixed_precision"}
+)
 
 
 def train(config: TrainConfig) -> dict:
@@ -65,7 +76,7 @@ def train(config: TrainConfig) -> dict:
     processes, so the same config trains the same model on 1 or N processes (test:
     test/train/test_distributed.py). Only the main process writes logs and checkpoints.
     """
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DataLoaderConfiguration
     from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
 
@@ -74,9 +85,18 @@ def train(config: TrainConfig) -> dict:
     from amodal_ros.train.edm import edm_loss, set_trainable
 
     out = Path(config.out)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision)
+    # split_batches: `batch_size` is already the global batch, so the learning-rate schedule
+    # steps once per optimizer step, not once per process (accelerate's default)
+    accelerator = Accelerator(
+        mixed_precision=config.mixed_precision,
+        dataloader_config=DataLoaderConfiguration(split_batches=True),
+    )
     slots = _process_slots(config, accelerator.num_processes, accelerator.process_index)
     main = accelerator.is_main_process  # the one that writes logs and checkpoints
+    state = _saved_state(out, repair=main)
+    start = json.loads((state / "step.json").read_text())["step"] if state else 0
+    if state:
+        check_resumable(out, config, start)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
@@ -116,12 +136,10 @@ def train(config: TrainConfig) -> dict:
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
     model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
 
-    start = 0
-    if (out / "state" / "step.json").is_file():  # resume
-        accelerator.load_state(str(out / "state"))
+    if state:  # resume
+        accelerator.load_state(str(state))
         if decoder is not None:  # it resumes with the run's state
-            decoder.load_state_dict(load_file(out / "state" / DECODER_STATE))
-        start = json.loads((out / "state" / "step.json").read_text())["step"]
+            decoder.load_state_dict(load_file(state / DECODER_STATE))
         if main:
             truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
     batches = None
@@ -144,7 +162,8 @@ def train(config: TrainConfig) -> dict:
             stack.callback(batches.close)  # its worker processes, if any
         log = None
         if main:
-            log_file = stack.enter_context(open(out / "loss.csv", "a", newline=""))
+            mode = "a" if start else "w"  # a run killed before its first save starts over
+            log_file = stack.enter_context(open(out / "loss.csv", mode, newline=""))
             log = csv.writer(log_file)
             if start == 0:
                 log.writerow(["step", "loss"])
@@ -186,12 +205,16 @@ def train(config: TrainConfig) -> dict:
                 log.writerow([done, f"{value:.6f}"])
                 log_file.flush()
             if done % config.save_every == 0 or done == config.steps:
-                accelerator.save_state(str(out / "state"))
+                staged = out / STAGED_STATE
+                if main:
+                    shutil.rmtree(staged, ignore_errors=True)  # a save killed earlier
+                accelerator.wait_for_everyone()
+                accelerator.save_state(str(staged))  # every process: its RNG state
                 if main:
                     if decoder is not None:
                         weights = {k: v.contiguous() for k, v in decoder.state_dict().items()}
-                        save_file(weights, out / "state" / DECODER_STATE)
-                    (out / "state" / "step.json").write_text(json.dumps({"step": done}))
+                        save_file(weights, staged / DECODER_STATE)
+                    (staged / "step.json").write_text(json.dumps({"step": done}))
                     seconds = time.perf_counter() - started
                     _log_timing(out / "timing.json", done - start, seconds, session)
                     trained = accelerator.unwrap_model(model)
@@ -205,7 +228,9 @@ def train(config: TrainConfig) -> dict:
                     name = "final" if done == config.steps else f"checkpoint-{done}"
                     student = config.stage == "distill"  # it keeps the teacher's defaults
                     defaults = components.defaults if student else trained_defaults(config)
-                    save_published_layout(components, out / name, defaults)
+                    with staged_path(out / name) as folder:
+                        save_published_layout(components, folder, defaults)
+                    _swap_in_state(out)  # last: the state never runs ahead of the checkpoint
                 accelerator.wait_for_everyone()
     return {
         "steps": config.steps,
@@ -214,6 +239,61 @@ def train(config: TrainConfig) -> dict:
         "processes": accelerator.num_processes,
         "main_process": main,
     }
+
+
+STAGED_STATE = ".state.partial"  # a save being written (all processes write into it)
+PREVIOUS_STATE = ".state.previous"  # the last complete state, while the new one is swapped in
+
+
+def _saved_state(out: Path, repair: bool) -> Path | None:
+    """The run's last complete training state, or None for a new run. A run killed between
+    the two renames of `_swap_in_state` has its state under PREVIOUS_STATE: moved back (by the
+    main process, `repair`)."""
+    state, previous = out / "state", out / PREVIOUS_STATE
+    if (state / "step.json").is_file():
+        return state
+    if (previous / "step.json").is_file():
+        if not repair:
+            return previous
+        shutil.rmtree(state, ignore_errors=True)
+        previous.rename(state)
+        return state
+    return None
+
+
+def _swap_in_state(out: Path) -> None:
+    """Replace state/ by the complete STAGED_STATE: two renames, then the old one goes."""
+    state, previous = out / "state", out / PREVIOUS_STATE
+    shutil.rmtree(previous, ignore_errors=True)
+    if state.exists():
+        state.rename(previous)
+    (out / STAGED_STATE).rename(state)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def check_resumable(out: Path, config: TrainConfig, step: int) -> None:
+    """Refuse to resume the run in `out` with settings its saved state would overrule (the
+    learning rate: the state's schedule wins) or that would mix two runs in one model; only
+    RESUMABLE_CHANGES may differ. Also refuse `steps` below the saved step."""
+    if step > config.steps:
+        raise InputError(
+            f"the run in {out} is at step {step}, past steps {config.steps}: ask for at least "
+            f"{step} steps to train it further (its checkpoints are in {out})"
+        )
+    path = out / "train_config.json"
+    if not path.is_file():
+        return
+    now = json.loads(json.dumps(asdict(config)))
+    # a setting added since the run was saved ran at its default
+    saved = {**json.loads(json.dumps(asdict(TrainConfig()))), **json.loads(path.read_text())}
+    changed = sorted(k for k in now.keys() - RESUMABLE_CHANGES - {"out"} if saved[k] != now[k])
+    if changed:
+        text = ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        raise InputError(
+            f"{out} holds a run at step {step} with other settings ({text}): resuming would "
+            "keep the saved state's, so use the same settings, or a new output folder (copy "
+            "its targets/ there to keep a distillation's teacher samples)"
+        )
 
 
 def _process_slots(config: TrainConfig, processes: int, index: int) -> range:

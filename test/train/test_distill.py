@@ -159,10 +159,15 @@ def test_distill_from_a_bag_learns_from_the_teachers_replay(tmp_path, capsys):
     with pytest.raises(ValueError, match="data synth has no bags"):
         _config(out, mask_topic="/segmenter/labels")
 
+    # this run's settings are its own: another objective is refused in its folder, and
+    # starts in another one (with the teacher's samples copied)
+    with pytest.raises(InputError, match="distill_target 'teacher' -> 'mix'"):
+        train(_config(out, data=str(bags), distill_target="mix", steps=3))
+    shutil.copytree(out / "targets", tmp_path / "mix" / "targets")
     # ground-truth targets need ground truth: a mix over the teacher's windows needs it in
     # each, and truth alone trains on fresh synthetic windows only
     with pytest.raises(InputError, match="needs ground truth"):
-        train(_config(out, data=str(bags), distill_target="mix", steps=3))
+        train(_config(tmp_path / "mix", data=str(bags), distill_target="mix", steps=3))
     with pytest.raises(ValueError, match="fresh synthetic windows"):
         _config(out, data=str(bags), distill_target="truth")
 

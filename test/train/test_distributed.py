@@ -18,7 +18,11 @@ from amodal_ros.train.loop import TrainConfig, _starting_components
 
 pytestmark = pytest.mark.slow  # starts three training processes
 
-SETTINGS = dict(steps=2, batch_size=2, num_frames=4, height=32, width=64, lr=1e-3, log_every=1)
+# warm-up and cosine: a schedule stepped once per process, not per step, changes step 2's lr
+SETTINGS = dict(
+    steps=2, batch_size=2, num_frames=4, height=32, width=64, lr=1e-3, log_every=1,
+    lr_schedule="cosine", warmup_steps=2,
+)  # fmt: skip
 
 
 # a pixel-space student: the VAE decoder trains outside the prepared model, averaged by hand

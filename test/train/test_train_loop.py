@@ -65,6 +65,30 @@ def test_train_saves_loadable_checkpoints_and_resumes(tmp_path):
     assert [s["steps"] for s in sessions] == [3, 2]  # one entry per session
 
 
+def test_a_run_killed_while_saving_resumes_from_its_last_complete_state(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "loss.csv").write_text("step,loss\n1,0.5\n")  # a run killed before its first save
+    assert main(["train", _config(tmp_path, 2)]) == 0
+    assert [r[0] for r in _rows(tmp_path)] == ["step", "1", "2"]  # started over, one header
+    # killed between the swap's two renames, with the next save half-written beside it
+    (run / "state").rename(run / ".state.previous")
+    (run / ".state.partial").mkdir()
+    (run / ".state.partial" / "step.json").write_text('{"step": 4}')
+    (run / "final").rename(run / ".final.partial-1")
+    assert main(["train", _config(tmp_path, 3)]) == 0
+    assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3"]  # resumed at step 2
+    assert json.loads((run / "state" / "step.json").read_text()) == {"step": 3}
+    assert (run / "final" / "unet").is_dir()
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".state")]
+    # other settings would be overruled by the saved state: refused, nothing changed
+    assert main(["train", _config(tmp_path, 4, lr=1e-4)]) == 2
+    assert "lr 0.001 -> 0.0001" in capsys.readouterr().err
+    assert main(["train", _config(tmp_path, 2)]) == 2  # fewer steps than it has done
+    assert "at step 3, past steps 2" in capsys.readouterr().err
+    assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3"]
+
+
 def test_train_rejects_unknown_settings(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text("steps: 2\nlearning_rate: 0.1\n")
