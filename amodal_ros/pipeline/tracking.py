@@ -152,7 +152,7 @@ class IdTracker:
         self.min_iou = min_iou
         self.reid_distance = reid_distance
         self.timeout_ns = timeout_ns
-        self._next_id = 1
+        self.next_id = 1  # a node carries it over reactivations: an id never names two objects
         self.reset()
 
     def reset(self) -> None:
@@ -270,7 +270,7 @@ class IdTracker:
             track.ref_area, track.ref_ns = float(mask.area), stamp_ns
 
     def _start(self, mask: _Mask, stamp_ns: int) -> int:
-        track_id, self._next_id = self._next_id, self._next_id + 1
+        track_id, self.next_id = self.next_id, self.next_id + 1
         self.tracks[track_id] = _Track(
             track_id, mask, stamp_ns, mask, stamp_ns, float(mask.area), stamp_ns
         )

@@ -116,6 +116,11 @@ class WindowBuffer:
             frames_missing=self._missing(),
         )
 
+    @property
+    def frames_waiting(self) -> int:
+        """Frames added since the last window (the next stride's, not answered yet)."""
+        return self._since_window
+
     def pop_dropped(self) -> list[int]:
         """Object ids dropped by the timeout since the last call (to free their caches)."""
         dropped, self._dropped = self._dropped, []

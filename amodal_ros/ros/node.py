@@ -128,6 +128,7 @@ class AmodalNode(LifecycleNode):
         self._downgrade: set[str] = set()  # inputs whose publisher offers only best effort
         self._frame_ids = FrameIdCheck()
         self._forget: list[int] = []
+        self._next_track_id = 1  # ids continue over reactivations: one never names two objects
         self._throttle: dict[str, tuple[float, int]] = {}
         self._reset_counters()
         self.health: StreamHealth | None = None
@@ -150,6 +151,7 @@ class AmodalNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Read the parameters, load the models, warm up, create the publishers."""
         log = self.get_logger()
+        self.pace = "not measured (warmup off)"  # not the previous configuration's
         try:
             values = {n: self.get_parameter(n).value for n in parameter_names()}
             self.inference, self.stream, self.topics, self.options = node_configs(values)
@@ -210,6 +212,8 @@ class AmodalNode(LifecycleNode):
             to_frame=self._to_frame,
             on_error=self._on_bad_frame,
         )
+        if self.front.tracker is not None:
+            self.front.tracker.next_id = self._next_track_id
         self.queue = WindowQueue(self.stream.max_pending_windows)
         self.worker = InferenceWorker(
             self.queue,
@@ -545,14 +549,27 @@ class AmodalNode(LifecycleNode):
                 self.get_logger().info("waiting for the running window to finish")
             self.worker.stop(timeout=None)
             self.worker = None
-            waiting = len(self.queue) if self.queue is not None else 0
-            if waiting and self.context.ok():
-                self.get_logger().warning(
-                    f"deactivated with {waiting} window(s) queued: they are not run, so their "
-                    "frames get no result"
-                )
         with self._lock:
+            self._warn_unanswered()
+            if self.front is not None and self.front.tracker is not None:
+                self._next_track_id = self.front.tracker.next_id
             self.front = None
+            self._camera_infos.clear()  # the next stream may come from another camera
+            if self._forget and self.processor is not None:
+                self.processor.forget(self._forget)  # the worker that would have is stopped
+            self._forget = []
+
+    def _warn_unanswered(self) -> None:
+        """Say how many frames a deactivation leaves without a result: the queued windows' and
+        those waiting for the next stride (a deactivation stops, it does not drain)."""
+        queued = (len(self.queue), self.queue.waiting_frames()) if self.queue else (0, 0)
+        waiting = self.front.buffer.frames_waiting if self.front is not None else 0
+        if (queued[1] or waiting) and self.context.ok():
+            self.get_logger().warning(
+                f"deactivated with {queued[1] + waiting} frame(s) unanswered ({queued[0]} "
+                f"window(s) queued, {waiting} frame(s) waiting for the next stride): they get "
+                "no result"
+            )
 
     def _destroy_publishers(self) -> None:
         for key, pub in self._pubs.items():

@@ -21,8 +21,10 @@ class WindowQueue:
     """Windows waiting for inference; never blocks the producer.
 
     When more than `max_pending` full windows wait, the oldest full window is dropped whole
-    and counted; its new frames are handed to the next full window (they are in it, as long as
-    fewer than a window's worth were dropped), so a 'new' publish policy still answers them.
+    and counted; its new frames are handed to the next full window where that window holds
+    them (fewer than a window's worth dropped, and no bag loop between), so a 'new' publish
+    policy still answers them; the frames it does not hold are counted as `frames_lost` and
+    logged.
     Partial windows (buffer still filling: modal passthrough, no model) are cheap
     and never dropped; there are at most `num_frames` of them after a reset, so memory stays
     bounded by (max_pending + num_frames) windows of frame references.
@@ -33,6 +35,7 @@ class WindowQueue:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.max_pending = max_pending
         self.dropped = 0
+        self.frames_lost = 0  # new frames of dropped windows that no later window holds
         self._items: deque[tuple[Window, list[int]]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -46,12 +49,31 @@ class WindowQueue:
                 stale, ids = self._items[i]
                 del self._items[i]
                 self.dropped += 1
-                heir = next((w for w, _ in list(self._items)[i:] if w.full), None)
-                if heir is not None:
-                    heir.new_frames = min(len(heir.frames), heir.new_frames + stale.new_frames)
+                heir = next(w for w, _ in list(self._items)[i:] if w.full)  # one is left
+                self._hand_over(stale, heir)
                 if ids and self._items:  # keep cache frees of the dropped window
                     self._items[0][1].extend(ids)
             self._cond.notify()
+
+    def _hand_over(self, stale: Window, heir: Window) -> None:
+        """Let `heir` answer the new frames of the dropped `stale` window that it holds."""
+        new = {f.stamp_ns for f in stale.frames[len(stale.frames) - stale.new_frames :]}
+        held = [k for k, f in enumerate(heir.frames) if f.stamp_ns in new]
+        if held:
+            heir.new_frames = max(heir.new_frames, len(heir.frames) - held[0])
+        lost = len(new) - len(held)
+        if lost:
+            self.frames_lost += lost
+            log.warning(
+                "dropped a stale window whose %d newest frame(s) no later window holds (a bag "
+                "loop, or inference far behind): they get no result",
+                lost,
+            )
+
+    def waiting_frames(self) -> int:
+        """New frames of the waiting windows: what they would answer."""
+        with self._cond:
+            return sum(w.new_frames for w, _ in self._items)
 
     def get(self, timeout: float | None = None) -> tuple[Window, list[int]] | None:
         """The oldest waiting (window, object ids to forget), or None after `timeout`."""

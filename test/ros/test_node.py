@@ -519,6 +519,35 @@ def test_failed_activation_releases_everything(base_params, capfd):
     assert "on_activate failed" in err and "not a valid topic!" in err
 
 
+def test_a_reactivation_forgets_the_camera_and_never_reuses_a_track_id(base_params):
+    """Deactivate, then activate (perhaps on another camera): the old CameraInfo is gone (no
+    box from another camera's K), and new objects get new ids (a consumer keyed by id would
+    merge two objects)."""
+    h = NodeHarness(dict(base_params, track_ids=True, num_frames=12))  # 3 frames: passthrough
+    node = h.node
+
+    def ids() -> set[int]:
+        return {o.object_id for r in h.messages("amodal/objects") for o in r.objects}
+
+    try:
+        clip = small_clip(8)
+        h.wait_for_subscribers()
+        h.publish_clip(clip, count=3, pace=0.05)
+        assert h.wait(lambda: len(h.messages("amodal/objects")) == 3, timeout=30)
+        first = ids()
+        assert first and node._camera_infos
+        node.trigger_deactivate()
+        assert not node._camera_infos
+        h.received.clear()
+        node.trigger_activate()
+        h.wait_for_subscribers()
+        h.publish_clip(clip, count=3, pace=0.05, stamp0=10**10)
+        assert h.wait(lambda: len(h.messages("amodal/objects")) == 3, timeout=30)
+        assert min(ids()) > max(first)
+    finally:
+        h.close()
+
+
 def test_no_camera_info_topic(base_params):
     h = NodeHarness({**base_params, "camera_info_topic": ""}, subscribe=False)
     try:

@@ -46,6 +46,17 @@ def test_handed_over_frames_are_capped_at_the_window_length():
     assert window.new_frames == 5 and q.dropped == 1
 
 
+def test_a_dropped_window_hands_over_only_frames_the_next_one_holds():
+    """Across a bag loop the next full window holds none of the dropped one's frames: it
+    answers its own new frames only (no frame twice), and the lost ones are counted."""
+    q = WindowQueue(max_pending=1)
+    q.put(_window(100, new=2))  # the old loop's last window: frames 99-100 are new
+    q.put(_window(4, full=False))  # the new loop starts: answered as a partial window
+    q.put(_window(5, new=1))  # its first full window: frames 1-5, frame 5 new
+    assert q.dropped == 1 and q.frames_lost == 2
+    assert [(w.last.stamp_ns, w.new_frames) for w, _ in (q.get(0), q.get(0))] == [(4, 1), (5, 1)]
+
+
 def test_queue_rejects_bad_bound():
     with pytest.raises(ValueError, match="max_pending"):
         WindowQueue(0)
