@@ -10,6 +10,10 @@ stage 1's latent space), stored once: a component equal file for file to stage 1
 relative link to `stage1/` (`_share`), and links become copies again before anything is
 replaced (`_unshare`), so re-shipping stage 1 never changes what a student reads.
 
+Each command works on a copy of the embedded folder that replaces it only when everything
+succeeded (`_shipping`): a refused checkpoint, or Ctrl-C during a calibration, leaves the
+shipped model and its report as they were, never a new stage beside the old threshold.
+
 `--decoder VAE_RUN` ships a decoder fine-tune of the shipped autoencoder (`amodal-ros train
 config/train_vae_decoder.yaml`: encoder, latents and scaling factor kept) to every folder at
 once, refused unless its encoder is each folder's, tensor for tensor: every stage and student
@@ -33,6 +37,7 @@ import contextlib
 import csv
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from amodal_ros.core.staging import staged_path
@@ -54,16 +59,17 @@ def ship(
     from amodal_ros.models.registry import EMBEDDED_ROOT
 
     dest = dest or EMBEDDED_ROOT
-    with _unshared(dest):
+    with _shipping(dest) as work, _unshared(work):
         for run, folder in SHIPPED.items():
-            _copy_checkpoint(train_out / run / "final", dest / folder)
-    report = _read_report(dest)  # the students' and the decoder's records stay
-    report.pop("calibration", None)  # it was the old stage 1's
-    report |= {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
-    if calibrate_clips:
-        stage1 = dest / SHIPPED["stage1"]
-        report["calibration"] = calibrate(stage1, calibrate_clips, calibrate_config)
-    _write_json(dest / "TRAINING.json", report)
+            _copy_checkpoint(train_out / run / "final", work / folder)
+        report = _read_report(work)  # the students' and the decoder's records stay
+        report.pop("calibration", None)  # it was the old stage 1's
+        runs = {run: _run_report(train_out / run) for run in RUNS if (train_out / run).is_dir()}
+        report |= runs
+        if calibrate_clips:
+            stage1 = work / SHIPPED["stage1"]
+            report["calibration"] = calibrate(stage1, calibrate_clips, calibrate_config)
+        _write_json(work / "TRAINING.json", report)
     return dest
 
 
@@ -80,17 +86,16 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     stage = record.get("stage", 1)  # students before stage 2: 1
     name = STUDENT_FOLDERS[stage]
     dest = dest or EMBEDDED_ROOT
-    target = dest / name
-    with _unshared(dest):
-        _copy_checkpoint(distill_out / "final", target)
-    report = _read_report(dest)
-    before = report.get(name) if record.get("fine_tuned_from") else None
-    report[name] = {**_run_report(distill_out), **({"before": before} if before else {})}
-    if calibrate_clips and stage == 1:
-        config = InferenceConfig(preset="realtime")
-        report[name]["calibration"] = calibrate(target, calibrate_clips, config)
-    _write_json(dest / "TRAINING.json", report)
-    return target
+    with _shipping(dest) as work, _unshared(work):
+        _copy_checkpoint(distill_out / "final", work / name)
+        report = _read_report(work)
+        before = report.get(name) if record.get("fine_tuned_from") else None
+        report[name] = {**_run_report(distill_out), **({"before": before} if before else {})}
+        if calibrate_clips and stage == 1:
+            config = InferenceConfig(preset="realtime")
+            report[name]["calibration"] = calibrate(work / name, calibrate_clips, config)
+        _write_json(work / "TRAINING.json", report)
+    return dest / name
 
 
 def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
@@ -112,12 +117,12 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
                 "the latent space it was fine-tuned in (train with trainable: decoder and "
                 "init the shipped model)"
             )
-    with _unshared(dest):
+    with _shipping(dest) as work, _unshared(work):
         for folder in folders:
-            _copy_files(source, folder / "vae")
-    report = _read_report(dest)
-    report["vae_decoder"] = _run_report(vae_run)
-    _write_json(dest / "TRAINING.json", report)
+            _copy_files(source, work / folder.name / "vae")
+        report = _read_report(work)
+        report["vae_decoder"] = _run_report(vae_run)
+        _write_json(work / "TRAINING.json", report)
     return folders
 
 
@@ -168,6 +173,18 @@ def _copy_files(source: Path, target: Path) -> None:
                         copy.write_text(json.dumps(config, indent=2) + "\n")
         if (source / "model_index.json").is_file():
             check_layout(staged)
+
+
+@contextlib.contextmanager
+def _shipping(dest: Path) -> Iterator[Path]:
+    """A copy of `dest` (links kept) to ship into; it replaces `dest` when the body succeeds
+    and is removed when it fails."""
+    with staged_path(dest) as work:
+        if dest.is_dir():
+            shutil.copytree(dest, work, symlinks=True)
+        else:
+            work.mkdir(parents=True)
+        yield work
 
 
 @contextlib.contextmanager

@@ -112,12 +112,16 @@ def test_a_checkpoint_without_its_weights_is_refused_and_the_shipped_one_kept(tm
     _run(train_out, "stage1", 30.0, [1.0])
     _run(train_out, "stage2", 10.0, [2.0])
     ship(train_out, dest)
-    before = (dest / "stage2" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
-    (train_out / "stage2" / "final" / "unet" / "diffusion_pytorch_model.safetensors").unlink()
-    with pytest.raises(CheckpointError):
-        ship(train_out, dest)
-    after = (dest / "stage2" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
-    assert after == before and not list(dest.glob(".*partial*"))
+    before = {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    _run(tmp_path / "newer", "stage1", 40.0, [0.5], seed=7)  # a new stage 1 beside it...
+    _run(tmp_path / "newer", "stage2", 10.0, [2.0])
+    (
+        tmp_path / "newer" / "stage2" / "final" / "unet" / "diffusion_pytorch_model.safetensors"
+    ).unlink()
+    with pytest.raises(CheckpointError):  # ... is not shipped alone: nothing changes
+        ship(tmp_path / "newer", dest)
+    assert {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()} == before
+    assert not list(tmp_path.glob(".*partial*"))
 
 
 def test_the_shared_autoencoder_is_stored_once_and_never_changes_under_a_student(tmp_path):
