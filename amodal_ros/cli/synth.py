@@ -7,7 +7,8 @@ Usage:
 Each clip goes to OUT/<split>_<seed>/ in the folder format of amodal_ros.data.scenes (RGB,
 depth, instance labels, amodal masks, full appearance, meta.json); with --bags also to
 OUT/<split>_<seed>_bag/ as the camera topics `amodal-ros replay` reads. The test split's seeds
-are fixed (from 1000000), so every machine evaluates on the same clips.
+are fixed (from 1000000), so every machine evaluates on the same clips. A clip (and its bag)
+appears only when complete: a failed or stopped run leaves no half clip to block the next.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from amodal_ros.core.config import param
 from amodal_ros.core.errors import InputError
+from amodal_ros.core.staging import staged_path
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Args:
     image_height: int = param(128, "image height, pixels", 16)
     image_width: int = param(256, "image width, pixels", 16)
     bags: bool = param(False, "also write a rosbag2 per clip")
-    camera_fps: float = param(8.0, "camera rate of the bags, frames/s")
+    camera_fps: float = param(8.0, "camera rate of the bags, frames/s", 0.01, 1000.0)
     progress: bool = param(True, "progress bar")
 
 
@@ -54,19 +56,23 @@ def run(args: Args) -> dict:
         raise ValueError(f"--clips must be >= 1, got {args.clips}")
     written = []
     seeds = split_seeds(args.split, args.clips, args.start)
-    for seed in tqdm(seeds, desc=args.split, unit="clip", disable=not args.progress):
-        name = f"{args.split}_{seed}"
-        folder = args.out / name
-        if folder.exists():
-            raise InputError(f"{folder} exists; choose another OUT or --start")
+    names = [f"{args.split}_{seed}" for seed in seeds]
+    for name in names:  # before any work: a clash found half-way would leave half a run
+        for path in [args.out / name] + ([args.out / f"{name}_bag"] if args.bags else []):
+            if path.exists():
+                raise InputError(f"{path} exists; choose another OUT or --start")
+    for seed, name in tqdm(
+        list(zip(seeds, names)), desc=args.split, unit="clip", disable=not args.progress
+    ):
         make = make_unseen_scene if args.split == "unseen" else make_scene
         clip = make(seed, num_frames=args.frames, height=args.image_height, width=args.image_width)
-        write_clip_folder(clip, folder)
-        if args.bags:
-            from amodal_ros.bags.demo_bag import write_clip_bag
+        with staged_path(args.out / name) as folder:  # a failed bag takes its clip along
+            write_clip_folder(clip, folder)
+            if args.bags:
+                from amodal_ros.bags.demo_bag import write_clip_bag
 
-            bag = args.out / f"{name}_bag"
-            write_clip_bag(clip.rgb, clip.depth, clip.labels, bag, args.camera_fps)
+                bag = args.out / f"{name}_bag"
+                write_clip_bag(clip.rgb, clip.depth, clip.labels, bag, args.camera_fps)
         written.append(name)
     print(
         f"wrote {len(written)} {args.split} clip(s) to {args.out}: {written[0]} .. {written[-1]}"

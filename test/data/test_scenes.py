@@ -260,3 +260,9 @@ def test_synth_command_writes_folders_and_bags(tmp_path, capsys):
     # the same clips again are refused (nothing is overwritten)
     assert main([*args, "--no-progress"]) == 2
     assert "exists" in capsys.readouterr().err
+    # a clash is found before any clip is written: nothing half-done blocks the next run
+    fresh = tmp_path / "fresh"
+    second = fresh / f"train_{split_seeds('train', 2)[1]}_bag"
+    second.mkdir(parents=True)
+    assert main(["synth", str(fresh), "--clips", "2", "--frames", "2", *sizes, "--bags"]) == 2
+    assert [p.name for p in fresh.iterdir()] == [second.name]
