@@ -104,7 +104,11 @@ class TeacherRecorder(AmodalSegmenter):
 
 
 class TargetStore:
-    """OUT/targets/: the teacher's windows in safetensors shards, written whole or not at all."""
+    """OUT/targets/: the teacher's windows in safetensors shards, written whole or not at all.
+
+    meta.json lists the shards that count: an `add` writes its shards, then one meta update
+    takes them in with the windows and the source marked done, so a collection stopped
+    half-way redoes that source without keeping any of its windows twice."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -127,7 +131,9 @@ class TargetStore:
                 f"{self.folder} holds targets of another teacher or setting ({old}); use a "
                 "new --out or delete it"
             )
-        self.meta = {"windows": 0, "sources_done": [], **self.meta, **made}
+        shards = [p.name for p in sorted(self.folder.glob("shard-*.safetensors"))]
+        # stores before the shard list counted every shard on disk
+        self.meta = {"windows": 0, "sources_done": [], "shards": shards, **self.meta, **made}
         self.folder.mkdir(parents=True, exist_ok=True)
         self._write_meta()
 
@@ -135,6 +141,7 @@ class TargetStore:
         """Append windows (and mark `source` done), shard by shard."""
         from safetensors.torch import save_file
 
+        names = list(self.meta["shards"])
         for first in range(0, len(items), SHARD_WINDOWS):
             part = items[first : first + SHARD_WINDOWS]
             tensors = {k: torch.stack([it[k] for it in part]) for k in part[0] if k != "truth"}
@@ -142,18 +149,22 @@ class TargetStore:
             zero = torch.zeros_like(part[0]["teacher"])
             tensors["truth"] = torch.stack([it.get("truth", zero) for it in part])
             tensors["has_truth"] = has
-            shard = self.folder / f"shard-{len(self.shards()):05d}.safetensors"
-            with staged_path(shard) as staged:
+            names.append(f"shard-{len(names):05d}.safetensors")  # replaces a stopped add's
+            with staged_path(self.folder / names[-1]) as staged:
                 save_file({k: v.contiguous() for k, v in tensors.items()}, str(staged))
-            self.meta["windows"] = self.windows + len(part)
-            self._write_meta()
-        if source is not None:
-            self.meta["sources_done"].append(source)
-            self._write_meta()
+        done = [source] if source is not None else []
+        self.meta |= {
+            "shards": names,
+            "windows": self.windows + len(items),
+            "sources_done": self.meta["sources_done"] + done,
+        }
+        self._write_meta()
 
     def shards(self) -> list[Path]:
-        """The shard files, in order."""
-        return sorted(self.folder.glob("shard-*.safetensors"))
+        """The shard files that count (meta.json's list), in order."""
+        if "shards" not in self.meta:  # a store before the list: every shard on disk
+            return sorted(self.folder.glob("shard-*.safetensors"))
+        return [self.folder / name for name in self.meta["shards"]]
 
     def load(self) -> dict[str, torch.Tensor]:
         """Every window, stacked: {name: [N, ...]}."""

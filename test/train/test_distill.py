@@ -65,6 +65,28 @@ def _student_error(student_dir, store: TargetStore) -> float:
     return float(torch.mean((sample - data["teacher"]) ** 2))
 
 
+def test_a_collection_stopped_half_way_keeps_no_window_twice(tmp_path):
+    """Shards count once meta.json lists them: a stop between a source's shard and the meta
+    update leaves a shard that is not loaded, and the source is redone in its place."""
+    import shutil
+
+    def items(value: float, n: int) -> list[dict]:
+        return [{"teacher": torch.full((2, 3), value), "truth": torch.zeros(2, 3)}] * n
+
+    store = TargetStore(tmp_path / "targets")
+    store.start("tiny", "mode", [1.0, 2.0, 3.0])
+    store.add(items(1.0, 3), source="bag_a")
+    shutil.copy(store.shards()[0], store.folder / "shard-00001.safetensors")  # bag_b's, stopped
+    store = TargetStore(store.folder)
+    store.start("tiny", "mode", [1.0, 2.0, 3.0])
+    assert store.windows == 3 and store.meta["sources_done"] == ["bag_a"]
+    assert len(store.load()["teacher"]) == 3
+    store.add(items(2.0, 2), source="bag_b")  # redone: its shard replaces the stopped one
+    data = TargetStore(store.folder).load()
+    assert data["teacher"][:, 0, 0].tolist() == [1.0] * 3 + [2.0] * 2
+    assert TargetStore(store.folder).meta["sources_done"] == ["bag_a", "bag_b"]
+
+
 def test_a_student_learns_the_teachers_samples_and_runs_with_preset_realtime(tmp_path):
     out = tmp_path / "student"
     train(_config(out, steps=1))
