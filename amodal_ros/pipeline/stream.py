@@ -121,7 +121,7 @@ class StreamFront:
             if self.tracker is not None:  # per-frame ids -> stable track ids
                 frame = replace(frame, labels=self.tracker.update(frame.stamp_ns, frame.labels))
             self.frames_sampled += 1
-            if self.buffer.goes_back(frame.stamp_ns):  # the frames waiting for a stride first
+            if self.buffer.starts_over(frame.stamp_ns):  # the frames waiting for a stride first
                 windows += self._last_window()
             window = self.buffer.push(frame)
             if window is not None:

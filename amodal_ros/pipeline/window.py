@@ -50,8 +50,10 @@ class WindowBuffer:
     Objects are tracked by label id: one that appears late, or vanishes for some frames, keeps
     its place (its absent frames are empty modal masks, the fully occluded case); one unseen for
     longer than `object_timeout_ns` is dropped and reported by `pop_dropped()`. Memory is bounded
-    by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards resets the
-    buffer (`StreamFront` flushes the frames still waiting first: `goes_back`).
+    by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards, or one after a
+    gap longer than a window, resets the buffer (`StreamFront` flushes the frames still waiting
+    first: `starts_over`): the model reads a window as one stretch of evenly spaced video, and
+    shorter gaps are reported as the window's `frames_missing`.
     """
 
     def __init__(self, num_frames: int, stride: int, object_timeout_ns: int, period_ns: int):
@@ -76,7 +78,7 @@ class WindowBuffer:
         buffer fills (so every early frame is still answered), else None."""
         if self.frames and frame.stamp_ns == self.frames[-1].stamp_ns:
             return None  # the same frame again (a duplicate message)
-        if self.goes_back(frame.stamp_ns):
+        if self.starts_over(frame.stamp_ns):
             lost = list(self.last_seen)
             self.reset()
             self._dropped = lost  # their caches can go: the stream started over
@@ -94,10 +96,14 @@ class WindowBuffer:
         self._emitted_full |= full
         return self._emit()
 
-    def goes_back(self, stamp_ns: int) -> bool:
-        """Whether a frame of this stamp starts the stream over (a bag loop, a sim-time reset):
-        it is older than the newest frame, and pushing it resets the buffer."""
-        return bool(self.frames) and stamp_ns < self.frames[-1].stamp_ns
+    def starts_over(self, stamp_ns: int) -> bool:
+        """Whether a frame of this stamp starts the stream over: it is older than the newest
+        frame (a bag loop, a sim-time reset), or comes after more than a window's time without
+        frames (a camera dropout, a seek); pushing it resets the buffer."""
+        if not self.frames:
+            return False
+        gap = stamp_ns - self.frames[-1].stamp_ns
+        return gap < 0 or (self.period_ns > 0 and gap > self.num_frames * self.period_ns)
 
     def flush(self) -> Window | None:
         """End of the stream: a window for the frames added since the last window (which the

@@ -142,6 +142,18 @@ def test_stamp_going_back_resets_the_buffer():
     assert buf.pop_dropped() == [3]  # the old stream's objects are reported, caches can go
 
 
+def test_a_gap_longer_than_a_window_starts_over_and_a_shorter_one_is_reported():
+    buf = buffer(5, 2)  # a window spans 5 periods
+    for i in range(6):
+        buf.push(frame(i, ids=(3,)))
+    assert not buf.starts_over(10 * P) and buf.starts_over(11 * P)
+    w = buf.push(frame(10, ids=(3,)))  # 4 slots lost: still one stretch of video
+    assert (w.full, indices(w), w.frames_missing) == (True, [2, 3, 4, 5, 10], 4)
+    w = buf.push(frame(16, ids=(3,)))  # 6 periods without a frame: a dropout, a seek
+    assert (w.full, indices(w), w.new_frames) == (False, [16], 1)
+    assert buf.pop_dropped() == [3]
+
+
 def test_repeated_stamp_is_ignored():
     buf = buffer(5, 2)
     for i in range(5):
