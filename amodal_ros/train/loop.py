@@ -93,7 +93,10 @@ def train(config: TrainConfig) -> dict:
     )
     slots = _process_slots(config, accelerator.num_processes, accelerator.process_index)
     main = accelerator.is_main_process  # the one that writes logs and checkpoints
-    state = _saved_state(out, repair=main)
+    if main:
+        _repair_state(out)
+    accelerator.wait_for_everyone()  # then every process reads the same state/
+    state = out / "state" if (out / "state" / "step.json").is_file() else None
     start = json.loads((state / "step.json").read_text())["step"] if state else 0
     if state:
         check_resumable(out, config, start)
@@ -245,20 +248,13 @@ STAGED_STATE = ".state.partial"  # a save being written (all processes write int
 PREVIOUS_STATE = ".state.previous"  # the last complete state, while the new one is swapped in
 
 
-def _saved_state(out: Path, repair: bool) -> Path | None:
-    """The run's last complete training state, or None for a new run. A run killed between
-    the two renames of `_swap_in_state` has its state under PREVIOUS_STATE: moved back (by the
-    main process, `repair`)."""
+def _repair_state(out: Path) -> None:
+    """A run killed between the two renames of `_swap_in_state` has its last complete state
+    under PREVIOUS_STATE: it becomes state/ again."""
     state, previous = out / "state", out / PREVIOUS_STATE
-    if (state / "step.json").is_file():
-        return state
-    if (previous / "step.json").is_file():
-        if not repair:
-            return previous
+    if not (state / "step.json").is_file() and (previous / "step.json").is_file():
         shutil.rmtree(state, ignore_errors=True)
         previous.rename(state)
-        return state
-    return None
 
 
 def _swap_in_state(out: Path) -> None:
