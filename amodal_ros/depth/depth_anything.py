@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from amodal_ros.core.errors import CheckpointError, InputError
+from amodal_ros.core.errors import InputError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,26 +62,6 @@ class DepthAnythingDepth:
                 self.model, spec, self.backend, torch.device(self.device), self.artifacts
             )
         return self._predictors[size]
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, **kwargs) -> DepthAnythingDepth:
-        """Load `DepthAnythingForDepthEstimation` from a local folder (config + safetensors)."""
-        from transformers import DepthAnythingForDepthEstimation
-
-        root = Path(folder).expanduser()
-        if not (root / "config.json").is_file() or not any(root.glob("*.safetensors")):
-            raise CheckpointError(
-                f"{root} is not a Depth Anything V2 folder: "
-                "expected config.json and *.safetensors "
-                "(e.g. depth-anything/Depth-Anything-V2-Small-hf, downloaded beforehand)"
-            )
-        try:
-            model = DepthAnythingForDepthEstimation.from_pretrained(
-                str(root), use_safetensors=True, local_files_only=True
-            )
-        except (OSError, ValueError) as err:
-            raise CheckpointError(f"{root}: could not load Depth Anything: {err}") from err
-        return cls(model, **kwargs)
 
     def input_shape(self, height: int, width: int) -> tuple[int, int]:
         """The network's (height, width) for camera frames of height x width."""

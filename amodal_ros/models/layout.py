@@ -29,8 +29,8 @@ from amodal_ros.core.errors import CheckpointError
 from amodal_ros.models.components import CLIP_MEAN, CLIP_STD, VasComponents
 from amodal_ros.models.unet import PerFrameUNet
 from amodal_ros.models.weights import (
-    REDOWNLOAD,
     check_weight_folder,
+    load_pretrained_strict,
     load_state_strict,
     read_state,
 )
@@ -51,7 +51,7 @@ def load_components(folder: str | Path) -> VasComponents:
 
     Raises:
         CheckpointError: the folder is missing, is not in the expected layout, holds only
-            pickle weights or an empty/truncated/garbage weight file (named), or its UNet
+            pickle weights or an empty/truncated/garbage weight file (named), or a component's
             weights have missing/unexpected keys (named).
     """
     from diffusers import AutoencoderKLTemporalDecoder
@@ -61,8 +61,8 @@ def load_components(folder: str | Path) -> VasComponents:
     check_layout(root)
     index = _read_json(root / "model_index.json")
     unet = load_unet(root / "unet")
-    vae = _load_pretrained(AutoencoderKLTemporalDecoder, root / "vae")
-    image_encoder = _load_pretrained(CLIPVisionModelWithProjection, root / "image_encoder")
+    vae = load_pretrained_strict(AutoencoderKLTemporalDecoder, root / "vae")
+    image_encoder = load_pretrained_strict(CLIPVisionModelWithProjection, root / "image_encoder")
     scheduler_config = _read_json(root / "scheduler" / "scheduler_config.json")
     mean, std = _clip_normalisation(root / "feature_extractor" / "preprocessor_config.json")
     ours = index.get(METADATA_KEY, {})
@@ -211,15 +211,6 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
     raise CheckpointError(
         f"{unet_dir}: no UNet weights; expected one of {', '.join(UNET_WEIGHTS)} or {UNET_INDEX}"
     )
-
-
-def _load_pretrained(cls, folder: Path):
-    try:
-        return cls.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
-    except Exception as err:  # weight files were checked; a bad config.json lands here
-        raise CheckpointError(
-            f"{folder}: could not load {cls.__name__} ({type(err).__name__}: {err}); {REDOWNLOAD}"
-        ) from err
 
 
 def _clip_normalisation(path: Path) -> tuple[tuple, tuple]:

@@ -99,7 +99,7 @@ def depth_model(name: str, seed: int = 0):
         return build_depth_anything(name, seed)
     from transformers import DepthAnythingForDepthEstimation
 
-    from amodal_ros.models.weights import check_weight_folder
+    from amodal_ros.models.weights import check_weight_folder, load_pretrained_strict
 
     root = Path(name).expanduser()
     if not (root / "config.json").is_file():
@@ -108,10 +108,5 @@ def depth_model(name: str, seed: int = 0):
             "(e.g. depth-anything/Depth-Anything-V2-Small-hf, downloaded beforehand)"
         )
     check_weight_folder(root)
-    try:
-        model = DepthAnythingForDepthEstimation.from_pretrained(
-            str(root), use_safetensors=True, local_files_only=True
-        )
-    except Exception as err:  # weight files were checked; a bad config.json lands here
-        raise CheckpointError(f"{root}: could not load Depth Anything ({err})") from err
+    model = load_pretrained_strict(DepthAnythingForDepthEstimation, root)
     return model.eval().requires_grad_(False)

@@ -114,6 +114,36 @@ def load_state_strict(model: torch.nn.Module, state: dict, where: Path | str) ->
     model.load_state_dict(state, strict=True)
 
 
+def load_pretrained_strict(cls, folder: Path | str):
+    """`cls.from_pretrained` (a diffusers or transformers class) from a local folder of
+    safetensors, refusing missing, unexpected or mis-shaped weights: the libraries would
+    initialise a missing one at random with only a warning (which the CLI and node silence).
+
+    Raises:
+        CheckpointError: naming the folder and the keys, or the library's error.
+    """
+    try:
+        model, info = cls.from_pretrained(
+            str(folder), use_safetensors=True, local_files_only=True, output_loading_info=True
+        )
+    except Exception as err:  # weight files were checked; a bad config.json lands here
+        raise CheckpointError(
+            f"{folder}: could not load {cls.__name__} ({type(err).__name__}: {err}); {REDOWNLOAD}"
+        ) from err
+    parts = [
+        f"{len(keys)} {label.replace('_', ' ')}: {_shorten(sorted(map(str, keys)))}"
+        for label in ("missing_keys", "unexpected_keys", "mismatched_keys")
+        if (keys := info.get(label))
+    ]
+    if parts:
+        raise CheckpointError(
+            f"{folder}: {cls.__name__} weights do not match its config; "
+            + "; ".join(parts)
+            + f"; {REDOWNLOAD}"
+        )
+    return model
+
+
 def _shorten(items: list[str], limit: int = 8) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")

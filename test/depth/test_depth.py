@@ -5,6 +5,7 @@ import pytest
 
 from amodal_ros.core import CheckpointError, InputError
 from amodal_ros.depth import CameraDepth, inverse_depth_from_camera, normalize_window
+from amodal_ros.models.registry import depth_model
 
 
 def metres(t=3, h=20, w=30):
@@ -74,7 +75,8 @@ def depth_anything_folder(tmp_path_factory):
 def test_depth_anything_from_a_local_folder(depth_anything_folder):
     from amodal_ros.depth.depth_anything import DepthAnythingDepth
 
-    estimator = DepthAnythingDepth.from_pretrained(depth_anything_folder, input_size=56, batch=2)
+    model = depth_model(str(depth_anything_folder))  # the registry loads, the estimator wraps
+    estimator = DepthAnythingDepth(model, input_size=56, batch=2)
     assert estimator.input_shape(48, 64) == (56, 70)  # shorter side 56, multiples of 14
     rgb = np.random.default_rng(0).integers(0, 255, (3, 48, 64, 3), dtype=np.uint8)
     inv = estimator.inverse_depth(rgb)
@@ -87,7 +89,6 @@ def test_depth_anything_from_a_local_folder(depth_anything_folder):
 
 
 def test_depth_anything_folder_errors(tmp_path):
-    from amodal_ros.depth.depth_anything import DepthAnythingDepth
 
     with pytest.raises(CheckpointError, match="not a Depth Anything V2 folder"):
-        DepthAnythingDepth.from_pretrained(tmp_path)
+        depth_model(str(tmp_path))

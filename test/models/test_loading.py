@@ -83,6 +83,29 @@ def test_unexpected_and_missing_keys_are_named(tmp_path, published_folder):
         load_components(folder)
 
 
+@pytest.mark.parametrize(
+    "weights, key",
+    [
+        ("vae/diffusion_pytorch_model.safetensors", "decoder.conv_out.bias"),
+        ("image_encoder/model.safetensors", "vision_model.post_layernorm.weight"),
+    ],
+)
+def test_every_component_refuses_missing_and_unexpected_weights(
+    tmp_path, published_folder, weights, key
+):
+    """The libraries would initialise a missing weight at random with a warning only."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt", symlinks=False)
+    state = load_file(str(folder / weights))
+    del state[key]
+    save_file(state, str(folder / weights), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=rf"1 missing keys: {key.replace('.', '[.]')}"):
+        load_components(folder)
+    save_file({**load_file(str(published_folder / weights)), "extra": torch.zeros(1)},
+              str(folder / weights), metadata={"format": "pt"})  # fmt: skip
+    with pytest.raises(CheckpointError, match="1 unexpected keys: extra"):
+        load_components(folder)
+
+
 def test_wrong_input_channel_count_is_refused(tmp_path):
     folder = save_published_layout(build_components("tiny", in_channels=8), tmp_path / "ckpt")
     _edit_unet_state(folder, lambda s: s.update({"conv_in.weight": torch.zeros(32, 6, 3, 3)}))
