@@ -203,6 +203,7 @@ def _summary(args: Args, pipelines, names, labels, results, elapsed, windows) ->
                 entry["frames_without_input"].append(f)
     config = pipelines.config
     return {
+        "command": "infer",  # what --overwrite checks before replacing this folder
         "checkpoint": args.stream.checkpoint,
         "completion_checkpoint": args.stream.completion_checkpoint or None,
         "model": pipelines.describe(),

@@ -104,7 +104,7 @@ def check_output(out: Path, overwrite: bool) -> None:
             raise InputError(
                 f"output folder {out} exists and is not empty; pass --overwrite or another --out"
             )
-        check_replaceable(out, "summary.json", "amodal-ros infer output")
+        check_replaceable(out, "summary.json", "amodal-ros infer output", command="infer")
 
 
 @contextmanager

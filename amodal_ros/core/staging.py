@@ -6,6 +6,7 @@ and removed (`remove_partials`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,27 +26,47 @@ def staged_path(out: Path) -> Iterator[Path]:
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
-        yield stage / out.name
-        if out.is_dir() and not out.is_symlink():
-            shutil.rmtree(out)
-        elif out.exists() or out.is_symlink():
-            out.unlink()
-        (stage / out.name).rename(out)
+        new = stage / out.name
+        yield new
+        if not (new.exists() or new.is_symlink()):
+            raise FileNotFoundError(f"nothing was written to replace {out}; it is kept")
+        old = stage / f"{out.name}.replaced"
+        if out.exists() or out.is_symlink():
+            out.rename(old)  # set aside, not deleted, until the new one is in place
+        try:
+            new.rename(out)
+        except BaseException:
+            if old.exists() or old.is_symlink():
+                old.rename(out)
+            raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def check_replaceable(out: Path, marker: str, kind: str) -> None:
+def check_replaceable(out: Path, marker: str, kind: str, command: str = "") -> None:
     """Refuse to replace an existing `out` that is not an earlier `kind` (a folder holding
-    `marker`): --overwrite replaces an earlier output, never a folder of other files (`--out
-    bags` beside the recordings would delete them all). Checked before any work."""
+    `marker`, a JSON file naming `command` when given: other commands write a summary.json
+    too): --overwrite replaces an earlier output, never a folder of other files (`--out bags`
+    beside the recordings would delete them all). Checked before any work."""
     out = Path(out)
-    if out.is_symlink() or not out.exists() or (out.is_dir() and (out / marker).is_file()):
+    if out.is_symlink() or not out.exists() or (out.is_dir() and _marks(out / marker, command)):
         return
+    what = f"{marker} written by `amodal-ros {command}`" if command else marker
     raise InputError(
-        f"--overwrite replaces an earlier {kind}, and {out} is not one (it has no {marker}); "
+        f"--overwrite replaces an earlier {kind}, and {out} is not one (it has no {what}); "
         "nothing was deleted: choose another --out"
     )
+
+
+def _marks(marker: Path, command: str) -> bool:
+    if not marker.is_file():
+        return False
+    if not command:
+        return True
+    try:
+        return json.loads(marker.read_text()).get("command") == command
+    except (ValueError, AttributeError, OSError):
+        return False
 
 
 def partial_prefix(final: Path) -> str:

@@ -236,6 +236,19 @@ def test_existing_output_is_not_replaced_without_overwrite(
         "replaces an earlier amodal-ros infer output",
     )
     assert (out / "keep.txt").read_text() == "mine"
+    # another command's summary.json (demo, replay-many) does not make it an infer output
+    (out / "summary.json").write_text('{"bag": "demo_bag"}')
+    expect_error(
+        capsys,
+        tiny_args(tmp_path, clip_dirs, published_folder) + ["--overwrite"],
+        "no summary.json written by `amodal-ros infer`",
+    )
+    assert (out / "keep.txt").read_text() == "mine"
+    # an earlier infer output is what it replaces
+    (out / "summary.json").unlink()
+    (out / "keep.txt").unlink()
+    assert main(tiny_args(tmp_path, clip_dirs, published_folder)) == 0
+    assert main(tiny_args(tmp_path, clip_dirs, published_folder) + ["--overwrite"]) == 0
 
 
 def test_failure_while_writing_leaves_no_half_written_output(

@@ -102,6 +102,12 @@ def test_only_an_earlier_output_is_replaceable(tmp_path):
     for other in (tmp_path, tmp_path / "bag" / "metadata.yaml"):  # a folder of files, a file
         with pytest.raises(InputError, match="replaces an earlier bag, and .* is not one"):
             check_replaceable(other, "metadata.yaml", "bag")
+    # a summary.json is written by several commands: only the named one's is replaceable
+    (bag / "summary.json").write_text('{"command": "infer"}')
+    check_replaceable(bag, "summary.json", "infer output", command="infer")
+    (bag / "summary.json").write_text('{"bag": "a demo replay summary"}')
+    with pytest.raises(InputError, match="no summary.json written by `amodal-ros infer`"):
+        check_replaceable(bag, "summary.json", "infer output", command="infer")
 
 
 def test_staged_path_replaces_only_on_success(tmp_path):
@@ -118,5 +124,9 @@ def test_staged_path_replaces_only_on_success(tmp_path):
     assert [p.name for p in out.iterdir()] == ["old.txt"]
     with staged_path(out) as stage:
         stage.write_text("a file this time")
+    assert out.read_text() == "a file this time"
+    assert [p.name for p in tmp_path.iterdir()] == ["result"]
+    with pytest.raises(FileNotFoundError, match="it is kept"), staged_path(out):
+        pass  # nothing written: the old output stays
     assert out.read_text() == "a file this time"
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
