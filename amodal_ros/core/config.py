@@ -3,6 +3,7 @@ parameters by iterating them; InferenceConfig defaults are the published Diffusi
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
@@ -146,6 +147,8 @@ def check_fields(config) -> None:
             raise ValueError(
                 f"{f.name} must be {expected.__name__}, got {value!r} ({type(value).__name__})"
             )
+        if isinstance(value, float) and not math.isfinite(value):  # nan passes every range
+            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         low, high = f.metadata.get("range", (None, None))
         if low is not None and value < low or high is not None and value > high:
             raise ValueError(f"{f.name} must be in [{low}, {high}], got {value!r}")

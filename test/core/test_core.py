@@ -40,6 +40,8 @@ def test_core_conversions_and_stream_import_without_torch_or_rclpy():
         ("max_batch_objects", -1),
         ("min_guidance", -1.0),
         ("rgb_sum_threshold", 800),
+        ("min_guidance", float("nan")),  # nan compares false with every bound
+        ("max_guidance", "nan"),  # as YAML text
     ],
 )
 def test_config_rejects_bad_values_naming_the_field(field, value):
