@@ -51,11 +51,15 @@ def check_safetensors(path: Path) -> None:
         raise CheckpointError(
             f"{path}: not a safetensors file (header is not a mapping); {REDOWNLOAD}"
         )
-    ends = [
-        entry["data_offsets"][1]
-        for name, entry in header.items()
-        if name != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
-    ]
+    entries = [entry for name, entry in header.items() if name != "__metadata__"]
+    offsets = [e.get("data_offsets") if isinstance(e, dict) else None for e in entries]
+    if not all(
+        isinstance(o, list) and len(o) == 2 and all(type(x) is int for x in o) for o in offsets
+    ):
+        raise CheckpointError(
+            f"{path}: not a safetensors file (a tensor without two data offsets); {REDOWNLOAD}"
+        )
+    ends = [end for _, end in offsets]
     available = size - 8 - length
     if ends and max(ends) > available:
         raise CheckpointError(

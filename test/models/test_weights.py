@@ -67,3 +67,8 @@ def test_a_complete_file_passes_and_trailing_bytes_do_not_fool_the_size_check(
     short.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(CheckpointError, match="truncated"):
         check_safetensors(short)
+    odd = tmp_path / "odd.safetensors"  # a JSON header that is no safetensors header
+    header = b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": 4}}'
+    odd.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    with pytest.raises(CheckpointError, match="without two data offsets"):
+        check_safetensors(odd)
