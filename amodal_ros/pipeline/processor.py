@@ -207,6 +207,12 @@ class WindowProcessor:
                 raise InputError("depth_source is 'camera' but a frame of the window has no depth")
             from amodal_ros.depth.camera import fill_empty_frames, inverse_depth_frame
 
+            encodings = {f.depth_encoding for f in window.frames}
+            if len(encodings) > 1:  # one conversion for all: mm read as m would be 1000x off
+                raise InputError(
+                    f"the window's depth frames mix encodings {sorted(encodings)}: the camera "
+                    "changed its depth format mid-stream; the window is skipped"
+                )
             encoding = window.last.depth_encoding
             return fill_empty_frames(
                 self._per_frame(

@@ -222,6 +222,21 @@ def test_model_errors_become_error_results_and_are_counted(mask_only, caplog):
     assert "InputError" in caplog.text and "no depth" in caplog.text
 
 
+def test_a_window_mixing_depth_encodings_is_an_error_not_a_1000x_depth(mask_only, caplog):
+    """One conversion serves the window: millimetres read as metres would be 1000x off."""
+    from dataclasses import replace
+
+    front, processor = make(mask_only, use_depth=True, depth_source="camera")
+    windows, _ = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    frames = list(windows[-1].frames)
+    frames[0] = replace(frames[0], depth=(frames[0].depth * 1000).astype(np.uint16),
+                        depth_encoding="16UC1")  # fmt: skip
+    window = replace(windows[-1], frames=tuple(frames))
+    results = processor.process(window)
+    assert all(o.reason == REASON_ERROR for r in results for o in r.objects)
+    assert "mix encodings ['16UC1', '32FC1']" in caplog.text
+
+
 def test_mask_depth_checkpoint_without_depth_is_an_error_result(mask_depth):
     front, processor = make(mask_depth, depth_source="none")
     _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
