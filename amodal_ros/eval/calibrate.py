@@ -40,6 +40,7 @@ def sweep_thresholds(
         visible = [i for i in clip.target_ids if clip.modal(i).any()]
         if not visible:
             continue
+        processor.reset()  # each clip's stamps start at 0: no warm start from another clip
         frames = processor.process(clip_window(clip, visible))
         for k, i in enumerate(visible):
             modal = np.stack([f.objects[k].modal for f in frames])

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-OCCLUDED_EROSION = np.ones((5, 5), np.uint8)  # the reference erodes occluded regions 5x5, once
+# the reference erodes occluded regions 5x5 once, at SAIL-VOS's 800 rows (REFERENCE.md): a
+# 2-px rim of annotation mismatch there; at other heights the same share of the object
+REFERENCE_EROSION, REFERENCE_HEIGHT = 5, 800
 MIN_OCC_IOU = 1e-6  # frames whose occluded-region IoU is below this are left out (reference)
 STRAY_DISTANCE = 3.0  # px: predicted pixels farther than this from the true mask are strays
 
@@ -27,10 +29,23 @@ def frame_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def occluded_region(modal: np.ndarray, amodal: np.ndarray) -> np.ndarray:
-    """[T, H, W] bool: amodal and not modal, eroded 5x5 once per frame (ignores the thin rim
-    where modal annotations are slightly smaller than amodal ones)."""
-    hidden = (amodal & ~modal).astype(np.uint8)
-    return np.stack([cv2.erode(h, OCCLUDED_EROSION, iterations=1) > 0 for h in hidden])
+    """[T, H, W] bool: amodal and not modal, eroded once per frame as the reference erodes at
+    800 rows (5x5 there, scaled to H: none below 600 rows; it ignores the thin rim where modal
+    annotations are slightly smaller than amodal ones). At 128 rows a 5x5 kernel would be 6x
+    the reference's and drop about half of the truly hidden pixels (thin parts entirely)."""
+    hidden = amodal & ~modal
+    size = erosion_size(amodal.shape[1])
+    if size == 1:
+        return hidden
+    kernel = np.ones((size, size), np.uint8)
+    return np.stack([cv2.erode(h, kernel, iterations=1) > 0 for h in hidden.astype(np.uint8)])
+
+
+def erosion_size(height: int) -> int:
+    """Side of the occluded-region erosion for frames `height` rows high (odd, >= 1): the
+    reference's 5x5 at 800 rows, scaled."""
+    radius = (REFERENCE_EROSION // 2) * height / REFERENCE_HEIGHT
+    return 2 * int(round(radius)) + 1
 
 
 @dataclass
@@ -172,23 +187,41 @@ def _percent(values: np.ndarray) -> float:
     return 100.0 * float(values.mean()) if len(values) else float("nan")
 
 
-def psnr_ssim_in_region(
-    pred: np.ndarray, gt: np.ndarray, region: np.ndarray
-) -> tuple[float, float] | None:
-    """PSNR (dB) and mean SSIM of RGB `pred` vs `gt` ([T, H, W, 3] uint8) over the pixels of
-    `region` ([T, H, W] bool, e.g. the hidden part of an object); None when it is empty.
+def completion_errors(
+    pred: np.ndarray, gt: np.ndarray, region: np.ndarray, inside: np.ndarray
+) -> tuple[float, float, int] | None:
+    """(sum of squared errors, sum of SSIM, pixels) of RGB `pred` vs `gt` ([T, H, W, 3]
+    uint8) over `region` ([T, H, W] bool, the hidden part of an object), for `pooled_psnr_ssim`;
+    None when the region is empty.
 
-    SSIM is the standard Gaussian-window (sigma 1.5) form on the grey image, averaged over the
-    region's pixels, so content outside the object does not count.
+    Both images are painted white outside `inside` ([T, H, W] bool, the true amodal mask)
+    first: SSIM's 11-px window reaches past the object's outline, where a completion is white
+    and the true appearance black, so content outside the object would otherwise count.
+    SSIM is the standard Gaussian-window (sigma 1.5) form on the grey image.
     """
     if not region.any():
         return None
+    pred, gt = (np.where(inside[..., None], x, 255).astype(np.uint8) for x in (pred, gt))
     diff = pred.astype(np.float64)[region] - gt.astype(np.float64)[region]
-    mse = float(np.mean(diff**2))
-    psnr = float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-    ssim_maps = [_ssim_map(p, g) for p, g in zip(pred, gt)]
-    ssim = float(np.stack(ssim_maps)[region].mean())
-    return psnr, ssim
+    ssim = np.stack([_ssim_map(p, g) for p, g in zip(pred, gt)])[region]
+    return float((diff**2).sum()), float(ssim.sum()), int(region.sum())
+
+
+def pooled_psnr_ssim(errors: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """PSNR (dB) of the pooled squared error, and the mean SSIM, over every pixel of every
+    window's region: each pixel weighs the same (as the autoencoder's ceiling is computed),
+    and a perfect window adds zero error instead of an infinite PSNR to leave out."""
+    squared, ssim, pixels = (float(sum(v)) for v in zip(*errors))
+    mse = squared / pixels
+    return (float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))), ssim / pixels
+
+
+def psnr_ssim_in_region(
+    pred: np.ndarray, gt: np.ndarray, region: np.ndarray, inside: np.ndarray
+) -> tuple[float, float] | None:
+    """PSNR (dB) and mean SSIM of one window's `completion_errors`; None for an empty region."""
+    errors = completion_errors(pred, gt, region, inside)
+    return None if errors is None else pooled_psnr_ssim([errors])
 
 
 def _ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:

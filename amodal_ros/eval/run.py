@@ -30,10 +30,11 @@ from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
     average_precision,
     box_detections,
+    completion_errors,
     frame_iou,
     mean_scores,
     occluded_region,
-    psnr_ssim_in_region,
+    pooled_psnr_ssim,
     score_window,
 )
 
@@ -133,11 +134,11 @@ def run(args: EvalArgs) -> dict:
     samples = args.inference.num_samples
     if topk:
         results[MODEL][f"top{samples}_mIoU"] = 100.0 * float(np.mean(topk))
-    for name, scores in completion.items():
-        if scores:
-            psnr, ssim = np.array(scores).T
-            results[name]["completion_psnr_db"] = float(np.mean(psnr[np.isfinite(psnr)]))
-            results[name]["completion_ssim"] = float(np.mean(ssim))
+    for name, errors in completion.items():
+        if errors:
+            psnr, ssim = pooled_psnr_ssim(errors)
+            results[name]["completion_psnr_db"] = psnr
+            results[name]["completion_ssim"] = ssim
     summary = {
         "split": "data folder" if args.data else args.split,
         "start": args.start,
@@ -228,6 +229,7 @@ def _run_model(clip, processor):
     predictions = {i: clip.modal(i) for i in clip.target_ids}  # nothing visible: nothing to run
     if not visible:
         return predictions, {}, [], []
+    processor.reset()  # each clip's stamps start at 0: no warm start from another clip's object
     frames = processor.process(clip_window(clip, visible))
     per_object = {i: [f.objects[k] for f in frames] for k, i in enumerate(visible)}
     topk, confidence, completion = [], {}, []
@@ -246,9 +248,10 @@ def _run_model(clip, processor):
         if objects[0].completion is not None:
             rgb = np.stack([o.completion[..., :3] for o in objects])
             hidden = occluded_region(clip.visible[i], clip.amodal[i])
-            scores = psnr_ssim_in_region(rgb, clip.appearance[i][..., :3], hidden)
-            if scores is not None:
-                completion.append(scores)
+            truth = clip.appearance[i][..., :3]
+            errors = completion_errors(rgb, truth, hidden, clip.amodal[i])
+            if errors is not None:
+                completion.append(errors)
     return predictions, confidence, topk, completion
 
 

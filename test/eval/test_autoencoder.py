@@ -48,7 +48,7 @@ def test_reconstruction_psnr_of_hidden_appearance_against_the_resizing_alone(com
     the working size does, and objects without a hidden part are not counted."""
     clips = [make_scene(seed, num_frames=4, height=64, width=128) for seed in (2, 3, 5)]
     hidden = sum(
-        bool(occluded_region(c.modal(i), c.amodal[i]).any()) for c in clips for i in c.target_ids
+        bool(occluded_region(c.visible[i], c.amodal[i]).any()) for c in clips for i in c.target_ids
     )
     config = InferenceConfig(num_frames=4).for_model(components12.defaults)
     scores = reconstruction_psnr(components12, config, clips)

@@ -9,9 +9,13 @@ from amodal_ros.data.scenes import make_scene
 from amodal_ros.eval.baselines import convex_hull, interpolate_visible_shape, modal_as_amodal
 from amodal_ros.eval.metrics import (
     WindowScores,
+    completion_errors,
+    erosion_size,
     frame_iou,
     mean_scores,
     occluded_region,
+    pooled_psnr_ssim,
+    psnr_ssim_in_region,
     score_window,
     stray_pixels,
 )
@@ -28,17 +32,38 @@ def test_frame_iou_by_hand():
     assert iou[0] == pytest.approx(2 / 6) and iou[1] == 1.0 and np.isnan(iou[2])
 
 
-def test_occluded_region_erodes_the_thin_rim():
-    modal = np.zeros((1, 12, 12), bool)
+def test_occluded_region_is_eroded_as_the_reference_erodes_at_800_rows():
+    """The reference's 5x5 erosion at 800 rows is a 2-px rim; at 128 rows (the clips here)
+    the same share of the object is under a pixel: nothing is eroded, thin hidden parts count."""
+    assert [erosion_size(h) for h in (128, 256, 400, 600, 800, 1600)] == [1, 3, 3, 5, 5, 9]
+    modal = np.zeros((1, 800, 800), bool)
     amodal = np.zeros_like(modal)
-    amodal[0, 1:11, 1:11] = True
-    modal[0, 1:11, 1:6] = True  # hidden: columns 6-10 (5 wide)
-    region = occluded_region(modal, amodal)
-    # a 5x5 erosion keeps only the centre column of the 5-wide hidden strip, rows 3-8
-    assert region[0].sum() == 6 and region[0][:, 8].sum() == 6
-    thin = modal.copy()
-    thin[0, 1:11, 1:10] = True  # a 1-pixel rim hidden: nothing left after erosion
-    assert not occluded_region(thin, amodal).any()
+    amodal[0, 100:700, 100:700] = True
+    modal[0, 100:700, 100:690] = True  # a 10-px strip hidden: a 2-px rim of it eroded
+    assert occluded_region(modal, amodal)[0].sum() == 6 * 596
+    small_modal, small_amodal = modal[:, ::8, ::8], amodal[:, ::8, ::8]  # 100 rows
+    thin = occluded_region(small_modal, small_amodal)  # a 1-px hidden strip stays
+    assert thin[0].sum() == (small_amodal & ~small_modal).sum() > 0
+
+
+def test_a_perfect_completion_scores_ssim_1_whatever_lies_outside_the_object():
+    """Completions are white outside the object, the true appearance black: SSIM's window
+    must not see that; and a perfect window adds no error to the pooled PSNR."""
+    rng = np.random.default_rng(0)
+    amodal = np.zeros((2, 32, 32), bool)
+    amodal[:, 8:24, 8:24] = True
+    hidden = amodal.copy()
+    hidden[:, :, :16] = False
+    truth = np.where(amodal[..., None], rng.integers(0, 256, (2, 32, 32, 3)), 0).astype(np.uint8)
+    done = np.where(amodal[..., None], truth, 255).astype(np.uint8)
+    assert psnr_ssim_in_region(done, truth, hidden, amodal) == (float("inf"), 1.0)
+    worse = done.copy()
+    worse[hidden] = 255 - worse[hidden]
+    one = completion_errors(worse, truth, hidden, amodal)
+    perfect = completion_errors(done, truth, hidden, amodal)
+    psnr, ssim = pooled_psnr_ssim([one, perfect])
+    assert psnr == pytest.approx(pooled_psnr_ssim([one])[0] + 10 * np.log10(2))
+    assert ssim == pytest.approx((pooled_psnr_ssim([one])[1] + 1.0) / 2)
 
 
 def test_a_missed_label_is_not_a_hidden_frame():

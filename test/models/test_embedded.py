@@ -147,6 +147,6 @@ def test_embedded_stage2_student_paints_a_hidden_part_in_the_objects_colours():
     done = completer(clip.rgb, [exact])[0]
     hidden = occluded_region(modal, amodal)
     truth = clip.appearance[OBJECT][..., :3]
-    psnr, _ = psnr_ssim_in_region(done.rgb, truth, hidden)
-    white, _ = psnr_ssim_in_region(np.full_like(truth, 255), truth, hidden)
+    psnr, _ = psnr_ssim_in_region(done.rgb, truth, hidden, amodal)
+    white, _ = psnr_ssim_in_region(np.full_like(truth, 255), truth, hidden, amodal)
     assert psnr > white + MIN_COMPLETION_GAIN_DB, (psnr, white)
