@@ -15,8 +15,8 @@ No model of this working size and VAE can score above these.
 
 Stage 2 (`--stage 2`): each target's whole appearance on white goes through the VAE as stage
 2's targets do (`modal_rgb_pixels` of the amodal mask, decoded and resized back as a
-completion is); the PSNR is taken inside the hidden regions (eroded, as `eval` scores
-completions), next to what the working size alone loses (the same frames resized down and up,
+completion is); the PSNR is taken inside the hidden regions (as `eval` scores completions:
+`occluded_region`), next to what the working size alone loses (the same frames resized down and up,
 no VAE).
 
 Usage:
