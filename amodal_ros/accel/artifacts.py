@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from amodal_ros.core.staging import partial_prefix
+from amodal_ros.core.staging import partial_prefix, remove_partial
 
 log = logging.getLogger("amodal_ros.accel")
 
@@ -121,10 +121,7 @@ class ArtifactCache:
             pid = partial.name.rsplit("-", 1)[-1]
             if pid.isdigit() and not _running(int(pid)):
                 log.info("removing %s, left by a build that was killed", partial)
-                if partial.is_dir() and not partial.is_symlink():
-                    shutil.rmtree(partial, ignore_errors=True)
-                else:
-                    partial.unlink(missing_ok=True)
+                remove_partial(partial)
 
 
 _HOST = socket.gethostname()

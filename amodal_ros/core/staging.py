@@ -79,7 +79,12 @@ def remove_partials(final: Path) -> None:
     a process that was killed never reached its own cleanup."""
     final = Path(final)
     for partial in final.parent.glob(f"{partial_prefix(final)}*"):
-        if partial.is_dir() and not partial.is_symlink():
-            shutil.rmtree(partial, ignore_errors=True)
-        else:
-            partial.unlink(missing_ok=True)
+        remove_partial(partial)
+
+
+def remove_partial(partial: Path) -> None:
+    """Remove one staging folder or file (a link is unlinked, never followed)."""
+    if partial.is_dir() and not partial.is_symlink():
+        shutil.rmtree(partial, ignore_errors=True)
+    else:
+        partial.unlink(missing_ok=True)

@@ -562,7 +562,9 @@ class AmodalNode(LifecycleNode):
     def _warn_unanswered(self) -> None:
         """Say how many frames a deactivation leaves without a result: the queued windows' and
         those waiting for the next stride (a deactivation stops, it does not drain)."""
-        queued = (len(self.queue), self.queue.waiting_frames()) if self.queue else (0, 0)
+        queued = (
+            (len(self.queue), self.queue.waiting_frames()) if self.queue is not None else (0, 0)
+        )
         waiting = self.front.buffer.frames_waiting if self.front is not None else 0
         if (queued[1] or waiting) and self.context.ok():
             self.get_logger().warning(

@@ -59,7 +59,7 @@ def ship(
     from amodal_ros.models.registry import EMBEDDED_ROOT
 
     dest = dest or EMBEDDED_ROOT
-    with _shipping(dest) as work, _unshared(work):
+    with _shipping(dest) as work:
         for run, folder in SHIPPED.items():
             _copy_checkpoint(train_out / run / "final", work / folder)
         report = _read_report(work)  # the students' and the decoder's records stay
@@ -86,7 +86,7 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     stage = record.get("stage", 1)  # students before stage 2: 1
     name = STUDENT_FOLDERS[stage]
     dest = dest or EMBEDDED_ROOT
-    with _shipping(dest) as work, _unshared(work):
+    with _shipping(dest) as work:
         _copy_checkpoint(distill_out / "final", work / name)
         report = _read_report(work)
         before = report.get(name) if record.get("fine_tuned_from") else None
@@ -117,7 +117,7 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
                 "the latent space it was fine-tuned in (train with trainable: decoder and "
                 "init the shipped model)"
             )
-    with _shipping(dest) as work, _unshared(work):
+    with _shipping(dest) as work:
         for folder in folders:
             _copy_files(source, work / folder.name / "vae")
         report = _read_report(work)
@@ -177,25 +177,17 @@ def _copy_files(source: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def _shipping(dest: Path) -> Iterator[Path]:
-    """A copy of `dest` (links kept) to ship into; it replaces `dest` when the body succeeds
-    and is removed when it fails."""
+    """A copy of `dest` to ship into, its shared components as copies while the body replaces
+    folders and linked again after it; it replaces `dest` when the body succeeds and is removed
+    when it fails."""
     with staged_path(dest) as work:
         if dest.is_dir():
             shutil.copytree(dest, work, symlinks=True)
         else:
             work.mkdir(parents=True)
+        _unshare(work)
         yield work
-
-
-@contextlib.contextmanager
-def _unshared(dest: Path):
-    """Shared components as copies while the body replaces folders, linked again after it
-    (also when it fails: what is equal is stored once whatever happened)."""
-    _unshare(dest)
-    try:
-        yield
-    finally:
-        _share(dest)
+        _share(work)
 
 
 def _share(dest: Path) -> None:
