@@ -57,6 +57,7 @@ from amodal_ros.core.config import (
 )
 from amodal_ros.core.errors import InputError
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, check_stride
+from amodal_ros.pipeline.window import BACK, GAP
 
 log = logging.getLogger("amodal_ros.replay")
 
@@ -172,6 +173,7 @@ def format_summary(summary: dict) -> str:
     skipped = ", ".join(f"{k} {v}" for k, v in s["skipped"].items()) or "none"
     unmatched = ", ".join(f"{k} {v}" for k, v in s["unmatched"].items() if v) or "none"
     written = ", ".join(f"{k} {v}" for k, v in s["messages_written"].items())
+    restarts = s.get("stream_restarts", {"gap": 0, "stamp_back": 0})  # older summaries: none
     return "\n".join(
         [
             f"replayed {s['bag']} -> {s['out']} ({s['storage']}) in {s['seconds']:.1f} s",
@@ -180,7 +182,9 @@ def format_summary(summary: dict) -> str:
             f"{s['frames_synchronised']}, sampled {s['frames_sampled']}; windows "
             f"{s['windows']} ({s['windows_model']} through the model, "
             f"{s['windows_failed']} failed); results written {s['results_written']}",
-            f"  skipped: {skipped}; unmatched: {unmatched}",
+            f"  skipped: {skipped}; unmatched: {unmatched}; window started over: "
+            f"{restarts['gap']} after gaps longer than a window, {restarts['stamp_back']} "
+            "where a stamp went back",
             f"  throughput: {s['frames_per_s']:.2f} input frames/s, "
             f"{s['sampled_frames_per_s']:.2f} sampled frames/s (latency is 0 in replay)",
             f"  written: {written}",
@@ -474,6 +478,7 @@ class _Replay:
             "messages_read": self.read,
             "frames_synchronised": front.frames_in,
             "frames_sampled": front.frames_sampled,
+            "stream_restarts": {"gap": front.restarts[GAP], "stamp_back": front.restarts[BACK]},
             "windows": self.windows,
             "windows_model": self.processor.model_windows,
             "frames_with_objects": self.frames_with_objects,

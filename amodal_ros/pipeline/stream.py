@@ -12,6 +12,7 @@ ROS-free: messages are converted by a callable passed in.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -92,6 +93,7 @@ class StreamFront:
         self.frames_in = 0  # synchronised frames
         self.frames_sampled = 0
         self.frames_rejected = 0
+        self.restarts: Counter = Counter()  # times the window started over, by restart_cause
 
     def add(self, name: str, stamp_ns: int, message) -> list[Window]:
         """Feed one message; returns the windows it completes (usually none or one)."""
@@ -121,8 +123,10 @@ class StreamFront:
             if self.tracker is not None:  # per-frame ids -> stable track ids
                 frame = replace(frame, labels=self.tracker.update(frame.stamp_ns, frame.labels))
             self.frames_sampled += 1
-            if self.buffer.starts_over(frame.stamp_ns):  # the frames waiting for a stride first
+            cause = self.buffer.restart_cause(frame.stamp_ns)
+            if cause:  # the frames waiting for a stride get their window first
                 windows += self._last_window()
+                self.restarts[cause] += 1
             window = self.buffer.push(frame)
             if window is not None:
                 windows.append(window)

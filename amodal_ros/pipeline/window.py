@@ -38,6 +38,9 @@ class Window:
         return np.stack([f.labels == object_id for f in self.frames])
 
 
+BACK, GAP = "stamp went back", "gap longer than a window"  # why a stream starts over
+
+
 class WindowBuffer:
     """The last `num_frames` sampled frames; emits a window every `stride` frames.
 
@@ -52,7 +55,7 @@ class WindowBuffer:
     longer than `object_timeout_ns` is dropped and reported by `pop_dropped()`. Memory is bounded
     by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards, or one after a
     gap longer than a window, resets the buffer (`StreamFront` flushes the frames still waiting
-    first: `starts_over`): the model reads a window as one stretch of evenly spaced video, and
+    first: `restart_cause`): the model reads a window as one stretch of evenly spaced video, and
     shorter gaps are reported as the window's `frames_missing`.
     """
 
@@ -78,7 +81,7 @@ class WindowBuffer:
         buffer fills (so every early frame is still answered), else None."""
         if self.frames and frame.stamp_ns == self.frames[-1].stamp_ns:
             return None  # the same frame again (a duplicate message)
-        if self.starts_over(frame.stamp_ns):
+        if self.restart_cause(frame.stamp_ns):
             lost = list(self.last_seen)
             self.reset()
             self._dropped = lost  # their caches can go: the stream started over
@@ -96,14 +99,17 @@ class WindowBuffer:
         self._emitted_full |= full
         return self._emit()
 
-    def starts_over(self, stamp_ns: int) -> bool:
-        """Whether a frame of this stamp starts the stream over: it is older than the newest
-        frame (a bag loop, a sim-time reset), or comes after more than a window's time without
-        frames (a camera dropout, a seek); pushing it resets the buffer."""
+    def restart_cause(self, stamp_ns: int) -> str | None:
+        """Why a frame of this stamp starts the stream over, or None when it does not: BACK,
+        it is older than the newest frame (a bag loop, a sim-time reset), or GAP, it comes
+        after more than a window's time without frames (a camera dropout, a seek, a camera
+        slower than a window); pushing it resets the buffer."""
         if not self.frames:
-            return False
+            return None
         gap = stamp_ns - self.frames[-1].stamp_ns
-        return gap < 0 or (self.period_ns > 0 and gap > self.num_frames * self.period_ns)
+        if gap < 0:
+            return BACK
+        return GAP if self.period_ns > 0 and gap > self.num_frames * self.period_ns else None
 
     def flush(self) -> Window | None:
         """End of the stream: a window for the frames added since the last window (which the

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
+from amodal_ros.pipeline.window import BACK, GAP
 
 try:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -34,6 +35,7 @@ class Counters:
     matched: int = 0  # synchronised frames
     sampled: int = 0
     rejected: int = 0
+    restarts: Counter = field(default_factory=Counter)  # window started over, by cause
     dropped: int = 0  # whole windows dropped by the queue
     queued: int = 0
     windows_done: int = 0
@@ -65,6 +67,8 @@ class StreamHealth:
         stride, frame_rate: the stream's, so that dropped windows come with the stride the
             measured window times would keep up with; longest: the longest stride its publish
             policy allows (`stream.longest_stride`).
+        num_frames: the model's window, so that a window started over by a gap can say how
+            long a gap that is (num_frames / frame_rate).
     """
 
     def __init__(
@@ -75,8 +79,10 @@ class StreamHealth:
         stride: int = 1,
         frame_rate: float = 8.0,
         longest: int | None = None,
+        num_frames: int = 25,
     ):
         self.inputs = inputs
+        self.num_frames = num_frames
         self.sync_tolerance = sync_tolerance
         self.stride, self.frame_rate, self.longest = stride, frame_rate, longest
         self.last = Counters(start)
@@ -105,6 +111,8 @@ class StreamHealth:
                 f"dropped {now.dropped - then.dropped} stale window(s): inference is slower than "
                 "the stride; " + self._stride_hint(now.model_seconds)
             )
+        restarted = now.restarts - then.restarts
+        warnings += self._restart_warnings(restarted, now.sampled - then.sampled, dt)
         rates = {k: (now.received[k] - then.received[k]) / dt for k in (RGB, MASKS, DEPTH)}
         values = {
             "input rate rgb (Hz)": f"{rates[RGB]:.2f}",
@@ -112,6 +120,7 @@ class StreamHealth:
             "input rate depth (Hz)": f"{rates[DEPTH]:.2f}",
             "frames sampled": str(now.sampled),
             "frames rejected": str(now.rejected),
+            "stream restarts (gap / stamp back)": f"{now.restarts[GAP]} / {now.restarts[BACK]}",
             "unmatched messages": str(sum(now.unmatched.values())),
             "model windows": str(now.windows_done - now.passthrough),
             "model window time p50/p95/max (s)": spread(now.model_seconds),
@@ -126,8 +135,11 @@ class StreamHealth:
             "results published": str(now.published),
         }
         level, message = OK, "ok"
-        if new_unmatched or now.dropped > then.dropped or stalled:
-            level, message = WARN, "unmatched or incomplete inputs, or dropped windows"
+        if new_unmatched or now.dropped > then.dropped or stalled or restarted[GAP]:
+            level, message = (
+                WARN,
+                ("unmatched or incomplete inputs, dropped windows, or gaps longer than a window"),
+            )
         if now.errors > then.errors:  # a failure in this period; the total is in the values
             failed = now.errors - then.errors
             level, message = (
@@ -135,6 +147,28 @@ class StreamHealth:
                 f"{failed} window(s) failed in the last {dt:.1f} s; see the log",
             )
         return Report(level, message, values, warnings)
+
+    def _restart_warnings(self, new: Counter, sampled: int, dt: float) -> list[str]:
+        """Why the window started over in this period, and what to change for a gap: a window
+        that starts over holds the frames since then only, and a camera slower than a window
+        starts it over at every frame, so the model never sees more than one."""
+        warnings = []
+        if new[GAP]:
+            span = self.num_frames / self.frame_rate if self.frame_rate > 0 else 0.0
+            warnings.append(
+                f"the window started over {new[GAP]} time(s) in {sampled} sampled frame(s) in "
+                f"the last {dt:.1f} s after frames more than a window apart ({self.num_frames} "
+                f"frames at frame_rate {self.frame_rate:g} = {span:.2f} s): a camera dropout, "
+                "or a camera slower than that; if frames keep arriving further apart, set "
+                "frame_rate at or below the camera's rate"
+            )
+        if new[BACK]:
+            warnings.append(
+                f"the window started over {new[BACK]} time(s) in the last {dt:.1f} s because "
+                "a stamp went back (a bag loop, a sim-time reset, or a publisher with another "
+                "clock)"
+            )
+        return warnings
 
     def _stride_hint(self, model_seconds: list[float]) -> str:
         """What to change, from the recent windows' times when there are some."""

@@ -230,6 +230,7 @@ class AmodalNode(LifecycleNode):
             self.stream.stride,
             self.stream.frame_rate,
             longest_stride(self.stream, self.inference.num_frames),
+            self.inference.num_frames,
         )
         self.worker.start()
         self._timer = self.create_timer(self.options.diagnostics_period, self._report)
@@ -454,6 +455,7 @@ class AmodalNode(LifecycleNode):
                 matched=front.sync.matched if front else 0,
                 sampled=front.frames_sampled if front else 0,
                 rejected=front.frames_rejected if front else 0,
+                restarts=Counter(front.restarts) if front else Counter(),
             )
         counters.dropped = self.queue.dropped if self.queue else 0
         counters.queued = len(self.queue) if self.queue else 0

@@ -23,6 +23,7 @@ from amodal_ros.pipeline.factory import Pipelines, resolve_depth_source
 from amodal_ros.pipeline.free_space import keep_band
 from amodal_ros.pipeline.processor import WindowProcessor, depth_order
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront
+from amodal_ros.pipeline.window import BACK, GAP
 
 NUM_FRAMES = 4
 P = 125_000_000  # ns: 8 fps, the default model rate
@@ -331,6 +332,16 @@ def test_bag_loop_restarts_the_stream(mask_only):
     again, _ = run_stream(front, processor, frames, order=(RGB, MASKS))
     assert [w.full for w in first] == [w.full for w in again] == [False] * 3 + [True]
     assert [w.last.stamp_ns for w in again] == [w.last.stamp_ns for w in first]
+    assert front.restarts == {BACK: 1}
+
+
+def test_a_camera_slower_than_a_window_restarts_it_at_every_frame_and_counts_it(mask_only):
+    # 4 frames at 8 fps span 0.5 s; frames 0.6 s apart never share a window
+    front, processor = make(mask_only, publish_frames="latest")
+    frames = [scene(i) for i in range(5)]
+    windows, results = run_stream(front, processor, frames, period=P * 24 // 5, order=(RGB, MASKS))
+    assert [len(w.frames) for w in windows] == [1] * 5 and len(results) == 5
+    assert front.restarts == {GAP: 4}
 
 
 def test_a_stride_longer_than_the_window_is_refused_where_every_frame_is_answered(mask_only):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from amodal_ros.core.frames import Frame
-from amodal_ros.pipeline.window import Window, WindowBuffer
+from amodal_ros.pipeline.window import BACK, GAP, Window, WindowBuffer
 
 P = 125_000_000  # ns, 8 fps
 H, W = 6, 8
@@ -146,7 +146,8 @@ def test_a_gap_longer_than_a_window_starts_over_and_a_shorter_one_is_reported():
     buf = buffer(5, 2)  # a window spans 5 periods
     for i in range(6):
         buf.push(frame(i, ids=(3,)))
-    assert not buf.starts_over(10 * P) and buf.starts_over(11 * P)
+    assert buf.restart_cause(10 * P) is None and buf.restart_cause(11 * P) == GAP
+    assert buf.restart_cause(4 * P) == BACK
     w = buf.push(frame(10, ids=(3,)))  # 4 slots lost: still one stretch of video
     assert (w.full, indices(w), w.frames_missing) == (True, [2, 3, 4, 5, 10], 4)
     w = buf.push(frame(16, ids=(3,)))  # 6 periods without a frame: a dropout, a seek

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
+from amodal_ros.pipeline.window import BACK, GAP
 from amodal_ros.ros.diagnostics import ERROR, OK, WARN, Counters, StreamHealth, spread
 
 TOPICS = {RGB: "/cam/rgb", MASKS: "/seg/labels", DEPTH: "/cam/depth"}
@@ -65,6 +66,19 @@ def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
     # the median (2.2 s, not the outlier) against a window due every 5 / 8 s: stride 18
     assert "a window takes 2.20 s (median of the last 3), one is due every 0.62 s" in warning
     assert "set stride >= 18, or use a faster preset" in warning
+
+
+def test_a_window_started_over_by_gaps_warns_with_the_rate_to_set_and_a_bag_loop_says_so():
+    health = StreamHealth(TOPICS, 0.01, start=0.0, frame_rate=30.0, num_frames=25)
+    report = health.update(Counters(time=5.0, sampled=5, restarts=Counter({GAP: 4, BACK: 1})))
+    gap, back = report.warnings
+    assert gap.startswith("the window started over 4 time(s) in 5 sampled frame(s)")
+    assert "(25 frames at frame_rate 30 = 0.83 s)" in gap and "set frame_rate at or below" in gap
+    assert back.startswith("the window started over 1 time(s)") and "stamp went back" in back
+    assert report.level == WARN and report.values["stream restarts (gap / stamp back)"] == "4 / 1"
+    # only what is new is reported; a bag loop alone is no warning level
+    report = health.update(Counters(time=10.0, sampled=9, restarts=Counter({GAP: 4, BACK: 2})))
+    assert len(report.warnings) == 1 and report.level == OK
 
 
 def test_spread_of_nothing_yet():
