@@ -173,7 +173,7 @@ def format_summary(summary: dict) -> str:
     skipped = ", ".join(f"{k} {v}" for k, v in s["skipped"].items()) or "none"
     unmatched = ", ".join(f"{k} {v}" for k, v in s["unmatched"].items() if v) or "none"
     written = ", ".join(f"{k} {v}" for k, v in s["messages_written"].items())
-    restarts = s.get("stream_restarts", {"gap": 0, "stamp_back": 0})  # older summaries: none
+    restarts = s["stream_restarts"]
     return "\n".join(
         [
             f"replayed {s['bag']} -> {s['out']} ({s['storage']}) in {s['seconds']:.1f} s",
