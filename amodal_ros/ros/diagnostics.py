@@ -151,7 +151,7 @@ class StreamHealth:
     def _restart_warnings(self, new: Counter, sampled: int, dt: float) -> list[str]:
         """Why the window started over in this period, and what to change for a gap: a window
         that starts over holds the frames since then only, and a camera slower than a window
-        starts it over at every frame, so the model never sees more than one."""
+        starts it over at every frame, so no window ever fills and the model never runs."""
         warnings = []
         if new[GAP]:
             span = self.num_frames / self.frame_rate if self.frame_rate > 0 else 0.0
@@ -159,7 +159,8 @@ class StreamHealth:
                 f"the window started over {new[GAP]} time(s) in {sampled} sampled frame(s) in "
                 f"the last {dt:.1f} s after frames more than a window apart ({self.num_frames} "
                 f"frames at frame_rate {self.frame_rate:g} = {span:.2f} s): a camera dropout, "
-                "or a camera slower than that; if frames keep arriving further apart, set "
+                "or a camera slower than that, whose windows never fill (the visible masks are "
+                "sent, flagged 'window not full'); if frames keep arriving further apart, set "
                 "frame_rate at or below the camera's rate"
             )
         if new[BACK]:
