@@ -136,10 +136,8 @@ class StreamHealth:
         }
         level, message = OK, "ok"
         if new_unmatched or now.dropped > then.dropped or stalled or restarted[GAP]:
-            level, message = (
-                WARN,
-                ("unmatched or incomplete inputs, dropped windows, or gaps longer than a window"),
-            )
+            message = "unmatched or incomplete inputs, dropped windows, or gaps over a window"
+            level = WARN
         if now.errors > then.errors:  # a failure in this period; the total is in the values
             failed = now.errors - then.errors
             level, message = (
