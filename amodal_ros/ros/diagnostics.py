@@ -152,7 +152,7 @@ class StreamHealth:
         starts it over at every frame, so no window ever fills and the model never runs."""
         warnings = []
         if new[GAP]:
-            span = self.num_frames / self.frame_rate if self.frame_rate > 0 else 0.0
+            span = self.num_frames / self.frame_rate
             warnings.append(
                 f"the window started over {new[GAP]} time(s) in {sampled} sampled frame(s) in "
                 f"the last {dt:.1f} s after frames more than a window apart ({self.num_frames} "
