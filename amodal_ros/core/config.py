@@ -58,6 +58,7 @@ STUDENT_MAX_STEPS = 2  # a distilled student samples in 1 or 2 UNet evaluations 
 
 MASK_RESIZES = ("nearest", "area")
 MASK_UPSAMPLES = ("nearest", "smooth")
+MIRROR_ENSEMBLES = ("off", "on")
 # What a checkpoint without our metadata (the published Diffusion-VAS folders) is run with:
 # the published working size, and the authors' inference path (REFERENCE.md), which produced
 # the paper's numbers: 'reference' conditioning, binary masks in, R+G+B > 600 at the working
@@ -70,6 +71,7 @@ PUBLISHED_DEFAULTS = {
     "mask_resize": "nearest",
     "mask_upsample": "nearest",
     "rgb_sum_threshold": 600,
+    "mirror_ensemble": "off",
 }
 # The fields a model decides when they are left at these values (InferenceConfig.for_model).
 MODEL_FIELDS = {
@@ -79,6 +81,7 @@ MODEL_FIELDS = {
     "mask_resize": AUTO,
     "mask_upsample": AUTO,
     "rgb_sum_threshold": -1,
+    "mirror_ensemble": AUTO,
 }
 
 
@@ -175,9 +178,10 @@ class Config:
 class InferenceConfig(Config):
     """How one window is sampled.
 
-    The MODEL_FIELDS (working size, conditioning mode, mask resizing and threshold) default to
-    the model's own values (`for_model`): a model trained here records them in its folder; a
-    published checkpoint runs as the authors' code does (PUBLISHED_DEFAULTS).
+    The MODEL_FIELDS (working size, conditioning mode, mask resizing, threshold and mirror
+    ensemble) default to the model's own values (`for_model`): a model trained here records
+    them in its folder; a published checkpoint runs as the authors' code does
+    (PUBLISHED_DEFAULTS).
 
     `conditioning_mode`:
       - "consistent": as the model was trained; every frame's cross-attention sees the
@@ -238,6 +242,15 @@ class InferenceConfig(Config):
         None,
         None,
         (AUTO, *MASK_UPSAMPLES),
+    )
+    mirror_ensemble: str = param(
+        AUTO,
+        "stage 1 also runs each window mirrored left-right and averages the two scores before "
+        "the threshold ('on': twice stage 1's UNet and decoder work; 'off'); 'auto' = the "
+        "model's (chosen on validation clips)",
+        None,
+        None,
+        (AUTO, *MIRROR_ENSEMBLES),
     )
     max_batch_objects: int = param(
         0,

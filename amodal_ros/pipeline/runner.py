@@ -210,15 +210,16 @@ class WarmStarts:
     (`InferenceConfig.warm_start`); state of one stream, kept apart from the encodings."""
 
     def __init__(self):
-        self._last: dict[tuple[Hashable, int], tuple[list, torch.Tensor]] = {}
+        self._last: dict[tuple[Hashable, Hashable], tuple[list, torch.Tensor]] = {}
 
-    def init(self, object_id: Hashable, sample: int, keys: Sequence[Hashable]):
+    def init(self, object_id: Hashable, sample: Hashable, keys: Sequence[Hashable]):
         """The previous latents of (object, sample) aligned to this window's frame `keys`, or
-        None when there are none or too few frames are shared."""
+        None when there are none or too few frames are shared. `sample` names one sampled
+        window of the object (stage 1: its sample index and view)."""
         previous = self._last.get((object_id, sample))
         return None if previous is None else align_previous(*previous, keys)
 
-    def remember(self, object_id: Hashable, sample: int, keys, latents: torch.Tensor) -> None:
+    def remember(self, object_id: Hashable, sample: Hashable, keys, latents: torch.Tensor) -> None:
         """Keep [T, 4, h, w] `latents` sampled for the frames `keys`."""
         self._last[(object_id, sample)] = (list(keys), latents)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,6 +30,9 @@ class AmodalSegmenter(StagePipeline):
     each object's noise is seeded from (seed, object id, sample), so results do not depend on
     batching. Per-frame encodings go through `cache`: pass the same cache with stable object ids
     and frame keys across sliding windows and only new frames are encoded.
+    With `config.mirror_ensemble` 'on', every window also runs mirrored left-right and each
+    object's scores are the mean of both views (a scene's mirror image is as plausible as the
+    scene, and the two answers' errors differ): twice the UNet and decoder work.
     `from_pretrained` loads a mask-only or mask+depth checkpoint folder (or 'embedded').
     """
 
@@ -80,43 +84,55 @@ class AmodalSegmenter(StagePipeline):
         check_frames("depth", inverse_depth, t, h, w, None)
         cache = cache if cache is not None else FrameEncodingCache()
 
-        # 2. shared per-frame depth conditioning (one encoding per frame, for all objects)
-        depth_latents = None
+        # 2-3. conditioning per view (as seen, and mirrored with mirror_ensemble 'on'): shared
+        # per-frame depth, and each object's masks (latents + CLIP), cached per frame
+        views = (False, True) if cfg.mirror_ensemble == "on" else (False,)
+        depth_pixels = None
         if inverse_depth is not None:
-            pixels = preprocess.depth_pixels(
+            depth_pixels = preprocess.depth_pixels(
                 normalize_window(inverse_depth), cfg.height, cfg.width
             )
-            depth_latents, _ = self.sampler.encoder.encode(
-                "depth", None, tracks[0].keys(), pixels, cache, with_clip=False
-            )
+        mask_pixels = [
+            preprocess.mask_pixels(track.masks, cfg.height, cfg.width, cfg.mask_resize)
+            for track in tracks
+        ]
+        conditions = {}
+        encode = functools.partial(self._encode, cache)
+        for mirrored in views:
+            depth_latents = None
+            if depth_pixels is not None:
+                depth_latents, _ = encode("depth", None, tracks[0].keys(), depth_pixels, mirrored)
+            for i, track in enumerate(tracks):
+                latents, clip = encode(
+                    "mask", track.object_id, track.keys(), mask_pixels[i], mirrored
+                )
+                if depth_latents is not None:
+                    latents = torch.cat([latents, depth_latents], dim=1)  # [T, 8, h, w]
+                conditions[i, mirrored] = (latents, clip)
 
-        # 3. per-object mask conditioning (latents + CLIP), cached per frame
-        conditions = []
-        for track in tracks:
-            pixels = preprocess.mask_pixels(track.masks, cfg.height, cfg.width, cfg.mask_resize)
-            latents, clip = self.sampler.encoder.encode(
-                "mask", track.object_id, track.keys(), pixels, cache, with_clip=True
-            )
-            if depth_latents is not None:
-                latents = torch.cat([latents, depth_latents], dim=1)  # [T, 8, h, w]
-            conditions.append((latents, clip))
-
-        # 4-6. sample every (object, sample) window in bounded batches, decode
-        owners = [(i, track, s) for i, track in enumerate(tracks) for s in range(cfg.num_samples)]
+        # 4-6. sample every (object, sample, view) window in bounded batches, decode
+        owners = [
+            (i, track, s, mirrored)
+            for i, track in enumerate(tracks)
+            for s in range(cfg.num_samples)
+            for mirrored in views
+        ]
         jobs = [
             SamplingJob(
-                *conditions[i],
+                *conditions[i, mirrored],
                 stable_seed(cfg.seed, "noise", track.object_id, s),
-                self._warm_init(warm, track, s),
+                self._warm_init(warm, track, (s, mirrored)),
             )
-            for i, track, s in owners
+            for i, track, s, mirrored in owners
         ]
         # stage 1 needs only R+G+B: reduced on the device, one small copy per window
         sums, indices = self.sampler.run(jobs, frames, progress=progress, reduce=rgb_sum)
         if cfg.warm_start > 0 and warm is not None:
-            for (_, track, s), latents in zip(owners, self.sampler.last_latents):
+            for (_, track, s, mirrored), latents in zip(owners, self.sampler.last_latents):
                 if track.frame_keys is not None:  # without stamps there is no next window
-                    warm.remember(track.object_id, s, track.keys(), latents)
+                    warm.remember(track.object_id, (s, mirrored), track.keys(), latents)
+        if len(views) == 2:  # each mirrored window flipped back and averaged with its own
+            sums = mirror_average(sums[0::2], sums[1::2])
 
         # 7. threshold, resize to input size, union with the modal mask
         results = []
@@ -125,7 +141,15 @@ class AmodalSegmenter(StagePipeline):
             results.append(self._postprocess(track, own, indices, h, w))
         return results
 
-    def _warm_init(self, warm, track: ObjectTrack, sample: int) -> torch.Tensor | None:
+    def _encode(self, cache, kind: str, object_key, keys, pixels: np.ndarray, mirrored: bool):
+        """Latents (and, for masks, CLIP embeddings) of a window's conditioning frames, or of
+        their mirror image (under its own cache entries and noise augmentation)."""
+        with_clip = kind == "mask"
+        if mirrored:
+            kind, pixels = f"{kind}-mirrored", np.ascontiguousarray(pixels[..., ::-1])
+        return self.sampler.encoder.encode(kind, object_key, keys, pixels, cache, with_clip)
+
+    def _warm_init(self, warm, track: ObjectTrack, sample) -> torch.Tensor | None:
         if warm is None or self.config.warm_start <= 0 or track.frame_keys is None:
             return None  # without stamps, windows cannot be aligned
         return warm.init(track.object_id, sample, track.keys())
@@ -170,6 +194,14 @@ class AmodalSegmenter(StagePipeline):
             samples=samples,
             decoded=_none_if_all(decoded),
         )
+
+
+def mirror_average(sums: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+    """R+G+B sums [..., H, W] of windows and of their mirror images (mirrored back here)
+    averaged, rounded down so that the sum passes an integer threshold where the exact average
+    would pass it plus 0.5 (as the smooth upsampling compares)."""
+    total = sums.int() + mirrored.flip(-1).int()
+    return total.div(2, rounding_mode="floor").to(sums.dtype)
 
 
 def _none_if_all(decoded: np.ndarray) -> np.ndarray | None:

@@ -217,3 +217,55 @@ def test_rgb_sums_on_the_device_equal_the_sums_of_the_uint8_image():
     sums = rgb_sum(frames)
     assert sums.dtype == torch.int16 and sums.shape == (2, 5, 16, 24)
     torch.testing.assert_close(sums.long(), to_uint8(frames).long().sum(-1))
+
+
+def test_mirror_ensemble_answers_a_mirrored_window_with_the_mirrored_answer(
+    components12, tiny_config, tracks, inverse_depth
+):
+    """'on' averages each window's scores with those of its mirror image (flipped back), so,
+    without noise augmentation (the views' only other difference), mirroring the input
+    mirrors the answer; one pass alone does not (the UNet's kernels are not symmetric). Area
+    and bilinear resizing are mirror-symmetric at any size ratio (nearest is not)."""
+
+    def flip(a):
+        return np.ascontiguousarray(a[..., ::-1])
+
+    mirrored = [ObjectTrack(t.object_id, flip(t.masks)) for t in tracks]
+    answers = {}
+    for mode in ("on", "off"):
+        cfg = tiny_config.replace(
+            noise_aug_strength=0.0,
+            mirror_ensemble=mode,
+            mask_resize="area",
+            mask_upsample="smooth",
+        )
+        seg = AmodalSegmenter(components12, cfg)
+        seen, of_mirror = seg(tracks, inverse_depth), seg(mirrored, flip(inverse_depth))
+        answers[mode] = seen
+        worst = max(np.abs(flip(a.soft) - b.soft).max() for a, b in zip(seen, of_mirror))
+        assert (worst < 2e-3) == (mode == "on"), (mode, worst)
+        for a, b in zip(seen, of_mirror):
+            assert (flip(a.amodal) != b.amodal).mean() < (1e-3 if mode == "on" else 1.0)
+    assert not np.allclose(answers["on"][0].soft, answers["off"][0].soft)
+
+
+def test_mirror_ensemble_is_the_models_choice_unless_set():
+    from amodal_ros.core.config import InferenceConfig
+
+    assert InferenceConfig().for_model({}).mirror_ensemble == "off"  # published checkpoints
+    assert InferenceConfig().for_model({"mirror_ensemble": "on"}).mirror_ensemble == "on"
+    chosen = InferenceConfig(mirror_ensemble="off").for_model({"mirror_ensemble": "on"})
+    assert chosen.mirror_ensemble == "off"
+    with pytest.raises(ValueError, match="mirror_ensemble"):
+        InferenceConfig(mirror_ensemble="yes")
+
+
+def test_mirror_average_flips_back_and_rounds_as_the_smooth_threshold():
+    from amodal_ros.pipeline.stage1 import mirror_average
+
+    sums = torch.tensor([[[700, 0, 351]]], dtype=torch.int16)
+    mirrored = torch.tensor([[[350, 1, 0]]], dtype=torch.int16)  # flipped back: 0, 1, 350
+    averaged = mirror_average(sums, mirrored)
+    assert averaged.dtype == torch.int16
+    # 350.5 passes threshold 350 only as the smooth path compares (> 350 + 0.5): not at all
+    assert averaged.tolist() == [[[350, 0, 350]]]
