@@ -164,7 +164,9 @@ def run_bench(args: BenchArgs, log=print) -> dict:
     name = f"default, {other} object{'s' if other > 1 else ''} per call"
     variant = cfg.replace(max_batch_objects=other)
     add(name, lambda: DefaultScenario(name, pipes.with_config(variant), stream, publish))
-    for name, config in preset_configs(cfg).items():
+    # from the configuration as given: what a preset's model decides (a student's threshold and
+    # mirror ensemble) is its own, not stage 1's
+    for name, config in preset_configs(args.inference).items():
         if config.student:
             if name in args.skip:  # neither load its student nor time that student's floor
                 continue
@@ -174,6 +176,15 @@ def run_bench(args: BenchArgs, log=print) -> dict:
                 continue
             student_pipes = student
             add(name, lambda p=student, n=name: DefaultScenario(n, p, stream, publish))
+            if student.config.mirror_ensemble == "on":  # the model's choice: what it costs
+                one_view = f"{name}, one view"
+                single = config.replace(mirror_ensemble="off")
+                add(
+                    one_view,
+                    lambda p=student, c=single, n=one_view: DefaultScenario(
+                        n, p.with_config(c), stream, publish
+                    ),
+                )
             if stream_cfg.completion_checkpoint:  # what the node adds to publish completions
                 with_completions = f"{name} + completions"
                 add(
@@ -278,11 +289,13 @@ def run_bench(args: BenchArgs, log=print) -> dict:
 
 def _floor_share(scenario, floor: dict, summary: dict) -> float:
     """The share of a scenario's window that is bare UNet compute: its steps x the floor step
-    (every object in one call) of its own UNet; the rest of the window is overhead."""
+    (every object in one call) of its own UNet, twice with the mirror ensemble (each object's
+    window runs twice); the rest of the window is overhead."""
     if scenario.config.student and "student" in floor:  # a student of another architecture
         floor = floor["student"]
     step = floor["step_s"]["guided" if scenario.config.uses_guidance else "unguided"]
-    return summary["steps_per_window"] * step / summary["window_p50_s"]
+    views = 2 if scenario.config.mirror_ensemble == "on" else 1
+    return summary["steps_per_window"] * views * step / summary["window_p50_s"]
 
 
 def _floor_steps(floor: dict) -> str:
