@@ -355,6 +355,12 @@ class InferenceConfig(Config):
         return 1 if self.device == "cpu" else 4
 
     @property
+    def uses_mirror(self) -> bool:
+        """Whether stage 1 also runs each window mirrored (mirror_ensemble 'on'; 'auto' is the
+        model's, known once `for_model` has filled it)."""
+        return self.mirror_ensemble == "on"
+
+    @property
     def uses_guidance(self) -> bool:
         """Whether classifier-free guidance runs (a scale above 1 anywhere on the ramp)."""
         return max(self.min_guidance, self.max_guidance) > 1.0

@@ -176,7 +176,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
                 continue
             student_pipes = student
             add(name, lambda p=student, n=name: DefaultScenario(n, p, stream, publish))
-            if student.config.mirror_ensemble == "on":  # the model's choice: what it costs
+            if student.config.uses_mirror:  # the model's choice: what it costs
                 one_view = f"{name}, one view"
                 single = config.replace(mirror_ensemble="off")
                 add(
@@ -294,7 +294,7 @@ def _floor_share(scenario, floor: dict, summary: dict) -> float:
     if scenario.config.student and "student" in floor:  # a student of another architecture
         floor = floor["student"]
     step = floor["step_s"]["guided" if scenario.config.uses_guidance else "unguided"]
-    views = 2 if scenario.config.mirror_ensemble == "on" else 1
+    views = 2 if scenario.config.uses_mirror else 1
     return summary["steps_per_window"] * views * step / summary["window_p50_s"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -86,7 +85,7 @@ class AmodalSegmenter(StagePipeline):
 
         # 2-3. conditioning per view (as seen, and mirrored with mirror_ensemble 'on'): shared
         # per-frame depth, and each object's masks (latents + CLIP), cached per frame
-        views = (False, True) if cfg.mirror_ensemble == "on" else (False,)
+        views = (False, True) if cfg.uses_mirror else (False,)
         depth_pixels = None
         if inverse_depth is not None:
             depth_pixels = preprocess.depth_pixels(
@@ -97,14 +96,15 @@ class AmodalSegmenter(StagePipeline):
             for track in tracks
         ]
         conditions = {}
-        encode = functools.partial(self._encode, cache)
         for mirrored in views:
             depth_latents = None
             if depth_pixels is not None:
-                depth_latents, _ = encode("depth", None, tracks[0].keys(), depth_pixels, mirrored)
+                depth_latents, _ = self._encode(
+                    cache, "depth", None, tracks[0].keys(), depth_pixels, mirrored
+                )
             for i, track in enumerate(tracks):
-                latents, clip = encode(
-                    "mask", track.object_id, track.keys(), mask_pixels[i], mirrored
+                latents, clip = self._encode(
+                    cache, "mask", track.object_id, track.keys(), mask_pixels[i], mirrored
                 )
                 if depth_latents is not None:
                     latents = torch.cat([latents, depth_latents], dim=1)  # [T, 8, h, w]
@@ -131,7 +131,7 @@ class AmodalSegmenter(StagePipeline):
             for (_, track, s, mirrored), latents in zip(owners, self.sampler.last_latents):
                 if track.frame_keys is not None:  # without stamps there is no next window
                     warm.remember(track.object_id, (s, mirrored), track.keys(), latents)
-        if len(views) == 2:  # each mirrored window flipped back and averaged with its own
+        if cfg.uses_mirror:  # each mirrored window flipped back and averaged with its own
             sums = mirror_average(sums[0::2], sums[1::2])
 
         # 7. threshold, resize to input size, union with the modal mask
