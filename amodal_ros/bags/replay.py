@@ -19,9 +19,13 @@ Differences from the live node, all for an exact, complete and reproducible answ
     byte-identical bags;
   * at the end of the bag, frames sampled after the last window get one more window, so with
     the default `--publish-frames new` every sampled frame gets exactly one result;
-  * the 3D extents use the CameraInfo read so far (`camera_info_for`: the frame's own, else
-    the latest): a bag that logs a frame's CameraInfo after its images gives that frame the
-    previous one's intrinsics, and the bag's first frames none (EXTENT_NO_CAMERA_INFO).
+  * offline (`StreamFront(offline=True)`), the frames before the first full window wait for
+    it and are answered by the model, not sent as their modal masks as a live node sends
+    them, and with `new` each frame is answered by the window it sits nearest the middle of;
+  * the 3D extents use the CameraInfo read by the time the frame's window runs
+    (`camera_info_for`: the frame's own, else the latest): a bag that logs the newest frame's
+    CameraInfo after its images gives that frame the previous one's intrinsics, and frames
+    whose window runs before any CameraInfo was read none (EXTENT_NO_CAMERA_INFO).
 
 Corrupt messages (undecodable CDR, truncated or inconsistent images) are reported with topic
 and stamp, skipped and counted; the rest is processed. The output bag is written beside
@@ -262,6 +266,7 @@ class _Replay:
             use_depth,
             to_frame=self._to_frame,
             on_error=self._conversion_error,
+            offline=True,
         )
         self.role_of = {c.id: role for role, conns in self.conns.items() for c in conns}
 
@@ -399,12 +404,11 @@ class _Replay:
             self._process(window)
 
     def _to_frame(self, matched: dict):
-        from amodal_ros.interface.messages import camera_info_for, frame_from_messages
+        from amodal_ros.interface.messages import frame_from_messages
 
         for warning in self.frame_ids.check(matched):
             log.warning("%s", warning)
         frame = frame_from_messages(matched, self.compressed)
-        frame.camera_info = camera_info_for(self.camera_infos, frame.stamp_ns)
         self.frames_with_objects += bool(frame.labels.any())
         for held in self.held:  # a frame works: the failures before it were the frames' own
             log.warning(*held)
@@ -444,6 +448,10 @@ class _Replay:
             self.errors.append({"reason": reason, "topic": topic, key: ns, "error": text})
 
     def _process(self, window) -> None:
+        from amodal_ros.interface.messages import camera_info_for
+
+        for frame in window.frames:  # a frame's own CameraInfo may be logged after its images
+            frame.camera_info = camera_info_for(self.camera_infos, frame.stamp_ns)
         t0 = time.perf_counter()
         results = self.processor.process(window)
         self.timing["model"] += time.perf_counter() - t0

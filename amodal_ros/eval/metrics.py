@@ -190,7 +190,8 @@ def _percent(values: np.ndarray) -> float:
 def completion_errors(
     pred: np.ndarray, gt: np.ndarray, region: np.ndarray, inside: np.ndarray
 ) -> tuple[float, float, int] | None:
-    """(sum of squared errors, sum of SSIM, pixels) of RGB `pred` vs `gt` ([T, H, W, 3]
+    """(sum over pixels of the squared error averaged over R, G and B; sum of SSIM; pixels) of
+    RGB `pred` vs `gt` ([T, H, W, 3]
     uint8) over `region` ([T, H, W] bool, the hidden part of an object), for `pooled_psnr_ssim`;
     None when the region is empty.
 
@@ -204,7 +205,7 @@ def completion_errors(
     pred, gt = (np.where(inside[..., None], x, 255).astype(np.uint8) for x in (pred, gt))
     diff = pred.astype(np.float64)[region] - gt.astype(np.float64)[region]
     ssim = np.stack([_ssim_map(p, g) for p, g in zip(pred, gt)])[region]
-    return float((diff**2).sum()), float(ssim.sum()), int(region.sum())
+    return float((diff**2).mean(axis=1).sum()), float(ssim.sum()), int(region.sum())
 
 
 def pooled_psnr_ssim(errors: list[tuple[float, float, int]]) -> tuple[float, float]:
@@ -214,6 +215,24 @@ def pooled_psnr_ssim(errors: list[tuple[float, float, int]]) -> tuple[float, flo
     squared, ssim, pixels = (float(sum(v)) for v in zip(*errors))
     mse = squared / pixels
     return (float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))), ssim / pixels
+
+
+def completion_scores(pairs: list[tuple[tuple, tuple | None]]) -> dict[str, float]:
+    """The completion columns of `eval` from each window's (`completion_errors` over the whole
+    hidden region, the same over the part the predicted mask covers or None).
+
+    The pooled PSNR over every hidden pixel is what a user sees, but a hidden pixel the mask
+    missed is white in the completion whatever stage 2 paints, so it mixes two stages; the
+    PSNR over covered pixels and the covered share keep them apart."""
+    psnr, ssim = pooled_psnr_ssim([every for every, _ in pairs])
+    found = [f for _, f in pairs if f is not None]
+    hidden = sum(every[2] for every, _ in pairs)
+    return {
+        "completion_psnr_db": psnr,
+        "completion_ssim": ssim,
+        "completion_psnr_found_db": pooled_psnr_ssim(found)[0] if found else float("nan"),
+        "completion_coverage": 100.0 * sum(f[2] for f in found) / hidden,
+    }
 
 
 def psnr_ssim_in_region(

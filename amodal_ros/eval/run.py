@@ -31,10 +31,10 @@ from amodal_ros.eval.metrics import (
     average_precision,
     box_detections,
     completion_errors,
+    completion_scores,
     frame_iou,
     mean_scores,
     occluded_region,
-    pooled_psnr_ssim,
     score_window,
 )
 
@@ -93,7 +93,7 @@ def run(args: EvalArgs) -> dict:
     families: list[str] = []  # each window's object family, in the order of every method's
     boxes: dict[str, list] = {}  # method -> [(scores, hits, num_gt)] per window
     topk, shown = [], []
-    completion: dict[str, list] = {}  # method -> (PSNR, SSIM) per object window
+    completion: dict[str, list] = {}  # method -> completion errors (all, found) per window
     started = time.perf_counter()
     for clip in tqdm(clips, desc="eval", unit="clip", disable=not args.progress):
         predictions = {}
@@ -134,11 +134,9 @@ def run(args: EvalArgs) -> dict:
     samples = args.inference.num_samples
     if topk:
         results[MODEL][f"top{samples}_mIoU"] = 100.0 * float(np.mean(topk))
-    for name, errors in completion.items():
-        if errors:
-            psnr, ssim = pooled_psnr_ssim(errors)
-            results[name]["completion_psnr_db"] = psnr
-            results[name]["completion_ssim"] = ssim
+    for name, pairs in completion.items():
+        if pairs:
+            results[name].update(completion_scores(pairs))
     summary = {
         "split": "data folder" if args.data else args.split,
         "start": args.start,
@@ -250,8 +248,9 @@ def _run_model(clip, processor):
             hidden = occluded_region(clip.visible[i], clip.amodal[i])
             truth = clip.appearance[i][..., :3]
             errors = completion_errors(rgb, truth, hidden, clip.amodal[i])
-            if errors is not None:
-                completion.append(errors)
+            if errors is not None:  # and where the predicted mask found the hidden part
+                found = completion_errors(rgb, truth, hidden & amodal, clip.amodal[i])
+                completion.append((errors, found))
     return predictions, confidence, topk, completion
 
 
@@ -318,7 +317,11 @@ def _write(out: Path, summary: dict, shown) -> None:
         "stray_share: % of predicted amodal pixels farther than 3 px from the true mask. "
         "AP50_box: COCO-style AP at box IoU 0.5 of the per-frame amodal boxes (TAO-Amodal's "
         "metric); the model ranks by its mean soft score, baselines have no confidence (one "
-        "operating point).\n"
+        "operating point). completion_psnr_db / completion_ssim: stage 2's appearance against "
+        "the true one over every hidden pixel (pooled; white where the predicted mask missed "
+        "it); completion_psnr_found_db: only the hidden pixels the predicted mask covers "
+        "(stage 2's painting apart from stage 1's coverage); completion_coverage: % of hidden "
+        "pixels covered.\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
     with staged_path(out / "results.md") as staged:

@@ -246,9 +246,9 @@ class WindowProcessor:
         return cached_batch(self.cache, keys, lambda todo: compute([arrays[i] for i in todo]))
 
     def _published(self, window: Window) -> range:
-        n = len(window.frames)
+        stop = len(window.frames) - window.held_back
         count = window.new_frames if self.config.publish_frames == "new" else 1
-        return range(n - max(1, min(count, n)), n)
+        return range(stop - max(1, min(count, stop)), stop)
 
     def _invalid(self, window: Window, t: int, object_id: int, reason: int) -> ObjectFrameResult:
         modal = window.frames[t].labels == object_id

@@ -22,7 +22,7 @@ from amodal_ros.core.frames import Frame, FrameResult
 from amodal_ros.pipeline.rate import FrameRateSampler
 from amodal_ros.pipeline.sync import StampSynchronizer
 from amodal_ros.pipeline.tracking import IdTracker
-from amodal_ros.pipeline.window import Window, WindowBuffer
+from amodal_ros.pipeline.window import Window, WindowBuffer, centred_hold_back
 
 log = logging.getLogger("amodal_ros.stream")
 
@@ -57,6 +57,10 @@ class StreamFront:
         to_frame: builds a Frame from {"stamp_ns", "rgb", "masks"[, "depth"]} of raw messages;
             raises InputError for a bad frame, which is then reported via `on_error` and skipped.
         on_error: called with (stamp_ns, error) for every skipped frame.
+        offline: a recording, not a camera (replay): with publish_frames 'new' no frame is
+            answered before the first full window, which a live node does at once with the
+            modal masks (`amodal_valid` false) so that no frame waits, and each frame is
+            answered by the window it sits nearest the middle of (`centred_hold_back`).
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class StreamFront:
         use_depth: bool,
         to_frame: Callable[[dict], Frame],
         on_error: Callable[[int, Exception], None] | None = None,
+        offline: bool = False,
     ):
         check_stride(config, num_frames)
         self.config = config
@@ -78,6 +83,9 @@ class StreamFront:
             config.stride,
             int(config.object_timeout * 1e9),
             self.sampler.period_ns,
+            centred_hold_back(num_frames, config.stride)
+            if offline and config.publish_frames == "new"
+            else None,
         )
         self.tracker = (
             IdTracker(

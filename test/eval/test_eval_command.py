@@ -43,6 +43,8 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     model = results["model"]
     assert 0 <= model["mIoU"] <= 100 and 0 <= model["top2_mIoU"] <= 100
     assert model["completion_ssim"] <= 1.0 and model["completion_psnr_db"] > 0
+    # stage 2 where the mask covers the hidden part, and how much of it the mask covers
+    assert 0 <= model["completion_coverage"] <= 100 and "completion_psnr_found_db" in model
     # the baseline rows are exactly what the metrics give on the same fixed test clips
     windows, modal_windows = [], []
     for seed in split_seeds("test", 5):

@@ -10,6 +10,7 @@ from amodal_ros.eval.baselines import convex_hull, interpolate_visible_shape, mo
 from amodal_ros.eval.metrics import (
     WindowScores,
     completion_errors,
+    completion_scores,
     erosion_size,
     frame_iou,
     mean_scores,
@@ -64,6 +65,28 @@ def test_a_perfect_completion_scores_ssim_1_whatever_lies_outside_the_object():
     psnr, ssim = pooled_psnr_ssim([one, perfect])
     assert psnr == pytest.approx(pooled_psnr_ssim([one])[0] + 10 * np.log10(2))
     assert ssim == pytest.approx((pooled_psnr_ssim([one])[1] + 1.0) / 2)
+
+
+def test_completion_scores_keep_stage_2s_painting_apart_from_stage_1s_coverage():
+    """A mask that covers half the hidden part and paints it exactly: the PSNR over every
+    hidden pixel carries the white half (what a user sees), the PSNR over covered pixels is
+    perfect, and the coverage says half."""
+    amodal = np.zeros((1, 16, 16), bool)
+    amodal[:, 4:12, 4:12] = True
+    hidden = amodal.copy()
+    hidden[:, :, :8] = False  # 8 x 4 hidden pixels
+    predicted = amodal.copy()
+    predicted[:, 4:8, :] = False  # covers the lower 4 of the 8 hidden rows
+    truth = np.where(amodal[..., None], np.full(3, 55), 0).astype(np.uint8)
+    done = np.where(predicted[..., None], truth, 255).astype(np.uint8)  # white where missed
+    every = completion_errors(done, truth, hidden, amodal)
+    found = completion_errors(done, truth, hidden & predicted, amodal)
+    scores = completion_scores([(every, found), (every, None)])
+    assert scores["completion_coverage"] == pytest.approx(25.0)  # 16 of 32, then 0 of 32
+    assert scores["completion_psnr_found_db"] == float("inf")
+    # half the hidden pixels of each window are 200 off in R, G and B: PSNR is per value
+    missed_mse = 200.0**2 / 2
+    assert scores["completion_psnr_db"] == pytest.approx(10 * np.log10(255.0**2 / missed_mse))
 
 
 def test_a_missed_label_is_not_a_hidden_frame():

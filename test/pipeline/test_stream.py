@@ -542,6 +542,24 @@ def test_resolve_depth_source_errors_say_what_to_set():
         resolve_depth_source(StreamConfig(depth_source="none", checkpoint="/ckpt"), True)
 
 
+@pytest.mark.parametrize("policy", ["new", "latest"])
+def test_offline_the_frames_before_the_first_window_wait_for_it_under_new(mask_only, policy):
+    """A replay (offline) with publish_frames 'new' answers the frames before the first full
+    window with the model, in that window; with 'latest' that window publishes only its newest
+    frame, so the earlier ones are answered at once, as a live node answers them."""
+    config = StreamConfig(stride=2, min_object_pixels=4, publish_frames=policy)
+    processor = WindowProcessor(Pipelines(mask_only, depth_source="none"), config)
+    front = StreamFront(config, NUM_FRAMES, False, make_to_frame(), offline=True)
+    windows, results = run_stream(front, processor, [scene(i) for i in range(6)])
+    answered = range(6) if policy == "new" else (0, 1, 2, 3, 5)  # 'latest': a window's newest
+    assert stamps(results) == [i * P for i in answered]
+    if policy == "new":
+        assert [(w.full, w.new_frames) for w in windows] == [(True, NUM_FRAMES), (True, 2)]
+        assert {o.reason for r in results for o in r.objects} == {REASON_OK}
+    else:
+        assert [w.full for w in windows] == [False, False, False, True, True]
+
+
 def test_a_bad_frame_gives_its_sampling_slot_to_the_next_frame():
     # 16 fps camera, 8 fps model: frames 0, 2, 4 are sampled; when frame 2 is bad, frame 3
     # takes its slot instead of the model losing a frame

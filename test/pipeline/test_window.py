@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from amodal_ros.core.frames import Frame
-from amodal_ros.pipeline.window import BACK, GAP, Window, WindowBuffer
+from amodal_ros.pipeline.window import BACK, GAP, Window, WindowBuffer, centred_hold_back
 
 P = 125_000_000  # ns, 8 fps
 H, W = 6, 8
@@ -54,6 +54,58 @@ def test_every_frame_is_new_in_exactly_one_window():
         if w is not None:
             answered += indices(w)[-w.new_frames :]
     assert answered == list(range(38))
+
+
+def test_offline_the_first_full_window_answers_the_frames_before_it():
+    """Without partial windows (offline replay) nothing is emitted while the buffer fills; the
+    first full window holds every frame so far as new, then the stride goes on as before, and
+    every frame is still new in exactly one window."""
+    buf = WindowBuffer(5, 2, int(100 * P), P, hold_back=0)
+    got = {i: buf.push(frame(i)) for i in range(9)}
+    assert all(got[i] is None for i in range(4))
+    assert (got[4].full, indices(got[4]), got[4].new_frames) == (True, [0, 1, 2, 3, 4], 5)
+    assert (indices(got[6]), got[6].new_frames) == ([2, 3, 4, 5, 6], 2)
+    answered = []
+    for w in (w for w in got.values() if w is not None):
+        answered += indices(w)[-w.new_frames :]
+    assert answered == list(range(9))
+
+
+def test_offline_each_frame_is_answered_by_the_window_it_is_nearest_the_middle_of():
+    """Offline with a hold back, each full window answers the frames up to `hold_back` before
+    its newest; the rest wait for the next window, and the end of the stream answers the last
+    ones: every frame exactly once, each from the window whose middle it is nearest."""
+    n, stride = 25, 5
+    hold = centred_hold_back(n, stride)
+    assert hold == 10 and centred_hold_back(4, 2) == 0 and centred_hold_back(25, 25) == 0
+    buf = WindowBuffer(n, stride, int(100 * P), P, hold_back=hold)
+    windows = [w for w in (buf.push(frame(i)) for i in range(62)) if w is not None]
+    windows.append(buf.flush())
+    answered = {}
+    for w in windows:
+        stop = len(w.frames) - w.held_back
+        for i in indices(w)[stop - w.new_frames : stop]:
+            assert i not in answered
+            answered[i] = indices(w)
+    assert sorted(answered) == list(range(62))
+    grid = [indices(w) for w in windows[:-1]]  # a window every stride; then the stream's end
+    for i, span in answered.items():
+        if span == indices(windows[-1]):
+            assert i > 59 - hold  # the ones the last window of the grid held back, and after
+            continue
+        distances = [abs(s[0] + (n - 1) / 2 - i) for s in grid if i in s]  # to each middle
+        assert abs(span[0] + (n - 1) / 2 - i) == min(distances)  # ties: the earlier window
+    assert windows[-1].held_back == 0 and buf.flush() is None
+    with pytest.raises(ValueError, match="hold_back must be 0 to num_frames - stride"):
+        WindowBuffer(n, stride, P, P, hold_back=21)
+
+
+def test_offline_a_stream_too_short_for_a_window_is_answered_at_its_end():
+    buf = WindowBuffer(5, 2, int(100 * P), P, hold_back=0)
+    assert [buf.push(frame(i)) for i in range(3)] == [None, None, None]
+    last = buf.flush()
+    assert (last.full, indices(last), last.new_frames) == (False, [0, 1, 2], 3)
+    assert buf.flush() is None
 
 
 def test_stride_1_emits_every_frame_once_full():
