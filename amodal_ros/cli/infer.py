@@ -66,6 +66,7 @@ class Args:
             "depth_backend",
             "min_object_pixels",
             "free_space_margin",
+            "detached_part_share",
         ),
     )
     inference: InferenceConfig = group(InferenceConfig)

@@ -455,6 +455,14 @@ class StreamConfig(Config):
         0.0,
         10.0,
     )
+    detached_part_share: float = param(
+        0.2,
+        "remove the parts of a predicted amodal mask smaller than this share of the frame's "
+        "predicted area (a connected object has one silhouette: specks of the model's noise "
+        "or a segmenter's spurious blobs; the largest part is always kept); 0 = off",
+        0.0,
+        1.0,
+    )
     track_ids: bool = param(
         False,
         "give objects stable ids by tracking the instance masks (for segmenters that number "

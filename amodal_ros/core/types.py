@@ -33,7 +33,8 @@ class AmodalResult:
     """Stage-1 output for one object, at the input resolution.
 
     Attributes:
-        amodal: [T, H, W] bool, the whole object (visible or hidden); always contains `modal`.
+        amodal: [T, H, W] bool, the whole object (visible or hidden); contains `modal`
+            except a segmenter's small detached specks (`detached_part_share`).
         soft: [T, H, W] float32 in [0, 1]; with one sample the decoded R+G+B / 765, with
             several the share of samples that mark the pixel (both OR-ed with the modal mask).
         modal: [T, H, W] bool, the input modal masks.

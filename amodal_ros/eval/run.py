@@ -77,7 +77,13 @@ class EvalArgs:
     progress: bool = param(True, "progress bar")
     stream: StreamConfig = group(
         StreamConfig,
-        only=("checkpoint", "completion_checkpoint", "min_object_pixels", "free_space_margin"),
+        only=(
+            "checkpoint",
+            "completion_checkpoint",
+            "min_object_pixels",
+            "free_space_margin",
+            "detached_part_share",
+        ),
     )
     inference: InferenceConfig = group(InferenceConfig)
 

@@ -1,11 +1,12 @@
 """The one code that turns a window into per-frame results: the node, replay, infer, eval and
 the benchmark's default scenario all feed windows to a WindowProcessor.
 
-    window --1. tracks--2. depth--3. stage 1 (cut to free space)--4. stage 2--5. assemble-->
+    window --1. tracks--2. depth--3. stage 1 (cut)--4. stage 2--5. assemble-->
     [FrameResult]
 
 Stage 1's masks lose the hidden pixels the camera's depth shows as free space
-(pipeline.free_space, `free_space_margin`) before stage 2 paints them.
+(pipeline.free_space, `free_space_margin`), then their small parts apart from the object
+(pipeline.detached, `detached_part_share`), before stage 2 paints them.
 
 Assembling measures each valid object's amodal 3D extent (pipeline.extent) where the frame has
 camera depth and camera info; objects without an amodal result get none (EXTENT_NO_AMODAL).
@@ -149,6 +150,11 @@ class WindowProcessor:
             )
             if self.config.free_space_margin > 0 and self.depth_source == "camera":
                 self._carve(window, results)
+            if self.config.detached_part_share > 0:
+                from amodal_ros.pipeline.detached import drop_detached
+
+                for result in results:
+                    drop_detached(result, self.config.detached_part_share)
             amodal = {r.object_id: r for r in results}
             self.model_windows += 1
         # 4. stage 2: completed appearance of the published frames

@@ -412,6 +412,26 @@ def test_camera_depth_removes_hidden_parts_where_it_sees_past_the_object(everyth
         assert all(o.amodal.all() for o in results[-1].objects), source
 
 
+def test_a_segmenters_spurious_blob_is_not_published_as_part_of_the_object(components8):
+    """The label has a 2x2 blob of the box's id far from it: the published amodal mask (here
+    the visible one: threshold 764 adds nothing) drops it, the modal mask keeps the input."""
+    cfg = InferenceConfig(height=32, width=64, num_frames=NUM_FRAMES, num_steps=1)
+    visible_only = AmodalSegmenter(components8, cfg.replace(rgb_sum_threshold=764))
+
+    def with_blob(i):
+        raw = scene(i)
+        raw[MASKS][28:30, 56:58] = 1
+        return raw
+
+    for share, kept in ((0.2, False), (0.0, True)):
+        front, processor = make(visible_only, detached_part_share=share)
+        _, results = run_stream(front, processor, [with_blob(i) for i in range(NUM_FRAMES)])
+        box = results[-1].objects[0]
+        assert box.valid and box.modal[28:30, 56:58].all()
+        assert box.amodal[28:30, 56:58].all() == kept, share
+        assert (box.amodal == (box.modal if kept else scene(NUM_FRAMES - 1)[MASKS] == 1)).all()
+
+
 def test_without_depth_occluder_order_is_unknown(everything_amodal):
     front, processor = make(everything_amodal, depth_source="none")
     _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])

@@ -1,0 +1,64 @@
+"""Small detached parts: a connected object has one connected silhouette.
+
+A predicted amodal mask in several parts holds, beside the object, specks: the model's noise,
+or a segmenter's spurious blob of the object's id that the modal mask brought in (the demo's
+58-px blob beside a pole was one). Removing every part apart from the visible mask costs more
+than it gives (the model often predicts a real hidden part apart from the visible one at the
+threshold), so only small parts go: a part is kept when it is the frame's largest or covers
+at least `share` of the frame's predicted area, visible pixels or not (on validation clips a
+part holding visible pixels needed no more protection than that; docs/training.md).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from amodal_ros.core.types import AmodalResult
+
+
+def detached_specks(amodal: np.ndarray, share: float) -> np.ndarray | None:
+    """The [H, W] pixels of `amodal`'s small parts (8-connected), or None if there are none.
+
+    Args:
+        amodal: [H, W] bool predicted amodal mask of one frame.
+        share: a part other than the largest is removed when its area is below this fraction
+            of the frame's predicted area.
+    """
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(amodal.astype(np.uint8), None, 8)
+    if count <= 2:  # the background and at most one part
+        return None
+    areas = stats[:, cv2.CC_STAT_AREA].copy()
+    areas[0] = 0
+    keep = areas >= share * areas.sum()
+    keep[int(np.argmax(areas))] = True
+    keep[0] = True  # the background is not a part
+    if keep.all():
+        return None
+    return ~keep[labels]
+
+
+def drop_detached(result: AmodalResult, share: float) -> int:
+    """Removes, in place, the small parts of `result`'s decoded frames (as free_space.carve:
+    masks, soft scores, disagreement and samples become False / 0 there; its modal masks, the
+    segmenter's input, stay as they came).
+
+    Returns:
+        The number of pixels removed (over all frames).
+    """
+    decoded = (
+        range(len(result.amodal)) if result.decoded is None else np.flatnonzero(result.decoded)
+    )
+    removed = 0
+    for t in map(int, decoded):
+        specks = detached_specks(result.amodal[t], share)
+        if specks is None:
+            continue
+        removed += int(specks.sum())
+        result.amodal[t][specks] = False
+        result.soft[t][specks] = 0.0
+        if result.disagreement is not None:
+            result.disagreement[t][specks] = 0.0
+        if result.samples is not None:
+            result.samples[:, t][:, specks] = False
+    return removed
