@@ -6,10 +6,11 @@ Usage:
         [--completion-checkpoint diffusion-vas-content-completion] [--depth-model da2-small] \
         --out results/
 
-The clip is cut into windows of `--num-frames` (the last one aligned to the clip's end) and
-each window goes through the same WindowProcessor the node runs. Writes amodal/, soft/,
-(uncertainty/), (completion/), overlay/ PNGs per object and frame, overlay.gif/.mp4 and
-summary.json. The output folder appears only when everything succeeded.
+The clip is windowed as replay windows a recording: windows of `--num-frames` every
+`--stride` frames (`WindowBuffer` offline), each frame answered by the window it sits nearest
+the middle of, and each window goes through the same WindowProcessor the node runs. Writes
+amodal/, soft/, (uncertainty/), (completion/), overlay/ PNGs per object and frame,
+overlay.gif/.mp4 and summary.json. The output folder appears only when everything succeeded.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from amodal_ros.core.config import (
 from amodal_ros.core.errors import InputError, ProcessingError
 from amodal_ros.core.frames import REASON_EMPTY_MODAL, frames_from_arrays
 from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio
-from amodal_ros.pipeline.window import window_starts
 
 log = logging.getLogger("amodal_ros.infer")
 
@@ -64,6 +64,7 @@ class Args:
             "completion_checkpoint",
             "depth_model",
             "depth_backend",
+            "stride",
             "min_object_pixels",
             "free_space_margin",
             "detached_part_share",
@@ -77,7 +78,8 @@ def run(args: Args) -> dict:
     from tqdm.auto import tqdm
 
     from amodal_ros.pipeline.processor import WindowProcessor
-    from amodal_ros.pipeline.window import Window
+    from amodal_ros.pipeline.stream import check_stride
+    from amodal_ros.pipeline.window import Window, WindowBuffer, centred_hold_back
 
     # 1. read and check inputs (before loading any model)
     io.check_output(args.out, args.overwrite)
@@ -116,21 +118,32 @@ def run(args: Args) -> dict:
     if processor.pipelines.note:
         print(processor.pipelines.note)
     config = processor.pipelines.config
+    check_stride(stream, config.num_frames)
 
-    # 3. windows through the processor; each publishes its frames not answered before
+    # 3. windows through the processor, as replay's offline stream cuts them (every object in
+    # every window: the folder's objects are known); each answers the frames it is nearest
+    # the middle of
     started = time.perf_counter()
     frames = frames_from_arrays(rgb, labels, depth, encoding)
     index = {f.stamp_ns: i for i, f in enumerate(frames)}
     results: list = [None] * t  # FrameResult per frame
-    starts = window_starts(t, config.num_frames)
-    done = 0
-    for start in tqdm(starts, desc="windows", unit="window"):
-        span = frames[start : start + config.num_frames]
-        new = start + len(span) - done
-        window = Window(tuple(span), tuple(objects), new_frames=new, full=True)
+    hold_back = centred_hold_back(config.num_frames, stream.stride)
+    buffer = WindowBuffer(config.num_frames, stream.stride, 2**62, 0, hold_back)
+    windows = 0
+
+    def answer(cut: Window | None) -> None:
+        nonlocal windows
+        if cut is None:
+            return
+        # full even when the clip is shorter than a window: the model runs on what there is
+        window = Window(cut.frames, tuple(objects), cut.new_frames, True, held_back=cut.held_back)
         for result in processor.process(window):
             results[index[result.frame.stamp_ns]] = result
-        done = start + len(span)
+        windows += 1
+
+    for frame in tqdm(frames, desc="frames", unit="frame"):
+        answer(buffer.push(frame))
+    answer(buffer.flush())
     elapsed = time.perf_counter() - started
     if processor.errors:
         raise ProcessingError(
@@ -138,13 +151,13 @@ def run(args: Args) -> dict:
         )
 
     # 4. write
-    summary = _summary(args, processor.pipelines, names, labels, results, elapsed, len(starts))
+    summary = _summary(args, processor.pipelines, names, labels, results, elapsed, windows)
     with io.staged_output(args.out, args.overwrite) as stage:
         videos = _write_frames(stage, names, results, config.num_samples > 1, args.video_fps)
         summary["videos"] = [str(args.out / v.name) for v in videos]
         (stage / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"wrote {args.out}: {len(objects)} objects x {t} frames, {len(starts)} window(s) in "
+        f"wrote {args.out}: {len(objects)} objects x {t} frames, {windows} window(s) in "
         f"{elapsed:.1f} s; video: {', '.join(summary['videos']) or 'none (no encoder here)'}"
     )
     return summary

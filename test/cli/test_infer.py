@@ -66,6 +66,8 @@ def tiny_args(tmp_path, clip_dirs, ckpt, *extra):
         "64",
         "--num-frames",
         "4",
+        "--stride",
+        "2",
         *extra,
     ]
 
@@ -109,6 +111,25 @@ def test_infer_writes_masks_completions_overlays_and_summary(
         and (out / "overlay.gif").stat().st_size > 0
     )
     assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_each_frame_is_answered_from_the_window_it_is_nearest_the_middle_of(
+    tmp_path, clip_dirs, published_folder, capsys
+):
+    """As replay's offline stream: windows of 4 every frame hold back their newest frame, so
+    frames 0-2 come from window 0-3, frame 3 from 1-4, frame 4 from 2-5, and frame 5, the
+    clip's last, from 2-5 again at the end."""
+    args = tiny_args(tmp_path, clip_dirs, published_folder)
+    args[args.index("--stride") + 1] = "1"
+    assert main(args) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["windows"] == 4
+    for frames in (f["frames"] for f in summary["objects"].values()):
+        assert len(frames) == FRAMES
+    args[args.index("--stride") + 1] = "5"  # longer than the window: frames never answered
+    args += ["--overwrite"]
+    capsys.readouterr()  # the first run's progress bar
+    expect_error(capsys, args, "stride 5 is longer than the model's window of 4 frames")
 
 
 def test_window_starts_cover_the_clip():
@@ -270,7 +291,7 @@ def test_failure_while_writing_leaves_no_half_written_output(
         masks=masks,
         depth=depth,
         out=tmp_path / "out",
-        stream=infer_stream().replace(checkpoint=str(published_folder)),
+        stream=infer_stream().replace(checkpoint=str(published_folder), stride=2),
         inference=InferenceConfig(num_frames=4, num_steps=1),
     )
     with pytest.raises(OSError, match="disk full"):
