@@ -53,6 +53,15 @@ def base_params(published_folder):
     )
 
 
+def _largest_part(mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), None, 8)
+    if count <= 1:
+        return mask
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
 def test_results_match_inputs_windows_and_stride(base_params):
     h = NodeHarness(base_params)
     try:
@@ -75,7 +84,10 @@ def test_results_match_inputs_windows_and_stride(base_params):
             for o in r.objects:
                 modal, amodal = _mask(o.modal_mask), _mask(o.amodal_mask)
                 assert np.array_equal(modal, clip.labels[i] == o.object_id)
-                assert not (modal & ~amodal).any(), "amodal must contain modal"
+                # amodal holds the visible object; a small visible part apart from the rest
+                # (a segmenter's blob, or a sliver past an occluder the model did not bridge)
+                # may go as a speck (detached_part_share, test_detached.py)
+                assert not (_largest_part(modal) & ~amodal).any(), "amodal must hold modal"
                 assert o.amodal_valid == (not partial)
                 assert o.reason == (o.REASON_WINDOW_NOT_FULL if partial else o.REASON_OK)
         # overlays and camera info follow the same stamps
