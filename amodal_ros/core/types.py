@@ -58,6 +58,16 @@ class AmodalResult:
         """[T] float32: hidden share of the amodal area (0 when the amodal mask is empty)."""
         return occlusion_ratio(self.modal, self.amodal)
 
+    def clear(self, t: int, pixels: np.ndarray, box=(slice(None), slice(None))) -> None:
+        """Removes `pixels` ([h, w] bool over `box` of frame t) from every output, in place:
+        masks, soft scores, disagreement and samples; the modal masks (the input) stay."""
+        self.amodal[t][box][pixels] = False
+        self.soft[t][box][pixels] = 0.0
+        if self.disagreement is not None:
+            self.disagreement[t][box][pixels] = 0.0
+        if self.samples is not None:
+            self.samples[:, t][(slice(None), *box)][:, pixels] = False
+
     @property
     def bboxes(self) -> np.ndarray:
         """[T, 4] int32 amodal boxes x, y, w, h in pixels (all zero for an empty mask)."""

@@ -55,10 +55,5 @@ def drop_detached(result: AmodalResult, share: float) -> int:
         if specks is None:
             continue
         removed += int(specks.sum())
-        result.amodal[t][specks] = False
-        result.soft[t][specks] = 0.0
-        if result.disagreement is not None:
-            result.disagreement[t][specks] = 0.0
-        if result.samples is not None:
-            result.samples[:, t][:, specks] = False
+        result.clear(t, specks)
     return removed

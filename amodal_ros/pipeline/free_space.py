@@ -73,12 +73,7 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
         if not free.any():
             continue
         removed += int(free.sum())
-        result.amodal[t][box][free] = False
-        result.soft[t][box][free] = 0.0
-        if result.disagreement is not None:
-            result.disagreement[t][box][free] = 0.0
-        if result.samples is not None:
-            result.samples[:, t][(slice(None), *box)][:, free] = False
+        result.clear(t, free, box)
     return removed
 
 
