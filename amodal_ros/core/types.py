@@ -58,6 +58,13 @@ class AmodalResult:
         """[T] float32: hidden share of the amodal area (0 when the amodal mask is empty)."""
         return occlusion_ratio(self.modal, self.amodal)
 
+    def decoded_frames(self) -> list[int]:
+        """Indices of the frames the model decoded (every frame when `decoded` is None): the
+        only frames post-processing may change, the others carry the modal mask."""
+        if self.decoded is None:
+            return list(range(len(self.amodal)))
+        return np.flatnonzero(self.decoded).tolist()
+
     def clear(self, t: int, pixels: np.ndarray, box=(slice(None), slice(None))) -> None:
         """Removes `pixels` ([h, w] bool over `box` of frame t) from every output, in place:
         masks, soft scores, disagreement and samples; the modal masks (the input) stay."""

@@ -46,11 +46,8 @@ def drop_detached(result: AmodalResult, share: float) -> int:
     Returns:
         The number of pixels removed (over all frames).
     """
-    decoded = (
-        range(len(result.amodal)) if result.decoded is None else np.flatnonzero(result.decoded)
-    )
     removed = 0
-    for t in map(int, decoded):
+    for t in result.decoded_frames():
         specks = detached_specks(result.amodal[t], share)
         if specks is None:
             continue

@@ -57,9 +57,8 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
         The number of pixels removed (over all frames).
     """
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * keep_px + 1, 2 * keep_px + 1))
-    decoded = range(len(result.soft)) if result.decoded is None else np.flatnonzero(result.decoded)
     removed = 0
-    for t in map(int, decoded):
+    for t in result.decoded_frames():
         beyond = (result.soft[t] > 0) & ~result.modal[t]  # what the model adds to the visible
         if not beyond.any():
             continue
