@@ -75,8 +75,9 @@ def test_the_shipped_students_share_their_stages_autoencoders(stage):
     assert student.is_student and not teacher.is_student
     record = student.student
     assert record["steps"] == [1, 2] and record["stage"] == stage
-    if stage == 1:  # a fresh UNet twice as wide as stage 1's, on its autoencoder
-        assert record["teacher"] is None and record["new_unet"] == {"width": 64, "vae": "embedded"}
+    if stage == 1:  # a fresh UNet twice as wide as stage 1's, on its autoencoder, trained on
+        assert record["teacher"] is None and record["fine_tuned_from"].endswith("student1")
+        assert record["before"]["new_unet"] == {"width": 64, "vae": "embedded"}
         widths = student.unet.config.block_out_channels
         assert list(widths) == [2 * w for w in teacher.unet.config.block_out_channels]
     else:  # stage 2 distilled in place: the teacher's architecture
@@ -88,9 +89,16 @@ def test_the_shipped_students_share_their_stages_autoencoders(stage):
     report = json.loads((registry.EMBEDDED_ROOT / "TRAINING.json").read_text())
     report = report[registry.STUDENT_FOLDERS[stage]]
     assert report["config"]["stage"] == "distill"
-    if stage == 1:  # the mask threshold, chosen on the validation split
-        assert report["calibration"]["split"] == "val"
-        assert student.defaults["rgb_sum_threshold"] == _chosen(report["calibration"])
+    if stage == 1:  # the mask threshold, chosen on the validation split: the best whole-mask
+        # mIoU of the stored sweep (the calibration criterion's choice failed its rule)
+        choice = report["threshold_choice"]
+        sweep = {int(t): scores[0] for t, scores in choice["sweep_val_0_29"].items()}
+        assert student.defaults["rgb_sum_threshold"] == choice["rgb_sum_threshold"]
+        assert choice["rgb_sum_threshold"] == max(sweep, key=sweep.get)
+        assert report["before"]["calibration"]["split"] == "val"
+        assert report["before"]["calibration"]["rgb_sum_threshold"] == _chosen(
+            report["before"]["calibration"]
+        )
 
 
 def _chosen(calibration: dict) -> int:
