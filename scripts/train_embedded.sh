@@ -36,11 +36,5 @@ scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student2
 # mIoU on the calibration clips (docs/training.md, "More steps of the 64-wide student")
 distill --teacher amodal_ros/models/embedded/student1 --out train_out/student1_more \
   --steps 1800 --lr 1e-4 --warmup-steps 100 --seed 51
-scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_more
-scripts/with_env.sh python - <<'PY'
-import json, pathlib
-index = pathlib.Path("amodal_ros/models/embedded/student1/model_index.json")
-data = json.loads(index.read_text())
-data["amodal_ros"]["defaults"]["rgb_sum_threshold"] = 400
-index.write_text(json.dumps(data, indent=2) + "\n")
-PY
+scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_more \
+  --threshold 400

@@ -26,7 +26,7 @@ continued as `before`).
 
 Usage:
     python -m amodal_ros.train.ship train_out [--calibrate 30]
-    python -m amodal_ros.train.ship --student distill_out [--calibrate 30]
+    python -m amodal_ros.train.ship --student distill_out [--calibrate 30 | --threshold 400]
     python -m amodal_ros.train.ship --decoder train_out/vae_decoder
 """
 
@@ -73,10 +73,16 @@ def ship(
     return dest
 
 
-def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: int = 0) -> Path:
+def ship_student(
+    distill_out: Path,
+    dest: Path | None = None,
+    calibrate_clips: int = 0,
+    threshold: int | None = None,
+) -> Path:
     """Copy distill_out/final into `dest`/student1 or student2 (its teacher's stage) and add
     its run to TRAINING.json; with `calibrate_clips`, a stage-1 student's threshold is chosen
-    on validation clips under preset realtime."""
+    on validation clips under preset realtime; with `threshold`, it is that one (chosen by a
+    rule the calibration criterion does not express; recorded as `threshold_choice`)."""
     from amodal_ros.core.config import InferenceConfig
     from amodal_ros.models.layout import METADATA_KEY
     from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDERS
@@ -85,6 +91,8 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
     record = index[METADATA_KEY]["student"]
     stage = record.get("stage", 1)  # students before stage 2: 1
     name = STUDENT_FOLDERS[stage]
+    if threshold is not None and (calibrate_clips or stage != 1):
+        raise ValueError("a threshold is given to a stage-1 student without --calibrate")
     dest = dest or EMBEDDED_ROOT
     with _shipping(dest) as work:
         _copy_checkpoint(distill_out / "final", work / name)
@@ -94,6 +102,9 @@ def ship_student(distill_out: Path, dest: Path | None = None, calibrate_clips: i
         if calibrate_clips and stage == 1:
             config = InferenceConfig(preset="realtime")
             report[name]["calibration"] = calibrate(work / name, calibrate_clips, config)
+        if threshold is not None:
+            _set_threshold(work / name, threshold)
+            report[name]["threshold_choice"] = {"rgb_sum_threshold": threshold}
         _write_json(work / "TRAINING.json", report)
     return dest / name
 
@@ -232,16 +243,12 @@ def calibrate(stage1: Path, clips: int, config=None) -> dict:
     from amodal_ros.core.config import InferenceConfig, StreamConfig
     from amodal_ros.data.scenes import make_scene, split_seeds
     from amodal_ros.eval.calibrate import CRITERION, best_threshold, sweep_thresholds
-    from amodal_ros.models.layout import METADATA_KEY
 
-    index_path = stage1 / "model_index.json"
-    index = json.loads(index_path.read_text())
     config = config or InferenceConfig()
     val = [make_scene(seed, num_frames=config.num_frames) for seed in split_seeds("val", clips)]
     scores = sweep_thresholds(StreamConfig(checkpoint=str(stage1)), config, val, progress=True)
     chosen = best_threshold(scores)
-    index.setdefault(METADATA_KEY, {}).setdefault("defaults", {})["rgb_sum_threshold"] = chosen
-    _write_json(index_path, index)
+    _set_threshold(stage1, chosen)
     keys = ("mIoU", "mIoU_occ", "mIoU_occ_all", "area_ratio_median", "stray_share")
     return {
         "split": "val",
@@ -251,6 +258,16 @@ def calibrate(stage1: Path, clips: int, config=None) -> dict:
         "criterion": CRITERION,
         "scores": {t: {k: round(s[k], 3) for k in keys if k in s} for t, s in scores.items()},
     }
+
+
+def _set_threshold(folder: Path, threshold: int) -> None:
+    """Record the mask threshold in the folder's model_index.json defaults (the loader's)."""
+    from amodal_ros.models.layout import METADATA_KEY
+
+    index_path = folder / "model_index.json"
+    index = json.loads(index_path.read_text())
+    index.setdefault(METADATA_KEY, {}).setdefault("defaults", {})["rgb_sum_threshold"] = threshold
+    _write_json(index_path, index)
 
 
 def _run_report(run: Path) -> dict:
@@ -276,10 +293,11 @@ if __name__ == "__main__":
     parser.add_argument("--calibrate", type=int, default=0, help="validation clips (0 = none)")
     parser.add_argument("--student", type=Path, help="ship this distill output as the student")
     parser.add_argument("--decoder", type=Path, help="ship this decoder fine-tune to all folders")
+    parser.add_argument("--threshold", type=int, help="a stage-1 student's threshold, as given")
     ns = parser.parse_args()
     if ns.decoder is not None:
         print(*ship_decoder(ns.decoder), sep="\n")
     elif ns.student is not None:
-        print(ship_student(ns.student, calibrate_clips=ns.calibrate))
+        print(ship_student(ns.student, calibrate_clips=ns.calibrate, threshold=ns.threshold))
     else:
         print(ship(ns.train_out, calibrate_clips=ns.calibrate))

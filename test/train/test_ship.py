@@ -104,6 +104,30 @@ def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
     assert again["student2"] == report["student2"] and again["student1"] == report["student1"]
 
 
+def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_path):
+    """`--threshold`: a threshold chosen by a rule the calibration does not express reaches the
+    loader's defaults and the report; given to stage 2's student it is refused."""
+    from amodal_ros.models.components import student_schedule
+
+    dest = tmp_path / "embedded"
+    for stage in (1, 2):
+        student = build_components("tiny", seed=3)
+        student.scheduler_config = student_schedule(student.scheduler_config)
+        student.student = {"teacher": "embedded", "targets": "truth", "stage": stage}
+        save_published_layout(student, tmp_path / f"distill{stage}" / "final")
+        (tmp_path / f"distill{stage}" / "train_config.json").write_text('{"stage": "distill"}')
+        (tmp_path / f"distill{stage}" / "loss.csv").write_text("step,loss\n10,0.5\n")
+    ship_student(tmp_path / "distill1", dest, threshold=412)
+    assert load_components(dest / "student1").defaults["rgb_sum_threshold"] == 412
+    report = json.loads((dest / "TRAINING.json").read_text())
+    assert report["student1"]["threshold_choice"] == {"rgb_sum_threshold": 412}
+    with pytest.raises(ValueError, match="stage-1 student"):
+        ship_student(tmp_path / "distill2", dest, threshold=412)
+    with pytest.raises(ValueError, match="without --calibrate"):
+        ship_student(tmp_path / "distill1", dest, calibrate_clips=1, threshold=412)
+    assert not (dest / "student2").exists()
+
+
 def test_a_checkpoint_without_its_weights_is_refused_and_the_shipped_one_kept(tmp_path):
     """A half-unpacked run (configs, no UNet weights) never replaces a shipped folder."""
     from amodal_ros.core.errors import CheckpointError
