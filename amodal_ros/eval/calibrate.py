@@ -2,10 +2,18 @@
 
 The model runs once per clip (each clip one window through the node's WindowProcessor, as
 `amodal-ros eval` runs it) with the smooth upsampling, which keeps the upsampled score; every
-candidate threshold is then applied to the same scores, so the sweep costs one evaluation.
+candidate threshold is then applied to the same scores as the pipeline applies it (and its
+small detached parts removed), so the sweep costs one evaluation.
+
+Run it to judge a model on validation clips, e.g. the shipped student on clips 150-179:
+`python -m amodal_ros.eval.calibrate amodal_ros/models/embedded/student1 --preset realtime
+--start 150 --clips 30 --thresholds 400` (`embedded --preset realtime` is the same model).
 """
 
 from __future__ import annotations
+
+import argparse
+import json
 
 import numpy as np
 
@@ -31,10 +39,14 @@ def sweep_thresholds(
 
     from amodal_ros.core.errors import ProcessingError
     from amodal_ros.eval.run import clip_window
+    from amodal_ros.pipeline.detached import detached_specks
     from amodal_ros.pipeline.processor import WindowProcessor
 
     config = inference.replace(mask_upsample="smooth")
-    processor = WindowProcessor.from_config(stream.replace(publish_frames="new"), config)
+    # the processor's own removal of small parts would zero their scores at its threshold
+    # only; here they are removed at every threshold
+    window_stream = stream.replace(publish_frames="new", detached_part_share=0.0)
+    processor = WindowProcessor.from_config(window_stream, config)
     windows: dict[int, list] = {t: [] for t in thresholds}
     for clip in tqdm(clips, desc="calibrate", unit="clip", disable=not progress):
         visible = [i for i in clip.target_ids if clip.modal(i).any()]
@@ -47,6 +59,10 @@ def sweep_thresholds(
             soft = np.stack([f.objects[k].soft for f in frames])  # >= 1 on the modal mask
             for t in thresholds:
                 pred = (soft * 765.0 > t + 0.5) | modal
+                for frame in pred if stream.detached_part_share > 0 else ():
+                    specks = detached_specks(frame, stream.detached_part_share)
+                    if specks is not None:
+                        frame[specks] = False
                 windows[t].append(
                     score_window(pred, clip.amodal[i], clip.modal(i), clip.visible[i])
                 )
@@ -69,3 +85,47 @@ def best_threshold(scores: dict[int, dict[str, float]]) -> int:
     best = max(s["mIoU"] for s in scores.values())
     close = [t for t in scores if scores[t]["mIoU"] >= best - MIOU_TOLERANCE]
     return max(close, key=lambda t: (scores[t]["mIoU_occ_all"], scores[t]["mIoU"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print a checkpoint's validation scores at each threshold as JSON, with the criterion's
+    choice: the numbers behind every threshold and shipping rule in docs/training.md."""
+    from amodal_ros.data.scenes import make_scene, split_seeds
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="a checkpoint folder, or 'embedded'")
+    parser.add_argument(
+        "--preset", default="quality", help="realtime for a one-step student (embedded's own)"
+    )
+    parser.add_argument("--start", type=int, default=0, help="first validation clip")
+    parser.add_argument("--clips", type=int, default=30)
+    parser.add_argument(
+        "--thresholds",
+        default=",".join(map(str, THRESHOLDS)),
+        help="R+G+B thresholds of 765, comma-separated",
+    )
+    ns = parser.parse_args(argv)
+    try:
+        thresholds = tuple(int(t) for t in ns.thresholds.split(","))
+    except ValueError:
+        parser.error(f"--thresholds {ns.thresholds!r}: expected integers, e.g. 350,400,450")
+    config = InferenceConfig(preset=ns.preset)
+    seeds = split_seeds("val", ns.clips, ns.start)
+    clips = [make_scene(seed, num_frames=config.num_frames) for seed in seeds]
+    stream = StreamConfig(checkpoint=ns.checkpoint)
+    scores = sweep_thresholds(stream, config, clips, thresholds, progress=True)
+    report = {
+        "checkpoint": ns.checkpoint,
+        "preset": ns.preset,
+        "split": "val",
+        "clips": [ns.start, ns.start + ns.clips],
+        "criterion": CRITERION,
+        "chosen": best_threshold(scores),
+        "best_mIoU": max(scores, key=lambda t: scores[t]["mIoU"]),
+        "scores": {t: {k: round(v, 3) for k, v in s.items()} for t, s in scores.items()},
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

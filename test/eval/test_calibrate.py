@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
@@ -40,3 +42,33 @@ def test_the_sweep_scores_every_threshold_and_chooses_by_the_criterion(published
     close = [s for s in scores.values() if s["mIoU"] >= best - MIOU_TOLERANCE]
     assert chosen in close
     assert chosen["mIoU_occ_all"] == max(s["mIoU_occ_all"] for s in close)
+
+
+def test_small_detached_parts_are_removed_at_every_threshold(published_folder):
+    """As the pipeline publishes: a low threshold's specks apart from the object are not
+    scored as the model's (they would be stray pixels)."""
+    clips = [make_scene(s, num_frames=4, height=32, width=64) for s in split_seeds("val", 2)]
+    config = InferenceConfig(num_frames=4, num_steps=1)
+
+    def sweep(share):
+        stream = StreamConfig(checkpoint=str(published_folder), detached_part_share=share)
+        return sweep_thresholds(stream, config, clips, thresholds=(50, 400))
+
+    kept, removed = sweep(0.0), sweep(0.9)  # 0.9: every part but the largest goes
+    assert removed[50]["stray_share"] < kept[50]["stray_share"]  # the random model's specks
+    assert removed[50]["area_ratio_median"] <= kept[50]["area_ratio_median"]
+
+
+def test_the_command_prints_each_threshold_and_the_choice(published_folder, capsys):
+    from amodal_ros.eval.calibrate import main
+
+    main(
+        [str(published_folder), "--preset", "fast", "--start", "3", "--clips", "1"]
+        + ["--thresholds", "100,400"]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["clips"] == [3, 4] and report["split"] == "val"
+    assert set(report["scores"]) == {"100", "400"}
+    assert report["chosen"] in (100, 400) and report["best_mIoU"] in (100, 400)
+    with pytest.raises(SystemExit):
+        main([str(published_folder), "--thresholds", "high"])
