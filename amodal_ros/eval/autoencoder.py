@@ -32,6 +32,7 @@ import json
 import numpy as np
 
 from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.errors import CheckpointError
 
 
 def reconstruction_iou(components, config: InferenceConfig, clips) -> dict[str, float]:
@@ -178,7 +179,7 @@ def _add(acc: list, pred: np.ndarray, truth: np.ndarray) -> None:
     acc[1] += int((pred | truth).sum())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Print the reconstruction IoU of a checkpoint's VAE on held-out clips as JSON."""
     from amodal_ros.data.scenes import make_scene, split_seeds
     from amodal_ros.models import registry
@@ -197,8 +198,11 @@ def main() -> None:
         metavar="HxW",
         help="measure at this working size instead of the model's (what a larger one allows)",
     )
-    ns = parser.parse_args()
-    components = registry.components(ns.checkpoint, stage=ns.stage)
+    ns = parser.parse_args(argv)
+    try:
+        components = registry.components(ns.checkpoint, stage=ns.stage)
+    except CheckpointError as err:  # one line and exit 2, as amodal-ros says it
+        parser.error(str(err))
     config = InferenceConfig(rgb_sum_threshold=ns.threshold).for_model(components.defaults)
     if ns.working_size:
         try:

@@ -18,6 +18,7 @@ import json
 import numpy as np
 
 from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.eval.metrics import mean_scores, score_window
 
 THRESHOLDS = tuple(range(150, 651, 50))  # R+G+B of 765: from a sixth to 85 %
@@ -113,7 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     seeds = split_seeds("val", ns.clips, ns.start)
     clips = [make_scene(seed, num_frames=config.num_frames) for seed in seeds]
     stream = StreamConfig(checkpoint=ns.checkpoint)
-    scores = sweep_thresholds(stream, config, clips, thresholds, progress=True)
+    try:
+        scores = sweep_thresholds(stream, config, clips, thresholds, progress=True)
+    except (CheckpointError, InputError) as err:  # one line and exit 2, as amodal-ros says it
+        parser.error(str(err))
     report = {
         "checkpoint": ns.checkpoint,
         "preset": ns.preset,

@@ -71,3 +71,13 @@ def test_the_ceiling_of_stage_1_is_the_truth_at_the_working_size(components12):
     assert scores["vae"]["mIoU_occ_all"] < scores["working_size"]["mIoU_occ_all"] - 20.0
     # the same frames are scored (those with a hidden part: set by the truth alone)
     assert scores["vae"]["frames_occ_all"] == scores["working_size"]["frames_occ_all"] > 0
+
+
+def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
+    from amodal_ros.eval.autoencoder import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "nowhere"), "--clips", "1"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err

@@ -72,3 +72,12 @@ def test_the_command_prints_each_threshold_and_the_choice(published_folder, caps
     assert report["chosen"] in (100, 400) and report["best_mIoU"] in (100, 400)
     with pytest.raises(SystemExit):
         main([str(published_folder), "--thresholds", "high"])
+
+
+def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
+    from amodal_ros.eval.calibrate import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "nowhere"), "--clips", "1"])
+    assert exit_.value.code == 2
+    assert "does not exist" in capsys.readouterr().err
