@@ -40,7 +40,7 @@ def sweep_thresholds(
 
     from amodal_ros.core.errors import ProcessingError
     from amodal_ros.eval.run import clip_window
-    from amodal_ros.pipeline.detached import detached_specks
+    from amodal_ros.pipeline.detached import drop_specks
     from amodal_ros.pipeline.processor import WindowProcessor
 
     config = inference.replace(mask_upsample="smooth")
@@ -58,15 +58,12 @@ def sweep_thresholds(
         for k, i in enumerate(visible):
             modal = np.stack([f.objects[k].modal for f in frames])
             soft = np.stack([f.objects[k].soft for f in frames])  # >= 1 on the modal mask
+            truth = (clip.amodal[i], clip.modal(i), clip.visible[i])
             for t in thresholds:
                 pred = (soft * 765.0 > t + 0.5) | modal
-                for frame in pred if stream.detached_part_share > 0 else ():
-                    specks = detached_specks(frame, stream.detached_part_share)
-                    if specks is not None:
-                        frame[specks] = False
-                windows[t].append(
-                    score_window(pred, clip.amodal[i], clip.modal(i), clip.visible[i])
-                )
+                if stream.detached_part_share > 0:
+                    drop_specks(pred, stream.detached_part_share)
+                windows[t].append(score_window(pred, *truth))
     if processor.errors:
         raise ProcessingError(f"{processor.errors} window(s) failed; see the log above")
     return {t: mean_scores(w) for t, w in windows.items()}

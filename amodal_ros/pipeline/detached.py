@@ -38,6 +38,15 @@ def detached_specks(amodal: np.ndarray, share: float) -> np.ndarray | None:
     return ~keep[labels]
 
 
+def drop_specks(masks: np.ndarray, share: float) -> None:
+    """Removes, in place, the small parts of each [H, W] frame of the bool `masks` stack: what
+    the pipeline does at its threshold, for a threshold sweep to do at every other one."""
+    for frame in masks:
+        specks = detached_specks(frame, share)
+        if specks is not None:
+            frame[specks] = False
+
+
 def drop_detached(result: AmodalResult, share: float) -> int:
     """Removes, in place, the small parts of `result`'s decoded frames (as free_space.carve:
     masks, soft scores, disagreement and samples become False / 0 there; its modal masks, the
