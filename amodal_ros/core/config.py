@@ -58,7 +58,7 @@ STUDENT_MAX_STEPS = 2  # a distilled student samples in 1 or 2 UNet evaluations 
 
 MASK_RESIZES = ("nearest", "area")
 MASK_UPSAMPLES = ("nearest", "smooth")
-MIRROR_ENSEMBLES = ("off", "on")
+ENSEMBLE_CHOICES = ("off", "on")
 # What a checkpoint without our metadata (the published Diffusion-VAS folders) is run with:
 # the published working size, and the authors' inference path (REFERENCE.md), which produced
 # the paper's numbers: 'reference' conditioning, binary masks in, R+G+B > 600 at the working
@@ -72,6 +72,7 @@ PUBLISHED_DEFAULTS = {
     "mask_upsample": "nearest",
     "rgb_sum_threshold": 600,
     "mirror_ensemble": "off",
+    "reverse_ensemble": "off",
 }
 # The fields a model decides when they are left at these values (InferenceConfig.for_model).
 MODEL_FIELDS = {
@@ -82,6 +83,7 @@ MODEL_FIELDS = {
     "mask_upsample": AUTO,
     "rgb_sum_threshold": -1,
     "mirror_ensemble": AUTO,
+    "reverse_ensemble": AUTO,
 }
 
 
@@ -178,10 +180,10 @@ class Config:
 class InferenceConfig(Config):
     """How one window is sampled.
 
-    The MODEL_FIELDS (working size, conditioning mode, mask resizing, threshold and mirror
-    ensemble) default to the model's own values (`for_model`): a model trained here records
-    them in its folder; a published checkpoint runs as the authors' code does
-    (PUBLISHED_DEFAULTS).
+    The MODEL_FIELDS (working size, conditioning mode, mask resizing, threshold and the
+    mirror and reverse ensembles) default to the model's own values (`for_model`): a model
+    trained here records them in its folder; a published checkpoint runs as the authors' code
+    does (PUBLISHED_DEFAULTS).
 
     `conditioning_mode`:
       - "consistent": as the model was trained; every frame's cross-attention sees the
@@ -250,7 +252,16 @@ class InferenceConfig(Config):
         "model's (chosen on validation clips)",
         None,
         None,
-        (AUTO, *MIRROR_ENSEMBLES),
+        (AUTO, *ENSEMBLE_CHOICES),
+    )
+    reverse_ensemble: str = param(
+        AUTO,
+        "stage 1 also runs each window reversed in time (with mirror_ensemble, both ways "
+        "mirrored too) and averages the scores before the threshold ('on': twice stage 1's "
+        "UNet and decoder work; 'off'); 'auto' = the model's (chosen on validation clips)",
+        None,
+        None,
+        (AUTO, *ENSEMBLE_CHOICES),
     )
     max_batch_objects: int = param(
         0,
@@ -359,6 +370,23 @@ class InferenceConfig(Config):
         """Whether stage 1 also runs each window mirrored (mirror_ensemble 'on'; 'auto' is the
         model's, known once `for_model` has filled it)."""
         return self.mirror_ensemble == "on"
+
+    @property
+    def uses_reverse(self) -> bool:
+        """Whether stage 1 also runs each window reversed in time (reverse_ensemble 'on')."""
+        return self.reverse_ensemble == "on"
+
+    @property
+    def ensembles(self) -> tuple[str, ...]:
+        """The ensemble fields that are 'on' (each doubles the windows stage 1 runs)."""
+        return tuple(
+            n for n in ("mirror_ensemble", "reverse_ensemble") if getattr(self, n) == "on"
+        )
+
+    @property
+    def ensemble_views(self) -> int:
+        """Windows stage 1 runs per object and sample: as seen, mirrored, reversed, both."""
+        return 2 ** len(self.ensembles)
 
     @property
     def uses_guidance(self) -> bool:

@@ -17,11 +17,13 @@ Stage 2 (`--stage 2`): each target's whole appearance on white goes through the 
 2's targets do (`modal_rgb_pixels` of the amodal mask, decoded and resized back as a
 completion is); the PSNR is taken inside the hidden regions (as `eval` scores completions:
 `occluded_region`), next to what the working size alone loses (the same frames resized down and up,
-no VAE).
+no VAE). `eval`'s pooled completion PSNR also counts the hidden pixels stage 1's mask misses
+(white in a completion), so its ceiling (`pooled_*`) paints these appearances behind stage 1's
+ceiling masks (`--masks-checkpoint`'s VAE and threshold), with the share they cover.
 
 Usage:
     python -m amodal_ros.eval.autoencoder embedded [--clips 20] [--split test] [--stage 2]
-        [--threshold 400] [--working-size 64x128]
+        [--threshold 400] [--working-size 64x128] [--masks-checkpoint CKPT]
 """
 
 from __future__ import annotations
@@ -138,17 +140,30 @@ def _upsampled(score: np.ndarray, size: tuple[int, int], config: InferenceConfig
     return big * 765.0 > config.rgb_sum_threshold + 0.5
 
 
-def reconstruction_psnr(components, config: InferenceConfig, clips) -> dict[str, float]:
+def reconstruction_psnr(
+    components, config: InferenceConfig, clips, masks: tuple | None = None
+) -> dict[str, float]:
     """{"vae": PSNR (dB) of the VAE's reconstruction of objects' whole appearance inside their
     hidden regions, "working_size": of the resizing alone, "objects": n}, the squared errors
-    pooled over all objects' hidden pixels."""
+    pooled over all objects' hidden pixels.
+
+    With `masks` (the VasComponents and resolved InferenceConfig of the stage 1 whose masks
+    stage 2 paints behind) also "pooled_vae" and "pooled_working_size": the same appearances
+    behind stage 1's ceiling masks (the truth through its VAE, or the working size alone, cut
+    and upsampled as the pipeline does, OR the input labels; an object never visible is not
+    run), white where those miss a hidden pixel, as `eval` pools completions: no model of this
+    working size (and these VAEs) scores above them; "coverage_vae" and
+    "coverage_working_size": the share of hidden pixels those masks cover.
+    """
     import torch
 
     from amodal_ros.eval.metrics import occluded_region
     from amodal_ros.pipeline import preprocess
     from amodal_ros.pipeline.runner import to_uint8
 
-    errors = {"vae": [0.0, 0], "working_size": [0.0, 0]}
+    names = ("vae", "working_size")
+    errors = {key: [0.0, 0] for key in (*names, *(f"pooled_{n}" for n in names))}
+    covered = {name: [0, 0] for name in names}
     count = 0
     for clip in clips:
         for i in clip.target_ids:
@@ -162,16 +177,45 @@ def reconstruction_psnr(components, config: InferenceConfig, clips) -> dict[str,
             frames = _through_vae(components.vae, pixels, config)
             h, w = hidden.shape[1:]
             small = to_uint8(torch.from_numpy(pixels)).numpy()
+            found = _ceiling_masks(clip, i, masks) if masks is not None else {}
             for name, images in (("vae", to_uint8(frames).numpy()), ("working_size", small)):
-                big = preprocess.resize_stack(images, h, w, nearest=False)
-                diff = big.astype(np.float64)[hidden] - truth.astype(np.float64)[hidden]
-                errors[name][0] += float((diff**2).sum())
-                errors[name][1] += diff.size
+                big = preprocess.resize_stack(images, h, w, nearest=False).astype(np.float64)
+                _pool(errors[name], big[hidden], truth[hidden])
+                if name in found:  # white where stage 1's mask misses the hidden part
+                    painted = np.where(found[name][..., None], big, 255.0)
+                    _pool(errors[f"pooled_{name}"], painted[hidden], truth[hidden])
+                    covered[name][0] += int((found[name] & hidden).sum())
+                    covered[name][1] += int(hidden.sum())
             count += 1
-    return {
-        name: 10.0 * float(np.log10(255.0**2 / max(total / max(n, 1), 1e-12)))
-        for name, (total, n) in errors.items()
-    } | {"objects": count}
+    report = {
+        key: 10.0 * float(np.log10(255.0**2 / max(total / max(n, 1), 1e-12)))
+        for key, (total, n) in errors.items()
+        if n
+    }
+    for name, (inside, total) in covered.items():
+        if total:
+            report[f"coverage_{name}"] = inside / total
+    return report | {"objects": count}
+
+
+def _ceiling_masks(clip, i: int, masks: tuple) -> dict[str, np.ndarray]:
+    """{"vae", "working_size": [T, H, W] bool}: target `i`'s true amodal masks as a perfect
+    stage 1 (`masks`: its components and config) returns them, OR its input labels."""
+    from amodal_ros.pipeline import preprocess
+
+    components, config = masks
+    truth, modal = clip.amodal[i], clip.modal(i)
+    if not modal.any():  # never visible in the window: not run, its (empty) labels stand
+        return {"vae": modal, "working_size": modal}
+    pixels = preprocess.mask_pixels(truth, config.height, config.width, config.mask_resize)
+    scores = {"vae": _vae_score(components.vae, pixels, config), "working_size": _lossless(pixels)}
+    return {name: _upsampled(s, truth.shape[1:], config) | modal for name, s in scores.items()}
+
+
+def _pool(acc: list, painted: np.ndarray, truth: np.ndarray) -> None:
+    diff = painted.astype(np.float64) - truth.astype(np.float64)
+    acc[0] += float((diff**2).sum())
+    acc[1] += diff.size
 
 
 def _add(acc: list, pred: np.ndarray, truth: np.ndarray) -> None:
@@ -198,18 +242,32 @@ def main(argv: list[str] | None = None) -> None:
         metavar="HxW",
         help="measure at this working size instead of the model's (what a larger one allows)",
     )
+    parser.add_argument(
+        "--masks-checkpoint",
+        default="",
+        help="stage 2: the stage-1 model whose masks it paints behind (default: the "
+        "checkpoint's own stage 1, e.g. embedded's; a folder is taken as it is)",
+    )
     ns = parser.parse_args(argv)
-    try:
-        components = registry.components(ns.checkpoint, stage=ns.stage)
-    except CheckpointError as err:  # one line and exit 2, as amodal-ros says it
-        parser.error(str(err))
-    config = InferenceConfig(rgb_sum_threshold=ns.threshold).for_model(components.defaults)
+    size = None
     if ns.working_size:
         try:
             height, width = (int(v) for v in ns.working_size.lower().split("x"))
+            size = (height, width)
         except ValueError:
             parser.error(f"--working-size {ns.working_size!r}: expected HxW, e.g. 64x128")
-        config = config.replace(height=height, width=width)
+
+    def load(name: str, stage: int):
+        try:
+            components = registry.components(name, stage=stage)
+        except CheckpointError as err:  # one line and exit 2, as amodal-ros says it
+            parser.error(str(err))
+        config = InferenceConfig(rgb_sum_threshold=ns.threshold).for_model(components.defaults)
+        if size is not None:
+            config = config.replace(height=size[0], width=size[1])
+        return components, config
+
+    components, config = load(ns.checkpoint, ns.stage)
     clips = [make_scene(seed) for seed in split_seeds(ns.split, ns.clips)]
     report = {
         "checkpoint": ns.checkpoint,
@@ -218,7 +276,12 @@ def main(argv: list[str] | None = None) -> None:
         "working_size": [config.height, config.width],
     }
     if ns.stage == 2:
-        report["psnr_db_hidden"] = reconstruction_psnr(components, config, clips)
+        masks = load(ns.masks_checkpoint or ns.checkpoint, 1)
+        report["masks"] = {
+            "checkpoint": ns.masks_checkpoint or ns.checkpoint,
+            "threshold": masks[1].rgb_sum_threshold,
+        }
+        report["psnr_db_hidden"] = reconstruction_psnr(components, config, clips, masks)
     else:
         report["threshold"] = config.rgb_sum_threshold
         report |= reconstruction_iou(components, config, clips)

@@ -177,8 +177,8 @@ class ReferenceScenario(Scenario):
     def __init__(self, components, config: InferenceConfig, stream, depth=None, publish="latest"):
         # The configured conditioning mode, not forced to 'reference': both scenarios then
         # compute the same masks, and the comparison is of call patterns only. The reference
-        # runs each window once (no mirror ensemble).
-        self.config = config = config.replace(mirror_ensemble="off")
+        # runs each window once (no mirror or reverse ensemble).
+        self.config = config = config.replace(mirror_ensemble="off", reverse_ensemble="off")
         published = 1 if publish == "latest" else stream.stride
         super().__init__("reference", stream, config.device, StageTimes(), published)
         self.m.depth_frames = stream.num_frames

@@ -176,9 +176,9 @@ def run_bench(args: BenchArgs, log=print) -> dict:
                 continue
             student_pipes = student
             add(name, lambda p=student, n=name: DefaultScenario(n, p, stream, publish))
-            if student.config.uses_mirror:  # the model's choice: what it costs
+            if student.config.ensembles:  # the model's choice: what it costs
                 one_view = f"{name}, one view"
-                single = config.replace(mirror_ensemble="off")
+                single = config.replace(mirror_ensemble="off", reverse_ensemble="off")
                 add(
                     one_view,
                     lambda p=student, c=single, n=one_view: DefaultScenario(
@@ -289,12 +289,12 @@ def run_bench(args: BenchArgs, log=print) -> dict:
 
 def _floor_share(scenario, floor: dict, summary: dict) -> float:
     """The share of a scenario's window that is bare UNet compute: its steps x the floor step
-    (every object in one call) of its own UNet, twice with the mirror ensemble (each object's
-    window runs twice); the rest of the window is overhead."""
+    (every object in one call) of its own UNet, times the ensemble's views (each object's
+    window runs once per view); the rest of the window is overhead."""
     if scenario.config.student and "student" in floor:  # a student of another architecture
         floor = floor["student"]
     step = floor["step_s"]["guided" if scenario.config.uses_guidance else "unguided"]
-    views = 2 if scenario.config.uses_mirror else 1
+    views = scenario.config.ensemble_views
     return summary["steps_per_window"] * views * step / summary["window_p50_s"]
 
 

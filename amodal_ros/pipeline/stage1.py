@@ -29,9 +29,11 @@ class AmodalSegmenter(StagePipeline):
     each object's noise is seeded from (seed, object id, sample), so results do not depend on
     batching. Per-frame encodings go through `cache`: pass the same cache with stable object ids
     and frame keys across sliding windows and only new frames are encoded.
-    With `config.mirror_ensemble` 'on', every window also runs mirrored left-right and each
-    object's scores are the mean of both views (a scene's mirror image is as plausible as the
-    scene, and the two answers' errors differ): twice the UNet and decoder work.
+    With `config.mirror_ensemble` 'on', every window also runs mirrored left-right, and with
+    `config.reverse_ensemble` 'on' reversed in time (both ways mirrored too): each object's
+    scores are the mean of the views (a scene's mirror image, or the scene played backwards, is
+    as plausible as the scene, and the answers' errors differ), at the views' UNet and decoder
+    work.
     `from_pretrained` loads a mask-only or mask+depth checkpoint folder (or 'embedded').
     """
 
@@ -85,7 +87,7 @@ class AmodalSegmenter(StagePipeline):
 
         # 2-3. conditioning per view (as seen, and mirrored with mirror_ensemble 'on'): shared
         # per-frame depth, and each object's masks (latents + CLIP), cached per frame
-        views = (False, True) if cfg.uses_mirror else (False,)
+        mirrors = (False, True) if cfg.uses_mirror else (False,)
         depth_pixels = None
         if inverse_depth is not None:
             depth_pixels = preprocess.depth_pixels(
@@ -96,7 +98,7 @@ class AmodalSegmenter(StagePipeline):
             for track in tracks
         ]
         conditions = {}
-        for mirrored in views:
+        for mirrored in mirrors:
             depth_latents = None
             if depth_pixels is not None:
                 depth_latents, _ = self._encode(
@@ -110,29 +112,45 @@ class AmodalSegmenter(StagePipeline):
                     latents = torch.cat([latents, depth_latents], dim=1)  # [T, 8, h, w]
                 conditions[i, mirrored] = (latents, clip)
 
-        # 4-6. sample every (object, sample, view) window in bounded batches, decode
+        # 4-6. sample every (object, sample, view) window in bounded batches, decode; with
+        # reverse_ensemble 'on' the same windows again, their frames in reverse order (the
+        # per-frame encodings reused), in a second pass that decodes the mirror-image frames
         owners = [
             (i, track, s, mirrored)
             for i, track in enumerate(tracks)
             for s in range(cfg.num_samples)
-            for mirrored in views
+            for mirrored in mirrors
         ]
-        jobs = [
-            SamplingJob(
-                *conditions[i, mirrored],
-                stable_seed(cfg.seed, "noise", track.object_id, s),
-                self._warm_init(warm, track, (s, mirrored)),
-            )
-            for i, track, s, mirrored in owners
-        ]
-        # stage 1 needs only R+G+B: reduced on the device, one small copy per window
-        sums, indices = self.sampler.run(jobs, frames, progress=progress, reduce=rgb_sum)
-        if cfg.warm_start > 0 and warm is not None:
-            for (_, track, s, mirrored), latents in zip(owners, self.sampler.last_latents):
-                if track.frame_keys is not None:  # without stamps there is no next window
-                    warm.remember(track.object_id, (s, mirrored), track.keys(), latents)
-        if cfg.uses_mirror:  # each mirrored window flipped back and averaged with its own
-            sums = mirror_average(sums[0::2], sums[1::2])
+        views = []
+        for reverse in (False, True) if cfg.uses_reverse else (False,):
+            given = {k: _in_reverse(*c) for k, c in conditions.items()} if reverse else conditions
+            jobs = [
+                SamplingJob(
+                    *given[i, mirrored],
+                    stable_seed(cfg.seed, "noise", track.object_id, s),
+                    None if reverse else self._warm_init(warm, track, (s, mirrored)),
+                )
+                for i, track, s, mirrored in owners
+            ]
+            wanted = [t - 1 - f for f in frames] if reverse and frames is not None else frames
+            # stage 1 needs only R+G+B: reduced on the device, one small copy per window
+            sums, decoded = self.sampler.run(jobs, wanted, progress=progress, reduce=rgb_sum)
+            if not reverse and cfg.warm_start > 0 and warm is not None:
+                for (_, track, s, mirrored), latents in zip(owners, self.sampler.last_latents):
+                    if track.frame_keys is not None:  # without stamps there is no next window
+                        warm.remember(track.object_id, (s, mirrored), track.keys(), latents)
+            if reverse:  # back in time order
+                sums, decoded = sums.flip(1), [t - 1 - j for j in reversed(decoded)]
+            if cfg.uses_mirror:  # each mirrored window flipped back
+                sums = torch.stack([sums[0::2], sums[1::2].flip(-1)], dim=1)
+            else:
+                sums = sums[:, None]
+            views.append((sums, decoded))  # [objects x samples, views, t, h, w]
+        # the frames every pass decoded (each pass decodes the chunks holding `frames`)
+        indices = [f for f in views[0][1] if all(f in d for _, d in views[1:])]
+        sums = average_views(
+            torch.cat([v[:, :, [d.index(f) for f in indices]] for v, d in views], dim=1)
+        )
 
         # 7. threshold, resize to input size, union with the modal mask
         results = []
@@ -196,12 +214,17 @@ class AmodalSegmenter(StagePipeline):
         )
 
 
-def mirror_average(sums: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
-    """R+G+B sums [..., H, W] of windows and of their mirror images (mirrored back here)
-    averaged, rounded down so that the sum passes an integer threshold where the exact average
-    would pass it plus 0.5 (as the smooth upsampling compares)."""
-    total = sums.int() + mirrored.flip(-1).int()
-    return total.div(2, rounding_mode="floor").to(sums.dtype)
+def average_views(views: torch.Tensor) -> torch.Tensor:
+    """R+G+B sums [N, V, ..., H, W] of V views of each window, each already turned back to the
+    window as seen, averaged over V; rounded down, so that the mean passes an integer threshold
+    where the exact mean would pass it plus 0.5 (as the smooth upsampling compares)."""
+    total = views.int().sum(dim=1)
+    return total.div(views.shape[1], rounding_mode="floor").to(views.dtype)
+
+
+def _in_reverse(latents: torch.Tensor, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A window's per-frame conditioning [T, ...] with its frames in reverse order."""
+    return latents.flip(0), clip.flip(0)
 
 
 def _none_if_all(decoded: np.ndarray) -> np.ndarray | None:

@@ -193,12 +193,12 @@ def pace(
     frame_rate: float,
     preset: str,
     longest: int | None = None,
-    mirrored: bool = False,
+    ensembles: tuple[str, ...] = (),
 ) -> str:
     """One line on whether windows of `window_s` seconds (measured with `objects` objects)
     keep up with a window due every stride / frame_rate seconds, with what to change if not
     (`longest`: the longest stride the publish policy allows, `stream.longest_stride`;
-    `mirrored`: stage 1 runs the mirror ensemble, whose second view can be turned off)."""
+    `ensembles`: the ensemble fields stage 1 runs, whose extra views can be turned off)."""
     due = stride / frame_rate
     per_object = window_s / max(objects, 1)
     head = (
@@ -213,8 +213,9 @@ def pace(
         hints.append("preset realtime (the distilled student, 1 step)")
     if preset not in ("fast", "realtime"):
         hints.append("preset fast (4 steps, no guidance)")
-    if mirrored:
-        hints.append("mirror_ensemble off (one view: about half of stage 1's work)")
+    if ensembles:
+        off = " and ".join(f"{name} off" for name in ensembles)
+        hints.append(f"{off} (one view: about 1/{2 ** len(ensembles)} of stage 1's work)")
     hints.append("fewer objects (min_object_pixels)")
     return f"{head}: does NOT keep up; stale windows will be dropped. Try {' or '.join(hints)}"
 

@@ -534,7 +534,7 @@ class AmodalNode(LifecycleNode):
             self.stream.frame_rate,
             cfg.preset,
             longest_stride(self.stream, cfg.num_frames),
-            mirrored=self.processor.segmenter.config.uses_mirror,
+            ensembles=self.processor.segmenter.config.ensembles,
         )
         self.get_logger().info(f"warm-up window: {self.pace}")
         return True

@@ -81,3 +81,37 @@ def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_the_pooled_completion_ceiling_counts_what_stage_1_misses(components12):
+    """eval pools a completion's error over every hidden pixel, white where the mask missed:
+    behind masks lossless at the clip's own size nothing is missed (the pooled figure is the
+    appearance's own), and behind an untrained VAE cut where nothing passes almost everything
+    is white."""
+    clips = [make_scene(seed, num_frames=4, height=32, width=64) for seed in (2, 3, 5)]
+    config = InferenceConfig(num_frames=4).for_model(components12.defaults)
+    masks = config.replace(mask_resize="nearest", rgb_sum_threshold=382)
+    scores = reconstruction_psnr(components12, config, clips, (components12, masks))
+    assert scores["coverage_working_size"] == 1.0
+    assert scores["pooled_working_size"] == scores["working_size"]
+    none = reconstruction_psnr(
+        components12, config, clips, (components12, masks.replace(rgb_sum_threshold=764))
+    )
+    assert none["coverage_vae"] < 0.2 and none["coverage_working_size"] == 1.0
+    assert none["pooled_vae"] < none["vae"] - 1.0
+    assert "pooled_vae" not in reconstruction_psnr(components12, config, clips)
+
+
+def test_stage_2_names_the_masks_it_paints_behind(capsys):
+    import json
+
+    from amodal_ros.eval.autoencoder import main
+
+    main(["embedded", "--stage", "2", "--clips", "1"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["masks"] == {"checkpoint": "embedded", "threshold": 400}
+    psnr = report["psnr_db_hidden"]
+    assert (
+        psnr["pooled_vae"] <= psnr["vae"] and psnr["pooled_working_size"] <= psnr["working_size"]
+    )
+    assert 0.5 < psnr["coverage_vae"] <= psnr["coverage_working_size"] <= 1.0

@@ -249,8 +249,15 @@ def test_mirror_ensemble_answers_a_mirrored_window_with_the_mirrored_answer(
     assert not np.allclose(answers["on"][0].soft, answers["off"][0].soft)
 
 
-def test_mirror_ensemble_is_the_models_choice_unless_set():
+def test_the_ensembles_are_the_models_choice_unless_set():
     from amodal_ros.core.config import InferenceConfig
+
+    assert InferenceConfig().for_model({}).reverse_ensemble == "off"
+    assert InferenceConfig().for_model({"reverse_ensemble": "on"}).ensemble_views == 2
+    both = InferenceConfig().for_model({"reverse_ensemble": "on", "mirror_ensemble": "on"})
+    assert both.ensemble_views == 4
+    with pytest.raises(ValueError, match="reverse_ensemble"):
+        InferenceConfig(reverse_ensemble="yes")
 
     assert InferenceConfig().for_model({}).mirror_ensemble == "off"  # published checkpoints
     assert InferenceConfig().for_model({"mirror_ensemble": "on"}).mirror_ensemble == "on"
@@ -260,12 +267,57 @@ def test_mirror_ensemble_is_the_models_choice_unless_set():
         InferenceConfig(mirror_ensemble="yes")
 
 
-def test_mirror_average_flips_back_and_rounds_as_the_smooth_threshold():
-    from amodal_ros.pipeline.stage1 import mirror_average
+def test_average_views_rounds_as_the_smooth_threshold():
+    from amodal_ros.pipeline.stage1 import average_views
 
-    sums = torch.tensor([[[700, 0, 351]]], dtype=torch.int16)
-    mirrored = torch.tensor([[[350, 1, 0]]], dtype=torch.int16)  # flipped back: 0, 1, 350
-    averaged = mirror_average(sums, mirrored)
-    assert averaged.dtype == torch.int16
+    views = torch.tensor([[[[700, 0, 351]], [[0, 1, 350]]]], dtype=torch.int16)  # [1, 2, 1, 3]
+    averaged = average_views(views)
+    assert averaged.dtype == torch.int16 and averaged.shape == (1, 1, 3)
     # 350.5 passes threshold 350 only as the smooth path compares (> 350 + 0.5): not at all
     assert averaged.tolist() == [[[350, 0, 350]]]
+    four = torch.tensor([[[[403]], [[400]], [[400]], [[400]]]], dtype=torch.int16)
+    assert average_views(four).tolist() == [[[400]]]  # 400.75 rounds down
+
+
+def test_reverse_ensemble_answers_a_reversed_window_with_the_reversed_answer(
+    components12, tiny_config, tracks, inverse_depth
+):
+    """'on' averages each window's scores with those of the window played backwards (turned
+    back), so, without noise augmentation, reversing the input reverses the answer, mirrored
+    views included; one direction alone does not (the temporal kernels are not symmetric)."""
+
+    def backwards(a):
+        return np.ascontiguousarray(a[::-1])
+
+    reversed_tracks = [ObjectTrack(t.object_id, backwards(t.masks)) for t in tracks]
+    for mirror in ("off", "on"):
+        for mode in ("on", "off"):
+            cfg = tiny_config.replace(
+                noise_aug_strength=0.0,
+                reverse_ensemble=mode,
+                mirror_ensemble=mirror,
+                mask_resize="area",
+                mask_upsample="smooth",
+            )
+            seg = AmodalSegmenter(components12, cfg)
+            seen = seg(tracks, inverse_depth)
+            of_reversed = seg(reversed_tracks, backwards(inverse_depth))
+            worst = max(
+                np.abs(backwards(a.soft) - b.soft).max() for a, b in zip(seen, of_reversed)
+            )
+            assert (worst < 2e-3) == (mode == "on"), (mirror, mode, worst)
+
+
+def test_reverse_ensemble_decodes_the_frames_asked_for_as_a_full_window(
+    components12, tiny_config, tracks, inverse_depth
+):
+    """The reversed pass decodes its own chunks (the asked frames' places in reverse order):
+    the newest frame alone comes out as in the whole window's answer."""
+    cfg = tiny_config.replace(reverse_ensemble="on", mirror_ensemble="on", decode_chunk_size=2)
+    seg = AmodalSegmenter(components12, cfg)
+    whole = seg(tracks, inverse_depth)
+    newest = seg(tracks, inverse_depth, frames=[len(inverse_depth) - 1])
+    for a, b in zip(whole, newest):
+        assert b.decoded is not None and b.decoded[-1] and not b.decoded[0]
+        np.testing.assert_allclose(a.soft[-1], b.soft[-1], atol=1e-6)
+        np.testing.assert_array_equal(a.amodal[-1], b.amodal[-1])

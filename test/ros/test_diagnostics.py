@@ -94,8 +94,14 @@ def test_pace_says_whether_a_window_keeps_up_and_what_to_change():
     assert "does NOT keep up" in slow and "stride >= 80" in slow and "preset fast" in slow
     assert "preset fast" not in pace(10.0, 1, stride=5, frame_rate=8.0, preset="fast")
     assert "mirror_ensemble" not in slow  # only where the model runs it
-    mirrored = pace(10.0, 1, stride=5, frame_rate=8.0, preset="realtime", mirrored=True)
-    assert "mirror_ensemble off" in mirrored and "preset realtime" not in mirrored
+    mirrored = pace(
+        10.0, 1, stride=5, frame_rate=8.0, preset="realtime", ensembles=("mirror_ensemble",)
+    )
+    assert "mirror_ensemble off (one view: about 1/2" in mirrored
+    assert "preset realtime" not in mirrored
+    both = ("mirror_ensemble", "reverse_ensemble")
+    four = pace(10.0, 1, stride=5, frame_rate=8.0, preset="realtime", ensembles=both)
+    assert "mirror_ensemble off and reverse_ensemble off (one view: about 1/4" in four
     # publish_frames new allows no stride past the window: the advice says what does
     new = pace(10.0, 1, stride=5, frame_rate=8.0, preset="", longest=25)
     assert "stride >= 80 with publish_frames latest (new allows stride <= 25)" in new
