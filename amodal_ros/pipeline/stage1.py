@@ -114,7 +114,8 @@ class AmodalSegmenter(StagePipeline):
 
         # 4-6. sample every (object, sample, view) window in bounded batches, decode; with
         # reverse_ensemble 'on' the same windows again, their frames in reverse order (the
-        # per-frame encodings reused), in a second pass that decodes the mirror-image frames
+        # per-frame encodings reused), in a second pass that decodes the chunks holding the
+        # asked frames' places in reverse order
         owners = [
             (i, track, s, mirrored)
             for i, track in enumerate(tracks)
@@ -216,10 +217,11 @@ class AmodalSegmenter(StagePipeline):
 
 def average_views(views: torch.Tensor) -> torch.Tensor:
     """R+G+B sums [N, V, ..., H, W] of V views of each window, each already turned back to the
-    window as seen, averaged over V; rounded down, so that the mean passes an integer threshold
-    where the exact mean would pass it plus 0.5 (as the smooth upsampling compares)."""
-    total = views.int().sum(dim=1)
-    return total.div(views.shape[1], rounding_mode="floor").to(views.dtype)
+    window as seen, averaged over V and rounded half down (ceil(mean - 1/2)), so that the mean
+    passes an integer threshold T exactly where the exact mean passes T + 0.5 (as the smooth
+    upsampling compares); for 2 views this is the mean rounded down."""
+    total, count = views.int().sum(dim=1), views.shape[1]
+    return (2 * total + count - 1).div(2 * count, rounding_mode="floor").to(views.dtype)
 
 
 def _in_reverse(latents: torch.Tensor, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -275,8 +275,9 @@ def test_average_views_rounds_as_the_smooth_threshold():
     assert averaged.dtype == torch.int16 and averaged.shape == (1, 1, 3)
     # 350.5 passes threshold 350 only as the smooth path compares (> 350 + 0.5): not at all
     assert averaged.tolist() == [[[350, 0, 350]]]
-    four = torch.tensor([[[[403]], [[400]], [[400]], [[400]]]], dtype=torch.int16)
-    assert average_views(four).tolist() == [[[400]]]  # 400.75 rounds down
+    # four views: a mean of 400.75 passes 400 + 0.5 and must pass 400; 400.5 must not
+    four = torch.tensor([[[[403, 402]], [[400] * 2], [[400] * 2], [[400] * 2]]], dtype=torch.int16)
+    assert average_views(four).tolist() == [[[401, 400]]]
 
 
 def test_reverse_ensemble_answers_a_reversed_window_with_the_reversed_answer(
