@@ -78,23 +78,12 @@ def ceiling_scores(components, config: InferenceConfig, clips) -> dict[str, dict
     perfect stage 1 of this working size (and VAE) would score, object by object as `eval`
     runs them (an object never visible in its window is not run: its modal mask stands)."""
     from amodal_ros.eval.metrics import mean_scores, score_window
-    from amodal_ros.pipeline import preprocess
 
     windows: dict[str, list] = {"working_size": [], "vae": []}
     for clip in clips:
         for i in clip.target_ids:
             truth, modal, visible = clip.amodal[i], clip.modal(i), clip.visible[i]
-            if not modal.any():
-                for name in windows:
-                    windows[name].append(score_window(modal, truth, modal, visible))
-                continue
-            pixels = preprocess.mask_pixels(truth, config.height, config.width, config.mask_resize)
-            scores = {
-                "working_size": _lossless(pixels),
-                "vae": _vae_score(components.vae, pixels, config),
-            }
-            for name, score in scores.items():
-                pred = _upsampled(score, truth.shape[1:], config)
+            for name, pred in _ceiling_masks(clip, i, (components, config)).items():
                 windows[name].append(score_window(pred, truth, modal, visible))
     return {name: mean_scores(w) for name, w in windows.items()}
 
@@ -162,8 +151,9 @@ def reconstruction_psnr(
     from amodal_ros.pipeline.runner import to_uint8
 
     names = ("vae", "working_size")
-    errors = {key: [0.0, 0] for key in (*names, *(f"pooled_{n}" for n in names))}
-    covered = {name: [0, 0] for name in names}
+    pooled = names if masks is not None else ()
+    errors = {key: [0.0, 0] for key in (*names, *(f"pooled_{n}" for n in pooled))}
+    covered = {name: [0, 0] for name in pooled}
     count = 0
     for clip in clips:
         for i in clip.target_ids:
@@ -190,11 +180,9 @@ def reconstruction_psnr(
     report = {
         key: 10.0 * float(np.log10(255.0**2 / max(total / max(n, 1), 1e-12)))
         for key, (total, n) in errors.items()
-        if n
     }
     for name, (inside, total) in covered.items():
-        if total:
-            report[f"coverage_{name}"] = inside / total
+        report[f"coverage_{name}"] = inside / max(total, 1)
     return report | {"objects": count}
 
 
