@@ -223,15 +223,21 @@ def completion_scores(pairs: list[tuple[tuple, tuple | None]]) -> dict[str, floa
 
     The pooled PSNR over every hidden pixel is what a user sees, but a hidden pixel the mask
     missed is white in the completion whatever stage 2 paints, so it mixes two stages; the
-    PSNR over covered pixels and the covered share keep them apart."""
+    PSNR over covered pixels and the covered share keep them apart, and the missed pixels'
+    error alone bounds the pooled PSNR whatever stage 2 paints (`..._coverage_bound_db`: a
+    stage 2 that painted every covered pixel exactly)."""
     psnr, ssim = pooled_psnr_ssim([every for every, _ in pairs])
     found = [f for _, f in pairs if f is not None]
     hidden = sum(every[2] for every, _ in pairs)
+    missed = sum(every[0] for every, _ in pairs) - sum(f[0] for f in found)
     return {
         "completion_psnr_db": psnr,
         "completion_ssim": ssim,
         "completion_psnr_found_db": pooled_psnr_ssim(found)[0] if found else float("nan"),
         "completion_coverage": 100.0 * sum(f[2] for f in found) / hidden,
+        "completion_psnr_coverage_bound_db": pooled_psnr_ssim([(max(missed, 0.0), 0.0, hidden)])[
+            0
+        ],
     }
 
 

@@ -327,7 +327,8 @@ def _write(out: Path, summary: dict, shown) -> None:
         "the true one over every hidden pixel (pooled; white where the predicted mask missed "
         "it); completion_psnr_found_db: only the hidden pixels the predicted mask covers "
         "(stage 2's painting apart from stage 1's coverage); completion_coverage: % of hidden "
-        "pixels covered.\n"
+        "pixels covered; completion_psnr_coverage_bound_db: the pooled PSNR if stage 2 painted "
+        "every covered pixel exactly (what the missed pixels alone allow).\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
     with staged_path(out / "results.md") as staged:

@@ -87,6 +87,25 @@ def test_completion_scores_keep_stage_2s_painting_apart_from_stage_1s_coverage()
     # half the hidden pixels of each window are 200 off in R, G and B: PSNR is per value
     missed_mse = 200.0**2 / 2
     assert scores["completion_psnr_db"] == pytest.approx(10 * np.log10(255.0**2 / missed_mse))
+    # the painting was exact, so the missed pixels' bound is the pooled PSNR itself ...
+    assert scores["completion_psnr_coverage_bound_db"] == pytest.approx(
+        scores["completion_psnr_db"]
+    )
+    # ... and a worse painting lowers the pooled PSNR, not the bound
+    blurred = np.where(predicted[..., None], truth + 20, 255).astype(np.uint8)
+    worse = completion_scores(
+        [
+            (
+                completion_errors(blurred, truth, hidden, amodal),
+                completion_errors(blurred, truth, hidden & predicted, amodal),
+            ),
+            (every, None),
+        ]
+    )
+    assert worse["completion_psnr_db"] < scores["completion_psnr_db"]
+    assert worse["completion_psnr_coverage_bound_db"] == pytest.approx(
+        scores["completion_psnr_coverage_bound_db"]
+    )
 
 
 def test_a_missed_label_is_not_a_hidden_frame():
