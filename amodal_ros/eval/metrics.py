@@ -229,15 +229,15 @@ def completion_scores(pairs: list[tuple[tuple, tuple | None]]) -> dict[str, floa
     psnr, ssim = pooled_psnr_ssim([every for every, _ in pairs])
     found = [f for _, f in pairs if f is not None]
     hidden = sum(every[2] for every, _ in pairs)
-    missed = sum(every[0] for every, _ in pairs) - sum(f[0] for f in found)
+    # the missed pixels' squared error (white whatever stage 2 paints), over every hidden pixel
+    missed = max(sum(every[0] for every, _ in pairs) - sum(f[0] for f in found), 0.0)
+    bound, _ = pooled_psnr_ssim([(missed, 0.0, hidden)])
     return {
         "completion_psnr_db": psnr,
         "completion_ssim": ssim,
         "completion_psnr_found_db": pooled_psnr_ssim(found)[0] if found else float("nan"),
         "completion_coverage": 100.0 * sum(f[2] for f in found) / hidden,
-        "completion_psnr_coverage_bound_db": pooled_psnr_ssim([(max(missed, 0.0), 0.0, hidden)])[
-            0
-        ],
+        "completion_psnr_coverage_bound_db": bound,
     }
 
 

@@ -92,12 +92,12 @@ def test_completion_scores_keep_stage_2s_painting_apart_from_stage_1s_coverage()
         scores["completion_psnr_db"]
     )
     # ... and a worse painting lowers the pooled PSNR, not the bound
-    blurred = np.where(predicted[..., None], truth + 20, 255).astype(np.uint8)
+    tinted = np.where(predicted[..., None], truth + 20, 255).astype(np.uint8)
     worse = completion_scores(
         [
             (
-                completion_errors(blurred, truth, hidden, amodal),
-                completion_errors(blurred, truth, hidden & predicted, amodal),
+                completion_errors(tinted, truth, hidden, amodal),
+                completion_errors(tinted, truth, hidden & predicted, amodal),
             ),
             (every, None),
         ]
