@@ -7,12 +7,13 @@ every weight file equal to the one the run started from (a student's frozen VAE 
 encoder), and every tensor equal to the start's in a file that changed only in part (a
 frozen encoder beside a tuned decoder), which `unpack` copies from that starting checkpoint
 again, exactly. The unpacked folder is a
-run folder `ship` and `--teacher` accept; it has no optimizer state (continue it by
-fine-tuning from `final/`).
+run folder `ship` and `--teacher` accept; it has no optimizer state. To continue a run
+elsewhere, carry its state instead (`pack --state`, `carry_state`).
 
 Usage:
-    python -m amodal_ros.train.carry pack RUN PACKED      # on the machine that trained
-    python -m amodal_ros.train.carry unpack PACKED RUN    # where it is shipped
+    python -m amodal_ros.train.carry pack RUN PACKED          # on the machine that trained
+    python -m amodal_ros.train.carry pack --state RUN PACKED  # a run to continue elsewhere
+    python -m amodal_ros.train.carry unpack PACKED RUN        # where it is shipped/continued
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def pack(
     """Write `run`'s checkpoint (`final`, or `checkpoint-N` of a run stopped early) and logs
     into `packed`, to be unpacked as the run's `final/`; returns the files written."""
     from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     final = run / checkpoint
     if not (final / "model_index.json").is_file():
@@ -77,6 +78,14 @@ def pack(
                 record["dtypes"][f"{rel}:{key}"] = str(value.dtype).removeprefix("torch.")
                 tensors[f"{rel}:{key}"] = _carried(value)
     record["start"] = str(start) if start is not None else None
+    return write_packed(packed, record, tensors, shard_mib)
+
+
+def write_packed(packed: Path, record: dict, tensors: dict, shard_mib: float) -> list[Path]:
+    """`tensors` into safetensors shards of at most `shard_mib` and `record` (naming them)
+    into run.json, in `packed`; returns the files written."""
+    from safetensors.torch import save_file
+
     packed.mkdir(parents=True, exist_ok=True)
     for old in [packed / "run.json", *packed.glob("weights-*.safetensors")]:
         old.unlink(missing_ok=True)  # an earlier pack's would travel too
@@ -89,15 +98,32 @@ def pack(
     return [packed / "run.json", *written]
 
 
+def read_shards(packed: Path, record: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """Every carried tensor, by the file (or part) it belongs to and its name there."""
+    from safetensors.torch import load_file
+
+    files: dict[str, dict] = {}
+    for shard in record["shards"]:
+        for key, value in load_file(packed / shard).items():
+            rel, name = key.split(":", 1)
+            files.setdefault(rel, {})[name] = value
+    return files
+
+
 def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     """Rebuild the run folder (`final/`, config, timing, loss log) from `packed`; weights left
     out come from `start` (default: the starting checkpoint recorded when packing, resolved
-    again here, so 'embedded' is this machine's). Returns `run / 'final'`."""
+    again here, so 'embedded' is this machine's). Returns `run / 'final'`, or `run / 'state'`
+    for a carried state (`pack --state`)."""
     from safetensors.torch import load_file, save_file
 
     from amodal_ros.train.loop import truncate_log
 
     record = json.loads((packed / "run.json").read_text())
+    if record.get("kind") == "state":  # a run to continue, not a checkpoint to ship
+        from amodal_ros.train.carry_state import unpack_state
+
+        return unpack_state(packed, run, record)
     config = TrainConfig(**json.loads(record["run"]["train_config.json"]))
     start = start or _starting_folder(config)
     final = run / "final"
@@ -111,14 +137,12 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
                 f"and {source or 'no starting folder'} is not that file: unpack with the "
                 "checkpoint the run started from (unpack --start DIR)"
             )
-    files: dict[str, dict] = {}
-    for shard in record["shards"]:  # all read before anything is written: a shard may be missing
-        for key, value in load_file(packed / shard).items():
-            rel, name = key.split(":", 1)
-            dtype = getattr(torch, record["dtypes"][key])
-            files.setdefault(rel, {})[name] = value.to(dtype)
+    files = read_shards(packed, record)  # all read before anything is written: one may be missing
+    for rel, state in files.items():  # fp16 on the way: the weights' own dtype back
+        for name, value in state.items():
+            state[name] = value.to(getattr(torch, record["dtypes"][f"{rel}:{name}"]))
     for name, text in record["run"].items():
-        _write(run / name, text)
+        write_text(run / name, text)
     if record["checkpoint"] != "final":  # a run stopped early: its log past the checkpoint
         truncate_log(run / "loss.csv", int(record["checkpoint"].removeprefix("checkpoint-")))
     for left_out in record["from_start"]:
@@ -127,7 +151,7 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
             files.setdefault(left_out["file"], {}).update({k: before[k] for k in left_out["keys"]})
     with staged_path(final) as staged:  # `final/` appears whole or not at all
         for rel, text in record["json"].items():
-            _write(staged / rel, text)
+            write_text(staged / rel, text)
         for left_out in record["from_start"]:
             if "keys" in left_out:
                 continue
@@ -199,7 +223,8 @@ def _rel(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _write(path: Path, text: str) -> None:
+def write_text(path: Path, text: str) -> None:
+    """`text` into `path`, its folders made first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
@@ -211,13 +236,22 @@ if __name__ == "__main__":
     packing.add_argument("run", type=Path)
     packing.add_argument("packed", type=Path)
     packing.add_argument("--checkpoint", default="final", help="or checkpoint-N of RUN")
+    packing.add_argument(
+        "--state", action="store_true", help="the run's last saved state, to continue it"
+    )
     unpacking = verbs.add_parser("unpack", help="run.json + shards -> a run folder")
     unpacking.add_argument("packed", type=Path)
     unpacking.add_argument("run", type=Path)
     unpacking.add_argument("--start", type=Path, help="the run's starting checkpoint folder")
     ns = parser.parse_args()
     if ns.verb == "pack":
-        for path in pack(ns.run, ns.packed, checkpoint=ns.checkpoint):
+        if ns.state:
+            from amodal_ros.train.carry_state import pack_state
+
+            written = pack_state(ns.run, ns.packed, SHARD_MIB)
+        else:
+            written = pack(ns.run, ns.packed, checkpoint=ns.checkpoint)
+        for path in written:
             print(f"{path}  {path.stat().st_size / 2**20:.1f} MiB")
     else:
         print(unpack(ns.packed, ns.run, ns.start))

@@ -131,3 +131,32 @@ def test_a_run_stopped_early_unpacks_its_last_checkpoint_and_its_log_up_to_it(ru
     saved, unpacked = _weights(first / "checkpoint-1")[unet], _weights(final)[unet]
     assert all(torch.equal(unpacked[k], v.half().float()) for k, v in saved.items())
     assert _run_report(root / "early")["steps"] == 1 and _run_report(first)["steps"] == 2
+
+
+def test_a_carried_state_continues_the_run_as_if_it_never_stopped(runs):
+    """A run stopped after step 1, its state carried to a new folder and resumed there,
+    ends where the run that never stopped did, bit for bit: the optimizer's moments and the
+    schedule's place travel exactly (fine-tuning from a checkpoint would restart them)."""
+    from amodal_ros.train.carry import unpack
+    from amodal_ros.train.carry_state import pack_state
+
+    root, straight, _ = runs
+    stopped = _train(root, "stopped", 1)
+    files = pack_state(stopped, root / "packed_state", shard_mib=0.5)
+    assert {f.suffix for f in files} == {".json", ".safetensors"}  # nothing to unpickle
+    assert unpack(root / "packed_state", root / "moved") == root / "moved" / "state"
+    with pytest.raises(FileExistsError, match="new run folder"):
+        unpack(root / "packed_state", root / "moved")
+    moved = _train(root, "moved", 2)
+    assert (moved / "loss.csv").read_text() == (straight / "loss.csv").read_text()
+    unet = "unet/diffusion_pytorch_model.safetensors"
+    ended, never_stopped = _weights(moved / "final")[unet], _weights(straight / "final")[unet]
+    assert all(torch.equal(ended[k], v) for k, v in never_stopped.items())
+
+
+def test_a_run_without_a_saved_state_has_none_to_carry(tmp_path):
+    from amodal_ros.train.carry_state import pack_state
+
+    (tmp_path / "run").mkdir()
+    with pytest.raises(FileNotFoundError, match="no saved training state"):
+        pack_state(tmp_path / "run", tmp_path / "packed", shard_mib=1.0)
