@@ -123,7 +123,10 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     if record.get("kind") == "state":  # a run to continue, not a checkpoint to ship
         from amodal_ros.train.carry_state import unpack_state
 
+        if start is not None:
+            raise ValueError(f"{packed} is a carried state: it needs no starting checkpoint")
         return unpack_state(packed, run, record)
+    _check_names(packed, record)
     config = TrainConfig(**json.loads(record["run"]["train_config.json"]))
     start = start or _starting_folder(config)
     final = run / "final"
@@ -162,6 +165,17 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
             (staged / rel).parent.mkdir(parents=True, exist_ok=True)
             save_file(state, str(staged / rel), metadata=record["metadata"][rel])
     return final
+
+
+def _check_names(packed: Path, record: dict) -> None:
+    """Every file run.json names stays inside the folder it is written to: a carried file
+    is data, never a path to write elsewhere."""
+    names = [*record["json"], *(e["file"] for e in record["from_start"]), *record["metadata"]]
+    names += [key.split(":", 1)[0] for key in record["dtypes"]]  # the shards' files
+    bad = [n for n in names if Path(n).is_absolute() or ".." in Path(n).parts]
+    bad += sorted(set(record["run"]) - set(RUN_FILES))
+    if bad:
+        raise ValueError(f"{packed}: run.json names files outside a run's checkpoint: {bad}")
 
 
 def _starting_folder(config: TrainConfig) -> Path | None:
@@ -245,6 +259,8 @@ if __name__ == "__main__":
     unpacking.add_argument("--start", type=Path, help="the run's starting checkpoint folder")
     ns = parser.parse_args()
     if ns.verb == "pack":
+        if ns.state and ns.checkpoint != "final":
+            parser.error("--state carries the run's last save; --checkpoint is for a checkpoint")
         if ns.state:
             from amodal_ros.train.carry_state import pack_state
 

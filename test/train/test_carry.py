@@ -133,30 +133,65 @@ def test_a_run_stopped_early_unpacks_its_last_checkpoint_and_its_log_up_to_it(ru
     assert _run_report(root / "early")["steps"] == 1 and _run_report(first)["steps"] == 2
 
 
-def test_a_carried_state_continues_the_run_as_if_it_never_stopped(runs):
-    """A run stopped after step 1, its state carried to a new folder and resumed there,
-    ends where the run that never stopped did, bit for bit: the optimizer's moments and the
-    schedule's place travel exactly (fine-tuning from a checkpoint would restart them)."""
+def test_a_carried_state_continues_the_run_as_if_it_never_stopped(tmp_path):
+    """A run stopped after step 1 of 3, its state carried to a new folder and resumed
+    there, ends where the run that never stopped did, bit for bit: the optimizer's moments
+    and the schedule's place (a warm-up over all 3 steps) travel exactly; fine-tuning from a
+    checkpoint would restart them."""
     from amodal_ros.train.carry import unpack
     from amodal_ros.train.carry_state import pack_state
 
-    root, straight, _ = runs
-    stopped = _train(root, "stopped", 1)
-    files = pack_state(stopped, root / "packed_state", shard_mib=0.5)
+    warm = dict(warmup_steps=3, lr_schedule="constant")  # each step its own learning rate
+    straight = _train(tmp_path, "straight", 3, **warm)
+    stopped = _train(tmp_path, "stopped", 1, **warm)
+    files = pack_state(stopped, tmp_path / "packed", shard_mib=0.5)
     assert {f.suffix for f in files} == {".json", ".safetensors"}  # nothing to unpickle
-    assert unpack(root / "packed_state", root / "moved") == root / "moved" / "state"
+    assert unpack(tmp_path / "packed", tmp_path / "moved") == tmp_path / "moved" / "state"
+    runs = (stopped, tmp_path / "moved")
+    for name in ("optimizer.bin", "scheduler.bin"):  # as saved: tuples, int keys, dtypes
+        saved, carried = (torch.load(r / "state" / name, weights_only=True) for r in runs)
+        assert _same(carried, saved), name
     with pytest.raises(FileExistsError, match="new run folder"):
-        unpack(root / "packed_state", root / "moved")
-    moved = _train(root, "moved", 2)
+        unpack(tmp_path / "packed", tmp_path / "moved")
+    moved = _train(tmp_path, "moved", 3, **warm)
+    sessions = json.loads((moved / "timing.json").read_text())
+    assert [s["steps"] for s in sessions] == [1, 2]  # resumed at step 1, not started over
     assert (moved / "loss.csv").read_text() == (straight / "loss.csv").read_text()
     unet = "unet/diffusion_pytorch_model.safetensors"
     ended, never_stopped = _weights(moved / "final")[unet], _weights(straight / "final")[unet]
     assert all(torch.equal(ended[k], v) for k, v in never_stopped.items())
 
 
-def test_a_run_without_a_saved_state_has_none_to_carry(tmp_path):
+def test_a_state_is_carried_whole_or_not_at_all(tmp_path):
+    """No save to carry, a file train could not resume from elsewhere, a run folder that
+    already holds a run: each is an error naming it, and nothing is written."""
+    from amodal_ros.train.carry import unpack
     from amodal_ros.train.carry_state import pack_state
 
-    (tmp_path / "run").mkdir()
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no saved training state"):
-        pack_state(tmp_path / "run", tmp_path / "packed", shard_mib=1.0)
+        pack_state(tmp_path / "empty", tmp_path / "packed", shard_mib=1.0)
+    run = _train(tmp_path, "run", 1)
+    (run / "state" / "scaler.pt").write_bytes(b"")  # an fp16 GradScaler's state
+    with pytest.raises(ValueError, match="scaler.pt"):
+        pack_state(run, tmp_path / "packed", shard_mib=1.0)
+    (run / "state" / "scaler.pt").unlink()
+    pack_state(run, tmp_path / "packed", shard_mib=1.0)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "loss.csv").write_text("step,loss\n")
+    with pytest.raises(FileExistsError, match="not empty"):
+        unpack(tmp_path / "packed", tmp_path / "busy")
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["loss.csv"]
+
+
+def _same(mine, theirs) -> bool:
+    """Equal values of equal types all the way down, tensors by dtype and value."""
+    if type(mine) is not type(theirs):
+        return False
+    if torch.is_tensor(mine):
+        return mine.dtype == theirs.dtype and torch.equal(mine, theirs)
+    if isinstance(mine, dict):
+        return mine.keys() == theirs.keys() and all(_same(v, theirs[k]) for k, v in mine.items())
+    if isinstance(mine, list | tuple):
+        return len(mine) == len(theirs) and all(map(_same, mine, theirs))
+    return mine == theirs
