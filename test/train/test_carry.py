@@ -195,3 +195,17 @@ def _same(mine, theirs) -> bool:
     if isinstance(mine, list | tuple):
         return len(mine) == len(theirs) and all(map(_same, mine, theirs))
     return mine == theirs
+
+
+def test_a_run_json_naming_files_outside_the_run_is_refused(runs):
+    """A carried run.json is data: a name that climbs out of the run folder writes nothing."""
+    from amodal_ros.train.carry import pack, unpack
+
+    root, first, _ = runs
+    pack(first, root / "packed_escape")
+    record = json.loads((root / "packed_escape" / "run.json").read_text())
+    record["json"]["../../escaped.json"] = "{}"
+    (root / "packed_escape" / "run.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="outside"):
+        unpack(root / "packed_escape", root / "escape" / "run")
+    assert not (root / "escape").exists() and not (root / "escaped.json").exists()
