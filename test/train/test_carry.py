@@ -153,7 +153,10 @@ def test_a_carried_state_continues_the_run_as_if_it_never_stopped(tmp_path):
         assert _same(carried, saved), name
     with pytest.raises(FileExistsError, match="new run folder"):
         unpack(tmp_path / "packed", tmp_path / "moved")
-    moved = _train(tmp_path, "moved", 3, **warm)
+    moved = tmp_path / "moved"  # continued from what was carried alone: its own config
+    assert (
+        main(["train", str(moved / "train_config.json"), "--out", str(moved), "--steps", "3"]) == 0
+    )
     sessions = json.loads((moved / "timing.json").read_text())
     assert [s["steps"] for s in sessions] == [1, 2]  # resumed at step 1, not started over
     assert (moved / "loss.csv").read_text() == (straight / "loss.csv").read_text()
