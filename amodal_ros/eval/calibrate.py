@@ -69,6 +69,20 @@ def sweep_thresholds(
     return {t: mean_scores(w) for t, w in windows.items()}
 
 
+def validation_scores(
+    checkpoint: str, preset: str, start: int, count: int, thresholds=THRESHOLDS
+) -> dict[int, dict[str, float]]:
+    """`sweep_thresholds` of `checkpoint` under `preset` on validation clips start..start+count-1,
+    one window each: what every shipping rule scores."""
+    from amodal_ros.data.scenes import make_scene, split_seeds
+
+    config = InferenceConfig(preset=preset)
+    seeds = split_seeds("val", count, start)
+    clips = [make_scene(seed, num_frames=config.num_frames) for seed in seeds]
+    stream = StreamConfig(checkpoint=checkpoint)
+    return sweep_thresholds(stream, config, clips, thresholds, progress=True)
+
+
 MIOU_TOLERANCE = 0.5  # points of whole-mask mIoU that a hidden part may cost
 CRITERION = f"most mIoU_occ_all within {MIOU_TOLERANCE} points of the best mIoU"
 
@@ -88,8 +102,6 @@ def best_threshold(scores: dict[int, dict[str, float]]) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Print a checkpoint's validation scores at each threshold as JSON, with the criterion's
     choice: the numbers behind every threshold and shipping rule in docs/training.md."""
-    from amodal_ros.data.scenes import make_scene, split_seeds
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint folder, or 'embedded'")
     parser.add_argument(
@@ -107,12 +119,8 @@ def main(argv: list[str] | None = None) -> None:
         thresholds = tuple(int(t) for t in ns.thresholds.split(","))
     except ValueError:
         parser.error(f"--thresholds {ns.thresholds!r}: expected integers, e.g. 350,400,450")
-    config = InferenceConfig(preset=ns.preset)
-    seeds = split_seeds("val", ns.clips, ns.start)
-    clips = [make_scene(seed, num_frames=config.num_frames) for seed in seeds]
-    stream = StreamConfig(checkpoint=ns.checkpoint)
     try:
-        scores = sweep_thresholds(stream, config, clips, thresholds, progress=True)
+        scores = validation_scores(ns.checkpoint, ns.preset, ns.start, ns.clips, thresholds)
     except (CheckpointError, InputError) as err:  # one line and exit 2, as amodal-ros says it
         parser.error(str(err))
     report = {

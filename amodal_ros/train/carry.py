@@ -52,7 +52,7 @@ def pack(
         raise ValueError(f"{final}: {other[0].name} is neither JSON nor safetensors weights")
     start = _starting_folder(TrainConfig(**json.loads((run / "train_config.json").read_text())))
     record: dict = {
-        "run": {name: (run / name).read_text() for name in RUN_FILES if (run / name).is_file()},
+        "run": run_files(run),
         "json": {_rel(p, final): p.read_text() for p in sorted(final.rglob("*.json"))},
         "from_start": [],
         "dtypes": {},
@@ -79,6 +79,11 @@ def pack(
                 tensors[f"{rel}:{key}"] = _carried(value)
     record["start"] = str(start) if start is not None else None
     return write_packed(packed, record, tensors, shard_mib)
+
+
+def run_files(run: Path) -> dict[str, str]:
+    """The run's config, timing and loss log, by name (those it has)."""
+    return {name: (run / name).read_text() for name in RUN_FILES if (run / name).is_file()}
 
 
 def write_packed(packed: Path, record: dict, tensors: dict, shard_mib: float) -> list[Path]:
@@ -120,6 +125,9 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     from amodal_ros.train.loop import truncate_log
 
     record = json.loads((packed / "run.json").read_text())
+    unknown = sorted(set(record["run"]) - set(RUN_FILES))
+    if unknown:  # data, never a path to write elsewhere
+        raise ValueError(f"{packed}: run.json names files a run does not hold: {unknown}")
     if record.get("kind") == "state":  # a run to continue, not a checkpoint to ship
         from amodal_ros.train.carry_state import unpack_state
 
@@ -173,7 +181,6 @@ def _check_names(packed: Path, record: dict) -> None:
     names = [*record["json"], *(e["file"] for e in record["from_start"]), *record["metadata"]]
     names += [key.split(":", 1)[0] for key in record["dtypes"]]  # the shards' files
     bad = [n for n in names if Path(n).is_absolute() or ".." in Path(n).parts]
-    bad += sorted(set(record["run"]) - set(RUN_FILES))
     if bad:
         raise ValueError(f"{packed}: run.json names files outside a run's checkpoint: {bad}")
 

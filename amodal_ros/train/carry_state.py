@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from amodal_ros.core.staging import staged_path
-from amodal_ros.train.carry import RUN_FILES, read_shards, write_packed, write_text
+from amodal_ros.train.carry import read_shards, run_files, write_packed, write_text
 from amodal_ros.train.loop import DECODER_STATE
 
 KIND = "state"
@@ -66,9 +66,8 @@ def pack_state(run: Path, packed: Path, shard_mib: float) -> list[Path]:
         tensors |= {f"optimizer:{index}:{k}": v for k, v in entry.items() if torch.is_tensor(v)}
     record = {
         "kind": KIND,
-        "run": {name: (run / name).read_text() for name in RUN_FILES if (run / name).is_file()},
+        "run": run_files(run),
         "step": before[1],
-        "weight_files": [name for name in WEIGHT_FILES if name in contents],
         "param_groups": optimizer["param_groups"],
         "extras": extras,
         "scheduler": _torch_load(contents[SCHEDULER_FILE]),
@@ -87,12 +86,10 @@ def unpack_state(packed: Path, run: Path, record: dict) -> Path:
             f"{run} is not empty: unpack into a new run folder (a run there would be mixed "
             "with the carried one)"
         )
-    unknown = (set(record["run"]) - set(RUN_FILES)) | (
-        set(record["weight_files"]) - set(WEIGHT_FILES)
-    )
-    if unknown:
-        raise ValueError(f"{packed}: run.json names files a run's state does not hold: {unknown}")
     files = read_shards(packed, record)  # all read first: a shard may be missing
+    unknown = sorted(set(files) - {*WEIGHT_FILES, "optimizer"})
+    if unknown:  # data, never a path to write elsewhere
+        raise ValueError(f"{packed}: its shards name files a run's state does not hold: {unknown}")
     moments = {index: dict(extra) for index, extra in record["extras"].items()}
     for key, value in files.pop("optimizer", {}).items():  # "INDEX:NAME"
         index, name = key.split(":")
@@ -106,8 +103,8 @@ def unpack_state(packed: Path, run: Path, record: dict) -> Path:
             write_text(staged / name, text)
         state = staged / "state"
         state.mkdir()
-        for name in record["weight_files"]:
-            save_file(files[name], str(state / name), metadata={"format": "pt"})
+        for name, weights in files.items():  # the model's, and a pixel student's decoder
+            save_file(weights, str(state / name), metadata={"format": "pt"})
         torch.save(optimizer, state / OPTIMIZER_FILE)
         torch.save(record["scheduler"], state / SCHEDULER_FILE)
         (state / STEP_FILE).write_text(json.dumps({"step": record["step"]}))

@@ -35,16 +35,10 @@ def scores(checkpoint: str, clips: tuple[int, int], thresholds, folder: Path) ->
     path = folder / f"{name}_val{clips[0]}-{sum(clips) - 1}_{'-'.join(map(str, thresholds))}.json"
     if path.is_file():
         return {int(t): s for t, s in json.loads(path.read_text())["scores"].items()}
-    from amodal_ros.core.config import InferenceConfig, StreamConfig
     from amodal_ros.core.staging import staged_path
-    from amodal_ros.data.scenes import make_scene, split_seeds
-    from amodal_ros.eval.calibrate import sweep_thresholds
+    from amodal_ros.eval.calibrate import validation_scores
 
-    config = InferenceConfig(preset="realtime")
-    seeds = split_seeds("val", clips[1], clips[0])
-    scenes = [make_scene(seed, num_frames=config.num_frames) for seed in seeds]
-    stream = StreamConfig(checkpoint=checkpoint)
-    result = sweep_thresholds(stream, config, scenes, thresholds, progress=True)
+    result = validation_scores(checkpoint, "realtime", clips[0], clips[1], thresholds)
     folder.mkdir(parents=True, exist_ok=True)
     with staged_path(path) as staged:
         staged.write_text(json.dumps({"checkpoint": checkpoint, "scores": result}, indent=1))
