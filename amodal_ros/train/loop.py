@@ -141,6 +141,7 @@ def train(config: TrainConfig) -> dict:
 
     if state:  # resume
         accelerator.load_state(str(state))
+        _rejoin_schedule(schedule)
         if decoder is not None:  # it resumes with the run's state
             decoder.load_state_dict(load_file(state / DECODER_STATE))
         if main:
@@ -329,6 +330,15 @@ def _lr_factor(config: TrainConfig):
         return warm * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
     return factor
+
+
+def _rejoin_schedule(schedule) -> None:
+    """Recompute a resumed run's learning rates at its step under this config's schedule: the
+    saved ones follow the `steps` it was saved with, and `steps` may have changed (a cosine
+    over more steps is higher at the same step)."""
+    lambda_lr = schedule.scheduler  # inside accelerate's wrapper; its step count is restored
+    lambda_lr.last_epoch -= 1
+    lambda_lr.step()  # back at the saved step, with this config's factor
 
 
 def truncate_log(path: Path, step: int) -> None:

@@ -65,6 +65,25 @@ def test_train_saves_loadable_checkpoints_and_resumes(tmp_path):
     assert [s["steps"] for s in sessions] == [3, 2]  # one entry per session
 
 
+def test_a_run_resumed_with_more_steps_follows_the_longer_schedule(tmp_path):
+    """A cosine run stopped after step 1 of 1 and resumed with 3 steps trains like a run of 3
+    from the start: its next learning rate is the 3-step cosine's (0.775 of lr at step 1),
+    not the one the saved 1-step schedule had reached (its floor, 0.1 of lr)."""
+    import torch
+    from safetensors.torch import load_file
+
+    cosine = dict(lr_schedule="cosine", save_every=1)
+    assert main(["train", _config(tmp_path, 3, "straight", **cosine)]) == 0
+    assert main(["train", _config(tmp_path, 1, "resumed", **cosine)]) == 0
+    assert main(["train", _config(tmp_path, 3, "resumed", **cosine)]) == 0
+    runs = [tmp_path / name for name in ("straight", "resumed")]
+    logs = [(run / "loss.csv").read_text() for run in runs]
+    assert logs[0] == logs[1] and len(logs[0].splitlines()) == 4
+    unet = "final/unet/diffusion_pytorch_model.safetensors"
+    straight, resumed = (load_file(run / unet) for run in runs)
+    assert all(torch.equal(resumed[k], v) for k, v in straight.items())
+
+
 def test_a_run_killed_while_saving_resumes_from_its_last_complete_state(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
