@@ -38,3 +38,11 @@ distill --teacher amodal_ros/models/embedded/student1 --out train_out/student1_m
   --steps 1800 --lr 1e-4 --warmup-steps 100 --seed 51
 scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_more \
   --threshold 400
+
+# 6. then 1500 steps on batches of 4, shipped at 400, the best whole-mask mIoU on the
+# calibration clips (docs/training.md, "Batches of 4"; its run: runs/student1_batch4)
+distill --teacher amodal_ros/models/embedded/student1 \
+  --out train_out/student1_batch4 --steps 1500 --batch-size 4 --lr 1e-4 --warmup-steps 100 \
+  --seed 53
+scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_batch4 \
+  --threshold 400

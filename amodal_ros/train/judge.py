@@ -1,0 +1,150 @@
+"""Judge a carried training run by the rule written in its `runs/NAME/plan.json` before any
+result, so the decision is the rule's and not a reading of the numbers afterwards.
+
+A plan holds the run's `distill` arguments (what `runs/run.sh NAME` runs) and its rule: the
+mask threshold is the candidate with the best whole-mask mIoU on the `choice` validation
+clips; the run replaces the shipped student only if, on every `confirm` set of validation
+clips no rule has scored, against the shipped student at its threshold, each `must_rise`
+score rises, each `may_fall` score falls by at most its margin, stray area stays at most
+`stray_max` % and the median area ratio at most `area_max`. Each model's scores are kept as
+JSON under the run's `scores/` (keyed by its weights; commit them), so a session can score the
+shipped student while the run trains and the next one only the run's final weights.
+
+Usage, from the project root:
+    python -m amodal_ros.train.judge runs/NAME train_out/NAME/final
+    python -m amodal_ros.train.judge runs/NAME --shipped-only   # ahead of time
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLAN = "plan.json"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A run's shipping rule (`plan.json`'s "rule"); clip ranges are (start, count)."""
+
+    shipped: str
+    shipped_threshold: int
+    candidates: tuple[int, ...]
+    choice: tuple[int, int]
+    confirm: tuple[tuple[int, int], ...]
+    must_rise: tuple[str, ...] = ("mIoU_occ", "mIoU_occ_all")
+    may_fall: dict[str, float] = field(
+        default_factory=lambda: {"mIoU": 0.5, "mIoU_occ_all_newest": 1.0}
+    )
+    stray_max: float = 2.0
+    area_max: float = 1.15
+
+    @classmethod
+    def of(cls, raw: dict) -> Rule:
+        """The rule from its JSON form; a key the rule does not know is an error, not ignored."""
+        unknown = set(raw) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{PLAN}: unknown rule keys {sorted(unknown)}")
+        tuples = {"choice": tuple(raw["choice"]), "confirm": tuple(map(tuple, raw["confirm"]))}
+        tuples |= {k: tuple(raw[k]) for k in ("candidates", "must_rise") if k in raw}
+        return cls(**{**raw, **tuples})
+
+
+def load_plan(run_folder: Path) -> tuple[list[str], Rule]:
+    """A run folder's `distill` arguments and rule."""
+    plan = json.loads((run_folder / PLAN).read_text())
+    return [str(a) for a in plan["distill"]], Rule.of(plan["rule"])
+
+
+def failures(run: dict, shipped: dict, rule: Rule) -> list[str]:
+    """What the run's scores on one confirmation set break of the rule (empty: it passes).
+    A NaN (nothing to score) fails every comparison."""
+    broken = [
+        f"{key} {run[key]:.2f} not above {shipped[key]:.2f}"
+        for key in rule.must_rise
+        if not run[key] > shipped[key]
+    ]
+    broken += [
+        f"{key} {run[key]:.2f} more than {margin} below {shipped[key]:.2f}"
+        for key, margin in rule.may_fall.items()
+        if not run[key] >= shipped[key] - margin
+    ]
+    if not run["stray_share"] <= rule.stray_max:
+        broken.append(f"stray {run['stray_share']:.2f} % over {rule.stray_max}")
+    if not run["area_ratio_median"] <= rule.area_max:
+        broken.append(f"area ratio {run['area_ratio_median']:.3f} over {rule.area_max}")
+    return broken
+
+
+def scores(
+    checkpoint: str, clips: tuple[int, int], thresholds, folder: Path, shipped: str
+) -> dict[int, dict[str, float]]:
+    """{threshold: mean scores} of `checkpoint` (preset realtime) on validation `clips`, read
+    from `folder` when scored before, else scored and kept there."""
+    name = f"{'shipped' if checkpoint == shipped else 'run'}-{weights_id(checkpoint)}"
+    path = folder / f"{name}_val{clips[0]}-{sum(clips) - 1}_{'-'.join(map(str, thresholds))}.json"
+    if path.is_file():
+        return {int(t): s for t, s in json.loads(path.read_text())["scores"].items()}
+    from amodal_ros.core.staging import staged_path
+    from amodal_ros.eval.calibrate import validation_scores
+
+    result = validation_scores(checkpoint, "realtime", clips[0], clips[1], thresholds)
+    folder.mkdir(parents=True, exist_ok=True)
+    with staged_path(path) as staged:
+        staged.write_text(json.dumps({"checkpoint": checkpoint, "scores": result}, indent=1))
+    return result
+
+
+def weights_id(checkpoint: str) -> str:
+    """The start of the UNet weights' SHA-256: scores kept for other weights are not these."""
+    weights = Path(checkpoint) / "unet" / "diffusion_pytorch_model.safetensors"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+
+
+def verdict(rule: Rule, final: str, folder: Path) -> dict:
+    """The rule applied to the run's final checkpoint: its threshold, each confirmation set's
+    scores and failures, and whether it ships."""
+    choice = scores(final, rule.choice, rule.candidates, folder, rule.shipped)
+    threshold = max(rule.candidates, key=lambda t: _or_lowest(choice[t]["mIoU"]))
+    result: dict = {"threshold": threshold, "sets": {}}
+    for clips in rule.confirm:
+        run = scores(final, clips, (threshold,), folder, rule.shipped)[threshold]
+        old = scores(rule.shipped, clips, (rule.shipped_threshold,), folder, rule.shipped)
+        result["sets"][f"val {clips[0]}-{sum(clips) - 1}"] = {
+            "run": run,
+            "shipped": old[rule.shipped_threshold],
+            "failures": failures(run, old[rule.shipped_threshold], rule),
+        }
+    result["ships"] = not any(s["failures"] for s in result["sets"].values())
+    return result
+
+
+def _or_lowest(value: float) -> float:
+    return -math.inf if math.isnan(value) else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the verdict as JSON (or, with --shipped-only, score the shipped student only)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_folder", type=Path, help=f"runs/NAME, holding {PLAN}")
+    parser.add_argument("final", nargs="?", help="the run's final checkpoint folder")
+    parser.add_argument("--shipped-only", action="store_true", help="score the shipped student")
+    ns = parser.parse_args(argv)
+    _, rule = load_plan(ns.run_folder)
+    folder = ns.run_folder / "scores"
+    if ns.shipped_only:
+        for clips in rule.confirm:
+            scores(rule.shipped, clips, (rule.shipped_threshold,), folder, rule.shipped)
+        return 0
+    if not ns.final or not (Path(ns.final) / "model_index.json").is_file():
+        parser.error("give the run's final checkpoint folder (its final weights only)")
+    print(json.dumps(verdict(rule, ns.final, folder), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""A carried run's rule: the verdict follows its plan.json, from kept scores, without a model."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from amodal_ros.train.judge import Rule, failures, load_plan, main, verdict, weights_id
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = {
+    "mIoU": 81.0,
+    "mIoU_occ": 48.0,
+    "mIoU_occ_all": 46.0,
+    "mIoU_occ_all_newest": 44.0,
+    "stray_share": 1.2,
+    "area_ratio_median": 1.04,
+}
+
+
+def _rule(**changes) -> Rule:
+    raw = {
+        "shipped": "shipped",
+        "shipped_threshold": 400,
+        "candidates": [350, 400],
+        "choice": [0, 3],
+        "confirm": [[10, 3], [20, 3]],
+    }
+    return Rule.of({**raw, **changes})
+
+
+def test_a_run_passes_only_by_rising_where_it_must_and_falling_within_the_margins():
+    rule = _rule()
+    assert failures({**SHIPPED, "mIoU_occ": 49, "mIoU_occ_all": 47}, SHIPPED, rule) == []
+    tied = failures(SHIPPED, SHIPPED, rule)  # equal is not a rise
+    assert [f.split()[0] for f in tied] == ["mIoU_occ", "mIoU_occ_all"]
+    better = {**SHIPPED, "mIoU_occ": 49, "mIoU_occ_all": 47}
+    assert failures({**better, "mIoU": 80.4}, SHIPPED, rule) == [
+        "mIoU 80.40 more than 0.5 below 81.00"
+    ]
+    assert failures({**better, "mIoU": 80.5}, SHIPPED, rule) == []  # the margin itself passes
+    assert failures({**better, "mIoU_occ_all_newest": float("nan")}, SHIPPED, rule)
+    assert failures({**better, "stray_share": 2.1}, SHIPPED, rule) == ["stray 2.10 % over 2.0"]
+    assert failures({**better, "area_ratio_median": 1.2}, SHIPPED, rule)
+
+
+def test_an_unknown_rule_key_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="unknown rule keys \\['stray_limit'\\]"):
+        _rule(stray_limit=3.0)
+
+
+def _checkpoint(folder: Path, weights: bytes) -> str:
+    (folder / "unet").mkdir(parents=True)
+    (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(weights)
+    (folder / "model_index.json").write_text("{}")
+    return str(folder)
+
+
+def _keep(scores: Path, name: str, clips, thresholds: dict) -> None:
+    scores.mkdir(exist_ok=True)
+    path = scores / f"{name}_val{clips[0]}-{clips[0] + clips[1] - 1}_{'-'.join(thresholds)}.json"
+    path.write_text(json.dumps({"checkpoint": "x", "scores": thresholds}))
+
+
+def test_the_verdict_chooses_on_the_choice_clips_and_needs_every_confirmation_set(tmp_path):
+    shipped = _checkpoint(tmp_path / "shipped", b"old")
+    final = _checkpoint(tmp_path / "final", b"new")
+    rule = _rule(shipped=shipped)
+    scores = tmp_path / "scores"
+    run, old = f"run-{weights_id(final)}", f"shipped-{weights_id(shipped)}"
+    _keep(scores, run, (0, 3), {"350": {**SHIPPED, "mIoU": 82}, "400": SHIPPED})
+    for clips in rule.confirm:
+        _keep(scores, old, clips, {"400": SHIPPED})
+    _keep(scores, run, (10, 3), {"350": {**SHIPPED, "mIoU_occ": 49, "mIoU_occ_all": 47}})
+    _keep(scores, run, (20, 3), {"350": {**SHIPPED, "mIoU_occ": 49, "mIoU_occ_all": 45}})
+    result = verdict(rule, final, scores)  # every score kept: no model runs
+    assert result["threshold"] == 350
+    assert result["sets"]["val 10-12"]["failures"] == []
+    assert result["sets"]["val 20-22"]["failures"] == ["mIoU_occ_all 45.00 not above 46.00"]
+    assert result["ships"] is False
+
+
+def test_a_verdict_needs_the_runs_final_checkpoint(tmp_path, capsys):
+    (tmp_path / "plan.json").write_text(json.dumps({"distill": [], "rule": _rule_json()}))
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), str(tmp_path / "checkpoint-100")])
+    assert "final checkpoint folder" in capsys.readouterr().err
+
+
+def _rule_json() -> dict:
+    return {
+        "shipped": "s",
+        "shipped_threshold": 400,
+        "candidates": [400],
+        "choice": [0, 1],
+        "confirm": [[1, 1]],
+    }
+
+
+@pytest.mark.parametrize(
+    "plan", sorted((ROOT / "runs").glob("*/plan.json")), ids=lambda p: p.parent.name
+)
+def test_every_carried_runs_plan_reads_and_confirms_on_clips_it_does_not_choose_on(plan):
+    args, rule = load_plan(plan.parent)
+    assert (
+        args[args.index("--teacher") + 1] == rule.shipped
+    )  # it continues what it is judged against
+    chosen = set(range(rule.choice[0], sum(rule.choice)))
+    for start, count in rule.confirm:
+        assert chosen.isdisjoint(range(start, start + count))
+
+
+def test_no_two_carried_runs_confirm_on_the_same_clips():
+    """A rule confirms on clips no rule has scored: a second run on the same clips would be
+    judged on clips chosen with the first's results in view."""
+    confirmed = [
+        set(range(start, start + count))
+        for plan in (ROOT / "runs").glob("*/plan.json")
+        for start, count in load_plan(plan.parent)[1].confirm
+    ]
+    assert len(confirmed) >= 4
+    assert sum(map(len, confirmed)) == len(set().union(*confirmed))
