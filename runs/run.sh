@@ -5,11 +5,12 @@
 # own is an error, not a silent step back. Before a session ends, carry its last save back
 # (and commit it):
 #   scripts/with_env.sh python -m amodal_ros.train.carry pack --state "$OUT" runs/NAME
-# Usage, from anywhere: bash runs/run.sh NAME   (OUT=... to train elsewhere than train_out/NAME)
+# Usage, from anywhere: bash runs/run.sh NAME   (OUT=... to train elsewhere than train_out/NAME;
+# RUNS=... for run folders elsewhere than runs/)
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the project root
 NAME=${1:?usage: bash runs/run.sh NAME}
-HERE=runs/$NAME
+HERE=${RUNS:-runs}/$NAME
 OUT=${OUT:-train_out/$NAME}
 [[ -f $HERE/plan.json ]] || { echo "$HERE/plan.json is missing: no such carried run" >&2; exit 2; }
 step_of() { scripts/with_env.sh python -c 'import json, sys; print(json.load(open(sys.argv[1]))["step"])' "$1"; }
@@ -27,8 +28,11 @@ if [[ -f "$HERE/run.json" ]]; then
     exit 2
   fi
 fi
-mapfile -t args < <(scripts/with_env.sh python -c \
+# read into a variable first: a plan that fails to load stops here (set -e), where a process
+# substitution would hand distill no arguments, i.e. its defaults
+plan_args=$(scripts/with_env.sh python -c \
   'import sys; from pathlib import Path; from amodal_ros.train.judge import load_plan
 print(*load_plan(Path(sys.argv[1]))[0], sep="\n")' "$HERE")
+mapfile -t args <<< "$plan_args"
 OMP_NUM_THREADS=2 exec nice -n 19 scripts/with_env.sh amodal-ros distill "${args[@]}" \
   --out "$OUT" --no-progress

@@ -55,9 +55,13 @@ class Rule:
 
 
 def load_plan(run_folder: Path) -> tuple[list[str], Rule]:
-    """A run folder's `distill` arguments and rule."""
+    """A run folder's `distill` arguments and rule. No arguments is an error: `distill`
+    would run its defaults."""
     plan = json.loads((run_folder / PLAN).read_text())
-    return [str(a) for a in plan["distill"]], Rule.of(plan["rule"])
+    args = plan.get("distill")
+    if not args or not isinstance(args, list):
+        raise ValueError(f"{run_folder / PLAN}: 'distill' must list the run's distill arguments")
+    return [str(a) for a in args], Rule.of(plan["rule"])
 
 
 def failures(run: dict, shipped: dict, rule: Rule) -> list[str]:

@@ -81,7 +81,8 @@ def test_the_verdict_chooses_on_the_choice_clips_and_needs_every_confirmation_se
 
 
 def test_a_verdict_needs_the_runs_final_checkpoint(tmp_path, capsys):
-    (tmp_path / "plan.json").write_text(json.dumps({"distill": [], "rule": _rule_json()}))
+    plan = {"distill": ["--steps", "1"], "rule": _rule_json()}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
     with pytest.raises(SystemExit):
         main([str(tmp_path), str(tmp_path / "checkpoint-100")])
     assert "final checkpoint folder" in capsys.readouterr().err
@@ -120,3 +121,40 @@ def test_no_two_carried_runs_confirm_on_the_same_clips():
     ]
     assert len(confirmed) >= 4
     assert sum(map(len, confirmed)) == len(set().union(*confirmed))
+
+
+def _run_sh(tmp_path, plan: dict | None, shards: bool = False):
+    import subprocess
+
+    folder = tmp_path / "runs" / "r"
+    folder.mkdir(parents=True)
+    if plan is not None:
+        (folder / "plan.json").write_text(json.dumps(plan))
+    if shards:
+        (folder / "weights-00.safetensors").write_bytes(b"")
+    env = {"PATH": "/usr/bin:/bin", "RUNS": str(tmp_path / "runs"), "OUT": str(tmp_path / "out")}
+    done = subprocess.run(
+        ["bash", str(ROOT / "runs" / "run.sh"), "r"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a broken guard would start training: fail, do not wait for it
+    )
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    "plan, shards, says",
+    [
+        (None, False, "plan.json is missing"),
+        ({"distill": [], "rule": _rule_json()}, False, "'distill' must list"),
+        ({"distill": ["--steps", "1"], "rule": {**_rule_json(), "x": 1}}, False, "unknown rule"),
+        ({"distill": ["--steps", "1"], "rule": _rule_json()}, True, "an interrupted pack"),
+    ],
+)
+def test_run_sh_stops_before_training_on_a_broken_run_folder(tmp_path, plan, shards, says):
+    """A plan that does not load must not start `distill` with its defaults, and a half-packed
+    state must not be trained over."""
+    returncode, stderr = _run_sh(tmp_path, plan, shards)
+    assert returncode != 0 and says in stderr
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing unpacked
