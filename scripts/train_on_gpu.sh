@@ -17,6 +17,9 @@
 #   scripts/with_env.sh python -m amodal_ros.train.carry unpack gpu_out/packed train_out/student1_gpu
 #   scripts/with_env.sh amodal-ros eval --split val --clips 20 --checkpoint '' \
 #     --student-checkpoint train_out/student1_gpu/final --completion-checkpoint embedded
+# PLAN=runs/NAME runs a carried run's plan instead (its distill arguments from plan.json, from
+# its start, with this machine's WORKERS and MIXED), to be judged by the plan's rule back here
+# (runs/README.md: move the carried weights out of the tree for the device calls first).
 # Plumbing check on a CPU (what CI-like machines can run; about a minute):
 #   WIDTH=32 STEPS=4 BATCH=2 WORKERS=2 MIXED=no OUT=/tmp/gpu_train \
 #     scripts/with_env.sh bash scripts/train_on_gpu.sh
@@ -35,6 +38,7 @@ MIXED=${MIXED:-bf16}
 WORKERS=${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
 RUN=${RUN:-/tmp/amodal_gpu_run}  # the full run folder stays on the machine; only $OUT returns
 RESUME=${RESUME:-0}       # 1: continue the run in $RUN (a warm machine keeps it); 0: start afresh
+PLAN=${PLAN:-}            # runs/NAME: that run's plan in place of the student above
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.log"; }
 [[ "$RESUME" == 1 ]] || rm -rf "$RUN"
@@ -43,15 +47,25 @@ rm -rf "$OUT/packed"
 source scripts/gpu_site.sh
 python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
   > "$OUT/environment.txt" 2>&1
-log "environment: $(cat "$OUT/environment.txt"); width $WIDTH, $HEADS space-time heads (causal $CAUSAL), batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
+if [[ -n "$PLAN" ]]; then
+  # a plan that does not load stops here; an empty list would train distill's defaults
+  plan_args=$(python3 -c 'import sys; from pathlib import Path; from amodal_ros.train.judge import load_plan
+print(*load_plan(Path(sys.argv[1]))[0], sep="\n")' "$PLAN" 2>> "$OUT/steps.log") \
+    || { log "$PLAN/plan.json does not load"; exit 3; }
+  mapfile -t student <<< "$plan_args"
+  log "environment: $(cat "$OUT/environment.txt"); the plan of $PLAN: ${student[*]}; $WORKERS workers, $MIXED, $MINUTES min"
+else
+  student=(--teacher embedded --distill-target truth --fresh-unet --unet-width "$WIDTH"
+    --space-time-heads "$HEADS" $([[ "$CAUSAL" == 1 && "$HEADS" != 0 ]] && echo --space-time-causal)
+    --batch-size "$BATCH" --sample-reuse 1 --steps "$STEPS" --lr "$LR" --warmup-steps 200
+    --seed 61 --save-every 100)
+  log "environment: $(cat "$OUT/environment.txt"); width $WIDTH, $HEADS space-time heads (causal $CAUSAL), batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
+fi
 
 log "train"
-timeout --kill-after=30 $(( MINUTES * 60 )) python3 -m amodal_ros.cli.main distill \
-  --teacher embedded --distill-target truth --fresh-unet --unet-width "$WIDTH" \
-  --space-time-heads "$HEADS" $([[ "$CAUSAL" == 1 && "$HEADS" != 0 ]] && echo --space-time-causal) \
-  --batch-size "$BATCH" --data-workers "$WORKERS" --sample-reuse 1 --steps "$STEPS" --lr "$LR" \
-  --warmup-steps 200 --seed 61 --save-every 100 --log-every 10 --mixed-precision "$MIXED" \
-  --no-progress --out "$RUN" > "$OUT/train.log" 2>&1
+timeout --kill-after=30 $(( MINUTES * 60 )) python3 -m amodal_ros.cli.main distill "${student[@]}" \
+  --data-workers "$WORKERS" --log-every 10 --mixed-precision "$MIXED" --no-progress \
+  --out "$RUN" > "$OUT/train.log" 2>&1
 trained=$?
 log "train exit $trained (124, 137: stopped at $MINUTES min)"
 [[ $trained == 0 || $trained == 124 || $trained == 137 ]] || exit 5

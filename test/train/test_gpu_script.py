@@ -46,3 +46,55 @@ def test_the_gpu_training_script_fails_loudly_when_training_fails(tmp_path):
     code, log = _run_script(tmp_path, WIDTH="33")  # not a multiple of 32: refused
     assert code == 5 and "train exit 2" in log and "pack" not in log, log
     assert not (tmp_path / "out" / "packed").exists()
+
+
+def _plan(tmp_path, distill: list[str]) -> str:
+    import json
+
+    folder = tmp_path / "runs" / "r"
+    folder.mkdir(parents=True)
+    rule = {"shipped": "s", "shipped_threshold": 400, "candidates": [400], "choice": [0, 1]}
+    (folder / "plan.json").write_text(
+        json.dumps({"distill": distill, "rule": {**rule, "confirm": [[1, 1]]}})
+    )
+    return str(folder)
+
+
+def test_the_gpu_training_script_runs_a_carried_runs_plan_in_place_of_its_own_student(tmp_path):
+    """PLAN trains what the plan says (here a plain 32-wide student), not the script's
+    space-time student, so a lent GPU can run a carried run from its start."""
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.train.carry import unpack
+
+    plan = _plan(
+        tmp_path,
+        [
+            "--teacher",
+            "embedded",
+            "--distill-target",
+            "truth",
+            "--fresh-unet",
+            "--unet-width",
+            "32",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--sample-reuse",
+            "1",
+            "--seed",
+            "5",
+        ],
+    )
+    code, log = _run_script(tmp_path, PLAN=plan)
+    assert code == 0 and "the plan of" in log and "pack exit 0" in log, log
+    student = load_components(unpack(tmp_path / "out" / "packed", tmp_path / "back"))
+    assert tuple(student.unet.config.block_out_channels) == (32, 64)
+    assert student.unet.space_time is None  # the plan's student, not HEADS=4's
+
+
+def test_the_gpu_training_script_stops_on_a_plan_that_does_not_load(tmp_path):
+    code, log = _run_script(tmp_path, PLAN=_plan(tmp_path, []))
+    assert code == 3 and "'distill' must list" in log and "does not load" in log, log
+    assert not any(line.endswith("] train") for line in log.splitlines())  # never started
+    assert not (tmp_path / "out" / "packed").exists()
