@@ -13,6 +13,10 @@ NAME=${1:?usage: bash runs/run.sh NAME}
 HERE=${RUNS:-runs}/$NAME
 OUT=${OUT:-train_out/$NAME}
 [[ -f $HERE/plan.json ]] || { echo "$HERE/plan.json is missing: no such carried run" >&2; exit 2; }
+# the plan first, into a variable: one that fails to load stops here (set -e) before anything
+# is unpacked, where a process substitution would hand distill no arguments, i.e. its defaults
+plan_args=$(scripts/with_env.sh python -m amodal_ros.train.judge "$HERE" --distill-args)
+mapfile -t args <<< "$plan_args"
 step_of() { scripts/with_env.sh python -c 'import json, sys; print(json.load(open(sys.argv[1]))["step"])' "$1"; }
 if compgen -G "$HERE/weights-*.safetensors" > /dev/null && [[ ! -f "$HERE/run.json" ]]; then
   echo "$HERE has shards but no run.json: an interrupted pack; pack the run again" >&2
@@ -28,11 +32,5 @@ if [[ -f "$HERE/run.json" ]]; then
     exit 2
   fi
 fi
-# read into a variable first: a plan that fails to load stops here (set -e), where a process
-# substitution would hand distill no arguments, i.e. its defaults
-plan_args=$(scripts/with_env.sh python -c \
-  'import sys; from pathlib import Path; from amodal_ros.train.judge import load_plan
-print(*load_plan(Path(sys.argv[1]))[0], sep="\n")' "$HERE")
-mapfile -t args <<< "$plan_args"
 OMP_NUM_THREADS=2 exec nice -n 19 scripts/with_env.sh amodal-ros distill "${args[@]}" \
   --out "$OUT" --no-progress

@@ -49,8 +49,7 @@ python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() 
   > "$OUT/environment.txt" 2>&1
 if [[ -n "$PLAN" ]]; then
   # a plan that does not load stops here; an empty list would train distill's defaults
-  plan_args=$(python3 -c 'import sys; from pathlib import Path; from amodal_ros.train.judge import load_plan
-print(*load_plan(Path(sys.argv[1]))[0], sep="\n")' "$PLAN" 2>> "$OUT/steps.log") \
+  plan_args=$(python3 -m amodal_ros.train.judge "$PLAN" --distill-args 2>> "$OUT/steps.log") \
     || { log "$PLAN/plan.json does not load"; exit 3; }
   mapfile -t student <<< "$plan_args"
   log "environment: $(cat "$OUT/environment.txt"); the plan of $PLAN: ${student[*]}; $WORKERS workers, $MIXED, $MINUTES min"

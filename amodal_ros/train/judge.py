@@ -13,6 +13,7 @@ shipped student while the run trains and the next one only the run's final weigh
 Usage, from the project root:
     python -m amodal_ros.train.judge runs/NAME train_out/NAME/final
     python -m amodal_ros.train.judge runs/NAME --shipped-only   # ahead of time
+    python -m amodal_ros.train.judge runs/NAME --distill-args   # one a line, for the scripts
 """
 
 from __future__ import annotations
@@ -132,13 +133,19 @@ def _or_lowest(value: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the verdict as JSON (or, with --shipped-only, score the shipped student only)."""
+    """Print the verdict as JSON (or, with --shipped-only, score the shipped student only;
+    with --distill-args, print the plan's distill arguments one a line: what runs/run.sh and
+    scripts/train_on_gpu.sh train)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_folder", type=Path, help=f"runs/NAME, holding {PLAN}")
     parser.add_argument("final", nargs="?", help="the run's final checkpoint folder")
     parser.add_argument("--shipped-only", action="store_true", help="score the shipped student")
+    parser.add_argument("--distill-args", action="store_true", help="print the plan's arguments")
     ns = parser.parse_args(argv)
-    _, rule = load_plan(ns.run_folder)
+    args, rule = load_plan(ns.run_folder)
+    if ns.distill_args:
+        print(*args, sep="\n")
+        return 0
     folder = ns.run_folder / "scores"
     if ns.shipped_only:
         for clips in rule.confirm:

@@ -103,9 +103,8 @@ def _rule_json() -> dict:
 )
 def test_every_carried_runs_plan_reads_and_confirms_on_clips_it_does_not_choose_on(plan):
     args, rule = load_plan(plan.parent)
-    assert (
-        args[args.index("--teacher") + 1] == rule.shipped
-    )  # it continues what it is judged against
+    # it continues the student it is judged against
+    assert args[args.index("--teacher") + 1] == rule.shipped
     chosen = set(range(rule.choice[0], sum(rule.choice)))
     for start, count in rule.confirm:
         assert chosen.isdisjoint(range(start, start + count))
@@ -158,3 +157,11 @@ def test_run_sh_stops_before_training_on_a_broken_run_folder(tmp_path, plan, sha
     returncode, stderr = _run_sh(tmp_path, plan, shards)
     assert returncode != 0 and says in stderr
     assert not (tmp_path / "out").exists()  # nothing trained, nothing unpacked
+
+
+def test_the_scripts_read_a_plans_arguments_one_a_line(tmp_path, capsys):
+    """What runs/run.sh and train_on_gpu.sh hand to distill: each argument whole, in order."""
+    plan = {"distill": ["--teacher", "a b", "--steps", 3], "rule": _rule_json()}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    assert main([str(tmp_path), "--distill-args"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["--teacher", "a b", "--steps", "3"]
