@@ -5,8 +5,10 @@
 # autoencoder learns the ground truth of fresh synthetic windows, a batch of BATCH per step
 # rendered by WORKERS processes (the CPU's 2 cores saw 1500 distinct windows in 6000 steps;
 # this sees BATCH new ones every step). Training stops at STEPS or after MINUTES,
-# whichever comes first; the newest checkpoint is packed (run.json + fp16 shards under
-# 16 MiB, amodal_ros.train.carry) into $OUT/packed, with the logs in $OUT.
+# whichever comes first; what it is best carried on from goes into $OUT/packed, with the
+# logs in $OUT (`carry pack --within`: the final checkpoint as run.json + fp16 shards under
+# 16 MiB; a run stopped at MINUTES, its state to continue exactly elsewhere, else, where the
+# state is over RETURN_MIB, its newest checkpoint).
 #
 # The wheels the GPU machine lacks travel in .whl/ (how to fetch them: scripts/gpu_site.sh).
 # On the GPU machine, in the project root:
@@ -19,7 +21,11 @@
 #     --student-checkpoint train_out/student1_gpu/final --completion-checkpoint embedded
 # PLAN=runs/NAME runs a carried run's plan instead (its distill arguments from plan.json, from
 # its start, with this machine's WORKERS and MIXED), to be judged by the plan's rule back here
-# (runs/README.md: move the carried weights out of the tree for the device calls first).
+# (runs/README.md: move the carried weights out of the tree for the device calls first). A plan
+# that reuses windows (--sample-reuse above 1) renders them in the training process: workers
+# render a fresh window for every batch item. One run per machine: two side by side (session
+# 30) shared its 16 cores and each ran at a fraction of its speed. Its state comes back as a
+# carried run's (runs/NAME, `bash runs/run.sh NAME` continues it).
 # Plumbing check on a CPU (what CI-like machines can run; about a minute):
 #   WIDTH=32 STEPS=4 BATCH=2 WORKERS=2 MIXED=no OUT=/tmp/gpu_train \
 #     scripts/with_env.sh bash scripts/train_on_gpu.sh
@@ -31,7 +37,7 @@ CAUSAL=${CAUSAL:-1}       # 1: it sees earlier frames only, as the live node's n
 BATCH=${BATCH:-32}        # windows per step
 STEPS=${STEPS:-1500}      # the cosine's length. Not measured on a GPU: 14 workers render about
                           # 170 windows/s (0.083 s each on the 2-core CPU), so at most about
-                          # 5 steps of 32/s; a run stopped at MINUTES packs its newest checkpoint
+                          # 5 steps of 32/s; a run stopped at MINUTES returns its state
 LR=${LR:-5e-4}
 MINUTES=${MINUTES:-8}     # the device session's 15 minutes hold start-up, this, and the return
 MIXED=${MIXED:-bf16}
@@ -39,26 +45,31 @@ WORKERS=${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
 RUN=${RUN:-/tmp/amodal_gpu_run}  # the full run folder stays on the machine; only $OUT returns
 RESUME=${RESUME:-0}       # 1: continue the run in $RUN (a warm machine keeps it); 0: start afresh
 PLAN=${PLAN:-}            # runs/NAME: that run's plan in place of the student above
+RETURN_MIB=${RETURN_MIB:-62}  # of the 64 MiB the device tool returns, beside the two logs
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/steps.log"; }
 [[ "$RESUME" == 1 ]] || rm -rf "$RUN"
 rm -rf "$OUT/packed"
 
 source scripts/gpu_site.sh
-python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" \
-  > "$OUT/environment.txt" 2>&1
+environment=$(python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" 2>&1)
 if [[ -n "$PLAN" ]]; then
   # a plan that does not load stops here; an empty list would train distill's defaults
   plan_args=$(python3 -m amodal_ros.train.judge "$PLAN" --distill-args 2>> "$OUT/steps.log") \
     || { log "$PLAN/plan.json does not load"; exit 3; }
   mapfile -t student <<< "$plan_args"
-  log "environment: $(cat "$OUT/environment.txt"); the plan of $PLAN: ${student[*]}; $WORKERS workers, $MIXED, $MINUTES min"
+  reuse=$(printf '%s\n' "${student[@]}" | grep -x -A1 -- --sample-reuse | tail -n 1)
+  if [[ -n "$reuse" && "$reuse" != 1 && "$WORKERS" != 0 ]]; then
+    log "the plan reuses windows (--sample-reuse $reuse): rendered in the training process, not by $WORKERS workers"
+    WORKERS=0
+  fi
+  log "environment: $environment; the plan of $PLAN: ${student[*]}; $WORKERS workers, $MIXED, $MINUTES min"
 else
   student=(--teacher embedded --distill-target truth --fresh-unet --unet-width "$WIDTH"
     --space-time-heads "$HEADS" $([[ "$CAUSAL" == 1 && "$HEADS" != 0 ]] && echo --space-time-causal)
     --batch-size "$BATCH" --sample-reuse 1 --steps "$STEPS" --lr "$LR" --warmup-steps 200
     --seed 61 --save-every 100)
-  log "environment: $(cat "$OUT/environment.txt"); width $WIDTH, $HEADS space-time heads (causal $CAUSAL), batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
+  log "environment: $environment; width $WIDTH, $HEADS space-time heads (causal $CAUSAL), batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
 fi
 
 log "train"
@@ -69,12 +80,8 @@ trained=$?
 log "train exit $trained (124, 137: stopped at $MINUTES min)"
 [[ $trained == 0 || $trained == 124 || $trained == 137 ]] || exit 5
 
-newest=final
-[[ -f "$RUN/final/model_index.json" ]] || newest=$(cd "$RUN" && ls -d checkpoint-* 2>/dev/null \
-  | sort -t- -k2 -n | while read -r c; do [[ -f "$c/model_index.json" ]] && echo "$c"; done | tail -1)
-[[ -n "$newest" ]] || { log "no finished checkpoint to pack"; exit 4; }
-log "pack $newest"
-python3 -m amodal_ros.train.carry pack "$RUN" "$OUT/packed" --checkpoint "$newest" >> "$OUT/steps.log" 2>&1
+log "pack"
+python3 -m amodal_ros.train.carry pack --within "$RETURN_MIB" "$RUN" "$OUT/packed" >> "$OUT/steps.log" 2>&1
 packed=$?
 log "pack exit $packed"
 [[ $packed == 0 ]] || exit 6

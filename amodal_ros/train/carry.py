@@ -13,6 +13,7 @@ elsewhere, carry its state instead (`pack --state`, `carry_state`).
 Usage:
     python -m amodal_ros.train.carry pack RUN PACKED          # on the machine that trained
     python -m amodal_ros.train.carry pack --state RUN PACKED  # a run to continue elsewhere
+    python -m amodal_ros.train.carry pack --within 56 RUN PACKED  # whatever a stop left best
     python -m amodal_ros.train.carry unpack PACKED RUN        # where it is shipped/continued
 """
 
@@ -79,6 +80,37 @@ def pack(
                 tensors[f"{rel}:{key}"] = _carried(value)
     record["start"] = str(start) if start is not None else None
     return write_packed(packed, record, tensors, shard_mib)
+
+
+def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
+    """Pack what a run stopped anywhere is best carried on from, in at most `limit_mib` (the
+    GPU machine returns 64 MiB in all): its final checkpoint when it finished; else its last
+    saved state, to continue exactly elsewhere (a student's weights and AdamW's moments are
+    about 59 MiB), where that fits; else its newest checkpoint, weights alone."""
+    from amodal_ros.train.carry_state import pack_state
+
+    if (run / "final" / "model_index.json").is_file():
+        return pack(run, packed)
+    if (run / "state").is_dir():
+        written = pack_state(run, packed, SHARD_MIB)
+        if sum(p.stat().st_size for p in written) <= limit_mib * 2**20:
+            return written
+        shutil.rmtree(packed)
+    return pack(run, packed, checkpoint=newest_checkpoint(run))
+
+
+def newest_checkpoint(run: Path) -> str:
+    """The name of `run`'s newest finished `checkpoint-N`."""
+    steps = [
+        int(folder.name.split("-")[1])
+        for folder in run.glob("checkpoint-*")
+        if folder.name.split("-")[1].isdigit() and (folder / "model_index.json").is_file()
+    ]
+    if not steps:
+        raise FileNotFoundError(
+            f"{run} has no finished checkpoint: it stopped before its first save"
+        )
+    return f"checkpoint-{max(steps)}"
 
 
 def run_files(run: Path) -> dict[str, str]:
@@ -260,15 +292,28 @@ if __name__ == "__main__":
     packing.add_argument(
         "--state", action="store_true", help="the run's last saved state, to continue it"
     )
+    packing.add_argument(
+        "--within",
+        type=float,
+        metavar="MIB",
+        help="final if finished, else the state if it fits in MIB, else the newest checkpoint",
+    )
     unpacking = verbs.add_parser("unpack", help="run.json + shards -> a run folder")
     unpacking.add_argument("packed", type=Path)
     unpacking.add_argument("run", type=Path)
     unpacking.add_argument("--start", type=Path, help="the run's starting checkpoint folder")
     ns = parser.parse_args()
     if ns.verb == "pack":
-        if ns.state and ns.checkpoint != "final":
-            parser.error("--state carries the run's last save; --checkpoint is for a checkpoint")
-        if ns.state:
+        if (ns.state or ns.within) and ns.checkpoint != "final":
+            parser.error("--state and --within choose what to carry; --checkpoint names it")
+        if ns.state and ns.within:
+            parser.error("--within carries the state where it fits; give one of them")
+        if ns.within:
+            written = pack_within(ns.run, ns.packed, ns.within)
+            record = json.loads(written[0].read_text())
+            step = record.get("step")
+            print(f"carried: {f'its state at step {step}' if step else record['checkpoint']}")
+        elif ns.state:
             from amodal_ros.train.carry_state import pack_state
 
             written = pack_state(ns.run, ns.packed, SHARD_MIB)

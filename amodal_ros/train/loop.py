@@ -220,7 +220,8 @@ def train(config: TrainConfig) -> dict:
                         save_file(weights, staged / DECODER_STATE)
                     (staged / "step.json").write_text(json.dumps({"step": done}))
                     seconds = time.perf_counter() - started
-                    _log_timing(out / "timing.json", done - start, seconds, session)
+                    windows_s = batches.seconds if batches is not None else None
+                    _log_timing(out / "timing.json", done - start, seconds, session, windows_s)
                     trained = accelerator.unwrap_model(model)
                     if config.stage == "vae":
                         components.vae = trained
@@ -352,9 +353,13 @@ def truncate_log(path: Path, step: int) -> None:
         csv.writer(f).writerows(kept)
 
 
-def _log_timing(path: Path, steps: int, seconds: float, session: str) -> None:
+def _log_timing(
+    path: Path, steps: int, seconds: float, session: str, windows_s: float | None = None
+) -> None:
     """Record this session's steps and wall time so far (at every save; resumed runs have
-    several sessions) for model cards."""
+    several sessions) for model cards, and of that time the share spent on fresh windows
+    (rendering or waiting for workers, encoding; host time, which a GPU's queued work runs
+    behind), to tell a data-bound run from a model-bound one."""
     import platform
 
     sessions = json.loads(path.read_text()) if path.is_file() else []
@@ -365,6 +370,7 @@ def _log_timing(path: Path, steps: int, seconds: float, session: str) -> None:
             "steps": steps,
             "seconds": round(seconds, 1),
             "steps_per_s": round(steps / seconds, 3) if seconds > 0 else None,
+            "windows_share": round(windows_s / seconds, 3) if windows_s and seconds > 0 else None,
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "torch_threads": torch.get_num_threads(),
             "machine": platform.machine(),
@@ -529,6 +535,7 @@ class _Batches:
         # encoded windows for reuse (`sample_reuse`), one pool per batch position, so a
         # position draws the same windows whichever process owns it
         self.pools: dict[int, list[tuple]] = {}
+        self.seconds = 0.0  # spent on windows: rendering or waiting for them, encoding
         self.pool_size = max(1, POOL_SIZE // config.batch_size)
         inference = _inference_config(config)
         encoder = ConditionEncoder(components, inference, device, torch.float32)
@@ -624,6 +631,7 @@ class _Batches:
         """(target latents, or frames for `pixel_targets`; condition latents, CLIP embeddings,
         added time ids; the target's hidden share [F, 1, h, w], each latent cell's the largest
         of its pixels') of batch item (step, slot), drawn from its stream `rng`."""
+        started = time.perf_counter()
         # prepared by a worker from the same stream, or here
         item = self.ahead.take(step, slot) if self.ahead else self.render.item(rng)
         pixel_targets = self.config.pixel_targets  # decoded samples meet the true frames
@@ -638,7 +646,9 @@ class _Batches:
             target = self._target(*posteriors[0], generator)
             hidden = torch.nn.functional.adaptive_max_pool2d(hidden, target.shape[-2:])
         ids = [8.0, 127.0, item.sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
-        return target, cond, self.clip(item.clip_input), ids, hidden  # clip: [F, D]
+        clip = self.clip(item.clip_input)  # [F, D]
+        self.seconds += time.perf_counter() - started
+        return target, cond, clip, ids, hidden
 
     def frames(self, rng: np.random.Generator) -> torch.Tensor:
         """[F, 3, h, w] frames of one kind the pipeline encodes: modal or amodal masks, depth,

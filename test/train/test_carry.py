@@ -212,3 +212,34 @@ def test_a_run_json_naming_files_outside_the_run_is_refused(runs):
     with pytest.raises(ValueError, match="outside"):
         unpack(root / "packed_escape", root / "escape" / "run")
     assert not (root / "escape").exists() and not (root / "escaped.json").exists()
+
+
+def test_a_run_stopped_anywhere_carries_what_it_is_best_continued_from(runs, tmp_path):
+    """`pack --within`, what the GPU script returns: a finished run its final checkpoint; a
+    stopped one its state, to continue exactly, or where the state would not fit the limit
+    its newest checkpoint; one stopped before its first save, an error naming that."""
+    import shutil
+
+    from amodal_ros.train.carry import pack_within
+
+    _, first, _ = runs
+    pack_within(first, tmp_path / "finished", 60)
+    assert json.loads((tmp_path / "finished" / "run.json").read_text())["checkpoint"] == "final"
+
+    stopped = tmp_path / "stopped"  # its state saved with its last step, final not reached
+    shutil.copytree(first, stopped)
+    shutil.rmtree(stopped / "final")
+    pack_within(stopped, tmp_path / "state", 60)
+    assert json.loads((tmp_path / "state" / "run.json").read_text())["kind"] == "state"
+
+    written = pack_within(stopped, tmp_path / "small", 0.001)  # no state fits in 1 KiB
+    record = json.loads((tmp_path / "small" / "run.json").read_text())
+    assert record["checkpoint"] == "checkpoint-1" and "kind" not in record
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == sorted(
+        p.name for p in written
+    )  # the state tried first left nothing behind
+
+    for folder in [stopped / "state", *stopped.glob("checkpoint-*")]:
+        shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError, match="before its first save"):
+        pack_within(stopped, tmp_path / "none", 60)

@@ -30,7 +30,7 @@ def test_the_gpu_training_script_returns_a_student_within_the_device_limits(tmp_
     from amodal_ros.train.carry import unpack
 
     code, log = _run_script(tmp_path)
-    assert code == 0 and "train exit 0" in log and "pack exit 0" in log, log
+    assert code == 0 and "train exit 0" in log and "carried: final" in log, log
     out = tmp_path / "out"
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) <= RETURNED_FILES
@@ -62,7 +62,8 @@ def _plan(tmp_path, distill: list[str]) -> str:
 
 def test_the_gpu_training_script_runs_a_carried_runs_plan_in_place_of_its_own_student(tmp_path):
     """PLAN trains what the plan says (here a plain 32-wide student), not the script's
-    space-time student, so a lent GPU can run a carried run from its start."""
+    space-time student, so a lent GPU can run a carried run from its start; a plan that
+    reuses windows renders them in the training process (workers would refuse it)."""
     from amodal_ros.models.layout import load_components
     from amodal_ros.train.carry import unpack
 
@@ -81,13 +82,14 @@ def test_the_gpu_training_script_runs_a_carried_runs_plan_in_place_of_its_own_st
             "--batch-size",
             "2",
             "--sample-reuse",
-            "1",
+            "2",
             "--seed",
             "5",
         ],
     )
-    code, log = _run_script(tmp_path, PLAN=plan)
-    assert code == 0 and "the plan of" in log and "pack exit 0" in log, log
+    code, log = _run_script(tmp_path, PLAN=plan)  # 2 workers asked for
+    assert code == 0 and "the plan of" in log and "carried: final" in log, log
+    assert "rendered in the training process" in log and "; 0 workers" in log  # they refuse reuse
     student = load_components(unpack(tmp_path / "out" / "packed", tmp_path / "back"))
     assert tuple(student.unet.config.block_out_channels) == (32, 64)
     assert student.unet.space_time is None  # the plan's student, not HEADS=4's

@@ -63,6 +63,8 @@ def test_train_saves_loadable_checkpoints_and_resumes(tmp_path):
     assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"] and "9.999" not in rows[3][1]
     sessions = json.loads((run / "timing.json").read_text())
     assert [s["steps"] for s in sessions] == [3, 2]  # one entry per session
+    # how much of each session went on windows: this stage 1 renders and encodes each step's
+    assert all(0 < s["windows_share"] < 1 for s in sessions)
 
 
 def test_a_run_resumed_with_more_steps_follows_the_longer_schedule(tmp_path):
