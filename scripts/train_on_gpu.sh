@@ -7,8 +7,9 @@
 # this sees BATCH new ones every step). Training stops at STEPS or after MINUTES,
 # whichever comes first; what it is best carried on from goes into $OUT/packed, with the
 # logs in $OUT (`carry pack --within`: the final checkpoint as run.json + fp16 shards under
-# 16 MiB; a run stopped at MINUTES, its state to continue exactly elsewhere, else, where the
-# state is over RETURN_MIB, its newest checkpoint).
+# 16 MiB; a run stopped at MINUTES, its state to continue exactly elsewhere where it fits
+# RETURN_MIB, as a shipped-size student's does, else its newest checkpoint: the default
+# 96-wide student's state, about 130 MiB, does not).
 #
 # The wheels the GPU machine lacks travel in .whl/ (how to fetch them: scripts/gpu_site.sh).
 # On the GPU machine, in the project root:
@@ -37,7 +38,7 @@ CAUSAL=${CAUSAL:-1}       # 1: it sees earlier frames only, as the live node's n
 BATCH=${BATCH:-32}        # windows per step
 STEPS=${STEPS:-1500}      # the cosine's length. Not measured on a GPU: 14 workers render about
                           # 170 windows/s (0.083 s each on the 2-core CPU), so at most about
-                          # 5 steps of 32/s; a run stopped at MINUTES returns its state
+                          # 5 steps of 32/s; a run stopped at MINUTES returns its newest checkpoint
 LR=${LR:-5e-4}
 MINUTES=${MINUTES:-8}     # the device session's 15 minutes hold start-up, this, and the return
 MIXED=${MIXED:-bf16}
@@ -58,8 +59,14 @@ if [[ -n "$PLAN" ]]; then
   plan_args=$(python3 -m amodal_ros.train.judge "$PLAN" --distill-args 2>> "$OUT/steps.log") \
     || { log "$PLAN/plan.json does not load"; exit 3; }
   mapfile -t student <<< "$plan_args"
-  reuse=$(printf '%s\n' "${student[@]}" | grep -x -A1 -- --sample-reuse | tail -n 1)
-  if [[ -n "$reuse" && "$reuse" != 1 && "$WORKERS" != 0 ]]; then
+  reuse=1
+  for i in "${!student[@]}"; do
+    case "${student[i]}" in
+      --sample-reuse) reuse=${student[i + 1]:-1} ;;
+      --sample-reuse=*) reuse=${student[i]#*=} ;;
+    esac
+  done
+  if [[ "$reuse" != 1 && "$WORKERS" != 0 ]]; then
     log "the plan reuses windows (--sample-reuse $reuse): rendered in the training process, not by $WORKERS workers"
     WORKERS=0
   fi

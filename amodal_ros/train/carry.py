@@ -85,26 +85,36 @@ def pack(
 def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
     """Pack what a run stopped anywhere is best carried on from, in at most `limit_mib` (the
     GPU machine returns 64 MiB in all): its final checkpoint when it finished; else its last
-    saved state, to continue exactly elsewhere (a student's weights and AdamW's moments are
-    about 59 MiB), where that fits; else its newest checkpoint, weights alone."""
+    saved state, to continue exactly elsewhere, where that fits (the shipped student's weights
+    and AdamW's moments are about 59 MiB; a 96-wide student's are not); else its newest
+    checkpoint, weights alone. Files already in `packed` other than its own stay."""
     from amodal_ros.train.carry_state import pack_state
 
     if (run / "final" / "model_index.json").is_file():
         return pack(run, packed)
-    if (run / "state").is_dir():
+    limit = limit_mib * 2**20
+    state = [p for p in (run / "state").rglob("*") if p.is_file()]
+    if state and sum(p.stat().st_size for p in state) <= limit:
         written = pack_state(run, packed, SHARD_MIB)
-        if sum(p.stat().st_size for p in written) <= limit_mib * 2**20:
+        if sum(p.stat().st_size for p in written) <= limit:
             return written
-        shutil.rmtree(packed)
-    return pack(run, packed, checkpoint=newest_checkpoint(run))
+        for path in written:
+            path.unlink()
+    try:
+        return pack(run, packed, checkpoint=newest_checkpoint(run))
+    except FileNotFoundError as error:
+        if state:  # a state rebuilt from a carried one has no checkpoint folders beside it
+            raise FileNotFoundError(f"{error}, and its state is over {limit_mib} MiB") from None
+        raise
 
 
 def newest_checkpoint(run: Path) -> str:
     """The name of `run`'s newest finished `checkpoint-N`."""
     steps = [
-        int(folder.name.split("-")[1])
+        int(step)
         for folder in run.glob("checkpoint-*")
-        if folder.name.split("-")[1].isdigit() and (folder / "model_index.json").is_file()
+        if (step := folder.name.removeprefix("checkpoint-")).isdigit()
+        and (folder / "model_index.json").is_file()
     ]
     if not steps:
         raise FileNotFoundError(
@@ -304,15 +314,19 @@ if __name__ == "__main__":
     unpacking.add_argument("--start", type=Path, help="the run's starting checkpoint folder")
     ns = parser.parse_args()
     if ns.verb == "pack":
-        if (ns.state or ns.within) and ns.checkpoint != "final":
+        within = ns.within is not None
+        if (ns.state or within) and ns.checkpoint != "final":
             parser.error("--state and --within choose what to carry; --checkpoint names it")
-        if ns.state and ns.within:
+        if ns.state and within:
             parser.error("--within carries the state where it fits; give one of them")
-        if ns.within:
+        if within:
             written = pack_within(ns.run, ns.packed, ns.within)
             record = json.loads(written[0].read_text())
-            step = record.get("step")
-            print(f"carried: {f'its state at step {step}' if step else record['checkpoint']}")
+            state = record.get("kind") == "state"
+            print(
+                "carried:",
+                f"its state at step {record['step']}" if state else record["checkpoint"],
+            )
         elif ns.state:
             from amodal_ros.train.carry_state import pack_state
 

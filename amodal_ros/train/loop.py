@@ -220,7 +220,8 @@ def train(config: TrainConfig) -> dict:
                         save_file(weights, staged / DECODER_STATE)
                     (staged / "step.json").write_text(json.dumps({"step": done}))
                     seconds = time.perf_counter() - started
-                    windows_s = batches.seconds if batches is not None else None
+                    timed = batches is not None and config.stage != "vae"  # frames(): not timed
+                    windows_s = batches.seconds if timed else None
                     _log_timing(out / "timing.json", done - start, seconds, session, windows_s)
                     trained = accelerator.unwrap_model(model)
                     if config.stage == "vae":
@@ -359,7 +360,8 @@ def _log_timing(
     """Record this session's steps and wall time so far (at every save; resumed runs have
     several sessions) for model cards, and of that time the share spent on fresh windows
     (rendering or waiting for workers, encoding; host time, which a GPU's queued work runs
-    behind), to tell a data-bound run from a model-bound one."""
+    behind), to tell a data-bound run from a model-bound one. The share is timed for stages
+    amodal, completion and distill on the ground truth, and None elsewhere."""
     import platform
 
     sessions = json.loads(path.read_text()) if path.is_file() else []
@@ -370,7 +372,9 @@ def _log_timing(
             "steps": steps,
             "seconds": round(seconds, 1),
             "steps_per_s": round(steps / seconds, 3) if seconds > 0 else None,
-            "windows_share": round(windows_s / seconds, 3) if windows_s and seconds > 0 else None,
+            "windows_share": round(windows_s / seconds, 3)
+            if windows_s is not None and seconds > 0
+            else None,
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "torch_threads": torch.get_num_threads(),
             "machine": platform.machine(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -72,8 +73,6 @@ def test_a_missing_shard_writes_no_checkpoint(runs):
 def test_a_file_changed_in_part_keeps_its_unchanged_tensors_exactly(runs):
     """A decoder fine-tune: the VAE file changed, its encoder did not. The encoder comes
     back from the start bit for bit (fp16 would round it), the decoder through fp16."""
-    import shutil
-
     from safetensors.torch import load_file, save_file
 
     from amodal_ros.train.carry import pack, unpack
@@ -218,8 +217,6 @@ def test_a_run_stopped_anywhere_carries_what_it_is_best_continued_from(runs, tmp
     """`pack --within`, what the GPU script returns: a finished run its final checkpoint; a
     stopped one its state, to continue exactly, or where the state would not fit the limit
     its newest checkpoint; one stopped before its first save, an error naming that."""
-    import shutil
-
     from amodal_ros.train.carry import pack_within
 
     _, first, _ = runs
@@ -232,14 +229,20 @@ def test_a_run_stopped_anywhere_carries_what_it_is_best_continued_from(runs, tmp
     pack_within(stopped, tmp_path / "state", 60)
     assert json.loads((tmp_path / "state" / "run.json").read_text())["kind"] == "state"
 
-    written = pack_within(stopped, tmp_path / "small", 0.001)  # no state fits in 1 KiB
-    record = json.loads((tmp_path / "small" / "run.json").read_text())
+    small = tmp_path / "small"  # a carried run's folder: its plan stays whatever is packed
+    small.mkdir()
+    (small / "plan.json").write_text("{}")
+    written = pack_within(stopped, small, 0.001)  # no state fits in 1 KiB
+    record = json.loads((small / "run.json").read_text())
     assert record["checkpoint"] == "checkpoint-1" and "kind" not in record
-    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == sorted(
-        p.name for p in written
-    )  # the state tried first left nothing behind
+    assert sorted(p.name for p in small.iterdir()) == sorted(
+        ["plan.json", *(p.name for p in written)]
+    )
 
-    for folder in [stopped / "state", *stopped.glob("checkpoint-*")]:
+    for folder in stopped.glob("checkpoint-*"):
         shutil.rmtree(folder)
+    with pytest.raises(FileNotFoundError, match="its state is over 0.001 MiB"):
+        pack_within(stopped, tmp_path / "over", 0.001)
+    shutil.rmtree(stopped / "state")
     with pytest.raises(FileNotFoundError, match="before its first save"):
         pack_within(stopped, tmp_path / "none", 60)
