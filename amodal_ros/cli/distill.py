@@ -49,6 +49,7 @@ OPTIONS = (
     "warmup_steps",
     "lr_schedule",
     "grad_clip",
+    "ema_decay",
     "sample_reuse",
     "data_workers",
     "render_scale",

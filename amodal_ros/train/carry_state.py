@@ -5,8 +5,8 @@ and the learning-rate schedule.
 
 `pack_state` writes `run.json` (kind "state": the run's config, timing and loss log, the
 optimizer's settings and the schedule's place) and every tensor of the state (the model's
-weights, the optimizer's moments, a pixel student's decoder) in its own dtype, exactly, as
-safetensors shards. `unpack_state` rebuilds the run folder with `state/` in the form `train`
+weights, the optimizer's moments, a pixel student's decoder, a weight average) in its own
+dtype, exactly, as safetensors shards. `unpack_state` rebuilds the run folder with `state/` in the form `train`
 resumes from, so the same train command with `--out RUN` continues the run; nothing carried
 is a pickle. The random generators' states stay behind: every batch item draws from its own
 stream, seeded by step and position (`loop.item_random`). A distillation's teacher samples
@@ -27,6 +27,7 @@ import torch
 
 from amodal_ros.core.staging import staged_path
 from amodal_ros.train.carry import read_shards, run_files, write_packed, write_text
+from amodal_ros.train.ema import EMA_STATE
 from amodal_ros.train.loop import DECODER_STATE
 
 KIND = "state"
@@ -34,7 +35,7 @@ MODEL_FILE = "model.safetensors"  # accelerate's name for the prepared model's w
 OPTIMIZER_FILE = "optimizer.bin"  # accelerate's names; it reads them with weights_only=True
 SCHEDULER_FILE = "scheduler.bin"
 STEP_FILE = "step.json"
-WEIGHT_FILES = (MODEL_FILE, DECODER_STATE)
+WEIGHT_FILES = (MODEL_FILE, DECODER_STATE, EMA_STATE)
 LEFT_BEHIND = "random_states_"  # accelerate's generator states: every item seeds its own
 
 
@@ -103,7 +104,7 @@ def unpack_state(packed: Path, run: Path, record: dict) -> Path:
             write_text(staged / name, text)
         state = staged / "state"
         state.mkdir()
-        for name, weights in files.items():  # the model's, and a pixel student's decoder
+        for name, weights in files.items():  # the model's; a decoder's, a weight average
             save_file(weights, str(state / name), metadata={"format": "pt"})
         torch.save(optimizer, state / OPTIMIZER_FILE)
         torch.save(record["scheduler"], state / SCHEDULER_FILE)

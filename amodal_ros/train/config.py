@@ -185,6 +185,13 @@ class TrainConfig(Config):
         256,
     )
     grad_clip: float = param(0.0, "largest gradient norm; 0 = no clipping", 0.0, 1e6)
+    ema_decay: float = param(
+        0.0,
+        "keep a moving average of the trained weights, this decay a step (0 = off; 0.995 "
+        "averages about the last 200 steps); checkpoints publish the average",
+        0.0,
+        0.9999,
+    )
     lr_schedule: str = param(
         "constant",
         "'constant' (the reference) or 'cosine' (to 10 % of lr at `steps`: short runs end finer)",

@@ -47,6 +47,7 @@ import torch
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.staging import staged_path
 from amodal_ros.train.config import TrainConfig
+from amodal_ros.train.ema import EMA_STATE, WeightAverage
 
 FOREGROUND_EMPHASIS = 10.0  # autoencoder loss weight of pixels away from the frame's median
 # ... spread over this many pixels around the object: the field just outside an edge weighs as
@@ -138,12 +139,15 @@ def train(config: TrainConfig) -> dict:
     optimizer = torch.optim.AdamW(params, lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
     model, optimizer, schedule = accelerator.prepare(model, optimizer, schedule)
+    average = _weight_average(accelerator.unwrap_model(model), decoder, config.ema_decay)
 
     if state:  # resume
         accelerator.load_state(str(state))
         _rejoin_schedule(schedule)
         if decoder is not None:  # it resumes with the run's state
             decoder.load_state_dict(load_file(state / DECODER_STATE))
+        if average is not None:
+            average.load_state_dict(load_file(state / EMA_STATE))
         if main:
             truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
     batches = None
@@ -205,6 +209,8 @@ def train(config: TrainConfig) -> dict:
             losses.append(value)
             bar.set_postfix(loss=f"{value:.4f}")
             done = step + 1
+            if average is not None:
+                average.update(done)
             if log is not None and (done % config.log_every == 0 or done == config.steps):
                 log.writerow([done, f"{value:.6f}"])
                 log_file.flush()
@@ -218,24 +224,28 @@ def train(config: TrainConfig) -> dict:
                     if decoder is not None:
                         weights = {k: v.contiguous() for k, v in decoder.state_dict().items()}
                         save_file(weights, staged / DECODER_STATE)
+                    if average is not None:
+                        save_file(average.state_dict(), staged / EMA_STATE)
                     (staged / "step.json").write_text(json.dumps({"step": done}))
                     seconds = time.perf_counter() - started
                     timed = batches is not None and config.stage != "vae"  # frames(): not timed
                     windows_s = batches.seconds if timed else None
                     _log_timing(out / "timing.json", done - start, seconds, session, windows_s)
                     trained = accelerator.unwrap_model(model)
-                    if config.stage == "vae":
-                        components.vae = trained
-                        if not keep_latents:  # a new latent space: unit variance again
-                            rng = np.random.default_rng(config.seed)
-                            fit_scaling_factor(trained, batches, rng)
-                    else:
-                        components.unet = trained
-                    name = "final" if done == config.steps else f"checkpoint-{done}"
-                    student = config.stage == "distill"  # it keeps the teacher's defaults
-                    defaults = components.defaults if student else trained_defaults(config)
-                    with staged_path(out / name) as folder:
-                        save_published_layout(components, folder, defaults)
+                    published = average.swapped_in() if average else contextlib.nullcontext()
+                    with published:  # the weight average, where the run keeps one
+                        if config.stage == "vae":
+                            components.vae = trained
+                            if not keep_latents:  # a new latent space: unit variance again
+                                rng = np.random.default_rng(config.seed)
+                                fit_scaling_factor(trained, batches, rng)
+                        else:
+                            components.unet = trained
+                        name = "final" if done == config.steps else f"checkpoint-{done}"
+                        student = config.stage == "distill"  # it keeps the teacher's defaults
+                        defaults = components.defaults if student else trained_defaults(config)
+                        with staged_path(out / name) as folder:
+                            save_published_layout(components, folder, defaults)
                     _swap_in_state(out)  # last: the state never runs ahead of the checkpoint
                 accelerator.wait_for_everyone()
     return {
@@ -249,6 +259,17 @@ def train(config: TrainConfig) -> dict:
 
 STAGED_STATE = ".state.partial"  # a save being written (all processes write into it)
 PREVIOUS_STATE = ".state.previous"  # the last complete state, while the new one is swapped in
+
+
+def _weight_average(model, decoder, decay: float) -> WeightAverage | None:
+    """The moving average of the run's trained parameters (the model's, and a pixel
+    student's decoder's), or None with `decay` 0."""
+    if not decay:
+        return None
+    named = {k: p for k, p in model.named_parameters() if p.requires_grad}
+    if decoder is not None:
+        named |= {f"decoder.{k}": p for k, p in decoder.named_parameters()}
+    return WeightAverage(named, decay)
 
 
 def _repair_state(out: Path) -> None:

@@ -1,0 +1,75 @@
+"""`ema_decay`: a run keeps a moving average of its trained weights, publishes it, and
+carries it with its state."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from amodal_ros.cli.main import main
+
+torch = pytest.importorskip("torch")
+
+UNET = "unet/diffusion_pytorch_model.safetensors"
+
+
+def test_the_average_warms_up_then_follows_the_weights_at_its_decay():
+    from amodal_ros.train.ema import WeightAverage
+
+    weight = torch.nn.Parameter(torch.zeros(3))
+    average = WeightAverage({"w": weight}, decay=0.9)
+    assert average.decay_at(1) == pytest.approx(2 / 11)  # early steps move it most
+    assert average.decay_at(1000) == 0.9
+    with torch.no_grad():
+        weight.fill_(1.0)
+    average.update(1)
+    assert torch.allclose(average.average["w"], torch.full((3,), 9 / 11))
+    average.update(1000)
+    expected = 9 / 11 + 0.1 * (1 - 9 / 11)
+    assert torch.allclose(average.average["w"], torch.full((3,), expected))
+    with average.swapped_in():
+        assert torch.allclose(weight.detach(), torch.full((3,), expected))
+    assert torch.equal(weight.detach(), torch.ones(3))  # the trained weights come back
+    with pytest.raises(ValueError, match="does not match"):
+        average.load_state_dict({"v": torch.zeros(3)})
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        WeightAverage({"w": weight}, decay=1.0)
+
+
+def _train(tmp_path, name: str, steps: int, **extra):
+    settings = dict(out=str(tmp_path / name), steps=steps, num_frames=4, height=32, width=64)
+    settings.update(lr=1e-2, save_every=1, log_every=1, progress=False, ema_decay=0.5, **extra)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    assert main(["train", str(path)]) == 0
+    return tmp_path / name
+
+
+def test_checkpoints_publish_the_average_and_a_carried_state_continues_it(tmp_path):
+    """The published UNet is the average (not the last step's weights, which the state keeps
+    to train on); a run stopped after step 1 of 3 and carried elsewhere ends with the same
+    average as the run that never stopped, so the average travels with the state."""
+    from safetensors.torch import load_file
+
+    from amodal_ros.train.carry import unpack
+    from amodal_ros.train.carry_state import pack_state
+
+    straight = _train(tmp_path, "straight", 3)
+    state = straight / "state"
+    published = load_file(straight / "final" / UNET)
+    average, trained = load_file(state / "ema.safetensors"), load_file(state / "model.safetensors")
+    stored = {
+        k.replace("conv_in2", "conv_in"): v for k, v in published.items() if "conv_in." not in k
+    }
+    assert set(average) <= set(stored)  # the reference stores a 12-channel input as conv_in2
+    assert all(torch.equal(stored[k], v) for k, v in average.items())
+    assert any(not torch.equal(trained[k], v) for k, v in average.items())
+
+    stopped = _train(tmp_path, "stopped", 1)
+    pack_state(stopped, tmp_path / "packed", shard_mib=0.5)
+    moved = tmp_path / "moved"
+    unpack(tmp_path / "packed", moved)
+    config = str(moved / "train_config.json")
+    assert main(["train", config, "--out", str(moved), "--steps", "3"]) == 0
+    ended = load_file(moved / "final" / UNET)
+    assert all(torch.equal(ended[k], v) for k, v in published.items())
