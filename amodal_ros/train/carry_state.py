@@ -6,11 +6,12 @@ and the learning-rate schedule.
 `pack_state` writes `run.json` (kind "state": the run's config, timing and loss log, the
 optimizer's settings and the schedule's place) and every tensor of the state (the model's
 weights, the optimizer's moments, a pixel student's decoder, a weight average) in its own
-dtype, exactly, as safetensors shards. `unpack_state` rebuilds the run folder with `state/` in the form `train`
-resumes from, so the same train command with `--out RUN` continues the run; nothing carried
-is a pickle. The random generators' states stay behind: every batch item draws from its own
-stream, seeded by step and position (`loop.item_random`). A distillation's teacher samples
-(`targets/`) are not carried; a resumed distillation renders them again.
+dtype, exactly, as safetensors shards. `unpack_state` rebuilds the run folder with `state/`
+in the form `train` resumes from, so the same train command with `--out RUN` continues the
+run; nothing carried is a pickle. The random generators' states stay behind: every batch
+item draws from its own stream, seeded by step and position (`loop.item_random`). A
+distillation's teacher samples (`targets/`) are not carried; a resumed distillation renders
+them again.
 
 Usage (the CLI is `carry`'s):
     python -m amodal_ros.train.carry pack --state RUN PACKED
