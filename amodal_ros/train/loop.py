@@ -228,8 +228,7 @@ def train(config: TrainConfig) -> dict:
                         save_file(average.state_dict(), staged / EMA_STATE)
                     (staged / "step.json").write_text(json.dumps({"step": done}))
                     seconds = time.perf_counter() - started
-                    timed = batches is not None and config.stage != "vae"  # frames(): not timed
-                    windows_s = batches.seconds if timed else None
+                    windows_s = batches.seconds if batches is not None else None
                     _log_timing(out / "timing.json", done - start, seconds, session, windows_s)
                     trained = accelerator.unwrap_model(model)
                     published = average.swapped_in() if average else contextlib.nullcontext()
@@ -381,8 +380,8 @@ def _log_timing(
     """Record this session's steps and wall time so far (at every save; resumed runs have
     several sessions) for model cards, and of that time the share spent on fresh windows
     (rendering or waiting for workers, encoding; host time, which a GPU's queued work runs
-    behind), to tell a data-bound run from a model-bound one. The share is timed for stages
-    amodal, completion and distill on the ground truth, and None elsewhere."""
+    behind), to tell a data-bound run from a model-bound one. It is None for a distillation
+    of the teacher's samples, which are collected before training."""
     import platform
 
     sessions = json.loads(path.read_text()) if path.is_file() else []
@@ -680,6 +679,7 @@ class _Batches:
         or an object's RGB on white, visible part or whole (stage 2's condition and target)."""
         from amodal_ros.pipeline.preprocess import modal_rgb_pixels
 
+        started = time.perf_counter()
         kind = int(rng.choice(len(FRAME_KINDS), p=FRAME_KINDS))
         if kind < 3:
             pixels = self.render.window(rng)[kind]  # modal, amodal, depth
@@ -689,7 +689,9 @@ class _Batches:
             masks = clip.modal(i) if kind == 3 else clip.amodal[i]
             cfg = self.config
             pixels = modal_rgb_pixels(clip.rgb, masks, cfg.height, cfg.width)
-        return torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
+        frames = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
+        self.seconds += time.perf_counter() - started
+        return frames
 
     def _encode(self, windows: list[np.ndarray]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The VAE posterior (mean, std) of each window's frames [F, 3, h, w], all in one pass

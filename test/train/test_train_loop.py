@@ -176,6 +176,8 @@ def test_vae_stage_trains_the_autoencoder_only(tmp_path):
     from amodal_ros.models.layout import load_components
 
     assert main(["train", _config(tmp_path, 2, name="vae_run", stage="vae")]) == 0
+    timing = json.loads((tmp_path / "vae_run" / "timing.json").read_text())
+    assert 0 < timing[0]["windows_share"] < 1  # rendering its frames, timed as stage 1's are
     trained = load_components(tmp_path / "vae_run" / "final")
     start = build_components("tiny", seed=0)
     changed = lambda a, b: any(  # noqa: E731
