@@ -310,6 +310,7 @@ def student_record(config, windows: int | None, previous: dict | None = None) ->
         "targets": config.distill_target,
         "hidden_weight": config.hidden_weight,
         "newest_weight": config.newest_weight,
+        **({"ema_decay": config.ema_decay} if config.ema_decay else {}),  # published: the average
         "data": config.data,
         "windows": windows if sampled else "fresh synthetic windows every step",
         "steps": list(STUDENT_STEPS),

@@ -279,13 +279,15 @@ def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(t
             distill_target="truth",
             hidden_weight=4.0,
             newest_weight=2.0,
+            ema_decay=0.9,
             init=str(tmp_path / "latent/final"),
             steps=1,
         )
     )
     record = json.loads((hidden / "final" / "model_index.json").read_text())["amodal_ros"]
     assert record["student"]["space"] == "latents" and record["student"]["hidden_weight"] == 4
-    assert record["student"]["newest_weight"] == 2
+    assert record["student"]["newest_weight"] == 2 and record["student"]["ema_decay"] == 0.9
+    assert "ema_decay" not in record["student"]["before"]  # that run kept no average
     assert record["student"]["fine_tuned_from"] == str(tmp_path / "latent/final")
     config = _config(
         tmp_path / "pixels",
