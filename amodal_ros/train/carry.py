@@ -292,7 +292,8 @@ def write_text(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """The `pack` and `unpack` commands (the module docstring's usage)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
     packing = verbs.add_parser("pack", help="a finished run -> run.json + fp16 shards")
@@ -312,7 +313,7 @@ if __name__ == "__main__":
     unpacking.add_argument("packed", type=Path)
     unpacking.add_argument("run", type=Path)
     unpacking.add_argument("--start", type=Path, help="the run's starting checkpoint folder")
-    ns = parser.parse_args()
+    ns = parser.parse_args(argv)
     if ns.verb == "pack":
         within = ns.within is not None
         if (ns.state or within) and ns.checkpoint != "final":
@@ -337,3 +338,8 @@ if __name__ == "__main__":
             print(f"{path}  {path.stat().st_size / 2**20:.1f} MiB")
     else:
         print(unpack(ns.packed, ns.run, ns.start))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
