@@ -86,7 +86,8 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
     """Pack what a run stopped anywhere is best carried on from, in at most `limit_mib` (the
     GPU machine returns 64 MiB in all): its final checkpoint when it finished; else its last
     saved state, to continue exactly elsewhere, where that fits (the shipped student's weights
-    and AdamW's moments are about 59 MiB; a 96-wide student's are not); else its newest
+    and AdamW's moments are about 59 MiB, 78 with a weight average; a 96-wide student's do
+    not fit); else its newest
     checkpoint, weights alone. Files already in `packed` other than its own stay."""
     from amodal_ros.train.carry_state import pack_state
 

@@ -3,7 +3,7 @@
 A step's weights carry the noise of its batch; their running average does not, which is
 what larger batches bought the embedded student (docs/training.md, "Batches of 4") at a
 multiple of the cost. The average costs one copy of the trained weights and one `lerp` a
-step. The decay warms up as diffusers' `EMAModel` does, min(decay, (1 + n) / (10 + n)) at
+step. The decay warms up like diffusers' `EMAModel`'s, min(decay, (1 + n) / (10 + n)) after
 step n, so the first steps do not pin the average to the starting weights for ever.
 Checkpoints publish the average; the run's state keeps both, as safetensors.
 """
@@ -42,7 +42,8 @@ class WeightAverage:
     def swapped_in(self) -> Iterator[None]:
         """The parameters hold the average inside the block (to save it), the trained
         weights again after it."""
-        trained = {k: p.detach().clone() for k, p in self.params.items()}
+        # kept on the CPU: a save holds no second copy of the weights on the accelerator
+        trained = {k: p.detach().to("cpu", copy=True) for k, p in self.params.items()}
         try:
             _copy_into(self.params, self.average)
             yield

@@ -53,6 +53,7 @@ def test_checkpoints_publish_the_average_and_a_carried_state_continues_it(tmp_pa
 
     from amodal_ros.train.carry import unpack
     from amodal_ros.train.carry_state import pack_state
+    from amodal_ros.train.loop import TrainConfig, _starting_components
 
     straight = _train(tmp_path, "straight", 3)
     state = straight / "state"
@@ -66,10 +67,45 @@ def test_checkpoints_publish_the_average_and_a_carried_state_continues_it(tmp_pa
     assert any(not torch.equal(trained[k], v) for k, v in average.items())
 
     stopped = _train(tmp_path, "stopped", 1)
+    # after step 1 the average is the start moved 9/11 of the way (decay 2/11) to the weights
+    start = _starting_components(TrainConfig(num_frames=4, height=32, width=64)).unet
+    after_one = load_file(stopped / "state" / "model.safetensors")
+    moved = load_file(stopped / "state" / "ema.safetensors")
+    for name, before in start.state_dict().items():
+        if name in moved:
+            expected = before + 9 / 11 * (after_one[name] - before)
+            assert torch.allclose(moved[name], expected, atol=1e-6), name
     pack_state(stopped, tmp_path / "packed", shard_mib=0.5)
-    moved = tmp_path / "moved"
-    unpack(tmp_path / "packed", moved)
-    config = str(moved / "train_config.json")
-    assert main(["train", config, "--out", str(moved), "--steps", "3"]) == 0
-    ended = load_file(moved / "final" / UNET)
+    carried = tmp_path / "carried"
+    unpack(tmp_path / "packed", carried)
+    config = str(carried / "train_config.json")
+    assert main(["train", config, "--out", str(carried), "--steps", "3"]) == 0
+    ended = load_file(carried / "final" / UNET)
     assert all(torch.equal(ended[k], v) for k, v in published.items())
+
+
+PIXEL_STUDENT = dict(
+    stage="distill",
+    init="tiny",
+    trainable="all",
+    distill_target="truth",
+    distill_space="pixels",
+    render_scale=2,
+)
+
+
+@pytest.mark.parametrize("extra", [dict(stage="vae"), PIXEL_STUDENT], ids=["vae", "pixels"])
+def test_an_autoencoder_trained_in_the_run_publishes_its_average_too(tmp_path, extra):
+    """Stage vae averages the autoencoder it trains; a pixel-space student averages the VAE
+    decoder it trains beside its UNet; either publishes the averaged decoder."""
+    from safetensors.torch import load_file
+
+    run = _train(tmp_path, "run", 2, **extra)
+    average = load_file(run / "state" / "ema.safetensors")
+    published = load_file(run / "final" / "vae" / "diffusion_pytorch_model.safetensors")
+    decoder = [k for k in average if k.startswith("decoder.")]
+    assert decoder
+    assert all(torch.equal(published[k], average[k]) for k in decoder)
+    trained = load_file(run / "state" / "model.safetensors")
+    if extra["stage"] == "vae":  # the state's model is the autoencoder, as it was trained
+        assert any(not torch.equal(trained[k], average[k]) for k in decoder)
