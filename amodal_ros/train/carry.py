@@ -87,8 +87,8 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
     GPU machine returns 64 MiB in all): its final checkpoint when it finished; else its last
     saved state, to continue exactly elsewhere, where that fits (the shipped student's weights
     and AdamW's moments are about 59 MiB, 78 with a weight average; a 96-wide student's do
-    not fit); else its newest
-    checkpoint, weights alone. Files already in `packed` other than its own stay."""
+    not fit); else its newest checkpoint, weights alone. Files already in `packed` other than
+    its own stay."""
     from amodal_ros.train.carry_state import pack_state
 
     if (run / "final" / "model_index.json").is_file():

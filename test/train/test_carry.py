@@ -6,20 +6,11 @@ import json
 import shutil
 
 import pytest
-import yaml
+from tiny_training import train_tiny
 
 from amodal_ros.cli.main import main
 
 torch = pytest.importorskip("torch")
-
-
-def _train(tmp_path, name: str, steps: int, **extra):
-    settings = dict(out=str(tmp_path / name), steps=steps, num_frames=4, height=32, width=64)
-    settings.update(lr=1e-3, save_every=1, log_every=1, progress=False, **extra)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(settings))
-    assert main(["train", str(path)]) == 0
-    return tmp_path / name
 
 
 def _weights(folder):
@@ -32,8 +23,8 @@ def _weights(folder):
 def runs(tmp_path_factory):
     """A run from a seeded tiny model, and one continuing its UNet (its VAE left as it was)."""
     root = tmp_path_factory.mktemp("carry")
-    first = _train(root, "first", 2)
-    return root, first, _train(root, "second", 1, init=str(first / "final"))
+    first = train_tiny(root, "first", 2)
+    return root, first, train_tiny(root, "second", 1, init=str(first / "final"))
 
 
 def test_a_packed_run_unpacks_to_the_same_run(runs):
@@ -141,8 +132,8 @@ def test_a_carried_state_continues_the_run_as_if_it_never_stopped(tmp_path):
     from amodal_ros.train.carry_state import pack_state
 
     warm = dict(warmup_steps=3, lr_schedule="constant")  # each step its own learning rate
-    straight = _train(tmp_path, "straight", 3, **warm)
-    stopped = _train(tmp_path, "stopped", 1, **warm)
+    straight = train_tiny(tmp_path, "straight", 3, **warm)
+    stopped = train_tiny(tmp_path, "stopped", 1, **warm)
     files = pack_state(stopped, tmp_path / "packed", shard_mib=0.5)
     assert {f.suffix for f in files} == {".json", ".safetensors"}  # nothing to unpickle
     assert unpack(tmp_path / "packed", tmp_path / "moved") == tmp_path / "moved" / "state"
@@ -173,7 +164,7 @@ def test_a_state_is_carried_whole_or_not_at_all(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no saved training state"):
         pack_state(tmp_path / "empty", tmp_path / "packed", shard_mib=1.0)
-    run = _train(tmp_path, "run", 1)
+    run = train_tiny(tmp_path, "run", 1)
     (run / "state" / "scaler.pt").write_bytes(b"")  # an fp16 GradScaler's state
     with pytest.raises(ValueError, match="scaler.pt"):
         pack_state(run, tmp_path / "packed", shard_mib=1.0)

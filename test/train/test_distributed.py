@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
+from tiny_training import PIXEL_STUDENT  # its decoder trains outside the prepared model
 
 from amodal_ros.train.loop import TrainConfig, _starting_components
 
@@ -23,17 +24,6 @@ SETTINGS = dict(
     steps=2, batch_size=2, num_frames=4, height=32, width=64, lr=1e-3, log_every=1,
     lr_schedule="cosine", warmup_steps=2,
 )  # fmt: skip
-
-
-# a pixel-space student: the VAE decoder trains outside the prepared model, averaged by hand
-PIXEL_STUDENT = dict(
-    stage="distill",
-    init="tiny",
-    trainable="all",
-    distill_target="truth",
-    distill_space="pixels",
-    render_scale=2,
-)
 
 
 def _train(tmp_path, name: str, processes: int, **extra) -> dict:

@@ -4,7 +4,7 @@ carries it with its state."""
 from __future__ import annotations
 
 import pytest
-import yaml
+from tiny_training import PIXEL_STUDENT, train_tiny
 
 from amodal_ros.cli.main import main
 
@@ -36,13 +36,7 @@ def test_the_average_warms_up_then_follows_the_weights_at_its_decay():
         WeightAverage({"w": weight}, decay=1.0)
 
 
-def _train(tmp_path, name: str, steps: int, **extra):
-    settings = dict(out=str(tmp_path / name), steps=steps, num_frames=4, height=32, width=64)
-    settings.update(lr=1e-2, save_every=1, log_every=1, progress=False, ema_decay=0.5, **extra)
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(settings))
-    assert main(["train", str(path)]) == 0
-    return tmp_path / name
+AVERAGED = dict(lr=1e-2, ema_decay=0.5)  # steps large enough to move the average
 
 
 def test_checkpoints_publish_the_average_and_a_carried_state_continues_it(tmp_path):
@@ -55,7 +49,7 @@ def test_checkpoints_publish_the_average_and_a_carried_state_continues_it(tmp_pa
     from amodal_ros.train.carry_state import pack_state
     from amodal_ros.train.loop import TrainConfig, _starting_components
 
-    straight = _train(tmp_path, "straight", 3)
+    straight = train_tiny(tmp_path, "straight", 3, **AVERAGED)
     state = straight / "state"
     published = load_file(straight / "final" / UNET)
     average, trained = load_file(state / "ema.safetensors"), load_file(state / "model.safetensors")
@@ -66,7 +60,7 @@ def test_checkpoints_publish_the_average_and_a_carried_state_continues_it(tmp_pa
     assert all(torch.equal(stored[k], v) for k, v in average.items())
     assert any(not torch.equal(trained[k], v) for k, v in average.items())
 
-    stopped = _train(tmp_path, "stopped", 1)
+    stopped = train_tiny(tmp_path, "stopped", 1, **AVERAGED)
     # after step 1 the average is the start moved 9/11 of the way (decay 2/11) to the weights
     start = _starting_components(TrainConfig(num_frames=4, height=32, width=64)).unet
     after_one = load_file(stopped / "state" / "model.safetensors")
@@ -84,23 +78,13 @@ def test_checkpoints_publish_the_average_and_a_carried_state_continues_it(tmp_pa
     assert all(torch.equal(ended[k], v) for k, v in published.items())
 
 
-PIXEL_STUDENT = dict(
-    stage="distill",
-    init="tiny",
-    trainable="all",
-    distill_target="truth",
-    distill_space="pixels",
-    render_scale=2,
-)
-
-
 @pytest.mark.parametrize("extra", [dict(stage="vae"), PIXEL_STUDENT], ids=["vae", "pixels"])
 def test_an_autoencoder_trained_in_the_run_publishes_its_average_too(tmp_path, extra):
     """Stage vae averages the autoencoder it trains; a pixel-space student averages the VAE
     decoder it trains beside its UNet; either publishes the averaged decoder."""
     from safetensors.torch import load_file
 
-    run = _train(tmp_path, "run", 2, **extra)
+    run = train_tiny(tmp_path, "run", 2, **AVERAGED, **extra)
     average = load_file(run / "state" / "ema.safetensors")
     published = load_file(run / "final" / "vae" / "diffusion_pytorch_model.safetensors")
     decoder = [k for k in average if k.startswith("decoder.")]
