@@ -40,9 +40,11 @@ scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1
   --threshold 400
 
 # 6. then 1500 steps on batches of 4, shipped at 400, the best whole-mask mIoU on the
-# calibration clips (docs/training.md, "Batches of 4"; its run: runs/student1_batch4)
+# calibration clips (docs/training.md, "Batches of 4"; its run: runs/student1_batch4), run with
+# its mirror image (docs/training.md, "The window and its mirror image") and from zero noise
+# ("The shipped student from zero noise"; runs/student1_zero_noise, rule L1)
 distill --teacher amodal_ros/models/embedded/student1 \
   --out train_out/student1_batch4 --steps 1500 --batch-size 4 --lr 1e-4 --warmup-steps 100 \
   --seed 53
 scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_batch4 \
-  --threshold 400
+  --threshold 400 --default mirror_ensemble=on --default initial_noise=zeros

@@ -50,6 +50,7 @@ OPTIONS = (
     "lr_schedule",
     "grad_clip",
     "ema_decay",
+    "initial_noise",
     "sample_reuse",
     "data_workers",
     "render_scale",

@@ -59,6 +59,7 @@ STUDENT_MAX_STEPS = 2  # a distilled student samples in 1 or 2 UNet evaluations 
 MASK_RESIZES = ("nearest", "area")
 MASK_UPSAMPLES = ("nearest", "smooth")
 ENSEMBLE_CHOICES = ("off", "on")
+INITIAL_NOISES = ("gaussian", "zeros")
 # What a checkpoint without our metadata (the published Diffusion-VAS folders) is run with:
 # the published working size, and the authors' inference path (REFERENCE.md), which produced
 # the paper's numbers: 'reference' conditioning, binary masks in, R+G+B > 600 at the working
@@ -73,6 +74,7 @@ PUBLISHED_DEFAULTS = {
     "rgb_sum_threshold": 600,
     "mirror_ensemble": "off",
     "reverse_ensemble": "off",
+    "initial_noise": "gaussian",
 }
 # The fields a model decides when they are left at these values (InferenceConfig.for_model).
 MODEL_FIELDS = {
@@ -84,6 +86,7 @@ MODEL_FIELDS = {
     "rgb_sum_threshold": -1,
     "mirror_ensemble": AUTO,
     "reverse_ensemble": AUTO,
+    "initial_noise": AUTO,
 }
 
 
@@ -262,6 +265,15 @@ class InferenceConfig(Config):
         None,
         None,
         (AUTO, *ENSEMBLE_CHOICES),
+    )
+    initial_noise: str = param(
+        AUTO,
+        "what sampling starts from: 'gaussian' (seeded unit noise, a diffusion model's) or "
+        "'zeros' (the noise's mean: a deterministic one-step student trained from it, "
+        "distill --initial-noise zeros); 'auto' = the model's",
+        None,
+        None,
+        (AUTO, *INITIAL_NOISES),
     )
     max_batch_objects: int = param(
         0,

@@ -178,9 +178,12 @@ class WindowSampler:
 
     def noise(self, num_frames: int, seed: int) -> torch.Tensor:
         """[T, 4, h, w] unit noise of a job's seed, drawn on the CPU so a seed gives the same
-        noise on every device."""
+        noise on every device; zeros (its mean) for a student trained from them."""
+        shape = (num_frames, 4, *self.latent_shape)
+        if self.config.initial_noise == "zeros":
+            return torch.zeros(shape)
         generator = torch.Generator().manual_seed(seed)
-        return torch.randn((num_frames, 4, *self.latent_shape), generator=generator)
+        return torch.randn(shape, generator=generator)
 
 
 class StagePipeline:
@@ -234,8 +237,9 @@ class WarmStarts:
 
 
 def check_student(components: VasComponents, config: InferenceConfig) -> None:
-    """Refuse a distilled student under the full schedule, and a full model under `student`:
-    either would sample with a schedule the model was not made for."""
+    """Refuse a distilled student under the full schedule, a full model under `student` or
+    from zero noise, and several samples from zero noise: each would sample as the model was
+    not made to, or repeat one answer."""
     source = components.source
     if config.student and not components.is_student:
         raise InputError(
@@ -248,6 +252,16 @@ def check_student(components: VasComponents, config: InferenceConfig) -> None:
         raise InputError(
             f"{source} is a distilled student (1 or 2 steps, no guidance): run it with "
             "--preset realtime, or --student --steps 2 --guidance 1"
+        )
+    if config.initial_noise == "zeros" and not components.is_student:
+        raise InputError(
+            f"{source} is a diffusion model: it samples from gaussian noise; initial_noise "
+            "zeros is for a student distilled from zero noise (distill --initial-noise zeros)"
+        )
+    if config.initial_noise == "zeros" and config.num_samples > 1:
+        raise InputError(
+            f"initial_noise zeros makes {source} deterministic: its {config.num_samples} "
+            "samples would be one answer repeated; use --samples 1, or initial_noise gaussian"
         )
 
 

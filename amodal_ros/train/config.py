@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amodal_ros.bags import topics
-from amodal_ros.core.config import Config, check_fields, param
+from amodal_ros.core.config import INITIAL_NOISES, Config, check_fields, param
 
 DEFAULT_BAG_TOPICS = (topics.RGB_TOPIC, topics.DEPTH_TOPIC, topics.MASK_TOPIC)
 
@@ -185,6 +185,15 @@ class TrainConfig(Config):
         256,
     )
     grad_clip: float = param(0.0, "largest gradient norm; 0 = no clipping", 0.0, 1e6)
+    initial_noise: str = param(
+        "gaussian",
+        "stage distill, target truth: what the student starts from, 'gaussian' noise or "
+        "'zeros' (its mean: a deterministic one-step model, recorded so inference starts "
+        "from zeros too)",
+        None,
+        None,
+        INITIAL_NOISES,
+    )
     ema_decay: float = param(
         0.0,
         "keep a moving average of the trained weights, this decay a step (0 = off; 0.995 "
@@ -232,6 +241,14 @@ class TrainConfig(Config):
                 f"data_workers {self.data_workers} render a fresh window for every batch item "
                 "of stage amodal, completion or distill: set sample_reuse 1 (windows are cheap "
                 "with workers), and train stage vae without workers"
+            )
+        if self.initial_noise == "zeros" and (
+            self.stage != "distill" or self.distill_target != "truth"
+        ):
+            raise ValueError(
+                "initial_noise zeros trains a student of the ground truth from zero noise "
+                "(stage distill, distill_target truth); diffusion training and the teacher's "
+                "samples need their gaussian noise"
             )
         if self.stage != "distill":
             return

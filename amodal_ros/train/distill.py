@@ -311,6 +311,7 @@ def student_record(config, windows: int | None, previous: dict | None = None) ->
         "hidden_weight": config.hidden_weight,
         "newest_weight": config.newest_weight,
         **({"ema_decay": config.ema_decay} if config.ema_decay else {}),  # published: the average
+        "initial_noise": config.initial_noise,
         "data": config.data,
         "windows": windows if sampled else "fresh synthetic windows every step",
         "steps": list(STUDENT_STEPS),

@@ -7,8 +7,9 @@ clips; the run replaces the shipped student only if, on every `confirm` set of v
 clips no rule has scored, against the shipped student at its threshold, each `must_rise`
 score rises, each `may_fall` score falls by at most its margin, stray area stays at most
 `stray_max` % and the median area ratio at most `area_max`. Each model's scores are kept as
-JSON under the run's `scores/` (keyed by its weights; commit them), so a session can score the
-shipped student while the run trains and the next one only the run's final weights.
+JSON under the run's `scores/` (keyed by its weights and defaults; commit them), so a session
+can score the shipped student while the run trains and the next one only the run's final
+weights.
 
 Usage, from the project root:
     python -m amodal_ros.train.judge runs/NAME train_out/NAME/final
@@ -90,7 +91,7 @@ def scores(
 ) -> dict[int, dict[str, float]]:
     """{threshold: mean scores} of `checkpoint` (preset realtime) on validation `clips`, read
     from `folder` when scored before, else scored and kept there."""
-    name = f"{'shipped' if checkpoint == shipped else 'run'}-{weights_id(checkpoint)}"
+    name = f"{'shipped' if checkpoint == shipped else 'run'}-{model_id(checkpoint)}"
     path = folder / f"{name}_val{clips[0]}-{sum(clips) - 1}_{'-'.join(map(str, thresholds))}.json"
     if path.is_file():
         return {int(t): s for t, s in json.loads(path.read_text())["scores"].items()}
@@ -104,10 +105,15 @@ def scores(
     return result
 
 
-def weights_id(checkpoint: str) -> str:
-    """The start of the UNet weights' SHA-256: scores kept for other weights are not these."""
-    weights = Path(checkpoint) / "unet" / "diffusion_pytorch_model.safetensors"
-    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+def model_id(checkpoint: str) -> str:
+    """The start of the SHA-256 of the UNet weights and the defaults the model runs with
+    (threshold, ensembles, initial noise): scores kept for another model are not these."""
+    folder = Path(checkpoint)
+    index = json.loads((folder / "model_index.json").read_text())
+    defaults = json.dumps(index.get("amodal_ros", {}).get("defaults", {}), sort_keys=True)
+    digest = hashlib.sha256((folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes())
+    digest.update(defaults.encode())
+    return digest.hexdigest()[:12]
 
 
 def verdict(rule: Rule, final: str, folder: Path) -> dict:

@@ -209,8 +209,8 @@ def train(config: TrainConfig) -> dict:
             losses.append(value)
             bar.set_postfix(loss=f"{value:.4f}")
             done = step + 1
-            if average is not None:
-                average.update(done)
+            if average is not None and not accelerator.optimizer_step_was_skipped:
+                average.update(done)  # (fp16's scaler skips a step with inf gradients)
             if log is not None and (done % config.log_every == 0 or done == config.steps):
                 log.writerow([done, f"{value:.6f}"])
                 log_file.flush()
@@ -241,8 +241,14 @@ def train(config: TrainConfig) -> dict:
                         else:
                             components.unet = trained
                         name = "final" if done == config.steps else f"checkpoint-{done}"
-                        student = config.stage == "distill"  # it keeps the teacher's defaults
-                        defaults = components.defaults if student else trained_defaults(config)
+                        defaults = trained_defaults(config)
+                        if (
+                            config.stage == "distill"
+                        ):  # the teacher's, and the noise it starts from
+                            defaults = {
+                                **components.defaults,
+                                "initial_noise": config.initial_noise,
+                            }
                         with staged_path(out / name) as folder:
                             save_published_layout(components, folder, defaults)
                     _swap_in_state(out)  # last: the state never runs ahead of the checkpoint
@@ -614,7 +620,9 @@ class _Batches:
             rng, generator = item_random(self.config.seed, step, slot)
             target, cond, clip, ids, hidden = self._pooled(step, slot, rng, generator)
             latents = (len(cond), self.c.vae.config.latent_channels, *cond.shape[2:])
-            noise = torch.randn(latents, generator=generator)
+            noise = torch.randn(latents, generator=generator)  # drawn either way: same data
+            if self.config.initial_noise == "zeros":
+                noise = torch.zeros_like(noise)
             weights = loss_weights(hidden, self.config.hidden_weight, self.config.newest_weight)
             parts.append((noise, cond, clip, ids, target, weights))
         noise, cond, clip, ids, target, weights = zip(*parts)

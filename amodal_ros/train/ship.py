@@ -27,6 +27,7 @@ continued as `before`).
 Usage:
     python -m amodal_ros.train.ship train_out [--calibrate 30]
     python -m amodal_ros.train.ship --student distill_out [--calibrate 30 | --threshold 400]
+        [--default initial_noise=zeros ...]
     python -m amodal_ros.train.ship --decoder train_out/vae_decoder
 """
 
@@ -78,15 +79,27 @@ def ship_student(
     dest: Path | None = None,
     calibrate_clips: int = 0,
     threshold: int | None = None,
+    defaults: dict[str, str] | None = None,
 ) -> Path:
     """Copy distill_out/final into `dest`/student1 or student2 (its teacher's stage) and add
     its run to TRAINING.json; with `calibrate_clips`, a stage-1 student's threshold is chosen
     on validation clips under preset realtime; with `threshold`, it is that one (chosen by a
-    rule the calibration criterion does not express; recorded as `threshold_choice`)."""
-    from amodal_ros.core.config import InferenceConfig
+    rule the calibration criterion does not express; recorded as `threshold_choice`).
+    `defaults` {field: value} sets other fields the model decides (mirror_ensemble,
+    initial_noise, ...), chosen by rules of their own, so a recipe reproduces the shipped
+    model; recorded as `defaults_chosen`."""
+    from amodal_ros.core.config import MODEL_FIELDS, InferenceConfig
     from amodal_ros.models.layout import METADATA_KEY
     from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDERS
 
+    defaults = defaults or {}
+    unknown = set(defaults) - (set(MODEL_FIELDS) - {"rgb_sum_threshold"})
+    if unknown:
+        raise ValueError(
+            f"--default {sorted(unknown)}: not a field the model decides (the threshold has "
+            f"--threshold); choose from {sorted(set(MODEL_FIELDS) - {'rgb_sum_threshold'})}"
+        )
+    InferenceConfig(**defaults)  # a value the field refuses is refused here, by name
     index = json.loads((distill_out / "final" / "model_index.json").read_text())
     record = index[METADATA_KEY]["student"]
     stage = record.get("stage", 1)  # students before stage 2: 1
@@ -105,6 +118,9 @@ def ship_student(
         if threshold is not None:
             _set_threshold(work / name, threshold)
             report[name]["threshold_choice"] = {"rgb_sum_threshold": threshold}
+        if defaults:
+            _set_defaults(work / name, defaults)
+            report[name]["defaults_chosen"] = dict(defaults)
         _write_json(work / "TRAINING.json", report)
     return dest / name
 
@@ -262,11 +278,16 @@ def calibrate(stage1: Path, clips: int, config=None) -> dict:
 
 def _set_threshold(folder: Path, threshold: int) -> None:
     """Record the mask threshold in the folder's model_index.json defaults (the loader's)."""
+    _set_defaults(folder, {"rgb_sum_threshold": threshold})
+
+
+def _set_defaults(folder: Path, fields: dict) -> None:
+    """Record `fields` in the folder's model_index.json defaults (what the loader runs it with)."""
     from amodal_ros.models.layout import METADATA_KEY
 
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
-    index.setdefault(METADATA_KEY, {}).setdefault("defaults", {})["rgb_sum_threshold"] = threshold
+    index.setdefault(METADATA_KEY, {}).setdefault("defaults", {}).update(fields)
     _write_json(index_path, index)
 
 
@@ -294,10 +315,23 @@ if __name__ == "__main__":
     parser.add_argument("--student", type=Path, help="ship this distill output as the student")
     parser.add_argument("--decoder", type=Path, help="ship this decoder fine-tune to all folders")
     parser.add_argument("--threshold", type=int, help="a stage-1 student's threshold, as given")
+    parser.add_argument(
+        "--default",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a student's default for a field the model decides (e.g. initial_noise=zeros)",
+    )
     ns = parser.parse_args()
+    chosen = dict(d.split("=", 1) for d in ns.default if "=" in d)
+    if len(chosen) != len(ns.default):
+        parser.error(f"--default takes FIELD=VALUE, got {ns.default}")
+    if chosen and ns.student is None:
+        parser.error("--default sets a shipped student's defaults: give --student DISTILL_OUT")
     if ns.decoder is not None:
         print(*ship_decoder(ns.decoder), sep="\n")
     elif ns.student is not None:
-        print(ship_student(ns.student, calibrate_clips=ns.calibrate, threshold=ns.threshold))
+        shipped = ship_student(ns.student, None, ns.calibrate, ns.threshold, chosen)
+        print(shipped)
     else:
         print(ship(ns.train_out, calibrate_clips=ns.calibrate))

@@ -486,3 +486,43 @@ def test_the_soft_iou_loss_rewards_committing_to_the_hidden_shape():
     empty = -torch.ones_like(target)
     assert float(soft_iou_loss(empty, empty)) == pytest.approx(0.0)  # an empty frame left empty
     assert float(soft_iou_loss(empty, target)) == pytest.approx(1.0, abs=0.04)
+
+
+def test_a_student_trained_from_zero_noise_answers_the_same_whatever_its_seed(tmp_path):
+    """`initial_noise zeros`: the student trains and runs from the noise's mean, so its folder
+    says so, inference follows it, and the seed no longer changes the answer (without the
+    conditioning's noise augmentation, which it also seeds); the refusals name what is wrong."""
+    out = tmp_path / "zeros"
+    train(_config(out, distill_target="truth", initial_noise="zeros"))
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.train.loop import _Batches, _data_config
+
+    config = _config(out, distill_target="truth", initial_noise="zeros")
+    student = load_components(out / "final")
+    batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+    noise, cond = batches.truth(0, range(2))[:2]
+    assert not noise.any() and cond.any()  # trained from zeros, on real windows
+    index = json.loads((out / "final" / "model_index.json").read_text())["amodal_ros"]
+    assert index["defaults"]["initial_noise"] == "zeros"
+    assert index["student"]["initial_noise"] == "zeros"
+
+    masks = np.zeros((FRAMES, 32, 64), bool)
+    masks[:, 8:20, 10:30] = True
+    depth = np.ones((FRAMES, 32, 64), np.float32)
+
+    def soft(**fields):
+        config = REALTIME.replace(noise_aug_strength=0.0, **fields)
+        segmenter = AmodalSegmenter.from_pretrained(out / "final", config)
+        return segmenter([ObjectTrack(1, masks)], depth)[0].soft, segmenter.config
+
+    zeros, config = soft(seed=1)
+    assert config.initial_noise == "zeros"  # the model's choice ('auto')
+    np.testing.assert_array_equal(zeros, soft(seed=2)[0])
+    noisy = [soft(seed=s, initial_noise="gaussian")[0] for s in (1, 2)]
+    assert not np.array_equal(noisy[0], noisy[1])  # with noise the seed matters
+    with pytest.raises(InputError, match="one answer repeated"):
+        soft(num_samples=2)
+    with pytest.raises(InputError, match="diffusion model"):
+        AmodalSegmenter.from_pretrained("tiny", InferenceConfig(initial_noise="zeros"))
+    with pytest.raises(ValueError, match="initial_noise zeros"):
+        _config(tmp_path, initial_noise="zeros")  # the teacher's samples need their noise

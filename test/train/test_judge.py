@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from amodal_ros.train.judge import Rule, failures, load_plan, main, verdict, weights_id
+from amodal_ros.train.judge import Rule, failures, load_plan, main, model_id, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {
@@ -67,7 +67,7 @@ def test_the_verdict_chooses_on_the_choice_clips_and_needs_every_confirmation_se
     final = _checkpoint(tmp_path / "final", b"new")
     rule = _rule(shipped=shipped)
     scores = tmp_path / "scores"
-    run, old = f"run-{weights_id(final)}", f"shipped-{weights_id(shipped)}"
+    run, old = f"run-{model_id(final)}", f"shipped-{model_id(shipped)}"
     _keep(scores, run, (0, 3), {"350": {**SHIPPED, "mIoU": 82}, "400": SHIPPED})
     for clips in rule.confirm:
         _keep(scores, old, clips, {"400": SHIPPED})
@@ -165,3 +165,13 @@ def test_the_scripts_read_a_plans_arguments_one_a_line(tmp_path, capsys):
     (tmp_path / "plan.json").write_text(json.dumps(plan))
     assert main([str(tmp_path), "--distill-args"]) == 0
     assert capsys.readouterr().out.splitlines() == ["--teacher", "a b", "--steps", "3"]
+
+
+def test_scores_are_kept_per_model_not_per_weights(tmp_path):
+    """The same weights run with other defaults (e.g. from zero noise) are another model."""
+    first = _checkpoint(tmp_path / "a", b"same")
+    second = _checkpoint(tmp_path / "b", b"same")
+    assert model_id(first) == model_id(second)
+    index = {"amodal_ros": {"defaults": {"initial_noise": "zeros"}}}
+    (tmp_path / "b" / "model_index.json").write_text(json.dumps(index))
+    assert model_id(first) != model_id(second)

@@ -105,8 +105,9 @@ def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
 
 
 def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_path):
-    """`--threshold`: a threshold chosen by a rule the calibration does not express reaches the
-    loader's defaults and the report; given to stage 2's student it is refused."""
+    """`--threshold` (and `--default` for the other fields a model decides): a choice made by
+    a rule the calibration does not express reaches the loader's defaults and the report;
+    a threshold given to stage 2's student, or a field no model decides, is refused."""
     from amodal_ros.models.components import student_schedule
 
     dest = tmp_path / "embedded"
@@ -117,10 +118,18 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
         save_published_layout(student, tmp_path / f"distill{stage}" / "final")
         (tmp_path / f"distill{stage}" / "train_config.json").write_text('{"stage": "distill"}')
         (tmp_path / f"distill{stage}" / "loss.csv").write_text("step,loss\n10,0.5\n")
-    ship_student(tmp_path / "distill1", dest, threshold=412)
-    assert load_components(dest / "student1").defaults["rgb_sum_threshold"] == 412
+    chosen = {"mirror_ensemble": "on", "initial_noise": "zeros"}
+    ship_student(tmp_path / "distill1", dest, threshold=412, defaults=chosen)
+    shipped = load_components(dest / "student1").defaults
+    assert shipped["rgb_sum_threshold"] == 412
+    assert shipped["mirror_ensemble"] == "on" and shipped["initial_noise"] == "zeros"
     report = json.loads((dest / "TRAINING.json").read_text())
     assert report["student1"]["threshold_choice"] == {"rgb_sum_threshold": 412}
+    assert report["student1"]["defaults_chosen"] == chosen
+    with pytest.raises(ValueError, match="not a field the model decides"):
+        ship_student(tmp_path / "distill1", dest, defaults={"seed": "3"})
+    with pytest.raises(ValueError, match="initial_noise"):
+        ship_student(tmp_path / "distill1", dest, defaults={"initial_noise": "pink"})
     with pytest.raises(ValueError, match="stage-1 student"):
         ship_student(tmp_path / "distill2", dest, threshold=412)
     with pytest.raises(ValueError, match="without --calibrate"):
