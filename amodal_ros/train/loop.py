@@ -241,14 +241,11 @@ def train(config: TrainConfig) -> dict:
                         else:
                             components.unet = trained
                         name = "final" if done == config.steps else f"checkpoint-{done}"
-                        defaults = trained_defaults(config)
-                        if (
-                            config.stage == "distill"
-                        ):  # the teacher's, and the noise it starts from
-                            defaults = {
-                                **components.defaults,
-                                "initial_noise": config.initial_noise,
-                            }
+                        if config.stage == "distill":  # the teacher's, and its start noise
+                            noise = {"initial_noise": config.initial_noise}
+                            defaults = {**components.defaults, **noise}
+                        else:
+                            defaults = trained_defaults(config)
                         with staged_path(out / name) as folder:
                             save_published_layout(components, folder, defaults)
                     _swap_in_state(out)  # last: the state never runs ahead of the checkpoint

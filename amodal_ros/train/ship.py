@@ -93,11 +93,12 @@ def ship_student(
     from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDERS
 
     defaults = defaults or {}
-    unknown = set(defaults) - (set(MODEL_FIELDS) - {"rgb_sum_threshold"})
+    choosable = set(MODEL_FIELDS) - {"rgb_sum_threshold"}  # the threshold has its own option
+    unknown = set(defaults) - choosable
     if unknown:
         raise ValueError(
             f"--default {sorted(unknown)}: not a field the model decides (the threshold has "
-            f"--threshold); choose from {sorted(set(MODEL_FIELDS) - {'rgb_sum_threshold'})}"
+            f"--threshold); choose from {sorted(choosable)}"
         )
     InferenceConfig(**defaults)  # a value the field refuses is refused here, by name
     index = json.loads((distill_out / "final" / "model_index.json").read_text())
@@ -331,7 +332,6 @@ if __name__ == "__main__":
     if ns.decoder is not None:
         print(*ship_decoder(ns.decoder), sep="\n")
     elif ns.student is not None:
-        shipped = ship_student(ns.student, None, ns.calibrate, ns.threshold, chosen)
-        print(shipped)
+        print(ship_student(ns.student, None, ns.calibrate, ns.threshold, chosen))
     else:
         print(ship(ns.train_out, calibrate_clips=ns.calibrate))
