@@ -51,6 +51,7 @@ OPTIONS = (
     "grad_clip",
     "ema_decay",
     "initial_noise",
+    "working_size",
     "sample_reuse",
     "data_workers",
     "render_scale",

@@ -70,13 +70,19 @@ def sweep_thresholds(
 
 
 def validation_scores(
-    checkpoint: str, preset: str, start: int, count: int, thresholds=THRESHOLDS
+    checkpoint: str,
+    preset: str,
+    start: int,
+    count: int,
+    thresholds=THRESHOLDS,
+    settings: dict[str, str] | None = None,
 ) -> dict[int, dict[str, float]]:
-    """`sweep_thresholds` of `checkpoint` under `preset` on validation clips start..start+count-1,
-    one window each: what every shipping rule scores."""
+    """`sweep_thresholds` of `checkpoint` under `preset` (and `settings`, inference fields over
+    the model's defaults) on validation clips start..start+count-1, one window each: what
+    every shipping rule scores."""
     from amodal_ros.data.scenes import make_scene, split_seeds
 
-    config = InferenceConfig(preset=preset)
+    config = InferenceConfig(preset=preset, **(settings or {}))
     seeds = split_seeds("val", count, start)
     clips = [make_scene(seed, num_frames=config.num_frames) for seed in seeds]
     stream = StreamConfig(checkpoint=checkpoint)

@@ -194,6 +194,11 @@ class TrainConfig(Config):
         None,
         INITIAL_NOISES,
     )
+    working_size: str = param(
+        "",
+        "stage distill, target truth: the student's working size HEIGHTxWIDTH (e.g. 64x128, "
+        "multiples of 8; recorded, so inference runs it there); '' = its teacher's",
+    )
     ema_decay: float = param(
         0.0,
         "keep a moving average of the trained weights, this decay a step (0 = off; 0.995 "
@@ -250,6 +255,13 @@ class TrainConfig(Config):
                 "(stage distill, distill_target truth); diffusion training and the teacher's "
                 "samples need their gaussian noise"
             )
+        if self.working_size and (self.stage != "distill" or self.distill_target != "truth"):
+            raise ValueError(
+                f"working_size {self.working_size} sets a student's own working size (stage "
+                "distill, distill_target truth); other stages train at height and width, and "
+                "a student of the teacher's samples at the teacher's"
+            )
+        working_size(self.working_size)  # a malformed size is refused now, not at a save
         if self.stage != "distill":
             return
         if self.data_workers and self.distill_target != "truth":
@@ -285,6 +297,11 @@ class TrainConfig(Config):
             )
 
     @property
+    def student_size(self) -> dict[str, int]:
+        """{"height", "width"} of working_size ({} = the teacher's)."""
+        return working_size(self.working_size)
+
+    @property
     def completion(self) -> bool:
         """Whether the run's windows are stage 2's (completion pairs) rather than stage 1's."""
         return self.stage == "completion" or (self.stage == "distill" and self.distill_stage == 2)
@@ -298,3 +315,17 @@ class TrainConfig(Config):
     def mask_pixels(self) -> bool:
         """Whether a student's decoded samples are stage 1's mask frames (scored by IoU too)."""
         return self.pixel_targets and not self.completion
+
+
+def working_size(text: str) -> dict[str, int]:
+    """{"height", "width"} of "HEIGHTxWIDTH" ({} for ''): multiples of 8, the VAE's
+    downsampling."""
+    if not text:
+        return {}
+    height, _, width = text.partition("x")
+    sizes = [int(v) if v.isdigit() else 0 for v in (height, width)]
+    if not all(sizes) or any(v % 8 for v in sizes):
+        raise ValueError(
+            f"working_size {text!r}: give HEIGHTxWIDTH in pixels, multiples of 8 (e.g. 64x128)"
+        )
+    return {"height": int(height), "width": int(width)}

@@ -5,8 +5,10 @@ A plan holds the run's `distill` arguments (what `runs/run.sh NAME` runs) and it
 mask threshold is the candidate with the best whole-mask mIoU on the `choice` validation
 clips; the run replaces the shipped student only if, on every `confirm` set of validation
 clips no rule has scored, against the shipped student at its threshold, each `must_rise`
-score rises, each `may_fall` score falls by at most its margin, stray area stays at most
-`stray_max` % and the median area ratio at most `area_max`. Each model's scores are kept as
+score rises (each `min_rise` score by at least its margin: the price of a costlier model),
+each `may_fall` score falls by at most its margin, stray area stays at most `stray_max` % and
+the median area ratio at most `area_max`; `run_settings` names inference fields the run's
+student is judged with (as it would ship: `ship --default`). Each model's scores are kept as
 JSON under the run's `scores/` (keyed by its weights and defaults; commit them), so a session
 can score the shipped student while the run trains and the next one only the run's final
 weights.
@@ -44,11 +46,18 @@ class Rule:
     )
     stray_max: float = 2.0
     area_max: float = 1.15
+    min_rise: dict[str, float] = field(default_factory=dict)
+    run_settings: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, raw: dict) -> Rule:
-        """The rule from its JSON form; a key the rule does not know is an error, not ignored."""
+        """The rule from its JSON form; a key the rule does not know, or a setting inference
+        does not take, is an error, not ignored."""
+        from amodal_ros.core.config import MODEL_FIELDS
+
         unknown = set(raw) - set(cls.__dataclass_fields__)
+        settings = set(raw.get("run_settings", {}))
+        unknown |= {f"run_settings.{k}" for k in settings - set(MODEL_FIELDS)}
         if unknown:
             raise ValueError(f"{PLAN}: unknown rule keys {sorted(unknown)}")
         tuples = {"choice": tuple(raw["choice"]), "confirm": tuple(map(tuple, raw["confirm"]))}
@@ -75,6 +84,11 @@ def failures(run: dict, shipped: dict, rule: Rule) -> list[str]:
         if not run[key] > shipped[key]
     ]
     broken += [
+        f"{key} {run[key]:.2f} not {margin} above {shipped[key]:.2f}"
+        for key, margin in rule.min_rise.items()
+        if not run[key] >= shipped[key] + margin
+    ]
+    broken += [
         f"{key} {run[key]:.2f} more than {margin} below {shipped[key]:.2f}"
         for key, margin in rule.may_fall.items()
         if not run[key] >= shipped[key] - margin
@@ -87,30 +101,38 @@ def failures(run: dict, shipped: dict, rule: Rule) -> list[str]:
 
 
 def scores(
-    checkpoint: str, clips: tuple[int, int], thresholds, folder: Path, shipped: str
+    checkpoint: str,
+    clips: tuple[int, int],
+    thresholds,
+    folder: Path,
+    shipped: str,
+    settings: dict[str, str] | None = None,
 ) -> dict[int, dict[str, float]]:
-    """{threshold: mean scores} of `checkpoint` (preset realtime) on validation `clips`, read
-    from `folder` when scored before, else scored and kept there."""
-    name = f"{'shipped' if checkpoint == shipped else 'run'}-{model_id(checkpoint)}"
+    """{threshold: mean scores} of `checkpoint` (preset realtime, with `settings` over its
+    defaults) on validation `clips`, read from `folder` when scored before, else scored and
+    kept there."""
+    name = f"{'shipped' if checkpoint == shipped else 'run'}-{model_id(checkpoint, settings)}"
     path = folder / f"{name}_val{clips[0]}-{sum(clips) - 1}_{'-'.join(map(str, thresholds))}.json"
     if path.is_file():
         return {int(t): s for t, s in json.loads(path.read_text())["scores"].items()}
     from amodal_ros.core.staging import staged_path
     from amodal_ros.eval.calibrate import validation_scores
 
-    result = validation_scores(checkpoint, "realtime", clips[0], clips[1], thresholds)
+    result = validation_scores(checkpoint, "realtime", clips[0], clips[1], thresholds, settings)
     folder.mkdir(parents=True, exist_ok=True)
     with staged_path(path) as staged:
         staged.write_text(json.dumps({"checkpoint": checkpoint, "scores": result}, indent=1))
     return result
 
 
-def model_id(checkpoint: str) -> str:
+def model_id(checkpoint: str, settings: dict[str, str] | None = None) -> str:
     """The start of the SHA-256 of the UNet weights and the defaults the model runs with
-    (threshold, ensembles, initial noise): scores kept for another model are not these."""
+    (threshold, ensembles, initial noise; `settings` over its own): scores kept for another
+    model are not these."""
     folder = Path(checkpoint)
     index = json.loads((folder / "model_index.json").read_text())
-    defaults = json.dumps(index.get("amodal_ros", {}).get("defaults", {}), sort_keys=True)
+    own = index.get("amodal_ros", {}).get("defaults", {})
+    defaults = json.dumps({**own, **(settings or {})}, sort_keys=True)
     digest = hashlib.sha256((folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes())
     digest.update(defaults.encode())
     return digest.hexdigest()[:12]
@@ -119,11 +141,12 @@ def model_id(checkpoint: str) -> str:
 def verdict(rule: Rule, final: str, folder: Path) -> dict:
     """The rule applied to the run's final checkpoint: its threshold, each confirmation set's
     scores and failures, and whether it ships."""
-    choice = scores(final, rule.choice, rule.candidates, folder, rule.shipped)
+    choice = scores(final, rule.choice, rule.candidates, folder, rule.shipped, rule.run_settings)
     threshold = max(rule.candidates, key=lambda t: _or_lowest(choice[t]["mIoU"]))
     result: dict = {"threshold": threshold, "sets": {}}
     for clips in rule.confirm:
-        run = scores(final, clips, (threshold,), folder, rule.shipped)[threshold]
+        run = scores(final, clips, (threshold,), folder, rule.shipped, rule.run_settings)
+        run = run[threshold]
         old = scores(rule.shipped, clips, (rule.shipped_threshold,), folder, rule.shipped)
         result["sets"][f"val {clips[0]}-{sum(clips) - 1}"] = {
             "run": run,

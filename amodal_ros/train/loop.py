@@ -241,9 +241,9 @@ def train(config: TrainConfig) -> dict:
                         else:
                             components.unet = trained
                         name = "final" if done == config.steps else f"checkpoint-{done}"
-                        if config.stage == "distill":  # the teacher's, and its start noise
+                        if config.stage == "distill":  # the teacher's, its start noise, size
                             noise = {"initial_noise": config.initial_noise}
-                            defaults = {**components.defaults, **noise}
+                            defaults = {**components.defaults, **noise, **config.student_size}
                         else:
                             defaults = trained_defaults(config)
                         with staged_path(out / name) as folder:
@@ -723,7 +723,7 @@ def _data_config(config: TrainConfig, components) -> TrainConfig:
         return config
     from amodal_ros.core.config import InferenceConfig
 
-    made_for = InferenceConfig(**components.defaults)
+    made_for = InferenceConfig(**{**components.defaults, **config.student_size})
     return config.replace(
         height=made_for.height,
         width=made_for.width,

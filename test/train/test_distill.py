@@ -526,3 +526,41 @@ def test_a_student_trained_from_zero_noise_answers_the_same_whatever_its_seed(tm
         AmodalSegmenter.from_pretrained("tiny", InferenceConfig(initial_noise="zeros"))
     with pytest.raises(ValueError, match="initial_noise zeros"):
         _config(tmp_path, initial_noise="zeros")  # the teacher's samples need their noise
+
+
+def test_a_student_of_its_own_working_size_trains_and_runs_there(tmp_path):
+    """`working_size`: a student of the ground truth learns at a size of its own (its teacher
+    at another), its folder records it and inference runs there; a size that is not
+    HEIGHTxWIDTH in multiples of 8, or a student of the teacher's samples, is refused."""
+    from amodal_ros.cli import distill
+    from amodal_ros.cli.main import build_parser
+    from amodal_ros.cli.options import from_namespace
+
+    out = tmp_path / "small"
+    config = _config(out, distill_target="truth", working_size="16x32")
+    argv = ["distill", "--distill-target", "truth", "--working-size", "16x32"]
+    parsed = from_namespace(distill.Args, build_parser().parse_args(argv)).training
+    assert parsed.student_size == config.student_size == {"height": 16, "width": 32}
+    train(config)
+    from amodal_ros.models import registry
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.train.loop import _Batches, _data_config
+
+    teacher = registry.components("tiny", stage=1)
+    assert (teacher.defaults.get("height"), teacher.defaults.get("width")) != (16, 32)
+    student = load_components(out / "final")
+    assert (student.defaults["height"], student.defaults["width"]) == (16, 32)
+    batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+    noise, cond = batches.truth(0, range(1))[:2]
+    assert noise.shape[-2:] == cond.shape[-2:] == (2, 4)  # 16x32 through the VAE's 8x
+
+    masks = np.zeros((FRAMES, 32, 64), bool)
+    masks[:, 8:20, 10:30] = True
+    segmenter = AmodalSegmenter.from_pretrained(out / "final", REALTIME)
+    assert (segmenter.config.height, segmenter.config.width) == (16, 32)
+    result = segmenter([ObjectTrack(1, masks)], np.ones((FRAMES, 32, 64), np.float32))[0]
+    assert result.soft.shape == masks.shape  # answered at the camera's size
+    with pytest.raises(ValueError, match="multiples of 8"):
+        _config(tmp_path, distill_target="truth", working_size="64x100")
+    with pytest.raises(ValueError, match="own working size"):
+        _config(tmp_path, working_size="64x128")  # the teacher's samples are at its size

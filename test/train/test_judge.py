@@ -42,6 +42,9 @@ def test_a_run_passes_only_by_rising_where_it_must_and_falling_within_the_margin
     assert failures({**better, "mIoU_occ_all_newest": float("nan")}, SHIPPED, rule)
     assert failures({**better, "stray_share": 2.1}, SHIPPED, rule) == ["stray 2.10 % over 2.0"]
     assert failures({**better, "area_ratio_median": 1.2}, SHIPPED, rule)
+    costly = _rule(min_rise={"mIoU_occ_all": 1.5})  # a costlier model must gain this much
+    assert failures(better, SHIPPED, costly) == ["mIoU_occ_all 47.00 not 1.5 above 46.00"]
+    assert failures({**better, "mIoU_occ_all": 47.5}, SHIPPED, costly) == []
 
 
 def test_an_unknown_rule_key_is_refused_not_ignored():
@@ -175,3 +178,24 @@ def test_scores_are_kept_per_model_not_per_weights(tmp_path):
     index = {"amodal_ros": {"defaults": {"initial_noise": "zeros"}}}
     (tmp_path / "b" / "model_index.json").write_text(json.dumps(index))
     assert model_id(first) != model_id(second)
+
+
+def test_a_run_is_judged_with_the_settings_its_rule_names(tmp_path):
+    """A student trained from noise, judged as the shipped one runs (from zeros): its kept
+    scores are those of the weights under the rule's settings, not under its own defaults."""
+    shipped = _checkpoint(tmp_path / "shipped", b"old")
+    final = _checkpoint(tmp_path / "final", b"new")
+    settings = {"initial_noise": "zeros"}
+    rule = _rule(shipped=shipped, run_settings=settings)
+    assert model_id(final, settings) != model_id(final)
+    scores = tmp_path / "scores"
+    run, old = f"run-{model_id(final, settings)}", f"shipped-{model_id(shipped)}"
+    better = {**SHIPPED, "mIoU_occ": 49, "mIoU_occ_all": 47}
+    _keep(scores, run, (0, 3), {"350": SHIPPED, "400": {**SHIPPED, "mIoU": 82}})
+    for clips in rule.confirm:
+        _keep(scores, old, clips, {"400": SHIPPED})
+        _keep(scores, run, clips, {"400": better})
+    result = verdict(rule, final, scores)  # found under the settings' key: no model runs
+    assert result["threshold"] == 400 and result["ships"] is True
+    with pytest.raises(ValueError, match="run_settings.initial_nois"):
+        _rule(run_settings={"initial_nois": "zeros"})
