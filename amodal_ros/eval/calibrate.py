@@ -7,7 +7,9 @@ small detached parts removed), so the sweep costs one evaluation.
 
 Run it to judge a model on validation clips, e.g. the shipped student on clips 150-179:
 `python -m amodal_ros.eval.calibrate amodal_ros/models/embedded/student1 --preset realtime
---start 150 --clips 30 --thresholds 400` (`embedded --preset realtime` is the same model).
+--start 150 --clips 30 --thresholds 400` (`embedded --preset realtime` is the same model);
+`--set FIELD=VALUE` runs it with a field it decides set otherwise (`--set initial_noise=zeros`,
+as a rule's `run_settings` judge a run's student; `--set height=64 --set width=128`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 
 import numpy as np
 
-from amodal_ros.core.config import InferenceConfig, StreamConfig
+from amodal_ros.core.config import InferenceConfig, StreamConfig, model_settings
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.eval.metrics import mean_scores, score_window
 
@@ -120,18 +122,32 @@ def main(argv: list[str] | None = None) -> None:
         default=",".join(map(str, THRESHOLDS)),
         help="R+G+B thresholds of 765, comma-separated",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="run the model with this over its default (e.g. initial_noise=zeros, height=64)",
+    )
     ns = parser.parse_args(argv)
     try:
         thresholds = tuple(int(t) for t in ns.thresholds.split(","))
     except ValueError:
         parser.error(f"--thresholds {ns.thresholds!r}: expected integers, e.g. 350,400,450")
+    try:  # the thresholds are swept, not set
+        settings = model_settings(ns.set, leave_out=("rgb_sum_threshold",))
+    except ValueError as err:
+        parser.error(f"--set {err}")
     try:
-        scores = validation_scores(ns.checkpoint, ns.preset, ns.start, ns.clips, thresholds)
+        scores = validation_scores(
+            ns.checkpoint, ns.preset, ns.start, ns.clips, thresholds, settings
+        )
     except (CheckpointError, InputError) as err:  # one line and exit 2, as amodal-ros says it
         parser.error(str(err))
     report = {
         "checkpoint": ns.checkpoint,
         "preset": ns.preset,
+        "settings": settings,
         "split": "val",
         "clips": [ns.start, ns.start + ns.clips],
         "criterion": CRITERION,

@@ -310,6 +310,8 @@ def _run_report(run: Path) -> dict:
 
 
 if __name__ == "__main__":
+    from amodal_ros.core.config import model_settings
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train_out", type=Path, nargs="?", default=Path("train_out"))
     parser.add_argument("--calibrate", type=int, default=0, help="validation clips (0 = none)")
@@ -324,9 +326,10 @@ if __name__ == "__main__":
         help="a student's default for a field the model decides (e.g. initial_noise=zeros)",
     )
     ns = parser.parse_args()
-    chosen = dict(d.split("=", 1) for d in ns.default if "=" in d)
-    if len(chosen) != len(ns.default):
-        parser.error(f"--default takes FIELD=VALUE, got {ns.default}")
+    try:  # the threshold has its own option
+        chosen = model_settings(ns.default, leave_out=("rgb_sum_threshold",))
+    except ValueError as err:
+        parser.error(f"--default {err}")
     if chosen and ns.student is None:
         parser.error("--default sets a shipped student's defaults: give --student DISTILL_OUT")
     if ns.decoder is not None:

@@ -74,6 +74,26 @@ def test_the_command_prints_each_threshold_and_the_choice(published_folder, caps
         main([str(published_folder), "--thresholds", "high"])
 
 
+def test_the_command_runs_the_model_with_the_settings_it_is_given(published_folder, capsys):
+    """`--set FIELD=VALUE` over the model's defaults (a student judged from zero noise, a
+    model run at another working size), each value of its field's type; the swept threshold
+    and unknown fields are refused."""
+    from amodal_ros.eval.calibrate import main
+
+    def report(*sets: str) -> dict:
+        argv = [str(published_folder), "--preset", "fast", "--clips", "1"]
+        main(argv + ["--thresholds", "100"] + [a for s in sets for a in ("--set", s)])
+        return json.loads(capsys.readouterr().out)
+
+    small = report("height=16", "width=32")
+    assert small["settings"] == {"height": 16, "width": 32}
+    assert small["scores"] != report()["scores"]  # another working size, other masks
+    for wrong in ("rgb_sum_threshold=300", "height=tall", "heigth=16"):
+        with pytest.raises(SystemExit):
+            report(wrong)
+    assert "FIELD=VALUE" in capsys.readouterr().err
+
+
 def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
     from amodal_ros.eval.calibrate import main
 
