@@ -90,21 +90,23 @@ MODEL_FIELDS = {
 }
 
 
-def model_settings(pairs: list[str], leave_out: tuple[str, ...] = ()) -> dict:
+def model_settings(pairs: list[str], leave_out: tuple[str, ...] = ()) -> dict[str, str | int]:
     """{field: value} of FIELD=VALUE texts naming fields a model decides (MODEL_FIELDS but
     `leave_out`), each value of its field's type; what a tool sets over a model's defaults."""
     choosable = [k for k in MODEL_FIELDS if k not in leave_out]
-    settings = {}
+    settings: dict[str, str | int] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or key not in choosable:
             raise ValueError(
                 f"{pair!r}: give FIELD=VALUE, FIELD one a model decides: {', '.join(choosable)}"
             )
-        try:
-            settings[key] = type(MODEL_FIELDS[key])(value)
-        except ValueError:
-            raise ValueError(f"{pair!r}: {key} takes a number") from None
+        if not isinstance(MODEL_FIELDS[key], int):
+            settings[key] = value
+        elif value.lstrip("-").isdigit():
+            settings[key] = int(value)
+        else:
+            raise ValueError(f"{pair!r}: {key} takes a whole number")
     return settings
 
 
