@@ -123,6 +123,8 @@ def test_no_two_carried_runs_confirm_on_the_same_clips():
     ]
     assert len(confirmed) >= 4
     assert sum(map(len, confirmed)) == len(set().union(*confirmed))
+    watched = set(range(810, 830))  # where sessions watch runs learn (runs/student1_64x128)
+    assert not watched & set().union(*confirmed)
 
 
 def _run_sh(tmp_path, plan: dict | None, shards: bool = False):
