@@ -4,6 +4,7 @@ parameters by iterating them; InferenceConfig defaults are the published Diffusi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
@@ -90,23 +91,38 @@ MODEL_FIELDS = {
 }
 
 
-def model_settings(pairs: list[str], leave_out: tuple[str, ...] = ()) -> dict[str, str | int]:
-    """{field: value} of FIELD=VALUE texts naming fields a model decides (MODEL_FIELDS but
-    `leave_out`), each value of its field's type; what a tool sets over a model's defaults."""
+def model_settings(
+    given: Mapping[str, object] | Sequence[str], leave_out: tuple[str, ...] = ()
+) -> dict[str, str | int]:
+    """{field: value} a tool runs a model with over its defaults, from {field: value} or
+    FIELD=VALUE texts: fields a model decides (MODEL_FIELDS but `leave_out`, which the tool
+    sets its own way), each value of its field's type and one the field takes.
+
+    Raises:
+        ValueError: saying which text, field or value is wrong, and what it may be.
+    """
+    if not isinstance(given, Mapping):
+        for text in given:
+            if "=" not in text:
+                raise ValueError(f"{text!r}: give FIELD=VALUE, e.g. initial_noise=zeros")
+        given = dict(text.partition("=")[::2] for text in given)
     choosable = [k for k in MODEL_FIELDS if k not in leave_out]
     settings: dict[str, str | int] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in choosable:
+    for key, value in given.items():
+        if key not in choosable:
+            own = " (it has an option of its own)" if key in leave_out else ""
             raise ValueError(
-                f"{pair!r}: give FIELD=VALUE, FIELD one a model decides: {', '.join(choosable)}"
+                f"{key!r} is not a field this sets{own}: choose from {', '.join(choosable)}"
             )
         if not isinstance(MODEL_FIELDS[key], int):
-            settings[key] = value
-        elif value.lstrip("-").isdigit():
-            settings[key] = int(value)
-        else:
-            raise ValueError(f"{pair!r}: {key} takes a whole number")
+            settings[key] = str(value)
+            continue
+        try:
+            settings[key] = int(str(value))
+        except ValueError:
+            raise ValueError(f"{key}={value!r}: {key} takes a whole number") from None
+    checked: dict[str, Any] = settings  # each value of its field's type, by now
+    InferenceConfig(**checked)  # a value the field refuses is refused here, by name
     return settings
 
 

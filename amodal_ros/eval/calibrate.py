@@ -24,6 +24,7 @@ from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.eval.metrics import mean_scores, score_window
 
 THRESHOLDS = tuple(range(150, 651, 50))  # R+G+B of 765: from a sixth to 85 %
+SWEPT = ("rgb_sum_threshold", "mask_upsample")  # the sweep's own: not settable over a model
 
 
 def sweep_thresholds(
@@ -77,7 +78,7 @@ def validation_scores(
     start: int,
     count: int,
     thresholds=THRESHOLDS,
-    settings: dict[str, str] | None = None,
+    settings: dict[str, str | int] | None = None,
 ) -> dict[int, dict[str, float]]:
     """`sweep_thresholds` of `checkpoint` under `preset` (and `settings`, inference fields over
     the model's defaults) on validation clips start..start+count-1, one window each: what
@@ -134,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
         thresholds = tuple(int(t) for t in ns.thresholds.split(","))
     except ValueError:
         parser.error(f"--thresholds {ns.thresholds!r}: expected integers, e.g. 350,400,450")
-    try:  # the thresholds are swept, not set
-        settings = model_settings(ns.set, leave_out=("rgb_sum_threshold",))
+    try:
+        settings = model_settings(ns.set, leave_out=SWEPT)
     except ValueError as err:
         parser.error(f"--set {err}")
     try:

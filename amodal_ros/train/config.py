@@ -318,14 +318,18 @@ class TrainConfig(Config):
 
 
 def working_size(text: str) -> dict[str, int]:
-    """{"height", "width"} of "HEIGHTxWIDTH" ({} for ''): multiples of 8, the VAE's
-    downsampling."""
+    """{"height", "width"} of "HEIGHTxWIDTH" ({} for ''): at least 16 (a training run's
+    smallest) and multiples of 8 (the VAE's downsampling)."""
     if not text:
         return {}
     height, _, width = text.partition("x")
-    sizes = [int(v) if v.isdigit() else 0 for v in (height, width)]
-    if not all(sizes) or any(v % 8 for v in sizes):
+    try:
+        sizes = [int(height), int(width)]
+    except ValueError:
+        sizes = [0]
+    if min(sizes) < 16 or any(v % 8 for v in sizes):
         raise ValueError(
-            f"working_size {text!r}: give HEIGHTxWIDTH in pixels, multiples of 8 (e.g. 64x128)"
+            f"working_size {text!r}: give HEIGHTxWIDTH in pixels, multiples of 8 from 16 "
+            "(e.g. 64x128)"
         )
-    return {"height": int(height), "width": int(width)}
+    return {"height": sizes[0], "width": sizes[1]}

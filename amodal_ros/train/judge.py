@@ -47,22 +47,25 @@ class Rule:
     stray_max: float = 2.0
     area_max: float = 1.15
     min_rise: dict[str, float] = field(default_factory=dict)
-    run_settings: dict[str, str] = field(default_factory=dict)
+    run_settings: dict[str, str | int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, raw: dict) -> Rule:
-        """The rule from its JSON form; a key the rule does not know, or a setting inference
-        does not take, is an error, not ignored."""
-        from amodal_ros.core.config import MODEL_FIELDS
+        """The rule from its JSON form; a key the rule does not know, or a run setting the
+        sweep does not take, is an error, not ignored."""
+        from amodal_ros.core.config import model_settings
+        from amodal_ros.eval.calibrate import SWEPT
 
         unknown = set(raw) - set(cls.__dataclass_fields__)
-        settings = set(raw.get("run_settings", {}))
-        unknown |= {f"run_settings.{k}" for k in settings - set(MODEL_FIELDS)}
         if unknown:
             raise ValueError(f"{PLAN}: unknown rule keys {sorted(unknown)}")
+        try:
+            settings = model_settings(raw.get("run_settings", {}), leave_out=SWEPT)
+        except ValueError as err:
+            raise ValueError(f"{PLAN}: run_settings: {err}") from None
         tuples = {"choice": tuple(raw["choice"]), "confirm": tuple(map(tuple, raw["confirm"]))}
         tuples |= {k: tuple(raw[k]) for k in ("candidates", "must_rise") if k in raw}
-        return cls(**{**raw, **tuples})
+        return cls(**{**raw, **tuples, "run_settings": settings})
 
 
 def load_plan(run_folder: Path) -> tuple[list[str], Rule]:
@@ -106,7 +109,7 @@ def scores(
     thresholds,
     folder: Path,
     shipped: str,
-    settings: dict[str, str] | None = None,
+    settings: dict[str, str | int] | None = None,
 ) -> dict[int, dict[str, float]]:
     """{threshold: mean scores} of `checkpoint` (preset realtime, with `settings` over its
     defaults) on validation `clips`, read from `folder` when scored before, else scored and
@@ -121,11 +124,12 @@ def scores(
     result = validation_scores(checkpoint, "realtime", clips[0], clips[1], thresholds, settings)
     folder.mkdir(parents=True, exist_ok=True)
     with staged_path(path) as staged:
-        staged.write_text(json.dumps({"checkpoint": checkpoint, "scores": result}, indent=1))
+        kept = {"checkpoint": checkpoint, "settings": settings or {}, "scores": result}
+        staged.write_text(json.dumps(kept, indent=1))
     return result
 
 
-def model_id(checkpoint: str, settings: dict[str, str] | None = None) -> str:
+def model_id(checkpoint: str, settings: dict[str, str | int] | None = None) -> str:
     """The start of the SHA-256 of the UNet weights and the defaults the model runs with
     (threshold, ensembles, initial noise; `settings` over its own): scores kept for another
     model are not these."""
@@ -143,7 +147,7 @@ def verdict(rule: Rule, final: str, folder: Path) -> dict:
     scores and failures, and whether it ships."""
     choice = scores(final, rule.choice, rule.candidates, folder, rule.shipped, rule.run_settings)
     threshold = max(rule.candidates, key=lambda t: _or_lowest(choice[t]["mIoU"]))
-    result: dict = {"threshold": threshold, "sets": {}}
+    result: dict = {"threshold": threshold, "settings": rule.run_settings, "sets": {}}
     for clips in rule.confirm:
         run = scores(final, clips, (threshold,), folder, rule.shipped, rule.run_settings)
         run = run[threshold]

@@ -241,9 +241,8 @@ def train(config: TrainConfig) -> dict:
                         else:
                             components.unet = trained
                         name = "final" if done == config.steps else f"checkpoint-{done}"
-                        if config.stage == "distill":  # the teacher's, its start noise, size
-                            noise = {"initial_noise": config.initial_noise}
-                            defaults = {**components.defaults, **noise, **config.student_size}
+                        if config.stage == "distill":
+                            defaults = student_defaults(config, components)
                         else:
                             defaults = trained_defaults(config)
                         with staged_path(out / name) as folder:
@@ -469,6 +468,14 @@ def trained_defaults(config: TrainConfig) -> dict:
         "mask_upsample": "smooth",
         "rgb_sum_threshold": config.rgb_sum_threshold,
     }
+
+
+def student_defaults(config: TrainConfig, components) -> dict:
+    """What a student runs with by default (recorded in its folder; its windows are drawn at
+    its working size and mask resizing): its teacher's defaults, the noise it starts from,
+    and its own working size where it has one."""
+    noise = {"initial_noise": config.initial_noise}
+    return {**components.defaults, **noise, **config.student_size}
 
 
 def _starting_components(config: TrainConfig):
@@ -717,13 +724,14 @@ class _Batches:
 
 
 def _data_config(config: TrainConfig, components) -> TrainConfig:
-    """The config windows are drawn with: a student's are its teacher's (working size, mask
-    resizing, depth channels) with the targets at the posterior mean, as a decoded sample."""
+    """The config windows are drawn with: a student's are at its own defaults
+    (`student_defaults`: working size, mask resizing) and its teacher's depth channels, with
+    the targets at the posterior mean, as a decoded sample."""
     if config.stage != "distill":
         return config
     from amodal_ros.core.config import InferenceConfig
 
-    made_for = InferenceConfig(**{**components.defaults, **config.student_size})
+    made_for = InferenceConfig(**student_defaults(config, components))
     return config.replace(
         height=made_for.height,
         width=made_for.width,

@@ -46,6 +46,7 @@ from amodal_ros.core.staging import staged_path
 RUNS = ("vae", "stage1", "stage2")
 SHIPPED = {"stage1": "stage1", "stage2": "stage2"}  # run -> embedded folder
 KEPT_SUFFIXES = (".safetensors", ".json")
+OWN_OPTIONS = ("rgb_sum_threshold",)  # a student's threshold has --threshold and --calibrate
 SHARED = ("vae", "image_encoder")  # stored once, in stage1/
 
 
@@ -88,19 +89,11 @@ def ship_student(
     `defaults` {field: value} sets other fields the model decides (mirror_ensemble,
     initial_noise, ...), chosen by rules of their own, so a recipe reproduces the shipped
     model; recorded as `defaults_chosen`."""
-    from amodal_ros.core.config import MODEL_FIELDS, InferenceConfig
+    from amodal_ros.core.config import InferenceConfig, model_settings
     from amodal_ros.models.layout import METADATA_KEY
     from amodal_ros.models.registry import EMBEDDED_ROOT, STUDENT_FOLDERS
 
-    defaults = defaults or {}
-    choosable = set(MODEL_FIELDS) - {"rgb_sum_threshold"}  # the threshold has its own option
-    unknown = set(defaults) - choosable
-    if unknown:
-        raise ValueError(
-            f"--default {sorted(unknown)}: not a field the model decides (the threshold has "
-            f"--threshold); choose from {sorted(choosable)}"
-        )
-    InferenceConfig(**defaults)  # a value the field refuses is refused here, by name
+    defaults = model_settings(defaults or {}, leave_out=OWN_OPTIONS)
     index = json.loads((distill_out / "final" / "model_index.json").read_text())
     record = index[METADATA_KEY]["student"]
     stage = record.get("stage", 1)  # students before stage 2: 1
@@ -326,8 +319,8 @@ if __name__ == "__main__":
         help="a student's default for a field the model decides (e.g. initial_noise=zeros)",
     )
     ns = parser.parse_args()
-    try:  # the threshold has its own option
-        chosen = model_settings(ns.default, leave_out=("rgb_sum_threshold",))
+    try:
+        chosen = model_settings(ns.default, leave_out=OWN_OPTIONS)
     except ValueError as err:
         parser.error(f"--default {err}")
     if chosen and ns.student is None:

@@ -550,7 +550,10 @@ def test_a_student_of_its_own_working_size_trains_and_runs_there(tmp_path):
     assert (teacher.defaults.get("height"), teacher.defaults.get("width")) != (16, 32)
     student = load_components(out / "final")
     assert (student.defaults["height"], student.defaults["width"]) == (16, 32)
-    batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+    drawn = _data_config(config, teacher)  # what training drew its windows with
+    assert (drawn.height, drawn.width) == (16, 32)
+    batches = _Batches(teacher, drawn, torch.device("cpu"))
+    assert batches.render.config.height == 16  # what data workers are handed, too
     noise, cond = batches.truth(0, range(1))[:2]
     assert noise.shape[-2:] == cond.shape[-2:] == (2, 4)  # 16x32 through the VAE's 8x
 
@@ -560,7 +563,8 @@ def test_a_student_of_its_own_working_size_trains_and_runs_there(tmp_path):
     assert (segmenter.config.height, segmenter.config.width) == (16, 32)
     result = segmenter([ObjectTrack(1, masks)], np.ones((FRAMES, 32, 64), np.float32))[0]
     assert result.soft.shape == masks.shape  # answered at the camera's size
-    with pytest.raises(ValueError, match="multiples of 8"):
-        _config(tmp_path, distill_target="truth", working_size="64x100")
+    for wrong in ("64x100", "8x64", "64x", "tallxwide"):
+        with pytest.raises(ValueError, match="multiples of 8 from 16"):
+            _config(tmp_path, distill_target="truth", working_size=wrong)
     with pytest.raises(ValueError, match="own working size"):
         _config(tmp_path, working_size="64x128")  # the teacher's samples are at its size

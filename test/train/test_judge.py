@@ -1,5 +1,6 @@
 """A carried run's rule: the verdict follows its plan.json, from kept scores, without a model."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -177,6 +178,9 @@ def test_scores_are_kept_per_model_not_per_weights(tmp_path):
     first = _checkpoint(tmp_path / "a", b"same")
     second = _checkpoint(tmp_path / "b", b"same")
     assert model_id(first) == model_id(second)
+    # the key of scores kept before settings existed: the weights, then the defaults' JSON
+    digest = hashlib.sha256(b"same" + json.dumps({}, sort_keys=True).encode()).hexdigest()
+    assert model_id(first) == model_id(first, {}) == digest[:12]
     index = {"amodal_ros": {"defaults": {"initial_noise": "zeros"}}}
     (tmp_path / "b" / "model_index.json").write_text(json.dumps(index))
     assert model_id(first) != model_id(second)
@@ -199,5 +203,12 @@ def test_a_run_is_judged_with_the_settings_its_rule_names(tmp_path):
         _keep(scores, run, clips, {"400": better})
     result = verdict(rule, final, scores)  # found under the settings' key: no model runs
     assert result["threshold"] == 400 and result["ships"] is True
-    with pytest.raises(ValueError, match="run_settings.initial_nois"):
-        _rule(run_settings={"initial_nois": "zeros"})
+    assert result["settings"] == settings  # what it ships with, beside the verdict
+    for wrong, says in [
+        ({"initial_nois": "zeros"}, "'initial_nois' is not a field"),
+        ({"initial_noise": "zero"}, "initial_noise"),  # a value inference refuses
+        ({"rgb_sum_threshold": 350}, "an option of its own"),  # the rule's candidates
+    ]:
+        with pytest.raises(ValueError, match=f"run_settings: .*{says}"):
+            _rule(run_settings=wrong)
+    assert _rule(run_settings={"height": "64"}).run_settings == {"height": 64}  # typed once

@@ -126,7 +126,7 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
     report = json.loads((dest / "TRAINING.json").read_text())
     assert report["student1"]["threshold_choice"] == {"rgb_sum_threshold": 412}
     assert report["student1"]["defaults_chosen"] == chosen
-    with pytest.raises(ValueError, match="not a field the model decides"):
+    with pytest.raises(ValueError, match="not a field this sets"):
         ship_student(tmp_path / "distill1", dest, defaults={"seed": "3"})
     with pytest.raises(ValueError, match="initial_noise"):
         ship_student(tmp_path / "distill1", dest, defaults={"initial_noise": "pink"})
