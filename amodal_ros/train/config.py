@@ -197,7 +197,8 @@ class TrainConfig(Config):
     working_size: str = param(
         "",
         "stage distill, target truth: the student's working size HEIGHTxWIDTH (e.g. 64x128, "
-        "multiples of 8; recorded, so inference runs it there); '' = its teacher's",
+        "multiples of 8; recorded, so inference runs it there); '' = its teacher's. Clips are "
+        "rendered at render_scale x this size: halve render_scale to keep their size",
     )
     ema_decay: float = param(
         0.0,
