@@ -51,14 +51,24 @@ class Rule:
 
     @classmethod
     def of(cls, raw: dict) -> Rule:
-        """The rule from its JSON form; a key the rule does not know, or a run setting the
-        sweep does not take, is an error, not ignored."""
+        """The rule from its JSON form; a key the rule does not know, a score the evaluation
+        does not report, or a run setting the sweep does not take, is an error when the plan
+        is read, not after the scoring."""
         from amodal_ros.core.config import model_settings
         from amodal_ros.eval.calibrate import SWEPT
+        from amodal_ros.eval.metrics import mean_scores
 
         unknown = set(raw) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"{PLAN}: unknown rule keys {sorted(unknown)}")
+        names = set(mean_scores([]))
+        for key in ("must_rise", "min_rise", "may_fall"):
+            unscored = sorted(set(raw.get(key, ())) - names)
+            if unscored:
+                raise ValueError(
+                    f"{PLAN}: {key} names scores the evaluation does not report: {unscored}"
+                    f" (it reports {sorted(names)})"
+                )
         try:
             settings = model_settings(raw.get("run_settings", {}), leave_out=SWEPT)
         except ValueError as err:

@@ -302,7 +302,8 @@ def _run_report(run: Path) -> dict:
     }
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> int:
+    """`python -m amodal_ros.train.ship`: ship stage checkpoints, a student or a decoder."""
     from amodal_ros.core.config import model_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -318,7 +319,10 @@ if __name__ == "__main__":
         metavar="FIELD=VALUE",
         help="a student's default for a field the model decides (e.g. initial_noise=zeros)",
     )
-    ns = parser.parse_args()
+    parser.add_argument(
+        "--dest", type=Path, help="the model folder to ship into (default: the embedded model)"
+    )
+    ns = parser.parse_args(argv)
     try:
         chosen = model_settings(ns.default, leave_out=OWN_OPTIONS)
     except ValueError as err:
@@ -326,8 +330,13 @@ if __name__ == "__main__":
     if chosen and ns.student is None:
         parser.error("--default sets a shipped student's defaults: give --student DISTILL_OUT")
     if ns.decoder is not None:
-        print(*ship_decoder(ns.decoder), sep="\n")
+        print(*ship_decoder(ns.decoder, ns.dest), sep="\n")
     elif ns.student is not None:
-        print(ship_student(ns.student, None, ns.calibrate, ns.threshold, chosen))
+        print(ship_student(ns.student, ns.dest, ns.calibrate, ns.threshold, chosen))
     else:
-        print(ship(ns.train_out, calibrate_clips=ns.calibrate))
+        print(ship(ns.train_out, ns.dest, calibrate_clips=ns.calibrate))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -53,6 +53,14 @@ def test_an_unknown_rule_key_is_refused_not_ignored():
         _rule(stray_limit=3.0)
 
 
+@pytest.mark.parametrize("key", ["must_rise", "min_rise", "may_fall"])
+def test_a_rule_on_a_score_the_evaluation_does_not_report_is_refused_when_read(key):
+    named = ["mIoU_occ_al"] if key == "must_rise" else {"mIoU_occ_al": 1.0}
+    with pytest.raises(ValueError, match=f"{key} names scores .* \\['mIoU_occ_al'\\]"):
+        _rule(**{key: named})
+    _rule(**{key: ["mIoU_hidden"] if key == "must_rise" else {"mIoU_hidden": 1.0}})
+
+
 def _checkpoint(folder: Path, weights: bytes) -> str:
     (folder / "unet").mkdir(parents=True)
     (folder / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(weights)

@@ -9,7 +9,7 @@ import pytest
 from amodal_ros.eval.calibrate import CRITERION, best_threshold
 from amodal_ros.models.architectures import build_components
 from amodal_ros.models.layout import load_components, save_published_layout
-from amodal_ros.train.ship import ship, ship_decoder, ship_student
+from amodal_ros.train.ship import main, ship, ship_decoder, ship_student
 
 
 def _run(root, name: str, seconds: float, losses: list[float], seed: int | None = None):
@@ -104,7 +104,7 @@ def test_students_ship_beside_the_stages_by_their_teachers_stage(tmp_path):
     assert again["student2"] == report["student2"] and again["student1"] == report["student1"]
 
 
-def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_path):
+def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_path, capsys):
     """`--threshold` (and `--default` for the other fields a model decides): a choice made by
     a rule the calibration does not express reaches the loader's defaults and the report;
     a threshold given to stage 2's student, or a field no model decides, is refused."""
@@ -119,7 +119,10 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
         (tmp_path / f"distill{stage}" / "train_config.json").write_text('{"stage": "distill"}')
         (tmp_path / f"distill{stage}" / "loss.csv").write_text("step,loss\n10,0.5\n")
     chosen = {"mirror_ensemble": "on", "initial_noise": "zeros"}
-    ship_student(tmp_path / "distill1", dest, threshold=412, defaults=chosen)
+    given = ["--student", str(tmp_path / "distill1"), "--dest", str(dest), "--threshold", "412"]
+    assert (
+        main([*given, "--default", "mirror_ensemble=on", "--default", "initial_noise=zeros"]) == 0
+    )
     shipped = load_components(dest / "student1").defaults
     assert shipped["rgb_sum_threshold"] == 412
     assert shipped["mirror_ensemble"] == "on" and shipped["initial_noise"] == "zeros"
@@ -135,6 +138,14 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
     with pytest.raises(ValueError, match="without --calibrate"):
         ship_student(tmp_path / "distill1", dest, calibrate_clips=1, threshold=412)
     assert not (dest / "student2").exists()
+    for wrong, says in [
+        (["--default", "rgb_sum_threshold=300"], "it has an option of its own"),
+        (["--default", "initial_noise"], "give FIELD=VALUE"),
+        (["--default", "initial_noise=zeros", "--dest", str(dest)], "give --student"),
+    ]:
+        with pytest.raises(SystemExit):
+            main(wrong)
+        assert says in capsys.readouterr().err
 
 
 def test_a_checkpoint_without_its_weights_is_refused_and_the_shipped_one_kept(tmp_path):
