@@ -663,3 +663,21 @@ def node_configs(values: dict[str, Any]) -> tuple:
         kwargs = {f.name: values[f.name] for f in fields(cls) if f.name in values}
         configs.append(cls(**kwargs))
     return tuple(configs)
+
+
+def working_size(text: str) -> dict[str, int]:
+    """{"height", "width"} of "HEIGHTxWIDTH" ({} for ''): at least 16 (a training run's
+    smallest) and multiples of 8 (the VAE's downsampling)."""
+    if not text:
+        return {}
+    height, _, width = text.partition("x")
+    try:
+        sizes = [int(height), int(width)]
+    except ValueError:
+        sizes = [0]
+    if min(sizes) < 16 or any(v % 8 for v in sizes):
+        raise ValueError(
+            f"working_size {text!r}: give HEIGHTxWIDTH in pixels, multiples of 8 from 16 "
+            "(e.g. 64x128)"
+        )
+    return {"height": sizes[0], "width": sizes[1]}

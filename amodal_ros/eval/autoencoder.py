@@ -33,7 +33,7 @@ import json
 
 import numpy as np
 
-from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.config import InferenceConfig, working_size
 from amodal_ros.core.errors import CheckpointError
 
 
@@ -237,13 +237,10 @@ def main(argv: list[str] | None = None) -> None:
         "checkpoint's own stage 1, e.g. embedded's; a folder is taken as it is)",
     )
     ns = parser.parse_args(argv)
-    size = None
-    if ns.working_size:
-        try:
-            height, width = (int(v) for v in ns.working_size.lower().split("x"))
-            size = (height, width)
-        except ValueError:
-            parser.error(f"--working-size {ns.working_size!r}: expected HxW, e.g. 64x128")
+    try:
+        size = tuple(working_size(ns.working_size).values()) or None
+    except ValueError as err:
+        parser.error(str(err))
 
     def load(name: str, stage: int):
         try:

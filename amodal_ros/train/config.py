@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amodal_ros.bags import topics
-from amodal_ros.core.config import INITIAL_NOISES, Config, check_fields, param
+from amodal_ros.core.config import INITIAL_NOISES, Config, check_fields, param, working_size
 
 DEFAULT_BAG_TOPICS = (topics.RGB_TOPIC, topics.DEPTH_TOPIC, topics.MASK_TOPIC)
 
@@ -316,21 +316,3 @@ class TrainConfig(Config):
     def mask_pixels(self) -> bool:
         """Whether a student's decoded samples are stage 1's mask frames (scored by IoU too)."""
         return self.pixel_targets and not self.completion
-
-
-def working_size(text: str) -> dict[str, int]:
-    """{"height", "width"} of "HEIGHTxWIDTH" ({} for ''): at least 16 (a training run's
-    smallest) and multiples of 8 (the VAE's downsampling)."""
-    if not text:
-        return {}
-    height, _, width = text.partition("x")
-    try:
-        sizes = [int(height), int(width)]
-    except ValueError:
-        sizes = [0]
-    if min(sizes) < 16 or any(v % 8 for v in sizes):
-        raise ValueError(
-            f"working_size {text!r}: give HEIGHTxWIDTH in pixels, multiples of 8 from 16 "
-            "(e.g. 64x128)"
-        )
-    return {"height": sizes[0], "width": sizes[1]}

@@ -83,6 +83,16 @@ def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
     assert "does not exist" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("size", ["64", "64x", "60x128", "8x16"])
+def test_a_malformed_working_size_is_refused_as_training_refuses_it(size, capsys):
+    from amodal_ros.eval.autoencoder import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["embedded", "--clips", "1", "--working-size", size])
+    assert exit_.value.code == 2
+    assert "give HEIGHTxWIDTH in pixels, multiples of 8 from 16" in capsys.readouterr().err
+
+
 def test_the_pooled_completion_ceiling_counts_what_stage_1_misses(components12):
     """eval pools a completion's error over every hidden pixel, white where the mask missed:
     behind masks lossless at the clip's own size nothing is missed (the pooled figure is the
