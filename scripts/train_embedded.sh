@@ -48,3 +48,12 @@ distill --teacher amodal_ros/models/embedded/student1 \
   --seed 53
 scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_batch4 \
   --threshold 400 --default mirror_ensemble=on --default initial_noise=zeros
+
+# 7. then 800 steps at twice the working size, 64x128, in the same latent space, judged by
+# rule M and shipped as it decided (threshold 350, zero noise; its run: runs/student1_64x128,
+# docs/training.md, "The shipped student at 64×128"); about 2 h 30 min on 2 CPU cores
+OUT=train_out/student1_64x128 bash runs/run.sh student1_64x128
+scripts/with_env.sh python -m amodal_ros.train.judge runs/student1_64x128 \
+  train_out/student1_64x128/final
+scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_64x128 \
+  --judged-by runs/student1_64x128

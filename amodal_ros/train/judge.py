@@ -157,7 +157,12 @@ def verdict(rule: Rule, final: str, folder: Path) -> dict:
     scores and failures, and whether it ships."""
     choice = scores(final, rule.choice, rule.candidates, folder, rule.shipped, rule.run_settings)
     threshold = max(rule.candidates, key=lambda t: _or_lowest(choice[t]["mIoU"]))
-    result: dict = {"threshold": threshold, "settings": rule.run_settings, "sets": {}}
+    result: dict = {
+        "threshold": threshold,
+        "settings": rule.run_settings,
+        "choice": {f"val {rule.choice[0]}-{sum(rule.choice) - 1}": choice},
+        "sets": {},
+    }
     for clips in rule.confirm:
         run = scores(final, clips, (threshold,), folder, rule.shipped, rule.run_settings)
         run = run[threshold]
@@ -169,6 +174,17 @@ def verdict(rule: Rule, final: str, folder: Path) -> dict:
         }
     result["ships"] = not any(s["failures"] for s in result["sets"].values())
     return result
+
+
+def shipping_verdict(run_folder: Path, final: str) -> dict:
+    """The verdict of `run_folder`'s rule on `final` (its kept scores read, not redone) with
+    the run folder named; an error, saying what failed, unless the rule ships it."""
+    _, rule = load_plan(run_folder)
+    result = verdict(rule, final, run_folder / "scores")
+    if not result["ships"]:
+        failed = {name: s["failures"] for name, s in result["sets"].items() if s["failures"]}
+        raise ValueError(f"{run_folder}'s rule does not ship {final}: {failed}")
+    return {"run": str(run_folder), **result}
 
 
 def _or_lowest(value: float) -> float:

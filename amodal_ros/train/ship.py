@@ -22,12 +22,16 @@ then decodes the same latents with the new decoder.
 `--student DISTILL_OUT` ships a distilled student (`amodal-ros distill`) as embedded/student1
 (stage 1's, its threshold chosen the same way under preset realtime) or embedded/student2
 (stage 2's), and adds its run to TRAINING.json (a fine-tuned student's keeps the run it
-continued as `before`).
+continued as `before`). `--judged-by runs/NAME` ships a carried run's student as its rule
+decided (`amodal_ros.train.judge`: refused unless the rule ships it; the threshold and run
+settings are the rule's, the verdict is recorded): run it before the student it replaces
+is gone, since the verdict compares with that one's kept scores.
 
 Usage:
     python -m amodal_ros.train.ship train_out [--calibrate 30]
     python -m amodal_ros.train.ship --student distill_out [--calibrate 30 | --threshold 400]
         [--default initial_noise=zeros ...]
+    python -m amodal_ros.train.ship --student train_out/NAME --judged-by runs/NAME
     python -m amodal_ros.train.ship --decoder train_out/vae_decoder
 """
 
@@ -38,6 +42,7 @@ import contextlib
 import csv
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,11 +86,13 @@ def ship_student(
     calibrate_clips: int = 0,
     threshold: int | None = None,
     defaults: dict[str, str] | None = None,
+    verdict: dict | None = None,
 ) -> Path:
     """Copy distill_out/final into `dest`/student1 or student2 (its teacher's stage) and add
     its run to TRAINING.json; with `calibrate_clips`, a stage-1 student's threshold is chosen
     on validation clips under preset realtime; with `threshold`, it is that one (chosen by a
-    rule the calibration criterion does not express; recorded as `threshold_choice`).
+    rule the calibration criterion does not express; recorded as `threshold_choice`, with the
+    `verdict` of a carried run's rule that chose it: `judge.shipping_verdict`).
     `defaults` {field: value} sets other fields the model decides (mirror_ensemble,
     initial_noise, ...), chosen by rules of their own, so a recipe reproduces the shipped
     model; recorded as `defaults_chosen`."""
@@ -111,7 +118,11 @@ def ship_student(
             report[name]["calibration"] = calibrate(work / name, calibrate_clips, config)
         if threshold is not None:
             _set_threshold(work / name, threshold)
-            report[name]["threshold_choice"] = {"rgb_sum_threshold": threshold}
+            choice = {"rgb_sum_threshold": threshold, "date": time.strftime("%Y-%m-%d")}
+            report[name]["threshold_choice"] = {
+                **choice,
+                **({"verdict": verdict} if verdict else {}),
+            }
         if defaults:
             _set_defaults(work / name, defaults)
             report[name]["defaults_chosen"] = dict(defaults)
@@ -320,6 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         help="a student's default for a field the model decides (e.g. initial_noise=zeros)",
     )
     parser.add_argument(
+        "--judged-by",
+        type=Path,
+        metavar="RUNS/NAME",
+        help="a carried run whose rule passed --student: its threshold and run settings ship, "
+        "its verdict is recorded (python -m amodal_ros.train.judge)",
+    )
+    parser.add_argument(
         "--dest", type=Path, help="the model folder to ship into (default: the embedded model)"
     )
     ns = parser.parse_args(argv)
@@ -327,12 +345,23 @@ def main(argv: list[str] | None = None) -> int:
         chosen = model_settings(ns.default, leave_out=OWN_OPTIONS)
     except ValueError as err:
         parser.error(f"--default {err}")
-    if chosen and ns.student is None:
-        parser.error("--default sets a shipped student's defaults: give --student DISTILL_OUT")
+    if (chosen or ns.judged_by) and ns.student is None:
+        parser.error("--default and --judged-by ship a student: give --student DISTILL_OUT")
+    threshold, verdict = ns.threshold, None
+    if ns.judged_by is not None:
+        from amodal_ros.train.judge import shipping_verdict
+
+        if ns.threshold is not None:
+            parser.error("--judged-by gives the threshold its rule chose: leave out --threshold")
+        try:
+            verdict = shipping_verdict(ns.judged_by, str(ns.student / "final"))
+        except (OSError, ValueError) as err:
+            parser.error(f"--judged-by: {err}")
+        threshold, chosen = verdict["threshold"], {**verdict["settings"], **chosen}
     if ns.decoder is not None:
         print(*ship_decoder(ns.decoder, ns.dest), sep="\n")
     elif ns.student is not None:
-        print(ship_student(ns.student, ns.dest, ns.calibrate, ns.threshold, chosen))
+        print(ship_student(ns.student, ns.dest, ns.calibrate, threshold, chosen, verdict))
     else:
         print(ship(ns.train_out, ns.dest, calibrate_clips=ns.calibrate))
     return 0

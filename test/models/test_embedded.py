@@ -80,6 +80,8 @@ def test_the_shipped_students_share_their_stages_autoencoders(stage):
         assert _origin(record)["new_unet"] == {"width": 64, "vae": "embedded"}
         widths = student.unet.config.block_out_channels
         assert list(widths) == [2 * w for w in teacher.unet.config.block_out_channels]
+        # trained on at twice its stage's working size, in the same latent space
+        assert (student.defaults["height"], student.defaults["width"]) == (64, 128)
     else:  # stage 2 distilled in place: the teacher's architecture
         assert record["teacher"] == registry.EMBEDDED
         assert student.unet.config == teacher.unet.config
@@ -89,10 +91,12 @@ def test_the_shipped_students_share_their_stages_autoencoders(stage):
     report = json.loads((registry.EMBEDDED_ROOT / "TRAINING.json").read_text())
     report = report[registry.STUDENT_FOLDERS[stage]]
     assert report["config"]["stage"] == "distill"
-    if stage == 1:  # the mask threshold, chosen on the validation split: the best whole-mask
-        # mIoU of the stored sweep (the calibration criterion's choice failed its rule)
+    if stage == 1:  # the mask threshold, chosen on the validation split by the rule of the run
+        # that shipped it (the best whole-mask mIoU on its choice clips), which passed
         choice = report["threshold_choice"]
-        sweep = {int(t): scores[0] for t, scores in choice["sweep_val_0_29"].items()}
+        assert choice["verdict"]["ships"] and choice["verdict"]["run"].startswith("runs/")
+        (clips,) = choice["verdict"]["choice"].values()
+        sweep = {int(t): scores["mIoU"] for t, scores in clips.items()}
         assert student.defaults["rgb_sum_threshold"] == choice["rgb_sum_threshold"]
         assert choice["rgb_sum_threshold"] == max(sweep, key=sweep.get)
         calibrated = next(r for r in _chain(report) if "calibration" in r)  # the first run's

@@ -127,7 +127,7 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
     assert shipped["rgb_sum_threshold"] == 412
     assert shipped["mirror_ensemble"] == "on" and shipped["initial_noise"] == "zeros"
     report = json.loads((dest / "TRAINING.json").read_text())
-    assert report["student1"]["threshold_choice"] == {"rgb_sum_threshold": 412}
+    assert report["student1"]["threshold_choice"]["rgb_sum_threshold"] == 412
     assert report["student1"]["defaults_chosen"] == chosen
     with pytest.raises(ValueError, match="not a field this sets"):
         ship_student(tmp_path / "distill1", dest, defaults={"seed": "3"})
@@ -146,6 +146,78 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
         with pytest.raises(SystemExit):
             main(wrong)
         assert says in capsys.readouterr().err
+
+
+def _student(root, name: str, seed: int):
+    from amodal_ros.models.components import student_schedule
+
+    student = build_components("tiny", seed=seed)
+    student.scheduler_config = student_schedule(student.scheduler_config)
+    student.student = {"teacher": "embedded", "targets": "truth", "stage": 1}
+    save_published_layout(student, root / name / "final")
+    (root / name / "train_config.json").write_text('{"stage": "distill"}')
+    (root / name / "loss.csv").write_text("step,loss\n10,0.5\n")
+    return root / name
+
+
+def test_a_carried_runs_student_ships_as_its_rule_decided_and_only_if_it_passed(tmp_path, capsys):
+    """`--judged-by runs/NAME`: the verdict comes from the run folder's kept scores (no model
+    runs here); its threshold and run settings ship, the verdict is recorded; a run its rule
+    does not ship is refused and nothing is written."""
+    from amodal_ros.train.judge import model_id
+
+    dest, shipped = tmp_path / "embedded", _student(tmp_path, "shipped", seed=3) / "final"
+    distill = _student(tmp_path, "distill", seed=4)
+    zeros = {"initial_noise": "zeros"}
+    rule = {
+        "shipped": str(shipped),
+        "shipped_threshold": 400,
+        "candidates": [350, 400],
+        "choice": [0, 3],
+        "confirm": [[10, 3]],
+        "run_settings": zeros,
+    }
+    run = tmp_path / "runs" / "name"
+    (run / "scores").mkdir(parents=True)
+    (run / "plan.json").write_text(json.dumps({"distill": ["--steps", "1"], "rule": rule}))
+    old = {
+        "mIoU": 80.0,
+        "mIoU_occ": 40.0,
+        "mIoU_occ_all": 38.0,
+        "mIoU_occ_all_newest": 30.0,
+        "stray_share": 1.0,
+        "area_ratio_median": 1.0,
+    }
+
+    def keep(name, clips, scores):
+        last = clips[0] + clips[1] - 1
+        path = run / "scores" / f"{name}_val{clips[0]}-{last}_{'-'.join(scores)}.json"
+        path.write_text(json.dumps({"checkpoint": "x", "scores": scores}))
+
+    def student_keeps(rise: float):
+        key = f"run-{model_id(str(distill / 'final'), zeros)}"
+        keep(key, (0, 3), {"350": {**old, "mIoU": 81.0}, "400": old})
+        keep(key, (10, 3), {"350": {**old, "mIoU_occ": 40 + rise, "mIoU_occ_all": 38 + rise}})
+
+    keep(f"shipped-{model_id(str(shipped))}", (10, 3), {"400": old})
+    student_keeps(rise=0.0)  # equal is not a rise
+    given = ["--student", str(distill), "--judged-by", str(run), "--dest", str(dest)]
+    with pytest.raises(SystemExit):
+        main(given)
+    assert "does not ship" in capsys.readouterr().err and not dest.exists()
+    with pytest.raises(SystemExit):
+        main([*given, "--threshold", "400"])
+    assert "leave out --threshold" in capsys.readouterr().err
+    student_keeps(rise=2.0)
+    assert main(given) == 0
+    defaults = json.loads((dest / "student1" / "model_index.json").read_text())
+    defaults = defaults["amodal_ros"]["defaults"]
+    assert defaults["rgb_sum_threshold"] == 350 and defaults["initial_noise"] == "zeros"
+    choice = json.loads((dest / "TRAINING.json").read_text())["student1"]["threshold_choice"]
+    assert choice["rgb_sum_threshold"] == 350 and choice["verdict"]["run"] == str(run)
+    assert (
+        choice["verdict"]["ships"] and choice["verdict"]["choice"]["val 0-2"]["350"]["mIoU"] == 81
+    )
 
 
 def test_a_checkpoint_without_its_weights_is_refused_and_the_shipped_one_kept(tmp_path):
