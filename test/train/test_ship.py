@@ -108,16 +108,9 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
     """`--threshold` (and `--default` for the other fields a model decides): a choice made by
     a rule the calibration does not express reaches the loader's defaults and the report;
     a threshold given to stage 2's student, or a field no model decides, is refused."""
-    from amodal_ros.models.components import student_schedule
-
     dest = tmp_path / "embedded"
     for stage in (1, 2):
-        student = build_components("tiny", seed=3)
-        student.scheduler_config = student_schedule(student.scheduler_config)
-        student.student = {"teacher": "embedded", "targets": "truth", "stage": stage}
-        save_published_layout(student, tmp_path / f"distill{stage}" / "final")
-        (tmp_path / f"distill{stage}" / "train_config.json").write_text('{"stage": "distill"}')
-        (tmp_path / f"distill{stage}" / "loss.csv").write_text("step,loss\n10,0.5\n")
+        _student(tmp_path, f"distill{stage}", seed=3, stage=stage)
     chosen = {"mirror_ensemble": "on", "initial_noise": "zeros"}
     given = ["--student", str(tmp_path / "distill1"), "--dest", str(dest), "--threshold", "412"]
     assert (
@@ -148,12 +141,12 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
         assert says in capsys.readouterr().err
 
 
-def _student(root, name: str, seed: int):
+def _student(root, name: str, seed: int, stage: int = 1):
     from amodal_ros.models.components import student_schedule
 
     student = build_components("tiny", seed=seed)
     student.scheduler_config = student_schedule(student.scheduler_config)
-    student.student = {"teacher": "embedded", "targets": "truth", "stage": 1}
+    student.student = {"teacher": "embedded", "targets": "truth", "stage": stage}
     save_published_layout(student, root / name / "final")
     (root / name / "train_config.json").write_text('{"stage": "distill"}')
     (root / name / "loss.csv").write_text("step,loss\n10,0.5\n")
