@@ -125,7 +125,7 @@ def scores(
     defaults) on validation `clips`, read from `folder` when scored before, else scored and
     kept there."""
     name = f"{'shipped' if checkpoint == shipped else 'run'}-{model_id(checkpoint, settings)}"
-    path = folder / f"{name}_val{clips[0]}-{sum(clips) - 1}_{'-'.join(map(str, thresholds))}.json"
+    path = kept_path(folder, name, clips, thresholds)
     if path.is_file():
         return {int(t): s for t, s in json.loads(path.read_text())["scores"].items()}
     from amodal_ros.core.staging import staged_path
@@ -137,6 +137,13 @@ def scores(
         kept = {"checkpoint": checkpoint, "settings": settings or {}, "scores": result}
         staged.write_text(json.dumps(kept, indent=1))
     return result
+
+
+def kept_path(folder: Path, name: str, clips: tuple[int, int], thresholds) -> Path:
+    """Where `scores` keeps model `name`'s scores on validation `clips` (start, count) at
+    `thresholds`: one file per model, clip set and threshold list."""
+    last = clips[0] + clips[1] - 1
+    return folder / f"{name}_val{clips[0]}-{last}_{'-'.join(map(str, thresholds))}.json"
 
 
 def model_id(checkpoint: str, settings: dict[str, str | int] | None = None) -> str:

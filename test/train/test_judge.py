@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from amodal_ros.train.judge import Rule, failures, load_plan, main, model_id, verdict
+from amodal_ros.train.judge import Rule, failures, kept_path, load_plan, main, model_id, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {
@@ -70,8 +70,9 @@ def _checkpoint(folder: Path, weights: bytes) -> str:
 
 def _keep(scores: Path, name: str, clips, thresholds: dict) -> None:
     scores.mkdir(exist_ok=True)
-    path = scores / f"{name}_val{clips[0]}-{clips[0] + clips[1] - 1}_{'-'.join(thresholds)}.json"
-    path.write_text(json.dumps({"checkpoint": "x", "scores": thresholds}))
+    kept_path(scores, name, clips, thresholds).write_text(
+        json.dumps({"checkpoint": "x", "scores": thresholds})
+    )
 
 
 def test_the_verdict_chooses_on_the_choice_clips_and_needs_every_confirmation_set(tmp_path):

@@ -157,7 +157,7 @@ def test_a_carried_runs_student_ships_as_its_rule_decided_and_only_if_it_passed(
     """`--judged-by runs/NAME`: the verdict comes from the run folder's kept scores (no model
     runs here); its threshold and run settings ship, the verdict is recorded; a run its rule
     does not ship is refused and nothing is written."""
-    from amodal_ros.train.judge import model_id
+    from amodal_ros.train.judge import kept_path, model_id
 
     dest, shipped = tmp_path / "embedded", _student(tmp_path, "shipped", seed=3) / "final"
     distill = _student(tmp_path, "distill", seed=4)
@@ -183,9 +183,9 @@ def test_a_carried_runs_student_ships_as_its_rule_decided_and_only_if_it_passed(
     }
 
     def keep(name, clips, scores):
-        last = clips[0] + clips[1] - 1
-        path = run / "scores" / f"{name}_val{clips[0]}-{last}_{'-'.join(scores)}.json"
-        path.write_text(json.dumps({"checkpoint": "x", "scores": scores}))
+        kept_path(run / "scores", name, clips, scores).write_text(
+            json.dumps({"checkpoint": "x", "scores": scores})
+        )
 
     def student_keeps(rise: float):
         key = f"run-{model_id(str(distill / 'final'), zeros)}"
