@@ -100,11 +100,14 @@ def unet_config(
     in_channels: int = 12,
     cross_attention_dim: int | None = None,
     width: int | None = None,
+    latent_channels: int = 4,
 ) -> dict:
     """Keyword arguments of PerFrameUNet at `size` ('full': SVD-XT's, the class defaults);
-    `width`: the tiny UNet's first block's channels (the second has twice as many)."""
+    `width`: the tiny UNet's first block's channels (the second has twice as many);
+    `in_channels` counts the noisy latent and each condition's, `latent_channels` each."""
     _check_size(size)
     config = dict(_TINY_UNET) if size == "tiny" else {}
+    config["out_channels"] = latent_channels
     if width is not None:
         if size != "tiny":
             raise ValueError("width sets the tiny UNet's blocks; the full one is SVD-XT's")
@@ -125,19 +128,29 @@ def build_components(
     vae_width: int | None = None,
     vae_layers: int | None = None,
     unet_width: int | None = None,
+    latent_channels: int = 4,
 ) -> VasComponents:
     """UNet, temporal VAE and CLIP vision tower of one stage at `size`, seeded, fp32, frozen.
 
     The tiny VAE's shape can be changed (`vae_blocks`: 2^(blocks - 1) downsampling, 4 = 8x as
-    SVD's; `vae_width` channels per block; `vae_layers` per block), and so can the tiny UNet's
-    width (`unet_width`); models trained here pick what their working size needs.
+    SVD's; `vae_width` channels per block; `vae_layers` per block; `latent_channels`, 4 as
+    SVD's), and so can the tiny UNet's width (`unet_width`); models trained here pick what
+    their working size needs. `in_channels` is given for 4 latent channels (8 mask-only, 12
+    with two conditions) and scales with `latent_channels`.
     """
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     _check_size(size)
     torch.manual_seed(seed)
-    unet = PerFrameUNet(**unet_config(size, in_channels, width=unet_width))
+    unet = PerFrameUNet(
+        **unet_config(
+            size,
+            in_channels // 4 * latent_channels,
+            width=unet_width,
+            latent_channels=latent_channels,
+        )
+    )
     vae_spec = dict(_VAE[size])
     if size == "tiny":
         blocks = vae_blocks or vae_spec.pop("blocks")
@@ -150,7 +163,7 @@ def build_components(
     vae = AutoencoderKLTemporalDecoder(
         block_out_channels=widths,
         down_block_types=("DownEncoderBlock2D",) * len(widths),
-        latent_channels=4,
+        latent_channels=latent_channels,
         **vae_spec,
     )
     clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**_CLIP[size]))

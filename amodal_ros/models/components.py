@@ -46,9 +46,17 @@ class VasComponents:
         return bool(self.student)
 
     @property
+    def latent_channels(self) -> int:
+        """Channels of a latent frame: what the VAE encodes to and the UNet predicts (4 as
+        SVD's; a wider latent keeps more of an appearance)."""
+        return self.vae.config.latent_channels
+
+    @property
     def num_conditions(self) -> int:
-        """1 for mask-only checkpoints (8 input channels), 2 for mask+depth (12)."""
-        return (self.unet.config.in_channels - 4) // 4
+        """1 for mask-only checkpoints (8 input channels at 4 latent channels), 2 for
+        mask+depth or stage 2's two conditions (12): the UNet reads the noisy latent and one
+        latent per condition."""
+        return self.unet.config.in_channels // self.latent_channels - 1
 
     @property
     def vae_scale_factor(self) -> int:

@@ -41,7 +41,8 @@ SUBFOLDERS = ("unet", "vae", "image_encoder", "scheduler")
 UNET_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
 UNET_INDEX = "diffusion_pytorch_model.safetensors.index.json"
 METADATA_KEY = "amodal_ros"  # our entry in model_index.json
-# Input channels of the UNet: noisy latents (4) + first condition (4) [+ second condition (4)].
+# Input channels of the UNet: noisy latents (4) + first condition (4) [+ second condition (4)],
+# at SVD's 4 latent channels (a model trained here may have more: each latent is then wider).
 MASK_ONLY_CHANNELS = 8
 TWO_CONDITION_CHANNELS = 12
 
@@ -62,6 +63,11 @@ def load_components(folder: str | Path) -> VasComponents:
     index = _read_json(root / "model_index.json")
     unet = load_unet(root / "unet")
     vae = load_pretrained_strict(AutoencoderKLTemporalDecoder, root / "vae")
+    if vae.config.latent_channels != unet.config.out_channels:
+        raise CheckpointError(
+            f"{root}: its VAE encodes {vae.config.latent_channels} latent channels but its UNet "
+            f"predicts {unet.config.out_channels}; the two subfolders come from different models"
+        )
     image_encoder = load_pretrained_strict(CLIPVisionModelWithProjection, root / "image_encoder")
     scheduler_config = _read_json(root / "scheduler" / "scheduler_config.json")
     mean, std = _clip_normalisation(root / "feature_extractor" / "preprocessor_config.json")
@@ -112,12 +118,14 @@ def load_unet(unet_dir: Path) -> PerFrameUNet:
     if "conv_in.weight" not in state:
         raise CheckpointError(f"{unet_dir}: UNet weights have neither conv_in nor conv_in2")
     in_channels = state["conv_in.weight"].shape[1]
-    if in_channels not in (MASK_ONLY_CHANNELS, TWO_CONDITION_CHANNELS):
-        raise CheckpointError(
-            f"{unet_dir}: UNet input conv has {in_channels} channels; expected 8 (mask only) "
-            "or 12 (mask + depth / modal RGB + amodal mask)"
-        )
     config = dict(PerFrameUNet.load_config(str(unet_dir)))
+    latent = config.get("out_channels", 4)  # the noisy latent and each condition's
+    if in_channels not in (2 * latent, 3 * latent):
+        raise CheckpointError(
+            f"{unet_dir}: UNet input conv has {in_channels} channels; expected {2 * latent} "
+            f"(mask only) or {3 * latent} (mask + depth / modal RGB + amodal mask) for its "
+            f"{latent}-channel latents"
+        )
     config["in_channels"] = in_channels
     unet = PerFrameUNet.from_config(config)
     load_state_strict(unet, state, unet_dir)

@@ -30,7 +30,8 @@ class ContentCompleter(StagePipeline):
         if components.num_conditions != 2:
             raise CheckpointError(
                 f"{components.source}: a content-completion UNet takes 12 input channels "
-                f"(modal RGB + amodal mask), this one takes {components.unet.config.in_channels}"
+                f"(noisy latent + modal RGB + amodal mask, at 4 latent channels each), this one "
+                f"takes {components.unet.config.in_channels}"
             )
         super().__init__(components, config)
 

@@ -141,6 +141,21 @@ class TrainConfig(Config):
         4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
     )
     vae_width: int = param(32, "channels per VAE block of a tiny model built here", 8, 512)
+    latent_channels: int = param(
+        4,
+        "channels of each latent of a tiny model built here (init ''; 4 as SVD's): its UNet "
+        "reads and writes that many per latent; a wider latent keeps more appearance",
+        1,
+        64,
+    )
+    vae_frames: str = param(
+        "all",
+        "stage vae: what the autoencoder learns, 'all' (masks, depth and objects' RGB: one "
+        "VAE for both stages) or 'appearance' (objects' RGB on white: stage 2's own VAE)",
+        None,
+        None,
+        ("all", "appearance"),
+    )
     kl_weight: float = param(1e-6, "KL weight of the autoencoder loss (stage vae)", 0.0, 1.0)
     render_scale: int = param(
         1,
@@ -236,6 +251,16 @@ class TrainConfig(Config):
             raise ValueError(
                 f"unet_width {self.unet_width} sets a new UNet's width, but the run continues "
                 f"{self.init}'s UNet: add fresh_unet (--fresh-unet) or leave unet_width at 32"
+            )
+        if self.latent_channels != 4 and self.init:
+            raise ValueError(
+                f"latent_channels {self.latent_channels} shapes a new tiny model's latent "
+                f"(init ''); {self.init}'s VAE keeps its own: leave latent_channels at 4"
+            )
+        if self.vae_frames != "all" and self.stage != "vae":
+            raise ValueError(
+                f"vae_frames {self.vae_frames!r} chooses what an autoencoder learns (stage "
+                "vae); the other stages train on their own windows"
             )
         if self.trainable == "decoder" and (self.stage != "vae" or not self.init):
             raise ValueError(

@@ -55,8 +55,9 @@ FOREGROUND_EMPHASIS = 10.0  # autoencoder loss weight of pixels away from the fr
 # 500 steps in a study of the 32x64 autoencoder; docs/training.md)
 FOREGROUND_SPREAD = 5
 # Autoencoder frames by kind: modal and amodal masks, depth, an object's visible and whole RGB
-# on white; masks are what stage 1 reads and writes, so they dominate.
-FRAME_KINDS = (0.3, 0.3, 0.15, 0.125, 0.125)
+# on white. One VAE for both stages (`vae_frames: all`): masks are what stage 1 reads and
+# writes, so they dominate; stage 2's own (`appearance`) learns objects' RGB only.
+FRAME_KINDS = {"all": (0.3, 0.3, 0.15, 0.125, 0.125), "appearance": (0.0, 0.0, 0.0, 0.5, 0.5)}
 POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
 # a pixel-space student's VAE decoder in the run's state, beside accelerate's files: as
 # safetensors, since accelerate would pickle an unprepared module (and unpickle it on resume)
@@ -487,19 +488,21 @@ def _starting_components(config: TrainConfig):
     from amodal_ros.train.depth_channels import add_depth_channels
 
     mask_only = config.stage == "amodal" and not config.depth
-    channels = 8 if mask_only else 12
+    latents = 2 if mask_only else 3  # the noisy latent and each condition's
     if not config.init:
         components = build_components(
             "tiny",
             config.seed,
-            channels,
+            4 * latents,
             config.vae_blocks,
             config.vae_width,
             unet_width=config.unet_width,
+            latent_channels=config.latent_channels,
         )
         _add_space_time(components, config)
         return components
     components = registry.components(config.init, stage=2 if config.completion else 1)
+    channels = latents * components.latent_channels
     taught = config.stage == "distill" and config.distill_target != "truth"
     if taught and (config.fresh_unet or components.is_student):
         raise ValueError(
@@ -512,14 +515,20 @@ def _starting_components(config: TrainConfig):
     if config.fresh_unet:
         torch.manual_seed(config.seed)
         cross = components.image_encoder.config.projection_dim
-        unet = unet_config("tiny", channels, cross_attention_dim=cross, width=config.unet_width)
+        unet = unet_config(
+            "tiny",
+            channels,
+            cross_attention_dim=cross,
+            width=config.unet_width,
+            latent_channels=components.latent_channels,
+        )
         components.unet = PerFrameUNet(**unet)
     _add_space_time(components, config)
     if config.stage == "distill":
         return components
     have = components.unet.config.in_channels
-    if have == 8 and channels == 12 and config.stage == "amodal":
-        components.unet = add_depth_channels(components.unet)
+    if have == 2 * components.latent_channels and latents == 3 and config.stage == "amodal":
+        components.unet = add_depth_channels(components.unet, components.latent_channels)
     elif have != channels:
         raise ValueError(
             f"{config.init}: its UNet takes {have} input channels; stage {config.stage!r} "
@@ -692,7 +701,8 @@ class _Batches:
         from amodal_ros.pipeline.preprocess import modal_rgb_pixels
 
         started = time.perf_counter()
-        kind = int(rng.choice(len(FRAME_KINDS), p=FRAME_KINDS))
+        shares = FRAME_KINDS[self.config.vae_frames]
+        kind = int(rng.choice(len(shares), p=shares))
         if kind < 3:
             pixels = self.render.window(rng)[kind]  # modal, amodal, depth
         else:

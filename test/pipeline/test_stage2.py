@@ -1,11 +1,14 @@
 """Stage 2 (content completion) on tiny real models."""
 
+import shutil
+
 import numpy as np
 import pytest
 from conftest import H, T, W
 
 from amodal_ros.core import CheckpointError, InputError
 from amodal_ros.models.architectures import build_components
+from amodal_ros.models.layout import load_components, save_published_layout
 from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
 
 
@@ -49,6 +52,28 @@ def test_completion_rejects_bad_rgb_and_mask_only_models(
         completer(np.zeros((T, H, W, 3), np.float32), amodal)
     with pytest.raises(CheckpointError, match="12 input channels"):
         ContentCompleter(components8, tiny_config)
+
+
+def test_a_wider_latent_completes_the_same_after_a_save_and_load(
+    components12, tiny_config, tracks, inverse_depth, tmp_path
+):
+    """Stage 2 on 8-channel latents (a VAE of its own keeps more appearance): the UNet reads
+    the noisy latent and both conditions at that width, and its folder round-trips."""
+    wide = build_components("tiny", seed=3, latent_channels=8)
+    assert wide.unet.config.in_channels == 24 and wide.num_conditions == 2
+    save_published_layout(wide, tmp_path / "wide")
+    amodal = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    rgb = np.random.default_rng(0).integers(0, 255, (T, H, W, 3), dtype=np.uint8)
+    direct = ContentCompleter(wide, tiny_config)(rgb, amodal)
+    loaded = ContentCompleter(load_components(tmp_path / "wide"), tiny_config)(rgb, amodal)
+    for a, b in zip(direct, loaded):
+        np.testing.assert_array_equal(a.rgb, b.rgb)
+    # a folder whose VAE and UNet come from different models is refused when it loads
+    save_published_layout(build_components("tiny", seed=3), tmp_path / "narrow")
+    shutil.rmtree(tmp_path / "wide" / "vae")
+    shutil.copytree(tmp_path / "narrow" / "vae", tmp_path / "wide" / "vae")
+    with pytest.raises(CheckpointError, match="encodes 4 latent channels but its UNet predicts 8"):
+        load_components(tmp_path / "wide")
 
 
 def test_completing_only_published_frames_gives_the_full_results(

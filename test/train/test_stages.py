@@ -168,6 +168,54 @@ def test_a_decoder_fine_tune_keeps_the_latents_every_model_was_trained_in(vae_ru
     assert after.config.scaling_factor == before.config.scaling_factor
 
 
+def _looks_like(frames: torch.Tensor) -> str:
+    """'appearance' for an object's RGB on white (white background, colour), else 'other'
+    (masks at -1 outside the object, depth in grey)."""
+    white = bool(frames.median() == 1.0)
+    colour = bool((frames[:, 0] != frames[:, 1]).any())
+    return "appearance" if white and colour else "other"
+
+
+def test_stage_2s_own_autoencoder_learns_appearance_in_a_wider_latent(tmp_path):
+    config = TrainConfig(
+        stage="vae", vae_frames="appearance", latent_channels=8, out=str(tmp_path / "vae"), **SMALL
+    )
+    components = _starting_components(config)
+    assert components.latent_channels == 8 and components.unet.config.in_channels == 24
+    drawn = {
+        what: {
+            _looks_like(_Batches(components, c, "cpu").frames(np.random.default_rng(s)))
+            for s in range(12)
+        }
+        for what, c in (("appearance", config), ("all", config.replace(vae_frames="all")))
+    }
+    assert drawn == {"appearance": {"appearance"}, "all": {"appearance", "other"}}
+    train(config)
+    stage2 = TrainConfig(
+        stage="completion",
+        init=str(tmp_path / "vae" / "final"),
+        fresh_unet=True,
+        out=str(tmp_path / "stage2"),
+        **SMALL,
+    )
+    train(stage2)
+    trained = load_components(tmp_path / "stage2" / "final")
+    assert trained.latent_channels == 8 and trained.num_conditions == 2
+    assert trained.unet.config.out_channels == 8
+
+
+@pytest.mark.parametrize(
+    "settings, refusal",
+    [
+        (dict(stage="vae", init="x", latent_channels=8), "leave latent_channels at 4"),
+        (dict(stage="completion", vae_frames="appearance"), "chooses what an autoencoder learns"),
+    ],
+)
+def test_a_latent_width_and_frame_choice_apply_where_they_mean_something(settings, refusal):
+    with pytest.raises(ValueError, match=refusal):
+        TrainConfig(**settings)
+
+
 @pytest.mark.parametrize("extra", [dict(stage="amodal", init="x"), dict(stage="vae", init="")])
 def test_only_a_trained_autoencoder_fine_tunes_its_decoder(extra):
     with pytest.raises(ValueError, match="trainable decoder .* needs stage vae and init"):
