@@ -71,6 +71,13 @@ class EvalArgs:
         "at 1 and 2 UNet evaluations: rows student-1, student-2 (with the completion "
         "checkpoint's student: it must be one, or '')",
     )
+    student_steps: int = param(
+        STUDENT_MAX_STEPS,
+        "the student is scored at 1 up to this many UNet evaluations (1: row student-1 only, "
+        "what `preset: realtime` runs, at half the cost of a report)",
+        1,
+        STUDENT_MAX_STEPS,
+    )
     clip_height: int = param(128, "height of generated clips, pixels", 16)
     clip_width: int = param(256, "width of generated clips, pixels", 16)
     examples: int = param(4, "clips shown in examples.png", 0)
@@ -213,7 +220,7 @@ def _processors(args: EvalArgs) -> dict:
         student = stream.replace(checkpoint=args.student_checkpoint)
         one_step = args.inference.replace(preset="realtime")
         loaded = build(student, one_step)  # the models, loaded once for every step count
-        for steps in range(1, STUDENT_MAX_STEPS + 1):
+        for steps in range(1, args.student_steps + 1):
             config = one_step.replace(num_steps=steps)
             processors[f"student-{steps}"] = WindowProcessor(loaded.with_config(config), student)
     return processors

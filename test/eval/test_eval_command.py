@@ -86,6 +86,13 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
         assert 0 <= summary["results"][row]["mIoU"] <= 100
         assert summary["results"][row]["completion_psnr_db"] > 0
     assert "| student-2 |" in (out / "results.md").read_text()
+    # one step count only: the row preset realtime runs, the same scores at half the cost
+    one = tmp_path / "one"
+    only = [*args, "tiny", "--completion-checkpoint", "tiny", "--student-steps", "1"]
+    assert main([*only[:2], str(one), *only[3:]]) == 0
+    alone = json.loads((one / "results.json").read_text())["results"]
+    assert list(alone) == [*BASELINES, "model", "student-1"]
+    assert alone["student-1"] == pytest.approx(summary["results"]["student-1"])
     # a folder that is not a student is refused with the command that makes one
     assert main([*args, str(published_folder)]) == 2
 
