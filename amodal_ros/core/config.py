@@ -459,7 +459,8 @@ class StreamConfig(Config):
     checkpoint: str = param(
         "",
         "stage-1 checkpoint folder (published layout, safetensors), or a model name: "
-        "'embedded' (shipped, synthetic scenes only), 'tiny' / 'random-full-size' (untrained)",
+        "'embedded' (shipped, synthetic scenes only; 'embedded-32x64': its realtime mask "
+        "student at 32x64, the pace of a CPU), 'tiny' / 'random-full-size' (untrained)",
     )
     completion_checkpoint: str = param(
         "", "stage-2 checkpoint folder or model name ('embedded'); empty disables stage 2"

@@ -3,6 +3,7 @@
     components("embedded", stage=1)      # the shipped model (synthetic scenes only)
     components("embedded", student=True) # stage 1's distilled one-step student (preset realtime)
     components("embedded", stage=2, student=True)   # stage 2's (STUDENT_FOLDERS)
+    components("embedded-32x64", student=True)      # stage 1's student at 32x64 (a CPU's pace)
     components("tiny") / components("random-full-size")   # untrained, seeded: tests, benchmarks
     components("/path/to/diffusion-vas-amodal-segmentation")   # a checkpoint folder
     depth_model("vits") / depth_model("/path/to/Depth-Anything-V2-Small-hf")
@@ -24,6 +25,13 @@ EMBEDDED_ROOT = Path(__file__).resolve().with_name(EMBEDDED)  # resolve: colcon 
 EMBEDDED_CARD = EMBEDDED_ROOT / "MODEL_CARD.md"
 # the embedded model's distilled one-step students (preset realtime), per stage
 STUDENT_FOLDERS = {1: "student1", 2: "student2"}
+# The embedded model with the stage-1 student shipped until 2026-12-05, at 32x64: a quarter of
+# the 64x128 one's cost per window, so a CPU keeps pace with it (docs/speed.md), for about 4
+# points less of the hidden parts. Name -> its students' folders; every other folder is shared.
+EMBEDDED_STUDENTS = {
+    EMBEDDED: STUDENT_FOLDERS,
+    "embedded-32x64": {1: "student1_32x64", 2: "student2"},
+}
 EMBEDDED_NOTE = (
     "NOTE: running the embedded model, a small Diffusion-VAS trained on synthetic scenes only "
     "(see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
@@ -34,12 +42,15 @@ EMBEDDED_NOTE = (
 # architectures.SIZE_DEFAULTS).
 RANDOM = {"tiny": "tiny", "random-full-size": "full"}
 DEPTH_SIZES = ("tiny", "vits", "vitb", "vitl")  # untrained Depth Anything V2 sizes
-NAMES = (EMBEDDED, *RANDOM)
+NAMES = (*EMBEDDED_STUDENTS, *RANDOM)
+# name -> the same model at less cost per `realtime` window (what the node's pace check
+# suggests when a window does not keep up)
+CHEAPER = {EMBEDDED: "embedded-32x64"}
 
 
 def is_embedded(name: str) -> bool:
-    """Whether `name` selects the shipped synthetic-trained model."""
-    return name == EMBEDDED
+    """Whether `name` selects the shipped synthetic-trained model (either student)."""
+    return name in EMBEDDED_STUDENTS
 
 
 def note(name: str) -> str:
@@ -47,10 +58,10 @@ def note(name: str) -> str:
     return EMBEDDED_NOTE if is_embedded(name) else ""
 
 
-def embedded_folder(stage: int, student: bool = False) -> Path:
+def embedded_folder(stage: int, student: bool = False, name: str = EMBEDDED) -> Path:
     """The embedded model's checkpoint folder of `stage` (1 or 2), or of its distilled
-    student."""
-    folder = EMBEDDED_ROOT / (STUDENT_FOLDERS[stage] if student else f"stage{stage}")
+    student (the one `name` selects)."""
+    folder = EMBEDDED_ROOT / (EMBEDDED_STUDENTS[name][stage] if student else f"stage{stage}")
     if not (folder / "model_index.json").is_file():
         what = f"stage-{stage} {'student' if student else 'model'}"
         raise CheckpointError(
@@ -72,7 +83,7 @@ def components(name: str, stage: int = 1, seed: int = 0, student: bool = False) 
     from amodal_ros.models.layout import load_components
 
     if is_embedded(name):
-        return load_components(embedded_folder(stage, student))
+        return load_components(embedded_folder(stage, student, name))
     if name in RANDOM:
         from amodal_ros.models.architectures import build_components
         from amodal_ros.models.components import student_schedule

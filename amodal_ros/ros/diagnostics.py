@@ -194,11 +194,13 @@ def pace(
     preset: str,
     longest: int | None = None,
     ensembles: tuple[str, ...] = (),
+    cheaper: str = "",
 ) -> str:
     """One line on whether windows of `window_s` seconds (measured with `objects` objects)
     keep up with a window due every stride / frame_rate seconds, with what to change if not
     (`longest`: the longest stride the publish policy allows, `stream.longest_stride`;
-    `ensembles`: the ensemble fields stage 1 runs, whose extra views can be turned off)."""
+    `ensembles`: the ensemble fields stage 1 runs, whose extra views can be turned off;
+    `cheaper`: a checkpoint name whose realtime student costs less, registry.CHEAPER)."""
     due = stride / frame_rate
     per_object = window_s / max(objects, 1)
     head = (
@@ -216,6 +218,8 @@ def pace(
     if ensembles:
         off = " and ".join(f"{name} off" for name in ensembles)
         hints.append(f"{off} (one view: about 1/{2 ** len(ensembles)} of stage 1's work)")
+    if cheaper and preset == "realtime":
+        hints.append(f"checkpoint {cheaper} (its mask student at a quarter of the latent cells)")
     hints.append("fewer objects (min_object_pixels)")
     return f"{head}: does NOT keep up; stale windows will be dropped. Try {' or '.join(hints)}"
 

@@ -48,6 +48,7 @@ from amodal_ros.interface.messages import (
     rclpy_kit,
     stamp_ns,
 )
+from amodal_ros.models.registry import CHEAPER
 from amodal_ros.pipeline.processor import WindowProcessor
 from amodal_ros.pipeline.stream import (
     DEPTH,
@@ -535,6 +536,7 @@ class AmodalNode(LifecycleNode):
             cfg.preset,
             longest_stride(self.stream, cfg.num_frames),
             ensembles=self.processor.segmenter.config.ensembles,
+            cheaper=CHEAPER.get(self.stream.checkpoint, ""),
         )
         self.get_logger().info(f"warm-up window: {self.pace}")
         return True

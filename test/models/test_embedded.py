@@ -32,20 +32,21 @@ def test_shipped_folders_hold_only_safetensors_and_json():
     files = [p for p in root.rglob("*") if p.is_file()]  # each stored file once (no links)
     assert registry.EMBEDDED_CARD in files and (root / "TRAINING.json") in files
     weights = [p for p in files if p.suffix == ".safetensors"]
-    # a UNet per stage and per student; the autoencoder and image encoder they share, once
-    assert len(weights) == 6
+    # a UNet per stage and per student (two of stage 1's); the autoencoder and image encoder
+    # they share, once
+    assert len(weights) == 7
     links = {
         p.relative_to(root).as_posix(): p.resolve() for p in root.glob("*/*") if p.is_symlink()
     }
     shared = [
         f"{folder}/{name}"
-        for folder in ("stage2", "student1", "student2")
+        for folder in ("stage2", "student1", "student1_32x64", "student2")
         for name in ("vae", "image_encoder")
     ]
     assert sorted(links) == sorted(shared)
     assert all(target == root / "stage1" / Path(link).name for link, target in links.items())
     assert {p.suffix for p in files} <= {".safetensors", ".json", ".md"}
-    assert sum(p.stat().st_size for p in files) < 45e6  # about 43 MB in the repository
+    assert sum(p.stat().st_size for p in files) < 65e6  # about 63 MB in the repository
 
 
 def test_stages_load_with_the_documented_architecture_and_defaults():
@@ -122,6 +123,32 @@ def _chosen(calibration: dict) -> int:
     chosen = best_threshold({int(t): s for t, s in calibration["scores"].items()})
     assert calibration["rgb_sum_threshold"] == chosen
     return chosen
+
+
+def test_embedded_32x64_is_the_same_model_with_the_cpu_paced_mask_student():
+    """'embedded-32x64' runs the mask student shipped until 2026-12-05 at 32x64 (a quarter of
+    the 64x128 one's latent cells); its stages and stage 2's student are the embedded ones."""
+    name = "embedded-32x64"
+    assert registry.is_embedded(name) and registry.note(name) == registry.note(registry.EMBEDDED)
+    small = registry.components(name, student=True)
+    large = registry.components(registry.EMBEDDED, student=True)
+    assert (small.defaults["height"], small.defaults["width"]) == (32, 64)
+    assert (large.defaults["height"], large.defaults["width"]) == (64, 128)
+    assert small.is_student and small.unet.config == large.unet.config  # same architecture
+    assert small.defaults["rgb_sum_threshold"] == 400  # its own choice, not the 64x128 one's
+    assert small.defaults["initial_noise"] == "zeros" and small.defaults["mirror_ensemble"] == "on"
+    weights = [small.unet.state_dict(), large.unet.state_dict()]
+    assert not all(torch.equal(a, b) for a, b in zip(*(w.values() for w in weights)))
+    for stage, student in ((1, False), (2, False), (2, True)):
+        assert registry.embedded_folder(stage, student, name) == registry.embedded_folder(
+            stage, student
+        )
+    # what the node and the CLI build from the name under preset realtime
+    from amodal_ros.core.config import StreamConfig
+    from amodal_ros.pipeline.factory import build
+
+    config = build(StreamConfig(checkpoint=name), InferenceConfig(preset="realtime")).config
+    assert (config.height, config.width, config.rgb_sum_threshold) == (32, 64, 400)
 
 
 def test_a_missing_install_is_named(tmp_path, monkeypatch):

@@ -102,6 +102,12 @@ def test_pace_says_whether_a_window_keeps_up_and_what_to_change():
     both = ("mirror_ensemble", "reverse_ensemble")
     four = pace(10.0, 1, stride=5, frame_rate=8.0, preset="realtime", ensembles=both)
     assert "mirror_ensemble off and reverse_ensemble off (one view: about 1/4" in four
+    # the embedded model names its cheaper student, under the preset that runs it
+    cheaper = pace(10.0, 1, stride=5, frame_rate=8.0, preset="realtime", cheaper="embedded-32x64")
+    assert "checkpoint embedded-32x64 (its mask student at a quarter" in cheaper
+    assert "embedded-32x64" not in pace(
+        10.0, 1, stride=5, frame_rate=8.0, preset="", cheaper="embedded-32x64"
+    )
     # publish_frames new allows no stride past the window: the advice says what does
     new = pace(10.0, 1, stride=5, frame_rate=8.0, preset="", longest=25)
     assert "stride >= 80 with publish_frames latest (new allows stride <= 25)" in new
