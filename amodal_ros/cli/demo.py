@@ -88,9 +88,12 @@ def run(args: Args) -> dict:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     stream = args.stream
-    # the embedded stage 2 goes with the embedded stage 1 (another stage 1 has its own size)
+    # the embedded stage 2 goes with the embedded stage 1, either mask student (another stage 1
+    # has its own size)
     default_stage2 = demo_stream().completion_checkpoint
-    if stream.checkpoint != default_stage2 and stream.completion_checkpoint == default_stage2:
+    from amodal_ros.models.registry import is_embedded
+
+    if not is_embedded(stream.checkpoint) and stream.completion_checkpoint == default_stage2:
         stream = stream.replace(completion_checkpoint="")
     write_demo_bag(out / "demo_bag", frames=args.frames)
     summary = replay.run(

@@ -528,6 +528,13 @@ def test_demo_command_writes_bags_video_and_summary(tmp_path, capsys):
     assert {o.reason for _, m in results for o in m.objects} == {REASON_WINDOW_NOT_FULL}
     assert (tmp_path / "d" / "overlay.gif").is_file()
     assert (tmp_path / "d" / "demo_bag" / "metadata.yaml").is_file()
+    assert summary["messages_written"][topics.COMPLETION_TOPIC] == 4
+    # the embedded model with its 32x64 mask student keeps the embedded completions
+    args = ["demo", "--out", str(tmp_path / "s"), "--frames", "8", "--checkpoint"]
+    assert cli_main([*args, "embedded-32x64"]) == 0
+    small = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert small["checkpoint"] == "embedded-32x64"
+    assert small["messages_written"][topics.COMPLETION_TOPIC] == 4
 
 
 def test_demo_never_deletes_a_folder_that_is_not_its_own(tmp_path, capsys):
