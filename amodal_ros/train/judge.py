@@ -142,8 +142,13 @@ def scores(
 def kept_path(folder: Path, name: str, clips: tuple[int, int], thresholds) -> Path:
     """Where `scores` keeps model `name`'s scores on validation `clips` (start, count) at
     `thresholds`: one file per model, clip set and threshold list."""
-    last = clips[0] + clips[1] - 1
-    return folder / f"{name}_val{clips[0]}-{last}_{'-'.join(map(str, thresholds))}.json"
+    return folder / f"{name}_val{_clip_range(clips)}_{'-'.join(map(str, thresholds))}.json"
+
+
+def _clip_range(clips: tuple[int, int]) -> str:
+    """'first-last' of validation `clips` (start, count), as kept files and verdicts name
+    them."""
+    return f"{clips[0]}-{clips[0] + clips[1] - 1}"
 
 
 def model_id(checkpoint: str, settings: dict[str, str | int] | None = None) -> str:
@@ -167,14 +172,14 @@ def verdict(rule: Rule, final: str, folder: Path) -> dict:
     result: dict = {
         "threshold": threshold,
         "settings": rule.run_settings,
-        "choice": {f"val {rule.choice[0]}-{sum(rule.choice) - 1}": choice},
+        "choice": {f"val {_clip_range(rule.choice)}": choice},
         "sets": {},
     }
     for clips in rule.confirm:
         run = scores(final, clips, (threshold,), folder, rule.shipped, rule.run_settings)
         run = run[threshold]
         old = scores(rule.shipped, clips, (rule.shipped_threshold,), folder, rule.shipped)
-        result["sets"][f"val {clips[0]}-{sum(clips) - 1}"] = {
+        result["sets"][f"val {_clip_range(clips)}"] = {
             "run": run,
             "shipped": old[rule.shipped_threshold],
             "failures": failures(run, old[rule.shipped_threshold], rule),

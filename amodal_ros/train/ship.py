@@ -118,11 +118,10 @@ def ship_student(
             report[name]["calibration"] = calibrate(work / name, calibrate_clips, config)
         if threshold is not None:
             _set_threshold(work / name, threshold)
-            choice = {"rgb_sum_threshold": threshold, "date": time.strftime("%Y-%m-%d")}
-            report[name]["threshold_choice"] = {
-                **choice,
-                **({"verdict": verdict} if verdict else {}),
-            }
+            choice: dict = {"rgb_sum_threshold": threshold, "date": time.strftime("%Y-%m-%d")}
+            if verdict:
+                choice["verdict"] = verdict
+            report[name]["threshold_choice"] = choice
         if defaults:
             _set_defaults(work / name, defaults)
             report[name]["defaults_chosen"] = dict(defaults)
