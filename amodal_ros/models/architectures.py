@@ -135,22 +135,16 @@ def build_components(
     The tiny VAE's shape can be changed (`vae_blocks`: 2^(blocks - 1) downsampling, 4 = 8x as
     SVD's; `vae_width` channels per block; `vae_layers` per block; `latent_channels`, 4 as
     SVD's), and so can the tiny UNet's width (`unet_width`); models trained here pick what
-    their working size needs. `in_channels` is given for 4 latent channels (8 mask-only, 12
-    with two conditions) and scales with `latent_channels`.
+    their working size needs. `in_channels` counts the noisy latent and each condition's
+    (12 at 4 latent channels: two conditions; 8: masks only).
     """
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     _check_size(size)
     torch.manual_seed(seed)
-    unet = PerFrameUNet(
-        **unet_config(
-            size,
-            in_channels // 4 * latent_channels,
-            width=unet_width,
-            latent_channels=latent_channels,
-        )
-    )
+    unet_kwargs = unet_config(size, in_channels, width=unet_width, latent_channels=latent_channels)
+    unet = PerFrameUNet(**unet_kwargs)
     vae_spec = dict(_VAE[size])
     if size == "tiny":
         blocks = vae_blocks or vae_spec.pop("blocks")

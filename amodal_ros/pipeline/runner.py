@@ -177,8 +177,9 @@ class WindowSampler:
             )
 
     def noise(self, num_frames: int, seed: int) -> torch.Tensor:
-        """[T, 4, h, w] unit noise of a job's seed, drawn on the CPU so a seed gives the same
-        noise on every device; zeros (its mean) for a student trained from them."""
+        """[T, C, h, w] unit noise of a job's seed (C: the latent channels), drawn on the CPU
+        so a seed gives the same noise on every device; zeros (its mean) for a student
+        trained from them."""
         shape = (num_frames, self.c.latent_channels, *self.latent_shape)
         if self.config.initial_noise == "zeros":
             return torch.zeros(shape)

@@ -29,9 +29,10 @@ class ContentCompleter(StagePipeline):
     def __init__(self, components: VasComponents, config: InferenceConfig | None = None):
         if components.num_conditions != 2:
             raise CheckpointError(
-                f"{components.source}: a content-completion UNet takes 12 input channels "
-                f"(noisy latent + modal RGB + amodal mask, at 4 latent channels each), this one "
-                f"takes {components.unet.config.in_channels}"
+                f"{components.source}: a content-completion UNet takes "
+                f"{3 * components.latent_channels} input channels (noisy latent + modal RGB + "
+                f"amodal mask, {components.latent_channels} each), this one takes "
+                f"{components.unet.config.in_channels}"
             )
         super().__init__(components, config)
 

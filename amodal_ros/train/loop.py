@@ -493,7 +493,7 @@ def _starting_components(config: TrainConfig):
         components = build_components(
             "tiny",
             config.seed,
-            4 * latents,
+            latents * config.latent_channels,
             config.vae_blocks,
             config.vae_width,
             unet_width=config.unet_width,

@@ -59,7 +59,7 @@ def test_a_wider_latent_completes_the_same_after_a_save_and_load(
 ):
     """Stage 2 on 8-channel latents (a VAE of its own keeps more appearance): the UNet reads
     the noisy latent and both conditions at that width, and its folder round-trips."""
-    wide = build_components("tiny", seed=3, latent_channels=8)
+    wide = build_components("tiny", seed=3, in_channels=24, latent_channels=8)
     assert wide.unet.config.in_channels == 24 and wide.num_conditions == 2
     save_published_layout(wide, tmp_path / "wide")
     amodal = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
