@@ -40,8 +40,10 @@ Predictor = Callable[..., torch.Tensor]
 INDUCTOR_CACHE = "inductor"  # torch.compile's caches, a subfolder of the engine cache
 
 
-def unavailable_reason(backend: str, device: torch.device) -> str | None:
-    """Why `backend` cannot run on `device`, or None when it can."""
+def unavailable_reason(
+    backend: str, device: torch.device, dtype: torch.dtype = torch.float32
+) -> str | None:
+    """Why `backend` cannot run a model in `dtype` on `device`, or None when it can."""
     if backend == "eager":
         return None
     if backend == "compile":
@@ -49,6 +51,8 @@ def unavailable_reason(backend: str, device: torch.device) -> str | None:
             return "torch.compile on the CPU needs a C++ compiler (apt install g++)"
         return None
     if backend == "onnxruntime":
+        if dtype == torch.bfloat16:  # ONNX's Conv takes no bfloat16 at our opset
+            return "onnxruntime does not run bfloat16 models: use dtype float32 (float16 on a GPU)"
         for module in ("onnx", "onnxruntime"):
             if not is_available(module):
                 return f"'{module}' is not installed: pip install onnx onnxruntime"
@@ -62,18 +66,21 @@ def unavailable_reason(backend: str, device: torch.device) -> str | None:
     return f"unknown backend {backend!r}"
 
 
-def resolve(what: str, requested: str, device: torch.device, order=None) -> str:
-    """The backend to use: `requested` if it can run (else raise), or auto's first choice."""
+def resolve(
+    what: str, requested: str, device: torch.device, order=None, dtype=torch.float32
+) -> str:
+    """The backend to use: `requested` if it can run a model in `dtype` (else raise), or
+    auto's first choice that can."""
     if requested == "auto":
         candidates = (order or AUTO_ORDER[what])[device.type if device.type == "cuda" else "cpu"]
         for backend in candidates:
-            reason = unavailable_reason(backend, device)
+            reason = unavailable_reason(backend, device, dtype)
             if reason is None:
                 log.info("%s backend: auto chose %s on %s", what, backend, device)
                 return backend
             log.info("%s backend: auto skipped %s (%s)", what, backend, reason)
         return "eager"
-    reason = unavailable_reason(requested, device)
+    reason = unavailable_reason(requested, device, dtype)
     if reason is not None:
         raise BackendUnavailableError(
             f"{what} backend {requested!r} is unavailable: {reason} (or choose 'auto'/'eager')"
@@ -110,7 +117,7 @@ def unet_predictor(
     unet, spec: UNetSpec, backend: str, device: torch.device, cache: ArtifactCache
 ) -> Predictor:
     """A callable (sample, timestep, context, time_ids) -> [B, F, 4, h, w] on `backend`."""
-    name = resolve("UNet", backend, device)
+    name = resolve("UNet", backend, device, dtype=next(unet.parameters()).dtype)
     if name == "eager":
         return EagerUNet(unet)
     if name == "compile":
@@ -173,7 +180,7 @@ def depth_predictor(
     model, spec: DepthSpec, backend: str, device: torch.device, cache: ArtifactCache
 ) -> Predictor:
     """A callable pixel_values [b, 3, H, W] -> predicted_depth [b, H, W] on `backend`."""
-    name = resolve("depth", backend, device)
+    name = resolve("depth", backend, device, dtype=next(model.parameters()).dtype)
     if name == "compile":  # one graph per batch size met (a slide's new frames, the first fill)
         fast = compiled(model, device, cache)
         return lambda pixel_values: fast(pixel_values=pixel_values).predicted_depth

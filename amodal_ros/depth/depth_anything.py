@@ -46,7 +46,7 @@ class DepthAnythingDepth:
         # frames per call; 0 = auto: 8 on a GPU, 1 on a CPU (where ViT-S at 518 px measured
         # 2.9 s per frame in batches of 5 against 2.1 s one at a time)
         self.batch = batch or (8 if str(device).startswith("cuda") else 1)
-        self.backend = resolve("depth", backend, torch.device(device))
+        self.backend = resolve("depth", backend, torch.device(device), dtype=dtype)
         self.artifacts = ArtifactCache(cache_dir(engine_cache))
         self._predictors: dict[tuple[int, int], object] = {}
 

@@ -99,14 +99,14 @@ def device_name(device: str) -> str:
     return f"CPU {cpu}, {torch.get_num_threads()} torch threads"
 
 
-def _backend_skip_reason(backend: str, device, compile_on: bool) -> str | None:
+def _backend_skip_reason(backend: str, device, dtype, compile_on: bool) -> str | None:
     """Why a backend scenario is left out (it cannot run here, or `compile` was not asked
     for), or None to run it."""
     from amodal_ros.accel.backends import unavailable_reason
 
     if backend == "compile" and not compile_on:
         return "off by default (compiles for minutes); pass --compile"
-    return unavailable_reason(backend, device)
+    return unavailable_reason(backend, device, dtype)
 
 
 def run_bench(args: BenchArgs, log=print) -> dict:
@@ -198,12 +198,12 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             name,
             lambda c=config, n=name: DefaultScenario(n, pipes.with_config(c), stream, publish),
         )
-    torch_device = torch.device(cfg.device)
-    auto = resolve("UNet", "auto", torch_device)
+    torch_device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
+    auto = resolve("UNet", "auto", torch_device, dtype=dtype)
     for backend in BACKENDS:
         if backend == auto:
             continue
-        reason = _backend_skip_reason(backend, torch_device, args.compile)
+        reason = _backend_skip_reason(backend, torch_device, dtype, args.compile)
         if reason:
             skipped[f"UNet {backend}"] = reason
             continue
@@ -226,7 +226,7 @@ def run_bench(args: BenchArgs, log=print) -> dict:
         for backend in DEPTH_BACKENDS:
             if backend == pipes.depth.backend:  # auto's choice: the default scenario runs it
                 continue
-            reason = _backend_skip_reason(backend, torch_device, args.compile)
+            reason = _backend_skip_reason(backend, torch_device, dtype, args.compile)
             if reason:
                 skipped[f"depth {backend}"] = reason
                 continue

@@ -3,6 +3,7 @@ TensorRT where a GPU and tensorrt are present."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import subprocess
@@ -173,6 +174,24 @@ def test_auto_picks_the_first_available_and_logs_it(caplog):
     assert backends.resolve("UNet", "auto", CPU) == "eager"  # measured fastest on a CPU
     if backends.unavailable_reason("onnxruntime", CPU) is None:
         assert backends.resolve("depth", "auto", CPU) == "onnxruntime"
+
+
+def test_a_bfloat16_model_is_never_sent_to_onnxruntime(components12):
+    """ONNX's Conv takes no bfloat16: asked for, onnxruntime is refused with the reason (the
+    export once failed inside onnxruntime with a traceback); auto's depth choice on a CPU
+    skips it."""
+    unet = copy.deepcopy(components12.unet).to(torch.bfloat16)
+    with pytest.raises(BackendUnavailableError, match="onnxruntime does not run bfloat16"):
+        backends.unet_predictor(unet, None, "onnxruntime", CPU, None)
+    with pytest.raises(BackendUnavailableError, match="onnxruntime does not run bfloat16"):
+        DepthAnythingDepth(
+            build_depth_anything("tiny"), dtype=torch.bfloat16, backend="onnxruntime"
+        )
+    assert backends.resolve("depth", "auto", CPU, dtype=torch.bfloat16) == "eager"
+    frames = np.random.default_rng(0).integers(0, 255, (2, 20, 30, 3), dtype=np.uint8)
+    depth = DepthAnythingDepth(build_depth_anything("tiny"), input_size=28, dtype=torch.bfloat16)
+    assert depth.backend == "eager"
+    assert np.isfinite(depth.inverse_depth(frames)).all()
 
 
 def test_artifact_cache_builds_once_per_key(tmp_path):
