@@ -217,6 +217,15 @@ def pooled_psnr_ssim(errors: list[tuple[float, float, int]]) -> tuple[float, flo
     return (float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))), ssim / pixels
 
 
+COMPLETION_SCORES = (  # what `completion_scores` reports: the scores a stage-2 rule may name
+    "completion_psnr_db",
+    "completion_ssim",
+    "completion_psnr_found_db",
+    "completion_coverage",
+    "completion_psnr_coverage_bound_db",
+)
+
+
 def completion_scores(pairs: list[tuple[tuple, tuple | None]]) -> dict[str, float]:
     """The completion columns of `eval` from each window's (`completion_errors` over the whole
     hidden region, the same over the part the predicted mask covers or None).
@@ -232,13 +241,9 @@ def completion_scores(pairs: list[tuple[tuple, tuple | None]]) -> dict[str, floa
     # the missed pixels' squared error (white whatever stage 2 paints), over every hidden pixel
     missed = max(sum(every[0] for every, _ in pairs) - sum(f[0] for f in found), 0.0)
     bound, _ = pooled_psnr_ssim([(missed, 0.0, hidden)])
-    return {
-        "completion_psnr_db": psnr,
-        "completion_ssim": ssim,
-        "completion_psnr_found_db": pooled_psnr_ssim(found)[0] if found else float("nan"),
-        "completion_coverage": 100.0 * sum(f[2] for f in found) / hidden,
-        "completion_psnr_coverage_bound_db": bound,
-    }
+    found_psnr = pooled_psnr_ssim(found)[0] if found else float("nan")
+    coverage = 100.0 * sum(f[2] for f in found) / hidden
+    return dict(zip(COMPLETION_SCORES, (psnr, ssim, found_psnr, coverage, bound)))
 
 
 def psnr_ssim_in_region(

@@ -267,6 +267,35 @@ def _run_model(clip, processor):
     return predictions, confidence, topk, completion
 
 
+def validation_completion_scores(
+    completion: str,
+    masks: str,
+    start: int,
+    count: int,
+    settings: dict[str, str | int] | None = None,
+) -> dict[str, float]:
+    """Stage 2's completion scores (metrics.COMPLETION_SCORES) of the student `completion`
+    filling the masks of the stage-1 student `masks`, both under preset realtime (and
+    `settings`) as the node runs them, on validation clips start..start+count-1, one window
+    each: what a stage-2 shipping rule scores (`amodal_ros.train.judge`)."""
+    from tqdm.auto import tqdm
+
+    from amodal_ros.data.scenes import make_scene, split_seeds
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    config = InferenceConfig(preset="realtime", **(settings or {}))
+    stream = StreamConfig(checkpoint=masks, completion_checkpoint=completion, publish_frames="new")
+    processor = WindowProcessor.from_config(stream, config)
+    pairs = []
+    for seed in tqdm(split_seeds("val", count, start), desc="completions", unit="clip"):
+        pairs.extend(_run_model(make_scene(seed, num_frames=config.num_frames), processor)[3])
+    if processor.errors:
+        raise ProcessingError(f"{processor.errors} window(s) failed; see the log above")
+    if not pairs:
+        raise ProcessingError(f"validation clips {start}-{start + count - 1} hide nothing")
+    return completion_scores(pairs)
+
+
 def by_family(windows: dict[str, list], families: list[str]) -> dict[str, dict]:
     """{family: {"windows": n, method: {"mIoU", "mIoU_occ_all"}}}: where each method's hidden
     parts succeed and fail (thin and concave shapes fail first), from the per-window scores

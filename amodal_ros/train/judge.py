@@ -13,6 +13,11 @@ JSON under the run's `scores/` (keyed by its weights and defaults; commit them),
 can score the shipped student while the run trains and the next one only the run's final
 weights.
 
+A stage-2 run's rule (`"stage": 2`) judges a completion student: it and the shipped one
+(`shipped`, embedded/student2) each fill the masks of the same stage-1 student (`masks`) on
+every `confirm` set, scored by `eval`'s completion scores (`must_rise`, `min_rise` and
+`may_fall` name those); it has no threshold to choose and no mask bars.
+
 Usage, from the project root:
     python -m amodal_ros.train.judge runs/NAME train_out/NAME/final
     python -m amodal_ros.train.judge runs/NAME --shipped-only   # ahead of time
@@ -31,15 +36,22 @@ from pathlib import Path
 PLAN = "plan.json"
 
 
+STAGE_ONE_ONLY = ("shipped_threshold", "candidates", "choice", "stray_max", "area_max")
+
+
 @dataclass(frozen=True)
 class Rule:
-    """A run's shipping rule (`plan.json`'s "rule"); clip ranges are (start, count)."""
+    """A run's shipping rule (`plan.json`'s "rule"); clip ranges are (start, count). A
+    stage-1 rule chooses a threshold among `candidates` on the `choice` clips; a stage-2 rule
+    compares completions of the stage-1 student `masks`."""
 
     shipped: str
-    shipped_threshold: int
-    candidates: tuple[int, ...]
-    choice: tuple[int, int]
     confirm: tuple[tuple[int, int], ...]
+    stage: int = 1
+    masks: str = ""
+    shipped_threshold: int = 0
+    candidates: tuple[int, ...] = ()
+    choice: tuple[int, int] = (0, 0)
     must_rise: tuple[str, ...] = ("mIoU_occ", "mIoU_occ_all")
     may_fall: dict[str, float] = field(
         default_factory=lambda: {"mIoU": 0.5, "mIoU_occ_all_newest": 1.0}
@@ -51,17 +63,33 @@ class Rule:
 
     @classmethod
     def of(cls, raw: dict) -> Rule:
-        """The rule from its JSON form; a key the rule does not know, a score the evaluation
-        does not report, or a run setting the sweep does not take, is an error when the plan
-        is read, not after the scoring."""
+        """The rule from its JSON form; a key the rule does not know (or not at its stage), a
+        score the evaluation does not report, or a run setting the sweep does not take, is an
+        error when the plan is read, not after the scoring."""
         from amodal_ros.core.config import model_settings
         from amodal_ros.eval.calibrate import SWEPT
-        from amodal_ros.eval.metrics import mean_scores
+        from amodal_ros.eval.metrics import COMPLETION_SCORES, mean_scores
 
         unknown = set(raw) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"{PLAN}: unknown rule keys {sorted(unknown)}")
-        names = set(mean_scores([]))
+        stage = raw.get("stage", 1)
+        if stage == 1:
+            needed, refused = {"shipped_threshold", "candidates", "choice"}, {"masks"}
+            names = set(mean_scores([]))
+        elif stage == 2:  # the same masks on both sides (settings would change them too)
+            needed = {"masks", "must_rise", "may_fall"}
+            refused = {*STAGE_ONE_ONLY, "run_settings"}
+            names = set(COMPLETION_SCORES)
+        else:
+            raise ValueError(f"{PLAN}: stage must be 1 (masks) or 2 (completions), got {stage!r}")
+        missing, extra = sorted(needed - set(raw)), sorted(refused & set(raw))
+        if missing or extra:
+            raise ValueError(
+                f"{PLAN}: a stage-{stage} rule needs {sorted(needed)}"
+                + (f" (missing {missing})" if missing else "")
+                + (f" and takes no {extra}" if extra else "")
+            )
         for key in ("must_rise", "min_rise", "may_fall"):
             unscored = sorted(set(raw.get(key, ())) - names)
             if unscored:
@@ -73,8 +101,8 @@ class Rule:
             settings = model_settings(raw.get("run_settings", {}), leave_out=SWEPT)
         except ValueError as err:
             raise ValueError(f"{PLAN}: run_settings: {err}") from None
-        tuples = {"choice": tuple(raw["choice"]), "confirm": tuple(map(tuple, raw["confirm"]))}
-        tuples |= {k: tuple(raw[k]) for k in ("candidates", "must_rise") if k in raw}
+        tuples = {"confirm": tuple(map(tuple, raw["confirm"]))}
+        tuples |= {k: tuple(raw[k]) for k in ("choice", "candidates", "must_rise") if k in raw}
         return cls(**{**raw, **tuples, "run_settings": settings})
 
 
@@ -106,6 +134,8 @@ def failures(run: dict, shipped: dict, rule: Rule) -> list[str]:
         for key, margin in rule.may_fall.items()
         if not run[key] >= shipped[key] - margin
     ]
+    if rule.stage == 2:  # the same masks on both sides
+        return broken
     if not run["stray_share"] <= rule.stray_max:
         broken.append(f"stray {run['stray_share']:.2f} % over {rule.stray_max}")
     if not run["area_ratio_median"] <= rule.area_max:
@@ -124,25 +154,50 @@ def scores(
     """{threshold: mean scores} of `checkpoint` (preset realtime, with `settings` over its
     defaults) on validation `clips`, read from `folder` when scored before, else scored and
     kept there."""
-    name = f"{'shipped' if checkpoint == shipped else 'run'}-{model_id(checkpoint, settings)}"
-    path = kept_path(folder, name, clips, thresholds)
-    if path.is_file():
-        return {int(t): s for t, s in json.loads(path.read_text())["scores"].items()}
-    from amodal_ros.core.staging import staged_path
     from amodal_ros.eval.calibrate import validation_scores
 
-    result = validation_scores(checkpoint, "realtime", clips[0], clips[1], thresholds, settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{'shipped' if checkpoint == shipped else 'run'}-{model_id(checkpoint, settings)}"
+    path = kept_path(folder, name, clips, thresholds)
+    kept = _kept(
+        path,
+        lambda: validation_scores(checkpoint, "realtime", *clips, thresholds, settings),
+        {"checkpoint": checkpoint, "settings": settings or {}},
+    )
+    return {int(t): s for t, s in kept.items()}
+
+
+def completion_scores(checkpoint: str, clips: tuple[int, int], folder: Path, rule: Rule):
+    """Stage 2's completion scores of `checkpoint` filling `rule.masks`'s masks on validation
+    `clips`, read from `folder` when scored before, else scored and kept there."""
+    from amodal_ros.eval.run import validation_completion_scores
+
+    side = "shipped" if checkpoint == rule.shipped else "run"
+    name = f"{side}-{model_id(checkpoint)}-masks-{model_id(rule.masks)}"
+    return _kept(
+        kept_path(folder, name, clips),
+        lambda: validation_completion_scores(checkpoint, rule.masks, *clips),
+        {"checkpoint": checkpoint, "masks": rule.masks},
+    )
+
+
+def _kept(path: Path, score, about: dict) -> dict:
+    """The "scores" kept at `path`, or `score()`'s, kept there with `about` beside them."""
+    if path.is_file():
+        return json.loads(path.read_text())["scores"]
+    from amodal_ros.core.staging import staged_path
+
+    result = score()
+    path.parent.mkdir(parents=True, exist_ok=True)
     with staged_path(path) as staged:
-        kept = {"checkpoint": checkpoint, "settings": settings or {}, "scores": result}
-        staged.write_text(json.dumps(kept, indent=1))
+        staged.write_text(json.dumps({**about, "scores": result}, indent=1))
     return result
 
 
-def kept_path(folder: Path, name: str, clips: tuple[int, int], thresholds) -> Path:
-    """Where `scores` keeps model `name`'s scores on validation `clips` (start, count) at
-    `thresholds`: one file per model, clip set and threshold list."""
-    return folder / f"{name}_val{_clip_range(clips)}_{'-'.join(map(str, thresholds))}.json"
+def kept_path(folder: Path, name: str, clips: tuple[int, int], thresholds=()) -> Path:
+    """Where model `name`'s scores on validation `clips` (start, count) are kept: one file per
+    model, clip set and threshold list (none for completions)."""
+    swept = f"_{'-'.join(map(str, thresholds))}" if thresholds else ""
+    return folder / f"{name}_val{_clip_range(clips)}{swept}.json"
 
 
 def _clip_range(clips: tuple[int, int]) -> str:
@@ -167,6 +222,8 @@ def model_id(checkpoint: str, settings: dict[str, str | int] | None = None) -> s
 def verdict(rule: Rule, final: str, folder: Path) -> dict:
     """The rule applied to the run's final checkpoint: its threshold, each confirmation set's
     scores and failures, and whether it ships."""
+    if rule.stage == 2:
+        return _completion_verdict(rule, final, folder)
     choice = scores(final, rule.choice, rule.candidates, folder, rule.shipped, rule.run_settings)
     threshold = max(rule.candidates, key=lambda t: _or_lowest(choice[t]["mIoU"]))
     result: dict = {
@@ -183,6 +240,22 @@ def verdict(rule: Rule, final: str, folder: Path) -> dict:
             "run": run,
             "shipped": old[rule.shipped_threshold],
             "failures": failures(run, old[rule.shipped_threshold], rule),
+        }
+    result["ships"] = not any(s["failures"] for s in result["sets"].values())
+    return result
+
+
+def _completion_verdict(rule: Rule, final: str, folder: Path) -> dict:
+    """A stage-2 rule applied: each confirmation set's completion scores of the run and the
+    shipped student, on the same masks, and whether it ships (no threshold: None)."""
+    result: dict = {"threshold": None, "settings": {}, "masks": rule.masks, "sets": {}}
+    for clips in rule.confirm:
+        run = completion_scores(final, clips, folder, rule)
+        old = completion_scores(rule.shipped, clips, folder, rule)
+        result["sets"][f"val {_clip_range(clips)}"] = {
+            "run": run,
+            "shipped": old,
+            "failures": failures(run, old, rule),
         }
     result["ships"] = not any(s["failures"] for s in result["sets"].values())
     return result
@@ -220,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     folder = ns.run_folder / "scores"
     if ns.shipped_only:
         for clips in rule.confirm:
-            scores(rule.shipped, clips, (rule.shipped_threshold,), folder, rule.shipped)
+            if rule.stage == 2:
+                completion_scores(rule.shipped, clips, folder, rule)
+            else:
+                scores(rule.shipped, clips, (rule.shipped_threshold,), folder, rule.shipped)
         return 0
     if not ns.final or not (Path(ns.final) / "model_index.json").is_file():
         parser.error("give the run's final checkpoint folder (its final weights only)")

@@ -122,6 +122,8 @@ def ship_student(
             if verdict:
                 choice["verdict"] = verdict
             report[name]["threshold_choice"] = choice
+        elif verdict:  # a stage-2 rule's: it chooses no threshold
+            report[name]["verdict"] = verdict
         if defaults:
             _set_defaults(work / name, defaults)
             report[name]["defaults_chosen"] = dict(defaults)

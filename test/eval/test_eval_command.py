@@ -97,6 +97,24 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
     assert main([*args, str(published_folder)]) == 2
 
 
+def test_a_stage2_rule_scores_the_completions_eval_reports(tmp_path):
+    """What a stage-2 shipping rule scores on validation clips (`validation_completion_scores`)
+    is `eval`'s student-1 completion row on the same clips: one path through the models."""
+    from amodal_ros.eval.metrics import COMPLETION_SCORES
+    from amodal_ros.eval.run import validation_completion_scores
+
+    out = tmp_path / "eval"
+    args = ["eval", "--out", str(out), "--split", "val", "--start", "3", "--clips", "3"]
+    args += ["--num-frames", "4", "--no-progress", "--checkpoint", "", "--examples", "0"]
+    args += ["--student-checkpoint", "tiny", "--completion-checkpoint", "tiny"]
+    assert main([*args, "--student-steps", "1"]) == 0
+    row = json.loads((out / "results.json").read_text())["results"]["student-1"]
+    scored = validation_completion_scores("tiny", "tiny", 3, 3, {"num_frames": 4})
+    assert list(scored) == list(COMPLETION_SCORES)
+    assert scored == pytest.approx({key: row[key] for key in COMPLETION_SCORES})
+    assert 0 < scored["completion_coverage"] <= 100
+
+
 def test_eval_reads_clip_folders(tmp_path, capsys):
     for seed in (3, 4, 5):
         write_clip_folder(

@@ -93,6 +93,71 @@ def test_the_verdict_chooses_on_the_choice_clips_and_needs_every_confirmation_se
     assert result["ships"] is False
 
 
+STAGE2 = {
+    "stage": 2,
+    "shipped": "s2",
+    "masks": "m",
+    "confirm": [[10, 3], [20, 3]],
+    "must_rise": ["completion_psnr_found_db"],
+    "may_fall": {"completion_ssim": 0.01},
+}
+COMPLETIONS = {
+    "completion_psnr_db": 12.0,
+    "completion_ssim": 0.50,
+    "completion_psnr_found_db": 14.0,
+    "completion_coverage": 80.0,
+    "completion_psnr_coverage_bound_db": 14.7,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"candidates": [400]}, "takes no \\['candidates'\\]"),  # no threshold to choose
+        ({"stray_max": 2.0}, "takes no \\['stray_max'\\]"),  # the masks are the same
+        ({"run_settings": {"initial_noise": "zeros"}}, "takes no \\['run_settings'\\]"),
+        ({"masks": None}, "missing \\['masks'\\]"),
+        ({"must_rise": ["mIoU"]}, "must_rise names scores .* \\['mIoU'\\]"),
+        ({"stage": 3}, "stage must be 1 \\(masks\\) or 2"),
+    ],
+)
+def test_a_stage2_rule_names_completion_scores_and_nothing_of_the_masks(change, says):
+    raw = {k: v for k, v in {**STAGE2, **change}.items() if v is not None}
+    with pytest.raises(ValueError, match=says):
+        Rule.of(raw)
+    assert Rule.of(STAGE2).must_rise == ("completion_psnr_found_db",)
+    with pytest.raises(ValueError, match="missing \\['choice'\\]"):  # stage 1 still chooses
+        Rule.of({k: v for k, v in _rule_json().items() if k != "choice"})
+
+
+def test_a_stage2_verdict_compares_completions_of_the_same_masks(tmp_path):
+    shipped = _checkpoint(tmp_path / "shipped", b"old")
+    final = _checkpoint(tmp_path / "final", b"new")
+    masks = _checkpoint(tmp_path / "masks", b"masks")
+    rule = Rule.of({**STAGE2, "shipped": shipped, "masks": masks})
+    scores = tmp_path / "scores"
+    scores.mkdir()
+    run, old = (
+        f"{side}-{model_id(c)}-masks-{model_id(masks)}"
+        for side, c in (("run", final), ("shipped", shipped))
+    )
+
+    def keep(name, clips, kept):
+        kept_path(scores, name, clips).write_text(json.dumps({"scores": kept}))
+
+    for clips in rule.confirm:
+        keep(old, clips, COMPLETIONS)
+    keep(run, (10, 3), {**COMPLETIONS, "completion_psnr_found_db": 15.0, "completion_ssim": 0.495})
+    keep(run, (20, 3), {**COMPLETIONS, "completion_psnr_found_db": 14.5, "completion_ssim": 0.48})
+    result = verdict(rule, final, scores)  # every score kept: no model runs
+    assert result["threshold"] is None and result["masks"] == masks
+    assert result["sets"]["val 10-12"]["failures"] == []
+    assert result["sets"]["val 20-22"]["failures"] == [
+        "completion_ssim 0.48 more than 0.01 below 0.50"
+    ]
+    assert result["ships"] is False
+
+
 def test_a_verdict_needs_the_runs_final_checkpoint(tmp_path, capsys):
     plan = {"distill": ["--steps", "1"], "rule": _rule_json()}
     (tmp_path / "plan.json").write_text(json.dumps(plan))

@@ -213,6 +213,38 @@ def test_a_carried_runs_student_ships_as_its_rule_decided_and_only_if_it_passed(
     )
 
 
+def test_a_stage2_runs_student_ships_as_student2_with_its_verdict(tmp_path):
+    """A stage-2 rule ships a completion student with no threshold: the verdict (the same
+    masks under both students) is recorded as the student's, its defaults untouched."""
+    from amodal_ros.train.judge import kept_path, model_id
+
+    dest, shipped = tmp_path / "embedded", _student(tmp_path, "shipped", 3, stage=2) / "final"
+    distill, masks = _student(tmp_path, "distill", 4, stage=2), _student(tmp_path, "masks", 5)
+    rule = {
+        "stage": 2,
+        "shipped": str(shipped),
+        "masks": str(masks / "final"),
+        "confirm": [[10, 3]],
+        "must_rise": ["completion_psnr_found_db"],
+        "may_fall": {"completion_ssim": 0.01},
+    }
+    run = tmp_path / "runs" / "name"
+    (run / "scores").mkdir(parents=True)
+    (run / "plan.json").write_text(json.dumps({"distill": ["--steps", "1"], "rule": rule}))
+    old = {"completion_psnr_db": 12.0, "completion_ssim": 0.5, "completion_psnr_found_db": 14.0}
+    old |= {"completion_coverage": 80.0, "completion_psnr_coverage_bound_db": 14.7}
+    tail = f"-masks-{model_id(rule['masks'])}"
+    for side, folder, found in (("shipped", shipped, 14.0), ("run", distill / "final", 14.6)):
+        kept = kept_path(run / "scores", f"{side}-{model_id(str(folder))}{tail}", (10, 3))
+        kept.write_text(json.dumps({"scores": {**old, "completion_psnr_found_db": found}}))
+    given = ["--student", str(distill), "--judged-by", str(run), "--dest", str(dest)]
+    assert main(given) == 0
+    report = json.loads((dest / "TRAINING.json").read_text())["student2"]
+    assert report["verdict"]["ships"] and report["verdict"]["masks"] == rule["masks"]
+    assert "threshold_choice" not in report
+    assert (dest / "student2" / "unet").is_dir() and not (dest / "student1").exists()
+
+
 def test_a_checkpoint_without_its_weights_is_refused_and_the_shipped_one_kept(tmp_path):
     """A half-unpacked run (configs, no UNet weights) never replaces a shipped folder."""
     from amodal_ros.core.errors import CheckpointError
