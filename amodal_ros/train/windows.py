@@ -96,7 +96,9 @@ class WindowRenderer:
         Synthetic scenes render every object unoccluded (`appearance`), so each one is a fully
         visible source object; this clip's amodal tracks (its own among them, so a clip of one
         target still has occluders), shifted with wrap-around, are pasted over it until it is
-        hidden enough (amodal_ros.data.pairs.make_pair)."""
+        hidden enough (amodal_ros.data.pairs.make_pair). Every object of a scene is tried
+        before another scene is drawn: a scene costs most of an item, and most objects are
+        too large for the tracks to hide enough of them."""
         from amodal_ros.data.pairs import make_pair
         from amodal_ros.pipeline.preprocess import mask_pixels, modal_rgb_pixels
 
@@ -104,24 +106,23 @@ class WindowRenderer:
         while True:
             clip = self.scene(rng)
             ids = [i for i in clip.target_ids if clip.amodal[i].any()]
-            if not ids:
-                continue
-            i = ids[int(rng.integers(len(ids)))]
-            look = clip.appearance[i]
-            noise = rng.normal(0.0, 4.0, look[..., :3].shape)  # the scene's sensor noise
-            rgb = np.clip(look[..., :3] + noise, 0, 255).astype(np.uint8)
-            amodal = clip.amodal[i]
-            tracks = [
-                np.roll(clip.amodal[j], _shift(rng, amodal.shape), (1, 2)) for j in clip.amodal
-            ]
-            pair = make_pair(rgb, amodal, amodal, tracks, rng)
-            if pair is None:
-                continue
-            modal_rgb = modal_rgb_pixels(pair.rgb, pair.modal, cfg.height, cfg.width)
-            whole = modal_rgb_pixels(look[..., :3], amodal, cfg.height, cfg.width)
-            amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
-            visible = mask_pixels(pair.modal, cfg.height, cfg.width, cfg.mask_resize)
-            return whole, [modal_rgb, amodal_px], modal_rgb, visible
+            for i in rng.permutation(ids):
+                amodal = clip.amodal[i]
+                tracks = [
+                    np.roll(clip.amodal[j], _shift(rng, amodal.shape), (1, 2))
+                    for j in clip.amodal
+                ]
+                look = clip.appearance[i][..., :3]
+                pair = make_pair(look, amodal, amodal, tracks, rng)
+                if pair is None:
+                    continue
+                noise = rng.normal(0.0, 4.0, look.shape)  # the scene's sensor noise
+                rgb = np.clip(look + noise, 0, 255).astype(np.uint8)
+                modal_rgb = modal_rgb_pixels(rgb, pair.modal, cfg.height, cfg.width)
+                whole = modal_rgb_pixels(look, amodal, cfg.height, cfg.width)
+                amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
+                visible = mask_pixels(pair.modal, cfg.height, cfg.width, cfg.mask_resize)
+                return whole, [modal_rgb, amodal_px], modal_rgb, visible
 
 
 def hidden_share(amodal: np.ndarray, visible: np.ndarray) -> np.ndarray:
