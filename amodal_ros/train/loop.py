@@ -155,6 +155,24 @@ def train(config: TrainConfig) -> dict:
     if distillation is None:
         batches = _Batches(components, _data_config(config, components), accelerator.device, slots)
 
+    def publish(name: str) -> None:
+        """The trained model (its weight average, where the run keeps one) written as the
+        published checkpoint OUT/`name`."""
+        trained = accelerator.unwrap_model(model)
+        with average.swapped_in() if average else contextlib.nullcontext():
+            if config.stage == "vae":
+                components.vae = trained
+                if not keep_latents:  # a new latent space: unit variance again
+                    fit_scaling_factor(trained, batches, np.random.default_rng(config.seed))
+            else:
+                components.unet = trained
+            if config.stage == "distill":
+                defaults = student_defaults(config, components)
+            else:
+                defaults = trained_defaults(config)
+            with staged_path(out / name) as folder:
+                save_published_layout(components, folder, defaults)
+
     losses = []
     started = time.perf_counter()
     session = uuid.uuid4().hex[:8]  # this call's entry in timing.json
@@ -231,25 +249,11 @@ def train(config: TrainConfig) -> dict:
                     seconds = time.perf_counter() - started
                     windows_s = batches.seconds if batches is not None else None
                     _log_timing(out / "timing.json", done - start, seconds, session, windows_s)
-                    trained = accelerator.unwrap_model(model)
-                    published = average.swapped_in() if average else contextlib.nullcontext()
-                    with published:  # the weight average, where the run keeps one
-                        if config.stage == "vae":
-                            components.vae = trained
-                            if not keep_latents:  # a new latent space: unit variance again
-                                rng = np.random.default_rng(config.seed)
-                                fit_scaling_factor(trained, batches, rng)
-                        else:
-                            components.unet = trained
-                        name = "final" if done == config.steps else f"checkpoint-{done}"
-                        if config.stage == "distill":
-                            defaults = student_defaults(config, components)
-                        else:
-                            defaults = trained_defaults(config)
-                        with staged_path(out / name) as folder:
-                            save_published_layout(components, folder, defaults)
+                    publish("final" if done == config.steps else f"checkpoint-{done}")
                     _swap_in_state(out)  # last: the state never runs ahead of the checkpoint
                 accelerator.wait_for_everyone()
+        if main and start >= config.steps and not (out / "final" / "model_index.json").is_file():
+            publish("final")  # a state carried at its last step, without its checkpoint
     return {
         "steps": config.steps,
         "final": str(out / "final"),

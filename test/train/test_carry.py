@@ -155,6 +155,25 @@ def test_a_carried_state_continues_the_run_as_if_it_never_stopped(tmp_path):
     assert all(torch.equal(ended[k], v) for k, v in never_stopped.items())
 
 
+def test_a_state_carried_at_its_last_step_publishes_the_final_checkpoint(tmp_path):
+    """A finished run carried as its state (to be judged or shipped elsewhere) has no
+    checkpoint beside it: continuing it trains nothing and writes the final checkpoint, the
+    same weights as the run's own (it once said where the student was and wrote nothing)."""
+    from amodal_ros.train.carry import unpack
+    from amodal_ros.train.carry_state import pack_state
+
+    finished = train_tiny(tmp_path, "finished", 1)
+    pack_state(finished, tmp_path / "packed", shard_mib=1.0)
+    moved = tmp_path / "moved"
+    unpack(tmp_path / "packed", moved)
+    assert not (moved / "final").exists()
+    assert main(["train", str(moved / "train_config.json"), "--out", str(moved)]) == 0
+    unet = "unet/diffusion_pytorch_model.safetensors"
+    made, own = _weights(moved / "final")[unet], _weights(finished / "final")[unet]
+    assert made.keys() == own.keys() and all(torch.equal(made[k], v) for k, v in own.items())
+    assert (moved / "loss.csv").read_text() == (finished / "loss.csv").read_text()
+
+
 def test_a_state_is_carried_whole_or_not_at_all(tmp_path):
     """No save to carry, a file train could not resume from elsewhere, a run folder that
     already holds a run: each is an error naming it, and nothing is written."""
