@@ -109,8 +109,7 @@ class WindowRenderer:
             for i in rng.permutation(ids):
                 amodal = clip.amodal[i]
                 tracks = [
-                    np.roll(clip.amodal[j], _shift(rng, amodal.shape), (1, 2))
-                    for j in clip.amodal
+                    np.roll(clip.amodal[j], _shift(rng, amodal.shape), (1, 2)) for j in clip.amodal
                 ]
                 look = clip.appearance[i][..., :3]
                 pair = make_pair(look, amodal, amodal, tracks, rng)
