@@ -36,7 +36,8 @@ from pathlib import Path
 PLAN = "plan.json"
 
 
-STAGE_ONE_ONLY = ("shipped_threshold", "candidates", "choice", "stray_max", "area_max")
+STAGE_ONE_NEEDED = ("shipped_threshold", "candidates", "choice")  # its threshold choice
+STAGE_ONE_ONLY = (*STAGE_ONE_NEEDED, "stray_max", "area_max")  # and its mask bars
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Rule:
             raise ValueError(f"{PLAN}: unknown rule keys {sorted(unknown)}")
         stage = raw.get("stage", 1)
         if stage == 1:
-            needed, refused = {"shipped_threshold", "candidates", "choice"}, {"masks"}
+            needed, refused = set(STAGE_ONE_NEEDED), {"masks"}
             names = set(mean_scores([]))
         elif stage == 2:  # the same masks on both sides (settings would change them too)
             needed = {"masks", "must_rise", "may_fall"}
