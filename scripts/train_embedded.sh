@@ -57,3 +57,11 @@ scripts/with_env.sh python -m amodal_ros.train.judge runs/student1_64x128 \
   train_out/student1_64x128/final
 scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_64x128 \
   --judged-by runs/student1_64x128
+
+# 8. then 500 steps more at 64x128 in bf16 (about 1 h 15 min on 2 CPU cores), judged by rule N
+# and shipped as it decided (threshold 400; its run: runs/student1_64x128_bf16)
+OUT=train_out/student1_64x128_bf16 bash runs/run.sh student1_64x128_bf16
+scripts/with_env.sh python -m amodal_ros.train.judge runs/student1_64x128_bf16 \
+  train_out/student1_64x128_bf16/final
+scripts/with_env.sh python -m amodal_ros.train.ship --student train_out/student1_64x128_bf16 \
+  --judged-by runs/student1_64x128_bf16
