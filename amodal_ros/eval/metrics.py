@@ -187,6 +187,14 @@ def _percent(values: np.ndarray) -> float:
     return 100.0 * float(values.mean()) if len(values) else float("nan")
 
 
+def as_shown(rgba: np.ndarray) -> np.ndarray:
+    """[..., 3] uint8: a completion ([..., 4] RGBA) as a user sees it, its RGB where its alpha
+    (the predicted amodal mask) is set and white elsewhere. The decoder paints past the mask
+    too, but nothing shows that, so a hidden pixel the mask misses counts as white whatever
+    stage 2 paints."""
+    return np.where(rgba[..., 3:] > 0, rgba[..., :3], np.uint8(255))
+
+
 def completion_errors(
     pred: np.ndarray, gt: np.ndarray, region: np.ndarray, inside: np.ndarray
 ) -> tuple[float, float, int] | None:

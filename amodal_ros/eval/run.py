@@ -28,6 +28,7 @@ from amodal_ros.core.errors import ProcessingError
 from amodal_ros.core.staging import staged_path
 from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
+    as_shown,
     average_precision,
     box_detections,
     completion_errors,
@@ -257,7 +258,7 @@ def _run_model(clip, processor):
             gt = clip.amodal[i]
             topk.append(max(np.nanmean(frame_iou(s, gt)) for s in samples))
         if objects[0].completion is not None:
-            rgb = np.stack([o.completion[..., :3] for o in objects])
+            rgb = as_shown(np.stack([o.completion for o in objects]))
             hidden = occluded_region(clip.visible[i], clip.amodal[i])
             truth = clip.appearance[i][..., :3]
             errors = completion_errors(rgb, truth, hidden, clip.amodal[i])

@@ -115,6 +115,35 @@ def test_a_stage2_rule_scores_the_completions_eval_reports(tmp_path):
     assert 0 < scored["completion_coverage"] <= 100
 
 
+def test_a_hidden_pixel_the_mask_misses_is_scored_white_whatever_stage_2_paints():
+    """`eval` scores a completion as the node shows it, through its alpha (the predicted
+    mask): what the decoder paints past the mask is never seen, so on the hidden pixels the
+    mask misses the error is white's, the same behind any stage 2 (a true coverage bound)."""
+    from amodal_ros.core.config import InferenceConfig, StreamConfig
+    from amodal_ros.eval.metrics import completion_errors, occluded_region
+    from amodal_ros.eval.run import _run_model
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    config = InferenceConfig(preset="realtime", num_frames=4, height=32, width=64)
+    stream = StreamConfig(checkpoint="tiny", completion_checkpoint="tiny", publish_frames="new")
+    processor = WindowProcessor.from_config(stream, config)
+    missed_pixels = 0
+    for seed in split_seeds("val", 6):
+        clip = make_scene(seed, num_frames=4, height=32, width=64)
+        predictions, _, _, pairs = _run_model(clip, processor)
+        hidden = {i: occluded_region(clip.visible[i], clip.amodal[i]) for i in predictions}
+        scored = [i for i in clip.target_ids if clip.modal(i).any() and hidden[i].any()]
+        assert len(pairs) == len(scored)
+        for i, (every, found) in zip(scored, pairs):
+            missed = hidden[i] & ~predictions[i]
+            truth = clip.appearance[i][..., :3]
+            white = completion_errors(np.full_like(truth, 255), truth, missed, clip.amodal[i])
+            expected = 0.0 if white is None else white[0]
+            assert every[0] - (found[0] if found else 0.0) == pytest.approx(expected)
+            missed_pixels += int(missed.sum())
+    assert missed_pixels > 0  # the clips test what they are meant to
+
+
 def test_eval_reads_clip_folders(tmp_path, capsys):
     for seed in (3, 4, 5):
         write_clip_folder(
