@@ -16,7 +16,8 @@ class Window:
 
     Attributes:
         frames: the window's frames, oldest first (`num_frames` of them when `full`).
-        object_ids: objects tracked at the window's newest frame (seen within the timeout).
+        object_ids: objects tracked at the window's newest frame: labelled in one of its frames,
+            or seen within the timeout.
         new_frames: the frames this window answers (the ones a 'new' policy publishes): those
             added since the previous window, ending `held_back` frames before the newest.
         full: False for the partial windows emitted while the buffer fills.
@@ -64,7 +65,9 @@ class WindowBuffer:
 
     Objects are tracked by label id: one that appears late, or vanishes for some frames, keeps
     its place (its absent frames are empty modal masks, the fully occluded case); one unseen for
-    longer than `object_timeout_ns` is dropped and reported by `pop_dropped()`. Memory is bounded
+    longer than `object_timeout_ns`, and in none of the buffered frames, is dropped and reported
+    by `pop_dropped()` (a window answers frames older than its newest one, offline up to a
+    window's length: an object labelled in them keeps its result there). Memory is bounded
     by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards, or one after a
     gap longer than a window, resets the buffer (`StreamFront` flushes the frames still waiting
     first: `restart_cause`): the model reads a window as one stretch of evenly spaced video, and
@@ -114,14 +117,15 @@ class WindowBuffer:
         if self.frames and frame.stamp_ns == self.frames[-1].stamp_ns:
             return None  # the same frame again (a duplicate message)
         if self.restart_cause(frame.stamp_ns):
-            lost = list(self.last_seen)
+            lost = self._dropped + list(self.last_seen)  # ids not popped yet among them
             self.reset()
             self._dropped = lost  # their caches can go: the stream started over
         self.frames.append(frame)
         for object_id in frame.object_ids():
             self.last_seen[object_id] = frame.stamp_ns
+        oldest = self.frames[0].stamp_ns
         for object_id, seen in list(self.last_seen.items()):
-            if frame.stamp_ns - seen > self.object_timeout_ns:
+            if seen < oldest and frame.stamp_ns - seen > self.object_timeout_ns:
                 del self.last_seen[object_id]
                 self._dropped.append(object_id)
         self._since_window += 1

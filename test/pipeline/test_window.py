@@ -167,6 +167,27 @@ def test_an_object_coming_back_within_the_timeout_is_not_dropped():
     assert buf.pop_dropped() == []
 
 
+def test_an_object_labelled_in_an_answered_frame_keeps_its_result_past_the_timeout():
+    # offline, the first window answers frames 0-2 while its newest is 4: object 7, labelled
+    # in frames 0-1 only, has timed out by then, yet it is in the frames being answered
+    buf = WindowBuffer(5, 2, int(1.0 * P), P, hold_back=2)
+    for i in range(5):
+        w = buf.push(frame(i, ids=(1, 7) if i < 2 else (1,)))
+    assert (w.full, w.new_frames, w.object_ids) == (True, 3, (1, 7))
+    assert buf.pop_dropped() == []
+    buf.push(frame(5))
+    w = buf.push(frame(6))  # frames 2-6, answering 3-4: object 7 is in none of them
+    assert w.object_ids == (1,) and buf.pop_dropped() == [7]
+
+
+def test_every_id_dropped_before_a_restart_is_reported():
+    buf = buffer(3, 1, timeout_frames=1.5)
+    for i in range(5):
+        buf.push(frame(i, ids=(1, 2) if i < 2 else (2,)))  # object 1 times out at frame 4
+    buf.push(frame(0, ids=(2,), stamp=P))  # a stamp going back: the stream starts over
+    assert sorted(buf.pop_dropped()) == [1, 2]
+
+
 def test_frames_missing_counts_model_rate_slots_without_a_frame():
     buf = buffer(5, 1)
     for i in (0, 1, 2, 4, 5):  # slot 3 was lost
