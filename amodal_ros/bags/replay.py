@@ -61,7 +61,7 @@ from amodal_ros.core.config import (
 )
 from amodal_ros.core.errors import InputError
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, check_stride
-from amodal_ros.pipeline.window import BACK, GAP
+from amodal_ros.pipeline.window import BACK, GAP, SIZE
 
 log = logging.getLogger("amodal_ros.replay")
 
@@ -486,7 +486,11 @@ class _Replay:
             "messages_read": self.read,
             "frames_synchronised": front.frames_in,
             "frames_sampled": front.frames_sampled,
-            "stream_restarts": {"gap": front.restarts[GAP], "stamp_back": front.restarts[BACK]},
+            "stream_restarts": {
+                "gap": front.restarts[GAP],
+                "stamp_back": front.restarts[BACK],
+                "size": front.restarts[SIZE],
+            },
             "windows": self.windows,
             "windows_model": self.processor.model_windows,
             "frames_with_objects": self.frames_with_objects,

@@ -131,7 +131,7 @@ class StreamFront:
             if self.tracker is not None:  # per-frame ids -> stable track ids
                 frame = replace(frame, labels=self.tracker.update(frame.stamp_ns, frame.labels))
             self.frames_sampled += 1
-            cause = self.buffer.restart_cause(frame.stamp_ns)
+            cause = self.buffer.restart_cause(frame)
             if cause:  # the frames waiting for a stride get their window first
                 windows += self._last_window()
                 self.restarts[cause] += 1

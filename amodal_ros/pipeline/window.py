@@ -42,7 +42,8 @@ class Window:
         return np.stack([f.labels == object_id for f in self.frames])
 
 
-BACK, GAP = "stamp went back", "gap longer than a window"  # why a stream starts over
+# why a stream starts over
+BACK, GAP, SIZE = "stamp went back", "gap longer than a window", "image size changed"
 
 
 def centred_hold_back(num_frames: int, stride: int) -> int:
@@ -68,10 +69,11 @@ class WindowBuffer:
     longer than `object_timeout_ns`, and in none of the buffered frames, is dropped and reported
     by `pop_dropped()` (a window answers frames older than its newest one, offline up to a
     window's length: an object labelled in them keeps its result there). Memory is bounded
-    by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards, or one after a
-    gap longer than a window, resets the buffer (`StreamFront` flushes the frames still waiting
-    first: `restart_cause`): the model reads a window as one stretch of evenly spaced video, and
-    shorter gaps are reported as the window's `frames_missing`.
+    by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards, one after a
+    gap longer than a window, or an image of another size resets the buffer (`StreamFront`
+    flushes the frames still waiting first: `restart_cause`): the model reads a window as one
+    stretch of evenly spaced video of one camera, and shorter gaps are reported as the
+    window's `frames_missing`.
 
     With `hold_back` (offline, where no one waits on an answer; None live) no partial window
     is emitted: the first full window answers the frames before it, by the model instead of
@@ -116,7 +118,7 @@ class WindowBuffer:
         buffer fills (so every early frame is still answered), else None."""
         if self.frames and frame.stamp_ns == self.frames[-1].stamp_ns:
             return None  # the same frame again (a duplicate message)
-        if self.restart_cause(frame.stamp_ns):
+        if self.restart_cause(frame):
             lost = self._dropped + list(self.last_seen)  # ids not popped yet among them
             self.reset()
             self._dropped = lost  # their caches can go: the stream started over
@@ -138,16 +140,20 @@ class WindowBuffer:
         self._emitted_full |= full
         return self._emit(final=False)
 
-    def restart_cause(self, stamp_ns: int) -> str | None:
-        """Why a frame of this stamp starts the stream over, or None when it does not: BACK,
-        it is older than the newest frame (a bag loop, a sim-time reset), or GAP, it comes
-        after more than a window's time without frames (a camera dropout, a seek, a camera
-        slower than a window); pushing it resets the buffer."""
+    def restart_cause(self, frame: Frame) -> str | None:
+        """Why this frame starts the stream over, or None when it does not: BACK, it is older
+        than the newest frame (a bag loop, a sim-time reset), GAP, it comes after more than a
+        window's time without frames (a camera dropout, a seek, a camera slower than a
+        window), or SIZE, its image size differs (the camera's resolution changed: one window
+        cannot stack both); pushing it resets the buffer."""
         if not self.frames:
             return None
-        gap = stamp_ns - self.frames[-1].stamp_ns
+        newest = self.frames[-1]
+        gap = frame.stamp_ns - newest.stamp_ns
         if gap < 0:
             return BACK
+        if frame.labels.shape != newest.labels.shape:
+            return SIZE
         return GAP if self.period_ns > 0 and gap > self.num_frames * self.period_ns else None
 
     def flush(self) -> Window | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
-from amodal_ros.pipeline.window import BACK, GAP
+from amodal_ros.pipeline.window import BACK, GAP, SIZE
 
 try:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -120,7 +120,9 @@ class StreamHealth:
             "input rate depth (Hz)": f"{rates[DEPTH]:.2f}",
             "frames sampled": str(now.sampled),
             "frames rejected": str(now.rejected),
-            "stream restarts (gap / stamp back)": f"{now.restarts[GAP]} / {now.restarts[BACK]}",
+            "stream restarts (gap / stamp back / size)": (
+                f"{now.restarts[GAP]} / {now.restarts[BACK]} / {now.restarts[SIZE]}"
+            ),
             "unmatched messages": str(sum(now.unmatched.values())),
             "model windows": str(now.windows_done - now.passthrough),
             "model window time p50/p95/max (s)": spread(now.model_seconds),
@@ -135,8 +137,16 @@ class StreamHealth:
             "results published": str(now.published),
         }
         level, message = OK, "ok"
-        if new_unmatched or now.dropped > then.dropped or stalled or restarted[GAP]:
-            message = "unmatched or incomplete inputs, dropped windows, or gaps over a window"
+        if (
+            new_unmatched
+            or now.dropped > then.dropped
+            or stalled
+            or restarted[GAP] + restarted[SIZE]
+        ):
+            message = (
+                "unmatched or incomplete inputs, dropped windows, gaps over a window, or an "
+                "image size change"
+            )
             level = WARN
         if now.errors > then.errors:  # a failure in this period; the total is in the values
             failed = now.errors - then.errors
@@ -166,6 +176,12 @@ class StreamHealth:
                 f"the window started over {new[BACK]} time(s) in the last {dt:.1f} s because "
                 "a stamp went back (a bag loop, a sim-time reset, or a publisher with another "
                 "clock)"
+            )
+        if new[SIZE]:
+            warnings.append(
+                f"the window started over {new[SIZE]} time(s) in the last {dt:.1f} s because "
+                "the image size changed (a camera reconfigured to another resolution); the "
+                "frames before the change were answered by their own window"
             )
         return warnings
 

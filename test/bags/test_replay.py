@@ -102,7 +102,7 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
     assert summary["results_written"] == n
     assert summary["skipped"] == {"deserialize": 0, "convert": 0}
     assert set(summary["unmatched"].values()) == {0}
-    assert summary["stream_restarts"] == {"gap": 0, "stamp_back": 0}
+    assert summary["stream_restarts"] == {"gap": 0, "stamp_back": 0, "size": 0}
     assert "window started over: 0 after gaps longer than a window" in replay.format_summary(
         summary
     )

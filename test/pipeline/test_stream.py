@@ -23,7 +23,7 @@ from amodal_ros.pipeline.factory import Pipelines, resolve_depth_source
 from amodal_ros.pipeline.free_space import keep_band
 from amodal_ros.pipeline.processor import WindowProcessor, depth_order
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, StreamFront
-from amodal_ros.pipeline.window import BACK, GAP
+from amodal_ros.pipeline.window import BACK, GAP, SIZE
 
 NUM_FRAMES = 4
 P = 125_000_000  # ns: 8 fps, the default model rate
@@ -344,6 +344,24 @@ def test_a_camera_slower_than_a_window_restarts_it_at_every_frame_and_counts_it(
     assert [len(w.frames) for w in windows] == [1] * 5 and len(results) == 5
     assert {o.reason for r in results for o in r.objects} == {REASON_WINDOW_NOT_FULL}
     assert front.restarts == {GAP: 4}
+
+
+def test_a_camera_changing_resolution_starts_the_window_over_and_every_frame_is_answered(
+    mask_only,
+):
+    def doubled(raw: dict) -> dict:  # the same scene at twice the resolution
+        return {k: np.repeat(np.repeat(v, 2, axis=0), 2, axis=1) for k, v in raw.items()}
+
+    front, processor = make(mask_only, publish_frames="new")
+    frames = [scene(i) for i in range(6)] + [doubled(scene(i)) for i in range(6, 12)]
+    windows, results = run_stream(front, processor, frames)
+    for w in front.flush():
+        results += processor.process(w)
+    assert front.restarts == {SIZE: 1}
+    assert processor.errors == 0  # before: windows mixing both sizes failed to stack
+    assert stamps(results) == [i * P for i in range(12)]
+    assert results[-1].objects[0].amodal.shape == (2 * H, 2 * W)
+    assert {o.reason for r in results[-3:] for o in r.objects} == {REASON_OK}
 
 
 def test_a_stride_longer_than_the_window_is_refused_where_every_frame_is_answered(mask_only):

@@ -219,8 +219,8 @@ def test_a_gap_longer_than_a_window_starts_over_and_a_shorter_one_is_reported():
     buf = buffer(5, 2)  # a window spans 5 periods
     for i in range(6):
         buf.push(frame(i, ids=(3,)))
-    assert buf.restart_cause(10 * P) is None and buf.restart_cause(11 * P) == GAP
-    assert buf.restart_cause(4 * P) == BACK
+    assert buf.restart_cause(frame(10)) is None and buf.restart_cause(frame(11)) == GAP
+    assert buf.restart_cause(frame(4)) == BACK
     w = buf.push(frame(10, ids=(3,)))  # 4 slots lost: still one stretch of video
     assert (w.full, indices(w), w.frames_missing) == (True, [2, 3, 4, 5, 10], 4)
     w = buf.push(frame(16, ids=(3,)))  # 6 periods without a frame: a dropout, a seek

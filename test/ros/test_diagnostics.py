@@ -75,7 +75,10 @@ def test_a_window_started_over_by_gaps_warns_with_the_rate_to_set_and_a_bag_loop
     assert gap.startswith("the window started over 4 time(s) in 5 sampled frame(s)")
     assert "(25 frames at frame_rate 30 = 0.83 s)" in gap and "set frame_rate at or below" in gap
     assert back.startswith("the window started over 1 time(s)") and "stamp went back" in back
-    assert report.level == WARN and report.values["stream restarts (gap / stamp back)"] == "4 / 1"
+    assert (
+        report.level == WARN
+        and report.values["stream restarts (gap / stamp back / size)"] == "4 / 1 / 0"
+    )
     # only what is new is reported; a bag loop alone is no warning level
     report = health.update(Counters(time=10.0, sampled=9, restarts=Counter({GAP: 4, BACK: 2})))
     assert len(report.warnings) == 1 and report.level == OK
