@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
-from amodal_ros.pipeline.window import BACK, GAP
+from amodal_ros.pipeline.window import BACK, GAP, SIZE
 from amodal_ros.ros.diagnostics import ERROR, OK, WARN, Counters, StreamHealth, spread
 
 TOPICS = {RGB: "/cam/rgb", MASKS: "/seg/labels", DEPTH: "/cam/depth"}
@@ -82,6 +82,15 @@ def test_a_window_started_over_by_gaps_warns_with_the_rate_to_set_and_a_bag_loop
     # only what is new is reported; a bag loop alone is no warning level
     report = health.update(Counters(time=10.0, sampled=9, restarts=Counter({GAP: 4, BACK: 2})))
     assert len(report.warnings) == 1 and report.level == OK
+
+
+def test_a_resolution_change_warns_and_says_so():
+    health = StreamHealth(TOPICS, 0.01, start=0.0, frame_rate=8.0, num_frames=25)
+    report = health.update(Counters(time=5.0, sampled=40, restarts=Counter({SIZE: 1})))
+    (warning,) = report.warnings
+    assert warning.startswith("the window started over 1 time(s)") and "image size" in warning
+    assert report.level == WARN
+    assert report.values["stream restarts (gap / stamp back / size)"] == "0 / 0 / 1"
 
 
 def test_spread_of_nothing_yet():
