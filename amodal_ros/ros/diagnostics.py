@@ -113,6 +113,8 @@ class StreamHealth:
             )
         restarted = now.restarts - then.restarts
         warnings += self._restart_warnings(restarted, now.sampled - then.sampled, dt)
+        bad_input = self._input_warnings(then, now, new_rgb, dt)
+        warnings += bad_input
         rates = {k: (now.received[k] - then.received[k]) / dt for k in (RGB, MASKS, DEPTH)}
         values = {
             "input rate rgb (Hz)": f"{rates[RGB]:.2f}",
@@ -142,10 +144,11 @@ class StreamHealth:
             or now.dropped > then.dropped
             or stalled
             or restarted[GAP] + restarted[SIZE]
+            or bad_input
         ):
             message = (
-                "unmatched or incomplete inputs, dropped windows, gaps over a window, or an "
-                "image size change"
+                "silent, unmatched, incomplete or rejected inputs, dropped windows, gaps over a "
+                "window, or an image size change"
             )
             level = WARN
         if now.errors > then.errors:  # a failure in this period; the total is in the values
@@ -183,6 +186,26 @@ class StreamHealth:
                 "the image size changed (a camera reconfigured to another resolution); the "
                 "frames before the change were answered by their own window"
             )
+        return warnings
+
+    def _input_warnings(self, then: Counters, now: Counters, new_rgb: int, dt: float) -> list:
+        """A camera that went silent, frames refused, callbacks that failed: each leaves the
+        node publishing nothing, so each raises the level (the log says which input and why)."""
+        warnings = []
+        if new_rgb == 0:
+            warnings.append(
+                f"no RGB message in the last {dt:.1f} s on {self.inputs[RGB]}: is the camera "
+                "running, and the topic remapped?"
+            )
+        if now.rejected > then.rejected:
+            warnings.append(
+                f"{now.rejected - then.rejected} frame(s) rejected in the last {dt:.1f} s "
+                "(wrong encoding, sizes that disagree, unreadable images: the log names the "
+                "input and the fix)"
+            )
+        failed = now.received["callback_errors"] - then.received["callback_errors"]
+        if failed:
+            warnings.append(f"{failed} callback(s) failed in the last {dt:.1f} s; see the log")
         return warnings
 
     def _stride_hint(self, model_seconds: list[float]) -> str:

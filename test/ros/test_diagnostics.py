@@ -10,6 +10,7 @@ from amodal_ros.pipeline.window import BACK, GAP, SIZE
 from amodal_ros.ros.diagnostics import ERROR, OK, WARN, Counters, StreamHealth, spread
 
 TOPICS = {RGB: "/cam/rgb", MASKS: "/seg/labels", DEPTH: "/cam/depth"}
+LIVE = Counter({RGB: 8, MASKS: 8, DEPTH: 8})  # a period's messages of a live camera
 
 
 def test_model_and_pass_through_windows_are_reported_apart():
@@ -54,13 +55,39 @@ def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
     failed = health.update(Counters(time=3.0, received=Counter({RGB: 20, MASKS: 5}), errors=2))
     assert failed.level == ERROR and "2 window(s) failed in the last 1.0 s" in failed.message
     # no new failure: the status recovers, the total stays in the values
-    later = health.update(Counters(time=4.0, received=Counter({RGB: 20, MASKS: 5}), errors=2))
+    later = health.update(
+        Counters(time=4.0, received=Counter({RGB: 28, MASKS: 5}), matched=5, errors=2)
+    )
     assert later.level == OK and later.values["pipeline errors"] == "2"
+
+
+def test_a_silent_camera_rejected_frames_and_failed_callbacks_warn():
+    health = StreamHealth(TOPICS, 0.01, start=0.0)
+    silent = health.update(Counters(time=2.0))
+    assert silent.level == WARN
+    assert silent.warnings == [
+        "no RGB message in the last 2.0 s on /cam/rgb: is the camera running, and the topic "
+        "remapped?"
+    ]
+    bad = health.update(
+        Counters(
+            time=3.0,
+            received=Counter({RGB: 8, MASKS: 8, "callback_errors": 1}),
+            matched=8,
+            rejected=8,
+        )
+    )
+    assert bad.level == WARN and bad.values["frames rejected"] == "8"
+    rejected, failed = bad.warnings
+    assert rejected.startswith("8 frame(s) rejected in the last 1.0 s")
+    assert failed == "1 callback(s) failed in the last 1.0 s; see the log"
 
 
 def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
     health = StreamHealth(TOPICS, 0.01, start=0.0, stride=5, frame_rate=8.0)
-    report = health.update(Counters(time=1.0, dropped=4, model_seconds=[2.0, 2.2, 9.0]))
+    report = health.update(
+        Counters(time=1.0, received=LIVE, matched=8, dropped=4, model_seconds=[2.0, 2.2, 9.0])
+    )
     (warning,) = report.warnings
     assert warning.startswith("dropped 4 stale window(s)")
     # the median (2.2 s, not the outlier) against a window due every 5 / 8 s: stride 18
@@ -70,7 +97,11 @@ def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
 
 def test_a_window_started_over_by_gaps_warns_with_the_rate_to_set_and_a_bag_loop_says_so():
     health = StreamHealth(TOPICS, 0.01, start=0.0, frame_rate=30.0, num_frames=25)
-    report = health.update(Counters(time=5.0, sampled=5, restarts=Counter({GAP: 4, BACK: 1})))
+    report = health.update(
+        Counters(
+            time=5.0, received=LIVE, matched=5, sampled=5, restarts=Counter({GAP: 4, BACK: 1})
+        )
+    )
     gap, back = report.warnings
     assert gap.startswith("the window started over 4 time(s) in 5 sampled frame(s)")
     assert "(25 frames at frame_rate 30 = 0.83 s)" in gap and "set frame_rate at or below" in gap
@@ -80,13 +111,20 @@ def test_a_window_started_over_by_gaps_warns_with_the_rate_to_set_and_a_bag_loop
         and report.values["stream restarts (gap / stamp back / size)"] == "4 / 1 / 0"
     )
     # only what is new is reported; a bag loop alone is no warning level
-    report = health.update(Counters(time=10.0, sampled=9, restarts=Counter({GAP: 4, BACK: 2})))
+    again = Counter({RGB: 16, MASKS: 16})
+    report = health.update(
+        Counters(
+            time=10.0, received=again, matched=9, sampled=9, restarts=Counter({GAP: 4, BACK: 2})
+        )
+    )
     assert len(report.warnings) == 1 and report.level == OK
 
 
 def test_a_resolution_change_warns_and_says_so():
     health = StreamHealth(TOPICS, 0.01, start=0.0, frame_rate=8.0, num_frames=25)
-    report = health.update(Counters(time=5.0, sampled=40, restarts=Counter({SIZE: 1})))
+    report = health.update(
+        Counters(time=5.0, received=LIVE, matched=40, sampled=40, restarts=Counter({SIZE: 1}))
+    )
     (warning,) = report.warnings
     assert warning.startswith("the window started over 1 time(s)") and "image size" in warning
     assert report.level == WARN
