@@ -519,7 +519,10 @@ class StreamConfig(Config):
     )
     sync_queue: int = param(30, "messages kept per input while waiting for partners", 1, 10000)
     object_timeout: float = param(
-        5.0, "drop an object's buffer when unseen for this long, s", 0.0, 3600.0
+        5.0,
+        "drop an object unseen for this long and in none of the window's frames, s",
+        0.0,
+        3600.0,
     )
     min_object_pixels: int = param(
         16, "objects whose largest modal area in a window is below this are not run", 0
