@@ -88,7 +88,8 @@ class _RosLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         method = self.LEVELS.get(record.levelno, "error")
-        getattr(self.ros_logger, method)(f"{record.name}: {record.getMessage()}")
+        # format: the message, and the traceback of a `log.exception`
+        getattr(self.ros_logger, method)(f"{record.name}: {self.format(record)}")
 
 
 def _logged(transition):
@@ -116,7 +117,10 @@ class AmodalNode(LifecycleNode):
         declare_all(self)
         self.add_on_set_parameters_callback(self._check_parameters)
         self._log_handler = _RosLogHandler(self.get_logger())
-        logging.getLogger("amodal_ros").addHandler(self._log_handler)
+        library = logging.getLogger("amodal_ros")
+        library.addHandler(self._log_handler)
+        if library.level == logging.NOTSET:  # Python's default, WARNING, hides the INFO lines
+            library.setLevel(logging.INFO)
         self.processor: WindowProcessor | None = None
         self.front: StreamFront | None = None
         self.worker: InferenceWorker | None = None

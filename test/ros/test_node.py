@@ -248,6 +248,8 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         assert state() == "unconfigured" and node.processor is None
         node.trigger_configure()
         assert state() == "inactive" and node.processor is not None and not node._subs
+        # the library's INFO lines reach the ROS log (Python's default level would hide them)
+        assert "amodal_ros.models.layout: loaded" in capfd.readouterr().err
         node.trigger_activate()
         assert state() == "active" and len(node._subs) == 4  # rgb, masks, depth, camera_info
         assert h.wait(lambda: h.client.count_subscribers("/image") == 1, timeout=5)
@@ -288,6 +290,35 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         assert "stride 5 is longer than the model's window of 4 frames" in capfd.readouterr().err
     finally:
         h.close()
+
+
+def test_a_library_error_reaches_the_ros_log_with_its_traceback():
+    import logging
+
+    from amodal_ros.ros.node import _RosLogHandler
+
+    class RosLogger:  # the two methods of rclpy's RcutilsLogger the handler calls here
+        def __init__(self):
+            self.lines = []
+
+        def error(self, text):
+            self.lines.append(("error", text))
+
+        def info(self, text):
+            self.lines.append(("info", text))
+
+    ros = RosLogger()
+    log = logging.getLogger("amodal_ros.test_handler")
+    log.addHandler(_RosLogHandler(ros))
+    log.propagate = False
+    try:
+        raise RuntimeError("publisher gone")
+    except RuntimeError:
+        log.exception("publishing window ending at stamp %d failed", 5)
+    ((level, text),) = ros.lines
+    assert level == "error"
+    assert text.startswith("amodal_ros.test_handler: publishing window ending at stamp 5 failed")
+    assert "Traceback" in text and "RuntimeError: publisher gone" in text
 
 
 def test_no_inference_without_subscribers(base_params):
