@@ -66,7 +66,7 @@ from amodal_ros.ros.diagnostics import (
     publish_status,
     status_publisher,
 )
-from amodal_ros.ros.params import declare_all, parameter_names
+from amodal_ros.ros.params import check_topic_names, declare_all, parameter_names
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
 NODE_NAME = "amodal_node"
@@ -160,6 +160,7 @@ class AmodalNode(LifecycleNode):
         try:
             values = {n: self.get_parameter(n).value for n in parameter_names()}
             self.inference, self.stream, self.topics, self.options = node_configs(values)
+            check_topic_names(self.topics, self.get_name(), self.get_namespace())
             check_stride(self.stream, self.inference.num_frames)
         except ValueError as err:
             log.error(f"configure failed: invalid parameter: {err}")
@@ -394,18 +395,17 @@ class AmodalNode(LifecycleNode):
         qos = _qos(t.output_reliability, t.queue_depth)
         from amodal_ros.msg import AmodalObjectArray
 
-        self._pubs = {
-            "objects": self.create_lifecycle_publisher(AmodalObjectArray, t.output_topic, qos),
-            "overlay": self.create_lifecycle_publisher(Image, t.overlay_topic, qos),
-            "camera_info": self.create_lifecycle_publisher(
-                CameraInfo, t.camera_info_out_topic, qos
-            ),
-        }
+        outputs = [
+            ("objects", AmodalObjectArray, t.output_topic),
+            ("overlay", Image, t.overlay_topic),
+            ("camera_info", CameraInfo, t.camera_info_out_topic),
+            ("markers", MarkerArray, t.markers_topic),
+        ]
         if self.processor.completer is not None:
-            self._pubs["completion"] = self.create_lifecycle_publisher(
-                Image, t.completion_topic, qos
-            )
-        self._pubs["markers"] = self.create_lifecycle_publisher(MarkerArray, t.markers_topic, qos)
+            outputs.append(("completion", Image, t.completion_topic))
+        self._pubs = {}  # filled one by one: a failure leaves the made ones to `_release`
+        for key, kind, topic in outputs:
+            self._pubs[key] = self.create_lifecycle_publisher(kind, topic, qos)
         self._pubs["diagnostics"] = status_publisher(self)
 
     def _has_subscribers(self) -> bool:
@@ -498,7 +498,8 @@ class AmodalNode(LifecycleNode):
         values = {n: self.get_parameter(n).value for n in parameter_names()}
         values.update({p.name: p.value for p in params if p.name in values})
         try:
-            node_configs(values)
+            topics = node_configs(values)[2]
+            check_topic_names(topics, self.get_name(), self.get_namespace())
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
         return SetParametersResult(successful=True)

@@ -55,3 +55,22 @@ def declare_all(node) -> None:
                 )
             ]
         node.declare_parameter(name, default, descriptor)
+
+
+def check_topic_names(topics, node_name: str, namespace: str) -> None:
+    """Refuse a topic name ROS would refuse, naming the parameter, at set time and before the
+    models load (rclpy would refuse it when the publisher is made, as a traceback); names are
+    expanded (`~`, relative) as rclpy expands them. `topics` is a TopicConfig."""
+    from rclpy.exceptions import InvalidTopicNameException
+    from rclpy.expand_topic_name import expand_topic_name
+    from rclpy.validate_full_topic_name import validate_full_topic_name
+
+    for f in fields(topics):
+        name = getattr(topics, f.name)
+        if not f.name.endswith("_topic") or (f.name == "camera_info_topic" and not name):
+            continue  # camera_info_topic "" = no camera info
+        try:
+            validate_full_topic_name(expand_topic_name(name, node_name, namespace))
+        except (ValueError, InvalidTopicNameException) as err:
+            why = str(err).splitlines()[0].split(", at ")[0]  # rcl's message, not its C file
+            raise ValueError(f"{f.name} {name!r} is not a valid ROS topic name: {why}") from None

@@ -238,6 +238,20 @@ def test_unavailable_backend_fails_configure_with_the_reason(base_params, capfd)
     assert "CUDA device" in errors[0]
 
 
+def test_an_invalid_topic_name_from_the_params_file_fails_configure_with_one_line(
+    base_params, capfd
+):
+    h = NodeHarness({**base_params, "markers_topic": "amodal/3d boxes"}, subscribe=False)
+    try:
+        assert h.node._state_machine.current_state[1] == "unconfigured"
+        assert h.node.processor is None and not h.node._pubs
+    finally:
+        h.close()
+    errors = [line for line in capfd.readouterr().err.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1
+    assert "invalid parameter: markers_topic 'amodal/3d boxes' is not a valid ROS" in errors[0]
+
+
 def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
     from rclpy.parameter import Parameter
 
@@ -270,8 +284,15 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         assert not bad.successful
         ok = node.set_parameters([Parameter("stride", value=3)])[0]
         assert ok.successful
+        # a topic name ROS would refuse when the publisher is made is refused now, by name
+        bad = node.set_parameters([Parameter("overlay_topic", value="also bad!")])[0]
+        assert not bad.successful
+        assert "overlay_topic 'also bad!' is not a valid ROS topic name" in bad.reason
+        assert node.set_parameters([Parameter("overlay_topic", value="~/overlay")])[0].successful
+        assert node.set_parameters([Parameter("camera_info_topic", value="")])[0].successful
         node.trigger_configure()
         assert state() == "inactive" and node.stream.stride == 3
+        assert node._pubs["overlay"].topic_name == "/amodal_node/overlay"
         # a re-activation starts the health report's totals again
         node.trigger_activate()
         node.received[RGB] += 7
