@@ -20,6 +20,7 @@ class FrameRateSampler:
         if rate <= 0:
             raise ValueError(f"rate must be > 0 frames/s, got {rate}")
         self.period_ns = int(round(1e9 / rate))
+        self.repeated = 0  # frames skipped for repeating a kept frame's stamp (all time)
         self.reset()
 
     def reset(self) -> None:
@@ -38,8 +39,9 @@ class FrameRateSampler:
     def accept(self, stamp_ns: int) -> bool:
         """True when the frame with this stamp should go into the model's stream."""
         if self._last_ns is not None and stamp_ns <= self._last_ns:
-            if stamp_ns == self._last_ns:
-                return False  # duplicate stamp
+            if stamp_ns == self._last_ns:  # a duplicate, or a publisher that sets no stamps
+                self.repeated += 1
+                return False
             self.reset()
         if self._next_ns is not None and stamp_ns < self._next_ns - self.period_ns // 4:
             return False

@@ -35,6 +35,7 @@ class Counters:
     matched: int = 0  # synchronised frames
     sampled: int = 0
     rejected: int = 0
+    repeated: int = 0  # frames skipped: the stamp of a frame already kept
     restarts: Counter = field(default_factory=Counter)  # window started over, by cause
     dropped: int = 0  # whole windows dropped by the queue
     queued: int = 0
@@ -122,6 +123,7 @@ class StreamHealth:
             "input rate depth (Hz)": f"{rates[DEPTH]:.2f}",
             "frames sampled": str(now.sampled),
             "frames rejected": str(now.rejected),
+            "frames with a repeated stamp": str(now.repeated),
             "stream restarts (gap / stamp back / size)": (
                 f"{now.restarts[GAP]} / {now.restarts[BACK]} / {now.restarts[SIZE]}"
             ),
@@ -202,6 +204,12 @@ class StreamHealth:
                 f"{now.rejected - then.rejected} frame(s) rejected in the last {dt:.1f} s "
                 "(wrong encoding, sizes that disagree, unreadable images: the log names the "
                 "input and the fix)"
+            )
+        if now.repeated > then.repeated:
+            warnings.append(
+                f"{now.repeated - then.repeated} frame(s) in the last {dt:.1f} s repeated the "
+                "stamp of a frame already taken and were skipped: a publisher that leaves "
+                "header stamps unset, or use_sim_time with no /clock"
             )
         failed = now.received["callback_errors"] - then.received["callback_errors"]
         if failed:

@@ -113,11 +113,13 @@ def test_stamps_going_back_reset_the_grid():
     assert len(out) == 8
 
 
-def test_duplicate_stamps_are_rejected():
+def test_duplicate_stamps_are_rejected_and_counted():
     sampler = FrameRateSampler(8.0)
     assert sampler.accept(5 * S)
     assert not sampler.accept(5 * S)
+    assert not sampler.accept(5 * S + PERIOD // 8)  # off the grid: not a repeat
     assert sampler.accept(5 * S + PERIOD)  # and the grid goes on
+    assert sampler.repeated == 1  # what diagnostics report (publishers that set no stamps)
 
 
 def test_reset_accepts_the_next_frame():

@@ -75,11 +75,15 @@ def test_a_silent_camera_rejected_frames_and_failed_callbacks_warn():
             received=Counter({RGB: 8, MASKS: 8, "callback_errors": 1}),
             matched=8,
             rejected=8,
+            repeated=7,
         )
     )
     assert bad.level == WARN and bad.values["frames rejected"] == "8"
-    rejected, failed = bad.warnings
+    assert bad.values["frames with a repeated stamp"] == "7"
+    rejected, repeated, failed = bad.warnings
     assert rejected.startswith("8 frame(s) rejected in the last 1.0 s")
+    assert repeated.startswith("7 frame(s) in the last 1.0 s repeated the stamp")
+    assert "header stamps unset" in repeated
     assert failed == "1 callback(s) failed in the last 1.0 s; see the log"
 
 
