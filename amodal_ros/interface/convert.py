@@ -85,7 +85,7 @@ def rgb_from_compressed(msg) -> np.ndarray:
     import cv2
 
     data = np.frombuffer(bytes(msg.data), np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
+    bgr = _imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
     if bgr is None:
         raise ConversionError(
             f"compressed image (format {msg.format!r}, {len(data)} bytes) could not be decoded; "
@@ -195,10 +195,21 @@ def _compressed_bytes(msg) -> bytes:
     return msg.data.tobytes() if isinstance(msg.data, np.ndarray) else bytes(msg.data)
 
 
+def _imdecode(data: np.ndarray, flags: int) -> np.ndarray | None:
+    """cv2.imdecode, None for what it cannot decode: it returns None for most corrupt data but
+    raises cv2.error for some (a header claiming an image too large to allocate)."""
+    import cv2
+
+    try:
+        return cv2.imdecode(data, flags)
+    except cv2.error:
+        return None
+
+
 def _decode_png(data: bytes, what: str, fmt: str) -> np.ndarray:
     import cv2
 
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    image = _imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ConversionError(
             f"{what} (format {fmt!r}, {len(data)} bytes) could not be decoded as PNG "

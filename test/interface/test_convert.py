@@ -293,6 +293,28 @@ def test_undecodable_compressed_image_is_a_conversion_error(data):
         rgb_from_compressed(SimpleNamespace(format="jpeg", data=data))
 
 
+def png_claiming(height: int, width: int) -> bytes:
+    """A PNG whose header claims height x width (CRC fixed up), over 4x4 pixels of data."""
+    import struct
+    import zlib
+
+    png = cv2.imencode(".png", np.zeros((4, 4), np.uint16))[1].tobytes()
+    ihdr = struct.pack(">II", width, height) + png[24:29]  # size, then depth, colour, ...
+    crc = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    return png[:16] + ihdr + crc + png[33:]
+
+
+def test_an_image_too_large_to_allocate_is_a_conversion_error_not_a_cv2_error():
+    # cv2.imdecode raises cv2.error here, where it returns None for most corrupt data
+    with pytest.raises(cv2.error):
+        cv2.imdecode(np.frombuffer(png_claiming(100_000, 100_000), np.uint8), -1)
+    huge = png_claiming(100_000, 100_000)
+    with pytest.raises(ConversionError, match="could not be decoded"):
+        rgb_from_compressed(SimpleNamespace(format="png", data=huge))
+    with pytest.raises(ConversionError, match="could not be decoded as PNG"):
+        labels_from_compressed(message("mono16; png compressed ", huge))
+
+
 # --- compressed depth and masks (image_transport's compressedDepth and png) --------------------
 
 
