@@ -76,20 +76,30 @@ MALLOC_ARENAS = 2  # measured: RSS held level under a 30 Hz camera (limit_malloc
 CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
 
 
+def _log_at(ros_logger, level: int, text: str) -> None:
+    """Log `text` at a Python logging level. rclpy binds one severity to each line of code that
+    logs and raises ValueError when that line logs at another one: one line per severity."""
+    if level >= logging.ERROR:
+        ros_logger.error(text)
+    elif level >= logging.WARNING:
+        ros_logger.warning(text)
+    elif level >= logging.INFO:
+        ros_logger.info(text)
+    else:
+        ros_logger.debug(text)
+
+
 class _RosLogHandler(logging.Handler):
     """Routes the library's Python log records (e.g. a failed window) to the node's ROS log,
     so they reach /rosout with the node's name."""
-
-    LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warning"}
 
     def __init__(self, ros_logger):
         super().__init__(level=logging.INFO)
         self.ros_logger = ros_logger
 
     def emit(self, record: logging.LogRecord) -> None:
-        method = self.LEVELS.get(record.levelno, "error")
         # format: the message, and the traceback of a `log.exception`
-        getattr(self.ros_logger, method)(f"{record.name}: {self.format(record)}")
+        _log_at(self.ros_logger, record.levelno, f"{record.name}: {self.format(record)}")
 
 
 def _logged(transition):
@@ -340,7 +350,7 @@ class AmodalNode(LifecycleNode):
             except Exception as err:  # the callback boundary: log with context, count, go on
                 self.received["callback_errors"] += 1
                 self._log_throttled(
-                    "error",
+                    logging.ERROR,
                     name + type(err).__name__,
                     f"{name} message at {stamp_ns(msg.header)} ns failed: {err}",
                 )
@@ -372,12 +382,12 @@ class AmodalNode(LifecycleNode):
 
     def _on_bad_frame(self, stamp: int, err: Exception) -> None:
         self._log_throttled(
-            "warning",
+            logging.WARNING,
             type(err).__name__ + str(err)[:40],
             f"skipped frame at stamp {stamp} ns: {err}",
         )
 
-    def _log_throttled(self, level: str, key: str, text: str, period: float = 5.0) -> None:
+    def _log_throttled(self, level: int, key: str, text: str, period: float = 5.0) -> None:
         """Log each kind of problem at once, then at most every `period` s with a count."""
         now = time.monotonic()
         last, suppressed = self._throttle.get(key, (-1e9, 0))
@@ -386,7 +396,7 @@ class AmodalNode(LifecycleNode):
             return
         self._throttle[key] = (now, 0)
         more = f" ({suppressed} more like this since the last report)" if suppressed else ""
-        getattr(self.get_logger(), level)(text + more)
+        _log_at(self.get_logger(), level, text + more)
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -562,6 +572,9 @@ class AmodalNode(LifecycleNode):
             self.worker = None
         with self._lock:
             self._warn_unanswered()
+            if self.queue is not None:  # the windows the stopped worker never took
+                self._forget += self.queue.drain()
+                self.queue = None
             if self.front is not None and self.front.tracker is not None:
                 self._next_track_id = self.front.tracker.next_id
             self.front = None

@@ -88,10 +88,13 @@ class WindowQueue:
             self._closed = True
             self._cond.notify_all()
 
-    def clear(self) -> None:
-        """Drop every waiting window."""
+    def drain(self) -> list[int]:
+        """Drop every waiting window; returns the object ids they carried to forget (their
+        caches are still to be freed)."""
         with self._cond:
+            ids = [i for _, forget in self._items for i in forget]
             self._items.clear()
+            return ids
 
     def __len__(self) -> int:
         with self._cond:

@@ -313,33 +313,42 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         h.close()
 
 
-def test_a_library_error_reaches_the_ros_log_with_its_traceback():
+def test_library_records_of_every_level_reach_the_ros_log_with_their_traceback(capfd):
     import logging
+
+    from rclpy.logging import get_logger
 
     from amodal_ros.ros.node import _RosLogHandler
 
-    class RosLogger:  # the two methods of rclpy's RcutilsLogger the handler calls here
-        def __init__(self):
-            self.lines = []
-
-        def error(self, text):
-            self.lines.append(("error", text))
-
-        def info(self, text):
-            self.lines.append(("info", text))
-
-    ros = RosLogger()
     log = logging.getLogger("amodal_ros.test_handler")
-    log.addHandler(_RosLogHandler(ros))
-    log.propagate = False
+    log.addHandler(_RosLogHandler(get_logger("handler_test")))
+    log.propagate, log.level = False, logging.INFO
+    log.info("built engine")
+    log.warning("stale window")
     try:
         raise RuntimeError("publisher gone")
     except RuntimeError:
         log.exception("publishing window ending at stamp %d failed", 5)
-    ((level, text),) = ros.lines
-    assert level == "error"
-    assert text.startswith("amodal_ros.test_handler: publishing window ending at stamp 5 failed")
-    assert "Traceback" in text and "RuntimeError: publisher gone" in text
+    err = capfd.readouterr().err
+    # rclpy raises when one line of code logs at two severities: nothing may be lost to that
+    assert "Logging error" not in err and "severity cannot be changed" not in err
+    assert "[INFO]" in err and "amodal_ros.test_handler: built engine" in err
+    assert "[WARN]" in err and "stale window" in err
+    assert "[ERROR]" in err and "publishing window ending at stamp 5 failed" in err
+    assert "Traceback" in err and "RuntimeError: publisher gone" in err
+
+
+def test_a_callback_error_after_a_skipped_frame_is_logged_not_raised(base_params, capfd):
+    import logging
+
+    h = NodeHarness({**base_params, "autostart": False}, subscribe=False)
+    try:  # one throttled-log line, two severities: rclpy raised ValueError in the callback
+        h.node._log_throttled(logging.WARNING, "bad frame", "skipped frame at stamp 1 ns")
+        h.node._log_throttled(logging.ERROR, "callback", "masks message at 2 ns failed")
+    finally:
+        h.close()
+    err = capfd.readouterr().err
+    assert "skipped frame at stamp 1 ns" in err and "masks message at 2 ns failed" in err
 
 
 def test_no_inference_without_subscribers(base_params):
@@ -570,9 +579,15 @@ def test_corrupt_weights_fail_configure_with_one_line(
 
 
 def test_failed_activation_releases_everything(base_params, capfd):
-    h = NodeHarness({**base_params, "mask_topic": "not a valid topic!"}, subscribe=False)
+    from dataclasses import replace
+
+    h = NodeHarness({**base_params, "autostart": False}, subscribe=False)
     node = h.node
     try:
+        node.trigger_configure()
+        # parameters refuse such a name; set past them, it makes the subscription fail
+        node.topics = replace(node.topics, mask_topic="not a valid topic!")
+        node.trigger_activate()
         assert node._state_machine.current_state[1] == "unconfigured"
         assert node.worker is None and not node._subs and not node._pubs
         assert node.processor is None and node.front is None

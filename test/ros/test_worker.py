@@ -57,6 +57,15 @@ def test_a_dropped_window_hands_over_only_frames_the_next_one_holds():
     assert [(w.last.stamp_ns, w.new_frames) for w, _ in (q.get(0), q.get(0))] == [(4, 1), (5, 1)]
 
 
+def test_draining_the_queue_hands_back_every_id_its_windows_carried_to_forget():
+    q = WindowQueue(max_pending=5)
+    q.put(_window(1), forget_ids=[7])
+    q.put(_window(2, full=False))
+    q.put(_window(3), forget_ids=[8, 9])
+    assert sorted(q.drain()) == [7, 8, 9]  # a deactivation frees their caches
+    assert len(q) == 0 and q.waiting_frames() == 0
+
+
 def test_queue_rejects_bad_bound():
     with pytest.raises(ValueError, match="max_pending"):
         WindowQueue(0)
