@@ -381,10 +381,13 @@ class AmodalNode(LifecycleNode):
         return self.processor.process(window)
 
     def _on_bad_frame(self, stamp: int, err: Exception) -> None:
+        inputs = getattr(err, "inputs", ())  # the culprit(s) named by the converter
+        topics = self._input_topics()
+        culprit = " and ".join(f"{n} ({topics.get(n, '?')})" for n in inputs)
         self._log_throttled(
             logging.WARNING,
-            type(err).__name__ + str(err)[:40],
-            f"skipped frame at stamp {stamp} ns: {err}",
+            ",".join(inputs) + type(err).__name__ + str(err)[:40],
+            f"skipped frame at stamp {stamp} ns: {culprit + ': ' if culprit else ''}{err}",
         )
 
     def _log_throttled(self, level: int, key: str, text: str, period: float = 5.0) -> None:
@@ -513,6 +516,12 @@ class AmodalNode(LifecycleNode):
             check_topic_names(topics, self.get_name(), self.get_namespace())
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
+        if self.processor is not None:  # configured: the running configuration stays
+            names = ", ".join(p.name for p in params)
+            self.get_logger().info(
+                f"set {names}: takes effect at the next configure (deactivate, cleanup, "
+                "configure, activate)"
+            )
         return SetParametersResult(successful=True)
 
     def _set_torch_threads(self) -> None:

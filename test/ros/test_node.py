@@ -191,7 +191,7 @@ def test_bad_inputs_are_logged_and_the_node_keeps_going(base_params, capfd):
     finally:
         h.close()
     err = capfd.readouterr().err
-    assert "RGB image has encoding '32FC1'" in err
+    assert "rgb (/image): RGB image has encoding '32FC1'" in err  # the input and its topic
     assert "size mismatch: RGB is 40x72 (HxW) but the mask image is 20x36" in err
     assert "unmatched messages" in err and "sync_tolerance" in err
 
@@ -295,6 +295,11 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         assert node._pubs["overlay"].topic_name == "/amodal_node/overlay"
         # a re-activation starts the health report's totals again
         node.trigger_activate()
+        capfd.readouterr()
+        assert node.set_parameters([Parameter("stride", value=2)])[0].successful
+        assert node.stream.stride == 3  # while configured, the running configuration stays
+        assert "set stride: takes effect at the next configure" in capfd.readouterr().err
+        assert node.set_parameters([Parameter("stride", value=3)])[0].successful
         node.received[RGB] += 7
         node.published += 3
         node.processor.errors += 1
