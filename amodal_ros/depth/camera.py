@@ -10,6 +10,10 @@ import numpy as np
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.frames import DEPTH_ENCODINGS
 
+# m; nearer is no measurement (depth cameras start at ~0.1 m; 16UC1's least is 1 mm): a
+# denormal 32FC1 value would give an infinite inverse depth and fail the whole window
+MIN_DEPTH_M = 1e-3
+
 
 def depth_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
     """float32 metres of a depth image of a supported `encoding` (invalid values stay 0, NaN
@@ -52,7 +56,7 @@ def inverse_depth_frame(depth: np.ndarray, encoding: str) -> np.ndarray:
     converts only its new frames; all NaN when the frame has no valid pixel (its value comes
     from the whole window: `fill_empty_frames`)."""
     metres = depth_metres(depth, encoding)
-    valid = np.isfinite(metres) & (metres > 0)
+    valid = np.isfinite(metres) & (metres >= MIN_DEPTH_M)
     if not valid.any():
         return np.full(metres.shape, np.nan, np.float32)
     inverse = np.zeros(metres.shape, np.float32)

@@ -44,6 +44,14 @@ def test_invalid_pixels_are_filled_from_valid_neighbours_never_nan():
     assert np.isfinite(inverse_depth_from_camera(mm, "16UC1")).all()
 
 
+def test_a_denormal_depth_is_invalid_not_an_infinite_inverse_depth():
+    m = metres(1)
+    m[0, 2, 2] = 1e-39  # > 0, but 1 / 1e-39 overflows float32: the window failed before
+    inv = inverse_depth_from_camera(m, "32FC1")
+    assert np.isfinite(inv).all() and np.isfinite(normalize_window(inv)).all()
+    assert inv.max() <= 1 / 0.4 + 1e-4  # filled from its neighbours, 0.4-4 m
+
+
 def test_unusable_depth_gets_clear_errors():
     with pytest.raises(InputError, match="no valid pixel"):
         inverse_depth_from_camera(np.zeros((2, 4, 4), np.uint16), "16UC1")
