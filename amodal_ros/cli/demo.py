@@ -61,7 +61,9 @@ class Args:
     out: Path = param(Path("demo_out"), "output folder")
     frames: int = param(60, "camera frames (15 fps)", 1)
     overwrite: bool = param(
-        False, "replace a non-empty --out (a previous demo's output is always replaced)"
+        False,
+        "write into a folder of other files, beside them (a previous demo's output is always "
+        "replaced)",
     )
     stream: StreamConfig = group(
         demo_stream, only=("checkpoint", "completion_checkpoint", "stride", "depth_model")
@@ -70,23 +72,61 @@ class Args:
 
 
 def run(args: Args) -> dict:
-    """Write the demo bag, replay it and write the video; returns the replay summary."""
+    """Write the demo bag, replay it and write the video; returns the replay summary. A run
+    that fails leaves none of its outputs (nor the folder, when it made it)."""
+    out = args.out
+    _clear(out, args.overwrite)
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = _demo(out, args)
+    except BaseException:
+        _remove_outputs(out)
+        if made and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    print(
+        f"wrote {out}: input bag demo_bag/, results bag results/ "
+        f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
+    )
+    return summary
+
+
+def _clear(out: Path, overwrite: bool) -> None:
+    """Remove an earlier demo's outputs from `out`; refuse a folder of other files unless
+    `overwrite`, and even then one holding files of the demo's output names (they would be
+    replaced): nothing of the user's is deleted."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; choose a folder")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    # a demo writes its input bag first: a run killed after that is recognised too
+    if not (out / "demo_bag" / "metadata.yaml").is_file():
+        if not overwrite:
+            raise InputError(
+                f"{out} exists and is not an earlier demo's output; choose another --out or "
+                "pass --overwrite (the demo is then written beside its files)"
+            )
+        clashing = [name for name in DEMO_OUTPUTS if (out / name).exists()]
+        if clashing:
+            raise InputError(
+                f"{out} is not an earlier demo's output, and it holds {', '.join(clashing)}, "
+                "which the demo would replace; nothing was deleted: choose another --out"
+            )
+        return
+    _remove_outputs(out)
+
+
+def _remove_outputs(out: Path) -> None:
+    for name in DEMO_OUTPUTS:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _demo(out: Path, args: Args) -> dict:
     from amodal_ros.bags import replay
     from amodal_ros.bags.demo_bag import write_demo_bag
 
-    out = args.out
-    if out.exists() and any(out.iterdir()):
-        # a demo writes its input bag first: a run that failed after it is recognised too
-        previous_demo = (out / "demo_bag" / "metadata.yaml").is_file()
-        if not (previous_demo or args.overwrite):
-            raise InputError(
-                f"{out} exists and is not an earlier demo's output; choose another --out or "
-                "pass --overwrite"
-            )
-        for name in DEMO_OUTPUTS:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
     stream = args.stream
     # the embedded stage 2 goes with the embedded stage 1, either mask student (another stage 1
     # has its own size)
@@ -107,8 +147,4 @@ def run(args: Args) -> dict:
     )
     with staged_path(out / "summary.json") as staged:
         staged.write_text(json.dumps(summary, indent=2, default=str))
-    print(
-        f"wrote {out}: input bag demo_bag/, results bag results/ "
-        f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
-    )
     return summary

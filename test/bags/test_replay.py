@@ -546,6 +546,21 @@ def test_demo_never_deletes_a_folder_that_is_not_its_own(tmp_path, capsys):
     assert cli_main(["demo", "--out", str(mine), "--frames", "4", "--steps", "1"]) == 2
     assert "not an earlier demo's output" in capsys.readouterr().err
     assert (mine / "results" / "keep.txt").read_text() == "user data"
+    # not with --overwrite either, while its files bear the demo's output names
+    assert cli_main(["demo", "--out", str(mine), "--frames", "4", "--overwrite"]) == 2
+    assert "holds results, which the demo would replace" in capsys.readouterr().err
+    assert (mine / "results" / "keep.txt").read_text() == "user data"
+    # a failed demo leaves none of its outputs, nor the folder it made
+    fresh = tmp_path / "fresh"
+    assert cli_main(["demo", "--out", str(fresh), "--checkpoint", str(tmp_path / "nope")]) == 2
+    assert not fresh.exists()
+    with_files = tmp_path / "with_files"
+    with_files.mkdir()
+    (with_files / "notes.txt").write_text("mine")
+    args = ["demo", "--out", str(with_files), "--overwrite", "--checkpoint", str(mine)]
+    assert cli_main(args) == 2
+    assert [p.name for p in with_files.iterdir()] == ["notes.txt"]
+    capsys.readouterr()
     # an earlier demo's output is replaced without asking (the README command can be re-run)
     demo = tmp_path / "demo"
     assert cli_main(["demo", "--out", str(demo), "--frames", "4", "--steps", "1"]) == 0
