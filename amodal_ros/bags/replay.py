@@ -151,6 +151,12 @@ def check_args(args: ReplayArgs) -> None:
     if out.resolve() == bag.resolve() or out.resolve() in bag.resolve().parents:
         raise InputError(f"--out {out} is or holds the input bag; choose another output path")
     check_output(out, args.overwrite)
+    if args.video is not None and out.resolve() in Path(args.video).resolve().parents:
+        raise InputError(
+            f"--video {args.video} is inside --out {out}, which is the results bag (written "
+            "whole at the end); put the video beside it, e.g. --video "
+            f"{out.with_name(out.name + '_overlay')}"
+        )
     if args.video is not None and not args.overwrite:
         from amodal_ros.pipeline.video import video_files
 

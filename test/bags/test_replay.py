@@ -505,6 +505,13 @@ def test_overlay_video_has_one_frame_per_result(tmp_path, demo_bag, published_fo
     assert not (tmp_path / "out2").exists()
 
 
+def test_a_video_inside_the_results_bag_is_refused_before_any_work(tmp_path, demo_bag):
+    args = replay_args(demo_bag, tmp_path / "res", tmp_path / "missing", video=tmp_path / "res/ov")
+    with pytest.raises(InputError, match="--video .* is inside --out .*res_overlay"):
+        replay.run(args)  # before: replayed, then refused to write the bag beside the video
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_replay_leaves_no_video(tmp_path, demo_bag):
     args = replay_args(demo_bag, tmp_path / "out", tmp_path / "missing", video=tmp_path / "ov")
     with pytest.raises(CheckpointError):
