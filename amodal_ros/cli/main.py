@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local folders only; never reach for a hub
     quiet_libraries(ns.verbose)
     module = command(ns.command)
+    from yaml import YAMLError
+
     try:
         module.run(from_namespace(module.Args, ns))
     except (
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         BackendUnavailableError,
         ValueError,
         ImportError,
-        FileNotFoundError,
+        OSError,  # a missing, unreadable or wrong kind of path; a full disk
+        YAMLError,  # a params or training YAML that does not parse
     ) as err:
         print(f"amodal-ros {ns.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

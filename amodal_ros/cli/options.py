@@ -70,8 +70,20 @@ def from_namespace(cls, ns: argparse.Namespace):
             base = f.default_factory()
             kwargs[f.name] = base.replace(**changes) if changes else base
         elif f.name in given:
-            kwargs[f.name] = given[f.name]
+            kwargs[f.name] = _in_range(f, given[f.name])
     return cls(**kwargs)
+
+
+def _in_range(f: Field, value):
+    """A command's own option checked against its declared range (a config group's fields are
+    checked by the config)."""
+    low, high = f.metadata.get("range", (None, None))
+    for v in value if isinstance(value, list) else [value]:
+        if v is not None and (low is not None and v < low or high is not None and v > high):
+            name = "--" + f.name.replace("_", "-")
+            bounds = f">= {low}" if high is None else f"<= {high}" if low is None else None
+            raise ValueError(f"{name} must be {bounds or f'in [{low}, {high}]'}, got {v}")
+    return value
 
 
 def option_names(cls) -> dict[str, str]:

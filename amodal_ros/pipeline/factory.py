@@ -93,6 +93,7 @@ def build(stream: StreamConfig, inference: InferenceConfig) -> Pipelines:
             "no stage-1 checkpoint: set the `checkpoint` parameter to a folder, or to "
             "'embedded' for the small synthetic-trained model"
         )
+    check_device(inference.device)
     segmenter = AmodalSegmenter.from_pretrained(stream.checkpoint, inference)
     completer = None
     if stream.completion_checkpoint:
@@ -103,6 +104,33 @@ def build(stream: StreamConfig, inference: InferenceConfig) -> Pipelines:
         depth = depth_estimator(stream.depth_model, inference, stream.depth_backend)
     reason = mode_reason(inference, segmenter.config)
     return Pipelines(segmenter, completer, depth, source, stream.checkpoint, reason)
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine lacks before any model loads (torch would raise an
+    AssertionError or a RuntimeError deep inside `.to()`).
+
+    Raises:
+        InputError: an unknown device string, or a CUDA device torch cannot see.
+    """
+    import torch
+
+    try:
+        chosen = torch.device(device)
+    except RuntimeError as err:
+        raise InputError(
+            f"device {device!r} is not a torch device ({err}); use cpu or cuda"
+        ) from None
+    if chosen.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise InputError(
+            f"device {device!r}: torch {torch.__version__} sees no CUDA GPU (a CPU-only build, "
+            "or no driver); use device cpu, or install a CUDA build of torch"
+        )
+    count = torch.cuda.device_count()
+    if chosen.index is not None and chosen.index >= count:
+        raise InputError(f"device {device!r}: this machine has {count} CUDA device(s)")
 
 
 def depth_estimator(name: str, inference: InferenceConfig, backend: str = "auto"):

@@ -103,6 +103,49 @@ def test_bad_values_are_refused_by_the_config_naming_the_field():
         parser.parse_args(["bag", "--out", "o", "--publish-frames", "sometimes"])
 
 
+@pytest.mark.parametrize(
+    "name, argv, message",
+    [
+        ("bench", ["--windows", "0"], "--windows must be >= 1, got 0"),
+        (
+            "replay-many",
+            ["b", "--out", "o", "--cpus-per-bag", "0"],
+            "--cpus-per-bag must be >= 0.1",
+        ),
+        (
+            "infer",
+            ["--frames", "f", "--masks", "m", "--out", "o", "--video-fps", "0"],
+            "--video-fps",
+        ),
+    ],
+)
+def test_a_command_option_out_of_its_declared_range_is_refused_before_any_work(
+    name, argv, message
+):
+    # before: the commands ran, then divided by zero
+    module = command(name)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, module.Args)
+    with pytest.raises(ValueError, match=message):
+        from_namespace(module.Args, parser.parse_args(argv))
+
+
+def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
+    from amodal_ros.cli.main import main
+
+    (tmp_path / "bad.yaml").write_text("steps: [1, 2\n")
+    (tmp_path / "a_file").write_text("")
+    cases = [
+        (["train", str(tmp_path / "bad.yaml")], "expected ',' or ']'"),  # YAML that won't parse
+        (["synth", str(tmp_path / "a_file" / "sub")], "Not a directory"),  # an OSError
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"amodal-ros {argv[0]}: error:" in err and message in err
+        assert "Traceback" not in err
+
+
 def test_list_options_collect_every_value():
     module = command("train")
     parser = argparse.ArgumentParser()

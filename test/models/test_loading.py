@@ -134,3 +134,19 @@ def test_a_published_folder_runs_as_published_and_ours_as_trained(tmp_path, comp
         StreamConfig(checkpoint=str(ours)), config.replace(conditioning_mode="reference")
     )
     assert chosen.config.conditioning_mode == "reference" and chosen.mode_reason == "as configured"
+
+
+def test_a_device_this_machine_lacks_is_refused_before_any_model_loads():
+    from amodal_ros.core import InferenceConfig, InputError
+    from amodal_ros.core.config import StreamConfig
+    from amodal_ros.pipeline.factory import build
+
+    stream = StreamConfig(checkpoint="embedded")
+    with pytest.raises(InputError, match="'gpu0' is not a torch device"):
+        build(stream, InferenceConfig(device="gpu0"))
+    if torch.cuda.is_available():
+        bad, why = f"cuda:{torch.cuda.device_count()}", "this machine has"
+    else:  # torch would raise an AssertionError deep inside .to()
+        bad, why = "cuda", "sees no CUDA GPU"
+    with pytest.raises(InputError, match=why):
+        build(stream, InferenceConfig(device=bad))
