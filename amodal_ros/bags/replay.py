@@ -1,4 +1,4 @@
-"""`amodal-ros replay`: a recorded bag through the node's streaming pipeline, offline.
+r"""`amodal-ros replay`: a recorded bag through the node's streaming pipeline, offline.
 
 Reads a rosbag2 (sqlite3 or MCAP) or ROS 1 bag (bags.reader), feeds its messages in log-time
 order to the same `StreamFront` (stamp synchronisation, frame-rate sampling, windows) and

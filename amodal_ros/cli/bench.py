@@ -1,4 +1,4 @@
-"""`amodal-ros bench`: the reference call pattern, amodal_ros's default, presets and backends,
+r"""`amodal-ros bench`: the reference call pattern, amodal_ros's default, presets and backends,
 side by side on the same model and inputs in one run (amodal_ros/eval/speed.py).
 
 Usage:

@@ -1,4 +1,4 @@
-"""`amodal-ros build-engines`: prebuild the node's ONNX exports / TensorRT engines, so a robot
+r"""`amodal-ros build-engines`: prebuild the node's ONNX exports / TensorRT engines, so a robot
 never builds one at its first frame.
 
 Usage:

@@ -1,4 +1,4 @@
-"""`amodal-ros eval`: mIoU / mIoU_occ of the model and the baselines on held-out clips.
+r"""`amodal-ros eval`: mIoU / mIoU_occ of the model and the baselines on held-out clips.
 
 Usage:
     amodal-ros eval --out eval_out                         # baselines only, 20 test clips

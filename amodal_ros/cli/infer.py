@@ -1,4 +1,4 @@
-"""`amodal-ros infer`: amodal masks (and completions) for a folder of frames and modal masks.
+r"""`amodal-ros infer`: amodal masks (and completions) for a folder of frames and modal masks.
 
 Usage:
     amodal-ros infer --frames clip/rgb --masks clip/labels [--depth clip/depth] \

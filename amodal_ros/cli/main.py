@@ -36,7 +36,7 @@ COMMANDS = {
     "synth": ("amodal_ros.cli.synth", "synthetic amodal video clips with ground truth"),
     "eval": ("amodal_ros.cli.evaluate", "mIoU / mIoU_occ of the model and the baselines"),
     "train": ("amodal_ros.cli.train", "train a stage or the autoencoder (accelerate)"),
-    "distill": ("amodal_ros.cli.distill", "a one-step student of stage 1 (preset realtime)"),
+    "distill": ("amodal_ros.cli.distill", "a one-step student of stage 1 or 2 (preset realtime)"),
     "bench": ("amodal_ros.cli.bench", "reference pattern vs amodal_ros: speed side by side"),
     "build-engines": ("amodal_ros.cli.build_engines", "prebuild the node's ONNX / TensorRT files"),
 }
@@ -49,9 +49,9 @@ def command(name: str):
 
 def build_parser() -> argparse.ArgumentParser:
     """The `amodal-ros` parser with one generated subparser per command."""
-    from amodal_ros.cli.options import add_arguments
+    from amodal_ros.cli.options import add_arguments, first_paragraph
 
-    parser = argparse.ArgumentParser(prog="amodal-ros", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="amodal-ros", description=first_paragraph(__doc__))
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
             config_cls = f.metadata.get("overrides") or hints[f.name]
             base = None if f.metadata.get("overrides") else f.default_factory()
             section = parser.add_argument_group(
-                f"{config_cls.__name__} ({(config_cls.__doc__ or '').splitlines()[0]})"
+                f"{config_cls.__name__} ({first_paragraph(config_cls.__doc__ or '')})"
             )
             config_hints = typing.get_type_hints(config_cls)
             for cf in _selected(f, config_cls):
@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser, cls) -> None:
         else:
             default = f.default if f.default is not MISSING else _factory_default(f)
             _add(parser, f, hints[f.name], default, f.name)
+
+
+def first_paragraph(doc: str) -> str:
+    """A docstring's first paragraph on one line (its first line may end mid-sentence)."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 def from_namespace(cls, ns: argparse.Namespace):

@@ -1,4 +1,4 @@
-"""`amodal-ros replay IN_BAG --out OUT_BAG`: a recorded bag through the node's pipeline, offline
+r"""`amodal-ros replay IN_BAG --out OUT_BAG`: a recorded bag through the node's pipeline, offline
 and deterministic, into a rosbag2 of results (see amodal_ros.bags.replay for what is written).
 
 Usage:

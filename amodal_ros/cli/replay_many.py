@@ -1,4 +1,4 @@
-"""`amodal-ros replay-many BAGS... --out DIR`: many bags through `amodal-ros replay` in parallel
+r"""`amodal-ros replay-many BAGS... --out DIR`: many bags through `amodal-ros replay` in parallel
 on Ray, each bag to DIR/<bag name>, with a table and DIR/summary.csv + summary.json at the end
 (see amodal_ros.bags.fleet). Needs Ray: pip install 'ray>=2.40' (or amodal_ros[ray]).
 

@@ -1,4 +1,4 @@
-"""`amodal-ros train CONFIG`: a training stage on synthetic amodal video (accelerate).
+r"""`amodal-ros train CONFIG`: a training stage on synthetic amodal video (accelerate).
 
 Usage:
     amodal-ros train config/train_stage1.yaml [--out train_out] [--steps 200] [--set lr=1e-4]

@@ -146,6 +146,19 @@ def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
         assert "Traceback" not in err
 
 
+def test_help_texts_keep_whole_sentences_and_usage_lines(capsys):
+    from amodal_ros.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    assert "train, distill, bench, build-engines." in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["infer", "--help"])
+    text = capsys.readouterr().out
+    assert "[--depth clip/depth] \\\n        --checkpoint" in text  # continuation lines kept
+    assert "Shared by the node and `amodal-ros replay`" in " ".join(text.split())
+
+
 def test_list_options_collect_every_value():
     module = command("train")
     parser = argparse.ArgumentParser()
