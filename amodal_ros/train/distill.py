@@ -389,17 +389,23 @@ def _record_clip(teacher: TeacherRecorder, clip, room: int) -> None:
         teacher.record(tracks, depth, [clip.amodal[i][part] for i in ids])
 
 
-def _collect_folder(teacher: TeacherRecorder, config, store: TargetStore) -> None:
-    """Synthetic clip folders (with ground truth) and recordings (bags, replayed through the
-    teacher exactly as `amodal-ros replay` runs them) found in `config.data`."""
-    from amodal_ros.data.clip_folder import read_clip_folder
-
+def check_data(config) -> Path:
+    """The folder `config.data` names; refused before any work when it is not one."""
     root = Path(config.data).expanduser()
     if not root.is_dir():
         raise InputError(
             f"distill data {root} is not a folder: pass 'synth' or a folder of rosbags or "
             "synthetic clip folders"
         )
+    return root
+
+
+def _collect_folder(teacher: TeacherRecorder, config, store: TargetStore) -> None:
+    """Synthetic clip folders (with ground truth) and recordings (bags, replayed through the
+    teacher exactly as `amodal-ros replay` runs them) found in `config.data`."""
+    from amodal_ros.data.clip_folder import read_clip_folder
+
+    root = check_data(config)
     clips = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
     bags = _bags(root)
     if not clips and not bags:

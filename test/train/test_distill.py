@@ -568,3 +568,12 @@ def test_a_student_of_its_own_working_size_trains_and_runs_there(tmp_path):
             _config(tmp_path, distill_target="truth", working_size=wrong)
     with pytest.raises(ValueError, match="own working size"):
         _config(tmp_path, working_size="64x128")  # the teacher's samples are at its size
+
+
+def test_a_data_folder_that_is_missing_is_refused_before_the_run_folder_is_written(
+    tmp_path, capsys
+):
+    out = tmp_path / "run"
+    assert main(["distill", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "is not a folder: pass 'synth'" in capsys.readouterr().err
+    assert not out.exists()  # before: train_config.json and targets/meta.json were left
