@@ -1,8 +1,7 @@
 r"""`amodal-ros build-engines`: prebuild the node's ONNX exports / TensorRT engines, so a robot
 never builds one at its first frame.
 
-Usage:
-    amodal-ros build-engines --params config/amodal_node.yaml --camera-size 480x640
+Usage (my_robot.yaml: config/amodal_node.yaml with `checkpoint` set, as the robot runs it):
     amodal-ros build-engines --params my_robot.yaml --camera-size 480x640 --device cuda \
         --unet-backend tensorrt --depth-backend tensorrt
 
@@ -37,6 +36,7 @@ def run(args: Args) -> list[str]:
     from amodal_ros.core.config import node_configs
     from amodal_ros.pipeline.processor import WindowProcessor
 
+    camera = camera_size(args.camera_size) if args.camera_size else None
     values = read_parameter_file(args.params)
     values.update({**args.inference, **args.stream})
     inference, stream, _, _ = node_configs(values)
@@ -54,9 +54,9 @@ def run(args: Args) -> list[str]:
         if where:
             built.append(str(where))
     if processor.depth_estimator is not None:
-        if not args.camera_size:
+        if camera is None:
             raise ValueError("the file uses a depth model: pass --camera-size HxW")
-        h, w = (int(v) for v in args.camera_size.lower().split("x"))
+        h, w = camera
         estimator = processor.depth_estimator
         predict = estimator.prepare(h, w)
         where = getattr(predict, "path", None)
@@ -70,6 +70,14 @@ def run(args: Args) -> list[str]:
     cache = processor.segmenter.sampler.artifacts.folder
     print(f"done in {time.perf_counter() - started:.1f} s; cache: {cache}")
     return built
+
+
+def camera_size(text: str) -> tuple[int, int]:
+    """(height, width) of an 'HxW' text such as 480x640."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--camera-size must be HxW in pixels, e.g. 480x640, got {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 def read_parameter_file(path: Path) -> dict:

@@ -52,6 +52,17 @@ def test_depth_model_needs_the_camera_size(params_file, capsys):
     assert "--camera-size" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("size", ["480by640", "0x-5", "480x"])
+def test_a_camera_size_that_is_not_hxw_is_refused_before_any_model_loads(
+    params_file, capsys, size
+):
+    argv = ["build-engines", "--params", str(params_file), "--camera-size", size]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert f"--camera-size must be HxW in pixels, e.g. 480x640, got {size!r}" in captured.err
+    assert "loading the models" not in captured.out
+
+
 def test_unavailable_backend_exits_with_the_reason(params_file, capsys):
     argv = ["build-engines", "--params", str(params_file), "--unet-backend", "tensorrt"]
     assert main(argv + ["--camera-size", "40x72"]) == 2
