@@ -23,7 +23,7 @@ def check_output(out: Path, overwrite: bool) -> None:
     """Refuse an existing output path unless `overwrite`, and one that is not a bag even
     then (checked before any work)."""
     if (out.exists() or out.is_symlink()) and not overwrite:
-        raise InputError(f"output bag {out} exists; pass --overwrite or choose another --out")
+        raise InputError(f"output bag {out} exists; pass --overwrite or choose another output")
     check_replaceable(out, "metadata.yaml", "bag")
 
 

@@ -19,8 +19,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
     """The image files of `folder`, sorted by name (raises InputError naming `what`)."""
-    if not folder.is_dir():
-        raise InputError(f"{what} folder {folder} does not exist")
+    _check_folder(folder, what)
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
     if not files:
         raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
@@ -31,6 +30,13 @@ def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
                 "keep one of them"
             )
     return files
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    if folder.is_file():
+        raise InputError(f"{what} {folder} is a file; pass the folder that holds the images")
+    if not folder.is_dir():
+        raise InputError(f"{what} folder {folder} does not exist")
 
 
 def read_rgb(folder: Path) -> tuple[np.ndarray, list[str]]:
@@ -46,8 +52,7 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
 
     Returns (labels [T, H, W] int32, {object id: [T, H, W] bool}).
     """
-    if not folder.is_dir():
-        raise InputError(f"masks folder {folder} does not exist")
+    _check_folder(folder, "masks")
     subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
     if subfolders:
         return _read_object_folders(subfolders)
@@ -73,7 +78,10 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
     frames = []
     for p in files:
         if p.suffix.lower() == ".npy":
-            frames.append(np.load(p, allow_pickle=False))  # never unpickle user files
+            try:
+                frames.append(np.load(p, allow_pickle=False))  # never unpickle user files
+            except ValueError as err:  # not an array file, or one of Python objects
+                raise InputError(f"depth file {p} is not a numeric .npy array ({err})") from None
         else:
             frames.append(_imread(p, cv2.IMREAD_UNCHANGED))
     _check_sizes(frames, files, "depth")

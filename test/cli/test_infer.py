@@ -233,6 +233,18 @@ def test_one_frame_name_twice_and_mixed_depth_kinds_are_refused(tmp_path):
         io.read_depth(tmp_path / "depth")
 
 
+def test_a_file_for_a_folder_and_a_depth_file_of_objects_are_named(tmp_path):
+    io.write_png(tmp_path / "rgb" / "0000.png", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(io.InputError, match="0000.png is a file; pass the folder that holds"):
+        io.read_rgb(tmp_path / "rgb" / "0000.png")
+    with pytest.raises(io.InputError, match="masks .*0000.png is a file"):
+        io.read_masks(tmp_path / "rgb" / "0000.png")
+    (tmp_path / "depth").mkdir()
+    np.save(tmp_path / "depth" / "0000.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(io.InputError, match=r"depth file .*0000.npy is not a numeric .npy"):
+        io.read_depth(tmp_path / "depth")  # and it is never unpickled
+
+
 def test_missing_depth_for_a_depth_model(tmp_path, clip_dirs, published_folder, capsys):
     args = tiny_args(tmp_path, clip_dirs, published_folder)
     i = args.index("--depth")
