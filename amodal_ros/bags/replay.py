@@ -194,7 +194,7 @@ def format_summary(summary: dict) -> str:
             f"{s['windows_failed']} failed); results written {s['results_written']}",
             f"  skipped: {skipped}; unmatched: {unmatched}; window started over: "
             f"{restarts['gap']} after gaps longer than a window, {restarts['stamp_back']} "
-            "where a stamp went back",
+            f"where a stamp went back, {restarts.get('size', 0)} where the image size changed",
             f"  throughput: {s['frames_per_s']:.2f} input frames/s, "
             f"{s['sampled_frames_per_s']:.2f} sampled frames/s (latency is 0 in replay)",
             f"  written: {written}",
