@@ -124,6 +124,8 @@ def run(args: ReplayManyArgs) -> dict:
             job.status = SKIPPED  # complete: replay renames an output only when it is
             job.summary = earlier.get(str(job.bag))
         else:
+            if args.video and not job.out.exists():
+                _remove_orphan_videos(job)
             todo.append(job)
     started = time.perf_counter()
     workers = 0
@@ -358,6 +360,15 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int
             _remove_partial(job)
         raise
     return count
+
+
+def _remove_orphan_videos(job: Job) -> None:
+    """A replay renames its videos just before its bag: one killed between the two left
+    videos without their bag, which would refuse every later replay of it."""
+    for video in (job.out.parent / f"{job.out.name}{s}" for s in (".mp4", ".gif")):
+        if video.is_file():
+            log.warning("removing %s: its bag %s was never completed", video, job.out)
+            video.unlink()
 
 
 def _remove_partial(job: Job) -> None:

@@ -97,6 +97,16 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
     summary = json.loads((out / "summary.json").read_text())  # where the next run reads them
     assert summary["totals"]["frames"] == 42 and len(summary["replays"]) == 3
 
+    # a replay killed between renaming its video and its bag left the video alone: redone
+    import shutil
+
+    shutil.rmtree(out / "run0")
+    (out / "run0.mp4").write_bytes(b"a video without its bag")
+    assert main(args + TINY + ["--no-progress", "--video"]) == 1  # before: run0 refused too
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["status"] for r in rows] == ["done", "skipped", "skipped", "failed"]
+    assert (out / "run0" / "metadata.yaml").is_file() and (out / "run0.mp4").stat().st_size > 100
+
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, published_folder):
