@@ -107,6 +107,18 @@ def test_sensor_noise_does_not_read_as_thickness():
     assert box.centre[2] == pytest.approx(2.0, abs=0.02)
 
 
+@pytest.mark.parametrize("bleed", [1, 2, 3])
+def test_a_mask_wider_than_the_object_keeps_the_box_off_the_wall_behind(bleed):
+    # a board at 0.99 m before a wall at 3 m; the segmenter's mask is `bleed` px too wide all
+    # round (masks and registered depth routinely disagree by a pixel or two at the rim)
+    depth = np.where(RECT, 0.99, 3.0).astype(np.float32)
+    wide = rectangle(slice(14 - bleed, 34 + bleed), slice(12 - bleed, 52 + bleed))
+    box = amodal_extent(wide, wide, depth, K)
+    assert box.centre[2] == pytest.approx(1.0, abs=0.01)  # before: 2.0 m and more
+    assert box.size[2] == pytest.approx(MIN_THICKNESS)
+    assert box.size[0] == pytest.approx((40 + 2 * bleed) * 0.01, abs=1e-6)
+
+
 def test_a_small_object_uses_its_pixels():
     # 6 x 6 px: too few 4 x 4 blocks, the 36 depths themselves; front half at 1.0, back 1.1
     small = rectangle(slice(20, 26), slice(30, 36))
