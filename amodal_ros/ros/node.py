@@ -26,11 +26,15 @@ from collections import Counter, OrderedDict, deque
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
+
+try:
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble's rclpy (3.3) names the module qos_event; Iron renamed it
+    from rclpy.qos_event import SubscriptionEventCallbacks
 
 from amodal_ros.core.config import node_configs
 from amodal_ros.core.errors import CheckpointError, InputError
