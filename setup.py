@@ -36,7 +36,7 @@ setup(
     ],
     extras_require={
         # torch is not pinned here: robots want their CUDA build. For CPU use torch==2.13.0.
-        "inference": ["torch>=2.1", "diffusers>=0.30", "transformers>=4.40", "accelerate"],
+        "inference": ["torch>=2.6", "diffusers>=0.30", "transformers>=4.40", "accelerate"],
         "bags": ["rosbags"],
         "onnx": ["onnx", "onnxruntime"],
         "fp8": ["torchao==0.18.0"],  # quantize: fp8 (fp8 matmuls on Hopper/Ada GPUs)
