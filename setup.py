@@ -1,7 +1,9 @@
 """pip install of the amodal_ros library and its command-line tools (no ROS build needed).
 
 In a pip-only install `amodal_ros.msg` is absent; build the package with colcon
-(scripts/setup.sh) for the ROS messages and node.
+(scripts/setup.sh) for the ROS messages and node. The .msg definitions are installed where a
+ROS package keeps them (PREFIX/share/amodal_ros/msg), so replay and demo can register the
+message types with rosbags.
 """
 
 from setuptools import find_packages, setup
@@ -25,6 +27,7 @@ setup(
             "embedded/*/*/*",
         ]
     },
+    data_files=[("share/amodal_ros/msg", ["msg/AmodalObject.msg", "msg/AmodalObjectArray.msg"])],
     install_requires=[
         "numpy",
         "scipy",

@@ -8,6 +8,7 @@ or pip install from it, in the repository's `msg/` folder next to the package.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from amodal_ros.core.imports import require
@@ -39,6 +40,7 @@ def msg_dir_candidates() -> list[Path]:
     # the install prefix.
     candidates.append(init.resolve().parents[1] / "msg")
     candidates.append(init.absolute().parents[1] / "msg")
+    candidates.append(Path(sys.prefix) / "share" / PACKAGE / "msg")  # a pip install (setup.py)
     unique = []
     for c in candidates:
         if c not in unique:

@@ -105,6 +105,24 @@ def test_msg_dir_is_found_and_a_missing_one_names_where_it_looked(monkeypatch):
     assert str(REPO_MSG) in str(err.value)
 
 
+def test_a_pip_install_finds_the_msg_files_where_setup_py_installs_them(monkeypatch, tmp_path):
+    import sys
+
+    # setup.py's data_files put them in PREFIX/share/amodal_ros/msg; a wheel has no msg/ beside
+    # the package and no AMENT_PREFIX_PATH (Ray workers with a pip install, for one)
+    setup_py = (REPO_MSG.parent / "setup.py").read_text()
+    assert '("share/amodal_ros/msg", ["msg/AmodalObject.msg", "msg/AmodalObjectArray.msg"])' in (
+        setup_py
+    )
+    share = tmp_path / "share" / "amodal_ros" / "msg"
+    share.mkdir(parents=True)
+    for name in typestore.MSG_NAMES:
+        (share / f"{name}.msg").write_text((REPO_MSG / f"{name}.msg").read_text())
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setenv("AMENT_PREFIX_PATH", "")
+    assert share in typestore.msg_dir_candidates()
+
+
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
 def test_demo_bag_topics_counts_encodings_and_stamps(tmp_path, storage):
     frames, height, width = 5, 40, 72
