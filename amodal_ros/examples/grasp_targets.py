@@ -4,47 +4,63 @@ ros2 run amodal_ros amodal_node   # (or the launch file), then:
 python -m amodal_ros.examples.grasp_targets
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import rclpy
+from builtin_interfaces.msg import Time
 from rclpy.node import Node
 
 from amodal_ros.msg import AmodalObjectArray
 
 
-class GraspTargets(Node):
-    """Keeps, per object id, a grasp target, the occlusion ratio and the occluder ids.
+@dataclass
+class GraspTarget:
+    """One object as its newest valid result saw it."""
 
-    The target is the centre of the object's amodal 3D box (x, y, z m in the camera optical
-    frame, with its size in m) when the node could measure it (camera depth and camera info),
-    else the amodal mask's centre in the image (x, y px, size None).
-    """
+    frame_id: str  # the camera's optical frame: transform with TF before grasping
+    stamp: Time  # the camera frame's stamp: how old this target is
+    pixel: tuple[float, float]  # the amodal mask's centre in the image, px
+    box_centre_m: tuple[float, float, float] | None  # the amodal 3D box in frame_id, or None
+    box_size_m: tuple[float, float, float] | None  # (no camera depth or camera info)
+    occlusion_ratio: float  # 0 = fully visible, 0.6 = 60 % hidden
+    occluder_ids: list[int]  # what to move first, largest overlap first
+
+
+class GraspTargets(Node):
+    """`targets`: object id -> GraspTarget, for the objects the newest message answered
+    validly (one that left, or whose answer is not valid, is not kept stale)."""
 
     def __init__(self, topic: str = "amodal/objects", **node_options):
         super().__init__("grasp_targets", **node_options)
-        self.targets: dict[int, tuple] = {}
+        self.targets: dict[int, GraspTarget] = {}
         self.create_subscription(AmodalObjectArray, topic, self.on_objects, 10)
 
     def on_objects(self, msg: AmodalObjectArray) -> None:
-        """Keep each valid object's grasp target, occlusion ratio and occluders."""
+        """Replace the targets with this message's valid objects."""
+        targets = {}
         for obj in msg.objects:
             if not obj.amodal_valid:  # obj.reason: window filling, too small, deadline, error
                 continue
-            if obj.extent_valid:  # the whole object's box, in msg.header.frame_id
+            m = obj.amodal_mask  # mono8, 255 = object pixel, visible or hidden
+            rows = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)
+            ys, xs = np.nonzero(rows[:, : m.width])
+            if not len(xs):
+                continue
+            centre = size = None
+            if obj.extent_valid:  # else obj.extent_reason: no depth, no camera info, ...
                 p, s = obj.extent_pose.position, obj.extent_size
-                target, size = (p.x, p.y, p.z), (s.x, s.y, s.z)
-            else:  # obj.extent_reason: no depth, no camera info, nothing visible to measure
-                m = obj.amodal_mask  # mono8, 255 = object pixel, visible or hidden
-                rows = np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.step)
-                ys, xs = np.nonzero(rows[:, : m.width])
-                if not len(xs):
-                    continue
-                target, size = (float(xs.mean()), float(ys.mean())), None
-            self.targets[obj.object_id] = (
-                target,
+                centre, size = (p.x, p.y, p.z), (s.x, s.y, s.z)
+            targets[obj.object_id] = GraspTarget(
+                msg.header.frame_id,
+                msg.header.stamp,
+                (float(xs.mean()), float(ys.mean())),
+                centre,
                 size,
-                obj.occlusion_ratio,  # 0 = fully visible, 0.6 = 60 % hidden
-                list(obj.occluder_ids),  # what to move first, largest overlap first
+                obj.occlusion_ratio,
+                list(obj.occluder_ids),
             )
+        self.targets = targets
 
 
 def main() -> None:

@@ -380,15 +380,15 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
         h.wait_for_camera_info(clip)
         h.publish_clip(clip, pace=0.02)
         assert h.wait(lambda: len(listener.targets) == 3, timeout=60)  # 2 objects + the bar
-        # RGB-D with camera info: 3D targets (objects hidden in the newest frame: 2D fallback)
-        assert any(size is not None for _, size, _, _ in listener.targets.values())
-        for target, size, ratio, occluder_ids in listener.targets.values():
-            if size is None:  # no 3D box: the amodal mask's centre in the image, px
-                (cx, cy) = target
-                assert 0 <= cx < 72 and 0 <= cy < 40
-            else:  # the amodal 3D box's centre, m, in front of the camera
-                assert len(target) == 3 and target[2] > 0 and min(size) > 0
-            assert 0.0 <= ratio <= 1.0 and all(isinstance(i, int) for i in occluder_ids)
+        # RGB-D with camera info: 3D boxes (an object without one keeps its image centre)
+        assert any(t.box_centre_m is not None for t in listener.targets.values())
+        for t in listener.targets.values():
+            assert t.frame_id == FRAME_ID and t.stamp.sec >= 1  # to transform and age it by
+            assert 0 <= t.pixel[0] < 72 and 0 <= t.pixel[1] < 40
+            if t.box_centre_m is not None:  # the amodal 3D box's centre, m, before the camera
+                assert t.box_centre_m[2] > 0 and min(t.box_size_m) > 0
+            assert 0.0 <= t.occlusion_ratio <= 1.0
+            assert all(isinstance(i, int) for i in t.occluder_ids)
     finally:
         h.close()
 
