@@ -11,11 +11,21 @@ WHITE = 255
 def resize_stack(frames: np.ndarray, height: int, width: int, nearest: bool) -> np.ndarray:
     """[T, H, W(, C)] -> [T, height, width(, C)]; nearest for masks, else area where either
     side shrinks (a wide camera image is shrunk in width even when its height grows: linear
-    would skip thin parts), linear where both grow."""
+    would skip thin parts), linear where both grow.
+
+    Nearest shrinks about pixel centres (INTER_NEAREST_EXACT), as every other mode does:
+    INTER_NEAREST samples source pixel floor(i * s), which moves a mask (s - 1) / 2 source
+    pixels down and right (3.3 px from 480x640 to 64x128) against the depth and RGB beside it
+    (the published model was trained on masks resized about pixel centres, cv2 linear on 0/1).
+    Growing keeps INTER_NEAREST, the reference's postprocess: its offset is under half a
+    source pixel there."""
     if frames.shape[1:3] == (height, width):
         return frames
     down = frames.shape[1] > height or frames.shape[2] > width
-    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if down else cv2.INTER_LINEAR)
+    if nearest:
+        interp = cv2.INTER_NEAREST_EXACT if down else cv2.INTER_NEAREST
+    else:
+        interp = cv2.INTER_AREA if down else cv2.INTER_LINEAR
     return np.stack([cv2.resize(f, (width, height), interpolation=interp) for f in frames])
 
 

@@ -194,6 +194,26 @@ def test_area_resizing_keeps_the_share_of_thin_parts_of_a_wide_image():
     assert share.mean() == pytest.approx(0.2, abs=0.005)
 
 
+@pytest.mark.parametrize("mode", ["nearest", "area"])
+def test_a_mask_keeps_its_place_through_the_working_size_and_back(mode):
+    """480x640 -> 64x128 -> 480x640: the mask's centroid stays within half a source pixel
+    (nearest sampling at floor(i * s) moved it 3.3 px down and 2 px right)."""
+    from amodal_ros.pipeline import preprocess
+
+    rng = np.random.default_rng(0)
+    shifts = []
+    for _ in range(20):  # boxes at every offset from the working grid
+        y0, x0 = rng.integers(50, 200), rng.integers(50, 300)
+        box = np.zeros((1, 480, 640), bool)
+        box[0, y0 : y0 + 151, x0 : x0 + 203] = True
+        small = (preprocess.mask_pixels(box, 64, 128, mode)[:, 0] + 1) / 2  # [1, 64, 128]
+        back = preprocess.resize_stack(small, 480, 640, nearest=mode == "nearest") > 0.5
+        ys, xs = np.nonzero(back[0])
+        shifts.append((ys.mean() - (y0 + 75), xs.mean() - (x0 + 101)))
+    dy, dx = np.mean(shifts, axis=0)
+    assert abs(dy) <= 0.5 and abs(dx) <= 0.5
+
+
 def _keep_decoded(run):
     """`WindowSampler.run` that also keeps its (reduced decoded frames, indices) on the
     sampler."""
