@@ -55,13 +55,16 @@ def image_to_array(msg) -> np.ndarray:
     )
     if h == 0 or w == 0:
         raise ConversionError(f"image is empty ({h}x{w}, HxW)")
-    if msg.step < row or len(data) < msg.step * (h - 1) + row:
+    # height * step bytes, as cv_bridge asks (the last row's padding may be left out): more
+    # is an encoding, height or step that does not describe the data, not a longer image
+    if msg.step < row or not msg.step * (h - 1) + row <= len(data) <= msg.step * h:
         raise ConversionError(
-            f"{encoding} image {h}x{w} (HxW) needs step >= {row} and {row * h} bytes, got step "
-            f"{msg.step} and {len(data)} bytes (truncated or corrupt message)"
+            f"{encoding} image {h}x{w} (HxW) needs step >= {row} and {msg.step * h} bytes "
+            f"(height * step), got step {msg.step} and {len(data)} bytes: the encoding, size or "
+            "step does not match the data (a truncated or mislabelled message)"
         )
     rows = np.lib.stride_tricks.as_strided(data, (h, row), (msg.step, 1))
-    array = np.ascontiguousarray(rows).view(dtype).reshape(h, w, channels)
+    array = rows.copy().view(dtype).reshape(h, w, channels)  # a copy: writable, like a padded one
     array = array.astype(dtype.newbyteorder("="), copy=False)
     return array[..., 0] if channels == 1 else array
 

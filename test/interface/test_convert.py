@@ -158,6 +158,29 @@ def test_step_shorter_than_a_row_is_a_conversion_error():
         image_to_array(ns_image(**fields))
 
 
+def test_data_longer_than_height_times_step_is_refused_not_read_as_garbage():
+    # 32FC1 depth bytes labelled 16UC1 (step for 16 bits): twice the bytes the header describes
+    depth = np.full((H, W), 1.5, np.float32)
+    msg = ns_image(
+        height=H, width=W, encoding="16UC1", is_bigendian=0, step=W * 2, data=depth.tobytes()
+    )
+    with pytest.raises(ConversionError, match="does not match the data"):
+        image_to_array(msg)  # before: millimetres of 0 and 16320, no error
+
+
+def test_the_array_is_writable_with_or_without_row_padding():
+    a = sample("rgb8")
+    for pad in (0, 3):
+        row = a.shape[1] * 3
+        data = b"".join(r.tobytes() + b"\0" * pad for r in a)
+        msg = ns_image(
+            height=H, width=W, encoding="rgb8", is_bigendian=0, step=row + pad, data=data
+        )
+        out = image_to_array(msg)
+        np.testing.assert_array_equal(out, a)
+        assert out.flags.writeable, pad
+
+
 def test_empty_image_is_a_conversion_error():
     with pytest.raises(ConversionError, match="empty"):
         image_to_array(
