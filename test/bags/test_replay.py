@@ -641,7 +641,11 @@ def _background(msg):
     [
         (topics.RGB_TOPIC, _yuv, "RGB image has encoding 'yuv422'; expected one of"),
         (topics.MASK_TOPIC, _half_size_masks, "size mismatch: RGB is"),
-        (topics.RGB_TOPIC, _truncated_a_little_more_each_frame(), "a truncated or mislabelled message"),
+        (
+            topics.RGB_TOPIC,
+            _truncated_a_little_more_each_frame(),
+            "a truncated or mislabelled message",
+        ),
     ],
 )
 def test_a_bag_that_fails_the_same_way_throughout_stops_with_one_line(
