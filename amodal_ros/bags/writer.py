@@ -144,10 +144,9 @@ class ResultWriter:
 
     def _nearest_info(self, stamp: int) -> bytes | None:
         """CDR of the kept CameraInfo nearest to `stamp` within the sync tolerance, or None."""
-        if not self._infos:
-            return None
-        info_stamp, data = min(self._infos, key=lambda item: abs(item[0] - stamp))
-        return data if abs(info_stamp - stamp) <= self.tolerance_ns else None
+        from amodal_ros.interface.messages import nearest_stamped
+
+        return nearest_stamped(self._infos, stamp, self.tolerance_ns)
 
     def _write(self, conn, topic: str, stamp: int, data) -> None:
         t0 = time.perf_counter()

@@ -8,8 +8,9 @@ rosbags). No rclpy or torch import here.
 from __future__ import annotations
 
 import array
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -161,6 +162,17 @@ def camera_info_for(infos: Mapping[int, object], stamp: int, current=None):
     if own is not None:
         return own
     return infos[next(reversed(infos))] if infos else current
+
+
+T = TypeVar("T")
+
+
+def nearest_stamped(items: Iterable[tuple[int, T]], stamp: int, tolerance_ns: int) -> T | None:
+    """The value of the (stamp, value) pair stamped nearest `stamp`, if within `tolerance_ns`:
+    the CameraInfo passed through with a frame (a driver may stamp it apart from the image,
+    as the synchroniser allows its inputs to be)."""
+    best = min(items, key=lambda item: abs(item[0] - stamp), default=None)
+    return best[1] if best is not None and abs(best[0] - stamp) <= tolerance_ns else None
 
 
 def frame_from_messages(

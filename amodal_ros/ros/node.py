@@ -49,6 +49,7 @@ from amodal_ros.interface.messages import (
     ResultMessages,
     camera_info_for,
     frame_from_messages,
+    nearest_stamped,
     rclpy_kit,
     stamp_ns,
 )
@@ -458,8 +459,12 @@ class AmodalNode(LifecycleNode):
                 pubs["markers"].publish(self.builder.markers(result))
             info = result.frame.camera_info  # passed through when it is the frame's own
             if info is None or stamp_ns(info.header) != result.frame.stamp_ns:
-                with self._lock:  # it may have arrived after its frame was matched
-                    info = self._camera_infos.get(result.frame.stamp_ns)
+                with self._lock:  # it may have arrived after its frame, or be stamped apart
+                    info = nearest_stamped(
+                        self._camera_infos.items(),
+                        result.frame.stamp_ns,
+                        int(self.stream.sync_tolerance * 1e9),
+                    )
             if info is not None:
                 pubs["camera_info"].publish(info)
             self.published += 1

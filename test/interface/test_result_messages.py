@@ -384,3 +384,12 @@ def test_result_messages_build_without_torch():
     from conftest import run_without  # not at module level: the subprocess imports this file
 
     assert run_without(NO_TORCH.format(test_dir=str(Path(__file__).parent))).strip() == "ok"
+
+
+def test_the_camera_info_passed_through_is_the_nearest_within_the_sync_tolerance():
+    from amodal_ros.interface.messages import nearest_stamped
+
+    infos = {1_000: "a", 34_000: "b", 67_000: "c"}  # stamped apart from the frames
+    assert nearest_stamped(infos.items(), 33_000, 5_000) == "b"  # the node published none
+    assert nearest_stamped(infos.items(), 50_000, 5_000) is None  # none near enough
+    assert nearest_stamped({}.items(), 0, 5_000) is None
