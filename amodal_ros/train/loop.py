@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -45,7 +47,7 @@ import numpy as np
 import torch
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.staging import staged_path
+from amodal_ros.core.staging import partial_prefix, remove_partial, staged_path
 from amodal_ros.train.config import TrainConfig
 from amodal_ros.train.ema import EMA_STATE, WeightAverage
 
@@ -62,6 +64,8 @@ POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
 # a pixel-space student's VAE decoder in the run's state, beside accelerate's files: as
 # safetensors, since accelerate would pickle an unprepared module (and unpickle it on resume)
 DECODER_STATE = "decoder.safetensors"
+log = logging.getLogger("amodal_ros.train")
+INIT_FINGERPRINT = "init_fingerprint.json"  # the frozen models a run started from, hashed
 # settings a resumed run may change; any other change would be silently overruled by the saved
 # state (its learning rates, weights) or would mix two runs' data in one model
 RESUMABLE_CHANGES = frozenset(
@@ -104,9 +108,11 @@ def train(config: TrainConfig) -> dict:
         check_resumable(out, config, start)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+        _write_whole(out / "train_config.json", json.dumps(asdict(config), indent=2))
     accelerator.wait_for_everyone()
     components = _starting_components(config)
+    if main:
+        check_same_init(out, config, components, resuming=state is not None)
     components.vae.to(accelerator.device)
     components.image_encoder.to(accelerator.device)
     distillation = None
@@ -285,6 +291,13 @@ def _repair_state(out: Path) -> None:
     if not (state / "step.json").is_file() and (previous / "step.json").is_file():
         shutil.rmtree(state, ignore_errors=True)
         previous.rename(state)
+    # checkpoints a stop left half-written (a whole model each, never complete)
+    if out.is_dir():
+        for partial in [
+            *out.glob(f"{partial_prefix(out / 'final')}*"),
+            *out.glob(".checkpoint-*"),
+        ]:
+            remove_partial(partial)
 
 
 def _swap_in_state(out: Path) -> None:
@@ -311,7 +324,13 @@ def check_resumable(out: Path, config: TrainConfig, step: int) -> None:
         return
     now = json.loads(json.dumps(asdict(config)))
     # a setting added since the run was saved ran at its default
-    saved = {**json.loads(json.dumps(asdict(TrainConfig()))), **json.loads(path.read_text())}
+    saved = {**json.loads(json.dumps(asdict(TrainConfig()))), **_read_json(path)}
+    if now["mixed_precision"] == "fp16" != saved["mixed_precision"]:
+        raise InputError(
+            f"the run in {out} was saved in mixed_precision {saved['mixed_precision']!r}: fp16 "
+            "resumes a gradient scaler its state does not hold; resume in 'bf16' or 'no', or "
+            "start a new --out"
+        )
     changed = sorted(k for k in now.keys() - RESUMABLE_CHANGES - {"out"} if saved[k] != now[k])
     if changed:
         text = ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
@@ -320,6 +339,40 @@ def check_resumable(out: Path, config: TrainConfig, step: int) -> None:
             "keep the saved state's, so use the same settings, or a new output folder (copy "
             "its targets/ there to keep a distillation's teacher samples)"
         )
+
+
+def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) -> None:
+    """Refuse to resume on other frozen models than the run started from: the autoencoder and
+    image encoder are loaded from `init` at every start (the saved state holds what trains),
+    and `init` may have been trained further meanwhile (a continued autoencoder run), which
+    would move the run to another latent space under the same path. First start: record them."""
+    frozen = {"image_encoder": components.image_encoder}
+    if config.stage != "vae":  # an autoencoder run's VAE is in its saved state
+        frozen["vae"] = components.vae
+    now = {name: _fingerprint(module) for name, module in frozen.items()}
+    path = out / INIT_FINGERPRINT
+    if resuming and path.is_file():
+        saved = _read_json(path)
+        changed = sorted(k for k in now if k in saved and saved[k] != now[k])
+        if changed:
+            raise InputError(
+                f"the {' and '.join(changed)} of init {config.init!r} changed since the run in "
+                f"{out} started from it (trained further?): resuming would continue it in "
+                "another latent space; start a new --out, or restore the init it started from"
+            )
+    _write_whole(path, json.dumps(now, indent=2))
+
+
+def _fingerprint(module) -> str:
+    """sha256 of a module's weights, in state-dict order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d tensors too
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _process_slots(config: TrainConfig, processes: int, index: int) -> range:
@@ -376,9 +429,10 @@ def truncate_log(path: Path, step: int) -> None:
         return
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    kept = rows[:1] + [r for r in rows[1:] if int(r[0]) <= step]
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows(kept)
+    kept = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(kept)
+    _write_whole(path, text.getvalue())
 
 
 def _log_timing(
@@ -391,7 +445,14 @@ def _log_timing(
     of the teacher's samples, which are collected before training."""
     import platform
 
-    sessions = json.loads(path.read_text()) if path.is_file() else []
+    sessions = []
+    if path.is_file():
+        try:
+            sessions = json.loads(path.read_text())
+        except ValueError as err:  # bookkeeping: keep it aside, never stop the run for it
+            kept = path.with_name(path.name + ".unreadable")
+            path.rename(kept)
+            log.warning("%s did not parse (%s); kept as %s, a new one begins", path, err, kept)
     if sessions and sessions[-1].get("session") == session:
         sessions.pop()  # this session's earlier entry
     sessions.append(
@@ -408,7 +469,22 @@ def _log_timing(
             "session": session,
         }
     )
-    path.write_text(json.dumps(sessions, indent=2))
+    _write_whole(path, json.dumps(sessions, indent=2))
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Replace `path` whole: a stop while writing leaves the old file, never half of one."""
+    with staged_path(path) as staged:
+        staged.write_text(text)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise InputError(
+            f"{path} is not valid JSON ({err}); restore it or start a new --out"
+        ) from None
 
 
 def autoencoder_loss(

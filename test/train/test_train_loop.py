@@ -12,6 +12,7 @@ from conftest import fit_fixed_batch
 
 from amodal_ros.cli.main import main
 from amodal_ros.core.config import InferenceConfig
+from amodal_ros.core.errors import InputError
 from amodal_ros.core.types import ObjectTrack
 from amodal_ros.pipeline import AmodalSegmenter
 
@@ -108,6 +109,42 @@ def test_a_run_killed_while_saving_resumes_from_its_last_complete_state(tmp_path
     assert main(["train", _config(tmp_path, 2)]) == 2  # fewer steps than it has done
     assert "at step 3, past steps 2" in capsys.readouterr().err
     assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3"]
+
+
+def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, capsys):
+    # stage 1 starts from an autoencoder run's final; that run is continued (its final
+    # changes under the same path); resuming stage 1 would move it to another latent space
+    assert main(["train", _config(tmp_path, 2, name="vae_run", stage="vae")]) == 0
+    init = str(tmp_path / "vae_run" / "final")
+    assert main(["train", _config(tmp_path, 2, init=init)]) == 0
+    assert main(["train", _config(tmp_path, 3, init=init)]) == 0  # the same init: resumes
+    assert main(["train", _config(tmp_path, 4, name="vae_run", stage="vae")]) == 0
+    assert main(["train", _config(tmp_path, 4, init=init)]) == 2
+    err = capsys.readouterr().err
+    assert "the vae of init" in err and "changed since the run" in err
+
+
+def test_a_stop_mid_save_or_a_damaged_run_file_does_not_block_the_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", _config(tmp_path, 2)]) == 0
+    (run / ".checkpoint-4.partial-123" / "unet").mkdir(parents=True)  # a save killed midway
+    (run / "timing.json").write_text('[{"steps": 2, "sec')  # a file cut short
+    assert main(["train", _config(tmp_path, 4)]) == 0
+    assert not list(run.glob(".checkpoint-*")) and (run / "final" / "unet").is_dir()
+    assert (run / "timing.json.unreadable").is_file()  # kept aside, a new one begun
+    assert json.loads((run / "timing.json").read_text())[-1]["steps"] == 2
+    # fp16 would load a gradient scaler that a run saved in fp32 never wrote (a GPU's crash;
+    # the check itself, since one process keeps its first accelerate precision)
+    from amodal_ros.train.config import TrainConfig
+    from amodal_ros.train.loop import check_resumable
+
+    fp16 = TrainConfig(**{**json.loads((run / "train_config.json").read_text()), "steps": 5})
+    fp16.mixed_precision = "fp16"
+    with pytest.raises(InputError, match="fp16 resumes a gradient scaler"):
+        check_resumable(run, fp16, 4)
+    (run / "train_config.json").write_text("{")
+    assert main(["train", _config(tmp_path, 5)]) == 2
+    assert "train_config.json is not valid JSON" in capsys.readouterr().err
 
 
 def test_train_rejects_unknown_settings(tmp_path, capsys):
