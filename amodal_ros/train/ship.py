@@ -50,6 +50,7 @@ from amodal_ros.core.staging import staged_path
 
 RUNS = ("vae", "stage1", "stage2")
 SHIPPED = {"stage1": "stage1", "stage2": "stage2"}  # run -> embedded folder
+SHIPPED_STAGE = {"stage1": "amodal", "stage2": "completion"}  # what each run must have trained
 KEPT_SUFFIXES = (".safetensors", ".json")
 OWN_OPTIONS = ("rgb_sum_threshold",)  # a student's threshold has --threshold and --calibrate
 SHARED = ("vae", "image_encoder")  # stored once, in stage1/
@@ -66,6 +67,9 @@ def ship(
     from amodal_ros.models.registry import EMBEDDED_ROOT
 
     dest = dest or EMBEDDED_ROOT
+    for run in SHIPPED:  # before anything is copied
+        _check_finished(train_out / run / "final")
+        _check_stage(train_out / run, SHIPPED_STAGE[run])
     with _shipping(dest) as work:
         for run, folder in SHIPPED.items():
             _copy_checkpoint(train_out / run / "final", work / folder)
@@ -102,7 +106,11 @@ def ship_student(
 
     defaults = model_settings(defaults or {}, leave_out=OWN_OPTIONS)
     index = json.loads((distill_out / "final" / "model_index.json").read_text())
-    record = index[METADATA_KEY]["student"]
+    record = index.get(METADATA_KEY, {}).get("student")
+    if record is None:
+        raise ValueError(
+            f"{distill_out / 'final'} is not a distilled student (amodal-ros distill)"
+        )
     stage = record.get("stage", 1)  # students before stage 2: 1
     name = STUDENT_FOLDERS[stage]
     if threshold is not None and (calibrate_clips or stage != 1):
@@ -176,6 +184,17 @@ def _encoder(vae: Path) -> dict:
 
     weights = load_file(vae / "diffusion_pytorch_model.safetensors")
     return {k: v for k, v in weights.items() if not k.startswith("decoder.")}
+
+
+def _check_stage(run: Path, stage: str) -> None:
+    """Refuse a run that trained another stage than the folder it ships to (a mask model
+    shipped as stage 2 would load: both have 12 input channels)."""
+    config = run / "train_config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{run} is not a training run (no train_config.json)")
+    trained = json.loads(config.read_text()).get("stage")
+    if trained != stage:
+        raise ValueError(f"{run} trained stage {trained!r}; {run.name}/ ships a {stage!r} run")
 
 
 def _check_finished(checkpoint: Path) -> None:
@@ -359,12 +378,15 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             parser.error(f"--judged-by: {err}")
         threshold, chosen = verdict["threshold"], {**verdict["settings"], **chosen}
-    if ns.decoder is not None:
-        print(*ship_decoder(ns.decoder, ns.dest), sep="\n")
-    elif ns.student is not None:
-        print(ship_student(ns.student, ns.dest, ns.calibrate, threshold, chosen, verdict))
-    else:
-        print(ship(ns.train_out, ns.dest, calibrate_clips=ns.calibrate))
+    try:
+        if ns.decoder is not None:
+            print(*ship_decoder(ns.decoder, ns.dest), sep="\n")
+        elif ns.student is not None:
+            print(ship_student(ns.student, ns.dest, ns.calibrate, threshold, chosen, verdict))
+        else:
+            print(ship(ns.train_out, ns.dest, calibrate_clips=ns.calibrate))
+    except (OSError, ValueError) as err:  # nothing was shipped: `_shipping` keeps dest as it was
+        parser.error(str(err))
     return 0
 
 

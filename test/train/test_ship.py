@@ -22,7 +22,8 @@ def _run(root, name: str, seconds: float, losses: list[float], seed: int | None 
     vae_config = run / "final" / "vae" / "config.json"  # as diffusers saves a loaded model
     config = json.loads(vae_config.read_text())
     vae_config.write_text(json.dumps({**config, "_name_or_path": "/home/me/train_out/vae"}))
-    (run / "train_config.json").write_text(json.dumps({"stage": name, "steps": len(losses)}))
+    stage = {"stage1": "amodal", "stage2": "completion"}.get(name, name)
+    (run / "train_config.json").write_text(json.dumps({"stage": stage, "steps": len(losses)}))
     rows = "".join(f"{10 * (i + 1)},{v}\n" for i, v in enumerate(losses))
     (run / "loss.csv").write_text("step,loss\n" + rows)
     (run / "timing.json").write_text(json.dumps([{"steps": 5, "seconds": seconds}] * 2))
@@ -49,6 +50,19 @@ def test_ship_refuses_an_unfinished_run(tmp_path):
     (tmp_path / "stage1").mkdir()
     with pytest.raises(FileNotFoundError, match="not a finished checkpoint"):
         ship(tmp_path, tmp_path / "embedded")
+
+
+def test_ship_refuses_a_run_of_another_stage_and_a_student_that_is_none(tmp_path, capsys):
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0])
+    _run(train_out, "stage2", 10.0, [2.0])
+    (train_out / "stage2" / "train_config.json").write_text('{"stage": "amodal"}')
+    with pytest.raises(ValueError, match="trained stage 'amodal'; stage2/ ships a 'completion'"):
+        ship(train_out, dest)  # a mask model would load as stage 2: 12 channels both
+    assert not dest.exists()
+    with pytest.raises(SystemExit):
+        main(["--student", str(train_out / "stage1"), "--dest", str(dest)])
+    assert "is not a distilled student" in capsys.readouterr().err
 
 
 def test_ship_calibrates_the_threshold_on_validation_clips(tmp_path):
