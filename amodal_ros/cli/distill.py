@@ -91,11 +91,8 @@ class Args:
 
 def run(args: Args) -> dict:
     """Collect the teacher's samples, then train (or resume) the student."""
-    from amodal_ros.train.distill import check_data
     from amodal_ros.train.loop import train
 
-    if args.training.data != "synth":
-        check_data(args.training)  # before the run folder is written
     result = train(args.training)
     if result["main_process"]:
         flag = "--completion-checkpoint" if args.training.distill_stage == 2 else "--checkpoint"

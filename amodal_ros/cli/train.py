@@ -40,14 +40,17 @@ def run(args: Args) -> dict:
     if not args.config.is_file():
         raise FileNotFoundError(f"training config {args.config} does not exist")
     values = yaml.safe_load(args.config.read_text()) or {}
+    known = set(TrainConfig.__dataclass_fields__)
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"{args.config}: unknown training settings {sorted(unknown)}")
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        if key.strip() not in known:
+            raise ValueError(f"--set {item!r}: unknown training setting {key.strip()!r}")
         values[key.strip()] = yaml.safe_load(value)
-    unknown = set(values) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"{args.config}: unknown training settings {sorted(unknown)}")
     overrides = {"out": args.out, "steps": args.steps}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if not args.progress:

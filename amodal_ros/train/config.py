@@ -140,7 +140,9 @@ class TrainConfig(Config):
     vae_blocks: int = param(
         4, "VAE blocks of a tiny model built here (init ''): 4 = 8x downsampling as SVD", 2, 5
     )
-    vae_width: int = param(32, "channels per VAE block of a tiny model built here", 8, 512)
+    vae_width: int = param(
+        32, "channels per VAE block of a tiny model built here, a multiple of 32", 32, 512
+    )
     latent_channels: int = param(
         4,
         "channels of each latent of a tiny model built here (init ''; 4 as SVD's): its UNet "
@@ -242,11 +244,12 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         check_fields(self)
-        if self.unet_width % 32:
-            raise ValueError(
-                f"unet_width {self.unet_width}: the UNet normalises channels in 32 groups; "
-                "choose a multiple of 32"
-            )
+        for name in ("unet_width", "vae_width"):  # both normalise channels in 32 groups
+            if getattr(self, name) % 32:
+                raise ValueError(
+                    f"{name} {getattr(self, name)}: the model normalises channels in 32 "
+                    "groups; choose a multiple of 32"
+                )
         if self.unet_width != 32 and self.init and not self.fresh_unet:
             raise ValueError(
                 f"unet_width {self.unet_width} sets a new UNet's width, but the run continues "

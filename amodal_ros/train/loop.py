@@ -91,6 +91,10 @@ def train(config: TrainConfig) -> dict:
     from amodal_ros.train.edm import edm_loss, set_trainable
 
     out = Path(config.out)
+    if config.stage == "distill" and config.data != "synth":
+        from amodal_ros.train.distill import check_data
+
+        check_data(config)  # before the run folder is written
     # split_batches: `batch_size` is already the global batch, so the learning-rate schedule
     # steps once per optimizer step, not once per process (accelerate's default)
     accelerator = Accelerator(

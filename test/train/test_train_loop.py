@@ -155,6 +155,12 @@ def test_train_rejects_unknown_settings(tmp_path, capsys):
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert main(["train", _config(tmp_path, 2), "--set", "lr"]) == 2
     assert "--set 'lr': expected KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", _config(tmp_path, 2), "--set", "Lr=0.1"]) == 2  # named as --set's
+    assert "--set 'Lr=0.1': unknown training setting 'Lr'" in capsys.readouterr().err
+    distill = _config(tmp_path, 2, name="d", stage="distill", data=str(tmp_path / "nope"))
+    assert main(["train", distill]) == 2  # train, as distill, refuses before writing
+    assert "is not a folder: pass 'synth'" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_shipped_training_configs_chain_the_embedded_recipe():
@@ -181,7 +187,10 @@ def test_shipped_training_configs_chain_the_embedded_recipe():
     assert len({(c.mask_resize, c.render_scale, c.height, c.width) for c in runs}) == 1
 
 
-@pytest.mark.parametrize("field, value", [("steps", 0), ("mixed_precision", "fp8")])
+@pytest.mark.parametrize(
+    "field, value",
+    [("steps", 0), ("mixed_precision", "fp8"), ("vae_width", 8), ("vae_width", 48)],
+)
 def test_train_config_names_bad_fields(field, value):
     from amodal_ros.train.loop import TrainConfig
 
