@@ -356,7 +356,7 @@ class ResultMessages:
         TEXT_VIEW_FACING label "<id>: <occlusion ratio> % hidden" above it (amodal_label);
         marker id = object id."""
         header = self.header(result.frame)
-        markers = [self._marker(header, "", 0, CUBE, DELETEALL, Extent(), (0, 0, 0), (0, 0, 0, 0))]
+        markers = [self._delete_all(header)]
         for o in result.objects:
             e = o.extent
             if not e.valid:
@@ -388,6 +388,14 @@ class ResultMessages:
                 )
             )
         return self.kit.MarkerArray(markers=markers)
+
+    def cleared_markers(self, frame: Frame):
+        """A MarkerArray of one DELETEALL in `frame`'s header: the boxes go when the node stops
+        (they are kept until the next frame's DELETEALL, lifetime 0, which never comes)."""
+        return self.kit.MarkerArray(markers=[self._delete_all(self.header(frame))])
+
+    def _delete_all(self, header):
+        return self._marker(header, "", 0, CUBE, DELETEALL, Extent(), (0, 0, 0), (0, 0, 0, 0))
 
     def _marker(self, header, ns, marker_id, kind, action, at, scale, rgba, text=""):
         k = self.kit

@@ -148,6 +148,7 @@ class AmodalNode(LifecycleNode):
         self._downgrade: set[str] = set()  # inputs whose publisher offers only best effort
         self._frame_ids = FrameIdCheck()
         self._forget: list[int] = []
+        self._markers_shown: Frame | None = None  # the frame of the boxes RViz shows
         self._next_track_id = 1  # ids continue over reactivations: one never names two objects
         self._throttle: dict[str, tuple[float, int]] = {}
         self._reset_counters()
@@ -457,6 +458,7 @@ class AmodalNode(LifecycleNode):
                 pubs["completion"].publish(self.builder.completion(result))
             if pubs["markers"].get_subscription_count():
                 pubs["markers"].publish(self.builder.markers(result))
+                self._markers_shown = result.frame
             info = result.frame.camera_info  # passed through when it is the frame's own
             if info is None or stamp_ns(info.header) != result.frame.stamp_ns:
                 with self._lock:  # it may have arrived after its frame, or be stamped apart
@@ -588,6 +590,9 @@ class AmodalNode(LifecycleNode):
                 self.get_logger().info("waiting for the running window to finish")
             self.worker.stop(timeout=None)
             self.worker = None
+        shown, self._markers_shown = self._markers_shown, None
+        if shown is not None and "markers" in self._pubs and self.context.ok():
+            self._pubs["markers"].publish(self.builder.cleared_markers(shown))  # still active
         with self._lock:
             self._warn_unanswered()
             if self.queue is not None:  # the windows the stopped worker never took

@@ -432,6 +432,12 @@ def test_markers_and_3d_extents_from_rgbd_with_camera_info(base_params):
             cubes = [x.id for x in m.markers if x.ns == "amodal_extent"]
             labels = [x.id for x in m.markers if x.ns == "amodal_label"]
             assert set(cubes) == set(labels) == boxes.get(stamp, set())
+        # a deactivation clears the boxes (lifetime 0: they stayed in RViz for ever)
+        h.node.trigger_deactivate()
+        assert h.wait(lambda: len(h.messages("amodal/markers")) == len(stamps) + 1, timeout=10)
+        (cleared,) = h.messages("amodal/markers")[-1].markers
+        assert cleared.action == cleared.DELETEALL and cleared.header.frame_id == FRAME_ID
+        assert _stamp(cleared.header) == stamps[-1]
     finally:
         h.close()
 
