@@ -15,6 +15,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import sys
@@ -117,9 +118,11 @@ class ArtifactCache:
         """Remove the staging files of builds on this machine whose process is gone: a killed
         build never reached its cleanup, and a full-size UNet's export is gigabytes. Live
         builds, and other machines' on a shared cache, are left alone."""
-        for partial in self.folder.glob(f".*.partial-{_HOST}-*"):
-            pid = partial.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _running(int(pid)):
+        # this host's exact name: a glob's '*' would take host node1-gpu's builds for node1's
+        ours = re.compile(rf"\..+\.partial-{re.escape(_HOST)}-(\d+)")
+        for partial in self.folder.glob(".*.partial-*"):
+            match = ours.fullmatch(partial.name)
+            if match and not _running(int(match.group(1))):
                 log.info("removing %s, left by a build that was killed", partial)
                 remove_partial(partial)
 

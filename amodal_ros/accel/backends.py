@@ -60,6 +60,8 @@ def unavailable_reason(
 
         return missing_provider(device)
     if backend == "tensorrt":
+        if dtype == torch.bfloat16:  # exported through ONNX, which takes no bfloat16 Conv
+            return "TensorRT is built here from ONNX, which takes no bfloat16: use float16"
         from amodal_ros.accel.trt_backend import unavailable_reason as trt_reason
 
         return trt_reason(device)

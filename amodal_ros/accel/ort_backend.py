@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import require
 
 
@@ -41,9 +42,15 @@ class OrtSession:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3  # errors only
-        self.session = ort.InferenceSession(
-            str(onnx_path), options, providers=providers_for(device)
-        )
+        wanted = providers_for(device)
+        self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted)
+        if self.session.get_providers()[0] != wanted[0]:  # e.g. CUDA libraries that failed to
+            # load: onnxruntime falls back to the CPU, and says so only at a hidden log level
+            raise BackendUnavailableError(
+                f"onnxruntime could not start {wanted[0]} (it runs {self.session.get_providers()}"
+                "); check the CUDA and cuDNN libraries onnxruntime-gpu needs, or use another "
+                "backend"
+            )
         self.input_names = [i.name for i in self.session.get_inputs()]
         # an export of a float16 model takes float16 inputs
         self.input_types = [

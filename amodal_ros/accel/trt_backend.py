@@ -98,7 +98,13 @@ class TrtEngine:
         for name, x in zip(self.inputs, inputs):
             x = x.to(self.device, self._dtype(name)).contiguous()
             keep.append(x)
-            self.context.set_input_shape(name, tuple(x.shape))
+            if not self.context.set_input_shape(name, tuple(x.shape)):
+                low, _, high = self.engine.get_tensor_profile_shape(name, 0)
+                raise ValueError(
+                    f"TensorRT engine input {name} takes shapes {tuple(low)} to {tuple(high)}, "
+                    f"got {tuple(x.shape)}: rebuild it for this window length and object count "
+                    "(amodal-ros build-engines)"
+                )
             self.context.set_tensor_address(name, x.data_ptr())
         out = None
         for name in self.outputs:

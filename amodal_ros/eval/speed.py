@@ -199,9 +199,10 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             lambda c=config, n=name: DefaultScenario(n, pipes.with_config(c), stream, publish),
         )
     torch_device, dtype = torch.device(cfg.device), getattr(torch, cfg.dtype)
-    auto = resolve("UNet", "auto", torch_device, dtype=dtype)
+    # the default scenario's backend (the configured one, or auto's choice) is timed there
+    default = resolve("UNet", cfg.unet_backend, torch_device, dtype=dtype)
     for backend in BACKENDS:
-        if backend == auto:
+        if backend == default:
             continue
         reason = _backend_skip_reason(backend, torch_device, dtype, args.compile)
         if reason:
@@ -215,7 +216,9 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             ),
         )
     if is_available("torchao"):  # fp8 linear layers (fp8 matmuls on Hopper/Ada)
-        config = cfg.replace(quantize="fp8")
+        # fp8 runs in torch: an exported backend configured for the others would refuse it
+        torch_backend = cfg.unet_backend if cfg.unet_backend in ("eager", "compile") else "auto"
+        config = cfg.replace(quantize="fp8", unet_backend=torch_backend)
         add(
             "UNet fp8",
             lambda: DefaultScenario("UNet fp8", pipes.with_config(config), stream, publish),

@@ -176,6 +176,13 @@ def test_auto_picks_the_first_available_and_logs_it(caplog):
         assert backends.resolve("depth", "auto", CPU) == "onnxruntime"
 
 
+def test_a_bfloat16_model_is_never_sent_to_tensorrt():
+    # built from ONNX, which takes no bfloat16: refused with the reason on any machine, and
+    # auto on a GPU would have chosen it, to fail at the first window
+    reason = backends.unavailable_reason("tensorrt", torch.device("cuda"), torch.bfloat16)
+    assert reason is not None and "no bfloat16: use float16" in reason
+
+
 def test_a_bfloat16_model_is_never_sent_to_onnxruntime(components12):
     """ONNX's Conv takes no bfloat16: asked for, onnxruntime is refused with the reason (the
     export once failed inside onnxruntime with a traceback); auto's depth choice on a CPU
@@ -256,11 +263,13 @@ def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path):
     dead = tmp_path / f".unet-trt-old.engine.partial-{_HOST}-{killed.pid}"
     live = tmp_path / f".unet-trt-new.engine.partial-{_HOST}-{os.getpid()}"
     elsewhere = tmp_path / f".unet-trt-old.engine.partial-other-machine-{killed.pid}"
-    for leftover in (dead, live, elsewhere):
+    # a host whose name starts with this one's (node1, node1-gpu): not ours either
+    longer = tmp_path / f".unet-trt-old.engine.partial-{_HOST}-gpu-{killed.pid}"
+    for leftover in (dead, live, elsewhere, longer):
         leftover.mkdir()
         (leftover / "weights.bin").write_bytes(b"half")
     cache.get_or_build("unet-onnx", "k", "", lambda path: path.mkdir(), {})
-    assert not dead.exists() and live.exists() and elsewhere.exists()
+    assert not dead.exists() and live.exists() and elsewhere.exists() and longer.exists()
 
 
 def test_the_export_key_follows_the_code_that_traces_the_model(monkeypatch):

@@ -97,6 +97,26 @@ def test_a_wider_student_is_measured_against_its_own_floor():
     assert "the student's own UNet: unguided" in table(result)
 
 
+def test_the_configured_backend_is_timed_once_and_eager_beside_it():
+    """With unet_backend onnxruntime the default scenario runs onnxruntime: the backend rows
+    time eager instead (they skipped auto's choice, eager, and timed onnxruntime twice)."""
+    from amodal_ros.accel.backends import unavailable_reason
+
+    if unavailable_reason("onnxruntime", __import__("torch").device("cpu")):
+        pytest.skip("onnxruntime is not installed")
+    config = InferenceConfig(height=32, width=64, num_frames=FRAMES, num_steps=1)
+    args = BenchArgs(
+        stream=StreamConfig(checkpoint="tiny", stride=STRIDE),
+        inference=replace(config, unet_backend="onnxruntime"),
+        windows=1,
+        progress=False,
+    )
+    others = ["default, 4 objects per call", "preset balanced", "preset fast", "UNet fp8"]
+    others += ["preset realtime", "preset realtime, one view", "UNet compile"]
+    ran = run_bench(replace(args, skip=others), log=lambda line: None)
+    assert "UNet eager" in ran["scenarios"] and "UNet onnxruntime" not in ran["scenarios"]
+
+
 def test_reference_loops_per_frame_and_default_encodes_only_new_frames(result):
     objects = result["setup"]["objects"]
     ref = result["scenarios"]["reference"]["calls_per_window"]
