@@ -350,10 +350,12 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
     image encoder are loaded from `init` at every start (the saved state holds what trains),
     and `init` may have been trained further meanwhile (a continued autoencoder run), which
     would move the run to another latent space under the same path. First start: record them."""
+    from amodal_ros.accel.artifacts import model_hash
+
     frozen = {"image_encoder": components.image_encoder}
     if config.stage != "vae":  # an autoencoder run's VAE is in its saved state
         frozen["vae"] = components.vae
-    now = {name: _fingerprint(module) for name, module in frozen.items()}
+    now = {name: model_hash(module) for name, module in frozen.items()}
     path = out / INIT_FINGERPRINT
     if resuming and path.is_file():
         saved = _read_json(path)
@@ -365,18 +367,6 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
                 "another latent space; start a new --out, or restore the init it started from"
             )
     _write_whole(path, json.dumps(now, indent=2))
-
-
-def _fingerprint(module) -> str:
-    """sha256 of a module's weights, in state-dict order."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        digest.update(name.encode())
-        flat = tensor.detach().cpu().contiguous().reshape(-1)  # 0-d tensors too
-        digest.update(flat.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _process_slots(config: TrainConfig, processes: int, index: int) -> range:
