@@ -37,6 +37,7 @@ from amodal_ros.bags.replay import ReplayArgs
 from amodal_ros.core.config import param
 from amodal_ros.core.errors import CheckpointError, InputError, ProcessingError
 from amodal_ros.core.staging import remove_partials, staged_path
+from amodal_ros.pipeline.video import video_files
 
 log = logging.getLogger("amodal_ros.fleet")
 
@@ -213,7 +214,7 @@ def _check_unique(jobs: list[Job]) -> None:
 def bag_args(args: ReplayManyArgs, job: Job) -> ReplayArgs:
     """The `replay` arguments of one bag: every shared option, its own bag, out and video."""
     shared = {f.name: getattr(args, f.name) for f in fields(ReplayArgs)}
-    video = job.out.parent / f"{job.out.name}.mp4" if args.video else None
+    video = _video(job) if args.video else None
     return ReplayArgs(
         **{**shared, "bag": job.bag, "out": job.out, "video": video, "progress": False}
     )
@@ -362,10 +363,15 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int
     return count
 
 
+def _video(job: Job) -> Path:
+    """OUT/<bag name>.mp4, the video `--video` writes beside a bag's results (and a GIF)."""
+    return job.out.parent / f"{job.out.name}.mp4"
+
+
 def _remove_orphan_videos(job: Job) -> None:
     """A replay renames its videos just before its bag: one killed between the two left
     videos without their bag, which would refuse every later replay of it."""
-    for video in (job.out.parent / f"{job.out.name}{s}" for s in (".mp4", ".gif")):
+    for video in video_files(_video(job)):
         if video.is_file():
             log.warning("removing %s: its bag %s was never completed", video, job.out)
             video.unlink()
@@ -373,7 +379,7 @@ def _remove_orphan_videos(job: Job) -> None:
 
 def _remove_partial(job: Job) -> None:
     """What a stopped or failed replay of `job` left half-written: its bag and videos."""
-    for final in (job.out, *(job.out.parent / f"{job.out.name}{s}" for s in (".mp4", ".gif"))):
+    for final in (job.out, *video_files(_video(job))):
         remove_partials(final)
 
 
