@@ -81,13 +81,14 @@ def from_namespace(cls, ns: argparse.Namespace):
 
 def _in_range(f: Field, value):
     """A command's own option checked against its declared range (a config group's fields are
-    checked by the config)."""
-    low, high = f.metadata.get("range", (None, None))
+    checked by the config, with the same `range_error`)."""
+    from amodal_ros.core.config import range_error
+
+    name = "--" + f.name.replace("_", "-")
     for v in value if isinstance(value, list) else [value]:
-        if v is not None and (low is not None and v < low or high is not None and v > high):
-            name = "--" + f.name.replace("_", "-")
-            bounds = f">= {low}" if high is None else f"<= {high}" if low is None else None
-            raise ValueError(f"{name} must be {bounds or f'in [{low}, {high}]'}, got {v}")
+        why = None if v is None else range_error(name, v, f.metadata.get("range", (None, None)))
+        if why:
+            raise ValueError(why)
     return value
 
 

@@ -175,6 +175,19 @@ def _as_float(value: int | str) -> float | str:
         return value
 
 
+def range_error(name: str, value, bounds: tuple) -> str | None:
+    """Why `value` lies outside the declared (low, high) `bounds` (None: open), or None; a NaN
+    lies outside every range (it compares False with both ends)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be a finite number, got {value!r}"
+    low, high = bounds
+    if low is not None and value < low or high is not None and value > high:
+        if low is None or high is None:
+            return f"{name} must be {f'<= {high}' if low is None else f'>= {low}'}, got {value!r}"
+        return f"{name} must be in [{low}, {high}], got {value!r}"
+    return None
+
+
 def check_fields(config) -> None:
     """Validate every field against its declared type, range and choices; names the field."""
     for f in fields(config):
@@ -191,11 +204,9 @@ def check_fields(config) -> None:
             raise ValueError(
                 f"{f.name} must be {expected.__name__}, got {value!r} ({type(value).__name__})"
             )
-        if isinstance(value, float) and not math.isfinite(value):  # nan passes every range
-            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
-        low, high = f.metadata.get("range", (None, None))
-        if low is not None and value < low or high is not None and value > high:
-            raise ValueError(f"{f.name} must be in [{low}, {high}], got {value!r}")
+        why = range_error(f.name, value, f.metadata.get("range", (None, None)))
+        if why:
+            raise ValueError(why)
         choices = f.metadata.get("choices")
         if choices and value not in choices:
             raise ValueError(f"{f.name} must be one of {choices}, got {value!r}")

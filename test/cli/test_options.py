@@ -117,6 +117,11 @@ def test_bad_values_are_refused_by_the_config_naming_the_field():
             ["--frames", "f", "--masks", "m", "--out", "o", "--video-fps", "0"],
             "--video-fps",
         ),
+        (  # a NaN compares False with both ends: in no range
+            "infer",
+            ["--frames", "f", "--masks", "m", "--out", "o", "--video-fps", "nan"],
+            "--video-fps must be a finite number, got nan",
+        ),
     ],
 )
 def test_a_command_option_out_of_its_declared_range_is_refused_before_any_work(
