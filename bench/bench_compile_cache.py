@@ -3,15 +3,17 @@
 A node that compiles its UNet (`unet_backend: compile`) pays for the compilation at its first
 window. Inductor's caches live in the engine cache (ENGINE_CACHE/inductor), so the next start
 loads the compiled kernels instead. This runs the same first window in two fresh processes
-sharing one new cache folder, and prints each one's first-window and second-window time and
-Inductor's FX-graph cache hits and misses:
+sharing one new cache folder, and prints each one's first-window and second-window time,
+Inductor's FX-graph cache hits and misses, and the graphs Dynamo compiled at the first window
+and later (windows of fewer objects, which must compile nothing: accel/buckets.py):
 
     cold   first start: compiles, fills the cache
     warm   second start: the same process setup, finds the cache
 
 Usage:
     scripts/with_env.sh python bench/bench_compile_cache.py [--checkpoint embedded]
-        [--device cpu] [--dtype float32] [--objects 2] [--out results.json]
+        [--device cpu] [--dtype float32] [--objects 2] [--max-batch-objects 0]
+        [--out results.json]
 
 `--child CACHE` is the per-process step (one window after loading, as a node's warm-up).
 """
@@ -45,25 +47,34 @@ def child(args) -> dict:
         engine_cache=args.child,
         num_steps=args.steps,
         num_frames=args.frames,
+        max_batch_objects=args.max_batch_objects,
     )
     processor = WindowProcessor.from_config(StreamConfig(checkpoint=args.checkpoint), config)
     cfg = processor.segmenter.config
     loaded = time.perf_counter() - started
     clip = make_scene(1_000_002, cfg.num_frames, max(128, cfg.height), max(256, cfg.width))
     window = clip_window(clip, clip.target_ids[: args.objects])
-    seconds = []
-    for _ in range(2):
+    # two windows of `objects` objects, then one of each smaller count: those compile nothing
+    windows = [window] * 2 + [
+        clip_window(clip, clip.target_ids[:n]) for n in range(1, args.objects)
+    ]
+    seconds, graphs = [], []
+    for each in windows:
         t0 = time.perf_counter()
-        processor.process(window)
+        processor.process(each)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds.append(time.perf_counter() - t0)
+        graphs.append(counters["stats"]["unique_graphs"])
     if processor.errors:
         raise SystemExit("a window failed (see the log)")
     return {
         "load_s": loaded,
         "first_window_s": seconds[0],
         "second_window_s": seconds[1],
+        "graphs_at_first_window": graphs[0],
+        "graphs_compiled_later": graphs[-1] - graphs[0],
+        "slowest_later_window_s": max(seconds[1:]),
         "fxgraph_cache_hit": counters["inductor"]["fxgraph_cache_hit"],
         "fxgraph_cache_miss": counters["inductor"]["fxgraph_cache_miss"],
     }
@@ -77,6 +88,9 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=2)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--frames", type=int, default=25)
+    parser.add_argument(
+        "--max-batch-objects", type=int, default=0, help="objects per UNet call (0: auto)"
+    )
     parser.add_argument("--out", default="")
     parser.add_argument("--cache", default="", help="cache folder (default: a new temporary one)")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
@@ -87,8 +101,16 @@ def main() -> None:
     cache = args.cache or tempfile.mkdtemp(prefix="amodal_compile_cache_")
     env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
     argv = [sys.executable, __file__, "--child", cache] + [
-        f"--{k}={getattr(args, k)}"
-        for k in ("checkpoint", "device", "dtype", "objects", "steps", "frames")
+        f"--{k.replace('_', '-')}={getattr(args, k)}"
+        for k in (
+            "checkpoint",
+            "device",
+            "dtype",
+            "objects",
+            "steps",
+            "frames",
+            "max_batch_objects",
+        )
     ]
     results = {}
     for run in ("cold", "warm"):

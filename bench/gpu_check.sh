@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The whole GPU check in one go (about 8 minutes on an H200): every GPU figure in the README and
+# The whole GPU check in one go (about 8 minutes on an H200 before compiled models compiled
+# every batch size at their first window; steps 3 and 4 now compile 3 sizes where they
+# compiled 1, not yet timed: if one 600-s device call is too short, run steps 3-5 in a second
+# call by commenting out steps 2 and 2b): every GPU figure in the README and
 # bench/RESULTS.md comes from this script. Each step has its own timeout and writes its result
 # to $OUT as soon as it ends, so a step that runs out of time loses only itself.
 #
@@ -53,13 +56,13 @@ log "bench (completions) exit $?"
 
 # 3. torch.compile, static shapes, CUDA graphs (mode reduce-overhead on a GPU)
 log "bench (compile)"
-timeout 300 "${BENCH[@]}" --compile --skip reference "preset fast" "default, 1 object per call" \
+timeout 420 "${BENCH[@]}" --compile --skip reference "preset fast" "default, 1 object per call" \
   "preset balanced" --out "$OUT/bench_compile.json" > "$OUT/bench_compile.md" 2>&1
 log "bench (compile) exit $?"
 
 # 4. the compile cache: a node's second start (the cache filled by step 3 is left alone)
 log "compile cache"
-timeout 240 python3 bench/bench_compile_cache.py --checkpoint "$CHECKPOINT" --device "$DEVICE" \
+timeout 420 python3 bench/bench_compile_cache.py --checkpoint "$CHECKPOINT" --device "$DEVICE" \
   --dtype "$DTYPE" --objects 4 --out "$OUT/compile_cache.json" > "$OUT/compile_cache.log" 2>&1
 log "compile cache exit $?"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, code_hash, model_hash
+from amodal_ros.accel.buckets import Bucketed, batch_sizes
 from amodal_ros.accel.onnx_export import ONNX_FILE, OPSET, DepthSpec, UNetSpec
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import is_available
@@ -38,6 +39,7 @@ AUTO_ORDER = {
 
 Predictor = Callable[..., torch.Tensor]
 INDUCTOR_CACHE = "inductor"  # torch.compile's caches, a subfolder of the engine cache
+_graphs_asked = 0  # graphs of every compiled module of this process (see `compiled`)
 
 
 def unavailable_reason(
@@ -116,14 +118,23 @@ class ExportedModel:
 
 
 def unet_predictor(
-    unet, spec: UNetSpec, backend: str, device: torch.device, cache: ArtifactCache
+    unet,
+    spec: UNetSpec,
+    backend: str,
+    device: torch.device,
+    cache: ArtifactCache,
+    batch_step: int = 1,
 ) -> Predictor:
-    """A callable (sample, timestep, context, time_ids) -> [B, F, 4, h, w] on `backend`."""
+    """A callable (sample, timestep, context, time_ids) -> [B, F, 4, h, w] on `backend`;
+    B comes in multiples of `batch_step` (2 with guidance: both branches of each window)."""
     name = resolve("UNet", backend, device, dtype=next(unet.parameters()).dtype)
     if name == "eager":
         return EagerUNet(unet)
-    if name == "compile":
-        return EagerUNet(compiled(unet, device, cache), "compile")  # compiles at its first call
+    if name == "compile":  # compiles every batch size at its first call
+        sizes = batch_sizes(spec.max_batch, batch_step)
+        return Bucketed(
+            EagerUNet(compiled(unet, device, cache, len(sizes)), "compile"), sizes, "UNet"
+        )
     from amodal_ros.accel.onnx_export import export_unet
 
     return _exported(
@@ -157,7 +168,7 @@ def quantized(unet: torch.nn.Module, mode: str, device: torch.device) -> torch.n
     return copied
 
 
-def compiled(module: torch.nn.Module, device: torch.device, cache: ArtifactCache):
+def compiled(module: torch.nn.Module, device: torch.device, cache: ArtifactCache, graphs: int):
     """torch.compile for the fixed shapes of a window (dynamic=False), its kernels kept in
     CACHE/inductor (Inductor's FX-graph and kernel caches) so the next process loads them
     instead of compiling for minutes; on a GPU the call is captured as a CUDA graph (mode
@@ -166,8 +177,16 @@ def compiled(module: torch.nn.Module, device: torch.device, cache: ArtifactCache
     The folder goes through TORCHINDUCTOR_CACHE_DIR, read when Inductor compiles (at the first
     call). Torch sets that variable to its default (/tmp, emptied at reboot) the first time
     anything asks for it, so it is replaced when unset or at that default; a folder the user
-    chose is kept. The first compiled model's folder holds for the whole process."""
+    chose is kept. The first compiled model's folder holds for the whole process.
+
+    `graphs`: the input shapes this module will be called with. Torch's recompile limit
+    counts the graphs of one function across all its compiled instances (both stages' UNets
+    share their forward) and runs eager past it, so it is raised to every graph asked for."""
     import os
+
+    global _graphs_asked
+    _graphs_asked += graphs
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, _graphs_asked)
 
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
@@ -183,9 +202,15 @@ def depth_predictor(
 ) -> Predictor:
     """A callable pixel_values [b, 3, H, W] -> predicted_depth [b, H, W] on `backend`."""
     name = resolve("depth", backend, device, dtype=next(model.parameters()).dtype)
-    if name == "compile":  # one graph per batch size met (a slide's new frames, the first fill)
-        fast = compiled(model, device, cache)
-        return lambda pixel_values: fast(pixel_values=pixel_values).predicted_depth
+    if name == "compile":  # every call padded to the full batch: one graph per input size
+        # (on a GPU 8 frames took 18 ms, 1 frame 13 ms: GPU.md; the warm-up window is not at
+        # the camera's size, so more sizes would compile inside the first live window)
+        fast = compiled(model, device, cache, 1)
+
+        def predict(pixel_values):
+            return fast(pixel_values=pixel_values).predicted_depth
+
+        return Bucketed(predict, (spec.max_batch,), "depth model")
     if name == "eager":
         return lambda pixel_values: model(pixel_values=pixel_values).predicted_depth
     from amodal_ros.accel.onnx_export import export_depth

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,12 +16,20 @@ from amodal_ros.core.staging import check_replaceable, staged_path
 log = logging.getLogger("amodal_ros.io")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+# images are read as stored: a JPEG's EXIF rotation would turn the frames but not the masks
+AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def natural_key(path: Path) -> list:
+    """Sort key reading the numbers in a name as numbers: frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
 def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
-    """The image files of `folder`, sorted by name (raises InputError naming `what`)."""
+    """The image files of `folder` in frame order: by name, its numbers read as numbers
+    (frame_2 before frame_10, as 0002 before 0010); raises InputError naming `what`."""
     _check_folder(folder, what)
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in suffixes), key=natural_key)
     if not files:
         raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
     for a, b in zip(files, files[1:]):
@@ -42,7 +51,7 @@ def _check_folder(folder: Path, what: str) -> None:
 def read_rgb(folder: Path) -> tuple[np.ndarray, list[str]]:
     """Frames as [T, H, W, 3] uint8 RGB and their file stems."""
     files = list_images(folder, "frames")
-    frames = [_imread(p, cv2.IMREAD_COLOR) for p in files]
+    frames = [_imread(p, cv2.IMREAD_COLOR | AS_STORED) for p in files]
     _check_sizes(frames, files, "frames")
     return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]), [p.stem for p in files]
 
@@ -53,11 +62,23 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     Returns (labels [T, H, W] int32, {object id: [T, H, W] bool}).
     """
     _check_folder(folder, "masks")
-    subfolders = sorted(p for p in folder.iterdir() if p.is_dir())
+    # hidden folders (.ipynb_checkpoints, .git) are no objects
+    subfolders = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=natural_key,
+    )
+    suffixes = (".png", ".tif", ".tiff", ".bmp")
     if subfolders:
+        images = [p.name for p in folder.iterdir() if p.suffix.lower() in suffixes]
+        if images:
+            raise InputError(
+                f"masks folder {folder} holds label images ({images[0]}, ...) and folders "
+                f"({subfolders[0].name}, ...): keep one kind, label images (one per frame) "
+                "or one folder of binary masks per object"
+            )
         return _read_object_folders(subfolders)
-    files = list_images(folder, "masks", (".png", ".tif", ".tiff", ".bmp"))
-    labels = [_imread(p, cv2.IMREAD_UNCHANGED) for p in files]
+    files = list_images(folder, "masks", suffixes)
+    labels = [_read_label(p) for p in files]
     for p, lab in zip(files, labels):
         if lab.ndim != 2:
             raise InputError(
@@ -84,6 +105,9 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
                 raise InputError(f"depth file {p} is not a numeric .npy array ({err})") from None
         else:
             frames.append(_imread(p, cv2.IMREAD_UNCHANGED))
+    for f, p in zip(frames, files):
+        if f.ndim != 2:
+            raise InputError(f"depth image {p} has shape {f.shape}; depth must be single-channel")
     _check_sizes(frames, files, "depth")
     kinds = {f.dtype: p.name for f, p in zip(frames, files)}
     if len(kinds) > 1:  # stacked, millimetres would pass for metres
@@ -92,8 +116,6 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
             "use one kind: 16-bit PNG (millimetres) or float .npy/.tiff (metres)"
         )
     depth = np.stack(frames)
-    if depth.ndim != 3:
-        raise InputError(f"depth images must be single-channel, got shape {depth.shape[1:]}")
     if depth.dtype == np.uint16:
         return depth, "16UC1"
     if depth.dtype.kind == "f":
@@ -135,10 +157,14 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 
 def _object_ids(subfolders: list[Path]) -> dict[Path, int]:
-    """A folder named by a number is that object; the others, in name order, take the ids
-    after the largest number. 0 (the background) and one number twice (`1`, `01`) are
-    refused: an object would vanish or take another's place."""
-    numbered = {sub: int(sub.name) for sub in subfolders if sub.name.isdigit()}
+    """A folder whose name ends in a number (`7`, `obj_10`) is that object; the others, in
+    name order, take the ids after the largest number. 0 (the background) and one number
+    twice (`1`, `01`) are refused: an object would vanish or take another's place."""
+    numbered = {}
+    for sub in subfolders:
+        number = re.search(r"(\d+)$", sub.name)
+        if number:
+            numbered[sub] = int(number.group(1))
     taken: dict[int, str] = {}
     for sub, object_id in numbered.items():
         if object_id == 0:
@@ -160,10 +186,12 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
     ids = _object_ids(subfolders)
     for sub in subfolders:
         files = list_images(sub, f"masks of object {sub.name}", (".png", ".bmp", ".tif", ".tiff"))
-        masks = [_imread(p, cv2.IMREAD_GRAYSCALE) for p in files]
+        masks = [_imread(p, cv2.IMREAD_GRAYSCALE | AS_STORED) for p in files]
         _check_sizes(masks, files, f"masks of object {sub.name}")
+        stack = np.stack(masks)
         object_id = ids[sub]
-        objects[object_id] = np.stack(masks) >= 128  # binary, threshold as the reference
+        # binary, threshold as the reference (255 = object); masks saved as 0/1 are read so
+        objects[object_id] = stack > 0 if stack.max() == 1 else stack >= 128
         counts[sub.name] = len(files)
         if not objects[object_id].any():
             raise InputError(f"masks of object {sub.name} are empty in every frame ({sub})")
@@ -184,6 +212,21 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
             )
         labels[masks & (labels == 0)] = object_id
     return labels, objects
+
+
+def _read_label(path: Path) -> np.ndarray:
+    """A label image's ids; a palette PNG (DAVIS, YouTube-VOS) gives its palette indices,
+    which OpenCV would turn into colours."""
+    if path.suffix.lower() == ".png":
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                if image.mode == "P":
+                    return np.array(image)
+        except OSError:  # not readable by PIL either: OpenCV's error below names the file
+            pass
+    return _imread(path, cv2.IMREAD_UNCHANGED)
 
 
 def _imread(path: Path, flags: int) -> np.ndarray:

@@ -35,7 +35,9 @@ The box (`core.frames.Extent`), in the optical frame (x right, y down, z forward
 
 No depth is ever invented: without metric depth, without camera intrinsics, or with too few
 valid depth pixels on the visible part there is no box, only a reason (EXTENT_* constants).
-Lens distortion is ignored (K of CameraInfo, as for an image_raw that is close to pinhole).
+Pixels are taken as rectified, as depth_image_proc takes them: the projection P of CameraInfo
+(the rectified image's intrinsics), its K when P is uncalibrated (zero); lens distortion is
+not undone.
 """
 
 from __future__ import annotations
@@ -92,20 +94,23 @@ class Intrinsics:
 
     @classmethod
     def from_camera_info(cls, info) -> Intrinsics | None:
-        """From a sensor_msgs/CameraInfo of any binding and ROS version (ROS 2's `k`, ROS 1's
-        `K`; `width`, `height`); None for None or a message without a 9-value K. K is row-major
-        [fx 0 cx; 0 fy cy; 0 0 1]; an uncalibrated camera has K = 0."""
-        values = getattr(info, "k", getattr(info, "K", None))
-        if values is None:
-            return None
+        """From a sensor_msgs/CameraInfo of any binding and ROS version (ROS 2's `p`, `k`;
+        ROS 1's `P`, `K`; `width`, `height`); None for None or a message with neither.
+
+        P (3x4, row-major [fx' 0 cx' Tx; 0 fy' cy' Ty; 0 0 1 0]) holds the intrinsics of the
+        rectified image, which depth_image_proc and image_geometry project with; K (3x3) is
+        taken only when P is uncalibrated (zero), as both are for an uncalibrated camera."""
+        k = _floats(info, "k", 9)
+        p = _floats(info, "p", 12)
         try:
-            k = [float(v) for v in values]
             size = int(info.width), int(info.height)
         except (TypeError, ValueError, AttributeError):
             return None
-        if len(k) != 9:
-            return None
-        return cls(k[0], k[4], k[2], k[5], *size)
+        if p is not None and p[0] > 0 and p[5] > 0:
+            return cls(p[0], p[5], p[2], p[6], *size)
+        if k is not None:
+            return cls(k[0], k[4], k[2], k[5], *size)
+        return None
 
     def fits(self, shape: tuple[int, ...]) -> bool:
         """Whether these are usable intrinsics of an image of `shape` ([H, W, ...])."""
@@ -115,9 +120,20 @@ class Intrinsics:
         return calibrated and size_ok
 
 
+def _floats(info, name: str, count: int) -> list[float] | None:
+    """CameraInfo's `name` (or ROS 1's upper-case spelling) as `count` floats, or None."""
+    values = getattr(info, name, getattr(info, name.upper(), None))
+    try:
+        floats = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return None
+    return floats if len(floats) == count else None
+
+
 def frame_extent(frame: Frame, modal: np.ndarray, amodal: np.ndarray) -> Extent:
     """The amodal 3D box of one object in `frame`, from the frame's camera depth (metres or
-    millimetres by its encoding) and the K of its CameraInfo (`amodal_extent` does the rest).
+    millimetres by its encoding) and its CameraInfo's intrinsics (`amodal_extent` does the
+    rest).
 
     Args:
         frame: the frame (its `depth`, `depth_encoding` and `camera_info` are used).

@@ -63,6 +63,13 @@ class Pipelines:
 
         return registry.note(self.checkpoint)
 
+    @property
+    def compiles(self) -> bool:
+        """Whether a model runs torch.compile, whose first window compiles (minutes)."""
+        samplers = [self.segmenter.sampler] + ([self.completer.sampler] if self.completer else [])
+        depth = getattr(self.depth, "backend", None)
+        return depth == "compile" or any(s.predict.name == "compile" for s in samplers)
+
     def describe(self) -> str:
         """One line for logs: the conditioning mode that runs, and why."""
         cfg = self.config

@@ -66,7 +66,10 @@ class WindowSampler:
                 )
             backend = "eager" if backend == "auto" else backend
         unet = quantized(components.unet, config.quantize, self.device)
-        self.predict = unet_predictor(unet, self.unet_spec(), backend, self.device, self.artifacts)
+        step = 2 if config.uses_guidance else 1  # both branches of a guided window
+        self.predict = unet_predictor(
+            unet, self.unet_spec(), backend, self.device, self.artifacts, step
+        )
         # the last run's jobs and their sampled [T, 4, h, w] latents (warm starts, distillation)
         self.last_jobs: list[SamplingJob] = []
         self.last_latents: list[torch.Tensor] = []

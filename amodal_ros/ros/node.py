@@ -555,15 +555,17 @@ class AmodalNode(LifecycleNode):
             scene.depth if self.use_depth else None,
             first_stamp=-cfg.num_frames * MODEL_PERIOD_NS,  # before any real stamp
         )
-        started = time.monotonic()
         errors = self.processor.errors
         objects = tuple(scene.target_ids)
-        self.processor.process(Window(tuple(frames), objects, 1, True))
-        self.processor.reset()
+        # a compiled model's first window compiles: the pace is the second window's
+        for _ in range(2 if self.processor.pipelines.compiles else 1):
+            started = time.monotonic()
+            self.processor.process(Window(tuple(frames), objects, 1, True))
+            self.processor.reset()
+            seconds = time.monotonic() - started
         if self.processor.errors > errors:
             self.get_logger().error("configure failed: the warm-up window failed (see above)")
             return False
-        seconds = time.monotonic() - started
         self.pace = pace(
             seconds,
             len(objects),

@@ -147,16 +147,22 @@ def _linear(module) -> bool:
     return isinstance(module, torch.nn.Linear)
 
 
-def test_depth_compile_matches_eager():
+def test_depth_compile_matches_eager_with_one_graph_for_every_batch():
+    """3 frames in batches of 2 run as 2 + 1: the single frame is padded to 2, so one graph
+    serves both calls (and every later one at this camera size)."""
+    from torch._dynamo.utils import counters
+
     from amodal_ros.depth.depth_anything import DepthAnythingDepth
     from amodal_ros.models.registry import depth_model
 
-    frames = np.random.default_rng(0).integers(0, 255, (2, 20, 30, 3), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 255, (3, 20, 30, 3), dtype=np.uint8)
     model = depth_model("tiny")
     eager = DepthAnythingDepth(model, input_size=28).inverse_depth(frames)
-    compiled = DepthAnythingDepth(model, input_size=28, backend="compile")
+    compiled = DepthAnythingDepth(model, input_size=28, backend="compile", batch=2)
     assert compiled.backend == "compile"
+    graphs = counters["stats"]["unique_graphs"]
     np.testing.assert_allclose(compiled.inverse_depth(frames), eager, atol=1e-4, rtol=1e-4)
+    assert counters["stats"]["unique_graphs"] - graphs == 1
 
 
 def test_unavailable_backend_raises_with_the_reason(components12, tiny_config):

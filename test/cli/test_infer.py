@@ -309,3 +309,48 @@ def test_failure_while_writing_leaves_no_half_written_output(
     with pytest.raises(OSError, match="disk full"):
         run(args)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
+    """frame_10 after frame_2 (a text sort put it third and paired it with depth 0002);
+    a label folder's hidden subfolder is no object; 0/1 masks, palette labels (DAVIS) and
+    object folders named obj_10 read as meant; a JPEG's EXIF rotation is not applied to
+    frames whose masks are stored unrotated."""
+    from PIL import Image
+
+    for i in range(12):
+        io.write_png(tmp_path / "rgb" / f"frame_{i}.png", np.full((4, 6, 3), i, np.uint8))
+    rgb, stems = io.read_rgb(tmp_path / "rgb")
+    assert stems[:4] == ["frame_0", "frame_1", "frame_2", "frame_3"]
+    assert rgb[:, 0, 0, 0].tolist() == list(range(12))
+
+    labels = tmp_path / "labels"
+    palette = Image.fromarray(np.array([[0, 7], [300 % 256, 0]], np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 255, 0, 0] * 128)
+    labels.mkdir()
+    palette.save(labels / "0000.png")
+    (labels / ".ipynb_checkpoints").mkdir()
+    _, objects = io.read_masks(labels)
+    assert sorted(objects) == [7, 44]  # the indices, not the palette's colours
+    (labels / "vis").mkdir()
+    with pytest.raises(io.InputError, match="holds label images .* and folders"):
+        io.read_masks(labels)
+
+    box = np.zeros((8, 8), np.uint8)
+    box[2:5, 2:5] = 1  # saved as 0/1
+    for name in ("obj_2", "obj_10"):
+        io.write_png(tmp_path / "objects" / name / "0000.png", box)
+    _, objects = io.read_masks(tmp_path / "objects")
+    assert sorted(objects) == [2, 10] and objects[10][0].sum() == 9
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when shown
+    Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "r.jpg", exif=exif)
+    (tmp_path / "jpg").mkdir()
+    (tmp_path / "r.jpg").rename(tmp_path / "jpg" / "0000.jpg")
+    assert io.read_rgb(tmp_path / "jpg")[0].shape == (1, 4, 6, 3)
+
+    io.write_png(tmp_path / "depth" / "0000.png", np.full((4, 6), 1500, np.uint16))
+    io.write_png(tmp_path / "depth" / "0001.png", np.full((4, 6, 3), 1500, np.uint16))
+    with pytest.raises(io.InputError, match="depth image .*0001.png has shape"):
+        io.read_depth(tmp_path / "depth")

@@ -241,3 +241,16 @@ def test_intrinsics_from_camera_info():
     ros1 = SimpleNamespace(K=info.k, width=640, height=480)
     assert Intrinsics.from_camera_info(ros1) == k
     assert Intrinsics.from_camera_info(SimpleNamespace(k=[1.0, 2.0], width=2, height=2)) is None
+
+
+def test_intrinsics_are_the_rectified_images_projection_as_depth_image_proc_takes_them():
+    """An image_rect topic's pixels follow P, not the raw image's K (rectification moves the
+    principal point and rescales the focal lengths); K is taken only when P is zero."""
+    k = [500.0, 0, 319.5, 0, 510.0, 239.5, 0, 0, 1]
+    p = [480.0, 0, 310.0, 0, 0, 485.0, 245.0, 0, 0, 0, 1, 0]
+    info = SimpleNamespace(k=k, p=p, width=640, height=480)
+    assert Intrinsics.from_camera_info(info) == Intrinsics(480.0, 485.0, 310.0, 245.0, 640, 480)
+    info.p = [0.0] * 12  # a driver that fills K only
+    assert Intrinsics.from_camera_info(info) == Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480)
+    ros1 = SimpleNamespace(K=k, P=p, width=640, height=480)
+    assert Intrinsics.from_camera_info(ros1).fx == 480.0
