@@ -85,7 +85,8 @@ class Bucketed:
 def _resized(inputs: tuple[torch.Tensor, ...], b: int, size: int) -> tuple[torch.Tensor, ...]:
     """`inputs` of b items as `size` items (the last item repeated, or items cut), each
     contiguous: a graph is compiled for its inputs' strides too, and sampling passes its
-    time ids expanded (stride 0), which would compile a second graph of a size."""
+    time ids expanded (stride 0), depth its frames channels-last, which would compile a
+    second graph of a size."""
     if size == b:
         return tuple(x.contiguous() for x in inputs)
     items = torch.tensor([min(i, b - 1) for i in range(size)])
@@ -102,5 +103,6 @@ def _resized(inputs: tuple[torch.Tensor, ...], b: int, size: int) -> tuple[torch
             )
         # [b * rows, ...] -> [b, rows, ...] -> [size, rows, ...] -> [size * rows, ...]
         per_item = x.reshape(b, rows, *x.shape[1:])
-        out.append(per_item[items.to(x.device)].flatten(0, 1))
+        out.append(per_item[items.to(x.device)].flatten(0, 1).contiguous())  # (indexing
+        # keeps a channels-last layout, which the graph would be compiled for too)
     return tuple(out)

@@ -54,7 +54,7 @@ SUMMARY_COLUMNS = (
     "error",
 )
 LOGGED_LINES = 20  # a worker's warnings and errors kept per bag (its own output stays there)
-DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DONE, SKIPPED, FAILED, NOT_RUN = "done", "skipped", "failed", "not run"
 
 
 @dataclass
@@ -106,11 +106,7 @@ def run(args: ReplayManyArgs) -> dict:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; replay-many writes a folder of bags")
-    if args.gpus_per_bag > 0 and args.inference.device == "cpu":
-        raise InputError(
-            f"--gpus-per-bag {args.gpus_per_bag} reserves GPUs but --device is cpu: add "
-            "--device cuda (each worker sees only its own GPUs, as cuda:0)"
-        )
+    _check_devices(args)
     bags = find_bags(args.bag)
     ours = [b for b in bags if out.resolve() in b.parents]  # e.g. 'runs/*' with --out runs/res
     if ours:
@@ -125,17 +121,34 @@ def run(args: ReplayManyArgs) -> dict:
             job.status = SKIPPED  # complete: replay renames an output only when it is
             job.summary = earlier.get(str(job.bag))
         else:
+            job.status = NOT_RUN
+            _remove_partial(job)  # what a killed run left half-written (its pid is gone)
             if args.video and not job.out.exists():
                 _remove_orphan_videos(job)
             todo.append(job)
     started = time.perf_counter()
     workers = 0
+
+    def save(count: int = 0) -> dict:
+        """The summary as it stands, written after every bag: a stopped or killed run keeps
+        the numbers of the bags it finished, which the next run's skipped rows show."""
+        nonlocal workers
+        workers = max(workers, count)
+        result = _summary(jobs, workers, time.perf_counter() - started)
+        _write_summary(out, result)
+        return result
+
     if todo:
         ray = _ray()  # before anything is written: a missing Ray is one clear error
         out.mkdir(parents=True, exist_ok=True)
-        workers = _run_on_ray(ray, args, todo, started)
-    result = _summary(jobs, workers, time.perf_counter() - started)
-    _write_summary(out, result)
+        try:
+            _run_on_ray(ray, args, todo, started, save)
+        finally:  # stopped (Ctrl-C, a checkpoint that cannot load): bags not run say so
+            result = save()
+    else:
+        result = _summary(jobs, 0, time.perf_counter() - started)
+        if out.is_dir():
+            _write_summary(out, result)
     print(format_table(result), flush=True)
     failed = [row["bag"] for row in result["bags"] if row["status"] == FAILED]
     if failed:
@@ -273,13 +286,36 @@ def _ray():
     return require("ray", "replay-many")
 
 
-def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int:
-    """Run the jobs on Ray workers; returns how many workers ran."""
+def _check_devices(args: ReplayManyArgs) -> None:
+    """A worker sees only the GPUs Ray gave it, as cuda:0 on: GPUs and device must agree."""
+    device, gpus = args.inference.device, args.gpus_per_bag
+    if gpus > 0 and device == "cpu":
+        raise InputError(
+            f"--gpus-per-bag {gpus} reserves GPUs but --device is cpu: add --device cuda "
+            "(each worker sees only its own GPUs, as cuda:0)"
+        )
+    if gpus <= 0 and device != "cpu":
+        raise InputError(
+            f"--device {device} needs --gpus-per-bag (1, or 0.5 for two bags per GPU): "
+            "without it Ray gives the workers no GPU of their own and every worker loads "
+            "its models onto the first GPU"
+        )
+    if device.startswith("cuda:") and device != "cuda:0":
+        raise InputError(
+            f"--device {device}: each worker sees only its own GPUs, numbered from 0; use "
+            "--device cuda (Ray picks the GPU)"
+        )
+
+
+def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) -> None:
+    """Run the jobs on Ray workers, calling `save(workers)` after each bag."""
     local = not args.address
     if not ray.is_initialized():
         ray.init(
             address=args.address or None,
-            num_cpus=os.cpu_count() if local else None,
+            # None: Ray counts the CPUs itself, within a container's limit (cpu_count is the
+            # host's: a worker and its models per host CPU)
+            num_cpus=None,
             include_dashboard=False,
             log_to_driver=False,  # per-bag output is in the summary, not interleaved here
             configure_logging=False,
@@ -288,7 +324,7 @@ def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> i
     else:
         shutdown = False
     try:
-        return _dispatch(ray, args, todo, started)
+        _dispatch(ray, args, todo, started, save)
     finally:
         if shutdown:
             ray.shutdown()
@@ -316,7 +352,7 @@ def _worker_count(ray, args: ReplayManyArgs, jobs: int) -> int:
     return max(1, min(wanted, total, jobs))
 
 
-def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int:
+def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) -> None:
     from tqdm.auto import tqdm
 
     remote = ray.remote(num_cpus=args.cpus_per_bag, num_gpus=args.gpus_per_bag)(ReplayWorker)
@@ -337,8 +373,10 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int
                 job.seconds = time.perf_counter() - job_started
                 try:
                     answer = ray.get(ref)
-                except ray.exceptions.RayActorError as err:  # the worker process died
-                    answer = {"error": f"the worker died: {err}", "checkpoint": False}
+                except ray.exceptions.RayError as err:  # its process died, ran out of memory,
+                    # lost its node: the bag failed, a new worker takes the next one
+                    answer = {"error": f"the worker failed: {err}", "checkpoint": False}
+                    ray.kill(worker)
                     worker = remote.remote(args.cpus_per_bag)
                 idle.append(worker)
                 if "summary" in answer:
@@ -349,6 +387,7 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int
                     _remove_partial(job)
                     if answer["checkpoint"]:  # the same for every bag: stop here
                         raise CheckpointError(answer["error"].split(": ", 1)[-1])
+                save(count)
                 bar.update()
                 elapsed = max(1e-9, time.perf_counter() - started)
                 bar.set_postfix({"frames/s": f"{frames / elapsed:.2f}"}, refresh=False)
@@ -360,7 +399,6 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float) -> int
         for job, _, _ in running.values():
             _remove_partial(job)
         raise
-    return count
 
 
 def _video(job: Job) -> Path:
@@ -418,7 +456,10 @@ def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
     numbers = ("frames", "sampled", "windows", "windows_failed", "results", "skipped_messages")
     totals = {k: sum(r[k] for r in rows) for k in numbers}
     totals.update(
-        {status: sum(r["status"] == status for r in rows) for status in (DONE, SKIPPED, FAILED)}
+        {
+            status: sum(r["status"] == status for r in rows)
+            for status in (DONE, SKIPPED, FAILED, NOT_RUN)
+        }
     )
     totals["seconds"] = round(seconds, 2)
     replayed = sum(r["frames"] for r in rows if r["status"] != SKIPPED)  # by this run
@@ -476,7 +517,8 @@ def format_table(result: dict) -> str:
     rows.append(
         (
             "total",
-            f"{t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed",
+            f"{t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed"
+            + (f", {t[NOT_RUN]} not run" if t.get(NOT_RUN) else ""),
             t["frames"],
             _windows(t),
             t["results"],

@@ -217,6 +217,7 @@ class _Replay:
         # frames failed one way (the error text, numbers left out: a byte count differs per
         # frame) -> how many, and the first such text
         self.same_failures: Counter[str] = Counter()
+        self.pending_at_end: dict[str, int] = {}  # sync queues when the bag ended
         self.failure_text: dict[str, str] = {}
         self.held: list[tuple] = []  # warnings of the leading failed frames (see _report)
         self.frames_with_objects = 0
@@ -344,6 +345,7 @@ class _Replay:
                 t0 = time.perf_counter()
             # 6. end of bag: frames still waiting for partners, and frames sampled after the
             # last window, get answered too (one more window)
+            self.pending_at_end = self.front.sync.pending()  # before the flush empties them
             for window in self.front.flush():
                 self._process(window)
         if self.same_failures and not self.front.frames_sampled:
@@ -505,7 +507,7 @@ class _Replay:
             "messages_written": dict(self.out.written),
             "skipped": {k: self.skipped[k] for k in ("deserialize", "convert")},
             "unmatched": {name[k]: front.sync.unmatched[k] for k in front.sync.inputs},
-            "pending_at_end": {name[k]: n for k, n in front.sync.pending().items()},
+            "pending_at_end": {name[k]: n for k, n in self.pending_at_end.items()},
             "seconds": round(seconds, 3),
             "frames_per_s": front.frames_in / seconds,
             "sampled_frames_per_s": front.frames_sampled / seconds,

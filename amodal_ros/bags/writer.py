@@ -13,6 +13,10 @@ from amodal_ros.interface.messages import ResultMessages, overlay_image, rosbags
 
 CAMERA_INFO_HISTORY = 256  # CameraInfo messages kept to pair with (later) results
 RGB_LOG_TIMES_KEPT = 4096  # RGB stamps remembered until their results are written
+# results waiting for a CameraInfo of their stamp: the newest are kept (a camera whose
+# CameraInfo stamps never meet its images' would make every result wait, each CameraInfo
+# walking all of them)
+INFO_WAITING_KEPT = 300
 
 
 class ResultWriter:
@@ -48,7 +52,8 @@ class ResultWriter:
         self.timing: Counter[str] = Counter()
         self.results = 0
         self._infos: deque = deque(maxlen=CAMERA_INFO_HISTORY)  # (stamp, CDR) of CameraInfo
-        self._info_waiting: list[int] = []  # result stamps whose CameraInfo may still come
+        # result stamps whose CameraInfo may still come
+        self._info_waiting: deque[int] = deque(maxlen=INFO_WAITING_KEPT)
         self._rgb_log_time: OrderedDict[int, int] = OrderedDict()  # RGB stamp -> log time
         self._copies: dict[int, object] = {}
         store = bag.store
@@ -101,7 +106,7 @@ class ResultWriter:
     def camera_info(self, stamp: int, cdr: bytes) -> None:
         """A CameraInfo arrived: keep it, and write it for results that were waiting for it."""
         self._infos.append((stamp, cdr))
-        waiting, self._info_waiting = self._info_waiting, []
+        waiting, self._info_waiting = self._info_waiting, deque(maxlen=INFO_WAITING_KEPT)
         for result_stamp in waiting:
             if stamp < result_stamp - self.tolerance_ns:
                 self._info_waiting.append(result_stamp)  # its CameraInfo may still come

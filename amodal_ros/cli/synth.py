@@ -1,8 +1,8 @@
 """`amodal-ros synth OUT`: synthetic amodal video clips with full ground truth, to disk.
 
 Usage:
-    amodal-ros synth data/synth --split train --clips 1000
-    amodal-ros synth data/synth --split test --clips 100 --bags   # also a rosbag2 per clip
+    amodal-ros synth data/synth/train --split train --clips 1000
+    amodal-ros synth data/synth/test --split test --clips 100 --bags   # also a rosbag2 per clip
 
 Each clip goes to OUT/<split>_<seed>/ in the folder format of amodal_ros.data.scenes (RGB,
 depth, instance labels, amodal masks, full appearance, meta.json); with --bags also to

@@ -62,7 +62,7 @@ MASK_UPSAMPLES = ("nearest", "smooth")
 ENSEMBLE_CHOICES = ("off", "on")
 INITIAL_NOISES = ("gaussian", "zeros")
 # What a checkpoint without our metadata (the published Diffusion-VAS folders) is run with:
-# the published working size, and the authors' inference path (REFERENCE.md), which produced
+# the published working size, and the authors' inference path (diffusion-vas), which produced
 # the paper's numbers: 'reference' conditioning, binary masks in, R+G+B > 600 at the working
 # size, resized to the camera's size by nearest neighbour. Models trained here record their own
 # defaults in their folder (models/layout.py).
@@ -455,7 +455,7 @@ class InferenceConfig(Config):
     @property
     def fps_id(self) -> int:
         """The fps time id passed to the UNet."""
-        # The reference trains with fps = 8 but passes fps - 1 at inference (REFERENCE.md, item 3).
+        # The reference (diffusion-vas) trains with fps = 8 but passes fps - 1 at inference.
         return self.fps - 1 if self.conditioning_mode == "reference" else self.fps
 
 

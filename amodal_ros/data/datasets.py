@@ -1,5 +1,5 @@
-"""Readers for the published Diffusion-VAS window annotations (REFERENCE.md, "Dataset
-annotation formats"): SAIL-VOS windows and TAO-Amodal windows, as the files come.
+"""Readers for the published Diffusion-VAS window annotations (as the reference code,
+diffusion-vas, reads them): SAIL-VOS windows and TAO-Amodal windows, as the files come.
 
 Each reader is a sequence of windows; a window holds its frames' image paths and masks as
 [T, H, W] bool (decoded from COCO RLE on access, so a large file costs little memory).

@@ -3,7 +3,7 @@
 An object that is nearly fully visible (> 95 % of its amodal area on average) becomes a
 training target: a random other object's mask track is pasted over it as an occluder (up to
 5 tries) until the mean modal/amodal IoU drops below 0.7. The input is the object's remaining
-visible RGB and its amodal mask; the target is the whole object's RGB (REFERENCE.md).
+visible RGB and its amodal mask; the target is the whole object's RGB (diffusion-vas).
 """
 
 from __future__ import annotations

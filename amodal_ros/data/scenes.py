@@ -82,6 +82,7 @@ __all__ = [
     "make_scene",
     "make_unseen_scene",
     "read_clip_folder",
+    "split_of",
     "split_seeds",
     "write_clip_folder",
 ]
@@ -96,6 +97,14 @@ SPLIT_OFFSETS = {
     "val": VAL_SEED_OFFSET,
     "unseen": UNSEEN_SEED_OFFSET,
 }
+
+
+def split_of(seed: int) -> str:
+    """The split a clip's seed belongs to ('' for a seed of none)."""
+    for split, offset in SPLIT_OFFSETS.items():
+        if offset <= seed < offset + SPLIT_SIZE:
+            return split
+    return ""
 
 
 def split_seeds(split: str, count: int, start: int = 0) -> list[int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 import numpy as np
 
@@ -105,7 +106,12 @@ def best_threshold(scores: dict[int, dict[str, float]]) -> int:
     every pixel over-reached costs whole-mask mIoU."""
     best = max(s["mIoU"] for s in scores.values())
     close = [t for t in scores if scores[t]["mIoU"] >= best - MIOU_TOLERANCE]
-    return max(close, key=lambda t: (scores[t]["mIoU_occ_all"], scores[t]["mIoU"]))
+
+    def rank(t: int) -> tuple[float, float]:  # NaN (no occluded frame) ranks last
+        occ = scores[t]["mIoU_occ_all"]
+        return (-math.inf if math.isnan(occ) else occ, scores[t]["mIoU"])
+
+    return max(close, key=rank)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The paper's amodal segmentation metrics (REFERENCE.md, "Evaluation"), numpy only, and
+"""The paper's amodal segmentation metrics (diffusion-vas), numpy only, and
 the ones a user of the masks sees: how much too large they are, how much of them lies away
 from the object, and how well a fully hidden object is kept.
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-# the reference erodes occluded regions 5x5 once, at SAIL-VOS's 800 rows (REFERENCE.md): a
+# the reference erodes occluded regions 5x5 once, at SAIL-VOS's 800 rows (diffusion-vas): a
 # 2-px rim of annotation mismatch there; at other heights the same share of the object
 REFERENCE_EROSION, REFERENCE_HEIGHT = 5, 800
 MIN_OCC_IOU = 1e-6  # frames whose occluded-region IoU is below this are left out (reference)
@@ -30,9 +30,10 @@ def frame_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 def occluded_region(modal: np.ndarray, amodal: np.ndarray) -> np.ndarray:
     """[T, H, W] bool: amodal and not modal, eroded once per frame as the reference erodes at
-    800 rows (5x5 there, scaled to H: none below 600 rows; it ignores the thin rim where modal
-    annotations are slightly smaller than amodal ones). At 128 rows a 5x5 kernel would be 6x
-    the reference's and drop about half of the truly hidden pixels (thin parts entirely)."""
+    800 rows (5x5 there, scaled to H: none up to 200 rows, 3x3 below 600; it ignores the thin
+    rim where modal annotations are slightly smaller than amodal ones). At 128 rows a 5x5
+    kernel would be 6x the reference's and drop about half of the truly hidden pixels (thin
+    parts entirely)."""
     hidden = amodal & ~modal
     size = erosion_size(amodal.shape[1])
     if size == 1:
@@ -65,6 +66,9 @@ class WindowScores:
     stray_pixels: np.ndarray | None = field(default=None, repr=False)
     # [T] amodal IoU on frames where the object is fully hidden (nothing of it visible)
     iou_hidden: np.ndarray | None = field(default=None, repr=False)
+    # [T] amodal IoU of the mask as given, not OR-ed with the modal input: what the node
+    # publishes, which may lack label pixels it removed as detached parts
+    iou_as_published: np.ndarray | None = field(default=None, repr=False)
 
 
 def score_window(
@@ -83,7 +87,7 @@ def score_window(
 
     Returns:
         WindowScores with [T] float64 arrays. The prediction is OR-ed with the modal mask
-        first, as the reference does.
+        first, as the reference does (but for `iou_as_published`).
     """
     visible = modal if visible is None else visible
     if not pred.shape == gt.shape == modal.shape == visible.shape:
@@ -91,6 +95,7 @@ def score_window(
             f"shapes differ: pred {pred.shape}, gt {gt.shape}, modal {modal.shape}, "
             f"visible {visible.shape}"
         )
+    iou_as_published = frame_iou(pred, gt)
     pred = pred | modal
     gt_occ = occluded_region(visible, gt)
     iou_occ_all = frame_iou(occluded_region(visible, pred), gt_occ)
@@ -112,6 +117,7 @@ def score_window(
         pred_pixels=pred_area,
         stray_pixels=stray_pixels(pred, gt),
         iou_hidden=np.where(hidden, iou, np.nan),
+        iou_as_published=iou_as_published,
     )
 
 
@@ -143,8 +149,9 @@ def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
         STRAY_DISTANCE px from the true mask, pooled over frames); mIoU_hidden (in %, frames
         where the object is fully hidden) with frames_hidden; mIoU_newest and
         mIoU_occ_all_newest (in %, each window's newest frame only: what the node publishes
-        with `publish_frames: latest`, and where a window has no later frames to lean on).
-        NaN where no frame counts.
+        with `publish_frames: latest`, and where a window has no later frames to lean on);
+        mIoU_as_published (in %, the masks as given, not OR-ed with the modal input: what
+        the node publishes). NaN where no frame counts.
     """
     iou = np.concatenate([w.iou for w in windows]) if windows else np.zeros(0)
     occ = np.concatenate([w.iou_occ for w in windows]) if windows else np.zeros(0)
@@ -166,6 +173,7 @@ def mean_scores(windows: list[WindowScores]) -> dict[str, float]:
         "frames_hidden": int(len(hidden)),
         "mIoU_newest": _percent(_newest(windows, "iou")),
         "mIoU_occ_all_newest": _percent(_newest(windows, "iou_occ_all")),
+        "mIoU_as_published": _percent(_valid(windows, "iou_as_published")),
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from amodal_ros.core.config import (
     group,
     param,
 )
-from amodal_ros.core.errors import ProcessingError
+from amodal_ros.core.errors import InputError, ProcessingError
 from amodal_ros.core.staging import staged_path
 from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
@@ -177,6 +178,7 @@ def _clips(args: EvalArgs):
         make_scene,
         make_unseen_scene,
         read_clip_folder,
+        split_of,
         split_seeds,
     )
 
@@ -196,7 +198,26 @@ def _clips(args: EvalArgs):
                 "for all)",
                 file=sys.stderr,
             )
-        return [read_clip_folder(f) for f in chosen]
+        clips = [read_clip_folder(f) for f in chosen]
+        splits = Counter(split_of(clip.seed) or "other" for clip in clips)
+        if len(splits) > 1:  # e.g. train and test clips synthesised into one folder
+            found = ", ".join(f"{n} {split}" for split, n in sorted(splits.items()))
+            raise InputError(
+                f"the clip folders in {args.data} are of several splits ({found}): scores "
+                "would mix them; keep one split per folder (amodal-ros synth DIR/test "
+                "--split test)"
+            )
+        frames = args.inference.num_frames
+        models = args.stream.checkpoint or args.student_checkpoint
+        for folder, clip in zip(chosen, clips):  # a model scores a clip as one window
+            if models and len(clip.rgb) != frames:
+                raise InputError(
+                    f"clip folder {folder} has {len(clip.rgb)} frames, but eval scores each "
+                    f"clip as one window of --num-frames {frames}: write clips of {frames} "
+                    "frames (amodal-ros synth --frames), or pass the window length the model "
+                    "runs"
+                )
+        return clips
     make = make_unseen_scene if args.split == "unseen" else make_scene
     frames = args.inference.num_frames
     return [

@@ -3,7 +3,7 @@ model and inputs in one run.
 
 Scenarios (each over the same sliding windows of one synthetic scene, after one untimed
 window; interleaved window by window, so a machine whose speed drifts slows all alike):
-  reference   REFERENCE.md's inference as the reference demo calls it: one object at a time,
+  reference   diffusion-vas's inference as its demo calls it: one object at a time,
               CLIP and VAE encoding in per-frame loops, fp32 encoders, no cache across windows
               (every window re-encodes all its frames, each object's pipeline call re-encodes
               the depth frames), depth estimated frame by frame once per window, the same

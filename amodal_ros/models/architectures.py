@@ -1,6 +1,6 @@
 """The Diffusion-VAS architectures at two sizes, seeded, with random weights.
 
-- "full": SVD img2vid-xt's UNet (12-channel input), VAE and CLIP ViT-H/14 (REFERENCE.md), about
+- "full": SVD img2vid-xt's UNet (12-channel input), VAE and CLIP ViT-H/14 (diffusion-vas), about
   2.2 B parameters: benchmarks of the real cost where no weights can be downloaded.
 - "tiny": the same classes a few MB small: tests, and the starting point of models trained
   here (the embedded model).

@@ -6,7 +6,7 @@ from __future__ import annotations
 class FrameRateSampler:
     """Keeps frames on a grid of `1 / rate` seconds of stamp time, whatever the camera rate.
 
-    The published model is conditioned on 8 fps video (REFERENCE.md), so a 30 fps camera must
+    The published model is conditioned on 8 fps video (diffusion-vas), so a 30 fps camera must
     be thinned to every ~4th frame by its stamps; counting arrivals would tie the model's time
     scale to the camera rate and to message loss. A frame is kept when its stamp reaches the
     next grid point (less a quarter period of slack, so camera jitter does not skip a slot). A

@@ -20,7 +20,7 @@ from amodal_ros.pipeline.runner import SamplingJob, StagePipeline, to_uint8
 class ContentCompleter(StagePipeline):
     """Paints the hidden part of objects, given their modal RGB and stage-1 amodal masks.
 
-    Same pipeline as stage 1 with other conditions (REFERENCE.md): first condition = the modal
+    Same pipeline as stage 1 with other conditions (diffusion-vas): first condition = the modal
     RGB on white (also the CLIP input), second = the amodal mask as +-1.
     """
 

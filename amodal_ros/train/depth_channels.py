@@ -8,7 +8,7 @@ import torch
 def add_depth_channels(unet, extra: int = 4):
     """A copy of `unet` whose input convolution takes `extra` more channels (the depth
     latents), zero-initialised: the new model computes exactly what the old one did until
-    training moves those weights (REFERENCE.md: weights copied for the first channels, zero
+    training moves those weights (diffusion-vas: weights copied for the first channels, zero
     for the new ones, bias copied).
     """
     old = unet.conv_in

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -400,13 +401,36 @@ def check_data(config) -> Path:
     return root
 
 
+def _train_clips(folders: list[Path]) -> list[Path]:
+    """The clip folders of the train split (or of no split: a user's own clips). A held-out
+    split's clips (test, val, unseen) are left out, with a warning: distilling on their
+    ground truth would leak it into the scores they give."""
+    from amodal_ros.data.scenes import split_of
+
+    kept, held_out = [], Counter()
+    for folder in folders:
+        seed = json.loads((folder / "meta.json").read_text()).get("seed", -1)
+        split = split_of(seed) if isinstance(seed, int) else ""
+        if split in ("train", ""):
+            kept.append(folder)
+        else:
+            held_out[split] += 1
+    if held_out:
+        log.warning(
+            "distill: left out %s clip folders of held-out splits (their ground truth scores "
+            "the model); keep them in a folder of their own",
+            ", ".join(f"{n} {split}" for split, n in sorted(held_out.items())),
+        )
+    return kept
+
+
 def _collect_folder(teacher: TeacherRecorder, config, store: TargetStore) -> None:
     """Synthetic clip folders (with ground truth) and recordings (bags, replayed through the
     teacher exactly as `amodal-ros replay` runs them) found in `config.data`."""
     from amodal_ros.data.clip_folder import read_clip_folder
 
     root = check_data(config)
-    clips = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
+    clips = _train_clips(sorted(p for p in root.iterdir() if (p / "meta.json").is_file()))
     bags = _bags(root)
     if not clips and not bags:
         raise InputError(f"{root} holds no rosbags and no clip folders (amodal-ros synth)")

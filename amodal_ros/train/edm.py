@@ -1,4 +1,4 @@
-"""The reference's EDM training objective for the SVD UNet (REFERENCE.md, "Training").
+"""The reference's EDM training objective for the SVD UNet (diffusion-vas).
 
 Noise level sigma ~ log-normal(0.7, 1.6); noisy = x0 + sigma * eps; the UNet sees the noisy
 latents scaled by c_in = 1 / sqrt(sigma^2 + 1), concatenated with the conditioning latents, at

@@ -86,9 +86,12 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
     assert main(args + TINY + ["--no-progress", "--cpus-per-bag", "64"]) == 2
     assert "no machine of the Ray cluster has that much" in capsys.readouterr().err
 
-    # a second run skips the three done bags (untouched) and tries the failed one again
+    # a second run skips the three done bags (untouched) and tries the failed one again,
+    # clearing what a run killed outright (no cleanup of its own) left half-written
     before = {p: p.stat().st_mtime_ns for p in out.rglob("run[0-2]/*")}
+    (out / ".run3_corrupt.partial-999999" / "run3_corrupt").mkdir(parents=True)
     assert main(args + TINY + ["--no-progress"]) == 1
+    assert not list(out.glob(".*partial*"))
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [r["status"] for r in rows] == ["skipped"] * 3 + ["failed"]
     assert {p: p.stat().st_mtime_ns for p in out.rglob("run[0-2]/*")} == before
@@ -136,9 +139,33 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, publish
     assert proc.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output
     assert not [n for n in everything_under(out) if ".partial" in n]
-    for path in out.iterdir():  # whatever is there is a complete bag, or the video of one
+    # the summary says what was finished (a rerun's skipped rows keep those numbers)
+    summary = json.loads((out / "summary.json").read_text())
+    statuses = {Path(row["bag"]).name: row["status"] for row in summary["bags"]}
+    assert set(statuses) == {"run0", "run1", "run2"}
+    assert set(statuses.values()) <= {"done", "not run"} and "not run" in statuses.values()
+    assert set(summary["replays"]) == {
+        row["bag"] for row in summary["bags"] if row["status"] == "done"
+    }
+    for path in out.iterdir():  # the rest is a complete bag, or the video of one
+        if path.name in ("summary.json", "summary.csv"):
+            continue
         bag = path if path.is_dir() else path.with_suffix("")
         assert bag.name.startswith("run") and (bag / "metadata.yaml").is_file(), path
+
+
+def test_gpus_and_device_must_agree_before_anything_starts(tmp_path, capsys):
+    """Without --gpus-per-bag Ray gives the workers no GPU of their own, and every worker
+    loaded its models onto the first GPU; a worker sees its own GPUs as cuda:0 on."""
+    bags = bags_folder(tmp_path, frames=4, corrupt=False)
+    base = ["replay-many", str(bags), "--out", str(tmp_path / "out"), "--checkpoint", "tiny"]
+    assert main(base + ["--device", "cuda"]) == 2
+    assert "--device cuda needs --gpus-per-bag" in capsys.readouterr().err
+    assert main(base + ["--device", "cuda:1", "--gpus-per-bag", "1"]) == 2
+    assert "use --device cuda (Ray picks the GPU)" in capsys.readouterr().err
+    assert main(base + ["--gpus-per-bag", "1"]) == 2
+    assert "reserves GPUs but --device is cpu" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_bags_are_found_in_folders_globs_and_lists(tmp_path):

@@ -164,6 +164,16 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     assert summary["clips"] == 1 and summary["start"] == 2
     assert main([*args, "--start", "3"]) == 2
     assert "--start 3 is past the 3 clip folders" in capsys.readouterr().err
+    # train and test clips synthesised into one folder would be scored together
+    write_clip_folder(make_scene(10**6, num_frames=5, height=32, width=64), tmp_path / "t0")
+    assert main([*args, "--clips", "4"]) == 2
+    assert "several splits (1 test, 3 train)" in capsys.readouterr().err
+    (tmp_path / "t0" / "meta.json").unlink()
+    # a model runs each clip as one window of its length: 5 frames are no 25-frame window
+    assert main([*args, "--checkpoint", "tiny"]) == 2
+    assert "c3 has 5 frames, but eval scores each clip as one window of --num-frames 25" in (
+        capsys.readouterr().err
+    )
 
 
 def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):

@@ -310,3 +310,18 @@ def test_baselines_on_synthetic_clips():
     assert scores["interp"]["mIoU_hidden"] > 0
     assert scores["modal"]["area_ratio_median"] <= 1.05  # the visible part, a few label errors
     assert scores["hull"]["area_ratio_median"] >= scores["modal"]["area_ratio_median"]
+
+
+def test_the_mask_as_published_is_scored_beside_the_reference_s_or_with_the_modal_input():
+    """The reference ORs a prediction with its modal input; the node publishes its mask
+    without the label pixels it removed as a detached part, which that OR would hide."""
+    gt = np.zeros((1, 8, 8), bool)
+    gt[0, 2:6, 2:6] = True
+    modal = gt.copy()
+    modal[0, 2:6, 4:6] = False
+    modal[0, 0, 0] = True  # a segmenter's stray label pixel, removed from the published mask
+    published = gt & ~modal
+    scores = score_window(published, gt, modal)
+    assert scores.iou[0] == pytest.approx(16 / 17)  # OR-ed: the stray pixel counts against
+    assert scores.iou_as_published[0] == pytest.approx(8 / 16)  # the visible half is missing
+    assert mean_scores([scores])["mIoU_as_published"] == pytest.approx(50.0)

@@ -577,3 +577,18 @@ def test_a_data_folder_that_is_missing_is_refused_before_the_run_folder_is_writt
     assert main(["distill", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "is not a folder: pass 'synth'" in capsys.readouterr().err
     assert not out.exists()  # before: train_config.json and targets/meta.json were left
+
+
+def test_distill_leaves_out_the_clip_folders_of_held_out_splits(tmp_path, caplog):
+    """Train and test clips synthesised into one folder: distilling on the test clips' ground
+    truth would leak it into the test scores."""
+    from amodal_ros.data.clip_folder import write_clip_folder
+    from amodal_ros.data.scenes import make_scene
+    from amodal_ros.train.distill import _train_clips
+
+    for name, seed in (("train_0", 0), ("test_1000000", 10**6), ("val_2000000", 2 * 10**6)):
+        write_clip_folder(make_scene(seed, num_frames=2, height=16, width=16), tmp_path / name)
+    with caplog.at_level("WARNING", logger="amodal_ros.distill"):
+        kept = _train_clips(sorted(tmp_path.iterdir()))
+    assert [p.name for p in kept] == ["train_0"]
+    assert "left out 1 test, 1 val clip folders of held-out splits" in caplog.text
