@@ -199,8 +199,22 @@ def _expand(spec: str, base: Path) -> list[Path]:
 
 
 def _bags_in(path: Path) -> list[Path]:
-    """The bags directly inside `path` (none when it is not a folder)."""
-    return [p for p in sorted(path.iterdir()) if _is_bag(p)] if path.is_dir() else []
+    """The bags directly inside `path` (none when it is not a folder); a recording without
+    its metadata.yaml (stopped before writing it) is named, not silently passed over."""
+    if not path.is_dir():
+        return []
+    bags = []
+    for p in sorted(path.iterdir()):
+        if _is_bag(p):
+            bags.append(p)
+        elif p.is_dir() and (any(p.glob("*.db3")) or any(p.glob("*.mcap"))):
+            log.warning(
+                "%s holds a recording without metadata.yaml (stopped before writing it), left "
+                "out: `ros2 bag reindex %s` writes it",
+                p,
+                p,
+            )
+    return bags
 
 
 def _is_bag(path: Path) -> bool:

@@ -39,14 +39,20 @@ class InputBag:
 
         self.path = Path(path)
         self.store = amodal_typestore()
+        hint = ""
+        if self.path.is_dir() and not (self.path / "metadata.yaml").exists():
+            hint = (
+                " (a recording stopped before it wrote metadata.yaml? `ros2 bag reindex "
+                f"{self.path}` writes it)"
+            )
         try:
             self.reader = AnyReader([self.path], default_typestore=self.store)
         except (AnyReaderError, FileNotFoundError) as err:
-            raise InputError(f"cannot open bag {self.path}: {err}") from None
+            raise InputError(f"cannot open bag {self.path}: {err}{hint}") from None
         try:
             self.reader.open()
         except AnyReaderError as err:
-            raise InputError(f"cannot read bag {self.path}: {err}") from None
+            raise InputError(f"cannot read bag {self.path}: {err}{hint}") from None
 
     def __enter__(self) -> InputBag:
         return self

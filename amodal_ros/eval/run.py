@@ -386,7 +386,11 @@ def _write(out: Path, summary: dict, shown) -> None:
         "it); completion_psnr_found_db: only the hidden pixels the predicted mask covers "
         "(stage 2's painting apart from stage 1's coverage); completion_coverage: % of hidden "
         "pixels covered; completion_psnr_coverage_bound_db: the pooled PSNR if stage 2 painted "
-        "every covered pixel exactly (what the missed pixels alone allow).\n"
+        "every covered pixel exactly (what the missed pixels alone allow). Masks are OR-ed "
+        "with the modal input, as the reference scores them; mIoU_as_published (results.json) "
+        "scores the masks as the node publishes them, without label pixels it removed as "
+        "detached parts. topK_mIoU: the best of K samples per window (the paper's oracle "
+        "Top-K), averaged over windows.\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
     with staged_path(out / "results.md") as staged:

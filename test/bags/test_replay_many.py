@@ -194,6 +194,22 @@ def test_bags_are_found_in_folders_globs_and_lists(tmp_path):
         find_bags([str(tmp_path / "missing")])
 
 
+def test_a_recording_stopped_before_its_metadata_is_named_with_the_fix(tmp_path, caplog):
+    """A recorder killed mid-bag leaves its .db3 without metadata.yaml: a folder scan says so
+    (it was passed over in silence), and replaying it names `ros2 bag reindex`."""
+    from amodal_ros.bags.reader import InputBag
+
+    write_demo_bag(tmp_path / "good", frames=2, fps=FPS, seed=0, height=HEIGHT, width=WIDTH)
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    (crashed / "crashed_0.db3").write_bytes((tmp_path / "good" / "good.db3").read_bytes())
+    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+        assert find_bags([str(tmp_path)]) == [(tmp_path / "good").resolve()]
+    assert "crashed holds a recording without metadata.yaml" in caplog.text
+    with pytest.raises(InputError, match="ros2 bag reindex"):
+        InputBag(crashed)
+
+
 def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, capsys, monkeypatch):
     for parent in ("day1", "day2"):
         (tmp_path / parent / "run").mkdir(parents=True)
