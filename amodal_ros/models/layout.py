@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 
 SUBFOLDERS = ("unet", "vae", "image_encoder", "scheduler")
 UNET_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
-UNET_INDEX = "diffusion_pytorch_model.safetensors.index.json"
+UNET_INDEXES = (
+    "diffusion_pytorch_model.safetensors.index.json",
+    "diffusion_pytorch_model.fp16.safetensors.index.json",  # fp16 shards (variant fp16)
+)
 METADATA_KEY = "amodal_ros"  # our entry in model_index.json
 # Input channels of the UNet: noisy latents (4) + first condition (4) [+ second condition (4)],
 # at SVD's 4 latent channels (a model trained here may have more: each latent is then wider).
@@ -206,18 +209,19 @@ def save_published_layout(
 def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
     if not (unet_dir / "config.json").is_file():
         raise CheckpointError(f"{unet_dir}: missing config.json")
-    index = unet_dir / UNET_INDEX
-    if index.is_file():
-        shards = sorted(set(_read_json(index)["weight_map"].values()))
-        state: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            state.update(read_state(unet_dir / shard))
-        return state
+    for name in UNET_INDEXES:
+        index = unet_dir / name
+        if index.is_file():
+            shards = sorted(set(_read_json(index)["weight_map"].values()))
+            state: dict[str, torch.Tensor] = {}
+            for shard in shards:
+                state.update(read_state(unet_dir / shard))
+            return state
     for name in UNET_WEIGHTS:
         if (unet_dir / name).is_file():
             return read_state(unet_dir / name)
     raise CheckpointError(
-        f"{unet_dir}: no UNet weights; expected one of {', '.join(UNET_WEIGHTS)} or {UNET_INDEX}"
+        f"{unet_dir}: no UNet weights; expected one of {', '.join(UNET_WEIGHTS + UNET_INDEXES)}"
     )
 
 

@@ -15,10 +15,13 @@ pipelines from what this module returns.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from amodal_ros.core.errors import CheckpointError
 from amodal_ros.models.components import VasComponents
+
+log = logging.getLogger("amodal_ros.models")
 
 EMBEDDED = "embedded"
 EMBEDDED_ROOT = Path(__file__).resolve().with_name(EMBEDDED)  # resolve: colcon symlink install
@@ -107,6 +110,13 @@ def depth_model(name: str, seed: int = 0):
     if name in DEPTH_SIZES:
         from amodal_ros.models.architectures import build_depth_anything
 
+        if name != "tiny":  # the reference's --depth_encoder names: easily taken for the
+            # trained models
+            log.warning(
+                "depth model %r is an untrained Depth Anything V2 (random weights, for "
+                "benchmarks): its depth is noise; pass a Depth-Anything-V2-*-hf folder",
+                name,
+            )
         return build_depth_anything(name, seed)
     from transformers import DepthAnythingForDepthEstimation
 
@@ -120,4 +130,11 @@ def depth_model(name: str, seed: int = 0):
         )
     check_weight_folder(root)
     model = load_pretrained_strict(DepthAnythingForDepthEstimation, root)
+    kind = getattr(model.config, "depth_estimation_type", "relative")
+    if kind != "relative":  # a metric head gives metres (larger = farther), not inverse depth
+        raise CheckpointError(
+            f"{root} is a {kind} Depth Anything (depth in metres, larger = farther); the "
+            "model is conditioned on relative inverse depth: use a relative "
+            "Depth-Anything-V2-*-hf folder (Small, Base, Large), or camera depth"
+        )
     return model.eval().requires_grad_(False)

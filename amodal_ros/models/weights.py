@@ -118,6 +118,15 @@ def load_state_strict(model: torch.nn.Module, state: dict, where: Path | str) ->
     model.load_state_dict(state, strict=True)
 
 
+def _variant(folder: Path) -> str | None:
+    """'fp16' for a folder holding only fp16-variant weights (`*.fp16.safetensors`, as a
+    download of `--include "*fp16*"` leaves it), which the libraries load only when asked."""
+    names = [p.name for p in folder.glob("*.safetensors")]
+    if names and all(".fp16." in name for name in names):
+        return "fp16"
+    return None
+
+
 def load_pretrained_strict(cls, folder: Path | str):
     """`cls.from_pretrained` (a diffusers or transformers class) from a local folder of
     safetensors, refusing missing, unexpected or mis-shaped weights: the libraries would
@@ -128,7 +137,11 @@ def load_pretrained_strict(cls, folder: Path | str):
     """
     try:
         model, info = cls.from_pretrained(
-            str(folder), use_safetensors=True, local_files_only=True, output_loading_info=True
+            str(folder),
+            use_safetensors=True,
+            local_files_only=True,
+            output_loading_info=True,
+            variant=_variant(Path(folder)),
         )
     except Exception as err:  # weight files were checked; a bad config.json lands here
         raise CheckpointError(

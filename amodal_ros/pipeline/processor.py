@@ -112,7 +112,11 @@ class WindowProcessor:
         # frames older than this window are never needed again: memory stays ~ one window
         self.cache.forget_frames_before(window.frames[0].stamp_ns)
         try:
-            return self._run(window)
+            results = self._run(window)
+            # an object this window does not list is gone (its id forgotten, possibly before
+            # this window ran: a restart's last window), and its warm start with it
+            self.warm.keep_only(window.object_ids)
+            return results
         except Exception as err:  # the model boundary: report, keep the frames
             self.errors += 1
             log.error(

@@ -10,9 +10,9 @@ class FrameRateSampler:
     be thinned to every ~4th frame by its stamps; counting arrivals would tie the model's time
     scale to the camera rate and to message loss. A frame is kept when its stamp reaches the
     next grid point (less a quarter period of slack, so camera jitter does not skip a slot). A
-    frame late by more than half a period (its slot's frames were lost) takes the grid point
-    nearest to it, so the frames after it are not squeezed together to catch up; after a gap
-    of more than a period the grid restarts at the frame, and a stamp going backwards (a bag
+    frame late by more than half a period (its slot's frames were lost, or a camera at about
+    the model's rate drifted against it) restarts the grid at itself, so the frames after it
+    are neither squeezed together to catch up nor skipped; a stamp going backwards (a bag
     loop, sim-time reset) restarts it too.
     """
 
@@ -45,10 +45,11 @@ class FrameRateSampler:
             self.reset()
         if self._next_ns is not None and stamp_ns < self._next_ns - self.period_ns // 4:
             return False
-        if self._next_ns is None or stamp_ns > self._next_ns + self.period_ns:
-            self._next_ns = stamp_ns  # first frame, or after a gap: restart the grid
-        elif stamp_ns > self._next_ns + self.period_ns // 2:
-            self._next_ns += self.period_ns  # nearer the following grid point: it takes that one
+        if self._next_ns is None or stamp_ns > self._next_ns + self.period_ns // 2:
+            # first frame, or late by more than half a period: the grid restarts at the frame
+            # (taking the following grid point instead put it up to half a period early
+            # there, and a camera at about the model's rate then lost every other frame)
+            self._next_ns = stamp_ns
         self._next_ns += self.period_ns
         self._last_ns = stamp_ns
         return True

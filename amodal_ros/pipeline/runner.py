@@ -235,6 +235,15 @@ class WarmStarts:
         for key in [k for k in self._last if k[0] == object_id]:
             del self._last[key]
 
+    def keep_only(self, object_ids) -> None:
+        """Drop the latents of every object but `object_ids`."""
+        keep = set(object_ids)
+        for key in [k for k in self._last if k[0] not in keep]:
+            del self._last[key]
+
+    def __len__(self) -> int:
+        return len(self._last)
+
     def reset(self) -> None:
         """Forget everything (the stream started over)."""
         self._last.clear()

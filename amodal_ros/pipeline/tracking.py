@@ -159,6 +159,7 @@ class IdTracker:
         """Forget every track (the stream starts over); new ids continue the count."""
         self.tracks: dict[int, _Track] = {}
         self._stamp_ns: int | None = None
+        self._shape: tuple[int, ...] | None = None
 
     def update(self, stamp_ns: int, labels: np.ndarray) -> np.ndarray:
         """Relabel one frame with track ids.
@@ -172,8 +173,15 @@ class IdTracker:
         """
         if labels.ndim != 2:
             raise ValueError(f"labels must be [H, W], got shape {labels.shape}")
-        if self._stamp_ns is not None and stamp_ns < self._stamp_ns:
+        # stamps going back start the stream over; so does a new image size (the tracks'
+        # masks are in the old size's pixels, and would hand an id to another object)
+        if (
+            self._stamp_ns is not None
+            and stamp_ns < self._stamp_ns
+            or (self._shape is not None and labels.shape != self._shape)
+        ):
             self.reset()
+        self._shape = labels.shape
         previous_ns, self._stamp_ns = self._stamp_ns, stamp_ns
         self._expire(stamp_ns)
         # 1. the frame's masks, as crops (tracks past the timeout are gone: rule 5)

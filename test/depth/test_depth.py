@@ -96,6 +96,22 @@ def test_depth_anything_from_a_local_folder(depth_anything_folder):
         estimator.inverse_depth(rgb.astype(np.float32))
 
 
+def test_a_metric_depth_anything_and_a_random_one_are_named(tmp_path, caplog):
+    """A Metric-Indoor/Outdoor folder loads like the relative ones but gives metres (larger =
+    farther), which the model would take for inverse depth, upside down; 'vitl' (the
+    reference's --depth_encoder name) is an untrained model here."""
+    from amodal_ros.models.architectures import build_depth_anything
+
+    model = build_depth_anything("tiny", seed=0)
+    model.config.depth_estimation_type = "metric"
+    model.save_pretrained(tmp_path / "metric", safe_serialization=True)
+    with pytest.raises(CheckpointError, match="is a metric Depth Anything .* use a relative"):
+        depth_model(str(tmp_path / "metric"))
+    with caplog.at_level("WARNING", logger="amodal_ros.models"):
+        depth_model("vits")
+    assert "'vits' is an untrained Depth Anything V2 (random weights" in caplog.text
+
+
 def test_depth_anything_folder_errors(tmp_path):
 
     with pytest.raises(CheckpointError, match="not a Depth Anything V2 folder"):

@@ -150,3 +150,24 @@ def test_a_device_this_machine_lacks_is_refused_before_any_model_loads():
         bad, why = "cuda", "sees no CUDA GPU"
     with pytest.raises(InputError, match=why):
         build(stream, InferenceConfig(device=bad))
+
+
+def test_a_folder_of_fp16_variant_weights_loads(tmp_path, published_folder, components12):
+    """A download of only the fp16 variant (`--include "*fp16*"`, as the reference's scripts
+    load it) names every file *.fp16.*: the VAE and image encoder failed to load, and a UNet
+    in fp16 shards had "no UNet weights"."""
+    folder = tmp_path / "fp16"
+    shutil.copytree(published_folder, folder)
+    for sub, name in (("vae", "diffusion_pytorch_model"), ("image_encoder", "model")):
+        (folder / sub / f"{name}.safetensors").rename(folder / sub / f"{name}.fp16.safetensors")
+    unet = folder / "unet"
+    shard = "diffusion_pytorch_model.fp16-00001-of-00001.safetensors"
+    (unet / "diffusion_pytorch_model.safetensors").rename(unet / shard)
+    keys = load_file(str(unet / shard)).keys()
+    index = {"metadata": {}, "weight_map": dict.fromkeys(keys, shard)}
+    (unet / "diffusion_pytorch_model.fp16.safetensors.index.json").write_text(json.dumps(index))
+    loaded = load_components(folder)
+    assert torch.equal(
+        loaded.vae.decoder.conv_out.weight, components12.vae.decoder.conv_out.weight
+    )
+    assert torch.equal(loaded.unet.conv_in.weight, components12.unet.conv_in.weight)

@@ -637,3 +637,27 @@ def test_cache_holds_only_the_current_window_over_a_long_stream(mask_only):
     stamps_cached = {k[2] for k in processor.cache._entries}
     assert stamps_cached and min(stamps_cached) >= first_of_last
     assert processor.cache.encoded["mask"] >= 16  # each frame was encoded once, then dropped
+
+
+def test_a_restart_frees_the_warm_starts_of_the_objects_it_dropped(components8):
+    """A restart's last window runs after its objects' ids were forgotten (replay and the
+    node forget them as the restart is seen): it remembered their warm-start latents again,
+    for ids never seen after (track_ids), so a looped bag grew them without bound."""
+    seg = AmodalSegmenter(
+        components8,
+        InferenceConfig(height=32, width=64, num_frames=NUM_FRAMES, num_steps=2, warm_start=0.5),
+    )
+    config = StreamConfig(stride=2, min_object_pixels=4, track_ids=True)
+    processor = WindowProcessor(Pipelines(seg, depth_source="none"), config)
+    front = StreamFront(config, NUM_FRAMES, False, make_to_frame())
+    sizes = []
+    for _ in range(4):  # a bag played in a loop: the stamps go back each time
+        for i in range(5):
+            windows = front.add(MASKS, 10**9 + i * P, scene(i)[MASKS])
+            windows += front.add(RGB, 10**9 + i * P, scene(i)[RGB])
+            processor.forget(front.buffer.pop_dropped())  # replay's order
+            for window in windows:
+                processor.process(window)
+        sizes.append(len(processor.warm))
+    assert front.restarts[BACK] == 3
+    assert sizes[-1] == sizes[0]  # before: 2, 4, 6, 8

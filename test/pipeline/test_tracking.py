@@ -298,3 +298,23 @@ def test_a_model_that_does_not_complete_the_object_does_not_stop_its_track():
             t.observe_amodal(per_object[1], scene.truth[i] == 1, i * P)
     seen = [i for i in ids if i is not None]
     assert len(seen) == FRAMES - 8 and len(set(seen)) == 1, ids
+
+
+def test_a_new_image_size_starts_the_ids_over_instead_of_handing_them_around():
+    """The tracks' masks are in the old size's pixels: matched against the new size's, the
+    right object took the left one's id."""
+    t = tracker()  # defaults as the stream's: re-identification on
+
+    def frame(scale: float) -> np.ndarray:
+        labels = np.zeros((int(480 * scale), int(640 * scale)), np.int32)
+        s = lambda v: int(v * scale)  # noqa: E731
+        labels[s(100) : s(180), s(400) : s(480)] = 7  # right
+        labels[s(100) : s(180), s(200) : s(280)] = 9  # left
+        return labels
+
+    first = t.update(0, frame(1.0))
+    right, left = first[140, 440], first[140, 240]
+    after = t.update(P, frame(0.5))
+    new_right, new_left = after[70, 220], after[70, 120]
+    assert {new_right, new_left}.isdisjoint({right, left})  # new ids, none reused
+    assert new_right != new_left
