@@ -94,8 +94,12 @@ def check_weight_folder(folder: Path) -> None:
     raise CheckpointError(f"{folder}: no .safetensors weights found")
 
 
-def load_state_strict(model: torch.nn.Module, state: dict, where: Path | str) -> None:
-    """Load `state` into `model`, raising CheckpointError that names missing/unexpected keys."""
+def load_state_strict(
+    model: torch.nn.Module, state: dict, where: Path | str, assign: bool = False
+) -> None:
+    """Load `state` into `model`, raising CheckpointError that names missing/unexpected keys.
+    `assign`: the state's tensors (in the model's dtypes) become the model's, for a model
+    built on the meta device (no weights of its own to fill)."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -115,7 +119,10 @@ def load_state_strict(model: torch.nn.Module, state: dict, where: Path | str) ->
         raise CheckpointError(
             f"{where}: weights do not match the model config; " + "; ".join(parts)
         )
-    model.load_state_dict(state, strict=True)
+    if assign:  # in place: each stored tensor is freed as its converted one is made
+        for k in list(state):
+            state[k] = state[k].to(expected[k].dtype)
+    model.load_state_dict(state, strict=True, assign=assign)
 
 
 def _variant(folder: Path) -> str | None:

@@ -171,3 +171,20 @@ def test_a_folder_of_fp16_variant_weights_loads(tmp_path, published_folder, comp
         loaded.vae.decoder.conv_out.weight, components12.vae.decoder.conv_out.weight
     )
     assert torch.equal(loaded.unet.conv_in.weight, components12.unet.conv_in.weight)
+
+
+def test_the_unet_is_built_without_weights_of_its_own_and_takes_fp16_files_as_fp32(
+    tmp_path, published_folder, components12
+):
+    """The UNet is built on the meta device (no random init to overwrite) and takes the
+    checkpoint's tensors: every one is real, in fp32, whatever the file stored."""
+    folder = tmp_path / "half"
+    shutil.copytree(published_folder, folder)
+    state = load_file(str(folder / UNET_FILE))
+    save_file({k: v.half() for k, v in state.items()}, str(folder / UNET_FILE))
+    unet = load_components(folder).unet
+    tensors = list(unet.parameters()) + list(unet.buffers())
+    assert not any(t.is_meta for t in tensors) and {t.dtype for t in tensors} == {torch.float32}
+    torch.testing.assert_close(
+        unet.conv_in.weight, components12.unet.conv_in.weight.half().float()
+    )
