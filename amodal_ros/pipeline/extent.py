@@ -123,6 +123,8 @@ class Intrinsics:
 def _floats(info, name: str, count: int) -> list[float] | None:
     """CameraInfo's `name` (or ROS 1's upper-case spelling) as `count` floats, or None."""
     values = getattr(info, name, getattr(info, name.upper(), None))
+    if values is None:
+        return None
     try:
         floats = [float(v) for v in values]
     except (TypeError, ValueError):

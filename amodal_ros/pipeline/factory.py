@@ -68,7 +68,8 @@ class Pipelines:
         """Whether a model runs torch.compile, whose first window compiles (minutes)."""
         samplers = [self.segmenter.sampler] + ([self.completer.sampler] if self.completer else [])
         depth = getattr(self.depth, "backend", None)
-        return depth == "compile" or any(s.predict.name == "compile" for s in samplers)
+        names = [getattr(s.predict, "name", "") for s in samplers]
+        return depth == "compile" or "compile" in names
 
     def describe(self) -> str:
         """One line for logs: the conditioning mode that runs, and why."""
