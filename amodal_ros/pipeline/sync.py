@@ -6,6 +6,10 @@ import bisect
 from collections import Counter
 from collections.abc import Sequence
 
+# a step back this long is a new stream (a bag loop steps back the bag's length), a shorter
+# one a message out of order (a few frames at most)
+RESTART_NS = 250_000_000
+
 
 class StampSynchronizer:
     """Matches one message of every input per frame, by stamp.
@@ -16,8 +20,10 @@ class StampSynchronizer:
     stamp at or after the pivot's (inputs are assumed in order per topic, not across topics).
     A pivot that can no longer find a partner, and partners no pivot can use, are discarded and
     counted in `unmatched` per input; each queue holds at most `queue_size` messages. A stamp
-    going back on one input (a bag loop, a sim-time reset) discards every queue (counted) and
-    matching starts over.
+    more than RESTART_NS behind its input's newest (a bag loop, a sim-time reset) discards
+    every queue (counted) and matching starts over; a smaller step back is a message out of
+    order (a segmenter publishing from a thread pool) and takes its place in the queue, or is
+    counted unmatched when a later frame has left already (frames leave in stamp order).
     """
 
     def __init__(self, inputs: Sequence[str], tolerance_ns: int = 0, queue_size: int = 30):
@@ -39,6 +45,7 @@ class StampSynchronizer:
         self._stamps: dict[str, list[int]] = {name: [] for name in self.inputs}
         self._items: dict[str, list] = {name: [] for name in self.inputs}
         self._latest: dict[str, int | None] = {name: None for name in self.inputs}
+        self._emitted: int | None = None  # the stamp of the last frame emitted
 
     def add(self, name: str, stamp_ns: int, item) -> list[dict]:
         """Queue one message; returns the frames completed by it, oldest first, each a dict
@@ -46,10 +53,13 @@ class StampSynchronizer:
         if name not in self._stamps:
             raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
         latest = self._latest[name]
-        if latest is not None and stamp_ns < latest:
+        if latest is not None and stamp_ns < latest - RESTART_NS:
             for other, queued in self._stamps.items():  # time went back: nothing queued can pair
                 self.unmatched[other] += len(queued)
             self.reset()
+        elif name == self.inputs[0] and self._emitted is not None and stamp_ns <= self._emitted:
+            self.unmatched[name] += 1  # late: a frame after it has left already
+            return []
         stamps, items = self._stamps[name], self._items[name]
         i = bisect.bisect_right(stamps, stamp_ns)
         stamps.insert(i, stamp_ns)
@@ -78,6 +88,7 @@ class StampSynchronizer:
                 frame[name] = self._items[name].pop(j)
                 del self._stamps[name][j]
             self.matched += 1
+            self._emitted = p
             frames.append(frame)
         for name in others:
             while self._stamps[name]:
@@ -117,6 +128,7 @@ class StampSynchronizer:
                 while self._stamps[name] and self._stamps[name][0] < p - self.tolerance_ns:
                     self._discard(name, 0)  # older than any pivot still to come
             self.matched += 1
+            self._emitted = p
             frames.append(frame)
         self._prune_partners()
         return frames

@@ -193,8 +193,9 @@ def test_flood_of_one_input_is_bounded_and_counted():
 
 
 def test_stamp_going_back_discards_the_queues_and_counts_them():
-    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=15, queue_size=5)
-    feed(sync, [("rgb", 10), ("masks", 5), ("masks", 20), ("rgb", 30)])
+    s = 100 * MS  # a bag loop goes back its length (a restart past RESTART_NS: 250 ms)
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=15 * s, queue_size=5)
+    feed(sync, [("rgb", 10 * s), ("masks", 5 * s), ("masks", 20 * s), ("rgb", 30 * s)])
     assert sync.pending() == {"rgb": 1, "masks": 1}  # 30 waits; 20 may still serve it
     unmatched = sum(sync.unmatched.values())
     assert sync.add("masks", 0, "m0") == []  # masks went back: a loop
@@ -207,11 +208,30 @@ def test_stamp_going_back_discards_the_queues_and_counts_them():
 def test_stamps_going_back_restart_matching():
     # a bag loop or a sim-time reset: stamps of every input start again from a lower value
     sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=5)
-    stamps = [i * 100 for i in range(10)]
+    stamps = [i * 100 * MS for i in range(10)]  # 0.9 s, then back to 0
     first = feed(sync, stream({"rgb": stamps, "masks": stamps}))
     second = feed(sync, stream({"rgb": stamps, "masks": stamps}))
     assert [f["stamp_ns"] for f in first] == stamps
     assert [f["stamp_ns"] for f in second] == stamps
+
+
+def test_a_message_out_of_order_takes_its_place_instead_of_restarting():
+    """A segmenter publishing from a thread pool swaps two masks while RGB runs ahead: the
+    swapped pair costs at most its own frame, not every frame queued (a step back of a frame
+    was taken for a bag loop); a late RGB frame is counted, never emitted out of order."""
+    sync = StampSynchronizer(["rgb", "masks"])
+    period = 33 * MS
+    rgb = [i * period for i in range(10)]
+    masks = [i * period for i in (0, 1, 2, 4, 3, 5, 6, 7, 8, 9)]  # 3 and 4 swapped
+    events = [("rgb", s) for s in rgb[:4]]  # the masks lag the images by 4 frames
+    for k, m in enumerate(masks):
+        events.append(("masks", m))
+        if k + 4 < len(rgb):
+            events.append(("rgb", rgb[k + 4]))
+    emitted = [f["stamp_ns"] for f in feed(sync, events)]
+    assert emitted == sorted(emitted) and len(emitted) >= 9
+    assert set(rgb) - set(emitted) <= {3 * period}
+    assert sync.add("rgb", 8 * period, "late") == [] and sync.unmatched["rgb"] >= 1
 
 
 def test_reset_forgets_queues_and_keeps_counters():
