@@ -221,6 +221,22 @@ def test_corrupt_messages_are_reported_skipped_and_counted(
     assert stamps == kept
 
 
+def test_frames_still_waiting_for_partners_when_the_bag_ends_are_counted(
+    tmp_path, demo_bag, published_folder
+):
+    """The last frame's mask is lost: its RGB and depth wait for it until the bag ends (the
+    summary read the queues after the end-of-bag flush had emptied them: always 0)."""
+
+    def lose_the_last_mask(topic: str, index: int, raw: bytes):
+        return (IMAGE, raw[:30]) if topic == topics.MASK_TOPIC and index == FRAMES - 1 else None
+
+    bad = tmp_path / "bad"
+    rewrite_bag(demo_bag, bad, lose_the_last_mask)
+    summary = replay.run(replay_args(bad, tmp_path / "out", published_folder))
+    assert summary["pending_at_end"][topics.RGB_TOPIC] == 1
+    assert summary["unmatched"][topics.RGB_TOPIC] == 1  # the flush found it no partner
+
+
 def test_existing_output_is_refused_before_any_work(tmp_path, demo_bag, published_folder):
     out = tmp_path / "out"
     out.mkdir()
