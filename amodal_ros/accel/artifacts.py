@@ -15,16 +15,14 @@ import inspect
 import json
 import logging
 import os
-import re
 import shutil
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from amodal_ros.core.staging import partial_prefix, remove_partial
+from amodal_ros.core.staging import remove_dead_partials, stage_name
 
 log = logging.getLogger("amodal_ros.accel")
 
@@ -93,7 +91,7 @@ class ArtifactCache:
             return target
         self.folder.mkdir(parents=True, exist_ok=True)
         self._remove_dead_builds()
-        tmp = self.folder / f"{partial_prefix(target)}-{_HOST}-{os.getpid()}"
+        tmp = self.folder / stage_name(target)
         try:
             build(tmp)
             try:
@@ -118,26 +116,8 @@ class ArtifactCache:
         """Remove the staging files of builds on this machine whose process is gone: a killed
         build never reached its cleanup, and a full-size UNet's export is gigabytes. Live
         builds, and other machines' on a shared cache, are left alone."""
-        # this host's exact name: a glob's '*' would take host node1-gpu's builds for node1's
-        ours = re.compile(rf"\..+\.partial-{re.escape(_HOST)}-(\d+)")
-        for partial in self.folder.glob(".*.partial-*"):
-            match = ours.fullmatch(partial.name)
-            if match and not _running(int(match.group(1))):
-                log.info("removing %s, left by a build that was killed", partial)
-                remove_partial(partial)
-
-
-_HOST = socket.gethostname()
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, another user's
-        return True
-    return True
+        for partial in remove_dead_partials(self.folder):
+            log.info("removed %s, left by a build that was killed", partial)
 
 
 def _plain(value):

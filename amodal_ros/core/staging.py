@@ -1,19 +1,25 @@
 """Outputs that never exist half-written under their final name.
 
 Every writer in the package stages an output FINAL beside it under a hidden name starting
-`.{FINAL.name}.partial` (`partial_prefix`), so what a killed process left behind can be found
-and removed (`remove_partials`)."""
+`.{FINAL.name}.partial` (`partial_prefix`) and ending in its machine and process id, so what a
+killed process left behind can be found and removed: by the next writer of FINAL on that
+machine (`remove_dead_partials`), or all of it by a caller that owns the folder
+(`remove_partials`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from amodal_ros.core.errors import InputError
+
+HOST = socket.gethostname()
 
 
 @contextmanager
@@ -22,7 +28,8 @@ def staged_path(out: Path) -> Iterator[Path]:
     block succeeds it replaces `out`, when it raises it is removed and `out` is untouched."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.parent / f"{partial_prefix(out)}-{os.getpid()}"
+    remove_dead_partials(out.parent, out.name)
+    stage = out.parent / stage_name(out)
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
@@ -72,6 +79,38 @@ def _marks(marker: Path, command: str) -> bool:
 def partial_prefix(final: Path) -> str:
     """The start of the name under which `final` is written before it is complete."""
     return f".{Path(final).name}.partial"
+
+
+def stage_name(final: Path) -> str:
+    """The name this process writes `final` under before it is complete."""
+    return f"{partial_prefix(final)}-{HOST}-{os.getpid()}"
+
+
+def remove_dead_partials(folder: Path, name: str = "") -> list[Path]:
+    """Remove from `folder` what writers of output `name` (any output for '') on this machine
+    left half-written when they were killed; a live writer's, and other machines' on a
+    shared folder, are left alone. Returns what was removed."""
+    stem = re.escape(f".{name}") if name else r"\..+"
+    # this host's exact name: a glob's '*' would take host node1-gpu's stages for node1's
+    ours = re.compile(rf"{stem}\.partial-{re.escape(HOST)}-(\d+)")
+    removed = []
+    for partial in Path(folder).glob(".*.partial-*"):
+        match = ours.fullmatch(partial.name)
+        if match and not running(int(match.group(1))):
+            remove_partial(partial)
+            removed.append(partial)
+    return removed
+
+
+def running(pid: int) -> bool:
+    """Whether a process of this machine has the id `pid`."""
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def remove_partials(final: Path) -> None:

@@ -261,16 +261,16 @@ def test_two_processes_building_one_export_both_end_with_it(tmp_path):
 def test_a_killed_builds_leftovers_are_removed_by_the_next_build(tmp_path):
     """SIGKILL skips a build's cleanup; the next build on the machine removes what it left,
     and neither a live build's staging folder nor another machine's."""
-    from amodal_ros.accel.artifacts import _HOST
+    from amodal_ros.core.staging import HOST
 
     killed = subprocess.Popen([sys.executable, "-c", "pass"])
     killed.wait()  # its PID names no running process now
     cache = ArtifactCache(tmp_path)
-    dead = tmp_path / f".unet-trt-old.engine.partial-{_HOST}-{killed.pid}"
-    live = tmp_path / f".unet-trt-new.engine.partial-{_HOST}-{os.getpid()}"
+    dead = tmp_path / f".unet-trt-old.engine.partial-{HOST}-{killed.pid}"
+    live = tmp_path / f".unet-trt-new.engine.partial-{HOST}-{os.getpid()}"
     elsewhere = tmp_path / f".unet-trt-old.engine.partial-other-machine-{killed.pid}"
     # a host whose name starts with this one's (node1, node1-gpu): not ours either
-    longer = tmp_path / f".unet-trt-old.engine.partial-{_HOST}-gpu-{killed.pid}"
+    longer = tmp_path / f".unet-trt-old.engine.partial-{HOST}-gpu-{killed.pid}"
     for leftover in (dead, live, elsewhere, longer):
         leftover.mkdir()
         (leftover / "weights.bin").write_bytes(b"half")

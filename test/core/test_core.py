@@ -132,3 +132,31 @@ def test_staged_path_replaces_only_on_success(tmp_path):
         pass  # nothing written: the old output stays
     assert out.read_text() == "a file this time"
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
+
+
+def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
+    """SIGKILL (out of memory, a power cut) skips a writer's cleanup: its staging folder
+    stayed beside the output for ever, gigabytes for a replayed bag. The next writer of that
+    output on this machine removes it; a live writer's, another output's and another
+    machine's stay."""
+    import subprocess
+    import sys
+
+    from amodal_ros.core.staging import HOST, staged_path
+
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # its PID names no running process now
+    writing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = tmp_path / f".out.partial-{HOST}-{killed.pid}"
+        live = tmp_path / f".out.partial-{HOST}-{writing.pid}"
+        other_output = tmp_path / f".other.partial-{HOST}-{killed.pid}"
+        elsewhere = tmp_path / f".out.partial-another-machine-{killed.pid}"
+        for leftover in (dead, live, other_output, elsewhere):
+            (leftover / "out").mkdir(parents=True)
+        with staged_path(tmp_path / "out") as stage:
+            stage.write_text("done")
+        names = {p.name for p in tmp_path.iterdir()}
+        assert names == {"out", live.name, other_output.name, elsewhere.name}
+    finally:
+        writing.kill()
