@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from amodal_ros.core.staging import partial_prefix
+from amodal_ros.core.staging import remove_dead_partials, stage_name
 
 log = logging.getLogger("amodal_ros.video")
 
@@ -38,9 +38,12 @@ class OverlayVideo:
         self.count = 0
         self._writer: cv2.VideoWriter | None = None
         self._gif: list[np.ndarray] | None = []
-        # staged as .STEM.mp4.partial-PID.mp4: OpenCV picks the container by the extension
-        self._tmp_mp4 = self.mp4.parent / f"{partial_prefix(self.mp4)}-{os.getpid()}.mp4"
-        self._tmp_gif = self.gif.with_name(partial_prefix(self.gif))
+        # staged as .STEM.mp4.partial-HOST-PID.mp4: OpenCV picks the container by the extension
+        self._tmp_mp4 = self.mp4.with_name(f"{stage_name(self.mp4)}.mp4")
+        self._tmp_gif = self.gif.with_name(f"{stage_name(self.gif)}.gif")
+        for final in (self.mp4, self.gif):  # what a killed writer of them left
+            if final.parent.is_dir():
+                remove_dead_partials(final.parent, final.name)
         self._written: list[Path] = []
 
     def add(self, rgb: np.ndarray) -> None:

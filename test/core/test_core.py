@@ -142,7 +142,7 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
     import subprocess
     import sys
 
-    from amodal_ros.core.staging import HOST, staged_path
+    from amodal_ros.core.staging import HOST, remove_dead_partials, staged_path
 
     killed = subprocess.Popen([sys.executable, "-c", "pass"])
     killed.wait()  # its PID names no running process now
@@ -158,5 +158,9 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
             stage.write_text("done")
         names = {p.name for p in tmp_path.iterdir()}
         assert names == {"out", live.name, other_output.name, elsewhere.name}
+        # a video is staged with its container's extension (OpenCV picks the format by it)
+        video = tmp_path / f".v.mp4.partial-{HOST}-{killed.pid}.mp4"
+        video.write_bytes(b"half")
+        assert remove_dead_partials(tmp_path, "v.mp4") == [video] and not video.exists()
     finally:
         writing.kill()
