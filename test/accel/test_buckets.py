@@ -94,10 +94,15 @@ def test_a_call_whose_inputs_are_no_whole_rows_per_item_is_refused():
 def test_compiling_raises_torchs_recompile_limit_to_every_graph_asked_for(tmp_path, monkeypatch):
     """Both stages' UNets share one forward, whose graphs torch counts together and runs
     eager past its limit (8): five sizes each would have run the second stage eager."""
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 8)
-    monkeypatch.setattr(backends, "_graphs_asked", 0)
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
-    cache = ArtifactCache(tmp_path)
-    for _ in range(2):
-        backends.compiled(torch.nn.Linear(2, 2), torch.device("cpu"), cache, len(batch_sizes(16)))
-    assert torch._dynamo.config.recompile_limit == 10
+    # torch's own patch restores its config (monkeypatch's undo deleted the entry, and every
+    # later compile failed on it)
+    before = torch._dynamo.config.recompile_limit
+    with torch._dynamo.config.patch(recompile_limit=8):
+        monkeypatch.setattr(backends, "_graphs_asked", 0)
+        monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+        cache = ArtifactCache(tmp_path)
+        for _ in range(2):
+            linear = torch.nn.Linear(2, 2)
+            backends.compiled(linear, torch.device("cpu"), cache, len(batch_sizes(16)))
+        assert torch._dynamo.config.recompile_limit == 10
+    assert torch._dynamo.config.recompile_limit == before  # restored
