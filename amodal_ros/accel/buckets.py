@@ -64,15 +64,17 @@ class Bucketed:
                 f"{self.label}: a batch of {b} is larger than the {self.sizes[-1]} it was "
                 "compiled for"
             )
-        if not self._warm:
-            self._compile_every_size(inputs, b)
         size = next(s for s in self.sizes if s >= b)
+        if not self._warm:
+            self._compile_other_sizes(inputs, b, size)
         return self.model(*_resized(inputs, b, size))[:b]
 
-    def _compile_every_size(self, inputs: tuple[torch.Tensor, ...], b: int) -> None:
+    def _compile_other_sizes(self, inputs: tuple[torch.Tensor, ...], b: int, size: int) -> None:
+        """Run every size but `size` (this call compiles that one) once."""
         started = time.perf_counter()
-        for size in self.sizes:
-            self.model(*_resized(inputs, b, size))
+        for other in self.sizes:
+            if other != size:
+                self.model(*_resized(inputs, b, other))
         self._warm = True
         log.info(
             "%s compiled for batches of %s in %.1f s (once per process; kernels cached on disk)",

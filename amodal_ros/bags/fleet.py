@@ -145,10 +145,8 @@ def run(args: ReplayManyArgs) -> dict:
             _run_on_ray(ray, args, todo, started, save)
         finally:  # stopped (Ctrl-C, a checkpoint that cannot load): bags not run say so
             result = save()
-    else:
-        result = _summary(jobs, 0, time.perf_counter() - started)
-        if out.is_dir():
-            _write_summary(out, result)
+    else:  # every bag done before (their outputs, and so OUT, exist)
+        result = save()
     print(format_table(result), flush=True)
     failed = [row["bag"] for row in result["bags"] if row["status"] == FAILED]
     if failed:

@@ -182,6 +182,7 @@ def _clips(args: EvalArgs):
         split_seeds,
     )
 
+    frames = args.inference.num_frames
     if args.data is not None:
         folders = sorted(p for p in Path(args.data).iterdir() if (p / "meta.json").is_file())
         if not folders:
@@ -207,7 +208,6 @@ def _clips(args: EvalArgs):
                 "would mix them; keep one split per folder (amodal-ros synth DIR/test "
                 "--split test)"
             )
-        frames = args.inference.num_frames
         models = args.stream.checkpoint or args.student_checkpoint
         for folder, clip in zip(chosen, clips):  # a model scores a clip as one window
             if models and len(clip.rgb) != frames:
@@ -219,7 +219,6 @@ def _clips(args: EvalArgs):
                 )
         return clips
     make = make_unseen_scene if args.split == "unseen" else make_scene
-    frames = args.inference.num_frames
     return [
         make(seed, num_frames=frames, height=args.clip_height, width=args.clip_width)
         for seed in split_seeds(args.split, args.clips, args.start)
