@@ -18,7 +18,7 @@ import time
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
-from amodal_ros.core.config import InferenceConfig, StreamConfig, overrides, param
+from amodal_ros.core.config import InferenceConfig, StreamConfig, image_size, overrides, param
 
 
 @dataclass
@@ -26,7 +26,9 @@ class Args:
     """The node's parameter file, and what to override in it (default: the file's values)."""
 
     params: Path = param(MISSING, "the node's YAML file")
-    camera_size: str = param("", "HxW of the RGB camera (for the depth model), e.g. 480x640")
+    camera_size: str = param(
+        "", "HxW of the RGB camera (for the depth model), e.g. 480x640; default: the file's"
+    )
     inference: dict = overrides(InferenceConfig, only=("device", "dtype", "unet_backend"))
     stream: dict = overrides(StreamConfig, only=("depth_backend",))
 
@@ -36,10 +38,13 @@ def run(args: Args) -> list[str]:
     from amodal_ros.core.config import node_configs
     from amodal_ros.pipeline.processor import WindowProcessor
 
-    camera = camera_size(args.camera_size) if args.camera_size else None
+    if args.camera_size:
+        image_size(args.camera_size, "--camera-size")  # before any model loads
     values = read_parameter_file(args.params)
     values.update({**args.inference, **args.stream})
-    inference, stream, _, _ = node_configs(values)
+    inference, stream, _, node = node_configs(values)
+    size = args.camera_size or node.camera_size
+    camera = image_size(size, "--camera-size") if size else None
     started = time.perf_counter()
     print(f"loading the models of {args.params} (UNet backend {inference.unet_backend}) ...")
     processor = WindowProcessor.from_config(stream, inference)  # builds the UNet artifacts
@@ -55,7 +60,9 @@ def run(args: Args) -> list[str]:
             built.append(str(where))
     if processor.depth_estimator is not None:
         if camera is None:
-            raise ValueError("the file uses a depth model: pass --camera-size HxW")
+            raise ValueError(
+                "the file uses a depth model: set its camera_size or pass --camera-size HxW"
+            )
         h, w = camera
         estimator = processor.depth_estimator
         predict = estimator.prepare(h, w)
@@ -70,14 +77,6 @@ def run(args: Args) -> list[str]:
     cache = processor.segmenter.sampler.artifacts.folder
     print(f"done in {time.perf_counter() - started:.1f} s; cache: {cache}")
     return built
-
-
-def camera_size(text: str) -> tuple[int, int]:
-    """(height, width) of an 'HxW' text such as 480x640."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"--camera-size must be HxW in pixels, e.g. 480x640, got {text!r}")
-    return int(parts[0]), int(parts[1])
 
 
 def read_parameter_file(path: Path) -> dict:

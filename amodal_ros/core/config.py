@@ -652,6 +652,12 @@ class NodeConfig(Config):
     warmup: bool = param(
         True, "run one synthetic window in configure so the first real window is not slow"
     )
+    camera_size: str = param(
+        "",
+        "HxW of the RGB camera, e.g. 480x640: the warm-up window's image size, so a compiled "
+        "depth model compiles for the camera in configure, not in the first live window "
+        "(also build-engines' default); '' = the model's working size",
+    )
     diagnostics_period: float = param(1.0, "seconds between diagnostics messages", 0.1, 3600.0)
     torch_threads: int = param(
         0,
@@ -664,6 +670,8 @@ class NodeConfig(Config):
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if self.camera_size:
+            image_size(self.camera_size, "camera_size")
 
 
 # Every node parameter, in declaration order (the node's YAML lists them all).
@@ -678,6 +686,14 @@ def node_configs(values: dict[str, Any]) -> tuple:
         kwargs = {f.name: values[f.name] for f in fields(cls) if f.name in values}
         configs.append(cls(**kwargs))
     return tuple(configs)
+
+
+def image_size(text: str, name: str) -> tuple[int, int]:
+    """(height, width) of an 'HxW' text such as 480x640; raises ValueError naming `name`."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"{name} must be HxW in pixels, e.g. 480x640, got {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 def working_size(text: str) -> dict[str, int]:

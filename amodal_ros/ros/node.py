@@ -36,7 +36,7 @@ try:
 except ImportError:  # Humble's rclpy (3.3) names the module qos_event; Iron renamed it
     from rclpy.qos_event import SubscriptionEventCallbacks
 
-from amodal_ros.core.config import node_configs
+from amodal_ros.core.config import image_size, node_configs
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.core.frames import (
     MODEL_PERIOD_NS,
@@ -547,8 +547,9 @@ class AmodalNode(LifecycleNode):
     def _warm_up(self) -> bool:
         from amodal_ros.data.scenes import make_scene
 
-        cfg = self.inference
-        scene = make_scene(0, cfg.num_frames, max(16, cfg.height), max(16, cfg.width), 1, 1)
+        cfg, camera = self.inference, self.options.camera_size
+        height, width = image_size(camera, "camera_size") if camera else (cfg.height, cfg.width)
+        scene = make_scene(0, cfg.num_frames, max(16, height), max(16, width), 1, 1)
         frames = frames_from_arrays(
             scene.rgb,
             scene.labels.astype(np.int64),

@@ -49,7 +49,19 @@ def test_builds_once_then_finds_the_cached_artifacts(params_file, tmp_path, caps
 def test_depth_model_needs_the_camera_size(params_file, capsys):
     argv = ["build-engines", "--params", str(params_file), "--depth-backend", "onnxruntime"]
     assert main(argv) == 2
-    assert "--camera-size" in capsys.readouterr().err
+    assert "set its camera_size or pass --camera-size" in capsys.readouterr().err
+
+
+def test_the_camera_size_defaults_to_the_files_and_the_flag_wins(params_file, capsys):
+    """The node's camera_size (its warm-up size) is the size build-engines builds for."""
+    data = yaml.safe_load(params_file.read_text())
+    data["/**/amodal_node"]["ros__parameters"]["camera_size"] = "40x72"
+    params_file.write_text(yaml.safe_dump(data))
+    argv = ["build-engines", "--params", str(params_file), "--depth-backend", "eager"]
+    assert main(argv) == 0
+    assert "depth model at 518x938 (HxW): eager" in capsys.readouterr().out
+    assert main(argv + ["--camera-size", "72x40"]) == 0
+    assert "depth model at 938x518 (HxW): eager" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("size", ["480by640", "0x-5", "480x"])

@@ -252,6 +252,24 @@ def test_an_invalid_topic_name_from_the_params_file_fails_configure_with_one_lin
     assert "invalid parameter: markers_topic 'amodal/3d boxes' is not a valid ROS" in errors[0]
 
 
+def test_the_warm_up_window_runs_at_the_camera_size(base_params):
+    """The depth model runs (and, compiled, compiles) per input size: warming up at the
+    camera's size prepares it in configure, not in the first live window."""
+    from rclpy.parameter import Parameter
+
+    params = {**base_params, "depth_model": "tiny", "camera_size": "48x64"}
+    h = NodeHarness(params, subscribe=False)
+    try:
+        depth = h.node.processor.depth_estimator
+        assert depth.input_shape(48, 64) != depth.input_shape(32, 64)  # the working size's
+        assert set(depth._predictors) == {depth.input_shape(48, 64)}
+        bad = h.node.set_parameters([Parameter("camera_size", value="48by64")])[0]
+        assert not bad.successful
+        assert "camera_size must be HxW in pixels, e.g. 480x640, got '48by64'" in bad.reason
+    finally:
+        h.close()
+
+
 def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
     from rclpy.parameter import Parameter
 
