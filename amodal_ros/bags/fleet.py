@@ -4,19 +4,24 @@ Each bag is one job of the same replay code (`amodal_ros.bags.replay.run`) with 
 options; Ray places the jobs on workers by the resources they declare (`--cpus-per-bag`,
 `--gpus-per-bag`). A worker is a Ray actor that loads the models once and replays one bag after
 another, so a bag costs its frames, not a model load. Without `--address` a local Ray starts
-in this process (and stops with it); with `--address auto` or `ray://head:10001` the bags go to
-a running cluster, whose machines must see the bag and output paths (a shared file system).
+in this process (and stops with it), even where RAY_ADDRESS is set or `ray start` ran; with
+`--address auto` or `ray://head:10001` the bags go to a running cluster, whose machines must
+see the bag and output paths (a shared file system; both are made absolute here, as a worker's
+working folder is not ours).
 
-    BAGS  (rosbag2 folders, ROS 1 .bag files, folders holding them, globs, .txt lists)
+    BAGS  (rosbag2 folders, ROS 1 .bag files, lone .mcap files, folders holding them, globs,
+           .txt lists)
       --find_bags--> jobs --skip complete outputs--> Ray workers (models loaded once each)
       --replay.run per bag--> OUT/<bag name>/ (staged, renamed when complete)
       --> OUT/summary.csv, OUT/summary.json, a table
 
 Safe to stop and run again: an output exists only when complete (replay stages it), so a
 second run skips the bags that are done (`--overwrite` redoes them) and keeps their rows' numbers
-from the summary.json of the run that made them. A bag that fails is
-reported with its error and the others go on. Ctrl-C stops the workers and removes what they
-had half-written.
+from summary.json's "replays", which records, run after run, the bag that made each output
+(its path and recording's fingerprint). An output made by another bag of the same name is
+skipped only when that bag is the same recording moved; a different recording is refused before
+anything starts. A bag that fails is reported with its error and the others go on. Ctrl-C stops
+the workers and removes what they had half-written.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ SUMMARY_COLUMNS = (
 )
 LOGGED_LINES = 20  # a worker's warnings and errors kept per bag (its own output stays there)
 DONE, SKIPPED, FAILED, NOT_RUN = "done", "skipped", "failed", "not run"
+MODEL_FOLDERS = ("checkpoint", "completion_checkpoint", "depth_model")  # StreamConfig's
 
 
 @dataclass
@@ -63,14 +69,16 @@ class ReplayManyArgs(ReplayArgs):
 
     bag: list[str] = param(  # type: ignore[assignment]
         MISSING,
-        "bags: rosbag2 folders, ROS 1 .bag files, folders holding bags, globs ('runs/*') or "
-        ".txt files listing one of those per line",
+        "bags: rosbag2 folders, ROS 1 .bag files, lone .mcap files, folders holding bags, "
+        "globs ('runs/*') or .txt files listing one of those per line",
         positional=True,
     )
     out: Path = param(MISSING, "output folder: OUT/<bag name> per bag, summary.csv, summary.json")
     video: bool = param(False, "also write each bag's overlays as OUT/<bag name>.mp4")  # type: ignore[assignment]
     address: str = param(
-        "", "Ray cluster to use ('auto', 'ray://head:10001'); '' = a local Ray started here"
+        "",
+        "Ray cluster to use ('auto', 'ray://head:10001'); '' = a local Ray started here "
+        "(RAY_ADDRESS and a running `ray start` are not used)",
     )
     cpus_per_bag: float = param(1.0, "CPUs a bag's worker reserves (its torch threads)", 0.1)
     gpus_per_bag: float = param(0.0, "GPUs a bag's worker reserves (0.5 = two share one)", 0.0)
@@ -98,34 +106,32 @@ def run(args: ReplayManyArgs) -> dict:
         {"bags": [per-bag rows], "totals": {...}, "workers": n, "seconds": s}.
 
     Raises:
-        InputError: no bags, two bags with one name, or an output folder that is a file.
+        InputError: no bags, two bags with one name, an output folder that is a file, or an
+            output of a different recording of the same name (without --overwrite).
         CheckpointError: the models cannot be loaded (the same for every bag: stops all).
         ProcessingError: after the summary is written, when any bag failed.
         KeyboardInterrupt: Ctrl-C, after the workers are stopped and partial outputs removed.
     """
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # as the bags (find_bags): a worker's cwd is not ours
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; replay-many writes a folder of bags")
     _check_devices(args)
     bags = find_bags(args.bag)
-    ours = [b for b in bags if out.resolve() in b.parents]  # e.g. 'runs/*' with --out runs/res
+    ours = [b for b in bags if out in b.parents]  # e.g. 'runs/*' with --out runs/res
     if ours:
         log.warning("not replaying %d bags inside --out %s (earlier results)", len(ours), out)
         bags = [b for b in bags if b not in ours]
     jobs = [Job(bag, out / output_name(bag)) for bag in bags]
     _check_unique(jobs)
-    todo = []
     earlier = _earlier_replays(out)
-    for job in jobs:
-        if job.out.exists() and not args.overwrite:
-            job.status = SKIPPED  # complete: replay renames an output only when it is
-            job.summary = earlier.get(str(job.bag))
-        else:
-            job.status = NOT_RUN
-            _remove_partial(job)  # what a killed run left half-written (its pid is gone)
-            if args.video and not job.out.exists():
-                _remove_orphan_videos(job)
-            todo.append(job)
+    if not args.overwrite:
+        _skip_done(jobs, earlier)
+    todo = [job for job in jobs if job.status != SKIPPED]
+    for job in todo:
+        job.status = NOT_RUN
+        _remove_partial(job)  # what a killed run left half-written (its pid is gone)
+        if args.video and not job.out.exists():
+            _remove_orphan_videos(job)
     started = time.perf_counter()
     workers = 0
 
@@ -134,7 +140,7 @@ def run(args: ReplayManyArgs) -> dict:
         the numbers of the bags it finished, which the next run's skipped rows show."""
         nonlocal workers
         workers = max(workers, count)
-        result = _summary(jobs, workers, time.perf_counter() - started)
+        result = _summary(jobs, workers, time.perf_counter() - started, earlier)
         _write_summary(out, result)
         return result
 
@@ -159,7 +165,8 @@ def run(args: ReplayManyArgs) -> dict:
 
 def find_bags(specs: list[str]) -> list[Path]:
     """The bags named by `specs`, in order, each once: a rosbag2 folder (metadata.yaml), a ROS 1
-    .bag file, a folder of those (not recursive), a glob, or a .txt file listing them."""
+    .bag file, a lone .mcap file (not one of a rosbag2 folder's), a folder of those (not
+    recursive), a glob, or a .txt file listing them."""
     found: list[Path] = []
     for spec in specs:
         found += _expand(spec, Path.cwd())
@@ -193,12 +200,17 @@ def _expand(spec: str, base: Path) -> list[Path]:
                 f"{path} is neither a bag (no metadata.yaml) nor a folder holding bags"
             )
         return inside
+    if path.is_file() and _is_rosbag2(path.parent):
+        raise InputError(
+            f"{spec} is a file of the rosbag2 bag {path.parent}: name the folder {path.parent}"
+        )
     raise InputError(f"{spec}: no such bag, folder or list")
 
 
 def _bags_in(path: Path) -> list[Path]:
     """The bags directly inside `path` (none when it is not a folder); a recording without
-    its metadata.yaml (stopped before writing it) is named, not silently passed over."""
+    its metadata.yaml (stopped before writing it) is named, not silently passed over. A rosbag2
+    folder is one bag: its own .mcap files are not listed again."""
     if not path.is_dir():
         return []
     bags = []
@@ -208,7 +220,8 @@ def _bags_in(path: Path) -> list[Path]:
         elif p.is_dir() and (any(p.glob("*.db3")) or any(p.glob("*.mcap"))):
             log.warning(
                 "%s holds a recording without metadata.yaml (stopped before writing it), left "
-                "out: `ros2 bag reindex %s` writes it",
+                "out: `ros2 bag reindex %s` writes it (a lone .mcap file in it can also be "
+                "named directly)",
                 p,
                 p,
             )
@@ -216,14 +229,21 @@ def _bags_in(path: Path) -> list[Path]:
 
 
 def _is_bag(path: Path) -> bool:
-    return (path.is_dir() and (path / "metadata.yaml").is_file()) or (
-        path.is_file() and path.suffix == ".bag"
-    )
+    if path.is_dir():
+        return _is_rosbag2(path)
+    if not path.is_file():
+        return False
+    # a rosbag2 folder's .mcap files are parts of that bag, not bags of their own
+    return path.suffix == ".bag" or (path.suffix == ".mcap" and not _is_rosbag2(path.parent))
+
+
+def _is_rosbag2(folder: Path) -> bool:
+    return (folder / "metadata.yaml").is_file()
 
 
 def output_name(bag: Path) -> str:
-    """The output bag's name: the bag folder's name, or a .bag file's stem."""
-    return bag.stem if bag.suffix == ".bag" else bag.name
+    """The output bag's name: the bag folder's name, or a .bag or .mcap file's stem."""
+    return bag.stem if bag.suffix in (".bag", ".mcap") else bag.name
 
 
 def _check_unique(jobs: list[Job]) -> None:
@@ -237,12 +257,30 @@ def _check_unique(jobs: list[Job]) -> None:
 
 
 def bag_args(args: ReplayManyArgs, job: Job) -> ReplayArgs:
-    """The `replay` arguments of one bag: every shared option, its own bag, out and video."""
+    """The `replay` arguments of one bag: every shared option, its own bag, out and video;
+    model folders named relative to here made absolute (a worker's working folder is not
+    ours on a cluster)."""
     shared = {f.name: getattr(args, f.name) for f in fields(ReplayArgs)}
+    shared["stream"] = args.stream.replace(
+        **{name: _absolute(getattr(args.stream, name)) for name in MODEL_FOLDERS}
+    )
+    cache = args.inference.engine_cache
+    shared["inference"] = args.inference.replace(
+        engine_cache=str(Path(cache).expanduser().resolve()) if cache else ""
+    )
     video = _video(job) if args.video else None
     return ReplayArgs(
         **{**shared, "bag": job.bag, "out": job.out, "video": video, "progress": False}
     )
+
+
+def _absolute(value: str) -> str:
+    """`value` made absolute when it is a folder here and not a model name."""
+    from amodal_ros.models.registry import DEPTH_SIZES, NAMES
+
+    if value and value not in (*NAMES, *DEPTH_SIZES) and Path(value).exists():
+        return str(Path(value).resolve())
+    return value
 
 
 class ReplayWorker:
@@ -324,7 +362,9 @@ def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float, save
     local = not args.address
     if not ray.is_initialized():
         ray.init(
-            address=args.address or None,
+            # "local": a new Ray here; None would join the cluster of RAY_ADDRESS or of an
+            # earlier `ray start` on this machine
+            address=args.address or "local",
             # None: Ray counts the CPUs itself, within a container's limit (cpu_count is the
             # host's: a worker and its models per host CPU)
             num_cpus=None,
@@ -434,8 +474,8 @@ def _remove_partial(job: Job) -> None:
 
 
 def _earlier_replays(out: Path) -> dict:
-    """The per-bag replay summaries of the run that wrote OUT/summary.json ({} when none can be
-    read): a skipped bag's row keeps the numbers of the run that replayed it."""
+    """The per-bag replay summaries in OUT/summary.json, by bag path ({} when none can be read):
+    which bag made each output, and the numbers a skipped bag's row keeps."""
     try:
         replays = json.loads((out / "summary.json").read_text()).get("replays", {})
     except (OSError, ValueError, AttributeError) as err:
@@ -444,10 +484,78 @@ def _earlier_replays(out: Path) -> dict:
                 "%s cannot be read (%s): skipped bags show 0 frames", out / "summary.json", err
             )
         return {}
-    return replays if isinstance(replays, dict) else {}
+    if not isinstance(replays, dict):
+        return {}
+    return {bag: s for bag, s in replays.items() if isinstance(s, dict)}
 
 
-def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
+def _skip_done(jobs: list[Job], earlier: dict) -> None:
+    """Mark skipped the jobs whose output exists (complete: replay renames an output only when
+    it is), with the numbers of the replay that made it. An output made by another bag of the
+    same name is skipped only when that bag is the same recording moved.
+
+    Raises:
+        InputError: an output holds the results of a different recording (checked for every
+            job before any work starts).
+    """
+    made_by = {output_name(Path(bag)): bag for bag in earlier}
+    clashes = []
+    for job in jobs:
+        if not job.out.exists():
+            continue
+        bag = str(job.bag)
+        maker = bag if bag in earlier else made_by.get(job.out.name)
+        if maker is None:
+            log.warning(
+                "%s exists but %s has no record of the bag that made it: skipped as the "
+                "results of %s (--overwrite replays it)",
+                job.out,
+                job.out.parent / "summary.json",
+                bag,
+            )
+        elif maker != bag:
+            recorded = earlier[maker].get("recording")
+            if recorded is None or recorded != _recording(job.bag):
+                why = "" if recorded else " (its record has no fingerprint to compare)"
+                clashes.append(f"{job.out} holds the results of {maker}, not {bag}{why}")
+                continue
+            log.info("%s was replayed as %s, the same recording moved: skipped", bag, maker)
+        job.status, job.summary = SKIPPED, earlier.get(maker)
+    if clashes:
+        raise InputError(
+            f"{'; '.join(clashes)}: use another --out, or --overwrite to replace them"
+        )
+
+
+def _recording(bag: Path) -> dict | None:
+    """`bag`'s fingerprint as replay records it (InputBag.recording); None when unreadable."""
+    from amodal_ros.bags.reader import InputBag
+
+    try:
+        with InputBag(bag) as opened:
+            return opened.recording
+    except InputError:
+        return None
+
+
+def _replays(jobs: list[Job], earlier: dict) -> dict:
+    """summary.json's "replays": the bag that made each output in OUT, with its numbers. Those
+    of bags outside this run are kept for the runs that name them again; an output this run
+    replaced, or whose bag failed or was not run and has none, loses its earlier record."""
+    names = {job.out.name for job in jobs}
+    replays = {bag: s for bag, s in earlier.items() if output_name(Path(bag)) not in names}
+    for job in jobs:
+        if job.summary:
+            replays[str(job.bag)] = job.summary
+        elif job.out.exists():  # a failed or stopped --overwrite left the earlier output
+            replays.update(
+                (bag, s) for bag, s in earlier.items() if output_name(Path(bag)) == job.out.name
+            )
+    return replays
+
+
+def _summary(jobs: list[Job], workers: int, seconds: float, earlier: dict | None = None) -> dict:
+    """The summary of this run's jobs; `earlier`: the replays of OUT's summary.json before it."""
     rows = []
     for job in jobs:
         s = job.summary or {}
@@ -481,7 +589,7 @@ def _summary(jobs: list[Job], workers: int, seconds: float) -> dict:
         "totals": totals,
         "workers": workers,
         "seconds": round(seconds, 2),
-        "replays": {str(job.bag): job.summary for job in jobs if job.summary},
+        "replays": _replays(jobs, earlier or {}),
     }
 
 

@@ -116,6 +116,18 @@ class InputBag:
         return self.reader.typestore
 
     @property
+    def recording(self) -> dict:
+        """What tells this recording from another wherever it lies (replay-many: a bag moved
+        since its replay, or another bag of the same name): its first and last log time (ns)
+        and its message count."""
+        reader = self.reader
+        return {
+            "start_ns": reader.start_time,
+            "end_ns": reader.end_time,
+            "messages": reader.message_count,
+        }
+
+    @property
     def is_ros2(self) -> bool:
         """Whether the messages are CDR (rosbag2) rather than ROS 1 serialisation."""
         return self.reader.is2

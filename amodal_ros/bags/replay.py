@@ -264,8 +264,7 @@ class _Replay:
             if role in self.conns and self.conns[role][0].msgtype == COMPRESSED_IMAGE
         }
         self.frame_ids = FrameIdCheck()
-        exact = self.stream.sync_mode == "exact"
-        self.tolerance_ns = 0 if exact else round(self.stream.sync_tolerance * 1e9)
+        self.tolerance_ns = self.stream.tolerance_ns
         # 4. the node's stream front: sync, sample to the model rate, window
         self.front = StreamFront(
             self.stream,
@@ -412,9 +411,10 @@ class _Replay:
             self._process(window)
 
     def _to_frame(self, matched: dict):
-        from amodal_ros.interface.messages import frame_from_messages
+        from amodal_ros.interface.messages import camera_info_for, frame_from_messages
 
-        for warning in self.frame_ids.check(matched):
+        info = camera_info_for(self.camera_infos, matched["stamp_ns"])  # the one it will get
+        for warning in self.frame_ids.check({**matched, "camera_info": info}):
             log.warning("%s", warning)
         frame = frame_from_messages(matched, self.compressed)
         self.frames_with_objects += bool(frame.labels.any())
@@ -474,6 +474,7 @@ class _Replay:
         timing = self.timing + self.out.timing
         return {
             "bag": str(self.args.bag),
+            "recording": self.bag.recording,  # replay-many tells a moved bag from another
             "out": str(self.args.out),
             "storage": self.args.storage,
             "model": self.pipelines.describe(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+from amodal_ros.core.errors import InputError
 from amodal_ros.eval.speed import BenchArgs as Args
 
 
@@ -21,6 +22,11 @@ def run(args: Args) -> dict:
     """Run the benchmark, print its table, and write --out."""
     from amodal_ros.eval.speed import run_bench, table
 
+    if args.out and args.out.is_dir():  # before the timing, not after
+        raise InputError(
+            f"--out {args.out} is a folder; bench writes one JSON file, e.g. "
+            f"--out {args.out / 'bench.json'}"
+        )
     result = run_bench(args)
     print(table(result))
     ref = result["scenarios"].get("reference")

@@ -129,6 +129,8 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
 def check_output(out: Path, overwrite: bool) -> None:
     """Refuse to replace a non-empty folder, and with `overwrite` one that is not an earlier
     output (checked before any work, and again at the end)."""
+    if out.is_file():
+        raise InputError(f"--out {out} is a file; infer writes a folder: choose another --out")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise InputError(

@@ -188,11 +188,19 @@ def range_error(name: str, value, bounds: tuple) -> str | None:
     return None
 
 
+def accepts_bool(metadata: Mapping) -> bool:
+    """Whether a text field takes 'off'/'on', which YAML reads unquoted as false/true."""
+    return set(ENSEMBLE_CHOICES) <= set(metadata.get("choices") or ())
+
+
 def check_fields(config) -> None:
     """Validate every field against its declared type, range and choices; names the field."""
     for f in fields(config):
         value = getattr(config, f.name)
         expected = type(f.default) if f.default is not MISSING else None
+        if expected is str and isinstance(value, bool) and accepts_bool(f.metadata):
+            value = "on" if value else "off"  # YAML and ROS parameter files read on/off
+            setattr(config, f.name, value)  # unquoted as booleans
         if expected is float and isinstance(value, (int, str)) and not isinstance(value, bool):
             value = _as_float(value)  # YAML 1.1 reads 1e-4 (no dot) as text
             setattr(config, f.name, value)
@@ -254,7 +262,11 @@ class InferenceConfig(Config):
     num_steps: int = param(25, "Euler (EDM) sampling steps", 1, 1000, flags=("--steps",))
     min_guidance: float = param(1.5, "classifier-free guidance at the first frame", 0.0, 100.0)
     max_guidance: float = param(
-        1.5, "guidance at the last frame (ramped linearly); <= 1 disables guidance", 0.0, 100.0
+        1.5,
+        "guidance at the last frame (ramped linearly); guidance is off (one UNet branch) only "
+        "when both ends are <= 1",
+        0.0,
+        100.0,
     )
     conditioning_mode: str = param(
         AUTO,
@@ -386,8 +398,9 @@ class InferenceConfig(Config):
             raise ValueError(
                 f"student: a distilled student samples in 1 or {STUDENT_MAX_STEPS} steps without "
                 f"guidance, got num_steps {self.num_steps} and guidance up to "
-                f"{max(self.min_guidance, self.max_guidance)} (use --preset realtime, or "
-                "--steps 2 --guidance 1)"
+                f"{max(self.min_guidance, self.max_guidance)}: use --preset realtime or "
+                "--steps 2 --guidance 1 for the student, or --no-student (or --preset quality) "
+                "for the full model's steps and guidance"
             )
         for name in ("height", "width"):
             if getattr(self, name) % 8:
@@ -585,6 +598,18 @@ class StreamConfig(Config):
 
     def __post_init__(self) -> None:
         check_fields(self)
+
+    @property
+    def tolerance_ns(self) -> int:
+        """The largest stamp difference of one frame's messages in force: 0 with exact sync."""
+        return 0 if self.sync_mode == "exact" else round(self.sync_tolerance * 1e9)
+
+    @property
+    def tolerance_text(self) -> str:
+        """How the stamps of one frame must agree, for a hint."""
+        if self.sync_mode == "exact":
+            return "equal stamps (sync_mode exact)"
+        return f"stamps within sync_tolerance={self.sync_tolerance} s"
 
 
 @dataclass

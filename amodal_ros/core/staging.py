@@ -37,6 +37,11 @@ def staged_path(out: Path) -> Iterator[Path]:
         yield new
         if not (new.exists() or new.is_symlink()):
             raise FileNotFoundError(f"nothing was written to replace {out}; it is kept")
+        if out.is_dir() and not out.is_symlink() and not new.is_dir():
+            raise InputError(  # a file for a folder would delete all it holds
+                f"{out} is a folder and a file was written for it: the folder is kept and "
+                "nothing was written; name a file path"
+            )
         old = stage / f"{out.name}.replaced"
         if out.exists() or out.is_symlink():
             out.rename(old)  # set aside, not deleted, until the new one is in place

@@ -10,9 +10,11 @@ import numpy as np
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.frames import DEPTH_ENCODINGS
 
-# m; nearer is no measurement (depth cameras start at ~0.1 m; 16UC1's least is 1 mm): a
-# denormal 32FC1 value would give an infinite inverse depth and fail the whole window
-MIN_DEPTH_M = 1e-3
+# m; nearer is no measurement: depth cameras start at 0.07 m (RealSense D405) or farther. A
+# stray reading nearer (a specular glint: 16UC1 values of a few mm) became the window's
+# largest inverse depth, and min-max normalisation squeezed every real surface to -1; a
+# denormal 32FC1 value gave an infinite inverse depth and failed the whole window
+MIN_DEPTH_M = 0.05
 
 
 def depth_metres(depth: np.ndarray, encoding: str) -> np.ndarray:

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from amodal_ros.core.config import InferenceConfig, StreamConfig, model_settings
+from amodal_ros.core.config import PRESETS, InferenceConfig, StreamConfig, model_settings
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.eval.metrics import mean_scores, score_window
 
@@ -114,16 +114,29 @@ def best_threshold(scores: dict[int, dict[str, float]]) -> int:
     return max(close, key=rank)
 
 
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print a checkpoint's validation scores at each threshold as JSON, with the criterion's
     choice: the numbers behind every threshold and shipping rule in docs/training.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint folder, or 'embedded'")
     parser.add_argument(
-        "--preset", default="quality", help="realtime for a one-step student (embedded's own)"
+        "--preset",
+        default="quality",
+        choices=tuple(PRESETS),
+        help="realtime for a one-step student (embedded's own)",
     )
-    parser.add_argument("--start", type=int, default=0, help="first validation clip")
-    parser.add_argument("--clips", type=int, default=30)
+    parser.add_argument("--start", type=_at_least(0), default=0, help="first validation clip")
+    parser.add_argument("--clips", type=_at_least(1), default=30)
     parser.add_argument(
         "--thresholds",
         default=",".join(map(str, THRESHOLDS)),

@@ -10,6 +10,7 @@ results.json and examples.png.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -41,6 +42,7 @@ from amodal_ros.eval.metrics import (
 )
 
 MODEL = "model"  # the results row of the evaluated checkpoint
+WRITES = ("results.md", "results.json", "examples.png")  # what eval writes into --out
 
 
 @dataclass
@@ -101,6 +103,7 @@ def run(args: EvalArgs) -> dict:
     """Score every method on every target window; write and return the results."""
     from tqdm.auto import tqdm
 
+    check_out(args.out)
     clips = _clips(args)
     processors = _processors(args)
     methods = dict(BASELINES)
@@ -352,6 +355,31 @@ def _which(summary: dict) -> str:
     """'val', or 'val from clip 30' when the clips do not start at the split's first."""
     start = summary.get("start", 0)
     return f"{summary['split']} from clip {start}" if start else summary["split"]
+
+
+def check_out(out: Path) -> None:
+    """Refuse an --out eval cannot write before any clip is scored (the README's runs take
+    an hour): a file, a folder it may not write, or one whose results.md, results.json or
+    examples.png another program wrote (an earlier eval's are replaced)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; eval writes a folder ({', '.join(WRITES)})")
+    ours = [out / name for name in WRITES if (out / name).exists()]
+    if ours and not _earlier_results(out / "results.json"):
+        raise InputError(
+            f"--out {out} holds {', '.join(p.name for p in ours)} that no earlier eval wrote "
+            "(no results.json of one); nothing was replaced: choose another --out"
+        )
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise InputError(f"--out {out}: {existing} is not writable; choose another --out")
+
+
+def _earlier_results(path: Path) -> bool:
+    try:
+        return "results" in json.loads(path.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _write(out: Path, summary: dict, shown) -> None:

@@ -206,7 +206,7 @@ def frame_from_messages(
 
 
 class FrameIdCheck:
-    """Notices depth or masks stamped with another camera frame than the RGB.
+    """Notices depth, masks or camera info stamped with another camera frame than the RGB.
 
     The pipeline takes pixel (u, v) of the depth and mask images to be pixel (u, v) of the RGB
     image, so both must be registered to the RGB camera (e.g. a RealSense's
@@ -228,6 +228,12 @@ class FrameIdCheck:
             "masks must be registered to the RGB camera, pixel for pixel (computed on this RGB "
             "image)",
             "they are",
+        ),
+        "camera_info": (
+            "camera info",
+            "its intrinsics give the 3D extents and it is passed through with the results, so "
+            "it must be the RGB camera's (e.g. the driver's color/camera_info topic)",
+            "it is",
         ),
     }
 

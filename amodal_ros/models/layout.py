@@ -41,7 +41,9 @@ SUBFOLDERS = ("unet", "vae", "image_encoder", "scheduler")
 UNET_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
 UNET_INDEXES = (
     "diffusion_pytorch_model.safetensors.index.json",
-    "diffusion_pytorch_model.fp16.safetensors.index.json",  # fp16 shards (variant fp16)
+    # fp16 shards (variant fp16): as diffusers names them, and as older hub folders do
+    "diffusion_pytorch_model.safetensors.index.fp16.json",
+    "diffusion_pytorch_model.fp16.safetensors.index.json",
 )
 METADATA_KEY = "amodal_ros"  # our entry in model_index.json
 # Input channels of the UNet: noisy latents (4) + first condition (4) [+ second condition (4)],

@@ -7,6 +7,7 @@ any component ends a command (or the node's configure) with one clear line.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from amodal_ros.core.errors import CheckpointError
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 REDOWNLOAD = "re-download or re-export the checkpoint"
 HEADER_LIMIT = 100 * 2**20  # safetensors' own limit on the JSON header size
+
+# an fp16-variant weights file, whole or a shard: model.fp16.safetensors, model.fp16-00001-of-00002
+FP16_NAME = re.compile(r"\.fp16(-\d+-of-\d+)?\.safetensors$")
 
 
 def check_safetensors(path: Path) -> None:
@@ -129,7 +133,7 @@ def _variant(folder: Path) -> str | None:
     """'fp16' for a folder holding only fp16-variant weights (`*.fp16.safetensors`, as a
     download of `--include "*fp16*"` leaves it), which the libraries load only when asked."""
     names = [p.name for p in folder.glob("*.safetensors")]
-    if names and all(".fp16." in name for name in names):
+    if names and all(FP16_NAME.search(name) for name in names):
         return "fp16"
     return None
 

@@ -74,9 +74,8 @@ class StreamFront:
     ):
         check_stride(config, num_frames)
         self.config = config
-        tolerance = 0 if config.sync_mode == "exact" else int(round(config.sync_tolerance * 1e9))
         inputs = (RGB, MASKS, DEPTH) if use_depth else (RGB, MASKS)
-        self.sync = StampSynchronizer(inputs, tolerance, config.sync_queue)
+        self.sync = StampSynchronizer(inputs, config.tolerance_ns, config.sync_queue)
         self.sampler = FrameRateSampler(config.frame_rate)
         self.buffer = WindowBuffer(
             num_frames,

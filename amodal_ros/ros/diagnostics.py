@@ -7,6 +7,7 @@ only part that touches rclpy messages.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -23,6 +24,12 @@ except ImportError:  # diagnostic_msgs missing: a plain status string instead
 DIAGNOSTICS_TOPIC = "/diagnostics"
 STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
 OK, WARN, ERROR = 0, 1, 2
+
+
+def problem_kind(inputs: tuple[str, ...], err: Exception) -> str:
+    """What a bad frame's log line is throttled by: its inputs and error, numbers left out
+    (a compressed image's byte count made every frame of a broken stream a kind of its own)."""
+    return ",".join(inputs) + type(err).__name__ + re.sub(r"\d+", "#", str(err))[:80]
 
 
 @dataclass
@@ -64,7 +71,8 @@ class StreamHealth:
 
     Args:
         inputs: the stream's inputs (rgb, masks[, depth]) with their resolved topic names.
-        sync_tolerance: s, quoted in the hint for unmatched messages.
+        tolerance: how one frame's stamps must agree (`StreamConfig.tolerance_text`), quoted
+            in the hint for unmatched messages.
         stride, frame_rate: the stream's, so that dropped windows come with the stride the
             measured window times would keep up with; longest: the longest stride its publish
             policy allows (`stream.longest_stride`).
@@ -75,7 +83,7 @@ class StreamHealth:
     def __init__(
         self,
         inputs: dict[str, str],
-        sync_tolerance: float,
+        tolerance: str,
         start: float,
         stride: int = 1,
         frame_rate: float = 8.0,
@@ -84,7 +92,7 @@ class StreamHealth:
     ):
         self.inputs = inputs
         self.num_frames = num_frames
-        self.sync_tolerance = sync_tolerance
+        self.tolerance = tolerance
         self.stride, self.frame_rate, self.longest = stride, frame_rate, longest
         self.last = Counters(start)
 
@@ -104,8 +112,8 @@ class StreamHealth:
         if new_unmatched:
             warnings.append(
                 f"unmatched messages in the last {dt:.1f} s: {dict(new_unmatched)} "
-                f"(no partner within sync_tolerance={self.sync_tolerance} s; check that "
-                "the topics are remapped and the stamps agree)" + self._silent_hint(now)
+                f"(no partner with {self.tolerance}; check that the topics are remapped "
+                "and the stamps agree)" + self._silent_hint(now)
             )
         if now.dropped > then.dropped:
             warnings.append(

@@ -68,6 +68,7 @@ from amodal_ros.ros.diagnostics import (
     Counters,
     StreamHealth,
     pace,
+    problem_kind,
     publish_status,
     status_publisher,
 )
@@ -247,7 +248,7 @@ class AmodalNode(LifecycleNode):
         self._subscribe()  # may raise (bad topic name): before any thread starts
         self.health = StreamHealth(
             self._input_topics(),
-            self.stream.sync_tolerance,
+            self.stream.tolerance_text,
             time.monotonic(),
             self.stream.stride,
             self.stream.frame_rate,
@@ -373,10 +374,11 @@ class AmodalNode(LifecycleNode):
                 self._camera_infos.popitem(last=False)
 
     def _to_frame(self, matched: dict) -> Frame:  # called under self._lock
-        for warning in self._frame_ids.check(matched):
+        info = camera_info_for(self._camera_infos, matched["stamp_ns"])
+        for warning in self._frame_ids.check({**matched, "camera_info": info}):
             self.get_logger().warning(warning)
         frame = frame_from_messages(matched, self._compressed, arrival=time.monotonic())
-        frame.camera_info = camera_info_for(self._camera_infos, frame.stamp_ns)
+        frame.camera_info = info
         return frame
 
     def _process(self, window: Window) -> list:  # on the worker thread
@@ -392,7 +394,7 @@ class AmodalNode(LifecycleNode):
         culprit = " and ".join(f"{n} ({topics.get(n, '?')})" for n in inputs)
         self._log_throttled(
             logging.WARNING,
-            ",".join(inputs) + type(err).__name__ + str(err)[:40],
+            problem_kind(inputs, err),
             f"skipped frame at stamp {stamp} ns: {culprit + ': ' if culprit else ''}{err}",
         )
 
@@ -465,7 +467,7 @@ class AmodalNode(LifecycleNode):
                     info = nearest_stamped(
                         self._camera_infos.items(),
                         result.frame.stamp_ns,
-                        int(self.stream.sync_tolerance * 1e9),
+                        self.stream.tolerance_ns,
                     )
             if info is not None:
                 pubs["camera_info"].publish(info)
@@ -484,7 +486,7 @@ class AmodalNode(LifecycleNode):
                 matched=front.sync.matched if front else 0,
                 sampled=front.frames_sampled if front else 0,
                 rejected=front.frames_rejected if front else 0,
-                repeated=front.sampler.repeated if front else 0,
+                repeated=front.sync.repeated + front.sampler.repeated if front else 0,
                 restarts=Counter(front.restarts) if front else Counter(),
             )
         counters.dropped = self.queue.dropped if self.queue else 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, fields
 
-from amodal_ros.core.config import NODE_CONFIGS
+from amodal_ros.core.config import NODE_CONFIGS, accepts_bool
 
 
 def parameter_specs() -> list[tuple[str, object, dict]]:
@@ -34,7 +34,10 @@ def declare_all(node) -> None:
         description = meta.get("help", "")
         if meta.get("choices"):
             description += f" (one of: {', '.join(meta['choices'])})"
-        descriptor = ParameterDescriptor(description=description)
+        # a parameter file's unquoted on/off arrives as a bool (checked in node_configs)
+        descriptor = ParameterDescriptor(
+            description=description, dynamic_typing=accepts_bool(meta)
+        )
         low, high = meta.get("range", (None, None))
         if isinstance(default, bool) or (low is None and high is None):
             pass

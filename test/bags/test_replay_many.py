@@ -1,12 +1,14 @@
 """`amodal-ros replay-many` on a real local Ray (2 CPUs here) with the tiny seeded model: the
 same outputs as `amodal-ros replay`, one corrupt bag reported without stopping the others,
-skipping what is done, Ctrl-C leaving nothing half-written; and finding the bags."""
+skipping what is done (and only what this bag made), run after run, Ctrl-C leaving nothing
+half-written; and finding the bags."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +22,8 @@ pytest.importorskip("rosbags", reason="rosbags is not installed (pip install ros
 from bag_helpers import FPS, FRAME_RATE, HEIGHT, STRIDE, WIDTH, WINDOW, read_bag  # noqa: E402
 
 from amodal_ros.bags.demo_bag import write_demo_bag  # noqa: E402
-from amodal_ros.bags.fleet import find_bags, output_name  # noqa: E402
+from amodal_ros.bags.fleet import Job, _summary, find_bags, output_name  # noqa: E402
+from amodal_ros.bags.reader import InputBag  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
 from amodal_ros.core.errors import InputError  # noqa: E402
 
@@ -101,8 +104,6 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
     assert summary["totals"]["frames"] == 42 and len(summary["replays"]) == 3
 
     # a replay killed between renaming its video and its bag left the video alone: redone
-    import shutil
-
     shutil.rmtree(out / "run0")
     (out / "run0.mp4").write_bytes(b"a video without its bag")
     assert main(args + TINY + ["--no-progress", "--video"]) == 1  # before: run0 refused too
@@ -197,8 +198,6 @@ def test_bags_are_found_in_folders_globs_and_lists(tmp_path):
 def test_a_recording_stopped_before_its_metadata_is_named_with_the_fix(tmp_path, caplog):
     """A recorder killed mid-bag leaves its .db3 without metadata.yaml: a folder scan says so
     (it was passed over in silence), and replaying it names `ros2 bag reindex`."""
-    from amodal_ros.bags.reader import InputBag
-
     write_demo_bag(tmp_path / "good", frames=2, fps=FPS, seed=0, height=HEIGHT, width=WIDTH)
     crashed = tmp_path / "crashed"
     crashed.mkdir()
@@ -259,3 +258,161 @@ def test_a_bag_whose_windows_fail_says_so_with_the_cause(tmp_path, published_fol
     assert f"{failed} model windows failed" in row["error"]
     assert "RuntimeError: CUDA out of memory" in row["error"]
     assert f"{row['windows']} ({failed} failed)" in format_table(_summary([job], 1, 1.0))
+
+
+@pytest.mark.slow
+def test_a_local_run_ignores_ray_address_and_later_runs_keep_every_bags_numbers(
+    tmp_path, published_folder, monkeypatch, capsys
+):
+    """Without --address a Ray starts here, although RAY_ADDRESS names a cluster (it joined
+    that one); a relative --out is made absolute before it goes to the workers; and a run of
+    some bags keeps summary.json's records of the others (they were dropped: a later run
+    naming them again showed 0 frames)."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
+    # a cluster to keep away from; not even an address, so that joining it fails at once (a
+    # host:port of no cluster is retried for minutes)
+    monkeypatch.setenv("RAY_ADDRESS", "no-cluster-here")
+    monkeypatch.chdir(tmp_path)
+    for seed, name in enumerate(("run", "other")):
+        write_demo_bag(
+            tmp_path / "day1" / name, frames=8, fps=FPS, seed=seed, height=HEIGHT, width=WIDTH
+        )
+    options = ["--out", "R", "--checkpoint", str(published_folder), "--no-progress"] + TINY
+    assert main(["replay-many", "day1"] + options) == 0
+    out, day1 = (tmp_path / "R").resolve(), (tmp_path / "day1").resolve()
+    replays = json.loads((out / "summary.json").read_text())["replays"]
+    assert set(replays) == {str(day1 / "run"), str(day1 / "other")}
+    assert replays[str(day1 / "run")]["out"] == str(out / "run")  # not R/run, a worker's cwd
+    frames = {Path(bag).name: s["frames_synchronised"] for bag, s in replays.items()}
+    assert all(n > 0 for n in frames.values())
+    with InputBag(day1 / "run") as bag:  # what tells a moved bag from another of one name
+        assert replays[str(day1 / "run")]["recording"] == bag.recording
+
+    # one bag, then both: the other's numbers survive the run that did not name it
+    assert main(["replay-many", "day1/run"] + options) == 0
+    assert main(["replay-many", "day1/run", "day1/other"] + options) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(Path(r["bag"]).name, r["status"], r["frames"]) for r in summary["bags"]] == [
+        ("run", "skipped", frames["run"]), ("other", "skipped", frames["other"])
+    ]  # fmt: skip
+    assert summary["totals"]["frames"] == frames["run"] + frames["other"]
+
+    # the same recording moved: its output is found, with its numbers, under its new path
+    shutil.copytree(day1 / "run", tmp_path / "moved" / "run")
+    assert main(["replay-many", "moved"] + options) == 0
+    replays = json.loads((out / "summary.json").read_text())["replays"]
+    assert set(replays) == {str(tmp_path.resolve() / "moved" / "run"), str(day1 / "other")}
+    capsys.readouterr()
+
+
+def test_an_output_of_another_bag_of_the_same_name_is_refused_not_skipped(
+    tmp_path, capsys, caplog
+):
+    """OUT/run made by day1/run was skipped as done for day2/run, which was never replayed.
+    Now a different recording is refused before anything starts, the same recording moved
+    is skipped with its numbers, and an output with no record is skipped with a warning."""
+    for day, frames in (("day1", 2), ("day2", 3)):  # different recordings: counts differ
+        write_demo_bag(tmp_path / day / "run", frames=frames, fps=FPS, height=HEIGHT, width=WIDTH)
+    shutil.copytree(tmp_path / "day1" / "run", tmp_path / "moved" / "run")
+    day1, day2 = (tmp_path / "day1" / "run").resolve(), (tmp_path / "day2" / "run").resolve()
+    out = (tmp_path / "R").resolve()
+    shutil.copytree(day1, out / "run")  # as if replayed: a complete output of day1/run
+    with InputBag(day1) as bag:
+        record = {"frames_synchronised": 2, "results_written": 1, "recording": bag.recording}
+    (out / "summary.json").write_text(json.dumps({"replays": {str(day1): record}}))
+    before = (out / "summary.json").read_text()
+    cmd = ["replay-many", "--out", str(out), "--no-progress"]
+
+    assert main(cmd + [str(tmp_path / "day2")]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'run'} holds the results of {day1}, not {day2}: use another --out" in err
+    assert "--overwrite to replace them" in err
+    assert (out / "summary.json").read_text() == before  # nothing was written
+
+    assert main(cmd + [str(tmp_path / "moved")]) == 0  # all skipped: no Ray needed
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(r["status"], r["frames"], r["results"]) for r in summary["bags"]] == [
+        ("skipped", 2, 1)
+    ]
+
+    (out / "summary.json").unlink()
+    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+        assert main(cmd + [str(tmp_path / "day2")]) == 0
+    assert "has no record of the bag that made it" in caplog.text
+    assert "--overwrite replays it" in caplog.text
+
+
+def test_summary_keeps_the_records_of_bags_this_run_did_not_replay(tmp_path):
+    """summary.json's "replays" held only the bags of the latest run: the records of earlier
+    ones were lost. A record goes only with its output: replaced, or failed and absent."""
+    out = tmp_path / "R"
+    for name in ("a", "b", "c"):
+        (out / name).mkdir(parents=True)
+    earlier = {
+        "/x/a": {"frames_synchronised": 5},  # not in this run: kept
+        "/x/b": {"frames_synchronised": 6},  # its output replaced by /y/b's: dropped
+        "/x/c": {"frames_synchronised": 7},  # failed again, --overwrite kept the output: kept
+        "/x/d": {"frames_synchronised": 8},  # failed, its output gone: dropped
+    }
+    jobs = [
+        Job(Path("/y/b"), out / "b", "done", {"frames_synchronised": 9}),
+        Job(Path("/x/c"), out / "c", "failed", error="RuntimeError: boom"),
+        Job(Path("/x/d"), out / "d", "failed", error="RuntimeError: boom"),
+    ]
+    replays = _summary(jobs, 1, 1.0, earlier)["replays"]
+    assert replays == {
+        "/x/a": {"frames_synchronised": 5},
+        "/y/b": {"frames_synchronised": 9},
+        "/x/c": {"frames_synchronised": 7},
+    }
+
+
+def test_a_lone_mcap_file_is_a_bag_and_a_rosbag2_folders_own_are_not(tmp_path, caplog):
+    """A bare .mcap (a Foxglove recording) was 'no such bag' and left out of folders and
+    globs; the .mcap files of a rosbag2 folder stay parts of that one bag."""
+    recs = tmp_path / "recs"
+    write_demo_bag(tmp_path / "m", frames=2, fps=FPS, height=HEIGHT, width=WIDTH, storage="mcap")
+    recs.mkdir()
+    (tmp_path / "m" / "m.mcap").rename(recs / "fox.mcap")
+    write_demo_bag(recs / "split", frames=2, fps=FPS, height=HEIGHT, width=WIDTH, storage="mcap")
+    fox, split = (recs / "fox.mcap").resolve(), (recs / "split").resolve()
+    crashed = tmp_path / "more" / "crashed"  # a recording stopped before its metadata.yaml
+    crashed.mkdir(parents=True)
+    (crashed / "crashed_0.mcap").write_bytes(fox.read_bytes())
+
+    with InputBag(fox) as bag:  # what replay opens
+        assert bag.recording["messages"] > 0
+    assert find_bags([str(fox)]) == [fox] and output_name(fox) == "fox"
+    assert find_bags([str(recs)]) == [fox, split]
+    assert find_bags([str(recs / "*")]) == [fox, split]
+    # the folder and its own files: one bag, not two
+    assert find_bags([str(split), str(split / "*")]) == [split]
+    with pytest.raises(InputError, match="is a file of the rosbag2 bag .*split: name the folder"):
+        find_bags([str(next(split.glob("*.mcap")))])
+    warnings = caplog.at_level("WARNING", logger="amodal_ros.fleet")
+    with warnings, pytest.raises(InputError, match="neither a bag"):
+        find_bags([str(tmp_path / "more")])
+    assert "crashed holds a recording without metadata.yaml" in caplog.text
+    assert "a lone .mcap file in it can also be named directly" in caplog.text
+    assert find_bags([str(crashed / "crashed_0.mcap")]) == [(crashed / "crashed_0.mcap").resolve()]
+
+
+def test_model_folders_named_relative_to_here_reach_the_workers_absolute(tmp_path, monkeypatch):
+    """A cluster's worker runs in its own folder: `--checkpoint models/ck` named nothing
+    there. Model names stay names."""
+    from amodal_ros.bags.fleet import ReplayManyArgs, bag_args
+    from amodal_ros.core.config import InferenceConfig, StreamConfig
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "ck").mkdir(parents=True)
+    args = ReplayManyArgs(
+        bag=["recordings"],
+        out=tmp_path / "out",
+        stream=StreamConfig(checkpoint="models/ck", completion_checkpoint="embedded"),
+        inference=InferenceConfig(engine_cache="engines"),
+    )
+    job = Job(tmp_path / "recordings" / "run", tmp_path / "out" / "run")
+    sent = bag_args(args, job)
+    assert sent.stream.checkpoint == str(tmp_path / "models" / "ck")
+    assert sent.stream.completion_checkpoint == "embedded"
+    assert sent.inference.engine_cache == str(tmp_path / "engines")

@@ -1,6 +1,7 @@
 """`amodal-ros infer` end to end on a tiny model, and its errors for bad input."""
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -282,6 +283,14 @@ def test_existing_output_is_not_replaced_without_overwrite(
     (out / "keep.txt").unlink()
     assert main(tiny_args(tmp_path, clip_dirs, published_folder)) == 0
     assert main(tiny_args(tmp_path, clip_dirs, published_folder) + ["--overwrite"]) == 0
+    # a file is said to be one, not sent to --overwrite (which refused it next)
+    capsys.readouterr()
+    shutil.rmtree(out)
+    out.write_text("mine")
+    for more in ([], ["--overwrite"]):
+        args = tiny_args(tmp_path, clip_dirs, published_folder) + more
+        expect_error(capsys, args, f"--out {out} is a file; infer writes a folder")
+    assert out.read_text() == "mine"
 
 
 def test_failure_while_writing_leaves_no_half_written_output(

@@ -5,6 +5,7 @@ import pytest
 from conftest import run_without
 
 from amodal_ros.core import InferenceConfig
+from amodal_ros.core.errors import InputError
 from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio
 
 BLOCK_TORCH = """
@@ -47,6 +48,22 @@ def test_core_conversions_and_stream_import_without_torch_or_rclpy():
 def test_config_rejects_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError, match=field):
         InferenceConfig(**{field: value})
+
+
+def test_unquoted_on_and_off_in_yaml_mean_on_and_off():
+    """YAML (and ROS's parameter files) read `mirror_ensemble: off` as false: the documented
+    line failed as 'must be str'."""
+    import yaml
+
+    from amodal_ros.core.config import node_configs
+
+    values = yaml.safe_load("mirror_ensemble: off\nreverse_ensemble: on\n")
+    inference = node_configs(values)[0]
+    assert (inference.mirror_ensemble, inference.reverse_ensemble) == ("off", "on")
+    with pytest.raises(ValueError, match="publish_when_idle must be bool"):
+        node_configs({"publish_when_idle": "off"})  # only on/off texts take a bool
+    with pytest.raises(ValueError, match="conditioning_mode must be str"):
+        InferenceConfig(conditioning_mode=False)
 
 
 def test_config_defaults_are_the_published_values():
@@ -93,7 +110,6 @@ def test_occlusion_ratio_bbox_and_occluders():
 
 
 def test_only_an_earlier_output_is_replaceable(tmp_path):
-    from amodal_ros.core.errors import InputError
     from amodal_ros.core.staging import check_replaceable
 
     check_replaceable(tmp_path / "absent", "metadata.yaml", "bag")  # nothing to replace
@@ -124,6 +140,15 @@ def test_staged_path_replaces_only_on_success(tmp_path):
         raise RuntimeError("disk full")
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
     assert [p.name for p in out.iterdir()] == ["old.txt"]
+    # a file never replaces a folder (`bench --out results/` deleted the folder)
+    with (
+        pytest.raises(InputError, match="is a folder and a file was written"),
+        staged_path(out) as stage,
+    ):
+        stage.write_text("a file")
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    (out / "old.txt").unlink()
+    out.rmdir()
     with staged_path(out) as stage:
         stage.write_text("a file this time")
     assert out.read_text() == "a file this time"
@@ -164,3 +189,10 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
         assert remove_dead_partials(tmp_path, "v.mp4") == [video] and not video.exists()
     finally:
         writing.kill()
+
+
+def test_more_steps_than_a_student_takes_names_the_way_to_the_full_model():
+    """`demo --steps 4` (preset realtime) was told to use --preset realtime or --steps 2."""
+    with pytest.raises(ValueError, match="or --no-student \\(or --preset quality\\)"):
+        InferenceConfig(preset="realtime").replace(num_steps=4)
+    assert not InferenceConfig(preset="realtime").replace(num_steps=4, student=False).student

@@ -52,6 +52,17 @@ def test_a_denormal_depth_is_invalid_not_an_infinite_inverse_depth():
     assert inv.max() <= 1 / 0.4 + 1e-4  # filled from its neighbours, 0.4-4 m
 
 
+def test_a_stray_reading_nearer_than_any_camera_measures_does_not_flatten_the_window():
+    """One 5 mm pixel (a glint) was the window's largest inverse depth, and min-max put the
+    object and the wall it stands before at -0.995 and -1."""
+    mm = np.full((2, 8, 8), 2000, np.uint16)  # a wall at 2 m
+    mm[:, 2:5, 2:5] = 1000  # an object at 1 m
+    clean = normalize_window(inverse_depth_from_camera(mm, "16UC1"))
+    mm[0, 7, 7] = 5
+    glint = normalize_window(inverse_depth_from_camera(mm, "16UC1"))
+    assert glint[0, 3, 3] == clean[0, 3, 3] == 1.0 and glint[0, 0, 0] == clean[0, 0, 0] == -1.0
+
+
 def test_unusable_depth_gets_clear_errors():
     with pytest.raises(InputError, match="no valid pixel"):
         inverse_depth_from_camera(np.zeros((2, 4, 4), np.uint16), "16UC1")

@@ -163,3 +163,13 @@ def test_bench_command_writes_json(tmp_path, capsys):
     assert "default vs reference, per window (p50)" in printed
     saved = json.loads(out.read_text())
     assert set(saved["scenarios"]) == {"reference", "default"}
+
+
+def test_bench_refuses_a_folder_as_out_before_timing_and_keeps_it(tmp_path, capsys):
+    """A file written for --out replaced the folder, and deleted everything in it."""
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["bench", "--checkpoint", "tiny", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert f"--out {tmp_path} is a folder; bench writes one JSON file" in captured.err
+    assert "reference" not in captured.out  # nothing was timed
+    assert (tmp_path / "notes.txt").read_text() == "mine"

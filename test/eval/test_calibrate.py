@@ -109,3 +109,11 @@ def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
         main([str(tmp_path / "nowhere"), "--clips", "1"])
     assert exit_.value.code == 2
     assert "does not exist" in capsys.readouterr().err
+    # no clips (every score NaN) and a preset's wrong case were tracebacks
+    for wrong, says in {
+        ("--clips", "0"): "--clips: must be >= 1, got 0",
+        ("--preset", "Realtime"): "--preset: invalid choice: 'Realtime'",
+    }.items():
+        with pytest.raises(SystemExit) as exit_:
+            main([str(tmp_path / "nowhere"), *wrong])
+        assert exit_.value.code == 2 and says in capsys.readouterr().err

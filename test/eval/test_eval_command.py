@@ -181,6 +181,22 @@ def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):
     assert "no clip folders" in capsys.readouterr().err
 
 
+def test_an_out_eval_cannot_write_is_refused_before_any_clip_is_scored(tmp_path, capsys):
+    """A file or another program's results.md at --out failed after the whole run (an hour
+    for the README's), or was replaced without a word."""
+    args = ["eval", "--clips", "1", "--num-frames", "4", "--no-progress"]
+    (tmp_path / "file").write_text("mine")
+    assert main([*args, "--out", str(tmp_path / "file")]) == 2
+    assert "is a file; eval writes a folder" in capsys.readouterr().err
+    mine = tmp_path / "report"
+    mine.mkdir()
+    (mine / "results.md").write_text("my notes")
+    assert main([*args, "--out", str(mine)]) == 2
+    err = capsys.readouterr().err
+    assert "holds results.md that no earlier eval wrote" in err
+    assert (mine / "results.md").read_text() == "my notes"
+
+
 def test_eval_start_scores_the_later_clips_of_a_split(tmp_path):
     """--start N scores the split's clips from index N on (fresh clips to confirm a choice),
     the same seeds as `amodal-ros synth --start N`, and says so."""

@@ -515,6 +515,13 @@ def test_frame_id_mismatch_is_reported_once_per_pair_of_frames():
     assert check.check(m) == []
     m["depth"].header.frame_id = "another_depth_frame"  # a new pair is new news
     assert len(check.check(m)) == 1
+    # another camera's CameraInfo (a multi-camera bag's default topic) gives wrong extents
+    m["camera_info"] = SimpleNamespace(header=SimpleNamespace(frame_id="left_ir_optical_frame"))
+    (warning,) = check.check(m)
+    assert warning.startswith("camera info frame_id 'left_ir_optical_frame' differs")
+    assert "must be the RGB camera's" in warning
+    m["camera_info"] = None  # none received yet: nothing to compare
+    assert check.check(m) == []
     # frames are still made (the check does not fail them)
     assert frame_from_messages(m).frame_id == "camera_color_optical_frame"
 

@@ -158,14 +158,14 @@ def test_a_folder_of_fp16_variant_weights_loads(tmp_path, published_folder, comp
     in fp16 shards had "no UNet weights"."""
     folder = tmp_path / "fp16"
     shutil.copytree(published_folder, folder)
-    for sub, name in (("vae", "diffusion_pytorch_model"), ("image_encoder", "model")):
-        (folder / sub / f"{name}.safetensors").rename(folder / sub / f"{name}.fp16.safetensors")
-    unet = folder / "unet"
-    shard = "diffusion_pytorch_model.fp16-00001-of-00001.safetensors"
-    (unet / "diffusion_pytorch_model.safetensors").rename(unet / shard)
-    keys = load_file(str(unet / shard)).keys()
-    index = {"metadata": {}, "weight_map": dict.fromkeys(keys, shard)}
-    (unet / "diffusion_pytorch_model.fp16.safetensors.index.json").write_text(json.dumps(index))
+    image_encoder = folder / "image_encoder"
+    (image_encoder / "model.safetensors").rename(image_encoder / "model.fp16.safetensors")
+    # shards as diffusers writes them (its index is *.safetensors.index.fp16.json)
+    for sub in ("vae", "unet"):
+        shutil.rmtree(folder / sub)
+        model = getattr(components12, sub)
+        model.save_pretrained(folder / sub, variant="fp16", max_shard_size="100KB")
+        assert len(list((folder / sub).glob("*.fp16-0*-of-*.safetensors"))) > 1
     loaded = load_components(folder)
     assert torch.equal(
         loaded.vae.decoder.conv_out.weight, components12.vae.decoder.conv_out.weight

@@ -44,6 +44,16 @@ def test_exact_pairs_equal_stamps_and_emits_each_frame_once():
     assert sync.pending() == {"rgb": 0, "masks": 0, "depth": 0}
 
 
+def test_an_unstamped_publisher_counts_repeated_stamps_not_unmatched_rgb():
+    """Stamps left at 0 (or use_sim_time without /clock): every later RGB repeats the stamp
+    of the frame emitted; counted unmatched, the node's hint sent users to their remappings."""
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10 * MS)
+    frames = feed(sync, [event for _ in range(5) for event in (("rgb", 0), ("masks", 0))])
+    assert len(frames) == 1 and sync.repeated == 4 and sync.unmatched["rgb"] == 0
+    feed(sync, [("rgb", -5 * MS)])  # late, not repeated
+    assert sync.repeated == 4 and sync.unmatched["rgb"] == 1
+
+
 def test_exact_pair_is_emitted_as_soon_as_the_last_partner_arrives():
     sync = StampSynchronizer(["rgb", "masks"])
     assert sync.add("rgb", 100, "a") == []

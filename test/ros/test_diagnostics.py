@@ -7,14 +7,23 @@ from collections import Counter
 
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
 from amodal_ros.pipeline.window import BACK, GAP, SIZE
-from amodal_ros.ros.diagnostics import ERROR, OK, WARN, Counters, StreamHealth, spread
+from amodal_ros.ros.diagnostics import (
+    ERROR,
+    OK,
+    WARN,
+    Counters,
+    StreamHealth,
+    problem_kind,
+    spread,
+)
 
+TOLERANCE = "stamps within sync_tolerance=0.01 s"
 TOPICS = {RGB: "/cam/rgb", MASKS: "/seg/labels", DEPTH: "/cam/depth"}
 LIVE = Counter({RGB: 8, MASKS: 8, DEPTH: 8})  # a period's messages of a live camera
 
 
 def test_model_and_pass_through_windows_are_reported_apart():
-    health = StreamHealth(TOPICS, 0.01, start=0.0)
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0)
     now = Counters(
         time=2.0,
         received=Counter({RGB: 60, MASKS: 58, DEPTH: 20}),
@@ -35,7 +44,7 @@ def test_model_and_pass_through_windows_are_reported_apart():
 
 
 def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
-    health = StreamHealth(TOPICS, 0.01, start=0.0)
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0)
     health.update(Counters(time=1.0, received=Counter({RGB: 10}), dropped=1))
     report = health.update(
         Counters(
@@ -49,6 +58,7 @@ def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
     assert report.level == WARN
     text = " ".join(report.warnings)
     assert "dropped 2 stale window(s)" in text and "unmatched messages" in text
+    assert "no partner with stamps within sync_tolerance=0.01 s" in text
     assert "nothing received yet on: depth (/cam/depth)" in text  # the silent input, named
     assert report.values["deadline misses"] == "1"
     assert "raise `stride` or lower `num_steps`" in text  # no window timed yet
@@ -62,7 +72,7 @@ def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
 
 
 def test_a_silent_camera_rejected_frames_and_failed_callbacks_warn():
-    health = StreamHealth(TOPICS, 0.01, start=0.0)
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0)
     silent = health.update(Counters(time=2.0))
     assert silent.level == WARN
     assert silent.warnings == [
@@ -88,7 +98,7 @@ def test_a_silent_camera_rejected_frames_and_failed_callbacks_warn():
 
 
 def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
-    health = StreamHealth(TOPICS, 0.01, start=0.0, stride=5, frame_rate=8.0)
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, stride=5, frame_rate=8.0)
     report = health.update(
         Counters(time=1.0, received=LIVE, matched=8, dropped=4, model_seconds=[2.0, 2.2, 9.0])
     )
@@ -100,7 +110,7 @@ def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
 
 
 def test_a_window_started_over_by_gaps_warns_with_the_rate_to_set_and_a_bag_loop_says_so():
-    health = StreamHealth(TOPICS, 0.01, start=0.0, frame_rate=30.0, num_frames=25)
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, frame_rate=30.0, num_frames=25)
     report = health.update(
         Counters(
             time=5.0, received=LIVE, matched=5, sampled=5, restarts=Counter({GAP: 4, BACK: 1})
@@ -125,7 +135,7 @@ def test_a_window_started_over_by_gaps_warns_with_the_rate_to_set_and_a_bag_loop
 
 
 def test_a_resolution_change_warns_and_says_so():
-    health = StreamHealth(TOPICS, 0.01, start=0.0, frame_rate=8.0, num_frames=25)
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, frame_rate=8.0, num_frames=25)
     report = health.update(
         Counters(time=5.0, received=LIVE, matched=40, sampled=40, restarts=Counter({SIZE: 1}))
     )
@@ -168,3 +178,21 @@ def test_pace_says_whether_a_window_keeps_up_and_what_to_change():
     assert "with publish_frames" not in pace(
         2.0, 1, stride=5, frame_rate=8.0, preset="", longest=25
     )
+
+
+def test_a_broken_streams_frames_are_one_kind_of_problem_whatever_their_size():
+    """The log throttles a bad frame by its kind: the byte count in the error text made each
+    frame of an undecodable 30 Hz stream a kind of its own, logged every frame."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from amodal_ros.interface.convert import ConversionError, rgb_from_compressed
+
+    def error(size: int) -> ConversionError:
+        with pytest.raises(ConversionError) as caught:
+            rgb_from_compressed(SimpleNamespace(format="jpeg", data=b"\x01" * size))
+        return caught.value
+
+    assert problem_kind((RGB,), error(5000)) == problem_kind((RGB,), error(5123))
+    assert problem_kind((RGB,), error(5000)) != problem_kind((MASKS,), error(5000))

@@ -273,13 +273,16 @@ def test_the_warm_up_window_runs_at_the_camera_size(base_params):
 def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
     from rclpy.parameter import Parameter
 
-    h = NodeHarness({**base_params, "autostart": False}, subscribe=False)
+    # a parameter file's unquoted `mirror_ensemble: off` arrives as a bool (rclpy refused it)
+    params = {**base_params, "autostart": False, "mirror_ensemble": False}
+    h = NodeHarness(params, subscribe=False)
     node = h.node
     try:
         state = lambda: node._state_machine.current_state[1]  # noqa: E731
         assert state() == "unconfigured" and node.processor is None
         node.trigger_configure()
         assert state() == "inactive" and node.processor is not None and not node._subs
+        assert node.inference.mirror_ensemble == "off"
         # the library's INFO lines reach the ROS log (Python's default level would hide them)
         assert "amodal_ros.models.layout: loaded" in capfd.readouterr().err
         node.trigger_activate()
