@@ -112,7 +112,7 @@ def main() -> None:
             "max_batch_objects",
         )
     ]
-    results = {}
+    results: dict = {"cache": cache}
     for run in ("cold", "warm"):
         t0 = time.perf_counter()
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
@@ -121,10 +121,9 @@ def main() -> None:
         results[run] = json.loads(done.stdout.strip().splitlines()[-1])
         results[run]["process_s"] = time.perf_counter() - t0
         print(run, json.dumps(results[run]), flush=True)
-    results["cache"] = cache
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(results, f, indent=2)
+        if args.out:  # after each start: a run cut short keeps the cold one
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,14 @@
 if ls .whl/*.whl > /dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target .site .whl/*.whl || { echo "wheel install failed" | tee -a "${OUT:-.}/steps.log" >&2; exit 3; }
-  export PYTHONPATH=$PWD/.site:$PWD${PYTHONPATH:+:$PYTHONPATH}
+  export PYTHONPATH=$PWD/.site${PYTHONPATH:+:$PYTHONPATH}
 fi
+# the source tree last: an installed amodal_ros (scripts/with_env.sh's) comes first
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
 export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+# a missing wheel is one clear line now, not every step failing on its import
+python3 -c "import diffusers, transformers, amodal_ros" 2>/dev/null || {
+  echo "diffusers, transformers or amodal_ros cannot be imported: carry the wheels in .whl/" \
+    "(the pip download line above)" | tee -a "${OUT:-.}/steps.log" >&2
+  exit 3
+}

@@ -61,6 +61,12 @@ else
   MODE="ros-wheels"
 fi
 log "mode: $MODE"
+# the system tools a fresh Debian/Ubuntu lacks: the venv module, Python headers and the
+# compilers that colcon builds the messages with
+SYSTEM_PACKAGES="python3-venv python3-dev cmake g++"
+for tool in cmake c++; do
+  command -v "$tool" >/dev/null || die "$tool not found: sudo apt-get install -y $SYSTEM_PACKAGES"
+done
 
 # --- 1. virtualenv ----------------------------------------------------------------------
 if [[ ! -x "$PY" ]]; then
@@ -68,9 +74,10 @@ if [[ ! -x "$PY" ]]; then
   if [[ $APT_ROS == 0 ]]; then
     ver="$("$BASE_PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     [[ "$ver" == "3.11" ]] || die "the ROS 2 wheels are cp311; $BASE_PYTHON is Python $ver (set PYTHON=python3.11)"
-    "$BASE_PYTHON" -m venv "$VENV"
+    "$BASE_PYTHON" -m venv "$VENV" || die "no venv: sudo apt-get install -y $SYSTEM_PACKAGES"
   else
-    "$BASE_PYTHON" -m venv --system-site-packages "$VENV"
+    "$BASE_PYTHON" -m venv --system-site-packages "$VENV" \
+      || die "no venv: sudo apt-get install -y $SYSTEM_PACKAGES"
   fi
   SUMMARY+=("venv: created $VENV")
 else
@@ -89,8 +96,13 @@ CONSTRAINT=""
 if [[ $APT_ROS == 0 ]]; then
   REQ_FILES+=(scripts/requirements-ros.txt)
 else
-  # apt ROS (Ubuntu) builds its message extensions against numpy 1.x; numpy 2 would break them.
+  # apt ROS (Ubuntu) builds its message extensions against numpy 1.x; numpy 2 would break them,
+  # and the pinned OpenCV needs numpy 2: the last OpenCV for numpy 1 instead (the synthetic
+  # clips' pixel fingerprints, test/data/test_scenes.py, are OpenCV 5.0's)
   CONSTRAINT="numpy<2"
+  apt_req="$VENV/.amodal_setup_requirements_apt.txt"
+  sed 's/^opencv-python-headless==.*/opencv-python-headless<4.12/' scripts/requirements.txt >"$apt_req"
+  REQ_FILES=("$apt_req")
 fi
 PIP_STAMP="$VENV/.amodal_setup_pip.sha256"
 pip_hash="$( { cat "${REQ_FILES[@]}"; echo "$MODE|$CONSTRAINT|$(readlink -f "$PY")"; } | sha_of)"

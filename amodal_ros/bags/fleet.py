@@ -33,6 +33,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 from collections import deque
 from dataclasses import MISSING, dataclass, fields
@@ -193,6 +194,8 @@ def _expand(spec: str, base: Path) -> list[Path]:
         ]
     if _is_bag(path):
         return [path]
+    if _unfinished(path):
+        raise InputError(_unfinished_text(path))
     if path.is_dir():
         inside = _bags_in(path)
         if not inside:
@@ -209,23 +212,38 @@ def _expand(spec: str, base: Path) -> list[Path]:
 
 def _bags_in(path: Path) -> list[Path]:
     """The bags directly inside `path` (none when it is not a folder); a recording without
-    its metadata.yaml (stopped before writing it) is named, not silently passed over. A rosbag2
-    folder is one bag: its own .mcap files are not listed again."""
+    its metadata.yaml (stopped before writing it) is named, not silently passed over, and its
+    storage files are not taken for lone .mcap bags. A rosbag2 folder is one bag: its own .mcap
+    files are not listed again."""
     if not path.is_dir():
+        return []
+    if _unfinished(path):
+        log.warning("%s", _unfinished_text(path))
         return []
     bags = []
     for p in sorted(path.iterdir()):
         if _is_bag(p):
             bags.append(p)
-        elif p.is_dir() and (any(p.glob("*.db3")) or any(p.glob("*.mcap"))):
-            log.warning(
-                "%s holds a recording without metadata.yaml (stopped before writing it), left "
-                "out: `ros2 bag reindex %s` writes it (a lone .mcap file in it can also be "
-                "named directly)",
-                p,
-                p,
-            )
+        elif _unfinished(p):
+            log.warning("%s", _unfinished_text(p))
     return bags
+
+
+def _unfinished(folder: Path) -> bool:
+    """A rosbag2 recording stopped before it wrote metadata.yaml: a .db3 (sqlite3 files are
+    never bags alone) or storage files named as rosbag2 names them, `<folder>_<n>.mcap`."""
+    if not folder.is_dir() or _is_rosbag2(folder):
+        return False
+    split = re.compile(rf"{re.escape(folder.name)}_\d+\.mcap$")
+    return any(p.suffix == ".db3" or split.match(p.name) for p in folder.iterdir())
+
+
+def _unfinished_text(folder: Path) -> str:
+    return (
+        f"{folder} holds a recording without metadata.yaml (stopped before writing it), left "
+        f"out: `ros2 bag reindex {folder}` writes it (one of its .mcap files can also be named "
+        "directly)"
+    )
 
 
 def _is_bag(path: Path) -> bool:
@@ -264,9 +282,9 @@ def bag_args(args: ReplayManyArgs, job: Job) -> ReplayArgs:
     shared["stream"] = args.stream.replace(
         **{name: _absolute(getattr(args.stream, name)) for name in MODEL_FOLDERS}
     )
-    cache = args.inference.engine_cache
+    cache = args.inference.engine_cache  # `~` stays: each worker's own home
     shared["inference"] = args.inference.replace(
-        engine_cache=str(Path(cache).expanduser().resolve()) if cache else ""
+        engine_cache=str(Path(cache).resolve()) if cache and cache[0] != "~" else cache
     )
     video = _video(job) if args.video else None
     return ReplayArgs(
@@ -505,6 +523,7 @@ def _skip_done(jobs: list[Job], earlier: dict) -> None:
             continue
         bag = str(job.bag)
         maker = bag if bag in earlier else made_by.get(job.out.name)
+        recorded = earlier[maker].get("recording") if maker else None
         if maker is None:
             log.warning(
                 "%s exists but %s has no record of the bag that made it: skipped as the "
@@ -513,13 +532,14 @@ def _skip_done(jobs: list[Job], earlier: dict) -> None:
                 job.out.parent / "summary.json",
                 bag,
             )
-        elif maker != bag:
-            recorded = earlier[maker].get("recording")
+        elif maker != bag or recorded:  # another bag of the name, or this path recorded again
             if recorded is None or recorded != _recording(job.bag):
+                what = maker if maker != bag else f"an earlier recording at {bag}"
                 why = "" if recorded else " (its record has no fingerprint to compare)"
-                clashes.append(f"{job.out} holds the results of {maker}, not {bag}{why}")
+                clashes.append(f"{job.out} holds the results of {what}, not {bag}{why}")
                 continue
-            log.info("%s was replayed as %s, the same recording moved: skipped", bag, maker)
+            if maker != bag:
+                log.warning("%s was replayed as %s, the same recording moved: skipped", bag, maker)
         job.status, job.summary = SKIPPED, earlier.get(maker)
     if clashes:
         raise InputError(

@@ -192,7 +192,8 @@ def format_summary(summary: dict) -> str:
             f"{s['frames_synchronised']}, sampled {s['frames_sampled']}; windows "
             f"{s['windows']} ({s['windows_model']} through the model, "
             f"{s['windows_failed']} failed); results written {s['results_written']}",
-            f"  skipped: {skipped}; unmatched: {unmatched}; window started over: "
+            f"  skipped: {skipped}; unmatched: {unmatched}; repeated stamps "
+            f"{s['repeated_stamps']} (a publisher that left them unset?); window started over: "
             f"{restarts['gap']} after gaps longer than a window, {restarts['stamp_back']} "
             f"where a stamp went back, {restarts.get('size', 0)} where the image size changed",
             f"  throughput: {s['frames_per_s']:.2f} input frames/s, "
@@ -356,7 +357,7 @@ class _Replay:
             unmatched = {self.topic_of[k]: sync.unmatched[k] for k in sync.inputs}
             agree = (
                 "be equal (--sync-mode exact)"
-                if not self.tolerance_ns
+                if not self.stream.tolerance_ns
                 else f"agree within --sync-tolerance ({self.stream.sync_tolerance} s)"
             )
             raise InputError(
@@ -508,6 +509,8 @@ class _Replay:
             "messages_written": dict(self.out.written),
             "skipped": {k: self.skipped[k] for k in ("deserialize", "convert")},
             "unmatched": {name[k]: front.sync.unmatched[k] for k in front.sync.inputs},
+            # frames whose stamp repeated a frame's already taken (stamps left unset)
+            "repeated_stamps": front.sync.repeated[RGB] + front.sampler.repeated,
             "pending_at_end": {name[k]: n for k, n in self.pending_at_end.items()},
             "seconds": round(seconds, 3),
             "frames_per_s": front.frames_in / seconds,

@@ -27,7 +27,7 @@ def run(args: Args) -> dict:
             f"--out {args.out} is a folder; bench writes one JSON file, e.g. "
             f"--out {args.out / 'bench.json'}"
         )
-    result = run_bench(args)
+    result = run_bench(args, on_round=lambda partial: _write(args, partial))
     print(table(result))
     ref = result["scenarios"].get("reference")
     default = result["scenarios"].get("default")
@@ -37,10 +37,18 @@ def run(args: Args) -> dict:
             f"{default['window_p50_s']:.3f} s = {default['speedup_vs_reference']:.2f}x "
             f"on {result['device']}"
         )
-    if args.out:
-        from amodal_ros.core.staging import staged_path
-
-        with staged_path(args.out) as staged:  # a killed run leaves no half-written file
-            staged.write_text(json.dumps(result, indent=2))
+    if _write(args, result):
         print(f"wrote {args.out}")
     return result
+
+
+def _write(args: Args, result: dict) -> bool:
+    """--out, whole (staged): after every round, so a run cut short (a GPU session's time
+    limit) keeps the windows it timed, marked "partial"."""
+    if not args.out:
+        return False
+    from amodal_ros.core.staging import staged_path
+
+    with staged_path(args.out) as staged:
+        staged.write_text(json.dumps(result, indent=2))
+    return True

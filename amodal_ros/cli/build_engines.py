@@ -38,13 +38,13 @@ def run(args: Args) -> list[str]:
     from amodal_ros.core.config import node_configs
     from amodal_ros.pipeline.processor import WindowProcessor
 
-    if args.camera_size:
-        image_size(args.camera_size, "--camera-size")  # before any model loads
+    # before any model loads; the file's camera_size is checked by node_configs
+    camera = image_size(args.camera_size, "--camera-size") if args.camera_size else None
     values = read_parameter_file(args.params)
     values.update({**args.inference, **args.stream})
     inference, stream, _, node = node_configs(values)
-    size = args.camera_size or node.camera_size
-    camera = image_size(size, "--camera-size") if size else None
+    if camera is None and node.camera_size:
+        camera = image_size(node.camera_size, "camera_size")
     started = time.perf_counter()
     print(f"loading the models of {args.params} (UNet backend {inference.unet_backend}) ...")
     processor = WindowProcessor.from_config(stream, inference)  # builds the UNet artifacts

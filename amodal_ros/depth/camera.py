@@ -37,7 +37,7 @@ def inverse_depth_from_camera(depth: np.ndarray, encoding: str) -> np.ndarray:
 
     Args:
         depth: [T, H, W] (or [H, W]) float metres for "32FC1", uint16 millimetres for "16UC1".
-            0, NaN, inf and negative values are invalid (no return).
+            0, NaN, inf and values nearer than MIN_DEPTH_M are invalid (no return).
         encoding: "32FC1" or "16UC1".
 
     Returns:
@@ -77,7 +77,8 @@ def fill_empty_frames(frames: list[np.ndarray]) -> np.ndarray:
     empty = np.isnan(inverse).all(axis=(1, 2))
     if empty.all():
         raise InputError(
-            "depth has no valid pixel in the window (all 0, NaN or inf); check the depth topic "
+            f"depth has no valid pixel in the window (all 0, NaN, inf or nearer than "
+            f"{MIN_DEPTH_M} m); check the depth topic "
             "or run without depth using Depth Anything (--depth-model)"
         )
     if empty.any():

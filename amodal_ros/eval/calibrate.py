@@ -121,6 +121,7 @@ def _at_least(low: int):
             raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
         return value
 
+    parse.__name__ = "int"  # argparse names it: "invalid int value: 'abc'"
     return parse
 
 

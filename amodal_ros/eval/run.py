@@ -371,15 +371,19 @@ def check_out(out: Path) -> None:
             "(no results.json of one); nothing was replaced: choose another --out"
         )
     existing = next(p for p in (out, *out.absolute().parents) if p.exists())
-    if not os.access(existing, os.W_OK):
-        raise InputError(f"--out {out}: {existing} is not writable; choose another --out")
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise InputError(
+            f"--out {out}: {existing} is no folder it can write; choose another --out"
+        )
 
 
 def _earlier_results(path: Path) -> bool:
+    """Whether `path` is the results.json of an earlier eval (its summary's keys)."""
     try:
-        return "results" in json.loads(path.read_text())
-    except (OSError, ValueError, TypeError):
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
         return False
+    return isinstance(record, dict) and {"split", "clips", "windows", "results"} <= set(record)
 
 
 def _write(out: Path, summary: dict, shown) -> None:

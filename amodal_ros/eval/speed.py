@@ -109,8 +109,11 @@ def _backend_skip_reason(backend: str, device, dtype, compile_on: bool) -> str |
     return unavailable_reason(backend, device, dtype)
 
 
-def run_bench(args: BenchArgs, log=print) -> dict:
-    """Run every scenario; returns {"device", "setup", "scenarios": {name: summary}}."""
+def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
+    """Run every scenario; returns {"device", "setup", "scenarios": {name: summary}}.
+
+    `on_round(result)`: called after every timed round but the last with the result so far
+    (no floor; "partial" says how far), so a run cut short keeps what it measured."""
     import torch
 
     from amodal_ros.accel.backends import resolve
@@ -242,12 +245,45 @@ def run_bench(args: BenchArgs, log=print) -> dict:
             )
     from tqdm.auto import tqdm
 
+    def summarised() -> dict:
+        return {s.m.name: s.result().summary() for s in scenarios}
+
+    def result(summaries: dict, floor: dict | None) -> dict:
+        if "reference" in summaries:
+            ref = summaries["reference"]["window_p50_s"]
+            for s in summaries.values():
+                s["speedup_vs_reference"] = ref / s["window_p50_s"]
+        return {
+            "device": device,
+            "setup": {
+                "checkpoint": stream_cfg.checkpoint,
+                "model": pipes.describe(),
+                "working_size": [cfg.height, cfg.width],
+                "camera_size": list(camera),
+                "frames": cfg.num_frames,
+                "objects": objects,
+                "stride": stride,
+                "publish": publish,
+                "timed_windows": args.windows,
+                "depth": stream_cfg.depth_model or "camera depth of the scene",
+                "dtype": cfg.dtype,
+                "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "steps": cfg.num_steps,
+                "guidance": cfg.max_guidance,
+            },
+            "scenarios": summaries,
+            "floor": floor,
+            "skipped": skipped,
+        }
+
     # interleaved: window k of every scenario before window k + 1 of any
-    for k in tqdm(range(len(stream.starts)), desc="bench windows", disable=not args.progress):
+    rounds = len(stream.starts)
+    for k in tqdm(range(rounds), desc="bench windows", disable=not args.progress):
         for scenario in scenarios:
             scenario.run_window(k)
-    results = {s.m.name: s.result() for s in scenarios}
-    summaries = {name: m.summary() for name, m in results.items()}
+        if on_round is not None and 1 <= k < rounds - 1:  # window 0 is untimed
+            on_round({**result(summarised(), None), "partial": f"{k} of {rounds - 1} windows"})
+    summaries = summarised()
     floor = None
     if "floor" not in args.skip:  # the bare UNet step with every object in one call, same run
         from amodal_ros.eval.floor import unet_floor
@@ -259,41 +295,19 @@ def run_bench(args: BenchArgs, log=print) -> dict:
         if student_unet and student_unet != pipes.segmenter.sampler.c.unet.config:
             floor["student"] = unet_floor(student_pipes.segmenter.sampler, {"unguided": objects})
         for s in scenarios:
-            # with completions two UNets run: there is no one floor step to compare with
+            # with completions two UNets run, and a compiled or fp8 UNet is not the floor's
+            # eager one: no floor step to compare with
             share = None if s.completes else _floor_share(s, floor, summaries[s.m.name])
             summaries[s.m.name]["floor_share"] = share
-    if "reference" in summaries:
-        ref = summaries["reference"]["window_p50_s"]
-        for s in summaries.values():
-            s["speedup_vs_reference"] = ref / s["window_p50_s"]
-    return {
-        "device": device,
-        "setup": {
-            "checkpoint": stream_cfg.checkpoint,
-            "model": pipes.describe(),
-            "working_size": [cfg.height, cfg.width],
-            "camera_size": list(camera),
-            "frames": cfg.num_frames,
-            "objects": objects,
-            "stride": stride,
-            "publish": publish,
-            "timed_windows": args.windows,
-            "depth": stream_cfg.depth_model or "camera depth of the scene",
-            "dtype": cfg.dtype,
-            "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "steps": cfg.num_steps,
-            "guidance": cfg.max_guidance,
-        },
-        "scenarios": summaries,
-        "floor": floor,
-        "skipped": skipped,
-    }
+    return result(summaries, floor)
 
 
-def _floor_share(scenario, floor: dict, summary: dict) -> float:
+def _floor_share(scenario, floor: dict, summary: dict) -> float | None:
     """The share of a scenario's window that is bare UNet compute: its steps x the floor step
     (every object in one call) of its own UNet, times the ensemble's views (each object's
     window runs once per view); the rest of the window is overhead."""
+    if scenario.config.quantize or scenario.config.unet_backend == "compile":
+        return None  # the floor is the eager UNet in the run's dtype, not this one
     if scenario.config.student and "student" in floor:  # a student of another architecture
         floor = floor["student"]
     step = floor["step_s"]["guided" if scenario.config.uses_guidance else "unguided"]

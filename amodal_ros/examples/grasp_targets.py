@@ -22,7 +22,8 @@ class GraspTarget:
     stamp: Time  # the camera frame's stamp: how old this target is
     pixel: tuple[float, float]  # the amodal mask's centre in the image, px
     box_centre_m: tuple[float, float, float] | None  # the amodal 3D box in frame_id, or None
-    box_size_m: tuple[float, float, float] | None  # (no camera depth or camera info)
+    box_size_m: tuple[float, float, float] | None  # (no camera depth or camera info),
+    box_yaw_rad: float | None  # along the box's axes, turned this much about the optical axis
     occlusion_ratio: float  # 0 = fully visible, 0.6 = 60 % hidden
     occluder_ids: list[int]  # what to move first, largest overlap first
 
@@ -47,16 +48,18 @@ class GraspTargets(Node):
             ys, xs = np.nonzero(rows[:, : m.width])
             if not len(xs):
                 continue
-            centre = size = None
+            centre = size = yaw = None
             if obj.extent_valid:  # else obj.extent_reason: no depth, no camera info, ...
-                p, s = obj.extent_pose.position, obj.extent_size
+                p, s, q = obj.extent_pose.position, obj.extent_size, obj.extent_pose.orientation
                 centre, size = (p.x, p.y, p.z), (s.x, s.y, s.z)
+                yaw = 2.0 * float(np.arctan2(q.z, q.w))  # a turn about z only
             targets[obj.object_id] = GraspTarget(
                 msg.header.frame_id,
                 msg.header.stamp,
                 (float(xs.mean()), float(ys.mean())),
                 centre,
                 size,
+                yaw,
                 obj.occlusion_ratio,
                 list(obj.occluder_ids),
             )

@@ -38,7 +38,8 @@ class StampSynchronizer:
         self.queue_size = queue_size
         self.unmatched: Counter[str] = Counter()
         self.matched = 0
-        self.repeated = 0  # pivots with the stamp of the frame just emitted (unstamped input)
+        # messages with the stamp of the frame just emitted (unstamped input), per input
+        self.repeated: Counter[str] = Counter()
         self.reset()
 
     def reset(self) -> None:
@@ -58,11 +59,11 @@ class StampSynchronizer:
             for other, queued in self._stamps.items():  # time went back: nothing queued can pair
                 self.unmatched[other] += len(queued)
             self.reset()
-        elif name == self.inputs[0] and self._emitted is not None and stamp_ns <= self._emitted:
-            if stamp_ns == self._emitted:  # a publisher that leaves stamps unset, sim time
-                self.repeated += 1  # without /clock: not a partner problem
-            else:
-                self.unmatched[name] += 1  # late: a frame after it has left already
+        elif stamp_ns == self._emitted:  # a publisher that leaves stamps unset, sim time without
+            self.repeated[name] += 1  # /clock: not a partner problem (its frame has left)
+            return []
+        elif name == self.inputs[0] and self._emitted is not None and stamp_ns < self._emitted:
+            self.unmatched[name] += 1  # late: a frame after it has left already
             return []
         stamps, items = self._stamps[name], self._items[name]
         i = bisect.bisect_right(stamps, stamp_ns)

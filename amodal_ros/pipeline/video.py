@@ -45,14 +45,27 @@ class OverlayVideo:
             if final.parent.is_dir():
                 remove_dead_partials(final.parent, final.name)
         self._written: list[Path] = []
+        self._size = (0, 0)  # (w, h) of the first frame: the video's
+        self._resized = False
 
     def add(self, rgb: np.ndarray) -> None:
-        """Append one [H, W, 3] uint8 RGB frame."""
+        """Append one [H, W, 3] uint8 RGB frame; frames of another size than the first (a
+        camera that changed its resolution) are resized to it: the encoder drops them."""
         if self._writer is None:
             self.mp4.parent.mkdir(parents=True, exist_ok=True)
-            h, w = rgb.shape[:2]
+            self._size = (rgb.shape[1], rgb.shape[0])  # (w, h)
             fourcc = cv2.VideoWriter.fourcc(*"mp4v")
-            self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, self._size)
+        if (rgb.shape[1], rgb.shape[0]) != self._size:
+            if not self._resized:
+                log.warning(
+                    "%s: frames of %dx%d after the first %dx%d (HxW) are resized to it",
+                    self.mp4,
+                    *rgb.shape[:2],
+                    *self._size[::-1],
+                )
+                self._resized = True
+            rgb = cv2.resize(rgb, self._size, interpolation=cv2.INTER_AREA)
         if self._writer.isOpened():
             self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if self._gif is not None:

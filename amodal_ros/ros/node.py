@@ -486,7 +486,7 @@ class AmodalNode(LifecycleNode):
                 matched=front.sync.matched if front else 0,
                 sampled=front.frames_sampled if front else 0,
                 rejected=front.frames_rejected if front else 0,
-                repeated=front.sync.repeated + front.sampler.repeated if front else 0,
+                repeated=front.sync.repeated[RGB] + front.sampler.repeated if front else 0,
                 restarts=Counter(front.restarts) if front else Counter(),
             )
         counters.dropped = self.queue.dropped if self.queue else 0

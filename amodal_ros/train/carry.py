@@ -29,8 +29,11 @@ import torch
 
 from amodal_ros.core.staging import staged_path
 from amodal_ros.train.config import TrainConfig
+from amodal_ros.train.loop import INIT_FINGERPRINT
 
-RUN_FILES = ("train_config.json", "timing.json", "loss.csv")
+# the run's own files that travel with it; with the init fingerprint a carried state is still
+# checked against the init it resumes from
+RUN_FILES = ("train_config.json", "timing.json", "loss.csv", INIT_FINGERPRINT)
 SHARD_MIB = 15.0  # under the GPU machine's 16 MiB per returned file
 HEADER_ENTRY_BYTES = 128  # most a tensor's header entry takes beside its name
 CARRIED_DTYPE = torch.float16  # half the bytes; the weights' own dtype comes back on unpack
@@ -91,7 +94,7 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
     its own stay."""
     from amodal_ros.train.carry_state import pack_state
 
-    if (run / "final" / "model_index.json").is_file():
+    if _finished(run):
         return pack(run, packed)
     limit = limit_mib * 2**20
     state = [p for p in (run / "state").rglob("*") if p.is_file()]
@@ -107,6 +110,17 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
         if state:  # a state rebuilt from a carried one has no checkpoint folders beside it
             raise FileNotFoundError(f"{error}, and its state is over {limit_mib} MiB") from None
         raise
+
+
+def _finished(run: Path) -> bool:
+    """Whether `run`'s final checkpoint is its last word: a finished run continued with more
+    steps keeps the old `final/` while its state and checkpoints move past it."""
+    if not (run / "final" / "model_index.json").is_file():
+        return False
+    if not (run / "state" / "step.json").is_file():
+        return True
+    steps = json.loads((run / "train_config.json").read_text())["steps"]
+    return json.loads((run / "state" / "step.json").read_text())["step"] >= steps
 
 
 def newest_checkpoint(run: Path) -> str:

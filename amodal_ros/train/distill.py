@@ -430,8 +430,7 @@ def _collect_folder(teacher: TeacherRecorder, config, store: TargetStore) -> Non
     from amodal_ros.data.clip_folder import read_clip_folder
 
     root = check_data(config)
-    clips = _train_clips(sorted(p for p in root.iterdir() if (p / "meta.json").is_file()))
-    bags = _bags(root)
+    clips, bags = _sources(root)
     if not clips and not bags:
         raise InputError(f"{root} holds no rosbags and no clip folders (amodal-ros synth)")
     done = set(store.meta["sources_done"])
@@ -448,13 +447,24 @@ def _collect_folder(teacher: TeacherRecorder, config, store: TargetStore) -> Non
         _replay_bag(teacher, config, bag, store)
 
 
-def _bags(root: Path) -> list[Path]:
+def _sources(root: Path) -> tuple[list[Path], list[Path]]:
+    """The train clip folders and the recordings of `root`. A clip's own recording (`synth
+    --bags` writes OUT/<clip>_bag beside it) is left out: a train clip is distilled from its
+    folder already, and a held-out clip's would leak the inputs it is scored on."""
     from amodal_ros.bags.fleet import find_bags
 
+    folders = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
+    own = {(root / f"{p.name}_bag").resolve() for p in folders}
     try:
-        return find_bags([str(root)])
+        bags = find_bags([str(root)])
     except InputError:
-        return []
+        bags = []
+    if own & set(bags):
+        log.info(
+            "distill: %d recordings are clip folders' own (synth --bags): left out",
+            len(own & set(bags)),
+        )
+    return _train_clips(folders), [bag for bag in bags if bag not in own]
 
 
 def _replay_bag(teacher: TeacherRecorder, config, bag: Path, store: TargetStore) -> None:

@@ -208,14 +208,17 @@ def _clip_range(clips: tuple[int, int]) -> str:
 
 
 def model_id(checkpoint: str, settings: dict[str, str | int] | None = None) -> str:
-    """The start of the SHA-256 of the UNet weights and the defaults the model runs with
-    (threshold, ensembles, initial noise; `settings` over its own): scores kept for another
-    model are not these."""
+    """The start of the SHA-256 of the UNet and VAE weights and the defaults the model runs
+    with (threshold, ensembles, initial noise; `settings` over its own): scores kept for
+    another model are not these (`ship --decoder` changes the VAE of every folder; since
+    2026-12-05, so scores kept before are not reused)."""
     folder = Path(checkpoint)
     index = json.loads((folder / "model_index.json").read_text())
     own = index.get("amodal_ros", {}).get("defaults", {})
     defaults = json.dumps({**own, **(settings or {})}, sort_keys=True)
     digest = hashlib.sha256((folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes())
+    for weights in sorted((folder / "vae").glob("*.safetensors")):
+        digest.update(weights.read_bytes())
     digest.update(defaults.encode())
     return digest.hexdigest()[:12]
 

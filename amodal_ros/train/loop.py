@@ -357,6 +357,14 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
         frozen["vae"] = components.vae
     now = {name: model_hash(module) for name, module in frozen.items()}
     path = out / INIT_FINGERPRINT
+    if resuming and not path.is_file():
+        log.warning(
+            "resuming %s without a record of the init it started from (%s): it cannot be "
+            "checked against init %r",
+            out,
+            INIT_FINGERPRINT,
+            config.init,
+        )
     if resuming and path.is_file():
         saved = _read_json(path)
         changed = sorted(k for k in now if k in saved and saved[k] != now[k])

@@ -115,6 +115,8 @@ def ship_student(
     name = STUDENT_FOLDERS[stage]
     if threshold is not None and (calibrate_clips or stage != 1):
         raise ValueError("a threshold is given to a stage-1 student without --calibrate")
+    if calibrate_clips and stage != 1:
+        raise ValueError("--calibrate chooses a stage-1 student's threshold; this one is stage 2")
     dest = dest or EMBEDDED_ROOT
     with _shipping(dest) as work:
         _copy_checkpoint(distill_out / "final", work / name)
@@ -365,8 +367,12 @@ def main(argv: list[str] | None = None) -> int:
         chosen = model_settings(ns.default, leave_out=OWN_OPTIONS)
     except ValueError as err:
         parser.error(f"--default {err}")
-    if (chosen or ns.judged_by) and ns.student is None:
-        parser.error("--default and --judged-by ship a student: give --student DISTILL_OUT")
+    if (chosen or ns.judged_by or ns.threshold is not None) and ns.student is None:
+        parser.error(
+            "--default, --judged-by and --threshold ship a student: give --student DISTILL_OUT"
+        )
+    if ns.decoder is not None and (ns.student or ns.calibrate):
+        parser.error("--decoder ships a decoder alone: leave out --student and --calibrate")
     threshold, verdict = ns.threshold, None
     if ns.judged_by is not None:
         from amodal_ros.train.judge import shipping_verdict

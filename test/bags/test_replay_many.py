@@ -335,6 +335,14 @@ def test_an_output_of_another_bag_of_the_same_name_is_refused_not_skipped(
         ("skipped", 2, 1)
     ]
 
+    # moved/run (now the record's) recorded again at that path: not taken for the new one
+    moved = (tmp_path / "moved" / "run").resolve()
+    shutil.rmtree(moved)
+    shutil.copytree(day2, moved)
+    assert main(cmd + [str(tmp_path / "moved")]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'run'} holds the results of an earlier recording at {moved}, not" in err
+
     (out / "summary.json").unlink()
     with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
         assert main(cmd + [str(tmp_path / "day2")]) == 0
@@ -393,7 +401,14 @@ def test_a_lone_mcap_file_is_a_bag_and_a_rosbag2_folders_own_are_not(tmp_path, c
     with warnings, pytest.raises(InputError, match="neither a bag"):
         find_bags([str(tmp_path / "more")])
     assert "crashed holds a recording without metadata.yaml" in caplog.text
-    assert "a lone .mcap file in it can also be named directly" in caplog.text
+    assert "one of its .mcap files can also be named directly" in caplog.text
+    # its storage files are pieces of one recording, not lone bags: a glob or the folder
+    # itself does not list them (they were replayed as bags of their own)
+    (crashed / "crashed_1.mcap").write_bytes(fox.read_bytes())
+    with pytest.raises(InputError, match="no bags found"):
+        find_bags([str(tmp_path / "more" / "*")])
+    with pytest.raises(InputError, match="ros2 bag reindex"):
+        find_bags([str(crashed)])
     assert find_bags([str(crashed / "crashed_0.mcap")]) == [(crashed / "crashed_0.mcap").resolve()]
 
 

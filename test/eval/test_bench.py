@@ -14,6 +14,7 @@ from amodal_ros.core.config import StreamConfig
 from amodal_ros.eval.speed import BenchArgs, run_bench, table
 
 FRAMES, STRIDE = 8, 4
+PARTIALS: list[dict] = []  # what the fixture's run handed on after each round
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,33 @@ def result():
     )
     stream = StreamConfig(checkpoint="tiny", completion_checkpoint="tiny", stride=STRIDE)
     args = BenchArgs(stream=stream, inference=config, windows=2, progress=False)
-    return run_bench(args, log=lambda line: None)
+    return run_bench(args, log=lambda line: None, on_round=PARTIALS.append)
+
+
+def test_a_run_cut_short_keeps_the_windows_it_timed(result):
+    """A GPU session's step that runs out of time lost everything: the JSON was written at
+    the end only. Every round but the last hands on the result so far."""
+    (partial,) = PARTIALS  # after timed window 1 of 2; the last is the result itself
+    assert partial["partial"] == "1 of 2 windows" and partial["floor"] is None
+    assert set(partial["scenarios"]) == set(result["scenarios"])
+    assert "partial" not in result
+
+
+def test_a_compiled_or_fp8_unet_has_no_share_of_the_eager_floor():
+    """The floor is the eager UNet: a compiled one's share read 103 %."""
+    from types import SimpleNamespace
+
+    from amodal_ros.eval.speed import _floor_share
+
+    floor = {"step_s": {"guided": 0.1, "unguided": 0.05}}
+    summary = {"steps_per_window": 2, "window_p50_s": 1.0}
+    for config, share in (
+        (InferenceConfig(unet_backend="compile"), None),
+        (InferenceConfig(quantize="fp8"), None),
+        (InferenceConfig(), 0.2),
+    ):
+        scenario = SimpleNamespace(config=config.for_model({}))
+        assert _floor_share(scenario, floor, summary) == pytest.approx(share)
 
 
 def test_every_scenario_is_measured_against_the_reference(result):
@@ -50,7 +77,10 @@ def test_every_scenario_is_measured_against_the_reference(result):
         s = scenarios[name]
         assert s["floor_share"] == pytest.approx(s["steps_per_window"] * step / s["window_p50_s"])
     for name, s in scenarios.items():
-        if name != "preset realtime + completions":  # two UNets: no one floor
+        # two UNets, or an fp8 one (the floor is the eager UNet): no share of the floor
+        if name in ("preset realtime + completions", "UNet fp8"):
+            assert s["floor_share"] is None
+        else:
             assert s["floor_share"] > 0
     assert "floor: bare UNet step" in table(result)
     assert scenarios["reference"]["speedup_vs_reference"] == pytest.approx(1.0)

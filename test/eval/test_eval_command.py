@@ -195,6 +195,12 @@ def test_an_out_eval_cannot_write_is_refused_before_any_clip_is_scored(tmp_path,
     err = capsys.readouterr().err
     assert "holds results.md that no earlier eval wrote" in err
     assert (mine / "results.md").read_text() == "my notes"
+    # another tool's results.json (lm-evaluation-harness writes one) is no eval's
+    (mine / "results.json").write_text('{"results": {"task": 0.5}}')
+    assert main([*args, "--out", str(mine)]) == 2
+    assert "holds results.md, results.json that no earlier eval wrote" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "file" / "sub")]) == 2  # under a file
+    assert "is no folder it can write" in capsys.readouterr().err
 
 
 def test_eval_start_scores_the_later_clips_of_a_split(tmp_path):

@@ -47,11 +47,13 @@ def test_exact_pairs_equal_stamps_and_emits_each_frame_once():
 def test_an_unstamped_publisher_counts_repeated_stamps_not_unmatched_rgb():
     """Stamps left at 0 (or use_sim_time without /clock): every later RGB repeats the stamp
     of the frame emitted; counted unmatched, the node's hint sent users to their remappings."""
-    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10 * MS)
-    frames = feed(sync, [event for _ in range(5) for event in (("rgb", 0), ("masks", 0))])
-    assert len(frames) == 1 and sync.repeated == 4 and sync.unmatched["rgb"] == 0
+    sync = StampSynchronizer(["rgb", "masks", "depth"], tolerance_ns=10 * MS, queue_size=30)
+    unstamped = [(name, 0) for _ in range(100) for name in ("rgb", "masks", "depth")]
+    frames = feed(sync, unstamped)  # more than a queue's worth of each
+    assert len(frames) == 1 and sync.repeated == {"rgb": 99, "masks": 99, "depth": 99}
+    assert sum(sync.unmatched.values()) == 0 and sync.pending() == dict.fromkeys(sync.inputs, 0)
     feed(sync, [("rgb", -5 * MS)])  # late, not repeated
-    assert sync.repeated == 4 and sync.unmatched["rgb"] == 1
+    assert sync.repeated["rgb"] == 99 and sync.unmatched["rgb"] == 1
 
 
 def test_exact_pair_is_emitted_as_soon_as_the_last_partner_arrives():

@@ -56,3 +56,23 @@ def test_a_long_run_leaves_no_gif_of_an_earlier_run_beside_its_mp4(tmp_path, mon
     monkeypatch.setattr(video_module, "MAX_GIF_FRAMES", 2)
     written = _write(tmp_path / "run")  # 3 frames: over the limit
     assert "run.gif" not in written and not (tmp_path / "run.gif").exists()
+
+
+def test_frames_after_a_resolution_change_are_kept_at_the_videos_size(tmp_path, caplog):
+    """The stream answers a camera that changes its resolution; the encoder dropped every
+    frame after the change, with no word but OpenCV's."""
+    import cv2
+    from PIL import Image
+
+    video = OverlayVideo(tmp_path / "run", fps=8.0)
+    for i, shape in enumerate([(32, 64, 3)] * 3 + [(48, 48, 3)] * 3):
+        video.add(np.full(shape, 40 * i, np.uint8))  # all different: a GIF merges repeats
+    with caplog.at_level("WARNING", logger="amodal_ros.video"):
+        written = {p.suffix: p for p in video.close()}
+    assert "frames of 48x48 after the first 32x64 (HxW) are resized to it" in caplog.text
+    with Image.open(written[".gif"]) as gif:
+        assert gif.n_frames == 6 and gif.size == (64, 32)
+    if ".mp4" in written:  # OpenCV builds without an MP4 encoder write the GIF alone
+        capture = cv2.VideoCapture(str(written[".mp4"]))
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+        capture.release()

@@ -408,6 +408,7 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
             assert 0 <= t.pixel[0] < 72 and 0 <= t.pixel[1] < 40
             if t.box_centre_m is not None:  # the amodal 3D box's centre, m, before the camera
                 assert t.box_centre_m[2] > 0 and min(t.box_size_m) > 0
+                assert abs(t.box_yaw_rad) <= np.pi / 4 + 1e-6  # its axes: the mask's, to 45 deg
             assert 0.0 <= t.occlusion_ratio <= 1.0
             assert all(isinstance(i, int) for i in t.occluder_ids)
     finally:

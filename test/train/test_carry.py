@@ -143,6 +143,9 @@ def test_a_carried_state_continues_the_run_as_if_it_never_stopped(tmp_path):
         assert _same(carried, saved), name
     with pytest.raises(FileExistsError, match="new run folder"):
         unpack(tmp_path / "packed", tmp_path / "moved")
+    # the init it started from travels: resuming checks it (a changed VAE would be refused)
+    fingerprint = "init_fingerprint.json"
+    assert (tmp_path / "moved" / fingerprint).read_text() == (stopped / fingerprint).read_text()
     moved = tmp_path / "moved"  # continued from what was carried alone: its own config
     assert (
         main(["train", str(moved / "train_config.json"), "--out", str(moved), "--steps", "3"]) == 0
@@ -232,6 +235,13 @@ def test_a_run_stopped_anywhere_carries_what_it_is_best_continued_from(runs, tmp
     _, first, _ = runs
     pack_within(first, tmp_path / "finished", 60)
     assert json.loads((tmp_path / "finished" / "run.json").read_text())["checkpoint"] == "final"
+
+    continued = tmp_path / "continued"  # finished, then continued with more steps and stopped
+    shutil.copytree(first, continued)
+    config = json.loads((continued / "train_config.json").read_text())
+    (continued / "train_config.json").write_text(json.dumps({**config, "steps": 99}))
+    pack_within(continued, tmp_path / "continued_packed", 60)  # not its old final/
+    assert json.loads((tmp_path / "continued_packed" / "run.json").read_text())["kind"] == "state"
 
     stopped = tmp_path / "stopped"  # its state saved with its last step, final not reached
     shutil.copytree(first, stopped)

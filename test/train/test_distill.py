@@ -580,15 +580,21 @@ def test_a_data_folder_that_is_missing_is_refused_before_the_run_folder_is_writt
 
 
 def test_distill_leaves_out_the_clip_folders_of_held_out_splits(tmp_path, caplog):
-    """Train and test clips synthesised into one folder: distilling on the test clips' ground
-    truth would leak it into the test scores."""
+    """Train and test clips synthesised into one folder (`synth --bags`): distilling on the
+    test clips' ground truth, or on their recordings, would leak them into the test scores;
+    a train clip's recording would be its second copy. A user's own recording stays."""
+    from amodal_ros.bags.demo_bag import write_clip_bag, write_demo_bag
     from amodal_ros.data.clip_folder import write_clip_folder
     from amodal_ros.data.scenes import make_scene
-    from amodal_ros.train.distill import _train_clips
+    from amodal_ros.train.distill import _sources
 
     for name, seed in (("train_0", 0), ("test_1000000", 10**6), ("val_2000000", 2 * 10**6)):
-        write_clip_folder(make_scene(seed, num_frames=2, height=16, width=16), tmp_path / name)
+        clip = make_scene(seed, num_frames=2, height=16, width=16)
+        write_clip_folder(clip, tmp_path / name)
+        write_clip_bag(clip.rgb, clip.depth, clip.labels, tmp_path / f"{name}_bag", 8.0)
+    write_demo_bag(tmp_path / "robot_run", frames=2, height=16, width=16)
     with caplog.at_level("WARNING", logger="amodal_ros.distill"):
-        kept = _train_clips(sorted(tmp_path.iterdir()))
-    assert [p.name for p in kept] == ["train_0"]
+        clips, bags = _sources(tmp_path)
+    assert [p.name for p in clips] == ["train_0"]
+    assert [p.name for p in bags] == ["robot_run"]
     assert "left out 1 test, 1 val clip folders of held-out splits" in caplog.text

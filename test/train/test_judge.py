@@ -286,3 +286,20 @@ def test_a_run_is_judged_with_the_settings_its_rule_names(tmp_path):
         with pytest.raises(ValueError, match=f"run_settings: .*{says}"):
             _rule(run_settings=wrong)
     assert _rule(run_settings={"height": "64"}).run_settings == {"height": 64}  # typed once
+
+
+def test_kept_scores_are_not_reused_for_a_model_whose_decoder_changed(tmp_path, published_folder):
+    """`ship --decoder` changes every folder's VAE: scores kept under the UNet's hash alone
+    were reused for a model that draws other masks."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "model"
+    shutil.copytree(published_folder, folder)
+    before = model_id(str(folder))
+    vae = folder / "vae" / "diffusion_pytorch_model.safetensors"
+    weights = load_file(str(vae))
+    weights["decoder.conv_out.bias"] += 0.5
+    save_file(weights, str(vae))
+    assert model_id(str(folder)) != before

@@ -63,6 +63,15 @@ def test_ship_refuses_a_run_of_another_stage_and_a_student_that_is_none(tmp_path
     with pytest.raises(SystemExit):
         main(["--student", str(train_out / "stage1"), "--dest", str(dest)])
     assert "is not a distilled student" in capsys.readouterr().err
+    # options that would be ignored: shipped without the threshold, or only the decoder
+    for ignored, says in {
+        ("--threshold", "400"): "--threshold ship a student: give --student",
+        ("--decoder", "d", "--student", "s"): "--decoder ships a decoder alone",
+    }.items():
+        with pytest.raises(SystemExit):
+            main([str(train_out), "--dest", str(dest), *ignored])
+        assert says in capsys.readouterr().err
+    assert not dest.exists()
 
 
 def test_ship_calibrates_the_threshold_on_validation_clips(tmp_path):
