@@ -42,8 +42,13 @@ def main() -> None:
         for backend in args.backends:
             for shape in args.inputs:
                 h, w = (int(v) for v in shape.split("x"))  # network input, multiples of 14
-                depth = DepthAnythingDepth(
-                    model, min(h, w), device=args.device, dtype=dtype, backend=backend
+                depth = DepthAnythingDepth(  # its batch: the largest timed (8 on a GPU anyway)
+                    model,
+                    min(h, w),
+                    device=args.device,
+                    dtype=dtype,
+                    batch=max(args.batches),
+                    backend=backend,
                 )
                 run = depth.prepare(h, w)  # a camera of h x w gets exactly that input
                 for batch in args.batches:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: every GPU figure in the README and bench/RESULTS.md comes from this script.
 # A session has 15 minutes of device time, start-up included, and one command at most 10, so
-# the steps run in two calls, the cheap, wanted-most ones first (timeouts add up to 6.5 and 7
+# the steps run in two calls, the cheap, wanted-most ones first (timeouts add up to 7 and 7
 # minutes; give the device call timeout_s 600):
 #   STEPS="depth eager" OUT=gpu_out bash bench/gpu_check.sh      # call 1
 #   STEPS="compile" OUT=gpu_out bash bench/gpu_check.sh          # call 2, if time is left
@@ -55,7 +55,7 @@ BENCH=(python3 -m amodal_ros.cli.main bench --checkpoint "$CHECKPOINT" --device 
   --skip "default, 1 object per call" "preset balanced")
 
 if wanted depth; then
-  run_step depth 120 python3 bench/bench_depth.py --device "$DEVICE" --dtype "$DTYPE" \
+  run_step depth 150 python3 bench/bench_depth.py --device "$DEVICE" --dtype "$DTYPE" \
     --sizes ${DEPTH_SIZES:-vits} --out "$OUT/depth.json"
 fi
 if wanted eager; then  # with stage 2's student beside realtime: what completions add
@@ -64,7 +64,7 @@ if wanted eager; then  # with stage 2's student beside realtime: what completion
 fi
 if wanted compile; then  # the eager default beside it, for the ratio within one run
   run_step compile 420 "${BENCH[@]}" --compile --max-batch-objects 1 --skip reference \
-    "preset fast" "preset realtime" "UNet fp8" "default, 4 objects per call" \
+    "preset fast" "preset realtime" "UNet fp8" "UNet onnxruntime" "default, 4 objects per call" \
     "preset balanced" --out "$OUT/bench_compile.json"
 fi
 if wanted cache; then  # a node's second start (the engine cache's compiled kernels)
