@@ -4,7 +4,8 @@ and deterministic, into a rosbag2 of results (see amodal_ros.bags.replay for wha
 Usage:
     amodal-ros demo-bag demo_bag && amodal-ros replay demo_bag --out demo_results
     amodal-ros replay recording --out results --checkpoint diffusion-vas-amodal-segmentation \
-        --rgb-topic /camera/color/image_raw --depth-topic /camera/depth/image_rect_raw \
+        --rgb-topic /camera/color/image_raw \
+        --depth-topic /camera/aligned_depth_to_color/image_raw \
         --mask-topic /segmentation/labels --storage mcap --copy-inputs
 
 Without --checkpoint the embedded model runs: a small Diffusion-VAS trained on synthetic scenes

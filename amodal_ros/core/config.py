@@ -384,7 +384,9 @@ class InferenceConfig(Config):
         UNET_BACKENDS,
     )
     engine_cache: str = param(
-        "", "folder of ONNX exports and TensorRT engines; empty = ~/.cache/amodal_ros/engines"
+        "",
+        "folder of ONNX exports and TensorRT engines; empty = $AMODAL_ROS_ENGINE_CACHE if set, "
+        "else ~/.cache/amodal_ros/engines",
     )
 
     # one command-line option that sets several fields

@@ -419,9 +419,10 @@ class AmodalNode(LifecycleNode):
         outputs = [
             ("objects", AmodalObjectArray, t.output_topic),
             ("overlay", Image, t.overlay_topic),
-            ("camera_info", CameraInfo, t.camera_info_out_topic),
             ("markers", MarkerArray, t.markers_topic),
         ]
+        if t.camera_info_topic:  # none in: a topic that never publishes would leave its
+            outputs.append(("camera_info", CameraInfo, t.camera_info_out_topic))  # readers waiting
         if self.processor.completer is not None:
             outputs.append(("completion", Image, t.completion_topic))
         self._pubs = {}  # filled one by one: a failure leaves the made ones to `_release`
@@ -469,7 +470,7 @@ class AmodalNode(LifecycleNode):
                         result.frame.stamp_ns,
                         self.stream.tolerance_ns,
                     )
-            if info is not None:
+            if info is not None and "camera_info" in pubs:
                 pubs["camera_info"].publish(info)
             self.published += 1
 

@@ -184,7 +184,7 @@ class TrainConfig(Config):
     out: str = param("train_out", "output folder")
     steps: int = param(1000, "optimizer steps", 1)
     batch_size: int = param(1, "windows per step", 1)
-    lr: float = param(3e-6, "AdamW learning rate (the reference's)", 0.0, 1.0)
+    lr: float = param(3e-6, "AdamW learning rate (the reference trained at 3e-6)", 0.0, 1.0)
     warmup_steps: int = param(0, "linear learning-rate warm-up from 0, steps", 0)
     sample_reuse: int = param(
         1,

@@ -114,7 +114,10 @@ def ship_student(
     stage = record.get("stage", 1)  # students before stage 2: 1
     name = STUDENT_FOLDERS[stage]
     if threshold is not None and (calibrate_clips or stage != 1):
-        raise ValueError("a threshold is given to a stage-1 student without --calibrate")
+        raise ValueError(
+            "--threshold sets a stage-1 student's threshold, and not beside --calibrate "
+            "(which chooses one)"
+        )
     if calibrate_clips and stage != 1:
         raise ValueError("--calibrate chooses a stage-1 student's threshold; this one is stage 2")
     dest = dest or EMBEDDED_ROOT

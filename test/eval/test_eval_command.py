@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from amodal_ros.cli.main import main
+from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.data.scenes import make_scene, split_seeds, write_clip_folder
 from amodal_ros.eval.baselines import BASELINES
 from amodal_ros.eval.metrics import (
@@ -17,8 +18,10 @@ from amodal_ros.eval.metrics import (
     mean_scores,
     score_window,
 )
+from amodal_ros.eval.run import clip_window
 from amodal_ros.models.architectures import build_components
 from amodal_ros.models.layout import save_published_layout
+from amodal_ros.pipeline.processor import WindowProcessor
 
 pytestmark = pytest.mark.slow  # starts whole commands on real files
 
@@ -76,7 +79,9 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
     # 5 clips: the first two have nothing to complete
     args = ["eval", "--out", str(out), "--clips", "5", "--num-frames", "4", "--no-progress"]
     args += ["--clip-height", "32", "--clip-width", "64", "--height", "32", "--width", "64"]
-    args += ["--checkpoint", str(published_folder), "--steps", "1", "--student-checkpoint"]
+    # a low threshold: the untrained model's masks reach past the visible ones
+    args += ["--checkpoint", str(published_folder), "--steps", "1", "--rgb-sum-threshold", "200"]
+    args += ["--student-checkpoint"]
     # with a completion checkpoint, the student rows run its student too
     assert main([*args, "tiny", "--completion-checkpoint", "tiny"]) == 0
     summary = json.loads((out / "results.json").read_text())
@@ -85,6 +90,25 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
     for row in ("model", "student-1", "student-2"):
         assert 0 <= summary["results"][row]["mIoU"] <= 100
         assert summary["results"][row]["completion_psnr_db"] > 0
+    # the model row scores what the node's processor answers on the same clips (a row of the
+    # visible masks passed the ranges above)
+    processor = WindowProcessor.from_config(
+        StreamConfig(checkpoint=str(published_folder), publish_frames="new"),
+        InferenceConfig(num_frames=4, num_steps=1, height=32, width=64, rgb_sum_threshold=200),
+    )
+    windows = []
+    for seed in split_seeds("test", 5):
+        clip = make_scene(seed, num_frames=4, height=32, width=64)
+        visible = [i for i in clip.target_ids if clip.modal(i).any()]
+        processor.reset()
+        frames = processor.process(clip_window(clip, visible)) if visible else []
+        for i in clip.target_ids:
+            amodal = [f.objects[visible.index(i)].amodal for f in frames] if i in visible else []
+            pred = np.stack(amodal) if amodal else clip.modal(i)
+            windows.append(score_window(pred, clip.amodal[i], clip.modal(i), clip.visible[i]))
+    model = summary["results"]["model"]
+    assert model["mIoU"] == pytest.approx(mean_scores(windows)["mIoU"])
+    assert model["mIoU"] != summary["results"]["modal"]["mIoU"]
     assert "| student-2 |" in (out / "results.md").read_text()
     # one step count only: the row preset realtime runs, the same scores at half the cost
     one = tmp_path / "one"

@@ -395,8 +395,9 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
     try:
         listener = GraspTargets(context=h.context)  # the README's example
         h.executor.add_node(listener)
+        h.listen("amodal/objects")  # what the example was given, to compare with
         h.wait_for_subscribers()
-        assert h.wait(lambda: h.node._pubs["objects"].get_subscription_count() == 1, timeout=5)
+        assert h.wait(lambda: h.node._pubs["objects"].get_subscription_count() == 2, timeout=5)
         clip = small_clip(8)
         h.wait_for_camera_info(clip)
         h.publish_clip(clip, pace=0.02)
@@ -411,6 +412,30 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
                 assert abs(t.box_yaw_rad) <= np.pi / 4 + 1e-6  # its axes: the mask's, to 45 deg
             assert 0.0 <= t.occlusion_ratio <= 1.0
             assert all(isinstance(i, int) for i in t.occluder_ids)
+        # each target is its object in the message it came from (the amodal mask's centre,
+        # the extent's box), not in a stale or another one
+        targets = dict(listener.targets)  # the newest message's, as it stands now
+        stamp = _ns(next(iter(targets.values())).stamp)
+
+        def message():
+            return next(
+                (m for m in h.messages("amodal/objects") if _stamp(m.header) == stamp), None
+            )
+
+        assert h.wait(lambda: message() is not None, timeout=10)
+        valid = {o.object_id: o for o in message().objects if o.amodal_valid}
+        assert set(targets) == set(valid)
+        for object_id, t in targets.items():
+            o = valid[object_id]
+            ys, xs = np.nonzero(_mask(o.amodal_mask))
+            assert t.pixel == pytest.approx((xs.mean(), ys.mean()))
+            assert t.occluder_ids == list(o.occluder_ids)
+            if o.extent_valid:
+                p = o.extent_pose.position
+                assert t.box_centre_m == pytest.approx((p.x, p.y, p.z))
+                assert t.box_size_m == pytest.approx(
+                    (o.extent_size.x, o.extent_size.y, o.extent_size.z)
+                )
     finally:
         h.close()
 
@@ -667,6 +692,9 @@ def test_no_camera_info_topic(base_params):
     try:
         assert h.node._state_machine.current_state[1] == "active"
         assert sorted(s.topic_name for s in h.node._subs) == ["/depth", "/image", "/masks"]
+        # and no camera info out: a topic that never publishes left its readers waiting
+        topics = {pub.topic_name for pub in h.node._pubs.values()}
+        assert "/amodal/camera_info" not in topics and "/amodal/objects" in topics
     finally:
         h.close()
 

@@ -151,8 +151,10 @@ def test_a_student_ships_at_a_given_threshold_and_only_a_stage_1_student(tmp_pat
         ship_student(tmp_path / "distill1", dest, defaults={"initial_noise": "pink"})
     with pytest.raises(ValueError, match="stage-1 student"):
         ship_student(tmp_path / "distill2", dest, threshold=412)
-    with pytest.raises(ValueError, match="without --calibrate"):
+    with pytest.raises(ValueError, match="not beside --calibrate"):
         ship_student(tmp_path / "distill1", dest, calibrate_clips=1, threshold=412)
+    with pytest.raises(ValueError, match="--calibrate chooses a stage-1 student's threshold"):
+        ship_student(tmp_path / "distill2", dest, calibrate_clips=1)
     assert not (dest / "student2").exists()
     for wrong, says in [
         (["--default", "rgb_sum_threshold=300"], "it has an option of its own"),
