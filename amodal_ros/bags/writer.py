@@ -7,7 +7,7 @@ import time
 from collections import Counter, OrderedDict, deque
 
 from amodal_ros.bags import topics
-from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY, IMAGE, MARKER_ARRAY
+from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY, CAMERA_INFO, IMAGE, MARKER_ARRAY
 from amodal_ros.core.frames import FrameResult
 from amodal_ros.interface.messages import ResultMessages, overlay_image, rosbags_kit
 
@@ -148,10 +148,16 @@ class ResultWriter:
         return self._rgb_log_time.get(stamp, stamp)
 
     def _nearest_info(self, stamp: int) -> bytes | None:
-        """CDR of the kept CameraInfo nearest to `stamp` within the sync tolerance, or None."""
-        from amodal_ros.interface.messages import nearest_stamped
+        """CDR of the kept CameraInfo nearest to `stamp` within the sync tolerance, stamped
+        `stamp` (as the frame's outputs are), or None."""
+        from amodal_ros.interface.messages import nearest_stamped, restamped
 
-        return nearest_stamped(self._infos, stamp, self.tolerance_ns)
+        cdr = nearest_stamped(self._infos, stamp, self.tolerance_ns)
+        if cdr is None:
+            return None
+        store = self.bag.store
+        info = restamped(store.deserialize_cdr(cdr, CAMERA_INFO), self.messages.time(stamp))
+        return store.serialize_cdr(info, CAMERA_INFO)
 
     def _write(self, conn, topic: str, stamp: int, data) -> None:
         t0 = time.perf_counter()

@@ -8,6 +8,8 @@ rosbags). No rclpy or torch import here.
 from __future__ import annotations
 
 import array
+import copy
+import dataclasses
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -173,6 +175,19 @@ def nearest_stamped(items: Iterable[tuple[int, T]], stamp: int, tolerance_ns: in
     as the synchroniser allows its inputs to be)."""
     best = min(items, key=lambda item: abs(item[0] - stamp), default=None)
     return best[1] if best is not None and abs(best[0] - stamp) <= tolerance_ns else None
+
+
+def restamped(info, stamp):
+    """A copy of the CameraInfo `info` (either binding) with `stamp` (a Time), its frame_id
+    kept: passed through beside a frame it carries the frame's stamp, since exact-time
+    consumers (image_transport's CameraSubscriber, RViz's Camera display) pair an image and
+    its camera info by equal stamps, and a driver may stamp one apart (sync_tolerance)."""
+    header = type(info.header)(stamp=stamp, frame_id=info.header.frame_id)
+    if dataclasses.is_dataclass(info):  # rosbags
+        return dataclasses.replace(info, header=header)
+    out = copy.copy(info)  # rclpy
+    out.header = header
+    return out
 
 
 def frame_from_messages(

@@ -51,6 +51,7 @@ from amodal_ros.interface.messages import (
     frame_from_messages,
     nearest_stamped,
     rclpy_kit,
+    restamped,
     stamp_ns,
 )
 from amodal_ros.models.registry import CHEAPER
@@ -471,7 +472,9 @@ class AmodalNode(LifecycleNode):
                         self.stream.tolerance_ns,
                     )
             if info is not None and "camera_info" in pubs:
-                pubs["camera_info"].publish(info)
+                pubs["camera_info"].publish(
+                    restamped(info, self.builder.time(result.frame.stamp_ns))
+                )
             self.published += 1
 
     # -- diagnostics -----------------------------------------------------------------------

@@ -393,3 +393,42 @@ def test_the_camera_info_passed_through_is_the_nearest_within_the_sync_tolerance
     assert nearest_stamped(infos.items(), 33_000, 5_000) == "b"  # the node published none
     assert nearest_stamped(infos.items(), 50_000, 5_000) is None  # none near enough
     assert nearest_stamped({}.items(), 0, 5_000) is None
+
+
+@needs_rclpy
+def test_the_camera_info_passed_through_carries_the_frames_stamp(typestore):
+    """A driver may stamp its camera info apart from the image; exact-time consumers (RViz's
+    Camera display, image_transport's CameraSubscriber) pair the two by equal stamps."""
+    from builtin_interfaces.msg import Time
+    from sensor_msgs.msg import CameraInfo
+
+    from amodal_ros.interface.messages import restamped
+
+    live = CameraInfo(width=W, height=H, k=[2.0] * 9)
+    live.header.frame_id, live.header.stamp = "cam", Time(sec=5, nanosec=3_000_000)
+    out = restamped(live, Time(sec=5, nanosec=0))
+    assert (out.header.stamp.sec, out.header.stamp.nanosec, out.header.frame_id) == (5, 0, "cam")
+    assert out.width == W and list(out.k) == [2.0] * 9
+    assert live.header.stamp.nanosec == 3_000_000  # the kept one is not changed
+    kit = rosbags_kit(typestore)
+    recorded = typestore.deserialize_cdr(
+        typestore.serialize_cdr(
+            typestore.types["sensor_msgs/msg/CameraInfo"](
+                header=kit.Header(stamp=kit.Time(sec=5, nanosec=3_000_000), frame_id="cam"),
+                height=H,
+                width=W,
+                distortion_model="plumb_bob",
+                d=np.zeros(5),
+                k=np.full(9, 2.0),
+                r=np.eye(3).ravel(),
+                p=np.zeros(12),
+                binning_x=0,
+                binning_y=0,
+                roi=typestore.types["sensor_msgs/msg/RegionOfInterest"](0, 0, 0, 0, False),
+            ),  # fmt: skip
+            "sensor_msgs/msg/CameraInfo",
+        ),
+        "sensor_msgs/msg/CameraInfo",
+    )
+    out = restamped(recorded, kit.Time(sec=5, nanosec=0))
+    assert (out.header.stamp.nanosec, out.header.frame_id, out.width) == (0, "cam", W)
