@@ -152,6 +152,7 @@ class NodeHarness:
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=5)
+        self._thread.join(timeout=5)  # its last spin_once would touch the destroyed nodes
         self.node._stop_streaming()
         self.node.destroy_node()
         self.client.destroy_node()
