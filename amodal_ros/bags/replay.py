@@ -41,7 +41,6 @@ Usage:
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import Counter, OrderedDict
 from dataclasses import MISSING, dataclass
@@ -265,7 +264,6 @@ class _Replay:
             if role in self.conns and self.conns[role][0].msgtype == COMPRESSED_IMAGE
         }
         self.frame_ids = FrameIdCheck()
-        self.tolerance_ns = self.stream.tolerance_ns
         # 4. the node's stream front: sync, sample to the model rate, window
         self.front = StreamFront(
             self.stream,
@@ -299,7 +297,7 @@ class _Replay:
                     bag,
                     info_type,
                     self.processor.completer is not None,
-                    self.tolerance_ns,
+                    self.stream.tolerance_ns,
                     video,
                 )
                 if args.copy_inputs:
@@ -425,10 +423,12 @@ class _Replay:
         return frame
 
     def _conversion_error(self, stamp: int, err: Exception) -> None:
+        from amodal_ros.interface.convert import failure_kind
+
         inputs = getattr(err, "inputs", ()) or (RGB,)  # the culprit(s) named by the converter
         topic = "+".join(self.topic_of[role] for role in inputs)
         text = f"{topic}: {err}"
-        way = re.sub(r"\d+", "#", text)
+        way = failure_kind(inputs, err)
         self.same_failures[way] += 1
         self.failure_text.setdefault(way, text)
         fail_after = self.args.fail_after

@@ -7,6 +7,7 @@ No rclpy or cv_bridge import: these are the numpy reshapes cv_bridge does, over 
 
 from __future__ import annotations
 
+import re
 import struct
 
 import numpy as np
@@ -20,6 +21,13 @@ class ConversionError(InputError):
     inputs at fault ("rgb", "masks", "depth"; both for a size mismatch) when known."""
 
     inputs: tuple[str, ...] = ()
+
+
+def failure_kind(inputs: tuple[str, ...], err: Exception) -> str:
+    """Which way a frame failed: the inputs at fault and the error, numbers left out (a
+    compressed image's byte count differs per frame). The node throttles its warnings and
+    replay counts failures alike (`--fail-after`) by it."""
+    return f"{','.join(inputs)}: {type(err).__name__}: {re.sub(r'[0-9]+', '#', str(err))}"
 
 
 # encoding -> (dtype, channels)

@@ -7,7 +7,6 @@ only part that touches rclpy messages.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -24,12 +23,6 @@ except ImportError:  # diagnostic_msgs missing: a plain status string instead
 DIAGNOSTICS_TOPIC = "/diagnostics"
 STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
 OK, WARN, ERROR = 0, 1, 2
-
-
-def problem_kind(inputs: tuple[str, ...], err: Exception) -> str:
-    """What a bad frame's log line is throttled by: its inputs and error, numbers left out
-    (a compressed image's byte count made every frame of a broken stream a kind of its own)."""
-    return ",".join(inputs) + type(err).__name__ + re.sub(r"\d+", "#", str(err))[:80]
 
 
 @dataclass

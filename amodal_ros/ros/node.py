@@ -44,6 +44,7 @@ from amodal_ros.core.frames import (
     Frame,
     frames_from_arrays,
 )
+from amodal_ros.interface.convert import failure_kind
 from amodal_ros.interface.messages import (
     FrameIdCheck,
     ResultMessages,
@@ -69,7 +70,6 @@ from amodal_ros.ros.diagnostics import (
     Counters,
     StreamHealth,
     pace,
-    problem_kind,
     publish_status,
     status_publisher,
 )
@@ -395,7 +395,7 @@ class AmodalNode(LifecycleNode):
         culprit = " and ".join(f"{n} ({topics.get(n, '?')})" for n in inputs)
         self._log_throttled(
             logging.WARNING,
-            problem_kind(inputs, err),
+            failure_kind(inputs, err),
             f"skipped frame at stamp {stamp} ns: {culprit + ': ' if culprit else ''}{err}",
         )
 

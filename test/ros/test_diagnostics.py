@@ -13,7 +13,6 @@ from amodal_ros.ros.diagnostics import (
     WARN,
     Counters,
     StreamHealth,
-    problem_kind,
     spread,
 )
 
@@ -187,12 +186,12 @@ def test_a_broken_streams_frames_are_one_kind_of_problem_whatever_their_size():
 
     import pytest
 
-    from amodal_ros.interface.convert import ConversionError, rgb_from_compressed
+    from amodal_ros.interface.convert import ConversionError, failure_kind, rgb_from_compressed
 
     def error(size: int) -> ConversionError:
         with pytest.raises(ConversionError) as caught:
             rgb_from_compressed(SimpleNamespace(format="jpeg", data=b"\x01" * size))
         return caught.value
 
-    assert problem_kind((RGB,), error(5000)) == problem_kind((RGB,), error(5123))
-    assert problem_kind((RGB,), error(5000)) != problem_kind((MASKS,), error(5000))
+    assert failure_kind((RGB,), error(5000)) == failure_kind((RGB,), error(5123))
+    assert failure_kind((RGB,), error(5000)) != failure_kind((MASKS,), error(5000))
