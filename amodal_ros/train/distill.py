@@ -459,12 +459,12 @@ def _sources(root: Path) -> tuple[list[Path], list[Path]]:
         bags = find_bags([str(root)])
     except InputError:
         bags = []
-    if own & set(bags):
+    left_out = own.intersection(bags)
+    if left_out:
         log.info(
-            "distill: %d recordings are clip folders' own (synth --bags): left out",
-            len(own & set(bags)),
+            "distill: %d recordings are clip folders' own (synth --bags): left out", len(left_out)
         )
-    return _train_clips(folders), [bag for bag in bags if bag not in own]
+    return _train_clips(folders), [bag for bag in bags if bag not in left_out]
 
 
 def _replay_bag(teacher: TeacherRecorder, config, bag: Path, store: TargetStore) -> None:
