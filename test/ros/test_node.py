@@ -677,6 +677,10 @@ def test_a_reactivation_forgets_the_camera_and_never_reuses_a_track_id(base_para
         assert first and node._camera_infos
         node.trigger_deactivate()
         assert not node._camera_infos
+        # the old subscriptions gone from the graph first: else the publishers, still seeing
+        # them, sent the next frames before the new ones matched (lost; a flaky timeout)
+        gone = lambda: not any(p.get_subscription_count() for p in h.pubs.values())  # noqa: E731
+        assert h.wait(gone, timeout=10)
         h.received.clear()
         node.trigger_activate()
         h.wait_for_subscribers()
