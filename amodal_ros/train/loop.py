@@ -111,6 +111,8 @@ def train(config: TrainConfig) -> dict:
     if state:
         check_resumable(out, config, start)
     if main:
+        if state:
+            _retire_final(out, config.steps)
         out.mkdir(parents=True, exist_ok=True)
         _write_whole(out / "train_config.json", json.dumps(asdict(config), indent=2))
     accelerator.wait_for_everyone()
@@ -271,6 +273,23 @@ def train(config: TrainConfig) -> dict:
         "processes": accelerator.num_processes,
         "main_process": main,
     }
+
+
+def _retire_final(out: Path, steps: int) -> None:
+    """A finished run continued with more steps: its `final/`, the model at the old last step,
+    becomes `checkpoint-<old steps>`, so that `final/` is only ever the run's last word (what
+    judge, ship and pack read) and no trained model is lost."""
+    final, path = out / "final", out / "train_config.json"
+    if not (path.is_file() and (final / "model_index.json").is_file()):
+        return
+    old = _read_json(path).get("steps", steps)
+    if old >= steps:
+        return
+    named = out / f"checkpoint-{old}"
+    if named.exists():  # a copy of it already (a run moved here with its checkpoints)
+        shutil.rmtree(final)
+    else:
+        final.rename(named)
 
 
 STAGED_STATE = ".state.partial"  # a save being written (all processes write into it)

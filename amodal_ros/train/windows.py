@@ -112,15 +112,15 @@ class WindowRenderer:
                     np.roll(clip.amodal[j], _shift(rng, amodal.shape), (1, 2)) for j in clip.amodal
                 ]
                 look = clip.appearance[i][..., :3]
-                pair = make_pair(look, amodal, amodal, tracks, rng)
-                if pair is None:
+                shown = make_pair(amodal, amodal, tracks, rng)
+                if shown is None:
                     continue
                 noise = rng.normal(0.0, 4.0, look.shape)  # the scene's sensor noise
                 rgb = np.clip(look + noise, 0, 255).astype(np.uint8)
-                modal_rgb = modal_rgb_pixels(rgb, pair.modal, cfg.height, cfg.width)
+                modal_rgb = modal_rgb_pixels(rgb, shown, cfg.height, cfg.width)
                 whole = modal_rgb_pixels(look, amodal, cfg.height, cfg.width)
                 amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
-                visible = mask_pixels(pair.modal, cfg.height, cfg.width, cfg.mask_resize)
+                visible = mask_pixels(shown, cfg.height, cfg.width, cfg.mask_resize)
                 return whole, [modal_rgb, amodal_px], modal_rgb, visible
 
 

@@ -59,7 +59,14 @@ def test_train_saves_loadable_checkpoints_and_resumes(tmp_path):
     with open(run / "loss.csv", "a") as f:
         f.write("4,9.999\n")
     # resuming continues at step 4 (the saved state), redoing the lost row in the same log
+    old_final = (run / "final" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
     assert main(["train", _config(tmp_path, 5)]) == 0
+    # the old final is kept under its step, and final/ is the longer run's
+    kept = run / "checkpoint-3" / "unet" / "diffusion_pytorch_model.safetensors"
+    assert kept.read_bytes() == old_final
+    assert (
+        run / "final" / "unet" / "diffusion_pytorch_model.safetensors"
+    ).read_bytes() != old_final
     rows = _rows(tmp_path)[1:]
     assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"] and "9.999" not in rows[3][1]
     sessions = json.loads((run / "timing.json").read_text())
