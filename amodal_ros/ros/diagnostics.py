@@ -313,7 +313,7 @@ def publish_status(node, pub, report: Report, extra: dict[str, str]) -> None:
         return
     status = DiagnosticStatus(
         level=bytes([report.level]),
-        name=f"{node.get_name()}: amodal pipeline",
+        name=f"{node.get_fully_qualified_name()}: amodal pipeline",  # one per camera
         message=report.message,
         hardware_id=extra.get("device", ""),
         values=[KeyValue(key=k, value=v) for k, v in values.items()],

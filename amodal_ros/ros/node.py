@@ -18,6 +18,7 @@ import functools
 import gc
 import logging
 import os
+import re
 import threading
 import time
 import traceback
@@ -26,6 +27,7 @@ from collections import Counter, OrderedDict, deque
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -80,6 +82,9 @@ NODE_NAME = "amodal_node"
 CAMERA_INFO = "camera_info"  # the input name of the CameraInfo subscription
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 MALLOC_ARENAS = 2  # measured: RSS held level under a 30 Hz camera (limit_malloc_arenas)
+# s a shutdown waits for the running window, whose results nothing can publish any more: under
+# `ros2 launch` a longer wait ends in SIGKILL (its SIGTERM comes 5 s after SIGINT)
+SHUTDOWN_WAIT_S = 2.0
 CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
 
 
@@ -257,7 +262,13 @@ class AmodalNode(LifecycleNode):
             self.inference.num_frames,
         )
         self.worker.start()
-        self._timer = self.create_timer(self.options.diagnostics_period, self._report)
+        # wall time: under use_sim_time a paused or absent /clock would stop the reports and
+        # the best-effort resubscription they make
+        self._timer = self.create_timer(
+            self.options.diagnostics_period,
+            self._report,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
         self.get_logger().info(
             "active: listening on " + ", ".join(s.topic_name for s in self._subs)
         )
@@ -504,8 +515,8 @@ class AmodalNode(LifecycleNode):
         counters.passthrough = self.passthrough_windows
         counters.deadline_missed = self.deadline_missed
         report = self.health.update(counters)
-        for warning in report.warnings:
-            self.get_logger().warning(warning)
+        for warning in report.warnings:  # the diagnostics carry them every period
+            self._log_throttled(logging.WARNING, re.sub(r"[0-9.]+", "#", warning), warning)
         pub = self._pubs.get("diagnostics")
         if pub is not None:
             extra = {
@@ -595,9 +606,16 @@ class AmodalNode(LifecycleNode):
             self.destroy_timer(self._timer)
             self._timer = None
         if self.worker is not None:
-            if self.worker.busy and self.context.ok():  # after Ctrl-C rosout is gone
-                self.get_logger().info("waiting for the running window to finish")
-            self.worker.stop(timeout=None)
+            if not self.context.ok():  # shutting down: nothing can publish the running
+                self.worker.stop(timeout=SHUTDOWN_WAIT_S)  # window (a daemon thread)
+                if self.worker.busy:
+                    self.get_logger().warning(
+                        "shut down during a window: its frames get no result"
+                    )
+            else:
+                if self.worker.busy:
+                    self.get_logger().info("waiting for the running window to finish")
+                self.worker.stop(timeout=None)
             self.worker = None
         shown, self._markers_shown = self._markers_shown, None
         if shown is not None and "markers" in self._pubs and self.context.ok():

@@ -7,6 +7,8 @@ from dataclasses import MISSING, fields
 
 from amodal_ros.core.config import NODE_CONFIGS, accepts_bool
 
+READ_AT_START = frozenset({"autostart"})  # read once, when the node starts: set only then
+
 
 def parameter_specs() -> list[tuple[str, object, dict]]:
     """(name, default, metadata) of every node parameter, in declaration order."""
@@ -36,7 +38,9 @@ def declare_all(node) -> None:
             description += f" (one of: {', '.join(meta['choices'])})"
         # a parameter file's unquoted on/off arrives as a bool (checked in node_configs)
         descriptor = ParameterDescriptor(
-            description=description, dynamic_typing=accepts_bool(meta)
+            description=description,
+            dynamic_typing=accepts_bool(meta),
+            read_only=name in READ_AT_START,
         )
         low, high = meta.get("range", (None, None))
         if isinstance(default, bool) or (low is None and high is None):

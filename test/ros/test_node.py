@@ -301,6 +301,8 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         # invalid values are rejected at set time, naming the parameter
         bad = node.set_parameters([Parameter("publish_frames", value="sometimes")])[0]
         assert not bad.successful and "publish_frames" in bad.reason
+        # autostart is read when the node starts: setting it later would do nothing
+        assert not node.set_parameters([Parameter("autostart", value=True)])[0].successful
         bad = node.set_parameters([Parameter("stride", value=0)])[0]
         assert not bad.successful
         ok = node.set_parameters([Parameter("stride", value=3)])[0]
@@ -732,6 +734,30 @@ def test_default_auto_qos_receives_reliable_and_best_effort_publishers(base_para
     err = capfd.readouterr().err
     assert err.count("offers only best-effort QoS; subscribed best-effort") == 2, err[-2000:]
     assert "/masks: the publisher" in err and "/camera_info: the publisher" in err
+
+
+def test_without_a_clock_under_sim_time_the_node_still_reports_and_adapts(base_params, capfd):
+    """The diagnostics timer, which also resubscribes a best-effort-only topic, runs on wall
+    time: a paused or absent /clock (use_sim_time) must not stop either. A silent camera is
+    in every report but logged once per 5 s, not once per period."""
+    params = {k: v for k, v in base_params.items() if k != "input_reliability"}
+    h = NodeHarness(
+        {**params, "use_sim_time": True},
+        input_qos=("reliable", "best_effort", "reliable"),
+        subscribe=False,
+    )
+    try:
+        h.listen("/diagnostics")
+        best_effort = ReliabilityPolicy.BEST_EFFORT
+        assert h.wait(lambda: _reliability(h.node, MASKS) == best_effort, 20)
+        assert h.wait(lambda: len(h.messages("/diagnostics")) >= 10, 10)  # 2 s at 0.2 s
+        # named by the node's full name: two cameras' nodes in two namespaces stay apart
+        status = h.messages("/diagnostics")[-1].status[0]
+        assert status.name == "/amodal_node: amodal pipeline"
+        assert status.level == b"\x01"  # WARN: the camera is silent
+    finally:
+        h.close()
+    assert capfd.readouterr().err.count("no RGB message in the last") == 1
 
 
 def _reliability(node, name):
