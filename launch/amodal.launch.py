@@ -8,7 +8,8 @@ The params file must set `checkpoint` (see config/amodal_node.yaml for every par
 The node is a lifecycle node (launch_ros LifecycleNode: launch sees its transitions). With
 `autostart:=true` (default) it configures and activates itself; with `autostart:=false` it
 waits in `unconfigured` for a lifecycle manager or `ros2 lifecycle set`. The `autostart` and
-`use_sim_time` arguments override the params file's (set them here, not there). Declarative only: no Python expressions, no shell.
+`use_sim_time` arguments override the params file's (set them here, not there). Declarative
+only: no Python expressions, no shell.
 """
 
 from launch import LaunchDescription
