@@ -83,12 +83,17 @@ def conditioning_dropout(
 
 
 def set_trainable(unet, everything: bool = False) -> list[torch.nn.Parameter]:
-    """Freeze all but the temporal blocks, the input convolution (the reference trains only
-    those; `everything` for a UNet trained from scratch) and a space-time attention (new
-    weights, which mix frames too); returns the trainable ones."""
+    """Freeze all but the temporal transformer blocks, the input convolution (the reference
+    trains only those, not the temporal resnets; `everything` for a UNet trained from scratch)
+    and a space-time attention (new weights, which mix frames too); returns the trainable
+    ones."""
     params = []
     for name, p in unet.named_parameters():
-        train = everything or "temporal" in name or name.startswith(("conv_in.", "space_time."))
+        train = (
+            everything
+            or "temporal_transformer_block" in name
+            or name.startswith(("conv_in.", "space_time."))
+        )
         p.requires_grad_(train)
         if train:
             params.append(p)

@@ -17,7 +17,7 @@ small models built here, the autoencoder they work in.
 The same loop runs on a CPU here and under `accelerate launch` on GPUs: batches are built on
 the fly from seeded synthetic clips (amodal_ros.data.scenes, train split), encoded with the
 frozen VAE and CLIP of the starting checkpoint, and the reference's EDM objective trains the
-temporal blocks and the input convolution (`trainable: all` for a UNet trained from scratch).
+temporal transformer blocks and the input convolution (`trainable: all` for a UNet trained from scratch).
 Checkpoints are saved in the folder layout the loader reads; a rerun resumes from the last
 saved training state, with the same settings (it refuses others but the step counts and logging).
 A save is written beside the last one and swapped in when complete (checkpoint first, state
