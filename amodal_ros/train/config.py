@@ -130,8 +130,8 @@ class TrainConfig(Config):
     )
     trainable: str = param(
         "temporal",
-        "'temporal' (the reference: temporal transformer blocks + input conv) or 'all' (from scratch); "
-        "stage vae: 'decoder' fine-tunes init's decoder alone (its encoder, latents and "
+        "'temporal' (the reference: temporal transformer blocks + input conv) or 'all' (from "
+        "scratch); stage vae: 'decoder' fine-tunes init's decoder alone (its encoder, latents and "
         "scaling factor kept, so every model trained in them stays valid), else the whole VAE",
         None,
         None,

@@ -17,7 +17,8 @@ small models built here, the autoencoder they work in.
 The same loop runs on a CPU here and under `accelerate launch` on GPUs: batches are built on
 the fly from seeded synthetic clips (amodal_ros.data.scenes, train split), encoded with the
 frozen VAE and CLIP of the starting checkpoint, and the reference's EDM objective trains the
-temporal transformer blocks and the input convolution (`trainable: all` for a UNet trained from scratch).
+temporal transformer blocks and the input convolution (`trainable: all` for a UNet trained
+from scratch).
 Checkpoints are saved in the folder layout the loader reads; a rerun resumes from the last
 saved training state, with the same settings (it refuses others but the step counts and logging).
 A save is written beside the last one and swapped in when complete (checkpoint first, state
@@ -686,6 +687,9 @@ class _Batches:
         self.clip = encoder.clip_embed
         self.decode_chunk_size = inference.decode_chunk_size
         self.mode = components.defaults.get("conditioning_mode", "consistent")
+        # the fps time id a student inherits with its teacher's conditioning (the reference
+        # trains its stages with 8 and runs them with 7)
+        self.student_fps = float(inference.replace(conditioning_mode=self.mode).fps_id)
 
     def decoder(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents [B, T, 4, h, w] -> frames as the pipeline decodes them, with gradients."""
@@ -733,6 +737,7 @@ class _Batches:
         for slot in slots:
             rng, generator = item_random(self.config.seed, step, slot)
             target, cond, clip, ids, hidden = self._pooled(step, slot, rng, generator)
+            ids = [self.student_fps, *ids[1:]]  # what it will run with
             latents = (len(cond), self.c.vae.config.latent_channels, *cond.shape[2:])
             noise = torch.randn(latents, generator=generator)  # drawn either way: same data
             if self.config.initial_noise == "zeros":

@@ -259,6 +259,33 @@ def test_a_student_of_either_stage_learns_the_ground_truth_without_the_teacher(t
     assert done.rgb.shape == (FRAMES, 32, 64, 3) and pipelines.completer.config.num_steps == 1
 
 
+@pytest.mark.parametrize("teacher, fps_id", [("tiny", 8.0), ("published", 7.0)])
+def test_a_ground_truth_student_learns_with_the_fps_id_it_will_run_with(
+    published_folder, tmp_path, teacher, fps_id
+):
+    """A student inherits its teacher's conditioning: a published (reference-mode) teacher's
+    students run with fps id 7 (the reference passes fps - 1), so they learn with it."""
+    from amodal_ros.models.layout import load_components
+    from amodal_ros.train.loop import _Batches, _data_config, _starting_components
+
+    init = "tiny"
+    if teacher == "published":  # conditioned as the published weights are
+        init = tmp_path / "reference"
+        shutil.copytree(published_folder, init)
+        index = json.loads((init / "model_index.json").read_text())
+        index["amodal_ros"]["defaults"]["conditioning_mode"] = "reference"
+        (init / "model_index.json").write_text(json.dumps(index))
+    config = _config(tmp_path / "student", distill_target="truth", init=str(init))
+    components = _starting_components(config)
+    batches = _Batches(components, _data_config(config, components), "cpu")
+    assert batches.truth(0, range(2))[3][:, 0].tolist() == [fps_id, fps_id]
+    batches.close()
+    if teacher == "published":
+        train(config.replace(steps=1))
+        student = load_components(tmp_path / "student" / "final")
+        assert InferenceConfig(**student.defaults).fps_id == fps_id
+
+
 def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(tmp_path):
     """distill_space pixels: a student's decoded samples meet the true frames, and the decoder
     learns with it; a run resumes with the decoder's state; the result runs under realtime."""
