@@ -57,8 +57,10 @@ class TeacherRecorder(AmodalSegmenter):
 
     def __init__(self, components, config):
         super().__init__(components, config)
-        if self.config.num_samples != 1:
-            raise ValueError("the teacher records one sample per object (num_samples 1)")
+        if self.config.num_samples != 1 or self.config.ensembles:
+            raise ValueError(
+                "the teacher records one pass per object (num_samples 1, ensembles off)"
+            )
         self.items: list[dict[str, torch.Tensor]] = []
 
     def __call__(self, tracks, inverse_depth=None, **kwargs):
@@ -328,7 +330,13 @@ def collect(components, config, device, store: TargetStore) -> None:
     windows (synthetic) or every recording is done."""
     from amodal_ros.core.config import InferenceConfig
 
-    sampling = InferenceConfig(preset="quality", device=str(device), num_frames=config.num_frames)
+    sampling = InferenceConfig(
+        preset="quality",
+        device=str(device),
+        num_frames=config.num_frames,
+        mirror_ensemble="off",  # one pass per window: the items pair with their truths
+        reverse_ensemble="off",
+    )
     teacher = TeacherRecorder(components, sampling)
     cfg = teacher.config
     store.start(config.init, cfg.conditioning_mode, teacher.sampler.time_ids().tolist())

@@ -62,6 +62,7 @@ FOREGROUND_SPREAD = 5
 # writes, so they dominate; stage 2's own (`appearance`) learns objects' RGB only.
 FRAME_KINDS = {"all": (0.3, 0.3, 0.15, 0.125, 0.125), "appearance": (0.0, 0.0, 0.0, 0.5, 0.5)}
 POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
+NOISY_TARGETS = 0.1  # posterior spread / latent spread above which sampled targets are noise
 # a pixel-space student's VAE decoder in the run's state, beside accelerate's files: as
 # safetensors, since accelerate would pickle an unprepared module (and unpickle it on resume)
 DECODER_STATE = "decoder.safetensors"
@@ -687,6 +688,7 @@ class _Batches:
         self.clip = encoder.clip_embed
         self.decode_chunk_size = inference.decode_chunk_size
         self.mode = components.defaults.get("conditioning_mode", "consistent")
+        self._spread_checked = False
         # the fps time id a student inherits with its teacher's conditioning (the reference
         # trains its stages with 8 and runs them with 7)
         self.student_fps = float(inference.replace(conditioning_mode=self.mode).fps_id)
@@ -824,10 +826,12 @@ class _Batches:
     def _encode(self, windows: list[np.ndarray]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The VAE posterior (mean, std) of each window's frames [F, 3, h, w], all in one pass
         (on a GPU a step is mostly small calls). The mean is what conditions are (the raw
-        posterior mode, as the reference)."""
+        posterior mode, as the reference), in the VAE's own precision as the pipeline encodes,
+        not the training step's autocast."""
         vae = self.c.vae
         x = torch.from_numpy(np.concatenate(windows)).to(self.device, vae.dtype)
-        dist = vae.encode(x).latent_dist  # [F, 3, h, w] -> [F, 4, h/s, w/s]
+        with torch.autocast(torch.device(self.device).type, enabled=False):
+            dist = vae.encode(x).latent_dist  # [F, 3, h, w] -> [F, 4, h/s, w/s]
         sizes = [len(w) for w in windows]
         return list(zip(dist.mean.float().split(sizes), dist.std.float().split(sizes)))
 
@@ -835,8 +839,24 @@ class _Batches:
         """A diffusion target: a posterior sample (or the mean, `sample_targets: false`) x
         the VAE's scaling factor."""
         if self.config.sample_targets:
+            self._check_spread(mean, std)
             mean = mean + std * torch.randn(mean.shape, generator=generator).to(mean)
         return mean * self.c.vae.config.scaling_factor
+
+    def _check_spread(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Warn once when posterior samples would be mostly noise: the published VAE's spread
+        is tiny, an autoencoder trained here (stage vae) keeps about a unit one."""
+        if self._spread_checked:
+            return
+        self._spread_checked = True
+        share = float(std.mean() / mean.std().clamp_min(1e-8))
+        if share > NOISY_TARGETS:
+            log.warning(
+                "sample_targets: the VAE's posterior spread is %.0f %% of its latents' own, so "
+                "the diffusion targets would be largely noise; set sample_targets: false for "
+                "this VAE (as config/train_*.yaml do)",
+                100 * share,
+            )
 
 
 def _data_config(config: TrainConfig, components) -> TrainConfig:

@@ -259,6 +259,18 @@ def test_a_student_of_either_stage_learns_the_ground_truth_without_the_teacher(t
     assert done.rgb.shape == (FRAMES, 32, 64, 3) and pipelines.completer.config.num_steps == 1
 
 
+def test_the_teacher_records_one_pass_per_window(components12):
+    """Its recorded samples pair with the windows' truths one to one: a mirrored or reversed
+    pass of an ensemble would pair a window's truth with another view's sample."""
+    from amodal_ros.train.distill import TeacherRecorder
+
+    for ensemble in ("mirror_ensemble", "reverse_ensemble"):
+        config = InferenceConfig(num_frames=FRAMES, height=32, width=64, **{ensemble: "on"})
+        with pytest.raises(ValueError, match="ensembles off"):
+            TeacherRecorder(components12, config)
+    TeacherRecorder(components12, InferenceConfig(num_frames=FRAMES, height=32, width=64))
+
+
 @pytest.mark.parametrize("teacher, fps_id", [("tiny", 8.0), ("published", 7.0)])
 def test_a_ground_truth_student_learns_with_the_fps_id_it_will_run_with(
     published_folder, tmp_path, teacher, fps_id

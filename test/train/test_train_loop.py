@@ -334,3 +334,47 @@ def test_numbers_yaml_reads_as_text_are_numbers():
     assert TrainConfig(lr="1e-4", kl_weight="0").lr == 1e-4
     with pytest.raises(ValueError, match="lr must be float, got 'fast'"):
         TrainConfig(lr="fast")
+
+
+def test_the_frozen_vae_encodes_in_its_own_precision_under_a_mixed_precision_step():
+    """The training step runs under autocast (bf16 here); the frozen VAE's targets and
+    conditions are encoded as the pipeline encodes them, in float32, not in bf16."""
+    import torch
+
+    from amodal_ros.train.config import TrainConfig
+    from amodal_ros.train.loop import _Batches, _data_config, _starting_components
+
+    config = TrainConfig(num_frames=4, height=32, width=64, render_scale=2, sample_reuse=1)
+    components = _starting_components(config)
+
+    def sample(autocast: bool):
+        batches = _Batches(components, _data_config(config, components), "cpu")
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            target, cond, *_ = batches.sample(0, range(1))
+        batches.close()
+        return target, cond
+
+    plain, mixed = sample(False), sample(True)
+    assert mixed[0].dtype == torch.float32
+    assert torch.equal(plain[0], mixed[0]) and torch.equal(plain[1], mixed[1])
+
+
+def test_sampled_targets_from_a_wide_posterior_are_warned_about(caplog):
+    """An autoencoder trained here keeps a posterior spread near its latents' own: sampling
+    the targets from it (the reference's default) would train on noise, so it is said."""
+    import logging
+
+    from amodal_ros.train.config import TrainConfig
+    from amodal_ros.train.loop import _Batches, _data_config, _starting_components
+
+    said = "the diffusion targets would be largely noise"
+    for sampled in (True, False):
+        config = TrainConfig(num_frames=4, height=32, width=64, sample_targets=sampled)
+        components = _starting_components(config)
+        batches = _Batches(components, _data_config(config, components), "cpu")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="amodal_ros.train"):
+            batches.sample(0, range(2))
+        batches.close()
+        warned = sum(said in r.message for r in caplog.records)
+        assert warned == (1 if sampled else 0)  # once per run, not per item
