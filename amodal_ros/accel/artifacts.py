@@ -36,11 +36,14 @@ def cache_dir(configured: str = "") -> Path:
 
 
 def model_hash(module: torch.nn.Module) -> str:
-    """Hash of a model's config and weights (names, shapes, dtypes, values)."""
+    """Hash of a model's config and weights (names, shapes, dtypes, values). The config's
+    `_` keys are the libraries' bookkeeping, left out: diffusers' `_use_default_values` is a
+    set listed in a per-process order, which gave one model another key in every process."""
     h = hashlib.sha256()
     config = getattr(module, "config", None)
     if config is not None:  # a diffusers FrozenDict or a transformers PretrainedConfig
         plain = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+        plain = {k: v for k, v in plain.items() if not str(k).startswith("_")}
         h.update(json.dumps(_plain(plain), sort_keys=True, default=str).encode())
     for name, tensor in sorted(module.state_dict().items()):
         h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())

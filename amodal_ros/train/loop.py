@@ -378,6 +378,14 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
         frozen["vae"] = components.vae
     now = {name: model_hash(module) for name, module in frozen.items()}
     path = out / INIT_FINGERPRINT
+    if resuming and path.is_file() and "fingerprint" not in _read_json(path):
+        log.warning(
+            "%s was recorded by an older amodal_ros, whose hashes differed from process to "
+            "process: init %r is not checked against it this time (recorded anew)",
+            path,
+            config.init,
+        )
+        resuming = False
     if resuming and not path.is_file():
         log.warning(
             "resuming %s without a record of the init it started from (%s): it cannot be "
@@ -395,7 +403,7 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
                 f"{out} started from it (trained further?): resuming would continue it in "
                 "another latent space; start a new --out, or restore the init it started from"
             )
-    _write_whole(path, json.dumps(now, indent=2))
+    _write_whole(path, json.dumps({"fingerprint": 2, **now}, indent=2))
 
 
 def _process_slots(config: TrainConfig, processes: int, index: int) -> range:

@@ -299,6 +299,21 @@ def test_model_hash_follows_the_weights():
     assert model_hash(unet) != before
 
 
+def test_model_hash_is_the_same_in_every_process():
+    """diffusers lists `_use_default_values` from a set, in an order that differs between
+    processes (PYTHONHASHSEED): a prebuilt engine was missed and a run's init refused."""
+    from diffusers.configuration_utils import FrozenDict
+
+    unet = build_components("tiny", seed=0, in_channels=8).unet
+    before = model_hash(unet)
+    listed = list(unet.config["_use_default_values"])
+    assert len(listed) > 1
+    unet._internal_dict = FrozenDict({**unet.config, "_use_default_values": listed[::-1]})
+    assert model_hash(unet) == before
+    unet._internal_dict = FrozenDict({**unet.config, "num_attention_heads": 3})
+    assert model_hash(unet) != before  # a setting is still the model's
+
+
 @needs_trt[0]
 @needs_trt[1]
 def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path):

@@ -118,7 +118,7 @@ def test_a_run_killed_while_saving_resumes_from_its_last_complete_state(tmp_path
     assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3"]
 
 
-def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, capsys):
+def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, capsys, caplog):
     # stage 1 starts from an autoencoder run's final; that run is continued (its final
     # changes under the same path); resuming stage 1 would move it to another latent space
     assert main(["train", _config(tmp_path, 2, name="vae_run", stage="vae")]) == 0
@@ -129,6 +129,12 @@ def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, caps
     assert main(["train", _config(tmp_path, 4, init=init)]) == 2
     err = capsys.readouterr().err
     assert "the vae of init" in err and "changed since the run" in err
+    # an older version's record (its hashes varied per process) is recorded anew, not refused
+    record = tmp_path / "run" / "init_fingerprint.json"
+    record.write_text(json.dumps({"vae": "0" * 64, "image_encoder": "0" * 64}))
+    assert main(["train", _config(tmp_path, 5, init=init)]) == 0
+    assert "recorded by an older amodal_ros" in caplog.text
+    assert json.loads(record.read_text())["fingerprint"] == 2
 
 
 def test_a_stop_mid_save_or_a_damaged_run_file_does_not_block_the_run(tmp_path, capsys):
