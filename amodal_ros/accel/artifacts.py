@@ -5,7 +5,8 @@ traces the model, input shapes, precision, TensorRT version, GPU), and never whe
 the key is a hash of all of them, and the file is written atomically, so a build killed halfway
 leaves no half file, and processes that build the same artifact at once all end with it. What a
 build killed outright (SIGKILL, out of memory) left in its staging name is removed by the next
-build on that machine.
+build on that machine; a cached file damaged later (a disk error) is built again when it does
+not load.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.staging import remove_dead_partials, stage_name
 
 log = logging.getLogger("amodal_ros.accel")
@@ -72,6 +74,10 @@ def artifact_key(**parts) -> str:
     return hashlib.sha256(data).hexdigest()[:20]
 
 
+class DamagedArtifactError(BackendUnavailableError):
+    """A cached artifact that its runtime cannot load: a write cut short, a disk error."""
+
+
 class ArtifactCache:
     """Files named by key under one folder, built on a miss by a caller-given function."""
 
@@ -114,6 +120,24 @@ class ArtifactCache:
         self.built += 1
         log.info("built %s", target)
         return target
+
+    def load(self, name: str, key: str, suffix: str, build, meta: dict, load: Callable):
+        """`load(path)` of the artifact, built on a miss (`get_or_build`). A cached one that
+        `load` finds damaged (DamagedArtifactError) is removed and built again, once."""
+        built = self.built
+        target = self.get_or_build(name, key, suffix, build, meta)
+        try:
+            return load(target)
+        except DamagedArtifactError as err:
+            if self.built != built:  # just built: a rebuild would not help
+                raise
+            log.warning("%s: removed from the cache, building it again", err)
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+            self.get_or_build(name, key, suffix, build, meta)
+            return load(target)
 
     def _remove_dead_builds(self) -> None:
         """Remove the staging files of builds on this machine whose process is gone: a killed

@@ -230,15 +230,16 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
         torch=torch.__version__,
         dtype=dtype,
     )
-    onnx_dir = cache.get_or_build(
-        f"{kind}-onnx", onnx_key, "", export, {"spec": spec.describe(), "dtype": dtype}
-    )
-    onnx_path = onnx_dir / ONNX_FILE
+    onnx = (f"{kind}-onnx", onnx_key, "", export, {"spec": spec.describe(), "dtype": dtype})
+    onnx_path = cache.path(*onnx[:3]) / ONNX_FILE
     if backend == "onnxruntime":
         from amodal_ros.accel.ort_backend import OrtSession
 
-        return ExportedModel(OrtSession(onnx_path, device), backend, onnx_path)
+        session = cache.load(*onnx, load=lambda folder: OrtSession(folder / ONNX_FILE, device))
+        return ExportedModel(session, backend, onnx_path)
     from amodal_ros.accel import trt_backend
+
+    cache.get_or_build(*onnx)
 
     # one optimisation profile: batch 1 .. max_batch (optimised for the largest)
     low, high = spec.shapes(1), spec.shapes(spec.max_batch)
@@ -247,11 +248,12 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
     }
     env = trt_backend.environment(device)
     key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, **env)
-    engine = cache.get_or_build(
+    runner = cache.load(
         f"{kind}-trt",
         key,
         ".engine",
         lambda path: trt_backend.build_engine(onnx_path, path, profile),
         {"onnx": str(onnx_path), "profile": profile, "precision": "fp16", **env},
+        load=lambda path: trt_backend.TrtEngine(path, device),
     )
-    return ExportedModel(trt_backend.TrtEngine(engine, device), backend, engine)
+    return ExportedModel(runner, backend, cache.path(f"{kind}-trt", key, ".engine"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from amodal_ros.accel.artifacts import DamagedArtifactError
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import require
 
@@ -43,7 +44,10 @@ class OrtSession:
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3  # errors only
         wanted = providers_for(device)
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted)
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted)
+        except Exception as err:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
+            raise DamagedArtifactError(f"onnxruntime cannot load {onnx_path} ({err})") from err
         if self.session.get_providers()[0] != wanted[0]:  # e.g. CUDA libraries that failed to
             # load: onnxruntime falls back to the CPU, and says so only at a hidden log level
             raise BackendUnavailableError(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from amodal_ros.accel.artifacts import DamagedArtifactError
+from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import require
 
 log = logging.getLogger("amodal_ros.accel")
@@ -19,7 +21,7 @@ log = logging.getLogger("amodal_ros.accel")
 WORKSPACE_BYTES = 8 << 30
 
 
-class EngineBuildError(RuntimeError):
+class EngineBuildError(BackendUnavailableError):
     """TensorRT could not parse the ONNX file or build an engine from it."""
 
 
@@ -81,9 +83,8 @@ class TrtEngine:
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
         if self.engine is None:
-            raise EngineBuildError(
-                f"{engine_path} is not a valid engine for TensorRT {trt.__version__}; delete it "
-                "to rebuild"
+            raise DamagedArtifactError(
+                f"{engine_path} is not a valid engine for TensorRT {trt.__version__}"
             )
         self.context = self.engine.create_execution_context()
         self.device = device

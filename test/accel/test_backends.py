@@ -83,6 +83,17 @@ def test_onnx_export_is_cached_by_content(components12, tiny_config, tmp_path):
 
 
 @needs_ort
+def test_a_damaged_cached_onnx_file_is_built_again(components12, tiny_config, tmp_path, caplog):
+    config = tiny_config.replace(unet_backend="onnxruntime", engine_cache=str(tmp_path))
+    first = WindowSampler(components12, config)
+    first.predict.path.write_bytes(first.predict.path.read_bytes()[:100])  # a disk error
+    again = WindowSampler(components12, config)
+    assert again.artifacts.built == 1 and "building it again" in caplog.text
+    inputs = _unet_inputs(again, 1)
+    torch.testing.assert_close(again.predict(*inputs), first.predict(*inputs))
+
+
+@needs_ort
 def test_onnxruntime_depth_matches_eager(tmp_path):
     model = build_depth_anything("tiny")
     frames = np.random.default_rng(0).integers(0, 255, (3, 30, 44, 3), dtype=np.uint8)
