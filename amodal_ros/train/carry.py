@@ -23,11 +23,13 @@ import argparse
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import torch
 
-from amodal_ros.core.staging import staged_path
+from amodal_ros.core.errors import CheckpointError, InputError
+from amodal_ros.core.staging import remove_dead_partials, stage_name, staged_path
 from amodal_ros.train.config import TrainConfig
 from amodal_ros.train.loop import INIT_FINGERPRINT
 
@@ -149,15 +151,23 @@ def write_packed(packed: Path, record: dict, tensors: dict, shard_mib: float) ->
     from safetensors.torch import save_file
 
     packed.mkdir(parents=True, exist_ok=True)
-    for old in [packed / "run.json", *packed.glob("weights-*.safetensors")]:
-        old.unlink(missing_ok=True)  # an earlier pack's would travel too
-    written = []
-    for i, shard in enumerate(_shards(tensors, int(shard_mib * 2**20))):
-        written.append(packed / f"weights-{i:02d}.safetensors")
-        save_file(shard, str(written[-1]))
-    record["shards"] = [p.name for p in written]
-    (packed / "run.json").write_text(json.dumps(record, indent=1))
-    return [packed / "run.json", *written]
+    remove_dead_partials(packed, "pack")
+    stage = packed / stage_name(packed / "pack")  # the new pack, whole before it moves in
+    try:
+        stage.mkdir()
+        names = []
+        for i, shard in enumerate(_shards(tensors, int(shard_mib * 2**20))):
+            names.append(f"weights-{i:02d}.safetensors")
+            save_file(shard, str(stage / names[-1]))
+        record["shards"] = names
+        (stage / "run.json").write_text(json.dumps(record, indent=1))
+        for old in [packed / "run.json", *packed.glob("weights-*.safetensors")]:
+            old.unlink(missing_ok=True)  # an earlier pack's would travel too
+        for name in [*names, "run.json"]:  # run.json last: it names shards already there
+            (stage / name).rename(packed / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [packed / "run.json", *(packed / name for name in names)]
 
 
 def read_shards(packed: Path, record: dict) -> dict[str, dict[str, torch.Tensor]]:
@@ -329,6 +339,16 @@ def main(argv: list[str] | None = None) -> int:
     unpacking.add_argument("run", type=Path)
     unpacking.add_argument("--start", type=Path, help="the run's starting checkpoint folder")
     ns = parser.parse_args(argv)
+    try:
+        _run(parser, ns)
+    except (InputError, CheckpointError, ValueError, OSError, KeyError) as err:
+        what = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+        print(f"carry {ns.verb}: error: {what}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _run(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
     if ns.verb == "pack":
         within = ns.within is not None
         if (ns.state or within) and ns.checkpoint != "final":
@@ -353,7 +373,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}  {path.stat().st_size / 2**20:.1f} MiB")
     else:
         print(unpack(ns.packed, ns.run, ns.start))
-    return 0
 
 
 if __name__ == "__main__":

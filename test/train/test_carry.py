@@ -199,6 +199,29 @@ def test_a_state_is_carried_whole_or_not_at_all(tmp_path):
     assert [p.name for p in (tmp_path / "busy").iterdir()] == ["loss.csv"]
 
 
+def test_a_pack_that_fails_midway_keeps_the_earlier_pack(runs, monkeypatch, capsys):
+    """A new pack is written whole beside the old one before it replaces it: a full disk on
+    a shard left neither (the old one's files were deleted first). The command says so in
+    one line."""
+    import safetensors.torch
+
+    from amodal_ros.train.carry import main as carry
+    from amodal_ros.train.carry import pack
+
+    root, first, _ = runs
+    packed = root / "packed_twice"
+    pack(first, packed, shard_mib=0.5)
+    before = {p.name: p.read_bytes() for p in packed.iterdir()}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full_disk)
+    assert carry(["pack", str(first), str(packed)]) == 2
+    assert capsys.readouterr().err.startswith("carry pack: error: [Errno 28] No space left")
+    assert {p.name: p.read_bytes() for p in packed.iterdir()} == before
+
+
 def _same(mine, theirs) -> bool:
     """Equal values of equal types all the way down, tensors by dtype and value."""
     if type(mine) is not type(theirs):
