@@ -14,6 +14,7 @@ GPU, so the node finds them.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import MISSING, dataclass
 from pathlib import Path
@@ -35,12 +36,18 @@ class Args:
 
 def run(args: Args) -> list[str]:
     """Build (or find) every artifact; prints each path and returns them."""
-    from amodal_ros.core.config import node_configs
+    from amodal_ros.core.config import node_configs, unknown_parameters
     from amodal_ros.pipeline.processor import WindowProcessor
 
     # before any model loads; the file's camera_size is checked by node_configs
     camera = image_size(args.camera_size, "--camera-size") if args.camera_size else None
     values = read_parameter_file(args.params)
+    unknown = unknown_parameters(values)
+    if unknown:  # the node ignores them too (and says so)
+        print(
+            f"warning: {args.params}: unknown parameters, ignored: {', '.join(unknown)}",
+            file=sys.stderr,
+        )
     values.update({**args.inference, **args.stream})
     inference, stream, _, node = node_configs(values)
     if camera is None and node.camera_size:

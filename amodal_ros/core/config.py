@@ -715,6 +715,25 @@ def node_configs(values: dict[str, Any]) -> tuple:
     return tuple(configs)
 
 
+# every rclpy node's own parameters, which a node's parameter file may set too
+ROS_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
+
+
+def unknown_parameters(names) -> list[str]:
+    """The `names` that are no node parameter, each with the parameter it is closest to: ROS
+    ignores a parameter file's undeclared key, so a typo'd one would silently not apply."""
+    import difflib
+
+    known = {f.name for cls in NODE_CONFIGS for f in fields(cls)}
+    unknown = []
+    for name in sorted(set(names) - known - ROS_PARAMETERS):
+        if name.startswith("qos_overrides."):  # rclpy's QoS overrides
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        unknown.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return unknown
+
+
 def image_size(text: str, name: str) -> tuple[int, int]:
     """(height, width) of an 'HxW' text such as 480x640; raises ValueError naming `name`."""
     parts = text.lower().split("x")

@@ -38,7 +38,7 @@ try:
 except ImportError:  # Humble's rclpy (3.3) names the module qos_event; Iron renamed it
     from rclpy.qos_event import SubscriptionEventCallbacks
 
-from amodal_ros.core.config import image_size, node_configs
+from amodal_ros.core.config import image_size, node_configs, unknown_parameters
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.core.frames import (
     MODEL_PERIOD_NS,
@@ -161,6 +161,9 @@ class AmodalNode(LifecycleNode):
         self._reset_counters()
         self.health: StreamHealth | None = None
         self.pace = "not measured (warmup off)"  # does a window keep up with the stride?
+        unknown = unknown_parameters(getattr(self, "_parameter_overrides", {}))
+        if unknown:  # ROS ignores them: a typo'd key would silently not apply
+            self.get_logger().warning(f"unknown parameters, ignored: {', '.join(unknown)}")
         if (
             self.get_parameter("autostart").value
             and self.trigger_configure() == TransitionCallbackReturn.SUCCESS

@@ -56,10 +56,16 @@ def test_the_camera_size_defaults_to_the_files_and_the_flag_wins(params_file, ca
     """The node's camera_size (its warm-up size) is the size build-engines builds for."""
     data = yaml.safe_load(params_file.read_text())
     data["/**/amodal_node"]["ros__parameters"]["camera_size"] = "40x72"
+    data["/**/amodal_node"]["ros__parameters"]["unet_backnd"] = "onnxruntime"  # a typo
+    data["/**/amodal_node"]["ros__parameters"]["use_sim_time"] = True  # rclpy's own
     params_file.write_text(yaml.safe_dump(data))
     argv = ["build-engines", "--params", str(params_file), "--depth-backend", "eager"]
     assert main(argv) == 0
-    assert "depth model at 518x938 (HxW): eager" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "depth model at 518x938 (HxW): eager" in captured.out
+    assert "unknown parameters, ignored: unet_backnd (did you mean unet_backend?)\n" in (
+        captured.err
+    )
     assert main(argv + ["--camera-size", "72x40"]) == 0
     assert "depth model at 938x518 (HxW): eager" in capsys.readouterr().out
 

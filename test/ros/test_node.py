@@ -274,12 +274,16 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
     from rclpy.parameter import Parameter
 
     # a parameter file's unquoted `mirror_ensemble: off` arrives as a bool (rclpy refused it)
-    params = {**base_params, "autostart": False, "mirror_ensemble": False}
+    params = {**base_params, "autostart": False, "mirror_ensemble": False, "strides": 3}
     h = NodeHarness(params, subscribe=False)
     node = h.node
     try:
         state = lambda: node._state_machine.current_state[1]  # noqa: E731
         assert state() == "unconfigured" and node.processor is None
+        # ROS ignores an undeclared key: a typo is named, with what it was probably meant as
+        assert "unknown parameters, ignored: strides (did you mean stride?)" in (
+            capfd.readouterr().err
+        )
         node.trigger_configure()
         assert state() == "inactive" and node.processor is not None and not node._subs
         assert node.inference.mirror_ensemble == "off"
