@@ -88,12 +88,9 @@ def run(args: Args) -> list[str]:
 
 def read_parameter_file(path: Path) -> dict:
     """{parameter: value} of the first node's ros__parameters in a ROS 2 YAML file."""
-    import yaml
+    from amodal_ros.cli.io import read_yaml_mapping
 
-    if not path.is_file():
-        raise FileNotFoundError(f"parameter file {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
-    for section in data.values():
-        if isinstance(section, dict) and "ros__parameters" in section:
+    for section in read_yaml_mapping(path, "parameter file").values():
+        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
             return dict(section["ros__parameters"])
-    raise ValueError(f"{path} has no '<node>: ros__parameters:' section")
+    raise ValueError(f"{path} has no '<node>: ros__parameters:' section of parameters")

@@ -126,6 +126,27 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
     )
 
 
+def read_yaml_mapping(path: Path, what: str) -> dict:
+    """The mapping a YAML file of settings holds ({} for an empty file); raises InputError
+    naming the file for a missing, unreadable or unparsable one, or one that is no mapping."""
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"{what} {path} is not readable YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{what} {path} is a YAML {type(data).__name__}, not a mapping of settings "
+            "(`name: value` lines)"
+        )
+    return data
+
+
 def check_output(out: Path, overwrite: bool) -> None:
     """Refuse to replace a non-empty folder, and with `overwrite` one that is not an earlier
     output (checked before any work, and again at the end)."""

@@ -35,11 +35,10 @@ def run(args: Args) -> dict:
     """Train (or resume); returns {"steps", "final", "losses"}."""
     import yaml
 
+    from amodal_ros.cli.io import read_yaml_mapping
     from amodal_ros.train.loop import TrainConfig, train
 
-    if not args.config.is_file():
-        raise FileNotFoundError(f"training config {args.config} does not exist")
-    values = yaml.safe_load(args.config.read_text()) or {}
+    values = read_yaml_mapping(args.config, "training config")
     known = set(TrainConfig.__dataclass_fields__)
     unknown = set(values) - known
     if unknown:

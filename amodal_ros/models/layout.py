@@ -217,7 +217,7 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
     for name in UNET_INDEXES:
         index = unet_dir / name
         if index.is_file():
-            shards = sorted(set(_read_json(index)["weight_map"].values()))
+            shards = sorted(set(_read_json(index, "weight_map")["weight_map"].values()))
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
                 state.update(read_state(unet_dir / shard))
@@ -237,8 +237,15 @@ def _clip_normalisation(path: Path) -> tuple[tuple, tuple]:
     return tuple(config.get("image_mean", CLIP_MEAN)), tuple(config.get("image_std", CLIP_STD))
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, *required: str) -> dict:
+    """The JSON object in `path`, holding the `required` keys."""
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path}: unreadable JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: a JSON {type(data).__name__}, not an object")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise CheckpointError(f"{path}: no {', '.join(missing)}; the folder is damaged")
+    return data

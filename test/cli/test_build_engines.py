@@ -86,3 +86,26 @@ def test_unavailable_backend_exits_with_the_reason(params_file, capsys):
     assert main(argv + ["--camera-size", "40x72"]) == 2
     err = capsys.readouterr().err
     assert "UNet backend 'tensorrt' is unavailable" in err and "CUDA device" in err
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        (b"42\n", "is a YAML int, not a mapping of settings"),
+        (b"hello\n", "is a YAML str, not a mapping of settings"),
+        (b"- checkpoint\n", "is a YAML list, not a mapping of settings"),
+        (b"a: [1,\n", "is not readable YAML"),
+        (b"\xff\xfe\x00", "is not readable YAML"),
+    ],
+)
+def test_a_settings_file_that_is_no_mapping_is_one_line_naming_it(tmp_path, capsys, text, said):
+    """A parameter file or training config that parses to no mapping (or does not parse)."""
+    path = tmp_path / "settings.yaml"
+    path.write_bytes(text)
+    for argv in (["build-engines", "--params", str(path)], ["train", str(path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and said in err and "Traceback" not in err
+    path.write_text("amodal_node:\n  ros__parameters: 5\n")
+    assert main(["build-engines", "--params", str(path)]) == 2
+    assert "no '<node>: ros__parameters:' section" in capsys.readouterr().err

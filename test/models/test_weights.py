@@ -72,3 +72,23 @@ def test_a_complete_file_passes_and_trailing_bytes_do_not_fool_the_size_check(
     odd.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
     with pytest.raises(CheckpointError, match="without two data offsets"):
         check_safetensors(odd)
+
+
+@pytest.mark.parametrize(
+    "file, text, said",
+    [
+        ("model_index.json", "[1, 2]", "a JSON list, not an object"),
+        ("scheduler/scheduler_config.json", '"euler"', "a JSON str, not an object"),
+        ("unet/diffusion_pytorch_model.safetensors.index.json", "{}", "no weight_map"),
+    ],
+)
+def test_a_damaged_json_file_is_a_checkpoint_error_naming_it(
+    published_folder, tmp_path, file, text, said
+):
+    from amodal_ros.models.layout import load_components
+
+    ckpt = shutil.copytree(published_folder, tmp_path / "ckpt")
+    (ckpt / file).write_text(text)
+    with pytest.raises(CheckpointError, match=said) as error:
+        load_components(ckpt)
+    assert str(ckpt / file) in str(error.value)
