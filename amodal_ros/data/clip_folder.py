@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from amodal_ros.core.errors import InputError
 from amodal_ros.data.clip import AmodalClip
 
 
@@ -65,7 +66,7 @@ def read_clip_folder(folder: Path) -> AmodalClip:
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{folder} is not a synthetic clip folder (no meta.json)")
-    meta = json.loads(meta_path.read_text())
+    meta = _read_meta(meta_path)
     names = [f"{t:04d}.png" for t in range(meta["num_frames"])]
     rgb = np.stack([_read(folder / "rgb" / n)[..., ::-1] for n in names])
     depth = np.stack([_read(folder / "depth" / n) for n in names]).astype(np.float32) / 1000.0
@@ -94,6 +95,21 @@ def read_clip_folder(folder: Path) -> AmodalClip:
         families={int(k): v for k, v in meta.get("families", {}).items()},
         camera=None if camera is None else np.asarray(camera, np.float32).reshape(-1, 2),
     )
+
+
+META_KEYS = ("num_frames", "target_ids", "target_depth_m", "occluder_ids", "seed")
+
+
+def _read_meta(path: Path) -> dict:
+    """meta.json with the keys a clip needs; a damaged one is an InputError naming it."""
+    try:
+        meta = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path} is not readable JSON ({err}); regenerate the clip") from None
+    missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else META_KEYS
+    if missing:
+        raise InputError(f"{path} lacks {', '.join(missing)}; regenerate the clip")
+    return meta
 
 
 def _write(path: Path, image: np.ndarray) -> None:

@@ -157,7 +157,13 @@ def train(config: TrainConfig) -> dict:
     average = _weight_average(accelerator.unwrap_model(model), decoder, config.ema_decay)
 
     if state:  # resume
-        accelerator.load_state(str(state))
+        try:
+            accelerator.load_state(str(state))
+        except (RuntimeError, OSError, ValueError, EOFError) as err:  # torch's reader's
+            raise InputError(
+                f"the saved training state in {state} does not load ({err}): it is damaged; "
+                "continue from a carried state (carry unpack) or start a new --out"
+            ) from None
         _rejoin_schedule(schedule)
         if decoder is not None:  # it resumes with the run's state
             decoder.load_state_dict(load_file(state / DECODER_STATE))

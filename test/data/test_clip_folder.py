@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from amodal_ros.core.errors import InputError
 from amodal_ros.data.scenes import make_scene, read_clip_folder, write_clip_folder
 
 
@@ -30,6 +31,15 @@ def test_folder_round_trip(tmp_path, clips):
     np.testing.assert_array_equal(back.camera, clip.camera)
     with pytest.raises(FileNotFoundError, match="meta.json"):
         read_clip_folder(tmp_path)
+    meta = tmp_path / "clip" / "meta.json"  # damaged: named, not a KeyError
+    record = json.loads(meta.read_text())
+    del record["target_depth_m"]
+    meta.write_text(json.dumps(record))
+    with pytest.raises(InputError, match="meta.json lacks target_depth_m; regenerate"):
+        read_clip_folder(tmp_path / "clip")
+    meta.write_text("{'num_frames': 2}")
+    with pytest.raises(InputError, match="meta.json is not readable JSON"):
+        read_clip_folder(tmp_path / "clip")
 
 
 def test_folders_without_the_new_fields_still_read(tmp_path):

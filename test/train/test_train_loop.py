@@ -118,6 +118,16 @@ def test_a_run_killed_while_saving_resumes_from_its_last_complete_state(tmp_path
     assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3"]
 
 
+def test_a_damaged_saved_state_is_one_line_naming_it(tmp_path, capsys):
+    assert main(["train", _config(tmp_path, 2)]) == 0
+    optimizer = tmp_path / "run" / "state" / "optimizer.bin"
+    optimizer.write_bytes(optimizer.read_bytes()[:100])  # a disk error
+    assert main(["train", _config(tmp_path, 3)]) == 2
+    err = capsys.readouterr().err
+    assert "the saved training state in" in err and "does not load" in err
+    assert "Traceback" not in err
+
+
 def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, capsys, caplog):
     # stage 1 starts from an autoencoder run's final; that run is continued (its final
     # changes under the same path); resuming stage 1 would move it to another latent space
