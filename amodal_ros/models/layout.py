@@ -97,6 +97,11 @@ def check_layout(root: Path) -> None:
     """Raise CheckpointError unless `root` looks like a Diffusion-VAS diffusers folder whose
     weight files are all complete safetensors files."""
     expected = "model_index.json and subfolders " + ", ".join(f"{s}/" for s in SUBFOLDERS)
+    if root.is_file():
+        raise CheckpointError(
+            f"{root} is a file: a checkpoint is a diffusers folder ({expected}) of "
+            "safetensors weights; pass the folder"
+        )
     if not root.is_dir():
         raise CheckpointError(
             f"checkpoint folder {root} does not exist; download a Diffusion-VAS checkpoint "

@@ -159,6 +159,9 @@ def test_bad_paths_and_missing_checkpoint(tmp_path, clip_dirs, published_folder,
         tiny_args(tmp_path, clip_dirs, not_ckpt),
         "is not a Diffusion-VAS checkpoint folder",
     )
+    weights = tmp_path / "model.pt"  # a weights file for the folder: not unpickled, named
+    weights.write_bytes(b"\x80\x04pickle")
+    expect_error(capsys, tiny_args(tmp_path, clip_dirs, weights), "model.pt is a file")
     assert not (tmp_path / "out").exists()
 
 
