@@ -223,6 +223,9 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
         index = unet_dir / name
         if index.is_file():
             shards = sorted(set(_read_json(index, "weight_map")["weight_map"].values()))
+            outside = [n for n in shards if Path(n).is_absolute() or ".." in Path(n).parts]
+            if outside:  # an index names files beside it, never elsewhere
+                raise CheckpointError(f"{index}: names shards outside {unet_dir}: {outside}")
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
                 state.update(read_state(unet_dir / shard))

@@ -80,6 +80,11 @@ def test_a_complete_file_passes_and_trailing_bytes_do_not_fool_the_size_check(
         ("model_index.json", "[1, 2]", "a JSON list, not an object"),
         ("scheduler/scheduler_config.json", '"euler"', "a JSON str, not an object"),
         ("unet/diffusion_pytorch_model.safetensors.index.json", "{}", "no weight_map"),
+        (
+            "unet/diffusion_pytorch_model.safetensors.index.json",
+            '{"weight_map": {"w": "../vae/diffusion_pytorch_model.safetensors"}}',
+            "names shards outside",
+        ),
     ],
 )
 def test_a_damaged_json_file_is_a_checkpoint_error_naming_it(
