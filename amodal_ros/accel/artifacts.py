@@ -114,9 +114,10 @@ class ArtifactCache:
             if tmp.is_dir():
                 shutil.rmtree(tmp)
             tmp.unlink(missing_ok=True)
-        target.with_name(target.name + ".json").write_text(
-            json.dumps(_plain({"key": key, **meta}), indent=2, default=str)
-        )
+        sidecar = target.with_name(target.name + ".json")
+        staged = sidecar.with_name(stage_name(sidecar))
+        staged.write_text(json.dumps(_plain({"key": key, **meta}), indent=2, default=str))
+        os.replace(staged, sidecar)  # whole or not at all, as the artifact
         self.built += 1
         log.info("built %s", target)
         return target
