@@ -40,7 +40,12 @@ def run_until(cmd: list[str], stop_on: str | None, timeout: float) -> tuple[int,
     try:
         for line in proc.stdout:
             lines.append(line)
-            if (stop_on and stop_on in line) or time.monotonic() > deadline:
+            if stop_on and stop_on in line:
+                # a ROS log line is printed before it is published to /rosout: a SIGINT at
+                # once raced that publish ("Failed to publish log message to rosout")
+                time.sleep(0.5)
+                break
+            if time.monotonic() > deadline:
                 break
     finally:
         if proc.poll() is None:

@@ -82,8 +82,8 @@ NODE_NAME = "amodal_node"
 CAMERA_INFO = "camera_info"  # the input name of the CameraInfo subscription
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 MALLOC_ARENAS = 2  # measured: RSS held level under a 30 Hz camera (limit_malloc_arenas)
-# s a shutdown waits for the running window, whose results nothing can publish any more: under
-# `ros2 launch` a longer wait ends in SIGKILL (its SIGTERM comes 5 s after SIGINT)
+# s that a shutdown waits for the running window, whose results nothing can publish any more:
+# under `ros2 launch` a longer wait ends in SIGKILL (its SIGTERM comes 5 s after SIGINT)
 SHUTDOWN_WAIT_S = 2.0
 CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
 
@@ -608,10 +608,12 @@ class AmodalNode(LifecycleNode):
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
+        abandoned = False  # a window left running at shutdown still uses the models
         if self.worker is not None:
             if not self.context.ok():  # shutting down: nothing can publish the running
                 self.worker.stop(timeout=SHUTDOWN_WAIT_S)  # window (a daemon thread)
-                if self.worker.busy:
+                abandoned = self.worker.busy
+                if abandoned:
                     self.get_logger().warning(
                         "shut down during a window: its frames get no result"
                     )
@@ -632,7 +634,7 @@ class AmodalNode(LifecycleNode):
                 self._next_track_id = self.front.tracker.next_id
             self.front = None
             self._camera_infos.clear()  # the next stream may come from another camera
-            if self._forget and self.processor is not None:
+            if self._forget and self.processor is not None and not abandoned:
                 self.processor.forget(self._forget)  # the worker that would have is stopped
             self._forget = []
 
