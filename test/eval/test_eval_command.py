@@ -63,6 +63,9 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
         [s for d in dets for s in d[0]], [h for d in dets for h in d[1]], sum(d[2] for d in dets)
     )
     assert results["modal"]["AP50_box"] == pytest.approx(100.0 * ap)
+    # the reference's AP50: true boxes matched, no ranking
+    hits, num_gt = sum(h for d in dets for h in d[1]), sum(d[2] for d in dets)
+    assert results["modal"]["box_hit50"] == pytest.approx(100.0 * hits / num_gt)
     assert 0.0 <= results["model"]["AP50_box"] <= 100.0
     assert summary["windows"] == len(windows)
     table = (out / "results.md").read_text()
