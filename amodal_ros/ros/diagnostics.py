@@ -38,6 +38,7 @@ class Counters:
     repeated: int = 0  # frames skipped: the stamp of a frame already kept
     restarts: Counter = field(default_factory=Counter)  # window started over, by cause
     dropped: int = 0  # whole windows dropped by the queue
+    lost: int = 0  # their new frames that no later window answered
     queued: int = 0
     windows_done: int = 0
     windows_idle: int = 0  # skipped: no subscriber
@@ -135,6 +136,7 @@ class StreamHealth:
             "pass-through windows": str(now.passthrough),
             "queue depth": str(now.queued),
             "dropped windows": str(now.dropped),
+            "frames lost with them": str(now.lost),
             "deadline misses": str(now.deadline_missed),
             "windows skipped (no subscribers)": str(now.windows_idle),
             "pipeline errors": str(now.errors),

@@ -19,6 +19,7 @@ import gc
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import traceback
@@ -161,6 +162,7 @@ class AmodalNode(LifecycleNode):
         self._reset_counters()
         self.health: StreamHealth | None = None
         self.pace = "not measured (warmup off)"  # does a window keep up with the stride?
+        self.abandoned_window = False  # shut down while a window ran (main exits at once)
         unknown = unknown_parameters(getattr(self, "_parameter_overrides", {}))
         if unknown:  # ROS ignores them: a typo'd key would silently not apply
             self.get_logger().warning(f"unknown parameters, ignored: {', '.join(unknown)}")
@@ -173,7 +175,9 @@ class AmodalNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         """Detach the library's log handler, then destroy the node."""
-        logging.getLogger("amodal_ros").removeHandler(self._log_handler)
+        handler = getattr(self, "_log_handler", None)  # None: the constructor failed first
+        if handler is not None:
+            logging.getLogger("amodal_ros").removeHandler(handler)
         super().destroy_node()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -508,6 +512,7 @@ class AmodalNode(LifecycleNode):
                 restarts=Counter(front.restarts) if front else Counter(),
             )
         counters.dropped = self.queue.dropped if self.queue else 0
+        counters.lost = self.queue.frames_lost if self.queue else 0
         counters.queued = len(self.queue) if self.queue else 0
         counters.windows_done = self.worker.windows_done if self.worker else 0
         counters.windows_idle = self.worker.windows_idle if self.worker else 0
@@ -612,10 +617,13 @@ class AmodalNode(LifecycleNode):
         if self.worker is not None:
             if not self.context.ok():  # shutting down: nothing can publish the running
                 self.worker.stop(timeout=SHUTDOWN_WAIT_S)  # window (a daemon thread)
-                abandoned = self.worker.busy
-                if abandoned:
-                    self.get_logger().warning(
-                        "shut down during a window: its frames get no result"
+                abandoned = self.abandoned_window = self.worker.busy
+                if abandoned:  # printed: /rosout is gone with the context
+                    print(
+                        f"[WARN] [{self.get_name()}]: shut down during a window: its frames "
+                        "get no result",
+                        file=sys.stderr,
+                        flush=True,
                     )
             else:
                 if self.worker.busy:
@@ -725,4 +733,11 @@ def main(args=None) -> int:
             node._stop_streaming()
             node.destroy_node()
         rclpy.try_shutdown()
+        if node is not None and node.abandoned_window:
+            # the window's thread is inside torch: the interpreter's own exit would abort
+            # (SIGABRT, "terminate called without an active exception"), so leave now
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     return 0

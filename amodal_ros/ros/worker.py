@@ -15,6 +15,7 @@ from collections.abc import Callable
 from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.worker")
+LOST_LOG_PERIOD_S = 5.0  # frames lost are logged at most this often (with their count)
 
 
 class WindowQueue:
@@ -36,6 +37,7 @@ class WindowQueue:
         self.max_pending = max_pending
         self.dropped = 0
         self.frames_lost = 0  # new frames of dropped windows that no later window holds
+        self._logged_at, self._unlogged = -LOST_LOG_PERIOD_S, 0  # frames lost, said per period
         self._items: deque[tuple[Window, list[int]]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -64,11 +66,16 @@ class WindowQueue:
         lost = len(new) - len(held)
         if lost:
             self.frames_lost += lost
-            log.warning(
-                "dropped a stale window whose %d newest frame(s) no later window holds (a bag "
-                "loop, or inference far behind): they get no result",
-                lost,
-            )
+            self._unlogged += lost
+            now = time.monotonic()
+            if now - self._logged_at >= LOST_LOG_PERIOD_S:  # a window every stride: at most
+                self._logged_at = now  # one line per period, with the count since the last
+                log.warning(
+                    "dropped stale windows whose %d newest frame(s) no later window holds (a "
+                    "bag loop, or inference far behind): they get no result",
+                    self._unlogged,
+                )
+                self._unlogged = 0
 
     def waiting_frames(self) -> int:
         """New frames of the waiting windows: what they would answer."""

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(_SKIP), reason=_SKIP or 
 if not _SKIP:
     from node_harness import FRAME_ID, NodeHarness, small_clip  # noqa: E402
     from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-    from sensor_msgs.msg import CameraInfo  # noqa: E402
+    from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
     from amodal_ros.pipeline.stream import MASKS, RGB  # noqa: E402
 
@@ -150,6 +150,7 @@ def test_overload_drops_stale_windows_stays_alive_and_bounded(base_params):
         assert h.wait(lambda: reported() is not None, timeout=10)
         values = reported()
         assert values["device"] == "cpu" and values["dtype"] == "float32"
+        assert int(values["frames lost with them"]) >= 0  # what no later window answered
         assert float(values["input rate rgb (Hz)"]) >= 0
         # DDS may lose a burst's messages (a gap), but no stamp went back
         assert values["stream restarts (gap / stamp back / size)"].endswith(" / 0 / 0")
@@ -545,6 +546,92 @@ def test_installed_executable_runs_like_ros2_run(published_folder, tmp_path):
     assert "at 10.0 fps" in out
     assert rc == 0, out[-3000:]  # a clean stop on SIGINT
     assert "[ERROR]" not in out and "context is invalid" not in out, out[-3000:]
+
+
+def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, tmp_path):
+    """A SIGINT while a long window runs (1000 steps at 128x256 here): the node does not wait
+    for it (`ros2 launch` escalates to SIGKILL after 10 s) and exits 0; its thread left inside
+    torch once made the interpreter's exit abort (SIGABRT)."""
+    import signal
+    import subprocess
+    import threading
+    import time
+    from pathlib import Path
+
+    from node_harness import image_msg
+    from rclpy.context import Context
+
+    exe = Path(__file__).resolve().parents[2] / "install/amodal_ros/lib/amodal_ros/amodal_node"
+    if not exe.exists():
+        pytest.skip(f"{exe} is not installed; run scripts/setup.sh")
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        f"/**/amodal_node:\n  ros__parameters:\n    checkpoint: '{published_folder}'\n"
+        "    height: 128\n    width: 256\n    num_frames: 4\n    num_steps: 1000\n"
+        "    stride: 2\n    warmup: false\n    input_reliability: reliable\n"
+    )
+    proc = subprocess.Popen(
+        [str(exe), "--ros-args", "--params-file", str(params), "-r", "image:=/slow/image",
+         "-r", "masks:=/slow/masks", "-r", "depth:=/slow/depth"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    context = Context()
+    rclpy.init(context=context)
+    feeder = rclpy.create_node("slow_window_feeder", context=context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(feeder)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        pubs = {
+            n: feeder.create_publisher(Image, f"/slow/{n}", 10)
+            for n in ("image", "masks", "depth")
+        }  # noqa: E501
+        deadline = time.monotonic() + 60
+        while min(p.get_subscription_count() for p in pubs.values()) == 0:
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from amodal_ros.msg import AmodalObjectArray
+
+        busy = []  # the node's reports: windows wait while one runs
+        feeder.create_subscription(
+            DiagnosticArray,
+            "/diagnostics",
+            lambda m: busy.extend(
+                kv.value for kv in m.status[0].values if kv.key == "queue depth"
+            ),
+            10,
+        )
+        feeder.create_subscription(AmodalObjectArray, "/amodal/objects", lambda m: None, 10)
+        clip = small_clip(4)
+        t = 0  # frames until the node, discovering this process, takes a window and more
+        while not any(int(v) > 0 for v in busy):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            stamp = 10**9 + t * 125_000_000
+            pubs["masks"].publish(image_msg(clip.labels[t % 4], "mono16", stamp))
+            pubs["depth"].publish(image_msg(clip.depth[t % 4], "32FC1", stamp))
+            pubs["image"].publish(image_msg(clip.rgb[t % 4], "rgb8", stamp))
+            t += 1
+            time.sleep(0.1)
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        waited = time.monotonic() - stopped
+    finally:
+        executor.shutdown(timeout_sec=5)
+        feeder.destroy_node()
+        rclpy.try_shutdown(context=context)
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=5)
+    out = "".join(lines)
+    assert "shut down during a window: its frames get no result" in out, (proc.returncode, out)
+    assert proc.returncode == 0 and waited < 8, (proc.returncode, waited, out[-3000:])
+    assert "context is invalid" not in out and "terminate called" not in out, out[-3000:]
 
 
 def test_installed_executable_rejects_out_of_range_yaml(tmp_path):

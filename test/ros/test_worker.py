@@ -57,6 +57,23 @@ def test_a_dropped_window_hands_over_only_frames_the_next_one_holds():
     assert [(w.last.stamp_ns, w.new_frames) for w, _ in (q.get(0), q.get(0))] == [(4, 1), (5, 1)]
 
 
+def test_frames_lost_are_logged_once_per_period_with_their_count(caplog):
+    """Inference far behind drops a window every stride: one line per period, not one per
+    window (the count goes on in `frames_lost`, which the diagnostics report)."""
+    q = WindowQueue(max_pending=1)
+    with caplog.at_level("WARNING", logger="amodal_ros.worker"):
+        for loop in range(3):  # three bag loops, each losing its last window's 2 new frames
+            q.put(_window(100 * (loop + 1), new=2))
+            q.put(_window(4 + loop, full=False))
+            q.put(_window(5 + loop, new=1))
+    assert q.frames_lost > 2  # more than the first loss, which alone was said
+    lines = [r.getMessage() for r in caplog.records if "get no result" in r.getMessage()]
+    assert lines == [
+        "dropped stale windows whose 2 newest frame(s) no later window holds (a bag loop, or "
+        "inference far behind): they get no result"
+    ]
+
+
 def test_draining_the_queue_hands_back_every_id_its_windows_carried_to_forget():
     q = WindowQueue(max_pending=5)
     q.put(_window(1), forget_ids=[7])
