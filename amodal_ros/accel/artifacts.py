@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from amodal_ros.core.errors import BackendUnavailableError
-from amodal_ros.core.staging import remove_dead_partials, stage_name
+from amodal_ros.core.staging import remove_dead_partials, remove_partial, stage_name
 
 log = logging.getLogger("amodal_ros.accel")
 
@@ -133,10 +133,7 @@ class ArtifactCache:
             if self.built != built:  # just built: a rebuild would not help
                 raise
             log.warning("%s: removed from the cache, building it again", err)
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+            remove_partial(target)  # a file or an ONNX folder
             self.get_or_build(name, key, suffix, build, meta)
             return load(target)
 

@@ -126,6 +126,13 @@ def remove_partials(final: Path) -> None:
         remove_partial(partial)
 
 
+def escaping(names) -> list[str]:
+    """The names among `names` (relative paths read from a file) that would lead outside the
+    folder they are joined to: absolute, or through '..'. Such names are data, never a path
+    to read or write elsewhere."""
+    return [n for n in names if Path(n).is_absolute() or ".." in Path(n).parts]
+
+
 def remove_partial(partial: Path) -> None:
     """Remove one staging folder or file (a link is unlinked, never followed)."""
     if partial.is_dir() and not partial.is_symlink():

@@ -27,7 +27,12 @@ def failure_kind(inputs: tuple[str, ...], err: Exception) -> str:
     """Which way a frame failed: the inputs at fault and the error, numbers left out (a
     compressed image's byte count differs per frame). The node throttles its warnings and
     replay counts failures alike (`--fail-after`) by it."""
-    return f"{','.join(inputs)}: {type(err).__name__}: {re.sub(r'[0-9]+', '#', str(err))}"
+    return f"{','.join(inputs)}: {type(err).__name__}: {numbers_left_out(str(err))}"
+
+
+def numbers_left_out(text: str) -> str:
+    """`text` with each number as '#': one kind of message whatever its counts and sizes."""
+    return re.sub(r"[0-9]+", "#", text)
 
 
 # encoding -> (dtype, channels)

@@ -26,6 +26,7 @@ import torch
 
 from amodal_ros.core.config import PUBLISHED_DEFAULTS
 from amodal_ros.core.errors import CheckpointError
+from amodal_ros.core.staging import escaping
 from amodal_ros.models.components import CLIP_MEAN, CLIP_STD, VasComponents
 from amodal_ros.models.unet import PerFrameUNet
 from amodal_ros.models.weights import (
@@ -223,7 +224,7 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
         index = unet_dir / name
         if index.is_file():
             shards = sorted(set(_read_json(index, "weight_map")["weight_map"].values()))
-            outside = [n for n in shards if Path(n).is_absolute() or ".." in Path(n).parts]
+            outside = escaping(shards)
             if outside:  # an index names files beside it, never elsewhere
                 raise CheckpointError(f"{index}: names shards outside {unet_dir}: {outside}")
             state: dict[str, torch.Tensor] = {}

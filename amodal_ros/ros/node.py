@@ -18,7 +18,6 @@ import functools
 import gc
 import logging
 import os
-import re
 import sys
 import threading
 import time
@@ -47,7 +46,7 @@ from amodal_ros.core.frames import (
     Frame,
     frames_from_arrays,
 )
-from amodal_ros.interface.convert import failure_kind
+from amodal_ros.interface.convert import failure_kind, numbers_left_out
 from amodal_ros.interface.messages import (
     FrameIdCheck,
     ResultMessages,
@@ -524,7 +523,7 @@ class AmodalNode(LifecycleNode):
         counters.deadline_missed = self.deadline_missed
         report = self.health.update(counters)
         for warning in report.warnings:  # the diagnostics carry them every period
-            self._log_throttled(logging.WARNING, re.sub(r"[0-9.]+", "#", warning), warning)
+            self._log_throttled(logging.WARNING, numbers_left_out(warning), warning)
         pub = self._pubs.get("diagnostics")
         if pub is not None:
             extra = {
@@ -613,12 +612,11 @@ class AmodalNode(LifecycleNode):
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
-        abandoned = False  # a window left running at shutdown still uses the models
         if self.worker is not None:
             if not self.context.ok():  # shutting down: nothing can publish the running
                 self.worker.stop(timeout=SHUTDOWN_WAIT_S)  # window (a daemon thread)
-                abandoned = self.abandoned_window = self.worker.busy
-                if abandoned:  # printed: /rosout is gone with the context
+                self.abandoned_window = self.worker.busy  # it still uses the models
+                if self.abandoned_window:  # printed: /rosout is gone with the context
                     print(
                         f"[WARN] [{self.get_name()}]: shut down during a window: its frames "
                         "get no result",
@@ -642,7 +640,7 @@ class AmodalNode(LifecycleNode):
                 self._next_track_id = self.front.tracker.next_id
             self.front = None
             self._camera_infos.clear()  # the next stream may come from another camera
-            if self._forget and self.processor is not None and not abandoned:
+            if self._forget and self.processor is not None and not self.abandoned_window:
                 self.processor.forget(self._forget)  # the worker that would have is stopped
             self._forget = []
 

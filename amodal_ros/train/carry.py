@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from amodal_ros.core.errors import CheckpointError, InputError
-from amodal_ros.core.staging import remove_dead_partials, stage_name, staged_path
+from amodal_ros.core.staging import escaping, remove_dead_partials, stage_name, staged_path
 from amodal_ros.train.config import TrainConfig
 from amodal_ros.train.loop import INIT_FINGERPRINT
 
@@ -247,7 +247,7 @@ def _check_names(packed: Path, record: dict) -> None:
     is data, never a path to write elsewhere."""
     names = [*record["json"], *(e["file"] for e in record["from_start"]), *record["metadata"]]
     names += [key.split(":", 1)[0] for key in record["dtypes"]]  # the shards' files
-    bad = [n for n in names if Path(n).is_absolute() or ".." in Path(n).parts]
+    bad = escaping(names)
     if bad:
         raise ValueError(f"{packed}: run.json names files outside a run's checkpoint: {bad}")
 

@@ -384,15 +384,8 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
         frozen["vae"] = components.vae
     now = {name: model_hash(module) for name, module in frozen.items()}
     path = out / INIT_FINGERPRINT
-    if resuming and path.is_file() and "fingerprint" not in _read_json(path):
-        log.warning(
-            "%s was recorded by an older amodal_ros, whose hashes differed from process to "
-            "process: init %r is not checked against it this time (recorded anew)",
-            path,
-            config.init,
-        )
-        resuming = False
-    if resuming and not path.is_file():
+    saved = _read_json(path) if resuming and path.is_file() else None
+    if resuming and saved is None:
         log.warning(
             "resuming %s without a record of the init it started from (%s): it cannot be "
             "checked against init %r",
@@ -400,8 +393,14 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
             INIT_FINGERPRINT,
             config.init,
         )
-    if resuming and path.is_file():
-        saved = _read_json(path)
+    elif saved is not None and "fingerprint" not in saved:
+        log.warning(
+            "%s was recorded by an older amodal_ros, whose hashes differed from process to "
+            "process: init %r is not checked against it this time (recorded anew)",
+            path,
+            config.init,
+        )
+    elif saved is not None:
         changed = sorted(k for k in now if k in saved and saved[k] != now[k])
         if changed:
             raise InputError(
