@@ -46,6 +46,7 @@ from amodal_ros.core.frames import (
     Frame,
     frames_from_arrays,
 )
+from amodal_ros.core.throttle import Throttle
 from amodal_ros.interface.convert import failure_kind, numbers_left_out
 from amodal_ros.interface.messages import (
     FrameIdCheck,
@@ -157,7 +158,7 @@ class AmodalNode(LifecycleNode):
         self._forget: list[int] = []
         self._markers_shown: Frame | None = None  # the frame of the boxes RViz shows
         self._next_track_id = 1  # ids continue over reactivations: one never names two objects
-        self._throttle: dict[str, tuple[float, int]] = {}
+        self._throttle = Throttle(period=5.0)  # each kind of problem: at once, then every 5 s
         self._reset_counters()
         self.health: StreamHealth | None = None
         self.pace = "not measured (warmup off)"  # does a window keep up with the stride?
@@ -416,16 +417,12 @@ class AmodalNode(LifecycleNode):
             f"skipped frame at stamp {stamp} ns: {culprit + ': ' if culprit else ''}{err}",
         )
 
-    def _log_throttled(self, level: int, key: str, text: str, period: float = 5.0) -> None:
-        """Log each kind of problem at once, then at most every `period` s with a count."""
-        now = time.monotonic()
-        last, suppressed = self._throttle.get(key, (-1e9, 0))
-        if now - last < period:
-            self._throttle[key] = (last, suppressed + 1)
-            return
-        self._throttle[key] = (now, 0)
-        more = f" ({suppressed} more like this since the last report)" if suppressed else ""
-        _log_at(self.get_logger(), level, text + more)
+    def _log_throttled(self, level: int, key: str, text: str) -> None:
+        """Log each kind of problem at once, then at most once a period with a count."""
+        since = self._throttle.due(key)
+        if since:
+            more = f" ({since - 1} more like this since the last report)" if since > 1 else ""
+            _log_at(self.get_logger(), level, text + more)
 
     # -- outputs ---------------------------------------------------------------------------
 

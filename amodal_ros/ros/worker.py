@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from amodal_ros.core.throttle import Throttle
 from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.worker")
@@ -37,7 +38,7 @@ class WindowQueue:
         self.max_pending = max_pending
         self.dropped = 0
         self.frames_lost = 0  # new frames of dropped windows that no later window holds
-        self._logged_at, self._unlogged = -LOST_LOG_PERIOD_S, 0  # frames lost, said per period
+        self._lost_log = Throttle(LOST_LOG_PERIOD_S)  # a window every stride: one line a period
         self._items: deque[tuple[Window, list[int]]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -64,18 +65,13 @@ class WindowQueue:
         if held:
             heir.new_frames = max(heir.new_frames, len(heir.frames) - held[0])
         lost = len(new) - len(held)
-        if lost:
-            self.frames_lost += lost
-            self._unlogged += lost
-            now = time.monotonic()
-            if now - self._logged_at >= LOST_LOG_PERIOD_S:  # a window every stride: at most
-                self._logged_at = now  # one line per period, with the count since the last
-                log.warning(
-                    "dropped stale windows whose %d newest frame(s) no later window holds (a "
-                    "bag loop, or inference far behind): they get no result",
-                    self._unlogged,
-                )
-                self._unlogged = 0
+        self.frames_lost += lost
+        if lost and (since := self._lost_log.due("lost", lost)):
+            log.warning(
+                "dropped stale windows whose %d newest frame(s) no later window holds (a "
+                "bag loop, or inference far behind): they get no result",
+                since,
+            )
 
     def waiting_frames(self) -> int:
         """New frames of the waiting windows: what they would answer."""
