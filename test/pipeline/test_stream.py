@@ -134,6 +134,24 @@ def test_new_policy_answers_every_frame_once_with_its_own_stamp(mask_only):
     assert front.frames_in == front.frames_sampled == 6
 
 
+def test_samples_give_each_frame_its_own_disagreement_inside_the_mask(components8):
+    """With 2 samples a pixel is uncertain exactly where the two hypotheses differ, on the
+    frame's own hypotheses; the visible part is never uncertain."""
+    cfg = InferenceConfig(height=32, width=64, num_frames=NUM_FRAMES, num_steps=1)
+    # the tiny model's scores straddle 405 / 765 off the visible part: the samples differ
+    two = AmodalSegmenter(components8, cfg.replace(num_samples=2, rgb_sum_threshold=405))
+    front, processor = make(two, publish_frames="new")
+    _, results = run_stream(front, processor, [scene(i) for i in range(6)])
+    full = [o for r in results if r.window_frames == NUM_FRAMES for o in r.objects]
+    assert len(full) == 6 and any(o.uncertainty.any() for o in full)
+    for o in full:
+        assert o.samples.shape == (2, H, W)
+        np.testing.assert_array_equal(o.uncertainty == 1.0, o.samples[0] != o.samples[1])
+        assert not o.uncertainty[o.modal].any()
+        expected = o.uncertainty[o.amodal].sum() / o.amodal.sum()  # not the whole image's
+        assert o.mean_uncertainty == pytest.approx(float(expected))
+
+
 def test_latest_policy_answers_only_the_newest_frame_of_each_window(mask_only):
     front, processor = make(mask_only, publish_frames="latest")
     windows, results = run_stream(front, processor, [scene(i) for i in range(6)])

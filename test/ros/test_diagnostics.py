@@ -31,9 +31,11 @@ def test_model_and_pass_through_windows_are_reported_apart():
         passthrough=4,
         model_seconds=[1.0, 2.0, 3.0],
         end_to_end=[2.5],
+        queued=2,
     )
     report = health.update(now)
     values = report.values
+    assert values["input rate rgb (Hz)"] == "30.00" and values["queue depth"] == "2"
     assert values["model windows"] == "3" and values["pass-through windows"] == "4"
     assert values["model window time p50/p95/max (s)"] == "2.000/2.900/3.000"
     assert values["end-to-end latency p50/p95/max (s)"] == "2.500/2.500/2.500"
@@ -51,12 +53,14 @@ def test_drops_unmatched_and_silent_inputs_warn_and_errors_are_errors():
             received=Counter({RGB: 20, MASKS: 5}),
             unmatched=Counter({RGB: 3}),
             dropped=3,
+            lost=5,
             deadline_missed=1,
         )
     )
     assert report.level == WARN
     text = " ".join(report.warnings)
     assert "dropped 2 stale window(s)" in text and "unmatched messages" in text
+    assert (report.values["dropped windows"], report.values["frames lost with them"]) == ("3", "5")
     assert "no partner with stamps within sync_tolerance=0.01 s" in text
     assert "nothing received yet on: depth (/cam/depth)" in text  # the silent input, named
     assert report.values["deadline misses"] == "1"

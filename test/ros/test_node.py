@@ -150,8 +150,8 @@ def test_overload_drops_stale_windows_stays_alive_and_bounded(base_params):
         assert h.wait(lambda: reported() is not None, timeout=10)
         values = reported()
         assert values["device"] == "cpu" and values["dtype"] == "float32"
-        assert int(values["frames lost with them"]) >= 0  # what no later window answered
-        assert float(values["input rate rgb (Hz)"]) >= 0
+        assert {"frames lost with them", "input rate rgb (Hz)"} <= values.keys()  # (their
+        # values: test_diagnostics)
         # DDS may lose a burst's messages (a gap), but no stamp went back
         assert values["stream restarts (gap / stamp back / size)"].endswith(" / 0 / 0")
     finally:
