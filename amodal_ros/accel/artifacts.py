@@ -5,8 +5,9 @@ traces the model, input shapes, precision, TensorRT version, GPU), and never whe
 the key is a hash of all of them, and the file is written atomically, so a build killed halfway
 leaves no half file, and processes that build the same artifact at once all end with it. What a
 build killed outright (SIGKILL, out of memory) left in its staging name is removed by the next
-build on that machine; a cached file damaged later (a disk error) is built again when it does
-not load.
+build on that machine. The sidecar records the hash of every file built, so a cached artifact
+that does not load is told apart: changed on disk (a disk error) is built again; intact, the
+cause is the machine (GPU memory, drivers), said as such, and the artifact is kept.
 """
 
 from __future__ import annotations
@@ -62,8 +63,14 @@ def code_hash(model: torch.nn.Module) -> str:
 
     from amodal_ros.accel import onnx_export
 
-    h = hashlib.sha256(f"{diffusers.__version__}:{transformers.__version__}".encode())
-    for module in (sys.modules[type(model).__module__], onnx_export):
+    versions = f"{diffusers.__version__}:{transformers.__version__}"
+    return source_hash(sys.modules[type(model).__module__], onnx_export, salt=versions)
+
+
+def source_hash(*modules, salt: str = "") -> str:
+    """Hash of the source files of `modules` (the code that builds an artifact)."""
+    h = hashlib.sha256(salt.encode())
+    for module in modules:
         h.update(Path(inspect.getfile(module)).read_bytes())
     return h.hexdigest()
 
@@ -74,8 +81,9 @@ def artifact_key(**parts) -> str:
     return hashlib.sha256(data).hexdigest()[:20]
 
 
-class DamagedArtifactError(BackendUnavailableError):
-    """A cached artifact that its runtime cannot load: a write cut short, a disk error."""
+class ArtifactLoadError(BackendUnavailableError):
+    """A cached artifact that its runtime could not load: damaged on disk, or a machine
+    problem (out of GPU memory); `ArtifactCache.load` tells them apart."""
 
 
 class ArtifactCache:
@@ -114,9 +122,10 @@ class ArtifactCache:
             if tmp.is_dir():
                 shutil.rmtree(tmp)
             tmp.unlink(missing_ok=True)
-        sidecar = target.with_name(target.name + ".json")
+        sidecar = _sidecar(target)
         staged = sidecar.with_name(stage_name(sidecar))
-        staged.write_text(json.dumps(_plain({"key": key, **meta}), indent=2, default=str))
+        record = {"key": key, **meta, "files": _file_hashes(target)}
+        staged.write_text(json.dumps(_plain(record), indent=2, default=str))
         os.replace(staged, sidecar)  # whole or not at all, as the artifact
         self.built += 1
         log.info("built %s", target)
@@ -124,14 +133,21 @@ class ArtifactCache:
 
     def load(self, name: str, key: str, suffix: str, build, meta: dict, load: Callable):
         """`load(path)` of the artifact, built on a miss (`get_or_build`). A cached one that
-        `load` finds damaged (DamagedArtifactError) is removed and built again, once."""
+        `load` cannot load (ArtifactLoadError) is removed and built again, once, when its files
+        changed since they were built; intact, the error is the machine's and is raised."""
         built = self.built
         target = self.get_or_build(name, key, suffix, build, meta)
         try:
             return load(target)
-        except DamagedArtifactError as err:
+        except ArtifactLoadError as err:
             if self.built != built:  # just built: a rebuild would not help
                 raise
+            if _intact(target):
+                raise BackendUnavailableError(
+                    f"{err}; the cached file is intact (its hash is the one built), so the "
+                    "cause is this machine: free GPU memory, check the GPU libraries, or "
+                    "choose another backend (unet_backend / depth_backend: eager)"
+                ) from err
             log.warning("%s: removed from the cache, building it again", err)
             remove_partial(target)  # a file or an ONNX folder
             self.get_or_build(name, key, suffix, build, meta)
@@ -143,6 +159,34 @@ class ArtifactCache:
         builds, and other machines' on a shared cache, are left alone."""
         for partial in remove_dead_partials(self.folder):
             log.info("removed %s, left by a build that was killed", partial)
+
+
+def _sidecar(target: Path) -> Path:
+    return target.with_name(target.name + ".json")
+
+
+def _file_hashes(target: Path) -> dict[str, str]:
+    """sha256 of the artifact's files by path relative to it (a file, or an ONNX folder)."""
+    files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
+    return {str(p.relative_to(target)) if p != target else "": _sha256(p) for p in files}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 24):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _intact(target: Path) -> bool:
+    """Whether the artifact's files are those its build recorded (False without a record:
+    caches built before records were kept)."""
+    try:
+        recorded = json.loads(_sidecar(target).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return recorded is not None and recorded == _file_hashes(target)
 
 
 def _plain(value):

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import torch
 
-from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, code_hash, model_hash
+from amodal_ros.accel.artifacts import (
+    ArtifactCache,
+    artifact_key,
+    code_hash,
+    model_hash,
+    source_hash,
+)
 from amodal_ros.accel.buckets import Bucketed, batch_sizes
 from amodal_ros.accel.onnx_export import ONNX_FILE, OPSET, DepthSpec, UNetSpec
 from amodal_ros.core.errors import BackendUnavailableError
@@ -241,18 +247,15 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
 
     cache.get_or_build(*onnx)
 
-    # one optimisation profile: batch 1 .. max_batch (optimised for the largest)
-    low, high = spec.shapes(1), spec.shapes(spec.max_batch)
-    profile = {
-        name: (low[name], high[name], high[name]) for name in low if low[name] != high[name]
-    }
+    profile = trt_backend.profile_for(spec)
     env = trt_backend.environment(device)
-    key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, **env)
+    build_code = source_hash(trt_backend)  # workspace, flags: a changed build rebuilds
+    key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, code=build_code, **env)
     runner = cache.load(
         f"{kind}-trt",
         key,
         ".engine",
-        lambda path: trt_backend.build_engine(onnx_path, path, profile),
+        lambda path: trt_backend.build_engine(onnx_path, path, profile, device),
         {"onnx": str(onnx_path), "profile": profile, "precision": "fp16", **env},
         load=lambda path: trt_backend.TrtEngine(path, device),
     )

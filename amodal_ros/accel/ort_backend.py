@@ -7,22 +7,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from amodal_ros.accel.artifacts import DamagedArtifactError
+from amodal_ros.accel.artifacts import ArtifactLoadError
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import require
 
 
-def providers_for(device: torch.device) -> list[str]:
-    """CUDA provider (with CPU fallback for unsupported ops) on a GPU, else CPU."""
-    if device.type == "cuda":
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+def providers_for(device: torch.device) -> list:
+    """CUDA provider on `device`'s GPU (with CPU fallback for unsupported ops) on a GPU, else
+    CPU: names, or (name, options) as InferenceSession takes them."""
+    if device.type == "cuda":  # without device_id onnxruntime runs on GPU 0 whatever was asked
+        return [
+            ("CUDAExecutionProvider", {"device_id": device.index or 0}),
+            "CPUExecutionProvider",
+        ]
     return ["CPUExecutionProvider"]
+
+
+def _name(provider) -> str:
+    return provider if isinstance(provider, str) else provider[0]
 
 
 def missing_provider(device: torch.device) -> str | None:
     """Why onnxruntime cannot run on `device`, or None when it can."""
     ort = require("onnxruntime", "the onnxruntime backend")
-    wanted = providers_for(device)[0]
+    wanted = _name(providers_for(device)[0])
     if wanted not in ort.get_available_providers():
         return (
             f"onnxruntime has no {wanted} here (available: {ort.get_available_providers()}); "
@@ -43,15 +51,16 @@ class OrtSession:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3  # errors only
-        wanted = providers_for(device)
+        providers = providers_for(device)
+        wanted = _name(providers[0])
         try:
-            self.session = ort.InferenceSession(str(onnx_path), options, providers=wanted)
+            self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         except Exception as err:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
-            raise DamagedArtifactError(f"onnxruntime cannot load {onnx_path} ({err})") from err
-        if self.session.get_providers()[0] != wanted[0]:  # e.g. CUDA libraries that failed to
+            raise ArtifactLoadError(f"onnxruntime cannot load {onnx_path} ({err})") from err
+        if self.session.get_providers()[0] != wanted:  # e.g. CUDA libraries that failed to
             # load: onnxruntime falls back to the CPU, and says so only at a hidden log level
             raise BackendUnavailableError(
-                f"onnxruntime could not start {wanted[0]} (it runs {self.session.get_providers()}"
+                f"onnxruntime could not start {wanted} (it runs {self.session.get_providers()}"
                 "); check the CUDA and cuDNN libraries onnxruntime-gpu needs, or use another "
                 "backend"
             )

@@ -1,9 +1,9 @@
 """TensorRT engines: FP16 build from ONNX with one optimisation profile, run on torch's stream.
 
 Engines are cached by `ArtifactCache` under a key of model hash + input shapes + precision +
-TensorRT version + GPU name, so a changed model, camera size, TensorRT upgrade or GPU swap
-rebuilds, and nothing else does.
-"""
+this module's source (workspace, flags) + TensorRT version + GPU name, so a changed model,
+camera size, build setting, TensorRT upgrade or GPU swap rebuilds, and nothing else does.
+Every call into TensorRT runs with the configured GPU current: TensorRT uses the thread's."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from amodal_ros.accel.artifacts import DamagedArtifactError
+from amodal_ros.accel.artifacts import ArtifactLoadError
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import require
 
@@ -44,13 +44,31 @@ def environment(device: torch.device) -> dict:
     return {"tensorrt": trt.__version__, "gpu": torch.cuda.get_device_name(device)}
 
 
+REMEDY = "choose another backend (unet_backend / depth_backend: eager)"
+
+
+def profile_for(spec) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
+    """One optimisation profile {input: (min, opt, max)}: batch 1 .. spec.max_batch, optimised
+    for the largest, for every input with a batch axis (also when max_batch is 1: TensorRT
+    builds no network whose dynamic inputs have no profile)."""
+    low, high, two = spec.shapes(1), spec.shapes(spec.max_batch), spec.shapes(2)
+    return {name: (low[name], high[name], high[name]) for name in low if low[name] != two[name]}
+
+
 def build_engine(
     onnx_path: Path,
     engine_path: Path,
     profile: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]],
+    device: torch.device,
     fp16: bool = True,
 ) -> None:
-    """Parse `onnx_path`, build a serialized engine with one profile {input: (min, opt, max)}."""
+    """Parse `onnx_path`, build a serialized engine for `device`'s GPU with one profile
+    {input: (min, opt, max)}."""
+    with torch.cuda.device(device):  # TensorRT builds for the thread's current GPU
+        _build_engine(onnx_path, engine_path, profile, fp16)
+
+
+def _build_engine(onnx_path: Path, engine_path: Path, profile: dict, fp16: bool) -> None:
     trt = require("tensorrt", "the TensorRT backend")
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -58,7 +76,7 @@ def build_engine(
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):  # also finds external weight files
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}; {REMEDY}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     if fp16:
@@ -70,7 +88,10 @@ def build_engine(
     log.warning("building TensorRT engine from %s (minutes for a full-size UNet)", onnx_path)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise EngineBuildError(f"TensorRT failed to build an engine from {onnx_path}")
+        raise EngineBuildError(
+            f"TensorRT failed to build an engine from {onnx_path} (its log above says why); "
+            + REMEDY
+        )
     engine_path.write_bytes(bytes(serialized))
 
 
@@ -80,14 +101,18 @@ class TrtEngine:
     def __init__(self, engine_path: Path, device: torch.device):
         trt = require("tensorrt", "the TensorRT backend")
         self.trt = trt
-        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
-        if self.engine is None:
-            raise DamagedArtifactError(
-                f"{engine_path} is not a valid engine for TensorRT {trt.__version__}"
-            )
-        self.context = self.engine.create_execution_context()
         self.device = device
+        with torch.cuda.device(device):  # TensorRT runs on the thread's current GPU
+            self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+            self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+            if self.engine is None:
+                raise ArtifactLoadError(f"TensorRT {trt.__version__} could not load {engine_path}")
+            self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise BackendUnavailableError(
+                f"TensorRT could not create an execution context for {engine_path} (out of "
+                f"GPU memory?): free GPU memory or {REMEDY}"
+            )
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         mode = self.engine.get_tensor_mode
         self.inputs = [n for n in names if mode(n) == trt.TensorIOMode.INPUT]
@@ -95,6 +120,10 @@ class TrtEngine:
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Run the engine on torch's current CUDA stream; a torch output."""
+        with torch.cuda.device(self.device):  # the worker thread's current GPU is GPU 0
+            return self._run(*inputs)
+
+    def _run(self, *inputs: torch.Tensor) -> torch.Tensor:
         keep = []  # inputs converted here must live until the engine has run
         for name, x in zip(self.inputs, inputs):
             x = x.to(self.device, self._dtype(name)).contiguous()

@@ -4,6 +4,7 @@ TensorRT where a GPU and tensorrt are present."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 import subprocess
@@ -15,8 +16,10 @@ import torch
 from conftest import T
 
 from amodal_ros.accel import backends
-from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, model_hash
-from amodal_ros.accel.onnx_export import UNetSpec
+from amodal_ros.accel.artifacts import ArtifactCache, ArtifactLoadError, artifact_key, model_hash
+from amodal_ros.accel.onnx_export import DepthSpec, UNetSpec
+from amodal_ros.accel.ort_backend import providers_for
+from amodal_ros.accel.trt_backend import profile_for
 from amodal_ros.accel.trt_backend import unavailable_reason as trt_unavailable
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.depth.depth_anything import DepthAnythingDepth
@@ -250,6 +253,67 @@ def test_a_failed_build_leaves_no_artifact(tmp_path):
     with pytest.raises(RuntimeError, match="builder crashed"):
         cache.get_or_build("unet-trt", "k", ".engine", broken, {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_artifact_that_does_not_load_is_rebuilt_only_when_its_files_changed(tmp_path):
+    """Out of GPU memory is no damaged file: an intact artifact is kept and the machine named;
+    one whose bytes changed since its build is built again, once."""
+    cache = ArtifactCache(tmp_path)
+    builds = []
+
+    def build(path):
+        builds.append(path)
+        path.write_bytes(b"engine")
+
+    def out_of_memory(path):
+        raise ArtifactLoadError(f"TensorRT could not load {path}")
+
+    target = cache.get_or_build("unet-trt", "k", ".engine", build, {})
+    with pytest.raises(BackendUnavailableError, match="intact .* cause is this machine") as err:
+        ArtifactCache(tmp_path).load("unet-trt", "k", ".engine", build, {}, load=out_of_memory)
+    assert not isinstance(err.value, ArtifactLoadError)  # raised as it is, not rebuilt
+    assert len(builds) == 1 and target.read_bytes() == b"engine"
+
+    target.write_bytes(b"eng")  # a disk error
+    loaded = ArtifactCache(tmp_path).load(
+        "unet-trt", "k", ".engine", build, {}, load=lambda path: path.read_bytes()
+    )
+    assert loaded == b"eng"  # it loads: nothing to rebuild
+
+    def load_whole(path):
+        if path.read_bytes() != b"engine":
+            raise ArtifactLoadError(f"cannot load {path}")
+        return path.read_bytes()
+
+    again = ArtifactCache(tmp_path)
+    assert again.load("unet-trt", "k", ".engine", build, {}, load=load_whole) == b"engine"
+    assert again.built == 1 and len(builds) == 2
+
+
+def test_tensorrt_profile_covers_every_batched_input_also_for_one_window():
+    """TensorRT builds no engine whose dynamic inputs have no profile: with max_batch 1
+    (realtime, one object per call) every batched input still gets its (min, opt, max)."""
+    spec = UNetSpec(
+        frames=4,
+        in_channels=8,
+        latent_height=4,
+        latent_width=8,
+        tokens=4,
+        context_dim=16,
+        max_batch=1,
+    )
+    one = profile_for(spec)
+    assert sorted(one) == ["context", "sample", "time_ids"]  # the timestep has no batch axis
+    assert one["sample"] == ((1, 4, 8, 4, 8),) * 3
+    four = profile_for(dataclasses.replace(spec, max_batch=4))
+    assert four["context"] == ((4, 4, 16), (16, 4, 16), (16, 4, 16))
+    assert profile_for(DepthSpec(28, 42, max_batch=1)) == {"pixel_values": ((1, 3, 28, 42),) * 3}
+
+
+def test_onnxruntime_runs_on_the_gpu_asked_for():
+    assert providers_for(torch.device("cuda:1"))[0] == ("CUDAExecutionProvider", {"device_id": 1})
+    assert providers_for(torch.device("cuda"))[0][1] == {"device_id": 0}
+    assert providers_for(CPU) == ["CPUExecutionProvider"]
 
 
 def test_two_processes_building_one_export_both_end_with_it(tmp_path):
