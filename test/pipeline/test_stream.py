@@ -333,6 +333,18 @@ def test_approximate_sync_pairs_offset_stamps_and_waits_for_depth(mask_only):
     assert w.last.depth is raw[DEPTH]
 
 
+def test_exact_sync_pairs_only_equal_stamps_whatever_the_tolerance(mask_only):
+    front, _ = make(mask_only, use_depth=True, sync_mode="exact", sync_tolerance=0.01)
+    raw = scene(0)
+    assert front.add(RGB, 1_000_000_000, raw[RGB]) == []
+    assert front.add(MASKS, 1_003_000_000, raw[MASKS]) == []  # within the tolerance: not equal
+    assert front.add(DEPTH, 1_000_000_000, raw[DEPTH]) == []  # (approximate: a frame)
+    assert front.add(RGB, 1_100_000_000, raw[RGB]) == []
+    assert front.add(MASKS, 1_100_000_000, raw[MASKS]) == []
+    (w,) = front.add(DEPTH, 1_100_000_000, raw[DEPTH])
+    assert [f.stamp_ns for f in w.frames] == [1_100_000_000]
+
+
 def test_missing_depth_topic_gives_no_windows_and_bounded_queues(mask_only):
     front, _ = make(mask_only, use_depth=True, sync_queue=5)
     for i in range(50):

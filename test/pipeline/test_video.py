@@ -33,7 +33,7 @@ def test_a_gif_that_cannot_be_written_leaves_no_video_at_all(tmp_path):
     video = OverlayVideo(tmp_path / "run", fps=8.0)
     for value in (0, 255):
         video.add(np.full((16, 16, 3), value, np.uint8))
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="run.gif"):
         video.close()
     video.abort()
     assert [p.name for p in tmp_path.iterdir()] == ["run.gif"]

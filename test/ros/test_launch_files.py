@@ -63,7 +63,8 @@ def test_node_in_launch_file_matches_the_node(declared):
     (node,) = _calls(tree, "LifecycleNode")
     assert _kw(node, "package").value == "amodal_ros"
     assert _kw(node, "name").value == "amodal_node"  # LifecycleNode needs name and namespace
-    assert _kw(node, "namespace") is not None
+    namespace = _kw(node, "namespace")  # the launch argument, not a fixed name
+    assert namespace.func.id == "LaunchConfiguration" and namespace.args[0].value == "namespace"
     executable = _kw(node, "executable").value
     # the executable is a script installed by CMake to lib/amodal_ros
     assert (ROOT / "scripts" / executable).stat().st_mode & 0o111
