@@ -228,15 +228,18 @@ def depth_predictor(
 
 def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) -> ExportedModel:
     dtype = str(next(model.parameters()).dtype)
+    # the export's batch axis is dynamic: one ONNX file serves every max_batch (a changed
+    # max_batch_objects re-exported gigabytes for nothing); only the engine's profile needs it
+    shapes = {k: v for k, v in spec.describe().items() if k != "max_batch"}
     onnx_key = artifact_key(
         model=model_hash(model),
         code=code_hash(model),
-        spec=spec.describe(),
+        spec=shapes,
         opset=OPSET,
         torch=torch.__version__,
         dtype=dtype,
     )
-    onnx = (f"{kind}-onnx", onnx_key, "", export, {"spec": spec.describe(), "dtype": dtype})
+    onnx = (f"{kind}-onnx", onnx_key, "", export, {"spec": shapes, "dtype": dtype})
     onnx_path = cache.path(*onnx[:3]) / ONNX_FILE
     if backend == "onnxruntime":
         from amodal_ros.accel.ort_backend import OrtSession

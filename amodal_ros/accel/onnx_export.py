@@ -88,7 +88,9 @@ class _DepthGraph(torch.nn.Module):
 
 def export_unet(unet, spec: UNetSpec, folder: Path) -> Path:
     """Export `unet` (fp32, on its device) to folder/model.onnx; returns that path."""
-    example = spec.example(min(2, spec.max_batch), next(unet.parameters()).dtype, unet.device)
+    # traced at batch 2 whatever max_batch: the file serves every batch (its key leaves
+    # max_batch out), and a batch of 1 could let the tracer fold the batch axis away
+    example = spec.example(2, next(unet.parameters()).dtype, unet.device)
     axes = {
         "sample": {0: "batch"},
         "context": {0: "batch_frames"},

@@ -78,6 +78,11 @@ def test_onnx_export_is_cached_by_content(components12, tiny_config, tmp_path):
     assert first.artifacts.built == 1
     again = WindowSampler(components12, config)
     assert again.artifacts.built == 0 and again.predict.path == first.predict.path
+    more_objects = WindowSampler(components12, config.replace(max_batch_objects=3))
+    assert more_objects.unet_spec().max_batch != first.unet_spec().max_batch
+    assert more_objects.artifacts.built == 0  # dynamic batch: the same export
+    inputs = _unet_inputs(more_objects, 3)
+    torch.testing.assert_close(more_objects.predict(*inputs), first.predict(*inputs))
     longer = WindowSampler(components12, config.replace(num_frames=T + 1))
     assert longer.artifacts.built == 1 and longer.predict.path != first.predict.path
     other_weights = build_components("tiny", seed=5, in_channels=12)
