@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -112,9 +113,7 @@ def train(config: TrainConfig) -> dict:
     start = json.loads((state / "step.json").read_text())["step"] if state else 0
     if state:
         check_resumable(out, config, start)
-    if main:
-        if state:
-            _retire_final(out, config.steps)
+    elif main:  # a run continued records its settings once nothing refused it (below)
         out.mkdir(parents=True, exist_ok=True)
         _write_whole(out / "train_config.json", json.dumps(asdict(config), indent=2))
     accelerator.wait_for_everyone()
@@ -171,6 +170,8 @@ def train(config: TrainConfig) -> dict:
             average.load_state_dict(load_file(state / EMA_STATE))
         if main:
             truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
+            _retire_final(out, config.steps)  # not before: a refused run keeps its final/
+            _write_whole(out / "train_config.json", json.dumps(asdict(config), indent=2))
     batches = None
     if distillation is None:
         batches = _Batches(components, _data_config(config, components), accelerator.device, slots)
@@ -383,6 +384,13 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
     if config.stage != "vae":  # an autoencoder run's VAE is in its saved state
         frozen["vae"] = components.vae
     now = {name: model_hash(module) for name, module in frozen.items()}
+    # what the run reads from init at every start besides weights: the working size, mask
+    # settings and ensembles a student trains with and publishes, the schedule, its lineage
+    # (libraries' `_` keys left out: diffusers lists a set there in a per-process order)
+    parts = [components.defaults, components.student, components.scheduler_config]
+    settings = [{k: v for k, v in p.items() if not str(k).startswith("_")} for p in parts]
+    text = json.dumps(settings, sort_keys=True, default=str)
+    now["settings"] = hashlib.sha256(text.encode()).hexdigest()
     path = out / INIT_FINGERPRINT
     saved = _read_json(path) if resuming and path.is_file() else None
     if resuming and saved is None:
@@ -403,12 +411,19 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
     elif saved is not None:
         changed = sorted(k for k in now if k in saved and saved[k] != now[k])
         if changed:
+            names = [INIT_PARTS.get(k, k) for k in changed]
             raise InputError(
-                f"the {' and '.join(changed)} of init {config.init!r} changed since the run in "
-                f"{out} started from it (trained further?): resuming would continue it in "
-                "another latent space; start a new --out, or restore the init it started from"
+                f"the {' and '.join(names)} of init {config.init!r} changed since the run in "
+                f"{out} started from it (trained further, or shipped anew?): resuming would "
+                "continue it on another model; start a new --out, or restore the init it "
+                "started from"
             )
     _write_whole(path, json.dumps({"fingerprint": 2, **now}, indent=2))
+
+
+INIT_PARTS = {  # the parts of init a run's record holds, as its refusal names them
+    "settings": "model settings (working size, mask settings, ensembles, schedule, lineage)",
+}
 
 
 def _process_slots(config: TrainConfig, processes: int, index: int) -> range:

@@ -139,12 +139,29 @@ def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, caps
     assert main(["train", _config(tmp_path, 4, init=init)]) == 2
     err = capsys.readouterr().err
     assert "the vae of init" in err and "changed since the run" in err
+    # refused: the finished run keeps its final/ and its settings
+    run = tmp_path / "run"
+    assert (run / "final" / "model_index.json").is_file() and not (run / "checkpoint-3").exists()
+    assert json.loads((run / "train_config.json").read_text())["steps"] == 3
     # an older version's record (its hashes varied per process) is recorded anew, not refused
     record = tmp_path / "run" / "init_fingerprint.json"
     record.write_text(json.dumps({"vae": "0" * 64, "image_encoder": "0" * 64}))
     assert main(["train", _config(tmp_path, 5, init=init)]) == 0
     assert "recorded by an older amodal_ros" in caplog.text
     assert json.loads(record.read_text())["fingerprint"] == 2
+
+
+def test_a_resume_on_an_init_whose_settings_changed_is_refused(tmp_path, capsys):
+    """A model shipped anew under the same path (another working size or threshold, same
+    weights) would have the run train and publish with settings it did not start with."""
+    assert main(["train", _config(tmp_path, 2, name="first")]) == 0
+    init = tmp_path / "first" / "final"
+    assert main(["train", _config(tmp_path, 2, init=str(init))]) == 0
+    index = json.loads((init / "model_index.json").read_text())
+    index.setdefault("amodal_ros", {}).setdefault("defaults", {})["rgb_sum_threshold"] = 123
+    (init / "model_index.json").write_text(json.dumps(index))
+    assert main(["train", _config(tmp_path, 3, init=str(init))]) == 2
+    assert "model settings (working size" in capsys.readouterr().err
 
 
 def test_a_stop_mid_save_or_a_damaged_run_file_does_not_block_the_run(tmp_path, capsys):
