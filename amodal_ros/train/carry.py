@@ -94,15 +94,19 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
     and AdamW's moments are about 59 MiB, 78 with a weight average; a 96-wide student's do
     not fit); else its newest checkpoint, weights alone. Files already in `packed` other than
     its own stay."""
-    from amodal_ros.train.carry_state import pack_state
+    from amodal_ros.train.carry_state import last_save, pack_state
 
     if _finished(run):
         return pack(run, packed)
     limit = limit_mib * 2**20
-    state = [p for p in (run / "state").rglob("*") if p.is_file()]
+    state = [p for p in last_save(run).rglob("*") if p.is_file()]
     if state and sum(p.stat().st_size for p in state) <= limit:
-        written = pack_state(run, packed, SHARD_MIB)
-        if sum(p.stat().st_size for p in written) <= limit:
+        try:
+            written = pack_state(run, packed, SHARD_MIB)
+        except ValueError as err:  # a state train cannot resume elsewhere (fp16's scaler)
+            print(f"{err}: carrying its newest checkpoint instead", file=sys.stderr)
+            written = []
+        if written and sum(p.stat().st_size for p in written) <= limit:
             return written
         for path in written:
             path.unlink()
@@ -117,12 +121,15 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
 def _finished(run: Path) -> bool:
     """Whether `run`'s final checkpoint is its last word: a finished run continued with more
     steps keeps the old `final/` while its state and checkpoints move past it."""
+    from amodal_ros.train.carry_state import last_save
+
     if not (run / "final" / "model_index.json").is_file():
         return False
-    if not (run / "state" / "step.json").is_file():
+    step_file = last_save(run) / "step.json"
+    if not step_file.is_file():
         return True
     steps = json.loads((run / "train_config.json").read_text())["steps"]
-    return json.loads((run / "state" / "step.json").read_text())["step"] >= steps
+    return json.loads(step_file.read_text())["step"] >= steps
 
 
 def newest_checkpoint(run: Path) -> str:

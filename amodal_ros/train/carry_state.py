@@ -29,7 +29,7 @@ import torch
 from amodal_ros.core.staging import staged_path
 from amodal_ros.train.carry import read_shards, run_files, write_packed, write_text
 from amodal_ros.train.ema import EMA_STATE
-from amodal_ros.train.loop import DECODER_STATE
+from amodal_ros.train.loop import DECODER_STATE, PREVIOUS_STATE
 
 KIND = "state"
 MODEL_FILE = "model.safetensors"  # accelerate's name for the prepared model's weights
@@ -46,7 +46,7 @@ def pack_state(run: Path, packed: Path, shard_mib: float) -> list[Path]:
     was read is an error, not a mix of two saves."""
     from safetensors.torch import load
 
-    state = run / "state"
+    state = last_save(run)
     before = _identity(state)
     try:
         contents = _read_state(state)
@@ -113,6 +113,15 @@ def unpack_state(packed: Path, run: Path, record: dict) -> Path:
     return run / "state"
 
 
+def last_save(run: Path) -> Path:
+    """The folder of `run`'s last complete save: `state/`, or the previous one a run stopped
+    between a save's two renames left (`train` puts it back at its next start)."""
+    state, previous = run / "state", run / PREVIOUS_STATE
+    if not (state / STEP_FILE).is_file() and (previous / STEP_FILE).is_file():
+        return previous
+    return state
+
+
 def _identity(state: Path) -> tuple[int, int]:
     """Which save `state/` is: its inode (a save swaps in a new folder) and its step."""
     if not (state / STEP_FILE).is_file():
@@ -130,7 +139,10 @@ def _read_state(state: Path) -> dict[str, bytes]:
     names = [p.name for p in state.iterdir() if not p.name.startswith(LEFT_BEHIND)]
     unknown = sorted(set(names) - known)
     if unknown:
-        raise ValueError(f"{state} holds {unknown}, which carrying a state does not know")
+        raise ValueError(
+            f"{state} holds {unknown}, which carrying a state does not know (scaler.pt: an "
+            "fp16 run's gradient scaler; train in mixed_precision bf16 or no to carry states)"
+        )
     missing = {MODEL_FILE, OPTIMIZER_FILE, SCHEDULER_FILE} - set(names)
     if missing:
         raise ValueError(f"{state} lacks {sorted(missing)}: it is not a complete save")

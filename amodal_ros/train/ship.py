@@ -386,7 +386,14 @@ def main(argv: list[str] | None = None) -> int:
             verdict = shipping_verdict(ns.judged_by, str(ns.student / "final"))
         except (OSError, ValueError) as err:
             parser.error(f"--judged-by: {err}")
-        threshold, chosen = verdict["threshold"], {**verdict["settings"], **chosen}
+        unjudged = {k: v for k, v in chosen.items() if verdict["settings"].get(k) != v}
+        if unjudged:  # the verdict is of the settings its rule ran, and only of those
+            parser.error(
+                f"--judged-by ships what its rule judged, and --default {unjudged} was not "
+                f"judged (the rule ran {verdict['settings'] or 'the model defaults'}): judge "
+                "it with that run_settings entry in the run's plan.json instead"
+            )
+        threshold, chosen = verdict["threshold"], dict(verdict["settings"])
     try:
         if ns.decoder is not None:
             print(*ship_decoder(ns.decoder, ns.dest), sep="\n")

@@ -272,6 +272,22 @@ def test_a_run_stopped_anywhere_carries_what_it_is_best_continued_from(runs, tmp
     pack_within(stopped, tmp_path / "state", 60)
     assert json.loads((tmp_path / "state" / "run.json").read_text())["kind"] == "state"
 
+    mid_swap = tmp_path / "mid_swap"  # stopped between a save's two renames
+    shutil.copytree(stopped, mid_swap)
+    (mid_swap / "state").rename(mid_swap / ".state.previous")
+    pack_within(mid_swap, tmp_path / "mid_swap_packed", 60)
+    carried = json.loads((tmp_path / "mid_swap_packed" / "run.json").read_text())
+    saved = json.loads((stopped / "state" / "step.json").read_text())["step"]
+    assert carried["kind"] == "state" and carried["step"] == saved
+
+    fp16 = tmp_path / "fp16"  # a state train cannot resume elsewhere: its checkpoint instead
+    shutil.copytree(stopped, fp16)
+    (fp16 / "state" / "scaler.pt").write_bytes(b"")
+    pack_within(fp16, tmp_path / "fp16_packed", 60)
+    assert json.loads((tmp_path / "fp16_packed" / "run.json").read_text())["checkpoint"] == (
+        "checkpoint-1"
+    )
+
     small = tmp_path / "small"  # a carried run's folder: its plan stays whatever is packed
     small.mkdir()
     (small / "plan.json").write_text("{}")

@@ -227,6 +227,9 @@ def test_a_carried_runs_student_ships_as_its_rule_decided_and_only_if_it_passed(
         main([*given, "--threshold", "400"])
     assert "leave out --threshold" in capsys.readouterr().err
     student_keeps(rise=2.0)
+    with pytest.raises(SystemExit):  # a setting the rule did not judge
+        main([*given, "--default", "initial_noise=gaussian"])
+    assert "was not judged" in capsys.readouterr().err and not dest.exists()
     assert main(given) == 0
     defaults = json.loads((dest / "student1" / "model_index.json").read_text())
     defaults = defaults["amodal_ros"]["defaults"]
