@@ -18,11 +18,18 @@ OUT=${OUT:-train_out/$NAME}
 plan_args=$(scripts/with_env.sh python -m amodal_ros.train.judge "$HERE" --distill-args)
 mapfile -t args <<< "$plan_args"
 step_of() { scripts/with_env.sh python -c 'import json, sys; print(json.load(open(sys.argv[1]))["step"])' "$1"; }
+kind_of() { scripts/with_env.sh python -c 'import json, sys; print(json.load(open(sys.argv[1])).get("kind", ""))' "$1"; }
 if compgen -G "$HERE/weights-*.safetensors" > /dev/null && [[ ! -f "$HERE/run.json" ]]; then
   echo "$HERE has shards but no run.json: an interrupted pack; pack the run again" >&2
   exit 2
 fi
 if [[ -f "$HERE/run.json" ]]; then
+  if [[ $(kind_of "$HERE/run.json") != state ]]; then  # pack --within's checkpoint fallback
+    echo "$HERE holds a carried checkpoint, not a training state: unpack it to judge or ship" \
+      "it (python -m amodal_ros.train.carry unpack $HERE DIR); a run continues from a state" \
+      "(carry pack --state)" >&2
+    exit 2
+  fi
   carried=$(step_of "$HERE/run.json")
   if [[ ! -f "$OUT/state/step.json" ]]; then
     scripts/with_env.sh python -m amodal_ros.train.carry unpack "$HERE" "$OUT"

@@ -202,7 +202,7 @@ def test_no_two_carried_runs_confirm_on_the_same_clips():
     assert not watched & set().union(*confirmed)
 
 
-def _run_sh(tmp_path, plan: dict | None, shards: bool = False):
+def _run_sh(tmp_path, plan: dict | None, shards: bool = False, run_json: dict | None = None):
     import subprocess
 
     folder = tmp_path / "runs" / "r"
@@ -211,6 +211,8 @@ def _run_sh(tmp_path, plan: dict | None, shards: bool = False):
         (folder / "plan.json").write_text(json.dumps(plan))
     if shards:
         (folder / "weights-00.safetensors").write_bytes(b"")
+    if run_json is not None:
+        (folder / "run.json").write_text(json.dumps(run_json))
     env = {"PATH": "/usr/bin:/bin", "RUNS": str(tmp_path / "runs"), "OUT": str(tmp_path / "out")}
     done = subprocess.run(
         ["bash", str(ROOT / "runs" / "run.sh"), "r"],
@@ -222,19 +224,35 @@ def _run_sh(tmp_path, plan: dict | None, shards: bool = False):
     return done.returncode, done.stderr
 
 
+CHECKPOINT_PACK = {"checkpoint": "checkpoint-1", "run": {}}  # pack --within's fallback
+
+
 @pytest.mark.parametrize(
-    "plan, shards, says",
+    "plan, shards, run_json, says",
     [
-        (None, False, "plan.json is missing"),
-        ({"distill": [], "rule": _rule_json()}, False, "'distill' must list"),
-        ({"distill": ["--steps", "1"], "rule": {**_rule_json(), "x": 1}}, False, "unknown rule"),
-        ({"distill": ["--steps", "1"], "rule": _rule_json()}, True, "an interrupted pack"),
+        (None, False, None, "plan.json is missing"),
+        ({"distill": [], "rule": _rule_json()}, False, None, "'distill' must list"),
+        (
+            {"distill": ["--steps", "1"], "rule": {**_rule_json(), "x": 1}},
+            False,
+            None,
+            "unknown rule",
+        ),
+        ({"distill": ["--steps", "1"], "rule": _rule_json()}, True, None, "an interrupted pack"),
+        (
+            {"distill": ["--steps", "1"], "rule": _rule_json()},
+            True,
+            CHECKPOINT_PACK,
+            "a carried checkpoint, not a training state",
+        ),
     ],
 )
-def test_run_sh_stops_before_training_on_a_broken_run_folder(tmp_path, plan, shards, says):
+def test_run_sh_stops_before_training_on_a_broken_run_folder(
+    tmp_path, plan, shards, run_json, says
+):
     """A plan that does not load must not start `distill` with its defaults, and a half-packed
-    state must not be trained over."""
-    returncode, stderr = _run_sh(tmp_path, plan, shards)
+    state or a carried checkpoint must not be trained over."""
+    returncode, stderr = _run_sh(tmp_path, plan, shards, run_json)
     assert returncode != 0 and says in stderr
     assert not (tmp_path / "out").exists()  # nothing trained, nothing unpacked
 
