@@ -125,13 +125,17 @@ class TargetStore:
         """Windows stored so far."""
         return int(self.meta.get("windows", 0))
 
-    def start(self, teacher: str, mode: str, time_ids: list[float]) -> None:
-        """Begin (or check that a continued collection has) this teacher and conditioning."""
+    def start(self, teacher: str, mode: str, time_ids: list[float], source: dict) -> None:
+        """Begin (or check that a continued collection has) this teacher and conditioning,
+        and windows from this `source` (data, window length, size, truth's render scale: a
+        store recorded before it kept them is checked for what it has)."""
         made = {"teacher": teacher, "conditioning_mode": mode, "time_ids": time_ids}
+        made |= {k: v for k, v in source.items() if not self.meta or k in self.meta}
         old = {k: self.meta.get(k) for k in made}
         if self.meta and old != made:
+            text = ", ".join(f"{k} {old[k]!r} -> {made[k]!r}" for k in made if old[k] != made[k])
             raise InputError(
-                f"{self.folder} holds targets of another teacher or setting ({old}); use a "
+                f"{self.folder} holds targets of another teacher or setting ({text}); use a "
                 "new --out or delete it"
             )
         shards = [p.name for p in sorted(self.folder.glob("shard-*.safetensors"))]
@@ -339,7 +343,15 @@ def collect(components, config, device, store: TargetStore) -> None:
     )
     teacher = TeacherRecorder(components, sampling)
     cfg = teacher.config
-    store.start(config.init, cfg.conditioning_mode, teacher.sampler.time_ids().tolist())
+    # what shapes the windows: a continued collection must draw the same kind
+    source = {
+        "data": config.data,
+        "num_frames": config.num_frames,
+        "size": [cfg.height, cfg.width],
+    }
+    if config.data == "synth":  # the scale its ground truth is drawn at (recordings have none)
+        source["render_scale"] = config.render_scale
+    store.start(config.init, cfg.conditioning_mode, teacher.sampler.time_ids().tolist(), source)
     if store.windows >= config.distill_windows:
         return
     if config.data == "synth":

@@ -73,12 +73,15 @@ def test_a_collection_stopped_half_way_keeps_no_window_twice(tmp_path):
     def items(value: float, n: int) -> list[dict]:
         return [{"teacher": torch.full((2, 3), value), "truth": torch.zeros(2, 3)}] * n
 
+    source = {"data": "bags", "num_frames": 2, "size": [3, 1], "render_scale": 1}
     store = TargetStore(tmp_path / "targets")
-    store.start("tiny", "mode", [1.0, 2.0, 3.0])
+    store.start("tiny", "mode", [1.0, 2.0, 3.0], source)
     store.add(items(1.0, 3), source="bag_a")
     shutil.copy(store.shards()[0], store.folder / "shard-00001.safetensors")  # bag_b's, stopped
     store = TargetStore(store.folder)
-    store.start("tiny", "mode", [1.0, 2.0, 3.0])
+    with pytest.raises(InputError, match=r"num_frames 2 -> 3"):  # another kind of window
+        store.start("tiny", "mode", [1.0, 2.0, 3.0], {**source, "num_frames": 3})
+    store.start("tiny", "mode", [1.0, 2.0, 3.0], source)
     assert store.windows == 3 and store.meta["sources_done"] == ["bag_a"]
     assert len(store.load()["teacher"]) == 3
     store.add(items(2.0, 2), source="bag_b")  # redone: its shard replaces the stopped one
