@@ -250,6 +250,20 @@ def test_stream_front_relabels_a_synthetic_clip_whose_ids_change_every_frame():
     assert total > 150 and agree / total > 0.9, (agree, total)  # measured: 178 / 181
 
 
+@pytest.mark.parametrize("reid_distance, same", [(5.0, True), (1.0, False)])
+def test_stream_front_tracks_with_the_configured_reid_distance(reid_distance, same):
+    """An object that jumps 2.5 of its sizes between frames (no overlap) is the same object
+    within `track_reid_distance` sizes, a new one beyond."""
+    config = StreamConfig(track_ids=True, stride=1, track_reid_distance=reid_distance)
+    front = StreamFront(config, 4, False, to_frame)
+    ids = []
+    for t, x in enumerate((4, 24)):  # an 8-px square, then 20 px to the right
+        front.add(RGB, t * P, np.zeros((H, W, 3), np.uint8))
+        (window,) = front.add(MASKS, t * P, paint({7: (4, x, 8, 8)}))
+        ids.append(window.last.labels[8, x + 4])
+    assert (ids[0] == ids[1]) == same
+
+
 def test_stream_front_without_track_ids_passes_labels_through():
     front = StreamFront(StreamConfig(stride=1), 4, False, to_frame)
     labels = paint({9: (4, 4, 6, 6)})

@@ -384,6 +384,25 @@ def test_a_callback_error_after_a_skipped_frame_is_logged_not_raised(base_params
     assert "skipped frame at stamp 1 ns" in err and "masks message at 2 ns failed" in err
 
 
+def test_outputs_are_offered_with_the_reliability_and_depth_asked_for(base_params):
+    """What a grasp planner's subscription meets: best effort (or reliable) as configured."""
+    from rclpy.qos import ReliabilityPolicy
+
+    params = {**base_params, "output_reliability": "best_effort", "queue_depth": 3}
+    h = NodeHarness(params, subscribe=False)
+    try:
+
+        def offered():
+            return h.client.get_publishers_info_by_topic("/amodal/objects")
+
+        assert h.wait(lambda: len(offered()) == 1, timeout=10)
+        qos = offered()[0].qos_profile
+        assert qos.reliability == ReliabilityPolicy.BEST_EFFORT
+        assert h.node._pubs["objects"].qos_profile.depth == 3
+    finally:
+        h.close()
+
+
 def test_no_inference_without_subscribers(base_params):
     h = NodeHarness(base_params, subscribe=False)
     try:
