@@ -104,6 +104,14 @@ class Rule:
             raise ValueError(f"{PLAN}: run_settings: {err}") from None
         tuples = {"confirm": tuple(map(tuple, raw["confirm"]))}
         tuples |= {k: tuple(raw[k]) for k in ("choice", "candidates", "must_rise") if k in raw}
+        sets = [tuples["choice"]] if "choice" in tuples else []
+        clips = [set(range(start, start + count)) for start, count in [*sets, *tuples["confirm"]]]
+        if sum(map(len, clips)) != len(set().union(*clips)):  # a set scored twice says nothing new
+            raise ValueError(
+                f"{PLAN}: the rule's clip sets overlap ({list(tuples.get('choice', ()))} and "
+                f"{[list(c) for c in tuples['confirm']]}): each confirms on clips no other "
+                "set of the rule scored"
+            )
         return cls(**{**raw, **tuples, "run_settings": settings})
 
 

@@ -176,6 +176,12 @@ def _rule_json() -> dict:
     }
 
 
+@pytest.mark.parametrize("choice, confirm", [([0, 3], [[2, 3]]), ([0, 3], [[10, 3], [11, 2]])])
+def test_a_rule_whose_clip_sets_overlap_is_refused_when_read(choice, confirm):
+    with pytest.raises(ValueError, match="clip sets overlap"):
+        Rule.of({**_rule_json(), "choice": choice, "confirm": confirm})
+
+
 @pytest.mark.parametrize(
     "plan", sorted((ROOT / "runs").glob("*/plan.json")), ids=lambda p: p.parent.name
 )
