@@ -6,8 +6,8 @@ the key is a hash of all of them, and the file is written atomically, so a build
 leaves no half file, and processes that build the same artifact at once all end with it. What a
 build killed outright (SIGKILL, out of memory) left in its staging name is removed by the next
 build on that machine. The sidecar records the hash of every file built, so a cached artifact
-that does not load is told apart: changed on disk (a disk error) is built again; intact, the
-cause is the machine (GPU memory, drivers), said as such, and the artifact is kept.
+that does not load is told apart: changed on disk since (a disk error) is built again; as
+built, the cause is the machine (GPU memory, drivers), said as such, and the artifact is kept.
 """
 
 from __future__ import annotations
@@ -39,14 +39,12 @@ def cache_dir(configured: str = "") -> Path:
 
 
 def model_hash(module: torch.nn.Module) -> str:
-    """Hash of a model's config and weights (names, shapes, dtypes, values). The config's
-    `_` keys are the libraries' bookkeeping, left out: diffusers' `_use_default_values` is a
-    set listed in a per-process order, which gave one model another key in every process."""
+    """Hash of a model's config (`public_items`: the same in every process) and weights
+    (names, shapes, dtypes, values)."""
     h = hashlib.sha256()
     config = getattr(module, "config", None)
     if config is not None:  # a diffusers FrozenDict or a transformers PretrainedConfig
-        plain = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        plain = {k: v for k, v in plain.items() if not str(k).startswith("_")}
+        plain = public_items(config.to_dict() if hasattr(config, "to_dict") else dict(config))
         h.update(json.dumps(_plain(plain), sort_keys=True, default=str).encode())
     for name, tensor in sorted(module.state_dict().items()):
         h.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
@@ -63,22 +61,25 @@ def code_hash(model: torch.nn.Module) -> str:
 
     from amodal_ros.accel import onnx_export
 
-    versions = f"{diffusers.__version__}:{transformers.__version__}"
-    return source_hash(sys.modules[type(model).__module__], onnx_export, salt=versions)
-
-
-def source_hash(*modules, salt: str = "") -> str:
-    """Hash of the source files of `modules` (the code that builds an artifact)."""
-    h = hashlib.sha256(salt.encode())
-    for module in modules:
+    h = hashlib.sha256(f"{diffusers.__version__}:{transformers.__version__}".encode())
+    for module in (sys.modules[type(model).__module__], onnx_export):
         h.update(Path(inspect.getfile(module)).read_bytes())
     return h.hexdigest()
+
+
+def public_items(config: dict) -> dict:
+    """A model config without the libraries' `_` bookkeeping keys, fit to hash: diffusers'
+    `_use_default_values` is a set listed in a per-process order."""
+    return {k: v for k, v in config.items() if not str(k).startswith("_")}
 
 
 def artifact_key(**parts) -> str:
     """Stable hash of named key parts (strings, numbers, tuples, dicts)."""
     data = json.dumps(_plain(parts), sort_keys=True, default=str).encode()
     return hashlib.sha256(data).hexdigest()[:20]
+
+
+BACKEND_REMEDY = "choose another backend (unet_backend / depth_backend: eager)"
 
 
 class ArtifactLoadError(BackendUnavailableError):
@@ -111,6 +112,7 @@ class ArtifactCache:
         tmp = self.folder / stage_name(target)
         try:
             build(tmp)
+            files = _file_hashes(tmp)  # before the rename: a reader may load it at once
             try:
                 os.replace(tmp, target)
             except OSError:  # a folder another process finished first (a file just replaces)
@@ -124,7 +126,7 @@ class ArtifactCache:
             tmp.unlink(missing_ok=True)
         sidecar = _sidecar(target)
         staged = sidecar.with_name(stage_name(sidecar))
-        record = {"key": key, **meta, "files": _file_hashes(target)}
+        record = {"key": key, **meta, "files": files}
         staged.write_text(json.dumps(_plain(record), indent=2, default=str))
         os.replace(staged, sidecar)  # whole or not at all, as the artifact
         self.built += 1
@@ -134,7 +136,7 @@ class ArtifactCache:
     def load(self, name: str, key: str, suffix: str, build, meta: dict, load: Callable):
         """`load(path)` of the artifact, built on a miss (`get_or_build`). A cached one that
         `load` cannot load (ArtifactLoadError) is removed and built again, once, when its files
-        changed since they were built; intact, the error is the machine's and is raised."""
+        changed since they were built; otherwise the error is the machine's and is raised."""
         built = self.built
         target = self.get_or_build(name, key, suffix, build, meta)
         try:
@@ -142,11 +144,11 @@ class ArtifactCache:
         except ArtifactLoadError as err:
             if self.built != built:  # just built: a rebuild would not help
                 raise
-            if _intact(target):
+            if not _changed_since_built(target):
                 raise BackendUnavailableError(
-                    f"{err}; the cached file is intact (its hash is the one built), so the "
-                    "cause is this machine: free GPU memory, check the GPU libraries, or "
-                    "choose another backend (unet_backend / depth_backend: eager)"
+                    f"{err}; the cached file is as built (or has no record to tell), so the "
+                    "cause is likely this machine: free GPU memory, check the GPU libraries, "
+                    f"or {BACKEND_REMEDY} (delete {target} to build it again)"
                 ) from err
             log.warning("%s: removed from the cache, building it again", err)
             remove_partial(target)  # a file or an ONNX folder
@@ -168,10 +170,11 @@ def _sidecar(target: Path) -> Path:
 def _file_hashes(target: Path) -> dict[str, str]:
     """sha256 of the artifact's files by path relative to it (a file, or an ONNX folder)."""
     files = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
-    return {str(p.relative_to(target)) if p != target else "": _sha256(p) for p in files}
+    return {str(p.relative_to(target)) if p != target else "": file_sha256(p) for p in files}
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in chunks (exports are gigabytes)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 24):
@@ -179,14 +182,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _intact(target: Path) -> bool:
-    """Whether the artifact's files are those its build recorded (False without a record:
-    caches built before records were kept)."""
+def _changed_since_built(target: Path) -> bool:
+    """Whether the artifact's files differ from those its build recorded (False without a
+    record: an artifact renamed into place is whole, so only a later change damages it)."""
     try:
         recorded = json.loads(_sidecar(target).read_text()).get("files")
     except (OSError, ValueError, AttributeError):
         return False
-    return recorded is not None and recorded == _file_hashes(target)
+    return recorded is not None and recorded != _file_hashes(target)
 
 
 def _plain(value):

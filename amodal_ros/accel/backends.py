@@ -18,13 +18,7 @@ from pathlib import Path
 
 import torch
 
-from amodal_ros.accel.artifacts import (
-    ArtifactCache,
-    artifact_key,
-    code_hash,
-    model_hash,
-    source_hash,
-)
+from amodal_ros.accel.artifacts import ArtifactCache, artifact_key, code_hash, model_hash
 from amodal_ros.accel.buckets import Bucketed, batch_sizes
 from amodal_ros.accel.onnx_export import ONNX_FILE, OPSET, DepthSpec, UNetSpec
 from amodal_ros.core.errors import BackendUnavailableError
@@ -252,8 +246,8 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
 
     profile = trt_backend.profile_for(spec)
     env = trt_backend.environment(device)
-    build_code = source_hash(trt_backend)  # workspace, flags: a changed build rebuilds
-    key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, code=build_code, **env)
+    code = trt_backend.build_code()  # flags, workspace: a changed build rebuilds
+    key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, code=code, **env)
     runner = cache.load(
         f"{kind}-trt",
         key,

@@ -1,18 +1,20 @@
 """TensorRT engines: FP16 build from ONNX with one optimisation profile, run on torch's stream.
 
 Engines are cached by `ArtifactCache` under a key of model hash + input shapes + precision +
-this module's source (workspace, flags) + TensorRT version + GPU name, so a changed model,
+the build code (`build_code`: flags, workspace) + TensorRT version + GPU name, so a changed model,
 camera size, build setting, TensorRT upgrade or GPU swap rebuilds, and nothing else does.
 Every call into TensorRT runs with the configured GPU current: TensorRT uses the thread's."""
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 from pathlib import Path
 
 import torch
 
-from amodal_ros.accel.artifacts import ArtifactLoadError
+from amodal_ros.accel.artifacts import BACKEND_REMEDY, ArtifactLoadError
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.core.imports import require
 
@@ -44,15 +46,19 @@ def environment(device: torch.device) -> dict:
     return {"tensorrt": trt.__version__, "gpu": torch.cuda.get_device_name(device)}
 
 
-REMEDY = "choose another backend (unet_backend / depth_backend: eager)"
-
-
 def profile_for(spec) -> dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
     """One optimisation profile {input: (min, opt, max)}: batch 1 .. spec.max_batch, optimised
     for the largest, for every input with a batch axis (also when max_batch is 1: TensorRT
     builds no network whose dynamic inputs have no profile)."""
     low, high, two = spec.shapes(1), spec.shapes(spec.max_batch), spec.shapes(2)
     return {name: (low[name], high[name], high[name]) for name in low if low[name] != two[name]}
+
+
+def build_code() -> str:
+    """Hash of what shapes an engine besides its ONNX file and profile: the build function
+    and its workspace (an edit elsewhere in this module rebuilds no engine)."""
+    text = inspect.getsource(_build_engine) + f"workspace={WORKSPACE_BYTES}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def build_engine(
@@ -76,7 +82,7 @@ def _build_engine(onnx_path: Path, engine_path: Path, profile: dict, fp16: bool)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):  # also finds external weight files
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}; {REMEDY}")
+        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}; {BACKEND_REMEDY}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
     if fp16:
@@ -90,7 +96,7 @@ def _build_engine(onnx_path: Path, engine_path: Path, profile: dict, fp16: bool)
     if serialized is None:
         raise EngineBuildError(
             f"TensorRT failed to build an engine from {onnx_path} (its log above says why); "
-            + REMEDY
+            + BACKEND_REMEDY
         )
     engine_path.write_bytes(bytes(serialized))
 
@@ -111,7 +117,7 @@ class TrtEngine:
         if self.context is None:
             raise BackendUnavailableError(
                 f"TensorRT could not create an execution context for {engine_path} (out of "
-                f"GPU memory?): free GPU memory or {REMEDY}"
+                f"GPU memory?): free GPU memory or {BACKEND_REMEDY}"
             )
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         mode = self.engine.get_tensor_mode

@@ -20,7 +20,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -28,10 +27,11 @@ from pathlib import Path
 
 import torch
 
+from amodal_ros.accel.artifacts import file_sha256
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.core.staging import escaping, remove_dead_partials, stage_name, staged_path
 from amodal_ros.train.config import TrainConfig
-from amodal_ros.train.loop import INIT_FINGERPRINT
+from amodal_ros.train.loop import INIT_FINGERPRINT, last_save
 
 # the run's own files that travel with it; with the init fingerprint a carried state is still
 # checked against the init it resumes from
@@ -77,7 +77,7 @@ def pack(
         kept = sorted(k for k in state if k in before and _equal(state[k], before[k]))
         if kept:
             whole = same_weights(state, before)  # the file itself, byte for byte
-            entry = {"file": rel, "sha256": _sha256(origin)}
+            entry = {"file": rel, "sha256": file_sha256(origin)}
             record["from_start"].append(entry | ({} if whole else {"keys": kept}))
         for key, value in state.items():
             if key not in kept:
@@ -94,18 +94,19 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
     and AdamW's moments are about 59 MiB, 78 with a weight average; a 96-wide student's do
     not fit); else its newest checkpoint, weights alone. Files already in `packed` other than
     its own stay."""
-    from amodal_ros.train.carry_state import last_save, pack_state
+    from amodal_ros.train.carry_state import UncarriedStateError, pack_state
 
     if _finished(run):
         return pack(run, packed)
     limit = limit_mib * 2**20
     state = [p for p in last_save(run).rglob("*") if p.is_file()]
+    why = f"its state is over {limit_mib} MiB"  # when the state does not go instead
     if state and sum(p.stat().st_size for p in state) <= limit:
         try:
             written = pack_state(run, packed, SHARD_MIB)
-        except ValueError as err:  # a state train cannot resume elsewhere (fp16's scaler)
+        except UncarriedStateError as err:
             print(f"{err}: carrying its newest checkpoint instead", file=sys.stderr)
-            written = []
+            written, why = [], f"its state cannot be carried ({err})"
         if written and sum(p.stat().st_size for p in written) <= limit:
             return written
         for path in written:
@@ -114,15 +115,13 @@ def pack_within(run: Path, packed: Path, limit_mib: float) -> list[Path]:
         return pack(run, packed, checkpoint=newest_checkpoint(run))
     except FileNotFoundError as error:
         if state:  # a state rebuilt from a carried one has no checkpoint folders beside it
-            raise FileNotFoundError(f"{error}, and its state is over {limit_mib} MiB") from None
+            raise FileNotFoundError(f"{error}, and {why}") from None
         raise
 
 
 def _finished(run: Path) -> bool:
     """Whether `run`'s final checkpoint is its last word: a finished run continued with more
     steps keeps the old `final/` while its state and checkpoints move past it."""
-    from amodal_ros.train.carry_state import last_save
-
     if not (run / "final" / "model_index.json").is_file():
         return False
     step_file = last_save(run) / "step.json"
@@ -216,7 +215,7 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
         raise FileExistsError(f"{final} exists: unpack into a new run folder")
     for left_out in record["from_start"]:  # checked before anything is written
         source = start / left_out["file"] if start is not None else None
-        if source is None or not source.is_file() or _sha256(source) != left_out["sha256"]:
+        if source is None or not source.is_file() or file_sha256(source) != left_out["sha256"]:
             raise ValueError(
                 f"{left_out['file']} was left out as equal to the run's starting checkpoint, "
                 f"and {source or 'no starting folder'} is not that file: unpack with the "
@@ -288,10 +287,6 @@ def _carried(value: torch.Tensor) -> torch.Tensor:
         if torch.isfinite(half).all():
             return half
     return value
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _shards(tensors: dict, limit: int) -> list[dict]:

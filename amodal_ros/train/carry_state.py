@@ -29,7 +29,7 @@ import torch
 from amodal_ros.core.staging import staged_path
 from amodal_ros.train.carry import read_shards, run_files, write_packed, write_text
 from amodal_ros.train.ema import EMA_STATE
-from amodal_ros.train.loop import DECODER_STATE, PREVIOUS_STATE
+from amodal_ros.train.loop import DECODER_STATE, last_save
 
 KIND = "state"
 MODEL_FILE = "model.safetensors"  # accelerate's name for the prepared model's weights
@@ -113,13 +113,8 @@ def unpack_state(packed: Path, run: Path, record: dict) -> Path:
     return run / "state"
 
 
-def last_save(run: Path) -> Path:
-    """The folder of `run`'s last complete save: `state/`, or the previous one a run stopped
-    between a save's two renames left (`train` puts it back at its next start)."""
-    state, previous = run / "state", run / PREVIOUS_STATE
-    if not (state / STEP_FILE).is_file() and (previous / STEP_FILE).is_file():
-        return previous
-    return state
+class UncarriedStateError(ValueError):
+    """A save holding what `train` could not resume from elsewhere (fp16's GradScaler)."""
 
 
 def _identity(state: Path) -> tuple[int, int]:
@@ -139,7 +134,7 @@ def _read_state(state: Path) -> dict[str, bytes]:
     names = [p.name for p in state.iterdir() if not p.name.startswith(LEFT_BEHIND)]
     unknown = sorted(set(names) - known)
     if unknown:
-        raise ValueError(
+        raise UncarriedStateError(
             f"{state} holds {unknown}, which carrying a state does not know (scaler.pt: an "
             "fp16 run's gradient scaler; train in mixed_precision bf16 or no to carry states)"
         )

@@ -316,13 +316,22 @@ def _weight_average(model, decoder, decay: float) -> WeightAverage | None:
     return WeightAverage(named, decay)
 
 
+def last_save(out: Path) -> Path:
+    """The folder of the run's last complete save: `state/`, or PREVIOUS_STATE where the run
+    was stopped between the two renames of `_swap_in_state`."""
+    state, previous = out / "state", out / PREVIOUS_STATE
+    if not (state / "step.json").is_file() and (previous / "step.json").is_file():
+        return previous
+    return state
+
+
 def _repair_state(out: Path) -> None:
     """A run killed between the two renames of `_swap_in_state` has its last complete state
     under PREVIOUS_STATE: it becomes state/ again."""
-    state, previous = out / "state", out / PREVIOUS_STATE
-    if not (state / "step.json").is_file() and (previous / "step.json").is_file():
+    state = out / "state"
+    if last_save(out) != state:
         shutil.rmtree(state, ignore_errors=True)
-        previous.rename(state)
+        last_save(out).rename(state)
     # checkpoints a stop left half-written (a whole model each, never complete)
     if out.is_dir():
         for partial in [
@@ -378,7 +387,7 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
     image encoder are loaded from `init` at every start (the saved state holds what trains),
     and `init` may have been trained further meanwhile (a continued autoencoder run), which
     would move the run to another latent space under the same path. First start: record them."""
-    from amodal_ros.accel.artifacts import model_hash
+    from amodal_ros.accel.artifacts import model_hash, public_items
 
     frozen = {"image_encoder": components.image_encoder}
     if config.stage != "vae":  # an autoencoder run's VAE is in its saved state
@@ -386,9 +395,8 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
     now = {name: model_hash(module) for name, module in frozen.items()}
     # what the run reads from init at every start besides weights: the working size, mask
     # settings and ensembles a student trains with and publishes, the schedule, its lineage
-    # (libraries' `_` keys left out: diffusers lists a set there in a per-process order)
     parts = [components.defaults, components.student, components.scheduler_config]
-    settings = [{k: v for k, v in p.items() if not str(k).startswith("_")} for p in parts]
+    settings = [public_items(p) for p in parts]
     text = json.dumps(settings, sort_keys=True, default=str)
     now["settings"] = hashlib.sha256(text.encode()).hexdigest()
     path = out / INIT_FINGERPRINT
@@ -417,6 +425,14 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
                 f"{out} started from it (trained further, or shipped anew?): resuming would "
                 "continue it on another model; start a new --out, or restore the init it "
                 "started from"
+            )
+        if "settings" not in saved:
+            log.warning(
+                "%s was recorded before it held init %r's model settings (working size, mask "
+                "settings): they are not checked this time (recorded now); check that init is "
+                "the model the run started from",
+                path,
+                config.init,
             )
     _write_whole(path, json.dumps({"fingerprint": 2, **now}, indent=2))
 

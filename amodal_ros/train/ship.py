@@ -386,7 +386,12 @@ def main(argv: list[str] | None = None) -> int:
             verdict = shipping_verdict(ns.judged_by, str(ns.student / "final"))
         except (OSError, ValueError) as err:
             parser.error(f"--judged-by: {err}")
-        unjudged = {k: v for k, v in chosen.items() if verdict["settings"].get(k) != v}
+        from amodal_ros.models.layout import METADATA_KEY
+
+        # judged: the checkpoint's own defaults, with the rule's run settings over them
+        index = json.loads((ns.student / "final" / "model_index.json").read_text())
+        judged = {**index.get(METADATA_KEY, {}).get("defaults", {}), **verdict["settings"]}
+        unjudged = {k: v for k, v in chosen.items() if judged.get(k) != v}
         if unjudged:  # the verdict is of the settings its rule ran, and only of those
             parser.error(
                 f"--judged-by ships what its rule judged, and --default {unjudged} was not "

@@ -274,7 +274,9 @@ def test_an_artifact_that_does_not_load_is_rebuilt_only_when_its_files_changed(t
         raise ArtifactLoadError(f"TensorRT could not load {path}")
 
     target = cache.get_or_build("unet-trt", "k", ".engine", build, {})
-    with pytest.raises(BackendUnavailableError, match="intact .* cause is this machine") as err:
+    with pytest.raises(
+        BackendUnavailableError, match="as built .* cause is likely this machine"
+    ) as err:
         ArtifactCache(tmp_path).load("unet-trt", "k", ".engine", build, {}, load=out_of_memory)
     assert not isinstance(err.value, ArtifactLoadError)  # raised as it is, not rebuilt
     assert len(builds) == 1 and target.read_bytes() == b"engine"
@@ -313,6 +315,14 @@ def test_tensorrt_profile_covers_every_batched_input_also_for_one_window():
     four = profile_for(dataclasses.replace(spec, max_batch=4))
     assert four["context"] == ((4, 4, 16), (16, 4, 16), (16, 4, 16))
     assert profile_for(DepthSpec(28, 42, max_batch=1)) == {"pixel_values": ((1, 3, 28, 42),) * 3}
+
+
+def test_the_engine_key_follows_the_build_settings(monkeypatch):
+    from amodal_ros.accel import trt_backend
+
+    before = trt_backend.build_code()  # the build function's source and its workspace
+    monkeypatch.setattr(trt_backend, "WORKSPACE_BYTES", 4 << 30)
+    assert trt_backend.build_code() != before
 
 
 def test_onnxruntime_runs_on_the_gpu_asked_for():

@@ -230,7 +230,8 @@ def test_a_carried_runs_student_ships_as_its_rule_decided_and_only_if_it_passed(
     with pytest.raises(SystemExit):  # a setting the rule did not judge
         main([*given, "--default", "initial_noise=gaussian"])
     assert "was not judged" in capsys.readouterr().err and not dest.exists()
-    assert main(given) == 0
+    judged = ["--default", "initial_noise=zeros", "--default", "mask_upsample=smooth"]
+    assert main([*given, *judged]) == 0  # the rule's setting, and the student's own
     defaults = json.loads((dest / "student1" / "model_index.json").read_text())
     defaults = defaults["amodal_ros"]["defaults"]
     assert defaults["rgb_sum_threshold"] == 350 and defaults["initial_noise"] == "zeros"

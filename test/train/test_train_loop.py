@@ -151,7 +151,7 @@ def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, caps
     assert json.loads(record.read_text())["fingerprint"] == 2
 
 
-def test_a_resume_on_an_init_whose_settings_changed_is_refused(tmp_path, capsys):
+def test_a_resume_on_an_init_whose_settings_changed_is_refused(tmp_path, capsys, caplog):
     """A model shipped anew under the same path (another working size or threshold, same
     weights) would have the run train and publish with settings it did not start with."""
     assert main(["train", _config(tmp_path, 2, name="first")]) == 0
@@ -162,6 +162,13 @@ def test_a_resume_on_an_init_whose_settings_changed_is_refused(tmp_path, capsys)
     (init / "model_index.json").write_text(json.dumps(index))
     assert main(["train", _config(tmp_path, 3, init=str(init))]) == 2
     assert "model settings (working size" in capsys.readouterr().err
+    # a record from before settings were kept: not refused, said, and recorded from now on
+    record = tmp_path / "run" / "init_fingerprint.json"
+    old = json.loads(record.read_text())
+    record.write_text(json.dumps({k: v for k, v in old.items() if k != "settings"}))
+    assert main(["train", _config(tmp_path, 3, init=str(init))]) == 0
+    assert "recorded before it held init" in caplog.text
+    assert "settings" in json.loads(record.read_text())
 
 
 def test_a_stop_mid_save_or_a_damaged_run_file_does_not_block_the_run(tmp_path, capsys):
