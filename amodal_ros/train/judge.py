@@ -215,15 +215,20 @@ def _clip_range(clips: tuple[int, int]) -> str:
     return f"{clips[0]}-{clips[0] + clips[1] - 1}"
 
 
+def judged_settings(checkpoint: str, settings: dict[str, str | int] | None = None) -> dict:
+    """The defaults a checkpoint is scored with: its own (model_index.json), `settings` over
+    them."""
+    index = json.loads((Path(checkpoint) / "model_index.json").read_text())
+    return {**index.get("amodal_ros", {}).get("defaults", {}), **(settings or {})}
+
+
 def model_id(checkpoint: str, settings: dict[str, str | int] | None = None) -> str:
     """The start of the SHA-256 of the UNet and VAE weights and the defaults the model runs
     with (threshold, ensembles, initial noise; `settings` over its own): scores kept for
     another model are not these (`ship --decoder` changes the VAE of every folder; since
     2026-12-05, so scores kept before are not reused)."""
     folder = Path(checkpoint)
-    index = json.loads((folder / "model_index.json").read_text())
-    own = index.get("amodal_ros", {}).get("defaults", {})
-    defaults = json.dumps({**own, **(settings or {})}, sort_keys=True)
+    defaults = json.dumps(judged_settings(checkpoint, settings), sort_keys=True)
     digest = hashlib.sha256((folder / "unet" / "diffusion_pytorch_model.safetensors").read_bytes())
     for weights in sorted((folder / "vae").glob("*.safetensors")):
         digest.update(weights.read_bytes())

@@ -328,10 +328,10 @@ def last_save(out: Path) -> Path:
 def _repair_state(out: Path) -> None:
     """A run killed between the two renames of `_swap_in_state` has its last complete state
     under PREVIOUS_STATE: it becomes state/ again."""
-    state = out / "state"
-    if last_save(out) != state:
+    state, last = out / "state", last_save(out)
+    if last != state:
         shutil.rmtree(state, ignore_errors=True)
-        last_save(out).rename(state)
+        last.rename(state)
     # checkpoints a stop left half-written (a whole model each, never complete)
     if out.is_dir():
         for partial in [

@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--decoder ships a decoder alone: leave out --student and --calibrate")
     threshold, verdict = ns.threshold, None
     if ns.judged_by is not None:
-        from amodal_ros.train.judge import shipping_verdict
+        from amodal_ros.train.judge import judged_settings, shipping_verdict
 
         if ns.threshold is not None:
             parser.error("--judged-by gives the threshold its rule chose: leave out --threshold")
@@ -386,11 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = shipping_verdict(ns.judged_by, str(ns.student / "final"))
         except (OSError, ValueError) as err:
             parser.error(f"--judged-by: {err}")
-        from amodal_ros.models.layout import METADATA_KEY
-
-        # judged: the checkpoint's own defaults, with the rule's run settings over them
-        index = json.loads((ns.student / "final" / "model_index.json").read_text())
-        judged = {**index.get(METADATA_KEY, {}).get("defaults", {}), **verdict["settings"]}
+        judged = judged_settings(str(ns.student / "final"), verdict["settings"])
         unjudged = {k: v for k, v in chosen.items() if judged.get(k) != v}
         if unjudged:  # the verdict is of the settings its rule ran, and only of those
             parser.error(

@@ -32,6 +32,30 @@ def stage2_folder(tmp_path_factory):
     return save_published_layout(build_components("tiny", seed=1), tmp_path_factory.mktemp("s2"))
 
 
+def processor_answers(checkpoint, **inference):
+    """(clip, object id, the node's processor's per-frame answers for it, or None where the
+    object is never visible and nothing runs) over the 5 test clips, as eval runs them."""
+    processor = WindowProcessor.from_config(
+        StreamConfig(checkpoint=str(checkpoint), publish_frames="new"),
+        InferenceConfig(num_frames=4, num_steps=1, height=32, width=64, **inference),
+    )
+    for seed in split_seeds("test", 5):
+        clip = make_scene(seed, num_frames=4, height=32, width=64)
+        visible = [i for i in clip.target_ids if clip.modal(i).any()]
+        processor.reset()
+        frames = processor.process(clip_window(clip, visible)) if visible else []
+        for i in clip.target_ids:
+            answers = [f.objects[visible.index(i)] for f in frames] if i in visible else None
+            yield clip, i, answers
+
+
+def pooled_ap(dets) -> float:
+    """AP over every window's `box_detections`, pooled as eval pools them."""
+    return average_precision(
+        [s for d in dets for s in d[0]], [h for d in dets for h in d[1]], sum(d[2] for d in dets)
+    )
+
+
 def test_eval_scores_model_and_baselines_on_the_same_clips(
     tmp_path, published_folder, stage2_folder, capsys
 ):
@@ -61,48 +85,27 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     assert results["modal"]["mIoU"] == pytest.approx(expected["mIoU"])
     # AP50 of the modal boxes: one operating point, from the per-frame box hits
     dets = [box_detections(w_pred, w_gt) for w_pred, w_gt in modal_windows]
-    ap = average_precision(
-        [s for d in dets for s in d[0]], [h for d in dets for h in d[1]], sum(d[2] for d in dets)
-    )
-    assert results["modal"]["AP50_box"] == pytest.approx(100.0 * ap)
+    assert results["modal"]["AP50_box"] == pytest.approx(100.0 * pooled_ap(dets))
     # the reference's AP50: true boxes matched, no ranking
     hits, num_gt = sum(h for d in dets for h in d[1]), sum(d[2] for d in dets)
     assert results["modal"]["box_hit50"] == pytest.approx(100.0 * hits / num_gt)
     # the model's rows from what the node's processor answers: the best of its 2 samples per
     # window, and its boxes ranked by the mean soft score inside each frame's mask
-    processor = WindowProcessor.from_config(
-        StreamConfig(checkpoint=str(published_folder), publish_frames="new"),
-        InferenceConfig(
-            num_frames=4, num_steps=1, height=32, width=64, num_samples=2, rgb_sum_threshold=380
-        ),
-    )
     best, model_dets, differ = [], [], 0
-    for seed in split_seeds("test", 5):
-        clip = make_scene(seed, num_frames=4, height=32, width=64)
-        visible = [i for i in clip.target_ids if clip.modal(i).any()]
-        processor.reset()
-        frames = processor.process(clip_window(clip, visible)) if visible else []
-        for i in clip.target_ids:
-            if i not in visible:
-                model_dets.append(box_detections(clip.modal(i), clip.amodal[i]))
-                continue
-            objects = [f.objects[visible.index(i)] for f in frames]
-            amodal, soft = (
-                np.stack([o.amodal for o in objects]),
-                np.stack([o.soft for o in objects]),
-            )
-            hypotheses = np.stack([o.samples for o in objects], axis=1)  # [2, T, H, W]
-            best.append(max(np.nanmean(frame_iou(h, clip.amodal[i])) for h in hypotheses))
-            differ += int((hypotheses[0] != hypotheses[1]).sum())
-            mean_soft = [soft[t][amodal[t]].mean() if amodal[t].any() else 0.0 for t in range(4)]
-            model_dets.append(box_detections(amodal, clip.amodal[i], np.array(mean_soft)))
+    for clip, i, answers in processor_answers(
+        published_folder, num_samples=2, rgb_sum_threshold=380
+    ):
+        if answers is None:
+            model_dets.append(box_detections(clip.modal(i), clip.amodal[i]))
+            continue
+        amodal, soft = np.stack([o.amodal for o in answers]), np.stack([o.soft for o in answers])
+        hypotheses = np.stack([o.samples for o in answers], axis=1)  # [2, T, H, W]
+        best.append(max(np.nanmean(frame_iou(h, clip.amodal[i])) for h in hypotheses))
+        differ += int((hypotheses[0] != hypotheses[1]).sum())
+        mean_soft = [soft[t][amodal[t]].mean() if amodal[t].any() else 0.0 for t in range(4)]
+        model_dets.append(box_detections(amodal, clip.amodal[i], np.array(mean_soft)))
     assert differ > 0 and model["top2_mIoU"] == pytest.approx(100.0 * np.mean(best))
-    ap = average_precision(
-        [s for d in model_dets for s in d[0]],
-        [h for d in model_dets for h in d[1]],
-        sum(d[2] for d in model_dets),
-    )
-    assert results["model"]["AP50_box"] == pytest.approx(100.0 * ap)
+    assert results["model"]["AP50_box"] == pytest.approx(100.0 * pooled_ap(model_dets))
     assert summary["windows"] == len(windows)
     table = (out / "results.md").read_text()
     assert "| model |" in table and f"{expected['mIoU']:.2f}" in table
@@ -131,20 +134,10 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
         assert summary["results"][row]["completion_psnr_db"] > 0
     # the model row scores what the node's processor answers on the same clips (a row of the
     # visible masks passed the ranges above)
-    processor = WindowProcessor.from_config(
-        StreamConfig(checkpoint=str(published_folder), publish_frames="new"),
-        InferenceConfig(num_frames=4, num_steps=1, height=32, width=64, rgb_sum_threshold=200),
-    )
     windows = []
-    for seed in split_seeds("test", 5):
-        clip = make_scene(seed, num_frames=4, height=32, width=64)
-        visible = [i for i in clip.target_ids if clip.modal(i).any()]
-        processor.reset()
-        frames = processor.process(clip_window(clip, visible)) if visible else []
-        for i in clip.target_ids:
-            amodal = [f.objects[visible.index(i)].amodal for f in frames] if i in visible else []
-            pred = np.stack(amodal) if amodal else clip.modal(i)
-            windows.append(score_window(pred, clip.amodal[i], clip.modal(i), clip.visible[i]))
+    for clip, i, answers in processor_answers(published_folder, rgb_sum_threshold=200):
+        pred = np.stack([o.amodal for o in answers]) if answers else clip.modal(i)
+        windows.append(score_window(pred, clip.amodal[i], clip.modal(i), clip.visible[i]))
     model = summary["results"]["model"]
     assert model["mIoU"] == pytest.approx(mean_scores(windows)["mIoU"])
     assert model["mIoU"] != summary["results"]["modal"]["mIoU"]
