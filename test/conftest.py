@@ -12,6 +12,15 @@ import subprocess
 import sys
 import tempfile
 
+# pytest -n N (xdist, the README's test command): each worker, and what it starts, takes its
+# share of the cores (torch's OpenMP threads spin: two workers of two threads on two cores ran
+# the suite slower than one process) and talks on a DDS domain of its own, so tests that run
+# at once never hear each other's topics. Set before anything imports torch.
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
+    os.environ["ROS_DOMAIN_ID"] = str(40 + int(worker.removeprefix("gw")))
+
 import numpy as np
 import pytest
 

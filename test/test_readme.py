@@ -18,7 +18,7 @@ def test_grasp_example_in_readme_is_the_tested_file():
 
 def test_readme_test_command_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
-    command = "bash scripts/setup.sh && scripts/with_env.sh python -m pytest -q"
+    command = "bash scripts/setup.sh && scripts/with_env.sh python -m pytest -q -n 2"
     assert command in README and command in ci
 
 
