@@ -155,6 +155,18 @@ class ArtifactCache:
             self.get_or_build(name, key, suffix, build, meta)
             return load(target)
 
+    def get_intact(
+        self, name: str, key: str, suffix: str, build: Callable[[Path], None], meta: dict
+    ) -> Path:
+        """`get_or_build`, built again when its files changed since they were built: for a
+        reader that cannot tell a damaged file from a bad one (TensorRT's ONNX parser)."""
+        target = self.get_or_build(name, key, suffix, build, meta)
+        if _changed_since_built(target):
+            log.warning("%s changed on disk since it was built: building it again", target)
+            remove_partial(target)
+            self.get_or_build(name, key, suffix, build, meta)
+        return target
+
     def _remove_dead_builds(self) -> None:
         """Remove the staging files of builds on this machine whose process is gone: a killed
         build never reached its cleanup, and a full-size UNet's export is gigabytes. Live

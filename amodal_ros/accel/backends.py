@@ -242,17 +242,22 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
         return ExportedModel(session, backend, onnx_path)
     from amodal_ros.accel import trt_backend
 
-    cache.get_or_build(*onnx)
-
     profile = trt_backend.profile_for(spec)
     env = trt_backend.environment(device)
     code = trt_backend.build_code()  # flags, workspace: a changed build rebuilds
     key = artifact_key(onnx=onnx_key, precision="fp16", profile=profile, code=code, **env)
+
+    def build_engine(path: Path) -> None:
+        # the ONNX file is needed only to build (a cached engine runs without it), and
+        # TensorRT's parser cannot tell a damaged file: one changed since its export is redone
+        cache.get_intact(*onnx)
+        trt_backend.build_engine(onnx_path, path, profile, device)
+
     runner = cache.load(
         f"{kind}-trt",
         key,
         ".engine",
-        lambda path: trt_backend.build_engine(onnx_path, path, profile, device),
+        build_engine,
         {"onnx": str(onnx_path), "profile": profile, "precision": "fp16", **env},
         load=lambda path: trt_backend.TrtEngine(path, device),
     )

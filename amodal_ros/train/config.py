@@ -52,7 +52,10 @@ class TrainConfig(Config):
         2,
     )
     distill_windows: int = param(
-        256, "stage distill: teacher-sampled windows to collect (at most, from recordings)", 1
+        256,
+        "stage distill: teacher-sampled windows to collect (at most, from recordings) and train "
+        "on (the first ones of a store collected for more)",
+        1,
     )
     distill_target: str = param(
         "teacher",

@@ -196,6 +196,13 @@ class Distillation:
     def __init__(self, store: TargetStore, config, device):
         self.config, self.device = config, device
         data = store.load()
+        if len(data["teacher"]) > config.distill_windows:  # a store collected for a larger run
+            log.info(
+                "using the first %d of the %d stored teacher windows (distill_windows)",
+                config.distill_windows,
+                len(data["teacher"]),
+            )
+            data = {k: v[: config.distill_windows] for k, v in data.items()}
         self.data = data
         self.mode = store.meta["conditioning_mode"]
         self.time_ids = torch.tensor(store.meta["time_ids"])

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import logging
 import os
+import shutil
 import subprocess
 import sys
 
@@ -99,6 +100,54 @@ def test_a_damaged_cached_onnx_file_is_built_again(components12, tiny_config, tm
     assert again.artifacts.built == 1 and "building it again" in caplog.text
     inputs = _unet_inputs(again, 1)
     torch.testing.assert_close(again.predict(*inputs), first.predict(*inputs))
+
+
+def test_a_cached_engine_runs_without_its_onnx_and_a_damaged_onnx_is_exported_again(
+    components8, tmp_path, monkeypatch
+):
+    """TensorRT's side of the cache, with a stand-in for TensorRT (it runs on no machine of
+    this project): an engine that is cached needs no ONNX file (deleted to save disk: not
+    exported again); an engine build first exports again an ONNX file changed since its export
+    (TensorRT's parser cannot tell a damaged file)."""
+    from amodal_ros.accel import trt_backend
+
+    exports, parsed = [], []
+
+    def export(folder):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"graph")
+        exports.append(folder)
+
+    def build_engine(onnx_path, engine_path, profile, device):
+        parsed.append(onnx_path.read_bytes())
+        engine_path.write_bytes(b"engine")
+
+    monkeypatch.setattr(trt_backend, "environment", lambda device: {"gpu": "stand-in"})
+    monkeypatch.setattr(trt_backend, "build_engine", build_engine)
+    monkeypatch.setattr(trt_backend, "TrtEngine", lambda path, device: path.read_bytes)
+    spec = UNetSpec(
+        frames=2,
+        in_channels=8,
+        latent_height=4,
+        latent_width=8,
+        tokens=2,
+        context_dim=components8.unet.config.cross_attention_dim,
+        max_batch=2,
+    )
+
+    def engine():
+        cache = ArtifactCache(tmp_path)
+        return backends._exported("unet", components8.unet, spec, "tensorrt", CPU, cache, export)
+
+    first = engine()
+    onnx = next(p for p in tmp_path.glob("unet-onnx-*") if p.is_dir())
+    assert len(exports) == 1 and parsed == [b"graph"]
+    (onnx / "model.onnx").write_bytes(b"grap?")  # a disk error; and the engine is gone
+    first.path.unlink()
+    assert engine().path == first.path
+    assert len(exports) == 2 and parsed == [b"graph", b"graph"]
+    shutil.rmtree(onnx)  # deleted to save disk
+    assert engine().path == first.path and len(exports) == 2  # the engine alone
 
 
 @needs_ort

@@ -90,6 +90,23 @@ def test_a_collection_stopped_half_way_keeps_no_window_twice(tmp_path):
     assert TargetStore(store.folder).meta["sources_done"] == ["bag_a", "bag_b"]
 
 
+def test_a_run_asking_fewer_windows_than_stored_trains_on_that_many(tmp_path):
+    """A store collected for a larger run serves a smaller one: distill_windows is what the
+    student trains on (and what its record says), not every stored window."""
+    from amodal_ros.train.distill import Distillation
+
+    store = TargetStore(tmp_path / "targets")
+    store.start("tiny", "mode", [1.0, 2.0, 3.0], {"data": "synth"})
+    store.add(
+        [{"teacher": torch.full((2, 3), float(i)), "truth": torch.zeros(2, 3)} for i in range(5)]
+    )
+    used = Distillation(TargetStore(store.folder), _config(tmp_path, distill_windows=3), "cpu")
+    assert used.data["teacher"][:, 0, 0].tolist() == [0.0, 1.0, 2.0]
+    assert set(used.data) == {"teacher", "truth", "has_truth"}
+    every = Distillation(TargetStore(store.folder), _config(tmp_path, distill_windows=9), "cpu")
+    assert len(every.data["has_truth"]) == 5
+
+
 def test_a_student_learns_the_teachers_samples_and_runs_with_preset_realtime(tmp_path):
     out = tmp_path / "student"
     train(_config(out, steps=1))
