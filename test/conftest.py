@@ -7,7 +7,9 @@ with `pytest.importorskip("torch")` or by using these fixtures.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,8 +27,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# ONNX exports / TensorRT engines of test models go to a throwaway folder, not ~/.cache
-os.environ.setdefault("AMODAL_ROS_ENGINE_CACHE", tempfile.mkdtemp(prefix="amodal_engines_"))
+# ONNX exports / TensorRT engines of test models go to a throwaway folder, not ~/.cache,
+# removed by the process that made it (xdist's workers inherit the controller's)
+if "AMODAL_ROS_ENGINE_CACHE" not in os.environ:
+    os.environ["AMODAL_ROS_ENGINE_CACHE"] = tempfile.mkdtemp(prefix="amodal_engines_")
+    atexit.register(shutil.rmtree, os.environ["AMODAL_ROS_ENGINE_CACHE"], ignore_errors=True)
 
 from amodal_ros.core import InferenceConfig, ObjectTrack  # numpy only
 

@@ -649,7 +649,9 @@ def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, t
     reader.join(timeout=5)
     out = "".join(lines)
     assert "shut down during a window: its frames get no result" in out, (proc.returncode, out)
-    assert proc.returncode == 0 and waited < 8, (proc.returncode, waited, out[-3000:])
+    # before `ros2 launch` escalates (SIGTERM 5 s after SIGINT, SIGKILL 5 s later), also with
+    # the other core busy (pytest -n 2)
+    assert proc.returncode == 0 and waited < 10, (proc.returncode, waited, out[-3000:])
     assert "context is invalid" not in out and "terminate called" not in out, out[-3000:]
 
 
@@ -850,7 +852,10 @@ def test_without_a_clock_under_sim_time_the_node_still_reports_and_adapts(base_p
     """The diagnostics timer, which also resubscribes a best-effort-only topic, runs on wall
     time: a paused or absent /clock (use_sim_time) must not stop either. A silent camera is
     in every report but logged once per 5 s, not once per period."""
+    import time
+
     params = {k: v for k, v in base_params.items() if k != "input_reliability"}
+    started = time.monotonic()
     h = NodeHarness(
         {**params, "use_sim_time": True},
         input_qos=("reliable", "best_effort", "reliable"),
@@ -867,7 +872,9 @@ def test_without_a_clock_under_sim_time_the_node_still_reports_and_adapts(base_p
         assert status.level == b"\x01"  # WARN: the camera is silent
     finally:
         h.close()
-    assert capfd.readouterr().err.count("no RGB message in the last") == 1
+    # once per 5 s (not once a report, 5 a second), however long a busy machine made the test
+    logged = capfd.readouterr().err.count("no RGB message in the last")
+    assert 1 <= logged <= 1 + (time.monotonic() - started) // 5
 
 
 def _reliability(node, name):
