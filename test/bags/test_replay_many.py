@@ -155,6 +155,62 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, publish
         assert bag.name.startswith("run") and (bag / "metadata.yaml").is_file(), path
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Ray's raylet and its workers run under the driver)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_bag_fails_that_bag_and_a_new_worker_replays_the_rest(
+    tmp_path, published_folder
+):
+    """A worker process that dies (the kernel's out-of-memory killer, a driver crash) fails
+    the bag it was replaying, with the cause, and leaves none of it; a new worker replays the
+    bags left. Only this run's worker is killed (another test's Ray may run beside it)."""
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
+    bags = bags_folder(tmp_path, frames=120, corrupt=False)  # long enough to be killed in
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "amodal_ros.cli.main", "replay-many", str(bags), "--out"]
+    cmd += [str(out), "--checkpoint", str(published_folder), "--no-progress"]
+    cmd += ["--cpus-per-bag", "2"] + TINY  # one worker on 2 CPUs: the bags in turn
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300  # Ray's start-up alone takes a minute under load
+        while not list(out.glob(".run?.partial-*")):  # the worker is writing a bag
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.1)
+        (busy,) = list(out.glob(".run?.partial-*"))
+        workers = [
+            p
+            for p in _descendants(proc.pid)
+            if b"ray::ReplayWorker" in Path(f"/proc/{p}/cmdline").read_bytes()
+        ]
+        assert len(workers) == 1, workers
+        os.kill(workers[0], signal.SIGKILL)
+        output, _ = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, output  # a bag failed
+    rows = {Path(r["bag"]).name: r for r in csv.DictReader((out / "summary.csv").open())}
+    killed = busy.name.split(".")[1]
+    assert rows[killed]["status"] == "failed" and "the worker failed" in rows[killed]["error"]
+    assert [rows[n]["status"] for n in sorted(rows) if n != killed] == ["done", "done"]
+    assert not [n for n in everything_under(out) if ".partial" in n]
+    assert not (out / killed).exists()
+
+
 def test_gpus_and_device_must_agree_before_anything_starts(tmp_path, capsys):
     """Without --gpus-per-bag Ray gives the workers no GPU of their own, and every worker
     loaded its models onto the first GPU; a worker sees its own GPUs as cuda:0 on."""

@@ -97,3 +97,52 @@ def test_a_damaged_json_file_is_a_checkpoint_error_naming_it(
     with pytest.raises(CheckpointError, match=said) as error:
         load_components(ckpt)
     assert str(ckpt / file) in str(error.value)
+
+
+def _safetensors(path, header: bytes, data: bytes = b""):
+    path.write_bytes(len(header).to_bytes(8, "little") + header + data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "header, data, said",
+    [
+        (b"{oops", b"", "bad header"),
+        (b"[1, 2]", b"", "header is not a mapping"),
+        # a header whose offsets hold, with a dtype no safetensors knows: the library's error
+        (b'{"w": {"dtype": "Q9", "shape": [1], "data_offsets": [0, 4]}}', bytes(4), "corrupt"),
+    ],
+)
+def test_a_weight_file_that_is_no_safetensors_is_named_with_what_to_do(
+    tmp_path, header, data, said
+):
+    from amodal_ros.models.weights import read_state
+
+    path = _safetensors(tmp_path / "w.safetensors", header, data)
+    with pytest.raises(CheckpointError, match=said) as error:
+        read_state(path)
+    assert str(path) in str(error.value) and "re-download" in str(error.value)
+
+
+def test_weights_of_another_shape_are_refused_with_each_shape_named():
+    import torch
+
+    from amodal_ros.models.weights import load_state_strict
+
+    model = torch.nn.Linear(2, 3)
+    state = {"weight": torch.zeros(3, 3), "bias": torch.zeros(3)}
+    with pytest.raises(CheckpointError, match=r"1 shape mismatches: weight \(3, 3\) vs \(3, 2\)"):
+        load_state_strict(model, state, "ckpt/unet")
+    assert float(model.weight.detach().abs().sum()) > 0  # nothing was loaded
+
+
+def test_a_damaged_model_config_names_the_folder_and_the_class(published_folder, tmp_path):
+    from diffusers import UNetSpatioTemporalConditionModel
+
+    from amodal_ros.models.weights import load_pretrained_strict
+
+    ckpt = shutil.copytree(published_folder, tmp_path / "ckpt")
+    (ckpt / "unet" / "config.json").write_text("{")
+    with pytest.raises(CheckpointError, match="could not load UNetSpatioTemporal") as error:
+        load_pretrained_strict(UNetSpatioTemporalConditionModel, ckpt / "unet")
+    assert str(ckpt / "unet") in str(error.value)

@@ -144,6 +144,16 @@ def test_bad_inputs_get_clear_errors(components12, tiny_config, tracks, inverse_
         seg(tracks, np.full_like(inverse_depth, np.nan))
     with pytest.raises(InputError, match="no objects"):
         seg([], inverse_depth)
+    with pytest.raises(
+        InputError, match=r"object 1: masks must be a \[T, H, W\] array, got \(40, 72\)"
+    ):
+        seg([ObjectTrack(1, tracks[0].masks[0])], inverse_depth)
+    keyed = ObjectTrack(1, tracks[0].masks, frame_keys=[0, 1])
+    with pytest.raises(InputError, match="object 1: 2 frame keys for 4 frames"):
+        seg([keyed], inverse_depth)
+    # 0/1 masks (a segmenter's uint8) are taken, as booleans
+    ones = ObjectTrack(1, tracks[0].masks.astype(np.uint8))
+    assert seg([ones], inverse_depth)[0].modal.dtype == bool and ones.masks.dtype == bool
 
 
 def test_any_working_resolution_the_model_supports(
