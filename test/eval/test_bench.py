@@ -29,6 +29,7 @@ def result():
     )
     stream = StreamConfig(checkpoint="tiny", completion_checkpoint="tiny", stride=STRIDE)
     args = BenchArgs(stream=stream, inference=config, windows=2, progress=False)
+    PARTIALS.clear()  # this run's rounds only: a module fixture may be set up twice in a worker
     return run_bench(args, log=lambda line: None, on_round=PARTIALS.append)
 
 
