@@ -42,7 +42,7 @@ class Counters:
     queued: int = 0
     windows_done: int = 0
     windows_idle: int = 0  # skipped: no subscriber
-    errors: int = 0  # failed windows
+    errors: int = 0  # failed windows: in the processor, or publishing them
     published: int = 0
     passthrough: int = 0  # windows answered without the model (filling, deadline, too small)
     deadline_missed: int = 0

@@ -513,6 +513,7 @@ class AmodalNode(LifecycleNode):
         counters.windows_done = self.worker.windows_done if self.worker else 0
         counters.windows_idle = self.worker.windows_idle if self.worker else 0
         counters.errors = self.processor.errors - self._errors_before if self.processor else 0
+        counters.errors += self.worker.windows_failed if self.worker else 0
         counters.published = self.published
         counters.model_seconds = list(self.model_seconds)
         counters.end_to_end = list(self.end_to_end)
@@ -613,13 +614,8 @@ class AmodalNode(LifecycleNode):
             if not self.context.ok():  # shutting down: nothing can publish the running
                 self.worker.stop(timeout=SHUTDOWN_WAIT_S)  # window (a daemon thread)
                 self.abandoned_window = self.worker.busy  # it still uses the models
-                if self.abandoned_window:  # printed: /rosout is gone with the context
-                    print(
-                        f"[WARN] [{self.get_name()}]: shut down during a window: its frames "
-                        "get no result",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                if self.abandoned_window:
+                    self._warn("shut down during a window: its frames get no result")
             else:
                 if self.worker.busy:
                     self.get_logger().info("waiting for the running window to finish")
@@ -648,12 +644,21 @@ class AmodalNode(LifecycleNode):
             (len(self.queue), self.queue.waiting_frames()) if self.queue is not None else (0, 0)
         )
         waiting = self.front.buffer.frames_waiting if self.front is not None else 0
-        if (queued[1] or waiting) and self.context.ok():
-            self.get_logger().warning(
-                f"deactivated with {queued[1] + waiting} frame(s) unanswered ({queued[0]} "
+        if queued[1] or waiting:
+            stopped = "deactivated" if self.context.ok() else "shut down"
+            self._warn(
+                f"{stopped} with {queued[1] + waiting} frame(s) unanswered ({queued[0]} "
                 f"window(s) queued, {waiting} frame(s) waiting for the next stride): they get "
                 "no result"
             )
+
+    def _warn(self, text: str) -> None:
+        """A warning to the ROS log, or to stderr while shutting down (/rosout is gone with
+        the context), in the ROS log's format."""
+        if self.context.ok():
+            self.get_logger().warning(text)
+        else:
+            print(f"[WARN] [{self.get_name()}]: {text}", file=sys.stderr, flush=True)
 
     def _destroy_publishers(self) -> None:
         for key, pub in self._pubs.items():

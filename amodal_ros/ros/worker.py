@@ -17,6 +17,7 @@ from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.worker")
 LOST_LOG_PERIOD_S = 5.0  # frames lost are logged at most this often (with their count)
+FAILED_LOG_PERIOD_S = 5.0  # so are windows that failed outside the processor
 
 
 class WindowQueue:
@@ -123,6 +124,10 @@ class InferenceWorker:
         self.should_run = should_run
         self.windows_done = 0
         self.windows_idle = 0
+        # raised outside the processor (which answers its own failures): publishing, freeing
+        # caches; the window's unpublished frames get no result
+        self.windows_failed = 0
+        self._failed_log = Throttle(FAILED_LOG_PERIOD_S)  # a window every stride otherwise
         self.busy = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="amodal_inference", daemon=True)
@@ -159,8 +164,14 @@ class InferenceWorker:
                 if self._stop.is_set():  # stopping: the publishers may be gone already
                     log.info("stopping: window ending at %d not published", window.last.stamp_ns)
                 else:
-                    log.exception(
-                        "publishing window ending at stamp %d failed", window.last.stamp_ns
-                    )
+                    self.windows_failed += 1
+                    if since := self._failed_log.due("failed"):
+                        more = f" ({since - 1} more since the last report)" if since > 1 else ""
+                        log.exception(
+                            "publishing window ending at stamp %d failed: its unpublished "
+                            "frames get no result%s",
+                            window.last.stamp_ns,
+                            more,
+                        )
             finally:
                 self.busy = False

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -195,6 +197,34 @@ def test_bad_inputs_are_logged_and_the_node_keeps_going(base_params, capfd):
     assert "rgb (/image): RGB image has encoding '32FC1'" in err  # the input and its topic
     assert "size mismatch: RGB is 40x72 (HxW) but the mask image is 20x36" in err
     assert "unmatched messages" in err and "sync_tolerance" in err
+
+
+def test_a_window_that_fails_to_publish_makes_the_health_report_an_error(base_params):
+    """A failure after the model (here building the result message) is one of the pipeline
+    errors of /diagnostics, which goes to ERROR: it was counted nowhere, the report said OK."""
+    h = NodeHarness({**base_params, "publish_frames": "latest", "stride": 1})
+    try:
+        h.listen("/diagnostics")
+        h.wait_for_subscribers()
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("message building failed")
+
+        h.node.builder.array = broken
+        h.publish_clip(small_clip(6), pace=0.02)
+
+        def failed():
+            reports = [m.status[0] for m in h.messages("/diagnostics")]
+            values = [{kv.key: kv.value for kv in r.values} for r in reports]
+            return any(
+                r.level == b"\x02" and int(v["pipeline errors"]) >= 1
+                for r, v in zip(reports, values)
+            )
+
+        assert h.wait(failed, timeout=60)
+        assert h.node.worker.windows_failed >= 1
+    finally:
+        h.close()
 
 
 def test_missing_depth_is_reported_not_fatal(base_params, capfd):
@@ -649,6 +679,8 @@ def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, t
     reader.join(timeout=5)
     out = "".join(lines)
     assert "shut down during a window: its frames get no result" in out, (proc.returncode, out)
+    # and the windows queued behind it (printed, not silently drained)
+    assert re.search(r"shut down with \d+ frame\(s\) unanswered \([1-9]\d* window", out), out
     # before `ros2 launch` escalates (SIGTERM 5 s after SIGINT, SIGKILL 5 s later), also with
     # the other core busy (pytest -n 2)
     assert proc.returncode == 0 and waited < 10, (proc.returncode, waited, out[-3000:])

@@ -83,6 +83,33 @@ def test_draining_the_queue_hands_back_every_id_its_windows_carried_to_forget():
     assert len(q) == 0 and q.waiting_frames() == 0
 
 
+def test_windows_failing_to_publish_are_counted_and_logged_once_a_period(caplog):
+    """A failure after the processor (publishing, freeing caches) was logged with its
+    traceback every window and counted nowhere: the health report said OK."""
+    q = WindowQueue(max_pending=10)
+    published = []
+
+    def publish(window, results, seconds):
+        if window.last.stamp_ns % 2:
+            raise RuntimeError("publisher gone")
+        published.append(window.last.stamp_ns)
+
+    worker = InferenceWorker(q, lambda w: [], publish, lambda ids: None)
+    worker.start()
+    try:
+        for stamp in (1, 2, 3, 4, 5):
+            q.put(_window(stamp))
+        deadline = time.monotonic() + 5
+        while worker.windows_done + worker.windows_failed < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+    assert worker.windows_failed == 3 and worker.windows_done == 2 and published == [2, 4]
+    failures = [r for r in caplog.records if "publishing window" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info  # 5 s apart: the next would say "2 more"
+    assert "ending at stamp 1 failed: its unpublished frames get no result" in caplog.text
+
+
 def test_queue_rejects_bad_bound():
     with pytest.raises(ValueError, match="max_pending"):
         WindowQueue(0)
