@@ -308,6 +308,8 @@ class _Replay:
             if video is not None:
                 video.abort()
             raise
+        if video is not None:  # the bag is final too: an earlier run's videos can go
+            video.keep()
         # 7. summary
         summary = self._summary(time.perf_counter() - started)
         if summary["frames_sampled"] and not self.frames_with_objects:

@@ -97,7 +97,7 @@ def remove_dead_partials(folder: Path, name: str = "") -> list[Path]:
     shared folder, are left alone. Returns what was removed."""
     stem = re.escape(f".{name}") if name else r"\..+"
     # this host's exact name: a glob's '*' would take host node1-gpu's stages for node1's
-    ours = re.compile(rf"{stem}\.partial-{re.escape(HOST)}-(\d+)(?:\.mp4|\.gif)?")
+    ours = re.compile(rf"{stem}\.partial-{re.escape(HOST)}-(\d+)(?:\.earlier)?(?:\.mp4|\.gif)?")
     removed = []
     for partial in Path(folder).glob(".*.partial-*"):
         match = ours.fullmatch(partial.name)

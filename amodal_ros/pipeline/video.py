@@ -29,7 +29,9 @@ class OverlayVideo:
 
     Files are written under temporary names and renamed by `close()` once all are written, so
     a failed run never leaves a truncated video, or one video of two, under the final names;
-    `abort()` removes them.
+    `abort()` removes them. An earlier run's videos of the same names are set aside by `close()`
+    and dropped by `keep()` once everything this run writes is final (a replay's bag, renamed
+    after its videos), or put back by `abort()`: a run that fails late loses no earlier output.
     """
 
     def __init__(self, stem: Path, fps: float):
@@ -45,6 +47,7 @@ class OverlayVideo:
             if final.parent.is_dir():
                 remove_dead_partials(final.parent, final.name)
         self._written: list[Path] = []
+        self._aside: list[tuple[Path, Path]] = []  # (set aside, final): an earlier run's
         self._size = (0, 0)  # (w, h) of the first frame: the video's
         self._resized = False
 
@@ -105,16 +108,34 @@ class OverlayVideo:
             staged.append((self._tmp_gif, self.gif))
         self._gif = []
         for tmp, final in staged:
+            self._set_aside(final)
             os.replace(tmp, final)
             self._written.append(final)
-        for earlier in {self.mp4, self.gif} - set(self._written):  # an earlier run's, not ours
-            earlier.unlink(missing_ok=True)
+        for earlier in (self.mp4, self.gif):  # an earlier run's, not ours: it would pass for one
+            if earlier not in self._written:
+                self._set_aside(earlier)
         return list(self._written)
+
+    def _set_aside(self, final: Path) -> None:
+        if final.is_file():  # not a folder of that name: the rename over it fails, as it should
+            aside = final.with_name(f"{stage_name(final)}.earlier{final.suffix}")
+            os.replace(final, aside)
+            self._aside.append((aside, final))
+
+    def keep(self) -> None:
+        """This run's output is final: drop the earlier run's videos `close` set aside."""
+        for aside, _ in self._aside:
+            aside.unlink(missing_ok=True)
+        self._aside = []
 
     def abort(self) -> None:
         """Stop and remove the partial files, and the videos `close` wrote (the run they belong
-        to failed after all: nothing stays under the final names)."""
+        to failed after all: nothing of it stays under the final names), and put back the
+        earlier run's videos."""
         if self._writer is not None:
             self._writer.release()
         for path in (self._tmp_mp4, self._tmp_gif, *self._written):
             path.unlink(missing_ok=True)
+        for aside, final in self._aside:
+            os.replace(aside, final)
+        self._aside = []

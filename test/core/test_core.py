@@ -187,6 +187,10 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
         video = tmp_path / f".v.mp4.partial-{HOST}-{killed.pid}.mp4"
         video.write_bytes(b"half")
         assert remove_dead_partials(tmp_path, "v.mp4") == [video] and not video.exists()
+        # and an earlier run's video it had set aside until its bag was written
+        aside = tmp_path / f".v.mp4.partial-{HOST}-{killed.pid}.earlier.mp4"
+        aside.write_bytes(b"earlier")
+        assert remove_dead_partials(tmp_path, "v.mp4") == [aside]
     finally:
         writing.kill()
 

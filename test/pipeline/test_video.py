@@ -47,6 +47,29 @@ def test_abort_after_close_removes_the_videos_of_the_failed_run(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_run_that_fails_after_its_videos_gives_back_the_earlier_runs(tmp_path):
+    """`replay --overwrite --video` renames its videos before its bag; a bag that then fails
+    to close (disk full, Ctrl-C) deleted the new videos after they had replaced the earlier
+    run's: the earlier bag stayed, its videos were gone. They are set aside until `keep`."""
+    mp4, gif = tmp_path / "run.mp4", tmp_path / "run.gif"
+    mp4.write_bytes(b"earlier mp4")
+    gif.write_bytes(b"earlier gif")
+    video = OverlayVideo(tmp_path / "run", fps=8.0)
+    video.add(np.zeros((16, 16, 3), np.uint8))
+    assert video.close()
+    assert gif.read_bytes() != b"earlier gif"  # this run's, while its bag is written
+    video.abort()
+    assert mp4.read_bytes() == b"earlier mp4" and gif.read_bytes() == b"earlier gif"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.gif", "run.mp4"]
+
+    again = OverlayVideo(tmp_path / "run", fps=8.0)
+    again.add(np.zeros((16, 16, 3), np.uint8))
+    again.close()
+    again.keep()  # the run is whole: the earlier videos go
+    assert gif.read_bytes() != b"earlier gif"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.gif", "run.mp4"]
+
+
 def test_a_long_run_leaves_no_gif_of_an_earlier_run_beside_its_mp4(tmp_path, monkeypatch):
     """Over MAX_GIF_FRAMES there is no GIF: an earlier run's GIF of the same name would pass
     for this run's, so it goes."""
