@@ -32,3 +32,8 @@ class Throttle:
             return None
         self._kinds[kind] = (now, 0)
         return count + amount
+
+    @staticmethod
+    def repeats(since: int) -> str:
+        """What a report standing for `since` events (`due`'s count) adds to its one line."""
+        return f" ({since - 1} more like this since the last report)" if since > 1 else ""

@@ -421,8 +421,7 @@ class AmodalNode(LifecycleNode):
         """Log each kind of problem at once, then at most once a period with a count."""
         since = self._throttle.due(key)
         if since:
-            more = f" ({since - 1} more like this since the last report)" if since > 1 else ""
-            _log_at(self.get_logger(), level, text + more)
+            _log_at(self.get_logger(), level, text + Throttle.repeats(since))
 
     # -- outputs ---------------------------------------------------------------------------
 

@@ -166,12 +166,11 @@ class InferenceWorker:
                 else:
                     self.windows_failed += 1
                     if since := self._failed_log.due("failed"):
-                        more = f" ({since - 1} more since the last report)" if since > 1 else ""
                         log.exception(
                             "publishing window ending at stamp %d failed: its unpublished "
                             "frames get no result%s",
                             window.last.stamp_ns,
-                            more,
+                            Throttle.repeats(since),
                         )
             finally:
                 self.busy = False

@@ -30,3 +30,8 @@ def test_amounts_add_up_to_what_is_reported():
     assert t.due("lost", 7) is None
     clock.now += 5
     assert t.due("lost", 3) == 10
+
+
+def test_a_report_says_how_many_it_stands_for_besides_itself():
+    assert Throttle.repeats(1) == ""  # the first of its kind, or the only one in a period
+    assert Throttle.repeats(3) == " (2 more like this since the last report)"
