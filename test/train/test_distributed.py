@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 import subprocess
 import sys
 
@@ -34,13 +33,10 @@ def _train(tmp_path, name: str, processes: int, **extra) -> dict:
     cmd = [sys.executable, "-m", "amodal_ros.cli.main", "train", str(config)]
     env = dict(os.environ)
     if processes > 1:
-        with socket.socket() as s:  # a free port for the process group's rendezvous
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
         launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
         launch += ["--num_processes", str(processes), "--num_machines", "1"]
         launch += ["--mixed_precision", "no", "--dynamo_backend", "no"]
-        launch += ["--main_process_port", str(port)]
+        launch += ["--main_process_port", "0"]  # the rendezvous binds a free port itself
         cmd = launch + ["-m"] + cmd[2:]
         env["ACCELERATE_USE_CPU"] = "true"  # processes on the CPU: gloo, not nccl
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
