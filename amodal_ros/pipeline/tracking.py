@@ -28,7 +28,13 @@ VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity measurement
 MIN_REID_SHARE = 0.5  # share of a new mask inside a lost track's predicted shape to re-identify
 MAX_TRACKS = 256  # bound on memory: the longest-unseen track goes first beyond this
 COUNTED_IDS = 1 << 20  # ids up to this are found by counting (fast), larger ones by sorting
-_GATED = 1e6  # assignment cost of a pair the gate rejects
+# Assignment costs: a pair the gate rejects costs what leaving both unmatched costs (0), an
+# admitted one less. A continued track costs -IoU, so the assignment takes the most overlap
+# in all; a large cost for rejected pairs made it match as many masks as it could first and
+# trade a good match for two poor ones (an object moving over a hidden one took its id). A
+# resumed track costs its distance less this, so resuming as many lost tracks as the gate
+# allows comes first, the nearest next.
+_RESUMED = 1e6
 
 
 @dataclass
@@ -248,8 +254,7 @@ class IdTracker:
             for j, pred in enumerate(predicted):
                 both = mask.overlap(pred)
                 iou[i, j] = both / (mask.area + pred.area - both) if both else 0.0
-        cost = np.where(iou >= self.min_iou, -iou, _GATED)
-        return _assign(cost, tracks)
+        return _assign(np.where(iou >= self.min_iou, -iou, 0.0), tracks)
 
     def _reidentify(
         self, masks: list[_Mask], left: list[int], tracks: list[_Track], stamp_ns: int
@@ -257,14 +262,14 @@ class IdTracker:
         if not left or not tracks:
             return {}
         predicted = [t.predict(t.shape, t.shape_ns, stamp_ns) for t in tracks]
-        cost = np.full((len(left), len(tracks)), _GATED)
+        cost = np.zeros((len(left), len(tracks)))
         for i, k in enumerate(left):
             mask = masks[k]
             for j, shape in enumerate(predicted):
                 distance = np.hypot(mask.cy - shape.cy, mask.cx - shape.cx) / shape.size
                 inside = mask.overlap(shape) / mask.area
                 if inside >= MIN_REID_SHARE or distance <= self.reid_distance:
-                    cost[i, j] = distance
+                    cost[i, j] = distance - _RESUMED
         return {left[i]: track_id for i, track_id in _assign(cost, tracks).items()}
 
     def _observe(self, track: _Track, mask: _Mask, stamp_ns: int, previous_ns: int | None) -> None:
@@ -327,11 +332,12 @@ def _shift(before: _Mask, after: _Mask) -> tuple[float | None, float | None]:
 
 
 def _assign(cost: np.ndarray, tracks: list[_Track]) -> dict[int, int]:
-    """{mask index: track id} of the cheapest global assignment, gated pairs left out."""
+    """{mask index: track id} of the cheapest global assignment; pairs the gate rejects (cost
+    0) are left out."""
     from scipy.optimize import linear_sum_assignment  # only when tracking runs
 
     rows, cols = linear_sum_assignment(cost)
-    return {int(i): tracks[j].track_id for i, j in zip(rows, cols) if cost[i, j] < _GATED}
+    return {int(i): tracks[j].track_id for i, j in zip(rows, cols) if cost[i, j] < 0}
 
 
 def _find_objects(labels: np.ndarray):

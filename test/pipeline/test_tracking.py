@@ -109,6 +109,20 @@ def test_assignment_is_global():
     assert track_ids(after, t.update(P, after)) == before
 
 
+def test_an_object_moving_over_a_hidden_one_keeps_its_id():
+    # 1 slides right over 2 and hides it, uncovering 3: 1's mask overlaps its own track at
+    # IoU 0.65 and 2's at 0.21, 3's overlaps 1's track at 0.21. Matching the most masks would
+    # give 1 the hidden 2's id and 3 the id of 1; the most overlap keeps 1's and starts 3's
+    t = tracker()
+    first = paint({1: (10, 25, 20, 75), 2: (10, 100, 20, 16)})
+    before = track_ids(first, t.update(0, first))
+    assert track_ids(first, t.update(P, first)) == before
+    after = paint({2: (10, 100, 20, 16), 3: (10, 25, 20, 16), 1: (10, 41, 20, 75)})
+    now = track_ids(after, t.update(2 * P, after))
+    assert 2 not in now and now[1] == before[1]
+    assert now[3] not in before.values()  # a new object, not the hidden 2
+
+
 def hidden_scene(t: int, newcomer_at: int = 12) -> np.ndarray:
     """1 (a 10x10 box) moves right at 3 px/frame behind a static pole 2 (30 px wide), fully
     hidden in frames 10-16; 3 appears far away at `newcomer_at`, while 1 is hidden."""
