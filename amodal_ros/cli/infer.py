@@ -33,7 +33,7 @@ from amodal_ros.core.config import (
 )
 from amodal_ros.core.errors import InputError, ProcessingError
 from amodal_ros.core.frames import REASON_EMPTY_MODAL, frames_from_arrays
-from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio
+from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio, touches_border
 
 log = logging.getLogger("amodal_ros.infer")
 
@@ -209,6 +209,7 @@ def _summary(args: Args, pipelines, names, labels, results, elapsed, windows) ->
                     "frame": name,
                     "occlusion_ratio": round(float(ratio), 4),
                     "amodal_bbox_xywh": mask_bbox(o.amodal).tolist(),
+                    "truncated": touches_border(o.amodal),
                     "occluders": occluders(labels[f], o.modal, o.amodal),
                     "amodal_valid": bool(o.valid),
                 }

@@ -58,8 +58,9 @@ class Frame:
         frame_id: header frame_id of the RGB image, copied to every output.
         arrival: monotonic seconds when the frame was complete (for latency).
         camera_info: the CameraInfo that applies to this frame (`camera_info_for`): its own
-            (same stamp), else the latest received; None before any. Its K gives the objects'
-            3D extents; the node passes it through only when it is the frame's own.
+            (same stamp), else the latest received; None before any. Its P (K where P is
+            zero: `pipeline.extent.Intrinsics`) gives the objects' 3D extents; the node passes
+            it through only when it is the frame's own.
     """
 
     stamp_ns: int
@@ -132,6 +133,13 @@ class ObjectFrameResult:
         """Hidden share of the amodal area (0 for an empty mask)."""
         area = int(self.amodal.sum())
         return float((self.amodal & ~self.modal).sum() / area) if area else 0.0
+
+    @property
+    def truncated(self) -> bool:
+        """The amodal mask reaches the image border (`core.types.touches_border`)."""
+        from amodal_ros.core.types import touches_border
+
+        return touches_border(self.amodal)
 
     @property
     def mean_uncertainty(self) -> float:

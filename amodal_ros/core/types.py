@@ -103,6 +103,12 @@ def occlusion_ratio(modal: np.ndarray, amodal: np.ndarray) -> np.ndarray:
     return ratio.astype(np.float32)
 
 
+def touches_border(mask: np.ndarray) -> bool:
+    """Whether an [H, W] mask reaches the image's border: the object may go on outside the
+    image, where no model predicts, so its amodal mask and box cover only the part inside."""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
 def mask_bbox(mask: np.ndarray) -> np.ndarray:
     """x, y, w, h (int32) of the True pixels of an [H, W] mask; zeros when empty."""
     ys, xs = np.nonzero(mask)

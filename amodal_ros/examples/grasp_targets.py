@@ -25,6 +25,7 @@ class GraspTarget:
     box_size_m: tuple[float, float, float] | None  # (no camera depth or camera info),
     box_yaw_rad: float | None  # along the box's axes, turned this much about the optical axis
     occlusion_ratio: float  # 0 = fully visible, 0.6 = 60 % hidden
+    truncated: bool  # at the image edge: it may go on outside, beyond mask and box
     occluder_ids: list[int]  # what to move first, largest overlap first
 
 
@@ -61,6 +62,7 @@ class GraspTargets(Node):
                 size,
                 yaw,
                 obj.occlusion_ratio,
+                obj.truncated,
                 list(obj.occluder_ids),
             )
         self.targets = targets

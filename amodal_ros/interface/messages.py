@@ -332,6 +332,7 @@ class ResultMessages:
             bbox_y=y,
             bbox_width=w,
             bbox_height=h,
+            truncated=o.truncated,
             amodal_valid=bool(o.valid),
             reason=int(o.reason),
             occluder_ids=self.kit.seq(np.array(ids, np.uint32)),
@@ -374,8 +375,8 @@ class ResultMessages:
         """visualization_msgs/MarkerArray for RViz, header copied from the frame: a DELETEALL
         (clears the previous frame's markers), then per object with a valid extent a
         see-through CUBE (namespace amodal_extent) in the overlay's colour and a
-        TEXT_VIEW_FACING label "<id>: <occlusion ratio> % hidden" above it (amodal_label);
-        marker id = object id."""
+        TEXT_VIEW_FACING label "<id>: <occlusion ratio> % hidden" above it (amodal_label),
+        ", cut off by the image edge" added for a truncated object; marker id = object id."""
         header = self.header(result.frame)
         markers = [self._delete_all(header)]
         for o in result.objects:
@@ -395,6 +396,7 @@ class ResultMessages:
             x, y, z = e.centre
             label = Extent(valid=True, centre=(x, y - top, z))
             text = f"{o.object_id}: {round(100 * o.occlusion_ratio)} % hidden"
+            text += ", cut off by the image edge" if o.truncated else ""
             markers.append(
                 self._marker(
                     header,

@@ -33,6 +33,9 @@ The box (`core.frames.Extent`), in the optical frame (x right, y down, z forward
   (even if an occluder hides its middle: `occlusion_ratio` is the pixel-area share), 0.5 when
   half of the object's length is hidden.
 
+An amodal mask cut off by the image border (the object's `truncated`) gives the box of the part
+inside the image: no model predicts beyond it.
+
 No depth is ever invented: without metric depth, without camera intrinsics, or with too few
 valid depth pixels on the visible part there is no box, only a reason (EXTENT_* constants).
 Pixels are taken as rectified, as depth_image_proc takes them: the projection P of CameraInfo
@@ -99,25 +102,63 @@ class Intrinsics:
 
         P (3x4, row-major [fx' 0 cx' Tx; 0 fy' cy' Ty; 0 0 1 0]) holds the intrinsics of the
         rectified image, which depth_image_proc and image_geometry project with; K (3x3) is
-        taken only when P is uncalibrated (zero), as both are for an uncalibrated camera."""
+        taken only when P is uncalibrated (zero), as both are for an uncalibrated camera.
+
+        A driver that bins or crops (`binning_x`, `binning_y`, `roi`) keeps the full sensor's
+        size and matrices in the message, as the message defines them; the image it sends is
+        the region of interest divided by the binning, and so are these intrinsics (as
+        image_geometry reduces them; the region's offset is taken as it is, exact for an
+        image without lens distortion)."""
         k = _floats(info, "k", 9)
         p = _floats(info, "p", 12)
         try:
             size = int(info.width), int(info.height)
+            bin_x, bin_y = (max(1, int(getattr(info, f"binning_{a}", 0) or 0)) for a in "xy")
+            roi = getattr(info, "roi", None)
+            x0, y0, roi_w, roi_h = (
+                int(getattr(roi, name, 0) or 0)
+                for name in ("x_offset", "y_offset", "width", "height")
+            )
         except (TypeError, ValueError, AttributeError):
             return None
+        if roi_w and roi_h:  # else the full image
+            size = roi_w, roi_h
+        else:
+            x0 = y0 = 0
         if p is not None and p[0] > 0 and p[5] > 0:
-            return cls(p[0], p[5], p[2], p[6], *size)
-        if k is not None:
-            return cls(k[0], k[4], k[2], k[5], *size)
-        return None
+            fx, fy, cx, cy = p[0], p[5], p[2], p[6]
+        elif k is not None:
+            fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+        else:
+            return None
+        return cls(
+            fx / bin_x, fy / bin_y, (cx - x0) / bin_x, (cy - y0) / bin_y,
+            size[0] // bin_x, size[1] // bin_y,
+        )  # fmt: skip
+
+    @property
+    def calibrated(self) -> bool:
+        """Finite intrinsics with focal lengths > 0 (an uncalibrated camera sends zeros)."""
+        finite = all(math.isfinite(v) for v in (self.fx, self.fy, self.cx, self.cy))
+        return finite and self.fx > 0 and self.fy > 0
 
     def fits(self, shape: tuple[int, ...]) -> bool:
         """Whether these are usable intrinsics of an image of `shape` ([H, W, ...])."""
-        calibrated = all(math.isfinite(v) for v in (self.fx, self.fy, self.cx, self.cy))
-        calibrated = calibrated and self.fx > 0 and self.fy > 0
         size_ok = (self.width, self.height) in ((0, 0), (shape[1], shape[0]))
-        return calibrated and size_ok
+        return self.calibrated and size_ok
+
+    def problem(self, shape: tuple[int, ...]) -> str:
+        """What makes these intrinsics unusable for an image of `shape`, said for a log."""
+        if not self.calibrated:
+            return (
+                f"the CameraInfo is uncalibrated (fx {self.fx:g}, fy {self.fy:g} of P, or of K "
+                "where P is zero; both must be > 0): calibrate the camera"
+            )
+        return (
+            f"the CameraInfo is for {self.width}x{self.height} images (its width and height "
+            f"over its binning and region of interest), the images are {shape[1]}x{shape[0]}: "
+            "remap camera_info to the CameraInfo of the image topic"
+        )
 
 
 def _floats(info, name: str, count: int) -> list[float] | None:

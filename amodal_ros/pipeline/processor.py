@@ -25,6 +25,7 @@ import numpy as np
 from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.frames import (
+    EXTENT_BAD_CAMERA_INFO,
     EXTENT_NO_AMODAL,
     REASON_DEADLINE_MISSED,
     REASON_EMPTY_MODAL,
@@ -37,11 +38,13 @@ from amodal_ros.core.frames import (
     FrameResult,
     ObjectFrameResult,
 )
+from amodal_ros.core.throttle import Throttle
 from amodal_ros.core.types import AmodalResult, ObjectTrack, occluders
-from amodal_ros.pipeline.extent import frame_extent
+from amodal_ros.pipeline.extent import Intrinsics, frame_extent
 from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.stream")
+WARNING_PERIOD_S = 5.0  # a problem of every frame is logged at most this often, with a count
 
 
 class WindowProcessor:
@@ -76,6 +79,7 @@ class WindowProcessor:
             self.completer.sampler.record_into(self.times)
         self.clock = clock
         self.errors = 0
+        self._throttle = Throttle(WARNING_PERIOD_S)
         self.model_windows = 0  # windows in which stage 1 ran on at least one object
 
     @classmethod
@@ -295,8 +299,22 @@ class WindowProcessor:
             completion=None if completion is None else completion[t],
             soft=result.soft[t],
             samples=None if result.samples is None else result.samples[:, t],
-            extent=frame_extent(frame, modal, amodal),
+            extent=self._extent(frame, modal, amodal),
         )
+
+    def _extent(self, frame, modal, amodal) -> Extent:
+        """The object's 3D box; unusable camera info is said in the log (every object of
+        every frame would otherwise carry only its reason)."""
+        extent = frame_extent(frame, modal, amodal)
+        since = extent.reason == EXTENT_BAD_CAMERA_INFO and self._throttle.due("camera info")
+        if since:
+            problem = Intrinsics.from_camera_info(frame.camera_info).problem(amodal.shape)
+            log.warning(
+                "no 3D extents: %s (objects carry EXTENT_BAD_CAMERA_INFO)%s",
+                problem,
+                Throttle.repeats(since),
+            )
+        return extent
 
     def _frame_result(self, window: Window, t: int, objects) -> FrameResult:
         last = window.last

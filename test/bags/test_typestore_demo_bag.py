@@ -52,6 +52,7 @@ def test_typestore_round_trips_an_amodal_object_array():
         bbox_y=2,
         bbox_width=3,
         bbox_height=4,
+        truncated=True,
         amodal_valid=True,
         reason=0,
         occluder_ids=np.array([3], np.uint32),
@@ -81,6 +82,7 @@ def test_typestore_round_trips_an_amodal_object_array():
     assert back.objects[0].object_id == 7 and back.objects[0].occluder_depth_order.tolist() == [1]
     assert back.header.frame_id == "cam" and back.window_frames == 25
     assert back.objects[0].extent_pose.position.z == 1.5 and back.objects[0].extent_size.x == 0.3
+    assert back.objects[0].truncated is True
 
 
 def test_type_hash_matches_rosidl_when_built():

@@ -107,6 +107,7 @@ def test_infer_writes_masks_completions_overlays_and_summary(
         (whole & ~visible).sum() / whole.sum(), abs=1e-4
     )
     assert first["amodal_bbox_xywh"] == mask_bbox(whole).tolist()
+    assert first["truncated"] == bool(whole[0].any() or whole[-1].any() or whole[:, [0, -1]].any())
     assert (
         len(list((out / "overlay").glob("*.png"))) == FRAMES
         and (out / "overlay.gif").stat().st_size > 0

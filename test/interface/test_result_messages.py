@@ -197,6 +197,7 @@ def check_array(msg, expected: FrameResult):
     # object 3: the model result
     assert (o3.amodal_valid, o3.reason) == (True, REASON_OK)
     assert (o3.bbox_x, o3.bbox_y, o3.bbox_width, o3.bbox_height) == (2, 2, 7, 8)
+    assert not o3.truncated and not o4.truncated  # both inside the image
     assert as_list(o3.occluder_ids) == [4, 6]
     assert as_list(o3.occluder_overlap_pixels) == [18, 14]
     assert as_list(o3.occluder_depth_order) == [1, -1]
@@ -296,6 +297,21 @@ def test_rosbags_overlay_and_completion_images(typestore):
 def test_rosbags_markers(typestore):
     msg = ResultMessages(rosbags_kit(typestore)).markers(result())
     check_markers(typestore.deserialize_cdr(typestore.serialize_cdr(msg, MARKERS), MARKERS))
+
+
+@needs_rosbags
+@pytest.mark.parametrize("edge", ["top", "bottom", "left", "right"])
+def test_an_object_at_the_image_edge_is_truncated_in_its_message_and_label(typestore, edge):
+    expected = result()
+    o3 = expected.objects[0]
+    cut = {"top": (0, slice(None)), "bottom": (H - 1, slice(None))}
+    cut |= {"left": (slice(None), 0), "right": (slice(None), W - 1)}
+    o3.amodal[cut[edge]][5] = True  # one hidden pixel at the edge
+    builder = ResultMessages(rosbags_kit(typestore))
+    msg = typestore.deserialize_cdr(typestore.serialize_cdr(builder.array(expected), ARRAY), ARRAY)
+    assert [o.truncated for o in msg.objects] == [True, False]
+    label = builder.markers(expected).markers[2]
+    assert label.text == "3: 58 % hidden, cut off by the image edge"  # 33 / 57
 
 
 @needs_rosbags

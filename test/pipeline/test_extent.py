@@ -254,3 +254,30 @@ def test_intrinsics_are_the_rectified_images_projection_as_depth_image_proc_take
     assert Intrinsics.from_camera_info(info) == Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480)
     ros1 = SimpleNamespace(K=k, P=p, width=640, height=480)
     assert Intrinsics.from_camera_info(ros1).fx == 480.0
+
+
+def test_intrinsics_of_a_binned_or_cropped_image_are_reduced_as_image_geometry_does():
+    """A driver that bins or crops sends the full sensor's size and matrices: the image is
+    the region of interest over the binning, and so are its intrinsics (every box was
+    EXTENT_BAD_CAMERA_INFO before: the sizes never matched)."""
+    msgs = pytest.importorskip("sensor_msgs.msg")  # the real message's fields
+    info = msgs.CameraInfo(width=1280, height=960, binning_x=2, binning_y=2)
+    info.p = [960.0, 0, 640.0, 0, 0, 970.0, 480.0, 0, 0, 0, 1, 0]
+    k = Intrinsics.from_camera_info(info)
+    assert k == Intrinsics(480.0, 485.0, 320.0, 240.0, 640, 480)
+    assert k.fits((480, 640))
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 200, 100, 800, 600
+    assert Intrinsics.from_camera_info(info) == Intrinsics(480.0, 485.0, 220.0, 190.0, 400, 300)
+    info.binning_x = info.binning_y = 0  # 0 is no binning, as 1
+    assert Intrinsics.from_camera_info(info) == Intrinsics(960.0, 970.0, 440.0, 380.0, 800, 600)
+    # the same object seen binned and whole: the same box
+    modal = np.zeros((H, W), bool)
+    modal[10:30, 20:60] = True
+    depth = np.where(modal, 1.5, 0.0)
+    whole = Intrinsics(100.0, 100.0, 39.5, 23.5, W, H)
+    binned = SimpleNamespace(k=[200.0, 0, 79.0, 0, 200.0, 47.0, 0, 0, 1], width=2 * W)
+    binned.height, binned.binning_x, binned.binning_y = 2 * H, 2, 2
+    one = amodal_extent(modal, modal, depth, whole)
+    two = amodal_extent(modal, modal, depth, Intrinsics.from_camera_info(binned))
+    assert two.valid and two.centre == pytest.approx(one.centre)
+    assert two.size == pytest.approx(one.size)

@@ -436,6 +436,36 @@ def test_camera_depth_orders_occluders(everything_amodal):
     assert 0 < box.occlusion_ratio < 1
 
 
+@pytest.mark.parametrize(
+    "k, size, said",
+    [
+        ([0.0] * 9, (W, H), "uncalibrated (fx 0, fy 0"),
+        ([50.0, 0, W - 0.5, 0, 50.0, H - 0.5, 0, 0, 1], (2 * W, 2 * H), f"for {2 * W}x{2 * H}"),
+    ],
+)
+def test_unusable_camera_info_is_said_in_the_log_once_not_only_per_object(
+    everything_amodal, caplog, k, size, said
+):
+    from types import SimpleNamespace
+
+    from amodal_ros.core.frames import EXTENT_BAD_CAMERA_INFO
+
+    front, processor = make(everything_amodal, use_depth=True, depth_source="camera")
+    info = SimpleNamespace(k=k, width=size[0], height=size[1])
+    for n in range(NUM_FRAMES + 2):
+        frame = scene(n)
+        for name in (MASKS, DEPTH, RGB):
+            for window in front.add(name, n * P, frame[name]):
+                for f in window.frames:
+                    f.camera_info = info
+                results = processor.process(window)
+    reasons = {o.extent.reason for r in results for o in r.objects if o.valid}
+    assert reasons == {EXTENT_BAD_CAMERA_INFO}
+    said_lines = [r.message for r in caplog.records if "no 3D extents" in r.message]
+    assert len(said_lines) == 1 and said in said_lines[0], said_lines  # two windows, one line
+    assert f"the images are {W}x{H}" in said_lines[0] or "calibrate the camera" in said_lines[0]
+
+
 def test_camera_depth_removes_hidden_parts_where_it_sees_past_the_object(everything_amodal):
     """Every pixel is predicted (threshold 0): the box (3 m) keeps the bar's pixels (1 m, in
     front of it: it may be hidden there) and loses the background's (5 m: it would be seen)."""

@@ -486,6 +486,11 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
             ys, xs = np.nonzero(_mask(o.amodal_mask))
             assert t.pixel == pytest.approx((xs.mean(), ys.mean()))
             assert t.occluder_ids == list(o.occluder_ids)
+            assert (
+                t.truncated
+                == o.truncated
+                == bool(xs.min() == 0 or xs.max() == 71 or ys.min() == 0 or ys.max() == 39)
+            )
             if o.extent_valid:
                 p = o.extent_pose.position
                 assert t.box_centre_m == pytest.approx((p.x, p.y, p.z))
