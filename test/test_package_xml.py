@@ -56,6 +56,7 @@ NOT_IMPORTED = {
     "lifecycle_msgs": "rclpy.lifecycle's state machine and services (the lifecycle node)",
     "ros2launch": "`ros2 launch amodal_ros ...`",
     "ros2bag": "launch/replay.launch.py runs `ros2 bag play`",
+    "rosbag2_storage_default_plugins": "`ros2 bag play` of the demo bag (sqlite3)",
 }
 # where imports are looked for: the library, the launch files, the installed executables
 SOURCES = [

@@ -40,7 +40,13 @@ def msg_dir_candidates() -> list[Path]:
     # the install prefix.
     candidates.append(init.resolve().parents[1] / "msg")
     candidates.append(init.absolute().parents[1] / "msg")
-    candidates.append(Path(sys.prefix) / "share" / PACKAGE / "msg")  # a pip install (setup.py)
+    # a pip install (setup.py's data_files) puts them under its scheme's prefix: the one
+    # PREFIX/lib/pythonX.Y/site-packages/amodal_ros lies under (--user, --prefix, Debian's
+    # /usr/local), else sys.prefix
+    installed = init.absolute().parents
+    if len(installed) > 4 and installed[1].name in ("site-packages", "dist-packages"):
+        candidates.append(installed[4] / "share" / PACKAGE / "msg")
+    candidates.append(Path(sys.prefix) / "share" / PACKAGE / "msg")
     unique = []
     for c in candidates:
         if c not in unique:

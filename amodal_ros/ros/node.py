@@ -187,6 +187,15 @@ class AmodalNode(LifecycleNode):
         """Read the parameters, load the models, warm up, create the publishers."""
         log = self.get_logger()
         self.pace = "not measured (warmup off)"  # not the previous configuration's
+        try:  # before minutes of model loading: a pip-only install has no ROS messages
+            import amodal_ros.msg  # noqa: F401
+        except ImportError as err:
+            log.error(
+                f"configure failed: the amodal_ros messages are not built ({err}): build the "
+                "package with colcon and source its install (README, 'Install into a ROS 2 "
+                "workspace'); a pip install has the library and its commands, not the node"
+            )
+            return TransitionCallbackReturn.FAILURE
         try:
             values = {n: self.get_parameter(n).value for n in parameter_names()}
             self.inference, self.stream, self.topics, self.options = node_configs(values)

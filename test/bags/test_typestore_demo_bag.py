@@ -123,6 +123,16 @@ def test_a_pip_install_finds_the_msg_files_where_setup_py_installs_them(monkeypa
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     monkeypatch.setenv("AMENT_PREFIX_PATH", "")
     assert share in typestore.msg_dir_candidates()
+    # pip install --user / --prefix, Debian's pip into /usr/local: the prefix is the one the
+    # package lies under, not sys.prefix
+    import amodal_ros
+
+    package = tmp_path / "lib" / "python3.11" / "site-packages" / "amodal_ros" / "__init__.py"
+    package.parent.mkdir(parents=True)
+    package.touch()
+    monkeypatch.setattr(amodal_ros, "__file__", str(package))
+    monkeypatch.setattr(sys, "prefix", "/usr")
+    assert typestore.find_msg_dir() == share
 
 
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])

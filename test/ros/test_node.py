@@ -258,6 +258,23 @@ def test_missing_checkpoint_fails_configure_with_one_line(base_params, capfd, tm
     assert len(errors) == 1 and "configure failed" in errors[0] and "nope" in errors[0]
 
 
+def test_without_the_built_messages_configure_fails_first_with_what_to_do(
+    base_params, capfd, monkeypatch
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "amodal_ros.msg", None)  # a pip-only install
+    h = NodeHarness(base_params, subscribe=False)
+    try:
+        assert h.node._state_machine.current_state[1] == "unconfigured"
+        assert h.node.processor is None  # no model was loaded for nothing
+    finally:
+        h.close()
+    errors = [line for line in capfd.readouterr().err.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "the amodal_ros messages are not built" in errors[0]
+    assert "build the package with colcon" in errors[0]
+
+
 def test_unavailable_backend_fails_configure_with_the_reason(base_params, capfd):
     h = NodeHarness({**base_params, "unet_backend": "tensorrt"}, subscribe=False)
     try:
