@@ -28,6 +28,7 @@ OUT/targets/ (safetensors shards; a rerun continues the collection, then the tra
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -41,6 +42,7 @@ from amodal_ros.core.config import STUDENT_MAX_STEPS
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.staging import staged_path
 from amodal_ros.core.types import ObjectTrack
+from amodal_ros.pipeline.cache import stable_seed
 from amodal_ros.pipeline.stage1 import AmodalSegmenter
 
 log = logging.getLogger("amodal_ros.distill")
@@ -62,9 +64,18 @@ class TeacherRecorder(AmodalSegmenter):
                 "the teacher records one pass per object (num_samples 1, ensembles off)"
             )
         self.items: list[dict[str, torch.Tensor]] = []
+        self.seed = self.config.seed
 
     def __call__(self, tracks, inverse_depth=None, **kwargs):
-        """AmodalSegmenter.__call__, keeping each window's sampling in `items`."""
+        """AmodalSegmenter.__call__, keeping each window's sampling in `items`.
+
+        Each window is sampled from noise of its own, seeded by its masks: the pipeline's
+        noise follows the seed and the object id alone (steady for a live object), so a store
+        would hold one noise per object id (four in synthetic scenes) for the student to learn
+        by heart."""
+        masks = b"".join(np.packbits(track.masks).tobytes() for track in tracks)
+        window = hashlib.sha256(masks).hexdigest()
+        self.config = self.config.replace(seed=stable_seed(self.seed, "teacher window", window))
         results = super().__call__(tracks, inverse_depth, **kwargs)
         sampler = self.sampler
         for job, latents in zip(sampler.last_jobs, sampler.last_latents):

@@ -43,6 +43,7 @@ import shutil
 import time
 import uuid
 from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,10 @@ FOREGROUND_SPREAD = 5
 # writes, so they dominate; stage 2's own (`appearance`) learns objects' RGB only.
 FRAME_KINDS = {"all": (0.3, 0.3, 0.15, 0.125, 0.125), "appearance": (0.0, 0.0, 0.0, 0.5, 0.5)}
 POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
+# How long a process waits for the others at a barrier: the others wait while the main process
+# collects a distillation's teacher windows (hours for a large teacher; NCCL's default, 10
+# minutes, stopped the run) or saves a checkpoint.
+PROCESS_GROUP_TIMEOUT = timedelta(hours=6)
 NOISY_TARGETS = 0.1  # posterior spread / latent spread above which sampled targets are noise
 # a pixel-space student's VAE decoder in the run's state, beside accelerate's files: as
 # safetensors, since accelerate would pickle an unprepared module (and unpickle it on resume)
@@ -85,7 +90,8 @@ def train(config: TrainConfig) -> dict:
     processes, so the same config trains the same model on 1 or N processes (test:
     test/train/test_distributed.py). Only the main process writes logs and checkpoints.
     """
-    from accelerate import Accelerator, DataLoaderConfiguration
+    from accelerate import Accelerator, DataLoaderConfiguration, InitProcessGroupKwargs
+    from accelerate.utils import gather_object
     from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
 
@@ -103,6 +109,7 @@ def train(config: TrainConfig) -> dict:
     accelerator = Accelerator(
         mixed_precision=config.mixed_precision,
         dataloader_config=DataLoaderConfiguration(split_batches=True),
+        kwargs_handlers=[InitProcessGroupKwargs(timeout=PROCESS_GROUP_TIMEOUT)],
     )
     slots = _process_slots(config, accelerator.num_processes, accelerator.process_index)
     main = accelerator.is_main_process  # the one that writes logs and checkpoints
@@ -111,6 +118,12 @@ def train(config: TrainConfig) -> dict:
     accelerator.wait_for_everyone()  # then every process reads the same state/
     state = out / "state" if (out / "state" / "step.json").is_file() else None
     start = json.loads((state / "step.json").read_text())["step"] if state else 0
+    starts = gather_object([start])  # what every process found, the same list in each
+    if len(set(starts)) > 1:  # only the main process writes: the others would train apart
+        raise InputError(
+            f"the processes of this run see its folder {out} at different steps ({starts}): "
+            "on several machines --out must be one folder they all share"
+        )
     if state:
         check_resumable(out, config, start)
     elif main:  # a run continued records its settings once nothing refused it (below)
@@ -850,7 +863,7 @@ class _Batches:
     def frames(self, rng: np.random.Generator) -> torch.Tensor:
         """[F, 3, h, w] frames of one kind the pipeline encodes: modal or amodal masks, depth,
         or an object's RGB on white, visible part or whole (stage 2's condition and target)."""
-        from amodal_ros.pipeline.preprocess import modal_rgb_pixels
+        from amodal_ros.train.windows import object_on_white
 
         started = time.perf_counter()
         shares = FRAME_KINDS[self.config.vae_frames]
@@ -860,9 +873,8 @@ class _Batches:
         else:
             clip = self.render.scene(rng)
             i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
-            masks = clip.modal(i) if kind == 3 else clip.amodal[i]
             cfg = self.config
-            pixels = modal_rgb_pixels(clip.rgb, masks, cfg.height, cfg.width)
+            pixels = object_on_white(clip, i, kind == 4, cfg.height, cfg.width)
         frames = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
         self.seconds += time.perf_counter() - started
         return frames

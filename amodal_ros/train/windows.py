@@ -124,6 +124,18 @@ class WindowRenderer:
                 return whole, [modal_rgb, amodal_px], modal_rgb, visible
 
 
+def object_on_white(clip, object_id: int, whole: bool, height: int, width: int) -> np.ndarray:
+    """[F, 3, h, w] an object's RGB on white: its visible pixels in the scene (stage 2's
+    condition), or `whole`, its unoccluded appearance over its amodal masks (stage 2's target;
+    the scene shows its occluders there)."""
+    from amodal_ros.pipeline.preprocess import modal_rgb_pixels
+
+    if whole:
+        look = clip.appearance[object_id][..., :3]
+        return modal_rgb_pixels(look, clip.amodal[object_id], height, width)
+    return modal_rgb_pixels(clip.rgb, clip.modal(object_id), height, width)
+
+
 def hidden_share(amodal: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """[F, 1, h, w] share of each working pixel where the object is hidden, from mask frames
     [F, 3, h, w] in [-1, 1] (soft with `mask_resize: area`)."""

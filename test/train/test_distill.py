@@ -291,6 +291,23 @@ def test_the_teacher_records_one_pass_per_window(components12):
     TeacherRecorder(components12, InferenceConfig(num_frames=FRAMES, height=32, width=64))
 
 
+def test_each_recorded_window_has_noise_of_its_own(components12):
+    """The pipeline's noise follows the object id: recorded as is, a store of synthetic
+    scenes (ids 1-4) held four noises. A window's noise is seeded by its masks instead, so
+    the same window draws the same noise and another window of the same id another."""
+    from amodal_ros.train.distill import TeacherRecorder
+
+    config = InferenceConfig(num_frames=FRAMES, height=32, width=64, num_steps=1)
+    teacher = TeacherRecorder(components12, config)
+    depth = np.ones((FRAMES, 32, 64), np.float32)
+    for x in (10, 20, 10):  # object 1 twice in one place, once in another
+        masks = np.zeros((FRAMES, 32, 64), bool)
+        masks[:, 8:20, x : x + 20] = True
+        teacher([ObjectTrack(1, masks)], depth)
+    first, moved, again = (item["noise"] for item in teacher.items)
+    assert torch.equal(first, again) and not torch.equal(first, moved)
+
+
 @pytest.mark.parametrize("teacher, fps_id", [("tiny", 8.0), ("published", 7.0)])
 def test_a_ground_truth_student_learns_with_the_fps_id_it_will_run_with(
     published_folder, tmp_path, teacher, fps_id

@@ -176,6 +176,29 @@ def _looks_like(frames: torch.Tensor) -> str:
     return "appearance" if white and colour else "other"
 
 
+def test_the_autoencoders_whole_object_frames_are_its_appearance_not_its_occluders(monkeypatch):
+    """Stage 2's target is the object unoccluded; the scene's own pixels inside the amodal
+    outline show whatever hides it (a hand, a pole) there instead."""
+    from amodal_ros.pipeline.preprocess import modal_rgb_pixels
+    from amodal_ros.train import loop
+
+    monkeypatch.setitem(loop.FRAME_KINDS, "appearance", (0.0, 0.0, 0.0, 0.0, 1.0))  # whole
+    config = TrainConfig(stage="vae", vae_frames="appearance", **SMALL)
+    batches = _Batches(_starting_components(config), config, "cpu")
+    hidden_parts = 0
+    for seed in range(6):
+        frames = batches.frames(np.random.default_rng(seed)).numpy()
+        rng = np.random.default_rng(seed)  # the same draws: the kind, the scene, the object
+        rng.choice(5, p=loop.FRAME_KINDS["appearance"])
+        clip = batches.render.scene(rng)
+        i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
+        size = config.height, config.width
+        look = modal_rgb_pixels(clip.appearance[i][..., :3], clip.amodal[i], *size)
+        np.testing.assert_array_equal(frames, look)
+        hidden_parts += not np.array_equal(look, modal_rgb_pixels(clip.rgb, clip.amodal[i], *size))
+    assert hidden_parts > 0  # the scene differs from the appearance where the object is hidden
+
+
 def test_stage_2s_own_autoencoder_learns_appearance_in_a_wider_latent(tmp_path):
     config = TrainConfig(
         stage="vae", vae_frames="appearance", latent_channels=8, out=str(tmp_path / "vae"), **SMALL
