@@ -214,7 +214,9 @@ if [[ -f setup.py ]]; then
   edit_inputs=()
   for f in setup.py setup.cfg pyproject.toml; do [[ -f "$f" ]] && edit_inputs+=("$f"); done
   edit_hash="$(cat "${edit_inputs[@]}" | sha_of)"
-  if [[ -f "$EDIT_STAMP" && "$(cat "$EDIT_STAMP")" == "$edit_hash" ]]; then
+  # the console script checked too: a `pip uninstall` (or a wheel installed over it and
+  # removed) takes it away and leaves the stamp
+  if [[ -f "$EDIT_STAMP" && "$(cat "$EDIT_STAMP")" == "$edit_hash" && -x "$VENV/bin/amodal-ros" ]]; then
     SUMMARY+=("pip install -e .: up to date")
   else
     log "pip install -e . --no-deps"
