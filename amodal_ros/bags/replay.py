@@ -202,6 +202,22 @@ def format_summary(summary: dict) -> str:
     )
 
 
+def _no_model_result(summary: dict) -> str:
+    """Why no result of a replay is the model's (every one is the visible mask), said once."""
+    window, rate = summary["window"], summary["stream"]["frame_rate"]
+    if summary["frames_sampled"] < window:
+        return (
+            f"no result is the model's: the bag gave {summary['frames_sampled']} frames at the "
+            f"model's {rate:g} fps, fewer than its window of {window}, so every result is the "
+            f"visible mask (reason WINDOW_NOT_FULL); the model needs {window / rate:.1f} s of "
+            "frames in a row"
+        )
+    return (
+        "no result is the model's: every one is the visible mask; each object's reason says "
+        "why (windows cut short by gaps, objects below min_object_pixels, errors above)"
+    )
+
+
 class _Replay:
     """One replay: the bag's messages through the stream into the result writer."""
 
@@ -286,7 +302,10 @@ class _Replay:
             from amodal_ros.pipeline.video import OverlayVideo
 
             per_window = self.stream.publish_frames == "latest"  # one frame per stride
-            fps = self.stream.frame_rate / (self.stream.stride if per_window else 1)
+            # frames come at the model's rate, or the camera's where it is slower (the sampler
+            # only drops frames): a 4 fps camera's video played at 8 fps ran twice as fast
+            rate = min(self.stream.frame_rate, bag.rate(self.conns[RGB]) or float("inf"))
+            fps = rate / (self.stream.stride if per_window else 1)
             video = OverlayVideo(args.video, fps=fps)
         started = time.perf_counter()
         try:
@@ -319,6 +338,8 @@ class _Replay:
                 args.mask_topic,
                 args.bag,
             )
+        elif summary["results_written"] and not summary["windows_model"]:
+            log.warning(_no_model_result(summary))
         summary["videos"] = [str(v) for v in videos]
         print(format_summary(summary), flush=True)
         if self.pipelines.note:

@@ -6,7 +6,8 @@ windows, stride 5) into a results bag, and writes the overlay video:
 
     OUT/demo_bag/      the input bag (try `ros2 bag play` or `amodal-ros replay` on it)
     OUT/results/       AmodalObjectArray, overlay and completion topics (rosbag2)
-    OUT/overlay.mp4    amodal outlines over the RGB, hidden parts shaded (+ overlay.gif)
+    OUT/overlay.mp4    amodal outlines over the RGB, hidden parts shaded (+ overlay.gif up to
+                       200 frames)
     OUT/summary.json   the replay summary
 
 By default it runs the embedded model (amodal_ros/models/embedded): a small Diffusion-VAS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import cv2
@@ -21,8 +22,11 @@ AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION
 
 
 def natural_key(path: Path) -> list:
-    """Sort key reading the numbers in a name as numbers: frame_2 before frame_10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+    """Sort key reading the numbers in a name as numbers: frame_2 before frame_10, and a
+    decimal stamp as one (1690000000.15 before 1690000000.2, as `str(stamp.to_sec())` names
+    them), exactly."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", path.name)
+    return [Decimal(part) if i % 2 else part for i, part in enumerate(parts)]
 
 
 def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
@@ -209,12 +213,10 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
     ids = _object_ids(subfolders)
     for sub in subfolders:
         files = list_images(sub, f"masks of object {sub.name}", (".png", ".bmp", ".tif", ".tiff"))
-        masks = [_imread(p, cv2.IMREAD_GRAYSCALE | AS_STORED) for p in files]
+        masks = [_read_label(p) for p in files]
         _check_sizes(masks, files, f"masks of object {sub.name}")
-        stack = np.stack(masks)
         object_id = ids[sub]
-        # binary, threshold as the reference (255 = object); masks saved as 0/1 are read so
-        objects[object_id] = stack > 0 if stack.max() == 1 else stack >= 128
+        objects[object_id] = _binary(np.stack(masks))
         counts[sub.name] = len(files)
         if not objects[object_id].any():
             raise InputError(f"masks of object {sub.name} are empty in every frame ({sub})")
@@ -235,6 +237,17 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
             )
         labels[masks & (labels == 0)] = object_id
     return labels, objects
+
+
+def _binary(masks: np.ndarray) -> np.ndarray:
+    """[T, H, W(, C)] binary mask images as bool: any colour channel (not alpha) at half its
+    full scale or more, as the reference thresholds 8-bit masks at 128; full scale is 255 for
+    8-bit values, 65535 for 16-bit ones, and 1 for masks saved as 0/1 (and palette indices)."""
+    if masks.ndim == 4:  # grey+alpha, BGR, BGRA
+        masks = masks[..., : 1 if masks.shape[-1] == 2 else 3].max(axis=-1)
+    top = int(masks.max())
+    full = 1 if top == 1 else 255 if top <= 255 else 65535
+    return masks >= (full + 1) // 2
 
 
 def _read_label(path: Path) -> np.ndarray:

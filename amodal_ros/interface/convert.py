@@ -101,7 +101,9 @@ def rgb_from_compressed(msg) -> np.ndarray:
     import cv2
 
     data = np.frombuffer(bytes(msg.data), np.uint8)
-    bgr = _imdecode(data, cv2.IMREAD_COLOR) if len(data) else None
+    # as stored: a JPEG's EXIF rotation would turn the image but not its masks and depth
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    bgr = _imdecode(data, flags) if len(data) else None
     if bgr is None:
         raise ConversionError(
             f"compressed image (format {msg.format!r}, {len(data)} bytes) could not be decoded; "

@@ -441,11 +441,38 @@ class ResultMessages:
         return self.image(result.frame, overlay_image(result), "rgb8")
 
     def completion(self, result: FrameResult):
-        """rgb8 frame with every object's completed appearance painted over its hidden part."""
+        """rgb8 frame with every object's completed appearance painted over its hidden part,
+        farther objects first where depth orders them (two objects hidden behind one bar: the
+        nearer one's appearance shows there)."""
         layers = [
-            (o.modal, o.amodal, o.completion) for o in result.objects if o.completion is not None
+            (o.modal, o.amodal, o.completion)
+            for o in far_to_near(result.objects)
+            if o.completion is not None
         ]
         return self.image(result.frame, compose_completion(result.frame.rgb, layers), "rgb8")
+
+
+def far_to_near(objects: list[ObjectFrameResult]) -> list[ObjectFrameResult]:
+    """`objects` ordered so that each comes before those depth says are nearer than it (its
+    occluders with order +1; objects it occludes with order -1 are farther); id order where
+    depth says nothing, or contradicts itself."""
+    by_id = {o.object_id: o for o in objects}
+    nearer: dict[int, set[int]] = {i: set() for i in by_id}  # object -> objects nearer than it
+    for o in objects:
+        for other, order in o.occluder_order.items():
+            if other in by_id and order:
+                near, far = (other, o.object_id) if order > 0 else (o.object_id, other)
+                nearer[far].add(near)
+    farther = {i: {j for j in by_id if i in nearer[j]} for i in by_id}  # still to be painted
+    ordered, left = [], sorted(by_id)
+    while left:
+        ready = [i for i in left if not farther[i]] or left[:1]  # a cycle: id order
+        first = ready[0]
+        ordered.append(by_id[first])
+        left.remove(first)
+        for i in left:
+            farther[i].discard(first)
+    return ordered
 
 
 def overlay_image(result: FrameResult) -> np.ndarray:

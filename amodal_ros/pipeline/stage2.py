@@ -18,7 +18,9 @@ from amodal_ros.pipeline.runner import SamplingJob, StagePipeline, to_uint8
 
 
 class ContentCompleter(StagePipeline):
-    """Paints the hidden part of objects, given their modal RGB and stage-1 amodal masks.
+    """Paints the hidden part of objects, given their modal RGB and stage-1 amodal masks; the
+    visible part keeps the camera's pixels (the model repaints the whole object, blurred by its
+    working size).
 
     Same pipeline as stage 1 with other conditions (diffusion-vas): first condition = the modal
     RGB on white (also the CLIP input), second = the amodal mask as +-1.
@@ -101,7 +103,10 @@ class ContentCompleter(StagePipeline):
         out = []
         for result, video in zip(amodal, videos):
             completed = np.full((t, h, w, 3), 255, np.uint8)
-            completed[indices] = preprocess.resize_stack(video, h, w, nearest=False)
+            painted = preprocess.resize_stack(video, h, w, nearest=False)
+            # the visible part as the camera saw it: the model repaints it at its working size
+            seen = result.modal[indices, ..., None]
+            completed[indices] = np.where(seen, rgb[indices], painted)
             alpha = result.amodal.astype(np.uint8)[..., None] * np.uint8(255)
             alpha[[i for i in range(t) if i not in set(indices)]] = 0
             out.append(

@@ -19,11 +19,16 @@ class StampSynchronizer:
     cannot get better: the partner has the same stamp, or that input has already delivered a
     stamp at or after the pivot's (inputs are assumed in order per topic, not across topics).
     A pivot that can no longer find a partner, and partners no pivot can use, are discarded and
-    counted in `unmatched` per input; each queue holds at most `queue_size` messages. A stamp
-    more than RESTART_NS behind its input's newest (a bag loop, a sim-time reset) discards
-    every queue (counted) and matching starts over; a smaller step back is a message out of
-    order (a segmenter publishing from a thread pool) and takes its place in the queue, or is
-    counted unmatched when a later frame has left already (frames leave in stamp order).
+    counted in `unmatched` per input; each queue holds at most `queue_size` messages.
+
+    A stamp more than RESTART_NS behind its input's newest is held until the stream says what
+    it is: a new stream (a bag loop, a sim-time reset) once a second message, of that input or
+    another, lands back there too; then every queue is discarded (counted) and matching starts
+    over from the held messages. Else it was one late message (a slow segmenter's), counted
+    unmatched when that input's next message goes on where it was (restarting on it alone
+    discarded every frame queued). A smaller step back is a message out of order (a segmenter
+    publishing from a thread pool) and takes its place in the queue, or is counted unmatched
+    when a later frame has left already (frames leave in stamp order).
     """
 
     def __init__(self, inputs: Sequence[str], tolerance_ns: int = 0, queue_size: int = 30):
@@ -48,6 +53,7 @@ class StampSynchronizer:
         self._items: dict[str, list] = {name: [] for name in self.inputs}
         self._latest: dict[str, int | None] = {name: None for name in self.inputs}
         self._emitted: int | None = None  # the stamp of the last frame emitted
+        self._held: list[tuple[str, int, object]] = []  # stamps far back: a restart, or late?
 
     def add(self, name: str, stamp_ns: int, item) -> list[dict]:
         """Queue one message; returns the frames completed by it, oldest first, each a dict
@@ -56,10 +62,18 @@ class StampSynchronizer:
             raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
         latest = self._latest[name]
         if latest is not None and stamp_ns < latest - RESTART_NS:
+            if not any(abs(stamp_ns - held) <= RESTART_NS for _, held, _ in self._held):
+                self._drop_held()  # anything held before was late (this is not near it)
+                self._held.append((name, stamp_ns, item))
+                return []
             for other, queued in self._stamps.items():  # time went back: nothing queued can pair
                 self.unmatched[other] += len(queued)
+            held = [*self._held, (name, stamp_ns, item)]
             self.reset()
-        elif stamp_ns == self._emitted:  # a publisher that leaves stamps unset, sim time without
+            return [frame for message in held for frame in self.add(*message)]
+        if any(held_name == name for held_name, _, _ in self._held):
+            self._drop_held()  # that input went on where it was: what it sent back there was late
+        if stamp_ns == self._emitted:  # a publisher that leaves stamps unset, sim time without
             self.repeated[name] += 1  # /clock: not a partner problem (its frame has left)
             return []
         elif name == self.inputs[0] and self._emitted is not None and stamp_ns < self._emitted:
@@ -78,6 +92,7 @@ class StampSynchronizer:
     def flush(self) -> list[dict]:
         """End of stream (bag end): pair every queued pivot with its best partner within
         tolerance without waiting for later messages; what cannot pair is counted unmatched."""
+        self._drop_held()  # no second message came back there: late ones
         frames = []
         pivot, others = self.inputs[0], self.inputs[1:]
         while self._stamps[pivot]:
@@ -156,6 +171,11 @@ class StampSynchronizer:
         for name in self.inputs[1:]:
             while self._stamps[name] and self._stamps[name][0] < oldest - self.tolerance_ns:
                 self._discard(name, 0)
+
+    def _drop_held(self) -> None:
+        for name, _, _ in self._held:
+            self.unmatched[name] += 1
+        self._held = []
 
     def _discard(self, name: str, index: int) -> None:
         del self._stamps[name][index], self._items[name][index]

@@ -58,7 +58,8 @@ class OverlayVideo:
             self.mp4.parent.mkdir(parents=True, exist_ok=True)
             self._size = (rgb.shape[1], rgb.shape[0])  # (w, h)
             fourcc = cv2.VideoWriter.fourcc(*"mp4v")
-            self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, self._size)
+            even = tuple(n + n % 2 for n in self._size)  # see _even
+            self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, even)
         if (rgb.shape[1], rgb.shape[0]) != self._size:
             if not self._resized:
                 log.warning(
@@ -70,7 +71,7 @@ class OverlayVideo:
                 self._resized = True
             rgb = cv2.resize(rgb, self._size, interpolation=cv2.INTER_AREA)
         if self._writer.isOpened():
-            self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            self._writer.write(cv2.cvtColor(_even(rgb), cv2.COLOR_RGB2BGR))
         if self._gif is not None:
             self._gif.append(rgb)
             if len(self._gif) > MAX_GIF_FRAMES:
@@ -102,7 +103,7 @@ class OverlayVideo:
                 format="GIF",
                 save_all=True,
                 append_images=images[1:],
-                duration=int(1000 / self.fps),
+                duration=_gif_durations(len(images), self.fps),
                 loop=0,
             )
             staged.append((self._tmp_gif, self.gif))
@@ -139,3 +140,18 @@ class OverlayVideo:
         for aside, final in self._aside:
             os.replace(aside, final)
         self._aside = []
+
+
+def _even(rgb: np.ndarray) -> np.ndarray:
+    """The frame with its last row and column repeated where its size is odd: MPEG-4 codes
+    even sizes, and OpenCV's writer drops an odd frame's last row and column (an outline at
+    the image's right or bottom edge would not be in the video)."""
+    h, w = rgb.shape[:2]
+    return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else rgb
+
+
+def _gif_durations(frames: int, fps: float) -> list[int]:
+    """Per-frame GIF durations (ms, in the format's 10 ms steps) that add up to the frames'
+    true times: at 8 fps one rounded duration played 120 ms frames, 4 % fast."""
+    ends = [round((i + 1) * 100 / fps) * 10 for i in range(frames)]
+    return [b - a for a, b in zip([0, *ends], ends)]

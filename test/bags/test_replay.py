@@ -521,6 +521,21 @@ def test_overlay_video_has_one_frame_per_result(tmp_path, demo_bag, published_fo
     assert not (tmp_path / "out2").exists()
 
 
+def test_a_camera_slower_than_the_model_rate_gives_a_video_at_its_own_pace(
+    tmp_path, published_folder
+):
+    """The sampler only drops frames: a 4 fps camera's frames come at 4 fps (its video
+    played at the model's 7.5 ran twice as fast)."""
+    import cv2
+
+    slow = tmp_path / "slow"
+    write_demo_bag(slow, frames=8, fps=4.0, height=HEIGHT, width=WIDTH)
+    replay.run(replay_args(slow, tmp_path / "out", published_folder, video=tmp_path / "ov"))
+    capture = cv2.VideoCapture(str(tmp_path / "ov.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(4.0, rel=0.01)
+    capture.release()
+
+
 def test_a_video_inside_the_results_bag_is_refused_before_any_work(tmp_path, demo_bag):
     args = replay_args(demo_bag, tmp_path / "res", tmp_path / "missing", video=tmp_path / "res/ov")
     with pytest.raises(InputError, match="--video .* is inside --out .*res_overlay"):
@@ -692,6 +707,23 @@ def test_a_bag_without_any_object_warns_once_and_says_so(
     assert len(warnings) == 1 and topics.MASK_TOPIC in warnings[0].getMessage()
     assert summary["frames_with_objects"] == 0 and summary["windows_model"] == 0
     assert summary["results_written"] == summary["frames_sampled"] > 0  # still answered
+
+
+def test_a_bag_shorter_than_a_window_says_no_result_is_the_models(
+    tmp_path, published_folder, caplog
+):
+    """Every result of it is the visible mask: said once, not left to a summary's count."""
+    short = tmp_path / "short"
+    write_demo_bag(short, frames=4, fps=FPS, height=HEIGHT, width=WIDTH)  # 2 sampled frames
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.replay"):
+        summary = replay.run(replay_args(short, tmp_path / "out", published_folder))
+    assert summary["windows_model"] == 0
+    assert summary["results_written"] == summary["frames_sampled"] == 2
+    (said,) = [
+        r.getMessage() for r in caplog.records if "no result is the model" in r.getMessage()
+    ]
+    assert f"2 frames at the model's 7.5 fps, fewer than its window of {WINDOW}" in said
+    assert "WINDOW_NOT_FULL" in said
 
 
 def test_track_ids_give_stable_ids_through_a_crossing_and_a_full_occlusion(

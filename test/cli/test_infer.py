@@ -359,6 +359,7 @@ def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees when shown
     Image.fromarray(np.zeros((4, 6, 3), np.uint8)).save(tmp_path / "r.jpg", exif=exif)
+    _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path)
     (tmp_path / "jpg").mkdir()
     (tmp_path / "r.jpg").rename(tmp_path / "jpg" / "0000.jpg")
     assert io.read_rgb(tmp_path / "jpg")[0].shape == (1, 4, 6, 3)
@@ -367,3 +368,34 @@ def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
     io.write_png(tmp_path / "depth" / "0001.png", np.full((4, 6, 3), 1500, np.uint16))
     with pytest.raises(io.InputError, match="depth image .*0001.png has shape"):
         io.read_depth(tmp_path / "depth")
+
+
+def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
+    """Frames named by `str(stamp.to_sec())` in time order (.15 read as 15 came after .2);
+    object masks saved 16-bit, as a palette (DAVIS) or in colour read as the object, not as
+    empty (read 8-bit grey before)."""
+    from PIL import Image
+
+    names = ["1690000000.1", "1690000000.15", "1690000000.2", "1690000000.95", "1690000001.05"]
+    for i, name in enumerate(reversed(names)):
+        io.write_png(tmp_path / "stamps" / f"{name}.png", np.full((4, 6, 3), i, np.uint8))
+    assert io.read_rgb(tmp_path / "stamps")[1] == names
+
+    box = np.zeros((8, 8), bool)
+    box[2:5, 2:5] = True
+    saved = {
+        "sixteen_bit_01": box.astype(np.uint16),
+        "sixteen_bit_full": box.astype(np.uint16) * 65535,
+        "sixteen_bit_255": box.astype(np.uint16) * 255,
+        "red_on_black": np.stack([box * 0, box * 0, box * 128], -1).astype(np.uint8),  # BGR
+    }
+    for name, image in saved.items():
+        io.write_png(tmp_path / "kinds" / name / "0000.png", image)
+    palette = Image.fromarray(box.astype(np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 128, 0, 0] * 128)
+    (tmp_path / "kinds" / "palette").mkdir()
+    palette.save(tmp_path / "kinds" / "palette" / "0000.png")
+    _, objects = io.read_masks(tmp_path / "kinds")
+    assert len(objects) == 5
+    for masks in objects.values():
+        np.testing.assert_array_equal(masks[0], box)

@@ -310,6 +310,22 @@ def test_real_compressed_image_message():
     np.testing.assert_array_equal(rgb_from_compressed(msg), rgb)
 
 
+def test_a_jpegs_exif_rotation_is_not_applied_to_the_images_its_masks_are_not():
+    import io as bytes_io
+
+    from PIL import Image
+
+    rgb = np.zeros((4, 8, 3), np.uint8)
+    rgb[:, :4] = 255  # the left half white
+    exif = Image.Exif()
+    exif[0x0112] = 3  # shown turned 180 degrees
+    data = bytes_io.BytesIO()
+    Image.fromarray(rgb).save(data, "JPEG", exif=exif.tobytes(), quality=100)
+    msg = SimpleNamespace(format="rgb8; jpeg compressed bgr8", data=data.getvalue())
+    out = rgb_from_compressed(msg)
+    assert out.shape == (4, 8, 3) and out[:, 0].mean() > 250 and out[:, -1].mean() < 5
+
+
 @pytest.mark.parametrize("data", [b"not an image at all", b""])
 def test_undecodable_compressed_image_is_a_conversion_error(data):
     with pytest.raises(ConversionError, match="could not be decoded"):

@@ -315,6 +315,37 @@ def test_an_object_at_the_image_edge_is_truncated_in_its_message_and_label(types
 
 
 @needs_rosbags
+def test_the_see_through_view_paints_nearer_objects_over_farther_ones(typestore):
+    """Two objects hidden behind one bar at the same pixels: the nearer one (1, which depth
+    puts in front of 2) shows there, whatever the ids' order (2 was painted last)."""
+    from amodal_ros.interface.messages import far_to_near
+
+    frame = Frame(STAMP, np.zeros((H, W, 3), np.uint8), np.zeros((H, W), np.int64))
+    behind_bar = np.zeros((H, W), bool)
+    behind_bar[4:8, 6:10] = True
+
+    def hidden_object(object_id, colour, order):
+        modal = np.zeros((H, W), bool)
+        modal[4:8, 2 if object_id == 1 else 12 : 6 if object_id == 1 else 14] = True
+        completion = np.zeros((H, W, 4), np.uint8)
+        completion[modal | behind_bar] = (*colour, 255)
+        return ObjectFrameResult(
+            object_id, modal, modal | behind_bar, True, REASON_OK,
+            occluders={3 - object_id: 4}, occluder_order={3 - object_id: order},
+            completion=completion,
+        )  # fmt: skip
+
+    near, far = hidden_object(1, (255, 0, 0), -1), hidden_object(2, (0, 0, 255), +1)
+    for objects in ([near, far], [far, near]):
+        assert [o.object_id for o in far_to_near(objects)] == [2, 1]
+        result = FrameResult(frame, objects, STAMP, STAMP, 1, 0)
+        image = ResultMessages(rosbags_kit(typestore)).completion(result)
+        assert tuple(image_to_array(image)[5, 7]) == (255, 0, 0)
+    unordered = [hidden_object(2, (0, 0, 255), 0), hidden_object(1, (255, 0, 0), 0)]
+    assert [o.object_id for o in far_to_near(unordered)] == [1, 2]  # no depth: id order
+
+
+@needs_rosbags
 def test_latency_can_be_overridden_at_publication(typestore):
     msg = ResultMessages(rosbags_kit(typestore)).array(result(), latency=1.5)
     assert msg.latency == 1.5

@@ -12,6 +12,20 @@ from amodal_ros.models.layout import load_components, save_published_layout
 from amodal_ros.pipeline import AmodalSegmenter, ContentCompleter
 
 
+def with_hidden_parts(results):
+    """Stage-1 results whose amodal masks reach 3 px further down than the visible ones (the
+    tiny seeded model's amodal masks are its modal ones)."""
+    from dataclasses import replace
+
+    grown = []
+    for r in results:
+        amodal = r.modal.copy()
+        for shift in (1, 2, 3):
+            amodal[:, shift:] |= r.modal[:, :-shift]
+        grown.append(replace(r, amodal=amodal))
+    return grown
+
+
 @pytest.fixture(scope="module")
 def completer(tiny_config):
     return ContentCompleter(build_components("tiny", seed=3), tiny_config)
@@ -20,7 +34,7 @@ def completer(tiny_config):
 def test_completion_outputs_rgb_and_rgba_with_amodal_alpha(
     components12, completer, tiny_config, tracks, inverse_depth
 ):
-    amodal = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    amodal = with_hidden_parts(AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth))
     rgb = np.random.default_rng(0).integers(0, 255, (T, H, W, 3), dtype=np.uint8)
     out = completer(rgb, amodal)
     assert [c.object_id for c in out] == [1, 7]
@@ -29,6 +43,9 @@ def test_completion_outputs_rgb_and_rgba_with_amodal_alpha(
         assert c.rgba.shape == (T, H, W, 4)
         np.testing.assert_array_equal(c.rgba[..., :3], c.rgb)
         np.testing.assert_array_equal(c.rgba[..., 3] == 255, a.amodal)
+        # the visible part is the camera's own pixels, not the model's repainting of them
+        np.testing.assert_array_equal(c.rgb[a.modal], rgb[a.modal])
+        assert (c.rgb[a.amodal & ~a.modal] != rgb[a.amodal & ~a.modal]).any()
     again = completer(rgb, amodal)
     np.testing.assert_array_equal(again[0].rgb, out[0].rgb)
 
@@ -36,10 +53,13 @@ def test_completion_outputs_rgb_and_rgba_with_amodal_alpha(
 def test_completion_depends_on_the_visible_rgb(
     components12, completer, tiny_config, tracks, inverse_depth
 ):
-    amodal = AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth)
+    amodal = with_hidden_parts(AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth))
     dark = np.zeros((T, H, W, 3), np.uint8)
     bright = np.full((T, H, W, 3), 200, np.uint8)
-    assert not np.array_equal(completer(dark, amodal)[0].rgb, completer(bright, amodal)[0].rgb)
+    hidden = amodal[0].amodal & ~amodal[0].modal  # what the model paints
+    assert hidden.any()
+    painted = [completer(rgb, amodal)[0].rgb[hidden] for rgb in (dark, bright)]
+    assert not np.array_equal(*painted)
 
 
 def test_completion_rejects_bad_rgb_and_mask_only_models(

@@ -210,11 +210,36 @@ def test_stamp_going_back_discards_the_queues_and_counts_them():
     feed(sync, [("rgb", 10 * s), ("masks", 5 * s), ("masks", 20 * s), ("rgb", 30 * s)])
     assert sync.pending() == {"rgb": 1, "masks": 1}  # 30 waits; 20 may still serve it
     unmatched = sum(sync.unmatched.values())
-    assert sync.add("masks", 0, "m0") == []  # masks went back: a loop
-    assert sync.pending() == {"rgb": 0, "masks": 1}
-    assert sum(sync.unmatched.values()) == unmatched + 2
-    (frame,) = sync.add("rgb", 0, "r0")
+    assert sync.add("masks", 0, "m0") == []  # masks went back: a loop, or one late mask?
+    assert sync.pending() == {"rgb": 1, "masks": 1}  # held: nothing discarded yet
+    (frame,) = sync.add("rgb", 0, "r0")  # the images went back there too: a loop
     assert frame == {"stamp_ns": 0, "rgb": "r0", "masks": "m0"}
+    assert sync.pending() == {"rgb": 0, "masks": 0}
+    assert sum(sync.unmatched.values()) == unmatched + 2  # the queued 30 and 20
+
+
+def test_one_late_mask_costs_its_own_frame_not_every_frame_queued():
+    """A segmenter 1 s behind its images sends one mask 300 ms later still: the images and
+    masks queued meanwhile still pair (a restart on it discarded 31 of 100 frames)."""
+    period = 33 * MS
+    sync = StampSynchronizer(["rgb", "masks"], queue_size=300)
+    events = []
+    for i in range(100):
+        events.append(("rgb", i * period))
+        if i >= 30:  # masks run 30 frames (1 s) behind
+            k = i - 30
+            if k != 50:
+                events.append(("masks", k * period))
+            if k == 59:  # mask 50 comes 9 frames (300 ms) late
+                events.append(("masks", 50 * period))
+    for k in range(70, 100):
+        events.append(("masks", k * period))
+    emitted = [f["stamp_ns"] for f in feed(sync, events) + sync.flush()]
+    assert set(emitted) == {i * period for i in range(100)} - {50 * period}
+    assert sync.unmatched == {"rgb": 1, "masks": 1}  # frame 50's image and its late mask
+    # a loop still restarts: the next message of the stream goes back there too
+    again = feed(sync, [("rgb", 0), ("masks", 0), ("rgb", period), ("masks", period)])
+    assert [f["stamp_ns"] for f in again] == [0, period]
 
 
 def test_stamps_going_back_restart_matching():

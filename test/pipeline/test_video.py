@@ -99,3 +99,32 @@ def test_frames_after_a_resolution_change_are_kept_at_the_videos_size(tmp_path, 
         capture = cv2.VideoCapture(str(written[".mp4"]))
         assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
         capture.release()
+
+
+def test_an_odd_sized_frame_keeps_its_last_row_and_column_and_the_gif_its_pace(tmp_path):
+    """MPEG-4 codes even sizes: OpenCV dropped an odd frame's last row and column (an outline
+    at the right or bottom edge was not in the video). A GIF's 10 ms steps played 8 fps at
+    120 ms a frame, 4 % fast; its durations now add up to the frames' times."""
+    import cv2
+    from PIL import Image
+
+    video = OverlayVideo(tmp_path / "odd", fps=8.0)
+    for i in range(8):
+        frame = np.full((121, 161, 3), 20 * i, np.uint8)
+        frame[:, -1] = (255, 0, 0)  # the right column red, the bottom row blue
+        frame[-1, :] = (0, 0, 255)
+        video.add(frame)
+    written = {p.suffix: p for p in video.close()}
+    with Image.open(written[".gif"]) as gif:
+        durations = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            durations.append(gif.info["duration"])
+    assert sum(durations) == 1000 and set(durations) == {120, 130}
+    if ".mp4" in written:  # OpenCV builds without an MP4 encoder write the GIF alone
+        capture = cv2.VideoCapture(str(written[".mp4"]))
+        ok, bgr = capture.read()
+        capture.release()
+        assert ok and bgr.shape[:2] == (122, 162)
+        assert bgr[60, 160, 2] > 200 and bgr[60, 160, 0] < 60  # the red column survives
+        assert bgr[120, 80, 0] > 200 and bgr[120, 80, 2] < 60  # and the blue row
