@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The GPU check: every GPU figure in the README and bench/RESULTS.md comes from this script.
-# A session has 15 minutes of device time, start-up included, and one command at most 10, so
-# the steps run in two calls, the cheap, wanted-most ones first (timeouts add up to 7 and 7
-# minutes; give the device call timeout_s 600):
-#   STEPS="depth eager" OUT=gpu_out bash bench/gpu_check.sh      # call 1
-#   STEPS="compile" OUT=gpu_out bash bench/gpu_check.sh          # call 2, if time is left
-#   STEPS="cache" ...                                            # a later session
-# Each step has its own timeout and writes its JSON as it goes (bench: after every round), so
-# a step cut short keeps what it measured. $OUT holds few files (the device returns 8): the
-# JSONs, steps.log and log.txt (every step's output); the compile caches go to /tmp.
+# A session has 15 minutes of device time, start-up (a minute or more) included, one command
+# at most 10, and a machine left idle 30 s is given back: plan one call, the wanted-most steps
+# (timeouts 150 + 270 s, plus about 40 s of wheels and imports), through the device tool:
+#   run(command='STEPS="depth eager" bash bench/gpu_check.sh', carry=[".whl"], timeout_s=600)
+# and `compile` (420 s) or `cache` (420 s) in a later session's call. Leave OUT alone there:
+# the device tool sets $OUT, and only what is under it comes back. Each step has its own
+# timeout and writes its JSON as it goes (bench: after every timed round, the last one too),
+# so a step cut short keeps what it measured. $OUT holds few files (the device returns 8):
+# the JSONs, steps.log and log.txt (every step's output); the compile caches go to /tmp.
 #
 # The wheels the GPU machine lacks travel in .whl/ (how to fetch them: scripts/gpu_site.sh).
-# On the GPU machine, in the project root (with .whl/ beside the code): the lines above.
+# The working tree and the carried paths travel together, 64 MiB at most: the tracked files
+# are about 61 MiB (the embedded models 59), the wheels 23 MB, so move
+# amodal_ros/models/embedded/student1_32x64/ (20.5 MB, which no GPU step reads) out of the
+# tree for the call and back after it (`du -cb $(git ls-files) .whl/*.whl | tail -1` says
+# where you stand).
 # Plumbing check on a CPU with the tiny model (what CI-like machines can run):
 #   STEPS="depth eager compile cache" DEVICE=cpu CHECKPOINT=tiny DTYPE=float32 HEIGHT=32 \
 #     WIDTH=64 OUT=/tmp/gpu_out scripts/with_env.sh bash bench/gpu_check.sh

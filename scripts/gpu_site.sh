@@ -7,7 +7,8 @@
 #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
 #     -d .whl diffusers==0.42.1 transformers==5.24.0 importlib_metadata torchao==0.18.0
 # Where the packages are installed (a CPU plumbing check under scripts/with_env.sh) and no
-# .whl/ is there, this only sets the variables.
+# .whl/ is there, this only sets the variables. The wheels unpack into .site/ (git-ignored:
+# a rehearsal here would otherwise send 100 MB with the next device call).
 if ls .whl/*.whl > /dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target .site .whl/*.whl || { echo "wheel install failed" | tee -a "${OUT:-.}/steps.log" >&2; exit 3; }

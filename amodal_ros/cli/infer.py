@@ -10,7 +10,8 @@ The clip is windowed as replay windows a recording: windows of `--num-frames` ev
 `--stride` frames (`WindowBuffer` offline), each frame answered by the window it sits nearest
 the middle of, and each window goes through the same WindowProcessor the node runs. Writes
 amodal/, soft/, (uncertainty/), (completion/), overlay/ PNGs per object and frame,
-overlay.mp4 (and overlay.gif, up to 200 frames) and summary.json. The output folder appears only when everything succeeded.
+overlay.mp4 (and overlay.gif, up to 200 frames) and summary.json. The output folder appears
+only when everything succeeded.
 """
 
 from __future__ import annotations

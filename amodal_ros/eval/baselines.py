@@ -98,3 +98,26 @@ BASELINES = {
     "convex_hull": convex_hull,
     "interpolation": interpolate_visible_shape,
 }
+
+
+def mean_colour_fill(rgb: np.ndarray, modal: np.ndarray, amodal: np.ndarray) -> np.ndarray:
+    """The simplest completion, stage 2's baseline: [T, H, W, 4] RGBA of the amodal masks, the
+    camera's pixels where the object is visible and the mean colour of its visible pixels
+    where it is hidden (that frame's, else the window's, else grey); the same inputs stage 2
+    is given.
+
+    Args:
+        rgb: [T, H, W, 3] uint8 frames.
+        modal: [T, H, W] bool visible masks (the segmenter's).
+        amodal: [T, H, W] bool amodal masks (a method's prediction).
+    """
+    seen = rgb[modal]
+    window = seen.mean(axis=0) if len(seen) else np.full(3, 128.0)
+    out = np.zeros((*amodal.shape, 4), np.uint8)
+    for t in range(len(rgb)):
+        visible = rgb[t][modal[t]]
+        colour = visible.mean(axis=0) if len(visible) else window
+        out[t, amodal[t], :3] = np.round(colour).astype(np.uint8)
+        out[t, modal[t], :3] = rgb[t][modal[t]]
+        out[t, ..., 3] = amodal[t] * np.uint8(255)
+    return out

@@ -28,7 +28,7 @@ from amodal_ros.core.config import (
 )
 from amodal_ros.core.errors import InputError, ProcessingError
 from amodal_ros.core.staging import staged_path
-from amodal_ros.eval.baselines import BASELINES
+from amodal_ros.eval.baselines import BASELINES, mean_colour_fill
 from amodal_ros.eval.metrics import (
     as_shown,
     average_precision,
@@ -43,6 +43,8 @@ from amodal_ros.eval.metrics import (
 
 MODEL = "model"  # the results row of the evaluated checkpoint
 WRITES = ("results.md", "results.json", "examples.png")  # what eval writes into --out
+# stage 2's baseline behind the same masks (baselines.mean_colour_fill), as mean_colour_<key>
+MEAN_COLOUR_SCORES = ("completion_psnr_db", "completion_psnr_found_db")
 
 
 @dataclass
@@ -154,9 +156,11 @@ def run(args: EvalArgs) -> dict:
     samples = args.inference.num_samples
     if topk:
         results[MODEL][f"top{samples}_mIoU"] = 100.0 * float(np.mean(topk))
-    for name, pairs in completion.items():
-        if pairs:
-            results[name].update(completion_scores(pairs))
+    for name, per_window in completion.items():
+        if per_window:  # stage 2's scores, and the mean colour's behind the same masks
+            results[name].update(completion_scores([stage2 for stage2, _ in per_window]))
+            fill = completion_scores([fill for _, fill in per_window])
+            results[name].update({f"mean_colour_{k}": fill[k] for k in MEAN_COLOUR_SCORES})
     summary = {
         "split": "data folder" if args.data else args.split,
         "start": args.start,
@@ -282,14 +286,19 @@ def _run_model(clip, processor):
             samples = np.stack([o.samples for o in objects], axis=1)  # [S, T, H, W]
             gt = clip.amodal[i]
             topk.append(max(np.nanmean(frame_iou(s, gt)) for s in samples))
-        if objects[0].completion is not None:
-            rgb = as_shown(np.stack([o.completion for o in objects]))
-            hidden = occluded_region(clip.visible[i], clip.amodal[i])
+        if objects[0].completion is not None:  # stage 2's, and the mean colour's behind
+            hidden = occluded_region(clip.visible[i], clip.amodal[i])  # the same masks
             truth = clip.appearance[i][..., :3]
-            errors = completion_errors(rgb, truth, hidden, clip.amodal[i])
-            if errors is not None:  # and where the predicted mask found the hidden part
-                found = completion_errors(rgb, truth, hidden & amodal, clip.amodal[i])
-                completion.append((errors, found))
+            fill = mean_colour_fill(clip.rgb, clip.modal(i), amodal)
+            pair = []
+            for rgba in (np.stack([o.completion for o in objects]), fill):
+                rgb = as_shown(rgba)
+                errors = completion_errors(rgb, truth, hidden, clip.amodal[i])
+                if errors is not None:  # and where the predicted mask found the hidden part
+                    found = completion_errors(rgb, truth, hidden & amodal, clip.amodal[i])
+                    pair.append((errors, found))
+            if pair:
+                completion.append(tuple(pair))
     return predictions, confidence, topk, completion
 
 
@@ -314,7 +323,8 @@ def validation_completion_scores(
     processor = WindowProcessor.from_config(stream, config)
     pairs = []
     for seed in tqdm(split_seeds("val", count, start), desc="completions", unit="clip"):
-        pairs.extend(_run_model(make_scene(seed, num_frames=config.num_frames), processor)[3])
+        completions = _run_model(make_scene(seed, num_frames=config.num_frames), processor)[3]
+        pairs.extend(stage2 for stage2, _ in completions)
     if processor.errors:
         raise ProcessingError(f"{processor.errors} window(s) failed; see the log above")
     if not pairs:
@@ -421,8 +431,10 @@ def _write(out: Path, summary: dict, shown) -> None:
         "it); completion_psnr_found_db: only the hidden pixels the predicted mask covers "
         "(stage 2's painting apart from stage 1's coverage); completion_coverage: % of hidden "
         "pixels covered; completion_psnr_coverage_bound_db: the pooled PSNR if stage 2 painted "
-        "every covered pixel exactly (what the missed pixels alone allow). Masks are OR-ed "
-        "with the modal input, as the reference scores them; mIoU_as_published (results.json) "
+        "every covered pixel exactly (what the missed pixels alone allow); mean_colour_*: "
+        "the same two for the simplest completion behind the same masks (the camera's pixels "
+        "where visible, the mean colour of them where hidden: stage 2's baseline). Masks are "
+        "OR-ed with the modal input, as the reference scores them; mIoU_as_published (results.json) "
         "scores the masks as the node publishes them, without label pixels it removed as "
         "detached parts. topK_mIoU: the best of K samples per window (the paper's oracle "
         "Top-K), averaged over windows.\n"

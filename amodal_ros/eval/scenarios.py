@@ -34,6 +34,7 @@ class Measurement:
     peak_memory_mb: float = float("nan")
     first_window_s: float = float("nan")  # the untimed first window: loading, compiling
     note: str = ""
+    failed_windows: int = 0  # windows the pipeline failed: their times are not the model's
 
     def summary(self) -> dict:
         """Percentiles, per-stage means and per-frame cost of the timed windows."""
@@ -51,7 +52,13 @@ class Measurement:
             "peak_memory_mb": (
                 float(self.peak_memory_mb) if np.isfinite(self.peak_memory_mb) else None
             ),
-            "note": self.note,
+            "failed_windows": self.failed_windows,
+            "note": (
+                f"FAILED {self.failed_windows} window(s), see the log: not the model's times; "
+                if self.failed_windows
+                else ""
+            )
+            + self.note,
         }
 
 
@@ -167,7 +174,9 @@ class DefaultScenario(Scenario):
         return self.processor.completer is not None
 
     def _window(self, first: int) -> int:
+        errors = self.processor.errors
         self.processor.process(self.stream.window(first))
+        self.m.failed_windows += self.processor.errors > errors  # passed through, fast
         stage2 = _steps_run(self.processor.completer.config) if self.completes else 0
         return _steps_run(self.config) + stage2
 

@@ -281,7 +281,7 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     for k in tqdm(range(rounds), desc="bench windows", disable=not args.progress):
         for scenario in scenarios:
             scenario.run_window(k)
-        if on_round is not None and 1 <= k < rounds - 1:  # window 0 is untimed
+        if on_round is not None and k >= 1:  # window 0 is untimed; the floor comes after
             on_round({**result(summarised(), None), "partial": f"{k} of {rounds - 1} windows"})
     summaries = summarised()
     floor = None

@@ -35,11 +35,32 @@ def result():
 
 def test_a_run_cut_short_keeps_the_windows_it_timed(result):
     """A GPU session's step that runs out of time lost everything: the JSON was written at
-    the end only. Every round but the last hands on the result so far."""
-    (partial,) = PARTIALS  # after timed window 1 of 2; the last is the result itself
-    assert partial["partial"] == "1 of 2 windows" and partial["floor"] is None
-    assert set(partial["scenarios"]) == set(result["scenarios"])
+    the end only. Every timed round hands on the result so far, the last one too (the floor
+    comes after it: the GPU check's one timed window was saved by no round)."""
+    assert [p["partial"] for p in PARTIALS] == ["1 of 2 windows", "2 of 2 windows"]
+    assert all(p["floor"] is None for p in PARTIALS)
+    assert set(PARTIALS[-1]["scenarios"]) == set(result["scenarios"])
     assert "partial" not in result
+    assert all(s["failed_windows"] == 0 for s in result["scenarios"].values())
+
+
+def test_a_scenario_whose_windows_fail_says_so_instead_of_timing_the_fallback(monkeypatch):
+    """A failed window is passed through as the visible masks, fast: a scenario that broke
+    on every window (fp8 on an untried GPU) read as a large speed-up."""
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    def broken(self, window):
+        raise RuntimeError("no kernel for this GPU")
+
+    monkeypatch.setattr(WindowProcessor, "_run", broken)
+    config = InferenceConfig(height=32, width=64, num_frames=FRAMES, num_steps=1)
+    stream = StreamConfig(checkpoint="tiny", stride=STRIDE)
+    args = BenchArgs(stream=stream, inference=config, windows=1, progress=False)
+    args = replace(args, skip=["reference", "floor", *args.skip])
+    scenarios = run_bench(args, log=lambda line: None)["scenarios"]
+    # both windows, the untimed first one too
+    assert scenarios and all(s["failed_windows"] == 2 for s in scenarios.values())
+    assert all(s["note"].startswith("FAILED 2 window(s)") for s in scenarios.values())
 
 
 def test_a_compiled_or_fp8_unet_has_no_share_of_the_eager_floor():

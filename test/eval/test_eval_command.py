@@ -74,6 +74,9 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     assert model["completion_ssim"] <= 1.0 and model["completion_psnr_db"] > 0
     # stage 2 where the mask covers the hidden part, and how much of it the mask covers
     assert 0 <= model["completion_coverage"] <= 100 and "completion_psnr_found_db" in model
+    # the simplest completion behind the same masks, stage 2's baseline
+    assert model["mean_colour_completion_psnr_db"] > 0
+    assert "mean_colour_completion_psnr_found_db" in model
     # the baseline rows are exactly what the metrics give on the same fixed test clips
     windows, modal_windows = [], []
     for seed in split_seeds("test", 5):
@@ -190,12 +193,13 @@ def test_a_hidden_pixel_the_mask_misses_is_scored_white_whatever_stage_2_paints(
         hidden = {i: occluded_region(clip.visible[i], clip.amodal[i]) for i in predictions}
         scored = [i for i in clip.target_ids if clip.modal(i).any() and hidden[i].any()]
         assert len(pairs) == len(scored)
-        for i, (every, found) in zip(scored, pairs):
+        for i, both in zip(scored, pairs):
             missed = hidden[i] & ~predictions[i]
             truth = clip.appearance[i][..., :3]
             white = completion_errors(np.full_like(truth, 255), truth, missed, clip.amodal[i])
             expected = 0.0 if white is None else white[0]
-            assert every[0] - (found[0] if found else 0.0) == pytest.approx(expected)
+            for every, found in both:  # stage 2's, and the mean colour's behind the same masks
+                assert every[0] - (found[0] if found else 0.0) == pytest.approx(expected)
             missed_pixels += int(missed.sum())
     assert missed_pixels > 0  # the clips test what they are meant to
 

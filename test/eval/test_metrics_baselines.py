@@ -325,3 +325,23 @@ def test_the_mask_as_published_is_scored_beside_the_reference_s_or_with_the_moda
     assert scores.iou[0] == pytest.approx(16 / 17)  # OR-ed: the stray pixel counts against
     assert scores.iou_as_published[0] == pytest.approx(8 / 16)  # the visible half is missing
     assert mean_scores([scores])["mIoU_as_published"] == pytest.approx(50.0)
+
+
+def test_the_mean_colour_fill_paints_the_hidden_part_with_the_visible_colour():
+    from amodal_ros.eval.baselines import mean_colour_fill
+
+    rgb = np.zeros((2, 4, 6, 3), np.uint8)
+    rgb[0, :, :3] = (200, 100, 0)  # frame 0: the object's visible half
+    rgb[0, 0, 0] = (100, 50, 0)  # one darker visible pixel
+    modal = np.zeros((2, 4, 6), bool)
+    modal[0, :, :3] = True  # frame 1: not visible at all
+    amodal = np.zeros((2, 4, 6), bool)
+    amodal[:, :, :5] = True
+    fill = mean_colour_fill(rgb, modal, amodal)
+    assert (fill[..., 3] == np.where(amodal, 255, 0)).all()
+    np.testing.assert_array_equal(fill[0][modal[0]][:, :3], rgb[0][modal[0]])  # seen: as seen
+    mean = np.round(rgb[0][modal[0]].mean(axis=0))
+    hidden = amodal[0] & ~modal[0]
+    assert (fill[0][hidden][:, :3] == mean).all()
+    assert (fill[1][amodal[1]][:, :3] == mean).all()  # unseen frame: the window's colour
+    assert not fill[..., :3][~amodal].any()
