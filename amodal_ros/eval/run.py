@@ -436,8 +436,8 @@ def _write(out: Path, summary: dict, shown) -> None:
         "where visible, the mean colour of them where hidden: stage 2's baseline). Masks are "
         "OR-ed with the modal input, as the reference scores them; mIoU_as_published "
         "(results.json) scores the masks as the node publishes them, without label pixels it "
-        "removed as detached parts. topK_mIoU: the best of K samples per window (the paper's oracle "
-        "Top-K), averaged over windows.\n"
+        "removed as detached parts. topK_mIoU: the best of K samples per window (the paper's "
+        "oracle Top-K), averaged over windows.\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
     with staged_path(out / "results.md") as staged:
