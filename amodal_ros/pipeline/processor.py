@@ -308,7 +308,8 @@ class WindowProcessor:
         extent = frame_extent(frame, modal, amodal)
         since = extent.reason == EXTENT_BAD_CAMERA_INFO and self._throttle.due("camera info")
         if since:
-            problem = Intrinsics.from_camera_info(frame.camera_info).problem(amodal.shape)
+            intrinsics = Intrinsics.from_camera_info(frame.camera_info)  # set: it was read
+            problem = intrinsics.problem(amodal.shape) if intrinsics else "no intrinsics"
             log.warning(
                 "no 3D extents: %s (objects carry EXTENT_BAD_CAMERA_INFO)%s",
                 problem,
