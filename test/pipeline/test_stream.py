@@ -450,8 +450,11 @@ def test_unusable_camera_info_is_said_in_the_log_once_not_only_per_object(
 
     from amodal_ros.core.frames import EXTENT_BAD_CAMERA_INFO
 
+    import time
+
     front, processor = make(everything_amodal, use_depth=True, depth_source="camera")
     info = SimpleNamespace(k=k, width=size[0], height=size[1])
+    started, bad = time.monotonic(), 0
     for n in range(NUM_FRAMES + 2):
         frame = scene(n)
         for name in (MASKS, DEPTH, RGB):
@@ -459,10 +462,15 @@ def test_unusable_camera_info_is_said_in_the_log_once_not_only_per_object(
                 for f in window.frames:
                     f.camera_info = info
                 results = processor.process(window)
+                bad += sum(
+                    o.extent.reason == EXTENT_BAD_CAMERA_INFO for r in results for o in r.objects
+                )
     reasons = {o.extent.reason for r in results for o in r.objects if o.valid}
     assert reasons == {EXTENT_BAD_CAMERA_INFO}
     said_lines = [r.message for r in caplog.records if "no 3D extents" in r.message]
-    assert len(said_lines) == 1 and said in said_lines[0], said_lines  # two windows, one line
+    # once per 5 s (the test's own duration: a busy machine), not once per object and frame
+    assert 1 <= len(said_lines) <= 1 + (time.monotonic() - started) // 5 < bad, said_lines
+    assert said in said_lines[0]
     assert f"the images are {W}x{H}" in said_lines[0] or "calibrate the camera" in said_lines[0]
 
 
