@@ -446,11 +446,10 @@ def test_camera_depth_orders_occluders(everything_amodal):
 def test_unusable_camera_info_is_said_in_the_log_once_not_only_per_object(
     everything_amodal, caplog, k, size, said
 ):
+    import time
     from types import SimpleNamespace
 
     from amodal_ros.core.frames import EXTENT_BAD_CAMERA_INFO
-
-    import time
 
     front, processor = make(everything_amodal, use_depth=True, depth_source="camera")
     info = SimpleNamespace(k=k, width=size[0], height=size[1])
