@@ -91,12 +91,6 @@ class InputBag:
         stop_ns = None if end is None else first + round(end * 1e9)
         return start_ns, stop_ns
 
-    def rate(self, conns) -> float | None:
-        """Messages per second of `conns` over the bag's time span, None when unknown."""
-        count = sum(c.msgcount for c in conns)
-        span = self.reader.end_time - self.reader.start_time
-        return (count - 1) * 1e9 / span if count > 1 and span > 0 else None
-
     def estimate_count(self, conns, start_ns: int | None, stop_ns: int | None) -> int:
         """Messages of `conns` in the range (exact for the whole bag; pro rata otherwise)."""
         total = sum(c.msgcount for c in conns)

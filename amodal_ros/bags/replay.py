@@ -301,12 +301,10 @@ class _Replay:
         if args.video is not None:
             from amodal_ros.pipeline.video import OverlayVideo
 
-            per_window = self.stream.publish_frames == "latest"  # one frame per stride
-            # frames come at the model's rate, or the camera's where it is slower (the sampler
-            # only drops frames): a 4 fps camera's video played at 8 fps ran twice as fast
-            rate = min(self.stream.frame_rate, bag.rate(self.conns[RGB]) or float("inf"))
-            fps = rate / (self.stream.stride if per_window else 1)
-            video = OverlayVideo(args.video, fps=fps)
+            # paced by the results' stamps: the model's rate, a slower camera's (the sampler
+            # only drops frames; a 4 fps camera's video played at 8 fps ran twice as fast), or
+            # one frame per window with publish_frames latest
+            video = OverlayVideo(args.video, fps=None)
         started = time.perf_counter()
         try:
             with staged_bag(args.out, args.storage, args.overwrite, args.ros_distro) as writer:

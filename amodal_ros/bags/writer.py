@@ -122,7 +122,7 @@ class ResultWriter:
         stamp, m, store = result.frame.stamp_ns, self.messages, self.bag.store
         overlay = overlay_image(result)
         if self.video is not None:
-            self.video.add(overlay)
+            self.video.add(overlay, stamp)
         out = [
             (topics.OBJECTS_TOPIC, store.serialize_cdr(m.array(result), AMODAL_OBJECT_ARRAY)),
             (

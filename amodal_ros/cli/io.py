@@ -22,9 +22,12 @@ AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION
 
 
 def natural_key(path: Path) -> list:
-    """Sort key reading the numbers in a name as numbers: frame_2 before frame_10, and a
-    decimal stamp as one (1690000000.15 before 1690000000.2, as `str(stamp.to_sec())` names
-    them), exactly."""
+    """Sort key reading the numbers in a name as numbers: frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def _decimal_key(path: Path) -> list:
+    """Sort key reading digits after a dot as a decimal fraction (1690000000.15 before .2)."""
     parts = re.split(r"(\d+(?:\.\d+)?)", path.name)
     return [Decimal(part) if i % 2 else part for i, part in enumerate(parts)]
 
@@ -36,6 +39,7 @@ def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
     files = sorted((p for p in folder.iterdir() if p.suffix.lower() in suffixes), key=natural_key)
     if not files:
         raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
+    _check_one_order(files, folder, what)
     for a, b in zip(files, files[1:]):
         if a.stem == b.stem:  # outputs are named by the stem: one would overwrite the other
             raise InputError(
@@ -43,6 +47,22 @@ def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
                 "keep one of them"
             )
     return files
+
+
+def _check_one_order(files: list[Path], folder: Path, what: str) -> None:
+    """Refuse names whose order depends on how the digits after a dot are read: as a fraction
+    (`str(stamp.to_sec())`: .15 before .2) or as a whole number (secs.nsecs unpadded: .2 before
+    .15). Either guess would shuffle some folder's frames in time, silently."""
+    by_fraction = sorted(files, key=_decimal_key)
+    if by_fraction == files:
+        return
+    a, b = next((x, y) for x, y in zip(by_fraction, files) if x != y)
+    raise InputError(
+        f"{what} folder {folder}: the frame names sort one way with the digits after a dot "
+        f"read as a fraction ({a.name} first) and another read as a whole number ({b.name} "
+        "first, as unpadded secs.nsecs names are); rename them so that both agree, e.g. "
+        "zero-pad the part after the dot to one length (1690000000.150000000)"
+    )
 
 
 def _check_folder(folder: Path, what: str) -> None:
@@ -213,7 +233,7 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
     ids = _object_ids(subfolders)
     for sub in subfolders:
         files = list_images(sub, f"masks of object {sub.name}", (".png", ".bmp", ".tif", ".tiff"))
-        masks = [_read_label(p) for p in files]
+        masks = [_one_channel(_read_label(p)) for p in files]  # grey and colour frames mix
         _check_sizes(masks, files, f"masks of object {sub.name}")
         object_id = ids[sub]
         objects[object_id] = _binary(np.stack(masks))
@@ -239,12 +259,17 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
     return labels, objects
 
 
+def _one_channel(mask: np.ndarray) -> np.ndarray:
+    """[H, W] of a mask image: its largest colour channel (not alpha) where it has several."""
+    if mask.ndim == 3:  # grey+alpha, BGR, BGRA
+        return mask[..., : 1 if mask.shape[-1] == 2 else 3].max(axis=-1)
+    return mask
+
+
 def _binary(masks: np.ndarray) -> np.ndarray:
-    """[T, H, W(, C)] binary mask images as bool: any colour channel (not alpha) at half its
-    full scale or more, as the reference thresholds 8-bit masks at 128; full scale is 255 for
-    8-bit values, 65535 for 16-bit ones, and 1 for masks saved as 0/1 (and palette indices)."""
-    if masks.ndim == 4:  # grey+alpha, BGR, BGRA
-        masks = masks[..., : 1 if masks.shape[-1] == 2 else 3].max(axis=-1)
+    """[T, H, W] binary mask images as bool: at half their full scale or more, as the
+    reference thresholds 8-bit masks at 128; full scale is 255 for 8-bit values, 65535 for
+    16-bit ones, and 1 for masks saved as 0/1 (and palette indices)."""
     top = int(masks.max())
     full = 1 if top == 1 else 255 if top <= 255 else 65535
     return masks >= (full + 1) // 2

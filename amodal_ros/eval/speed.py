@@ -112,7 +112,7 @@ def _backend_skip_reason(backend: str, device, dtype, compile_on: bool) -> str |
 def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     """Run every scenario; returns {"device", "setup", "scenarios": {name: summary}}.
 
-    `on_round(result)`: called after every timed round but the last with the result so far
+    `on_round(result)`: called after every timed round, the last too, with the result so far
     (no floor; "partial" says how far), so a run cut short keeps what it measured."""
     import torch
 

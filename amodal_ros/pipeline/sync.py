@@ -23,8 +23,9 @@ class StampSynchronizer:
 
     A stamp more than RESTART_NS behind its input's newest is held until the stream says what
     it is: a new stream (a bag loop, a sim-time reset) once a second message, of that input or
-    another, lands back there too; then every queue is discarded (counted) and matching starts
-    over from the held messages. Else it was one late message (a slow segmenter's), counted
+    another, steps that far back too (a slow camera's next frame may be seconds on, so not
+    necessarily near it); then every queue is discarded (counted) and matching starts over
+    from the held messages. Else it was one late message (a slow segmenter's), counted
     unmatched when that input's next message goes on where it was (restarting on it alone
     discarded every frame queued). A smaller step back is a message out of order (a segmenter
     publishing from a thread pool) and takes its place in the queue, or is counted unmatched
@@ -62,8 +63,7 @@ class StampSynchronizer:
             raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
         latest = self._latest[name]
         if latest is not None and stamp_ns < latest - RESTART_NS:
-            if not any(abs(stamp_ns - held) <= RESTART_NS for _, held, _ in self._held):
-                self._drop_held()  # anything held before was late (this is not near it)
+            if not self._held:  # the first message back there: a loop, or one late message?
                 self._held.append((name, stamp_ns, item))
                 return []
             for other, queued in self._stamps.items():  # time went back: nothing queued can pair

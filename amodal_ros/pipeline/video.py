@@ -14,6 +14,8 @@ from amodal_ros.core.staging import remove_dead_partials, stage_name
 log = logging.getLogger("amodal_ros.video")
 
 MAX_GIF_FRAMES = 200  # a GIF holds all frames in memory; longer runs get the MP4 only
+PACE_FRAMES = 5  # a video paced by its frames' stamps: the median interval of the first ones
+DEFAULT_FPS = 8.0  # ... of a video of one frame (no interval)
 
 
 def video_files(stem: Path) -> tuple[Path, Path]:
@@ -32,11 +34,16 @@ class OverlayVideo:
     `abort()` removes them. An earlier run's videos of the same names are set aside by `close()`
     and dropped by `keep()` once everything this run writes is final (a replay's bag, renamed
     after its videos), or put back by `abort()`: a run that fails late loses no earlier output.
+
+    `fps` None: the video plays at its frames' own pace, the median interval of the stamps of
+    its first PACE_FRAMES frames (held until then): a replay's frames come at the model's rate,
+    or a slower camera's, or one per window.
     """
 
-    def __init__(self, stem: Path, fps: float):
+    def __init__(self, stem: Path, fps: float | None):
         self.mp4, self.gif = video_files(stem)
         self.fps = fps
+        self._first: list[tuple[np.ndarray, int]] = []  # frames held until the pace is known
         self.count = 0
         self._writer: cv2.VideoWriter | None = None
         self._gif: list[np.ndarray] | None = []
@@ -51,9 +58,27 @@ class OverlayVideo:
         self._size = (0, 0)  # (w, h) of the first frame: the video's
         self._resized = False
 
-    def add(self, rgb: np.ndarray) -> None:
-        """Append one [H, W, 3] uint8 RGB frame; frames of another size than the first (a
-        camera that changed its resolution) are resized to it: the encoder drops them."""
+    def add(self, rgb: np.ndarray, stamp_ns: int = 0) -> None:
+        """Append one [H, W, 3] uint8 RGB frame, of `stamp_ns` where the video is paced by
+        stamps; frames of another size than the first (a camera that changed its resolution)
+        are resized to it: the encoder drops them."""
+        if self.fps is None:
+            self._first.append((rgb, stamp_ns))
+            if len(self._first) == PACE_FRAMES:
+                self._pace()
+            return
+        self._write(rgb)
+
+    def _pace(self) -> None:
+        """Set the fps from the held frames' stamps, then write them."""
+        stamps = [stamp for _, stamp in self._first]
+        gaps = [b - a for a, b in zip(stamps, stamps[1:]) if b > a]
+        self.fps = 1e9 / float(np.median(gaps)) if gaps else DEFAULT_FPS
+        held, self._first = self._first, []
+        for rgb, _ in held:
+            self._write(rgb)
+
+    def _write(self, rgb: np.ndarray) -> None:
         if self._writer is None:
             self.mp4.parent.mkdir(parents=True, exist_ok=True)
             self._size = (rgb.shape[1], rgb.shape[0])  # (w, h)
@@ -80,6 +105,8 @@ class OverlayVideo:
 
     def close(self) -> list[Path]:
         """Finish, then rename; returns the files written (none when no frame was added)."""
+        if self._first:  # fewer frames than PACE_FRAMES
+            self._pace()
         staged = []  # (temporary, final)
         if self._writer is not None:
             opened = self._writer.isOpened()

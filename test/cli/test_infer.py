@@ -371,15 +371,22 @@ def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
 
 
 def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
-    """Frames named by `str(stamp.to_sec())` in time order (.15 read as 15 came after .2);
-    object masks saved 16-bit, as a palette (DAVIS) or in colour read as the object, not as
-    empty (read 8-bit grey before)."""
+    """Frame names whose order depends on reading the digits after a dot as a fraction
+    (`str(stamp.to_sec())`: .15 before .2) or as a whole number (unpadded secs.nsecs: .2
+    before .15) are refused, saying how to rename them (.15 was read as 15, after .2); padded
+    ones read in time order. Object masks saved 16-bit, as a palette (DAVIS), in colour, or
+    mixed grey and colour read as the object, not as empty (read 8-bit grey before)."""
     from PIL import Image
 
     names = ["1690000000.1", "1690000000.15", "1690000000.2", "1690000000.95", "1690000001.05"]
     for i, name in enumerate(reversed(names)):
         io.write_png(tmp_path / "stamps" / f"{name}.png", np.full((4, 6, 3), i, np.uint8))
-    assert io.read_rgb(tmp_path / "stamps")[1] == names
+    with pytest.raises(io.InputError, match="zero-pad the part after the dot"):
+        io.read_rgb(tmp_path / "stamps")
+    padded = ["1690000000.100", "1690000000.150", "1690000000.200", "1690000001.050"]
+    for name in padded:
+        io.write_png(tmp_path / "padded" / f"{name}.png", np.zeros((4, 6, 3), np.uint8))
+    assert io.read_rgb(tmp_path / "padded")[1] == padded
 
     box = np.zeros((8, 8), bool)
     box[2:5, 2:5] = True
@@ -391,11 +398,18 @@ def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
     }
     for name, image in saved.items():
         io.write_png(tmp_path / "kinds" / name / "0000.png", image)
+    io.write_png(tmp_path / "kinds" / "mixed" / "0000.png", box.astype(np.uint8) * 255)
+    io.write_png(
+        tmp_path / "kinds" / "mixed" / "0001.png", np.stack([box] * 3, -1).astype(np.uint8) * 255
+    )
     palette = Image.fromarray(box.astype(np.uint8), mode="P")
     palette.putpalette([0, 0, 0, 128, 0, 0] * 128)
     (tmp_path / "kinds" / "palette").mkdir()
     palette.save(tmp_path / "kinds" / "palette" / "0000.png")
+    io.write_png(tmp_path / "kinds" / "palette" / "0001.png", box.astype(np.uint8))
+    for name in saved:
+        io.write_png(tmp_path / "kinds" / name / "0001.png", saved[name])
     _, objects = io.read_masks(tmp_path / "kinds")
-    assert len(objects) == 5
+    assert len(objects) == 6
     for masks in objects.values():
-        np.testing.assert_array_equal(masks[0], box)
+        np.testing.assert_array_equal(masks, [box, box])

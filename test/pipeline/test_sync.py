@@ -315,3 +315,20 @@ def test_flush_pairs_the_last_pivot_without_waiting():
     assert pairs(flushed) == {100 * MS: {"rgb": 100 * MS, "masks": 97 * MS}}
     assert sync.unmatched == {"rgb": 1}  # the pivot at 200 has no partner at all
     assert sync.pending() == {"rgb": 0, "masks": 0}
+
+
+def test_a_slow_camera_looping_with_lagging_masks_restarts_and_pairs_every_loop():
+    """3 fps, each mask sent two frames after its image: the messages back in time are 333 ms
+    apart, so waiting for a second one *near* the first never restarted (the second loop
+    lost every frame)."""
+    period = 333 * MS
+    sync = StampSynchronizer(["rgb", "masks"])
+    events = []
+    for _ in range(2):  # two loops of the same 30 frames
+        for i in range(30 + 2):
+            if i < 30:
+                events.append(("rgb", i * period))
+            if i >= 2:
+                events.append(("masks", (i - 2) * period))
+    emitted = feed(sync, events) + sync.flush()
+    assert len(emitted) == 60 and sum(sync.unmatched.values()) == 0

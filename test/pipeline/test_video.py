@@ -128,3 +128,22 @@ def test_an_odd_sized_frame_keeps_its_last_row_and_column_and_the_gif_its_pace(t
         assert ok and bgr.shape[:2] == (122, 162)
         assert bgr[60, 160, 2] > 200 and bgr[60, 160, 0] < 60  # the red column survives
         assert bgr[120, 80, 0] > 200 and bgr[120, 80, 2] < 60  # and the blue row
+
+
+def test_a_video_paced_by_its_frames_stamps_plays_at_their_rate(tmp_path):
+    """A replay's frames come at the model's rate, a slower camera's, or one per window:
+    without an fps the video takes the median interval of its first frames' stamps."""
+    from PIL import Image
+
+    video = OverlayVideo(tmp_path / "paced", fps=None)
+    for i in range(8):  # 4 fps, one stamp a little late
+        video.add(
+            np.full((16, 16, 3), 30 * i, np.uint8), 250_000_000 * i + (9_000_000 if i == 2 else 0)
+        )
+    written = {p.suffix: p for p in video.close()}
+    assert video.fps == pytest.approx(4.0)
+    with Image.open(written[".gif"]) as gif:
+        assert gif.n_frames == 8 and gif.info["duration"] == 250
+    short = OverlayVideo(tmp_path / "one", fps=None)  # a single frame: no interval to go by
+    short.add(np.zeros((16, 16, 3), np.uint8), 5)
+    assert len(short.close()) >= 1 and short.fps == 8.0
