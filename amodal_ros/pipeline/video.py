@@ -78,13 +78,18 @@ class OverlayVideo:
         for rgb, _ in held:
             self._write(rgb)
 
+    @property
+    def _rate(self) -> float:
+        """The fps frames are written at (a paced video's is set before its first frame)."""
+        return self.fps if self.fps is not None else DEFAULT_FPS
+
     def _write(self, rgb: np.ndarray) -> None:
         if self._writer is None:
             self.mp4.parent.mkdir(parents=True, exist_ok=True)
             self._size = (rgb.shape[1], rgb.shape[0])  # (w, h)
             fourcc = cv2.VideoWriter.fourcc(*"mp4v")
             even = tuple(n + n % 2 for n in self._size)  # see _even
-            self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self.fps, even)
+            self._writer = cv2.VideoWriter(str(self._tmp_mp4), fourcc, self._rate, even)
         if (rgb.shape[1], rgb.shape[0]) != self._size:
             if not self._resized:
                 log.warning(
@@ -130,7 +135,7 @@ class OverlayVideo:
                 format="GIF",
                 save_all=True,
                 append_images=images[1:],
-                duration=_gif_durations(len(images), self.fps),
+                duration=_gif_durations(len(images), self._rate),
                 loop=0,
             )
             staged.append((self._tmp_gif, self.gif))
