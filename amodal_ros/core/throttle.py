@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+REPORT_PERIOD_S = 5.0  # the node's, the worker's and the stream's reports: at most this often
+
 
 class Throttle:
     """Counts events per kind and says when a kind is due to be reported again.
@@ -17,7 +19,9 @@ class Throttle:
         clock: seconds on a monotonic clock (tests pass their own).
     """
 
-    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, period: float = REPORT_PERIOD_S, clock: Callable[[], float] = time.monotonic
+    ):
         self.period = period
         self._clock = clock
         self._kinds: dict[str, tuple[float, int]] = {}  # kind -> (last report, count since)

@@ -457,13 +457,12 @@ def far_to_near(objects: list[ObjectFrameResult]) -> list[ObjectFrameResult]:
     occluders with order +1; objects it occludes with order -1 are farther); id order where
     depth says nothing, or contradicts itself."""
     by_id = {o.object_id: o for o in objects}
-    nearer: dict[int, set[int]] = {i: set() for i in by_id}  # object -> objects nearer than it
+    farther: dict[int, set[int]] = {i: set() for i in by_id}  # farther ones still to paint
     for o in objects:
         for other, order in o.occluder_order.items():
             if other in by_id and order:
                 near, far = (other, o.object_id) if order > 0 else (o.object_id, other)
-                nearer[far].add(near)
-    farther = {i: {j for j in by_id if i in nearer[j]} for i in by_id}  # still to be painted
+                farther[near].add(far)
     ordered, left = [], sorted(by_id)
     while left:
         ready = [i for i in left if not farther[i]] or left[:1]  # a cycle: id order

@@ -44,7 +44,6 @@ from amodal_ros.pipeline.extent import Intrinsics, frame_extent
 from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.stream")
-WARNING_PERIOD_S = 5.0  # a problem of every frame is logged at most this often, with a count
 
 
 class WindowProcessor:
@@ -79,7 +78,7 @@ class WindowProcessor:
             self.completer.sampler.record_into(self.times)
         self.clock = clock
         self.errors = 0
-        self._throttle = Throttle(WARNING_PERIOD_S)
+        self._throttle = Throttle()  # a problem of every frame: once a period, with a count
         self.model_windows = 0  # windows in which stage 1 ran on at least one object
 
     @classmethod

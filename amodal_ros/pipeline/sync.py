@@ -54,7 +54,7 @@ class StampSynchronizer:
         self._items: dict[str, list] = {name: [] for name in self.inputs}
         self._latest: dict[str, int | None] = {name: None for name in self.inputs}
         self._emitted: int | None = None  # the stamp of the last frame emitted
-        self._held: list[tuple[str, int, object]] = []  # stamps far back: a restart, or late?
+        self._held: tuple[str, int, object] | None = None  # far back: a restart, or late?
 
     def add(self, name: str, stamp_ns: int, item) -> list[dict]:
         """Queue one message; returns the frames completed by it, oldest first, each a dict
@@ -63,15 +63,15 @@ class StampSynchronizer:
             raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
         latest = self._latest[name]
         if latest is not None and stamp_ns < latest - RESTART_NS:
-            if not self._held:  # the first message back there: a loop, or one late message?
-                self._held.append((name, stamp_ns, item))
+            if self._held is None:  # the first message back there: a loop, or one late message?
+                self._held = (name, stamp_ns, item)
                 return []
             for other, queued in self._stamps.items():  # time went back: nothing queued can pair
                 self.unmatched[other] += len(queued)
-            held = [*self._held, (name, stamp_ns, item)]
+            held = self._held
             self.reset()
-            return [frame for message in held for frame in self.add(*message)]
-        if any(held_name == name for held_name, _, _ in self._held):
+            return self.add(*held) + self.add(name, stamp_ns, item)
+        if self._held is not None and self._held[0] == name:
             self._drop_held()  # that input went on where it was: what it sent back there was late
         if stamp_ns == self._emitted:  # a publisher that leaves stamps unset, sim time without
             self.repeated[name] += 1  # /clock: not a partner problem (its frame has left)
@@ -173,9 +173,9 @@ class StampSynchronizer:
                 self._discard(name, 0)
 
     def _drop_held(self) -> None:
-        for name, _, _ in self._held:
-            self.unmatched[name] += 1
-        self._held = []
+        if self._held is not None:
+            self.unmatched[self._held[0]] += 1
+            self._held = None
 
     def _discard(self, name: str, index: int) -> None:
         del self._stamps[name][index], self._items[name][index]

@@ -158,7 +158,7 @@ class AmodalNode(LifecycleNode):
         self._forget: list[int] = []
         self._markers_shown: Frame | None = None  # the frame of the boxes RViz shows
         self._next_track_id = 1  # ids continue over reactivations: one never names two objects
-        self._throttle = Throttle(period=5.0)  # each kind of problem: at once, then every 5 s
+        self._throttle = Throttle()  # each kind of problem: at once, then every 5 s
         self._reset_counters()
         self.health: StreamHealth | None = None
         self.pace = "not measured (warmup off)"  # does a window keep up with the stride?

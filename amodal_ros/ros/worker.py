@@ -16,8 +16,6 @@ from amodal_ros.core.throttle import Throttle
 from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.worker")
-LOST_LOG_PERIOD_S = 5.0  # frames lost are logged at most this often (with their count)
-FAILED_LOG_PERIOD_S = 5.0  # so are windows that failed outside the processor
 
 
 class WindowQueue:
@@ -39,7 +37,7 @@ class WindowQueue:
         self.max_pending = max_pending
         self.dropped = 0
         self.frames_lost = 0  # new frames of dropped windows that no later window holds
-        self._lost_log = Throttle(LOST_LOG_PERIOD_S)  # a window every stride: one line a period
+        self._lost_log = Throttle()  # a window every stride: one line a period, with the count
         self._items: deque[tuple[Window, list[int]]] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -127,7 +125,7 @@ class InferenceWorker:
         # raised outside the processor (which answers its own failures): publishing, freeing
         # caches; the window's unpublished frames get no result
         self.windows_failed = 0
-        self._failed_log = Throttle(FAILED_LOG_PERIOD_S)  # a window every stride otherwise
+        self._failed_log = Throttle()  # a window every stride otherwise
         self.busy = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="amodal_inference", daemon=True)

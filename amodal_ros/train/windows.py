@@ -118,7 +118,7 @@ class WindowRenderer:
                 noise = rng.normal(0.0, 4.0, look.shape)  # the scene's sensor noise
                 rgb = np.clip(look + noise, 0, 255).astype(np.uint8)
                 modal_rgb = modal_rgb_pixels(rgb, shown, cfg.height, cfg.width)
-                whole = modal_rgb_pixels(look, amodal, cfg.height, cfg.width)
+                whole = object_on_white(clip, i, True, cfg.height, cfg.width)
                 amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
                 visible = mask_pixels(shown, cfg.height, cfg.width, cfg.mask_resize)
                 return whole, [modal_rgb, amodal_px], modal_rgb, visible
