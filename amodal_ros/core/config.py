@@ -727,7 +727,9 @@ def unknown_parameters(names) -> list[str]:
     known = {f.name for cls in NODE_CONFIGS for f in fields(cls)}
     unknown = []
     for name in sorted(set(names) - known - ROS_PARAMETERS):
-        if name.startswith("qos_overrides."):  # rclpy's QoS overrides
+        if name.startswith("qos_overrides."):  # rclpy's, for entities that opt in: none here
+            qos = "input_reliability, output_reliability and queue_depth"
+            unknown.append(f"{name} (this node sets QoS with {qos})")
             continue
         close = difflib.get_close_matches(name, known, n=1)
         unknown.append(f"{name} (did you mean {close[0]}?)" if close else name)

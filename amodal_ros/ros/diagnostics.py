@@ -20,6 +20,7 @@ try:
 except ImportError:  # diagnostic_msgs missing: a plain status string instead
     DiagnosticArray = None
 
+CAMERA_INFO = "camera_info"  # the input name of the CameraInfo subscription (not synchronised)
 DIAGNOSTICS_TOPIC = "/diagnostics"
 STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
 OK, WARN, ERROR = 0, 1, 2
@@ -72,6 +73,8 @@ class StreamHealth:
             policy allows (`stream.longest_stride`).
         num_frames: the model's window, so that a window started over by a gap can say how
             long a gap that is (num_frames / frame_rate).
+        camera_info: the CameraInfo topic ('' = none), whose silence leaves every object
+            without a 3D extent.
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class StreamHealth:
         frame_rate: float = 8.0,
         longest: int | None = None,
         num_frames: int = 25,
+        camera_info: str = "",
     ):
         self.inputs = inputs
+        self.camera_info = camera_info
         self.num_frames = num_frames
         self.tolerance = tolerance
         self.stride, self.frame_rate, self.longest = stride, frame_rate, longest
@@ -103,10 +108,16 @@ class StreamHealth:
                 f"{new_rgb} RGB message(s) in the last {dt:.1f} s but no complete frame: "
                 "waiting for partners" + self._silent_hint(now)
             )
-        if new_unmatched:
+        usable = (now.matched - then.matched) - (now.rejected - then.rejected)
+        paired_rate = usable / dt  # frames that paired and were readable
+        # inputs at different rates (masks from a segmenter slower than the camera) always
+        # leave messages unpaired: a problem only when too few frames pair for the model
+        short = new_unmatched and paired_rate < self.frame_rate
+        if short:
             warnings.append(
                 f"unmatched messages in the last {dt:.1f} s: {dict(new_unmatched)} "
-                f"(no partner with {self.tolerance}; check that the topics are remapped "
+                f"(no partner with {self.tolerance}; frames paired at {paired_rate:.1f} Hz, "
+                f"below frame_rate {self.frame_rate:g}; check that the topics are remapped "
                 "and the stamps agree)" + self._silent_hint(now)
             )
         if now.dropped > then.dropped:
@@ -114,15 +125,36 @@ class StreamHealth:
                 f"dropped {now.dropped - then.dropped} stale window(s): inference is slower than "
                 "the stride; " + self._stride_hint(now.model_seconds)
             )
+        missed = now.deadline_missed - then.deadline_missed
+        if missed:
+            warnings.append(
+                f"{missed} window(s) in the last {dt:.1f} s missed the deadline and were "
+                "answered with the visible masks (reason DEADLINE_MISSED): "
+                + self._stride_hint(now.model_seconds)
+            )
         restarted = now.restarts - then.restarts
         warnings += self._restart_warnings(restarted, now.sampled - then.sampled, dt)
         bad_input = self._input_warnings(then, now, new_rgb, dt)
+        if (
+            self.camera_info
+            and new_rgb
+            and now.received[CAMERA_INFO] == then.received[CAMERA_INFO]
+        ):
+            bad_input.append(
+                f"no CameraInfo in the last {dt:.1f} s on {self.camera_info} while RGB arrives: "
+                "objects get no 3D extent (EXTENT_NO_CAMERA_INFO) and none is passed through; "
+                "remap camera_info_topic, or set it to '' for a camera without one"
+            )
         warnings += bad_input
         rates = {k: (now.received[k] - then.received[k]) / dt for k in (RGB, MASKS, DEPTH)}
         values = {
             "input rate rgb (Hz)": f"{rates[RGB]:.2f}",
             "input rate masks (Hz)": f"{rates[MASKS]:.2f}",
             "input rate depth (Hz)": f"{rates[DEPTH]:.2f}",
+            "input rate camera_info (Hz)": (
+                f"{(now.received[CAMERA_INFO] - then.received[CAMERA_INFO]) / dt:.2f}"
+            ),
+            "paired frames rate (Hz)": f"{paired_rate:.2f}",
             "frames sampled": str(now.sampled),
             "frames rejected": str(now.rejected),
             "frames with a repeated stamp": str(now.repeated),
@@ -145,17 +177,14 @@ class StreamHealth:
         }
         level, message = OK, "ok"
         if (
-            new_unmatched
+            short
             or now.dropped > then.dropped
+            or missed
             or stalled
             or restarted[GAP] + restarted[SIZE]
             or bad_input
         ):
-            message = (
-                "silent, unmatched, incomplete or rejected inputs, dropped windows, gaps over a "
-                "window, or an image size change"
-            )
-            level = WARN
+            level, message = WARN, " | ".join(warnings)  # what is wrong, not a category
         if now.errors > then.errors:  # a failure in this period; the total is in the values
             failed = now.errors - then.errors
             level, message = (

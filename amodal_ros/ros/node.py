@@ -70,7 +70,11 @@ from amodal_ros.pipeline.stream import (
 )
 from amodal_ros.pipeline.window import Window
 from amodal_ros.ros.diagnostics import (
+    CAMERA_INFO,
+    ERROR,
+    WARN,
     Counters,
+    Report,
     StreamHealth,
     pace,
     publish_status,
@@ -80,7 +84,6 @@ from amodal_ros.ros.params import check_topic_names, declare_all, parameter_name
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
 NODE_NAME = "amodal_node"
-CAMERA_INFO = "camera_info"  # the input name of the CameraInfo subscription
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 MALLOC_ARENAS = 2  # measured: RSS held level under a 30 Hz camera (limit_malloc_arenas)
 # s that a shutdown waits for the running window, whose results nothing can publish any more:
@@ -116,17 +119,17 @@ class _RosLogHandler(logging.Handler):
 
 
 def _logged(transition):
-    """Rclpy turns an exception in a transition into a silent ERROR; log it first."""
+    """Rclpy turns an exception in a transition into a silent ERROR; log it first (and
+    report it on /diagnostics)."""
 
     @functools.wraps(transition)
     def wrapper(self, state):
         try:
             return transition(self, state)
         except Exception as err:
-            self.get_logger().error(
-                f"{transition.__name__} failed: {type(err).__name__}: {err}\n"
-                + traceback.format_exc()
-            )
+            failed = f"{transition.__name__} failed: {type(err).__name__}: {err}"
+            self.get_logger().error(failed + "\n" + traceback.format_exc())
+            self._idle = (ERROR, failed)
             return TransitionCallbackReturn.ERROR
 
     return wrapper
@@ -149,7 +152,7 @@ class AmodalNode(LifecycleNode):
         self.worker: InferenceWorker | None = None
         self.queue: WindowQueue | None = None
         self._lock = threading.Lock()
-        self._subs, self._pubs, self._timer = [], {}, None
+        self._subs, self._pubs = [], {}
         self._camera_infos: OrderedDict[int, CameraInfo] = OrderedDict()  # stamp -> info
         self._compressed: set[str] = set()  # inputs subscribed as CompressedImage
         self._inputs: dict[str, object] = {}  # input name -> its subscription
@@ -160,7 +163,18 @@ class AmodalNode(LifecycleNode):
         self._next_track_id = 1  # ids continue over reactivations: one never names two objects
         self._throttle = Throttle()  # each kind of problem: at once, then every 5 s
         self._reset_counters()
-        self.health: StreamHealth | None = None
+        self.health: StreamHealth | None = None  # while active
+        # what /diagnostics says while not active: a monitor sees a node that failed to
+        # configure, or waits for a lifecycle manager, instead of nothing
+        self._idle = (WARN, "unconfigured: waiting for configure")
+        self._status_pub = status_publisher(self)
+        # wall time: under use_sim_time a paused or absent /clock would stop the reports and
+        # the best-effort resubscription they make
+        self._timer = self.create_timer(
+            self.get_parameter("diagnostics_period").value,
+            self._report,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
         self.pace = "not measured (warmup off)"  # does a window keep up with the stride?
         self.abandoned_window = False  # shut down while a window ran (main exits at once)
         unknown = unknown_parameters(getattr(self, "_parameter_overrides", {}))
@@ -190,37 +204,35 @@ class AmodalNode(LifecycleNode):
         try:  # before minutes of model loading: a pip-only install has no ROS messages
             import amodal_ros.msg  # noqa: F401
         except ImportError as err:
-            log.error(
+            return self._refuse(
                 f"configure failed: the amodal_ros messages are not built ({err}): build the "
                 "package with colcon and source its install (README, 'Install into a ROS 2 "
                 "workspace'); a pip install has the library and its commands, not the node"
             )
-            return TransitionCallbackReturn.FAILURE
         try:
             values = {n: self.get_parameter(n).value for n in parameter_names()}
             self.inference, self.stream, self.topics, self.options = node_configs(values)
             check_topic_names(self.topics, self.get_name(), self.get_namespace())
             check_stride(self.stream, self.inference.num_frames)
         except ValueError as err:
-            log.error(f"configure failed: invalid parameter: {err}")
-            return TransitionCallbackReturn.FAILURE
+            return self._refuse(f"configure failed: invalid parameter: {err}")
         self._set_torch_threads()
         try:
             processor = WindowProcessor.from_config(self.stream, self.inference)
         except (CheckpointError, InputError, ImportError, OSError) as err:
-            log.error(f"configure failed: {err}")
-            return TransitionCallbackReturn.FAILURE
+            return self._refuse(f"configure failed: {err}")
         except Exception as err:  # corrupt weights, unavailable device, ...: one line too
-            log.error(f"configure failed: {type(err).__name__}: {err}")
-            return TransitionCallbackReturn.FAILURE
+            return self._refuse(f"configure failed: {type(err).__name__}: {err}")
         self.processor = processor
         self.inference = processor.pipelines.config  # sized: the model's working size and mode
         self.use_depth = processor.depth_source == "camera"
         if self.options.warmup and not self._warm_up():
             self._free_models()
-            return TransitionCallbackReturn.FAILURE
+            return self._refuse("configure failed: the warm-up window failed (see above)")
         self.builder = ResultMessages(rclpy_kit())
         self._create_publishers()
+        self._timer.timer_period_ns = int(self.options.diagnostics_period * 1e9)
+        self._idle = (WARN, "inactive: configured, waiting for activate")
         cfg = self.inference
         log.info(
             f"configured: {processor.pipelines.describe()}; on {cfg.device} ({cfg.dtype}, "
@@ -232,6 +244,12 @@ class AmodalNode(LifecycleNode):
         if processor.pipelines.note:
             log.warning(processor.pipelines.note)
         return TransitionCallbackReturn.SUCCESS
+
+    def _refuse(self, reason: str) -> TransitionCallbackReturn:
+        """Fail the configure transition: the reason to the log and to /diagnostics."""
+        self.get_logger().error(reason)
+        self._idle = (ERROR, reason)
+        return TransitionCallbackReturn.FAILURE
 
     def _preset_note(self) -> str:
         cfg = self.inference
@@ -268,23 +286,19 @@ class AmodalNode(LifecycleNode):
             should_run=self._has_subscribers,
         )
         self._subscribe()  # may raise (bad topic name): before any thread starts
+        topics = self._input_topics()
+        camera_info = topics.pop(CAMERA_INFO, "")  # not synchronised: reported on its own
         self.health = StreamHealth(
-            self._input_topics(),
+            topics,
             self.stream.tolerance_text,
             time.monotonic(),
             self.stream.stride,
             self.stream.frame_rate,
             longest_stride(self.stream, self.inference.num_frames),
             self.inference.num_frames,
+            camera_info,
         )
         self.worker.start()
-        # wall time: under use_sim_time a paused or absent /clock would stop the reports and
-        # the best-effort resubscription they make
-        self._timer = self.create_timer(
-            self.options.diagnostics_period,
-            self._report,
-            clock=Clock(clock_type=ClockType.STEADY_TIME),
-        )
         self.get_logger().info(
             "active: listening on " + ", ".join(s.topic_name for s in self._subs)
         )
@@ -294,24 +308,28 @@ class AmodalNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop the worker after its running window."""
         self._stop_streaming()
+        self._idle = (WARN, "inactive: deactivated")
         return super().on_deactivate(state)
 
     @_logged
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop the models and publishers and free GPU memory."""
         self._release()
+        self._idle = (WARN, "unconfigured: cleaned up, waiting for configure")
         return TransitionCallbackReturn.SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         """A transition raised: release everything so the node is really unconfigured."""
         self._release()
         self.get_logger().error("transition failed; node reset to unconfigured")
+        self._idle = (ERROR, f"{self._idle[1]}; node reset to unconfigured")
         return TransitionCallbackReturn.SUCCESS
 
     @_logged
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release everything."""
         self._release()
+        self._idle = (WARN, "finalized: shut down")
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
@@ -396,6 +414,7 @@ class AmodalNode(LifecycleNode):
                 self._forget = []
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.received[CAMERA_INFO] += 1
         with self._lock:
             self._camera_infos[stamp_ns(msg.header)] = msg
             while len(self._camera_infos) > CAMERA_INFO_KEPT:
@@ -451,7 +470,6 @@ class AmodalNode(LifecycleNode):
         self._pubs = {}  # filled one by one: a failure leaves the made ones to `_release`
         for key, kind, topic in outputs:
             self._pubs[key] = self.create_lifecycle_publisher(kind, topic, qos)
-        self._pubs["diagnostics"] = status_publisher(self)
 
     def _has_subscribers(self) -> bool:
         if self.options.publish_when_idle:
@@ -502,6 +520,13 @@ class AmodalNode(LifecycleNode):
     # -- diagnostics -----------------------------------------------------------------------
 
     def _report(self) -> None:
+        if self.health is None:  # not active: why nothing is published
+            level, message = self._idle
+            device = self.get_parameter("device").value
+            publish_status(
+                self, self._status_pub, Report(level, message, {}, []), {"device": device}
+            )
+            return
         self._adapt_inputs()
         with self._lock:
             front = self.front
@@ -528,22 +553,22 @@ class AmodalNode(LifecycleNode):
         counters.passthrough = self.passthrough_windows
         counters.deadline_missed = self.deadline_missed
         report = self.health.update(counters)
-        for warning in report.warnings:  # the diagnostics carry them every period
+        for warning in report.warnings:  # the status message carries them every period
             self._log_throttled(logging.WARNING, numbers_left_out(warning), warning)
-        pub = self._pubs.get("diagnostics")
-        if pub is not None:
-            extra = {
-                "device": self.inference.device,
-                "dtype": self.inference.dtype,
-                "pace at configure": self.pace,
-            }
-            publish_status(self, pub, report, extra)
+        extra = {
+            "device": self.inference.device,
+            "dtype": self.inference.dtype,
+            "pace at configure": self.pace,
+        }
+        publish_status(self, self._status_pub, report, extra)
 
     def _input_topics(self) -> dict[str, str]:
         t = self.topics
         names = {RGB: t.rgb_topic, MASKS: t.mask_topic}
         if self.use_depth:
             names[DEPTH] = t.depth_topic
+        if t.camera_info_topic:
+            names[CAMERA_INFO] = t.camera_info_topic
         return {role: self.resolve_topic_name(topic) for role, topic in names.items()}
 
     # -- parameters, warm-up, teardown -----------------------------------------------------
@@ -557,11 +582,12 @@ class AmodalNode(LifecycleNode):
             check_topic_names(topics, self.get_name(), self.get_namespace())
         except ValueError as err:
             return SetParametersResult(successful=False, reason=str(err))
-        if self.processor is not None:  # configured: the running configuration stays
-            names = ", ".join(p.name for p in params)
+        deferred = [p.name for p in params if p.name in values]  # rclpy applies its own
+        if self.processor is not None and deferred:  # configured: the running configuration stays
+            # (in the log: rclpy drops a successful result's reason)
             self.get_logger().info(
-                f"set {names}: takes effect at the next configure (deactivate, cleanup, "
-                "configure, activate)"
+                f"set {', '.join(deferred)}: takes effect at the next configure (deactivate, "
+                "cleanup, configure, activate)"
             )
         return SetParametersResult(successful=True)
 
@@ -595,7 +621,6 @@ class AmodalNode(LifecycleNode):
             self.processor.reset()
             seconds = time.monotonic() - started
         if self.processor.errors > errors:
-            self.get_logger().error("configure failed: the warm-up window failed (see above)")
             return False
         self.pace = pace(
             seconds,
@@ -615,9 +640,6 @@ class AmodalNode(LifecycleNode):
             self.destroy_subscription(sub)
         self._subs, self._inputs = [], {}
         self._downgrade.clear()
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
         if self.worker is not None:
             if not self.context.ok():  # shutting down: nothing can publish the running
                 self.worker.stop(timeout=SHUTDOWN_WAIT_S)  # window (a daemon thread)
@@ -640,6 +662,7 @@ class AmodalNode(LifecycleNode):
             if self.front is not None and self.front.tracker is not None:
                 self._next_track_id = self.front.tracker.next_id
             self.front = None
+            self.health = None
             self._camera_infos.clear()  # the next stream may come from another camera
             if self._forget and self.processor is not None and not self.abandoned_window:
                 self.processor.forget(self._forget)  # the worker that would have is stopped
@@ -669,11 +692,8 @@ class AmodalNode(LifecycleNode):
             print(f"[WARN] [{self.get_name()}]: {text}", file=sys.stderr, flush=True)
 
     def _destroy_publishers(self) -> None:
-        for key, pub in self._pubs.items():
-            if key == "diagnostics":
-                self.destroy_publisher(pub)
-            else:
-                self.destroy_lifecycle_publisher(pub)
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
         self._pubs = {}
 
     def _free_models(self) -> None:

@@ -199,3 +199,57 @@ def test_a_broken_streams_frames_are_one_kind_of_problem_whatever_their_size():
 
     assert failure_kind((RGB,), error(5000)) == failure_kind((RGB,), error(5123))
     assert failure_kind((RGB,), error(5000)) != failure_kind((MASKS,), error(5000))
+
+
+def test_inputs_at_different_rates_warn_only_when_too_few_frames_pair():
+    """A segmenter slower than the camera leaves camera messages unpaired every period: normal
+    while the frames that pair keep the model's frame rate, a problem below it."""
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, frame_rate=8.0)
+    slow_masks = Counters(  # 30 Hz RGB-D, masks at 10 Hz: 10 frames pair a second
+        time=1.0,
+        received=Counter({RGB: 30, MASKS: 10, DEPTH: 30}),
+        unmatched=Counter({RGB: 20, DEPTH: 20}),
+        matched=10,
+    )
+    report = health.update(slow_masks)
+    assert report.level == OK and not report.warnings and report.message == "ok"
+    assert report.values["paired frames rate (Hz)"] == "10.00"
+    slower = health.update(  # masks at 5 Hz: below the model's 8 fps
+        Counters(
+            time=2.0,
+            received=Counter({RGB: 60, MASKS: 15, DEPTH: 60}),
+            unmatched=Counter({RGB: 45, DEPTH: 45}),
+            matched=15,
+        )
+    )
+    (warning,) = slower.warnings
+    assert slower.level == WARN and "frames paired at 5.0 Hz, below frame_rate 8" in warning
+    # the status says what is wrong, not a list of everything that could be
+    assert slower.message == warning
+
+
+def test_missed_deadlines_and_a_silent_camera_info_warn():
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, camera_info="/cam/camera_info")
+    received = Counter({RGB: 8, MASKS: 8, DEPTH: 8, "camera_info": 8})
+    fine = health.update(Counters(time=1.0, received=received, matched=8))
+    assert fine.level == OK and fine.values["input rate camera_info (Hz)"] == "8.00"
+    late = health.update(
+        Counters(
+            time=2.0,
+            received=received + LIVE,  # no new CameraInfo
+            matched=16,
+            deadline_missed=2,
+            model_seconds=[3.0],
+        )
+    )
+    missed, silent = late.warnings
+    assert late.level == WARN and late.message == f"{missed} | {silent}"
+    assert missed.startswith("2 window(s) in the last 1.0 s missed the deadline")
+    assert "a window takes 3.00 s" in missed
+    assert silent.startswith("no CameraInfo in the last 1.0 s on /cam/camera_info")
+    assert "set it to '' for a camera without one" in silent
+    # without a CameraInfo topic its silence is no problem
+    none = StreamHealth(TOPICS, TOLERANCE, start=0.0).update(
+        Counters(time=1.0, received=LIVE, matched=8)
+    )
+    assert none.level == OK and not none.warnings

@@ -185,6 +185,7 @@ def test_bad_inputs_are_logged_and_the_node_keeps_going(base_params, capfd):
             h.pubs["depth"].publish(image_msg(clip.depth[t], "32FC1", s))
             h.pubs["rgb"].publish(image_msg(clip.rgb[t], "rgb8", s))
         assert h.wait(lambda: sum(h.node.front.sync.unmatched.values()) >= 2, timeout=10)
+        h.wait(lambda: False, timeout=0.5)  # a diagnostics period in which nothing pairs
         # 4. good frames afterwards are still answered
         stamps = h.publish_clip(clip, start=0, count=8, stamp0=20 * 10**9, pace=0.02)
         assert h.wait(lambda: len(h.messages("amodal/objects")) >= 8, timeout=60)
@@ -293,6 +294,11 @@ def test_an_invalid_topic_name_from_the_params_file_fails_configure_with_one_lin
     try:
         assert h.node._state_machine.current_state[1] == "unconfigured"
         assert h.node.processor is None and not h.node._pubs
+        # a robot monitor sees the node red, with why, not nothing
+        h.listen("/diagnostics")
+        assert h.wait(lambda: h.messages("/diagnostics"), 10)
+        status = h.messages("/diagnostics")[-1].status[0]
+        assert status.level == b"\x02" and "not a valid ROS" in status.message
     finally:
         h.close()
     errors = [line for line in capfd.readouterr().err.splitlines() if "[ERROR]" in line]
@@ -322,16 +328,30 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
     from rclpy.parameter import Parameter
 
     # a parameter file's unquoted `mirror_ensemble: off` arrives as a bool (rclpy refused it)
-    params = {**base_params, "autostart": False, "mirror_ensemble": False, "strides": 3}
+    qos_override = "qos_overrides./image.subscription.reliability"
+    params = {
+        **base_params,
+        "autostart": False,
+        "mirror_ensemble": False,
+        "strides": 3,
+        qos_override: "best_effort",
+    }
     h = NodeHarness(params, subscribe=False)
     node = h.node
     try:
         state = lambda: node._state_machine.current_state[1]  # noqa: E731
         assert state() == "unconfigured" and node.processor is None
-        # ROS ignores an undeclared key: a typo is named, with what it was probably meant as
-        assert "unknown parameters, ignored: strides (did you mean stride?)" in (
-            capfd.readouterr().err
-        )
+        # ROS ignores an undeclared key: a typo is named, with what it was probably meant as;
+        # QoS overrides apply only to the entities that opt in, none of this node's
+        err = capfd.readouterr().err
+        assert "unknown parameters, ignored: " in err
+        assert "strides (did you mean stride?)" in err
+        assert f"{qos_override} (this node sets QoS with input_reliability" in err
+        # waiting for a lifecycle manager is said on /diagnostics
+        h.listen("/diagnostics")
+        assert h.wait(lambda: h.messages("/diagnostics"), 10)
+        status = h.messages("/diagnostics")[-1].status[0]
+        assert (status.level, status.message) == (b"\x01", "unconfigured: waiting for configure")
         node.trigger_configure()
         assert state() == "inactive" and node.processor is not None and not node._subs
         assert node.inference.mirror_ensemble == "off"
@@ -374,6 +394,9 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         assert node.set_parameters([Parameter("stride", value=2)])[0].successful
         assert node.stream.stride == 3  # while configured, the running configuration stays
         assert "set stride: takes effect at the next configure" in capfd.readouterr().err
+        # rclpy applies its own parameters at once: no deferral said for them
+        assert node.set_parameters([Parameter("use_sim_time", value=False)])[0].successful
+        assert "set use_sim_time" not in capfd.readouterr().err
         assert node.set_parameters([Parameter("stride", value=3)])[0].successful
         node.received[RGB] += 7
         node.published += 3
