@@ -9,6 +9,10 @@ class InputError(ValueError):
     """Frames, masks or depth given to the pipeline are inconsistent or unusable."""
 
 
+class UnusableDepthError(InputError):
+    """A window's camera depth holds nothing to use (no valid pixel, mixed encodings)."""
+
+
 class BackendUnavailableError(RuntimeError):
     """A requested acceleration backend cannot run here (the message says why and what to do)."""
 

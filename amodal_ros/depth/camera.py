@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from amodal_ros.core.errors import InputError
+from amodal_ros.core.errors import InputError, UnusableDepthError
 from amodal_ros.core.frames import DEPTH_ENCODINGS
 
 # m; nearer is no measurement: depth cameras start at 0.07 m (RealSense D405) or farther. A
@@ -71,12 +71,12 @@ def fill_empty_frames(frames: list[np.ndarray]) -> np.ndarray:
     window's farthest value (a filled frame's minimum is its valid pixels' minimum).
 
     Raises:
-        InputError: no frame has a valid pixel.
+        UnusableDepthError: no frame has a valid pixel.
     """
     inverse = np.stack(frames)
     empty = np.isnan(inverse).all(axis=(1, 2))
     if empty.all():
-        raise InputError(
+        raise UnusableDepthError(
             f"depth has no valid pixel in the window (all 0, NaN, inf or nearer than "
             f"{MIN_DEPTH_M} m); check the depth topic "
             "or run without depth using Depth Anything (--depth-model)"

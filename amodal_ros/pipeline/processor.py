@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 
 from amodal_ros.core.config import InferenceConfig, StreamConfig
-from amodal_ros.core.errors import InputError
+from amodal_ros.core.errors import InputError, UnusableDepthError
 from amodal_ros.core.frames import (
     EXTENT_BAD_CAMERA_INFO,
     EXTENT_NO_AMODAL,
@@ -146,7 +146,7 @@ class WindowProcessor:
         tracks, reasons = self._tracks(window)
         # 2. depth: [T, H, W] inverse depth, or None
         with self.times("depth"):
-            nearness = self._inverse_depth(window)
+            nearness = self._nearness(window)
         # 3. stage 1: amodal masks (every frame when stage 2 needs them, else only published)
         amodal: dict[int, AmodalResult] = {}
         if tracks:
@@ -155,7 +155,8 @@ class WindowProcessor:
             results = self.segmenter(
                 tracks, depth_in, cache=self.cache, frames=needed, warm=self.warm
             )
-            if self.config.free_space_margin > 0 and self.depth_source == "camera":
+            camera_depth = self.depth_source == "camera" and nearness is not None
+            if self.config.free_space_margin > 0 and camera_depth:
                 self._carve(window, results)
             if self.config.detached_part_share > 0:
                 from amodal_ros.pipeline.detached import drop_detached
@@ -213,6 +214,27 @@ class WindowProcessor:
         for result in results:
             carve(result, depth, self.config.free_space_margin, keep)
 
+    def _nearness(self, window: Window) -> np.ndarray | None:
+        """The window's inverse depth; None without depth, or when the camera's depth is
+        unusable (no valid pixel, mixed encodings) and the model does not take it: then it
+        served only the occluder order and free-space carving, which are left out, and the
+        window still runs (it failed whole before, though the masks never needed depth)."""
+        try:
+            return self._inverse_depth(window)
+        except UnusableDepthError as err:
+            if self.segmenter.needs_depth:
+                raise
+            since = self._throttle.due("unusable depth")
+            if since:
+                log.warning(
+                    "window ending at stamp %d: %s; running it without depth (no occluder "
+                    "order, no free-space carving)%s",
+                    window.last.stamp_ns,
+                    err,
+                    Throttle.repeats(since),
+                )
+            return None
+
     def _inverse_depth(self, window: Window) -> np.ndarray | None:
         """[T, H, W] relative inverse depth (nearness) of the window, or None without depth."""
         if self.depth_source == "camera":
@@ -222,7 +244,7 @@ class WindowProcessor:
 
             encodings = {f.depth_encoding for f in window.frames}
             if len(encodings) > 1:  # one conversion for all: mm read as m would be 1000x off
-                raise InputError(
+                raise UnusableDepthError(
                     f"the window's depth frames mix encodings {sorted(encodings)}: the camera "
                     "changed its depth format mid-stream; the window is skipped"
                 )

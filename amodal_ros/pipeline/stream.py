@@ -86,11 +86,14 @@ class StreamFront:
             if offline and config.publish_frames == "new"
             else None,
         )
+        # a track lives at least as long as the window holds its object: one that returns
+        # sooner keeps its id (a new one would run the model twice, the old id a ghost)
+        window_ns = num_frames * self.sampler.period_ns
         self.tracker = (
             IdTracker(
                 config.track_min_iou,
                 config.track_reid_distance,
-                int(config.object_timeout * 1e9),
+                max(int(config.object_timeout * 1e9), window_ns),
             )
             if config.track_ids
             else None

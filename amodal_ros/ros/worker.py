@@ -59,8 +59,10 @@ class WindowQueue:
 
     def _hand_over(self, stale: Window, heir: Window) -> None:
         """Let `heir` answer the new frames of the dropped `stale` window that it holds."""
-        new = {f.stamp_ns for f in stale.frames[len(stale.frames) - stale.new_frames :]}
-        held = [k for k, f in enumerate(heir.frames) if f.stamp_ns in new]
+        # the frames themselves, not their stamps: after a bag loop or a sim-time reset the
+        # heir's frames may repeat the stale window's stamps without being those frames
+        new = {id(f) for f in stale.frames[len(stale.frames) - stale.new_frames :]}
+        held = [k for k, f in enumerate(heir.frames) if id(f) in new]
         if held:
             heir.new_frames = max(heir.new_frames, len(heir.frames) - held[0])
         lost = len(new) - len(held)

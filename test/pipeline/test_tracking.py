@@ -346,3 +346,18 @@ def test_a_new_image_size_starts_the_ids_over_instead_of_handing_them_around():
     new_right, new_left = after[70, 220], after[70, 120]
     assert {new_right, new_left}.isdisjoint({right, left})  # new ids, none reused
     assert new_right != new_left
+
+
+def test_an_object_back_within_the_window_keeps_its_id_whatever_the_timeout():
+    """Hidden 1.25 s with object_timeout 1.0: the 25-frame window (3.1 s) still holds it
+    under its id, so the tracker must too; a new id ran the model twice, the old id a ghost
+    published as a valid, fully hidden object."""
+    config = StreamConfig(stride=5, object_timeout=1.0, track_ids=True)
+    front = StreamFront(config, 25, False, to_frame)
+    windows = []
+    for t in range(40):
+        seen = t < 5 or t >= 15  # hidden in frames 5-14; the segmenter's ids change
+        labels = paint({1 + t % 3: (10, 10, 16, 16)}) if seen else paint({})
+        front.add(RGB, t * P, np.zeros((H, W, 3), np.uint8))
+        windows += [w for w in front.add(MASKS, t * P, labels) if w.full]
+    assert windows and all(len(w.object_ids) == 1 for w in windows)

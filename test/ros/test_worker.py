@@ -14,13 +14,20 @@ from amodal_ros.pipeline.window import Window
 from amodal_ros.ros.params import parameter_names, parameter_specs
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
+_FRAMES: dict[int, Frame] = {}  # one stream's frames, shared by its windows as the buffer does
 
-def _window(stamp: int, full: bool = True, new: int = 1) -> Window:
-    frames = tuple(
-        Frame(stamp - 4 + i, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.int64))
-        for i in range(5)
-    )
-    return Window(frames, (), new, full)
+
+def _frame(stamp: int) -> Frame:
+    return Frame(stamp, np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2), np.int64))
+
+
+def _window(stamp: int, full: bool = True, new: int = 1, replayed: bool = False) -> Window:
+    """A window of the 5 frames up to `stamp`; `replayed`: other frames with those stamps (a
+    bag's next loop)."""
+    stamps = range(stamp - 4, stamp + 1)
+    if replayed:
+        return Window(tuple(_frame(t) for t in stamps), (), new, full)
+    return Window(tuple(_FRAMES.setdefault(t, _frame(t)) for t in stamps), (), new, full)
 
 
 def test_queue_drops_oldest_full_windows_and_keeps_partial_ones():
@@ -55,6 +62,17 @@ def test_a_dropped_window_hands_over_only_frames_the_next_one_holds():
     q.put(_window(5, new=1))  # its first full window: frames 1-5, frame 5 new
     assert q.dropped == 1 and q.frames_lost == 2
     assert [(w.last.stamp_ns, w.new_frames) for w, _ in (q.get(0), q.get(0))] == [(4, 1), (5, 1)]
+
+
+def test_a_loop_that_repeats_the_dropped_windows_stamps_is_not_taken_for_its_frames():
+    """A short bag under `ros2 bag play --loop` (or sim time restarting) repeats stamps: the
+    next loop's window holds other frames with the dropped window's stamps. They were
+    answered twice and the dropped ones never, uncounted."""
+    q = WindowQueue(max_pending=1)
+    q.put(_window(30, new=3))  # the first loop's last full window, its 3 newest frames new
+    q.put(_window(30, new=1, replayed=True))  # the next loop reached the same stamps
+    (window, _) = q.get(0)
+    assert window.new_frames == 1 and q.frames_lost == 3
 
 
 def test_frames_lost_are_logged_once_per_period_with_their_count(caplog):
