@@ -18,10 +18,12 @@ working folder is not ours).
 Safe to stop and run again: an output exists only when complete (replay stages it), so a
 second run skips the bags that are done (`--overwrite` redoes them) and keeps their rows' numbers
 from summary.json's "replays", which records, run after run, the bag that made each output
-(its path and recording's fingerprint). An output made by another bag of the same name is
-skipped only when that bag is the same recording moved; a different recording is refused before
-anything starts. A bag that fails is reported with its error and the others go on. Ctrl-C stops
-the workers and removes what they had half-written.
+(its path, recording's fingerprint and the options that shape the output). An output made by
+another bag of the same name is skipped only when that bag is the same recording moved; a
+different recording, or other options, are refused before anything starts. A bag that fails is
+reported with its error and the others go on; its row stays in the summary until it succeeds.
+Recordings that cannot be bags yet (no metadata.yaml, a ROS 1 `.bag.active`) are rows `left
+out`. Ctrl-C stops the workers and removes what they had half-written.
 """
 
 from __future__ import annotations
@@ -36,13 +38,14 @@ import os
 import re
 import time
 from collections import deque
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
+from amodal_ros.bags import topics
 from amodal_ros.bags.replay import ReplayArgs
 from amodal_ros.core.config import param
 from amodal_ros.core.errors import CheckpointError, InputError, ProcessingError
-from amodal_ros.core.staging import remove_partials, staged_path
+from amodal_ros.core.staging import remove_dead_partials, remove_partials, staged_path
 from amodal_ros.pipeline.video import video_files
 
 log = logging.getLogger("amodal_ros.fleet")
@@ -55,13 +58,32 @@ SUMMARY_COLUMNS = (
     "windows",
     "windows_failed",
     "results",
+    "unmatched_messages",
     "skipped_messages",
     "seconds",
     "error",
 )
 LOGGED_LINES = 20  # a worker's warnings and errors kept per bag (its own output stays there)
-DONE, SKIPPED, FAILED, NOT_RUN = "done", "skipped", "failed", "not run"
+DONE, SKIPPED, FAILED, NOT_RUN, LEFT_OUT = "done", "skipped", "failed", "not run", "left out"
 MODEL_FOLDERS = ("checkpoint", "completion_checkpoint", "depth_model")  # StreamConfig's
+# replay options that say which bag, where or how fast, not what its output holds: a later run
+# may change them and still skip the bags that are done (output_options)
+RUN_ONLY = (
+    "bag",
+    "out",
+    "overwrite",
+    "progress",
+    "fail_after",  # an output exists only when its bag got past it
+    "compressed",  # a check of the RGB topic's type, which is read from the bag anyway
+    "inference.engine_cache",
+    "inference.max_batch_objects",  # a speed knob: objects per UNet call
+    # where and on what the same model runs (a CPU run finished on a GPU): the noise and
+    # rounding differ, not what the output is
+    "inference.device",
+    "inference.unet_backend",
+    "stream.depth_backend",
+)
+EARLIER_RUN = "in an earlier run: "  # a failure kept from the summary of an earlier run
 
 
 @dataclass
@@ -90,7 +112,8 @@ class ReplayManyArgs(ReplayArgs):
 
 @dataclass
 class Job:
-    """One bag: where it goes and how it went (status done, skipped or failed)."""
+    """One bag: where it goes and how it went (status done, skipped, failed, not run or left
+    out)."""
 
     bag: Path
     out: Path
@@ -107,30 +130,31 @@ def run(args: ReplayManyArgs) -> dict:
         {"bags": [per-bag rows], "totals": {...}, "workers": n, "seconds": s}.
 
     Raises:
-        InputError: no bags, two bags with one name, an output folder that is a file, or an
-            output of a different recording of the same name (without --overwrite).
+        InputError: no bags (or only earlier results of OUT), two bags with one name, an output
+            folder that is a file or that would replace a bag, or an output of a different
+            recording of the same name or made with other options (without --overwrite).
         CheckpointError: the models cannot be loaded (the same for every bag: stops all).
-        ProcessingError: after the summary is written, when any bag failed.
+        ProcessingError: after the summary is written, when any bag failed or was left out.
         KeyboardInterrupt: Ctrl-C, after the workers are stopped and partial outputs removed.
     """
     out = Path(args.out).resolve()  # as the bags (find_bags): a worker's cwd is not ours
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; replay-many writes a folder of bags")
     _check_devices(args)
-    bags = find_bags(args.bag)
-    ours = [b for b in bags if out in b.parents]  # e.g. 'runs/*' with --out runs/res
-    if ours:
-        log.warning("not replaying %d bags inside --out %s (earlier results)", len(ours), out)
-        bags = [b for b in bags if b not in ours]
+    left_out: dict[Path, str] = {}
+    bags = _recordings(find_bags(args.bag, left_out), out)
     jobs = [Job(bag, out / output_name(bag)) for bag in bags]
-    _check_unique(jobs)
-    earlier = _earlier_replays(out)
+    _check_outputs(jobs)
+    earlier = _earlier_summary(out)
+    records = _records(earlier)
     if not args.overwrite:
-        _skip_done(jobs, earlier)
-    todo = [job for job in jobs if job.status != SKIPPED]
+        _skip_done(jobs, records, args)
+    left = [Job(bag, out / output_name(bag), LEFT_OUT, error=why) for bag, why in left_out.items()]
+    others = left + _earlier_failures(earlier, jobs + left)  # rows of bags this run has not run
+    todo = [job for job in jobs if not job.status]
     for job in todo:
         job.status = NOT_RUN
-        _remove_partial(job)  # what a killed run left half-written (its pid is gone)
+        _remove_dead_partials(job)  # what a killed run left half-written here
         if args.video and not job.out.exists():
             _remove_orphan_videos(job)
     started = time.perf_counter()
@@ -141,7 +165,7 @@ def run(args: ReplayManyArgs) -> dict:
         the numbers of the bags it finished, which the next run's skipped rows show."""
         nonlocal workers
         workers = max(workers, count)
-        result = _summary(jobs, workers, time.perf_counter() - started, earlier)
+        result = _summary(jobs, workers, time.perf_counter() - started, records, others)
         _write_summary(out, result)
         return result
 
@@ -152,37 +176,47 @@ def run(args: ReplayManyArgs) -> dict:
             _run_on_ray(ray, args, todo, started, save)
         finally:  # stopped (Ctrl-C, a checkpoint that cannot load): bags not run say so
             result = save()
-    else:  # every bag done before (their outputs, and so OUT, exist)
+    else:  # every bag done before, or failed to open (their outputs, and so OUT, exist)
         result = save()
     print(format_table(result), flush=True)
-    failed = [row["bag"] for row in result["bags"] if row["status"] == FAILED]
-    if failed:
-        raise ProcessingError(
-            f"{len(failed)} of {len(jobs)} bags failed ({', '.join(failed)}); their errors are "
-            f"in {out / 'summary.csv'}"
+    rows, said = result["bags"], {FAILED: "failed", LEFT_OUT: "were left out"}
+    bad = {status: [r["bag"] for r in rows if r["status"] == status] for status in said}
+    if any(bad.values()):
+        what = " and ".join(
+            f"{len(b)} of {len(rows)} bags {said[status]} ({', '.join(b)})"
+            for status, b in bad.items()
+            if b
         )
+        raise ProcessingError(f"{what}; their errors are in {out / 'summary.csv'}")
     return result
 
 
-def find_bags(specs: list[str]) -> list[Path]:
+def find_bags(specs: list[str], left_out: dict[Path, str] | None = None) -> list[Path]:
     """The bags named by `specs`, in order, each once: a rosbag2 folder (metadata.yaml), a ROS 1
     .bag file, a lone .mcap file (not one of a rosbag2 folder's), a folder of those (not
-    recursive), a glob, or a .txt file listing them."""
+    recursive), a glob, or a .txt file listing them. Unfinished recordings a folder or glob
+    holds are logged and put in `left_out` ({path: why})."""
+    left_out = {} if left_out is None else left_out
     found: list[Path] = []
     for spec in specs:
-        found += _expand(spec, Path.cwd())
+        found += _expand(spec, Path.cwd(), left_out)
     unique = list(dict.fromkeys(p.resolve() for p in found))
     if not unique:
         raise InputError(f"no bags found in {' '.join(specs)}")
     return unique
 
 
-def _expand(spec: str, base: Path) -> list[Path]:
+def _expand(spec: str, base: Path, left_out: dict[Path, str]) -> list[Path]:
     if glob.has_magic(spec):  # what a folder would hold: bags, and folders of bags
         matches = [Path(m) for m in sorted(glob.glob(str(base / spec)))]
         if not matches:
             raise InputError(f"{spec} matches nothing")
-        return [bag for m in matches for bag in ([m] if _is_bag(m) else _bags_in(m))]
+        return [
+            bag
+            for m in matches
+            if not _left_out(m, left_out)
+            for bag in ([m] if _is_bag(m) else _bags_in(m, left_out))
+        ]
     path = base / spec
     if path.suffix == ".txt" and path.is_file():
         lines = [line.strip() for line in path.read_text().splitlines()]
@@ -190,14 +224,14 @@ def _expand(spec: str, base: Path) -> list[Path]:
             b
             for line in lines
             if line and not line.startswith("#")
-            for b in _expand(line, path.parent)
+            for b in _expand(line, path.parent, left_out)
         ]
     if _is_bag(path):
         return [path]
-    if _unfinished(path):
-        raise InputError(_unfinished_text(path))
+    if why := _unfinished_text(path):
+        raise InputError(why)
     if path.is_dir():
-        inside = _bags_in(path)
+        inside = _bags_in(path, left_out)
         if not inside:
             raise InputError(
                 f"{path} is neither a bag (no metadata.yaml) nor a folder holding bags"
@@ -210,38 +244,43 @@ def _expand(spec: str, base: Path) -> list[Path]:
     raise InputError(f"{spec}: no such bag, folder or list")
 
 
-def _bags_in(path: Path) -> list[Path]:
-    """The bags directly inside `path` (none when it is not a folder); a recording without
-    its metadata.yaml (stopped before writing it) is named, not silently passed over, and its
-    storage files are not taken for lone .mcap bags. A rosbag2 folder is one bag: its own .mcap
-    files are not listed again."""
+def _bags_in(path: Path, left_out: dict[Path, str]) -> list[Path]:
+    """The bags directly inside the folder `path` (none when it is not a folder); unfinished
+    recordings are named, not silently passed over (_left_out). A rosbag2 folder is one bag:
+    its own .mcap files are not listed again."""
     if not path.is_dir():
         return []
-    if _unfinished(path):
-        log.warning("%s", _unfinished_text(path))
-        return []
-    bags = []
-    for p in sorted(path.iterdir()):
-        if _is_bag(p):
-            bags.append(p)
-        elif _unfinished(p):
-            log.warning("%s", _unfinished_text(p))
-    return bags
+    return [p for p in sorted(path.iterdir()) if not _left_out(p, left_out) and _is_bag(p)]
 
 
-def _unfinished(folder: Path) -> bool:
-    """A rosbag2 recording stopped before it wrote metadata.yaml: a .db3 (sqlite3 files are
-    never bags alone) or storage files named as rosbag2 names them, `<folder>_<n>.mcap`."""
-    if not folder.is_dir() or _is_rosbag2(folder):
-        return False
-    split = re.compile(rf"{re.escape(folder.name)}_\d+\.mcap$")
-    return any(p.suffix == ".db3" or split.match(p.name) for p in folder.iterdir())
+def _left_out(path: Path, left_out: dict[Path, str]) -> bool:
+    """Whether `path` is a recording that cannot be replayed yet, logged and put in `left_out`
+    with why: the summary lists it, so that it is not mistaken for done."""
+    why = _unfinished_text(path)
+    if why:
+        log.warning("%s", why)
+        left_out[path.resolve()] = why
+    return bool(why)
 
 
-def _unfinished_text(folder: Path) -> str:
+def _unfinished_text(path: Path) -> str:
+    """Why `path` is an unfinished recording, '' when it is not one: a rosbag2 folder stopped
+    before it wrote metadata.yaml (a .db3, which is never a bag alone, or storage files named
+    as rosbag2 names them, `<folder>_<n>.mcap`: not lone .mcap bags), or a ROS 1 `.bag.active`
+    (rosbag renames it when the recording closes)."""
+    if path.is_file() and path.name.endswith(".bag.active"):
+        return (
+            f"{path} is a ROS 1 recording still being written or stopped before it closed, left "
+            f"out: when it is complete, `rosbag reindex {path}` and rename it to .bag"
+        )
+    if not path.is_dir() or _is_rosbag2(path):
+        return ""
+    split = re.compile(rf"{re.escape(path.name)}_\d+\.mcap$")
+    if not any(p.suffix == ".db3" or split.match(p.name) for p in path.iterdir()):
+        return ""
     return (
-        f"{folder} holds a recording without metadata.yaml (stopped before writing it), left "
-        f"out: `ros2 bag reindex {folder}` writes it (one of its .mcap files can also be named "
+        f"{path} holds a recording without metadata.yaml (stopped before writing it), left "
+        f"out: `ros2 bag reindex {path}` writes it (one of its .mcap files can also be named "
         "directly)"
     )
 
@@ -264,7 +303,47 @@ def output_name(bag: Path) -> str:
     return bag.stem if bag.suffix in (".bag", ".mcap") else bag.name
 
 
-def _check_unique(jobs: list[Job]) -> None:
+def _recordings(bags: list[Path], out: Path) -> list[Path]:
+    """`bags` less the results of earlier runs in `out` (a glob 'runs/*' with --out runs/res
+    finds them); the recordings in or under `out` stay.
+
+    Raises:
+        InputError: nothing but earlier results is left to replay.
+    """
+    results = [b for b in bags if b.parent == out and _is_result(b)]
+    if results:
+        log.warning("not replaying %d results of earlier runs in --out %s", len(results), out)
+    left = [b for b in bags if b not in results]
+    if not left:
+        raise InputError(
+            f"every bag found is a result of an earlier run in --out {out}: nothing to replay; "
+            "name the recordings"
+        )
+    return left
+
+
+def _is_result(bag: Path) -> bool:
+    """Whether the rosbag2 folder `bag` is an output of replay: it has the objects topic."""
+    import yaml
+
+    try:
+        info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+        names = {t["topic_metadata"]["name"] for t in info["topics_with_message_count"]}
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return False
+    return topics.OBJECTS_TOPIC in names
+
+
+def _check_outputs(jobs: list[Job]) -> None:
+    """Refuse two bags of one name (one output), and an output that would replace its bag
+    (a recording directly in --out)."""
+    inside = [job for job in jobs if job.out == job.bag or job.out in job.bag.parents]
+    if inside:
+        text = ", ".join(str(job.bag) for job in inside)
+        raise InputError(
+            f"{text}: a bag's results would replace it (OUT/<bag name> is the bag); choose "
+            "another --out"
+        )
     by_out: dict[Path, list[Path]] = {}
     for job in jobs:
         by_out.setdefault(job.out, []).append(job.bag)
@@ -290,6 +369,41 @@ def bag_args(args: ReplayManyArgs, job: Job) -> ReplayArgs:
     return ReplayArgs(
         **{**shared, "bag": job.bag, "out": job.out, "video": video, "progress": False}
     )
+
+
+def output_options(args: ReplayArgs) -> dict:
+    """The options of a bag's replay that shape its output, flat and as JSON reads them back
+    ({"storage": "mcap", "stream.frame_rate": 7.5, ..., "video": true}): each bag's record in
+    summary.json keeps them, and a later run skips a done bag only when its own are the same."""
+    flat: dict = {}
+    for f in fields(ReplayArgs):
+        value = getattr(args, f.name)
+        if is_dataclass(value):  # stream, inference
+            flat.update({f"{f.name}.{k}": v for k, v in asdict(value).items()})
+        else:
+            flat[f.name] = value
+    flat["video"] = args.video is not None  # its path is the bag's own
+    kept = {k: v for k, v in flat.items() if k not in RUN_ONLY}
+    return json.loads(json.dumps(kept, default=str))
+
+
+def _changed_option(recorded: dict, now: dict) -> str:
+    """The first option whose value in `now` differs from `recorded`, as the flag and both
+    values; '' when none does. An option only one of them has (another version's) is not
+    compared."""
+    for key, value in now.items():
+        if key in recorded and recorded[key] != value:
+            flag = "--" + key.rsplit(".", 1)[-1].replace("_", "-")
+            return f"{flag} {_shown(recorded[key])} (this run: {_shown(value)})"
+    return ""
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _absolute(value: str) -> str:
@@ -319,13 +433,19 @@ class ReplayWorker:
         logged = _Lines()
         library = logging.getLogger("amodal_ros")
         library.addHandler(logged)
+        options = output_options(args)  # a later run skips the bag only with the same ones
         try:
             loads = self.pipelines is None
             if loads:
                 self.pipelines = build(args.stream, args.inference)
             with contextlib.redirect_stdout(io.StringIO()):  # one table, not a summary per bag
                 summary = replay.run(args, pipelines=self.pipelines)
-            extra = {"worker_pid": os.getpid(), "loaded_models": loads, "log": logged.lines}
+            extra = {
+                "worker_pid": os.getpid(),
+                "loaded_models": loads,
+                "log": logged.lines,
+                "options": options,
+            }
             return {"summary": {**summary, **extra}}
         except CheckpointError as err:
             return {"error": f"{type(err).__name__}: {err}", "checkpoint": True}
@@ -450,7 +570,7 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) 
                     worker = remote.remote(args.cpus_per_bag)
                 idle.append(worker)
                 if "summary" in answer:
-                    job.status, job.summary = DONE, answer["summary"]
+                    _done(job, answer["summary"])
                     frames += job.summary["frames_synchronised"]
                 else:
                     job.status, job.error = FAILED, answer["error"]
@@ -469,6 +589,22 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) 
         for job, _, _ in running.values():
             _remove_partial(job)
         raise
+
+
+def _done(job: Job, summary: dict) -> None:
+    """Mark `job` done; messages that never paired into a frame (so got no result) are said
+    here, as its row counts them."""
+    job.status, job.summary = DONE, summary
+    unmatched = {topic: n for topic, n in summary.get("unmatched", {}).items() if n}
+    if unmatched:
+        per_topic = ", ".join(f"{topic} {n}" for topic, n in unmatched.items())
+        log.warning(
+            "%s: %d messages never paired into a frame, so they have no result (%s): a topic "
+            "stopped or its stamps do not agree with the others'",
+            job.bag,
+            sum(unmatched.values()),
+            per_topic,
+        )
 
 
 def _video(job: Job) -> Path:
@@ -491,39 +627,71 @@ def _remove_partial(job: Job) -> None:
         remove_partials(final)
 
 
-def _earlier_replays(out: Path) -> dict:
-    """The per-bag replay summaries in OUT/summary.json, by bag path ({} when none can be read):
-    which bag made each output, and the numbers a skipped bag's row keeps."""
+def _remove_dead_partials(job: Job) -> None:
+    """What a killed replay of `job` on this machine left half-written; a live one's (another
+    run on this OUT) stays."""
+    for final in (job.out, *video_files(_video(job))):
+        remove_dead_partials(final.parent, final.name)
+
+
+def _earlier_summary(out: Path) -> dict:
+    """OUT/summary.json as the last run wrote it ({} when none can be read)."""
     try:
-        replays = json.loads((out / "summary.json").read_text()).get("replays", {})
-    except (OSError, ValueError, AttributeError) as err:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError) as err:
         if (out / "summary.json").exists():
             log.warning(
                 "%s cannot be read (%s): skipped bags show 0 frames", out / "summary.json", err
             )
         return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _records(earlier: dict) -> dict:
+    """The per-bag replay summaries of summary.json, by bag path: which bag made each output,
+    with which options, and the numbers a skipped bag's row keeps."""
+    replays = earlier.get("replays", {})
     if not isinstance(replays, dict):
         return {}
     return {bag: s for bag, s in replays.items() if isinstance(s, dict)}
 
 
-def _skip_done(jobs: list[Job], earlier: dict) -> None:
+def _earlier_failures(earlier: dict, jobs: list[Job]) -> list[Job]:
+    """The bags that failed in earlier runs and that this run neither names nor replaces (by
+    output name): their rows stay in the summary until they succeed."""
+    bags, names = {str(job.bag) for job in jobs}, {job.out.name for job in jobs}
+    kept = []
+    for row in earlier.get("bags", []) if isinstance(earlier.get("bags"), list) else []:
+        if not isinstance(row, dict) or row.get("status") != FAILED:
+            continue
+        bag = Path(str(row.get("bag", "")))
+        if str(bag) in bags or output_name(bag) in names:
+            continue
+        error = str(row.get("error", ""))
+        error = error if error.startswith(EARLIER_RUN) else EARLIER_RUN + error
+        kept.append(Job(bag, Path(), FAILED, error=error))
+    return kept
+
+
+def _skip_done(jobs: list[Job], earlier: dict, args: ReplayManyArgs) -> None:
     """Mark skipped the jobs whose output exists (complete: replay renames an output only when
     it is), with the numbers of the replay that made it. An output made by another bag of the
-    same name is skipped only when that bag is the same recording moved.
+    same name is skipped only when that bag is the same recording moved; a bag that can no
+    longer be read to tell is failed, with why.
 
     Raises:
-        InputError: an output holds the results of a different recording (checked for every
-            job before any work starts).
+        InputError: an output holds the results of a different recording, or was made with
+            other options (checked for every job before any work starts).
     """
     made_by = {output_name(Path(bag)): bag for bag in earlier}
-    clashes = []
+    clashes, unrecorded = [], 0
     for job in jobs:
         if not job.out.exists():
             continue
         bag = str(job.bag)
         maker = bag if bag in earlier else made_by.get(job.out.name)
-        recorded = earlier[maker].get("recording") if maker else None
+        record = earlier[maker] if maker else {}
+        recorded = record.get("recording")
         if maker is None:
             log.warning(
                 "%s exists but %s has no record of the bag that made it: skipped as the "
@@ -533,29 +701,48 @@ def _skip_done(jobs: list[Job], earlier: dict) -> None:
                 bag,
             )
         elif maker != bag or recorded:  # another bag of the name, or this path recorded again
-            if recorded is None or recorded != _recording(job.bag):
+            now = _recording(job.bag)
+            if isinstance(now, str):  # unreadable: this bag fails, the others go on
+                job.status, job.error = FAILED, now
+                continue
+            if recorded is None or recorded != now:
                 what = maker if maker != bag else f"an earlier recording at {bag}"
                 why = "" if recorded else " (its record has no fingerprint to compare)"
                 clashes.append(f"{job.out} holds the results of {what}, not {bag}{why}")
                 continue
-            if maker != bag:
-                log.warning("%s was replayed as %s, the same recording moved: skipped", bag, maker)
+        if maker and not isinstance(record.get("options"), dict):
+            unrecorded += 1
+        elif maker:
+            change = _changed_option(record["options"], output_options(bag_args(args, job)))
+            if change:
+                clashes.append(f"{job.out} was made with {change}")
+                continue
+        if maker and maker != bag:
+            log.warning("%s was replayed as %s, the same recording moved: skipped", bag, maker)
         job.status, job.summary = SKIPPED, earlier.get(maker)
     if clashes:
         raise InputError(
             f"{'; '.join(clashes)}: use another --out, or --overwrite to replace them"
         )
+    if unrecorded:
+        log.warning(
+            "%d outputs in %s have no record of the options that made them (an earlier "
+            "version's run): skipped as made with this run's (--overwrite replays them)",
+            unrecorded,
+            jobs[0].out.parent,
+        )
 
 
-def _recording(bag: Path) -> dict | None:
-    """`bag`'s fingerprint as replay records it (InputBag.recording); None when unreadable."""
+def _recording(bag: Path) -> dict | str:
+    """`bag`'s fingerprint as replay records it (InputBag.recording), or why it cannot be read
+    (as a failed bag's error)."""
     from amodal_ros.bags.reader import InputBag
 
     try:
         with InputBag(bag) as opened:
             return opened.recording
-    except InputError:
-        return None
+    except InputError as err:
+        return f"{type(err).__name__}: {err}"
 
 
 def _replays(jobs: list[Job], earlier: dict) -> dict:
@@ -574,31 +761,30 @@ def _replays(jobs: list[Job], earlier: dict) -> dict:
     return replays
 
 
-def _summary(jobs: list[Job], workers: int, seconds: float, earlier: dict | None = None) -> dict:
-    """The summary of this run's jobs; `earlier`: the replays of OUT's summary.json before it."""
-    rows = []
-    for job in jobs:
-        s = job.summary or {}
-        rows.append(
-            {
-                "bag": str(job.bag),
-                "status": job.status,
-                "frames": s.get("frames_synchronised", 0),
-                "sampled": s.get("frames_sampled", 0),
-                "windows": s.get("windows", 0),
-                "windows_failed": s.get("windows_failed", 0),
-                "results": s.get("results_written", 0),
-                "skipped_messages": sum(s.get("skipped", {}).values()),
-                "seconds": round(job.seconds, 2) if job.status != SKIPPED else 0.0,
-                "error": job.error or _failed_windows(s),
-            }
-        )
-    numbers = ("frames", "sampled", "windows", "windows_failed", "results", "skipped_messages")
+def _summary(
+    jobs: list[Job],
+    workers: int,
+    seconds: float,
+    earlier: dict | None = None,
+    others: list[Job] | None = None,
+) -> dict:
+    """The summary of this run's jobs; `earlier`: the replays of OUT's summary.json before it;
+    `others`: rows of bags this run did not replay (left out, failed in an earlier run)."""
+    rows = [_row(job) for job in [*jobs, *(others or [])]]
+    numbers = (
+        "frames",
+        "sampled",
+        "windows",
+        "windows_failed",
+        "results",
+        "unmatched_messages",
+        "skipped_messages",
+    )
     totals = {k: sum(r[k] for r in rows) for k in numbers}
     totals.update(
         {
             status: sum(r["status"] == status for r in rows)
-            for status in (DONE, SKIPPED, FAILED, NOT_RUN)
+            for status in (DONE, SKIPPED, FAILED, NOT_RUN, LEFT_OUT)
         }
     )
     totals["seconds"] = round(seconds, 2)
@@ -610,6 +796,24 @@ def _summary(jobs: list[Job], workers: int, seconds: float, earlier: dict | None
         "workers": workers,
         "seconds": round(seconds, 2),
         "replays": _replays(jobs, earlier or {}),
+    }
+
+
+def _row(job: Job) -> dict:
+    s = job.summary or {}
+    return {
+        "bag": str(job.bag),
+        "status": job.status,
+        "frames": s.get("frames_synchronised", 0),
+        "sampled": s.get("frames_sampled", 0),
+        "windows": s.get("windows", 0),
+        "windows_failed": s.get("windows_failed", 0),
+        "results": s.get("results_written", 0),
+        # input messages that never paired into a frame, so never got a result
+        "unmatched_messages": sum(s.get("unmatched", {}).values()),
+        "skipped_messages": sum(s.get("skipped", {}).values()),
+        "seconds": round(job.seconds, 2) if job.status != SKIPPED else 0.0,
+        "error": job.error or _failed_windows(s),
     }
 
 
@@ -640,7 +844,7 @@ def _windows(counts: dict) -> str:
 
 def format_table(result: dict) -> str:
     """The per-bag table and the totals, for the terminal."""
-    header = ("bag", "status", "frames", "windows", "results", "skipped", "s")
+    header = ("bag", "status", "frames", "windows", "results", "unmatched", "skipped", "s")
     rows = [
         (
             Path(r["bag"]).name,
@@ -648,6 +852,7 @@ def format_table(result: dict) -> str:
             r["frames"],
             _windows(r),
             r["results"],
+            r["unmatched_messages"],
             r["skipped_messages"],
             f"{r['seconds']:.1f}",
         )
@@ -658,10 +863,12 @@ def format_table(result: dict) -> str:
         (
             "total",
             f"{t[DONE]} done, {t[SKIPPED]} skipped, {t[FAILED]} failed"
-            + (f", {t[NOT_RUN]} not run" if t.get(NOT_RUN) else ""),
+            + (f", {t[NOT_RUN]} not run" if t.get(NOT_RUN) else "")
+            + (f", {t[LEFT_OUT]} left out" if t.get(LEFT_OUT) else ""),
             t["frames"],
             _windows(t),
             t["results"],
+            t["unmatched_messages"],
             t["skipped_messages"],
             f"{t['seconds']:.1f}",
         )

@@ -26,6 +26,7 @@ from amodal_ros.bags.fleet import Job, _summary, find_bags, output_name  # noqa:
 from amodal_ros.bags.reader import InputBag  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
 from amodal_ros.core.errors import InputError  # noqa: E402
+from amodal_ros.core.staging import HOST  # noqa: E402
 
 TINY = [
     "--frame-rate", str(FRAME_RATE), "--stride", str(STRIDE), "--height", "32",
@@ -92,7 +93,7 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
     # a second run skips the three done bags (untouched) and tries the failed one again,
     # clearing what a run killed outright (no cleanup of its own) left half-written
     before = {p: p.stat().st_mtime_ns for p in out.rglob("run[0-2]/*")}
-    (out / ".run3_corrupt.partial-999999" / "run3_corrupt").mkdir(parents=True)
+    (out / f".run3_corrupt.partial-{HOST}-999999999" / "run3_corrupt").mkdir(parents=True)
     assert main(args + TINY + ["--no-progress"]) == 1
     assert not list(out.glob(".*partial*"))
     rows = list(csv.DictReader((out / "summary.csv").open()))
@@ -106,9 +107,12 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
     # a replay killed between renaming its video and its bag left the video alone: redone
     shutil.rmtree(out / "run0")
     (out / "run0.mp4").write_bytes(b"a video without its bag")
-    assert main(args + TINY + ["--no-progress", "--video"]) == 1  # before: run0 refused too
+    run0 = ["replay-many", str(bags / "run0")] + args[2:] + TINY + ["--no-progress", "--video"]
+    assert main(run0) == 1  # before: run0 refused; 1: run3_corrupt's failure stays
     rows = list(csv.DictReader((out / "summary.csv").open()))
-    assert [r["status"] for r in rows] == ["done", "skipped", "skipped", "failed"]
+    assert [(Path(r["bag"]).name, r["status"]) for r in rows] == [
+        ("run0", "done"), ("run3_corrupt", "failed")
+    ]  # fmt: skip
     assert (out / "run0" / "metadata.yaml").is_file() and (out / "run0.mp4").stat().st_size > 100
 
 
@@ -343,6 +347,12 @@ def test_a_local_run_ignores_ray_address_and_later_runs_keep_every_bags_numbers(
     assert all(n > 0 for n in frames.values())
     with InputBag(day1 / "run") as bag:  # what tells a moved bag from another of one name
         assert replays[str(day1 / "run")]["recording"] == bag.recording
+    # the options that made them are recorded: other ones are refused, not skipped
+    assert main(["replay-many", "day1"] + options + ["--storage", "mcap"]) == 2
+    assert "was made with --storage sqlite3 (this run: mcap)" in capsys.readouterr().err
+    # the results alone are nothing to replay (it exited 0, having dropped them all)
+    assert main(["replay-many", "R"] + options) == 2
+    assert "nothing to replay" in capsys.readouterr().err
 
     # one bag, then both: the other's numbers survive the run that did not name it
     assert main(["replay-many", "day1/run"] + options) == 0
@@ -487,3 +497,227 @@ def test_model_folders_named_relative_to_here_reach_the_workers_absolute(tmp_pat
     assert sent.stream.checkpoint == str(tmp_path / "models" / "ck")
     assert sent.stream.completion_checkpoint == "embedded"
     assert sent.inference.engine_cache == str(tmp_path / "engines")
+
+
+def done_output(bag: Path, out: Path, **record) -> None:
+    """OUT/<bag name> as if replayed from `bag` (a copy of it), with its record in summary.json
+    (its fingerprint and the fields given)."""
+    shutil.copytree(bag, out / bag.name)
+    with InputBag(bag) as opened:
+        recording = opened.recording
+    path = out / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else {"replays": {}}
+    record = {"frames_synchronised": 2, "recording": recording, **record}
+    summary["replays"][str(bag.resolve())] = record
+    path.write_text(json.dumps(summary))
+
+
+def summary_rows(out: Path) -> list[tuple[str, str]]:
+    return [
+        (Path(r["bag"]).name, r["status"]) for r in csv.DictReader((out / "summary.csv").open())
+    ]
+
+
+def test_an_output_made_with_other_options_is_refused_not_skipped(tmp_path, capsys, caplog):
+    """A bag done before was skipped whatever options made it: a second run with --video, or
+    --storage mcap --start 0.3, skipped every bag and wrote nothing. Now the first option that
+    differs is named before anything starts; a record without options (an earlier version's)
+    is skipped with a note."""
+    from amodal_ros.bags.fleet import ReplayManyArgs, bag_args, output_options
+    from amodal_ros.cli.main import build_parser
+    from amodal_ros.cli.options import from_namespace
+
+    write_demo_bag(tmp_path / "day1" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    bag, out = (tmp_path / "day1" / "run").resolve(), (tmp_path / "R").resolve()
+    cmd = ["replay-many", str(bag), "--out", str(out), "--no-progress"]
+    args = from_namespace(ReplayManyArgs, build_parser().parse_args(cmd))
+    done_output(bag, out, options=output_options(bag_args(args, Job(bag, out / "run"))))
+
+    assert main(cmd) == 0  # the same options: skipped, no Ray needed
+    assert summary_rows(out) == [("run", "skipped")]
+    assert main(cmd + ["--video"]) == 2
+    err = capsys.readouterr().err
+    assert f"{out / 'run'} was made with --video off (this run: on)" in err
+    assert "use another --out, or --overwrite to replace them" in err
+    assert main(cmd + ["--storage", "mcap", "--start", "0.3"]) == 2
+    assert "was made with --start unset (this run: 0.3)" in capsys.readouterr().err
+    # which machine or how fast is not what the output holds
+    assert main(cmd + ["--engine-cache", str(tmp_path / "engines"), "--no-compressed"]) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    del summary["replays"][str(bag)]["options"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+        assert main(cmd + ["--video"]) == 0
+    assert "1 outputs in" in caplog.text and "no record of the options" in caplog.text
+
+
+def test_results_in_out_are_left_out_and_recordings_there_are_not(
+    tmp_path, published_folder, capsys
+):
+    """Every bag found inside --out was dropped as an earlier result, and the run exited 0 with
+    an empty table: --out holding the recordings, or above them. Only replay's results
+    directly in OUT are earlier results; nothing else to replay is an error."""
+    runs = tmp_path / "runs"
+    write_demo_bag(runs / "a", frames=4, fps=FPS, height=HEIGHT, width=WIDTH)
+    replay = ["replay", str(runs / "a"), "--out", str(runs / "res" / "a"), "--no-progress"]
+    assert main(replay + ["--checkpoint", str(published_folder)] + TINY) == 0
+    capsys.readouterr()
+
+    # 'runs/*' --out runs/res finds runs/res/a, a result: not replayed (runs/a's is done)
+    assert main(["replay-many", str(runs / "*"), "--out", str(runs / "res")]) == 0
+    assert summary_rows(runs / "res") == [("a", "skipped")]
+    # the results alone: nothing to replay
+    assert main(["replay-many", str(runs / "res"), "--out", str(runs / "res")]) == 2
+    assert "nothing to replay" in capsys.readouterr().err
+    # --out the folder of the recordings: a bag's results would replace the bag
+    assert main(["replay-many", str(runs), "--out", str(runs)]) == 2
+    assert "a bag's results would replace it" in capsys.readouterr().err
+    # --out above the recordings: replayed, here skipped as done (they were dropped)
+    done_output(runs / "a", tmp_path)
+    assert main(["replay-many", str(runs / "a"), "--out", str(tmp_path)]) == 0
+    assert summary_rows(tmp_path) == [("a", "skipped")]
+
+
+def without_masks_after(src: Path, dst: Path, kept: int) -> None:
+    """A copy of the demo bag `src` whose segmenter stopped after `kept` label images."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.rosbag2 import Writer
+
+    from amodal_ros.bags.topics import MASK_TOPIC
+    from amodal_ros.bags.typestore import amodal_typestore
+
+    store, masks = amodal_typestore(), 0
+    with AnyReader([src], default_typestore=store) as reader, Writer(dst, version=8) as writer:
+        conns = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
+                 for c in reader.connections}  # fmt: skip
+        for conn, t, raw in reader.messages():
+            masks += conn.topic == MASK_TOPIC
+            if conn.topic != MASK_TOPIC or masks <= kept:
+                writer.write(conns[conn.id], t, raw)
+
+
+def test_frames_that_never_got_a_result_are_counted_and_said(tmp_path, published_folder, caplog):
+    """A bag whose mask topic stops early read 'done, frames 4' with nothing about the frames
+    that got no result; its row, the totals and summary.csv count them, and the driver's log
+    says so."""
+    from amodal_ros.bags.fleet import (
+        ReplayManyArgs,
+        ReplayWorker,
+        _done,
+        _write_summary,
+        bag_args,
+        format_table,
+    )
+    from amodal_ros.bags.topics import DEPTH_TOPIC, RGB_TOPIC
+    from amodal_ros.cli.main import build_parser
+    from amodal_ros.cli.options import from_namespace
+
+    write_demo_bag(tmp_path / "full", frames=14, fps=FPS, height=HEIGHT, width=WIDTH)
+    without_masks_after(tmp_path / "full", tmp_path / "half", kept=4)
+    out = tmp_path / "out"
+    argv = ["replay-many", str(tmp_path / "half"), "--out", str(out), "--no-progress"]
+    argv += ["--checkpoint", str(published_folder)] + TINY
+    args = from_namespace(ReplayManyArgs, build_parser().parse_args(argv))
+    job = Job(tmp_path / "half", out / "half")
+    answer = ReplayWorker(1).replay(bag_args(args, job))
+    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+        _done(job, answer["summary"])
+    said = f"20 messages never paired into a frame, so they have no result ({RGB_TOPIC} 10, "
+    assert said + f"{DEPTH_TOPIC} 10)" in caplog.text
+    result = _summary([job], 1, 1.0)
+    row = result["bags"][0]
+    assert (row["status"], row["frames"], row["unmatched_messages"]) == ("done", 4, 20)
+    assert result["totals"]["unmatched_messages"] == 20
+    header, line, total = format_table(result).splitlines()[:3]
+    assert header.split()[5] == "unmatched" and line.split()[5] == total.split()[-3] == "20"
+    _write_summary(out, result)
+    assert [r["unmatched_messages"] for r in csv.DictReader((out / "summary.csv").open())] == [
+        "20"
+    ]
+
+
+def test_a_failure_stays_in_the_summary_until_its_bag_succeeds(tmp_path):
+    """A later run over fewer bags wrote a summary.csv without the bag that had failed, as if
+    OUT were complete; its row is kept (and the exit code says so) until a run replaces it."""
+    write_demo_bag(tmp_path / "day1" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    bag, out = (tmp_path / "day1" / "run").resolve(), (tmp_path / "R").resolve()
+    done_output(bag, out)
+    summary = json.loads((out / "summary.json").read_text())
+    failed = {"bag": "/x/broken", "status": "failed", "error": "InputError: cannot read bag"}
+    summary["bags"] = [{"bag": str(bag), "status": "done"}, failed]
+    (out / "summary.json").write_text(json.dumps(summary))
+    cmd = ["replay-many", str(bag), "--out", str(out), "--no-progress"]
+    for _ in range(2):  # run after run, said once as an earlier run's
+        assert main(cmd) == 1
+        rows = list(csv.DictReader((out / "summary.csv").open()))
+        assert [(r["bag"], r["status"]) for r in rows] == [
+            (str(bag), "skipped"), ("/x/broken", "failed")
+        ]  # fmt: skip
+        assert rows[1]["error"] == "in an earlier run: InputError: cannot read bag"
+    # a bag of the same name done into OUT/broken replaces its row
+    write_demo_bag(tmp_path / "day2" / "broken", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    done_output((tmp_path / "day2" / "broken").resolve(), out)
+    assert main(cmd[:2] + [str(tmp_path / "day2" / "broken")] + cmd[2:]) == 0
+    assert summary_rows(out) == [("run", "skipped"), ("broken", "skipped")]
+
+
+def test_a_done_bag_that_cannot_be_read_fails_alone(tmp_path, capsys):
+    """A done bag whose storage later became unreadable stopped the whole run with 'holds the
+    results of an earlier recording at X, not X'; now that bag fails with why, and the others
+    go on."""
+    for name in ("run", "other"):
+        write_demo_bag(tmp_path / "day1" / name, frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+        done_output((tmp_path / "day1" / name).resolve(), tmp_path / "R")
+    (tmp_path / "day1" / "run" / "run.db3").write_bytes(b"not an sqlite database" * 100)
+    assert main(["replay-many", str(tmp_path / "day1"), "--out", str(tmp_path / "R")]) == 1
+    err = capsys.readouterr().err
+    assert "holds the results" not in err and "1 of 2 bags failed" in err
+    rows = list(csv.DictReader((tmp_path / "R" / "summary.csv").open()))
+    assert [(Path(r["bag"]).name, r["status"]) for r in rows] == [
+        ("other", "skipped"), ("run", "failed")
+    ]  # fmt: skip
+    assert rows[1]["error"].startswith("InputError: cannot ")
+    assert (tmp_path / "R" / "run" / "metadata.yaml").is_file()  # its output is kept
+
+
+def test_recordings_left_out_are_rows_of_the_summary(tmp_path, capsys, caplog):
+    """A rosbag2 folder without metadata.yaml was only a log line and a ROS 1 `.bag.active`
+    nothing at all: the run read as complete. Both are rows `left out`, with why, counted in
+    the totals, and the exit code is 1."""
+    recs = tmp_path / "recs"
+    write_demo_bag(recs / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    done_output((recs / "run").resolve(), tmp_path / "R")
+    (recs / "crashed").mkdir()
+    (recs / "crashed" / "crashed_0.db3").write_bytes((recs / "run" / "run.db3").read_bytes())
+    (recs / "old.bag.active").write_bytes(b"#ROSBAG V2.0\n")
+    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+        assert main(["replay-many", str(recs), "--out", str(tmp_path / "R")]) == 1
+    assert "old.bag.active is a ROS 1 recording still being written" in caplog.text
+    printed = capsys.readouterr()
+    assert "0 done, 1 skipped, 0 failed, 2 left out" in printed.out
+    assert "2 of 3 bags were left out" in printed.err
+    rows = list(csv.DictReader((tmp_path / "R" / "summary.csv").open()))
+    assert [(Path(r["bag"]).name, r["status"]) for r in rows] == [
+        ("run", "skipped"), ("crashed", "left out"), ("old.bag.active", "left out")
+    ]  # fmt: skip
+    assert "ros2 bag reindex" in rows[1]["error"] and "rosbag reindex" in rows[2]["error"]
+    totals = json.loads((tmp_path / "R" / "summary.json").read_text())["totals"]
+    assert totals["left out"] == 2
+    with pytest.raises(InputError, match="ROS 1 recording still being written"):
+        find_bags([str(recs / "old.bag.active")])
+
+
+def test_start_up_leaves_a_live_runs_partial_output_alone(tmp_path, monkeypatch, capsys):
+    """A second run on the same OUT deleted what the first one was writing: only what a dead
+    process of this machine left half-written is removed."""
+    write_demo_bag(tmp_path / "recs" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    out = tmp_path / "R"
+    live = out / f".run.partial-{HOST}-{os.getpid()}"  # this process is alive
+    dead = out / f".run.partial-{HOST}-999999999"  # above any pid_max
+    for partial in (live, dead):
+        (partial / "run").mkdir(parents=True)
+    monkeypatch.setitem(sys.modules, "ray", None)  # stop right after the start-up clean-up
+    assert main(["replay-many", str(tmp_path / "recs"), "--out", str(out)]) == 2
+    assert "pip install 'ray>=2.40'" in capsys.readouterr().err
+    assert live.is_dir() and not dead.exists()
