@@ -2,12 +2,14 @@
 
 An artifact is rebuilt when anything its key names changes (model weights, the code that
 traces the model, input shapes, precision, TensorRT version, GPU), and never when nothing does:
-the key is a hash of all of them, and the file is written atomically, so a build killed halfway
-leaves no half file, and processes that build the same artifact at once all end with it. What a
-build killed outright (SIGKILL, out of memory) left in its staging name is removed by the next
-build on that machine. The sidecar records the hash of every file built, so a cached artifact
-that does not load is told apart: changed on disk since (a disk error) is built again; as
-built, the cause is the machine (GPU memory, drivers), said as such, and the artifact is kept.
+the key is a hash of all of them, and the file is written atomically and durably (flushed to
+disk before its rename), so a build killed halfway, or a power cut, leaves no half file, and
+processes that build the same artifact at once all end with it. What a build killed outright
+(SIGKILL, out of memory) left in its staging name is removed by the next build on that machine.
+The sidecar records the hash of every file built, so a cached artifact that does not load is
+told apart: changed on disk since (a disk error), or without a readable record to tell, is
+built again; as built, the cause is the machine (GPU memory, drivers), said as such, and the
+artifact is kept.
 """
 
 from __future__ import annotations
@@ -110,9 +112,14 @@ class ArtifactCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._remove_dead_builds()
         tmp = self.folder / stage_name(target)
+        sidecar = _sidecar(target)
+        staged = sidecar.with_name(stage_name(sidecar))
         try:
             build(tmp)
-            files = _file_hashes(tmp)  # before the rename: a reader may load it at once
+            record = {"key": key, **meta, "files": _file_hashes(tmp)}
+            staged.write_text(json.dumps(_plain(record), indent=2, default=str))
+            # on disk before the renames: a power cut leaves no half file under the name
+            _fsync(*tmp.rglob("*"), tmp, staged)  # (an ONNX folder's files, or the file)
             try:
                 os.replace(tmp, target)
             except OSError:  # a folder another process finished first (a file just replaces)
@@ -120,23 +127,21 @@ class ArtifactCache:
                     raise
                 log.info("using %s, built by another process meanwhile", target)
                 return target
+            os.replace(staged, sidecar)  # at once after it: a reader finds both, or neither
+            _fsync(self.folder)  # the renames themselves
         finally:
             if tmp.is_dir():
                 shutil.rmtree(tmp)
             tmp.unlink(missing_ok=True)
-        sidecar = _sidecar(target)
-        staged = sidecar.with_name(stage_name(sidecar))
-        record = {"key": key, **meta, "files": files}
-        staged.write_text(json.dumps(_plain(record), indent=2, default=str))
-        os.replace(staged, sidecar)  # whole or not at all, as the artifact
+            staged.unlink(missing_ok=True)
         self.built += 1
         log.info("built %s", target)
         return target
 
     def load(self, name: str, key: str, suffix: str, build, meta: dict, load: Callable):
         """`load(path)` of the artifact, built on a miss (`get_or_build`). A cached one that
-        `load` cannot load (ArtifactLoadError) is removed and built again, once, when its files
-        changed since they were built; otherwise the error is the machine's and is raised."""
+        `load` cannot load (ArtifactLoadError) is removed and built again, once, unless its
+        files are as recorded at their build; then the error is the machine's and is raised."""
         built = self.built
         target = self.get_or_build(name, key, suffix, build, meta)
         try:
@@ -144,10 +149,10 @@ class ArtifactCache:
         except ArtifactLoadError as err:
             if self.built != built:  # just built: a rebuild would not help
                 raise
-            if not _changed_since_built(target):
+            if _intact(target):
                 raise BackendUnavailableError(
-                    f"{err}; the cached file is as built (or has no record to tell), so the "
-                    "cause is likely this machine: free GPU memory, check the GPU libraries, "
+                    f"{err}; the cached file is as built (its record says so), so the cause "
+                    "is likely this machine: free GPU memory, check the GPU libraries, "
                     f"or {BACKEND_REMEDY} (delete {target} to build it again)"
                 ) from err
             log.warning("%s: removed from the cache, building it again", err)
@@ -158,11 +163,11 @@ class ArtifactCache:
     def get_intact(
         self, name: str, key: str, suffix: str, build: Callable[[Path], None], meta: dict
     ) -> Path:
-        """`get_or_build`, built again when its files changed since they were built: for a
+        """`get_or_build`, built again unless its files are as recorded at their build: for a
         reader that cannot tell a damaged file from a bad one (TensorRT's ONNX parser)."""
         target = self.get_or_build(name, key, suffix, build, meta)
-        if _changed_since_built(target):
-            log.warning("%s changed on disk since it was built: building it again", target)
+        if not _intact(target):
+            log.warning("%s is not as built (or has no record of it): building it again", target)
             remove_partial(target)
             self.get_or_build(name, key, suffix, build, meta)
         return target
@@ -194,14 +199,25 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _changed_since_built(target: Path) -> bool:
-    """Whether the artifact's files differ from those its build recorded (False without a
-    record: an artifact renamed into place is whole, so only a later change damages it)."""
+def _intact(target: Path) -> bool:
+    """Whether the artifact's files are those its build recorded. Without a readable record
+    (a cut between the artifact's rename and its record's, a damaged disk, a copied cache)
+    nothing says so, and it is built again."""
     try:
         recorded = json.loads(_sidecar(target).read_text()).get("files")
     except (OSError, ValueError, AttributeError):
         return False
-    return recorded is not None and recorded != _file_hashes(target)
+    return recorded is not None and recorded == _file_hashes(target)
+
+
+def _fsync(*paths: Path) -> None:
+    """Flush files' contents, and folders' entries, from the page cache to the disk."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _plain(value):

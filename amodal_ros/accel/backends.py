@@ -5,8 +5,10 @@
 
 `eager` and `compile` run the torch module; `onnxruntime` and `tensorrt` run an ONNX export of
 it (cached on disk by content key, see artifacts.py). A requested backend that cannot run
-raises BackendUnavailableError with the reason; `auto` takes the first available backend of
-AUTO_ORDER (fastest first, as measured by `amodal-ros bench`) and logs its choice.
+raises BackendUnavailableError with the reason, and one that fails to export, build or load
+raises that error; `auto` takes the first available backend of AUTO_ORDER (fastest first, as
+measured by `amodal-ros bench`) and logs its choice, and runs eager, with a warning, when its
+choice fails to export, build or load.
 """
 
 from __future__ import annotations
@@ -104,6 +106,19 @@ class EagerUNet:
         return self.unet(sample, timestep, context, time_ids, return_dict=False)[0]
 
 
+class EagerDepth:
+    """The depth model itself."""
+
+    name = "eager"
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, pixel_values) -> torch.Tensor:
+        """predicted_depth [b, H, W] of pixel_values [b, 3, H, W]."""
+        return self.model(pixel_values=pixel_values).predicted_depth
+
+
 class ExportedModel:
     """An onnxruntime session or TensorRT engine; output cast back to the caller's dtype."""
 
@@ -137,8 +152,14 @@ def unet_predictor(
         )
     from amodal_ros.accel.onnx_export import export_unet
 
-    return _exported(
-        "unet", unet, spec, name, device, cache, lambda folder: export_unet(unet, spec, folder)
+    return _exported_or_eager(
+        "UNet",
+        backend,
+        name,
+        lambda: _exported(
+            "unet", unet, spec, name, device, cache, lambda f: export_unet(unet, spec, f)
+        ),
+        lambda: EagerUNet(unet),
     )
 
 
@@ -212,12 +233,38 @@ def depth_predictor(
 
         return Bucketed(predict, (spec.max_batch,), "depth model")
     if name == "eager":
-        return lambda pixel_values: model(pixel_values=pixel_values).predicted_depth
+        return EagerDepth(model)
     from amodal_ros.accel.onnx_export import export_depth
 
-    return _exported(
-        "depth", model, spec, name, device, cache, lambda f: export_depth(model, spec, f)
+    return _exported_or_eager(
+        "depth",
+        backend,
+        name,
+        lambda: _exported(
+            "depth", model, spec, name, device, cache, lambda f: export_depth(model, spec, f)
+        ),
+        lambda: EagerDepth(model),
     )
+
+
+def _exported_or_eager(what: str, requested: str, name: str, exported, eager) -> Predictor:
+    """`exported()`, the `name` backend; for `auto`, `eager()` when that fails: auto promises
+    a backend that runs, and an export, engine build or load can fail in ways no availability
+    check foresees (out of memory, an unwritable cache, a TensorRT error). A backend asked for
+    by name raises."""
+    try:
+        return exported()
+    except Exception as err:  # any failure of the optional backend: auto has eager to run
+        if requested != "auto":
+            raise
+        log.warning(
+            "%s backend: auto chose %s, which failed (%s: %s); running eager instead",
+            what,
+            name,
+            type(err).__name__,
+            err,
+        )
+        return eager()
 
 
 def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) -> ExportedModel:
@@ -259,6 +306,6 @@ def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) 
         ".engine",
         build_engine,
         {"onnx": str(onnx_path), "profile": profile, "precision": "fp16", **env},
-        load=lambda path: trt_backend.TrtEngine(path, device),
+        load=lambda path: trt_backend.TrtEngine(path, device, list(spec.shapes(1))),
     )
     return ExportedModel(runner, backend, cache.path(f"{kind}-trt", key, ".engine"))

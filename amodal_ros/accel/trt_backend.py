@@ -1,4 +1,5 @@
-"""TensorRT engines: FP16 build from ONNX with one optimisation profile, run on torch's stream.
+"""TensorRT 10 engines: FP16 build from ONNX with one optimisation profile, each run on a
+CUDA stream of its own, ordered after and before torch's current stream.
 
 Engines are cached by `ArtifactCache` under a key of model hash + input shapes + precision +
 the build code (`build_code`: flags, workspace) + TensorRT version + GPU name, so a changed model,
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import mmap
+import os
 from pathlib import Path
 
 import torch
@@ -21,6 +24,9 @@ from amodal_ros.core.imports import require
 log = logging.getLogger("amodal_ros.accel")
 
 WORKSPACE_BYTES = 8 << 30
+# the TensorRT this module builds with: 11 removed BuilderFlag.FP16 (weakly typed builds),
+# https://docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/tensorrt-10x-to-11x-python-api-reference.html
+TENSORRT_MAJOR = 10
 
 
 class EngineBuildError(BackendUnavailableError):
@@ -34,9 +40,15 @@ def unavailable_reason(device: torch.device) -> str | None:
     if not torch.cuda.is_available():
         return "TensorRT needs CUDA, but torch sees no GPU (CPU build of torch or no driver)"
     try:
-        require("tensorrt", "the TensorRT backend")
+        trt = require("tensorrt", "the TensorRT backend")
     except ImportError as err:
         return str(err)
+    major = trt.__version__.split(".")[0]
+    if major != str(TENSORRT_MAJOR):  # refused here, so that auto takes the next backend
+        return (
+            f"TensorRT {trt.__version__} found; this build supports TensorRT {TENSORRT_MAJOR}: "
+            f"pip install 'tensorrt>={TENSORRT_MAJOR},<{TENSORRT_MAJOR + 1}'"
+        )
     return None
 
 
@@ -98,22 +110,37 @@ def _build_engine(onnx_path: Path, engine_path: Path, profile: dict, fp16: bool)
             f"TensorRT failed to build an engine from {onnx_path} (its log above says why); "
             + BACKEND_REMEDY
         )
-    engine_path.write_bytes(bytes(serialized))
+    with open(engine_path, "wb") as f:
+        f.write(serialized)  # IHostMemory is a buffer: no second host copy of the engine
+
+
+def read_engine(runtime, engine_path: Path):
+    """`runtime.deserialize_cuda_engine` of the file through a read-only map (it takes any
+    buffer): the engine's bytes stay in the page cache, with no heap copy of them. None when
+    it cannot be deserialized (an empty file too)."""
+    with open(engine_path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:  # mmap refuses an empty file
+            return None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as blob:
+            return runtime.deserialize_cuda_engine(blob)
 
 
 class TrtEngine:
-    """A deserialized engine run on torch's current CUDA stream; torch tensors in and out."""
+    """A deserialized engine; torch tensors in (in the order of `input_names`, the ONNX
+    file's inputs) and out. It runs on a CUDA stream of its own: TensorRT synchronises extra
+    on the legacy default stream, torch's current stream unless the caller made one."""
 
-    def __init__(self, engine_path: Path, device: torch.device):
+    def __init__(self, engine_path: Path, device: torch.device, input_names: list[str]):
         trt = require("tensorrt", "the TensorRT backend")
         self.trt = trt
         self.device = device
         with torch.cuda.device(device):  # TensorRT runs on the thread's current GPU
             self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-            self.engine = self.runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+            self.engine = read_engine(self.runtime, engine_path)
             if self.engine is None:
                 raise ArtifactLoadError(f"TensorRT {trt.__version__} could not load {engine_path}")
             self.context = self.engine.create_execution_context()
+            self.stream = torch.cuda.Stream(device)
         if self.context is None:
             raise BackendUnavailableError(
                 f"TensorRT could not create an execution context for {engine_path} (out of "
@@ -121,19 +148,27 @@ class TrtEngine:
             )
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         mode = self.engine.get_tensor_mode
-        self.inputs = [n for n in names if mode(n) == trt.TensorIOMode.INPUT]
+        # bound by name: TensorRT does not promise its IO tensors in the ONNX file's order
+        engine_inputs = [n for n in names if mode(n) == trt.TensorIOMode.INPUT]
+        if sorted(engine_inputs) != sorted(input_names):
+            raise ValueError(
+                f"TensorRT engine {engine_path} takes inputs {engine_inputs}, the model "
+                f"{list(input_names)}"
+            )
+        self.inputs = list(input_names)
         self.outputs = [n for n in names if mode(n) == trt.TensorIOMode.OUTPUT]
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
-        """Run the engine on torch's current CUDA stream; a torch output."""
+        """Run the engine on `inputs` (in `input_names` order); a torch output, ready on
+        torch's current stream."""
         with torch.cuda.device(self.device):  # the worker thread's current GPU is GPU 0
             return self._run(*inputs)
 
     def _run(self, *inputs: torch.Tensor) -> torch.Tensor:
-        keep = []  # inputs converted here must live until the engine has run
-        for name, x in zip(self.inputs, inputs):
+        bound = []  # converted inputs, alive until the caller waits for the engine
+        for name, x in zip(self.inputs, inputs, strict=True):
             x = x.to(self.device, self._dtype(name)).contiguous()
-            keep.append(x)
+            bound.append(x)
             if not self.context.set_input_shape(name, tuple(x.shape)):
                 low, _, high = self.engine.get_tensor_profile_shape(name, 0)
                 raise ValueError(
@@ -142,16 +177,21 @@ class TrtEngine:
                     "(amodal-ros build-engines)"
                 )
             self.context.set_tensor_address(name, x.data_ptr())
-        out = None
+        outputs = []
         for name in self.outputs:
             shape = tuple(self.context.get_tensor_shape(name))
-            buffer = torch.empty(shape, dtype=self._dtype(name), device=self.device)
-            self.context.set_tensor_address(name, buffer.data_ptr())
-            out = buffer if out is None else out
-        stream = torch.cuda.current_stream(self.device)
-        if not self.context.execute_async_v3(stream.cuda_stream):
+            outputs.append(torch.empty(shape, dtype=self._dtype(name), device=self.device))
+            self.context.set_tensor_address(name, outputs[-1].data_ptr())
+        caller = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(caller)  # the inputs are written on the caller's stream
+        ran = self.context.execute_async_v3(self.stream.cuda_stream)
+        # the caller's stream goes on after the engine: it reads the output there, and the
+        # memory of these tensors, all made on it and alive until now, is reused only there
+        # (so no record_stream, whose reuse would depend on timing: torch's docs)
+        caller.wait_stream(self.stream)
+        if not ran:
             raise RuntimeError("TensorRT execution failed")
-        return out.float()
+        return outputs[0].float()
 
     def _dtype(self, name: str) -> torch.dtype:
         trt = self.trt

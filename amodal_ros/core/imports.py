@@ -21,7 +21,7 @@ HINTS = {
     "diffusers": "pip install -r scripts/requirements.txt",
     "transformers": "pip install -r scripts/requirements.txt",
     "onnxruntime": "pip install onnxruntime",
-    "tensorrt": "pip install tensorrt  (needs an NVIDIA GPU and driver)",
+    "tensorrt": "pip install 'tensorrt>=10,<11'  (needs an NVIDIA GPU and driver)",
     "rclpy": "bash scripts/setup.sh (ROS 2 Kilted wheels) or source /opt/ros/<distro>/setup.bash",
     "cv2": "pip install opencv-python-headless",
     "ray": "pip install 'ray>=2.40'  (the amodal_ros[ray] extra)",

@@ -46,6 +46,9 @@ class DepthAnythingDepth:
         # frames per call; 0 = auto: 8 on a GPU, 1 on a CPU (where ViT-S at 518 px measured
         # 2.9 s per frame in batches of 5 against 2.1 s one at a time)
         self.batch = batch or (8 if str(device).startswith("cuda") else 1)
+        self.requested = backend
+        # auto's choice (an unavailable backend asked for by name raises here), until a
+        # predictor falls back to eager because that choice failed to build (`prepare`)
         self.backend = resolve("depth", backend, torch.device(device), dtype=dtype)
         self.artifacts = ArtifactCache(cache_dir(engine_cache))
         self._predictors: dict[tuple[int, int], object] = {}
@@ -59,8 +62,9 @@ class DepthAnythingDepth:
         if size not in self._predictors:
             spec = DepthSpec(*size, max_batch=self.batch)
             self._predictors[size] = depth_predictor(
-                self.model, spec, self.backend, torch.device(self.device), self.artifacts
+                self.model, spec, self.requested, torch.device(self.device), self.artifacts
             )
+            self.backend = self._predictors[size].name
         return self._predictors[size]
 
     def input_shape(self, height: int, width: int) -> tuple[int, int]:

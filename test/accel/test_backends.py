@@ -111,7 +111,7 @@ def test_a_cached_engine_runs_without_its_onnx_and_a_damaged_onnx_is_exported_ag
     (TensorRT's parser cannot tell a damaged file)."""
     from amodal_ros.accel import trt_backend
 
-    exports, parsed = [], []
+    exports, parsed, bound = [], [], []
 
     def export(folder):
         folder.mkdir()
@@ -124,7 +124,12 @@ def test_a_cached_engine_runs_without_its_onnx_and_a_damaged_onnx_is_exported_ag
 
     monkeypatch.setattr(trt_backend, "environment", lambda device: {"gpu": "stand-in"})
     monkeypatch.setattr(trt_backend, "build_engine", build_engine)
-    monkeypatch.setattr(trt_backend, "TrtEngine", lambda path, device: path.read_bytes)
+
+    def engine_of(path, device, input_names):
+        bound.append(input_names)
+        return path.read_bytes
+
+    monkeypatch.setattr(trt_backend, "TrtEngine", engine_of)
     spec = UNetSpec(
         frames=2,
         in_channels=8,
@@ -142,6 +147,8 @@ def test_a_cached_engine_runs_without_its_onnx_and_a_damaged_onnx_is_exported_ag
     first = engine()
     onnx = next(p for p in tmp_path.glob("unet-onnx-*") if p.is_dir())
     assert len(exports) == 1 and parsed == [b"graph"]
+    # bound by the names the export gives the inputs (TensorRT keeps no order of them)
+    assert bound == [list(spec.example(1))] == [["sample", "timestep", "context", "time_ids"]]
     (onnx / "model.onnx").write_bytes(b"grap?")  # a disk error; and the engine is gone
     first.path.unlink()
     assert engine().path == first.path
@@ -257,6 +264,67 @@ def test_a_bfloat16_model_is_never_sent_to_tensorrt():
     assert reason is not None and "no bfloat16: use float16" in reason
 
 
+def test_a_tensorrt_other_than_10_is_refused_and_auto_takes_the_next(monkeypatch, caplog):
+    """`pip install tensorrt` gets TensorRT 11, which removed the FP16 builder flag the engine
+    build sets: refused with the install command that fits, so auto runs eager instead of
+    failing at the build. A stand-in module gives the version, no GPU is needed to refuse."""
+    import types
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the checks past the GPU's
+    tensorrt = types.ModuleType("tensorrt")
+    tensorrt.__version__ = "11.4.0.15"
+    monkeypatch.setitem(sys.modules, "tensorrt", tensorrt)
+    assert trt_unavailable(CUDA) == (
+        "TensorRT 11.4.0.15 found; this build supports TensorRT 10: pip install 'tensorrt>=10,<11'"
+    )
+    with caplog.at_level(logging.INFO, logger="amodal_ros.accel"):
+        assert backends.resolve("UNet", "auto", CUDA) == "eager"
+    assert "auto skipped tensorrt (TensorRT 11.4.0.15 found" in caplog.text
+    with pytest.raises(BackendUnavailableError, match="'tensorrt' is unavailable: TensorRT 11"):
+        backends.resolve("depth", "tensorrt", CUDA)
+    tensorrt.__version__ = "10.13.3.9"
+    assert trt_unavailable(CUDA) is None
+
+
+@needs_ort
+def test_auto_runs_eager_when_its_choice_fails_to_build_and_a_named_backend_raises(
+    tmp_path, caplog
+):
+    """auto promises a backend that runs: its choice failing to export, build or load (here
+    the ONNX export, into an engine cache that is a file) is logged with the backend and the
+    error, and eager runs. onnxruntime asked for by name raises that error."""
+    model = build_depth_anything("tiny")
+    spec = DepthSpec(28, 42, max_batch=1)
+    not_a_folder = tmp_path / "engines"
+    not_a_folder.write_text("")
+    cache = ArtifactCache(not_a_folder)
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.accel"):
+        predict = backends.depth_predictor(model, spec, "auto", CPU, cache)
+    assert predict.name == "eager"
+    assert "depth backend: auto chose onnxruntime, which failed (FileExistsError" in caplog.text
+    x = torch.rand(2, 3, 28, 42)
+    with torch.no_grad():
+        torch.testing.assert_close(predict(x), model(pixel_values=x).predicted_depth)
+    with pytest.raises(FileExistsError):
+        backends.depth_predictor(model, spec, "onnxruntime", CPU, cache)
+
+
+def test_the_depth_estimator_falls_back_as_its_predictor_does(tmp_path, caplog):
+    """The estimator resolves auto to say its choice, but hands auto itself to each input
+    size's predictor, so that a choice failing to build falls back there too (it passed the
+    choice by name, which raised), and says what runs."""
+    not_a_folder = tmp_path / "engines"
+    not_a_folder.write_text("")
+    depth = DepthAnythingDepth(
+        build_depth_anything("tiny"), input_size=28, backend="auto", engine_cache=str(not_a_folder)
+    )
+    assert depth.backend == "onnxruntime"  # auto's first choice on a CPU
+    frames = np.random.default_rng(0).integers(0, 255, (2, 20, 30, 3), dtype=np.uint8)
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.accel"):
+        assert np.isfinite(depth.inverse_depth(frames)).all()
+    assert depth.backend == "eager" and "running eager instead" in caplog.text
+
+
 def test_a_bfloat16_model_is_never_sent_to_onnxruntime(components12):
     """ONNX's Conv takes no bfloat16: asked for, onnxruntime is refused with the reason (the
     export once failed inside onnxruntime with a traceback); auto's depth choice on a CPU
@@ -344,6 +412,92 @@ def test_an_artifact_that_does_not_load_is_rebuilt_only_when_its_files_changed(t
     again = ArtifactCache(tmp_path)
     assert again.load("unet-trt", "k", ".engine", build, {}, load=load_whole) == b"engine"
     assert again.built == 1 and len(builds) == 2
+
+
+def test_an_artifact_without_a_readable_record_is_not_taken_as_intact(tmp_path):
+    """A lost or damaged record says nothing of the files it recorded: a cached artifact
+    without one that does not load is built again, once (not blamed on the machine), and an
+    ONNX export without one is built again before an engine is built from it."""
+    builds = []
+
+    def build(path):
+        builds.append(path)
+        path.write_bytes(b"engine")
+
+    def loads_once_rebuilt(path):
+        if len(builds) < 2:  # what the first build left does not load
+            raise ArtifactLoadError(f"cannot load {path}")
+        return path.read_bytes()
+
+    target = ArtifactCache(tmp_path).get_or_build("unet-trt", "k", ".engine", build, {})
+    record = target.with_name(target.name + ".json")
+    record.unlink()
+    again = ArtifactCache(tmp_path)
+    assert again.load("unet-trt", "k", ".engine", build, {}, load=loads_once_rebuilt) == b"engine"
+    assert again.built == 1 and len(builds) == 2 and record.exists()
+    record.write_text('{"files": ')  # cut short
+    ArtifactCache(tmp_path).get_intact("unet-trt", "k", ".engine", build, {})
+    assert len(builds) == 3
+    ArtifactCache(tmp_path).get_intact("unet-trt", "k", ".engine", build, {})
+    assert len(builds) == 3  # recorded and unchanged: kept
+
+
+def test_an_artifact_is_on_disk_before_its_name_is(tmp_path, monkeypatch):
+    """A rename reaches the disk before the data it names unless that was flushed: after a
+    power cut the name could hold an empty file. An ONNX folder's files and the record are
+    flushed before their renames, the cache folder's entries after. (os.fsync and os.replace
+    run as they are, watched.)"""
+    from amodal_ros.core.staging import stage_name
+
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def watched_fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def watched_replace(src, dst):
+        events.append(("replace", str(dst)))
+        replace(src, dst)
+
+    def build(path):
+        path.mkdir()
+        (path / "model.onnx").write_bytes(b"graph")
+        (path / "model.onnx.data").write_bytes(b"weights")
+
+    folder = tmp_path.resolve()
+    monkeypatch.setattr(os, "fsync", watched_fsync)
+    monkeypatch.setattr(os, "replace", watched_replace)
+    target = ArtifactCache(folder).get_or_build("unet-onnx", "k", "", build, {})
+    record = target.with_name(target.name + ".json")
+    renames = [i for i, (what, _) in enumerate(events) if what == "replace"]
+    assert [events[i][1] for i in renames] == [str(target), str(record)]
+    flushed_first = {os.path.basename(p) for what, p in events[: renames[0]] if what == "fsync"}
+    assert {"model.onnx", "model.onnx.data", stage_name(target), stage_name(record)} <= (
+        flushed_first
+    )
+    assert events[-1] == ("fsync", str(folder))
+
+
+def test_an_engine_is_deserialized_from_a_map_of_its_file(tmp_path):
+    """deserialize_cuda_engine takes any buffer: a multi-GB engine goes to it as a read-only
+    map of its file, not as a copy on the heap; an empty file is no engine. (A stand-in for
+    TensorRT's Runtime: TensorRT runs on no machine of this project.)"""
+    import mmap
+
+    from amodal_ros.accel.trt_backend import read_engine
+
+    class Runtime:
+        def deserialize_cuda_engine(self, blob):
+            self.given = type(blob), bytes(blob)
+            return "engine"
+
+    path = tmp_path / "unet.engine"
+    path.write_bytes(b"plan")
+    runtime = Runtime()
+    assert read_engine(runtime, path) == "engine" and runtime.given == (mmap.mmap, b"plan")
+    path.write_bytes(b"")
+    assert read_engine(runtime, path) is None
 
 
 def test_tensorrt_profile_covers_every_batched_input_also_for_one_window():
@@ -455,7 +609,7 @@ def test_model_hash_is_the_same_in_every_process():
 
 @needs_trt[0]
 @needs_trt[1]
-def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path):
+def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path, capfd):
     gpu = components12.to("cuda")
     try:
         config = tiny_config.replace(device="cuda", engine_cache=str(tmp_path))
@@ -468,6 +622,8 @@ def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path):
         )
         again = WindowSampler(gpu, config.replace(unet_backend="tensorrt"))
         assert again.artifacts.built == 0  # nothing changed: the cached engine is used
+        # each engine runs on a stream of its own, not the default one TensorRT warns about
+        assert "default stream" not in "".join(capfd.readouterr())
     finally:
         components12.to("cpu")
 
