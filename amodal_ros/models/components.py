@@ -28,6 +28,10 @@ class VasComponents:
         student: for a distilled student (`amodal-ros distill`), how it was made (teacher,
             targets, steps); empty for a model sampled with the full Euler schedule. Its
             scheduler config holds its own few-step schedule.
+        stage: the stage these models are for (1: amodal segmentation, 2: content
+            completion), as their folder records it or as they were loaded; None when unknown.
+            A folder written from them records it, so it cannot be given for the other stage
+            (both stages' UNets take 12 channels).
     """
 
     unet: PerFrameUNet
@@ -39,6 +43,7 @@ class VasComponents:
     source: str = "<in memory>"
     defaults: dict = field(default_factory=dict)
     student: dict = field(default_factory=dict)
+    stage: int | None = None
 
     @property
     def is_student(self) -> bool:

@@ -12,14 +12,16 @@ Layout (as published, e.g. `diffusion-vas-amodal-segmentation/`):
 
 Folders written here (`save_published_layout`) add an `amodal_ros` entry to model_index.json
 with the InferenceConfig defaults the model was trained for (working size, conditioning mode),
-and for a distilled student how it was made (`student`); a folder without it is a published
-checkpoint and gets PUBLISHED_DEFAULTS.
+the stage it is for (`stage`: both stages' UNets take 12 channels, so only this tells them
+apart), and for a distilled student how it was made (`student`); a folder without it is a
+published checkpoint and gets PUBLISHED_DEFAULTS (its stage is the folder's name: STAGES).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -30,6 +32,7 @@ from amodal_ros.core.staging import escaping
 from amodal_ros.models.components import CLIP_MEAN, CLIP_STD, VasComponents
 from amodal_ros.models.unet import PerFrameUNet
 from amodal_ros.models.weights import (
+    REDOWNLOAD,
     check_weight_folder,
     load_pretrained_strict,
     load_state_strict,
@@ -51,15 +54,32 @@ METADATA_KEY = "amodal_ros"  # our entry in model_index.json
 # at SVD's 4 latent channels (a model trained here may have more: each latent is then wider).
 MASK_ONLY_CHANNELS = 8
 TWO_CONDITION_CHANNELS = 12
+# stage -> what it does, the parameter (command-line flag) that takes its checkpoint, and its
+# published folder (unmarked: nothing in it says its stage)
+STAGES = {
+    1: (
+        "amodal segmentation",
+        "`checkpoint` (--checkpoint)",
+        "kaihuac/diffusion-vas-amodal-segmentation",
+    ),
+    2: (
+        "content completion",
+        "`completion_checkpoint` (--completion-checkpoint)",
+        "kaihuac/diffusion-vas-content-completion",
+    ),
+}
 
 
-def load_components(folder: str | Path) -> VasComponents:
+def load_components(folder: str | Path, stage: int | None = None) -> VasComponents:
     """Load one stage's checkpoint folder on the CPU in fp32 (call `.to()` afterwards).
+    `stage` (1 or 2): the stage it is loaded for; a folder that records the other one is
+    refused (an unmarked, published folder is taken as `stage`'s).
 
     Raises:
         CheckpointError: the folder is missing, is not in the expected layout, holds only
-            pickle weights or an empty/truncated/garbage weight file (named), or a component's
-            weights have missing/unexpected keys (named).
+            pickle weights or an empty/truncated/garbage weight file (named), a component's
+            weights have missing/unexpected keys (named), its components come from different
+            models, or it is the other stage's.
     """
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionModelWithProjection
@@ -67,6 +87,8 @@ def load_components(folder: str | Path) -> VasComponents:
     root = Path(folder).expanduser()
     check_layout(root)
     index = _read_json(root / "model_index.json")
+    ours = index.get(METADATA_KEY, {})
+    marked = _check_stage(root, ours.get("stage"), stage)  # before the weights are read
     unet = load_unet(root / "unet")
     vae = load_pretrained_strict(AutoencoderKLTemporalDecoder, root / "vae")
     if vae.config.latent_channels != unet.config.out_channels:
@@ -75,9 +97,15 @@ def load_components(folder: str | Path) -> VasComponents:
             f"predicts {unet.config.out_channels}; the two subfolders come from different models"
         )
     image_encoder = load_pretrained_strict(CLIPVisionModelWithProjection, root / "image_encoder")
+    embedding = image_encoder.config.projection_dim
+    cross = unet.config.cross_attention_dim  # one per block, or one for all
+    if set(cross if isinstance(cross, (list, tuple)) else [cross]) != {embedding}:
+        raise CheckpointError(
+            f"{root}: its image encoder embeds frames in {embedding} dimensions but its UNet's "
+            f"cross-attention reads {cross}; the two subfolders come from different models"
+        )
     scheduler_config = _read_json(root / "scheduler" / "scheduler_config.json")
     mean, std = _clip_normalisation(root / "feature_extractor" / "preprocessor_config.json")
-    ours = index.get(METADATA_KEY, {})
     defaults = ours.get("defaults", PUBLISHED_DEFAULTS)
     log.info("loaded %s (UNet with %d input channels)", root, unet.config.in_channels)
     components = VasComponents(
@@ -90,8 +118,30 @@ def load_components(folder: str | Path) -> VasComponents:
         str(root),
         dict(defaults),
         dict(ours.get("student", {})),
+        marked or stage,
     )
     return components.frozen()
+
+
+def _check_stage(root: Path, marked, stage: int | None) -> int | None:
+    """The stage `root`'s model_index.json records (None: unmarked), refused when it is not
+    `stage`: both stages' UNets take 12 channels, so a swapped pair would load and run."""
+    if marked is None:
+        return None
+    if marked not in STAGES:
+        raise CheckpointError(
+            f"{root / 'model_index.json'}: {METADATA_KEY}.stage is {marked!r}, not one of "
+            f"{sorted(STAGES)}; the folder is damaged"
+        )
+    if stage is not None and marked != stage:
+        what, where, _ = STAGES[marked]
+        wanted, wanted_where, published = STAGES[stage]
+        raise CheckpointError(
+            f"{root} is a stage-{marked} checkpoint ({what}, as its model_index.json "
+            f"records), given for stage {stage} ({wanted}): pass it as {where}, and a "
+            f"stage-{stage} folder (e.g. {published}) as {wanted_where}"
+        )
+    return marked
 
 
 def check_layout(root: Path) -> None:
@@ -109,6 +159,14 @@ def check_layout(root: Path) -> None:
             f"(e.g. kaihuac/diffusion-vas-amodal-segmentation) and pass its folder ({expected})"
         )
     missing = [name for name in ("model_index.json", *SUBFOLDERS) if not (root / name).exists()]
+    broken = [name for name in missing if (root / name).is_symlink()]
+    if broken:  # as `cp -r` leaves a copy of an embedded folder (relative links)
+        links = ", ".join(f"{name} -> {os.readlink(root / name)}" for name in broken)
+        raise CheckpointError(
+            f"{root}: broken link{'s' if len(broken) > 1 else ''} {links} (nothing there); "
+            "copy a folder whose components are links, as the embedded model's are, with "
+            "`cp -rL`, which copies what the links point to"
+        )
     if missing:
         raise CheckpointError(
             f"{root} is not a Diffusion-VAS checkpoint folder: missing {', '.join(missing)} "
@@ -129,7 +187,7 @@ def load_unet(unet_dir: Path) -> PerFrameUNet:
     if "conv_in.weight" not in state:
         raise CheckpointError(f"{unet_dir}: UNet weights have neither conv_in nor conv_in2")
     in_channels = state["conv_in.weight"].shape[1]
-    config = dict(PerFrameUNet.load_config(str(unet_dir)))
+    config = _read_json(unet_dir / "config.json")
     latent = config.get("out_channels", 4)  # the noisy latent and each condition's
     if in_channels not in (2 * latent, 3 * latent):
         raise CheckpointError(
@@ -140,8 +198,14 @@ def load_unet(unet_dir: Path) -> PerFrameUNet:
     config["in_channels"] = in_channels
     # built without weights: the random init of SVD's 1.5 B parameters, only to be
     # overwritten, was most of the load (8-10 s against 1.7-1.9 s on a 2-core CPU)
-    with torch.device("meta"):
-        unet = PerFrameUNet.from_config(config)
+    try:
+        with torch.device("meta"):
+            unet = PerFrameUNet.from_config(config)
+    except Exception as err:  # diffusers' checks raise ValueError, a wrong type TypeError, ...
+        raise CheckpointError(
+            f"{unet_dir / 'config.json'}: not a valid UNet config ({type(err).__name__}: "
+            f"{err}); {REDOWNLOAD}"
+        ) from err
     load_state_strict(unet, state, unet_dir, assign=True)
     return unet
 
@@ -211,6 +275,8 @@ def save_published_layout(
     defaults = components.defaults if defaults is None else defaults
     if defaults:
         index[METADATA_KEY] = {"defaults": dict(defaults)}
+    if components.stage is not None:
+        index.setdefault(METADATA_KEY, {})["stage"] = components.stage
     if components.student:
         index.setdefault(METADATA_KEY, {})["student"] = dict(components.student)
     (root / "model_index.json").write_text(json.dumps(index, indent=2))
@@ -218,8 +284,11 @@ def save_published_layout(
 
 
 def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
+    """The UNet's weights: from an index whose shards are all there, else from a single file
+    (a leftover index beside a complete file does not hide it)."""
     if not (unet_dir / "config.json").is_file():
         raise CheckpointError(f"{unet_dir}: missing config.json")
+    incomplete = []  # (index, its missing shards)
     for name in UNET_INDEXES:
         index = unet_dir / name
         if index.is_file():
@@ -227,6 +296,10 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
             outside = escaping(shards)
             if outside:  # an index names files beside it, never elsewhere
                 raise CheckpointError(f"{index}: names shards outside {unet_dir}: {outside}")
+            absent = [shard for shard in shards if not (unet_dir / shard).is_file()]
+            if absent:
+                incomplete.append((index, absent))
+                continue
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
                 state.update(read_state(unet_dir / shard))
@@ -234,6 +307,12 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
     for name in UNET_WEIGHTS:
         if (unet_dir / name).is_file():
             return read_state(unet_dir / name)
+    if incomplete:
+        index, absent = incomplete[0]
+        raise CheckpointError(
+            f"{index}: shard{'s' if len(absent) > 1 else ''} {', '.join(absent)} missing, and "
+            f"no single weights file ({' or '.join(UNET_WEIGHTS)}) beside it; {REDOWNLOAD}"
+        )
     raise CheckpointError(
         f"{unet_dir}: no UNet weights; expected one of {', '.join(UNET_WEIGHTS + UNET_INDEXES)}"
     )
@@ -251,7 +330,7 @@ def _read_json(path: Path, *required: str) -> dict:
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: unreadable JSON ({err})") from err
+        raise CheckpointError(f"{path}: unreadable JSON ({err}); {REDOWNLOAD}") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: a JSON {type(data).__name__}, not an object")
     missing = [key for key in required if key not in data]

@@ -6,6 +6,7 @@
     components("embedded-32x64", student=True)      # stage 1's student at 32x64 (a CPU's pace)
     components("tiny") / components("random-full-size")   # untrained, seeded: tests, benchmarks
     components("/path/to/diffusion-vas-amodal-segmentation")   # a checkpoint folder
+    components("/path/to/diffusion-vas-content-completion", stage=2)
     depth_model("vits") / depth_model("/path/to/Depth-Anything-V2-Small-hf")
 
 Each model carries its InferenceConfig defaults (`VasComponents.defaults`: working size and
@@ -29,8 +30,9 @@ EMBEDDED_CARD = EMBEDDED_ROOT / "MODEL_CARD.md"
 # the embedded model's distilled one-step students (preset realtime), per stage
 STUDENT_FOLDERS = {1: "student1", 2: "student2"}
 # The embedded model with the stage-1 student shipped until 2026-12-05, at 32x64: a quarter of
-# the 64x128 one's cost per window, so a CPU keeps pace with it (docs/speed.md), for about 4
-# points less of the hidden parts. Name -> its students' folders; every other folder is shared.
+# the 64x128 one's cost per window, so a CPU keeps pace with it (docs/speed.md), for about 5
+# points less of the hidden parts (mIoU_occ_all 48.44 against 53.36, MODEL_CARD.md).
+# Name -> its students' folders; every other folder is shared.
 EMBEDDED_STUDENTS = {
     EMBEDDED: STUDENT_FOLDERS,
     "embedded-32x64": {1: "student1_32x64", 2: "student2"},
@@ -38,8 +40,13 @@ EMBEDDED_STUDENTS = {
 EMBEDDED_NOTE = (
     "NOTE: running the embedded model, a small Diffusion-VAS trained on synthetic scenes only "
     "(see amodal_ros/models/embedded/MODEL_CARD.md). It does not generalise to real "
-    "cameras: pass --checkpoint DIR --preset quality for the published Diffusion-VAS weights "
-    "(they have no one-step student)."
+    "cameras: set checkpoint DIR and preset quality for the published Diffusion-VAS weights "
+    "(--checkpoint/--preset on the command line, parameters of the node; they have no "
+    "one-step student)."
+)
+RANDOM_NOTE = (
+    "NOTE: running {name!r}, an untrained model (random weights, for tests and benchmarks): "
+    "its masks are noise; pass a checkpoint folder, or 'embedded' for the shipped model."
 )
 # Untrained seeded models of the real classes: name -> architecture size (its defaults:
 # architectures.SIZE_DEFAULTS).
@@ -58,7 +65,11 @@ def is_embedded(name: str) -> bool:
 
 def note(name: str) -> str:
     """What a user should know when this model runs ('' for none)."""
-    return EMBEDDED_NOTE if is_embedded(name) else ""
+    if is_embedded(name):
+        return EMBEDDED_NOTE
+    if name in RANDOM:
+        return RANDOM_NOTE.format(name=name)
+    return ""
 
 
 def embedded_folder(stage: int, student: bool = False, name: str = EMBEDDED) -> Path:
@@ -74,24 +85,40 @@ def embedded_folder(stage: int, student: bool = False, name: str = EMBEDDED) -> 
     return folder
 
 
-def components(name: str, stage: int = 1, seed: int = 0, student: bool = False) -> VasComponents:
+def components(
+    name: str, stage: int = 1, seed: int = 0, student: bool = False, any_stage: bool = False
+) -> VasComponents:
     """The models of one stage: a checkpoint folder, or one of NAMES (CPU, fp32, frozen).
     `student` selects the embedded model's distilled student, or an untrained one of a seeded
     architecture (for benchmarks); a folder is what it is (the sampler checks that it matches
-    the config).
+    the config), refused when it records the other stage, unless `any_stage` (training takes
+    what it needs from any folder, and marks what it writes itself).
+
+    A name of NAMES means the model, even where a checkpoint folder of that name exists
+    (warned): what a config means does not change with the directory a command runs in, and
+    the folder is always reachable as ./NAME or by its full path.
 
     Raises:
         CheckpointError: a folder that cannot be loaded (named, with what to do).
     """
     from amodal_ros.models.layout import load_components
 
+    checked = None if any_stage else stage
+    if name in NAMES and (Path(name) / "model_index.json").is_file():
+        log.warning(
+            "checkpoint %r is the model of that name, not the folder %s: pass ./%s for the folder",
+            name,
+            Path(name).resolve(),
+            name,
+        )
     if is_embedded(name):
-        return load_components(embedded_folder(stage, student, name))
+        return load_components(embedded_folder(stage, student, name), checked)
     if name in RANDOM:
         from amodal_ros.models.architectures import build_components
         from amodal_ros.models.components import student_schedule
 
         built = build_components(RANDOM[name], seed=seed)
+        built.stage = stage
         if student:  # an untrained student of the same architecture: its cost is the real one
             built.scheduler_config = student_schedule(built.scheduler_config)
             built.student = {"teacher": name, "untrained": True}
@@ -101,7 +128,7 @@ def components(name: str, stage: int = 1, seed: int = 0, student: bool = False) 
             "no checkpoint given: pass a checkpoint folder, or 'embedded' for the shipped "
             "synthetic-trained model"
         )
-    return load_components(name)
+    return load_components(name, checked)
 
 
 def depth_model(name: str, seed: int = 0):

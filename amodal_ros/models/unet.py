@@ -159,7 +159,7 @@ class PerFrameUNet(UNetSpatioTemporalConditionModel):
     ):
         """Args: sample [B, F, C_in, h, w]; timestep scalar or [B]; encoder_hidden_states
         [B*F, tokens, dim] (or [B, tokens, dim]); added_time_ids [B, 3].
-        Returns [B, F, 4, h, w]."""
+        Returns [B, F, out_channels, h, w] (the latent channels)."""
         batch_size, num_frames = sample.shape[:2]
         upsample_factor = 2**self.num_upsamplers
         forward_upsample_size = any(s % upsample_factor != 0 for s in sample.shape[-2:])

@@ -140,8 +140,13 @@ def _variant(folder: Path) -> str | None:
 
 def load_pretrained_strict(cls, folder: Path | str):
     """`cls.from_pretrained` (a diffusers or transformers class) from a local folder of
-    safetensors, refusing missing, unexpected or mis-shaped weights: the libraries would
-    initialise a missing one at random with only a warning (which the CLI and node silence).
+    safetensors, in fp32, refusing missing, unexpected or mis-shaped weights: the libraries
+    would initialise a missing one at random with only a warning (which the CLI and node
+    silence).
+
+    The dtype is passed explicitly: transformers 5 otherwise loads in the dtype config.json
+    states (float16 in the published CLIP configs) beside an fp32 VAE and UNet, and a frozen
+    part moved with `.to(device)` alone would then run in fp16, even on a CPU.
 
     Raises:
         CheckpointError: naming the folder and the keys, or the library's error.
@@ -153,6 +158,7 @@ def load_pretrained_strict(cls, folder: Path | str):
             local_files_only=True,
             output_loading_info=True,
             variant=_variant(Path(folder)),
+            **{_dtype_argument(cls): torch.float32},
         )
     except Exception as err:  # weight files were checked; a bad config.json lands here
         raise CheckpointError(
@@ -170,6 +176,17 @@ def load_pretrained_strict(cls, folder: Path | str):
             + f"; {REDOWNLOAD}"
         )
     return model
+
+
+def _dtype_argument(cls) -> str:
+    """The name `cls.from_pretrained` takes the dtype by: diffusers' `torch_dtype`;
+    transformers renamed it `dtype` in 4.56 (5.x warns on the old name)."""
+    if cls.__module__.split(".")[0] != "transformers":
+        return "torch_dtype"
+    import transformers
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
 def _shorten(items: list[str], limit: int = 8) -> str:

@@ -660,8 +660,12 @@ def _starting_components(config: TrainConfig):
             latent_channels=config.latent_channels,
         )
         _add_space_time(components, config)
+        components.stage = _stage_of(config)
         return components
-    components = registry.components(config.init, stage=2 if config.completion else 1)
+    components = registry.components(
+        config.init, stage=2 if config.completion else 1, any_stage=True
+    )
+    components.stage = _stage_of(config)  # what this run writes is for its own stage
     channels = latents * components.latent_channels
     taught = config.stage == "distill" and config.distill_target != "truth"
     if taught and (config.fresh_unet or components.is_student):
@@ -695,6 +699,14 @@ def _starting_components(config: TrainConfig):
             f"{'(masks only) ' if mask_only else ''}needs {channels}"
         )
     return components
+
+
+def _stage_of(config: TrainConfig) -> int | None:
+    """The stage a run's checkpoints are for (their model_index.json records it); None for an
+    autoencoder run, whose VAE either stage may start from."""
+    if config.stage == "vae":
+        return None
+    return 2 if config.completion else 1
 
 
 def _add_space_time(components, config: TrainConfig) -> None:

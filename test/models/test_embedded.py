@@ -49,6 +49,19 @@ def test_shipped_folders_hold_only_safetensors_and_json():
     assert sum(p.stat().st_size for p in files) < 65e6  # about 63 MB in the repository
 
 
+def test_every_shipped_folder_records_its_stage():
+    """Every stage and student takes 12 channels: the record is what tells the stages apart."""
+    folders = {(1, False): {"stage1"}, (2, False): {"stage2"}, (2, True): {"student2"}}
+    folders[(1, True)] = {registry.EMBEDDED_STUDENTS[n][1] for n in registry.EMBEDDED_STUDENTS}
+    assert {f for names in folders.values() for f in names} == {
+        p.name for p in registry.EMBEDDED_ROOT.iterdir() if p.is_dir()
+    }
+    for (stage, _), names in folders.items():
+        for name in names:
+            index = json.loads((registry.EMBEDDED_ROOT / name / "model_index.json").read_text())
+            assert index["amodal_ros"]["stage"] == stage, name
+
+
 def test_stages_load_with_the_documented_architecture_and_defaults():
     stage1 = registry.components(registry.EMBEDDED)
     stage2 = registry.components(registry.EMBEDDED, stage=2)

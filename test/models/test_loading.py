@@ -188,3 +188,91 @@ def test_the_unet_is_built_without_weights_of_its_own_and_takes_fp16_files_as_fp
     torch.testing.assert_close(
         unet.conv_in.weight, components12.unet.conv_in.weight.half().float()
     )
+
+
+def test_an_image_encoder_of_another_width_is_refused(tmp_path, components12):
+    """A CLIP whose embeddings are not as wide as the UNet's cross-attention (ViT-L's 768
+    beside SVD's 1024) loaded, then failed inside the first window with a matmul error."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    clip = components12.image_encoder.config.to_dict()
+    wider = CLIPVisionModelWithProjection(CLIPVisionConfig(**{**clip, "projection_dim": 48}))
+    mixed = build_components("tiny")
+    mixed.image_encoder = wider
+    folder = save_published_layout(mixed, tmp_path / "mixed")
+    with pytest.raises(CheckpointError, match="embeds frames in 48 .* reads 32; the two"):
+        load_components(folder)
+
+
+def test_a_folder_records_its_stage_and_is_refused_for_the_other(tmp_path, components12):
+    """Both stages' UNets take 12 channels: only the folder's record tells them apart. An
+    unmarked (published) folder loads for either stage, as the stage it was loaded for."""
+    from amodal_ros.pipeline import ContentCompleter
+
+    published = save_published_layout(components12, tmp_path / "published")
+    assert load_components(published).stage is None
+    first = load_components(published, stage=1)
+    assert first.stage == 1 and load_components(published, stage=2).stage == 2
+    ours = save_published_layout(first, tmp_path / "ours")  # what training writes
+    assert json.loads((ours / "model_index.json").read_text())["amodal_ros"]["stage"] == 1
+    with pytest.raises(CheckpointError, match=r"is a stage-1 checkpoint \(amodal segmentation"):
+        load_components(ours, stage=2)
+    with pytest.raises(CheckpointError, match="pass it as `checkpoint` .--checkpoint."):
+        ContentCompleter.from_pretrained(ours)
+
+
+@pytest.mark.parametrize("stage, other", [(1, 2), (2, 1)])
+def test_the_embedded_stages_cannot_be_swapped(stage, other):
+    """`AmodalSegmenter.from_pretrained(embedded/stage2)` loaded and ran stage 2's UNet."""
+    from amodal_ros.models import registry
+    from amodal_ros.pipeline import ContentCompleter
+
+    pipeline = {1: AmodalSegmenter, 2: ContentCompleter}[other]
+    parameter = {1: "`checkpoint` (--checkpoint)", 2: "`completion_checkpoint`"}[stage]
+    with pytest.raises(CheckpointError, match=f"stage-{stage} checkpoint") as error:
+        pipeline.from_pretrained(registry.embedded_folder(stage))
+    assert f"pass it as {parameter}" in str(error.value)
+
+
+def test_a_copied_folder_with_broken_links_says_to_copy_with_cp_rl(tmp_path):
+    """`cp -r embedded/stage2 X` keeps its relative links, which then lead nowhere: the error
+    said "missing vae, image_encoder" while `ls` showed both."""
+    from amodal_ros.models import registry
+
+    copy = shutil.copytree(registry.embedded_folder(2), tmp_path / "stage2", symlinks=True)
+    assert (copy / "vae").is_symlink()
+    with pytest.raises(CheckpointError, match=r"broken links vae -> \.\./stage1/vae.*cp -rL"):
+        load_components(copy)
+
+
+INDEX = "unet/diffusion_pytorch_model.safetensors.index.json"
+
+
+def test_an_index_with_missing_shards_does_not_hide_the_single_file(
+    tmp_path, published_folder, components12
+):
+    """A leftover index of an interrupted sharded download (one shard of two there) beside a
+    complete single file: the file loads; without it the missing shard is named."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    state = load_file(str(folder / UNET_FILE))
+    shards = [f"diffusion_pytorch_model-0000{i}-of-00002.safetensors" for i in (1, 2)]
+    save_file({"conv_out.bias": state["conv_out.bias"]}, str(folder / "unet" / shards[0]))
+    weight_map = {k: shards[0] if k == "conv_out.bias" else shards[1] for k in state}
+    (folder / INDEX).write_text(json.dumps({"weight_map": weight_map}))
+    loaded = load_components(folder)
+    assert torch.equal(loaded.unet.conv_in.weight, components12.unet.conv_in.weight)
+    (folder / UNET_FILE).unlink()
+    with pytest.raises(CheckpointError, match=f"{INDEX}: shard {shards[1]} missing, and no"):
+        load_components(folder)
+
+
+def test_the_image_encoder_loads_in_fp32_whatever_its_config_states(tmp_path, published_folder):
+    """transformers 5 loads in the dtype config.json states (float16 in the published CLIP
+    configs) unless told: a frozen CLIP then ran in fp16 beside the fp32 VAE and UNet."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    config_path = folder / "image_encoder" / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "dtype": "float16", "torch_dtype": "float16"}))
+    loaded = load_components(folder)
+    for module in (loaded.unet, loaded.vae, loaded.image_encoder):
+        assert {p.dtype for p in module.parameters()} == {torch.float32}

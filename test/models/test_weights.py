@@ -3,6 +3,7 @@ no output: truncated, garbage and empty files, in the UNet, the VAE and the imag
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -136,13 +137,28 @@ def test_weights_of_another_shape_are_refused_with_each_shape_named():
     assert float(model.weight.detach().abs().sum()) > 0  # nothing was loaded
 
 
-def test_a_damaged_model_config_names_the_folder_and_the_class(published_folder, tmp_path):
-    from diffusers import UNetSpatioTemporalConditionModel
-
-    from amodal_ros.models.weights import load_pretrained_strict
+@pytest.mark.parametrize(
+    "component, edit, said",
+    [
+        ("unet", lambda config: "{", "unreadable JSON"),
+        (  # diffusers' own check: a ValueError that named no folder
+            "unet",
+            lambda config: json.dumps({**config, "num_attention_heads": [2, 4, 8]}),
+            "not a valid UNet config .ValueError: Must provide the same number",
+        ),
+        ("vae", lambda config: "{", "could not load AutoencoderKLTemporalDecoder"),
+    ],
+)
+def test_a_damaged_model_config_names_the_file_and_what_to_do(
+    published_folder, tmp_path, component, edit, said
+):
+    """The UNet is built from its config by our loader, not by `from_pretrained`: its errors
+    (OSError, ValueError) were the library's, naming no folder."""
+    from amodal_ros.models.layout import load_components
 
     ckpt = shutil.copytree(published_folder, tmp_path / "ckpt")
-    (ckpt / "unet" / "config.json").write_text("{")
-    with pytest.raises(CheckpointError, match="could not load UNetSpatioTemporal") as error:
-        load_pretrained_strict(UNetSpatioTemporalConditionModel, ckpt / "unet")
-    assert str(ckpt / "unet") in str(error.value)
+    path = ckpt / component / "config.json"
+    path.write_text(edit(json.loads(path.read_text())))
+    with pytest.raises(CheckpointError, match=said) as error:
+        load_components(ckpt)
+    assert str(path.parent) in str(error.value) and "re-download" in str(error.value)

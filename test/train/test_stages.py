@@ -3,6 +3,8 @@ on self-supervised pairs, each stage starting from the previous one's checkpoint
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -61,6 +63,13 @@ def test_a_mask_only_checkpoint_cannot_start_stage_2(vae_run, tmp_path):
     masks_out = tmp_path / "masks"
     cfg = dict(SMALL, init=str(vae_run), fresh_unet=True)
     train(TrainConfig(stage="amodal", depth=False, out=str(masks_out), **cfg))
+    # a stage's checkpoint records its stage (inference refuses it for the other one), an
+    # autoencoder run's none (either stage may start from it); training takes any
+    index = json.loads((masks_out / "final" / "model_index.json").read_text())
+    assert index["amodal_ros"]["stage"] == 1
+    assert "stage" not in json.loads((vae_run / "model_index.json").read_text()).get(
+        "amodal_ros", {}
+    )
     bad = TrainConfig(stage="completion", init=str(masks_out / "final"), **SMALL)
     with pytest.raises(ValueError, match="takes 8 input channels; stage 'completion' needs 12"):
         _starting_components(bad)

@@ -1,0 +1,40 @@
+"""Model names: what a user is told when one runs, and a folder named like one."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
+
+from amodal_ros.models import registry  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(registry.RANDOM))
+def test_an_untrained_model_is_noted_as_one(name):
+    """`checkpoint: tiny` ran random weights without a word."""
+    assert "untrained" in registry.note(name) and name in registry.note(name)
+    assert registry.note("/some/checkpoint") == ""
+
+
+def test_the_embedded_note_fits_the_node_and_the_command_line():
+    note = registry.note(registry.EMBEDDED)
+    assert "checkpoint DIR and preset quality" in note and "parameters of the node" in note
+
+
+def test_a_folder_named_like_a_model_is_named_in_a_warning_and_reached_as_dot_slash(
+    tmp_path, monkeypatch, caplog, components12
+):
+    """A name means the model wherever a command runs; the folder was silently shadowed."""
+    from amodal_ros.models.layout import save_published_layout
+
+    save_published_layout(components12, tmp_path / "tiny")
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.models"):
+        model = registry.components("tiny")
+    assert model.source == "<tiny seeded>"
+    assert "pass ./tiny for the folder" in caplog.text
+    caplog.clear()
+    folder = registry.components("./tiny")
+    assert folder.source == "tiny" and "pass ./tiny" not in caplog.text
