@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The `amodal-ros` parser with one generated subparser per command."""
     from amodal_ros.cli.options import add_arguments, first_paragraph
 
-    parser = argparse.ArgumentParser(prog="amodal-ros", description=first_paragraph(__doc__))
+    # no abbreviations: `--strid 3` taken for --stride hides a typo, and breaks when a new flag
+    # shares the prefix
+    parser = argparse.ArgumentParser(
+        prog="amodal-ros", description=first_paragraph(__doc__), allow_abbrev=False
+    )
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,16 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
             help=text,
             description=module.__doc__,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
         )
         add_arguments(sub, module.Args)
     return parser
+
+
+def check_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Name a mistyped flag of the command, with the closest one, before argparse parses:
+    it reports a missing required option first (`--ouput x` read as '--out is required') and
+    an unknown one with the top-level usage, not the command's."""
+    import difflib
+
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    name = next((a for a in argv if a in commands.choices), None)
+    if name is None:
+        return
+    sub = commands.choices[name]
+    known = {flag for action in sub._actions for flag in action.option_strings}
+    for arg in argv[argv.index(name) + 1 :]:
+        if arg == "--":
+            return
+        flag = arg.split("=", 1)[0]
+        if flag.startswith("--") and flag not in known:
+            close = difflib.get_close_matches(flag, sorted(known), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            sub.exit(2, f"{sub.prog}: error: unknown option {flag} ({hint}--help lists them)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run one command, and turn a bad-input error into one line and exit code 2."""
     from amodal_ros.cli.options import from_namespace
 
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    check_flags(parser, sys.argv[1:] if argv is None else argv)
+    ns = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if ns.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -731,6 +731,15 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(libc.mallopt(M_ARENA_MAX, arenas))
 
 
+def missing_params_files(argv: list[str]) -> list[str]:
+    """The `--params-file` arguments in `argv` that are no file."""
+    return [
+        path
+        for flag, path in zip(argv, argv[1:], strict=False)
+        if flag == "--params-file" and not os.path.isfile(path)
+    ]
+
+
 def main(args=None) -> int:
     """`ros2 run amodal_ros amodal_node`: spin the node until shutdown; the exit code."""
     from rclpy.exceptions import ParameterException
@@ -738,6 +747,10 @@ def main(args=None) -> int:
 
     from amodal_ros.core.imports import quiet_libraries
 
+    missing = missing_params_files(sys.argv if args is None else args)
+    if missing:  # rclpy would end in a traceback ("Couldn't parse params file")
+        print(f"amodal_node: no such params file: {', '.join(missing)}", flush=True)
+        return 1
     limit_malloc_arenas()  # before rclpy starts DDS threads
     quiet_libraries()
     rclpy.init(args=args)

@@ -662,6 +662,12 @@ def _starting_components(config: TrainConfig):
         _add_space_time(components, config)
         components.stage = _stage_of(config)
         return components
+    if config.init not in registry.NAMES and not Path(config.init).expanduser().exists():
+        raise InputError(  # the checkpoint loader's 'download one' is not the fix here
+            f"init {config.init} does not exist: it is the run a stage starts from (the "
+            "shipped configs chain vae, then stage 1 or 2, e.g. amodal-ros train "
+            "config/train_vae.yaml --out train_out/vae first), or set --set init=FOLDER"
+        )
     components = registry.components(
         config.init, stage=2 if config.completion else 1, any_stage=True
     )

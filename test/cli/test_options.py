@@ -151,6 +151,22 @@ def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
         assert "Traceback" not in err
 
 
+def test_a_mistyped_flag_is_named_with_the_closest_one_not_taken_for_a_prefix(capsys):
+    """`--ouput x` was reported as '--out is required', `--chekpoint` with the top-level usage
+    and no suggestion, and `--ou x` silently read as --out."""
+    from amodal_ros.cli.main import main
+
+    for typo, meant in (("--ouput", "--out"), ("--chekpoint", "--checkpoint"), ("--ou", "--out")):
+        with pytest.raises(SystemExit) as stop:
+            main(["replay", "demo_bag", typo, "x"])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert f"amodal-ros replay: error: unknown option {typo} (did you mean {meant}?" in err
+    with pytest.raises(SystemExit):  # `=` forms too
+        main(["replay", "demo_bag", "--out", "x", "--strid=3"])
+    assert "unknown option --strid (did you mean --stride?" in capsys.readouterr().err
+
+
 def test_help_texts_keep_whole_sentences_and_usage_lines(capsys):
     from amodal_ros.cli.main import build_parser
 

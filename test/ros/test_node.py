@@ -967,3 +967,28 @@ def test_malloc_arenas_are_capped_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
     assert limit_malloc_arenas() is True  # mallopt accepted the parameter
+
+
+def test_a_missing_params_file_is_one_line_not_a_traceback(capsys):
+    from amodal_ros.ros.node import main
+
+    assert main(["amodal_node", "--ros-args", "--params-file", "/no/such.yaml"]) == 1
+    assert capsys.readouterr().out == "amodal_node: no such params file: /no/such.yaml\n"
+
+
+def test_the_node_script_starts_without_the_libraries_import_chatter():
+    """torchao and torch print failed kernel loads and deprecations while importing: the
+    script quiets them before the node's imports load them (main did, too late)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "amodal_node"
+    run = subprocess.run(  # as far as the node gets without a params file
+        [sys.executable, str(script), "--ros-args", "--params-file", "/no/such.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1 and "no such params file" in run.stdout, run.stdout + run.stderr
+    assert run.stderr == "", run.stderr

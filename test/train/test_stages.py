@@ -252,3 +252,13 @@ def test_a_latent_width_and_frame_choice_apply_where_they_mean_something(setting
 def test_only_a_trained_autoencoder_fine_tunes_its_decoder(extra):
     with pytest.raises(ValueError, match="trainable decoder .* needs stage vae and init"):
         TrainConfig(trainable="decoder", **extra)
+
+
+def test_a_missing_init_says_which_run_comes_first(tmp_path):
+    """The checkpoint loader's advice (download a published checkpoint) is not the fix for a
+    stage whose autoencoder run was never made."""
+    from amodal_ros.core.errors import InputError
+
+    config = TrainConfig(stage="amodal", init=str(tmp_path / "vae" / "final"), **SMALL)
+    with pytest.raises(InputError, match="config/train_vae.yaml --out train_out/vae first"):
+        _starting_components(config)
