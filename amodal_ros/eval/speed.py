@@ -150,7 +150,10 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     skipped: dict[str, str] = {}
     student_pipes = None  # realtime's student, whose UNet may differ from stage 1's
 
+    named = {"floor"}  # every scenario this run could time, to check --skip against
+
     def add(name, build_scenario):
+        named.add(name)
         if name not in args.skip:
             log(f"preparing {name} ...")
             scenarios.append(build_scenario())
@@ -171,6 +174,7 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     # mirror ensemble) is its own, not stage 1's
     for name, config in preset_configs(args.inference).items():
         if config.student:
+            named.add(name)
             if name in args.skip:  # neither load its student nor time that student's floor
                 continue
             student = _student_pipelines(args, pipes, config)
@@ -243,6 +247,15 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
                     f"depth {n}", replace_fields(pipes.with_config(cfg), depth=d), stream, publish
                 ),
             )
+    named.update(skipped)
+    unknown = [name for name in args.skip if name not in named]
+    if unknown:  # a typo would time what the user meant to leave out, for minutes
+        from amodal_ros.core.errors import InputError
+
+        raise InputError(
+            f"--skip {', '.join(map(repr, unknown))}: no such scenario; the scenarios are "
+            + ", ".join(map(repr, sorted(named)))
+        )
     from tqdm.auto import tqdm
 
     def summarised() -> dict:

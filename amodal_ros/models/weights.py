@@ -184,9 +184,9 @@ def _dtype_argument(cls) -> str:
     if cls.__module__.split(".")[0] != "transformers":
         return "torch_dtype"
     import transformers
-    from packaging.version import Version
 
-    return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
 def _shorten(items: list[str], limit: int = 8) -> str:

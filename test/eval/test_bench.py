@@ -225,3 +225,13 @@ def test_bench_refuses_a_folder_as_out_before_timing_and_keeps_it(tmp_path, caps
     assert f"--out {tmp_path} is a folder; bench writes one JSON file" in captured.err
     assert "reference" not in captured.out  # nothing was timed
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_an_unknown_scenario_to_skip_is_refused_with_the_names():
+    """A typo'd --skip name was ignored: the scenario meant to be left out was timed."""
+    from amodal_ros.core.errors import InputError
+
+    args = BenchArgs(stream=StreamConfig(checkpoint="tiny"), windows=1, progress=False)
+    with pytest.raises(InputError, match="--skip 'preset realtme': no such scenario") as err:
+        run_bench(replace(args, skip=["preset realtme"]), log=lambda line: None)
+    assert "'preset realtime'" in str(err.value) and "'floor'" in str(err.value)
