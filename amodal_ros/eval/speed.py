@@ -150,7 +150,9 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     skipped: dict[str, str] = {}
     student_pipes = None  # realtime's student, whose UNet may differ from stage 1's
 
-    named = {"floor"}  # every scenario this run could time, to check --skip against
+    # every scenario this run could time, to check --skip against; the batching variant's
+    # name depends on the device, and a script run on either skips it by both
+    named = {"floor", "default, 1 object per call", "default, 4 objects per call"}
 
     def add(name, build_scenario):
         named.add(name)
@@ -174,7 +176,7 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     # mirror ensemble) is its own, not stage 1's
     for name, config in preset_configs(args.inference).items():
         if config.student:
-            named.add(name)
+            named.update((name, f"{name}, one view", f"{name} + completions"))  # (below)
             if name in args.skip:  # neither load its student nor time that student's floor
                 continue
             student = _student_pipelines(args, pipes, config)

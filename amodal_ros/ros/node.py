@@ -520,7 +520,8 @@ class AmodalNode(LifecycleNode):
     # -- diagnostics -----------------------------------------------------------------------
 
     def _report(self) -> None:
-        if self.health is None:  # not active: why nothing is published
+        health = self.health  # one read: a deactivation on another thread may clear it
+        if health is None:  # not active: why nothing is published
             level, message = self._idle
             device = self.get_parameter("device").value
             publish_status(
@@ -552,7 +553,7 @@ class AmodalNode(LifecycleNode):
         counters.end_to_end = list(self.end_to_end)
         counters.passthrough = self.passthrough_windows
         counters.deadline_missed = self.deadline_missed
-        report = self.health.update(counters)
+        report = health.update(counters)
         for warning in report.warnings:  # the status message carries them every period
             self._log_throttled(logging.WARNING, numbers_left_out(warning), warning)
         extra = {
