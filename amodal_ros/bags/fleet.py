@@ -50,9 +50,7 @@ from amodal_ros.pipeline.video import video_files
 
 log = logging.getLogger("amodal_ros.fleet")
 
-SUMMARY_COLUMNS = (
-    "bag",
-    "status",
+COUNTS = (  # a summary row's counts, which the totals add up
     "frames",
     "sampled",
     "windows",
@@ -60,9 +58,8 @@ SUMMARY_COLUMNS = (
     "results",
     "unmatched_messages",
     "skipped_messages",
-    "seconds",
-    "error",
 )
+SUMMARY_COLUMNS = ("bag", "status", *COUNTS, "seconds", "error")
 LOGGED_LINES = 20  # a worker's warnings and errors kept per bag (its own output stays there)
 DONE, SKIPPED, FAILED, NOT_RUN, LEFT_OUT = "done", "skipped", "failed", "not run", "left out"
 MODEL_FOLDERS = ("checkpoint", "completion_checkpoint", "depth_model")  # StreamConfig's
@@ -771,16 +768,7 @@ def _summary(
     """The summary of this run's jobs; `earlier`: the replays of OUT's summary.json before it;
     `others`: rows of bags this run did not replay (left out, failed in an earlier run)."""
     rows = [_row(job) for job in [*jobs, *(others or [])]]
-    numbers = (
-        "frames",
-        "sampled",
-        "windows",
-        "windows_failed",
-        "results",
-        "unmatched_messages",
-        "skipped_messages",
-    )
-    totals = {k: sum(r[k] for r in rows) for k in numbers}
+    totals = {k: sum(r[k] for r in rows) for k in COUNTS}
     totals.update(
         {
             status: sum(r["status"] == status for r in rows)
