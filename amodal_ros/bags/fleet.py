@@ -22,6 +22,7 @@ from summary.json's "replays", which records, run after run, the bag that made e
 another bag of the same name is skipped only when that bag is the same recording moved; a
 different recording, or other options, are refused before anything starts. A bag that fails is
 reported with its error and the others go on; its row stays in the summary until it succeeds.
+A bag whose model windows failed is done (flagged visible masks), replayed again by the next run.
 Recordings that cannot be bags yet (no metadata.yaml, a ROS 1 `.bag.active`) are rows `left
 out`. Ctrl-C stops the workers and removes what they had half-written.
 """
@@ -118,6 +119,7 @@ class Job:
     summary: dict | None = None
     error: str = ""
     seconds: float = 0.0
+    retry: bool = False  # its output holds model windows that failed: replaced if this works
 
 
 def run(args: ReplayManyArgs) -> dict:
@@ -176,16 +178,26 @@ def run(args: ReplayManyArgs) -> dict:
     else:  # every bag done before, or failed to open (their outputs, and so OUT, exist)
         result = save()
     print(format_table(result), flush=True)
-    rows, said = result["bags"], {FAILED: "failed", LEFT_OUT: "were left out"}
-    bad = {status: [r["bag"] for r in rows if r["status"] == status] for status in said}
-    if any(bad.values()):
-        what = " and ".join(
-            f"{len(b)} of {len(rows)} bags {said[status]} ({', '.join(b)})"
-            for status, b in bad.items()
-            if b
-        )
-        raise ProcessingError(f"{what}; their errors are in {out / 'summary.csv'}")
+    problems = _problems(result["bags"])
+    if problems:
+        raise ProcessingError(f"{problems}; their errors are in {out / 'summary.csv'}")
     return result
+
+
+def _problems(rows: list[dict]) -> str:
+    """What makes the exit code 1 ('' when nothing does): failed and left-out bags, and done
+    bags whose model windows failed (their frames hold the visible mask; the next run replays
+    them again)."""
+    bad = {
+        "failed": [r["bag"] for r in rows if r["status"] == FAILED],
+        "were left out": [r["bag"] for r in rows if r["status"] == LEFT_OUT],
+        "had model windows that failed": [
+            r["bag"] for r in rows if r["status"] == DONE and r["windows_failed"]
+        ],
+    }
+    return " and ".join(
+        f"{len(b)} of {len(rows)} bags {said} ({', '.join(b)})" for said, b in bad.items() if b
+    )
 
 
 def find_bags(specs: list[str], left_out: dict[Path, str] | None = None) -> list[Path]:
@@ -363,9 +375,13 @@ def bag_args(args: ReplayManyArgs, job: Job) -> ReplayArgs:
         engine_cache=str(Path(cache).resolve()) if cache and cache[0] != "~" else cache
     )
     video = _video(job) if args.video else None
-    return ReplayArgs(
-        **{**shared, "bag": job.bag, "out": job.out, "video": video, "progress": False}
-    )
+    own = {
+        "bag": job.bag,
+        "out": job.out,
+        "video": video,
+        "overwrite": args.overwrite or job.retry,
+    }
+    return ReplayArgs(**{**shared, **own, "progress": False})
 
 
 def output_options(args: ReplayArgs) -> dict:
@@ -714,6 +730,9 @@ def _skip_done(jobs: list[Job], earlier: dict, args: ReplayManyArgs) -> None:
             if change:
                 clashes.append(f"{job.out} was made with {change}")
                 continue
+        if record.get("windows_failed"):  # as a failed bag is: run again
+            job.retry = True
+            continue
         if maker and maker != bag:
             log.warning("%s was replayed as %s, the same recording moved: skipped", bag, maker)
         job.status, job.summary = SKIPPED, earlier.get(maker)

@@ -58,7 +58,7 @@ from amodal_ros.core.config import (
     group,
     param,
 )
-from amodal_ros.core.errors import InputError
+from amodal_ros.core.errors import InputError, ProcessingError
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, check_stride
 from amodal_ros.pipeline.window import BACK, GAP, SIZE
 
@@ -200,6 +200,17 @@ def format_summary(summary: dict) -> str:
             f"  written: {written}",
         ]
     )
+
+
+def check_windows(summary: dict) -> None:
+    """Raise ProcessingError (exit code 1) after a replay whose model windows failed, naming
+    how many: its bag is written, but a script must not take it for a success."""
+    failed = summary["windows_failed"]
+    if failed:
+        raise ProcessingError(
+            f"{failed} model windows failed (the log above says why); {summary['out']} is "
+            "complete: their frames hold the visible mask, flagged REASON_ERROR"
+        )
 
 
 def _no_model_result(summary: dict) -> str:

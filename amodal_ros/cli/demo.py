@@ -90,6 +90,9 @@ def run(args: Args) -> dict:
         f"wrote {out}: input bag demo_bag/, results bag results/ "
         f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
     )
+    from amodal_ros.bags.replay import check_windows
+
+    check_windows(summary)  # exit code 1: the outputs are kept, to look at
     return summary
 
 

@@ -10,11 +10,19 @@ Usage:
 
 Without --checkpoint the embedded model runs: a small Diffusion-VAS trained on synthetic scenes
 only (amodal_ros/models/embedded/MODEL_CARD.md); real cameras need the published weights.
+Exit code 1 when model windows failed: the bag is written, their frames flagged REASON_ERROR.
 """
 
 from __future__ import annotations
 
+from amodal_ros.bags import replay
 from amodal_ros.bags.replay import ReplayArgs as Args
-from amodal_ros.bags.replay import run
 
 __all__ = ["Args", "run"]
+
+
+def run(args: Args) -> dict:
+    """`replay.run`, and exit code 1 for a bag whose model windows failed: a script sees it."""
+    summary = replay.run(args)
+    replay.check_windows(summary)
+    return summary

@@ -18,5 +18,5 @@ class BackendUnavailableError(RuntimeError):
 
 
 class ProcessingError(RuntimeError):
-    """Models failed on some input (each failure was logged with its cause); nothing was
-    written."""
+    """Models failed on some input (each failure was logged with its cause); the message says
+    what was written (infer: nothing; replay: the whole bag, failed windows flagged)."""

@@ -39,7 +39,7 @@ from amodal_ros.cli.main import build_parser, main  # noqa: E402
 from amodal_ros.cli.options import from_namespace  # noqa: E402
 from amodal_ros.cli.replay import Args  # noqa: E402
 from amodal_ros.core.errors import CheckpointError, InputError  # noqa: E402
-from amodal_ros.core.frames import REASON_OK, REASON_WINDOW_NOT_FULL  # noqa: E402
+from amodal_ros.core.frames import REASON_ERROR, REASON_OK, REASON_WINDOW_NOT_FULL  # noqa: E402
 from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
 from amodal_ros.interface.messages import ResultMessages  # noqa: E402
 from amodal_ros.models.architectures import build_components
@@ -575,6 +575,25 @@ def test_demo_command_writes_bags_video_and_summary(tmp_path, capsys):
     assert small["messages_written"][topics.COMPLETION_TOPIC] == 4
 
 
+def test_a_demo_whose_model_windows_fail_keeps_its_outputs_and_exits_1(
+    tmp_path, capsys, monkeypatch
+):
+    """It printed 'wrote ...' and exited 0 with every result the visible mask."""
+    from amodal_ros.cli.main import main as cli_main
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    def broken(self, window):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(WindowProcessor, "_run", broken)
+    # 50 camera frames at 15 fps fill one 25-frame window at 8 fps
+    assert cli_main(["demo", "--out", str(tmp_path / "d"), "--frames", "50"]) == 1
+    captured = capsys.readouterr()
+    assert "failed: 2 model windows failed" in captured.err and "wrote" in captured.out
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["windows_failed"] == 2 and summary["windows_model"] == 0
+
+
 def test_demo_never_deletes_a_folder_that_is_not_its_own(tmp_path, capsys):
     from amodal_ros.cli.main import main as cli_main
 
@@ -694,6 +713,26 @@ def test_a_bag_that_fails_the_same_way_throughout_stops_with_one_line(
     # a short bag (fewer bad frames than fail_after) is refused at its end, the same way
     assert main([*argv, "--no-progress", "--fail-after", "1000"]) == 2
     assert "no frame of" in capsys.readouterr().err and not out.exists()
+
+
+def test_failed_model_windows_write_the_bag_and_exit_1(
+    tmp_path, demo_bag, published_folder, monkeypatch
+):
+    """Every window failing (a GPU out of memory) exited 0, as a success, for a script."""
+    from amodal_ros.cli import replay as replay_command
+    from amodal_ros.core.errors import ProcessingError
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    def broken(self, window):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(WindowProcessor, "_run", broken)
+    out = tmp_path / "out"
+    with pytest.raises(ProcessingError, match=f"^3 model windows failed .* {out} is complete"):
+        replay_command.run(replay_args(demo_bag, out, published_folder))
+    results = read_messages(out, topics.OBJECTS_TOPIC)
+    assert len(results) == SAMPLED  # every frame answered, flagged
+    assert {o.reason for _, m in results for o in m.objects} == {REASON_ERROR}
 
 
 def test_a_bag_without_any_object_warns_once_and_says_so(

@@ -320,6 +320,49 @@ def test_a_bag_whose_windows_fail_says_so_with_the_cause(tmp_path, published_fol
     assert f"{row['windows']} ({failed} failed)" in format_table(_summary([job], 1, 1.0))
 
 
+def test_a_bag_whose_windows_failed_is_replayed_again_and_the_exit_code_says_so(
+    tmp_path, monkeypatch, capsys
+):
+    """Such a bag was skipped by every later run, and the run exited 0: an overnight run on a
+    GPU out of memory looked done. Now the exit code is 1 and the next run replays it (its
+    output replaced only by a replay that completes)."""
+    from amodal_ros.bags.fleet import (
+        ReplayManyArgs,
+        _problems,
+        _records,
+        _skip_done,
+        bag_args,
+        output_options,
+    )
+    from amodal_ros.cli.main import build_parser
+    from amodal_ros.cli.options import from_namespace
+
+    write_demo_bag(tmp_path / "day1" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    bag, out = (tmp_path / "day1" / "run").resolve(), (tmp_path / "R").resolve()
+    cmd = ["replay-many", str(bag), "--out", str(out), "--no-progress"]
+    args = from_namespace(ReplayManyArgs, build_parser().parse_args(cmd))
+    options = output_options(bag_args(args, Job(bag, out / "run")))
+    done_output(bag, out, windows_failed=3, options=options)
+
+    jobs = [Job(bag, out / "run")]
+    _skip_done(jobs, _records(json.loads((out / "summary.json").read_text())), args)
+    assert jobs[0].retry and not jobs[0].status  # to run, not skipped
+    assert bag_args(args, jobs[0]).overwrite and not bag_args(args, Job(bag, out)).overwrite
+    monkeypatch.setitem(sys.modules, "ray", None)  # it needs a replay: Ray is asked for
+    assert main(cmd) == 2 and "pip install 'ray>=2.40'" in capsys.readouterr().err
+    assert (out / "run" / "metadata.yaml").is_file()  # the earlier output is still there
+
+    rows = [
+        {"bag": "a", "status": "done", "windows_failed": 2},
+        {"bag": "b", "status": "done", "windows_failed": 0},
+        {"bag": "c", "status": "failed", "windows_failed": 0},
+    ]
+    assert _problems(rows) == (
+        "1 of 3 bags failed (c) and 1 of 3 bags had model windows that failed (a)"
+    )
+    assert _problems(rows[1:2]) == ""
+
+
 @pytest.mark.slow
 def test_a_local_run_ignores_ray_address_and_later_runs_keep_every_bags_numbers(
     tmp_path, published_folder, monkeypatch, capsys
