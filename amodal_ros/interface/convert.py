@@ -263,6 +263,7 @@ def image_fields(array: np.ndarray, encoding: str) -> dict:
     """Field values (height, width, encoding, is_bigendian, step, data as a uint8 array) of a
     sensor_msgs/Image holding `array`; the header is left to the caller."""
     dtype, channels = ENCODINGS[encoding]
+    _check_fits(np.asarray(array), np.dtype(dtype), encoding)
     array = np.ascontiguousarray(array, dtype=dtype)
     h, w = array.shape[:2]
     if (array.shape[2] if array.ndim == 3 else 1) != channels:
@@ -275,6 +276,21 @@ def image_fields(array: np.ndarray, encoding: str) -> dict:
         step=w * channels * array.dtype.itemsize,
         data=array.view(np.uint8).reshape(-1),
     )
+
+
+def _check_fits(array: np.ndarray, dtype: np.dtype, encoding: str) -> None:
+    """Refuse values an integer encoding cannot hold (the cast would wrap 300 to 44 in mono8,
+    or truncate 1.7 to 1) instead of writing them wrong."""
+    if not np.issubdtype(dtype, np.integer) or np.can_cast(array.dtype, dtype) or not array.size:
+        return
+    info = np.iinfo(dtype)
+    lo, hi = array.min(), array.max()
+    fractional = np.issubdtype(array.dtype, np.floating) and not np.all(np.mod(array, 1) == 0)
+    if lo < info.min or hi > info.max or fractional:
+        raise ValueError(
+            f"values {lo}..{hi} ({array.dtype}) do not fit encoding {encoding}: it holds "
+            f"integers {info.min}..{info.max}; scale or round them first"
+        )
 
 
 def check_same_size(rgb: np.ndarray, other: np.ndarray, what: str) -> None:

@@ -10,15 +10,17 @@ The box (`core.frames.Extent`), in the optical frame (x right, y down, z forward
 * **depth:** the valid depths (finite, > 0) of the visible pixels are summarised by the
   medians of 4 x 4 pixel blocks (noise would otherwise read as thickness: a flat board at 2 m
   with 2 cm of sensor noise would be 0.13 m thick; a median also ignores a block's few flying
-  pixels); medians far from the bulk of them (beyond 3 scaled MADs, and 2 cm) are left out:
-  a segmenter's mask and registered depth routinely disagree by a pixel or two at the rim, and
-  the background that bleeds in there would otherwise move the box to the wall behind. Then
-  `lo`, `hi` = the 5th and 95th percentiles of those (trimmed). The
-  visible surface is the near half of an object seen from the front, so the thickness along z
-  is `max(MIN_THICKNESS, 2 * (hi - lo))` and the centre lies at `lo + thickness / 2`. It is an
-  estimate: a sphere seen from the front gives about 0.75 of its diameter, a cylinder seen
-  from the side about 0.7 (the trimmed quantiles miss the steep rim), a box seen face-on the
-  minimum, a tilted flat board about twice its true depth range.
+  pixels). A segmenter's mask and the registered depth routinely disagree by a pixel or two
+  at the mask's rim, and the background that bleeds in there would move the box to the wall
+  behind: in the outer 3 pixels, medians beyond the span of the inside's (widened by 3 scaled
+  MADs of them, at least 2 cm) are left out; the inside's are all kept (a step, a handle, a
+  cylinder's flank are the object). Then `lo`, `hi` = the 5th and 95th percentiles of those
+  (trimmed). The visible surface is the near half of an object seen from the front, so the
+  thickness along z is `max(MIN_THICKNESS, 2 * (hi - lo))` and the centre lies at
+  `lo + thickness / 2`. It is an estimate, short of the back: a sphere seen in perspective
+  gives 0.62-0.68 of its diameter and a centre 1-5 cm in front of its own (its visible rim is
+  nearer than its centre; radii 3-15 cm at 0.5-1 m), a cylinder seen from the side about
+  0.65, a box seen face-on the minimum, a tilted flat board about twice its true depth range.
 * **image-plane axes:** every amodal pixel centre (u, v) is back-projected at the centre depth
   z, X = (u - cx) z / fx, Y = (v - cy) z / fy. The angle of the principal axes of those points
   (second moments) is folded into (-45, 45] degrees: the box's x axis is the principal axis
@@ -69,9 +71,14 @@ MIN_DEPTH_FRACTION = 0.25  # ... or fewer than this share of the visible pixels:
 # The spread is measured on medians of BLOCK x BLOCK pixel blocks (those with at least
 # MIN_BLOCK_PIXELS valid depths; the pixels themselves below MIN_BLOCKS such blocks)
 BLOCK, MIN_BLOCK_PIXELS, MIN_BLOCKS = 4, 4, 8
-# block medians farther than OUTLIER_MADS scaled median absolute deviations, and at least
-# OUTLIER_MIN_M, from their median are background (a mask 1-3 px too wide round a board 1 m
-# before a wall put 152 of 216 boxes > 10 cm off; 0 with this rule, and a sphere unchanged)
+# The mask's outer RIM_PX pixels are where a segmenter's mask and the registered depth
+# disagree (a mask 1-3 px too wide round a board 1 m before a wall put 152 of 216 boxes > 10 cm
+# off): there, block medians beyond the span of the inside's, widened by OUTLIER_MADS scaled
+# median absolute deviations of the inside's (at least OUTLIER_MIN_M), are background. The
+# inside is the object, every depth of it: a step, a handle, a cylinder's flank (a rule on all
+# of them dropped a step nearer than the rest from 40 % of the surface down, moving the front
+# 10 cm behind surface the camera sees). Too small an inside: the rule on all of them.
+RIM_PX = 3
 OUTLIER_MADS, OUTLIER_MIN_M = 3.0, 0.02
 # (l1 - l2) / (l1 + l2) of the second moments below which a shape has no principal axis (its
 # eigenvalues within 4 %: a disc, a square), and the box keeps the camera's axes
@@ -225,7 +232,7 @@ def amodal_extent(
     needed = max(MIN_DEPTH_PIXELS, math.ceil(MIN_DEPTH_FRACTION * int(modal.sum())))
     if int(valid.sum()) < needed:
         return Extent(reason=EXTENT_NO_VALID_DEPTH)
-    visible = _near_the_bulk(_block_medians(depth_m, valid, BLOCK))  # [B] robust depths
+    visible = _surface_depths(depth_m, valid, modal)  # [B] robust depths
     lo, hi = (float(q) for q in np.quantile(visible, DEPTH_QUANTILES))
     thickness = max(min_thickness, 2.0 * (hi - lo))
     z = lo + thickness / 2
@@ -285,11 +292,45 @@ def _block_medians(depth: np.ndarray, valid: np.ndarray, b: int) -> np.ndarray:
     return np.nanmedian(blocks, axis=1)
 
 
-def _near_the_bulk(depths: np.ndarray) -> np.ndarray:
-    """The depths within OUTLIER_MADS scaled MADs (at least OUTLIER_MIN_M) of their median."""
-    median = np.median(depths)
-    mad = 1.4826 * np.median(np.abs(depths - median))  # the standard deviation of a normal
-    return depths[np.abs(depths - median) <= max(OUTLIER_MADS * mad, OUTLIER_MIN_M)]
+def _surface_depths(depth: np.ndarray, valid: np.ndarray, modal: np.ndarray) -> np.ndarray:
+    """Block medians of the visible surface: all of the inside's, and the rim's within their
+    span (see RIM_PX); with too small an inside, those of all near their median."""
+    inside = valid & _eroded(modal, RIM_PX)
+    if int(inside.sum()) < MIN_DEPTH_PIXELS:
+        everything = _block_medians(depth, valid, BLOCK)
+        median, margin = _spread(everything)
+        return everything[np.abs(everything - median) <= margin]
+    core = _block_medians(depth, inside, BLOCK)
+    rim = valid & ~inside
+    if not rim.any():
+        return core
+    ring = _block_medians(depth, rim, BLOCK)
+    _, margin = _spread(core)
+    return np.concatenate(
+        [core, ring[(ring >= core.min() - margin) & (ring <= core.max() + margin)]]
+    )
+
+
+def _spread(depths: np.ndarray) -> tuple[float, float]:
+    """Median of `depths`, and how far from it a depth of the same surface may be: OUTLIER_MADS
+    scaled MADs, at least OUTLIER_MIN_M."""
+    median = float(np.median(depths))
+    mad = 1.4826 * float(np.median(np.abs(depths - median)))  # a normal's standard deviation
+    return median, max(OUTLIER_MADS * mad, OUTLIER_MIN_M)
+
+
+def _eroded(mask: np.ndarray, r: int) -> np.ndarray:
+    """`mask` less its outer `r` pixels: a (2r+1)-square erosion, outside the image not mask."""
+    out = np.zeros_like(mask)
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return out
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    h, w = y1 - y0, x1 - x0
+    padded = np.pad(mask[y0:y1, x0:x1], r)  # [h + 2r, w + 2r]
+    rows = np.logical_and.reduce([padded[i : i + h] for i in range(2 * r + 1)])  # [h, w + 2r]
+    out[y0:y1, x0:x1] = np.logical_and.reduce([rows[:, i : i + w] for i in range(2 * r + 1)])
+    return out
 
 
 def _back_project(mask: np.ndarray, k: Intrinsics, z: float) -> tuple[np.ndarray, np.ndarray]:

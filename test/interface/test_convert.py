@@ -144,6 +144,24 @@ def test_big_endian_data_is_read_in_native_order(encoding, big):
 # --- errors ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("values", "encoding"),
+    [
+        ([[1.7, 3.0]], "mono8"),
+        ([[1.0, 300.0]], "mono8"),
+        ([[70000, 1]], "16UC1"),
+        ([[-1, 2]], "mono16"),
+    ],
+)
+def test_values_an_encoding_cannot_hold_are_refused_not_wrapped(values, encoding):
+    # the cast wrote 1.7 as 1, 300 as 44 and 70000 as 4464
+    with pytest.raises(ValueError, match=f"do not fit encoding {encoding}"):
+        image_fields(np.array(values), encoding)
+    fits = image_fields(np.array([[0, 255]], np.int64), "mono8")  # in range: any dtype
+    assert list(fits["data"]) == [0, 255]
+    assert list(image_fields(np.array([[True, False]]), "mono8")["data"]) == [1, 0]
+
+
 def test_truncated_data_is_a_conversion_error_with_sizes():
     fields = image_fields(sample("rgb8"), "rgb8")
     fields["data"] = fields["data"][:-1]

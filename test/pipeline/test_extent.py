@@ -129,19 +129,60 @@ def test_a_small_object_uses_its_pixels():
     assert box.centre[2] == pytest.approx(1.1)
 
 
-def test_a_sphere_gives_about_three_quarters_of_its_diameter_as_thickness():
-    # radius 0.1 m at 1.0 m; visible depth z = 1 - sqrt(r^2 - rho^2); f = 400 px
-    k = Intrinsics(fx=400.0, fy=400.0, cx=100.0, cy=100.0)
-    v, u = np.mgrid[:200, :200]
-    x, y = (u - 100) / 400, (v - 100) / 400  # rays at depth 1: small-angle sphere
-    rho2 = x * x + y * y
-    disc = rho2 < 0.1**2
-    depth = np.where(disc, 1.0 - np.sqrt(np.clip(0.1**2 - rho2, 0, None)), 0.0)
-    box = amodal_extent(disc, disc, depth.astype(np.float32), k)
-    # 2 * (q95 - q5) of the visible depth = 2 r (sqrt(0.95) - sqrt(0.05)) = 0.150 m
-    assert box.size[2] == pytest.approx(0.150, rel=0.03)
-    assert box.size[0] == pytest.approx(0.2 * box.centre[2], rel=0.03)  # diameter at its depth
+# a 640 x 480 camera, f = 600 px: rays through the pixel centres, for objects seen in
+# perspective (the visible rim of a sphere is nearer than its centre: at d - r^2 / d)
+CAMERA = Intrinsics(fx=600.0, fy=600.0, cx=319.5, cy=239.5, width=640, height=480)
+_V, _U = np.mgrid[:480, :640]
+RAYS = ((_U - CAMERA.cx) / CAMERA.fx, (_V - CAMERA.cy) / CAMERA.fy)  # [480, 640] x, y at z = 1
+
+
+def ray_cast(hit: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Depth (z) image: `t` where rays hit, a wall at 3 m elsewhere."""
+    return np.where(hit, t, 3.0).astype(np.float32)
+
+
+def sphere(z0: float, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, depth) of a sphere of radius r centred on the optical axis at z0."""
+    x, y = RAYS
+    a = x * x + y * y + 1  # |(x, y, 1)|^2: z along the ray (x t, y t, t) solves a t^2 - 2 z0 t
+    disc = z0 * z0 - a * (z0 * z0 - r * r)  # + z0^2 - r^2 = 0
+    hit = disc > 0
+    return hit, ray_cast(hit, (z0 - np.sqrt(np.maximum(disc, 0))) / a)
+
+
+@pytest.mark.parametrize(("z0", "r"), [(0.5, 0.03), (0.6, 0.05), (1.0, 0.1), (0.8, 0.15)])
+def test_a_sphere_seen_in_perspective_gives_two_thirds_of_its_diameter(z0, r):
+    # the figures the README and the module docstring give planners
+    mask, depth = sphere(z0, r)
+    box = amodal_extent(mask, mask, depth, CAMERA)
+    assert 0.6 <= box.size[2] / (2 * r) <= 0.7
+    assert -0.06 < box.centre[2] - z0 < 0  # in front of the true centre, by up to 6 cm
+    assert box.size[0] / (2 * r) == pytest.approx(1.0, abs=0.05)
     assert box.orientation == (0.0, 0.0, 0.0, 1.0)  # a disc: isotropic, angle 0
+
+
+@pytest.mark.parametrize(("z0", "r"), [(0.6, 0.04), (1.0, 0.05)])
+def test_a_cylinder_seen_from_the_side_keeps_its_flanks(z0, r):
+    # axis along x at depth z0, 20 cm long: a rule on all depths dropped the flanks (0.42)
+    x, y = RAYS
+    a = y * y + 1
+    disc = z0 * z0 - a * (z0 * z0 - r * r)
+    hit = (disc > 0) & (np.abs(x * z0) < 0.1)
+    depth = ray_cast(hit, (z0 - np.sqrt(np.maximum(disc, 0))) / a)
+    box = amodal_extent(hit, hit, depth, CAMERA)
+    assert 0.6 <= box.size[2] / (2 * r) <= 0.7
+
+
+@pytest.mark.parametrize("near_share", [0.2, 0.3, 0.4, 0.45])
+def test_a_part_nearer_than_the_rest_stays_in_the_box(near_share):
+    # a step 10 cm nearer on the left `near_share` of the object (a handle, a cap): dropped as
+    # background from 40 % down, the box began 10 cm behind surface the camera sees
+    col = 12 + round(40 * near_share)
+    depth = flat(1.1)
+    depth[:, :col] = 1.0
+    box = amodal_extent(RECT, RECT, depth, K)
+    assert box.centre[2] - box.size[2] / 2 == pytest.approx(1.0, abs=1e-6)  # the front
+    assert box.size[2] == pytest.approx(0.2, abs=1e-6)
 
 
 def rotated_rectangle(length: float, breadth: float, degrees: float) -> np.ndarray:
