@@ -66,21 +66,22 @@ def read_clip_folder(folder: Path) -> AmodalClip:
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{folder} is not a synthetic clip folder (no meta.json)")
-    meta = _read_meta(meta_path)
+    meta = read_meta(meta_path)
     names = [f"{t:04d}.png" for t in range(meta["num_frames"])]
-    rgb = np.stack([_read(folder / "rgb" / n)[..., ::-1] for n in names])
-    depth = np.stack([_read(folder / "depth" / n) for n in names]).astype(np.float32) / 1000.0
-    labels = np.stack([_read(folder / "labels" / n) for n in names]).astype(np.uint16)
+    size = _size(meta, folder / "rgb" / names[0])
+
+    def frames(sub: str, kind: str) -> np.ndarray:
+        return np.stack([_read(folder / sub / n, kind, size) for n in names])
+
+    rgb = frames("rgb", "rgb")[..., ::-1]
+    depth = frames("depth", "depth").astype(np.float32) / 1000.0
+    labels = frames("labels", "labels").astype(np.uint16)
     amodal, appearance, visible = {}, {}, {}
     for i in meta["target_ids"]:
-        amodal[i] = np.stack([_read(folder / "amodal" / f"obj_{i}" / n) > 127 for n in names])
-        appearance[i] = np.stack(
-            [_read(folder / "appearance" / f"obj_{i}" / n)[..., [2, 1, 0, 3]] for n in names]
-        )
+        amodal[i] = frames(f"amodal/obj_{i}", "mask") > 127
+        appearance[i] = frames(f"appearance/obj_{i}", "appearance")[..., [2, 1, 0, 3]]
         if (folder / "visible" / f"obj_{i}").is_dir():
-            visible[i] = np.stack(
-                [_read(folder / "visible" / f"obj_{i}" / n) > 127 for n in names]
-            )
+            visible[i] = frames(f"visible/obj_{i}", "mask") > 127
     camera = meta.get("camera_shift_px")
     return AmodalClip(
         rgb=np.ascontiguousarray(rgb),
@@ -100,7 +101,7 @@ def read_clip_folder(folder: Path) -> AmodalClip:
 META_KEYS = ("num_frames", "target_ids", "target_depth_m", "occluder_ids", "seed")
 
 
-def _read_meta(path: Path) -> dict:
+def read_meta(path: Path) -> dict:
     """meta.json with the keys a clip needs; a damaged one is an InputError naming it."""
     try:
         meta = json.loads(path.read_text())
@@ -109,7 +110,20 @@ def _read_meta(path: Path) -> dict:
     missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else META_KEYS
     if missing:
         raise InputError(f"{path} lacks {', '.join(missing)}; regenerate the clip")
+    frames = meta["num_frames"]
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        raise InputError(f"{path}: num_frames is {frames!r}, not a count of frames (>= 1)")
     return meta
+
+
+# what each image of a clip is: (channels, pixel types)
+KINDS = {
+    "rgb": (3, (np.uint8,)),
+    "depth": (1, (np.uint16,)),
+    "labels": (1, (np.uint8, np.uint16)),
+    "mask": (1, (np.uint8,)),
+    "appearance": (4, (np.uint8,)),
+}
 
 
 def _write(path: Path, image: np.ndarray) -> None:
@@ -118,8 +132,26 @@ def _write(path: Path, image: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def _read(path: Path) -> np.ndarray:
+def _size(meta: dict, first: Path) -> tuple[int, int]:
+    """(H, W) of the clip's frames: meta.json's, else its first RGB frame's."""
+    if isinstance(meta.get("height"), int) and isinstance(meta.get("width"), int):
+        return meta["height"], meta["width"]
+    return _read(first, "rgb", None).shape[:2]
+
+
+def _read(path: Path, kind: str, size: tuple[int, int] | None) -> np.ndarray:
+    """One image of a clip, refused (naming it) unless it is of `kind` and `size`: a
+    grayscale frame read as RGB came back mirrored, an 8-bit depth as 0.23 m at most."""
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise FileNotFoundError(f"missing or unreadable image {path}")
+    channels, dtypes = KINDS[kind]
+    got = 1 if image.ndim == 2 else image.shape[2]
+    if got != channels or image.dtype not in dtypes or size not in (None, image.shape[:2]):
+        want = f"{size[0]}x{size[1]}, " if size else ""
+        types = " or ".join(np.dtype(d).name for d in dtypes)
+        raise InputError(
+            f"{path} is {image.shape[0]}x{image.shape[1]}, {got} channel(s), "
+            f"{image.dtype}; a clip's {kind} images are {want}{channels} channel(s), {types}"
+        )
     return image

@@ -39,7 +39,9 @@ in training. Rendering only each sprite's box and drawing the RGB noise from byt
 keep it there.
 
 Same seed, same arrays: all randomness comes from numpy Generators seeded by `seed` (one
-stream per concern, so e.g. turning label errors off leaves every other array unchanged).
+stream per concern: turning label errors off leaves every other array unchanged; the other
+features share streams, e.g. objects entering and leaving or being hidden draw from the
+scene's, and depth noise from the depth holes', so turning one off changes more).
 """
 
 from __future__ import annotations
@@ -239,8 +241,8 @@ def _scene(
     depth_noise,
     label_errors,
 ) -> AmodalClip:
-    # One stream per concern, so turning a realism feature off leaves everything else alone
-    # (e.g. the same objects and masks with and without label errors).
+    # One stream per concern (the module docstring says which features leave which arrays
+    # alone): e.g. the same objects and masks with and without label errors.
     streams = np.random.SeedSequence(seed).spawn(5)
     rng, cam_rng, rgb_rng, depth_rng, label_rng = (np.random.default_rng(s) for s in streams)
     t_count, size = num_frames, min(height, width)

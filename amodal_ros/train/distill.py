@@ -443,11 +443,12 @@ def _train_clips(folders: list[Path]) -> list[Path]:
     """The clip folders of the train split (or of no split: a user's own clips). A held-out
     split's clips (test, val, unseen) are left out, with a warning: distilling on their
     ground truth would leak it into the scores they give."""
+    from amodal_ros.data.clip_folder import read_meta
     from amodal_ros.data.scenes import split_of
 
     kept, held_out = [], Counter()
     for folder in folders:
-        seed = json.loads((folder / "meta.json").read_text()).get("seed", -1)
+        seed = read_meta(folder / "meta.json")["seed"]
         split = split_of(seed) if isinstance(seed, int) else ""
         if split in ("train", ""):
             kept.append(folder)

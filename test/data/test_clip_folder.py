@@ -54,3 +54,37 @@ def test_folders_without_the_new_fields_still_read(tmp_path):
     for i in clip.target_ids:
         assert np.array_equal(back.visible[i], back.labels == i)
     assert back.families == {} and not back.camera.any()
+
+
+@pytest.mark.parametrize(
+    ("image", "change", "message"),
+    [
+        ("rgb/0001.png", lambda a: a[..., 0], r"1 channel\(s\), uint8; a clip's rgb images"),
+        ("rgb/0000.png", lambda a: a[..., [0, 1, 2, 2]], "4 channel"),  # RGBA
+        ("rgb/0002.png", lambda a: a[:20], r"is 20x64, .* are 32x64"),
+        ("depth/0001.png", lambda a: (a // 256).astype(np.uint8), "uint8; a clip's depth"),
+        ("labels/0000.png", lambda a: np.dstack([a, a, a]).astype(np.uint8), "3 channel"),
+        ("amodal/obj_1/0000.png", lambda a: a[:, :40], "is 32x40"),
+    ],
+)
+def test_an_image_of_the_wrong_kind_is_refused_naming_it(tmp_path, image, change, message):
+    # a grayscale frame read as RGB came back mirrored, an 8-bit depth as 0.23 m at most, a
+    # frame of another size as numpy's 'all input arrays must have the same shape'
+    import cv2
+
+    clip = make_scene(2, num_frames=3, height=32, width=64)
+    folder = write_clip_folder(clip, tmp_path / "clip")
+    path = folder / image
+    cv2.imwrite(str(path), np.ascontiguousarray(change(cv2.imread(str(path), -1))))
+    with pytest.raises(InputError, match=message) as err:
+        read_clip_folder(folder)
+    assert str(path) in str(err.value)
+
+
+def test_a_meta_json_whose_frame_count_is_no_count_is_refused(tmp_path):
+    folder = write_clip_folder(make_scene(2, num_frames=3, height=32, width=64), tmp_path / "c")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["num_frames"] = "3"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="num_frames is '3', not a count"):
+        read_clip_folder(folder)

@@ -674,3 +674,6 @@ def test_distill_leaves_out_the_clip_folders_of_held_out_splits(tmp_path, caplog
     assert [p.name for p in clips] == ["train_0"]
     assert [p.name for p in bags] == ["robot_run"]
     assert "left out 1 test, 1 val clip folders of held-out splits" in caplog.text
+    (tmp_path / "train_0" / "meta.json").write_text('{"seed": 5,')  # damaged: named
+    with pytest.raises(InputError, match="train_0/meta.json is not readable JSON"):
+        _sources(tmp_path)
