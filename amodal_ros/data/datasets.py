@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from amodal_ros.core.errors import InputError
 from amodal_ros.data.rle import decode
 
 
@@ -31,12 +32,16 @@ class AnnotatedWindow:
 
 class _JsonWindows(Sequence):
     REQUIRED: tuple[str, ...] = ()
+    PER_FRAME: tuple[str, ...] = ()  # lists of one entry per frame, beside the masks
 
     def __init__(self, annotations: str | Path, root: str | Path):
         path = Path(annotations)
         if not path.is_file():
             raise FileNotFoundError(f"annotation file {path} does not exist")
-        entries = json.loads(path.read_text())
+        try:
+            entries = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InputError(f"annotation file {path} is not readable JSON ({err})") from None
         if not isinstance(entries, list):
             raise ValueError(
                 f"{path}: expected a JSON list of windows, got {type(entries).__name__}"
@@ -50,11 +55,24 @@ class _JsonWindows(Sequence):
     def __len__(self) -> int:
         return len(self.entries)
 
+    def _masks(self, i: int, *keys: str) -> list[np.ndarray]:
+        """[T, H, W] bool of each per-frame RLE list `keys` of window `i`; an RLE that does not
+        decode, or lists of different lengths (with the paths and boxes), name the window."""
+        e = self.entries[i]
+        lengths = {k: len(e[k]) for k in (*keys, *self.PER_FRAME)}
+        if len(set(lengths.values())) != 1:
+            raise InputError(f"{self.path}: window {i} has frames of different counts {lengths}")
+        try:
+            return [np.stack([decode(r) for r in e[k]]) for k in keys]
+        except (ValueError, TypeError, KeyError) as err:
+            raise InputError(f"{self.path}: window {i}: {err}") from None
+
 
 class SailVosWindows(_JsonWindows):
     """`diffusion_vas_sailvos_{train,val}.json`: amodal (`segmentation`) and modal
     (`visible_mask`) COCO RLEs per frame, amodal `bbox`, `image_file_names` under `root`."""
 
+    PER_FRAME = ("image_file_names",)
     REQUIRED = (
         "segmentation",
         "visible_mask",
@@ -66,12 +84,13 @@ class SailVosWindows(_JsonWindows):
 
     def __getitem__(self, i: int) -> AnnotatedWindow:
         e = self.entries[i]
+        modal, amodal = self._masks(i, "visible_mask", "segmentation")
         return AnnotatedWindow(
             object_id=int(e["obj_id"]),
             category_id=int(e["category_id"]),
             image_paths=[self.root / f for f in e["image_file_names"]],
-            modal=np.stack([decode(r) for r in e["visible_mask"]]),
-            amodal=np.stack([decode(r) for r in e["segmentation"]]),
+            modal=modal,
+            amodal=amodal,
             amodal_boxes=np.asarray(e["bbox"], np.float64).reshape(-1, 4),
         )
 
@@ -80,15 +99,17 @@ class TaoAmodalWindows(_JsonWindows):
     """`diffusion_vas_tao_amodal_val.json`: modal COCO RLEs per frame (`rles`) and amodal boxes
     (`amodal_bboxes`); evaluation there is AP50 on amodal boxes."""
 
+    PER_FRAME = ("file_names", "amodal_bboxes")
     REQUIRED = ("track_id", "category_id", "file_names", "rles", "amodal_bboxes")
 
     def __getitem__(self, i: int) -> AnnotatedWindow:
         e = self.entries[i]
+        (modal,) = self._masks(i, "rles")
         return AnnotatedWindow(
             object_id=int(e["track_id"]),
             category_id=int(e["category_id"]),
             image_paths=[self.root / f for f in e["file_names"]],
-            modal=np.stack([decode(r) for r in e["rles"]]),
+            modal=modal,
             amodal=None,
             amodal_boxes=np.asarray(e["amodal_bboxes"], np.float64).reshape(-1, 4),
         )

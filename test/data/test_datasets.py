@@ -117,3 +117,20 @@ def test_readers_name_what_is_wrong(tmp_path):
     bad.write_text(json.dumps({"not": "a list"}))
     with pytest.raises(ValueError, match="JSON list"):
         TaoAmodalWindows(bad, tmp_path)
+    bad.write_text('[{"obj_id": 1,')
+    with pytest.raises(ValueError, match="bad.json is not readable JSON"):
+        TaoAmodalWindows(bad, tmp_path)
+
+
+def test_a_window_that_does_not_decode_is_named(tmp_path):
+    # before: 'RLE counts sum to ...' or lists of different lengths taken as they came
+    path, _ = _sailvos(tmp_path)
+    entries = json.loads(path.read_text())
+    entries[1]["segmentation"][0]["size"] = [9, 10]  # the counts sum to 8 x 10
+    entries[0]["visible_mask"] = entries[0]["visible_mask"][:1]  # 1 modal of 3 frames
+    path.write_text(json.dumps(entries))
+    windows = SailVosWindows(path, tmp_path)
+    with pytest.raises(ValueError, match=r"sailvos_val.json: window 1: RLE counts sum to 80"):
+        windows[1]
+    with pytest.raises(ValueError, match=r"window 0 has frames of different counts .*'visible"):
+        windows[0]
