@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.imports import require
 from amodal_ros.core.staging import check_replaceable, staged_path
@@ -19,17 +21,30 @@ STORAGES = ("sqlite3", "mcap")
 ROS_DISTROS = {"humble": 8, "jazzy": 9, "kilted": 9}
 
 
-def check_output(out: Path, overwrite: bool) -> None:
+def check_output(out: Path, overwrite: bool, results: bool = False) -> None:
     """Refuse an existing output path unless `overwrite`, and one that is not a bag even
-    then (checked before any work)."""
+    then, nor (`results`) a bag of amodal results: `replay rec1 --out rec2 --overwrite` would
+    delete the recording rec2 (checked before any work)."""
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise InputError(f"output bag {out} exists; pass --overwrite or choose another output")
     check_replaceable(out, "metadata.yaml", "bag")
+    if results and out.is_dir() and not out.is_symlink():
+        recorded = (out / "metadata.yaml").read_text(errors="replace")
+        if AMODAL_OBJECT_ARRAY not in recorded:
+            raise InputError(
+                f"--overwrite replaces an earlier bag of results, and {out} is a bag without "
+                f"{AMODAL_OBJECT_ARRAY} messages (a recording?); nothing was deleted: choose "
+                "another --out"
+            )
 
 
 @contextmanager
 def staged_bag(
-    out: Path, storage: str = "sqlite3", overwrite: bool = False, ros_distro: str = "humble"
+    out: Path,
+    storage: str = "sqlite3",
+    overwrite: bool = False,
+    ros_distro: str = "humble",
+    results: bool = False,
 ) -> Iterator:
     """Yield an open rosbags rosbag2 `Writer` writing into a staging folder beside `out`.
 
@@ -43,6 +58,7 @@ def staged_bag(
         storage: "sqlite3" or "mcap".
         overwrite: replace an existing `out` (only once the new bag is complete).
         ros_distro: the oldest distro whose `ros2 bag play` must read it (ROS_DISTROS).
+        results: it is a bag of amodal results, and replaces only one (check_output).
     """
     require("rosbags", "writing rosbags")
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -52,7 +68,7 @@ def staged_bag(
     if ros_distro not in ROS_DISTROS:
         raise ValueError(f"ros_distro must be one of {tuple(ROS_DISTROS)}, got {ros_distro!r}")
     out = Path(out)
-    check_output(out, overwrite)
+    check_output(out, overwrite, results)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with staged_path(out) as stage:  # the bag folder is named `out.name` inside the stage
         writer = Writer(stage, version=ROS_DISTROS[ros_distro], storage_plugin=plugin)
@@ -60,8 +76,10 @@ def staged_bag(
             writer.open()
             yield writer
             writer.close()
-        except BaseException:
+        except BaseException as err:
             if writer.storage is not None:
                 writer.abort()
+            if isinstance(err, sqlite3.Error):  # a full disk, a file size limit: one line
+                raise OSError(f"cannot write bag {out}: sqlite3: {err}") from err
             raise
-        check_output(out, overwrite)  # again: something may have appeared meanwhile
+        check_output(out, overwrite, results)  # again: something may have appeared meanwhile

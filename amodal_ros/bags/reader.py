@@ -26,6 +26,25 @@ TOPIC_OPTIONS = {
 }
 
 
+def _hint(path: Path) -> str:
+    """What a folder without metadata.yaml probably is, and what to do (" (...)"), or ""."""
+    if not path.is_dir() or (path / "metadata.yaml").exists():
+        return ""
+    storage = sorted(path.glob("*.db3")) + sorted(path.glob("*.mcap"))
+    if len(storage) == 1 and storage[0].suffix == ".mcap":
+        return f" (its MCAP file opens on its own: pass {storage[0]})"
+    if storage:
+        return (
+            " (a recording stopped before it wrote metadata.yaml? `ros2 bag reindex "
+            f"{path}` writes it)"
+        )
+    bags = sorted(sub.name for sub in path.iterdir() if (sub / "metadata.yaml").is_file())
+    if bags:
+        named = ", ".join(bags[:5]) + (", ..." if len(bags) > 5 else "")
+        return f" (it holds bags: {named}; replay one, or all with `amodal-ros replay-many`)"
+    return " (no rosbag2 here: no metadata.yaml, .db3 or .mcap)"
+
+
 class InputBag:
     """A rosbag2 (sqlite3 or MCAP) or ROS 1 bag, open for reading; use as a context manager.
 
@@ -39,12 +58,7 @@ class InputBag:
 
         self.path = Path(path)
         self.store = amodal_typestore()
-        hint = ""
-        if self.path.is_dir() and not (self.path / "metadata.yaml").exists():
-            hint = (
-                " (a recording stopped before it wrote metadata.yaml? `ros2 bag reindex "
-                f"{self.path}` writes it)"
-            )
+        hint = _hint(self.path)
         try:
             self.reader = AnyReader([self.path], default_typestore=self.store)
         except (AnyReaderError, FileNotFoundError) as err:
@@ -52,7 +66,16 @@ class InputBag:
         try:
             self.reader.open()
         except AnyReaderError as err:
+            if "magic" in str(err) and not hint:  # an MCAP file cut short: its end is missing
+                hint = " (a recording killed before it ended? `mcap recover` rebuilds its end)"
             raise InputError(f"cannot read bag {self.path}: {err}{hint}") from None
+        except KeyError as err:  # rosbags on a message_definitions row of encoding ''
+            raise InputError(
+                f"cannot read bag {self.path}: rosbags cannot read its message definitions "
+                f"(KeyError {err}: a topic recorded without its type's definition, often a "
+                "service or action topic); convert the bag to MCAP without that topic "
+                "(`ros2 bag convert`)"
+            ) from None
 
     def __enter__(self) -> InputBag:
         return self

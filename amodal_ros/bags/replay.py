@@ -149,7 +149,7 @@ def check_args(args: ReplayArgs) -> None:
         raise ValueError(f"storage must be one of {STORAGES}, got {args.storage!r}")
     if out.resolve() == bag.resolve() or out.resolve() in bag.resolve().parents:
         raise InputError(f"--out {out} is or holds the input bag; choose another output path")
-    check_output(out, args.overwrite)
+    check_output(out, args.overwrite, results=True)
     if args.video is not None and out.resolve() in Path(args.video).resolve().parents:
         raise InputError(
             f"--video {args.video} is inside --out {out}, which is the results bag (written "
@@ -318,7 +318,9 @@ class _Replay:
             video = OverlayVideo(args.video, fps=None)
         started = time.perf_counter()
         try:
-            with staged_bag(args.out, args.storage, args.overwrite, args.ros_distro) as writer:
+            with staged_bag(
+                args.out, args.storage, args.overwrite, args.ros_distro, results=True
+            ) as writer:
                 info_type = self.conns[INFO][0].msgtype if INFO in self.conns else None
                 self.out = ResultWriter(
                     writer,

@@ -12,7 +12,9 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from amodal_ros import __version__
 from amodal_ros.core.errors import (
@@ -26,6 +28,18 @@ from amodal_ros.core.imports import quiet_libraries
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
+EXIT_TERMINATED = 143  # ... and one stopped by SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, `docker stop`, Slurm, Kubernetes), raised where Ctrl-C's is: the
+    command stops the same way, its staged outputs removed (it left them half-written)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 # command -> (module with Args and run, one-line help)
 COMMANDS = {
     "infer": ("amodal_ros.cli.infer", "amodal masks (and completions) for a folder of frames"),
@@ -110,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     module = command(ns.command)
     from yaml import YAMLError
 
+    main_thread = threading.current_thread() is threading.main_thread()  # signals go there
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         module.run(from_namespace(module.Args, ns))
     except (
@@ -126,9 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     except ProcessingError as err:
         print(f"amodal-ros {ns.command}: failed: {err}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:  # outputs are staged: none is left half-written
-        print(f"amodal-ros {ns.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:  # outputs are staged: none is left half-written
+        terminated = isinstance(err, Terminated)
+        print(
+            f"amodal-ros {ns.command}: {'terminated' if terminated else 'interrupted'}",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

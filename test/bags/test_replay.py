@@ -34,7 +34,12 @@ from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 from amodal_ros.bags import replay, topics  # noqa: E402
 from amodal_ros.bags.demo_bag import START_NS, write_demo_bag  # noqa: E402
-from amodal_ros.bags.typestore import COMPRESSED_IMAGE, IMAGE, amodal_typestore  # noqa: E402
+from amodal_ros.bags.typestore import (  # noqa: E402
+    AMODAL_OBJECT_ARRAY,
+    COMPRESSED_IMAGE,
+    IMAGE,
+    amodal_typestore,
+)
 from amodal_ros.cli.main import build_parser, main  # noqa: E402
 from amodal_ros.cli.options import from_namespace  # noqa: E402
 from amodal_ros.cli.replay import Args  # noqa: E402
@@ -253,6 +258,12 @@ def test_existing_output_is_refused_before_any_work(tmp_path, demo_bag, publishe
     with pytest.raises(InputError, match="is or holds the input bag"):
         replay.run(replay_args(demo_bag, demo_bag.parent, published_folder, overwrite=True))
     assert (demo_bag / "metadata.yaml").is_file()
+    # nor a recording (`replay rec1 --out rec2 --overwrite` deleted the recording rec2)
+    recording = tmp_path / "rec2"
+    write_demo_bag(recording, frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    with pytest.raises(InputError, match="rec2 is a bag without amodal_ros/msg/AmodalObjectArray"):
+        replay.run(replay_args(demo_bag, recording, published_folder, overwrite=True))
+    assert (recording / "metadata.yaml").is_file()
     long_stride = replay_args(demo_bag, tmp_path / "new", tmp_path / "no_checkpoint")
     long_stride.stream = long_stride.stream.replace(stride=WINDOW + 1)  # before the models load
     with pytest.raises(InputError, match=f"stride {WINDOW + 1} is longer than the model's"):
@@ -267,7 +278,8 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
     # a failure half-way through writing (the third result) keeps the old bag untouched and
     # leaves no video behind
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "metadata.yaml").write_text("old")  # an earlier bag: replaceable
+    earlier = f"old {AMODAL_OBJECT_ARRAY}"  # an earlier bag of results: replaceable
+    (tmp_path / "out" / "metadata.yaml").write_text(earlier)
     calls = {"n": 0}
     real = ResultMessages.array
 
@@ -283,7 +295,7 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
         replay.run(args)
     assert calls["n"] == 3
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["metadata.yaml"]
-    assert (tmp_path / "out" / "metadata.yaml").read_text() == "old"
+    assert (tmp_path / "out" / "metadata.yaml").read_text() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no partial bag or video
 
 

@@ -222,3 +222,87 @@ def test_demo_bag_needs_no_torch_or_rclpy(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (out / "metadata.yaml").is_file()
+
+
+def test_a_bag_that_cannot_be_read_is_named_with_what_to_do(tmp_path):
+    """A folder of bags, an MCAP without metadata.yaml, an empty folder and a topic recorded
+    without its type's definition (rosbags raised a bare KeyError: '') each say what to do."""
+    import shutil
+    import sqlite3
+
+    from amodal_ros.bags.reader import InputBag
+
+    write_demo_bag(tmp_path / "runs" / "run1", frames=2, height=16, width=16)
+    write_demo_bag(tmp_path / "runs" / "run2", frames=2, height=16, width=16, storage="mcap")
+    with pytest.raises(InputError, match=r"it holds bags: run1, run2; .*replay-many"):
+        InputBag(tmp_path / "runs")
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(tmp_path / "runs" / "run2" / "run2.mcap", lone / "rec_0.mcap")
+    with pytest.raises(InputError, match=r"its MCAP file opens on its own: pass .*rec_0.mcap"):
+        InputBag(lone)
+    with InputBag(lone / "rec_0.mcap") as bag:
+        assert bag.has(topics.RGB_TOPIC)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"no rosbag2 here"):
+        InputBag(tmp_path / "empty")
+
+    run1 = tmp_path / "runs" / "run1"
+    with sqlite3.connect(run1 / "run1.db3") as db:  # as rosbag2 records a type it cannot find
+        db.execute(
+            "INSERT INTO topics (name, type, serialization_format, offered_qos_profiles, "
+            "type_description_hash) VALUES ('/robot/status', 'my_msgs/msg/Status', 'cdr', '', '')"
+        )
+        db.execute(
+            "INSERT INTO message_definitions (topic_type, encoding, encoded_message_definition, "
+            "type_description_hash) VALUES ('my_msgs/msg/Status', '', '', '')"
+        )
+    with pytest.raises(
+        InputError,
+        match=r"run1: rosbags cannot read its message definitions \(KeyError '':.*bag convert",
+    ):
+        InputBag(run1)
+
+
+def test_a_full_disk_under_sqlite3_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    from rosbags.rosbag2 import Writer
+
+    real = Writer.write
+
+    def full(self, *args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Writer, "write", full)
+    assert main(["demo-bag", str(tmp_path / "bag"), "--frames", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"amodal-ros demo-bag: error: cannot write bag {tmp_path / 'bag'}: " + (
+        "sqlite3: disk I/O error"
+    )
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(Writer, "write", real)
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path):
+    """`timeout`, `docker stop`, Slurm: it died with 143, silently, its staging folder left."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "bag"
+    cmd = [sys.executable, "-m", "amodal_ros.cli.main", "demo-bag", str(out), "--frames", "2000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(".bag.partial-*")):  # it is writing the bag
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip() == "amodal-ros demo-bag: terminated"
+    assert list(tmp_path.iterdir()) == []
