@@ -155,14 +155,14 @@ def run(args: EvalArgs) -> dict:
         results[name]["box_hit50"] = 100.0 * sum(hits) / num_gt if num_gt else float("nan")
     samples = args.inference.num_samples
     if topk:
-        results[MODEL][f"top{samples}_mIoU"] = 100.0 * float(np.mean(topk))
+        results[MODEL][f"top{samples}_mIoU"] = 100.0 * float(np.mean(topk))  # pooled frames
     for name, per_window in completion.items():
         if per_window:  # stage 2's scores, and the mean colour's behind the same masks
             results[name].update(completion_scores([stage2 for stage2, _ in per_window]))
             fill = completion_scores([fill for _, fill in per_window])
             results[name].update({f"mean_colour_{k}": fill[k] for k in MEAN_COLOUR_SCORES})
     summary = {
-        "split": "data folder" if args.data else args.split,
+        "split": _split_name(args, clips),
         "start": args.start,
         "clips": len(clips),
         "windows": len(windows["modal"]),
@@ -180,6 +180,13 @@ def run(args: EvalArgs) -> dict:
     print((args.out / "results.md").read_text(), end="")
     print(f"wrote {args.out}/results.md, results.json, examples.png")
     return summary
+
+
+def _split_name(args: EvalArgs, clips) -> str:
+    """The split scored: a --data folder's is its clips' (one split per folder, _clips)."""
+    from amodal_ros.data.scenes import split_of
+
+    return f"data folder ({split_of(clips[0].seed) or 'other'})" if args.data else args.split
 
 
 def _clips(args: EvalArgs):
@@ -216,6 +223,13 @@ def _clips(args: EvalArgs):
                 f"the clip folders in {args.data} are of several splits ({found}): scores "
                 "would mix them; keep one split per folder (amodal-ros synth DIR/test "
                 "--split test)"
+            )
+        if "train" in splits:
+            print(
+                f"eval: warning: the clip folders in {args.data} are of the train split: their "
+                "scores say how well the model fits what it was trained on, not how it does on "
+                "clips it never saw (synth --split test writes held-out ones)",
+                file=sys.stderr,
             )
         models = args.stream.checkpoint or args.student_checkpoint
         for folder, clip in zip(chosen, clips):  # a model scores a clip as one window
@@ -284,8 +298,14 @@ def _run_model(clip, processor):
         confidence[i] = np.where(area > 0, inside / np.maximum(area, 1), 0.0)
         if objects[0].samples is not None:  # Top-k: the best of the sampled hypotheses
             samples = np.stack([o.samples for o in objects], axis=1)  # [S, T, H, W]
-            gt = clip.amodal[i]
-            topk.append(max(np.nanmean(frame_iou(s, gt)) for s in samples))
+            gt, modal = clip.amodal[i], clip.modal(i)
+            # its frames pooled as mIoU pools them (OR-ed with the modal input), so that K
+            # identical samples score the mIoU
+            per_sample = [frame_iou(s | modal, gt) for s in samples]  # S x [T]
+            best = max(
+                per_sample, key=lambda ious: np.nanmean(ious) if np.isfinite(ious).any() else -1
+            )
+            topk.extend(best[np.isfinite(best)])
         if objects[0].completion is not None:  # stage 2's, and the mean colour's behind
             hidden = occluded_region(clip.visible[i], clip.amodal[i])  # the same masks
             truth = clip.appearance[i][..., :3]
