@@ -35,7 +35,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "depth_topic",
             default_value="/camera/aligned_depth_to_color/image_raw",
-            description="depth registered to RGB (32FC1 m or 16UC1 mm)",
+            description="depth registered to RGB (32FC1 m or 16UC1 mm); a remap, never empty: "
+            "a model without depth does not subscribe to it",
         ),
         DeclareLaunchArgument(
             "mask_topic",
@@ -45,7 +46,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "camera_info_topic",
             default_value="/camera/color/camera_info",
-            description="CameraInfo of the RGB camera (passed through)",
+            description="CameraInfo of the RGB camera (passed through); a remap, never empty: "
+            "without one, set camera_info_topic: '' in params_file",
         ),
         DeclareLaunchArgument(
             "use_sim_time", default_value="false", description="use /clock (bag replay)"

@@ -22,6 +22,16 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
     os.environ["ROS_DOMAIN_ID"] = str(40 + int(worker.removeprefix("gw")))
+else:  # `colcon test` on a robot: never on the domain its running stack talks on
+    os.environ["ROS_DOMAIN_ID"] = "39"
+# ... nor with another machine's nodes on it (as scripts/with_env.sh, unless chosen)
+if not os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") and not os.environ.get(
+    "ROS_LOCALHOST_ONLY"
+):
+    if os.environ.get("ROS_DISTRO") == "humble":
+        os.environ["ROS_LOCALHOST_ONLY"] = "1"
+    else:
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 import numpy as np
 import pytest

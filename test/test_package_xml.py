@@ -27,7 +27,7 @@ IMPORTS = {
     "yaml": "python3-yaml",
     "tqdm": "python3-tqdm",
     "PIL": "python3-pil",
-    "torch": "python3-torch",
+    "torch": "pip: torch",  # python3-torch exists, but is older than transformers needs
     "transformers": "python3-transformers-pip",
     "rosbags": "python3-rosbags-pip",
     "diffusers": "pip: diffusers",

@@ -613,14 +613,24 @@ def test_track_ids_give_stable_ids_through_a_crossing_and_a_full_occlusion(base_
         h.close()
 
 
-def _run_installed_node(params_text: str, tmp_path, extra=(), stop_on="active: listening on"):
+def installed_node() -> str:
+    """The installed amodal_node: this checkout's (scripts/setup.sh), else the one on PATH (a
+    colcon workspace's, which `colcon test` puts there); skips when there is none."""
+    import shutil
     from pathlib import Path
+
+    here = Path(__file__).resolve().parents[2] / "install/amodal_ros/lib/amodal_ros/amodal_node"
+    exe = str(here) if here.exists() else shutil.which("amodal_node")
+    if exe is None:
+        pytest.skip(f"amodal_node is neither at {here} nor on PATH; run scripts/setup.sh")
+    return exe
+
+
+def _run_installed_node(params_text: str, tmp_path, extra=(), stop_on="active: listening on"):
 
     from conftest import run_until
 
-    exe = Path(__file__).resolve().parents[2] / "install/amodal_ros/lib/amodal_ros/amodal_node"
-    if not exe.exists():
-        pytest.skip(f"{exe} is not installed; run scripts/setup.sh")
+    exe = installed_node()
     params = tmp_path / "params.yaml"
     params.write_text("/**/amodal_node:\n  ros__parameters:\n" + params_text)
     cmd = [str(exe), "--ros-args", "--params-file", str(params), *extra]
@@ -650,14 +660,11 @@ def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, t
     import subprocess
     import threading
     import time
-    from pathlib import Path
 
     from node_harness import image_msg
     from rclpy.context import Context
 
-    exe = Path(__file__).resolve().parents[2] / "install/amodal_ros/lib/amodal_ros/amodal_node"
-    if not exe.exists():
-        pytest.skip(f"{exe} is not installed; run scripts/setup.sh")
+    exe = installed_node()
     params = tmp_path / "params.yaml"
     params.write_text(
         f"/**/amodal_node:\n  ros__parameters:\n    checkpoint: '{published_folder}'\n"
