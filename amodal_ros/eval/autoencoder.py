@@ -162,7 +162,7 @@ def reconstruction_psnr(
                 continue
             truth = clip.appearance[i][..., :3]
             pixels = preprocess.modal_rgb_pixels(
-                truth, clip.amodal[i], config.height, config.width
+                truth, clip.amodal[i], config.height, config.width, config.mask_resize
             )
             frames = _through_vae(components.vae, pixels, config)
             h, w = hidden.shape[1:]

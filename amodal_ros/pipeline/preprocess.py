@@ -49,8 +49,22 @@ def depth_pixels(depth: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.repeat(np.clip(small, -1.0, 1.0)[:, None], 3, axis=1)
 
 
-def modal_rgb_pixels(rgb: np.ndarray, masks: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The object's visible pixels on white (stage-2 input): [T, H, W, 3] uint8 -> [T, 3, h, w]."""
-    on_white = np.where(masks[..., None], rgb, np.uint8(WHITE))
-    small = resize_stack(on_white, height, width, nearest=False)
+def modal_rgb_pixels(
+    rgb: np.ndarray, masks: np.ndarray, height: int, width: int, resize: str = "nearest"
+) -> np.ndarray:
+    """The object's visible pixels on white (stage-2 input): [T, H, W, 3] uint8 and [T, H, W]
+    bool -> [T, 3, h, w] float32 in [-1, 1].
+
+    `resize` as the model's masks (`mask_pixels`): 'nearest' puts the resized RGB on white
+    where the mask resized nearest is, a hard edge, as the reference's training composites at
+    its working size; 'area' composites at the camera's size and shrinks, so edge pixels
+    blend with white by the share the object covers (how the embedded stage 2 was trained).
+    """
+    if resize == "area":
+        on_white = np.where(masks[..., None], rgb, np.uint8(WHITE))
+        small = resize_stack(on_white, height, width, nearest=False)
+    else:
+        inside = resize_stack(masks.astype(np.uint8), height, width, nearest=True) > 0
+        small_rgb = resize_stack(rgb, height, width, nearest=False)
+        small = np.where(inside[..., None], small_rgb, np.uint8(WHITE))
     return small.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0

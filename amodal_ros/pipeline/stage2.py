@@ -83,7 +83,9 @@ class ContentCompleter(StagePipeline):
         # 2. conditions per object: modal RGB on white (+ CLIP) and the amodal mask
         jobs = []
         for result in amodal:
-            rgb_pixels = preprocess.modal_rgb_pixels(rgb, result.modal, cfg.height, cfg.width)
+            rgb_pixels = preprocess.modal_rgb_pixels(
+                rgb, result.modal, cfg.height, cfg.width, cfg.mask_resize
+            )
             rgb_latents, clip = self.sampler.encoder.encode(
                 "rgb", result.object_id, keys, rgb_pixels, cache, with_clip=True
             )

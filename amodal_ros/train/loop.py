@@ -892,7 +892,7 @@ class _Batches:
             clip = self.render.scene(rng)
             i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
             cfg = self.config
-            pixels = object_on_white(clip, i, kind == 4, cfg.height, cfg.width)
+            pixels = object_on_white(clip, i, kind == 4, cfg.height, cfg.width, cfg.mask_resize)
         frames = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
         self.seconds += time.perf_counter() - started
         return frames

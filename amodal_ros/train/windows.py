@@ -117,23 +117,25 @@ class WindowRenderer:
                     continue
                 noise = rng.normal(0.0, 4.0, look.shape)  # the scene's sensor noise
                 rgb = np.clip(look + noise, 0, 255).astype(np.uint8)
-                modal_rgb = modal_rgb_pixels(rgb, shown, cfg.height, cfg.width)
-                whole = object_on_white(clip, i, True, cfg.height, cfg.width)
+                modal_rgb = modal_rgb_pixels(rgb, shown, cfg.height, cfg.width, cfg.mask_resize)
+                whole = object_on_white(clip, i, True, cfg.height, cfg.width, cfg.mask_resize)
                 amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
                 visible = mask_pixels(shown, cfg.height, cfg.width, cfg.mask_resize)
                 return whole, [modal_rgb, amodal_px], modal_rgb, visible
 
 
-def object_on_white(clip, object_id: int, whole: bool, height: int, width: int) -> np.ndarray:
+def object_on_white(
+    clip, object_id: int, whole: bool, height: int, width: int, resize: str
+) -> np.ndarray:
     """[F, 3, h, w] an object's RGB on white: its visible pixels in the scene (stage 2's
     condition), or `whole`, its unoccluded appearance over its amodal masks (stage 2's target;
-    the scene shows its occluders there)."""
+    the scene shows its occluders there); `resize` the model's mask_resize."""
     from amodal_ros.pipeline.preprocess import modal_rgb_pixels
 
     if whole:
         look = clip.appearance[object_id][..., :3]
-        return modal_rgb_pixels(look, clip.amodal[object_id], height, width)
-    return modal_rgb_pixels(clip.rgb, clip.modal(object_id), height, width)
+        return modal_rgb_pixels(look, clip.amodal[object_id], height, width, resize)
+    return modal_rgb_pixels(clip.rgb, clip.modal(object_id), height, width, resize)
 
 
 def hidden_share(amodal: np.ndarray, visible: np.ndarray) -> np.ndarray:

@@ -224,6 +224,28 @@ def test_a_mask_keeps_its_place_through_the_working_size_and_back(mode):
     assert abs(dy) <= 0.5 and abs(dx) <= 0.5
 
 
+def test_stage_2s_modal_rgb_has_hard_edges_for_a_nearest_model_and_blends_for_an_area_one():
+    """The reference composites its stage-2 input at the working size on the binary mask; it
+    was composited at camera size and shrunk for every model (673 red-white edge blends on a
+    disc's 30118 pixels at 256x512, never seen by the published stage 2)."""
+    from amodal_ros.pipeline import preprocess
+
+    v, u = np.mgrid[:480, :640]
+    disc = ((v - 240) ** 2 + (u - 320) ** 2 < 150**2)[None]  # [1, 480, 640]
+    red = np.zeros((1, 480, 640, 3), np.uint8)
+    red[..., 0] = 255
+    colours = {}
+    for mode in ("nearest", "area"):
+        pixels = preprocess.modal_rgb_pixels(red, disc, 256, 512, mode)  # [1, 3, 256, 512]
+        rgb = np.round((pixels[0].transpose(1, 2, 0) + 1) * 127.5).astype(int).reshape(-1, 3)
+        colours[mode] = {tuple(c) for c in rgb}
+    assert colours["nearest"] == {(255, 0, 0), (255, 255, 255)}  # red or white, nothing else
+    assert len(colours["area"]) > 2  # shares of the disc at its edge
+    inside = preprocess.mask_pixels(disc, 256, 512, "nearest")[0, 0] > 0
+    hard = preprocess.modal_rgb_pixels(red, disc, 256, 512, "nearest")[0]
+    assert (hard[1][inside] == -1).all() and (hard[1][~inside] == 1).all()  # where the mask is
+
+
 def _keep_decoded(run):
     """`WindowSampler.run` that also keeps its (reduced decoded frames, indices) on the
     sampler."""
