@@ -37,6 +37,8 @@ import json
 import logging
 import os
 import re
+import signal
+import threading
 import time
 from collections import deque
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
@@ -512,6 +514,7 @@ def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float, save
     """Run the jobs on Ray workers, calling `save(workers)` after each bag."""
     local = not args.address
     if not ray.is_initialized():
+        handler = signal.getsignal(signal.SIGTERM)
         ray.init(
             # "local": a new Ray here; None would join the cluster of RAY_ADDRESS or of an
             # earlier `ray start` on this machine
@@ -523,6 +526,9 @@ def _run_on_ray(ray, args: ReplayManyArgs, todo: list[Job], started: float, save
             log_to_driver=False,  # per-bag output is in the summary, not interleaved here
             configure_logging=False,
         )
+        if threading.current_thread() is threading.main_thread():
+            # Ray's own handler exits with code 15 and no word: SIGTERM stops as Ctrl-C does
+            signal.signal(signal.SIGTERM, handler)
         shutdown = local
     else:
         shutdown = False

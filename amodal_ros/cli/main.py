@@ -31,13 +31,16 @@ EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 EXIT_TERMINATED = 143  # ... and one stopped by SIGTERM
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`timeout`, `docker stop`, Slurm, Kubernetes), raised where Ctrl-C's is: the
-    command stops the same way, its staged outputs removed (it left them half-written)."""
+# set by SIGTERM (`timeout`, `docker stop`, Slurm, Kubernetes), which raises KeyboardInterrupt
+# where Ctrl-C would: the command stops the same way, its staged outputs removed (it left them
+# half-written). A flag, not an exception subclass: Ray turns any KeyboardInterrupt raised in
+# its waits into a plain one.
+TERMINATED = threading.Event()
 
 
 def _terminate(signum, frame) -> None:
-    raise Terminated()
+    TERMINATED.set()
+    raise KeyboardInterrupt
 
 
 # command -> (module with Args and run, one-line help)
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     module = command(ns.command)
     from yaml import YAMLError
 
+    TERMINATED.clear()
     main_thread = threading.current_thread() is threading.main_thread()  # signals go there
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
@@ -142,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     except ProcessingError as err:
         print(f"amodal-ros {ns.command}: failed: {err}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt as err:  # outputs are staged: none is left half-written
-        terminated = isinstance(err, Terminated)
+    except KeyboardInterrupt:  # outputs are staged: none is left half-written
+        terminated = TERMINATED.is_set()
         print(
             f"amodal-ros {ns.command}: {'terminated' if terminated else 'interrupted'}",
             file=sys.stderr,

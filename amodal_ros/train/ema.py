@@ -3,8 +3,10 @@
 A step's weights carry the noise of its batch; their running average does not, which is
 what larger batches bought the embedded student (docs/training.md, "Batches of 4") at a
 multiple of the cost. The average costs one copy of the trained weights and one `lerp` a
-step. The decay warms up like diffusers' `EMAModel`'s, min(decay, (1 + n) / (10 + n)) after
-step n, so the first steps do not pin the average to the starting weights for ever.
+step. The decay warms up, min(decay, (1 + n) / (10 + n)) after step n, so the first steps do
+not pin the average to the starting weights for ever: diffusers' `EMAModel` warm-up one step
+earlier (its decay after step n + 1; it drops the starting weights at step 1, where 2/11 of
+them stay here, 6e-5 after 10 steps).
 Checkpoints publish the average; the run's state keeps both, as safetensors.
 """
 

@@ -874,7 +874,10 @@ class _Batches:
             target = self._target(*posteriors[0], generator)
             hidden = torch.nn.functional.adaptive_max_pool2d(hidden, target.shape[-2:])
         ids = [8.0, 127.0, item.sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
-        clip = self.clip(item.clip_input)  # [F, D]
+        # [F, D], in the image encoder's own dtype as the pipeline encodes (not the step's
+        # autocast: bf16 moved the context by 0.5 %)
+        with torch.autocast(torch.device(self.device).type, enabled=False):
+            clip = self.clip(item.clip_input)
         self.seconds += time.perf_counter() - started
         return target, cond, clip, ids, hidden
 

@@ -117,7 +117,14 @@ def test_replay_many_matches_replay_reports_the_corrupt_bag_and_skips_done_ones(
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, published_folder):
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],  # SIGTERM:
+    ids=["ctrl-c", "sigterm"],  # Ray's own handler exited with code 15 and no word
+)
+def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(
+    tmp_path, published_folder, stop, code, said
+):
     pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
     bags = bags_folder(tmp_path, frames=400, corrupt=False)  # long enough to interrupt
     out = tmp_path / "results"
@@ -137,12 +144,12 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(tmp_path, publish
         while not (list(out.glob(".run?.partial-*")) and list(out.glob(".run?.mp4.partial-*"))):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
             time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         output, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130, output
-    assert "interrupted" in output and "Traceback" not in output
+    assert proc.returncode == code, output
+    assert said in output and "Traceback" not in output
     assert not [n for n in everything_under(out) if ".partial" in n]
     # the summary says what was finished (a rerun's skipped rows keep those numbers)
     summary = json.loads((out / "summary.json").read_text())
