@@ -157,6 +157,7 @@ class AmodalNode(LifecycleNode):
         self._compressed: set[str] = set()  # inputs subscribed as CompressedImage
         self._inputs: dict[str, object] = {}  # input name -> its subscription
         self._downgrade: set[str] = set()  # inputs whose publisher offers only best effort
+        self._adapt_timer = None  # the one-shot timer that resubscribes them
         self._frame_ids = FrameIdCheck()
         self._forget: list[int] = []
         self._markers_shown: Frame | None = None  # the frame of the boxes RViz shows
@@ -168,8 +169,7 @@ class AmodalNode(LifecycleNode):
         # configure, or waits for a lifecycle manager, instead of nothing
         self._idle = (WARN, "unconfigured: waiting for configure")
         self._status_pub = status_publisher(self)
-        # wall time: under use_sim_time a paused or absent /clock would stop the reports and
-        # the best-effort resubscription they make
+        # wall time: under use_sim_time a paused or absent /clock would stop the reports
         self._timer = self.create_timer(
             self.get_parameter("diagnostics_period").value,
             self._report,
@@ -355,11 +355,11 @@ class AmodalNode(LifecycleNode):
     def _subscribe_topic(self, name: str, topic: str, reliability: str) -> None:
         """Subscribe one input (rgb, masks, depth or camera info). With input_reliability
         'auto' a reliable subscription reports a best-effort-only publisher (incompatible
-        QoS), and the next diagnostics tick resubscribes it best-effort (`_adapt_inputs`)."""
+        QoS), and it is resubscribed best-effort at once (`_downgrade_soon`)."""
         events = None
         if self.topics.input_reliability == "auto" and reliability == "reliable":
             events = SubscriptionEventCallbacks(
-                incompatible_qos=lambda info, name=name: self._downgrade.add(name)
+                incompatible_qos=lambda info, name=name: self._downgrade_soon(name)
             )
         if name == CAMERA_INFO:
             msg_type, callback = CameraInfo, self._on_camera_info
@@ -376,8 +376,22 @@ class AmodalNode(LifecycleNode):
         self._subs.append(sub)
         self._inputs[name] = sub
 
+    def _downgrade_soon(self, name: str) -> None:
+        """Resubscribe `name` best-effort as soon as its event callback has returned (not in
+        it: the subscription is destroyed), on a one-shot timer of the node's (one executor
+        thread: nothing else runs meanwhile). Waiting for the next diagnostics tick lost up to
+        a period of frames: all of a bag's first second under replay.launch.py."""
+        self._downgrade.add(name)
+        if self._adapt_timer is None:
+            self._adapt_timer = self.create_timer(
+                0.0, self._adapt_inputs, clock=Clock(clock_type=ClockType.STEADY_TIME)
+            )
+
     def _adapt_inputs(self) -> None:
         """Resubscribe best-effort the inputs whose publishers offer only best effort."""
+        if self._adapt_timer is not None:  # one-shot
+            self.destroy_timer(self._adapt_timer)
+            self._adapt_timer = None
         pending, self._downgrade = self._downgrade, set()
         for name in sorted(pending):
             old = self._inputs.get(name)
@@ -528,7 +542,6 @@ class AmodalNode(LifecycleNode):
                 self, self._status_pub, Report(level, message, {}, []), {"device": device}
             )
             return
-        self._adapt_inputs()
         with self._lock:
             front = self.front
             counters = Counters(
