@@ -171,6 +171,7 @@ def run(args: ReplayManyArgs) -> dict:
         return result
 
     if todo:
+        _check_model_folders(args)  # before Ray starts (a minute on a busy machine)
         ray = _ray()  # before anything is written: a missing Ray is one clear error
         out.mkdir(parents=True, exist_ok=True)
         try:
@@ -487,6 +488,23 @@ def _ray():
     from amodal_ros.core.imports import require
 
     return require("ray", "replay-many")
+
+
+def _check_model_folders(args: ReplayManyArgs) -> None:
+    """Refuse a model folder that does not exist (nor is a model's name) on a local run, whose
+    workers read this machine's files; a cluster's machines may hold folders this one lacks."""
+    from amodal_ros.models.registry import DEPTH_SIZES, NAMES
+
+    if args.address:
+        return
+    for field in MODEL_FOLDERS:
+        value = getattr(args.stream, field)
+        named = DEPTH_SIZES if field == "depth_model" else NAMES
+        if value and value not in named and not Path(value).expanduser().exists():
+            raise CheckpointError(
+                f"--{field.replace('_', '-')} {value} does not exist (nor is it a model's "
+                f"name: {', '.join(named)}); nothing was replayed"
+            )
 
 
 def _check_devices(args: ReplayManyArgs) -> None:

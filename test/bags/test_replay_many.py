@@ -758,6 +758,24 @@ def test_recordings_left_out_are_rows_of_the_summary(tmp_path, capsys, caplog):
         find_bags([str(recs / "old.bag.active")])
 
 
+def test_a_model_folder_that_does_not_exist_is_refused_before_ray_starts(
+    tmp_path, capsys, monkeypatch
+):
+    """It failed only once Ray had started and a worker tried to load it (a minute here)."""
+    write_demo_bag(tmp_path / "day1" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray is never asked for
+    cmd = ["replay-many", str(tmp_path / "day1"), "--out", str(tmp_path / "R")]
+    assert main([*cmd, "--checkpoint", str(tmp_path / "typo")]) == 2
+    assert f"--checkpoint {tmp_path / 'typo'} does not exist" in capsys.readouterr().err
+    assert main([*cmd, "--depth-source", "model", "--depth-model", "vitz"]) == 2
+    assert "--depth-model vitz does not exist (nor is it a model's name: tiny, vits" in (
+        capsys.readouterr().err
+    )
+    assert main(cmd) == 2  # the embedded model: on to Ray
+    assert "pip install 'ray>=2.40'" in capsys.readouterr().err
+    assert not (tmp_path / "R").exists()
+
+
 def test_start_up_leaves_a_live_runs_partial_output_alone(tmp_path, monkeypatch, capsys):
     """A second run on the same OUT deleted what the first one was writing: only what a dead
     process of this machine left half-written is removed."""
