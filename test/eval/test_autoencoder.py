@@ -51,6 +51,9 @@ def test_reconstruction_psnr_of_hidden_appearance_against_the_resizing_alone(com
         bool(occluded_region(c.visible[i], c.amodal[i]).any()) for c in clips for i in c.target_ids
     )
     config = InferenceConfig(num_frames=4).for_model(components12.defaults)
+    # the embedded stage 2's compositing (area: edges blend with white); a nearest model's
+    # hard edge at the working size keeps less of the object near its outline (18.96 dB here)
+    config = config.replace(mask_resize="area")
     scores = reconstruction_psnr(components12, config, clips)
     assert scores["objects"] == hidden > 0
     assert scores["working_size"] > 20.0 and scores["vae"] < scores["working_size"] - 5.0
