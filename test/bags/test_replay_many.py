@@ -128,7 +128,9 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(
     pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
     bags = bags_folder(tmp_path, frames=400, corrupt=False)  # long enough to interrupt
     out = tmp_path / "results"
-    cmd = [sys.executable, "-m", "amodal_ros.cli.main", "replay-many", str(bags), "--out"]
+    # the console script users run (`python -m` exits by SIGINT after some SIGTERM stops)
+    command = str(Path(sys.executable).with_name("amodal-ros"))
+    cmd = [command, "replay-many", str(bags), "--out"]
     cmd += [str(out), "--checkpoint", str(published_folder), "--no-progress", "--video"] + TINY
     proc = subprocess.Popen(
         cmd,
