@@ -493,14 +493,14 @@ def _ray():
 def _check_model_folders(args: ReplayManyArgs) -> None:
     """Refuse a model folder that does not exist (nor is a model's name) on a local run, whose
     workers read this machine's files; a cluster's machines may hold folders this one lacks."""
-    from amodal_ros.models.registry import DEPTH_SIZES, NAMES
+    from amodal_ros.models.registry import DEPTH_SIZES, NAMES, missing_folder
 
     if args.address:
         return
     for field in MODEL_FOLDERS:
         value = getattr(args.stream, field)
         named = DEPTH_SIZES if field == "depth_model" else NAMES
-        if value and value not in named and not Path(value).expanduser().exists():
+        if missing_folder(value, named):
             raise CheckpointError(
                 f"--{field.replace('_', '-')} {value} does not exist (nor is it a model's "
                 f"name: {', '.join(named)}); nothing was replayed"

@@ -72,6 +72,13 @@ def note(name: str) -> str:
     return ""
 
 
+def missing_folder(name: str, names: tuple[str, ...] = NAMES) -> bool:
+    """Whether `name` names a folder that does not exist: not '', not a model of `names`
+    (NAMES; DEPTH_SIZES for a depth model), and no path here (checked before loading starts
+    costly work: Ray, a training run)."""
+    return bool(name) and name not in names and not Path(name).expanduser().exists()
+
+
 def embedded_folder(stage: int, student: bool = False, name: str = EMBEDDED) -> Path:
     """The embedded model's checkpoint folder of `stage` (1 or 2), or of its distilled
     student (the one `name` selects)."""

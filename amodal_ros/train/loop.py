@@ -662,7 +662,7 @@ def _starting_components(config: TrainConfig):
         _add_space_time(components, config)
         components.stage = _stage_of(config)
         return components
-    if config.init not in registry.NAMES and not Path(config.init).expanduser().exists():
+    if registry.missing_folder(config.init):
         raise InputError(  # the checkpoint loader's 'download one' is not the fix here
             f"init {config.init} does not exist: it is the run a stage starts from (the "
             "shipped configs chain vae, then stage 1 or 2, e.g. amodal-ros train "
