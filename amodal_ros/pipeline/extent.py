@@ -1,5 +1,5 @@
 """An object's amodal 3D extent: its amodal mask back-projected at the depth of its visible
-surface into an oriented box in the camera's optical frame (numpy only).
+surface into an oriented box in the camera's optical frame (numpy and OpenCV).
 
     visible pixels' metric depth --block medians, trimmed quantiles--> front, thickness, centre
     amodal mask --back-projected at the centre depth--> principal axes, width, height, centre
@@ -50,6 +50,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from amodal_ros.core.frames import (
@@ -320,17 +321,11 @@ def _spread(depths: np.ndarray) -> tuple[float, float]:
 
 
 def _eroded(mask: np.ndarray, r: int) -> np.ndarray:
-    """`mask` less its outer `r` pixels: a (2r+1)-square erosion, outside the image not mask."""
-    out = np.zeros_like(mask)
-    ys, xs = np.nonzero(mask)
-    if len(ys) == 0:
-        return out
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    h, w = y1 - y0, x1 - x0
-    padded = np.pad(mask[y0:y1, x0:x1], r)  # [h + 2r, w + 2r]
-    rows = np.logical_and.reduce([padded[i : i + h] for i in range(2 * r + 1)])  # [h, w + 2r]
-    out[y0:y1, x0:x1] = np.logical_and.reduce([rows[:, i : i + w] for i in range(2 * r + 1)])
-    return out
+    """`mask` less its outer `r` pixels: a (2r+1)-square erosion, outside the image not mask
+    (cv2's default border would count it as mask)."""
+    kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    small = cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return small > 0
 
 
 def _back_project(mask: np.ndarray, k: Intrinsics, z: float) -> tuple[np.ndarray, np.ndarray]:
