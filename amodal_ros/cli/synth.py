@@ -4,7 +4,7 @@ Usage:
     amodal-ros synth data/synth/train --split train --clips 1000
     amodal-ros synth data/synth/test --split test --clips 100 --bags   # also a rosbag2 per clip
 
-Each clip goes to OUT/<split>_<seed>/ in the folder format of amodal_ros.data.scenes (RGB,
+Each clip goes to OUT/<split>_<seed>/ in the folder format of amodal_ros.data.clip_folder (RGB,
 depth, instance labels, amodal masks, full appearance, meta.json); with --bags also to
 OUT/<split>_<seed>_bag/ as the camera topics `amodal-ros replay` reads. The test split's seeds
 are fixed (from 1000000), so every machine evaluates on the same clips. A clip (and its bag)
