@@ -543,7 +543,13 @@ class StreamConfig(Config):
         0.0,
         10.0,
     )
-    sync_queue: int = param(30, "messages kept per input while waiting for partners", 1, 10000)
+    sync_queue: int = param(
+        30,
+        "messages kept per input while waiting for partners; keep it above the masks' lag behind "
+        "the camera times the camera rate, else nothing pairs",
+        1,
+        10000,
+    )
     object_timeout: float = param(
         5.0,
         "drop an object unseen for this long and in none of the window's frames, s",

@@ -19,7 +19,9 @@ class StampSynchronizer:
     cannot get better: the partner has the same stamp, or that input has already delivered a
     stamp at or after the pivot's (inputs are assumed in order per topic, not across topics).
     A pivot that can no longer find a partner, and partners no pivot can use, are discarded and
-    counted in `unmatched` per input; each queue holds at most `queue_size` messages.
+    counted in `unmatched` per input; each queue holds at most `queue_size` messages, and what
+    a full queue pushes out is counted in `overflowed` too (an input that lags the others by
+    more than `queue_size` messages pairs nothing: its partners are gone before it arrives).
 
     A stamp more than RESTART_NS behind its input's newest is held until the stream says what
     it is: a new stream (a bag loop, a sim-time reset) once a second message, of that input or
@@ -46,6 +48,7 @@ class StampSynchronizer:
         self.matched = 0
         # messages with the stamp of the frame just emitted (unstamped input), per input
         self.repeated: Counter[str] = Counter()
+        self.overflowed: Counter[str] = Counter()  # of `unmatched`: pushed out of a full queue
         self.reset()
 
     def reset(self) -> None:
@@ -85,6 +88,7 @@ class StampSynchronizer:
         items.insert(i, item)
         if len(stamps) > self.queue_size:
             self._discard(name, 0)
+            self.overflowed[name] += 1
         latest = self._latest[name]
         self._latest[name] = stamp_ns if latest is None else max(latest, stamp_ns)
         return self._match()

@@ -33,6 +33,7 @@ class Counters:
     time: float
     received: Counter = field(default_factory=Counter)  # messages per input
     unmatched: Counter = field(default_factory=Counter)  # messages without partners per input
+    overflowed: Counter = field(default_factory=Counter)  # of those: pushed out of a full queue
     matched: int = 0  # synchronised frames
     sampled: int = 0
     rejected: int = 0
@@ -75,6 +76,7 @@ class StreamHealth:
             long a gap that is (num_frames / frame_rate).
         camera_info: the CameraInfo topic ('' = none), whose silence leaves every object
             without a 3D extent.
+        sync_queue: the synchroniser's queue per input, named when full queues lose messages.
     """
 
     def __init__(
@@ -87,8 +89,10 @@ class StreamHealth:
         longest: int | None = None,
         num_frames: int = 25,
         camera_info: str = "",
+        sync_queue: int = 30,
     ):
         self.inputs = inputs
+        self.sync_queue = sync_queue
         self.camera_info = camera_info
         self.num_frames = num_frames
         self.tolerance = tolerance
@@ -117,8 +121,11 @@ class StreamHealth:
             warnings.append(
                 f"unmatched messages in the last {dt:.1f} s: {dict(new_unmatched)} "
                 f"(no partner with {self.tolerance}; frames paired at {paired_rate:.1f} Hz, "
-                f"below frame_rate {self.frame_rate:g}; check that the topics are remapped "
-                "and the stamps agree)" + self._silent_hint(now)
+                f"below frame_rate {self.frame_rate:g}; "
+                + (self._lag_hint(then, now) or "check that the topics are remapped and the "
+                "stamps agree")
+                + ")"
+                + self._silent_hint(now)
             )
         if now.dropped > then.dropped:
             warnings.append(
@@ -258,6 +265,19 @@ class StreamHealth:
             f"a window takes {window_s:.2f} s (median of the last {len(model_seconds)}), one is "
             f"due every {self.stride / self.frame_rate:.2f} s: set {advice}, or use a faster "
             "preset or fewer objects"
+        )
+
+    def _lag_hint(self, then: Counters, now: Counters) -> str:
+        """Why messages that did arrive on every input paired too rarely, when full queues
+        pushed them out: one input (a slow segmenter's masks) lags by more than the queue."""
+        overflowed = now.overflowed - then.overflowed
+        if not overflowed or any(now.received[n] == then.received[n] for n in self.inputs):
+            return ""
+        return (
+            f"{sum(overflowed.values())} of them pushed out of a full queue "
+            f"({dict(overflowed)}) before a partner came: an input lags the others by more "
+            f"than sync_queue ({self.sync_queue} messages); raise `sync_queue` above that lag "
+            "times the camera rate (a segmenter 1.2 s behind a 30 Hz camera needs 36 or more)"
         )
 
     def _silent_hint(self, now: Counters) -> str:

@@ -297,6 +297,7 @@ class AmodalNode(LifecycleNode):
             longest_stride(self.stream, self.inference.num_frames),
             self.inference.num_frames,
             camera_info,
+            self.stream.sync_queue,
         )
         self.worker.start()
         self.get_logger().info(
@@ -548,6 +549,7 @@ class AmodalNode(LifecycleNode):
                 time=time.monotonic(),
                 received=Counter(self.received),
                 unmatched=Counter(front.sync.unmatched) if front else Counter(),
+                overflowed=Counter(front.sync.overflowed) if front else Counter(),
                 matched=front.sync.matched if front else 0,
                 sampled=front.frames_sampled if front else 0,
                 rejected=front.frames_rejected if front else 0,

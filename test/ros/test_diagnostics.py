@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
+from amodal_ros.pipeline.sync import StampSynchronizer
 from amodal_ros.pipeline.window import BACK, GAP, SIZE
 from amodal_ros.ros.diagnostics import (
     ERROR,
@@ -253,3 +254,57 @@ def test_missed_deadlines_and_a_silent_camera_info_warn():
         Counters(time=1.0, received=LIVE, matched=8)
     )
     assert none.level == OK and not none.warnings
+
+
+def lagging_segmenter(queue_size: int, lag_frames: int = 36, seconds: int = 10):
+    """A 30 Hz camera and a segmenter at 10 Hz whose masks come `lag_frames` frames late,
+    through the synchroniser; returns it and the Counters a node would read from it."""
+    sync = StampSynchronizer([RGB, MASKS], tolerance_ns=10_000_000, queue_size=queue_size)
+    received = Counter()
+    for i in range(30 * seconds):
+        sync.add(RGB, i * 33_333_333, i)
+        received[RGB] += 1
+        if (k := i - lag_frames) >= 0 and k % 3 == 0:
+            sync.add(MASKS, k * 33_333_333, k)
+            received[MASKS] += 1
+    counters = Counters(
+        time=float(seconds),
+        received=received,
+        unmatched=Counter(sync.unmatched),
+        overflowed=Counter(sync.overflowed),
+        matched=sync.matched,
+    )
+    return sync, counters
+
+
+def test_masks_lagging_past_the_sync_queue_are_named_with_the_parameter_to_raise():
+    """Masks 1.2 s behind a 30 Hz camera find their images pushed out of the default 30-message
+    queue: nothing pairs, ever, and the warning used to send users to their remappings."""
+    topics = {RGB: "/cam/rgb", MASKS: "/seg/labels"}
+    sync, counters = lagging_segmenter(queue_size=30)
+    assert sync.matched == 0 and sync.overflowed[RGB] > 0
+    report = StreamHealth(topics, TOLERANCE, start=0.0, sync_queue=30).update(counters)
+    (warning,) = report.warnings
+    assert "lags the others by more than sync_queue (30 messages)" in warning
+    assert "raise `sync_queue`" in warning and "remapped" not in warning
+    sync, counters = lagging_segmenter(queue_size=60)  # what the warning asks for: it pairs
+    assert sync.matched == counters.received[MASKS] and sync.overflowed[RGB] == 0  # every mask
+    report = StreamHealth(topics, TOLERANCE, start=0.0, sync_queue=60).update(counters)
+    assert not report.warnings
+
+
+def test_a_silent_input_is_not_blamed_on_the_queue():
+    """Depth that never comes fills the other queues too: the hint names the silent topic."""
+    sync = StampSynchronizer([RGB, MASKS, DEPTH], queue_size=8)
+    for i in range(100):
+        sync.add(RGB, i, i)
+        sync.add(MASKS, i, i)
+    counters = Counters(
+        time=10.0,
+        received=Counter({RGB: 100, MASKS: 100}),
+        unmatched=Counter(sync.unmatched),
+        overflowed=Counter(sync.overflowed),
+    )
+    (warning,) = StreamHealth(TOPICS, TOLERANCE, start=0.0).update(counters).warnings
+    assert "nothing received yet on: depth (/cam/depth)" in warning
+    assert "sync_queue" not in warning and "remapped" in warning
