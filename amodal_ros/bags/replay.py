@@ -438,10 +438,12 @@ class _Replay:
             out.rgb_logged(stamp, log_ns)
         t0 = time.perf_counter()
         windows = self.front.add(role, stamp, msg)
-        self.processor.forget(self.front.buffer.pop_dropped())
+        dropped = self.front.buffer.pop_dropped()
         self.timing["stream"] += time.perf_counter() - t0
         for window in windows:
             self._process(window)
+        # after the windows: a restart's first is the old stream's last, which holds them
+        self.processor.forget(dropped)
 
     def _to_frame(self, matched: dict):
         from amodal_ros.interface.messages import camera_info_for, frame_from_messages

@@ -131,8 +131,9 @@ class IdTracker:
     4. A mask still unmatched starts a new track with a new id; ids count up and are never
        reused (not even after `reset`), so an id never names two objects.
     5. A track with no mask keeps its id, and its prediction moves on with its last velocity,
-       until `timeout_ns` after it was last seen; then it is dropped (the window buffer drops
-       the object by the same timeout).
+       until `timeout_ns` after it was last seen; then it is dropped (the stream gives it at
+       least a window's span, so a track outlives the window buffer's object, dropped after
+       `object_timeout` once in none of its frames).
 
     Motion and shape: the velocity is the smoothed shift between masks of consecutive frames,
     per axis: the box's shift where both its edges moved alike (RIGID_TOLERANCE), else the

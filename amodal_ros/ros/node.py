@@ -424,8 +424,8 @@ class AmodalNode(LifecycleNode):
                 )
                 return
             self._forget.extend(self.front.buffer.pop_dropped())
-            for window in windows:  # dropped objects' caches are freed by the worker
-                self.queue.put(window, self._forget)
+            if windows:  # dropped objects' caches are freed by the worker, after the windows
+                self.queue.put_all(windows, self._forget)
                 self._forget = []
 
     def _on_camera_info(self, msg: CameraInfo) -> None:

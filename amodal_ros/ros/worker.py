@@ -27,8 +27,11 @@ class WindowQueue:
     policy still answers them; the frames it does not hold are counted as `frames_lost` and
     logged.
     Partial windows (buffer still filling: modal passthrough, no model) are cheap
-    and never dropped; there are at most `num_frames` of them after a reset, so memory stays
-    bounded by (max_pending + num_frames) windows of frame references.
+    and never dropped; there are at most `num_frames` - 1 of them after each reset, so memory
+    stays bounded by `max_pending` full windows plus the partial ones of the restarts that came
+    while one window ran (frame references only).
+    Object ids to forget ride with a window and are freed after it (a dropped window's go to
+    the head of the queue).
     """
 
     def __init__(self, max_pending: int):
@@ -56,6 +59,12 @@ class WindowQueue:
                 if ids and self._items:  # keep cache frees of the dropped window
                     self._items[0][1].extend(ids)
             self._cond.notify()
+
+    def put_all(self, windows: list[Window], forget_ids: list[int]) -> None:
+        """Queue the windows one frame completed, `forget_ids` freed after the last of them: at
+        a restart the first is the old stream's last window, which still holds those objects."""
+        for k, window in enumerate(windows):
+            self.put(window, forget_ids if k == len(windows) - 1 else None)
 
     def _hand_over(self, stale: Window, heir: Window) -> None:
         """Let `heir` answer the new frames of the dropped `stale` window that it holds."""
@@ -151,8 +160,6 @@ class InferenceWorker:
             window, forget_ids = item
             self.busy = True
             try:
-                if forget_ids:
-                    self.forget(forget_ids)
                 if not self.should_run():
                     self.windows_idle += 1
                     continue
@@ -173,4 +180,16 @@ class InferenceWorker:
                             Throttle.repeats(since),
                         )
             finally:
+                # after the window, which may still hold them (the old stream's last window
+                # at a restart): freed before it, its encodings were all made again
+                self._forget(forget_ids)
                 self.busy = False
+
+    def _forget(self, object_ids: list[int]) -> None:
+        if not object_ids:
+            return
+        try:
+            self.forget(object_ids)
+        except Exception:  # the worker must survive anything
+            self.windows_failed += 1
+            log.exception("freeing the caches of objects %s failed", object_ids)

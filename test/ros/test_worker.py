@@ -158,6 +158,8 @@ def test_worker_survives_failures_and_skips_when_idle():
         while len(published) < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert published == [1, 3] and worker.windows_done == 2
+        while len(forgotten) < 3 and time.monotonic() < deadline:  # after the window
+            time.sleep(0.01)
         assert forgotten == [1, 2, 3]
         running.clear()  # nobody subscribed: windows are consumed but not run
         q.put(_window(4))
@@ -192,3 +194,25 @@ def test_node_configs_names_the_bad_parameter(name, value, message):
     values[name] = value
     with pytest.raises(ValueError, match=message):
         node_configs(values)
+
+
+def test_objects_a_restart_dropped_are_forgotten_after_the_old_streams_last_window():
+    """At a restart (a bag loop, a gap) one frame completes the old stream's last window and
+    drops its objects; their caches were freed before that window ran, so it encoded all its
+    frames again instead of the stride's new ones."""
+    q = WindowQueue(max_pending=10)
+    events, done = [], threading.Event()
+    worker = InferenceWorker(
+        q,
+        lambda w: events.append(("process", w.last.stamp_ns)) or [],
+        lambda w, r, seconds: None,
+        lambda ids: (events.append(("forget", tuple(ids))), done.set()),
+    )
+    worker.start()
+    try:
+        old_last, new_first = _window(50), _window(1000, full=False, replayed=True)
+        q.put_all([old_last, new_first], forget_ids=[7, 8])
+        assert done.wait(5)
+    finally:
+        worker.stop()
+    assert events == [("process", 50), ("process", 1000), ("forget", (7, 8))]
