@@ -62,7 +62,7 @@ class WindowProcessor:
     def __init__(
         self, pipelines, config: StreamConfig, clock: Callable[[], float] = time.monotonic
     ):
-        from amodal_ros.pipeline.cache import FrameEncodingCache
+        from amodal_ros.pipeline.cache import FrameEncodingCache, SharedDigests
         from amodal_ros.pipeline.runner import WarmStarts
 
         self.pipelines = pipelines
@@ -72,6 +72,7 @@ class WindowProcessor:
         self.depth_source = pipelines.depth_source
         self.config = config
         self.cache = FrameEncodingCache()
+        self.digests = SharedDigests()  # of the frames' own arrays, shared by their windows
         self.warm = WarmStarts()
         self.times = self.segmenter.sampler.times  # depth joins stage 1's stage times
         if self.completer is not None:  # and so does stage 2
@@ -272,10 +273,10 @@ class WindowProcessor:
     def _per_frame(self, kind: str, window: Window, arrays: list[np.ndarray], compute) -> list:
         """`compute` of each frame's array, cached by stamp and content: a slide computes only
         its new frames, in one call `compute(list of arrays)`."""
-        from amodal_ros.pipeline.cache import CacheKey, cached_batch, digest
+        from amodal_ros.pipeline.cache import CacheKey, cached_batch
 
         keys = [
-            CacheKey(kind, None, f.stamp_ns, digest(a))
+            CacheKey(kind, None, f.stamp_ns, self.digests(a))
             for f, a in zip(window.frames, arrays, strict=True)
         ]
         return cached_batch(self.cache, keys, lambda todo: compute([arrays[i] for i in todo]))

@@ -85,3 +85,19 @@ def test_forget_frames_before_keeps_only_the_current_window():
     cache.forget_frames_before(6)
     assert sorted(k.frame_key for k in cache._entries if k.kind == "depth") == [6, 7, 8, 9]
     assert len(cache) == 4 + 4 + 1
+
+
+def test_shared_digests_hash_an_array_once_while_it_lives_and_never_reuse_a_dead_ones():
+    from amodal_ros.pipeline.cache import SharedDigests, digest
+
+    digests = SharedDigests()
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert digests(a) == digests(a) == digest(a) and digests.computed == 1
+    b = a.copy()  # equal content, another array: its own entry, the same digest
+    assert digests(b) == digest(a) and digests.computed == 2
+    del a, b
+    assert len(digests) == 0  # entries leave with their arrays
+    for value in range(50):  # a new array may take a dead one's id: never its digest
+        c = np.full((3, 4), value, np.float32)
+        assert digests(c) == digest(c)
+        del c

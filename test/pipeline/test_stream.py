@@ -559,6 +559,8 @@ def test_mask_depth_checkpoint_with_camera_depth(mask_depth):
     assert processor.cache.encoded["depth"] >= NUM_FRAMES + 2
     # camera depth is converted once per frame, not once per window it is in
     assert processor.cache.encoded["camera_depth"] == NUM_FRAMES + 2
+    # and hashed once (every window's cache lookup hashed all its frames: ~0.2 s at 720p)
+    assert processor.digests.computed == NUM_FRAMES + 2
 
 
 @pytest.fixture(scope="module")
