@@ -68,7 +68,10 @@ def unavailable_reason(
             return "TensorRT is built here from ONNX, which takes no bfloat16: use float16"
         from amodal_ros.accel.trt_backend import unavailable_reason as trt_reason
 
-        return trt_reason(device)
+        reason = trt_reason(device)
+        if reason is None and not is_available("onnx"):  # torch's exporter imports it
+            return "'onnx' is not installed (engines are built from ONNX): pip install onnx"
+        return reason
     return f"unknown backend {backend!r}"
 
 
@@ -97,6 +100,8 @@ def resolve(
 class EagerUNet:
     """The torch module itself (or its torch.compile wrapper)."""
 
+    failed = ""  # why auto's choice did not build, when this runs in its place
+
     def __init__(self, unet, name: str = "eager"):
         self.unet = unet
         self.name = name
@@ -110,6 +115,7 @@ class EagerDepth:
     """The depth model itself."""
 
     name = "eager"
+    failed = ""  # why auto's choice did not build, when this runs in its place
 
     def __init__(self, model):
         self.model = model
@@ -264,7 +270,9 @@ def _exported_or_eager(what: str, requested: str, name: str, exported, eager) ->
             type(err).__name__,
             err,
         )
-        return eager()
+        fallback = eager()
+        fallback.failed = f"auto chose {name}, which failed ({type(err).__name__}: {err})"
+        return fallback
 
 
 def _exported(kind, model, spec, backend, device, cache: ArtifactCache, export) -> ExportedModel:

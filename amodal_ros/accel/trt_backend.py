@@ -27,6 +27,8 @@ WORKSPACE_BYTES = 8 << 30
 # the TensorRT this module builds with: 11 removed BuilderFlag.FP16 (weakly typed builds),
 # https://docs.nvidia.com/deeplearning/tensorrt/latest/api/migration/tensorrt-10x-to-11x-python-api-reference.html
 TENSORRT_MAJOR = 10
+# setTensorAddress: "The pointer must have at least 256-byte alignment" (NvInferRuntime.h)
+ALIGNMENT = 256
 
 
 class EngineBuildError(BackendUnavailableError):
@@ -168,6 +170,8 @@ class TrtEngine:
         bound = []  # converted inputs, alive until the caller waits for the engine
         for name, x in zip(self.inputs, inputs, strict=True):
             x = x.to(self.device, self._dtype(name)).contiguous()
+            if x.data_ptr() % ALIGNMENT:  # a view into a larger tensor (a step's timestep)
+                x = x.clone()
             bound.append(x)
             if not self.context.set_input_shape(name, tuple(x.shape)):
                 low, _, high = self.engine.get_tensor_profile_shape(name, 0)
@@ -176,12 +180,12 @@ class TrtEngine:
                     f"got {tuple(x.shape)}: rebuild it for this window length and object count "
                     "(amodal-ros build-engines)"
                 )
-            self.context.set_tensor_address(name, x.data_ptr())
+            self._bind(name, x)
         outputs = []
         for name in self.outputs:
             shape = tuple(self.context.get_tensor_shape(name))
             outputs.append(torch.empty(shape, dtype=self._dtype(name), device=self.device))
-            self.context.set_tensor_address(name, outputs[-1].data_ptr())
+            self._bind(name, outputs[-1])
         caller = torch.cuda.current_stream(self.device)
         self.stream.wait_stream(caller)  # the inputs are written on the caller's stream
         ran = self.context.execute_async_v3(self.stream.cuda_stream)
@@ -192,6 +196,14 @@ class TrtEngine:
         if not ran:
             raise RuntimeError("TensorRT execution failed")
         return outputs[0].float()
+
+    def _bind(self, name: str, x: torch.Tensor) -> None:
+        # refused, the engine would read the address of an earlier call (freed memory since)
+        if not self.context.set_tensor_address(name, x.data_ptr()):
+            raise RuntimeError(
+                f"TensorRT refused the address of {name} ({x.data_ptr():#x}, {ALIGNMENT}-byte "
+                "alignment is required)"
+            )
 
     def _dtype(self, name: str) -> torch.dtype:
         trt = self.trt

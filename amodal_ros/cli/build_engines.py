@@ -20,6 +20,7 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 from amodal_ros.core.config import InferenceConfig, StreamConfig, image_size, overrides, param
+from amodal_ros.core.errors import ProcessingError
 
 
 @dataclass
@@ -55,7 +56,7 @@ def run(args: Args) -> list[str]:
     started = time.perf_counter()
     print(f"loading the models of {args.params} (UNet backend {inference.unet_backend}) ...")
     processor = WindowProcessor.from_config(stream, inference)  # builds the UNet artifacts
-    built = []
+    built, failed = [], []
     stages = [("stage-1 UNet", processor.segmenter.sampler)]
     if processor.completer is not None:
         stages.append(("stage-2 UNet", processor.completer.sampler))
@@ -65,6 +66,8 @@ def run(args: Args) -> list[str]:
         print(f"{label}: {predict.name}" + (f" -> {where}" if where else " (nothing to build)"))
         if where:
             built.append(str(where))
+        if getattr(predict, "failed", ""):
+            failed.append(f"{label}: {predict.failed}")
     if processor.depth_estimator is not None:
         if camera is None:
             raise ValueError(
@@ -81,7 +84,14 @@ def run(args: Args) -> list[str]:
         )
         if where:
             built.append(str(where))
+        if getattr(predict, "failed", ""):
+            failed.append(f"depth model: {predict.failed}")
     cache = processor.segmenter.sampler.artifacts.folder
+    if failed:  # the node would run eager, and try the build again at every start
+        raise ProcessingError(
+            "; ".join(failed) + ": nothing was built for it, and the node would try again at "
+            "every start, then run eager (fix the cause, or set the backend to eager)"
+        )
     print(f"done in {time.perf_counter() - started:.1f} s; cache: {cache}")
     return built
 

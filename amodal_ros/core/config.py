@@ -20,10 +20,11 @@ UNET_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
 QUANTIZE = ("", "fp8")
 DEPTH_BACKENDS = ("auto", "eager", "compile", "onnxruntime", "tensorrt")
 # Named speed/quality trade-offs, measured with the embedded model on 30 held-out synthetic
-# clips (docs/speed.md, "Presets: fewer steps, guidance on or off"): mIoU_occ 39.96 (quality), 40.41 (balanced, 3.1x fewer UNet
-# evaluations), 38.88 (fast, 12.5x fewer). Warm start lost quality in every setting measured,
-# so no preset uses it. `realtime` runs the checkpoints' distilled students (`amodal-ros
-# distill`) in one UNet evaluation per stage. A preset overrides these fields.
+# clips (docs/speed.md, "Presets: fewer steps, guidance on or off"): mIoU_occ 39.96
+# (quality), 40.41 (balanced, 3.1x fewer UNet evaluations), 38.88 (fast, 12.5x fewer).
+# Warm start lost quality in every setting measured, so no preset uses it. `realtime` runs
+# the checkpoints' distilled students (`amodal-ros distill`) in one UNet evaluation per view
+# and stage. A preset overrides these fields.
 PRESETS = {
     "quality": {
         "num_steps": 25,

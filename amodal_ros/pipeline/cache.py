@@ -115,6 +115,7 @@ class SharedDigests:
         self.computed = 0  # digests actually computed (the rest came from the memo)
 
     def __call__(self, array: np.ndarray) -> str:
+        """`digest(array)`, computed at this array's first call."""
         key = id(array)
         entry = self._memo.get(key)
         if entry is not None and entry[0]() is array:

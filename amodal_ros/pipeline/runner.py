@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from amodal_ros.pipeline.sampling import (
     warm_start_step,
 )
 from amodal_ros.pipeline.timing import StageTimes
+
+log = logging.getLogger("amodal_ros.runner")
 
 
 @dataclass
@@ -47,7 +50,7 @@ class WindowSampler:
 
     def __init__(self, components: VasComponents, config: InferenceConfig):
         from amodal_ros.accel.artifacts import ArtifactCache, cache_dir
-        from amodal_ros.accel.backends import quantized, unet_predictor
+        from amodal_ros.accel.backends import EagerUNet, quantized, unet_predictor
 
         self.c = components
         self.config = config = config.for_model(components.defaults)
@@ -70,6 +73,9 @@ class WindowSampler:
         self.predict = unet_predictor(
             unet, self.unet_spec(), backend, self.device, self.artifacts, step
         )
+        # a clip shorter than a window (`infer` runs the model on what there is): exported
+        # engines and compiled graphs are built for num_frames frames
+        self.predict_short = EagerUNet(unet)
         # the last run's jobs and their sampled [T, 4, h, w] latents (warm starts, distillation)
         self.last_jobs: list[SamplingJob] = []
         self.last_latents: list[torch.Tensor] = []
@@ -160,13 +166,24 @@ class WindowSampler:
         cond = torch.stack([job.cond for job in batch])  # [B, T, C, h, w]
         clip = torch.stack([job.clip for job in batch])  # [B, T, D]
         t = cond.shape[1]
+        predict = self.predict
+        if t != cfg.num_frames and predict.name != "eager":
+            log.info(
+                "a window of %d frames, shorter than the model's %d: its UNet runs eager (the "
+                "%s UNet is built for %d frames)",
+                t,
+                cfg.num_frames,
+                predict.name,
+                cfg.num_frames,
+            )
+            predict = self.predict_short
         noise = torch.stack([self.noise(t, job.seed) for job in batch]).to(self.device, self.dtype)
         init = None
         if start_step:
             init = torch.stack([job.init for job in batch]).to(self.device, self.dtype)
         with self.times("denoise"), torch.no_grad():
             return denoise(
-                self.predict,
+                predict,
                 self.c.scheduler_config,
                 noise,
                 cond,

@@ -122,8 +122,10 @@ class StreamHealth:
                 f"unmatched messages in the last {dt:.1f} s: {dict(new_unmatched)} "
                 f"(no partner with {self.tolerance}; frames paired at {paired_rate:.1f} Hz, "
                 f"below frame_rate {self.frame_rate:g}; "
-                + (self._lag_hint(then, now) or "check that the topics are remapped and the "
-                "stamps agree")
+                + (
+                    self._lag_hint(then, now)
+                    or "check that the topics are remapped and the stamps agree"
+                )
                 + ")"
                 + self._silent_hint(now)
             )

@@ -22,6 +22,7 @@ from amodal_ros.accel.onnx_export import DepthSpec, UNetSpec
 from amodal_ros.accel.ort_backend import providers_for
 from amodal_ros.accel.trt_backend import profile_for
 from amodal_ros.accel.trt_backend import unavailable_reason as trt_unavailable
+from amodal_ros.core import ObjectTrack
 from amodal_ros.core.errors import BackendUnavailableError
 from amodal_ros.depth.depth_anything import DepthAnythingDepth
 from amodal_ros.models.architectures import build_components, build_depth_anything
@@ -70,6 +71,26 @@ def test_onnxruntime_segmenter_gives_the_eager_masks(components12, tiny_config, 
     for a, b in zip(eager, ort):
         np.testing.assert_allclose(a.soft, b.soft, atol=3 / 765)  # one uint8 step of rounding
         assert (a.amodal != b.amodal).mean() < 0.002
+
+
+@needs_ort
+def test_a_clip_shorter_than_the_window_runs_on_an_exported_backend(
+    components12, tiny_config, tmp_path, caplog
+):
+    """`infer` runs the model on a clip shorter than a window; the ONNX graph has the window's
+    frame count fixed, so every such window failed on onnxruntime and TensorRT."""
+    t = T - 2
+    masks = np.zeros((t, 40, 72), bool)
+    masks[:, 8:24, 10:26] = True
+    short = [ObjectTrack(1, masks)]
+    depth = np.random.default_rng(1).random((t, 40, 72)).astype(np.float32) + 0.2
+    eager = AmodalSegmenter(components12, tiny_config.replace(unet_backend="eager"))(short, depth)
+    ort_config = tiny_config.replace(unet_backend="onnxruntime", engine_cache=str(tmp_path))
+    with caplog.at_level("INFO", logger="amodal_ros.runner"):
+        ort = AmodalSegmenter(components12, ort_config)(short, depth)
+    assert ort[0].amodal.shape == (t, 40, 72)
+    np.testing.assert_allclose(eager[0].soft, ort[0].soft, atol=1e-6)  # eager ran it
+    assert f"a window of {t} frames, shorter than the model's {T}" in caplog.text
 
 
 @needs_ort
@@ -284,6 +305,12 @@ def test_a_tensorrt_other_than_10_is_refused_and_auto_takes_the_next(monkeypatch
         backends.resolve("depth", "tensorrt", CUDA)
     tensorrt.__version__ = "10.13.3.9"
     assert trt_unavailable(CUDA) is None
+    # the engines are built from torch's ONNX export, which needs the onnx package: without it
+    # TensorRT passed the check and the first window failed in torch's exporter, no hint
+    monkeypatch.setattr(backends, "is_available", lambda module: module != "onnx")
+    reason = backends.unavailable_reason("tensorrt", CUDA)
+    assert reason is not None and "'onnx' is not installed" in reason
+    assert "pip install onnx" in reason
 
 
 @needs_ort

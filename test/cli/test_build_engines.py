@@ -81,6 +81,24 @@ def test_a_camera_size_that_is_not_hxw_is_refused_before_any_model_loads(
     assert "loading the models" not in captured.out
 
 
+@pytest.mark.skipif(ORT_REASON is not None, reason=f"onnxruntime: {ORT_REASON}")
+def test_auto_falling_back_to_eager_is_a_failed_build(params_file, tmp_path, capsys):
+    """The node's `auto` runs eager when its choice fails to build; the command whose one job
+    is to build said "eager (nothing to build)" and exited 0, and the robot then tried the
+    build at every start."""
+    not_a_folder = tmp_path / "a_file"
+    not_a_folder.write_text("")
+    values = yaml.safe_load(params_file.read_text())
+    values["/**/amodal_node"]["ros__parameters"]["engine_cache"] = str(not_a_folder / "engines")
+    params_file.write_text(yaml.safe_dump(values))  # the depth backend is auto, the default
+    argv = ["build-engines", "--params", str(params_file), "--camera-size", "40x72"]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "depth model at 518x938 (HxW): eager" in captured.out
+    assert "depth model: auto chose onnxruntime, which failed (" in captured.err
+    assert "the node would try again at every start" in captured.err
+
+
 def test_unavailable_backend_exits_with_the_reason(params_file, capsys):
     argv = ["build-engines", "--params", str(params_file), "--unet-backend", "tensorrt"]
     assert main(argv + ["--camera-size", "40x72"]) == 2
