@@ -36,6 +36,7 @@ from amodal_ros.models.weights import (
     check_weight_folder,
     load_pretrained_strict,
     load_state_strict,
+    read_json,
     read_state,
 )
 
@@ -86,7 +87,7 @@ def load_components(folder: str | Path, stage: int | None = None) -> VasComponen
 
     root = Path(folder).expanduser()
     check_layout(root)
-    index = _read_json(root / "model_index.json")
+    index = read_json(root / "model_index.json")
     ours = index.get(METADATA_KEY, {})
     marked = _check_stage(root, ours.get("stage"), stage)  # before the weights are read
     unet = load_unet(root / "unet")
@@ -104,7 +105,7 @@ def load_components(folder: str | Path, stage: int | None = None) -> VasComponen
             f"{root}: its image encoder embeds frames in {embedding} dimensions but its UNet's "
             f"cross-attention reads {cross}; the two subfolders come from different models"
         )
-    scheduler_config = _read_json(root / "scheduler" / "scheduler_config.json")
+    scheduler_config = read_json(root / "scheduler" / "scheduler_config.json")
     mean, std = _clip_normalisation(root / "feature_extractor" / "preprocessor_config.json")
     defaults = ours.get("defaults", PUBLISHED_DEFAULTS)
     log.info("loaded %s (UNet with %d input channels)", root, unet.config.in_channels)
@@ -187,7 +188,7 @@ def load_unet(unet_dir: Path) -> PerFrameUNet:
     if "conv_in.weight" not in state:
         raise CheckpointError(f"{unet_dir}: UNet weights have neither conv_in nor conv_in2")
     in_channels = state["conv_in.weight"].shape[1]
-    config = _read_json(unet_dir / "config.json")
+    config = read_json(unet_dir / "config.json")
     latent = config.get("out_channels", 4)  # the noisy latent and each condition's
     if in_channels not in (2 * latent, 3 * latent):
         raise CheckpointError(
@@ -292,7 +293,7 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
     for name in UNET_INDEXES:
         index = unet_dir / name
         if index.is_file():
-            shards = sorted(set(_read_json(index, "weight_map")["weight_map"].values()))
+            shards = sorted(set(read_json(index, "weight_map")["weight_map"].values()))
             outside = escaping(shards)
             if outside:  # an index names files beside it, never elsewhere
                 raise CheckpointError(f"{index}: names shards outside {unet_dir}: {outside}")
@@ -321,19 +322,5 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
 def _clip_normalisation(path: Path) -> tuple[tuple, tuple]:
     if not path.is_file():
         return CLIP_MEAN, CLIP_STD
-    config = _read_json(path)
+    config = read_json(path)
     return tuple(config.get("image_mean", CLIP_MEAN)), tuple(config.get("image_std", CLIP_STD))
-
-
-def _read_json(path: Path, *required: str) -> dict:
-    """The JSON object in `path`, holding the `required` keys."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: unreadable JSON ({err}); {REDOWNLOAD}") from err
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: a JSON {type(data).__name__}, not an object")
-    missing = [key for key in required if key not in data]
-    if missing:
-        raise CheckpointError(f"{path}: no {', '.join(missing)}; the folder is damaged")
-    return data

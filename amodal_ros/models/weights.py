@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from amodal_ros.core.errors import CheckpointError
+from amodal_ros.core.staging import escaping
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 REDOWNLOAD = "re-download or re-export the checkpoint"
@@ -83,7 +84,12 @@ def read_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def check_weight_folder(folder: Path) -> None:
-    """A component folder must hold safetensors weights, each complete; pickles are refused."""
+    """A component folder must hold safetensors weights, each complete; pickles are refused,
+    also where a sharded index names one (the libraries follow an index, even with
+    use_safetensors, to whatever file it names: a .bin is unpickled, and transformers takes
+    '../' too)."""
+    for index in sorted(folder.glob("*.index*.json")):
+        _check_index(index)
     weights = sorted(folder.glob("*.safetensors"))
     if weights:
         for path in weights:
@@ -96,6 +102,37 @@ def check_weight_folder(folder: Path) -> None:
             "unpickling can run code. Convert them to .safetensors on a trusted machine."
         )
     raise CheckpointError(f"{folder}: no .safetensors weights found")
+
+
+def read_json(path: Path, *required: str) -> dict:
+    """The JSON object in `path`, holding the `required` keys."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: unreadable JSON ({err}); {REDOWNLOAD}") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: a JSON {type(data).__name__}, not an object")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise CheckpointError(f"{path}: no {', '.join(missing)}; the folder is damaged")
+    return data
+
+
+def _check_index(index: Path) -> None:
+    weight_map = read_json(index, "weight_map")["weight_map"]
+    if not isinstance(weight_map, dict):
+        raise CheckpointError(f"{index}: its weight_map is not an object; {REDOWNLOAD}")
+    shards = sorted(set(map(str, weight_map.values())))
+    outside = escaping(shards)
+    if outside:  # an index names files beside it, never elsewhere
+        raise CheckpointError(f"{index}: names shards outside {index.parent}: {outside}")
+    for shard in shards:
+        if Path(shard).name != shard or not shard.endswith(".safetensors"):
+            raise CheckpointError(
+                f"{index}: names the weights {shard!r}, which is not a .safetensors file beside "
+                "it; it is never loaded (unpickling can run code, and an index names files in "
+                "its own folder). Convert the weights to .safetensors on a trusted machine."
+            )
 
 
 def load_state_strict(

@@ -67,6 +67,32 @@ def test_pickle_only_weights_are_refused(tmp_path, published_folder):
         load_components(folder)
 
 
+@pytest.mark.parametrize(
+    "component, weights, shard, said",
+    [
+        ("vae", "diffusion_pytorch_model.safetensors", "evil.bin", "not a .safetensors file"),
+        ("image_encoder", "model.safetensors", "../../elsewhere/evil.bin", "shards outside"),
+    ],
+)
+def test_an_index_naming_a_pickle_is_refused(
+    tmp_path, published_folder, component, weights, shard, said
+):
+    """diffusers and transformers follow a sharded index, even with use_safetensors, to the
+    file it names: they unpickled a .bin beside a valid .safetensors (and transformers one
+    outside the folder), with torch's restricted unpickler the only barrier."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    state = load_file(str(folder / component / weights))
+    pickle = (folder / component / shard).resolve()
+    pickle.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, pickle)  # the same weights: the libraries loaded them without a word
+    if component == "image_encoder":  # transformers reads the index when the file is absent
+        (folder / component / weights).rename(folder / component / "decoy.safetensors")
+    index = folder / component / f"{weights}.index.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": dict.fromkeys(state, shard)}))
+    with pytest.raises(CheckpointError, match=said):
+        load_components(folder)
+
+
 def _edit_unet_state(folder, edit):
     state = load_file(str(folder / UNET_FILE))
     edit(state)
