@@ -8,7 +8,8 @@
 # the device tool sets $OUT, and only what is under it comes back. Each step has its own
 # timeout and writes its JSON as it goes (bench: after every timed round, the last one too),
 # so a step cut short keeps what it measured. $OUT holds few files (the device returns 8):
-# the JSONs, steps.log and log.txt (every step's output); the compile caches go to /tmp.
+# the JSONs, steps.log and log.txt (every step's output); the compile caches go to a fresh
+# folder under $TMPDIR (mktemp -d).
 #
 # The wheels the GPU machine lacks travel in .whl/ (how to fetch them: scripts/gpu_site.sh).
 # The working tree and the carried paths travel together, 64 MiB at most: the tracked files
@@ -49,7 +50,8 @@ run_step() {
 
 # environment: carried wheels into .site (none needed where the packages are installed)
 source scripts/gpu_site.sh
-export AMODAL_ROS_ENGINE_CACHE=${AMODAL_ROS_ENGINE_CACHE:-/tmp/amodal_engine_cache}
+# a fresh folder of this user's (a fixed /tmp name lets another user plant code in the cache)
+export AMODAL_ROS_ENGINE_CACHE=${AMODAL_ROS_ENGINE_CACHE:-$(mktemp -d)}
 log "steps: $STEPS; environment: $(python3 -c 'import json, platform, torch
 gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
 print(json.dumps({"python": platform.python_version(), "torch": torch.__version__,

@@ -44,7 +44,9 @@ LR=${LR:-5e-4}
 MINUTES=${MINUTES:-8}     # the device session's 15 minutes hold start-up, this, and the return
 MIXED=${MIXED:-bf16}
 WORKERS=${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
-RUN=${RUN:-/tmp/amodal_gpu_run}  # the full run folder stays on the machine; only $OUT returns
+# the full run folder stays on the machine (only $OUT returns), in this user's home: a fixed
+# /tmp name could be another user's, whose planted state this run would resume
+RUN=${RUN:-$HOME/.cache/amodal_ros/gpu_run}
 RESUME=${RESUME:-0}       # 1: continue the run in $RUN (a warm machine keeps it); 0: start afresh
 PLAN=${PLAN:-}            # runs/NAME: that run's plan in place of the student above
 RETURN_MIB=${RETURN_MIB:-62}  # of the 64 MiB the device tool returns, beside the two logs

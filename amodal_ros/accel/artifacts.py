@@ -96,6 +96,26 @@ class ArtifactCache:
         self.folder = Path(folder)
         self.built = 0  # builds done by this instance (a hit builds nothing)
 
+    def trusted_folder(self) -> Path:
+        """The folder, made (only its owner may write) and checked: what it holds is run
+        (TensorRT engines, Inductor's Python kernels), so one that another user owns or may
+        write into is refused; anyone who can write there can run code as this process."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = self.folder.stat()
+        if st.st_uid != os.geteuid():
+            raise BackendUnavailableError(
+                f"engine cache {self.folder} belongs to user {st.st_uid}, not this process's "
+                f"{os.geteuid()}: its files are code this process would run; set engine_cache "
+                "(or $AMODAL_ROS_ENGINE_CACHE) to a folder of your own"
+            )
+        if st.st_mode & 0o022:
+            raise BackendUnavailableError(
+                f"engine cache {self.folder} is writable by other users (mode "
+                f"{st.st_mode & 0o777:o}): its files are code this process would run; "
+                f"`chmod go-w {self.folder}`, or set engine_cache to a folder of your own"
+            )
+        return self.folder
+
     def path(self, name: str, key: str, suffix: str) -> Path:
         """Where the artifact `name` with `key` lives in the cache (it may not exist yet)."""
         return self.folder / f"{name}-{key}{suffix}"
@@ -105,11 +125,11 @@ class ArtifactCache:
     ) -> Path:
         """Path of the artifact; `build(tmp_path)` writes it (a file, or a folder for ONNX
         models with external weights) when it is not cached yet."""
+        self.trusted_folder()
         target = self.path(name, key, suffix)
         if target.exists():
             log.info("using cached %s", target)
             return target
-        self.folder.mkdir(parents=True, exist_ok=True)
         self._remove_dead_builds()
         tmp = self.folder / stage_name(target)
         sidecar = _sidecar(target)

@@ -219,7 +219,8 @@ def compiled(module: torch.nn.Module, device: torch.device, cache: ArtifactCache
 
     current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache.folder.resolve() / INDUCTOR_CACHE)
+        folder = cache.trusted_folder().resolve() / INDUCTOR_CACHE
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
     mode = "reduce-overhead" if device.type == "cuda" else None
     return torch.compile(module, dynamic=False, mode=mode)
 

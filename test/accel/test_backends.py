@@ -392,6 +392,30 @@ def test_artifact_cache_builds_once_per_key(tmp_path):
         assert artifact_key(**{**parts, **change}) != key
 
 
+def test_an_engine_cache_others_may_write_into_is_refused(tmp_path):
+    """What the cache holds is run (TensorRT engines, Inductor's Python kernels): a folder
+    another user owns or may write into (a fixed name under /tmp) let them run code as us."""
+
+    def build(path):
+        path.write_bytes(b"engine")
+
+    new = ArtifactCache(tmp_path / "fresh" / "engines")
+    new.get_or_build("unet-trt", "k", ".engine", build, {})
+    assert (new.folder.stat().st_mode & 0o777) == 0o700  # made for its owner only
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(BackendUnavailableError, match=r"writable by other users \(mode 777\)"):
+        ArtifactCache(shared).get_or_build("unet-trt", "k", ".engine", build, {})
+    assert list(shared.iterdir()) == []
+    if os.geteuid() == 0:  # only root can hand a folder to another user
+        theirs = tmp_path / "theirs"
+        theirs.mkdir(mode=0o755)
+        os.chown(theirs, 4242, 4242)
+        with pytest.raises(BackendUnavailableError, match="belongs to user 4242"):
+            ArtifactCache(theirs).get_or_build("unet-trt", "k", ".engine", build, {})
+
+
 def test_a_failed_build_leaves_no_artifact(tmp_path):
     cache = ArtifactCache(tmp_path)
 
