@@ -10,8 +10,9 @@ The clip is windowed as replay windows a recording: windows of `--num-frames` ev
 `--stride` frames (`WindowBuffer` offline), each frame answered by the window it sits nearest
 the middle of, and each window goes through the same WindowProcessor the node runs. Writes
 amodal/, soft/, (uncertainty/), (completion/), overlay/ PNGs per object and frame,
-overlay.mp4 (and overlay.gif, up to 200 frames) and summary.json. The output folder appears
-only when everything succeeded.
+overlay.mp4 (and overlay.gif, up to 200 frames) and summary.json, each frame's as soon as it
+is answered. The output folder appears only complete; a failed window's frames are written
+with their visible masks (`amodal_valid` false) and the command exits 1.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError, ProcessingError
-from amodal_ros.core.frames import REASON_EMPTY_MODAL, frames_from_arrays
+from amodal_ros.core.frames import REASON_EMPTY_MODAL, REASON_NAMES, frames_from_arrays
 from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio, touches_border
 
 log = logging.getLogger("amodal_ros.infer")
@@ -48,11 +49,13 @@ def infer_stream() -> StreamConfig:
 class Args:
     """What `amodal-ros infer` reads and writes."""
 
-    frames: Path = param(MISSING, "folder of RGB frames (PNG/JPG)")
+    frames: Path = param(
+        MISSING, "folder of RGB frames (PNG/JPG), consecutive at the model's 8 fps"
+    )
     masks: Path = param(
         MISSING,
-        "folder of instance-label images (one per frame, 0 = background) or of one "
-        "binary-mask folder per object",
+        "folder of instance-label images (one lossless image per frame, 0 = background) or "
+        "of one binary-mask folder per object",
     )
     out: Path = param(MISSING, "output folder (created)")
     depth: Path | None = param(None, "camera depth folder: 16-bit PNG (mm) or float .npy (m)")
@@ -85,7 +88,7 @@ def run(args: Args) -> dict:
     # 1. read and check inputs (before loading any model)
     io.check_output(args.out, args.overwrite)
     rgb, names = io.read_rgb(args.frames)
-    labels, objects = io.read_masks(args.masks)
+    labels, ids = io.read_masks(args.masks)
     t, h, w = labels.shape
     if len(rgb) != t:
         raise InputError(
@@ -123,54 +126,86 @@ def run(args: Args) -> dict:
 
     # 3. windows through the processor, as replay's offline stream cuts them (every object in
     # every window: the folder's objects are known); each answers the frames it is nearest
-    # the middle of
+    # the middle of, and a frame's outputs are written once it and those before it are
+    # answered: memory holds a window, not the clip's results
     started = time.perf_counter()
     frames = frames_from_arrays(rgb, labels, depth, encoding)
     index = {f.stamp_ns: i for i, f in enumerate(frames)}
-    results: list = [None] * t  # FrameResult per frame
     hold_back = centred_hold_back(config.num_frames, stream.stride)
     buffer = WindowBuffer(config.num_frames, stream.stride, 2**62, 0, hold_back)
     windows = 0
-
-    def answer(cut: Window | None) -> None:
-        nonlocal windows
-        if cut is None:
-            return
-        # full even when the clip is shorter than a window: the model runs on what there is
-        window = Window(cut.frames, tuple(objects), cut.new_frames, True, held_back=cut.held_back)
-        for result in processor.process(window):
-            results[index[result.frame.stamp_ns]] = result
-        windows += 1
-
-    for frame in tqdm(frames, desc="frames", unit="frame"):
-        answer(buffer.push(frame))
-    answer(buffer.flush())
-    elapsed = time.perf_counter() - started
-    if processor.errors:
-        raise ProcessingError(
-            f"{processor.errors} window(s) failed (the log above says why); nothing was written"
-        )
-
-    # 4. write
-    summary = _summary(args, processor.pipelines, names, labels, results, elapsed, windows)
     with io.staged_output(args.out, args.overwrite) as stage:
-        videos = _write_frames(stage, names, results, config.num_samples > 1, args.video_fps)
-        summary["videos"] = [str(args.out / v.name) for v in videos]
+        out = _FrameWriter(stage, names, labels, processor, args.video_fps)
+
+        def answer(cut: Window | None) -> None:
+            nonlocal windows
+            if cut is None:
+                return
+            # full even when the clip is shorter than a window: the model runs on what there is
+            window = Window(cut.frames, tuple(ids), cut.new_frames, True, held_back=cut.held_back)
+            out.add({index[r.frame.stamp_ns]: r for r in processor.process(window)})
+            windows += 1
+
+        with tqdm(total=t, desc="frames answered", unit="frame") as bar:
+            out.progress = bar.update
+            for frame in frames:
+                answer(buffer.push(frame))
+            answer(buffer.flush())
+        elapsed = time.perf_counter() - started
+        # 4. the summary, and the videos under their names
+        summary = _summary(args, processor, len(names), out.per_object, elapsed, windows)
+        summary["videos"] = [str(args.out / v.name) for v in out.close()]
         (stage / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"wrote {args.out}: {len(objects)} objects x {t} frames, {windows} window(s) in "
+        f"wrote {args.out}: {len(ids)} objects x {t} frames, {windows} window(s) in "
         f"{elapsed:.1f} s; video: {', '.join(summary['videos']) or 'none (no encoder here)'}"
     )
+    if processor.errors:  # as replay: the outputs stay, the exit code says it
+        raise ProcessingError(
+            f"{processor.errors} window(s) failed (the log above says why); their frames were "
+            "written with the visible masks as amodal ones (amodal_valid false, its reason in "
+            f"{args.out / 'summary.json'})"
+        )
     return summary
 
 
-def _write_frames(stage: Path, names, results, uncertainty: bool, fps: float) -> list[Path]:
-    from amodal_ros.pipeline.overlay import draw_overlay
-    from amodal_ros.pipeline.video import OverlayVideo
+class _FrameWriter:
+    """Writes each frame's PNGs, overlay and summary entries in frame order, as soon as it and
+    every frame before it are answered."""
 
-    video = OverlayVideo(stage / "overlay", fps=fps)
-    completion_on = any(o.completion is not None for r in results for o in r.objects)
-    for name, result in zip(names, results):
+    def __init__(self, stage: Path, names: list[str], labels, processor, fps: float):
+        from amodal_ros.pipeline.video import OverlayVideo
+
+        self.stage, self.names, self.labels = stage, names, labels
+        self.uncertainty = processor.pipelines.config.num_samples > 1
+        self.completion = processor.completer is not None
+        self.video = OverlayVideo(stage / "overlay", fps=fps)
+        self.per_object: dict[str, dict] = {}
+        self.progress = lambda n: None
+        self._waiting: dict[int, object] = {}  # answered frames before a gap
+        self._next = 0
+
+    def add(self, results: dict[int, object]) -> None:
+        """Take answered frames {frame index: FrameResult}; write those now in order."""
+        self._waiting.update(results)
+        while self._next in self._waiting:
+            self._write(self._next, self._waiting.pop(self._next))
+            self._next += 1
+            self.progress(1)
+
+    def close(self) -> list[Path]:
+        """The videos, under their names; every frame must have been answered."""
+        if self._next != len(self.names):
+            raise ProcessingError(
+                f"frames {self._next} to {len(self.names) - 1} were never answered (a bug: "
+                "please report it)"
+            )
+        return self.video.close()
+
+    def _write(self, f: int, result) -> None:
+        from amodal_ros.pipeline.overlay import draw_overlay
+
+        name, stage = self.names[f], self.stage
         for o in result.objects:
             folder = f"obj_{o.object_id}"
             io.write_png(
@@ -180,43 +215,44 @@ def _write_frames(stage: Path, names, results, uncertainty: bool, fps: float) ->
             io.write_png(
                 stage / "soft" / folder / f"{name}.png", (soft * 255).round().astype(np.uint8)
             )
-            if uncertainty and o.uncertainty is not None:
+            if self.uncertainty and o.uncertainty is not None:
                 io.write_png(
                     stage / "uncertainty" / folder / f"{name}.png",
                     (o.uncertainty * 255).round().astype(np.uint8),
                 )
-            if completion_on:
+            if self.completion:
                 completion = o.completion
                 if completion is None:  # not run (e.g. not visible): transparent
                     completion = np.zeros((*o.modal.shape, 4), np.uint8)
                 io.write_png(stage / "completion" / folder / f"{name}.png", completion)
+            self._summarise(f, o)
         pairs = [(o.modal, o.amodal) for o in result.objects]
         overlay = draw_overlay(result.frame.rgb, pairs, ids=[o.object_id for o in result.objects])
         io.write_png(stage / "overlay" / f"{name}.png", overlay)
-        video.add(overlay)
-    return video.close()
+        self.video.add(overlay)
+
+    def _summarise(self, f: int, o) -> None:
+        entry = self.per_object.setdefault(
+            str(o.object_id), {"frames": [], "frames_without_input": []}
+        )
+        ratio = occlusion_ratio(o.modal[None], o.amodal[None])[0]
+        frame = {
+            "frame": self.names[f],
+            "occlusion_ratio": round(float(ratio), 4),
+            "amodal_bbox_xywh": mask_bbox(o.amodal).tolist(),
+            "truncated": touches_border(o.amodal),
+            "occluders": occluders(self.labels[f], o.modal, o.amodal),
+            "amodal_valid": bool(o.valid),
+        }
+        if not o.valid:
+            frame["reason"] = REASON_NAMES[o.reason]
+        entry["frames"].append(frame)
+        if o.reason == REASON_EMPTY_MODAL:
+            entry["frames_without_input"].append(self.names[f])
 
 
-def _summary(args: Args, pipelines, names, labels, results, elapsed, windows) -> dict:
-    per_object: dict[str, dict] = {}
-    for f, (name, result) in enumerate(zip(names, results)):
-        for o in result.objects:
-            entry = per_object.setdefault(
-                str(o.object_id), {"frames": [], "frames_without_input": []}
-            )
-            ratio = occlusion_ratio(o.modal[None], o.amodal[None])[0]
-            entry["frames"].append(
-                {
-                    "frame": name,
-                    "occlusion_ratio": round(float(ratio), 4),
-                    "amodal_bbox_xywh": mask_bbox(o.amodal).tolist(),
-                    "truncated": touches_border(o.amodal),
-                    "occluders": occluders(labels[f], o.modal, o.amodal),
-                    "amodal_valid": bool(o.valid),
-                }
-            )
-            if o.reason == REASON_EMPTY_MODAL:
-                entry["frames_without_input"].append(f)
+def _summary(args: Args, processor, num_frames: int, per_object, elapsed, windows) -> dict:
+    pipelines = processor.pipelines
     config = pipelines.config
     return {
         "command": "infer",  # what --overwrite checks before replacing this folder
@@ -226,8 +262,9 @@ def _summary(args: Args, pipelines, names, labels, results, elapsed, windows) ->
         "conditioning_mode": config.conditioning_mode,
         "conditioning_mode_reason": pipelines.mode_reason,
         "config": asdict(config),
-        "num_frames": len(names),
+        "num_frames": num_frames,
         "windows": windows,
+        "windows_failed": processor.errors,
         "seconds": round(elapsed, 3),
         "objects": per_object,
     }

@@ -17,6 +17,11 @@ from amodal_ros.core.staging import check_replaceable, staged_path
 log = logging.getLogger("amodal_ros.io")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")  # lossless only: JPEG changes ids at edges
+# more ids than any scene holds objects (the node's tracker keeps 256): a semantic map, JPEG
+# artifacts, or a depth image; each id is a model call per window
+MAX_OBJECTS = 256
+SPECK_PIXELS = 16  # an id never larger than this in any frame is noise, not an object
 # images are read as stored: a JPEG's EXIF rotation would turn the frames but not the masks
 AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION
 
@@ -36,8 +41,17 @@ def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
     """The image files of `folder` in frame order: by name, its numbers read as numbers
     (frame_2 before frame_10, as 0002 before 0010); raises InputError naming `what`."""
     _check_folder(folder, what)
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in suffixes), key=natural_key)
+    files = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in suffixes and not _hidden(p)),
+        key=natural_key,
+    )
     if not files:
+        lossy = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+        if lossy:  # masks: JPEG's compression changes ids along every edge
+            raise InputError(
+                f"{what} folder {folder} holds JPEG images ({lossy[0]}, ...): masks must be "
+                "lossless (JPEG changes ids along every edge); save them as PNG"
+            )
         raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
     _check_one_order(files, folder, what)
     for a, b in zip(files, files[1:]):
@@ -65,6 +79,11 @@ def _check_one_order(files: list[Path], folder: Path, what: str) -> None:
     )
 
 
+def _hidden(path: Path) -> bool:
+    """Dot files (macOS's ._NAME resource forks) are no frames."""
+    return path.name.startswith(".")
+
+
 def _check_folder(folder: Path, what: str) -> None:
     if folder.is_file():
         raise InputError(f"{what} {folder} is a file; pass the folder that holds the images")
@@ -80,10 +99,10 @@ def read_rgb(folder: Path) -> tuple[np.ndarray, list[str]]:
     return np.stack([cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]), [p.stem for p in files]
 
 
-def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+def read_masks(folder: Path) -> tuple[np.ndarray, list[int]]:
     """Modal masks from one label image per frame, or one binary-mask folder per object.
 
-    Returns (labels [T, H, W] int32, {object id: [T, H, W] bool}).
+    Returns (labels [T, H, W] int32, the object ids in it).
     """
     _check_folder(folder, "masks")
     # hidden folders (.ipynb_checkpoints, .git) are no objects
@@ -91,9 +110,8 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
         key=natural_key,
     )
-    suffixes = (".png", ".tif", ".tiff", ".bmp")
     if subfolders:
-        images = [p.name for p in folder.iterdir() if p.suffix.lower() in suffixes]
+        images = [p.name for p in folder.iterdir() if p.suffix.lower() in MASK_SUFFIXES]
         if images:
             raise InputError(
                 f"masks folder {folder} holds label images ({images[0]}, ...) and folders "
@@ -101,7 +119,7 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
                 "or one folder of binary masks per object"
             )
         return _read_object_folders(subfolders)
-    files = list_images(folder, "masks", suffixes)
+    files = list_images(folder, "masks", MASK_SUFFIXES)
     labels = [_read_label(p) for p in files]
     for p, lab in zip(files, labels):
         if lab.ndim != 2:
@@ -114,7 +132,39 @@ def read_masks(folder: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     ids = [int(i) for i in np.unique(labels) if i != 0]
     if not ids:
         raise InputError(f"masks in {folder} are empty: every label image is all background (0)")
-    return labels, {i: labels == i for i in ids}
+    _check_ids(labels, ids, folder)
+    return labels, ids
+
+
+def _check_ids(labels: np.ndarray, ids: list[int], folder: Path) -> None:
+    """Refuse more ids than objects; warn of label images that look like something else."""
+    if len(ids) > MAX_OBJECTS:
+        raise InputError(
+            f"masks in {folder} hold {len(ids)} ids, more than {MAX_OBJECTS} objects: instance "
+            "labels give each object one id (0 = background); a semantic map, a lossy image "
+            "or depth would each be taken for thousands of objects"
+        )
+    largest: dict[int, int] = {}  # id: its largest area in a frame
+    for frame in labels:
+        for value, count in zip(*np.unique(frame, return_counts=True)):
+            largest[int(value)] = max(largest.get(int(value), 0), int(count))
+    if 0 not in largest:
+        log.warning(
+            "masks in %s: no pixel of any frame is 0, the background; is it another value "
+            "(%d covers the most)? Every id, that one too, is taken for an object",
+            folder,
+            max(largest, key=largest.__getitem__),
+        )
+    specks = [i for i in ids if largest[i] <= SPECK_PIXELS]
+    if len(specks) >= 3:
+        log.warning(
+            "masks in %s: %d ids never cover more than %d pixels in a frame (%s); lossy "
+            "compression or a segmenter's noise? They are skipped below min_object_pixels",
+            folder,
+            len(specks),
+            SPECK_PIXELS,
+            ", ".join(map(str, specks[:10])) + (", ..." if len(specks) > 10 else ""),
+        )
 
 
 def read_depth(folder: Path) -> tuple[np.ndarray, str]:
@@ -141,12 +191,34 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
         )
     depth = np.stack(frames)
     if depth.dtype == np.uint16:
+        _check_depth_range(depth, "16UC1", folder)
         return depth, "16UC1"
     if depth.dtype.kind == "f":
-        return depth.astype(np.float32), "32FC1"
+        depth = depth.astype(np.float32)
+        _check_depth_range(depth, "32FC1", folder)
+        return depth, "32FC1"
     raise InputError(
         f"depth in {folder} is {depth.dtype}; use 16-bit PNG (millimetres) "
         "or float .npy/.tiff (metres)"
+    )
+
+
+def _check_depth_range(depth: np.ndarray, encoding: str, folder: Path) -> None:
+    """Refuse depth no frame of which has a usable value (every window would fail after the
+    models load), naming the unit it was read in: metres saved as 16-bit PNG read as mm."""
+    from amodal_ros.depth.camera import MIN_DEPTH_M, depth_metres
+
+    metres = depth_metres(depth, encoding)
+    valid = np.isfinite(metres) & (metres >= MIN_DEPTH_M)
+    if valid.any():
+        return
+    finite = metres[np.isfinite(metres)]
+    top = float(finite.max()) if finite.size else float("nan")
+    unit = "millimetres (16-bit PNG)" if encoding == "16UC1" else "metres (float)"
+    raise InputError(
+        f"depth in {folder} has no usable pixel: read as {unit}, its largest value is "
+        f"{top:g} m, and depth under {MIN_DEPTH_M:g} m (or 0, NaN) is no return; 16-bit PNG "
+        "must hold millimetres, float .npy/.tiff metres"
     )
 
 
@@ -227,12 +299,12 @@ def _object_ids(subfolders: list[Path]) -> dict[Path, int]:
     return numbered | {sub: first + i for i, sub in enumerate(named)}
 
 
-def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, list[int]]:
     objects: dict[int, np.ndarray] = {}
     counts = {}
     ids = _object_ids(subfolders)
     for sub in subfolders:
-        files = list_images(sub, f"masks of object {sub.name}", (".png", ".bmp", ".tif", ".tiff"))
+        files = list_images(sub, f"masks of object {sub.name}", MASK_SUFFIXES)
         masks = [_one_channel(_read_label(p)) for p in files]  # grey and colour frames mix
         _check_sizes(masks, files, f"masks of object {sub.name}")
         object_id = ids[sub]
@@ -256,7 +328,7 @@ def _read_object_folders(subfolders: list[Path]) -> tuple[np.ndarray, dict[int, 
                 int(overlap.sum()),
             )
         labels[masks & (labels == 0)] = object_id
-    return labels, objects
+    return labels, list(objects)
 
 
 def _one_channel(mask: np.ndarray) -> np.ndarray:

@@ -353,8 +353,8 @@ def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
     box[2:5, 2:5] = 1  # saved as 0/1
     for name in ("obj_2", "obj_10"):
         io.write_png(tmp_path / "objects" / name / "0000.png", box)
-    _, objects = io.read_masks(tmp_path / "objects")
-    assert sorted(objects) == [2, 10] and objects[10][0].sum() == 9
+    labels, objects = io.read_masks(tmp_path / "objects")
+    assert sorted(objects) == [2, 10] and (labels[0] == 2).sum() == 9  # 0/1 masks read
 
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees when shown
@@ -396,20 +396,67 @@ def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
         "sixteen_bit_255": box.astype(np.uint16) * 255,
         "red_on_black": np.stack([box * 0, box * 0, box * 128], -1).astype(np.uint8),  # BGR
     }
+    # each kind an object folder of its own: the binary masks read back as the box
     for name, image in saved.items():
-        io.write_png(tmp_path / "kinds" / name / "0000.png", image)
-    io.write_png(tmp_path / "kinds" / "mixed" / "0000.png", box.astype(np.uint8) * 255)
-    io.write_png(
-        tmp_path / "kinds" / "mixed" / "0001.png", np.stack([box] * 3, -1).astype(np.uint8) * 255
-    )
+        io.write_png(tmp_path / "kinds" / name / name / "0000.png", image)
+        io.write_png(tmp_path / "kinds" / name / name / "0001.png", image)
+    mixed = tmp_path / "kinds" / "mixed" / "mixed"
+    io.write_png(mixed / "0000.png", box.astype(np.uint8) * 255)
+    io.write_png(mixed / "0001.png", np.stack([box] * 3, -1).astype(np.uint8) * 255)
     palette = Image.fromarray(box.astype(np.uint8), mode="P")
     palette.putpalette([0, 0, 0, 128, 0, 0] * 128)
-    (tmp_path / "kinds" / "palette").mkdir()
-    palette.save(tmp_path / "kinds" / "palette" / "0000.png")
-    io.write_png(tmp_path / "kinds" / "palette" / "0001.png", box.astype(np.uint8))
-    for name in saved:
-        io.write_png(tmp_path / "kinds" / name / "0001.png", saved[name])
-    _, objects = io.read_masks(tmp_path / "kinds")
-    assert len(objects) == 6
-    for masks in objects.values():
-        np.testing.assert_array_equal(masks, [box, box])
+    (tmp_path / "kinds" / "palette" / "palette").mkdir(parents=True)
+    palette.save(tmp_path / "kinds" / "palette" / "palette" / "0000.png")
+    io.write_png(tmp_path / "kinds" / "palette" / "palette" / "0001.png", box.astype(np.uint8))
+    for name in [*saved, "mixed", "palette"]:
+        labels, (object_id,) = io.read_masks(tmp_path / "kinds" / name)
+        np.testing.assert_array_equal(labels == object_id, [box, box])
+
+
+def test_a_failed_window_keeps_every_frame_written_and_exits_1(
+    tmp_path, clip_dirs, published_folder, capsys
+):
+    """A window that fails (here: its depth frames have no return, which a mask+depth model
+    needs) used to throw away the whole clip's results; as replay, the frames are written
+    with the visible masks, flagged, and the exit code says it."""
+    frames, masks, depth = clip_dirs
+    holes = tmp_path / "depth"
+    shutil.copytree(depth, holes)
+    for t in range(4):  # the first window's frames: no return
+        io.write_png(holes / f"{t:04d}.png", np.zeros((128, 256), np.uint16))
+    argv = tiny_args(tmp_path, (frames, masks, holes), published_folder)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 window(s) failed" in err and "their frames were written" in err
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["windows_failed"] == 1 and summary["num_frames"] == FRAMES
+    entries = [e for o in summary["objects"].values() for e in o["frames"]]
+    failed = {e["frame"] for e in entries if e.get("reason") == "pipeline error"}
+    assert failed and failed <= {"0000", "0001", "0002", "0003"}  # the failed window's
+    assert len(list((out / "overlay").glob("*.png"))) == FRAMES  # every frame written
+
+
+def test_depth_in_the_wrong_unit_and_masks_that_are_no_instance_labels_are_named(tmp_path, caplog):
+    for t in range(2):  # metres saved as 16-bit PNG: read as millimetres, nothing >= 5 cm
+        io.write_png(tmp_path / "depth" / f"{t:04d}.png", np.full((4, 6), 2, np.uint16))
+    with pytest.raises(io.InputError, match=r"no usable pixel: read as millimetres .* 0.002 m"):
+        io.read_depth(tmp_path / "depth")
+    (tmp_path / "jpeg").mkdir()
+    cv2.imwrite(str(tmp_path / "jpeg" / "0000.jpg"), np.zeros((4, 6), np.uint8))
+    with pytest.raises(io.InputError, match="holds JPEG images .* save them as PNG"):
+        io.read_masks(tmp_path / "jpeg")
+    many = np.arange(300 * 4, dtype=np.uint16).reshape(30, 40) % 300 + 1  # a semantic map?
+    io.write_png(tmp_path / "many" / "0000.png", many)
+    with pytest.raises(io.InputError, match="hold 300 ids, more than 256 objects"):
+        io.read_masks(tmp_path / "many")
+    labels = np.full((20, 20), 255, np.uint8)  # background 255, one object 1, three specks
+    labels[5:15, 5:15] = 1
+    labels[0, :3] = [7, 8, 9]
+    io.write_png(tmp_path / "odd" / "0000.png", labels)
+    (tmp_path / "odd" / "._0000.png").write_bytes(b"macOS resource fork")  # skipped
+    with caplog.at_level("WARNING", logger="amodal_ros.io"):
+        _, ids = io.read_masks(tmp_path / "odd")
+    assert ids == [1, 7, 8, 9, 255]
+    assert "no pixel of any frame is 0, the background; is it another value (255" in caplog.text
+    assert "3 ids never cover more than 16 pixels in a frame (7, 8, 9)" in caplog.text
