@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from amodal_ros.msg import AmodalObjectArray
@@ -66,6 +67,14 @@ class GraspTargets(Node):
                 list(obj.occluder_ids),
             )
         self.targets = targets
+        said = [
+            f"{i}: {t.occlusion_ratio:.0%} hidden"
+            + (f", box centre {t.box_centre_m[2]:.2f} m away" if t.box_centre_m else "")
+            for i, t in targets.items()
+        ]
+        self.get_logger().info(
+            f"{len(targets)} target(s) " + "; ".join(said), throttle_duration_sec=1.0
+        )
 
 
 def main() -> None:
@@ -74,8 +83,11 @@ def main() -> None:
     node = GraspTargets()
     try:
         rclpy.spin(node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, as rclpy reports it
         pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
 
 
 if __name__ == "__main__":

@@ -1002,3 +1002,26 @@ def test_the_node_script_starts_without_the_libraries_import_chatter():
     )
     assert run.returncode == 1 and "no such params file" in run.stdout, run.stdout + run.stderr
     assert run.stderr == "", run.stderr
+
+
+def test_the_grasp_example_stops_on_ctrl_c_without_a_traceback():
+    """Started as a shell starts a background job (SIGINT ignored until rclpy takes it),
+    rclpy stops `spin` on SIGINT by raising ExternalShutdownException, which the README's
+    example did not catch: it ended with a traceback and exit code 1."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "amodal_ros.examples.grasp_targets"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # `cmd &` in bash
+    )
+    time.sleep(4)  # past rclpy.init and into spin
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in out, out
