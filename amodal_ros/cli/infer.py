@@ -82,7 +82,6 @@ def run(args: Args) -> dict:
     from tqdm.auto import tqdm
 
     from amodal_ros.pipeline.processor import WindowProcessor
-    from amodal_ros.pipeline.stream import check_stride
     from amodal_ros.pipeline.window import Window, WindowBuffer, centred_hold_back
 
     # 1. read and check inputs (before loading any model)
@@ -122,7 +121,12 @@ def run(args: Args) -> dict:
     if processor.pipelines.note:
         print(processor.pipelines.note)
     config = processor.pipelines.config
-    check_stride(stream, config.num_frames)
+    if stream.stride > config.num_frames:  # check_stride's advice is the node's
+        raise InputError(
+            f"--stride {stream.stride} is longer than the window of {config.num_frames} frames "
+            f"(--num-frames): the frames between two windows would never be answered; set "
+            f"--stride <= {config.num_frames}"
+        )
 
     # 3. windows through the processor, as replay's offline stream cuts them (every object in
     # every window: the folder's objects are known); each answers the frames it is nearest

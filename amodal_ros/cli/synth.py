@@ -54,6 +54,8 @@ def run(args: Args) -> dict:
 
     if args.clips < 1:
         raise ValueError(f"--clips must be >= 1, got {args.clips}")
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"OUT {args.out} is a file; synth writes clip folders into a folder")
     written = []
     seeds = split_seeds(args.split, args.clips, args.start)
     names = [f"{args.split}_{seed}" for seed in seeds]

@@ -17,6 +17,7 @@ pipelines from what this module returns.
 from __future__ import annotations
 
 import logging
+from difflib import get_close_matches
 from pathlib import Path
 
 from amodal_ros.core.errors import CheckpointError
@@ -134,6 +135,11 @@ def components(
         raise CheckpointError(
             "no checkpoint given: pass a checkpoint folder, or 'embedded' for the shipped "
             "synthetic-trained model"
+        )
+    if missing_folder(name) and (near := get_close_matches(name, NAMES, n=1, cutoff=0.75)):
+        raise CheckpointError(
+            f"checkpoint {name!r} is no folder and no model name; did you mean {near[0]!r}? "
+            f"(the names: {', '.join(NAMES)})"
         )
     return load_components(name, checked)
 

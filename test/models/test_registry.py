@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
 
+from amodal_ros.core.errors import CheckpointError  # noqa: E402
 from amodal_ros.models import registry  # noqa: E402
 
 
@@ -38,3 +39,11 @@ def test_a_folder_named_like_a_model_is_named_in_a_warning_and_reached_as_dot_sl
     caplog.clear()
     folder = registry.components("./tiny")
     assert folder.source == "tiny" and "pass ./tiny" not in caplog.text
+
+
+def test_a_mistyped_model_name_is_answered_with_the_name():
+    """`--checkpoint embeded` said to download a Diffusion-VAS checkpoint folder."""
+    with pytest.raises(CheckpointError, match="did you mean 'embedded'"):
+        registry.components("embeded")
+    with pytest.raises(CheckpointError, match="does not exist; download"):  # no name near it
+        registry.components("/no/such/checkpoint")
