@@ -143,6 +143,7 @@ def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
     cases = [
         (["train", str(tmp_path / "bad.yaml")], "expected ',' or ']'"),  # YAML that won't parse
         (["synth", str(tmp_path / "a_file" / "sub")], "Not a directory"),  # an OSError
+        (["synth", str(tmp_path / "a_file")], "a_file is a file; synth writes clip folders"),
     ]
     for argv, message in cases:
         assert main(argv) == 2
