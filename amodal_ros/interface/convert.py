@@ -113,6 +113,7 @@ def rgb_from_compressed(msg) -> np.ndarray:
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_DECODED_PIXELS = 1 << 26  # 67 MP, past any camera's (8K is 33 MP): a larger one is a bomb
 # compressed_depth_image_transport (image_transport_plugins, codec.cpp) prefixes the PNG with its
 # `ConfigHeader { int32 format; float32 depthParam[2]; }`, memcpy'd in the publisher's byte order
 # (little endian on every platform ROS 2 supports): 12 bytes, then the PNG.
@@ -215,13 +216,36 @@ def _compressed_bytes(msg) -> bytes:
 
 def _imdecode(data: np.ndarray, flags: int) -> np.ndarray | None:
     """cv2.imdecode, None for what it cannot decode: it returns None for most corrupt data but
-    raises cv2.error for some (a header claiming an image too large to allocate)."""
+    raises cv2.error for some (a header claiming an image too large to allocate). A header
+    claiming more than MAX_DECODED_PIXELS is refused before decoding: OpenCV allows 2^30, so
+    a 1 MB message could take gigabytes (a decompression bomb)."""
     import cv2
 
+    claimed = _claimed_pixels(data)
+    if claimed > MAX_DECODED_PIXELS:
+        raise ConversionError(
+            f"compressed image claims {claimed} pixels or more, more than any camera's "
+            f"({MAX_DECODED_PIXELS}); not decoded"
+        )
     try:
         return cv2.imdecode(data, flags)
     except cv2.error:
         return None
+
+
+def _claimed_pixels(data: np.ndarray) -> int:
+    """Width x height a JPEG or PNG header states (PIL reads the header only), 0 if unknown."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as image:
+            return image.width * image.height
+    except Image.DecompressionBombError:  # PIL's own limit (twice its MAX_IMAGE_PIXELS)
+        return 2 * (Image.MAX_IMAGE_PIXELS or MAX_DECODED_PIXELS) + 1
+    except Exception:  # not an image PIL knows: cv2 decides
+        return 0
 
 
 def _decode_png(data: bytes, what: str, fmt: str) -> np.ndarray:

@@ -366,10 +366,31 @@ def test_an_image_too_large_to_allocate_is_a_conversion_error_not_a_cv2_error():
     with pytest.raises(cv2.error):
         cv2.imdecode(np.frombuffer(png_claiming(100_000, 100_000), np.uint8), -1)
     huge = png_claiming(100_000, 100_000)
-    with pytest.raises(ConversionError, match="could not be decoded"):
+    with pytest.raises(ConversionError, match="pixels or more, more than any camera"):
         rgb_from_compressed(SimpleNamespace(format="png", data=huge))
-    with pytest.raises(ConversionError, match="could not be decoded as PNG"):
+    with pytest.raises(ConversionError, match="more than any camera's"):
         labels_from_compressed(message("mono16; png compressed ", huge))
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded():
+    """A 9000x9000 PNG of zeros is ~80 kB; OpenCV (allowing 2^30 pixels) decoded it into
+    243 MB of RGB for one message."""
+    import struct
+    import zlib
+
+    side = 9000
+    rows = zlib.compressobj(9)
+    idat = b"".join(rows.compress(bytes(side + 1)) for _ in range(side)) + rows.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit grey
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    assert len(bomb) < 200_000
+    with pytest.raises(ConversionError, match="claims 81000000 pixels or more"):
+        rgb_from_compressed(SimpleNamespace(format="png", data=bomb))
 
 
 # --- compressed depth and masks (image_transport's compressedDepth and png) --------------------
