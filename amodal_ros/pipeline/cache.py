@@ -122,9 +122,12 @@ class SharedDigests:
             return entry[1]
         value = digest(array)
         self.computed += 1
-        # dropped with the array (its id may then name another one)
-        ref = weakref.ref(array, lambda _, memo=self._memo, k=key: memo.pop(k, None))
-        self._memo[key] = (ref, value)
+        memo = self._memo
+
+        def drop(_: weakref.ref) -> None:  # with the array: its id may then name another one
+            memo.pop(key, None)
+
+        memo[key] = (weakref.ref(array, drop), value)
         return value
 
     def __len__(self) -> int:

@@ -167,13 +167,14 @@ class WindowSampler:
         clip = torch.stack([job.clip for job in batch])  # [B, T, D]
         t = cond.shape[1]
         predict = self.predict
-        if t != cfg.num_frames and predict.name != "eager":
+        name = getattr(predict, "name", "eager")
+        if t != cfg.num_frames and name != "eager":
             log.info(
                 "a window of %d frames, shorter than the model's %d: its UNet runs eager (the "
                 "%s UNet is built for %d frames)",
                 t,
                 cfg.num_frames,
-                predict.name,
+                name,
                 cfg.num_frames,
             )
             predict = self.predict_short
