@@ -97,11 +97,13 @@ def cached_batch(cache: FrameEncodingCache, keys: list[CacheKey], compute) -> li
 
 
 def digest(array: np.ndarray) -> str:
-    """Short content hash of an array (its bytes, shape and dtype)."""
-    h = hashlib.blake2b(digest_size=12)
+    """Short content hash of an array (its bytes, shape and dtype). SHA-1 over the array's own
+    memory: it tells one key's contents apart (no adversary), at 3x blake2b over a copy, which
+    took ~0.1 s per object and view of a full-size window's masks on a CPU."""
+    h = hashlib.sha1(usedforsecurity=False)
     h.update(str((array.shape, array.dtype.str)).encode())
-    h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()
+    h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return h.hexdigest()[:24]
 
 
 class SharedDigests:
