@@ -98,8 +98,9 @@ class ArtifactCache:
 
     def trusted_folder(self) -> Path:
         """The folder, made (only its owner may write) and checked: what it holds is run
-        (TensorRT engines, Inductor's Python kernels), so one that another user owns or may
-        write into is refused; anyone who can write there can run code as this process."""
+        (TensorRT engines, Inductor's Python kernels), and anyone who can write there can run
+        code as this process. One another user owns is refused; one of ours that others may
+        write into (made under umask 002 before this check) loses that write permission."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = self.folder.stat()
         if st.st_uid != os.geteuid():
@@ -109,10 +110,14 @@ class ArtifactCache:
                 "(or $AMODAL_ROS_ENGINE_CACHE) to a folder of your own"
             )
         if st.st_mode & 0o022:
-            raise BackendUnavailableError(
-                f"engine cache {self.folder} is writable by other users (mode "
-                f"{st.st_mode & 0o777:o}): its files are code this process would run; "
-                f"`chmod go-w {self.folder}`, or set engine_cache to a folder of your own"
+            mode = st.st_mode & 0o777
+            self.folder.chmod(mode & ~0o022)
+            log.warning(
+                "engine cache %s was writable by other users (mode %o): made it %o, since its "
+                "files are code this process runs (check that nobody else put files there)",
+                self.folder,
+                mode,
+                mode & ~0o022,
             )
         return self.folder
 

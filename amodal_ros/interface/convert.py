@@ -234,18 +234,43 @@ def _imdecode(data: np.ndarray, flags: int) -> np.ndarray | None:
 
 
 def _claimed_pixels(data: np.ndarray) -> int:
-    """Width x height a JPEG or PNG header states (PIL reads the header only), 0 if unknown."""
-    import io
+    """Width x height a PNG or JPEG header states, read from the header itself (what a
+    library cannot parse, libpng or libjpeg may still decode); 0 for other formats."""
+    head = data[:8].tobytes()
+    if head == PNG_SIGNATURE:  # IHDR is the first chunk: length, b"IHDR", width, height
+        if len(data) < 24 or data[12:16].tobytes() != b"IHDR":
+            raise ConversionError("PNG without its IHDR header chunk first; not decoded")
+        width, height = struct.unpack(">II", data[16:24].tobytes())
+        return width * height
+    if head[:2] == b"\xff\xd8":
+        size = _jpeg_size(data.tobytes())
+        if size is None:
+            raise ConversionError("JPEG without a frame header (SOF) before its data; not decoded")
+        return size[0] * size[1]
+    return 0
 
-    from PIL import Image
 
-    try:
-        with Image.open(io.BytesIO(data.tobytes())) as image:
-            return image.width * image.height
-    except Image.DecompressionBombError:  # PIL's own limit (twice its MAX_IMAGE_PIXELS)
-        return 2 * (Image.MAX_IMAGE_PIXELS or MAX_DECODED_PIXELS) + 1
-    except Exception:  # not an image PIL knows: cv2 decides
-        return 0
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) of a JPEG's first frame header (SOF0-15 but DHT, JPG, DAC markers)."""
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker == 0xDA:  # start of scan: no frame header came before the data
+            return None
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[i + 5 : i + 7], "big"), int.from_bytes(
+                data[i + 7 : i + 9], "big"
+            )
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
 
 
 def _decode_png(data: bytes, what: str, fmt: str) -> np.ndarray:

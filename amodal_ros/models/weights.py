@@ -88,7 +88,7 @@ def check_weight_folder(folder: Path) -> None:
     also where a sharded index names one (the libraries follow an index, even with
     use_safetensors, to whatever file it names: a .bin is unpickled, and transformers takes
     '../' too)."""
-    for index in sorted(folder.glob("*.index*.json")):
+    for index in sorted(folder.glob("*.safetensors.index*.json")):  # what use_safetensors reads
         _check_index(index)
     weights = sorted(folder.glob("*.safetensors"))
     if weights:

@@ -102,7 +102,8 @@ def digest(array: np.ndarray) -> str:
     took ~0.1 s per object and view of a full-size window's masks on a CPU."""
     h = hashlib.sha1(usedforsecurity=False)
     h.update(str((array.shape, array.dtype.str)).encode())
-    h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    if array.size:  # a memoryview of no bytes cannot be cast
+        h.update(np.ascontiguousarray(array).data.cast("B"))
     return h.hexdigest()[:24]
 
 
@@ -110,7 +111,7 @@ class SharedDigests:
     """`digest` of arrays that many windows share, once per array while it lives: a frame's
     camera depth or RGB is in every window that holds the frame (25 at stride 1), and hashing
     a 720p depth image 25 times cost ~0.2 s a window on a CPU. Keyed by identity, so frames
-    must not be changed in place (nothing does: a Frame's arrays are read only)."""
+    must not be changed in place (nothing changes a Frame's arrays)."""
 
     def __init__(self):
         self._memo: dict[int, tuple[weakref.ref, str]] = {}

@@ -271,15 +271,22 @@ class StreamHealth:
 
     def _lag_hint(self, then: Counters, now: Counters) -> str:
         """Why messages that did arrive on every input paired too rarely, when full queues
-        pushed them out: one input (a slow segmenter's masks) lags by more than the queue."""
+        pushed one input's out and another input's messages then found their partners gone:
+        that input (a slow segmenter's masks) lags by more than the queue, or its stamps are
+        on another clock."""
         overflowed = now.overflowed - then.overflowed
-        if not overflowed or any(now.received[n] == then.received[n] for n in self.inputs):
+        unmatched = now.unmatched - then.unmatched
+        if any(now.received[n] == then.received[n] for n in self.inputs):
+            return ""
+        late = [n for n in self.inputs if unmatched[n] and not overflowed[n]]
+        if not overflowed or not late:
             return ""
         return (
             f"{sum(overflowed.values())} of them pushed out of a full queue "
-            f"({dict(overflowed)}) before a partner came: an input lags the others by more "
-            f"than sync_queue ({self.sync_queue} messages); raise `sync_queue` above that lag "
-            "times the camera rate (a segmenter 1.2 s behind a 30 Hz camera needs 36 or more)"
+            f"({dict(overflowed)}) before {', '.join(late)} came: {', '.join(late)} lag the "
+            f"others by more than sync_queue ({self.sync_queue} messages), or their stamps are "
+            "on another clock; raise `sync_queue` above that lag times the camera rate (a "
+            "segmenter 1.2 s behind a 30 Hz camera needs more than 36)"
         )
 
     def _silent_hint(self, now: Counters) -> str:

@@ -190,6 +190,10 @@ class InferenceWorker:
             return
         try:
             self.forget(object_ids)
-        except Exception:  # the worker must survive anything
-            self.windows_failed += 1
-            log.exception("freeing the caches of objects %s failed", object_ids)
+        except Exception:  # the worker must survive anything; the window itself was answered
+            if since := self._failed_log.due("forget"):
+                log.exception(
+                    "freeing the caches of objects %s failed%s",
+                    object_ids,
+                    Throttle.repeats(since),
+                )

@@ -391,6 +391,26 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded():
     assert len(bomb) < 200_000
     with pytest.raises(ConversionError, match="claims 81000000 pixels or more"):
         rgb_from_compressed(SimpleNamespace(format="png", data=bomb))
+    # a text chunk with a wrong checksum: PIL refuses the header, libpng decodes the image
+    text = struct.pack(">I", 4) + b"tEXt" + b"a\x00bc" + bytes(4)
+    spoiled = bomb[:33] + text + bomb[33:]
+    with pytest.raises(ConversionError, match="claims 81000000 pixels or more"):
+        rgb_from_compressed(SimpleNamespace(format="png", data=spoiled))
+    # a JPEG whose frame header claims 20000 x 20000
+    jpeg = bytearray(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes())
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5 : sof + 9] = struct.pack(">HH", 20000, 20000)
+    with pytest.raises(ConversionError, match="claims 400000000 pixels or more"):
+        rgb_from_compressed(SimpleNamespace(format="jpeg", data=bytes(jpeg)))
+    # an ordinary JPEG and PNG pass, their sizes read from their headers
+    for ext in (".jpg", ".png"):
+        image = np.zeros((48, 64, 3), np.uint8)
+        ok = cv2.imencode(ext, image)[1]
+        assert rgb_from_compressed(SimpleNamespace(format=ext[1:], data=ok.tobytes())).shape == (
+            48,
+            64,
+            3,
+        )
 
 
 # --- compressed depth and masks (image_transport's compressedDepth and png) --------------------

@@ -93,6 +93,15 @@ def test_an_index_naming_a_pickle_is_refused(
         load_components(folder)
 
 
+def test_a_pickle_index_beside_safetensors_weights_is_left_alone(tmp_path, published_folder):
+    """Hub snapshots often ship both formats; with use_safetensors no library reads the
+    pickle index, so it does not make a good folder unloadable."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    index = folder / "image_encoder" / "pytorch_model.bin.index.json"
+    index.write_text(json.dumps({"weight_map": {"w": "pytorch_model-00001-of-00001.bin"}}))
+    assert load_components(folder).image_encoder is not None
+
+
 def _edit_unet_state(folder, edit):
     state = load_file(str(folder / UNET_FILE))
     edit(state)

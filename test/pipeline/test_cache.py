@@ -97,6 +97,8 @@ def test_shared_digests_hash_an_array_once_while_it_lives_and_never_reuse_a_dead
     assert digests(b) == digest(a) and digests.computed == 2
     del a, b
     assert len(digests) == 0  # entries leave with their arrays
+    empty = np.zeros((0, 3), np.float32)  # no bytes to hash: shape and dtype tell them apart
+    assert digest(empty) != digest(np.zeros((0, 4), np.float32)) != digest(np.zeros((0, 4)))
     for value in range(50):  # a new array may take a dead one's id: never its digest
         c = np.full((3, 4), value, np.float32)
         assert digests(c) == digest(c)
