@@ -18,6 +18,7 @@ import functools
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -80,7 +81,12 @@ from amodal_ros.ros.diagnostics import (
     publish_status,
     status_publisher,
 )
-from amodal_ros.ros.params import check_topic_names, declare_all, parameter_names
+from amodal_ros.ros.params import (
+    check_topic_names,
+    declare_all,
+    parameter_names,
+    parameter_specs,
+)
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
 NODE_NAME = "amodal_node"
@@ -211,9 +217,7 @@ class AmodalNode(LifecycleNode):
             )
         try:
             values = {n: self.get_parameter(n).value for n in parameter_names()}
-            self.inference, self.stream, self.topics, self.options = node_configs(values)
-            check_topic_names(self.topics, self.get_name(), self.get_namespace())
-            check_stride(self.stream, self.inference.num_frames)
+            self.inference, self.stream, self.topics, self.options = self._configs(values)
         except ValueError as err:
             return self._refuse(f"configure failed: invalid parameter: {err}")
         self._set_torch_threads()
@@ -328,13 +332,15 @@ class AmodalNode(LifecycleNode):
 
     @_logged
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Release everything."""
-        self._release()
+        """Release everything, waiting SHUTDOWN_WAIT_S at most for a running window (its
+        results could not be published any more; the executor, services and diagnostics
+        stalled until it ended)."""
+        self._release(wait=SHUTDOWN_WAIT_S)
         self._idle = (WARN, "finalized: shut down")
         return TransitionCallbackReturn.SUCCESS
 
-    def _release(self) -> None:
-        self._stop_streaming()
+    def _release(self, wait: float | None = None) -> None:
+        self._stop_streaming(wait)
         self._destroy_publishers()
         self._free_models()
 
@@ -589,16 +595,27 @@ class AmodalNode(LifecycleNode):
 
     # -- parameters, warm-up, teardown -----------------------------------------------------
 
+    def _configs(self, values: dict):
+        """The configs of parameter `values`, as configure takes them; raises ValueError naming
+        the parameter that no configure could take (so set time refuses what configure would)."""
+        configs = node_configs(values)
+        check_topic_names(configs[2], self.get_name(), self.get_namespace())
+        check_stride(configs[1], configs[0].num_frames)
+        return configs
+
     def _check_parameters(self, params) -> SetParametersResult:
-        """Reject invalid values at set time, naming the parameter; applied at next configure."""
-        values = {n: self.get_parameter(n).value for n in parameter_names()}
-        values.update({p.name: p.value for p in params if p.name in values})
-        try:
-            topics = node_configs(values)[2]
-            check_topic_names(topics, self.get_name(), self.get_namespace())
-        except ValueError as err:
-            return SetParametersResult(successful=False, reason=str(err))
-        deferred = [p.name for p in params if p.name in values]  # rclpy applies its own
+        """Reject invalid values at set time, naming the parameter; applied at next configure.
+        While the current values cannot configure the node themselves (a bad params file), a
+        change is judged on its own, over the defaults: else no `ros2 param set` could repair
+        two bad values, each refused for the other."""
+        current = {n: self.get_parameter(n).value for n in parameter_names()}
+        changes = {p.name: p.value for p in params if p.name in current}
+        reason = self._invalid({**current, **changes})
+        if reason and self._invalid(current):
+            reason = self._invalid({**{n: d for n, d, _ in parameter_specs()}, **changes})
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
+        deferred = list(changes)  # rclpy applies its own
         if self.processor is not None and deferred:  # configured: the running configuration stays
             # (in the log: rclpy drops a successful result's reason)
             self.get_logger().info(
@@ -606,6 +623,13 @@ class AmodalNode(LifecycleNode):
                 "cleanup, configure, activate)"
             )
         return SetParametersResult(successful=True)
+
+    def _invalid(self, values: dict) -> str:
+        try:
+            self._configs(values)
+        except ValueError as err:
+            return str(err)
+        return ""
 
     def _set_torch_threads(self) -> None:
         import torch
@@ -651,14 +675,18 @@ class AmodalNode(LifecycleNode):
         self.get_logger().info(f"warm-up window: {self.pace}")
         return True
 
-    def _stop_streaming(self) -> None:
+    def _stop_streaming(self, wait: float | None = None) -> None:
+        """Unsubscribe and stop the worker: after its running window, or after `wait` seconds
+        at most (SHUTDOWN_WAIT_S when the context is shut down), leaving that window."""
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs, self._inputs = [], {}
         self._downgrade.clear()
         if self.worker is not None:
             if not self.context.ok():  # shutting down: nothing can publish the running
-                self.worker.stop(timeout=SHUTDOWN_WAIT_S)  # window (a daemon thread)
+                wait = SHUTDOWN_WAIT_S  # window (a daemon thread)
+            if wait is not None:
+                self.worker.stop(timeout=wait)
                 self.abandoned_window = self.worker.busy  # it still uses the models
                 if self.abandoned_window:
                     self._warn("shut down during a window: its frames get no result")
@@ -680,8 +708,10 @@ class AmodalNode(LifecycleNode):
             self.front = None
             self.health = None
             self._camera_infos.clear()  # the next stream may come from another camera
-            if self._forget and self.processor is not None and not self.abandoned_window:
-                self.processor.forget(self._forget)  # the worker that would have is stopped
+            if self.processor is not None and not self.abandoned_window:
+                # the next stream may repeat these stamps (a replay, sim time): nothing of
+                # this one may seed it (warm starts match by object id and stamps)
+                self.processor.reset()
             self._forget = []
 
     def _warn_unanswered(self) -> None:
@@ -756,6 +786,10 @@ def missing_params_files(argv: list[str]) -> list[str]:
     ]
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args=None) -> int:
     """`ros2 run amodal_ros amodal_node`: spin the node until shutdown; the exit code."""
     from rclpy.exceptions import ParameterException
@@ -769,6 +803,10 @@ def main(args=None) -> int:
         return 1
     limit_malloc_arenas()  # before rclpy starts DDS threads
     quiet_libraries()
+    # SIGTERM (docker stop, systemd) stops as SIGINT does, also inside a long configure or an
+    # engine build, which it left running (rclpy's handler only shuts the context down and
+    # calls this one, installed before it)
+    signal.signal(signal.SIGTERM, _interrupt)
     rclpy.init(args=args)
     node = None
     try:

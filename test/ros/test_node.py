@@ -407,13 +407,116 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         assert node.processor.errors - node._errors_before == 0
         node.trigger_deactivate()
         node.trigger_cleanup()
-        # a stride longer than the window would leave frames unanswered: refused at configure
-        assert node.set_parameters([Parameter("stride", value=5)])[0].successful
-        node.trigger_configure()
-        assert state() == "unconfigured"
-        assert "stride 5 is longer than the model's window of 4 frames" in capfd.readouterr().err
+        # a stride longer than the window would leave frames unanswered: refused when set, as
+        # configure would refuse it (accepted, a lifecycle manager's reset killed the node)
+        bad = node.set_parameters([Parameter("stride", value=5)])[0]
+        assert not bad.successful
+        assert "stride 5 is longer than the model's window of 4 frames" in bad.reason
     finally:
         h.close()
+
+
+def test_bad_values_from_a_params_file_can_be_repaired_one_by_one(base_params, capfd):
+    """Each of two bad values was refused for the other, so no `ros2 param set` could repair
+    them: a change is judged on its own while the current values are invalid."""
+    from rclpy.parameter import Parameter
+
+    params = {
+        **base_params,
+        "autostart": False,
+        "publish_frames": "sometimes",
+        "camera_size": "640 by 480",
+    }
+    h = NodeHarness(params, subscribe=False)
+    node = h.node
+    try:
+        node.trigger_configure()
+        assert node.processor is None  # refused, naming a parameter
+        bad = node.set_parameters([Parameter("publish_frames", value="often")])[0]
+        assert not bad.successful and "publish_frames" in bad.reason  # still judged
+        for name, value in (("publish_frames", "latest"), ("camera_size", "480x640")):
+            assert node.set_parameters([Parameter(name, value=value)])[0].successful, name
+        node.trigger_configure()
+        assert node.processor is not None and node.stream.publish_frames == "latest"
+    finally:
+        h.close()
+
+
+def test_deactivate_forgets_the_stream_and_shutdown_does_not_wait_for_a_long_window(
+    base_params,
+):
+    """A deactivated node kept the stream's encodings and warm starts, which a next stream
+    with the same stamps (a replay, sim time) could take; the shutdown transition waited for
+    the running window without limit, the executor and its services stalled meanwhile."""
+    import time
+
+    from amodal_ros.ros.node import SHUTDOWN_WAIT_S
+
+    h = NodeHarness({**base_params, "num_steps": 150}, subscribe=False)
+    node = h.node
+    try:
+        h.listen("amodal/objects")
+        h.wait_for_subscribers()
+        h.publish_clip(small_clip(8), pace=0.02)
+        assert h.wait(lambda: node.worker.busy, timeout=60)
+        worker = node.worker
+        # the transition runs here, not in the executor's thread: take the node out of it,
+        # so that no timer of its publishes while the transition destroys the publishers
+        h.executor.remove_node(node)
+        started = time.monotonic()
+        node.trigger_shutdown()
+        assert time.monotonic() - started < SHUTDOWN_WAIT_S + 3
+        assert node.abandoned_window and node._state_machine.current_state[1] == "finalized"
+        # the left window's thread is inside torch: the interpreter must not exit under it
+        worker._thread.join(timeout=300)
+        assert not worker._thread.is_alive()
+    finally:
+        h.close()
+    h = NodeHarness(base_params, subscribe=False)
+    node = h.node
+    try:
+        h.listen("amodal/objects")
+        h.wait_for_subscribers()
+        h.publish_clip(small_clip(8), pace=0.02)
+        assert h.wait(lambda: node.worker.windows_done >= 1, timeout=60)
+        processor = node.processor
+        node.trigger_deactivate()
+        assert len(processor.cache) == 0  # reset: nothing of this stream seeds the next
+    finally:
+        h.close()
+
+
+def test_sigterm_during_a_long_configure_stops_at_once(published_folder, tmp_path):
+    """docker stop and systemd send SIGTERM: inside configure's warm-up (an engine build can
+    take minutes) it was ignored until configure ended, then logged as a failed transition."""
+    import signal
+    import subprocess
+    import time
+
+    exe = installed_node()
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        f"/**/amodal_node:\n  ros__parameters:\n    checkpoint: '{published_folder}'\n"
+        "    height: 128\n    width: 256\n    num_frames: 4\n    num_steps: 1000\n"
+    )
+    proc = subprocess.Popen(
+        [str(exe), "--ros-args", "--params-file", str(params)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    for line in proc.stdout:  # the models are loaded: the warm-up window runs next
+        lines.append(line)
+        if "amodal_ros.models.layout: loaded" in line:
+            break
+    time.sleep(1.0)
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=60)
+    out = "".join(lines) + rest
+    assert time.monotonic() - stopped < 10, out[-3000:]
+    assert proc.returncode == 0 and "Traceback" not in out and "[ERROR]" not in out, out[-3000:]
 
 
 def test_library_records_of_every_level_reach_the_ros_log_with_their_traceback(capfd):
