@@ -78,7 +78,7 @@ def fill_empty_frames(frames: list[np.ndarray]) -> np.ndarray:
     if empty.all():
         raise UnusableDepthError(
             f"depth has no valid pixel in the window (all 0, NaN, inf or nearer than "
-            f"{MIN_DEPTH_M} m); check the depth topic "
+            f"{MIN_DEPTH_M} m); check the camera depth (its topic or folder) "
             "or run without depth using Depth Anything (--depth-model)"
         )
     if empty.any():

@@ -124,7 +124,8 @@ class WindowProcessor:
         except Exception as err:  # the model boundary: report, keep the frames
             self.errors += 1
             log.error(
-                "window ending at stamp %d failed (%s: %s); publishing modal masks as amodal",
+                "window ending at stamp %d failed (%s: %s); its frames are answered with their "
+                "modal masks as amodal (amodal_valid false)",
                 window.last.stamp_ns,
                 type(err).__name__,
                 err,
