@@ -37,7 +37,8 @@ class GraspTargets(Node):
     def __init__(self, topic: str = "amodal/objects", **node_options):
         super().__init__("grasp_targets", **node_options)
         self.targets: dict[int, GraspTarget] = {}
-        self.create_subscription(AmodalObjectArray, topic, self.on_objects, 10)
+        sub = self.create_subscription(AmodalObjectArray, topic, self.on_objects, 10)
+        self.get_logger().info(f"waiting for amodal objects on {sub.topic_name}")
 
     def on_objects(self, msg: AmodalObjectArray) -> None:
         """Replace the targets with this message's valid objects."""

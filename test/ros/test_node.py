@@ -1114,6 +1114,7 @@ def test_the_grasp_example_stops_on_ctrl_c_without_a_traceback():
     import signal
     import subprocess
     import sys
+    import threading
     import time
 
     proc = subprocess.Popen(
@@ -1123,8 +1124,19 @@ def test_the_grasp_example_stops_on_ctrl_c_without_a_traceback():
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # `cmd &` in bash
     )
-    time.sleep(4)  # past rclpy.init and into spin
-    assert proc.poll() is None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60  # its subscription made: rclpy has taken SIGINT, it spins
+    while not any("waiting for amodal objects on /amodal/objects" in x for x in lines):
+        assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+        time.sleep(0.1)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    reader.join(timeout=5)
+    out = "".join(lines)
     assert proc.returncode == 0 and "Traceback" not in out, out
