@@ -206,12 +206,12 @@ def read_depth(folder: Path) -> tuple[np.ndarray, str]:
 def _check_depth_range(depth: np.ndarray, encoding: str, folder: Path) -> None:
     """Refuse depth no frame of which has a usable value (every window would fail after the
     models load), naming the unit it was read in: metres saved as 16-bit PNG read as mm."""
-    from amodal_ros.depth.camera import MIN_DEPTH_M, depth_metres
+    from amodal_ros.depth.camera import MIN_DEPTH_M, depth_metres, valid_depth
 
-    metres = depth_metres(depth, encoding)
-    valid = np.isfinite(metres) & (metres >= MIN_DEPTH_M)
-    if valid.any():
+    # frame by frame, stopping at the first return: no metric copy of the whole clip
+    if any(valid_depth(depth_metres(frame, encoding)).any() for frame in depth):
         return
+    metres = depth_metres(depth, encoding)
     finite = metres[np.isfinite(metres)]
     top = float(finite.max()) if finite.size else float("nan")
     unit = "millimetres (16-bit PNG)" if encoding == "16UC1" else "metres (float)"

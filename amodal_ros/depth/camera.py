@@ -53,12 +53,17 @@ def inverse_depth_from_camera(depth: np.ndarray, encoding: str) -> np.ndarray:
     return inverse[0] if single else inverse
 
 
+def valid_depth(metres: np.ndarray) -> np.ndarray:
+    """Where depth in metres is a return: finite and at least MIN_DEPTH_M."""
+    return np.isfinite(metres) & (metres >= MIN_DEPTH_M)
+
+
 def inverse_depth_frame(depth: np.ndarray, encoding: str) -> np.ndarray:
     """One [H, W] frame of `inverse_depth_from_camera`, on its own so that a sliding window
     converts only its new frames; all NaN when the frame has no valid pixel (its value comes
     from the whole window: `fill_empty_frames`)."""
     metres = depth_metres(depth, encoding)
-    valid = np.isfinite(metres) & (metres >= MIN_DEPTH_M)
+    valid = valid_depth(metres)
     if not valid.any():
         return np.full(metres.shape, np.nan, np.float32)
     inverse = np.zeros(metres.shape, np.float32)
