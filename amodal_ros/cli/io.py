@@ -129,25 +129,26 @@ def read_masks(folder: Path) -> tuple[np.ndarray, list[int]]:
             )
     _check_sizes(labels, files, "masks")
     labels = np.stack(labels).astype(np.int32)
-    ids = [int(i) for i in np.unique(labels) if i != 0]
+    largest: dict[int, int] = {}  # label value: its largest area in a frame
+    for frame in labels:
+        for value, count in zip(*np.unique(frame, return_counts=True)):
+            largest[int(value)] = max(largest.get(int(value), 0), int(count))
+    ids = sorted(value for value in largest if value != 0)
     if not ids:
         raise InputError(f"masks in {folder} are empty: every label image is all background (0)")
-    _check_ids(labels, ids, folder)
+    _check_ids(largest, ids, folder)
     return labels, ids
 
 
-def _check_ids(labels: np.ndarray, ids: list[int], folder: Path) -> None:
-    """Refuse more ids than objects; warn of label images that look like something else."""
+def _check_ids(largest: dict[int, int], ids: list[int], folder: Path) -> None:
+    """Refuse more ids than objects; warn of label images that look like something else
+    (`largest`: each label value's largest area in a frame)."""
     if len(ids) > MAX_OBJECTS:
         raise InputError(
             f"masks in {folder} hold {len(ids)} ids, more than {MAX_OBJECTS} objects: instance "
             "labels give each object one id (0 = background); a semantic map, a lossy image "
             "or depth would each be taken for thousands of objects"
         )
-    largest: dict[int, int] = {}  # id: its largest area in a frame
-    for frame in labels:
-        for value, count in zip(*np.unique(frame, return_counts=True)):
-            largest[int(value)] = max(largest.get(int(value), 0), int(count))
     if 0 not in largest:
         log.warning(
             "masks in %s: no pixel of any frame is 0, the background; is it another value "
