@@ -82,6 +82,7 @@ def run(args: Args) -> dict:
     from tqdm.auto import tqdm
 
     from amodal_ros.pipeline.processor import WindowProcessor
+    from amodal_ros.pipeline.stream import longest_stride
     from amodal_ros.pipeline.window import Window, WindowBuffer, centred_hold_back
 
     # 1. read and check inputs (before loading any model)
@@ -121,11 +122,12 @@ def run(args: Args) -> dict:
     if processor.pipelines.note:
         print(processor.pipelines.note)
     config = processor.pipelines.config
-    if stream.stride > config.num_frames:  # check_stride's advice is the node's
+    longest = longest_stride(stream, config.num_frames)  # check_stride's, in infer's words
+    if longest is not None and stream.stride > longest:
         raise InputError(
             f"--stride {stream.stride} is longer than the window of {config.num_frames} frames "
             f"(--num-frames): the frames between two windows would never be answered; set "
-            f"--stride <= {config.num_frames}"
+            f"--stride <= {longest}"
         )
 
     # 3. windows through the processor, as replay's offline stream cuts them (every object in
