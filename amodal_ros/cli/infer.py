@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amodal_ros.cli import io
+from amodal_ros.cli import folders, io
 from amodal_ros.core.config import (
     OFFLINE_DEFAULT_CHECKPOINT,
     InferenceConfig,
@@ -34,7 +34,7 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError, ProcessingError
-from amodal_ros.core.frames import REASON_EMPTY_MODAL, REASON_NAMES, frames_from_arrays
+from amodal_ros.core.frames import REASON_EMPTY_MODAL, REASON_NAMES
 from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio, touches_border
 
 log = logging.getLogger("amodal_ros.infer")
@@ -85,37 +85,20 @@ def run(args: Args) -> dict:
     from amodal_ros.pipeline.stream import longest_stride
     from amodal_ros.pipeline.window import Window, WindowBuffer, centred_hold_back
 
-    # 1. read and check inputs (before loading any model)
+    # 1. check inputs (before loading any model); frames are read again as windows need them
     io.check_output(args.out, args.overwrite)
-    rgb, names = io.read_rgb(args.frames)
-    labels, ids = io.read_masks(args.masks)
-    t, h, w = labels.shape
-    if len(rgb) != t:
-        raise InputError(
-            f"frame count mismatch: {len(rgb)} frames in {args.frames}, {t} masks in {args.masks}"
-        )
-    if rgb.shape[1:3] != (h, w):
-        raise InputError(
-            f"size mismatch: frames are {rgb.shape[1]}x{rgb.shape[2]} (HxW), masks are "
-            f"{h}x{w} (HxW)"
-        )
     stream = args.stream
     if args.depth is not None and stream.depth_model:
         raise InputError(
             "pass either --depth (camera depth) or --depth-model (Depth Anything), not both"
         )
-    depth, encoding = None, "32FC1"
-    if args.depth is not None:
-        depth, encoding = io.read_depth(args.depth)
-        if depth.shape != (t, h, w):
-            raise InputError(
-                f"depth has shape {depth.shape}, expected {(t, h, w)} to match the frames"
-            )
+    clip = folders.open_clip(args.frames, args.masks, args.depth)
+    if clip.depth is not None:
         stream = stream.replace(depth_source="camera")
 
     # 2. models: the node's processor
     processor = WindowProcessor.from_config(stream, args.inference)
-    if processor.depth_source == "camera" and depth is None:
+    if processor.depth_source == "camera" and clip.depth is None:
         raise InputError(
             f"{stream.checkpoint} is a mask+depth model: pass --depth DIR or --depth-model DIR"
         )
@@ -135,35 +118,38 @@ def run(args: Args) -> dict:
     # the middle of, and a frame's outputs are written once it and those before it are
     # answered: memory holds a window, not the clip's results
     started = time.perf_counter()
-    frames = frames_from_arrays(rgb, labels, depth, encoding)
-    index = {f.stamp_ns: i for i, f in enumerate(frames)}
     hold_back = centred_hold_back(config.num_frames, stream.stride)
     buffer = WindowBuffer(config.num_frames, stream.stride, 2**62, 0, hold_back)
+    index: dict[int, int] = {}  # stamp: frame index
     windows = 0
     with io.staged_output(args.out, args.overwrite) as stage:
-        out = _FrameWriter(stage, names, labels, processor, args.video_fps)
+        out = _FrameWriter(stage, clip.names, processor, args.video_fps)
 
         def answer(cut: Window | None) -> None:
             nonlocal windows
             if cut is None:
                 return
             # full even when the clip is shorter than a window: the model runs on what there is
-            window = Window(cut.frames, tuple(ids), cut.new_frames, True, held_back=cut.held_back)
+            window = Window(
+                cut.frames, tuple(clip.ids), cut.new_frames, True, held_back=cut.held_back
+            )
             out.add({index[r.frame.stamp_ns]: r for r in processor.process(window)})
             windows += 1
 
-        with tqdm(total=t, desc="frames answered", unit="frame") as bar:
+        with tqdm(total=len(clip), desc="frames answered", unit="frame") as bar:
             out.progress = bar.update
-            for frame in frames:
+            for t in range(len(clip)):
+                frame = clip.frame(t)
+                index[frame.stamp_ns] = t
                 answer(buffer.push(frame))
             answer(buffer.flush())
         elapsed = time.perf_counter() - started
         # 4. the summary, and the videos under their names
-        summary = _summary(args, processor, len(names), out.per_object, elapsed, windows)
+        summary = _summary(args, processor, len(clip), out.per_object, elapsed, windows)
         summary["videos"] = [str(args.out / v.name) for v in out.close()]
         (stage / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"wrote {args.out}: {len(ids)} objects x {t} frames, {windows} window(s) in "
+        f"wrote {args.out}: {len(clip.ids)} objects x {len(clip)} frames, {windows} window(s) in "
         f"{elapsed:.1f} s; video: {', '.join(summary['videos']) or 'none (no encoder here)'}"
     )
     if processor.errors:  # as replay: the outputs stay, the exit code says it
@@ -179,10 +165,10 @@ class _FrameWriter:
     """Writes each frame's PNGs, overlay and summary entries in frame order, as soon as it and
     every frame before it are answered."""
 
-    def __init__(self, stage: Path, names: list[str], labels, processor, fps: float):
+    def __init__(self, stage: Path, names: list[str], processor, fps: float):
         from amodal_ros.pipeline.video import OverlayVideo
 
-        self.stage, self.names, self.labels = stage, names, labels
+        self.stage, self.names = stage, names
         self.uncertainty = processor.pipelines.config.num_samples > 1
         self.completion = processor.completer is not None
         self.video = OverlayVideo(stage / "overlay", fps=fps)
@@ -231,13 +217,13 @@ class _FrameWriter:
                 if completion is None:  # not run (e.g. not visible): transparent
                     completion = np.zeros((*o.modal.shape, 4), np.uint8)
                 io.write_png(stage / "completion" / folder / f"{name}.png", completion)
-            self._summarise(f, o)
+            self._summarise(f, o, result.frame.labels)
         pairs = [(o.modal, o.amodal) for o in result.objects]
         overlay = draw_overlay(result.frame.rgb, pairs, ids=[o.object_id for o in result.objects])
         io.write_png(stage / "overlay" / f"{name}.png", overlay)
         self.video.add(overlay)
 
-    def _summarise(self, f: int, o) -> None:
+    def _summarise(self, f: int, o, labels: np.ndarray) -> None:
         entry = self.per_object.setdefault(
             str(o.object_id), {"frames": [], "frames_without_input": []}
         )
@@ -247,7 +233,7 @@ class _FrameWriter:
             "occlusion_ratio": round(float(ratio), 4),
             "amodal_bbox_xywh": mask_bbox(o.amodal).tolist(),
             "truncated": touches_border(o.amodal),
-            "occluders": occluders(self.labels[f], o.modal, o.amodal),
+            "occluders": occluders(labels, o.modal, o.amodal),
             "amodal_valid": bool(o.valid),
         }
         if not o.valid:

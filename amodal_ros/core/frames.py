@@ -165,6 +165,32 @@ class FrameResult:
 MODEL_PERIOD_NS = 125_000_000  # 8 fps: the frame rate the published model was trained at
 
 
+def clip_frame(
+    t: int,
+    rgb: np.ndarray,
+    labels: np.ndarray,
+    depth: np.ndarray | None = None,
+    depth_encoding: str = "32FC1",
+    first_stamp: int = 0,
+    period_ns: int = MODEL_PERIOD_NS,
+) -> Frame:
+    """Frame t of a clip (a folder of images, a synthetic scene), stamped as a camera at the
+    model's rate would stamp it, so that the clip windows exactly like a live stream.
+
+    Args:
+        rgb: [H, W, 3] uint8.
+        labels: [H, W] integer instance labels, 0 = background.
+        depth: [H, W] camera depth in `depth_encoding` units, or None.
+    """
+    return Frame(
+        stamp_ns=first_stamp + t * period_ns,
+        rgb=rgb,
+        labels=labels,
+        depth=depth,
+        depth_encoding=depth_encoding,
+    )
+
+
 def frames_from_arrays(
     rgb: np.ndarray,
     labels: np.ndarray,
@@ -173,21 +199,16 @@ def frames_from_arrays(
     first_stamp: int = 0,
     period_ns: int = MODEL_PERIOD_NS,
 ) -> list[Frame]:
-    """Frames of a clip held in arrays (a folder of images, a synthetic scene), stamped as a
-    camera at the model's rate would stamp them, so they window exactly like a live stream.
-
-    Args:
-        rgb: [T, H, W, 3] uint8.
-        labels: [T, H, W] integer instance labels, 0 = background.
-        depth: [T, H, W] camera depth in `depth_encoding` units, or None.
-    """
+    """`clip_frame` for each frame of a clip held in arrays ([T, ...] each)."""
     return [
-        Frame(
-            stamp_ns=first_stamp + t * period_ns,
-            rgb=rgb[t],
-            labels=labels[t],
-            depth=None if depth is None else depth[t],
-            depth_encoding=depth_encoding,
+        clip_frame(
+            t,
+            rgb[t],
+            labels[t],
+            None if depth is None else depth[t],
+            depth_encoding,
+            first_stamp,
+            period_ns,
         )
         for t in range(len(rgb))
     ]

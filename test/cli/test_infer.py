@@ -10,9 +10,11 @@ import pytest
 pytest.importorskip("torch", reason="torch is not installed (bash scripts/setup.sh)")
 
 from amodal_ros.cli import io  # noqa: E402
+from amodal_ros.cli.folders import open_depth, open_masks, open_rgb  # noqa: E402
 from amodal_ros.cli.infer import Args, infer_stream, run  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
 from amodal_ros.core import InferenceConfig  # noqa: E402
+from amodal_ros.core.errors import InputError  # noqa: E402
 from amodal_ros.core.types import mask_bbox  # noqa: E402
 from amodal_ros.data.scenes import make_scene  # noqa: E402
 from amodal_ros.models.architectures import build_components  # noqa: E402
@@ -218,36 +220,36 @@ def test_object_folders_get_distinct_ids_and_never_the_background(tmp_path):
             io.write_png(root / name / "0000.png", box)
         return root
 
-    _, objects = io.read_masks(folders(tmp_path / "a", "2", "car"))
+    objects = open_masks(folders(tmp_path / "a", "2", "car")).ids
     assert sorted(objects) == [2, 3]
-    with pytest.raises(io.InputError, match="object folders 01 and 1 are both object 1"):
-        io.read_masks(folders(tmp_path / "b", "1", "01"))
-    with pytest.raises(io.InputError, match="id 0 is the background"):
-        io.read_masks(folders(tmp_path / "c", "0", "1"))
+    with pytest.raises(InputError, match="object folders 01 and 1 are both object 1"):
+        open_masks(folders(tmp_path / "b", "1", "01"))
+    with pytest.raises(InputError, match="id 0 is the background"):
+        open_masks(folders(tmp_path / "c", "0", "1"))
 
 
 def test_one_frame_name_twice_and_mixed_depth_kinds_are_refused(tmp_path):
     io.write_png(tmp_path / "rgb" / "0001.png", np.zeros((4, 4, 3), np.uint8))
     io.write_png(tmp_path / "rgb" / "0001.jpg", np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(io.InputError, match="0001.jpg and 0001.png are one frame name twice"):
-        io.read_rgb(tmp_path / "rgb")
+    with pytest.raises(InputError, match="0001.jpg and 0001.png are one frame name twice"):
+        open_rgb(tmp_path / "rgb")
     io.write_png(tmp_path / "depth" / "0000.png", np.full((4, 4), 1500, np.uint16))  # mm
     with open(tmp_path / "depth" / "0001.NPY", "wb") as f:  # np.save would append .npy
         np.save(f, np.full((4, 4), 1.5, np.float32))  # m
-    with pytest.raises(io.InputError, match=r"mixes uint16 \(0000.png\), float32 \(0001.NPY\);"):
-        io.read_depth(tmp_path / "depth")
+    with pytest.raises(InputError, match=r"mixes uint16 \(0000.png\), float32 \(0001.NPY\);"):
+        open_depth(tmp_path / "depth")
 
 
 def test_a_file_for_a_folder_and_a_depth_file_of_objects_are_named(tmp_path):
     io.write_png(tmp_path / "rgb" / "0000.png", np.zeros((4, 4, 3), np.uint8))
-    with pytest.raises(io.InputError, match="0000.png is a file; pass the folder that holds"):
-        io.read_rgb(tmp_path / "rgb" / "0000.png")
-    with pytest.raises(io.InputError, match="masks .*0000.png is a file"):
-        io.read_masks(tmp_path / "rgb" / "0000.png")
+    with pytest.raises(InputError, match="0000.png is a file; pass the folder that holds"):
+        open_rgb(tmp_path / "rgb" / "0000.png")
+    with pytest.raises(InputError, match="masks .*0000.png is a file"):
+        open_masks(tmp_path / "rgb" / "0000.png")
     (tmp_path / "depth").mkdir()
     np.save(tmp_path / "depth" / "0000.npy", np.array([{"a": 1}], dtype=object))
-    with pytest.raises(io.InputError, match=r"depth file .*0000.npy is not a numeric .npy"):
-        io.read_depth(tmp_path / "depth")  # and it is never unpickled
+    with pytest.raises(InputError, match=r"depth file .*0000.npy is not a numeric .npy"):
+        open_depth(tmp_path / "depth")  # and it is never unpickled
 
 
 def test_missing_depth_for_a_depth_model(tmp_path, clip_dirs, published_folder, capsys):
@@ -333,9 +335,9 @@ def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
 
     for i in range(12):
         io.write_png(tmp_path / "rgb" / f"frame_{i}.png", np.full((4, 6, 3), i, np.uint8))
-    rgb, stems = io.read_rgb(tmp_path / "rgb")
-    assert stems[:4] == ["frame_0", "frame_1", "frame_2", "frame_3"]
-    assert rgb[:, 0, 0, 0].tolist() == list(range(12))
+    rgb = open_rgb(tmp_path / "rgb")
+    assert rgb.names[:4] == ["frame_0", "frame_1", "frame_2", "frame_3"]
+    assert [int(rgb.read(t)[0, 0, 0]) for t in range(12)] == list(range(12))
 
     labels = tmp_path / "labels"
     palette = Image.fromarray(np.array([[0, 7], [300 % 256, 0]], np.uint8), mode="P")
@@ -343,18 +345,18 @@ def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
     labels.mkdir()
     palette.save(labels / "0000.png")
     (labels / ".ipynb_checkpoints").mkdir()
-    _, objects = io.read_masks(labels)
+    objects = open_masks(labels).ids
     assert sorted(objects) == [7, 44]  # the indices, not the palette's colours
     (labels / "vis").mkdir()
-    with pytest.raises(io.InputError, match="holds label images .* and folders"):
-        io.read_masks(labels)
+    with pytest.raises(InputError, match="holds label images .* and folders"):
+        open_masks(labels)
 
     box = np.zeros((8, 8), np.uint8)
     box[2:5, 2:5] = 1  # saved as 0/1
     for name in ("obj_2", "obj_10"):
         io.write_png(tmp_path / "objects" / name / "0000.png", box)
-    labels, objects = io.read_masks(tmp_path / "objects")
-    assert sorted(objects) == [2, 10] and (labels[0] == 2).sum() == 9  # 0/1 masks read
+    masks = open_masks(tmp_path / "objects")
+    assert sorted(masks.ids) == [2, 10] and (masks.read(0) == 2).sum() == 9  # 0/1 masks read
 
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees when shown
@@ -362,12 +364,12 @@ def test_frames_are_in_number_order_and_masks_read_as_users_save_them(tmp_path):
     _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path)
     (tmp_path / "jpg").mkdir()
     (tmp_path / "r.jpg").rename(tmp_path / "jpg" / "0000.jpg")
-    assert io.read_rgb(tmp_path / "jpg")[0].shape == (1, 4, 6, 3)
+    assert open_rgb(tmp_path / "jpg").read(0).shape == (4, 6, 3)
 
     io.write_png(tmp_path / "depth" / "0000.png", np.full((4, 6), 1500, np.uint16))
     io.write_png(tmp_path / "depth" / "0001.png", np.full((4, 6, 3), 1500, np.uint16))
-    with pytest.raises(io.InputError, match="depth image .*0001.png has shape"):
-        io.read_depth(tmp_path / "depth")
+    with pytest.raises(InputError, match="depth image .*0001.png has shape"):
+        open_depth(tmp_path / "depth")
 
 
 def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
@@ -381,12 +383,12 @@ def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
     names = ["1690000000.1", "1690000000.15", "1690000000.2", "1690000000.95", "1690000001.05"]
     for i, name in enumerate(reversed(names)):
         io.write_png(tmp_path / "stamps" / f"{name}.png", np.full((4, 6, 3), i, np.uint8))
-    with pytest.raises(io.InputError, match="zero-pad the part after the dot"):
-        io.read_rgb(tmp_path / "stamps")
+    with pytest.raises(InputError, match="zero-pad the part after the dot"):
+        open_rgb(tmp_path / "stamps")
     padded = ["1690000000.100", "1690000000.150", "1690000000.200", "1690000001.050"]
     for name in padded:
         io.write_png(tmp_path / "padded" / f"{name}.png", np.zeros((4, 6, 3), np.uint8))
-    assert io.read_rgb(tmp_path / "padded")[1] == padded
+    assert open_rgb(tmp_path / "padded").names == padded
 
     box = np.zeros((8, 8), bool)
     box[2:5, 2:5] = True
@@ -409,8 +411,9 @@ def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
     palette.save(tmp_path / "kinds" / "palette" / "palette" / "0000.png")
     io.write_png(tmp_path / "kinds" / "palette" / "palette" / "0001.png", box.astype(np.uint8))
     for name in [*saved, "mixed", "palette"]:
-        labels, (object_id,) = io.read_masks(tmp_path / "kinds" / name)
-        np.testing.assert_array_equal(labels == object_id, [box, box])
+        masks = open_masks(tmp_path / "kinds" / name)
+        (object_id,) = masks.ids
+        np.testing.assert_array_equal([masks.read(t) == object_id for t in range(2)], [box, box])
 
 
 def test_a_failed_window_keeps_every_frame_written_and_exits_1(
@@ -440,23 +443,23 @@ def test_a_failed_window_keeps_every_frame_written_and_exits_1(
 def test_depth_in_the_wrong_unit_and_masks_that_are_no_instance_labels_are_named(tmp_path, caplog):
     for t in range(2):  # metres saved as 16-bit PNG: read as millimetres, nothing >= 5 cm
         io.write_png(tmp_path / "depth" / f"{t:04d}.png", np.full((4, 6), 2, np.uint16))
-    with pytest.raises(io.InputError, match=r"no usable pixel: read as millimetres .* 0.002 m"):
-        io.read_depth(tmp_path / "depth")
+    with pytest.raises(InputError, match=r"no usable pixel: read as millimetres .* 0.002 m"):
+        open_depth(tmp_path / "depth")
     (tmp_path / "jpeg").mkdir()
     cv2.imwrite(str(tmp_path / "jpeg" / "0000.jpg"), np.zeros((4, 6), np.uint8))
-    with pytest.raises(io.InputError, match="holds JPEG images .* save them as PNG"):
-        io.read_masks(tmp_path / "jpeg")
+    with pytest.raises(InputError, match="holds JPEG images .* save them as PNG"):
+        open_masks(tmp_path / "jpeg")
     many = np.arange(300 * 4, dtype=np.uint16).reshape(30, 40) % 300 + 1  # a semantic map?
     io.write_png(tmp_path / "many" / "0000.png", many)
-    with pytest.raises(io.InputError, match="hold 300 ids, more than 256 objects"):
-        io.read_masks(tmp_path / "many")
+    with pytest.raises(InputError, match="hold 300 ids, more than 256 objects"):
+        open_masks(tmp_path / "many")
     labels = np.full((20, 20), 255, np.uint8)  # background 255, one object 1, three specks
     labels[5:15, 5:15] = 1
     labels[0, :3] = [7, 8, 9]
     io.write_png(tmp_path / "odd" / "0000.png", labels)
     (tmp_path / "odd" / "._0000.png").write_bytes(b"macOS resource fork")  # skipped
     with caplog.at_level("WARNING", logger="amodal_ros.io"):
-        _, ids = io.read_masks(tmp_path / "odd")
+        ids = open_masks(tmp_path / "odd").ids
     assert ids == [1, 7, 8, 9, 255]
     assert "no pixel of any frame is 0, the background; is it another value (255" in caplog.text
     assert "3 ids never cover more than 16 pixels in a frame (7, 8, 9)" in caplog.text

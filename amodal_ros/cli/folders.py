@@ -1,0 +1,472 @@
+"""A clip given as folders of images (RGB frames, instance masks, depth), read frame by frame.
+
+Opening a folder checks it whole (every image decoded once, nothing kept: sizes, ids, depth
+units), so bad input is refused before any model loads; `Clip.frame(t)` then reads frame t
+again when a window needs it. Memory holds a window, not the clip (a clip of 640x480 frames
+took ~2.7 MB a frame held whole).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from amodal_ros.core.errors import InputError
+from amodal_ros.core.frames import Frame, clip_frame
+
+log = logging.getLogger("amodal_ros.io")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")  # lossless only: JPEG changes ids at edges
+DEPTH_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
+# more ids than any scene holds objects (the node's tracker keeps 256): a semantic map, JPEG
+# artifacts, or a depth image; each id is a model call per window
+MAX_OBJECTS = 256
+SPECK_PIXELS = 16  # an id never larger than this in any frame is noise, not an object
+# images are read as stored: a JPEG's EXIF rotation would turn the frames but not the masks
+AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION
+
+
+@dataclass
+class Clip:
+    """Frames, masks and (optionally) depth folders of one clip, of one length and size."""
+
+    rgb: RgbFolder
+    masks: LabelImages | ObjectFolders
+    depth: DepthFolder | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """The frames' file stems, in frame order (outputs are named by them)."""
+        return self.rgb.names
+
+    @property
+    def ids(self) -> list[int]:
+        """The object ids the masks hold."""
+        return self.masks.ids
+
+    def __len__(self) -> int:
+        return len(self.rgb.files)
+
+    def frame(self, t: int) -> Frame:
+        """Frame t, read now and stamped as a camera at the model's rate would stamp it."""
+        depth = None if self.depth is None else self.depth.read(t)
+        encoding = "32FC1" if self.depth is None else self.depth.encoding
+        return clip_frame(t, self.rgb.read(t), self.masks.read(t), depth, encoding)
+
+
+def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
+    """Open and check the folders of a clip; raises InputError naming what is wrong."""
+    clip = Clip(open_rgb(frames), open_masks(masks), None if depth is None else open_depth(depth))
+    t, size = len(clip.masks), clip.masks.size
+    if len(clip) != t:
+        raise InputError(
+            f"frame count mismatch: {len(clip)} frames in {frames}, {t} masks in {masks}"
+        )
+    if clip.rgb.size != size:
+        raise InputError(
+            f"size mismatch: frames are {clip.rgb.size[0]}x{clip.rgb.size[1]} (HxW), masks are "
+            f"{size[0]}x{size[1]} (HxW)"
+        )
+    if clip.depth is not None and (len(clip.depth), clip.depth.size) != (t, size):
+        shape = (len(clip.depth), *clip.depth.size)
+        raise InputError(f"depth has shape {shape}, expected {(t, *size)} to match the frames")
+    return clip
+
+
+def natural_key(path: Path) -> list:
+    """Sort key reading the numbers in a name as numbers: frame_2 before frame_10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def _decimal_key(path: Path) -> list:
+    """Sort key reading digits after a dot as a decimal fraction (1690000000.15 before .2)."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", path.name)
+    return [Decimal(part) if i % 2 else part for i, part in enumerate(parts)]
+
+
+def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
+    """The image files of `folder` in frame order: by name, its numbers read as numbers
+    (frame_2 before frame_10, as 0002 before 0010); raises InputError naming `what`."""
+    _check_folder(folder, what)
+    files = sorted(
+        (p for p in folder.iterdir() if p.suffix.lower() in suffixes and not _hidden(p)),
+        key=natural_key,
+    )
+    if not files:
+        lossy = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+        if lossy:  # masks: JPEG's compression changes ids along every edge
+            raise InputError(
+                f"{what} folder {folder} holds JPEG images ({lossy[0]}, ...): masks must be "
+                "lossless (JPEG changes ids along every edge); save them as PNG"
+            )
+        raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
+    _check_one_order(files, folder, what)
+    for a, b in zip(files, files[1:]):
+        if a.stem == b.stem:  # outputs are named by the stem: one would overwrite the other
+            raise InputError(
+                f"{what} folder {folder}: {a.name} and {b.name} are one frame name twice; "
+                "keep one of them"
+            )
+    return files
+
+
+def _check_one_order(files: list[Path], folder: Path, what: str) -> None:
+    """Refuse names whose order depends on how the digits after a dot are read: as a fraction
+    (`str(stamp.to_sec())`: .15 before .2) or as a whole number (secs.nsecs unpadded: .2 before
+    .15). Either guess would shuffle some folder's frames in time, silently."""
+    by_fraction = sorted(files, key=_decimal_key)
+    if by_fraction == files:
+        return
+    a, b = next((x, y) for x, y in zip(by_fraction, files) if x != y)
+    raise InputError(
+        f"{what} folder {folder}: the frame names sort one way with the digits after a dot "
+        f"read as a fraction ({a.name} first) and another read as a whole number ({b.name} "
+        "first, as unpadded secs.nsecs names are); rename them so that both agree, e.g. "
+        "zero-pad the part after the dot to one length (1690000000.150000000)"
+    )
+
+
+def _hidden(path: Path) -> bool:
+    """Dot files (macOS's ._NAME resource forks) are no frames."""
+    return path.name.startswith(".")
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    if folder.is_file():
+        raise InputError(f"{what} {folder} is a file; pass the folder that holds the images")
+    if not folder.is_dir():
+        raise InputError(f"{what} folder {folder} does not exist")
+
+
+class _Sizes:
+    """Checks that every image of a folder has the size of its first."""
+
+    def __init__(self, what: str):
+        self.what, self.first, self.size = what, None, (0, 0)
+
+    def check(self, image: np.ndarray, path: Path) -> None:
+        if self.first is None:
+            self.first, self.size = path, image.shape[:2]
+        elif image.shape[:2] != self.size:
+            h, w = self.size
+            raise InputError(
+                f"{self.what}: {path.name} is {image.shape[0]}x{image.shape[1]} (HxW), but "
+                f"{self.first.name} is {h}x{w}; all images of a folder must have one size"
+            )
+
+
+class RgbFolder:
+    """A folder of RGB frames (PNG/JPG...)."""
+
+    def __init__(self, files: list[Path]):
+        self.files, self.names = files, [p.stem for p in files]
+        sizes = _Sizes("frames")
+        for p in files:
+            sizes.check(_imread(p, cv2.IMREAD_COLOR | AS_STORED), p)
+        self.size = sizes.size
+
+    def read(self, t: int) -> np.ndarray:
+        """[H, W, 3] uint8 RGB of frame t."""
+        bgr = _imread(self.files[t], cv2.IMREAD_COLOR | AS_STORED)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def open_rgb(folder: Path) -> RgbFolder:
+    """A folder of RGB frames, checked."""
+    return RgbFolder(list_images(folder, "frames"))
+
+
+class LabelImages:
+    """One single-channel instance-label image per frame (pixel = object id, 0 = background)."""
+
+    def __init__(self, folder: Path, files: list[Path]):
+        self.files = files
+        sizes = _Sizes("masks")
+        largest: dict[int, int] = {}  # label value: its largest area in a frame
+        for p in files:
+            labels = self._decode(p)
+            sizes.check(labels, p)
+            for value, count in zip(*np.unique(labels, return_counts=True)):
+                largest[int(value)] = max(largest.get(int(value), 0), int(count))
+        self.size = sizes.size
+        self.ids = sorted(value for value in largest if value != 0)
+        if not self.ids:
+            raise InputError(
+                f"masks in {folder} are empty: every label image is all background (0)"
+            )
+        _check_ids(largest, self.ids, folder)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, t: int) -> np.ndarray:
+        """[H, W] int32 labels of frame t."""
+        return self._decode(self.files[t]).astype(np.int32)
+
+    @staticmethod
+    def _decode(path: Path) -> np.ndarray:
+        labels = _read_label(path)
+        if labels.ndim != 2:
+            raise InputError(
+                f"label image {path} has {labels.shape[2]} channels; instance labels must be "
+                "single-channel (8/16-bit PNG, pixel = object id, 0 = background)"
+            )
+        return labels
+
+
+class ObjectFolders:
+    """One folder of binary masks per object (`obj_3/0000.png`...); a visible pixel masked by
+    several objects belongs to the first."""
+
+    def __init__(self, subfolders: list[Path]):
+        ids = _object_ids(subfolders)
+        self.objects = {
+            ids[sub]: list_images(sub, f"masks of object {sub.name}", MASK_SUFFIXES)
+            for sub in subfolders
+        }
+        counts = {sub.name: len(self.objects[ids[sub]]) for sub in subfolders}
+        if len(set(counts.values())) > 1:
+            raise InputError(f"object mask folders have different frame counts: {counts}")
+        self.ids = list(self.objects)
+        # full scale of each object's masks, judged over its whole clip (`_full_scale`)
+        self.full: dict[int, int] = {}
+        shapes = {}
+        for sub in subfolders:
+            object_id, sizes, top = ids[sub], _Sizes(f"masks of object {sub.name}"), 0
+            for p in self.objects[object_id]:
+                mask = _one_channel(_read_label(p))  # grey and colour frames mix
+                sizes.check(mask, p)
+                top = max(top, int(mask.max()))
+            shapes[object_id] = sizes.size
+            self.full[object_id] = _full_scale(top)
+            if top < (self.full[object_id] + 1) // 2:  # the brightest pixel is no object
+                raise InputError(f"masks of object {sub.name} are empty in every frame ({sub})")
+        if len(set(shapes.values())) > 1:
+            raise InputError(f"object mask folders have different image sizes: {shapes}")
+        self.size = next(iter(shapes.values()))
+        overlaps = dict.fromkeys(self.ids, 0)
+        for t in range(len(self)):
+            for object_id, pixels in self._compose(t)[1].items():
+                overlaps[object_id] += pixels
+        for object_id, pixels in overlaps.items():
+            if pixels:
+                log.warning(
+                    "object %s's masks overlap earlier objects' in %d pixels; they stay with "
+                    "the earlier object",
+                    object_id,
+                    pixels,
+                )
+
+    def __len__(self) -> int:
+        return len(next(iter(self.objects.values())))
+
+    def read(self, t: int) -> np.ndarray:
+        """[H, W] int32 labels of frame t: each object's id where its mask is set."""
+        return self._compose(t)[0]
+
+    def _compose(self, t: int) -> tuple[np.ndarray, dict[int, int]]:
+        """Frame t's labels, and each object's pixels already taken by an earlier one."""
+        labels = np.zeros(self.size, np.int32)
+        overlaps = {}
+        for object_id, files in self.objects.items():
+            mask = _one_channel(_read_label(files[t])) >= (self.full[object_id] + 1) // 2
+            overlaps[object_id] = int((mask & (labels != 0)).sum())
+            labels[mask & (labels == 0)] = object_id
+        return labels, overlaps
+
+
+def open_masks(folder: Path) -> LabelImages | ObjectFolders:
+    """Modal masks from one label image per frame, or one binary-mask folder per object."""
+    _check_folder(folder, "masks")
+    # hidden folders (.ipynb_checkpoints, .git) are no objects
+    subfolders = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=natural_key,
+    )
+    if subfolders:
+        images = [p.name for p in folder.iterdir() if p.suffix.lower() in MASK_SUFFIXES]
+        if images:
+            raise InputError(
+                f"masks folder {folder} holds label images ({images[0]}, ...) and folders "
+                f"({subfolders[0].name}, ...): keep one kind, label images (one per frame) "
+                "or one folder of binary masks per object"
+            )
+        return ObjectFolders(subfolders)
+    return LabelImages(folder, list_images(folder, "masks", MASK_SUFFIXES))
+
+
+def _check_ids(largest: dict[int, int], ids: list[int], folder: Path) -> None:
+    """Refuse more ids than objects; warn of label images that look like something else
+    (`largest`: each label value's largest area in a frame)."""
+    if len(ids) > MAX_OBJECTS:
+        raise InputError(
+            f"masks in {folder} hold {len(ids)} ids, more than {MAX_OBJECTS} objects: instance "
+            "labels give each object one id (0 = background); a semantic map, a lossy image "
+            "or depth would each be taken for thousands of objects"
+        )
+    if 0 not in largest:
+        log.warning(
+            "masks in %s: no pixel of any frame is 0, the background; is it another value "
+            "(%d covers the most)? Every id, that one too, is taken for an object",
+            folder,
+            max(largest, key=largest.__getitem__),
+        )
+    specks = [i for i in ids if largest[i] <= SPECK_PIXELS]
+    if len(specks) >= 3:
+        log.warning(
+            "masks in %s: %d ids never cover more than %d pixels in a frame (%s); lossy "
+            "compression or a segmenter's noise? They are skipped below min_object_pixels",
+            folder,
+            len(specks),
+            SPECK_PIXELS,
+            ", ".join(map(str, specks[:10])) + (", ..." if len(specks) > 10 else ""),
+        )
+
+
+class DepthFolder:
+    """Camera depth, one image per frame: 16-bit PNG = millimetres, float .npy/.tiff = metres."""
+
+    def __init__(self, folder: Path, files: list[Path]):
+        from amodal_ros.depth.camera import depth_metres, valid_depth
+
+        self.files = files
+        sizes = _Sizes("depth")
+        first: tuple[np.dtype, str] | None = None  # the first frame's dtype and name
+        usable, top = False, float("nan")  # any return seen; the largest finite value (m)
+        for p in files:
+            depth = self._decode(p)
+            if depth.ndim != 2:
+                raise InputError(
+                    f"depth image {p} has shape {depth.shape}; depth must be single-channel"
+                )
+            sizes.check(depth, p)
+            if first is None:
+                first = (depth.dtype, p.name)
+                self.encoding = _depth_encoding(depth.dtype, folder)
+            elif depth.dtype != first[0]:  # stacked, millimetres would pass for metres
+                raise InputError(
+                    f"depth in {folder} mixes {first[0]} ({first[1]}), {depth.dtype} "
+                    f"({p.name}); use one kind: 16-bit PNG (millimetres) or float .npy/.tiff "
+                    "(metres)"
+                )
+            if not usable:
+                metres = depth_metres(depth, self.encoding)
+                usable = bool(valid_depth(metres).any())
+                finite = metres[np.isfinite(metres)]
+                if finite.size:
+                    top = np.fmax(top, float(finite.max()))
+        self.size = sizes.size
+        if not usable:
+            _refuse_unusable_depth(folder, self.encoding, top)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, t: int) -> np.ndarray:
+        """[H, W] depth of frame t in `encoding` units (uint16 mm or float32 m)."""
+        depth = self._decode(self.files[t])
+        return depth.astype(np.float32) if self.encoding == "32FC1" else depth
+
+    @staticmethod
+    def _decode(path: Path) -> np.ndarray:
+        if path.suffix.lower() != ".npy":
+            return _imread(path, cv2.IMREAD_UNCHANGED)
+        try:
+            return np.load(path, allow_pickle=False)  # never unpickle user files
+        except ValueError as err:  # not an array file, or one of Python objects
+            raise InputError(f"depth file {path} is not a numeric .npy array ({err})") from None
+
+
+def open_depth(folder: Path) -> DepthFolder:
+    """A folder of camera depth images, checked."""
+    return DepthFolder(folder, list_images(folder, "depth", DEPTH_SUFFIXES))
+
+
+def _depth_encoding(dtype: np.dtype, folder: Path) -> str:
+    if dtype == np.uint16:
+        return "16UC1"
+    if dtype.kind == "f":
+        return "32FC1"
+    raise InputError(
+        f"depth in {folder} is {dtype}; use 16-bit PNG (millimetres) or float .npy/.tiff (metres)"
+    )
+
+
+def _refuse_unusable_depth(folder: Path, encoding: str, top: float) -> None:
+    """Depth no frame of which has a usable value would fail every window after the models
+    load: named with the unit it was read in (metres saved as 16-bit PNG read as mm)."""
+    from amodal_ros.depth.camera import MIN_DEPTH_M
+
+    unit = "millimetres (16-bit PNG)" if encoding == "16UC1" else "metres (float)"
+    raise InputError(
+        f"depth in {folder} has no usable pixel: read as {unit}, its largest value is "
+        f"{top:g} m, and depth under {MIN_DEPTH_M:g} m (or 0, NaN) is no return; 16-bit PNG "
+        "must hold millimetres, float .npy/.tiff metres"
+    )
+
+
+def _object_ids(subfolders: list[Path]) -> dict[Path, int]:
+    """A folder whose name ends in a number (`7`, `obj_10`) is that object; the others, in
+    name order, take the ids after the largest number. 0 (the background) and one number
+    twice (`1`, `01`) are refused: an object would vanish or take another's place."""
+    numbered = {}
+    for sub in subfolders:
+        number = re.search(r"(\d+)$", sub.name)
+        if number:
+            numbered[sub] = int(number.group(1))
+    taken: dict[int, str] = {}
+    for sub, object_id in numbered.items():
+        if object_id == 0:
+            raise InputError(f"object folder {sub}: id 0 is the background; rename it")
+        if object_id in taken:
+            raise InputError(
+                f"object folders {taken[object_id]} and {sub.name} are both object {object_id}; "
+                "rename one"
+            )
+        taken[object_id] = sub.name
+    named = [sub for sub in subfolders if sub not in numbered]
+    first = max(taken, default=0) + 1
+    return numbered | {sub: first + i for i, sub in enumerate(named)}
+
+
+def _one_channel(mask: np.ndarray) -> np.ndarray:
+    """[H, W] of a mask image: its largest colour channel (not alpha) where it has several."""
+    if mask.ndim == 3:  # grey+alpha, BGR, BGRA
+        return mask[..., : 1 if mask.shape[-1] == 2 else 3].max(axis=-1)
+    return mask
+
+
+def _full_scale(top: int) -> int:
+    """Full scale of binary mask images whose brightest pixel is `top`: 255 for 8-bit values,
+    65535 for 16-bit ones, and 1 for masks saved as 0/1 (and palette indices); a pixel is the
+    object at half full scale or more, as the reference thresholds 8-bit masks at 128."""
+    return 1 if top == 1 else 255 if top <= 255 else 65535
+
+
+def _read_label(path: Path) -> np.ndarray:
+    """A label image's ids; a palette PNG (DAVIS, YouTube-VOS) gives its palette indices,
+    which OpenCV would turn into colours."""
+    if path.suffix.lower() == ".png":
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                if image.mode == "P":
+                    return np.array(image)
+        except OSError:  # not readable by PIL either: OpenCV's error below names the file
+            pass
+    return _imread(path, cv2.IMREAD_UNCHANGED)
+
+
+def _imread(path: Path, flags: int) -> np.ndarray:
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise InputError(f"cannot read image {path} (corrupt or unsupported format)")
+    return image
