@@ -7,7 +7,10 @@ surface into an oriented box in the camera's optical frame (numpy and OpenCV).
 
 The box (`core.frames.Extent`), in the optical frame (x right, y down, z forward):
 
-* **depth:** the valid depths (finite, > 0) of the visible pixels are summarised by the
+* **depth:** the valid depths (`depth.camera.valid_depth`: finite, at least 5 cm: nearer is
+  no return, e.g. a specular glint's few millimetres) of the visible pixels the amodal mask
+  keeps (a segmenter's detached blob that `pipeline.detached` removed from the amodal mask
+  stays out of the depth too: on the wall behind, it moved the box there) are summarised by the
   medians of 4 x 4 pixel blocks (noise would otherwise read as thickness: a flat board at 2 m
   with 2 cm of sensor noise would be 0.13 m thick; a median also ignores a block's few flying
   pixels). A segmenter's mask and the registered depth routinely disagree by a pixel or two
@@ -228,8 +231,11 @@ def amodal_extent(
         return Extent(reason=EXTENT_NO_CAMERA_INFO)
     if not intrinsics.fits(amodal.shape):
         return Extent(reason=EXTENT_BAD_CAMERA_INFO)
-    # 1. depth of the visible surface: front, thickness, centre
-    valid = modal & np.isfinite(depth_m) & (depth_m > 0)
+    from amodal_ros.depth.camera import valid_depth
+
+    # 1. depth of the visible surface the amodal mask keeps: front, thickness, centre
+    modal = modal & amodal
+    valid = modal & valid_depth(depth_m)
     needed = max(MIN_DEPTH_PIXELS, math.ceil(MIN_DEPTH_FRACTION * int(modal.sum())))
     if int(valid.sum()) < needed:
         return Extent(reason=EXTENT_NO_VALID_DEPTH)

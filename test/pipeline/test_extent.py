@@ -322,3 +322,19 @@ def test_intrinsics_of_a_binned_or_cropped_image_are_reduced_as_image_geometry_d
     two = amodal_extent(modal, modal, depth, Intrinsics.from_camera_info(binned))
     assert two.valid and two.centre == pytest.approx(one.centre)
     assert two.size == pytest.approx(one.size)
+
+
+def test_a_blob_the_amodal_mask_dropped_and_glints_give_no_depth():
+    """A segmenter's blob of the object's id on the wall behind, which `drop_detached` took out
+    of the amodal mask, put the box at the wall, 4 m thick; readings of a few millimetres (a
+    specular glint, no return) made a board 2 m thick."""
+    depth = np.where(RECT, 0.99, 3.0).astype(np.float32)  # board before a wall at 3 m
+    blob = rectangle(slice(2, 10), slice(54, 62))  # 64 px: 8 % of the modal mask
+    box = amodal_extent(RECT | blob, RECT, depth, K)
+    assert box.centre[2] == pytest.approx(1.0, abs=0.01)
+    np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
+    assert box.hidden_share == 0.0  # the blob widens no visible extent either
+    glints = flat(0.99)
+    glints[16:24, 14:22] = 0.002  # 64 px of 2 mm readings: 1.88 m thick before
+    box = amodal_extent(RECT, RECT, glints, K)
+    np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
