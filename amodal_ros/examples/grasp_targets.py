@@ -27,7 +27,7 @@ class GraspTarget:
     box_yaw_rad: float | None  # along the box's axes, turned this much about the optical axis
     occlusion_ratio: float  # 0 = fully visible, 0.6 = 60 % hidden
     truncated: bool  # at the image edge: it may go on outside, beyond mask and box
-    occluder_ids: list[int]  # what to move first, largest overlap first
+    occluder_ids: list[int]  # what to move first, largest overlap first (in front, or no depth)
 
 
 class GraspTargets(Node):
@@ -65,7 +65,8 @@ class GraspTargets(Node):
                 yaw,
                 obj.occlusion_ratio,
                 obj.truncated,
-                list(obj.occluder_ids),
+                # depth order -1: the occluder is behind the object, nothing to move
+                [i for i, o in zip(obj.occluder_ids, obj.occluder_depth_order) if o >= 0],
             )
         self.targets = targets
         said = [

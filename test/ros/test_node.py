@@ -628,7 +628,8 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
             o = valid[object_id]
             ys, xs = np.nonzero(_mask(o.amodal_mask))
             assert t.pixel == pytest.approx((xs.mean(), ys.mean()))
-            assert t.occluder_ids == list(o.occluder_ids)
+            in_front = [i for i, d in zip(o.occluder_ids, o.occluder_depth_order) if d >= 0]
+            assert t.occluder_ids == in_front
             assert (
                 t.truncated
                 == o.truncated
@@ -640,6 +641,16 @@ def test_grasp_planner_example_receives_amodal_targets(base_params):
                 assert t.box_size_m == pytest.approx(
                     (o.extent_size.x, o.extent_size.y, o.extent_size.z)
                 )
+        # an occluder that depth shows behind the object is nothing to move first
+        from amodal_ros.msg import AmodalObject, AmodalObjectArray
+
+        h.executor.remove_node(listener)  # the call below is the test thread's alone
+        seen = AmodalObject(object_id=5, amodal_valid=True, occluder_ids=[7, 8, 9])
+        seen.occluder_depth_order = [1, -1, 0]  # in front, behind, no depth
+        seen.amodal_mask.height = seen.amodal_mask.width = seen.amodal_mask.step = 2
+        seen.amodal_mask.data = [255, 0, 0, 0]
+        listener.on_objects(AmodalObjectArray(objects=[seen]))
+        assert listener.targets[5].occluder_ids == [7, 9]
     finally:
         h.close()
 
