@@ -45,6 +45,7 @@ from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
 from amodal_ros.bags import topics
+from amodal_ros.bags.reader import part_of_a_bag
 from amodal_ros.bags.replay import ReplayArgs
 from amodal_ros.core.config import param
 from amodal_ros.core.errors import CheckpointError, InputError, ProcessingError
@@ -249,10 +250,8 @@ def _expand(spec: str, base: Path, left_out: dict[Path, str]) -> list[Path]:
                 f"{path} is neither a bag (no metadata.yaml) nor a folder holding bags"
             )
         return inside
-    if path.is_file() and _is_rosbag2(path.parent):
-        raise InputError(
-            f"{spec} is a file of the rosbag2 bag {path.parent}: name the folder {path.parent}"
-        )
+    if why := part_of_a_bag(path):
+        raise InputError(why)
     raise InputError(f"{spec}: no such bag, folder or list")
 
 

@@ -26,6 +26,33 @@ TOPIC_OPTIONS = {
 }
 
 
+def part_of_a_bag(path: Path) -> str:
+    """Why `path` is no whole bag: a file of a rosbag2 folder (its split parts, its metadata
+    are the folder's); "" when it is not."""
+    if path.is_file() and (path.parent / "metadata.yaml").is_file():
+        return f"{path} is a file of the rosbag2 bag {path.parent}: name the folder {path.parent}"
+    return ""
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    """What rosbags raises on a damaged file while reading: its readers' errors, and the
+    database's (rosbags reads sqlite3 through apsw)."""
+    import sqlite3
+
+    from rosbags.highlevel import AnyReaderError
+    from rosbags.rosbag1 import ReaderError as Rosbag1Error
+    from rosbags.rosbag2 import ReaderError as Rosbag2Error
+
+    errors: list[type[Exception]] = [AnyReaderError, Rosbag1Error, Rosbag2Error, sqlite3.Error]
+    try:
+        import apsw
+
+        errors.append(apsw.Error)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 def _hint(path: Path) -> str:
     """What a folder without metadata.yaml probably is, and what to do (" (...)"), or ""."""
     if not path.is_dir() or (path / "metadata.yaml").exists():
@@ -57,6 +84,8 @@ class InputBag:
         from rosbags.highlevel import AnyReader, AnyReaderError
 
         self.path = Path(path)
+        if why := part_of_a_bag(self.path):
+            raise InputError(why)
         self.store = amodal_typestore()
         hint = _hint(self.path)
         try:
@@ -124,8 +153,27 @@ class InputBag:
         return max(0, round(total * (hi - lo) / (last - first)))
 
     def messages(self, conns, start_ns: int | None, stop_ns: int | None):
-        """(connection, log time ns, raw bytes) in log-time order."""
-        return self.reader.messages(connections=conns, start=start_ns, stop=stop_ns)
+        """(connection, log time ns, raw bytes) in log-time order.
+
+        Raises:
+            InputError: the bag is damaged past its start (a record, a database page).
+        """
+        last = None
+        try:
+            for conn, log_ns, raw in self.reader.messages(conns, start_ns, stop_ns):
+                last = log_ns
+                yield conn, log_ns, raw
+        except _read_errors() as err:
+            where = (
+                "at its first message"
+                if last is None
+                else f"{(last - self.reader.start_time) / 1e9:.3f} s after its start"
+            )
+            raise InputError(
+                f"cannot read bag {self.path} {where}: {type(err).__name__}: {err} (a damaged "
+                "file: `mcap recover` rebuilds an MCAP file, sqlite3's `.recover` a database; "
+                "--end replays the part before)"
+            ) from None
 
     def deserialize(self, raw, msgtype: str):
         """The message object (raises on corrupt bytes: the caller reports and skips)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -900,3 +902,34 @@ def test_output_bags_play_on_humble_jazzy_and_kilted(
             (conn,) = [c for c in reader.connections if c.topic == topics.OBJECTS_TOPIC]
             _, _, raw = next(reader.messages([conn]))
             assert reader.deserialize(raw, conn.msgtype).header.frame_id == topics.FRAME_ID
+
+
+def test_a_bag_damaged_past_its_start_and_one_file_of_a_bag_are_one_line_each(
+    tmp_path, demo_bag, capsys
+):
+    """A damaged database page read half-way through gave a traceback (and exit 1, as failed
+    windows); one file of a rosbag2 folder replayed that part alone, silently."""
+    import sqlite3
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(demo_bag, damaged)
+    (db,) = damaged.glob("*.db3")
+    with sqlite3.connect(db) as con:  # the pages that hold the images' bytes
+        rows = con.execute("select pageno, pagetype from dbstat where name='messages'")
+        overflow = sorted(page for page, kind in rows if kind == "overflow")
+        page_size = con.execute("pragma page_size").fetchone()[0]
+    con.close()
+    data = bytearray(db.read_bytes())
+    for page in overflow[len(overflow) // 2 :: 5]:  # each points to a page past the file's end
+        data[(page - 1) * page_size : (page - 1) * page_size + 4] = (10**6).to_bytes(4, "big")
+    db.write_bytes(bytes(data))
+    assert main(["replay", str(damaged), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(
+        r"cannot read bag .*damaged \d+\.\d{3} s after its start: .*Error", err[0]
+    ), err
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.partial-*"))
+
+    (part,) = demo_bag.glob("*.db3")
+    assert main(["replay", str(part), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert f"is a file of the rosbag2 bag {demo_bag}: name the folder" in capsys.readouterr().err
