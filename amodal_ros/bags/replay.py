@@ -250,6 +250,7 @@ class _Replay:
         self.frames_with_objects = 0
         self.timing: Counter[str] = Counter()
         self.read = self.windows = 0
+        self.read_by_role: Counter[str] = Counter()  # messages read per input
         self.camera_infos: OrderedDict[int, object] = OrderedDict()  # stamp -> CameraInfo
         # 2. input topics (RGB and masks now; depth once the model says whether it needs it)
         self.conns = {RGB: bag.connections(RGB, args.rgb_topic)}
@@ -351,6 +352,14 @@ class _Replay:
             )
         elif summary["results_written"] and not summary["windows_model"]:
             log.warning(_no_model_result(summary))
+        if summary["repeated_stamps"]:
+            log.warning(
+                "%d frames of %s repeated a header stamp already taken and have no result "
+                "(a stamp is a frame's identity): a publisher that leaves stamps unset, or "
+                "publishes one image twice? Restamp the bag's messages with their log times",
+                summary["repeated_stamps"],
+                args.bag,
+            )
         summary["videos"] = [str(v) for v in videos]
         print(format_summary(summary), flush=True)
         if self.pipelines.note:
@@ -386,6 +395,15 @@ class _Replay:
             raise InputError(f"no frame of {self.args.bag} could be used ({count}x): {text}")
         if not self.front.frames_in:  # an empty result bag would pass for a finished replay
             sync = self.front.sync
+            silent = [self.topic_of[k] for k in sync.inputs if not self.read_by_role[k]]
+            if 0 < len(silent) < len(sync.inputs):  # nothing to pair with: no stamp problem
+                span = " between --start and --end" if self.args.start or self.args.end else ""
+                raise InputError(
+                    f"no frame of {self.args.bag} was synchronised: {', '.join(silent)} "
+                    f"recorded no message{span} ({self.read} messages read on the other "
+                    "topics); record the segmenter's output with the camera's, or name the "
+                    "topic that has them; no output was written"
+                )
             unmatched = {self.topic_of[k]: sync.unmatched[k] for k in sync.inputs}
             agree = (
                 "be equal (--sync-mode exact)"
@@ -413,6 +431,7 @@ class _Replay:
 
         self.read += 1
         role, bag, out = self.role_of[conn.id], self.bag, self.out
+        self.read_by_role[role] += 1
         copy = out.copies(conn)
         if copy and bag.is_ros2:
             out.copy(conn, log_ns, raw)  # a faithful copy, corrupt or not

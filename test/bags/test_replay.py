@@ -933,3 +933,38 @@ def test_a_bag_damaged_past_its_start_and_one_file_of_a_bag_are_one_line_each(
     (part,) = demo_bag.glob("*.db3")
     assert main(["replay", str(part), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     assert f"is a file of the rosbag2 bag {demo_bag}: name the folder" in capsys.readouterr().err
+
+
+def test_a_topic_without_messages_and_repeated_stamps_are_named(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """A mask topic recorded without a message was blamed on the stamps; frames whose header
+    stamps were left unset (all 0) left one frame, said only as a count in the summary."""
+    from rosbags.rosbag2 import Writer as Writer2
+
+    store = amodal_typestore()
+    no_masks = tmp_path / "no_masks"
+    with AnyReader([demo_bag]) as reader, Writer2(no_masks, version=9) as writer:
+        conns = {
+            c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
+            for c in reader.connections
+        }
+        for conn, t, raw in reader.messages():
+            if conn.topic != topics.MASK_TOPIC:
+                writer.write(conns[conn.id], t, raw)
+    with pytest.raises(InputError, match=f"{topics.MASK_TOPIC} recorded no message"):
+        replay.run(replay_args(no_masks, tmp_path / "out", published_folder))
+
+    def unset(name: str, index: int, raw: bytes):
+        if name not in (topics.RGB_TOPIC, topics.MASK_TOPIC, topics.DEPTH_TOPIC):
+            return None
+        msg = store.deserialize_cdr(raw, IMAGE)
+        msg.header.stamp.sec = msg.header.stamp.nanosec = 0
+        return IMAGE, bytes(store.serialize_cdr(msg, IMAGE))
+
+    unstamped = tmp_path / "unstamped"
+    rewrite_bag(demo_bag, unstamped, unset)
+    with caplog.at_level(logging.WARNING, logger="amodal_ros"):
+        summary = replay.run(replay_args(unstamped, tmp_path / "out", published_folder))
+    assert summary["results_written"] == 1
+    assert f"{FRAMES - 1} frames of {unstamped} repeated a header stamp" in caplog.text
