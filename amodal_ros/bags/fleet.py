@@ -49,7 +49,12 @@ from amodal_ros.bags.reader import part_of_a_bag
 from amodal_ros.bags.replay import ReplayArgs
 from amodal_ros.core.config import param
 from amodal_ros.core.errors import CheckpointError, InputError, ProcessingError
-from amodal_ros.core.staging import remove_dead_partials, remove_partials, staged_path
+from amodal_ros.core.staging import (
+    remove_dead_partials,
+    remove_partials,
+    staged_path,
+    writer_id,
+)
 from amodal_ros.pipeline.video import video_files
 
 log = logging.getLogger("amodal_ros.fleet")
@@ -439,6 +444,10 @@ class ReplayWorker:
         torch.set_num_threads(max(1, int(cpus)))
         self.pipelines = None
 
+    def writer(self) -> str:
+        """Its `staging.writer_id`: whose staged outputs to remove when it dies mid-bag."""
+        return writer_id()
+
     def replay(self, args: ReplayArgs) -> dict:
         """{"summary": replay's summary} or {"error": text, "checkpoint": bool}; never raises,
         so one bad bag does not take the worker (and its loaded models) down."""
@@ -583,7 +592,12 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) 
 
     remote = ray.remote(num_cpus=args.cpus_per_bag, num_gpus=args.gpus_per_bag)(ReplayWorker)
     count = _worker_count(ray, args, len(todo))
-    idle = [remote.remote(args.cpus_per_bag) for _ in range(count)]
+
+    def start():  # a worker, and (the ref of) its writer id, asked first: it answers even dead
+        worker = remote.remote(args.cpus_per_bag)
+        return worker, worker.writer.remote()
+
+    idle = [start() for _ in range(count)]
     pending, running = deque(todo), {}
     frames = 0
     bar = tqdm(total=len(todo), desc="replay-many", unit="bag", disable=not args.progress)
@@ -591,11 +605,11 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) 
         with bar:
             while pending or running:
                 while pending and idle:
-                    job, worker = pending.popleft(), idle.pop()
+                    job, (worker, writer) = pending.popleft(), idle.pop()
                     ref = worker.replay.remote(bag_args(args, job))
-                    running[ref] = (job, worker, time.perf_counter())
+                    running[ref] = (job, (worker, writer), time.perf_counter())
                 (ref,), _ = ray.wait(list(running), num_returns=1)
-                job, worker, job_started = running.pop(ref)
+                job, (worker, writer), job_started = running.pop(ref)
                 job.seconds = time.perf_counter() - job_started
                 try:
                     answer = ray.get(ref)
@@ -603,14 +617,14 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) 
                     # lost its node: the bag failed, a new worker takes the next one
                     answer = {"error": f"the worker failed: {err}", "checkpoint": False}
                     ray.kill(worker)
-                    worker = remote.remote(args.cpus_per_bag)
-                idle.append(worker)
+                    _remove_partial(ray, job, writer)  # what it left half-written
+                    worker, writer = start()
+                idle.append((worker, writer))
                 if "summary" in answer:
                     _done(job, answer["summary"])
                     frames += job.summary["frames_synchronised"]
-                else:
+                else:  # the worker's own cleanup removed what it staged
                     job.status, job.error = FAILED, answer["error"]
-                    _remove_partial(job)
                     if answer["checkpoint"]:  # the same for every bag: stop here
                         raise CheckpointError(answer["error"].split(": ", 1)[-1])
                 save(count)
@@ -618,12 +632,12 @@ def _dispatch(ray, args: ReplayManyArgs, todo: list[Job], started: float, save) 
                 elapsed = max(1e-9, time.perf_counter() - started)
                 bar.set_postfix({"frames/s": f"{frames / elapsed:.2f}"}, refresh=False)
     except BaseException:  # Ctrl-C, or a checkpoint that cannot load: stop every worker
-        for worker in idle + [w for _, w, _ in running.values()]:  # kills its process
+        for worker, _ in idle + [w for _, w, _ in running.values()]:  # kills its process
             ray.kill(worker)
         # the kill is asynchronous: wait for the in-flight bags to end before cleaning up
         ray.wait(list(running), num_returns=len(running), timeout=30)
-        for job, _, _ in running.values():
-            _remove_partial(job)
+        for job, (_, writer), _ in running.values():
+            _remove_partial(ray, job, writer)
         raise
 
 
@@ -657,10 +671,16 @@ def _remove_orphan_videos(job: Job) -> None:
             video.unlink()
 
 
-def _remove_partial(job: Job) -> None:
-    """What a stopped or failed replay of `job` left half-written: its bag and videos."""
+def _remove_partial(ray, job: Job, writer) -> None:
+    """What a killed worker (`writer`: the ref of its writer id) left half-written of `job`:
+    its bag and videos; another run's on the same OUT stay."""
+    try:
+        owner = ray.get(writer, timeout=30)
+    except Exception as err:  # it died before it could say: its next run on OUT removes them
+        log.warning("cannot say what the worker of %s left half-written (%s)", job.bag, err)
+        return
     for final in (job.out, *video_files(_video(job))):
-        remove_partials(final)
+        remove_partials(final, owner)
 
 
 def _remove_dead_partials(job: Job) -> None:

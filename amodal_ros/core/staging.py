@@ -3,8 +3,8 @@
 Every writer in the package stages an output FINAL beside it under a hidden name starting
 `.{FINAL.name}.partial` (`partial_prefix`) and ending in its machine and process id, so what a
 killed process left behind can be found and removed: by the next writer of FINAL on that
-machine (`remove_dead_partials`), or all of it by a caller that owns the folder
-(`remove_partials`)."""
+machine (`remove_dead_partials`), or by whoever ran a writer it saw killed, that writer's
+(`remove_partials`: a Ray worker's, on any machine)."""
 
 from __future__ import annotations
 
@@ -86,9 +86,19 @@ def partial_prefix(final: Path) -> str:
     return f".{Path(final).name}.partial"
 
 
+# what may follow a stage's writer id: an earlier video set aside until the new one is in
+# place, and a video's own suffix (OpenCV picks the container by it; pipeline.video)
+SUFFIXES = r"(?:\.earlier)?(?:\.mp4|\.gif)?"
+
+
+def writer_id() -> str:
+    """HOST-PID: the writer's part of the names it stages outputs under (`stage_name`)."""
+    return f"{HOST}-{os.getpid()}"
+
+
 def stage_name(final: Path) -> str:
     """The name this process writes `final` under before it is complete."""
-    return f"{partial_prefix(final)}-{HOST}-{os.getpid()}"
+    return f"{partial_prefix(final)}-{writer_id()}"
 
 
 def remove_dead_partials(folder: Path, name: str = "") -> list[Path]:
@@ -97,7 +107,7 @@ def remove_dead_partials(folder: Path, name: str = "") -> list[Path]:
     shared folder, are left alone. Returns what was removed."""
     stem = re.escape(f".{name}") if name else r"\..+"
     # this host's exact name: a glob's '*' would take host node1-gpu's stages for node1's
-    ours = re.compile(rf"{stem}\.partial-{re.escape(HOST)}-(\d+)(?:\.earlier)?(?:\.mp4|\.gif)?")
+    ours = re.compile(rf"{stem}\.partial-{re.escape(HOST)}-(\d+)" + SUFFIXES)
     removed = []
     for partial in Path(folder).glob(".*.partial-*"):
         match = ours.fullmatch(partial.name)
@@ -118,12 +128,15 @@ def running(pid: int) -> bool:
     return True
 
 
-def remove_partials(final: Path) -> None:
-    """Remove what writers of `final` left half-written beside it (staging folders or files):
-    a process that was killed never reached its own cleanup."""
+def remove_partials(final: Path, writer: str) -> None:
+    """Remove what the writer `writer` (its `writer_id`) left half-written of `final` beside
+    it (staging folders or files): a process that was killed never reached its own cleanup.
+    Another writer's stages (a live run on the same folder) stay."""
     final = Path(final)
-    for partial in final.parent.glob(f"{partial_prefix(final)}*"):
-        remove_partial(partial)
+    own = re.compile(re.escape(f"{partial_prefix(final)}-{writer}") + SUFFIXES)
+    for partial in final.parent.glob(".*.partial-*"):
+        if own.fullmatch(partial.name):
+            remove_partial(partial)
 
 
 def escaping(names) -> list[str]:

@@ -128,6 +128,10 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(
     pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
     bags = bags_folder(tmp_path, frames=400, corrupt=False)  # long enough to interrupt
     out = tmp_path / "results"
+    # another run on the same OUT, alive (this process), is writing each bag: its stages stay
+    live = [out / f".run{i}.partial-{HOST}-{os.getpid()}" for i in range(3)]
+    for stage in live:
+        stage.mkdir(parents=True)
     # the console script users run (`python -m` exits by SIGINT after some SIGTERM stops)
     command = str(Path(sys.executable).with_name("amodal-ros"))
     cmd = [command, "replay-many", str(bags), "--out"]
@@ -152,6 +156,9 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_output(
         proc.kill()
     assert proc.returncode == code, output
     assert said in output and "Traceback" not in output
+    assert all(stage.is_dir() for stage in live)  # the stopped workers' own stages went
+    for stage in live:
+        stage.rmdir()
     assert not [n for n in everything_under(out) if ".partial" in n]
     # the summary says what was finished (a rerun's skipped rows keep those numbers)
     summary = json.loads((out / "summary.json").read_text())
