@@ -299,11 +299,14 @@ def labels_from_image(msg) -> np.ndarray:
 
 
 def depth_from_image(msg) -> tuple[np.ndarray, str]:
-    """([H, W] depth, encoding): 32FC1 metres or 16UC1 millimetres, as the camera sent it."""
+    """([H, W] depth, encoding): 32FC1 metres or 16UC1 millimetres, as the camera sent it
+    (mono16, some drivers' name for 16-bit depth, read as 16UC1, as compressedDepth's is)."""
+    if msg.encoding == "mono16":
+        return image_to_array(msg), "16UC1"
     if msg.encoding not in DEPTH_ENCODINGS:
         raise ConversionError(
             f"depth image has encoding {msg.encoding!r}; expected 32FC1 (metres) or "
-            "16UC1 (millimetres) registered to the RGB image"
+            "16UC1 / mono16 (millimetres) registered to the RGB image"
         )
     return image_to_array(msg), msg.encoding
 
