@@ -457,7 +457,10 @@ def _write(out: Path, summary: dict, shown) -> None:
         "OR-ed with the modal input, as the reference scores them; mIoU_as_published "
         "(results.json) scores the masks as the node publishes them, without label pixels it "
         "removed as detached parts. topK_mIoU: the best of K samples per window (the paper's "
-        "oracle Top-K), averaged over windows.\n"
+        "oracle Top-K), its frames pooled as mIoU's. Every mask score is a mean over object "
+        "frames pooled across windows, leaving out frames where both masks are empty (so the "
+        "methods' frame counts differ; mIoU_occ also over the frames each method found some "
+        "of the hidden part in: compare methods by mIoU_occ_all).\n"
         f"\nexamples.png columns: RGB, ground truth, {', '.join(summary['results'])}.\n"
     )
     with staged_path(out / "results.md") as staged:
