@@ -779,9 +779,10 @@ def _skip_done(jobs: list[Job], earlier: dict, args: ReplayManyArgs) -> None:
         if maker and maker != bag:
             log.warning("%s was replayed as %s, the same recording moved: skipped", bag, maker)
         job.status, job.summary = SKIPPED, earlier.get(maker)
-    if clashes:
+    if clashes:  # --overwrite redoes every bag: removing just these outputs redoes them alone
         raise InputError(
-            f"{'; '.join(clashes)}: use another --out, or --overwrite to replace them"
+            f"{'; '.join(clashes)}: use another --out, remove those outputs (their bags alone "
+            "are replayed again), or --overwrite to replay every bag"
         )
     if unrecorded:
         log.warning(

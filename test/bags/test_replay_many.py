@@ -597,7 +597,7 @@ def test_an_output_made_with_other_options_is_refused_not_skipped(tmp_path, caps
     assert main(cmd + ["--video"]) == 2
     err = capsys.readouterr().err
     assert f"{out / 'run'} was made with --video off (this run: on)" in err
-    assert "use another --out, or --overwrite to replace them" in err
+    assert "remove those outputs (their bags alone are replayed again), or --overwrite" in err
     assert main(cmd + ["--storage", "mcap", "--start", "0.3"]) == 2
     assert "was made with --start unset (this run: 0.3)" in capsys.readouterr().err
     # which machine or how fast is not what the output holds
