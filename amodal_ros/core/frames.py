@@ -22,7 +22,8 @@ REASON_NAMES = {
     REASON_ERROR: "pipeline error",
 }
 
-# Why an object has no 3D extent (mirrors the EXTENT_* constants of msg/AmodalObject.msg).
+# Why an object has no 3D extent, or where a valid one's depth is from (mirrors the EXTENT_*
+# constants of msg/AmodalObject.msg).
 EXTENT_OK = 0
 EXTENT_NO_AMODAL = 1
 EXTENT_NO_DEPTH = 2
@@ -30,6 +31,7 @@ EXTENT_NO_CAMERA_INFO = 3
 EXTENT_BAD_CAMERA_INFO = 4
 EXTENT_NO_VALID_DEPTH = 5
 EXTENT_NOT_COMPUTED = 6
+EXTENT_DEPTH_FROM_NEAREST_FRAME = 7  # valid: depth of the window's nearest frame showing it
 EXTENT_REASON_NAMES = {
     EXTENT_OK: "ok",
     EXTENT_NO_AMODAL: "no amodal mask (amodal result not valid, or empty)",
@@ -38,6 +40,8 @@ EXTENT_REASON_NAMES = {
     EXTENT_BAD_CAMERA_INFO: "camera info uncalibrated (fx or fy not > 0) or of another size",
     EXTENT_NO_VALID_DEPTH: "too few valid depth pixels on the visible part",
     EXTENT_NOT_COMPUTED: "not computed",
+    EXTENT_DEPTH_FROM_NEAREST_FRAME: "measured at the depth of the window's nearest frame "
+    "with enough valid depth on the visible part (none in this one)",
 }
 
 
@@ -89,7 +93,8 @@ class Extent:
 
     Attributes:
         valid: True when the box was measured; False: see `reason`, the box fields are zero.
-        reason: one of the EXTENT_* constants.
+        reason: one of the EXTENT_* constants: EXTENT_OK or EXTENT_DEPTH_FROM_NEAREST_FRAME
+            when valid.
         centre: (x, y, z) box centre, metres.
         size: (width, height, thickness) along the box's x, y, z axes, metres.
         orientation: (x, y, z, w) unit quaternion of the box axes in the optical frame (a

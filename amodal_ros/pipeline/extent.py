@@ -51,7 +51,8 @@ not undone.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -59,6 +60,7 @@ import numpy as np
 from amodal_ros.core.frames import (
     DEPTH_ENCODINGS,
     EXTENT_BAD_CAMERA_INFO,
+    EXTENT_DEPTH_FROM_NEAREST_FRAME,
     EXTENT_NO_AMODAL,
     EXTENT_NO_CAMERA_INFO,
     EXTENT_NO_DEPTH,
@@ -202,6 +204,46 @@ def frame_extent(frame: Frame, modal: np.ndarray, amodal: np.ndarray) -> Extent:
     return amodal_extent(modal, amodal, depth_m, Intrinsics.from_camera_info(frame.camera_info))
 
 
+def window_extent(
+    frames: Sequence[Frame], modal: np.ndarray, amodal: np.ndarray, t: int, detached_share: float
+) -> Extent:
+    """`frame_extent` of frame t of a window; where that frame has too little valid depth on
+    the object's visible part (it is hidden, or a sliver of it shows), the box at the depth of
+    its visible surface in the window's nearest frame that has enough, valid, with reason
+    EXTENT_DEPTH_FROM_NEAREST_FRAME (a hidden object is about where it was last seen; it, or
+    the camera, may have moved since).
+
+    Args:
+        frames: the window's frames.
+        modal: [T, H, W] bool visible pixels of the object in each frame of the window.
+        amodal: [H, W] bool its amodal mask in frame t.
+        t: the frame's index in the window.
+        detached_share: `detached_part_share`: another frame's visible parts that are small
+            and detached (a segmenter's blob on the wall behind) give no depth; 0 keeps all.
+    """
+    from amodal_ros.depth.camera import depth_metres
+    from amodal_ros.pipeline.detached import detached_specks
+
+    extent = frame_extent(frames[t], modal[t], amodal)
+    if extent.reason != EXTENT_NO_VALID_DEPTH:
+        return extent
+    k = Intrinsics.from_camera_info(frames[t].camera_info)  # usable: frame_extent checked it
+    if k is None:
+        return extent
+    for s in sorted(range(len(frames)), key=lambda s: abs(s - t))[1:]:  # t itself first
+        frame, seen = frames[s], modal[s]
+        if frame.depth is None or frame.depth_encoding not in DEPTH_ENCODINGS or not seen.any():
+            continue
+        specks = detached_specks(seen, detached_share) if detached_share > 0 else None
+        if specks is not None:
+            seen = seen & ~specks
+        surface = surface_depth(seen, depth_metres(frame.depth, frame.depth_encoding))
+        if surface is not None:
+            box = _box(modal[t] & amodal, amodal, k, *surface)
+            return replace(box, reason=EXTENT_DEPTH_FROM_NEAREST_FRAME)
+    return extent
+
+
 def amodal_extent(
     modal: np.ndarray,
     amodal: np.ndarray,
@@ -231,20 +273,36 @@ def amodal_extent(
         return Extent(reason=EXTENT_NO_CAMERA_INFO)
     if not intrinsics.fits(amodal.shape):
         return Extent(reason=EXTENT_BAD_CAMERA_INFO)
-    from amodal_ros.depth.camera import valid_depth
-
     # 1. depth of the visible surface the amodal mask keeps: front, thickness, centre
     modal = modal & amodal
+    surface = surface_depth(modal, depth_m, min_thickness)
+    if surface is None:
+        return Extent(reason=EXTENT_NO_VALID_DEPTH)
+    return _box(modal, amodal, intrinsics, *surface)
+
+
+def surface_depth(
+    modal: np.ndarray, depth_m: np.ndarray, min_thickness: float = MIN_THICKNESS
+) -> tuple[float, float] | None:
+    """(centre depth z, thickness) in metres of the box behind the visible surface `modal`
+    (see the module docstring), or None with too few valid depth pixels on it."""
+    from amodal_ros.depth.camera import valid_depth
+
     valid = modal & valid_depth(depth_m)
     needed = max(MIN_DEPTH_PIXELS, math.ceil(MIN_DEPTH_FRACTION * int(modal.sum())))
     if int(valid.sum()) < needed:
-        return Extent(reason=EXTENT_NO_VALID_DEPTH)
+        return None
     visible = _surface_depths(depth_m, valid, modal)  # [B] robust depths
     lo, hi = (float(q) for q in np.quantile(visible, DEPTH_QUANTILES))
     thickness = max(min_thickness, 2.0 * (hi - lo))
-    z = lo + thickness / 2
+    return lo + thickness / 2, thickness
+
+
+def _box(
+    modal: np.ndarray, amodal: np.ndarray, k: Intrinsics, z: float, thickness: float
+) -> Extent:
+    """The box of the amodal mask at centre depth z (steps 2-5 of the module docstring)."""
     # 2. the amodal mask back-projected at the centre depth: [N] metric X, Y
-    k = intrinsics
     xs, ys = _back_project(amodal, k, z)
     # 3. principal axes: angle of the major axis, folded to the one nearest the camera's x
     dx, dy = xs - xs.mean(), ys - ys.mean()

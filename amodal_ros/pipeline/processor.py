@@ -40,7 +40,7 @@ from amodal_ros.core.frames import (
 )
 from amodal_ros.core.throttle import Throttle
 from amodal_ros.core.types import AmodalResult, ObjectTrack, occluders
-from amodal_ros.pipeline.extent import Intrinsics, frame_extent
+from amodal_ros.pipeline.extent import Intrinsics, window_extent
 from amodal_ros.pipeline.window import Window
 
 log = logging.getLogger("amodal_ros.stream")
@@ -322,13 +322,15 @@ class WindowProcessor:
             completion=None if completion is None else completion[t],
             soft=result.soft[t],
             samples=None if result.samples is None else result.samples[:, t],
-            extent=self._extent(frame, modal, amodal),
+            extent=self._extent(window, t, result.modal, amodal),
         )
 
-    def _extent(self, frame, modal, amodal) -> Extent:
-        """The object's 3D box; unusable camera info is said in the log (every object of
-        every frame would otherwise carry only its reason)."""
-        extent = frame_extent(frame, modal, amodal)
+    def _extent(self, window, t: int, modal, amodal) -> Extent:
+        """The object's 3D box in frame t; unusable camera info is said in the log (every
+        object of every frame would otherwise carry only its reason)."""
+        share = self.config.detached_part_share
+        extent = window_extent(window.frames, modal, amodal, t, share)
+        frame = window.frames[t]
         since = extent.reason == EXTENT_BAD_CAMERA_INFO and self._throttle.due("camera info")
         if since:
             intrinsics = Intrinsics.from_camera_info(frame.camera_info)  # set: it was read

@@ -10,6 +10,7 @@ import pytest
 
 from amodal_ros.core.frames import (
     EXTENT_BAD_CAMERA_INFO,
+    EXTENT_DEPTH_FROM_NEAREST_FRAME,
     EXTENT_NO_AMODAL,
     EXTENT_NO_CAMERA_INFO,
     EXTENT_NO_DEPTH,
@@ -18,7 +19,13 @@ from amodal_ros.core.frames import (
     Frame,
     ObjectFrameResult,
 )
-from amodal_ros.pipeline.extent import MIN_THICKNESS, Intrinsics, amodal_extent, frame_extent
+from amodal_ros.pipeline.extent import (
+    MIN_THICKNESS,
+    Intrinsics,
+    amodal_extent,
+    frame_extent,
+    window_extent,
+)
 
 H, W = 48, 64
 K = Intrinsics(fx=100.0, fy=100.0, cx=32.0, cy=24.0)
@@ -338,3 +345,31 @@ def test_a_blob_the_amodal_mask_dropped_and_glints_give_no_depth():
     glints[16:24, 14:22] = 0.002  # 64 px of 2 mm readings: 1.88 m thick before
     box = amodal_extent(RECT, RECT, glints, K)
     np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
+
+
+def test_a_hidden_object_gets_its_box_at_the_depth_where_the_window_last_saw_it():
+    """Fully hidden behind a board at 0.5 m in the window's last frame, the object had no box
+    (too few valid depth pixels), the case amodal completion exists for; it is boxed at the
+    depth of its visible surface in the nearest frame that shows it (1 m, not its own blob on
+    the wall at 3 m), and says so."""
+    info = SimpleNamespace(k=[100.0, 0, 32.0, 0, 100.0, 24.0, 0, 0, 1], width=W, height=H)
+    board = rectangle(slice(0, H), slice(8, 56))
+    blob = rectangle(slice(2, 14), slice(0, 8))  # a segmenter's blob of the object's id
+    frames, modal = [], np.zeros((4, H, W), bool)
+    for t in range(4):
+        hidden = t >= 2  # the board passes in front from frame 2 on
+        depth = np.where(board, 0.5, 3.0) if hidden else np.where(RECT, 0.99, 3.0)
+        frame = Frame(t, np.zeros((H, W, 3), np.uint8), np.zeros((H, W), np.int64))
+        frame.depth, frame.camera_info = depth.astype(np.float32), info
+        frames.append(frame)
+        modal[t] = False if hidden else RECT | blob
+    box = window_extent(frames, modal, RECT, 3, detached_share=0.2)
+    assert (box.valid, box.reason) == (True, EXTENT_DEPTH_FROM_NEAREST_FRAME)
+    np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
+    np.testing.assert_allclose(box.centre, (-0.005, -0.005, 1.0), atol=1e-6)
+    assert box.hidden_share == 1.0  # nothing of the box is seen in this frame
+    assert window_extent(frames, modal, RECT, 1, 0.2).reason == EXTENT_OK  # its own depth
+    assert window_extent(frames, modal, RECT, 3, 0.0).centre[2] > 2.0  # the blob's depth kept
+    for frame in frames[:2]:  # no depth where it was seen: none to take
+        frame.depth = None
+    assert window_extent(frames, modal, RECT, 3, 0.2).reason == EXTENT_NO_VALID_DEPTH
