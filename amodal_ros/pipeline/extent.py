@@ -41,8 +41,11 @@ The box (`core.frames.Extent`), in the optical frame (x right, y down, z forward
 An amodal mask cut off by the image border (the object's `truncated`) gives the box of the part
 inside the image: no model predicts beyond it.
 
-No depth is ever invented: without metric depth, without camera intrinsics, or with too few
-valid depth pixels on the visible part there is no box, only a reason (EXTENT_* constants).
+A frame with too few valid depth pixels on the visible part (the object hidden, or a sliver
+of it showing) takes the depth of its visible surface in the window's nearest frame that has
+enough (`window_extent`: EXTENT_DEPTH_FROM_NEAREST_FRAME). No depth is ever invented: without
+metric depth, without camera intrinsics, or with too few valid depth pixels on the visible
+part in every frame of the window there is no box, only a reason (EXTENT_* constants).
 Pixels are taken as rectified, as depth_image_proc takes them: the projection P of CameraInfo
 (the rectified image's intrinsics), its K when P is uncalibrated (zero); lens distortion is
 not undone.
