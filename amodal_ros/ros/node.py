@@ -168,6 +168,7 @@ class AmodalNode(LifecycleNode):
         self._forget: list[int] = []
         self._markers_shown: Frame | None = None  # the frame of the boxes RViz shows
         self._next_track_id = 1  # ids continue over reactivations: one never names two objects
+        self.finalized = False  # after `shutdown`: `main` ends the process
         self._throttle = Throttle()  # each kind of problem: at once, then every 5 s
         self._reset_counters()
         self.health: StreamHealth | None = None  # while active
@@ -337,6 +338,7 @@ class AmodalNode(LifecycleNode):
         stalled until it ended)."""
         self._release(wait=SHUTDOWN_WAIT_S)
         self._idle = (WARN, "finalized: shut down")
+        self.finalized = True
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self, wait: float | None = None) -> None:
@@ -811,7 +813,12 @@ def main(args=None) -> int:
     node = None
     try:
         node = AmodalNode()
-        rclpy.spin(node)
+        # a lifecycle `shutdown` ends the process (it spun on, finalized, and a launch file's
+        # respawn never fired); the transition's answer is sent inside its spin
+        while rclpy.ok() and not node.finalized:
+            rclpy.spin_once(node, timeout_sec=0.5)
+        if node.finalized:
+            node.get_logger().info("finalized: exiting")
     except ParameterException as err:  # e.g. a YAML value outside the declared range
         print(f"amodal_node: invalid parameter: {err}", flush=True)
         return 1

@@ -766,6 +766,54 @@ def test_installed_executable_runs_like_ros2_run(published_folder, tmp_path):
     assert "[ERROR]" not in out and "context is invalid" not in out, out[-3000:]
 
 
+def test_a_lifecycle_shutdown_ends_the_process(published_folder, tmp_path):
+    """`ros2 lifecycle set /amodal_node shutdown` left the process spinning, finalized, so a
+    launch file's `respawn` never started a fresh one: it exits 0 after answering."""
+    import subprocess
+    import threading
+    import time
+
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+    from rclpy.context import Context
+
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        f"/**/amodal_node:\n  ros__parameters:\n    checkpoint: '{published_folder}'\n"
+        "    height: 32\n    width: 64\n    num_frames: 4\n    num_steps: 1\n"
+    )
+    cmd = [installed_node(), "--ros-args", "--params-file", str(params), "-r", "__ns:=/ends"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    context = Context()
+    rclpy.init(context=context)
+    caller = rclpy.create_node("shutdown_caller", context=context)
+    try:
+        deadline = time.monotonic() + 120
+        while not any("active: listening on" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        client = caller.create_client(ChangeState, "/ends/amodal_node/change_state")
+        assert client.wait_for_service(timeout_sec=30)
+        request = ChangeState.Request()
+        request.transition.id = Transition.TRANSITION_ACTIVE_SHUTDOWN
+        answer = client.call_async(request)
+        executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        executor.add_node(caller)
+        executor.spin_until_future_complete(answer, timeout_sec=30)
+        assert answer.done() and answer.result().success
+        assert proc.wait(timeout=30) == 0
+    finally:
+        caller.destroy_node()
+        rclpy.try_shutdown(context=context)
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=5)
+    assert "finalized: exiting" in "".join(lines)
+
+
 def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, tmp_path):
     """A SIGINT while a long window runs (1000 steps at 128x256 here): the node does not wait
     for it (`ros2 launch` escalates to SIGKILL after 10 s) and exits 0; its thread left inside
