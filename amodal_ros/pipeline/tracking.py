@@ -327,6 +327,12 @@ def _shift(before: _Mask, after: _Mask) -> tuple[float | None, float | None]:
         high = low + after.crop.shape[axis] - before.crop.shape[axis]
         if abs(high - low) <= RIGID_TOLERANCE:  # both edges moved alike: the box's shift
             shifts.append((low + high) / 2)
+        elif min(abs(low), abs(high)) <= RIGID_TOLERANCE:
+            # one edge held, the other moved: an occluder's edge sweeping over a still object,
+            # or a moving object's edge held by an occluder; the centroid's half-way shift is
+            # neither (an arm sweeping a still object gave it 20 px/s and, once hidden, a new
+            # id), so the axis says nothing and the track keeps its velocity
+            shifts.append(None)
         else:
             shifts.append(centroid_shift if steady else None)
     return shifts[0], shifts[1]

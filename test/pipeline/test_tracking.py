@@ -144,6 +144,21 @@ def test_a_fully_hidden_object_keeps_its_id_and_a_newcomer_gets_a_new_one():
     assert newcomer.isdisjoint({one[0], per_frame[0][2]})
 
 
+def test_a_still_object_an_arm_sweeps_over_keeps_its_id_and_no_velocity():
+    """An arm (2) advancing 2 px a frame over a still box (1), the manipulation occlusion: the
+    visible part's centroid moved half that, which was taken for the box's motion (its area
+    changes under 15 % a frame); its prediction drifted through 3 s hidden and it came back
+    under a new id."""
+    t_arm = list(range(0, 24, 2)) + [24] * 24 + list(range(24, -2, -2))
+    frames = [paint({1: (18, 40, 12, 24), 2: (10, 16 + x, 28, 24)}) for x in t_arm]
+    assert sum(not (f == 1).any() for f in frames) == 24 + 1  # 3 s (and a frame) fully hidden
+    tracked = tracker()
+    per_frame = [track_ids(f, tracked.update(i * P, f)) for i, f in enumerate(frames)]
+    assert len(set(ids_of(per_frame, 1))) == 1
+    (box,) = [t for t in tracked.tracks.values() if t.track_id == per_frame[-1][1]]
+    assert (box.vy, box.vx) == (0.0, 0.0)
+
+
 def test_a_reappearing_object_far_from_its_prediction_is_a_new_object():
     # a box at the left image edge while 1 is hidden behind the pole: far from where 1 is
     # predicted, so it must not inherit 1's id
