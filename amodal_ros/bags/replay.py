@@ -352,6 +352,17 @@ class _Replay:
             )
         elif summary["results_written"] and not summary["windows_model"]:
             log.warning(_no_model_result(summary))
+        infos = summary["messages_written"].get(topics.CAMERA_INFO_OUT_TOPIC)
+        if infos is not None and infos < summary["results_written"]:
+            log.warning(
+                "%d of %d results have no %s: no CameraInfo of %s was stamped within "
+                "--sync-tolerance of their frames (a driver that stamps it 0, or publishes it "
+                "once?); their 3D extents used the latest CameraInfo",
+                summary["results_written"] - infos,
+                summary["results_written"],
+                topics.CAMERA_INFO_OUT_TOPIC,
+                args.camera_info_topic,
+            )
         if summary["repeated_stamps"]:
             log.warning(
                 "%d frames of %s repeated a header stamp already taken and have no result "

@@ -73,6 +73,7 @@ class ResultWriter:
                 camera_info_type,
                 typestore=bag.output_defs(camera_info_type),
             )
+        self.written.update(dict.fromkeys(self._out, 0))  # a topic left empty reads 0
 
     def copy_connections(self, conns) -> None:
         """Also write these input connections' messages (`copy`), with their QoS profiles."""

@@ -968,3 +968,34 @@ def test_a_topic_without_messages_and_repeated_stamps_are_named(
         summary = replay.run(replay_args(unstamped, tmp_path / "out", published_folder))
     assert summary["results_written"] == 1
     assert f"{FRAMES - 1} frames of {unstamped} repeated a header stamp" in caplog.text
+
+
+def test_results_without_a_camera_info_of_their_stamp_are_counted(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """CameraInfo published once, stamped 0 (a static publisher): the extents use it, but no
+    result passes it through, and /amodal/camera_info stayed empty without a word."""
+    from rosbags.rosbag2 import Writer as Writer2
+
+    store = amodal_typestore()
+    once = tmp_path / "info_once"
+    with AnyReader([demo_bag]) as reader, Writer2(once, version=9) as writer:
+        conns = {
+            c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
+            for c in reader.connections
+        }
+        infos = 0
+        for conn, t, raw in reader.messages():
+            if conn.topic == topics.CAMERA_INFO_TOPIC:
+                infos += 1
+                if infos > 1:
+                    continue
+                info = store.deserialize_cdr(raw, conn.msgtype)
+                info.header.stamp.sec = info.header.stamp.nanosec = 0
+                raw = store.serialize_cdr(info, conn.msgtype)
+            writer.write(conns[conn.id], t, raw)
+    with caplog.at_level(logging.WARNING, logger="amodal_ros"):
+        summary = replay.run(replay_args(once, tmp_path / "out", published_folder))
+    n = summary["results_written"]
+    assert summary["messages_written"][topics.CAMERA_INFO_OUT_TOPIC] == 0
+    assert f"{n} of {n} results have no {topics.CAMERA_INFO_OUT_TOPIC}" in caplog.text
