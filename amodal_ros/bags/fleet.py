@@ -306,8 +306,8 @@ def _is_bag(path: Path) -> bool:
         return _is_rosbag2(path)
     if not path.is_file():
         return False
-    # a rosbag2 folder's .mcap files are parts of that bag, not bags of their own
-    return path.suffix == ".bag" or (path.suffix == ".mcap" and not _is_rosbag2(path.parent))
+    # a rosbag2 folder's files are parts of that bag, not bags of their own
+    return path.suffix in (".bag", ".mcap") and not part_of_a_bag(path)
 
 
 def _is_rosbag2(folder: Path) -> bool:
@@ -676,7 +676,7 @@ def _remove_partial(ray, job: Job, writer) -> None:
     its bag and videos; another run's on the same OUT stay."""
     try:
         owner = ray.get(writer, timeout=30)
-    except Exception as err:  # it died before it could say: its next run on OUT removes them
+    except Exception as err:  # it died before it answered, so before it staged anything
         log.warning("cannot say what the worker of %s left half-written (%s)", job.bag, err)
         return
     for final in (job.out, *video_files(_video(job))):

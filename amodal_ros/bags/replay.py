@@ -343,6 +343,16 @@ class _Replay:
             video.keep()
         # 7. summary
         summary = self._summary(time.perf_counter() - started)
+        self._warn(summary, total)
+        summary["videos"] = [str(v) for v in videos]
+        print(format_summary(summary), flush=True)
+        if self.pipelines.note:
+            print(self.pipelines.note, flush=True)
+        return summary
+
+    def _warn(self, summary: dict, total: int) -> None:
+        """Say, once each, what the summary's numbers alone would hide."""
+        args = self.args
         if summary["frames_sampled"] and not self.frames_with_objects:
             log.warning(
                 "the mask topic %s never contains an object in %s (every label image is 0): "
@@ -352,16 +362,31 @@ class _Replay:
             )
         elif summary["results_written"] and not summary["windows_model"]:
             log.warning(_no_model_result(summary))
-        infos = summary["messages_written"].get(topics.CAMERA_INFO_OUT_TOPIC)
-        if infos is not None and infos < summary["results_written"]:
+        if args.start is None and args.end is None and self.read < total:
             log.warning(
-                "%d of %d results have no %s: no CameraInfo of %s was stamped within "
-                "--sync-tolerance of their frames (a driver that stamps it 0, or publishes it "
-                "once?); their 3D extents used the latest CameraInfo",
-                summary["results_written"] - infos,
-                summary["results_written"],
+                "read %d of the %d messages the index of %s counts on the topics read: the "
+                "file is damaged past some point? (`mcap recover` rebuilds an MCAP file, "
+                "sqlite3's `.recover` a database); the results cover what was read",
+                self.read,
+                total,
+                args.bag,
+            )
+        results = summary["results_written"]
+        infos = summary["messages_written"].get(topics.CAMERA_INFO_OUT_TOPIC)
+        if infos is not None and infos < results:
+            why = (
+                "it recorded no message: their 3D extents have none (EXTENT_NO_CAMERA_INFO)"
+                if not self.read_by_role[INFO]
+                else "none was stamped within --sync-tolerance of their frames (a driver that "
+                "stamps it 0, or publishes it once?); their 3D extents used the latest one"
+            )
+            log.warning(
+                "%d of %d results have no %s from %s: %s",
+                results - infos,
+                results,
                 topics.CAMERA_INFO_OUT_TOPIC,
                 args.camera_info_topic,
+                why,
             )
         if summary["repeated_stamps"]:
             log.warning(
@@ -371,11 +396,6 @@ class _Replay:
                 summary["repeated_stamps"],
                 args.bag,
             )
-        summary["videos"] = [str(v) for v in videos]
-        print(format_summary(summary), flush=True)
-        if self.pipelines.note:
-            print(self.pipelines.note, flush=True)
-        return summary
 
     def _read_all(self, selected, start_ns, stop_ns, total, started) -> None:
         from tqdm.auto import tqdm

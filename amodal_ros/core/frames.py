@@ -38,7 +38,8 @@ EXTENT_REASON_NAMES = {
     EXTENT_NO_DEPTH: "no metric camera depth for the frame",
     EXTENT_NO_CAMERA_INFO: "no camera info for the frame",
     EXTENT_BAD_CAMERA_INFO: "camera info uncalibrated (fx or fy not > 0) or of another size",
-    EXTENT_NO_VALID_DEPTH: "too few valid depth pixels on the visible part",
+    EXTENT_NO_VALID_DEPTH: "too few valid depth pixels on the visible part in any frame of "
+    "the window",
     EXTENT_NOT_COMPUTED: "not computed",
     EXTENT_DEPTH_FROM_NEAREST_FRAME: "measured at the depth of the window's nearest frame "
     "with enough valid depth on the visible part (none in this one)",

@@ -5,6 +5,7 @@ python -m amodal_ros.examples.grasp_targets
 """
 
 from dataclasses import dataclass
+from itertools import zip_longest
 
 import numpy as np
 import rclpy
@@ -56,6 +57,7 @@ class GraspTargets(Node):
                 p, s, q = obj.extent_pose.position, obj.extent_size, obj.extent_pose.orientation
                 centre, size = (p.x, p.y, p.z), (s.x, s.y, s.z)
                 yaw = 2.0 * float(np.arctan2(q.z, q.w))  # a turn about z only
+            ids = obj.occluder_ids  # depth order -1: the occluder is behind, nothing to move
             targets[obj.object_id] = GraspTarget(
                 msg.header.frame_id,
                 msg.header.stamp,
@@ -65,8 +67,7 @@ class GraspTargets(Node):
                 yaw,
                 obj.occlusion_ratio,
                 obj.truncated,
-                # depth order -1: the occluder is behind the object, nothing to move
-                [i for i, o in zip(obj.occluder_ids, obj.occluder_depth_order) if o >= 0],
+                [i for i, o in zip_longest(ids, obj.occluder_depth_order, fillvalue=0) if o >= 0],
             )
         self.targets = targets
         said = [

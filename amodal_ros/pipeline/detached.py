@@ -17,20 +17,24 @@ import numpy as np
 from amodal_ros.core.types import AmodalResult
 
 
-def detached_specks(amodal: np.ndarray, share: float) -> np.ndarray | None:
+def detached_specks(
+    amodal: np.ndarray, share: float, area: int | None = None
+) -> np.ndarray | None:
     """The [H, W] pixels of `amodal`'s small parts (8-connected), or None if there are none.
 
     Args:
         amodal: [H, W] bool predicted amodal mask of one frame.
         share: a part other than the largest is removed when its area is below this fraction
             of the frame's predicted area.
+        area: that area when `amodal` is not the whole prediction (a frame's visible part,
+            judged by the object's predicted area in another frame); None: its own.
     """
     count, labels, stats, _ = cv2.connectedComponentsWithStats(amodal.astype(np.uint8), None, 8)
     if count <= 2:  # the background and at most one part
         return None
     areas = stats[:, cv2.CC_STAT_AREA].copy()
     areas[0] = 0
-    keep = areas >= share * areas.sum()
+    keep = areas >= share * (areas.sum() if area is None else area)
     keep[int(np.argmax(areas))] = True
     keep[0] = True  # the background is not a part
     if keep.all():

@@ -219,30 +219,33 @@ def window_extent(
     Args:
         frames: the window's frames.
         modal: [T, H, W] bool visible pixels of the object in each frame of the window.
-        amodal: [H, W] bool its amodal mask in frame t.
+        amodal: [T, H, W] bool its amodal masks (frames the model did not decode carry the
+            visible mask).
         t: the frame's index in the window.
-        detached_share: `detached_part_share`: another frame's visible parts that are small
-            and detached (a segmenter's blob on the wall behind) give no depth; 0 keeps all.
+        detached_share: `detached_part_share`: visible parts of another frame that are small
+            against frame t's amodal area and detached (a segmenter's blob on the wall
+            behind, which frame t's amodal mask dropped) give no depth; 0 keeps all.
     """
     from amodal_ros.depth.camera import depth_metres
     from amodal_ros.pipeline.detached import detached_specks
 
-    extent = frame_extent(frames[t], modal[t], amodal)
+    extent = frame_extent(frames[t], modal[t], amodal[t])
     if extent.reason != EXTENT_NO_VALID_DEPTH:
         return extent
     k = Intrinsics.from_camera_info(frames[t].camera_info)  # usable: frame_extent checked it
     if k is None:
         return extent
+    area = int(amodal[t].sum())
     for s in sorted(range(len(frames)), key=lambda s: abs(s - t))[1:]:  # t itself first
-        frame, seen = frames[s], modal[s]
+        frame, seen = frames[s], modal[s] & amodal[s]
         if frame.depth is None or frame.depth_encoding not in DEPTH_ENCODINGS or not seen.any():
             continue
-        specks = detached_specks(seen, detached_share) if detached_share > 0 else None
+        specks = detached_specks(seen, detached_share, area) if detached_share > 0 else None
         if specks is not None:
             seen = seen & ~specks
         surface = surface_depth(seen, depth_metres(frame.depth, frame.depth_encoding))
         if surface is not None:
-            box = _box(modal[t] & amodal, amodal, k, *surface)
+            box = _box(modal[t] & amodal[t], amodal[t], k, *surface)
             return replace(box, reason=EXTENT_DEPTH_FROM_NEAREST_FRAME)
     return extent
 

@@ -322,15 +322,15 @@ class WindowProcessor:
             completion=None if completion is None else completion[t],
             soft=result.soft[t],
             samples=None if result.samples is None else result.samples[:, t],
-            extent=self._extent(window, t, result.modal, amodal),
+            extent=self._extent(window, t, result),
         )
 
-    def _extent(self, window, t: int, modal, amodal) -> Extent:
+    def _extent(self, window, t: int, result: AmodalResult) -> Extent:
         """The object's 3D box in frame t; unusable camera info is said in the log (every
         object of every frame would otherwise carry only its reason)."""
         share = self.config.detached_part_share
-        extent = window_extent(window.frames, modal, amodal, t, share)
-        frame = window.frames[t]
+        extent = window_extent(window.frames, result.modal, result.amodal, t, share)
+        frame, amodal = window.frames[t], result.amodal[t]
         since = extent.reason == EXTENT_BAD_CAMERA_INFO and self._throttle.due("camera info")
         if since:
             intrinsics = Intrinsics.from_camera_info(frame.camera_info)  # set: it was read

@@ -137,8 +137,9 @@ class IdTracker:
 
     Motion and shape: the velocity is the smoothed shift between masks of consecutive frames,
     per axis: the box's shift where both its edges moved alike (RIGID_TOLERANCE), else the
-    centroid's where the area barely changed (STEADY_AREA), else not measured: a mask sliding
-    behind an occluder moves one edge and its centroid without the object moving as much.
+    centroid's where the area barely changed (STEADY_AREA) and neither edge was held, else not
+    measured: a mask sliding behind an occluder, or an occluder sweeping over a still object,
+    moves one edge and its centroid without the object moving as much.
     A mask covering at least FULL_AREA_SHARE of the object's largest recent area becomes the
     track's shape; while the object is partly hidden the shape is the last full view, carried
     along by the velocity. `observe_amodal` replaces the shape with the model's amodal mask

@@ -998,4 +998,23 @@ def test_results_without_a_camera_info_of_their_stamp_are_counted(
         summary = replay.run(replay_args(once, tmp_path / "out", published_folder))
     n = summary["results_written"]
     assert summary["messages_written"][topics.CAMERA_INFO_OUT_TOPIC] == 0
-    assert f"{n} of {n} results have no {topics.CAMERA_INFO_OUT_TOPIC}" in caplog.text
+    assert f"{n} of {n} results have no {topics.CAMERA_INFO_OUT_TOPIC} from" in caplog.text
+    assert "their 3D extents used the latest one" in caplog.text
+
+
+def test_a_bag_holding_fewer_messages_than_its_index_says_so(tmp_path, demo_bag, caplog):
+    """A damaged MCAP file can end rosbags' reading early without an error (bytes overwritten
+    in a chunk: 1089 of 2000 messages read), and replay ended as a success on part of the bag;
+    here the database holds fewer messages than metadata.yaml counts, the same to replay."""
+    import sqlite3
+
+    short = tmp_path / "short"
+    shutil.copytree(demo_bag, short)
+    (db,) = short.glob("*.db3")
+    with sqlite3.connect(db) as con:
+        con.execute("delete from messages where id > (select max(id) - 10 from messages)")
+    con.close()
+    with caplog.at_level(logging.WARNING, logger="amodal_ros"):
+        summary = replay.run(replay_args(short, tmp_path / "out", None))
+    read = summary["messages_read"]
+    assert f"read {read} of the {read + 10} messages the index of {short} counts" in caplog.text

@@ -451,7 +451,7 @@ def test_an_output_of_another_bag_of_the_same_name_is_refused_not_skipped(
     assert main(cmd + [str(tmp_path / "day2")]) == 2
     err = capsys.readouterr().err
     assert f"{out / 'run'} holds the results of {day1}, not {day2}: use another --out" in err
-    assert "--overwrite to replace them" in err
+    assert "--overwrite to replay every bag" in err
     assert (out / "summary.json").read_text() == before  # nothing was written
 
     assert main(cmd + [str(tmp_path / "moved")]) == 0  # all skipped: no Ray needed

@@ -351,10 +351,11 @@ def test_a_hidden_object_gets_its_box_at_the_depth_where_the_window_last_saw_it(
     """Fully hidden behind a board at 0.5 m in the window's last frame, the object had no box
     (too few valid depth pixels), the case amodal completion exists for; it is boxed at the
     depth of its visible surface in the nearest frame that shows it (1 m, not its own blob on
-    the wall at 3 m), and says so."""
+    the wall at 3 m, small against its amodal area), and says so."""
     info = SimpleNamespace(k=[100.0, 0, 32.0, 0, 100.0, 24.0, 0, 0, 1], width=W, height=H)
     board = rectangle(slice(0, H), slice(8, 56))
     blob = rectangle(slice(2, 14), slice(0, 8))  # a segmenter's blob of the object's id
+    sliver = rectangle(slice(14, 34), slice(44, 52))  # 160 px of the object's 800
     frames, modal = [], np.zeros((4, H, W), bool)
     for t in range(4):
         hidden = t >= 2  # the board passes in front from frame 2 on
@@ -363,13 +364,21 @@ def test_a_hidden_object_gets_its_box_at_the_depth_where_the_window_last_saw_it(
         frame.depth, frame.camera_info = depth.astype(np.float32), info
         frames.append(frame)
         modal[t] = False if hidden else RECT | blob
-    box = window_extent(frames, modal, RECT, 3, detached_share=0.2)
+    amodal = modal.copy()  # frames the model did not decode carry the visible mask
+    amodal[3] = RECT  # the newest frame's amodal mask, the blob dropped
+    box = window_extent(frames, modal, amodal, 3, detached_share=0.2)
     assert (box.valid, box.reason) == (True, EXTENT_DEPTH_FROM_NEAREST_FRAME)
     np.testing.assert_allclose(box.size, (0.40, 0.20, 0.02), atol=1e-6)
     np.testing.assert_allclose(box.centre, (-0.005, -0.005, 1.0), atol=1e-6)
     assert box.hidden_share == 1.0  # nothing of the box is seen in this frame
-    assert window_extent(frames, modal, RECT, 1, 0.2).reason == EXTENT_OK  # its own depth
-    assert window_extent(frames, modal, RECT, 3, 0.0).centre[2] > 2.0  # the blob's depth kept
+    assert window_extent(frames, modal, amodal, 1, 0.2).reason == EXTENT_OK  # its own depth
+    assert window_extent(frames, modal, amodal, 3, 0.0).centre[2] > 2.0  # the blob's depth kept
+    # seen only as a sliver beside the blob: the blob is small against the object's amodal
+    # area (not against the sliver, where it would be half the visible pixels)
+    modal[:2] = sliver | blob
+    amodal[:2] = modal[:2]
+    box = window_extent(frames, modal, amodal, 3, 0.2)
+    assert box.reason == EXTENT_DEPTH_FROM_NEAREST_FRAME and box.centre[2] < 1.1
     for frame in frames[:2]:  # no depth where it was seen: none to take
         frame.depth = None
-    assert window_extent(frames, modal, RECT, 3, 0.2).reason == EXTENT_NO_VALID_DEPTH
+    assert window_extent(frames, modal, amodal, 3, 0.2).reason == EXTENT_NO_VALID_DEPTH
