@@ -36,9 +36,10 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.staging import staged_path
+from amodal_ros.core.staging import remove_dead_partials, stage_name, staged_path
 
 DEMO_OUTPUTS = ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json")
+EARLIER = "earlier_demo"  # an earlier demo's outputs wait under this staged name in OUT
 
 
 def demo_stream() -> StreamConfig:
@@ -74,18 +75,25 @@ class Args:
 
 def run(args: Args) -> dict:
     """Write the demo bag, replay it and write the video; returns the replay summary. A run
-    that fails leaves none of its outputs (nor the folder, when it made it)."""
+    that fails leaves none of its outputs (nor the folder, when it made it), and an earlier
+    demo's outputs as they were."""
     out = args.out
-    _clear(out, args.overwrite)
+    earlier = _set_aside(out, args.overwrite)
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         summary = _demo(out, args)
     except BaseException:
         _remove_outputs(out)
+        if earlier is not None:  # a typo'd checkpoint or a Ctrl-C deleted the last demo
+            for path in earlier.iterdir():
+                path.rename(out / path.name)
+            earlier.rmdir()
         if made and not any(out.iterdir()):
             out.rmdir()
         raise
+    if earlier is not None:
+        shutil.rmtree(earlier)
     print(
         f"wrote {out}: input bag demo_bag/, results bag results/ "
         f"({summary['results_written']} frames), video: {', '.join(summary['videos'])}"
@@ -96,14 +104,17 @@ def run(args: Args) -> dict:
     return summary
 
 
-def _clear(out: Path, overwrite: bool) -> None:
-    """Remove an earlier demo's outputs from `out`; refuse a folder of other files unless
+def _set_aside(out: Path, overwrite: bool) -> Path | None:
+    """Move an earlier demo's outputs in `out` into a hidden folder there (returned: removed
+    when this run succeeds, put back when it fails); refuse a folder of other files unless
     `overwrite`, and even then one holding files of the demo's output names (they would be
     replaced): nothing of the user's is deleted."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; choose a folder")
+    if out.is_dir():  # what a killed run set aside (its outputs are unknown: not put back)
+        remove_dead_partials(out, EARLIER)
     if not out.exists() or not any(out.iterdir()):
-        return
+        return None
     # a demo writes its input bag first: a run killed after that is recognised too
     if not (out / "demo_bag" / "metadata.yaml").is_file():
         if not overwrite:
@@ -117,8 +128,13 @@ def _clear(out: Path, overwrite: bool) -> None:
                 f"{out} is not an earlier demo's output, and it holds {', '.join(clashing)}, "
                 "which the demo would replace; nothing was deleted: choose another --out"
             )
-        return
-    _remove_outputs(out)
+        return None
+    aside = out / stage_name(out / EARLIER)
+    aside.mkdir()
+    for name in DEMO_OUTPUTS:
+        if (out / name).exists() or (out / name).is_symlink():
+            (out / name).rename(aside / name)
+    return aside
 
 
 def _remove_outputs(out: Path) -> None:

@@ -637,10 +637,16 @@ def test_demo_never_deletes_a_folder_that_is_not_its_own(tmp_path, capsys):
     assert cli_main(["demo", "--out", str(demo), "--frames", "4", "--steps", "1"]) == 0
     assert cli_main(["demo", "--out", str(demo), "--frames", "6", "--steps", "1"]) == 0
     assert len(read_messages(demo / "results", topics.OBJECTS_TOPIC)) == 3
+    # ... but only by a run that succeeds: a typo'd checkpoint deleted it before any check
+    before = sorted(p.name for p in demo.iterdir())
+    assert cli_main(["demo", "--out", str(demo), "--checkpoint", str(tmp_path / "nope")]) == 2
+    assert sorted(p.name for p in demo.iterdir()) == before
+    assert len(read_messages(demo / "results", topics.OBJECTS_TOPIC)) == 3
     # ... also one whose replay failed after its bag was written (no summary.json)
     (demo / "summary.json").unlink()
     assert cli_main(["demo", "--out", str(demo), "--frames", "4", "--steps", "1"]) == 0
     assert (demo / "summary.json").is_file()
+    assert not [p for p in demo.iterdir() if p.name.startswith(".")]  # nothing set aside left
 
 
 def test_results_are_logged_at_their_rgb_log_time(tmp_path, demo_bag, published_folder):
