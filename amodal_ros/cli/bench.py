@@ -33,9 +33,9 @@ def run(args: Args) -> dict:
     default = result["scenarios"].get("default")
     if ref and default:
         print(
-            f"\ndefault vs reference, per window (p50): {ref['window_p50_s']:.3f} s / "
-            f"{default['window_p50_s']:.3f} s = {default['speedup_vs_reference']:.2f}x "
-            f"on {result['device']}"
+            f"\ndefault vs reference, per window (p50): {default['window_p50_s']:.3f} s "
+            f"against {ref['window_p50_s']:.3f} s, {default['speedup_vs_reference']:.2f}x "
+            f"faster on {result['device']}"
         )
     if _write(args, result):
         print(f"wrote {args.out}")

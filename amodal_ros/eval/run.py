@@ -178,7 +178,7 @@ def run(args: EvalArgs) -> dict:
         summary["student"] = args.student_checkpoint
     _write(args.out, summary, shown)
     print((args.out / "results.md").read_text(), end="")
-    print(f"wrote {args.out}/results.md, results.json, examples.png")
+    print(f"wrote {args.out}/results.md, results.json" + (", examples.png" if shown else ""))
     return summary
 
 

@@ -663,10 +663,14 @@ def _starting_components(config: TrainConfig):
         components.stage = _stage_of(config)
         return components
     if registry.missing_folder(config.init):
+        fix = (  # each command's own option
+            "name the teacher with --teacher (embedded, or a checkpoint folder)"
+            if config.stage == "distill"
+            else "the shipped configs chain vae, then stage 1 or 2, e.g. amodal-ros train "
+            "config/train_vae.yaml --out train_out/vae first; or set --set init=FOLDER"
+        )
         raise InputError(  # the checkpoint loader's 'download one' is not the fix here
-            f"init {config.init} does not exist: it is the run a stage starts from (the "
-            "shipped configs chain vae, then stage 1 or 2, e.g. amodal-ros train "
-            "config/train_vae.yaml --out train_out/vae first), or set --set init=FOLDER"
+            f"init {config.init} does not exist: it is the run a stage starts from; {fix}"
         )
     components = registry.components(
         config.init, stage=2 if config.completion else 1, any_stage=True
