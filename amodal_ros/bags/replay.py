@@ -149,6 +149,11 @@ def check_args(args: ReplayArgs) -> None:
         raise ValueError(f"storage must be one of {STORAGES}, got {args.storage!r}")
     if out.resolve() == bag.resolve() or out.resolve() in bag.resolve().parents:
         raise InputError(f"--out {out} is or holds the input bag; choose another output path")
+    if bag.is_dir() and bag.resolve() in out.resolve().parents:  # its files would join it
+        raise InputError(
+            f"--out {out} is inside the input bag {bag}; choose a path outside it, e.g. "
+            f"{bag.with_name(bag.name + '_amodal')}"
+        )
     check_output(out, args.overwrite, results=True)
     if args.video is not None and out.resolve() in Path(args.video).resolve().parents:
         raise InputError(

@@ -61,6 +61,7 @@ class Args:
     depth: Path | None = param(None, "camera depth folder: 16-bit PNG (mm) or float .npy (m)")
     overwrite: bool = param(False, "replace a non-empty --out")
     video_fps: float = param(8.0, "frame rate of the overlay video", 0.1)
+    progress: bool = param(True, "progress bar")
     stream: StreamConfig = group(
         infer_stream,
         only=(
@@ -136,7 +137,9 @@ def run(args: Args) -> dict:
             out.add({index[r.frame.stamp_ns]: r for r in processor.process(window)})
             windows += 1
 
-        with tqdm(total=len(clip), desc="frames answered", unit="frame") as bar:
+        with tqdm(
+            total=len(clip), desc="frames answered", unit="frame", disable=not args.progress
+        ) as bar:
             out.progress = bar.update
             for t in range(len(clip)):
                 frame = clip.frame(t)

@@ -17,6 +17,8 @@ def read_yaml_mapping(path: Path, what: str) -> dict:
     naming the file for a missing, unreadable or unparsable one, or one that is no mapping."""
     import yaml
 
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder; name the YAML file in it")
     if not path.is_file():
         raise InputError(f"{what} {path} does not exist")
     try:

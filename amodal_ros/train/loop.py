@@ -126,11 +126,11 @@ def train(config: TrainConfig) -> dict:
         )
     if state:
         check_resumable(out, config, start)
-    elif main:  # a run continued records its settings once nothing refused it (below)
+    components = _starting_components(config)  # a missing init refuses before out is made
+    if main and not state:  # a run continued records its settings once nothing refused it
         out.mkdir(parents=True, exist_ok=True)
         _write_whole(out / "train_config.json", json.dumps(asdict(config), indent=2))
     accelerator.wait_for_everyone()
-    components = _starting_components(config)
     if main:
         check_same_init(out, config, components, resuming=state is not None)
     components.vae.to(accelerator.device)

@@ -260,6 +260,9 @@ def test_existing_output_is_refused_before_any_work(tmp_path, demo_bag, publishe
     with pytest.raises(InputError, match="is or holds the input bag"):
         replay.run(replay_args(demo_bag, demo_bag.parent, published_folder, overwrite=True))
     assert (demo_bag / "metadata.yaml").is_file()
+    with pytest.raises(InputError, match="is inside the input bag"):  # it would join the bag
+        replay.run(replay_args(demo_bag, demo_bag / "results", published_folder))
+    assert not (demo_bag / "results").exists()
     # nor a recording (`replay rec1 --out rec2 --overwrite` deleted the recording rec2)
     recording = tmp_path / "rec2"
     write_demo_bag(recording, frames=2, fps=FPS, height=HEIGHT, width=WIDTH)

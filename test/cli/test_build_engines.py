@@ -127,3 +127,5 @@ def test_a_settings_file_that_is_no_mapping_is_one_line_naming_it(tmp_path, caps
     path.write_text("amodal_node:\n  ros__parameters: 5\n")
     assert main(["build-engines", "--params", str(path)]) == 2
     assert "no '<node>: ros__parameters:' section" in capsys.readouterr().err
+    assert main(["train", str(tmp_path)]) == 2  # the config folder for its file: said so
+    assert f"training config {tmp_path} is a folder; name the YAML file" in capsys.readouterr().err

@@ -287,7 +287,7 @@ def test_existing_output_is_not_replaced_without_overwrite(
     # an earlier infer output is what it replaces
     (out / "summary.json").unlink()
     (out / "keep.txt").unlink()
-    assert main(tiny_args(tmp_path, clip_dirs, published_folder)) == 0
+    assert main(tiny_args(tmp_path, clip_dirs, published_folder, "--no-progress")) == 0
     assert main(tiny_args(tmp_path, clip_dirs, published_folder) + ["--overwrite"]) == 0
     # a file is said to be one, not sent to --overwrite (which refused it next)
     capsys.readouterr()

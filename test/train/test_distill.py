@@ -653,6 +653,10 @@ def test_a_data_folder_that_is_missing_is_refused_before_the_run_folder_is_writt
     assert main(["distill", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "is not a folder: pass 'synth'" in capsys.readouterr().err
     assert not out.exists()  # before: train_config.json and targets/meta.json were left
+    # nor is a missing teacher (it left train_config.json naming it), said in distill's words
+    assert main(["distill", "--teacher", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "name the teacher with --teacher" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_distill_leaves_out_the_clip_folders_of_held_out_splits(tmp_path, caplog):
