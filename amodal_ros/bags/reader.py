@@ -34,23 +34,17 @@ def part_of_a_bag(path: Path) -> str:
     return ""
 
 
-def _read_errors() -> tuple[type[Exception], ...]:
-    """What rosbags raises on a damaged file while reading: its readers' errors, and the
-    database's (rosbags reads sqlite3 through apsw)."""
+def _is_read_error(err: Exception) -> bool:
+    """Whether rosbags raised `err` on a damaged file while reading: its readers' errors, or
+    the database's (rosbags reads sqlite3 through apsw, its dependency, not ours)."""
     import sqlite3
 
     from rosbags.highlevel import AnyReaderError
     from rosbags.rosbag1 import ReaderError as Rosbag1Error
     from rosbags.rosbag2 import ReaderError as Rosbag2Error
 
-    errors: list[type[Exception]] = [AnyReaderError, Rosbag1Error, Rosbag2Error, sqlite3.Error]
-    try:
-        import apsw
-
-        errors.append(apsw.Error)
-    except ImportError:
-        pass
-    return tuple(errors)
+    ours = (AnyReaderError, Rosbag1Error, Rosbag2Error, sqlite3.Error)
+    return isinstance(err, ours) or type(err).__module__.partition(".")[0] == "apsw"
 
 
 def _hint(path: Path) -> str:
@@ -163,7 +157,9 @@ class InputBag:
             for conn, log_ns, raw in self.reader.messages(conns, start_ns, stop_ns):
                 last = log_ns
                 yield conn, log_ns, raw
-        except _read_errors() as err:
+        except Exception as err:
+            if not _is_read_error(err):
+                raise
             where = (
                 "at its first message"
                 if last is None
