@@ -76,8 +76,16 @@ class NodeHarness:
         self.executor = MultiThreadedExecutor(num_threads=4, context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.client)
-        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
+
+    def _spin(self) -> None:
+        """The executor's spin, stoppable between two spin_once calls: `close` ends it before
+        shutting the executor down (shut down under a running spin_once, its guard condition
+        raised InvalidHandle in this thread, a warning in CI)."""
+        while not self._stop.is_set() and self.context.ok():
+            self.executor.spin_once(timeout_sec=0.05)
 
     def listen(self, topic: str, msg_type=None, qos_depth: int = 200):
         if msg_type is None:
@@ -151,8 +159,9 @@ class NodeHarness:
         return predicate()
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)  # its last spin_once would touch the destroyed nodes
         self.executor.shutdown(timeout_sec=5)
-        self._thread.join(timeout=5)  # its last spin_once would touch the destroyed nodes
         self.node._stop_streaming()
         self.node.destroy_node()
         self.client.destroy_node()
