@@ -52,9 +52,13 @@ def read_messages(path: Path, topic: str) -> list[tuple[int, object]]:
         return [(t, reader.deserialize(raw, c.msgtype)) for c, t, raw in reader.messages(conns)]
 
 
+DROP = object()  # what a rewrite_bag edit returns to leave a message out
+
+
 def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3", shift_ns: int = 0) -> None:
     """Copy a rosbag2, passing every message through edit(topic, index on topic, raw) ->
-    (msgtype, raw bytes), or None to keep it; log times moved by `shift_ns`."""
+    (msgtype, raw bytes), None to keep it, or DROP to leave it out (a topic whose every
+    message is left out stays recorded, empty); log times moved by `shift_ns`."""
     store = amodal_typestore()
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with AnyReader([src]) as reader, Writer2(dst, version=9, storage_plugin=plugin) as writer:
@@ -62,11 +66,13 @@ def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3", shift_ns: 
         for conn, t, raw in reader.messages():
             i = counts.get(conn.topic, 0)
             counts[conn.topic] = i + 1
-            msgtype, data = edit(conn.topic, i, bytes(raw)) or (conn.msgtype, bytes(raw))
+            edited = edit(conn.topic, i, bytes(raw))
+            msgtype, data = (conn.msgtype, bytes(raw)) if edited in (None, DROP) else edited
             key = (conn.topic, msgtype)
             if key not in conns:
                 conns[key] = writer.add_connection(conn.topic, msgtype, typestore=store)
-            writer.write(conns[key], t + shift_ns, data)
+            if edited is not DROP:
+                writer.write(conns[key], t + shift_ns, data)
 
 
 def mono(image) -> np.ndarray:

@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("rosbags", reason="rosbags is not installed (pip install rosbags)")
 
 from bag_helpers import (  # noqa: E402
+    DROP,
     FPS,
     FRAME_RATE,
     FRAMES,
@@ -38,6 +39,7 @@ from amodal_ros.bags import replay, topics  # noqa: E402
 from amodal_ros.bags.demo_bag import START_NS, write_demo_bag  # noqa: E402
 from amodal_ros.bags.typestore import (  # noqa: E402
     AMODAL_OBJECT_ARRAY,
+    CAMERA_INFO,
     COMPRESSED_IMAGE,
     IMAGE,
     amodal_typestore,
@@ -949,18 +951,11 @@ def test_a_topic_without_messages_and_repeated_stamps_are_named(
 ):
     """A mask topic recorded without a message was blamed on the stamps; frames whose header
     stamps were left unset (all 0) left one frame, said only as a count in the summary."""
-    from rosbags.rosbag2 import Writer as Writer2
-
     store = amodal_typestore()
     no_masks = tmp_path / "no_masks"
-    with AnyReader([demo_bag]) as reader, Writer2(no_masks, version=9) as writer:
-        conns = {
-            c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
-            for c in reader.connections
-        }
-        for conn, t, raw in reader.messages():
-            if conn.topic != topics.MASK_TOPIC:
-                writer.write(conns[conn.id], t, raw)
+    rewrite_bag(
+        demo_bag, no_masks, lambda topic, i, raw: DROP if topic == topics.MASK_TOPIC else None
+    )
     with pytest.raises(InputError, match=f"{topics.MASK_TOPIC} recorded no message"):
         replay.run(replay_args(no_masks, tmp_path / "out", published_folder))
 
@@ -984,25 +979,19 @@ def test_results_without_a_camera_info_of_their_stamp_are_counted(
 ):
     """CameraInfo published once, stamped 0 (a static publisher): the extents use it, but no
     result passes it through, and /amodal/camera_info stayed empty without a word."""
-    from rosbags.rosbag2 import Writer as Writer2
-
     store = amodal_typestore()
+
+    def first_unstamped(topic: str, index: int, raw: bytes):
+        if topic != topics.CAMERA_INFO_TOPIC:
+            return None
+        if index:
+            return DROP
+        info = store.deserialize_cdr(raw, CAMERA_INFO)
+        info.header.stamp.sec = info.header.stamp.nanosec = 0
+        return CAMERA_INFO, bytes(store.serialize_cdr(info, CAMERA_INFO))
+
     once = tmp_path / "info_once"
-    with AnyReader([demo_bag]) as reader, Writer2(once, version=9) as writer:
-        conns = {
-            c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
-            for c in reader.connections
-        }
-        infos = 0
-        for conn, t, raw in reader.messages():
-            if conn.topic == topics.CAMERA_INFO_TOPIC:
-                infos += 1
-                if infos > 1:
-                    continue
-                info = store.deserialize_cdr(raw, conn.msgtype)
-                info.header.stamp.sec = info.header.stamp.nanosec = 0
-                raw = store.serialize_cdr(info, conn.msgtype)
-            writer.write(conns[conn.id], t, raw)
+    rewrite_bag(demo_bag, once, first_unstamped)
     with caplog.at_level(logging.WARNING, logger="amodal_ros"):
         summary = replay.run(replay_args(once, tmp_path / "out", published_folder))
     n = summary["results_written"]

@@ -493,18 +493,12 @@ def test_sigterm_during_a_long_configure_stops_at_once(published_folder, tmp_pat
     import subprocess
     import time
 
-    exe = installed_node()
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        f"/**/amodal_node:\n  ros__parameters:\n    checkpoint: '{published_folder}'\n"
-        "    height: 128\n    width: 256\n    num_frames: 4\n    num_steps: 1000\n"
+    cmd = _installed_node_command(
+        f"    checkpoint: '{published_folder}'\n"
+        "    height: 128\n    width: 256\n    num_frames: 4\n    num_steps: 1000\n",
+        tmp_path,
     )
-    proc = subprocess.Popen(
-        [str(exe), "--ros-args", "--params-file", str(params)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     for line in proc.stdout:  # the models are loaded: the warm-up window runs next
         lines.append(line)
@@ -740,15 +734,33 @@ def installed_node() -> str:
     return exe
 
 
+def _installed_node_command(params_text: str, tmp_path, extra=()) -> list[str]:
+    """The installed node's command line with a params file of `params_text` (indented
+    `name: value` lines) and `extra` ROS arguments."""
+    params = tmp_path / "params.yaml"
+    params.write_text("/**/amodal_node:\n  ros__parameters:\n" + params_text)
+    return [installed_node(), "--ros-args", "--params-file", str(params), *extra]
+
+
 def _run_installed_node(params_text: str, tmp_path, extra=(), stop_on="active: listening on"):
 
     from conftest import run_until
 
-    exe = installed_node()
-    params = tmp_path / "params.yaml"
-    params.write_text("/**/amodal_node:\n  ros__parameters:\n" + params_text)
-    cmd = [str(exe), "--ros-args", "--params-file", str(params), *extra]
-    return run_until(cmd, stop_on, timeout=120)
+    return run_until(_installed_node_command(params_text, tmp_path, extra), stop_on, timeout=120)
+
+
+def _start_installed_node(params_text: str, tmp_path, extra=()):
+    """(process, its output lines, the thread gathering them): the installed node started in
+    the background, its lines added to the list as it prints them."""
+    import subprocess
+    import threading
+
+    cmd = _installed_node_command(params_text, tmp_path, extra)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    return proc, lines, reader
 
 
 def test_installed_executable_runs_like_ros2_run(published_folder, tmp_path):
@@ -769,24 +781,18 @@ def test_installed_executable_runs_like_ros2_run(published_folder, tmp_path):
 def test_a_lifecycle_shutdown_ends_the_process(published_folder, tmp_path):
     """`ros2 lifecycle set /amodal_node shutdown` left the process spinning, finalized, so a
     launch file's `respawn` never started a fresh one: it exits 0 after answering."""
-    import subprocess
-    import threading
     import time
 
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
     from rclpy.context import Context
 
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        f"/**/amodal_node:\n  ros__parameters:\n    checkpoint: '{published_folder}'\n"
-        "    height: 32\n    width: 64\n    num_frames: 4\n    num_steps: 1\n"
+    proc, lines, reader = _start_installed_node(
+        f"    checkpoint: '{published_folder}'\n"
+        "    height: 32\n    width: 64\n    num_frames: 4\n    num_steps: 1\n",
+        tmp_path,
+        ["-r", "__ns:=/ends"],
     )
-    cmd = [installed_node(), "--ros-args", "--params-file", str(params), "-r", "__ns:=/ends"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
     context = Context()
     rclpy.init(context=context)
     caller = rclpy.create_node("shutdown_caller", context=context)
@@ -819,28 +825,19 @@ def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, t
     for it (`ros2 launch` escalates to SIGKILL after 10 s) and exits 0; its thread left inside
     torch once made the interpreter's exit abort (SIGABRT)."""
     import signal
-    import subprocess
     import threading
     import time
 
     from node_harness import image_msg
     from rclpy.context import Context
 
-    exe = installed_node()
-    params = tmp_path / "params.yaml"
-    params.write_text(
-        f"/**/amodal_node:\n  ros__parameters:\n    checkpoint: '{published_folder}'\n"
+    proc, lines, reader = _start_installed_node(
+        f"    checkpoint: '{published_folder}'\n"
         "    height: 128\n    width: 256\n    num_frames: 4\n    num_steps: 1000\n"
-        "    stride: 2\n    warmup: false\n    input_reliability: reliable\n"
+        "    stride: 2\n    warmup: false\n    input_reliability: reliable\n",
+        tmp_path,
+        ["-r", "image:=/slow/image", "-r", "masks:=/slow/masks", "-r", "depth:=/slow/depth"],
     )
-    proc = subprocess.Popen(
-        [str(exe), "--ros-args", "--params-file", str(params), "-r", "image:=/slow/image",
-         "-r", "masks:=/slow/masks", "-r", "depth:=/slow/depth"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-    reader.start()
     context = Context()
     rclpy.init(context=context)
     feeder = rclpy.create_node("slow_window_feeder", context=context)
