@@ -235,19 +235,35 @@ class ObjectFolders:
         if len(set(counts.values())) > 1:
             raise InputError(f"object mask folders have different frame counts: {counts}")
         self.ids = list(self.objects)
-        # full scale of each object's masks, judged over its whole clip (`_full_scale`)
-        self.full: dict[int, int] = {}
+        # each frame's full scale: the object's, judged over its whole clip (`_full_scale`),
+        # or the frame's own bit depth's where that is lower (an 8-bit frame in a 16-bit clip)
+        self.scales: dict[int, list[int]] = {}
         shapes = {}
         for sub in subfolders:
-            object_id, sizes, top = ids[sub], _Sizes(f"masks of object {sub.name}"), 0
+            object_id, sizes = ids[sub], _Sizes(f"masks of object {sub.name}")
+            tops, depths = [], []
             for p in self.objects[object_id]:
                 mask = _one_channel(_read_label(p))  # grey and colour frames mix
                 sizes.check(mask, p)
-                top = max(top, int(mask.max()))
+                tops.append(int(mask.max()))
+                depths.append(np.iinfo(mask.dtype).max if mask.dtype.kind in "ui" else 1)
             shapes[object_id] = sizes.size
-            self.full[object_id] = _full_scale(top)
-            if top < (self.full[object_id] + 1) // 2:  # the brightest pixel is no object
+            scales = [min(_full_scale(max(tops)), depth) for depth in depths]
+            self.scales[object_id] = scales
+            faint = [t for t, (top, s) in enumerate(zip(tops, scales)) if 0 < top < _half(s)]
+            if all(top < _half(s) for top, s in zip(tops, scales)):
                 raise InputError(f"masks of object {sub.name} are empty in every frame ({sub})")
+            if faint:
+                log.warning(
+                    "masks of object %s: %d frame(s) (first %s) have no pixel at half the "
+                    "full scale of its other frames (brightest %d of %d) and read as empty; "
+                    "save every frame of an object at one scale (0/1, 0/255 or 0/65535)",
+                    sub.name,
+                    len(faint),
+                    self.objects[object_id][faint[0]].name,
+                    tops[faint[0]],
+                    scales[faint[0]],
+                )
         if len(set(shapes.values())) > 1:
             raise InputError(f"object mask folders have different image sizes: {shapes}")
         self.size = next(iter(shapes.values()))
@@ -276,7 +292,7 @@ class ObjectFolders:
         labels = np.zeros(self.size, np.int32)
         overlaps = {}
         for object_id, files in self.objects.items():
-            mask = _one_channel(_read_label(files[t])) >= (self.full[object_id] + 1) // 2
+            mask = _one_channel(_read_label(files[t])) >= _half(self.scales[object_id][t])
             overlaps[object_id] = int((mask & (labels != 0)).sum())
             labels[mask & (labels == 0)] = object_id
         return labels, overlaps
@@ -448,6 +464,10 @@ def _full_scale(top: int) -> int:
     65535 for 16-bit ones, and 1 for masks saved as 0/1 (and palette indices); a pixel is the
     object at half full scale or more, as the reference thresholds 8-bit masks at 128."""
     return 1 if top == 1 else 255 if top <= 255 else 65535
+
+
+def _half(scale: int) -> int:
+    return (scale + 1) // 2
 
 
 def _read_label(path: Path) -> np.ndarray:

@@ -1,6 +1,7 @@
 """`amodal-ros infer` end to end on a tiny model, and its errors for bad input."""
 
 import json
+import logging
 import shutil
 
 import cv2
@@ -414,6 +415,23 @@ def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
         masks = open_masks(tmp_path / "kinds" / name)
         (object_id,) = masks.ids
         np.testing.assert_array_equal([masks.read(t) == object_id for t in range(2)], [box, box])
+
+
+def test_object_masks_saved_at_two_bit_depths_read_each_frame_at_its_own(tmp_path, caplog):
+    """An 8-bit frame among 16-bit ones read empty (the clip's 65535 full scale); a 0/1 frame
+    among 0/255 ones cannot be told from a faint edge, so it reads empty and is named."""
+    box = np.zeros((8, 8), bool)
+    box[2:5, 2:5] = True
+    io.write_png(tmp_path / "deep" / "obj_1" / "0000.png", box.astype(np.uint16) * 65535)
+    io.write_png(tmp_path / "deep" / "obj_1" / "0001.png", box.astype(np.uint8) * 255)
+    masks = open_masks(tmp_path / "deep")
+    np.testing.assert_array_equal([masks.read(t) == 1 for t in range(2)], [box, box])
+    io.write_png(tmp_path / "ones" / "obj_1" / "0000.png", box.astype(np.uint8) * 255)
+    io.write_png(tmp_path / "ones" / "obj_1" / "0001.png", box.astype(np.uint8))
+    with caplog.at_level(logging.WARNING):
+        masks = open_masks(tmp_path / "ones")
+    assert (masks.read(0) == 1).sum() == 9 and not masks.read(1).any()
+    assert "1 frame(s) (first 0001.png)" in caplog.text and "brightest 1 of 255" in caplog.text
 
 
 def test_a_failed_window_keeps_every_frame_written_and_exits_1(
