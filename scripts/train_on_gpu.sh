@@ -4,10 +4,11 @@
 # with HEADS-head attention across space and time (causal with CAUSAL=1), on the embedded
 # autoencoder learns the ground truth of fresh synthetic windows, a batch of BATCH per step
 # rendered by WORKERS processes (the CPU's 2 cores saw 1500 distinct windows in 6000 steps;
-# this sees BATCH new ones every step). Training stops at STEPS or after MINUTES,
-# whichever comes first; what it is best carried on from goes into $OUT/packed, with the
+# this sees BATCH new ones every step). Training ends at STEPS or, where fewer fit in MINUTES
+# (`distill --minutes`: planned at the pace of its first steps), at the steps that fit, its
+# cosine ending there too; what it is best carried on from goes into $OUT/packed, with the
 # logs in $OUT (`carry pack --within`: the final checkpoint as run.json + fp16 shards under
-# 16 MiB; a run stopped at MINUTES, its state to continue exactly elsewhere where it fits
+# 16 MiB; a run killed past MINUTES, its state to continue exactly elsewhere where it fits
 # RETURN_MIB, as a shipped-size student's does, else its newest checkpoint: the default
 # 96-wide student's state, about 130 MiB, does not).
 #
@@ -24,7 +25,8 @@
 # its start, with this machine's WORKERS and MIXED), to be judged by the plan's rule back here
 # (runs/README.md: move the carried weights out of the tree for the device calls first). A plan
 # that reuses windows (--sample-reuse above 1) renders them in the training process: workers
-# render a fresh window for every batch item. One run per machine: two side by side (session
+# render a fresh window for every batch item; a plan runs at its own length, killed at
+# MINUTES, to be continued here. One run per machine: two side by side (session
 # 30) shared its 16 cores and each ran at a fraction of its speed. Its state comes back as a
 # carried run's (runs/NAME, `bash runs/run.sh NAME` continues it).
 # Plumbing check on a CPU (what CI-like machines can run; about a minute):
@@ -36,10 +38,10 @@ WIDTH=${WIDTH:-96}        # the UNet's first block (64: the shipped student; 96:
 HEADS=${HEADS:-4}         # space-time attention after the mid block (0: none; docs/training.md)
 CAUSAL=${CAUSAL:-1}       # 1: it sees earlier frames only, as the live node's newest frame does
 BATCH=${BATCH:-32}        # windows per step
-STEPS=${STEPS:-1500}      # the cosine's length. Rendering a 128x256 window takes 0.060 s on
-                          # one core, so 14 workers allow about 7 steps of 32/s; the H200
-                          # trained a batch of 32 at 0.89 steps/s beside another run (session
-                          # 30). A run stopped at MINUTES returns what `carry pack --within` packs
+STEPS=${STEPS:-1500}      # at most. Rendering a 128x256 window takes 0.060 s on one core, so
+                          # 14 workers allow about 7 steps of 32/s; the H200 trained a batch
+                          # of 32 at 0.89 steps/s beside another run (session 30): at that
+                          # pace about 430 steps fit in MINUTES, and the run ends there
 LR=${LR:-5e-4}
 MINUTES=${MINUTES:-8}     # the device session's 15 minutes hold start-up, this, and the return
 MIXED=${MIXED:-bf16}
@@ -77,13 +79,14 @@ if [[ -n "$PLAN" ]]; then
 else
   student=(--teacher embedded --distill-target truth --fresh-unet --unet-width "$WIDTH"
     --space-time-heads "$HEADS" $([[ "$CAUSAL" == 1 && "$HEADS" != 0 ]] && echo --space-time-causal)
-    --batch-size "$BATCH" --sample-reuse 1 --steps "$STEPS" --lr "$LR" --warmup-steps 200
-    --seed 61 --save-every 100)
+    --batch-size "$BATCH" --sample-reuse 1 --steps "$STEPS" --minutes "$MINUTES" --lr "$LR"
+    --warmup-steps 200 --seed 61 --save-every 100)
   log "environment: $environment; width $WIDTH, $HEADS space-time heads (causal $CAUSAL), batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
 fi
 
 log "train"
-timeout --kill-after=30 $(( MINUTES * 60 )) python3 -m amodal_ros.cli.main distill "${student[@]}" \
+# the student ends itself within MINUTES; the kill, a little later, is for a plan or a hang
+timeout --kill-after=30 $(( MINUTES * 60 + 45 )) python3 -m amodal_ros.cli.main distill "${student[@]}" \
   --data-workers "$WORKERS" --log-every 10 --mixed-precision "$MIXED" --no-progress \
   --out "$RUN" > "$OUT/train.log" 2>&1
 trained=$?

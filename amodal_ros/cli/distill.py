@@ -44,6 +44,7 @@ OPTIONS = (
     "student_sigma",
     "out",
     "steps",
+    "minutes",
     "batch_size",
     "lr",
     "warmup_steps",

@@ -238,6 +238,12 @@ class TrainConfig(Config):
     height: int = param(128, "working height (the reference trains at 128x256)", 16)
     width: int = param(256, "working width", 16)
     seed: int = param(0, "seed of data order, noise and dropout", 0)
+    minutes: float = param(
+        0.0,
+        "this call's time budget, loading included (0 = none): after its first steps the run "
+        "is shortened to the steps that fit, so the schedule ends low and `final` is published",
+        0.0,
+    )
     save_every: int = param(500, "steps between checkpoints", 1)
     log_every: int = param(10, "steps between loss.csv rows", 1)
     mixed_precision: str = param(

@@ -42,7 +42,7 @@ import logging
 import shutil
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -51,6 +51,7 @@ import torch
 
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.staging import partial_prefix, remove_partial, staged_path
+from amodal_ros.train.budget import TimeBudget
 from amodal_ros.train.config import TrainConfig
 from amodal_ros.train.ema import EMA_STATE, WeightAverage
 
@@ -77,7 +78,7 @@ INIT_FINGERPRINT = "init_fingerprint.json"  # the frozen models a run started fr
 # settings a resumed run may change; any other change would be silently overruled by the saved
 # state (its learning rates, weights) or would mix two runs' data in one model
 RESUMABLE_CHANGES = frozenset(
-    {"steps", "save_every", "log_every", "progress", "data_workers", "mixed_precision"}
+    {"steps", "minutes", "save_every", "log_every", "progress", "data_workers", "mixed_precision"}
 )
 
 
@@ -91,7 +92,7 @@ def train(config: TrainConfig) -> dict:
     test/train/test_distributed.py). Only the main process writes logs and checkpoints.
     """
     from accelerate import Accelerator, DataLoaderConfiguration, InitProcessGroupKwargs
-    from accelerate.utils import gather_object
+    from accelerate.utils import broadcast_object_list, gather_object
     from safetensors.torch import load_file, save_file
     from tqdm.auto import tqdm
 
@@ -99,6 +100,7 @@ def train(config: TrainConfig) -> dict:
     from amodal_ros.train.distill import student_loss
     from amodal_ros.train.edm import edm_loss, set_trainable
 
+    began = time.perf_counter()  # the time budget's start (`minutes`)
     out = Path(config.out)
     if config.stage == "distill" and config.data != "synth":
         from amodal_ros.train.distill import check_data
@@ -208,6 +210,7 @@ def train(config: TrainConfig) -> dict:
                 save_published_layout(components, folder, defaults)
 
     losses = []
+    budget = TimeBudget(config.minutes, start, began) if config.minutes else None
     started = time.perf_counter()
     session = uuid.uuid4().hex[:8]  # this call's entry in timing.json
     bar = tqdm(
@@ -264,6 +267,12 @@ def train(config: TrainConfig) -> dict:
             done = step + 1
             if average is not None and not accelerator.optimizer_step_was_skipped:
                 average.update(done)  # (fp16's scaler skips a step with inf gradients)
+            planned = budget.plan(done, config.steps, time.perf_counter()) if budget else None
+            if planned is not None:  # every process at this step: one plan, the main one's
+                planned = broadcast_object_list([planned])[0]
+                if planned < config.steps:
+                    config = _shorten(config, planned, schedule, out if main else None)
+                    bar.total = planned
             if log is not None and (done % config.log_every == 0 or done == config.steps):
                 log.writerow([done, f"{value:.6f}"])
                 log_file.flush()
@@ -286,6 +295,8 @@ def train(config: TrainConfig) -> dict:
                     publish("final" if done == config.steps else f"checkpoint-{done}")
                     _swap_in_state(out)  # last: the state never runs ahead of the checkpoint
                 accelerator.wait_for_everyone()
+            if done >= config.steps:  # shortened to its time budget
+                break
         if main and start >= config.steps and not (out / "final" / "model_index.json").is_file():
             publish("final")  # a state carried at its last step, without its checkpoint
     return {
@@ -492,6 +503,19 @@ def _lr_factor(config: TrainConfig):
         return warm * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
     return factor
+
+
+def _shorten(config: TrainConfig, steps: int, schedule, out: Path | None) -> TrainConfig:
+    """The run's config at the length its time budget allows, which its learning-rate
+    schedule follows from this step on (and its train_config.json records, where `out`)."""
+    config = replace(config, steps=steps)
+    lambda_lr = schedule.scheduler
+    lambda_lr.lr_lambdas = [_lr_factor(config)] * len(lambda_lr.lr_lambdas)
+    _rejoin_schedule(schedule)
+    if out is not None:
+        _write_whole(out / "train_config.json", json.dumps(asdict(config), indent=2))
+        log.info("time budget of %g min: the run ends at step %d", config.minutes, steps)
+    return config
 
 
 def _rejoin_schedule(schedule) -> None:

@@ -681,3 +681,41 @@ def test_distill_leaves_out_the_clip_folders_of_held_out_splits(tmp_path, caplog
     (tmp_path / "train_0" / "meta.json").write_text('{"seed": 5,')  # damaged: named
     with pytest.raises(InputError, match="train_0/meta.json is not readable JSON"):
         _sources(tmp_path)
+
+
+def test_a_time_budget_shortens_the_run_so_its_schedule_ends_and_final_is_published(
+    tmp_path, monkeypatch
+):
+    """`minutes` stops a run as its cosine ends: already spent at the plan (after the first
+    steps), the run ends there with `final` published and the learning rate at the cosine's
+    floor; killing it at a deadline (`timeout`) left it at about the peak, without `final`."""
+    from amodal_ros.train import budget
+
+    PACE_STEPS = 2  # noqa: N806 (the plan after two steps: a short test)
+    monkeypatch.setattr(budget, "PACE_STEPS", PACE_STEPS)
+    out = tmp_path / "run"
+    config = _config(
+        out, distill_target="truth", steps=1000, lr_schedule="cosine", minutes=1e-6, lr=1e-3
+    )
+    result = train(config)
+    assert result["steps"] == PACE_STEPS and (out / "final" / "model_index.json").is_file()
+    assert json.loads((out / "train_config.json").read_text())["steps"] == PACE_STEPS
+    last = (out / "loss.csv").read_text().splitlines()[-1]
+    assert last.startswith(f"{PACE_STEPS},")
+    saved = torch.load(out / "state" / "scheduler.bin", weights_only=True)
+    assert saved["_last_lr"][0] == pytest.approx(1e-4)  # 10 % of lr: the cosine's end
+
+
+def test_a_time_budget_plans_the_steps_that_fit_at_the_pace_of_the_first_ones():
+    from amodal_ros.train.budget import MARGIN, PACE_STEPS, TimeBudget
+
+    budget = TimeBudget(minutes=1.0, start=100, began=0.0)
+    assert budget.plan(101, 1000, now=10.0) is None  # loading and the first step: untimed
+    assert budget.plan(105, 1000, now=14.0) is None
+    done = 100 + PACE_STEPS
+    # a step a second from 10 s on: 60 s less 19 s spent leave 41 steps, less the margin
+    assert budget.plan(done, 1000, now=10.0 + PACE_STEPS - 1) == done + int(MARGIN * 41)
+    assert TimeBudget(1.0, 100, 0.0).plan(101, 1000, 10.0) is None
+    fast = TimeBudget(60.0, 0, 0.0)
+    fast.plan(1, 50, 1.0)
+    assert fast.plan(PACE_STEPS, 50, 1.1) == 50  # never past the configured steps
