@@ -12,7 +12,7 @@ from amodal_ros.pipeline.factory import Pipelines
 
 
 def test_scores_the_new_frames_of_every_window_after_the_first(components12, tiny_config):
-    clip = make_scene(7, num_frames=10, height=32, width=64, max_targets=2)
+    clip = make_scene(15, num_frames=10, height=32, width=64, max_targets=2, enter_leave=1.0)
     segmenter = AmodalSegmenter(components12, tiny_config.replace(num_steps=1))
     # camera depth, as the node gets it: the mask+depth model runs on every window
     result = evaluate_sliding(Pipelines(segmenter, depth_source="camera"), [clip], stride=2)
