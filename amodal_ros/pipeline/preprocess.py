@@ -9,9 +9,10 @@ WHITE = 255
 
 
 def resize_stack(frames: np.ndarray, height: int, width: int, nearest: bool) -> np.ndarray:
-    """[T, H, W(, C)] -> [T, height, width(, C)]; nearest for masks, else area where either
-    side shrinks (a wide camera image is shrunk in width even when its height grows: linear
-    would skip thin parts), linear where both grow.
+    """[T, H, W(, C)] -> [T, height, width(, C)]; nearest for masks, else area where a side
+    shrinks and linear where one grows: where one shrinks and the other grows (a square
+    camera into a 1:2 working size), area on the first, then linear on the second, since
+    OpenCV averages areas only where both shrink (linear would skip thin parts).
 
     Nearest shrinks about pixel centres (INTER_NEAREST_EXACT), as every other mode does:
     INTER_NEAREST samples source pixel floor(i * s), which moves a mask (s - 1) / 2 source
@@ -22,6 +23,10 @@ def resize_stack(frames: np.ndarray, height: int, width: int, nearest: bool) -> 
     if frames.shape[1:3] == (height, width):
         return frames
     down = frames.shape[1] > height or frames.shape[2] > width
+    up = frames.shape[1] < height or frames.shape[2] < width
+    if down and up and not nearest:
+        h, w = min(height, frames.shape[1]), min(width, frames.shape[2])
+        return resize_stack(resize_stack(frames, h, w, False), height, width, nearest=False)
     if nearest:
         interp = cv2.INTER_NEAREST_EXACT if down else cv2.INTER_NEAREST
     else:
