@@ -135,7 +135,9 @@ class AmodalSegmenter(StagePipeline):
             ]
             wanted = [t - 1 - f for f in frames] if reverse and frames is not None else frames
             # stage 1 needs only R+G+B: reduced on the device, one small copy per window
-            sums, decoded = self.sampler.run(jobs, wanted, progress=progress, reduce=rgb_sum)
+            sums, decoded = self.sampler.run(
+                jobs, wanted, progress=progress, reduce=rgb_sum, in_reverse=reverse
+            )
             if not reverse and cfg.warm_start > 0 and warm is not None:
                 for (_, track, s, mirrored), latents in zip(owners, self.sampler.last_latents):
                     if track.frame_keys is not None:  # without stamps there is no next window

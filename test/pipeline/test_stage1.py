@@ -78,6 +78,25 @@ def test_guidance_one_equals_the_unguided_path(components12, tiny_config):
     assert not torch.allclose(stronger, unguided, atol=1e-3)
 
 
+def test_a_window_in_reverse_is_guided_as_its_frames_are_in_time_order(components12, tiny_config):
+    """reverse_ensemble's second pass feeds the frames newest first: with a ramp from 1 to 3
+    the newest frame was guided at 1 in that view (at 3 in the other), so the two views
+    averaged a flat 2; the ramp turns with the frames, as a ramp from 3 to 1 would run."""
+    from amodal_ros.pipeline.runner import SamplingJob, rgb_sum
+
+    gen = torch.Generator().manual_seed(0)
+    jobs = [SamplingJob(torch.randn(T, 8, 4, 8, generator=gen), torch.randn(T, 32), 5)]
+    ramp = tiny_config.replace(min_guidance=1.0, max_guidance=3.0)
+    turned = tiny_config.replace(min_guidance=3.0, max_guidance=1.0)
+
+    def sums(config, in_reverse):
+        sampler = WindowSampler(components12, config)
+        return sampler.run(jobs, reduce=rgb_sum, in_reverse=in_reverse)[0]
+
+    torch.testing.assert_close(sums(ramp, True), sums(turned, False))
+    assert not torch.equal(sums(ramp, True), sums(ramp, False))
+
+
 def test_guidance_config_of_one_runs_no_unconditional_branch(
     components12, tiny_config, tracks, inverse_depth
 ):
@@ -195,13 +214,21 @@ def test_mask_threshold_and_resizing_follow_the_config(components12, tiny_config
 
 def test_area_resizing_keeps_the_share_of_thin_parts_of_a_wide_image():
     """A 240x1280 mask of 1-px lines every 5 px (20 %) to 256x512: taller, but narrower, so
-    area resizing must still average each working pixel's share."""
+    area resizing must still average each working pixel's share; so must a lone 1-px pole
+    wherever it stands (OpenCV's area resizing interpolated when one side grew: a pole at
+    column 104 vanished, others kept 0.2 to 0.8 of their share), also from a square camera."""
     from amodal_ros.pipeline import preprocess
 
     lines = np.zeros((1, 240, 1280), bool)
     lines[..., ::5] = True
     share = (preprocess.mask_pixels(lines, 256, 512, "area") + 1) / 2
     assert share.mean() == pytest.approx(0.2, abs=0.005)
+    for size in ((240, 1280), (480, 480)):
+        for column in range(100, 110):
+            pole = np.zeros((1, *size), bool)
+            pole[..., column] = True
+            share = (preprocess.mask_pixels(pole, 256, 512, "area")[0, 0] + 1) / 2
+            assert share.sum(1).mean() == pytest.approx(512 / size[1], rel=0.05), (size, column)
 
 
 @pytest.mark.parametrize("mode", ["nearest", "area"])
