@@ -63,16 +63,21 @@ class _JsonWindows(Sequence):
         if len(set(lengths.values())) != 1:
             raise InputError(f"{self.path}: window {i} has frames of different counts {lengths}")
         try:
-            return [np.stack([decode(r) for r in e[k]]) for k in keys]
+            return [np.stack([decode(self._rle(e, r)) for r in e[k]]) for k in keys]
         except (ValueError, TypeError, KeyError) as err:
             raise InputError(f"{self.path}: window {i}: {err}") from None
+
+    @staticmethod
+    def _rle(entry: dict, rle) -> dict:
+        """A COCO RLE as `decode` takes it."""
+        return rle
 
 
 class SailVosWindows(_JsonWindows):
     """`diffusion_vas_sailvos_{train,val}.json`: amodal (`segmentation`) and modal
     (`visible_mask`) COCO RLEs per frame, amodal `bbox`, `image_file_names` under `root`."""
 
-    PER_FRAME = ("image_file_names",)
+    PER_FRAME = ("image_file_names", "bbox")
     REQUIRED = (
         "segmentation",
         "visible_mask",
@@ -96,11 +101,27 @@ class SailVosWindows(_JsonWindows):
 
 
 class TaoAmodalWindows(_JsonWindows):
-    """`diffusion_vas_tao_amodal_val.json`: modal COCO RLEs per frame (`rles`) and amodal boxes
+    """`diffusion_vas_tao_amodal_val.json`: modal COCO RLEs per frame (`rles`: each its counts
+    string, of the window's `height` x `width`, as the reference reads them) and amodal boxes
     (`amodal_bboxes`); evaluation there is AP50 on amodal boxes."""
 
     PER_FRAME = ("file_names", "amodal_bboxes")
-    REQUIRED = ("track_id", "category_id", "file_names", "rles", "amodal_bboxes")
+    REQUIRED = (
+        "track_id",
+        "category_id",
+        "file_names",
+        "rles",
+        "amodal_bboxes",
+        "height",
+        "width",
+    )
+
+    @staticmethod
+    def _rle(entry: dict, rle) -> dict:
+        """The counts with the window's size; a whole RLE (with its own size) as it is."""
+        if isinstance(rle, dict):
+            return rle
+        return {"counts": rle, "size": [entry["height"], entry["width"]]}
 
     def __getitem__(self, i: int) -> AnnotatedWindow:
         e = self.entries[i]

@@ -105,6 +105,12 @@ def test_tao_amodal_windows(tmp_path):
     assert w.object_id == 7 and w.amodal is None
     assert np.array_equal(w.modal, modal)
     np.testing.assert_array_equal(w.amodal_boxes[1], [1, 1, 4, 4])
+    # as the published file holds them (and the reference reads them): each frame's counts
+    # alone, of the window's height x width (read before as a dict: "string indices must be
+    # integers")
+    entry["rles"] = [encode(m)["counts"] for m in modal]
+    path.write_text(json.dumps([entry]))
+    assert np.array_equal(TaoAmodalWindows(path, root=tmp_path)[0].modal, modal)
 
 
 def test_readers_name_what_is_wrong(tmp_path):
@@ -134,3 +140,10 @@ def test_a_window_that_does_not_decode_is_named(tmp_path):
         windows[1]
     with pytest.raises(ValueError, match=r"window 0 has frames of different counts .*'visible"):
         windows[0]
+    (tmp_path / "boxes").mkdir()
+    path, _ = _sailvos(tmp_path / "boxes")
+    entries = json.loads(path.read_text())
+    entries[0]["bbox"] = entries[0]["bbox"][:2]  # a box per frame, one short (went unnoticed)
+    path.write_text(json.dumps(entries))
+    with pytest.raises(ValueError, match=r"window 0 has frames of different counts .*'bbox': 2"):
+        SailVosWindows(path, tmp_path)[0]
