@@ -200,6 +200,11 @@ def _clips(args: EvalArgs):
 
     frames = args.inference.num_frames
     if args.data is not None:
+        if not Path(args.data).is_dir():
+            raise FileNotFoundError(
+                f"--data {args.data} is no folder: pass a folder of clip folders (amodal-ros "
+                "synth DIR --split test writes one)"
+            )
         folders = sorted(p for p in Path(args.data).iterdir() if (p / "meta.json").is_file())
         if not folders:
             raise FileNotFoundError(f"no clip folders (with meta.json) in {args.data}")
@@ -208,6 +213,12 @@ def _clips(args: EvalArgs):
                 f"--start {args.start} is past the {len(folders)} clip folders in {args.data}"
             )
         chosen = folders[args.start : args.start + args.clips]
+        if len(chosen) < args.clips:  # never fewer than asked without a word
+            print(
+                f"eval: warning: --clips {args.clips} from --start {args.start}, but {args.data} "
+                f"holds {len(folders)} clip folders: scoring {len(chosen)}",
+                file=sys.stderr,
+            )
         if len(chosen) < len(folders):  # --clips and --start count folders: never a silent subset
             print(
                 f"eval: scoring folders {args.start + 1}-{args.start + len(chosen)} of the "

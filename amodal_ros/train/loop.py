@@ -102,6 +102,8 @@ def train(config: TrainConfig) -> dict:
 
     began = time.perf_counter()  # the time budget's start (`minutes`)
     out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; a training run writes a folder there")
     if config.stage == "distill" and config.data != "synth":
         from amodal_ros.train.distill import check_data
 

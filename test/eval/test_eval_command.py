@@ -227,7 +227,9 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     assert np.isfinite(summary["results"]["interpolation"]["mIoU"])
     # --start skips folders (fresh clips for a choice made on the first ones)
     assert main([*args, "--start", "2"]) == 0
-    assert "scoring folders 3-3 of the 3" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "scoring folders 3-3 of the 3" in err
+    assert "--clips 2 from --start 2, but" in err and "holds 3 clip folders: scoring 1" in err
     summary = json.loads((out / "results.json").read_text())
     assert summary["clips"] == 1 and summary["start"] == 2
     assert main([*args, "--start", "3"]) == 2
@@ -247,6 +249,8 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
 def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):
     assert main(["eval", "--out", str(tmp_path / "o"), "--data", str(tmp_path)]) == 2
     assert "no clip folders" in capsys.readouterr().err
+    assert main(["eval", "--out", str(tmp_path / "o"), "--data", str(tmp_path / "nope")]) == 2
+    assert "is no folder: pass a folder of clip folders" in capsys.readouterr().err
 
 
 def test_an_out_eval_cannot_write_is_refused_before_any_clip_is_scored(tmp_path, capsys):

@@ -208,6 +208,9 @@ def test_train_rejects_unknown_settings(tmp_path, capsys):
     assert main(["train", distill]) == 2  # train, as distill, refuses before writing
     assert "is not a folder: pass 'synth'" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+    (tmp_path / "file").write_text("mine")  # was a bare "[Errno 17] File exists"
+    assert main(["train", _config(tmp_path, 2), "--out", str(tmp_path / "file")]) == 2
+    assert "is a file; a training run writes a folder there" in capsys.readouterr().err
 
 
 def test_shipped_training_configs_chain_the_embedded_recipe():
