@@ -41,8 +41,9 @@ BATCH=${BATCH:-32}        # windows per step
 STEPS=${STEPS:-1500}      # at most. Rendering a 128x256 window takes 0.060 s on one core, so
                           # 14 workers allow about 7 steps of 32/s; the H200 trained a batch
                           # of 32 at 0.89 steps/s beside another run (session 30): at that
-                          # pace about 430 steps fit in MINUTES, and the run ends there
+                          # pace about 400 steps fit in MINUTES, and the run ends there
 LR=${LR:-5e-4}
+WARMUP=${WARMUP:-100}     # steps (the peak: 0.87 of LR at step 100 of a run planned to 400)
 MINUTES=${MINUTES:-8}     # the device session's 15 minutes hold start-up, this, and the return
 MIXED=${MIXED:-bf16}
 WORKERS=${WORKERS:-$(( $(nproc) > 3 ? $(nproc) - 2 : 1 ))}
@@ -80,13 +81,13 @@ else
   student=(--teacher embedded --distill-target truth --fresh-unet --unet-width "$WIDTH"
     --space-time-heads "$HEADS" $([[ "$CAUSAL" == 1 && "$HEADS" != 0 ]] && echo --space-time-causal)
     --batch-size "$BATCH" --sample-reuse 1 --steps "$STEPS" --minutes "$MINUTES" --lr "$LR"
-    --warmup-steps 200 --seed 61 --save-every 100)
+    --warmup-steps "$WARMUP" --seed 61 --save-every 100)
   log "environment: $environment; width $WIDTH, $HEADS space-time heads (causal $CAUSAL), batch $BATCH, steps $STEPS, lr $LR, $WORKERS workers, $MIXED, $MINUTES min"
 fi
 
 log "train"
 # the student ends itself within MINUTES; the kill, a little later, is for a plan or a hang
-timeout --kill-after=30 $(( MINUTES * 60 + 45 )) python3 -m amodal_ros.cli.main distill "${student[@]}" \
+timeout --kill-after=30 $(( MINUTES * 60 + 20 )) python3 -m amodal_ros.cli.main distill "${student[@]}" \
   --data-workers "$WORKERS" --log-every 10 --mixed-precision "$MIXED" --no-progress \
   --out "$RUN" > "$OUT/train.log" 2>&1
 trained=$?

@@ -246,7 +246,7 @@ class ObjectFolders:
                 mask = _one_channel(_read_label(p))  # grey and colour frames mix
                 sizes.check(mask, p)
                 tops.append(int(mask.max()))
-                depths.append(np.iinfo(mask.dtype).max if mask.dtype.kind in "ui" else 1)
+                depths.append(np.iinfo(mask.dtype).max if mask.dtype.kind in "ui" else 65535)
             shapes[object_id] = sizes.size
             scales = [min(_full_scale(max(tops)), depth) for depth in depths]
             self.scales[object_id] = scales

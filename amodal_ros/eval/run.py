@@ -215,8 +215,8 @@ def _clips(args: EvalArgs):
         chosen = folders[args.start : args.start + args.clips]
         if len(chosen) < args.clips:  # never fewer than asked without a word
             print(
-                f"eval: warning: --clips {args.clips} from --start {args.start}, but {args.data} "
-                f"holds {len(folders)} clip folders: scoring {len(chosen)}",
+                f"eval: {args.data} holds {len(folders)} clip folders: scoring {len(chosen)} "
+                f"from --start {args.start}, not the {args.clips} of --clips",
                 file=sys.stderr,
             )
         if len(chosen) < len(folders):  # --clips and --start count folders: never a silent subset

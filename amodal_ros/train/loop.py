@@ -130,6 +130,7 @@ def train(config: TrainConfig) -> dict:
         )
     if state:
         check_resumable(out, config, start)
+        config = _keep_plan(out, config)
     components = _starting_components(config)  # a missing init refuses before out is made
     if main and not state:  # a run continued records its settings once nothing refused it
         out.mkdir(parents=True, exist_ok=True)
@@ -215,8 +216,15 @@ def train(config: TrainConfig) -> dict:
     budget = TimeBudget(config.minutes, start, began) if config.minutes else None
     started = time.perf_counter()
     session = uuid.uuid4().hex[:8]  # this call's entry in timing.json
+
+    def steps():  # to the run's length, which a time budget may shorten as it goes
+        step = start
+        while step < config.steps:
+            yield step
+            step += 1
+
     bar = tqdm(
-        range(start, config.steps),
+        steps(),
         desc="train",
         unit="step",
         disable=not (config.progress and main),
@@ -297,8 +305,6 @@ def train(config: TrainConfig) -> dict:
                     publish("final" if done == config.steps else f"checkpoint-{done}")
                     _swap_in_state(out)  # last: the state never runs ahead of the checkpoint
                 accelerator.wait_for_everyone()
-            if done >= config.steps:  # shortened to its time budget
-                break
         if main and start >= config.steps and not (out / "final" / "model_index.json").is_file():
             publish("final")  # a state carried at its last step, without its checkpoint
     return {
@@ -505,6 +511,18 @@ def _lr_factor(config: TrainConfig):
         return warm * (0.1 + 0.45 * (1.0 + math.cos(math.pi * progress)))
 
     return factor
+
+
+def _keep_plan(out: Path, config: TrainConfig) -> TrainConfig:
+    """A budgeted run resumed with a budget keeps the length it was planned to (its saved
+    config's, below the steps asked): it ends there, at the end of its cosine, or at once when
+    it did; a plan from a new pace would start a second cycle of the schedule. A budget of 0
+    (`minutes: 0`) with more steps trains it further, as any finished run."""
+    saved = _read_json(out / "train_config.json") if (out / "train_config.json").is_file() else {}
+    planned = saved.get("steps", config.steps)
+    if config.minutes and saved.get("minutes") and planned < config.steps:
+        return replace(config, steps=planned)
+    return config
 
 
 def _shorten(config: TrainConfig, steps: int, schedule, out: Path | None) -> TrainConfig:

@@ -229,7 +229,7 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     assert main([*args, "--start", "2"]) == 0
     err = capsys.readouterr().err
     assert "scoring folders 3-3 of the 3" in err
-    assert "--clips 2 from --start 2, but" in err and "holds 3 clip folders: scoring 1" in err
+    assert "holds 3 clip folders: scoring 1 from --start 2, not the 2 of --clips" in err
     summary = json.loads((out / "results.json").read_text())
     assert summary["clips"] == 1 and summary["start"] == 2
     assert main([*args, "--start", "3"]) == 2

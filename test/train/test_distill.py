@@ -684,7 +684,7 @@ def test_distill_leaves_out_the_clip_folders_of_held_out_splits(tmp_path, caplog
 
 
 def test_a_time_budget_shortens_the_run_so_its_schedule_ends_and_final_is_published(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capfd
 ):
     """`minutes` stops a run as its cosine ends: already spent at the plan (after the first
     steps), the run ends there with `final` published and the learning rate at the cosine's
@@ -697,13 +697,21 @@ def test_a_time_budget_shortens_the_run_so_its_schedule_ends_and_final_is_publis
     config = _config(
         out, distill_target="truth", steps=1000, lr_schedule="cosine", minutes=1e-6, lr=1e-3
     )
-    result = train(config)
+    result = train(config.replace(progress=True))
     assert result["steps"] == PACE_STEPS and (out / "final" / "model_index.json").is_file()
+    assert f"| {PACE_STEPS}/{PACE_STEPS} [" in capfd.readouterr().err  # the bar ends full
     assert json.loads((out / "train_config.json").read_text())["steps"] == PACE_STEPS
     last = (out / "loss.csv").read_text().splitlines()[-1]
     assert last.startswith(f"{PACE_STEPS},")
     saved = torch.load(out / "state" / "scheduler.bin", weights_only=True)
     assert saved["_last_lr"][0] == pytest.approx(1e-4)  # 10 % of lr: the cosine's end
+    # the same call again keeps its plan: finished (a new plan would start a second cosine)
+    made = (out / "final" / "model_index.json").stat().st_mtime_ns
+    assert train(config)["steps"] == PACE_STEPS and not (out / "checkpoint-2").exists()
+    assert (out / "final" / "model_index.json").stat().st_mtime_ns == made
+    # without a budget, more steps train it further, as any finished run
+    assert train(config.replace(minutes=0.0, steps=PACE_STEPS + 1))["steps"] == PACE_STEPS + 1
+    assert (out / f"checkpoint-{PACE_STEPS}").is_dir()
 
 
 def test_a_time_budget_plans_the_steps_that_fit_at_the_pace_of_the_first_ones():
