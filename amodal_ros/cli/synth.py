@@ -59,10 +59,18 @@ def run(args: Args) -> dict:
     written = []
     seeds = split_seeds(args.split, args.clips, args.start)
     names = [f"{args.split}_{seed}" for seed in seeds]
-    for name in names:  # before any work: a clash found half-way would leave half a run
-        for path in [args.out / name] + ([args.out / f"{name}_bag"] if args.bags else []):
-            if path.exists():
-                raise InputError(f"{path} exists; choose another OUT or --start")
+
+    def written_before(name: str) -> list[Path]:
+        paths = [args.out / name] + ([args.out / f"{name}_bag"] if args.bags else [])
+        return [p for p in paths if p.exists()]
+
+    clashes = [name for name in names if written_before(name)]
+    if clashes:  # before any work: a clash found half-way would leave half a run
+        done = next((i for i, name in enumerate(names) if name not in clashes), len(names))
+        hint = "choose another OUT or --start"
+        if 0 < done < len(names) and not set(clashes) - set(names[:done]):  # a run cut short
+            hint = f"to write the rest: --start {args.start + done} --clips {args.clips - done}"
+        raise InputError(f"{written_before(clashes[0])[0]} exists; {hint}")
     for seed, name in tqdm(
         list(zip(seeds, names)), desc=args.split, unit="clip", disable=not args.progress
     ):

@@ -267,3 +267,7 @@ def test_synth_command_writes_folders_and_bags(tmp_path, capsys):
     second.mkdir(parents=True)
     assert main(["synth", str(fresh), "--clips", "2", "--frames", "2", *sizes, "--bags"]) == 2
     assert [p.name for p in fresh.iterdir()] == [second.name]
+    assert "choose another OUT or --start" in capsys.readouterr().err
+    # a run cut short (Ctrl-C after the first clip) is told how to write the rest
+    assert main([*args, "--clips", "3", "--no-progress"]) == 2
+    assert "to write the rest: --start 2 --clips 1" in capsys.readouterr().err
