@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,16 +35,18 @@ AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION
 
 @dataclass
 class Clip:
-    """Frames, masks and (optionally) depth folders of one clip, of one length and size."""
+    """Frames, masks and (optionally) depth folders of one clip, of one length and size; the
+    frames it runs are the folders' `used` ones (all of them, or those `at_rate` keeps)."""
 
     rgb: RgbFolder
     masks: LabelImages | ObjectFolders
     depth: DepthFolder | None = None
+    used: list[int] | None = None
 
     @property
     def names(self) -> list[str]:
         """The frames' file stems, in frame order (outputs are named by them)."""
-        return self.rgb.names
+        return [self.rgb.names[i] for i in self._used()]
 
     @property
     def ids(self) -> list[int]:
@@ -52,13 +54,27 @@ class Clip:
         return self.masks.ids
 
     def __len__(self) -> int:
-        return len(self.rgb.files)
+        return len(self._used())
 
     def frame(self, t: int) -> Frame:
         """Frame t, read now and stamped as a camera at the model's rate would stamp it."""
-        depth = None if self.depth is None else self.depth.read(t)
+        i = self._used()[t]
+        depth = None if self.depth is None else self.depth.read(i)
         encoding = "32FC1" if self.depth is None else self.depth.encoding
-        return clip_frame(t, self.rgb.read(t), self.masks.read(t), depth, encoding)
+        return clip_frame(t, self.rgb.read(i), self.masks.read(i), depth, encoding)
+
+    def at_rate(self, input_fps: float, model_fps: float) -> Clip:
+        """The clip's frames, taken at `input_fps`, sampled down to `model_fps` by time as the
+        node samples a camera's stamps (`FrameRateSampler`)."""
+        from amodal_ros.pipeline.rate import FrameRateSampler
+
+        sampler = FrameRateSampler(model_fps)
+        stamps = [round(i * 1e9 / input_fps) for i in range(len(self.rgb.files))]
+        used = [i for i, stamp in enumerate(stamps) if sampler.accept(stamp)]
+        return replace(self, used=used)
+
+    def _used(self) -> list[int]:
+        return list(range(len(self.rgb.files))) if self.used is None else self.used
 
 
 def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:

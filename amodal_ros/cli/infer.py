@@ -6,7 +6,8 @@ Usage:
         [--completion-checkpoint diffusion-vas-content-completion] [--depth-model da2-small] \
         --out results/
 
-The clip is windowed as replay windows a recording: windows of `--num-frames` every
+Frames are at the model's 8 fps, or sampled down to it from `--input-fps` by time. The clip
+is windowed as replay windows a recording: windows of `--num-frames` every
 `--stride` frames (`WindowBuffer` offline), each frame answered by the window it sits nearest
 the middle of, and each window goes through the same WindowProcessor the node runs. Writes
 amodal/, soft/, (uncertainty/), (completion/), overlay/ PNGs per object and frame,
@@ -50,7 +51,9 @@ class Args:
     """What `amodal-ros infer` reads and writes."""
 
     frames: Path = param(
-        MISSING, "folder of RGB frames (PNG/JPG), consecutive at the model's 8 fps"
+        MISSING,
+        "folder of RGB frames (PNG/JPG), consecutive at the model's 8 fps (else say "
+        "their rate with --input-fps)",
     )
     masks: Path = param(
         MISSING,
@@ -59,6 +62,13 @@ class Args:
     )
     out: Path = param(MISSING, "output folder (created)")
     depth: Path | None = param(None, "camera depth folder: 16-bit PNG (mm) or float .npy (m)")
+    input_fps: float = param(
+        0.0,
+        "the frames' rate, frames/s: sampled down to the model's 8 by time, as the node samples "
+        "a camera, and only those frames answered (0: the frames are at 8 fps)",
+        0.0,
+        1000.0,
+    )
     overwrite: bool = param(False, "replace a non-empty --out")
     video_fps: float = param(8.0, "frame rate of the overlay video", 0.1)
     progress: bool = param(True, "progress bar")
@@ -94,6 +104,8 @@ def run(args: Args) -> dict:
             "pass either --depth (camera depth) or --depth-model (Depth Anything), not both"
         )
     clip = folders.open_clip(args.frames, args.masks, args.depth)
+    if args.input_fps:
+        clip = _at_model_rate(clip, args.input_fps, stream.frame_rate)
     if clip.depth is not None:
         stream = stream.replace(depth_source="camera")
 
@@ -149,6 +161,7 @@ def run(args: Args) -> dict:
         elapsed = time.perf_counter() - started
         # 4. the summary, and the videos under their names
         summary = _summary(args, processor, len(clip), out.per_object, elapsed, windows)
+        summary["input_frames"] = len(clip.rgb.files)  # all of them, or --input-fps's choice
         summary["videos"] = [str(args.out / v.name) for v in out.close()]
         (stage / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
@@ -244,6 +257,23 @@ class _FrameWriter:
         entry["frames"].append(frame)
         if o.reason == REASON_EMPTY_MODAL:
             entry["frames_without_input"].append(self.names[f])
+
+
+def _at_model_rate(clip: folders.Clip, input_fps: float, model_fps: float) -> folders.Clip:
+    """The frames the model runs on, said: a 30 fps folder read as 8 fps windows would show
+    the model 0.8 s where it expects 3 s."""
+    if input_fps < model_fps:
+        print(
+            f"infer: note: --input-fps {input_fps:g} is below the model's {model_fps:g} fps: "
+            "every frame is used, and the model sees them as if at its rate"
+        )
+        return clip
+    used = clip.at_rate(input_fps, model_fps)
+    print(
+        f"infer: {len(used)} of {len(clip)} frames at the model's {model_fps:g} fps (from "
+        f"{input_fps:g}); only those are answered"
+    )
+    return used
 
 
 def _summary(args: Args, processor, num_frames: int, per_object, elapsed, windows) -> dict:

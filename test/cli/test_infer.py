@@ -417,6 +417,21 @@ def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
         np.testing.assert_array_equal([masks.read(t) == object_id for t in range(2)], [box, box])
 
 
+def test_frames_of_a_faster_camera_are_sampled_to_the_model_rate(
+    tmp_path, clip_dirs, published_folder, capsys
+):
+    """--input-fps 16: every other frame, as the node samples a 16 fps camera to the model's 8
+    (read as 8 fps, the model saw half its time span); only those frames are answered."""
+    argv = tiny_args(tmp_path, clip_dirs, published_folder, "--input-fps", "16")
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "3 of 6 frames at the model's 8 fps (from 16)" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["num_frames"] == 3 and summary["input_frames"] == FRAMES
+    for obj in summary["objects"]:
+        written = sorted(p.stem for p in (tmp_path / "out" / "amodal" / f"obj_{obj}").iterdir())
+        assert written == ["0000", "0002", "0004"]
+
+
 def test_object_masks_saved_at_two_bit_depths_read_each_frame_at_its_own(tmp_path, caplog):
     """An 8-bit frame among 16-bit ones read empty (the clip's 65535 full scale); a 0/1 frame
     among 0/255 ones cannot be told from a faint edge, so it reads empty and is named."""
