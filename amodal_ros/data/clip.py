@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The generator's clips: raised whenever a seed's clip changes (test_scenes' fingerprints), and
+# recorded with every clip folder and evaluation, since scores compare only on the same clips.
+# 1: until 2026-12-06; 2: targets cut by the image's edge, turning at most 90 degrees a clip.
+CLIPS_VERSION = 2
+
 
 @dataclass
 class AmodalClip:
@@ -32,6 +37,7 @@ class AmodalClip:
             `labels == id` (clips without segmenter errors).
         families: {target id: family name}; empty when unknown.
         camera: [T, 2] float32 camera shift (x, y) in pixels per frame (0 = no motion).
+        clips_version: the generator's CLIPS_VERSION that made it.
     """
 
     rgb: np.ndarray
@@ -45,6 +51,7 @@ class AmodalClip:
     visible: dict[int, np.ndarray] | None = field(default=None, repr=False)
     families: dict[int, str] = field(default_factory=dict)
     camera: np.ndarray | None = field(default=None, repr=False)
+    clips_version: int = CLIPS_VERSION
 
     def __post_init__(self) -> None:
         if self.visible is None:

@@ -9,7 +9,8 @@ One clip per folder:
     visible/obj_<id>/0000.png 8-bit exact visible mask of each target (255 = visible)
     appearance/obj_<id>/0000.png  RGBA: the target's full appearance, alpha = amodal mask
     meta.json                 seed, size, target ids, occluder ids, per-target depth (m),
-                              per-target family, camera shift per frame (px)
+                              per-target family, camera shift per frame (px), the
+                              generator's clips_version
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def write_clip_folder(clip: AmodalClip, folder: Path) -> Path:
         "target_depth_m": {str(k): v for k, v in clip.target_depth.items()},
         "families": {str(k): v for k, v in clip.families.items()},
         "camera_shift_px": np.asarray(clip.camera, np.float64).tolist(),
+        "clips_version": clip.clips_version,
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     return folder
@@ -95,6 +97,7 @@ def read_clip_folder(folder: Path) -> AmodalClip:
         visible=visible if len(visible) == len(amodal) else None,
         families={int(k): v for k, v in meta.get("families", {}).items()},
         camera=None if camera is None else np.asarray(camera, np.float32).reshape(-1, 2),
+        clips_version=int(meta.get("clips_version", 1)),  # folders before it was recorded: 1
     )
 
 

@@ -168,6 +168,7 @@ def run(args: EvalArgs) -> dict:
         "windows": len(windows["modal"]),
         "seconds": round(time.perf_counter() - started, 2),
         "checkpoint": args.stream.checkpoint or None,
+        "clips_version": sorted({clip.clips_version for clip in clips}),
         "results": results,
     }
     if all(families):  # clips that name their objects' families
@@ -190,6 +191,7 @@ def _split_name(args: EvalArgs, clips) -> str:
 
 
 def _clips(args: EvalArgs):
+    from amodal_ros.data.clip import CLIPS_VERSION
     from amodal_ros.data.scenes import (
         make_scene,
         make_unseen_scene,
@@ -234,6 +236,15 @@ def _clips(args: EvalArgs):
                 f"the clip folders in {args.data} are of several splits ({found}): scores "
                 "would mix them; keep one split per folder (amodal-ros synth DIR/test "
                 "--split test)"
+            )
+        versions = sorted({clip.clips_version for clip in clips} - {CLIPS_VERSION})
+        if versions:
+            print(
+                f"eval: warning: clip folders in {args.data} were written by an earlier generator "
+                f"(clips version {', '.join(map(str, versions))}; today's is {CLIPS_VERSION}, "
+                "amodal_ros/data/clip.py): their scores compare only with scores of the same "
+                "clips; synth them again for today's",
+                file=sys.stderr,
             )
         if "train" in splits:
             print(
@@ -446,7 +457,8 @@ def _write(out: Path, summary: dict, shown) -> None:
         cells = [name] + [_fmt(r.get(k)) for k in keys + extra]
         lines.append("| " + " | ".join(cells) + " |")
     note = (
-        f"\n{summary['clips']} synthetic clips ({_which(summary)}), {summary['windows']} object "
+        f"\n{summary['clips']} synthetic clips ({_which(summary)}, clips version "
+        f"{'/'.join(map(str, summary['clips_version']))}), {summary['windows']} object "
         "windows. mIoU_occ leaves out frames whose occluded-region IoU is below 1e-6 (the "
         "reference's rule); mIoU_occ_all counts them as 0; mIoU_hidden: frames where the object "
         "is fully hidden; *_newest: each window's newest frame only (what the node publishes "

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from amodal_ros.core.errors import InputError
+from amodal_ros.data.clip import CLIPS_VERSION
 from amodal_ros.data.scenes import make_scene, read_clip_folder, write_clip_folder
 
 
@@ -29,6 +30,7 @@ def test_folder_round_trip(tmp_path, clips):
         clip.families,
     )
     np.testing.assert_array_equal(back.camera, clip.camera)
+    assert back.clips_version == clip.clips_version == CLIPS_VERSION
     with pytest.raises(FileNotFoundError, match="meta.json"):
         read_clip_folder(tmp_path)
     meta = tmp_path / "clip" / "meta.json"  # damaged: named, not a KeyError
@@ -48,12 +50,13 @@ def test_folders_without_the_new_fields_still_read(tmp_path):
     folder = write_clip_folder(clip, tmp_path / "old")
     shutil.rmtree(folder / "visible")
     meta = json.loads((folder / "meta.json").read_text())
-    del meta["families"], meta["camera_shift_px"]
+    del meta["families"], meta["camera_shift_px"], meta["clips_version"]
     (folder / "meta.json").write_text(json.dumps(meta))
     back = read_clip_folder(folder)
     for i in clip.target_ids:
         assert np.array_equal(back.visible[i], back.labels == i)
     assert back.families == {} and not back.camera.any()
+    assert back.clips_version == 1  # the clips of before 2026-12-06
 
 
 @pytest.mark.parametrize(

@@ -200,8 +200,9 @@ def test_the_generator_gives_the_same_clips_as_when_the_fingerprints_were_taken(
     clips, and the test split's scores are only comparable while its clips stay the same.
 
     A change to the generator that is meant (new realism, other rates) changes these digests
-    on purpose: update them in the same commit, and say in its message that the clips changed
-    (models trained and scores measured before are on other data)."""
+    on purpose: update them in the same commit, raise CLIPS_VERSION (data/clip.py: clip folders
+    and evaluations record it), and say in its message that the clips changed (models trained
+    and scores measured before are on other data)."""
     expected = {
         6: "f0df4990bdff3a8c",  # a target fully hidden for some frames
         7: "e87d630ed57a95ed",  # 4 targets

@@ -219,9 +219,10 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     assert "scoring folders 1-2 of the 3 clip folders" in err
     # training clips: scored (how well a model fits), but said, in the log and the results
     assert "are of the train split: their scores say how well the model fits" in err
+    assert "earlier generator" not in err
     summary = json.loads((out / "results.json").read_text())
-    assert summary["split"] == "data folder (train)"
-    assert "(data folder (train))" in (out / "results.md").read_text()
+    assert summary["split"] == "data folder (train)" and summary["clips_version"] == [2]
+    assert "(data folder (train), clips version 2)" in (out / "results.md").read_text()
     assert summary["clips"] == 2 and summary["results"]["modal"]["frames_occ"] == 0
     assert summary["results"]["modal"]["mIoU_occ"] is None  # no counted frame: null, not NaN
     assert np.isfinite(summary["results"]["interpolation"]["mIoU"])
@@ -234,6 +235,15 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     assert summary["clips"] == 1 and summary["start"] == 2
     assert main([*args, "--start", "3"]) == 2
     assert "--start 3 is past the 3 clip folders" in capsys.readouterr().err
+    # folders of the generator before it recorded its version (the clips changed since)
+    meta = json.loads((tmp_path / "c3" / "meta.json").read_text())
+    del meta["clips_version"]
+    (tmp_path / "c3" / "meta.json").write_text(json.dumps(meta))
+    assert main(args) == 0
+    assert "written by an earlier generator (clips version 1; today's is 2" in (
+        capsys.readouterr().err
+    )
+    assert json.loads((out / "results.json").read_text())["clips_version"] == [1, 2]
     # train and test clips synthesised into one folder would be scored together
     write_clip_folder(make_scene(10**6, num_frames=5, height=32, width=64), tmp_path / "t0")
     assert main([*args, "--clips", "4"]) == 2
@@ -291,7 +301,9 @@ def test_eval_start_scores_the_later_clips_of_a_split(tmp_path):
         ]
     assert summary["start"] == 3 and summary["windows"] == len(windows)
     assert summary["results"]["modal"]["mIoU"] == pytest.approx(mean_scores(windows)["mIoU"])
-    assert "2 synthetic clips (val from clip 3)" in (out / "results.md").read_text()
+    assert (
+        "2 synthetic clips (val from clip 3, clips version 2)" in (out / "results.md").read_text()
+    )
     # the default shows example rows; a rerun without them takes the old figure away
     assert (out / "examples.png").is_file()
     assert main([*args, "--examples", "0"]) == 0
