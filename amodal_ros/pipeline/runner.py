@@ -120,7 +120,6 @@ class WindowSampler:
         progress=False,
         *,
         reduce: Callable[[torch.Tensor], torch.Tensor],
-        in_reverse: bool = False,
     ) -> tuple[torch.Tensor, list[int]]:
         """Sample and decode every job.
 
@@ -131,9 +130,6 @@ class WindowSampler:
             reduce: what the decoded frames [N, t, 3, H, W] (float32 in [-1, 1]) become on
                 the device before their one copy to the host: `to_uint8` (images) or
                 `rgb_sum` (stage 1's mask scores, a third of the bytes).
-            in_reverse: the jobs' frames are in reverse time order (stage 1's
-                reverse_ensemble): the guidance ramp turns with them, so each frame is guided
-                as in time order.
 
         Returns:
             (reduce(decoded frames) on the CPU, decoded frame indices).
@@ -148,7 +144,7 @@ class WindowSampler:
         for indices, step in ((cold, 0), (warm, start)):
             for first in range(0, len(indices), cfg.objects_per_call):
                 batch = indices[first : first + cfg.objects_per_call]
-                out = self._denoise([jobs[i] for i in batch], step, progress, in_reverse)
+                out = self._denoise([jobs[i] for i in batch], step, progress)
                 for i, x in zip(batch, out):
                     latents[i] = x
         self.last_jobs, self.last_latents = list(jobs), latents
@@ -164,15 +160,12 @@ class WindowSampler:
         decoded = [i for a, b in chunks for i in range(a, b)]
         return torch.cat(outputs), decoded
 
-    def _denoise(
-        self, batch: list[SamplingJob], start_step: int, progress, in_reverse: bool
-    ) -> torch.Tensor:
+    def _denoise(self, batch: list[SamplingJob], start_step: int, progress) -> torch.Tensor:
         cfg = self.config
         guided = cfg.uses_guidance
         cond = torch.stack([job.cond for job in batch])  # [B, T, C, h, w]
         clip = torch.stack([job.clip for job in batch])  # [B, T, D]
         t = cond.shape[1]
-        ramp = guidance_ramp(cfg.min_guidance, cfg.max_guidance, t)
         predict = self.predict
         name = getattr(predict, "name", "eager")
         if t != cfg.num_frames and name != "eager":
@@ -198,7 +191,7 @@ class WindowSampler:
                 cross_attention_context(clip, cfg.conditioning_mode, guided),
                 self.time_ids(),
                 cfg.num_steps,
-                (ramp.flip(0) if in_reverse else ramp) if guided else None,
+                guidance_ramp(cfg.min_guidance, cfg.max_guidance, t) if guided else None,
                 progress=progress,
                 init=init,
                 start_step=start_step,

@@ -33,7 +33,8 @@ class AmodalSegmenter(StagePipeline):
     `config.reverse_ensemble` 'on' reversed in time (both ways mirrored too): each object's
     scores are the mean of the views (a scene's mirror image, or the scene played backwards, is
     as plausible as the scene, and the answers' errors differ), at the views' UNet and decoder
-    work.
+    work. A view runs as any window would, its guidance ramp by position included, so the
+    ensemble answers a reversed window with the reversed answer.
     `from_pretrained` loads a mask-only or mask+depth checkpoint folder (or 'embedded').
     """
 
@@ -135,9 +136,7 @@ class AmodalSegmenter(StagePipeline):
             ]
             wanted = [t - 1 - f for f in frames] if reverse and frames is not None else frames
             # stage 1 needs only R+G+B: reduced on the device, one small copy per window
-            sums, decoded = self.sampler.run(
-                jobs, wanted, progress=progress, reduce=rgb_sum, in_reverse=reverse
-            )
+            sums, decoded = self.sampler.run(jobs, wanted, progress=progress, reduce=rgb_sum)
             if not reverse and cfg.warm_start > 0 and warm is not None:
                 for (_, track, s, mirrored), latents in zip(owners, self.sampler.last_latents):
                     if track.frame_keys is not None:  # without stamps there is no next window
