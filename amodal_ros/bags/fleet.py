@@ -53,11 +53,15 @@ from amodal_ros.core.staging import (
     remove_dead_partials,
     remove_partials,
     staged_path,
+    wait_until_gone,
     writer_id,
 )
 from amodal_ros.pipeline.video import video_files
 
 log = logging.getLogger("amodal_ros.fleet")
+# how long a killed worker's process may take to end before its stages are removed (it can
+# still stage a video after Ray has answered that it died)
+WORKER_EXIT_S = 10.0
 
 COUNTS = (  # a summary row's counts, which the totals add up
     "frames",
@@ -679,6 +683,8 @@ def _remove_partial(ray, job: Job, writer) -> None:
     except Exception as err:  # it died before it answered, so before it staged anything
         log.warning("cannot say what the worker of %s left half-written (%s)", job.bag, err)
         return
+    if not wait_until_gone(owner, WORKER_EXIT_S):
+        log.warning("the worker of %s (%s) is still running after its kill", job.bag, owner)
     for final in (job.out, *video_files(_video(job))):
         remove_partials(final, owner)
 

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +126,22 @@ def running(pid: int) -> bool:
         return False
     except PermissionError:  # exists, another user's
         return True
+    return True
+
+
+def wait_until_gone(writer: str, timeout: float) -> bool:
+    """Wait up to `timeout` s for the writer `writer` (its `writer_id`), when it is a process
+    of this machine, to have exited: a killed Ray worker's answer comes before its process
+    ends, and what it stages meanwhile would outlive a cleanup done at once. True once gone
+    (or not ours to see)."""
+    host, _, pid = writer.rpartition("-")
+    if host != HOST or not pid.isdigit():
+        return True
+    deadline = time.monotonic() + timeout
+    while running(int(pid)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
     return True
 
 

@@ -195,6 +195,30 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
         writing.kill()
 
 
+def test_a_killed_workers_stages_are_removed_once_its_process_has_ended(tmp_path):
+    """Ray answers that a killed worker died before its process ends, and a worker can stage
+    a video in between (CI: `.run1.mp4.partial-vm-4504.mp4` outlived replay-many's Ctrl-C):
+    the cleanup waits for a process of this machine to be gone; another machine's it cannot."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from amodal_ros.core.staging import HOST, wait_until_gone
+
+    ending = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    threading.Thread(target=ending.wait, daemon=True).start()  # reaped as Ray reaps workers
+    started = time.monotonic()
+    assert wait_until_gone(f"{HOST}-{ending.pid}", timeout=30)
+    assert ending.poll() is not None and time.monotonic() - started >= 0.2
+    hanging = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert not wait_until_gone(f"{HOST}-{hanging.pid}", timeout=0.2)
+    finally:
+        hanging.kill()
+    assert wait_until_gone(f"another-machine-{hanging.pid}", timeout=0.2)
+
+
 def test_more_steps_than_a_student_takes_names_the_way_to_the_full_model():
     """`demo --steps 4` (preset realtime) was told to use --preset realtime or --steps 2."""
     with pytest.raises(ValueError, match="or --no-student \\(or --preset quality\\)"):
