@@ -7,7 +7,7 @@ VENV="$REPO/.venv-notorch"
 if [[ ! -x "$VENV/bin/python" ]]; then
   "${PYTHON:-python3}" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    numpy opencv-python-headless pytest pyyaml 2>&1 \
+    numpy opencv-python-headless pytest pytest-timeout pyyaml 2>&1 \
     | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
   touch "$VENV/COLCON_IGNORE"  # keep colcon from crawling it
 fi
