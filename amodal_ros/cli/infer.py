@@ -161,7 +161,7 @@ def run(args: Args) -> dict:
         elapsed = time.perf_counter() - started
         # 4. the summary, and the videos under their names
         summary = _summary(args, processor, len(clip), out.per_object, elapsed, windows)
-        summary["input_frames"] = len(clip.rgb.files)  # all of them, or --input-fps's choice
+        summary["input_frames"] = len(clip.rgb.files)  # the folder's; num_frames: those answered
         summary["videos"] = [str(args.out / v.name) for v in out.close()]
         (stage / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
