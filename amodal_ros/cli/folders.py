@@ -251,9 +251,9 @@ class ObjectFolders:
         if len(set(counts.values())) > 1:
             raise InputError(f"object mask folders have different frame counts: {counts}")
         self.ids = list(self.objects)
-        # each frame's full scale: the object's, judged over its whole clip (`_full_scale`),
-        # or the frame's own bit depth's where that is lower (an 8-bit frame in a 16-bit clip)
-        self.scales: dict[int, list[int]] = {}
+        # full scale of each object's masks, judged over its whole clip (`_full_scale`); a
+        # frame is read at its own bit depth's where that is lower (`_frame_scale`)
+        self.full: dict[int, int] = {}
         shapes = {}
         for sub in subfolders:
             object_id, sizes = ids[sub], _Sizes(f"masks of object {sub.name}")
@@ -262,10 +262,10 @@ class ObjectFolders:
                 mask = _one_channel(_read_label(p))  # grey and colour frames mix
                 sizes.check(mask, p)
                 tops.append(int(mask.max()))
-                depths.append(np.iinfo(mask.dtype).max if mask.dtype.kind in "ui" else 65535)
+                depths.append(_bit_depth_max(mask))
             shapes[object_id] = sizes.size
-            scales = [min(_full_scale(max(tops)), depth) for depth in depths]
-            self.scales[object_id] = scales
+            self.full[object_id] = full = _full_scale(max(tops))
+            scales = [_frame_scale(full, depth) for depth in depths]
             faint = [t for t, (top, s) in enumerate(zip(tops, scales)) if 0 < top < _half(s)]
             if all(top < _half(s) for top, s in zip(tops, scales)):
                 raise InputError(f"masks of object {sub.name} are empty in every frame ({sub})")
@@ -308,7 +308,8 @@ class ObjectFolders:
         labels = np.zeros(self.size, np.int32)
         overlaps = {}
         for object_id, files in self.objects.items():
-            mask = _one_channel(_read_label(files[t])) >= _half(self.scales[object_id][t])
+            mask = _one_channel(_read_label(files[t]))
+            mask = mask >= _half(_frame_scale(self.full[object_id], _bit_depth_max(mask)))
             overlaps[object_id] = int((mask & (labels != 0)).sum())
             labels[mask & (labels == 0)] = object_id
         return labels, overlaps
@@ -480,6 +481,17 @@ def _full_scale(top: int) -> int:
     65535 for 16-bit ones, and 1 for masks saved as 0/1 (and palette indices); a pixel is the
     object at half full scale or more, as the reference thresholds 8-bit masks at 128."""
     return 1 if top == 1 else 255 if top <= 255 else 65535
+
+
+def _bit_depth_max(mask: np.ndarray) -> int:
+    """The largest value a mask image's type holds (a float image: as 16-bit)."""
+    return int(np.iinfo(mask.dtype).max) if mask.dtype.kind in "ui" else 65535
+
+
+def _frame_scale(full: int, bit_depth_max: int) -> int:
+    """The full scale a frame is read at: its object's, or its own bit depth's where that is
+    lower (an 8-bit frame among 16-bit ones read empty at 65535's half)."""
+    return min(full, bit_depth_max)
 
 
 def _half(scale: int) -> int:
