@@ -195,18 +195,26 @@ def _kept(path: Path, score, about: dict) -> dict:
         return json.loads(path.read_text())["scores"]
     from amodal_ros.core.staging import staged_path
 
+    from amodal_ros.data.clip import CLIPS_VERSION
+
     result = score()
     path.parent.mkdir(parents=True, exist_ok=True)
+    kept = {**about, "clips_version": CLIPS_VERSION, "scores": result}
     with staged_path(path) as staged:
-        staged.write_text(json.dumps({**about, "scores": result}, indent=1))
+        staged.write_text(json.dumps(kept, indent=1))
     return result
 
 
 def kept_path(folder: Path, name: str, clips: tuple[int, int], thresholds=()) -> Path:
     """Where model `name`'s scores on validation `clips` (start, count) are kept: one file per
-    model, clip set and threshold list (none for completions)."""
+    model, clip set, threshold list (none for completions) and the generator's version of the
+    clips (the same seeds make other clips in another version; version 1's files keep their
+    names)."""
+    from amodal_ros.data.clip import CLIPS_VERSION
+
     swept = f"_{'-'.join(map(str, thresholds))}" if thresholds else ""
-    return folder / f"{name}_val{_clip_range(clips)}{swept}.json"
+    version = f"_clips{CLIPS_VERSION}" if CLIPS_VERSION > 1 else ""
+    return folder / f"{name}_val{_clip_range(clips)}{swept}{version}.json"
 
 
 def _clip_range(clips: tuple[int, int]) -> str:

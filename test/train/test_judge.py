@@ -327,3 +327,27 @@ def test_kept_scores_are_not_reused_for_a_model_whose_decoder_changed(tmp_path, 
     weights["decoder.conv_out.bias"] += 0.5
     save_file(weights, str(vae))
     assert model_id(str(folder)) != before
+
+
+def test_kept_scores_are_not_reused_for_clips_of_another_generator_version(tmp_path, monkeypatch):
+    """The same validation seeds make other clips when the generator changes (version 2 cut
+    objects by the image edge): scores kept on version 1's clips were read as today's."""
+    from amodal_ros.data import clip
+    from amodal_ros.train.judge import scores
+
+    folder = tmp_path / "scores"
+    monkeypatch.setattr(clip, "CLIPS_VERSION", 1)
+    _keep(folder, "shipped-abc", (840, 30), {400: {"mIoU": 1.0}})
+    assert kept_path(folder, "shipped-abc", (840, 30), [400]).name == "shipped-abc_val840-869_400.json"
+    monkeypatch.setattr(clip, "CLIPS_VERSION", 2)
+    today = kept_path(folder, "shipped-abc", (840, 30), [400])
+    assert not today.exists() and today.name.endswith("_clips2.json")
+
+    scored = []
+    monkeypatch.setattr(
+        "amodal_ros.eval.calibrate.validation_scores",
+        lambda *args: scored.append(args) or {400: {"mIoU": 2.0}},
+    )
+    monkeypatch.setattr("amodal_ros.train.judge.model_id", lambda *args: "abc")
+    assert scores("shipped", (840, 30), [400], folder, "shipped") == {400: {"mIoU": 2.0}}
+    assert len(scored) == 1 and json.loads(today.read_text())["clips_version"] == 2
