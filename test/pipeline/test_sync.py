@@ -204,7 +204,7 @@ def test_flood_of_one_input_is_bounded_and_counted():
     assert frame["masks"] == 9_999
 
 
-def test_stamp_going_back_discards_the_queues_and_counts_them():
+def test_stamp_going_back_ends_the_old_stream_as_a_flush_would_and_starts_over():
     s = 100 * MS  # a bag loop goes back its length (a restart past RESTART_NS: 250 ms)
     sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=15 * s, queue_size=5)
     feed(sync, [("rgb", 10 * s), ("masks", 5 * s), ("masks", 20 * s), ("rgb", 30 * s)])
@@ -212,10 +212,33 @@ def test_stamp_going_back_discards_the_queues_and_counts_them():
     unmatched = sum(sync.unmatched.values())
     assert sync.add("masks", 0, "m0") == []  # masks went back: a loop, or one late mask?
     assert sync.pending() == {"rgb": 1, "masks": 1}  # held: nothing discarded yet
-    (frame,) = sync.add("rgb", 0, "r0")  # the images went back there too: a loop
-    assert frame == {"stamp_ns": 0, "rgb": "r0", "masks": "m0"}
+    # the images went back there too: a loop; the old stream's 30 takes its best partner
+    # within tolerance as at a stream's end, before the new stream's first frame
+    last, first = sync.add("rgb", 0, "r0")
+    assert last == {"stamp_ns": 30 * s, "rgb": ("rgb", 30 * s), "masks": ("masks", 20 * s)}
+    assert first == {"stamp_ns": 0, "rgb": "r0", "masks": "m0"}
     assert sync.pending() == {"rgb": 0, "masks": 0}
-    assert sum(sync.unmatched.values()) == unmatched + 2  # the queued 30 and 20
+    assert sum(sync.unmatched.values()) == unmatched
+
+
+@pytest.mark.parametrize("lag", [1, 5, 12])
+def test_a_bag_loop_while_masks_lag_the_images_loses_no_frame(lag):
+    """The images loop while the segmenter still sends the old loop's last `lag` masks: those
+    pair with the old loop's images, the new loop's images wait for theirs (discarding the
+    queues at the restart lost about 2 * lag + 1 frames a loop)."""
+    period = 125 * MS  # 8 fps, a 40-frame bag played three times, the segmenter `lag` behind
+    played = [i * period for i in range(40)] * 3
+    sync = StampSynchronizer(["rgb", "masks", "depth"], queue_size=30)
+    ordered = []
+    for i, stamp in enumerate(played + [None] * lag):
+        if stamp is not None:
+            ordered += [("rgb", stamp), ("depth", stamp)]
+        if i >= lag:
+            ordered.append(("masks", played[i - lag]))
+    emitted = feed(sync, ordered) + sync.flush()
+    assert [f["stamp_ns"] for f in emitted] == played
+    assert all(f["masks"][1] == f["stamp_ns"] == f["depth"][1] for f in emitted)
+    assert sum(sync.unmatched.values()) == 0
 
 
 def test_one_late_mask_costs_its_own_frame_not_every_frame_queued():
