@@ -146,7 +146,11 @@ class StampSynchronizer:
         earlier old stream that this one retires."""
         frames = self._retire_old()
         old = StampSynchronizer(self.inputs, self.tolerance_ns, self.queue_size)
-        old.unmatched, old.repeated, old.overflowed = self.unmatched, self.repeated, self.overflowed
+        old.unmatched, old.repeated, old.overflowed = (
+            self.unmatched,
+            self.repeated,
+            self.overflowed,
+        )
         old._stamps, old._items, old._latest = self._stamps, self._items, self._latest
         old._emitted = self._emitted
         self.reset()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 # A mask at least this share of the object's reference area (its largest recent area) shows
@@ -26,6 +27,12 @@ RIGID_TOLERANCE = 1
 STEADY_AREA = 0.15
 VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity measurement
 MIN_REID_SHARE = 0.5  # share of a new mask inside a lost track's predicted shape to re-identify
+# A mask whose one-pixel ring is at least this share one other object's pixels lies within
+# that object: a part or speck of its surface (a logo, a reflection, a segmenter's stray
+# island on a gripper) or an object seen through a hole in it. Only depth tells them apart:
+# it re-identifies a hidden object only when it lies BEHIND_MARGIN_M behind its encloser
+ENCLOSED_SHARE = 0.9
+BEHIND_MARGIN_M = 0.02
 MAX_TRACKS = 256  # bound on memory: the longest-unseen track goes first beyond this
 COUNTED_IDS = 1 << 20  # ids up to this are found by counting (fast), larger ones by sorting
 # Assignment costs: a pair the gate rejects costs what leaving both unmatched costs (0), an
@@ -127,7 +134,10 @@ class IdTracker:
     3. Re-identification: masks left over are assigned to tracks left over (hidden ones, or
        ones that jumped) with a looser gate: the mask lies mostly (MIN_REID_SHARE) inside the
        track's predicted shape, or its centroid is within `reid_distance` track sizes (the
-       larger side of the shape's box) of the shape's centroid. Nearest first, globally.
+       larger side of the shape's box) of the shape's centroid. Nearest first, globally. A
+       mask enclosed by another object's mask (ENCLOSED_SHARE) is not a hidden object coming
+       back unless camera depth puts it behind that object: a speck on the arm in front of a
+       hidden box took the box's id, and the box a new one when it came back.
     4. A mask still unmatched starts a new track with a new id; ids count up and are never
        reused (not even after `reset`), so an id never names two objects.
     5. A track with no mask keeps its id, and its prediction moves on with its last velocity,
@@ -169,12 +179,16 @@ class IdTracker:
         self._stamp_ns: int | None = None
         self._shape: tuple[int, ...] | None = None
 
-    def update(self, stamp_ns: int, labels: np.ndarray) -> np.ndarray:
+    def update(
+        self, stamp_ns: int, labels: np.ndarray, depth_m: np.ndarray | None = None
+    ) -> np.ndarray:
         """Relabel one frame with track ids.
 
         Args:
             stamp_ns: the frame's stamp, ns.
             labels: [H, W] integer instance labels, 0 = background; ids arbitrary per frame.
+            depth_m: [H, W] camera depth in metres registered to `labels`, if the camera
+                gives one (it tells an object seen through a hole from a speck in front).
 
         Returns:
             [H, W] int32 labels: 0 = background, else the track id of each pixel's object.
@@ -204,6 +218,10 @@ class IdTracker:
         left_masks = [i for i in range(len(masks)) if i not in matches]
         taken = set(matches.values())
         left_tracks = [t for t in tracks if t.track_id not in taken]
+        if left_tracks:
+            left_masks = [
+                i for i in left_masks if not _in_front_of_its_encloser(masks[i], compact, depth_m)
+            ]
         matches.update(self._reidentify(masks, left_masks, left_tracks, stamp_ns))
         lut = np.zeros(len(masks) + 1, np.int32)  # compact label -> track id
         for i, mask in enumerate(masks):
@@ -212,7 +230,7 @@ class IdTracker:
             else:
                 matches[i] = self._start(mask, stamp_ns)
             lut[i + 1] = matches[i]
-        self._bound()
+        self._bound(stamp_ns)
         return lut[compact]
 
     def observe_amodal(self, track_id: int, amodal: np.ndarray, stamp_ns: int) -> None:
@@ -296,11 +314,39 @@ class IdTracker:
             if stamp_ns - track.last_ns > self.timeout_ns:
                 del self.tracks[track_id]
 
-    def _bound(self) -> None:
-        if len(self.tracks) > MAX_TRACKS:
-            oldest = sorted(self.tracks.values(), key=lambda t: t.last_ns)
-            for track in oldest[: len(self.tracks) - MAX_TRACKS]:
-                del self.tracks[track.track_id]
+    def _bound(self, stamp_ns: int) -> None:
+        """Drop the longest-unseen tracks beyond MAX_TRACKS, never one seen in this frame (a
+        frame of more masks than that gave its objects new ids every frame)."""
+        unseen = [t for t in self.tracks.values() if t.last_ns < stamp_ns]
+        excess = len(self.tracks) - MAX_TRACKS
+        for track in sorted(unseen, key=lambda t: t.last_ns)[: max(excess, 0)]:
+            del self.tracks[track.track_id]
+
+
+def _in_front_of_its_encloser(mask: _Mask, compact: np.ndarray, depth_m: np.ndarray | None):
+    """Whether `mask` lies within one other object's mask (its ring, ENCLOSED_SHARE) and depth
+    does not put it behind that object (no depth: it may be in front)."""
+    h, w = mask.crop.shape
+    y0, x0 = mask.y0 - 1, mask.x0 - 1
+    if y0 < 0 or x0 < 0 or y0 + h + 2 > compact.shape[0] or x0 + w + 2 > compact.shape[1]:
+        return False  # the image's edge is part of its ring
+    own = np.pad(mask.crop, 1)
+    ring = cv2.dilate(own.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~own
+    around = compact[y0 : y0 + h + 2, x0 : x0 + w + 2]
+    values, counts = np.unique(around[ring], return_counts=True)
+    best = int(np.argmax(counts))
+    if values[best] == 0 or counts[best] < ENCLOSED_SHARE * counts.sum():
+        return False
+    if depth_m is None:
+        return True
+    from amodal_ros.depth.camera import valid_depth
+
+    depth = depth_m[y0 : y0 + h + 2, x0 : x0 + w + 2]
+    inside, outside = depth[own], depth[ring & (around == values[best])]
+    inside, outside = inside[valid_depth(inside)], outside[valid_depth(outside)]
+    if not len(inside) or not len(outside):
+        return True
+    return not np.median(inside) >= np.median(outside) + BEHIND_MARGIN_M
 
 
 def _compact(labels: np.ndarray) -> np.ndarray:

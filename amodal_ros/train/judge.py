@@ -194,7 +194,6 @@ def _kept(path: Path, score, about: dict) -> dict:
     if path.is_file():
         return json.loads(path.read_text())["scores"]
     from amodal_ros.core.staging import staged_path
-
     from amodal_ros.data.clip import CLIPS_VERSION
 
     result = score()

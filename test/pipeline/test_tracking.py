@@ -376,3 +376,51 @@ def test_an_object_back_within_the_window_keeps_its_id_whatever_the_timeout():
         front.add(RGB, t * P, np.zeros((H, W, 3), np.uint8))
         windows += [w for w in front.add(MASKS, t * P, labels) if w.full]
     assert windows and all(len(w.object_ids) == 1 for w in windows)
+
+
+def _speck_scene(t: int) -> np.ndarray:
+    """hidden_scene, and from frame 12 a 3x3 speck of the segmenter's on the pole, inside
+    where the hidden box 1 is predicted (a logo, a reflection, a stray island)."""
+    labels = hidden_scene(t, newcomer_at=99)
+    if t >= 12:
+        labels[21:24, 60:63] = 3
+    return labels
+
+
+def test_a_speck_on_the_occluder_does_not_take_the_hidden_objects_id():
+    """A mask enclosed by the pole lay inside the hidden box's predicted shape: it took the
+    box's id, and the box a new one when it came out."""
+    per_frame = run([_speck_scene(t) for t in range(24)])
+    box = ids_of(per_frame, 1)
+    assert len(box) == 24 - 7 and len(set(box)) == 1, box
+    assert set(ids_of(per_frame, 3)).isdisjoint(box)
+
+
+@pytest.mark.parametrize("speck_m, same", [(1.5, True), (1.0, False), (float("nan"), False)])
+def test_depth_tells_an_object_seen_through_a_hole_from_a_speck(speck_m, same):
+    """An enclosed mask behind its encloser is the hidden object seen through a hole in it;
+    at the encloser's depth (or with no depth there) it is not."""
+    t = tracker()
+    for i in range(13):
+        labels = _speck_scene(i)
+        depth = np.where(labels == 2, 1.0, 2.0).astype(np.float32)
+        depth[labels == 3] = speck_m
+        tracked = t.update(i * P, labels, depth)
+        if i == 0:
+            box = tracked[labels == 1][0]
+    assert (tracked[labels == 3][0] == box) == same
+
+
+def test_a_frame_of_more_masks_than_the_track_limit_keeps_every_objects_id():
+    """Beyond MAX_TRACKS the longest-unseen tracks go, never one seen in this frame: with 300
+    masks a frame (a segmenter labelling every region) 44 lost their ids every frame."""
+    from amodal_ros.pipeline.tracking import MAX_TRACKS
+
+    labels = np.zeros((H, W), np.int64)
+    cells = [(y, x) for y in range(0, H - 2, 3) for x in range(0, W - 2, 3)][: MAX_TRACKS + 44]
+    for k, (y, x) in enumerate(cells):
+        labels[y : y + 2, x : x + 2] = k + 1
+    t = tracker()
+    first = t.update(0, labels)
+    assert (t.update(P, labels) == first).all()
+    assert len(t.tracks) == MAX_TRACKS + 44

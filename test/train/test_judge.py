@@ -338,7 +338,10 @@ def test_kept_scores_are_not_reused_for_clips_of_another_generator_version(tmp_p
     folder = tmp_path / "scores"
     monkeypatch.setattr(clip, "CLIPS_VERSION", 1)
     _keep(folder, "shipped-abc", (840, 30), {400: {"mIoU": 1.0}})
-    assert kept_path(folder, "shipped-abc", (840, 30), [400]).name == "shipped-abc_val840-869_400.json"
+    assert (
+        kept_path(folder, "shipped-abc", (840, 30), [400]).name
+        == "shipped-abc_val840-869_400.json"
+    )
     monkeypatch.setattr(clip, "CLIPS_VERSION", 2)
     today = kept_path(folder, "shipped-abc", (840, 30), [400])
     assert not today.exists() and today.name.endswith("_clips2.json")
