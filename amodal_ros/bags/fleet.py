@@ -163,9 +163,10 @@ def run(args: ReplayManyArgs) -> dict:
     left = [Job(bag, out / output_name(bag), LEFT_OUT, error=why) for bag, why in left_out.items()]
     others = left + _earlier_failures(earlier, jobs + left)  # rows of bags this run has not run
     todo = [job for job in jobs if not job.status]
+    for job in jobs:  # a skipped output too: a killed --overwrite run left its stage beside it
+        _remove_dead_partials(job)  # what a killed run left half-written here
     for job in todo:
         job.status = NOT_RUN
-        _remove_dead_partials(job)  # what a killed run left half-written here
         if args.video and not job.out.exists():
             _remove_orphan_videos(job)
     started = time.perf_counter()

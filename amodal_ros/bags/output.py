@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,6 +45,7 @@ def staged_bag(
     overwrite: bool = False,
     ros_distro: str = "humble",
     results: bool = False,
+    before_rename: Callable[[], object] | None = None,
 ) -> Iterator:
     """Yield an open rosbags rosbag2 `Writer` writing into a staging folder beside `out`.
 
@@ -59,6 +60,10 @@ def staged_bag(
         overwrite: replace an existing `out` (only once the new bag is complete).
         ros_distro: the oldest distro whose `ros2 bag play` must read it (ROS_DISTROS).
         results: it is a bag of amodal results, and replaces only one (check_output).
+        before_rename: called once the bag is closed and checked, just before its rename:
+            where outputs beside the bag (a replay's videos) take their final names, so that
+            nothing but two renames lies between them and the bag's (closing a large bag
+            takes seconds, and a process killed then left videos without their bag).
     """
     require("rosbags", "writing rosbags")
     from rosbags.rosbag2 import StoragePlugin, Writer
@@ -83,3 +88,5 @@ def staged_bag(
                 raise OSError(f"cannot write bag {out}: sqlite3: {err}") from err
             raise
         check_output(out, overwrite, results)  # again: something may have appeared meanwhile
+        if before_rename is not None:
+            before_rename()

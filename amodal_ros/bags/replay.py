@@ -323,9 +323,20 @@ class _Replay:
             # one frame per window with publish_frames latest
             video = OverlayVideo(args.video, fps=None)
         started = time.perf_counter()
+        videos: list = []
+
+        def close_videos() -> None:  # once the bag is closed, just before its rename
+            if video is not None:
+                videos.extend(video.close())
+
         try:
             with staged_bag(
-                args.out, args.storage, args.overwrite, args.ros_distro, results=True
+                args.out,
+                args.storage,
+                args.overwrite,
+                args.ros_distro,
+                results=True,
+                before_rename=close_videos,
             ) as writer:
                 info_type = self.conns[INFO][0].msgtype if INFO in self.conns else None
                 self.out = ResultWriter(
@@ -339,7 +350,6 @@ class _Replay:
                 if args.copy_inputs:
                     self.out.copy_connections(selected)
                 self._read_all(selected, start_ns, stop_ns, total, started)
-                videos = video.close() if video is not None else []  # before the bag's rename
         except BaseException:
             if video is not None:
                 video.abort()

@@ -540,6 +540,30 @@ def test_overlay_video_has_one_frame_per_result(tmp_path, demo_bag, published_fo
     assert not (tmp_path / "out2").exists()
 
 
+def test_the_videos_take_their_names_only_once_the_bag_is_closed(
+    tmp_path, demo_bag, published_folder, monkeypatch
+):
+    """Closing a large bag takes seconds (sqlite3 commits it): a replay killed then left its
+    videos under their final names without a bag, and a re-run refused the videos."""
+    from rosbags.rosbag2 import Writer
+
+    close, seen = Writer.close, []
+
+    def closing(writer):
+        seen.append(sorted(p.name for p in tmp_path.glob("ov.*")))
+        if len(seen) == 1:
+            raise OSError("killed while the bag closes")
+        close(writer)
+
+    monkeypatch.setattr(Writer, "close", closing)
+    args = replay_args(demo_bag, tmp_path / "out", published_folder, video=tmp_path / "ov")
+    with pytest.raises(OSError, match="killed while"):
+        replay.run(args)
+    assert seen == [[]] and list(tmp_path.iterdir()) == []  # nothing of the killed run
+    replay.run(args)  # the re-run is not refused, and writes both
+    assert seen[1] == [] and {p.name for p in tmp_path.glob("ov.*")} == {"ov.mp4", "ov.gif"}
+
+
 def test_a_camera_slower_than_the_model_rate_gives_a_video_at_its_own_pace(
     tmp_path, published_folder
 ):

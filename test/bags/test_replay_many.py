@@ -798,3 +798,15 @@ def test_start_up_leaves_a_live_runs_partial_output_alone(tmp_path, monkeypatch,
     assert main(["replay-many", str(tmp_path / "recs"), "--out", str(out)]) == 2
     assert "pip install 'ray>=2.40'" in capsys.readouterr().err
     assert live.is_dir() and not dead.exists()
+
+
+def test_a_dead_runs_stage_beside_a_skipped_output_is_removed(tmp_path, capsys):
+    """A killed `--overwrite` run leaves its stage (a partial copy of a bag) beside a complete
+    output: only the bags still to do were cleaned, so every later run kept it."""
+    write_demo_bag(tmp_path / "recs" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    done_output((tmp_path / "recs" / "run").resolve(), tmp_path / "R")
+    dead = tmp_path / "R" / f".run.partial-{HOST}-999999999"  # above any pid_max
+    (dead / "run").mkdir(parents=True)
+    assert main(["replay-many", str(tmp_path / "recs"), "--out", str(tmp_path / "R")]) == 0
+    assert "0 done, 1 skipped" in capsys.readouterr().out
+    assert not dead.exists()
