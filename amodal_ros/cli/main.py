@@ -64,15 +64,21 @@ def command(name: str):
     return importlib.import_module(COMMANDS[name][0])
 
 
+class _Parser(argparse.ArgumentParser):
+    """Errors in one line, as every other error of the CLI (argparse printed its ~40-line
+    usage before a wrong value or a missing option)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `amodal-ros` parser with one generated subparser per command."""
     from amodal_ros.cli.options import add_arguments, first_paragraph
 
     # no abbreviations: `--strid 3` taken for --stride hides a typo, and breaks when a new flag
     # shares the prefix
-    parser = argparse.ArgumentParser(
-        prog="amodal-ros", description=first_paragraph(__doc__), allow_abbrev=False
-    )
+    parser = _Parser(prog="amodal-ros", description=first_paragraph(__doc__), allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"amodal_ros {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -129,7 +129,9 @@ def _add(container, f: Field, hint, default, dest: str) -> None:
         kwargs["action"] = argparse.BooleanOptionalAction
     else:
         kwargs["type"] = kind
-        if many:  # `--skip a b` and `--set a=1 --set b=2` both collect every value
+        if many and meta.get("one_each"):  # `--set a=1 --set b=2`: one value a flag, so a
+            kwargs.update(action="append")  # positional after it is not taken for a value
+        elif many:  # `--skip a b` collects every value up to the next flag
             kwargs.update(action="extend", nargs="+")
     if meta.get("positional"):
         kwargs.pop("default")

@@ -26,7 +26,10 @@ class Args:
     steps: int | None = param(None, "optimizer steps (overrides the config)")
     set: list[str] = field(
         default_factory=list,
-        metadata={"help": "override config fields, KEY=VALUE (YAML value) each"},
+        metadata={
+            "help": "override a config field, KEY=VALUE (a YAML value); repeat for more",
+            "one_each": True,
+        },
     )
     progress: bool = param(True, "progress bar")
 

@@ -112,7 +112,7 @@ def test_unavailable_backend_exits_with_the_reason(params_file, capsys):
         (b"42\n", "is a YAML int, not a mapping of settings"),
         (b"hello\n", "is a YAML str, not a mapping of settings"),
         (b"- checkpoint\n", "is a YAML list, not a mapping of settings"),
-        (b"a: [1,\n", "is not readable YAML"),
+        (b"a: 1\nb: [1, 2\nc: 3\n", "is not readable YAML: line 3, column 2: expected ',' or ']'"),
         (b"\xff\xfe\x00", "is not readable YAML"),
     ],
 )
@@ -124,6 +124,7 @@ def test_a_settings_file_that_is_no_mapping_is_one_line_naming_it(tmp_path, caps
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert str(path) in err and said in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
     path.write_text("amodal_node:\n  ros__parameters: 5\n")
     assert main(["build-engines", "--params", str(path)]) == 2
     assert "no '<node>: ros__parameters:' section" in capsys.readouterr().err

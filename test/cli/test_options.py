@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
@@ -185,5 +186,25 @@ def test_list_options_collect_every_value():
     module = command("train")
     parser = argparse.ArgumentParser()
     add_arguments(parser, module.Args)
-    ns = parser.parse_args(["cfg.yaml", "--set", "lr=1e-4", "--set", "steps=5", "a=1"])
-    assert from_namespace(module.Args, ns).set == ["lr=1e-4", "steps=5", "a=1"]
+    ns = parser.parse_args(["cfg.yaml", "--set", "lr=1e-4", "--set", "steps=5"])
+    assert from_namespace(module.Args, ns).set == ["lr=1e-4", "steps=5"]
+    # one value a --set: the config after it was taken for a second value ("CONFIG required")
+    args = from_namespace(module.Args, parser.parse_args(["--set", "lr=1e-4", "cfg.yaml"]))
+    assert (args.set, args.config) == (["lr=1e-4"], Path("cfg.yaml"))
+    bench = argparse.ArgumentParser()
+    add_arguments(bench, command("bench").Args)
+    ns = bench.parse_args(["--skip", "reference", "default", "--skip", "floor"])
+    assert from_namespace(command("bench").Args, ns).skip == ["reference", "default", "floor"]
+
+
+def test_a_wrong_value_is_one_line_not_the_usage(capsys):
+    from amodal_ros.cli.main import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["infer", "--frames", "f", "--masks", "m", "--out", "o", "--stride", "abc"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "amodal-ros infer: error: argument --stride: invalid int value: 'abc' "
+        "(--help lists the options)\n"
+    )
