@@ -1,10 +1,13 @@
 r"""`amodal-ros infer`: amodal masks (and completions) for a folder of frames and modal masks.
 
 Usage:
-    amodal-ros infer --frames clip/rgb --masks clip/labels [--depth clip/depth] \
-        --checkpoint diffusion-vas-amodal-segmentation \
-        [--completion-checkpoint diffusion-vas-content-completion] [--depth-model da2-small] \
-        --out results/
+    amodal-ros infer --frames clip/rgb --masks clip/labels --depth clip/depth \
+        [--checkpoint diffusion-vas-amodal-segmentation] \
+        [--completion-checkpoint diffusion-vas-content-completion] --out results/
+
+Depth is not optional for a mask+depth model (the embedded default and the published
+checkpoint): give the camera's depth (`--depth`), or, without a depth camera, a local Depth
+Anything V2 folder (`--depth-model Depth-Anything-V2-Small-hf/` in place of `--depth`).
 
 Frames are at the model's 8 fps, or sampled down to it from `--input-fps` by time. The clip
 is windowed as replay windows a recording: windows of `--num-frames` every

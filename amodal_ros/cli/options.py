@@ -139,6 +139,8 @@ def _add(container, f: Field, hint, default, dest: str) -> None:
         return
     if default is MISSING:
         kwargs["required"] = True
+    if kind is not bool and not meta.get("choices"):
+        kwargs["metavar"] = f.name.upper()  # CHECKPOINT, not the dest's STREAM.CHECKPOINT
     names = ["--" + f.name.replace("_", "-"), *meta.get("flags", ())]
     container.add_argument(*names, dest=dest, **kwargs)
 

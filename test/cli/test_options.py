@@ -178,7 +178,7 @@ def test_help_texts_keep_whole_sentences_and_usage_lines(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["infer", "--help"])
     text = capsys.readouterr().out
-    assert "[--depth clip/depth] \\\n        --checkpoint" in text  # continuation lines kept
+    assert "--depth clip/depth \\\n        [--checkpoint" in text  # continuation lines kept
     assert "Shared by the node and `amodal-ros replay`" in " ".join(text.split())
 
 
