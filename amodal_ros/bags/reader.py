@@ -131,10 +131,23 @@ class InputBag:
         return list(info.connections)
 
     def time_range(self, start: float | None, end: float | None) -> tuple[int | None, int | None]:
-        """Log times (ns) of `start` / `end` seconds after the bag's first message."""
-        first = self.reader.start_time
+        """Log times (ns) of `start` / `end` seconds after the bag's first message, the end
+        held to the bag's (a later one overflowed the storage's 64-bit times).
+
+        Raises:
+            InputError: the bag holds no message, or `start` is past its end.
+        """
+        reader = self.reader
+        if not reader.message_count:
+            raise InputError(f"bag {self.path} holds no message: nothing to replay")
+        first, last = reader.start_time, reader.end_time
+        if start is not None and first + round(start * 1e9) > last:
+            raise InputError(
+                f"--start {start:g} s is past the end of {self.path}, which spans "
+                f"{(last - first) / 1e9:.3f} s"
+            )
         start_ns = None if start is None else first + round(start * 1e9)
-        stop_ns = None if end is None else first + round(end * 1e9)
+        stop_ns = None if end is None else min(first + round(end * 1e9), last + 1)
         return start_ns, stop_ns
 
     def estimate_count(self, conns, start_ns: int | None, stop_ns: int | None) -> int:

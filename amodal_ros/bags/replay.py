@@ -169,6 +169,8 @@ def check_args(args: ReplayArgs) -> None:
                 raise InputError(f"video {video} exists; pass --overwrite or another --video")
     if args.start is not None and args.start < 0:
         raise ValueError(f"start must be >= 0 s, got {args.start}")
+    if args.end is not None and args.end <= 0:
+        raise ValueError(f"end must be > 0 s (after the bag's first message), got {args.end}")
     if args.start is not None and args.end is not None and args.end <= args.start:
         raise ValueError(f"end ({args.end} s) must be after start ({args.start} s)")
     names = {
@@ -256,10 +258,12 @@ class _Replay:
         self.timing: Counter[str] = Counter()
         self.read = self.windows = 0
         self.read_by_role: Counter[str] = Counter()  # messages read per input
+        self.decoded_by_role: Counter[str] = Counter()  # of them, deserialised
         self.camera_infos: OrderedDict[int, object] = OrderedDict()  # stamp -> CameraInfo
         # 2. input topics (RGB and masks now; depth once the model says whether it needs it)
         self.conns = {RGB: bag.connections(RGB, args.rgb_topic)}
         self.conns[MASKS] = bag.connections(MASKS, args.mask_topic)
+        self.time_range = bag.time_range(args.start, args.end)  # an empty one: before models
         self._check_rgb_compressed()
         if args.camera_info_topic:
             if bag.has(args.camera_info_topic):
@@ -311,7 +315,7 @@ class _Replay:
     def run(self) -> dict:
         args, bag = self.args, self.bag
         selected = [c for conns in self.conns.values() for c in conns]
-        start_ns, stop_ns = bag.time_range(args.start, args.end)
+        start_ns, stop_ns = self.time_range
         total = bag.estimate_count(selected, start_ns, stop_ns)
         # 5. read, process and write, into a staged bag (and video)
         video = None
@@ -442,15 +446,7 @@ class _Replay:
             raise InputError(f"no frame of {self.args.bag} could be used ({count}x): {text}")
         if not self.front.frames_in:  # an empty result bag would pass for a finished replay
             sync = self.front.sync
-            silent = [self.topic_of[k] for k in sync.inputs if not self.read_by_role[k]]
-            if 0 < len(silent) < len(sync.inputs):  # nothing to pair with: no stamp problem
-                span = " between --start and --end" if self.args.start or self.args.end else ""
-                raise InputError(
-                    f"no frame of {self.args.bag} was synchronised: {', '.join(silent)} "
-                    f"recorded no message{span} ({self.read} messages read on the other "
-                    "topics); record the segmenter's output with the camera's, or name the "
-                    "topic that has them; no output was written"
-                )
+            self._say_why_nothing_paired(sync.inputs)
             unmatched = {self.topic_of[k]: sync.unmatched[k] for k in sync.inputs}
             agree = (
                 "be equal (--sync-mode exact)"
@@ -463,6 +459,33 @@ class _Replay:
                 f"{agree}. Check that "
                 "the segmenter stamps its masks with the image's header stamp, and --start / "
                 "--end against the bag's span; no output was written"
+            )
+
+    def _say_why_nothing_paired(self, inputs) -> None:
+        """Raise InputError naming a cause of an empty replay other than stamps: no message in
+        the range, a topic with none, or a topic none of whose messages could be decoded."""
+        ranged = self.args.start is not None or self.args.end is not None
+        span = " between --start and --end" if ranged else ""
+        if not any(self.read_by_role[k] for k in inputs):
+            raise InputError(
+                f"no frame of {self.args.bag} was synchronised: no message of the input topics"
+                f"{span}; no output was written"
+            )
+        silent = [self.topic_of[k] for k in inputs if not self.read_by_role[k]]
+        if silent:  # nothing to pair with: no stamp problem
+            raise InputError(
+                f"no frame of {self.args.bag} was synchronised: {', '.join(silent)} "
+                f"recorded no message{span} ({self.read} messages read on the other "
+                "topics); record the segmenter's output with the camera's, or name the "
+                "topic that has them; no output was written"
+            )
+        garbled = [self.topic_of[k] for k in inputs if not self.decoded_by_role[k]]
+        if garbled:
+            raise InputError(
+                f"no frame of {self.args.bag} was synchronised: no message of "
+                f"{', '.join(garbled)} could be deserialised (the warnings above say why: a "
+                "corrupt recording, or another message definition than the type's); no "
+                "output was written"
             )
 
     def _check_rgb_compressed(self) -> None:
@@ -492,6 +515,7 @@ class _Replay:
             what = f"a message of {conn.topic} at log time"
             self._report("deserialize", what, conn.topic, log_ns, err)
             return
+        self.decoded_by_role[role] += 1
         if copy and not bag.is_ros2:
             out.copy(conn, log_ns, cdr)
         if role == INFO:

@@ -438,13 +438,36 @@ def test_start_and_end_select_a_time_range(tmp_path, demo_bag, published_folder)
 def test_a_replay_that_synchronises_no_frame_is_an_error_not_an_empty_bag(
     tmp_path, demo_bag, published_folder
 ):
-    """--start past the bag's end (as masks stamped with another clock would): no frame
-    pairs, and an empty result bag would pass for a finished replay (replay-many skips it on
-    every later run)."""
-    args = replay_args(demo_bag, tmp_path / "out", published_folder, start=60.0)
+    """Masks stamped with another clock: no frame pairs, and an empty result bag would pass
+    for a finished replay (replay-many skips it on every later run)."""
+
+    def another_clock(msg):
+        msg.header.stamp.sec += 60
+
+    shifted = tmp_path / "shifted"
+    rewrite_bag(demo_bag, shifted, _every(topics.MASK_TOPIC, another_clock))
+    args = replay_args(shifted, tmp_path / "out", published_folder)
     with pytest.raises(InputError, match=r"no frame of .* was synchronised .*--sync-tolerance"):
         replay.run(args)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_range_an_empty_bag_and_undecodable_masks_are_named_not_the_stamps(
+    tmp_path, demo_bag, published_folder
+):
+    """Each read as 'the stamps must agree': --start past the end (after loading the models),
+    a bag of no message (an overflow traceback with --start), every mask undecodable."""
+    with pytest.raises(InputError, match=r"--start 60 s is past the end of .*spans 0\.\d+ s"):
+        replay.run(replay_args(demo_bag, tmp_path / "o", tmp_path / "never_loaded", start=60))
+    garbled = tmp_path / "garbled"
+    rewrite_bag(demo_bag, garbled, lambda t, i, raw: (IMAGE, raw[:30]) if "mask" in t else None)
+    with pytest.raises(InputError, match=f"no message of {topics.MASK_TOPIC} could be deser"):
+        replay.run(replay_args(garbled, tmp_path / "o", published_folder))
+    empty = tmp_path / "empty"
+    rewrite_bag(demo_bag, empty, lambda t, i, raw: DROP)
+    with pytest.raises(InputError, match=r"bag .*empty holds no message"):
+        replay.run(replay_args(empty, tmp_path / "o", tmp_path / "never_loaded", start=1))
+    assert not (tmp_path / "o").exists()
 
 
 def test_missing_topic_is_one_clear_error_with_exit_code_2(tmp_path, demo_bag, capsys):
