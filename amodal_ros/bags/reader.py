@@ -47,8 +47,13 @@ def _is_read_error(err: Exception) -> bool:
     return isinstance(err, ours) or type(err).__module__.partition(".")[0] == "apsw"
 
 
+ACCEPTED = ": replay takes a rosbag2 folder, its .db3 or .mcap file, or a ROS 1 .bag"
+
+
 def _hint(path: Path) -> str:
     """What a folder without metadata.yaml probably is, and what to do (" (...)"), or ""."""
+    if path.is_file() and path.suffix not in (".db3", ".mcap", ".bag"):
+        return f" ({path.name} is no bag{ACCEPTED})"
     if not path.is_dir() or (path / "metadata.yaml").exists():
         return ""
     storage = sorted(path.glob("*.db3")) + sorted(path.glob("*.mcap"))
@@ -89,8 +94,11 @@ class InputBag:
         try:
             self.reader.open()
         except AnyReaderError as err:
-            if "magic" in str(err) and not hint:  # an MCAP file cut short: its end is missing
+            if "magic" in str(err) and not hint and self.path.suffix == ".mcap":
+                # an MCAP file cut short: its end is missing
                 hint = " (a recording killed before it ended? `mcap recover` rebuilds its end)"
+            elif "magic" in str(err) and not hint:
+                hint = f" ({self.path.name} does not begin as a bag does{ACCEPTED})"
             raise InputError(f"cannot read bag {self.path}: {err}{hint}") from None
         except KeyError as err:  # rosbags on a message_definitions row of encoding ''
             raise InputError(

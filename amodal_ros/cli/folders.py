@@ -77,6 +77,29 @@ class Clip:
         return list(range(len(self.rgb.files))) if self.used is None else self.used
 
 
+def _mask_names(masks) -> list[str]:
+    """The masks' frame names (an object folder's, or the label images')."""
+    files = masks.files if isinstance(masks, LabelImages) else next(iter(masks.objects.values()))
+    return [p.stem for p in files]
+
+
+def _first_unpaired(frames: list[str], masks: list[str]) -> str:
+    """Where the frames' and masks' names (paired in name order) part: the first one without
+    a partner of its name, as "; ...", or "" when the names say nothing (named otherwise)."""
+    for t, (frame, mask) in enumerate(zip(frames, masks, strict=False)):
+        if frame != mask:
+            break
+    else:
+        t = min(len(frames), len(masks))
+    if frames[:t] != masks[:t] or not set(frames) & set(masks):
+        return ""
+    if t < len(frames) and frames[t] not in masks:
+        return f"; frame {frames[t]} has no mask of its name"
+    if t < len(masks) and masks[t] not in frames:
+        return f"; mask {masks[t]} has no frame of its name"
+    return ""
+
+
 def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
     """Open and check the folders of a clip; raises InputError naming what is wrong."""
     clip = Clip(open_rgb(frames), open_masks(masks), None if depth is None else open_depth(depth))
@@ -84,6 +107,7 @@ def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
     if len(clip) != t:
         raise InputError(
             f"frame count mismatch: {len(clip)} frames in {frames}, {t} masks in {masks}"
+            + _first_unpaired(clip.rgb.names, _mask_names(clip.masks))
         )
     if clip.rgb.size != size:
         raise InputError(

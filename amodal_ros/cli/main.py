@@ -111,6 +111,12 @@ def check_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
         if arg == "--":
             return
         flag = arg.split("=", 1)[0]
+        if flag == "--set" and flag not in known:  # a train habit, or a ROS one
+            sub.exit(
+                2,
+                f"{sub.prog}: error: {name} has no --set: each setting is its own option, "
+                "e.g. --stride 3 (--help lists them)\n",
+            )
         if flag.startswith("--") and flag not in known:
             close = difflib.get_close_matches(flag, sorted(known), n=1)
             hint = f"did you mean {close[0]}? " if close else ""

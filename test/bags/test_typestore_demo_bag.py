@@ -246,6 +246,13 @@ def test_a_bag_that_cannot_be_read_is_named_with_what_to_do(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"no rosbag2 here"):
         InputBag(tmp_path / "empty")
+    # a file that is no bag says what replay takes; `mcap recover` only for an .mcap
+    (tmp_path / "notes.txt").write_text("junk")
+    (tmp_path / "old.bag").write_text("junk")
+    for junk in ("notes.txt", "old.bag"):
+        with pytest.raises(InputError, match=r"replay takes a rosbag2 folder") as refused:
+            InputBag(tmp_path / junk)
+        assert "mcap recover" not in str(refused.value)
 
     run1 = tmp_path / "runs" / "run1"
     with sqlite3.connect(run1 / "run1.db3") as db:  # as rosbag2 records a type it cannot find

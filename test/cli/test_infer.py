@@ -177,6 +177,9 @@ def test_mismatched_counts_sizes_and_empty_masks(tmp_path, clip_dirs, published_
         (few / p.name).write_bytes(p.read_bytes())
     args = tiny_args(tmp_path, (few, masks, depth), published_folder)
     expect_error(capsys, args, "frame count mismatch: 3 frames")
+    (few / "0001.png").unlink()  # a frame missing in the middle: named, as the first unpaired
+    args = tiny_args(tmp_path, (few, masks, depth), published_folder)
+    expect_error(capsys, args, f"2 frames in {few}, {FRAMES} masks in {masks}; mask 0001 has no")
 
     small = tmp_path / "small"
     for p in sorted(frames.iterdir()):

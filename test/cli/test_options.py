@@ -167,6 +167,9 @@ def test_a_mistyped_flag_is_named_with_the_closest_one_not_taken_for_a_prefix(ca
     with pytest.raises(SystemExit):  # `=` forms too
         main(["replay", "demo_bag", "--out", "x", "--strid=3"])
     assert "unknown option --strid (did you mean --stride?" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # train's --set elsewhere: not "did you mean --preset?"
+        main(["infer", "--set", "stride=3"])
+    assert "infer has no --set: each setting is its own option" in capsys.readouterr().err
 
 
 def test_help_texts_keep_whole_sentences_and_usage_lines(capsys):
