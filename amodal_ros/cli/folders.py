@@ -86,11 +86,8 @@ def _mask_names(masks) -> list[str]:
 def _first_unpaired(frames: list[str], masks: list[str]) -> str:
     """Where the frames' and masks' names (paired in name order) part: the first one without
     a partner of its name, as "; ...", or "" when the names say nothing (named otherwise)."""
-    for t, (frame, mask) in enumerate(zip(frames, masks, strict=False)):
-        if frame != mask:
-            break
-    else:
-        t = min(len(frames), len(masks))
+    pairs = enumerate(zip(frames, masks, strict=False))
+    t = next((i for i, (frame, mask) in pairs if frame != mask), min(len(frames), len(masks)))
     if frames[:t] != masks[:t] or not set(frames) & set(masks):
         return ""
     if t < len(frames) and frames[t] not in masks:
