@@ -481,6 +481,12 @@ def test_depth_in_the_wrong_unit_and_masks_that_are_no_instance_labels_are_named
         io.write_png(tmp_path / "depth" / f"{t:04d}.png", np.full((4, 6), 2, np.uint16))
     with pytest.raises(InputError, match=r"no usable pixel: read as millimetres .* 0.002 m"):
         open_depth(tmp_path / "depth")
+    (tmp_path / "mm").mkdir()  # millimetres saved as float .npy: read as metres, 1.5 km
+    np.save(tmp_path / "mm" / "0000.npy", np.full((4, 6), 1500.0, np.float32))
+    with pytest.raises(InputError, match=r"read as metres, and its median is 1500 m: milli"):
+        open_depth(tmp_path / "mm")
+    np.save(tmp_path / "mm" / "0000.npy", np.full((4, 6), 1.5, np.float32))
+    assert open_depth(tmp_path / "mm").read(0)[0, 0] == 1.5
     (tmp_path / "jpeg").mkdir()
     cv2.imwrite(str(tmp_path / "jpeg" / "0000.jpg"), np.zeros((4, 6), np.uint8))
     with pytest.raises(InputError, match="holds JPEG images .* save them as PNG"):
