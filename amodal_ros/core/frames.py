@@ -90,7 +90,8 @@ class Extent:
 
     Box axes: z is the optical axis; x and y lie in the image plane, rotated about z from the
     camera's x and y by the angle of the amodal mask's principal axes (the one within +-45
-    degrees of the camera's x is the box's x).
+    degrees of the camera's x is the box's x; a mask without principal axes, a square, takes
+    its smallest box's, a disc the camera's).
 
     Attributes:
         valid: True when the box was measured; False: see `reason`, the box fields are zero.

@@ -382,3 +382,18 @@ def test_a_hidden_object_gets_its_box_at_the_depth_where_the_window_last_saw_it(
     for frame in frames[:2]:  # no depth where it was seen: none to take
         frame.depth = None
     assert window_extent(frames, modal, amodal, 3, 0.2).reason == EXTENT_NO_VALID_DEPTH
+
+
+@pytest.mark.parametrize("degrees", [0, 15, 30, 45, -20])
+def test_a_turned_square_gets_its_own_box_and_a_disc_yaw_0(degrees):
+    """A square has no principal axis: it got yaw 0 and the upright box around it, 1.2-1.4x
+    as wide as the square (a gripper closing on a cube by that box misses it)."""
+    mask = rotated_rectangle(30, 30, degrees)
+    box = amodal_extent(mask, mask, flat(0.99), K)
+    yaw = 2 * math.degrees(math.atan2(box.orientation[2], box.orientation[3]))
+    folded = (degrees + 45) % 90 - 45  # a square's sides repeat every 90 degrees
+    assert yaw == pytest.approx(folded if folded != -45 else 45, abs=2.0)
+    assert box.size[:2] == pytest.approx((0.30, 0.30), abs=0.02)
+    v, u = np.mgrid[:H, :W]
+    disc = (u - 32.0) ** 2 + (v - 24.0) ** 2 <= 15**2
+    assert amodal_extent(disc, disc, flat(0.99), K).orientation == (0.0, 0.0, 0.0, 1.0)
