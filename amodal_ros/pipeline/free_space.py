@@ -31,9 +31,11 @@ def object_depth(depth: Sequence[np.ndarray], modal: np.ndarray, t: int) -> floa
     """Median valid depth of the object's visible pixels in frame `t`, or in the nearest frame
     where some are visible (a hidden object is about where it was last seen); None when no
     frame has one."""
+    from amodal_ros.depth.camera import valid_depth
+
     for s in sorted(range(len(modal)), key=lambda s: abs(s - t)):
         seen = depth[s][modal[s]]
-        seen = seen[np.isfinite(seen) & (seen > 0)]
+        seen = seen[valid_depth(seen)]  # a glint's few millimetres is no return (as extents)
         if seen.size:
             return float(np.median(seen))
     return None

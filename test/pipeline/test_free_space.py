@@ -96,6 +96,8 @@ def test_object_depth_is_the_median_of_valid_visible_depth():
     modal[0, :2, :2] = True
     depth = [np.array([[1.0, 2.0, 9, 9], [3.0, 0.0, 9, 9], [9] * 4, [9] * 4], np.float32)]
     assert object_depth(depth, modal, 0) == 2.0  # 0 is no return
+    depth[0][1, 1] = 0.004  # nor a glint's 4 mm (as the extents and the model's depth read it)
+    assert object_depth(depth, modal, 0) == 2.0
 
 
 def test_keep_band_is_half_a_working_cell():
