@@ -493,8 +493,13 @@ class _Lines(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        line = f"{record.levelname}: {record.getMessage()}"
         if len(self.lines) < LOGGED_LINES:
-            self.lines.append(f"{record.levelname}: {record.getMessage()}")
+            self.lines.append(line)
+        elif record.levelno >= logging.ERROR and not any(
+            kept.startswith("ERROR") for kept in self.lines
+        ):  # the first error, in place of the last warning: it is why windows failed
+            self.lines[-1] = line
 
 
 def _ray():

@@ -810,3 +810,24 @@ def test_a_dead_runs_stage_beside_a_skipped_output_is_removed(tmp_path, capsys):
     assert main(["replay-many", str(tmp_path / "recs"), "--out", str(tmp_path / "R")]) == 0
     assert "0 done, 1 skipped" in capsys.readouterr().out
     assert not dead.exists()
+
+
+def test_a_bags_first_error_is_kept_after_many_warnings():
+    """A bag with many skipped messages filled the kept lines with warnings before the first
+    ERROR, and its row said its windows failed with no cause."""
+    import logging
+
+    from amodal_ros.bags.fleet import LOGGED_LINES, _failed_windows, _Lines
+
+    lines, log = _Lines(), logging.getLogger("amodal_ros.test_lines")
+    log.addHandler(lines)
+    try:
+        for i in range(LOGGED_LINES + 5):
+            log.warning("skipped message %d", i)
+        log.error("window 3 failed: CUDA out of memory")
+        log.error("window 4 failed: the same")
+    finally:
+        log.removeHandler(lines)
+    assert len(lines.lines) == LOGGED_LINES
+    row = _failed_windows({"windows_failed": 2, "log": lines.lines})
+    assert row.endswith("ERROR: window 3 failed: CUDA out of memory")
