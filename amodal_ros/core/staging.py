@@ -20,7 +20,19 @@ from pathlib import Path
 
 from amodal_ros.core.errors import InputError
 
-HOST = socket.gethostname()
+
+def _machine() -> str:
+    """This machine as far as process ids go: its host name, and its PID namespace where it
+    has one (containers started with --network host share the host's name, not its process
+    ids: one took another's live stage for a dead one's and deleted it)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no /proc (macOS): the host name alone
+        return socket.gethostname()
+    return f"{socket.gethostname()}~{namespace}"
+
+
+HOST = _machine()
 
 
 @contextmanager
@@ -93,7 +105,8 @@ SUFFIXES = r"(?:\.earlier)?(?:\.mp4|\.gif)?"
 
 
 def writer_id() -> str:
-    """HOST-PID: the writer's part of the names it stages outputs under (`stage_name`)."""
+    """HOST-PID (HOST: the host name and PID namespace): the writer's part of the names it
+    stages outputs under (`stage_name`)."""
     return f"{HOST}-{os.getpid()}"
 
 

@@ -167,6 +167,8 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
     import subprocess
     import sys
 
+    import socket
+
     from amodal_ros.core.staging import HOST, remove_dead_partials, staged_path
 
     killed = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -177,12 +179,16 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
         live = tmp_path / f".out.partial-{HOST}-{writing.pid}"
         other_output = tmp_path / f".other.partial-{HOST}-{killed.pid}"
         elsewhere = tmp_path / f".out.partial-another-machine-{killed.pid}"
-        for leftover in (dead, live, other_output, elsewhere):
+        # a container on this host (--network host: the same host name), whose process ids
+        # are not this one's: its live writer's pid may name no process here
+        container = tmp_path / f".out.partial-{socket.gethostname()}~1-{killed.pid}"
+        for leftover in (dead, live, other_output, elsewhere, container):
             (leftover / "out").mkdir(parents=True)
         with staged_path(tmp_path / "out") as stage:
             stage.write_text("done")
         names = {p.name for p in tmp_path.iterdir()}
-        assert names == {"out", live.name, other_output.name, elsewhere.name}
+        assert names == {"out", live.name, other_output.name, elsewhere.name, container.name}
+        assert HOST.startswith(f"{socket.gethostname()}~")  # Linux: its PID namespace
         # a video is staged with its container's extension (OpenCV picks the format by it)
         video = tmp_path / f".v.mp4.partial-{HOST}-{killed.pid}.mp4"
         video.write_bytes(b"half")
