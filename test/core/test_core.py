@@ -164,10 +164,9 @@ def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
     stayed beside the output for ever, gigabytes for a replayed bag. The next writer of that
     output on this machine removes it; a live writer's, another output's and another
     machine's stay."""
+    import socket
     import subprocess
     import sys
-
-    import socket
 
     from amodal_ros.core.staging import HOST, remove_dead_partials, staged_path
 
