@@ -104,7 +104,6 @@ def run(args, torch_threads: int) -> dict:
         p95=float(np.percentile(full, 95)) if full else float("nan"),
     )
     executor.shutdown(timeout_sec=5)
-    node._stop_streaming()
     node.destroy_node()
     client.destroy_node()
     rclpy.try_shutdown(context=context)

@@ -195,8 +195,13 @@ class AmodalNode(LifecycleNode):
             self.get_logger().error("autostart: activation failed; see above")
 
     def destroy_node(self) -> None:
-        """Detach the library's log handler, then destroy the node."""
-        handler = getattr(self, "_log_handler", None)  # None: the constructor failed first
+        """Stop streaming (the worker thread, after its running window at most
+        SHUTDOWN_WAIT_S when the context is shut down), detach the library's log handler,
+        then destroy the node: the usual `finally: node.destroy_node()` left the worker
+        thread and its models alive."""
+        if getattr(self, "_subs", None) is not None:  # None: the constructor failed first
+            self._stop_streaming()
+        handler = getattr(self, "_log_handler", None)
         if handler is not None:
             logging.getLogger("amodal_ros").removeHandler(handler)
         super().destroy_node()
@@ -282,7 +287,9 @@ class AmodalNode(LifecycleNode):
         )
         if self.front.tracker is not None:
             self.front.tracker.next_id = self._next_track_id
-        self.queue = WindowQueue(self.stream.max_pending_windows)
+        self.queue = WindowQueue(
+            self.stream.max_pending_windows, answers_new=self.stream.publish_frames == "new"
+        )
         self.worker = InferenceWorker(
             self.queue,
             self._process,
@@ -504,13 +511,6 @@ class AmodalNode(LifecycleNode):
         if not self.context.ok():  # shutting down: the publishers' context is gone
             return
         objects = [o for r in results for o in r.objects]
-        if any(o.valid for o in objects):  # the model ran on this window
-            self.model_seconds.append(seconds)
-            now = self.get_clock().now().nanoseconds
-            self.end_to_end.extend((now - r.frame.stamp_ns) * 1e-9 for r in results)
-        else:
-            self.passthrough_windows += 1
-        self.deadline_missed += any(o.reason == REASON_DEADLINE_MISSED for o in objects)
         with self._lock:  # track_ids: the amodal masks say where hidden objects are
             if self.front is not None:
                 self.front.observe(results)
@@ -539,6 +539,15 @@ class AmodalNode(LifecycleNode):
                     restamped(info, self.builder.time(result.frame.stamp_ns))
                 )
             self.published += 1
+        # once published (a window whose publishing failed is the worker's failed one, not
+        # also a model or pass-through window: the report's model windows went negative)
+        if any(o.valid for o in objects):  # the model ran on this window
+            self.model_seconds.append(seconds)
+            now = self.get_clock().now().nanoseconds
+            self.end_to_end.extend((now - r.frame.stamp_ns) * 1e-9 for r in results)
+        else:
+            self.passthrough_windows += 1
+        self.deadline_missed += any(o.reason == REASON_DEADLINE_MISSED for o in objects)
 
     # -- diagnostics -----------------------------------------------------------------------
 
@@ -551,8 +560,8 @@ class AmodalNode(LifecycleNode):
                 self, self._status_pub, Report(level, message, {}, []), {"device": device}
             )
             return
-        with self._lock:
-            front = self.front
+        with self._lock:  # one read of each: a transition on another thread may clear them
+            front, queue, worker, processor = self.front, self.queue, self.worker, self.processor
             counters = Counters(
                 time=time.monotonic(),
                 received=Counter(self.received),
@@ -564,13 +573,14 @@ class AmodalNode(LifecycleNode):
                 repeated=front.sync.repeated[RGB] + front.sampler.repeated if front else 0,
                 restarts=Counter(front.restarts) if front else Counter(),
             )
-        counters.dropped = self.queue.dropped if self.queue else 0
-        counters.lost = self.queue.frames_lost if self.queue else 0
-        counters.queued = len(self.queue) if self.queue else 0
-        counters.windows_done = self.worker.windows_done if self.worker else 0
-        counters.windows_idle = self.worker.windows_idle if self.worker else 0
-        counters.errors = self.processor.errors - self._errors_before if self.processor else 0
-        counters.errors += self.worker.windows_failed if self.worker else 0
+        # `is not None`: an empty queue is falsy (it has a length), and its drops read 0
+        counters.dropped = queue.dropped if queue is not None else 0
+        counters.lost = queue.frames_lost if queue is not None else 0
+        counters.queued = len(queue) if queue is not None else 0
+        counters.windows_done = worker.windows_done if worker is not None else 0
+        counters.windows_idle = worker.windows_idle if worker is not None else 0
+        counters.errors = processor.errors - self._errors_before if processor is not None else 0
+        counters.errors += worker.windows_failed if worker is not None else 0
         counters.published = self.published
         counters.model_seconds = list(self.model_seconds)
         counters.end_to_end = list(self.end_to_end)
@@ -832,7 +842,6 @@ def main(args=None) -> int:
             raise
     finally:
         if node is not None:
-            node._stop_streaming()
             node.destroy_node()
         rclpy.try_shutdown()
         if node is not None and node.abandoned_window:

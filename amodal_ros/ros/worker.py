@@ -25,7 +25,8 @@ class WindowQueue:
     and counted; its new frames are handed to the next full window where that window holds
     them (fewer than a window's worth dropped, and no bag loop between), so a 'new' publish
     policy still answers them; the frames it does not hold are counted as `frames_lost` and
-    logged.
+    logged. Under 'latest' (`answers_new` False) a window answers its newest frame only, which
+    no later window answers: each dropped window loses that one frame.
     Partial windows (buffer still filling: modal passthrough, no model) are cheap
     and never dropped; there are at most `num_frames` - 1 of them after each reset, so memory
     stays bounded by `max_pending` full windows plus the partial ones of the restarts that came
@@ -34,10 +35,11 @@ class WindowQueue:
     the head of the queue).
     """
 
-    def __init__(self, max_pending: int):
+    def __init__(self, max_pending: int, answers_new: bool = True):
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self.max_pending = max_pending
+        self.answers_new = answers_new  # publish_frames 'new' (else 'latest')
         self.dropped = 0
         self.frames_lost = 0  # new frames of dropped windows that no later window holds
         self._lost_log = Throttle()  # a window every stride: one line a period, with the count
@@ -68,13 +70,16 @@ class WindowQueue:
 
     def _hand_over(self, stale: Window, heir: Window) -> None:
         """Let `heir` answer the new frames of the dropped `stale` window that it holds."""
-        # the frames themselves, not their stamps: after a bag loop or a sim-time reset the
-        # heir's frames may repeat the stale window's stamps without being those frames
-        new = {id(f) for f in stale.frames[len(stale.frames) - stale.new_frames :]}
-        held = [k for k, f in enumerate(heir.frames) if id(f) in new]
-        if held:
-            heir.new_frames = max(heir.new_frames, len(heir.frames) - held[0])
-        lost = len(new) - len(held)
+        if self.answers_new:
+            # the frames themselves, not their stamps: after a bag loop or a sim-time reset
+            # the heir's frames may repeat the stale window's stamps without being those
+            new = {id(f) for f in stale.frames[len(stale.frames) - stale.new_frames :]}
+            held = [k for k, f in enumerate(heir.frames) if id(f) in new]
+            if held:
+                heir.new_frames = max(heir.new_frames, len(heir.frames) - held[0])
+            lost = len(new) - len(held)
+        else:  # its newest frame, the one it would answer
+            lost = 1
         self.frames_lost += lost
         if lost and (since := self._lost_log.due("lost", lost)):
             log.warning(

@@ -162,7 +162,6 @@ class NodeHarness:
         self._stop.set()
         self._thread.join(timeout=10)  # its last spin_once would touch the destroyed nodes
         self.executor.shutdown(timeout_sec=5)
-        self.node._stop_streaming()
         self.node.destroy_node()
         self.client.destroy_node()
         rclpy.try_shutdown(context=self.context)

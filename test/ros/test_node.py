@@ -156,6 +156,12 @@ def test_overload_drops_stale_windows_stays_alive_and_bounded(base_params):
         # values: test_diagnostics)
         # DDS may lose a burst's messages (a gap), but no stamp went back
         assert values["stream restarts (gap / stamp back / size)"].endswith(" / 0 / 0")
+        # the drops stay reported once the queue has drained (an empty queue read as none)
+        assert h.wait(lambda: len(node.queue) == 0 and not node.worker.busy, timeout=60)
+        seen = len(h.messages("/diagnostics"))
+        assert h.wait(lambda: len(h.messages("/diagnostics")) >= seen + 2, timeout=10)
+        last = {kv.key: kv.value for kv in h.messages("/diagnostics")[-1].status[0].values}
+        assert int(last["dropped windows"]) == node.queue.dropped > 0
     finally:
         h.close()
 
@@ -224,8 +230,31 @@ def test_a_window_that_fails_to_publish_makes_the_health_report_an_error(base_pa
 
         assert h.wait(failed, timeout=60)
         assert h.node.worker.windows_failed >= 1
+        # a failed window is not also a model or pass-through one (model windows read -3)
+        values = [
+            {kv.key: kv.value for kv in m.status[0].values} for m in h.messages("/diagnostics")
+        ]
+        assert all(int(v["model windows"]) >= 0 for v in values if "model windows" in v)
+        assert h.node.passthrough_windows == 0 and not h.node.model_seconds
     finally:
         h.close()
+
+
+def test_destroy_node_stops_the_worker(base_params):
+    """The usual rclpy teardown, `finally: node.destroy_node()`, left the worker thread (and
+    with it the models) running: only a private method stopped it."""
+    import rclpy
+
+    h = NodeHarness(base_params)
+    worker = h.node.worker
+    assert worker is not None and worker._thread.is_alive()
+    h._stop.set()
+    h._thread.join(timeout=10)
+    h.executor.shutdown(timeout_sec=5)
+    h.node.destroy_node()
+    assert not worker._thread.is_alive() and h.node.worker is None
+    h.client.destroy_node()
+    rclpy.try_shutdown(context=h.context)
 
 
 def test_missing_depth_is_reported_not_fatal(base_params, capfd):

@@ -92,6 +92,17 @@ def test_frames_lost_are_logged_once_per_period_with_their_count(caplog):
     ]
 
 
+def test_under_latest_each_dropped_window_loses_its_newest_frame_only():
+    """A window answers its newest frame only: counting its new frames the next window does
+    not hold said 21 lost where 6 were (stride 6), 33 where 36 were (stride 1)."""
+    q = WindowQueue(max_pending=1, answers_new=False)
+    for stamp in (10, 16, 22, 28):  # stride 6, 4-frame windows: nothing handed over either
+        q.put(_window(stamp, new=5))
+    assert q.dropped == 3 and q.frames_lost == 3
+    (window, _) = q.get(0)
+    assert (window.last.stamp_ns, window.new_frames) == (28, 5)
+
+
 def test_draining_the_queue_hands_back_every_id_its_windows_carried_to_forget():
     q = WindowQueue(max_pending=5)
     q.put(_window(1), forget_ids=[7])
