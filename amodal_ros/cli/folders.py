@@ -412,9 +412,10 @@ class DepthFolder:
                 )
             if not usable:
                 metres = depth_metres(depth, self.encoding)
-                usable = bool(valid_depth(metres).any())
+                valid = valid_depth(metres)
+                usable = bool(valid.any())
                 if usable and self.encoding == "32FC1":
-                    _refuse_millimetres_as_metres(p, metres[valid_depth(metres)])
+                    _refuse_millimetres_as_metres(p, metres[valid])
                 finite = metres[np.isfinite(metres)]
                 if finite.size:
                     top = np.fmax(top, float(finite.max()))

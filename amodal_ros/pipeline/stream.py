@@ -19,7 +19,6 @@ from dataclasses import replace
 from amodal_ros.core.config import StreamConfig
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.frames import Frame, FrameResult
-from amodal_ros.depth.camera import depth_metres
 from amodal_ros.pipeline.rate import FrameRateSampler
 from amodal_ros.pipeline.sync import StampSynchronizer
 from amodal_ros.pipeline.tracking import IdTracker
@@ -132,12 +131,9 @@ class StreamFront:
                 self.on_error(matched["stamp_ns"], err)
                 continue
             if self.tracker is not None:  # per-frame ids -> stable track ids
-                depth = (
-                    None
-                    if frame.depth is None
-                    else depth_metres(frame.depth, frame.depth_encoding)
+                labels = self.tracker.update(
+                    frame.stamp_ns, frame.labels, frame.depth, frame.depth_encoding
                 )
-                labels = self.tracker.update(frame.stamp_ns, frame.labels, depth)
                 frame = replace(frame, labels=labels)
             self.frames_sampled += 1
             cause = self.buffer.restart_cause(frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import copy
 from collections import Counter
 from collections.abc import Sequence
 
@@ -145,14 +146,9 @@ class StampSynchronizer:
         `crossed` (those that stepped back) until it steps back too. Returns the frames of an
         earlier old stream that this one retires."""
         frames = self._retire_old()
-        old = StampSynchronizer(self.inputs, self.tolerance_ns, self.queue_size)
-        old.unmatched, old.repeated, old.overflowed = (
-            self.unmatched,
-            self.repeated,
-            self.overflowed,
-        )
-        old._stamps, old._items, old._latest = self._stamps, self._items, self._latest
-        old._emitted = self._emitted
+        # a shallow copy holds the queues and shares the counters; `reset` gives this one new
+        # queues (its matched count is this one's: `_counted`)
+        old = copy.copy(self)
         self.reset()
         silent = {name for name in self.inputs if old._latest[name] is None}
         self._old, self._crossed = old, crossed | silent

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from amodal_ros.depth.camera import depth_metres, valid_depth
+
 # A mask at least this share of the object's reference area (its largest recent area) shows
 # the whole object, so it becomes the track's shape; a smaller one is taken as partly hidden.
 FULL_AREA_SHARE = 0.8
@@ -180,15 +182,21 @@ class IdTracker:
         self._shape: tuple[int, ...] | None = None
 
     def update(
-        self, stamp_ns: int, labels: np.ndarray, depth_m: np.ndarray | None = None
+        self,
+        stamp_ns: int,
+        labels: np.ndarray,
+        depth: np.ndarray | None = None,
+        depth_encoding: str = "32FC1",
     ) -> np.ndarray:
         """Relabel one frame with track ids.
 
         Args:
             stamp_ns: the frame's stamp, ns.
             labels: [H, W] integer instance labels, 0 = background; ids arbitrary per frame.
-            depth_m: [H, W] camera depth in metres registered to `labels`, if the camera
-                gives one (it tells an object seen through a hole from a speck in front).
+            depth: [H, W] camera depth registered to `labels`, if the camera gives one (it
+                tells an object seen through a hole from a speck in front); only the few
+                pixels around an enclosed mask are read.
+            depth_encoding: "32FC1" (metres) or "16UC1" (millimetres).
 
         Returns:
             [H, W] int32 labels: 0 = background, else the track id of each pixel's object.
@@ -220,7 +228,9 @@ class IdTracker:
         left_tracks = [t for t in tracks if t.track_id not in taken]
         if left_tracks:
             left_masks = [
-                i for i in left_masks if not _in_front_of_its_encloser(masks[i], compact, depth_m)
+                i
+                for i in left_masks
+                if not _in_front_of_its_encloser(masks[i], compact, depth, depth_encoding)
             ]
         matches.update(self._reidentify(masks, left_masks, left_tracks, stamp_ns))
         lut = np.zeros(len(masks) + 1, np.int32)  # compact label -> track id
@@ -323,7 +333,9 @@ class IdTracker:
             del self.tracks[track.track_id]
 
 
-def _in_front_of_its_encloser(mask: _Mask, compact: np.ndarray, depth_m: np.ndarray | None):
+def _in_front_of_its_encloser(
+    mask: _Mask, compact: np.ndarray, depth: np.ndarray | None, encoding: str
+) -> bool:
     """Whether `mask` lies within one other object's mask (its ring, ENCLOSED_SHARE) and depth
     does not put it behind that object (no depth: it may be in front)."""
     h, w = mask.crop.shape
@@ -337,12 +349,10 @@ def _in_front_of_its_encloser(mask: _Mask, compact: np.ndarray, depth_m: np.ndar
     best = int(np.argmax(counts))
     if values[best] == 0 or counts[best] < ENCLOSED_SHARE * counts.sum():
         return False
-    if depth_m is None:
+    if depth is None:
         return True
-    from amodal_ros.depth.camera import valid_depth
-
-    depth = depth_m[y0 : y0 + h + 2, x0 : x0 + w + 2]
-    inside, outside = depth[own], depth[ring & (around == values[best])]
+    near = depth_metres(depth[y0 : y0 + h + 2, x0 : x0 + w + 2], encoding)
+    inside, outside = near[own], near[ring & (around == values[best])]
     inside, outside = inside[valid_depth(inside)], outside[valid_depth(outside)]
     if not len(inside) or not len(outside):
         return True

@@ -396,16 +396,19 @@ def test_a_speck_on_the_occluder_does_not_take_the_hidden_objects_id():
     assert set(ids_of(per_frame, 3)).isdisjoint(box)
 
 
+@pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
 @pytest.mark.parametrize("speck_m, same", [(1.5, True), (1.0, False), (float("nan"), False)])
-def test_depth_tells_an_object_seen_through_a_hole_from_a_speck(speck_m, same):
+def test_depth_tells_an_object_seen_through_a_hole_from_a_speck(speck_m, same, encoding):
     """An enclosed mask behind its encloser is the hidden object seen through a hole in it;
-    at the encloser's depth (or with no depth there) it is not."""
+    at the encloser's depth (or with no depth there: NaN, or 0 mm) it is not."""
     t = tracker()
     for i in range(13):
         labels = _speck_scene(i)
         depth = np.where(labels == 2, 1.0, 2.0).astype(np.float32)
         depth[labels == 3] = speck_m
-        tracked = t.update(i * P, labels, depth)
+        if encoding == "16UC1":
+            depth = np.nan_to_num(depth * 1000).astype(np.uint16)
+        tracked = t.update(i * P, labels, depth, encoding)
         if i == 0:
             box = tracked[labels == 1][0]
     assert (tracked[labels == 3][0] == box) == same
