@@ -44,7 +44,7 @@ from collections import deque
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
-from amodal_ros.bags import topics
+from amodal_ros.bags.output import is_results_bag
 from amodal_ros.bags.reader import part_of_a_bag
 from amodal_ros.bags.replay import ReplayArgs
 from amodal_ros.core.config import param
@@ -331,7 +331,7 @@ def _recordings(bags: list[Path], out: Path) -> list[Path]:
     Raises:
         InputError: nothing but earlier results is left to replay.
     """
-    results = [b for b in bags if b.parent == out and _is_result(b)]
+    results = [b for b in bags if b.parent == out and is_results_bag(b)]
     if results:
         log.warning("not replaying %d results of earlier runs in --out %s", len(results), out)
     left = [b for b in bags if b not in results]
@@ -341,18 +341,6 @@ def _recordings(bags: list[Path], out: Path) -> list[Path]:
             "name the recordings"
         )
     return left
-
-
-def _is_result(bag: Path) -> bool:
-    """Whether the rosbag2 folder `bag` is an output of replay: it has the objects topic."""
-    import yaml
-
-    try:
-        info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-        names = {t["topic_metadata"]["name"] for t in info["topics_with_message_count"]}
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return False
-    return topics.OBJECTS_TOPIC in names
 
 
 def _check_outputs(jobs: list[Job]) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from amodal_ros.bags.typestore import AMODAL_OBJECT_ARRAY
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.imports import require
 from amodal_ros.core.staging import check_replaceable, staged_path
@@ -19,6 +19,15 @@ STORAGES = ("sqlite3", "mcap")
 # list fails with "bad conversion"), Jazzy and Kilted read both and need the keys version 8
 # adds. So "humble" writes version 8, which all three play; "jazzy"/"kilted" their own 9.
 ROS_DISTROS = {"humble": 8, "jazzy": 9, "kilted": 9}
+# What marks a bag of amodal results (replay writes it inside the bag; rosbag2 ignores other
+# files). Its topics cannot tell: `ros2 bag record -a` beside the node records them too, and
+# version 8 metadata (Humble's) has no custom_data to say it.
+RESULTS_MARKER = "amodal_ros_results.json"
+
+
+def is_results_bag(bag: Path) -> bool:
+    """Whether the folder `bag` is a bag of results replay wrote (it carries RESULTS_MARKER)."""
+    return (Path(bag) / RESULTS_MARKER).is_file()
 
 
 def check_output(out: Path, overwrite: bool, results: bool = False) -> None:
@@ -28,14 +37,12 @@ def check_output(out: Path, overwrite: bool, results: bool = False) -> None:
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise InputError(f"output bag {out} exists; pass --overwrite or choose another output")
     check_replaceable(out, "metadata.yaml", "bag")
-    if results and out.is_dir() and not out.is_symlink():
-        recorded = (out / "metadata.yaml").read_text(errors="replace")
-        if AMODAL_OBJECT_ARRAY not in recorded:
-            raise InputError(
-                f"--overwrite replaces an earlier bag of results, and {out} is a bag without "
-                f"{AMODAL_OBJECT_ARRAY} messages (a recording?); nothing was deleted: choose "
-                "another --out"
-            )
+    if results and out.is_dir() and not out.is_symlink() and not is_results_bag(out):
+        raise InputError(
+            f"--overwrite replaces an earlier bag of results, and {out} is a bag without "
+            f"{RESULTS_MARKER} (a recording, or results written before replay marked them); "
+            "nothing was deleted: choose another --out, or remove it yourself"
+        )
 
 
 @contextmanager
@@ -44,7 +51,7 @@ def staged_bag(
     storage: str = "sqlite3",
     overwrite: bool = False,
     ros_distro: str = "humble",
-    results: bool = False,
+    results: Mapping | None = None,
     before_rename: Callable[[], object] | None = None,
 ) -> Iterator:
     """Yield an open rosbags rosbag2 `Writer` writing into a staging folder beside `out`.
@@ -59,7 +66,8 @@ def staged_bag(
         storage: "sqlite3" or "mcap".
         overwrite: replace an existing `out` (only once the new bag is complete).
         ros_distro: the oldest distro whose `ros2 bag play` must read it (ROS_DISTROS).
-        results: it is a bag of amodal results, and replaces only one (check_output).
+        results: it is a bag of amodal results, and replaces only one (check_output): this
+            record of what made it is written inside as RESULTS_MARKER.
         before_rename: called once the bag is closed and checked, just before its rename:
             where outputs beside the bag (a replay's videos) take their final names, so that
             nothing but two renames lies between them and the bag's (closing a large bag
@@ -73,7 +81,7 @@ def staged_bag(
     if ros_distro not in ROS_DISTROS:
         raise ValueError(f"ros_distro must be one of {tuple(ROS_DISTROS)}, got {ros_distro!r}")
     out = Path(out)
-    check_output(out, overwrite, results)
+    check_output(out, overwrite, results is not None)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with staged_path(out) as stage:  # the bag folder is named `out.name` inside the stage
         writer = Writer(stage, version=ROS_DISTROS[ros_distro], storage_plugin=plugin)
@@ -87,6 +95,8 @@ def staged_bag(
             if isinstance(err, sqlite3.Error):  # a full disk, a file size limit: one line
                 raise OSError(f"cannot write bag {out}: sqlite3: {err}") from err
             raise
-        check_output(out, overwrite, results)  # again: something may have appeared meanwhile
+        if results is not None:
+            (stage / RESULTS_MARKER).write_text(json.dumps(dict(results), indent=1) + "\n")
+        check_output(out, overwrite, results is not None)  # again: something may have appeared
         if before_rename is not None:
             before_rename()

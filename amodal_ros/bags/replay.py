@@ -46,6 +46,7 @@ from collections import Counter, OrderedDict
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
+from amodal_ros import __version__
 from amodal_ros.bags import topics
 from amodal_ros.bags.output import ROS_DISTROS, STORAGES, check_output, staged_bag
 from amodal_ros.bags.reader import INFO, InputBag
@@ -339,7 +340,12 @@ class _Replay:
                 args.storage,
                 args.overwrite,
                 args.ros_distro,
-                results=True,
+                results={
+                    "written_by": f"amodal-ros replay {__version__}",
+                    "bag": str(Path(args.bag).resolve()),
+                    "recording": bag.recording,
+                    "checkpoint": str(self.stream.checkpoint),
+                },
                 before_rename=close_videos,
             ) as writer:
                 info_type = self.conns[INFO][0].msgtype if INFO in self.conns else None

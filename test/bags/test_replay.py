@@ -37,6 +37,7 @@ from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 from amodal_ros.bags import replay, topics  # noqa: E402
 from amodal_ros.bags.demo_bag import START_NS, write_demo_bag  # noqa: E402
+from amodal_ros.bags.output import RESULTS_MARKER, is_results_bag  # noqa: E402
 from amodal_ros.bags.typestore import (  # noqa: E402
     AMODAL_OBJECT_ARRAY,
     CAMERA_INFO,
@@ -122,6 +123,12 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
         topics.MARKERS_TOPIC: n,
         topics.CAMERA_INFO_OUT_TOPIC: n,
     }
+
+    # marked as results (an --overwrite may replace it) with what made it
+    assert is_results_bag(out)
+    made = json.loads((out / RESULTS_MARKER).read_text())
+    assert made["bag"] == str(demo_bag.resolve()) and made["recording"]["messages"] == 4 * FRAMES
+    assert made["written_by"].startswith("amodal-ros replay ")
 
     arrays = read_messages(out, topics.OBJECTS_TOPIC)
     assert [t for t, _ in arrays] == SAMPLED_STAMPS  # logged at the result frame's stamp
@@ -268,9 +275,16 @@ def test_existing_output_is_refused_before_any_work(tmp_path, demo_bag, publishe
     # nor a recording (`replay rec1 --out rec2 --overwrite` deleted the recording rec2)
     recording = tmp_path / "rec2"
     write_demo_bag(recording, frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
-    with pytest.raises(InputError, match="rec2 is a bag without amodal_ros/msg/AmodalObjectArray"):
+    with pytest.raises(InputError, match=f"rec2 is a bag without {RESULTS_MARKER}"):
         replay.run(replay_args(demo_bag, recording, published_folder, overwrite=True))
     assert (recording / "metadata.yaml").is_file()
+    # nor one holding the node's results: `ros2 bag record -a` beside the running node
+    beside_node = tmp_path / "rec3"
+    beside_node.mkdir()
+    (beside_node / "metadata.yaml").write_text(f"{AMODAL_OBJECT_ARRAY} sensor_msgs/msg/Image")
+    with pytest.raises(InputError, match="or remove it yourself"):
+        replay.run(replay_args(demo_bag, beside_node, published_folder, overwrite=True))
+    assert (beside_node / "metadata.yaml").is_file()
     long_stride = replay_args(demo_bag, tmp_path / "new", tmp_path / "no_checkpoint")
     long_stride.stream = long_stride.stream.replace(stride=WINDOW + 1)  # before the models load
     with pytest.raises(InputError, match=f"stride {WINDOW + 1} is longer than the model's"):
@@ -287,6 +301,7 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
     (tmp_path / "out").mkdir()
     earlier = f"old {AMODAL_OBJECT_ARRAY}"  # an earlier bag of results: replaceable
     (tmp_path / "out" / "metadata.yaml").write_text(earlier)
+    (tmp_path / "out" / RESULTS_MARKER).write_text("{}")
     calls = {"n": 0}
     real = ResultMessages.array
 
@@ -301,7 +316,10 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         replay.run(args)
     assert calls["n"] == 3
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["metadata.yaml"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        RESULTS_MARKER,
+        "metadata.yaml",
+    ]
     assert (tmp_path / "out" / "metadata.yaml").read_text() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no partial bag or video
 
