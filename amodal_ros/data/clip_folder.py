@@ -84,6 +84,12 @@ def read_clip_folder(folder: Path) -> AmodalClip:
         appearance[i] = frames(f"appearance/obj_{i}", "appearance")[..., [2, 1, 0, 3]]
         if (folder / "visible" / f"obj_{i}").is_dir():
             visible[i] = frames(f"visible/obj_{i}", "mask") > 127
+    if visible and len(visible) != len(amodal):  # the exact visible truth, for all or none
+        lost = sorted(set(amodal) - set(visible))
+        raise InputError(
+            f"{folder}: visible/ lacks obj_{', obj_'.join(map(str, lost))} (its other objects "
+            "have one; the labels would stand in for their visible truth): regenerate the clip"
+        )
     camera = meta.get("camera_shift_px")
     return AmodalClip(
         rgb=np.ascontiguousarray(rgb),
@@ -94,7 +100,7 @@ def read_clip_folder(folder: Path) -> AmodalClip:
         target_depth={int(k): v for k, v in meta["target_depth_m"].items()},
         occluder_ids=list(meta["occluder_ids"]),
         seed=meta["seed"],
-        visible=visible if len(visible) == len(amodal) else None,
+        visible=visible or None,
         families={int(k): v for k, v in meta.get("families", {}).items()},
         camera=None if camera is None else np.asarray(camera, np.float32).reshape(-1, 2),
         clips_version=int(meta.get("clips_version", 1)),  # folders before it was recorded: 1

@@ -36,6 +36,8 @@ def _counts_from_string(s: str | bytes) -> list[int]:
     while p < len(data):
         x, k, more = 0, 0, True
         while more:
+            if p == len(data) or not 48 <= data[p] < 112:  # 48 + 6 bits; a cut or foreign byte
+                raise ValueError(f"compressed RLE counts are damaged at character {p}")
             c = data[p] - 48
             x |= (c & 0x1F) << (5 * k)
             more = bool(c & 0x20)

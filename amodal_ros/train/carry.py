@@ -188,6 +188,16 @@ def read_shards(packed: Path, record: dict) -> dict[str, dict[str, torch.Tensor]
     return files
 
 
+def refuse_used(run: Path) -> None:
+    """Unpack only into a new (or empty) folder: a run there, finished or not, would be mixed
+    with the carried one (its config, log and state overwritten or kept under another's)."""
+    if run.exists() and any(run.iterdir()):
+        raise FileExistsError(
+            f"{run} is not empty: unpack into a new run folder (a run there would be mixed "
+            "with the carried one)"
+        )
+
+
 def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     """Rebuild the run folder (`final/`, config, timing, loss log) from `packed`; weights left
     out come from `start` (default: the starting checkpoint recorded when packing, resolved
@@ -198,6 +208,7 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     from amodal_ros.train.loop import truncate_log
 
     record = json.loads((packed / "run.json").read_text())
+    refuse_used(run)
     unknown = sorted(set(record["run"]) - set(RUN_FILES))
     if unknown:  # data, never a path to write elsewhere
         raise ValueError(f"{packed}: run.json names files a run does not hold: {unknown}")
@@ -211,8 +222,6 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     config = TrainConfig(**json.loads(record["run"]["train_config.json"]))
     start = start or _starting_folder(config)
     final = run / "final"
-    if final.exists():
-        raise FileExistsError(f"{final} exists: unpack into a new run folder")
     for left_out in record["from_start"]:  # checked before anything is written
         source = start / left_out["file"] if start is not None else None
         if source is None or not source.is_file() or file_sha256(source) != left_out["sha256"]:

@@ -83,11 +83,6 @@ def unpack_state(packed: Path, run: Path, record: dict) -> Path:
     not at all; returns `run / 'state'`."""
     from safetensors.torch import save_file
 
-    if run.exists() and any(run.iterdir()):
-        raise FileExistsError(
-            f"{run} is not empty: unpack into a new run folder (a run there would be mixed "
-            "with the carried one)"
-        )
     files = read_shards(packed, record)  # all read first: a shard may be missing
     unknown = sorted(set(files) - {*WEIGHT_FILES, "optimizer"})
     if unknown:  # data, never a path to write elsewhere

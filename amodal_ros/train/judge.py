@@ -84,6 +84,7 @@ class Rule:
             names = set(COMPLETION_SCORES)
         else:
             raise ValueError(f"{PLAN}: stage must be 1 (masks) or 2 (completions), got {stage!r}")
+        needed.add("confirm")  # a verdict with nothing to confirm on would pass any run
         missing, extra = sorted(needed - set(raw)), sorted(refused & set(raw))
         if missing or extra:
             raise ValueError(
@@ -105,6 +106,13 @@ class Rule:
         tuples = {"confirm": tuple(map(tuple, raw["confirm"]))}
         tuples |= {k: tuple(raw[k]) for k in ("choice", "candidates", "must_rise") if k in raw}
         sets = [tuples["choice"]] if "choice" in tuples else []
+        if not tuples["confirm"] or not tuples.get("candidates", (0,)):
+            raise ValueError(f"{PLAN}: a rule needs at least one confirm set and one candidate")
+        for clip_set in [*sets, *tuples["confirm"]]:
+            if len(clip_set) != 2 or clip_set[1] < 1:
+                raise ValueError(
+                    f"{PLAN}: a clip set is [first clip, count >= 1], got {list(clip_set)}"
+                )
         clips = [set(range(start, start + count)) for start, count in [*sets, *tuples["confirm"]]]
         if sum(map(len, clips)) != len(set().union(*clips)):  # a set scored twice says nothing new
             raise ValueError(

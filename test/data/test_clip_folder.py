@@ -44,6 +44,16 @@ def test_folder_round_trip(tmp_path, clips):
         read_clip_folder(tmp_path / "clip")
 
 
+def test_a_folder_missing_one_objects_visible_truth_is_refused(tmp_path, clips):
+    """Not read as an older folder (the noisy labels standing in for every object's truth)."""
+    clip = next(c for c in clips if len(c.target_ids) > 1)
+    folder = write_clip_folder(clip, tmp_path / "clip")
+    lost = clip.target_ids[-1]
+    shutil.rmtree(folder / "visible" / f"obj_{lost}")
+    with pytest.raises(InputError, match=f"visible/ lacks obj_{lost} "):
+        read_clip_folder(folder)
+
+
 def test_folders_without_the_new_fields_still_read(tmp_path):
     """Folders written before `visible`, families and camera existed: exact labels."""
     clip = make_scene(2, num_frames=3, height=32, width=64, label_errors=0.0)

@@ -140,6 +140,11 @@ def test_a_window_that_does_not_decode_is_named(tmp_path):
         windows[1]
     with pytest.raises(ValueError, match=r"window 0 has frames of different counts .*'visible"):
         windows[0]
+    for cut in ("92203P", "9220 "):  # cut mid-number, a foreign byte: an IndexError before
+        entries[1]["segmentation"][0] = {"size": [8, 10], "counts": cut}
+        path.write_text(json.dumps(entries))
+        with pytest.raises(ValueError, match="window 1: compressed RLE counts are damaged"):
+            SailVosWindows(path, tmp_path)[1]
     (tmp_path / "boxes").mkdir()
     path, _ = _sailvos(tmp_path / "boxes")
     entries = json.loads(path.read_text())

@@ -108,6 +108,14 @@ def test_weights_equal_to_the_start_travel_by_name_and_must_match_it(runs):
     assert not (root / "second_broken").exists()  # checked before anything is written
     with pytest.raises(FileExistsError, match="new run folder"):
         unpack(root / "packed_second", root / "second_again")
+    # nor into a run still going (no final/ yet): its config, log and state stay its own
+    live = root / "live"
+    (live / "state").mkdir(parents=True)
+    (live / "train_config.json").write_text("mine")
+    with pytest.raises(FileExistsError, match="live is not empty"):
+        unpack(root / "packed_second", live)
+    assert (live / "train_config.json").read_text() == "mine"
+    assert sorted(p.name for p in live.iterdir()) == ["state", "train_config.json"]
 
 
 def test_a_run_stopped_early_unpacks_its_last_checkpoint_and_its_log_up_to_it(runs):

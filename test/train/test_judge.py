@@ -183,6 +183,23 @@ def test_a_rule_whose_clip_sets_overlap_is_refused_when_read(choice, confirm):
 
 
 @pytest.mark.parametrize(
+    "change, says",
+    [
+        ({"confirm": []}, "at least one confirm set"),
+        ({"candidates": []}, "at least one confirm set and one candidate"),
+        ({"confirm": [[10, 0]]}, "count >= 1"),
+        ({"choice": [0]}, "count >= 1"),
+    ],
+)
+def test_a_rule_that_would_confirm_on_nothing_is_refused_when_read(change, says):
+    with pytest.raises(ValueError, match=says):  # an empty confirm passed every run
+        Rule.of({**_rule_json(), **change})
+    no_confirm = {k: v for k, v in _rule_json().items() if k != "confirm"}
+    with pytest.raises(ValueError, match="missing \\['confirm'\\]"):
+        Rule.of(no_confirm)
+
+
+@pytest.mark.parametrize(
     "plan", sorted((ROOT / "runs").glob("*/plan.json")), ids=lambda p: p.parent.name
 )
 def test_every_carried_runs_plan_reads_and_confirms_on_clips_it_does_not_choose_on(plan):
