@@ -57,7 +57,7 @@ gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
 print(json.dumps({"python": platform.python_version(), "torch": torch.__version__,
                   "cuda": torch.version.cuda, "gpu": gpu}))')"
 BENCH=(python3 -m amodal_ros.cli.main bench --checkpoint "$CHECKPOINT" --device "$DEVICE"
-  --dtype "$DTYPE" --height "$HEIGHT" --width "$WIDTH" --windows 1 --no-progress
+  --dtype "$DTYPE" --height "$HEIGHT" --width "$WIDTH" --windows 1 --no-progress --overwrite
   --skip "default, 1 object per call" "preset balanced")
 
 if wanted depth; then

@@ -22,11 +22,8 @@ def run(args: Args) -> dict:
     """Run the benchmark, print its table, and write --out."""
     from amodal_ros.eval.speed import run_bench, table
 
-    if args.out and args.out.is_dir():  # before the timing, not after
-        raise InputError(
-            f"--out {args.out} is a folder; bench writes one JSON file, e.g. "
-            f"--out {args.out / 'bench.json'}"
-        )
+    if args.out:
+        check_out(args.out, args.overwrite)
     result = run_bench(args, on_round=lambda partial: _write(args, partial))
     print(table(result))
     ref = result["scenarios"].get("reference")
@@ -40,6 +37,28 @@ def run(args: Args) -> dict:
     if _write(args, result):
         print(f"wrote {args.out}")
     return result
+
+
+def check_out(out, overwrite: bool) -> None:
+    """Before the timing, not after: --out is a new file, or with --overwrite an earlier
+    result of bench (never another file)."""
+    if out.is_dir():
+        raise InputError(
+            f"--out {out} is a folder; bench writes one JSON file, e.g. --out {out / 'bench.json'}"
+        )
+    if not out.exists():
+        return
+    if not overwrite:
+        raise InputError(f"--out {out} exists; pass --overwrite or choose another --out")
+    try:
+        earlier = json.loads(out.read_text())
+    except (ValueError, OSError):
+        earlier = None
+    if not (isinstance(earlier, dict) and "scenarios" in earlier):
+        raise InputError(
+            f"--overwrite replaces an earlier bench result, and {out} is not one (no "
+            "'scenarios'); nothing was deleted: choose another --out"
+        )
 
 
 def _write(args: Args, result: dict) -> bool:

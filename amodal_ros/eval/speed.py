@@ -73,6 +73,7 @@ class BenchArgs:
     compile: bool = param(False, "also time torch.compile (compiles for minutes)")
     skip: list[str] = field(default_factory=list, metadata={"help": "scenario names to leave out"})
     out: Path | None = param(None, "write the results as JSON here")
+    overwrite: bool = param(False, "replace an earlier bench result at --out")
     progress: bool = param(True, "progress bar")
 
 

@@ -225,6 +225,13 @@ def test_bench_refuses_a_folder_as_out_before_timing_and_keeps_it(tmp_path, caps
     assert f"--out {tmp_path} is a folder; bench writes one JSON file" in captured.err
     assert "reference" not in captured.out  # nothing was timed
     assert (tmp_path / "notes.txt").read_text() == "mine"
+    # nor a file: without --overwrite, and with it any but an earlier result
+    notes = tmp_path / "notes.txt"
+    assert main(["bench", "--checkpoint", "tiny", "--out", str(notes)]) == 2
+    assert "notes.txt exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["bench", "--checkpoint", "tiny", "--out", str(notes), "--overwrite"]) == 2
+    assert "notes.txt is not one (no 'scenarios')" in capsys.readouterr().err
+    assert notes.read_text() == "mine"
 
 
 def test_an_unknown_scenario_to_skip_is_refused_with_the_names():
