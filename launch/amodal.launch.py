@@ -6,17 +6,25 @@
 
 The params file must set `checkpoint` (see config/amodal_node.yaml for every parameter).
 The node is a lifecycle node (launch_ros LifecycleNode: launch sees its transitions). With
-`autostart:=true` (default) it configures and activates itself; with `autostart:=false` it
-waits in `unconfigured` for a lifecycle manager or `ros2 lifecycle set`. The `autostart` and
-`use_sim_time` arguments override the params file's (set them here, not there). Declarative
-only: no Python expressions, no shell.
+`autostart:=true` (default) launch configures it and, once it is inactive, activates it,
+through its lifecycle services (the node's own `autostart` parameter is set false here: a node
+that moved itself did so before launch had subscribed to its transition events, so handlers on
+them, as replay.launch.py's, missed them most of the time); with `autostart:=false` it waits in
+`unconfigured` for a lifecycle manager or `ros2 lifecycle set`. The `use_sim_time` argument
+overrides the params file's (set it here, not there). Declarative only: no Python expressions,
+no shell.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.conditions import IfCondition
+from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
+from launch_ros.event_handlers import OnStateTransition
+from launch_ros.events.lifecycle import ChangeState
 from launch_ros.substitutions import FindPackageShare
+from lifecycle_msgs.msg import Transition
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -69,7 +77,7 @@ def generate_launch_description() -> LaunchDescription:
             LaunchConfiguration("params_file"),
             {
                 "use_sim_time": LaunchConfiguration("use_sim_time"),
-                "autostart": LaunchConfiguration("autostart"),
+                "autostart": False,  # launch moves it (below), seeing every transition
             },
         ],
         remappings=[
@@ -80,4 +88,28 @@ def generate_launch_description() -> LaunchDescription:
         ],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
     )
-    return LaunchDescription([*arguments, node])
+    autostart = IfCondition(LaunchConfiguration("autostart"))
+    configure = EmitEvent(  # launch_ros waits for the node's change_state service first
+        event=ChangeState(
+            lifecycle_node_matcher=matches_action(node),
+            transition_id=Transition.TRANSITION_CONFIGURE,
+        ),
+        condition=autostart,
+    )
+    activate_once_configured = RegisterEventHandler(
+        OnStateTransition(  # once: a later deactivation (a lifecycle manager's) stays
+            target_lifecycle_node=node,
+            goal_state="inactive",
+            entities=[
+                EmitEvent(
+                    event=ChangeState(
+                        lifecycle_node_matcher=matches_action(node),
+                        transition_id=Transition.TRANSITION_ACTIVATE,
+                    )
+                )
+            ],
+            handle_once=True,
+        ),
+        condition=autostart,
+    )
+    return LaunchDescription([*arguments, activate_once_configured, node, configure])
