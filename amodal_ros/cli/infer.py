@@ -38,7 +38,7 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError, ProcessingError
-from amodal_ros.core.frames import REASON_EMPTY_MODAL, REASON_NAMES
+from amodal_ros.core.frames import REASON_NAMES
 from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio, touches_border
 
 log = logging.getLogger("amodal_ros.infer")
@@ -226,10 +226,11 @@ class _FrameWriter:
             io.write_png(
                 stage / "soft" / folder / f"{name}.png", (soft * 255).round().astype(np.uint8)
             )
-            if self.uncertainty and o.uncertainty is not None:
+            if self.uncertainty:  # none sampled (e.g. not visible): certain, as amodal/ says
+                spread = o.uncertainty if o.uncertainty is not None else np.zeros(o.modal.shape)
                 io.write_png(
                     stage / "uncertainty" / folder / f"{name}.png",
-                    (o.uncertainty * 255).round().astype(np.uint8),
+                    (spread * 255).round().astype(np.uint8),
                 )
             if self.completion:
                 completion = o.completion
@@ -258,7 +259,7 @@ class _FrameWriter:
         if not o.valid:
             frame["reason"] = REASON_NAMES[o.reason]
         entry["frames"].append(frame)
-        if o.reason == REASON_EMPTY_MODAL:
+        if not o.modal.any():  # not visible in this frame, whatever its window saw
             entry["frames_without_input"].append(self.names[f])
 
 

@@ -64,6 +64,7 @@ def staged_output(out: Path, overwrite: bool):
     with staged_path(out) as stage:
         stage.mkdir()
         yield stage
+        check_output(out, overwrite)  # again: another run may have written `out` meanwhile
 
 
 def write_png(path: Path, image: np.ndarray) -> None:

@@ -505,3 +505,38 @@ def test_depth_in_the_wrong_unit_and_masks_that_are_no_instance_labels_are_named
     assert ids == [1, 7, 8, 9, 255]
     assert "no pixel of any frame is 0, the background; is it another value (255" in caplog.text
     assert "3 ids never cover more than 16 pixels in a frame (7, 8, 9)" in caplog.text
+
+
+def test_a_folder_written_at_out_during_a_run_is_kept(tmp_path):
+    """Checked at the start only, the run's rename deleted what another run wrote meanwhile."""
+    out = tmp_path / "out"
+    with (
+        pytest.raises(InputError, match="exists and is not empty"),
+        io.staged_output(out, overwrite=False) as stage,
+    ):
+        (stage / "summary.json").write_text('{"command": "infer"}')
+        out.mkdir()
+        (out / "theirs.txt").write_text("kept")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging left
+    assert [p.name for p in out.iterdir()] == ["theirs.txt"]
+
+
+def test_frames_an_object_is_not_seen_in_are_listed_and_have_every_output(
+    tmp_path, published_folder
+):
+    """`frames_without_input` listed only frames of windows that never saw the object, and
+    uncertainty/ had no file for frames answered without sampling (amodal/ had every one)."""
+    frames, masks, depth = write_clip(tmp_path / "clip", FRAMES)
+    labels = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted(masks.iterdir())]
+    late = int(np.setdiff1d(np.unique(labels[-1]), [0])[0])
+    hidden = [0, 1, 2, 3, 5]  # a whole window (4 frames) without it, and one frame of one with
+    for t in hidden:
+        labels[t][labels[t] == late] = 0
+        io.write_png(masks / f"{t:04d}.png", labels[t])
+    args = tiny_args(tmp_path, (frames, masks, depth), published_folder, "--num-samples", "2")
+    assert main(args) == 0
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objects"][str(late)]["frames_without_input"] == [f"{t:04d}" for t in hidden]
+    for kind in ("amodal", "soft", "uncertainty"):
+        assert len(list((out / kind / f"obj_{late}").iterdir())) == FRAMES, kind
