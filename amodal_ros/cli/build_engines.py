@@ -9,7 +9,8 @@ Reads the node's parameter file (ros__parameters), loads its models exactly as t
 configure step does, and builds (or finds cached) every artifact the chosen backends need:
 the stage-1 UNet, the stage-2 UNet, and Depth Anything at the camera size. Artifacts go to
 the `engine_cache` folder, keyed by model hash, input shapes, precision, TensorRT version and
-GPU, so the node finds them.
+GPU, so the node finds them. With `compile`, it runs the node's warm-up window once, so that
+Inductor's kernels are in `engine_cache/inductor` before the node's first start.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def run(args: Args) -> list[str]:
     for label, sampler in stages:
         predict = sampler.predict
         where = getattr(predict, "path", None)
-        print(f"{label}: {predict.name}" + (f" -> {where}" if where else " (nothing to build)"))
+        print(f"{label}: {predict.name}" + (f" -> {where}" if where else _unbuilt(predict.name)))
         if where:
             built.append(str(where))
         if getattr(predict, "failed", ""):
@@ -80,7 +81,7 @@ def run(args: Args) -> list[str]:
         size = estimator.input_shape(h, w)
         print(
             f"depth model at {size[0]}x{size[1]} (HxW): {estimator.backend}"
-            + (f" -> {where}" if where else " (nothing to build)")
+            + (f" -> {where}" if where else _unbuilt(estimator.backend))
         )
         if where:
             built.append(str(where))
@@ -92,15 +93,50 @@ def run(args: Args) -> list[str]:
             "; ".join(failed) + ": nothing was built for it, and the node would try again at "
             "every start, then run eager (fix the cause, or set the backend to eager)"
         )
+    if processor.pipelines.compiles:  # as the node's warm-up: every graph, kernels cached
+        from amodal_ros.accel.backends import INDUCTOR_CACHE
+
+        h, w = camera or (inference.height, inference.width)
+        print(f"compiling: one window at {h}x{w} (HxW), as the node's warm-up ...", flush=True)
+        timed = processor.warm_up(h, w)
+        if timed is None:
+            raise ProcessingError("the compiling window failed (the log above says why)")
+        built.append(str(cache / INDUCTOR_CACHE))
+        print(f"compiled in {timed[0]:.1f} s -> {cache / INDUCTOR_CACHE}")
     print(f"done in {time.perf_counter() - started:.1f} s; cache: {cache}")
     return built
 
 
-def read_parameter_file(path: Path) -> dict:
-    """{parameter: value} of the first node's ros__parameters in a ROS 2 YAML file."""
+def _unbuilt(backend: str) -> str:
+    return " (compiled below)" if backend == "compile" else " (nothing to build)"
+
+
+def read_parameter_file(path: Path, node: str = "amodal_node") -> dict:
+    """{parameter: value} the node named `node` takes from a ROS 2 parameter file: every
+    section for it or for all nodes ('/**', '/**/amodal_node', 'amodal_node', nested
+    namespaces), merged in file order as rcl merges them (a robot's file often starts with a
+    '/**' section for all its nodes; reading the first section alone missed the node's own)."""
     from amodal_ros.cli.io import read_yaml_mapping
 
-    for section in read_yaml_mapping(path, "parameter file").values():
-        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
-            return dict(section["ros__parameters"])
-    raise ValueError(f"{path} has no '<node>: ros__parameters:' section of parameters")
+    merged, found = {}, False
+    for name, params in _sections(read_yaml_mapping(path, "parameter file")):
+        if name.rstrip("/").rsplit("/", 1)[-1] in (node, "*", "**"):
+            merged.update(params)
+            found = True
+    if not found:
+        raise ValueError(
+            f"{path} has no '{node}: ros__parameters:' section (nor '/**') of parameters"
+        )
+    return merged
+
+
+def _sections(mapping: dict, prefix: str = ""):
+    """(node name with its namespaces, its ros__parameters) of every section, in file order."""
+    for key, value in mapping.items():
+        if not isinstance(value, dict):
+            continue
+        name = f"{prefix}/{str(key).strip('/')}"
+        if isinstance(value.get("ros__parameters"), dict):
+            yield name, value["ros__parameters"]
+        else:
+            yield from _sections(value, name)

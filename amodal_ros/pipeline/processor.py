@@ -27,6 +27,7 @@ from amodal_ros.core.errors import InputError, UnusableDepthError
 from amodal_ros.core.frames import (
     EXTENT_BAD_CAMERA_INFO,
     EXTENT_NO_AMODAL,
+    MODEL_PERIOD_NS,
     REASON_DEADLINE_MISSED,
     REASON_EMPTY_MODAL,
     REASON_ERROR,
@@ -37,6 +38,7 @@ from amodal_ros.core.frames import (
     Extent,
     FrameResult,
     ObjectFrameResult,
+    frames_from_arrays,
 )
 from amodal_ros.core.throttle import Throttle
 from amodal_ros.core.types import AmodalResult, ObjectTrack, occluders
@@ -104,6 +106,27 @@ class WindowProcessor:
         """Forget all stream state (e.g. after a warm-up window)."""
         self.cache.reset()
         self.warm.reset()
+
+    def warm_up(self, height: int, width: int) -> tuple[float, int] | None:
+        """Run one synthetic window of `height`x`width` frames (a camera's size) through every
+        model, stream state forgotten after it: a compiled model compiles (or loads its
+        kernels) here, not in a live window. Returns its seconds and objects, or None when it
+        failed (the log says why)."""
+        from amodal_ros.data.scenes import make_scene
+
+        n = self.num_frames
+        scene = make_scene(0, n, max(16, height), max(16, width), 1, 1)
+        frames = frames_from_arrays(
+            scene.rgb,
+            scene.labels.astype(np.int64),
+            scene.depth if self.depth_source == "camera" else None,
+            first_stamp=-n * MODEL_PERIOD_NS,  # before any real stamp
+        )
+        errors, started = self.errors, time.monotonic()
+        self.process(Window(tuple(frames), tuple(scene.target_ids), 1, True))
+        self.reset()
+        seconds = time.monotonic() - started
+        return None if self.errors > errors else (seconds, len(scene.target_ids))
 
     def process(self, window: Window) -> list[FrameResult]:
         """Results for the frames of `window` that are to be published."""

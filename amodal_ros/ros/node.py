@@ -25,7 +25,6 @@ import time
 import traceback
 from collections import Counter, OrderedDict, deque
 
-import numpy as np
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -42,10 +41,8 @@ except ImportError:  # Humble's rclpy (3.3) names the module qos_event; Iron ren
 from amodal_ros.core.config import image_size, node_configs, unknown_parameters
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.core.frames import (
-    MODEL_PERIOD_NS,
     REASON_DEADLINE_MISSED,
     Frame,
-    frames_from_arrays,
 )
 from amodal_ros.core.throttle import Throttle
 from amodal_ros.interface.convert import failure_kind, numbers_left_out
@@ -653,30 +650,15 @@ class AmodalNode(LifecycleNode):
             torch.set_num_threads(threads)
 
     def _warm_up(self) -> bool:
-        from amodal_ros.data.scenes import make_scene
-
         cfg, camera = self.inference, self.options.camera_size
         height, width = image_size(camera, "camera_size") if camera else (cfg.height, cfg.width)
-        scene = make_scene(0, cfg.num_frames, max(16, height), max(16, width), 1, 1)
-        frames = frames_from_arrays(
-            scene.rgb,
-            scene.labels.astype(np.int64),
-            scene.depth if self.use_depth else None,
-            first_stamp=-cfg.num_frames * MODEL_PERIOD_NS,  # before any real stamp
-        )
-        errors = self.processor.errors
-        objects = tuple(scene.target_ids)
         # a compiled model's first window compiles: the pace is the second window's
         for _ in range(2 if self.processor.pipelines.compiles else 1):
-            started = time.monotonic()
-            self.processor.process(Window(tuple(frames), objects, 1, True))
-            self.processor.reset()
-            seconds = time.monotonic() - started
-        if self.processor.errors > errors:
-            return False
+            timed = self.processor.warm_up(height, width)
+            if timed is None:
+                return False
         self.pace = pace(
-            seconds,
-            len(objects),
+            *timed,
             self.stream.stride,
             self.stream.frame_rate,
             cfg.preset,

@@ -127,6 +127,39 @@ def test_a_settings_file_that_is_no_mapping_is_one_line_naming_it(tmp_path, caps
         assert len(err.strip().splitlines()) == 1
     path.write_text("amodal_node:\n  ros__parameters: 5\n")
     assert main(["build-engines", "--params", str(path)]) == 2
-    assert "no '<node>: ros__parameters:' section" in capsys.readouterr().err
+    assert "no 'amodal_node: ros__parameters:' section (nor '/**')" in capsys.readouterr().err
     assert main(["train", str(tmp_path)]) == 2  # the config folder for its file: said so
     assert f"training config {tmp_path} is a folder; name the YAML file" in capsys.readouterr().err
+
+
+def test_the_parameters_are_those_rcl_gives_the_node_from_every_section_for_it(tmp_path):
+    """A robot's file starting with '/**' (use_sim_time for all nodes) gave build-engines that
+    section alone: "no stage-1 checkpoint", or, the node's first, the '/**' dtype dropped."""
+    from amodal_ros.cli.build_engines import read_parameter_file
+
+    path = tmp_path / "robot.yaml"
+    path.write_text(
+        "/**:\n  ros__parameters: {use_sim_time: true, dtype: float16}\n"
+        "/**/camera:\n  ros__parameters: {dtype: bfloat16, fps: 30}\n"
+        "/**/amodal_node:\n  ros__parameters: {checkpoint: embedded, dtype: float32}\n"
+        "perception:\n  amodal_node:\n    ros__parameters: {num_steps: 4}\n"
+    )
+    assert read_parameter_file(path) == {
+        "use_sim_time": True,
+        "dtype": "float32",  # the later section wins, as in rcl
+        "checkpoint": "embedded",
+        "num_steps": 4,  # a nested namespace is a section for the node too
+    }
+
+
+def test_a_compiled_model_is_compiled_by_its_warm_up_window(params_file, monkeypatch, capsys):
+    """build-engines said "(nothing to build)" for compile, and the node's first start paid the
+    compiling (the real compile of the tiny UNet: 105 s cold, 10 s warm on this CPU)."""
+    from amodal_ros.pipeline.factory import Pipelines
+
+    monkeypatch.setattr(Pipelines, "compiles", property(lambda self: True))  # eager, quickly
+    argv = ["build-engines", "--params", str(params_file), "--unet-backend", "eager"]
+    assert main(argv + ["--depth-backend", "eager", "--camera-size", "40x72"]) == 0
+    printed = capsys.readouterr().out
+    assert "compiling: one window at 40x72 (HxW), as the node's warm-up" in printed
+    assert "compiled in " in printed and "engines/inductor" in printed
