@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -99,8 +100,9 @@ class ArtifactCache:
     def trusted_folder(self) -> Path:
         """The folder, made (only its owner may write) and checked: what it holds is run
         (TensorRT engines, Inductor's Python kernels), and anyone who can write there can run
-        code as this process. One another user owns is refused; one of ours that others may
-        write into (made under umask 002 before this check) loses that write permission."""
+        code as this process. One another user owns is refused, and so is a shared one (sticky,
+        as /tmp: closing it would break other programs); one of ours that others may write
+        into (made under umask 002 before this check) loses that write permission."""
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = self.folder.stat()
         if st.st_uid != os.geteuid():
@@ -109,8 +111,15 @@ class ArtifactCache:
                 f"{os.geteuid()}: its files are code this process would run; set engine_cache "
                 "(or $AMODAL_ROS_ENGINE_CACHE) to a folder of your own"
             )
+        if st.st_mode & 0o022 and st.st_mode & stat.S_ISVTX:  # /tmp, /dev/shm: not ours to close
+            raise BackendUnavailableError(
+                f"engine cache {self.folder} is a shared folder (mode "
+                f"{stat.S_IMODE(st.st_mode):o}, others may write into it): its files are code "
+                "this process would run; set engine_cache (or $AMODAL_ROS_ENGINE_CACHE) to a "
+                f"folder of your own, e.g. {self.folder / 'amodal_ros_engines'}"
+            )
         if st.st_mode & 0o022:
-            mode = st.st_mode & 0o777
+            mode = stat.S_IMODE(st.st_mode)  # setgid kept
             self.folder.chmod(mode & ~0o022)
             log.warning(
                 "engine cache %s was writable by other users (mode %o): made it %o, since its "

@@ -1,6 +1,6 @@
 """Backends of the UNet and the depth model behind one call signature.
 
-    predict = unet_predictor(unet, spec, "auto", device, cache_folder)
+    predict = unet_predictor(unet, spec, "auto", device, ArtifactCache(cache_folder))
     pred = predict(sample, timestep, context, time_ids)         # [B, F, 4, h, w]
 
 `eager` and `compile` run the torch module; `onnxruntime` and `tensorrt` run an ONNX export of

@@ -87,7 +87,8 @@ class _DepthGraph(torch.nn.Module):
 
 
 def export_unet(unet, spec: UNetSpec, folder: Path) -> Path:
-    """Export `unet` (fp32, on its device) to folder/model.onnx; returns that path."""
+    """Export `unet` (in its own dtype, on its device) to folder/model.onnx; returns that
+    path (the artifact's key records the dtype)."""
     # traced at batch 2 whatever max_batch: the file serves every batch (its key leaves
     # max_batch out), and a batch of 1 could let the tracer fold the batch axis away
     example = spec.example(2, next(unet.parameters()).dtype, unet.device)

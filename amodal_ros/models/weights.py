@@ -88,6 +88,11 @@ def check_weight_folder(folder: Path) -> None:
     also where a sharded index names one (the libraries follow an index, even with
     use_safetensors, to whatever file it names: a .bin is unpickled, and transformers takes
     '../' too)."""
+    if not folder.is_dir():  # a single downloaded file where the component's folder belongs
+        raise CheckpointError(
+            f"{folder} is not a folder: a component ({folder.name}) is a folder holding its "
+            "config and .safetensors weights (the diffusers layout)"
+        )
     for index in sorted(folder.glob("*.safetensors.index*.json")):  # what use_safetensors reads
         _check_index(index)
     weights = sorted(folder.glob("*.safetensors"))

@@ -410,6 +410,17 @@ def test_an_engine_cache_others_may_write_into_is_refused_or_closed(tmp_path, ca
         ArtifactCache(shared).get_or_build("unet-trt", "k", ".engine", build, {})
     assert (shared.stat().st_mode & 0o777) == 0o755  # nobody else may write there now
     assert "was writable by other users (mode 777): made it 755" in caplog.text
+    group = tmp_path / "group"  # a group's setgid folder keeps its setgid
+    group.mkdir()
+    group.chmod(0o2775)
+    ArtifactCache(group).get_or_build("unet-trt", "k", ".engine", build, {})
+    assert (group.stat().st_mode & 0o7777) == 0o2755
+    tmp_like = tmp_path / "tmp"  # as /tmp or /dev/shm: closing it broke every other program
+    tmp_like.mkdir()
+    tmp_like.chmod(0o1777)
+    with pytest.raises(BackendUnavailableError, match="is a shared folder \\(mode 1777"):
+        ArtifactCache(tmp_like).get_or_build("unet-trt", "k", ".engine", build, {})
+    assert (tmp_like.stat().st_mode & 0o7777) == 0o1777 and not any(tmp_like.iterdir())
     if os.geteuid() == 0:  # only root can hand a folder to another user
         theirs = tmp_path / "theirs"
         theirs.mkdir(mode=0o755)

@@ -162,3 +162,17 @@ def test_a_damaged_model_config_names_the_file_and_what_to_do(
     with pytest.raises(CheckpointError, match=said) as error:
         load_components(ckpt)
     assert str(path.parent) in str(error.value) and "re-download" in str(error.value)
+
+
+def test_a_component_that_is_a_file_is_a_checkpoint_error_naming_the_layout(tmp_path):
+    """A single downloaded file where the `unet` folder belongs was a NotADirectoryError."""
+    from amodal_ros.models.layout import check_layout
+
+    root = tmp_path / "ckpt"
+    root.mkdir()
+    (root / "model_index.json").write_text("{}")
+    for sub in ("vae", "image_encoder", "scheduler", "feature_extractor"):
+        (root / sub).mkdir()
+    (root / "unet").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="unet is not a folder: a component .* diffusers"):
+        check_layout(root)
