@@ -64,6 +64,9 @@ FOREGROUND_SPREAD = 5
 # on white. One VAE for both stages (`vae_frames: all`): masks are what stage 1 reads and
 # writes, so they dominate; stage 2's own (`appearance`) learns objects' RGB only.
 FRAME_KINDS = {"all": (0.3, 0.3, 0.15, 0.125, 0.125), "appearance": (0.0, 0.0, 0.0, 0.5, 0.5)}
+# what the diffusion model on each autoencoder generates, whose latents its scaling factor
+# brings to unit variance: amodal masks (stage 1), an object's whole RGB on white (stage 2)
+TARGET_KIND = {"all": 1, "appearance": 4}
 POOL_SIZE = 64  # encoded windows kept for reuse (TrainConfig.sample_reuse)
 # How long a process waits for the others at a barrier: the others wait while the main process
 # collects a distillation's teacher windows (hours for a large teacher; NCCL's default, 10
@@ -299,11 +302,12 @@ def train(config: TrainConfig) -> dict:
                     if average is not None:
                         save_file(average.state_dict(), staged / EMA_STATE)
                     (staged / "step.json").write_text(json.dumps({"step": done}))
+                    publish("final" if done == config.steps else f"checkpoint-{done}")
+                    _swap_in_state(out)  # the state never runs ahead of the checkpoint
+                    # then the steps' time: a kill before the swap redoes them, uncounted
                     seconds = time.perf_counter() - started
                     windows_s = batches.seconds if batches is not None else None
                     _log_timing(out / "timing.json", done - start, seconds, session, windows_s)
-                    publish("final" if done == config.steps else f"checkpoint-{done}")
-                    _swap_in_state(out)  # last: the state never runs ahead of the checkpoint
                 accelerator.wait_for_everyone()
         if main and start >= config.steps and not (out / "final" / "model_index.json").is_file():
             publish("final")  # a state carried at its last step, without its checkpoint
@@ -649,13 +653,16 @@ def loss_weights(hidden: torch.Tensor, hidden_weight: float, newest_weight: floa
 
 
 def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows: int = 8):
-    """Set `vae.config.scaling_factor` to 1 / std of amodal-mask latents (as SVD's 0.18215 was
-    fitted), so stage-1 diffusion targets have unit variance; returns it."""
+    """Set `vae.config.scaling_factor` to 1 / std of the latents of what the diffusion model
+    on this autoencoder generates (TARGET_KIND; as SVD's 0.18215 was fitted), so its targets
+    have unit variance; returns it. (Stage 2's own autoencoder was fitted to amodal masks,
+    frames it never learns.)"""
     was_training = vae.training
     vae.eval()
+    kind = TARGET_KIND[batches.config.vae_frames]
     with torch.no_grad():
-        amodal = [batches.render.window(rng)[1] for _ in range(windows)]
-        latents = torch.cat([mean for mean, _std in batches._encode(amodal)])
+        targets = [batches.frames(rng, kind).cpu().numpy() for _ in range(windows)]
+        latents = torch.cat([mean for mean, _std in batches._encode(targets)])
     vae.train(was_training)
     factor = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=factor)
@@ -929,14 +936,16 @@ class _Batches:
         self.seconds += time.perf_counter() - started
         return target, cond, clip, ids, hidden
 
-    def frames(self, rng: np.random.Generator) -> torch.Tensor:
+    def frames(self, rng: np.random.Generator, kind: int | None = None) -> torch.Tensor:
         """[F, 3, h, w] frames of one kind the pipeline encodes: modal or amodal masks, depth,
-        or an object's RGB on white, visible part or whole (stage 2's condition and target)."""
+        or an object's RGB on white, visible part or whole (stage 2's condition and target);
+        the kind drawn by the autoencoder's FRAME_KINDS unless given."""
         from amodal_ros.train.windows import object_on_white
 
         started = time.perf_counter()
-        shares = FRAME_KINDS[self.config.vae_frames]
-        kind = int(rng.choice(len(shares), p=shares))
+        if kind is None:
+            shares = FRAME_KINDS[self.config.vae_frames]
+            kind = int(rng.choice(len(shares), p=shares))
         if kind < 3:
             pixels = self.render.window(rng)[kind]  # modal, amodal, depth
         else:

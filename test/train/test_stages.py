@@ -223,6 +223,14 @@ def test_stage_2s_own_autoencoder_learns_appearance_in_a_wider_latent(tmp_path):
     }
     assert drawn == {"appearance": {"appearance"}, "all": {"appearance", "other"}}
     train(config)
+    # its scaling factor brings stage 2's targets (whole objects on white) to unit variance,
+    # not amodal masks, which it never learns
+    vae = load_components(tmp_path / "vae" / "final")
+    batches = _Batches(vae, config, "cpu")
+    rng = np.random.default_rng(config.seed)  # the draws the fit made
+    whole = [batches.frames(rng, 4).numpy() for _ in range(8)]
+    latents = torch.cat([mean for mean, _ in batches._encode(whole)])
+    assert vae.vae.config.scaling_factor == pytest.approx(float(1 / latents.std()), rel=1e-5)
     stage2 = TrainConfig(
         stage="completion",
         init=str(tmp_path / "vae" / "final"),

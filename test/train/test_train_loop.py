@@ -118,6 +118,28 @@ def test_a_run_killed_while_saving_resumes_from_its_last_complete_state(tmp_path
     assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3"]
 
 
+def test_steps_of_a_save_killed_before_its_swap_are_timed_once(tmp_path, monkeypatch):
+    """They were logged before the swap: the resumed run redid them and the model card's
+    seconds counted them twice."""
+    from amodal_ros.train import loop
+
+    real, calls = loop._swap_in_state, {"n": 0}
+
+    def killed_on_the_second(out):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed while its step-4 save was being published
+        real(out)
+
+    monkeypatch.setattr(loop, "_swap_in_state", killed_on_the_second)
+    assert main(["train", _config(tmp_path, 4)]) == 130  # as Ctrl-C
+    run = tmp_path / "run"
+    assert json.loads((run / "state" / "step.json").read_text()) == {"step": 2}
+    assert [s["steps"] for s in json.loads((run / "timing.json").read_text())] == [2]
+    assert main(["train", _config(tmp_path, 4)]) == 0  # steps 3 and 4 again
+    assert [s["steps"] for s in json.loads((run / "timing.json").read_text())] == [2, 2]
+
+
 def test_a_damaged_saved_state_is_one_line_naming_it(tmp_path, capsys):
     assert main(["train", _config(tmp_path, 2)]) == 0
     optimizer = tmp_path / "run" / "state" / "optimizer.bin"
