@@ -106,6 +106,12 @@ def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
             f"frame count mismatch: {len(clip)} frames in {frames}, {t} masks in {masks}"
             + _first_unpaired(clip.rgb.names, _mask_names(clip.masks))
         )
+    unpaired = _first_unpaired(clip.rgb.names, _mask_names(clip.masks))
+    if unpaired:  # equal counts, one naming scheme, shifted: every mask a frame off
+        raise InputError(
+            f"{frames} and {masks} are paired in name order, and their names part{unpaired} "
+            "(rename them, or give folders of the same frames)"
+        )
     if clip.rgb.size != size:
         raise InputError(
             f"size mismatch: frames are {clip.rgb.size[0]}x{clip.rgb.size[1]} (HxW), masks are "
@@ -114,6 +120,14 @@ def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
     if clip.depth is not None and (len(clip.depth), clip.depth.size) != (t, size):
         shape = (len(clip.depth), *clip.depth.size)
         raise InputError(f"depth has shape {shape}, expected {(t, *size)} to match the frames")
+    if clip.depth is not None:
+        unpaired = _first_unpaired(clip.rgb.names, [p.stem for p in clip.depth.files])
+        if unpaired:
+            raise InputError(
+                f"{frames} and {depth} are paired in name order, and their names "
+                f"part{unpaired.replace('mask', 'depth image')} (rename them, or give folders "
+                "of the same frames)"
+            )
     return clip
 
 

@@ -34,3 +34,27 @@ def test_a_clip_is_read_frame_by_frame_never_held_whole(tmp_path):
         tracemalloc.stop()
     assert clip.ids == [3] and clip.depth.encoding == "16UC1"
     assert peak < 6 * frame_bytes, f"{peak / frame_bytes:.1f} frames held at once"
+
+
+def test_folders_of_one_naming_scheme_shifted_by_a_frame_are_refused(tmp_path):
+    """Equal counts were enough: labels 0001..0004 beside rgb 0000..0003 paired every mask with
+    the frame before it, silently."""
+    import pytest
+
+    from amodal_ros.core.errors import InputError
+
+    h, w = 16, 24
+    labels = np.zeros((h, w), np.uint16)
+    labels[4:10, 4:12] = 1
+    for t in range(4):
+        io.write_png(tmp_path / "rgb" / f"{t:04d}.png", np.zeros((h, w, 3), np.uint8))
+        io.write_png(tmp_path / "labels" / f"{t + 1:04d}.png", labels)
+        io.write_png(tmp_path / "depth" / f"{t:04d}.png", np.full((h, w), 1000, np.uint16))
+        io.write_png(tmp_path / "later" / f"{t + 1:04d}.png", np.full((h, w), 1000, np.uint16))
+        io.write_png(tmp_path / "masks" / f"mask_{t:04d}.png", labels)  # another scheme: fine
+    rgb = tmp_path / "rgb"
+    with pytest.raises(InputError, match="paired in name order, .* frame 0000 has no mask"):
+        open_clip(rgb, tmp_path / "labels")
+    with pytest.raises(InputError, match="frame 0000 has no depth image of its name"):
+        open_clip(rgb, tmp_path / "masks", tmp_path / "later")
+    assert open_clip(rgb, tmp_path / "masks", tmp_path / "depth").ids == [1]
