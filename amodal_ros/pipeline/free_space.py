@@ -50,7 +50,8 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
         result: stage 1's result for one object ([T, H, W] masks at the input size); its
             amodal masks, soft scores, disagreement and samples become False / 0 there.
         depth: T [H, W] depth images in one unit (metres or millimetres: only ratios are
-            compared, so the camera's own images serve; 0, NaN, inf: invalid).
+            compared, so the camera's own images serve; 0, NaN and -inf: no return, unknown;
+            +inf: nothing within the camera's range (REP 117), so free space).
         margin: how much farther than the object's visible part a surface must be, as a
             fraction of that depth (0.1: 10 cm at 1 m).
         keep_px: pixels around the visible mask never removed (`keep_band`).
@@ -70,7 +71,9 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
         box = _box(beyond, keep_px)  # only there can a pixel go: the rest of the frame is not read
         near = cv2.dilate(result.modal[t][box].astype(np.uint8), kernel) > 0
         seen = depth[t][box]
-        free = beyond[box] & np.isfinite(seen) & (seen > own * (1.0 + margin)) & ~near
+        # 0, NaN, -inf compare False (no return: unknown); +inf is nothing within the range
+        # (REP 117): seen through, as a farther surface is
+        free = beyond[box] & (seen > own * (1.0 + margin)) & ~near
         if not free.any():
             continue
         removed += int(free.sum())

@@ -55,11 +55,11 @@ def test_nothing_near_the_visible_mask_or_without_valid_depth_is_removed():
     result, depth = scene()
     for t in range(T):
         depth[t][:, 15:20] = BACKGROUND  # no bar
-        depth[t][:, 22:25] = (0.0, np.nan, np.inf)  # no return: unknown
+        depth[t][:, 22:26] = (0.0, np.nan, -np.inf, np.inf)  # no return: unknown; too far
     out = carve(result, depth, margin=0.1, keep_px=2)
     assert out.amodal[:, 5:15, 5:17].all()  # 2 px beyond the visible edge are kept
     assert not out.amodal[:, :, 17:22].any() and not out.amodal[:, :, 25:].any()
-    assert out.amodal[:, 5:15, 22:25].all()
+    assert out.amodal[:, 5:15, 22:25].all()  # +inf (REP 117: nothing within range) is free
 
 
 def test_the_margin_says_how_much_farther_a_surface_must_be():
