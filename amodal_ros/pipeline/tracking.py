@@ -36,6 +36,9 @@ MIN_REID_SHARE = 0.5  # share of a new mask inside a lost track's predicted shap
 ENCLOSED_SHARE = 0.9
 BEHIND_MARGIN_M = 0.02
 MAX_TRACKS = 256  # bound on memory: the longest-unseen track goes first beyond this
+# ids are int32 labels: after this one they start at 1 again, skipping live tracks (2^31 ids:
+# years of a new object every millisecond; an expired track's id may then name another)
+MAX_TRACK_ID = 2**31 - 1
 COUNTED_IDS = 1 << 20  # ids up to this are found by counting (fast), larger ones by sorting
 # Assignment costs: a pair the gate rejects costs what leaving both unmatched costs (0), an
 # admitted one less. A continued track costs -IoU, so the assignment takes the most overlap
@@ -313,7 +316,10 @@ class IdTracker:
             track.ref_area, track.ref_ns = float(mask.area), stamp_ns
 
     def _start(self, mask: _Mask, stamp_ns: int) -> int:
-        track_id, self.next_id = self.next_id, self.next_id + 1
+        track_id = self.next_id
+        while track_id in self.tracks:  # only after a wrap
+            track_id = track_id % MAX_TRACK_ID + 1
+        self.next_id = track_id % MAX_TRACK_ID + 1
         self.tracks[track_id] = _Track(
             track_id, mask, stamp_ns, mask, stamp_ns, float(mask.area), stamp_ns
         )

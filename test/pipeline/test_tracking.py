@@ -244,6 +244,22 @@ def test_reset_and_a_stamp_going_back_forget_tracks_but_not_the_id_count():
     assert not t.tracks and t.update(0, box)[10, 10] not in (first, second)
 
 
+def test_ids_start_again_at_1_after_the_largest_int32_skipping_live_tracks():
+    """Ids counted past int32 (the labels' dtype) and would have wrapped to negative labels."""
+    from amodal_ros.pipeline.tracking import MAX_TRACK_ID
+
+    t = tracker()
+    t.next_id = 1
+    t.update(0, paint({1: (5, 5, 8, 8)}))  # a live track with id 1
+    t.next_id = MAX_TRACK_ID
+    out = t.update(P, paint({1: (5, 5, 8, 8), 2: (20, 60, 8, 8), 3: (30, 100, 8, 8)}))
+    assert sorted(track_ids(paint({2: (20, 60, 8, 8), 3: (30, 100, 8, 8)}), out).values()) == [
+        2,
+        MAX_TRACK_ID,
+    ]
+    assert out[5, 5] == 1 and t.next_id == 3
+
+
 # --- StreamFront ----------------------------------------------------------------------------
 
 
