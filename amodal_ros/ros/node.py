@@ -138,6 +138,37 @@ def _logged(transition):
     return wrapper
 
 
+def _reported(doing: str):
+    """A transition that can block the executor for minutes (configure loads models, builds
+    engines and runs the warm-up window; deactivate waits for a running window) still reports
+    on /diagnostics, from a thread of its own: the executor's timer could not, and monitors
+    marked the node stale."""
+
+    def decorate(transition):
+        @functools.wraps(transition)
+        def wrapper(self, state):
+            self._doing = (doing, time.monotonic())
+            stop = threading.Event()
+            period = self.get_parameter("diagnostics_period").value
+
+            def beat() -> None:
+                while not stop.wait(period):
+                    self._report()
+
+            reporter = threading.Thread(target=beat, name="amodal-transition-report", daemon=True)
+            reporter.start()
+            try:
+                return transition(self, state)
+            finally:
+                stop.set()
+                reporter.join()
+                self._doing = None
+
+        return wrapper
+
+    return decorate
+
+
 class AmodalNode(LifecycleNode):
     """Amodal masks (and completions) of every labelled object, from RGB(-D) + instance masks."""
 
@@ -172,6 +203,7 @@ class AmodalNode(LifecycleNode):
         # what /diagnostics says while not active: a monitor sees a node that failed to
         # configure, or waits for a lifecycle manager, instead of nothing
         self._idle = (WARN, "unconfigured: waiting for configure")
+        self._doing: tuple[str, float] | None = None  # a running transition, its start
         self._status_pub = status_publisher(self)
         # wall time: under use_sim_time a paused or absent /clock would stop the reports
         self._timer = self.create_timer(
@@ -205,6 +237,7 @@ class AmodalNode(LifecycleNode):
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @_reported("configuring: loading the models, building engines, warm-up window")
     @_logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Read the parameters, load the models, warm up, create the publishers."""
@@ -315,6 +348,7 @@ class AmodalNode(LifecycleNode):
         return super().on_activate(state)
 
     @_logged
+    @_reported("deactivating: waiting for the running window")
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop the worker after its running window."""
         self._stop_streaming()
@@ -549,9 +583,12 @@ class AmodalNode(LifecycleNode):
     # -- diagnostics -----------------------------------------------------------------------
 
     def _report(self) -> None:
-        health = self.health  # one read: a deactivation on another thread may clear it
-        if health is None:  # not active: why nothing is published
-            level, message = self._idle
+        health, doing = self.health, self._doing  # one read: a transition may clear them
+        if doing is not None or health is None:  # moving or not active: why nothing comes
+            if doing is None:
+                level, message = self._idle
+            else:  # a transition blocking the executor: what it does, for how long
+                level, message = WARN, f"{doing[0]} ({time.monotonic() - doing[1]:.0f} s so far)"
             device = self.get_parameter("device").value
             publish_status(
                 self, self._status_pub, Report(level, message, {}, []), {"device": device}

@@ -353,6 +353,33 @@ def test_the_warm_up_window_runs_at_the_camera_size(base_params):
         h.close()
 
 
+def test_a_long_configure_says_so_on_diagnostics_while_it_runs(base_params, monkeypatch):
+    """Configure (models, engines, warm-up: minutes) blocked the executor, and /diagnostics
+    fell silent: monitors marked the node stale. A thread of its own reports meanwhile."""
+    import time
+
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    loaded = WindowProcessor.from_config
+
+    def slow(*args, **kwargs):
+        time.sleep(1.0)  # a large model loading
+        return loaded(*args, **kwargs)
+
+    monkeypatch.setattr(WindowProcessor, "from_config", slow)
+    h = NodeHarness({**base_params, "autostart": False}, subscribe=False)
+    try:
+        h.listen("/diagnostics")
+        h.node.trigger_configure()
+        assert h.wait(lambda: h.messages("/diagnostics"), 10)
+        said = [m.status[0].message for m in h.messages("/diagnostics")]
+        during = [m for m in said if m.startswith("configuring: loading the models")]
+        assert len(during) >= 3 and during[-1].endswith("s so far)"), said
+        assert h.wait(lambda: "inactive" in h.messages("/diagnostics")[-1].status[0].message, 5)
+    finally:
+        h.close()
+
+
 def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
     from rclpy.parameter import Parameter
 
