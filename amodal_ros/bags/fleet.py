@@ -44,7 +44,7 @@ from collections import deque
 from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
-from amodal_ros.bags.output import is_results_bag
+from amodal_ros.bags.output import is_results_bag, mark_results
 from amodal_ros.bags.reader import part_of_a_bag
 from amodal_ros.bags.replay import ReplayArgs
 from amodal_ros.core.config import param
@@ -153,11 +153,12 @@ def run(args: ReplayManyArgs) -> dict:
         raise InputError(f"--out {out} is a file; replay-many writes a folder of bags")
     _check_devices(args)
     left_out: dict[Path, str] = {}
+    earlier = _earlier_summary(out)
+    records = _records(earlier)
+    _mark_recorded_outputs(out, records)
     bags = _recordings(find_bags(args.bag, left_out), out)
     jobs = [Job(bag, out / output_name(bag)) for bag in bags]
     _check_outputs(jobs)
-    earlier = _earlier_summary(out)
-    records = _records(earlier)
     if not args.overwrite:
         _skip_done(jobs, records, args)
     left = [Job(bag, out / output_name(bag), LEFT_OUT, error=why) for bag, why in left_out.items()]
@@ -322,6 +323,17 @@ def _is_rosbag2(folder: Path) -> bool:
 def output_name(bag: Path) -> str:
     """The output bag's name: the bag folder's name, or a .bag or .mcap file's stem."""
     return bag.stem if bag.suffix in (".bag", ".mcap") else bag.name
+
+
+def _mark_recorded_outputs(out: Path, records: dict) -> None:
+    """Outputs an earlier run wrote before replay marked its results bags: summary.json
+    records them, so they get the mark now (a glob over OUT took them for recordings, and a
+    failed bag's retry was refused its own output)."""
+    for bag, record in records.items():
+        output = out / output_name(Path(bag))
+        if (output / "metadata.yaml").is_file() and not is_results_bag(output):
+            made = {"written_by": "amodal-ros replay-many (marked later from summary.json)"}
+            mark_results(output, {**made, "bag": bag, "recording": record.get("recording")})
 
 
 def _recordings(bags: list[Path], out: Path) -> list[Path]:

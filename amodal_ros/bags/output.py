@@ -30,6 +30,11 @@ def is_results_bag(bag: Path) -> bool:
     return (Path(bag) / RESULTS_MARKER).is_file()
 
 
+def mark_results(bag: Path, record: Mapping) -> None:
+    """Mark the folder `bag` as a bag of results, with `record` saying what made it."""
+    (Path(bag) / RESULTS_MARKER).write_text(json.dumps(dict(record), indent=1) + "\n")
+
+
 def check_output(out: Path, overwrite: bool, results: bool = False) -> None:
     """Refuse an existing output path unless `overwrite`, and one that is not a bag even
     then, nor (`results`) a bag of amodal results: `replay rec1 --out rec2 --overwrite` would
@@ -96,7 +101,7 @@ def staged_bag(
                 raise OSError(f"cannot write bag {out}: sqlite3: {err}") from err
             raise
         if results is not None:
-            (stage / RESULTS_MARKER).write_text(json.dumps(dict(results), indent=1) + "\n")
+            mark_results(stage, results)
         check_output(out, overwrite, results is not None)  # again: something may have appeared
         if before_rename is not None:
             before_rename()

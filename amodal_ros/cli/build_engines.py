@@ -15,6 +15,7 @@ Inductor's kernels are in `engine_cache/inductor` before the node's first start.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import MISSING, dataclass
@@ -29,6 +30,10 @@ class Args:
     """The node's parameter file, and what to override in it (default: the file's values)."""
 
     params: Path = param(MISSING, "the node's YAML file")
+    node: str = param(
+        "/amodal_node",
+        "the node's full name as launched (namespace/name): the file's sections for it apply",
+    )
     camera_size: str = param(
         "", "HxW of the RGB camera (for the depth model), e.g. 480x640; default: the file's"
     )
@@ -43,7 +48,7 @@ def run(args: Args) -> list[str]:
 
     # before any model loads; the file's camera_size is checked by node_configs
     camera = image_size(args.camera_size, "--camera-size") if args.camera_size else None
-    values = read_parameter_file(args.params)
+    values = read_parameter_file(args.params, args.node)
     unknown = unknown_parameters(values)
     if unknown:  # the node ignores them too (and says so)
         print(
@@ -111,23 +116,36 @@ def _unbuilt(backend: str) -> str:
     return " (compiled below)" if backend == "compile" else " (nothing to build)"
 
 
-def read_parameter_file(path: Path, node: str = "amodal_node") -> dict:
-    """{parameter: value} the node named `node` takes from a ROS 2 parameter file: every
-    section for it or for all nodes ('/**', '/**/amodal_node', 'amodal_node', nested
-    namespaces), merged in file order as rcl merges them (a robot's file often starts with a
-    '/**' section for all its nodes; reading the first section alone missed the node's own)."""
+def read_parameter_file(path: Path, node: str = "/amodal_node") -> dict:
+    """{parameter: value} the node of full name `node` takes from a ROS 2 parameter file:
+    every section whose name matches it ('/**', '/**/amodal_node', '/ns/amodal_node', nested
+    namespaces; `*` one name, `**` any), merged in file order as rcl merges them (a robot's
+    file often starts with a '/**' section for all its nodes: reading the first section alone
+    missed the node's own)."""
     from amodal_ros.cli.io import read_yaml_mapping
 
-    merged, found = {}, False
+    node = "/" + node.strip("/")
+    merged, names, found = {}, [], False
     for name, params in _sections(read_yaml_mapping(path, "parameter file")):
-        if name.rstrip("/").rsplit("/", 1)[-1] in (node, "*", "**"):
+        names.append(name)
+        if _matches(name, node):
             merged.update(params)
             found = True
     if not found:
         raise ValueError(
-            f"{path} has no '{node}: ros__parameters:' section (nor '/**') of parameters"
+            f"{path} has no 'ros__parameters' section for {node} (its sections: "
+            f"{', '.join(names) or 'none'}); name the node as launched with --node"
         )
     return merged
+
+
+def _matches(section: str, node: str) -> bool:
+    """Whether a parameter file's section name applies to the node `node`, as rcl reads it."""
+    parts = [
+        "(/[^/]+)*" if token == "**" else "/[^/]+" if token == "*" else "/" + re.escape(token)
+        for token in section.strip("/").split("/")
+    ]
+    return re.fullmatch("".join(parts), node) is not None
 
 
 def _sections(mapping: dict, prefix: str = ""):

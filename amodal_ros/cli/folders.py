@@ -83,18 +83,24 @@ def _mask_names(masks) -> list[str]:
     return [p.stem for p in files]
 
 
-def _first_unpaired(frames: list[str], masks: list[str]) -> str:
+def _first_unpaired(frame_names: list[str], mask_names: list[str]) -> str:
     """Where the frames' and masks' names (paired in name order) part: the first one without
-    a partner of its name, as "; ...", or "" when the names say nothing (named otherwise)."""
+    a partner of its name, as "; ...", or "" when the names say nothing (named otherwise).
+    Names match by their numbers' values (`frame_1` is `frame_001`)."""
+    frames, masks = ([_name_key(n) for n in names] for names in (frame_names, mask_names))
     pairs = enumerate(zip(frames, masks, strict=False))
     t = next((i for i, (frame, mask) in pairs if frame != mask), min(len(frames), len(masks)))
     if frames[:t] != masks[:t] or not set(frames) & set(masks):
         return ""
     if t < len(frames) and frames[t] not in masks:
-        return f"; frame {frames[t]} has no mask of its name"
+        return f"; frame {frame_names[t]} has no mask of its name"
     if t < len(masks) and masks[t] not in frames:
-        return f"; mask {masks[t]} has no frame of its name"
+        return f"; mask {mask_names[t]} has no frame of its name"
     return ""
+
+
+def _name_key(name: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:

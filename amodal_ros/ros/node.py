@@ -153,7 +153,12 @@ def _reported(doing: str):
 
             def beat() -> None:
                 while not stop.wait(period):
-                    self._report()
+                    try:
+                        self._report()
+                    except Exception as err:  # Ctrl-C shut the context down under a long load
+                        if self.context.ok():
+                            self.get_logger().warning(f"transition report stopped: {err}")
+                        return
 
             reporter = threading.Thread(target=beat, name="amodal-transition-report", daemon=True)
             reporter.start()

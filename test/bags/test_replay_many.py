@@ -831,3 +831,17 @@ def test_a_bags_first_error_is_kept_after_many_warnings():
     assert len(lines.lines) == LOGGED_LINES
     row = _failed_windows({"windows_failed": 2, "log": lines.lines})
     assert row.endswith("ERROR: window 3 failed: CUDA out of memory")
+
+
+def test_outputs_written_before_results_were_marked_are_marked_from_the_summary(tmp_path):
+    """An earlier run's output without the mark (made before replay wrote it) was taken for a
+    recording by a glob over OUT, and a failed bag's retry was refused its own output."""
+    from amodal_ros.bags.output import is_results_bag
+
+    runs = tmp_path / "runs"
+    write_demo_bag(runs / "a", frames=4, fps=FPS, height=HEIGHT, width=WIDTH)
+    done_output(runs / "a", runs / "res")  # recorded in summary.json, unmarked
+    assert not is_results_bag(runs / "res" / "a")
+    assert main(["replay-many", str(runs / "*"), "--out", str(runs / "res")]) == 0
+    assert summary_rows(runs / "res") == [("a", "skipped")]
+    assert is_results_bag(runs / "res" / "a")

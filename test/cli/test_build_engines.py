@@ -127,7 +127,7 @@ def test_a_settings_file_that_is_no_mapping_is_one_line_naming_it(tmp_path, caps
         assert len(err.strip().splitlines()) == 1
     path.write_text("amodal_node:\n  ros__parameters: 5\n")
     assert main(["build-engines", "--params", str(path)]) == 2
-    assert "no 'amodal_node: ros__parameters:' section (nor '/**')" in capsys.readouterr().err
+    assert "no 'ros__parameters' section for /amodal_node" in capsys.readouterr().err
     assert main(["train", str(tmp_path)]) == 2  # the config folder for its file: said so
     assert f"training config {tmp_path} is a folder; name the YAML file" in capsys.readouterr().err
 
@@ -144,12 +144,21 @@ def test_the_parameters_are_those_rcl_gives_the_node_from_every_section_for_it(t
         "/**/amodal_node:\n  ros__parameters: {checkpoint: embedded, dtype: float32}\n"
         "perception:\n  amodal_node:\n    ros__parameters: {num_steps: 4}\n"
     )
-    assert read_parameter_file(path) == {
+    assert read_parameter_file(path) == {  # /amodal_node, as launched without a namespace
         "use_sim_time": True,
         "dtype": "float32",  # the later section wins, as in rcl
         "checkpoint": "embedded",
-        "num_steps": 4,  # a nested namespace is a section for the node too
     }
+    assert read_parameter_file(path, "/perception/amodal_node") == {
+        "use_sim_time": True,
+        "dtype": "float32",
+        "checkpoint": "embedded",
+        "num_steps": 4,  # its namespace's section (nested) too
+    }
+    path.write_text("/robot1/my_amodal:\n  ros__parameters: {checkpoint: embedded}\n")
+    with pytest.raises(ValueError, match="its sections: /robot1/my_amodal\\); name the node"):
+        read_parameter_file(path)
+    assert read_parameter_file(path, "robot1/my_amodal") == {"checkpoint": "embedded"}
 
 
 def test_a_compiled_model_is_compiled_by_its_warm_up_window(params_file, monkeypatch, capsys):

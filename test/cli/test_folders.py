@@ -58,3 +58,7 @@ def test_folders_of_one_naming_scheme_shifted_by_a_frame_are_refused(tmp_path):
     with pytest.raises(InputError, match="frame 0000 has no depth image of its name"):
         open_clip(rgb, tmp_path / "masks", tmp_path / "later")
     assert open_clip(rgb, tmp_path / "masks", tmp_path / "depth").ids == [1]
+    for t in range(8, 12):  # frame_8 .. frame_11 beside frame_08 .. frame_11: the same frames
+        io.write_png(tmp_path / "rgb2" / f"frame_{t}.png", np.zeros((h, w, 3), np.uint8))
+        io.write_png(tmp_path / "padded" / f"frame_{t:02d}.png", labels)
+    assert open_clip(tmp_path / "rgb2", tmp_path / "padded").ids == [1]

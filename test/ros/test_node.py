@@ -370,11 +370,13 @@ def test_a_long_configure_says_so_on_diagnostics_while_it_runs(base_params, monk
     h = NodeHarness({**base_params, "autostart": False}, subscribe=False)
     try:
         h.listen("/diagnostics")
+        h.node._timer.cancel()  # as in `main`, whose one-threaded spin this blocks: no timer
         h.node.trigger_configure()
         assert h.wait(lambda: h.messages("/diagnostics"), 10)
         said = [m.status[0].message for m in h.messages("/diagnostics")]
         during = [m for m in said if m.startswith("configuring: loading the models")]
         assert len(during) >= 3 and during[-1].endswith("s so far)"), said
+        h.node._timer.reset()
         assert h.wait(lambda: "inactive" in h.messages("/diagnostics")[-1].status[0].message, 5)
     finally:
         h.close()
