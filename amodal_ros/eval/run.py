@@ -58,8 +58,8 @@ class EvalArgs:
     clips: int = param(20, "held-out clips generated on the fly (fixed seeds)", 1)
     start: int = param(
         0,
-        "first clip index of the split (or of --data's folders, sorted): fresh clips to "
-        "confirm a choice made on the first ones (as amodal-ros synth --start)",
+        "first clip index of the split (or of --data's folders, sorted): fresh validation "
+        "clips to confirm a choice made on the first ones (as amodal-ros synth --start)",
         0,
     )
     split: str = param(
@@ -460,14 +460,17 @@ def _write(out: Path, summary: dict, shown) -> None:
         f"\n{summary['clips']} synthetic clips ({_which(summary)}, clips version "
         f"{'/'.join(map(str, summary['clips_version']))}), {summary['windows']} object "
         "windows. mIoU_occ leaves out frames whose occluded-region IoU is below 1e-6 (the "
-        "reference's rule); mIoU_occ_all counts them as 0; mIoU_hidden: frames where the object "
+        "reference's rule; its occluded regions eroded by the reference's 5x5 at 800 rows, "
+        "scaled to the clips' height: none below about 200 rows); mIoU_occ_all counts them "
+        "as 0; mIoU_hidden: frames where the object "
         "is fully hidden; *_newest: each window's newest frame only (what the node publishes "
         "with publish_frames latest). area_ratio_median: predicted / true amodal area (median "
         "over frames); "
         "stray_share: % of predicted amodal pixels farther than 3 px from the true mask. "
         "AP50_box: COCO-style AP at box IoU 0.5 of the per-frame amodal boxes (TAO-Amodal's "
         "metric); the model ranks by its mean soft score, baselines have no confidence (one "
-        "operating point), which favours the model. box_hit50: % of true amodal boxes matched "
+        "operating point; an object the model passed through ranks first, its modal mask's "
+        "score being 1). box_hit50: % of true amodal boxes matched "
         "at IoU >= 0.5, no ranking (what the reference's evaluation calls AP50; every method "
         "on the same footing). completion_psnr_db / completion_ssim: stage 2's appearance against "
         "the true one over every hidden pixel (pooled; white where the predicted mask missed "
@@ -476,11 +479,14 @@ def _write(out: Path, summary: dict, shown) -> None:
         "pixels covered; completion_psnr_coverage_bound_db: the pooled PSNR if stage 2 painted "
         "every covered pixel exactly (what the missed pixels alone allow); mean_colour_*: "
         "the same two for the simplest completion behind the same masks (the camera's pixels "
-        "where visible, the mean colour of them where hidden: stage 2's baseline). Masks are "
-        "OR-ed with the modal input, as the reference scores them; mIoU_as_published "
+        "where visible, the mean colour of them where hidden: stage 2's baseline). Masks (not "
+        "the boxes of AP50_box and box_hit50) are OR-ed with the modal input, as the reference "
+        "scores them; mIoU_as_published "
         "(results.json) scores the masks as the node publishes them, without label pixels it "
         "removed as detached parts. topK_mIoU: the best of K samples per window (the paper's "
-        "oracle Top-K), its frames pooled as mIoU's. Every mask score is a mean over object "
+        "oracle Top-K), over the objects the model sampled (an object too small or never "
+        "labelled scores in mIoU as its modal mask, in topK_mIoU not at all). Every mask "
+        "score is a mean over object "
         "frames pooled across windows, leaving out frames where both masks are empty (so the "
         "methods' frame counts differ; mIoU_occ also over the frames each method found some "
         "of the hidden part in: compare methods by mIoU_occ_all).\n"
