@@ -47,6 +47,11 @@ def sweep_thresholds(
     from amodal_ros.pipeline.detached import drop_specks
     from amodal_ros.pipeline.processor import WindowProcessor
 
+    if inference.num_samples > 1:  # then `soft` is the samples' vote, not the R+G+B score
+        raise ValueError(
+            f"thresholds are swept on one sample's R+G+B score: num_samples must be 1, "
+            f"got {inference.num_samples}"
+        )
     config = inference.replace(mask_upsample="smooth")
     # the processor's own removal of small parts would zero their scores at its threshold
     # only; here they are removed at every threshold

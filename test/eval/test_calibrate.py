@@ -119,3 +119,10 @@ def test_a_missing_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
         with pytest.raises(SystemExit) as exit_:
             main([str(tmp_path / "nowhere"), *wrong])
         assert exit_.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_the_sweep_refuses_several_samples_whose_soft_score_is_a_vote():
+    """With samples, `soft` is the share of samples voting for a pixel: a threshold of 400 of
+    765 read it as more than 52 % of the votes, nothing to do with rgb_sum_threshold."""
+    with pytest.raises(ValueError, match="num_samples must be 1, got 3"):
+        sweep_thresholds(StreamConfig(checkpoint="tiny"), InferenceConfig(num_samples=3), [])
