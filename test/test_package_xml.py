@@ -49,11 +49,11 @@ IMPORTS = {
     "diagnostic_msgs": "diagnostic_msgs",
     "launch": "launch",  # the launch files
     "launch_ros": "launch_ros",
+    "lifecycle_msgs": "lifecycle_msgs",  # the launch file's transitions; rclpy.lifecycle's too
 }
 # declared keys that no import names, and what needs them
 NOT_IMPORTED = {
     "rosidl_default_runtime": "the generated amodal_ros.msg code",
-    "lifecycle_msgs": "rclpy.lifecycle's state machine and services (the lifecycle node)",
     "ros2launch": "`ros2 launch amodal_ros ...`",
     "ros2bag": "launch/replay.launch.py runs `ros2 bag play`",
     "rosbag2_storage_default_plugins": "`ros2 bag play` of the demo bag (sqlite3)",
