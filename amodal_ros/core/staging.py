@@ -55,6 +55,9 @@ def staged_path(out: Path) -> Iterator[Path]:
                 f"{out} is a folder and a file was written for it: the folder is kept and "
                 "nothing was written; name a file path"
             )
+        if not new.is_dir() and not (out.is_dir() and not out.is_symlink()):
+            new.replace(out)  # a file: one atomic step, never a moment without `out`
+            return
         old = stage / f"{out.name}.replaced"
         if out.exists() or out.is_symlink():
             out.rename(old)  # set aside, not deleted, until the new one is in place

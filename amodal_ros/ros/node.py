@@ -352,8 +352,8 @@ class AmodalNode(LifecycleNode):
         )
         return super().on_activate(state)
 
-    @_logged
     @_reported("deactivating: waiting for the running window")
+    @_logged
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop the worker after its running window."""
         self._stop_streaming()

@@ -159,6 +159,28 @@ def test_staged_path_replaces_only_on_success(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
 
 
+def test_a_file_is_replaced_in_one_step(tmp_path, monkeypatch):
+    """A file was set aside, then the new one renamed in: killed between the two, no file
+    was left (results.json of an eval)."""
+    from pathlib import Path
+
+    from amodal_ros.core.staging import staged_path
+
+    out = tmp_path / "results.json"
+    out.write_text("old")
+    real = Path.rename
+
+    def no_setting_aside(self, target):
+        if self == out:
+            raise KeyboardInterrupt  # killed right after the old file would have gone
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", no_setting_aside)
+    with staged_path(out) as stage:
+        stage.write_text("new")
+    assert out.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
 def test_the_next_writer_removes_what_a_killed_one_left_half_written(tmp_path):
     """SIGKILL (out of memory, a power cut) skips a writer's cleanup: its staging folder
     stayed beside the output for ever, gigabytes for a replayed bag. The next writer of that
