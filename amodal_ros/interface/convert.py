@@ -63,9 +63,8 @@ def image_to_array(msg) -> np.ndarray:
     dtype = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
     h, w = int(msg.height), int(msg.width)
     row = w * channels * dtype.itemsize
-    data = np.frombuffer(
-        bytes(msg.data) if not isinstance(msg.data, np.ndarray) else msg.data, np.uint8
-    )
+    raw = msg.data  # rclpy's array.array, rosbags' ndarray, bytes: read in place, no copy
+    data = np.frombuffer(bytes(raw) if isinstance(raw, list | tuple) else raw, np.uint8)
     if h == 0 or w == 0:
         raise ConversionError(f"image is empty ({h}x{w}, HxW)")
     # height * step bytes, as cv_bridge asks (the last row's padding may be left out): more
@@ -137,6 +136,12 @@ def labels_from_compressed(msg) -> np.ndarray:
             f"compressed mask image (format {msg.format!r}, {len(data)} bytes) is not a PNG; "
             "instance labels need a lossless transport: publish them raw or with the "
             "compressed transport's png format (JPEG changes the ids)"
+        )
+    if len(data) > 24 and data[24] < 8:  # IHDR's bit depth: OpenCV scales 1/2/4-bit ids
+        raise ConversionError(
+            f"compressed mask image (format {msg.format!r}) is a {data[24]}-bit PNG, whose "
+            "ids OpenCV scales up to 8 bits (1 would read 255): write label PNGs with 8 or 16 "
+            "bits per pixel"
         )
     labels = _decode_png(data, "compressed mask image", msg.format)
     if labels.ndim != 2:
@@ -254,8 +259,9 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(height, width) of a JPEG's first frame header (SOF0-15 but DHT, JPG, DAC markers)."""
     i = 2
     while i + 9 <= len(data):
-        if data[i] != 0xFF:
-            return None
+        if data[i] != 0xFF:  # extraneous bytes before a marker: libjpeg skips them too
+            i += 1
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1

@@ -72,7 +72,9 @@ def rclpy_kit() -> MessageKit:
     from amodal_ros.msg import AmodalObject, AmodalObjectArray
 
     def seq(a: np.ndarray):
-        return array.array(_TYPECODES[a.dtype.type], a.tobytes())
+        out = array.array(_TYPECODES[a.dtype.type])  # one copy (tobytes made a second)
+        out.frombytes(memoryview(np.ascontiguousarray(a)).cast("B"))
+        return out
 
     return MessageKit(
         Time=Time,

@@ -512,6 +512,32 @@ def test_png_label_images_keep_their_ids(encoding):
         np.testing.assert_array_equal(out, ids.astype(np.int64))
 
 
+def test_a_label_png_under_8_bits_is_refused_not_rescaled():
+    """OpenCV scales 1/2/4-bit grey PNGs up to 8 bits: ids 1, 2, 3 of a 2-bit PNG (PIL's
+    bits=2, optipng) read 85, 170, 255, published as other objects' ids."""
+    import io as bytes_io
+
+    from PIL import Image as PilImage
+
+    buffer = bytes_io.BytesIO()
+    PilImage.fromarray(np.array([[0, 1, 2, 3]], np.uint8)).save(buffer, "PNG", bits=2)
+    with pytest.raises(ConversionError, match="is a 2-bit PNG, whose ids OpenCV scales"):
+        labels_from_compressed(message("png", buffer.getvalue()))
+
+
+def test_a_jpeg_with_bytes_before_a_marker_decodes_as_libjpeg_decodes_it():
+    """The size check gave up at a stray byte between segments, where libjpeg skips it: a
+    camera whose MJPEG does that lost every frame ("JPEG without a frame header")."""
+    rgb = np.zeros((16, 24, 3), np.uint8)
+    rgb[..., 0] = 220
+    data = compressed(rgb, ".jpg").data
+    at = data.index(b"\xff\xdb")  # before the quantisation tables' marker
+    stray = data[:at] + b"\x00\x00" + data[at:]
+    assert cv2.imdecode(np.frombuffer(stray, np.uint8), cv2.IMREAD_COLOR) is not None
+    out = rgb_from_compressed(SimpleNamespace(format="jpeg", data=stray))
+    assert out.shape == rgb.shape and out[..., 0].mean() > 200
+
+
 def test_lossy_or_colour_label_images_are_refused():
     ok, jpeg = cv2.imencode(".jpg", np.zeros((H, W), np.uint8))
     with pytest.raises(ConversionError, match="is not a PNG.*lossless"):
