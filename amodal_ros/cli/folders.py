@@ -83,20 +83,33 @@ def _mask_names(masks) -> list[str]:
     return [p.stem for p in files]
 
 
-def _first_unpaired(frame_names: list[str], mask_names: list[str]) -> str:
-    """Where the frames' and masks' names (paired in name order) part: the first one without
-    a partner of its name, as "; ...", or "" when the names say nothing (named otherwise).
-    Names match by their numbers' values (`frame_1` is `frame_001`)."""
-    frames, masks = ([_name_key(n) for n in names] for names in (frame_names, mask_names))
-    pairs = enumerate(zip(frames, masks, strict=False))
-    t = next((i for i, (frame, mask) in pairs if frame != mask), min(len(frames), len(masks)))
-    if frames[:t] != masks[:t] or not set(frames) & set(masks):
+def _first_unpaired(frame_names: list[str], other_names: list[str], other: str = "mask") -> str:
+    """Where the frames' and the `other` images' names (paired in name order) part: the first
+    one without a partner of its name, as "; ...", or "" when the names say nothing (named
+    otherwise). Names match by their numbers' values (`frame_1` is `frame_001`)."""
+    frames, others = ([_name_key(n) for n in names] for names in (frame_names, other_names))
+    pairs = enumerate(zip(frames, others, strict=False))
+    t = next((i for i, (a, b) in pairs if a != b), min(len(frames), len(others)))
+    if frames[:t] != others[:t] or not set(frames) & set(others):
         return ""
-    if t < len(frames) and frames[t] not in masks:
-        return f"; frame {frame_names[t]} has no mask of its name"
-    if t < len(masks) and masks[t] not in frames:
-        return f"; mask {mask_names[t]} has no frame of its name"
+    if t < len(frames) and frames[t] not in others:
+        return f"; frame {frame_names[t]} has no {other} of its name"
+    if t < len(others) and others[t] not in frames:
+        return f"; {other} {other_names[t]} has no frame of its name"
     return ""
+
+
+def _check_paired(
+    frames: Path, names: list[str], folder: Path, its: list[str], other: str
+) -> None:
+    """Equal counts of one naming scheme, shifted (`rgb/0000..` beside `labels/0001..`)
+    would pair every image a frame off: refused, naming the first frame without a partner."""
+    unpaired = _first_unpaired(names, its, other)
+    if unpaired:
+        raise InputError(
+            f"{frames} and {folder} are paired in name order, and their names part{unpaired} "
+            "(rename them, or give folders of the same frames)"
+        )
 
 
 def _name_key(name: str) -> tuple:
@@ -112,12 +125,7 @@ def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
             f"frame count mismatch: {len(clip)} frames in {frames}, {t} masks in {masks}"
             + _first_unpaired(clip.rgb.names, _mask_names(clip.masks))
         )
-    unpaired = _first_unpaired(clip.rgb.names, _mask_names(clip.masks))
-    if unpaired:  # equal counts, one naming scheme, shifted: every mask a frame off
-        raise InputError(
-            f"{frames} and {masks} are paired in name order, and their names part{unpaired} "
-            "(rename them, or give folders of the same frames)"
-        )
+    _check_paired(frames, clip.rgb.names, masks, _mask_names(clip.masks), "mask")
     if clip.rgb.size != size:
         raise InputError(
             f"size mismatch: frames are {clip.rgb.size[0]}x{clip.rgb.size[1]} (HxW), masks are "
@@ -127,13 +135,8 @@ def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
         shape = (len(clip.depth), *clip.depth.size)
         raise InputError(f"depth has shape {shape}, expected {(t, *size)} to match the frames")
     if clip.depth is not None:
-        unpaired = _first_unpaired(clip.rgb.names, [p.stem for p in clip.depth.files])
-        if unpaired:
-            raise InputError(
-                f"{frames} and {depth} are paired in name order, and their names "
-                f"part{unpaired.replace('mask', 'depth image')} (rename them, or give folders "
-                "of the same frames)"
-            )
+        depth_names = [p.stem for p in clip.depth.files]
+        _check_paired(frames, clip.rgb.names, depth, depth_names, "depth image")
     return clip
 
 

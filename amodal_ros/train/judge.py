@@ -106,7 +106,7 @@ class Rule:
         tuples = {"confirm": tuple(map(tuple, raw["confirm"]))}
         tuples |= {k: tuple(raw[k]) for k in ("choice", "candidates", "must_rise") if k in raw}
         sets = [tuples["choice"]] if "choice" in tuples else []
-        if not tuples["confirm"] or not tuples.get("candidates", (0,)):
+        if not tuples["confirm"] or tuples.get("candidates") == ():  # stage 2 has none
             raise ValueError(f"{PLAN}: a rule needs at least one confirm set and one candidate")
         for clip_set in [*sets, *tuples["confirm"]]:
             if len(clip_set) != 2 or clip_set[1] < 1:

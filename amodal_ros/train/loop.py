@@ -661,7 +661,7 @@ def fit_scaling_factor(vae, batches: _Batches, rng: np.random.Generator, windows
     vae.eval()
     kind = TARGET_KIND[batches.config.vae_frames]
     with torch.no_grad():
-        targets = [batches.frames(rng, kind).cpu().numpy() for _ in range(windows)]
+        targets = [batches.pixels(rng, kind) for _ in range(windows)]
         latents = torch.cat([mean for mean, _std in batches._encode(targets)])
     vae.train(was_training)
     factor = float(1.0 / latents.std())
@@ -936,26 +936,27 @@ class _Batches:
         self.seconds += time.perf_counter() - started
         return target, cond, clip, ids, hidden
 
-    def frames(self, rng: np.random.Generator, kind: int | None = None) -> torch.Tensor:
-        """[F, 3, h, w] frames of one kind the pipeline encodes: modal or amodal masks, depth,
-        or an object's RGB on white, visible part or whole (stage 2's condition and target);
-        the kind drawn by the autoencoder's FRAME_KINDS unless given."""
-        from amodal_ros.train.windows import object_on_white
-
+    def frames(self, rng: np.random.Generator) -> torch.Tensor:
+        """[F, 3, h, w] frames of one kind the pipeline encodes, drawn by the autoencoder's
+        FRAME_KINDS (`pixels`), on the device; their time is the step's window time."""
         started = time.perf_counter()
-        if kind is None:
-            shares = FRAME_KINDS[self.config.vae_frames]
-            kind = int(rng.choice(len(shares), p=shares))
-        if kind < 3:
-            pixels = self.render.window(rng)[kind]  # modal, amodal, depth
-        else:
-            clip = self.render.scene(rng)
-            i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
-            cfg = self.config
-            pixels = object_on_white(clip, i, kind == 4, cfg.height, cfg.width, cfg.mask_resize)
+        shares = FRAME_KINDS[self.config.vae_frames]
+        pixels = self.pixels(rng, int(rng.choice(len(shares), p=shares)))
         frames = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
         self.seconds += time.perf_counter() - started
         return frames
+
+    def pixels(self, rng: np.random.Generator, kind: int) -> np.ndarray:
+        """[F, 3, h, w] frames of `kind` (FRAME_KINDS' order): modal or amodal masks, depth, or
+        an object's RGB on white, visible part or whole (stage 2's condition and target)."""
+        from amodal_ros.train.windows import object_on_white
+
+        if kind < 3:
+            return self.render.window(rng)[kind]  # modal, amodal, depth
+        clip = self.render.scene(rng)
+        i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
+        cfg = self.config
+        return object_on_white(clip, i, kind == 4, cfg.height, cfg.width, cfg.mask_resize)
 
     def _encode(self, windows: list[np.ndarray]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The VAE posterior (mean, std) of each window's frames [F, 3, h, w], all in one pass

@@ -228,7 +228,7 @@ def test_stage_2s_own_autoencoder_learns_appearance_in_a_wider_latent(tmp_path):
     vae = load_components(tmp_path / "vae" / "final")
     batches = _Batches(vae, config, "cpu")
     rng = np.random.default_rng(config.seed)  # the draws the fit made
-    whole = [batches.frames(rng, 4).numpy() for _ in range(8)]
+    whole = [batches.pixels(rng, 4) for _ in range(8)]
     latents = torch.cat([mean for mean, _ in batches._encode(whole)])
     assert vae.vae.config.scaling_factor == pytest.approx(float(1 / latents.std()), rel=1e-5)
     stage2 = TrainConfig(
