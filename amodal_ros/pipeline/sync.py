@@ -32,7 +32,10 @@ class StampSynchronizer:
     on where it was (restarting on it alone discarded every frame queued). A smaller step back
     is a message out of order (a segmenter publishing from a thread pool) and takes its place
     in the queue, or is counted unmatched when a later frame has left already (frames leave in
-    stamp order).
+    stamp order); once an input has sent one, a pivot waits for it until it has sent two
+    messages beyond the pivot. A stamp far behind its input's newest but where the other
+    inputs are says that newest was a glitch (stamped in the future): it is counted unmatched
+    and pairing goes on.
 
     At a restart the old stream is not thrown away: an input that lags the others (masks a
     segmenter sends after their images) still has the old stream's messages in flight, and
@@ -59,6 +62,7 @@ class StampSynchronizer:
         # messages with the stamp of the frame just emitted (unstamped input), per input
         self.repeated: Counter[str] = Counter()
         self.overflowed: Counter[str] = Counter()  # of `unmatched`: pushed out of a full queue
+        self._reordered: set[str] = set()  # inputs seen sending a message out of order
         self.reset()
 
     def reset(self) -> None:
@@ -84,6 +88,9 @@ class StampSynchronizer:
             retired = self._retire_old() if self._crossed == set(self.inputs) else []
             return retired + self.add(name, stamp_ns, item)
         latest = self._latest[name]
+        if latest is not None and stamp_ns < latest - RESTART_NS and self._agrees(name, stamp_ns):
+            self._drop_glitch(name, stamp_ns)  # this input's newest was a stamp in the future
+            latest = self._latest[name]
         if latest is not None and stamp_ns < latest - RESTART_NS:
             if self._held is None:  # the first message back there: a loop, or one late message?
                 self._held = (name, stamp_ns, item)
@@ -93,6 +100,8 @@ class StampSynchronizer:
             return frames + self.add(*held) + self.add(name, stamp_ns, item)
         if self._held is not None and self._held[0] == name:
             self._drop_held()  # that input went on where it was: what it sent back there was late
+        if latest is not None and stamp_ns < latest:
+            self._reordered.add(name)
         if stamp_ns == self._emitted:  # a publisher that leaves stamps unset, sim time without
             self.repeated[name] += 1  # /clock: not a partner problem (its frame has left)
             return []
@@ -178,7 +187,7 @@ class StampSynchronizer:
                 j = self._nearest(name, p)
                 latest = self._latest[name]
                 if j is None:
-                    hopeless |= latest is not None and latest > p + self.tolerance_ns
+                    hopeless |= self._passed(name, p)
                     waiting = True
                 elif self._stamps[name][j] == p or (latest is not None and latest >= p):
                     chosen[name] = j
@@ -220,6 +229,37 @@ class StampSynchronizer:
         for name in self.inputs[1:]:
             while self._stamps[name] and self._stamps[name][0] < oldest - self.tolerance_ns:
                 self._discard(name, 0)
+
+    def _passed(self, name: str, stamp: int) -> bool:
+        """Whether input `name` has gone past `stamp` for good: a message beyond the
+        tolerance, or two from an input seen out of order (the first may be a neighbour a
+        segmenter's thread pool sent first: swapped pairs lost every other frame). Waiting
+        for a second from every input delayed each frame of a segmenter slower than the
+        camera by one of its periods."""
+        latest = self._latest[name]
+        if name not in self._reordered or self.queue_size < 2:
+            return latest is not None and latest > stamp + self.tolerance_ns
+        stamps = self._stamps[name]
+        return len(stamps) - bisect.bisect_right(stamps, stamp + self.tolerance_ns) >= 2
+
+    def _agrees(self, name: str, stamp_ns: int) -> bool:
+        """Whether a stamp far behind input `name`'s newest is where the other inputs are:
+        then that newest was the glitch (a stamp in the future), not this one."""
+        others = [t for n, t in self._latest.items() if n != name and t is not None]
+        return bool(others) and abs(stamp_ns - max(others)) <= RESTART_NS
+
+    def _drop_glitch(self, name: str, stamp_ns: int) -> None:
+        """Count unmatched input `name`'s messages stamped far beyond `stamp_ns`, where the
+        others are: held as its newest, every later message of it looked like a bag loop no
+        other input followed, and nothing paired again (one mask stamped 2 s ahead left 1
+        result in the next 59 frames)."""
+        limit = stamp_ns + RESTART_NS
+        stamps = self._stamps[name]
+        while stamps and stamps[-1] > limit:
+            self._discard(name, len(stamps) - 1)
+        self._latest[name] = max([stamp_ns, *stamps])
+        if self._emitted is not None and self._emitted > limit:
+            self._emitted = None
 
     def _drop_held(self) -> None:
         if self._held is not None:
