@@ -21,6 +21,9 @@ except ImportError:  # diagnostic_msgs missing: a plain status string instead
     DiagnosticArray = None
 
 CAMERA_INFO = "camera_info"  # the input name of the CameraInfo subscription (not synchronised)
+# an input quiet for less is not silent: the report just after activation (before DDS found
+# the camera) said "no RGB message in the last 0.0 s"
+SILENCE_S = 1.0
 DIAGNOSTICS_TOPIC = "/diagnostics"
 STATUS_TOPIC = "amodal/status"  # used only when diagnostic_msgs is unavailable
 OK, WARN, ERROR = 0, 1, 2
@@ -98,11 +101,15 @@ class StreamHealth:
         self.tolerance = tolerance
         self.stride, self.frame_rate, self.longest = stride, frame_rate, longest
         self.last = Counters(start)
+        self.heard = {RGB: start, CAMERA_INFO: start}  # when each last sent something
 
     def update(self, now: Counters) -> Report:
         """The report for the counters `now`; they become the baseline of the next one."""
         then, self.last = self.last, now
         dt = max(now.time - then.time, 1e-6)
+        for name in self.heard:
+            if now.received[name] > then.received[name]:
+                self.heard[name] = now.time
         new_unmatched = now.unmatched - then.unmatched
         new_rgb = now.received[RGB] - then.received[RGB]
         stalled = new_rgb > 0 and now.matched == then.matched
@@ -143,14 +150,11 @@ class StreamHealth:
             )
         restarted = now.restarts - then.restarts
         warnings += self._restart_warnings(restarted, now.sampled - then.sampled, dt)
-        bad_input = self._input_warnings(then, now, new_rgb, dt)
-        if (
-            self.camera_info
-            and new_rgb
-            and now.received[CAMERA_INFO] == then.received[CAMERA_INFO]
-        ):
+        bad_input = self._input_warnings(then, now, dt)
+        if self.camera_info and new_rgb and self._silent(CAMERA_INFO, now):
             bad_input.append(
-                f"no CameraInfo in the last {dt:.1f} s on {self.camera_info} while RGB arrives: "
+                f"no CameraInfo for {self._silent(CAMERA_INFO, now):.1f} s on {self.camera_info} "
+                "while RGB arrives: "
                 "objects get no 3D extent (EXTENT_NO_CAMERA_INFO) and none is passed through; "
                 "remap camera_info_topic, or set it to '' for a camera without one"
             )
@@ -231,14 +235,19 @@ class StreamHealth:
             )
         return warnings
 
-    def _input_warnings(self, then: Counters, now: Counters, new_rgb: int, dt: float) -> list:
+    def _silent(self, name: str, now: Counters) -> float:
+        """For how long input `name` has sent nothing, when that is SILENCE_S or more, else 0."""
+        quiet = now.time - self.heard[name]
+        return quiet if quiet >= SILENCE_S else 0.0
+
+    def _input_warnings(self, then: Counters, now: Counters, dt: float) -> list:
         """A camera that went silent, frames refused, callbacks that failed: each leaves the
         node publishing nothing, so each raises the level (the log says which input and why)."""
         warnings = []
-        if new_rgb == 0:
+        if self._silent(RGB, now):
             warnings.append(
-                f"no RGB message in the last {dt:.1f} s on {self.inputs[RGB]}: is the camera "
-                "running, and the topic remapped?"
+                f"no RGB message for {self._silent(RGB, now):.1f} s on {self.inputs[RGB]}: is "
+                "the camera running, and the topic remapped?"
             )
         if now.rejected > then.rejected:
             warnings.append(

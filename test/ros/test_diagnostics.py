@@ -9,6 +9,7 @@ from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
 from amodal_ros.pipeline.sync import StampSynchronizer
 from amodal_ros.pipeline.window import BACK, GAP, SIZE
 from amodal_ros.ros.diagnostics import (
+    CAMERA_INFO,
     ERROR,
     OK,
     WARN,
@@ -80,8 +81,7 @@ def test_a_silent_camera_rejected_frames_and_failed_callbacks_warn():
     silent = health.update(Counters(time=2.0))
     assert silent.level == WARN
     assert silent.warnings == [
-        "no RGB message in the last 2.0 s on /cam/rgb: is the camera running, and the topic "
-        "remapped?"
+        "no RGB message for 2.0 s on /cam/rgb: is the camera running, and the topic remapped?"
     ]
     bad = health.update(
         Counters(
@@ -99,6 +99,26 @@ def test_a_silent_camera_rejected_frames_and_failed_callbacks_warn():
     assert repeated.startswith("7 frame(s) in the last 1.0 s repeated the stamp")
     assert "header stamps unset" in repeated
     assert failed == "1 callback(s) failed in the last 1.0 s; see the log"
+
+
+def test_an_input_is_silent_only_after_a_second_without_a_message():
+    """The report just after activation (before DDS found the camera) and a short
+    diagnostics_period between two frames are no silence ("no RGB message in the last 0.0 s"
+    raised WARN at every activation)."""
+    health = StreamHealth(TOPICS, TOLERANCE, start=10.0, camera_info="/cam/camera_info")
+    assert health.update(Counters(time=10.01)).level == OK
+    frame = Counter({RGB: 1, MASKS: 1, CAMERA_INFO: 1})
+    assert health.update(Counters(time=10.1, received=frame, matched=1)).level == OK
+    quiet = health.update(Counters(time=10.9, received=frame, matched=1))
+    assert quiet.level == OK and not quiet.warnings  # 0.8 s since the last frame
+    silent = health.update(Counters(time=11.1, received=frame, matched=1))
+    assert silent.warnings == [
+        "no RGB message for 1.0 s on /cam/rgb: is the camera running, and the topic remapped?"
+    ]
+    # the camera back without its CameraInfo: silent since 10.1 s
+    back = health.update(Counters(time=11.3, received=frame + LIVE, matched=9))
+    (info,) = back.warnings
+    assert info.startswith("no CameraInfo for 1.2 s on /cam/camera_info while RGB arrives")
 
 
 def test_dropped_windows_say_which_stride_the_measured_windows_keep_up_with():
@@ -247,7 +267,7 @@ def test_missed_deadlines_and_a_silent_camera_info_warn():
     assert late.level == WARN and late.message == f"{missed} | {silent}"
     assert missed.startswith("2 window(s) in the last 1.0 s missed the deadline")
     assert "a window takes 3.00 s" in missed
-    assert silent.startswith("no CameraInfo in the last 1.0 s on /cam/camera_info")
+    assert silent.startswith("no CameraInfo for 1.0 s on /cam/camera_info")
     assert "set it to '' for a camera without one" in silent
     # without a CameraInfo topic its silence is no problem
     none = StreamHealth(TOPICS, TOLERANCE, start=0.0).update(
