@@ -116,6 +116,11 @@ class StreamFront:
         windows = self._frames(self.sync.flush())
         return windows + self._last_window()
 
+    def answer_waiting(self) -> list[Window]:
+        """A window now for the frames added since the last one (the stream went quiet: the
+        next stride may never come); the stream goes on from them."""
+        return self._last_window()
+
     def _frames(self, matched_frames: list[dict]) -> list[Window]:
         windows = []
         for matched in matched_frames:

@@ -93,6 +93,9 @@ MALLOC_ARENAS = 2  # measured: RSS held level under a 30 Hz camera (limit_malloc
 # under `ros2 launch` a longer wait ends in SIGKILL (its SIGTERM comes 5 s after SIGINT)
 SHUTDOWN_WAIT_S = 2.0
 CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
+# s without a sampled frame (at least; a stride's time when longer) after which the frames
+# waiting for the next stride get their window: the camera may have stopped
+QUIET_S = 1.0
 
 
 def _log_at(ros_logger, level: int, text: str) -> None:
@@ -174,6 +177,11 @@ def _reported(doing: str):
     return decorate
 
 
+def _in_transition(doing: str, since: float) -> tuple[int, str]:
+    """The status of a transition blocking the executor: what it does, for how long."""
+    return WARN, f"{doing} ({time.monotonic() - since:.0f} s so far)"
+
+
 class AmodalNode(LifecycleNode):
     """Amodal masks (and completions) of every labelled object, from RGB(-D) + instance masks."""
 
@@ -216,6 +224,10 @@ class AmodalNode(LifecycleNode):
             self._report,
             clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
+        self._quiet_timer = self.create_timer(
+            QUIET_S / 4, self._answer_waiting, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+        self._sampled = (-1, 0.0)  # frames sampled at the last check, and since when
         self.pace = "not measured (warmup off)"  # does a window keep up with the stride?
         self.abandoned_window = False  # shut down while a window ran (main exits at once)
         unknown = unknown_parameters(getattr(self, "_parameter_overrides", {}))
@@ -479,6 +491,28 @@ class AmodalNode(LifecycleNode):
                 self.queue.put_all(windows, self._forget)
                 self._forget = []
 
+    def _answer_waiting(self) -> None:
+        """The frames waiting for the next stride get their window once no frame has been
+        sampled for QUIET_S (or a stride's time): a camera that stopped (triggered capture,
+        the end of a bag, a pulled cable) left them unanswered until it sent again, and with
+        `publish_frames: latest` its newest frame never got a result. The window goes on
+        from them if the camera comes back."""
+        with self._lock:
+            front = self.front
+            if front is None or self.abandoned_window:
+                return
+            now = time.monotonic()
+            if front.frames_sampled != self._sampled[0]:
+                self._sampled = (front.frames_sampled, now)
+                return
+            quiet = max(QUIET_S, self.stream.stride / self.stream.frame_rate)
+            if now - self._sampled[1] < quiet or not front.buffer.frames_waiting:
+                return
+            windows = front.answer_waiting()
+            if windows:
+                self.queue.put_all(windows, self._forget)
+                self._forget = []
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self.received[CAMERA_INFO] += 1
         with self._lock:
@@ -590,10 +624,7 @@ class AmodalNode(LifecycleNode):
     def _report(self) -> None:
         health, doing = self.health, self._doing  # one read: a transition may clear them
         if doing is not None or health is None:  # moving or not active: why nothing comes
-            if doing is None:
-                level, message = self._idle
-            else:  # a transition blocking the executor: what it does, for how long
-                level, message = WARN, f"{doing[0]} ({time.monotonic() - doing[1]:.0f} s so far)"
+            level, message = self._idle if doing is None else _in_transition(*doing)
             device = self.get_parameter("device").value
             publish_status(
                 self, self._status_pub, Report(level, message, {}, []), {"device": device}

@@ -118,6 +118,24 @@ def test_latest_policy_publishes_one_frame_per_window(base_params):
         h.close()
 
 
+@pytest.mark.parametrize("policy", ["new", "latest"])
+def test_frames_waiting_for_a_stride_are_answered_when_the_camera_stops(base_params, policy):
+    """11 frames at stride 3: windows at frames 3, 6 and 9 leave frame 10 waiting for a
+    stride that never comes (a triggered camera, a bag's end); a second of quiet answers it."""
+    h = NodeHarness({**base_params, "publish_frames": policy, "stride": 3})
+    try:
+        h.wait_for_subscribers()
+        stamps = h.publish_clip(small_clip(11), pace=0.02)
+        answered = stamps if policy == "new" else [stamps[i] for i in (0, 1, 2, 3, 6, 9, 10)]
+        assert h.wait(lambda: len(h.messages("amodal/objects")) >= len(answered), timeout=60)
+        h.wait(lambda: False, timeout=0.5)  # nothing more may arrive
+        assert [_stamp(r.header) for r in h.messages("amodal/objects")] == answered
+        (last,) = [r for r in h.messages("amodal/objects") if _stamp(r.header) == stamps[10]]
+        assert last.window_frames == 4 and all(o.amodal_valid for o in last.objects)
+    finally:
+        h.close()
+
+
 def test_overload_drops_stale_windows_stays_alive_and_bounded(base_params):
     params = {**base_params, "stride": 1, "max_pending_windows": 1, "num_steps": 3}
     h = NodeHarness(params)
