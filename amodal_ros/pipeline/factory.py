@@ -181,9 +181,17 @@ def resolve_depth_source(config: StreamConfig, needs_depth: bool) -> str:
         )
     if source != "none" and not needs_depth:
         log.warning(
-            "%s is a mask-only checkpoint: the model ignores depth (%s); it is used only for "
-            "the occluders' depth order",
+            "%s is a mask-only checkpoint: the model ignores depth (%s); it serves the "
+            "occluders' depth order%s",
             config.checkpoint,
             source,
+            ", free-space carving and 3D extents" if source == "camera" else "",
+        )
+    if source == "none" and config.depth_source == "auto":
+        log.info(
+            "%s is a mask-only checkpoint and depth_source 'auto' takes no depth: objects get "
+            "no 3D extent and no occluder depth order; set depth_source 'camera' (with a "
+            "depth topic) for them",
+            config.checkpoint,
         )
     return source

@@ -49,9 +49,9 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
     Args:
         result: stage 1's result for one object ([T, H, W] masks at the input size); its
             amodal masks, soft scores, disagreement and samples become False / 0 there.
-        depth: T [H, W] depth images in one unit (metres or millimetres: only ratios are
-            compared, so the camera's own images serve; 0, NaN and -inf: no return, unknown;
-            +inf: nothing within the camera's range (REP 117), so free space).
+        depth: T [H, W] depth images in metres (`depth_metres`; below MIN_DEPTH_M, 0, NaN
+            and -inf: no return, unknown; +inf: nothing within the camera's range (REP 117),
+            so free space).
         margin: how much farther than the object's visible part a surface must be, as a
             fraction of that depth (0.1: 10 cm at 1 m).
         keep_px: pixels around the visible mask never removed (`keep_band`).

@@ -48,6 +48,17 @@ from amodal_ros.pipeline.window import Window
 log = logging.getLogger("amodal_ros.stream")
 
 
+def not_run_reason(masks: np.ndarray, min_object_pixels: int) -> int | None:
+    """Why an object of modal masks [T, H, W] is not run in its window (a REASON_*), or None:
+    the one rule, also for what eval's ceilings count."""
+    areas = masks.reshape(len(masks), -1).sum(1)
+    if not areas.any():
+        return REASON_EMPTY_MODAL
+    if areas.max() < min_object_pixels:
+        return REASON_OBJECT_TOO_SMALL
+    return None
+
+
 class WindowProcessor:
     """Runs stage 1 (and stage 2) on windows and turns them into per-frame results.
 
@@ -205,8 +216,9 @@ class WindowProcessor:
         # 5. assemble the published frames
         frames = []
         for t in published:
+            near = self._measured_nearness(window, t, nearness) if amodal else None
             objects = [
-                self._object(window, t, i, amodal[i], nearness, completions.get(i))
+                self._object(window, t, i, amodal[i], near, completions.get(i))
                 if i in amodal
                 else self._invalid(window, t, i, reasons[i])
                 for i in window.object_ids
@@ -219,11 +231,9 @@ class WindowProcessor:
         keys = [f.stamp_ns for f in window.frames]
         for object_id in window.object_ids:
             masks = window.masks(object_id)  # [T, H, W] bool
-            areas = masks.reshape(len(masks), -1).sum(1)
-            if not areas.any():
-                reasons[object_id] = REASON_EMPTY_MODAL
-            elif areas.max() < self.config.min_object_pixels:
-                reasons[object_id] = REASON_OBJECT_TOO_SMALL
+            reason = not_run_reason(masks, self.config.min_object_pixels)
+            if reason is not None:
+                reasons[object_id] = reason
             else:
                 tracks.append(ObjectTrack(object_id, masks, frame_keys=keys))
         return tracks, reasons
@@ -231,9 +241,13 @@ class WindowProcessor:
     def _carve(self, window: Window, results: list[AmodalResult]) -> None:
         """Removes from stage 1's results the hidden pixels the camera's depth shows as free
         space (in place)."""
+        from amodal_ros.depth.camera import depth_metres
         from amodal_ros.pipeline.free_space import carve, keep_band
 
-        depth = [f.depth for f in window.frames if f.depth is not None]  # all: _inverse_depth
+        # in metres: a glint's 3 mm is no return (every frame has depth: _inverse_depth)
+        depth = [
+            depth_metres(f.depth, f.depth_encoding) for f in window.frames if f.depth is not None
+        ]
         model = self.segmenter.config
         keep = keep_band(depth[0].shape, (model.height, model.width))
         for result in results:
@@ -294,6 +308,20 @@ class WindowProcessor:
             )
         return None
 
+    def _measured_nearness(self, window: Window, t: int, nearness) -> np.ndarray | None:
+        """[H, W] nearness of frame t where it was measured, NaN elsewhere (None without
+        depth): the model's input fills the camera's holes from their neighbours, and an
+        occluder with no return (black, glass) took the depth, and the order, of what
+        surrounds it."""
+        frame = window.frames[t]
+        if nearness is None or self.depth_source != "camera" or frame.depth is None:
+            return None if nearness is None else nearness[t]
+        from amodal_ros.depth.camera import depth_metres, valid_depth
+
+        metres = depth_metres(frame.depth, frame.depth_encoding)
+        valid = valid_depth(metres)
+        return np.where(valid, 1.0 / np.where(valid, metres, 1.0), np.nan).astype(np.float32)
+
     def _per_frame(self, kind: str, window: Window, arrays: list[np.ndarray], compute) -> list:
         """`compute` of each frame's array, cached by stamp and content: a slide computes only
         its new frames, in one call `compute(list of arrays)`."""
@@ -327,7 +355,7 @@ class WindowProcessor:
         )
 
     def _object(
-        self, window, t, object_id: int, result: AmodalResult, nearness, completion
+        self, window, t, object_id: int, result: AmodalResult, near, completion
     ) -> ObjectFrameResult:
         frame = window.frames[t]
         labels = frame.labels
@@ -340,7 +368,7 @@ class WindowProcessor:
             True,
             REASON_OK,
             occluders=covered,
-            occluder_order=depth_order(labels, modal, amodal, covered, nearness, t),
+            occluder_order=depth_order(labels, modal, amodal, covered, near),
             uncertainty=None if result.disagreement is None else result.disagreement[t],
             completion=None if completion is None else completion[t],
             soft=result.soft[t],
@@ -378,16 +406,38 @@ class WindowProcessor:
         )
 
 
-def depth_order(labels, modal, amodal, covered, nearness, t) -> dict[int, int]:
+# nearness within this fraction of the object's is a tie (2 cm at 1 m: a depth camera's noise,
+# two objects touching)
+DEPTH_ORDER_TIE = 0.02
+
+
+def depth_order(labels, modal, amodal, covered, near) -> dict[int, int]:
     """+1 when an occluder is nearer than the object's visible part, -1 when farther, 0 when
-    there is no depth, the object has no visible pixel to compare with, or the depths tie."""
-    if nearness is None or not modal.any():
+    there is no depth (`near` None, or NaN on every pixel of either side: no return), the
+    object has no visible pixel to compare with, or the depths tie (DEPTH_ORDER_TIE).
+
+    Args:
+        near: [H, W] nearness (inverse depth) of the frame, NaN where it was not measured.
+    """
+    if near is None or not modal.any():
         return {i: 0 for i in covered}
-    near = nearness[t]
-    own = float(np.median(near[modal]))
+    own = _median(near[modal])
     hidden = amodal & ~modal
     order = {}
     for occluder_id in covered:
-        theirs = float(np.median(near[hidden & (labels == occluder_id)]))
-        order[occluder_id] = int(np.sign(theirs - own))
+        theirs = _median(near[hidden & (labels == occluder_id)])
+        if not (np.isfinite(own) and np.isfinite(theirs)):
+            order[occluder_id] = 0
+        elif theirs > own * (1 + DEPTH_ORDER_TIE):
+            order[occluder_id] = 1
+        elif theirs < own / (1 + DEPTH_ORDER_TIE):
+            order[occluder_id] = -1
+        else:
+            order[occluder_id] = 0
     return order
+
+
+def _median(values: np.ndarray) -> float:
+    """The median of the measured values (NaN when none is)."""
+    measured = values[np.isfinite(values)]
+    return float(np.median(measured)) if measured.size else float("nan")

@@ -460,6 +460,25 @@ def test_camera_depth_orders_occluders(everything_amodal):
     assert 0 < box.occlusion_ratio < 1
 
 
+def test_an_occluder_without_depth_returns_has_no_depth_order(everything_amodal):
+    """A black bar gives the camera no return: its depth is unknown (0), not that of the box
+    beside it, which the model's input fills its holes with (a tilted box made it +1 or -1
+    by which side the bar covered, and the grasp example dropped a -1 occluder)."""
+    front, processor = make(
+        everything_amodal, use_depth=True, depth_source="camera", free_space_margin=0.0
+    )
+    frames = []
+    for i in range(NUM_FRAMES):
+        raw = scene(i)
+        tilted = FAR + 0.2 * np.arange(W, dtype=np.float32)[None, :].repeat(H, 0)
+        raw[DEPTH] = np.where(raw[MASKS] == 1, tilted, raw[DEPTH])
+        raw[DEPTH][raw[MASKS] == 2] = 0.0  # no return
+        frames.append(raw)
+    _, results = run_stream(front, processor, frames)
+    objects = {o.object_id: o for o in results[-1].objects}
+    assert objects[1].occluders[2] > 0 and objects[1].occluder_order == {2: 0}
+
+
 @pytest.mark.parametrize(
     "k, size, said",
     [
@@ -520,6 +539,24 @@ def test_camera_depth_removes_hidden_parts_where_it_sees_past_the_object(everyth
         )
         _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
         assert all(o.amodal.all() for o in results[-1].objects), source
+
+
+def test_millimetre_glints_are_no_depth_to_carve_free_space_by(everything_amodal):
+    """16UC1 depth whose box reads 3 mm (glints on a shiny box, no real return): the box has
+    no depth to compare with, so nothing is carved (3 mm passed the 5 cm floor as 0.003 m would
+    not, and every surface behind the box counted as free space)."""
+    from dataclasses import replace
+
+    front, processor = make(everything_amodal, use_depth=True, depth_source="camera")
+    windows, _ = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    frames = []
+    for frame in windows[-1].frames:
+        millimetres = (frame.depth * 1000).astype(np.uint16)
+        millimetres[frame.labels == 1] = 3
+        frames.append(replace(frame, depth=millimetres, depth_encoding="16UC1"))
+    results = processor.process(replace(windows[-1], frames=tuple(frames)))
+    box = results[-1].objects[0]
+    assert box.valid and box.amodal.all()
 
 
 def test_a_segmenters_spurious_blob_is_not_published_as_part_of_the_object(components8):
@@ -625,28 +662,29 @@ def test_depth_order_by_hand():
     modal = labels == 1
     amodal = np.ones_like(modal)
     covered = {2: 1, 3: 1}
-    nearness = np.array([[[1.0, 1.0, 2.0, 0.5]]])  # 2 nearer than the object, 3 farther
-    assert depth_order(labels, modal, amodal, covered, nearness, 0) == {2: 1, 3: -1}
-    assert depth_order(labels, modal, amodal, covered, None, 0) == {2: 0, 3: 0}
+    nearness = np.array([[1.0, 1.0, 2.0, 0.5]])  # 2 nearer than the object, 3 farther
+    assert depth_order(labels, modal, amodal, covered, nearness) == {2: 1, 3: -1}
+    assert depth_order(labels, modal, amodal, covered, None) == {2: 0, 3: 0}
     empty = np.zeros_like(modal)  # nothing visible to compare with
-    assert depth_order(labels, empty, amodal, covered, nearness, 0) == {2: 0, 3: 0}
-    assert depth_order(labels, modal, amodal, {}, nearness, 0) == {}
-    tie = np.array([[[1.0, 1.0, 1.0, 1.0]]])  # equal depths (e.g. millimetre steps): unknown
-    assert depth_order(labels, modal, amodal, covered, tie, 0) == {2: 0, 3: 0}
+    assert depth_order(labels, empty, amodal, covered, nearness) == {2: 0, 3: 0}
+    assert depth_order(labels, modal, amodal, {}, nearness) == {}
+    tie = np.array([[1.0, 1.0, 1.0, 1.0]])  # equal depths (e.g. millimetre steps): unknown
+    assert depth_order(labels, modal, amodal, covered, tie) == {2: 0, 3: 0}
+    near_tie = np.array([[1.0, 1.0, 1.01, 0.99]])  # 1 % apart: touching, or the camera's noise
+    assert depth_order(labels, modal, amodal, covered, near_tie) == {2: 0, 3: 0}
+    unmeasured = np.array([[1.0, np.nan, np.nan, 0.5]])  # 2 gave no return: unknown
+    assert depth_order(labels, modal, amodal, covered, unmeasured) == {2: 0, 3: -1}
 
 
-def test_depth_order_uses_medians_and_the_right_frame():
+def test_depth_order_uses_medians():
     labels = np.array([[1, 1, 1, 2, 2, 2]])
     modal, amodal = labels == 1, np.ones((1, 6), bool)
     # object 1 visible median 1.0 (one outlier); occluder 2 median 1.5 despite an outlier
-    nearness = np.stack(
-        [
-            np.array([[1.0, 1.0, 9.0, 1.5, 1.5, 0.0]]),
-            np.array([[5.0, 5.0, 5.0, 1.0, 1.0, 1.0]]),
-        ]
-    )
-    assert depth_order(labels, modal, amodal, {2: 3}, nearness, 0) == {2: 1}
-    assert depth_order(labels, modal, amodal, {2: 3}, nearness, 1) == {2: -1}
+    near = np.array([[1.0, 1.0, 9.0, 1.5, 1.5, 0.0]])
+    assert depth_order(labels, modal, amodal, {2: 3}, near) == {2: 1}
+    assert depth_order(labels, modal, amodal, {2: 3}, np.array([[5.0, 5.0, 5, 1, 1, 1]])) == {
+        2: -1
+    }
 
 
 @pytest.mark.parametrize(
