@@ -411,7 +411,7 @@ class DepthFolder:
     """Camera depth, one image per frame: 16-bit PNG = millimetres, float .npy/.tiff = metres."""
 
     def __init__(self, folder: Path, files: list[Path]):
-        from amodal_ros.depth.camera import depth_metres, valid_depth
+        from amodal_ros.depth.camera import depth_metres, millimetres_as_metres, valid_depth
 
         self.files = files
         sizes = _Sizes("depth")
@@ -437,8 +437,13 @@ class DepthFolder:
                 metres = depth_metres(depth, self.encoding)
                 valid = valid_depth(metres)
                 usable = bool(valid.any())
-                if usable and self.encoding == "32FC1":
-                    _refuse_millimetres_as_metres(p, metres[valid])
+                median = millimetres_as_metres(metres) if self.encoding == "32FC1" else None
+                if median is not None:
+                    raise InputError(
+                        f"depth {p} is float, read as metres, and its median is {median:.0f} "
+                        "m: millimetres stored as floats? Save metres (divide by 1000) or "
+                        "16-bit PNG millimetres"
+                    )
                 finite = metres[np.isfinite(metres)]
                 if finite.size:
                     top = np.fmax(top, float(finite.max()))
@@ -462,21 +467,6 @@ class DepthFolder:
             return np.load(path, allow_pickle=False)  # never unpickle user files
         except ValueError as err:  # not an array file, or one of Python objects
             raise InputError(f"depth file {path} is not a numeric .npy array ({err})") from None
-
-
-MAX_MEDIAN_DEPTH_M = 100.0  # a depth camera's scene is nearer; millimetres read as metres not
-
-
-def _refuse_millimetres_as_metres(path: Path, returns: np.ndarray) -> None:
-    """Float depth is metres; a median past MAX_MEDIAN_DEPTH_M is millimetres stored as
-    floats (1500.0 read as 1.5 km), refused naming the unit."""
-    median = float(np.median(returns))
-    if median > MAX_MEDIAN_DEPTH_M:
-        raise InputError(
-            f"depth {path} is float, read as metres, and its median is {median:.0f} m: "
-            "millimetres stored as floats? Save metres (divide by 1000) or 16-bit PNG "
-            "millimetres"
-        )
 
 
 def open_depth(folder: Path) -> DepthFolder:

@@ -58,6 +58,19 @@ def valid_depth(metres: np.ndarray) -> np.ndarray:
     return np.isfinite(metres) & (metres >= MIN_DEPTH_M)
 
 
+MAX_MEDIAN_DEPTH_M = 100.0  # a depth camera's scene is nearer; millimetres read as metres not
+
+
+def millimetres_as_metres(metres: np.ndarray) -> float | None:
+    """The median of float depth's returns when it is past MAX_MEDIAN_DEPTH_M, millimetres
+    stored as floats (1500.0 read as 1.5 km, boxes 1000x too large); else None."""
+    returns = metres[valid_depth(metres)]
+    if not returns.size:
+        return None
+    median = float(np.median(returns))
+    return median if median > MAX_MEDIAN_DEPTH_M else None
+
+
 def inverse_depth_frame(depth: np.ndarray, encoding: str) -> np.ndarray:
     """One [H, W] frame of `inverse_depth_from_camera`, on its own so that a sliding window
     converts only its new frames; all NaN when the frame has no valid pixel (its value comes

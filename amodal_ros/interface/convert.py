@@ -317,6 +317,19 @@ def depth_from_image(msg) -> tuple[np.ndarray, str]:
     return image_to_array(msg), msg.encoding
 
 
+def check_metres(depth: np.ndarray) -> None:
+    """Refuse 32FC1 depth that is millimetres (a driver's floats of mm): every 3D extent would
+    be 1000x too large with reason EXTENT_OK. A sample of pixels decides (it runs per frame)."""
+    from amodal_ros.depth.camera import millimetres_as_metres
+
+    median = millimetres_as_metres(depth[::8, ::8])
+    if median is not None:
+        raise ConversionError(
+            f"depth image is 32FC1 (metres) and its median is {median:.0f} m: millimetres "
+            "sent as floats? Publish metres, or 16UC1 millimetres"
+        )
+
+
 def image_fields(array: np.ndarray, encoding: str) -> dict:
     """Field values (height, width, encoding, is_bigendian, step, data as a uint8 array) of a
     sensor_msgs/Image holding `array`; the header is left to the caller."""

@@ -19,6 +19,7 @@ import numpy as np
 from amodal_ros.core.frames import Extent, Frame, FrameResult, ObjectFrameResult
 from amodal_ros.interface.convert import (
     ConversionError,
+    check_metres,
     check_same_size,
     depth_from_compressed,
     depth_from_image,
@@ -211,6 +212,8 @@ def frame_from_messages(
         to_depth = depth_from_compressed if "depth" in compressed else depth_from_image
         depth, encoding = _blaming(("depth",), to_depth, matched["depth"])
         _blaming(("rgb", "depth"), check_same_size, rgb, depth, "the depth image")
+        if encoding == "32FC1":
+            _blaming(("depth",), check_metres, depth)
     return Frame(
         stamp_ns=matched["stamp_ns"],
         rgb=rgb,

@@ -575,6 +575,22 @@ def test_frame_from_messages():
     assert frame_from_messages(no_depth).depth is None
 
 
+def test_millimetres_sent_as_32fc1_are_refused_and_blamed_on_depth():
+    """A driver publishing 32FC1 in millimetres would give boxes 1000x too large marked OK;
+    metres, with holes and +inf, pass."""
+    m = inputs()
+    millimetres = np.full((H, W), 990.0, np.float32)
+    m["depth"] = ns_image(**image_fields(millimetres, "32FC1"))
+    with pytest.raises(ConversionError, match="median is 990 m: millimetres") as err:
+        frame_from_messages(m)
+    assert err.value.inputs == ("depth",)
+    metres = millimetres / 1000
+    metres[::2] = np.inf  # nothing within range (REP 117)
+    metres[1::4] = np.nan
+    m["depth"] = ns_image(**image_fields(metres, "32FC1"))
+    assert frame_from_messages(m).depth_encoding == "32FC1"
+
+
 def test_frame_from_compressed_rgb():
     m = inputs(rgb_size=(H, W))
     m["rgb"] = compressed(coloured(), ".png")
