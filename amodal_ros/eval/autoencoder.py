@@ -76,7 +76,7 @@ def ceiling_scores(components, config: InferenceConfig, clips) -> dict[str, dict
     """{"working_size": eval's scores (`metrics.mean_scores`) of the true amodal masks
     resized to the working size and back, "vae": of them also through the VAE}: what a
     perfect stage 1 of this working size (and VAE) would score, object by object as `eval`
-    runs them (an object never visible in its window is not run: its modal mask stands)."""
+    runs them (an object not run, never visible or too small, keeps its modal mask)."""
     from amodal_ros.eval.metrics import mean_scores, score_window
 
     windows: dict[str, list] = {"working_size": [], "vae": []}
@@ -139,8 +139,8 @@ def reconstruction_psnr(
     With `masks` (the VasComponents and resolved InferenceConfig of the stage 1 whose masks
     stage 2 paints behind) also "pooled_vae" and "pooled_working_size": the same appearances
     behind stage 1's ceiling masks (the truth through its VAE, or the working size alone, cut
-    and upsampled as the pipeline does, OR the input labels; an object never visible is not
-    run), white where those miss a hidden pixel, as `eval` pools completions: no model of this
+    and upsampled as the pipeline does, OR the input labels), white where those miss a hidden
+    pixel, over the objects the pipeline runs, as `eval` pools completions: no model of this
     working size (and these VAEs) scores above them; "coverage_vae" and
     "coverage_working_size": the share of hidden pixels those masks cover.
     """
@@ -167,7 +167,8 @@ def reconstruction_psnr(
             frames = _through_vae(components.vae, pixels, config)
             h, w = hidden.shape[1:]
             small = to_uint8(torch.from_numpy(pixels)).numpy()
-            found = _ceiling_masks(clip, i, masks) if masks is not None else {}
+            runs = masks is not None and _runs(clip.modal(i))  # eval pools those it runs
+            found = _ceiling_masks(clip, i, masks) if runs else {}
             for name, images in (("vae", to_uint8(frames).numpy()), ("working_size", small)):
                 big = preprocess.resize_stack(images, h, w, nearest=False).astype(np.float64)
                 _pool(errors[name], big[hidden], truth[hidden])
@@ -193,11 +194,19 @@ def _ceiling_masks(clip, i: int, masks: tuple) -> dict[str, np.ndarray]:
 
     components, config = masks
     truth, modal = clip.amodal[i], clip.modal(i)
-    if not modal.any():  # never visible in the window: not run, its (empty) labels stand
+    if not _runs(modal):  # not run (never visible, too small): its labels stand
         return {"vae": modal, "working_size": modal}
     pixels = preprocess.mask_pixels(truth, config.height, config.width, config.mask_resize)
     scores = {"vae": _vae_score(components.vae, pixels, config), "working_size": _lossless(pixels)}
     return {name: _upsampled(s, truth.shape[1:], config) | modal for name, s in scores.items()}
+
+
+def _runs(modal: np.ndarray) -> bool:
+    """Whether the pipeline runs an object of these modal masks (eval's default settings)."""
+    from amodal_ros.core.config import StreamConfig
+    from amodal_ros.pipeline.processor import not_run_reason
+
+    return not_run_reason(modal, StreamConfig().min_object_pixels) is None
 
 
 def _pool(acc: list, painted: np.ndarray, truth: np.ndarray) -> None:

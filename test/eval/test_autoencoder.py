@@ -115,6 +115,24 @@ def test_the_pooled_completion_ceiling_counts_what_stage_1_misses(components12):
     assert "pooled_vae" not in reconstruction_psnr(components12, config, clips)
 
 
+def test_the_pooled_ceiling_leaves_out_objects_the_pipeline_does_not_run(components12):
+    """eval scores completions of the objects it runs only: an object its labels never show
+    (or too small to run) is no white miss in the ceiling either, or eval could beat it."""
+    clips = [make_scene(seed, num_frames=4, height=32, width=64) for seed in (2, 3, 5)]
+    config = InferenceConfig(num_frames=4).for_model(components12.defaults)
+    masks = (components12, config.replace(mask_resize="nearest", rgb_sum_threshold=382))
+    hidden_objects = [
+        (clip, i)
+        for clip in clips
+        for i in clip.target_ids
+        if occluded_region(clip.visible[i], clip.amodal[i]).any() and clip.modal(i).any()
+    ]
+    clip, i = hidden_objects[0]
+    clip.labels[clip.labels == i] = 0  # the segmenter never saw it
+    scores = reconstruction_psnr(components12, config, clips, masks)
+    assert scores["coverage_working_size"] == 1.0  # its hidden pixels are not counted missed
+
+
 def test_stage_2_names_the_masks_it_paints_behind(capsys):
     import json
 
