@@ -88,7 +88,13 @@ def staged_bag(
     out = Path(out)
     check_output(out, overwrite, results is not None)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-    with staged_path(out) as stage:  # the bag folder is named `out.name` inside the stage
+
+    def recheck() -> None:  # something may have appeared at `out` meanwhile
+        check_output(out, overwrite, results is not None)
+        if before_rename is not None:
+            before_rename()
+
+    with staged_path(out, recheck) as stage:  # the bag folder is `out.name` inside the stage
         writer = Writer(stage, version=ROS_DISTROS[ros_distro], storage_plugin=plugin)
         try:
             writer.open()
@@ -102,6 +108,3 @@ def staged_bag(
             raise
         if results is not None:
             mark_results(stage, results)
-        check_output(out, overwrite, results is not None)  # again: something may have appeared
-        if before_rename is not None:
-            before_rename()

@@ -61,10 +61,9 @@ def check_output(out: Path, overwrite: bool) -> None:
 def staged_output(out: Path, overwrite: bool):
     """Yield a temporary folder beside `out`; it becomes `out` only if the block succeeds."""
     check_output(out, overwrite)
-    with staged_path(out) as stage:
+    with staged_path(out, recheck=lambda: check_output(out, overwrite)) as stage:
         stage.mkdir()
         yield stage
-        check_output(out, overwrite)  # again: another run may have written `out` meanwhile
 
 
 def write_png(path: Path, image: np.ndarray) -> None:

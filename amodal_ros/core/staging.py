@@ -14,7 +14,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,9 +36,11 @@ HOST = _machine()
 
 
 @contextmanager
-def staged_path(out: Path) -> Iterator[Path]:
+def staged_path(out: Path, recheck: Callable[[], object] | None = None) -> Iterator[Path]:
     """Yield a not-yet-existing path beside `out` to write into (a folder or a file); when the
-    block succeeds it replaces `out`, when it raises it is removed and `out` is untouched."""
+    block succeeds it replaces `out`, when it raises it is removed and `out` is untouched.
+    `recheck`, when given, runs just before the replacement and may refuse it by raising:
+    the writer's checks of `out`, made again (another run may have written it meanwhile)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_partials(out.parent, out.name)
@@ -50,6 +52,8 @@ def staged_path(out: Path) -> Iterator[Path]:
         yield new
         if not (new.exists() or new.is_symlink()):
             raise FileNotFoundError(f"nothing was written to replace {out}; it is kept")
+        if recheck is not None:
+            recheck()
         if out.is_dir() and not out.is_symlink() and not new.is_dir():
             raise InputError(  # a file for a folder would delete all it holds
                 f"{out} is a folder and a file was written for it: the folder is kept and "
