@@ -363,8 +363,8 @@ class InferenceConfig(Config):
     preset: str = param(
         "",
         "'quality', 'balanced', 'fast' or 'realtime' (the distilled student, one step: the "
-        "choice on a GPU) sets num_steps, guidance, warm_start and student (overriding them); "
-        "empty = use those fields as given",
+        "choice on a GPU) sets num_steps, guidance, warm_start and student (other values of "
+        "them beside it are refused); empty = use those fields as given",
         None,
         None,
         ("", *PRESETS),
@@ -428,8 +428,14 @@ class InferenceConfig(Config):
         return all(getattr(self, name) != unset for name, unset in MODEL_FIELDS.items())
 
     def replace(self, **changes):
-        """A validated copy; changing a field a preset sets drops the preset (custom values)."""
+        """A validated copy; changing a field a preset sets drops the preset (custom values),
+        and turning its student off gives the fields it set and `changes` does not their
+        defaults: the full model's steps and guidance, not the student's one step."""
+        check_preset(changes.get("preset", ""), changes)
         if self.preset and "preset" not in changes and set(changes) & set(PRESETS[self.preset]):
+            if self.student and changes.get("student") is False:
+                preset_fields = [f for f in fields(self) if f.name in PRESETS[self.preset]]
+                changes = {**{f.name: f.default for f in preset_fields}, **changes}
             changes["preset"] = ""
         return super().replace(**changes)
 
@@ -681,7 +687,9 @@ class NodeConfig(Config):
     """Node behaviour that is neither model nor stream logic."""
 
     autostart: bool = param(
-        True, "configure and activate on start (false: wait for a lifecycle manager)"
+        True,
+        "configure and activate on start (false: wait for a lifecycle manager); under "
+        "amodal.launch.py its autostart argument decides instead",
     )
     warmup: bool = param(
         True, "run one synthetic window in configure so the first real window is not slow"
@@ -718,8 +726,30 @@ def node_configs(values: dict[str, Any]) -> tuple:
     configs = []
     for cls in NODE_CONFIGS:
         kwargs = {f.name: values[f.name] for f in fields(cls) if f.name in values}
+        if cls is InferenceConfig:  # a value off its default is one given
+            given = {
+                f.name: kwargs[f.name]
+                for f in fields(cls)
+                if kwargs.get(f.name, f.default) != f.default
+            }
+            check_preset(kwargs.get("preset", ""), given)
         configs.append(cls(**kwargs))
     return tuple(configs)
+
+
+def check_preset(preset: str, given: dict[str, Any]) -> None:
+    """Refuse a preset given with other values of the fields it sets: the preset won, and
+    `--preset fast --steps 10` (or `num_steps: 10` beside `preset: fast`) ran 4 steps."""
+    sets = PRESETS.get(preset, {})
+    clashes = [name for name, value in sets.items() if name in given and given[name] != value]
+    if clashes:
+        raise ValueError(
+            f"preset {preset!r} sets "
+            + ", ".join(f"{name} to {sets[name]}" for name in clashes)
+            + ", but "
+            + ", ".join(f"{name} {given[name]}" for name in clashes)
+            + " was given too: drop one (preset '' runs the values given)"
+        )
 
 
 # every rclpy node's own parameters, which a node's parameter file may set too

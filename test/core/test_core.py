@@ -251,3 +251,28 @@ def test_more_steps_than_a_student_takes_names_the_way_to_the_full_model():
     with pytest.raises(ValueError, match="or --no-student \\(or --preset quality\\)"):
         InferenceConfig(preset="realtime").replace(num_steps=4)
     assert not InferenceConfig(preset="realtime").replace(num_steps=4, student=False).student
+
+
+def test_turning_the_student_off_runs_the_full_models_steps_and_guidance():
+    """`demo --no-student` over preset realtime ran the full stages at the student's 1 step
+    and guidance 1.0; the values given still win."""
+    full = InferenceConfig(preset="realtime").replace(student=False)
+    assert (full.num_steps, full.min_guidance, full.preset) == (25, 1.5, "")
+    mine = InferenceConfig(preset="realtime").replace(student=False, num_steps=4)
+    assert (mine.num_steps, mine.max_guidance) == (4, 1.5)
+    two = InferenceConfig(preset="realtime").replace(num_steps=2)  # still the student
+    assert two.student and two.num_steps == 2
+
+
+def test_a_preset_given_with_other_values_of_its_fields_is_refused():
+    """`--preset fast --steps 10`, or `num_steps: 10` beside `preset: fast`, ran 4 steps."""
+    from amodal_ros.core.config import node_configs
+
+    match = "preset 'fast' sets num_steps to 4, but num_steps 10 was given too"
+    with pytest.raises(ValueError, match=match):
+        InferenceConfig().replace(preset="fast", num_steps=10)
+    with pytest.raises(ValueError, match=match):
+        node_configs({"preset": "fast", "num_steps": 10})
+    assert InferenceConfig().replace(preset="fast", num_steps=4).num_steps == 4  # agrees
+    assert node_configs({"preset": "fast", "num_steps": 25})[0].num_steps == 4  # the default
+    assert InferenceConfig(preset="fast").replace(preset="balanced").num_steps == 8
