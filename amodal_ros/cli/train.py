@@ -45,7 +45,7 @@ def run(args: Args) -> dict:
     known = set(TrainConfig.__dataclass_fields__)
     unknown = set(values) - known
     if unknown:
-        raise ValueError(f"{args.config}: unknown training settings {sorted(unknown)}")
+        raise ValueError(f"{args.config}: unknown training settings {sorted(map(str, unknown))}")
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:

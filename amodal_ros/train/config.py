@@ -253,6 +253,13 @@ class TrainConfig(Config):
 
     def __post_init__(self) -> None:
         check_fields(self)
+        if not self.out.strip():  # Path('') is the current folder, which the run would fill
+            raise ValueError("out is empty: name the run's folder")
+        for name in ("height", "width"):
+            if getattr(self, name) % 8:
+                raise ValueError(
+                    f"{name} {getattr(self, name)}: the models work on multiples of 8 pixels"
+                )
         for name in ("unet_width", "vae_width"):  # both normalise channels in 32 groups
             if getattr(self, name) % 32:
                 raise ValueError(

@@ -107,6 +107,12 @@ def train(config: TrainConfig) -> dict:
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; a training run writes a folder there")
+    others = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+    if others and not (out / "train_config.json").is_file():  # (a killed start's partials)
+        raise InputError(  # its loss.csv, final/ and state/ would replace the folder's own
+            f"--out {out} holds other files and is no training run (no train_config.json): "
+            "choose a new or empty folder, or a run's folder to continue it"
+        )
     if config.stage == "distill" and config.data != "synth":
         from amodal_ros.train.distill import check_data
 
@@ -577,7 +583,10 @@ def _log_timing(
     if path.is_file():
         try:
             sessions = json.loads(path.read_text())
+            if not isinstance(sessions, list):
+                raise ValueError(f"a {type(sessions).__name__}, not a list of sessions")
         except ValueError as err:  # bookkeeping: keep it aside, never stop the run for it
+            sessions = []
             kept = path.with_name(path.name + ".unreadable")
             path.rename(kept)
             log.warning("%s did not parse (%s); kept as %s, a new one begins", path, err, kept)

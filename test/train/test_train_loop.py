@@ -202,6 +202,9 @@ def test_a_stop_mid_save_or_a_damaged_run_file_does_not_block_the_run(tmp_path, 
     assert not list(run.glob(".checkpoint-*")) and (run / "final" / "unet").is_dir()
     assert (run / "timing.json.unreadable").is_file()  # kept aside, a new one begun
     assert json.loads((run / "timing.json").read_text())[-1]["steps"] == 2
+    (run / "timing.json").write_text('{"steps": 2}')  # JSON, not a list: was a KeyError
+    assert main(["train", _config(tmp_path, 5)]) == 0
+    assert json.loads((run / "timing.json").read_text())[-1]["steps"] == 1
     # fp16 would load a gradient scaler that a run saved in fp32 never wrote (a GPU's crash;
     # the check itself, since one process keeps its first accelerate precision)
     from amodal_ros.train.config import TrainConfig
@@ -233,6 +236,17 @@ def test_train_rejects_unknown_settings(tmp_path, capsys):
     (tmp_path / "file").write_text("mine")  # was a bare "[Errno 17] File exists"
     assert main(["train", _config(tmp_path, 2), "--out", str(tmp_path / "file")]) == 2
     assert "is a file; a training run writes a folder there" in capsys.readouterr().err
+    # a folder of other files: its loss.csv and final/ were replaced by the run's
+    mine = tmp_path / "mine"
+    (mine / "final").mkdir(parents=True)
+    (mine / "loss.csv").write_text("my data\n")
+    assert main(["train", _config(tmp_path, 2), "--out", str(mine)]) == 2
+    assert "holds other files and is no training run" in capsys.readouterr().err
+    assert (mine / "loss.csv").read_text() == "my data\n" and not any((mine / "final").iterdir())
+    assert main(["train", _config(tmp_path, 2), "--out", ""]) == 2  # the current folder
+    assert "out is empty" in capsys.readouterr().err
+    assert main(["train", _config(tmp_path, 2, height=20)]) == 2  # refused before any file
+    assert "height 20: the models work on multiples of 8" in capsys.readouterr().err
 
 
 def test_shipped_training_configs_chain_the_embedded_recipe():
