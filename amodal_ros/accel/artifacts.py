@@ -103,6 +103,11 @@ class ArtifactCache:
         code as this process. One another user owns is refused, and so is a shared one (sticky,
         as /tmp: closing it would break other programs); one of ours that others may write
         into (made under umask 002 before this check) loses that write permission."""
+        if self.folder.exists() and not self.folder.is_dir():
+            raise BackendUnavailableError(
+                f"engine cache {self.folder} is a file: set engine_cache (or "
+                "$AMODAL_ROS_ENGINE_CACHE) to a folder"
+            )
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = self.folder.stat()
         if st.st_uid != os.geteuid():

@@ -111,6 +111,12 @@ def check_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
         if arg == "--":
             return
         flag = arg.split("=", 1)[0]
+        if flag in ("-v", "--verbose") and flag not in known:  # amodal-ros's own flag
+            sub.exit(
+                2,
+                f"{sub.prog}: error: {flag} goes before the command: "
+                f"amodal-ros {flag} {name} ...\n",
+            )
         if flag == "--set" and flag not in known:  # a train habit, or a ROS one
             sub.exit(
                 2,

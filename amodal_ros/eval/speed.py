@@ -155,11 +155,12 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     # name depends on the device, and a script run on either skips it by both
     named = {"floor", "default, 1 object per call", "default, 4 objects per call"}
 
+    builds = []  # (name, builder): built once --skip is checked (a typo cost the builds)
+
     def add(name, build_scenario):
         named.add(name)
         if name not in args.skip:
-            log(f"preparing {name} ...")
-            scenarios.append(build_scenario())
+            builds.append((name, build_scenario))
 
     # the reference runs its depth model in torch, whatever auto picks for the default
     ref_depth = None
@@ -259,6 +260,9 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
             f"--skip {', '.join(map(repr, unknown))}: no such scenario; the scenarios are "
             + ", ".join(map(repr, sorted(named)))
         )
+    for name, build_scenario in builds:
+        log(f"preparing {name} ...")
+        scenarios.append(build_scenario())
     from tqdm.auto import tqdm
 
     def summarised() -> dict:

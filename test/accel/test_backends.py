@@ -421,6 +421,11 @@ def test_an_engine_cache_others_may_write_into_is_refused_or_closed(tmp_path, ca
     with pytest.raises(BackendUnavailableError, match="is a shared folder \\(mode 1777"):
         ArtifactCache(tmp_like).get_or_build("unet-trt", "k", ".engine", build, {})
     assert (tmp_like.stat().st_mode & 0o7777) == 0o1777 and not any(tmp_like.iterdir())
+    a_file = tmp_path / "engines.txt"  # was a bare "[Errno 17] File exists"
+    a_file.write_text("mine")
+    with pytest.raises(BackendUnavailableError, match="engines.txt is a file: set engine_cache"):
+        ArtifactCache(a_file).get_or_build("unet-trt", "k", ".engine", build, {})
+    assert a_file.read_text() == "mine"
     if os.geteuid() == 0:  # only root can hand a folder to another user
         theirs = tmp_path / "theirs"
         theirs.mkdir(mode=0o755)

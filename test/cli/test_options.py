@@ -170,6 +170,10 @@ def test_a_mistyped_flag_is_named_with_the_closest_one_not_taken_for_a_prefix(ca
     with pytest.raises(SystemExit):  # train's --set elsewhere: not "did you mean --preset?"
         main(["infer", "--set", "stride=3"])
     assert "infer has no --set: each setting is its own option" in capsys.readouterr().err
+    for flag in ("--verbose", "-v"):  # amodal-ros's own, not the command's
+        with pytest.raises(SystemExit):
+            main(["demo", flag])
+        assert f"{flag} goes before the command: amodal-ros {flag} demo" in capsys.readouterr().err
 
 
 def test_help_texts_keep_whole_sentences_and_usage_lines(capsys):

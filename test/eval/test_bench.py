@@ -239,6 +239,8 @@ def test_an_unknown_scenario_to_skip_is_refused_with_the_names():
     from amodal_ros.core.errors import InputError
 
     args = BenchArgs(stream=StreamConfig(checkpoint="tiny"), windows=1, progress=False)
+    said = []
     with pytest.raises(InputError, match="--skip 'preset realtme': no such scenario") as err:
-        run_bench(replace(args, skip=["preset realtme"]), log=lambda line: None)
+        run_bench(replace(args, skip=["preset realtme"]), log=said.append)
     assert "'preset realtime'" in str(err.value) and "'floor'" in str(err.value)
+    assert not [line for line in said if line.startswith("preparing")]  # refused before builds
