@@ -18,12 +18,32 @@ import tempfile
 # share of the cores (torch's OpenMP threads spin: two workers of two threads on two cores ran
 # the suite slower than one process) and talks on a DDS domain of its own, so tests that run
 # at once never hear each other's topics. Set before anything imports torch.
+
+
+def _claim_domain(preferred: int) -> int:
+    """A DDS domain id no other test run on this host holds (a lock file kept for the
+    session): two runs at once on one id heard each other's topics and failed."""
+    import fcntl
+
+    for domain in (preferred, *range(102, 232)):  # 232: the last id Fast DDS's ports allow
+        lock = open(f"/tmp/amodal_ros_test_domain_{domain}.lock", "w")  # noqa: SIM115
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        _DOMAIN_LOCKS.append(lock)  # held until the process ends
+        return domain
+    raise RuntimeError("no free DDS domain id for the tests (102-231 all held)")
+
+
+_DOMAIN_LOCKS: list = []
 if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
-    os.environ["ROS_DOMAIN_ID"] = str(40 + int(worker.removeprefix("gw")))
+    os.environ["ROS_DOMAIN_ID"] = str(_claim_domain(40 + int(worker.removeprefix("gw"))))
 else:  # `colcon test` on a robot: never on the domain its running stack talks on
-    os.environ["ROS_DOMAIN_ID"] = "39"
+    os.environ["ROS_DOMAIN_ID"] = str(_claim_domain(39))
 # ... nor with another machine's nodes on it (as scripts/with_env.sh, unless chosen)
 if not os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") and not os.environ.get(
     "ROS_LOCALHOST_ONLY"
@@ -60,22 +80,35 @@ def run_until(cmd: list[str], stop_on: str | None, timeout: float) -> tuple[int,
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ
     )
+    import queue
+    import threading
+
     lines, deadline = [], time.monotonic() + timeout
+    read: queue.Queue = queue.Queue()  # read on a thread: a silent child meets the deadline
+    reader = threading.Thread(target=lambda: [read.put(x) for x in proc.stdout], daemon=True)
+    reader.start()
     try:
-        for line in proc.stdout:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = read.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if proc.poll() is not None and read.empty():
+                    break
+                continue
             lines.append(line)
             if stop_on and stop_on in line:
                 # a ROS log line is printed before it is published to /rosout: a SIGINT at
                 # once raced that publish ("Failed to publish log message to rosout")
                 time.sleep(0.5)
                 break
-            if time.monotonic() > deadline:
-                break
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=30)  # what it says while stopping, for failures
-    return proc.returncode, "".join(lines) + (rest or "")
+        proc.wait(timeout=30)
+        reader.join(timeout=5)  # what it says while stopping, for failures
+    while not read.empty():
+        lines.append(read.get())
+    return proc.returncode, "".join(lines)
 
 
 def fit_fixed_batch(loss_fn, params, steps: int, lr: float) -> list[float]:

@@ -85,9 +85,13 @@ def main() -> None:
     rclpy.init()
     node = GraspTargets()
     try:
-        rclpy.spin(node)
+        while rclpy.ok():  # (a Ctrl-C that woke a blocking spin too early left it waiting)
+            rclpy.spin_once(node, timeout_sec=0.5)
     except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, as rclpy reports it
         pass
+    except Exception:
+        if rclpy.ok():  # Ctrl-C while a wait began raises RCLError once rclpy shut down
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -34,12 +34,14 @@ TINY = [
 ]  # fmt: skip
 
 
-def bags_folder(root: Path, frames: int = 14, corrupt: bool = True) -> Path:
-    """Three demo bags of different scenes, and (with `corrupt`) one whose storage is junk."""
+def bags_folder(root: Path, frames: int = 14, corrupt: bool = True, first: int = 0) -> Path:
+    """Three demo bags of different scenes (`frames` long, the first `first` when given), and
+    (with `corrupt`) one whose storage is junk."""
     folder = root / "bags"
     for seed in range(3):
+        length = first if seed == 0 and first else frames
         write_demo_bag(
-            folder / f"run{seed}", frames=frames, fps=FPS, seed=seed, height=HEIGHT, width=WIDTH
+            folder / f"run{seed}", frames=length, fps=FPS, seed=seed, height=HEIGHT, width=WIDTH
         )
     if corrupt:
         bad = folder / "run3_corrupt"
@@ -200,7 +202,8 @@ def test_a_worker_killed_mid_bag_fails_that_bag_and_a_new_worker_replays_the_res
     the bag it was replaying, with the cause, and leaves none of it; a new worker replays the
     bags left. Only this run's worker is killed (another test's Ray may run beside it)."""
     pytest.importorskip("ray", reason="ray is not installed (pip install 'ray>=2.40')")
-    bags = bags_folder(tmp_path, frames=120, corrupt=False)  # long enough to be killed in
+    # the first bag, replayed first, long enough to be killed in; the rest short
+    bags = bags_folder(tmp_path, corrupt=False, first=120)
     out = tmp_path / "results"
     cmd = [sys.executable, "-m", "amodal_ros.cli.main", "replay-many", str(bags), "--out"]
     cmd += [str(out), "--checkpoint", str(published_folder), "--no-progress"]

@@ -108,7 +108,8 @@ class NodeHarness:
             return list(self.received[topic])
 
     def wait_for_subscribers(self, timeout: float = 10.0) -> None:
-        self.wait(lambda: all(p.get_subscription_count() for p in self.pubs.values()), timeout)
+        subscribed = lambda: all(p.get_subscription_count() for p in self.pubs.values())  # noqa: E731
+        assert self.wait(subscribed, timeout), "the node never subscribed to every input"
 
     def wait_for_camera_info(self, clip, timeout: float = 10.0) -> None:
         """Until the node has received a CameraInfo (a publisher that sees the subscription

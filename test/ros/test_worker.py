@@ -36,6 +36,7 @@ def test_queue_drops_oldest_full_windows_and_keeps_partial_ones():
     for stamp in (1, 2, 3, 4):
         q.put(_window(stamp), forget_ids=[stamp * 10])
     assert q.dropped == 2 and len(q) == 3
+    assert q.frames_lost == 0  # each dropped window's frames are in the next one
     items = [q.get(0) for _ in range(3)]
     assert [w.last.stamp_ns for w, _ in items] == [0, 3, 4]
     # the dropped windows' new frames are answered by the window that took their place
@@ -149,26 +150,28 @@ def test_worker_survives_failures_and_skips_when_idle():
     published, forgotten, running = [], [], threading.Event()
     running.set()
 
+    timed = []
+
     def process(window):
         if window.last.stamp_ns == 2:
             raise RuntimeError("boom")
+        time.sleep(0.05)
         return [window.last.stamp_ns]
 
-    worker = InferenceWorker(
-        q,
-        process,
-        lambda w, r, seconds: published.extend(r),
-        forgotten.extend,
-        should_run=running.is_set,
-    )
+    def publish(window, results, seconds):
+        published.extend(results)
+        timed.append(seconds)
+
+    worker = InferenceWorker(q, process, publish, forgotten.extend, should_run=running.is_set)
     worker.start()
     try:
         for stamp in (1, 2, 3):
             q.put(_window(stamp), forget_ids=[stamp])
         deadline = time.monotonic() + 5
-        while len(published) < 2 and time.monotonic() < deadline:
+        while worker.windows_done < 2 and time.monotonic() < deadline:  # (after publish)
             time.sleep(0.01)
         assert published == [1, 3] and worker.windows_done == 2
+        assert all(0.05 <= seconds < 5 for seconds in timed)  # the window's own time
         while len(forgotten) < 3 and time.monotonic() < deadline:  # after the window
             time.sleep(0.01)
         assert forgotten == [1, 2, 3]
