@@ -14,36 +14,18 @@ import subprocess
 import sys
 import tempfile
 
+from dds_domain import claim_domain
+
 # pytest -n N (xdist, the README's test command): each worker, and what it starts, takes its
 # share of the cores (torch's OpenMP threads spin: two workers of two threads on two cores ran
 # the suite slower than one process) and talks on a DDS domain of its own, so tests that run
 # at once never hear each other's topics. Set before anything imports torch.
-
-
-def _claim_domain(preferred: int) -> int:
-    """A DDS domain id no other test run on this host holds (a lock file kept for the
-    session): two runs at once on one id heard each other's topics and failed."""
-    import fcntl
-
-    for domain in (preferred, *range(102, 232)):  # 232: the last id Fast DDS's ports allow
-        lock = open(f"/tmp/amodal_ros_test_domain_{domain}.lock", "w")  # noqa: SIM115
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            continue
-        _DOMAIN_LOCKS.append(lock)  # held until the process ends
-        return domain
-    raise RuntimeError("no free DDS domain id for the tests (102-231 all held)")
-
-
-_DOMAIN_LOCKS: list = []
 if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     share = len(os.sched_getaffinity(0)) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
-    os.environ["ROS_DOMAIN_ID"] = str(_claim_domain(40 + int(worker.removeprefix("gw"))))
+    os.environ["ROS_DOMAIN_ID"] = str(claim_domain(40 + int(worker.removeprefix("gw"))))
 else:  # `colcon test` on a robot: never on the domain its running stack talks on
-    os.environ["ROS_DOMAIN_ID"] = str(_claim_domain(39))
+    os.environ["ROS_DOMAIN_ID"] = str(claim_domain(39))
 # ... nor with another machine's nodes on it (as scripts/with_env.sh, unless chosen)
 if not os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE") and not os.environ.get(
     "ROS_LOCALHOST_ONLY"
