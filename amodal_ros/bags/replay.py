@@ -206,6 +206,7 @@ def format_summary(summary: dict) -> str:
             f"  throughput: {s['frames_per_s']:.2f} input frames/s, "
             f"{s['sampled_frames_per_s']:.2f} sampled frames/s (latency is 0 in replay)",
             f"  written: {written}",
+            *(f"  video: {video}" for video in s.get("videos", [])),
         ]
     )
 

@@ -131,12 +131,19 @@ def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
             f"size mismatch: frames are {clip.rgb.size[0]}x{clip.rgb.size[1]} (HxW), masks are "
             f"{size[0]}x{size[1]} (HxW)"
         )
-    if clip.depth is not None and (len(clip.depth), clip.depth.size) != (t, size):
-        shape = (len(clip.depth), *clip.depth.size)
-        raise InputError(f"depth has shape {shape}, expected {(t, *size)} to match the frames")
     if clip.depth is not None:
         depth_names = [p.stem for p in clip.depth.files]
+        if len(clip.depth) != t:
+            raise InputError(
+                f"frame count mismatch: {len(clip)} frames in {frames}, {len(clip.depth)} depth "
+                f"images in {depth}" + _first_unpaired(clip.rgb.names, depth_names, "depth image")
+            )
         _check_paired(frames, clip.rgb.names, depth, depth_names, "depth image")
+        if clip.depth.size != size:
+            raise InputError(
+                f"size mismatch: frames are {size[0]}x{size[1]} (HxW), depth images in {depth} "
+                f"are {clip.depth.size[0]}x{clip.depth.size[1]}"
+            )
     return clip
 
 

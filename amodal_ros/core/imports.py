@@ -62,3 +62,9 @@ def quiet_libraries(verbose: bool = False) -> None:
         df_logging.set_verbosity_error()
     except ImportError:
         pass
+    try:  # OpenCV's own log of a corrupt image: the error that names the file says it
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+    except (ImportError, AttributeError):
+        pass

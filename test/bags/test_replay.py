@@ -562,6 +562,7 @@ def test_overlay_video_has_one_frame_per_result(tmp_path, demo_bag, published_fo
     summary = replay.run(args)
     gif, mp4 = tmp_path / "ov.gif", tmp_path / "ov.mp4"
     assert summary["videos"] == [str(mp4), str(gif)]
+    assert f"video: {mp4}" in replay.format_summary(summary)  # where it went: said
     assert Image.open(gif).n_frames == summary["results_written"] == SAMPLED
     overlays = read_messages(tmp_path / "out", topics.OVERLAY_TOPIC)
     last = overlays[-1][1]

@@ -58,6 +58,13 @@ def test_folders_of_one_naming_scheme_shifted_by_a_frame_are_refused(tmp_path):
     with pytest.raises(InputError, match="frame 0000 has no depth image of its name"):
         open_clip(rgb, tmp_path / "masks", tmp_path / "later")
     assert open_clip(rgb, tmp_path / "masks", tmp_path / "depth").ids == [1]
+    (tmp_path / "depth" / "0002.png").unlink()  # one missing: named (was a bare shape)
+    with pytest.raises(InputError, match="3 depth images in .*frame 0002 has no depth image"):
+        open_clip(rgb, tmp_path / "masks", tmp_path / "depth")
+    for t in range(4):
+        io.write_png(tmp_path / "small" / f"{t:04d}.png", np.full((8, 12), 1000, np.uint16))
+    with pytest.raises(InputError, match="frames are 16x24 .*, depth images in .*small are 8x12"):
+        open_clip(rgb, tmp_path / "masks", tmp_path / "small")
     for t in range(8, 12):  # frame_8 .. frame_11 beside frame_08 .. frame_11: the same frames
         io.write_png(tmp_path / "rgb2" / f"frame_{t}.png", np.zeros((h, w, 3), np.uint8))
         io.write_png(tmp_path / "padded" / f"frame_{t:02d}.png", labels)

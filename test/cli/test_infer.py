@@ -150,6 +150,24 @@ def expect_error(capsys, argv, pattern):
     assert pattern in err, err
 
 
+def test_a_corrupt_frame_is_one_line_without_opencvs_own(
+    tmp_path, clip_dirs, published_folder, capfd
+):
+    """OpenCV logged its own "[ERROR:0@...] readHeader ..." line before ours."""
+    import shutil
+
+    frames = tmp_path / "frames"
+    shutil.copytree(clip_dirs[0], frames)
+    broken = sorted(frames.iterdir())[1]
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    args = tiny_args(tmp_path, (frames, *clip_dirs[1:]), published_folder)
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.splitlines() == [
+        f"amodal-ros infer: error: cannot read image {broken} (corrupt or unsupported format)"
+    ], err
+
+
 def test_bad_paths_and_missing_checkpoint(tmp_path, clip_dirs, published_folder, capsys):
     args = tiny_args(tmp_path, clip_dirs, published_folder)
     bad = list(args)

@@ -97,7 +97,8 @@ def test_a_run_resumed_with_more_steps_follows_the_longer_schedule(tmp_path):
 def test_a_run_killed_while_saving_resumes_from_its_last_complete_state(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "loss.csv").write_text("step,loss\n1,0.5\n")  # a run killed before its first save
+    (run / "train_config.json").write_text("{}")  # a run killed before its first save
+    (run / "loss.csv").write_text("step,loss\n1,0.5\n")
     assert main(["train", _config(tmp_path, 2)]) == 0
     assert [r[0] for r in _rows(tmp_path)] == ["step", "1", "2"]  # started over, one header
     # killed between the swap's two renames, with the next save half-written beside it
