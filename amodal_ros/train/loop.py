@@ -107,8 +107,10 @@ def train(config: TrainConfig) -> dict:
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; a training run writes a folder there")
-    others = [p for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
-    if others and not (out / "train_config.json").is_file():  # (a killed start's partials)
+    # what a run may start beside: a killed start's partials, a teacher's samples copied in
+    ours = out.iterdir() if out.is_dir() else ()
+    others = [p for p in ours if not p.name.startswith(".") and p.name != "targets"]
+    if others and not (out / "train_config.json").is_file():
         raise InputError(  # its loss.csv, final/ and state/ would replace the folder's own
             f"--out {out} holds other files and is no training run (no train_config.json): "
             "choose a new or empty folder, or a run's folder to continue it"
