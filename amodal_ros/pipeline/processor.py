@@ -426,14 +426,8 @@ def depth_order(labels, modal, amodal, covered, near) -> dict[int, int]:
     order = {}
     for occluder_id in covered:
         theirs = _median(near[hidden & (labels == occluder_id)])
-        if not (np.isfinite(own) and np.isfinite(theirs)):
-            order[occluder_id] = 0
-        elif theirs > own * (1 + DEPTH_ORDER_TIE):
-            order[occluder_id] = 1
-        elif theirs < own / (1 + DEPTH_ORDER_TIE):
-            order[occluder_id] = -1
-        else:
-            order[occluder_id] = 0
+        apart = theirs - own  # NaN (no return on a side) is no order, as a tie
+        order[occluder_id] = int(np.sign(apart)) if abs(apart) > DEPTH_ORDER_TIE * abs(own) else 0
     return order
 
 
