@@ -175,9 +175,13 @@ T = TypeVar("T")
 def nearest_stamped(items: Iterable[tuple[int, T]], stamp: int, tolerance_ns: int) -> T | None:
     """The value of the (stamp, value) pair stamped nearest `stamp`, if within `tolerance_ns`:
     the CameraInfo passed through with a frame (a driver may stamp it apart from the image,
-    as the synchroniser allows its inputs to be)."""
+    as the synchroniser allows its inputs to be). Else the latest stamped 0, an unstamped
+    publisher's (a static camera_info), which serves every frame: none was passed through."""
+    items = list(items)
     best = min(items, key=lambda item: abs(item[0] - stamp), default=None)
-    return best[1] if best is not None and abs(best[0] - stamp) <= tolerance_ns else None
+    if best is not None and abs(best[0] - stamp) <= tolerance_ns:
+        return best[1]
+    return next((value for at, value in reversed(items) if at == 0), None)
 
 
 def restamped(info, stamp):

@@ -72,12 +72,19 @@ def check_topic_names(topics, node_name: str, namespace: str) -> None:
     from rclpy.expand_topic_name import expand_topic_name
     from rclpy.validate_full_topic_name import validate_full_topic_name
 
+    used: dict[str, str] = {}  # full name -> the parameter that named it
     for f in fields(topics):
         name = getattr(topics, f.name)
         if not f.name.endswith("_topic") or (f.name == "camera_info_topic" and not name):
             continue  # camera_info_topic "" = no camera info
         try:
-            validate_full_topic_name(expand_topic_name(name, node_name, namespace))
+            full = expand_topic_name(name, node_name, namespace)
+            validate_full_topic_name(full)
         except (ValueError, InvalidTopicNameException) as err:
             why = str(err).splitlines()[0].split(", at ")[0]  # rcl's message, not its C file
             raise ValueError(f"{f.name} {name!r} is not a valid ROS topic name: {why}") from None
+        if full in used:  # an output on an input feeds the node its own results
+            raise ValueError(
+                f"{f.name} and {used[full]} are both {full}: each topic needs its own name"
+            )
+        used[full] = f.name

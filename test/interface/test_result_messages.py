@@ -442,6 +442,10 @@ def test_the_camera_info_passed_through_is_the_nearest_within_the_sync_tolerance
     assert nearest_stamped(infos.items(), 33_000, 5_000) == "b"  # the node published none
     assert nearest_stamped(infos.items(), 50_000, 5_000) is None  # none near enough
     assert nearest_stamped({}.items(), 0, 5_000) is None
+    # a static camera_info publisher stamps 0: it serves every frame (none was passed through)
+    static = {0: "static", 10_000: "b"}
+    assert nearest_stamped(static.items(), 900_000, 5_000) == "static"
+    assert nearest_stamped(static.items(), 11_000, 5_000) == "b"
 
 
 @needs_rclpy

@@ -230,3 +230,19 @@ def test_objects_a_restart_dropped_are_forgotten_after_the_old_streams_last_wind
     finally:
         worker.stop()
     assert events == [("process", 50), ("process", 1000), ("forget", (7, 8))]
+
+
+def test_two_topic_parameters_naming_one_topic_are_refused():
+    """An output on an input (overlay_topic on the camera's image) fed the node its own
+    results; names are compared as rclpy expands them (relative, `~`, the namespace)."""
+    from amodal_ros.core.config import TopicConfig
+    from amodal_ros.ros.params import check_topic_names
+
+    check_topic_names(TopicConfig(), "amodal_node", "/")  # the defaults all differ
+    clash = TopicConfig(overlay_topic="/cam/image", rgb_topic="image")
+    with pytest.raises(ValueError, match="overlay_topic and rgb_topic are both /cam/image"):
+        check_topic_names(clash, "amodal_node", "/cam")
+    check_topic_names(clash, "amodal_node", "/other")  # /other/image is another topic
+    private = TopicConfig(camera_info_out_topic="~/info", camera_info_topic="/amodal_node/info")
+    with pytest.raises(ValueError, match="camera_info_out_topic and camera_info_topic are both"):
+        check_topic_names(private, "amodal_node", "/")
