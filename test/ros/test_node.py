@@ -371,6 +371,30 @@ def test_the_warm_up_window_runs_at_the_camera_size(base_params):
         h.close()
 
 
+def test_a_compiled_model_warms_up_twice_and_its_pace_is_the_second_windows(
+    base_params, monkeypatch
+):
+    """A compiled model's first window compiles (minutes): the pace a configure reports is
+    the second window's, not the compile's."""
+    from amodal_ros.pipeline.factory import Pipelines
+    from amodal_ros.pipeline.processor import WindowProcessor
+
+    monkeypatch.setattr(Pipelines, "compiles", property(lambda self: True))  # eager, quickly
+    real, seconds = WindowProcessor.warm_up, iter([600.0, 0.25])
+
+    def warm_up(self, height, width):
+        real(self, height, width)
+        return next(seconds), 2
+
+    monkeypatch.setattr(WindowProcessor, "warm_up", warm_up)
+    h = NodeHarness(base_params, subscribe=False)
+    try:
+        assert next(seconds, None) is None  # both windows ran
+        assert "0.25 s" in h.node.pace and "600" not in h.node.pace, h.node.pace
+    finally:
+        h.close()
+
+
 def test_a_long_configure_says_so_on_diagnostics_while_it_runs(base_params, monkeypatch):
     """Configure (models, engines, warm-up: minutes) blocked the executor, and /diagnostics
     fell silent: monitors marked the node stale. A thread of its own reports meanwhile."""
