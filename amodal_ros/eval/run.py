@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections import Counter
-from dataclasses import MISSING, dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +202,17 @@ def _clips(args: EvalArgs):
 
     frames = args.inference.num_frames
     if args.data is not None:
+        generating = [  # options of generated clips: a folder's clips are its own
+            "--" + f.name.replace("_", "-")
+            for f in fields(args)
+            if f.name in ("split", "clip_height", "clip_width")
+            and getattr(args, f.name) != f.default
+        ]
+        if generating:
+            raise InputError(
+                f"{', '.join(generating)} choose generated clips, and --data scores its "
+                "folder's own: drop one"
+            )
         if not Path(args.data).is_dir():
             raise FileNotFoundError(
                 f"--data {args.data} is no folder: pass a folder of clip folders (amodal-ros "

@@ -261,6 +261,10 @@ def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):
     assert "no clip folders" in capsys.readouterr().err
     assert main(["eval", "--out", str(tmp_path / "o"), "--data", str(tmp_path / "nope")]) == 2
     assert "is no folder: pass a folder of clip folders" in capsys.readouterr().err
+    # options of generated clips do nothing with --data: refused, not ignored
+    data = ["eval", "--out", str(tmp_path / "o"), "--data", str(tmp_path)]
+    assert main([*data, "--split", "val", "--clip-height", "64"]) == 2
+    assert "--split, --clip-height choose generated clips" in capsys.readouterr().err
 
 
 def test_an_out_eval_cannot_write_is_refused_before_any_clip_is_scored(tmp_path, capsys):
