@@ -89,6 +89,9 @@ def load_components(folder: str | Path, stage: int | None = None) -> VasComponen
     check_layout(root)
     index = read_json(root / "model_index.json")
     ours = index.get(METADATA_KEY, {})
+    _check_mapping(root, METADATA_KEY, ours)
+    for key in ("defaults", "student"):
+        _check_mapping(root, f"{METADATA_KEY}.{key}", ours.get(key, {}))
     marked = _check_stage(root, ours.get("stage"), stage)  # before the weights are read
     unet = load_unet(root / "unet")
     vae = load_pretrained_strict(AutoencoderKLTemporalDecoder, root / "vae")
@@ -124,12 +127,22 @@ def load_components(folder: str | Path, stage: int | None = None) -> VasComponen
     return components.frozen()
 
 
+def _check_mapping(root: Path, name: str, value) -> None:
+    """Refuse a damaged model_index.json entry (`null`, a list) as a CheckpointError: it was
+    an AttributeError's traceback."""
+    if not isinstance(value, dict):
+        raise CheckpointError(
+            f"{root / 'model_index.json'}: {name} is {value!r}, not a mapping; the folder is "
+            "damaged"
+        )
+
+
 def _check_stage(root: Path, marked, stage: int | None) -> int | None:
     """The stage `root`'s model_index.json records (None: unmarked), refused when it is not
     `stage`: both stages' UNets take 12 channels, so a swapped pair would load and run."""
     if marked is None:
         return None
-    if marked not in STAGES:
+    if isinstance(marked, bool) or marked not in STAGES:  # (True == 1)
         raise CheckpointError(
             f"{root / 'model_index.json'}: {METADATA_KEY}.stage is {marked!r}, not one of "
             f"{sorted(STAGES)}; the folder is damaged"
@@ -290,9 +303,16 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
     if not (unet_dir / "config.json").is_file():
         raise CheckpointError(f"{unet_dir}: missing config.json")
     incomplete = []  # (index, its missing shards)
-    for name in UNET_INDEXES:
-        index = unet_dir / name
-        if index.is_file():
+    # full precision before the fp16 variant, as diffusers (and weights._variant) choose: a
+    # complete fp16 index beside the full file loaded the rounded weights
+    for indexes, single in (
+        (UNET_INDEXES[:1], UNET_WEIGHTS[0]),
+        (UNET_INDEXES[1:], UNET_WEIGHTS[1]),
+    ):
+        for name in indexes:
+            index = unet_dir / name
+            if not index.is_file():
+                continue
             shards = sorted(set(read_json(index, "weight_map")["weight_map"].values()))
             outside = escaping(shards)
             if outside:  # an index names files beside it, never elsewhere
@@ -305,9 +325,8 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
             for shard in shards:
                 state.update(read_state(unet_dir / shard))
             return state
-    for name in UNET_WEIGHTS:
-        if (unet_dir / name).is_file():
-            return read_state(unet_dir / name)
+        if (unet_dir / single).is_file():
+            return read_state(unet_dir / single)
     if incomplete:
         index, absent = incomplete[0]
         raise CheckpointError(

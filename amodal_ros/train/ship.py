@@ -147,7 +147,8 @@ def ship_student(
 def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
     """Copy vae_run/final's autoencoder into every folder of `dest` (the embedded folder)
     whose encoder it shares, and add the run to TRAINING.json as `vae_decoder`; returns the
-    folders. Nothing is written unless every folder's encoder equals the run's."""
+    folders. Nothing is written unless every folder's encoder equals the run's. A student
+    distilled in pixel space keeps the decoder it was trained with (`_own_decoder`)."""
     from amodal_ros.models.registry import EMBEDDED_ROOT
     from amodal_ros.train.carry import same_weights
 
@@ -155,7 +156,7 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
     _check_finished(vae_run / "final")
     source = vae_run / "final" / "vae"
     encoder = _encoder(source)
-    folders = sorted(p for p in dest.iterdir() if (p / "vae").is_dir())
+    folders = sorted(p for p in dest.iterdir() if (p / "vae").is_dir() and not _own_decoder(p))
     for folder in folders:
         if not same_weights(_encoder(folder / "vae"), encoder):
             raise ValueError(
@@ -170,6 +171,14 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
         report["vae_decoder"] = _run_report(vae_run)
         _write_json(work / "TRAINING.json", report)
     return folders
+
+
+def _own_decoder(folder: Path) -> bool:
+    """Whether the model in `folder` is a student distilled through its own decoder
+    (`distill_space: pixels`): another decoder would decode what it was never trained with."""
+    index = folder / "model_index.json"
+    record = json.loads(index.read_text()).get("amodal_ros", {}) if index.is_file() else {}
+    return record.get("student", {}).get("space") == "pixels"
 
 
 def _read_report(dest: Path) -> dict:

@@ -254,6 +254,19 @@ def test_a_folder_records_its_stage_and_is_refused_for_the_other(tmp_path, compo
         load_components(ours, stage=2)
     with pytest.raises(CheckpointError, match="pass it as `checkpoint` .--checkpoint."):
         ContentCompleter.from_pretrained(ours)
+    # a damaged record is a CheckpointError (an AttributeError's traceback; true as stage 1)
+    index = json.loads((ours / "model_index.json").read_text())
+    for key, value, said in (
+        (None, None, "amodal_ros is None, not a mapping"),
+        ("defaults", [1], r"amodal_ros.defaults is \[1\], not a mapping"),
+        ("stage", True, "amodal_ros.stage is True, not one of"),
+    ):
+        damaged = dict(
+            index, amodal_ros=None if key is None else {**index["amodal_ros"], key: value}
+        )
+        (ours / "model_index.json").write_text(json.dumps(damaged))
+        with pytest.raises(CheckpointError, match=said):
+            load_components(ours)
 
 
 @pytest.mark.parametrize("stage, other", [(1, 2), (2, 1)])
@@ -299,6 +312,24 @@ def test_an_index_with_missing_shards_does_not_hide_the_single_file(
     (folder / UNET_FILE).unlink()
     with pytest.raises(CheckpointError, match=f"{INDEX}: shard {shards[1]} missing, and no"):
         load_components(folder)
+
+
+def test_the_full_precision_file_wins_over_complete_fp16_shards(
+    tmp_path, published_folder, components12
+):
+    """As diffusers chooses: a complete fp16 index beside the full file loaded the rounded
+    weights."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    state = load_file(str(folder / UNET_FILE))
+    shard = "diffusion_pytorch_model-00001-of-00001.fp16.safetensors"
+    save_file({k: v.half() for k, v in state.items()}, str(folder / "unet" / shard))
+    index = folder / "unet" / "diffusion_pytorch_model.safetensors.index.fp16.json"
+    index.write_text(json.dumps({"weight_map": {k: shard for k in state}}))
+    loaded = load_components(folder)
+    assert torch.equal(loaded.unet.conv_in.weight, components12.unet.conv_in.weight)
+    (folder / UNET_FILE).unlink()  # the variant alone: it loads
+    rounded = load_components(folder).unet.conv_in.weight
+    assert torch.equal(rounded, components12.unet.conv_in.weight.half().float())
 
 
 def test_the_image_encoder_loads_in_fp32_whatever_its_config_states(tmp_path, published_folder):

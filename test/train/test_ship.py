@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -351,7 +352,14 @@ def test_a_decoder_fine_tune_ships_to_every_folder_in_its_latent_space(tmp_path)
     save_published_layout(tuned, run / "final")
     (run / "train_config.json").write_text(json.dumps({"stage": "vae", "trainable": "decoder"}))
     (run / "loss.csv").write_text("step,loss\n10,0.03\n")
+    pixels = save_published_layout(build_components("tiny", seed=len("stage1")), dest / "px")
+    index = json.loads((pixels / "model_index.json").read_text())  # a pixel-space student
+    index["amodal_ros"]["student"] = {"space": "pixels"}
+    (pixels / "model_index.json").write_text(json.dumps(index))
+    own = (pixels / weights).read_bytes()
     assert ship_decoder(run, dest) == [dest / "stage1", dest / "stage2"]
+    assert (pixels / weights).read_bytes() == own  # the decoder it was distilled through
+    shutil.rmtree(pixels)
     assert (dest / "stage2" / weights).read_bytes() != before
     assert (dest / "stage1" / weights).read_bytes() == (run / "final" / weights).read_bytes()
     assert os.readlink(dest / "stage2" / "vae") == "../stage1/vae"
