@@ -39,6 +39,11 @@ def check_output(out: Path, overwrite: bool, results: bool = False) -> None:
     """Refuse an existing output path unless `overwrite`, and one that is not a bag even
     then, nor (`results`) a bag of amodal results: `replay rec1 --out rec2 --overwrite` would
     delete the recording rec2 (checked before any work)."""
+    if out.suffix == ".bag":  # a rosbag2 folder so named reads as a ROS 1 file in rosbags
+        raise InputError(
+            f"output bag {out} ends in .bag, a ROS 1 bag's name, and the bag readers here "
+            f"(replay, rosbags) take it for one: name it without .bag ({out.with_suffix('')})"
+        )
     if (out.exists() or out.is_symlink()) and not overwrite:
         raise InputError(f"output bag {out} exists; pass --overwrite or choose another output")
     check_replaceable(out, "metadata.yaml", "bag")

@@ -85,6 +85,12 @@ class InputBag:
         self.path = Path(path)
         if why := part_of_a_bag(self.path):
             raise InputError(why)
+        if self.path.suffix == ".bag" and (self.path / "metadata.yaml").is_file():
+            raise InputError(  # rosbags reads a path ending .bag as a ROS 1 file
+                f"{self.path} is a rosbag2 folder named like a ROS 1 .bag file, which the bag "
+                f"reader takes it for: rename it without .bag (mv {self.path} "
+                f"{self.path.with_suffix('')})"
+            )
         self.store = amodal_typestore()
         hint = _hint(self.path)
         try:
@@ -94,11 +100,21 @@ class InputBag:
         try:
             self.reader.open()
         except AnyReaderError as err:
-            if "magic" in str(err) and not hint and self.path.suffix == ".mcap":
+            mcaps = list(self.path.glob("*.mcap")) if self.path.is_dir() else []
+            if "magic" in str(err) and not hint and (self.path.suffix == ".mcap" or mcaps):
                 # an MCAP file cut short: its end is missing
-                hint = " (a recording killed before it ended? `mcap recover` rebuilds its end)"
+                hint = (
+                    " (a recording killed before it ended? `mcap recover` rebuilds the end of "
+                    "a file cut short)"
+                )
             elif "magic" in str(err) and not hint:
                 hint = f" ({self.path.name} does not begin as a bag does{ACCEPTED})"
+            elif "hash mismatch" in str(err):
+                hint = (
+                    " (its recorder stored another definition of that type than its "
+                    "publisher's: message packages of two versions; every topic's must agree, "
+                    "even one replay does not read: `ros2 bag convert` without that topic)"
+                )
             raise InputError(f"cannot read bag {self.path}: {err}{hint}") from None
         except KeyError as err:  # rosbags on a message_definitions row of encoding ''
             raise InputError(

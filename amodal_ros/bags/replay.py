@@ -360,6 +360,7 @@ class _Replay:
                 )
                 if args.copy_inputs:
                     self.out.copy_connections(selected)
+                self._camera_info_before(start_ns)
                 self._read_all(selected, start_ns, stop_ns, total, started)
         except BaseException:
             if video is not None:
@@ -401,7 +402,8 @@ class _Replay:
         infos = summary["messages_written"].get(topics.CAMERA_INFO_OUT_TOPIC)
         if infos is not None and infos < results:
             why = (
-                "it recorded no message: their 3D extents have none (EXTENT_NO_CAMERA_INFO)"
+                f"it recorded no message{' before --end' if args.end is not None else ''}: "
+                "their 3D extents have none (EXTENT_NO_CAMERA_INFO)"
                 if not self.read_by_role[INFO]
                 else "none was stamped within --sync-tolerance of their frames (a driver that "
                 "stamps it 0, or publishes it once?); their 3D extents used the latest one"
@@ -422,6 +424,17 @@ class _Replay:
                 summary["repeated_stamps"],
                 args.bag,
             )
+
+    def _camera_info_before(self, start_ns: int | None) -> None:
+        """The last CameraInfo before --start: a static or latched publisher records one as
+        the bag begins, and a replay from later had none (every extent EXTENT_NO_CAMERA_INFO)."""
+        if start_ns is None or INFO not in self.conns:
+            return
+        last = None
+        for last in self.bag.messages(self.conns[INFO], None, start_ns):  # noqa: B007
+            pass
+        if last is not None:
+            self._message(*last)
 
     def _read_all(self, selected, start_ns, stop_ns, total, started) -> None:
         from tqdm.auto import tqdm

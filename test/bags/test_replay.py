@@ -453,6 +453,22 @@ def test_start_and_end_select_a_time_range(tmp_path, demo_bag, published_folder)
     assert stamps == [STAMPS[4], STAMPS[6], STAMPS[8]]
 
 
+def test_a_camera_info_recorded_once_before_start_serves_the_range(
+    tmp_path, demo_bag, published_folder
+):
+    """A static or latched publisher records one CameraInfo as the bag begins: a replay from
+    --start had none, and every 3D extent was EXTENT_NO_CAMERA_INFO."""
+    once = tmp_path / "once"
+    rewrite_bag(
+        demo_bag, once, lambda t, i, raw: DROP if t == topics.CAMERA_INFO_TOPIC and i > 0 else None
+    )
+    replay.run(replay_args(once, tmp_path / "out", published_folder, start=0.25))
+    objects = [
+        o for _, m in read_messages(tmp_path / "out", topics.OBJECTS_TOPIC) for o in m.objects
+    ]
+    assert objects and all(o.extent_reason != o.EXTENT_NO_CAMERA_INFO for o in objects)
+
+
 def test_a_replay_that_synchronises_no_frame_is_an_error_not_an_empty_bag(
     tmp_path, demo_bag, published_folder
 ):
@@ -979,6 +995,38 @@ def test_output_bags_play_on_humble_jazzy_and_kilted(
             (conn,) = [c for c in reader.connections if c.topic == topics.OBJECTS_TOPIC]
             _, _, raw = next(reader.messages([conn]))
             assert reader.deserialize(raw, conn.msgtype).header.frame_id == topics.FRAME_ID
+
+
+def test_bags_rosbags_cannot_open_say_why_and_what_to_do(tmp_path, demo_bag):
+    """A rosbag2 folder named rec.bag (read as a ROS 1 file: "Is a directory"), a results bag
+    that would be so named, a folder whose MCAP file was cut short ("does not begin as a bag
+    does"), an unrelated topic whose definition disagrees with its hash (a bare mismatch)."""
+    from rosbags.rosbag2 import Writer
+
+    from amodal_ros.bags.output import check_output
+    from amodal_ros.bags.reader import InputBag
+
+    named = shutil.copytree(demo_bag, tmp_path / "rec.bag")
+    with pytest.raises(InputError, match=r"rosbag2 folder named like a ROS 1 .bag .*mv "):
+        InputBag(named)
+    with pytest.raises(InputError, match=r"ends in .bag, .* name it without .bag"):
+        check_output(tmp_path / "results.bag", overwrite=False, results=True)
+    cut = tmp_path / "cut"
+    write_demo_bag(cut, frames=FRAMES, fps=FPS, height=HEIGHT, width=WIDTH, storage="mcap")
+    (mcap,) = cut.glob("*.mcap")
+    mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size * 2 // 3])
+    with pytest.raises(InputError, match="`mcap recover` rebuilds the end of a file cut short"):
+        InputBag(cut)
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    with Writer(tmp_path / "hashes", version=8) as writer:
+        msgdef, _ = store.generate_msgdef("std_msgs/msg/String", ros_version=2)
+        conn = writer.add_connection(
+            "/chatter", "std_msgs/msg/String", msgdef=msgdef, rihs01="RIHS01_" + "0" * 64
+        )
+        text = store.types["std_msgs/msg/String"](data="x")
+        writer.write(conn, 1, store.serialize_cdr(text, "std_msgs/msg/String"))
+    with pytest.raises(InputError, match="hash mismatch .*`ros2 bag convert` without that topic"):
+        InputBag(tmp_path / "hashes")
 
 
 def test_a_bag_damaged_past_its_start_and_one_file_of_a_bag_are_one_line_each(
