@@ -84,7 +84,7 @@ class Rule:
             names = set(COMPLETION_SCORES)
         else:
             raise ValueError(f"{PLAN}: stage must be 1 (masks) or 2 (completions), got {stage!r}")
-        needed.add("confirm")  # a verdict with nothing to confirm on would pass any run
+        needed |= {"confirm", "shipped"}  # a verdict with nothing to confirm on passes any run
         missing, extra = sorted(needed - set(raw)), sorted(refused & set(raw))
         if missing or extra:
             raise ValueError(
@@ -99,6 +99,15 @@ class Rule:
                     f"{PLAN}: {key} names scores the evaluation does not report: {unscored}"
                     f" (it reports {sorted(names)})"
                 )
+        margins = {**raw.get("may_fall", {}), **raw.get("min_rise", {})}
+        bars = {k: raw[k] for k in ("stray_max", "area_max") if k in raw}
+        wrong = sorted(
+            k
+            for k, v in {**margins, **bars}.items()
+            if isinstance(v, bool) or not isinstance(v, (int, float))
+        )
+        if wrong:  # a string margin failed only inside the verdict, after the scoring
+            raise ValueError(f"{PLAN}: {wrong} must be numbers")
         try:
             settings = model_settings(raw.get("run_settings", {}), leave_out=SWEPT)
         except ValueError as err:
@@ -109,7 +118,8 @@ class Rule:
         if not tuples["confirm"] or tuples.get("candidates") == ():  # stage 2 has none
             raise ValueError(f"{PLAN}: a rule needs at least one confirm set and one candidate")
         for clip_set in [*sets, *tuples["confirm"]]:
-            if len(clip_set) != 2 or clip_set[1] < 1:
+            whole = all(isinstance(n, int) and not isinstance(n, bool) for n in clip_set)
+            if len(clip_set) != 2 or not whole or clip_set[1] < 1:
                 raise ValueError(
                     f"{PLAN}: a clip set is [first clip, count >= 1], got {list(clip_set)}"
                 )

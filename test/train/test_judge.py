@@ -189,6 +189,9 @@ def test_a_rule_whose_clip_sets_overlap_is_refused_when_read(choice, confirm):
         ({"candidates": []}, "at least one confirm set and one candidate"),
         ({"confirm": [[10, 0]]}, "count >= 1"),
         ({"choice": [0]}, "count >= 1"),
+        ({"confirm": [[10.5, 2]]}, "count >= 1"),  # clip numbers are whole
+        ({"may_fall": {"mIoU": "1"}}, "\\['mIoU'\\] must be numbers"),  # failed after scoring
+        ({"stray_max": None}, "\\['stray_max'\\] must be numbers"),
     ],
 )
 def test_a_rule_that_would_confirm_on_nothing_is_refused_when_read(change, says):
@@ -197,6 +200,9 @@ def test_a_rule_that_would_confirm_on_nothing_is_refused_when_read(change, says)
     no_confirm = {k: v for k, v in _rule_json().items() if k != "confirm"}
     with pytest.raises(ValueError, match="missing \\['confirm'\\]"):
         Rule.of(no_confirm)
+    no_shipped = {k: v for k, v in _rule_json().items() if k != "shipped"}  # was a TypeError
+    with pytest.raises(ValueError, match="missing \\['shipped'\\]"):
+        Rule.of(no_shipped)
 
 
 @pytest.mark.parametrize(
