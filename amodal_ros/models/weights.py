@@ -171,11 +171,18 @@ def load_state_strict(
     model.load_state_dict(state, strict=True, assign=assign)
 
 
+# a model's full-precision weights, as the libraries name them (a file, or a shard index)
+FULL_PRECISION = ("model.safetensors", "diffusion_pytorch_model.safetensors")
+
+
 def _variant(folder: Path) -> str | None:
-    """'fp16' for a folder holding only fp16-variant weights (`*.fp16.safetensors`, as a
-    download of `--include "*fp16*"` leaves it), which the libraries load only when asked."""
-    names = [p.name for p in folder.glob("*.safetensors")]
-    if names and all(FP16_NAME.search(name) for name in names):
+    """'fp16' for a folder holding fp16-variant weights (`*.fp16.safetensors`, as a download
+    of `--include "*fp16*"` leaves it) and no full-precision ones, which the libraries load
+    only when asked (another stray .safetensors beside them made it fail to load)."""
+    full = any(
+        (folder / n).is_file() or (folder / f"{n}.index.json").is_file() for n in FULL_PRECISION
+    )
+    if not full and any(FP16_NAME.search(p.name) for p in folder.glob("*.safetensors")):
         return "fp16"
     return None
 

@@ -190,11 +190,12 @@ def test_a_device_this_machine_lacks_is_refused_before_any_model_loads():
 def test_a_folder_of_fp16_variant_weights_loads(tmp_path, published_folder, components12):
     """A download of only the fp16 variant (`--include "*fp16*"`, as the reference's scripts
     load it) names every file *.fp16.*: the VAE and image encoder failed to load, and a UNet
-    in fp16 shards had "no UNet weights"."""
+    in fp16 shards had "no UNet weights"; a stray .safetensors beside them failed it again."""
     folder = tmp_path / "fp16"
     shutil.copytree(published_folder, folder)
     image_encoder = folder / "image_encoder"
     (image_encoder / "model.safetensors").rename(image_encoder / "model.fp16.safetensors")
+    shutil.copy(image_encoder / "model.fp16.safetensors", image_encoder / "extra.safetensors")
     # shards as diffusers writes them (its index is *.safetensors.index.fp16.json)
     for sub in ("vae", "unet"):
         shutil.rmtree(folder / sub)
