@@ -748,6 +748,12 @@ def _starting_components(config: TrainConfig):
             "fresh_unet false; a student is fine-tuned, or a new UNet trained, only with "
             "distill_target truth"
         )
+    if components.is_student and config.stage in ("amodal", "completion"):
+        raise ValueError(  # its record and 1-step schedule would ship with the new model
+            f"{config.init} is a distilled student (1-2 steps): stages amodal and completion "
+            "train a many-step model from a teacher's folder (e.g. embedded's stage1 or "
+            "stage2); a student is trained further with stage distill"
+        )
     if config.fresh_unet:
         torch.manual_seed(config.seed)
         cross = components.image_encoder.config.projection_dim

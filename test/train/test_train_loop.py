@@ -250,6 +250,19 @@ def test_train_rejects_unknown_settings(tmp_path, capsys):
     assert "height 20: the models work on multiples of 8" in capsys.readouterr().err
 
 
+def test_a_student_is_no_start_for_a_many_step_stage(tmp_path, capsys):
+    """Its student record and 1-step schedule shipped with the new model, which then ran as a
+    1-step student under realtime and was refused under quality."""
+    from amodal_ros.models.registry import EMBEDDED_ROOT
+
+    student = str(EMBEDDED_ROOT / "student1")
+    assert main(["train", _config(tmp_path, 1, init=student)]) == 2
+    assert "is a distilled student (1-2 steps): stages amodal and completion" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_shipped_training_configs_chain_the_embedded_recipe():
     """vae -> stage 1 (mask + depth) and vae -> stage 2, each a new UNet in the autoencoder's
     latent space, all with the autoencoder's mask resizing and clip rendering."""
