@@ -406,7 +406,7 @@ class _Replay:
                 "their 3D extents have none (EXTENT_NO_CAMERA_INFO)"
                 if not self.read_by_role[INFO]
                 else "none was stamped within --sync-tolerance of their frames (a driver that "
-                "stamps it 0, or publishes it once?); their 3D extents used the latest one"
+                "publishes it once, or on its own clock?); their 3D extents used the latest one"
             )
             log.warning(
                 "%d of %d results have no %s from %s: %s",

@@ -1091,27 +1091,39 @@ def test_a_topic_without_messages_and_repeated_stamps_are_named(
 def test_results_without_a_camera_info_of_their_stamp_are_counted(
     tmp_path, demo_bag, published_folder, caplog
 ):
-    """CameraInfo published once, stamped 0 (a static publisher): the extents use it, but no
-    result passes it through, and /amodal/camera_info stayed empty without a word."""
+    """CameraInfo published once (latched, stamped as it was sent): the extents use it, but
+    only its own frame's result passes it through, and the others are counted; one stamped 0
+    (a static publisher) serves every frame (/amodal/camera_info stayed empty before)."""
     store = amodal_typestore()
 
-    def first_unstamped(topic: str, index: int, raw: bytes):
-        if topic != topics.CAMERA_INFO_TOPIC:
-            return None
-        if index:
-            return DROP
-        info = store.deserialize_cdr(raw, CAMERA_INFO)
-        info.header.stamp.sec = info.header.stamp.nanosec = 0
-        return CAMERA_INFO, bytes(store.serialize_cdr(info, CAMERA_INFO))
+    def first_only(stamp_zero: bool):
+        def rewrite(topic: str, index: int, raw: bytes):
+            if topic != topics.CAMERA_INFO_TOPIC:
+                return None
+            if index:
+                return DROP
+            if not stamp_zero:
+                return None
+            info = store.deserialize_cdr(raw, CAMERA_INFO)
+            info.header.stamp.sec = info.header.stamp.nanosec = 0
+            return CAMERA_INFO, bytes(store.serialize_cdr(info, CAMERA_INFO))
 
-    once = tmp_path / "info_once"
-    rewrite_bag(demo_bag, once, first_unstamped)
-    with caplog.at_level(logging.WARNING, logger="amodal_ros"):
-        summary = replay.run(replay_args(once, tmp_path / "out", published_folder))
-    n = summary["results_written"]
-    assert summary["messages_written"][topics.CAMERA_INFO_OUT_TOPIC] == 0
-    assert f"{n} of {n} results have no {topics.CAMERA_INFO_OUT_TOPIC} from" in caplog.text
-    assert "their 3D extents used the latest one" in caplog.text
+        return rewrite
+
+    for stamp_zero in (False, True):
+        once, out = tmp_path / f"info_once_{stamp_zero}", tmp_path / f"out_{stamp_zero}"
+        rewrite_bag(demo_bag, once, first_only(stamp_zero))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="amodal_ros"):
+            summary = replay.run(replay_args(once, out, published_folder))
+        n, written = summary["results_written"], summary["messages_written"]
+        infos = written[topics.CAMERA_INFO_OUT_TOPIC]
+        if stamp_zero:
+            assert infos == n and "results have no" not in caplog.text
+            continue
+        assert infos < n
+        said = f"{n - infos} of {n} results have no {topics.CAMERA_INFO_OUT_TOPIC} from"
+        assert said in caplog.text and "their 3D extents used the latest one" in caplog.text
 
 
 def test_a_bag_holding_fewer_messages_than_its_index_says_so(tmp_path, demo_bag, caplog):
