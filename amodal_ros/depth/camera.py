@@ -71,17 +71,23 @@ def millimetres_as_metres(metres: np.ndarray) -> float | None:
     return median if median > MAX_MEDIAN_DEPTH_M else None
 
 
+def measured_inverse_depth(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """[H, W] float32 inverse depth (1/m) of a depth image where the camera measured it, NaN
+    where it had no return (`valid_depth`)."""
+    metres = depth_metres(depth, encoding)
+    valid = valid_depth(metres)
+    inverse = np.full(metres.shape, np.nan, np.float32)
+    inverse[valid] = np.float32(1.0) / metres[valid]
+    return inverse
+
+
 def inverse_depth_frame(depth: np.ndarray, encoding: str) -> np.ndarray:
     """One [H, W] frame of `inverse_depth_from_camera`, on its own so that a sliding window
     converts only its new frames; all NaN when the frame has no valid pixel (its value comes
     from the whole window: `fill_empty_frames`)."""
-    metres = depth_metres(depth, encoding)
-    valid = valid_depth(metres)
-    if not valid.any():
-        return np.full(metres.shape, np.nan, np.float32)
-    inverse = np.zeros(metres.shape, np.float32)
-    inverse[valid] = np.float32(1.0) / metres[valid]
-    return _fill_nearest(inverse, valid)
+    inverse = measured_inverse_depth(depth, encoding)
+    valid = ~np.isnan(inverse)
+    return _fill_nearest(inverse, valid) if valid.any() else inverse
 
 
 def fill_empty_frames(frames: list[np.ndarray]) -> np.ndarray:

@@ -316,11 +316,9 @@ class WindowProcessor:
         frame = window.frames[t]
         if nearness is None or self.depth_source != "camera" or frame.depth is None:
             return None if nearness is None else nearness[t]
-        from amodal_ros.depth.camera import depth_metres, valid_depth
+        from amodal_ros.depth.camera import measured_inverse_depth
 
-        metres = depth_metres(frame.depth, frame.depth_encoding)
-        valid = valid_depth(metres)
-        return np.where(valid, 1.0 / np.where(valid, metres, 1.0), np.nan).astype(np.float32)
+        return measured_inverse_depth(frame.depth, frame.depth_encoding)
 
     def _per_frame(self, kind: str, window: Window, arrays: list[np.ndarray], compute) -> list:
         """`compute` of each frame's array, cached by stamp and content: a slide computes only
