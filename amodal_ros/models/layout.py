@@ -43,13 +43,21 @@ from amodal_ros.models.weights import (
 log = logging.getLogger(__name__)
 
 SUBFOLDERS = ("unet", "vae", "image_encoder", "scheduler")
-UNET_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
-UNET_INDEXES = (
-    "diffusion_pytorch_model.safetensors.index.json",
-    # fp16 shards (variant fp16): as diffusers names them, and as older hub folders do
-    "diffusion_pytorch_model.safetensors.index.fp16.json",
-    "diffusion_pytorch_model.fp16.safetensors.index.json",
+# (shard indexes, single file) of each precision, full before the fp16 variant, as diffusers
+# (and weights._variant) choose: a complete fp16 index beside the full file loaded the rounded
+# weights. fp16 indexes as diffusers names them, and as older hub folders do.
+UNET_SOURCES = (
+    (("diffusion_pytorch_model.safetensors.index.json",), "diffusion_pytorch_model.safetensors"),
+    (
+        (
+            "diffusion_pytorch_model.safetensors.index.fp16.json",
+            "diffusion_pytorch_model.fp16.safetensors.index.json",
+        ),
+        "diffusion_pytorch_model.fp16.safetensors",
+    ),
 )
+UNET_WEIGHTS = tuple(single for _, single in UNET_SOURCES)
+UNET_INDEXES = tuple(index for indexes, _ in UNET_SOURCES for index in indexes)
 METADATA_KEY = "amodal_ros"  # our entry in model_index.json
 # Input channels of the UNet: noisy latents (4) + first condition (4) [+ second condition (4)],
 # at SVD's 4 latent channels (a model trained here may have more: each latent is then wider).
@@ -303,12 +311,7 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
     if not (unet_dir / "config.json").is_file():
         raise CheckpointError(f"{unet_dir}: missing config.json")
     incomplete = []  # (index, its missing shards)
-    # full precision before the fp16 variant, as diffusers (and weights._variant) choose: a
-    # complete fp16 index beside the full file loaded the rounded weights
-    for indexes, single in (
-        (UNET_INDEXES[:1], UNET_WEIGHTS[0]),
-        (UNET_INDEXES[1:], UNET_WEIGHTS[1]),
-    ):
+    for indexes, single in UNET_SOURCES:
         for name in indexes:
             index = unet_dir / name
             if not index.is_file():
