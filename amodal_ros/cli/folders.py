@@ -99,16 +99,26 @@ def _first_unpaired(frame_names: list[str], other_names: list[str], other: str =
     return ""
 
 
-def _check_paired(
-    frames: Path, names: list[str], folder: Path, its: list[str], other: str
-) -> None:
-    """Equal counts of one naming scheme, shifted (`rgb/0000..` beside `labels/0001..`)
-    would pair every image a frame off: refused, naming the first frame without a partner."""
-    unpaired = _first_unpaired(names, its, other)
+def _check_partner(frames: Path, rgb, folder: Path, names: list[str], size, other: str) -> None:
+    """The `other` images of `folder` (file stems `names`, of image size `size`) pair with the
+    frames one to one in name order, at their size; else InputError, naming the first frame
+    without a partner. Equal counts of one naming scheme, shifted (`rgb/0000..` beside
+    `labels/0001..`), would pair every image a frame off."""
+    unpaired = _first_unpaired(rgb.names, names, other)
+    if len(names) != len(rgb.names):
+        raise InputError(
+            f"frame count mismatch: {len(rgb.names)} frames in {frames}, {len(names)} {other}s "
+            f"in {folder}{unpaired}"
+        )
     if unpaired:
         raise InputError(
             f"{frames} and {folder} are paired in name order, and their names part{unpaired} "
             "(rename them, or give folders of the same frames)"
+        )
+    if size != rgb.size:
+        raise InputError(
+            f"size mismatch: frames are {rgb.size[0]}x{rgb.size[1]} (HxW), {other}s in "
+            f"{folder} are {size[0]}x{size[1]} (HxW)"
         )
 
 
@@ -119,31 +129,10 @@ def _name_key(name: str) -> tuple:
 def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
     """Open and check the folders of a clip; raises InputError naming what is wrong."""
     clip = Clip(open_rgb(frames), open_masks(masks), None if depth is None else open_depth(depth))
-    t, size = len(clip.masks), clip.masks.size
-    if len(clip) != t:
-        raise InputError(
-            f"frame count mismatch: {len(clip)} frames in {frames}, {t} masks in {masks}"
-            + _first_unpaired(clip.rgb.names, _mask_names(clip.masks))
-        )
-    _check_paired(frames, clip.rgb.names, masks, _mask_names(clip.masks), "mask")
-    if clip.rgb.size != size:
-        raise InputError(
-            f"size mismatch: frames are {clip.rgb.size[0]}x{clip.rgb.size[1]} (HxW), masks are "
-            f"{size[0]}x{size[1]} (HxW)"
-        )
+    _check_partner(frames, clip.rgb, masks, _mask_names(clip.masks), clip.masks.size, "mask")
     if clip.depth is not None:
         depth_names = [p.stem for p in clip.depth.files]
-        if len(clip.depth) != t:
-            raise InputError(
-                f"frame count mismatch: {len(clip)} frames in {frames}, {len(clip.depth)} depth "
-                f"images in {depth}" + _first_unpaired(clip.rgb.names, depth_names, "depth image")
-            )
-        _check_paired(frames, clip.rgb.names, depth, depth_names, "depth image")
-        if clip.depth.size != size:
-            raise InputError(
-                f"size mismatch: frames are {size[0]}x{size[1]} (HxW), depth images in {depth} "
-                f"are {clip.depth.size[0]}x{clip.depth.size[1]}"
-            )
+        _check_partner(frames, clip.rgb, depth, depth_names, clip.depth.size, "depth image")
     return clip
 
 
