@@ -27,21 +27,30 @@ def keep_band(image_shape: tuple[int, int], working_shape: tuple[int, int]) -> i
     return math.ceil(0.5 * max(h / wh, w / ww))
 
 
-def object_depth(depth: Sequence[np.ndarray], modal: np.ndarray, t: int) -> float | None:
-    """Median valid depth of the object's visible pixels in frame `t`, or in the nearest frame
-    where some are visible (a hidden object is about where it was last seen); None when no
-    frame has one."""
+def object_depth(
+    depth: Sequence[np.ndarray], modal: np.ndarray, t: int, unit_m: float = 1.0
+) -> float | None:
+    """Median valid depth (in the images' unit, `unit_m` metres) of the object's visible
+    pixels in frame `t`, or in the nearest frame where some are visible (a hidden object is
+    about where it was last seen); None when no frame has one."""
     from amodal_ros.depth.camera import valid_depth
 
     for s in sorted(range(len(modal)), key=lambda s: abs(s - t)):
         seen = depth[s][modal[s]]
-        seen = seen[valid_depth(seen)]  # a glint's few millimetres is no return (as extents)
+        # a glint's few millimetres is no return (as extents), in metres whatever the unit
+        seen = seen[valid_depth(seen * unit_m)]
         if seen.size:
             return float(np.median(seen))
     return None
 
 
-def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep_px: int) -> int:
+def carve(
+    result: AmodalResult,
+    depth: Sequence[np.ndarray],
+    margin: float,
+    keep_px: int,
+    unit_m: float = 1.0,
+) -> int:
     """Removes from `result`, in place, its predicted pixels that the depth shows to be free
     space (in place: a window's results are its own, and copying 25 frames of masks and scores
     per object costs more than the cut).
@@ -49,12 +58,14 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
     Args:
         result: stage 1's result for one object ([T, H, W] masks at the input size); its
             amodal masks, soft scores, disagreement and samples become False / 0 there.
-        depth: T [H, W] depth images in metres (`depth_metres`; below MIN_DEPTH_M, 0, NaN
-            and -inf: no return, unknown; +inf: nothing within the camera's range (REP 117),
-            so free space).
+        depth: T [H, W] depth images as the camera sent them, `unit_m` metres per unit
+            (only ratios are compared; below MIN_DEPTH_M, 0, NaN and -inf: no return,
+            unknown; +inf: nothing within the camera's range (REP 117), so free space).
         margin: how much farther than the object's visible part a surface must be, as a
             fraction of that depth (0.1: 10 cm at 1 m).
         keep_px: pixels around the visible mask never removed (`keep_band`).
+        unit_m: metres per depth unit (DEPTH_ENCODINGS: 1e-3 for 16UC1): the images are not
+            converted whole per window, only the object's visible pixels are judged in metres.
 
     Returns:
         The number of pixels removed (over all frames).
@@ -65,7 +76,7 @@ def carve(result: AmodalResult, depth: Sequence[np.ndarray], margin: float, keep
         beyond = (result.soft[t] > 0) & ~result.modal[t]  # what the model adds to the visible
         if not beyond.any():
             continue
-        own = object_depth(depth, result.modal, t)
+        own = object_depth(depth, result.modal, t, unit_m)
         if own is None:
             break  # no visible pixel with depth in the whole window: nothing to compare with
         box = _box(beyond, keep_px)  # only there can a pixel go: the rest of the frame is not read

@@ -25,6 +25,7 @@ import numpy as np
 from amodal_ros.core.config import InferenceConfig, StreamConfig
 from amodal_ros.core.errors import InputError, UnusableDepthError
 from amodal_ros.core.frames import (
+    DEPTH_ENCODINGS,
     EXTENT_BAD_CAMERA_INFO,
     EXTENT_NO_AMODAL,
     MODEL_PERIOD_NS,
@@ -241,17 +242,14 @@ class WindowProcessor:
     def _carve(self, window: Window, results: list[AmodalResult]) -> None:
         """Removes from stage 1's results the hidden pixels the camera's depth shows as free
         space (in place)."""
-        from amodal_ros.depth.camera import depth_metres
         from amodal_ros.pipeline.free_space import carve, keep_band
 
-        # in metres: a glint's 3 mm is no return (every frame has depth: _inverse_depth)
-        depth = [
-            depth_metres(f.depth, f.depth_encoding) for f in window.frames if f.depth is not None
-        ]
+        depth = [f.depth for f in window.frames if f.depth is not None]  # all: _inverse_depth
+        unit_m = DEPTH_ENCODINGS[window.last.depth_encoding]  # one for all: _inverse_depth
         model = self.segmenter.config
         keep = keep_band(depth[0].shape, (model.height, model.width))
         for result in results:
-            carve(result, depth, self.config.free_space_margin, keep)
+            carve(result, depth, self.config.free_space_margin, keep, unit_m)
 
     def _nearness(self, window: Window) -> np.ndarray | None:
         """The window's inverse depth; None without depth, or when the camera's depth is
