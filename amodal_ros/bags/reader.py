@@ -109,6 +109,12 @@ class InputBag:
                 )
             elif "magic" in str(err) and not hint:
                 hint = f" ({self.path.name} does not begin as a bag does{ACCEPTED})"
+            elif "Profile is not ros2" in str(err):
+                hint = (
+                    " (an MCAP file of another profile, e.g. ROS 1 or JSON messages: replay reads "
+                    "ROS 2's; record with `ros2 bag record -s mcap`, or convert a ROS 1 .bag with "
+                    "`rosbags-convert`)"
+                )
             elif "hash mismatch" in str(err):
                 hint = (
                     " (its recorder stored another definition of that type than its "

@@ -117,7 +117,7 @@ def _add(container, f: Field, hint, default, dest: str) -> None:
     meta = f.metadata
     kind, many = _kind(hint)
     text = meta.get("help", "")
-    if kind is bool:
+    if kind is bool and default is not None:  # None: the config file's value
         text += f" (default: {'on' if default else 'off'})"
     elif default not in (MISSING, None, "", (), []):
         text += f" (default: {default})"

@@ -31,7 +31,7 @@ class Args:
             "one_each": True,
         },
     )
-    progress: bool = param(True, "progress bar")
+    progress: bool | None = param(None, "progress bar (default: the config's, else on)")
 
 
 def run(args: Args) -> dict:
@@ -55,8 +55,8 @@ def run(args: Args) -> dict:
         values[key.strip()] = yaml.safe_load(value)
     overrides = {"out": args.out, "steps": args.steps}
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if not args.progress:
-        values["progress"] = False
+    if args.progress is not None:
+        values["progress"] = args.progress
     result = train(TrainConfig(**values))
     if result["main_process"]:  # under accelerate launch: one line, not one per process
         print(f"trained {result['steps']} steps; checkpoint: {result['final']}")

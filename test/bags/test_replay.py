@@ -1000,7 +1000,7 @@ def test_output_bags_play_on_humble_jazzy_and_kilted(
 def test_bags_rosbags_cannot_open_say_why_and_what_to_do(tmp_path, demo_bag):
     """A rosbag2 folder named rec.bag (read as a ROS 1 file: "Is a directory"), a results bag
     that would be so named, a folder whose MCAP file was cut short ("does not begin as a bag
-    does"), an unrelated topic whose definition disagrees with its hash (a bare mismatch)."""
+    does"), an MCAP file of ROS 1's profile, an unrelated topic whose definition disagrees with its hash (a bare mismatch)."""
     from rosbags.rosbag2 import Writer
 
     from amodal_ros.bags.output import check_output
@@ -1017,6 +1017,15 @@ def test_bags_rosbags_cannot_open_say_why_and_what_to_do(tmp_path, demo_bag):
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size * 2 // 3])
     with pytest.raises(InputError, match="`mcap recover` rebuilds the end of a file cut short"):
         InputBag(cut)
+    ros1 = tmp_path / "ros1"
+    write_demo_bag(ros1, frames=FRAMES, fps=FPS, height=HEIGHT, width=WIDTH, storage="mcap")
+    (mcap,) = ros1.glob("*.mcap")
+    mcap = mcap.rename(tmp_path / "ros1.mcap")  # a loose file, as other tools write them
+    mcap.write_bytes(
+        mcap.read_bytes().replace(b"\x04\x00\x00\x00ros2", b"\x04\x00\x00\x00ros1", 1)
+    )
+    with pytest.raises(InputError, match="Profile is not ros2.*`rosbags-convert`"):
+        InputBag(mcap)
     store = get_typestore(Stores.ROS2_HUMBLE)
     with Writer(tmp_path / "hashes", version=8) as writer:
         msgdef, _ = store.generate_msgdef("std_msgs/msg/String", ros_version=2)

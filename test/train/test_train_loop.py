@@ -472,3 +472,14 @@ def test_sampled_targets_from_a_wide_posterior_are_warned_about(caplog):
         batches.close()
         warned = sum(said in r.message for r in caplog.records)
         assert warned == (1 if sampled else 0)  # once per run, not per item
+
+
+def test_progress_on_the_command_line_overrides_the_config_either_way(tmp_path, capsys):
+    """`--progress` over a config's `progress: false` showed no bar (only `--no-progress` was
+    heard); without the flag the config decides."""
+    assert main(["train", _config(tmp_path, 1, "on"), "--progress"]) == 0
+    assert "train: 100%" in capsys.readouterr().err
+    assert main(["train", _config(tmp_path, 1, "off")]) == 0
+    assert "train:" not in capsys.readouterr().err
+    assert main(["train", _config(tmp_path, 1, "yaml_on", progress=True), "--no-progress"]) == 0
+    assert "train:" not in capsys.readouterr().err
