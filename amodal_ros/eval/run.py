@@ -98,7 +98,8 @@ class EvalArgs:
             "detached_part_share",
         ),
     )
-    inference: InferenceConfig = group(InferenceConfig)
+    # warm_start carries an object's last window into its next: eval runs one window a clip
+    inference: InferenceConfig = group(InferenceConfig, exclude=("warm_start",))
 
 
 def run(args: EvalArgs) -> dict:

@@ -215,3 +215,12 @@ def test_a_wrong_value_is_one_line_not_the_usage(capsys):
         "amodal-ros infer: error: argument --stride: invalid int value: 'abc' "
         "(--help lists the options)\n"
     )
+
+
+def test_eval_offers_no_warm_start_it_could_not_use(capsys):
+    """eval runs one window a clip, so an object's last window never starts its next: its
+    `--warm-start` was accepted and did nothing."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["eval", "--out", "x", "--warm-start", "0.5"])
+    assert "--warm-start" in capsys.readouterr().err
+    assert build_parser().parse_args(["bench", "--warm-start", "0.5"])
