@@ -71,9 +71,15 @@ def code_hash(model: torch.nn.Module) -> str:
 
 
 def public_items(config: dict) -> dict:
-    """A model config without the libraries' `_` bookkeeping keys, fit to hash: diffusers'
-    `_use_default_values` is a set listed in a per-process order."""
-    return {k: v for k, v in config.items() if not str(k).startswith("_")}
+    """A model config without the libraries' bookkeeping, fit to hash: diffusers' `_` keys
+    (`_use_default_values` is a set listed in a per-process order) and transformers' version
+    (a pin bump refused a carried run's resume; `code_hash` holds the versions an artifact
+    needs)."""
+    return {
+        k: v
+        for k, v in config.items()
+        if not str(k).startswith("_") and k != "transformers_version"
+    }
 
 
 def artifact_key(**parts) -> str:

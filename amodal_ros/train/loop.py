@@ -461,6 +461,8 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
             config.init,
         )
     elif saved is not None:
+        if saved["fingerprint"] == 2:  # its image encoder's hash held transformers' version
+            saved.pop("image_encoder", None)
         changed = sorted(k for k in now if k in saved and saved[k] != now[k])
         if changed:
             names = [INIT_PARTS.get(k, k) for k in changed]
@@ -478,7 +480,7 @@ def check_same_init(out: Path, config: TrainConfig, components, resuming: bool) 
                 path,
                 config.init,
             )
-    _write_whole(path, json.dumps({"fingerprint": 2, **now}, indent=2))
+    _write_whole(path, json.dumps({"fingerprint": 3, **now}, indent=2))
 
 
 INIT_PARTS = {  # the parts of init a run's record holds, as its refusal names them

@@ -677,6 +677,20 @@ def test_model_hash_is_the_same_in_every_process():
     assert model_hash(unet) != before  # a setting is still the model's
 
 
+def test_model_hash_ignores_the_library_version_that_writes_the_config(monkeypatch):
+    """The image encoder's config carries `transformers_version`: a run carried to a machine
+    with another transformers was refused its resume, its frozen image encoder "changed"."""
+    from transformers import configuration_utils
+
+    encoder = build_components("tiny", seed=0, in_channels=8).image_encoder
+    before = model_hash(encoder)
+    monkeypatch.setattr(configuration_utils, "__version__", "0.0.1")
+    assert encoder.config.to_dict()["transformers_version"] == "0.0.1"
+    assert model_hash(encoder) == before
+    encoder.config.hidden_act = "relu"
+    assert model_hash(encoder) != before
+
+
 @needs_trt[0]
 @needs_trt[1]
 def test_tensorrt_unet_matches_eager(components12, tiny_config, tmp_path, capfd):

@@ -171,7 +171,14 @@ def test_a_resume_on_an_init_trained_further_meanwhile_is_refused(tmp_path, caps
     record.write_text(json.dumps({"vae": "0" * 64, "image_encoder": "0" * 64}))
     assert main(["train", _config(tmp_path, 5, init=init)]) == 0
     assert "recorded by an older amodal_ros" in caplog.text
-    assert json.loads(record.read_text())["fingerprint"] == 2
+    assert json.loads(record.read_text())["fingerprint"] == 3
+    # a record of version 2 hashed transformers' version with the image encoder: not refused
+    saved = json.loads(record.read_text())
+    record.write_text(json.dumps({**saved, "fingerprint": 2, "image_encoder": "0" * 64}))
+    assert main(["train", _config(tmp_path, 6, init=init)]) == 0
+    assert json.loads(record.read_text()) == saved
+    record.write_text(json.dumps({**saved, "fingerprint": 2, "vae": "0" * 64}))
+    assert main(["train", _config(tmp_path, 7, init=init)]) == 2  # its other parts still hold
 
 
 def test_a_resume_on_an_init_whose_settings_changed_is_refused(tmp_path, capsys, caplog):
