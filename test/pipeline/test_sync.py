@@ -407,3 +407,20 @@ def test_a_slow_camera_looping_with_lagging_masks_restarts_and_pairs_every_loop(
                 events.append(("masks", (i - 2) * period))
     emitted = feed(sync, events) + sync.flush()
     assert len(emitted) == 60 and sum(sync.unmatched.values()) == 0
+
+
+def test_pending_counts_the_old_streams_messages_until_it_retires():
+    """After images loop while masks lag, the old loop's images still wait for their masks:
+    `pending` (the node's queue diagnostics) counts them beside the new loop's."""
+    period = 125 * MS
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10 * MS, queue_size=30)
+    for i in range(10):  # the masks three frames behind
+        sync.add("rgb", i * period, f"r{i}")
+        if i >= 3:
+            sync.add("masks", (i - 3) * period, f"m{i - 3}")
+    assert sync.pending() == {"rgb": 3, "masks": 0}  # images 7, 8, 9
+    feed(sync, [("rgb", i * period) for i in range(4)])  # the loop starts again
+    assert sync.pending() == {"rgb": 3 + 4, "masks": 0}
+    for i, left in ((7, 6), (8, 5), (9, 4)):
+        (frame,) = sync.add("masks", i * period, f"m{i}")
+        assert frame["rgb"] == f"r{i}" and sync.pending() == {"rgb": left, "masks": 0}
