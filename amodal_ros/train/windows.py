@@ -116,7 +116,7 @@ class WindowRenderer:
                 if shown is None:
                     continue
                 noise = rng.normal(0.0, 4.0, look.shape)  # the scene's sensor noise
-                rgb = np.clip(look + noise, 0, 255).astype(np.uint8)
+                rgb = _on_white(np.clip(look + noise, 0, 255).astype(np.uint8), amodal)
                 modal_rgb = modal_rgb_pixels(rgb, shown, cfg.height, cfg.width, cfg.mask_resize)
                 whole = object_on_white(clip, i, True, cfg.height, cfg.width, cfg.mask_resize)
                 amodal_px = mask_pixels(amodal, cfg.height, cfg.width, cfg.mask_resize)
@@ -133,9 +133,18 @@ def object_on_white(
     from amodal_ros.pipeline.preprocess import modal_rgb_pixels
 
     if whole:
-        look = clip.appearance[object_id][..., :3]
+        look = _on_white(clip.appearance[object_id][..., :3], clip.amodal[object_id])
         return modal_rgb_pixels(look, clip.amodal[object_id], height, width, resize)
     return modal_rgb_pixels(clip.rgb, clip.modal(object_id), height, width, resize)
+
+
+def _on_white(look: np.ndarray, amodal: np.ndarray) -> np.ndarray:
+    """An object's appearance (black beyond its mask) on white: mask_resize 'nearest' shrinks
+    the RGB before it puts it on white, which darkened every edge pixel ('area' puts it on
+    white first: the same either way)."""
+    from amodal_ros.pipeline.preprocess import WHITE
+
+    return np.where(amodal[..., None], look, np.uint8(WHITE))
 
 
 def hidden_share(amodal: np.ndarray, visible: np.ndarray) -> np.ndarray:

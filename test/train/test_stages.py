@@ -270,3 +270,19 @@ def test_a_missing_init_says_which_run_comes_first(tmp_path):
     config = TrainConfig(stage="amodal", init=str(tmp_path / "vae" / "final"), **SMALL)
     with pytest.raises(InputError, match="config/train_vae.yaml --out train_out/vae first"):
         _starting_components(config)
+
+
+def test_nearest_resize_targets_have_no_dark_rim():
+    """mask_resize 'nearest' shrank an object's appearance (black beyond its mask) before
+    putting it on white: every edge pixel of stage 2's target averaged in black (33 of 255
+    darker at 128x256 -> 32x64), which no camera image shows."""
+    from amodal_ros.data.scenes import make_scene
+    from amodal_ros.pipeline.preprocess import WHITE, modal_rgb_pixels
+    from amodal_ros.train.windows import object_on_white
+
+    clip = make_scene(11, height=128, width=256)
+    i = clip.target_ids[0]
+    amodal, look = clip.amodal[i], clip.appearance[i][..., :3]
+    on_white = np.where(amodal[..., None], look, np.uint8(WHITE))
+    expected = modal_rgb_pixels(on_white, amodal, 32, 64, "nearest")
+    np.testing.assert_array_equal(object_on_white(clip, i, True, 32, 64, "nearest"), expected)
