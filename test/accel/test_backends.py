@@ -178,6 +178,14 @@ def test_a_cached_engine_runs_without_its_onnx_and_a_damaged_onnx_is_exported_ag
     assert engine().path == first.path and len(exports) == 2  # the engine alone
 
 
+def assert_matches_depth(actual: np.ndarray, eager: np.ndarray, share: float) -> None:
+    """Within `share` of eager's largest value: the tiny depth model's outputs are about 1e-6,
+    under any fixed tolerance (a backend answering zeros passed), and its frames differ."""
+    scale = float(np.abs(eager).max())
+    assert scale > 0 and float(np.ptp(eager.mean(axis=(1, 2)))) > 10 * share * scale
+    np.testing.assert_allclose(actual, eager, rtol=0, atol=share * scale)
+
+
 @needs_ort
 def test_onnxruntime_depth_matches_eager(tmp_path):
     model = build_depth_anything("tiny")
@@ -186,7 +194,7 @@ def test_onnxruntime_depth_matches_eager(tmp_path):
     ort = DepthAnythingDepth(
         model, input_size=28, backend="onnxruntime", engine_cache=str(tmp_path)
     )
-    np.testing.assert_allclose(ort.inverse_depth(frames), eager, atol=1e-4, rtol=1e-4)
+    assert_matches_depth(ort.inverse_depth(frames), eager, 1e-4)
     assert ort.backend == "onnxruntime" and len(list(tmp_path.glob("depth-onnx-*.json"))) == 1
 
 
@@ -257,7 +265,7 @@ def test_depth_compile_matches_eager_with_one_graph_for_every_batch():
     compiled = DepthAnythingDepth(model, input_size=28, backend="compile", batch=2)
     assert compiled.backend == "compile"
     graphs = counters["stats"]["unique_graphs"]
-    np.testing.assert_allclose(compiled.inverse_depth(frames), eager, atol=1e-4, rtol=1e-4)
+    assert_matches_depth(compiled.inverse_depth(frames), eager, 1e-4)
     assert counters["stats"]["unique_graphs"] - graphs == 1
 
 
@@ -721,7 +729,7 @@ def test_tensorrt_depth_matches_eager(tmp_path):
     trt = DepthAnythingDepth(
         model, input_size=28, device="cuda", backend="tensorrt", engine_cache=str(tmp_path)
     )
-    np.testing.assert_allclose(trt.inverse_depth(frames), eager, atol=2e-2, rtol=2e-2)
+    assert_matches_depth(trt.inverse_depth(frames), eager, 2e-2)
 
 
 def test_unet_spec_shapes():
