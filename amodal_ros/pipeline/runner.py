@@ -156,9 +156,22 @@ class WindowSampler:
                 pieces = [
                     decode(self.c.vae, part[:, a:b], cfg.decode_chunk_size) for a, b in chunks
                 ]
-                outputs.append(reduce(torch.cat(pieces, dim=1)).cpu())
+                whole = torch.cat(pieces, dim=1)
+                self._check_finite(whole)
+                outputs.append(reduce(whole).cpu())
         decoded = [i for a, b in chunks for i in range(a, b)]
         return torch.cat(outputs), decoded
+
+    def _check_finite(self, decoded: torch.Tensor) -> None:
+        """Raise on NaN or inf: thresholds read NaN as background and inf as the object, so an
+        overflowing model's window would pass for a result (the caller answers it as failed)."""
+        if not bool(torch.isfinite(decoded).all()):
+            halves = torch.float16 in (self.dtype, self.c.vae.dtype)
+            raise FloatingPointError(
+                "the models' output holds NaN or inf "
+                + ("(float16 overflows past 65504: try dtype bfloat16)" if halves else
+                   "(weights damaged or trained to diverge? check the checkpoint)")
+            )  # fmt: skip
 
     def _denoise(self, batch: list[SamplingJob], start_step: int, progress) -> torch.Tensor:
         cfg = self.config

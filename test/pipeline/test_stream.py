@@ -241,6 +241,19 @@ def test_model_errors_become_error_results_and_are_counted(mask_only, caplog):
     assert "InputError" in caplog.text and "no depth" in caplog.text
 
 
+def test_a_model_that_overflows_answers_its_window_as_failed(components8, infer_config, caplog):
+    """NaN latents (an fp16 UNet out of range) thresholded to background: every object came
+    out as its visible mask, reported valid and OK."""
+    segmenter = AmodalSegmenter(components8, infer_config)
+    good = segmenter.sampler.predict
+    segmenter.sampler.predict = lambda *args: good(*args) * float("nan")
+    front, processor = make(segmenter)
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    objects = [o for r in results if r.window_frames == NUM_FRAMES for o in r.objects]
+    assert objects and all((o.valid, o.reason) == (False, REASON_ERROR) for o in objects)
+    assert processor.errors == 1 and "holds NaN or inf" in caplog.text
+
+
 @pytest.mark.parametrize("model", ["mask_only", "mask_depth"])
 def test_a_window_mixing_depth_encodings_is_never_read_as_a_1000x_depth(model, request, caplog):
     """One conversion serves the window: millimetres read as metres would be 1000x off. A
