@@ -37,7 +37,8 @@ def inverse_depth_from_camera(depth: np.ndarray, encoding: str) -> np.ndarray:
 
     Args:
         depth: [T, H, W] (or [H, W]) float metres for "32FC1", uint16 millimetres for "16UC1".
-            0, NaN, inf and values nearer than MIN_DEPTH_M are invalid (no return).
+            0, NaN, -inf and values nearer than MIN_DEPTH_M are invalid (no return); +inf
+            is beyond the camera's range (REP 117), inverse depth 0.
         encoding: "32FC1" or "16UC1".
 
     Returns:
@@ -72,12 +73,14 @@ def millimetres_as_metres(metres: np.ndarray) -> float | None:
 
 
 def measured_inverse_depth(depth: np.ndarray, encoding: str) -> np.ndarray:
-    """[H, W] float32 inverse depth (1/m) of a depth image where the camera measured it, NaN
-    where it had no return (`valid_depth`)."""
+    """[H, W] float32 inverse depth (1/m) of a depth image where the camera measured it: 0
+    where it saw nothing within its range (+inf, REP 117: a simulator's sky, open space), NaN
+    where it had no return (`valid_depth`; -inf, too near, is none either)."""
     metres = depth_metres(depth, encoding)
     valid = valid_depth(metres)
     inverse = np.full(metres.shape, np.nan, np.float32)
     inverse[valid] = np.float32(1.0) / metres[valid]
+    inverse[metres == np.inf] = 0.0
     return inverse
 
 
@@ -101,7 +104,7 @@ def fill_empty_frames(frames: list[np.ndarray]) -> np.ndarray:
     empty = np.isnan(inverse).all(axis=(1, 2))
     if empty.all():
         raise UnusableDepthError(
-            f"depth has no valid pixel in the window (all 0, NaN, inf or nearer than "
+            f"depth has no valid pixel in the window (all 0, NaN, -inf or nearer than "
             f"{MIN_DEPTH_M} m); check the camera depth (its topic or folder) "
             "or run without depth using Depth Anything (--depth-model)"
         )

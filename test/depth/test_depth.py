@@ -31,7 +31,7 @@ def test_invalid_pixels_are_filled_from_valid_neighbours_never_nan():
     m = metres()
     m[0, 5:8, 5:8] = np.nan
     m[1, :, :3] = 0.0
-    m[1, 10, 10] = np.inf
+    m[1, 10, 10] = -np.inf  # REP 117: nearer than the camera's range
     m[2] = np.nan  # a frame with no valid pixel at all
     inv = inverse_depth_from_camera(m, "32FC1")
     assert np.isfinite(inv).all() and np.isfinite(normalize_window(inv)).all()
@@ -42,6 +42,17 @@ def test_invalid_pixels_are_filled_from_valid_neighbours_never_nan():
     mm = np.zeros((2, 4, 4), np.uint16)
     mm[0, 1, 1] = 1500
     assert np.isfinite(inverse_depth_from_camera(mm, "16UC1")).all()
+
+
+def test_beyond_the_cameras_range_is_far_not_filled_from_the_object():
+    """+inf is REP 117's "nothing within range" (a simulator's sky): it took the nearest
+    reading, an object's, so an object before open space made the window flat (input 0)."""
+    m = np.full((2, 4, 8), np.inf, np.float32)
+    m[:, 1:3, 2:5] = 1.0  # an object at 1 m before open space
+    inv = inverse_depth_from_camera(m, "32FC1")
+    assert (inv[:, 1:3, 2:5] == 1.0).all() and (inv[:, 0] == 0.0).all()
+    model_input = normalize_window(inv)
+    assert model_input[0, 1, 3] == 1.0 and model_input[0, 0, 0] == -1.0
 
 
 def test_a_denormal_depth_is_invalid_not_an_infinite_inverse_depth():
