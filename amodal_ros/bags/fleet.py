@@ -21,7 +21,8 @@ from summary.json's "replays", which records, run after run, the bag that made e
 (its path, recording's fingerprint and the options that shape the output). An output made by
 another bag of the same name is skipped only when that bag is the same recording moved; a
 different recording, or other options, are refused before anything starts. A bag that fails is
-reported with its error and the others go on; its row stays in the summary until it succeeds.
+reported with its error and the others go on; its row (as a bag not run or left out) stays in
+the summary, and the exit code, until a run answers it or the bag is gone.
 A bag whose model windows failed is done (flagged visible masks), replayed again by the next run.
 Recordings that cannot be bags yet (no metadata.yaml, a ROS 1 `.bag.active`) are rows `left
 out`. Ctrl-C stops the workers and removes what they had half-written.
@@ -41,12 +42,12 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
-from amodal_ros.bags.output import is_results_bag, mark_results
+from amodal_ros.bags.output import RESULTS_MARKER, is_results_bag, mark_results, results_record
 from amodal_ros.bags.reader import part_of_a_bag
-from amodal_ros.bags.replay import ReplayArgs
+from amodal_ros.bags.replay import ReplayArgs, output_options
 from amodal_ros.core.config import param
 from amodal_ros.core.errors import CheckpointError, InputError, ProcessingError
 from amodal_ros.core.staging import (
@@ -76,23 +77,6 @@ SUMMARY_COLUMNS = ("bag", "status", *COUNTS, "seconds", "error")
 LOGGED_LINES = 20  # a worker's warnings and errors kept per bag (its own output stays there)
 DONE, SKIPPED, FAILED, NOT_RUN, LEFT_OUT = "done", "skipped", "failed", "not run", "left out"
 MODEL_FOLDERS = ("checkpoint", "completion_checkpoint", "depth_model")  # StreamConfig's
-# replay options that say which bag, where or how fast, not what its output holds: a later run
-# may change them and still skip the bags that are done (output_options)
-RUN_ONLY = (
-    "bag",
-    "out",
-    "overwrite",
-    "progress",
-    "fail_after",  # an output exists only when its bag got past it
-    "compressed",  # a check of the RGB topic's type, which is read from the bag anyway
-    "inference.engine_cache",
-    "inference.max_batch_objects",  # a speed knob: objects per UNet call
-    # where and on what the same model runs (a CPU run finished on a GPU): the noise and
-    # rounding differ, not what the output is
-    "inference.device",
-    "inference.unet_backend",
-    "stream.depth_backend",
-)
 EARLIER_RUN = "in an earlier run: "  # a failure kept from the summary of an earlier run
 
 
@@ -143,7 +127,8 @@ def run(args: ReplayManyArgs) -> dict:
     Raises:
         InputError: no bags (or only earlier results of OUT), two bags with one name, an output
             folder that is a file or that would replace a bag, or an output of a different
-            recording of the same name or made with other options (without --overwrite).
+            recording of the same name or made with other options (without --overwrite), an
+            OUT another run is writing to.
         CheckpointError: the models cannot be loaded (the same for every bag: stops all).
         ProcessingError: after the summary is written, when any bag failed or was left out.
         KeyboardInterrupt: Ctrl-C, after the workers are stopped and partial outputs removed.
@@ -151,61 +136,109 @@ def run(args: ReplayManyArgs) -> dict:
     out = Path(args.out).resolve()  # as the bags (find_bags): a worker's cwd is not ours
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; replay-many writes a folder of bags")
-    _check_devices(args)
-    left_out: dict[Path, str] = {}
-    earlier = _earlier_summary(out)
-    records = _records(earlier)
-    _mark_recorded_outputs(out, records)
-    bags = _recordings(find_bags(args.bag, left_out), out)
-    jobs = [Job(bag, out / output_name(bag)) for bag in bags]
-    _check_outputs(jobs)
-    if not args.overwrite:
-        _skip_done(jobs, records, args)
-    left = [Job(bag, out / output_name(bag), LEFT_OUT, error=why) for bag, why in left_out.items()]
-    others = left + _earlier_failures(earlier, jobs + left)  # rows of bags this run has not run
-    todo = [job for job in jobs if not job.status]
-    for job in jobs:  # a skipped output too: a killed --overwrite run left its stage beside it
-        _remove_dead_partials(job)  # what a killed run left half-written here
-    for job in todo:
-        job.status = NOT_RUN
-        if args.video and not job.out.exists():
-            _remove_orphan_videos(job)
-    started = time.perf_counter()
-    workers = 0
+    with _OutLock(out) as lock:
+        lock.claim()  # before an earlier run's summary is read
+        _check_devices(args)
+        left_out: dict[Path, str] = {}
+        earlier = _earlier_summary(out)
+        records = _records(earlier)
+        _mark_recorded_outputs(out, records)
+        bags = _recordings(find_bags(args.bag, left_out), out)
+        jobs = [Job(bag, out / output_name(bag)) for bag in bags]
+        _check_outputs(jobs)
+        if not args.overwrite:
+            _skip_done(jobs, records, args)
+        left = [
+            Job(bag, out / output_name(bag), LEFT_OUT, error=why) for bag, why in left_out.items()
+        ]
+        others = left + _earlier_unanswered(
+            earlier, jobs + left
+        )  # rows of bags this run has not run
+        todo = [job for job in jobs if not job.status]
+        for job in jobs:  # a skipped output too: a killed --overwrite run left its stage beside it
+            _remove_dead_partials(job)  # what a killed run left half-written here
+        for job in todo:
+            job.status = NOT_RUN
+            if args.video and not job.out.exists():
+                _remove_orphan_videos(job)
+        started = time.perf_counter()
+        workers = 0
 
-    def save(count: int = 0) -> dict:
-        """The summary as it stands, written after every bag: a stopped or killed run keeps
-        the numbers of the bags it finished, which the next run's skipped rows show."""
-        nonlocal workers
-        workers = max(workers, count)
-        result = _summary(jobs, workers, time.perf_counter() - started, records, others)
-        _write_summary(out, result)
+        def save(count: int = 0) -> dict:
+            """The summary as it stands, written after every bag: a stopped or killed run keeps
+            the numbers of the bags it finished, which the next run's skipped rows show."""
+            nonlocal workers
+            workers = max(workers, count)
+            result = _summary(jobs, workers, time.perf_counter() - started, records, others)
+            _write_summary(out, result)
+            return result
+
+        if todo:
+            _check_model_folders(args)  # before Ray starts (a minute on a busy machine)
+            ray = _ray()  # before anything is written: a missing Ray is one clear error
+            out.mkdir(parents=True, exist_ok=True)
+            lock.claim()  # a new OUT: claimed as it appears
+            try:
+                _run_on_ray(ray, args, todo, started, save)
+            finally:  # stopped (Ctrl-C, a checkpoint that cannot load): bags not run say so
+                result = save()
+        else:  # every bag done before, or failed to open (their outputs, and so OUT, exist)
+            lock.claim()
+            result = save()
+        print(format_table(result), flush=True)
+        problems = _problems(result["bags"])
+        if problems:
+            raise ProcessingError(f"{problems}; their errors are in {out / 'summary.csv'}")
         return result
 
-    if todo:
-        _check_model_folders(args)  # before Ray starts (a minute on a busy machine)
-        ray = _ray()  # before anything is written: a missing Ray is one clear error
-        out.mkdir(parents=True, exist_ok=True)
+
+class _OutLock:
+    """This run's hold on OUT (an advisory lock on the folder, released when the run or its
+    process ends): two runs at once each rewrote summary.json from what they had read at
+    their start, and the last to finish dropped the other's bags, later skipped unrecorded."""
+
+    def __init__(self, out: Path):
+        self.out, self.fd = out, None
+
+    def claim(self) -> None:
+        """Hold OUT once it exists.
+
+        Raises:
+            InputError: another run holds it.
+        """
+        import fcntl
+
+        if self.fd is not None or not self.out.is_dir():
+            return
+        fd = os.open(self.out, os.O_RDONLY)
         try:
-            _run_on_ray(ray, args, todo, started, save)
-        finally:  # stopped (Ctrl-C, a checkpoint that cannot load): bags not run say so
-            result = save()
-    else:  # every bag done before, or failed to open (their outputs, and so OUT, exist)
-        result = save()
-    print(format_table(result), flush=True)
-    problems = _problems(result["bags"])
-    if problems:
-        raise ProcessingError(f"{problems}; their errors are in {out / 'summary.csv'}")
-    return result
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(
+                f"another replay-many is writing to {self.out}: wait for it to end, or choose "
+                "another --out"
+            ) from None
+        self.fd = fd
+
+    def __enter__(self) -> _OutLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _problems(rows: list[dict]) -> str:
-    """What makes the exit code 1 ('' when nothing does): failed and left-out bags, and done
+    """What makes the exit code 1 ('' when nothing does): failed, left-out and unrun bags (a
+    stopped run's, kept by a later one; the stopped run itself exits 130 or 2), and done
     bags whose model windows failed (their frames hold the visible mask; the next run replays
     them again)."""
     bad = {
         "failed": [r["bag"] for r in rows if r["status"] == FAILED],
         "were left out": [r["bag"] for r in rows if r["status"] == LEFT_OUT],
+        "were not run": [r["bag"] for r in rows if r["status"] == NOT_RUN],
         "had model windows that failed": [
             r["bag"] for r in rows if r["status"] == DONE and r["windows_failed"]
         ],
@@ -356,14 +389,22 @@ def _recordings(bags: list[Path], out: Path) -> list[Path]:
 
 
 def _check_outputs(jobs: list[Job]) -> None:
-    """Refuse two bags of one name (one output), and an output that would replace its bag
-    (a recording directly in --out)."""
+    """Refuse two bags of one name (one output), an output that would replace its bag (a
+    recording directly in --out), and an --out inside a bag's folder (results written into
+    the recording: every bag failed, after Ray had started)."""
     inside = [job for job in jobs if job.out == job.bag or job.out in job.bag.parents]
     if inside:
         text = ", ".join(str(job.bag) for job in inside)
         raise InputError(
             f"{text}: a bag's results would replace it (OUT/<bag name> is the bag); choose "
             "another --out"
+        )
+    out = jobs[0].out.parent if jobs else None
+    holders = [job.bag for job in jobs if out is not None and job.bag in out.parents]
+    if holders:
+        raise InputError(
+            f"--out {out} is inside the bag {holders[0]}: its results would be written into "
+            "the recording; choose an --out outside it"
         )
     by_out: dict[Path, list[Path]] = {}
     for job in jobs:
@@ -394,22 +435,6 @@ def bag_args(args: ReplayManyArgs, job: Job) -> ReplayArgs:
         "overwrite": args.overwrite or job.retry,
     }
     return ReplayArgs(**{**shared, **own, "progress": False})
-
-
-def output_options(args: ReplayArgs) -> dict:
-    """The options of a bag's replay that shape its output, flat and as JSON reads them back
-    ({"storage": "mcap", "stream.frame_rate": 7.5, ..., "video": true}): each bag's record in
-    summary.json keeps them, and a later run skips a done bag only when its own are the same."""
-    flat: dict = {}
-    for f in fields(ReplayArgs):
-        value = getattr(args, f.name)
-        if is_dataclass(value):  # stream, inference
-            flat.update({f"{f.name}.{k}": v for k, v in asdict(value).items()})
-        else:
-            flat[f.name] = value
-    flat["video"] = args.video is not None  # its path is the bag's own
-    kept = {k: v for k, v in flat.items() if k not in RUN_ONLY}
-    return json.loads(json.dumps(kept, default=str))
 
 
 def _changed_option(recorded: dict, now: dict) -> str:
@@ -724,20 +749,25 @@ def _records(earlier: dict) -> dict:
     return {bag: s for bag, s in replays.items() if isinstance(s, dict)}
 
 
-def _earlier_failures(earlier: dict, jobs: list[Job]) -> list[Job]:
-    """The bags that failed in earlier runs and that this run neither names nor replaces (by
-    output name): their rows stay in the summary until they succeed."""
+def _earlier_unanswered(earlier: dict, jobs: list[Job]) -> list[Job]:
+    """The bags earlier runs did not answer (failed, not run: a run stopped; left out) that
+    this run neither names nor replaces (by output name): their rows stay in the summary, and
+    in the exit code, until a run answers them or the bag is gone (a later run over other
+    bags wrote a summary.csv that looked complete, and exited 0)."""
     bags, names = {str(job.bag) for job in jobs}, {job.out.name for job in jobs}
     kept = []
     for row in earlier.get("bags", []) if isinstance(earlier.get("bags"), list) else []:
-        if not isinstance(row, dict) or row.get("status") != FAILED:
+        if not isinstance(row, dict) or row.get("status") not in (FAILED, NOT_RUN, LEFT_OUT):
             continue
         bag = Path(str(row.get("bag", "")))
         if str(bag) in bags or output_name(bag) in names:
             continue
+        if not (bag.exists() or bag.is_symlink()):
+            log.info("%s is gone: its earlier row (%s) is dropped", bag, row["status"])
+            continue
         error = str(row.get("error", ""))
         error = error if error.startswith(EARLIER_RUN) else EARLIER_RUN + error
-        kept.append(Job(bag, Path(), FAILED, error=error))
+        kept.append(Job(bag, Path(), row["status"], error=error))
     return kept
 
 
@@ -758,29 +788,38 @@ def _skip_done(jobs: list[Job], earlier: dict, args: ReplayManyArgs) -> None:
             continue
         bag = str(job.bag)
         maker = bag if bag in earlier else made_by.get(job.out.name)
-        record = earlier[maker] if maker else {}
-        recorded = record.get("recording")
-        if maker is None:
+        if maker:
+            record = earlier[maker]
+        else:  # summary.json lost it (deleted, a killed run): the output's own record serves
+            record = results_record(job.out)
+            if record is None:  # an empty folder, notes, a copied recording: not done
+                clashes.append(
+                    f"{job.out} is no bag of results replay wrote (no {RESULTS_MARKER})"
+                )
+                continue
+            maker = str(record.get("bag", ""))
             log.warning(
-                "%s exists but %s has no record of the bag that made it: skipped as the "
-                "results of %s (--overwrite replays it)",
+                "%s has no record in %s of the bag that made it: its own %s is checked",
                 job.out,
                 job.out.parent / "summary.json",
-                bag,
+                RESULTS_MARKER,
             )
-        elif maker != bag or recorded:  # another bag of the name, or this path recorded again
+        recorded = record.get("recording")
+        if maker != bag or recorded:  # another bag of the name, or this path recorded again
             now = _recording(job.bag)
             if isinstance(now, str):  # unreadable: this bag fails, the others go on
                 job.status, job.error = FAILED, now
                 continue
             if recorded is None or recorded != now:
-                what = maker if maker != bag else f"an earlier recording at {bag}"
+                what = (
+                    (maker or "another bag") if maker != bag else f"an earlier recording at {bag}"
+                )
                 why = "" if recorded else " (its record has no fingerprint to compare)"
                 clashes.append(f"{job.out} holds the results of {what}, not {bag}{why}")
                 continue
-        if maker and not isinstance(record.get("options"), dict):
+        if not isinstance(record.get("options"), dict):
             unrecorded += 1
-        elif maker:
+        else:
             change = _changed_option(record["options"], output_options(bag_args(args, job)))
             if change:
                 clashes.append(f"{job.out} was made with {change}")

@@ -30,6 +30,18 @@ def is_results_bag(bag: Path) -> bool:
     return (Path(bag) / RESULTS_MARKER).is_file()
 
 
+def results_record(bag: Path) -> dict | None:
+    """What a results bag's RESULTS_MARKER says made it ({} when it cannot be read); None for
+    a folder without one (not replay's results)."""
+    try:
+        record = json.loads((Path(bag) / RESULTS_MARKER).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def mark_results(bag: Path, record: Mapping) -> None:
     """Mark the folder `bag` as a bag of results, with `record` saying what made it."""
     (Path(bag) / RESULTS_MARKER).write_text(json.dumps(dict(record), indent=1) + "\n")

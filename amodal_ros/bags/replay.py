@@ -40,10 +40,11 @@ Usage:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter, OrderedDict
-from dataclasses import MISSING, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
 from amodal_ros import __version__
@@ -346,6 +347,7 @@ class _Replay:
                     "bag": str(Path(args.bag).resolve()),
                     "recording": bag.recording,
                     "checkpoint": str(self.stream.checkpoint),
+                    "options": output_options(args),
                 },
                 before_rename=close_videos,
             ) as writer:
@@ -665,3 +667,40 @@ class _Replay:
             "latency": 0.0,
             "errors": self.errors,
         }
+
+
+# replay options that say which bag, where or how fast, not what its output holds: a later run
+# may change them and still skip the bags that are done (output_options)
+RUN_ONLY = (
+    "bag",
+    "out",
+    "overwrite",
+    "progress",
+    "fail_after",  # an output exists only when its bag got past it
+    "compressed",  # a check of the RGB topic's type, which is read from the bag anyway
+    "inference.engine_cache",
+    "inference.max_batch_objects",  # a speed knob: objects per UNet call
+    # where and on what the same model runs (a CPU run finished on a GPU): the noise and
+    # rounding differ, not what the output is
+    "inference.device",
+    "inference.dtype",
+    "inference.unet_backend",
+    "stream.depth_backend",
+)
+
+
+def output_options(args: ReplayArgs) -> dict:
+    """The options of a bag's replay that shape its output, flat and as JSON reads them back
+    ({"storage": "mcap", "stream.frame_rate": 7.5, ..., "video": true}): each bag's record in
+    summary.json and the results bag's RESULTS_MARKER keep them, and a later replay-many
+    skips a done bag only when its own are the same."""
+    flat: dict = {}
+    for f in fields(ReplayArgs):
+        value = getattr(args, f.name)
+        if is_dataclass(value):  # stream, inference
+            flat.update({f"{f.name}.{k}": v for k, v in asdict(value).items()})
+        else:
+            flat[f.name] = value
+    flat["video"] = args.video is not None  # its path is the bag's own
+    kept = {k: v for k, v in flat.items() if k not in RUN_ONLY}
+    return json.loads(json.dumps(kept, default=str))

@@ -129,6 +129,8 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
     made = json.loads((out / RESULTS_MARKER).read_text())
     assert made["bag"] == str(demo_bag.resolve()) and made["recording"]["messages"] == 4 * FRAMES
     assert made["written_by"].startswith("amodal-ros replay ")
+    # the options that shape it, as replay-many compares them when its summary lost the bag
+    assert made["options"]["stream.stride"] == STRIDE and "out" not in made["options"]
 
     arrays = read_messages(out, topics.OBJECTS_TOPIC)
     assert [t for t, _ in arrays] == SAMPLED_STAMPS  # logged at the result frame's stamp

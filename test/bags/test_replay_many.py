@@ -23,6 +23,7 @@ from bag_helpers import FPS, FRAME_RATE, HEIGHT, STRIDE, WIDTH, WINDOW, read_bag
 
 from amodal_ros.bags.demo_bag import write_demo_bag  # noqa: E402
 from amodal_ros.bags.fleet import Job, _summary, find_bags, output_name  # noqa: E402
+from amodal_ros.bags.output import mark_results  # noqa: E402
 from amodal_ros.bags.reader import InputBag  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
 from amodal_ros.core.errors import InputError  # noqa: E402
@@ -295,6 +296,12 @@ def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, ca
     out = str(tmp_path / "out")
     assert main(["replay-many", str(tmp_path / "day1"), str(tmp_path / "day2"), "--out", out]) == 2
     assert "same name would write the same output" in capsys.readouterr().err
+    inside = tmp_path / "day1" / "run" / "results"  # was refused bag by bag after Ray started
+    assert main(["replay-many", str(tmp_path / "day1"), "--out", str(inside)]) == 2
+    assert (
+        f"--out {inside} is inside the bag {tmp_path / 'day1' / 'run'}" in capsys.readouterr().err
+    )
+    assert not inside.exists()
     assert main(["replay-many", str(tmp_path / "day1"), "--out", out, "--gpus-per-bag", "1"]) == 2
     assert "reserves GPUs but --device is cpu: add --device cuda" in capsys.readouterr().err
     assert not os.path.exists(out)
@@ -438,7 +445,8 @@ def test_an_output_of_another_bag_of_the_same_name_is_refused_not_skipped(
 ):
     """OUT/run made by day1/run was skipped as done for day2/run, which was never replayed.
     Now a different recording is refused before anything starts, the same recording moved
-    is skipped with its numbers, and an output with no record is skipped with a warning."""
+    is skipped with its numbers, and an output with no record in summary.json is judged by
+    its own (a folder without one was skipped as done)."""
     for day, frames in (("day1", 2), ("day2", 3)):  # different recordings: counts differ
         write_demo_bag(tmp_path / day / "run", frames=frames, fps=FPS, height=HEIGHT, width=WIDTH)
     shutil.copytree(tmp_path / "day1" / "run", tmp_path / "moved" / "run")
@@ -471,11 +479,21 @@ def test_an_output_of_another_bag_of_the_same_name_is_refused_not_skipped(
     err = capsys.readouterr().err
     assert f"{out / 'run'} holds the results of an earlier recording at {moved}, not" in err
 
+    # summary.json lost (deleted; two runs at once): the output's own record decides, and a
+    # folder without one (a copy of a recording, notes, empty) is no result: it was skipped
     (out / "summary.json").unlink()
+    (out / "run" / "amodal_ros_results.json").unlink()  # the mark a run gave it from the record
+    assert main(cmd + [str(tmp_path / "day1")]) == 2
+    assert f"{out / 'run'} is no bag of results replay wrote" in capsys.readouterr().err
+    mark_results(out / "run", {"bag": str(day1), "recording": record["recording"]})
+    assert main(cmd + [str(tmp_path / "day2")]) == 2
+    assert f"holds the results of {day1}, not {day2}" in capsys.readouterr().err
     with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
-        assert main(cmd + [str(tmp_path / "day2")]) == 0
-    assert "has no record of the bag that made it" in caplog.text
-    assert "--overwrite replays it" in caplog.text
+        assert main(cmd + [str(tmp_path / "day1")]) == 0
+    assert (
+        "has no record in" in caplog.text and "amodal_ros_results.json is checked" in caplog.text
+    )
+    assert summary_rows(out) == [("run", "skipped")]
 
 
 def test_summary_keeps_the_records_of_bags_this_run_did_not_replay(tmp_path):
@@ -604,7 +622,14 @@ def test_an_output_made_with_other_options_is_refused_not_skipped(tmp_path, caps
     assert main(cmd + ["--storage", "mcap", "--start", "0.3"]) == 2
     assert "was made with --start unset (this run: 0.3)" in capsys.readouterr().err
     # which machine or how fast is not what the output holds
-    assert main(cmd + ["--engine-cache", str(tmp_path / "engines"), "--no-compressed"]) == 0
+    faster = [
+        "--engine-cache",
+        str(tmp_path / "engines"),
+        "--no-compressed",
+        "--dtype",
+        "bfloat16",
+    ]
+    assert main(cmd + faster) == 0  # a CPU run finished on GPUs (README)
 
     summary = json.loads((out / "summary.json").read_text())
     del summary["replays"][str(bag)]["options"]
@@ -626,8 +651,12 @@ def test_results_in_out_are_left_out_and_recordings_there_are_not(
     assert main(replay + ["--checkpoint", str(published_folder)] + TINY) == 0
     capsys.readouterr()
 
-    # 'runs/*' --out runs/res finds runs/res/a, a result: not replayed (runs/a's is done)
-    assert main(["replay-many", str(runs / "*"), "--out", str(runs / "res")]) == 0
+    # 'runs/*' --out runs/res finds runs/res/a, a result: not replayed (runs/a's is done, by
+    # its own record: replay wrote no summary.json; made with other options, it is refused)
+    many = ["replay-many", str(runs / "*"), "--out", str(runs / "res")]
+    assert main(many) == 2
+    assert f"{runs / 'res' / 'a'} was made with --checkpoint" in capsys.readouterr().err
+    assert main(many + ["--checkpoint", str(published_folder)] + TINY) == 0
     assert summary_rows(runs / "res") == [("a", "skipped")]
     # the results alone: nothing to replay
     assert main(["replay-many", str(runs / "res"), "--out", str(runs / "res")]) == 2
@@ -699,29 +728,60 @@ def test_frames_that_never_got_a_result_are_counted_and_said(tmp_path, published
     ]
 
 
-def test_a_failure_stays_in_the_summary_until_its_bag_succeeds(tmp_path):
-    """A later run over fewer bags wrote a summary.csv without the bag that had failed, as if
-    OUT were complete; its row is kept (and the exit code says so) until a run replaces it."""
+def test_an_unanswered_bag_stays_in_the_summary_until_answered_or_gone(tmp_path, capsys):
+    """A later run over fewer bags wrote a summary.csv without the bag that had failed, or a
+    stopped run had not run, as if OUT were complete (exit 0); their rows are kept (and the
+    exit code says so) until a run replaces them or the bag is deleted (a failure was kept
+    for ever: every nightly run exited 1)."""
     write_demo_bag(tmp_path / "day1" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
     bag, out = (tmp_path / "day1" / "run").resolve(), (tmp_path / "R").resolve()
+    broken, unrun = tmp_path / "x" / "broken", tmp_path / "x" / "unrun"
+    for folder in (broken, unrun):
+        folder.mkdir(parents=True)
     done_output(bag, out)
     summary = json.loads((out / "summary.json").read_text())
-    failed = {"bag": "/x/broken", "status": "failed", "error": "InputError: cannot read bag"}
-    summary["bags"] = [{"bag": str(bag), "status": "done"}, failed]
+    failed = {"bag": str(broken), "status": "failed", "error": "InputError: cannot read bag"}
+    stopped = {"bag": str(unrun), "status": "not run", "error": ""}
+    summary["bags"] = [{"bag": str(bag), "status": "done"}, failed, stopped]
     (out / "summary.json").write_text(json.dumps(summary))
     cmd = ["replay-many", str(bag), "--out", str(out), "--no-progress"]
     for _ in range(2):  # run after run, said once as an earlier run's
         assert main(cmd) == 1
+        assert "1 of 3 bags failed" in capsys.readouterr().err
         rows = list(csv.DictReader((out / "summary.csv").open()))
         assert [(r["bag"], r["status"]) for r in rows] == [
-            (str(bag), "skipped"), ("/x/broken", "failed")
+            (str(bag), "skipped"), (str(broken), "failed"), (str(unrun), "not run")
         ]  # fmt: skip
         assert rows[1]["error"] == "in an earlier run: InputError: cannot read bag"
+    unrun.rmdir()  # deleted: nothing is left to answer
+    assert main(cmd) == 1
+    assert summary_rows(out) == [("run", "skipped"), ("broken", "failed")]
     # a bag of the same name done into OUT/broken replaces its row
     write_demo_bag(tmp_path / "day2" / "broken", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
     done_output((tmp_path / "day2" / "broken").resolve(), out)
     assert main(cmd[:2] + [str(tmp_path / "day2" / "broken")] + cmd[2:]) == 0
     assert summary_rows(out) == [("run", "skipped"), ("broken", "skipped")]
+
+
+def test_a_second_run_into_an_out_in_use_is_refused(tmp_path, capsys):
+    """Two runs at once each rewrote summary.json from what they read at their start: the
+    last to finish dropped the other's bags, which later runs skipped unrecorded."""
+    import fcntl
+
+    write_demo_bag(tmp_path / "day1" / "run", frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    bag, out = (tmp_path / "day1" / "run").resolve(), (tmp_path / "R").resolve()
+    done_output(bag, out)
+    before = (out / "summary.json").read_text()
+    cmd = ["replay-many", str(bag), "--out", str(out), "--no-progress"]
+    held = os.open(out, os.O_RDONLY)  # as a run writing there holds it
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(cmd) == 2
+        assert f"another replay-many is writing to {out}" in capsys.readouterr().err
+        assert (out / "summary.json").read_text() == before
+    finally:
+        os.close(held)
+    assert main(cmd) == 0 and main(cmd) == 0  # released when a run ends
 
 
 def test_a_done_bag_that_cannot_be_read_fails_alone(tmp_path, capsys):
