@@ -1002,7 +1002,8 @@ def test_output_bags_play_on_humble_jazzy_and_kilted(
 def test_bags_rosbags_cannot_open_say_why_and_what_to_do(tmp_path, demo_bag):
     """A rosbag2 folder named rec.bag (read as a ROS 1 file: "Is a directory"), a results bag
     that would be so named, a folder whose MCAP file was cut short ("does not begin as a bag
-    does"), an MCAP file of ROS 1's profile, an unrelated topic whose definition disagrees with its hash (a bare mismatch)."""
+    does"), an MCAP file of ROS 1's profile, an unrelated topic whose definition disagrees
+    with its hash (a bare mismatch)."""
     from rosbags.rosbag2 import Writer
 
     from amodal_ros.bags.output import check_output
