@@ -378,8 +378,8 @@ class InferenceConfig(Config):
     )
     unet_backend: str = param(
         "auto",
-        "UNet runtime: eager, compile (torch.compile), onnxruntime, tensorrt, or auto (fastest "
-        "available)",
+        "UNet runtime: eager, compile (torch.compile), onnxruntime, tensorrt, or auto (on a GPU "
+        "TensorRT where it and onnx are installed, not yet run on a GPU here; else eager)",
         None,
         None,
         UNET_BACKENDS,
