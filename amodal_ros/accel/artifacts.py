@@ -193,12 +193,16 @@ class ArtifactCache:
             return load(target)
         except ArtifactLoadError as err:
             if self.built != built:  # just built: a rebuild would not help
-                raise
+                raise BackendUnavailableError(
+                    f"{err}; it was just built, so the cause is this machine's runtime or "
+                    f"device (out of memory?): {BACKEND_REMEDY}"
+                ) from err
             if _intact(target):
                 raise BackendUnavailableError(
                     f"{err}; the cached file is as built (its record says so), so the cause "
-                    "is likely this machine: free GPU memory, check the GPU libraries, "
-                    f"or {BACKEND_REMEDY} (delete {target} to build it again)"
+                    "is likely this machine: a runtime older than the one that built it, or a "
+                    f"device out of memory; update the runtime, free memory, or {BACKEND_REMEDY} "
+                    f"(delete {target} to build it again)"
                 ) from err
             log.warning("%s: removed from the cache, building it again", err)
             remove_partial(target)  # a file or an ONNX folder

@@ -56,7 +56,9 @@ class OrtSession:
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
         except Exception as err:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
-            raise ArtifactLoadError(f"onnxruntime cannot load {onnx_path} ({err})") from err
+            raise ArtifactLoadError(
+                f"onnxruntime {ort.__version__} cannot load {onnx_path} ({err})"
+            ) from err
         if self.session.get_providers()[0] != wanted:  # e.g. CUDA libraries that failed to
             # load: onnxruntime falls back to the CPU, and says so only at a hidden log level
             raise BackendUnavailableError(
@@ -76,7 +78,7 @@ class OrtSession:
         """Run the session on torch inputs; a torch output on their device."""
         feed = {
             name: x.detach().cpu().numpy().astype(kind, copy=False)
-            for name, x, kind in zip(self.input_names, inputs, self.input_types)
+            for name, x, kind in zip(self.input_names, inputs, self.input_types, strict=True)
         }
         out = self.session.run(None, feed)[0]
         return torch.from_numpy(np.ascontiguousarray(out)).to(self.device)

@@ -101,7 +101,8 @@ def run(args: Args) -> list[str]:
     if processor.pipelines.compiles:  # as the node's warm-up: every graph, kernels cached
         from amodal_ros.accel.backends import INDUCTOR_CACHE
 
-        h, w = camera or (inference.height, inference.width)
+        sized = processor.pipelines.config  # the model's working size where none is set
+        h, w = camera or (sized.height, sized.width)
         print(f"compiling: one window at {h}x{w} (HxW), as the node's warm-up ...", flush=True)
         timed = processor.warm_up(h, w)
         if timed is None:

@@ -475,6 +475,12 @@ def test_an_artifact_that_does_not_load_is_rebuilt_only_when_its_files_changed(t
         ArtifactCache(tmp_path).load("unet-trt", "k", ".engine", build, {}, load=out_of_memory)
     assert not isinstance(err.value, ArtifactLoadError)  # raised as it is, not rebuilt
     assert len(builds) == 1 and target.read_bytes() == b"engine"
+    fresh = tmp_path / "fresh"  # built, then not loaded: its remedy, not a bare load error
+    with pytest.raises(BackendUnavailableError, match="just built.*unet_backend") as err:
+        ArtifactCache(fresh).load(
+            "unet-trt", "k", ".engine", lambda path: path.write_bytes(b"e"), {}, out_of_memory
+        )
+    assert not isinstance(err.value, ArtifactLoadError)
 
     target.write_bytes(b"eng")  # a disk error
     loaded = ArtifactCache(tmp_path).load(

@@ -172,3 +172,19 @@ def test_a_compiled_model_is_compiled_by_its_warm_up_window(params_file, monkeyp
     printed = capsys.readouterr().out
     assert "compiling: one window at 40x72 (HxW), as the node's warm-up" in printed
     assert "compiled in " in printed and "engines/inductor" in printed
+
+
+def test_the_compiling_window_is_at_the_models_working_size_without_a_camera(
+    tmp_path, published_folder, monkeypatch, capsys
+):
+    """Without a camera size or a height/width the warm-up window was 0x0 (a 16x16 scene),
+    not the node's: the model's own working size."""
+    from amodal_ros.pipeline.factory import Pipelines
+
+    monkeypatch.setattr(Pipelines, "compiles", property(lambda self: True))  # eager, quickly
+    engines = str(tmp_path / "engines")
+    params = {"checkpoint": str(published_folder), "num_frames": 4, "engine_cache": engines}
+    path = tmp_path / "node.yaml"
+    path.write_text(yaml.safe_dump({"/**/amodal_node": {"ros__parameters": params}}))
+    assert main(["build-engines", "--params", str(path), "--unet-backend", "eager"]) == 0
+    assert "compiling: one window at 32x64 (HxW)" in capsys.readouterr().out
