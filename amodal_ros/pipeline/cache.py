@@ -31,7 +31,7 @@ class FrameEncodingCache:
     window-normalised depth changes when the window's depth range changes, and is then
     re-encoded). The key does not hold what else an encoding depends on (the encoder's
     weights, the seed and noise augmentation), so one cache serves one pipeline's settings:
-    each AmodalProcessor owns one, and stage 1 and 2 encode different kinds. `encoded` counts
+    each WindowProcessor owns one, and stage 1 and 2 encode different kinds. `encoded` counts
     misses per kind, so a caller can check that a window sliding by one frame encodes one
     frame.
     """
