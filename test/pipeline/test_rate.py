@@ -91,6 +91,16 @@ def test_a_camera_a_hair_faster_than_the_model_loses_a_frame_only_when_it_must()
     assert len(stamps) - len(kept(FrameRateSampler(8.0), stamps)) <= 4
 
 
+@pytest.mark.parametrize("fps", [8.2, 9.0, 9.5])
+def test_a_camera_up_to_a_third_faster_than_the_model_fills_every_slot(fps):
+    """A frame a little too early for its slot was refused, the camera's next came more than
+    half a period late and restarted the grid: the slot was lost for good (a 9 fps camera gave
+    6.75 frames/s, 9.5 fps 6.33, with 220 ms holes); it is taken when the next would be late."""
+    out = kept(FrameRateSampler(8.0), camera(fps, seconds=60.0))
+    assert len(out) >= 8 * 60 - 1
+    assert np.diff(out).max() <= 2 * S / fps + 1  # one camera frame skipped at most
+
+
 def test_frame_late_for_its_slot_takes_the_next_one():
     sampler = FrameRateSampler(8.0)
     ms = 1_000_000
