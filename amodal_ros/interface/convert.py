@@ -96,7 +96,12 @@ def rgb_from_image(msg) -> np.ndarray:
 
 
 def rgb_from_compressed(msg) -> np.ndarray:
-    """[H, W, 3] uint8 RGB of a sensor_msgs/CompressedImage (JPEG or PNG)."""
+    """[H, W, 3] uint8 RGB of a sensor_msgs/CompressedImage (JPEG, PNG or TIFF).
+
+    As image_transport's compressed subscriber reads the format: JPEG and PNG store colour as
+    bgr8 ("rgb8; jpeg compressed bgr8", or a bare "jpeg"); TIFF stores the image's own channel
+    order ("rgb8; tiff compressed "), which was flipped as if it were BGR.
+    """
     import cv2
 
     data = np.frombuffer(bytes(msg.data), np.uint8)
@@ -106,8 +111,11 @@ def rgb_from_compressed(msg) -> np.ndarray:
     if bgr is None:
         raise ConversionError(
             f"compressed image (format {msg.format!r}, {len(data)} bytes) could not be decoded; "
-            "expected JPEG or PNG (compressedDepth is not an RGB stream)"
+            "expected JPEG, PNG or TIFF (compressedDepth is not an RGB stream)"
         )
+    encoding, split, compression = str(msg.format).partition(";")
+    if split and "compressed bgr" not in compression and encoding.strip().startswith("rgb"):
+        return np.ascontiguousarray(bgr)  # stored in the image's own order: RGB already
     return np.ascontiguousarray(bgr[..., ::-1])
 
 

@@ -330,6 +330,26 @@ def test_real_compressed_image_message():
     np.testing.assert_array_equal(rgb_from_compressed(msg), rgb)
 
 
+@pytest.mark.parametrize(
+    ("fmt", "stored"),
+    [
+        ("rgb8; tiff compressed ", "rgb"),  # the compressed transport's tiff: the own order
+        ("rgba8; tiff compressed ", "rgb"),
+        ("bgr8; tiff compressed ", "bgr"),
+        ("rgb8; png compressed bgr8", "bgr"),  # jpeg and png: converted to bgr8 first
+        ("png", "bgr"),  # an older publisher's bare format
+    ],
+)
+def test_compressed_colour_is_read_in_the_order_its_format_says(fmt, stored):
+    """An rgb8 camera over the compressed transport's tiff format came out with red and blue
+    swapped: the decoded image was always taken for BGR."""
+    rgb = coloured(4, 6)
+    pixels = rgb if stored == "rgb" else rgb[..., ::-1]
+    suffix = ".tiff" if "tiff" in fmt else ".png"
+    data = cv2.imencode(suffix, np.ascontiguousarray(pixels))[1].tobytes()  # as BGR
+    np.testing.assert_array_equal(rgb_from_compressed(SimpleNamespace(format=fmt, data=data)), rgb)
+
+
 def test_a_jpegs_exif_rotation_is_not_applied_to_the_images_its_masks_are_not():
     import io as bytes_io
 
