@@ -73,7 +73,7 @@ class StreamFront:
         offline: bool = False,
     ):
         check_stride(config, num_frames)
-        self.config = config
+        self.config, self.offline = config, offline
         inputs = (RGB, MASKS, DEPTH) if use_depth else (RGB, MASKS)
         self.sync = StampSynchronizer(inputs, config.tolerance_ns, config.sync_queue)
         self.sampler = FrameRateSampler(config.frame_rate)
@@ -118,7 +118,11 @@ class StreamFront:
 
     def answer_waiting(self) -> list[Window]:
         """A window now for the frames added since the last one (the stream went quiet: the
-        next stride may never come); the stream goes on from them."""
+        next stride may never come); the stream goes on from them. Live only: offline the
+        stream's end is known (`flush`), and a window cut early there re-answered the frames
+        the next one holds back."""
+        if self.offline:
+            return []
         return self._last_window()
 
     def _frames(self, matched_frames: list[dict]) -> list[Window]:

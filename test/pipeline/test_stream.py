@@ -806,3 +806,27 @@ def test_a_restart_frees_the_warm_starts_of_the_objects_it_dropped(components8):
         sizes.append(len(processor.warm))
     assert front.restarts[BACK] == 3
     assert sizes[-1] == sizes[0]  # before: 2, 4, 6, 8
+
+
+def test_answering_waiting_frames_is_live_only():
+    """A quiet live stream answers the frames waiting for a stride at once; offline the end
+    is flushed, and a window cut early there made the next one re-answer held-back frames."""
+    config = StreamConfig(stride=2, min_object_pixels=4, publish_frames="new")
+    for offline in (False, True):
+        front = StreamFront(config, 8, False, make_to_frame(), offline=offline)
+        windows = []
+        for i in range(9):  # a full window at 8, one frame waiting for a stride
+            for name in (MASKS, RGB):
+                windows += front.add(name, i * P, scene(i)[name])
+        early = front.answer_waiting()
+        assert [w.last.stamp_ns for w in early] == ([] if offline else [8 * P])
+        for i in range(9, 20):
+            for name in (MASKS, RGB):
+                windows += front.add(name, i * P, scene(i)[name])
+        windows += early + front.flush()
+        answered = sorted(
+            w.frames[j].stamp_ns
+            for w in windows
+            for j in range(len(w.frames) - w.held_back - w.new_frames, len(w.frames) - w.held_back)
+        )
+        assert answered == [i * P for i in range(20)], offline
