@@ -4,8 +4,9 @@ A predicted amodal mask in several parts holds, beside the object, specks: the m
 or a segmenter's spurious blob of the object's id that the modal mask brought in (the demo's
 58-px blob beside a pole was one). Removing every part apart from the visible mask costs more
 than it gives (the model often predicts a real hidden part apart from the visible one at the
-threshold), so only small parts go: a part is kept when it is the frame's largest or covers
-at least `share` of the frame's predicted area, visible pixels or not (on validation clips a
+threshold), so only small parts go: a part is kept when it is the frame's largest, covers at
+least `share` of the frame's predicted area, or is at least `share / (1 - share)` of the
+largest part (the same bound for two parts; many equal parts are all kept), visible or not (on validation clips a
 part holding visible pixels needed no more protection than that; docs/training.md).
 """
 
@@ -25,7 +26,7 @@ def detached_specks(
     Args:
         amodal: [H, W] bool predicted amodal mask of one frame.
         share: a part other than the largest is removed when its area is below this fraction
-            of the frame's predicted area.
+            of the frame's predicted area and below share / (1 - share) of the largest part.
         area: that area when `amodal` is not the whole prediction (a frame's visible part,
             judged by the object's predicted area in another frame); None: its own.
     """
@@ -35,6 +36,11 @@ def detached_specks(
     areas = stats[:, cv2.CC_STAT_AREA].copy()
     areas[0] = 0
     keep = areas >= share * (areas.sum() if area is None else area)
+    # and a part near the largest one's size is no speck: of six equal parts (an object seen
+    # through a fence's gaps) each is a sixth of the area, and five went. The bound is the
+    # share's own for two parts (a < s (A + a) <=> a < s / (1 - s) A): the same rule there
+    if share < 1:
+        keep |= areas >= share / (1 - share) * areas.max()
     keep[int(np.argmax(areas))] = True
     keep[0] = True  # the background is not a part
     if keep.all():

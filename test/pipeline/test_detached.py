@@ -38,6 +38,22 @@ def test_large_parts_and_the_largest_stay():
     assert detached_specks(many, 0.5).sum() == 20
 
 
+def test_an_object_seen_through_a_fence_keeps_its_equal_parts():
+    """Six equal parts are a sixth of the area each: all but one went (0.83 of the object)."""
+    slats = [(5, 25, 2 + 9 * k, 8 + 9 * k) for k in range(6)]
+    assert detached_specks(frame(*slats), 0.2) is None
+    assert detached_specks(frame(*slats, SPECK), 0.2).sum() == 9  # a speck beside them goes
+
+
+@pytest.mark.parametrize("share", [0.1, 0.2, 0.3])
+def test_two_parts_follow_the_share_of_the_area_as_before(share):
+    """The bound on the largest part is the share's own for two parts: nothing changed there."""
+    for width in range(1, 30):
+        part = (30, 35, 30, 30 + width)  # 5 * width px beside the 400 px body
+        removed = detached_specks(frame(BODY, part), share) is not None
+        assert removed == (5 * width < share * (400 + 5 * width)), width
+
+
 def test_diagonal_neighbours_are_one_part():
     mask = frame(BODY)
     mask[25, 25] = mask[26, 26] = True  # 8-connected to the body's corner
