@@ -29,6 +29,10 @@ RIGID_TOLERANCE = 1
 STEADY_AREA = 0.15
 VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity measurement
 MIN_REID_SHARE = 0.5  # share of a new mask inside a lost track's predicted shape to re-identify
+# a hidden object comes back partly hidden or whole, not much larger: a mask past this times the
+# lost track's shape is another object (an occluder seen first as it covered the object took
+# its id, and the model completed the person in front for the object behind)
+MAX_REID_GROWTH = 1.5
 # A mask whose one-pixel ring is at least this share one other object's pixels lies within
 # that object: a part or speck of its surface (a logo, a reflection, a segmenter's stray
 # island on a gripper) or an object seen through a hole in it. Only depth tells them apart:
@@ -301,7 +305,8 @@ class IdTracker:
             for j, shape in enumerate(predicted):
                 distance = np.hypot(mask.cy - shape.cy, mask.cx - shape.cx) / shape.size
                 inside = mask.overlap(shape) / mask.area
-                if inside >= MIN_REID_SHARE or distance <= self.reid_distance:
+                near = inside >= MIN_REID_SHARE or distance <= self.reid_distance
+                if near and mask.area <= MAX_REID_GROWTH * shape.area:
                     cost[i, j] = distance - _RESUMED
         return {left[i]: track_id for i, track_id in _assign(cost, tracks).items()}
 

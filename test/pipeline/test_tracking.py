@@ -159,6 +159,18 @@ def test_a_still_object_an_arm_sweeps_over_keeps_its_id_and_no_velocity():
     assert (box.vy, box.vx) == (0.0, 0.0)
 
 
+def test_an_occluder_first_seen_over_a_hidden_object_does_not_take_its_id():
+    """A person (2, 40x60) a segmenter finds only once in front of a still 20x20 box (1): its
+    centroid was within the box's size of the box's, so the person took the box's id, and the
+    window of the box held the person's mask for the model to complete."""
+    frames = [paint({1: (40, 60, 20, 20)}) for _ in range(10)]
+    frames += [paint({1: (40, 60, 20, 20), 2: (20, 50, 60, 40)}) for _ in range(10)]
+    assert not any((f == 1).any() for f in frames[10:])  # the box wholly behind the person
+    per_frame = run(frames)
+    box, person = set(ids_of(per_frame, 1)), set(ids_of(per_frame, 2))
+    assert len(box) == len(person) == 1 and box.isdisjoint(person)
+
+
 def test_a_reappearing_object_far_from_its_prediction_is_a_new_object():
     # a box at the left image edge while 1 is hidden behind the pole: far from where 1 is
     # predicted, so it must not inherit 1's id
