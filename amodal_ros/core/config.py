@@ -480,6 +480,12 @@ class InferenceConfig(Config):
         # The reference (diffusion-vas) trains with fps = 8 but passes fps - 1 at inference.
         return self.fps - 1 if self.conditioning_mode == "reference" else self.fps
 
+    @property
+    def time_ids(self) -> tuple[float, float, float]:
+        """The UNet's added time ids: (fps id, motion bucket, noise augmentation). Training
+        passes the same first two with its conditioning noise (train.loop)."""
+        return (float(self.fps_id), float(self.motion_bucket_id), float(self.noise_aug_strength))
+
 
 @dataclass
 class StreamConfig(Config):

@@ -253,7 +253,7 @@ class ReferenceScenario(Scenario):
                     cross_attention_context(
                         clip[None].to(device, unet.dtype), cfg.conditioning_mode, True
                     ),
-                    torch.tensor([cfg.fps_id, cfg.motion_bucket_id, cfg.noise_aug_strength]),
+                    torch.tensor(cfg.time_ids),
                     cfg.num_steps,
                     guidance_ramp(cfg.min_guidance, cfg.max_guidance, t),
                 )

@@ -6,8 +6,9 @@ or a segmenter's spurious blob of the object's id that the modal mask brought in
 than it gives (the model often predicts a real hidden part apart from the visible one at the
 threshold), so only small parts go: a part is kept when it is the frame's largest, covers at
 least `share` of the frame's predicted area, or is at least `share / (1 - share)` of the
-largest part (the same bound for two parts; many equal parts are all kept), visible or not (on validation clips a
-part holding visible pixels needed no more protection than that; docs/training.md).
+largest part (the same bound for two parts; many equal parts are all kept), visible or not
+(on validation clips a part holding visible pixels needed no more protection than that;
+docs/training.md).
 """
 
 from __future__ import annotations

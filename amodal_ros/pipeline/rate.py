@@ -12,10 +12,10 @@ class FrameRateSampler:
     next grid point (less a quarter period of slack, so camera jitter does not skip a slot),
     or up to half a period early when the camera's next frame, by its last interval, would come
     more than half a period late (a 9 fps camera lost every 4th slot for good: 6.75 frames/s
-    with 220 ms holes). A frame late by more than half a period (its slot's frames were lost, or a camera at about
-    the model's rate drifted against it) restarts the grid at itself, so the frames after it
-    are neither squeezed together to catch up nor skipped; a stamp going backwards (a bag
-    loop, sim-time reset) restarts it too.
+    with 220 ms holes). A frame late by more than half a period (its slot's frames were lost,
+    or a camera at about the model's rate drifted against it) restarts the grid at itself, so
+    the frames after it are neither squeezed together to catch up nor skipped; a stamp going
+    backwards (a bag loop, sim-time reset) restarts it too.
     """
 
     def __init__(self, rate: float):

@@ -109,9 +109,7 @@ class WindowSampler:
 
     def time_ids(self) -> torch.Tensor:
         """The UNet's added time ids [fps id, motion bucket, noise augmentation]."""
-        cfg = self.config
-        # [fps id, motion bucket, noise aug]; fps id = fps (consistent) or fps - 1 (reference)
-        return torch.tensor([cfg.fps_id, cfg.motion_bucket_id, cfg.noise_aug_strength])
+        return torch.tensor(self.config.time_ids)
 
     def run(
         self,

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from amodal_ros.core.config import InferenceConfig
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.staging import partial_prefix, remove_partial, staged_path
 from amodal_ros.train.budget import TimeBudget
@@ -77,6 +78,9 @@ NOISY_TARGETS = 0.1  # posterior spread / latent spread above which sampled targ
 # safetensors, since accelerate would pickle an unprepared module (and unpickle it on resume)
 DECODER_STATE = "decoder.safetensors"
 log = logging.getLogger("amodal_ros.train")
+# what a model trained here is conditioned on: fps 8 and motion bucket 127, as the pipeline
+# passes them in its 'consistent' mode (diffusion-vas trains so; its inference passes fps - 1)
+TRAINED_TIME_IDS = InferenceConfig(conditioning_mode="consistent").time_ids
 INIT_FINGERPRINT = "init_fingerprint.json"  # the frozen models a run started from, hashed
 # settings a resumed run may change; any other change would be silently overruled by the saved
 # state (its learning rates, weights) or would mix two runs' data in one model
@@ -947,7 +951,9 @@ class _Batches:
         else:
             target = self._target(*posteriors[0], generator)
             hidden = torch.nn.functional.adaptive_max_pool2d(hidden, target.shape[-2:])
-        ids = [8.0, 127.0, item.sigma_cond]  # fps 8 as trained, motion bucket, conditioning noise
+        # the fps id and motion bucket inference passes (conditioned as trained), and the
+        # conditioning noise this item was given
+        ids = [*TRAINED_TIME_IDS[:2], item.sigma_cond]
         # [F, D], in the image encoder's own dtype as the pipeline encodes (not the step's
         # autocast: bf16 moved the context by 0.5 %)
         with torch.autocast(torch.device(self.device).type, enabled=False):
