@@ -71,7 +71,6 @@ MAX_ERROR_REPORTS = 100  # skipped messages listed in the summary (all are count
 WARNINGS_IN_FULL = 3  # the first few warnings of a kind are logged; then one every...
 WARNING_EVERY = 100  # ... this many, with the count
 LIVE_ONLY = ("deadline", "max_pending_windows", "sync_queue")  # no meaning offline
-CAMERA_INFOS_KEPT = 256  # CameraInfo messages kept by stamp for the frames' 3D extents
 
 
 def replay_stream() -> StreamConfig:
@@ -520,7 +519,7 @@ class _Replay:
             )
 
     def _message(self, conn, log_ns: int, raw) -> None:
-        from amodal_ros.interface.messages import stamp_ns
+        from amodal_ros.interface.messages import CAMERA_INFOS_KEPT, stamp_ns
 
         self.read += 1
         role, bag, out = self.role_of[conn.id], self.bag, self.out

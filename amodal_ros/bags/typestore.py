@@ -21,7 +21,6 @@ IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 MARKER_ARRAY = "visualization_msgs/msg/MarkerArray"
-AMODAL_OBJECT = f"{PACKAGE}/msg/AmodalObject"
 AMODAL_OBJECT_ARRAY = f"{PACKAGE}/msg/AmodalObjectArray"
 
 

@@ -92,14 +92,6 @@ def _in_range(f: Field, value):
     return value
 
 
-def option_names(cls) -> dict[str, str]:
-    """{option string: config field} of every generated option of a group field (for tests
-    and docs): '--num-steps' -> 'inference.num_steps'."""
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser, cls)
-    return {s: a.dest for a in parser._actions for s in a.option_strings}
-
-
 def _selected(group_field: Field, config_cls) -> list[Field]:
     return [cf for cf in fields(config_cls) if _is_selected(group_field, cf.name)]
 

@@ -153,6 +153,11 @@ def stamp_ns(header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
+# CameraInfo messages kept by stamp (node and replay) for the frames still being matched or run:
+# a few windows' worth at a camera's rate
+CAMERA_INFOS_KEPT = 256
+
+
 def camera_info_for(infos: Mapping[int, object], stamp: int, current=None):
     """The CameraInfo that applies to the frame stamped `stamp`.
 

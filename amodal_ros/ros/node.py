@@ -47,6 +47,7 @@ from amodal_ros.core.frames import (
 from amodal_ros.core.throttle import Throttle
 from amodal_ros.interface.convert import failure_kind, numbers_left_out
 from amodal_ros.interface.messages import (
+    CAMERA_INFOS_KEPT,
     FrameIdCheck,
     ResultMessages,
     camera_info_for,
@@ -92,7 +93,6 @@ MALLOC_ARENAS = 2  # measured: RSS held level under a 30 Hz camera (limit_malloc
 # s that a shutdown waits for the running window, whose results nothing can publish any more:
 # under `ros2 launch` a longer wait ends in SIGKILL (its SIGTERM comes 5 s after SIGINT)
 SHUTDOWN_WAIT_S = 2.0
-CAMERA_INFO_KEPT = 256  # CameraInfo messages kept by stamp for frames still being matched
 # s without a sampled frame (at least; a stride's time when longer) after which the frames
 # waiting for the next stride get their window: the camera may have stopped
 QUIET_S = 1.0
@@ -517,7 +517,7 @@ class AmodalNode(LifecycleNode):
         self.received[CAMERA_INFO] += 1
         with self._lock:
             self._camera_infos[stamp_ns(msg.header)] = msg
-            while len(self._camera_infos) > CAMERA_INFO_KEPT:
+            while len(self._camera_infos) > CAMERA_INFOS_KEPT:
                 self._camera_infos.popitem(last=False)
 
     def _to_frame(self, matched: dict) -> Frame:  # called under self._lock
