@@ -42,6 +42,7 @@ from amodal_ros.eval.metrics import (
 )
 
 MODEL = "model"  # the results row of the evaluated checkpoint
+CARVED = "convex_hull_carved"  # the hull carved by the camera depth the model's masks are
 WRITES = ("results.md", "results.json", "examples.png")  # what eval writes into --out
 # stage 2's baseline behind the same masks (baselines.mean_colour_fill), as mean_colour_<key>
 MEAN_COLOUR_SCORES = ("completion_psnr_db", "completion_psnr_found_db")
@@ -115,11 +116,20 @@ def run(args: EvalArgs) -> dict:
     boxes: dict[str, list] = {}  # method -> [(scores, hits, num_gt)] per window
     topk, shown = [], []
     completion: dict[str, list] = {}  # method -> completion errors (all, found) per window
+    # the model's working grid, whose coarse edges carving leaves a band around (none without)
+    sized = processors[MODEL].pipelines.config if MODEL in processors else None
+    working = (sized.height, sized.width) if sized is not None else None
     started = time.perf_counter()
     for clip in tqdm(clips, desc="eval", unit="clip", disable=not args.progress):
         predictions = {}
         for name, baseline in methods.items():
             predictions[name] = {i: baseline(clip.modal(i)) for i in clip.target_ids}
+        if args.stream.free_space_margin > 0:  # what the model's masks get, the hull gets
+            hulls = predictions["convex_hull"]
+            predictions[CARVED] = {
+                i: _carved(hulls[i], clip, i, args.stream.free_space_margin, working)
+                for i in clip.target_ids
+            }
         confidence: dict[str, dict] = {}
         for name, processor in processors.items():
             model_pred, confidence[name], model_topk, model_completion = _run_model(
@@ -182,6 +192,24 @@ def run(args: EvalArgs) -> dict:
     print((args.out / "results.md").read_text(), end="")
     print(f"wrote {args.out}/results.md, results.json" + (", examples.png" if shown else ""))
     return summary
+
+
+def _carved(
+    hull: np.ndarray, clip, object_id: int, margin: float, working: tuple[int, int] | None
+) -> np.ndarray:
+    """[T, H, W] the convex hull less what the clip's camera depth shows as free space, as the
+    pipeline carves the model's masks (eval runs the model so): the baseline's share of what
+    depth alone gives (a review found carving lifted the hull's mIoU_occ_all by 4 points)."""
+    from amodal_ros.core.types import AmodalResult
+    from amodal_ros.pipeline.free_space import carve, keep_band
+
+    modal = clip.modal(object_id)
+    if not modal.any():  # no visible pixel to judge depth by: nothing is carved
+        return hull
+    result = AmodalResult(object_id, hull.copy(), hull.astype(np.float32), modal)
+    keep = keep_band(hull.shape[1:], working) if working else 0
+    carve(result, list(clip.depth), margin, keep)
+    return result.amodal
 
 
 def _split_name(args: EvalArgs, clips) -> str:
@@ -491,9 +519,12 @@ def _write(out: Path, summary: dict, shown) -> None:
         "pixels covered; completion_psnr_coverage_bound_db: the pooled PSNR if stage 2 painted "
         "every covered pixel exactly (what the missed pixels alone allow); mean_colour_*: "
         "the same two for the simplest completion behind the same masks (the camera's pixels "
-        "where visible, the mean colour of them where hidden: stage 2's baseline). Masks (not "
+        "where visible, the mean colour of them where hidden: stage 2's baseline). "
+        "convex_hull_carved: the hull less what the clips' camera depth shows as free space, "
+        "as the model's masks are carved (free_space_margin; its rows have it). Masks (not "
         "the boxes of AP50_box and box_hit50) are OR-ed with the modal input, as the reference "
-        "scores them; mIoU_as_published "
+        "scores them (the segmenter-noisy labels given to every method, so even the true "
+        "amodal mask scores under 100 where label pixels fall outside it); mIoU_as_published "
         "(results.json) scores the masks as the node publishes them, without label pixels it "
         "removed as detached parts. topK_mIoU: the best of K samples per window (the paper's "
         "oracle Top-K), over the objects the model sampled (an object too small or never "

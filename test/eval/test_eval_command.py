@@ -68,7 +68,7 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     assert main([*args, "--completion-checkpoint", str(stage2_folder)]) == 0
     summary = json.loads((out / "results.json").read_text())
     results = summary["results"]
-    assert list(results) == [*BASELINES, "model"]
+    assert list(results) == [*BASELINES, "convex_hull_carved", "model"]
     model = results["model"]
     assert 0 <= model["mIoU"] <= 100 and 0 <= model["top2_mIoU"] <= 100
     assert model["completion_ssim"] <= 1.0 and model["completion_psnr_db"] > 0
@@ -117,7 +117,9 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     assert "| model |" in table and f"{expected['mIoU']:.2f}" in table
     assert "| model |" in capsys.readouterr().out
     grid = cv2.imread(str(out / "examples.png"))
-    assert grid.shape[1] == 64 * (2 + len(BASELINES) + 1)  # RGB, truth, methods
+    assert grid.shape[1] == 64 * (
+        2 + len(BASELINES) + 2
+    )  # RGB, truth, methods (the hull carved too)
 
 
 def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_folder):
@@ -133,7 +135,13 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
     # with a completion checkpoint, the student rows run its student too
     assert main([*args, "tiny", "--completion-checkpoint", "tiny"]) == 0
     summary = json.loads((out / "results.json").read_text())
-    assert list(summary["results"]) == [*BASELINES, "model", "student-1", "student-2"]
+    assert list(summary["results"]) == [
+        *BASELINES,
+        "convex_hull_carved",
+        "model",
+        "student-1",
+        "student-2",
+    ]
     assert summary["student"] == "tiny"
     for row in ("model", "student-1", "student-2"):
         assert 0 <= summary["results"][row]["mIoU"] <= 100
@@ -153,7 +161,7 @@ def test_eval_scores_a_student_at_one_and_two_evaluations(tmp_path, published_fo
     only = [*args, "tiny", "--completion-checkpoint", "tiny", "--student-steps", "1"]
     assert main([*only[:2], str(one), *only[3:]]) == 0
     alone = json.loads((one / "results.json").read_text())["results"]
-    assert list(alone) == [*BASELINES, "model", "student-1"]
+    assert list(alone) == [*BASELINES, "convex_hull_carved", "model", "student-1"]
     assert alone["student-1"] == pytest.approx(summary["results"]["student-1"])
     # a folder that is not a student is refused with the command that makes one
     assert main([*args, str(published_folder)]) == 2
@@ -337,3 +345,20 @@ def test_eval_scores_each_object_family_apart(tmp_path):
     text = (out / "results.md").read_text()
     assert "mIoU_occ_all by object family" in text
     assert all(f"| {family} | {len(w)} |" in text for family, w in per_family.items())
+
+
+def test_the_hull_gets_the_free_space_carving_the_models_masks_get(tmp_path):
+    """The model's rows were carved by the clips' camera depth and the baselines not: part of
+    its lead was depth's. The carved hull is the hull less free space (a subset of it), and it
+    goes with the carving (free_space_margin 0: neither)."""
+    args = ["eval", "--clips", "4", "--num-frames", "6", "--no-progress", "--examples", "0"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    results = json.loads((tmp_path / "a" / "results.json").read_text())["results"]
+    hull, carved = results["convex_hull"], results["convex_hull_carved"]
+    assert carved["frames"] == hull["frames"] and carved["stray_share"] < hull["stray_share"]
+    assert carved["area_ratio_median"] < hull["area_ratio_median"]
+    assert main([*args, "--out", str(tmp_path / "b"), "--free-space-margin", "0"]) == 0
+    assert (
+        "convex_hull_carved"
+        not in json.loads((tmp_path / "b" / "results.json").read_text())["results"]
+    )
