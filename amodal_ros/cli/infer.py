@@ -214,7 +214,7 @@ class _FrameWriter:
         return self.video.close()
 
     def _write(self, f: int, result) -> None:
-        from amodal_ros.pipeline.overlay import draw_overlay
+        from amodal_ros.interface.overlay import draw_overlay
 
         name, stage = self.names[f], self.stage
         for o in result.objects:

@@ -564,7 +564,7 @@ def _figure(path: Path, shown) -> None:
     drawn as the overlay the node publishes (outline, hidden part shaded)."""
     import cv2
 
-    from amodal_ros.pipeline.overlay import draw_overlay
+    from amodal_ros.interface.overlay import draw_overlay
 
     rows = []
     for clip, predictions in shown:

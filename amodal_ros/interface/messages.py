@@ -29,7 +29,7 @@ from amodal_ros.interface.convert import (
     rgb_from_compressed,
     rgb_from_image,
 )
-from amodal_ros.pipeline.overlay import color_for, compose_completion, draw_overlay
+from amodal_ros.interface.overlay import color_for, compose_completion, draw_overlay
 
 _TYPECODES = {np.uint8: "B", np.uint32: "I", np.int8: "b", np.float32: "f"}
 # visualization_msgs/Marker constants (the same in every ROS 2 distribution)

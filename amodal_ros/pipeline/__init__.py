@@ -1,6 +1,6 @@
 """Stage-1/stage-2 orchestration over the models, and the streaming pipeline around them.
 
-The model classes are imported lazily, so the torch-free parts (sync, rate, window, overlay)
+The model classes are imported lazily, so the torch-free parts (sync, rate, window)
 import without torch: `from amodal_ros.pipeline.window import WindowBuffer` needs numpy only.
 """
 
