@@ -120,6 +120,7 @@ def rgb_from_compressed(msg) -> np.ndarray:
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")  # the compressed transport's `format: tiff`
 MAX_DECODED_PIXELS = 1 << 26  # 67 MP, past any camera's (8K is 33 MP): a larger one is a bomb
 # compressed_depth_image_transport (image_transport_plugins, codec.cpp) prefixes the PNG with its
 # `ConfigHeader { int32 format; float32 depthParam[2]; }`, memcpy'd in the publisher's byte order
@@ -139,6 +140,11 @@ def labels_from_compressed(msg) -> np.ndarray:
     it is lossy and would change ids at every object edge.
     """
     data = _compressed_bytes(msg)
+    if data.startswith(TIFF_SIGNATURES):
+        raise ConversionError(
+            f"compressed mask image (format {msg.format!r}) is a TIFF, which is not read here: "
+            "set the publisher's compressed format to png (ids kept exactly)"
+        )
     if not data.startswith(PNG_SIGNATURE):
         raise ConversionError(
             f"compressed mask image (format {msg.format!r}, {len(data)} bytes) is not a PNG; "
@@ -186,6 +192,12 @@ def depth_from_compressed(msg) -> tuple[np.ndarray, str]:
                 "(or the compressedDepth transport)"
             )
         return depth, "16UC1"
+    if data.startswith(TIFF_SIGNATURES):
+        raise ConversionError(
+            f"compressed depth image (format {fmt!r}) is a TIFF, which is not read here: set "
+            "the publisher's compressed format to png (16UC1), or use the compressedDepth "
+            "transport"
+        )
     if "rvl" in compression:
         raise ConversionError(
             f"depth image has format {fmt!r}: compressedDepth rvl is not supported; set the "

@@ -727,3 +727,13 @@ print('ok')
 
 def test_conversions_work_without_torch():
     assert run_without(NO_TORCH).strip() == "ok"
+
+
+def test_tiff_depth_and_labels_say_to_use_png():
+    """The compressed transport's tiff was refused as a lossy transport ("JPEG is not")."""
+    tiff = cv2.imencode(".tiff", np.full((4, 6), 700, np.uint16))[1].tobytes()
+    msg = SimpleNamespace(format="16UC1; tiff compressed ", data=tiff)
+    with pytest.raises(ConversionError, match="is a TIFF, which is not read here.*png"):
+        depth_from_compressed(msg)
+    with pytest.raises(ConversionError, match="is a TIFF, which is not read here.*png"):
+        labels_from_compressed(msg)
