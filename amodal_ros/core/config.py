@@ -583,8 +583,9 @@ class StreamConfig(Config):
     detached_part_share: float = param(
         0.2,
         "remove the parts of a predicted amodal mask smaller than this share of the frame's "
-        "predicted area (a connected object has one silhouette: specks of the model's noise "
-        "or a segmenter's spurious blobs; the largest part is always kept); 0 = off",
+        "predicted area and than share / (1 - share) of its largest part (a connected object "
+        "has one silhouette: specks of the model's noise or a segmenter's spurious blobs; the "
+        "largest part is always kept); 0 = off",
         0.0,
         1.0,
     )
