@@ -27,7 +27,8 @@ def detached_specks(
     Args:
         amodal: [H, W] bool predicted amodal mask of one frame.
         share: a part other than the largest is removed when its area is below this fraction
-            of the frame's predicted area and below share / (1 - share) of the largest part.
+            of the frame's predicted area and (without `area`) below share / (1 - share) of
+            the largest part.
         area: that area when `amodal` is not the whole prediction (a frame's visible part,
             judged by the object's predicted area in another frame); None: its own.
     """
@@ -39,8 +40,10 @@ def detached_specks(
     keep = areas >= share * (areas.sum() if area is None else area)
     # and a part near the largest one's size is no speck: of six equal parts (an object seen
     # through a fence's gaps) each is a sixth of the area, and five went. The bound is the
-    # share's own for two parts (a < s (A + a) <=> a < s / (1 - s) A): the same rule there
-    if share < 1:
+    # share's own for two parts (a < s (A + a) <=> a < s / (1 - s) A): the same rule there.
+    # Not for a visible part judged by the whole object's `area`: its largest part may be a
+    # sliver, beside which a segmenter's blob is no speck
+    if share < 1 and area is None:
         keep |= areas >= share / (1 - share) * areas.max()
     keep[int(np.argmax(areas))] = True
     keep[0] = True  # the background is not a part
