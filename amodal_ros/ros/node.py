@@ -754,7 +754,7 @@ class AmodalNode(LifecycleNode):
                 wait = SHUTDOWN_WAIT_S  # window (a daemon thread)
             if wait is not None:
                 self.worker.stop(timeout=wait)
-                self.abandoned_window = self.worker.busy  # it still uses the models
+                self.abandoned_window = not self.worker.stopped  # it still uses the models
                 if self.abandoned_window:
                     self._warn("shut down during a window: its frames get no result")
             else:
@@ -907,3 +907,9 @@ def main(args=None) -> int:
             sys.stderr.flush()
             os._exit(0)
     return 0
+
+
+if (
+    __name__ == "__main__"
+):  # `python -m amodal_ros.ros.node --ros-args ...` (imported and exited 0)
+    sys.exit(main())

@@ -144,6 +144,9 @@ class InferenceWorker:
         self._failed_log = Throttle()  # a window every stride otherwise
         self.busy = False
         self._stop = threading.Event()
+        # set as the loop returns: a Ctrl-C inside Thread.join marks a thread that still runs
+        # a window as stopped (Python 3.11, bpo-45274), and the bounded shutdown wait was skipped
+        self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="amodal_inference", daemon=True)
 
     def start(self) -> None:
@@ -151,13 +154,25 @@ class InferenceWorker:
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop after the running window (a window cannot be interrupted half-way)."""
+        """Stop after the running window (a window cannot be interrupted half-way), waiting
+        `timeout` seconds at most (None: for ever)."""
         self._stop.set()
         self.queue.close()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        if self._thread.ident is not None:  # started
+            self._done.wait(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the thread has left its loop (no window of it runs, none will)."""
+        return self._done.is_set() or self._thread.ident is None
 
     def _loop(self) -> None:
+        try:
+            self._windows()
+        finally:
+            self._done.set()
+
+    def _windows(self) -> None:
         while not self._stop.is_set():
             item = self.queue.get(timeout=0.2)
             if item is None:

@@ -1004,6 +1004,20 @@ def test_installed_executable_rejects_out_of_range_yaml(tmp_path):
     assert "amodal_node: invalid parameter" in out and "stride" in out, out[-2000:]
 
 
+def test_the_node_module_runs_the_node(tmp_path):
+    """`python -m amodal_ros.ros.node` imported the module and exited 0: no node, no line (a
+    service unit written so "succeeded")."""
+    import sys
+
+    from conftest import run_until
+
+    params = tmp_path / "params.yaml"
+    params.write_text("/**/amodal_node:\n  ros__parameters:\n    stride: 0\n")
+    module = [sys.executable, "-m", "amodal_ros.ros.node"]
+    rc, out = run_until([*module, "--ros-args", "--params-file", str(params)], None, 120)
+    assert rc == 1 and "amodal_node: invalid parameter" in out, out[-2000:]
+
+
 def test_compressed_streams_and_a_depth_frame_mismatch(base_params, capfd):
     import cv2
     from image_transport_encoders import compressed_depth, png_compressed

@@ -246,3 +246,24 @@ def test_two_topic_parameters_naming_one_topic_are_refused():
     private = TopicConfig(camera_info_out_topic="~/info", camera_info_topic="/amodal_node/info")
     with pytest.raises(ValueError, match="camera_info_out_topic and camera_info_topic are both"):
         check_topic_names(private, "amodal_node", "/")
+
+
+def test_a_bounded_stop_leaves_a_running_window_and_says_the_thread_still_runs():
+    """The node's shutdown waits SHUTDOWN_WAIT_S for the running window, then abandons it
+    (os._exit): `stopped` tells it whether the thread still runs one, whatever interrupted
+    the wait (a Ctrl-C inside Thread.join marked a running thread stopped)."""
+    release = threading.Event()
+    q = WindowQueue(max_pending=2)
+    worker = InferenceWorker(q, lambda w: release.wait(5) and [], lambda *a: None, lambda i: None)
+    assert worker.stopped  # not started: nothing runs
+    worker.start()
+    q.put(_window(1))
+    deadline = time.monotonic() + 5
+    while not worker.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    worker.stop(timeout=0.3)
+    assert 0.25 < time.monotonic() - started < 3 and not worker.stopped
+    release.set()
+    worker.stop(timeout=5)
+    assert worker.stopped and worker.windows_done == 1
