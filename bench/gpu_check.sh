@@ -75,6 +75,6 @@ if wanted compile; then  # the eager default beside it, for the ratio within one
 fi
 if wanted cache; then  # a node's second start (the engine cache's compiled kernels)
   run_step cache 420 python3 bench/bench_compile_cache.py --checkpoint "$CHECKPOINT" \
-    --device "$DEVICE" --dtype "$DTYPE" --objects 4 --out "$OUT/compile_cache.json"
+    --device "$DEVICE" --dtype "$DTYPE" --objects 3 --out "$OUT/compile_cache.json"
 fi
 log "done: results in $OUT"

@@ -257,8 +257,17 @@ class ReferenceScenario(Scenario):
                     cfg.num_steps,
                     guidance_ramp(cfg.min_guidance, cfg.max_guidance, t),
                 )
+            # diffusers' SVD pipeline upcasts a force_upcast VAE for encoding only and casts it
+            # back to fp16 for decoding, at every call (the conversions are its cost too)
+            half = unet.dtype == torch.float16 and c.vae.config.get("force_upcast", False)
             with times("decode"), _Offloaded(c.vae, device, self.offload):
-                decode(c.vae, latents, cfg.decode_chunk_size).cpu()
+                vae_dtype = c.vae.dtype
+                if half:
+                    c.vae.to(torch.float16)
+                try:
+                    decode(c.vae, latents, cfg.decode_chunk_size).cpu()
+                finally:
+                    c.vae.to(vae_dtype)  # shared with the other scenarios
         return cfg.num_steps
 
     def _clip_loop(self, pixels) -> torch.Tensor:

@@ -4,7 +4,8 @@ model and inputs in one run.
 Scenarios (each over the same sliding windows of one synthetic scene, after one untimed
 window; interleaved window by window, so a machine whose speed drifts slows all alike):
   reference   diffusion-vas's inference as its demo calls it: one object at a time,
-              CLIP and VAE encoding in per-frame loops, fp32 encoders, no cache across windows
+              CLIP and VAE encoding in per-frame loops (a force_upcast VAE encodes in fp32 and
+              decodes in the UNet's fp16, as diffusers casts it), no cache across windows
               (every window re-encodes all its frames, each object's pipeline call re-encodes
               the depth frames), depth estimated frame by frame once per window, the same
               steps and guidance (25 and 1.5 by default), the whole window decoded; on a GPU
@@ -408,6 +409,12 @@ def table(result: dict) -> str:
                 ]
             )
             + " |"
+        )
+    timed = result.get("setup", {}).get("timed_windows")
+    if timed is not None:  # percentiles of a few windows are their slowest, not a tail
+        lines.append(
+            f"\n{timed} timed window{'s' if timed != 1 else ''} per scenario"
+            + (": p95 is about the slowest of them" if timed < 20 else "")
         )
     floor = result.get("floor")
     if floor:

@@ -105,6 +105,8 @@ def test_every_scenario_is_measured_against_the_reference(result):
         else:
             assert s["floor_share"] > 0
     assert "floor: bare UNet step" in table(result)
+    timed = result["setup"]["timed_windows"]  # a p95 of a few windows is said to be so
+    assert f"{timed} timed window" in table(result) and "p95 is about the slowest" in table(result)
     assert scenarios["reference"]["speedup_vs_reference"] == pytest.approx(1.0)
     for s in scenarios.values():
         assert s["window_p50_s"] > 0 and s["window_p95_s"] >= s["window_p50_s"]
