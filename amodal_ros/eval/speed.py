@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import platform
 import resource
+import time
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_fields
 from pathlib import Path
@@ -291,6 +292,10 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
                 "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "steps": cfg.num_steps,
                 "guidance": cfg.max_guidance,
+                # what the figures are of, beside the device: a result file read later
+                "torch": torch.__version__,
+                "torch_threads": torch.get_num_threads(),
+                "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
             },
             "scenarios": summaries,
             "floor": floor,
