@@ -857,6 +857,22 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def node_help() -> str:
+    """`amodal_node --help`: how to run it and every parameter with its default (the
+    descriptions: config/amodal_node.yaml, or `ros2 param describe` on a running node)."""
+    from amodal_ros.ros.params import parameter_specs
+
+    lines = [
+        "usage: ros2 run amodal_ros amodal_node --ros-args [--params-file FILE] "
+        "[-p NAME:=VALUE ...] [-r FROM:=TO ...]",
+        "",
+        "A lifecycle node: amodal masks of the objects in an instance-label topic. Parameters "
+        "(defaults; meanings in config/amodal_node.yaml):",
+    ]
+    lines += [f"  {name}: {default!r}" for name, default, _ in parameter_specs()]
+    return "\n".join(lines)
+
+
 def main(args=None) -> int:
     """`ros2 run amodal_ros amodal_node`: spin the node until shutdown; the exit code."""
     from rclpy.exceptions import ParameterException
@@ -864,7 +880,12 @@ def main(args=None) -> int:
 
     from amodal_ros.core.imports import quiet_libraries
 
-    missing = missing_params_files(sys.argv if args is None else args)
+    argv = sys.argv if args is None else args
+    ours = argv[1 : argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
+    if {"-h", "--help"} & set(ours):  # it started the node, which a DDS neighbour could drive
+        print(node_help(), flush=True)
+        return 0
+    missing = missing_params_files(argv)
     if missing:  # rclpy would end in a traceback ("Couldn't parse params file")
         print(f"amodal_node: no such params file: {', '.join(missing)}", flush=True)
         return 1

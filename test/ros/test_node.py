@@ -1004,6 +1004,17 @@ def test_installed_executable_rejects_out_of_range_yaml(tmp_path):
     assert "amodal_node: invalid parameter" in out and "stride" in out, out[-2000:]
 
 
+def test_help_prints_the_parameters_instead_of_starting_a_node(capsys):
+    """`amodal_node --help` started the node (a neighbour on the DDS domain drove it)."""
+    from amodal_ros.ros.node import main
+    from amodal_ros.ros.params import parameter_names
+
+    assert main(["amodal_node", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ros2 run amodal_ros amodal_node --ros-args")
+    assert all(f"  {name}: " in out for name in parameter_names())
+
+
 def test_the_node_module_runs_the_node(tmp_path):
     """`python -m amodal_ros.ros.node` imported the module and exited 0: no node, no line (a
     service unit written so "succeeded")."""
