@@ -75,6 +75,11 @@ class AmodalResult:
         if self.samples is not None:
             self.samples[:, t][(slice(None), *box)][:, pixels] = False
 
+    @property
+    def bboxes(self) -> np.ndarray:
+        """[T, 4] int32 amodal boxes x, y, w, h in pixels (all zero for an empty mask)."""
+        return np.stack([mask_bbox(m) for m in self.amodal])
+
 
 @dataclass
 class CompletionResult:

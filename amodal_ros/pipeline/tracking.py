@@ -29,9 +29,10 @@ RIGID_TOLERANCE = 1
 STEADY_AREA = 0.15
 VELOCITY_SMOOTHING = 0.5  # weight of the newest velocity measurement
 MIN_REID_SHARE = 0.5  # share of a new mask inside a lost track's predicted shape to re-identify
-# a hidden object comes back partly hidden or whole, not much larger: a mask past this times the
-# lost track's shape is another object (an occluder seen first as it covered the object took
-# its id, and the model completed the person in front for the object behind)
+# in the frame a track is lost, a new mask past this times its shape is the occluder that hid
+# it, seen first as it covered the object (it took the object's id, and the model completed the
+# person in front for the object behind). Only then: an object back after a while may be larger
+# (seen only as a sliver before, or come nearer)
 MAX_REID_GROWTH = 1.5
 # A mask whose one-pixel ring is at least this share one other object's pixels lies within
 # that object: a part or speck of its surface (a logo, a reflection, a segmenter's stray
@@ -239,7 +240,7 @@ class IdTracker:
                 for i in left_masks
                 if not _in_front_of_its_encloser(masks[i], compact, depth, depth_encoding)
             ]
-        matches.update(self._reidentify(masks, left_masks, left_tracks, stamp_ns))
+        matches.update(self._reidentify(masks, left_masks, left_tracks, stamp_ns, previous_ns))
         lut = np.zeros(len(masks) + 1, np.int32)  # compact label -> track id
         for i, mask in enumerate(masks):
             if i in matches:
@@ -294,7 +295,12 @@ class IdTracker:
         return _assign(np.where(iou >= self.min_iou, -iou, 0.0), tracks)
 
     def _reidentify(
-        self, masks: list[_Mask], left: list[int], tracks: list[_Track], stamp_ns: int
+        self,
+        masks: list[_Mask],
+        left: list[int],
+        tracks: list[_Track],
+        stamp_ns: int,
+        previous_ns: int | None,
     ) -> dict:
         if not left or not tracks:
             return {}
@@ -306,7 +312,8 @@ class IdTracker:
                 distance = np.hypot(mask.cy - shape.cy, mask.cx - shape.cx) / shape.size
                 inside = mask.overlap(shape) / mask.area
                 near = inside >= MIN_REID_SHARE or distance <= self.reid_distance
-                if near and mask.area <= MAX_REID_GROWTH * shape.area:
+                just_lost = tracks[j].last_ns == previous_ns
+                if near and not (just_lost and mask.area > MAX_REID_GROWTH * shape.area):
                     cost[i, j] = distance - _RESUMED
         return {left[i]: track_id for i, track_id in _assign(cost, tracks).items()}
 

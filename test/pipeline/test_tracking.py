@@ -171,6 +171,17 @@ def test_an_occluder_first_seen_over_a_hidden_object_does_not_take_its_id():
     assert len(box) == len(person) == 1 and box.isdisjoint(person)
 
 
+def test_an_object_seen_as_a_sliver_comes_back_whole_under_its_id():
+    """The occluder rule is of the frame a track is lost: a box seen only as a sliver beside a
+    door, hidden by it, then seen whole keeps its id (a bound at every frame gave it a new
+    one, and so an object the robot came nearer to while it was hidden)."""
+    frames = [paint({1: (20, 40, 20, 20), 2: (0, 43, 48, 60)}) for _ in range(5)]  # a sliver
+    frames += [paint({1: (20, 40, 20, 20), 2: (0, 35, 48, 70)}) for _ in range(5)]  # hidden
+    frames += [paint({1: (20, 40, 20, 20), 2: (0, 75, 48, 53)}) for _ in range(5)]  # whole
+    per_frame = run(frames)
+    assert len(set(ids_of(per_frame, 1))) == 1 and len(ids_of(per_frame, 1)) == 10
+
+
 def test_a_reappearing_object_far_from_its_prediction_is_a_new_object():
     # a box at the left image edge while 1 is hidden behind the pole: far from where 1 is
     # predicted, so it must not inherit 1's id
