@@ -797,6 +797,9 @@ def _skip_done(jobs: list[Job], earlier: dict, args: ReplayManyArgs) -> None:
                     f"{job.out} is no bag of results replay wrote (no {RESULTS_MARKER})"
                 )
                 continue
+            if not record:
+                clashes.append(f"{job.out}/{RESULTS_MARKER} cannot be read (damaged?)")
+                continue
             maker = str(record.get("bag", ""))
             log.warning(
                 "%s has no record in %s of the bag that made it: its own %s is checked",
@@ -829,7 +832,8 @@ def _skip_done(jobs: list[Job], earlier: dict, args: ReplayManyArgs) -> None:
             continue
         if maker and maker != bag:
             log.warning("%s was replayed as %s, the same recording moved: skipped", bag, maker)
-        job.status, job.summary = SKIPPED, earlier.get(maker)
+        # the output's own record, when summary.json lost the bag's: kept there from now on
+        job.status, job.summary = SKIPPED, earlier.get(maker) or record
     if clashes:  # --overwrite redoes every bag: removing just these outputs redoes them alone
         raise InputError(
             f"{'; '.join(clashes)}: use another --out, remove those outputs (their bags alone "

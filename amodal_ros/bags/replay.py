@@ -335,19 +335,20 @@ class _Replay:
             if video is not None:
                 videos.extend(video.close())
 
+        made = {  # the bag's own record (RESULTS_MARKER), written as it is closed
+            "written_by": f"amodal-ros replay {__version__}",
+            "bag": str(Path(args.bag).resolve()),
+            "recording": bag.recording,
+            "checkpoint": str(self.stream.checkpoint),
+            "options": output_options(args),
+        }
         try:
             with staged_bag(
                 args.out,
                 args.storage,
                 args.overwrite,
                 args.ros_distro,
-                results={
-                    "written_by": f"amodal-ros replay {__version__}",
-                    "bag": str(Path(args.bag).resolve()),
-                    "recording": bag.recording,
-                    "checkpoint": str(self.stream.checkpoint),
-                    "options": output_options(args),
-                },
+                results=made,
                 before_rename=close_videos,
             ) as writer:
                 info_type = self.conns[INFO][0].msgtype if INFO in self.conns else None
@@ -363,6 +364,9 @@ class _Replay:
                     self.out.copy_connections(selected)
                 self._camera_info_before(start_ns)
                 self._read_all(selected, start_ns, stop_ns, total, started)
+                # replay-many replays a bag whose windows failed, by this when its summary
+                # lost the bag's record
+                made["windows_failed"] = self.processor.errors
         except BaseException:
             if video is not None:
                 video.abort()

@@ -131,6 +131,7 @@ def test_replay_writes_one_result_per_sampled_frame(replayed, demo_bag):
     assert made["written_by"].startswith("amodal-ros replay ")
     # the options that shape it, as replay-many compares them when its summary lost the bag
     assert made["options"]["stream.stride"] == STRIDE and "out" not in made["options"]
+    assert made["windows_failed"] == 0  # a bag with failed windows is replayed again by it
 
     arrays = read_messages(out, topics.OBJECTS_TOPIC)
     assert [t for t, _ in arrays] == SAMPLED_STAMPS  # logged at the result frame's stamp

@@ -494,6 +494,13 @@ def test_an_output_of_another_bag_of_the_same_name_is_refused_not_skipped(
         "has no record in" in caplog.text and "amodal_ros_results.json is checked" in caplog.text
     )
     assert summary_rows(out) == [("run", "skipped")]
+    # its record is summary.json's again: the next run needs no marker
+    replays = json.loads((out / "summary.json").read_text())["replays"]
+    assert replays[str(day1)]["recording"] == record["recording"]
+    (out / "summary.json").unlink()
+    (out / "run" / "amodal_ros_results.json").write_text("{")  # damaged
+    assert main(cmd + [str(tmp_path / "day1")]) == 2
+    assert "amodal_ros_results.json cannot be read" in capsys.readouterr().err
 
 
 def test_summary_keeps_the_records_of_bags_this_run_did_not_replay(tmp_path):
