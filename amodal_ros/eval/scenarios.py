@@ -257,18 +257,24 @@ class ReferenceScenario(Scenario):
                     cfg.num_steps,
                     guidance_ramp(cfg.min_guidance, cfg.max_guidance, t),
                 )
-            # diffusers' SVD pipeline upcasts a force_upcast VAE for encoding only and casts it
-            # back to fp16 for decoding, at every call (the conversions are its cost too)
-            half = unet.dtype == torch.float16 and c.vae.config.get("force_upcast", False)
-            with times("decode"), _Offloaded(c.vae, device, self.offload):
-                vae_dtype = c.vae.dtype
-                if half:
-                    c.vae.to(torch.float16)
-                try:
-                    decode(c.vae, latents, cfg.decode_chunk_size).cpu()
-                finally:
-                    c.vae.to(vae_dtype)  # shared with the other scenarios
+            vae = self._decoder(unet.dtype)
+            with times("decode"), _Offloaded(vae, device, self.offload):
+                decode(vae, latents, cfg.decode_chunk_size).cpu()
         return cfg.num_steps
+
+    def _decoder(self, unet_dtype: torch.dtype):
+        """The VAE the reference decodes with: diffusers' SVD pipeline upcasts a force_upcast
+        VAE for encoding only and decodes in fp16. A copy of its own (casting the shared one
+        and back would leave the other scenarios fp16-rounded weights); the reference's cast
+        at every call is not timed."""
+        vae = self.c.vae
+        if unet_dtype != torch.float16 or not vae.config.get("force_upcast", False):
+            return vae
+        if getattr(self, "_half_vae", None) is None:
+            import copy
+
+            self._half_vae = copy.deepcopy(vae).to(torch.float16)
+        return self._half_vae
 
     def _clip_loop(self, pixels) -> torch.Tensor:
         out = []

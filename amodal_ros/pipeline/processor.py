@@ -307,10 +307,10 @@ class WindowProcessor:
         return None
 
     def _measured_nearness(self, window: Window, t: int, nearness) -> np.ndarray | None:
-        """[H, W] nearness of frame t where it was measured, NaN elsewhere (None without
-        depth): the model's input fills the camera's holes from their neighbours, and an
-        occluder with no return (black, glass) took the depth, and the order, of what
-        surrounds it."""
+        """[H, W] nearness of frame t where it was measured (0 beyond the camera's range),
+        NaN elsewhere (None without depth): the model's input fills the camera's holes from
+        their neighbours, and an occluder with no return (black, glass) took the depth, and
+        the order, of what surrounds it."""
         frame = window.frames[t]
         if nearness is None or self.depth_source != "camera" or frame.depth is None:
             return None if nearness is None else nearness[t]

@@ -147,6 +147,7 @@ class WindowSampler:
                     latents[i] = x
         self.last_jobs, self.last_latents = list(jobs), latents
         stacked = torch.stack(latents)  # [N, T, 4, h, w]
+        self._check_finite(stacked)  # also of frames not decoded (warm starts, distillation)
         outputs = []
         with self.times("decode"), torch.no_grad():
             for first in range(0, len(jobs), cfg.objects_per_call):

@@ -246,3 +246,25 @@ def test_an_unknown_scenario_to_skip_is_refused_with_the_names():
         run_bench(replace(args, skip=["preset realtme"]), log=said.append)
     assert "'preset realtime'" in str(err.value) and "'floor'" in str(err.value)
     assert not [line for line in said if line.startswith("preparing")]  # refused before builds
+
+
+def test_the_reference_decodes_with_an_fp16_copy_leaving_the_shared_vae_as_it_was():
+    """diffusers decodes a force_upcast VAE in fp16: casting the shared one and back left every
+    other scenario's VAE with fp16-rounded weights."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from amodal_ros.eval.scenarios import ReferenceScenario
+    from amodal_ros.models.architectures import build_components
+
+    components = build_components("tiny", 0, 12)
+    components.vae.register_to_config(force_upcast=True)
+    before = {k: v.clone() for k, v in components.vae.state_dict().items()}
+    scenario = SimpleNamespace(c=components)
+    assert ReferenceScenario._decoder(scenario, torch.float32) is components.vae
+    half = ReferenceScenario._decoder(scenario, torch.float16)
+    assert half.dtype == torch.float16 and half is not components.vae
+    assert ReferenceScenario._decoder(scenario, torch.float16) is half  # made once
+    after = components.vae.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
