@@ -115,7 +115,8 @@ def _backend_skip_reason(backend: str, device, dtype, compile_on: bool) -> str |
 def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     """Run every scenario; returns {"device", "setup", "scenarios": {name: summary}}.
 
-    `on_round(result)`: called after every timed round, the last too, with the result so far
+    `on_round(result)`: called after every scenario's timed window, the last too, with the
+    result so far
     (no floor; "partial" says how far), so a run cut short keeps what it measured."""
     import torch
 
@@ -305,10 +306,17 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     # interleaved: window k of every scenario before window k + 1 of any
     rounds = len(stream.starts)
     for k in tqdm(range(rounds), desc="bench windows", disable=not args.progress):
-        for scenario in scenarios:
+        for i, scenario in enumerate(scenarios):
             scenario.run_window(k)
-        if on_round is not None and k >= 1:  # window 0 is untimed; the floor comes after
-            on_round({**result(summarised(), None), "partial": f"{k} of {rounds - 1} windows"})
+            if on_round is not None and k >= 1:  # window 0 is untimed; the floor comes after
+                # after every scenario's window: a GPU step cut short in its first timed round
+                # (minutes of full-size models) kept nothing
+                timed = scenarios if k > 1 else scenarios[: i + 1]
+                summaries = {s.m.name: s.result().summary() for s in timed}
+                done = f"{k} of {rounds - 1} windows" + (
+                    "" if i + 1 == len(scenarios) else f" ({i + 1} of {len(scenarios)} scenarios)"
+                )
+                on_round({**result(summaries, None), "partial": done})
     summaries = summarised()
     floor = None
     if "floor" not in args.skip:  # the bare UNet step with every object in one call, same run
