@@ -119,7 +119,18 @@ def main() -> None:
             "max_batch_objects",
         )
     ]
-    results: dict = {"cache": cache}
+    import platform
+
+    import torch
+
+    results: dict = {  # what the figures are of: a results file read later
+        "cache": cache,
+        "device": args.device,
+        "dtype": args.dtype,
+        "torch": torch.__version__,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
     for run in ("cold", "warm"):
         t0 = time.perf_counter()
         launched = [f"--launched={time.time()}"]
