@@ -28,6 +28,7 @@ window; interleaved window by window, so a machine whose speed drifts slows all 
 
 from __future__ import annotations
 
+import copy
 import platform
 import resource
 import time
@@ -169,7 +170,18 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
     ref_depth = None
     if pipes.depth is not None:
         ref_depth = depth_estimator(stream_cfg.depth_model, cfg, "eager")
-    add("reference", lambda: ReferenceScenario(components, cfg, stream, ref_depth, publish))
+    # on a GPU the reference offloads its models between calls: a copy of its own, so the
+    # other scenarios' (a compiled UNet's CUDA graphs) keep their weights where they were
+    add(
+        "reference",
+        lambda: ReferenceScenario(
+            copy.deepcopy(components) if cfg.device.startswith("cuda") else components,
+            cfg,
+            stream,
+            ref_depth,
+            publish,
+        ),
+    )
     # the same steps and guidance as the reference (25 and 1.5 by default)
     add("default", lambda: DefaultScenario("default", pipes, stream, publish))
     # the other side of the device's batching choice (auto: 1 object per call on a CPU)
