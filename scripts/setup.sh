@@ -166,7 +166,7 @@ build_hash="$( {
   find amodal_ros launch config -name __pycache__ -prune -o \( -type f -o -type l \) ! -name '*.pyc' -print | LC_ALL=C sort
 } | sha_of)"
 # Where the built Python package lands (isolated install layout of colcon).
-# Same computation as ament_cmake_python's _ament_cmake_python_get_python_install_dir().
+# Same computation as ament_cmake_python's ament_get_python_install_dir().
 PKG_SITE="$("$PY" - <<'PYEOF'
 import os, sysconfig
 schemes = sysconfig.get_scheme_names()
