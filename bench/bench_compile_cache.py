@@ -31,6 +31,7 @@ import time
 
 def child(args) -> dict:
     """Load, then run two windows of one synthetic scene; the first one compiles."""
+    import numpy as np
     import torch
     from torch._dynamo.utils import counters
 
@@ -55,7 +56,7 @@ def child(args) -> dict:
     clip = make_scene(1_000_002, cfg.num_frames, max(128, cfg.height), max(256, cfg.width))
     # every labelled object, as `amodal-ros bench` runs them (the targets alone are 2: a
     # request for 4 ran 2, silently)
-    labelled = sorted(int(i) for i in set(clip.labels.ravel().tolist()) - {0})
+    labelled = [int(i) for i in np.unique(clip.labels) if i > 0]
     if args.objects > len(labelled):
         raise SystemExit(f"--objects {args.objects}: the bench scene labels {len(labelled)}")
     window = clip_window(clip, labelled[: args.objects])

@@ -151,9 +151,8 @@ def run(args: ReplayManyArgs) -> dict:
         left = [
             Job(bag, out / output_name(bag), LEFT_OUT, error=why) for bag, why in left_out.items()
         ]
-        others = left + _earlier_unanswered(
-            earlier, jobs + left
-        )  # rows of bags this run has not run
+        # rows of bags this run has not run
+        others = left + _earlier_unanswered(earlier, jobs + left)
         todo = [job for job in jobs if not job.status]
         for job in jobs:  # a skipped output too: a killed --overwrite run left its stage beside it
             _remove_dead_partials(job)  # what a killed run left half-written here
@@ -399,12 +398,11 @@ def _check_outputs(jobs: list[Job]) -> None:
             f"{text}: a bag's results would replace it (OUT/<bag name> is the bag); choose "
             "another --out"
         )
-    out = jobs[0].out.parent if jobs else None
-    holders = [job.bag for job in jobs if out is not None and job.bag in out.parents]
+    holders = [job for job in jobs if job.bag in job.out.parent.parents]  # OUT in a bag
     if holders:
         raise InputError(
-            f"--out {out} is inside the bag {holders[0]}: its results would be written into "
-            "the recording; choose an --out outside it"
+            f"--out {holders[0].out.parent} is inside the bag {holders[0].bag}: its results "
+            "would be written into the recording; choose an --out outside it"
         )
     by_out: dict[Path, list[Path]] = {}
     for job in jobs:

@@ -195,6 +195,7 @@ class ReferenceScenario(Scenario):
         self.c = components
         self.depth = depth
         self.offload = config.device.startswith("cuda")
+        self._half_vae = None  # the fp16 copy it decodes with, when it does (`_decoder`)
         from amodal_ros.pipeline.encoding import ConditionEncoder
 
         # (models are on config.device whenever they run: `_Offloaded` moves them there first)
@@ -270,7 +271,7 @@ class ReferenceScenario(Scenario):
         vae = self.c.vae
         if unet_dtype != torch.float16 or not vae.config.get("force_upcast", False):
             return vae
-        if getattr(self, "_half_vae", None) is None:
+        if self._half_vae is None:
             import copy
 
             self._half_vae = copy.deepcopy(vae).to(torch.float16)

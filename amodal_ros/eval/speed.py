@@ -280,8 +280,8 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
         scenarios.append(build_scenario())
     from tqdm.auto import tqdm
 
-    def summarised() -> dict:
-        return {s.m.name: s.result().summary() for s in scenarios}
+    def summarised(timed=scenarios) -> dict:
+        return {s.m.name: s.result().summary() for s in timed}
 
     def result(summaries: dict, floor: dict | None) -> dict:
         if "reference" in summaries:
@@ -324,11 +324,10 @@ def run_bench(args: BenchArgs, log=print, on_round=None) -> dict:
                 # after every scenario's window: a GPU step cut short in its first timed round
                 # (minutes of full-size models) kept nothing
                 timed = scenarios if k > 1 else scenarios[: i + 1]
-                summaries = {s.m.name: s.result().summary() for s in timed}
                 done = f"{k} of {rounds - 1} windows" + (
                     "" if i + 1 == len(scenarios) else f" ({i + 1} of {len(scenarios)} scenarios)"
                 )
-                on_round({**result(summaries, None), "partial": done})
+                on_round({**result(summarised(timed), None), "partial": done})
     summaries = summarised()
     floor = None
     if "floor" not in args.skip:  # the bare UNet step with every object in one call, same run

@@ -161,10 +161,11 @@ class WindowSampler:
         decoded = [i for a, b in chunks for i in range(a, b)]
         return torch.cat(outputs), decoded
 
-    def _check_finite(self, decoded: torch.Tensor) -> None:
-        """Raise on NaN or inf: thresholds read NaN as background and inf as the object, so an
-        overflowing model's window would pass for a result (the caller answers it as failed)."""
-        if not bool(torch.isfinite(decoded).all()):
+    def _check_finite(self, values: torch.Tensor) -> None:
+        """Raise on NaN or inf in latents or decoded frames: thresholds read NaN as background
+        and inf as the object, so an overflowing model's window would pass for a result (the
+        caller answers it as failed)."""
+        if not bool(torch.isfinite(values).all()):
             halves = torch.float16 in (self.dtype, self.c.vae.dtype)
             raise FloatingPointError(
                 "the models' output holds NaN or inf "

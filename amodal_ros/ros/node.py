@@ -930,7 +930,6 @@ def main(args=None) -> int:
     return 0
 
 
-if (
-    __name__ == "__main__"
-):  # `python -m amodal_ros.ros.node --ros-args ...` (imported and exited 0)
+# `python -m amodal_ros.ros.node --ros-args ...` (without this it imported and exited 0)
+if __name__ == "__main__":
     sys.exit(main())

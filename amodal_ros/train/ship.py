@@ -176,8 +176,10 @@ def ship_decoder(vae_run: Path, dest: Path | None = None) -> list[Path]:
 def _own_decoder(folder: Path) -> bool:
     """Whether the model in `folder` is a student distilled through its own decoder
     (`distill_space: pixels`): another decoder would decode what it was never trained with."""
+    from amodal_ros.models.layout import METADATA_KEY
+
     index = folder / "model_index.json"
-    record = json.loads(index.read_text()).get("amodal_ros", {}) if index.is_file() else {}
+    record = json.loads(index.read_text()).get(METADATA_KEY, {}) if index.is_file() else {}
     return record.get("student", {}).get("space") == "pixels"
 
 

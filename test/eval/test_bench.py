@@ -264,7 +264,7 @@ def test_the_reference_decodes_with_an_fp16_copy_leaving_the_shared_vae_as_it_wa
     components = build_components("tiny", 0, 12)
     components.vae.register_to_config(force_upcast=True)
     before = {k: v.clone() for k, v in components.vae.state_dict().items()}
-    scenario = SimpleNamespace(c=components)
+    scenario = SimpleNamespace(c=components, _half_vae=None)
     assert ReferenceScenario._decoder(scenario, torch.float32) is components.vae
     half = ReferenceScenario._decoder(scenario, torch.float16)
     assert half.dtype == torch.float16 and half is not components.vae
