@@ -5,11 +5,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.staging import check_replaceable, staged_path
+from amodal_ros.data.clip_folder import write_png  # noqa: F401 (the writer infer calls)
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict:
@@ -64,13 +62,3 @@ def staged_output(out: Path, overwrite: bool):
     with staged_path(out, recheck=lambda: check_output(out, overwrite)) as stage:
         stage.mkdir()
         yield stage
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an RGB(A) or single-channel image as PNG, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if image.ndim == 3:
-        code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-        image = cv2.cvtColor(image, code)
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")

@@ -793,14 +793,11 @@ def working_size(text: str) -> dict[str, int]:
     smallest) and multiples of 8 (the VAE's downsampling)."""
     if not text:
         return {}
-    height, _, width = text.partition("x")
+    advice = "give HEIGHTxWIDTH in pixels, multiples of 8 from 16 (e.g. 64x128)"
     try:
-        sizes = [int(height), int(width)]
+        height, width = image_size(text, "working_size")
     except ValueError:
-        sizes = [0]
-    if min(sizes) < 16 or any(v % 8 for v in sizes):
-        raise ValueError(
-            f"working_size {text!r}: give HEIGHTxWIDTH in pixels, multiples of 8 from 16 "
-            "(e.g. 64x128)"
-        )
-    return {"height": sizes[0], "width": sizes[1]}
+        raise ValueError(f"working_size {text!r}: {advice}") from None
+    if min(height, width) < 16 or height % 8 or width % 8:
+        raise ValueError(f"working_size {text!r}: {advice}")
+    return {"height": height, "width": width}

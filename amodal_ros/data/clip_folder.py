@@ -34,16 +34,18 @@ def write_clip_folder(clip: AmodalClip, folder: Path) -> Path:
     depth_mm = np.clip(np.round(clip.depth * 1000.0), 0, 65535).astype(np.uint16)
     for t in range(t_count):
         name = f"{t:04d}.png"
-        _write(folder / "rgb" / name, clip.rgb[t][..., ::-1])
-        _write(folder / "depth" / name, depth_mm[t])
-        _write(folder / "labels" / name, clip.labels[t])
+        write_png(folder / "rgb" / name, clip.rgb[t])
+        write_png(folder / "depth" / name, depth_mm[t])
+        write_png(folder / "labels" / name, clip.labels[t])
         for i in clip.target_ids:
-            _write(folder / "amodal" / f"obj_{i}" / name, clip.amodal[i][t].astype(np.uint8) * 255)
-            _write(
+            write_png(
+                folder / "amodal" / f"obj_{i}" / name, clip.amodal[i][t].astype(np.uint8) * 255
+            )
+            write_png(
                 folder / "visible" / f"obj_{i}" / name, clip.visible[i][t].astype(np.uint8) * 255
             )
             rgba = clip.appearance[i][t]
-            _write(folder / "appearance" / f"obj_{i}" / name, rgba[..., [2, 1, 0, 3]])
+            write_png(folder / "appearance" / f"obj_{i}" / name, rgba)
     meta = {
         "seed": clip.seed,
         "num_frames": t_count,
@@ -135,8 +137,13 @@ KINDS = {
 }
 
 
-def _write(path: Path, image: np.ndarray) -> None:
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an RGB(A) or single-channel image as PNG, creating its folder (the one PNG
+    writer: OpenCV's order is BGR(A), every image in this package is RGB(A))."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if image.ndim == 3:
+        code = cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        image = cv2.cvtColor(image, code)
     if not cv2.imwrite(str(path), np.ascontiguousarray(image)):
         raise OSError(f"could not write {path}")
 

@@ -563,8 +563,7 @@ def _fmt(value) -> str:
 def _figure(path: Path, shown) -> None:
     """Rows: clips (middle frame); columns: RGB, ground truth, then each method's prediction
     drawn as the overlay the node publishes (outline, hidden part shaded)."""
-    import cv2
-
+    from amodal_ros.data.clip_folder import write_png
     from amodal_ros.interface.overlay import draw_overlay
 
     rows = []
@@ -582,5 +581,4 @@ def _figure(path: Path, shown) -> None:
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
     grid = np.concatenate(rows, axis=0)
-    if not cv2.imwrite(str(path), grid[..., ::-1]):
-        raise OSError(f"could not write {path}")
+    write_png(path, grid)

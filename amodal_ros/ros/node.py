@@ -319,6 +319,7 @@ class AmodalNode(LifecycleNode):
         self.model_seconds: deque[float] = deque(maxlen=200)  # model windows' compute time
         self.end_to_end: deque[float] = deque(maxlen=200)  # source stamp -> published, s
         self.passthrough_windows = self.deadline_missed = self.published = 0
+        self.unpublished = 0  # frames of a window that ended after a Ctrl-C
         self._errors_before = self.processor.errors if self.processor else 0
 
     @_logged
@@ -578,36 +579,21 @@ class AmodalNode(LifecycleNode):
         return any(self._pubs[k].get_subscription_count() for k in outputs if k in self._pubs)
 
     def _publish(self, window: Window, results, seconds: float) -> None:
-        if not self.context.ok():  # shutting down: the publishers' context is gone
-            return
         objects = [o for r in results for o in r.objects]
         with self._lock:  # track_ids: the amodal masks say where hidden objects are
             if self.front is not None:
                 self.front.observe(results)
         pubs = self._pubs
-        for result in results:
-            latency = time.monotonic() - window.last.arrival if window.last.arrival else 0.0
-            if pubs["objects"].get_subscription_count():
-                pubs["objects"].publish(self.builder.array(result, latency=latency))
-            if pubs["overlay"].get_subscription_count():
-                pubs["overlay"].publish(self.builder.overlay(result))
-            if "completion" in pubs and pubs["completion"].get_subscription_count():
-                pubs["completion"].publish(self.builder.completion(result))
-            if pubs["markers"].get_subscription_count():
-                pubs["markers"].publish(self.builder.markers(result))
-                self._markers_shown = result.frame
-            info = result.frame.camera_info  # passed through when it is the frame's own
-            if info is None or stamp_ns(info.header) != result.frame.stamp_ns:
-                with self._lock:  # it may have arrived after its frame, or be stamped apart
-                    info = nearest_stamped(
-                        self._camera_infos.items(),
-                        result.frame.stamp_ns,
-                        self.stream.tolerance_ns,
-                    )
-            if info is not None and "camera_info" in pubs:
-                pubs["camera_info"].publish(
-                    restamped(info, self.builder.time(result.frame.stamp_ns))
-                )
+        for n, result in enumerate(results):
+            try:
+                self._publish_frame(pubs, window, result)
+            except Exception:
+                # asked only now: `context.ok()` waits on the context's lock, which a shutdown
+                # holds while it destroys this node, which waits for this window (a deadlock)
+                if self.context.ok():
+                    raise  # the worker's failed window
+                self.unpublished += len(results) - n  # Ctrl-C: the publishers' context is gone
+                return
             self.published += 1
         # once published (a window whose publishing failed is the worker's failed one, not
         # also a model or pass-through window: the report's model windows went negative)
@@ -618,6 +604,28 @@ class AmodalNode(LifecycleNode):
         else:
             self.passthrough_windows += 1
         self.deadline_missed += any(o.reason == REASON_DEADLINE_MISSED for o in objects)
+
+    def _publish_frame(self, pubs: dict, window: Window, result) -> None:
+        latency = time.monotonic() - window.last.arrival if window.last.arrival else 0.0
+        if pubs["objects"].get_subscription_count():
+            pubs["objects"].publish(self.builder.array(result, latency=latency))
+        if pubs["overlay"].get_subscription_count():
+            pubs["overlay"].publish(self.builder.overlay(result))
+        if "completion" in pubs and pubs["completion"].get_subscription_count():
+            pubs["completion"].publish(self.builder.completion(result))
+        if pubs["markers"].get_subscription_count():
+            pubs["markers"].publish(self.builder.markers(result))
+            self._markers_shown = result.frame
+        info = result.frame.camera_info  # passed through when it is the frame's own
+        if info is None or stamp_ns(info.header) != result.frame.stamp_ns:
+            with self._lock:  # it may have arrived after its frame, or be stamped apart
+                info = nearest_stamped(
+                    self._camera_infos.items(),
+                    result.frame.stamp_ns,
+                    self.stream.tolerance_ns,
+                )
+        if info is not None and "camera_info" in pubs:
+            pubs["camera_info"].publish(restamped(info, self.builder.time(result.frame.stamp_ns)))
 
     # -- diagnostics -----------------------------------------------------------------------
 
@@ -782,18 +790,21 @@ class AmodalNode(LifecycleNode):
             self._forget = []
 
     def _warn_unanswered(self) -> None:
-        """Say how many frames a deactivation leaves without a result: the queued windows' and
-        those waiting for the next stride (a deactivation stops, it does not drain)."""
+        """Say how many frames a deactivation leaves without a result: the queued windows',
+        those waiting for the next stride (a deactivation stops, it does not drain) and those
+        of a window that ended after a Ctrl-C (nothing could publish them)."""
         queued = (
             (len(self.queue), self.queue.waiting_frames()) if self.queue is not None else (0, 0)
         )
         waiting = self.front.buffer.frames_waiting if self.front is not None else 0
-        if queued[1] or waiting:
+        unpublished, self.unpublished = self.unpublished, 0
+        if queued[1] or waiting or unpublished:
             stopped = "deactivated" if self.context.ok() else "shut down"
+            late = f", {unpublished} of the last window unpublished" if unpublished else ""
             self._warn(
-                f"{stopped} with {queued[1] + waiting} frame(s) unanswered ({queued[0]} "
-                f"window(s) queued, {waiting} frame(s) waiting for the next stride): they get "
-                "no result"
+                f"{stopped} with {queued[1] + waiting + unpublished} frame(s) unanswered "
+                f"({queued[0]} window(s) queued, {waiting} frame(s) waiting for the next "
+                f"stride{late}): they get no result"
             )
 
     def _warn(self, text: str) -> None:

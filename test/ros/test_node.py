@@ -275,6 +275,81 @@ def test_destroy_node_stops_the_worker(base_params):
     rclpy.try_shutdown(context=h.context)
 
 
+def _slow_full_windows(node, seconds: float):
+    """Make the node's full windows end `seconds` after their results are made; returns an
+    event set when one is in that pause."""
+    import threading
+    import time
+
+    process, inside = node.worker.process, threading.Event()
+
+    def slow(window):
+        results = process(window)
+        if window.full:
+            inside.set()
+            time.sleep(seconds)
+        return results
+
+    node.worker.process = slow
+    return inside
+
+
+def test_the_context_shutting_down_during_a_window_publishes_it(base_params):
+    """`rclpy.shutdown()` (or leaving `with rclpy.init():`) while a window ran never returned:
+    the context holds its lock while it destroys its nodes, ours waited for the window, and
+    the window's publishing asked `context.ok()`, which waits on that lock."""
+    import threading
+
+    import rclpy
+
+    h = NodeHarness({**base_params, "warmup": False}, subscribe=False)
+    node = h.node
+    h.listen("amodal/objects")
+    inside = _slow_full_windows(node, 1.0)
+    h.wait_for_subscribers()
+    h.publish_clip(small_clip(8), pace=0.02)
+    assert inside.wait(timeout=60)
+    published = node.published
+    shutdown = threading.Thread(
+        target=rclpy.try_shutdown, kwargs={"context": h.context}, daemon=True
+    )
+    shutdown.start()
+    shutdown.join(timeout=30)
+    assert not shutdown.is_alive(), "the context's shutdown hung on the running window"
+    assert node.published > published and not node.abandoned_window  # its results went out
+    h._stop.set()
+    h._thread.join(timeout=10)
+    h.executor.shutdown(timeout_sec=5)
+
+
+def test_a_window_ending_after_ctrl_c_is_counted_unanswered(base_params, capfd):
+    """Ctrl-C (rclpy's handler shuts the context down, then `main` destroys the node) while a
+    window ran: a window that ended within SHUTDOWN_WAIT_S could publish nothing, returned
+    quietly and was left out of the shutdown's count of frames without a result."""
+    import rclpy
+
+    h = NodeHarness({**base_params, "warmup": False}, subscribe=False)
+    node = h.node
+    h.listen("amodal/objects")
+    inside = _slow_full_windows(node, 1.0)
+    h.wait_for_subscribers()
+    h.publish_clip(small_clip(8), pace=0.02)
+    assert inside.wait(timeout=60)
+    h.context._Context__context.shutdown()  # rclpy's SIGINT handler: no Python cleanup
+    h._stop.set()
+    h._thread.join(timeout=10)
+    node.destroy_node()
+    err = capfd.readouterr().err
+    assert not node.abandoned_window, "the window should have ended within the wait"
+    assert re.search(
+        r"shut down with \d+ frame\(s\) unanswered \(.*, [1-9]\d* of the last "
+        r"window unpublished\)",
+        err,
+    ), err
+    h.client.destroy_node()
+    rclpy.try_shutdown(context=h.context)
+
+
 def test_missing_depth_is_reported_not_fatal(base_params, capfd):
     h = NodeHarness(base_params)
     try:
