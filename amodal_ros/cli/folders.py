@@ -112,7 +112,7 @@ def _check_partner(frames: Path, rgb, folder: Path, names: list[str], size, othe
         )
     if unpaired:
         raise InputError(
-            f"{frames} and {folder} are paired in name order, and their names part{unpaired} "
+            f"{frames} and {folder} are paired in name order, but their names differ{unpaired} "
             "(rename them, or give folders of the same frames)"
         )
     if size != rgb.size:

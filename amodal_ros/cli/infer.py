@@ -39,7 +39,7 @@ from amodal_ros.core.config import (
 )
 from amodal_ros.core.errors import InputError, ProcessingError
 from amodal_ros.core.frames import REASON_NAMES
-from amodal_ros.core.types import mask_bbox, occluders, occlusion_ratio, touches_border
+from amodal_ros.core.types import mask_bbox, occlusion_ratio, touches_border
 
 log = logging.getLogger("amodal_ros.infer")
 
@@ -237,13 +237,13 @@ class _FrameWriter:
                 if completion is None:  # not run (e.g. not visible): transparent
                     completion = np.zeros((*o.modal.shape, 4), np.uint8)
                 io.write_png(stage / "completion" / folder / f"{name}.png", completion)
-            self._summarise(f, o, result.frame.labels)
+            self._summarise(f, o)
         pairs = [(o.modal, o.amodal) for o in result.objects]
         overlay = draw_overlay(result.frame.rgb, pairs, ids=[o.object_id for o in result.objects])
         io.write_png(stage / "overlay" / f"{name}.png", overlay)
         self.video.add(overlay)
 
-    def _summarise(self, f: int, o, labels: np.ndarray) -> None:
+    def _summarise(self, f: int, o) -> None:
         entry = self.per_object.setdefault(
             str(o.object_id), {"frames": [], "frames_without_input": []}
         )
@@ -253,7 +253,8 @@ class _FrameWriter:
             "occlusion_ratio": round(float(ratio), 4),
             "amodal_bbox_xywh": mask_bbox(o.amodal).tolist(),
             "truncated": touches_border(o.amodal),
-            "occluders": occluders(labels, o.modal, o.amodal),
+            "occluders": o.occluders,  # as the node's message: its depth order beside it
+            "occluder_depth_order": {i: o.occluder_order.get(i, 0) for i in o.occluders},
             "amodal_valid": bool(o.valid),
         }
         if not o.valid:

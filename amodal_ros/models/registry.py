@@ -163,6 +163,12 @@ def depth_model(name: str, seed: int = 0):
     from amodal_ros.models.weights import check_weight_folder, load_pretrained_strict
 
     root = Path(name).expanduser()
+    if not root.exists():
+        raise CheckpointError(
+            f"depth model {root} does not exist: give a Depth Anything V2 folder (config.json "
+            "and *.safetensors, e.g. depth-anything/Depth-Anything-V2-Small-hf, downloaded "
+            "beforehand)"
+        )
     if not (root / "config.json").is_file():
         raise CheckpointError(
             f"{root} is not a Depth Anything V2 folder: expected config.json and *.safetensors "

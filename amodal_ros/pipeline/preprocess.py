@@ -34,6 +34,23 @@ def resize_stack(frames: np.ndarray, height: int, width: int, nearest: bool) -> 
     return np.stack([cv2.resize(f, (width, height), interpolation=interp) for f in frames])
 
 
+def extend_inside(frames: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """[T, h, w, C] frames with every pixel outside `inside` ([T, h, w] bool) given the colour
+    of the nearest pixel inside (frames with nothing inside are kept): stage 2 paints an object
+    on white, and the white past its edge would bleed into the object's edge pixels when the
+    painting grows to the camera's size."""
+    out = frames.copy()
+    for t, (frame, keep) in enumerate(zip(frames, inside, strict=True)):
+        if keep.all() or not keep.any():
+            continue
+        _, nearest = cv2.distanceTransformWithLabels(
+            (~keep).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+        )  # label k: the k-th pixel inside in row-major order, as np.nonzero lists them
+        ys, xs = np.nonzero(keep)
+        out[t] = frame[ys[nearest - 1], xs[nearest - 1]]
+    return out
+
+
 def mask_pixels(masks: np.ndarray, height: int, width: int, resize: str = "nearest") -> np.ndarray:
     """[T, H, W] bool -> [T, 3, h, w] float32 in [-1, 1] (replicated to 3 channels).
 

@@ -105,7 +105,10 @@ class ContentCompleter(StagePipeline):
         out = []
         for result, video in zip(amodal, videos):
             completed = np.full((t, h, w, 3), 255, np.uint8)
-            painted = preprocess.resize_stack(video, h, w, nearest=False)
+            inside = _covered(result.amodal[indices], video.shape[1:3])
+            painted = preprocess.resize_stack(
+                preprocess.extend_inside(video, inside), h, w, nearest=False
+            )
             # the visible part as the camera saw it: the model repaints it at its working size
             seen = result.modal[indices, ..., None]
             completed[indices] = np.where(seen, rgb[indices], painted)
@@ -117,3 +120,15 @@ class ContentCompleter(StagePipeline):
                 )
             )
         return out
+
+
+def _covered(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[T, h, w] bool: the working-size pixels the [T, H, W] masks wholly cover. The model's
+    pixels on the mask's edge are part white (it paints on white), so they are repainted
+    from inside too: +0.8 dB PSNR on the covered hidden pixels against keeping those the mask
+    covers half of (+0.5), on 8 validation clips (docs/training.md, "The painting's edge")."""
+    share = preprocess.resize_stack(masks.astype(np.float32), *size, nearest=False)
+    return share >= WHOLLY_COVERED
+
+
+WHOLLY_COVERED = 0.99  # a share of a pixel: area resizing sums in float32

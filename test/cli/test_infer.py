@@ -110,6 +110,10 @@ def test_infer_writes_masks_completions_overlays_and_summary(
         (whole & ~visible).sum() / whole.sum(), abs=1e-4
     )
     assert first["amodal_bbox_xywh"] == mask_bbox(whole).tolist()
+    frames = [f for o in summary["objects"].values() for f in o["frames"]]
+    for f in frames:  # each occluder with its depth order (+1 in front, -1 behind, 0 unknown)
+        assert f["occluder_depth_order"].keys() == f["occluders"].keys()
+        assert set(f["occluder_depth_order"].values()) <= {-1, 0, 1}
     assert first["truncated"] == bool(whole[0].any() or whole[-1].any() or whole[:, [0, -1]].any())
     assert (
         len(list((out / "overlay").glob("*.png"))) == FRAMES

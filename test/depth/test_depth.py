@@ -135,6 +135,8 @@ def test_a_metric_depth_anything_and_a_random_one_are_named(tmp_path, caplog):
 
 
 def test_depth_anything_folder_errors(tmp_path):
-
     with pytest.raises(CheckpointError, match="not a Depth Anything V2 folder"):
         depth_model(str(tmp_path))
+    # a mistyped path is named as missing, not as a folder of the wrong kind
+    with pytest.raises(CheckpointError, match=r"depth model .*/nowhere does not exist"):
+        depth_model(str(tmp_path / "nowhere"))

@@ -144,3 +144,23 @@ def test_a_sliding_window_named_by_stamps_encodes_only_its_new_frames(
         np.testing.assert_allclose(a.rgba, b.rgba, atol=2)
     with pytest.raises(InputError, match="frame_keys"):
         completer(rgb[:T], window(0), frame_keys=stamps)
+
+
+def test_a_painting_grows_to_the_camera_size_without_the_white_past_its_edge():
+    """Stage 2 paints on white; grown bilinearly, the white past the object's edge bled into
+    its edge pixels (a white halo and white specks along the mask in the completion image)."""
+    from amodal_ros.pipeline.preprocess import extend_inside, resize_stack
+
+    painted = np.full((2, 8, 8, 3), 255, np.uint8)
+    inside = np.zeros((2, 8, 8), bool)
+    inside[0, :, :3] = True  # a red object on the left, a blue one on the right
+    painted[0, :, :3] = (200, 0, 0)
+    inside[0, :, 6:] = True
+    painted[0, :, 6:] = (0, 0, 200)
+    extended = extend_inside(painted, inside)
+    np.testing.assert_array_equal(extended[0, :, :5], np.broadcast_to((200, 0, 0), (8, 5, 3)))
+    np.testing.assert_array_equal(extended[0, :, 5:], np.broadcast_to((0, 0, 200), (8, 3, 3)))
+    np.testing.assert_array_equal(extended[1], painted[1])  # nothing inside: kept
+    grown = resize_stack(extended, 32, 32, nearest=False)[0]
+    edge = grown[:, 8:12]  # the camera's pixels over the object's edge
+    assert edge.max() == 200 and (edge[..., 1] == 0).all()
