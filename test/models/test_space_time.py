@@ -34,8 +34,10 @@ def test_added_to_a_trained_unet_it_changes_nothing_until_it_trains(tmp_path):
         grown.space_time.attention.to_out[0].weight.normal_()
     grown.save_pretrained(tmp_path / "unet", safe_serialization=True)
     loaded = load_unet(tmp_path / "unet").eval()
-    with torch.no_grad():
-        assert torch.allclose(loaded(*_inputs(unet)).sample, grown(*_inputs(unet)).sample)
+    with torch.no_grad():  # float32 rounding, not equality: on AMD EPYC the two differ by 1e-6
+        torch.testing.assert_close(
+            loaded(*_inputs(unet)).sample, grown(*_inputs(unet)).sample, rtol=1e-4, atol=1e-5
+        )
     with pytest.raises(ValueError, match="already has"):
         with_space_time(grown, 4)
     with pytest.raises(ValueError, match="already has"):
