@@ -275,13 +275,15 @@ def test_destroy_node_stops_the_worker(base_params):
     rclpy.try_shutdown(context=h.context)
 
 
-def _slow_full_windows(node, seconds: float):
-    """Make the node's full windows end `seconds` after their results are made; returns an
-    event set when one is in that pause."""
+def _inside_a_slow_window(base_params, seconds: float = 1.0) -> NodeHarness:
+    """A node whose full windows end `seconds` after their results are made, fed a clip and
+    returned once one of its windows is in that pause."""
     import threading
     import time
 
-    process, inside = node.worker.process, threading.Event()
+    h = NodeHarness({**base_params, "warmup": False}, subscribe=False)
+    h.listen("amodal/objects")
+    process, inside = h.node.worker.process, threading.Event()
 
     def slow(window):
         results = process(window)
@@ -290,8 +292,11 @@ def _slow_full_windows(node, seconds: float):
             time.sleep(seconds)
         return results
 
-    node.worker.process = slow
-    return inside
+    h.node.worker.process = slow
+    h.wait_for_subscribers()
+    h.publish_clip(small_clip(8), pace=0.02)
+    assert inside.wait(timeout=60)
+    return h
 
 
 def test_the_context_shutting_down_during_a_window_publishes_it(base_params):
@@ -302,13 +307,8 @@ def test_the_context_shutting_down_during_a_window_publishes_it(base_params):
 
     import rclpy
 
-    h = NodeHarness({**base_params, "warmup": False}, subscribe=False)
+    h = _inside_a_slow_window(base_params)
     node = h.node
-    h.listen("amodal/objects")
-    inside = _slow_full_windows(node, 1.0)
-    h.wait_for_subscribers()
-    h.publish_clip(small_clip(8), pace=0.02)
-    assert inside.wait(timeout=60)
     published = node.published
     shutdown = threading.Thread(
         target=rclpy.try_shutdown, kwargs={"context": h.context}, daemon=True
@@ -328,13 +328,8 @@ def test_a_window_ending_after_ctrl_c_is_counted_unanswered(base_params, capfd):
     quietly and was left out of the shutdown's count of frames without a result."""
     import rclpy
 
-    h = NodeHarness({**base_params, "warmup": False}, subscribe=False)
+    h = _inside_a_slow_window(base_params)
     node = h.node
-    h.listen("amodal/objects")
-    inside = _slow_full_windows(node, 1.0)
-    h.wait_for_subscribers()
-    h.publish_clip(small_clip(8), pace=0.02)
-    assert inside.wait(timeout=60)
     h.context._Context__context.shutdown()  # rclpy's SIGINT handler: no Python cleanup
     h._stop.set()
     h._thread.join(timeout=10)
