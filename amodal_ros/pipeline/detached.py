@@ -32,7 +32,9 @@ def detached_specks(
         area: that area when `amodal` is not the whole prediction (a frame's visible part,
             judged by the object's predicted area in another frame); None: its own.
     """
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(amodal.astype(np.uint8), None, 8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        amodal.astype(np.uint8), connectivity=8
+    )
     if count <= 2:  # the background and at most one part
         return None
     areas = stats[:, cv2.CC_STAT_AREA].copy()

@@ -27,6 +27,7 @@ def test_average_precision_by_hand():
     assert average_precision([1.0, 1.0], [True, False], 1) == pytest.approx(0.5)
     # ranking matters when scores differ: the hit first gives precision 1 at recall 1
     assert average_precision([0.9, 0.5], [True, False], 1) == pytest.approx(1.0)
+    assert average_precision([0.2, 0.9], [False, True], 1) == pytest.approx(1.0)  # any order
     assert np.isnan(average_precision([], [], 0))
 
 
@@ -40,3 +41,11 @@ def test_box_detections_count_frames_and_hits():
     scores, hits, num_gt = box_detections(pred, gt)
     assert (scores, hits, num_gt) == ([1.0, 1.0, 1.0], [True, False, False], 2)
     assert average_precision(scores, hits, num_gt) == pytest.approx((1 / 3) * 51 / 101)
+
+
+def test_a_box_overlapping_at_exactly_iou_half_is_a_hit():
+    gt = np.zeros((1, 8, 8), bool)
+    gt[0, 0:2, 0:2] = True
+    pred = np.zeros_like(gt)
+    pred[0, 0:1, 0:2] = True  # half the box: IoU 0.5
+    assert box_detections(pred, gt)[1] == [True]

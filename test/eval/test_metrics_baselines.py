@@ -239,12 +239,23 @@ def test_miou_hidden_by_hand():
     modal[0] = gt[0]  # frame 0 visible: not a hidden frame
     pred = np.zeros_like(gt)
     pred[1, :3, :2] = True  # frame 1 hidden, 6 of 12 px found -> 0.5
-    # frame 2 hidden, nothing predicted -> 0; frame 3 nothing to find -> left out
+    # frame 2 hidden, nothing predicted -> 0; frame 3 nothing to find (nothing visible
+    # either, a stray pixel predicted) -> left out: no hidden frame
+    pred[3, 0, 0] = True
     s = score_window(pred, gt, modal)
     assert np.isnan(s.iou_hidden[0]) and np.isnan(s.iou_hidden[3])
     np.testing.assert_allclose(s.iou_hidden[1:3], [0.5, 0.0])
     scores = mean_scores([s])
     assert scores["mIoU_hidden"] == pytest.approx(25.0) and scores["frames_hidden"] == 2
+
+
+def test_a_frame_with_nothing_hidden_is_no_occluded_frame_whatever_is_predicted():
+    gt = np.zeros((1, 16, 16), bool)
+    gt[0, 2:10, 2:10] = True
+    pred = gt.copy()
+    pred[0, 2:10, 10:14] = True  # reaches beyond a fully visible object
+    scores = mean_scores([score_window(pred, gt, gt.copy())])
+    assert scores["frames_occ_all"] == 0 and np.isnan(scores["mIoU_occ_all"])
 
 
 def test_newest_frame_scores_take_each_windows_last_frame():

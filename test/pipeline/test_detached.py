@@ -33,6 +33,7 @@ def test_large_parts_and_the_largest_stay():
     assert detached_specks(frame(BODY), 0.9) is None  # one part
     assert detached_specks(frame(), 0.2) is None  # empty
     assert detached_specks(frame(BODY, SPECK), 0.0) is None  # off
+    assert (detached_specks(frame(BODY, HALF), 1.0) == frame(HALF)).all()  # all but one
     # the largest part is kept however many equal specks there are
     many = frame(*[(2 * k, 2 * k + 1, 0, 1) for k in range(20)] + [(0, 2, 10, 11)])
     assert detached_specks(many, 0.5).sum() == 20

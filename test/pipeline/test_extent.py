@@ -126,6 +126,15 @@ def test_a_mask_wider_than_the_object_keeps_the_box_off_the_wall_behind(bleed):
     assert box.size[0] == pytest.approx((40 + 2 * bleed) * 0.01, abs=1e-6)
 
 
+def test_a_small_object_with_rough_depth_uses_its_pixels_not_their_blocks():
+    # 8 x 8 px (4 blocks) on a checkerboard of 1.0 / 1.1 m: each block's median is 1.05, the
+    # pixels' spread is 0.1 m
+    small = rectangle(slice(20, 28), slice(28, 36))
+    v, u = np.mgrid[:H, :W]
+    depth = np.where((v + u) % 2 == 0, 1.0, 1.1).astype(np.float32)
+    assert amodal_extent(small, small, depth, K).size[2] == pytest.approx(0.2)
+
+
 def test_a_small_object_uses_its_pixels():
     # 6 x 6 px: too few 4 x 4 blocks, the 36 depths themselves; front half at 1.0, back 1.1
     small = rectangle(slice(20, 26), slice(30, 36))
@@ -192,12 +201,14 @@ def test_a_part_nearer_than_the_rest_stays_in_the_box(near_share):
     assert box.size[2] == pytest.approx(0.2, abs=1e-6)
 
 
-def rotated_rectangle(length: float, breadth: float, degrees: float) -> np.ndarray:
-    """Pixels whose centres lie in a length x breadth px rectangle centred at (32, 24), its
-    long side rotated `degrees` from the image's x towards its y (down)."""
+def rotated_rectangle(
+    length: float, breadth: float, degrees: float, centre: tuple[float, float] = (32.0, 24.0)
+) -> np.ndarray:
+    """Pixels whose centres lie in a length x breadth px rectangle centred at `centre` (u, v),
+    its long side rotated `degrees` from the image's x towards its y (down)."""
     v, u = np.mgrid[:H, :W]
     a = math.radians(degrees)
-    du, dv = u - 32.0, v - 24.0
+    du, dv = u - centre[0], v - centre[1]
     along = du * math.cos(a) + dv * math.sin(a)
     across = -du * math.sin(a) + dv * math.cos(a)
     return (np.abs(along) <= length / 2) & (np.abs(across) <= breadth / 2)
@@ -213,6 +224,12 @@ def test_rotated_rectangle_gives_the_rotation_about_the_optical_axis():
     assert box.size[0] == pytest.approx(0.40, abs=0.015)
     assert box.size[1] == pytest.approx(0.10, abs=0.015)
     np.testing.assert_allclose(box.centre[:2], (0.0, 0.0), atol=0.005)
+
+
+def test_a_turned_rectangle_off_the_optical_axis_is_centred_where_it_is():
+    mask = rotated_rectangle(40, 10, 30, centre=(40.0, 30.0))  # 8 px right, 6 px down of K's
+    box = amodal_extent(mask, mask, flat(0.99), K)
+    np.testing.assert_allclose(box.centre, (0.08, 0.06, 1.0), atol=0.005)
 
 
 def test_a_steep_rectangle_folds_to_the_axis_nearest_the_cameras_x():
@@ -237,6 +254,9 @@ def test_hidden_share_is_the_share_of_the_box_beyond_the_visible_part():
     assert box.hidden_share == pytest.approx(0.0, abs=1e-9)
     obj = ObjectFrameResult(1, poled, RECT, True, EXTENT_OK, extent=box)
     assert obj.occlusion_ratio == pytest.approx(6 / 40)  # the pixel share differs
+    # hidden along both axes: the top-left quarter seen, three quarters of the box inferred
+    quarter = rectangle(slice(14, 24), slice(12, 32))
+    assert amodal_extent(quarter, RECT, flat(0.99), K).hidden_share == pytest.approx(0.75)
 
 
 @pytest.mark.parametrize(
@@ -318,6 +338,9 @@ def test_intrinsics_of_a_binned_or_cropped_image_are_reduced_as_image_geometry_d
     assert Intrinsics.from_camera_info(info) == Intrinsics(480.0, 485.0, 220.0, 190.0, 400, 300)
     info.binning_x = info.binning_y = 0  # 0 is no binning, as 1
     assert Intrinsics.from_camera_info(info) == Intrinsics(960.0, 970.0, 440.0, 380.0, 800, 600)
+    info.binning_x, info.binning_y = 2, 1  # each axis by its own
+    info.roi.width = info.roi.height = 0
+    assert Intrinsics.from_camera_info(info) == Intrinsics(480.0, 970.0, 320.0, 480.0, 640, 960)
     # the same object seen binned and whole: the same box
     modal = np.zeros((H, W), bool)
     modal[10:30, 20:60] = True
@@ -382,6 +405,24 @@ def test_a_hidden_object_gets_its_box_at_the_depth_where_the_window_last_saw_it(
     for frame in frames[:2]:  # no depth where it was seen: none to take
         frame.depth = None
     assert window_extent(frames, modal, amodal, 3, 0.2).reason == EXTENT_NO_VALID_DEPTH
+
+
+def test_a_hidden_object_takes_the_depth_of_the_nearest_frame_that_saw_it():
+    """Seen at 2 m in frame 2 and at 1 m in frame 5, hidden by a board at 0.3 m between: frame
+    3 takes frame 2's depth and frame 4 frame 5's."""
+    info = SimpleNamespace(k=[100.0, 0, 32.0, 0, 100.0, 24.0, 0, 0, 1], width=W, height=H)
+    frames, modal = [], np.zeros((6, H, W), bool)
+    for t in range(6):
+        seen_at = {2: 2.0, 5: 1.0}.get(t)
+        frame = Frame(t, np.zeros((H, W, 3), np.uint8), np.zeros((H, W), np.int64))
+        frame.depth, frame.camera_info = flat(seen_at or 0.3), info
+        frames.append(frame)
+        modal[t] = RECT if seen_at else False
+    amodal = np.broadcast_to(RECT, modal.shape).copy()
+    assert [window_extent(frames, modal, amodal, t, 0.0).centre[2] for t in (3, 4)] == [
+        pytest.approx(2.01),
+        pytest.approx(1.01),
+    ]
 
 
 @pytest.mark.parametrize("degrees", [0, 15, 30, 45, -20])

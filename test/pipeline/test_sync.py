@@ -424,3 +424,78 @@ def test_pending_counts_the_old_streams_messages_until_it_retires():
     for i, left in ((7, 6), (8, 5), (9, 4)):
         (frame,) = sync.add("masks", i * period, f"m{i}")
         assert frame["rgb"] == f"r{i}" and sync.pending() == {"rgb": left, "masks": 0}
+
+
+def test_a_partner_within_tolerance_beyond_the_pivot_is_not_given_up_on():
+    """An in-order input 5 ms past a pivot has not passed it for good under a 10 ms
+    tolerance: its nearer next message may still come."""
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10 * MS)
+    frames = feed(
+        sync, [("rgb", 99 * MS), ("rgb", 100 * MS), ("masks", 102 * MS), ("masks", 105 * MS)]
+    )
+    assert sorted(pairs(frames)) == [99 * MS, 100 * MS]
+    assert sum(sync.unmatched.values()) == 0
+
+
+def test_an_input_silent_before_a_loop_pairs_in_the_new_stream():
+    """Images loop back before any mask came: the masks input belongs to the new stream at
+    once (waiting for it to step back too paired nothing ever again)."""
+    sync = StampSynchronizer(["rgb", "masks"])
+    events = [("rgb", 1000), ("rgb", 2000), ("rgb", 0), ("rgb", 100)]
+    events += [("masks", 0), ("masks", 100), ("rgb", 200), ("masks", 200)]
+    frames = feed(sync, [(name, t * MS) for name, t in events])
+    assert [f["stamp_ns"] // MS for f in frames] == [0, 100, 200]
+
+
+def test_an_image_held_back_there_is_dropped_when_the_images_go_on():
+    """One image stamped back at a loop's start, then images go on where they were: the held
+    one was late (counted unmatched), and it does not start a loop with the next message far
+    back from it."""
+    sync = StampSynchronizer(["rgb", "masks"])
+    events = []
+    for t in range(0, 1001, 100):
+        events.append(("rgb", t))
+        if t >= 100:
+            events.append(("masks", t - 100))
+    events += [("rgb", 0), ("rgb", 1100), ("masks", 1000), ("masks", 1100)]
+    frames = feed(sync, [(name, t * MS) for name, t in events])
+    assert [f["stamp_ns"] // MS for f in frames][-3:] == [900, 1000, 1100]
+    assert sync.unmatched == {"rgb": 1}
+    frames = feed(sync, [("masks", 0), ("rgb", 1200 * MS), ("masks", 1200 * MS)])
+    assert [f["stamp_ns"] // MS for f in frames] == [1200]
+
+
+def test_a_loop_starting_while_the_masks_finish_the_old_one_loses_no_frame():
+    """Images step back to 0 while the last mask of the old loop is still to come: the image
+    held back there is not taken for a late one by that mask."""
+    sync = StampSynchronizer(["rgb", "masks"])
+    events = []
+    for t in range(0, 1001, 100):
+        events.append(("rgb", t))
+        if t >= 100:
+            events.append(("masks", t - 100))
+    events += [("rgb", 0), ("masks", 1000), ("rgb", 100), ("masks", 0), ("rgb", 200)]
+    events += [("masks", 100)]
+    frames = feed(sync, [(name, t * MS) for name, t in events])
+    assert [f["stamp_ns"] // MS for f in frames][-3:] == [1000, 0, 100]
+    assert sum(sync.unmatched.values()) == 0
+
+
+def test_an_older_partner_arriving_late_does_not_lower_how_far_its_input_got():
+    """Masks 110 then 105: the masks input has reached 110, so the image at 108 pairs at once
+    with its nearest, 110, instead of waiting for a mask past 108."""
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=5 * MS)
+    (frame,) = feed(sync, [("masks", 110 * MS), ("masks", 105 * MS), ("rgb", 108 * MS)])
+    assert frame["masks"] == ("masks", 110 * MS)
+
+
+def test_the_old_stream_retires_when_its_last_input_steps_back():
+    """A loop: images step back first, masks last; the old stream's last image (1000) pairs
+    with its mask (980) once the masks step back too, and the count of matched frames holds
+    the old stream's frames."""
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=50 * MS)
+    frames = feed(sync, [("rgb", 900 * MS), ("masks", 900 * MS), ("rgb", 1000 * MS)])
+    frames += feed(sync, [("rgb", 0), ("rgb", 100 * MS), ("masks", 980 * MS), ("masks", 0)])
+    assert [f["stamp_ns"] // MS for f in frames] == [900, 1000, 0]
+    assert frames[1]["masks"] == ("masks", 980 * MS)
+    assert sync.matched == 3

@@ -466,3 +466,90 @@ def test_a_frame_of_more_masks_than_the_track_limit_keeps_every_objects_id():
     first = t.update(0, labels)
     assert (t.update(P, labels) == first).all()
     assert len(t.tracks) == MAX_TRACKS + 44
+
+
+def test_a_repeated_stamp_keeps_the_ids():
+    """A frame stamped like the one before (an unstamped publisher) is not a restart."""
+    t = tracker()
+    first = t.update(0, paint({7: (10, 10, 4, 4)}))[10, 10]
+    assert t.update(0, paint({3: (10, 10, 4, 4)}))[10, 10] == first
+
+
+def test_beyond_the_track_limit_the_longest_unseen_track_goes(monkeypatch):
+    import amodal_ros.pipeline.tracking as tracking
+
+    monkeypatch.setattr(tracking, "MAX_TRACKS", 2)
+    t = tracker()
+    first = t.update(0, paint({1: (10, 5, 4, 4), 2: (10, 30, 4, 4)}))
+    t.update(P, paint({1: (10, 5, 4, 4)}))  # 2 unseen from here on
+    t.update(2 * P, paint({3: (30, 40, 4, 4)}))  # a third track: 2 goes, not 1
+    assert len(t.tracks) == 2
+    back = t.update(3 * P, paint({5: (10, 5, 4, 4), 6: (10, 30, 4, 4)}))
+    assert back[10, 5] == first[10, 5] and back[10, 30] != first[10, 30]
+
+
+def test_a_mask_with_a_neighbour_on_three_sides_is_no_speck_in_front_of_it():
+    """Enclosed means ringed by one object (ENCLOSED_SHARE of its ring): an object in a notch
+    of another, its fourth side open, takes back its id when it comes back."""
+    t = tracker(min_iou=0.5, reid_distance=0.5)
+    first = t.update(0, paint({1: (14, 10, 4, 4)}))[14, 10]
+    t.update(P, paint({}))
+    notch = paint({2: (8, 6, 8, 12)})  # rows 8-15: the mask's bottom side (row 16) is open
+    notch[12:16, 10:14] = 1
+    assert t.update(2 * P, notch)[12, 10] == first
+
+
+def test_lost_tracks_go_to_the_nearest_masks():
+    """Two objects lost together come back beside each other's old places: each takes the
+    id of the nearer one, not the first found."""
+    t = tracker(min_iou=0.9, reid_distance=10.0)
+    first = t.update(0, paint({1: (10, 10, 4, 4), 2: (10, 30, 4, 4)}))
+    t.update(P, paint({}))
+    back = t.update(2 * P, paint({2: (10, 11, 4, 4), 1: (10, 29, 4, 4)}))
+    assert (back[10, 11], back[10, 29]) == (first[10, 10], first[10, 30])
+
+
+def test_a_mask_inside_a_lost_shape_takes_its_id_at_any_distance_setting():
+    t = tracker(min_iou=0.9, reid_distance=0.0)
+    first = t.update(0, paint({1: (10, 10, 4, 4)}))[10, 10]
+    t.update(P, paint({}))
+    assert t.update(2 * P, paint({4: (10, 10, 2, 4)}))[10, 10] == first  # half: inside it
+
+
+def test_the_whole_shape_is_the_largest_seen_until_it_ages_out():
+    """A sliver, then the whole object, then half of it: the shape kept for re-identification
+    is the whole one; an object that stays smaller becomes the shape once the reference area
+    has decayed (10 %/s) to within FULL_AREA_SHARE of it, in about 1.3 s."""
+    t = tracker(min_iou=0.1)
+    for i, rows in enumerate((1, 4, 2)):
+        t.update(i * P, paint({1: (10, 10, rows, 4)}))
+    assert t.tracks[1].shape.area == 16
+    t = tracker(min_iou=0.1)
+    t.update(0, paint({1: (10, 10, 10, 10)}))
+    areas = []
+    for i in range(1, 21):
+        t.update(i * P, paint({1: (10, 10, 7, 10)}))
+        areas.append(t.tracks[1].shape.area)
+    assert areas[8] == 100 and areas[-1] == 70  # still whole at 1.1 s, smaller by 2.5 s
+
+
+@pytest.mark.parametrize(
+    "box, velocity",
+    [((10, 12, 4, 4), (0, 8.0)), ((12, 10, 4, 4), (8.0, 0)), ((10, 12, 4, 5), (0, 10.0))],
+    ids=["right", "down", "widened"],
+)
+def test_velocity_is_the_smoothed_box_shift(box, velocity):
+    """2 px in one 0.125 s frame is 16 px/s, half of it taken in (VELOCITY_SMOOTHING); a box
+    whose edges moved 2 and 3 px moved 2.5 px."""
+    t = tracker(min_iou=0.1)
+    t.update(0, paint({1: (10, 10, 4, 4)}))
+    t.update(P, paint({1: box}))
+    assert (t.tracks[1].vy, t.tracks[1].vx) == pytest.approx(velocity)
+
+
+def test_no_velocity_is_measured_across_frames_the_object_was_missing_from():
+    t = tracker(min_iou=0.9, reid_distance=10.0)
+    t.update(0, paint({1: (10, 10, 4, 4)}))
+    t.update(P, paint({}))
+    t.update(2 * P, paint({1: (10, 14, 4, 4)}))
+    assert t.tracks[1].vx == 0

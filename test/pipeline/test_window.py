@@ -205,6 +205,17 @@ def test_frames_missing_tolerates_sampling_jitter():
     assert w.frames_missing == 0
 
 
+def test_frames_missing_rounds_to_the_nearest_slot_and_is_never_negative():
+    buf = buffer(5, 5)
+    for stamp in (0, P, 2 * P, 3 * P, 5 * P - 10_000_000):  # slot 4 lost, slot 5 10 ms early
+        w = buf.push(frame(0, stamp=stamp))
+    assert w.frames_missing == 1
+    buf = buffer(3, 3)
+    for stamp in (0, int(0.55 * P), int(1.1 * P)):  # three frames in about two slots
+        w = buf.push(frame(0, stamp=stamp))
+    assert w.frames_missing == 0
+
+
 def test_stamp_going_back_resets_the_buffer():
     buf = buffer(5, 2)
     for i in range(10):
@@ -252,3 +263,4 @@ def test_reset_starts_filling_again():
 def test_bad_sizes_are_refused(num_frames, stride):
     with pytest.raises(ValueError, match="num_frames and stride"):
         WindowBuffer(num_frames, stride, P, P)
+    WindowBuffer(4, 2, P, P, hold_back=2)  # the most a window can hold back: accepted
