@@ -45,7 +45,7 @@ class Counters:
     dropped: int = 0  # whole windows dropped by the queue
     lost: int = 0  # their new frames that no later window answered
     queued: int = 0
-    windows_done: int = 0
+    model_windows: int = 0  # windows the model ran on, published
     windows_idle: int = 0  # skipped: no subscriber
     errors: int = 0  # failed windows: in the processor, or publishing them
     published: int = 0
@@ -175,7 +175,7 @@ class StreamHealth:
                 f"{now.restarts[GAP]} / {now.restarts[BACK]} / {now.restarts[SIZE]}"
             ),
             "unmatched messages": str(sum(now.unmatched.values())),
-            "model windows": str(now.windows_done - now.passthrough),
+            "model windows": str(now.model_windows),
             "model window time p50/p95/max (s)": spread(now.model_seconds),
             "end-to-end latency p50/p95/max (s)": spread(now.end_to_end),
             "pass-through windows": str(now.passthrough),

@@ -318,7 +318,10 @@ class AmodalNode(LifecycleNode):
         self.received: Counter[str] = Counter()
         self.model_seconds: deque[float] = deque(maxlen=200)  # model windows' compute time
         self.end_to_end: deque[float] = deque(maxlen=200)  # source stamp -> published, s
-        self.passthrough_windows = self.deadline_missed = self.published = 0
+        # both counted where a window is published (the worker's own count, a moment later,
+        # less this one read -1 model windows when a report came between them)
+        self.model_windows = self.passthrough_windows = 0
+        self.deadline_missed = self.published = 0
         self.unpublished = 0  # frames of a window that ended after a Ctrl-C
         self._errors_before = self.processor.errors if self.processor else 0
 
@@ -598,6 +601,7 @@ class AmodalNode(LifecycleNode):
         # once published (a window whose publishing failed is the worker's failed one, not
         # also a model or pass-through window: the report's model windows went negative)
         if any(o.valid for o in objects):  # the model ran on this window
+            self.model_windows += 1
             self.model_seconds.append(seconds)
             now = self.get_clock().now().nanoseconds
             self.end_to_end.extend((now - r.frame.stamp_ns) * 1e-9 for r in results)
@@ -655,14 +659,13 @@ class AmodalNode(LifecycleNode):
         counters.dropped = queue.dropped if queue is not None else 0
         counters.lost = queue.frames_lost if queue is not None else 0
         counters.queued = len(queue) if queue is not None else 0
-        counters.windows_done = worker.windows_done if worker is not None else 0
         counters.windows_idle = worker.windows_idle if worker is not None else 0
         counters.errors = processor.errors - self._errors_before if processor is not None else 0
         counters.errors += worker.windows_failed if worker is not None else 0
         counters.published = self.published
         counters.model_seconds = list(self.model_seconds)
         counters.end_to_end = list(self.end_to_end)
-        counters.passthrough = self.passthrough_windows
+        counters.model_windows, counters.passthrough = self.model_windows, self.passthrough_windows
         counters.deadline_missed = self.deadline_missed
         report = health.update(counters)
         for warning in report.warnings:  # the status message carries them every period

@@ -29,7 +29,7 @@ def test_model_and_pass_through_windows_are_reported_apart():
         time=2.0,
         received=Counter({RGB: 60, MASKS: 58, DEPTH: 20}),
         matched=20,
-        windows_done=7,
+        model_windows=3,
         passthrough=4,
         model_seconds=[1.0, 2.0, 3.0],
         end_to_end=[2.5],

@@ -180,6 +180,8 @@ def test_overload_drops_stale_windows_stays_alive_and_bounded(base_params):
         assert h.wait(lambda: len(h.messages("/diagnostics")) >= seen + 2, timeout=10)
         last = {kv.key: kv.value for kv in h.messages("/diagnostics")[-1].status[0].values}
         assert int(last["dropped windows"]) == node.queue.dropped > 0
+        assert int(last["model windows"]) == node.model_windows > 0
+        assert int(last["pass-through windows"]) == node.passthrough_windows
     finally:
         h.close()
 
@@ -252,8 +254,9 @@ def test_a_window_that_fails_to_publish_makes_the_health_report_an_error(base_pa
         values = [
             {kv.key: kv.value for kv in m.status[0].values} for m in h.messages("/diagnostics")
         ]
-        assert all(int(v["model windows"]) >= 0 for v in values if "model windows" in v)
-        assert h.node.passthrough_windows == 0 and not h.node.model_seconds
+        assert all(v["model windows"] == "0" for v in values if "model windows" in v)
+        assert h.node.model_windows == h.node.passthrough_windows == 0
+        assert not h.node.model_seconds
     finally:
         h.close()
 
