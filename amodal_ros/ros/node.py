@@ -57,7 +57,6 @@ from amodal_ros.interface.messages import (
     restamped,
     stamp_ns,
 )
-from amodal_ros.models.registry import CHEAPER
 from amodal_ros.pipeline.processor import WindowProcessor
 from amodal_ros.pipeline.stream import (
     DEPTH,
@@ -741,6 +740,8 @@ class AmodalNode(LifecycleNode):
             timed = self.processor.warm_up(height, width)
             if timed is None:
                 return False
+        from amodal_ros.models.registry import CHEAPER
+
         self.pace = pace(
             *timed,
             self.stream.stride,
@@ -904,6 +905,9 @@ def main(args=None) -> int:
         print(f"amodal_node: no such params file: {', '.join(missing)}", flush=True)
         return 1
     limit_malloc_arenas()  # before rclpy starts DDS threads
+    # before configure loads torch, diffusers and torchao (this module does not, so that
+    # --help answers at once): what they print while importing (kernels this machine cannot
+    # load, deprecations) is no problem of the node's
     quiet_libraries()
     # SIGTERM (docker stop, systemd) stops as SIGINT does, also inside a long configure or an
     # engine build, which it left running (rclpy's handler only shuts the context down and
