@@ -81,6 +81,7 @@ from amodal_ros.ros.diagnostics import (
 from amodal_ros.ros.params import (
     check_topic_names,
     declare_all,
+    parameter_error,
     parameter_names,
     parameter_specs,
 )
@@ -875,8 +876,6 @@ def _interrupt(signum, frame) -> None:
 def node_help() -> str:
     """`amodal_node --help`: how to run it and every parameter with its default (the
     descriptions: config/amodal_node.yaml, or `ros2 param describe` on a running node)."""
-    from amodal_ros.ros.params import parameter_specs
-
     lines = [
         "usage: ros2 run amodal_ros amodal_node --ros-args [--params-file FILE] "
         "[-p NAME:=VALUE ...] [-r FROM:=TO ...]",
@@ -924,7 +923,7 @@ def main(args=None) -> int:
         if node.finalized:
             node.get_logger().info("finalized: exiting")
     except ParameterException as err:  # e.g. a YAML value outside the declared range
-        print(f"amodal_node: invalid parameter: {err}", flush=True)
+        print(f"amodal_node: invalid parameter: {parameter_error(err)}", flush=True)
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -3,11 +3,14 @@ into validated configs (amodal_ros.core.config.node_configs). Pure functions ove
 
 from __future__ import annotations
 
+import re
 from dataclasses import MISSING, fields
 
 from amodal_ros.core.config import NODE_CONFIGS, accepts_bool
 
 READ_AT_START = frozenset({"autostart"})  # read once, when the node starts: set only then
+# rclpy's reason for a value outside a declared range (integer: "range. Min", float: "range Min")
+_OUT_OF_RANGE = re.compile(r"Parameter (\S+) out of range\.? Min: (\S+), Max: (\S+), value: ([^:\s]+)")
 
 
 def parameter_specs() -> list[tuple[str, object, dict]]:
@@ -26,6 +29,18 @@ def parameter_specs() -> list[tuple[str, object, dict]]:
 def parameter_names() -> set[str]:
     """Names of every node parameter."""
     return {name for name, _, _ in parameter_specs()}
+
+
+def parameter_error(err: Exception) -> str:
+    """A parameter rclpy refused, in one plain line: a value outside its declared range reads
+    "stride 0 is outside [1, 1000]" (rclpy: "Invalid parameter value (0) for parameter.
+    Reason: Parameter stride out of range. Min: 1, Max: 1000, value: 0: stride"); any other
+    refusal as rclpy words it."""
+    found = _OUT_OF_RANGE.search(str(err))
+    if found is None:
+        return str(err)
+    name, low, high, value = found.groups()
+    return f"{name} {value} is outside [{low}, {high}]"
 
 
 def declare_all(node) -> None:

@@ -1077,7 +1077,36 @@ def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, t
 def test_installed_executable_rejects_out_of_range_yaml(tmp_path):
     rc, out = _run_installed_node("    stride: 0\n", tmp_path, stop_on=None)  # exits itself
     assert rc == 1
-    assert "amodal_node: invalid parameter" in out and "stride" in out, out[-2000:]
+    assert "amodal_node: invalid parameter: stride 0 is outside [1, 1000]\n" in out, out[-2000:]
+
+
+@pytest.mark.parametrize(
+    "name, value, line",
+    [
+        ("stride", 0, "stride 0 is outside [1, 1000]"),
+        ("frame_rate", 500.0, "frame_rate 500.0 is outside [0.1, 120.0]"),
+    ],
+)
+def test_a_value_outside_its_range_is_named_with_the_range(name, value, line):
+    """rclpy words an integer's and a float's range apart ("range. Min" and "range Min"):
+    both read as one plain line."""
+    from rclpy.exceptions import ParameterException
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from amodal_ros.ros.params import declare_all, parameter_error
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    overrides = [Parameter(name, value=value)]
+    node = Node("range_probe", context=context, parameter_overrides=overrides)
+    try:
+        with pytest.raises(ParameterException) as refused:
+            declare_all(node)
+        assert parameter_error(refused.value) == line
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
 
 
 def test_help_prints_the_parameters_instead_of_starting_a_node(capsys):
