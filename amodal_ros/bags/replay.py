@@ -462,7 +462,9 @@ class _Replay:
                 bar.update()
                 t0 = time.perf_counter()
             # 6. end of bag: frames still waiting for partners, and frames sampled after the
-            # last window, get answered too (one more window)
+            # last window, get answered too (one more window; the bar said 91 % meanwhile)
+            bar.set_description("replay: the bag's last frames")
+            bar.refresh()
             self.pending_at_end = self.front.sync.pending()  # before the flush empties them
             for window in self.front.flush():
                 self._process(window)
