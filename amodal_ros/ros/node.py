@@ -318,8 +318,8 @@ class AmodalNode(LifecycleNode):
         self.received: Counter[str] = Counter()
         self.model_seconds: deque[float] = deque(maxlen=200)  # model windows' compute time
         self.end_to_end: deque[float] = deque(maxlen=200)  # source stamp -> published, s
-        # both counted where a window is published (the worker's own count, a moment later,
-        # less this one read -1 model windows when a report came between them)
+        # both counted here, where a window is published (model windows were the worker's
+        # count, taken a moment later, less pass-through ones: -1 in a report between the two)
         self.model_windows = self.passthrough_windows = 0
         self.deadline_missed = self.published = 0
         self.unpublished = 0  # frames of a window that ended after a Ctrl-C
