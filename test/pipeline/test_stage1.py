@@ -382,3 +382,73 @@ def test_reverse_ensemble_decodes_the_frames_asked_for_as_a_full_window(
         assert b.decoded is not None and b.decoded[-1] and not b.decoded[0]
         np.testing.assert_allclose(a.soft[-1], b.soft[-1], atol=1e-6)
         np.testing.assert_array_equal(a.amodal[-1], b.amodal[-1])
+
+
+def _svd_pipeline_loop(predict, scheduler_config, noise, cond, context, ids, steps, ramp):
+    """The sampling loop of diffusers' StableVideoDiffusionPipeline.__call__, which the
+    reference's pipeline keeps, written out step by step: latents from the scheduler's first
+    sigma, the unconditional branch with zeroed conditioning latents, the guidance ramp
+    broadcast over frames, one Euler step per timestep."""
+    from diffusers import EulerDiscreteScheduler
+
+    scheduler = EulerDiscreteScheduler.from_config(scheduler_config)
+    scheduler.set_timesteps(steps)
+    latents = noise * scheduler.init_noise_sigma
+    image_latents = torch.cat([torch.zeros_like(cond), cond])
+    guidance_scale = ramp[None, :, None, None, None]
+    added = ids[None].repeat(2 * noise.shape[0], 1)
+    for t in scheduler.timesteps:
+        model_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
+        noise_pred = predict(torch.cat([model_in, image_latents], dim=2), t, context, added)
+        uncond, conditioned = noise_pred.chunk(2)
+        noise_pred = uncond + guidance_scale * (conditioned - uncond)
+        latents = scheduler.step(noise_pred, t, latents).prev_sample
+    return latents
+
+
+def test_denoise_is_the_svd_pipelines_guided_euler_loop(components12, tiny_config):
+    sampler = WindowSampler(components12, tiny_config)
+    gen = torch.Generator().manual_seed(1)
+    noise = torch.randn(2, T, 4, 4, 8, generator=gen)
+    cond = torch.randn(2, T, 8, 4, 8, generator=gen)
+    context = cross_attention_context(torch.randn(2, T, 32, generator=gen), "consistent", True)
+    ids, ramp = sampler.time_ids(), torch.linspace(1.0, 3.0, T)  # min to max: first to last
+    config = components12.scheduler_config
+    ours = denoise(sampler.predict, config, noise, cond, context, ids, 3, ramp)
+    theirs = _svd_pipeline_loop(sampler.predict, config, noise, cond, context, ids, 3, ramp)
+    torch.testing.assert_close(ours, theirs)
+    from amodal_ros.pipeline.sampling import guidance_ramp
+
+    torch.testing.assert_close(guidance_ramp(1.0, 3.0, T), ramp)
+
+
+@pytest.mark.parametrize("chunk", [2, T])
+def test_decode_unscales_and_decodes_each_chunk_of_frames_as_its_own_video(components12, chunk):
+    """As the SVD pipeline's decode_latents: latents / scaling_factor, `decode_chunk_size`
+    frames per temporal-decoder call."""
+    from amodal_ros.pipeline.sampling import decode
+
+    vae = components12.vae
+    latents = torch.randn(2, T, 4, 4, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ours = decode(vae, latents, chunk)
+        scaled = latents / vae.config.scaling_factor
+        theirs = [
+            vae.decode(scaled[b, s : s + chunk], num_frames=min(chunk, T - s)).sample
+            for b in range(2)
+            for s in range(0, T, chunk)
+        ]
+    torch.testing.assert_close(ours.flatten(0, 1), torch.cat(theirs))
+
+
+def test_a_warm_start_at_step_0_is_a_cold_start(components12, tiny_config):
+    """`warm_start_step` gives 0 for a share of 0 or 1: the window's earlier latents are then
+    not used at all, as if none were cached."""
+    sampler = WindowSampler(components12, tiny_config)
+    gen = torch.Generator().manual_seed(3)
+    noise, init = torch.randn(2, 1, T, 4, 4, 8, generator=gen)
+    cond = torch.randn(1, T, 8, 4, 8, generator=gen)
+    context = cross_attention_context(torch.randn(1, T, 32, generator=gen), "consistent", False)
+    args = (sampler.predict, components12.scheduler_config, noise, cond, context)
+    cold = denoise(*args, sampler.time_ids(), 2, None)
+    torch.testing.assert_close(denoise(*args, sampler.time_ids(), 2, None, init=init), cold)
