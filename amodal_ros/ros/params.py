@@ -10,7 +10,9 @@ from amodal_ros.core.config import NODE_CONFIGS, accepts_bool
 
 READ_AT_START = frozenset({"autostart"})  # read once, when the node starts: set only then
 # rclpy's reason for a value outside a declared range (integer: "range. Min", float: "range Min")
-_OUT_OF_RANGE = re.compile(r"Parameter (\S+) out of range\.? Min: (\S+), Max: (\S+), value: ([^:\s]+)")
+_OUT_OF_RANGE = re.compile(
+    r"Parameter (\S+) out of range\.? Min: (\S+), Max: (\S+), value: ([^:\s]+)"
+)
 
 
 def parameter_specs() -> list[tuple[str, object, dict]]:
