@@ -167,11 +167,3 @@ class StreamFront:
             for obj in result.objects:
                 if obj.valid:
                     self.tracker.observe_amodal(obj.object_id, obj.amodal, result.frame.stamp_ns)
-
-    def reset(self) -> None:
-        """Forget the stream (synchroniser, sampler, id tracker and window buffer)."""
-        self.sync.reset()
-        self.sampler.reset()
-        if self.tracker is not None:
-            self.tracker.reset()
-        self.buffer.reset()

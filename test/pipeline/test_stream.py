@@ -632,8 +632,9 @@ def test_depth_model_runs_once_per_new_frame_and_not_on_stale_content(
     _, results = run_stream(front, processor, frames)
     assert [o.reason for r in results[-2:] for o in r.objects] == [REASON_OK] * 4
     assert processor.cache.encoded["depth_model"] == NUM_FRAMES + 2  # the slide: 2 new frames
-    # a sim-time reset replays the same stamps with other images: no stale depth is reused
-    front.reset()
+    # a sim-time reset replays the same stamps with other images (the node's new stream at
+    # each activation): no stale depth is reused
+    front = StreamFront(config, NUM_FRAMES, False, make_to_frame())
     other = [scene(i + 10) for i in range(NUM_FRAMES)]
     run_stream(front, processor, other)
     assert processor.cache.encoded["depth_model"] == 2 * NUM_FRAMES + 2
