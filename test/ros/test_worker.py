@@ -267,3 +267,72 @@ def test_a_bounded_stop_leaves_a_running_window_and_says_the_thread_still_runs()
     release.set()
     worker.stop(timeout=5)
     assert worker.stopped and worker.windows_done == 1
+
+
+def test_a_window_answering_more_than_the_one_dropped_keeps_its_count():
+    queue = WindowQueue(max_pending=1)
+    queue.put(_window(104, new=1))  # answers 104
+    queue.put(_window(105, new=3))  # answers 103-105 (after a quiet spell): 104 among them
+    window, _ = queue.get(0)
+    assert window.new_frames == 3 and queue.frames_lost == 0
+
+
+def test_waiting_frames_counts_the_frames_the_windows_answer():
+    queue = WindowQueue(max_pending=5)
+    queue.put(_window(204, new=2))
+    queue.put(_window(206, new=2))
+    assert queue.waiting_frames() == 4
+
+
+def test_a_closed_queue_answers_at_once_and_an_unstarted_worker_stops_at_once():
+    queue = WindowQueue(max_pending=1)
+    queue.close()
+    started = time.monotonic()
+    assert queue.get(timeout=5.0) is None and time.monotonic() - started < 2
+    worker = InferenceWorker(queue, lambda w: [], lambda *a: None, lambda ids: None)
+    stopping = threading.Thread(target=worker.stop, kwargs={"timeout": None}, daemon=True)
+    stopping.start()
+    stopping.join(5)
+    assert not stopping.is_alive()
+
+
+def _wait(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_failing_forget_of_any_kind_leaves_the_worker_running_and_idle():
+    def forget(ids):
+        raise RuntimeError("cache gone")
+
+    queue = WindowQueue(5)
+    worker = InferenceWorker(queue, lambda w: [], lambda *a: None, forget)
+    worker.start()
+    try:
+        queue.put(_window(304), forget_ids=[1])
+        queue.put(_window(305), forget_ids=[2])
+        assert _wait(lambda: worker.windows_done == 2)
+        assert _wait(lambda: not worker.busy)
+    finally:
+        worker.stop(5.0)
+
+
+def test_a_publish_failing_because_the_worker_stops_is_no_failed_window():
+    """The node destroys its publishers while stopping: that window's publish fails, which
+    is no pipeline error for the health report."""
+    go = threading.Event()
+
+    def publish(*args):
+        go.wait(5)
+        raise RuntimeError("publisher destroyed")
+
+    queue = WindowQueue(5)
+    worker = InferenceWorker(queue, lambda w: [], publish, lambda ids: None)
+    worker.start()
+    queue.put(_window(404))
+    assert _wait(lambda: worker.busy)
+    worker.stop(timeout=0)
+    go.set()
+    assert _wait(lambda: worker.stopped) and worker.windows_failed == 0
