@@ -82,6 +82,29 @@ def test_a_fully_hidden_frame_takes_the_depth_of_the_nearest_frame_it_was_seen_i
     assert carve(result, depth, margin=0.1, keep_px=2) is result
 
 
+def test_a_surface_exactly_the_margin_farther_stays_and_the_nearest_seen_frame_decides():
+    result, depth = scene()
+    for t in range(T):
+        depth[t][:, 20:] = OBJECT * 1.5
+    assert carve(result, depth, margin=0.5, keep_px=2) is result  # not beyond the margin
+    modal = np.zeros((4, 2, 2), bool)
+    modal[0] = modal[3] = True
+    seen = [np.full((2, 2), z, np.float32) for z in (2.0, 9.0, 9.0, 4.0)]
+    assert object_depth(seen, modal, 2) == 4.0  # frame 3 is nearer frame 2 than frame 0
+
+
+def test_the_band_around_the_visible_mask_holds_below_it_too():
+    """The visible part below the hidden one (the existing scenes have it left and above)."""
+    modal = np.zeros((1, 20, 10), bool)
+    modal[0, 10:15, 2:8] = True
+    amodal = np.zeros_like(modal)
+    amodal[0, 4:15, 2:8] = True
+    depth = np.where(modal[0], 2.0, 10.0).astype(np.float32)
+    result = AmodalResult(1, amodal.copy(), amodal.astype(np.float32), modal)
+    assert free_space.carve(result, [depth], margin=0.1, keep_px=2) == 4 * 6
+    assert result.amodal[0, 8:15, 2:8].all() and not result.amodal[0, :8].any()
+
+
 def test_samples_and_disagreement_lose_the_same_pixels():
     result, depth = scene(samples=True)
     out = carve(result, depth, margin=0.1, keep_px=2)

@@ -150,9 +150,26 @@ def test_reset_accepts_the_next_frame():
 def test_period_follows_the_rate():
     assert FrameRateSampler(8.0).period_ns == 125_000_000
     assert FrameRateSampler(3.0).period_ns == 333_333_333
+    assert FrameRateSampler(6.0).period_ns == 166_666_667  # rounded, not cut
 
 
 @pytest.mark.parametrize("rate", [0.0, -8.0])
 def test_non_positive_rate_is_refused(rate):
     with pytest.raises(ValueError, match="rate"):
         FrameRateSampler(rate)
+
+
+MS = 1_000_000
+
+
+@pytest.mark.parametrize(
+    "stamps_ms, kept_ms",
+    [
+        ([0, 50, 93.75], [0, 93.75]),  # exactly a quarter period early: its slot's frame
+        ([0, 105, 208.75, 312.5], [0, 105, 312.5]),  # the next exactly half a period late: wait
+        ([0, 105, 200, 295], [0, 105, 295]),  # the next 45 ms late, under half a period: wait
+    ],
+)
+def test_the_slack_bounds_are_a_quarter_and_half_a_period(stamps_ms, kept_ms):
+    stamps = [round(ms * MS) for ms in stamps_ms]
+    assert kept(FrameRateSampler(8.0), stamps) == [round(ms * MS) for ms in kept_ms]
