@@ -52,8 +52,11 @@ class FrameRateSampler:
         # it: that one takes the slot (so does any frame more than half a period early: the
         # grid point is at most 1.25 periods past the last kept frame, which the interval
         # reaches back to)
-        early = self._next_ns is not None and stamp_ns < self._next_ns - self.period_ns // 4
-        if early and stamp_ns + interval <= self._next_ns + self.period_ns // 2:
+        if (
+            self._next_ns is not None
+            and stamp_ns < self._next_ns - self.period_ns // 4
+            and stamp_ns + interval <= self._next_ns + self.period_ns // 2
+        ):
             return False  # its slot's own frame is still to come
         if self._next_ns is None or stamp_ns > self._next_ns + self.period_ns // 2:
             # first frame, or late by more than half a period: the grid restarts at the frame
