@@ -1,6 +1,7 @@
 """Per-frame encoding cache: a window sliding by one frame encodes one new frame per object."""
 
 import numpy as np
+import pytest
 from conftest import H, T, W, box_masks
 
 from amodal_ros.core import ObjectTrack
@@ -70,8 +71,22 @@ def test_cache_is_bounded_and_resettable():
     cache.forget_object(1)
     assert len(cache) == 0
     cache.put(CacheKey("mask", 2, 0, "d"), 0)
+    cache.get(CacheKey("mask", 2, 0, "d"))
     cache.reset()
-    assert len(cache) == 0 and not cache.encoded
+    assert len(cache) == 0 and not cache.encoded and not cache.reused
+    with pytest.raises(ValueError, match="max_entries must be >= 1"):
+        FrameEncodingCache(max_entries=0)
+
+
+@pytest.mark.parametrize("touch", ["get", "put again"])
+def test_the_least_recently_used_entry_goes_and_using_one_renews_it(touch):
+    cache = FrameEncodingCache(max_entries=2)
+    a, b, c = (CacheKey("mask", 1, i, "d") for i in range(3))
+    cache.put(a, "a")
+    cache.put(b, "b")
+    cache.get(a) if touch == "get" else cache.put(a, "a")
+    cache.put(c, "c")
+    assert cache.get(a) == "a" and cache.get(b) is None
 
 
 def test_forget_frames_before_keeps_only_the_current_window():

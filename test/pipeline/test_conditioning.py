@@ -26,6 +26,13 @@ def test_consistent_mode_gives_every_frame_the_whole_window_and_zeros_unconditio
     assert torch.equal(unguided, ctx[2 * F :])
 
 
+def test_an_unknown_conditioning_mode_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="'consistent' or 'reference', got 'bogus'"):
+        cross_attention_context(embeddings(), "bogus", guided=True)
+
+
 def test_reference_mode_reproduces_the_reference_scrambled_pairing():
     clip = embeddings()
     # The reference: per frame [zeros, emb_f], concatenated over frames -> [z, e0, z, e1, ...]

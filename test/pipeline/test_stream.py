@@ -319,6 +319,21 @@ def test_bad_frames_are_reported_with_their_stamp_and_skipped(mask_only):
     assert windows[-1].full  # the stream went on: frames 0, 1, 3, 4 (then 5)
 
 
+def test_a_value_error_converting_a_frame_rejects_that_frame_only():
+    """numpy and OpenCV raise ValueError at a malformed array: a bad message, as InputError."""
+
+    def malformed(m):
+        raise ValueError("cannot reshape array")
+
+    errors = []
+    front = StreamFront(
+        StreamConfig(), NUM_FRAMES, False, malformed, on_error=lambda *e: errors.append(e)
+    )
+    front.add(MASKS, 0, None)
+    assert front.add(RGB, 0, None) == []
+    assert front.frames_rejected == 1 and [(s, type(e)) for s, e in errors] == [(0, ValueError)]
+
+
 def test_unexpected_conversion_errors_propagate():
     def broken(m):
         raise KeyError("depth")  # a bug, not a bad message: the caller's boundary handles it
