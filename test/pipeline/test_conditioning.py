@@ -1,5 +1,6 @@
 """Per-frame cross-attention context in both conditioning modes, and the ported UNet forward."""
 
+import pytest
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
 
@@ -27,8 +28,6 @@ def test_consistent_mode_gives_every_frame_the_whole_window_and_zeros_unconditio
 
 
 def test_an_unknown_conditioning_mode_is_refused():
-    import pytest
-
     with pytest.raises(ValueError, match="'consistent' or 'reference', got 'bogus'"):
         cross_attention_context(embeddings(), "bogus", guided=True)
 
