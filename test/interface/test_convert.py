@@ -737,3 +737,68 @@ def test_tiff_depth_and_labels_say_to_use_png():
         depth_from_compressed(msg)
     with pytest.raises(ConversionError, match="is a TIFF, which is not read here.*png"):
         labels_from_compressed(msg)
+
+
+def test_a_header_at_exactly_the_pixel_bound_is_no_bomb():
+    """8192 x 8192 is MAX_DECODED_PIXELS: refused only above it (then for its data, which is
+    4 x 4, as any corrupt image)."""
+    with pytest.raises(ConversionError) as refused:
+        rgb_from_compressed(SimpleNamespace(format="png", data=png_claiming(8192, 8192)))
+    assert "claims" not in str(refused.value)
+    with pytest.raises(ConversionError, match="claims 67117056 pixels or more"):
+        rgb_from_compressed(SimpleNamespace(format="png", data=png_claiming(8192, 8193)))
+
+
+@pytest.mark.parametrize("read", [rgb_from_compressed, labels_from_compressed])
+def test_a_png_cut_inside_its_header_is_a_conversion_error(read):
+    cut = png_claiming(4, 4)[:20]
+    with pytest.raises(ConversionError):
+        read(SimpleNamespace(format="mono16; png compressed ", data=cut))
+
+
+@pytest.mark.parametrize(
+    "height, width, step, size, problem",
+    [(2, 0, 0, 0, "empty"), (2, 3, 3, 7, "")],
+    ids=["no columns", "a byte more than rows x step"],
+)
+def test_a_raw_image_of_no_pixels_or_the_wrong_size_is_refused(height, width, step, size, problem):
+    msg = SimpleNamespace(
+        encoding="mono8", height=height, width=width, step=step, is_bigendian=0, data=bytes(size)
+    )
+    with pytest.raises(ConversionError, match=problem):
+        image_to_array(msg)
+
+
+SOF = b"\xff\xc0\x00\x11\x08\x00\x10\x00\x20"  # a frame header: 16 rows, 32 columns
+
+
+@pytest.mark.parametrize(
+    "data, size",
+    [
+        (b"\xff\xd8" + SOF, (16, 32)),  # the header ends the data
+        (b"\xff\xd8\x00" + SOF + bytes(8), (16, 32)),  # a stray byte before it
+        (b"\xff\xd8\xff" + SOF + bytes(8), (16, 32)),  # a fill byte
+        (b"\xff\xd8\xff\xd8" + SOF + bytes(8), (16, 32)),  # a second start (no length)
+        (b"\xff\xd8\xff\xc4\x00\x05\x00\x11\x22" + SOF + bytes(8), (16, 32)),  # tables first
+        (
+            b"\xff\xd8\xff\xfe\x00\x06ab\xff\xc0" + SOF + bytes(8),
+            (16, 32),
+        ),  # a comment "ab\xff\xc0"
+        (b"\xff\xd8\xff\xda\x00\x02" + SOF + bytes(8), None),  # a scan before any frame header
+    ],
+    ids=["ends", "stray", "fill", "restart", "tables", "comment", "scan first"],
+)
+def test_a_jpegs_size_is_read_from_its_frame_header_past_other_segments(data, size):
+    """What the bomb check reads before decoding (`_jpeg_size`)."""
+    from amodal_ros.interface.convert import _jpeg_size
+
+    assert _jpeg_size(data) == size
+
+
+def test_millimetre_floats_are_found_whatever_the_first_pixel_holds():
+    from amodal_ros.interface.convert import check_metres
+
+    depth = np.full((64, 64), 1500.0, np.float32)
+    depth[0, 0] = 0.0  # no return there
+    with pytest.raises(ConversionError):
+        check_metres(depth)
