@@ -118,3 +118,11 @@ def test_shared_digests_hash_an_array_once_while_it_lives_and_never_reuse_a_dead
         c = np.full((3, 4), value, np.float32)
         assert digests(c) == digest(c)
         del c
+
+
+def test_stable_seeds_fit_a_torch_seed_and_ignore_numpy_scalar_types():
+    from amodal_ros.pipeline.cache import stable_seed
+
+    assert all(0 <= stable_seed("object", i) < 2**63 for i in range(64))
+    assert stable_seed(np.int64(3), np.float32(0.5)) == stable_seed(3, 0.5)
+    assert stable_seed(3, 0.5) != stable_seed(3, 0.25)

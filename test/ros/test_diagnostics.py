@@ -219,7 +219,12 @@ def test_a_broken_streams_frames_are_one_kind_of_problem_whatever_their_size():
         return caught.value
 
     assert failure_kind((RGB,), error(5000)) == failure_kind((RGB,), error(5123))
+    assert failure_kind((RGB,), error(5)) == failure_kind((RGB,), error(5123))  # any length
     assert failure_kind((RGB,), error(5000)) != failure_kind((MASKS,), error(5000))
+    wrong_size = ConversionError("size mismatch: RGB is 4x5")
+    assert failure_kind((RGB, DEPTH), wrong_size) == (
+        f"{RGB},{DEPTH}: ConversionError: size mismatch: RGB is #x#"
+    )
 
 
 def test_inputs_at_different_rates_warn_only_when_too_few_frames_pair():
