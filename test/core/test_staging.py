@@ -17,6 +17,8 @@ from amodal_ros.core.staging import (
     escaping,
     remove_dead_partials,
     remove_partials,
+    running,
+    stage_name,
     staged_path,
     wait_until_gone,
     writer_id,
@@ -96,6 +98,7 @@ def test_overwrite_replaces_a_link_but_no_folder_without_its_marker(tmp_path):
 def test_dead_writers_stages_go_and_a_live_ones_and_look_alikes_stay(tmp_path, dead_pid):
     dead = tmp_path / f".a.partial-{HOST}-{dead_pid}"
     dead_video = tmp_path / f".b.mp4.partial-{HOST}-{dead_pid}.mp4"
+    dead_gif = tmp_path / f".v.gif.partial-{HOST}-{dead_pid}.gif"
     live = tmp_path / f".c.partial-{writer_id()}"
     look_alike = tmp_path / f".a.partial-{HOST}-{dead_pid}.bak"  # not a name staging writes
     (tmp_path / "data").mkdir()
@@ -104,10 +107,12 @@ def test_dead_writers_stages_go_and_a_live_ones_and_look_alikes_stay(tmp_path, d
     dead_link.symlink_to(tmp_path / "data")
     dead.mkdir()
     dead_video.write_text("x")
+    dead_gif.write_text("x")
     live.mkdir()
     look_alike.write_text("mine")
     removed = remove_dead_partials(tmp_path)
-    assert sorted(p.name for p in removed) == sorted([dead.name, dead_video.name, dead_link.name])
+    dead_ones = [dead.name, dead_video.name, dead_gif.name, dead_link.name]
+    assert sorted(p.name for p in removed) == sorted(dead_ones)
     assert live.exists() and look_alike.exists() and not dead_link.is_symlink()
     assert (tmp_path / "data" / "f").exists()  # the link was unlinked, not followed
 
@@ -123,6 +128,18 @@ def test_a_writers_cleanup_leaves_a_writer_whose_id_it_prefixes(tmp_path):
 
 def test_a_writer_id_without_a_process_id_is_not_waited_for():
     assert wait_until_gone(f"{HOST}-notapid", timeout=0.1)
+
+
+def test_another_users_process_is_running(monkeypatch):
+    def kill(pid, signal):
+        raise PermissionError  # EPERM: it exists, and is not ours
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert running(12345)
+
+
+def test_a_files_stage_keeps_its_whole_name():
+    assert stage_name(Path("x/results.json")) == f".results.json.partial-{writer_id()}"
 
 
 def test_absolute_names_and_names_through_parent_folders_escape():

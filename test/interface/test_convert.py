@@ -458,6 +458,9 @@ def test_compressed_depth_16uc1_is_the_millimetre_png(params):
     assert encoding == "16UC1" and out.dtype == np.uint16
     np.testing.assert_array_equal(out, q)  # exact; the header's depthParam is not used
     assert out[-1, -1] == 0 and out[1, 1] == 2500  # past depth_max (10 m) the codec sends 0
+    out, encoding = depth_from_compressed(message("mono16; compressedDepth png", data))
+    assert encoding == "16UC1"  # mono16: some drivers' name for it
+    np.testing.assert_array_equal(out, q)
 
 
 @pytest.mark.parametrize(
@@ -802,3 +805,24 @@ def test_millimetre_floats_are_found_whatever_the_first_pixel_holds():
     depth[0, 0] = 0.0  # no return there
     with pytest.raises(ConversionError):
         check_metres(depth)
+
+
+def test_a_label_png_of_fewer_than_8_bits_is_refused():
+    """OpenCV scales 1-, 2- and 4-bit grey up to 8 bits: id 1 would read 17 or 255."""
+    image = np.ones((2, 8), np.uint8)
+    raw = b"".join(b"\x00" + bytes([0x11] * 4) for _ in range(2))  # 4-bit pixels of 1
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", image.shape[1], image.shape[0], 4, 0, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+    png += chunk(b"IEND", b"")
+    assert cv2.imdecode(np.frombuffer(png, np.uint8), -1).max() == 17  # what it would read
+    with pytest.raises(ConversionError, match="4-bit"):
+        labels_from_compressed(message("mono8; png compressed ", png))
+
+
+def test_an_empty_array_has_fields_of_no_pixels():
+    assert image_fields(np.zeros((0, 4)), "mono8")["height"] == 0

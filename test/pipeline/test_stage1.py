@@ -452,3 +452,29 @@ def test_a_warm_start_at_step_0_is_a_cold_start(components12, tiny_config):
     args = (sampler.predict, components12.scheduler_config, noise, cond, context)
     cold = denoise(*args, sampler.time_ids(), 2, None)
     torch.testing.assert_close(denoise(*args, sampler.time_ids(), 2, None, init=init), cold)
+
+
+def test_a_warm_start_renoises_its_init_to_its_steps_sigma_and_runs_the_rest():
+    """With a prediction whose denoised estimate is its input (for SVD's v-prediction at
+    t = log(sigma) / 4: v = -e^(4t) x) every Euler step keeps the latents, so the sampler
+    returns where it started: the init re-noised at the sigma of `start_step`."""
+    from diffusers import EulerDiscreteScheduler
+
+    from amodal_ros.models.architectures import SVD_SCHEDULER_CONFIG
+
+    steps = []
+
+    def still(x, t, context, ids):
+        steps.append(float(t))
+        return -torch.exp(4 * t) * x[:, :, :4]
+
+    gen = torch.Generator().manual_seed(4)
+    noise, cond, init = torch.randn(3, 1, 3, 4, 2, 2, generator=gen)
+    scheduler = EulerDiscreteScheduler.from_config(SVD_SCHEDULER_CONFIG)
+    scheduler.set_timesteps(4)
+    args = (still, SVD_SCHEDULER_CONFIG, noise, cond, None, torch.zeros(3), 4, None)
+    torch.testing.assert_close(denoise(*args), noise * scheduler.init_noise_sigma)
+    steps.clear()
+    warm = denoise(*args, init=init, start_step=2)
+    torch.testing.assert_close(warm, init + noise * scheduler.sigmas[2])
+    assert steps == [float(t) for t in scheduler.timesteps[2:]]
