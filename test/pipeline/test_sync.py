@@ -447,16 +447,22 @@ def test_an_input_silent_before_a_loop_pairs_in_the_new_stream():
     assert [f["stamp_ns"] // MS for f in frames] == [0, 100, 200]
 
 
-def test_an_image_held_back_there_is_dropped_when_the_images_go_on():
-    """One image stamped back at a loop's start, then images go on where they were: the held
-    one was late (counted unmatched), and it does not start a loop with the next message far
-    back from it."""
-    sync = StampSynchronizer(["rgb", "masks"])
+def _masks_one_frame_behind() -> list[tuple[str, int]]:
+    """Images at 0-1000 ms every 100 ms, each mask sent with the next image (stamps in ms)."""
     events = []
     for t in range(0, 1001, 100):
         events.append(("rgb", t))
         if t >= 100:
             events.append(("masks", t - 100))
+    return events
+
+
+def test_an_image_held_back_there_is_dropped_when_the_images_go_on():
+    """One image stamped back at a loop's start, then images go on where they were: the held
+    one was late (counted unmatched), and it does not start a loop with the next message far
+    back from it."""
+    sync = StampSynchronizer(["rgb", "masks"])
+    events = _masks_one_frame_behind()
     events += [("rgb", 0), ("rgb", 1100), ("masks", 1000), ("masks", 1100)]
     frames = feed(sync, [(name, t * MS) for name, t in events])
     assert [f["stamp_ns"] // MS for f in frames][-3:] == [900, 1000, 1100]
@@ -469,11 +475,7 @@ def test_a_loop_starting_while_the_masks_finish_the_old_one_loses_no_frame():
     """Images step back to 0 while the last mask of the old loop is still to come: the image
     held back there is not taken for a late one by that mask."""
     sync = StampSynchronizer(["rgb", "masks"])
-    events = []
-    for t in range(0, 1001, 100):
-        events.append(("rgb", t))
-        if t >= 100:
-            events.append(("masks", t - 100))
+    events = _masks_one_frame_behind()
     events += [("rgb", 0), ("masks", 1000), ("rgb", 100), ("masks", 0), ("rgb", 200)]
     events += [("masks", 100)]
     frames = feed(sync, [(name, t * MS) for name, t in events])
