@@ -30,6 +30,14 @@ def _window(stamp: int, full: bool = True, new: int = 1, replayed: bool = False)
     return Window(tuple(_FRAMES.setdefault(t, _frame(t)) for t in stamps), (), new, full)
 
 
+def _wait(condition, seconds: float = 10.0) -> bool:
+    """Whether `condition` holds within `seconds` (polled every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
 def test_queue_drops_oldest_full_windows_and_keeps_partial_ones():
     q = WindowQueue(max_pending=2)
     q.put(_window(0, full=False))
@@ -129,9 +137,7 @@ def test_windows_failing_to_publish_are_counted_and_logged_once_a_period(caplog)
     try:
         for stamp in (1, 2, 3, 4, 5):
             q.put(_window(stamp))
-        deadline = time.monotonic() + 5
-        while worker.windows_done + worker.windows_failed < 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait(lambda: worker.windows_done + worker.windows_failed >= 5, 5)
     finally:
         worker.stop()
     assert worker.windows_failed == 3 and worker.windows_done == 2 and published == [2, 4]
@@ -258,9 +264,7 @@ def test_a_bounded_stop_leaves_a_running_window_and_says_the_thread_still_runs()
     assert worker.stopped  # not started: nothing runs
     worker.start()
     q.put(_window(1))
-    deadline = time.monotonic() + 5
-    while not worker.busy and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait(lambda: worker.busy, 5)
     started = time.monotonic()
     worker.stop(timeout=0.3)
     assert 0.25 < time.monotonic() - started < 3 and not worker.stopped
@@ -294,13 +298,6 @@ def test_a_closed_queue_answers_at_once_and_an_unstarted_worker_stops_at_once():
     stopping.start()
     stopping.join(5)
     assert not stopping.is_alive()
-
-
-def _wait(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return condition()
 
 
 def test_a_failing_forget_of_any_kind_leaves_the_worker_running_and_idle():
