@@ -540,15 +540,20 @@ def _write(out: Path, summary: dict, shown) -> None:
     with staged_path(out / "results.md") as staged:
         staged.write_text("\n".join([*lines, *_family_table(summary)]) + "\n" + note)
     with staged_path(out / "results.json") as staged:
-        staged.write_text(json.dumps(_no_nan(summary), indent=2, allow_nan=False))
+        staged.write_text(json.dumps(_strict_json(summary), indent=2, allow_nan=False))
 
 
-def _no_nan(value):
-    """NaN (a metric with no counted frame) as JSON null, so the file is strict JSON."""
+def _strict_json(value):
+    """NaN (a metric with no counted frame) as JSON null and an infinity (the PSNR of an
+    exact completion) as the string "inf", so the file is strict JSON and tells them apart."""
     if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
-    if isinstance(value, float) and not np.isfinite(value):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict_json(v) for v in value]
+    if isinstance(value, float) and np.isnan(value):
         return None
+    if isinstance(value, float) and np.isinf(value):
+        return "inf" if value > 0 else "-inf"
     return value
 
 

@@ -362,3 +362,19 @@ def test_the_hull_gets_the_free_space_carving_the_models_masks_get(tmp_path):
         "convex_hull_carved"
         not in json.loads((tmp_path / "b" / "results.json").read_text())["results"]
     )
+
+
+def test_results_json_tells_no_frame_from_an_exact_completion():
+    """results.json is strict JSON: a metric with no counted frame is null, an exact
+    completion's PSNR the string "inf" (both were null: a reader could not tell them apart)."""
+    from amodal_ros.eval.run import _strict_json
+
+    summary = {
+        "results": {"m": {"mIoU_occ": float("nan"), "psnr": float("inf"), "mIoU": 0.5}},
+        "gaps": [float("-inf"), 1.0, float("nan")],
+    }
+    text = json.dumps(_strict_json(summary), allow_nan=False)
+    assert json.loads(text) == {
+        "results": {"m": {"mIoU_occ": None, "psnr": "inf", "mIoU": 0.5}},
+        "gaps": ["-inf", 1.0, None],
+    }

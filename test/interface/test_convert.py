@@ -94,6 +94,16 @@ def test_every_encoding_round_trips_through_a_real_image_message(encoding):
     np.testing.assert_array_equal(image_to_array(msg), a)
 
 
+@pytest.mark.parametrize("container", [list, tuple, bytes, bytearray])
+def test_data_as_a_plain_python_sequence_is_read(container):
+    """rclpy's array.array and rosbags' ndarray are read in place; a message built in Python
+    code may carry a list or tuple of byte values, which numpy cannot read as a buffer."""
+    a = sample("16UC1")
+    fields = image_fields(a, "16UC1")
+    fields["data"] = container(fields["data"].tolist())
+    np.testing.assert_array_equal(image_to_array(ns_image(**fields)), a)
+
+
 def test_rows_padded_beyond_width_are_cut_off():
     a = sample("rgb8")
     row = W * 3
