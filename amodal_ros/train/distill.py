@@ -490,7 +490,7 @@ def _sources(root: Path) -> tuple[list[Path], list[Path]]:
     """The train clip folders and the recordings of `root`. A clip's own recording (`synth
     --bags` writes OUT/<clip>_bag beside it) is left out: a train clip is distilled from its
     folder already, and a held-out clip's would leak the inputs it is scored on."""
-    from amodal_ros.bags.fleet import find_bags
+    from amodal_ros.bags.discovery import find_bags
 
     folders = sorted(p for p in root.iterdir() if (p / "meta.json").is_file())
     own = {(root / f"{p.name}_bag").resolve() for p in folders}

@@ -22,7 +22,8 @@ pytest.importorskip("rosbags", reason="rosbags is not installed (pip install ros
 from bag_helpers import FPS, FRAME_RATE, HEIGHT, STRIDE, WIDTH, WINDOW, read_bag  # noqa: E402
 
 from amodal_ros.bags.demo_bag import write_demo_bag  # noqa: E402
-from amodal_ros.bags.fleet import Job, _summary, find_bags, output_name  # noqa: E402
+from amodal_ros.bags.discovery import find_bags  # noqa: E402
+from amodal_ros.bags.fleet import Job, _summary, output_name  # noqa: E402
 from amodal_ros.bags.output import mark_results  # noqa: E402
 from amodal_ros.bags.reader import InputBag  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
@@ -282,7 +283,7 @@ def test_a_recording_stopped_before_its_metadata_is_named_with_the_fix(tmp_path,
     crashed = tmp_path / "crashed"
     crashed.mkdir()
     (crashed / "crashed_0.db3").write_bytes((tmp_path / "good" / "good.db3").read_bytes())
-    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+    with caplog.at_level("WARNING", logger="amodal_ros.bags"):
         assert find_bags([str(tmp_path)]) == [(tmp_path / "good").resolve()]
     assert "crashed holds a recording without metadata.yaml" in caplog.text
     with pytest.raises(InputError, match="ros2 bag reindex"):
@@ -550,7 +551,7 @@ def test_a_lone_mcap_file_is_a_bag_and_a_rosbag2_folders_own_are_not(tmp_path, c
     assert find_bags([str(split), str(split / "*")]) == [split]
     with pytest.raises(InputError, match="is a file of the rosbag2 bag .*split: name the folder"):
         find_bags([str(next(split.glob("*.mcap")))])
-    warnings = caplog.at_level("WARNING", logger="amodal_ros.fleet")
+    warnings = caplog.at_level("WARNING", logger="amodal_ros.bags")
     with warnings, pytest.raises(InputError, match="neither a bag"):
         find_bags([str(tmp_path / "more")])
     assert "crashed holds a recording without metadata.yaml" in caplog.text
@@ -820,7 +821,7 @@ def test_recordings_left_out_are_rows_of_the_summary(tmp_path, capsys, caplog):
     (recs / "crashed").mkdir()
     (recs / "crashed" / "crashed_0.db3").write_bytes((recs / "run" / "run.db3").read_bytes())
     (recs / "old.bag.active").write_bytes(b"#ROSBAG V2.0\n")
-    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+    with caplog.at_level("WARNING", logger="amodal_ros.bags"):
         assert main(["replay-many", str(recs), "--out", str(tmp_path / "R")]) == 1
     assert "old.bag.active is a ROS 1 recording still being written" in caplog.text
     printed = capsys.readouterr()
