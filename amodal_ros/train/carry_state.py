@@ -9,7 +9,7 @@ weights, the optimizer's moments, a pixel student's decoder, a weight average) i
 dtype, exactly, as safetensors shards. `unpack_state` rebuilds the run folder with `state/`
 in the form `train` resumes from, so the same train command with `--out RUN` continues the
 run; nothing carried is a pickle. The random generators' states stay behind: every batch
-item draws from its own stream, seeded by step and position (`loop.item_random`). A
+item draws from its own stream, seeded by step and position (`batches.item_random`). A
 distillation's teacher samples (`targets/`) are not carried; a resumed distillation renders
 them again.
 

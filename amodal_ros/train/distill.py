@@ -240,7 +240,7 @@ class Distillation:
         """The student's loss (`student_loss`) over the batch items `slots` of optimizer step
         `step`, drawn from the collected windows."""
         from amodal_ros.pipeline.sampling import cross_attention_context
-        from amodal_ros.train.loop import item_random
+        from amodal_ros.train.batches import item_random
 
         rows = [
             int(item_random(self.config.seed, step, s)[0].integers(len(self.data["cond"])))

@@ -2,7 +2,7 @@
 process, or prepared ahead by worker processes (`data_workers`), which a GPU's step outruns.
 
 An item is numpy and OpenCV work only (no model): the window, its conditioning noise level
-and noise, every draw of its own stream (`train.loop.item_random`). So a worker needs just
+and noise, every draw of its own stream (`train.batches.item_random`). So a worker needs just
 the run's config, the training process only encodes what it gets, and the batches are the
 same for any number of workers.
 """
@@ -156,7 +156,7 @@ def hidden_share(amodal: np.ndarray, visible: np.ndarray) -> np.ndarray:
 
 def render_item(renderer: WindowRenderer, seed: int, step: int, slot: int) -> TrainingItem:
     """A worker's job: batch item (step, slot), drawn from its own stream."""
-    from amodal_ros.train.loop import item_random
+    from amodal_ros.train.batches import item_random
 
     return renderer.item(item_random(seed, step, slot)[0])
 

@@ -236,11 +236,11 @@ def _truth_error(student_dir, config: TrainConfig) -> float:
     """The student's loss (1 and 2 steps, ground truth) on fixed windows no training step
     draws: the same items for every student of `config`."""
     from amodal_ros.models.layout import load_components
+    from amodal_ros.train.batches import Batches, data_config
     from amodal_ros.train.distill import student_loss
-    from amodal_ros.train.loop import _Batches, _data_config
 
     student = load_components(student_dir)
-    batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+    batches = Batches(student, data_config(config, student), torch.device("cpu"))
     with torch.no_grad():
         losses = [
             student_loss(student.unet, student.scheduler_config, *batches.truth(step, range(1)))
@@ -315,7 +315,8 @@ def test_a_ground_truth_student_learns_with_the_fps_id_it_will_run_with(
     """A student inherits its teacher's conditioning: a published (reference-mode) teacher's
     students run with fps id 7 (the reference passes fps - 1), so they learn with it."""
     from amodal_ros.models.layout import load_components
-    from amodal_ros.train.loop import _Batches, _data_config, _starting_components
+    from amodal_ros.train.batches import Batches, data_config
+    from amodal_ros.train.loop import _starting_components
 
     init = "tiny"
     if teacher == "published":  # conditioned as the published weights are
@@ -326,7 +327,7 @@ def test_a_ground_truth_student_learns_with_the_fps_id_it_will_run_with(
         (init / "model_index.json").write_text(json.dumps(index))
     config = _config(tmp_path / "student", distill_target="truth", init=str(init))
     components = _starting_components(config)
-    batches = _Batches(components, _data_config(config, components), "cpu")
+    batches = Batches(components, data_config(config, components), "cpu")
     assert batches.truth(0, range(2))[3][:, 0].tolist() == [fps_id, fps_id]
     batches.close()
     if teacher == "published":
@@ -340,8 +341,8 @@ def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(t
     learns with it; a run resumes with the decoder's state; the result runs under realtime."""
     from amodal_ros.models.layout import load_components
     from amodal_ros.pipeline.factory import build
+    from amodal_ros.train.batches import Batches, data_config
     from amodal_ros.train.distill import student_loss
-    from amodal_ros.train.loop import _Batches, _data_config
 
     latent = _config(tmp_path / "latent", distill_target="truth", steps=2)
     train(latent)
@@ -376,7 +377,7 @@ def test_a_pixel_space_student_fine_tunes_a_student_and_its_decoder_end_to_end(t
 
     def pixel_error(folder) -> float:  # decoded 1-2-step samples vs true frames, fixed windows
         student = load_components(folder)
-        batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+        batches = Batches(student, data_config(config, student), torch.device("cpu"))
         with torch.no_grad():
             return float(
                 torch.stack(
@@ -523,7 +524,7 @@ def test_pixel_space_and_hidden_weights_need_the_ground_truth(tmp_path):
 def test_newest_weight_ramps_the_loss_toward_the_window_s_newest_frame():
     """newest_weight 3 over 4 frames: frame weights 1, 2, 3, 4 (the newest counts 4x the
     oldest), times the hidden weight cell by cell; 0 and 0 weight nothing."""
-    from amodal_ros.train.loop import loss_weights
+    from amodal_ros.train.batches import loss_weights
 
     hidden = torch.zeros(4, 1, 1, 2)
     hidden[..., 1] = 1.0  # the second cell of every frame hidden
@@ -571,11 +572,11 @@ def test_a_student_trained_from_zero_noise_answers_the_same_whatever_its_seed(tm
     out = tmp_path / "zeros"
     train(_config(out, distill_target="truth", initial_noise="zeros"))
     from amodal_ros.models.layout import load_components
-    from amodal_ros.train.loop import _Batches, _data_config
+    from amodal_ros.train.batches import Batches, data_config
 
     config = _config(out, distill_target="truth", initial_noise="zeros")
     student = load_components(out / "final")
-    batches = _Batches(student, _data_config(config, student), torch.device("cpu"))
+    batches = Batches(student, data_config(config, student), torch.device("cpu"))
     noise, cond = batches.truth(0, range(2))[:2]
     assert not noise.any() and cond.any()  # trained from zeros, on real windows
     index = json.loads((out / "final" / "model_index.json").read_text())["amodal_ros"]
@@ -620,15 +621,15 @@ def test_a_student_of_its_own_working_size_trains_and_runs_there(tmp_path):
     train(config)
     from amodal_ros.models import registry
     from amodal_ros.models.layout import load_components
-    from amodal_ros.train.loop import _Batches, _data_config
+    from amodal_ros.train.batches import Batches, data_config
 
     teacher = registry.components("tiny", stage=1)
     assert (teacher.defaults.get("height"), teacher.defaults.get("width")) != (16, 32)
     student = load_components(out / "final")
     assert (student.defaults["height"], student.defaults["width"]) == (16, 32)
-    drawn = _data_config(config, teacher)  # what training drew its windows with
+    drawn = data_config(config, teacher)  # what training drew its windows with
     assert (drawn.height, drawn.width) == (16, 32)
-    batches = _Batches(teacher, drawn, torch.device("cpu"))
+    batches = Batches(teacher, drawn, torch.device("cpu"))
     assert batches.render.config.height == 16  # what data workers are handed, too
     noise, cond = batches.truth(0, range(1))[:2]
     assert noise.shape[-2:] == cond.shape[-2:] == (2, 4)  # 16x32 through the VAE's 8x

@@ -11,7 +11,8 @@ import torch
 from conftest import fit_fixed_batch
 
 from amodal_ros.models.layout import load_components
-from amodal_ros.train.loop import TrainConfig, _Batches, _starting_components, train
+from amodal_ros.train.batches import Batches
+from amodal_ros.train.loop import TrainConfig, _starting_components, train
 from amodal_ros.train.windows import WindowRenderer
 
 SMALL = dict(steps=2, num_frames=4, height=32, width=64, lr=1e-3, save_every=2, progress=False)
@@ -29,7 +30,7 @@ def test_vae_stage_fits_the_latent_scaling_factor(vae_run):
     components = load_components(vae_run)
     factor = components.vae.config.scaling_factor
     assert factor != pytest.approx(0.18215)
-    batches = _Batches(components, TrainConfig(**SMALL), "cpu")
+    batches = Batches(components, TrainConfig(**SMALL), "cpu")
     rng = np.random.default_rng(5)
     windows = [batches.render.window(rng)[1] for _ in range(6)]
     latents = torch.cat([mean for mean, _ in batches._encode(windows)])
@@ -104,7 +105,7 @@ def test_the_hidden_share_is_the_whole_object_less_what_shows(vae_run):
 
     components = load_components(vae_run)
     config = TrainConfig(stage="completion", **dict(SMALL, num_frames=6))
-    batches = _Batches(components, config, "cpu")
+    batches = Batches(components, config, "cpu")
     rng = np.random.default_rng(5)
     _, (_, amodal), _, visible = batches.render.completion_window(rng)
     share = hidden_share(amodal, visible)[:, 0]  # [F, h, w]
@@ -124,7 +125,7 @@ def test_completion_training_lowers_the_loss_on_a_fixed_batch(vae_run):
 
     config = TrainConfig(stage="completion", init=str(vae_run), fresh_unet=True, **SMALL)
     components = _starting_components(config)
-    batches = _Batches(components, config, "cpu")
+    batches = Batches(components, config, "cpu")
     target, cond, context, ids, sigmas, noise = batches.sample(0, range(1))
     unet = components.unet.train()
     params = set_trainable(unet, everything=True)
@@ -137,10 +138,10 @@ def test_completion_training_lowers_the_loss_on_a_fixed_batch(vae_run):
 def test_encoded_windows_are_reused_only_when_asked(vae_run):
     components = load_components(vae_run)
     rng, generator = np.random.default_rng(0), torch.Generator().manual_seed(0)
-    fresh = _Batches(components, TrainConfig(**SMALL, depth=True), "cpu")
+    fresh = Batches(components, TrainConfig(**SMALL, depth=True), "cpu")
     fresh._pooled(0, 0, rng, generator)
     assert fresh.pools[0] == []  # sample_reuse 1: every window is new, nothing is kept
-    reused = _Batches(components, TrainConfig(**SMALL, depth=True, sample_reuse=100), "cpu")
+    reused = Batches(components, TrainConfig(**SMALL, depth=True, sample_reuse=100), "cpu")
     reused.pools[0] = [reused._item(0, 0, rng, generator)] * reused.pool_size  # a full pool
     item = reused._pooled(0, 0, rng, generator)
     assert item is reused.pools[0][0]  # 99 % of draws: an encoded window from the pool
@@ -153,14 +154,14 @@ def test_a_batch_item_is_the_same_whichever_process_draws_it(vae_run):
     get exactly the halves of the batch one process draws, noise and dropout included."""
     components = load_components(vae_run)
     config = TrainConfig(**SMALL, depth=True, batch_size=2)
-    whole = _Batches(components, config, "cpu").sample(3, range(2))
-    first = _Batches(components, config, "cpu").sample(3, range(0, 1))
-    second = _Batches(components, config, "cpu").sample(3, range(1, 2))
+    whole = Batches(components, config, "cpu").sample(3, range(2))
+    first = Batches(components, config, "cpu").sample(3, range(0, 1))
+    second = Batches(components, config, "cpu").sample(3, range(1, 2))
     frames = config.num_frames
     for i, (a, b, c) in enumerate(zip(whole, first, second)):
         split = frames if i == 2 else 1  # context is [B * F, F, D]
         assert torch.equal(a[:split], b) and torch.equal(a[split:], c), i
-    other_step = _Batches(components, config, "cpu").sample(4, range(2))
+    other_step = Batches(components, config, "cpu").sample(4, range(2))
     assert not torch.equal(whole[0], other_step[0])
 
 
@@ -189,16 +190,16 @@ def test_the_autoencoders_whole_object_frames_are_its_appearance_not_its_occlude
     """Stage 2's target is the object unoccluded; the scene's own pixels inside the amodal
     outline show whatever hides it (a hand, a pole) there instead."""
     from amodal_ros.pipeline.preprocess import modal_rgb_pixels
-    from amodal_ros.train import loop
+    from amodal_ros.train import batches as batching
 
-    monkeypatch.setitem(loop.FRAME_KINDS, "appearance", (0.0, 0.0, 0.0, 0.0, 1.0))  # whole
+    monkeypatch.setitem(batching.FRAME_KINDS, "appearance", (0.0, 0.0, 0.0, 0.0, 1.0))  # whole
     config = TrainConfig(stage="vae", vae_frames="appearance", **SMALL)
-    batches = _Batches(_starting_components(config), config, "cpu")
+    batches = Batches(_starting_components(config), config, "cpu")
     hidden_parts = 0
     for seed in range(6):
         frames = batches.frames(np.random.default_rng(seed)).numpy()
         rng = np.random.default_rng(seed)  # the same draws: the kind, the scene, the object
-        rng.choice(5, p=loop.FRAME_KINDS["appearance"])
+        rng.choice(5, p=batching.FRAME_KINDS["appearance"])
         clip = batches.render.scene(rng)
         i = clip.target_ids[int(rng.integers(len(clip.target_ids)))]
         size = config.height, config.width
@@ -216,7 +217,7 @@ def test_stage_2s_own_autoencoder_learns_appearance_in_a_wider_latent(tmp_path):
     assert components.latent_channels == 8 and components.unet.config.in_channels == 24
     drawn = {
         what: {
-            _looks_like(_Batches(components, c, "cpu").frames(np.random.default_rng(s)))
+            _looks_like(Batches(components, c, "cpu").frames(np.random.default_rng(s)))
             for s in range(12)
         }
         for what, c in (("appearance", config), ("all", config.replace(vae_frames="all")))
@@ -226,7 +227,7 @@ def test_stage_2s_own_autoencoder_learns_appearance_in_a_wider_latent(tmp_path):
     # its scaling factor brings stage 2's targets (whole objects on white) to unit variance,
     # not amodal masks, which it never learns
     vae = load_components(tmp_path / "vae" / "final")
-    batches = _Batches(vae, config, "cpu")
+    batches = Batches(vae, config, "cpu")
     rng = np.random.default_rng(config.seed)  # the draws the fit made
     whole = [batches.pixels(rng, 4) for _ in range(8)]
     latents = torch.cat([mean for mean, _ in batches._encode(whole)])

@@ -442,14 +442,15 @@ def test_the_frozen_vae_encodes_in_its_own_precision_under_a_mixed_precision_ste
     float32, not in bf16 (the context moved by 0.5 %)."""
     import torch
 
+    from amodal_ros.train.batches import Batches, data_config
     from amodal_ros.train.config import TrainConfig
-    from amodal_ros.train.loop import _Batches, _data_config, _starting_components
+    from amodal_ros.train.loop import _starting_components
 
     config = TrainConfig(num_frames=4, height=32, width=64, render_scale=2, sample_reuse=1)
     components = _starting_components(config)
 
     def sample(autocast: bool):
-        batches = _Batches(components, _data_config(config, components), "cpu")
+        batches = Batches(components, data_config(config, components), "cpu")
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             target, cond, context, *_ = batches.sample(0, range(1))
         batches.close()
@@ -465,14 +466,15 @@ def test_sampled_targets_from_a_wide_posterior_are_warned_about(caplog):
     the targets from it (the reference's default) would train on noise, so it is said."""
     import logging
 
+    from amodal_ros.train.batches import Batches, data_config
     from amodal_ros.train.config import TrainConfig
-    from amodal_ros.train.loop import _Batches, _data_config, _starting_components
+    from amodal_ros.train.loop import _starting_components
 
     said = "the diffusion targets would be largely noise"
     for sampled in (True, False):
         config = TrainConfig(num_frames=4, height=32, width=64, sample_targets=sampled)
         components = _starting_components(config)
-        batches = _Batches(components, _data_config(config, components), "cpu")
+        batches = Batches(components, data_config(config, components), "cpu")
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="amodal_ros.train"):
             batches.sample(0, range(2))
