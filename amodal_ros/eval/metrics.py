@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from amodal_ros.core.types import mask_bbox
+
 # the reference erodes occluded regions 5x5 once, at SAIL-VOS's 800 rows (diffusion-vas): a
 # 2-px rim of annotation mismatch there; at other heights the same share of the object
 REFERENCE_EROSION, REFERENCE_HEIGHT = 5, 800
@@ -284,11 +286,10 @@ def _ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) exclusive bounds of a [H, W] bool mask; None when it is empty."""
-    ys, xs = np.nonzero(mask)
-    if not len(ys):
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    """(x0, y0, x1, y1) exclusive bounds of a [H, W] bool mask (the published box,
+    `mask_bbox`'s x, y, w, h, as corners); None when it is empty."""
+    x, y, w, h = (int(v) for v in mask_bbox(mask))
+    return None if w == 0 else (x, y, x + w, y + h)
 
 
 def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
