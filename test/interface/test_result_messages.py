@@ -345,6 +345,30 @@ def test_the_see_through_view_paints_nearer_objects_over_farther_ones(typestore)
     assert [o.object_id for o in far_to_near(unordered)] == [1, 2]  # no depth: id order
 
 
+def test_painting_order_follows_depth_through_a_chain_and_survives_contradictions():
+    """far_to_near over three objects (2 behind 3 behind 1: painted 2, 3, 1, not in id order
+    once 2 is done), an occluder that is no object of the frame (an unlabelled id), and two
+    objects each said to be nearer than the other (id order, no endless wait)."""
+    from amodal_ros.interface.messages import far_to_near
+
+    empty = np.zeros((H, W), bool)
+
+    def obj(object_id, order):
+        return ObjectFrameResult(
+            object_id, empty, empty, True, REASON_OK,
+            occluders={i: 1 for i in order}, occluder_order=order,
+        )  # fmt: skip
+
+    # +1: the occluder is nearer than the object; -1: the object is nearer than the occluder
+    chain = [obj(1, {3: -1}), obj(2, {3: +1}), obj(3, {1: +1, 2: -1})]
+    assert [o.object_id for o in far_to_near(chain)] == [2, 3, 1]
+    assert [o.object_id for o in far_to_near(chain[::-1])] == [2, 3, 1]
+    stranger = [obj(1, {7: +1, 2: -1}), obj(2, {7: -1})]  # 7 is not in this frame
+    assert [o.object_id for o in far_to_near(stranger)] == [2, 1]
+    contradiction = [obj(2, {1: +1}), obj(1, {2: +1})]
+    assert [o.object_id for o in far_to_near(contradiction)] == [1, 2]
+
+
 @needs_rosbags
 def test_latency_can_be_overridden_at_publication(typestore):
     msg = ResultMessages(rosbags_kit(typestore)).array(result(), latency=1.5)
@@ -446,6 +470,11 @@ def test_the_camera_info_passed_through_is_the_nearest_within_the_sync_tolerance
     static = {0: "static", 10_000: "b"}
     assert nearest_stamped(static.items(), 900_000, 5_000) == "static"
     assert nearest_stamped(static.items(), 11_000, 5_000) == "b"
+    assert nearest_stamped(infos.items(), 39_000, 5_000) == "b"  # exactly the tolerance away
+    # of several static ones (the node keeps them in arrival order), the latest serves
+    assert nearest_stamped([(0, "first"), (10_000, "b"), (0, "latest")], 900_000, 5_000) == (
+        "latest"
+    )
 
 
 @needs_rclpy
