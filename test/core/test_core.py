@@ -100,12 +100,12 @@ def test_occlusion_ratio_bbox_and_occluders():
     amodal[0, 1:5, 1:5] = True  # 16 px
     modal[0, 1:5, 1:3] = True  # 8 px visible
     labels = np.zeros((6, 6), np.int32)
-    labels[1:5, 3] = 4  # 4 px of the hidden part covered by object 4
-    labels[1:3, 4] = 9  # 2 px by object 9
+    labels[1:5, 3] = 9  # 4 px of the hidden part covered by object 9
+    labels[1:3, 4] = 4  # 2 px by object 4
     assert occlusion_ratio(modal, amodal)[0] == pytest.approx(0.5)
     assert mask_bbox(amodal[0]).tolist() == [1, 1, 4, 4]
     assert mask_bbox(np.zeros((3, 3), bool)).tolist() == [0, 0, 0, 0]
-    assert occluders(labels, modal[0], amodal[0]) == {4: 4, 9: 2}
+    assert list(occluders(labels, modal[0], amodal[0]).items()) == [(9, 4), (4, 2)]  # largest 1st
     assert occlusion_ratio(modal, np.zeros_like(amodal))[0] == 0.0
 
 
