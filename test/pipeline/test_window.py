@@ -159,6 +159,13 @@ def test_vanished_object_is_kept_until_the_timeout_then_dropped_and_reported():
     assert buf.pop_dropped() == []
 
 
+def test_an_object_unseen_for_exactly_the_timeout_is_kept():
+    buf = buffer(3, 1, timeout_frames=3)
+    for i in range(7):
+        buf.push(frame(i, ids=(1, 2) if i <= 2 else (2,)))  # object 1 last seen at frame 2
+        assert buf.pop_dropped() == ([1] if i == 6 else []), i  # 5 - 2 = 3: not yet longer
+
+
 def test_an_object_coming_back_within_the_timeout_is_not_dropped():
     buf = buffer(3, 1, timeout_frames=2.5)
     ids = [(1,), (), (), (1,), (), (), (1,)]
@@ -232,6 +239,7 @@ def test_a_gap_longer_than_a_window_starts_over_and_a_shorter_one_is_reported():
         buf.push(frame(i, ids=(3,)))
     assert buf.restart_cause(frame(10)) is None and buf.restart_cause(frame(11)) == GAP
     assert buf.restart_cause(frame(4)) == BACK
+    assert buf.restart_cause(frame(5, stamp=5 * P - 1)) == BACK  # back by one nanosecond
     w = buf.push(frame(10, ids=(3,)))  # 4 slots lost: still one stretch of video
     assert (w.full, indices(w), w.frames_missing) == (True, [2, 3, 4, 5, 10], 4)
     w = buf.push(frame(16, ids=(3,)))  # 6 periods without a frame: a dropout, a seek
