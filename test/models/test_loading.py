@@ -251,6 +251,7 @@ def test_a_folder_records_its_stage_and_is_refused_for_the_other(tmp_path, compo
     assert first.stage == 1 and load_components(published, stage=2).stage == 2
     ours = save_published_layout(first, tmp_path / "ours")  # what training writes
     assert json.loads((ours / "model_index.json").read_text())["amodal_ros"]["stage"] == 1
+    assert load_components(ours).stage == 1  # loaded without a stage: the folder's own
     with pytest.raises(CheckpointError, match=r"is a stage-1 checkpoint \(amodal segmentation"):
         load_components(ours, stage=2)
     with pytest.raises(CheckpointError, match="pass it as `checkpoint` .--checkpoint."):
@@ -343,3 +344,34 @@ def test_the_image_encoder_loads_in_fp32_whatever_its_config_states(tmp_path, pu
     loaded = load_components(folder)
     for module in (loaded.unet, loaded.vae, loaded.image_encoder):
         assert {p.dtype for p in module.parameters()} == {torch.float32}
+
+
+def test_a_file_given_as_the_checkpoint_is_named_a_file(published_folder):
+    weights = published_folder / UNET_FILE
+    with pytest.raises(CheckpointError, match=r"is a file: a checkpoint is a diffusers folder"):
+        load_components(weights)
+
+
+def test_a_folder_without_a_preprocessor_config_normalises_as_clip_does(
+    tmp_path, published_folder
+):
+    from amodal_ros.models.components import CLIP_MEAN, CLIP_STD
+
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    (folder / "feature_extractor" / "preprocessor_config.json").unlink()
+    loaded = load_components(folder)
+    assert (loaded.clip_mean, loaded.clip_std) == (CLIP_MEAN, CLIP_STD)
+
+
+def test_the_unet_loader_alone_refuses_an_index_naming_files_outside_its_folder(
+    tmp_path, published_folder
+):
+    """load_unet reads what an index names, so it checks the names itself (load_components
+    checks the whole folder first): a shard '../x' would be read from another folder."""
+    from amodal_ros.models.layout import load_unet
+
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    shard = "../vae/diffusion_pytorch_model.safetensors"
+    (folder / INDEX).write_text(json.dumps({"weight_map": {"conv_in.weight": shard}}))
+    with pytest.raises(CheckpointError, match="names shards outside"):
+        load_unet(folder / "unet")
