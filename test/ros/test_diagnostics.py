@@ -360,3 +360,80 @@ def test_a_silent_input_is_not_blamed_on_the_queue():
     (warning,) = StreamHealth(TOPICS, TOLERANCE, start=0.0).update(counters).warnings
     assert "nothing received yet on: depth (/cam/depth)" in warning
     assert "sync_queue" not in warning and "remapped" in warning
+
+
+def test_each_problem_alone_raises_the_level_from_one_occurrence():
+    """One dropped window, one missed deadline, a stalled stream: each alone is a WARN (the
+    tests before met them in twos or beside other problems)."""
+    healthy = Counters(time=1.0, received=LIVE, matched=8)
+
+    def after(**changes) -> object:
+        health = StreamHealth(TOPICS, TOLERANCE, start=0.0)
+        health.update(healthy)
+        fields = {"time": 2.0, "received": LIVE + LIVE, "matched": 16, **changes}
+        return health.update(Counters(**fields))
+
+    assert after().level == OK
+    dropped = after(dropped=1)
+    assert dropped.level == WARN and dropped.message.startswith("dropped 1 stale window(s)")
+    missed = after(deadline_missed=1)
+    assert missed.level == WARN and missed.message.startswith("1 window(s) in the last 1.0 s")
+    stalled = after(received=LIVE + Counter({RGB: 8}), matched=8)  # RGB only, no new frame
+    assert stalled.level == WARN and "no complete frame: waiting for partners" in stalled.message
+    first = StreamHealth(TOPICS, TOLERANCE, start=0.0).update(
+        Counters(time=1.0, received=Counter({RGB: 8, MASKS: 1, DEPTH: 8}))
+    )
+    assert "waiting for partners" in first.message
+    assert "nothing received yet" not in first.message  # one mask is not nothing
+
+
+def test_rejected_frames_do_not_count_as_paired_and_the_frame_rate_itself_is_enough():
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, frame_rate=8.0)
+    exact = health.update(  # unmatched messages, but frames pair at exactly the frame rate
+        Counters(time=1.0, received=Counter({RGB: 30, MASKS: 8, DEPTH: 30}),
+                 unmatched=Counter({RGB: 22, DEPTH: 22}), matched=8)
+    )  # fmt: skip
+    assert exact.level == OK and exact.values["paired frames rate (Hz)"] == "8.00"
+    rejected = health.update(
+        Counters(time=2.0, received=Counter({RGB: 60, MASKS: 18, DEPTH: 60}),
+                 unmatched=Counter({RGB: 44, DEPTH: 44}), matched=18, rejected=5)
+    )  # fmt: skip
+    assert rejected.values["paired frames rate (Hz)"] == "5.00"  # 10 paired, 5 unreadable
+    assert "frames paired at 5.0 Hz, below frame_rate 8" in rejected.message
+
+
+def test_unpaired_inputs_without_a_full_queue_blame_the_stamps_not_the_queue():
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, frame_rate=8.0)
+    report = health.update(
+        Counters(time=1.0, received=Counter({RGB: 8, MASKS: 8, DEPTH: 8}),
+                 unmatched=Counter({RGB: 8, MASKS: 8, DEPTH: 8}))
+    )  # fmt: skip
+    assert "check that the topics are remapped and the stamps agree" in report.message
+    assert "sync_queue" not in report.message
+
+
+def test_the_camera_info_rate_is_its_own_and_callback_errors_are_counted():
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, camera_info="/cam/camera_info")
+    health.update(Counters(time=1.0, received=Counter({RGB: 30, CAMERA_INFO: 1}), matched=8))
+    second = health.update(
+        Counters(time=2.0, received=Counter({RGB: 60, CAMERA_INFO: 2, "callback_errors": 3}),
+                 matched=16, errors=1)
+    )  # fmt: skip
+    assert second.values["input rate rgb (Hz)"] == "30.00"
+    assert second.values["input rate camera_info (Hz)"] == "1.00"
+    assert second.values["callback errors"] == "3" and second.values["pipeline errors"] == "1"
+
+
+def test_pace_and_stride_advice_at_their_edges():
+    from amodal_ros.ros.diagnostics import pace, stride_advice, stride_to_keep_up
+
+    # a window of exactly the time between two windows keeps up
+    assert "keeps up" in pace(0.625, 1, stride=5, frame_rate=8.0, preset="")
+    # objects that fit: whole ones (0.625 / 0.23 = 2.7 -> 2)
+    assert "about 2 objects" in pace(0.23, 1, stride=5, frame_rate=8.0, preset="")
+    realtime = pace(10.0, 1, stride=5, frame_rate=8.0, preset="realtime")
+    assert "preset fast" not in realtime and "preset realtime" not in realtime
+    # the stride that leaves a window its time: rounded up (16.4 -> 17; 16 would fall behind)
+    assert stride_to_keep_up(2.05, 8.0) == 17
+    assert stride_advice(25 / 8, 8.0, 25) == "stride >= 25"  # the longest allowed is allowed
+    assert "publish_frames latest" in stride_advice(26 / 8, 8.0, 25)
