@@ -120,6 +120,9 @@ def test_infer_writes_masks_completions_overlays_and_summary(
         and (out / "overlay.gif").stat().st_size > 0
     )
     assert not list(tmp_path.glob(".out.partial-*"))
+    assert not (out / "uncertainty").exists()  # one sample: nothing to disagree
+    assert summary["completion_checkpoint"] == str(stage2_folder)
+    assert all(f["amodal_valid"] for f in frames if "reason" not in f)
 
 
 def test_each_frame_is_answered_from_the_window_it_is_nearest_the_middle_of(
@@ -276,6 +279,24 @@ def test_a_file_for_a_folder_and_a_depth_file_of_objects_are_named(tmp_path):
     np.save(tmp_path / "depth" / "0000.npy", np.array([{"a": 1}], dtype=object))
     with pytest.raises(InputError, match=r"depth file .*0000.npy is not a numeric .npy"):
         open_depth(tmp_path / "depth")  # and it is never unpickled
+
+
+def test_camera_depth_and_a_depth_model_together_are_refused(
+    tmp_path, clip_dirs, published_folder, capsys
+):
+    argv = tiny_args(tmp_path, clip_dirs, published_folder, "--depth-model", str(tmp_path))
+    expect_error(capsys, argv, "pass either --depth (camera depth) or --depth-model")
+
+
+def test_a_stride_as_long_as_the_window_and_a_camera_at_the_models_rate(
+    tmp_path, clip_dirs, published_folder, capsys
+):
+    argv = tiny_args(tmp_path, clip_dirs, published_folder, "--input-fps", "8")
+    argv[argv.index("--stride") + 1] = "4"  # = --num-frames: every frame still answered
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "6 of 6 frames at the model's 8 fps (from 8)" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["num_frames"] == FRAMES
 
 
 def test_missing_depth_for_a_depth_model(tmp_path, clip_dirs, published_folder, capsys):
@@ -495,6 +516,8 @@ def test_a_failed_window_keeps_every_frame_written_and_exits_1(
     entries = [e for o in summary["objects"].values() for e in o["frames"]]
     failed = {e["frame"] for e in entries if e.get("reason") == "pipeline error"}
     assert failed and failed <= {"0000", "0001", "0002", "0003"}  # the failed window's
+    assert all(e["amodal_valid"] == ("reason" not in e) for e in entries)  # the flag users read
+    assert summary["completion_checkpoint"] is None  # stage 1 only
     assert len(list((out / "overlay").glob("*.png"))) == FRAMES  # every frame written
 
 
@@ -544,7 +567,7 @@ def test_a_folder_written_at_out_during_a_run_is_kept(tmp_path):
 
 
 def test_frames_an_object_is_not_seen_in_are_listed_and_have_every_output(
-    tmp_path, published_folder
+    tmp_path, published_folder, stage2_folder
 ):
     """`frames_without_input` listed only frames of windows that never saw the object, and
     uncertainty/ had no file for frames answered without sampling (amodal/ had every one)."""
@@ -556,9 +579,13 @@ def test_frames_an_object_is_not_seen_in_are_listed_and_have_every_output(
         labels[t][labels[t] == late] = 0
         io.write_png(masks / f"{t:04d}.png", labels[t])
     args = tiny_args(tmp_path, (frames, masks, depth), published_folder, "--num-samples", "2")
+    args += ["--completion-checkpoint", str(stage2_folder)]
     assert main(args) == 0
     out = tmp_path / "out"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["objects"][str(late)]["frames_without_input"] == [f"{t:04d}" for t in hidden]
-    for kind in ("amodal", "soft", "uncertainty"):
+    for kind in ("amodal", "soft", "uncertainty", "completion"):
         assert len(list((out / kind / f"obj_{late}").iterdir())) == FRAMES, kind
+    # frame 0's window never saw it: not run, so certain (as amodal/ says) and nothing painted
+    read = lambda kind: cv2.imread(str(out / kind / f"obj_{late}" / "0000.png"), -1)  # noqa: E731
+    assert not read("uncertainty").any() and not read("completion")[..., 3].any()
