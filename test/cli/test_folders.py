@@ -2,10 +2,13 @@
 
 import tracemalloc
 
+import cv2
 import numpy as np
+import pytest
 
 from amodal_ros.cli import io
-from amodal_ros.cli.folders import open_clip
+from amodal_ros.cli.folders import MAX_OBJECTS, list_images, open_clip, open_depth, open_masks
+from amodal_ros.core.errors import InputError
 
 
 def test_a_clip_is_read_frame_by_frame_never_held_whole(tmp_path):
@@ -39,10 +42,6 @@ def test_a_clip_is_read_frame_by_frame_never_held_whole(tmp_path):
 def test_folders_of_one_naming_scheme_shifted_by_a_frame_are_refused(tmp_path):
     """Equal counts were enough: labels 0001..0004 beside rgb 0000..0003 paired every mask with
     the frame before it, silently."""
-    import pytest
-
-    from amodal_ros.core.errors import InputError
-
     h, w = 16, 24
     labels = np.zeros((h, w), np.uint16)
     labels[4:10, 4:12] = 1
@@ -69,3 +68,98 @@ def test_folders_of_one_naming_scheme_shifted_by_a_frame_are_refused(tmp_path):
         io.write_png(tmp_path / "rgb2" / f"frame_{t}.png", np.zeros((h, w, 3), np.uint8))
         io.write_png(tmp_path / "padded" / f"frame_{t:02d}.png", labels)
     assert open_clip(tmp_path / "rgb2", tmp_path / "padded").ids == [1]
+
+
+def _box(h=8, w=8, value=255, dtype=np.uint8, at=(slice(2, 6), slice(2, 6))):
+    mask = np.zeros((h, w), dtype)
+    mask[at] = value
+    return mask
+
+
+def test_masks_of_another_width_only_are_refused(tmp_path):
+    for t in range(2):
+        io.write_png(tmp_path / "rgb" / f"{t:04d}.png", np.zeros((16, 24, 3), np.uint8))
+        io.write_png(tmp_path / "masks" / f"{t:04d}.png", _box(16, 20, 1))
+    with pytest.raises(InputError, match=r"frames are 16x24 \(HxW\), masks .* are 16x20"):
+        open_clip(tmp_path / "rgb", tmp_path / "masks")
+
+
+def test_a_frame_past_the_last_mask_is_named(tmp_path):
+    for t in range(7):
+        io.write_png(tmp_path / "rgb" / f"{t:04d}.png", np.zeros((8, 8, 3), np.uint8))
+    for t in range(6):
+        io.write_png(tmp_path / "masks" / f"{t:04d}.png", _box(value=1))
+    with pytest.raises(InputError, match="7 frames .* 6 masks .*; frame 0006 has no mask"):
+        open_clip(tmp_path / "rgb", tmp_path / "masks")
+
+
+def test_hidden_files_are_no_frames_and_jpeg_masks_are_named(tmp_path):
+    io.write_png(tmp_path / "rgb" / "0000.png", np.zeros((8, 8, 3), np.uint8))
+    io.write_png(tmp_path / "rgb" / ".preview.png", np.zeros((8, 8, 3), np.uint8))  # a thumbnail
+    assert [p.name for p in list_images(tmp_path / "rgb", "frames")] == ["0000.png"]
+    jpeg = tmp_path / "masks" / "0000.jpeg"
+    jpeg.parent.mkdir()
+    cv2.imwrite(str(jpeg), _box())
+    with pytest.raises(InputError, match=r"holds JPEG images \(0000.jpeg"):
+        open_masks(tmp_path / "masks")
+
+
+def test_object_folders_must_agree_in_frames_and_size(tmp_path):
+    for t in range(3):
+        io.write_png(tmp_path / "a" / "obj_1" / f"{t:04d}.png", _box())
+        io.write_png(tmp_path / "a" / "obj_2" / f"{t:04d}.png", _box())
+    io.write_png(tmp_path / "a" / "obj_2" / "0003.png", _box())
+    with pytest.raises(InputError, match="different frame counts"):
+        open_masks(tmp_path / "a")
+    for t in range(3):
+        io.write_png(tmp_path / "b" / "obj_1" / f"{t:04d}.png", _box())
+        io.write_png(tmp_path / "b" / "obj_2" / f"{t:04d}.png", _box(8, 10))
+    with pytest.raises(InputError, match="different image sizes"):
+        open_masks(tmp_path / "b")
+
+
+def test_an_object_absent_from_a_frame_is_not_faint_and_a_one_pixel_overlap_is_said(
+    tmp_path, caplog
+):
+    io.write_png(tmp_path / "obj_1" / "0000.png", _box())
+    io.write_png(tmp_path / "obj_1" / "0001.png", _box(value=0))  # fully hidden there
+    io.write_png(tmp_path / "obj_2" / "0000.png", _box(at=(slice(5, 7), slice(5, 7))))
+    io.write_png(tmp_path / "obj_2" / "0001.png", _box(at=(slice(0, 1), slice(0, 1))))
+    with caplog.at_level("WARNING"):
+        masks = open_masks(tmp_path)
+    assert masks.ids == [1, 2] and "full scale" not in caplog.text
+    assert "object 2's masks overlap earlier objects' in 1 pixels" in caplog.text
+
+
+def test_the_most_ids_a_label_image_may_hold_and_specks_by_their_largest_frame(tmp_path, caplog):
+    labels = np.zeros((32, 32), np.uint16)
+    labels.flat[: MAX_OBJECTS * 2] = np.repeat(np.arange(1, MAX_OBJECTS + 1), 2)
+    io.write_png(tmp_path / "many" / "0000.png", labels)
+    assert len(open_masks(tmp_path / "many").ids) == MAX_OBJECTS  # the documented most
+    labels.flat[MAX_OBJECTS * 2] = MAX_OBJECTS + 1
+    io.write_png(tmp_path / "many" / "0000.png", labels)
+    with pytest.raises(InputError, match=f"{MAX_OBJECTS + 1} ids, more than {MAX_OBJECTS}"):
+        open_masks(tmp_path / "many")
+    # three ids of 10 pixels in each of 6 frames: specks (60 pixels over the clip)
+    specks = np.zeros((16, 16), np.uint16)
+    specks[8:, :] = 9  # an object
+    for i in (1, 2, 3):
+        specks[i, :10] = i
+    for t in range(6):
+        io.write_png(tmp_path / "specks" / f"{t:04d}.png", specks)
+    with caplog.at_level("WARNING"):
+        open_masks(tmp_path / "specks")
+    assert "3 ids never cover more than 16 pixels in a frame (1, 2, 3)" in caplog.text
+    caplog.clear()
+    for i in (1, 2, 3):
+        specks[i, :16] = i  # exactly 16: still specks
+    io.write_png(tmp_path / "specks" / "0000.png", specks)
+    with caplog.at_level("WARNING"):
+        open_masks(tmp_path / "specks")
+    assert "3 ids never cover more than 16 pixels" in caplog.text
+
+
+def test_8_bit_depth_is_refused_not_read_as_millimetres(tmp_path):
+    io.write_png(tmp_path / "depth" / "0000.png", np.full((8, 8), 200, np.uint8))
+    with pytest.raises(InputError, match="depth in .* is uint8; use 16-bit PNG"):
+        open_depth(tmp_path / "depth")
