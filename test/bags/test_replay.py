@@ -187,10 +187,14 @@ def test_latest_policy_writes_one_result_per_window(tmp_path, demo_bag, publishe
     assert stamps == [s[0], s[1], s[2], s[3], s[5], s[6]]
 
 
-def test_two_runs_write_byte_identical_bags(tmp_path, replayed, demo_bag, published_folder):
+def test_two_runs_write_byte_identical_bags(
+    tmp_path, replayed, demo_bag, published_folder, caplog
+):
     first, _ = replayed
     second = tmp_path / first.name  # same bag name: the storage file is named after it
-    replay.run(replay_args(demo_bag, second, published_folder))
+    with caplog.at_level(logging.WARNING):
+        replay.run(replay_args(demo_bag, second, published_folder))
+    assert not caplog.records, caplog.text  # a sound bag replayed whole: nothing to warn of
     assert read_bag(second) == read_bag(first)
     for name in (f"{first.name}.db3", "metadata.yaml"):
         assert (second / name).read_bytes() == (first / name).read_bytes(), name
@@ -383,6 +387,12 @@ def test_ros1_bag_gives_the_same_results(tmp_path, demo_bag, published_folder, r
     assert [m for m in written if m[0] == topics.RGB_TOPIC] == [
         m for m in source if m[0] == topics.RGB_TOPIC
     ]
+    # without the inputs, the CameraInfo passed through is converted all the same
+    alone = tmp_path / "alone"
+    replay.run(replay_args(ros1, alone, published_folder))
+    written = read_bag(alone)
+    for topic in (topics.OBJECTS_TOPIC, topics.CAMERA_INFO_OUT_TOPIC):
+        assert [m for m in written if m[0] == topic] == [m for m in expected if m[0] == topic]
 
 
 def test_compressed_rgb_is_detected_and_decoded(tmp_path, demo_bag, published_folder, replayed):
@@ -447,13 +457,16 @@ def test_compressed_depth_and_masks_are_detected_and_a_depth_frame_mismatch_is_s
     assert f"'{topics.FRAME_ID}'" in mismatch[0] and "registered to the RGB" in mismatch[0]
 
 
-def test_start_and_end_select_a_time_range(tmp_path, demo_bag, published_folder):
+def test_start_and_end_select_a_time_range(tmp_path, demo_bag, published_folder, caplog):
     # frames 4..9 (0.25 s .. 0.65 s): 6 camera frames, every other one sampled
     args = replay_args(demo_bag, tmp_path / "out", published_folder, start=0.25, end=0.65)
     summary = replay.run(args)
     assert summary["frames_synchronised"] == 6 and summary["frames_sampled"] == 3
     stamps = [header_ns(m) for _, m in read_messages(tmp_path / "out", topics.OBJECTS_TOPIC)]
     assert stamps == [STAMPS[4], STAMPS[6], STAMPS[8]]
+    with caplog.at_level(logging.WARNING):  # from the start to --end: fewer than the index's
+        until = replay.run(replay_args(demo_bag, tmp_path / "until", published_folder, end=0.65))
+    assert until["frames_synchronised"] == 10 and "damaged" not in caplog.text
 
 
 def test_a_camera_info_recorded_once_before_start_serves_the_range(
@@ -647,6 +660,29 @@ def test_a_video_inside_the_results_bag_is_refused_before_any_work(tmp_path, dem
     assert list(tmp_path.iterdir()) == []
 
 
+def test_arguments_at_their_edges_are_judged_before_any_work(tmp_path, demo_bag):
+    def check(**changes):
+        replay.check_args(replay_args(demo_bag, tmp_path / "res", None, **changes))
+
+    check(start=0.0)  # the bag's first message
+    for changes, said in (
+        ({"end": 0.0}, "end must be > 0 s"),
+        ({"start": 2.0, "end": 2.0}, r"end \(2.0 s\) must be after start \(2.0 s\)"),
+        ({"video": tmp_path / "res" / "sub" / "ov"}, "--video .* is inside --out"),
+    ):
+        with pytest.raises((InputError, ValueError), match=said):
+            check(**changes)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_failed_model_window_is_a_failed_replay():
+    from amodal_ros.core.errors import ProcessingError
+
+    replay.check_windows({"windows_failed": 0, "out": "o"})
+    with pytest.raises(ProcessingError, match="^1 model windows failed"):
+        replay.check_windows({"windows_failed": 1, "out": "o"})
+
+
 def test_failed_replay_leaves_no_video(tmp_path, demo_bag):
     args = replay_args(demo_bag, tmp_path / "out", tmp_path / "missing", video=tmp_path / "ov")
     with pytest.raises(CheckpointError):
@@ -823,6 +859,33 @@ def test_a_bag_that_fails_the_same_way_throughout_stops_with_one_line(
     # a short bag (fewer bad frames than fail_after) is refused at its end, the same way
     assert main([*argv, "--no-progress", "--fail-after", "1000"]) == 2
     assert "no frame of" in capsys.readouterr().err and not out.exists()
+
+
+def _frames(topic: str, change, indices):
+    """`_every`'s edit for the messages of `topic` at `indices` only."""
+    every = _every(topic, change)
+    return lambda name, index, raw: every(name, index, raw) if index in indices else None
+
+
+def test_failures_stop_a_replay_only_while_no_frame_has_worked(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """--fail-after N stops a bag whose first N frames fail alike, and only such a bag: one
+    more bad frame than that, or bad frames after good ones (a corrupt tail, a camera that
+    changed its encoding), are skipped and counted; the warnings held while nothing had
+    worked are said once each when a frame works."""
+    first = tmp_path / "first"
+    rewrite_bag(demo_bag, first, _frames(topics.RGB_TOPIC, _yuv, range(3)))
+    with pytest.raises(InputError, match="first 3 frames all failed the same way"):
+        replay.run(replay_args(first, tmp_path / "a", published_folder, fail_after=3))
+    with caplog.at_level(logging.WARNING):
+        summary = replay.run(replay_args(first, tmp_path / "b", published_folder, fail_after=4))
+    assert summary["skipped"]["convert"] == 3
+    assert caplog.text.count("skipped the frame of") == 3, caplog.text
+    tail = tmp_path / "tail"
+    rewrite_bag(demo_bag, tail, _frames(topics.RGB_TOPIC, _yuv, range(FRAMES - 4, FRAMES)))
+    summary = replay.run(replay_args(tail, tmp_path / "c", published_folder, fail_after=3))
+    assert summary["skipped"]["convert"] == 4 and summary["results_written"] > 0
 
 
 def test_failed_model_windows_write_the_bag_and_exit_1(
