@@ -55,10 +55,19 @@ def read_messages(path: Path, topic: str) -> list[tuple[int, object]]:
 DROP = object()  # what a rewrite_bag edit returns to leave a message out
 
 
-def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3", shift_ns: int = 0) -> None:
+def rewrite_bag(
+    src: Path,
+    dst: Path,
+    edit,
+    storage: str = "sqlite3",
+    shift_ns: int = 0,
+    late: dict[str, int] | None = None,
+) -> None:
     """Copy a rosbag2, passing every message through edit(topic, index on topic, raw) ->
     (msgtype, raw bytes), None to keep it, or DROP to leave it out (a topic whose every
-    message is left out stays recorded, empty); log times moved by `shift_ns`."""
+    message is left out stays recorded, empty); log times moved by `shift_ns`, and those of
+    the topics in `late` ({topic: ns}) by that much more (a slow segmenter's)."""
+    late = late or {}
     store = amodal_typestore()
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with AnyReader([src]) as reader, Writer2(dst, version=9, storage_plugin=plugin) as writer:
@@ -72,7 +81,7 @@ def rewrite_bag(src: Path, dst: Path, edit, storage: str = "sqlite3", shift_ns: 
             if key not in conns:
                 conns[key] = writer.add_connection(conn.topic, msgtype, typestore=store)
             if edited is not DROP:
-                writer.write(conns[key], t + shift_ns, data)
+                writer.write(conns[key], t + shift_ns + late.get(conn.topic, 0), data)
 
 
 def mono(image) -> np.ndarray:

@@ -660,6 +660,17 @@ def test_a_video_inside_the_results_bag_is_refused_before_any_work(tmp_path, dem
     assert list(tmp_path.iterdir()) == []
 
 
+def test_masks_logged_seconds_after_their_images_still_pair_offline(tmp_path, published_folder):
+    """A slow segmenter's masks are recorded 3 s (45 camera frames) after their images: live,
+    the synchroniser's queue (sync_queue 30) would have pushed those images out; offline it
+    waits longer (OFFLINE_SYNC_QUEUE), and every frame pairs."""
+    src, late = tmp_path / "src", tmp_path / "late"
+    write_demo_bag(src, frames=60, fps=FPS, height=HEIGHT, width=WIDTH)
+    rewrite_bag(src, late, lambda *_: None, late={topics.MASK_TOPIC: 3_000_000_000})
+    summary = replay.run(replay_args(late, tmp_path / "out", published_folder))
+    assert summary["frames_synchronised"] == 60 and not any(summary["unmatched"].values())
+
+
 def test_arguments_at_their_edges_are_judged_before_any_work(tmp_path, demo_bag):
     def check(**changes):
         replay.check_args(replay_args(demo_bag, tmp_path / "res", None, **changes))
