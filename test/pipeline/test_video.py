@@ -24,6 +24,7 @@ def test_a_stem_with_a_dot_of_its_own_keeps_it(tmp_path):
 def test_a_video_suffix_given_as_the_stem_is_not_doubled(tmp_path):
     written = _write(tmp_path / "ov.mp4")
     assert "ov.gif" in written and set(written) <= {"ov.gif", "ov.mp4"}
+    assert _write(tmp_path / "gif" / "ov.gif") == written  # either suffix
 
 
 def test_a_gif_that_cannot_be_written_leaves_no_video_at_all(tmp_path):
@@ -76,6 +77,8 @@ def test_a_long_run_leaves_no_gif_of_an_earlier_run_beside_its_mp4(tmp_path, mon
     from amodal_ros.pipeline import video as video_module
 
     assert "run.gif" in _write(tmp_path / "run")
+    monkeypatch.setattr(video_module, "MAX_GIF_FRAMES", 3)
+    assert "run.gif" in _write(tmp_path / "run")  # 3 frames: the most a GIF takes
     monkeypatch.setattr(video_module, "MAX_GIF_FRAMES", 2)
     written = _write(tmp_path / "run")  # 3 frames: over the limit
     assert "run.gif" not in written and not (tmp_path / "run.gif").exists()
@@ -93,6 +96,7 @@ def test_frames_after_a_resolution_change_are_kept_at_the_videos_size(tmp_path, 
     with caplog.at_level("WARNING", logger="amodal_ros.video"):
         written = {p.suffix: p for p in video.close()}
     assert "frames of 48x48 after the first 32x64 (HxW) are resized to it" in caplog.text
+    assert caplog.text.count("are resized to it") == 1  # said once, not per frame
     with Image.open(written[".gif"]) as gif:
         assert gif.n_frames == 6 and gif.size == (64, 32)
     if ".mp4" in written:  # OpenCV builds without an MP4 encoder write the GIF alone
@@ -147,3 +151,22 @@ def test_a_video_paced_by_its_frames_stamps_plays_at_their_rate(tmp_path):
     short = OverlayVideo(tmp_path / "one", fps=None)  # a single frame: no interval to go by
     short.add(np.zeros((16, 16, 3), np.uint8), 5)
     assert len(short.close()) >= 1 and short.fps == 8.0
+
+
+def test_the_pace_is_the_median_step_forward_of_the_first_frames(tmp_path):
+    """Frames answered twice at one stamp and a dropout do not set the pace: the median of
+    the steps forward over the first PACE_FRAMES frames does, known once they are in."""
+    from amodal_ros.pipeline.video import PACE_FRAMES
+
+    video = OverlayVideo(tmp_path / "paced", fps=None)
+    stamps = [0, 0, 125, 125, 250, 2250]  # ms: a repeat, a repeat, then a 2 s dropout
+    for i, ms in enumerate(stamps[:PACE_FRAMES]):
+        assert video.fps is None, i
+        video.add(np.full((16, 16, 3), 30 * i, np.uint8), ms * 1_000_000)
+    assert video.fps == pytest.approx(8.0)  # steps 125, 125 ms (not the repeats' 0)
+    video.close()
+    dropout = OverlayVideo(tmp_path / "dropout", fps=None)
+    for i, ms in enumerate([0, 125, 250, 375, 2375]):
+        dropout.add(np.full((16, 16, 3), 30 * i, np.uint8), ms * 1_000_000)
+    assert dropout.fps == pytest.approx(8.0)  # the median, not the mean the dropout drags
+    dropout.close()
