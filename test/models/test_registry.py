@@ -47,3 +47,26 @@ def test_a_mistyped_model_name_is_answered_with_the_name():
         registry.components("embeded")
     with pytest.raises(CheckpointError, match="does not exist; download"):  # no name near it
         registry.components("/no/such/checkpoint")
+
+
+def test_a_missing_folder_is_neither_a_model_name_nor_a_path_here(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "ckpt").mkdir()
+    assert not registry.missing_folder("embedded") and not registry.missing_folder("")
+    assert not registry.missing_folder("~/ckpt")  # the shell would expand it; so does this
+    assert registry.missing_folder("~/gone") and registry.missing_folder(str(tmp_path / "gone"))
+    assert registry.missing_folder("vits", registry.NAMES)  # a depth size is no stage-1 name
+    assert not registry.missing_folder("vits", registry.DEPTH_SIZES)
+
+
+def test_training_takes_a_folder_of_either_stage_and_the_others_refuse_the_wrong_one():
+    stage2 = str(registry.embedded_folder(2))
+    with pytest.raises(CheckpointError, match="is a stage-2 checkpoint"):
+        registry.components(stage2, stage=1)
+    assert registry.components(stage2, stage=1, any_stage=True).stage == 2
+
+
+def test_an_untrained_student_is_marked_and_steps_as_a_student():
+    teacher, student = registry.components("tiny"), registry.components("tiny", student=True)
+    assert student.student == {"teacher": "tiny", "untrained": True} and not teacher.student
+    assert student.scheduler_config != teacher.scheduler_config
