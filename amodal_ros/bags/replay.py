@@ -156,7 +156,13 @@ def check_args(args: ReplayArgs) -> None:
             f"{bag.with_name(bag.name + '_amodal')}"
         )
     check_output(out, args.overwrite, results=True)
-    if args.video is not None and out.resolve() in Path(args.video).resolve().parents:
+    video_in = Path(args.video).resolve().parents if args.video is not None else ()
+    if bag.is_dir() and bag.resolve() in video_in:  # its files would join the recording
+        raise InputError(
+            f"--video {args.video} is inside the input bag {bag}; put the video outside it, "
+            f"e.g. --video {bag.with_name(bag.name + '_overlay')}"
+        )
+    if out.resolve() in video_in:
         raise InputError(
             f"--video {args.video} is inside --out {out}, which is the results bag (written "
             "whole at the end); put the video beside it, e.g. --video "

@@ -680,10 +680,11 @@ def test_arguments_at_their_edges_are_judged_before_any_work(tmp_path, demo_bag)
         ({"end": 0.0}, "end must be > 0 s"),
         ({"start": 2.0, "end": 2.0}, r"end \(2.0 s\) must be after start \(2.0 s\)"),
         ({"video": tmp_path / "res" / "sub" / "ov"}, "--video .* is inside --out"),
+        ({"video": demo_bag / "ov"}, "--video .* is inside the input bag .*demo_bag_overlay"),
     ):
         with pytest.raises((InputError, ValueError), match=said):
             check(**changes)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [] and not list(demo_bag.glob("ov*"))
 
 
 def test_one_failed_model_window_is_a_failed_replay():

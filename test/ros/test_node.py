@@ -25,6 +25,8 @@ if not _SKIP:
     from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
     from amodal_ros.pipeline.stream import MASKS, RGB  # noqa: E402
+    from amodal_ros.ros import node as node_module  # noqa: E402
+    from amodal_ros.ros.diagnostics import ERROR  # noqa: E402
 
 
 def _stamp(header) -> int:
@@ -497,7 +499,7 @@ def test_a_long_configure_says_so_on_diagnostics_while_it_runs(base_params, monk
         h.close()
 
 
-def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
+def test_lifecycle_transitions_and_parameter_validation(base_params, capfd, monkeypatch):
     from rclpy.parameter import Parameter
 
     # a parameter file's unquoted `mirror_ensemble: off` arrives as a bool (rclpy refused it)
@@ -578,6 +580,10 @@ def test_lifecycle_transitions_and_parameter_validation(base_params, capfd):
         node.trigger_activate()
         assert not node.received and node.published == 0
         assert node.processor.errors - node._errors_before == 0
+        reports = []  # the first report says nothing of the last activation's failure
+        monkeypatch.setattr(node_module, "publish_status", lambda n, p, r, e: reports.append(r))
+        node._report()
+        assert reports[0].level != ERROR and reports[0].values["pipeline errors"] == "0"
         node.trigger_deactivate()
         node.trigger_cleanup()
         # a stride longer than the window would leave frames unanswered: refused when set, as
@@ -750,6 +756,22 @@ def test_no_inference_without_subscribers(base_params):
         h.publish_clip(small_clip(8), pace=0.02)
         assert h.wait(lambda: h.node.worker.windows_idle >= 6, timeout=20)
         assert h.node.worker.windows_done == 0 and h.node.published == 0
+    finally:
+        h.close()
+
+
+def test_publish_when_idle_runs_windows_without_subscribers_counted_as_the_models(base_params):
+    """publish_when_idle: windows run with no subscriber (a recorder added later, a latency
+    test); a window where the model ran for some objects and not others (one below
+    min_object_pixels) is a model window, its time in the pace advice."""
+    params = {**base_params, "publish_when_idle": True, "min_object_pixels": 90}
+    h = NodeHarness(params, subscribe=False)
+    try:
+        h.wait_for_subscribers()
+        h.publish_clip(small_clip(8), pace=0.02)  # object 1 never reaches 90 pixels
+        node = h.node
+        assert h.wait(lambda: node.model_windows >= 3, timeout=30)
+        assert node.worker.windows_idle == 0 and len(node.model_seconds) == node.model_windows
     finally:
         h.close()
 
@@ -1375,7 +1397,8 @@ def test_a_missing_params_file_is_one_line_not_a_traceback(capsys):
     assert capsys.readouterr().out == "amodal_node: no such params file: /no/such.yaml\n"
 
 
-def test_the_node_script_answers_help_without_loading_the_models_libraries():
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_the_node_script_answers_help_without_loading_the_models_libraries(flag):
     """`amodal_node --help` took 6 s: the node module imported the model registry, and with it
     torch and diffusers; they load at configure now."""
     import subprocess
@@ -1384,13 +1407,13 @@ def test_the_node_script_answers_help_without_loading_the_models_libraries():
 
     script = Path(__file__).resolve().parents[2] / "scripts" / "amodal_node"
     probe = (
-        f"import runpy, sys; sys.argv = [{str(script)!r}, '--help']\n"
+        f"import runpy, sys; sys.argv = [{str(script)!r}, {flag!r}]\n"
         f"try: runpy.run_path({str(script)!r}, run_name='__main__')\n"
         "except SystemExit as e: assert e.code == 0, e.code\n"
         "print(sorted({'torch', 'diffusers', 'transformers'} & set(sys.modules)))"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    run = subprocess.run(  # a node started instead would spin until the timeout
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
     )
     assert run.returncode == 0 and run.stdout.startswith("usage: "), run.stdout + run.stderr
     assert run.stdout.splitlines()[-1] == "[]" and run.stderr == "", run.stdout + run.stderr
