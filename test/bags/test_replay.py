@@ -612,6 +612,12 @@ def test_overlay_video_has_one_frame_per_result(tmp_path, demo_bag, published_fo
     with pytest.raises(InputError, match="video .*ov.mp4 exists; pass --overwrite"):
         replay.run(again)
     assert not (tmp_path / "out2").exists()
+    gif.write_bytes(b"an earlier run's")
+    again = replay_args(
+        demo_bag, tmp_path / "out2", published_folder, video=tmp_path / "ov", overwrite=True
+    )
+    assert replay.run(again)["videos"] == [str(mp4), str(gif)]  # --overwrite: replaced
+    assert Image.open(gif).n_frames == SAMPLED
 
 
 def test_the_videos_take_their_names_only_once_the_bag_is_closed(
