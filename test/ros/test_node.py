@@ -1300,6 +1300,35 @@ def test_a_reactivation_forgets_the_camera_and_never_reuses_a_track_id(base_para
         h.close()
 
 
+def test_a_camera_info_stamped_apart_from_every_frame_is_not_passed_through(base_params):
+    """A CameraInfo passed through beside a result carries the frame's stamp, so it must be
+    the frame's own or one stamped within the sync tolerance: a driver's stamped 50 ms off
+    every frame (tolerance 10 ms) is used for the extents but not passed on as the frame's."""
+    import time
+
+    from node_harness import PERIOD_NS, camera_info, image_msg
+
+    h = NodeHarness(base_params)
+    try:
+        h.wait_for_subscribers()
+        clip = small_clip(6)
+        for t in range(6):
+            stamp = 10**9 + t * PERIOD_NS
+            info = camera_info(clip.rgb.shape[1], clip.rgb.shape[2])
+            info.header = image_msg(clip.labels[t], "mono16", stamp + 50_000_000).header
+            h.info_pub.publish(info)
+            h.pubs["masks"].publish(image_msg(clip.labels[t], "mono16", stamp))
+            h.pubs["rgb"].publish(image_msg(clip.rgb[t], "rgb8", stamp))
+            h.pubs["depth"].publish(image_msg(clip.depth[t], "32FC1", stamp))
+            time.sleep(0.02)
+        assert h.wait(lambda: len(h.messages("amodal/objects")) >= 6, timeout=60)
+        assert h.node._camera_infos  # received, and kept for the extents
+        h.wait(lambda: False, timeout=0.5)  # nothing more may arrive
+        assert h.messages("amodal/camera_info") == []
+    finally:
+        h.close()
+
+
 def test_no_camera_info_topic(base_params):
     h = NodeHarness({**base_params, "camera_info_topic": ""}, subscribe=False)
     try:
