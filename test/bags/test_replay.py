@@ -227,6 +227,11 @@ def test_corrupt_messages_are_reported_skipped_and_counted(
         ("convert", topics.RGB_TOPIC),
         ("deserialize", topics.MASK_TOPIC),
     }
+    # a frame is named by its stamp, a message that never became one by its log time
+    when = {
+        e["reason"]: {k: v for k, v in e.items() if k.endswith("_ns")} for e in summary["errors"]
+    }
+    assert when == {"convert": {"stamp_ns": t4}, "deserialize": {"log_time_ns": t9}}
     # frame 9 lost its mask: its RGB and depth found no partner
     assert summary["unmatched"] == {
         topics.RGB_TOPIC: 1,
