@@ -249,6 +249,38 @@ def test_corrupt_messages_are_reported_skipped_and_counted(
     assert stamps == kept
 
 
+def test_skip_warnings_are_rate_limited_and_the_error_list_capped(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """201 undecodable mask messages (a recorder's garbage before the camera started): the
+    first 3 are said in full, then every 100th with the count so far; all are counted, the
+    first 100 listed in the summary."""
+    from rosbags.rosbag2 import Writer
+
+    junk = tmp_path / "junk"
+    store = amodal_typestore()
+    with AnyReader([demo_bag]) as reader, Writer(junk, version=9) as writer:
+        conns = {
+            c.topic: writer.add_connection(c.topic, c.msgtype, typestore=store)
+            for c in reader.connections
+        }
+        for i in range(201):
+            writer.write(conns[topics.MASK_TOPIC], START_NS - 10**9 + i * 1000, b"\0\1\0\0junk")
+        for conn, t, raw in reader.messages():
+            writer.write(conns[conn.topic], t, bytes(raw))
+    with caplog.at_level(logging.WARNING, logger="amodal_ros.replay"):
+        summary = replay.run(replay_args(junk, tmp_path / "out", published_folder))
+    assert summary["skipped"] == {"deserialize": 201, "convert": 0}
+    assert len(summary["errors"]) == 100
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")]
+    assert len(said) == 5, said  # messages 1, 2, 3, 100 and 200
+    assert "so far" not in said[2] and said[3].endswith("(100 skipped for deserialize so far)")
+    assert said[4].endswith("(200 skipped for deserialize so far)")
+    first = (START_NS - 10**9) // 10**9
+    assert f"at log time {first}.000001000 s" in said[1]  # nanoseconds, zero-padded
+    assert summary["frames_synchronised"] == FRAMES  # the camera's own messages all pair
+
+
 def test_frames_still_waiting_for_partners_when_the_bag_ends_are_counted(
     tmp_path, demo_bag, published_folder
 ):
