@@ -943,6 +943,19 @@ def test_failures_stop_a_replay_only_while_no_frame_has_worked(
     assert summary["skipped"]["convert"] == 4 and summary["results_written"] > 0
 
 
+def test_fail_after_0_never_stops_early_and_says_each_failure_as_it_comes(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """--fail-after 0 (go on whatever fails): no warning is held for a frame that may work
+    later; a bag of which no frame works is refused at its end."""
+    bad = tmp_path / "bad"
+    rewrite_bag(demo_bag, bad, _every(topics.RGB_TOPIC, _yuv))
+    with caplog.at_level(logging.WARNING), pytest.raises(InputError, match="no frame of"):
+        replay.run(replay_args(bad, tmp_path / "out", published_folder, fail_after=0))
+    assert caplog.text.count("skipped the frame of") == 3  # the first three, in full
+    assert not (tmp_path / "out").exists()
+
+
 def test_failed_model_windows_write_the_bag_and_exit_1(
     tmp_path, demo_bag, published_folder, monkeypatch
 ):
