@@ -1270,6 +1270,30 @@ def test_results_without_a_camera_info_of_their_stamp_are_counted(
         assert said in caplog.text and "their 3D extents used the latest one" in caplog.text
 
 
+def test_a_camera_info_topic_silent_in_the_range_replayed_says_so(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """A CameraInfo topic whose first message comes after --end (a driver that started late)
+    recorded none *before --end*; one with no message at all recorded none, said plainly."""
+    late, silent = tmp_path / "late", tmp_path / "silent"
+    rewrite_bag(
+        demo_bag,
+        late,
+        lambda t, i, raw: DROP if t == topics.CAMERA_INFO_TOPIC and i < 10 else None,
+    )
+    rewrite_bag(
+        demo_bag, silent, lambda t, i, raw: DROP if t == topics.CAMERA_INFO_TOPIC else None
+    )
+    for bag, end, said in (
+        (late, 0.5, "it recorded no message before --end: their 3D extents have none"),
+        (silent, None, "it recorded no message: their 3D extents have none"),
+    ):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="amodal_ros"):
+            replay.run(replay_args(bag, tmp_path / f"out_{bag.name}", published_folder, end=end))
+        assert said in caplog.text, caplog.text
+
+
 def test_a_bag_holding_fewer_messages_than_its_index_says_so(tmp_path, demo_bag, caplog):
     """A damaged MCAP file can end rosbags' reading early without an error (bytes overwritten
     in a chunk: 1089 of 2000 messages read), and replay ended as a success on part of the bag;
