@@ -282,8 +282,6 @@ def data_config(config: TrainConfig, components) -> TrainConfig:
     the targets at the posterior mean, as a decoded sample."""
     if config.stage != "distill":
         return config
-    from amodal_ros.core.config import InferenceConfig
-
     made_for = InferenceConfig(**student_defaults(config, components))
     return config.replace(
         height=made_for.height,
@@ -295,6 +293,4 @@ def data_config(config: TrainConfig, components) -> TrainConfig:
 
 
 def _inference_config(config: TrainConfig):
-    from amodal_ros.core.config import InferenceConfig
-
     return InferenceConfig(height=config.height, width=config.width, num_frames=config.num_frames)
