@@ -498,8 +498,7 @@ class _Replay:
     def _say_why_nothing_paired(self, inputs) -> None:
         """Raise InputError naming a cause of an empty replay other than stamps: no message in
         the range, a topic with none, or a topic none of whose messages could be decoded."""
-        ranged = self.args.start is not None or self.args.end is not None
-        span = " between --start and --end" if ranged else ""
+        span = _range_words(self.args.start, self.args.end)
         if not any(self.read_by_role[k] for k in inputs):
             raise InputError(
                 f"no frame of {self.args.bag} was synchronised: no message of the input topics"
@@ -679,6 +678,15 @@ class _Replay:
             "latency": 0.0,
             "errors": self.errors,
         }
+
+
+def _range_words(start: float | None, end: float | None) -> str:
+    """Where in the bag a replay read, for a message about what it found there."""
+    if start is not None and end is not None:
+        return " between --start and --end"
+    if start is not None:
+        return " after --start"
+    return " before --end" if end is not None else ""
 
 
 # replay options that say which bag, where or how fast, not what its output holds: a later run

@@ -1294,6 +1294,28 @@ def test_a_camera_info_topic_silent_in_the_range_replayed_says_so(
         assert said in caplog.text, caplog.text
 
 
+def test_a_mask_topic_silent_in_the_range_replayed_names_that_range(
+    tmp_path, demo_bag, published_folder
+):
+    """A segmenter that started late (masks from 0.67 s on) recorded none before --end 0.5,
+    nor between --start 0.1 and it; one that stopped early (until 0.27 s) none after
+    --start 0.4: the error names the side of the range the replay read, not both."""
+    mask = topics.MASK_TOPIC
+    started_late, stopped_early = tmp_path / "started_late", tmp_path / "stopped_early"
+    rewrite_bag(demo_bag, started_late, lambda t, i, r: DROP if t == mask and i < 10 else None)
+    rewrite_bag(demo_bag, stopped_early, lambda t, i, r: DROP if t == mask and i >= 5 else None)
+    for bag, start, end, range_words in (
+        (started_late, None, 0.5, "before --end"),
+        (started_late, 0.1, 0.5, "between --start and --end"),
+        (stopped_early, 0.4, None, "after --start"),
+    ):
+        args = replay_args(bag, tmp_path / "out", published_folder, start=start, end=end)
+        with pytest.raises(InputError) as caught:
+            replay.run(args)
+        assert f"{mask} recorded no message {range_words} (" in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_bag_holding_fewer_messages_than_its_index_says_so(tmp_path, demo_bag, caplog):
     """A damaged MCAP file can end rosbags' reading early without an error (bytes overwritten
     in a chunk: 1089 of 2000 messages read), and replay ended as a success on part of the bag;
