@@ -138,6 +138,26 @@ def test_frames_waiting_for_a_stride_are_answered_when_the_camera_stops(base_par
         h.close()
 
 
+def test_a_slow_camera_is_not_taken_for_a_stopped_one(base_params):
+    """A camera sampled every 1.6 s of wall time (frame_rate 0.8: every 10th 8 fps stamp,
+    sent every 0.16 s) at stride 2: the frame after the first full window waits 1.6 s for its
+    stride's second frame, longer than QUIET_S; waiting frames are answered early only after
+    a stride's time (2.5 s) of quiet, so both go in one window (answered at QUIET_S, each got
+    a window of its own: 4 windows, not 3)."""
+    h = NodeHarness({**base_params, "frame_rate": 0.8, "num_frames": 2, "stride": 2})
+    try:
+        h.wait_for_subscribers()
+        h.publish_clip(small_clip(12), count=31, pace=0.16)  # 4 frames sampled
+        assert h.wait(lambda: len(h.messages("amodal/objects")) >= 4, timeout=60)
+        h.wait(lambda: False, timeout=3.0)  # longer than a stride's quiet: nothing waits
+        answered = [_stamp(r.header) for r in h.messages("amodal/objects")]
+        assert len(answered) == len(set(answered)) == 4
+        # frames 1 and 2 each at once (live, up to the first full window), then 3 and 4
+        assert h.node.model_windows + h.node.passthrough_windows == 3
+    finally:
+        h.close()
+
+
 def test_overload_drops_stale_windows_stays_alive_and_bounded(base_params):
     params = {**base_params, "stride": 1, "max_pending_windows": 1, "num_steps": 3}
     h = NodeHarness(params)
