@@ -300,9 +300,9 @@ def test_destroy_node_stops_the_worker(base_params):
     rclpy.try_shutdown(context=h.context)
 
 
-def _inside_a_slow_window(base_params, seconds: float = 1.0) -> NodeHarness:
-    """A node whose full windows end `seconds` after their results are made, fed a clip and
-    returned once one of its windows is in that pause."""
+def _inside_a_slow_window(base_params, seconds: float = 1.0, frames: int = 8) -> NodeHarness:
+    """A node whose full windows end `seconds` after their results are made, fed a clip of
+    `frames` frames and returned once one of its windows is in that pause."""
     import threading
     import time
 
@@ -319,7 +319,7 @@ def _inside_a_slow_window(base_params, seconds: float = 1.0) -> NodeHarness:
 
     h.node.worker.process = slow
     h.wait_for_subscribers()
-    h.publish_clip(small_clip(8), pace=0.02)
+    h.publish_clip(small_clip(frames), pace=0.02)
     assert inside.wait(timeout=60)
     return h
 
@@ -347,13 +347,16 @@ def test_the_context_shutting_down_during_a_window_publishes_it(base_params):
     h.executor.shutdown(timeout_sec=5)
 
 
-def test_a_window_ending_after_ctrl_c_is_counted_unanswered(base_params, capfd):
+@pytest.mark.parametrize("frames", [8, 4])
+def test_a_window_ending_after_ctrl_c_is_counted_unanswered(base_params, capfd, frames):
     """Ctrl-C (rclpy's handler shuts the context down, then `main` destroys the node) while a
     window ran: a window that ended within SHUTDOWN_WAIT_S could publish nothing, returned
-    quietly and was left out of the shutdown's count of frames without a result."""
+    quietly and was left out of the shutdown's count of frames without a result; said also
+    when that window's frames are the only ones unanswered (4 frames: the first full window is
+    the last, nothing queued or waiting behind it)."""
     import rclpy
 
-    h = _inside_a_slow_window(base_params)
+    h = _inside_a_slow_window(base_params, frames=frames)
     node = h.node
     h.context._Context__context.shutdown()  # rclpy's SIGINT handler: no Python cleanup
     h._stop.set()
@@ -361,11 +364,14 @@ def test_a_window_ending_after_ctrl_c_is_counted_unanswered(base_params, capfd):
     node.destroy_node()
     err = capfd.readouterr().err
     assert not node.abandoned_window, "the window should have ended within the wait"
-    assert re.search(
-        r"shut down with \d+ frame\(s\) unanswered \(.*, [1-9]\d* of the last "
+    said = re.search(
+        r"shut down with (\d+) frame\(s\) unanswered \((.*), ([1-9]\d*) of the last "
         r"window unpublished\)",
         err,
-    ), err
+    )
+    assert said, err
+    if frames == 4:
+        assert said[1] == said[3] and said[2].startswith("0 window(s) queued, 0 frame(s)"), err
     h.client.destroy_node()
     rclpy.try_shutdown(context=h.context)
 
