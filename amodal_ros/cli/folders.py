@@ -429,17 +429,16 @@ class DepthFolder:
                     f"({p.name}); use one kind: 16-bit PNG (millimetres) or float .npy/.tiff "
                     "(metres)"
                 )
+            metres = depth_metres(depth, self.encoding)
+            median = millimetres_as_metres(metres) if self.encoding == "32FC1" else None
+            if median is not None:  # every frame: one saved in the other unit is 1000x off
+                raise InputError(
+                    f"depth {p} is float, read as metres, and its median is {median:.0f} "
+                    "m: millimetres stored as floats? Save metres (divide by 1000) or "
+                    "16-bit PNG millimetres"
+                )
             if not usable:
-                metres = depth_metres(depth, self.encoding)
-                valid = valid_depth(metres)
-                usable = bool(valid.any())
-                median = millimetres_as_metres(metres) if self.encoding == "32FC1" else None
-                if median is not None:
-                    raise InputError(
-                        f"depth {p} is float, read as metres, and its median is {median:.0f} "
-                        "m: millimetres stored as floats? Save metres (divide by 1000) or "
-                        "16-bit PNG millimetres"
-                    )
+                usable = bool(valid_depth(metres).any())
                 finite = metres[np.isfinite(metres)]
                 if finite.size:
                     top = np.fmax(top, float(finite.max()))

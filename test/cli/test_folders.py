@@ -159,6 +159,15 @@ def test_the_most_ids_a_label_image_may_hold_and_specks_by_their_largest_frame(t
     assert "3 ids never cover more than 16 pixels" in caplog.text
 
 
+def test_float_depth_turning_to_millimetres_later_is_refused_at_that_frame(tmp_path):
+    """Every frame is checked, not only up to the first usable one: metres at first, then
+    millimetres saved as floats (a re-export halfway) read 1000x too far from frame 0002."""
+    for t in range(4):
+        np.save(tmp_path / f"{t:04d}.npy", np.full((8, 8), 1.5 if t < 2 else 1500.0, np.float32))
+    with pytest.raises(InputError, match=r"depth .*0002\.npy is float, read as metres, and its "):
+        open_depth(tmp_path)
+
+
 def test_8_bit_depth_is_refused_not_read_as_millimetres(tmp_path):
     io.write_png(tmp_path / "depth" / "0000.png", np.full((8, 8), 200, np.uint8))
     with pytest.raises(InputError, match="depth in .* is uint8; use 16-bit PNG"):
