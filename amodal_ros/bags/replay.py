@@ -112,7 +112,11 @@ class ReplayArgs:
         "version 8, which Humble, Jazzy and Kilted read; jazzy or kilted write version 9",
         choices=tuple(ROS_DISTROS),
     )
-    copy_inputs: bool = param(False, "also write the input topics to the output bag")
+    copy_inputs: bool = param(
+        False,
+        "also write the input topics to the output bag (with --start: and the last CameraInfo "
+        "before it, which the results use)",
+    )
     overwrite: bool = param(False, "replace an existing output bag")
     fail_after: int = param(
         10,

@@ -510,16 +510,20 @@ def test_a_camera_info_recorded_once_before_start_serves_the_range(
     tmp_path, demo_bag, published_folder
 ):
     """A static or latched publisher records one CameraInfo as the bag begins: a replay from
-    --start had none, and every 3D extent was EXTENT_NO_CAMERA_INFO."""
+    --start had none, and every 3D extent was EXTENT_NO_CAMERA_INFO. With --copy-inputs it is
+    copied too, at its own log time: the copied inputs replay on their own."""
     once = tmp_path / "once"
     rewrite_bag(
         demo_bag, once, lambda t, i, raw: DROP if t == topics.CAMERA_INFO_TOPIC and i > 0 else None
     )
-    replay.run(replay_args(once, tmp_path / "out", published_folder, start=0.25))
+    args = replay_args(once, tmp_path / "out", published_folder, start=0.25, copy_inputs=True)
+    replay.run(args)
     objects = [
         o for _, m in read_messages(tmp_path / "out", topics.OBJECTS_TOPIC) for o in m.objects
     ]
     assert objects and all(o.extent_reason != o.EXTENT_NO_CAMERA_INFO for o in objects)
+    recorded = [m for m in read_bag(once) if m[0] == topics.CAMERA_INFO_TOPIC]
+    assert [m for m in read_bag(tmp_path / "out") if m[0] == topics.CAMERA_INFO_TOPIC] == recorded
 
 
 def test_a_replay_that_synchronises_no_frame_is_an_error_not_an_empty_bag(
