@@ -330,9 +330,7 @@ class WindowProcessor:
         return cached_batch(self.cache, keys, lambda todo: compute([arrays[i] for i in todo]))
 
     def _published(self, window: Window) -> range:
-        stop = len(window.frames) - window.held_back
-        count = window.new_frames if self.config.publish_frames == "new" else 1
-        return range(stop - max(1, min(count, stop)), stop)
+        return window.answered(self.config.publish_frames == "new")
 
     def _invalid(self, window: Window, t: int, object_id: int, reason: int) -> ObjectFrameResult:
         modal = window.frames[t].labels == object_id

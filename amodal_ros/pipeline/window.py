@@ -41,6 +41,13 @@ class Window:
         """[T, H, W] bool modal masks; a frame without the object is all False (fully hidden)."""
         return np.stack([f.labels == object_id for f in self.frames])
 
+    def answered(self, new: bool = True) -> range:
+        """Indices of the frames this window answers: its new frames (publish_frames 'new'),
+        else its newest one; either way none of those it holds back (at least one frame)."""
+        stop = len(self.frames) - self.held_back
+        count = self.new_frames if new else 1
+        return range(stop - max(1, min(count, stop)), stop)
+
 
 # why a stream starts over
 BACK, GAP, SIZE = "stamp went back", "gap longer than a window", "image size changed"

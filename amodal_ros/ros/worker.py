@@ -73,10 +73,11 @@ class WindowQueue:
         if self.answers_new:
             # the frames themselves, not their stamps: after a bag loop or a sim-time reset
             # the heir's frames may repeat the stale window's stamps without being those
-            new = {id(f) for f in stale.frames[len(stale.frames) - stale.new_frames :]}
+            new = {id(stale.frames[k]) for k in stale.answered()}
             held = [k for k, f in enumerate(heir.frames) if id(f) in new]
             if held:
-                heir.new_frames = max(heir.new_frames, len(heir.frames) - held[0])
+                answered_end = len(heir.frames) - heir.held_back
+                heir.new_frames = max(heir.new_frames, answered_end - held[0])
             lost = len(new) - len(held)
         else:  # its newest frame, the one it would answer
             lost = 1

@@ -83,8 +83,7 @@ def test_offline_each_frame_is_answered_by_the_window_it_is_nearest_the_middle_o
     windows.append(buf.flush())
     answered = {}
     for w in windows:
-        stop = len(w.frames) - w.held_back
-        for i in indices(w)[stop - w.new_frames : stop]:
+        for i in (indices(w)[t] for t in w.answered()):
             assert i not in answered
             answered[i] = indices(w)
     assert sorted(answered) == list(range(62))
@@ -96,6 +95,7 @@ def test_offline_each_frame_is_answered_by_the_window_it_is_nearest_the_middle_o
         distances = [abs(s[0] + (n - 1) / 2 - i) for s in grid if i in s]  # to each middle
         assert abs(span[0] + (n - 1) / 2 - i) == min(distances)  # ties: the earlier window
     assert windows[-1].held_back == 0 and buf.flush() is None
+    assert [indices(windows[0])[t] for t in windows[0].answered(new=False)] == [14]  # 'latest'
     with pytest.raises(ValueError, match="hold_back must be 0 to num_frames - stride"):
         WindowBuffer(n, stride, P, P, hold_back=21)
 

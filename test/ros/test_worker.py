@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -82,6 +83,20 @@ def test_a_loop_that_repeats_the_dropped_windows_stamps_is_not_taken_for_its_fra
     q.put(_window(30, new=1, replayed=True))  # the next loop reached the same stamps
     (window, _) = q.get(0)
     assert window.new_frames == 1 and q.frames_lost == 3
+
+
+def test_a_dropped_window_holding_frames_back_hands_over_the_frames_it_answers():
+    """A window that holds its newest frames back for the next one (offline,
+    `centred_hold_back`) answers those before them: dropped, it hands those over, not its
+    newest, and the one its heir does not hold is counted lost."""
+    stale = replace(_window(10, new=2), held_back=2)  # answers 7 and 8; 9 and 10 held back
+    heir = replace(_window(12, new=2), held_back=2)  # holds 8-12, answers 9 and 10
+    q = WindowQueue(max_pending=1)
+    q.put(stale)
+    q.put(heir)
+    (window, _) = q.get(0)
+    assert [window.frames[t].stamp_ns for t in window.answered()] == [8, 9, 10]
+    assert q.dropped == 1 and q.frames_lost == 1  # frame 7
 
 
 def test_frames_lost_are_logged_once_per_period_with_their_count(caplog):
