@@ -62,12 +62,14 @@ def rewrite_bag(
     storage: str = "sqlite3",
     shift_ns: int = 0,
     late: dict[str, int] | None = None,
+    qos: dict[str, list] | None = None,
 ) -> None:
     """Copy a rosbag2, passing every message through edit(topic, index on topic, raw) ->
     (msgtype, raw bytes), None to keep it, or DROP to leave it out (a topic whose every
     message is left out stays recorded, empty); log times moved by `shift_ns`, and those of
-    the topics in `late` ({topic: ns}) by that much more (a slow segmenter's)."""
-    late = late or {}
+    the topics in `late` ({topic: ns}) by that much more (a slow segmenter's); the topics in
+    `qos` recorded with those offered QoS profiles (rosbags Qos)."""
+    late, qos = late or {}, qos or {}
     store = amodal_typestore()
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     with AnyReader([src]) as reader, Writer2(dst, version=9, storage_plugin=plugin) as writer:
@@ -79,7 +81,12 @@ def rewrite_bag(
             msgtype, data = (conn.msgtype, bytes(raw)) if edited in (None, DROP) else edited
             key = (conn.topic, msgtype)
             if key not in conns:
-                conns[key] = writer.add_connection(conn.topic, msgtype, typestore=store)
+                conns[key] = writer.add_connection(
+                    conn.topic,
+                    msgtype,
+                    typestore=store,
+                    offered_qos_profiles=qos.get(conn.topic, ()),
+                )
             if edited is not DROP:
                 writer.write(conns[key], t + shift_ns + late.get(conn.topic, 0), data)
 

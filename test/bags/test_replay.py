@@ -36,6 +36,7 @@ from rosbags.rosbag1 import Writer as Writer1  # noqa: E402
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 from amodal_ros.bags import replay, topics  # noqa: E402
+from amodal_ros.bags import writer as result_writer  # noqa: E402
 from amodal_ros.bags.demo_bag import START_NS, write_demo_bag  # noqa: E402
 from amodal_ros.bags.output import RESULTS_MARKER, is_results_bag  # noqa: E402
 from amodal_ros.bags.typestore import (  # noqa: E402
@@ -405,6 +406,8 @@ def test_mcap_storage_with_stage2_and_copied_inputs(
 
 
 def test_ros1_bag_gives_the_same_results(tmp_path, demo_bag, published_folder, replayed):
+    """The RGB images recorded from two publishers (a ROS 1 bag has a connection per
+    publisher: a driver restarted): one topic in the output, its messages in order."""
     ros1 = tmp_path / "demo.bag"
     store, noetic = amodal_typestore(), get_typestore(Stores.ROS1_NOETIC)
     with AnyReader([demo_bag]) as reader, Writer1(ros1) as writer:
@@ -412,8 +415,15 @@ def test_ros1_bag_gives_the_same_results(tmp_path, demo_bag, published_folder, r
             c.id: writer.add_connection(c.topic, c.msgtype, typestore=noetic)
             for c in reader.connections
         }
+        restarted = writer.add_connection(
+            topics.RGB_TOPIC, IMAGE, typestore=noetic, callerid="/camera_restarted"
+        )
+        rgb = itertools.count()
         for conn, t, raw in reader.messages():
-            writer.write(conns[conn.id], t, store.cdr_to_ros1(raw, conn.msgtype))
+            later = conn.topic == topics.RGB_TOPIC and next(rgb) >= FRAMES // 2
+            writer.write(
+                restarted if later else conns[conn.id], t, store.cdr_to_ros1(raw, conn.msgtype)
+            )
     out = tmp_path / "out"
     replay.run(replay_args(ros1, out, published_folder, copy_inputs=True))
     expected = read_bag(replayed[0])
@@ -511,10 +521,35 @@ def test_a_camera_info_recorded_once_before_start_serves_the_range(
 ):
     """A static or latched publisher records one CameraInfo as the bag begins: a replay from
     --start had none, and every 3D extent was EXTENT_NO_CAMERA_INFO. With --copy-inputs it is
-    copied too, at its own log time: the copied inputs replay on their own."""
+    copied too, at its own log time and with its QoS (transient local: `ros2 bag play` serves
+    it to late subscribers): the copied inputs replay on their own."""
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
+
+    never = QosTime(0, 0)
+    latched = Qos(
+        QosHistory.KEEP_LAST,
+        1,
+        QosReliability.RELIABLE,
+        QosDurability.TRANSIENT_LOCAL,
+        never,
+        never,
+        QosLiveliness.AUTOMATIC,
+        never,
+        False,
+    )
     once = tmp_path / "once"
     rewrite_bag(
-        demo_bag, once, lambda t, i, raw: DROP if t == topics.CAMERA_INFO_TOPIC and i > 0 else None
+        demo_bag,
+        once,
+        lambda t, i, raw: DROP if t == topics.CAMERA_INFO_TOPIC and i > 0 else None,
+        qos={topics.CAMERA_INFO_TOPIC: [latched]},
     )
     args = replay_args(once, tmp_path / "out", published_folder, start=0.25, copy_inputs=True)
     replay.run(args)
@@ -524,6 +559,9 @@ def test_a_camera_info_recorded_once_before_start_serves_the_range(
     assert objects and all(o.extent_reason != o.EXTENT_NO_CAMERA_INFO for o in objects)
     recorded = [m for m in read_bag(once) if m[0] == topics.CAMERA_INFO_TOPIC]
     assert [m for m in read_bag(tmp_path / "out") if m[0] == topics.CAMERA_INFO_TOPIC] == recorded
+    with AnyReader([tmp_path / "out"]) as reader:
+        (copied,) = [c for c in reader.connections if c.topic == topics.CAMERA_INFO_TOPIC]
+        assert copied.ext.offered_qos_profiles == [latched]
 
 
 def test_a_replay_that_synchronises_no_frame_is_an_error_not_an_empty_bag(
@@ -834,8 +872,13 @@ def test_demo_never_deletes_a_folder_that_is_not_its_own(tmp_path, capsys):
     assert not [p for p in demo.iterdir() if p.name.startswith(".")]  # nothing set aside left
 
 
-def test_results_are_logged_at_their_rgb_log_time(tmp_path, demo_bag, published_folder):
-    # header stamps from another clock than the recorder's (e.g. a camera's hardware clock)
+@pytest.mark.parametrize("log_times_kept", [result_writer.RGB_LOG_TIMES_KEPT, 10])
+def test_results_are_logged_at_their_rgb_log_time(
+    tmp_path, demo_bag, published_folder, monkeypatch, log_times_kept
+):
+    """Header stamps from another clock than the recorder's (e.g. a camera's hardware clock);
+    with 10 RGB log times kept (of 14 frames: a long bag), the oldest are the ones forgotten."""
+    monkeypatch.setattr(result_writer, "RGB_LOG_TIMES_KEPT", log_times_kept)
     shifted = tmp_path / "shifted"
     rewrite_bag(demo_bag, shifted, lambda *a: None, shift_ns=100 * 10**9)
     replay.run(replay_args(shifted, tmp_path / "out", published_folder))
@@ -843,6 +886,35 @@ def test_results_are_logged_at_their_rgb_log_time(tmp_path, demo_bag, published_
         logged = read_messages(tmp_path / "out", topic)
         assert [t for t, _ in logged] == [s + 100 * 10**9 for s in SAMPLED_STAMPS], topic
         assert [header_ns(m) for _, m in logged] == SAMPLED_STAMPS
+
+
+def test_a_camera_info_logged_after_its_results_still_goes_out_with_them(
+    tmp_path, demo_bag, published_folder
+):
+    """CameraInfo logged 5 s late, each stamped exactly --sync-tolerance before its frame (a
+    driver's clock): each is written when it comes, for the result of its stamp (the earlier
+    ones' arrival leaves the later results waiting), restamped with the result's stamp and
+    logged at the result's log time."""
+    store = amodal_typestore()
+    tolerance_ns = replay.replay_stream().tolerance_ns
+
+    def early(topic: str, index: int, raw: bytes):
+        if topic != topics.CAMERA_INFO_TOPIC:
+            return None
+        msg = store.deserialize_cdr(raw, CAMERA_INFO)
+        ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec - tolerance_ns
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ns, 10**9)
+        return CAMERA_INFO, bytes(store.serialize_cdr(msg, CAMERA_INFO))
+
+    late = tmp_path / "late"
+    shift = 100 * 10**9  # log times on the recorder's clock, not the stamps'
+    rewrite_bag(demo_bag, late, early, shift_ns=shift, late={topics.CAMERA_INFO_TOPIC: 5 * 10**9})
+    summary = replay.run(replay_args(late, tmp_path / "out", published_folder))
+    assert summary["messages_written"][topics.CAMERA_INFO_OUT_TOPIC] == len(SAMPLED_STAMPS)
+    objects = read_messages(tmp_path / "out", topics.OBJECTS_TOPIC)
+    infos = read_messages(tmp_path / "out", topics.CAMERA_INFO_OUT_TOPIC)
+    assert [header_ns(m) for _, m in infos] == [header_ns(m) for _, m in objects]
+    assert [t for t, _ in infos] == [t for t, _ in objects] == [s + shift for s in SAMPLED_STAMPS]
 
 
 def test_default_checkpoint_is_the_embedded_model(tmp_path, demo_bag, capsys):
