@@ -168,6 +168,12 @@ def published_folder(tmp_path_factory, components12):
     return save_tiny(components12, tmp_path_factory.mktemp("published") / "ckpt")
 
 
+@pytest.fixture(scope="session")
+def stage2_folder(tmp_path_factory):
+    """A tiny stage-2 (completion) checkpoint: other weights than stage 1's."""
+    return save_tiny(tiny_components(seed=1), tmp_path_factory.mktemp("s2") / "ckpt")
+
+
 def box_masks(t=T, h=H, w=W, y0=8, x0=10, size=16, dx=3) -> np.ndarray:
     masks = np.zeros((t, h, w), bool)
     for i in range(t):

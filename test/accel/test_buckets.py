@@ -76,13 +76,18 @@ def test_a_sampler_compiles_the_batch_sizes_of_its_windows(components12, tiny_co
 def test_the_pipelines_say_when_their_first_window_compiles(components12, tiny_config):
     """The node's warm-up times a second window when the first one compiles, so its pace
     at configure is a window's, not the compiler's."""
+    from amodal_ros.depth.depth_anything import DepthAnythingDepth
+    from amodal_ros.models.registry import depth_model
     from amodal_ros.pipeline import AmodalSegmenter
     from amodal_ros.pipeline.factory import Pipelines
 
-    def pipelines(backend):
-        return Pipelines(AmodalSegmenter(components12, tiny_config.replace(unet_backend=backend)))
+    def pipelines(backend, depth=None):
+        config = tiny_config.replace(unet_backend=backend)
+        return Pipelines(AmodalSegmenter(components12, config), depth=depth)
 
     assert pipelines("compile").compiles and not pipelines("eager").compiles
+    compiled_depth = DepthAnythingDepth(depth_model("tiny"), input_size=28, backend="compile")
+    assert pipelines("eager", compiled_depth).compiles  # the depth model's first call compiles
 
 
 def test_a_call_whose_inputs_are_no_whole_rows_per_item_is_refused():

@@ -53,8 +53,6 @@ from amodal_ros.core.errors import CheckpointError, InputError  # noqa: E402
 from amodal_ros.core.frames import REASON_ERROR, REASON_OK, REASON_WINDOW_NOT_FULL  # noqa: E402
 from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
 from amodal_ros.interface.messages import ResultMessages  # noqa: E402
-from amodal_ros.models.architectures import build_components
-from amodal_ros.models.layout import save_published_layout  # noqa: E402
 from amodal_ros.pipeline.rate import FrameRateSampler  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts whole commands on real files
@@ -367,13 +365,6 @@ def test_failures_leave_no_output_and_no_staging(tmp_path, demo_bag, monkeypatch
     ]
     assert (tmp_path / "out" / "metadata.yaml").read_text() == earlier
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no partial bag or video
-
-
-@pytest.fixture(scope="module")
-def stage2_folder(tmp_path_factory):
-    return save_published_layout(
-        build_components("tiny", seed=1), tmp_path_factory.mktemp("s2") / "ckpt"
-    )
 
 
 def test_mcap_storage_with_stage2_and_copied_inputs(

@@ -18,8 +18,6 @@ from amodal_ros.core import InferenceConfig  # noqa: E402
 from amodal_ros.core.errors import InputError  # noqa: E402
 from amodal_ros.core.types import mask_bbox  # noqa: E402
 from amodal_ros.data.scenes import make_scene  # noqa: E402
-from amodal_ros.models.architectures import build_components  # noqa: E402
-from amodal_ros.models.layout import save_published_layout  # noqa: E402
 from amodal_ros.pipeline.window import window_starts  # noqa: E402
 
 
@@ -39,13 +37,6 @@ FRAMES = 6
 @pytest.fixture(scope="module")
 def clip_dirs(tmp_path_factory):
     return write_clip(tmp_path_factory.mktemp("clip"), FRAMES)
-
-
-@pytest.fixture(scope="module")
-def stage2_folder(tmp_path_factory):
-    return save_published_layout(
-        build_components("tiny", seed=1), tmp_path_factory.mktemp("s2") / "ckpt"
-    )
 
 
 def tiny_args(tmp_path, clip_dirs, ckpt, *extra):

@@ -20,16 +20,9 @@ from amodal_ros.eval.metrics import (
     score_window,
 )
 from amodal_ros.eval.run import clip_window
-from amodal_ros.models.architectures import build_components
-from amodal_ros.models.layout import save_published_layout
 from amodal_ros.pipeline.processor import WindowProcessor
 
 pytestmark = pytest.mark.slow  # starts whole commands on real files
-
-
-@pytest.fixture(scope="module")
-def stage2_folder(tmp_path_factory):
-    return save_published_layout(build_components("tiny", seed=1), tmp_path_factory.mktemp("s2"))
 
 
 def processor_answers(checkpoint, **inference):

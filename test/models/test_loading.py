@@ -171,6 +171,24 @@ def test_a_published_folder_runs_as_published_and_ours_as_trained(tmp_path, comp
     assert chosen.config.conditioning_mode == "reference" and chosen.mode_reason == "as configured"
 
 
+def test_other_settings_run_the_same_models_both_stages(tmp_path, components12, stage2_folder):
+    """`with_config` (bench's presets and variants): both stages under the new settings with
+    the models as loaded, and the conditioning mode's reason found again for 'auto'."""
+    from amodal_ros.core import InferenceConfig
+    from amodal_ros.core.config import StreamConfig
+    from amodal_ros.pipeline.factory import build
+
+    ours = save_published_layout(components12, tmp_path / "ours")
+    config = InferenceConfig(num_frames=4, num_steps=1, conditioning_mode="reference")
+    stream = StreamConfig(checkpoint=str(ours), completion_checkpoint=str(stage2_folder))
+    pipes = build(stream, config)
+    again = pipes.with_config(config.replace(num_steps=2, conditioning_mode="auto"))
+    assert again.segmenter.components is pipes.segmenter.components
+    assert again.completer.components is pipes.completer.components
+    assert again.config.num_steps == again.completer.config.num_steps == 2
+    assert again.config.conditioning_mode == "consistent" and "trained" in again.mode_reason
+
+
 def test_a_device_this_machine_lacks_is_refused_before_any_model_loads():
     from amodal_ros.core import InferenceConfig, InputError
     from amodal_ros.core.config import StreamConfig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -717,21 +719,37 @@ def test_depth_order_uses_medians():
 
 
 @pytest.mark.parametrize(
-    "source, depth_model, needs_depth, expected",
+    "source, depth_model, needs_depth, expected, said",
     [
-        ("auto", "", False, "none"),
-        ("auto", "", True, "camera"),
-        ("auto", "/da2", False, "model"),
-        ("auto", "/da2", True, "model"),
-        ("camera", "", False, "camera"),
-        ("camera", "", True, "camera"),
-        ("model", "/da2", True, "model"),
-        ("none", "", False, "none"),
+        ("auto", "", False, "none", "depth_source 'auto' takes no depth: objects get no 3D"),
+        ("auto", "", True, "camera", ""),
+        (
+            "auto",
+            "/da2",
+            False,
+            "model",
+            "ignores depth (model); it serves the occluders' depth order\n",
+        ),
+        ("auto", "/da2", True, "model", ""),
+        (
+            "camera",
+            "",
+            False,
+            "camera",
+            "ignores depth (camera); it serves the occluders' "
+            "depth order, free-space carving and 3D extents\n",
+        ),
+        ("camera", "", True, "camera", ""),
+        ("model", "/da2", True, "model", ""),
+        ("none", "", False, "none", ""),  # asked for: nothing to say
     ],
 )
-def test_resolve_depth_source(source, depth_model, needs_depth, expected):
+def test_resolve_depth_source(source, depth_model, needs_depth, expected, said, caplog):
+    """The source, and what a mask-only checkpoint does with depth, said once at build."""
     config = StreamConfig(depth_source=source, depth_model=depth_model)
-    assert resolve_depth_source(config, needs_depth) == expected
+    with caplog.at_level(logging.INFO, logger="amodal_ros.factory"):
+        assert resolve_depth_source(config, needs_depth) == expected
+    assert said in caplog.text if said else not caplog.text
 
 
 def test_resolve_depth_source_errors_say_what_to_set():
