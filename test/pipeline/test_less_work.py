@@ -46,6 +46,18 @@ def test_align_previous_shifts_by_the_stride():
     aligned = align_previous([0, 1, 2, 3], previous, [2, 3, 4, 5])
     assert aligned.flatten().tolist() == [2.0, 3.0, 3.0, 3.0]  # new frames hold the newest
     assert align_previous([0, 1, 2, 3], previous, [3, 4, 5, 6]) is None  # overlap < half
+    # frames before the first shared one (a window reaching further back) take its latents
+    reaching_back = align_previous([0, 1, 2, 3], previous, [-1, 1, 2, 3])
+    assert reaching_back.flatten().tolist() == [1.0, 1.0, 2.0, 3.0]
+
+
+def test_warm_starts_keep_only_the_objects_still_in_the_window():
+    starts, latents = WarmStarts(), torch.zeros(4, 4, 2, 2)
+    for object_id in (1, 2, 3):
+        starts.remember(object_id, 0, [0, 1, 2, 3], latents)
+    starts.keep_only([2])
+    assert len(starts) == 1 and starts.init(2, 0, [0, 1, 2, 3]) is not None
+    assert starts.init(1, 0, [0, 1, 2, 3]) is None
 
 
 def test_warm_start_runs_fewer_steps_on_the_next_overlapping_window(components8, tiny_config):
