@@ -126,3 +126,28 @@ def test_object_depth_is_the_median_of_valid_visible_depth():
 def test_keep_band_is_half_a_working_cell():
     assert keep_band((128, 256), (32, 64)) == 2
     assert keep_band((480, 640), (32, 64)) == 8
+    assert keep_band((160, 320), (32, 64)) == 3  # 2.5 px: rounded up, never down
+
+
+def test_the_band_around_the_visible_mask_is_round():
+    """A 2 px band keeps what lies within about 2 px: below the visible corner it keeps the
+    pixel 2 px straight down, not the one 2 px down and 2 px across (2.8 px away)."""
+    result, depth = scene()
+    result.amodal[:, 15:17, 5:17] = True  # predicted below the visible part, over background
+    result.soft[:, 15:17, 5:17] = 0.8
+    for t in range(T):
+        depth[t][:, 15:20] = BACKGROUND  # no bar
+    out = carve(result, depth, margin=0.1, keep_px=2)
+    assert out.amodal[:, 16, 14].all() and not out.amodal[:, 16, 16].any()
+
+
+def test_a_mask_bleeding_onto_the_background_does_not_push_the_object_back():
+    """A segmenter's mask spilling onto the background (3 of the object's 10 columns read
+    4 m): the object's depth is its visible pixels' median, 2 m, so a surface at 2.5 m is
+    free space behind it (their mean, 2.6 m, took the object to lie behind that surface)."""
+    result, depth = scene()
+    for t in range(T):
+        depth[t][5:15, 5:8] = BACKGROUND  # the spill, inside the visible mask
+        depth[t][:, 20:] = 2.5
+    out = carve(result, depth, margin=0.1, keep_px=2)
+    assert not out.amodal[:, :, 20:].any()
