@@ -842,25 +842,6 @@ def test_a_restart_frees_the_warm_starts_of_the_objects_it_dropped(components8):
     assert sizes[-1] == sizes[0]  # before: 2, 4, 6, 8
 
 
-def test_a_tracked_object_back_while_the_window_holds_it_keeps_its_id():
-    """object_timeout 0: the box is hidden in frames 2 and 3 and back at frame 4, which is
-    in one window with frame 1 that saw it. Its track outlives the timeout for as long as a
-    window holds the object: a new id would run the model for it twice, the old id a ghost."""
-    config = StreamConfig(stride=2, min_object_pixels=4, track_ids=True, object_timeout=0.0)
-    front = StreamFront(config, NUM_FRAMES, False, make_to_frame())
-    windows = []
-    for i in range(5):
-        raw = scene(i)
-        if i in (2, 3):
-            raw[MASKS] = np.where(raw[MASKS] == 1, 0, raw[MASKS])  # fully hidden
-        for name in (MASKS, RGB):
-            windows += front.add(name, i * P, raw[name])
-    frames = {f.stamp_ns: f for w in windows + front.flush() for f in w.frames}
-    box = int(np.median(frames[0].labels[8:24, 10:26]))  # the box's track id in frame 0
-    assert box and frames[4 * P].labels[12, 20] == box
-    assert front.tracker.next_id == 3  # box and bar: no third track was made
-
-
 def test_answering_waiting_frames_is_live_only():
     """A quiet live stream answers the frames waiting for a stride at once; offline the end
     is flushed, and a window cut early there made the next one re-answer held-back frames."""
