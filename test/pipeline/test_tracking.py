@@ -182,6 +182,24 @@ def test_an_object_seen_as_a_sliver_comes_back_whole_under_its_id():
     assert len(set(ids_of(per_frame, 1))) == 1 and len(ids_of(per_frame, 1)) == 10
 
 
+@pytest.mark.parametrize("shift, same", [(4, True), (6, False)])
+def test_a_lost_object_is_known_again_by_how_much_of_it_lies_in_its_shape(shift, same):
+    """Hidden for a frame, a 10x10 box is back `shift` px to the right, too far for the
+    distance gate (0) and too little overlap to continue (IoU under 0.5): with 60 % of the new
+    mask inside the lost shape (MIN_REID_SHARE 50 %) it is the box; with 40 %, a new object."""
+    frames = [paint({1: (10, 10, 10, 10)}), paint({}), paint({1: (10, 10 + shift, 10, 10)})]
+    per_frame = run(frames, min_iou=0.5, reid_distance=0.0)
+    assert (per_frame[2][1] == per_frame[0][1]) == same
+
+
+def test_a_mask_twice_the_size_of_a_track_lost_under_it_is_its_occluder():
+    """A hand twice the box's size covers it in the frame the box is lost: half the hand lies
+    in the box's shape, but a mask grown past MAX_REID_GROWTH (1.5x) there is what hid it."""
+    frames = [paint({1: (10, 10, 10, 10)}), paint({2: (10, 10, 10, 20)})]
+    per_frame = run(frames, min_iou=0.6, reid_distance=0.0)
+    assert per_frame[1][2] != per_frame[0][1]
+
+
 def test_a_reappearing_object_far_from_its_prediction_is_a_new_object():
     # a box at the left image edge while 1 is hidden behind the pole: far from where 1 is
     # predicted, so it must not inherit 1's id
@@ -242,6 +260,34 @@ def test_observe_amodal_ignores_empty_masks_unknown_ids_and_stale_stamps():
     assert track_id + 99 not in t.tracks
 
 
+def test_an_amodal_mask_larger_than_the_object_was_seen_sets_its_whole_size():
+    """Seen only partly (60 px, then 40), the model's amodal mask says 100 px: a later visible
+    part of 70 px is partly hidden (under FULL_AREA_SHARE of 100), not the whole object."""
+    t = tracker()
+    track_id = int(t.update(0, paint({1: (10, 10, 10, 6)}))[10, 10])
+    t.update(P, paint({1: (10, 10, 10, 4)}))
+    t.observe_amodal(track_id, paint({1: (10, 10, 10, 10)}) == 1, P)
+    t.update(2 * P, paint({1: (10, 10, 10, 7)}))
+    assert t.tracks[track_id].shape.area == 100 and t.tracks[track_id].ref_area == 100
+
+
+def test_masks_are_kept_as_exact_crops_and_moved_by_whole_pixels():
+    from amodal_ros.pipeline.tracking import _Mask
+
+    mask = _Mask.from_image(paint({1: (5, 7, 4, 6)}) > 0)
+    assert (mask.y0, mask.x0, mask.crop.shape, mask.area) == (5, 7, (4, 6), 24)
+    assert mask.crop.all()
+    moved = mask.shifted(1.6, -1.6)  # to the nearest pixel, not towards 0
+    assert (moved.y0, moved.x0, moved.cy, moved.cx) == (7, 5, mask.cy + 2, mask.cx - 2)
+
+
+def test_a_tracker_refuses_settings_that_cannot_track():
+    with pytest.raises(ValueError, match=r"min_iou must be in \(0, 1\], got 0.0"):
+        IdTracker(0.0, 1.0, TIMEOUT)
+    with pytest.raises(ValueError, match="must be >= 0, got 1.0, -1"):
+        IdTracker(0.2, 1.0, -1)
+
+
 def test_memory_is_bounded_by_the_track_limit():
     from amodal_ros.pipeline.tracking import MAX_TRACKS
 
@@ -281,6 +327,15 @@ def test_ids_start_again_at_1_after_the_largest_int32_skipping_live_tracks():
         MAX_TRACK_ID,
     ]
     assert out[5, 5] == 1 and t.next_id == 3
+
+
+def test_after_a_wrap_a_new_track_skips_every_live_id():
+    t = tracker()
+    first = t.update(0, paint({1: (5, 5, 8, 8), 2: (20, 60, 8, 8)}))
+    assert {int(first[5, 5]), int(first[20, 60])} == {1, 2}
+    t.next_id = 1  # counting started over: ids 1 and 2 are both live
+    out = t.update(P, paint({1: (5, 5, 8, 8), 2: (20, 60, 8, 8), 3: (30, 100, 8, 8)}))
+    assert out[30, 100] == 3 and (out[5, 5], out[20, 60]) == (first[5, 5], first[20, 60])
 
 
 # --- StreamFront ----------------------------------------------------------------------------
@@ -436,10 +491,13 @@ def test_a_speck_on_the_occluder_does_not_take_the_hidden_objects_id():
 
 
 @pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
-@pytest.mark.parametrize("speck_m, same", [(1.5, True), (1.0, False), (float("nan"), False)])
+@pytest.mark.parametrize(
+    "speck_m, same", [(1.5, True), (1.1, True), (1.01, False), (1.0, False), (float("nan"), False)]
+)
 def test_depth_tells_an_object_seen_through_a_hole_from_a_speck(speck_m, same, encoding):
-    """An enclosed mask behind its encloser is the hidden object seen through a hole in it;
-    at the encloser's depth (or with no depth there: NaN, or 0 mm) it is not."""
+    """An enclosed mask behind its encloser (by BEHIND_MARGIN_M, 2 cm: 10 cm is) is the hidden
+    object seen through a hole in it; at the encloser's depth, 1 cm behind it (depth noise),
+    or with no depth there (NaN, or 0 mm) it is not."""
     t = tracker()
     for i in range(13):
         labels = _speck_scene(i)
