@@ -60,6 +60,15 @@ def test_a_link_is_an_output_and_is_replaced_not_followed(tmp_path):
     assert (dangling / "f").read_text() == "x" and not dangling.is_symlink()
 
 
+def test_a_writer_that_wrote_nothing_fails_and_the_output_is_kept(tmp_path):
+    out = tmp_path / "out.txt"
+    out.write_text("earlier")
+    nothing = pytest.raises(FileNotFoundError, match="nothing was written to replace .*out.txt")
+    with nothing, staged_path(out):
+        pass
+    assert out.read_text() == "earlier" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
 def test_a_new_folder_failing_to_move_in_puts_the_old_one_back(tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
@@ -99,6 +108,8 @@ def test_dead_writers_stages_go_and_a_live_ones_and_look_alikes_stay(tmp_path, d
     dead = tmp_path / f".a.partial-{HOST}-{dead_pid}"
     dead_video = tmp_path / f".b.mp4.partial-{HOST}-{dead_pid}.mp4"
     dead_gif = tmp_path / f".v.gif.partial-{HOST}-{dead_pid}.gif"
+    # an earlier run's video set aside until the new one was in place (pipeline.video)
+    set_aside = tmp_path / f".e.mp4.partial-{HOST}-{dead_pid}.earlier.mp4"
     live = tmp_path / f".c.partial-{writer_id()}"
     look_alike = tmp_path / f".a.partial-{HOST}-{dead_pid}.bak"  # not a name staging writes
     (tmp_path / "data").mkdir()
@@ -108,10 +119,11 @@ def test_dead_writers_stages_go_and_a_live_ones_and_look_alikes_stay(tmp_path, d
     dead.mkdir()
     dead_video.write_text("x")
     dead_gif.write_text("x")
+    set_aside.write_text("x")
     live.mkdir()
     look_alike.write_text("mine")
     removed = remove_dead_partials(tmp_path)
-    dead_ones = [dead.name, dead_video.name, dead_gif.name, dead_link.name]
+    dead_ones = [dead.name, dead_video.name, dead_gif.name, set_aside.name, dead_link.name]
     assert sorted(p.name for p in removed) == sorted(dead_ones)
     assert live.exists() and look_alike.exists() and not dead_link.is_symlink()
     assert (tmp_path / "data" / "f").exists()  # the link was unlinked, not followed
