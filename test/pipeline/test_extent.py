@@ -257,6 +257,11 @@ def test_hidden_share_is_the_share_of_the_box_beyond_the_visible_part():
     # hidden along both axes: the top-left quarter seen, three quarters of the box inferred
     quarter = rectangle(slice(14, 24), slice(12, 32))
     assert amodal_extent(quarter, RECT, flat(0.99), K).hidden_share == pytest.approx(0.75)
+    # a tall narrow box seen only at its bottom: each axis of the visible part is measured
+    # against the box's own range along it (its height far exceeds its width here)
+    tall = rectangle(slice(4, 44), slice(27, 37))
+    bottom = rectangle(slice(34, 44), slice(27, 37))
+    assert amodal_extent(bottom, tall, flat(0.99), K).hidden_share == pytest.approx(0.75)
 
 
 @pytest.mark.parametrize(
@@ -309,6 +314,12 @@ def test_intrinsics_from_camera_info():
     ros1 = SimpleNamespace(K=info.k, width=640, height=480)
     assert Intrinsics.from_camera_info(ros1) == k
     assert Intrinsics.from_camera_info(SimpleNamespace(k=[1.0, 2.0], width=2, height=2)) is None
+    nine_plus = SimpleNamespace(k=[*info.k, 0.0, 0.0, 0.0], width=640, height=480)
+    assert Intrinsics.from_camera_info(nine_plus) is None  # a 3x4 matrix is no K
+    # usable only with finite focal lengths > 0 along both axes
+    assert not Intrinsics(500.0, 0.0, 319.5, 239.5).calibrated
+    assert not Intrinsics(float("nan"), 510.0, 319.5, 239.5).calibrated
+    assert not Intrinsics(500.0, 510.0, float("inf"), 239.5).calibrated
 
 
 def test_intrinsics_are_the_rectified_images_projection_as_depth_image_proc_takes_them():
@@ -319,6 +330,8 @@ def test_intrinsics_are_the_rectified_images_projection_as_depth_image_proc_take
     info = SimpleNamespace(k=k, p=p, width=640, height=480)
     assert Intrinsics.from_camera_info(info) == Intrinsics(480.0, 485.0, 310.0, 245.0, 640, 480)
     info.p = [0.0] * 12  # a driver that fills K only
+    assert Intrinsics.from_camera_info(info) == Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480)
+    info.p = [480.0, 0, 310.0, 0, 0, 0.0, 245.0, 0, 0, 0, 1, 0]  # half a P: not calibrated
     assert Intrinsics.from_camera_info(info) == Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480)
     ros1 = SimpleNamespace(K=k, P=p, width=640, height=480)
     assert Intrinsics.from_camera_info(ros1).fx == 480.0
@@ -338,6 +351,8 @@ def test_intrinsics_of_a_binned_or_cropped_image_are_reduced_as_image_geometry_d
     assert Intrinsics.from_camera_info(info) == Intrinsics(480.0, 485.0, 220.0, 190.0, 400, 300)
     info.binning_x = info.binning_y = 0  # 0 is no binning, as 1
     assert Intrinsics.from_camera_info(info) == Intrinsics(960.0, 970.0, 440.0, 380.0, 800, 600)
+    info.roi.height = 0  # a region without a height: the full image, as without one
+    assert Intrinsics.from_camera_info(info) == Intrinsics(960.0, 970.0, 640.0, 480.0, 1280, 960)
     info.binning_x, info.binning_y = 2, 1  # each axis by its own
     info.roi.width = info.roi.height = 0
     assert Intrinsics.from_camera_info(info) == Intrinsics(480.0, 970.0, 320.0, 480.0, 640, 960)
@@ -396,6 +411,9 @@ def test_a_hidden_object_gets_its_box_at_the_depth_where_the_window_last_saw_it(
     assert box.hidden_share == 1.0  # nothing of the box is seen in this frame
     assert window_extent(frames, modal, amodal, 1, 0.2).reason == EXTENT_OK  # its own depth
     assert window_extent(frames, modal, amodal, 3, 0.0).centre[2] > 2.0  # the blob's depth kept
+    decoded = amodal.copy()
+    decoded[:2] = RECT  # frames the model decoded dropped the blob too: never their depth
+    assert window_extent(frames, modal, decoded, 3, 0.0).centre[2] == pytest.approx(1.0)
     # seen only as a sliver beside the blob: the blob is small against the object's amodal
     # area (not against the sliver, where it would be half the visible pixels)
     modal[:2] = sliver | blob
@@ -438,3 +456,30 @@ def test_a_turned_square_gets_its_own_box_and_a_disc_yaw_0(degrees):
     v, u = np.mgrid[:H, :W]
     disc = (u - 32.0) ** 2 + (v - 24.0) ** 2 <= 15**2
     assert amodal_extent(disc, disc, flat(0.99), K).orientation == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_a_frame_with_depth_in_no_known_encoding_has_no_depth_for_a_box():
+    frame = Frame(0, np.zeros((H, W, 3), np.uint8), np.zeros((H, W), np.int64))
+    frame.depth, frame.depth_encoding = np.full((H, W), 100, np.uint8), "8UC1"
+    frame.camera_info = SimpleNamespace(k=[100.0, 0, 32.0, 0, 100.0, 24.0, 0, 0, 1], width=W)
+    frame.camera_info.height = H
+    assert frame_extent(frame, RECT, RECT).reason == EXTENT_NO_DEPTH
+
+
+def test_a_box_needs_ten_valid_depth_pixels_on_the_visible_part():
+    from amodal_ros.pipeline.extent import MIN_DEPTH_PIXELS, surface_depth
+
+    ten = rectangle(slice(20, 22), slice(30, 35))
+    assert MIN_DEPTH_PIXELS == int(ten.sum()) == 10
+    assert surface_depth(ten, flat(1.0)) is not None
+    nine = ten.copy()
+    nine[20, 30] = False
+    assert surface_depth(nine, flat(1.0)) is None
+
+
+def test_a_surfaces_spread_is_three_scaled_mads_and_at_least_2_cm():
+    from amodal_ros.pipeline.extent import _spread
+
+    median, margin = _spread(np.array([1.0, 1.01, 1.02, 1.03, 1.04]))
+    assert median == pytest.approx(1.02) and margin == pytest.approx(3 * 1.4826 * 0.01)
+    assert _spread(np.array([2.0, 2.0, 2.0])) == (2.0, 0.02)  # a flat face: the floor
