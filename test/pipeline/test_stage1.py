@@ -212,6 +212,18 @@ def test_area_resizing_keeps_the_share_of_thin_parts_of_a_wide_image():
             assert share.sum(1).mean() == pytest.approx(512 / size[1], rel=0.05), (size, column)
 
 
+def test_a_camera_smaller_than_the_working_size_grows_smoothly():
+    """Depth and RGB grow linearly (a ramp stays a ramp; OpenCV's area mode copies pixels
+    when it grows, steps of 4 working pixels here), masks nearest (they stay binary)."""
+    from amodal_ros.pipeline import preprocess
+
+    ramp = np.tile(np.linspace(0.0, 1.0, 16, dtype=np.float32), (1, 8, 1))  # [1, 8, 16]
+    grown = preprocess.resize_stack(ramp, 32, 64, nearest=False)[0, 0]
+    assert len(np.unique(grown.round(5))) > 32 and (np.diff(grown) >= 0).all()
+    mask = preprocess.resize_stack((ramp > 0.5).astype(np.uint8), 32, 64, nearest=True)
+    assert set(np.unique(mask)) == {0, 1} and mask.mean() == 0.5
+
+
 @pytest.mark.parametrize("mode", ["nearest", "area"])
 def test_a_mask_keeps_its_place_through_the_working_size_and_back(mode):
     """480x640 -> 64x128 -> 480x640: the mask's centroid stays within half a source pixel
