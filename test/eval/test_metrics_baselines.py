@@ -67,6 +67,26 @@ def test_a_perfect_completion_scores_ssim_1_whatever_lies_outside_the_object():
     assert ssim == pytest.approx((pooled_psnr_ssim([one])[1] + 1.0) / 2)
 
 
+def test_ssim_of_flat_patches_is_the_luminance_term_with_the_standard_constants():
+    """Two flat grey patches (100 and 50): contrast and structure agree, so SSIM is
+    (2 x y + C1) / (x^2 + y^2 + C1) with C1 = (0.01 * 255)^2 (Wang et al. 2004)."""
+    inside = np.ones((1, 24, 24), bool)
+    pred, truth = (np.full((1, 24, 24, 3), v, np.uint8) for v in (100, 50))
+    _, ssim_sum, pixels = completion_errors(pred, truth, inside, inside)
+    c1 = (0.01 * 255) ** 2
+    assert ssim_sum / pixels == pytest.approx((2 * 100 * 50 + c1) / (100**2 + 50**2 + c1))
+
+
+def test_a_completion_is_scored_as_shown_white_where_its_mask_is_not():
+    from amodal_ros.eval.metrics import as_shown
+
+    rgba = np.zeros((1, 2, 2, 4), np.uint8)
+    rgba[..., :3] = 40  # painted everywhere, the decoder's way
+    rgba[0, 0, 0, 3] = 255  # one pixel inside the predicted mask
+    shown = as_shown(rgba)
+    assert shown[0, 0, 0].tolist() == [40] * 3 and (shown[0].reshape(-1, 3)[1:] == 255).all()
+
+
 def test_completion_scores_keep_stage_2s_painting_apart_from_stage_1s_coverage():
     """A mask that covers half the hidden part and paints it exactly: the PSNR over every
     hidden pixel carries the white half (what a user sees), the PSNR over covered pixels is
