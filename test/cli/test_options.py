@@ -5,6 +5,7 @@ only (numpy only: no model is loaded)."""
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -174,6 +175,25 @@ def test_a_mistyped_flag_is_named_with_the_closest_one_not_taken_for_a_prefix(ca
         with pytest.raises(SystemExit):
             main(["demo", flag])
         assert f"{flag} goes before the command: amodal-ros {flag} demo" in capsys.readouterr().err
+
+
+def test_a_required_option_choices_and_a_config_files_default_read_as_such(capsys):
+    """`replay` without --out stops at parsing (it failed building the command's arguments);
+    an option of few values shows them; a switch whose default is the config file's does not
+    say 'default: off'."""
+    from amodal_ros.cli.main import build_parser, main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["replay", "demo_bag"])
+    assert stop.value.code == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
+    for argv in (["replay", "--help"], ["train", "--help"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)
+    replay_help, train_help = capsys.readouterr().out.split("usage: amodal-ros train")
+    assert "--storage {sqlite3,mcap}" in replay_help
+    progress = re.search(r"--progress, --no-progress\s+(.*?)(?:\n  -|\Z)", train_help, re.S)[1]
+    assert " ".join(progress.split()) == "progress bar (default: the config's, else on)"
 
 
 def test_help_texts_keep_whole_sentences_and_usage_lines(capsys):
