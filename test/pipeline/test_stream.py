@@ -161,6 +161,59 @@ def test_latest_policy_answers_only_the_newest_frame_of_each_window(mask_only):
     assert stamps(results) == [w.last.stamp_ns for w in windows]
 
 
+def test_stage_2_gets_every_frame_of_stage_1_whatever_is_published(components8, infer_config):
+    """Under 'latest' one frame is published, but stage 2 conditions on every frame's amodal
+    mask: stage 1 must decode them all (decoding the published one's chunk of 2 frames only
+    failed every window)."""
+    from amodal_ros.models.architectures import build_components
+    from amodal_ros.pipeline import ContentCompleter
+
+    chunked = infer_config.replace(decode_chunk_size=2)
+    segmenter = AmodalSegmenter(components8, chunked)
+    completer = ContentCompleter(build_components("tiny", seed=3), chunked)
+    config = StreamConfig(stride=2, min_object_pixels=4, publish_frames="latest")
+    processor = WindowProcessor(Pipelines(segmenter, completer, depth_source="none"), config)
+    front = StreamFront(config, NUM_FRAMES, False, make_to_frame())
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES + 2)])
+    ran = [o for r in results if r.window_frames == NUM_FRAMES for o in r.objects]
+    assert len(ran) == 4 and processor.errors == 0 and processor.model_windows == 2
+    assert all(o.reason == REASON_OK and o.completion is not None for o in ran)
+
+
+def test_the_smallest_object_run_has_min_object_pixels_in_some_frame():
+    from amodal_ros.pipeline.processor import not_run_reason
+
+    masks = np.zeros((2, 8, 8), bool)
+    masks[1, :2, :2] = True  # 4 pixels in one frame
+    assert not_run_reason(masks, 4) is None
+    assert not_run_reason(masks, 5) == REASON_OBJECT_TOO_SMALL
+
+
+def test_a_window_with_a_missing_frame_says_so_in_its_results(mask_only):
+    """A slot of the model's rate without a frame (lost, or rejected) is counted in every
+    result of the windows spanning it."""
+    front, processor = make(mask_only)
+    frames = [scene(i) for i in range(NUM_FRAMES + 1)]
+    _, results = run_stream(front, processor, frames[:2])
+    _, later = run_stream(front, processor, frames[3:], start=3 * P)  # frame 2's slot empty
+    results += later
+    spanning = [r for r in results if r.window_first_stamp_ns < 2 * P < r.window_last_stamp_ns]
+    assert spanning and all(r.frames_missing == 1 for r in spanning)
+
+
+def test_an_occluder_5_percent_nearer_is_in_front_and_2_percent_is_a_tie():
+    from amodal_ros.pipeline.processor import DEPTH_ORDER_TIE
+
+    labels = np.zeros((4, 8), np.int32)
+    labels[:, 4:] = 9  # the occluder over the object's hidden right half
+    modal = labels == 0
+    amodal = np.ones((4, 8), bool)
+    assert DEPTH_ORDER_TIE == 0.02
+    for nearer, order in ((1.05, 1), (0.95, -1), (1.015, 0)):
+        near = np.where(modal, 1.0, nearer)  # inverse depth: larger is nearer
+        assert depth_order(labels, modal, amodal, [9], near) == {9: order}, nearer
+
+
 def test_partial_windows_publish_modal_as_amodal_flagged_not_full(mask_only):
     front, processor = make(mask_only)
     windows, results = run_stream(front, processor, [scene(i) for i in range(3)])
@@ -274,6 +327,7 @@ def test_a_window_mixing_depth_encodings_is_never_read_as_a_1000x_depth(model, r
     objects = [o for r in results for o in r.objects]
     if model == "mask_depth":
         assert all(o.reason == REASON_ERROR for o in objects)
+        assert "running it without depth" not in caplog.text  # it cannot: the error says why
     else:
         assert all(o.reason == REASON_OK for o in objects) and processor.errors == 0
         assert "running it without depth" in caplog.text
