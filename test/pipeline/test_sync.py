@@ -146,6 +146,9 @@ def test_nearest_partner_within_tolerance_is_chosen():
     (frame,) = feed(sync, [("rgb", 120), ("masks", 150)])  # 107: 13 away, 150: 30
     assert frame["masks"] == ("masks", 107)
     assert sync.unmatched == {"masks": 1}  # 85 can serve no later pivot: discarded
+    tie = StampSynchronizer(["rgb", "masks"], tolerance_ns=20)
+    (frame,) = feed(tie, [("masks", 95), ("masks", 105), ("rgb", 100)])
+    assert frame["masks"] == ("masks", 95)  # equally near: the earlier one
 
 
 def test_partner_outside_tolerance_is_not_used():
@@ -390,6 +393,23 @@ def test_flush_pairs_the_last_pivot_without_waiting():
     assert pairs(flushed) == {100 * MS: {"rgb": 100 * MS, "masks": 97 * MS}}
     assert sync.unmatched == {"rgb": 1}  # the pivot at 200 has no partner at all
     assert sync.pending() == {"rgb": 0, "masks": 0}
+
+
+def test_flush_emits_only_whole_frames_and_counts_what_is_left():
+    """At the end of a bag: a pivot whose depth never came is no frame (unmatched), the
+    partners nothing can take any more and a message held as a possible loop are counted
+    unmatched too, and nothing stays pending."""
+    base = 10**9
+    sync = StampSynchronizer(["rgb", "masks", "depth"], tolerance_ns=10 * MS)
+    events = [("rgb", base), ("masks", base), ("depth", base - 3 * MS)]  # waits: depth early
+    events += [("rgb", base + 100 * MS), ("masks", base + 100 * MS)]  # its depth never comes
+    events += [("masks", base - 300 * MS)]  # far behind the masks' newest: held
+    assert feed(sync, events) == [] and sync.matched == 0
+    frames = sync.flush()
+    assert pairs(frames) == {base: {"rgb": base, "masks": base, "depth": base - 3 * MS}}
+    assert sync.matched == 1
+    assert sync.unmatched == {"rgb": 1, "masks": 2}  # the mask at +100 ms and the held one
+    assert sync.pending() == {"rgb": 0, "masks": 0, "depth": 0}
 
 
 def test_a_slow_camera_looping_with_lagging_masks_restarts_and_pairs_every_loop():
