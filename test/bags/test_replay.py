@@ -1209,8 +1209,9 @@ def test_bags_rosbags_cannot_open_say_why_and_what_to_do(tmp_path, demo_bag):
     from amodal_ros.bags.reader import InputBag
 
     named = shutil.copytree(demo_bag, tmp_path / "rec.bag")
-    with pytest.raises(InputError, match=r"rosbag2 folder named like a ROS 1 .bag .*mv "):
+    with pytest.raises(InputError, match=r"rosbag2 folder named like a ROS 1 .bag") as refused:
         InputBag(named)
+    assert str(refused.value).endswith(f"(mv {named} {tmp_path / 'rec'})")
     with pytest.raises(InputError, match=r"ends in .bag, .* name it without .bag"):
         check_output(tmp_path / "results.bag", overwrite=False, results=True)
     cut = tmp_path / "cut"
@@ -1219,6 +1220,8 @@ def test_bags_rosbags_cannot_open_say_why_and_what_to_do(tmp_path, demo_bag):
     mcap.write_bytes(mcap.read_bytes()[: mcap.stat().st_size * 2 // 3])
     with pytest.raises(InputError, match="`mcap recover` rebuilds the end of a file cut short"):
         InputBag(cut)
+    with pytest.raises(InputError, match="`mcap recover` rebuilds the end of a file cut short"):
+        InputBag(mcap.rename(tmp_path / "lone_cut.mcap"))  # the file alone, as other tools
     ros1 = tmp_path / "ros1"
     write_demo_bag(ros1, frames=FRAMES, fps=FPS, height=HEIGHT, width=WIDTH, storage="mcap")
     (mcap,) = ros1.glob("*.mcap")
@@ -1261,14 +1264,15 @@ def test_a_bag_damaged_past_its_start_and_one_file_of_a_bag_are_one_line_each(
     db.write_bytes(bytes(data))
     assert main(["replay", str(damaged), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and re.search(
-        r"cannot read bag .*damaged \d+\.\d{3} s after its start: .*Error", err[0]
-    ), err
+    said = re.search(r"cannot read bag .*damaged (\d+\.\d{3}) s after its start: .*Error", err[0])
+    assert len(err) == 1 and said, err
+    assert 0 < float(said[1]) < (FRAMES - 1) / FPS  # half-way through the 0.87 s bag
     assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o.partial-*"))
 
     (part,) = demo_bag.glob("*.db3")
     assert main(["replay", str(part), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
-    assert f"is a file of the rosbag2 bag {demo_bag}: name the folder" in capsys.readouterr().err
+    said = f"is a file of the rosbag2 bag {demo_bag}: name the folder {demo_bag}\n"
+    assert said in capsys.readouterr().err
 
 
 def test_a_topic_without_messages_and_repeated_stamps_are_named(

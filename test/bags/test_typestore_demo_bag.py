@@ -241,6 +241,16 @@ def test_a_bag_that_cannot_be_read_is_named_with_what_to_do(tmp_path):
     shutil.copy(tmp_path / "runs" / "run2" / "run2.mcap", lone / "rec_0.mcap")
     with pytest.raises(InputError, match=r"its MCAP file opens on its own: pass .*rec_0.mcap"):
         InputBag(lone)
+    shutil.copy(lone / "rec_0.mcap", lone / "rec_1.mcap")  # a split recording: no lone file
+    with pytest.raises(InputError, match=r"before it wrote metadata.yaml\? `ros2 bag reindex"):
+        InputBag(lone)
+    (lone / "rec_1.mcap").unlink()
+    many = tmp_path / "many"
+    for k in range(7):  # bags named, at most five
+        (many / f"run{k}").mkdir(parents=True)
+        (many / f"run{k}" / "metadata.yaml").write_text("")
+    with pytest.raises(InputError, match=r"it holds bags: run0, run1, run2, run3, run4, \.\.\.;"):
+        InputBag(many)
     with InputBag(lone / "rec_0.mcap") as bag:
         assert bag.has(topics.RGB_TOPIC)
     (tmp_path / "empty").mkdir()
@@ -249,10 +259,10 @@ def test_a_bag_that_cannot_be_read_is_named_with_what_to_do(tmp_path):
     # a file that is no bag says what replay takes; `mcap recover` only for an .mcap
     (tmp_path / "notes.txt").write_text("junk")
     (tmp_path / "old.bag").write_text("junk")
-    for junk in ("notes.txt", "old.bag"):
+    for junk, why in (("notes.txt", "notes.txt is no bag"), ("old.bag", "old.bag does not begin")):
         with pytest.raises(InputError, match=r"replay takes a rosbag2 folder") as refused:
             InputBag(tmp_path / junk)
-        assert "mcap recover" not in str(refused.value)
+        assert why in str(refused.value) and "mcap recover" not in str(refused.value)
 
     run1 = tmp_path / "runs" / "run1"
     with sqlite3.connect(run1 / "run1.db3") as db:  # as rosbag2 records a type it cannot find
@@ -269,6 +279,32 @@ def test_a_bag_that_cannot_be_read_is_named_with_what_to_do(tmp_path):
         match=r"run1: rosbags cannot read its message definitions \(KeyError '':.*bag convert",
     ):
         InputBag(run1)
+
+
+def test_an_open_bag_names_its_topics_range_and_recording(tmp_path):
+    """What replay asks a bag: each role's topic (the option to name it, the type it must
+    have), the log-time range of --start / --end at its edges, the messages in a range, and
+    what tells the recording apart."""
+    from amodal_ros.bags.reader import MASKS, RGB, InputBag
+
+    write_demo_bag(tmp_path / "bag", frames=4, height=16, width=16)
+    with InputBag(tmp_path / "bag") as bag:
+        first, last = bag.reader.start_time, bag.reader.end_time
+        assert bag.recording == {"start_ns": first, "end_ns": last, "messages": 16}
+        with pytest.raises(InputError, match="masks topic /nope is not in .* with --mask-topic"):
+            bag.connections(MASKS, "/nope")
+        with pytest.raises(InputError, match="has type sensor_msgs/msg/CameraInfo; expected"):
+            bag.connections(RGB, topics.CAMERA_INFO_TOPIC)
+        span = (last - first) / 1e9
+        assert bag.time_range(span, None) == (last, None)  # the bag's end is not past it
+        with pytest.raises(InputError, match="is past the end"):
+            bag.time_range(span + 1e-9, None)
+        assert bag.time_range(None, 10**9) == (None, last + 1)  # held to the bag's end
+        conns = bag.connections(RGB, topics.RGB_TOPIC)
+        assert bag.estimate_count(conns, None, None) == 4
+        assert bag.estimate_count(conns, None, last + 1) == 4
+        assert bag.estimate_count(conns, first + (last - first) // 2, None) == 2
+        assert len(list(bag.messages(conns, *bag.time_range(None, 10**9)))) == 4
 
 
 def test_a_full_disk_under_sqlite3_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
