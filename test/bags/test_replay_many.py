@@ -581,10 +581,19 @@ def test_model_folders_named_relative_to_here_reach_the_workers_absolute(tmp_pat
         inference=InferenceConfig(engine_cache="engines"),
     )
     job = Job(tmp_path / "recordings" / "run", tmp_path / "out" / "run")
+    (tmp_path / "embedded").mkdir()  # a folder named as a model here: the name still wins
     sent = bag_args(args, job)
     assert sent.stream.checkpoint == str(tmp_path / "models" / "ck")
     assert sent.stream.completion_checkpoint == "embedded"
     assert sent.inference.engine_cache == str(tmp_path / "engines")
+
+
+def test_the_frame_rate_counts_the_frames_this_run_replayed():
+    """A skipped bag's frames were replayed by an earlier run: they do not speed this one up."""
+    done = Job(Path("a"), Path("out/a"), "done", summary={"frames_synchronised": 10})
+    skipped = Job(Path("b"), Path("out/b"), "skipped", summary={"frames_synchronised": 100})
+    totals = _summary([done, skipped], 1, 10.0)["totals"]
+    assert totals["frames"] == 110 and totals["frames_per_s"] == 1.0
 
 
 def done_output(bag: Path, out: Path, **record) -> None:
@@ -674,6 +683,10 @@ def test_results_in_out_are_left_out_and_recordings_there_are_not(
     # --out the folder of the recordings: a bag's results would replace the bag
     assert main(["replay-many", str(runs), "--out", str(runs)]) == 2
     assert "a bag's results would replace it" in capsys.readouterr().err
+    # a bag in a folder of its own name under --out: OUT/a would be the bag's folder
+    nested = shutil.copytree(runs / "a", tmp_path / "nest" / "a" / "a")
+    assert main(["replay-many", str(nested), "--out", str(tmp_path / "nest")]) == 2
+    assert f"{nested}: a bag's results would replace it" in capsys.readouterr().err
     # --out above the recordings: replayed, here skipped as done (they were dropped)
     done_output(runs / "a", tmp_path)
     assert main(["replay-many", str(runs / "a"), "--out", str(tmp_path)]) == 0
@@ -855,7 +868,15 @@ def test_a_model_folder_that_does_not_exist_is_refused_before_ray_starts(
     )
     assert main(cmd) == 2  # the embedded model: on to Ray
     assert "pip install 'ray>=2.40'" in capsys.readouterr().err
+    # a cluster's machines may hold a folder this one lacks: not refused here
+    assert main([*cmd, "--checkpoint", str(tmp_path / "typo"), "--address", "auto"]) == 2
+    assert "pip install 'ray>=2.40'" in capsys.readouterr().err
     assert not (tmp_path / "R").exists()
+    (tmp_path / "R").write_text("notes")
+    assert main(cmd) == 2
+    assert f"--out {tmp_path / 'R'} is a file; replay-many writes a folder" in (
+        capsys.readouterr().err
+    )
 
 
 def test_start_up_leaves_a_live_runs_partial_output_alone(tmp_path, monkeypatch, capsys):
