@@ -596,6 +596,36 @@ def test_the_frame_rate_counts_the_frames_this_run_replayed():
     assert totals["frames"] == 110 and totals["frames_per_s"] == 1.0
 
 
+def test_bags_an_earlier_run_did_not_answer_stay_rows_until_answered_or_gone(tmp_path):
+    """Failed, not run or left out in an earlier summary, a bag this run does not name keeps
+    its row (a dangling link too: the recording may come back); a done one, this run's and a
+    gone one do not."""
+    from amodal_ros.bags.fleet import EARLIER_RUN, _earlier_unanswered
+
+    for name in ("failed", "not_run", "left_out", "done", "named"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "moved")
+    rows = [
+        ("failed", "failed"),
+        ("not_run", "not run"),
+        ("left_out", "left out"),
+        ("link", "failed"),
+        ("done", "done"),
+        ("named", "failed"),
+        ("gone", "failed"),
+    ]
+    earlier = {"bags": [{"bag": str(tmp_path / b), "status": st, "error": "x"} for b, st in rows]}
+    named = [Job(tmp_path / "named", tmp_path / "out" / "named")]
+    kept = _earlier_unanswered(earlier, named)
+    assert [(j.bag.name, j.status) for j in kept] == [
+        ("failed", "failed"),
+        ("not_run", "not run"),
+        ("left_out", "left out"),
+        ("link", "failed"),
+    ]
+    assert all(j.error == EARLIER_RUN + "x" for j in kept)
+
+
 def done_output(bag: Path, out: Path, **record) -> None:
     """OUT/<bag name> as if replayed from `bag` (a copy of it), with its record in summary.json
     (its fingerprint and the fields given)."""
