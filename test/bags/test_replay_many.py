@@ -274,6 +274,11 @@ def test_bags_are_found_in_folders_globs_and_lists(tmp_path):
         find_bags([str(tmp_path / "nothing*")])
     with pytest.raises(InputError, match="no such bag"):
         find_bags([str(tmp_path / "missing")])
+    for missing in ("missing.bag", "missing.mcap"):  # named like a bag, but not there
+        with pytest.raises(InputError, match=f"{missing}: no such bag"):
+            find_bags([str(tmp_path / missing)])
+    # a glob of folders of bags takes the bags inside them, as a folder would
+    assert find_bags([str(tmp_path / "b*")]) == [(bags / n).resolve() for n in "abc"]
 
 
 def test_a_recording_stopped_before_its_metadata_is_named_with_the_fix(tmp_path, caplog):
