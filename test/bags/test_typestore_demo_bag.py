@@ -305,6 +305,11 @@ def test_an_open_bag_names_its_topics_range_and_recording(tmp_path):
         assert bag.estimate_count(conns, None, last + 1) == 4
         assert bag.estimate_count(conns, first + (last - first) // 2, None) == 2
         assert len(list(bag.messages(conns, *bag.time_range(None, 10**9)))) == 4
+    open_files = len(os.listdir("/proc/self/fd"))  # replay-many opens one bag after another
+    for _ in range(3):
+        with InputBag(tmp_path / "bag") as bag:
+            assert len(os.listdir("/proc/self/fd")) > open_files
+    assert len(os.listdir("/proc/self/fd")) == open_files
 
 
 def test_a_full_disk_under_sqlite3_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
