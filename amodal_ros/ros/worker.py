@@ -76,8 +76,7 @@ class WindowQueue:
             new = {id(stale.frames[k]) for k in stale.answered()}
             held = [k for k, f in enumerate(heir.frames) if id(f) in new]
             if held:
-                answered_end = len(heir.frames) - heir.held_back
-                heir.new_frames = max(heir.new_frames, answered_end - held[0])
+                heir.new_frames = max(heir.new_frames, heir.answered().stop - held[0])
             lost = len(new) - len(held)
         else:  # its newest frame, the one it would answer
             lost = 1
