@@ -886,20 +886,16 @@ def test_a_camera_info_logged_after_its_results_still_goes_out_with_them(
     driver's clock): each is written when it comes, for the result of its stamp (the earlier
     ones' arrival leaves the later results waiting), restamped with the result's stamp and
     logged at the result's log time."""
-    store = amodal_typestore()
     tolerance_ns = replay.replay_stream().tolerance_ns
 
-    def early(topic: str, index: int, raw: bytes):
-        if topic != topics.CAMERA_INFO_TOPIC:
-            return None
-        msg = store.deserialize_cdr(raw, CAMERA_INFO)
-        ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec - tolerance_ns
+    def early(msg):
+        ns = header_ns(msg) - tolerance_ns
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(ns, 10**9)
-        return CAMERA_INFO, bytes(store.serialize_cdr(msg, CAMERA_INFO))
 
     late = tmp_path / "late"
     shift = 100 * 10**9  # log times on the recorder's clock, not the stamps'
-    rewrite_bag(demo_bag, late, early, shift_ns=shift, late={topics.CAMERA_INFO_TOPIC: 5 * 10**9})
+    edit = _every(topics.CAMERA_INFO_TOPIC, early, CAMERA_INFO)
+    rewrite_bag(demo_bag, late, edit, shift_ns=shift, late={topics.CAMERA_INFO_TOPIC: 5 * 10**9})
     summary = replay.run(replay_args(late, tmp_path / "out", published_folder))
     assert summary["messages_written"][topics.CAMERA_INFO_OUT_TOPIC] == len(SAMPLED_STAMPS)
     objects = read_messages(tmp_path / "out", topics.OBJECTS_TOPIC)
@@ -917,16 +913,16 @@ def test_default_checkpoint_is_the_embedded_model(tmp_path, demo_bag, capsys):
     assert "embedded model" in capsys.readouterr().out
 
 
-def _every(topic: str, change):
-    """A rewrite_bag edit applying `change(msg)` to every Image message of `topic`."""
+def _every(topic: str, change, msgtype: str = IMAGE):
+    """A rewrite_bag edit applying `change(msg)` to every message of `topic` (of `msgtype`)."""
 
     def edit(name: str, index: int, raw: bytes):
         if name != topic:
             return None
         store = amodal_typestore()
-        msg = store.deserialize_cdr(raw, IMAGE)
+        msg = store.deserialize_cdr(raw, msgtype)
         change(msg)
-        return IMAGE, bytes(store.serialize_cdr(msg, IMAGE))
+        return msgtype, bytes(store.serialize_cdr(msg, msgtype))
 
     return edit
 
