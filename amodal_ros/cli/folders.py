@@ -429,9 +429,11 @@ class DepthFolder:
                     f"({p.name}); use one kind: 16-bit PNG (millimetres) or float .npy/.tiff "
                     "(metres)"
                 )
+            if usable and self.encoding != "32FC1":
+                continue  # 16-bit millimetres: nothing left to learn from the other frames
             metres = depth_metres(depth, self.encoding)
             median = millimetres_as_metres(metres) if self.encoding == "32FC1" else None
-            if median is not None:  # every frame: one saved in the other unit is 1000x off
+            if median is not None:  # every float frame: one saved in millimetres is 1000x off
                 raise InputError(
                     f"depth {p} is float, read as metres, and its median is {median:.0f} "
                     "m: millimetres stored as floats? Save metres (divide by 1000) or "
