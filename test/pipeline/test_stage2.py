@@ -164,3 +164,33 @@ def test_a_painting_grows_to_the_camera_size_without_the_white_past_its_edge():
     grown = resize_stack(extended, 32, 32, nearest=False)[0]
     edge = grown[:, 8:12]  # the camera's pixels over the object's edge
     assert edge.max() == 200 and (edge[..., 1] == 0).all()
+
+
+def test_only_working_pixels_the_mask_wholly_covers_are_painted_by_the_model():
+    """The model paints on white, so its pixels on the mask's edge are part white: those are
+    repainted from inside. A wholly covered pixel counts as covered though area resizing sums
+    in float32 (shares of 0.9999999 at odd camera sizes), a pixel 8/9 covered does not."""
+    from amodal_ros.pipeline.stage2 import _covered
+
+    odd = _covered(np.ones((1, 41, 73), bool), (32, 64))  # camera size -> working size
+    assert odd.all()
+    edge = np.zeros((1, 40, 72), bool)
+    edge[:, :, :37] = True  # column 32 of the working size is 8/9 covered
+    covered = _covered(edge, (32, 64))
+    assert covered[0, :, :32].all() and not covered[0, :, 32:].any()
+
+
+def test_each_object_is_painted_from_its_own_noise(
+    components12, completer, tiny_config, tracks, inverse_depth
+):
+    """Objects with the same visible colours and masks are sampled apart, as the reference's
+    one pipeline call per object would (one shared draw would paint them alike)."""
+    from dataclasses import replace
+
+    amodal = with_hidden_parts(AmodalSegmenter(components12, tiny_config)(tracks, inverse_depth))
+    twins = [amodal[0], replace(amodal[0], object_id=amodal[1].object_id)]
+    rgb = np.random.default_rng(2).integers(0, 255, (T, H, W, 3), dtype=np.uint8)
+    quiet = ContentCompleter(completer.components, tiny_config.replace(noise_aug_strength=0.0))
+    first, second = quiet(rgb, twins)
+    hidden = twins[0].amodal & ~twins[0].modal
+    assert not np.array_equal(first.rgb[hidden], second.rgb[hidden])
