@@ -48,7 +48,7 @@ setup(
     entry_points={
         "console_scripts": [
             "amodal-ros=amodal_ros.cli.main:main",
-            "amodal-ros-node=amodal_ros.ros.node:main",
+            "amodal-ros-node=amodal_ros.ros.main:main",
         ]
     },
 )

@@ -13,19 +13,15 @@ Callbacks only convert and buffer (StreamFront); a worker thread runs the models
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import gc
 import logging
 import os
-import signal
 import sys
 import threading
 import time
-import traceback
 from collections import Counter, OrderedDict, deque
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -81,105 +77,19 @@ from amodal_ros.ros.diagnostics import (
 from amodal_ros.ros.params import (
     check_topic_names,
     declare_all,
-    parameter_error,
     parameter_names,
     parameter_specs,
 )
+from amodal_ros.ros.transitions import RosLogHandler, in_transition, log_at, logged, reported
 from amodal_ros.ros.worker import InferenceWorker, WindowQueue
 
 NODE_NAME = "amodal_node"
-M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
-MALLOC_ARENAS = 2  # measured: RSS held level under a 30 Hz camera (limit_malloc_arenas)
 # s that a shutdown waits for the running window, whose results nothing can publish any more:
 # under `ros2 launch` a longer wait ends in SIGKILL (its SIGTERM comes 5 s after SIGINT)
 SHUTDOWN_WAIT_S = 2.0
 # s without a sampled frame (at least; a stride's time when longer) after which the frames
 # waiting for the next stride get their window: the camera may have stopped
 QUIET_S = 1.0
-
-
-def _log_at(ros_logger, level: int, text: str) -> None:
-    """Log `text` at a Python logging level. rclpy binds one severity to each line of code that
-    logs and raises ValueError when that line logs at another one: one line per severity."""
-    if level >= logging.ERROR:
-        ros_logger.error(text)
-    elif level >= logging.WARNING:
-        ros_logger.warning(text)
-    elif level >= logging.INFO:
-        ros_logger.info(text)
-    else:
-        ros_logger.debug(text)
-
-
-class _RosLogHandler(logging.Handler):
-    """Routes the library's Python log records (e.g. a failed window) to the node's ROS log,
-    so they reach /rosout with the node's name."""
-
-    def __init__(self, ros_logger):
-        super().__init__(level=logging.INFO)
-        self.ros_logger = ros_logger
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # format: the message, and the traceback of a `log.exception`
-        _log_at(self.ros_logger, record.levelno, f"{record.name}: {self.format(record)}")
-
-
-def _logged(transition):
-    """Rclpy turns an exception in a transition into a silent ERROR; log it first (and
-    report it on /diagnostics)."""
-
-    @functools.wraps(transition)
-    def wrapper(self, state):
-        try:
-            return transition(self, state)
-        except Exception as err:
-            failed = f"{transition.__name__} failed: {type(err).__name__}: {err}"
-            self.get_logger().error(failed + "\n" + traceback.format_exc())
-            self._idle = (ERROR, failed)
-            return TransitionCallbackReturn.ERROR
-
-    return wrapper
-
-
-def _reported(doing: str):
-    """A transition that can block the executor for minutes (configure loads models, builds
-    engines and runs the warm-up window; deactivate waits for a running window) still reports
-    on /diagnostics, from a thread of its own: the executor's timer could not, and monitors
-    marked the node stale."""
-
-    def decorate(transition):
-        @functools.wraps(transition)
-        def wrapper(self, state):
-            self._doing = (doing, time.monotonic())
-            stop = threading.Event()
-            period = self.get_parameter("diagnostics_period").value
-
-            def beat() -> None:
-                while not stop.wait(period):
-                    try:
-                        self._report()
-                    except Exception as err:  # Ctrl-C shut the context down under a long load
-                        if self.context.ok():
-                            self.get_logger().warning(f"transition report stopped: {err}")
-                        return
-
-            reporter = threading.Thread(target=beat, name="amodal-transition-report", daemon=True)
-            reporter.start()
-            try:
-                return transition(self, state)
-            finally:
-                stop.set()
-                reporter.join()
-                self._doing = None
-
-        return wrapper
-
-    return decorate
-
-
-def _in_transition(doing: str, since: float) -> tuple[int, str]:
-    """The status of a transition blocking the executor: what it does, for how long."""
-    return WARN, f"{doing} ({time.monotonic() - since:.0f} s so far)"
 
 
 class AmodalNode(LifecycleNode):
@@ -189,7 +99,7 @@ class AmodalNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         declare_all(self)
         self.add_on_set_parameters_callback(self._check_parameters)
-        self._log_handler = _RosLogHandler(self.get_logger())
+        self._log_handler = RosLogHandler(self.get_logger())
         library = logging.getLogger("amodal_ros")
         library.addHandler(self._log_handler)
         if library.level == logging.NOTSET:  # Python's default, WARNING, hides the INFO lines
@@ -254,8 +164,8 @@ class AmodalNode(LifecycleNode):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    @_reported("configuring: loading the models, building engines, warm-up window")
-    @_logged
+    @reported("configuring: loading the models, building engines, warm-up window")
+    @logged
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Read the parameters, load the models, warm up, create the publishers."""
         log = self.get_logger()
@@ -325,7 +235,7 @@ class AmodalNode(LifecycleNode):
         self.unpublished = 0  # frames of a window that ended after a Ctrl-C
         self._errors_before = self.processor.errors if self.processor else 0
 
-    @_logged
+    @logged
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe and start the inference worker."""
         self._reset_counters()
@@ -368,15 +278,15 @@ class AmodalNode(LifecycleNode):
         )
         return super().on_activate(state)
 
-    @_reported("deactivating: waiting for the running window")
-    @_logged
+    @reported("deactivating: waiting for the running window")
+    @logged
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop the worker after its running window."""
         self._stop_streaming()
         self._idle = (WARN, "inactive: deactivated")
         return super().on_deactivate(state)
 
-    @_logged
+    @logged
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop the models and publishers and free GPU memory."""
         self._release()
@@ -390,7 +300,7 @@ class AmodalNode(LifecycleNode):
         self._idle = (ERROR, f"{self._idle[1]}; node reset to unconfigured")
         return TransitionCallbackReturn.SUCCESS
 
-    @_logged
+    @logged
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release everything, waiting SHUTDOWN_WAIT_S at most for a running window (its
         results could not be published any more; the executor, services and diagnostics
@@ -553,7 +463,7 @@ class AmodalNode(LifecycleNode):
         """Log each kind of problem at once, then at most once a period with a count."""
         since = self._throttle.due(key)
         if since:
-            _log_at(self.get_logger(), level, text + Throttle.repeats(since))
+            log_at(self.get_logger(), level, text + Throttle.repeats(since))
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -636,7 +546,7 @@ class AmodalNode(LifecycleNode):
     def _report(self) -> None:
         health, doing = self.health, self._doing  # one read: a transition may clear them
         if doing is not None or health is None:  # moving or not active: why nothing comes
-            level, message = self._idle if doing is None else _in_transition(*doing)
+            level, message = self._idle if doing is None else in_transition(*doing)
             device = self.get_parameter("device").value
             publish_status(
                 self, self._status_pub, Report(level, message, {}, []), {"device": device}
@@ -846,107 +756,8 @@ def _qos(reliability: str, depth: int) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
 
 
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does); whether it was applied.
-
-    glibc gives threads that allocate at once their own arenas (DDS, the executor, torch, the
-    inference worker), each keeping freed memory: under a 30 Hz camera the node's RSS stepped
-    from 1.3 to 1.4 GiB in a 10-minute soak with the default, and held 1.2-1.3 GiB with two
-    arenas (docs/speed.md). Without glibc (musl, macOS) nothing changes."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    return bool(libc.mallopt(M_ARENA_MAX, arenas))
-
-
-def missing_params_files(argv: list[str]) -> list[str]:
-    """The `--params-file` arguments in `argv` that are no file."""
-    return [
-        path
-        for flag, path in zip(argv, argv[1:], strict=False)
-        if flag == "--params-file" and not os.path.isfile(path)
-    ]
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def node_help() -> str:
-    """`amodal_node --help`: how to run it and every parameter with its default (the
-    descriptions: config/amodal_node.yaml, or `ros2 param describe` on a running node)."""
-    lines = [
-        "usage: ros2 run amodal_ros amodal_node --ros-args [--params-file FILE] "
-        "[-p NAME:=VALUE ...] [-r FROM:=TO ...]",
-        "",
-        "A lifecycle node: amodal masks of the objects in an instance-label topic. Parameters "
-        "(defaults; meanings in config/amodal_node.yaml):",
-    ]
-    lines += [f"  {name}: {default!r}" for name, default, _ in parameter_specs()]
-    return "\n".join(lines)
-
-
-def main(args=None) -> int:
-    """`ros2 run amodal_ros amodal_node`: spin the node until shutdown; the exit code."""
-    from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException
-
-    from amodal_ros.core.imports import quiet_libraries
-
-    argv = sys.argv if args is None else args
-    ours = argv[1 : argv.index("--ros-args")] if "--ros-args" in argv else argv[1:]
-    if {"-h", "--help"} & set(ours):  # it started the node, which a DDS neighbour could drive
-        print(node_help(), flush=True)
-        return 0
-    missing = missing_params_files(argv)
-    if missing:  # rclpy would end in a traceback ("Couldn't parse params file")
-        print(f"amodal_node: no such params file: {', '.join(missing)}", flush=True)
-        return 1
-    limit_malloc_arenas()  # before rclpy starts DDS threads
-    # before configure loads torch, diffusers and torchao (this module does not, so that
-    # --help answers at once): what they print while importing (kernels this machine cannot
-    # load, deprecations) is no problem of the node's
-    quiet_libraries()
-    # SIGTERM (docker stop, systemd) stops as SIGINT does, also inside a long configure or an
-    # engine build, which it left running (rclpy's handler only shuts the context down and
-    # calls this one, installed before it)
-    signal.signal(signal.SIGTERM, _interrupt)
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = AmodalNode()
-        # a lifecycle `shutdown` ends the process (it spun on, finalized, and a launch file's
-        # respawn never fired); the transition's answer is sent inside its spin
-        while rclpy.ok() and not node.finalized:
-            rclpy.spin_once(node, timeout_sec=0.5)
-        if node.finalized:
-            node.get_logger().info("finalized: exiting")
-    except ParameterException as err:  # e.g. a YAML value outside the declared range
-        print(f"amodal_node: invalid parameter: {parameter_error(err)}", flush=True)
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        # Ctrl-C shuts the context down from the signal handler; an executor that was just
-        # building its wait set then raises RCLError instead of ExternalShutdownException.
-        # That is a clean stop; anything raised while the context is still valid is not.
-        if rclpy.ok():
-            raise
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-        if node is not None and node.abandoned_window:
-            # the window's thread is inside torch: the interpreter's own exit would abort
-            # (SIGABRT, "terminate called without an active exception"), so leave now
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(0)
-    return 0
-
-
 # `python -m amodal_ros.ros.node --ros-args ...` (without this it imported and exited 0)
 if __name__ == "__main__":
+    from amodal_ros.ros.main import main
+
     sys.exit(main())

@@ -723,10 +723,10 @@ def test_library_records_of_every_level_reach_the_ros_log_with_their_traceback(c
 
     from rclpy.logging import get_logger
 
-    from amodal_ros.ros.node import _RosLogHandler
+    from amodal_ros.ros.transitions import RosLogHandler
 
     log = logging.getLogger("amodal_ros.test_handler")
-    log.addHandler(_RosLogHandler(get_logger("handler_test")))
+    log.addHandler(RosLogHandler(get_logger("handler_test")))
     log.propagate, log.level = False, logging.INFO
     log.info("built engine")
     log.warning("stale window")
@@ -1159,7 +1159,7 @@ def test_a_value_outside_its_range_is_named_with_the_range(name, value, line):
 
 def test_help_prints_the_parameters_instead_of_starting_a_node(capsys):
     """`amodal_node --help` started the node (a neighbour on the DDS domain drove it)."""
-    from amodal_ros.ros.node import main
+    from amodal_ros.ros.main import main
     from amodal_ros.ros.params import parameter_names
 
     assert main(["amodal_node", "--help"]) == 0
@@ -1438,7 +1438,7 @@ def test_malloc_arenas_are_capped_on_glibc():
     """The node caps glibc's arenas at start (RSS held level in the soak; docs/speed.md)."""
     import platform
 
-    from amodal_ros.ros.node import limit_malloc_arenas
+    from amodal_ros.ros.main import limit_malloc_arenas
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
@@ -1446,7 +1446,7 @@ def test_malloc_arenas_are_capped_on_glibc():
 
 
 def test_a_missing_params_file_is_one_line_not_a_traceback(capsys):
-    from amodal_ros.ros.node import main
+    from amodal_ros.ros.main import main
 
     assert main(["amodal_node", "--ros-args", "--params-file", "/no/such.yaml"]) == 1
     assert capsys.readouterr().out == "amodal_node: no such params file: /no/such.yaml\n"
