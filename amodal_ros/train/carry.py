@@ -31,7 +31,7 @@ from amodal_ros.accel.artifacts import file_sha256
 from amodal_ros.core.errors import CheckpointError, InputError
 from amodal_ros.core.staging import escaping, remove_dead_partials, stage_name, staged_path
 from amodal_ros.train.config import TrainConfig
-from amodal_ros.train.loop import INIT_FINGERPRINT, last_save
+from amodal_ros.train.run_folder import INIT_FINGERPRINT, last_save
 
 # the run's own files that travel with it; with the init fingerprint a carried state is still
 # checked against the init it resumes from
@@ -205,7 +205,7 @@ def unpack(packed: Path, run: Path, start: Path | None = None) -> Path:
     for a carried state (`pack --state`)."""
     from safetensors.torch import load_file, save_file
 
-    from amodal_ros.train.loop import truncate_log
+    from amodal_ros.train.run_folder import truncate_log
 
     record = json.loads((packed / "run.json").read_text())
     refuse_used(run)

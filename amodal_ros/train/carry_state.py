@@ -29,7 +29,8 @@ import torch
 from amodal_ros.core.staging import staged_path
 from amodal_ros.train.carry import read_shards, run_files, write_packed, write_text
 from amodal_ros.train.ema import EMA_STATE
-from amodal_ros.train.loop import DECODER_STATE, last_save
+from amodal_ros.train.loop import DECODER_STATE
+from amodal_ros.train.run_folder import last_save
 
 KIND = "state"
 MODEL_FILE = "model.safetensors"  # accelerate's name for the prepared model's weights

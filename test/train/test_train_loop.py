@@ -124,7 +124,7 @@ def test_steps_of_a_save_killed_before_its_swap_are_timed_once(tmp_path, monkeyp
     seconds counted them twice."""
     from amodal_ros.train import loop
 
-    real, calls = loop._swap_in_state, {"n": 0}
+    real, calls = loop.swap_in_state, {"n": 0}
 
     def killed_on_the_second(out):
         calls["n"] += 1
@@ -132,7 +132,7 @@ def test_steps_of_a_save_killed_before_its_swap_are_timed_once(tmp_path, monkeyp
             raise KeyboardInterrupt  # killed while its step-4 save was being published
         real(out)
 
-    monkeypatch.setattr(loop, "_swap_in_state", killed_on_the_second)
+    monkeypatch.setattr(loop, "swap_in_state", killed_on_the_second)
     assert main(["train", _config(tmp_path, 4)]) == 130  # as Ctrl-C
     run = tmp_path / "run"
     assert json.loads((run / "state" / "step.json").read_text()) == {"step": 2}
@@ -216,7 +216,7 @@ def test_a_stop_mid_save_or_a_damaged_run_file_does_not_block_the_run(tmp_path, 
     # fp16 would load a gradient scaler that a run saved in fp32 never wrote (a GPU's crash;
     # the check itself, since one process keeps its first accelerate precision)
     from amodal_ros.train.config import TrainConfig
-    from amodal_ros.train.loop import check_resumable
+    from amodal_ros.train.run_folder import check_resumable
 
     fp16 = TrainConfig(**{**json.loads((run / "train_config.json").read_text()), "steps": 5})
     fp16.mixed_precision = "fp16"
