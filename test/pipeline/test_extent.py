@@ -483,3 +483,85 @@ def test_a_surfaces_spread_is_three_scaled_mads_and_at_least_2_cm():
     median, margin = _spread(np.array([1.0, 1.01, 1.02, 1.03, 1.04]))
     assert median == pytest.approx(1.02) and margin == pytest.approx(3 * 1.4826 * 0.01)
     assert _spread(np.array([2.0, 2.0, 2.0])) == (2.0, 0.02)  # a flat face: the floor
+
+
+def test_a_mildly_oval_object_turned_gets_its_own_axis():
+    """An oval 30 x 26 px turned 30 degrees (second moments 14 % apart, clearly not a disc):
+    its box is along its long axis. Taken for isotropic, it got the upright box around it
+    and yaw 0 (its smallest rectangle is within 5 % of the upright one)."""
+    v, u = np.mgrid[:H, :W]
+    a = math.radians(30)
+    along = (u - 32.0) * math.cos(a) + (v - 24.0) * math.sin(a)
+    across = -(u - 32.0) * math.sin(a) + (v - 24.0) * math.cos(a)
+    oval = (along / 15) ** 2 + (across / 13) ** 2 <= 1
+    box = amodal_extent(oval, oval, flat(0.99), K)
+    yaw = 2 * math.degrees(math.atan2(box.orientation[2], box.orientation[3]))
+    assert yaw == pytest.approx(30, abs=2.0)
+    assert box.size[:2] == pytest.approx((0.31, 0.27), abs=0.01)  # and a pixel's footprint
+
+
+def test_a_turned_box_is_the_same_with_non_square_pixels():
+    """A camera with fy = fx / 2 sees an object half as many rows tall as one with square
+    pixels: the same turned rectangle, each of its rows seen twice by the square-pixel
+    camera, gives the same metric box (a pixel's footprint along each turned box axis takes
+    the focal length of each image axis in its share)."""
+    square = Intrinsics(fx=100.0, fy=100.0, cx=32.0, cy=47.5)  # an image 2H rows tall
+    wide = Intrinsics(fx=100.0, fy=50.0, cx=32.0, cy=23.5)  # pixels twice as tall as wide
+    v, u = np.mgrid[: 2 * H, :W]
+    a = math.radians(30)
+    along = (u - 32.0) * math.cos(a) + (v - 48.0) * math.sin(a)
+    across = -(u - 32.0) * math.sin(a) + (v - 48.0) * math.cos(a)
+    tall = (np.abs(along) <= 20) & (np.abs(across) <= 6)  # 40 x 12 px, 2H x W
+    tall[1::2] = tall[::2]  # rows in pairs: each pair is one row of the wide-pixel camera
+    short = tall[::2]  # [H, W]
+    one = amodal_extent(tall, tall, np.full((2 * H, W), 0.99, np.float32), square)
+    two = amodal_extent(short, short, flat(0.99), wide)
+    assert two.orientation == pytest.approx(one.orientation, abs=0.01)
+    assert two.size == pytest.approx(one.size, abs=0.001)
+    assert two.centre == pytest.approx(one.centre, abs=0.001)
+
+
+def test_a_small_object_of_eight_blocks_is_measured_on_their_medians():
+    """A 5 x 16 px strip (no inside past its 3 px rim) on rough depth (a checkerboard of 1.0 /
+    1.1 m): four 4 x 4 blocks and four of one row, each with 4 or more valid pixels, are
+    MIN_BLOCKS; their medians (1.05) give the minimum thickness, not the pixels' 0.2 m."""
+    strip = rectangle(slice(20, 25), slice(24, 40))
+    v, u = np.mgrid[:H, :W]
+    depth = np.where((v + u) % 2 == 0, 1.0, 1.1).astype(np.float32)
+    box = amodal_extent(strip, strip, depth, K)
+    assert box.size[2] == pytest.approx(MIN_THICKNESS)
+    assert box.centre[2] == pytest.approx(1.05 + MIN_THICKNESS / 2)
+
+
+def test_a_small_objects_mask_too_wide_keeps_its_box_off_the_wall_behind():
+    """A 6 x 6 px object at 0.99 m before a wall at 3 m, its mask a pixel too wide all round:
+    too small for an inside, its depths near their median (the object's) are kept, the wall's
+    bled in at the rim dropped; all kept, the box reached the wall (4 m thick)."""
+    depth = np.where(rectangle(slice(21, 27), slice(29, 35)), 0.99, 3.0).astype(np.float32)
+    wide = rectangle(slice(20, 28), slice(28, 36))
+    box = amodal_extent(wide, wide, depth, K)
+    assert box.size[2] == pytest.approx(MIN_THICKNESS)
+    assert box.centre[2] == pytest.approx(1.0)
+
+
+def test_a_rim_a_little_nearer_than_the_inside_is_the_objects_front():
+    """A tray seen from above: its 3 px lip 1.5 cm nearer than its floor (within the 2 cm
+    spread of the inside) is surface the camera sees, so the box's front is the lip's depth;
+    dropped as background, the box began behind the lip."""
+    depth = flat(1.0)
+    depth[RECT & ~rectangle(slice(17, 31), slice(15, 49))] = 0.985
+    box = amodal_extent(RECT, RECT, depth, K)
+    assert box.centre[2] - box.size[2] / 2 == pytest.approx(0.985, abs=1e-6)
+    assert box.size[2] == pytest.approx(0.03, abs=1e-6)
+
+
+def test_a_mask_too_wide_up_to_the_image_edge_keeps_the_box_off_the_wall_behind():
+    """A board 2 px below the image's top edge, its mask 2 px too wide all round and so up to
+    the edge: the rows on the edge are the mask's rim (outside the image is not mask), and the
+    wall bled in there is dropped; taken for the inside, it moved the box towards the wall."""
+    board = rectangle(slice(2, 22), slice(12, 52))
+    depth = np.where(board, 0.99, 3.0).astype(np.float32)
+    wide = rectangle(slice(0, 24), slice(10, 54))
+    box = amodal_extent(wide, wide, depth, K)
+    assert box.centre[2] == pytest.approx(1.0, abs=0.01)
+    assert box.size[2] == pytest.approx(MIN_THICKNESS)
