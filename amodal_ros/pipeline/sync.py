@@ -33,9 +33,11 @@ class StampSynchronizer:
     is a message out of order (a segmenter publishing from a thread pool) and takes its place
     in the queue, or is counted unmatched when a later frame has left already (frames leave in
     stamp order); once an input has sent one, a pivot waits for it until it has sent two
-    messages beyond the pivot. A stamp far behind its input's newest but where the other
-    inputs are says that newest was a glitch (stamped in the future): it is counted unmatched
-    and pairing goes on.
+    messages beyond the pivot. A stamp more than RESTART_NS ahead of its input's newest is
+    suspect until that input's next message: pairing judges the input by where it was before
+    (a glitch, a message stamped in the future, made every waiting frame hopeless). A next
+    message far behind it but where that input was before, or where the other inputs are, says
+    it was a glitch: it is counted unmatched and pairing goes on.
 
     At a restart the old stream is not thrown away: an input that lags the others (masks a
     segmenter sends after their images) still has the old stream's messages in flight, and
@@ -74,6 +76,9 @@ class StampSynchronizer:
         self._held: tuple[str, int, object] | None = None  # far back: a restart, or late?
         self._old: StampSynchronizer | None = None  # the stream before a restart, still fed
         self._crossed: set[str] = set()  # inputs whose messages are the new stream's
+        # input -> its newest stamp before a message far ahead of it (a glitch, or a jump
+        # forward its next message confirms)
+        self._before_jump: dict[str, int] = {}
 
     def add(self, name: str, stamp_ns: int, item) -> list[dict]:
         """Queue one message; returns the frames completed by it, oldest first, each a dict
@@ -88,9 +93,13 @@ class StampSynchronizer:
             retired = self._retire_old() if self._crossed == set(self.inputs) else []
             return retired + self.add(name, stamp_ns, item)
         latest = self._latest[name]
-        if latest is not None and stamp_ns < latest - RESTART_NS and self._agrees(name, stamp_ns):
+        before = self._before_jump.pop(name, None)  # its next message says what the jump was
+        back = latest is not None and stamp_ns < latest - RESTART_NS
+        if back and (self._agrees(name, stamp_ns) or (before is not None and stamp_ns >= before)):
             self._drop_glitch(name, stamp_ns)  # this input's newest was a stamp in the future
             latest = self._latest[name]
+        elif latest is not None and stamp_ns > latest + RESTART_NS:
+            self._before_jump[name] = latest
         if latest is not None and stamp_ns < latest - RESTART_NS:
             if self._held is None:  # the first message back there: a loop, or one late message?
                 self._held = (name, stamp_ns, item)
@@ -236,11 +245,16 @@ class StampSynchronizer:
         segmenter's thread pool sent first: swapped pairs lost every other frame). Waiting
         for a second from every input delayed each frame of a segmenter slower than the
         camera by one of its periods."""
-        latest = self._latest[name]
+        latest = self._settled(name)
         if name not in self._reordered or self.queue_size < 2:
             return latest is not None and latest > stamp + self.tolerance_ns
         stamps = self._stamps[name]
         return len(stamps) - bisect.bisect_right(stamps, stamp + self.tolerance_ns) >= 2
+
+    def _settled(self, name: str) -> int | None:
+        """Input `name`'s newest stamp, or while its newest is a suspect jump ahead, the one
+        before: a glitch must not pass every frame waiting for it."""
+        return self._before_jump.get(name, self._latest[name])
 
     def _agrees(self, name: str, stamp_ns: int) -> bool:
         """Whether a stamp far behind input `name`'s newest is where the other inputs are:

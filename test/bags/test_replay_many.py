@@ -295,6 +295,36 @@ def test_a_recording_stopped_before_its_metadata_is_named_with_the_fix(tmp_path,
         InputBag(crashed)
 
 
+def test_a_recording_left_out_is_one_row_however_its_folder_is_named(tmp_path):
+    """A folder named twice, once through a link (`~/bags` pointing at the disk): its bag is
+    replayed once and its unfinished recording is one left-out row, under its real path as
+    the bags' (unresolved, the summary counted it twice and a later run matched neither)."""
+    recs = tmp_path / "disk" / "recs"
+    (recs / "run").mkdir(parents=True)
+    (recs / "run" / "metadata.yaml").write_text("rosbag2_bagfile_information: {}")
+    (recs / "crashed").mkdir()
+    (recs / "crashed" / "crashed_0.db3").write_bytes(b"")
+    (tmp_path / "bags").symlink_to(recs)
+    left_out = {}
+    found = find_bags([str(recs), str(tmp_path / "bags")], left_out)
+    assert found == [(recs / "run").resolve()]
+    assert list(left_out) == [(recs / "crashed").resolve()]
+
+
+def test_only_a_ros1_bag_active_file_is_an_unfinished_recording(tmp_path):
+    """`rosbag record` writes `<name>.bag.active` until it closes; another tool's `.active`
+    file beside the bags (a lock, a session marker) is no recording: not left out, which
+    made replay-many exit 1 for it."""
+    recs = tmp_path / "recs"
+    (recs / "run").mkdir(parents=True)
+    (recs / "run" / "metadata.yaml").write_text("rosbag2_bagfile_information: {}")
+    (recs / "session.active").write_text("")
+    (recs / "old.bag.active").write_bytes(b"#ROSBAG V2.0\n")
+    left_out = {}
+    assert find_bags([str(recs)], left_out) == [(recs / "run").resolve()]
+    assert list(left_out) == [(recs / "old.bag.active").resolve()]
+
+
 def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, capsys, monkeypatch):
     for parent in ("day1", "day2"):
         (tmp_path / parent / "run").mkdir(parents=True)

@@ -312,6 +312,50 @@ def test_an_open_bag_names_its_topics_range_and_recording(tmp_path):
     assert len(os.listdir("/proc/self/fd")) == open_files
 
 
+def test_a_bag_recorded_inside_another_bags_folder_opens(tmp_path):
+    """A bag recorded into another bag's folder (`ros2 bag record -o run/extra`) is a bag of
+    its own, not a file of that bag: it opens (only a file there is one of the bag's)."""
+    from amodal_ros.bags.reader import InputBag
+
+    write_demo_bag(tmp_path / "run", frames=2, height=16, width=16)
+    write_demo_bag(tmp_path / "run" / "extra", frames=3, height=16, width=16)
+    with InputBag(tmp_path / "run" / "extra") as bag:
+        assert bag.recording["messages"] == 12
+    with pytest.raises(InputError, match="is a file of the rosbag2 bag .*run: name the folder"):
+        InputBag(tmp_path / "run" / "run.db3")
+
+
+def test_messages_copied_from_a_rosbag2_keep_its_definition_of_their_type(tmp_path):
+    """A rosbag2 recorded with its own definition of a standard type (a vendor's Image with
+    one more field): its messages are copied as recorded, so the definition that goes into
+    the output bag beside them is the input bag's; ours did not read them (size mismatch)."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    from amodal_ros.bags.reader import RGB, InputBag
+
+    ours, vendor = amodal_typestore(), get_typestore(Stores.EMPTY)
+    image, header_type = typestore.IMAGE, "std_msgs/msg/Header"
+    fields = "uint32 height\nuint32 width\nstring encoding\nuint8 is_bigendian\nuint32 step"
+    vendor.register(
+        {name: ours.fielddefs[name] for name in ("builtin_interfaces/msg/Time", header_type)}
+    )
+    vendor.register(
+        get_types_from_msg(f"std_msgs/Header header\n{fields}\nuint8[] data\nstring serial", image)
+    )
+    t = vendor.types
+    header = t[header_type](stamp=t["builtin_interfaces/msg/Time"](1, 0), frame_id="c")
+    sent = t[image](header, 1, 2, "mono8", 0, 2, np.array([1, 2], np.uint8), "SN42")
+    with Writer(tmp_path / "vendor", version=9) as writer:
+        conn = writer.add_connection(topics.RGB_TOPIC, image, typestore=vendor)
+        writer.write(conn, START_NS, vendor.serialize_cdr(sent, image))
+    with InputBag(tmp_path / "vendor") as bag:
+        conns = bag.connections(RGB, topics.RGB_TOPIC)
+        ((conn, _, raw),) = bag.messages(conns, None, None)
+        copied = bag.output_defs(conn.msgtype).deserialize_cdr(bytes(raw), image)
+    assert copied.serial == "SN42" and list(copied.data) == [1, 2]
+
+
 def test_a_full_disk_under_sqlite3_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
     import sqlite3
 
