@@ -169,6 +169,8 @@ def test_values_an_encoding_cannot_hold_are_refused_not_wrapped(values, encoding
         image_fields(np.array(values), encoding)
     fits = image_fields(np.array([[0, 255]], np.int64), "mono8")  # in range: any dtype
     assert list(fits["data"]) == [0, 255]
+    whole = image_fields(np.array([[1.0, 3.0]]), "mono8")  # whole floats: exact integers
+    assert list(whole["data"]) == [1, 3]
     assert list(image_fields(np.array([[True, False]]), "mono8")["data"]) == [1, 0]
 
 
@@ -520,6 +522,10 @@ def test_unusable_compressed_depth_is_named():
         (message(fmt, data[:12]), "not the 12-byte header followed by a PNG"),
         (message(fmt, data[:40]), "could not be decoded as PNG"),
         (message("32SC1; compressedDepth png", data), "encoding '32SC1'"),
+        (  # the codec's 12-byte header over an 8-bit PNG: no codec writes that
+            message(fmt, data[:12] + png_compressed(np.ones((4, 5), np.uint8), "8UC1")[1]),
+            "holds a uint8 PNG with shape",
+        ),
         (
             message("8UC1; png compressed ", png_compressed(np.ones((4, 5), np.uint8), "8UC1")[1]),
             "uint8 PNG",
@@ -806,6 +812,14 @@ def test_a_jpegs_size_is_read_from_its_frame_header_past_other_segments(data, si
     from amodal_ros.interface.convert import _jpeg_size
 
     assert _jpeg_size(data) == size
+
+
+def test_a_jpeg_whose_scan_comes_before_any_frame_header_is_refused_not_a_type_error():
+    """Its size cannot be checked before decoding (the bomb check): a ConversionError, which
+    the node and replay count per input, never a TypeError from the parser's None."""
+    jpeg = b"\xff\xd8\xff\xda\x00\x02" + SOF + bytes(8)
+    with pytest.raises(ConversionError, match="JPEG without a frame header"):
+        rgb_from_compressed(SimpleNamespace(format="jpeg", data=jpeg))
 
 
 def test_millimetre_floats_are_found_whatever_the_first_pixel_holds():
