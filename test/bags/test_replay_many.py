@@ -23,7 +23,7 @@ from bag_helpers import FPS, FRAME_RATE, HEIGHT, STRIDE, WIDTH, WINDOW, read_bag
 
 from amodal_ros.bags.demo_bag import write_demo_bag  # noqa: E402
 from amodal_ros.bags.discovery import find_bags  # noqa: E402
-from amodal_ros.bags.fleet import Job, _summary, output_name  # noqa: E402
+from amodal_ros.bags.fleet_summary import Job, output_name, summarise  # noqa: E402
 from amodal_ros.bags.output import mark_results  # noqa: E402
 from amodal_ros.bags.reader import InputBag  # noqa: E402
 from amodal_ros.cli.main import main  # noqa: E402
@@ -350,14 +350,8 @@ def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, ca
 def test_a_bag_whose_windows_fail_says_so_with_the_cause(tmp_path, published_folder, monkeypatch):
     """A replay whose model windows fail is done (every frame answered, flagged REASON_ERROR),
     and its row says how many failed and why: the worker's log stays on its machine."""
-    from amodal_ros.bags.fleet import (
-        Job,
-        ReplayManyArgs,
-        ReplayWorker,
-        _summary,
-        bag_args,
-        format_table,
-    )
+    from amodal_ros.bags.fleet import ReplayManyArgs, ReplayWorker, bag_args
+    from amodal_ros.bags.fleet_summary import Job, format_table, summarise
     from amodal_ros.cli.main import build_parser
     from amodal_ros.cli.options import from_namespace
     from amodal_ros.pipeline.processor import WindowProcessor
@@ -373,13 +367,13 @@ def test_a_bag_whose_windows_fail_says_so_with_the_cause(tmp_path, published_fol
     job = Job(bags / "run0", tmp_path / "out" / "run0")
     answer = ReplayWorker(1).replay(bag_args(args, job))
     job.status, job.summary = "done", answer["summary"]
-    row = _summary([job], 1, 1.0)["bags"][0]
+    row = summarise([job], 1, 1.0)["bags"][0]
     failed = row["windows_failed"]
     logged = answer["summary"]["log"]
     assert failed == sum(line.startswith("ERROR") for line in logged) > 0
     assert f"{failed} model windows failed" in row["error"]
     assert "RuntimeError: CUDA out of memory" in row["error"]
-    assert f"{row['windows']} ({failed} failed)" in format_table(_summary([job], 1, 1.0))
+    assert f"{row['windows']} ({failed} failed)" in format_table(summarise([job], 1, 1.0))
 
 
 def test_a_bag_whose_windows_failed_is_replayed_again_and_the_exit_code_says_so(
@@ -388,14 +382,8 @@ def test_a_bag_whose_windows_failed_is_replayed_again_and_the_exit_code_says_so(
     """Such a bag was skipped by every later run, and the run exited 0: an overnight run on a
     GPU out of memory looked done. Now the exit code is 1 and the next run replays it (its
     output replaced only by a replay that completes)."""
-    from amodal_ros.bags.fleet import (
-        ReplayManyArgs,
-        _problems,
-        _records,
-        _skip_done,
-        bag_args,
-        output_options,
-    )
+    from amodal_ros.bags.fleet import ReplayManyArgs, _skip_done, bag_args, output_options
+    from amodal_ros.bags.fleet_summary import recorded_replays, what_failed
     from amodal_ros.cli.main import build_parser
     from amodal_ros.cli.options import from_namespace
 
@@ -407,7 +395,7 @@ def test_a_bag_whose_windows_failed_is_replayed_again_and_the_exit_code_says_so(
     done_output(bag, out, windows_failed=3, options=options)
 
     jobs = [Job(bag, out / "run")]
-    _skip_done(jobs, _records(json.loads((out / "summary.json").read_text())), args)
+    _skip_done(jobs, recorded_replays(json.loads((out / "summary.json").read_text())), args)
     assert jobs[0].retry and not jobs[0].status  # to run, not skipped
     assert bag_args(args, jobs[0]).overwrite and not bag_args(args, Job(bag, out)).overwrite
     monkeypatch.setitem(sys.modules, "ray", None)  # it needs a replay: Ray is asked for
@@ -419,10 +407,10 @@ def test_a_bag_whose_windows_failed_is_replayed_again_and_the_exit_code_says_so(
         {"bag": "b", "status": "done", "windows_failed": 0},
         {"bag": "c", "status": "failed", "windows_failed": 0},
     ]
-    assert _problems(rows) == (
+    assert what_failed(rows) == (
         "1 of 3 bags failed (c) and 1 of 3 bags had model windows that failed (a)"
     )
-    assert _problems(rows[1:2]) == ""
+    assert what_failed(rows[1:2]) == ""
 
 
 @pytest.mark.slow
@@ -556,7 +544,7 @@ def test_summary_keeps_the_records_of_bags_this_run_did_not_replay(tmp_path):
         Job(Path("/x/c"), out / "c", "failed", error="RuntimeError: boom"),
         Job(Path("/x/d"), out / "d", "failed", error="RuntimeError: boom"),
     ]
-    replays = _summary(jobs, 1, 1.0, earlier)["replays"]
+    replays = summarise(jobs, 1, 1.0, earlier)["replays"]
     assert replays == {
         "/x/a": {"frames_synchronised": 5},
         "/y/b": {"frames_synchronised": 9},
@@ -627,7 +615,7 @@ def test_the_frame_rate_counts_the_frames_this_run_replayed():
     """A skipped bag's frames were replayed by an earlier run: they do not speed this one up."""
     done = Job(Path("a"), Path("out/a"), "done", summary={"frames_synchronised": 10})
     skipped = Job(Path("b"), Path("out/b"), "skipped", summary={"frames_synchronised": 100})
-    totals = _summary([done, skipped], 1, 10.0)["totals"]
+    totals = summarise([done, skipped], 1, 10.0)["totals"]
     assert totals["frames"] == 110 and totals["frames_per_s"] == 1.0
 
 
@@ -635,7 +623,7 @@ def test_bags_an_earlier_run_did_not_answer_stay_rows_until_answered_or_gone(tmp
     """Failed, not run or left out in an earlier summary, a bag this run does not name keeps
     its row (a dangling link too: the recording may come back); a done one, this run's and a
     gone one do not."""
-    from amodal_ros.bags.fleet import EARLIER_RUN, _earlier_unanswered
+    from amodal_ros.bags.fleet_summary import EARLIER_RUN, earlier_unanswered
 
     for name in ("failed", "not_run", "left_out", "done", "named"):
         (tmp_path / name).mkdir()
@@ -651,7 +639,7 @@ def test_bags_an_earlier_run_did_not_answer_stay_rows_until_answered_or_gone(tmp
     ]
     earlier = {"bags": [{"bag": str(tmp_path / b), "status": st, "error": "x"} for b, st in rows]}
     named = [Job(tmp_path / "named", tmp_path / "out" / "named")]
-    kept = _earlier_unanswered(earlier, named)
+    kept = earlier_unanswered(earlier, named)
     assert [(j.bag.name, j.status) for j in kept] == [
         ("failed", "failed"),
         ("not_run", "not run"),
@@ -780,14 +768,8 @@ def test_frames_that_never_got_a_result_are_counted_and_said(tmp_path, published
     """A bag whose mask topic stops early read 'done, frames 4' with nothing about the frames
     that got no result; its row, the totals and summary.csv count them, and the driver's log
     says so."""
-    from amodal_ros.bags.fleet import (
-        ReplayManyArgs,
-        ReplayWorker,
-        _done,
-        _write_summary,
-        bag_args,
-        format_table,
-    )
+    from amodal_ros.bags.fleet import ReplayManyArgs, ReplayWorker, _done, bag_args
+    from amodal_ros.bags.fleet_summary import format_table, write_summary
     from amodal_ros.bags.topics import DEPTH_TOPIC, RGB_TOPIC
     from amodal_ros.cli.main import build_parser
     from amodal_ros.cli.options import from_namespace
@@ -804,13 +786,13 @@ def test_frames_that_never_got_a_result_are_counted_and_said(tmp_path, published
         _done(job, answer["summary"])
     said = f"20 messages never paired into a frame, so they have no result ({RGB_TOPIC} 10, "
     assert said + f"{DEPTH_TOPIC} 10)" in caplog.text
-    result = _summary([job], 1, 1.0)
+    result = summarise([job], 1, 1.0)
     row = result["bags"][0]
     assert (row["status"], row["frames"], row["unmatched_messages"]) == ("done", 4, 20)
     assert result["totals"]["unmatched_messages"] == 20
     header, line, total = format_table(result).splitlines()[:3]
     assert header.split()[5] == "unmatched" and line.split()[5] == total.split()[-3] == "20"
-    _write_summary(out, result)
+    write_summary(out, result)
     assert [r["unmatched_messages"] for r in csv.DictReader((out / "summary.csv").open())] == [
         "20"
     ]
@@ -976,7 +958,8 @@ def test_a_bags_first_error_is_kept_after_many_warnings():
     ERROR, and its row said its windows failed with no cause."""
     import logging
 
-    from amodal_ros.bags.fleet import LOGGED_LINES, _failed_windows, _Lines
+    from amodal_ros.bags.fleet import LOGGED_LINES, _Lines
+    from amodal_ros.bags.fleet_summary import failed_windows
 
     lines, log = _Lines(), logging.getLogger("amodal_ros.test_lines")
     log.addHandler(lines)
@@ -988,7 +971,7 @@ def test_a_bags_first_error_is_kept_after_many_warnings():
     finally:
         log.removeHandler(lines)
     assert len(lines.lines) == LOGGED_LINES
-    row = _failed_windows({"windows_failed": 2, "log": lines.lines})
+    row = failed_windows({"windows_failed": 2, "log": lines.lines})
     assert row.endswith("ERROR: window 3 failed: CUDA out of memory")
 
 
