@@ -108,7 +108,7 @@ def result() -> FrameResult:
         amodal,
         True,
         REASON_OK,
-        occluders={4: 18, 6: 14},
+        occluders={4: 18, 6: 14, 9: 5},  # 9: depth cannot order it
         occluder_order={4: 1, 6: -1},
         uncertainty=uncertainty,
         completion=completion,
@@ -157,6 +157,14 @@ def check_markers(msg):
     assert pose_tuple(box.pose) == pytest.approx(BOX.centre + BOX.orientation)
     assert xyz(box.scale) == pytest.approx(BOX.size)
     assert 0 < box.color.a < 1  # see-through
+    # in the overlay's colour of the object, the label opaque
+    from amodal_ros.interface.overlay import color_for
+
+    rgb = tuple(float(c) / 255 for c in color_for(3))
+    assert (box.color.r, box.color.g, box.color.b) == pytest.approx(rgb)
+    assert label.color.a == 1.0
+    # kept until the next frame's DELETEALL (a lifetime would blank them under a slow window)
+    assert all((m.lifetime.sec, m.lifetime.nanosec) == (0, 0) for m in msg.markers)
     assert (label.ns, label.id, label.type) == ("amodal_label", 3, 9)  # TEXT_VIEW_FACING
     assert label.text == "3: 57 % hidden"  # occlusion ratio 32 / 56
     # above the box's image-plane outline: half of 0.3 sin 30 + 0.2 cos 30, plus the text height
@@ -198,9 +206,9 @@ def check_array(msg, expected: FrameResult):
     assert (o3.amodal_valid, o3.reason) == (True, REASON_OK)
     assert (o3.bbox_x, o3.bbox_y, o3.bbox_width, o3.bbox_height) == (2, 2, 7, 8)
     assert not o3.truncated and not o4.truncated  # both inside the image
-    assert as_list(o3.occluder_ids) == [4, 6]
-    assert as_list(o3.occluder_overlap_pixels) == [18, 14]
-    assert as_list(o3.occluder_depth_order) == [1, -1]
+    assert as_list(o3.occluder_ids) == [4, 6, 9]
+    assert as_list(o3.occluder_overlap_pixels) == [18, 14, 5]
+    assert as_list(o3.occluder_depth_order) == [1, -1, 0]  # 0: unknown
     assert o3.occlusion_ratio == pytest.approx(32 / 56)
     # the linspace's mean index inside amodal[2:10, 2:9] is 5.5 * 16 + 5 of 191 (the whole
     # image's mean is 0.5)
