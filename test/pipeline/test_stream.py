@@ -918,3 +918,89 @@ def test_answering_waiting_frames_is_live_only():
             for j in range(len(w.frames) - w.held_back - w.new_frames, len(w.frames) - w.held_back)
         )
         assert answered == [i * P for i in range(20)], offline
+
+
+def test_a_deadline_of_0_is_none_and_a_window_just_at_its_deadline_runs(mask_only):
+    """`deadline` 0 turns the deadline off: a window seconds late still runs (answered as
+    modal, every window of a slow machine lost its amodal masks); with a deadline, a window
+    exactly that late is in time, as the parameter reads (a window older than it is skipped)."""
+    clock = FakeClock()
+    front, processor = make(mask_only, clock=clock, deadline=0.0)
+    windows, _ = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    clock.now = 110.0  # 10 s late
+    (late,) = processor.process(windows[-1])
+    assert [o.reason for o in late.objects] == [REASON_OK] * 2
+    processor.config = processor.config.replace(deadline=0.5)
+    clock.now = 100.5  # arrival 100.0: exactly the deadline
+    (in_time,) = processor.process(windows[-1])
+    assert [o.reason for o in in_time.objects] == [REASON_OK] * 2
+
+
+def test_a_warm_up_that_fails_says_so(mask_only, mask_depth):
+    """The node warms up before its first live window and reports a failed warm-up (a model
+    that needs depth the stream has none of): a failed one returns None, not seconds that
+    read as a model ready to go."""
+    processor = make(mask_depth, depth_source="none")[1]
+    assert processor.warm_up(H, W) is None
+    ok = make(mask_only)[1].warm_up(H, W)
+    assert ok is not None and ok[1] == 1
+
+
+def test_a_window_whose_objects_all_are_too_small_skips_stage_2(components8, infer_config):
+    """With stage 2 loaded, a window where no object is big enough to run has nothing to
+    complete: its objects are answered OBJECT_TOO_SMALL, not as a failed window."""
+    from amodal_ros.models.architectures import build_components
+    from amodal_ros.pipeline import ContentCompleter
+
+    segmenter = AmodalSegmenter(components8, infer_config)
+    completer = ContentCompleter(build_components("tiny", seed=3), infer_config)
+    config = StreamConfig(stride=2, min_object_pixels=10_000)
+    processor = WindowProcessor(Pipelines(segmenter, completer, depth_source="none"), config)
+    front = StreamFront(config, NUM_FRAMES, False, make_to_frame())
+    _, results = run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    assert [o.reason for o in results[-1].objects] == [REASON_OBJECT_TOO_SMALL] * 2
+    assert processor.errors == 0 and processor.model_windows == 0
+
+
+def test_forgetting_a_lost_object_frees_its_warm_start(components8):
+    """The node forgets the objects the tracker lost: their warm-start latents go with them
+    (kept, they grew with every id a long stream saw). A reset, and the warm-up window before
+    the first live one, leave no latents or cached encodings behind (the warm-up's object 1
+    would have warm-started the stream's object 1)."""
+    seg = AmodalSegmenter(
+        components8,
+        InferenceConfig(height=32, width=64, num_frames=NUM_FRAMES, num_steps=2, warm_start=0.5),
+    )
+    front, processor = make(seg)
+    run_stream(front, processor, [scene(i) for i in range(NUM_FRAMES)])
+    kept = len(processor.warm)
+    assert kept > 0
+    processor.forget([1])
+    assert 0 < len(processor.warm) < kept
+    processor.forget([2])
+    assert len(processor.warm) == 0
+    more = [scene(i) for i in range(NUM_FRAMES, NUM_FRAMES + 2)]
+    run_stream(front, processor, more, start=NUM_FRAMES * P)
+    assert len(processor.warm) > 0 and len(processor.cache) > 0
+    processor.reset()
+    assert len(processor.warm) == len(processor.cache) == 0
+    assert processor.warm_up(H, W) is not None
+    assert len(processor.warm) == len(processor.cache) == 0
+
+
+def test_occluders_are_ordered_by_a_depth_models_estimate(everything_amodal, tiny_depth_anything):
+    """With depth_source 'model' the occluders' order comes from the model's inverse depth,
+    also where the camera's depth (there for the 3D extents) has no return on the bar: the
+    object and its occluder get an order, each the other's opposite (the tiny seeded model's
+    estimate is arbitrary: which one is nearer is not the test)."""
+    config = StreamConfig(stride=2, min_object_pixels=4)
+    pipelines = Pipelines(everything_amodal, depth=tiny_depth_anything, depth_source="model")
+    processor = WindowProcessor(pipelines, config)
+    front = StreamFront(config, NUM_FRAMES, True, make_to_frame())
+    frames = [scene(i) for i in range(NUM_FRAMES)]
+    for raw in frames:
+        raw[DEPTH][raw[MASKS] == 2] = 0.0  # a black bar: no return
+    _, results = run_stream(front, processor, frames)
+    box, bar = results[-1].objects
+    assert box.occluders[2] > 0 and bar.occluders[1] > 0
+    assert box.occluder_order[2] == -bar.occluder_order[1] != 0
