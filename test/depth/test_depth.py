@@ -27,6 +27,26 @@ def test_inverse_depth_is_larger_for_nearer_pixels():
     np.testing.assert_allclose(inverse_depth_from_camera(m, "32FC1")[0, 0], [1.0, 0.5, 0.25])
 
 
+def test_one_frame_converts_as_a_window_of_one():
+    """The public converter also takes a single [H, W] image, as a camera callback holds it."""
+    m = metres(1)
+    m[0, 2, 2] = np.nan
+    single = inverse_depth_from_camera(m[0], "32FC1")
+    assert single.shape == m.shape[1:]
+    np.testing.assert_array_equal(single, inverse_depth_from_camera(m, "32FC1")[0])
+
+
+def test_the_window_normalisation_refuses_unfilled_depth_and_a_wrong_shape():
+    """NaN would reach the model's input as NaN latents (every mask lost, no error): the
+    caller is told to fill invalid pixels first."""
+    inv = inverse_depth_from_camera(metres(), "32FC1")
+    inv[1, 3, 3] = np.nan
+    with pytest.raises(InputError, match="fill invalid pixels first"):
+        normalize_window(inv)
+    with pytest.raises(InputError, match=r"must be \[T, H, W\]"):
+        normalize_window(inv[0])
+
+
 def test_invalid_pixels_are_filled_from_valid_neighbours_never_nan():
     m = metres()
     m[0, 5:8, 5:8] = np.nan
