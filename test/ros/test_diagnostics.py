@@ -1,9 +1,11 @@
-"""The node's health report (no ROS needed): what changed since the last report, model and
-pass-through windows apart, and the warnings a user should see."""
+"""The node's health report (no ROS needed but to publish it): what changed since the last
+report, model and pass-through windows apart, and the warnings a user should see."""
 
 from __future__ import annotations
 
 from collections import Counter
+
+import pytest
 
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
 from amodal_ros.pipeline.sync import StampSynchronizer
@@ -437,3 +439,187 @@ def test_pace_and_stride_advice_at_their_edges():
     assert stride_to_keep_up(2.05, 8.0) == 17
     assert stride_advice(25 / 8, 8.0, 25) == "stride >= 25"  # the longest allowed is allowed
     assert "publish_frames latest" in stride_advice(26 / 8, 8.0, 25)
+
+
+def test_a_later_periods_warnings_count_that_periods_events_not_the_totals():
+    """The counters are totals since activation; each warning, the failure line and the paired
+    rate say what happened in the last period (a node that missed one deadline an hour ago
+    does not miss one now, and earlier rejected frames do not lower the rate paired now)."""
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, frame_rate=8.0, num_frames=25)
+    fails = Counter({"callback_errors": 2})
+    health.update(
+        Counters(time=1.0, received=LIVE + fails, matched=8, sampled=8, rejected=1,
+                 deadline_missed=3, errors=2, restarts=Counter({GAP: 1}))
+    )  # fmt: skip
+    later = health.update(
+        Counters(time=2.0, received=LIVE + LIVE + fails + Counter({"callback_errors": 1}),
+                 matched=16, sampled=10, rejected=2, deadline_missed=4, errors=3,
+                 restarts=Counter({GAP: 2}))
+    )  # fmt: skip
+    assert later.level == ERROR and later.message.startswith("1 window(s) failed in the last")
+    assert later.values["paired frames rate (Hz)"] == "7.00"  # 8 paired, 1 of them rejected
+    missed, gap, rejected, failed = later.warnings
+    assert missed.startswith("1 window(s) in the last 1.0 s missed the deadline")
+    assert gap.startswith("the window started over 1 time(s) in 2 sampled frame(s)")
+    assert rejected.startswith("1 frame(s) rejected in the last 1.0 s")
+    assert failed == "1 callback(s) failed in the last 1.0 s; see the log"
+
+
+def test_unmatched_messages_are_quoted_for_the_period():
+    """The warning's dict is what went unpaired in the last period, the value the total."""
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0, frame_rate=8.0)
+    health.update(
+        Counters(time=1.0, received=Counter({RGB: 30, MASKS: 30, DEPTH: 30}),
+                 unmatched=Counter({RGB: 20, DEPTH: 20}), matched=2)
+    )  # fmt: skip
+    later = health.update(
+        Counters(time=2.0, received=Counter({RGB: 60, MASKS: 60, DEPTH: 60}),
+                 unmatched=Counter({RGB: 25, DEPTH: 20}), matched=4)
+    )  # fmt: skip
+    (warning,) = later.warnings
+    assert "unmatched messages in the last 1.0 s: {'rgb': 5} (no partner" in warning
+    assert later.values["unmatched messages"] == "45"
+
+
+def test_the_queue_is_blamed_for_this_periods_overflow_only():
+    """Full queues pushed images out before their masks came (the queue hint, with this
+    period's count); in a later period with no overflow, or where every mask found its image,
+    the queue is not the problem, whatever it lost before."""
+    topics = {RGB: "/cam/rgb", MASKS: "/seg/labels"}
+    health = StreamHealth(topics, TOLERANCE, start=0.0, frame_rate=8.0, sync_queue=30)
+
+    def period(t: int, rgb: int, masks: int, unmatched_masks: int, overflowed: int, matched=0):
+        received = Counter({RGB: rgb, MASKS: masks})
+        unmatched = Counter({RGB: rgb - matched, MASKS: unmatched_masks})
+        counters = Counters(float(t), received, unmatched, Counter({RGB: overflowed}))
+        counters.matched = matched
+        (warning,) = health.update(counters).warnings
+        return warning
+
+    first = period(1, rgb=30, masks=10, unmatched_masks=10, overflowed=30)
+    assert "30 of them pushed out of a full queue ({'rgb': 30}) before masks" in first
+    second = period(2, rgb=60, masks=20, unmatched_masks=20, overflowed=55)
+    assert "25 of them pushed out of a full queue ({'rgb': 25}) before masks" in second
+    quiet = period(3, rgb=90, masks=30, unmatched_masks=30, overflowed=55)  # none pushed out
+    assert "sync_queue" not in quiet and "check that the topics are remapped" in quiet
+    paired = period(4, rgb=120, masks=40, unmatched_masks=30, overflowed=85, matched=5)
+    assert "sync_queue" not in paired  # images without masks pushed out: no mask was late
+
+
+def test_one_rgb_message_without_a_frame_or_a_gap_beside_a_size_change_warns():
+    """The smallest occurrences still raise the level: a 1 Hz camera sends one RGB message a
+    period, and a gap and a resolution change in the same period are two restarts."""
+    health = StreamHealth(TOPICS, TOLERANCE, start=0.0)
+    health.update(Counters(time=1.0, received=LIVE, matched=8))
+    one = health.update(Counters(time=2.0, received=LIVE + Counter({RGB: 1}), matched=8))
+    assert one.level == WARN and one.message.startswith("1 RGB message(s) in the last 1.0 s")
+    both = StreamHealth(TOPICS, TOLERANCE, start=0.0).update(
+        Counters(time=1.0, received=LIVE, matched=8, sampled=8,
+                 restarts=Counter({GAP: 1, SIZE: 1}))
+    )  # fmt: skip
+    assert both.level == WARN and len(both.warnings) == 2
+
+
+def test_every_total_is_reported_under_its_own_key():
+    """Monitors read the values by key: each total under its own (distinct numbers here)."""
+    report = StreamHealth(TOPICS, TOLERANCE, start=0.0).update(
+        Counters(time=1.0, received=LIVE, unmatched=Counter({RGB: 2, DEPTH: 3}), matched=8,
+                 sampled=6, windows_idle=4, published=7, model_windows=1, passthrough=9)
+    )  # fmt: skip
+    values = report.values
+    assert (values["frames sampled"], values["unmatched messages"]) == ("6", "5")
+    assert values["windows skipped (no subscribers)"] == "4"
+    assert values["results published"] == "7"
+
+
+def test_spread_takes_the_max_of_values_in_arrival_order():
+    """Recent times are kept in arrival order: the max is the slowest, not the last one."""
+    assert spread([3.0, 1.0, 2.0]) == "2.000/2.900/3.000"
+
+
+def test_pace_offers_the_realtime_preset_and_survives_a_window_timed_at_zero():
+    from amodal_ros.ros.diagnostics import pace, stride_to_keep_up
+
+    slow = pace(10.0, 1, stride=5, frame_rate=8.0, preset="quality")
+    assert "Try stride >= 80 or preset realtime (the distilled student, 1 step) or" in slow
+    assert "keeps up" in pace(0.0, 0, stride=5, frame_rate=8.0, preset="")  # a coarse clock
+    assert stride_to_keep_up(0.05, 8.0) == 1  # a window shorter than a frame: every frame
+
+
+@pytest.fixture
+def namespaced_node():
+    """A real rclpy node in namespace /cam1."""
+    rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (ROS 2 wheels)")
+    from rclpy.node import Node
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node("amodal_node", namespace="/cam1", context=context)
+    yield node
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def received(node, pub, send) -> list:
+    """What a subscriber of `pub`'s topic receives (over DDS) when `send()` publishes."""
+    import time
+
+    from rclpy.executors import SingleThreadedExecutor
+
+    got: list = []
+    sub = node.create_subscription(pub.msg_type, pub.topic_name, got.append, 10)
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    deadline = time.monotonic() + 20
+    while not pub.get_subscription_count() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    send()
+    while not got and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+    executor.remove_node(node)
+    node.destroy_subscription(sub)
+    return got
+
+
+@pytest.mark.parametrize("level", ["OK", "WARN", "ERROR"])
+def test_the_status_reaches_diagnostics_with_its_level_device_and_values(namespaced_node, level):
+    """Aggregators (rqt_robot_monitor, diagnostic_aggregator) read /diagnostics whatever the
+    node's namespace, colour by diagnostic_msgs' own levels, and group by name and hardware."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from amodal_ros.ros import diagnostics
+    from amodal_ros.ros.diagnostics import Report, publish_status, status_publisher
+
+    pub = status_publisher(namespaced_node)
+    assert pub.topic_name == "/diagnostics"
+    report = Report(getattr(diagnostics, level), "what is wrong " * 20, {"queue depth": "2"}, [])
+    (msg,) = received(
+        namespaced_node,
+        pub,
+        lambda: publish_status(namespaced_node, pub, report, {"device": "cuda:0"}),
+    )
+    (status,) = msg.status
+    assert status.level == getattr(DiagnosticStatus, level)  # the report's OK is theirs
+    assert status.name == "/cam1/amodal_node: amodal pipeline"  # one per camera
+    assert status.message == report.message and status.hardware_id == "cuda:0"
+    assert {kv.key: kv.value for kv in status.values} == {"queue depth": "2", "device": "cuda:0"}
+    assert msg.header.stamp.sec > 0
+
+
+def test_without_diagnostic_msgs_the_status_is_one_line_on_amodal_status(
+    namespaced_node, monkeypatch
+):
+    """A ROS install without diagnostic_msgs still gets the status, as text under the node."""
+    from amodal_ros.ros import diagnostics
+    from amodal_ros.ros.diagnostics import Report, publish_status, status_publisher
+
+    monkeypatch.setattr(diagnostics, "DiagnosticArray", None)  # as if it failed to import
+    pub = status_publisher(namespaced_node)
+    assert pub.topic_name == "/cam1/amodal/status"
+    report = Report(WARN, "no RGB message", {"queue depth": "0"}, [])
+    sent = received(
+        namespaced_node,
+        pub,
+        lambda: publish_status(namespaced_node, pub, report, {"device": "cpu"}),
+    )
+    assert [m.data for m in sent] == ["no RGB message; queue depth=0; device=cpu"]

@@ -71,3 +71,35 @@ def test_an_empty_or_invalid_topic_name_is_refused_naming_the_parameter(topic, n
     with pytest.raises(ValueError, match=said) as refused:
         check_topic_names(TopicConfig(**{topic: name}), "amodal_node", "/")
     assert ", at " not in str(refused.value) and ".c:" not in str(refused.value)
+
+
+def test_read_only_bounds_and_types_as_ros2_param_describe_shows_them(declared):
+    """Only autostart is read-only (read once at start; every other parameter is set on the
+    running node); a float's range holds both its bounds (frame_rate 500 is refused when
+    declared); a bool carries no range; an on/off text takes a params file's unquoted off (a
+    bool) and each description starts with the parameter's help."""
+    from amodal_ros.ros.params import parameter_specs
+
+    node = declared(mirror_ensemble=False)  # YAML's off
+    assert node.describe_parameter("autostart").read_only
+    assert not any(node.describe_parameter(n).read_only for n in ("stride", "checkpoint"))
+    (rate,) = node.describe_parameter("frame_rate").floating_point_range
+    assert (rate.from_value, rate.to_value) == (0.1, 120.0)
+    student = node.describe_parameter("student")
+    assert not student.integer_range and not student.floating_point_range
+    assert node.get_parameter("mirror_ensemble").value is False
+    helps = {name: meta["help"] for name, _, meta in parameter_specs()}
+    assert node.describe_parameter("stride").description == helps["stride"]
+
+
+def test_a_refusal_other_than_a_range_is_given_as_rclpy_words_it(declared):
+    """A value of the wrong type is no range error: `amodal_node` prints rclpy's reason, which
+    names the parameter, instead of failing on it."""
+    from rclpy.exceptions import InvalidParameterTypeException
+
+    from amodal_ros.ros.params import parameter_error
+
+    with pytest.raises(InvalidParameterTypeException) as refused:
+        declared(stride="five")
+    said = parameter_error(refused.value)
+    assert said == str(refused.value) and "'stride' to 'five'" in said
