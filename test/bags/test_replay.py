@@ -53,6 +53,7 @@ from amodal_ros.core.errors import CheckpointError, InputError  # noqa: E402
 from amodal_ros.core.frames import REASON_ERROR, REASON_OK, REASON_WINDOW_NOT_FULL  # noqa: E402
 from amodal_ros.data.scenes import make_scene, split_seeds  # noqa: E402
 from amodal_ros.interface.messages import ResultMessages  # noqa: E402
+from amodal_ros.models.registry import EMBEDDED_NOTE  # noqa: E402
 from amodal_ros.pipeline.rate import FrameRateSampler  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts whole commands on real files
@@ -1037,6 +1038,8 @@ def test_failed_model_windows_write_the_bag_and_exit_1(
     results = read_messages(out, topics.OBJECTS_TOPIC)
     assert len(results) == SAMPLED  # every frame answered, flagged
     assert {o.reason for _, m in results for o in m.objects} == {REASON_ERROR}
+    # its own record says so: replay-many replays it again by this when its summary is lost
+    assert json.loads((out / RESULTS_MARKER).read_text())["windows_failed"] == 3
 
 
 def test_a_bag_without_any_object_warns_once_and_says_so(
@@ -1399,3 +1402,221 @@ def test_a_bag_holding_fewer_messages_than_its_index_says_so(tmp_path, demo_bag,
         summary = replay.run(replay_args(short, tmp_path / "out", None))
     read = summary["messages_read"]
     assert f"read {read} of the {read + 10} messages the index of {short} counts" in caplog.text
+
+
+def test_more_bad_arguments_are_refused_before_the_models_load(tmp_path, demo_bag):
+    """A negative --start, an unknown storage (replay-many and scripts call `run` without the
+    parser's choices), one topic given for two inputs, and --overwrite of a recording are each
+    refused, naming the argument, before a checkpoint is loaded (this one does not exist):
+    refused only after the models loaded or the bag was replayed, a long run was lost."""
+    never = tmp_path / "never_loaded"
+    for changes, said in (
+        ({"start": -1.0}, "start must be >= 0 s, got -1.0"),
+        ({"storage": "zip"}, r"storage must be one of \('sqlite3', 'mcap'\), got 'zip'"),
+        ({"mask_topic": topics.RGB_TOPIC}, "input topics must differ"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            replay.run(replay_args(demo_bag, tmp_path / "out", never, **changes))
+    recording = tmp_path / "rec"
+    write_demo_bag(recording, frames=2, fps=FPS, height=HEIGHT, width=WIDTH)
+    with pytest.raises(InputError, match=f"rec is a bag without {RESULTS_MARKER}"):
+        replay.run(replay_args(demo_bag, recording, never, overwrite=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
+
+
+def test_the_printed_summary_gives_each_count_of_a_bag_with_bad_messages(
+    tmp_path, demo_bag, published_folder, capsys
+):
+    """The lines printed at the end are what a user reads of a replay (a log keeps them): the
+    storage written and each count in them are the summary's own, the topics that lost frames
+    are named with how many, and the throughput is per second of the replay's time (input and
+    sampled frames). With --publish-frames latest, fewer results than sampled frames."""
+    bad = tmp_path / "bad"
+    rewrite_bag(demo_bag, bad, _corrupt)  # a truncated RGB image and an undecodable mask
+    out = tmp_path / "out"
+    args = replay_args(bad, out, published_folder, storage="mcap", publish_frames="latest")
+    summary = replay.run(args)
+    printed = capsys.readouterr().out
+    sampled, windows, n = summary["frames_sampled"], summary["windows"], summary["results_written"]
+    assert n == expected_results(sampled, WINDOW, STRIDE, "latest") < sampled
+    model = summary["windows_model"]
+    assert 0 < model < windows
+    assert summary["storage"] == "mcap" and f"replayed {bad} -> {out} (mcap) in " in printed
+    assert (
+        f"  messages read {4 * FRAMES}; frames synchronised {FRAMES - 1}, sampled {sampled}; "
+        f"windows {windows} ({model} through the model, 0 failed); results written {n}"
+    ) in printed
+    assert (
+        f"  skipped: deserialize 1, convert 1; unmatched: {topics.RGB_TOPIC} 1, "
+        f"{topics.DEPTH_TOPIC} 1; repeated stamps 0 (" in printed
+    )
+    seconds = summary["seconds"]
+    assert summary["frames_per_s"] == pytest.approx((FRAMES - 1) / seconds, rel=0.05)
+    assert summary["sampled_frames_per_s"] == pytest.approx(sampled / seconds, rel=0.05)
+    rates = f"{summary['frames_per_s']:.2f} input frames/s, "
+    assert f"  throughput: {rates}{summary['sampled_frames_per_s']:.2f} sampled" in printed
+    assert f"  written: {topics.OBJECTS_TOPIC} {n}, " in printed
+
+
+def test_the_printed_summary_of_a_sound_bag_says_no_topic_lost_a_frame(replayed):
+    """No frame unmatched is said as 'none', not as a list of every topic with 0 (which reads
+    as if each had lost some)."""
+    printed = replay.format_summary(replayed[1])
+    assert "  skipped: deserialize 0, convert 0; unmatched: none; repeated stamps 0 (" in printed
+
+
+def _gaps_a_repeated_stamp_and_a_smaller_image(topic: str, index: int, raw: bytes):
+    """Frames 4-13 and 18-27 lost (two gaps longer than a window), frame 15 stamped as frame
+    14 (a publisher that sent one image twice), and frames from 32 on at half the size (a
+    camera whose resolution changed), CameraInfo with them."""
+    if 4 <= index < 14 or 18 <= index < 28:
+        return DROP
+    store = amodal_typestore()
+    msgtype = CAMERA_INFO if topic == topics.CAMERA_INFO_TOPIC else IMAGE
+    if index == 15:
+        msg = store.deserialize_cdr(raw, msgtype)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(
+            START_NS + round(14e9 / FPS), 10**9
+        )
+        return msgtype, bytes(store.serialize_cdr(msg, msgtype))
+    if index < 32:
+        return None
+    if topic == topics.CAMERA_INFO_TOPIC:
+        info = store.deserialize_cdr(raw, CAMERA_INFO)
+        info.height, info.width = info.height // 2, info.width // 2
+        info.k = info.k / 2
+        info.k[8] = 1.0
+        return CAMERA_INFO, bytes(store.serialize_cdr(info, CAMERA_INFO))
+    msg = store.deserialize_cdr(raw, IMAGE)
+    rows = np.asarray(msg.data).reshape(msg.height, msg.step)
+    msg.height, msg.width, msg.step = msg.height // 2, msg.width // 2, msg.step // 2
+    msg.data = np.ascontiguousarray(rows[: msg.height, : msg.step]).reshape(-1)
+    return IMAGE, bytes(store.serialize_cdr(msg, IMAGE))
+
+
+def test_restarts_and_repeated_stamps_are_counted_each_by_its_cause(
+    tmp_path, published_folder, capsys
+):
+    """Why the window started over is a count per cause, in the summary and its printed line:
+    two camera dropouts are two gaps, a resolution change one size change, no stamp went
+    back (a user tells a dropout from a bag loop or a camera reconfigured by these); a frame
+    that repeats a stamp is counted and printed too."""
+    src, bag = tmp_path / "src", tmp_path / "gaps"
+    write_demo_bag(src, frames=36, fps=FPS, height=HEIGHT, width=WIDTH)
+    rewrite_bag(src, bag, _gaps_a_repeated_stamp_and_a_smaller_image)
+    summary = replay.run(replay_args(bag, tmp_path / "out", published_folder))
+    assert summary["stream_restarts"] == {"gap": 2, "stamp_back": 0, "size": 1}
+    assert summary["repeated_stamps"] == 1
+    printed = capsys.readouterr().out
+    assert "; repeated stamps 1 (a publisher" in printed
+    assert (
+        "window started over: 2 after gaps longer than a window, 0 where a stamp went back, "
+        "1 where the image size changed"
+    ) in printed
+
+
+def test_copy_inputs_copies_each_input_message_once_and_start_0_is_the_whole_bag(
+    tmp_path, demo_bag, published_folder, replayed
+):
+    """--copy-inputs: every input topic, CameraInfo included, exactly as recorded, each
+    message once: without --start (no CameraInfo is looked up before it) and with --start 0,
+    the bag's first message, where a CameraInfo is logged at the start itself: that one is
+    read in the range, not also as the one before it. --start 0 gives the same results as no
+    --start."""
+    source = read_bag(demo_bag)
+    inputs = (topics.RGB_TOPIC, topics.DEPTH_TOPIC, topics.MASK_TOPIC, topics.CAMERA_INFO_TOPIC)
+    results = [m for m in read_bag(replayed[0]) if m[0] not in inputs]
+    for start in (None, 0.0):
+        out = tmp_path / f"copied_{start}"
+        replay.run(replay_args(demo_bag, out, published_folder, copy_inputs=True, start=start))
+        written = read_bag(out)
+        for topic in inputs:
+            assert [m for m in written if m[0] == topic] == [m for m in source if m[0] == topic]
+        assert [m for m in written if m[0] not in inputs] == results
+
+
+def test_a_camera_info_topic_not_in_the_bag_or_none_given_still_replays(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """--camera-info-topic is optional: one the bag does not hold is said once and the
+    replay goes on without /amodal/camera_info (extents EXTENT_NO_CAMERA_INFO); '' (none)
+    says nothing and writes none."""
+    for name, said in (("/camera/nope", "camera info topic /camera/nope is not in"), ("", "")):
+        out = tmp_path / f"out{len(name)}"
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="amodal_ros.replay"):
+            summary = replay.run(
+                replay_args(demo_bag, out, published_folder, camera_info_topic=name)
+            )
+        assert summary["results_written"] == SAMPLED
+        assert topics.CAMERA_INFO_OUT_TOPIC not in summary["messages_written"]
+        objects = [o for _, m in read_messages(out, topics.OBJECTS_TOPIC) for o in m.objects]
+        reasons = {o.extent_reason for o in objects}  # no box: no mask, or no intrinsics
+        assert reasons == {objects[0].EXTENT_NO_AMODAL, objects[0].EXTENT_NO_CAMERA_INFO}
+        warnings = [r.getMessage() for r in caplog.records]
+        assert warnings == (
+            [f"{said} {demo_bag}: no {topics.CAMERA_INFO_OUT_TOPIC} output"] if said else []
+        ), warnings
+
+
+def test_an_empty_replay_names_the_range_read_and_only_that(tmp_path, demo_bag, published_folder):
+    """A mask topic with no message in a whole bag: the error says it recorded none, not
+    'before --end' (a range the user never gave sends them after the wrong cause); a range
+    between two frames (--start 0.01 --end 0.02) holds no message of any input topic: said
+    so, not blamed on the segmenter."""
+    no_masks = tmp_path / "no_masks"
+    rewrite_bag(demo_bag, no_masks, lambda t, i, raw: DROP if t == topics.MASK_TOPIC else None)
+    with pytest.raises(InputError) as caught:
+        replay.run(replay_args(no_masks, tmp_path / "out", published_folder))
+    said = f"{topics.MASK_TOPIC} recorded no message ({3 * FRAMES} messages read on the other"
+    assert said in str(caught.value)
+    between = replay_args(demo_bag, tmp_path / "out", published_folder, start=0.01, end=0.02)
+    with pytest.raises(InputError) as caught:
+        replay.run(between)
+    assert "no message of the input topics between --start and --end; no output" in str(
+        caught.value
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_videos_overwritten_leave_no_earlier_copy_beside_them(
+    tmp_path, demo_bag, published_folder
+):
+    """--overwrite over an earlier run's videos: once the replay succeeds, the earlier ones
+    set aside meanwhile are gone (a hidden copy of every earlier video left beside each
+    re-run filled the disk)."""
+    for name in ("ov.mp4", "ov.gif"):
+        (tmp_path / name).write_bytes(b"an earlier run's")
+    args = replay_args(
+        demo_bag, tmp_path / "out", published_folder, video=tmp_path / "ov", overwrite=True
+    )
+    replay.run(args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "ov.gif", "ov.mp4"]
+    assert (tmp_path / "ov.gif").read_bytes()[:3] == b"GIF"
+
+
+def test_a_bag_no_frame_of_which_works_is_named_by_its_most_common_failure(
+    tmp_path, demo_bag, published_folder
+):
+    """Frames failing two ways (3 with masks of half the size, 11 with a YUV RGB image): the
+    one error says the way most frames failed, with its count; the 3 masks first recorded
+    were not the bag's problem."""
+    both = tmp_path / "both"
+    small_masks = _frames(topics.MASK_TOPIC, _half_size_masks, range(3))
+    yuv = _frames(topics.RGB_TOPIC, _yuv, range(3, FRAMES))
+    rewrite_bag(demo_bag, both, lambda t, i, raw: small_masks(t, i, raw) or yuv(t, i, raw))
+    with pytest.raises(InputError) as caught:
+        replay.run(replay_args(both, tmp_path / "out", published_folder, fail_after=0))
+    said = f"could be used ({FRAMES - 3}x): {topics.RGB_TOPIC}: RGB image has encoding 'yuv422'"
+    assert said in str(caught.value)
+
+
+def test_the_embedded_models_note_is_said_again_after_the_summary(tmp_path, demo_bag, capsys):
+    """The embedded model is trained on synthetic scenes only: its note is printed before the
+    replay and again as the last lines, after the summary, where a user reading the end of
+    the output sees it."""
+    replay.run(replay_args(demo_bag, tmp_path / "emb", None))
+    printed = capsys.readouterr().out.strip()
+    note = EMBEDDED_NOTE.strip()
+    assert printed.startswith(note) and printed.endswith(note)
+    assert printed.count(note) == 2 and "  written: " in printed
