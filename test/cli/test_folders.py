@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from amodal_ros.cli import io
-from amodal_ros.cli.folders import MAX_OBJECTS, list_images, open_clip, open_depth, open_masks
+from amodal_ros.cli.folders import (
+    MAX_OBJECTS,
+    list_images,
+    open_clip,
+    open_depth,
+    open_masks,
+    open_rgb,
+)
 from amodal_ros.core.errors import InputError
 
 
@@ -172,3 +179,177 @@ def test_8_bit_depth_is_refused_not_read_as_millimetres(tmp_path):
     io.write_png(tmp_path / "depth" / "0000.png", np.full((8, 8), 200, np.uint8))
     with pytest.raises(InputError, match="depth in .* is uint8; use 16-bit PNG"):
         open_depth(tmp_path / "depth")
+
+
+def test_frames_read_as_rgb_of_three_channels_however_they_were_saved(tmp_path):
+    """The model takes [H, W, 3] uint8 RGB: a red frame stays red (OpenCV reads BGR), and grey,
+    RGBA (exports with alpha) or 16-bit frames come back as three 8-bit colour channels."""
+    io.write_png(tmp_path / "rgb" / "0000.png", np.full((4, 6, 3), (255, 0, 0), np.uint8))
+    io.write_png(tmp_path / "rgb" / "0001.png", np.full((4, 6), 90, np.uint8))  # grey
+    io.write_png(tmp_path / "rgb" / "0002.png", np.full((4, 6, 4), (0, 200, 0, 128), np.uint8))
+    io.write_png(tmp_path / "rgb" / "0003.png", np.full((4, 6, 3), (0, 0, 65535), np.uint16))
+    rgb = open_rgb(tmp_path / "rgb")
+    frames = [rgb.read(t) for t in range(4)]
+    assert [(f.shape, f.dtype) for f in frames] == [((4, 6, 3), np.uint8)] * 4
+    colours = [f[0, 0].tolist() for f in frames]
+    assert colours == [[255, 0, 0], [90, 90, 90], [0, 200, 0], [0, 0, 255]]
+
+
+def test_tiff_bmp_and_jpeg_files_are_frames_masks_and_depth(tmp_path):
+    """Every suffix the docs list is read: .tif/.tiff/.bmp/.jpeg frames, lossless .tif/.tiff/
+    .bmp masks, float .tif/.tiff depth in metres; a left-out suffix was "no images" or a
+    frame count mismatch."""
+    mask = _box(4, 6, 2, at=(slice(1, 3), slice(1, 4)))
+    suffixes = [(".tiff", ".tiff", ".tiff"), (".tif", ".tif", ".tif"), (".jpeg", ".bmp", ".tiff")]
+    for t, (frame, labels, depth) in enumerate([*suffixes, (".bmp", ".png", ".tiff")]):
+        for folder, suffix, image in [
+            ("rgb", frame, np.full((4, 6, 3), 100, np.uint8)),
+            ("labels", labels, mask),
+            ("depth", depth, np.full((4, 6), 1.5, np.float32)),
+        ]:
+            (tmp_path / folder).mkdir(exist_ok=True)
+            assert cv2.imwrite(str(tmp_path / folder / f"{t:04d}{suffix}"), image)
+    clip = open_clip(tmp_path / "rgb", tmp_path / "labels", tmp_path / "depth")
+    assert clip.names == ["0000", "0001", "0002", "0003"] and clip.ids == [2]
+    assert clip.depth.encoding == "32FC1" and clip.frame(2).depth[0, 0] == 1.5
+    assert (clip.frame(3).labels == 2).sum() == 6
+
+
+def test_frames_carry_their_depths_unit_and_float64_npy_is_metres(tmp_path):
+    """16-bit PNG depth reaches the pipeline as uint16 millimetres marked 16UC1 (marked 32FC1
+    it would be read as metres, 1000x too far); np.save's default float64 is metres too, read
+    as float32; a clip without depth has none."""
+    for t in range(2):
+        io.write_png(tmp_path / "rgb" / f"{t:04d}.png", np.zeros((4, 6, 3), np.uint8))
+        io.write_png(tmp_path / "masks" / f"{t:04d}.png", _box(4, 6, 1))
+        io.write_png(tmp_path / "mm" / f"{t:04d}.png", np.full((4, 6), 1500, np.uint16))
+        (tmp_path / "m").mkdir(exist_ok=True)
+        np.save(tmp_path / "m" / f"{t:04d}.npy", np.full((4, 6), 1.5))  # float64
+    frames, masks = tmp_path / "rgb", tmp_path / "masks"
+    mm = open_clip(frames, masks, tmp_path / "mm").frame(1)
+    assert mm.depth_encoding == "16UC1" and mm.depth.dtype == np.uint16 and mm.depth[0, 0] == 1500
+    metres = open_clip(frames, masks, tmp_path / "m").frame(1)
+    assert metres.depth_encoding == "32FC1" and metres.depth.dtype == np.float32
+    assert metres.depth[0, 0] == 1.5
+    bare = open_clip(frames, masks).frame(1)
+    assert bare.depth is None and bare.depth_encoding == "32FC1"
+
+
+def test_float_depth_is_refused_only_when_no_frame_has_a_return(tmp_path):
+    """A last frame without return (the camera covered) leaves the clip usable; depth with no
+    return anywhere is refused with its unit and its largest value over all frames."""
+    (tmp_path / "last").mkdir()
+    np.save(tmp_path / "last" / "0000.npy", np.full((4, 6), 1.5, np.float32))
+    np.save(tmp_path / "last" / "0001.npy", np.zeros((4, 6), np.float32))
+    assert open_depth(tmp_path / "last").encoding == "32FC1"
+    (tmp_path / "none").mkdir()
+    np.save(tmp_path / "none" / "0000.npy", np.full((4, 6), 0.03, np.float32))
+    np.save(tmp_path / "none" / "0001.npy", np.full((4, 6), 0.01, np.float32))
+    with pytest.raises(InputError, match=r"read as metres \(float\), its largest value is 0.03 m"):
+        open_depth(tmp_path / "none")
+
+
+def test_a_clip_at_a_faster_cameras_rate_reads_only_the_frames_it_keeps(tmp_path):
+    """`--input-fps 16` keeps every other frame: names, length and frame(t) are the kept
+    frames', stamped at the model's 8 fps; the clip it came from is unchanged."""
+    for t in range(6):
+        io.write_png(tmp_path / "rgb" / f"{t:04d}.png", np.full((4, 6, 3), t, np.uint8))
+        io.write_png(tmp_path / "masks" / f"{t:04d}.png", _box(4, 6, 1))
+    clip = open_clip(tmp_path / "rgb", tmp_path / "masks")
+    sampled = clip.at_rate(16, 8)
+    assert sampled.names == ["0000", "0002", "0004"] and len(sampled) == 3
+    assert sampled.frame(1).rgb[0, 0, 0] == 2 and sampled.frame(1).stamp_ns == 125_000_000
+    assert len(clip.at_rate(8, 8)) == 6 and len(clip) == 6 and clip.frame(1).rgb[0, 0, 0] == 1
+
+
+def test_object_masks_in_colour_or_with_alpha_read_as_the_object(tmp_path):
+    """A red or green mask is the object (its largest colour channel, not blue alone); an
+    opaque alpha channel, as image editors save, is not (it read the whole frame as the
+    object); JPEG object masks are refused as JPEG label images are."""
+    box = _box() > 0
+    saved = {
+        "red": np.stack([box * 255, box * 0, box * 0], -1),
+        "green": np.stack([box * 0, box * 255, box * 0], -1),
+        "rgba": np.stack([box * 255] * 3 + [np.full(box.shape, 255)], -1),
+    }
+    for name, image in saved.items():
+        io.write_png(tmp_path / name / name / "0000.png", image.astype(np.uint8))
+        np.testing.assert_array_equal(open_masks(tmp_path / name).read(0) > 0, box)
+    (tmp_path / "jpeg" / "obj_1").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "jpeg" / "obj_1" / "0000.jpg"), _box())
+    with pytest.raises(InputError, match=r"object obj_1 folder .* holds JPEG images \(0000.jpg"):
+        open_masks(tmp_path / "jpeg")
+
+
+def test_object_masks_scale_by_the_clip_not_the_first_frame_and_half_is_the_object(
+    tmp_path, caplog
+):
+    """An object that enters after frame 0, saved 0/1, reads as the object (its scale judged
+    by the empty first frame read every frame empty); a pixel at exactly half the full scale
+    (128 of 255, the reference's threshold) is the object, and no faint frame is warned of."""
+    io.write_png(tmp_path / "late" / "obj_1" / "0000.png", _box(value=0))
+    io.write_png(tmp_path / "late" / "obj_1" / "0001.png", _box(value=1))
+    late = open_masks(tmp_path / "late")
+    assert not late.read(0).any() and (late.read(1) == 1).sum() == 16
+    io.write_png(tmp_path / "half" / "obj_1" / "0000.png", _box())
+    io.write_png(tmp_path / "half" / "obj_1" / "0001.png", _box(value=128))
+    with caplog.at_level("WARNING"):
+        half = open_masks(tmp_path / "half")
+    assert (half.read(1) == 1).sum() == 16 and "full scale" not in caplog.text
+
+
+def test_object_ids_come_from_names_ending_in_a_number_and_never_collide(tmp_path):
+    """`7`, `car`, `dog`, `v2_lid`: the number ends the name (`v2_lid` is no object 2), and
+    the named folders take 8, 9, 10 in name order (a second one took 7, merging two objects);
+    folders without numbers are 1, 2, ..."""
+    for name in ("7", "car", "dog", "v2_lid"):
+        io.write_png(tmp_path / "a" / name / "0000.png", _box())
+    masks = open_masks(tmp_path / "a")
+    named = {files[0].parent.name: object_id for object_id, files in masks.objects.items()}
+    assert named == {"7": 7, "car": 8, "dog": 9, "v2_lid": 10}
+    for name in ("car", "dog"):
+        io.write_png(tmp_path / "b" / name / "0000.png", _box())
+    assert sorted(open_masks(tmp_path / "b").ids) == [1, 2]
+
+
+def test_frames_of_two_sizes_in_one_folder_are_refused_naming_both(tmp_path):
+    """A resized frame among the others is refused at open, naming both files (else the
+    window holding it fails once the models have loaded)."""
+    io.write_png(tmp_path / "rgb" / "0000.png", np.zeros((8, 8, 3), np.uint8))
+    io.write_png(tmp_path / "rgb" / "0001.png", np.zeros((8, 10, 3), np.uint8))
+    with pytest.raises(InputError, match=r"0001.png is 8x10 \(HxW\), but 0000.png is 8x8; all"):
+        open_rgb(tmp_path / "rgb")
+
+
+def test_stamp_names_of_two_orders_name_the_first_pair_that_differs(tmp_path):
+    """The refusal names the frames the two readings put first (.15 as a fraction, .2 as a
+    whole number), not a pair both agree on."""
+    for name in ("1690000000.1", "1690000000.15", "1690000000.2"):
+        io.write_png(tmp_path / f"{name}.png", np.zeros((4, 6, 3), np.uint8))
+    with pytest.raises(InputError, match=r"\(1690000000.15.png first\) .*\(1690000000.2.png"):
+        open_rgb(tmp_path)
+
+
+def test_a_long_list_of_specks_is_cut_at_ten_ids(tmp_path, caplog):
+    """The warning lists at most 10 speck ids, and says "..." only when there are more."""
+    labels = np.zeros((16, 16), np.uint16)
+    labels[8:, :] = 99  # an object
+    for i in range(11):
+        labels[0, i] = i + 1
+    io.write_png(tmp_path / "eleven" / "0000.png", labels)
+    labels[0, 10] = 0
+    io.write_png(tmp_path / "ten" / "0000.png", labels)
+    with caplog.at_level("WARNING"):
+        open_masks(tmp_path / "eleven")
+        open_masks(tmp_path / "ten")
+    ten = ", ".join(map(str, range(1, 11)))
+    assert f"11 ids never cover more than 16 pixels in a frame ({ten}, ...)" in caplog.text
+    assert f"10 ids never cover more than 16 pixels in a frame ({ten});" in caplog.text
+
+
+def test_a_corrupt_mask_png_is_named_as_a_corrupt_frame_is(tmp_path):
+    """A truncated label PNG is one InputError naming the file, not PIL's own error."""
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "0000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(InputError, match=r"cannot read image .*0000\.png \(corrupt"):
+        open_masks(tmp_path / "masks")
