@@ -434,7 +434,7 @@ def _frames_of_decimal_stamps_and_masks_of_every_depth_and_colour(tmp_path):
         "sixteen_bit_01": box.astype(np.uint16),
         "sixteen_bit_full": box.astype(np.uint16) * 65535,
         "sixteen_bit_255": box.astype(np.uint16) * 255,
-        "red_on_black": np.stack([box * 0, box * 0, box * 128], -1).astype(np.uint8),  # BGR
+        "blue_on_black": np.stack([box * 0, box * 0, box * 128], -1).astype(np.uint8),  # RGB
     }
     # each kind an object folder of its own: the binary masks read back as the box
     for name, image in saved.items():
