@@ -197,7 +197,7 @@ def check_args(args: ReplayArgs) -> None:
 def format_summary(summary: dict) -> str:
     """A few lines for the terminal."""
     s = summary
-    skipped = ", ".join(f"{k} {v}" for k, v in s["skipped"].items()) or "none"
+    skipped = ", ".join(f"{k} {v}" for k, v in s["skipped"].items() if v) or "none"
     unmatched = ", ".join(f"{k} {v}" for k, v in s["unmatched"].items() if v) or "none"
     written = ", ".join(f"{k} {v}" for k, v in s["messages_written"].items())
     restarts = s["stream_restarts"]

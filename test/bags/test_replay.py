@@ -1459,10 +1459,10 @@ def test_the_printed_summary_gives_each_count_of_a_bag_with_bad_messages(
 
 
 def test_the_printed_summary_of_a_sound_bag_says_no_topic_lost_a_frame(replayed):
-    """No frame unmatched is said as 'none', not as a list of every topic with 0 (which reads
-    as if each had lost some)."""
+    """No message skipped or unmatched is said as 'none', not as a list of every reason or
+    topic with 0 (which reads as if each had lost some)."""
     printed = replay.format_summary(replayed[1])
-    assert "  skipped: deserialize 0, convert 0; unmatched: none; repeated stamps 0 (" in printed
+    assert "  skipped: none; unmatched: none; repeated stamps 0 (" in printed
 
 
 def _gaps_a_repeated_stamp_and_a_smaller_image(topic: str, index: int, raw: bytes):
