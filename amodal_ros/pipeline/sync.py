@@ -33,11 +33,11 @@ class StampSynchronizer:
     is a message out of order (a segmenter publishing from a thread pool) and takes its place
     in the queue, or is counted unmatched when a later frame has left already (frames leave in
     stamp order); once an input has sent one, a pivot waits for it until it has sent two
-    messages beyond the pivot. A stamp more than RESTART_NS ahead of its input's newest is
-    suspect until that input's next message: pairing judges the input by where it was before
-    (a glitch, a message stamped in the future, made every waiting frame hopeless). A next
-    message far behind it but where that input was before, or where the other inputs are, says
-    it was a glitch: it is counted unmatched and pairing goes on.
+    messages beyond the pivot. A stamp more than RESTART_NS ahead of its input's newest and of
+    the other inputs' is suspect until that input's next message: pairing judges the input by
+    where it was before (a glitch, a message stamped in the future, made every waiting frame
+    hopeless). A next message far behind it but where that input was before, or where the
+    other inputs are, says it was a glitch: it is counted unmatched and pairing goes on.
 
     At a restart the old stream is not thrown away: an input that lags the others (masks a
     segmenter sends after their images) still has the old stream's messages in flight, and
@@ -99,7 +99,8 @@ class StampSynchronizer:
             self._drop_glitch(name, stamp_ns)  # this input's newest was a stamp in the future
             latest = self._latest[name]
         elif latest is not None and stamp_ns > latest + RESTART_NS:
-            self._before_jump[name] = latest
+            if not self._agrees(name, stamp_ns):  # far ahead of the other inputs too
+                self._before_jump[name] = latest
         if latest is not None and stamp_ns < latest - RESTART_NS:
             if self._held is None:  # the first message back there: a loop, or one late message?
                 self._held = (name, stamp_ns, item)

@@ -349,6 +349,21 @@ def test_a_segmenter_slower_than_the_camera_adds_no_wait():
             ]
 
 
+def test_a_slow_cameras_frame_leaves_when_its_mask_comes_though_one_before_had_none():
+    """A triggered camera at 2 Hz, each message 500 ms after the last (more than RESTART_NS):
+    no jump ahead of the other inputs, so nothing is suspect; the frame whose mask never
+    came is given up when the next mask passes it, and the next frame leaves at once."""
+    sync = StampSynchronizer(["rgb", "masks"], tolerance_ns=10 * MS)
+    period = 500 * MS
+    left = []
+    for i in range(6):
+        left.append([f["stamp_ns"] for f in sync.add("rgb", i * period, i)])
+        if i != 2:
+            left[-1] += [f["stamp_ns"] for f in sync.add("masks", i * period + MS, i)]
+    assert left == [[0], [period], [], [3 * period], [4 * period], [5 * period]]
+    assert sync.unmatched == {"rgb": 1}
+
+
 def test_reset_forgets_queues_and_keeps_counters():
     sync = StampSynchronizer(["rgb", "masks"])
     feed(sync, [("rgb", 1), ("masks", 1), ("rgb", 2), ("masks", 3)])
