@@ -98,9 +98,12 @@ class StampSynchronizer:
         if back and (self._agrees(name, stamp_ns) or (before is not None and stamp_ns >= before)):
             self._drop_glitch(name, stamp_ns)  # this input's newest was a stamp in the future
             latest = self._latest[name]
-        elif latest is not None and stamp_ns > latest + RESTART_NS:
-            if not self._agrees(name, stamp_ns):  # far ahead of the other inputs too
-                self._before_jump[name] = latest
+        elif (
+            latest is not None
+            and stamp_ns > latest + RESTART_NS
+            and not self._agrees(name, stamp_ns)  # far ahead of the other inputs too
+        ):
+            self._before_jump[name] = latest
         if latest is not None and stamp_ns < latest - RESTART_NS:
             if self._held is None:  # the first message back there: a loop, or one late message?
                 self._held = (name, stamp_ns, item)
