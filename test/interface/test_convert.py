@@ -777,7 +777,7 @@ def test_a_png_cut_inside_its_header_is_a_conversion_error(read):
 
 @pytest.mark.parametrize(
     "height, width, step, size, problem",
-    [(2, 0, 0, 0, "empty"), (2, 3, 3, 7, "")],
+    [(2, 0, 0, 0, "empty"), (2, 3, 3, 7, "got step 3 and 7 bytes")],
     ids=["no columns", "a byte more than rows x step"],
 )
 def test_a_raw_image_of_no_pixels_or_the_wrong_size_is_refused(height, width, step, size, problem):
