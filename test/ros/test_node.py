@@ -1049,6 +1049,7 @@ def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, t
     for it (`ros2 launch` escalates to SIGKILL after 10 s) and exits 0; its thread left inside
     torch once made the interpreter's exit abort (SIGABRT)."""
     import signal
+    import subprocess
     import threading
     import time
 
@@ -1103,7 +1104,10 @@ def test_ctrl_c_during_a_window_exits_cleanly_within_seconds(published_folder, t
             time.sleep(0.1)
         stopped = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # say where it hangs: what it printed
+            pytest.fail("still running 30 s after SIGINT:\n" + "".join(lines)[-3000:])
         waited = time.monotonic() - stopped
     finally:
         executor.shutdown(timeout_sec=5)
