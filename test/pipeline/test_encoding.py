@@ -23,15 +23,8 @@ def svd():
     """Tiny real models in diffusers' SVD pipeline, its CLIP at SVD's 224-px input."""
     components = tiny_components(seed=3)
     torch.manual_seed(3)
-    clip = CLIPVisionConfig(
-        hidden_size=32,
-        projection_dim=16,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        image_size=224,
-        patch_size=32,
-    )
+    tiny = components.image_encoder.config.to_dict()
+    clip = CLIPVisionConfig(**{**tiny, "image_size": 224, "patch_size": 32})  # SVD's input
     components.image_encoder = CLIPVisionModelWithProjection(clip).eval()
     pipe = StableVideoDiffusionPipeline(
         vae=components.vae,

@@ -562,20 +562,16 @@ def namespaced_node():
 
 def received(node, pub, send) -> list:
     """What a subscriber of `pub`'s topic receives (over DDS) when `send()` publishes."""
-    import time
-
+    from node_harness import NodeHarness
     from rclpy.executors import SingleThreadedExecutor
 
     got: list = []
     sub = node.create_subscription(pub.msg_type, pub.topic_name, got.append, 10)
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
-    deadline = time.monotonic() + 20
-    while not pub.get_subscription_count() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    NodeHarness.wait(pub.get_subscription_count, timeout=20)
     send()
-    while not got and time.monotonic() < deadline:
-        executor.spin_once(timeout_sec=0.05)
+    NodeHarness.wait(lambda: executor.spin_once(timeout_sec=0.05) or got, timeout=20, interval=0)
     executor.remove_node(node)
     node.destroy_subscription(sub)
     return got
