@@ -109,7 +109,7 @@ def main(args=None) -> int:
             raise
     finally:
         if node is not None:
-            node.destroy_node()
+            node.destroy_node(ending=True)
         rclpy.try_shutdown()
         if node is not None and node.abandoned_window:
             # the window's thread is inside torch: the interpreter's own exit would abort

@@ -150,13 +150,13 @@ class AmodalNode(LifecycleNode):
         ):
             self.get_logger().error("autostart: activation failed; see above")
 
-    def destroy_node(self) -> None:
-        """Stop streaming (the worker thread, after its running window at most
-        SHUTDOWN_WAIT_S when the context is shut down), detach the library's log handler,
-        then destroy the node: the usual `finally: node.destroy_node()` left the worker
-        thread and its models alive."""
+    def destroy_node(self, ending: bool = False) -> None:
+        """Stop streaming (the worker thread, after its running window; at most
+        SHUTDOWN_WAIT_S when the process is `ending` or the context is shut down), detach
+        the library's log handler, then destroy the node: the usual `finally:
+        node.destroy_node()` left the worker thread and its models alive."""
         if getattr(self, "_subs", None) is not None:  # None: the constructor failed first
-            self._stop_streaming()
+            self._stop_streaming(ending)
         handler = getattr(self, "_log_handler", None)
         if handler is not None:
             logging.getLogger("amodal_ros").removeHandler(handler)
@@ -305,13 +305,13 @@ class AmodalNode(LifecycleNode):
         """Release everything, waiting SHUTDOWN_WAIT_S at most for a running window (its
         results could not be published any more; the executor, services and diagnostics
         stalled until it ended)."""
-        self._release(wait=SHUTDOWN_WAIT_S)
+        self._release(ending=True)
         self._idle = (WARN, "finalized: shut down")
         self.finalized = True
         return TransitionCallbackReturn.SUCCESS
 
-    def _release(self, wait: float | None = None) -> None:
-        self._stop_streaming(wait)
+    def _release(self, ending: bool = False) -> None:
+        self._stop_streaming(ending)
         self._destroy_publishers()
         self._free_models()
 
@@ -665,18 +665,21 @@ class AmodalNode(LifecycleNode):
         self.get_logger().info(f"warm-up window: {self.pace}")
         return True
 
-    def _stop_streaming(self, wait: float | None = None) -> None:
-        """Unsubscribe and stop the worker: after its running window, or after `wait` seconds
-        at most (SHUTDOWN_WAIT_S when the context is shut down), leaving that window."""
+    def _stop_streaming(self, ending: bool = False) -> None:
+        """Unsubscribe and stop the worker: after its running window, or, when the node is
+        `ending` (or the context is shut down), after SHUTDOWN_WAIT_S at most, leaving that
+        window: nothing may publish its results any more (a daemon thread)."""
+        # the caller's word first: a Ctrl-C's KeyboardInterrupt can reach main's `finally`
+        # before rclpy's signal thread has shut the context down (the node then waited for
+        # the whole window)
+        ending = ending or not self.context.ok()
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs, self._inputs = [], {}
         self._downgrade.clear()
         if self.worker is not None:
-            if not self.context.ok():  # shutting down: nothing can publish the running
-                wait = SHUTDOWN_WAIT_S  # window (a daemon thread)
-            if wait is not None:
-                self.worker.stop(timeout=wait)
+            if ending:
+                self.worker.stop(timeout=SHUTDOWN_WAIT_S)
                 self.abandoned_window = not self.worker.stopped  # it still uses the models
                 if self.abandoned_window:
                     self._warn("shut down during a window: its frames get no result")
@@ -689,7 +692,7 @@ class AmodalNode(LifecycleNode):
         if shown is not None and "markers" in self._pubs and self.context.ok():
             self._pubs["markers"].publish(self.builder.cleared_markers(shown))  # still active
         with self._lock:
-            self._warn_unanswered()
+            self._warn_unanswered("shut down" if ending else "deactivated")
             if self.queue is not None:  # the windows the stopped worker never took
                 self._forget += self.queue.drain()
                 self.queue = None
@@ -704,7 +707,7 @@ class AmodalNode(LifecycleNode):
                 self.processor.reset()
             self._forget = []
 
-    def _warn_unanswered(self) -> None:
+    def _warn_unanswered(self, stopped: str) -> None:
         """Say how many frames a deactivation leaves without a result: the queued windows',
         those waiting for the next stride (a deactivation stops, it does not drain) and those
         of a window that ended after a Ctrl-C (nothing could publish them)."""
@@ -714,7 +717,6 @@ class AmodalNode(LifecycleNode):
         waiting = self.front.buffer.frames_waiting if self.front is not None else 0
         unpublished, self.unpublished = self.unpublished, 0
         if queued[1] or waiting or unpublished:
-            stopped = "deactivated" if self.context.ok() else "shut down"
             late = f", {unpublished} of the last window unpublished" if unpublished else ""
             self._warn(
                 f"{stopped} with {queued[1] + waiting + unpublished} frame(s) unanswered "
