@@ -108,6 +108,12 @@ def main(args=None) -> int:
         if rclpy.ok():
             raise
     finally:
+        # the way out is short (SHUTDOWN_WAIT_S at most for a running window); a second Ctrl-C
+        # (or SIGTERM) inside it interrupted the cleanup, and with the window's thread inside
+        # torch the interpreter aborted (SIGABRT, "terminate called without an active
+        # exception")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if node is not None:
             node.destroy_node(ending=True)
         rclpy.try_shutdown()
