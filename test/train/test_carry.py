@@ -313,3 +313,50 @@ def test_a_run_stopped_anywhere_carries_what_it_is_best_continued_from(runs, tmp
     shutil.rmtree(stopped / "state")
     with pytest.raises(FileNotFoundError, match="before its first save"):
         pack_within(stopped, tmp_path / "none", 60)
+
+
+def test_shards_are_as_few_as_the_limit_allows_and_an_oversized_tensor_is_refused():
+    """The GPU machine returns 8 files: tensors share a shard until the next would pass the
+    limit (not one file each), and a tensor that alone would pass it is an error, not a shard
+    over the limit."""
+    from amodal_ros.train.carry import HEADER_ENTRY_BYTES, _shards
+
+    tensors = {f"t{i}": torch.zeros(256) for i in range(6)}  # 1 KiB each
+    entry = 1024 + len("t0") + HEADER_ENTRY_BYTES
+    assert [list(s) for s in _shards(tensors, 8 + 3 * entry)] == [
+        ["t0", "t1", "t2"],
+        ["t3", "t4", "t5"],
+    ]
+    assert len(_shards(tensors, 2**20)) == 1
+    assert len(_shards({"t0": tensors["t0"]}, 8 + entry)) == 1  # a file the limit exactly
+    with pytest.raises(ValueError, match="big alone takes 2.0 MiB, over 1.0"):
+        _shards({"big": torch.zeros(2**19)}, 2**20)
+
+
+def test_only_weights_fp16_holds_travel_as_fp16():
+    """fp32 weights travel as fp16 where that keeps them finite; one fp16 would overflow
+    (a large buffer) and weights of another dtype travel as they are."""
+    from amodal_ros.train.carry import _carried
+
+    assert _carried(torch.ones(3)).dtype == torch.float16
+    large = torch.tensor([1.0, 1e6])
+    assert torch.equal(_carried(large), large)
+    steps = torch.arange(3)
+    assert _carried(steps).dtype == torch.int64
+
+
+def test_the_newest_checkpoint_is_the_highest_finished_step(tmp_path):
+    """`pack --within` falls back on the newest finished checkpoint: by step number (10 after
+    9), never one a stop left without its model_index.json, nor another folder's name."""
+    from amodal_ros.train.carry import newest_checkpoint
+
+    for name, finished in [
+        ("checkpoint-9", True),
+        ("checkpoint-10", True),
+        ("checkpoint-11", False),
+        ("checkpoint-best", True),
+    ]:
+        (tmp_path / name).mkdir()
+        if finished:
+            (tmp_path / name / "model_index.json").write_text("{}")
+    assert newest_checkpoint(tmp_path) == "checkpoint-10"

@@ -377,3 +377,103 @@ def test_kept_scores_are_not_reused_for_clips_of_another_generator_version(tmp_p
     monkeypatch.setattr("amodal_ros.train.judge.model_id", lambda *args: "abc")
     assert scores("shipped", (840, 30), [400], folder, "shipped") == {400: {"mIoU": 2.0}}
     assert len(scored) == 1 and json.loads(today.read_text())["clips_version"] == 2
+
+
+def test_a_score_at_the_bar_itself_passes_and_the_default_margins_hold():
+    """The rule's bars are "at most" (stray at `stray_max` %, the area ratio at `area_max`
+    pass) and a rule that names no `may_fall` lets the newest-frame score fall by 1.0, not
+    more."""
+    rule = _rule()
+    better = {**SHIPPED, "mIoU_occ": 49, "mIoU_occ_all": 47}
+    at_bars = {**better, "stray_share": rule.stray_max, "area_ratio_median": rule.area_max}
+    assert failures(at_bars, SHIPPED, rule) == []
+    assert failures({**better, "mIoU_occ_all_newest": 43.0}, SHIPPED, rule) == []
+    assert failures({**better, "mIoU_occ_all_newest": 42.9}, SHIPPED, rule) == [
+        "mIoU_occ_all_newest 42.90 more than 1.0 below 44.00"
+    ]
+
+
+def test_a_plan_without_distill_arguments_is_refused_by_name(tmp_path):
+    """`distill` run with no arguments would train its defaults: the plan is refused, saying
+    which file and what is missing."""
+    (tmp_path / "plan.json").write_text(json.dumps({"distill": [], "rule": _rule_json()}))
+    with pytest.raises(ValueError, match="plan.json: 'distill' must list"):
+        load_plan(tmp_path)
+
+
+def test_the_same_defaults_in_another_order_are_the_same_model(tmp_path):
+    """A model's key is its weights and its defaults, not the order model_index.json lists
+    them in: scores kept for it are found again after the file is rewritten."""
+    first = _checkpoint(tmp_path / "a", b"same")
+    second = _checkpoint(tmp_path / "b", b"same")
+    defaults = {"initial_noise": "zeros", "rgb_sum_threshold": 400}
+    for folder, order in ((first, defaults), (second, dict(reversed(defaults.items())))):
+        index = {"amodal_ros": {"defaults": order}}
+        (Path(folder) / "model_index.json").write_text(json.dumps(index))
+    assert model_id(first) == model_id(second)
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_shipped_only_scores_the_shipped_student_on_every_confirm_set_once(
+    tmp_path, monkeypatch, stage
+):
+    """`judge --shipped-only` (while the run trains): the shipped student is scored on each
+    confirm set (at its threshold; stage 2 filling the rule's masks) and kept under the run
+    folder's new scores/, where the verdict reads it; a second call scores nothing again."""
+    shipped = _checkpoint(tmp_path / "shipped", b"old")
+    masks = _checkpoint(tmp_path / "masks", b"masks")
+    run = tmp_path / "runs" / "r"  # a new run folder: no scores/ yet
+    run.mkdir(parents=True)
+    if stage == 1:
+        rule = {**_rule_json(), "shipped": shipped, "confirm": [[10, 3], [20, 3]]}
+    else:
+        rule = {**STAGE2, "shipped": shipped, "masks": masks}
+    (run / "plan.json").write_text(json.dumps({"distill": ["--steps", "1"], "rule": rule}))
+    scored = []
+
+    def score(*args):
+        scored.append(args)
+        return COMPLETIONS if stage == 2 else {400: SHIPPED}
+
+    monkeypatch.setattr("amodal_ros.eval.calibrate.validation_scores", score)
+    monkeypatch.setattr("amodal_ros.eval.run.validation_completion_scores", score)
+    assert main([str(run), "--shipped-only"]) == 0
+    if stage == 1:
+        assert scored == [(shipped, "realtime", 10, 3, (400,), None)] + [
+            (shipped, "realtime", 20, 3, (400,), None)
+        ]
+        name = f"shipped-{model_id(shipped)}"
+        kept = [kept_path(run / "scores", name, c, (400,)) for c in ((10, 3), (20, 3))]
+    else:
+        assert scored == [(shipped, masks, 10, 3), (shipped, masks, 20, 3)]
+        name = f"shipped-{model_id(shipped)}-masks-{model_id(masks)}"
+        kept = [kept_path(run / "scores", name, c) for c in ((10, 3), (20, 3))]
+    for path in kept:
+        record = json.loads(path.read_text())
+        assert record["checkpoint"] == shipped
+        assert record["scores"] == (COMPLETIONS if stage == 2 else {"400": SHIPPED})
+        assert record.get("settings", {}) == {}  # the shipped student's own defaults
+    assert main([str(run), "--shipped-only"]) == 0
+    assert len(scored) == 2  # read back, not scored again
+
+
+def test_the_verdict_command_prints_the_rules_decision(tmp_path, capsys):
+    """`judge runs/NAME FINAL` prints the verdict as JSON (from the run's kept scores) and
+    exits 0 whether or not the run ships: the decision is in what it prints."""
+    shipped = _checkpoint(tmp_path / "shipped", b"old")
+    final = _checkpoint(tmp_path / "final", b"new")
+    run = tmp_path / "runs" / "r"
+    run.mkdir(parents=True)
+    rule = {**_rule_json(), "shipped": shipped, "candidates": [350, 400], "choice": [0, 3]}
+    rule["confirm"] = [[10, 3]]
+    (run / "plan.json").write_text(json.dumps({"distill": ["--steps", "1"], "rule": rule}))
+    scores, better = run / "scores", {**SHIPPED, "mIoU_occ": 49, "mIoU_occ_all": 47}
+    _keep(
+        scores, f"run-{model_id(final)}", (0, 3), {"350": {**SHIPPED, "mIoU": 82}, "400": SHIPPED}
+    )
+    _keep(scores, f"shipped-{model_id(shipped)}", (10, 3), {"400": SHIPPED})
+    _keep(scores, f"run-{model_id(final)}", (10, 3), {"350": better})
+    assert main([str(run), final]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["threshold"] == 350 and printed["ships"] is True
+    assert printed["sets"]["val 10-12"]["run"] == better
