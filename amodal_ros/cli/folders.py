@@ -18,16 +18,13 @@ import cv2
 import numpy as np
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.frames import Frame, clip_frame
+from amodal_ros.core.frames import MAX_OBJECTS, Frame, clip_frame
 
 log = logging.getLogger("amodal_ros.io")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")  # lossless only: JPEG changes ids at edges
 DEPTH_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
-# more ids than any scene holds objects (the node's tracker keeps 256): a semantic map, JPEG
-# artifacts, or a depth image; each id is a model call per window
-MAX_OBJECTS = 256
 SPECK_PIXELS = 16  # an id never larger than this in any frame is noise, not an object
 # images are read as stored: a JPEG's EXIF rotation would turn the frames but not the masks
 AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION

@@ -48,6 +48,10 @@ EXTENT_REASON_NAMES = {
 
 # ROS image encodings of camera depth and the factor that turns their values into metres.
 DEPTH_ENCODINGS = {"32FC1": 1.0, "16UC1": 1e-3}
+# more ids than any scene holds objects (the tracker keeps 256): a depth image on the mask
+# topic, a semantic map, a lossy image or noise; each id is a model call and two images in
+# the published array (2165 ids of a 640x480 depth image would take gigabytes a frame)
+MAX_OBJECTS = 256
 
 
 @dataclass

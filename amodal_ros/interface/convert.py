@@ -7,13 +7,14 @@ No rclpy or cv_bridge import: these are the numpy reshapes cv_bridge does, over 
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 
 import numpy as np
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.frames import DEPTH_ENCODINGS
+from amodal_ros.core.frames import DEPTH_ENCODINGS, MAX_OBJECTS
 
 
 class ConversionError(InputError):
@@ -120,6 +121,7 @@ def rgb_from_compressed(msg) -> np.ndarray:
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_PALETTE = 3  # IHDR's colour type of an indexed PNG
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")  # the compressed transport's `format: tiff`
 MAX_DECODED_PIXELS = 1 << 26  # 67 MP, past any camera's (8K is 33 MP): a larger one is a bomb
 # compressed_depth_image_transport (image_transport_plugins, codec.cpp) prefixes the PNG with its
@@ -151,19 +153,23 @@ def labels_from_compressed(msg) -> np.ndarray:
             "instance labels need a lossless transport: publish them raw or with the "
             "compressed transport's png format (JPEG changes the ids)"
         )
-    if len(data) > 24 and data[24] < 8:  # IHDR's bit depth: OpenCV scales 1/2/4-bit ids
+    # IHDR's bit depth: OpenCV scales 1/2/4-bit grey ids (a palette's indices are read as such)
+    if len(data) > 25 and data[24] < 8 and data[25] != PNG_PALETTE:
         raise ConversionError(
             f"compressed mask image (format {msg.format!r}) is a {data[24]}-bit PNG, whose "
             "ids OpenCV scales up to 8 bits (1 would read 255): write label PNGs with 8 or 16 "
             "bits per pixel"
         )
-    labels = _decode_png(data, "compressed mask image", msg.format)
+    if len(data) > 25 and data[25] == PNG_PALETTE:  # DAVIS / YouTube-VOS labels
+        labels = _palette_indices(data, msg.format)
+    else:
+        labels = _decode_png(data, "compressed mask image", msg.format)
     if labels.ndim != 2:
         raise ConversionError(
             f"compressed mask image (format {msg.format!r}) is a {labels.shape[2]}-channel PNG; "
             "expected a single-channel instance-label image (8 or 16 bit, pixel = object id)"
         )
-    return labels.astype(LABEL_DTYPE)
+    return _few_objects(labels.astype(LABEL_DTYPE), "compressed mask image")
 
 
 def depth_from_compressed(msg) -> tuple[np.ndarray, str]:
@@ -215,6 +221,14 @@ def depth_from_compressed(msg) -> tuple[np.ndarray, str]:
             f"{DEPTH_CONFIG_HEADER.size}-byte header followed by a PNG (truncated or corrupt)"
         )
     _, quant_a, quant_b = DEPTH_CONFIG_HEADER.unpack_from(data)
+    # the codec writes depthQuantA = z0 (z0 + 1) > 0: anything else gave NaN, infinite or
+    # negative depth without a word
+    if encoding == "32FC1" and not (np.isfinite(quant_a) and quant_a > 0 and np.isfinite(quant_b)):
+        raise ConversionError(
+            f"compressedDepth image (format {fmt!r}) has header parameters depthQuantA "
+            f"{quant_a}, depthQuantB {quant_b}, which no codec writes (depthQuantA > 0): a "
+            "corrupt message"
+        )
     q = _decode_png(data[DEPTH_CONFIG_HEADER.size :], "compressedDepth image", fmt)
     if q.dtype != np.uint16 or q.ndim != 2:
         raise ConversionError(
@@ -246,21 +260,27 @@ def _imdecode(data: np.ndarray, flags: int) -> np.ndarray | None:
     a 1 MB message could take gigabytes (a decompression bomb)."""
     import cv2
 
-    claimed = _claimed_pixels(data)
-    if claimed > MAX_DECODED_PIXELS:
-        raise ConversionError(
-            f"compressed image claims {claimed} pixels or more, more than any camera's "
-            f"({MAX_DECODED_PIXELS}); not decoded"
-        )
+    _refuse_bombs(data)
     try:
         return cv2.imdecode(data, flags)
     except cv2.error:
         return None
 
 
+def _refuse_bombs(data: np.ndarray) -> None:
+    claimed = _claimed_pixels(data)
+    if claimed > MAX_DECODED_PIXELS:
+        raise ConversionError(
+            f"compressed image claims {claimed} pixels or more, more than any camera's "
+            f"({MAX_DECODED_PIXELS}); not decoded"
+        )
+
+
 def _claimed_pixels(data: np.ndarray) -> int:
-    """Width x height a PNG or JPEG header states, read from the header itself (what a
-    library cannot parse, libpng or libjpeg may still decode); 0 for other formats."""
+    """Width x height a PNG, JPEG or TIFF header states, read from the header itself (what a
+    library cannot parse, libpng or libjpeg may still decode). Other formats are refused: the
+    compressed transport writes none, and OpenCV decodes them (a 1 kB RLE BMP claiming
+    9000 x 9000 gave 243 MB of pixels made up from nothing)."""
     head = data[:8].tobytes()
     if head == PNG_SIGNATURE:  # IHDR is the first chunk: length, b"IHDR", width, height
         if len(data) < 24 or data[12:16].tobytes() != b"IHDR":
@@ -272,7 +292,34 @@ def _claimed_pixels(data: np.ndarray) -> int:
         if size is None:
             raise ConversionError("JPEG without a frame header (SOF) before its data; not decoded")
         return size[0] * size[1]
-    return 0
+    if head[:4] in TIFF_SIGNATURES:
+        size = _tiff_size(data.tobytes())
+        if size is None:
+            raise ConversionError(
+                "TIFF without its width and height in its first IFD; not decoded"
+            )
+        return size[0] * size[1]
+    raise ConversionError(
+        f"compressed image ({len(data)} bytes) could not be decoded: it is neither JPEG, PNG "
+        "nor TIFF (what image_transport's compressed transport writes)"
+    )
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a TIFF's first image file directory (ImageLength, ImageWidth)."""
+    order = "<" if data[:2] == b"II" else ">"
+    if len(data) < 8:
+        return None
+    (ifd,) = struct.unpack_from(order + "I", data, 4)
+    if ifd + 2 > len(data):
+        return None
+    (entries,) = struct.unpack_from(order + "H", data, ifd)
+    size: dict[int, int] = {}
+    for at in range(ifd + 2, min(ifd + 2 + 12 * entries, len(data) - 11), 12):
+        tag, kind = struct.unpack_from(order + "HH", data, at)
+        if tag in (256, 257):  # ImageWidth, ImageLength: a SHORT (3) or a LONG
+            size[tag] = struct.unpack_from(order + ("H" if kind == 3 else "I"), data, at + 8)[0]
+    return (size[257], size[256]) if len(size) == 2 else None
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
@@ -311,6 +358,22 @@ def _decode_png(data: bytes, what: str, fmt: str) -> np.ndarray:
     return image
 
 
+def _palette_indices(data: bytes, fmt: str) -> np.ndarray:
+    """An indexed PNG's indices, the ids (OpenCV would give the palette's colours), as the
+    folder reader takes them."""
+    from PIL import Image
+
+    _refuse_bombs(np.frombuffer(data, np.uint8))
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.array(image)
+    except (OSError, ValueError) as err:
+        raise ConversionError(
+            f"compressed mask image (format {fmt!r}, {len(data)} bytes) could not be decoded as "
+            f"a palette PNG ({err}; truncated or corrupt)"
+        ) from None
+
+
 def labels_from_image(msg) -> np.ndarray:
     """[H, W] int32 instance labels (0 = background) from mono8/mono16/32SC1."""
     if msg.encoding not in LABEL_ENCODINGS:
@@ -321,6 +384,25 @@ def labels_from_image(msg) -> np.ndarray:
     labels = image_to_array(msg).astype(LABEL_DTYPE)
     if (labels < 0).any():
         raise ConversionError("mask image has negative labels; ids must be >= 0")
+    return _few_objects(labels, "mask image")
+
+
+def _few_objects(labels: np.ndarray, what: str) -> np.ndarray:
+    """`labels`, refused when they hold more than MAX_OBJECTS ids: a depth image remapped
+    onto the mask topic (16UC1 is a label encoding too) or noise, each value an object."""
+    top = int(labels.max(initial=0))
+    if top <= MAX_OBJECTS:  # ids 1..top: no more objects than that (the common case, cheap)
+        return labels
+    if top < 1 << 16:
+        count = int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
+    else:
+        count = int(np.unique(labels[labels > 0]).size)
+    if count > MAX_OBJECTS:
+        raise ConversionError(
+            f"{what} holds {count} ids, more than {MAX_OBJECTS} objects: instance labels give "
+            "each object one id (0 = background); is the mask topic remapped to a depth image, "
+            "a semantic map or a lossy (JPEG) stream?"
+        )
     return labels
 
 
