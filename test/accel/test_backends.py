@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import errno
+import json
 import logging
 import os
 import shutil
@@ -703,6 +705,97 @@ def test_model_hash_ignores_the_library_version_that_writes_the_config(monkeypat
     assert model_hash(encoder) == before
     encoder.config.hidden_act = "relu"
     assert model_hash(encoder) != before
+
+
+def test_the_engine_cache_is_the_configured_folder_then_the_environments(tmp_path, monkeypatch):
+    """engine_cache (the parameter) wins over $AMODAL_ROS_ENGINE_CACHE, which wins over the
+    default under ~/.cache: a configured folder must not be overridden by the variable."""
+    from amodal_ros.accel.artifacts import cache_dir
+
+    monkeypatch.setenv("AMODAL_ROS_ENGINE_CACHE", str(tmp_path / "env"))
+    assert cache_dir(str(tmp_path / "configured")) == tmp_path / "configured"
+    assert cache_dir("") == tmp_path / "env"
+    monkeypatch.delenv("AMODAL_ROS_ENGINE_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir("") == tmp_path / "home" / ".cache" / "amodal_ros" / "engines"
+    assert cache_dir("~/engines") == tmp_path / "home" / "engines"
+
+
+def test_an_engine_cache_only_its_owner_may_write_into_is_used_as_it_is(tmp_path, caplog):
+    """Only the write bits of group and others make a folder unsafe: one that others may only
+    read or enter, sticky or not, is used unchanged and without a warning."""
+
+    def build(path):
+        path.write_bytes(b"engine")
+
+    for mode in (0o700, 0o751, 0o1755):
+        folder = tmp_path / f"{mode:o}"
+        folder.mkdir()
+        folder.chmod(mode)
+        with caplog.at_level(logging.WARNING, logger="amodal_ros.accel"):
+            ArtifactCache(folder).get_or_build("unet-trt", "k", ".engine", build, {})
+        assert (folder.stat().st_mode & 0o7777) == mode
+    assert caplog.text == ""
+
+
+def test_a_folder_artifact_is_intact_only_when_every_file_is(tmp_path):
+    """An ONNX export is a folder (graph and external weights): its record holds each file's
+    hash, so a damaged graph beside intact weights is built again."""
+    builds = []
+
+    def build(path):
+        builds.append(path)
+        path.mkdir()
+        (path / "model.onnx").write_bytes(b"graph")
+        (path / "model.onnx.data").write_bytes(b"weights")
+
+    target = ArtifactCache(tmp_path).get_or_build("unet-onnx", "k", "", build, {})
+    record = json.loads(target.with_name(target.name + ".json").read_text())
+    assert sorted(record["files"]) == ["model.onnx", "model.onnx.data"]
+    (target / "model.onnx").write_bytes(b"grap?")  # the first file of two
+    assert ArtifactCache(tmp_path).get_intact("unet-onnx", "k", "", build, {}) == target
+    assert len(builds) == 2 and (target / "model.onnx").read_bytes() == b"graph"
+
+
+def test_a_rename_that_fails_is_raised_and_leaves_nothing(tmp_path, monkeypatch):
+    """Only a rename that lost to another process's finished build is taken as done; one that
+    fails with nothing under the name (a disk error, which no test can cause for real) is
+    raised, not answered with the path of a missing artifact."""
+    replace = os.replace
+
+    def failing(src, dst):
+        if str(dst).endswith(".engine"):
+            raise OSError(errno.EIO, "Input/output error")
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    cache = ArtifactCache(tmp_path)
+    with pytest.raises(OSError, match="Input/output error"):
+        cache.get_or_build("unet-trt", "k", ".engine", lambda path: path.write_bytes(b"e"), {})
+    assert list(tmp_path.iterdir()) == [] and cache.built == 0
+
+
+def test_keys_do_not_depend_on_the_order_of_their_parts():
+    """The same parts (keywords, a dict's entries, a model config's entries) in another order
+    give the same key: a caller listing them otherwise still finds its cached artifact."""
+    from diffusers.configuration_utils import FrozenDict
+
+    a = artifact_key(model="m", shapes={"x": (1, 2), "y": (3,)}, precision="fp16")
+    b = artifact_key(precision="fp16", shapes={"y": (3,), "x": (1, 2)}, model="m")
+    assert a == b
+    unet = build_components("tiny", seed=0, in_channels=8).unet
+    before = model_hash(unet)
+    unet._internal_dict = FrozenDict(dict(reversed(list(unet.config.items()))))
+    assert model_hash(unet) == before
+
+
+def test_model_hash_follows_the_shapes_of_the_weights():
+    """Equal bytes in another shape are another model: a module without a config (a plain
+    torch layer) is told apart by its weights' shapes."""
+    wide, tall = torch.nn.Linear(3, 2, bias=False), torch.nn.Linear(2, 3, bias=False)
+    for layer in (wide, tall):
+        torch.nn.init.zeros_(layer.weight)
+    assert model_hash(wide) != model_hash(tall)
 
 
 @needs_trt[0]

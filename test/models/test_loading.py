@@ -393,3 +393,50 @@ def test_the_unet_loader_alone_refuses_an_index_naming_files_outside_its_folder(
     (folder / INDEX).write_text(json.dumps({"weight_map": {"conv_in.weight": shard}}))
     with pytest.raises(CheckpointError, match="names shards outside"):
         load_unet(folder / "unet")
+
+
+def test_the_full_precision_files_win_over_fp16_variants_beside_them(
+    tmp_path, published_folder, components12
+):
+    """A hub snapshot holds both model.safetensors and model.fp16.safetensors: the VAE and
+    the image encoder load the full weights, as the libraries do when no variant is asked."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    for weights in ("vae/diffusion_pytorch_model.safetensors", "image_encoder/model.safetensors"):
+        state = load_file(str(folder / weights))
+        rounded = {k: v.half() for k, v in state.items()}
+        variant = folder / weights.replace(".safetensors", ".fp16.safetensors")
+        save_file(rounded, str(variant), metadata={"format": "pt"})
+    loaded = load_components(folder)
+    for name, built in (("vae", components12.vae), ("image_encoder", components12.image_encoder)):
+        full = built.state_dict()
+        assert all(torch.equal(v, full[k]) for k, v in getattr(loaded, name).state_dict().items())
+
+
+def test_a_pickle_beside_safetensors_of_another_name_is_never_loaded(tmp_path, published_folder):
+    """The folder check passes on any .safetensors file; the libraries, unless told to take
+    safetensors only, fall back to the pickle the component's standard name leaves
+    (pytorch_model.bin) when no standard .safetensors is there, and unpickle it."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    encoder = folder / "image_encoder"
+    torch.save(load_file(str(encoder / "model.safetensors")), encoder / "pytorch_model.bin")
+    (encoder / "model.safetensors").rename(encoder / "decoy.safetensors")
+    with pytest.raises(CheckpointError, match="image_encoder: could not load CLIPVision"):
+        load_components(folder)
+
+
+def test_a_published_unet_without_its_conv_in2_bias_is_refused(tmp_path, published_folder):
+    """The unused 8-channel conv_in is dropped whole: its bias, of the same shape, must not
+    stand in for a missing conv_in2 bias."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    _edit_unet_state(folder, lambda s: s.pop("conv_in2.bias"))
+    with pytest.raises(CheckpointError, match=r"1 missing keys: conv_in\.bias"):
+        load_components(folder)
+
+
+def test_a_unet_folder_without_weights_of_its_names_lists_the_names(tmp_path, published_folder):
+    """A .safetensors file under another name passes the folder check; the UNet loader then
+    names the files it reads."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    (folder / UNET_FILE).rename(folder / "unet" / "unet.safetensors")
+    with pytest.raises(CheckpointError, match="no UNet weights; expected one of diffusion_py"):
+        load_components(folder)

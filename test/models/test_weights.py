@@ -176,3 +176,73 @@ def test_a_component_that_is_a_file_is_a_checkpoint_error_naming_the_layout(tmp_
     (root / "unet").write_bytes(b"")
     with pytest.raises(CheckpointError, match="unet is not a folder: a component .* diffusers"):
         check_layout(root)
+
+
+@pytest.mark.parametrize("suffix", [".bin", ".pt", ".pth", ".ckpt", ".pkl"])
+def test_pickle_weights_of_every_suffix_are_named_as_never_loaded(tmp_path, suffix):
+    """Each pickle format torch and the hub write is named as such, with what to do: a bare
+    "no .safetensors weights found" hid what the folder holds."""
+    from amodal_ros.models.weights import check_weight_folder
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / f"model{suffix}").write_bytes(b"not unpickled")
+    with pytest.raises(CheckpointError, match=rf"only pickle weights \(model\{suffix}\).*never"):
+        check_weight_folder(tmp_path)
+
+
+def test_a_component_without_weights_is_named_before_any_library_reads_it(tmp_path):
+    """A component folder with a config and no weights at all: our line, not the library's
+    error from inside from_pretrained."""
+    from amodal_ros.models.weights import check_weight_folder
+
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=r": no \.safetensors weights found$"):
+        check_weight_folder(tmp_path)
+
+
+def test_an_index_whose_weight_map_is_no_object_is_a_checkpoint_error(tmp_path):
+    """A damaged index (its weight_map a list) was an AttributeError's traceback."""
+    from amodal_ros.models.weights import check_weight_folder
+
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": ["model.safetensors"]}))
+    with pytest.raises(CheckpointError, match="its weight_map is not an object; re-download"):
+        check_weight_folder(tmp_path)
+
+
+def test_a_weight_file_that_cannot_be_read_is_named(tmp_path):
+    """A weight file that links to nothing (a hub cache's blob links, copied without their
+    blobs) is named as unreadable, not a traceback."""
+    from amodal_ros.models.weights import check_weight_folder
+
+    (tmp_path / "model.safetensors").symlink_to(tmp_path / "blobs" / "gone")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: unreadable weight file"):
+        check_weight_folder(tmp_path)
+
+
+def test_many_mismatched_keys_are_listed_eight_at_most_with_the_count_of_the_rest():
+    """An error line stays readable: eight keys, then how many more; eight are all shown."""
+    import torch
+
+    from amodal_ros.models.weights import load_state_strict
+
+    ten = torch.nn.Sequential(*[torch.nn.Linear(1, 1, bias=False) for _ in range(10)])
+    with pytest.raises(CheckpointError, match=r"10 missing keys: 0\.weight, .*, 7\.weight, ") as e:
+        load_state_strict(ten, {}, "ckpt/unet")
+    assert str(e.value).endswith("7.weight, ... (+2 more)")
+    eight = torch.nn.Sequential(*[torch.nn.Linear(1, 1, bias=False) for _ in range(8)])
+    with pytest.raises(CheckpointError) as e:
+        load_state_strict(eight, {}, "ckpt/unet")
+    assert str(e.value).endswith("; 8 missing keys: " + ", ".join(f"{i}.weight" for i in range(8)))
+
+
+def test_every_tensor_of_a_header_needs_its_two_data_offsets(tmp_path):
+    """One good tensor entry does not vouch for the rest: a header with one entry lacking its
+    offsets is named here, not left to the library."""
+    header = (
+        b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},'
+        b' "b": {"dtype": "F32", "shape": [1]}}'
+    )
+    path = _safetensors(tmp_path / "w.safetensors", header, bytes(8))
+    with pytest.raises(CheckpointError, match="a tensor without two data offsets"):
+        check_safetensors(path)
