@@ -271,3 +271,62 @@ def test_the_reference_decodes_with_an_fp16_copy_leaving_the_shared_vae_as_it_wa
     assert ReferenceScenario._decoder(scenario, torch.float16) is half  # made once
     after = components.vae.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_measurement_summarises_its_timed_windows_as_the_table_reports_them():
+    """bench's per-scenario figures from its timed windows: the median and the 95th
+    percentile window, the cost per published frame, the depth cost per estimated frame, the
+    denoising cost per Euler step, the untimed first window apart, and no peak memory on a CPU
+    (NaN: scenarios sharing one process cannot be told apart) rather than a number."""
+    from amodal_ros.eval.scenarios import Measurement
+
+    m = Measurement(
+        "default",
+        windows=[1.0, 2.0, 3.0, 4.0, 10.0],
+        stages={"depth": 0.8, "denoise": 0.6},
+        calls={"clip": 2.0},
+        steps_per_window=1.0,
+        published_frames=4,
+        depth_frames=4,
+        first_window_s=7.0,
+    )
+    s = m.summary()
+    assert s["window_p50_s"] == 3.0 and s["window_p95_s"] == pytest.approx(8.8)
+    assert s["per_published_frame_s"] == pytest.approx(0.75)
+    assert s["depth_per_frame_s"] == pytest.approx(0.2)
+    assert s["denoise_per_step_s"] == pytest.approx(0.6)
+    assert s["first_window_s"] == 7.0 and s["steps_per_window"] == 1.0
+    assert s["stages_s"] == {
+        "depth": 0.8,
+        "clip": 0.0,
+        "encode": 0.0,
+        "denoise": 0.6,
+        "decode": 0.0,
+    }
+    assert s["calls_per_window"]["clip"] == 2.0 and s["calls_per_window"]["decode"] == 0.0
+    assert s["peak_memory_mb"] is None and s["failed_windows"] == 0 and s["note"] == ""
+    m.peak_memory_mb = 512.0  # a GPU's
+    assert m.summary()["peak_memory_mb"] == 512.0
+
+
+def test_the_stream_runs_windows_of_the_stride_over_the_targets_visible_in_them():
+    """Every scenario runs the stream's windows: the first one's frames all new, each later one
+    the stride's; only the targets visible in a window (as the node runs them; a hidden one's
+    window would be time no node spends); a scene too short for the timed windows is refused
+    rather than timed on short windows."""
+    from amodal_ros.data.scenes import make_scene
+    from amodal_ros.eval.scenarios import Stream
+
+    scene = make_scene(1_000_013, num_frames=8, height=32, width=64)  # target 1 leaves
+    with pytest.raises(ValueError, match="needs 9 frames, it has 8"):
+        Stream(scene, 3, 2, 3)
+    stream = Stream(scene, 3, 2, 2)
+    assert stream.starts == [0, 2, 4]
+    for first in stream.starts:
+        window = stream.window(first)
+        assert window.frames == tuple(stream.frames[first : first + 3])
+        assert window.new_frames == (3 if first == 0 else 2)
+        visible = [i for i in scene.target_ids if scene.modal(i)[first : first + 3].any()]
+        assert list(window.object_ids) == visible
+        assert [track.object_id for track in stream.tracks(first)] == visible
+    assert stream.window(4).object_ids == (2, 3) and scene.target_ids == [1, 2, 3]

@@ -70,6 +70,8 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     # the simplest completion behind the same masks, stage 2's baseline
     assert model["mean_colour_completion_psnr_db"] > 0
     assert "mean_colour_completion_psnr_found_db" in model
+    # ... its own scores, not stage 2's again
+    assert model["mean_colour_completion_psnr_db"] != model["completion_psnr_db"]
     # the baseline rows are exactly what the metrics give on the same fixed test clips
     windows, modal_windows = [], []
     for seed in split_seeds("test", 5):
@@ -106,6 +108,8 @@ def test_eval_scores_model_and_baselines_on_the_same_clips(
     assert differ > 0 and model["top2_mIoU"] == pytest.approx(100.0 * np.mean(best))
     assert results["model"]["AP50_box"] == pytest.approx(100.0 * pooled_ap(model_dets))
     assert summary["windows"] == len(windows)
+    # the record says which model, at which size, made the model row
+    assert summary["model"].startswith(f"{published_folder} at 32x64 (HxW)")
     table = (out / "results.md").read_text()
     assert "| model |" in table and f"{expected['mIoU']:.2f}" in table
     assert "| model |" in capsys.readouterr().out
@@ -255,6 +259,9 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     assert "c3 has 5 frames, but eval scores each clip as one window of --num-frames 25" in (
         capsys.readouterr().err
     )
+    # so does a student alone (no teacher checkpoint)
+    assert main([*args, "--checkpoint", "", "--student-checkpoint", "tiny"]) == 2
+    assert "c3 has 5 frames, but eval scores each clip as one window" in capsys.readouterr().err
 
 
 def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):
@@ -371,3 +378,92 @@ def test_results_json_tells_no_frame_from_an_exact_completion():
         "results": {"m": {"mIoU_occ": None, "psnr": "inf", "mIoU": 0.5}},
         "gaps": ["-inf", 1.0, None],
     }
+
+
+def test_a_folder_of_clips_of_no_split_and_without_families_is_said_as_such(tmp_path, capsys):
+    """A folder whose clips are of no split reads 'data folder (other)', not a split it is not
+    of; a clip without families (an older generator's) leaves by_family out rather than
+    tabling it as a family of its own; all the folders asked for, scored: no warning; with no
+    checkpoint the record says none (null), not an empty name."""
+    data = tmp_path / "clips"
+    for seed in (5 * 10**6, 5 * 10**6 + 1):  # past every split's seeds
+        write_clip_folder(make_scene(seed, num_frames=4, height=32, width=64), data / f"c{seed}")
+    meta_path = data / f"c{5 * 10**6}" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["families"]
+    meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "eval"
+    args = ["eval", "--out", str(out), "--data", str(data), "--clips", "2", "--no-progress"]
+    assert main([*args, "--checkpoint", "", "--examples", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "scoring folders" not in err and "clip folders: scoring" not in err
+    summary = json.loads((out / "results.json").read_text())
+    assert summary["split"] == "data folder (other)" and summary["clips"] == 2
+    assert summary["checkpoint"] is None
+    assert "by_family" not in summary
+    assert "by object family" not in (out / "results.md").read_text()
+
+
+def test_results_md_tables_are_well_formed_markdown(tmp_path):
+    """Each results.md table has one separator cell per header cell and one cell per column
+    in every row, and no column twice: a renderer drops or shifts the cells of a table that
+    does not (the README copies these tables)."""
+    out = tmp_path / "eval"
+    args = ["eval", "--out", str(out), "--clips", "2", "--num-frames", "4", "--no-progress"]
+    args += ["--clip-height", "32", "--clip-width", "64", "--examples", "0"]
+    assert main(args) == 0
+    text = (out / "results.md").read_text()
+    tables = [[]]
+    for line in text.splitlines():
+        if line.startswith("|"):
+            tables[-1].append(line.strip("|").split("|"))
+        elif tables[-1]:
+            tables.append([])
+    tables = [t for t in tables if t]
+    assert len(tables) == 2  # the methods' scores, mIoU_occ_all by object family
+    summary = json.loads((out / "results.json").read_text())
+    # the note counts the object windows, and names the figure's columns in their order
+    assert f"{summary['windows']} object windows" in text and summary["windows"] != 2
+    methods = ", ".join(summary["results"])
+    assert f"examples.png columns: RGB, ground truth, {methods}." in text
+    for header, separator, *rows in tables:
+        assert all(cell == "---" for cell in separator)
+        assert len(separator) == len(header) == len(set(header))
+        assert rows and all(len(row) == len(header) for row in rows)
+
+
+def test_the_carved_hull_is_carved_as_the_models_masks_are():
+    """convex_hull_carved is the hull carved as the pipeline carves the model's masks: at the
+    configured margin, keeping the band around the visible mask that the model's working grid
+    keeps (carving the hull harder than the model's masks understated depth's share of the
+    model's lead)."""
+    from amodal_ros.core.types import AmodalResult
+    from amodal_ros.eval.run import _carved
+    from amodal_ros.pipeline.free_space import carve, keep_band
+
+    margin = 0.4  # these clips carve differently at 0.2 and 0.8 (alike at 0.1 and 0.2)
+    removed, banded = 0, 0
+    for seed in split_seeds("test", 4):
+        clip = make_scene(seed, num_frames=6, height=64, width=128)
+        for i in clip.target_ids:
+            modal = clip.modal(i)
+            hull = BASELINES["convex_hull"](modal)
+            carved = {}
+            for working in (None, (32, 64)):
+                keep = keep_band(hull.shape[1:], working) if working else 0
+                pipeline = AmodalResult(i, hull.copy(), hull.astype(np.float32), modal)
+                carve(pipeline, list(clip.depth), margin, keep)
+                carved[working] = _carved(hull, clip, i, margin, working)
+                np.testing.assert_array_equal(carved[working], pipeline.amodal)
+            removed += int((hull & ~carved[None]).sum())
+            banded += int((carved[(32, 64)] & ~carved[None]).sum())
+    assert removed > 0 and banded > 0  # the clips test what they are meant to
+
+
+def test_results_md_tells_no_score_from_no_counted_frame():
+    """A cell is '-' where a method has no such score (a baseline's completion), 'n/a' where the
+    score counted no frame, a score to 2 decimals otherwise: a reader of results.md tells them
+    apart as results.json's null and a number do."""
+    from amodal_ros.eval.run import _fmt
+
+    assert [_fmt(None), _fmt(float("nan")), _fmt(12.345), _fmt(3)] == ["-", "n/a", "12.35", "3"]
