@@ -78,10 +78,10 @@ def run(args: Args) -> dict:
     that fails leaves none of its outputs (nor the folder, when it made it), and an earlier
     demo's outputs as they were."""
     out = args.out
-    earlier = _set_aside(out, args.overwrite)
     made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    earlier = _set_aside(out, args.overwrite)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         summary = _demo(out, args)
     except BaseException:
         _remove_outputs(out)
@@ -89,7 +89,7 @@ def run(args: Args) -> dict:
             for path in earlier.iterdir():
                 path.rename(out / path.name)
             earlier.rmdir()
-        if made and not any(out.iterdir()):
+        if made and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
         raise
     if earlier is not None:

@@ -45,9 +45,9 @@ def staged_path(out: Path, recheck: Callable[[], object] | None = None) -> Itera
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_partials(out.parent, out.name)
     stage = out.parent / stage_name(out)
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    try:
+    try:  # from its making: a Ctrl-C or SIGTERM just after mkdir left the stage behind
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir()
         new = stage / out.name
         yield new
         if not (new.exists() or new.is_symlink()):
