@@ -34,17 +34,12 @@ def part_of_a_bag(path: Path) -> str:
     return ""
 
 
-def _is_read_error(err: Exception) -> bool:
-    """Whether rosbags raised `err` on a damaged file while reading: its readers' errors, or
-    the database's (rosbags reads sqlite3 through apsw, its dependency, not ours)."""
-    import sqlite3
-
-    from rosbags.highlevel import AnyReaderError
-    from rosbags.rosbag1 import ReaderError as Rosbag1Error
-    from rosbags.rosbag2 import ReaderError as Rosbag2Error
-
-    ours = (AnyReaderError, Rosbag1Error, Rosbag2Error, sqlite3.Error)
-    return isinstance(err, ours) or type(err).__module__.partition(".")[0] == "apsw"
+def _said(err: Exception) -> str:
+    """`err` in one line of at most 300 characters: a reader's error on a damaged file may be
+    anything (a TypeError, OverflowError or MemoryError from a length read out of garbage) and
+    span lines (PyYAML's report, a whole message definition)."""
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 ACCEPTED = ": replay takes a rosbag2 folder, its .db3 or .mcap file, or a ROS 1 .bag"
@@ -97,6 +92,8 @@ class InputBag:
             self.reader = AnyReader([self.path], default_typestore=self.store)
         except (AnyReaderError, FileNotFoundError) as err:
             raise InputError(f"cannot open bag {self.path}: {err}{hint}") from None
+        except Exception as err:  # metadata.yaml that is no YAML, or not UTF-8, ...
+            raise InputError(f"cannot open bag {self.path}: {_said(err)}{hint}") from None
         try:
             self.reader.open()
         except AnyReaderError as err:
@@ -121,13 +118,18 @@ class InputBag:
                     "publisher's: message packages of two versions; every topic's must agree, "
                     "even one replay does not read: `ros2 bag convert` without that topic)"
                 )
-            raise InputError(f"cannot read bag {self.path}: {err}{hint}") from None
+            raise InputError(f"cannot read bag {self.path}: {_said(err)}{hint}") from None
         except KeyError as err:  # rosbags on a message_definitions row of encoding ''
             raise InputError(
                 f"cannot read bag {self.path}: rosbags cannot read its message definitions "
                 f"(KeyError {err}: a topic recorded without its type's definition, often a "
                 "service or action topic); convert the bag to MCAP without that topic "
                 "(`ros2 bag convert`)"
+            ) from None
+        except Exception as err:  # a length read out of a damaged file, a cut zstd file, ...
+            raise InputError(
+                f"cannot read bag {self.path}: {_said(err)} (a damaged file? `mcap recover` "
+                "rebuilds an MCAP file, sqlite3's `.recover` a database)"
             ) from None
 
     def __enter__(self) -> InputBag:
@@ -200,16 +202,14 @@ class InputBag:
             for conn, log_ns, raw in self.reader.messages(conns, start_ns, stop_ns):
                 last = log_ns
                 yield conn, log_ns, raw
-        except Exception as err:
-            if not _is_read_error(err):
-                raise
+        except Exception as err:  # the reader's own: the caller's never come in here
             where = (
                 "at its first message"
                 if last is None
                 else f"{(last - self.reader.start_time) / 1e9:.3f} s after its start"
             )
             raise InputError(
-                f"cannot read bag {self.path} {where}: {type(err).__name__}: {err} (a damaged "
+                f"cannot read bag {self.path} {where}: {_said(err)} (a damaged "
                 "file: `mcap recover` rebuilds an MCAP file, sqlite3's `.recover` a database; "
                 "--end replays the part before)"
             ) from None

@@ -71,6 +71,7 @@ MAX_ERROR_REPORTS = 100  # skipped messages listed in the summary (all are count
 WARNINGS_IN_FULL = 3  # the first few warnings of a kind are logged; then one every...
 WARNING_EVERY = 100  # ... this many, with the count
 LIVE_ONLY = ("deadline", "max_pending_windows", "sync_queue")  # no meaning offline
+MAX_SECONDS = (2**63 - 1) / 1e9  # --start / --end: log times are int64 nanoseconds
 
 
 def replay_stream() -> StreamConfig:
@@ -159,6 +160,12 @@ def check_args(args: ReplayArgs) -> None:
             f"--out {out} is inside the input bag {bag}; choose a path outside it, e.g. "
             f"{bag.with_name(bag.name + '_amodal')}"
         )
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():  # its staging folder could not be made
+        raise InputError(
+            f"--out {out} cannot be made: {above} is a file, not a folder; choose another "
+            "output path"
+        )
     check_output(out, args.overwrite, results=True)
     video_in = Path(args.video).resolve().parents if args.video is not None else ()
     if bag.is_dir() and bag.resolve() in video_in:  # its files would join the recording
@@ -178,6 +185,12 @@ def check_args(args: ReplayArgs) -> None:
         for video in video_files(args.video):
             if video.exists():
                 raise InputError(f"video {video} exists; pass --overwrite or another --video")
+    for option, value in (("--start", args.start), ("--end", args.end)):
+        if value is not None and value > MAX_SECONDS:  # round(value * 1e9) overflowed
+            raise ValueError(
+                f"{option} {value:g} s is past any bag's time range (log times are 64-bit "
+                f"nanoseconds: at most {MAX_SECONDS:.3g} s)"
+            )
     if args.start is not None and args.start < 0:
         raise ValueError(f"start must be >= 0 s, got {args.start}")
     if args.end is not None and args.end <= 0:
@@ -509,6 +522,20 @@ class _Replay:
                 f"{span}; no output was written"
             )
         silent = [self.topic_of[k] for k in inputs if not self.read_by_role[k]]
+        counted = {  # yet the bag's index counts messages there: the reader found none
+            self.topic_of[k]: sum(c.msgcount for c in self.conns[k])
+            for k in inputs
+            if not self.read_by_role[k]
+        }
+        if silent and not span and any(counted.values()):
+            listed = ", ".join(f"{n} on {topic}" for topic, n in counted.items() if n)
+            raise InputError(
+                f"no frame of {self.args.bag} was synchronised: the bag's index "
+                f"(metadata.yaml) counts messages ({listed}) of which none could be read from "
+                "its storage file: the two disagree (a topic's type edited in metadata.yaml, "
+                "or a damaged file; `ros2 bag reindex` rewrites the index); no output was "
+                "written"
+            )
         if silent:  # nothing to pair with: no stamp problem
             raise InputError(
                 f"no frame of {self.args.bag} was synchronised: {', '.join(silent)} "
