@@ -360,3 +360,163 @@ def test_the_newest_checkpoint_is_the_highest_finished_step(tmp_path):
         if finished:
             (tmp_path / name / "model_index.json").write_text("{}")
     assert newest_checkpoint(tmp_path) == "checkpoint-10"
+
+
+def test_only_a_finished_checkpoint_of_loader_files_is_packed(runs, tmp_path):
+    """A checkpoint a stop left without model_index.json, or one holding a file the loader
+    does not read (not JSON, not safetensors), is refused by name: no pack to ship."""
+    from amodal_ros.train.carry import pack
+
+    _, first, _ = runs
+    with pytest.raises(FileNotFoundError, match="checkpoint-7 is not a finished checkpoint"):
+        pack(first, tmp_path / "packed", checkpoint="checkpoint-7")
+    odd = tmp_path / "odd"
+    shutil.copytree(first, odd)
+    (odd / "final" / "unet" / "notes.txt").write_text("not carried")
+    with pytest.raises(ValueError, match="notes.txt is neither JSON nor safetensors"):
+        pack(odd, tmp_path / "packed")
+    assert not (tmp_path / "packed").exists()
+
+
+def test_a_new_pack_replaces_an_earlier_one_whole_and_names_its_start(runs, tmp_path):
+    """Packing again into a folder (made with its parents) leaves the new pack alone: an
+    earlier pack's extra shards and a killed pack's staging folder would travel with it.
+    run.json records the checkpoint the left-out weights come from (none from a seed)."""
+    import subprocess
+    import sys
+
+    from amodal_ros.core.staging import HOST
+    from amodal_ros.train.carry import pack
+
+    _, first, second = runs
+    packed = tmp_path / "new" / "packed"
+    many = pack(first, packed, shard_mib=0.5)
+    assert json.loads((packed / "run.json").read_text())["start"] is None
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()  # its PID names no running process now
+    (packed / f".pack.partial-{HOST}-{killed.pid}" / "weights-00.safetensors").mkdir(parents=True)
+    written = pack(second, packed)
+    assert len(written) < len(many)
+    assert sorted(p.name for p in packed.iterdir()) == sorted(p.name for p in written)
+    assert json.loads((packed / "run.json").read_text())["start"] == str(first / "final")
+
+
+def test_unpacking_refuses_foreign_run_files_a_start_for_a_state_and_names_a_wrong_start(
+    runs, tmp_path
+):
+    """run.json is data: a run file it names that no run holds writes nothing; a carried
+    state takes no starting checkpoint; a wrong --start is named in the error."""
+    from amodal_ros.train.carry import pack, unpack
+    from amodal_ros.train.carry_state import pack_state
+
+    _, first, second = runs
+    packed = tmp_path / "packed"
+    pack(first, packed)
+    record = json.loads((packed / "run.json").read_text())
+    record["run"]["../escaped.txt"] = "written outside the run"
+    (packed / "run.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="names files a run does not hold"):
+        unpack(packed, tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "escaped.txt").exists()
+    pack_state(first, tmp_path / "state", shard_mib=1.0)
+    with pytest.raises(ValueError, match="a carried state: it needs no starting checkpoint"):
+        unpack(tmp_path / "state", tmp_path / "moved", start=first / "final")
+    assert not (tmp_path / "moved").exists()
+    pack(second, tmp_path / "second")
+    with pytest.raises(ValueError, match=r"elsewhere/\S+ is not that file"):
+        unpack(tmp_path / "second", tmp_path / "again", start=tmp_path / "elsewhere")
+
+
+def test_an_unpacked_run_is_finished_and_carries_its_final_checkpoint_again(runs, tmp_path):
+    """An unpacked run has final/ and no saved state: `pack --within` carries that final
+    checkpoint (it has no state to continue, nor checkpoints beside it)."""
+    from amodal_ros.train.carry import pack, pack_within, unpack
+
+    _, first, _ = runs
+    pack(first, tmp_path / "packed")
+    unpack(tmp_path / "packed", tmp_path / "run")
+    pack_within(tmp_path / "run", tmp_path / "again", 60)
+    assert json.loads((tmp_path / "again" / "run.json").read_text())["checkpoint"] == "final"
+
+
+def test_pack_within_takes_its_limit_in_mib_up_to_and_including_it(runs, tmp_path):
+    """The state goes when its files and its pack both fit in the limit, a limit exactly
+    their size included; at three quarters of its files' size the newest checkpoint goes."""
+    from amodal_ros.train.carry import SHARD_MIB, pack_within
+    from amodal_ros.train.carry_state import pack_state
+
+    _, first, _ = runs
+    stopped = tmp_path / "stopped"
+    shutil.copytree(first, stopped)
+    shutil.rmtree(stopped / "final")
+    saved = sum(p.stat().st_size for p in (stopped / "state").rglob("*") if p.is_file())
+    packed = sum(p.stat().st_size for p in pack_state(stopped, tmp_path / "size", SHARD_MIB))
+    pack_within(stopped, tmp_path / "exact", max(saved, packed) / 2**20)
+    assert json.loads((tmp_path / "exact" / "run.json").read_text())["kind"] == "state"
+    pack_within(stopped, tmp_path / "under", 0.75 * saved / 2**20)
+    record = json.loads((tmp_path / "under" / "run.json").read_text())
+    assert record["checkpoint"] == "checkpoint-1" and "kind" not in record
+
+
+def test_shards_stay_under_the_gpu_machines_16_mib_per_file(runs, tmp_path):
+    """The default shard size keeps every file the GPU machine returns under its 16 MiB."""
+    from safetensors.torch import save_file
+
+    from amodal_ros.train.carry import pack
+
+    _, first, _ = runs
+    big = tmp_path / "big"
+    shutil.copytree(first, big)
+    weights = {"a": torch.zeros(6 * 2**20), "b": torch.zeros(6 * 2**20)}  # 12 MiB each in fp16
+    save_file(weights, str(big / "final" / "unet" / "diffusion_pytorch_model.safetensors"))
+    shards = [p for p in pack(big, tmp_path / "packed") if p.suffix == ".safetensors"]
+    assert len(shards) >= 2 and all(p.stat().st_size <= 16 * 2**20 for p in shards)
+
+
+def test_the_carry_command_packs_unpacks_and_refuses_conflicting_choices(runs, tmp_path, capsys):
+    """`carry pack` (--within, --checkpoint, --state) says what it carried and each file's
+    size; `carry unpack` prints the checkpoint it rebuilt; choices that contradict each other
+    are refused before anything is packed."""
+    from amodal_ros.train.carry import main as carry
+
+    _, first, _ = runs
+    out = tmp_path / "within"
+    assert carry(["pack", "--within", "60", str(first), str(out)]) == 0
+    written = [out / "run.json", *sorted(out.glob("weights-*.safetensors"))]
+    sizes = [f"{p}  {p.stat().st_size / 2**20:.1f} MiB" for p in written]
+    assert capsys.readouterr().out.splitlines() == ["carried: final", *sizes]
+    assert "MiB" in sizes[-1] and sizes[-1] != f"{written[-1]}  0.0 MiB"
+    stopped = tmp_path / "stopped"  # its state fp16 training could not resume elsewhere
+    shutil.copytree(first, stopped)
+    shutil.rmtree(stopped / "final")
+    (stopped / "state" / "scaler.pt").write_bytes(b"")
+    assert carry(["pack", "--within", "60", str(stopped), str(tmp_path / "fp16")]) == 0
+    said = capsys.readouterr()
+    assert said.out.startswith("carried: checkpoint-1\n")
+    assert "carrying its newest checkpoint instead" in said.err
+    (stopped / "state" / "scaler.pt").unlink()
+    assert carry(["pack", "--within", "60", str(stopped), str(tmp_path / "state")]) == 0
+    assert capsys.readouterr().out.startswith("carried: its state at step 2\n")
+    assert carry(["pack", "--state", str(first), str(tmp_path / "state2")]) == 0
+    assert json.loads((tmp_path / "state2" / "run.json").read_text())["kind"] == "state"
+    early = tmp_path / "early"
+    assert carry(["pack", "--checkpoint", "checkpoint-1", str(first), str(early)]) == 0
+    assert json.loads((early / "run.json").read_text())["checkpoint"] == "checkpoint-1"
+    capsys.readouterr()
+    start = ["--start", str(first / "final")]
+    assert carry(["unpack", *start, str(early), str(tmp_path / "back")]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(tmp_path / "back" / "final")]
+    for wrong, says in [
+        (["--state", "--checkpoint", "checkpoint-1"], "--checkpoint names it"),
+        (["--within", "60", "--checkpoint", "checkpoint-1"], "--checkpoint names it"),
+        (["--state", "--within", "60"], "give one of them"),
+    ]:
+        with pytest.raises(SystemExit):
+            carry(["pack", *wrong, str(first), str(tmp_path / "refused")])
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(SystemExit):
+        carry([])  # pack or unpack
+    with pytest.raises(SystemExit):
+        carry(["--help"])
+    assert "Carry a finished training run from one machine" in capsys.readouterr().out

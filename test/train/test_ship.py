@@ -230,7 +230,9 @@ def test_a_carried_runs_student_ships_as_its_rule_decided_and_only_if_it_passed(
     student_keeps(rise=2.0)
     with pytest.raises(SystemExit):  # a setting the rule did not judge
         main([*given, "--default", "initial_noise=gaussian"])
-    assert "was not judged" in capsys.readouterr().err and not dest.exists()
+    err = capsys.readouterr().err  # and which settings its rule did judge
+    assert "was not judged (the rule ran {'initial_noise': 'zeros'})" in err
+    assert not dest.exists()
     judged = ["--default", "initial_noise=zeros", "--default", "mask_upsample=smooth"]
     assert main([*given, *judged]) == 0  # the rule's setting, and the student's own
     defaults = json.loads((dest / "student1" / "model_index.json").read_text())
@@ -387,3 +389,119 @@ def test_a_failed_ship_leaves_what_is_equal_stored_once(tmp_path):
         ship(train_out, dest)
     assert os.readlink(dest / "stage2" / "vae") == "../stage1/vae"
     assert not list(dest.glob("*/*.link")) + list(dest.glob("*/*.copy"))
+
+
+def _decoder_run(root, seed: int = len("stage1")):
+    """A decoder fine-tune of the autoencoder `_run` ships as stage 1's (same seed)."""
+    import torch
+
+    tuned = build_components("tiny", seed=seed)
+    with torch.no_grad():
+        for p in tuned.vae.decoder.parameters():
+            p.add_(0.01)
+    run = root / "vae_decoder"
+    save_published_layout(tuned, run / "final")
+    (run / "train_config.json").write_text(json.dumps({"stage": "vae", "trainable": "decoder"}))
+    (run / "loss.csv").write_text("step,loss\n10,0.03\n")
+    return run
+
+
+def test_without_dest_each_command_ships_into_the_embedded_folder(tmp_path, monkeypatch, capsys):
+    """With no --dest the stages, a student and a decoder go to the package's embedded folder
+    (a tmp folder in its place here), and the command prints what it shipped."""
+    from amodal_ros.models import registry
+    from amodal_ros.train import ship
+
+    embedded = tmp_path / "embedded"
+    monkeypatch.setattr(registry, "EMBEDDED_ROOT", embedded)
+    # and where ship may hold its own name of it: never the package's real folder
+    monkeypatch.setattr(ship, "EMBEDDED_ROOT", embedded, raising=False)
+    _run(tmp_path / "train_out", "stage1", 30.0, [1.0])
+    _run(tmp_path / "train_out", "stage2", 10.0, [2.0])
+    assert main([str(tmp_path / "train_out")]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(embedded)]
+    assert load_components(embedded / "stage2").unet is not None
+    assert main(["--student", str(_student(tmp_path, "distill", seed=len("stage1")))]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(embedded / "student1")]
+    assert load_components(embedded / "student1").is_student
+    assert main(["--decoder", str(_decoder_run(tmp_path))]) == 0
+    shipped = [str(embedded / name) for name in ("stage1", "stage2", "student1")]
+    assert capsys.readouterr().out.splitlines() == shipped
+    assert set(json.loads((embedded / "TRAINING.json").read_text())) == {
+        "stage1",
+        "stage2",
+        "student1",
+        "vae_decoder",
+    }
+    with pytest.raises(SystemExit):
+        main(["--help"])  # the module docstring's first line says what it does
+    assert "Copy trained checkpoints into the package" in capsys.readouterr().out
+
+
+def test_a_run_without_its_config_or_an_unfinished_decoder_is_refused(tmp_path):
+    """A stage folder that is no training run (no train_config.json: which stage it trained is
+    unknown) and a decoder run whose final/ was never finished are refused by name, and
+    nothing is written."""
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 30.0, [1.0])
+    _run(train_out, "stage2", 10.0, [2.0])
+    (train_out / "stage2" / "train_config.json").unlink()
+    with pytest.raises(FileNotFoundError, match="stage2 is not a training run"):
+        ship(train_out, dest)
+    assert not dest.exists()
+    (train_out / "stage2" / "train_config.json").write_text('{"stage": "completion"}')
+    ship(train_out, dest)
+    before = {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    run = _decoder_run(tmp_path)
+    (run / "final" / "model_index.json").unlink()  # stopped while it was being written
+    with pytest.raises(FileNotFoundError, match="vae_decoder/final is not a finished checkpoint"):
+        ship_decoder(run, dest)
+    assert {p: p.read_bytes() for p in dest.rglob("*") if p.is_file()} == before
+
+
+def test_the_report_quotes_wall_time_steps_and_the_last_20_losses(tmp_path):
+    """TRAINING.json's numbers, as the model card quotes them: seconds to one decimal, the mean
+    of the last 20 logged losses (of 25) to six, no steps and no loss for an empty log; an old
+    stage 1's calibration goes with it while the students' records stay; the file is indented
+    as committed (2 spaces)."""
+    train_out, dest = tmp_path / "train_out", tmp_path / "embedded"
+    _run(train_out, "stage1", 12.345, [i / 7 for i in range(25)])
+    _run(train_out, "stage2", 10.0, [])
+    dest.mkdir()
+    old = {"calibration": {"rgb_sum_threshold": 300}, "student1": {"steps": 5}}
+    (dest / "TRAINING.json").write_text(json.dumps(old))
+    ship(train_out, dest)
+    text = (dest / "TRAINING.json").read_text()
+    report = json.loads(text)
+    assert text == json.dumps(report, indent=2)
+    assert "calibration" not in report and report["student1"] == {"steps": 5}
+    stage1, stage2 = report["stage1"], report["stage2"]
+    assert stage1["seconds"] == 24.7 and stage1["steps"] == 250
+    assert stage1["loss_first_logged"] == 0.0
+    assert stage1["loss_last_20_logged_mean"] == round(sum(range(5, 25)) / 20 / 7, 6) == 2.071429
+    assert stage2["steps"] == 0 and stage2["loss_first_logged"] is None
+    assert stage2["loss_last_20_logged_mean"] is None
+
+
+def test_a_stage_1_student_calibrates_its_threshold_under_preset_realtime(tmp_path):
+    """`--student --calibrate N`: the student's threshold is chosen on validation clips with
+    one step (preset realtime, how a student runs), written to its defaults and reported."""
+    from amodal_ros.eval.calibrate import best_threshold
+
+    dest = tmp_path / "embedded"
+    ship_student(_student(tmp_path, "distill", seed=3), dest, calibrate_clips=1)
+    report = json.loads((dest / "TRAINING.json").read_text())["student1"]["calibration"]
+    assert report["split"] == "val" and report["clips"] == 1 and report["steps"] == 1
+    chosen = report["rgb_sum_threshold"]
+    assert chosen == best_threshold({int(t): s for t, s in report["scores"].items()})
+    assert load_components(dest / "student1").defaults["rgb_sum_threshold"] == chosen
+
+
+def test_the_module_runs_as_its_usage_says(tmp_path):
+    """`python -m amodal_ros.train.ship` runs the command and exits with its status."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "amodal_ros.train.ship", "--threshold", "400"]
+    done = subprocess.run([*command, "--dest", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2 and "give --student" in done.stderr
