@@ -521,12 +521,12 @@ class _Replay:
                 f"no frame of {self.args.bag} was synchronised: no message of the input topics"
                 f"{span}; no output was written"
             )
-        silent = [self.topic_of[k] for k in inputs if not self.read_by_role[k]]
-        counted = {  # yet the bag's index counts messages there: the reader found none
+        counted = {  # the topics nothing was read from, and what the bag's index counts there
             self.topic_of[k]: sum(c.msgcount for c in self.conns[k])
             for k in inputs
             if not self.read_by_role[k]
         }
+        silent = list(counted)
         if silent and not span and any(counted.values()):
             listed = ", ".join(f"{n} on {topic}" for topic, n in counted.items() if n)
             raise InputError(

@@ -153,14 +153,15 @@ def labels_from_compressed(msg) -> np.ndarray:
             "instance labels need a lossless transport: publish them raw or with the "
             "compressed transport's png format (JPEG changes the ids)"
         )
+    palette = len(data) > 25 and data[25] == PNG_PALETTE  # IHDR's colour type
     # IHDR's bit depth: OpenCV scales 1/2/4-bit grey ids (a palette's indices are read as such)
-    if len(data) > 25 and data[24] < 8 and data[25] != PNG_PALETTE:
+    if len(data) > 25 and data[24] < 8 and not palette:
         raise ConversionError(
             f"compressed mask image (format {msg.format!r}) is a {data[24]}-bit PNG, whose "
             "ids OpenCV scales up to 8 bits (1 would read 255): write label PNGs with 8 or 16 "
             "bits per pixel"
         )
-    if len(data) > 25 and data[25] == PNG_PALETTE:  # DAVIS / YouTube-VOS labels
+    if palette:  # DAVIS / YouTube-VOS labels
         labels = _palette_indices(data, msg.format)
     else:
         labels = _decode_png(data, "compressed mask image", msg.format)
