@@ -10,7 +10,7 @@ import logging
 import re
 from pathlib import Path
 
-from amodal_ros.bags.reader import part_of_a_bag
+from amodal_ros.bags.reader import not_a_file, part_of_a_bag
 from amodal_ros.core.errors import InputError
 
 log = logging.getLogger("amodal_ros.bags")
@@ -62,7 +62,7 @@ def _expand(spec: str, base: Path, left_out: dict[Path, str]) -> list[Path]:
                 f"{path} is neither a bag (no metadata.yaml) nor a folder holding bags"
             )
         return inside
-    if why := part_of_a_bag(path):
+    if why := part_of_a_bag(path) or not_a_file(path):
         raise InputError(why)
     raise InputError(f"{spec}: no such bag, folder or list")
 

@@ -34,6 +34,22 @@ def part_of_a_bag(path: Path) -> str:
     return ""
 
 
+def not_a_file(path: Path) -> str:
+    """Why `path`, or a bag file in the folder `path`, cannot be read as a file: a pipe,
+    socket or device named like a bag (reading one waits for a writer, forever); "" when
+    nothing is."""
+    bag_files = [path]
+    if path.is_dir():
+        bag_files += [p for p in path.iterdir() if p.suffix in (".db3", ".mcap", ".yaml")]
+    for file in bag_files:
+        if file.exists() and not (file.is_file() or file.is_dir()):
+            return (
+                f"{file} is not a regular file (a pipe, socket or device): replay reads "
+                "recorded bag files; record or copy the stream into a file first"
+            )
+    return ""
+
+
 def _said(err: Exception) -> str:
     """`err` in one line of at most 300 characters: a reader's error on a damaged file may be
     anything (a TypeError, OverflowError or MemoryError from a length read out of garbage) and
@@ -78,7 +94,7 @@ class InputBag:
         from rosbags.highlevel import AnyReader, AnyReaderError
 
         self.path = Path(path)
-        if why := part_of_a_bag(self.path):
+        if why := part_of_a_bag(self.path) or not_a_file(self.path):
             raise InputError(why)
         if self.path.suffix == ".bag" and (self.path / "metadata.yaml").is_file():
             raise InputError(  # rosbags reads a path ending .bag as a ROS 1 file

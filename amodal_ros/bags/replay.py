@@ -452,6 +452,15 @@ class _Replay:
                 summary["repeated_stamps"],
                 args.bag,
             )
+        if summary["stamped_behind"]:
+            log.warning(
+                "%d images of %s were stamped before a frame already paired and have no result "
+                "(frames leave in stamp order): their header stamps went back, e.g. a camera "
+                "clock stepped back or stamps that run backwards. Restamp the bag's messages "
+                "with their log times",
+                summary["stamped_behind"],
+                args.bag,
+            )
 
     def _camera_info_before(self, start_ns: int | None) -> None:
         """The last CameraInfo before --start: a static or latched publisher records one as
@@ -701,6 +710,8 @@ class _Replay:
             "unmatched": {name[k]: front.sync.unmatched[k] for k in front.sync.inputs},
             # frames whose stamp repeated a frame's already taken (stamps left unset)
             "repeated_stamps": front.sync.repeated[RGB] + front.sampler.repeated,
+            # images stamped before a frame already paired (stamps that went back)
+            "stamped_behind": front.sync.behind,
             "pending_at_end": {name[k]: n for k, n in self.pending_at_end.items()},
             "seconds": round(seconds, 3),
             "frames_per_s": front.frames_in / seconds,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import zlib
 
 import numpy as np
 
@@ -111,8 +112,9 @@ def rgb_from_compressed(msg) -> np.ndarray:
     bgr = _imdecode(data, flags) if len(data) else None
     if bgr is None:
         raise ConversionError(
-            f"compressed image (format {msg.format!r}, {len(data)} bytes) could not be decoded; "
-            "expected JPEG, PNG or TIFF (compressedDepth is not an RGB stream)"
+            f"compressed image (format {msg.format!r}, {len(data)} bytes) could not be decoded "
+            "(truncated or corrupt?); expected JPEG, PNG or TIFF (compressedDepth is not an RGB "
+            "stream)"
         )
     encoding, split, compression = str(msg.format).partition(";")
     if split and "compressed bgr" not in compression and encoding.strip().startswith("rgb"):
@@ -262,10 +264,32 @@ def _imdecode(data: np.ndarray, flags: int) -> np.ndarray | None:
     import cv2
 
     _refuse_bombs(data)
+    if _png_damaged(data):
+        return None
     try:
         return cv2.imdecode(data, flags)
     except cv2.error:
         return None
+
+
+def _png_damaged(data: np.ndarray) -> bool:
+    """Whether PNG `data` has a chunk cut short or a checksum that does not match (False for
+    any other format): checked here because libpng says it on stderr, a line per message past
+    the node's throttled log (30 lines a second from a damaged stream)."""
+    if data[:8].tobytes() != PNG_SIGNATURE:
+        return False
+    view, at = memoryview(data), 8
+    while at + 12 <= len(view):
+        length, kind = struct.unpack_from(">I4s", view, at)
+        end = at + 12 + length
+        if end > len(view):
+            return True  # cut short
+        if zlib.crc32(view[at + 4 : end - 4]) != int.from_bytes(view[end - 4 : end], "big"):
+            return True  # changed on the way
+        if kind == b"IEND":
+            return False
+        at = end
+    return True  # no IEND chunk: cut short
 
 
 def _refuse_bombs(data: np.ndarray) -> None:

@@ -108,6 +108,7 @@ class Intrinsics:
         fx, fy: focal lengths, pixels.
         cx, cy: principal point, pixels (pixel centres at integer coordinates, as in K).
         width, height: image size the intrinsics are for, pixels; 0 = not known.
+        fault: what makes the CameraInfo unusable for any image ("" = nothing).
     """
 
     fx: float
@@ -116,6 +117,7 @@ class Intrinsics:
     cy: float
     width: int = 0
     height: int = 0
+    fault: str = ""
 
     @classmethod
     def from_camera_info(cls, info) -> Intrinsics | None:
@@ -143,6 +145,7 @@ class Intrinsics:
             )
         except (TypeError, ValueError, AttributeError):
             return None
+        fault = _framing_fault(size, (x0, y0, roi_w, roi_h), (bin_x, bin_y))
         if roi_w and roi_h:  # else the full image
             size = roi_w, roi_h
         else:
@@ -155,7 +158,7 @@ class Intrinsics:
             return None
         return cls(
             fx / bin_x, fy / bin_y, (cx - x0) / bin_x, (cy - y0) / bin_y,
-            size[0] // bin_x, size[1] // bin_y,
+            size[0] // bin_x, size[1] // bin_y, fault,
         )  # fmt: skip
 
     @property
@@ -167,10 +170,12 @@ class Intrinsics:
     def fits(self, shape: tuple[int, ...]) -> bool:
         """Whether these are usable intrinsics of an image of `shape` ([H, W, ...])."""
         size_ok = (self.width, self.height) in ((0, 0), (shape[1], shape[0]))
-        return self.calibrated and size_ok
+        return self.calibrated and size_ok and not self.fault
 
     def problem(self, shape: tuple[int, ...]) -> str:
         """What makes these intrinsics unusable for an image of `shape`, said for a log."""
+        if self.fault:
+            return self.fault
         if not self.calibrated:
             return (
                 f"the CameraInfo is uncalibrated (fx {self.fx:g}, fy {self.fy:g} of P, or of K "
@@ -181,6 +186,27 @@ class Intrinsics:
             f"over its binning and region of interest), the images are {shape[1]}x{shape[0]}: "
             "remap camera_info to the CameraInfo of the image topic"
         )
+
+
+def _framing_fault(size: tuple[int, int], roi: tuple[int, ...], binning: tuple[int, int]) -> str:
+    """What is impossible in a CameraInfo's size, region of interest and binning, or "": a
+    binning beyond the image would leave a 0x0 image, which reads as "size unknown" and let
+    any intrinsics through; a region outside the sensor crops pixels that do not exist."""
+    x0, y0, roi_w, roi_h = roi
+    if size == (0, 0):  # size unknown (an uncalibrated driver's zeros): nothing to check
+        return ""
+    if roi_w and roi_h and (x0 + roi_w > size[0] or y0 + roi_h > size[1]):
+        return (
+            f"the CameraInfo's region of interest ({roi_w}x{roi_h} at {x0},{y0}) lies outside "
+            f"its {size[0]}x{size[1]} sensor: fix the camera driver's roi"
+        )
+    seen = (roi_w, roi_h) if roi_w and roi_h else size
+    if seen[0] < binning[0] or seen[1] < binning[1]:
+        return (
+            f"the CameraInfo's binning ({binning[0]}x{binning[1]}) is larger than its "
+            f"{seen[0]}x{seen[1]} image: fix the camera driver's binning_x and binning_y"
+        )
+    return ""
 
 
 def _floats(info, name: str, count: int) -> list[float] | None:

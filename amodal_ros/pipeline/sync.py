@@ -64,6 +64,7 @@ class StampSynchronizer:
         # messages with the stamp of the frame just emitted (unstamped input), per input
         self.repeated: Counter[str] = Counter()
         self.overflowed: Counter[str] = Counter()  # of `unmatched`: pushed out of a full queue
+        self.behind = 0  # of the pivot's `unmatched`: stamped before a frame that had left
         self._reordered: set[str] = set()  # inputs seen sending a message out of order
         self.reset()
 
@@ -120,6 +121,7 @@ class StampSynchronizer:
             return []
         elif name == self.inputs[0] and self._emitted is not None and stamp_ns < self._emitted:
             self.unmatched[name] += 1  # late: a frame after it has left already
+            self.behind += 1
             return []
         stamps, items = self._stamps[name], self._items[name]
         i = bisect.bisect_right(stamps, stamp_ns)

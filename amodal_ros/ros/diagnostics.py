@@ -41,6 +41,7 @@ class Counters:
     sampled: int = 0
     rejected: int = 0
     repeated: int = 0  # frames skipped: the stamp of a frame already kept
+    behind: int = 0  # images skipped: stamped before a frame already paired
     restarts: Counter = field(default_factory=Counter)  # window started over, by cause
     dropped: int = 0  # whole windows dropped by the queue
     lost: int = 0  # their new frames that no later window answered
@@ -171,6 +172,7 @@ class StreamHealth:
             "frames sampled": str(now.sampled),
             "frames rejected": str(now.rejected),
             "frames with a repeated stamp": str(now.repeated),
+            "images stamped behind a paired frame": str(now.behind),
             "stream restarts (gap / stamp back / size)": (
                 f"{now.restarts[GAP]} / {now.restarts[BACK]} / {now.restarts[SIZE]}"
             ),
@@ -260,6 +262,12 @@ class StreamHealth:
                 f"{now.repeated - then.repeated} frame(s) in the last {dt:.1f} s repeated the "
                 "stamp of a frame already taken and were skipped: a publisher that leaves "
                 "header stamps unset, or use_sim_time with no /clock"
+            )
+        if now.behind > then.behind:
+            warnings.append(
+                f"{now.behind - then.behind} image(s) in the last {dt:.1f} s were stamped before "
+                "a frame already paired and were skipped: the camera's header stamps went back "
+                "(a clock stepped back, e.g. by NTP; use a monotonic or PTP-disciplined clock)"
             )
         failed = now.received["callback_errors"] - then.received["callback_errors"]
         if failed:

@@ -563,6 +563,7 @@ class AmodalNode(LifecycleNode):
                 sampled=front.frames_sampled if front else 0,
                 rejected=front.frames_rejected if front else 0,
                 repeated=front.sync.repeated[RGB] + front.sampler.repeated if front else 0,
+                behind=front.sync.behind if front else 0,
                 restarts=Counter(front.restarts) if front else Counter(),
             )
         # `is not None`: an empty queue is falsy (it has a length), and its drops read 0

@@ -1302,6 +1302,29 @@ def test_a_topic_without_messages_and_repeated_stamps_are_named(
     assert f"{FRAMES - 1} frames of {unstamped} repeated a header stamp" in caplog.text
 
 
+def test_images_stamped_backwards_are_named_not_only_counted_unmatched(
+    tmp_path, demo_bag, published_folder, caplog
+):
+    """Header stamps running backwards while the log times go forward (a clock stepped back):
+    every image after the first was lost as "unmatched", said only as a count."""
+    store = amodal_typestore()
+
+    def backwards(topic: str, index: int, raw: bytes):
+        if topic not in (topics.RGB_TOPIC, topics.MASK_TOPIC, topics.DEPTH_TOPIC):
+            return None
+        msg = store.deserialize_cdr(raw, IMAGE)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(STAMPS[-1 - index], 10**9)
+        return IMAGE, bytes(store.serialize_cdr(msg, IMAGE))
+
+    bag = tmp_path / "backwards"
+    rewrite_bag(demo_bag, bag, backwards)
+    with caplog.at_level(logging.WARNING, logger="amodal_ros"):
+        summary = replay.run(replay_args(bag, tmp_path / "out", published_folder))
+    behind = summary["stamped_behind"]
+    assert behind > FRAMES // 2 and summary["unmatched"][topics.RGB_TOPIC] >= behind
+    assert f"{behind} images of {bag} were stamped before a frame already paired" in caplog.text
+
+
 def test_results_without_a_camera_info_of_their_stamp_are_counted(
     tmp_path, demo_bag, published_folder, caplog
 ):

@@ -3,6 +3,7 @@ must end in one line and exit code 2, never a traceback, and leave nothing under
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -226,3 +227,21 @@ def test_an_out_under_a_file_is_named_as_such(tmp_path, bags, published_folder, 
     assert replay_cli(bags["sqlite3"], out, published_folder) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--out" in err[0] and "File exists" not in err[0], err
+
+
+def test_a_pipe_named_like_a_bag_is_refused_not_read_forever(
+    tmp_path, bags, published_folder, capsys
+):
+    """A FIFO named x.mcap (a stream redirected into a named pipe), alone or as a rosbag2
+    folder's storage file: replay opened it and waited for a writer, forever."""
+    lone = tmp_path / "x.mcap"
+    os.mkfifo(lone)
+    bag = shutil.copytree(bags["mcap"], tmp_path / "bag")
+    storage = storage_file(bag)
+    storage.unlink()
+    os.mkfifo(storage)
+    for path in (lone, bag):
+        out = tmp_path / "out"
+        assert replay_cli(path, out, published_folder) == 2
+        err = one_line_error(capsys, out)
+        assert "is not a regular file (a pipe, socket or device)" in err, err

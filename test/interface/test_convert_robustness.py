@@ -187,3 +187,26 @@ def test_a_tiff_without_its_size_is_not_decoded():
     with pytest.raises(ConversionError, match="TIFF without its width and height"):
         rgb_from_compressed(compressed("rgb8; tiff compressed ", data[:8] + b"\x00" * 4))
     assert rgb_from_compressed(compressed("rgb8; tiff compressed ", data)).shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("damage", ["flipped", "cut"])
+def test_a_damaged_png_is_refused_without_libpng_writing_to_stderr(damage, capfd):
+    """libpng printed "libpng error: IDAT: CRC error" to stderr for each damaged message: a
+    line per frame of a damaged stream, past the node's throttled log."""
+    rgb = np.random.default_rng(0).integers(0, 255, (48, 64, 3), np.uint8)
+    good = cv2.imencode(".png", rgb[..., ::-1])[1].tobytes()  # stored as bgr8
+    assert np.array_equal(rgb_from_compressed(compressed("rgb8; png compressed bgr8", good)), rgb)
+    flipped = good[:300] + bytes([good[300] ^ 0xFF]) + good[301:]
+    bad = flipped if damage == "flipped" else good[:-20]
+    pngs = {
+        "rgb": lambda: rgb_from_compressed(compressed("rgb8; png compressed bgr8", bad)),
+        "masks": lambda: labels_from_compressed(compressed("mono8; png compressed mono8", bad)),
+        "depth": lambda: depth_from_compressed(
+            compressed("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + bad)
+        ),
+    }
+    capfd.readouterr()
+    for convert in pngs.values():
+        with pytest.raises(ConversionError, match="truncated or corrupt"):
+            convert()
+    assert capfd.readouterr().err == ""

@@ -369,6 +369,27 @@ def test_intrinsics_of_a_binned_or_cropped_image_are_reduced_as_image_geometry_d
     assert two.size == pytest.approx(one.size)
 
 
+def test_a_camera_info_framing_no_image_can_have_is_refused_with_its_reason():
+    """A binning beyond the image left a 0x0 image, read as "size unknown": any intrinsics
+    passed the size check; a region of interest outside the sensor crops nothing real."""
+    msgs = pytest.importorskip("sensor_msgs.msg")
+    info = msgs.CameraInfo(width=640, height=480, binning_x=1000, binning_y=1000)
+    info.p = [500.0, 0, 319.5, 0, 0, 510.0, 239.5, 0, 0, 0, 1, 0]
+    k = Intrinsics.from_camera_info(info)
+    assert not k.fits((480, 640)) and not k.fits((1, 1))
+    assert "binning (1000x1000) is larger than its 640x480 image" in k.problem((480, 640))
+    info.binning_x = info.binning_y = 2
+    info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height = 600, 0, 100, 100
+    k = Intrinsics.from_camera_info(info)
+    assert not k.fits((50, 50))
+    assert "region of interest (100x100 at 600,0) lies outside" in k.problem((50, 50))
+    info.roi.x_offset = 540  # inside: reduced as before
+    assert Intrinsics.from_camera_info(info).fits((50, 50))
+    info.width = info.height = 0  # an uncalibrated driver's zeros: nothing to check
+    info.roi.width = info.roi.height = 0
+    assert Intrinsics.from_camera_info(info).fits((7, 9))
+
+
 def test_a_blob_the_amodal_mask_dropped_and_glints_give_no_depth():
     """A segmenter's blob of the object's id on the wall behind, which `drop_detached` took out
     of the amodal mask, put the box at the wall, 4 m thick; readings of a few millimetres (a

@@ -297,6 +297,17 @@ def test_a_message_out_of_order_takes_its_place_instead_of_restarting():
     assert sync.add("rgb", 8 * period, "late") == [] and sync.unmatched["rgb"] >= 1
 
 
+def test_images_stamped_behind_a_frame_that_left_are_counted_as_such():
+    """A camera whose stamps run backwards (a clock stepped back) loses its images as
+    unmatched; `behind` says why (only a count of unmatched said so before)."""
+    sync = StampSynchronizer(["rgb", "masks"])
+    backwards = [-i * 33 * MS for i in range(5)]
+    frames = feed(sync, [(name, s) for s in backwards for name in ("rgb", "masks")])
+    assert len(frames) == 1 and sync.behind == 4 and sync.unmatched["rgb"] == 4
+    feed(sync, [("rgb", 33 * MS), ("masks", 33 * MS)])  # forward again: pairs, none behind
+    assert sync.matched == 2 and sync.behind == 4
+
+
 def test_a_segmenter_swapping_neighbouring_masks_loses_its_first_swap_only():
     """A segmenter's two workers publish masks in swapped pairs (1, 0, 3, 2, ...) 100 ms after
     their images: once the first swap showed it, a pivot waits for a second mask beyond it

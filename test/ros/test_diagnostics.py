@@ -92,14 +92,17 @@ def test_a_silent_camera_rejected_frames_and_failed_callbacks_warn():
             matched=8,
             rejected=8,
             repeated=7,
+            behind=3,
         )
     )
     assert bad.level == WARN and bad.values["frames rejected"] == "8"
     assert bad.values["frames with a repeated stamp"] == "7"
-    rejected, repeated, failed = bad.warnings
+    assert bad.values["images stamped behind a paired frame"] == "3"
+    rejected, repeated, behind, failed = bad.warnings
     assert rejected.startswith("8 frame(s) rejected in the last 1.0 s")
     assert repeated.startswith("7 frame(s) in the last 1.0 s repeated the stamp")
     assert "header stamps unset" in repeated
+    assert behind.startswith("3 image(s) in the last 1.0 s were stamped before a frame")
     assert failed == "1 callback(s) failed in the last 1.0 s; see the log"
 
 
