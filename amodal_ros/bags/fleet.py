@@ -539,12 +539,15 @@ def _done(job: Job, summary: dict) -> None:
     unmatched = {topic: n for topic, n in summary.get("unmatched", {}).items() if n}
     if unmatched:
         per_topic = ", ".join(f"{topic} {n}" for topic, n in unmatched.items())
+        behind = summary.get("stamped_behind", 0)
         log.warning(
-            "%s: %d messages never paired into a frame, so they have no result (%s): a topic "
-            "stopped or its stamps do not agree with the others'",
+            "%s: %d messages never paired into a frame, so they have no result (%s): %s",
             job.bag,
             sum(unmatched.values()),
             per_topic,
+            f"{behind} images were stamped before a frame already paired (their stamps went back)"
+            if behind
+            else "a topic stopped or its stamps do not agree with the others'",
         )
 
 

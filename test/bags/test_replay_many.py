@@ -785,7 +785,11 @@ def test_frames_that_never_got_a_result_are_counted_and_said(tmp_path, published
     with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
         _done(job, answer["summary"])
     said = f"20 messages never paired into a frame, so they have no result ({RGB_TOPIC} 10, "
-    assert said + f"{DEPTH_TOPIC} 10)" in caplog.text
+    assert said + f"{DEPTH_TOPIC} 10): a topic stopped" in caplog.text
+    caplog.clear()  # stamps that went back are said as such
+    with caplog.at_level("WARNING", logger="amodal_ros.fleet"):
+        _done(job, {**answer["summary"], "stamped_behind": 3})
+    assert "10): 3 images were stamped before a frame already paired" in caplog.text
     result = summarise([job], 1, 1.0)
     row = result["bags"][0]
     assert (row["status"], row["frames"], row["unmatched_messages"]) == ("done", 4, 20)
