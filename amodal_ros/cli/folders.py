@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ import cv2
 import numpy as np
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.frames import MAX_OBJECTS, Frame, clip_frame
+from amodal_ros.core.frames import MAX_DECODED_PIXELS, MAX_OBJECTS, Frame, clip_frame
 
 log = logging.getLogger("amodal_ros.io")
 
@@ -26,6 +27,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")  # lossless only: JPEG changes ids at edges
 DEPTH_SUFFIXES = (".png", ".npy", ".tif", ".tiff")
 SPECK_PIXELS = 16  # an id never larger than this in any frame is noise, not an object
+MAX_ID = 2**31 - 1  # labels are read as int32 (`LabelImages.read`): a larger id would wrap
 # images are read as stored: a JPEG's EXIF rotation would turn the frames but not the masks
 AS_STORED = cv2.IMREAD_IGNORE_ORIENTATION
 
@@ -74,10 +76,12 @@ class Clip:
         return list(range(len(self.rgb.files))) if self.used is None else self.used
 
 
-def _mask_names(masks) -> list[str]:
-    """The masks' frame names (an object folder's, or the label images')."""
-    files = masks.files if isinstance(masks, LabelImages) else next(iter(masks.objects.values()))
-    return [p.stem for p in files]
+def _mask_folders(masks, folder: Path) -> list[tuple[Path, list[str]]]:
+    """Each mask folder and its frame names: the label images', or every object folder's (one
+    object's named a frame later than the others' was paired a frame off, silently)."""
+    if isinstance(masks, LabelImages):
+        return [(folder, [p.stem for p in masks.files])]
+    return [(files[0].parent, [p.stem for p in files]) for files in masks.objects.values()]
 
 
 def _first_unpaired(frame_names: list[str], other_names: list[str], other: str = "mask") -> str:
@@ -120,13 +124,14 @@ def _check_partner(frames: Path, rgb, folder: Path, names: list[str], size, othe
 
 
 def _name_key(name: str) -> tuple:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+    return tuple(int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", name))
 
 
 def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
     """Open and check the folders of a clip; raises InputError naming what is wrong."""
     clip = Clip(open_rgb(frames), open_masks(masks), None if depth is None else open_depth(depth))
-    _check_partner(frames, clip.rgb, masks, _mask_names(clip.masks), clip.masks.size, "mask")
+    for folder, names in _mask_folders(clip.masks, masks):
+        _check_partner(frames, clip.rgb, folder, names, clip.masks.size, "mask")
     if clip.depth is not None:
         depth_names = [p.stem for p in clip.depth.files]
         _check_partner(frames, clip.rgb, depth, depth_names, clip.depth.size, "depth image")
@@ -135,7 +140,8 @@ def open_clip(frames: Path, masks: Path, depth: Path | None = None) -> Clip:
 
 def natural_key(path: Path) -> list:
     """Sort key reading the numbers in a name as numbers: frame_2 before frame_10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+    # isdecimal, not isdigit: '²' is a digit int() cannot read (a frame `a1²1.png` raised)
+    return [int(part) if part.isdecimal() else part for part in re.split(r"(\d+)", path.name)]
 
 
 def _decimal_key(path: Path) -> list:
@@ -160,6 +166,7 @@ def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
                 "lossless (JPEG changes ids along every edge); save them as PNG"
             )
         raise InputError(f"{what} folder {folder} holds no images ({', '.join(suffixes)})")
+    _check_files(files, folder, what)
     _check_one_order(files, folder, what)
     for a, b in zip(files, files[1:]):
         if a.stem == b.stem:  # outputs are named by the stem: one would overwrite the other
@@ -167,7 +174,34 @@ def list_images(folder: Path, what: str, suffixes=IMAGE_SUFFIXES) -> list[Path]:
                 f"{what} folder {folder}: {a.name} and {b.name} are one frame name twice; "
                 "keep one of them"
             )
+        if _name_key(a.stem) == _name_key(b.stem):  # their order was the file system's
+            raise InputError(
+                f"{what} folder {folder}: {a.name} and {b.name} are one frame number twice "
+                "(names pair and sort by their numbers' values); keep one of them"
+            )
     return files
+
+
+def _check_files(files: list[Path], folder: Path, what: str) -> None:
+    """Refuse what is named like an image but is no file: reading a FIFO waited for a writer
+    forever, and a folder or a broken link was called a corrupt image."""
+    for p in files:
+        if not p.is_file():
+            raise InputError(
+                f"{what} folder {folder}: {p.name} is {_kind_of(p)}, not an image file; remove "
+                "it or put the image there"
+            )
+
+
+def _kind_of(path: Path) -> str:
+    """What a path that is not a regular file is, in words."""
+    if path.is_dir():
+        return "a folder"
+    if path.exists():
+        return "a FIFO, socket or device"
+    if path.is_symlink():
+        return "a link to nothing (or a loop of links)"
+    return "missing"
 
 
 def _check_one_order(files: list[Path], folder: Path, what: str) -> None:
@@ -271,6 +305,7 @@ class LabelImages:
                 f"label image {path} has {labels.shape[2]} channels; instance labels must be "
                 "single-channel (8/16-bit PNG, pixel = object id, 0 = background)"
             )
+        _check_ids_fit(labels, path)
         return labels
 
 
@@ -372,6 +407,22 @@ def open_masks(folder: Path) -> LabelImages | ObjectFolders:
     return LabelImages(folder, list_images(folder, "masks", MASK_SUFFIXES))
 
 
+def _check_ids_fit(labels: np.ndarray, path: Path) -> None:
+    """Ids are whole numbers 0..MAX_ID: a float TIFF's 1.25 and 1.5 were both read as object 1,
+    an id past int32 wrapped to another (its object empty in every frame), and negative ones
+    became objects `obj_-1`."""
+    if labels.dtype.kind not in "ui":
+        raise InputError(
+            f"label image {path} is {labels.dtype}; instance labels are whole-number ids "
+            "(8/16-bit PNG, pixel = object id, 0 = background)"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() > MAX_ID):
+        raise InputError(
+            f"label image {path} holds ids from {labels.min()} to {labels.max()}; instance "
+            f"labels are ids 0..{MAX_ID} (0 = background)"
+        )
+
+
 def _check_ids(largest: dict[int, int], ids: list[int], folder: Path) -> None:
     """Refuse more ids than objects; warn of label images that look like something else
     (`largest`: each label value's largest area in a frame)."""
@@ -457,10 +508,20 @@ class DepthFolder:
     def _decode(path: Path) -> np.ndarray:
         if path.suffix.lower() != ".npy":
             return _imread(path, cv2.IMREAD_UNCHANGED)
-        try:
-            return np.load(path, allow_pickle=False)  # never unpickle user files
-        except ValueError as err:  # not an array file, or one of Python objects
+        try:  # mapped: a header is checked against the file's size before any allocation
+            depth = np.load(path, mmap_mode="r", allow_pickle=False)  # never unpickle
+        except (ValueError, EOFError) as err:  # not an array file (or empty), or of objects
             raise InputError(f"depth file {path} is not a numeric .npy array ({err})") from None
+        if not isinstance(depth, np.ndarray):  # an .npz archive under a .npy name
+            depth.close()
+            raise InputError(f"depth file {path} is an .npz archive, not one .npy array")
+        if depth.size > MAX_DECODED_PIXELS:
+            raise InputError(
+                f"depth file {path} holds {depth.size} values, more than any camera's "
+                f"({MAX_DECODED_PIXELS}) pixels"
+            )
+        # in memory, in this machine's byte order: '>f4' beside '<f4' were "mixed" kinds
+        return np.array(depth, depth.dtype.newbyteorder("="))
 
 
 def open_depth(folder: Path) -> DepthFolder:
@@ -504,6 +565,8 @@ def _object_ids(subfolders: list[Path]) -> dict[Path, int]:
     for sub, object_id in numbered.items():
         if object_id == 0:
             raise InputError(f"object folder {sub}: id 0 is the background; rename it")
+        if object_id > MAX_ID:  # labels are int32: it overflowed them
+            raise InputError(f"object folder {sub}: id {object_id} is past {MAX_ID}; rename it")
         if object_id in taken:
             raise InputError(
                 f"object folders {taken[object_id]} and {sub.name} are both object {object_id}; "
@@ -548,10 +611,8 @@ def _read_label(path: Path) -> np.ndarray:
     """A label image's ids; a palette PNG (DAVIS, YouTube-VOS) gives its palette indices,
     which OpenCV would turn into colours."""
     if path.suffix.lower() == ".png":
-        from PIL import Image
-
         try:
-            with Image.open(path) as image:
+            with _pil_open(path) as image:
                 if image.mode == "P":
                     return np.array(image)
         except OSError:  # not readable by PIL either: OpenCV's error below names the file
@@ -560,7 +621,39 @@ def _read_label(path: Path) -> np.ndarray:
 
 
 def _imread(path: Path, flags: int) -> np.ndarray:
-    image = cv2.imread(str(path), flags)
+    try:
+        with _pil_open(path):  # the header's size checked before OpenCV allocates for it
+            pass
+    except OSError:  # a format PIL does not know: OpenCV's to read or refuse
+        pass
+    try:
+        image = cv2.imread(str(path), flags)
+    except cv2.error:  # a header past OpenCV's own limit (2^30 pixels) raised
+        image = None
     if image is None:
         raise InputError(f"cannot read image {path} (corrupt or unsupported format)")
     return image
+
+
+def _pil_open(path: Path):
+    """PIL's lazy open (the header only), refusing an image whose header claims more pixels
+    than any camera's: OpenCV allocates up to 2^30 pixels on a header's word (a 1 kB PNG
+    claiming 30000 x 30000 took 2.7 GB), and PIL raised its own DecompressionBombError."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():  # PIL's warning of a large image: refused below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError:
+        pixels = None
+    else:
+        pixels = image.size[0] * image.size[1]
+        if pixels <= MAX_DECODED_PIXELS:
+            return image
+        image.close()
+    raise InputError(
+        f"image {path} claims {pixels or f'more than {2 * Image.MAX_IMAGE_PIXELS}'} pixels, "
+        f"more than any camera's ({MAX_DECODED_PIXELS}); not decoded (a damaged or hostile "
+        "file?)"
+    )

@@ -47,6 +47,11 @@ def check_output(out: Path, overwrite: bool) -> None:
     output (checked before any work, and again at the end)."""
     if out.is_file():
         raise InputError(f"--out {out} is a file; infer writes a folder: choose another --out")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():  # found only once the models had loaded
+        raise InputError(
+            f"--out {out} cannot be made: {above} is a file, not a folder; choose another --out"
+        )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise InputError(

@@ -52,6 +52,7 @@ DEPTH_ENCODINGS = {"32FC1": 1.0, "16UC1": 1e-3}
 # topic, a semantic map, a lossy image or noise; each id is a model call and two images in
 # the published array (2165 ids of a 640x480 depth image would take gigabytes a frame)
 MAX_OBJECTS = 256
+MAX_DECODED_PIXELS = 1 << 26  # 67 MP, past any camera's (8K is 33 MP): a larger one is a bomb
 
 
 @dataclass

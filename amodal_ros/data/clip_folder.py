@@ -71,6 +71,12 @@ def read_clip_folder(folder: Path) -> AmodalClip:
     if not meta_path.is_file():
         raise FileNotFoundError(f"{folder} is not a synthetic clip folder (no meta.json)")
     meta = read_meta(meta_path)
+    last = folder / "rgb" / f"{meta['num_frames'] - 1:04d}.png"
+    if not last.is_file():  # before listing its names: a damaged count of 10^12 never ended
+        raise InputError(
+            f"{meta_path} says {meta['num_frames']} frames, but {last} is missing; "
+            "regenerate the clip"
+        )
     names = [f"{t:04d}.png" for t in range(meta["num_frames"])]
     size = _size(meta, folder / "rgb" / names[0])
 
@@ -110,13 +116,23 @@ def read_clip_folder(folder: Path) -> AmodalClip:
 
 
 META_KEYS = ("num_frames", "target_ids", "target_depth_m", "occluder_ids", "seed")
+# what each key a clip reads holds (the optional ones where present): a damaged value was a
+# TypeError or AttributeError deep in the reader (`"target_ids": 1`, `"families": []`)
+META_TYPES = {
+    "target_ids": (list, "a list of object ids"),
+    "occluder_ids": (list, "a list of object ids"),
+    "target_depth_m": (dict, "a mapping of object id to metres"),
+    "families": (dict, "a mapping of object id to family"),
+    "camera_shift_px": (list, "a list of [x, y] shifts"),
+    "clips_version": (int, "a whole number"),
+}
 
 
 def read_meta(path: Path) -> dict:
     """meta.json with the keys a clip needs; a damaged one is an InputError naming it."""
     try:
         meta = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # deep nesting: recursion
         raise InputError(f"{path} is not readable JSON ({err}); regenerate the clip") from None
     missing = [k for k in META_KEYS if k not in meta] if isinstance(meta, dict) else META_KEYS
     if missing:
@@ -124,7 +140,16 @@ def read_meta(path: Path) -> dict:
     frames = meta["num_frames"]
     if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
         raise InputError(f"{path}: num_frames is {frames!r}, not a count of frames (>= 1)")
+    for key, (kind, what) in META_TYPES.items():
+        value = meta.get(key, kind())
+        ids = meta[key] if key.endswith("_ids") and isinstance(value, list) else []
+        if not isinstance(value, kind) or isinstance(value, bool) or not _whole(ids):
+            raise InputError(f"{path}: {key} is {value!r:.60}, not {what}; regenerate the clip")
     return meta
+
+
+def _whole(values: list) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
 # what each image of a clip is: (channels, pixel types)
@@ -158,7 +183,10 @@ def _size(meta: dict, first: Path) -> tuple[int, int]:
 def _read(path: Path, kind: str, size: tuple[int, int] | None) -> np.ndarray:
     """One image of a clip, refused (naming it) unless it is of `kind` and `size`: a
     grayscale frame read as RGB came back mirrored, an 8-bit depth as 0.23 m at most."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:  # a FIFO waited for a writer forever; a header past 2^30 pixels raised cv2.error
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
+    except cv2.error:
+        image = None
     if image is None:
         raise FileNotFoundError(f"missing or unreadable image {path}")
     channels, dtypes = KINDS[kind]

@@ -101,8 +101,11 @@ SPLIT_OFFSETS = {
 }
 
 
-def split_of(seed: int) -> str:
-    """The split a clip's seed belongs to ('' for a seed of none)."""
+def split_of(seed) -> str:
+    """The split a clip's seed belongs to ('' for a seed of none, or no whole number: a
+    user's own clips may name theirs in any way)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return ""
     for split, offset in SPLIT_OFFSETS.items():
         if offset <= seed < offset + SPLIT_SIZE:
             return split

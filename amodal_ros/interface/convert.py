@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.frames import DEPTH_ENCODINGS, MAX_OBJECTS
+from amodal_ros.core.frames import DEPTH_ENCODINGS, MAX_DECODED_PIXELS, MAX_OBJECTS
 
 
 class ConversionError(InputError):
@@ -125,7 +125,6 @@ def rgb_from_compressed(msg) -> np.ndarray:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PNG_PALETTE = 3  # IHDR's colour type of an indexed PNG
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")  # the compressed transport's `format: tiff`
-MAX_DECODED_PIXELS = 1 << 26  # 67 MP, past any camera's (8K is 33 MP): a larger one is a bomb
 # compressed_depth_image_transport (image_transport_plugins, codec.cpp) prefixes the PNG with its
 # `ConfigHeader { int32 format; float32 depthParam[2]; }`, memcpy'd in the publisher's byte order
 # (little endian on every platform ROS 2 supports): 12 bytes, then the PNG.

@@ -449,7 +449,7 @@ def _train_clips(folders: list[Path]) -> list[Path]:
     kept, held_out = [], Counter()
     for folder in folders:
         seed = read_meta(folder / "meta.json")["seed"]
-        split = split_of(seed) if isinstance(seed, int) else ""
+        split = split_of(seed)
         if split in ("train", ""):
             kept.append(folder)
         else:

@@ -1,6 +1,9 @@
 """Clip folders are checked whole when opened, and read one frame at a time."""
 
+import os
+import struct
 import tracemalloc
+import zlib
 
 import cv2
 import numpy as np
@@ -353,3 +356,118 @@ def test_a_corrupt_mask_png_is_named_as_a_corrupt_frame_is(tmp_path):
     (tmp_path / "masks" / "0000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     with pytest.raises(InputError, match=r"cannot read image .*0000\.png \(corrupt"):
         open_masks(tmp_path / "masks")
+
+
+def test_what_is_named_like_an_image_but_is_no_file_is_refused_not_read(tmp_path):
+    """A FIFO named 0001.png made opening the folder wait for a writer forever; a folder or a
+    broken link of that name was called a corrupt image."""
+    for name, make in (
+        ("fifo", os.mkfifo),
+        ("folder", os.mkdir),
+        ("link", lambda p: p.symlink_to(tmp_path / "gone.png")),
+    ):
+        folder = tmp_path / name
+        io.write_png(folder / "0000.png", np.zeros((4, 6, 3), np.uint8))
+        make(folder / "0001.png")
+        with pytest.raises(InputError, match=f"{name}: 0001.png is an? .*, not an image file"):
+            list_images(folder, "frames")
+
+
+def test_an_image_claiming_more_pixels_than_any_camera_is_refused_before_decoding(tmp_path):
+    """A 100-byte PNG claiming 30000 x 30000 made OpenCV allocate 2.7 GB; past 2^30 pixels it
+    raised cv2.error, and a label PNG PIL's DecompressionBombError: tracebacks."""
+
+    def claiming(width, height):
+        def chunk(kind, data):
+            crc = struct.pack(">I", zlib.crc32(kind + data))
+            return struct.pack(">I", len(data)) + kind + data + crc
+
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+    for size, shown in ((30000, "more than 178956970"), (9000, "81000000"), (40000, "more")):
+        for what in ("rgb", "labels"):
+            folder = tmp_path / f"{what}{size}"
+            folder.mkdir()
+            (folder / "0000.png").write_bytes(claiming(size, size))
+            opener = open_rgb if what == "rgb" else open_masks
+            with pytest.raises(InputError, match=f"0000.png claims {shown}.* pixels, more than"):
+                opener(folder)
+
+
+def test_label_ids_are_whole_numbers_an_int32_holds(tmp_path):
+    """A float TIFF's ids 1.25 and 1.5 were both read as object 1, 1e12 wrapped in int32 to
+    an object empty in every frame, and -1 became an object `obj_-1`."""
+    for name, labels, said in (
+        ("fraction", _box(value=1.25, dtype=np.float32), "is float32; instance labels are whole"),
+        ("huge", _box(value=1e12, dtype=np.float64), "is float64"),
+        ("negative", _box(value=-1, dtype=np.int32), "holds ids from -1 to 0; instance labels"),
+    ):
+        (tmp_path / name).mkdir()
+        cv2.imwrite(str(tmp_path / name / "0000.tiff"), labels)
+        with pytest.raises(InputError, match=said):
+            open_masks(tmp_path / name)
+    io.write_png(tmp_path / "ok" / "0000.png", _box(value=65535, dtype=np.uint16))
+    assert open_masks(tmp_path / "ok").ids == [65535]
+
+
+def test_every_object_folder_pairs_with_the_frames_by_name(tmp_path):
+    """Only the first object's names were paired: obj_2 named a frame later than obj_1 had
+    each of its masks given to the frame before, silently."""
+    for t in range(3):
+        io.write_png(tmp_path / "rgb" / f"{t:04d}.png", np.zeros((8, 8, 3), np.uint8))
+        io.write_png(tmp_path / "objects" / "obj_1" / f"{t:04d}.png", _box())
+        io.write_png(tmp_path / "objects" / "obj_2" / f"{t + 1:04d}.png", _box())
+    with pytest.raises(InputError, match=r"rgb and .*obj_2 are paired .* frame 0000 has no mask"):
+        open_clip(tmp_path / "rgb", tmp_path / "objects")
+
+
+def test_an_object_folder_numbered_past_int32_is_refused_by_name(tmp_path):
+    """`obj_3000000000` overflowed the int32 labels: an OverflowError traceback."""
+    for name in ("obj_1", "obj_3000000000"):
+        io.write_png(tmp_path / "objects" / name / "0000.png", _box())
+    with pytest.raises(InputError, match="obj_3000000000: id 3000000000 is past 2147483647"):
+        open_masks(tmp_path / "objects")
+
+
+def test_one_frame_number_twice_is_refused_and_any_decimal_digits_read(tmp_path):
+    """1.png beside 01.png: two frames whose order was the file system's; a '²' in a name
+    (a digit to str.isdigit, not to int) raised int()'s ValueError."""
+    for name in ("0", "01", "1", "2"):
+        io.write_png(tmp_path / "twice" / f"{name}.png", np.zeros((4, 6, 3), np.uint8))
+    with pytest.raises(InputError, match="01.png and 1.png are one frame number twice"):
+        list_images(tmp_path / "twice", "frames")
+    for t in range(3):
+        io.write_png(tmp_path / "sup" / f"a1²{t}.png", np.zeros((4, 6, 3), np.uint8))
+    assert open_rgb(tmp_path / "sup").names == ["a1²0", "a1²1", "a1²2"]
+
+
+def test_damaged_npy_depth_is_named_and_byte_order_is_no_kind(tmp_path):
+    """An empty file (EOFError), an .npz under a .npy name (AttributeError) and a header
+    claiming 100000 x 100000 (a 37 GB allocation) were tracebacks; big-endian float32 beside
+    little-endian was refused as "mixes >f4, float32"."""
+    depth = np.full((4, 6), 1.5, np.float32)
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }"
+    header += " " * (117 - 10 - len(header)) + "\n"
+    claims = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
+    damaged = {
+        "empty": (b"", "is not a numeric .npy array"),
+        "npz": (None, r"is an .npz archive, not one .npy array"),
+        "claims": (claims, "is not a numeric"),
+    }
+    for name, (data, said) in damaged.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        np.save(folder / "0000.npy", depth)
+        if data is None:
+            np.savez(folder / "0001.npz", depth=depth)
+            (folder / "0001.npz").rename(folder / "0001.npy")
+        else:
+            (folder / "0001.npy").write_bytes(data)
+        with pytest.raises(InputError, match=f"depth file .*0001.npy {said}"):
+            open_depth(folder)
+    (tmp_path / "endian").mkdir()
+    np.save(tmp_path / "endian" / "0000.npy", depth)
+    np.save(tmp_path / "endian" / "0001.npy", depth.astype(">f4"))
+    opened = open_depth(tmp_path / "endian")
+    assert opened.encoding == "32FC1" and opened.read(1).dtype == np.float32

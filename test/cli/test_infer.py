@@ -272,6 +272,18 @@ def test_a_file_for_a_folder_and_a_depth_file_of_objects_are_named(tmp_path):
         open_depth(tmp_path / "depth")  # and it is never unpickled
 
 
+def test_an_out_under_a_file_is_refused_before_the_models_load(
+    tmp_path, clip_dirs, published_folder, capsys
+):
+    """It failed once the models had loaded, as "[Errno 17] File exists: ..."."""
+    (tmp_path / "notes.txt").write_text("kept")
+    argv = tiny_args(tmp_path, clip_dirs, published_folder)
+    argv[argv.index("--out") + 1] = str(tmp_path / "notes.txt" / "out")
+    expect_error(capsys, argv, f"{tmp_path / 'notes.txt'} is a file, not a folder; choose")
+    assert (tmp_path / "notes.txt").read_text() == "kept"
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
 def test_camera_depth_and_a_depth_model_together_are_refused(
     tmp_path, clip_dirs, published_folder, capsys
 ):

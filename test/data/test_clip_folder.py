@@ -101,3 +101,57 @@ def test_a_meta_json_whose_frame_count_is_no_count_is_refused(tmp_path):
     (folder / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(InputError, match="num_frames is '3', not a count"):
         read_clip_folder(folder)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("target_ids", 1, "target_ids is 1, not a list of object ids"),  # was a TypeError
+        ("target_ids", [1.0], r"target_ids is \[1.0\], not a list of object ids"),
+        ("occluder_ids", None, "occluder_ids is None, not a list of object ids"),
+        (
+            "target_depth_m",
+            [1.0],
+            r"target_depth_m is \[1.0\], not a mapping of object id to metres",
+        ),
+        (
+            "families",
+            ["a"],
+            r"families is \['a'\], not a mapping of object id to family",
+        ),  # was an AttributeError
+        ("clips_version", None, "clips_version is None, not a whole number"),
+    ],
+)
+def test_a_meta_json_value_of_the_wrong_type_is_named(tmp_path, key, value, message):
+    folder = write_clip_folder(make_scene(2, num_frames=3, height=32, width=64), tmp_path / "c")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta[key] = value
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=f"meta.json: {message}; regenerate the clip"):
+        read_clip_folder(folder)
+
+
+def test_a_frame_count_past_the_frames_and_deep_nesting_are_named(tmp_path):
+    """num_frames 10^12 listed 10^12 names before reading any (it never ended); JSON nested
+    100000 deep raised a RecursionError."""
+    folder = write_clip_folder(make_scene(2, num_frames=3, height=32, width=64), tmp_path / "c")
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["num_frames"] = 5
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match=r"says 5 frames, but .*rgb/0004.png is missing"):
+        read_clip_folder(folder)
+    (folder / "meta.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(InputError, match="meta.json is not readable JSON"):
+        read_clip_folder(folder)
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_named_like_a_frame_is_not_waited_on(tmp_path):
+    """OpenCV opened it and waited for a writer forever."""
+    import os
+
+    folder = write_clip_folder(make_scene(2, num_frames=3, height=32, width=64), tmp_path / "c")
+    (folder / "rgb" / "0001.png").unlink()
+    os.mkfifo(folder / "rgb" / "0001.png")
+    with pytest.raises(FileNotFoundError, match="missing or unreadable image .*rgb/0001.png"):
+        read_clip_folder(folder)

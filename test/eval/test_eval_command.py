@@ -262,6 +262,13 @@ def test_eval_reads_clip_folders(tmp_path, capsys):
     # so does a student alone (no teacher checkpoint)
     assert main([*args, "--checkpoint", "", "--student-checkpoint", "tiny"]) == 2
     assert "c3 has 5 frames, but eval scores each clip as one window" in capsys.readouterr().err
+    # a user's own clip may name its seed in any way: of no split (a TypeError traceback)
+    for seed in (3, 4, 5):
+        meta = json.loads((tmp_path / f"c{seed}" / "meta.json").read_text())
+        meta["seed"] = f"kitchen-{seed}"
+        (tmp_path / f"c{seed}" / "meta.json").write_text(json.dumps(meta))
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["split"] == "data folder (other)"
 
 
 def test_eval_without_clips_is_a_clear_error(tmp_path, capsys):
