@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -59,6 +60,9 @@ UNET_SOURCES = (
 UNET_WEIGHTS = tuple(single for _, single in UNET_SOURCES)
 UNET_INDEXES = tuple(index for indexes, _ in UNET_SOURCES for index in indexes)
 METADATA_KEY = "amodal_ros"  # our entry in model_index.json
+# the most training timesteps a scheduler config may state (SVD's: 1000); the scheduler
+# allocates one beta per timestep (10**9: 4 GB, at the first window)
+MAX_TRAIN_TIMESTEPS = 100_000
 # Input channels of the UNet: noisy latents (4) + first condition (4) [+ second condition (4)],
 # at SVD's 4 latent channels (a model trained here may have more: each latent is then wider).
 MASK_ONLY_CHANNELS = 8
@@ -101,6 +105,7 @@ def load_components(folder: str | Path, stage: int | None = None) -> VasComponen
     for key in ("defaults", "student"):
         _check_mapping(root, f"{METADATA_KEY}.{key}", ours.get(key, {}))
     marked = _check_stage(root, ours.get("stage"), stage)  # before the weights are read
+    _check_defaults(root, ours.get("defaults", {}))
     unet = load_unet(root / "unet")
     vae = load_pretrained_strict(AutoencoderKLTemporalDecoder, root / "vae")
     if vae.config.latent_channels != unet.config.out_channels:
@@ -117,6 +122,7 @@ def load_components(folder: str | Path, stage: int | None = None) -> VasComponen
             f"cross-attention reads {cross}; the two subfolders come from different models"
         )
     scheduler_config = read_json(root / "scheduler" / "scheduler_config.json")
+    _check_scheduler(root / "scheduler" / "scheduler_config.json", scheduler_config)
     mean, std = _clip_normalisation(root / "feature_extractor" / "preprocessor_config.json")
     defaults = ours.get("defaults", PUBLISHED_DEFAULTS)
     log.info("loaded %s (UNet with %d input channels)", root, unet.config.in_channels)
@@ -143,6 +149,44 @@ def _check_mapping(root: Path, name: str, value) -> None:
             f"{root / 'model_index.json'}: {name} is {value!r}, not a mapping; the folder is "
             "damaged"
         )
+
+
+def _check_defaults(root: Path, defaults: dict) -> None:
+    """Refuse recorded defaults the InferenceConfig would refuse (a height of "abc", a mode
+    no sampler has), naming the folder: they surfaced at the first window as a ValueError
+    that read as if the user had set them."""
+    from amodal_ros.core.config import MODEL_FIELDS, InferenceConfig
+
+    try:
+        InferenceConfig().for_model({k: v for k, v in defaults.items() if k in MODEL_FIELDS})
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"{root / 'model_index.json'}: {METADATA_KEY}.defaults: {err}; the folder is damaged"
+        ) from err
+
+
+def _check_scheduler(path: Path, config: dict) -> None:
+    """Build the sampler's scheduler once and take one step, so a damaged config is named here:
+    it failed in the first window (a TypeError, IndexError, NotImplementedError traceback).
+    num_train_timesteps is checked first: the scheduler allocates one beta per timestep."""
+    import torch
+    from diffusers import EulerDiscreteScheduler
+
+    steps = config.get("num_train_timesteps", 1000)
+    if type(steps) is not int or not 1 <= steps <= MAX_TRAIN_TIMESTEPS:
+        raise CheckpointError(
+            f"{path}: num_train_timesteps is {steps!r}, not a count of 1 to "
+            f"{MAX_TRAIN_TIMESTEPS}; {REDOWNLOAD}"
+        )
+    try:
+        scheduler = EulerDiscreteScheduler.from_config(config)
+        scheduler.set_timesteps(2)
+        t, sample = scheduler.timesteps[0], torch.zeros(1)
+        scheduler.step(sample, t, scheduler.scale_model_input(sample, t))
+    except Exception as err:  # diffusers raises what the config's values make it raise
+        raise CheckpointError(
+            f"{path}: not a valid scheduler config ({type(err).__name__}: {err}); {REDOWNLOAD}"
+        ) from err
 
 
 def _check_stage(root: Path, marked, stage: int | None) -> int | None:
@@ -342,7 +386,20 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def _clip_normalisation(path: Path) -> tuple[tuple, tuple]:
-    if not path.is_file():
+    """CLIP's mean and std from `path` (OpenAI's when absent), three numbers each and a
+    positive std: a null or short list was a traceback at load or at the first window, and a
+    zero std made every output NaN. A path that is there but no file (a FIFO, a broken link)
+    is read_json's error, not OpenAI's numbers in silence."""
+    if not (path.exists() or path.is_symlink()):
         return CLIP_MEAN, CLIP_STD
     config = read_json(path)
-    return tuple(config.get("image_mean", CLIP_MEAN)), tuple(config.get("image_std", CLIP_STD))
+    values = []
+    for key, default in (("image_mean", CLIP_MEAN), ("image_std", CLIP_STD)):
+        value = config.get(key, default)
+        numbers = isinstance(value, (list, tuple)) and len(value) == 3
+        if not numbers or not all(type(v) in (int, float) and math.isfinite(v) for v in value):
+            raise CheckpointError(f"{path}: {key} is {value!r}, not three numbers; {REDOWNLOAD}")
+        if key == "image_std" and min(value) <= 0:
+            raise CheckpointError(f"{path}: image_std {value!r} is not positive; {REDOWNLOAD}")
+        values.append(tuple(value))
+    return values[0], values[1]

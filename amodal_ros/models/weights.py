@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import struct
 from pathlib import Path
 
@@ -19,20 +20,31 @@ from amodal_ros.core.staging import escaping
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 REDOWNLOAD = "re-download or re-export the checkpoint"
 HEADER_LIMIT = 100 * 2**20  # safetensors' own limit on the JSON header size
+JSON_LIMIT = 16 * 2**20  # far above any config or shard index (SVD's UNet index: ~100 kB)
+# config keys that count a model's layers or blocks (a list: its length); a count of N builds
+# modules whose weights are numbered up to N - 1
+COUNT_KEYS = (
+    "layers_per_block",
+    "transformer_layers_per_block",
+    "num_hidden_layers",
+    "down_block_types",
+    "up_block_types",
+    "block_out_channels",
+)
 
 # an fp16-variant weights file, whole or a shard: model.fp16.safetensors, model.fp16-00001-of-00002
 FP16_NAME = re.compile(r"\.fp16(-\d+-of-\d+)?\.safetensors$")
 
 
-def check_safetensors(path: Path) -> None:
-    """Raise CheckpointError unless `path` is a complete safetensors file.
+def check_safetensors(path: Path) -> list[str]:
+    """Raise CheckpointError unless `path` is a complete safetensors file; its tensors' names.
 
     Reads only the 8-byte length and the JSON header, then checks that the file holds every
     byte the header promises: an empty, truncated or garbage file is named here rather than
     surfacing as a library's SafetensorError from deep inside a model constructor.
     """
     try:
-        size = path.stat().st_size
+        size = _regular_size(path)
         with open(path, "rb") as f:
             head = f.read(8)
             if len(head) < 8:
@@ -70,6 +82,17 @@ def check_safetensors(path: Path) -> None:
         raise CheckpointError(
             f"{path}: truncated weight file ({available} of {max(ends)} data bytes); {REDOWNLOAD}"
         )
+    return [name for name in header if name != "__metadata__"]
+
+
+def _regular_size(path: Path) -> int:
+    """The size of `path`, refused unless it is a regular file (after links): reading a FIFO
+    named like a weight or config file blocked forever, and a link to /dev/zero never ended."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        kind = "folder" if stat.S_ISDIR(st.st_mode) else "FIFO or device"
+        raise CheckpointError(f"{path}: a {kind}, not a regular file; {REDOWNLOAD}")
+    return st.st_size
 
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
@@ -93,12 +116,13 @@ def check_weight_folder(folder: Path) -> None:
             f"{folder} is not a folder: a component ({folder.name}) is a folder holding its "
             "config and .safetensors weights (the diffusers layout)"
         )
+    names = []  # of the tensors, as indexes and weight files name them
     for index in sorted(folder.glob("*.safetensors.index*.json")):  # what use_safetensors reads
-        _check_index(index)
+        names += _check_index(index)
     weights = sorted(folder.glob("*.safetensors"))
     if weights:
-        for path in weights:
-            check_safetensors(path)
+        names += [name for path in weights for name in check_safetensors(path)]
+        _check_counts(folder / "config.json", names)
         return
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles:
@@ -109,11 +133,55 @@ def check_weight_folder(folder: Path) -> None:
     raise CheckpointError(f"{folder}: no .safetensors weights found")
 
 
+def _check_counts(config_path: Path, names: list[str]) -> None:
+    """Refuse a config that counts more layers or blocks than the weights `names` number: the
+    model is built before its weights are compared, and a damaged count took that long
+    (layers_per_block 10,000: minutes, even on the meta device; a million: hours and
+    gigabytes). An unreadable config is left to the loader, which names it."""
+    try:
+        config = read_json(config_path) if config_path.is_file() else {}
+    except CheckpointError:
+        return
+    held = 1 + max((int(p) for name in names for p in name.split(".") if p.isdecimal()), default=0)
+    for key, value in _count_items(config):
+        if value > held:
+            raise CheckpointError(
+                f"{config_path}: {key} counts {value} but the weights beside it number at most "
+                f"{held}; the config does not belong to these weights, {REDOWNLOAD}"
+            )
+
+
+def _count_items(config):
+    """(key, count) of every COUNT_KEYS entry in `config`, nested configs included."""
+    for key, value in config.items() if isinstance(config, dict) else ():
+        if isinstance(value, dict):
+            yield from _count_items(value)
+        elif key in COUNT_KEYS and isinstance(value, (list, tuple)):
+            yield key, len(value)
+            if key != "block_out_channels":  # its numbers are widths, not counts
+                yield from ((key, v) for v in _ints(value))
+        elif key in COUNT_KEYS:
+            yield from ((key, v) for v in _ints(value))
+
+
+def _ints(value) -> list[int]:
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _ints(v)]
+    return [value] if type(value) is int else []
+
+
 def read_json(path: Path, *required: str) -> dict:
     """The JSON object in `path`, holding the `required` keys."""
     try:
+        size = _regular_size(path)
+        if size > JSON_LIMIT:
+            raise CheckpointError(
+                f"{path}: {size} bytes, too large for a config or index (at most {JSON_LIMIT}); "
+                f"{REDOWNLOAD}"
+            )
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        # RecursionError: a JSON nested thousands deep
         raise CheckpointError(f"{path}: unreadable JSON ({err}); {REDOWNLOAD}") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: a JSON {type(data).__name__}, not an object")
@@ -123,7 +191,8 @@ def read_json(path: Path, *required: str) -> dict:
     return data
 
 
-def _check_index(index: Path) -> None:
+def _check_index(index: Path) -> list[str]:
+    """The tensor names `index` maps, refused unless it maps them to .safetensors beside it."""
     weight_map = read_json(index, "weight_map")["weight_map"]
     if not isinstance(weight_map, dict):
         raise CheckpointError(f"{index}: its weight_map is not an object; {REDOWNLOAD}")
@@ -138,6 +207,7 @@ def _check_index(index: Path) -> None:
                 "it; it is never loaded (unpickling can run code, and an index names files in "
                 "its own folder). Convert the weights to .safetensors on a trusted machine."
             )
+    return list(map(str, weight_map))
 
 
 def load_state_strict(

@@ -440,3 +440,123 @@ def test_a_unet_folder_without_weights_of_its_names_lists_the_names(tmp_path, pu
     (folder / UNET_FILE).rename(folder / "unet" / "unet.safetensors")
     with pytest.raises(CheckpointError, match="no UNet weights; expected one of diffusion_py"):
         load_components(folder)
+
+
+def _unblock(fifo, after: float = 3.0):
+    """Open `fifo` for writing after `after` s and close it: a reader blocked on it then reads
+    nothing, so a loader that opens it fails instead of hanging the test."""
+    import os
+    import threading
+    import time
+
+    def write():
+        time.sleep(after)
+        os.close(os.open(fifo, os.O_WRONLY))
+
+    threading.Thread(target=write, daemon=True).start()
+
+
+@pytest.mark.parametrize(
+    "file",
+    [
+        "vae/stray.safetensors",  # every *.safetensors of a component is checked
+        UNET_FILE,
+        "model_index.json",
+        "scheduler/scheduler_config.json",
+        "image_encoder/model.safetensors.index.json",
+    ],
+)
+def test_a_fifo_named_as_a_weight_or_json_file_is_refused_without_reading_it(
+    tmp_path, published_folder, file
+):
+    """Reading a FIFO blocks until something writes to it: the load hung forever (and a link
+    to /dev/zero in its place read until memory ran out)."""
+    import os
+
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    path = folder / file
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+    _unblock(path)
+    with pytest.raises(CheckpointError, match="a FIFO or device, not a regular file") as error:
+        load_components(folder)
+    assert str(path) in str(error.value)
+
+
+def test_a_json_file_nested_too_deep_is_a_checkpoint_error(tmp_path, published_folder):
+    """json.loads raises RecursionError past ~1000 levels: it was a traceback."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    (folder / "model_index.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CheckpointError, match="model_index.json: unreadable JSON .maximum rec"):
+        load_components(folder)
+
+
+@pytest.mark.parametrize(
+    "component, key",
+    [
+        ("unet", "layers_per_block"),
+        ("unet", "transformer_layers_per_block"),
+        ("vae", "layers_per_block"),
+        ("image_encoder", "num_hidden_layers"),
+    ],
+)
+def test_a_config_counting_more_layers_than_its_weights_is_refused_before_building(
+    tmp_path, published_folder, component, key
+):
+    """The model is built from its config before its weights are compared: a damaged count
+    (10,000 layers per block: minutes, even on the meta device; a million: hours and
+    gigabytes) is refused against the layers the weights number."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    path = folder / component / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), key: 50}))
+    with pytest.raises(CheckpointError, match=f"{key} counts 50 but the weights beside") as error:
+        load_components(folder)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        ({"num_train_timesteps": 10**9}, "num_train_timesteps is 1000000000, not a count"),
+        ({"beta_schedule": "evil"}, "not a valid scheduler config .NotImplementedError"),
+        ({"sigma_max": "x"}, "not a valid scheduler config .TypeError"),
+        ({"prediction_type": "evil"}, "not a valid scheduler config .ValueError"),
+    ],
+)
+def test_a_damaged_scheduler_config_is_named_at_load(tmp_path, published_folder, edit, said):
+    """The scheduler was first built in the first window: its errors were tracebacks there,
+    and 10**9 training timesteps allocated 4 GB of betas."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    path = folder / "scheduler" / "scheduler_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(CheckpointError, match=said) as error:
+        load_components(folder)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        ({"image_mean": None}, "image_mean is None, not three numbers"),
+        ({"image_mean": [0.5]}, r"image_mean is \[0.5\], not three numbers"),
+        ({"image_std": [0, 0, 0]}, r"image_std \[0, 0, 0\] is not positive"),
+    ],
+)
+def test_a_damaged_clip_normalisation_is_named_at_load(tmp_path, published_folder, edit, said):
+    """A null mean was a TypeError's traceback at load, a short one a RuntimeError in the first
+    window, and a zero std NaN in every output."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    path = folder / "feature_extractor" / "preprocessor_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(CheckpointError, match=said) as error:
+        load_components(folder)
+    assert str(path) in str(error.value)
+
+
+def test_recorded_defaults_the_config_refuses_name_the_folder(tmp_path, components12):
+    """A damaged working size in model_index.json was a ValueError at the first window that
+    read as if the user had set it."""
+    folder = save_published_layout(components12, tmp_path / "ckpt", defaults={"height": "abc"})
+    with pytest.raises(CheckpointError, match="amodal_ros.defaults: height must be int") as error:
+        load_components(folder)
+    assert str(folder / "model_index.json") in str(error.value)
