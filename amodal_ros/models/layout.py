@@ -370,7 +370,15 @@ def _read_unet_state(unet_dir: Path) -> dict[str, torch.Tensor]:
                 continue
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
-                state.update(read_state(unet_dir / shard))
+                part = read_state(unet_dir / shard)
+                twice = sorted(state.keys() & part.keys())
+                if twice:  # the later shard's would win, whatever the index maps
+                    raise CheckpointError(
+                        f"{index}: shard {shard} holds weights an earlier shard holds too "
+                        f"({', '.join(twice[:3])}{', ...' if len(twice) > 3 else ''}); "
+                        f"{REDOWNLOAD}"
+                    )
+                state.update(part)
             return state
         if (unet_dir / single).is_file():
             return read_state(unet_dir / single)

@@ -222,11 +222,21 @@ def load_state_strict(
     mismatched = sorted(
         k for k in set(expected) & set(state) if expected[k].shape != state[k].shape
     )
-    if missing or unexpected or mismatched:
+    # stored as whole numbers or bools where the model computes in floats: converted, they
+    # loaded silently as a model of garbage
+    whole = sorted(
+        k
+        for k in set(expected) & set(state)
+        if expected[k].is_floating_point() and not state[k].is_floating_point()
+    )
+    if missing or unexpected or mismatched or whole:
         parts = []
         for label, keys in (("missing", missing), ("unexpected", unexpected)):
             if keys:
                 parts.append(f"{len(keys)} {label} keys: {_shorten(keys)}")
+        if whole:
+            stored = [f"{k} {state[k].dtype}" for k in whole]
+            parts.append(f"{len(whole)} not stored as floats: {_shorten(stored)}")
         if mismatched:
             shapes = [
                 f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in mismatched

@@ -560,3 +560,33 @@ def test_recorded_defaults_the_config_refuses_name_the_folder(tmp_path, componen
     with pytest.raises(CheckpointError, match="amodal_ros.defaults: height must be int") as error:
         load_components(folder)
     assert str(folder / "model_index.json") in str(error.value)
+
+
+def test_unet_weights_in_two_shards_or_not_stored_as_floats_are_refused(
+    tmp_path, published_folder
+):
+    """A weight held by two shards took the later shard's value (all zeros in the fuzzing),
+    whatever the index maps; weights stored as int8 or bool were converted to float and
+    loaded silently as a model of garbage."""
+    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
+    state = load_file(str(folder / UNET_FILE))
+    (folder / UNET_FILE).unlink()
+    shards = [f"diffusion_pytorch_model-0000{i}-of-00002.safetensors" for i in (1, 2)]
+    save_file(state, str(folder / "unet" / shards[0]))
+    zeros = {"conv_out.bias": torch.zeros_like(state["conv_out.bias"])}
+    save_file(zeros, str(folder / "unet" / shards[1]))
+    weight_map = {k: shards[1] if k in zeros else shards[0] for k in state}
+    (folder / INDEX).write_text(json.dumps({"weight_map": weight_map}))
+    with pytest.raises(CheckpointError, match=f"shard {shards[1]} holds weights an earlier"):
+        load_components(folder)
+    (folder / INDEX).unlink()
+    for shard in shards:
+        (folder / "unet" / shard).unlink()
+    save_file(
+        {**state, "conv_out.weight": state["conv_out.weight"].to(torch.int8)},
+        str(folder / UNET_FILE),
+    )
+    with pytest.raises(
+        CheckpointError, match=r"1 not stored as floats: conv_out.weight torch.int8"
+    ):
+        load_components(folder)
