@@ -12,7 +12,7 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 
 from amodal_ros.bags.output import STORAGES
-from amodal_ros.core.config import param
+from amodal_ros.core.config import MAX_IMAGE_SIDE, param
 
 
 @dataclass
@@ -21,10 +21,10 @@ class Args:
 
     out: Path = param(MISSING, "output rosbag2 folder", positional=True)
     frames: int = param(50, "camera frames", 1)
-    camera_fps: float = param(15.0, "camera rate, frames/s (the model runs at 8)")
+    camera_fps: float = param(15.0, "camera rate, frames/s (the model runs at 8)", 0.01, 1000.0)
     scene_seed: int = param(0, "scene seed (of the held-out test split)")
-    image_height: int = param(128, "image height, pixels", 16)
-    image_width: int = param(256, "image width, pixels", 16)
+    image_height: int = param(128, "image height, pixels", 16, MAX_IMAGE_SIDE)
+    image_width: int = param(256, "image width, pixels", 16, MAX_IMAGE_SIDE)
     storage: str = param("sqlite3", "output storage", choices=STORAGES)
     overwrite: bool = param(False, "replace an existing bag")
 

@@ -22,7 +22,7 @@ def read_yaml_mapping(path: Path, what: str) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except (UnicodeDecodeError, yaml.YAMLError) as err:
-        raise InputError(f"{what} {path} is not readable YAML: {_one_line(err)}") from None
+        raise InputError(f"{what} {path} is not readable YAML: {one_line(err)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -33,7 +33,7 @@ def read_yaml_mapping(path: Path, what: str) -> dict:
     return data
 
 
-def _one_line(err: Exception) -> str:
+def one_line(err: Exception) -> str:
     """A YAML error as `line L, column C: problem` (PyYAML's own spans several lines and names
     the text `<unicode string>`, not the file)."""
     mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None)

@@ -120,7 +120,7 @@ def _add(container, f: Field, hint, default, dest: str) -> None:
     if kind is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     else:
-        kwargs["type"] = kind
+        kwargs["type"] = _path if kind is Path else kind
         if many and meta.get("one_each"):  # `--set a=1 --set b=2`: one value a flag, so a
             kwargs.update(action="append")  # positional after it is not taken for a value
         elif many:  # `--skip a b` collects every value up to the next flag
@@ -135,6 +135,14 @@ def _add(container, f: Field, hint, default, dest: str) -> None:
         kwargs["metavar"] = f.name.upper()  # CHECKPOINT, not the dest's STREAM.CHECKPOINT
     names = ["--" + f.name.replace("_", "-"), *meta.get("flags", ())]
     container.add_argument(*names, dest=dest, **kwargs)
+
+
+def _path(text: str) -> Path:
+    """A path option's value; an empty one is refused: Path('') is '.', and `eval --out ''`
+    wrote its results into the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty path: name a file or folder")
+    return Path(text)
 
 
 def _kind(hint) -> tuple[type, bool]:

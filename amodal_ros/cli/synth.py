@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 
-from amodal_ros.core.config import param
+from amodal_ros.core.config import MAX_IMAGE_SIDE, param
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.staging import staged_path
 
@@ -34,8 +34,8 @@ class Args:
     clips: int = param(10, "number of clips", 1)
     start: int = param(0, "first clip index of the split", 0)
     frames: int = param(25, "frames per clip", 1)
-    image_height: int = param(128, "image height, pixels", 16)
-    image_width: int = param(256, "image width, pixels", 16)
+    image_height: int = param(128, "image height, pixels", 16, MAX_IMAGE_SIDE)
+    image_width: int = param(256, "image width, pixels", 16, MAX_IMAGE_SIDE)
     bags: bool = param(False, "also write a rosbag2 per clip")
     camera_fps: float = param(8.0, "camera rate of the bags, frames/s", 0.01, 1000.0)
     progress: bool = param(True, "progress bar")

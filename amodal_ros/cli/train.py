@@ -38,7 +38,7 @@ def run(args: Args) -> dict:
     """Train (or resume); returns {"steps", "final", "losses"}."""
     import yaml
 
-    from amodal_ros.cli.io import read_yaml_mapping
+    from amodal_ros.cli.io import one_line, read_yaml_mapping
     from amodal_ros.train.loop import TrainConfig, train
 
     values = read_yaml_mapping(args.config, "training config")
@@ -52,7 +52,11 @@ def run(args: Args) -> dict:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         if key.strip() not in known:
             raise ValueError(f"--set {item!r}: unknown training setting {key.strip()!r}")
-        values[key.strip()] = yaml.safe_load(value)
+        try:
+            values[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:  # PyYAML's own message spans six lines
+            why = one_line(err)
+            raise ValueError(f"--set {item!r}: the value is no YAML value ({why})") from None
     overrides = {"out": args.out, "steps": args.steps}
     values.update({k: v for k, v in overrides.items() if v is not None})
     if args.progress is not None:

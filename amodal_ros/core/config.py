@@ -176,9 +176,20 @@ def _as_float(value: int | str) -> float | str:
         return value
 
 
+# The whole numbers a setting takes where its range is open: the node declares an open-ended
+# integer parameter with int32's bounds (ros/params.py), and the command line takes no more
+# (`--num-frames 1e23` ended in an OverflowError traceback, `--decode-chunk-size` in a
+# failed window)
+INT_RANGE = (-(2**31), 2**31 - 1)
+# The largest side of a generated scene's images, pixels (a 4K camera's fits): synth and
+# demo-bag took any, and 100000 ended in OpenCV's out-of-memory traceback
+MAX_IMAGE_SIDE = 4096
+
+
 def range_error(name: str, value, bounds: tuple) -> str | None:
-    """Why `value` lies outside the declared (low, high) `bounds` (None: open), or None; a NaN
-    lies outside every range (it compares False with both ends)."""
+    """Why `value` lies outside the declared (low, high) `bounds` (None: open, for a whole
+    number INT_RANGE's end), or None; a NaN lies outside every range (it compares False with
+    both ends)."""
     if isinstance(value, float) and not math.isfinite(value):
         return f"{name} must be a finite number, got {value!r}"
     low, high = bounds
@@ -186,6 +197,11 @@ def range_error(name: str, value, bounds: tuple) -> str | None:
         if low is None or high is None:
             return f"{name} must be {f'<= {high}' if low is None else f'>= {low}'}, got {value!r}"
         return f"{name} must be in [{low}, {high}], got {value!r}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        low = INT_RANGE[0] if low is None else low
+        high = INT_RANGE[1] if high is None else high
+        if not low <= value <= high:
+            return f"{name} must be in [{low}, {high}], got {value!r}"
     return None
 
 
@@ -254,10 +270,16 @@ class InferenceConfig(Config):
     """
 
     height: int = param(
-        0, "model working height, pixels (multiple of 8); 0 = the model's (published 256)", 0
+        0,
+        "model working height, pixels (multiple of 8); 0 = the model's (published 256)",
+        0,
+        MAX_IMAGE_SIDE,
     )
     width: int = param(
-        0, "model working width, pixels (multiple of 8); 0 = the model's (published 512)", 0
+        0,
+        "model working width, pixels (multiple of 8); 0 = the model's (published 512)",
+        0,
+        MAX_IMAGE_SIDE,
     )
     num_frames: int = param(25, "window length in frames (the model was trained on 25)", 1)
     num_steps: int = param(25, "Euler (EDM) sampling steps", 1, 1000, flags=("--steps",))

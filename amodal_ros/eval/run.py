@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from amodal_ros.core.config import (
+    MAX_IMAGE_SIDE,
     STUDENT_MAX_STEPS,
     InferenceConfig,
     StreamConfig,
@@ -85,8 +86,8 @@ class EvalArgs:
         1,
         STUDENT_MAX_STEPS,
     )
-    clip_height: int = param(128, "height of generated clips, pixels", 16)
-    clip_width: int = param(256, "width of generated clips, pixels", 16)
+    clip_height: int = param(128, "height of generated clips, pixels", 16, MAX_IMAGE_SIDE)
+    clip_width: int = param(256, "width of generated clips, pixels", 16, MAX_IMAGE_SIDE)
     examples: int = param(4, "clips shown in examples.png", 0)
     progress: bool = param(True, "progress bar")
     stream: StreamConfig = group(

@@ -67,7 +67,7 @@ class BenchArgs:
     )
     inference: InferenceConfig = group(InferenceConfig, exclude=("preset",))
     windows: int = param(3, "timed windows per scenario", 1)
-    scene_seed: int = param(1000002, "synthetic scene (held-out test split)")
+    scene_seed: int = param(1000002, "synthetic scene (held-out test split)", 0)
     student_checkpoint: str = param(
         "",
         "the distilled student timed by preset realtime; '' = the checkpoint's own (embedded "

@@ -43,6 +43,15 @@ def missing_params_files(argv: list[str]) -> list[str]:
     ]
 
 
+def arguments_error(err: Exception) -> str:
+    """Why rcl refused the command line (a params file it cannot parse, `-p NAME` without
+    `:=VALUE`, a remap, an unknown ROS argument), in one line without rcl's C file and line."""
+    if type(err).__name__ == "UnknownROSArgsError":  # its text is the list of them
+        return f"unknown ROS arguments {err} (ros2 run amodal_ros amodal_node --help)"
+    text = str(err).splitlines()[0].split(", at ")[0]
+    return text.removeprefix("failed to initialize rcl: ")
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -86,7 +95,11 @@ def main(args=None) -> int:
     # engine build, which it left running (rclpy's handler only shuts the context down and
     # calls this one, installed before it)
     signal.signal(signal.SIGTERM, _interrupt)
-    rclpy.init(args=args)
+    try:
+        rclpy.init(args=args)
+    except RuntimeError as err:  # rcl's RCLError, UnknownROSArgsError: a traceback before
+        print(f"amodal_node: invalid arguments: {arguments_error(err)}", flush=True)
+        return 1
     node = None
     try:
         node = AmodalNode()

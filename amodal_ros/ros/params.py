@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import MISSING, fields
 
-from amodal_ros.core.config import NODE_CONFIGS, accepts_bool
+from amodal_ros.core.config import INT_RANGE, NODE_CONFIGS, accepts_bool
 
 READ_AT_START = frozenset({"autostart"})  # read once, when the node starts: set only then
 # rclpy's reason for a value outside a declared range (integer: "range. Min", float: "range Min")
@@ -65,8 +65,8 @@ def declare_all(node) -> None:
         elif isinstance(default, int):
             descriptor.integer_range = [
                 IntegerRange(
-                    from_value=int(low if low is not None else -(2**31)),
-                    to_value=int(high if high is not None else 2**31 - 1),
+                    from_value=int(low if low is not None else INT_RANGE[0]),
+                    to_value=int(high if high is not None else INT_RANGE[1]),
                     step=0,
                 )
             ]

@@ -124,6 +124,23 @@ def test_bad_values_are_refused_by_the_config_naming_the_field():
             ["--frames", "f", "--masks", "m", "--out", "o", "--video-fps", "nan"],
             "--video-fps must be a finite number, got nan",
         ),
+        (  # an open range ends where the node's parameter does (an OverflowError traceback)
+            "infer",
+            ["--frames", "f", "--masks", "m", "--out", "o", "--num-frames", "10" * 12],
+            r"num_frames must be in \[1, 2147483647\], got 1010",
+        ),
+        ("bench", ["--seed", str(2**31)], r"seed must be in \[0, 2147483647\]"),
+        ("bench", ["--scene-seed", "-1"], "--scene-seed must be >= 0, got -1"),  # numpy's words
+        # a scene too large for memory, and a frame period past any int: tracebacks
+        ("demo-bag", ["b", "--image-width", "100000"], r"--image-width must be in \[16, 4096\]"),
+        ("synth", ["o", "--image-height", "5000"], r"--image-height must be in \[16, 4096\]"),
+        ("eval", ["--out", "o", "--clip-height", "5000"], r"--clip-height must be in \[16, 4096"),
+        ("demo-bag", ["b", "--camera-fps", "1e-300"], r"--camera-fps must be in \[0.01, 1000.0\]"),
+        (  # a working size of 65536: a cv2.error traceback at the first window
+            "infer",
+            ["--frames", "f", "--masks", "m", "--out", "o", "--height", "65536"],
+            r"height must be in \[0, 4096\], got 65536",
+        ),
     ],
 )
 def test_a_command_option_out_of_its_declared_range_is_refused_before_any_work(
@@ -142,8 +159,13 @@ def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
 
     (tmp_path / "bad.yaml").write_text("steps: [1, 2\n")
     (tmp_path / "a_file").write_text("")
+    (tmp_path / "good.yaml").write_text("steps: 1\n")
     cases = [
         (["train", str(tmp_path / "bad.yaml")], "expected ',' or ']'"),  # YAML that won't parse
+        (  # a --set value that won't parse (PyYAML's six lines)
+            ["train", str(tmp_path / "good.yaml"), "--set", "lr=[1"],
+            "--set 'lr=[1': the value is no YAML value (line 1, column 3: expected ',' or ']'",
+        ),
         (["synth", str(tmp_path / "a_file" / "sub")], "Not a directory"),  # an OSError
         (["synth", str(tmp_path / "a_file")], "a_file is a file; synth writes clip folders"),
     ]
@@ -152,6 +174,8 @@ def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"amodal-ros {argv[0]}: error:" in err and message in err
         assert "Traceback" not in err
+        if argv[0] == "train":  # nothing else is printed before it
+            assert err.count("\n") == 1, err
 
 
 def test_a_mistyped_flag_is_named_with_the_closest_one_not_taken_for_a_prefix(capsys):
@@ -235,6 +259,25 @@ def test_a_wrong_value_is_one_line_not_the_usage(capsys):
         "amodal-ros infer: error: argument --stride: invalid int value: 'abc' "
         "(--help lists the options)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["eval", "--out", ""], ["synth", ""], ["replay", "bag", "--out", "o", "--video", ""]],
+)
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
+    argv, capsys, tmp_path, monkeypatch
+):
+    """Path('') is '.': `eval --out ''` and `synth ''` wrote into the current folder."""
+    from amodal_ros.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert ": empty path: name a file or folder (--help lists the options)\n" in err, err
+    assert not any(tmp_path.iterdir())
 
 
 def test_eval_offers_no_warm_start_it_could_not_use(capsys):

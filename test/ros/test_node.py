@@ -1490,6 +1490,34 @@ def test_a_missing_params_file_is_one_line_not_a_traceback(capsys):
     assert capsys.readouterr().out == "amodal_node: no such params file: /no/such.yaml\n"
 
 
+@pytest.mark.parametrize(
+    "ros_args, said",
+    [
+        (["--params-file", "{params}"], "Couldn't parse params file: '--params-file {params}'. "),
+        (["-p", "stride"], "Couldn't parse parameter override rule: '-p stride'. "),
+        (["--log-level", "loud"], "Couldn't parse log level: '--log-level loud'. "),
+        (["--bogus"], "unknown ROS arguments ['--bogus']"),
+    ],
+)
+def test_arguments_rcl_cannot_parse_are_one_line_not_a_traceback(ros_args, said, tmp_path):
+    """A params file rcl cannot parse (a key without a value), `-p NAME` without `:=VALUE`, a
+    bad log level (amodal.launch.py's log_level) or an unknown ROS argument ended in rclpy's
+    16-line RCLError traceback."""
+    import sys
+
+    from conftest import run_until
+
+    params = tmp_path / "params.yaml"
+    params.write_text("/**/amodal_node:\n  ros__parameters:\n    checkpoint:\n")
+    args = [a.format(params=params) for a in ros_args]
+    module = [sys.executable, "-m", "amodal_ros.ros.node"]
+    rc, out = run_until([*module, "--ros-args", *args], None, 60)
+    assert rc == 1 and "Traceback" not in out, out[-2000:]
+    (line,) = [x for x in out.splitlines() if x.startswith("amodal_node:")]  # rcl logs its own
+    assert line.startswith("amodal_node: invalid arguments: " + said.format(params=params)), line
+    assert "/project/src" not in line and ".c:" not in line  # rcl's C file, line
+
+
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_the_node_script_answers_help_without_loading_the_models_libraries(flag):
     """`amodal_node --help` took 6 s: the node module imported the model registry, and with it
