@@ -15,7 +15,6 @@ Inductor's kernels are in `engine_cache/inductor` before the node's first start.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from dataclasses import MISSING, dataclass
@@ -118,44 +117,17 @@ def _unbuilt(backend: str) -> str:
 
 
 def read_parameter_file(path: Path, node: str = "/amodal_node") -> dict:
-    """{parameter: value} the node of full name `node` takes from a ROS 2 parameter file:
-    every section whose name matches it ('/**', '/**/amodal_node', '/ns/amodal_node', nested
-    namespaces; `*` one name, `**` any), merged in file order as rcl merges them (a robot's
-    file often starts with a '/**' section for all its nodes: reading the first section alone
-    missed the node's own)."""
+    """{parameter: value} the node of full name `node` takes from a ROS 2 parameter file
+    (core/param_file.py: every matching section, merged as rcl merges them)."""
     from amodal_ros.cli.io import read_yaml_mapping
+    from amodal_ros.core.param_file import node_parameters, sections
 
-    node = "/" + node.strip("/")
-    merged, names, found = {}, [], False
-    for name, params in _sections(read_yaml_mapping(path, "parameter file")):
-        names.append(name)
-        if _matches(name, node):
-            merged.update(params)
-            found = True
-    if not found:
+    data = read_yaml_mapping(path, "parameter file")
+    values = node_parameters(data, node)
+    if values is None:
+        names = [name for name, _ in sections(data)]
         raise ValueError(
-            f"{path} has no 'ros__parameters' section for {node} (its sections: "
+            f"{path} has no 'ros__parameters' section for /{node.strip('/')} (its sections: "
             f"{', '.join(names) or 'none'}); name the node as launched with --node"
         )
-    return merged
-
-
-def _matches(section: str, node: str) -> bool:
-    """Whether a parameter file's section name applies to the node `node`, as rcl reads it."""
-    parts = [
-        "(/[^/]+)*" if token == "**" else "/[^/]+" if token == "*" else "/" + re.escape(token)
-        for token in section.strip("/").split("/")
-    ]
-    return re.fullmatch("".join(parts), node) is not None
-
-
-def _sections(mapping: dict, prefix: str = ""):
-    """(node name with its namespaces, its ros__parameters) of every section, in file order."""
-    for key, value in mapping.items():
-        if not isinstance(value, dict):
-            continue
-        name = f"{prefix}/{str(key).strip('/')}"
-        if isinstance(value.get("ros__parameters"), dict):
-            yield name, value["ros__parameters"]
-        else:
-            yield from _sections(value, name)
+    return values

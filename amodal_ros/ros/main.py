@@ -34,13 +34,14 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     return bool(libc.mallopt(M_ARENA_MAX, arenas))
 
 
+def params_files(argv: list[str]) -> list[str]:
+    """The `--params-file` arguments in `argv`."""
+    return [path for flag, path in zip(argv, argv[1:], strict=False) if flag == "--params-file"]
+
+
 def missing_params_files(argv: list[str]) -> list[str]:
     """The `--params-file` arguments in `argv` that are no file."""
-    return [
-        path
-        for flag, path in zip(argv, argv[1:], strict=False)
-        if flag == "--params-file" and not os.path.isfile(path)
-    ]
+    return [path for path in params_files(argv) if not os.path.isfile(path)]
 
 
 def arguments_error(err: Exception) -> str:
@@ -102,7 +103,7 @@ def main(args=None) -> int:
         return 1
     node = None
     try:
-        node = AmodalNode()
+        node = AmodalNode(params_files=params_files(argv))
         # a lifecycle `shutdown` ends the process (it spun on, finalized, and a launch file's
         # respawn never fired); the transition's answer is sent inside its spin
         while rclpy.ok() and not node.finalized:

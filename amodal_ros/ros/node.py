@@ -40,6 +40,7 @@ from amodal_ros.core.frames import (
     REASON_DEADLINE_MISSED,
     Frame,
 )
+from amodal_ros.core.param_file import files_without_a_section
 from amodal_ros.core.throttle import Throttle
 from amodal_ros.interface.convert import failure_kind, numbers_left_out
 from amodal_ros.interface.messages import (
@@ -95,7 +96,9 @@ QUIET_S = 1.0
 class AmodalNode(LifecycleNode):
     """Amodal masks (and completions) of every labelled object, from RGB(-D) + instance masks."""
 
-    def __init__(self, node_name: str = NODE_NAME, **kwargs):
+    def __init__(self, node_name: str = NODE_NAME, params_files: list[str] = (), **kwargs):
+        """`params_files`: the command line's `--params-file`s, checked for a section of this
+        node's (rcl applies none of a file that names only other nodes)."""
         super().__init__(node_name, **kwargs)
         declare_all(self)
         self.add_on_set_parameters_callback(self._check_parameters)
@@ -143,6 +146,13 @@ class AmodalNode(LifecycleNode):
         unknown = unknown_parameters(getattr(self, "_parameter_overrides", {}))
         if unknown:  # ROS ignores them: a typo'd key would silently not apply
             self.get_logger().warning(f"unknown parameters, ignored: {', '.join(unknown)}")
+        me = self.get_fully_qualified_name()
+        for path, names in files_without_a_section(list(params_files), me):
+            self.get_logger().warning(
+                f"params file {path} has no section for {me} (its sections: "
+                f"{', '.join(names) or 'none'}): none of its parameters apply; name the "
+                f"section {me} (or /** for every node) above ros__parameters"
+            )
         if (
             self.get_parameter("autostart").value
             and self.trigger_configure() == TransitionCallbackReturn.SUCCESS

@@ -1518,6 +1518,29 @@ def test_arguments_rcl_cannot_parse_are_one_line_not_a_traceback(ros_args, said,
     assert "/project/src" not in line and ".c:" not in line  # rcl's C file, line
 
 
+def test_a_params_file_without_a_section_of_the_nodes_is_warned_of(tmp_path):
+    """A params file whose sections name other nodes (`amodal:` for `amodal_node`, a launch
+    file's namespace forgotten): rcl applies none of it, and the node ran on its defaults
+    without a word (configure then asked for a checkpoint the file sets)."""
+    import sys
+
+    from conftest import run_until
+
+    other = tmp_path / "other.yaml"
+    other.write_text("amodal:\n  ros__parameters:\n    checkpoint: embedded\n")
+    ours = tmp_path / "ours.yaml"
+    ours.write_text("/**:\n  ros__parameters:\n    autostart: false\n")
+    files = ["--params-file", str(ours), "--params-file", str(other)]
+    module = [sys.executable, "-m", "amodal_ros.ros.node", "--ros-args", *files]
+    rc, out = run_until([*module, "-r", "__ns:=/robot"], "none of its parameters apply", 60)
+    said = (
+        f"params file {other} has no section for /robot/amodal_node (its sections: /amodal): "
+        "none of its parameters apply"
+    )
+    assert said in out, out[-2000:]
+    assert f"params file {ours}" not in out  # '/**' is every node's
+
+
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_the_node_script_answers_help_without_loading_the_models_libraries(flag):
     """`amodal_node --help` took 6 s: the node module imported the model registry, and with it
