@@ -61,6 +61,7 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError, ProcessingError
+from amodal_ros.core.staging import check_makeable
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB, check_stride
 from amodal_ros.pipeline.window import BACK, GAP, SIZE
 
@@ -160,13 +161,10 @@ def check_args(args: ReplayArgs) -> None:
             f"--out {out} is inside the input bag {bag}; choose a path outside it, e.g. "
             f"{bag.with_name(bag.name + '_amodal')}"
         )
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():  # its staging folder could not be made
-        raise InputError(
-            f"--out {out} cannot be made: {above} is a file, not a folder; choose another "
-            "output path"
-        )
+    check_makeable(out, "--out")
     check_output(out, args.overwrite, results=True)
+    if args.video is not None:
+        check_makeable(Path(args.video), "--video")
     video_in = Path(args.video).resolve().parents if args.video is not None else ()
     if bag.is_dir() and bag.resolve() in video_in:  # its files would join the recording
         raise InputError(

@@ -46,6 +46,9 @@ def check_out(out, overwrite: bool) -> None:
         raise InputError(
             f"--out {out} is a folder; bench writes one JSON file, e.g. --out {out / 'bench.json'}"
         )
+    from amodal_ros.core.staging import check_makeable
+
+    check_makeable(out, "--out")  # found after the whole benchmark
     if not out.exists():
         return
     if not overwrite:

@@ -36,7 +36,12 @@ from amodal_ros.core.config import (
     param,
 )
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.staging import remove_dead_partials, stage_name, staged_path
+from amodal_ros.core.staging import (
+    check_makeable,
+    remove_dead_partials,
+    stage_name,
+    staged_path,
+)
 
 DEMO_OUTPUTS = ("demo_bag", "results", "overlay.mp4", "overlay.gif", "summary.json")
 EARLIER = "earlier_demo"  # an earlier demo's outputs wait under this staged name in OUT
@@ -111,6 +116,7 @@ def _set_aside(out: Path, overwrite: bool) -> Path | None:
     replaced): nothing of the user's is deleted."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; choose a folder")
+    check_makeable(out, "--out")
     if out.is_dir():  # what a killed run set aside (its outputs are unknown: not put back)
         remove_dead_partials(out, EARLIER)
     if not out.exists() or not any(out.iterdir()):

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.staging import check_replaceable, staged_path
+from amodal_ros.core.staging import check_makeable, check_replaceable, staged_path
 from amodal_ros.data.clip_folder import write_png  # noqa: F401 (the writer infer calls)
 
 
@@ -47,11 +47,7 @@ def check_output(out: Path, overwrite: bool) -> None:
     output (checked before any work, and again at the end)."""
     if out.is_file():
         raise InputError(f"--out {out} is a file; infer writes a folder: choose another --out")
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():  # found only once the models had loaded
-        raise InputError(
-            f"--out {out} cannot be made: {above} is a file, not a folder; choose another --out"
-        )
+    check_makeable(out, "--out")  # found only once the models had loaded
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not overwrite:
             raise InputError(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from amodal_ros.core.config import MAX_IMAGE_SIDE, param
 from amodal_ros.core.errors import InputError
-from amodal_ros.core.staging import staged_path
+from amodal_ros.core.staging import check_makeable, staged_path
 
 
 @dataclass
@@ -56,6 +56,7 @@ def run(args: Args) -> dict:
         raise ValueError(f"--clips must be >= 1, got {args.clips}")
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"OUT {args.out} is a file; synth writes clip folders into a folder")
+    check_makeable(args.out, "OUT")
     written = []
     seeds = split_seeds(args.split, args.clips, args.start)
     names = [f"{args.split}_{seed}" for seed in seeds]

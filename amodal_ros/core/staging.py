@@ -75,6 +75,17 @@ def staged_path(out: Path, recheck: Callable[[], object] | None = None) -> Itera
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def check_makeable(out: Path, flag: str) -> None:
+    """Refuse an output path beneath a file, naming the option `flag`: its staging folder
+    cannot be made there, which was found only once the work was done (a raw "[Errno 20] Not
+    a directory" after a whole replay or benchmark)."""
+    above = next((p for p in Path(out).parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise InputError(
+            f"{flag} {out} cannot be made: {above} is a file, not a folder; choose another {flag}"
+        )
+
+
 def check_replaceable(out: Path, marker: str, kind: str, command: str = "") -> None:
     """Refuse to replace an existing `out` that is not an earlier `kind` (a folder holding
     `marker`, a JSON file naming `command` when given: other commands write a summary.json

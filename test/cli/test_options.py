@@ -166,8 +166,23 @@ def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
             ["train", str(tmp_path / "good.yaml"), "--set", "lr=[1"],
             "--set 'lr=[1': the value is no YAML value (line 1, column 3: expected ',' or ']'",
         ),
-        (["synth", str(tmp_path / "a_file" / "sub")], "Not a directory"),  # an OSError
         (["synth", str(tmp_path / "a_file")], "a_file is a file; synth writes clip folders"),
+    ]
+    # an output beneath a file: found once the work was done (a raw "[Errno 20] Not a
+    # directory" after a whole benchmark or replay), now before any work
+    under, bag = tmp_path / "a_file" / "sub", tmp_path / "bag"
+    bag.mkdir()
+    cases += [
+        (argv, f"{flag} {under} cannot be made: {tmp_path / 'a_file'} is a file, not a folder")
+        for argv, flag in (
+            (["synth", str(under)], "OUT"),
+            (["bench", "--out", str(under)], "--out"),
+            (["demo", "--out", str(under)], "--out"),
+            (
+                ["replay", str(bag), "--out", str(tmp_path / "o"), "--video", str(under)],
+                "--video",
+            ),
+        )
     ]
     for argv, message in cases:
         assert main(argv) == 2
