@@ -36,6 +36,7 @@ import io
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -160,6 +161,7 @@ def run(args: ReplayManyArgs) -> dict:
 
         if todo:
             _check_model_folders(args)  # before Ray starts (a minute on a busy machine)
+            _check_address(args.address)
             ray = _ray()  # before anything is written: a missing Ray is one clear error
             out.mkdir(parents=True, exist_ok=True)
             lock.claim()  # a new OUT: claimed as it appears
@@ -404,6 +406,22 @@ def _check_model_folders(args: ReplayManyArgs) -> None:
                 f"--{field.replace('_', '-')} {value} does not exist (nor is it a model's "
                 f"name: {', '.join(named)}); nothing was replayed"
             )
+
+
+def _check_address(address: str) -> None:
+    """Refuse a cluster address nothing answers at, before Ray tries it: ray.init retried for
+    minutes, printing only its own retries. 'auto' and an address without a port are Ray's
+    to look up."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdecimal():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as err:
+        raise InputError(
+            f"--address {address}: no Ray cluster answers there ({err}); start one with `ray "
+            "start --head` on that machine, or check the host and port; nothing was replayed"
+        ) from None
 
 
 def _check_devices(args: ReplayManyArgs) -> None:

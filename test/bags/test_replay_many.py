@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -340,6 +341,14 @@ def test_two_bags_of_one_name_and_a_missing_ray_are_one_clear_error(tmp_path, ca
     assert not inside.exists()
     assert main(["replay-many", str(tmp_path / "day1"), "--out", out, "--gpus-per-bag", "1"]) == 2
     assert "reserves GPUs but --device is cpu: add --device cuda" in capsys.readouterr().err
+    assert not os.path.exists(out)
+    # a cluster address nothing answers at: Ray retried it for minutes, saying only that
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # a port of this machine no one listens on
+        nowhere = f"127.0.0.1:{closed.getsockname()[1]}"
+        argv = ["replay-many", str(tmp_path / "day1"), "--out", out, "--address", nowhere]
+        assert main([*argv, "--checkpoint", "embedded"]) == 2
+    assert f"--address {nowhere}: no Ray cluster answers there" in capsys.readouterr().err
     assert not os.path.exists(out)
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
     assert main(["replay-many", str(tmp_path / "day1"), "--out", out]) == 2
