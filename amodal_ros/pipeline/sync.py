@@ -88,8 +88,11 @@ class StampSynchronizer:
             raise ValueError(f"unknown input {name!r}; inputs are {self.inputs}")
         if self._old is not None and name not in self._crossed:
             old_latest = self._old._latest[name]
-            if old_latest is None or stamp_ns >= old_latest - RESTART_NS:
-                return self._counted(self._old.add(name, stamp_ns, item))  # still in flight
+            if old_latest is None or stamp_ns >= old_latest - RESTART_NS:  # still in flight
+                behind = self._old.behind  # an int: the shallow copy does not share it
+                frames = self._old.add(name, stamp_ns, item)
+                self.behind += self._old.behind - behind
+                return self._counted(frames)
             self._crossed.add(name)
             retired = self._retire_old() if self._crossed == set(self.inputs) else []
             return retired + self.add(name, stamp_ns, item)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amodal_ros.core.frames import Frame
+from amodal_ros.core.frames import MAX_OBJECTS, Frame
 
 
 @dataclass
@@ -75,9 +75,10 @@ class WindowBuffer:
     its place (its absent frames are empty modal masks, the fully occluded case); one unseen for
     longer than `object_timeout_ns`, and in none of the buffered frames, is dropped and reported
     by `pop_dropped()` (a window answers frames older than its newest one, offline up to a
-    window's length: an object labelled in them keeps its result there). Memory is bounded
-    by `num_frames` frames. A repeated stamp is ignored; a stamp going backwards, one after a
-    gap longer than a window, or an image of another size resets the buffer (`StreamFront`
+    window's length: an object labelled in them keeps its result there); beyond MAX_OBJECTS
+    ids the longest-unseen go first (`_bound`). Memory is bounded by `num_frames` frames. A
+    repeated stamp is ignored; a stamp going backwards, one after a gap longer than a window,
+    or an image of another size resets the buffer (`StreamFront`
     flushes the frames still waiting first: `restart_cause`): the model reads a window as one
     stretch of evenly spaced video of one camera, and shorter gaps are reported as the
     window's `frames_missing`.
@@ -137,6 +138,7 @@ class WindowBuffer:
             if seen < oldest and frame.stamp_ns - seen > self.object_timeout_ns:
                 del self.last_seen[object_id]
                 self._dropped.append(object_id)
+        self._bound(frame.stamp_ns)
         self._since_window += 1
         self._unanswered += 1
         full = len(self.frames) == self.num_frames
@@ -146,6 +148,19 @@ class WindowBuffer:
             return None  # offline: the first full window (or `flush`) answers these frames
         self._emitted_full |= full
         return self._emit(final=False)
+
+    def _bound(self, stamp_ns: int) -> None:
+        """Drop the longest-unseen ids beyond MAX_OBJECTS, never one of the newest frame: a
+        segmenter numbering its masks anew in every frame (ids counting up, without
+        `track_ids`) left an object_timeout's worth of ids in every window, each an object of
+        every published frame (60 a frame for 5 s at 8 fps: 2400 of them)."""
+        excess = len(self.last_seen) - MAX_OBJECTS
+        if excess <= 0:
+            return
+        unseen = sorted((seen, i) for i, seen in self.last_seen.items() if seen < stamp_ns)
+        for _, object_id in unseen[:excess]:
+            del self.last_seen[object_id]
+            self._dropped.append(object_id)
 
     def restart_cause(self, frame: Frame) -> str | None:
         """Why this frame starts the stream over, or None when it does not: BACK, it is older

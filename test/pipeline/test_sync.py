@@ -308,6 +308,17 @@ def test_images_stamped_behind_a_frame_that_left_are_counted_as_such():
     assert sync.matched == 2 and sync.behind == 4
 
 
+def test_an_image_stamped_behind_while_the_masks_looped_first_is_counted_as_such():
+    """The images still feed the old stream after the masks looped; an image stamped behind
+    its last frame was counted unmatched there, but `behind` (an int the old stream's copy
+    does not share) lost it: replay's summary and the diagnostics never said why."""
+    sync = StampSynchronizer(["rgb", "masks"])
+    feed(sync, [(name, s) for s in (10_000 * MS, 10_100 * MS) for name in ("rgb", "masks")])
+    feed(sync, [("masks", 0), ("masks", 100 * MS)])  # the masks loop first
+    feed(sync, [("rgb", 10_050 * MS)])  # behind the frame at 10.1 s, in the old stream
+    assert sync.unmatched["rgb"] == 1 and sync.behind == 1
+
+
 def test_a_segmenter_swapping_neighbouring_masks_loses_its_first_swap_only():
     """A segmenter's two workers publish masks in swapped pairs (1, 0, 3, 2, ...) 100 ms after
     their images: once the first swap showed it, a pivot waits for a second mask beyond it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amodal_ros.core.frames import Frame
+from amodal_ros.core.frames import MAX_OBJECTS, Frame
 from amodal_ros.pipeline.window import BACK, GAP, Window, WindowBuffer, centred_hold_back
 
 P = 125_000_000  # ns, 8 fps
@@ -193,6 +193,22 @@ def test_every_id_dropped_before_a_restart_is_reported():
         buf.push(frame(i, ids=(1, 2) if i < 2 else (2,)))  # object 1 times out at frame 4
     buf.push(frame(0, ids=(2,), stamp=P))  # a stamp going back: the stream starts over
     assert sorted(buf.pop_dropped()) == [1, 2]
+
+
+def test_ids_numbered_anew_every_frame_stay_within_max_objects_newest_frame_first():
+    """A segmenter counting its ids up in every frame (no `track_ids`) kept an object_timeout
+    of them in each window, every one an object of every published frame; beyond MAX_OBJECTS
+    the longest-unseen are dropped and reported, the newest frame's never."""
+    buf = WindowBuffer(4, 1, int(5e9), P)  # object_timeout 5 s: 40 frames at 8 fps
+    per_frame = 40  # of the 48 pixels
+    for i in range(12):
+        labels = np.arange(1, H * W + 1, dtype=np.int64).reshape(H, W) % per_frame + 1
+        labels += i * per_frame  # 40 new ids, none of them seen before
+        window = buf.push(Frame(i * P, np.zeros((H, W, 3), np.uint8), labels))
+    newest = set(range(11 * per_frame + 1, 12 * per_frame + 1))
+    assert len(window.object_ids) == MAX_OBJECTS and newest <= set(window.object_ids)
+    assert len(buf.pop_dropped()) == 12 * per_frame - MAX_OBJECTS
+    assert min(window.object_ids) == 12 * per_frame - MAX_OBJECTS + 1  # the oldest went first
 
 
 def test_frames_missing_counts_model_rate_slots_without_a_frame():
