@@ -65,11 +65,15 @@ class FrameEncodingCache:
         for key in [k for k in self._entries if k.object_key == object_key]:
             del self._entries[key]
 
-    def forget_frames_before(self, frame_key: int) -> None:
-        """Drop entries of frames older than `frame_key` (a stamp): a sliding window never
-        needs them again, so memory stays at about one window's worth."""
+    def forget_frames_outside(self, first: int, last: int) -> None:
+        """Drop entries of frames stamped before `first` or after `last` (the window's): a
+        sliding window never needs older ones again, and newer ones exist only from before a
+        stream started over (a bag loop), which the LRU alone held up to `max_entries`. Memory
+        stays at about one window's worth."""
         stale = [
-            k for k in self._entries if isinstance(k.frame_key, int) and k.frame_key < frame_key
+            k
+            for k in self._entries
+            if isinstance(k.frame_key, int) and not first <= k.frame_key <= last
         ]
         for key in stale:
             del self._entries[key]

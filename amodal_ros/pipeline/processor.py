@@ -148,8 +148,8 @@ class WindowProcessor:
         arrival = window.last.arrival  # 0: unknown (e.g. a bag replayed as fast as possible)
         if deadline > 0 and arrival and self.clock() - arrival > deadline:
             return self.passthrough(window, REASON_DEADLINE_MISSED)
-        # frames older than this window are never needed again: memory stays ~ one window
-        self.cache.forget_frames_before(window.frames[0].stamp_ns)
+        # frames outside this window are never needed again: memory stays ~ one window
+        self.cache.forget_frames_outside(window.frames[0].stamp_ns, window.last.stamp_ns)
         try:
             results = self._run(window)
             # an object this window does not list is gone (its id forgotten, possibly before

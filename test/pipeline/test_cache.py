@@ -89,7 +89,9 @@ def test_the_least_recently_used_entry_goes_and_using_one_renews_it(touch):
     assert cache.get(a) == "a" and cache.get(b) is None
 
 
-def test_forget_frames_before_keeps_only_the_current_window():
+def test_forget_frames_outside_keeps_only_the_current_window():
+    """Older frames go as the window slides; newer ones exist only from before a bag loop
+    (the window's stamps went back), and the LRU alone held them up to 4,096 entries."""
     from amodal_ros.pipeline.cache import CacheKey, FrameEncodingCache
 
     cache = FrameEncodingCache()
@@ -97,9 +99,11 @@ def test_forget_frames_before_keeps_only_the_current_window():
         cache.put(CacheKey("mask", 1, stamp, "d"), stamp)
         cache.put(CacheKey("depth", None, stamp, "d"), stamp)
     cache.put(CacheKey("mask", 1, "not a stamp", "d"), -1)
-    cache.forget_frames_before(6)
+    cache.forget_frames_outside(6, 9)
     assert sorted(k.frame_key for k in cache._entries if k.kind == "depth") == [6, 7, 8, 9]
     assert len(cache) == 4 + 4 + 1
+    cache.forget_frames_outside(2, 7)  # looped back: the frames after the window go too
+    assert sorted(k.frame_key for k in cache._entries if k.kind == "depth") == [6, 7]
 
 
 def test_shared_digests_hash_an_array_once_while_it_lives_and_never_reuse_a_dead_ones():
