@@ -130,6 +130,13 @@ def split_seeds(split: str, count: int, start: int = 0) -> list[int]:
     return [base + start + i for i in range(count)]
 
 
+# a clip is made whole in memory: about 21 bytes a pixel of every frame (measured: 400 frames
+# of 128x256 took 465 MB); past 2^28 pixels (5.6 GB) a typo'd frame count (demo-bag --frames
+# 2147483647) was killed by the kernel's out-of-memory killer without a word
+BYTES_PER_SCENE_PIXEL = 21
+MAX_SCENE_PIXELS = 1 << 28
+
+
 def make_scene(
     seed: int,
     num_frames: int = 25,
@@ -177,6 +184,13 @@ def make_scene(
     """
     if num_frames < 1 or height < 16 or width < 16:
         raise ValueError(f"need >= 1 frame of >= 16x16 px, got {num_frames}x{height}x{width}")
+    pixels = num_frames * height * width
+    if pixels > MAX_SCENE_PIXELS:
+        raise ValueError(
+            f"a clip of {num_frames} frames of {height}x{width} px is {pixels} pixels, more "
+            f"than {MAX_SCENE_PIXELS} (a clip is made whole in memory, about "
+            f"{BYTES_PER_SCENE_PIXEL} bytes a pixel): fewer frames or smaller images"
+        )
     if not 1 <= max_targets <= 4 or not 0 <= max_occluders <= 4:
         raise ValueError("max_targets must be in 1..4 and max_occluders in 0..4")
     families = tuple(FAMILIES if families is None else families)

@@ -238,6 +238,19 @@ def test_bad_arguments_are_refused(kwargs):
         make_scene(0, **kwargs)
 
 
+def test_a_clip_too_large_for_memory_is_refused_before_any_is_made():
+    """`demo-bag --frames 2147483647` was killed by the out-of-memory killer without a word;
+    the largest clip allowed passes the check (it is not made here)."""
+    from amodal_ros.data.scenes import MAX_SCENE_PIXELS
+
+    with pytest.raises(ValueError, match="2147483647 frames of 128x256 px is .* made whole"):
+        make_scene(0, num_frames=2**31 - 1, height=128, width=256)
+    frames = MAX_SCENE_PIXELS // (128 * 256)
+    with pytest.raises(ValueError, match="frames of 128x256"):
+        make_scene(0, num_frames=frames + 1, height=128, width=256)
+    assert make_scene(0, num_frames=2, height=128, width=256).rgb.shape[0] == 2
+
+
 def test_tiny_and_short_clips_render():
     for seed in range(6):
         clip = make_scene(seed, num_frames=3, height=16, width=16, hide_prob=1.0)
