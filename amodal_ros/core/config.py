@@ -366,7 +366,8 @@ class InferenceConfig(Config):
     num_samples: int = param(
         1, "hypotheses per object (Top-k); >1 gives uncertainty", 1, flags=("--samples",)
     )
-    seed: int = param(23, "noise seed (the reference demo's), per object and sample", 0)
+    # any 63-bit seed: distillation seeds each teacher window with a hash (stable_seed)
+    seed: int = param(23, "noise seed (the reference demo's), per object and sample", 0, 2**63 - 1)
     device: str = param("cpu", "torch device: cpu, cuda, cuda:1, ...")
     dtype: str = param("float32", "UNet dtype", None, None, DTYPES)
     quantize: str = param(

@@ -129,7 +129,8 @@ def test_bad_values_are_refused_by_the_config_naming_the_field():
             ["--frames", "f", "--masks", "m", "--out", "o", "--num-frames", "10" * 12],
             r"num_frames must be in \[1, 2147483647\], got 1010",
         ),
-        ("bench", ["--seed", str(2**31)], r"seed must be in \[0, 2147483647\]"),
+        ("bench", ["--windows", str(2**31)], r"windows must be in \[1, 2147483647\]"),
+        ("bench", ["--seed", str(2**63)], r"seed must be in \[0, 9223372036854775807\]"),
         ("bench", ["--scene-seed", "-1"], "--scene-seed must be >= 0, got -1"),  # numpy's words
         # a scene too large for memory, and a frame period past any int: tracebacks
         ("demo-bag", ["b", "--image-width", "100000"], r"--image-width must be in \[16, 4096\]"),
