@@ -152,6 +152,10 @@ class ArtifactCache:
         models with external weights) when it is not cached yet."""
         self.trusted_folder()
         target = self.path(name, key, suffix)
+        if target.exists() and _unopenable(target):
+            log.warning("%s holds no plain files (a FIFO?): removed, building it again", target)
+            remove_partial(target)
+            remove_partial(_sidecar(target))
         if target.exists():
             log.info("using cached %s", target)
             return target
@@ -231,6 +235,15 @@ class ArtifactCache:
 
 def _sidecar(target: Path) -> Path:
     return target.with_name(target.name + ".json")
+
+
+def _unopenable(target: Path) -> bool:
+    """Whether the artifact or its record is, or holds, something neither a file nor a folder
+    (a FIFO, a device): a build writes none, and opening one to load or hash it blocks."""
+    paths = [target, _sidecar(target)]
+    if target.is_dir() and not target.is_symlink():
+        paths += target.rglob("*")
+    return any(p.exists() and not (p.is_file() or p.is_dir()) for p in paths)
 
 
 def _file_hashes(target: Path) -> dict[str, str]:

@@ -39,6 +39,7 @@ def run(args: Args) -> dict:
     import yaml
 
     from amodal_ros.cli.io import one_line, read_yaml_mapping
+    from amodal_ros.core.staging import check_makeable
     from amodal_ros.train.loop import TrainConfig, train
 
     values = read_yaml_mapping(args.config, "training config")
@@ -61,7 +62,9 @@ def run(args: Args) -> dict:
     values.update({k: v for k, v in overrides.items() if v is not None})
     if args.progress is not None:
         values["progress"] = args.progress
-    result = train(TrainConfig(**values))
+    config = TrainConfig(**values)
+    check_makeable(Path(config.out), "--out")  # a raw "[Errno 20]" once the data was read
+    result = train(config)
     if result["main_process"]:  # under accelerate launch: one line, not one per process
         print(f"trained {result['steps']} steps; checkpoint: {result['final']}")
     return result

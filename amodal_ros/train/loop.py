@@ -67,6 +67,7 @@ from amodal_ros.train.run_folder import (
     log_timing,
     repair_state,
     retire_final,
+    saved_step,
     swap_in_state,
     truncate_log,
     write_whole,
@@ -133,8 +134,9 @@ def train(config: TrainConfig) -> dict:
     if main:
         repair_state(out)
     accelerator.wait_for_everyone()  # then every process reads the same state/
-    state = out / "state" if (out / "state" / "step.json").is_file() else None
-    start = json.loads((state / "step.json").read_text())["step"] if state else 0
+    start = saved_step(out)  # a damaged state/ is refused, never started over beside
+    state = out / "state" if start is not None else None
+    start = start or 0
     starts = gather_object([start])  # what every process found, the same list in each
     if len(set(starts)) > 1:  # only the main process writes: the others would train apart
         raise InputError(
@@ -187,18 +189,24 @@ def train(config: TrainConfig) -> dict:
     average = _weight_average(accelerator.unwrap_model(model), decoder, config.ema_decay)
 
     if state:  # resume
+        from safetensors import SafetensorError
+
         try:
             accelerator.load_state(str(state))
-        except (RuntimeError, OSError, ValueError, EOFError) as err:  # torch's reader's
+            if decoder is not None:  # it resumes with the run's state
+                decoder.load_state_dict(load_file(state / DECODER_STATE))
+            if average is not None:
+                average.load_state_dict(load_file(state / EMA_STATE))
+        # torch's reader's; safetensors' for a cut weight file (was a traceback)
+        except (RuntimeError, OSError, ValueError, EOFError, SafetensorError) as err:
+            why = " ".join(str(err).split())  # one line: a size mismatch lists every tensor
+            why = why if len(why) <= 300 else f"{why[:300]} ..."
             raise InputError(
-                f"the saved training state in {state} does not load ({err}): it is damaged; "
-                "continue from a carried state (carry unpack) or start a new --out"
+                f"the saved training state in {state} does not load ({why}): it is damaged, "
+                "or another model's; continue from a carried state (carry unpack) or start a "
+                "new --out"
             ) from None
         _rejoin_schedule(schedule)
-        if decoder is not None:  # it resumes with the run's state
-            decoder.load_state_dict(load_file(state / DECODER_STATE))
-        if average is not None:
-            average.load_state_dict(load_file(state / EMA_STATE))
         if main:
             truncate_log(out / "loss.csv", start)  # rows past the saved state are redone
             retire_final(out, config.steps)  # not before: a refused run keeps its final/

@@ -72,7 +72,7 @@ def repair_state(out: Path) -> None:
     under PREVIOUS_STATE: it becomes state/ again."""
     state, last = out / "state", last_save(out)
     if last != state:
-        shutil.rmtree(state, ignore_errors=True)
+        remove_partial(state)  # (rmtree opens its path first: a FIFO there hung it)
         last.rename(state)
     # checkpoints a stop left half-written (a whole model each, never complete)
     if out.is_dir():
@@ -81,6 +81,31 @@ def repair_state(out: Path) -> None:
             *out.glob(".checkpoint-*"),
         ]:
             remove_partial(partial)
+
+
+def saved_step(out: Path) -> int | None:
+    """The step of the run's saved `state/` (None: no save yet). A state/ that is no folder, or
+    whose step.json is missing or holds no step, is refused: the run started over beside it and
+    its first save deleted it (a FIFO there hung the run), or resumed at a step it never was."""
+    state = out / "state"
+    if not (state.exists() or state.is_symlink()):
+        return None
+    path = state / "step.json"
+    odd = (
+        [p.name for p in state.iterdir() if not (p.is_file() or p.is_dir())]
+        if state.is_dir()
+        else []
+    )
+    if state.is_dir() and not odd and path.is_file():
+        saved = read_json(path)
+        step = saved.get("step") if isinstance(saved, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
+            return step
+    what = f"holds {odd}, which are not files" if state.is_dir() and odd else "is no saved state"
+    raise InputError(
+        f"{state} {what} (a folder with step.json holding the step it was saved at): it is "
+        "damaged; continue from a carried state (carry unpack) or start a new --out"
+    )
 
 
 def swap_in_state(out: Path) -> None:

@@ -445,6 +445,38 @@ def test_an_engine_cache_others_may_write_into_is_refused_or_closed(tmp_path, ca
             ArtifactCache(theirs).get_or_build("unet-trt", "k", ".engine", build, {})
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fifo", ["unet-trt-k.engine", "unet-trt-k.engine.json", "onnx"])
+def test_a_cache_entry_that_is_a_fifo_is_built_again_not_opened(tmp_path, fifo, caplog):
+    """A build writes no FIFO; opening one to load or hash it (the artifact, a file of an ONNX
+    folder, its record) blocked the node's start for ever."""
+    cache = ArtifactCache(tmp_path)
+    name, suffix = ("unet-onnx", "") if fifo == "onnx" else ("unet-trt", ".engine")
+
+    def build(path):
+        if suffix:
+            path.write_bytes(b"engine")
+        else:
+            path.mkdir()
+            (path / "model.onnx").write_bytes(b"onnx")
+
+    def load(path):
+        file = path if suffix else path / "model.onnx"
+        if not file.is_file() or file.read_bytes() not in (b"engine", b"onnx"):
+            raise ArtifactLoadError(f"cannot load {file}")  # a runtime's refusal
+        return file.read_bytes()
+
+    cache.get_or_build(name, "k", suffix, build, {})
+    path = tmp_path / "unet-onnx-k" / "model.onnx" if fifo == "onnx" else tmp_path / fifo
+    path.unlink()
+    os.mkfifo(path)
+    if fifo.endswith(".json"):  # its record is read when the engine does not load
+        (tmp_path / "unet-trt-k.engine").write_bytes(b"cut")
+    with caplog.at_level(logging.WARNING):
+        loaded = ArtifactCache(tmp_path).load(name, "k", suffix, build, {}, load=load)
+    assert loaded in (b"engine", b"onnx") and "a FIFO?" in caplog.text
+
+
 def test_a_failed_build_leaves_no_artifact(tmp_path):
     cache = ArtifactCache(tmp_path)
 

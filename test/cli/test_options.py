@@ -177,6 +177,7 @@ def test_bad_input_of_every_kind_is_one_line_and_exit_code_2(tmp_path, capsys):
         (argv, f"{flag} {under} cannot be made: {tmp_path / 'a_file'} is a file, not a folder")
         for argv, flag in (
             (["synth", str(under)], "OUT"),
+            (["train", str(tmp_path / "good.yaml"), "--out", str(under)], "--out"),
             (["bench", "--out", str(under)], "--out"),
             (["demo", "--out", str(under)], "--out"),
             (

@@ -201,6 +201,49 @@ def test_a_resume_on_an_init_whose_settings_changed_is_refused(tmp_path, capsys,
     assert "settings" in json.loads(record.read_text())
 
 
+@pytest.mark.timeout(300)
+def test_a_cut_foreign_or_stepless_saved_state_is_refused_in_one_line(tmp_path, capsys):
+    """A cut safetensors file was a SafetensorError traceback, another model's state a
+    hundred-line size-mismatch list; a step.json without a whole-number step a traceback (or
+    `final/` retired, then a crash), and a state/ without one (or a FIFO) was started over
+    beside, its first save deleting the run's state (the FIFO hung it)."""
+    import os
+    import shutil
+
+    run = tmp_path / "run"
+    assert main(["train", _config(tmp_path, 2)]) == 0
+    state, kept = run / "state", tmp_path / "kept"
+    shutil.copytree(state, kept)
+    model = state / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:1000])
+    assert main(["train", _config(tmp_path, 3)]) == 2
+    err = capsys.readouterr().err
+    assert "does not load" in err and "Traceback" not in err
+    assert main(["train", _config(tmp_path, 2, name="wide", unet_width=64)]) == 0
+    shutil.copy(tmp_path / "wide" / "state" / "model.safetensors", model)
+    assert main(["train", _config(tmp_path, 3)]) == 2
+    err = capsys.readouterr().err
+    assert "another model's" in err and len(err.splitlines()) == 1
+    for step in ('{"step": "x"}', "[]", '{"step": -5}', '{"step": 2.5}', None, "fifo"):
+        shutil.rmtree(state)
+        shutil.copytree(kept, state)
+        if step is None:
+            (state / "step.json").unlink()
+        elif step == "fifo":
+            shutil.rmtree(state)
+            os.mkfifo(state)
+        else:
+            (state / "step.json").write_text(step)
+        assert main(["train", _config(tmp_path, 3)]) == 2, step
+        err = capsys.readouterr().err
+        assert "is no saved state" in err and "Traceback" not in err, step
+        assert (run / "final" / "unet").is_dir() and not (run / "checkpoint-2").exists()
+    state.unlink()
+    shutil.copytree(kept, state)
+    assert main(["train", _config(tmp_path, 3)]) == 0  # restored: it resumes
+    assert [r[0] for r in _rows(tmp_path)[1:]] == ["1", "2", "3"]
+
+
 def test_a_stop_mid_save_or_a_damaged_run_file_does_not_block_the_run(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", _config(tmp_path, 2)]) == 0
