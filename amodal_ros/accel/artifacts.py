@@ -28,7 +28,12 @@ from pathlib import Path
 import torch
 
 from amodal_ros.core.errors import BackendUnavailableError
-from amodal_ros.core.staging import remove_dead_partials, remove_partial, stage_name
+from amodal_ros.core.staging import (
+    remove_dead_partials,
+    remove_partial,
+    special_file,
+    stage_name,
+)
 
 log = logging.getLogger("amodal_ros.accel")
 
@@ -243,7 +248,7 @@ def _unopenable(target: Path) -> bool:
     paths = [target, _sidecar(target)]
     if target.is_dir() and not target.is_symlink():
         paths += target.rglob("*")
-    return any(p.exists() and not (p.is_file() or p.is_dir()) for p in paths)
+    return any(special_file(p) for p in paths)
 
 
 def _file_hashes(target: Path) -> dict[str, str]:

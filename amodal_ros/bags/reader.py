@@ -8,6 +8,7 @@ from pathlib import Path
 from amodal_ros.bags.typestore import CAMERA_INFO, COMPRESSED_IMAGE, IMAGE, amodal_typestore
 from amodal_ros.core.errors import InputError
 from amodal_ros.core.imports import require
+from amodal_ros.core.staging import special_file
 from amodal_ros.pipeline.stream import DEPTH, MASKS, RGB
 
 INFO = "camera_info"  # a replay-only input role beside the stream's RGB, MASKS, DEPTH
@@ -42,7 +43,7 @@ def not_a_file(path: Path) -> str:
     if path.is_dir():
         bag_files += [p for p in path.iterdir() if p.suffix in (".db3", ".mcap", ".yaml")]
     for file in bag_files:
-        if file.exists() and not (file.is_file() or file.is_dir()):
+        if special_file(file):
             return (
                 f"{file} is not a regular file (a pipe, socket or device): replay reads "
                 "recorded bag files; record or copy the stream into a file first"

@@ -75,6 +75,12 @@ def staged_path(out: Path, recheck: Callable[[], object] | None = None) -> Itera
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def special_file(path: Path) -> bool:
+    """Whether `path` is there but neither a file nor a folder (a FIFO, socket or device):
+    nothing this package writes is one, and opening one to read waits for a writer forever."""
+    return path.exists() and not (path.is_file() or path.is_dir())
+
+
 def check_makeable(out: Path, flag: str) -> None:
     """Refuse an output path beneath a file, naming the option `flag`: its staging folder
     cannot be made there, which was found only once the work was done (a raw "[Errno 20] Not

@@ -526,12 +526,9 @@ def test_a_config_counting_more_layers_than_its_weights_is_refused_before_buildi
 def test_a_damaged_scheduler_config_is_named_at_load(tmp_path, published_folder, edit, said):
     """The scheduler was first built in the first window: its errors were tracebacks there,
     and 10**9 training timesteps allocated 4 GB of betas."""
-    folder = shutil.copytree(published_folder, tmp_path / "ckpt")
-    path = folder / "scheduler" / "scheduler_config.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
-    with pytest.raises(CheckpointError, match=said) as error:
-        load_components(folder)
-    assert str(path) in str(error.value)
+    edited_json_is_refused(
+        tmp_path, published_folder, "scheduler/scheduler_config.json", edit, said
+    )
 
 
 @pytest.mark.parametrize(
@@ -545,8 +542,15 @@ def test_a_damaged_scheduler_config_is_named_at_load(tmp_path, published_folder,
 def test_a_damaged_clip_normalisation_is_named_at_load(tmp_path, published_folder, edit, said):
     """A null mean was a TypeError's traceback at load, a short one a RuntimeError in the first
     window, and a zero std NaN in every output."""
+    json_file = "feature_extractor/preprocessor_config.json"
+    edited_json_is_refused(tmp_path, published_folder, json_file, edit, said)
+
+
+def edited_json_is_refused(tmp_path, published_folder, json_file: str, edit: dict, said: str):
+    """A copy of the published folder with `edit` merged into its `json_file` is refused at
+    load with `said`, naming that file."""
     folder = shutil.copytree(published_folder, tmp_path / "ckpt")
-    path = folder / "feature_extractor" / "preprocessor_config.json"
+    path = folder / json_file
     path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
     with pytest.raises(CheckpointError, match=said) as error:
         load_components(folder)
